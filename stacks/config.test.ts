@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, cpuCores, loadConfig, memoryMiB, serviceImage } from "./config";
+import { ProgramError, readStackConfig, runProgram } from "./harness";
+
+/** The stack file with some `titanium:*` keys replaced (objects are JSON, as Pulumi passes them). */
+function withOverrides(stack: string, overrides: Record<string, unknown>): Record<string, string> {
+  const raw = readStackConfig(stack);
+  for (const [key, value] of Object.entries(overrides)) {
+    const full = key.includes(":") ? key : `titanium:${key}`;
+    if (value === undefined) delete raw[full];
+    else raw[full] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return raw;
+}
+
+function configError(stack: string, overrides: Record<string, unknown>): ConfigError {
+  try {
+    loadConfig(stack, withOverrides(stack, overrides));
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected the config to be rejected");
+}
+
+describe("stack config", () => {
+  it("loads dev: small and cheap", () => {
+    const c = loadConfig("dev", readStackConfig("dev"));
+    expect(c.environment).toBe("dev");
+    expect(c.cluster.servers.count).toBe(1);
+    expect(c.cluster.agents.spot).toBe(true);
+    expect(c.protect).toBe(false);
+    // Defaults fill what the stack file leaves out.
+    expect(c.charts.istiod.version).toBe("1.30.3");
+    expect(c.ingress.httpNodePort).toBe(31080);
+  });
+
+  it("loads prod: highly available and protected", () => {
+    const c = loadConfig("prod", readStackConfig("prod"));
+    expect(c.cluster.servers.count).toBe(3);
+    expect(c.cluster.agents.count).toBeGreaterThanOrEqual(2);
+    expect(c.cluster.agents.spot).toBe(false);
+    expect(c.protect).toBe(true);
+    expect(c.features.autoscaling).toBe(true);
+    for (const s of Object.values(c.services)) expect(s.replicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each([
+    ["malformed CIDR", "dev", { network: { adminCidrs: ["10.0.0.300/24"] } }, "titanium:network.adminCidrs[0]", "IPv4 CIDR"],
+    ["admin CIDR open to the world", "dev", { network: { adminCidrs: ["0.0.0.0/0"] } }, "titanium:network.adminCidrs[0]", "never the whole internet"],
+    ["zero agents", "dev", { cluster: { agents: { count: 0 } } }, "titanium:cluster.agents.count", "at least 1 agent"],
+    ["unknown key", "dev", { clutser: { servers: { count: 1 } } }, "titanium:clutser", "unknown key; expected one of: environment, protect, network, cluster"],
+    ["unknown nested key", "dev", { cluster: { servers: { cuont: 1 } } }, "titanium:cluster.servers.cuont", "expected one of: count, machineType"],
+    ["prod with one server", "prod", { cluster: { servers: { count: 1 }, agents: { count: 3, spot: false } } }, "titanium:cluster.servers.count", "at least 3 K3s servers"],
+    ["even server count", "prod", { cluster: { servers: { count: 2 }, agents: { count: 3, spot: false } } }, "titanium:cluster.servers.count", "odd number"],
+    ["chart version not pinned", "dev", { charts: { loki: { version: "^18.0.0" } } }, "titanium:charts.loki.version", "exact version"],
+    ["image tag latest", "dev", { images: { tag: "latest" } }, "titanium:images.tag", "never \"latest\""],
+    ["NodePort out of range", "dev", { ingress: { httpNodePort: 8080 } }, "titanium:ingress.httpNodePort", "30000-32767"],
+    ["duplicate NodePorts", "dev", { ingress: { httpNodePort: 31443 } }, "titanium:ingress.statusNodePort", "three different NodePorts"],
+    ["bad K3s version", "dev", { cluster: { k3sVersion: "1.33" } }, "titanium:cluster.k3sVersion", "v1.33.5+k3s1"],
+    ["prod without protect", "prod", { protect: false }, "titanium:protect", "protect: true"],
+    ["missing environment", "dev", { environment: undefined }, "titanium:environment", '"dev" or "prod"'],
+    ["memory without unit", "dev", { services: { "api-gateway": { resources: { requests: { cpu: "50m", memory: "64" }, limits: { cpu: "1", memory: "128Mi" } } } } }, "titanium:services.api-gateway.resources.requests.memory", "128Mi"],
+    ["missing gcp project", "dev", { "gcp:project": undefined }, "gcp:project", "GCP project id"],
+    ["zone outside region", "dev", { "gcp:zone": "europe-west1-b" }, "gcp:zone", "inside region us-central1"],
+  ])("rejects %s, naming the key", (_label, stack, overrides, key, expected) => {
+    const err = configError(stack, overrides);
+    const issue = err.issues.find((i) => i.key === key);
+    expect(issue, `issues were: ${err.message}`).toBeDefined();
+    expect(issue!.message).toContain(expected);
+    expect(err.message).toContain(`${key}: `);
+  });
+
+  it("reports every bad key at once", () => {
+    const err = configError("dev", { cluster: { agents: { count: 0 }, k3sVersion: "latest" } });
+    expect(err.issues.map((i) => i.key).sort()).toEqual(["titanium:cluster.agents.count", "titanium:cluster.k3sVersion"]);
+  });
+
+  it("fails the program before any resource is registered", async () => {
+    const failure = await runProgram({ stack: "dev", config: { cluster: { agents: { count: 0 } } } }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ProgramError);
+    const err = failure as ProgramError;
+    expect(err.cause).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain("titanium:cluster.agents.count");
+    expect(err.resources).toEqual([]);
+  });
+
+  it("converts quantities and image references", () => {
+    expect(cpuCores("250m")).toBe(0.25);
+    expect(cpuCores("2")).toBe(2);
+    expect(memoryMiB("1Gi")).toBe(1024);
+    expect(memoryMiB("512Ki")).toBe(0.5);
+    const images = loadConfig("dev", readStackConfig("dev")).images;
+    expect(serviceImage(images, "auth-service")).toBe(`${images.registry}/auth-service:${images.tag}`);
+    const digest = `sha256:${"a".repeat(64)}`;
+    expect(serviceImage({ ...images, digests: { "auth-service": digest } }, "auth-service")).toBe(`${images.registry}/auth-service@${digest}`);
+  });
+});

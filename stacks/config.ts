@@ -1,0 +1,487 @@
+/**
+ * The one schema for Titanium's stack configuration.
+ *
+ * `Pulumi.<stack>.yaml` → {@link loadConfig} → one typed, validated {@link TitaniumConfig} that
+ * `stacks/index.ts` hands down to every layer. No component reads Pulumi config itself.
+ * Defaults live here and only here; a stack file states only what differs from them.
+ * A bad value throws a {@link ConfigError} naming each offending key and the expected form,
+ * before any resource is registered.
+ */
+import { z } from "zod";
+
+/** The config namespace of this project (`titanium:<key>` in the stack files). */
+export const PROJECT = "titanium";
+
+/** The four application services, in dependency order. Their names are Kubernetes names too. */
+export const SERVICE_NAMES = ["api-gateway", "auth-service", "user-service", "blog-service"] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------------
+
+const cidr = z.cidrv4({ error: "expected an IPv4 CIDR such as 10.128.0.0/20" });
+
+/** `0.0.0.0/0` or any other prefix shorter than /8 is not an admin range. */
+const adminCidr = cidr.refine((v) => Number(v.split("/")[1]) >= 8, {
+  error: "expected a narrow IPv4 CIDR (prefix /8 or longer), never the whole internet",
+});
+
+const cpuQuantity = z
+  .string()
+  .regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'expected a CPU quantity such as "100m" or "0.5"' });
+const memoryQuantity = z
+  .string()
+  .regex(/^\d+(Ki|Mi|Gi)$/, { error: 'expected a memory quantity such as "128Mi" or "1Gi"' });
+
+const resources = z.strictObject({
+  requests: z.strictObject({ cpu: cpuQuantity, memory: memoryQuantity }),
+  limits: z.strictObject({ cpu: cpuQuantity, memory: memoryQuantity }),
+});
+export type ResourceSpec = z.infer<typeof resources>;
+
+/** Exact semantic version: Helm chart versions must be pinned, never a range. */
+const pinnedVersion = z
+  .string()
+  .regex(/^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, {
+    error: 'expected an exact version such as "1.30.3" (no ranges, no "latest")',
+  });
+
+const chart = (repository: string, version: string) =>
+  z
+    .strictObject({
+      repository: z.url({ error: "expected the chart repository URL" }).default(repository),
+      version: pinnedVersion.default(version),
+    })
+    .prefault({});
+
+const machineType = z
+  .string()
+  .regex(/^[a-z][a-z0-9]*-[a-z0-9-]+$/, { error: 'expected a GCE machine type such as "e2-medium"' });
+
+const nodePort = z
+  .number({ error: "expected a NodePort number" })
+  .int()
+  .min(30000, { error: "expected a NodePort in 30000-32767" })
+  .max(32767, { error: "expected a NodePort in 30000-32767" });
+
+const imageDigest = z.string().regex(/^sha256:[a-f0-9]{64}$/, { error: 'expected "sha256:<64 hex>"' });
+
+const imageRef = z
+  .string()
+  .regex(/^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$/, {
+    error: 'expected an image reference such as "postgres:18.1-alpine" or "repo@sha256:..."',
+  })
+  .refine((v) => v.includes("@sha256:") || /:[A-Za-z0-9._-]+$/.test(v.split("/").pop() ?? ""), {
+    error: "expected the image pinned by tag or digest",
+  })
+  .refine((v) => !/:latest(@|$)/.test(v), { error: 'expected a pinned image, never ":latest"' });
+
+const serviceSpec = (replicas: number, res: ResourceSpec) =>
+  z
+    .strictObject({
+      replicas: z.number().int().min(1, { error: "expected at least 1 replica" }).default(replicas),
+      /** HPA bounds; the HPA is created when `autoscaling` is on (prod by default). */
+      minReplicas: z.number().int().min(1).optional(),
+      maxReplicas: z.number().int().min(1).optional(),
+      resources: resources.default(res),
+    })
+    .prefault({})
+    .refine((s) => (s.maxReplicas ?? Infinity) >= (s.minReplicas ?? s.replicas), {
+      error: "expected maxReplicas >= minReplicas",
+      path: ["maxReplicas"],
+    });
+
+const smallService: ResourceSpec = {
+  requests: { cpu: "50m", memory: "64Mi" },
+  limits: { cpu: "500m", memory: "128Mi" },
+};
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+// ---------------------------------------------------------------------------------------------
+
+const gcpSchema = z.strictObject({
+  project: z
+    .string({ error: "expected the GCP project id (gcp:project)" })
+    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, { error: "expected a GCP project id such as titanium-dev-4821" }),
+  region: z.string().regex(/^[a-z]+-[a-z]+\d$/, { error: 'expected a GCP region such as "us-central1"' }),
+  zone: z.string().regex(/^[a-z]+-[a-z]+\d-[a-z]$/, { error: 'expected a GCP zone such as "us-central1-a"' }),
+});
+
+const networkSchema = z
+  .strictObject({
+    subnetCidr: cidr.default("10.128.0.0/20"),
+    /** K3s cluster-cidr and service-cidr (the K3s defaults). */
+    podCidr: cidr.default("10.42.0.0/16"),
+    serviceCidr: cidr.default("10.43.0.0/16"),
+    /** Who may reach the K3s API and the admin UIs (Grafana, Prometheus, Argo CD). */
+    adminCidrs: z.array(adminCidr, { error: "expected a list of admin CIDRs" }).min(1, { error: "expected at least one admin CIDR" }),
+  });
+
+const clusterSchema = z
+  .strictObject({
+    k3sVersion: z
+      .string()
+      .regex(/^v\d+\.\d+\.\d+\+k3s\d+$/, { error: 'expected a pinned K3s version such as "v1.33.5+k3s1"' })
+      .default("v1.33.5+k3s1"),
+    /** Stable DNS name of the K3s API in every kubeconfig (a TLS SAN on every server). */
+    apiDnsName: z
+      .string()
+      .regex(/^([a-z0-9-]+\.)+[a-z0-9-]+$/, { error: "expected a DNS name such as k3s.titanium.internal" })
+      .default("k3s-api.titanium.internal"),
+    servers: z
+      .strictObject({
+        count: z
+          .number()
+          .int()
+          .refine((n) => n % 2 === 1 && n >= 1 && n <= 7, {
+            error: "expected an odd number of K3s servers (1, 3, 5 or 7) so etcd keeps quorum",
+          })
+          .default(1),
+        machineType: machineType.default("e2-medium"),
+        spot: z.boolean().default(false),
+        bootDiskGb: z.number().int().min(20).default(20),
+        dataDiskGb: z.number().int().min(10).default(10),
+      })
+      .prefault({}),
+    agents: z
+      .strictObject({
+        count: z.number().int().min(1, { error: "expected at least 1 agent" }).default(1),
+        machineType: machineType.default("e2-standard-2"),
+        spot: z.boolean().default(true),
+        bootDiskGb: z.number().int().min(20).default(30),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const ingressSchema = z
+  .strictObject({
+    /** NodePorts of the Istio ingress gateway: the load balancer forwards 80/443 here, the firewall opens them. */
+    httpNodePort: nodePort.default(31080),
+    httpsNodePort: nodePort.default(31443),
+    /** NodePort of the gateway's readiness endpoint (:15021/healthz/ready), used by the LB health check. */
+    statusNodePort: nodePort.default(31021),
+    /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */
+    hostname: z.string().default(""),
+  })
+  .prefault({})
+  .refine((i) => new Set([i.httpNodePort, i.httpsNodePort, i.statusNodePort]).size === 3, {
+    error: "expected three different NodePorts",
+    path: ["statusNodePort"],
+  });
+
+const chartsSchema = z
+  .strictObject({
+    istioBase: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
+    istiod: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
+    istioGateway: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
+    kubePrometheusStack: chart("https://prometheus-community.github.io/helm-charts", "88.5.3"),
+    loki: chart("https://grafana-community.github.io/helm-charts", "18.11.0"),
+    alloy: chart("https://grafana.github.io/helm-charts", "1.11.1"),
+    argoCd: chart("https://argoproj.github.io/argo-helm", "10.1.1"),
+    externalSecrets: chart("https://charts.external-secrets.io", "2.9.0"),
+  })
+  .prefault({});
+
+const observabilitySchema = z
+  .strictObject({
+    prometheusRetention: z
+      .string()
+      .regex(/^\d+[dhw]$/, { error: 'expected a duration such as "15d"' })
+      .default("7d"),
+    prometheusStorageGi: z.number().int().min(1).default(10),
+    grafanaStorageGi: z.number().int().min(1).default(2),
+    lokiRetention: z
+      .string()
+      .regex(/^\d+h$/, { error: 'expected hours such as "168h"' })
+      .default("168h"),
+    lokiStorageGi: z.number().int().min(1).default(10),
+    /** Where Alertmanager sends alerts. `none` keeps a null receiver (alerts visible in the UI only). */
+    alertReceiver: z
+      .discriminatedUnion("type", [
+        z.strictObject({ type: z.literal("none") }),
+        z.strictObject({ type: z.literal("webhook"), url: z.url({ error: "expected the webhook URL" }) }),
+        z.strictObject({
+          type: z.literal("email"),
+          to: z.email({ error: "expected an e-mail address" }),
+          smarthost: z.string().regex(/^[^:]+:\d+$/, { error: 'expected "host:port"' }),
+          from: z.email({ error: "expected an e-mail address" }),
+        }),
+      ])
+      .default({ type: "none" }),
+  })
+  .prefault({});
+
+const imagesSchema = z
+  .strictObject({
+    /** Registry and owner the image workflow publishes to: `<registry>/<service>:<tag>`. */
+    registry: z
+      .string()
+      .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/, { error: 'expected a registry path such as "ghcr.io/acme/titanium"' })
+      .default("ghcr.io/titanium-platform/titanium"),
+    /** Immutable tag (`main-<sha7>`), never `latest`. */
+    tag: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, { error: "expected an image tag" })
+      .refine((t) => t !== "latest", { error: 'expected an immutable tag such as "main-1a2b3c4", never "latest"' })
+      .default("main-0000000"),
+    /** Per-service digests recorded by the image workflow; when set they win over the tag. */
+    digests: z.partialRecord(z.enum(SERVICE_NAMES), imageDigest).default({}),
+  })
+  .prefault({});
+
+const servicesSchema = z
+  .strictObject({
+    "api-gateway": serviceSpec(1, smallService),
+    "auth-service": serviceSpec(1, smallService),
+    "user-service": serviceSpec(1, {
+      // Password hashing (Argon2id, 19 MiB per hash) needs headroom.
+      requests: { cpu: "100m", memory: "96Mi" },
+      limits: { cpu: "1", memory: "192Mi" },
+    }),
+    "blog-service": serviceSpec(1, smallService),
+  })
+  .prefault({});
+
+const dataSchema = z
+  .strictObject({
+    postgres: z
+      .strictObject({
+        image: imageRef.default("postgres:18.1-alpine"),
+        storageGi: z.number().int().min(1).default(10),
+        resources: resources.default({
+          requests: { cpu: "100m", memory: "256Mi" },
+          limits: { cpu: "1", memory: "512Mi" },
+        }),
+      })
+      .prefault({}),
+    redis: z
+      .strictObject({
+        image: imageRef.default("redis:8.2-alpine"),
+        maxMemoryMb: z.number().int().min(16).default(64),
+        resources: resources.default({
+          requests: { cpu: "50m", memory: "64Mi" },
+          limits: { cpu: "500m", memory: "128Mi" },
+        }),
+      })
+      .prefault({}),
+    backup: z
+      .strictObject({
+        schedule: z
+          .string()
+          .regex(/^(\S+\s+){4}\S+$/, { error: 'expected a cron schedule such as "0 3 * * *"' })
+          .default("0 3 * * *"),
+        retentionDays: z.number().int().min(1).default(14),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const featuresSchema = z
+  .strictObject({
+    /** Synthetic user journeys against the public gateway, so dashboards show traffic. */
+    loadGenerator: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        requestsPerSecond: z.number().positive().max(100).default(2),
+      })
+      .prefault({}),
+    /** HPA and PodDisruptionBudget per service (on in prod). */
+    autoscaling: z.boolean().default(false),
+    /** Optional Argo CD root Application for teams that want GitOps for extra apps (never Pulumi's objects). */
+    argoRootApp: z
+      .strictObject({
+        repoURL: z.url({ error: "expected the Git repository URL" }),
+        path: z.string().min(1),
+        targetRevision: z.string().min(1).default("main"),
+      })
+      .optional(),
+  })
+  .prefault({});
+
+const titaniumSchema = z
+  .strictObject({
+    environment: z.enum(["dev", "prod"], { error: 'expected "dev" or "prod"' }),
+    /** `protect` on stateful resources (disks, secrets, static IPs, the database volume). */
+    protect: z.boolean({ error: "expected true or false (set it in every stack: true in prod)" }),
+    network: networkSchema,
+    cluster: clusterSchema,
+    ingress: ingressSchema,
+    charts: chartsSchema,
+    observability: observabilitySchema,
+    images: imagesSchema,
+    services: servicesSchema,
+    data: dataSchema,
+    features: featuresSchema,
+  })
+  .superRefine((c, ctx) => {
+    if (c.environment !== "prod") return;
+    // Production must be highly available and protected; each rule names its key.
+    if (c.cluster.servers.count < 3) {
+      ctx.addIssue({ code: "custom", path: ["cluster", "servers", "count"], message: "expected at least 3 K3s servers in prod (embedded etcd HA)" });
+    }
+    if (c.cluster.agents.count < 2) {
+      ctx.addIssue({ code: "custom", path: ["cluster", "agents", "count"], message: "expected at least 2 agents in prod" });
+    }
+    if (c.cluster.servers.spot) {
+      ctx.addIssue({ code: "custom", path: ["cluster", "servers", "spot"], message: "expected standard (non-spot) K3s servers in prod" });
+    }
+    if (!c.protect) {
+      ctx.addIssue({ code: "custom", path: ["protect"], message: "expected protect: true in prod" });
+    }
+    for (const name of SERVICE_NAMES) {
+      if (c.services[name].replicas < 2) {
+        ctx.addIssue({ code: "custom", path: ["services", name, "replicas"], message: "expected at least 2 replicas in prod" });
+      }
+    }
+  });
+
+export type TitaniumConfig = z.infer<typeof titaniumSchema> & { gcp: z.infer<typeof gcpSchema>; stack: string };
+
+/** Every top-level key of the `titanium` namespace, for Pulumi.yaml and error messages. */
+export const TOP_LEVEL_KEYS = Object.keys(titaniumSchema.shape) as (keyof typeof titaniumSchema.shape)[];
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+/** A stack config that cannot be deployed. The message lists every bad key with the expected form. */
+export class ConfigError extends Error {
+  constructor(
+    readonly stackName: string,
+    readonly issues: { key: string; message: string }[],
+  ) {
+    super(
+      `Invalid configuration for stack "${stackName}":\n` +
+        issues.map((i) => `  - ${i.key}: ${i.message}`).join("\n"),
+    );
+    this.name = "ConfigError";
+  }
+}
+
+/** Pulumi keeps structured values as JSON strings; scalars stay strings ("true", "3"). */
+function decode(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function keyOf(namespace: string, path: readonly PropertyKey[]): string {
+  const [head, ...rest] = path.map(String);
+  return `${namespace}:${head ?? ""}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join("")}`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input")) return `expected ${issue.expected}`;
+  return issue.message;
+}
+
+/** The keys an object schema accepts at `path`, to suggest the right spelling of an unknown key. */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  let schema: z.core.$ZodType = titaniumSchema;
+  for (const step of [...path, null]) {
+    // Unwrap defaults, prefaults, refinements and optionals down to the object underneath.
+    for (;;) {
+      const def = schema._zod.def as { innerType?: z.core.$ZodType; in?: z.core.$ZodType; type: string };
+      if (def.innerType) schema = def.innerType;
+      else if (def.type === "pipe" && def.in) schema = def.in;
+      else break;
+    }
+    const shape = (schema._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape;
+    if (!shape) return [];
+    if (step === null) return Object.keys(shape);
+    const next = shape[String(step)];
+    if (!next) return [];
+    schema = next;
+  }
+  return [];
+}
+
+/**
+ * Turns the flat Pulumi config map (`{"titanium:cluster": "{...}", "gcp:project": "x"}`, as
+ * `pulumi.runtime.allConfig()` returns it) into the typed config, or throws a {@link ConfigError}.
+ */
+export function loadConfig(stack: string, raw: Record<string, string>): TitaniumConfig {
+  const titanium: Record<string, unknown> = {};
+  const gcp: Record<string, unknown> = {};
+  for (const [fullKey, value] of Object.entries(raw)) {
+    const [ns, key] = fullKey.split(":", 2) as [string, string];
+    if (ns === PROJECT) titanium[key] = decode(value);
+    else if (ns === "gcp") gcp[key] = value;
+  }
+
+  const issues: { key: string; message: string }[] = [];
+  const gcpResult = gcpSchema.pick({ project: true, region: true, zone: true }).safeParse({
+    project: gcp.project,
+    region: gcp.region,
+    zone: gcp.zone,
+  });
+  if (!gcpResult.success) {
+    for (const i of gcpResult.error.issues) {
+      issues.push({ key: keyOf("gcp", i.path), message: i.code === "invalid_type" ? `missing; ${describeGcp(i.path)}` : describeIssue(i) });
+    }
+  } else if (!gcpResult.data.zone.startsWith(`${gcpResult.data.region}-`)) {
+    issues.push({ key: "gcp:zone", message: `expected a zone inside region ${gcpResult.data.region}` });
+  }
+
+  const result = titaniumSchema.safeParse(titanium);
+  if (!result.success) {
+    for (const i of result.error.issues) {
+      if (i.code === "unrecognized_keys") {
+        const expected = knownKeys(i.path).join(", ");
+        for (const k of i.keys) issues.push({ key: keyOf(PROJECT, [...i.path, k]), message: `unknown key; expected one of: ${expected}` });
+      } else {
+        issues.push({ key: keyOf(PROJECT, i.path), message: describeIssue(i) });
+      }
+    }
+  }
+  if (issues.length > 0 || !result.success || !gcpResult.success) throw new ConfigError(stack, issues);
+  return { ...result.data, gcp: gcpResult.data, stack };
+}
+
+function describeGcp(path: readonly PropertyKey[]): string {
+  const shape = gcpSchema.shape[path[0] as keyof typeof gcpSchema.shape];
+  return shape.safeParse(undefined).error?.issues[0]?.message ?? "required";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantities (shared by the capacity check, the cost estimate and the policies)
+// ---------------------------------------------------------------------------------------------
+
+/** "250m" → 0.25 cores; "2" → 2 cores. */
+export function cpuCores(q: string): number {
+  return q.endsWith("m") ? Number(q.slice(0, -1)) / 1000 : Number(q);
+}
+
+/** "128Mi" → 128 MiB; "1Gi" → 1024 MiB; "512Ki" → 0.5 MiB. */
+export function memoryMiB(q: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|M|G|K)?$/.exec(q);
+  if (!m) throw new Error(`not a memory quantity: ${q}`);
+  const n = Number(m[1]);
+  switch (m[2]) {
+    case "Ki":
+      return n / 1024;
+    case "K":
+      return (n * 1000) / 1024 / 1024;
+    case "Mi":
+      return n;
+    case "M":
+      return (n * 1000 * 1000) / 1024 / 1024;
+    case "Gi":
+      return n * 1024;
+    case "G":
+      return (n * 1e9) / 1024 / 1024;
+    default:
+      return n / 1024 / 1024;
+  }
+}
+
+/** The full image reference of a service: digest when recorded, else the immutable tag. */
+export function serviceImage(images: TitaniumConfig["images"], service: ServiceName): string {
+  const digest = images.digests[service];
+  return digest ? `${images.registry}/${service}@${digest}` : `${images.registry}/${service}:${images.tag}`;
+}

@@ -1,0 +1,243 @@
+/**
+ * Whole-program harness: runs the real Pulumi program (`stacks/index.ts`) for a stack under
+ * `pulumi.runtime.setMocks` and returns every resource it registered, with the options the
+ * engine would see, plus the stack outputs. Every layer's tests and the offline plan use it;
+ * they ask questions of this list rather than of components' internals.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { createMocks } from "./mocks";
+
+export const REPO_ROOT = path.resolve(__dirname, "..");
+const STACK_TYPE = "pulumi:pulumi:Stack";
+
+/** Marker left where an input was not known yet (only in preview runs). */
+export const UNKNOWN = "[unknown]";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  urn: string;
+  /** URN of the parent resource; undefined for children of the stack itself. */
+  parent?: string;
+  /** False for component resources. */
+  custom: boolean;
+  /** Inputs as the engine receives them, secrets unwrapped (see {@link secretInputs}), unknowns as {@link UNKNOWN}. */
+  inputs: Record<string, unknown>;
+  /** Top-level input keys whose value is (or contains) a secret. */
+  secretInputs: string[];
+  protect: boolean;
+  retainOnDelete: boolean;
+  deleteBeforeReplace: boolean;
+  ignoreChanges: string[];
+  replaceOnChanges: string[];
+  /** URNs this resource depends on explicitly or through its inputs. */
+  dependsOn: string[];
+  /** Provider reference (`urn::id`) for custom resources with an explicit provider. */
+  provider?: string;
+}
+
+export interface ProgramRun {
+  stack: string;
+  preview: boolean;
+  resources: RecordedResource[];
+  outputs: Record<string, unknown>;
+  /** Names of stack outputs that are secrets. */
+  secretOutputs: string[];
+}
+
+export interface RunOptions {
+  stack: string;
+  /** Replace or add `titanium:*` (or `gcp:*`) keys on top of `Pulumi.<stack>.yaml`; `undefined` removes a key. */
+  config?: Record<string, unknown>;
+  /** Run as `pulumi preview` (unknown values stay unknown). */
+  preview?: boolean;
+}
+
+/** The program failed; `resources` holds what it had registered before failing. */
+export class ProgramError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly resources: RecordedResource[],
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = "ProgramError";
+  }
+}
+
+/**
+ * Reads `Pulumi.<stack>.yaml` as the flat `namespace:key` → JSON-string map the engine passes,
+ * with the `default:` of keys declared in `Pulumi.yaml` filled in, as the CLI does.
+ */
+export function readStackConfig(stack: string): Record<string, string> {
+  const read = (file: string) => parseYaml(readFileSync(path.join(REPO_ROOT, file), "utf8")) as { config?: Record<string, unknown> } | null;
+  const encode = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
+  const flat: Record<string, string> = {};
+  const declared = (read("Pulumi.yaml")?.config ?? {}) as Record<string, { default?: unknown }>;
+  for (const [key, decl] of Object.entries(declared)) {
+    if (decl.default !== undefined) flat[key.includes(":") ? key : `titanium:${key}`] = encode(decl.default);
+  }
+  for (const [key, value] of Object.entries(read(`Pulumi.${stack}.yaml`)?.config ?? {})) flat[key] = encode(value);
+  return flat;
+}
+
+const isSecretWrapper = (v: unknown): v is { value: unknown } =>
+  typeof v === "object" && v !== null && (v as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+
+/** Unwraps secrets and replaces unknowns, recursively. */
+function normalize(value: unknown): unknown {
+  if (pulumi.isUnknown(value)) return UNKNOWN;
+  if (isSecretWrapper(value)) return normalize(value.value);
+  if (Array.isArray(value)) return value.map(normalize);
+  if (value && typeof value === "object") {
+    if (pulumi.asset.Asset.isInstance(value) || pulumi.asset.Archive.isInstance(value)) return value;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]));
+  }
+  return value;
+}
+
+function normalizeInputs(raw: Record<string, unknown>): { inputs: Record<string, unknown>; secretInputs: string[] } {
+  const inputs: Record<string, unknown> = {};
+  const secretInputs: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    if (isSecretWrapper(value)) secretInputs.push(key);
+    inputs[key] = normalize(value);
+  }
+  return { inputs, secretInputs: secretInputs.sort() };
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
+  getProtect(): boolean | undefined;
+  getRetainondelete(): boolean | undefined;
+  getDeletebeforereplace(): boolean;
+  getIgnorechangesList(): string[];
+  getReplaceonchangesList(): string[];
+  getDependenciesList(): string[];
+  getProvider(): string;
+}
+
+type RegisterCallback = (err: unknown, resp: { getUrn(): string } | undefined) => void;
+type MonitorLike = { registerResource(req: RegisterRequest, cb: RegisterCallback): Promise<void> };
+
+let runCounter = 0;
+
+/** The SDK's own "wait until every RPC drained" (what the CLI host does before exiting). */
+const waitForRPCs = (): Promise<void> => (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+
+/**
+ * Evaluates the real program for one stack and returns what it registered.
+ * Config comes from `Pulumi.<stack>.yaml` (plus `opts.config` overrides), exactly as the CLI passes it.
+ */
+export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
+  const preview = opts.preview ?? false;
+  const config = readStackConfig(opts.stack);
+  for (const [key, value] of Object.entries(opts.config ?? {})) {
+    const fullKey = key.includes(":") ? key : `titanium:${key}`;
+    if (value === undefined) delete config[fullKey];
+    else config[fullKey] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  const project = config["gcp:project"] ?? "project";
+
+  pulumi.runtime.setAllConfig(config);
+  await pulumi.runtime.setMocks(createMocks(project), "titanium", opts.stack, preview);
+
+  const records: RecordedResource[] = [];
+  const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    const type = req.getType();
+    if (type === STACK_TYPE) return register(req, cb);
+    {
+      const raw = (req.getObject() ? pulumi.runtime.deserializeProperties(req.getObject() as never, true) : {}) as Record<string, unknown>;
+      const parentUrn = req.getParent();
+      const provider = req.getProvider();
+      const record: RecordedResource = {
+        type,
+        name: req.getName(),
+        urn: "",
+        parent: parentUrn && !parentUrn.includes(`::${STACK_TYPE}::`) ? parentUrn : undefined,
+        custom: req.getCustom(),
+        ...normalizeInputs(raw),
+        protect: req.getProtect() ?? false,
+        retainOnDelete: req.getRetainondelete() ?? false,
+        deleteBeforeReplace: req.getDeletebeforereplace(),
+        ignoreChanges: req.getIgnorechangesList(),
+        replaceOnChanges: req.getReplaceonchangesList(),
+        dependsOn: req.getDependenciesList(),
+        provider: provider || undefined,
+      };
+      records.push(record);
+      // The monitor assigns the URN; children refer to their parent by it.
+      return register(req, (err, resp) => {
+        if (resp) record.urn = resp.getUrn();
+        cb(err, resp);
+      });
+    }
+  };
+
+  let programExports: Record<string, unknown> = {};
+  let failure: unknown;
+  let stackOutputs: Record<string, unknown> | undefined;
+  try {
+    stackOutputs = (await pulumi.runtime.runInPulumiStack(async () => {
+      try {
+        // A fresh module instance per run, so several stacks can run in one process.
+        programExports = { ...(await loadProgram(++runCounter)) };
+        delete programExports.default;
+      } catch (err) {
+        // Kept aside rather than rethrown: the Stack resource would turn it into unhandled rejections.
+        failure = err;
+      }
+      return programExports;
+    })) as Record<string, unknown> | undefined;
+    // Registrations finish after the program returns; the record is complete only once they drain.
+    await waitForRPCs();
+  } finally {
+    monitor.registerResource = register;
+  }
+  if (failure !== undefined) throw new ProgramError(failure, records);
+
+  const secretOutputs: string[] = [];
+  for (const [key, value] of Object.entries(programExports)) {
+    if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(key);
+  }
+  return {
+    stack: opts.stack,
+    preview,
+    resources: records,
+    outputs: normalize(stackOutputs ?? {}) as Record<string, unknown>,
+    secretOutputs: secretOutputs.sort(),
+  };
+}
+
+async function loadProgram(run: number): Promise<Record<string, unknown>> {
+  if (process.env.VITEST) {
+    // Vite keys modules by URL: a query string gives this run its own instance of the entry module.
+    return (await import(/* @vite-ignore */ `./index.ts?run=${run}`)) as Record<string, unknown>;
+  }
+  // The CLI's way: CommonJS require of the entry module.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the CLI loads the entry with require()
+  return require("./index") as Record<string, unknown>;
+}
+
+/** Resources of one type (the full type token, e.g. `gcp:compute/firewall:Firewall`). */
+export function ofType(run: ProgramRun, type: string): RecordedResource[] {
+  return run.resources.filter((r) => r.type === type);
+}
+
+/** The single resource with this type and name; throws when missing, so tests fail with a clear message. */
+export function one(run: ProgramRun, type: string, name: string): RecordedResource {
+  const found = run.resources.find((r) => r.type === type && r.name === name);
+  if (!found) {
+    const names = ofType(run, type).map((r) => r.name);
+    throw new Error(`no ${type} named "${name}" in stack ${run.stack}; found: ${names.join(", ") || "none"}`);
+  }
+  return found;
+}

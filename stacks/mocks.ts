@@ -1,0 +1,200 @@
+/**
+ * Fake cloud for the whole-program harness: what each provider would return after a create,
+ * realistic enough that the program's derived values (IPs, emails, self links, names) look like
+ * the real thing. One table per resource type; anything not listed echoes its inputs.
+ *
+ * Values are deterministic (derived from the resource name), so two runs print the same plan.
+ */
+import { createHash } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
+
+export const FAKE_PROJECT_NUMBER = "123456789012";
+
+type Inputs = Record<string, unknown>;
+type Computed = (args: { name: string; inputs: Inputs; project: string }) => Inputs;
+
+function digest(text: string, length = 16): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, length);
+}
+
+/** A stable private address in 10.128.0.0/20 for a resource name. */
+export function fakeInternalIp(name: string): string {
+  const h = parseInt(digest(name, 4), 16);
+  return `10.128.${(h >> 8) % 16}.${(h % 250) + 2}`;
+}
+
+/** A stable public address in TEST-NET-3 (203.0.113.0/24, reserved for documentation). */
+export function fakeExternalIp(name: string): string {
+  return `203.0.113.${(parseInt(digest(name, 2), 16) % 250) + 2}`;
+}
+
+const computeLink = (project: string, path: string) =>
+  `https://www.googleapis.com/compute/v1/projects/${project}/${path}`;
+
+function regional(collection: string): Computed {
+  return ({ name, inputs, project }) => ({
+    name: inputs.name ?? name,
+    selfLink: computeLink(project, `regions/${inputs.region ?? "region"}/${collection}/${inputs.name ?? name}`),
+  });
+}
+
+function global(collection: string): Computed {
+  return ({ name, inputs, project }) => ({
+    name: inputs.name ?? name,
+    selfLink: computeLink(project, `global/${collection}/${inputs.name ?? name}`),
+  });
+}
+
+function zonal(collection: string): Computed {
+  return ({ name, inputs, project }) => ({
+    name: inputs.name ?? name,
+    selfLink: computeLink(project, `zones/${inputs.zone ?? "zone"}/${collection}/${inputs.name ?? name}`),
+  });
+}
+
+/** A PEM-shaped blob: enough for code that embeds or base64-encodes it; not a parseable certificate. */
+function fakePem(kind: string, name: string): string {
+  const body = Buffer.from(`titanium-fake-${kind}-${name}-${digest(name, 32)}`).toString("base64");
+  return `-----BEGIN ${kind}-----\n${body}\n-----END ${kind}-----\n`;
+}
+
+/** Computed outputs per resource type token. Layers add the types they use. */
+export const computedOutputs: Record<string, Computed> = {
+  "gcp:compute/network:Network": global("networks"),
+  "gcp:compute/subnetwork:Subnetwork": (a) => ({
+    ...regional("subnetworks")(a),
+    gatewayAddress: "10.128.0.1",
+  }),
+  "gcp:compute/router:Router": regional("routers"),
+  "gcp:compute/routerNat:RouterNat": ({ name, inputs }) => ({ name: inputs.name ?? name }),
+  "gcp:compute/firewall:Firewall": global("firewalls"),
+  "gcp:compute/address:Address": ({ name, inputs, project }) => ({
+    ...regional("addresses")({ name, inputs, project }),
+    address:
+      inputs.address ?? (inputs.addressType === "INTERNAL" ? fakeInternalIp(name) : fakeExternalIp(name)),
+  }),
+  "gcp:compute/globalAddress:GlobalAddress": ({ name, inputs, project }) => ({
+    ...global("addresses")({ name, inputs, project }),
+    address: inputs.address ?? fakeExternalIp(name),
+  }),
+  "gcp:compute/healthCheck:HealthCheck": global("healthChecks"),
+  "gcp:compute/regionHealthCheck:RegionHealthCheck": regional("healthChecks"),
+  "gcp:compute/regionBackendService:RegionBackendService": regional("backendServices"),
+  "gcp:compute/forwardingRule:ForwardingRule": ({ name, inputs, project }) => ({
+    ...regional("forwardingRules")({ name, inputs, project }),
+    ipAddress: inputs.ipAddress ?? fakeExternalIp(name),
+  }),
+  "gcp:compute/disk:Disk": zonal("disks"),
+  "gcp:compute/instance:Instance": ({ name, inputs, project }) => ({
+    ...zonal("instances")({ name, inputs, project }),
+    instanceId: String(parseInt(digest(name, 12), 16)),
+    networkInterfaces: ((inputs.networkInterfaces as Inputs[] | undefined) ?? [{}]).map((nic) => ({
+      ...nic,
+      networkIp: nic.networkIp ?? fakeInternalIp(name),
+    })),
+  }),
+  "gcp:compute/instanceTemplate:InstanceTemplate": ({ name, inputs, project }) => {
+    // Templates are auto-named from namePrefix (never a fixed name).
+    const generated = `${inputs.namePrefix ?? `${name}-`}${digest(name, 8)}`;
+    return { name: generated, selfLink: computeLink(project, `global/instanceTemplates/${generated}`) };
+  },
+  "gcp:compute/instanceGroupManager:InstanceGroupManager": ({ name, inputs, project }) => ({
+    ...zonal("instanceGroupManagers")({ name, inputs, project }),
+    instanceGroup: computeLink(project, `zones/${inputs.zone ?? "zone"}/instanceGroups/${inputs.name ?? name}`),
+  }),
+  "gcp:compute/instanceGroup:InstanceGroup": zonal("instanceGroups"),
+  "gcp:serviceaccount/account:Account": ({ inputs, project }) => ({
+    email: `${inputs.accountId}@${project}.iam.gserviceaccount.com`,
+    name: `projects/${project}/serviceAccounts/${inputs.accountId}@${project}.iam.gserviceaccount.com`,
+    uniqueId: String(parseInt(digest(String(inputs.accountId), 12), 16)),
+    member: `serviceAccount:${inputs.accountId}@${project}.iam.gserviceaccount.com`,
+  }),
+  "gcp:secretmanager/secret:Secret": ({ inputs }) => ({
+    name: `projects/${FAKE_PROJECT_NUMBER}/secrets/${inputs.secretId}`,
+  }),
+  "gcp:secretmanager/secretVersion:SecretVersion": ({ name, inputs }) => ({
+    name: `${inputs.secret}/versions/1`,
+    version: "1",
+    id: `${name}-v1`,
+  }),
+  "gcp:storage/bucket:Bucket": ({ name, inputs }) => ({
+    name: inputs.name ?? `${name}-${digest(name, 7)}`,
+    url: `gs://${inputs.name ?? `${name}-${digest(name, 7)}`}`,
+  }),
+  "gcp:kms/cryptoKey:CryptoKey": ({ name, inputs }) => ({ name: inputs.name ?? name }),
+  "random:index/randomPassword:RandomPassword": ({ name, inputs }) => ({
+    result: digest(`password-${name}`, Number(inputs.length ?? 32)),
+    bcryptHash: `$2a$10$${digest(`bcrypt-${name}`, 53)}`,
+  }),
+  "random:index/randomBytes:RandomBytes": ({ name, inputs }) => ({
+    base64: Buffer.from(digest(`bytes-${name}`, Number(inputs.length ?? 32) * 2), "hex").toString("base64"),
+    hex: digest(`bytes-${name}`, Number(inputs.length ?? 32) * 2),
+  }),
+  "random:index/randomId:RandomId": ({ name, inputs }) => ({
+    hex: digest(`id-${name}`, Number(inputs.byteLength ?? 4) * 2),
+    b64Url: digest(`id-${name}`, Number(inputs.byteLength ?? 4) * 2),
+  }),
+  "tls:index/privateKey:PrivateKey": ({ name }) => ({
+    privateKeyPem: fakePem("PRIVATE KEY", name),
+    privateKeyPemPkcs8: fakePem("PRIVATE KEY", name),
+    publicKeyPem: fakePem("PUBLIC KEY", name),
+    publicKeyOpenssh: `ecdsa-sha2-nistp256 ${digest(name, 40)}`,
+  }),
+  "tls:index/selfSignedCert:SelfSignedCert": ({ name }) => ({ certPem: fakePem("CERTIFICATE", name) }),
+  "tls:index/locallySignedCert:LocallySignedCert": ({ name }) => ({ certPem: fakePem("CERTIFICATE", name) }),
+  "tls:index/certRequest:CertRequest": ({ name }) => ({ certRequestPem: fakePem("CERTIFICATE REQUEST", name) }),
+};
+
+/** Kubernetes objects: the API server fills metadata (auto-names get a suffix) and Helm releases report status. */
+function kubernetesOutputs(type: string, name: string, inputs: Inputs): Inputs {
+  if (type === "kubernetes:helm.sh/v3:Release") {
+    const releaseName = (inputs.name as string | undefined) ?? `${name}-${digest(name, 8)}`;
+    return {
+      name: releaseName,
+      status: {
+        name: releaseName,
+        namespace: inputs.namespace ?? "default",
+        chart: inputs.chart,
+        version: inputs.version,
+        status: "deployed",
+        revision: 1,
+      },
+    };
+  }
+  const metadata = (inputs.metadata as Inputs | undefined) ?? {};
+  return {
+    metadata: {
+      ...metadata,
+      name: metadata.name ?? `${name}-${digest(name, 8)}`,
+      uid: digest(`uid-${type}-${name}`, 32),
+    },
+  };
+}
+
+/** Fake answers for provider functions (data sources). Layers add the tokens they call. */
+export const invokeResults: Record<string, (inputs: Inputs, project: string) => Inputs> = {
+  "gcp:organizations/getProject:getProject": (_inputs, project) => ({
+    projectId: project,
+    number: FAKE_PROJECT_NUMBER,
+    name: project,
+  }),
+  "gcp:compute/getZones:getZones": () => ({ names: ["us-central1-a", "us-central1-b", "us-central1-c"] }),
+};
+
+export function createMocks(project: string): pulumi.runtime.Mocks {
+  return {
+    newResource(args) {
+      const inputs = args.inputs as Inputs;
+      const extra = args.type.startsWith("kubernetes:")
+        ? kubernetesOutputs(args.type, args.name, inputs)
+        : (computedOutputs[args.type]?.({ name: args.name, inputs, project }) ?? {});
+      const { id: explicitId, ...state } = extra;
+      const id = (explicitId as string | undefined) ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
+      return { id, state: { ...inputs, ...state } };
+    },
+    call(args) {
+      const fn = invokeResults[args.token];
+      return fn ? fn(args.inputs as Inputs, project) : (args.inputs as Inputs);
+    },
+  };
+}

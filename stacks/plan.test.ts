@@ -1,0 +1,104 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO_ROOT, runProgram } from "./harness";
+import { renderPlan, snapshot, SECRET_MASK, type PlanSnapshot } from "./plan";
+import { diffPlans, flatten, renderDiff } from "./plan-diff";
+
+function runPlanCli(args: string[]): { code: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync(process.execPath, ["--import", "tsx", "stacks/plan.ts", ...args], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, VITEST: "" },
+    });
+    return { code: 0, stdout, stderr: "" };
+  } catch (err) {
+    const e = err as { status: number; stdout: string; stderr: string };
+    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("offline plan", () => {
+  it.each(["dev", "prod"])("prints the %s resource tree and writes identical snapshots twice", (stack) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "plan-"));
+    const first = runPlanCli(["--stack", stack, "--json", path.join(dir, "a.json")]);
+    const second = runPlanCli(["--stack", stack, "--json", path.join(dir, "b.json")]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`pulumi:pulumi:Stack  titanium-${stack}`);
+    expect(first.stdout).toContain("Counts by type:");
+    expect(second.code).toBe(0);
+    expect(readFileSync(path.join(dir, "a.json"), "utf8")).toBe(readFileSync(path.join(dir, "b.json"), "utf8"));
+    const snap = JSON.parse(readFileSync(path.join(dir, "a.json"), "utf8")) as PlanSnapshot;
+    expect(snap.stack).toBe(stack);
+    expect(snap.resources.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("exits non-zero for a stack that does not exist, listing the real ones", () => {
+    const result = runPlanCli(["--stack", "nosuchstack"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("No stack file Pulumi.nosuchstack.yaml: the stacks are dev, prod");
+  }, 60_000);
+
+  it("masks secret inputs and secret outputs in the text and the snapshot", async () => {
+    const run = await runProgram({ stack: "dev" });
+    // Pretend one input and one output are secrets, as the layers' generated credentials are.
+    const target = run.resources[0]!;
+    const key = Object.keys(target.inputs)[0]!;
+    target.secretInputs = [key];
+    run.outputs.topSecret = "hunter2";
+    run.secretOutputs = ["topSecret"];
+    const snap = snapshot(run, []);
+    const text = renderPlan(run, []);
+    expect(snap.resources.find((r) => r.urn === target.urn)!.inputs[key]).toBe(SECRET_MASK);
+    expect(snap.outputs.topSecret).toBe(SECRET_MASK);
+    expect(text).toContain(`topSecret: ${SECRET_MASK}`);
+    expect(text).not.toContain("hunter2");
+    expect(JSON.stringify(snap)).not.toContain("hunter2");
+  });
+});
+
+describe("plan diff", () => {
+  const base: PlanSnapshot = {
+    stack: "dev",
+    resources: [
+      { urn: "urn:a", type: "gcp:compute/firewall:Firewall", name: "fw", protect: false, inputs: { sourceRanges: ["10.0.0.0/8"], allows: [{ protocol: "tcp", ports: ["22"] }] } },
+      { urn: "urn:b", type: "gcp:compute/disk:Disk", name: "old-disk", protect: true, inputs: { size: 10 } },
+    ],
+    outputs: { publicIp: "203.0.113.5" },
+    sections: [{ title: "Policies", lines: ["0 violations"] }],
+  };
+  const head: PlanSnapshot = {
+    stack: "dev",
+    resources: [
+      { urn: "urn:a", type: "gcp:compute/firewall:Firewall", name: "fw", protect: false, inputs: { sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "tcp", ports: ["22"] }] } },
+      { urn: "urn:c", type: "gcp:compute/disk:Disk", name: "new-disk", protect: false, inputs: { size: 20 } },
+    ],
+    outputs: { publicIp: "203.0.113.5" },
+    sections: [{ title: "Policies", lines: ["1 violation: fw opens 22 to the world"] }],
+  };
+
+  it("names added, removed and changed resources down to the changed field", () => {
+    const d = diffPlans(base, head);
+    expect(d.added.map((r) => r.name)).toEqual(["new-disk"]);
+    expect(d.removed.map((r) => r.name)).toEqual(["old-disk"]);
+    expect(d.changed).toHaveLength(1);
+    expect(d.changed[0]!.changes).toEqual([{ path: "sourceRanges[0]", before: "10.0.0.0/8", after: "0.0.0.0/0" }]);
+    const text = renderDiff(base, head);
+    expect(text).toContain("**1 to add, 1 to change, 1 to remove**");
+    expect(text).toContain("`sourceRanges[0]`: \"10.0.0.0/8\" → \"0.0.0.0/0\"");
+    expect(text).toContain("old-disk** (protected");
+    expect(text).toContain("+ 1 violation: fw opens 22 to the world");
+  });
+
+  it("says so when nothing changed", () => {
+    expect(renderDiff(base, base)).toContain("No changes.");
+  });
+
+  it("flattens nested inputs to field paths", () => {
+    expect(flatten({ a: { b: [1, { c: 2 }] }, d: [] })).toEqual({ "a.b[0]": 1, "a.b[1].c": 2, d: [] });
+  });
+});

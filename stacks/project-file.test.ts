@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { TOP_LEVEL_KEYS } from "./config";
+import { REPO_ROOT } from "./harness";
+
+interface ProjectFile {
+  name: string;
+  runtime: { name: string; options: Record<string, unknown> };
+  main: string;
+  config: Record<string, { type?: string; description?: string; default?: unknown }>;
+}
+
+const project = parse(readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as ProjectFile;
+const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { main: string; devDependencies: Record<string, string> };
+
+describe("Pulumi.yaml", () => {
+  it("is a nodejs TypeScript project whose main leads to stacks/index.ts", () => {
+    expect(project.name).toBe("titanium");
+    expect(project.runtime.name).toBe("nodejs");
+    expect(project.runtime.options).toEqual({ typescript: true, packagemanager: "npm" });
+    expect(project.main).toBe("stacks/");
+    // With `main` a folder, the CLI resolves the entry through package.json "main".
+    expect(pkg.main).toBe("stacks/index.ts");
+    // The CLI uses the project's own compiler when installed.
+    expect(pkg.devDependencies).toHaveProperty("typescript");
+    expect(pkg.devDependencies).toHaveProperty("ts-node");
+  });
+
+  it("declares every top-level config key of the schema, with a description, and nothing else", () => {
+    const declared = Object.keys(project.config).map((k) => k.replace(/^titanium:/, "")).sort();
+    expect(declared).toEqual([...TOP_LEVEL_KEYS].sort());
+    for (const [key, decl] of Object.entries(project.config)) {
+      expect(decl.description, key).toBeTruthy();
+      // The project schema knows no object type: object keys must stay untyped.
+      if (decl.type) expect(["string", "integer", "boolean", "array"]).toContain(decl.type);
+    }
+  });
+
+  it("gives every stack the keys declared without a default", () => {
+    const required = Object.entries(project.config).filter(([, d]) => d.default === undefined).map(([k]) => k);
+    for (const stack of ["dev", "prod"]) {
+      const file = parse(readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+      for (const key of required) expect(file.config, `${stack} must set ${key}`).toHaveProperty([key]);
+      for (const key of ["gcp:project", "gcp:region", "gcp:zone"]) expect(file.config).toHaveProperty([key]);
+    }
+  });
+});
