@@ -56,7 +56,7 @@ describe("stack config", () => {
     ["chart version not pinned", "dev", { charts: { loki: { version: "^18.0.0" } } }, "titanium:charts.loki.version", "exact version"],
     ["image tag latest", "dev", { images: { tag: "latest" } }, "titanium:images.tag", "never \"latest\""],
     ["NodePort out of range", "dev", { ingress: { httpNodePort: 8080 } }, "titanium:ingress.httpNodePort", "30000-32767"],
-    ["duplicate NodePorts", "dev", { ingress: { httpNodePort: 31443 } }, "titanium:ingress.statusNodePort", "three different NodePorts"],
+    ["duplicate NodePorts", "dev", { ingress: { httpNodePort: 31443 } }, "titanium:ingress.healthCheckNodePort", "three different NodePorts"],
     ["bad K3s version", "dev", { cluster: { k3sVersion: "1.33" } }, "titanium:cluster.k3sVersion", "v1.33.5+k3s1"],
     ["prod without protect", "prod", { protect: false }, "titanium:protect", "protect: true"],
     ["missing environment", "dev", { environment: undefined }, "titanium:environment", '"dev" or "prod"'],

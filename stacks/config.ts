@@ -161,15 +161,19 @@ const ingressSchema = z
     /** NodePorts of the Istio ingress gateway: the load balancer forwards 80/443 here, the firewall opens them. */
     httpNodePort: nodePort.default(31080),
     httpsNodePort: nodePort.default(31443),
-    /** NodePort of the gateway's readiness endpoint (:15021/healthz/ready), used by the LB health check. */
-    statusNodePort: nodePort.default(31021),
+    /**
+     * The gateway Service's `healthCheckNodePort` (externalTrafficPolicy: Local keeps the client's
+     * address): kube-proxy answers HTTP /healthz there only on nodes running a gateway pod, so the
+     * load balancer's health check sends traffic only to them.
+     */
+    healthCheckNodePort: nodePort.default(31021),
     /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */
     hostname: z.string().default(""),
   })
   .prefault({})
-  .refine((i) => new Set([i.httpNodePort, i.httpsNodePort, i.statusNodePort]).size === 3, {
+  .refine((i) => new Set([i.httpNodePort, i.httpsNodePort, i.healthCheckNodePort]).size === 3, {
     error: "expected three different NodePorts",
-    path: ["statusNodePort"],
+    path: ["healthCheckNodePort"],
   });
 
 const chartsSchema = z

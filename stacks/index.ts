@@ -23,6 +23,15 @@ const gcpProvider = new gcp.Provider("gcp", {
   defaultLabels: labels,
 });
 
+// ── Cloud layer (components/gcp): network, NAT, firewall, load balancer, service accounts, Secret Manager ──
+
+// ── Cluster layer (components/cluster): K3s servers and agents, CA, kubeconfig, Kubernetes provider ──
+
+// ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
+
+// ── Application layer (components/apps): the Titanium services, PostgreSQL, Redis, mesh routing and security ──
+
+// ── Stack outputs ──
 export const environment = config.environment;
 export const gcpProject = config.gcp.project;
 export const region = config.gcp.region;
