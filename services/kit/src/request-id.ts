@@ -1,0 +1,9 @@
+import { randomUUID } from "node:crypto";
+
+export const REQUEST_ID_HEADER = "x-request-id";
+const SANE = /^[\w.:-]{1,128}$/;
+
+/** Keep a well-formed incoming request id (from the gateway or a trusted caller), else make one. */
+export function requestIdFrom(header: string | undefined): string {
+  return header && SANE.test(header) ? header : randomUUID();
+}
