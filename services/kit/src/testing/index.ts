@@ -88,3 +88,27 @@ export function memoryLogger(service = "test"): { logger: Logger; lines: () => R
         .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
+
+/** An ES256 key, a signer for test tokens and a verifier that trusts it (as the services do via JWKS). */
+export async function testTokens(opts: { issuer?: string; audience?: string } = {}) {
+  const { SignJWT, calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair } = await import("jose");
+  const { JwtVerifier } = await import("../jwt.js");
+  const { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER } = await import("../config.js");
+  const issuer = opts.issuer ?? DEFAULT_JWT_ISSUER;
+  const audience = opts.audience ?? DEFAULT_JWT_AUDIENCE;
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  const jwks = { keys: [{ ...jwk, kid, alg: "ES256", use: "sig" }] };
+  const verifier = new JwtVerifier({ keys: createLocalJWKSet(jwks), issuer, audience });
+  const sign = (user: { id: number; username: string }, ttlSeconds = 300, claims: Record<string, unknown> = {}) =>
+    new SignJWT({ username: user.username, user_id: user.id, ...claims })
+      .setProtectedHeader({ alg: "ES256", kid })
+      .setSubject(String(user.id))
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+      .sign(privateKey);
+  return { sign, verifier, jwks, issuer, audience };
+}
