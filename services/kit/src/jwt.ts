@@ -13,6 +13,8 @@ export interface JwtVerifierOptions {
   keys?: JWTVerifyGetKey;
   issuer: string;
   audience: string;
+  /** Minimum time between two JWKS fetches (an unknown `kid` triggers one); jose's default. */
+  jwksCooldownMs?: number;
   /** Seconds of clock skew tolerated. */
   clockToleranceSeconds?: number;
 }
@@ -30,7 +32,7 @@ export class JwtVerifier {
     else if (opts.jwksUrl)
       this.keys = createRemoteJWKSet(new URL(opts.jwksUrl), {
         cacheMaxAge: 10 * 60_000,
-        cooldownDuration: 30_000,
+        cooldownDuration: opts.jwksCooldownMs ?? 30_000,
         timeoutDuration: 2_000,
       });
     else throw new Error("JwtVerifier needs jwksUrl or keys");
