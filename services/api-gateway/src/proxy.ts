@@ -22,7 +22,9 @@ const HOP_BY_HOP = new Set([
   GATEWAY_VIA_HEADER,
   REQUEST_ID_HEADER,
 ]);
-const RESPONSE_SKIP = new Set([...HOP_BY_HOP, "content-encoding"]);
+/** Upstream CORS headers are dropped: the gateway answers CORS itself, once. */
+const RESPONSE_SKIP = new Set([...HOP_BY_HOP, "content-encoding", "vary"]);
+const isCors = (k: string) => k.startsWith("access-control-");
 /** Methods safe to send twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 /** Errors meaning the request never reached the upstream application (or the connection died). */
@@ -85,7 +87,7 @@ export async function forward(opts: ForwardOptions): Promise<Response> {
       });
       const out = new Headers();
       res.headers.forEach((v, k) => {
-        if (!RESPONSE_SKIP.has(k)) out.append(k, v);
+        if (!RESPONSE_SKIP.has(k) && !isCors(k)) out.append(k, v);
       });
       return new Response(res.body, { status: res.status, headers: out });
     } catch (err) {
