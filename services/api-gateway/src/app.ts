@@ -10,6 +10,7 @@ import {
   type Logger,
   type Redis,
 } from "@titanium/kit";
+import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
@@ -81,7 +82,7 @@ export function createApp(deps: GatewayDeps) {
     // The chain we believe: the client, then the peer if it was a proxy of ours.
     const chain = client === peer ? client : `${client}, ${peer}`;
     try {
-      return await forward({
+      const res = await forward({
         url: target.toString(),
         method: c.req.method,
         headers: c.req.raw.headers,
@@ -92,6 +93,10 @@ export function createApp(deps: GatewayDeps) {
         requestId: c.get("requestId"),
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
       });
+      // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
+      return res.body === null
+        ? c.body(null, res.status as StatusCode, res.headers)
+        : c.body(res.body, res.status as ContentfulStatusCode, res.headers);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");

@@ -61,8 +61,15 @@ const errorCode = (err: unknown): string | undefined => {
   return e?.cause?.code ?? e?.code;
 };
 
+export interface UpstreamResponse {
+  status: number;
+  /** Upstream headers minus hop-by-hop and CORS ones (the gateway answers CORS itself). */
+  headers: Record<string, string | string[]>;
+  body: ReadableStream<Uint8Array> | null;
+}
+
 /** Forward one request; retries only idempotent requests, and only on connection errors. */
-export async function forward(opts: ForwardOptions): Promise<Response> {
+export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const headers = new Headers();
   opts.headers.forEach((v, k) => {
     if (!HOP_BY_HOP.has(k)) headers.set(k, v);
@@ -85,11 +92,13 @@ export async function forward(opts: ForwardOptions): Promise<Response> {
         redirect: "manual",
         signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
       });
-      const out = new Headers();
+      const out: Record<string, string | string[]> = {};
       res.headers.forEach((v, k) => {
-        if (!RESPONSE_SKIP.has(k) && !isCors(k)) out.append(k, v);
+        if (!RESPONSE_SKIP.has(k) && !isCors(k) && k !== "set-cookie") out[k] = v;
       });
-      return new Response(res.body, { status: res.status, headers: out });
+      const cookies = res.headers.getSetCookie();
+      if (cookies.length) out["set-cookie"] = cookies;
+      return { status: res.status, headers: out, body: res.body };
     } catch (err) {
       const name = (err as Error).name;
       if (name === "TimeoutError" || name === "AbortError") throw new UpstreamError("timeout", "upstream timed out");

@@ -72,8 +72,8 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     const started = performance.now();
     const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER));
     c.set("requestId", requestId);
+    c.header(REQUEST_ID_HEADER, requestId);
     await next();
-    c.res.headers.set(REQUEST_ID_HEADER, requestId);
     if (lifecycle.draining) c.res.headers.set("Connection", "close");
     const route = routeLabel(c);
     const seconds = (performance.now() - started) / 1000;
