@@ -8,6 +8,8 @@
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { Cloud } from "../components/gcp/cloud";
+import { Cluster } from "../components/cluster/cluster";
 import { loadConfig } from "./config";
 
 const config = loadConfig(pulumi.getStack(), pulumi.runtime.allConfig());
@@ -24,8 +26,56 @@ const gcpProvider = new gcp.Provider("gcp", {
 });
 
 // ── Cloud layer (components/gcp): network, NAT, firewall, load balancer, service accounts, Secret Manager ──
+/** Prefix of every predictable physical name (secret ids, service accounts, VM names, tags). */
+const prefix = `titanium-${config.stack}`;
+const cloud = new Cloud(
+  prefix,
+  {
+    prefix,
+    project: config.gcp.project,
+    region: config.gcp.region,
+    network: config.network,
+    ingress: config.ingress,
+    backupRetentionDays: config.data.backup.retentionDays,
+    protect: config.protect,
+  },
+  { providers: [gcpProvider] },
+);
 
 // ── Cluster layer (components/cluster): K3s servers and agents, CA, kubeconfig, Kubernetes provider ──
+const cluster = new Cluster(
+  prefix,
+  {
+    prefix,
+    project: config.gcp.project,
+    region: config.gcp.region,
+    zone: config.gcp.zone,
+    k3s: {
+      version: config.cluster.k3sVersion,
+      apiDnsName: config.cluster.apiDnsName,
+      apiDnsZone: config.cluster.apiDnsZone,
+      apiReadyTimeoutSeconds: config.cluster.apiReadyTimeoutSeconds,
+      osImage: config.cluster.osImage,
+    },
+    servers: config.cluster.servers,
+    agents: config.cluster.agents,
+    podCidr: config.network.podCidr,
+    serviceCidr: config.network.serviceCidr,
+    ingress: config.ingress,
+    cloud: {
+      networkSelfLink: cloud.network.networkSelfLink,
+      subnetworkSelfLink: cloud.network.subnetworkSelfLink,
+      tags: cloud.tags,
+      serverServiceAccountEmail: cloud.identity.serverEmail,
+      agentServiceAccountEmail: cloud.identity.agentEmail,
+      publicIp: cloud.publicIp,
+      apiPublicIp: cloud.apiPublicIp,
+      apiInternalIp: cloud.apiInternalIp,
+    },
+    protect: config.protect,
+  },
+  { providers: [gcpProvider] },
+);
 
 // ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
 
@@ -36,3 +86,14 @@ export const environment = config.environment;
 export const gcpProject = config.gcp.project;
 export const region = config.gcp.region;
 export const providerUrn = gcpProvider.urn;
+// Cloud and cluster layers: what operators, the upper layers and the pipeline need.
+export const publicIp = cloud.publicIp;
+export const ingressUrl = config.ingress.hostname ? `https://${config.ingress.hostname}` : pulumi.interpolate`https://${cloud.publicIp}`;
+export const apiEndpoint = cluster.apiEndpoint;
+export const apiPublicIp = cloud.apiPublicIp;
+export const kubeconfig = cluster.kubeconfig;
+export const appSecretIds = cloud.appSecretIds;
+export const backupBucket = cloud.backupBucket;
+export const agentServiceAccountEmail = cloud.identity.agentEmail;
+export const nodeCapacity = cluster.capacity;
+export const pipelineAccess = cluster.pipelineAccess;
