@@ -70,7 +70,7 @@ retry() {
 pin_api_address() {
   local hosts="$ROOT/etc/hosts" marker="# titanium: K3s API"
   mkdir -p "$(dirname "$hosts")"
-  touch "$hosts"
+  [[ -f $hosts ]] || : >"$hosts"
   { grep -v "$marker\$" "$hosts" || true; printf '%s %s %s\n' "$API_INTERNAL_IP" "$API_DNS_NAME" "$marker"; } |
     write_file 0644 "$hosts" || true
 }

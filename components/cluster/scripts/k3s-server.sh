@@ -20,7 +20,7 @@ mount_data_disk() {
   fi
   uuid=$(blkid -s UUID -o value "$device")
   mkdir -p "$K3S_DATA_DIR"
-  touch "$ROOT/etc/fstab"
+  [[ -f $ROOT/etc/fstab ]] || : >"$ROOT/etc/fstab"
   if ! grep -q "^UUID=$uuid " "$ROOT/etc/fstab"; then
     printf 'UUID=%s /var/lib/rancher/k3s ext4 defaults,nofail,discard 0 2\n' "$uuid" >>"$ROOT/etc/fstab"
     log "added the data disk to /etc/fstab"
