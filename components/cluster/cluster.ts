@@ -10,7 +10,7 @@ import { K3sAgents } from "./agents";
 import { clusterCapacity, type ClusterCapacity } from "./capacity";
 import { buildKubeconfig } from "./kubeconfig";
 import { ClusterPki } from "./pki";
-import { shouldWaitForApi, waitForApi } from "./readiness";
+import { gateOnReadyz } from "./readiness";
 import { K3sServers, type ServerInfo } from "./servers";
 import { renderAgentScript } from "./startup-script";
 
@@ -232,20 +232,22 @@ export class Cluster extends pulumi.ComponentResource {
     this.kubeconfig = pulumi.secret(
       pulumi
         .all([kubeconfig, pki.serverCaCertPem, pki.adminCertPem, pki.adminKeyPem, args.cloud.apiPublicIp, apiDeployed])
-        .apply(async ([config, caCertPem, clientCertPem, clientKeyPem, apiPublicIp]) => {
-          if (shouldWaitForApi({ dryRun: pulumi.runtime.isDryRun(), engineAttached: pulumi.runtime.getEngine() !== undefined })) {
-            const { attempts, elapsedMs } = await waitForApi({
+        .apply(([config, caCertPem, clientCertPem, clientKeyPem, apiPublicIp]) =>
+          gateOnReadyz(
+            config,
+            { caCertPem, clientCertPem, clientKeyPem },
+            {
               url: readyUrl,
-              tls: { caCertPem, clientCertPem, clientKeyPem },
               timeoutMs: timeoutSeconds * 1000,
               intervalMs: 10_000,
               failFastOnUnresolvedName: dnsRecord === undefined,
               resolutionHint: resolutionHint.replace("<apiPublicIp>", apiPublicIp),
-            });
-            await pulumi.log.info(`K3s API ready at ${readyUrl} after ${attempts} probe(s), ${Math.round(elapsedMs / 1000)}s`, this);
-          }
-          return config;
-        }),
+              isDryRun: pulumi.runtime.isDryRun,
+              engineAttached: () => pulumi.runtime.getEngine() !== undefined,
+              log: (message) => pulumi.log.info(message, this),
+            },
+          ),
+        ),
     );
     this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig }, child);
 

@@ -105,3 +105,23 @@ export async function waitForApi(opts: WaitOptions): Promise<{ attempts: number;
 export function shouldWaitForApi(run: { dryRun: boolean; engineAttached: boolean }): boolean {
   return !run.dryRun && run.engineAttached;
 }
+
+export interface GateOptions extends Omit<WaitOptions, "tls"> {
+  /** `pulumi.runtime.isDryRun` in the program. */
+  isDryRun: () => boolean;
+  /** Whether an engine is attached (`pulumi.runtime.getEngine() !== undefined`). */
+  engineAttached: () => boolean;
+  /** Where to report how long the wait took. */
+  log?: (message: string) => void | Promise<void>;
+}
+
+/**
+ * Returns `value` (the kubeconfig) once the API is ready, or at once when this run must not wait
+ * (see {@link shouldWaitForApi}). What the Kubernetes provider is built from.
+ */
+export async function gateOnReadyz<T>(value: T, tls: ProbeTls, opts: GateOptions): Promise<T> {
+  if (!shouldWaitForApi({ dryRun: opts.isDryRun(), engineAttached: opts.engineAttached() })) return value;
+  const { attempts, elapsedMs } = await waitForApi({ ...opts, tls });
+  await opts.log?.(`K3s API ready at ${opts.url} after ${attempts} probe(s), ${Math.round(elapsedMs / 1000)}s`);
+  return value;
+}
