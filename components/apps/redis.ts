@@ -69,6 +69,14 @@ export function redisStartCommand(maxMemoryMb: number, port: number = REDIS.port
   return ["sh", "-c", script];
 }
 
+/**
+ * The probe: redis-cli reads the password from REDISCLI_AUTH (the probe's arguments stay clean too)
+ * and exits 0 even on an error reply, hence the check for PONG.
+ */
+export function redisPingCommand(port: number = REDIS.port): string[] {
+  return ["sh", "-c", `redis-cli -p ${port} ping | grep -q PONG`];
+}
+
 export class Redis extends pulumi.ComponentResource {
   /** Host the services use (`REDIS_HOST`). */
   readonly host: string;
@@ -83,8 +91,7 @@ export class Redis extends pulumi.ComponentResource {
     const labels = labelsOf(svc, "cache");
     const timing = shutdownTiming(5);
     const password = { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: args.secretName, key: "REDIS_PASSWORD" } } };
-    // redis-cli reads the password from REDISCLI_AUTH, so the probe's arguments stay clean too.
-    const ping = ["sh", "-c", "redis-cli -p " + REDIS.port + " ping | grep -q PONG"];
+    const ping = redisPingCommand();
 
     const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
       metadata: { name: svc, namespace, labels },
