@@ -104,3 +104,4 @@ export const providerUrn = gcpProvider.urn;
 export const appNamespace = appPlatform.namespace;
 export const appServiceUrls = apps.urls;
 export const appBackupCronJob = apps.backupCronJob;
+export const appBackupBucket = backupBucketName;

@@ -46,7 +46,7 @@ export interface TitaniumAppsArgs {
   features: TitaniumConfig["features"];
   /** Public host name (`ingress.hostname`); empty when the stack is reached by IP. */
   hostname: string;
-  /** Pod CIDR: the ingress gateway pods' addresses, trusted for `X-Forwarded-For` by the api-gateway. */
+  /** Pod CIDR: where the ingress gateway pods' addresses come from (trusted for `X-Forwarded-For` by the api-gateway). */
   podCidr: string;
   /** `protect` the database volume and StatefulSet. */
   protect: boolean;
@@ -100,7 +100,8 @@ export class TitaniumApps extends pulumi.ComponentResource {
       postgres: { database: args.data.postgres.database, user: args.data.postgres.user },
       pgPoolMax: poolSize(databaseClients.map(maxReplicas)),
       allowedOrigins: args.hostname ? `https://${args.hostname}` : "",
-      trustedProxyCidrs: args.podCidr,
+      // The api-gateway's peer is its own sidecar (127.0.0.6); before it, the ingress gateway pods.
+      trustedProxyCidrs: `127.0.0.0/8,${args.podCidr}`,
       shutdownGraceMs: SHUTDOWN_GRACE_SECONDS * 1000,
     };
 
