@@ -11,6 +11,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { TitaniumApps } from "../components/apps/apps";
 import type { AppPlatform } from "../components/apps/inputs";
+import { APP_SECRET_NAMES, type AppSecretName, GATEWAY, NAMESPACES } from "../components/platform/names";
+import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
 const config = loadConfig(pulumi.getStack(), pulumi.runtime.allConfig());
@@ -35,49 +37,47 @@ const backupBucketName: pulumi.Output<string> = pulumi.output(`${config.gcp.proj
 
 // ── Cluster layer (components/cluster): K3s servers and agents, CA, kubeconfig, Kubernetes provider ──
 
-// STAND-IN until the cluster layer lands (lead replaces at merge): the cluster's Kubernetes provider.
-const k8sProvider = new k8s.Provider("k8s", { kubeconfig: "stand-in", enableServerSideApply: true });
+// STAND-IN until the cluster layer lands (lead replaces at merge): the cluster's k8s.Provider and
+// the cloud layer's Secret Manager secret ids.
+const k8sProvider = new k8s.Provider("k8s-standin", { kubeconfig: "<unused under mocks>" });
+const appSecretIds = Object.fromEntries(
+  APP_SECRET_NAMES.map((n) => [n, pulumi.output(`titanium-${config.stack}-${n}`)]),
+) as Record<AppSecretName, pulumi.Output<string>>;
 
 // ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
+const platform = new Platform("platform", {
+  provider: k8sProvider,
+  appSecretIds,
+  projectId: config.gcp.project,
+  highAvailability: config.environment === "prod",
+  charts: config.charts,
+  observability: config.observability,
+  ingress: config.ingress,
+  adminCidrs: config.network.adminCidrs,
+  argoRootApp: config.features.argoRootApp,
+  labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
+});
 
-// STAND-IN until the platform layer lands (lead replaces at merge): what the application needs from
-// the platform. `ready` must hold the app ExternalSecret (synced), istiod with its injector, the Istio
-// CRDs and the GCE PD CSI driver; `gateway` the shared Gateway; the identities and pod labels below.
-const appSecretStandIn = new k8s.apiextensions.CustomResource("app-secrets-standin", {
-  apiVersion: "external-secrets.io/v1",
-  kind: "ExternalSecret",
-  metadata: { name: "titanium-app-secrets", namespace: "titanium" },
-  spec: {
-    refreshInterval: "1h",
-    secretStoreRef: { kind: "ClusterSecretStore", name: "gcp-secret-manager" },
-    target: { name: "titanium-app-secrets", creationPolicy: "Owner" },
-    data: ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "JWT_PRIVATE_KEY"].map((key) => ({
-      secretKey: key,
-      remoteRef: { key: `titanium-${key.toLowerCase().replace(/_/g, "-")}` },
-    })),
-  },
-}, { provider: k8sProvider });
+// What the application layer takes from the platform (its outputs, plus chart facts it fixes by name).
 const appPlatform: AppPlatform = {
-  namespace: "titanium",
+  namespace: platform.appNamespace,
   trustDomain: "cluster.local",
-  appSecretName: "titanium-app-secrets",
-  ready: [appSecretStandIn],
-  gateway: "istio-system/titanium-gateway",
-  hosts: config.ingress.hostname ? [config.ingress.hostname] : ["*"],
+  appSecretName: platform.appSecretName,
+  // The app Secret holds the real values; istiod (sidecar injector) and STRICT mTLS are in place.
+  // The GCE PD CSI driver belongs here too once a layer installs it (ADR 0030).
+  ready: [platform.appSecretReady, ...platform.meshReady],
+  gateway: platform.gatewayRef,
+  hosts: [config.ingress.hostname || "*"],
   ingressGateway: {
-    namespace: "istio-system",
-    podLabels: { app: "istio-ingressgateway", istio: "ingressgateway" },
-    principal: "cluster.local/ns/istio-system/sa/istio-ingressgateway",
-    serviceHost: "istio-ingressgateway.istio-system.svc.cluster.local",
+    ...platform.ingressGateway,
+    serviceHost: `${GATEWAY.serviceAccount}.${NAMESPACES.istio}.svc.cluster.local`,
     httpsTargetPort: 443,
+    // A certificate from config is a real one; the generated one is self-signed and not passed here.
+    publiclyTrusted: config.ingress.tls !== undefined,
   },
-  prometheus: {
-    namespace: "monitoring",
-    podLabels: { "app.kubernetes.io/name": "prometheus" },
-    principal: "cluster.local/ns/monitoring/sa/kube-prometheus-stack-prometheus",
-  },
+  prometheus: platform.prometheus,
   metricsAnnotations: { "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics" },
-  istiod: { namespace: "istio-system", podLabels: { app: "istiod" }, ports: [15012] },
+  istiod: { namespace: NAMESPACES.istio, podLabels: { app: "istiod" }, ports: [15012] },
   dns: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } },
 };
 
@@ -101,6 +101,11 @@ export const environment = config.environment;
 export const gcpProject = config.gcp.project;
 export const region = config.gcp.region;
 export const providerUrn = gcpProvider.urn;
+export const platformNamespaces = platform.namespaces;
+export const gatewayRef = platform.gatewayRef;
+export const ingressGateway = platform.ingressGateway;
+export const prometheus = platform.prometheus;
+export const appSecretName = platform.appSecretName;
 export const appNamespace = appPlatform.namespace;
 export const appServiceUrls = apps.urls;
 export const appBackupCronJob = apps.backupCronJob;

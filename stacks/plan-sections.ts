@@ -4,12 +4,19 @@
  * `blocking` makes `npm run plan` exit non-zero.
  */
 import { trafficGraphSection } from "../components/apps/traffic-graph";
-import type { ProgramRun } from "./harness";
+import { capacityReport, renderCapacity } from "../components/platform/capacity";
+import { loadConfig } from "./config";
+import { type ProgramRun, readStackConfig } from "./harness";
 import type { PlanSection } from "./plan";
 
 type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
 
 const builders: SectionBuilder[] = [
+  // Platform layer: the requests of everything scheduled vs the nodes' allocatable, with headroom.
+  (run) => {
+    const report = capacityReport(run, loadConfig(run.stack, readStackConfig(run.stack)));
+    return { title: "Capacity", lines: renderCapacity(report), blocking: !report.fits, data: { fits: report.fits, requested: report.requested, budget: report.budget } };
+  },
   // Application layer: who may talk to whom, derived from the NetworkPolicies and AuthorizationPolicies.
   trafficGraphSection,
 ];

@@ -159,9 +159,9 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(podSpec(sts).volumes[0]).toEqual({ name: "data", persistentVolumeClaim: { claimName: input(claim).metadata.name } });
     expect(claim.protect).toBe(c.protect);
     expect(sts.protect).toBe(c.protect);
-    // Never starts before the platform says the real password exists.
-    const ready = one(run(), "kubernetes:external-secrets.io/v1:ExternalSecret", "app-secrets-standin");
-    expect(sts.dependsOn).toContain(ready.urn);
+    // Never starts before the platform's ExternalSecret holds the real password, nor before istiod can inject its sidecar.
+    expect(sts.dependsOn).toContain(one(run(), "kubernetes:external-secrets.io/v1:ExternalSecret", "platform-external-secrets-app").urn);
+    expect(sts.dependsOn).toContain(one(run(), "kubernetes:helm.sh/v3:Release", "platform-istio-istiod").urn);
   });
 
   it("Redis: password only from the Secret (never in the arguments), probes, limits, maxmemory from config", () => {

@@ -48,9 +48,11 @@ export interface AppPlatform {
     serviceHost: string;
     /** The gateway pods' HTTPS container port (the NetworkPolicy port for in-cluster clients). */
     httpsTargetPort: number;
+    /** The gateway's certificate is a real one (a public CA signed it): in-cluster clients can verify it. */
+    publiclyTrusted: boolean;
     /**
-     * PEM of the CA that issued the gateway's certificate when it is the stack's generated one (public
-     * data); `undefined` when the certificate is publicly trusted.
+     * PEM of the generated (self-signed) certificate, public data, so in-cluster clients can verify
+     * it too; `undefined` when not passed.
      */
     caCertPem?: pulumi.Input<string>;
   };

@@ -22,8 +22,9 @@ export interface LoadGeneratorArgs {
   /** Requests per second, all journeys together. */
   requestsPerSecond: number;
   /**
-   * Public host name sent as Host and TLS SNI. Empty when the stack has none: the certificate then
-   * names the load balancer's IP, which an in-cluster client cannot verify, so TLS is not verified.
+   * Public host name sent as Host and TLS SNI. TLS is verified only with a host name and a trusted
+   * certificate (publicly signed, or the generated one passed as `caCertPem`); otherwise this
+   * synthetic client accepts the gateway's certificate as is (it carries no real user's data).
    */
   hostname: string;
   /** The ingress gateway's Service and pods. */
@@ -67,6 +68,9 @@ export class LoadGenerator extends pulumi.ComponentResource {
       ? new k8s.core.v1.ConfigMap(`${name}-ca`, { metadata: { namespace, labels }, data: { "ca.pem": args.ingressGateway.caCertPem } }, child)
       : undefined;
 
+    // Verifiable only with a host name (the certificate names it) and a CA we trust (public, or the stack's own).
+    const verify = args.hostname !== "" && (args.ingressGateway.publiclyTrusted || ca !== undefined);
+
     const gatewayPeer = { name: "ingress-gateway", namespace: args.ingressGateway.namespace, podLabels: args.ingressGateway.podLabels };
     const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, {
       metadata: { name: LOAD_GENERATOR, namespace, labels },
@@ -101,7 +105,7 @@ export class LoadGenerator extends pulumi.ComponentResource {
                 env: [
                   { name: "TARGET_URL", value: `https://${args.ingressGateway.serviceHost}` },
                   { name: "HOST_HEADER", value: args.hostname },
-                  { name: "TLS_INSECURE", value: args.hostname ? "false" : "true" },
+                  { name: "TLS_INSECURE", value: verify ? "false" : "true" },
                   { name: "RPS", value: String(args.requestsPerSecond) },
                   ...(ca ? [{ name: "NODE_EXTRA_CA_CERTS", value: "/ca/ca.pem" }] : []),
                 ],

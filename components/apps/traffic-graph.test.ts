@@ -1,11 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ProgramRun, runProgram } from "../../stacks/harness";
+import { GATEWAY, NAMESPACES, PROMETHEUS } from "../platform/names";
 import { deriveTrafficGraph, discoverExternals, formatEdge, type GraphPeer } from "./traffic-graph";
 
-// The peers of other namespaces, as the platform stand-in in stacks/index.ts describes them.
+// The peers of other namespaces, with the names and labels the platform layer gives them.
 const externals: GraphPeer[] = [
-  { name: "ingress-gateway", namespace: "istio-system", labels: { app: "istio-ingressgateway", istio: "ingressgateway" }, principal: "cluster.local/ns/istio-system/sa/istio-ingressgateway" },
-  { name: "prometheus", namespace: "monitoring", labels: { "app.kubernetes.io/name": "prometheus" }, principal: "cluster.local/ns/monitoring/sa/kube-prometheus-stack-prometheus" },
+  { name: "ingress-gateway", namespace: NAMESPACES.istio, labels: GATEWAY.podLabels, principal: `cluster.local/ns/${NAMESPACES.istio}/sa/${GATEWAY.serviceAccount}` },
+  { name: "prometheus", namespace: NAMESPACES.monitoring, labels: PROMETHEUS.podLabels, principal: `cluster.local/ns/${NAMESPACES.monitoring}/sa/${PROMETHEUS.serviceAccount}` },
   { name: "istiod", namespace: "istio-system", labels: { app: "istiod" } },
   { name: "dns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" } },
   // Anything else in the cluster, to prove it gets nowhere.
@@ -96,6 +97,6 @@ describe("traffic graph derivation", () => {
 
   it("names the other namespaces' peers for the offline plan", () => {
     const names = discoverExternals(runs.prod!, "titanium").map((p) => p.name).sort();
-    expect(names).toEqual(["istio-system/app=istiod", "istio-system/istio-ingressgateway", "kube-system/k8s-app=kube-dns", "monitoring/kube-prometheus-stack-prometheus"]);
+    expect(names).toEqual(["istio-system/app=istiod", "istio-system/istio-ingressgateway", "kube-system/k8s-app=kube-dns", "monitoring/kps-prometheus"]);
   });
 });

@@ -16,10 +16,14 @@ export const FOREIGN_GROUPS: Record<string, string> = {
 };
 
 /**
- * Istio's `networking.istio.io/v1` is the same schema as `v1beta1` (Istio serves both from one CRD
- * schema); the Istio models package predates the v1 promotion, so v1 objects are checked against v1beta1.
+ * Istio serves `v1` and `v1beta1` of its networking and security kinds from one CRD schema; the Istio
+ * models package predates some v1 promotions (all of networking, PeerAuthentication), so a v1 object
+ * without a v1 model is checked against the v1beta1 schema.
  */
-const ISTIO_SAME_SCHEMA: Record<string, string> = { "networking.istio.io/v1": "networking.istio.io/v1beta1" };
+const ISTIO_SAME_SCHEMA: Record<string, string> = {
+  "networking.istio.io/v1": "networking.istio.io/v1beta1",
+  "security.istio.io/v1": "security.istio.io/v1beta1",
+};
 
 interface Model {
   new (data: unknown): { validate(): void };
@@ -50,10 +54,14 @@ export async function validateRecorded(r: RecordedResource): Promise<ValidationR
   const { apiVersion, kind } = typeToApiVersionKind(r.type);
   const resource = `${r.type} ${r.name}`;
   const group = apiVersion.includes("/") ? apiVersion.split("/")[0]! : "";
-  const schemaVersion = ISTIO_SAME_SCHEMA[apiVersion] ?? apiVersion;
-  const specifier = group.endsWith(".istio.io") ? `@kubernetes-models/istio/${schemaVersion}` : `kubernetes-models/${schemaVersion}`;
-  const mod = await load(specifier);
-  const model = mod?.[kind] as Model | undefined;
+  const modelFor = async (version: string) =>
+    (await load(group.endsWith(".istio.io") ? `@kubernetes-models/istio/${version}` : `kubernetes-models/${version}`))?.[kind] as Model | undefined;
+  let schemaVersion = apiVersion;
+  let model = await modelFor(apiVersion);
+  if (!model && ISTIO_SAME_SCHEMA[apiVersion]) {
+    schemaVersion = ISTIO_SAME_SCHEMA[apiVersion];
+    model = await modelFor(schemaVersion);
+  }
   if (!model) {
     if (FOREIGN_GROUPS[group]) return { resource, status: "foreign", group };
     return { resource, status: "invalid", error: `no schema for ${apiVersion} ${kind}` };
