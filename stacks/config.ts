@@ -395,6 +395,7 @@ const featuresSchema = z
           requests: { cpu: "20m", memory: "48Mi" },
           limits: { cpu: "200m", memory: "96Mi" },
         }),
+        sidecar: resources.default(defaultSidecar),
       })
       .prefault({}),
     /** HPA and PodDisruptionBudget per service (on in prod). */

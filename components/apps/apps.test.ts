@@ -164,6 +164,22 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(sts.dependsOn).toContain(one(run(), "kubernetes:helm.sh/v3:Release", "platform-istio-istiod").urn);
   });
 
+  it("sizes the services' connection pools so every replica at the HPA maximum fits in max_connections", () => {
+    const sts = one(run(), T.statefulSet, "apps-postgres-statefulset");
+    const args = podSpec(sts).containers[0].args as string[];
+    const maxConnections = Number(args[args.indexOf("-c") + 1]!.replace("max_connections=", ""));
+    let total = 0;
+    for (const d of ofType(run(), T.deployment)) {
+      const pool = (podSpec(d).containers[0].env as Obj[] | undefined)?.find((e) => e.name === "PG_POOL_MAX");
+      if (!pool) continue;
+      const hpa = ofType(run(), T.hpa).find((h) => input(h).spec.scaleTargetRef.name === input(d).metadata.name);
+      total += Number(pool.value) * (hpa ? input(hpa).spec.maxReplicas : input(d).spec.replicas);
+    }
+    expect(total).toBeGreaterThan(0);
+    // Room is left for migrations, the backup and an operator's psql.
+    expect(total).toBeLessThanOrEqual(maxConnections - 20);
+  });
+
   it("Redis: password only from the Secret (never in the arguments), probes, limits, maxmemory from config", () => {
     const c = config();
     const deployment = one(run(), T.deployment, "apps-redis-deployment");
@@ -269,20 +285,22 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     for (const r of run().resources.filter((x) => x.type.startsWith("kubernetes:") && x.custom)) expect(r.provider, r.name).toMatch(new RegExp(`^${provider.urn.replace(/[$]/g, "\\$")}::`));
   });
 
-  it("runs the load generator where configured, outside the mesh, reaching only the ingress gateway", () => {
+  it("runs the load generator where configured, meshed, its HTTPS to the ingress gateway bypassing the proxy", () => {
     const c = config();
     const deployment = ofType(run(), T.deployment).find((r) => r.name === "apps-load-generator-deployment");
     if (!c.features.loadGenerator.enabled) {
       expect(deployment).toBeUndefined();
       return;
     }
-    expect(podMeta(deployment!).labels["sidecar.istio.io/inject"]).toBe("false");
+    expect(podMeta(deployment!).labels["sidecar.istio.io/inject"]).toBeUndefined();
+    expect(podMeta(deployment!).annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]).toBe("443");
     const env = Object.fromEntries((podSpec(deployment!).containers[0].env as Obj[]).map((e) => [e.name, e.value]));
     expect(env.TARGET_URL).toBe("https://istio-ingressgateway.istio-system.svc.cluster.local");
     expect(env.RPS).toBe(String(c.features.loadGenerator.requestsPerSecond));
     const np = input(one(run(), T.np, "apps-load-generator-network-policy")).spec;
     expect(np.ingress).toEqual([]);
-    expect(np.egress.map((r: Obj) => r.to[0].podSelector?.matchLabels)).toEqual([{ "k8s-app": "kube-dns" }, { app: "istio-ingressgateway", istio: "ingressgateway" }]);
+    expect(np.egress.map((r: Obj) => r.to[0].podSelector?.matchLabels)).toEqual([{ "k8s-app": "kube-dns" }, { app: "istiod" }, { app: "istio-ingressgateway", istio: "ingressgateway" }]);
+    expect(np.egress[2].ports).toEqual([{ protocol: "TCP", port: 443 }]);
   });
 });
 

@@ -10,7 +10,7 @@ import { PostgresBackup } from "./backup";
 import { AppIngress } from "./ingress";
 import type { AppPlatform } from "./inputs";
 import { LoadGenerator } from "./load-generator";
-import { type Access, ISTIO_AGENT_PORT, type Peer, principalOf, shutdownTiming } from "./mesh";
+import { type Access, type Peer, principalOf, shutdownTiming } from "./mesh";
 import { MeshSecurity } from "./mesh-security";
 import { Migrations } from "./migrations";
 import { Postgres } from "./postgres";
@@ -160,7 +160,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
         ...callersFrom(svc),
         ...INGRESS_TARGETS.filter((t) => t.to === svc).map((t) => ({ peer: ingress, ports: [port], paths: t.paths, notPaths: t.notPaths, methods: t.methods })),
         // Merged metrics on the agent port; `GET /metrics` on the app port when Prometheus scrapes with mesh certificates.
-        { peer: prometheus, ports: [port, ISTIO_AGENT_PORT], paths: [HEALTH.metrics], methods: ["GET"] },
+        { peer: prometheus, ports: [port, platform.prometheus.metricsPort], paths: [HEALTH.metrics], methods: ["GET"] },
       ];
       services[svc] = new TitaniumService(`${name}-${svc}`, {
         serviceName: svc,
@@ -220,6 +220,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
         ingressGateway: platform.ingressGateway,
         platform,
         resources: args.features.loadGenerator.resources,
+        sidecar: args.features.loadGenerator.sidecar,
         provider,
         dependsOn: [...ready, appIngress, ...Object.values(services)],
       }, child);

@@ -60,7 +60,10 @@ export interface AppPlatform {
    * Prometheus: its pods (scraping pod `:15020/stats/prometheus`, where the sidecar merges the app's
    * `/metrics`) and its identity (allowed `GET /metrics` on the app port when it scrapes with Istio certificates).
    */
-  prometheus: MeshWorkload;
+  prometheus: MeshWorkload & {
+    /** Port Prometheus scrapes on every app pod: the istio-agent's merged metrics (15020). */
+    metricsPort: number;
+  };
   /** Pod annotations that make the sidecar merge app metrics; this layer adds `prometheus.io/port` per pod. */
   metricsAnnotations: Record<string, string>;
   /** istiod pods and the ports sidecars use (xDS and certificates). */

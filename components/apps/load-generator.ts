@@ -1,9 +1,10 @@
 /**
  * Synthetic traffic for the dashboards: real user journeys (`load-generator/journey.mjs`: signup,
  * login, list, read, create) sent to the Istio ingress gateway exactly as a browser would, over HTTPS
- * with the public host name. It runs outside the mesh on purpose (no sidecar): it is an external
- * client, so it needs no place in any allow-list (the original had to punch holes for its generator),
- * and its NetworkPolicy lets it reach DNS and the gateway pods and nothing else.
+ * with the public host name. The pod keeps its sidecar (no workload in the namespace opts out of the
+ * mesh), but its HTTPS to the gateway bypasses the proxy (`excludeOutboundPorts: 443`): it arrives
+ * like any external client's, so no allow-list needs a hole for it (the original had to punch them),
+ * and no workload admits it. Its NetworkPolicy reaches DNS, istiod and the gateway pods, nothing else.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -11,7 +12,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ResourceSpec } from "../../stacks/config";
 import type { AppPlatform } from "./inputs";
-import { APP_UID, containerSecurity, networkPolicySpec, podSecurity, resourcesOf } from "./mesh";
+import { APP_UID, containerSecurity, networkPolicySpec, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
 import { labelsOf, LOAD_GENERATOR, selectorOf } from "./topology";
 
 export interface LoadGeneratorArgs {
@@ -31,13 +32,17 @@ export interface LoadGeneratorArgs {
   ingressGateway: AppPlatform["ingressGateway"];
   /** DNS for the NetworkPolicy. */
   platform: Pick<AppPlatform, "dns" | "istiod">;
-  /** Requests and limits of the container. */
+  /** Requests and limits of the container and of its sidecar. */
   resources: ResourceSpec;
+  sidecar: ResourceSpec;
   /** Kubernetes provider of the cluster. */
   provider: k8s.Provider;
   /** The routes must exist first. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
+
+/** The gateway Service's HTTPS port, the one the journeys call (`https://<gateway service>`). */
+const GATEWAY_HTTPS_PORT = 443;
 
 /** The journey script, shipped in a ConfigMap. */
 export const JOURNEY_SCRIPT = readFileSync(path.join(__dirname, "load-generator", "journey.mjs"), "utf8");
@@ -80,7 +85,6 @@ export class LoadGenerator extends pulumi.ComponentResource {
         callers: [],
         callees: [{ peer: gatewayPeer, ports: [args.ingressGateway.httpsTargetPort] }],
         platform: args.platform,
-        sidecar: false,
       }),
     }, child);
 
@@ -90,8 +94,14 @@ export class LoadGenerator extends pulumi.ComponentResource {
         replicas: 1,
         selector: { matchLabels: selector },
         template: {
-          // An external client: no sidecar (label form, which the injector honours over the namespace label).
-          metadata: { labels: { ...labels, "sidecar.istio.io/inject": "false" } },
+          metadata: {
+            labels,
+            annotations: {
+              ...sidecarAnnotations(args.sidecar, shutdownTiming(0)),
+              // TLS to the gateway goes straight out, as an external client's would (not wrapped in mesh mTLS).
+              "traffic.sidecar.istio.io/excludeOutboundPorts": String(GATEWAY_HTTPS_PORT),
+            },
+          },
           spec: {
             serviceAccountName: LOAD_GENERATOR,
             ...podSecurity(APP_UID),

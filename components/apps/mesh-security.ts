@@ -5,7 +5,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { PART_OF } from "./topology";
+import { labelsOf } from "./topology";
 
 export interface MeshSecurityArgs {
   /** The application namespace. */
@@ -26,7 +26,7 @@ export class MeshSecurity extends pulumi.ComponentResource {
   constructor(name: string, args: MeshSecurityArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:apps:MeshSecurity", name, {}, opts);
     const child = { parent: this, provider: args.provider };
-    const metadata = { name: DEFAULT_DENY, namespace: args.namespace, labels: { ...PART_OF } };
+    const metadata = { name: DEFAULT_DENY, namespace: args.namespace, labels: labelsOf(DEFAULT_DENY, "security") };
 
     this.networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, {
       metadata,

@@ -54,7 +54,7 @@ function intendedEgress(loadGenerator: boolean): string[] {
     // Only the backup reaches the metadata server (for the node's credentials) and Cloud Storage.
     "postgres-backup -> 169.254.169.254/32:80/TCP",
     "postgres-backup -> 0.0.0.0/0 except 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10:443/TCP",
-    ...(loadGenerator ? ["load-generator -> dns:53/UDP", "load-generator -> dns:53/TCP", "load-generator -> ingress-gateway:443/TCP"] : []),
+    ...(loadGenerator ? ["load-generator -> dns:53/UDP", "load-generator -> dns:53/TCP", "load-generator -> istiod:15012/TCP", "load-generator -> ingress-gateway:443/TCP"] : []),
   ].sort();
 }
 
