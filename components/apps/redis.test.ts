@@ -36,11 +36,12 @@ describe("Redis start command and probe (real redis-server)", () => {
     port = await freePort();
     dir = mkdtempSync(path.join(tmpdir(), "titanium-redis-"));
     const [sh, flag, script] = redisStartCommand(32, port, dir) as [string, string, string];
-    child = spawn(sh, [flag, script], { env: { ...process.env, REDIS_PASSWORD: PASSWORD }, stdio: "ignore" });
+    // Its own process group: the pipeline's redis-server is a child of the shell, and must go with it.
+    child = spawn(sh, [flag, script], { env: { ...process.env, REDIS_PASSWORD: PASSWORD }, stdio: "ignore", detached: true });
     for (let i = 0; i < 100 && !(await probe(PASSWORD)); i++) await new Promise((r) => setTimeout(r, 20));
   });
   afterAll(() => {
-    child.kill();
+    process.kill(-child.pid!, "SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   });
 
