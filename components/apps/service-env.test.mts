@@ -5,7 +5,9 @@
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { envSchema as gatewayEnv } from "../../services/api-gateway/src/config.js";
 import { envSchema as authEnv } from "../../services/auth-service/src/config.js";
+import { envSchema as blogEnv } from "../../services/blog-service/src/config.js";
 import { envSchema as userEnv } from "../../services/user-service/src/config.js";
 import { loadEnv, postgresEnv, SERVICE_PORTS as KIT_PORTS } from "../../services/kit/src/config.js";
 import { one, type ProgramRun, type RecordedResource, runProgram } from "../../stacks/harness.js";
@@ -15,8 +17,7 @@ import { JWKS_PATH, SERVICE_PORTS } from "./topology.js";
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
 type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } };
 
-// The services whose code has landed; the api-gateway and blog-service join as they do.
-const SCHEMAS = { "auth-service": authEnv, "user-service": userEnv } as const;
+const SCHEMAS = { "api-gateway": gatewayEnv, "auth-service": authEnv, "user-service": userEnv, "blog-service": blogEnv } as const;
 
 /** What the ExternalSecret would put in the Secret: realistic values of the right shape. */
 const SECRET_VALUES: Record<string, string> = {
