@@ -3,6 +3,7 @@
  * (policy results, monthly cost, capacity) by adding a function here; a section marked
  * `blocking` makes `npm run plan` exit non-zero.
  */
+import { trafficGraphSection } from "../components/apps/traffic-graph";
 import { costSection } from "../components/gcp/cost-estimate";
 import { capacityReport, renderCapacity } from "../components/platform/capacity";
 import { loadConfig } from "./config";
@@ -19,6 +20,8 @@ const builders: SectionBuilder[] = [
     const report = capacityReport(run, loadConfig(run.stack, readStackConfig(run.stack)));
     return { title: "Capacity", lines: renderCapacity(report), blocking: !report.fits, data: { fits: report.fits, requested: report.requested, budget: report.budget } };
   },
+  // Application layer: who may talk to whom, derived from the NetworkPolicies and AuthorizationPolicies.
+  trafficGraphSection,
 ];
 
 export async function planSections(run: ProgramRun): Promise<PlanSection[]> {
