@@ -74,16 +74,16 @@ open_tunnel() {
     "$gcloud" compute start-iap-tunnel "$instance" "$port" --local-host-port="localhost:$port" \
       --zone="$zone" --project="$project" >"$log" 2>&1 &
     pid=$!
-    waited=0
-    while ((waited < wait_seconds)) && kill -0 "$pid" 2>/dev/null; do
+    waited=0 # in tenths of a second
+    while ((waited < wait_seconds * 10)) && kill -0 "$pid" 2>/dev/null; do
       if port_open "$port"; then
         echo "$pid" >"$pid_file"
         append_hosts_line "127.0.0.1 $dns"
         echo "api-tunnel: https://$dns:$port reaches $instance through IAP"
         return 0
       fi
-      sleep 1
-      waited=$((waited + 1))
+      sleep 0.2
+      waited=$((waited + 2))
     done
     kill "$pid" 2>/dev/null || true
     echo "api-tunnel: $instance did not answer within ${wait_seconds}s:" >&2
