@@ -3,9 +3,10 @@
  * must find every chart version pinned in stacks/config.ts, with the repository and version the
  * schema actually defaults to, and must know each chart's name in its repository.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { CHARTS } from "../../components/platform/chart-workloads";
 import { loadConfig } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/harness";
 import { REPO_ROOT } from "./workflows";
@@ -13,7 +14,7 @@ import { REPO_ROOT } from "./workflows";
 interface RenovateConfig {
   extends: string[];
   customManagers: { customType: string; managerFilePatterns: string[]; matchStrings: string[]; datasourceTemplate: string }[];
-  packageRules: { matchManagers?: string[]; matchDepNames?: string[]; overridePackageName?: string; enabled?: boolean }[];
+  packageRules: { matchManagers?: string[]; matchDepNames?: string[]; overridePackageName?: string; registryUrls?: string[]; enabled?: boolean }[];
 }
 
 const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as RenovateConfig;
@@ -39,21 +40,30 @@ describe("Renovate", () => {
     expect(helm[0]!.managerFilePatterns.some((p) => fileRegex(p).test("stacks/config.test.ts"))).toBe(false);
   });
 
+  /** What a packageRule sets for a dependency (later rules win, as in Renovate). */
+  function ruleValue<K extends "overridePackageName" | "registryUrls">(dep: string, key: K) {
+    const rules = renovate.packageRules.filter((r) => r[key] !== undefined && r.matchDepNames?.includes(dep));
+    return rules.at(-1)?.[key];
+  }
+
   it("matches every chart version in stacks/config.ts, with the schema's repository and version", () => {
     const found = helm[0]!.matchStrings.flatMap((s) =>
       [...configSource.matchAll(new RegExp(s, "g"))].map((m) => ({
         key: m.groups!.depName!,
-        repository: m.groups!.registryUrl!,
+        // A repository named by a constant comes from a packageRule's registryUrls.
+        repository: m.groups!.registryUrl ?? ruleValue(m.groups!.depName!, "registryUrls")?.[0],
         version: m.groups!.currentValue!,
       })),
     );
-    const callSites = [...configSource.matchAll(/\bchart\(\s*"/g)].length;
+    const callSites = [...configSource.matchAll(/\bchart\(\s*["A-Z]/g)].length;
     expect(callSites).toBe(Object.keys(chartDefaults).length);
     expect(found).toHaveLength(callSites);
-    expect(Object.fromEntries(found.map((f) => [f.key, { repository: f.repository, version: f.version }]))).toEqual(chartDefaults);
+    expect(Object.fromEntries(found.map((f) => [f.key, { repository: f.repository, version: f.version }]))).toEqual(
+      Object.fromEntries(Object.entries(chartDefaults).map(([k, v]) => [k, { repository: v.repository, version: v.version }])),
+    );
   });
 
-  it("knows each chart's name in its repository (one rule per key, names as in shared/charts)", () => {
+  it("knows each chart's name in its repository: the chart the platform layer installs", () => {
     const names = new Map<string, string>();
     for (const rule of renovate.packageRules.filter((r) => r.overridePackageName)) {
       for (const dep of rule.matchDepNames ?? []) {
@@ -62,8 +72,7 @@ describe("Renovate", () => {
       }
     }
     expect([...names.keys()].sort()).toEqual(Object.keys(chartDefaults).sort());
-    const knownCharts = readdirSync(path.resolve(REPO_ROOT, "../shared/charts"));
-    for (const chart of names.values()) expect(knownCharts).toContain(chart);
+    for (const [key, chart] of names) expect(chart, key).toBe(CHARTS[key as keyof typeof CHARTS].chart);
   });
 
   it("keeps actions pinned by digest and Node on the .nvmrc major", () => {
