@@ -58,5 +58,5 @@ while read -r commit; do
 done < <(git rev-list --first-parent --max-count="$depth" "$from")
 
 echo "resolve-images: no complete image set (${service_list[*]}) in $registry for the last $depth commits before $from;" \
-  "run the Deploy workflow with rebuild, or the Images workflow" >&2
+  "run the Images workflow on main (gh workflow run Images --ref main), then Deploy again" >&2
 exit 1
