@@ -87,6 +87,12 @@ describe("linters", () => {
     expect(r.status).toBe(0);
   });
 
+  it("yamllint finds nothing in the workflows and actions", () => {
+    const r = run("yamllint", ["--strict", "-f", "parsable", "-c", ".github/yamllint.yml", ".github/workflows", ".github/actions"]);
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
   it("the shellcheck step catches a real defect (the check is live)", () => {
     const bad = path.join(tmp, "bad.sh");
     writeFileSync(bad, shellOf('rm -rf $DIR/${{ matrix.x }}\nif [ $x == 1 ]; then echo; fi'));
@@ -207,6 +213,25 @@ describe("the workflows use the project's own facts", () => {
     expect(ciRun).toMatch(/^npm ci\b/m);
     expect(ciRun).toMatch(/^npm test$/m);
     expect(rootPackage.scripts.test).toMatch(/typecheck.*lint.*vitest/);
+  });
+
+  it("local actions get exactly the inputs they declare (actionlint cannot read them offline)", () => {
+    const actions = new Map(compositeActions().map((a) => [`./${path.dirname(a.file)}`, a]));
+    const uses = allSteps().filter(({ step }) => step.uses?.startsWith("./.github/actions/"));
+    expect(uses.length).toBeGreaterThan(3);
+    for (const { file, step } of uses) {
+      const action = actions.get(step.uses!);
+      expect(action, `${file}: ${step.uses}`).toBeDefined();
+      const given = Object.keys(step.with ?? {});
+      for (const key of given) expect(Object.keys(action!.inputs), `${file}: input ${key}`).toContain(key);
+      for (const [key, input] of Object.entries(action!.inputs)) if (input.required) expect(given, `${file}: ${key}`).toContain(key);
+      expect(["required", "optional", "none", undefined]).toContain(step.with?.tunnel);
+      expect(["preview", "deploy"]).toContain(step.with?.identity);
+    }
+    // Outputs read from the action exist.
+    for (const w of workflows()) {
+      for (const m of w.text.matchAll(/steps\.pulumi\.outputs\.([\w-]+)/g)) expect(Object.keys(actions.get("./.github/actions/pulumi-gcp")!.outputs)).toContain(m[1]);
+    }
   });
 
   it("every script a workflow or action runs exists", () => {
