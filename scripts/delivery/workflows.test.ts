@@ -243,6 +243,66 @@ describe("the workflows use the project's own facts", () => {
   });
 });
 
+describe("the pipeline's shape", () => {
+  it("images run only when their inputs changed, before dev; prod reuses dev's image set", () => {
+    const w = workflow("deploy.yml");
+    expect(Object.keys(w.on).sort()).toEqual(["push", "workflow_dispatch"]);
+    expect(w.on.push).toEqual({ branches: ["main"] });
+    expect(w.jobs.images).toMatchObject({ uses: "./.github/workflows/images.yml", needs: "changes", if: "needs.changes.outputs.images == 'true'" });
+    expect(w.jobs.dev!.needs).toEqual(["changes", "images"]);
+    expect(w.jobs.dev!.outputs!.images).toBe("${{ steps.images.outputs.json }}");
+    const reuse = w.jobs.prod!.steps!.find((s) => s.run?.includes("release-images.sh prod --reuse"));
+    expect(reuse?.env).toEqual({ DEV_IMAGES: "${{ needs.dev.outputs.images }}" });
+    expect(Object.keys(workflow("images.yml").on).sort()).toEqual(["workflow_call", "workflow_dispatch"]);
+  });
+
+  it("each deploy job: images, cloud access through the tunnel, digests, up, smoke test, tunnel closed", () => {
+    const w = workflow("deploy.yml");
+    for (const id of ["dev", "prod"]) {
+      const steps = w.jobs[id]!.steps!;
+      const at = (pred: (s: Step) => boolean) => steps.findIndex(pred);
+      const order = [
+        at((s) => /release-images\.sh/.test(s.run ?? "")),
+        at((s) => s.uses === "./.github/actions/pulumi-gcp" && s.with?.tunnel === "required" && s.with?.identity === "deploy"),
+        at((s) => /set-images\.sh/.test(s.run ?? "")),
+        at((s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "up"),
+        at((s) => /smoke\.sh --stack-outputs/.test(s.run ?? "")),
+        at((s) => s.if === "always()" && /api-tunnel\.sh close/.test(s.run ?? "")),
+      ];
+      expect(order.every((i) => i >= 0), `${id}: ${order}`).toBe(true);
+      expect([...order].sort((a, b) => a - b), id).toEqual(order);
+    }
+  });
+
+  it("images record their digests as an artifact and in the job summary", () => {
+    const record = workflow("images.yml").jobs.record!;
+    expect(record.needs).toBe("build");
+    expect(record.steps!.find((s) => s.id === "record")!.run).toMatch(/record-digests\.sh[\s\S]*>>"\$GITHUB_STEP_SUMMARY"/);
+    expect(stepsUsing(record, "actions/upload-artifact")[0]!.with).toMatchObject({ name: "image-digests" });
+  });
+
+  it("drift runs nightly per stack and reports through one job", () => {
+    const w = workflow("drift.yml");
+    expect(w.on.schedule).toEqual([{ cron: expect.stringMatching(/^\d+ \d+ \* \* \*$/) }]);
+    expect(w.jobs.check!.steps!.some((s) => s.run?.includes(".github/scripts/drift-check.sh"))).toBe(true);
+    expect(readFileSync(path.join(REPO_ROOT, ".github/scripts/drift-check.sh"), "utf8")).toMatch(/preview --stack "\$stack" --refresh --expect-no-changes/);
+    expect(w.jobs.report!.needs).toBe("check");
+    expect(w.jobs.report!.steps!.some((s) => s.run?.includes(".github/scripts/drift-issue.sh"))).toBe(true);
+    // Never the deploy group: a pending drift run must not replace a pending deploy.
+    expect(w.jobs.check!.concurrency).toEqual({ group: "drift-${{ matrix.stack }}", "cancel-in-progress": false });
+  });
+
+  it("the offline-plan comment is posted by the workflow_run workflow, from the artifact the PR run uploads", () => {
+    const pr = workflow("pull-request.yml").jobs.plan!;
+    expect(stepsUsing(pr, "actions/upload-artifact")[0]!.with).toMatchObject({ name: "offline-plan" });
+    const comment = workflow("offline-plan-comment.yml");
+    expect(comment.on).toEqual({ workflow_run: { workflows: [workflow("pull-request.yml").name], types: ["completed"] } });
+    const download = stepsUsing(comment.jobs.comment!, "actions/download-artifact")[0]!;
+    expect(download.with).toMatchObject({ name: "offline-plan", "run-id": "${{ github.event.workflow_run.id }}" });
+    expect(comment.jobs.comment!.steps!.some((s) => s.run?.includes("upsert-comment.sh"))).toBe(true);
+  });
+});
+
 describe("supply chain and privileges", () => {
   it("every action is pinned by a full commit SHA with its version in a comment", () => {
     const refs = usesLines();
