@@ -4,11 +4,11 @@
 # on the runner's localhost at the API port, and the stable API DNS name mapped to 127.0.0.1, so
 # the kubeconfig the program builds (https://<apiDnsName>:<port>, CA-checked) works unchanged.
 #
-#   api-tunnel.sh open <stack-outputs.json> <gcp project> [--optional]
+#   api-tunnel.sh open <stack-outputs.json> [--optional]
 #   api-tunnel.sh close
 #
-# The stack output it reads (from the cloud layer):
-#   clusterApi: { dnsName: string, port: number, tunnelTargets: [{ instance: string, zone: string }] }
+# The stack output it reads (the cluster layer's, ADR 0011):
+#   pipelineAccess: { method: "iap-tunnel", project, port, apiDnsName, tunnelTargets: [{ instance, zone }] }
 # Targets are tried in order until one answers. --optional: without that output (a stack that was
 # never deployed) print a warning and succeed, for previews; deploys fail instead.
 # Environment: GCLOUD (default gcloud), HOSTS_FILE (default /etc/hosts), TUNNEL_STATE_DIR (default
@@ -42,11 +42,10 @@ close_tunnel() {
 }
 
 open_tunnel() {
-  local outputs="${1:?usage: api-tunnel.sh open <stack-outputs.json> <gcp project> [--optional]}"
-  local project="${2:?usage: api-tunnel.sh open <stack-outputs.json> <gcp project> [--optional]}"
-  local optional="${3-}"
-  if ! jq -e '.clusterApi.dnsName and (.clusterApi.tunnelTargets | length > 0)' "$outputs" >/dev/null 2>&1; then
-    local message="the stack has no clusterApi output yet (never deployed): bootstrap it first (docs/runbooks/bootstrap.md)"
+  local outputs="${1:?usage: api-tunnel.sh open <stack-outputs.json> [--optional]}"
+  local optional="${2-}"
+  if ! jq -e '.pipelineAccess.method == "iap-tunnel" and (.pipelineAccess.tunnelTargets | length > 0)' "$outputs" >/dev/null 2>&1; then
+    local message="the stack has no pipelineAccess output for an IAP tunnel yet (never deployed): bootstrap it first (docs/runbooks/bootstrap.md)"
     if [[ "$optional" == --optional ]]; then
       echo "::warning::api-tunnel: $message; continuing without cluster access"
       return 0
@@ -54,11 +53,12 @@ open_tunnel() {
     echo "api-tunnel: $message" >&2
     return 1
   fi
-  local dns port
-  dns="$(jq -r '.clusterApi.dnsName' "$outputs")"
-  port="$(jq -r '.clusterApi.port // 6443' "$outputs")"
-  if [[ ! "$dns" =~ ^([a-z0-9-]+\.)+[a-z0-9-]+$ || ! "$port" =~ ^[0-9]+$ ]]; then
-    echo "api-tunnel: clusterApi has a bad dnsName '$dns' or port '$port'" >&2
+  local dns port project
+  dns="$(jq -r '.pipelineAccess.apiDnsName' "$outputs")"
+  port="$(jq -r '.pipelineAccess.port // 6443' "$outputs")"
+  project="$(jq -r '.pipelineAccess.project' "$outputs")"
+  if [[ ! "$dns" =~ ^([a-z0-9-]+\.)+[a-z0-9-]+$ || ! "$port" =~ ^[0-9]+$ || ! "$project" =~ ^[a-z][a-z0-9-]+$ ]]; then
+    echo "api-tunnel: pipelineAccess has a bad apiDnsName '$dns', port '$port' or project '$project'" >&2
     return 1
   fi
   if port_open "$port"; then
@@ -88,7 +88,7 @@ open_tunnel() {
     kill "$pid" 2>/dev/null || true
     echo "api-tunnel: $instance did not answer within ${wait_seconds}s:" >&2
     tail -n 20 "$log" >&2 || true
-  done < <(jq -r '.clusterApi.tunnelTargets[] | [.instance, .zone] | @tsv' "$outputs")
+  done < <(jq -r '.pipelineAccess.tunnelTargets[] | [.instance, .zone] | @tsv' "$outputs")
   echo "api-tunnel: no K3s server reachable through IAP" >&2
   return 1
 }
@@ -96,5 +96,5 @@ open_tunnel() {
 case "${1-}" in
   open) shift; open_tunnel "$@" ;;
   close) close_tunnel ;;
-  *) echo "usage: api-tunnel.sh open <stack-outputs.json> <gcp project> [--optional] | close" >&2; exit 2 ;;
+  *) echo "usage: api-tunnel.sh open <stack-outputs.json> [--optional] | close" >&2; exit 2 ;;
 esac

@@ -8,6 +8,9 @@
 #   deploy_service_account   identity for `pulumi up`
 #   pulumi_version           the CLI version, equal to the @pulumi/pulumi SDK the program pins
 #   registry                 ghcr.io/<owner>/<repo> in lower case (when GITHUB_REPOSITORY is set)
+#   backend_url              the stack's state backend, gs://<bucket>, from PULUMI_BACKEND_URLS (when set):
+#                            the repository variable mapping each stack to its bucket, e.g.
+#                            {"dev": "gs://titanium-dev-4821-pulumi-state", "prod": "gs://titanium-prod-4821-pulumi-state"}
 # Usage: ci-settings.sh <stack>
 set -euo pipefail
 
@@ -38,6 +41,17 @@ echo "secrets_provider=$secrets_provider"
 echo "preview_service_account=pulumi-preview@$project.iam.gserviceaccount.com"
 echo "deploy_service_account=pulumi-deploy@$project.iam.gserviceaccount.com"
 echo "pulumi_version=$pulumi_version"
+if [[ -n "${PULUMI_BACKEND_URLS:-}" ]]; then
+  backend_url="$(jq -r --arg s "$stack" '.[$s] // empty' <<<"$PULUMI_BACKEND_URLS" 2>/dev/null)" || {
+    echo "ci-settings: PULUMI_BACKEND_URLS is not a JSON object of stack → gs://<bucket>" >&2
+    exit 1
+  }
+  if [[ ! "$backend_url" =~ ^gs://[a-z0-9][a-z0-9._-]+(/.*)?$ ]]; then
+    echo "ci-settings: PULUMI_BACKEND_URLS has no gs://<bucket> for stack $stack (got '$backend_url')" >&2
+    exit 1
+  fi
+  echo "backend_url=$backend_url"
+fi
 if [[ -n "${GITHUB_REPOSITORY:-}" ]]; then
   echo "registry=$("$root/.github/scripts/image-registry.sh")"
 fi

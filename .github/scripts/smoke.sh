@@ -4,7 +4,7 @@
 # Retries while the rollout settles.
 #
 #   smoke.sh <base url>                       e.g. smoke.sh https://203.0.113.10
-#   smoke.sh --stack-outputs <outputs.json>   the stack's publicUrl, trusting its ingressCaCertificate
+#   smoke.sh --stack-outputs <outputs.json>   the stack's ingressUrl, trusting its ingressCaCertificate (if any)
 #
 # Environment: SMOKE_ATTEMPTS (default 30), SMOKE_INTERVAL seconds (default 10),
 #              SMOKE_CACERT (PEM file of the CA that signed the ingress certificate, optional).
@@ -14,9 +14,9 @@ usage="usage: smoke.sh <base url> | smoke.sh --stack-outputs <outputs.json>"
 ca_file=""
 if [[ "${1-}" == --stack-outputs ]]; then
   outputs="${2:?$usage}"
-  base="$(jq -r '.publicUrl // empty' "$outputs")"
+  base="$(jq -r '.ingressUrl // empty' "$outputs")"
   if [[ -z "$base" ]]; then
-    echo "smoke: the stack has no publicUrl output" >&2
+    echo "smoke: the stack has no ingressUrl output" >&2
     exit 1
   fi
   if jq -e '.ingressCaCertificate | type == "string" and startswith("-----BEGIN")' "$outputs" >/dev/null; then

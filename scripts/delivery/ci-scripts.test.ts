@@ -77,6 +77,13 @@ describe("stack and image facts", () => {
       deploy_service_account: `pulumi-deploy@${project}.iam.gserviceaccount.com`,
       registry: "ghcr.io/acme/titanium",
     });
+    const backends = { dev: "gs://titanium-dev-4821-pulumi-state", prod: "gs://titanium-prod-4821-pulumi-state" };
+    const withBackend = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify(backends) });
+    expect(withBackend.stdout).toContain(`backend_url=${backends.prod}\n`);
+    const noBucket = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify({ dev: backends.dev }) });
+    expect(noBucket.status).toBe(1);
+    expect(noBucket.stderr).toContain("PULUMI_BACKEND_URLS has no gs://<bucket> for stack prod");
+    expect(script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: "gs://one-bucket" }).stderr).toContain("not a JSON object");
     const missing = script("ci-settings.sh", ["staging"]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain(`no stack file Pulumi.staging.yaml (stacks: ${JSON.stringify(stackNames())})`);
@@ -218,8 +225,10 @@ describe("reaching the cluster and the public endpoint", () => {
     writeFileSync(
       outputs,
       JSON.stringify({
-        clusterApi: {
-          dnsName: "k3s-api.titanium.internal",
+        pipelineAccess: {
+          method: "iap-tunnel",
+          project: "titanium-dev-4821",
+          apiDnsName: "k3s-api.titanium.internal",
           port,
           tunnelTargets: [
             { instance: "dev-k3s-server-0", zone: "us-central1-a" },
@@ -230,7 +239,7 @@ describe("reaching the cluster and the public endpoint", () => {
     );
     const log = path.join(state, "gcloud.log");
     const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), HOSTS_FILE: hosts, TUNNEL_STATE_DIR: state, FAKE_LOG: log, FAKE_GCLOUD_DEAD: "dev-k3s-server-0" };
-    const r = script("api-tunnel.sh", ["open", outputs, "titanium-dev-4821"], env);
+    const r = script("api-tunnel.sh", ["open", outputs], env);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`https://k3s-api.titanium.internal:${port} reaches dev-k3s-server-1 through IAP`);
     expect(readFileSync(hosts, "utf8")).toBe("127.0.0.1 localhost\n127.0.0.1 k3s-api.titanium.internal\n");
@@ -242,7 +251,7 @@ describe("reaching the cluster and the public endpoint", () => {
     const pid = Number(readFileSync(path.join(state, "iap-tunnel.pid"), "utf8"));
     expect(() => process.kill(pid, 0)).not.toThrow();
     // A second open finds the port taken rather than stacking tunnels.
-    expect(script("api-tunnel.sh", ["open", outputs, "titanium-dev-4821"], env).stderr).toContain("already listens");
+    expect(script("api-tunnel.sh", ["open", outputs], env).stderr).toContain("already listens");
     expect(await canConnect(port)).toBe(true);
     expect(script("api-tunnel.sh", ["close"], env).status).toBe(0);
     await new Promise((r) => setTimeout(r, 200));
@@ -254,10 +263,10 @@ describe("reaching the cluster and the public endpoint", () => {
     const outputs = path.join(tmp, "no-outputs.json");
     writeFileSync(outputs, "{}");
     const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), TUNNEL_STATE_DIR: tmp };
-    const deploy = script("api-tunnel.sh", ["open", outputs, "p"], env);
+    const deploy = script("api-tunnel.sh", ["open", outputs], env);
     expect(deploy.status).toBe(1);
-    expect(deploy.stderr).toContain("no clusterApi output yet");
-    const preview = script("api-tunnel.sh", ["open", outputs, "p", "--optional"], env);
+    expect(deploy.stderr).toContain("no pipelineAccess output for an IAP tunnel yet");
+    const preview = script("api-tunnel.sh", ["open", outputs, "--optional"], env);
     expect(preview.status).toBe(0);
     expect(preview.stdout).toContain("::warning::");
   });
@@ -301,10 +310,10 @@ describe("reaching the cluster and the public endpoint", () => {
       posts = [];
       healthStatus = 200;
       const outputs = path.join(tmp, "stack-outputs.json");
-      writeFileSync(outputs, JSON.stringify({ publicUrl: base }));
+      writeFileSync(outputs, JSON.stringify({ ingressUrl: base }));
       expect((await scriptAsync("smoke.sh", ["--stack-outputs", outputs], env)).status).toBe(0);
       writeFileSync(outputs, "{}");
-      expect((await scriptAsync("smoke.sh", ["--stack-outputs", outputs], env)).stderr).toContain("no publicUrl output");
+      expect((await scriptAsync("smoke.sh", ["--stack-outputs", outputs], env)).stderr).toContain("no ingressUrl output");
     });
   });
 });

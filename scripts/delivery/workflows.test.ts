@@ -149,7 +149,7 @@ describe("the workflows use the project's own facts", () => {
     expect(pulumiSteps.length).toBeGreaterThanOrEqual(3);
     for (const { file, step } of pulumiSteps) {
       expect(step.with!.policyPacks, `${file}: ${step.name}`).toBe(policyWorkspaces[0]);
-      expect(step.with!["cloud-url"], file).toBe("${{ vars.PULUMI_BACKEND_URL }}");
+      expect(step.with!["cloud-url"], file).toBe("${{ steps.pulumi.outputs.backend-url }}");
       expect(step.with!["secrets-provider"], file).toBe("${{ steps.pulumi.outputs.secrets-provider }}");
     }
     const driftCheck = readFileSync(path.join(REPO_ROOT, ".github/scripts/drift-check.sh"), "utf8");
@@ -231,6 +231,23 @@ describe("the workflows use the project's own facts", () => {
     // Outputs read from the action exist.
     for (const w of workflows()) {
       for (const m of w.text.matchAll(/steps\.pulumi\.outputs\.([\w-]+)/g)) expect(Object.keys(actions.get("./.github/actions/pulumi-gcp")!.outputs)).toContain(m[1]);
+    }
+  });
+
+  it("the deploy runbook documents every repository variable and environment the workflows use", () => {
+    const runbook = readFileSync(path.join(REPO_ROOT, "docs/runbooks/deploy.md"), "utf8");
+    const variables = new Set(workflows().flatMap((w) => [...w.text.matchAll(/\bvars\.([A-Z0-9_]+)/g)].map((m) => m[1]!)));
+    expect([...variables].sort()).toEqual(["GCP_WORKLOAD_IDENTITY_PROVIDER", "PULUMI_BACKEND_URLS"]);
+    for (const v of variables) expect(runbook, v).toContain(`\`${v}\``);
+    const environments = workflows().flatMap((w) =>
+      Object.values(w.jobs).flatMap((j) => (j.environment ? [typeof j.environment === "string" ? j.environment : j.environment.name] : [])),
+    );
+    expect(environments.sort()).toEqual(["dev", "production"]);
+    for (const e of environments) expect(runbook, e).toMatch(new RegExp(`\`${e}\` \\(deployment branches`));
+    const settings = readFileSync(path.join(REPO_ROOT, ".github/scripts/ci-settings.sh"), "utf8");
+    for (const account of ["pulumi-preview", "pulumi-deploy"]) {
+      expect(settings).toContain(`${account}@$project.iam.gserviceaccount.com`);
+      expect(runbook).toContain(`create ${account} `);
     }
   });
 
