@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SERVICE_NAMES } from "../../stacks/config";
+import { runProgram } from "../../stacks/harness";
 import { stackNames } from "../../stacks/plan";
 import { REPO_ROOT } from "./workflows";
 
@@ -257,6 +258,31 @@ describe("reaching the cluster and the public endpoint", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(await canConnect(port)).toBe(false);
     expect(existsSync(path.join(state, "iap-tunnel.pid"))).toBe(false);
+  });
+
+  it("api-tunnel.sh and smoke.sh read the outputs the program really exports (pipelineAccess, ingressUrl)", async () => {
+    const outputs = (await runProgram({ stack: "dev" })).outputs as {
+      pipelineAccess: { project: string; port: number; apiDnsName: string; tunnelTargets: { instance: string; zone: string }[] };
+      ingressUrl: string;
+    };
+    expect(outputs.ingressUrl).toMatch(/^https:\/\//);
+    // The real output, on a free local port instead of 6443.
+    const port = await freePort();
+    const state = mkdtempSync(path.join(tmp, "tunnel-real-"));
+    const file = path.join(state, "outputs.json");
+    writeFileSync(file, JSON.stringify({ ...outputs, pipelineAccess: { ...outputs.pipelineAccess, port } }));
+    writeFileSync(path.join(state, "hosts"), "");
+    const log = path.join(state, "gcloud.log");
+    const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), HOSTS_FILE: path.join(state, "hosts"), TUNNEL_STATE_DIR: state, FAKE_LOG: log };
+    const r = script("api-tunnel.sh", ["open", file], env);
+    expect(r.status, r.stderr).toBe(0);
+    const target = outputs.pipelineAccess.tunnelTargets[0]!;
+    expect(JSON.parse(readFileSync(log, "utf8").trim())).toEqual([
+      "compute", "start-iap-tunnel", target.instance, String(port), `--local-host-port=localhost:${port}`,
+      `--zone=${target.zone}`, `--project=${outputs.pipelineAccess.project}`,
+    ]);
+    expect(readFileSync(path.join(state, "hosts"), "utf8")).toBe(`127.0.0.1 ${outputs.pipelineAccess.apiDnsName}\n`);
+    expect(script("api-tunnel.sh", ["close"], env).status).toBe(0);
   });
 
   it("api-tunnel.sh fails a deploy of a never-deployed stack but lets a preview continue", () => {
