@@ -359,7 +359,7 @@ const imagesSchema = z
       .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, { error: "expected an image tag" })
       .refine((t) => t !== "latest", { error: 'expected an immutable tag such as "main-1a2b3c4", never "latest"' })
       .default("main-0000000"),
-    /** Per-service digests recorded by the image workflow; when set they win over the tag. */
+    /** Per-service digests, set by the Deploy workflow for each `pulumi up` (never committed); when set they win over the tag. */
     digests: z.partialRecord(z.enum(SERVICE_NAMES), imageDigest).default({}),
   })
   .prefault({});
