@@ -10,6 +10,16 @@ interface Config extends BaseConfig {
 /** A stack that deploys to Kubernetes at all must carry the mesh's security objects. */
 export const deploysToKubernetes = (resources: PolicyResource[]): boolean => resources.some((r) => r.type.startsWith("kubernetes:"));
 
+/** Selector-less, in the root namespace, mode STRICT. */
+function isMeshWideStrict(props: Obj, rootNamespace: string): boolean {
+  const md = (props.metadata ?? {}) as Obj;
+  if (md.namespace !== rootNamespace) return false;
+  const spec = (props.spec ?? {}) as Obj;
+  const selector = spec.selector as Obj | undefined;
+  if (selector && Object.keys((selector.matchLabels ?? {}) as Obj).length > 0) return false;
+  return (spec.mtls as Obj | undefined)?.mode === "STRICT";
+}
+
 /** Mesh-wide STRICT mTLS: a selector-less PeerAuthentication in Istio's root namespace. */
 export const mtlsMeshWideStrict = stackPolicy<Config>(
   {
@@ -29,19 +39,17 @@ export const mtlsMeshWideStrict = stackPolicy<Config>(
     if (!deploysToKubernetes(args.resources)) args.notApplicable("the stack creates no Kubernetes objects");
     const candidates = args.resources.filter((r) => isPeerAuthentication(r.type));
     let found = false;
+    let undecided = false;
     for (const r of candidates) {
+      let decided = false;
       judge.check(() => {
-        const props = r.props as Obj;
-        const md = (props.metadata ?? {}) as Obj;
-        if (md.namespace !== config.rootNamespace) return;
-        const spec = (props.spec ?? {}) as Obj;
-        const selector = spec.selector as Obj | undefined;
-        const matchLabels = (selector?.matchLabels ?? {}) as Obj;
-        if (selector && Object.keys(matchLabels).length > 0) return;
-        if ((spec.mtls as Obj | undefined)?.mode === "STRICT") found = true;
+        if (isMeshWideStrict(r.props as Obj, config.rootNamespace)) found = true;
+        decided = true;
       }, r.urn);
+      // A candidate whose fields are unknown is reported by the judge, not counted as missing.
+      if (!decided) undecided = true;
     }
-    if (!found) {
+    if (!found && !undecided) {
       report(
         `no mesh-wide STRICT PeerAuthentication in namespace "${config.rootNamespace}" (found ${candidates.length} PeerAuthentication object(s), none selector-less with mode STRICT there)`,
       );

@@ -41,13 +41,18 @@ export const sidecarInjection = stackPolicy<Config>(
     if (!deploysToKubernetes(args.resources)) args.notApplicable("the stack creates no Kubernetes objects");
     const isApp = (ns: string) => config.applicationNamespaces.some((g) => globMatch(g, ns));
     const namespaces = new Map<string, PolicyResource>();
+    let undecided = false;
     for (const r of args.resources.filter((x) => x.type === NAMESPACE)) {
+      let decided = false;
       judge.check(() => {
         const name = metadataOf(r.props as Obj).name;
         if (typeof name === "string" && isApp(name)) namespaces.set(name, r);
+        decided = true;
       }, r.urn);
+      // A Namespace whose name is unknown is reported by the judge, not counted as missing.
+      if (!decided) undecided = true;
     }
-    if (namespaces.size === 0) {
+    if (namespaces.size === 0 && !undecided) {
       report(`no application namespace (matching ${config.applicationNamespaces.join(", ")}) is created by the stack`);
     }
     for (const [name, r] of namespaces) {

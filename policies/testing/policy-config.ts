@@ -11,8 +11,11 @@ import type { EnforcementLevel } from "@pulumi/policy";
 import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
 import type { TitaniumPolicy } from "../lib/policy";
 
-export type PolicyConfigEntry = EnforcementLevel | ({ enforcementLevel?: EnforcementLevel } & Record<string, unknown>);
-export type PolicyPackConfigFile = Record<string, PolicyConfigEntry>;
+/**
+ * The file as read: per policy (or `all`) an enforcement level, or an object with an optional
+ * `enforcementLevel` and the policy's settings. Checked by {@link resolvePolicyConfig}.
+ */
+export type PolicyPackConfigFile = Record<string, unknown>;
 
 export interface ResolvedPolicyConfig {
   level: EnforcementLevel;
@@ -86,12 +89,20 @@ export function resolvePolicyConfig(policies: readonly TitaniumPolicy[], file: P
   for (const key of Object.keys(file)) {
     if (key !== "all" && !names.has(key)) throw new PolicyConfigError(`${key}: not a policy of this pack (policies: ${[...names].join(", ")})`);
   }
-  const allEntry = file.all;
-  const all = allEntry === undefined ? undefined : checkLevel(typeof allEntry === "string" ? allEntry : allEntry.enforcementLevel, "all");
+  const entryOf = (key: string): Record<string, unknown> => {
+    const entry = file[key];
+    if (entry === undefined) return {};
+    if (typeof entry === "string") return { enforcementLevel: entry };
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+      throw new PolicyConfigError(`${key}: expected an enforcement level or an object of settings`);
+    }
+    return entry as Record<string, unknown>;
+  };
+  const allLevel = entryOf("all").enforcementLevel;
+  const all = allLevel === undefined ? undefined : checkLevel(allLevel, "all");
   const out = new Map<string, ResolvedPolicyConfig>();
   for (const p of policies) {
-    const entry = file[p.name];
-    const { enforcementLevel, ...given } = typeof entry === "string" ? { enforcementLevel: entry } : (entry ?? {});
+    const { enforcementLevel, ...given } = entryOf(p.name);
     const level = enforcementLevel !== undefined ? checkLevel(enforcementLevel, `${p.name}.enforcementLevel`) : (all ?? p.enforcementLevel ?? PACK_LEVEL);
     const props: Record<string, unknown> = {};
     for (const [k, schema] of Object.entries(p.configSchema.properties)) {
