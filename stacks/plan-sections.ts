@@ -3,8 +3,10 @@
  * (policy results, monthly cost, capacity) by adding a function here; a section marked
  * `blocking` makes `npm run plan` exit non-zero.
  */
+import { capacityReport, renderCapacity } from "../components/platform/capacity";
 import { policiesSection } from "../policies/report";
-import type { ProgramRun } from "./harness";
+import { loadConfig } from "./config";
+import { type ProgramRun, readStackConfig } from "./harness";
 import type { PlanSection } from "./plan";
 
 type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
@@ -12,6 +14,11 @@ type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
 const builders: SectionBuilder[] = [
   // ── Policies ── every CrossGuard policy over the stack's resources (policies/report.ts)
   policiesSection,
+  // Platform layer: the requests of everything scheduled vs the nodes' allocatable, with headroom.
+  (run) => {
+    const report = capacityReport(run, loadConfig(run.stack, readStackConfig(run.stack)));
+    return { title: "Capacity", lines: renderCapacity(report), blocking: !report.fits, data: { fits: report.fits, requested: report.requested, budget: report.budget } };
+  },
 ];
 
 export async function planSections(run: ProgramRun): Promise<PlanSection[]> {
