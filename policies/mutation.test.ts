@@ -4,12 +4,13 @@
  * breaking one thing at a time is caught by exactly the policy that owns it.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { getPath, globMatch, splitPath } from "./lib/k8s";
+import { getPath, globMatch } from "./lib/k8s";
 import { createPolicies } from "./policies";
 import { chartWorkloads } from "./chart-workloads";
 import { DEFAULT_APPLICATION_NAMESPACES } from "./rules/sidecar-injection";
 import { runPolicies, type PolicyRun } from "./testing/engine";
 import { fromRecorded } from "./testing/fixtures";
+import { put } from "./testing/mutate";
 import { loadStackPolicyConfig } from "./testing/policy-config";
 import { REPRESENTATIVE_CHART_WORKLOADS, withStandIns } from "./testing/representative";
 import { runProgram, type RecordedResource } from "../stacks/harness";
@@ -46,19 +47,6 @@ const meshWide = (rs: RecordedResource[]) =>
   );
 const byType = (rs: RecordedResource[], type: string) => find(rs, type, (r) => r.type === type);
 
-/** Sets (or with `undefined`, deletes) the value at a path such as `spec.template.spec.containers[0].image`. */
-function put(r: RecordedResource, path: string, value: unknown): void {
-  const steps = splitPath(path);
-  const last = steps.pop()!;
-  let node: unknown = r.inputs;
-  for (const step of steps) {
-    const next = (node as Record<string | number, unknown>)[step];
-    if (next === null || typeof next !== "object") throw new Error(`mutation path ${path} not found in ${r.type} ${r.name}`);
-    node = next;
-  }
-  if (value === undefined) delete (node as Record<string | number, unknown>)[last];
-  else (node as Record<string | number, unknown>)[last] = value;
-}
 const CONTAINER = "spec.template.spec.containers[0]";
 
 interface Mutation {

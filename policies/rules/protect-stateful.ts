@@ -39,11 +39,13 @@ export const protectStateful = resourcePolicy<Config>(
     },
   },
   (args, judge, report, config) => {
+    // A protected resource passes whatever its inputs (and needs none of them known).
+    if (args.opts.protect) return;
     judge.check(() => {
       const stateful =
         config.statefulTypes.includes(args.type) ||
         (args.type === STATEFUL_SET && Array.isArray(((args.props as Obj).spec as Obj | undefined)?.volumeClaimTemplates));
-      if (stateful && !args.opts.protect) report(`${args.type} ${args.name} is stateful and not protected`);
+      if (stateful) report(`${args.type} ${args.name} is stateful and not protected`);
     });
   },
 );
