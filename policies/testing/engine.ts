@@ -35,8 +35,6 @@ export interface PolicyRun {
   notApplicable: { policy: string; reason?: string; urn?: string }[];
   /** The level each policy ran at. */
   levels: Record<string, EnforcementLevel>;
-  /** Resource and stack policies that ran (not disabled). */
-  ran: { resource: number; stack: number };
 }
 
 export const PACK = { name: PACK_NAME, version: packageJson.version };
@@ -48,7 +46,7 @@ export async function runPolicies(
 ): Promise<PolicyRun> {
   const config = resolvePolicyConfig(policies, configFile);
   const byUrn = new Map(subjects.map((s) => [s.urn, s]));
-  const run: PolicyRun = { findings: [], notApplicable: [], levels: {}, ran: { resource: 0, stack: 0 } };
+  const run: PolicyRun = { findings: [], notApplicable: [], levels: {} };
 
   for (const policy of policies) {
     const { level: configured, props } = config.get(policy.name)!;
@@ -70,7 +68,6 @@ export async function runPolicies(
     const cantRun = (err: Error) => `can't run policy '${policy.name}' from policy pack '${PACK.name}@v${PACK.version}' during preview: ${err.message}`;
 
     if (isStackPolicy(policy)) {
-      run.ran.stack++;
       try {
         await policy.validateStack(stackArgs(subjects, props), (message, urn) => void run.findings.push(finding(message, urn)));
       } catch (err) {
@@ -80,7 +77,6 @@ export async function runPolicies(
       }
       continue;
     }
-    run.ran.resource++;
     for (const subject of subjects) {
       try {
         // The urn argument is ignored for resource policies: the finding is the resource's.
@@ -95,5 +91,3 @@ export async function runPolicies(
   return run;
 }
 
-/** Findings that block a deployment. */
-export const mandatory = (run: PolicyRun): PolicyFinding[] => run.findings.filter((f) => f.level === "mandatory");
