@@ -122,10 +122,17 @@ const MUTATIONS: Mutation[] = [
   { name: "turns OS Login off", stacks: STACKS, policies: ["gcp-os-login"], apply: (rs) => put(byType(rs, "gcp:compute/instance:Instance"), 'metadata."enable-oslogin"', "FALSE") },
   // Advisory in dev, mandatory in prod.
   {
-    name: "unprotects the database's StatefulSet",
+    name: "unprotects the database's volume",
     stacks: ["prod"],
     policies: ["protect-stateful-resources"],
-    apply: (rs) => void (find(rs, "a StatefulSet with volume claims", (r) => r.type === "kubernetes:apps/v1:StatefulSet" && getPath(r.inputs, "spec.volumeClaimTemplates") !== undefined).protect = false),
+    apply: (rs) =>
+      void (find(
+        rs,
+        "the database volume (a PersistentVolumeClaim, or a StatefulSet's volume claim templates)",
+        (r) =>
+          r.protect &&
+          (r.type === "kubernetes:core/v1:PersistentVolumeClaim" || (r.type === "kubernetes:apps/v1:StatefulSet" && getPath(r.inputs, "spec.volumeClaimTemplates") !== undefined)),
+      ).protect = false),
   },
   { name: "drops the PodDisruptionBudgets", stacks: ["prod"], policies: ["k8s-app-high-availability"], apply: (rs) => rs.filter((r) => !/PodDisruptionBudget$/.test(r.type)) },
   { name: "runs a container as root", stacks: ["prod"], policies: ["k8s-run-as-non-root"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.runAsUser`, 0) },

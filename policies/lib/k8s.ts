@@ -128,6 +128,8 @@ export interface WorkloadMatcher {
   names?: string[];
   /** Chart names, matched against the `helm.sh/chart` label (`<chart>-<version>`). */
   charts?: string[];
+  /** Values of the `app.kubernetes.io/component` label (e.g. `cache`). */
+  components?: string[];
   /** Only in this namespace (any namespace when absent). */
   namespace?: string;
   /** Why the exception is acceptable (shown in reports and the README). */
@@ -141,12 +143,14 @@ export function matchWorkload(entries: readonly WorkloadMatcher[], props: Obj, t
   const label = (key: string) => labelsOf(md)[key] ?? labelsOf(template?.metadata ?? {})[key];
   const names = [md.name, label("app.kubernetes.io/name")].filter((n): n is string => typeof n === "string");
   const chartLabel = label("helm.sh/chart");
+  const component = label("app.kubernetes.io/component");
   const namespace = typeof md.namespace === "string" ? md.namespace : "default";
   return entries.find((e) => {
     if (e.namespace !== undefined && e.namespace !== namespace) return false;
     const byName = (e.names ?? []).some((g) => names.some((n) => globMatch(g, n)));
     const byChart = typeof chartLabel === "string" && (e.charts ?? []).some((c) => new RegExp(`^${c.replace(/[.+?^${}()|[\]\\]/g, "\\$&")}-v?\\d`).test(chartLabel));
-    return byName || byChart;
+    const byComponent = typeof component === "string" && (e.components ?? []).includes(component);
+    return byName || byChart || byComponent;
   });
 }
 
@@ -158,6 +162,7 @@ export const workloadMatcherListSchema = {
     properties: {
       names: { type: "array" as const, items: { type: "string" as const } },
       charts: { type: "array" as const, items: { type: "string" as const } },
+      components: { type: "array" as const, items: { type: "string" as const } },
       namespace: { type: "string" as const },
       reason: { type: "string" as const, minLength: 1 },
     },

@@ -58,10 +58,12 @@ describe("k8s-app-high-availability (stack)", () => {
     const hpa = { ...horizontalPodAutoscaler("hpa", "api-gateway-8d9f", 3), dependsOn: [unnamed.urn] };
     expect((await check(highAvailability, [unnamed, pdb, hpa])).findings).toEqual([]);
   });
-  it("ignores platform namespaces and exempt Deployments (the load generator)", async () => {
+  it("ignores platform namespaces and exempt Deployments (the load generator, the single-instance cache)", async () => {
     const platform = deployment("grafana", { namespace: "monitoring", replicas: 1 });
     const loadgen = deployment("load-generator", { replicas: 1 });
-    expect((await check(highAvailability, [platform, loadgen])).findings).toEqual([]);
+    const cache = deployment("session-cache", { replicas: 1, podLabels: { "app.kubernetes.io/component": "cache" } });
+    expect((await check(highAvailability, [platform, loadgen, cache])).findings).toEqual([]);
+    expect((await check(highAvailability, [cache], { config: { exempt: [] } })).findings).toHaveLength(2);
   });
 });
 

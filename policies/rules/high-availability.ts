@@ -1,13 +1,23 @@
 import type { PolicyResource } from "@pulumi/policy";
-import { globMatch, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
+import { globMatch, matchWorkload, metadataOf, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
 import { applicationNamespacesSchema } from "./sidecar-injection";
 
 interface Config extends BaseConfig {
   applicationNamespaces: string[];
   minReplicas: number;
-  exempt: string[];
+  exempt: WorkloadMatcher[];
 }
+
+/**
+ * Deployments in the application namespace that are not replicated services: the synthetic load
+ * generator, and Redis, a single-instance cache without replication (a second replica would be a
+ * second, empty cache; the services degrade without it and it restarts in seconds).
+ */
+export const DEFAULT_HA_EXEMPT: WorkloadMatcher[] = [
+  { names: ["load-generator", "*-load-generator"], components: ["load-generator"], reason: "synthetic traffic: one instance, harmless to lose" },
+  { names: ["redis"], components: ["cache"], reason: "single-instance cache without replication: a second replica would be a second, empty cache" },
+];
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const PDB = /^kubernetes:policy\/v1(beta1)?:PodDisruptionBudget$/;
@@ -39,12 +49,7 @@ export const highAvailability = stackPolicy<Config>(
       properties: {
         applicationNamespaces: applicationNamespacesSchema,
         minReplicas: { type: "integer", minimum: 1, default: 2, description: "The fewest replicas an application Deployment may run." },
-        exempt: {
-          type: "array",
-          items: { type: "string" },
-          default: ["load-generator", "*-load-generator"],
-          description: "Deployment names (globs) exempt, e.g. the synthetic load generator.",
-        },
+        exempt: { ...workloadMatcherListSchema, default: DEFAULT_HA_EXEMPT, description: "Deployments exempt, with the reason." },
       },
     },
   },
@@ -58,7 +63,7 @@ export const highAvailability = stackPolicy<Config>(
         const props = d.props as Obj;
         const ns = namespaceOf(props);
         const name = metadataOf(props).name;
-        if (!isApp(ns) || (typeof name === "string" && config.exempt.some((g) => globMatch(g, name)))) return;
+        if (!isApp(ns) || matchWorkload(config.exempt, props, podTemplate(d.type, props))) return;
         const label = objectName(props, d.name);
         const hpa = hpas.find((h) => targets(h, d, name, ns));
         const hpaMin = hpa ? (((hpa.props as Obj).spec as Obj | undefined)?.minReplicas as number | undefined) ?? 1 : undefined;
