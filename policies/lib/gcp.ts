@@ -1,11 +1,13 @@
 /** GCP shapes as the engine sees them (`@pulumi/gcp` inputs, camelCase). */
 
-/** VM-defining resources: instances and the templates managed instance groups create VMs from. */
+/**
+ * VM-defining resources: instances and the templates managed instance groups create VMs from.
+ * (`InstanceFromTemplate` only overrides its template, which is judged as a template.)
+ */
 export const VM_TYPES: readonly string[] = [
   "gcp:compute/instance:Instance",
   "gcp:compute/instanceTemplate:InstanceTemplate",
   "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate",
-  "gcp:compute/instanceFromTemplate:InstanceFromTemplate",
 ];
 
 export const FIREWALL = "gcp:compute/firewall:Firewall";

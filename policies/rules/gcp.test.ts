@@ -51,6 +51,8 @@ describe("gcp-shielded-vm", () => {
     ]);
     const run = await check(gcpShieldedVm, instanceTemplate("a", { shieldedInstanceConfig: { enableSecureBoot: false, enableVtpm: false, enableIntegrityMonitoring: false } }));
     expect(messages(run)).toHaveLength(3);
+    const regional = { ...instanceTemplate("r", { shieldedInstanceConfig: { enableSecureBoot: false } }), type: "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate" };
+    expect(messages(await check(gcpShieldedVm, regional))).toEqual(["does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)"]);
   });
 });
 
