@@ -4,11 +4,10 @@ import { ApiError, type Post, type PostInput } from "../api.js";
 import { describeError, type ViewContext } from "../context.js";
 import { h, replace, uid } from "../dom.js";
 import { href, type Route } from "../router.js";
+import { LIMITS } from "../limits.js";
 import { errorPanel, loading } from "./parts.js";
 import { busy, errorSummary, field, type Field } from "./form.js";
 
-/** Limits of the API (seed-system 1.4), checked here first so the user hears it before a round trip. */
-export const LIMITS = { title: 120, category_name: 50, content: 20_000 } as const;
 const DRAFT_KEY = "titanium.draft";
 
 interface Draft extends PostInput {

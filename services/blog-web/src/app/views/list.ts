@@ -3,10 +3,10 @@ import type { Category, PostPage, PostSummary } from "../api.js";
 import { describeError, type ViewContext } from "../context.js";
 import { h, replace, uid } from "../dom.js";
 import { href, type ListParams } from "../router.js";
+import { PAGE_SIZE } from "../limits.js";
+import { plainExcerpt } from "../text.js";
 import { categoryBadge, colorDot, errorPanel, loading } from "./parts.js";
 
-/** Posts per page (the API allows up to 100). */
-export const PAGE_SIZE = 10;
 
 function listHref(params: ListParams): string {
   return href({ name: "list", params });
@@ -106,7 +106,7 @@ function postItem(ctx: ViewContext, p: PostSummary): HTMLElement {
         h("a", { attrs: { href: listHref({ author: p.author, page: 1 }) } }, t("post.by", { author: p.author })),
         h("time", { attrs: { datetime: p.created_at } }, date(p.created_at)),
       ),
-      h("p", { class: "excerpt" }, p.excerpt),
+      h("p", { class: "excerpt" }, plainExcerpt(p.excerpt)),
     ),
   );
 }

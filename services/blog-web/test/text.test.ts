@@ -1,0 +1,18 @@
+import { describe, expect, it } from "vitest";
+import { plainExcerpt } from "../src/app/text.js";
+
+describe("plainExcerpt", () => {
+  it("keeps the words and drops the Markdown marks", () => {
+    expect(plainExcerpt("## Why STRICT mTLS\n\nEvery hop is **encrypted** and _fast_; see [the docs](https://x.y/z).")).toBe(
+      "Why STRICT mTLS Every hop is encrypted and fast; see the docs.",
+    );
+    expect(plainExcerpt("- one\n- two\n1. three\n> quoted `code`")).toBe("one two three quoted code");
+    expect(plainExcerpt("```ts\nconst x = 1;\n```")).toBe("const x = 1;");
+    expect(plainExcerpt("![diagram](a.png) and a cut-off [link](https://exa")).toBe("diagram and a cut-off link");
+  });
+
+  it("leaves ordinary punctuation and snake_case alone", () => {
+    expect(plainExcerpt("a * b = c, my_var_name, 3 - 2")).toBe("a * b = c, my_var_name, 3 - 2");
+    expect(plainExcerpt("<script>alert(1)</script>")).toBe("<script>alert(1)</script>"); // text, rendered as text
+  });
+});
