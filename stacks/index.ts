@@ -7,7 +7,10 @@
  * The config is validated first, so a bad stack file fails before any resource is registered.
  */
 import * as gcp from "@pulumi/gcp";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { APP_SECRET_NAMES, type AppSecretName } from "../components/platform/names";
+import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
 const config = loadConfig(pulumi.getStack(), pulumi.runtime.allConfig());
@@ -27,7 +30,26 @@ const gcpProvider = new gcp.Provider("gcp", {
 
 // ── Cluster layer (components/cluster): K3s servers and agents, CA, kubeconfig, Kubernetes provider ──
 
+// STAND-IN until the cluster layer lands (lead replaces at merge): the cluster's k8s.Provider and
+// the cloud layer's Secret Manager secret ids.
+const k8sProvider = new k8s.Provider("k8s-standin", { kubeconfig: "<unused under mocks>" });
+const appSecretIds = Object.fromEntries(
+  APP_SECRET_NAMES.map((n) => [n, pulumi.output(`titanium-${config.stack}-${n}`)]),
+) as Record<AppSecretName, pulumi.Output<string>>;
+
 // ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
+const platform = new Platform("platform", {
+  provider: k8sProvider,
+  appSecretIds,
+  projectId: config.gcp.project,
+  highAvailability: config.environment === "prod",
+  charts: config.charts,
+  observability: config.observability,
+  ingress: config.ingress,
+  adminCidrs: config.network.adminCidrs,
+  argoRootApp: config.features.argoRootApp,
+  labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
+});
 
 // ── Application layer (components/apps): the Titanium services, PostgreSQL, Redis, mesh routing and security ──
 
@@ -36,3 +58,8 @@ export const environment = config.environment;
 export const gcpProject = config.gcp.project;
 export const region = config.gcp.region;
 export const providerUrn = gcpProvider.urn;
+export const platformNamespaces = platform.namespaces;
+export const gatewayRef = platform.gatewayRef;
+export const ingressGateway = platform.ingressGateway;
+export const prometheus = platform.prometheus;
+export const appSecretName = platform.appSecretName;
