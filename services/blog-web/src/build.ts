@@ -4,41 +4,12 @@
 import { createHash } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { brotliCompressSync, constants as zc, gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
+import { DEFAULT_OUT_DIR, INDEX_FILE, MANIFEST_FILE, PACKAGE_DIR, type AssetInfo, type Manifest } from "./manifest.js";
 import { ASSETS_PATH } from "./paths.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const PACKAGE_DIR = path.resolve(here, "..");
-export const DEFAULT_OUT_DIR = path.join(PACKAGE_DIR, "dist");
-export const MANIFEST_FILE = "manifest.json";
-export const INDEX_FILE = "index.html";
-
-export interface AssetInfo {
-  /** Bytes of the file as stored. */
-  bytes: number;
-  /** Bytes of the precompressed variants written beside it (absent when compression would not help). */
-  gzip?: number;
-  br?: number;
-  contentType: string;
-  /** Subresource Integrity value (`sha384-...`). */
-  integrity: string;
-}
-
-export interface Manifest {
-  version: 1;
-  /** URL prefix of the assets. */
-  assetsPath: string;
-  /** File names (inside `assets/`) that index.html references directly. */
-  entry: { script: string; style: string; icon: string };
-  /** Chunks the entry script imports statically (preloaded by index.html); the rest load on demand. */
-  preload: string[];
-  /** Every file in `assets/` by name. */
-  assets: Record<string, AssetInfo>;
-  /** index.html, served at every app route. */
-  index: AssetInfo & { etag: string };
-}
+export { DEFAULT_OUT_DIR, type Manifest };
 
 const CONTENT_TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",

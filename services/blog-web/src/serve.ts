@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Hono, type Context } from "hono";
-import { DEFAULT_OUT_DIR, INDEX_FILE, MANIFEST_FILE, type AssetInfo, type Manifest } from "./build.js";
+import { DEFAULT_OUT_DIR, INDEX_FILE, MANIFEST_FILE, type AssetInfo, type Manifest } from "./manifest.js";
 import { ASSETS_PATH, BASE_PATH, BLOG_API_PATH } from "./paths.js";
 import { parseRoute } from "./app/router.js";
 

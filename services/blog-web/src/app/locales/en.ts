@@ -13,6 +13,8 @@ export const en = {
 
   "list.heading": "Latest posts",
   "list.headingCategory": "Posts in {category}",
+  "list.headingSearch": "Search results",
+  "list.headingAuthor": "Posts by {author}",
   "list.categories": "Categories",
   "list.all": "All",
   "list.count.one": "{count} post",

@@ -15,6 +15,8 @@ export const ko: Record<keyof typeof en, string> = {
 
   "list.heading": "최신 글",
   "list.headingCategory": "{category}의 글",
+  "list.headingSearch": "검색 결과",
+  "list.headingAuthor": "{author} 님의 글",
   "list.categories": "카테고리",
   "list.all": "전체",
   "list.count.one": "글 {count}개",

@@ -154,14 +154,20 @@ function pagination(ctx: ViewContext, params: ListParams, page: PostPage): HTMLE
 
 export async function renderList(ctx: ViewContext, main: HTMLElement, params: ListParams): Promise<void> {
   const { t } = ctx.tr;
-  const heading = h("h1", { attrs: { tabindex: -1 } }, t("list.heading"));
+  // The heading says what is listed: a search, one author's posts, or (once categories load) a category.
+  const title = params.q
+    ? t("list.headingSearch")
+    : params.author
+      ? t("list.headingAuthor", { author: params.author })
+      : t("list.heading");
+  const heading = h("h1", { attrs: { tabindex: -1 } }, title);
   const tabsSlot = h("div", { class: "tabs-slot" });
   const resultsId = uid("results");
   const results = h("section", { class: "results", attrs: { "aria-labelledby": resultsId, "aria-live": "polite" } });
   const resultsHeading = h("h2", { attrs: { id: resultsId } });
   replace(main, heading, tabsSlot, searchForm(ctx, params), results);
   replace(results, resultsHeading, loading(t("list.loading")));
-  ctx.setTitle(t("list.heading"));
+  ctx.setTitle(title);
 
   const [cats, page] = await Promise.allSettled([
     ctx.api.categories(),
@@ -178,7 +184,7 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   if (cats.status === "fulfilled") {
     replace(tabsSlot, categoryNav(ctx, cats.value, params));
     const current = cats.value.find((c) => c.slug === params.category);
-    if (current) {
+    if (current && !params.q && !params.author) {
       heading.textContent = t("list.headingCategory", { category: current.name });
       ctx.setTitle(heading.textContent);
     }
