@@ -78,9 +78,12 @@ describe("ApiClient: login and logout", () => {
       if (c.url === API.me) return json(200, { id: 1, username: "Alice" });
       return json(404, {});
     });
+    const changes: unknown[] = [];
+    session.subscribe((d) => changes.push(d));
     const s = await api.login("alice", "pw");
     expect(s).toEqual({ token: "a1", refreshToken: "r1", expiresAt: now + 900_000, username: "Alice" });
     expect(session.get()).toEqual(s);
+    expect(changes).toEqual([s]); // stored once, complete: the header never shows a half-signed-in state
     expect(calls.map((c) => [c.url, c.auth])).toEqual([
       [API.login, null],
       [API.me, "Bearer a1"],

@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
+import { Hono } from "hono";
+import { securityHeaders, STRICT_CSP } from "@titanium/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, firstLoadBytes, type Manifest } from "../src/build.js";
 import { createWebUi, HTML_CACHE, IMMUTABLE_CACHE, loadWebUi, WEB_UI_CSP } from "../src/serve.js";
@@ -155,5 +157,33 @@ describe("server", () => {
 
   it("refuses to start without a build, saying how to make one", () => {
     expect(() => loadWebUi(path.join(dir, "missing"))).toThrow(/npm run build -w @titanium\/blog-web/);
+  });
+});
+
+describe("behind the services' security headers (as the blog-service mounts it)", () => {
+  let app: Hono;
+  beforeAll(() => {
+    app = new Hono();
+    app.use(securityHeaders());
+    app.route("/", createWebUi({ distDir: outDir }));
+  });
+
+  it("keeps the page's CSP and caching on 200 and on 304 (a browser stores a 304's headers over the page's)", async () => {
+    const page = await app.request("/blog/");
+    expect(page.headers.get("Content-Security-Policy")).toBe(WEB_UI_CSP);
+    expect(page.headers.get("Strict-Transport-Security")).toMatch(/max-age=/);
+    const etag = page.headers.get("ETag")!;
+    const revalidated = await app.request("/blog/posts/3", { headers: { "If-None-Match": etag } });
+    expect(revalidated.status).toBe(304);
+    expect(revalidated.headers.get("Content-Security-Policy")).toBe(WEB_UI_CSP);
+    expect(revalidated.headers.get("Cache-Control")).toBe(HTML_CACHE);
+  });
+
+  it("keeps immutable caching on assets and leaves API paths to the API's strict policy", async () => {
+    const asset = await app.request(`/blog/assets/${manifest.entry.style}`);
+    expect(asset.headers.get("Cache-Control")).toBe(IMMUTABLE_CACHE);
+    const api = await app.request("/blog/api/nothing");
+    expect(api.headers.get("Content-Security-Policy")).toBe(STRICT_CSP);
+    expect(api.headers.get("Cache-Control")).toBe("no-store");
   });
 });

@@ -26,7 +26,9 @@ export function securityHeaders(): MiddlewareHandler {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) h.set(k, v);
     const api = isApiPath(c.req.path);
     const page = !api && (h.get("content-type") ?? "").startsWith("text/html");
-    h.set("Content-Security-Policy", page ? PAGE_CSP : STRICT_CSP);
+    // A handler that brings its own policy keeps it (the web UI's is stricter than PAGE_CSP, and its 304s must
+    // carry it too: a browser stores the headers of a 304 over the cached page's).
+    if (!h.has("Content-Security-Policy")) h.set("Content-Security-Policy", page ? PAGE_CSP : STRICT_CSP);
     // API answers are never cached; pages and assets (JWKS, static files) keep the caching their handler chose.
     if (api || (!page && !h.has("cache-control"))) h.set("Cache-Control", "no-store");
   };

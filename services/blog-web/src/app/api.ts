@@ -186,17 +186,17 @@ export class ApiClient {
     const res = await this.send("POST", API.login, { body: { username, password } });
     const tokens = (await res.json()) as TokenResponse;
     if (typeof tokens.token !== "string") throw new ApiError("server", res.status, "Malformed login response");
-    const provisional = this.sessionFrom(tokens, username);
-    this.opts.session.set(provisional);
-    // The canonical spelling of the name comes from the server (authorship is compared by exact name).
+    const s = this.sessionFrom(tokens, username);
+    // The canonical spelling of the name comes from the server (authorship is compared by exact name). The
+    // session is stored only once it is complete, so the page never shows a half-signed-in state.
     try {
-      const me = await this.me();
-      const s = { ...(this.opts.session.get() ?? provisional), username: me.username };
-      this.opts.session.set(s);
-      return s;
+      const me = await this.raw("GET", API.me, { auth: true }, s.token);
+      if (me.ok) s.username = ((await me.json()) as { username: string }).username;
     } catch {
-      return provisional;
+      // keep the name as typed
     }
+    this.opts.session.set(s);
+    return s;
   }
 
   async logout(): Promise<void> {
@@ -328,12 +328,12 @@ export class ApiClient {
     return res;
   }
 
-  private async raw(method: string, path: string, o: RequestOptions): Promise<Response> {
+  private async raw(method: string, path: string, o: RequestOptions, token?: string): Promise<Response> {
     const headers: Record<string, string> = { Accept: "application/json" };
     if (o.body !== undefined) headers["Content-Type"] = "application/json";
     if (o.auth) {
-      const s = this.opts.session.get();
-      if (s) headers.Authorization = `Bearer ${s.token}`;
+      const t = token ?? this.opts.session.get()?.token;
+      if (t) headers.Authorization = `Bearer ${t}`;
     }
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(o.query ?? {})) {
