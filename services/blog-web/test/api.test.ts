@@ -190,6 +190,19 @@ describe("ApiClient: lists and errors", () => {
     expect(calls[0]?.url).toBe(`${API.posts}?offset=10&limit=10&q=istio`);
   });
 
+  it("hands the views text as the author wrote it, not the sanitiser's escaped form", async () => {
+    const stored = { ...post, title: "Tom &amp; Jerry", content: "&gt; a &lt; b", category: { id: 1, name: "Q&amp;A", slug: "qa" } };
+    const { api } = setup((c) =>
+      c.url.startsWith(`${API.posts}/`)
+        ? json(200, stored)
+        : json(200, [{ id: 7, title: "Tom &amp; Jerry", author: "a", created_at: "", excerpt: "&gt; a &lt; b", category: stored.category }]),
+    );
+    const one = await api.getPost(7);
+    expect([one.title, one.content, one.category.name]).toEqual(["Tom & Jerry", "> a < b", "Q&A"]);
+    const [first] = (await api.listPosts({ offset: 0, limit: 10 })).posts;
+    expect([first?.title, first?.excerpt]).toEqual(["Tom & Jerry", "> a < b"]);
+  });
+
   it("has no total when the server sends none", async () => {
     const { api } = setup(() => json(200, []));
     expect((await api.listPosts({ offset: 0, limit: 10 })).total).toBeNull();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { plainExcerpt } from "../src/app/text.js";
+import { fromStored, plainExcerpt } from "../src/app/text.js";
 
 describe("plainExcerpt", () => {
   it("keeps the words and drops the Markdown marks", () => {
@@ -14,5 +14,15 @@ describe("plainExcerpt", () => {
   it("leaves ordinary punctuation and snake_case alone", () => {
     expect(plainExcerpt("a * b = c, my_var_name, 3 - 2")).toBe("a * b = c, my_var_name, 3 - 2");
     expect(plainExcerpt("<script>alert(1)</script>")).toBe("<script>alert(1)</script>"); // text, rendered as text
+  });
+});
+
+describe("fromStored", () => {
+  it("undoes exactly one level of the sanitiser's escaping", () => {
+    // What sanitize-html stores for "> quote", "if (a < b && c > d)" and a literal "&lt;" typed by the author.
+    expect(fromStored("&gt; quote\n\n```\nif (a &lt; b &amp;&amp; c &gt; d) {}\n```")).toBe("> quote\n\n```\nif (a < b && c > d) {}\n```");
+    expect(fromStored("A &amp;lt; B")).toBe("A &lt; B");
+    expect(fromStored("&quot;q&quot; &#39;s&#x27;")).toBe(`"q" 's'`);
+    expect(fromStored("&nbsp; &copy; stay")).toBe("&nbsp; &copy; stay");
   });
 });

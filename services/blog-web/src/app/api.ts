@@ -2,6 +2,7 @@
 // new ones (refresh, logout, signup, me, search, author filter, total count). Tokens are refreshed quietly:
 // ahead of expiry, and once more when a request comes back 401. DOM-free so it is unit-tested in Node.
 import type { Session, SessionData } from "./session.js";
+import { fromStored } from "./text.js";
 
 export interface CategoryRef {
   id: number;
@@ -172,6 +173,19 @@ export function parseErrorBody(body: unknown): { message: string | null; fields:
   return { message: message ?? null, fields };
 }
 
+function categoryText<T extends CategoryRef>(c: T): T {
+  return { ...c, name: fromStored(c.name) };
+}
+
+/** Stored text as the author wrote it (see fromStored). */
+function summaryText(p: PostSummary): PostSummary {
+  return { ...p, title: fromStored(p.title), excerpt: fromStored(p.excerpt), category: categoryText(p.category) };
+}
+
+function postText(p: Post): Post {
+  return { ...p, title: fromStored(p.title), content: fromStored(p.content), category: categoryText(p.category) };
+}
+
 export class ApiClient {
   private refreshing: Promise<boolean> | null = null;
   private readonly now: () => number;
@@ -230,7 +244,7 @@ export class ApiClient {
     const res = await this.send("GET", API.posts, {
       query: { offset: q.offset, limit: q.limit, category: q.category, q: q.q, author: q.author },
     });
-    const posts = (await res.json()) as PostSummary[];
+    const posts = ((await res.json()) as PostSummary[]).map(summaryText);
     const header = res.headers.get(TOTAL_HEADER);
     const total = header !== null && /^\d+$/.test(header) ? Number(header) : null;
     return { posts, total };
@@ -238,22 +252,22 @@ export class ApiClient {
 
   async categories(): Promise<Category[]> {
     const res = await this.send("GET", API.categories);
-    return (await res.json()) as Category[];
+    return ((await res.json()) as Category[]).map(categoryText);
   }
 
   async getPost(id: number): Promise<Post> {
     const res = await this.send("GET", `${API.posts}/${id}`);
-    return (await res.json()) as Post;
+    return postText((await res.json()) as Post);
   }
 
   async createPost(input: PostInput): Promise<Post> {
     const res = await this.send("POST", API.posts, { body: input, auth: true });
-    return (await res.json()) as Post;
+    return postText((await res.json()) as Post);
   }
 
   async updatePost(id: number, patch: Partial<PostInput>): Promise<Post> {
     const res = await this.send("PATCH", `${API.posts}/${id}`, { body: patch, auth: true });
-    return (await res.json()) as Post;
+    return postText((await res.json()) as Post);
   }
 
   async deletePost(id: number): Promise<void> {

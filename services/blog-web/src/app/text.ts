@@ -19,3 +19,16 @@ export function plainExcerpt(markdown: string): string {
     .replace(/\s+/g, " ")
     .trim();
 }
+
+/**
+ * The blog-service stores titles and content as the original did: passed through an HTML sanitiser, which
+ * leaves text HTML-escaped (`a < b && c` is stored as `a &lt; b &amp;&amp; c`). The UI shows titles as text
+ * and renders content as Markdown, so it undoes exactly that one level of escaping; otherwise a blockquote
+ * (`> `) or a comparison in a code block would show entities, and every edit would escape them again.
+ * The result is never trusted as HTML: titles become text nodes, content goes through DOMPurify.
+ */
+export function fromStored(text: string): string {
+  return text.replace(/&(lt|gt|amp|quot|#39|#x27);/g, (_, e: string) =>
+    e === "lt" ? "<" : e === "gt" ? ">" : e === "amp" ? "&" : e === "quot" ? '"' : "'",
+  );
+}

@@ -90,7 +90,7 @@ function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
   );
 }
 
-function postItem(ctx: ViewContext, p: PostSummary): HTMLElement {
+function postItem(ctx: ViewContext, p: PostSummary, colors: Map<number, string>): HTMLElement {
   const { t, date } = ctx.tr;
   return h(
     "li",
@@ -102,7 +102,8 @@ function postItem(ctx: ViewContext, p: PostSummary): HTMLElement {
       h(
         "p",
         { class: "meta" },
-        categoryBadge(p.category),
+        // Summaries carry no colour; the categories list (fetched alongside) does.
+        categoryBadge({ ...p.category, color: p.category.color ?? colors.get(p.category.id) }),
         h("a", { attrs: { href: listHref({ author: p.author, page: 1 }) } }, t("post.by", { author: p.author })),
         h("time", { attrs: { datetime: p.created_at } }, date(p.created_at)),
       ),
@@ -206,5 +207,11 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
     );
     return;
   }
-  replace(results, resultsHeading, h("ul", { class: "posts" }, posts.map((p) => postItem(ctx, p))), pagination(ctx, params, page.value));
+  const colors = new Map(cats.status === "fulfilled" ? cats.value.map((c) => [c.id, c.color] as const) : []);
+  replace(
+    results,
+    resultsHeading,
+    h("ul", { class: "posts" }, posts.map((p) => postItem(ctx, p, colors))),
+    pagination(ctx, params, page.value),
+  );
 }

@@ -13,8 +13,13 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
 
   let post;
   let md;
+  let categories;
   try {
-    [post, md] = await Promise.all([ctx.api.getPost(id), import("../markdown.js")]);
+    [post, md, categories] = await Promise.all([
+      ctx.api.getPost(id),
+      import("../markdown.js"),
+      ctx.api.categories().catch(() => []), // only for the category's colour
+    ]);
   } catch (err) {
     if (ctx.signal.aborted) return;
     const notFound = err instanceof ApiError && err.kind === "not_found";
@@ -74,7 +79,7 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
       h(
         "p",
         { class: "meta" },
-        categoryBadge(post.category),
+        categoryBadge({ ...post.category, color: post.category.color ?? categories.find((c) => c.id === post.category.id)?.color }),
         h("a", { attrs: { href: href({ name: "list", params: { author: post.author, page: 1 } }), title: t("post.postsBy", { author: post.author }) } },
           t("post.by", { author: post.author })),
         h("time", { attrs: { datetime: post.created_at } }, t("post.published", { date: date(post.created_at) })),
