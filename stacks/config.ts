@@ -178,9 +178,9 @@ const ingressSchema = z
     httpNodePort: nodePort.default(31080),
     httpsNodePort: nodePort.default(31443),
     /**
-     * The gateway Service's `healthCheckNodePort` (externalTrafficPolicy: Local keeps the client's
-     * address): kube-proxy answers HTTP /healthz there only on nodes running a gateway pod, so the
-     * load balancer's health check sends traffic only to them.
+     * NodePort of the gateway's status port (15021, `/healthz/ready`): the load balancer's health check.
+     * The gateway Service uses `externalTrafficPolicy: Local` (the client's address is preserved), so
+     * only nodes running a ready gateway pod pass it and receive traffic.
      */
     healthCheckNodePort: nodePort.default(31021),
     /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */

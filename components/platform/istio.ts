@@ -95,7 +95,7 @@ export class Istio extends pulumi.ComponentResource {
       {
         replicaCount: args.replicas,
         autoscaling: { enabled: false },
-        // The Service is ours (below): the chart's template cannot set healthCheckNodePort.
+        // The Service is ours (below), a plain object the policies can see, with the NodePorts from config.
         service: { type: "None" },
         affinity: spread({ ...GATEWAY.podLabels }),
         ...(ha ? { podDisruptionBudget: { minAvailable: 1 } } : {}),
@@ -110,16 +110,15 @@ export class Istio extends pulumi.ComponentResource {
       {
         metadata: { name: GATEWAY.serviceAccount, namespace: ns, labels: { ...GATEWAY.podLabels } },
         spec: {
-          // LoadBalancer only because Kubernetes allows healthCheckNodePort on nothing else; the class
-          // is one no controller serves (K3s ServiceLB skips it): the cloud layer's passthrough NLB
-          // forwards to these NodePorts and health-checks healthCheckNodePort.
-          type: "LoadBalancer",
-          loadBalancerClass: "titanium.dev/gcp-passthrough-nlb",
+          // NodePort, never LoadBalancer: the cloud layer's passthrough NLB forwards to these ports.
+          // `Local` keeps the client's address (no SNAT) and makes a node without a ready gateway pod
+          // drop traffic, so the LB's health check on the status port's NodePort (/healthz/ready)
+          // sends traffic only to nodes that can serve it.
+          type: "NodePort",
           externalTrafficPolicy: "Local",
-          healthCheckNodePort: ports.healthCheckNodePort,
           selector: { ...GATEWAY.podLabels },
           ports: [
-            { name: "status-port", port: 15021, targetPort: 15021, protocol: "TCP" },
+            { name: "status-port", port: 15021, targetPort: 15021, nodePort: ports.healthCheckNodePort, protocol: "TCP" },
             { name: "http2", port: 80, targetPort: 80, nodePort: ports.httpNodePort, protocol: "TCP" },
             { name: "https", port: 443, targetPort: 443, nodePort: ports.httpsNodePort, protocol: "TCP" },
           ],

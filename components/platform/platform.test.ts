@@ -94,7 +94,9 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     const ports = spec.ports as Obj[];
     expect(ports.find((p) => p.port === 80)!.nodePort).toBe(c.ingress.httpNodePort);
     expect(ports.find((p) => p.port === 443)!.nodePort).toBe(c.ingress.httpsNodePort);
-    expect(spec.healthCheckNodePort).toBe(c.ingress.healthCheckNodePort);
+    // The LB health-checks the gateway's readiness endpoint through this NodePort.
+    expect(ports.find((p) => p.port === 15021)!.nodePort).toBe(c.ingress.healthCheckNodePort);
+    expect(spec.type).toBe("NodePort");
     expect(spec.externalTrafficPolicy).toBe("Local");
     expect(spec.selector).toEqual(GATEWAY.podLabels);
     // The chart's own Service is off, so nothing else claims those ports.
@@ -102,8 +104,7 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     // Changing the config moves the Service with it.
     return runProgram({ stack, config: { ingress: { httpNodePort: 30080, httpsNodePort: 30443, healthCheckNodePort: 30021 } } }).then((moved) => {
       const s = o(one(moved, "kubernetes:core/v1:Service", "platform-istio-gateway-service").inputs.spec);
-      expect((s.ports as Obj[]).map((p) => p.nodePort).filter(Boolean)).toEqual([30080, 30443]);
-      expect(s.healthCheckNodePort).toBe(30021);
+      expect((s.ports as Obj[]).map((p) => p.nodePort)).toEqual([30021, 30080, 30443]);
     });
   });
 

@@ -94,6 +94,17 @@ describe("service app skeleton", () => {
     expect(res.headers.get("access-control-allow-credentials")).toBe("true");
     const evil = await app.request("/healthz", { headers: { origin: "https://evil.example" } });
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+    const preflight = await app.request("/things/1", { method: "OPTIONS", headers: { origin: "https://ok.example", "access-control-request-method": "POST" } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PATCH");
+    expect(preflight.headers.get("access-control-max-age")).toBe("86400");
+    const evilPreflight = await app.request("/things/1", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+    expect(evilPreflight.status).toBe(204);
+    expect(evilPreflight.headers.get("access-control-allow-origin")).toBeNull();
+    // Headers prepared before the handler survive an error answer too.
+    const missing = await app.request("/nope", { headers: { origin: "https://ok.example" } });
+    expect(missing.headers.get("access-control-allow-origin")).toBe("https://ok.example");
+    expect(missing.headers.get("x-frame-options")).toBe("DENY");
   });
 
   it("refuses bodies over the limit with 413", async () => {

@@ -72,8 +72,8 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     const started = performance.now();
     const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER));
     c.set("requestId", requestId);
+    c.header(REQUEST_ID_HEADER, requestId);
     await next();
-    c.res.headers.set(REQUEST_ID_HEADER, requestId);
     if (lifecycle.draining) c.res.headers.set("Connection", "close");
     const route = routeLabel(c);
     const seconds = (performance.now() - started) / 1000;
@@ -146,7 +146,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
 function routeLabel(c: Context<AppEnv>): string {
   const override = c.get("route");
   if (override) return override;
-  const handlers = matchedRoutes(c).filter((r) => r.method !== "ALL");
-  const last = handlers[handlers.length - 1];
-  return last ? last.path : "unmatched";
+  // The handler that answered is the last one dispatched; middleware (method ALL) means nothing matched.
+  const answered = matchedRoutes(c)[c.req.routeIndex];
+  return answered && answered.method !== "ALL" ? answered.path : "unmatched";
 }

@@ -1,5 +1,4 @@
 import type { MiddlewareHandler } from "hono";
-import { cors } from "hono/cors";
 
 /** The original's security headers (every response). */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -18,33 +17,53 @@ export const PAGE_CSP =
 
 const isApiPath = (path: string) => path.startsWith("/api/") || path.startsWith("/blog/api/");
 
-/** Security headers; HTML outside the APIs gets the page CSP; API answers are `no-store`. */
+/** Pages (the blog UI, issue 8) live at `/` and under `/blog/` outside the API; everything else is an API. */
+const isPagePath = (path: string) => !isApiPath(path) && (path === "/" || path === "/blog" || path.startsWith("/blog/"));
+
+/**
+ * Security headers, prepared before the handler runs (so they ride on the response the handler builds
+ * instead of copying it afterwards). Pages get the page CSP and their own caching; everything else is
+ * `no-store` unless its handler chooses caching (e.g. the JWKS).
+ */
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v);
+    const page = isPagePath(c.req.path);
+    c.header("Content-Security-Policy", page ? PAGE_CSP : STRICT_CSP);
+    if (!page) c.header("Cache-Control", "no-store");
     await next();
-    const h = c.res.headers;
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) h.set(k, v);
-    const api = isApiPath(c.req.path);
-    const page = !api && (h.get("content-type") ?? "").startsWith("text/html");
-    // A handler that brings its own policy keeps it (the web UI's is stricter than PAGE_CSP, and its 304s must
-    // carry it too: a browser stores the headers of a 304 over the cached page's).
-    if (!h.has("Content-Security-Policy")) h.set("Content-Security-Policy", page ? PAGE_CSP : STRICT_CSP);
-    // API answers are never cached; pages and assets (JWKS, static files) keep the caching their handler chose.
-    if (api || (!page && !h.has("cache-control"))) h.set("Cache-Control", "no-store");
   };
 }
 
-/** CORS allow-list as the original: listed origins only, credentials allowed, preflight cached a day. */
+const ALLOW_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS";
+const ALLOW_HEADERS = "Content-Type,Authorization,X-Requested-With,X-Request-Id";
+const EXPOSE_HEADERS = "X-Request-Id,X-Total-Count,Retry-After";
+
+/**
+ * CORS allow-list as the original: listed origins only, credentials allowed, preflight cached a day; every
+ * OPTIONS preflight is answered 204 (without CORS headers for an origin not on the list).
+ */
 export function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHandler {
   const allowed = new Set(allowedOrigins);
-  return cors({
-    origin: (origin) => (allowed.has(origin) ? origin : null),
-    credentials: true,
-    allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    allowHeaders: ["Content-Type", "Authorization", "X-Requested-With", "X-Request-Id"],
-    exposeHeaders: ["X-Request-Id", "X-Total-Count", "Retry-After"],
-    maxAge: 86400,
-  });
+  return async (c, next) => {
+    const origin = c.req.header("origin");
+    const ok = origin !== undefined && allowed.has(origin);
+    c.header("Vary", "Origin");
+    if (ok) {
+      c.header("Access-Control-Allow-Origin", origin);
+      c.header("Access-Control-Allow-Credentials", "true");
+      c.header("Access-Control-Expose-Headers", EXPOSE_HEADERS);
+    }
+    if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method")) {
+      if (ok) {
+        c.header("Access-Control-Allow-Methods", ALLOW_METHODS);
+        c.header("Access-Control-Allow-Headers", ALLOW_HEADERS);
+        c.header("Access-Control-Max-Age", "86400");
+      }
+      return c.body(null, 204);
+    }
+    await next();
+  };
 }
 
 /** Largest request header block a server accepts (Node answers 431 beyond it), as the original gateway. */

