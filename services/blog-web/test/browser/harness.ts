@@ -150,3 +150,26 @@ export class ApiUser {
 export function runId(): string {
   return Math.random().toString(36).slice(2, 8);
 }
+
+/** Bytes on the wire (headers included) for a cold first visit of `url`, per response, via the DevTools protocol. */
+export async function firstLoadTransfer(b: Browser, url: string, ready: string): Promise<{ total: number; files: { url: string; bytes: number; encoding: string }[] }> {
+  const page = await b.context.newPage();
+  const cdp = await b.context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+  const seen = new Map<string, { url: string; encoding: string }>();
+  const files: { url: string; bytes: number; encoding: string }[] = [];
+  cdp.on("Network.responseReceived", (e) => {
+    const enc = Object.entries(e.response.headers).find(([k]) => k.toLowerCase() === "content-encoding")?.[1];
+    seen.set(e.requestId, { url: e.response.url, encoding: String(enc ?? "identity") });
+  });
+  cdp.on("Network.loadingFinished", (e) => {
+    const r = seen.get(e.requestId);
+    if (r) files.push({ ...r, bytes: e.encodedDataLength });
+  });
+  await page.goto(url);
+  await page.locator(ready).first().waitFor();
+  await page.waitForTimeout(200);
+  await page.close();
+  return { total: files.reduce((n, f) => n + f.bytes, 0), files };
+}

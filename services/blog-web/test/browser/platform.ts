@@ -9,6 +9,8 @@ import { startPlatform as startLocalPlatform } from "../../../../scripts/platfor
 export interface Platform {
   /** Origin of the public entry (the gateway), e.g. http://127.0.0.1:8080. */
   baseUrl: string;
+  /** The blog-service itself, when this module started it (for measurements without the gateway). */
+  blogServiceUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -37,6 +39,7 @@ export async function startPlatform(): Promise<Platform> {
     });
     return {
       baseUrl: p.url,
+      blogServiceUrl: p.services["blog-service"].url,
       stop: async () => {
         await p.stop();
         rmSync(dataDir, { recursive: true, force: true });

@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ApiUser, launchBrowser, PASSWORD, runId } from "./harness.js";
+import { ApiUser, firstLoadTransfer, launchBrowser, PASSWORD, runId } from "./harness.js";
 import { startPlatform } from "./platform.js";
 
 const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../docs/screenshots");
@@ -21,8 +21,7 @@ try {
   const postId = await writer.createPost(
     "STRICT mTLS without losing your metrics",
     [
-      "Titanium runs every service with **STRICT** mutual TLS. The original gave up on scraping because Prometheus",
-      "could not speak mTLS; Istio's *metrics merge* solves it without weakening the mesh.",
+      "Titanium runs every service with **STRICT** mutual TLS. The original gave up on scraping because Prometheus could not speak mTLS; Istio's *metrics merge* solves it without weakening the mesh.",
       "",
       "## The policy",
       "",
@@ -85,6 +84,19 @@ try {
     }
   }
   console.log(`screenshots written to ${out}`);
+
+  // What a first visit of the list transfers (docs/web-ui.md), through the gateway and from the blog-service.
+  const browser = await launchBrowser();
+  try {
+    for (const [label, origin] of [["gateway", base], ["blog-service", platform.blogServiceUrl]] as const) {
+      if (!origin) continue;
+      const m = await firstLoadTransfer(browser, `${origin}/blog/`, ".posts > li");
+      for (const f of m.files) console.log(`  ${String(f.bytes).padStart(7)}  ${f.encoding.padEnd(8)}  ${new URL(f.url).pathname}`);
+      console.log(`first load via ${label}: ${m.total} bytes (${(m.total / 1024).toFixed(1)} KiB) in ${m.files.length} responses`);
+    }
+  } finally {
+    await browser.close();
+  }
 } finally {
   await platform.stop();
 }
