@@ -264,6 +264,57 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("refreshes the access token quietly, and keeps the draft when the session cannot be refreshed", async () => {
+    const writer = await new ApiUser(base, `fay_${id}`).signup();
+    const { page } = await tab();
+    const calls: string[] = [];
+    page.on("response", (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith("/api/") || u.pathname.startsWith("/blog/api/")) calls.push(`${r.request().method()} ${u.pathname} ${r.status()}`);
+    });
+    const session = () => page.evaluate(() => JSON.parse(sessionStorage.getItem("titanium.session") ?? "null") as { refreshToken: string } | null);
+    const draft = async (title: string) => {
+      await page.goto(`${base}/blog/new`);
+      await page.getByLabel("Title").fill(title);
+      await page.getByLabel("Category").fill(`Sessions ${id}`);
+      await page.getByLabel("Content (Markdown)").fill("Written while the token aged.");
+    };
+    await loginViaUi(page, writer.username);
+
+    // An access token about to expire is refreshed before the write; the refresh token rotates.
+    await draft(`Fresh token ${id}`);
+    const before = (await session())!.refreshToken;
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("titanium.session")!) as { expiresAt: number };
+      s.expiresAt = Date.now() + 1_000;
+      sessionStorage.setItem("titanium.session", JSON.stringify(s));
+    });
+    calls.length = 0;
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.waitForURL(/\/blog\/posts\/\d+$/);
+    expect(calls.filter((c) => !c.startsWith("GET"))).toEqual(["POST /api/auth/refresh 200", "POST /blog/api/posts 201"]);
+    expect((await session())!.refreshToken).not.toBe(before);
+
+    // A session that cannot be refreshed (token and refresh token no longer valid): told so, sent to log in,
+    // and the draft is back in the editor afterwards.
+    await draft(`Kept draft ${id}`);
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("titanium.session")!) as Record<string, unknown>;
+      Object.assign(s, { token: "not.a.jwt", refreshToken: "revoked", expiresAt: null });
+      sessionStorage.setItem("titanium.session", JSON.stringify(s));
+    });
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.getByText("Your session has expired. Please log in again.").waitFor();
+    await page.waitForURL(/\/blog\/login\?next=%2Fblog%2Fnew/);
+    await page.getByLabel("Username").fill(writer.username);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(/\/blog\/new$/);
+    await expect.poll(() => page.getByLabel("Title").inputValue()).toBe(`Kept draft ${id}`);
+    expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Written while the token aged.");
+    expectCleanPages();
+  });
+
   it("has no serious or critical accessibility violations on the list, a post and the editor", async () => {
     const writer = await new ApiUser(base, `erin_${id}`).signup().then((u) => u.login());
     const postId = await writer.createPost(`Accessible ${id}`, "# Heading\n\nText with `code` and a [link](https://example.com).\n\n```bash\necho hi\n```", `A11y ${id}`);
