@@ -63,6 +63,11 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("link", { name: "Sign up" }).click();
     await page.getByLabel("Username").fill(alice);
     await page.getByLabel("Email").fill(`${alice}@example.com`);
+    // The server's validation message lands on the field it names.
+    await page.getByLabel("Password").fill("weakpassword1");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.locator(".field-error", { hasText: "needs an uppercase letter" }).waitFor();
+    expect(await page.getByLabel("Password").getAttribute("aria-invalid")).toBe("true");
     await page.getByLabel("Password").fill(PASSWORD);
     await page.getByRole("button", { name: "Create account" }).click();
     await page.waitForURL(/\/blog\/login\?user=/);
