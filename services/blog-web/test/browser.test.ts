@@ -39,6 +39,7 @@ function expectCleanPages() {
     expect(w.errors, "page errors").toEqual([]);
     expect(w.dialogs, "dialogs").toEqual([]);
     expect(w.violations, "CSP violations").toEqual([]);
+    expect(w.offsite, "requests to other origins").toEqual([]);
   }
 }
 
@@ -218,6 +219,7 @@ describe("blog web UI in Chromium", () => {
     await page.waitForTimeout(100); // give a late onerror/onload a chance to fire
     await inert();
     expect(w.dialogs).toEqual([]);
+    expect(w.offsite).toEqual([]);
     expect(w.errors.filter((e) => !isCspReport(e))).toEqual([]);
     // The only reports are the blocked attributes themselves (the CSP as a second line), never a script.
     for (const v of w.violations) expect(v).toMatch(/^(script-src-attr|style-src-attr|script-src|style-src) inline/);

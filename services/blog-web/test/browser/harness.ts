@@ -52,12 +52,18 @@ export interface Watched {
   dialogs: string[];
   /** CSP and Trusted Types violations reported by the page. */
   violations: string[];
+  /** Requests to any origin but the page's own (the UI must work with the cluster cut off from the internet). */
+  offsite: string[];
 }
 
 /** A new tab whose errors, dialogs and CSP violations are recorded. */
 export async function openPage(b: Browser): Promise<Watched> {
   const page = await b.context.newPage();
-  const w: Watched = { page, errors: [], dialogs: [], violations: [] };
+  const w: Watched = { page, errors: [], dialogs: [], violations: [], offsite: [] };
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (u.protocol !== "data:" && u.origin !== new URL(page.url() === "about:blank" ? r.url() : page.url()).origin) w.offsite.push(r.url());
+  });
   page.on("pageerror", (e) => w.errors.push(e.message));
   page.on("console", (m) => {
     // Failed requests the app shows to the user (403 when refused, 404 on a deleted post) are expected.
