@@ -140,7 +140,7 @@ async function render(moveFocus: boolean): Promise<void> {
         await renderEditor(ctx, main, route.id);
         break;
       case "login":
-        if (session.get() && route.next) return navigate(route.next, { replace: true });
+        if (session.get()) return navigate(route.next ?? BASE_PATH, { replace: true }); // already signed in
         renderLogin(ctx, main, route.next, route.user);
         break;
       case "signup":

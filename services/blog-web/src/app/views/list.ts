@@ -164,7 +164,7 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   const heading = h("h1", { attrs: { tabindex: -1 } }, title);
   const tabsSlot = h("div", { class: "tabs-slot" });
   const resultsId = uid("results");
-  const results = h("section", { class: "results", attrs: { "aria-labelledby": resultsId, "aria-live": "polite" } });
+  const results = h("section", { class: "results", attrs: { "aria-labelledby": resultsId } });
   const resultsHeading = h("h2", { attrs: { id: resultsId } });
   replace(main, heading, tabsSlot, searchForm(ctx, params), results);
   replace(results, resultsHeading, loading(t("list.loading")));

@@ -1,7 +1,7 @@
 // Small pieces shared by the views.
 import type { CategoryRef } from "../api.js";
 import type { ViewContext } from "../context.js";
-import { h } from "../dom.js";
+import { h, uid } from "../dom.js";
 import { href } from "../router.js";
 
 /** A decorative colour dot; the colour is set through CSSOM, which the CSP allows (no style attribute). */
@@ -41,7 +41,7 @@ export function errorPanel(ctx: ViewContext, message: string): HTMLElement {
 /** A modal confirmation with the native <dialog> (focus is trapped and Escape cancels). */
 export function confirmDialog(opts: { title: string; body: string; confirm: string; cancel: string }): Promise<boolean> {
   return new Promise((resolve) => {
-    const titleId = `dlg-title-${Date.now()}`;
+    const titleId = uid("dialog-title");
     const cancel = h("button", { class: "btn", attrs: { type: "button" } }, opts.cancel);
     const ok = h("button", { class: "btn danger", attrs: { type: "button" } }, opts.confirm);
     const dialog = h(
