@@ -145,9 +145,15 @@ describe("blog web UI in Chromium", () => {
     }, postId);
     expect(refused).toEqual([403, 403]);
 
-    // Delete, confirming in the dialog; the post is gone from the page and the API.
+    // Delete: the modal dialog opens with focus on the safe choice and Escape backs out; then confirm.
     await page.getByRole("button", { name: "Delete" }).click();
     const dialog = page.getByRole("dialog", { name: "Delete this post?" });
+    await dialog.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Keep it");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    expect((await fetch(`${base}/blog/api/posts/${postId}`)).status).toBe(200);
+    await page.getByRole("button", { name: "Delete" }).click();
     await dialog.waitFor();
     await dialog.getByRole("button", { name: "Delete post" }).click();
     await page.waitForURL(/\/blog\/$/);
@@ -329,6 +335,16 @@ describe("blog web UI in Chromium", () => {
     await page.goto(`${base}/blog/`);
     await page.locator(".posts > li").first().waitFor();
     expect(await seriousA11yViolations(page), "list").toEqual([]);
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the content; Enter on a post's
+    // link opens it with focus on its heading.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
+    await page.keyboard.press("Enter");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("main");
+    await page.getByRole("link", { name: `Accessible ${id}` }).focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe(`Accessible ${id}`);
     await page.goto(`${base}/blog/posts/${postId}`);
     await page.locator(".prose").waitFor();
     expect(await seriousA11yViolations(page), "post").toEqual([]);
