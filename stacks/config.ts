@@ -48,13 +48,29 @@ const pinnedVersion = z
     error: 'expected an exact version such as "1.30.3" (no ranges, no "latest")',
   });
 
-const chart = (repository: string, version: string) =>
+/** Requests and limits of every workload a platform chart runs, keyed by workload name (defaults per chart below). */
+function workloadResources<W extends string>(workloads: Record<W, ResourceSpec>) {
+  const shape = {} as Record<W, z.ZodDefault<typeof resources>>;
+  for (const k of Object.keys(workloads) as W[]) shape[k] = resources.default(workloads[k]);
+  const object = z.strictObject(shape);
+  // Every key has a default, so an absent block is the defaults (zod cannot see that through the generic).
+  return object.prefault({} as z.input<typeof object>);
+}
+
+const chart = <W extends string = never>(repository: string, version: string, workloads = {} as Record<W, ResourceSpec>) =>
   z
     .strictObject({
       repository: z.url({ error: "expected the chart repository URL" }).default(repository),
       version: pinnedVersion.default(version),
+      resources: workloadResources(workloads),
     })
     .prefault({});
+
+/** Shorthand for a ResourceSpec: requests cpu/memory, limits cpu/memory. */
+const res = (reqCpu: string, reqMem: string, limCpu: string, limMem: string): ResourceSpec => ({
+  requests: { cpu: reqCpu, memory: reqMem },
+  limits: { cpu: limCpu, memory: limMem },
+});
 
 const machineType = z
   .string()
@@ -223,13 +239,29 @@ const ingressSchema = z
     httpNodePort: nodePort.default(31080),
     httpsNodePort: nodePort.default(31443),
     /**
-     * The gateway Service's `healthCheckNodePort` (externalTrafficPolicy: Local keeps the client's
-     * address): kube-proxy answers HTTP /healthz there only on nodes running a gateway pod, so the
-     * load balancer's health check sends traffic only to them.
+     * NodePort of the gateway's status port (15021, `/healthz/ready`): the load balancer's health check.
+     * The gateway Service uses `externalTrafficPolicy: Local` (the client's address is preserved), so
+     * only nodes running a ready gateway pod pass it and receive traffic.
      */
     healthCheckNodePort: nodePort.default(31021),
+    /** Path the load balancer's HTTP health check requests on healthCheckNodePort (Istio's status port readiness). */
+    healthCheckPath: z
+      .string()
+      .regex(/^\/[A-Za-z0-9/_.-]*$/, { error: 'expected an absolute URL path such as "/healthz/ready"' })
+      .default("/healthz/ready"),
     /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */
     hostname: z.string().default(""),
+    /**
+     * A real certificate for the gateway instead of the per-stack self-signed one: the ids of two
+     * Secret Manager secrets (PEM chain, PEM private key) that External Secrets syncs into the
+     * gateway's TLS Secret. Absent: a certificate generated with @pulumi/tls.
+     */
+    tls: z
+      .strictObject({
+        certificateSecretId: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, { error: "expected a Secret Manager secret id" }),
+        privateKeySecretId: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, { error: "expected a Secret Manager secret id" }),
+      })
+      .optional(),
   })
   .prefault({})
   .refine((i) => new Set([i.httpNodePort, i.httpsNodePort, i.healthCheckNodePort]).size === 3, {
@@ -238,16 +270,50 @@ const ingressSchema = z
   })
   .refine((i) => i.httpPort !== i.httpsPort, { error: "expected different HTTP and HTTPS ports", path: ["httpsPort"] });
 
+// Sized for small K3s nodes (e2-medium / e2-standard-2); the capacity check proves the sum fits.
+const ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts";
 const chartsSchema = z
   .strictObject({
-    istioBase: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
-    istiod: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
-    istioGateway: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
-    kubePrometheusStack: chart("https://prometheus-community.github.io/helm-charts", "88.5.3"),
-    loki: chart("https://grafana-community.github.io/helm-charts", "18.11.0"),
-    alloy: chart("https://grafana.github.io/helm-charts", "1.11.1"),
-    argoCd: chart("https://argoproj.github.io/argo-helm", "10.1.1"),
-    externalSecrets: chart("https://charts.external-secrets.io", "2.9.0"),
+    istioBase: chart(ISTIO_CHARTS, "1.30.3"),
+    /** Istio CNI node agent: pods need no NET_ADMIN init container, so meshed namespaces can enforce PSA `restricted`. */
+    istioCni: chart(ISTIO_CHARTS, "1.30.3", { cniNode: res("20m", "64Mi", "200m", "256Mi") }),
+    istiod: chart(ISTIO_CHARTS, "1.30.3", {
+      discovery: res("100m", "256Mi", "1", "1Gi"),
+      /** The injected istio-proxy sidecar of every meshed pod. */
+      proxy: res("20m", "64Mi", "500m", "256Mi"),
+    }),
+    istioGateway: chart(ISTIO_CHARTS, "1.30.3", { gateway: res("50m", "128Mi", "1", "512Mi") }),
+    kubePrometheusStack: chart("https://prometheus-community.github.io/helm-charts", "88.5.3", {
+      operator: res("50m", "128Mi", "500m", "256Mi"),
+      admissionPatch: res("10m", "32Mi", "100m", "64Mi"),
+      configReloader: res("10m", "32Mi", "100m", "64Mi"),
+      prometheus: res("200m", "512Mi", "1", "1536Mi"),
+      alertmanager: res("20m", "64Mi", "200m", "128Mi"),
+      grafana: res("50m", "128Mi", "500m", "512Mi"),
+      grafanaSidecar: res("10m", "64Mi", "100m", "128Mi"),
+      kubeStateMetrics: res("10m", "64Mi", "200m", "256Mi"),
+      nodeExporter: res("10m", "32Mi", "200m", "64Mi"),
+    }),
+    loki: chart("https://grafana-community.github.io/helm-charts", "18.11.0", {
+      singleBinary: res("100m", "256Mi", "1", "1Gi"),
+    }),
+    alloy: chart("https://grafana.github.io/helm-charts", "1.11.1", {
+      alloy: res("50m", "128Mi", "500m", "256Mi"),
+      configReloader: res("5m", "16Mi", "50m", "64Mi"),
+    }),
+    argoCd: chart("https://argoproj.github.io/argo-helm", "10.1.1", {
+      controller: res("100m", "256Mi", "1", "1Gi"),
+      server: res("50m", "128Mi", "500m", "256Mi"),
+      repoServer: res("50m", "128Mi", "1", "512Mi"),
+      applicationSet: res("25m", "64Mi", "200m", "128Mi"),
+      redis: res("25m", "64Mi", "200m", "128Mi"),
+      redisSecretInit: res("10m", "32Mi", "100m", "64Mi"),
+    }),
+    externalSecrets: chart("https://charts.external-secrets.io", "2.9.0", {
+      controller: res("10m", "64Mi", "200m", "256Mi"),
+      webhook: res("10m", "32Mi", "100m", "128Mi"),
+      certController: res("10m", "32Mi", "100m", "128Mi"),
+    }),
   })
   .prefault({});
 

@@ -10,6 +10,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { Cloud } from "../components/gcp/cloud";
 import { Cluster } from "../components/cluster/cluster";
+import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
 const config = loadConfig(pulumi.getStack(), pulumi.runtime.allConfig());
@@ -37,6 +38,7 @@ const cloud = new Cloud(
     network: config.network,
     ingress: config.ingress,
     backupRetentionDays: config.data.backup.retentionDays,
+    externalSecretIds: config.ingress.tls ? [config.ingress.tls.certificateSecretId, config.ingress.tls.privateKeySecretId] : [],
     protect: config.protect,
   },
   { providers: [gcpProvider] },
@@ -78,6 +80,18 @@ const cluster = new Cluster(
 );
 
 // ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
+const platform = new Platform("platform", {
+  provider: cluster.provider,
+  appSecretIds: cloud.appSecretIds,
+  projectId: config.gcp.project,
+  highAvailability: config.environment === "prod",
+  charts: config.charts,
+  observability: config.observability,
+  ingress: config.ingress,
+  adminCidrs: config.network.adminCidrs,
+  argoRootApp: config.features.argoRootApp,
+  labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
+});
 
 // ── Application layer (components/apps): the Titanium services, PostgreSQL, Redis, mesh routing and security ──
 
@@ -97,3 +111,8 @@ export const backupBucket = cloud.backupBucket;
 export const agentServiceAccountEmail = cloud.identity.agentEmail;
 export const nodeCapacity = cluster.capacity;
 export const pipelineAccess = cluster.pipelineAccess;
+export const platformNamespaces = platform.namespaces;
+export const gatewayRef = platform.gatewayRef;
+export const ingressGateway = platform.ingressGateway;
+export const prometheus = platform.prometheus;
+export const appSecretName = platform.appSecretName;

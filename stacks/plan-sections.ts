@@ -4,12 +4,22 @@
  * `blocking` makes `npm run plan` exit non-zero.
  */
 import { costSection } from "../components/gcp/cost-estimate";
-import type { ProgramRun } from "./harness";
+import { capacityReport, renderCapacity } from "../components/platform/capacity";
+import { loadConfig } from "./config";
+import { type ProgramRun, readStackConfig } from "./harness";
 import type { PlanSection } from "./plan";
 
 type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
 
-const builders: SectionBuilder[] = [costSection];
+const builders: SectionBuilder[] = [
+  // Platform layer: the requests of everything scheduled vs the nodes' allocatable, with headroom.
+  (run) => {
+    const report = capacityReport(run, loadConfig(run.stack, readStackConfig(run.stack)));
+    return { title: "Capacity", lines: renderCapacity(report), blocking: !report.fits, data: { fits: report.fits, requested: report.requested, budget: report.budget } };
+  },
+  // Cloud layer: the monthly cost of what the stack registers.
+  costSection,
+];
 
 export async function planSections(run: ProgramRun): Promise<PlanSection[]> {
   return Promise.all(builders.map((b) => b(run)));

@@ -130,7 +130,8 @@ describe("K3s agents", () => {
 describe("PKI, tokens and the kubeconfig", () => {
   it("generates the K3s CAs and delivers them, with the service-account key, to the servers through Secret Manager", () => {
     for (const run of [dev, prod]) {
-      expect(ofType(run, "tls:index/selfSignedCert:SelfSignedCert").map((c) => (c.inputs.subject as Inputs).commonName)).toEqual(
+      const cas = ofType(run, "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith(`titanium-${run.stack}-pki-`));
+      expect(cas.map((c) => (c.inputs.subject as Inputs).commonName)).toEqual(
         K3S_CAS.map((ca) => `k3s-${ca.replace("/", "-")}@titanium-${run.stack}`),
       );
       const bundle = caBundle(run);

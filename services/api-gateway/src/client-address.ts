@@ -1,0 +1,33 @@
+import { BlockList, isIP } from "node:net";
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`. */
+export function normalizeIp(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m ? m[1]! : ip;
+}
+
+function isTrusted(trusted: BlockList, ip: string): boolean {
+  const v = isIP(ip);
+  return v !== 0 && trusted.check(ip, v === 6 ? "ipv6" : "ipv4");
+}
+
+/**
+ * The client's address: the TCP peer, unless the peer is a trusted proxy; then X-Forwarded-For is walked
+ * from the right (entries appended by our own proxies) to the first address that is not a trusted proxy.
+ * Entries a client wrote itself sit to the left of that and are never believed.
+ */
+export function clientAddress(peer: string, xff: string | undefined, trusted: BlockList): string {
+  let client = normalizeIp(peer);
+  if (!isTrusted(trusted, client) || !xff) return client;
+  const hops = xff
+    .split(",")
+    .map((h) => normalizeIp(h.trim()))
+    .filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!;
+    if (isIP(hop) === 0) return client; // garbage: stop at the last address we could trust
+    client = hop;
+    if (!isTrusted(trusted, hop)) return hop;
+  }
+  return client;
+}

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadEnv } from "@titanium/kit";
+import { envSchema } from "./config.js";
+
+describe("api-gateway environment", () => {
+  it("parses trusted proxy CIDRs and bare addresses, and defaults the upstreams to the in-cluster names", () => {
+    const env = loadEnv(envSchema, { TRUSTED_PROXY_CIDRS: "127.0.0.0/8, 10.42.0.0/16, ::1" });
+    expect(env.TRUSTED_PROXY_CIDRS).toEqual([
+      { address: "127.0.0.0", prefix: 8, family: "ipv4" },
+      { address: "10.42.0.0", prefix: 16, family: "ipv4" },
+      { address: "::1", prefix: 128, family: "ipv6" },
+    ]);
+    expect(env.AUTH_SERVICE_URL).toBe("http://auth-service:8002");
+    expect(env.AUTH_JWKS_URL).toBe("http://auth-service:8002/.well-known/jwks.json");
+    expect(env.RATE_LIMIT_SCALE).toBe(1);
+  });
+
+  it("names the variable of a bad CIDR or URL", () => {
+    expect(() => loadEnv(envSchema, { TRUSTED_PROXY_CIDRS: "10.0.0.0/33" })).toThrow(/TRUSTED_PROXY_CIDRS/);
+    expect(() => loadEnv(envSchema, { TRUSTED_PROXY_CIDRS: "everyone" })).toThrow(ConfigError);
+    expect(() => loadEnv(envSchema, { BLOG_SERVICE_URL: "blog:8005" })).toThrow(/BLOG_SERVICE_URL/);
+  });
+});

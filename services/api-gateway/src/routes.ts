@@ -1,0 +1,95 @@
+import { INTERNAL_PREFIX } from "@titanium/kit";
+import type { RateRule } from "./rate-limit.js";
+
+export type Upstream = "auth" | "user" | "blog";
+
+/** Per client (user or address) on everything proxied: the original gateway's 20 req/s, burst 50. */
+export const GLOBAL_LIMIT: RateRule = { name: "global", limit: 20, periodSeconds: 1, burst: 50 };
+
+/** The original per-endpoint limits (slowapi), now enforced once, in Redis, for all replicas. */
+export const RATE_LIMITS = {
+  login: { name: "login", limit: 5, periodSeconds: 60 },
+  verify: { name: "verify", limit: 30, periodSeconds: 60 },
+  refresh: { name: "refresh", limit: 30, periodSeconds: 60 },
+  logout: { name: "logout", limit: 30, periodSeconds: 60 },
+  signup: { name: "signup", limit: 10, periodSeconds: 60 },
+  userGet: { name: "user_get", limit: 120, periodSeconds: 60 },
+  userUpdate: { name: "user_update", limit: 10, periodSeconds: 60 },
+  postsList: { name: "posts_list", limit: 600, periodSeconds: 60 },
+  postGet: { name: "post_get", limit: 300, periodSeconds: 60 },
+  postCreate: { name: "post_create", limit: 10, periodSeconds: 60 },
+  postUpdate: { name: "post_update", limit: 30, periodSeconds: 60 },
+  postDelete: { name: "post_delete", limit: 10, periodSeconds: 60 },
+} as const satisfies Record<string, RateRule>;
+
+export interface RouteMatch {
+  /** Stable route name: metrics label and log field. */
+  route: string;
+  upstream: Upstream;
+  /** Path on the upstream service. */
+  path: string;
+  /** The endpoint's own limit, if any (the global limit always applies). */
+  limit?: RateRule;
+}
+
+interface RouteDef {
+  route: string;
+  upstream: Upstream;
+  /** Returns the upstream path, or undefined when the public path does not match. */
+  map: (path: string) => string | undefined;
+  limit?: (method: string, upstreamPath: string) => RateRule | undefined;
+}
+
+const exact = (pub: string, up: string) => (p: string) => (p === pub ? up : undefined);
+const prefix = (pub: string, up: string) => (p: string) =>
+  p === pub || p.startsWith(`${pub}/`) ? up + p.slice(pub.length) : undefined;
+
+const userLimit = (m: string, p: string) =>
+  m === "POST" && p === "/users" ? RATE_LIMITS.signup : m === "PATCH" ? RATE_LIMITS.userUpdate : m === "GET" ? RATE_LIMITS.userGet : undefined;
+const blogLimit = (m: string, p: string) => {
+  const one = /^\/blog\/api\/posts\/[^/]+$/.test(p);
+  const many = p === "/blog/api/posts";
+  if (m === "GET" && many) return RATE_LIMITS.postsList;
+  if (m === "GET" && one) return RATE_LIMITS.postGet;
+  if (m === "POST" && many) return RATE_LIMITS.postCreate;
+  if (m === "PATCH" && one) return RATE_LIMITS.postUpdate;
+  if (m === "DELETE" && one) return RATE_LIMITS.postDelete;
+  return undefined;
+};
+
+/**
+ * The public routes, in order: the original's paths (gateway + Istio VirtualService), with its defects
+ * fixed (`/api/posts` reaches the blog, `/api/auth/*` keeps its path, the credential check is not public).
+ * The Istio ingress in the cluster sends everything to the gateway, so this table is the single router.
+ */
+export const GATEWAY_ROUTES: readonly RouteDef[] = [
+  { route: "/api/login", upstream: "auth", map: exact("/api/login", "/login"), limit: () => RATE_LIMITS.login },
+  { route: "/api/auth/login", upstream: "auth", map: exact("/api/auth/login", "/login"), limit: () => RATE_LIMITS.login },
+  { route: "/api/auth/refresh", upstream: "auth", map: exact("/api/auth/refresh", "/auth/refresh"), limit: () => RATE_LIMITS.refresh },
+  { route: "/api/auth/logout", upstream: "auth", map: exact("/api/auth/logout", "/auth/logout"), limit: () => RATE_LIMITS.logout },
+  { route: "/api/auth/verify", upstream: "auth", map: exact("/api/auth/verify", "/verify"), limit: () => RATE_LIMITS.verify },
+  { route: "/api/auth/health", upstream: "auth", map: exact("/api/auth/health", "/health") },
+  { route: "/.well-known/jwks.json", upstream: "auth", map: exact("/.well-known/jwks.json", "/.well-known/jwks.json") },
+  { route: "/api/register", upstream: "user", map: exact("/api/register", "/users"), limit: () => RATE_LIMITS.signup },
+  { route: "/api/users/health", upstream: "user", map: exact("/api/users/health", "/health") },
+  { route: "/api/users", upstream: "user", map: prefix("/api/users", "/users"), limit: userLimit },
+  { route: "/api/posts", upstream: "blog", map: prefix("/api/posts", "/blog/api/posts"), limit: blogLimit },
+  { route: "/api/categories", upstream: "blog", map: prefix("/api/categories", "/blog/api/categories") },
+  { route: "/blog/api", upstream: "blog", map: prefix("/blog/api", "/blog/api"), limit: blogLimit },
+  { route: "/blog", upstream: "blog", map: prefix("/blog", "/blog") },
+  { route: "/", upstream: "blog", map: exact("/", "/") },
+];
+
+/** The route for a request, or undefined (404). Internal service routes are never reachable. */
+export function matchRoute(method: string, path: string): RouteMatch | undefined {
+  for (const def of GATEWAY_ROUTES) {
+    const mapped = def.map(path);
+    if (mapped === undefined) continue;
+    // Resolve dot segments as the upstream URL will, then refuse anything internal.
+    const up = new URL(mapped, "http://upstream").pathname;
+    if (up.startsWith(INTERNAL_PREFIX) || up === INTERNAL_PREFIX.slice(0, -1)) return undefined;
+    const limit = def.limit?.(method, up);
+    return { route: def.route, upstream: def.upstream, path: up, ...(limit && { limit }) };
+  }
+  return undefined;
+}

@@ -1,0 +1,220 @@
+import { generateKeyPairSync } from "node:crypto";
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import { SignJWT, UnsecuredJWT, base64url, decodeProtectedHeader, decodeJwt, exportJWK, generateKeyPair } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JwtVerifier, Lifecycle, Metrics, loadEnv, startServer, type RunningServer } from "@titanium/kit";
+import { freePort } from "@titanium/kit/local";
+import { memoryLogger, startTestPostgres, testTokens, type TestPostgres } from "@titanium/kit/testing";
+import { createApp as createUserApp } from "../../user-service/src/app.js";
+import { createApp } from "./app.js";
+import { envSchema } from "./config.js";
+import { loadSigningKeys, type SigningKeys } from "./keys.js";
+
+const pemPair = () =>
+  generateKeyPairSync("ec", {
+    namedCurve: "P-256",
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+  });
+const settings = { issuer: "auth-service", audience: "titanium", accessTtlSeconds: 900, refreshTtlSeconds: 3600 };
+const PW = "Str0ng!pass";
+
+let pg: TestPostgres;
+let userServer: RunningServer;
+let keyA: ReturnType<typeof pemPair>;
+let keys: SigningKeys;
+let app: ReturnType<typeof createApp>;
+let metrics: Metrics;
+const log = memoryLogger("auth-service");
+
+beforeAll(async () => {
+  pg = await startTestPostgres();
+  const { verifier } = await testTokens();
+  const userApp = createUserApp({ sql: pg.sql, verifier, logger: memoryLogger().logger, metrics: new Metrics("user-service", { processMetrics: false }) });
+  userServer = await startServer({ fetch: userApp.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+  for (const username of ["alice", "bob"])
+    await userApp.request("/users", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, email: `${username}@example.com`, password: PW }) });
+  keyA = pemPair();
+  keys = await loadSigningKeys(keyA.privateKey);
+  metrics = new Metrics("auth-service", { processMetrics: false });
+  app = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics });
+});
+afterAll(async () => {
+  await userServer?.shutdown();
+  await pg?.stop();
+});
+
+const post = (path: string, body: unknown) =>
+  app.request(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+type Tokens = { status: string; token: string; refresh_token: string; expires_in: number; token_type: string };
+const login = async (username = "alice", password = PW) => (await (await post("/login", { username, password })).json()) as Tokens;
+const verify = (token: string) => app.request("/verify", { headers: { authorization: `Bearer ${token}` } });
+
+describe("login", () => {
+  it("answers the original {status, token} plus refresh_token, expires_in, token_type; ES256 with a derived kid", async () => {
+    const res = await post("/login", { username: "alice", password: PW });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Tokens;
+    expect(body).toMatchObject({ status: "success", expires_in: 900, token_type: "Bearer" });
+    expect(body.refresh_token.length).toBeGreaterThanOrEqual(40);
+    const header = decodeProtectedHeader(body.token);
+    expect(header.alg).toBe("ES256");
+    expect(header.kid).toBe(keys.kid);
+    const claims = decodeJwt(body.token);
+    expect(claims).toMatchObject({ sub: expect.any(String), username: "alice", user_id: expect.any(Number), iss: "auth-service", aud: "titanium" });
+    expect(claims.exp! - claims.iat!).toBe(900);
+    expect(typeof claims.jti).toBe("string");
+    const jwks = (await (await app.request("/.well-known/jwks.json")).json()) as { keys: { kid: string; d?: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toEqual([keys.kid]);
+    expect(jwks.keys[0]!.d).toBeUndefined();
+    expect(JSON.stringify(log.lines())).not.toContain(PW);
+    expect(JSON.stringify(log.lines())).not.toContain(body.refresh_token);
+  });
+
+  it("answers 401 {status: failed} for a wrong password or an unknown user, and counts both results", async () => {
+    for (const [u, p] of [["alice", "Wrong!pass1"], ["nobody", PW]]) {
+      const res = await post("/login", { username: u, password: p });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ status: "failed", message: "Invalid username or password" });
+    }
+    const text = await metrics.registry.getSingleMetricAsString("titanium_logins_total");
+    expect(text).toMatch(/result="ok"} [1-9]/);
+    expect(text).toMatch(/result="failed"} [2-9]/);
+  });
+
+  it("validates the body (422 naming the field) and answers 503 when the user-service is unreachable", async () => {
+    const bad = await post("/login", { username: "", password: PW });
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ field: "username" });
+    const down = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${await freePort()}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+    const res = await down.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
+    expect(res.status).toBe(503);
+  });
+});
+
+describe("verify: refusals", () => {
+  it("accepts a valid token and returns its claims under data", async () => {
+    const { token } = await login();
+    const res = await verify(token);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "success", data: { username: "alice", iss: "auth-service" } });
+  });
+
+  it("answers 400 in the envelope without a Bearer header", async () => {
+    const res = await app.request("/verify");
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "BadRequest", status_code: 400 });
+  });
+
+  it("refuses alg none, a wrong key, HS256 with the public key, wrong issuer, wrong audience, and expiry", async () => {
+    const claims = { username: "alice", user_id: 1 };
+    const none = new UnsecuredJWT(claims).setSubject("1").setIssuer("auth-service").setAudience("titanium").setExpirationTime("5m").encode();
+    const other = await generateKeyPair("ES256");
+    const sign = (key: Parameters<SignJWT["sign"]>[0], alg: string, mutate: (j: SignJWT) => SignJWT = (j) => j) =>
+      mutate(new SignJWT(claims).setProtectedHeader({ alg, kid: keys.kid }).setSubject("1").setIssuer("auth-service").setAudience("titanium").setIssuedAt().setExpirationTime("5m")).sign(key);
+    const jwk = await exportJWK(keys.privateKey);
+    const hsSecret = new TextEncoder().encode(JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }));
+    const cases: [string, string][] = [
+      ["alg none", none],
+      ["wrong key", await sign(other.privateKey, "ES256")],
+      ["HS256 confusion", await sign(hsSecret, "HS256")],
+      ["wrong issuer", await sign(keys.privateKey, "ES256", (j) => j.setIssuer("evil"))],
+      ["wrong audience", await sign(keys.privateKey, "ES256", (j) => j.setAudience("other"))],
+      ["tampered payload", (() => { const [h, , s] = none.split("."); return `${h}.${base64url.encode(JSON.stringify({ ...claims, sub: "2" }))}.${s}`; })()],
+    ];
+    for (const [name, token] of cases) {
+      const res = await verify(token);
+      expect(res.status, name).toBe(401);
+      expect(await res.json(), name).toEqual({ status: "failed", message: "Invalid token" });
+    }
+    const expired = await sign(keys.privateKey, "ES256", (j) => j.setIssuedAt(Math.floor(Date.now() / 1000) - 3600).setExpirationTime(Math.floor(Date.now() / 1000) - 60));
+    const res = await verify(expired);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ status: "failed", message: "Token has expired" });
+  });
+});
+
+describe("refresh tokens", () => {
+  it("rotate on use; reusing a spent token revokes the whole family", async () => {
+    const first = await login("bob");
+    const r1 = await post("/auth/refresh", { refresh_token: first.refresh_token });
+    expect(r1.status).toBe(200);
+    const second = (await r1.json()) as Tokens;
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    expect(decodeJwt(second.token).username).toBe("bob");
+    // The thief (or a replay) presents the spent token: refused, and the live one dies with it.
+    const reuse = await post("/auth/refresh", { refresh_token: first.refresh_token });
+    expect(reuse.status).toBe(401);
+    expect(await reuse.json()).toMatchObject({ message: expect.stringMatching(/reuse/) });
+    expect((await post("/auth/refresh", { refresh_token: second.refresh_token })).status).toBe(401);
+  });
+
+  it("logout revokes; unknown and expired tokens are refused", async () => {
+    const s = await login("bob");
+    expect((await (await app.request("/stats")).json()) as object).toMatchObject({ auth: { service_status: "online", active_session_count: expect.any(Number) } });
+    const out = await post("/auth/logout", { refresh_token: s.refresh_token });
+    expect(out.status).toBe(200);
+    expect((await post("/auth/refresh", { refresh_token: s.refresh_token })).status).toBe(401);
+    expect((await post("/auth/refresh", { refresh_token: "made-up" })).status).toBe(401);
+    const s2 = await login("bob");
+    await pg.sql`update refresh_tokens set expires_at = now() - interval '1 second' where revoked_at is null and rotated_at is null`;
+    expect((await post("/auth/refresh", { refresh_token: s2.refresh_token })).status).toBe(401);
+    const [{ n }] = (await pg.sql`select count(*)::int as n from refresh_tokens where token_hash::text like ${"%" + s2.refresh_token + "%"}`) as unknown as [{ n: number }];
+    expect(n).toBe(0); // only digests are stored
+  });
+});
+
+describe("signing-key rotation", () => {
+  it("publishes the previous key so its tokens stay valid, and remote verifiers pick up the new kid", async () => {
+    const oldToken = (await login()).token;
+    const keyB = pemPair();
+    const rotated = await loadSigningKeys(keyB.privateKey, [keyA.publicKey]);
+    expect(rotated.kid).not.toBe(keys.kid);
+    expect(rotated.jwks.keys.map((k) => k.kid)).toEqual([rotated.kid, keys.kid]);
+    const appB = createApp({ sql: pg.sql, keys: rotated, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+    expect((await appB.request("/verify", { headers: { authorization: `Bearer ${oldToken}` } })).status).toBe(200);
+    const newRes = await appB.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
+    const newToken = ((await newRes.json()) as Tokens).token;
+    expect(decodeProtectedHeader(newToken).kid).toBe(rotated.kid);
+
+    // Step 1 of the runbook published B beside A before B signs: a verifier that cached that set
+    // accepts B's tokens without refetching. Without step 1, an unknown kid makes it refetch.
+    const prepublished = await loadSigningKeys(keyA.privateKey, [keyB.publicKey]);
+    let served = prepublished.jwks;
+    const jwksApp = new Hono().get("/jwks", (c) => c.json(served));
+    const port = await freePort();
+    const server = serve({ fetch: jwksApp.fetch, port, hostname: "127.0.0.1" });
+    try {
+      const cached = new JwtVerifier({ jwksUrl: `http://127.0.0.1:${port}/jwks`, issuer: "auth-service", audience: "titanium" });
+      expect((await cached.verify(oldToken)).ok).toBe(true);
+      served = { keys: [] }; // not refetched: B is already known
+      expect((await cached.verify(newToken)).ok).toBe(true);
+
+      served = keys.jwks;
+      const remote = new JwtVerifier({ jwksUrl: `http://127.0.0.1:${port}/jwks`, issuer: "auth-service", audience: "titanium", jwksCooldownMs: 0 });
+      expect((await remote.verify(oldToken)).ok).toBe(true);
+      expect((await remote.verify(newToken)).ok).toBe(false);
+      served = rotated.jwks;
+      expect((await remote.verify(newToken)).ok).toBe(true);
+      expect((await remote.verify(oldToken)).ok).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("configuration", () => {
+  it("requires an ECDSA P-256 PKCS#8 key, accepts escaped newlines, and names the variable otherwise", async () => {
+    const base = { DATABASE_URL: "postgres://x@h/titanium" };
+    const escaped = keyA.privateKey.replace(/\n/g, "\\n");
+    expect(loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: escaped }).JWT_PRIVATE_KEY).toContain("BEGIN PRIVATE KEY");
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
+    expect(() => loadEnv(envSchema, { ...base })).toThrow(/JWT_PRIVATE_KEY/);
+    expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: rsa.privateKey })).toThrow(/JWT_PRIVATE_KEY/);
+    expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: rsa.publicKey })).toThrow(/JWT_EXTRA_PUBLIC_KEYS/);
+    const env = loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: pemPair().publicKey + "\n" + pemPair().publicKey });
+    expect(env.JWT_EXTRA_PUBLIC_KEYS).toHaveLength(2);
+    expect(env.ACCESS_TOKEN_TTL_SECONDS).toBe(900);
+  });
+});

@@ -1,0 +1,179 @@
+import {
+  HttpError,
+  JwtVerifier,
+  Lifecycle,
+  Metrics,
+  REQUEST_ID_HEADER,
+  bearer,
+  bearerToken,
+  createRoute,
+  createServiceApp,
+  errors,
+  json,
+  pingPostgres,
+  z,
+  type Logger,
+  type Sql,
+} from "@titanium/kit";
+import type { SigningKeys } from "./keys.js";
+import { TokenService, type TokenSettings } from "./tokens.js";
+
+export interface AuthServiceDeps {
+  sql: Sql;
+  keys: SigningKeys;
+  tokens: TokenSettings;
+  /** Base URL of the user-service (its internal credential check). */
+  userServiceUrl: string;
+  upstreamTimeoutMs?: number;
+  logger: Logger;
+  metrics?: Metrics;
+  lifecycle?: Lifecycle;
+  allowedOrigins?: readonly string[];
+}
+
+const LoginBody = z
+  .object({ username: z.string().min(1).max(100), password: z.string().min(1).max(200) })
+  .openapi("Login");
+const TokenOut = z
+  .object({
+    token: z.string().openapi({ description: "ES256 access token (JWT with a kid)" }),
+    refresh_token: z.string().openapi({ description: "opaque; rotates on every use" }),
+    expires_in: z.number().int().openapi({ description: "access-token lifetime in seconds" }),
+    token_type: z.literal("Bearer"),
+  })
+  .openapi("Tokens");
+const LoginOut = TokenOut.extend({ status: z.literal("success") }).openapi("LoginSuccess");
+const Failed = z.object({ status: z.literal("failed"), message: z.string() }).openapi("Failed");
+const RefreshBody = z.object({ refresh_token: z.string().min(1).max(512) }).openapi("RefreshToken");
+
+/** Fixed answer for every bad login, as the original (no hint whether the user exists). */
+const LOGIN_FAILED = { status: "failed", message: "Invalid username or password" } as const;
+
+export function createApp(deps: AuthServiceDeps) {
+  const metrics = deps.metrics ?? new Metrics("auth-service");
+  const tokens = new TokenService(deps.sql, deps.keys, deps.tokens);
+  const verifier = new JwtVerifier({ keys: deps.keys.keySet, issuer: deps.tokens.issuer, audience: deps.tokens.audience });
+  const checkUrl = new URL("/internal/verify-credentials", deps.userServiceUrl).toString();
+
+  const app = createServiceApp({
+    service: "auth-service",
+    logger: deps.logger,
+    metrics,
+    allowedOrigins: deps.allowedOrigins ?? [],
+    lifecycle: deps.lifecycle ?? new Lifecycle(),
+    health: (c) => c.json({ status: "ok", service: "auth-service" }),
+    readiness: { postgres: { required: true, check: () => pingPostgres(deps.sql) } },
+    openapi: { title: "Titanium auth-service", version: "1.0.0", description: "Login, tokens and keys." },
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  const loginFailed = (reason: string) => {
+    metrics.logins.inc({ service: "auth-service", result: "failed" });
+    deps.logger.info({ reason }, "login failed");
+  };
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/login",
+      summary: "Log in (public: POST /api/login)",
+      request: { body: { ...json(LoginBody), required: true } },
+      responses: { 200: json(LoginOut, "tokens"), 401: json(Failed, "bad credentials"), ...errors(422, 503) },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      let res: Response;
+      try {
+        res = await fetch(checkUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json", [REQUEST_ID_HEADER]: c.get("requestId") },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(deps.upstreamTimeoutMs ?? 3000),
+        });
+      } catch (err) {
+        deps.logger.error({ err: (err as Error).message }, "user-service unreachable");
+        loginFailed("user-service unreachable");
+        throw new HttpError(503, "login is temporarily unavailable");
+      }
+      if (res.status === 401 || res.status === 422) {
+        await res.body?.cancel();
+        loginFailed("bad credentials");
+        return c.json(LOGIN_FAILED, 401);
+      }
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        loginFailed(`user-service answered ${res.status}`);
+        throw new HttpError(503, "login is temporarily unavailable");
+      }
+      const user = (await res.json()) as { id: number; username: string };
+      metrics.logins.inc({ service: "auth-service", result: "ok" });
+      return c.json({ status: "success" as const, ...(await tokens.issue(user)) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/refresh",
+      summary: "Exchange a refresh token for new tokens (public: POST /api/auth/refresh)",
+      request: { body: { ...json(RefreshBody), required: true } },
+      responses: { 200: json(TokenOut, "new tokens; the presented refresh token is spent"), ...errors(401, 422) },
+    }),
+    async (c) => {
+      const result = await tokens.rotate(c.req.valid("json").refresh_token);
+      if ("error" in result) {
+        if (result.error === "reused") deps.logger.warn("refresh token reused: family revoked");
+        throw new HttpError(401, result.error === "reused" ? "Refresh token reuse detected; session revoked" : "Invalid refresh token");
+      }
+      return c.json(result, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/logout",
+      summary: "Revoke the session of a refresh token (public: POST /api/auth/logout)",
+      request: { body: { ...json(RefreshBody), required: true } },
+      responses: { 200: json(z.object({ status: z.literal("success") }), "revoked"), ...errors(422) },
+    }),
+    async (c) => {
+      await tokens.revoke(c.req.valid("json").refresh_token);
+      return c.json({ status: "success" as const }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/verify",
+      summary: "Token check kept for compatibility (services verify locally with the JWKS)",
+      security: bearer,
+      responses: {
+        200: json(z.object({ status: z.literal("success"), data: z.record(z.string(), z.unknown()) }), "claims"),
+        401: json(Failed, "expired or invalid"),
+        ...errors(400),
+      },
+    }),
+    async (c) => {
+      const token = bearerToken(c.req.header("authorization"));
+      if (!token) throw new HttpError(400, "Authorization header missing or not 'Bearer <token>'");
+      const result = await verifier.verify(token);
+      if (!result.ok)
+        return c.json({ status: "failed" as const, message: result.reason === "expired" ? "Token has expired" : "Invalid token" }, 401);
+      return c.json({ status: "success" as const, data: result.payload as Record<string, unknown> }, 200);
+    },
+  );
+
+  app.get("/.well-known/jwks.json", (c) => {
+    // Verifiers cache it; a new kid makes them refetch, so rotation needs no coordination.
+    c.header("Cache-Control", "public, max-age=300");
+    return c.json(deps.keys.jwks);
+  });
+
+  app.get("/stats", async (c) =>
+    c.json({ auth: { service_status: "online", active_session_count: await tokens.activeSessions().catch(() => 0) } }),
+  );
+
+  return Object.assign(app, { tokenService: tokens });
+}

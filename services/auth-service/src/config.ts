@@ -1,0 +1,54 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { z } from "zod";
+import { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, baseEnv, postgresEnv, serviceUrl } from "@titanium/kit";
+
+/** PEM from an env var: real newlines, or `\n` escapes as some secret stores deliver them. */
+const pem = (s: string) => s.replace(/\\n/g, "\n").trim();
+
+const isP256 = (k: KeyObject) => k.asymmetricKeyType === "ec" && k.asymmetricKeyDetails?.namedCurve === "prime256v1";
+
+/** The signing key: an ECDSA P-256 private key in PEM PKCS#8 (from Secret Manager in the cluster). */
+const privateKeyPem = z
+  .string({ error: "required: an ECDSA P-256 private key in PEM PKCS#8" })
+  .transform(pem)
+  .refine((s) => {
+    try {
+      return s.includes("BEGIN PRIVATE KEY") && isP256(createPrivateKey(s));
+    } catch {
+      return false;
+    }
+  }, "expected an ECDSA P-256 private key in PEM PKCS#8 (-----BEGIN PRIVATE KEY-----)");
+
+/**
+ * Public keys published in the JWKS besides the current one (PEM SPKI blocks, concatenated): the next key
+ * before it starts signing, then the previous key while its tokens live out. See docs/runbooks/jwt-key-rotation.md.
+ */
+const extraPublicKeys = z
+  .string()
+  .default("")
+  .transform((s) => pem(s).match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? [])
+  .refine((blocks) => {
+    try {
+      return blocks.every((b) => isP256(createPublicKey(b)));
+    } catch {
+      return false;
+    }
+  }, "expected PEM public keys (ECDSA P-256)");
+
+/** Every variable the auth-service reads (documented in services/README.md). */
+export const envSchema = z.object({
+  ...baseEnv,
+  ...postgresEnv,
+  JWT_PRIVATE_KEY: privateKeyPem,
+  JWT_EXTRA_PUBLIC_KEYS: extraPublicKeys,
+  JWT_ISSUER: z.string().min(1).default(DEFAULT_JWT_ISSUER),
+  JWT_AUDIENCE: z.string().min(1).default(DEFAULT_JWT_AUDIENCE),
+  /** Access-token lifetime (short: they cannot be revoked). */
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+  /** Refresh-token lifetime (each use rotates it and restarts this clock). */
+  REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(14 * 86400),
+  USER_SERVICE_URL: serviceUrl("user-service"),
+  /** Timeout for the call to the user-service's credential check. */
+  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+});
+export type AuthServiceEnv = z.output<typeof envSchema>;

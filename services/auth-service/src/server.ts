@@ -1,0 +1,42 @@
+import { Lifecycle, Metrics, connectPostgres, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer } from "@titanium/kit";
+import { createApp } from "./app.js";
+import { envSchema } from "./config.js";
+import { loadSigningKeys } from "./keys.js";
+
+const env = loadEnvOrExit("auth-service", envSchema);
+const logger = createLogger("auth-service", env.LOG_LEVEL);
+const sql = connectPostgres(env, logger);
+const keys = await loadSigningKeys(env.JWT_PRIVATE_KEY, env.JWT_EXTRA_PUBLIC_KEYS);
+const lifecycle = new Lifecycle();
+const app = createApp({
+  sql,
+  keys,
+  tokens: {
+    issuer: env.JWT_ISSUER,
+    audience: env.JWT_AUDIENCE,
+    accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
+    refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+  },
+  userServiceUrl: env.USER_SERVICE_URL,
+  upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+  logger,
+  metrics: new Metrics("auth-service"),
+  lifecycle,
+  allowedOrigins: env.ALLOWED_ORIGINS,
+});
+// Hourly housekeeping of long-expired refresh tokens (any replica may do it; the delete is idempotent).
+const purge = setInterval(() => {
+  app.tokenService.purgeExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, "purge failed"));
+}, 3_600_000);
+purge.unref();
+const running = await startServer({
+  fetch: app.fetch,
+  port: listenPort("auth-service", env.PORT),
+  host: env.HOST,
+  logger,
+  lifecycle,
+  graceMs: env.SHUTDOWN_GRACE_MS,
+  closers: [() => sql.end({ timeout: 5 })],
+});
+logger.info({ port: running.port, kid: keys.kid, published_keys: keys.jwks.keys.length }, "listening");
+exitOnSignals(running, logger);

@@ -1,0 +1,116 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { SignJWT } from "jose";
+import { JWT_ALG, type Sql } from "@titanium/kit";
+import type { TransactionSql } from "postgres";
+import type { SigningKeys } from "./keys.js";
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+export interface Identity {
+  id: number;
+  username: string;
+}
+
+/** What login and refresh answer (login adds the original's `status`). */
+export interface TokenPair {
+  token: string;
+  refresh_token: string;
+  expires_in: number;
+  token_type: "Bearer";
+}
+
+/** Only a SHA-256 of a refresh token is stored: a database leak does not leak sessions. */
+const digest = (token: string) => createHash("sha256").update(token).digest();
+
+export class TokenService {
+  constructor(
+    private readonly sql: Sql,
+    private readonly keys: SigningKeys,
+    private readonly settings: TokenSettings,
+  ) {}
+
+  /** A short-lived ES256 access token: the original's claims plus `sub`, `aud`, and a `kid` header. */
+  signAccess(user: Identity): Promise<string> {
+    return new SignJWT({ user_id: user.id, username: user.username })
+      .setProtectedHeader({ alg: JWT_ALG, kid: this.keys.kid, typ: "JWT" })
+      .setSubject(String(user.id))
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
+      .setIssuedAt()
+      .setExpirationTime(`${this.settings.accessTtlSeconds}s`)
+      .setJti(randomUUID())
+      .sign(this.keys.privateKey);
+  }
+
+  /** A new session: a new refresh-token family. */
+  async issue(user: Identity): Promise<TokenPair> {
+    const refresh = await this.storeRefresh(this.sql, user, randomUUID());
+    return this.pair(user, refresh);
+  }
+
+  /**
+   * Rotate: the presented token is spent and a new one of the same family returned. Presenting a spent
+   * token again means it was copied: the whole family is revoked. Returns why it failed otherwise.
+   */
+  async rotate(presented: string): Promise<TokenPair | { error: "invalid" | "reused" }> {
+    type Outcome = { error: "invalid" | "reused" } | { user: Identity; refresh: string };
+    const outcome: Outcome = await this.sql.begin(async (tx): Promise<Outcome> => {
+      const [row] = await tx<{ id: string; family_id: string; user_id: number; username: string; expires_at: Date; rotated_at: Date | null; revoked_at: Date | null }[]>`
+        select id, family_id, user_id, username, expires_at, rotated_at, revoked_at
+        from refresh_tokens where token_hash = ${digest(presented)} for update`;
+      if (!row || row.revoked_at || row.expires_at.getTime() <= Date.now()) return { error: "invalid" };
+      if (row.rotated_at) {
+        await tx`update refresh_tokens set revoked_at = now() where family_id = ${row.family_id} and revoked_at is null`;
+        return { error: "reused" };
+      }
+      await tx`update refresh_tokens set rotated_at = now() where id = ${row.id}`;
+      const user = { id: row.user_id, username: row.username };
+      return { user, refresh: await this.storeRefresh(tx, user, row.family_id) };
+    });
+    if ("error" in outcome) return outcome;
+    return this.pair(outcome.user, outcome.refresh);
+  }
+
+  /** Logout: revoke the family of the presented token (unknown tokens are a no-op). */
+  async revoke(presented: string): Promise<void> {
+    await this.sql`
+      update refresh_tokens set revoked_at = now()
+      where family_id = (select family_id from refresh_tokens where token_hash = ${digest(presented)})
+        and revoked_at is null`;
+  }
+
+  /** Sessions that can still be refreshed. */
+  async activeSessions(): Promise<number> {
+    const [row] = await this.sql<{ n: number }[]>`
+      select count(*)::int as n from refresh_tokens where revoked_at is null and rotated_at is null and expires_at > now()`;
+    return row?.n ?? 0;
+  }
+
+  /** Housekeeping: drop tokens expired for a day. */
+  async purgeExpired(): Promise<number> {
+    const rows = await this.sql`delete from refresh_tokens where expires_at < now() - interval '1 day' returning id`;
+    return rows.length;
+  }
+
+  private async storeRefresh(sql: Sql | TransactionSql, user: Identity, familyId: string): Promise<string> {
+    const token = randomBytes(32).toString("base64url");
+    const expires = new Date(Date.now() + this.settings.refreshTtlSeconds * 1000);
+    await sql`insert into refresh_tokens (token_hash, family_id, user_id, username, expires_at)
+      values (${digest(token)}, ${familyId}, ${user.id}, ${user.username}, ${expires})`;
+    return token;
+  }
+
+  private async pair(user: Identity, refresh: string): Promise<TokenPair> {
+    return {
+      token: await this.signAccess(user),
+      refresh_token: refresh,
+      expires_in: this.settings.accessTtlSeconds,
+      token_type: "Bearer",
+    };
+  }
+}

@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metrics, createRedis, type Redis } from "@titanium/kit";
+import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
+import { CACHE_GENERATION_KEY, createApp } from "./app.js";
+
+let pg: TestPostgres;
+let rd: TestRedis;
+let redis: Redis;
+let tokens: Awaited<ReturnType<typeof testTokens>>;
+let app: ReturnType<typeof createApp>;
+let metrics: Metrics;
+let alice: string;
+let bob: string;
+
+beforeAll(async () => {
+  [pg, rd, tokens] = await Promise.all([startTestPostgres(), startTestRedis(), testTokens()]);
+  redis = createRedis({ url: rd.url });
+  await new Promise((r) => redis.once("ready", r));
+  metrics = new Metrics("blog-service", { processMetrics: false });
+  app = createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: memoryLogger().logger, metrics });
+  alice = await tokens.sign({ id: 1, username: "alice" });
+  bob = await tokens.sign({ id: 2, username: "bob" });
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await Promise.all([pg?.stop(), rd?.stop()]);
+});
+
+type PostT = { id: number; title: string; content: string; author: string; created_at: string; updated_at: string; category: { id: number; name: string; slug: string } };
+type Summary = { id: number; title: string; excerpt: string; category: { slug: string } };
+type Cat = { id: number; name: string; slug: string; color: string; post_count: number };
+const send = (method: string, path: string, body?: unknown, token?: string) =>
+  app.request(path, {
+    method,
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+    headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) },
+  });
+async function create(token: string, body: Partial<{ title: string; content: string; category_name: string }> = {}): Promise<PostT> {
+  const res = await send("POST", "/blog/api/posts", { title: "T", content: "C", category_name: "Test", ...body }, token);
+  expect(res.status).toBe(201);
+  return (await res.json()) as PostT;
+}
+const list = async (qs = "") => {
+  const res = await app.request(`/blog/api/posts${qs}`);
+  expect(res.status).toBe(200);
+  return { items: (await res.json()) as Summary[], total: Number(res.headers.get("x-total-count")) };
+};
+const categories = async () => (await (await app.request("/blog/api/categories")).json()) as Cat[];
+
+describe("posts", () => {
+  it("creates with the token's user as author, sanitised, in a category made on first use (201)", async () => {
+    const post = await create(alice, { title: "<b>Hello</b>", content: "<p>Hi</p><script>x</script>", category_name: "쿠버네티스 운영" });
+    expect(post).toMatchObject({ title: "Hello", content: "<p>Hi</p>", author: "alice", category: { name: "쿠버네티스 운영", slug: "쿠버네티스-운영" } });
+    const cat = (await categories()).find((c) => c.slug === "쿠버네티스-운영");
+    expect(cat?.color).toMatch(/^#[0-9A-F]{6}$/);
+    expect(cat?.post_count).toBe(1);
+    const got = await app.request(`/blog/api/posts/${post.id}`);
+    expect(await got.json()).toEqual(post);
+    expect(await metrics.registry.getSingleMetricAsString("titanium_posts_created_total")).toMatch(/} [1-9]/);
+  });
+
+  it("refuses writes without a valid token (401) and validates bodies (422 naming the field)", async () => {
+    expect((await send("POST", "/blog/api/posts", { title: "t", content: "c", category_name: "x" })).status).toBe(401);
+    expect((await send("POST", "/blog/api/posts", { title: "t", content: "c", category_name: "x" }, "garbage")).status).toBe(401);
+    const expired = await tokens.sign({ id: 1, username: "alice" }, -60);
+    expect((await send("POST", "/blog/api/posts", { title: "t", content: "c", category_name: "x" }, expired)).status).toBe(401);
+    const long = await send("POST", "/blog/api/posts", { title: "x".repeat(121), content: "c", category_name: "x" }, alice);
+    expect(long.status).toBe(422);
+    expect(await long.json()).toMatchObject({ field: "title" });
+    const missing = await send("POST", "/blog/api/posts", { title: "t", content: "c" }, alice);
+    expect(await missing.json()).toMatchObject({ status_code: 422, field: "category_name" });
+    const onlyMarkup = await send("POST", "/blog/api/posts", { title: "<i></i>", content: "c", category_name: "x" }, alice);
+    expect(onlyMarkup.status).toBe(422);
+    expect((await app.request("/blog/api/posts/abc")).status).toBe(422);
+    expect((await app.request("/blog/api/posts/999999")).status).toBe(404);
+  });
+
+  it("lets only the author change or delete; others get 403 'Forbidden or post not found'", async () => {
+    const post = await create(alice, { category_name: "Test" });
+    const byBob = await send("PATCH", `/blog/api/posts/${post.id}`, { title: "hijack" }, bob);
+    expect(byBob.status).toBe(403);
+    expect(await byBob.json()).toMatchObject({ error: "Forbidden", message: "Forbidden or post not found", status_code: 403 });
+    expect((await send("DELETE", `/blog/api/posts/${post.id}`, undefined, bob)).status).toBe(403);
+    expect((await send("PATCH", `/blog/api/posts/999999`, { title: "x" }, alice)).status).toBe(403);
+    const empty = await send("PATCH", `/blog/api/posts/${post.id}`, {}, alice);
+    expect(await empty.json()).toEqual({ message: "No changes" });
+    const changed = await send("PATCH", `/blog/api/posts/${post.id}`, { content: "<p>new</p><img src=x>" }, alice);
+    expect(changed.status).toBe(200);
+    const body = (await changed.json()) as PostT;
+    expect(body).toMatchObject({ title: "T", content: "<p>new</p>" });
+    expect(new Date(body.updated_at).getTime()).toBeGreaterThan(new Date(post.updated_at).getTime());
+    const del = await send("DELETE", `/blog/api/posts/${post.id}`, undefined, alice);
+    expect(del.status).toBe(204);
+    expect((await app.request(`/blog/api/posts/${post.id}`)).status).toBe(404);
+  });
+});
+
+describe("listing, search and pagination", () => {
+  it("keeps the array response, newest first, with excerpts, and adds the total in X-Total-Count", async () => {
+    await pg.sql`delete from posts`;
+    for (let i = 1; i <= 5; i++) await create(i % 2 ? alice : bob, { title: `Post ${i}`, content: `Body ${i} ${"z".repeat(130)}`, category_name: i % 2 ? "Odd" : "Even" });
+    const all = await list();
+    expect(all.total).toBe(5);
+    expect(all.items.map((p) => p.title)).toEqual(["Post 5", "Post 4", "Post 3", "Post 2", "Post 1"]);
+    expect(all.items[0]!.excerpt.endsWith("...")).toBe(true);
+    expect(Object.keys(all.items[0]!).sort()).toEqual(["author", "category", "created_at", "excerpt", "id", "title"]);
+    const page = await list("?offset=1&limit=2");
+    expect(page.items.map((p) => p.title)).toEqual(["Post 4", "Post 3"]);
+    expect(page.total).toBe(5);
+    // Unaligned offsets are different pages (the original's cache keys collided).
+    expect((await list("?offset=2&limit=2")).items.map((p) => p.title)).toEqual(["Post 3", "Post 2"]);
+    expect((await list("?offset=50")).items).toEqual([]);
+    expect((await list("?offset=50")).total).toBe(5);
+    expect((await list("?category=even")).items.map((p) => p.title)).toEqual(["Post 4", "Post 2"]);
+    expect((await list("?author=alice")).total).toBe(3);
+  });
+
+  it("rejects out-of-range paging with 422", async () => {
+    expect((await app.request("/blog/api/posts?limit=101")).status).toBe(422);
+    expect((await app.request("/blog/api/posts?offset=-1")).status).toBe(422);
+    expect((await app.request("/blog/api/posts?limit=0")).status).toBe(422);
+  });
+
+  it("searches title and content (q), Korean included", async () => {
+    await create(alice, { title: "쿠버네티스 장애 대응", content: "istio 사이드카 인증서 문제", category_name: "Troubleshooting" });
+    await create(bob, { title: "Grafana panels", content: "Loki datasource setup", category_name: "Troubleshooting" });
+    expect((await list("?q=loki")).items.map((p) => p.title)).toEqual(["Grafana panels"]);
+    expect((await list(`?q=${encodeURIComponent("사이드카")}`)).items.map((p) => p.title)).toEqual(["쿠버네티스 장애 대응"]);
+    expect((await list("?q=nothing-matches-this")).total).toBe(0);
+  });
+});
+
+describe("caches", () => {
+  it("serves lists from Redis and invalidates lists, posts and category counts on every write", async () => {
+    await pg.sql`delete from posts`;
+    const p = await create(alice, { title: "cached", category_name: "Cache" });
+    expect((await list()).items.map((x) => x.title)).toEqual(["cached"]);
+    expect((await categories()).find((c) => c.slug === "cache")?.post_count).toBe(1);
+    await app.request(`/blog/api/posts/${p.id}`);
+    // Behind the cache's back, the database changes: a cached read must not see it…
+    await pg.sql`update posts set title = 'sneaky' where id = ${p.id}`;
+    expect((await list()).items[0]!.title).toBe("cached");
+    // …until a write through the API invalidates everything.
+    const genBefore = await redis.get(CACHE_GENERATION_KEY);
+    const q = await create(bob, { title: "second", category_name: "Cache" });
+    expect(await redis.get(CACHE_GENERATION_KEY)).not.toBe(genBefore);
+    expect((await list()).items.map((x) => x.title)).toEqual(["second", "sneaky"]);
+    expect((await categories()).find((c) => c.slug === "cache")?.post_count).toBe(2);
+    await send("PATCH", `/blog/api/posts/${p.id}`, { title: "edited" }, alice);
+    expect(((await (await app.request(`/blog/api/posts/${p.id}`)).json()) as PostT).title).toBe("edited");
+    await send("DELETE", `/blog/api/posts/${q.id}`, undefined, bob);
+    expect((await categories()).find((c) => c.slug === "cache")?.post_count).toBe(1);
+    expect((await list()).total).toBe(1);
+  });
+
+  it("removes emptied categories but never the seeded ones", async () => {
+    const p = await create(alice, { category_name: "Ephemeral" });
+    const t = await create(alice, { category_name: "Test" });
+    await send("DELETE", `/blog/api/posts/${p.id}`, undefined, alice);
+    await send("DELETE", `/blog/api/posts/${t.id}`, undefined, alice);
+    await pg.sql`delete from posts`;
+    await create(alice, { category_name: "Other" }).then((x) => send("DELETE", `/blog/api/posts/${x.id}`, undefined, alice));
+    const slugs = (await categories()).map((c) => c.slug);
+    expect(slugs).toEqual(expect.arrayContaining(["tech-stack", "troubleshooting", "test"]));
+    expect(slugs).not.toContain("ephemeral");
+    expect(slugs).not.toContain("other");
+  });
+
+  it("works without Redis (reads go to PostgreSQL) and stays ready", async () => {
+    const plain = createApp({ sql: pg.sql, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }) });
+    expect((await plain.request("/blog/api/posts")).status).toBe(200);
+    expect((await plain.request("/readyz")).status).toBe(200);
+  });
+});
+
+describe("operations and pages", () => {
+  it("keeps the original /health and /stats, and serves a page under /blog/ with the page CSP", async () => {
+    expect(await (await app.request("/health")).json()).toEqual({ status: "ok", service: "blog-service" });
+    expect(await (await app.request("/stats")).json()).toMatchObject({ blog_service: { service_status: "online", post_count: expect.any(Number) } });
+    const root = await app.request("/");
+    expect(root.status).toBe(302);
+    expect(root.headers.get("location")).toBe("/blog/");
+    const page = await app.request("/blog/posts/1");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
+    const api = await app.request("/blog/api/categories");
+    expect(api.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(api.headers.get("cache-control")).toBe("no-store");
+    expect((await app.request("/blog/api/nothing")).status).toBe(404);
+  });
+});

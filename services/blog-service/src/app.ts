@@ -1,0 +1,203 @@
+import {
+  HttpError,
+  JsonCache,
+  Lifecycle,
+  Metrics,
+  bearer,
+  createRoute,
+  createServiceApp,
+  errors,
+  json,
+  pingPostgres,
+  pingRedis,
+  requireUser,
+  z,
+  type JwtVerifier,
+  type Logger,
+  type Redis,
+  type Sql,
+} from "@titanium/kit";
+import { sanitizeContent, sanitizeTitle } from "./content.js";
+import { BlogRepo, type CategoryOut, type ListFilter, type PostOut, type PostSummaryOut } from "./repo.js";
+import { Category, CreatePost, ListQuery, PatchPost, Post, PostId, PostSummary } from "./schemas.js";
+import { mountWeb, type WebOptions } from "./web.js";
+
+export interface BlogServiceDeps {
+  sql: Sql;
+  /** Read cache; absent or down means every read goes to PostgreSQL. */
+  redis?: Redis;
+  /** Verifies access tokens locally (cached JWKS): no call to the auth-service per request. */
+  verifier: JwtVerifier;
+  logger: Logger;
+  metrics?: Metrics;
+  lifecycle?: Lifecycle;
+  allowedOrigins?: readonly string[];
+  web?: WebOptions;
+}
+
+/** Cache lifetimes, as the original. */
+export const CACHE_TTL = { list: 60, post: 300, categories: 600 } as const;
+/** Every cache key embeds this generation; a write bumps it, so no stale list, post or count survives a write. */
+export const CACHE_GENERATION_KEY = "blog:gen";
+
+export function createApp(deps: BlogServiceDeps) {
+  const metrics = deps.metrics ?? new Metrics("blog-service");
+  const repo = new BlogRepo(deps.sql);
+  const cache = new JsonCache(deps.redis, deps.logger);
+
+  const app = createServiceApp({
+    service: "blog-service",
+    logger: deps.logger,
+    metrics,
+    allowedOrigins: deps.allowedOrigins ?? [],
+    lifecycle: deps.lifecycle ?? new Lifecycle(),
+    health: (c) => c.json({ status: "ok", service: "blog-service" }),
+    readiness: {
+      postgres: { required: true, check: () => pingPostgres(deps.sql) },
+      redis: { required: false, check: () => pingRedis(deps.redis) },
+    },
+    openapi: { title: "Titanium blog-service", version: "1.0.0", description: "Posts and categories." },
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  /** Read through the cache under the current generation. */
+  async function cached<T>(key: string, ttl: number, load: () => Promise<T>): Promise<T> {
+    const gen = await cache.generation(CACHE_GENERATION_KEY);
+    const full = `blog:${gen}:${key}`;
+    const hit = await cache.get<T>(full);
+    if (hit !== undefined) return hit;
+    const value = await load();
+    await cache.set(full, value, ttl);
+    return value;
+  }
+  const invalidate = () => cache.bump(CACHE_GENERATION_KEY);
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/blog/api/posts",
+      summary: "Posts, newest first (total count in X-Total-Count)",
+      request: { query: ListQuery },
+      responses: {
+        200: { ...json(z.array(PostSummary), "posts"), headers: { "X-Total-Count": { schema: { type: "integer" } } } },
+        ...errors(422),
+      },
+    }),
+    async (c) => {
+      const f: ListFilter = c.req.valid("query");
+      // The key is the exact query (the original keyed by page number, so unaligned offsets collided).
+      const key = `list:${JSON.stringify([f.offset, f.limit, f.category ?? null, f.author ?? null, f.q ?? null])}`;
+      const page = await cached<{ items: PostSummaryOut[]; total: number }>(key, CACHE_TTL.list, () => repo.list(f));
+      c.header("X-Total-Count", String(page.total));
+      return c.json(page.items, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/blog/api/posts/{id}",
+      summary: "One post",
+      request: { params: PostId },
+      responses: { 200: json(Post, "the post"), ...errors(404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const post = await cached<PostOut | null>(`post:${id}`, CACHE_TTL.post, async () => (await repo.get(id)) ?? null);
+      if (!post) throw new HttpError(404, "Post not found");
+      return c.json(post, 200);
+    },
+  );
+
+  const auth = requireUser(deps.verifier);
+  app.on(["POST"], "/blog/api/posts", auth);
+  app.on(["PATCH", "DELETE"], "/blog/api/posts/:id", auth);
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/blog/api/posts",
+      summary: "Create a post (author = the token's user)",
+      security: bearer,
+      request: { body: { ...json(CreatePost), required: true } },
+      responses: { 201: json(Post, "created"), ...errors(401, 422) },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const title = sanitizeTitle(body.title);
+      const content = sanitizeContent(body.content);
+      if (!title) throw new HttpError(422, "title: empty once markup is removed", { field: "title" });
+      if (!content) throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
+      const post = await repo.create({ title, content, author: c.get("user").username, categoryName: body.category_name });
+      await invalidate();
+      metrics.postsCreated.inc({ service: "blog-service" });
+      return c.json(post, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/blog/api/posts/{id}",
+      summary: "Change a post (author only)",
+      security: bearer,
+      request: { params: PostId, body: { ...json(PatchPost), required: true } },
+      responses: {
+        200: json(z.union([Post, z.object({ message: z.literal("No changes") })]), "the changed post, or No changes"),
+        ...errors(401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const body = c.req.valid("json");
+      if (body.title === undefined && body.content === undefined && body.category_name === undefined)
+        return c.json({ message: "No changes" as const }, 200);
+      const title = body.title === undefined ? undefined : sanitizeTitle(body.title);
+      const content = body.content === undefined ? undefined : sanitizeContent(body.content);
+      if (title === "") throw new HttpError(422, "title: empty once markup is removed", { field: "title" });
+      if (content === "") throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
+      const post = await repo.update(id, c.get("user").username, {
+        ...(title !== undefined && { title }),
+        ...(content !== undefined && { content }),
+        ...(body.category_name !== undefined && { categoryName: body.category_name }),
+      });
+      if (!post) throw new HttpError(403, "Forbidden or post not found");
+      await invalidate();
+      return c.json(post, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/blog/api/posts/{id}",
+      summary: "Delete a post (author only)",
+      security: bearer,
+      request: { params: PostId },
+      responses: { 204: { description: "deleted" }, ...errors(401, 403, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      if (!(await repo.delete(id, c.get("user").username))) throw new HttpError(403, "Forbidden or post not found");
+      await invalidate();
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/blog/api/categories",
+      summary: "Categories with colours and post counts",
+      responses: { 200: json(z.array(Category), "categories") },
+    }),
+    async (c) => c.json(await cached<CategoryOut[]>("categories", CACHE_TTL.categories, () => repo.categories()), 200),
+  );
+
+  app.get("/stats", async (c) =>
+    c.json({ blog_service: { service_status: "online", post_count: await repo.postCount().catch(() => 0) } }),
+  );
+
+  mountWeb(app, deps.web);
+  return app;
+}

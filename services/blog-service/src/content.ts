@@ -1,0 +1,44 @@
+import sanitizeHtml from "sanitize-html";
+
+/** The original's allow-list (bleach): these tags survive in post content, `a` keeps `href` and `title`. */
+export const CONTENT_TAGS = ["p", "br", "strong", "em", "u", "a", "ul", "ol", "li", "h1", "h2", "h3", "code", "pre", "blockquote"];
+
+/** Titles are text: every tag is removed. */
+export function sanitizeTitle(title: string): string {
+  return sanitizeHtml(title, { allowedTags: [], allowedAttributes: {} }).trim();
+}
+
+/** Content keeps the allow-listed tags; everything else (scripts, handlers, javascript: URLs) is removed. */
+export function sanitizeContent(content: string): string {
+  return sanitizeHtml(content, {
+    allowedTags: CONTENT_TAGS,
+    allowedAttributes: { a: ["href", "title"] },
+    allowedSchemes: ["http", "https", "mailto"],
+    allowProtocolRelative: false,
+  }).trim();
+}
+
+/** The original's excerpt: the first 120 characters, line breaks as spaces, "..." when cut. */
+export function excerpt(content: string, length = 120): string {
+  const chars = Array.from(content.replace(/\r\n|\r|\n/g, " "));
+  return chars.length > length ? `${chars.slice(0, length).join("")}...` : chars.join("");
+}
+
+/**
+ * The original's slug rule, Unicode-aware: lower-case, drop what is not a letter, digit, space, `_` or `-`
+ * (Hangul and other scripts stay), spaces and underscores become `-`, no leading or trailing `-`.
+ */
+export function slugify(name: string): string {
+  return name
+    .toLowerCase()
+    .normalize("NFC")
+    .replace(/[^\p{L}\p{M}\p{N}\s_-]/gu, "")
+    .replace(/[\s_]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-|-$/g, "")
+    .slice(0, 50);
+}
+
+/** The original's palette for new categories. */
+export const CATEGORY_COLORS = ["#EF4444", "#F97316", "#EAB308", "#22C55E", "#14B8A6", "#3B82F6", "#8B5CF6", "#EC4899", "#6366F1", "#06B6D4"];
+export const randomColor = () => CATEGORY_COLORS[Math.floor(Math.random() * CATEGORY_COLORS.length)]!;

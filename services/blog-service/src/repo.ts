@@ -1,0 +1,172 @@
+import type { Sql } from "@titanium/kit";
+import type { TransactionSql } from "postgres";
+import { excerpt, randomColor, slugify } from "./content.js";
+
+type Db = Sql | TransactionSql;
+
+interface PostRow {
+  id: number;
+  title: string;
+  content: string;
+  author: string;
+  created_at: Date;
+  updated_at: Date;
+  category_id: number;
+  category_name: string;
+  category_slug: string;
+}
+
+export interface PostOut {
+  id: number;
+  title: string;
+  content: string;
+  author: string;
+  created_at: string;
+  updated_at: string;
+  category: { id: number; name: string; slug: string };
+}
+export type PostSummaryOut = Omit<PostOut, "content" | "updated_at"> & { excerpt: string };
+
+export interface CategoryOut {
+  id: number;
+  name: string;
+  slug: string;
+  color: string;
+  post_count: number;
+}
+
+export interface ListFilter {
+  offset: number;
+  limit: number;
+  category?: string | undefined;
+  author?: string | undefined;
+  q?: string | undefined;
+}
+
+const toPost = (r: PostRow): PostOut => ({
+  id: r.id,
+  title: r.title,
+  content: r.content,
+  author: r.author,
+  created_at: r.created_at.toISOString(),
+  updated_at: r.updated_at.toISOString(),
+  category: { id: r.category_id, name: r.category_name, slug: r.category_slug },
+});
+
+/** SQL for posts and categories. Writes by author are single statements filtered by id AND author. */
+export class BlogRepo {
+  constructor(private readonly sql: Sql) {}
+
+  async list(f: ListFilter): Promise<{ items: PostSummaryOut[]; total: number }> {
+    const sql = this.sql;
+    const where = sql`
+      where true
+      ${f.category ? sql`and c.slug = ${f.category}` : sql``}
+      ${f.author ? sql`and p.author = ${f.author}` : sql``}
+      ${f.q ? sql`and p.search @@ websearch_to_tsquery('simple', ${f.q})` : sql``}`;
+    const rows = await sql<(PostRow & { total: number })[]>`
+      select p.id, p.title, p.content, p.author, p.created_at, p.updated_at,
+             c.id as category_id, c.name as category_name, c.slug as category_slug,
+             count(*) over ()::int as total
+      from posts p join categories c on c.id = p.category_id
+      ${where}
+      order by p.id desc
+      limit ${f.limit} offset ${f.offset}`;
+    let total = rows[0]?.total;
+    if (total === undefined) {
+      // Past the last page: the window count is not there, ask for it.
+      const [row] = await sql<{ n: number }[]>`select count(*)::int as n from posts p join categories c on c.id = p.category_id ${where}`;
+      total = row?.n ?? 0;
+    }
+    return {
+      items: rows.map((r) => {
+        const { content, updated_at: _u, ...rest } = toPost(r);
+        return { ...rest, excerpt: excerpt(content) };
+      }),
+      total,
+    };
+  }
+
+  async get(id: number): Promise<PostOut | undefined> {
+    const [row] = await this.sql<PostRow[]>`
+      select p.*, c.name as category_name, c.slug as category_slug
+      from posts p join categories c on c.id = p.category_id where p.id = ${id}`;
+    return row && toPost(row);
+  }
+
+  async create(p: { title: string; content: string; author: string; categoryName: string }): Promise<PostOut> {
+    return this.sql.begin(async (tx) => {
+      const categoryId = await this.categoryFor(tx, p.categoryName);
+      const [row] = await tx<{ id: number }[]>`
+        insert into posts (title, content, author, category_id)
+        values (${p.title}, ${p.content}, ${p.author}, ${categoryId}) returning id`;
+      return (await this.getIn(tx, row!.id))!;
+    });
+  }
+
+  /** Undefined when the post does not exist or is not the author's (indistinguishable, as the original). */
+  async update(id: number, author: string, changes: { title?: string; content?: string; categoryName?: string }): Promise<PostOut | undefined> {
+    return this.sql.begin(async (tx) => {
+      const categoryId = changes.categoryName === undefined ? undefined : await this.categoryFor(tx, changes.categoryName);
+      const [row] = await tx<{ id: number }[]>`
+        update posts set
+          title = coalesce(${changes.title ?? null}, title),
+          content = coalesce(${changes.content ?? null}, content),
+          category_id = coalesce(${categoryId ?? null}::int, category_id),
+          updated_at = now()
+        where id = ${id} and author = ${author}
+        returning id`;
+      if (!row) return undefined;
+      await this.purgeEmptyCategories(tx);
+      return this.getIn(tx, row.id);
+    });
+  }
+
+  async delete(id: number, author: string): Promise<boolean> {
+    return this.sql.begin(async (tx) => {
+      const rows = await tx`delete from posts where id = ${id} and author = ${author} returning id`;
+      if (rows.length) await this.purgeEmptyCategories(tx);
+      return rows.length > 0;
+    });
+  }
+
+  async categories(): Promise<CategoryOut[]> {
+    return this.sql<CategoryOut[]>`
+      select c.id, c.name, c.slug, c.color, count(p.id)::int as post_count
+      from categories c left join posts p on p.category_id = c.id
+      group by c.id order by c.id`;
+  }
+
+  async postCount(): Promise<number> {
+    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from posts`;
+    return row?.n ?? 0;
+  }
+
+  private async getIn(tx: Db, id: number): Promise<PostOut | undefined> {
+    const [row] = await tx<PostRow[]>`
+      select p.*, c.name as category_name, c.slug as category_slug
+      from posts p join categories c on c.id = p.category_id where p.id = ${id}`;
+    return row && toPost(row);
+  }
+
+  /** Get-or-create by exact name; a new category gets a unique slug and a palette colour. */
+  private async categoryFor(tx: Db, name: string): Promise<number> {
+    const [existing] = await tx<{ id: number }[]>`select id from categories where name = ${name}`;
+    if (existing) return existing.id;
+    const base = slugify(name) || "category";
+    for (let n = 1; ; n++) {
+      const slug = n === 1 ? base : `${base.slice(0, 46)}-${n}`;
+      const [row] = await tx<{ id: number }[]>`
+        insert into categories (name, slug, color) values (${name}, ${slug}, ${randomColor()})
+        on conflict do nothing returning id`;
+      if (row) return row.id;
+      const [raced] = await tx<{ id: number }[]>`select id from categories where name = ${name}`;
+      if (raced) return raced.id; // created concurrently under the same name
+    }
+  }
+
+  /** Categories left without posts disappear, except the seeded ones (the original deleted those too). */
+  private async purgeEmptyCategories(tx: Db): Promise<void> {
+    await tx`delete from categories c where not c.seeded and not exists (select 1 from posts p where p.category_id = c.id)`;
+  }
+}

@@ -1,0 +1,170 @@
+import { describe, expect, it } from "vitest";
+import { createRoute, z } from "@hono/zod-openapi";
+import { createServiceApp, Lifecycle } from "./app.js";
+import { HttpError } from "./errors.js";
+import { Metrics } from "./metrics.js";
+import { METRICS } from "./metric-names.js";
+import { memoryLogger } from "./testing/index.js";
+
+function build(opts: { redisDown?: boolean; dbDown?: boolean } = {}) {
+  const { logger, lines } = memoryLogger("user-service");
+  const metrics = new Metrics("user-service", { processMetrics: false });
+  const lifecycle = new Lifecycle();
+  const app = createServiceApp({
+    service: "user-service",
+    logger,
+    metrics,
+    allowedOrigins: ["https://ok.example"],
+    bodyLimitBytes: 1024,
+    lifecycle,
+    health: (c) => c.json({ status: "healthy" }),
+    readiness: {
+      postgres: { required: true, check: async () => { if (opts.dbDown) throw new Error("down"); } },
+      redis: { required: false, check: async () => { if (opts.redisDown) throw new Error("down"); } },
+    },
+    openapi: { title: "test", version: "1" },
+  });
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/things/{id}",
+      request: {
+        params: z.object({ id: z.coerce.number().int() }),
+        body: { content: { "application/json": { schema: z.object({ name: z.string().min(3), password: z.string() }) } } },
+      },
+      responses: { 201: { description: "created", content: { "application/json": { schema: z.object({ id: z.number() }) } } } },
+    }),
+    (c) => {
+      const { id } = c.req.valid("param");
+      logger.info({ body: c.req.valid("json") }, "got");
+      return c.json({ id }, 201);
+    },
+  );
+  app.get("/limited", () => {
+    throw new HttpError(429, "slow down", {}, { "Retry-After": "3" });
+  });
+  app.get("/boom", () => {
+    throw new Error("secret internals");
+  });
+  return { app, metrics, lifecycle, lines };
+}
+
+const json = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+
+describe("service app skeleton", () => {
+  it("validates with zod and answers 422 in the envelope naming the field", async () => {
+    const { app } = build();
+    const ok = await app.request("/things/7", json({ name: "abcd", password: "x" }));
+    expect(ok.status).toBe(201);
+    expect(await ok.json()).toEqual({ id: 7 });
+    const bad = await app.request("/things/7", json({ name: "ab", password: "x" }));
+    expect(bad.status).toBe(422);
+    const body = (await bad.json()) as { message: string };
+    expect(body).toMatchObject({ error: "ValidationError", status_code: 422, field: "name" });
+    expect(body.message).toMatch(/^name: /);
+  });
+
+  it("answers malformed JSON, unknown routes, thrown HttpErrors and crashes in the envelope", async () => {
+    const { app } = build();
+    const malformed = await app.request("/things/1", { method: "POST", body: "{", headers: { "content-type": "application/json" } });
+    expect([400, 422]).toContain(malformed.status);
+    expect(await malformed.json()).toMatchObject({ status_code: malformed.status });
+    const missing = await app.request("/nope");
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: "NotFound", status_code: 404 });
+    const limited = await app.request("/limited");
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("3");
+    expect(await limited.json()).toMatchObject({ error: "TooManyRequests", message: "slow down", status_code: 429 });
+    const boom = await app.request("/boom");
+    expect(boom.status).toBe(500);
+    const b = await boom.json();
+    expect(b).toMatchObject({ error: "InternalServerError", status_code: 500 });
+    expect(JSON.stringify(b)).not.toContain("secret internals");
+  });
+
+  it("sets the security headers and the CORS allow-list", async () => {
+    const { app } = build();
+    const res = await app.request("/healthz", { headers: { origin: "https://ok.example" } });
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(res.headers.get("strict-transport-security")).toContain("max-age=31536000");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://ok.example");
+    expect(res.headers.get("access-control-allow-credentials")).toBe("true");
+    const evil = await app.request("/healthz", { headers: { origin: "https://evil.example" } });
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+    const preflight = await app.request("/things/1", { method: "OPTIONS", headers: { origin: "https://ok.example", "access-control-request-method": "POST" } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PATCH");
+    expect(preflight.headers.get("access-control-max-age")).toBe("86400");
+    const evilPreflight = await app.request("/things/1", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+    expect(evilPreflight.status).toBe(204);
+    expect(evilPreflight.headers.get("access-control-allow-origin")).toBeNull();
+    // Headers prepared before the handler survive an error answer too.
+    const missing = await app.request("/nope", { headers: { origin: "https://ok.example" } });
+    expect(missing.headers.get("access-control-allow-origin")).toBe("https://ok.example");
+    expect(missing.headers.get("x-frame-options")).toBe("DENY");
+  });
+
+  it("refuses bodies over the limit with 413", async () => {
+    const { app } = build();
+    const res = await app.request("/things/1", json({ name: "x".repeat(2000), password: "p" }));
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: "PayloadTooLarge" });
+  });
+
+  it("counts requests by route pattern and real status code, and logs one line per request without secrets", async () => {
+    const { app, metrics, lines } = build();
+    await app.request("/things/1", json({ name: "abcd", password: "hunter2-secret" }));
+    await app.request("/limited");
+    await app.request("/nope/123");
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(`${METRICS.httpRequests}{service="user-service",method="POST",route="/things/:id",status="201"} 1`);
+    expect(text).toContain(`${METRICS.httpRequests}{service="user-service",method="GET",route="/limited",status="429"} 1`);
+    expect(text).toContain(`route="unmatched",status="404"`);
+    expect(text).toContain(`${METRICS.httpDuration}_bucket{le="0.005",service="user-service",method="POST",route="/things/:id"}`);
+    const log = lines();
+    const req = log.find((l) => l.msg === "request" && l.route === "/things/:id");
+    expect(req).toMatchObject({ method: "POST", status: 201, service: "user-service" });
+    expect(typeof req?.request_id).toBe("string");
+    expect(typeof req?.duration_ms).toBe("number");
+    expect(JSON.stringify(log)).not.toContain("hunter2-secret");
+  });
+
+  it("propagates a well-formed request id and replaces a malformed one", async () => {
+    const { app } = build();
+    const res = await app.request("/healthz", { headers: { "x-request-id": "abc-123" } });
+    expect(res.headers.get("x-request-id")).toBe("abc-123");
+    const bad = await app.request("/healthz", { headers: { "x-request-id": "no spaces allowed\u0001" } });
+    expect(bad.headers.get("x-request-id")).not.toContain("spaces");
+  });
+
+  it("reports readiness: a required dependency down is 503, Redis down is degraded but ready, draining is 503", async () => {
+    expect((await build().app.request("/readyz")).status).toBe(200);
+    const degraded = await build({ redisDown: true }).app.request("/readyz");
+    expect(degraded.status).toBe(200);
+    expect(await degraded.json()).toEqual({ status: "ready", checks: { postgres: "ok", redis: "degraded" } });
+    expect((await build({ dbDown: true }).app.request("/readyz")).status).toBe(503);
+    const { app, lifecycle } = build();
+    lifecycle.draining = true;
+    expect((await app.request("/readyz")).status).toBe(503);
+    expect((await app.request("/healthz")).status).toBe(200);
+  });
+
+  it("serves the original /health, Prometheus text and an OpenAPI document generated from the schemas", async () => {
+    const { app } = build();
+    expect(await (await app.request("/health")).json()).toEqual({ status: "healthy" });
+    const metrics = await app.request("/metrics");
+    expect(metrics.headers.get("content-type")).toContain("text/plain");
+    const doc = await (await app.request("/openapi.json")).json();
+    expect(doc).toMatchObject({
+      openapi: "3.0.3",
+      paths: {
+        "/things/{id}": {
+          post: { requestBody: { content: { "application/json": { schema: { properties: { name: { minLength: 3 } } } } } } },
+        },
+      },
+    });
+  });
+});

@@ -1,0 +1,152 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ServiceName } from "./config.js";
+import { HttpError, errorResponse, validationError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
+import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id.js";
+import { corsAllowList, securityHeaders } from "./security.js";
+
+/** Per-request values every service can read with `c.get(...)`. */
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    /** Set by a handler to override the route label of the metrics and the log line. */
+    route: string;
+    /** The authenticated caller, when a route verified an access token. */
+    user: AuthUser;
+  };
+};
+
+export interface AuthUser {
+  id: number;
+  username: string;
+  claims: Record<string, unknown>;
+}
+
+/** A readiness check: `required` failures make `/readyz` answer 503; optional ones only report "degraded". */
+export interface ReadinessCheck {
+  required: boolean;
+  check: () => Promise<void>;
+}
+
+/** Shared between a server and its app: once draining, readiness is false and connections are not kept alive. */
+export class Lifecycle {
+  draining = false;
+}
+
+export interface ServiceAppOptions {
+  /** Service name: label on metrics and logs. */
+  service: ServiceName;
+  logger: Logger;
+  metrics: Metrics;
+  /** CORS allow-list. */
+  allowedOrigins: readonly string[];
+  /** Largest request body accepted (413 beyond it). */
+  bodyLimitBytes?: number;
+  /** The original `/health` body. */
+  health: (c: Context<AppEnv>) => Response | Promise<Response>;
+  /** Dependencies checked by `/readyz`. */
+  readiness?: Record<string, ReadinessCheck>;
+  lifecycle?: Lifecycle;
+  /** OpenAPI `info`. */
+  openapi: { title: string; version: string; description?: string };
+}
+
+/** Every service's skeleton: request id, JSON access log, RED metrics, security headers, CORS, body limit,
+ *  error envelope, `/healthz`, `/readyz`, `/health`, `/metrics`, `/openapi.json`. Add routes to the result. */
+export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
+  const lifecycle = opts.lifecycle ?? new Lifecycle();
+  const app = new OpenAPIHono<AppEnv>({
+    // A request that does not match its zod schema: 422 in the envelope, naming the field.
+    defaultHook: (result, c) => {
+      if (!result.success) return validationError(c, result.error, result.target);
+    },
+  });
+
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER));
+    c.set("requestId", requestId);
+    c.header(REQUEST_ID_HEADER, requestId);
+    await next();
+    if (lifecycle.draining) c.res.headers.set("Connection", "close");
+    const route = routeLabel(c);
+    const seconds = (performance.now() - started) / 1000;
+    opts.metrics.observeRequest(c.req.method, route, c.res.status, seconds);
+    if (route === "/metrics" || route === "/healthz" || route === "/readyz") return;
+    opts.logger.info(
+      {
+        request_id: requestId,
+        method: c.req.method,
+        route,
+        status: c.res.status,
+        duration_ms: Math.round(seconds * 10_000) / 10,
+      },
+      "request",
+    );
+  });
+  app.use("*", securityHeaders());
+  app.use("*", corsAllowList(opts.allowedOrigins));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: opts.bodyLimitBytes ?? 256 * 1024,
+      onError: (c) => errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`),
+    }),
+  );
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return errorResponse(c, err.status, err.message, err.extra);
+    }
+    if (err instanceof HTTPException) {
+      const status = err.status as ContentfulStatusCode;
+      return errorResponse(c, status, err.message || "request failed");
+    }
+    if (err instanceof SyntaxError) return errorResponse(c, 400, "request body is not valid JSON");
+    opts.logger.error({ err, request_id: c.get("requestId") }, "unhandled error");
+    return errorResponse(c, 500, "internal error");
+  });
+  app.notFound((c) => errorResponse(c, 404, "Not Found"));
+
+  app.get("/healthz", (c) => c.json({ status: "alive" }));
+  app.get("/readyz", async (c) => {
+    if (lifecycle.draining) return c.json({ status: "draining", checks: {} }, 503);
+    const checks: Record<string, string> = {};
+    let ready = true;
+    await Promise.all(
+      Object.entries(opts.readiness ?? {}).map(async ([name, rc]) => {
+        try {
+          await rc.check();
+          checks[name] = "ok";
+        } catch {
+          checks[name] = rc.required ? "failed" : "degraded";
+          if (rc.required) ready = false;
+        }
+      }),
+    );
+    return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
+  });
+  app.get("/health", (c) => opts.health(c));
+  app.get("/metrics", async (c) => {
+    c.header("Content-Type", opts.metrics.registry.contentType);
+    return c.body(await opts.metrics.registry.metrics());
+  });
+  app.doc("/openapi.json", { openapi: "3.0.3", info: opts.openapi });
+  return app;
+}
+
+/** The route pattern for metrics and logs: never the raw path (unbounded label values). */
+function routeLabel(c: Context<AppEnv>): string {
+  const override = c.get("route");
+  if (override) return override;
+  // The handler that answered is the last one dispatched; middleware (method ALL) means nothing matched.
+  const answered = matchedRoutes(c)[c.req.routeIndex];
+  return answered && answered.method !== "ALL" ? answered.path : "unmatched";
+}

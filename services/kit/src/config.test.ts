@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ConfigError, baseEnv, envVariables, loadEnv, postgresEnv, postgresUrl, redisEnv, redisUrl } from "./config.js";
+
+const schema = z.object({ ...baseEnv, ...postgresEnv, ...redisEnv });
+
+describe("environment", () => {
+  it("applies defaults and builds the PostgreSQL URL from the libpq parts", () => {
+    const env = loadEnv(schema, { PGHOST: "db", PGPASSWORD: "p@ss/word", ALLOWED_ORIGINS: "https://a.example, https://b.example" });
+    expect(env.SHUTDOWN_GRACE_MS).toBe(10_000);
+    expect(env.ALLOWED_ORIGINS).toEqual(["https://a.example", "https://b.example"]);
+    const url = new URL(postgresUrl(env));
+    expect(url.hostname).toBe("db");
+    expect(url.port).toBe("5432");
+    expect(url.pathname).toBe("/titanium");
+    expect(decodeURIComponent(url.password)).toBe("p@ss/word");
+    expect(redisUrl(env)).toBeUndefined();
+  });
+
+  it("prefers DATABASE_URL and REDIS_URL, and builds Redis from host/port/password", () => {
+    const env = loadEnv(schema, { DATABASE_URL: "postgres://u@h/db", REDIS_HOST: "r", REDIS_PASSWORD: "s3cret" });
+    expect(postgresUrl(env)).toBe("postgres://u@h/db");
+    expect(redisUrl(env)).toBe("redis://:s3cret@r:6379");
+  });
+
+  it("names every bad or missing variable", () => {
+    expect(() => loadEnv(schema, { PORT: "http", DATABASE_URL: "mysql://x" })).toThrow(ConfigError);
+    try {
+      loadEnv(schema, { PORT: "http", DATABASE_URL: "mysql://x" });
+    } catch (err) {
+      const msg = (err as Error).message;
+      expect(msg).toContain("PORT");
+      expect(msg).toContain("DATABASE_URL");
+    }
+    const env = loadEnv(schema, {});
+    expect(() => postgresUrl(env)).toThrow(/DATABASE_URL/);
+  });
+
+  it("lists the variables a schema reads", () => {
+    expect(envVariables(schema)).toContain("PGPASSWORD");
+    expect(envVariables(schema)).toContain("SHUTDOWN_GRACE_MS");
+  });
+});

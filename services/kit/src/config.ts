@@ -1,0 +1,168 @@
+import { z } from "zod";
+
+/**
+ * Environment configuration shared by every Titanium service. Each service composes its own `envSchema`
+ * from these parts (see `services/<svc>/src/config.ts`), so the Kubernetes layer can import the schema and
+ * prove its Deployments set exactly the variables the code reads.
+ */
+
+/** The service ports of the original system: one place, read by the services, the local platform and tests. */
+export const SERVICE_PORTS = {
+  "api-gateway": 8000,
+  "user-service": 8001,
+  "auth-service": 8002,
+  "blog-service": 8005,
+} as const;
+export type ServiceName = keyof typeof SERVICE_PORTS;
+export const SERVICE_NAMES = Object.keys(SERVICE_PORTS) as ServiceName[];
+
+/** Token issuer and audience when `JWT_ISSUER` / `JWT_AUDIENCE` are not set (the original's `iss`). */
+export const DEFAULT_JWT_ISSUER = "auth-service";
+export const DEFAULT_JWT_AUDIENCE = "titanium";
+
+/** Raised when the environment is invalid: the message names every offending variable. */
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super(`invalid environment: ${issues.map((i) => `${i.variable}: ${i.message}`).join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const csv = z
+  .string()
+  .default("")
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s === "" ? undefined : s));
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .refine((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }, `expected a URL (${protocols.join(" or ")})`);
+
+/** Every service: port, logs, CORS, shutdown. */
+export const baseEnv = {
+  /** Listening port; defaults to the service's port in `SERVICE_PORTS`. */
+  PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Listening address. */
+  HOST: z.string().default("0.0.0.0"),
+  /** pino level. */
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** CORS allow-list (comma-separated origins); empty rejects every cross-origin request, as the original. */
+  ALLOWED_ORIGINS: csv,
+  /** How long in-flight requests may take to finish after SIGTERM before connections are cut. */
+  SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+};
+
+/** PostgreSQL: `DATABASE_URL`, or the libpq parts Kubernetes sets (the password from a Secret key). */
+export const postgresEnv = {
+  DATABASE_URL: optionalString.pipe(z.union([z.undefined(), url(["postgres:", "postgresql:"])])),
+  PGHOST: optionalString,
+  PGPORT: int(5432, 1, 65535),
+  PGDATABASE: z.string().default("titanium"),
+  PGUSER: z.string().default("postgres"),
+  PGPASSWORD: optionalString,
+  /** `disable` (in-cluster traffic is mTLS-wrapped by Istio), `require`, `verify-full`. */
+  PGSSLMODE: z.enum(["disable", "prefer", "require", "verify-full"]).default("disable"),
+  /** Connections per replica. */
+  PG_POOL_MAX: int(10, 1, 100),
+};
+
+/** Redis (cache and rate limits): `REDIS_URL`, or host/port/password. Unset means "no Redis" (degraded). */
+export const redisEnv = {
+  REDIS_URL: optionalString.pipe(z.union([z.undefined(), url(["redis:", "rediss:"])])),
+  REDIS_HOST: optionalString,
+  REDIS_PORT: int(6379, 1, 65535),
+  REDIS_PASSWORD: optionalString,
+};
+
+/** Local verification of access tokens against the auth-service's cached JWKS. */
+export const jwtVerifyEnv = {
+  AUTH_JWKS_URL: url(["http:", "https:"]).default(
+    `http://auth-service:${SERVICE_PORTS["auth-service"]}/.well-known/jwks.json`,
+  ),
+  JWT_ISSUER: z.string().min(1).default(DEFAULT_JWT_ISSUER),
+  JWT_AUDIENCE: z.string().min(1).default(DEFAULT_JWT_AUDIENCE),
+};
+
+/** Default in-cluster URL of a service (the Kubernetes Service name is the service name). */
+export const defaultServiceUrl = (svc: ServiceName) => `http://${svc}:${SERVICE_PORTS[svc]}`;
+
+/** An upstream service URL variable with its in-cluster default. */
+export const serviceUrl = (svc: ServiceName) => url(["http:", "https:"]).default(defaultServiceUrl(svc));
+
+/** Parse `env` with `schema`; throws `ConfigError` naming each bad or missing variable. */
+export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((i) => ({
+      variable: i.path.length ? i.path.join(".") : "(environment)",
+      message: i.message,
+    })),
+  );
+}
+
+/** The variable names a schema reads (for the Kubernetes layer's test and the docs). */
+export function envVariables(schema: z.ZodObject): string[] {
+  return Object.keys(schema.shape).sort();
+}
+
+export interface PostgresSettings {
+  DATABASE_URL?: string | undefined;
+  PGHOST?: string | undefined;
+  PGPORT: number;
+  PGDATABASE: string;
+  PGUSER: string;
+  PGPASSWORD?: string | undefined;
+  PGSSLMODE: "disable" | "prefer" | "require" | "verify-full";
+  PG_POOL_MAX: number;
+}
+
+export interface RedisSettings {
+  REDIS_URL?: string | undefined;
+  REDIS_HOST?: string | undefined;
+  REDIS_PORT: number;
+  REDIS_PASSWORD?: string | undefined;
+}
+
+/** A PostgreSQL connection URL from either form (`DATABASE_URL` wins); throws naming the variable if neither is set. */
+export function postgresUrl(s: PostgresSettings): string {
+  if (s.DATABASE_URL) return s.DATABASE_URL;
+  if (!s.PGHOST) throw new ConfigError([{ variable: "DATABASE_URL", message: "set DATABASE_URL or PGHOST" }]);
+  const u = new URL("postgres://localhost");
+  u.hostname = s.PGHOST;
+  u.port = String(s.PGPORT);
+  u.pathname = `/${encodeURIComponent(s.PGDATABASE)}`;
+  u.username = encodeURIComponent(s.PGUSER);
+  if (s.PGPASSWORD) u.password = encodeURIComponent(s.PGPASSWORD);
+  u.searchParams.set("sslmode", s.PGSSLMODE);
+  return u.toString();
+}
+
+/** A Redis URL from either form, or undefined when Redis is not configured. */
+export function redisUrl(s: RedisSettings): string | undefined {
+  if (s.REDIS_URL) return s.REDIS_URL;
+  if (!s.REDIS_HOST) return undefined;
+  const u = new URL("redis://localhost");
+  u.hostname = s.REDIS_HOST;
+  u.port = String(s.REDIS_PORT);
+  if (s.REDIS_PASSWORD) u.password = encodeURIComponent(s.REDIS_PASSWORD);
+  return u.toString();
+}

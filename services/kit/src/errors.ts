@@ -1,0 +1,68 @@
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ZodError } from "zod";
+
+/** The original's `error` names by status; anything else is "Error". */
+const ERROR_TYPES: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  409: "Conflict",
+  413: "PayloadTooLarge",
+  415: "UnsupportedMediaType",
+  422: "ValidationError",
+  429: "TooManyRequests",
+  431: "RequestHeaderFieldsTooLarge",
+  500: "InternalServerError",
+  502: "BadGateway",
+  503: "ServiceUnavailable",
+  504: "GatewayTimeout",
+};
+
+export const errorType = (status: number) => ERROR_TYPES[status] ?? "Error";
+
+/** The one error envelope of every 4xx/5xx: the original's `{error, message, status_code}`, plus the field. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+  status_code: number;
+  /** The request field at fault (validation errors). */
+  field?: string;
+  /** Every validation issue, when there are several. */
+  details?: { field: string; message: string }[];
+  request_id?: string;
+}
+
+export function errorBody(status: number, message: string, extra: Partial<ErrorBody> = {}): ErrorBody {
+  return { error: errorType(status), message, status_code: status, ...extra };
+}
+
+/** Throw from handlers: becomes the error envelope with this status. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    message: string,
+    readonly extra: Partial<ErrorBody> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export function errorResponse(c: Context, status: ContentfulStatusCode, message: string, extra: Partial<ErrorBody> = {}) {
+  const requestId = c.get("requestId" as never) as string | undefined;
+  return c.json(errorBody(status, message, requestId ? { ...extra, request_id: requestId } : extra), status);
+}
+
+/** A 422 naming the field(s) of a zod error (`body.username: ...`). */
+export function validationError(c: Context, error: ZodError, target?: string) {
+  const details = error.issues.map((i) => ({
+    field: i.path.length ? i.path.map(String).join(".") : (target ?? "body"),
+    message: i.message,
+  }));
+  const first = details[0] ?? { field: target ?? "body", message: "invalid request" };
+  return errorResponse(c, 422, `${first.field}: ${first.message}`, { field: first.field, details });
+}

@@ -1,0 +1,16 @@
+export * from "./app.js";
+export * from "./config.js";
+export * from "./db.js";
+export * from "./errors.js";
+export * from "./jwt.js";
+export * from "./logger.js";
+export * from "./metric-names.js";
+export * from "./metrics.js";
+export * from "./migrate.js";
+export * from "./openapi.js";
+export * from "./redis.js";
+export * from "./request-id.js";
+export * from "./security.js";
+export * from "./server.js";
+export { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+export * from "./runtime.js";

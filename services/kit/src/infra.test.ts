@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPostgres, pingPostgres } from "./db.js";
+import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
+import { JsonCache, createRedis, pingRedis } from "./redis.js";
+import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } from "./testing/index.js";
+import { freePort } from "./local/index.js";
+
+let pg: TestPostgres;
+let redis: TestRedis;
+beforeAll(async () => {
+  [pg, redis] = await Promise.all([startTestPostgres({ migrate: false }), startTestRedis()]);
+});
+afterAll(async () => {
+  await Promise.all([pg?.stop(), redis?.stop()]);
+});
+
+describe("migrations against a real PostgreSQL", () => {
+  it("apply once when several replicas run them at the same time, and seed the categories", async () => {
+    const migrations = readMigrations(defaultMigrationsDir());
+    const pools = [0, 1, 2, 3].map(() => createPostgres({ url: pg.url, max: 1 }));
+    try {
+      const results = await Promise.all(pools.map((sql) => migrate(sql, migrations)));
+      const applied = results.flatMap((r) => r.applied).sort();
+      expect(applied).toEqual(migrations.map((m) => m.version));
+      expect(results.every((r) => r.current === migrations.length)).toBe(true);
+      const rows = await pg.sql`select version from schema_migrations order by version`;
+      expect(rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version));
+      const cats = await pg.sql`select id, name, slug, seeded from categories order by id`;
+      expect(cats.map((c) => c.slug)).toEqual(["tech-stack", "troubleshooting", "test"]);
+      expect(cats.every((c) => c.seeded)).toBe(true);
+      // A second run is a no-op.
+      expect((await migrate(pg.sql, migrations)).applied).toEqual([]);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  it("refuses an applied migration whose file changed", async () => {
+    const migrations = readMigrations(defaultMigrationsDir()).map((m) =>
+      m.version === 1 ? { ...m, checksum: "different" } : m,
+    );
+    await expect(migrate(pg.sql, migrations)).rejects.toThrow(/changed after it was applied/);
+  });
+
+  it("rolls back a failing migration and records nothing", async () => {
+    const migrations = readMigrations(defaultMigrationsDir());
+    const broken = [...migrations, { version: migrations.length + 1, name: "broken", sql: "create table x (id int); select 1/0;", checksum: "c" }];
+    await expect(migrate(pg.sql, broken)).rejects.toThrow(/broken failed/);
+    expect(await pg.sql`select 1 from information_schema.tables where table_name = 'x'`).toHaveLength(0);
+    expect(await pg.sql`select 1 from schema_migrations where name = 'broken'`).toHaveLength(0);
+  });
+
+  it("pings, and a pool on a dead port fails within its connect timeout", async () => {
+    await pingPostgres(pg.sql);
+    const dead = createPostgres({ url: `postgres://u:p@127.0.0.1:${await freePort()}/x`, connectTimeoutSeconds: 1 });
+    const started = Date.now();
+    await expect(pingPostgres(dead)).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(3000);
+    await dead.end({ timeout: 0 });
+  });
+});
+
+describe("Redis cache", () => {
+  it("stores JSON with a TTL, invalidates by generation, and degrades to misses when Redis is gone", async () => {
+    const client = createRedis({ url: redis.url });
+    await new Promise((r) => client.once("ready", r));
+    const cache = new JsonCache(client);
+    await pingRedis(client);
+    await cache.set("k", { a: 1 }, 30);
+    expect(await cache.get("k")).toEqual({ a: 1 });
+    expect(await client.ttl("k")).toBeGreaterThan(25);
+    const g0 = await cache.generation("gen");
+    await cache.bump("gen");
+    expect(await cache.generation("gen")).not.toBe(g0);
+    await cache.del("k");
+    expect(await cache.get("k")).toBeUndefined();
+    client.disconnect();
+    // Disconnected: reads miss and writes are no-ops instead of errors.
+    await cache.set("k2", 1, 10);
+    expect(await cache.get("k2")).toBeUndefined();
+    await expect(pingRedis(client)).rejects.toThrow();
+  });
+
+  it("fails fast when Redis is unreachable", async () => {
+    const client = createRedis({ url: `redis://127.0.0.1:${await freePort()}` });
+    const started = Date.now();
+    await expect(client.get("x")).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(1000);
+    client.disconnect();
+  });
+});

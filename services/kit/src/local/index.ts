@@ -1,0 +1,4 @@
+// Local infrastructure for tests and `npm start` (never imported by a service's production entry).
+export * from "./ports.js";
+export * from "./postgres.js";
+export * from "./redis.js";

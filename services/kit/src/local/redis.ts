@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { waitForPort } from "./ports.js";
+
+/** A real Redis (`redis-server` from PATH) for tests and the local platform. */
+export interface LocalRedis {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop: () => Promise<void>;
+}
+
+export interface LocalRedisOptions {
+  port: number;
+  /** Where Redis may write (it persists nothing: it is a cache here). */
+  dir: string;
+  password?: string;
+  onLog?: (line: string) => void;
+}
+
+/** Thrown when `redis-server` is not on PATH (callers decide whether that is fatal). */
+export class RedisNotInstalled extends Error {}
+
+export async function startLocalRedis(opts: LocalRedisOptions): Promise<LocalRedis> {
+  mkdirSync(opts.dir, { recursive: true });
+  const args = ["--port", String(opts.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", opts.dir];
+  if (opts.password) args.push("--requirepass", opts.password);
+  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once("spawn", () => resolve());
+    child.once("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "ENOENT" ? new RedisNotInstalled("redis-server is not installed (not on PATH)") : err),
+    );
+  });
+  await spawned;
+  const log = opts.onLog;
+  if (log) {
+    child.stdout?.on("data", (b: Buffer) => b.toString().split("\n").filter(Boolean).forEach(log));
+    child.stderr?.on("data", (b: Buffer) => b.toString().split("\n").filter(Boolean).forEach(log));
+  } else {
+    child.stdout?.resume();
+    child.stderr?.resume();
+  }
+  await waitForPort(opts.port);
+  const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : "";
+  return {
+    url: `redis://${auth}127.0.0.1:${opts.port}`,
+    port: opts.port,
+    process: child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}

@@ -1,0 +1,28 @@
+import { z } from "@hono/zod-openapi";
+import { errorType } from "./errors.js";
+
+/** The error envelope in OpenAPI documents. */
+export const ErrorSchema = z
+  .object({
+    error: z.string().openapi({ example: "ValidationError" }),
+    message: z.string(),
+    status_code: z.number().int(),
+    field: z.string().optional(),
+    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    request_id: z.string().optional(),
+  })
+  .openapi("Error");
+
+/** `{ content: { "application/json": { schema } } }` */
+export const json = <T extends z.ZodType>(schema: T, description = "") => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+/** Route `responses` entries for error statuses, all with the envelope. */
+export function errors(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((s) => [s, json(ErrorSchema, errorType(s))]));
+}
+
+/** A bearer-token security requirement for OpenAPI routes. */
+export const bearer = [{ bearerAuth: [] as string[] }];

@@ -1,0 +1,53 @@
+import { z } from "zod";
+import { ConfigError, SERVICE_PORTS, loadEnv, postgresEnv, postgresUrl, redisUrl, type PostgresSettings, type RedisSettings, type ServiceName } from "./config.js";
+import { createPostgres, type Sql } from "./db.js";
+import { createLogger, type Logger } from "./logger.js";
+import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
+import { createRedis, type Redis } from "./redis.js";
+
+/** Parse the environment or exit 1 with one JSON line naming every bad variable (no stack trace). */
+export function loadEnvOrExit<S extends z.ZodType>(service: ServiceName, schema: S): z.output<S> {
+  try {
+    return loadEnv(schema);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    createLogger(service).fatal({ issues: err.issues }, err.message);
+    process.exit(1);
+  }
+}
+
+export const listenPort = (service: ServiceName, port: number | undefined) => port ?? SERVICE_PORTS[service];
+
+export function connectPostgres(env: PostgresSettings, logger: Logger): Sql {
+  return createPostgres({ url: postgresUrl(env), max: env.PG_POOL_MAX, logger });
+}
+
+/** Redis when configured; otherwise a loud warning and `undefined` (caches off, in-process rate limits). */
+export function connectRedis(env: RedisSettings, logger: Logger): Redis | undefined {
+  const url = redisUrl(env);
+  if (!url) {
+    logger.warn("REDIS_URL/REDIS_HOST not set: running without Redis (no cache, in-process rate limits only)");
+    return undefined;
+  }
+  return createRedis({ url, logger });
+}
+
+/** The one-shot migration command (a Kubernetes Job): apply pending migrations, exit 0, or exit 1. */
+export async function runMigrationsCli(service: ServiceName): Promise<void> {
+  const env = loadEnvOrExit(service, z.object({ ...postgresEnv, LOG_LEVEL: z.string().default("info") }));
+  const logger = createLogger(service, env.LOG_LEVEL);
+  let sql: Sql | undefined;
+  try {
+    sql = createPostgres({ url: postgresUrl(env), max: 1, logger, statementTimeoutMs: 0 });
+    const result = await migrate(sql, readMigrations(defaultMigrationsDir()), logger);
+    logger.info(result, "migrations complete");
+    await sql.end({ timeout: 5 });
+    logger.flush();
+    process.exit(0);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, "migrations failed");
+    await sql?.end({ timeout: 1 });
+    logger.flush();
+    process.exit(1);
+  }
+}

@@ -1,0 +1,114 @@
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { randomBytes } from "node:crypto";
+import { createLogger, type Logger } from "../logger.js";
+import { createPostgres, type Sql } from "../db.js";
+import { defaultMigrationsDir, migrate, readMigrations } from "../migrate.js";
+import { ensureDatabase, freePort, startLocalPostgres, startLocalRedis } from "../local/index.js";
+
+/**
+ * Shared test support: a real PostgreSQL and a real Redis per test file (started by the test itself), or
+ * the ones `DATABASE_URL` / `REDIS_URL` point at (each file then gets its own fresh database).
+ */
+export interface TestPostgres {
+  url: string;
+  /** A pool on `url` (closed by `stop`). */
+  sql: Sql;
+  stop: () => Promise<void>;
+}
+
+export async function startTestPostgres(opts: { migrate?: boolean } = {}): Promise<TestPostgres> {
+  const database = `t_${randomBytes(6).toString("hex")}`;
+  let url: string;
+  let stopServer = async () => {};
+  if (process.env.DATABASE_URL) {
+    const admin = new URL(process.env.DATABASE_URL);
+    await ensureDatabase(admin.toString(), database);
+    admin.pathname = `/${database}`;
+    url = admin.toString();
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), "titanium-pg-"));
+    chmodSync(dir, 0o755); // PostgreSQL runs as its own user when the tests run as root
+    const pg = await startLocalPostgres({ dataDir: dir, port: await freePort(), database });
+    url = pg.url;
+    stopServer = async () => {
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  const sql = createPostgres({ url, max: 5 });
+  if (opts.migrate !== false) await migrate(sql, readMigrations(defaultMigrationsDir()));
+  return {
+    url,
+    sql,
+    stop: async () => {
+      await sql.end({ timeout: 1 });
+      await stopServer();
+    },
+  };
+}
+
+export interface TestRedis {
+  url: string;
+  stop: () => Promise<void>;
+}
+
+export async function startTestRedis(): Promise<TestRedis> {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
+  const dir = mkdtempSync(join(tmpdir(), "titanium-redis-"));
+  const redis = await startLocalRedis({ port: await freePort(), dir });
+  return {
+    url: redis.url,
+    stop: async () => {
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A logger that keeps its lines in memory (tests assert on what is, and is not, logged). */
+export function memoryLogger(service = "test"): { logger: Logger; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  const logger = createLogger(service, "debug", sink);
+  return {
+    logger,
+    lines: () =>
+      chunks
+        .join("")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+/** An ES256 key, a signer for test tokens and a verifier that trusts it (as the services do via JWKS). */
+export async function testTokens(opts: { issuer?: string; audience?: string } = {}) {
+  const { SignJWT, calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair } = await import("jose");
+  const { JwtVerifier } = await import("../jwt.js");
+  const { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER } = await import("../config.js");
+  const issuer = opts.issuer ?? DEFAULT_JWT_ISSUER;
+  const audience = opts.audience ?? DEFAULT_JWT_AUDIENCE;
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  const jwks = { keys: [{ ...jwk, kid, alg: "ES256", use: "sig" }] };
+  const verifier = new JwtVerifier({ keys: createLocalJWKSet(jwks), issuer, audience });
+  const sign = (user: { id: number; username: string }, ttlSeconds = 300, claims: Record<string, unknown> = {}) =>
+    new SignJWT({ username: user.username, user_id: user.id, ...claims })
+      .setProtectedHeader({ alg: "ES256", kid })
+      .setSubject(String(user.id))
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+      .sign(privateKey);
+  return { sign, verifier, jwks, issuer, audience };
+}

@@ -1,0 +1,32 @@
+// Test fixture: a kit server with a slow route, run as a child process so a test can send it a real SIGTERM.
+import { createServiceApp, Lifecycle } from "../app.js";
+import { createLogger } from "../logger.js";
+import { Metrics } from "../metrics.js";
+import { exitOnSignals, startServer } from "../server.js";
+
+const logger = createLogger("api-gateway", "info");
+const lifecycle = new Lifecycle();
+const app = createServiceApp({
+  service: "api-gateway",
+  logger,
+  metrics: new Metrics("api-gateway", { processMetrics: false }),
+  allowedOrigins: [],
+  lifecycle,
+  health: (c) => c.body(null, 200),
+  openapi: { title: "fixture", version: "0" },
+});
+app.get("/slow", async (c) => {
+  await new Promise((r) => setTimeout(r, Number(c.req.query("ms") ?? 500)));
+  return c.json({ done: true });
+});
+const running = await startServer({
+  fetch: app.fetch,
+  port: Number(process.env.PORT ?? 0),
+  host: "127.0.0.1",
+  logger,
+  lifecycle,
+  graceMs: Number(process.env.SHUTDOWN_GRACE_MS ?? 5000),
+  closers: [async () => logger.info("closer ran")],
+});
+exitOnSignals(running, logger);
+console.log(JSON.stringify({ listening: running.port }));

@@ -1,0 +1,201 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metrics, createRedis, type Redis } from "@titanium/kit";
+import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
+import { createApp, profileKey } from "./app.js";
+import { ARGON2_PARAMS, needsRehash } from "./passwords.js";
+
+let pg: TestPostgres;
+let rd: TestRedis;
+let redis: Redis;
+let tokens: Awaited<ReturnType<typeof testTokens>>;
+let app: ReturnType<typeof createApp>;
+let metrics: Metrics;
+const log = memoryLogger("user-service");
+
+beforeAll(async () => {
+  [pg, rd, tokens] = await Promise.all([startTestPostgres(), startTestRedis(), testTokens()]);
+  redis = createRedis({ url: rd.url });
+  await new Promise((r) => redis.once("ready", r));
+  metrics = new Metrics("user-service", { processMetrics: false });
+  app = createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: log.logger, metrics });
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await Promise.all([pg?.stop(), rd?.stop()]);
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  app.request(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...headers } });
+const patch = (path: string, body: unknown, token: string) =>
+  app.request(path, { method: "PATCH", body: JSON.stringify(body), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } });
+type User = { id: number; username: string; email: string };
+const PW = "Str0ng!pass";
+
+async function signup(username: string, email = `${username}@example.com`, password = PW): Promise<User> {
+  const res = await post("/users", { username, email, password });
+  expect(res.status).toBe(201);
+  return (await res.json()) as User;
+}
+
+describe("signup", () => {
+  it("creates the account (201 {id, username, email}) and stores an Argon2id hash, never the password", async () => {
+    const user = await signup("alice");
+    expect(user).toMatchObject({ username: "alice", email: "alice@example.com" });
+    expect(Object.keys(user).sort()).toEqual(["email", "id", "username"]);
+    const [row] = await pg.sql`select password_hash from users where id = ${user.id}`;
+    expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    expect(needsRehash(row!.password_hash)).toBe(false);
+    expect(ARGON2_PARAMS.memoryCost).toBeGreaterThanOrEqual(19_456);
+    expect(JSON.stringify(log.lines())).not.toContain(PW);
+    expect(await metrics.registry.getSingleMetricAsString("titanium_signups_total")).toContain("} 1");
+  });
+
+  it("refuses a duplicate username, case-insensitively, with 400 'Username already exists'", async () => {
+    await signup("bob");
+    const res = await post("/users", { username: "BOB", email: "b2@example.com", password: PW });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "BadRequest", message: "Username already exists", status_code: 400 });
+  });
+
+  it.each([
+    [{ username: "ab" }, "username"],
+    [{ username: "has space" }, "username"],
+    [{ username: "Admin" }, "username"],
+    [{ username: "localhost" }, "username"],
+    [{ email: "not-an-email" }, "email"],
+    [{ password: "short1!" }, "password"],
+    [{ password: "alllowercase1!" }, "password"],
+    [{ password: "ALLUPPERCASE1!" }, "password"],
+    [{ password: "NoDigits!!" }, "password"],
+    [{ password: "NoSpecial123" }, "password"],
+  ])("rejects %j with 422 naming %s", async (override, field) => {
+    const res = await post("/users", { username: "valid_name", email: "v@example.com", password: PW, ...override });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ status_code: 422, field });
+  });
+});
+
+describe("profiles", () => {
+  it("shows a public profile without hash or email to others, with the email to its owner", async () => {
+    const carol = await signup("carol");
+    const dave = await signup("dave");
+    const anon = await app.request("/users/carol");
+    expect(anon.status).toBe(200);
+    const body = (await anon.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ id: carol.id, username: "carol" });
+    expect(body.email).toBeUndefined();
+    expect(body.password_hash).toBeUndefined();
+    const other = await app.request("/users/carol", { headers: { authorization: `Bearer ${await tokens.sign(dave)}` } });
+    expect(((await other.json()) as Record<string, unknown>).email).toBeUndefined();
+    const own = await app.request("/users/carol", { headers: { authorization: `Bearer ${await tokens.sign(carol)}` } });
+    expect(await own.json()).toMatchObject({ email: "carol@example.com" });
+    expect((await app.request("/users/nobody")).status).toBe(404);
+  });
+
+  it("caches profiles in Redis and invalidates on change", async () => {
+    const erin = await signup("erin");
+    await redis.del(profileKey("erin"));
+    await app.request("/users/erin");
+    expect(JSON.parse((await redis.get(profileKey("erin")))!)).toMatchObject({ id: erin.id, email: "erin@example.com" });
+    const token = await tokens.sign(erin);
+    const res = await patch("/users/me", { email: "new@example.com" }, token);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ email: "new@example.com" });
+    expect(await redis.get(profileKey("erin"))).toBeNull();
+    const me = await app.request("/users/me", { headers: { authorization: `Bearer ${token}` } });
+    expect(await me.json()).toMatchObject({ id: erin.id, username: "erin", email: "new@example.com" });
+  });
+
+  it("changes the password only with the current one, and revokes the user's refresh tokens", async () => {
+    const frank = await signup("frank");
+    await pg.sql`insert into refresh_tokens (token_hash, family_id, user_id, username, expires_at)
+      values (${Buffer.from("x".repeat(32))}, gen_random_uuid(), ${frank.id}, 'frank', now() + interval '1 day')`;
+    const token = await tokens.sign(frank);
+    const missing = await patch("/users/me", { password: "N3w!password" }, token);
+    expect(missing.status).toBe(422);
+    expect(await missing.json()).toMatchObject({ field: "current_password" });
+    const wrong = await patch("/users/me", { password: "N3w!password", current_password: "wrong" }, token);
+    expect(wrong.status).toBe(403);
+    const ok = await patch("/users/me", { password: "N3w!password", current_password: PW }, token);
+    expect(ok.status).toBe(200);
+    const [rt] = await pg.sql`select revoked_at from refresh_tokens where user_id = ${frank.id}`;
+    expect(rt!.revoked_at).not.toBeNull();
+    const check = await post("/internal/verify-credentials", { username: "frank", password: "N3w!password" });
+    expect(check.status).toBe(200);
+  });
+
+  it("refuses /users/me without a valid token", async () => {
+    expect((await app.request("/users/me")).status).toBe(401);
+    const expired = await tokens.sign({ id: 1, username: "alice" }, -60);
+    const res = await app.request("/users/me", { headers: { authorization: `Bearer ${expired}` } });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ message: "Token has expired" });
+  });
+});
+
+describe("internal credential check", () => {
+  it("answers {id, username, email} for good credentials and 401 otherwise", async () => {
+    const gina = await signup("gina");
+    const ok = await post("/internal/verify-credentials", { username: "GINA", password: PW });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual(gina);
+    expect((await post("/internal/verify-credentials", { username: "gina", password: "Wrong!pass1" })).status).toBe(401);
+    expect((await post("/internal/verify-credentials", { username: "ghost", password: PW })).status).toBe(401);
+  });
+
+  it("refuses requests that came through the gateway", async () => {
+    await signup("hank");
+    const via = await post("/internal/verify-credentials", { username: "hank", password: PW }, { "x-titanium-via": "api-gateway" });
+    expect(via.status).toBe(403);
+    const xff = await post("/internal/verify-credentials", { username: "hank", password: PW }, { "x-forwarded-for": "1.2.3.4" });
+    expect(xff.status).toBe(403);
+  });
+
+  it("rehashes a hash made with old parameters after a successful check", async () => {
+    const { hash } = await import("@node-rs/argon2");
+    const old = await hash(PW, { memoryCost: 8192, timeCost: 1, parallelism: 1 });
+    const ivy = await signup("ivy");
+    await pg.sql`update users set password_hash = ${old} where id = ${ivy.id}`;
+    expect((await post("/internal/verify-credentials", { username: "ivy", password: PW })).status).toBe(200);
+    const [row] = await pg.sql`select password_hash from users where id = ${ivy.id}`;
+    expect(needsRehash(row!.password_hash)).toBe(false);
+  });
+});
+
+describe("operations", () => {
+  it("keeps the original /health and /stats shapes, and stays ready when Redis is down", async () => {
+    expect(await (await app.request("/health")).json()).toEqual({ status: "healthy" });
+    expect(await (await app.request("/stats")).json()).toMatchObject({
+      user_service: { service_status: "online", database: { status: "healthy" }, cache: { status: "healthy" } },
+    });
+    const noRedis = createApp({ sql: pg.sql, verifier: tokens.verifier, logger: log.logger, metrics: new Metrics("user-service", { processMetrics: false }) });
+    const ready = await noRedis.request("/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ checks: { postgres: "ok", redis: "degraded" } });
+    expect((await noRedis.request("/users/alice")).status).toBe(200);
+  });
+
+  it("documents its routes in OpenAPI", async () => {
+    const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/users", "/users/me", "/users/{username}", "/internal/verify-credentials"]));
+  });
+});
+
+describe("password hashing", () => {
+  it("runs at most the configured number of hashes at once", async () => {
+    const { Semaphore } = await import("./passwords.js");
+    const slots = new Semaphore(2);
+    let running = 0;
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        slots.run(async () => {
+          peak = Math.max(peak, ++running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+        }),
+      ),
+    );
+    expect(peak).toBe(2);
+  });
+});

@@ -1,0 +1,242 @@
+import {
+  GATEWAY_VIA_HEADER,
+  HttpError,
+  JsonCache,
+  Lifecycle,
+  Metrics,
+  bearer,
+  bearerToken,
+  createRoute,
+  createServiceApp,
+  errors,
+  json,
+  pingPostgres,
+  pingRedis,
+  requireUser,
+  z,
+  type AppEnv,
+  type JwtVerifier,
+  type Logger,
+  type Redis,
+  type Sql,
+} from "@titanium/kit";
+import type { MiddlewareHandler } from "hono";
+import { burnVerify, hashPassword, needsRehash, verifyPassword } from "./passwords.js";
+import { CredentialsBody, MeOut, PatchMeBody, PublicProfile, SignupBody, UserOut } from "./schemas.js";
+
+export interface UserServiceDeps {
+  sql: Sql;
+  /** Profile cache; absent or down means every read goes to PostgreSQL. */
+  redis?: Redis;
+  /** Verifies access tokens locally (cached JWKS). */
+  verifier: JwtVerifier;
+  logger: Logger;
+  metrics?: Metrics;
+  lifecycle?: Lifecycle;
+  allowedOrigins?: readonly string[];
+}
+
+/** Profile cache lifetime, as the original. */
+export const PROFILE_TTL_SECONDS = 300;
+export const profileKey = (username: string) => `user:${username.toLowerCase()}`;
+
+interface UserRow {
+  id: number;
+  username: string;
+  email: string;
+  password_hash: string;
+  created_at: Date;
+}
+interface Profile {
+  id: number;
+  username: string;
+  email: string;
+  created_at: string;
+}
+const toProfile = (r: Pick<UserRow, "id" | "username" | "email" | "created_at">): Profile => ({
+  id: r.id,
+  username: r.username,
+  email: r.email,
+  created_at: r.created_at.toISOString(),
+});
+
+/** Service-to-service only: refused when the request came through the gateway (it marks what it forwards). */
+const internalOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.header(GATEWAY_VIA_HEADER) !== undefined || c.req.header("x-forwarded-for") !== undefined)
+    throw new HttpError(403, "internal endpoint");
+  await next();
+};
+
+export function createApp(deps: UserServiceDeps) {
+  const metrics = deps.metrics ?? new Metrics("user-service");
+  const cache = new JsonCache(deps.redis, deps.logger);
+  const cacheStats = { hits: 0, misses: 0 };
+  const { sql } = deps;
+
+  const app = createServiceApp({
+    service: "user-service",
+    logger: deps.logger,
+    metrics,
+    allowedOrigins: deps.allowedOrigins ?? [],
+    lifecycle: deps.lifecycle ?? new Lifecycle(),
+    health: (c) => c.json({ status: "healthy" }),
+    readiness: {
+      postgres: { required: true, check: () => pingPostgres(sql) },
+      redis: { required: false, check: () => pingRedis(deps.redis) },
+    },
+    openapi: { title: "Titanium user-service", version: "1.0.0", description: "Accounts and profiles." },
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  async function loadProfile(username: string): Promise<Profile | undefined> {
+    const key = profileKey(username);
+    const cached = await cache.get<Profile>(key);
+    if (cached) {
+      cacheStats.hits++;
+      return cached;
+    }
+    cacheStats.misses++;
+    const [row] = await sql<UserRow[]>`select id, username, email, created_at from users where lower(username) = lower(${username})`;
+    if (!row) return undefined;
+    const profile = toProfile(row);
+    await cache.set(key, profile, PROFILE_TTL_SECONDS);
+    return profile;
+  }
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/users",
+      summary: "Sign up (public: POST /api/users and /api/register)",
+      request: { body: { ...json(SignupBody), required: true } },
+      responses: { 201: json(UserOut, "created"), ...errors(400, 422) },
+    }),
+    async (c) => {
+      const { username, email, password } = c.req.valid("json");
+      const passwordHash = await hashPassword(password);
+      const [row] = await sql<UserRow[]>`
+        insert into users (username, email, password_hash) values (${username}, ${email}, ${passwordHash})
+        on conflict ((lower(username))) do nothing
+        returning id, username, email`;
+      if (!row) throw new HttpError(400, "Username already exists", { field: "username" });
+      metrics.signups.inc({ service: "user-service" });
+      return c.json({ id: row.id, username: row.username, email: row.email }, 201);
+    },
+  );
+
+  const auth = requireUser(deps.verifier);
+  app.use("/users/me", auth);
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/users/me",
+      summary: "The caller's own account",
+      security: bearer,
+      responses: { 200: json(MeOut, "the caller"), ...errors(401, 404) },
+    }),
+    async (c) => {
+      const profile = await loadProfile(c.get("user").username);
+      if (!profile) throw new HttpError(404, "User not found");
+      return c.json(profile, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/users/me",
+      summary: "Change the caller's email, or password (with the current one)",
+      security: bearer,
+      request: { body: { ...json(PatchMeBody), required: true } },
+      responses: { 200: json(MeOut, "updated"), ...errors(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const me = c.get("user");
+      const [row] = await sql<UserRow[]>`select * from users where id = ${me.id}`;
+      if (!row) throw new HttpError(404, "User not found");
+      let newHash: string | undefined;
+      if (body.password !== undefined) {
+        if (!(await verifyPassword(row.password_hash, body.current_password ?? "")))
+          throw new HttpError(403, "Current password is incorrect", { field: "current_password" });
+        newHash = await hashPassword(body.password);
+      }
+      const [updated] = await sql.begin(async (tx) => {
+        const rows = await tx<UserRow[]>`
+          update users set email = ${body.email ?? row.email}, password_hash = ${newHash ?? row.password_hash}
+          where id = ${me.id} returning id, username, email, created_at`;
+        // A new password ends every session: the refresh tokens of this user are revoked.
+        if (newHash) await tx`update refresh_tokens set revoked_at = now() where user_id = ${me.id} and revoked_at is null`;
+        return rows;
+      });
+      await cache.del(profileKey(row.username));
+      return c.json(toProfile(updated!), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/users/{username}",
+      summary: "Public profile (the email only for its owner)",
+      request: { params: z.object({ username: z.string().min(1).max(100) }) },
+      responses: { 200: json(PublicProfile, "profile"), ...errors(404) },
+    }),
+    async (c) => {
+      const { username } = c.req.valid("param");
+      const profile = await loadProfile(username);
+      if (!profile) throw new HttpError(404, "User not found");
+      const { email, ...pub } = profile;
+      const token = bearerToken(c.req.header("authorization"));
+      const self = token ? await deps.verifier.verify(token) : undefined;
+      return c.json(self?.ok && self.user.id === profile.id ? { ...pub, email } : pub, 200);
+    },
+  );
+
+  app.use("/internal/*", internalOnly);
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/internal/verify-credentials",
+      summary: "Credential check for the auth-service's login (never routed by the gateway)",
+      request: { body: { ...json(CredentialsBody), required: true } },
+      responses: { 200: json(UserOut, "valid"), ...errors(401, 403, 422) },
+    }),
+    async (c) => {
+      const { username, password } = c.req.valid("json");
+      const [row] = await sql<UserRow[]>`select * from users where lower(username) = lower(${username})`;
+      if (!row) {
+        await burnVerify(password);
+        throw new HttpError(401, "Invalid credentials");
+      }
+      if (!(await verifyPassword(row.password_hash, password))) throw new HttpError(401, "Invalid credentials");
+      if (needsRehash(row.password_hash)) {
+        const rehashed = await hashPassword(password);
+        await sql`update users set password_hash = ${rehashed} where id = ${row.id}`;
+      }
+      return c.json({ id: row.id, username: row.username, email: row.email }, 200);
+    },
+  );
+
+  app.get("/stats", async (c) => {
+    const db = await pingPostgres(sql).then(
+      () => "healthy",
+      () => "unhealthy",
+    );
+    const redisUp = await pingRedis(deps.redis).then(
+      () => "healthy",
+      () => "unhealthy",
+    );
+    const lookups = cacheStats.hits + cacheStats.misses;
+    return c.json({
+      user_service: {
+        service_status: db === "healthy" ? "online" : "degraded",
+        database: { status: db },
+        cache: { status: redisUp, hit_ratio: lookups ? cacheStats.hits / lookups : 0 },
+      },
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,31 @@
+import { JwtVerifier, Lifecycle, Metrics, connectPostgres, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer } from "@titanium/kit";
+import { createApp } from "./app.js";
+import { envSchema } from "./config.js";
+import { hashSlots } from "./passwords.js";
+
+const env = loadEnvOrExit("user-service", envSchema);
+const logger = createLogger("user-service", env.LOG_LEVEL);
+hashSlots.setLimit(env.PASSWORD_HASH_CONCURRENCY);
+const sql = connectPostgres(env, logger);
+const redis = connectRedis(env, logger);
+const lifecycle = new Lifecycle();
+const app = createApp({
+  sql,
+  redis,
+  verifier: new JwtVerifier({ jwksUrl: env.AUTH_JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE }),
+  logger,
+  metrics: new Metrics("user-service"),
+  lifecycle,
+  allowedOrigins: env.ALLOWED_ORIGINS,
+});
+const running = await startServer({
+  fetch: app.fetch,
+  port: listenPort("user-service", env.PORT),
+  host: env.HOST,
+  logger,
+  lifecycle,
+  graceMs: env.SHUTDOWN_GRACE_MS,
+  closers: [() => sql.end({ timeout: 5 }), async () => redis?.disconnect()],
+});
+logger.info({ port: running.port }, "listening");
+exitOnSignals(running, logger);
