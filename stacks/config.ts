@@ -244,11 +244,6 @@ const ingressSchema = z
      * only nodes running a ready gateway pod pass it and receive traffic.
      */
     healthCheckNodePort: nodePort.default(31021),
-    /** Path the load balancer's HTTP health check requests on healthCheckNodePort (Istio's status port readiness). */
-    healthCheckPath: z
-      .string()
-      .regex(/^\/[A-Za-z0-9/_.-]*$/, { error: 'expected an absolute URL path such as "/healthz/ready"' })
-      .default("/healthz/ready"),
     /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */
     hostname: z.string().default(""),
     /**

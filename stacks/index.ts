@@ -8,8 +8,9 @@
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { Cloud } from "../components/gcp/cloud";
 import { Cluster } from "../components/cluster/cluster";
+import { Cloud } from "../components/gcp/cloud";
+import { GATEWAY } from "../components/platform/names";
 import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
@@ -63,7 +64,8 @@ const cluster = new Cluster(
     agents: config.cluster.agents,
     podCidr: config.network.podCidr,
     serviceCidr: config.network.serviceCidr,
-    ingress: config.ingress,
+    // The LB health-checks the gateway's readiness through the status port's NodePort.
+    ingress: { ...config.ingress, healthCheckPath: GATEWAY.readinessPath },
     cloud: {
       networkSelfLink: cloud.network.networkSelfLink,
       subnetworkSelfLink: cloud.network.subnetworkSelfLink,
@@ -100,6 +102,11 @@ export const environment = config.environment;
 export const gcpProject = config.gcp.project;
 export const region = config.gcp.region;
 export const providerUrn = gcpProvider.urn;
+export const platformNamespaces = platform.namespaces;
+export const gatewayRef = platform.gatewayRef;
+export const ingressGateway = platform.ingressGateway;
+export const prometheus = platform.prometheus;
+export const appSecretName = platform.appSecretName;
 // Cloud and cluster layers: what operators, the upper layers and the pipeline need.
 export const publicIp = cloud.publicIp;
 export const ingressUrl = config.ingress.hostname ? `https://${config.ingress.hostname}` : pulumi.interpolate`https://${cloud.publicIp}`;
@@ -111,8 +118,3 @@ export const backupBucket = cloud.backupBucket;
 export const agentServiceAccountEmail = cloud.identity.agentEmail;
 export const nodeCapacity = cluster.capacity;
 export const pipelineAccess = cluster.pipelineAccess;
-export const platformNamespaces = platform.namespaces;
-export const gatewayRef = platform.gatewayRef;
-export const ingressGateway = platform.ingressGateway;
-export const prometheus = platform.prometheus;
-export const appSecretName = platform.appSecretName;

@@ -12,13 +12,13 @@ import type { PlanSection } from "./plan";
 type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
 
 const builders: SectionBuilder[] = [
+  // Cloud layer: estimated monthly cost from the dated price table.
+  costSection,
   // Platform layer: the requests of everything scheduled vs the nodes' allocatable, with headroom.
   (run) => {
     const report = capacityReport(run, loadConfig(run.stack, readStackConfig(run.stack)));
     return { title: "Capacity", lines: renderCapacity(report), blocking: !report.fits, data: { fits: report.fits, requested: report.requested, budget: report.budget } };
   },
-  // Cloud layer: the monthly cost of what the stack registers.
-  costSection,
 ];
 
 export async function planSections(run: ProgramRun): Promise<PlanSection[]> {

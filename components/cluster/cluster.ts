@@ -48,7 +48,10 @@ export interface ClusterArgs {
   /** K3s cluster-cidr and service-cidr (config `network`). */
   podCidr: string;
   serviceCidr: string;
-  /** The ingress load balancer's ports and the gateway's healthCheckNodePort (config `ingress`). */
+  /**
+   * The ingress load balancer's ports and its health check: the NodePort of the gateway's status
+   * port (config `ingress.healthCheckNodePort`) and the gateway's readiness path there.
+   */
   ingress: { httpPort: number; httpsPort: number; healthCheckNodePort: number; healthCheckPath: string };
   /** What the cloud layer provides. */
   cloud: {

@@ -12,12 +12,9 @@ export interface IngressLoadBalancerArgs {
    * {@link ipAddress}, and kube-proxy hands them to the gateway Service (its `externalIPs`).
    */
   ports: number[];
-  /**
-   * NodePort of the gateway's status port (config `ingress.healthCheckNodePort`): with
-   * `externalTrafficPolicy: Local` only agents running a ready gateway pod answer it.
-   */
+  /** NodePort of the gateway's status port (config `ingress.healthCheckNodePort`). */
   healthCheckNodePort: number;
-  /** Path of the HTTP health check (config `ingress.healthCheckPath`, Istio's `/healthz/ready`). */
+  /** The gateway's readiness path on that port (Envoy's `/healthz/ready`). */
   healthCheckPath: string;
   /** Instance groups of the agents (the managed instance group's `instanceGroup`). */
   instanceGroups: pulumi.Input<string>[];
@@ -26,7 +23,7 @@ export interface IngressLoadBalancerArgs {
 /**
  * External passthrough Network Load Balancer (regional backend service) in front of the agents.
  * It keeps the client's address (no proxy, no SNAT), and its HTTP health check on the gateway's
- * status-port NodePort selects only agents that run a ready gateway pod (externalTrafficPolicy: Local).
+ * healthCheckNodePort selects only agents that run a gateway pod (externalTrafficPolicy: Local).
  */
 export class IngressLoadBalancer extends pulumi.ComponentResource {
   readonly healthCheck: gcp.compute.RegionHealthCheck;
@@ -42,7 +39,7 @@ export class IngressLoadBalancer extends pulumi.ComponentResource {
       `${name}-hc`,
       {
         region: args.region,
-        description: "The gateway's readiness, reachable only on agents with a local gateway pod",
+        description: "The gateway's readiness: only nodes with a ready local gateway pod answer (externalTrafficPolicy: Local)",
         httpHealthCheck: { port: args.healthCheckNodePort, requestPath: args.healthCheckPath },
         checkIntervalSec: 5,
         timeoutSec: 5,
