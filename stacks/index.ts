@@ -41,6 +41,7 @@ const cloud = new Cloud(
     network: config.network,
     ingress: config.ingress,
     backupRetentionDays: config.data.backup.retentionDays,
+    externalSecretIds: config.ingress.tls ? [config.ingress.tls.certificateSecretId, config.ingress.tls.privateKeySecretId] : [],
     protect: config.protect,
   },
   { providers: [gcpProvider] },
