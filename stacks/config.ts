@@ -8,6 +8,7 @@
  * before any resource is registered.
  */
 import { z } from "zod";
+import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES } from "../components/gcp/pricing";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
 export const PROJECT = "titanium";
@@ -93,12 +94,6 @@ const imageRef = z
   })
   .refine((v) => !/:latest(@|$)/.test(v), { error: 'expected a pinned image, never ":latest"' });
 
-/** Istio sidecar of an application pod (pod annotations `sidecar.istio.io/proxyCPU` and friends). */
-const defaultSidecar: ResourceSpec = {
-  requests: { cpu: "20m", memory: "48Mi" },
-  limits: { cpu: "200m", memory: "128Mi" },
-};
-
 /** A PostgreSQL identifier we can interpolate without quoting. */
 const pgIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lower-case PostgreSQL identifier such as titanium" });
 
@@ -117,7 +112,8 @@ const serviceSpec = (replicas: number, res: ResourceSpec) =>
         .max(95, { error: "expected a CPU utilisation target between 10 and 95 (%)" })
         .default(70),
       resources: resources.default(res),
-      sidecar: resources.default(defaultSidecar),
+      /** Its Istio sidecar (pod annotations); absent: the mesh-wide default `charts.istiod.resources.proxy`. */
+      sidecar: resources.optional(),
     })
     .prefault({})
     .refine((s) => (s.maxReplicas ?? Infinity) >= (s.minReplicas ?? s.replicas), {
@@ -150,7 +146,17 @@ const networkSchema = z
     serviceCidr: cidr.default("10.43.0.0/16"),
     /** Who may reach the K3s API and the admin UIs (Grafana, Prometheus, Argo CD). */
     adminCidrs: z.array(adminCidr, { error: "expected a list of admin CIDRs" }).min(1, { error: "expected at least one admin CIDR" }),
+  })
+  .refine((n) => new Set([n.subnetCidr, n.podCidr, n.serviceCidr]).size === 3, {
+    error: "expected subnetCidr, podCidr and serviceCidr to be different ranges",
+    path: ["serviceCidr"],
   });
+
+const machineTypeName = machineType.refine((m) => isMachineType(m), {
+  error: `expected a machine type of the price table in components/gcp/pricing.ts (${MACHINE_TYPE_NAMES.join(", ")})`,
+});
+const diskType = z.enum(DISK_TYPES, { error: `expected a persistent disk type (${DISK_TYPES.join(", ")})` });
+const zoneName = z.string().regex(/^[a-z]+-[a-z]+\d-[a-z]$/, { error: 'expected a GCP zone such as "us-central1-a"' });
 
 const clusterSchema = z
   .strictObject({
@@ -163,6 +169,18 @@ const clusterSchema = z
       .string()
       .regex(/^([a-z0-9-]+\.)+[a-z0-9-]+$/, { error: "expected a DNS name such as k3s.titanium.internal" })
       .default("k3s-api.titanium.internal"),
+    /**
+     * Existing Cloud DNS managed zone (its name, not its DNS name) that should publish apiDnsName
+     * as an A record of the API's public address. Empty: operators map the name themselves.
+     */
+    apiDnsZone: z
+      .string()
+      .regex(/^$|^[a-z]([a-z0-9-]*[a-z0-9])?$/, { error: "expected the name of a Cloud DNS managed zone such as titanium-example-com" })
+      .default(""),
+    /** How long `pulumi up` waits for the API's /readyz before failing. */
+    apiReadyTimeoutSeconds: z.number().int().min(60, { error: "expected at least 60 seconds" }).default(900),
+    /** OS image of every node (x86-64; the K3s binary is verified against the release checksums). */
+    osImage: z.string().min(1).default("debian-cloud/debian-12"),
     servers: z
       .strictObject({
         count: z
@@ -172,26 +190,52 @@ const clusterSchema = z
             error: "expected an odd number of K3s servers (1, 3, 5 or 7) so etcd keeps quorum",
           })
           .default(1),
-        machineType: machineType.default("e2-medium"),
+        machineType: machineTypeName.default("e2-medium"),
         spot: z.boolean().default(false),
-        bootDiskGb: z.number().int().min(20).default(20),
-        dataDiskGb: z.number().int().min(10).default(10),
+        /** Zones the servers are spread over, round-robin; empty: the stack's gcp:zone. */
+        zones: z.array(zoneName).default([]),
+        bootDiskGb: z.number().int().min(10, { error: "expected at least 10 GB (the OS image size)" }).default(20),
+        bootDiskType: diskType.default("pd-balanced"),
+        /**
+         * Persistent data disk mounted at /var/lib/rancher/k3s (etcd, certificates, images), kept
+         * when a server VM is replaced. 0: no data disk, K3s state lives on the boot disk (dev only;
+         * recovery is a rebuild, see docs/runbooks/bootstrap.md).
+         */
+        dataDiskGb: z
+          .number()
+          .int()
+          .refine((n) => n === 0 || n >= 10, { error: "expected 0 (no data disk) or at least 10 GB" })
+          .default(20),
+        dataDiskType: diskType.default("pd-balanced"),
+        /** Servers run only the control plane (tainted CriticalAddonsOnly=true:NoExecute). */
+        dedicated: z.boolean().default(true),
       })
       .prefault({}),
     agents: z
       .strictObject({
         count: z.number().int().min(1, { error: "expected at least 1 agent" }).default(1),
-        machineType: machineType.default("e2-standard-2"),
+        machineType: machineTypeName.default("e2-standard-2"),
         spot: z.boolean().default(true),
-        bootDiskGb: z.number().int().min(20).default(30),
+        bootDiskGb: z.number().int().min(10, { error: "expected at least 10 GB (the OS image size)" }).default(30),
+        bootDiskType: diskType.default("pd-balanced"),
       })
       .prefault({}),
   })
   .prefault({});
 
+const port = (what: string) =>
+  z
+    .number({ error: `expected the ${what} port number` })
+    .int()
+    .min(1, { error: "expected a port in 1-65535" })
+    .max(65535, { error: "expected a port in 1-65535" });
+
 const ingressSchema = z
   .strictObject({
-    /** NodePorts of the Istio ingress gateway: the load balancer forwards 80/443 here, the firewall opens them. */
+    /** Ports the load balancer listens on (and the gateway Service's ports). */
+    httpPort: port("HTTP").default(80),
+    httpsPort: port("HTTPS").default(443),
+    /** NodePorts of the Istio ingress gateway Service (allocated by Kubernetes; reachable inside the VPC). */
     httpNodePort: nodePort.default(31080),
     httpsNodePort: nodePort.default(31443),
     /**
@@ -218,7 +262,8 @@ const ingressSchema = z
   .refine((i) => new Set([i.httpNodePort, i.httpsNodePort, i.healthCheckNodePort]).size === 3, {
     error: "expected three different NodePorts",
     path: ["healthCheckNodePort"],
-  });
+  })
+  .refine((i) => i.httpPort !== i.httpsPort, { error: "expected different HTTP and HTTPS ports", path: ["httpsPort"] });
 
 // Sized for small K3s nodes (e2-medium / e2-standard-2); the capacity check proves the sum fits.
 const ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts";
@@ -343,7 +388,8 @@ const dataSchema = z
           requests: { cpu: "100m", memory: "256Mi" },
           limits: { cpu: "1", memory: "512Mi" },
         }),
-        sidecar: resources.default(defaultSidecar),
+        /** Its Istio sidecar; absent: `charts.istiod.resources.proxy`. */
+        sidecar: resources.optional(),
       })
       .prefault({}),
     redis: z
@@ -354,7 +400,8 @@ const dataSchema = z
           requests: { cpu: "50m", memory: "64Mi" },
           limits: { cpu: "500m", memory: "128Mi" },
         }),
-        sidecar: resources.default(defaultSidecar),
+        /** Its Istio sidecar; absent: `charts.istiod.resources.proxy`. */
+        sidecar: resources.optional(),
       })
       .prefault({})
       .refine((r) => r.maxMemoryMb <= memoryMiB(r.resources.limits.memory) * 0.75, {
@@ -395,7 +442,8 @@ const featuresSchema = z
           requests: { cpu: "20m", memory: "48Mi" },
           limits: { cpu: "200m", memory: "96Mi" },
         }),
-        sidecar: resources.default(defaultSidecar),
+        /** Its Istio sidecar; absent: `charts.istiod.resources.proxy`. */
+        sidecar: resources.optional(),
       })
       .prefault({}),
     /** HPA and PodDisruptionBudget per service (on in prod). */
@@ -437,6 +485,9 @@ const titaniumSchema = z
     }
     if (c.cluster.servers.spot) {
       ctx.addIssue({ code: "custom", path: ["cluster", "servers", "spot"], message: "expected standard (non-spot) K3s servers in prod" });
+    }
+    if (c.cluster.servers.dataDiskGb === 0) {
+      ctx.addIssue({ code: "custom", path: ["cluster", "servers", "dataDiskGb"], message: "expected a persistent data disk (at least 10 GB) for every K3s server in prod" });
     }
     if (!c.protect) {
       ctx.addIssue({ code: "custom", path: ["protect"], message: "expected protect: true in prod" });
@@ -551,6 +602,13 @@ export function loadConfig(stack: string, raw: Record<string, string>): Titanium
         issues.push({ key: keyOf(PROJECT, i.path), message: describeIssue(i) });
       }
     }
+  }
+  if (result.success && gcpResult.success) {
+    result.data.cluster.servers.zones.forEach((zone, i) => {
+      if (!zone.startsWith(`${gcpResult.data.region}-`)) {
+        issues.push({ key: `titanium:cluster.servers.zones[${i}]`, message: `expected a zone inside region ${gcpResult.data.region}` });
+      }
+    });
   }
   if (issues.length > 0 || !result.success || !gcpResult.success) throw new ConfigError(stack, issues);
   return { ...result.data, gcp: gcpResult.data, stack };

@@ -7,11 +7,12 @@
  * The config is validated first, so a bad stack file fails before any resource is registered.
  */
 import * as gcp from "@pulumi/gcp";
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { TitaniumApps } from "../components/apps/apps";
 import type { AppPlatform } from "../components/apps/inputs";
-import { APP_SECRET_NAMES, type AppSecretName, GATEWAY, NAMESPACES } from "../components/platform/names";
+import { Cluster } from "../components/cluster/cluster";
+import { Cloud } from "../components/gcp/cloud";
+import { GATEWAY, NAMESPACES } from "../components/platform/names";
 import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
@@ -29,25 +30,62 @@ const gcpProvider = new gcp.Provider("gcp", {
 });
 
 // ── Cloud layer (components/gcp): network, NAT, firewall, load balancer, service accounts, Secret Manager ──
-
-// STAND-IN until the cloud layer lands (lead replaces at merge): the GCS bucket for PostgreSQL dumps
-// (lifecycle rule deleting objects older than config.data.backup.retentionDays; the agents' service
-// account may create objects in it).
-const backupBucketName: pulumi.Output<string> = pulumi.output(`${config.gcp.project}-backups`);
+/** Prefix of every predictable physical name (secret ids, service accounts, VM names, tags). */
+const prefix = `titanium-${config.stack}`;
+const cloud = new Cloud(
+  prefix,
+  {
+    prefix,
+    project: config.gcp.project,
+    region: config.gcp.region,
+    network: config.network,
+    ingress: config.ingress,
+    backupRetentionDays: config.data.backup.retentionDays,
+    protect: config.protect,
+  },
+  { providers: [gcpProvider] },
+);
 
 // ── Cluster layer (components/cluster): K3s servers and agents, CA, kubeconfig, Kubernetes provider ──
-
-// STAND-IN until the cluster layer lands (lead replaces at merge): the cluster's k8s.Provider and
-// the cloud layer's Secret Manager secret ids.
-const k8sProvider = new k8s.Provider("k8s-standin", { kubeconfig: "<unused under mocks>" });
-const appSecretIds = Object.fromEntries(
-  APP_SECRET_NAMES.map((n) => [n, pulumi.output(`titanium-${config.stack}-${n}`)]),
-) as Record<AppSecretName, pulumi.Output<string>>;
+const cluster = new Cluster(
+  prefix,
+  {
+    prefix,
+    project: config.gcp.project,
+    region: config.gcp.region,
+    zone: config.gcp.zone,
+    k3s: {
+      version: config.cluster.k3sVersion,
+      apiDnsName: config.cluster.apiDnsName,
+      apiDnsZone: config.cluster.apiDnsZone,
+      apiReadyTimeoutSeconds: config.cluster.apiReadyTimeoutSeconds,
+      osImage: config.cluster.osImage,
+    },
+    servers: config.cluster.servers,
+    agents: config.cluster.agents,
+    podCidr: config.network.podCidr,
+    serviceCidr: config.network.serviceCidr,
+    // The LB health-checks the gateway's readiness through the status port's NodePort.
+    ingress: { ...config.ingress, healthCheckPath: GATEWAY.readinessPath },
+    cloud: {
+      networkSelfLink: cloud.network.networkSelfLink,
+      subnetworkSelfLink: cloud.network.subnetworkSelfLink,
+      tags: cloud.tags,
+      serverServiceAccountEmail: cloud.identity.serverEmail,
+      agentServiceAccountEmail: cloud.identity.agentEmail,
+      publicIp: cloud.publicIp,
+      apiPublicIp: cloud.apiPublicIp,
+      apiInternalIp: cloud.apiInternalIp,
+    },
+    protect: config.protect,
+  },
+  { providers: [gcpProvider] },
+);
 
 // ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
 const platform = new Platform("platform", {
-  provider: k8sProvider,
-  appSecretIds,
+  provider: cluster.provider,
+  appSecretIds: cloud.appSecretIds,
   projectId: config.gcp.project,
   highAvailability: config.environment === "prod",
   charts: config.charts,
@@ -88,12 +126,13 @@ const apps = new TitaniumApps("apps", {
   services: config.services,
   data: config.data,
   features: config.features,
+  defaultSidecar: config.charts.istiod.resources.proxy,
   hostname: config.ingress.hostname,
   podCidr: config.network.podCidr,
   protect: config.protect,
   platform: appPlatform,
-  backupBucket: backupBucketName,
-  provider: k8sProvider,
+  backupBucket: cloud.backupBucket,
+  provider: cluster.provider,
 });
 
 // ── Stack outputs ──
@@ -106,7 +145,17 @@ export const gatewayRef = platform.gatewayRef;
 export const ingressGateway = platform.ingressGateway;
 export const prometheus = platform.prometheus;
 export const appSecretName = platform.appSecretName;
+// Cloud and cluster layers: what operators, the upper layers and the pipeline need.
+export const publicIp = cloud.publicIp;
+export const ingressUrl = config.ingress.hostname ? `https://${config.ingress.hostname}` : pulumi.interpolate`https://${cloud.publicIp}`;
+export const apiEndpoint = cluster.apiEndpoint;
+export const apiPublicIp = cloud.apiPublicIp;
+export const kubeconfig = cluster.kubeconfig;
+export const appSecretIds = cloud.appSecretIds;
+export const backupBucket = cloud.backupBucket;
+export const agentServiceAccountEmail = cloud.identity.agentEmail;
+export const nodeCapacity = cluster.capacity;
+export const pipelineAccess = cluster.pipelineAccess;
 export const appNamespace = appPlatform.namespace;
 export const appServiceUrls = apps.urls;
 export const appBackupCronJob = apps.backupCronJob;
-export const appBackupBucket = backupBucketName;

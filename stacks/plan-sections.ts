@@ -4,6 +4,7 @@
  * `blocking` makes `npm run plan` exit non-zero.
  */
 import { trafficGraphSection } from "../components/apps/traffic-graph";
+import { costSection } from "../components/gcp/cost-estimate";
 import { capacityReport, renderCapacity } from "../components/platform/capacity";
 import { loadConfig } from "./config";
 import { type ProgramRun, readStackConfig } from "./harness";
@@ -12,6 +13,8 @@ import type { PlanSection } from "./plan";
 type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
 
 const builders: SectionBuilder[] = [
+  // Cloud layer: estimated monthly cost from the dated price table.
+  costSection,
   // Platform layer: the requests of everything scheduled vs the nodes' allocatable, with headroom.
   (run) => {
     const report = capacityReport(run, loadConfig(run.stack, readStackConfig(run.stack)));

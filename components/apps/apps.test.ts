@@ -89,11 +89,12 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(preStop).toBeGreaterThan(0);
     expect(preStop + appGrace + drain).toBeLessThan(spec.terminationGracePeriodSeconds);
     // Sidecar resources from config, native sidecar, metrics merge for Prometheus.
+    const sidecar = c.services[svc].sidecar ?? c.charts.istiod.resources.proxy;
     expect(annotations).toMatchObject({
-      "sidecar.istio.io/proxyCPU": c.services[svc].sidecar.requests.cpu,
-      "sidecar.istio.io/proxyMemory": c.services[svc].sidecar.requests.memory,
-      "sidecar.istio.io/proxyCPULimit": c.services[svc].sidecar.limits.cpu,
-      "sidecar.istio.io/proxyMemoryLimit": c.services[svc].sidecar.limits.memory,
+      "sidecar.istio.io/proxyCPU": sidecar.requests.cpu,
+      "sidecar.istio.io/proxyMemory": sidecar.requests.memory,
+      "sidecar.istio.io/proxyCPULimit": sidecar.limits.cpu,
+      "sidecar.istio.io/proxyMemoryLimit": sidecar.limits.memory,
       "sidecar.istio.io/nativeSidecar": "true",
       "prometheus.io/scrape": "true",
       "prometheus.io/port": String(port),
@@ -215,7 +216,8 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(pod.initContainers[0].image).toBe(c.data.postgres.image);
     expect(pod.initContainers[0].command.join(" ")).toContain("pg_dump --format=custom");
     expect(pod.containers[0].image).toBe(c.data.backup.uploaderImage);
-    expect(pod.containers[0].env).toContainEqual({ name: "BUCKET", value: `${c.gcp.project}-backups` });
+    // The cloud layer's bucket (its lifecycle rule keeps `retentionDays`).
+    expect(pod.containers[0].env).toContainEqual({ name: "BUCKET", value: run().outputs.backupBucket });
     expect(pod.containers[0].env).toContainEqual({ name: "PREFIX", value: stack });
   });
 
@@ -310,6 +312,15 @@ describe("application config", () => {
     expect(ofType(run, T.hpa)).toEqual([]);
     expect(ofType(run, T.pdb)).toEqual([]);
     expect(ofType(run, T.deployment).map((r) => r.name)).toContain("apps-load-generator-deployment");
+  });
+
+  it("sizes a pod's sidecar from its own config, else from the mesh-wide default", async () => {
+    const sidecar = { requests: { cpu: "30m", memory: "80Mi" }, limits: { cpu: "300m", memory: "160Mi" } };
+    const run = await runProgram({ stack: "dev", config: { services: { "blog-service": { sidecar } } } });
+    const annotations = (d: string) => input(one(run, T.deployment, d)).spec.template.metadata.annotations as Record<string, string>;
+    expect(annotations("apps-blog-service-deployment")["sidecar.istio.io/proxyMemoryLimit"]).toBe("160Mi");
+    const mesh = loadConfig("dev", readStackConfig("dev")).charts.istiod.resources.proxy;
+    expect(annotations("apps-auth-service-deployment")["sidecar.istio.io/proxyMemory"]).toBe(mesh.requests.memory);
   });
 
   it.each([

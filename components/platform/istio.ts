@@ -118,7 +118,7 @@ export class Istio extends pulumi.ComponentResource {
           externalTrafficPolicy: "Local",
           selector: { ...GATEWAY.podLabels },
           ports: [
-            { name: "status-port", port: 15021, targetPort: 15021, nodePort: ports.healthCheckNodePort, protocol: "TCP" },
+            { name: "status-port", port: GATEWAY.statusPort, targetPort: GATEWAY.statusPort, nodePort: ports.healthCheckNodePort, protocol: "TCP" },
             { name: "http2", port: 80, targetPort: 80, nodePort: ports.httpNodePort, protocol: "TCP" },
             { name: "https", port: 443, targetPort: 443, nodePort: ports.httpsNodePort, protocol: "TCP" },
           ],

@@ -1,25 +1,8 @@
 /**
- * GCE machine types the stacks may use, as the kubelet sees them (vCPUs, memory). Shared-core e2
- * types report 2 vCPUs although they sustain less; the scheduler, which is what the capacity check
- * models, counts the reported number. (The cloud layer may land its own table; the lead unifies.)
+ * What each node gives pods, for the capacity check. Machine shapes come from the cloud layer's
+ * machine table (`components/gcp/pricing.ts`), the one list of types the config accepts.
  */
-export const MACHINE_TYPES: Record<string, { vcpu: number; memoryGiB: number }> = {
-  "e2-micro": { vcpu: 2, memoryGiB: 1 },
-  "e2-small": { vcpu: 2, memoryGiB: 2 },
-  "e2-medium": { vcpu: 2, memoryGiB: 4 },
-  "e2-standard-2": { vcpu: 2, memoryGiB: 8 },
-  "e2-standard-4": { vcpu: 4, memoryGiB: 16 },
-  "e2-standard-8": { vcpu: 8, memoryGiB: 32 },
-  "e2-highmem-2": { vcpu: 2, memoryGiB: 16 },
-  "e2-highmem-4": { vcpu: 4, memoryGiB: 32 },
-  "e2-highcpu-4": { vcpu: 4, memoryGiB: 4 },
-  "n2-standard-2": { vcpu: 2, memoryGiB: 8 },
-  "n2-standard-4": { vcpu: 4, memoryGiB: 16 },
-  "n2d-standard-2": { vcpu: 2, memoryGiB: 8 },
-  "n2d-standard-4": { vcpu: 4, memoryGiB: 16 },
-  "t2d-standard-1": { vcpu: 1, memoryGiB: 4 },
-  "t2d-standard-2": { vcpu: 2, memoryGiB: 8 },
-};
+import { MACHINE_TYPES, isMachineType } from "../gcp/pricing";
 
 /**
  * What a node can give pods: capacity minus the kubelet/OS reservation (GKE's published formula:
@@ -29,8 +12,8 @@ export const MACHINE_TYPES: Record<string, { vcpu: number; memoryGiB: number }> 
  * which is not a pod and so never appears in any request.
  */
 export function allocatable(machineType: string, role: "server" | "agent"): { cpu: number; memoryMiB: number } {
-  const m = MACHINE_TYPES[machineType];
-  if (!m) throw new Error(`unknown machine type "${machineType}"; known: ${Object.keys(MACHINE_TYPES).join(", ")}`);
+  if (!isMachineType(machineType)) throw new Error(`unknown machine type "${machineType}"; known: ${Object.keys(MACHINE_TYPES).join(", ")}`);
+  const m = { vcpu: MACHINE_TYPES[machineType].vcpus, memoryGiB: MACHINE_TYPES[machineType].memoryGiB };
   const cpuReserved = tiers(m.vcpu, [
     [1, 0.06],
     [1, 0.01],

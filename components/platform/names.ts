@@ -38,6 +38,9 @@ export const GATEWAY = {
   gatewayName: "titanium-gateway",
   /** TLS Secret (in the gateway's namespace) the HTTPS server reads. */
   tlsSecretName: "titanium-gateway-tls",
+  /** Envoy's status port and readiness path: the load balancer's health check (via a NodePort). */
+  statusPort: 15021,
+  readinessPath: "/healthz/ready",
 } as const;
 
 /** Prometheus as kube-prometheus-stack deploys it (CR `kps-prometheus`). */
@@ -69,16 +72,8 @@ export const APP_SECRET = {
 /** Admin UIs served under sub-paths of the public gateway, reachable only from the admin CIDRs. */
 export const ADMIN_PATHS = { grafana: "/grafana", prometheus: "/prometheus", argocd: "/argocd" } as const;
 
-/** The Secret Manager secrets the platform reads (ids come from the cloud layer). */
-export const APP_SECRET_NAMES = [
-  "postgres-password",
-  "redis-password",
-  "jwt-signing-key",
-  "grafana-admin-password",
-  "argocd-admin-password",
-  "argocd-admin-password-bcrypt",
-] as const;
-export type AppSecretName = (typeof APP_SECRET_NAMES)[number];
+/** The Secret Manager secrets the platform reads: the cloud layer creates them and owns the list. */
+export { APP_SECRET_NAMES, type AppSecretName } from "../gcp/app-secrets";
 
 /**
  * What an application pod needs so Prometheus scrapes it under STRICT mTLS (ADR 0021): the

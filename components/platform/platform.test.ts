@@ -1,3 +1,5 @@
+import { MACHINE_TYPE_NAMES } from "../gcp/pricing";
+import { allocatable } from "./machine-types";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../stacks/config";
 import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, runProgram } from "../../stacks/harness";
@@ -115,7 +117,7 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(o(servers.find((s) => o(s.port).number === 443)!.tls)).toMatchObject({ mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName });
     const secret = one(run(), "kubernetes:core/v1:Secret", "platform-istio-gateway-tls");
     expect(secret.secretInputs).toContain("stringData");
-    expect(ofType(run(), "tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(1);
+    expect(ofType(run(), "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"))).toHaveLength(1);
   });
 
   it("labels namespaces for admission and injection: titanium meshed and restricted", () => {
@@ -212,7 +214,7 @@ describe("platform layer variants", () => {
 
   it("syncs a real certificate from Secret Manager instead of generating one when config names it", async () => {
     const run = await runProgram({ stack: "dev", config: { ingress: { hostname: "titanium.example.com", tls: { certificateSecretId: "gw-cert", privateKeySecretId: "gw-key" } } } });
-    expect(ofType(run, "tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(0);
+    expect(ofType(run, "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"))).toHaveLength(0);
     const es = one(run, EXTERNAL_SECRET, "platform-external-secrets-gateway-tls");
     expect(o(es.inputs.metadata)).toMatchObject({ name: GATEWAY.tlsSecretName, namespace: NAMESPACES.istio });
     expect(o(o(o(es.inputs.spec).target).template).type).toBe("kubernetes.io/tls");
@@ -239,9 +241,16 @@ describe("platform layer variants", () => {
     expect(report.requested.memoryMiB).toBeGreaterThan(report.budget.memoryMiB);
   });
 
-  it("names the key when a machine type is unknown to the capacity check", () => {
+  it("knows every machine type the config accepts, and the config names the key for any other", () => {
+    for (const type of MACHINE_TYPE_NAMES) {
+      for (const role of ["server", "agent"] as const) {
+        const a = allocatable(type, role);
+        expect(a.cpu, `${type} ${role}`).toBeGreaterThan(0);
+        expect(a.memoryMiB, `${type} ${role}`).toBeGreaterThan(0);
+      }
+    }
     const raw = readStackConfig("dev");
     raw["titanium:cluster"] = JSON.stringify({ agents: { machineType: "z9-mega-1" } });
-    expect(() => capacityReport(runs.dev!, loadConfig("dev", raw))).toThrow(/titanium:cluster\.agents\.machineType: unknown machine type "z9-mega-1"/);
+    expect(() => loadConfig("dev", raw)).toThrow(/titanium:cluster\.agents\.machineType: expected a machine type of the price table/);
   });
 });
