@@ -382,8 +382,14 @@ const dataSchema = z
         database: pgIdentifier.default("titanium"),
         user: pgIdentifier.default("titanium"),
         storageGi: z.number().int().min(1).default(10),
-        /** GCE Persistent Disk type of the data volume (zonal PD: survives the loss of any agent VM). */
-        diskType: z.enum(["pd-balanced", "pd-ssd", "pd-standard"], { error: 'expected "pd-balanced", "pd-ssd" or "pd-standard"' }).default("pd-balanced"),
+        /**
+         * Data volume: a GCE Persistent Disk type (zonal PD through the PD CSI driver: survives the loss
+         * of any agent VM), or `local-path` (K3s' node-local class: lost with its VM; never in prod) for a
+         * cluster without the driver.
+         */
+        diskType: z
+          .enum(["pd-balanced", "pd-ssd", "pd-standard", "local-path"], { error: 'expected "pd-balanced", "pd-ssd", "pd-standard" or "local-path"' })
+          .default("pd-balanced"),
         resources: resources.default({
           requests: { cpu: "100m", memory: "256Mi" },
           limits: { cpu: "1", memory: "512Mi" },
@@ -491,6 +497,9 @@ const titaniumSchema = z
     }
     if (!c.protect) {
       ctx.addIssue({ code: "custom", path: ["protect"], message: "expected protect: true in prod" });
+    }
+    if (c.data.postgres.diskType === "local-path") {
+      ctx.addIssue({ code: "custom", path: ["data", "postgres", "diskType"], message: "expected a GCE PD type in prod (local-path dies with its agent VM)" });
     }
     for (const name of SERVICE_NAMES) {
       if (c.services[name].replicas < 2) {

@@ -314,6 +314,12 @@ describe("application config", () => {
     expect(ofType(run, T.deployment).map((r) => r.name)).toContain("apps-load-generator-deployment");
   });
 
+  it("puts the database on K3s' local-path class when told (a cluster without the PD CSI driver), creating no StorageClass", async () => {
+    const run = await runProgram({ stack: "dev", config: { data: { postgres: { diskType: "local-path" } } } });
+    expect(ofType(run, T.storageClass)).toEqual([]);
+    expect(input(one(run, T.pvc, "apps-postgres-data")).spec.storageClassName).toBe("local-path");
+  });
+
   it("sizes a pod's sidecar from its own config, else from the mesh-wide default", async () => {
     const sidecar = { requests: { cpu: "30m", memory: "80Mi" }, limits: { cpu: "300m", memory: "160Mi" } };
     const run = await runProgram({ stack: "dev", config: { services: { "blog-service": { sidecar } } } });
@@ -326,7 +332,8 @@ describe("application config", () => {
   it.each([
     ["Redis maxmemory above 75% of its limit", "dev", { data: { redis: { maxMemoryMb: 120 } } }, "titanium:data.redis.maxMemoryMb", "75%"],
     ["an HPA minimum below 2 in prod", "prod", { services: { "api-gateway": { replicas: 2, minReplicas: 1, maxReplicas: 4 } } }, "titanium:services.api-gateway.minReplicas", "at least 2"],
-    ["an unknown disk type", "dev", { data: { postgres: { diskType: "local-path" } } }, "titanium:data.postgres.diskType", "pd-balanced"],
+    ["an unknown disk type", "dev", { data: { postgres: { diskType: "hostPath" } } }, "titanium:data.postgres.diskType", "pd-balanced"],
+    ["node-local database storage in prod", "prod", { data: { postgres: { diskType: "local-path" } } }, "titanium:data.postgres.diskType", "local-path dies with its agent VM"],
     ["a mutable backup image", "dev", { data: { backup: { uploaderImage: "google/cloud-sdk:latest" } } }, "titanium:data.backup.uploaderImage", "never"],
     ["a CPU target out of range", "dev", { services: { "blog-service": { targetCpuUtilization: 5 } } }, "titanium:services.blog-service.targetCpuUtilization", "between 10 and 95"],
   ])("rejects %s, naming the key", async (_label, stack, config, key, message) => {
