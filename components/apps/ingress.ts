@@ -28,8 +28,9 @@ export interface AppIngressArgs {
   gateway: string;
   /** Host names (covered by the Gateway's hosts; `*` when the stack has no host name). */
   hosts: string[];
-  /** The api-gateway and the blog-service (UI). */
+  /** The api-gateway (the API and its rate limits). */
   apiGateway: RouteTarget;
+  /** The blog-service (the UI's pages and static files). */
   blog: RouteTarget;
   /** Kubernetes provider of the cluster. */
   provider: k8s.Provider;

@@ -25,15 +25,17 @@ export interface PostgresArgs {
   namespace: string;
   /** Pinned PostgreSQL image (`data.postgres.image`). */
   image: string;
-  /** Database created at first start, and its owner role. */
+  /** Database created at first start. */
   database: string;
+  /** Its owner role (the services' `PGUSER`). */
   user: string;
   /** Size of the data disk in GiB. */
   storageGi: number;
   /** GCE PD type of the data disk, or `local-path` (K3s' node-local class, for a cluster without the PD CSI driver). */
   diskType: "pd-balanced" | "pd-ssd" | "pd-standard" | "local-path";
-  /** Requests and limits of the database container and of its sidecar. */
+  /** Requests and limits of the database container. */
   resources: ResourceSpec;
+  /** Requests and limits of its Istio sidecar. */
   sidecar: ResourceSpec;
   /** Secret with `POSTGRES_PASSWORD` (written by the platform's ExternalSecret). */
   secretName: string;
