@@ -241,6 +241,8 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(dest(routeFor("/blog/static/app.js", "GET")!)).toMatch(/^blog-service\./);
     expect(dest(routeFor("/", "GET")!)).toMatch(/^blog-service\./);
     expect(routeFor("/blog/", "POST")).toBeUndefined();
+    // Nothing else is public: no service's metrics, readiness or API description.
+    for (const p of ["/metrics", "/readyz", "/openapi.json", "/stats"]) expect(routeFor(p, "GET"), p).toBeUndefined();
     for (const r of routes) {
       expect(r.rewrite).toBeUndefined();
       expect(r.timeout).toMatch(/^\d+s$/);
