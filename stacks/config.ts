@@ -147,10 +147,22 @@ const networkSchema = z
     /** Who may reach the K3s API and the admin UIs (Grafana, Prometheus, Argo CD). */
     adminCidrs: z.array(adminCidr, { error: "expected a list of admin CIDRs" }).min(1, { error: "expected at least one admin CIDR" }),
   })
-  .refine((n) => new Set([n.subnetCidr, n.podCidr, n.serviceCidr]).size === 3, {
-    error: "expected subnetCidr, podCidr and serviceCidr to be different ranges",
+  .refine((n) => !cidrsOverlap([n.subnetCidr, n.podCidr, n.serviceCidr]), {
+    error: "expected subnetCidr, podCidr and serviceCidr not to overlap",
     path: ["serviceCidr"],
   });
+
+/** Whether any two of these IPv4 CIDRs share an address. */
+function cidrsOverlap(cidrs: string[]): boolean {
+  const ranges = cidrs.map((c) => {
+    const [ip, bits] = c.split("/") as [string, string];
+    const start = ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+    const size = 2 ** (32 - Number(bits));
+    const first = start - (start % size);
+    return [first, first + size - 1] as const;
+  });
+  return ranges.some(([a, b], i) => ranges.some(([c, d], j) => i < j && a <= d && c <= b));
+}
 
 const machineTypeName = machineType.refine((m) => isMachineType(m), {
   error: `expected a machine type of the price table in components/gcp/pricing.ts (${MACHINE_TYPE_NAMES.join(", ")})`,
@@ -354,7 +366,7 @@ const imagesSchema = z
       .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, { error: "expected an image tag" })
       .refine((t) => t !== "latest", { error: 'expected an immutable tag such as "main-1a2b3c4", never "latest"' })
       .default("main-0000000"),
-    /** Per-service digests recorded by the image workflow; when set they win over the tag. */
+    /** Per-service digests, set by the Deploy workflow for each `pulumi up` (never committed); when set they win over the tag. */
     digests: z.partialRecord(z.enum(SERVICE_NAMES), imageDigest).default({}),
   })
   .prefault({});

@@ -41,6 +41,7 @@ const cloud = new Cloud(
     network: config.network,
     ingress: config.ingress,
     backupRetentionDays: config.data.backup.retentionDays,
+    externalSecretIds: config.ingress.tls ? [config.ingress.tls.certificateSecretId, config.ingress.tls.privateKeySecretId] : [],
     protect: config.protect,
   },
   { providers: [gcpProvider] },
@@ -156,6 +157,7 @@ export const backupBucket = cloud.backupBucket;
 export const agentServiceAccountEmail = cloud.identity.agentEmail;
 export const nodeCapacity = cluster.capacity;
 export const pipelineAccess = cluster.pipelineAccess;
+// Application layer.
 export const appNamespace = appPlatform.namespace;
 export const appServiceUrls = apps.urls;
 export const appBackupCronJob = apps.backupCronJob;

@@ -6,6 +6,7 @@
 import { trafficGraphSection } from "../components/apps/traffic-graph";
 import { costSection } from "../components/gcp/cost-estimate";
 import { capacityReport, renderCapacity } from "../components/platform/capacity";
+import { policiesSection } from "../policies/report";
 import { loadConfig } from "./config";
 import { type ProgramRun, readStackConfig } from "./harness";
 import type { PlanSection } from "./plan";
@@ -13,6 +14,8 @@ import type { PlanSection } from "./plan";
 type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
 
 const builders: SectionBuilder[] = [
+  // ── Policies ── every CrossGuard policy over the stack's resources (policies/report.ts)
+  policiesSection,
   // Cloud layer: estimated monthly cost from the dated price table.
   costSection,
   // Platform layer: the requests of everything scheduled vs the nodes' allocatable, with headroom.

@@ -216,8 +216,10 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(pod.initContainers[0].image).toBe(c.data.postgres.image);
     expect(pod.initContainers[0].command.join(" ")).toContain("pg_dump --format=custom");
     expect(pod.containers[0].image).toBe(c.data.backup.uploaderImage);
-    // The cloud layer's bucket (its lifecycle rule keeps `retentionDays`).
-    expect(pod.containers[0].env).toContainEqual({ name: "BUCKET", value: run().outputs.backupBucket });
+    // The bucket the cloud layer created (and exported), not a name the app layer guesses.
+    const bucket = one(run(), "gcp:storage/bucket:Bucket", `titanium-${stack}-backups`).inputs.name;
+    expect(run().outputs.backupBucket).toBe(bucket);
+    expect(pod.containers[0].env).toContainEqual({ name: "BUCKET", value: bucket });
     expect(pod.containers[0].env).toContainEqual({ name: "PREFIX", value: stack });
   });
 
