@@ -86,7 +86,7 @@ export function createApp(deps: GatewayDeps) {
         url: target.toString(),
         method: c.req.method,
         headers: c.req.raw.headers,
-        body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : await c.req.arrayBuffer(),
+        body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : new Uint8Array(await c.req.arrayBuffer()),
         clientChain: chain,
         proto: url.protocol.replace(":", ""),
         host: c.req.header("host"),
@@ -94,9 +94,8 @@ export function createApp(deps: GatewayDeps) {
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
       });
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
-      return res.body === null
-        ? c.body(null, res.status as StatusCode, res.headers)
-        : c.body(res.body, res.status as ContentfulStatusCode, res.headers);
+      if (res.body === null) return c.body(null, res.status as StatusCode, res.headers);
+      return c.body(res.body as Uint8Array<ArrayBuffer> | ReadableStream, res.status as ContentfulStatusCode, res.headers);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");
