@@ -32,9 +32,16 @@ export function connectRedis(env: RedisSettings, logger: Logger): Redis | undefi
   return createRedis({ url, logger });
 }
 
+/** What the migration command reads (`MIGRATIONS_DIR` only to override where the SQL files are). */
+export const migrationEnvSchema = z.object({
+  ...postgresEnv,
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  MIGRATIONS_DIR: z.string().optional(),
+});
+
 /** The one-shot migration command (a Kubernetes Job): apply pending migrations, exit 0, or exit 1. */
 export async function runMigrationsCli(service: ServiceName): Promise<void> {
-  const env = loadEnvOrExit(service, z.object({ ...postgresEnv, LOG_LEVEL: z.string().default("info") }));
+  const env = loadEnvOrExit(service, migrationEnvSchema);
   const logger = createLogger(service, env.LOG_LEVEL);
   let sql: Sql | undefined;
   try {
