@@ -144,6 +144,8 @@ try {
     // The limiter still runs its Redis script on every request; the limits are only raised so one load
     // generator on 127.0.0.1 is not throttled as one client.
     env: { "api-gateway": { RATE_LIMIT_SCALE: "100000" } },
+    // Service logs go to files (as on a node), not through this process.
+    logDir: join(dataDir, "logs"),
     log: () => {},
   });
   const gw = platform.url;

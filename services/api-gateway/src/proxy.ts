@@ -47,7 +47,8 @@ export interface ForwardOptions {
   /** Full upstream URL (base + path + query). */
   url: string;
   method: string;
-  headers: Headers;
+  /** The client's request headers (web Headers, or Node's incoming header object). */
+  headers: Headers | IncomingHttpHeaders;
   body: Uint8Array | undefined;
   /** The X-Forwarded-For chain the gateway believes (client first). */
   clientChain: string;
@@ -82,27 +83,43 @@ function responseHeaders(h: IncomingHttpHeaders): Record<string, string | string
   return out;
 }
 
-function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint8Array | undefined, signal: AbortSignal): Promise<UpstreamResponse> {
+class UpstreamTimeout extends Error {
+  override name = "TimeoutError";
+}
+
+/**
+ * One attempt. The timeout is a plain timer cleared when the answer is complete (AbortSignal.timeout
+ * would keep a timer and a signal alive for the whole timeout after every request: memory under load).
+ */
+function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint8Array | undefined, timeoutMs: number): Promise<UpstreamResponse> {
   const send = url.protocol === "https:" ? httpsRequest : request;
   return new Promise((resolve, reject) => {
-    const req = send(
-      url,
-      { method, headers, agent: url.protocol === "https:" ? httpsAgent : httpAgent, signal },
-      (res) => {
-        const status = res.statusCode ?? 502;
-        const out = responseHeaders(res.headers);
-        const length = Number(res.headers["content-length"]);
-        if (Number.isNaN(length) || length > BUFFER_LIMIT) {
-          resolve({ status, headers: out, body: Readable.toWeb(res) as ReadableStream<Uint8Array> });
-          return;
-        }
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.once("end", () => resolve({ status, headers: out, body: length === 0 ? null : Buffer.concat(chunks) }));
-        res.once("error", reject);
-      },
-    );
-    req.once("error", reject);
+    const done = () => clearTimeout(timer);
+    const req = send(url, { method, headers, agent: url.protocol === "https:" ? httpsAgent : httpAgent }, (res) => {
+      const status = res.statusCode ?? 502;
+      const out = responseHeaders(res.headers);
+      const length = Number(res.headers["content-length"]);
+      if (Number.isNaN(length) || length > BUFFER_LIMIT) {
+        done(); // streaming answers are bounded by the client connection from here on
+        resolve({ status, headers: out, body: Readable.toWeb(res) as ReadableStream<Uint8Array> });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.once("end", () => {
+        done();
+        resolve({ status, headers: out, body: length === 0 ? null : Buffer.concat(chunks) });
+      });
+      res.once("error", (err) => {
+        done();
+        reject(err);
+      });
+    });
+    const timer = setTimeout(() => req.destroy(new UpstreamTimeout("upstream timed out")), timeoutMs);
+    req.once("error", (err) => {
+      done();
+      reject(err);
+    });
     req.end(body);
   });
 }
@@ -110,9 +127,11 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
 /** Forward one request; retries only idempotent requests, and only on connection errors. */
 export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const headers: OutgoingHttpHeaders = {};
-  opts.headers.forEach((v, k) => {
-    if (!HOP_BY_HOP.has(k)) headers[k] = v;
-  });
+  if (opts.headers instanceof Headers)
+    opts.headers.forEach((v, k) => {
+      if (!HOP_BY_HOP.has(k)) headers[k] = v;
+    });
+  else for (const [k, v] of Object.entries(opts.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
   headers["x-forwarded-for"] = opts.clientChain;
   headers["x-forwarded-proto"] = opts.proto;
   if (opts.host) headers["x-forwarded-host"] = opts.host;
@@ -125,7 +144,7 @@ export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const deadline = Date.now() + opts.timeoutMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await once(url, opts.method, headers, opts.body, AbortSignal.timeout(Math.max(1, deadline - Date.now())));
+      return await once(url, opts.method, headers, opts.body, Math.max(1, deadline - Date.now()));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.name === "AbortError" || e.name === "TimeoutError") throw new UpstreamError("timeout", "upstream timed out");

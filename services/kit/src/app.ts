@@ -92,13 +92,12 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   });
   app.use("*", securityHeaders());
   app.use("*", corsAllowList(opts.allowedOrigins));
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: opts.bodyLimitBytes ?? 256 * 1024,
-      onError: (c) => errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: opts.bodyLimitBytes ?? 256 * 1024,
+    onError: (c) => errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`),
+  });
+  // GET and HEAD carry no body; skipping them also avoids building a full Request object per read.
+  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
   app.onError((err, c) => {
     if (err instanceof HttpError) {

@@ -18,11 +18,18 @@ export const SERVICE_PATHS = {
   openapi: "/openapi.json",
 } as const;
 
-/** What a container runs (production bundles, see scripts/build-services.mjs). */
+/**
+ * V8 flags every service runs with: a small young generation and size-optimised code keep a service
+ * under ~85 MB RSS after load instead of ~110 MB, at no measurable throughput cost (docs/benchmarks.md).
+ * They are command-line flags (`--optimize-for-size` is not accepted in NODE_OPTIONS).
+ */
+export const NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size", "--enable-source-maps"] as const;
+
+/** What a container runs (production bundles, see scripts/build-services.mjs), from the workspace directory. */
 export const ENTRYPOINTS = {
-  server: ["node", "dist/server.js"],
+  server: ["node", ...NODE_FLAGS, "dist/server.js"],
   /** One-shot migrations (a Job): any of user-service, auth-service, blog-service images carries it. */
-  migrate: ["node", "dist/migrate.js"],
+  migrate: ["node", "--enable-source-maps", "dist/migrate.js"],
 } as const;
 
 /** Default `SHUTDOWN_GRACE_MS` (baseEnv). */
