@@ -8,6 +8,7 @@
  * before any resource is registered.
  */
 import { z } from "zod";
+import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES } from "../components/gcp/pricing";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
 export const PROJECT = "titanium";
@@ -47,13 +48,29 @@ const pinnedVersion = z
     error: 'expected an exact version such as "1.30.3" (no ranges, no "latest")',
   });
 
-const chart = (repository: string, version: string) =>
+/** Requests and limits of every workload a platform chart runs, keyed by workload name (defaults per chart below). */
+function workloadResources<W extends string>(workloads: Record<W, ResourceSpec>) {
+  const shape = {} as Record<W, z.ZodDefault<typeof resources>>;
+  for (const k of Object.keys(workloads) as W[]) shape[k] = resources.default(workloads[k]);
+  const object = z.strictObject(shape);
+  // Every key has a default, so an absent block is the defaults (zod cannot see that through the generic).
+  return object.prefault({} as z.input<typeof object>);
+}
+
+const chart = <W extends string = never>(repository: string, version: string, workloads = {} as Record<W, ResourceSpec>) =>
   z
     .strictObject({
       repository: z.url({ error: "expected the chart repository URL" }).default(repository),
       version: pinnedVersion.default(version),
+      resources: workloadResources(workloads),
     })
     .prefault({});
+
+/** Shorthand for a ResourceSpec: requests cpu/memory, limits cpu/memory. */
+const res = (reqCpu: string, reqMem: string, limCpu: string, limMem: string): ResourceSpec => ({
+  requests: { cpu: reqCpu, memory: reqMem },
+  limits: { cpu: limCpu, memory: limMem },
+});
 
 const machineType = z
   .string()
@@ -117,7 +134,17 @@ const networkSchema = z
     serviceCidr: cidr.default("10.43.0.0/16"),
     /** Who may reach the K3s API and the admin UIs (Grafana, Prometheus, Argo CD). */
     adminCidrs: z.array(adminCidr, { error: "expected a list of admin CIDRs" }).min(1, { error: "expected at least one admin CIDR" }),
+  })
+  .refine((n) => new Set([n.subnetCidr, n.podCidr, n.serviceCidr]).size === 3, {
+    error: "expected subnetCidr, podCidr and serviceCidr to be different ranges",
+    path: ["serviceCidr"],
   });
+
+const machineTypeName = machineType.refine((m) => isMachineType(m), {
+  error: `expected a machine type of the price table in components/gcp/pricing.ts (${MACHINE_TYPE_NAMES.join(", ")})`,
+});
+const diskType = z.enum(DISK_TYPES, { error: `expected a persistent disk type (${DISK_TYPES.join(", ")})` });
+const zoneName = z.string().regex(/^[a-z]+-[a-z]+\d-[a-z]$/, { error: 'expected a GCP zone such as "us-central1-a"' });
 
 const clusterSchema = z
   .strictObject({
@@ -130,6 +157,18 @@ const clusterSchema = z
       .string()
       .regex(/^([a-z0-9-]+\.)+[a-z0-9-]+$/, { error: "expected a DNS name such as k3s.titanium.internal" })
       .default("k3s-api.titanium.internal"),
+    /**
+     * Existing Cloud DNS managed zone (its name, not its DNS name) that should publish apiDnsName
+     * as an A record of the API's public address. Empty: operators map the name themselves.
+     */
+    apiDnsZone: z
+      .string()
+      .regex(/^$|^[a-z]([a-z0-9-]*[a-z0-9])?$/, { error: "expected the name of a Cloud DNS managed zone such as titanium-example-com" })
+      .default(""),
+    /** How long `pulumi up` waits for the API's /readyz before failing. */
+    apiReadyTimeoutSeconds: z.number().int().min(60, { error: "expected at least 60 seconds" }).default(900),
+    /** OS image of every node (x86-64; the K3s binary is verified against the release checksums). */
+    osImage: z.string().min(1).default("debian-cloud/debian-12"),
     servers: z
       .strictObject({
         count: z
@@ -139,53 +178,125 @@ const clusterSchema = z
             error: "expected an odd number of K3s servers (1, 3, 5 or 7) so etcd keeps quorum",
           })
           .default(1),
-        machineType: machineType.default("e2-medium"),
+        machineType: machineTypeName.default("e2-medium"),
         spot: z.boolean().default(false),
-        bootDiskGb: z.number().int().min(20).default(20),
-        dataDiskGb: z.number().int().min(10).default(10),
+        /** Zones the servers are spread over, round-robin; empty: the stack's gcp:zone. */
+        zones: z.array(zoneName).default([]),
+        bootDiskGb: z.number().int().min(10, { error: "expected at least 10 GB (the OS image size)" }).default(20),
+        bootDiskType: diskType.default("pd-balanced"),
+        /**
+         * Persistent data disk mounted at /var/lib/rancher/k3s (etcd, certificates, images), kept
+         * when a server VM is replaced. 0: no data disk, K3s state lives on the boot disk (dev only;
+         * recovery is a rebuild, see docs/runbooks/bootstrap.md).
+         */
+        dataDiskGb: z
+          .number()
+          .int()
+          .refine((n) => n === 0 || n >= 10, { error: "expected 0 (no data disk) or at least 10 GB" })
+          .default(20),
+        dataDiskType: diskType.default("pd-balanced"),
+        /** Servers run only the control plane (tainted CriticalAddonsOnly=true:NoExecute). */
+        dedicated: z.boolean().default(true),
       })
       .prefault({}),
     agents: z
       .strictObject({
         count: z.number().int().min(1, { error: "expected at least 1 agent" }).default(1),
-        machineType: machineType.default("e2-standard-2"),
+        machineType: machineTypeName.default("e2-standard-2"),
         spot: z.boolean().default(true),
-        bootDiskGb: z.number().int().min(20).default(30),
+        bootDiskGb: z.number().int().min(10, { error: "expected at least 10 GB (the OS image size)" }).default(30),
+        bootDiskType: diskType.default("pd-balanced"),
       })
       .prefault({}),
   })
   .prefault({});
 
+const port = (what: string) =>
+  z
+    .number({ error: `expected the ${what} port number` })
+    .int()
+    .min(1, { error: "expected a port in 1-65535" })
+    .max(65535, { error: "expected a port in 1-65535" });
+
 const ingressSchema = z
   .strictObject({
-    /** NodePorts of the Istio ingress gateway: the load balancer forwards 80/443 here, the firewall opens them. */
+    /** Ports the load balancer listens on (and the gateway Service's ports). */
+    httpPort: port("HTTP").default(80),
+    httpsPort: port("HTTPS").default(443),
+    /** NodePorts of the Istio ingress gateway Service (allocated by Kubernetes; reachable inside the VPC). */
     httpNodePort: nodePort.default(31080),
     httpsNodePort: nodePort.default(31443),
     /**
-     * The gateway Service's `healthCheckNodePort` (externalTrafficPolicy: Local keeps the client's
-     * address): kube-proxy answers HTTP /healthz there only on nodes running a gateway pod, so the
-     * load balancer's health check sends traffic only to them.
+     * NodePort of the gateway's status port (15021, `/healthz/ready`): the load balancer's health check.
+     * The gateway Service uses `externalTrafficPolicy: Local` (the client's address is preserved), so
+     * only nodes running a ready gateway pod pass it and receive traffic.
      */
     healthCheckNodePort: nodePort.default(31021),
     /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */
     hostname: z.string().default(""),
+    /**
+     * A real certificate for the gateway instead of the per-stack self-signed one: the ids of two
+     * Secret Manager secrets (PEM chain, PEM private key) that External Secrets syncs into the
+     * gateway's TLS Secret. Absent: a certificate generated with @pulumi/tls.
+     */
+    tls: z
+      .strictObject({
+        certificateSecretId: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, { error: "expected a Secret Manager secret id" }),
+        privateKeySecretId: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, { error: "expected a Secret Manager secret id" }),
+      })
+      .optional(),
   })
   .prefault({})
   .refine((i) => new Set([i.httpNodePort, i.httpsNodePort, i.healthCheckNodePort]).size === 3, {
     error: "expected three different NodePorts",
     path: ["healthCheckNodePort"],
-  });
+  })
+  .refine((i) => i.httpPort !== i.httpsPort, { error: "expected different HTTP and HTTPS ports", path: ["httpsPort"] });
 
+// Sized for small K3s nodes (e2-medium / e2-standard-2); the capacity check proves the sum fits.
+const ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts";
 const chartsSchema = z
   .strictObject({
-    istioBase: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
-    istiod: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
-    istioGateway: chart("https://istio-release.storage.googleapis.com/charts", "1.30.3"),
-    kubePrometheusStack: chart("https://prometheus-community.github.io/helm-charts", "88.5.3"),
-    loki: chart("https://grafana-community.github.io/helm-charts", "18.11.0"),
-    alloy: chart("https://grafana.github.io/helm-charts", "1.11.1"),
-    argoCd: chart("https://argoproj.github.io/argo-helm", "10.1.1"),
-    externalSecrets: chart("https://charts.external-secrets.io", "2.9.0"),
+    istioBase: chart(ISTIO_CHARTS, "1.30.3"),
+    /** Istio CNI node agent: pods need no NET_ADMIN init container, so meshed namespaces can enforce PSA `restricted`. */
+    istioCni: chart(ISTIO_CHARTS, "1.30.3", { cniNode: res("20m", "64Mi", "200m", "256Mi") }),
+    istiod: chart(ISTIO_CHARTS, "1.30.3", {
+      discovery: res("100m", "256Mi", "1", "1Gi"),
+      /** The injected istio-proxy sidecar of every meshed pod. */
+      proxy: res("20m", "64Mi", "500m", "256Mi"),
+    }),
+    istioGateway: chart(ISTIO_CHARTS, "1.30.3", { gateway: res("50m", "128Mi", "1", "512Mi") }),
+    kubePrometheusStack: chart("https://prometheus-community.github.io/helm-charts", "88.5.3", {
+      operator: res("50m", "128Mi", "500m", "256Mi"),
+      admissionPatch: res("10m", "32Mi", "100m", "64Mi"),
+      configReloader: res("10m", "32Mi", "100m", "64Mi"),
+      prometheus: res("200m", "512Mi", "1", "1536Mi"),
+      alertmanager: res("20m", "64Mi", "200m", "128Mi"),
+      grafana: res("50m", "128Mi", "500m", "512Mi"),
+      grafanaSidecar: res("10m", "64Mi", "100m", "128Mi"),
+      kubeStateMetrics: res("10m", "64Mi", "200m", "256Mi"),
+      nodeExporter: res("10m", "32Mi", "200m", "64Mi"),
+    }),
+    loki: chart("https://grafana-community.github.io/helm-charts", "18.11.0", {
+      singleBinary: res("100m", "256Mi", "1", "1Gi"),
+    }),
+    alloy: chart("https://grafana.github.io/helm-charts", "1.11.1", {
+      alloy: res("50m", "128Mi", "500m", "256Mi"),
+      configReloader: res("5m", "16Mi", "50m", "64Mi"),
+    }),
+    argoCd: chart("https://argoproj.github.io/argo-helm", "10.1.1", {
+      controller: res("100m", "256Mi", "1", "1Gi"),
+      server: res("50m", "128Mi", "500m", "256Mi"),
+      repoServer: res("50m", "128Mi", "1", "512Mi"),
+      applicationSet: res("25m", "64Mi", "200m", "128Mi"),
+      redis: res("25m", "64Mi", "200m", "128Mi"),
+      redisSecretInit: res("10m", "32Mi", "100m", "64Mi"),
+    }),
+    externalSecrets: chart("https://charts.external-secrets.io", "2.9.0", {
+      controller: res("10m", "64Mi", "200m", "256Mi"),
+      webhook: res("10m", "32Mi", "100m", "128Mi"),
+      certController: res("10m", "32Mi", "100m", "128Mi"),
+    }),
   })
   .prefault({});
 
@@ -332,6 +443,9 @@ const titaniumSchema = z
     if (c.cluster.servers.spot) {
       ctx.addIssue({ code: "custom", path: ["cluster", "servers", "spot"], message: "expected standard (non-spot) K3s servers in prod" });
     }
+    if (c.cluster.servers.dataDiskGb === 0) {
+      ctx.addIssue({ code: "custom", path: ["cluster", "servers", "dataDiskGb"], message: "expected a persistent data disk (at least 10 GB) for every K3s server in prod" });
+    }
     if (!c.protect) {
       ctx.addIssue({ code: "custom", path: ["protect"], message: "expected protect: true in prod" });
     }
@@ -442,6 +556,13 @@ export function loadConfig(stack: string, raw: Record<string, string>): Titanium
         issues.push({ key: keyOf(PROJECT, i.path), message: describeIssue(i) });
       }
     }
+  }
+  if (result.success && gcpResult.success) {
+    result.data.cluster.servers.zones.forEach((zone, i) => {
+      if (!zone.startsWith(`${gcpResult.data.region}-`)) {
+        issues.push({ key: `titanium:cluster.servers.zones[${i}]`, message: `expected a zone inside region ${gcpResult.data.region}` });
+      }
+    });
   }
   if (issues.length > 0 || !result.success || !gcpResult.success) throw new ConfigError(stack, issues);
   return { ...result.data, gcp: gcpResult.data, stack };

@@ -8,6 +8,10 @@
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { Cluster } from "../components/cluster/cluster";
+import { Cloud } from "../components/gcp/cloud";
+import { GATEWAY } from "../components/platform/names";
+import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
 const config = loadConfig(pulumi.getStack(), pulumi.runtime.allConfig());
@@ -24,10 +28,71 @@ const gcpProvider = new gcp.Provider("gcp", {
 });
 
 // ── Cloud layer (components/gcp): network, NAT, firewall, load balancer, service accounts, Secret Manager ──
+/** Prefix of every predictable physical name (secret ids, service accounts, VM names, tags). */
+const prefix = `titanium-${config.stack}`;
+const cloud = new Cloud(
+  prefix,
+  {
+    prefix,
+    project: config.gcp.project,
+    region: config.gcp.region,
+    network: config.network,
+    ingress: config.ingress,
+    backupRetentionDays: config.data.backup.retentionDays,
+    protect: config.protect,
+  },
+  { providers: [gcpProvider] },
+);
 
 // ── Cluster layer (components/cluster): K3s servers and agents, CA, kubeconfig, Kubernetes provider ──
+const cluster = new Cluster(
+  prefix,
+  {
+    prefix,
+    project: config.gcp.project,
+    region: config.gcp.region,
+    zone: config.gcp.zone,
+    k3s: {
+      version: config.cluster.k3sVersion,
+      apiDnsName: config.cluster.apiDnsName,
+      apiDnsZone: config.cluster.apiDnsZone,
+      apiReadyTimeoutSeconds: config.cluster.apiReadyTimeoutSeconds,
+      osImage: config.cluster.osImage,
+    },
+    servers: config.cluster.servers,
+    agents: config.cluster.agents,
+    podCidr: config.network.podCidr,
+    serviceCidr: config.network.serviceCidr,
+    // The LB health-checks the gateway's readiness through the status port's NodePort.
+    ingress: { ...config.ingress, healthCheckPath: GATEWAY.readinessPath },
+    cloud: {
+      networkSelfLink: cloud.network.networkSelfLink,
+      subnetworkSelfLink: cloud.network.subnetworkSelfLink,
+      tags: cloud.tags,
+      serverServiceAccountEmail: cloud.identity.serverEmail,
+      agentServiceAccountEmail: cloud.identity.agentEmail,
+      publicIp: cloud.publicIp,
+      apiPublicIp: cloud.apiPublicIp,
+      apiInternalIp: cloud.apiInternalIp,
+    },
+    protect: config.protect,
+  },
+  { providers: [gcpProvider] },
+);
 
 // ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
+const platform = new Platform("platform", {
+  provider: cluster.provider,
+  appSecretIds: cloud.appSecretIds,
+  projectId: config.gcp.project,
+  highAvailability: config.environment === "prod",
+  charts: config.charts,
+  observability: config.observability,
+  ingress: config.ingress,
+  adminCidrs: config.network.adminCidrs,
+  argoRootApp: config.features.argoRootApp,
+  labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
+});
 
 // ── Application layer (components/apps): the Titanium services, PostgreSQL, Redis, mesh routing and security ──
 
@@ -36,3 +101,19 @@ export const environment = config.environment;
 export const gcpProject = config.gcp.project;
 export const region = config.gcp.region;
 export const providerUrn = gcpProvider.urn;
+export const platformNamespaces = platform.namespaces;
+export const gatewayRef = platform.gatewayRef;
+export const ingressGateway = platform.ingressGateway;
+export const prometheus = platform.prometheus;
+export const appSecretName = platform.appSecretName;
+// Cloud and cluster layers: what operators, the upper layers and the pipeline need.
+export const publicIp = cloud.publicIp;
+export const ingressUrl = config.ingress.hostname ? `https://${config.ingress.hostname}` : pulumi.interpolate`https://${cloud.publicIp}`;
+export const apiEndpoint = cluster.apiEndpoint;
+export const apiPublicIp = cloud.apiPublicIp;
+export const kubeconfig = cluster.kubeconfig;
+export const appSecretIds = cloud.appSecretIds;
+export const backupBucket = cloud.backupBucket;
+export const agentServiceAccountEmail = cloud.identity.agentEmail;
+export const nodeCapacity = cluster.capacity;
+export const pipelineAccess = cluster.pipelineAccess;

@@ -96,7 +96,8 @@ export const computedOutputs: Record<string, Computed> = {
   "gcp:compute/instanceTemplate:InstanceTemplate": ({ name, inputs, project }) => {
     // Templates are auto-named from namePrefix (never a fixed name).
     const generated = `${inputs.namePrefix ?? `${name}-`}${digest(name, 8)}`;
-    return { name: generated, selfLink: computeLink(project, `global/instanceTemplates/${generated}`) };
+    const selfLink = computeLink(project, `global/instanceTemplates/${generated}`);
+    return { name: generated, selfLink, selfLinkUnique: `${selfLink}?uniqueId=${parseInt(digest(name, 12), 16)}` };
   },
   "gcp:compute/instanceGroupManager:InstanceGroupManager": ({ name, inputs, project }) => ({
     ...zonal("instanceGroupManagers")({ name, inputs, project }),
@@ -122,6 +123,7 @@ export const computedOutputs: Record<string, Computed> = {
     url: `gs://${inputs.name ?? `${name}-${digest(name, 7)}`}`,
   }),
   "gcp:kms/cryptoKey:CryptoKey": ({ name, inputs }) => ({ name: inputs.name ?? name }),
+  "gcp:dns/recordSet:RecordSet": ({ inputs }) => ({ name: inputs.name }),
   "random:index/randomPassword:RandomPassword": ({ name, inputs }) => ({
     result: digest(`password-${name}`, Number(inputs.length ?? 32)),
     bcryptHash: `$2a$10$${digest(`bcrypt-${name}`, 53)}`,

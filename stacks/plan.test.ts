@@ -46,7 +46,7 @@ describe("offline plan", () => {
   it("masks secret inputs and secret outputs in the text and the snapshot", async () => {
     const run = await runProgram({ stack: "dev" });
     // Pretend one input and one output are secrets, as the layers' generated credentials are.
-    const target = run.resources[0]!;
+    const target = run.resources.find((r) => Object.keys(r.inputs).length > 0)!;
     const key = Object.keys(target.inputs)[0]!;
     target.secretInputs = [key];
     run.outputs.topSecret = "hunter2";

@@ -1,0 +1,97 @@
+/**
+ * What the nodes offer to pods: the kubelet reservations the startup scripts configure and the
+ * allocatable CPU and memory they leave on each machine type of the price table. The platform
+ * layer's capacity check compares its requests with {@link clusterCapacity}.
+ */
+import { MACHINE_TYPES, type MachineTypeName } from "../gcp/pricing";
+
+/** Node label every node carries; its value is the pool (`servers` or `agents`). */
+export const NODE_POOL_LABEL = "titanium.io/pool";
+export type NodePool = "servers" | "agents";
+
+/** Taint of dedicated servers: only critical add-ons (and what tolerates it, e.g. log collectors) run there. */
+export const DEDICATED_SERVER_TAINT = "CriticalAddonsOnly=true:NoExecute";
+
+/**
+ * Resources kept from pods on every node. `kube` on a server also covers the K3s server process
+ * (kube-apiserver, controller-manager, scheduler and etcd run in it, outside any pod).
+ */
+export const KUBELET_RESERVATIONS = {
+  system: { cpuMilli: 100, memoryMiB: 256 },
+  kube: { servers: { cpuMilli: 250, memoryMiB: 768 }, agents: { cpuMilli: 100, memoryMiB: 256 } },
+  evictionHardMemoryMiB: 100,
+} as const;
+
+/** Share of a machine's nominal memory the guest kernel reports (firmware and kernel keep the rest). */
+export const GUEST_MEMORY_FRACTION = 0.96;
+
+/** The kubelet flags that implement {@link KUBELET_RESERVATIONS} on a node of `pool`. */
+export function kubeletArgs(pool: NodePool): string[] {
+  const { system, kube, evictionHardMemoryMiB } = KUBELET_RESERVATIONS;
+  return [
+    `system-reserved=cpu=${system.cpuMilli}m,memory=${system.memoryMiB}Mi`,
+    `kube-reserved=cpu=${kube[pool].cpuMilli}m,memory=${kube[pool].memoryMiB}Mi`,
+    `eviction-hard=memory.available<${evictionHardMemoryMiB}Mi,nodefs.available<10%`,
+  ];
+}
+
+export interface PoolCapacity {
+  pool: NodePool;
+  count: number;
+  machineType: MachineTypeName;
+  /** Per node, as the kubelet reports capacity. */
+  vcpus: number;
+  memoryMiB: number;
+  /** Per node, what pods may request. */
+  allocatable: { cpuCores: number; memoryMiB: number };
+  /** Whether ordinary workloads may land there (dedicated servers are tainted). */
+  schedulable: boolean;
+}
+
+export interface ClusterCapacity {
+  pools: PoolCapacity[];
+  /** Sum of allocatable resources over the nodes ordinary workloads may use. */
+  schedulable: { cpuCores: number; memoryMiB: number };
+  /** The same for the agents only (where the ingress gateway runs). */
+  agents: { cpuCores: number; memoryMiB: number };
+}
+
+/** The shape of the cluster config this needs (a slice of `TitaniumConfig["cluster"]`). */
+export interface ClusterSizing {
+  servers: { count: number; machineType: string; dedicated: boolean };
+  agents: { count: number; machineType: string };
+}
+
+function pool(name: NodePool, count: number, machineType: string, schedulable: boolean): PoolCapacity {
+  const shape = MACHINE_TYPES[machineType as MachineTypeName];
+  if (!shape) throw new Error(`unknown machine type "${machineType}" (see components/gcp/pricing.ts)`);
+  const { system, kube, evictionHardMemoryMiB } = KUBELET_RESERVATIONS;
+  const memoryMiB = Math.floor(shape.memoryGiB * 1024 * GUEST_MEMORY_FRACTION);
+  return {
+    pool: name,
+    count,
+    machineType: machineType as MachineTypeName,
+    vcpus: shape.vcpus,
+    memoryMiB,
+    allocatable: {
+      cpuCores: round(shape.vcpus - (system.cpuMilli + kube[name].cpuMilli) / 1000),
+      memoryMiB: memoryMiB - system.memoryMiB - kube[name].memoryMiB - evictionHardMemoryMiB,
+    },
+    schedulable,
+  };
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/** Allocatable capacity of the cluster a config describes. */
+export function clusterCapacity(sizing: ClusterSizing): ClusterCapacity {
+  const pools = [
+    pool("servers", sizing.servers.count, sizing.servers.machineType, !sizing.servers.dedicated),
+    pool("agents", sizing.agents.count, sizing.agents.machineType, true),
+  ];
+  const sum = (list: PoolCapacity[]) => ({
+    cpuCores: round(list.reduce((n, p) => n + p.count * p.allocatable.cpuCores, 0)),
+    memoryMiB: list.reduce((n, p) => n + p.count * p.allocatable.memoryMiB, 0),
+  });
+  return { pools, schedulable: sum(pools.filter((p) => p.schedulable)), agents: sum(pools.filter((p) => p.pool === "agents")) };
+}

@@ -1,0 +1,211 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { ofType, one, type ProgramRun, runProgram, UNKNOWN } from "../../stacks/harness";
+import { clusterCapacity } from "./capacity";
+import { k3sCaHash, K3S_CAS } from "./pki";
+
+let dev: ProgramRun;
+let prod: ProgramRun;
+beforeAll(async () => {
+  dev = await runProgram({ stack: "dev" });
+  prod = await runProgram({ stack: "prod" });
+});
+
+type Inputs = Record<string, unknown>;
+const servers = (run: ProgramRun) => ofType(run, "gcp:compute/instance:Instance");
+const template = (run: ProgramRun) => one(run, "gcp:compute/instanceTemplate:InstanceTemplate", `titanium-${run.stack}-agent-template`);
+const group = (run: ProgramRun) => one(run, "gcp:compute/instanceGroupManager:InstanceGroupManager", `titanium-${run.stack}-agent-group`);
+
+function secretData(run: ProgramRun, id: string): string {
+  const secret = ofType(run, "gcp:secretmanager/secret:Secret").find((s) => s.inputs.secretId === `titanium-${run.stack}-${id}`)!;
+  return ofType(run, "gcp:secretmanager/secretVersion:SecretVersion").find((v) => v.dependsOn.includes(secret.urn))!.inputs.secretData as string;
+}
+
+function caBundle(run: ProgramRun): Record<string, string> {
+  return Object.fromEntries(
+    secretData(run, "k3s-ca-bundle")
+      .split("\n")
+      .map((line) => line.split("\t") as [string, string])
+      .map(([file, b64]) => [file, Buffer.from(b64, "base64").toString("utf8")]),
+  );
+}
+
+interface Kubeconfig {
+  clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
+  users: { user: { "client-certificate-data": string; "client-key-data": string } }[];
+  "current-context": string;
+}
+const kubeconfigOf = (run: ProgramRun) => parse(run.outputs.kubeconfig as string) as Kubeconfig;
+const decode = (b64: string) => Buffer.from(b64, "base64").toString("utf8");
+
+describe("K3s servers", () => {
+  it("runs the configured number of servers, spread over the configured zones, with the stack's machine type and provisioning", () => {
+    expect(servers(dev).map((s) => [s.inputs.name, s.inputs.zone, s.inputs.machineType])).toEqual([["titanium-dev-server-0", "us-central1-a", "t2d-standard-1"]]);
+    expect(servers(prod).map((s) => [s.inputs.name, s.inputs.zone, s.inputs.machineType])).toEqual([
+      ["titanium-prod-server-0", "us-central1-a", "e2-medium"],
+      ["titanium-prod-server-1", "us-central1-b", "e2-medium"],
+      ["titanium-prod-server-2", "us-central1-c", "e2-medium"],
+    ]);
+    expect(servers(dev)[0]!.inputs.scheduling).toMatchObject({ provisioningModel: "SPOT", preemptible: true, instanceTerminationAction: "STOP" });
+    for (const s of servers(prod)) expect(s.inputs.scheduling).toMatchObject({ provisioningModel: "STANDARD", automaticRestart: true, onHostMaintenance: "MIGRATE" });
+  });
+
+  it("hardens every server: Shielded VM, OS Login, no project SSH keys, its own service account, a static private address", () => {
+    for (const run of [dev, prod]) {
+      for (const s of servers(run)) {
+        expect(s.inputs.shieldedInstanceConfig).toEqual({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
+        const metadata = s.inputs.metadata as Record<string, string>;
+        expect(Object.keys(metadata).sort()).toEqual(["block-project-ssh-keys", "enable-oslogin", "startup-script"]);
+        expect(metadata["enable-oslogin"]).toBe("TRUE");
+        expect(metadata["block-project-ssh-keys"]).toBe("TRUE");
+        expect((s.inputs.serviceAccount as Inputs).email).toBe(`titanium-${run.stack}-server@titanium-${run.stack}-4821.iam.gserviceaccount.com`);
+        const nic = (s.inputs.networkInterfaces as Inputs[])[0]!;
+        expect(nic.networkIp).toMatch(/^10\.128\./);
+        expect(s.deleteBeforeReplace).toBe(true);
+        // The VM boots only once its secrets and their grants exist.
+        for (const id of ["k3s-server-token", "k3s-ca-bundle", "k3s-agent-token"]) {
+          const component = one(run, "titanium:gcp:Secret", `titanium-${run.stack}-${id}`);
+          const parts = run.resources.filter((r) => r.parent === component.urn && r.type !== "gcp:secretmanager/secret:Secret");
+          expect(parts.map((p) => p.type).sort()).toContain("gcp:secretmanager/secretVersion:SecretVersion");
+          for (const part of parts) expect(s.dependsOn).toContain(part.urn);
+        }
+      }
+    }
+  });
+
+  it("keeps K3s state on a protected persistent data disk in prod, and on the boot disk in dev", () => {
+    expect(ofType(dev, "gcp:compute/disk:Disk")).toEqual([]);
+    expect(servers(dev)[0]!.inputs.attachedDisks ?? []).toEqual([]);
+    const disks = ofType(prod, "gcp:compute/disk:Disk");
+    expect(disks.map((d) => [d.inputs.zone, d.inputs.size, d.inputs.type, d.protect])).toEqual([
+      ["us-central1-a", 20, "pd-ssd", true],
+      ["us-central1-b", 20, "pd-ssd", true],
+      ["us-central1-c", 20, "pd-ssd", true],
+    ]);
+    servers(prod).forEach((s, i) => {
+      expect(s.inputs.attachedDisks).toEqual([{ source: `${disks[i]!.name}-id`, deviceName: "k3s-data", mode: "READ_WRITE" }]);
+      expect(s.inputs.deletionProtection).toBe(true);
+    });
+    expect(servers(dev)[0]!.inputs.deletionProtection).toBe(false);
+  });
+
+  it("follows the config for spot and protect (the stacks differ only where their config does)", async () => {
+    const run = await runProgram({ stack: "dev", config: { cluster: { servers: { spot: false, dataDiskGb: 10 }, agents: { spot: false } }, protect: true } });
+    expect(servers(run)[0]!.inputs.scheduling).toMatchObject({ provisioningModel: "STANDARD" });
+    expect(template(run).inputs.scheduling).toMatchObject({ provisioningModel: "STANDARD" });
+    expect(one(run, "gcp:compute/disk:Disk", "titanium-dev-server-0-data").protect).toBe(true);
+  });
+});
+
+describe("K3s agents", () => {
+  it("come from an auto-named instance template: no public IP, Shielded VM, OS Login, their own service account", () => {
+    for (const run of [dev, prod]) {
+      const t = template(run);
+      expect(t.inputs.name).toBeUndefined();
+      expect(t.inputs.namePrefix).toBe(`titanium-${run.stack}-agent-`);
+      expect(t.inputs.shieldedInstanceConfig).toEqual({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
+      expect((t.inputs.metadata as Record<string, string>)["enable-oslogin"]).toBe("TRUE");
+      expect((t.inputs.serviceAccount as Inputs).email).toBe(`titanium-${run.stack}-agent@titanium-${run.stack}-4821.iam.gserviceaccount.com`);
+    }
+    expect(template(dev).inputs).toMatchObject({ machineType: "t2d-standard-1", scheduling: { provisioningModel: "SPOT" } });
+    expect(template(prod).inputs).toMatchObject({ machineType: "e2-standard-2", scheduling: { provisioningModel: "STANDARD" } });
+  });
+
+  it("run in a managed instance group with autohealing and a surge-one rolling update", () => {
+    expect(group(dev).inputs.targetSize).toBe(1);
+    expect(group(prod).inputs.targetSize).toBe(3);
+    for (const run of [dev, prod]) {
+      const g = group(run);
+      expect(g.inputs.zone).toBe("us-central1-a");
+      expect(g.inputs.updatePolicy).toEqual({ type: "PROACTIVE", minimalAction: "REPLACE", maxSurgeFixed: 1, maxUnavailableFixed: 0, replacementMethod: "SUBSTITUTE" });
+      const healing = g.inputs.autoHealingPolicies as Inputs;
+      expect(healing.initialDelaySec).toBe(600);
+      const hc = one(run, "gcp:compute/healthCheck:HealthCheck", `titanium-${run.stack}-agent-autohealing`);
+      expect(hc.inputs.httpHealthCheck).toEqual({ port: 10256, requestPath: "/healthz" });
+      expect(g.dependsOn).toContain(template(run).urn);
+    }
+  });
+});
+
+describe("PKI, tokens and the kubeconfig", () => {
+  it("generates the K3s CAs and delivers them, with the service-account key, to the servers through Secret Manager", () => {
+    for (const run of [dev, prod]) {
+      const clusterCerts = ofType(run, "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith(`titanium-${run.stack}-`));
+      expect(clusterCerts.map((c) => (c.inputs.subject as Inputs).commonName)).toEqual(
+        K3S_CAS.map((ca) => `k3s-${ca.replace("/", "-")}@titanium-${run.stack}`),
+      );
+      const bundle = caBundle(run);
+      expect(Object.keys(bundle).sort()).toEqual([...K3S_CAS.flatMap((ca) => [`${ca}.crt`, `${ca}.key`]), "service.key"].sort());
+    }
+    // Each stack has its own CAs.
+    expect(caBundle(dev)["server-ca.crt"]).not.toEqual(caBundle(prod)["server-ca.crt"]);
+  });
+
+  it("builds secure K3s tokens that pin the server CA, a separate one for agents", () => {
+    for (const run of [dev, prod]) {
+      const hash = k3sCaHash(caBundle(run)["server-ca.crt"]!);
+      const server = secretData(run, "k3s-server-token");
+      const agent = secretData(run, "k3s-agent-token");
+      expect(server).toMatch(new RegExp(`^K10${hash}::server:[A-Za-z0-9]{48}$`));
+      expect(agent).toMatch(new RegExp(`^K10${hash}::node:[A-Za-z0-9]{48}$`));
+      expect(agent.split(":").pop()).not.toEqual(server.split(":").pop());
+    }
+  });
+
+  it("exports the kubeconfig as a secret naming the stable address and trusting the generated server CA", () => {
+    for (const run of [dev, prod]) {
+      expect(run.secretOutputs).toContain("kubeconfig");
+      const kc = kubeconfigOf(run);
+      expect(kc.clusters[0]!.cluster.server).toBe("https://k3s-api.titanium.internal:6443");
+      expect(run.outputs.apiEndpoint).toBe("https://k3s-api.titanium.internal:6443");
+      expect(decode(kc.clusters[0]!.cluster["certificate-authority-data"])).toBe(caBundle(run)["server-ca.crt"]);
+      expect(kc["current-context"]).toBe(`titanium-${run.stack}`);
+      // The admin certificate is signed by the client CA the servers receive.
+      const signed = one(run, "tls:index/locallySignedCert:LocallySignedCert", `titanium-${run.stack}-pki-admin`);
+      expect(signed.inputs.caCertPem).toBe(caBundle(run)["client-ca.crt"]);
+      expect(signed.inputs.allowedUses).toEqual(["client_auth", "digital_signature", "key_encipherment"]);
+      const csr = one(run, "tls:index/certRequest:CertRequest", `titanium-${run.stack}-pki-admin`);
+      expect(csr.inputs.subject).toMatchObject({ organization: "system:masters" });
+      expect(decode(kc.users[0]!.user["client-key-data"])).toContain("PRIVATE KEY");
+    }
+    const provider = one(dev, "pulumi:providers:kubernetes", "titanium-dev-k8s");
+    expect(provider.secretInputs).toContain("kubeconfig");
+  });
+
+  it("previews without waiting for a cluster, with the same stable endpoint", async () => {
+    const started = Date.now();
+    const run = await runProgram({ stack: "dev", preview: true });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(run.preview).toBe(true);
+    expect(run.outputs.apiEndpoint).toBe("https://k3s-api.titanium.internal:6443");
+    expect(run.secretOutputs).toContain("kubeconfig");
+    // Unknown before the PKI exists; afterwards the very kubeconfig an update produces (no provider churn).
+    expect([UNKNOWN, dev.outputs.kubeconfig]).toContain(run.outputs.kubeconfig);
+  });
+
+  it("exports what the pipeline needs for an IAP tunnel, and the capacity the platform plans with", () => {
+    expect(prod.outputs.pipelineAccess).toEqual({
+      method: "iap-tunnel",
+      project: "titanium-prod-4821",
+      port: 6443,
+      apiDnsName: "k3s-api.titanium.internal",
+      tunnelTargets: [
+        { instance: "titanium-prod-server-0", zone: "us-central1-a" },
+        { instance: "titanium-prod-server-1", zone: "us-central1-b" },
+        { instance: "titanium-prod-server-2", zone: "us-central1-c" },
+      ],
+    });
+    expect(dev.outputs.nodeCapacity).toEqual(
+      JSON.parse(JSON.stringify(clusterCapacity({ servers: { count: 1, machineType: "t2d-standard-1", dedicated: false }, agents: { count: 1, machineType: "t2d-standard-1" } }))),
+    );
+    expect(dev.outputs.agentServiceAccountEmail).toBe("titanium-dev-agent@titanium-dev-4821.iam.gserviceaccount.com");
+  });
+
+  it("publishes the API's name in a Cloud DNS zone when one is configured", async () => {
+    expect(ofType(dev, "gcp:dns/recordSet:RecordSet")).toEqual([]);
+    const run = await runProgram({ stack: "dev", config: { cluster: { apiDnsName: "k3s.dev.example.org", apiDnsZone: "example-org", servers: { dataDiskGb: 0, dedicated: false } } } });
+    const record = one(run, "gcp:dns/recordSet:RecordSet", "titanium-dev-api-dns");
+    expect(record.inputs).toEqual({ managedZone: "example-org", name: "k3s.dev.example.org.", type: "A", ttl: 300, rrdatas: [run.outputs.apiPublicIp] });
+    expect(run.outputs.apiEndpoint).toBe("https://k3s.dev.example.org:6443");
+  });
+});

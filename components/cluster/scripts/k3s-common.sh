@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+# Shared part of the K3s node bootstrap (GCE startup script). Rendered together with the role's
+# script by components/cluster/startup-script.ts, after a block of values (readonly variables).
+#
+# Runs on every boot and must be idempotent: it only changes what differs from the wanted state.
+# It never prints a secret; secrets go from Secret Manager straight into 0600 files.
+# Output goes to stderr, which the GCE metadata script runner copies to the serial console and
+# Cloud Logging, and to /var/log/titanium-bootstrap.log.
+
+# Everything under $ROOT: "/" on a VM, a temporary directory in the tests.
+ROOT="${TITANIUM_ROOT:-}"
+METADATA_URL="${TITANIUM_METADATA_URL:-http://metadata.google.internal/computeMetadata/v1}"
+SECRET_MANAGER_URL="${TITANIUM_SECRET_MANAGER_URL:-https://secretmanager.googleapis.com/v1}"
+K3S_RELEASES_URL="${TITANIUM_K3S_RELEASES_URL:-https://github.com/k3s-io/k3s/releases/download}"
+RETRY_SLEEP="${TITANIUM_RETRY_SLEEP:-10}"
+RETRY_ATTEMPTS="${TITANIUM_RETRY_ATTEMPTS:-60}"
+
+K3S_CONFIG_DIR="$ROOT/etc/rancher/k3s"
+BIN_DIR="$ROOT/usr/local/bin"
+LOG_FILE="$ROOT/var/log/titanium-bootstrap.log"
+CHANGED=0
+
+log() {
+  local line
+  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) titanium-bootstrap[$ROLE]: $*"
+  printf '%s\n' "$line" >&2
+  mkdir -p "$(dirname "$LOG_FILE")"
+  printf '%s\n' "$line" >>"$LOG_FILE"
+}
+
+die() {
+  log "FATAL: $*"
+  exit 1
+}
+
+# write_file MODE PATH < content: replace PATH only when the content differs.
+# Returns 0 when it wrote, 1 when the file was already up to date.
+write_file() {
+  local mode=$1 path=$2 tmp
+  tmp=$(mktemp)
+  cat >"$tmp"
+  if [[ -f $path ]] && cmp -s "$tmp" "$path"; then
+    rm -f "$tmp"
+    chmod "$mode" "$path"
+    return 1
+  fi
+  mkdir -p "$(dirname "$path")"
+  install -m "$mode" "$tmp" "$path"
+  rm -f "$tmp"
+  log "wrote ${path#"$ROOT"}"
+  return 0
+}
+
+# retry DESCRIPTION COMMAND...: run until it succeeds, RETRY_ATTEMPTS times RETRY_SLEEP seconds apart.
+retry() {
+  local what=$1 attempt
+  shift
+  for ((attempt = 1; attempt <= RETRY_ATTEMPTS; attempt++)); do
+    if "$@"; then
+      return 0
+    fi
+    log "$what: not yet (attempt $attempt/$RETRY_ATTEMPTS), retrying in ${RETRY_SLEEP}s"
+    sleep "$RETRY_SLEEP"
+  done
+  die "$what: gave up after $RETRY_ATTEMPTS attempts"
+}
+
+# The stable API name resolves to the API's internal load balancer on every node.
+pin_api_address() {
+  local hosts="$ROOT/etc/hosts" marker="# titanium: K3s API"
+  mkdir -p "$(dirname "$hosts")"
+  [[ -f $hosts ]] || : >"$hosts"
+  { grep -v "$marker\$" "$hosts" || true; printf '%s %s %s\n' "$API_INTERNAL_IP" "$API_DNS_NAME" "$marker"; } |
+    write_file 0644 "$hosts" || true
+}
+
+k3s_asset() {
+  case "$(uname -m)" in
+    x86_64 | amd64) printf 'k3s amd64' ;;
+    aarch64 | arm64) printf 'k3s-arm64 arm64' ;;
+    *) die "unsupported architecture $(uname -m)" ;;
+  esac
+}
+
+# Install the pinned K3s binary, verified against the release's own checksum file.
+install_k3s() {
+  local installed="" asset arch base tmp expected actual
+  if [[ -x $BIN_DIR/k3s ]]; then
+    installed=$("$BIN_DIR/k3s" --version 2>/dev/null | awk 'NR == 1 { print $3 }') || installed=""
+  fi
+  if [[ $installed == "$K3S_VERSION" ]]; then
+    log "k3s $K3S_VERSION already installed"
+    return 0
+  fi
+  read -r asset arch <<<"$(k3s_asset)"
+  base="$K3S_RELEASES_URL/${K3S_VERSION//+/%2B}"
+  tmp=$(mktemp -d)
+  log "downloading k3s $K3S_VERSION ($asset)"
+  retry "download $asset" curl -fsSL --retry 3 -o "$tmp/$asset" "$base/$asset"
+  retry "download sha256sum-$arch.txt" curl -fsSL --retry 3 -o "$tmp/sha256sum.txt" "$base/sha256sum-$arch.txt"
+  expected=$(awk -v f="$asset" '$2 == f { print $1 }' "$tmp/sha256sum.txt")
+  actual=$(sha256sum "$tmp/$asset" | awk '{ print $1 }')
+  if [[ -z $expected || $expected != "$actual" ]]; then
+    rm -rf "$tmp"
+    die "checksum mismatch for $asset $K3S_VERSION (expected '${expected}', got '${actual}')"
+  fi
+  mkdir -p "$BIN_DIR"
+  install -m 0755 "$tmp/$asset" "$BIN_DIR/k3s"
+  rm -rf "$tmp"
+  for tool in kubectl crictl ctr; do
+    ln -sf k3s "$BIN_DIR/$tool"
+  done
+  log "installed k3s $K3S_VERSION (sha256 $actual)"
+  CHANGED=1
+}
+
+# An OAuth token of the VM's service account from the metadata server.
+access_token() {
+  curl -fsS -H 'Metadata-Flavor: Google' "$METADATA_URL/instance/service-accounts/default/token" |
+    sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
+}
+
+# fetch_secret RESOURCE_NAME FILE: the latest version of a Secret Manager secret into FILE (0600).
+# The payload never reaches stdout, the log or a command line.
+fetch_secret() {
+  local name=$1 dest=$2 token json data
+  token=$(access_token) || return 1
+  [[ -n $token ]] || return 1
+  json=$(curl -fsS -H @<(printf 'Authorization: Bearer %s\n' "$token") "$SECRET_MANAGER_URL/$name/versions/latest:access") || return 1
+  data=$(tr -d ' \n\t' <<<"$json" | sed -n 's/.*"data":"\([^"]*\)".*/\1/p')
+  [[ -n $data ]] || return 1
+  (umask 077 && base64 -d <<<"$data" >"$dest")
+}
+
+# read_secret RESOURCE_NAME VARIABLE: fetch with retries (IAM grants take a while to apply).
+read_secret() {
+  local name=$1 tmp
+  tmp=$(mktemp)
+  retry "read secret ${name##*/}" fetch_secret "$name" "$tmp"
+  printf -v "$2" '%s' "$(cat "$tmp")"
+  rm -f "$tmp"
+}
+
+# The systemd unit of the role (k3s.service or k3s-agent.service), as the K3s installer writes it.
+write_unit() {
+  local unit=$1 command=$2
+  write_file 0644 "$ROOT/etc/systemd/system/$unit" <<UNIT
+[Unit]
+Description=Lightweight Kubernetes ($command), managed by the Titanium startup script
+Documentation=https://docs.k3s.io
+Wants=network-online.target
+After=network-online.target
+$(if [[ $command == server ]]; then printf 'RequiresMountsFor=/var/lib/rancher/k3s'; fi)
+
+[Service]
+Type=notify
+KillMode=process
+Delegate=yes
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Restart=always
+RestartSec=5s
+ExecStartPre=-/sbin/modprobe br_netfilter
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/k3s $command
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
+# Start the unit, or restart it when this run changed its binary, unit or configuration.
+run_unit() {
+  local unit=$1 unit_changed=$2
+  if ((unit_changed)); then
+    systemctl daemon-reload
+  fi
+  systemctl enable --quiet "$unit"
+  if systemctl is-active --quiet "$unit"; then
+    if ((CHANGED)); then
+      log "configuration changed: restarting $unit"
+      systemctl restart --no-block "$unit"
+    else
+      log "$unit is running and up to date"
+    fi
+  else
+    log "starting $unit"
+    systemctl start --no-block "$unit"
+  fi
+}
+
+write_config() {
+  if write_file 0600 "$K3S_CONFIG_DIR/config.yaml" <<<"$K3S_CONFIG"; then
+    CHANGED=1
+  fi
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+# K3s server bootstrap: mounts the data disk, installs the generated cluster CAs before K3s first
+# starts, writes the tokens and configuration, and joins (or initialises) embedded etcd.
+
+K3S_DATA_DIR="$ROOT/var/lib/rancher/k3s"
+TLS_DIR="$K3S_DATA_DIR/server/tls"
+JOIN_FILE="$K3S_CONFIG_DIR/config.yaml.d/10-join.yaml"
+
+mount_data_disk() {
+  if [[ -z $DATA_DISK_DEVICE ]]; then
+    log "no data disk: K3s state lives on the boot disk"
+    return 0
+  fi
+  local device="$ROOT$DATA_DISK_DEVICE" uuid
+  retry "data disk $DATA_DISK_DEVICE attached" test -e "$device"
+  if ! blkid "$device" >/dev/null 2>&1; then
+    log "formatting the empty data disk"
+    mkfs.ext4 -q -F -m 0 -L k3s-data "$device"
+  fi
+  uuid=$(blkid -s UUID -o value "$device")
+  mkdir -p "$K3S_DATA_DIR"
+  [[ -f $ROOT/etc/fstab ]] || : >"$ROOT/etc/fstab"
+  if ! grep -q "^UUID=$uuid " "$ROOT/etc/fstab"; then
+    printf 'UUID=%s /var/lib/rancher/k3s ext4 defaults,nofail,discard 0 2\n' "$uuid" >>"$ROOT/etc/fstab"
+    log "added the data disk to /etc/fstab"
+  fi
+  if ! mountpoint -q "$K3S_DATA_DIR"; then
+    mount -o defaults,discard "$device" "$K3S_DATA_DIR"
+    log "mounted the data disk on /var/lib/rancher/k3s"
+  fi
+}
+
+# The CA bundle is "path<TAB>base64" lines. Files are written only when missing: K3s must find
+# them before it first starts, and a CA of a running cluster is changed by `k3s certificate
+# rotate-ca`, never by a boot.
+install_cluster_ca() {
+  local bundle=$1 path content target
+  while IFS=$'\t' read -r path content; do
+    [[ -n $path ]] || continue
+    [[ $path =~ ^[a-z0-9][a-z0-9./-]*$ && $path != *..* ]] || die "unexpected path in the CA bundle: $path"
+    target="$TLS_DIR/$path"
+    if [[ -f $target ]]; then
+      if ! cmp -s "$target" <(base64 -d <<<"$content"); then
+        log "WARNING: ${target#"$ROOT"} differs from the generated CA; leaving it (rotate with k3s certificate rotate-ca)"
+      fi
+      continue
+    fi
+    mkdir -p "$(dirname "$target")"
+    (umask 077 && base64 -d <<<"$content" >"$target")
+    log "installed ${target#"$ROOT"}"
+    CHANGED=1
+  done <<<"$bundle"
+}
+
+peer_answers() {
+  curl -fsS --max-time 5 --cacert "$TLS_DIR/server-ca.crt" -o /dev/null "https://$1:6443/cacerts"
+}
+
+first_live_peer() {
+  local ip
+  for ip in "${SERVER_IPS[@]}"; do
+    [[ $ip == "$NODE_IP" ]] && continue
+    if peer_answers "$ip"; then
+      printf '%s' "$ip"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Server 0 initialises etcd when no peer answers; every other server (and a rebuilt server 0
+# whose peers are up) joins a live peer directly: not through the internal load balancer, which
+# would hand a backend its own address.
+write_join() {
+  local peer=""
+  if [[ -d $K3S_DATA_DIR/server/db/etcd && -f $JOIN_FILE ]]; then
+    log "existing etcd member: keeping ${JOIN_FILE#"$ROOT"}"
+    return 0
+  fi
+  if peer=$(first_live_peer); then
+    log "joining etcd through server $peer"
+  elif ((SERVER_INDEX == 0)); then
+    log "no live peer: initialising the cluster"
+  else
+    retry "a live K3s server to join" first_live_peer >/dev/null
+    peer=$(first_live_peer)
+    log "joining etcd through server $peer"
+  fi
+  local join="cluster-init: true"
+  if [[ -n $peer ]]; then
+    join="server: https://$peer:6443"
+  fi
+  if write_file 0600 "$JOIN_FILE" <<<"$join"; then CHANGED=1; fi
+}
+
+main() {
+  local server_token agent_token ca_bundle unit_changed=0
+  log "bootstrapping K3s server $SERVER_INDEX ($NODE_IP), K3s $K3S_VERSION"
+  mount_data_disk
+  pin_api_address
+  install_k3s
+  read_secret "$CA_BUNDLE_SECRET" ca_bundle
+  install_cluster_ca "$ca_bundle"
+  read_secret "$SERVER_TOKEN_SECRET" server_token
+  read_secret "$AGENT_TOKEN_SECRET" agent_token
+  if write_file 0600 "$K3S_CONFIG_DIR/token" <<<"$server_token"; then CHANGED=1; fi
+  # The servers' agent-token is the password part of the agents' secure token.
+  if write_file 0600 "$K3S_CONFIG_DIR/agent-token" <<<"${agent_token##*:}"; then CHANGED=1; fi
+  write_config
+  write_join
+  if write_unit k3s.service server; then
+    unit_changed=1
+    CHANGED=1
+  fi
+  run_unit k3s.service "$unit_changed"
+  log "done"
+}

@@ -1,0 +1,232 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { ofType, type ProgramRun, runProgram } from "../../stacks/harness";
+import { DATA_DISK_DEVICE, renderAgentScript } from "./startup-script";
+import { FakeNode } from "./testing/fake-node";
+
+let dev: ProgramRun;
+let prod: ProgramRun;
+beforeAll(async () => {
+  dev = await runProgram({ stack: "dev" });
+  prod = await runProgram({ stack: "prod" });
+});
+
+const nodes: FakeNode[] = [];
+afterEach(() => nodes.splice(0).forEach((n) => n.remove()));
+
+/** The startup scripts the program puts into VM metadata, by VM or template name. */
+function scripts(run: ProgramRun): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of [...ofType(run, "gcp:compute/instance:Instance"), ...ofType(run, "gcp:compute/instanceTemplate:InstanceTemplate")]) {
+    out[r.name] = (r.inputs.metadata as Record<string, string>)["startup-script"]!;
+  }
+  return out;
+}
+
+/** Every generated secret payload of the run, by secret id. */
+function secretPayloads(run: ProgramRun): Record<string, string> {
+  const ids = new Map(ofType(run, "gcp:secretmanager/secret:Secret").map((s) => [s.urn, s.inputs.secretId as string]));
+  const out: Record<string, string> = {};
+  for (const v of ofType(run, "gcp:secretmanager/secretVersion:SecretVersion")) {
+    const secretUrn = v.dependsOn.find((u) => ids.has(u))!;
+    out[ids.get(secretUrn)!] = v.inputs.secretData as string;
+  }
+  return out;
+}
+
+/**
+ * The secret strings nothing may show: each payload, each line of a PEM, each file of the CA
+ * bundle (encoded and decoded), each token's password.
+ */
+function secretFragments(run: ProgramRun): string[] {
+  const fragments = new Set<string>();
+  const addText = (text: string) => {
+    fragments.add(text);
+    for (const line of text.split("\n")) if (line.length >= 16 && !line.startsWith("-----")) fragments.add(line);
+  };
+  for (const payload of Object.values(secretPayloads(run))) {
+    if (payload.includes("\t")) {
+      for (const line of payload.split("\n")) {
+        const encoded = line.split("\t")[1]!;
+        fragments.add(encoded);
+        addText(Buffer.from(encoded, "base64").toString("utf8"));
+      }
+    } else if (payload.startsWith("K10")) {
+      fragments.add(payload);
+      fragments.add(payload.split(":").pop()!);
+    } else {
+      addText(payload);
+    }
+  }
+  return [...fragments];
+}
+
+function k3sConfigOf(script: string): Record<string, unknown> {
+  const m = /cat <<'TITANIUM_K3S_CONFIG'\n([\s\S]*?)\nTITANIUM_K3S_CONFIG/.exec(script);
+  if (!m) throw new Error("no K3s configuration in the script");
+  return parse(m[1]!) as Record<string, unknown>;
+}
+
+const serverScript = (run: ProgramRun, i: number) => scripts(run)[`titanium-${run.stack}-server-${i}`]!;
+const agentScript = (run: ProgramRun) => scripts(run)[`titanium-${run.stack}-agent-template`]!;
+const VERSION = "v1.33.5+k3s1";
+
+function fakeNode(run: ProgramRun, opts: { dataDisk?: boolean; liveServerIps?: string[]; tamperChecksum?: boolean } = {}): FakeNode {
+  const node = new FakeNode({
+    k3sVersion: VERSION,
+    secrets: secretPayloads(run),
+    dataDisk: opts.dataDisk ? DATA_DISK_DEVICE : undefined,
+    liveServerIps: opts.liveServerIps,
+    tamperChecksum: opts.tamperChecksum,
+  });
+  nodes.push(node);
+  return node;
+}
+
+const mode = (node: FakeNode, p: string) => (statSync(path.join(node.root, p)).mode & 0o777).toString(8);
+
+describe("startup scripts", () => {
+  it("render from the templates and pass shellcheck (every server and the agent template, both stacks)", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "scripts-"));
+    const files = [dev, prod].flatMap((run) =>
+      Object.entries(scripts(run)).map(([name, script]) => {
+        const file = path.join(dir, `${name}.sh`);
+        writeFileSync(file, script);
+        return file;
+      }),
+    );
+    expect(files).toHaveLength(2 + 4);
+    // Throws (fails the test) on any finding, printing it.
+    execFileSync("shellcheck", ["--shell=bash", "--severity=style", ...files], { encoding: "utf8" });
+  });
+
+  it("contain no generated secret: only names, addresses and Secret Manager resource names", () => {
+    for (const run of [dev, prod]) {
+      const fragments = secretFragments(run);
+      expect(fragments.length).toBeGreaterThan(10);
+      for (const [name, script] of Object.entries(scripts(run))) {
+        for (const fragment of fragments) expect(script.includes(fragment), `${name} contains a secret`).toBe(false);
+        expect(script).not.toMatch(/PRIVATE KEY|K10[0-9a-f]{8}/);
+        expect(script).toContain(`secrets/titanium-${run.stack}-k3s-agent-token`);
+      }
+    }
+  });
+
+  it("pin the K3s version and configure the servers as the issue asks", () => {
+    const script = serverScript(prod, 0);
+    expect(script).toContain(`readonly K3S_VERSION='${VERSION}'`);
+    const config = k3sConfigOf(script);
+    expect(config.disable).toEqual(["traefik", "servicelb"]);
+    expect(config["secrets-encryption"]).toBe(true);
+    expect(config["write-kubeconfig-mode"]).toBe("0600");
+    expect(config["tls-san"]).toEqual(["k3s-api.titanium.internal", expect.stringMatching(/^10\.128\./), prod.outputs.apiPublicIp]);
+    expect(config["node-taint"]).toEqual(["CriticalAddonsOnly=true:NoExecute"]);
+    // dev's single server takes workloads too.
+    expect(k3sConfigOf(serverScript(dev, 0))["node-taint"]).toBeUndefined();
+    const agent = k3sConfigOf(agentScript(prod));
+    expect(agent["with-node-id"]).toBe(true);
+    expect(agent.server).toBe("https://k3s-api.titanium.internal:6443");
+  });
+
+  it("bootstrap a server idempotently: a second boot downloads, formats, writes and restarts nothing", () => {
+    const node = fakeNode(prod, { dataDisk: true });
+    const script = serverScript(prod, 0);
+    const first = node.run(script);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.calls.filter((c) => c.startsWith("mkfs.ext4"))).toHaveLength(1);
+    expect(first.calls.filter((c) => c.startsWith("mount "))).toHaveLength(1);
+    expect(first.calls.filter((c) => c.includes("/releases/download/v1.33.5%2Bk3s1/"))).toHaveLength(2);
+    expect(first.calls).toContain("systemctl start --no-block k3s.service");
+    expect(node.file("etc/rancher/k3s/config.yaml")).toContain("secrets-encryption: true");
+    expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe("cluster-init: true\n");
+    expect(node.file("etc/hosts")).toMatch(/^10\.128\.\d+\.\d+ k3s-api\.titanium\.internal # titanium: K3s API$/m);
+    expect(node.file("etc/fstab")).toMatch(/^UUID=\S+ \/var\/lib\/rancher\/k3s ext4 defaults,nofail,discard 0 2$/m);
+    for (const ca of ["server-ca", "client-ca", "request-header-ca", "etcd/peer-ca", "etcd/server-ca"]) {
+      expect(node.file(`var/lib/rancher/k3s/server/tls/${ca}.crt`)).toContain("BEGIN CERTIFICATE");
+      expect(mode(node, `var/lib/rancher/k3s/server/tls/${ca}.key`)).toBe("600");
+    }
+    expect(node.file("usr/local/bin/k3s")).toContain(VERSION);
+
+    const snapshot = () =>
+      ["etc/hosts", "etc/fstab", "etc/rancher/k3s/config.yaml", "etc/rancher/k3s/token", "etc/systemd/system/k3s.service"].map(
+        (p) => [p, node.file(p), statSync(path.join(node.root, p)).mtimeMs],
+      );
+    const before = snapshot();
+    const second = node.run(script);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.calls.filter((c) => /^(mkfs|mount |systemctl (start|restart|daemon-reload))/.test(c) || c.includes("/releases/"))).toEqual([]);
+    expect(second.stderr).toContain("k3s.service is running and up to date");
+    const after = snapshot();
+    for (const [i, entry] of before.entries()) expect(after[i], String(entry[0])).toEqual(entry);
+  });
+
+  it("writes secrets only into 0600 files, never into its log, its configuration or the console", () => {
+    const node = fakeNode(prod, { dataDisk: true });
+    const result = node.run(serverScript(prod, 0));
+    expect(result.status, result.stderr).toBe(0);
+    const payloads = secretPayloads(prod);
+    const serverToken = payloads["titanium-prod-k3s-server-token"]!;
+    const agentToken = payloads["titanium-prod-k3s-agent-token"]!;
+    expect(serverToken).toMatch(/^K10[0-9a-f]{64}::server:\w+$/);
+    expect(node.file("etc/rancher/k3s/token").trim()).toBe(serverToken);
+    expect(node.file("etc/rancher/k3s/agent-token").trim()).toBe(agentToken.split(":").pop());
+    for (const p of ["etc/rancher/k3s/token", "etc/rancher/k3s/agent-token", "etc/rancher/k3s/config.yaml"]) expect(mode(node, p)).toBe("600");
+    const visible = [result.stderr, node.file("var/log/titanium-bootstrap.log"), node.file("etc/rancher/k3s/config.yaml")].join("\n");
+    for (const fragment of secretFragments(prod)) expect(visible.includes(fragment), `shows ${fragment.slice(0, 12)}…`).toBe(false);
+  });
+
+  it("joins a live peer directly, and waits (then fails clearly) when no peer answers", () => {
+    const serverIps = (prod.outputs.pipelineAccess as { tunnelTargets: unknown[] }).tunnelTargets.length;
+    expect(serverIps).toBe(3);
+    const script = serverScript(prod, 1);
+    const ips = /readonly SERVER_IPS=\('([\d.]+)' '([\d.]+)' '([\d.]+)'\)/.exec(script)!;
+    const lonely = fakeNode(prod, { dataDisk: true });
+    const failed = lonely.run(script);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toContain("a live K3s server to join: gave up after 3 attempts");
+
+    const node = fakeNode(prod, { dataDisk: true, liveServerIps: [ips[1]!] });
+    const joined = node.run(script);
+    expect(joined.status, joined.stderr).toBe(0);
+    expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe(`server: https://${ips[1]}:6443\n`);
+  });
+
+  it("bootstrap an agent idempotently, and restart it only when its configuration changes", () => {
+    const node = fakeNode(dev);
+    const script = agentScript(dev);
+    const first = node.run(script);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.calls).toContain("systemctl start --no-block k3s-agent.service");
+    expect(node.file("etc/rancher/k3s/token").trim()).toBe(secretPayloads(dev)["titanium-dev-k3s-agent-token"]);
+    expect(node.exists("var/lib/rancher/k3s/server/tls")).toBe(false);
+
+    const second = node.run(script);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.calls.filter((c) => /systemctl (start|restart)/.test(c) || c.includes("/releases/"))).toEqual([]);
+
+    const moved = renderAgentScript({
+      k3sVersion: VERSION,
+      apiDnsName: "api.k3s.example.org",
+      apiInternalIp: "10.128.0.77",
+      agentTokenSecret: "projects/123456789012/secrets/titanium-dev-k3s-agent-token",
+    });
+    const third = node.run(moved);
+    expect(third.status, third.stderr).toBe(0);
+    expect(third.calls).toContain("systemctl restart --no-block k3s-agent.service");
+    expect(node.file("etc/hosts")).toContain("10.128.0.77 api.k3s.example.org # titanium: K3s API");
+    expect(node.file("etc/hosts")).not.toContain("k3s-api.titanium.internal");
+    expect(node.file("etc/hosts")).toContain("127.0.0.1 localhost");
+  });
+
+  it("refuses a K3s binary that does not match the release's checksum", () => {
+    const node = fakeNode(dev, { tamperChecksum: true });
+    const result = node.run(agentScript(dev));
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(`checksum mismatch for k3s ${VERSION}`);
+    expect(node.exists("usr/local/bin/k3s")).toBe(false);
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * A fake GCE node for running the rendered startup scripts in tests: a temporary root directory,
+ * and stub commands on PATH for what touches the machine or the network (curl, systemctl, blkid,
+ * mkfs.ext4, mount, mountpoint, sleep). The stub curl serves the metadata server, Secret Manager,
+ * the K3s release and the peers' /cacerts from files; every stub call is appended to `calls.log`.
+ * Everything else (bash, coreutils, sed, awk, base64, sha256sum) is the real thing.
+ */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+/** Stub commands, real bash files beside this one. */
+const STUBS_DIR = path.join(__dirname, "stubs");
+
+export interface RunResult {
+  status: number;
+  stderr: string;
+  /** Stub calls made during this run. */
+  calls: string[];
+}
+
+export class FakeNode {
+  readonly dir = mkdtempSync(path.join(tmpdir(), "titanium-node-"));
+  readonly root = path.join(this.dir, "root");
+  readonly fake = path.join(this.dir, "fake");
+  private readonly bin = path.join(this.dir, "bin");
+
+  constructor(opts: { k3sVersion: string; secrets: Record<string, string>; dataDisk?: string; liveServerIps?: string[]; tamperChecksum?: boolean }) {
+    for (const d of [this.root, this.bin, path.join(this.fake, "secrets"), path.join(this.fake, "release"), path.join(this.fake, "peers")]) {
+      mkdirSync(d, { recursive: true });
+    }
+    // What a fresh Debian image has.
+    mkdirSync(path.join(this.root, "etc"));
+    writeFileSync(path.join(this.root, "etc", "hosts"), "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal  # Added by Google\n");
+    writeFileSync(path.join(this.root, "etc", "fstab"), "LABEL=root / ext4 rw,discard,errors=remount-ro 0 1\n");
+    for (const name of readdirSync(STUBS_DIR)) {
+      copyFileSync(path.join(STUBS_DIR, name), path.join(this.bin, name));
+      chmodSync(path.join(this.bin, name), 0o755);
+    }
+    for (const [id, value] of Object.entries(opts.secrets)) writeFileSync(path.join(this.fake, "secrets", id), value);
+    // The "release": a k3s that reports its version, and the release's checksum file.
+    const k3s = `#!/bin/sh\necho "k3s version ${opts.k3sVersion} (fake)"\necho "go version go1.24"\n`;
+    writeFileSync(path.join(this.fake, "release", "k3s"), k3s);
+    const sum = opts.tamperChecksum ? "0".repeat(64) : createHash("sha256").update(k3s).digest("hex");
+    writeFileSync(path.join(this.fake, "release", "sha256sum-amd64.txt"), `${"1".repeat(64)}  k3s-airgap-images-amd64.tar\n${sum}  k3s\n`);
+    if (opts.dataDisk) {
+      mkdirSync(path.dirname(path.join(this.root, opts.dataDisk)), { recursive: true });
+      writeFileSync(path.join(this.root, opts.dataDisk), "");
+    }
+    for (const ip of opts.liveServerIps ?? []) writeFileSync(path.join(this.fake, "peers", ip), "");
+    writeFileSync(path.join(this.fake, "calls.log"), "");
+  }
+
+  /** Runs the script as the GCE startup script runner would (bash, as root), in the fake world. */
+  run(script: string): RunResult {
+    const file = path.join(this.dir, "startup-script.sh");
+    writeFileSync(file, script);
+    const before = this.calls().length;
+    const result = spawnSync("bash", [file], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: {
+        PATH: `${this.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+        FAKE: this.fake,
+        TITANIUM_ROOT: this.root,
+        TITANIUM_RETRY_SLEEP: "0",
+        TITANIUM_RETRY_ATTEMPTS: "3",
+      },
+    });
+    return { status: result.status ?? -1, stderr: result.stderr, calls: this.calls().slice(before) };
+  }
+
+  calls(): string[] {
+    return readFileSync(path.join(this.fake, "calls.log"), "utf8").split("\n").filter(Boolean);
+  }
+
+  file(p: string): string {
+    return readFileSync(path.join(this.root, p), "utf8");
+  }
+
+  exists(p: string): boolean {
+    return existsSync(path.join(this.root, p));
+  }
+
+  markPeerLive(ip: string): void {
+    writeFileSync(path.join(this.fake, "peers", ip), "");
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

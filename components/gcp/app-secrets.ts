@@ -1,0 +1,80 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
+import { Secret } from "./secret";
+
+/** The application secrets the platform syncs into the cluster with External Secrets. */
+export const APP_SECRET_NAMES = [
+  "postgres-password",
+  "redis-password",
+  "jwt-signing-key",
+  "grafana-admin-password",
+  "argocd-admin-password",
+  "argocd-admin-password-bcrypt",
+] as const;
+export type AppSecretName = (typeof APP_SECRET_NAMES)[number];
+
+/** The Secret Manager id of a secret: `titanium-<stack>-<name>`. */
+export function secretIdFor(prefix: string, name: string): string {
+  return `${prefix}-${name}`;
+}
+
+export interface AppSecretsArgs {
+  /** Secret id prefix, `titanium-<stack>`. */
+  prefix: string;
+  /** Region of the secrets' single replica. */
+  region: string;
+  /** Service account that reads them: the agents', whose pods include External Secrets (ADC). */
+  readerEmail: pulumi.Input<string>;
+  /** Protect the generated values and the secrets (config `protect`). */
+  protect: boolean;
+}
+
+/**
+ * Generates the application secrets with `@pulumi/random` / `@pulumi/tls` and stores each in
+ * Secret Manager, readable by the agents' service account only. Nothing is a literal; the values
+ * exist only in the (encrypted) Pulumi state and in Secret Manager.
+ */
+export class AppSecrets extends pulumi.ComponentResource {
+  /** Secret Manager secret ids by name, for External Secrets' remote references. */
+  readonly secretIds: Record<AppSecretName, pulumi.Output<string>>;
+
+  constructor(name: string, args: AppSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:gcp:AppSecrets", name, {}, opts);
+    const keep = { parent: this, protect: args.protect };
+    const password = (id: string, length: number) =>
+      new random.RandomPassword(`${name}-${id}`, { length, special: false, minLower: 1, minUpper: 1, minNumeric: 1 }, keep);
+
+    const argocd = password("argocd-admin", 24);
+    // ES256 signing key of the auth-service, PEM PKCS#8 (what `jose.importPKCS8` reads).
+    const jwtKey = new tls.PrivateKey(`${name}-jwt-signing-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, keep);
+
+    const values: Record<AppSecretName, pulumi.Output<string>> = {
+      "postgres-password": password("postgres", 32).result,
+      "redis-password": password("redis", 32).result,
+      "jwt-signing-key": jwtKey.privateKeyPemPkcs8,
+      "grafana-admin-password": password("grafana-admin", 24).result,
+      "argocd-admin-password": argocd.result,
+      // What Argo CD's argocd-secret `admin.password` holds.
+      "argocd-admin-password-bcrypt": argocd.bcryptHash,
+    };
+
+    const ids = {} as Record<AppSecretName, pulumi.Output<string>>;
+    for (const secretName of APP_SECRET_NAMES) {
+      const secret = new Secret(
+        `${name}-${secretName}`,
+        {
+          secretId: secretIdFor(args.prefix, secretName),
+          region: args.region,
+          data: values[secretName],
+          readers: { agents: args.readerEmail },
+          protect: args.protect,
+        },
+        { parent: this },
+      );
+      ids[secretName] = secret.secretId;
+    }
+    this.secretIds = ids;
+    this.registerOutputs({ secretIds: this.secretIds });
+  }
+}

@@ -1,0 +1,313 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { ofType, one, type ProgramRun, type RecordedResource, runProgram } from "../../stacks/harness";
+import { APP_SECRET_NAMES } from "./app-secrets";
+import { HEALTH_CHECK_RANGES, IAP_TCP_FORWARDING_RANGE, NLB_HEALTH_CHECK_RANGES } from "./firewall";
+
+let dev: ProgramRun;
+let prod: ProgramRun;
+beforeAll(async () => {
+  dev = await runProgram({ stack: "dev" });
+  prod = await runProgram({ stack: "prod" });
+});
+const stacks = () => [dev, prod];
+
+// ── IPv4 CIDR arithmetic for the firewall questions ──
+function range(cidr: string): [number, number] {
+  const [ip, bits] = cidr.split("/") as [string, string | undefined];
+  const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits ?? 32));
+  const start = n - (n % size);
+  return [start, start + size - 1];
+}
+const covers = (outer: string, inner: string) => {
+  const [a, b] = range(outer);
+  const [c, d] = range(inner);
+  return a <= c && d <= b;
+};
+function portsOf(allow: { protocol: string; ports?: string[] }): [number, number][] | "all" {
+  if (!allow.ports || allow.ports.length === 0) return "all";
+  return allow.ports.map((p) => {
+    const [lo, hi] = p.split("-").map(Number) as [number, number | undefined];
+    return [lo, hi ?? lo];
+  });
+}
+interface Rule {
+  name: string;
+  sourceRanges: string[];
+  targetTags: string[];
+  allows: { protocol: string; ports?: string[] }[];
+}
+const rules = (run: ProgramRun): Rule[] =>
+  ofType(run, "gcp:compute/firewall:Firewall").map((r) => ({ name: r.name, ...(r.inputs as Omit<Rule, "name">) }));
+
+/** Whether some rule lets TCP traffic from `source` reach `port` on a VM carrying `vmTags`. */
+function reachable(run: ProgramRun, source: string, port: number, vmTags: string[]): boolean {
+  return rules(run).some(
+    (rule) =>
+      rule.targetTags.some((t) => vmTags.includes(t)) &&
+      rule.sourceRanges.some((r) => covers(r, source)) &&
+      rule.allows.some((a) => {
+        if (a.protocol !== "tcp" && a.protocol !== "all") return false;
+        const ports = portsOf(a);
+        return ports === "all" || ports.some(([lo, hi]) => lo <= port && port <= hi);
+      }),
+  );
+}
+
+/** The network tags of a server VM and of an agent VM (asserted against the VMs below). */
+const tags = (run: ProgramRun) => {
+  const node = `titanium-${run.stack}-node`;
+  return { server: [node, `titanium-${run.stack}-server`], agent: [node, `titanium-${run.stack}-agent`] };
+};
+
+describe("network", () => {
+  it("is a custom-mode VPC with the configured subnet, Private Google Access and Cloud NAT for that subnet", () => {
+    for (const run of stacks()) {
+      expect(one(run, "gcp:compute/network:Network", `titanium-${run.stack}-net-vpc`).inputs.autoCreateSubnetworks).toBe(false);
+      const subnet = one(run, "gcp:compute/subnetwork:Subnetwork", `titanium-${run.stack}-net-nodes`);
+      expect(subnet.inputs).toMatchObject({ ipCidrRange: "10.128.0.0/20", region: "us-central1", privateIpGoogleAccess: true });
+      const nat = one(run, "gcp:compute/routerNat:RouterNat", `titanium-${run.stack}-net-nat`);
+      expect(nat.inputs).toMatchObject({ sourceSubnetworkIpRangesToNat: "LIST_OF_SUBNETWORKS", natIpAllocateOption: "AUTO_ONLY" });
+      expect(nat.dependsOn).toContain(subnet.urn);
+    }
+  });
+
+  it("gives no VM a public address: every node egresses through NAT", () => {
+    for (const run of stacks()) {
+      for (const vm of ofType(run, "gcp:compute/instance:Instance")) {
+        for (const nic of vm.inputs.networkInterfaces as Record<string, unknown>[]) expect(nic.accessConfigs ?? []).toEqual([]);
+      }
+      for (const t of ofType(run, "gcp:compute/instanceTemplate:InstanceTemplate")) {
+        for (const nic of t.inputs.networkInterfaces as Record<string, unknown>[]) expect(nic.accessConfigs ?? []).toEqual([]);
+      }
+    }
+  });
+});
+
+describe("firewall", () => {
+  it("opens no SSH, K3s API, kubelet or all-ports rule to the world, and targets every rule at tagged nodes", () => {
+    for (const run of stacks()) {
+      expect(rules(run).length).toBeGreaterThanOrEqual(6);
+      for (const rule of rules(run)) {
+        expect(rule.targetTags.length, `${rule.name} applies to every VM`).toBeGreaterThan(0);
+        if (!rule.sourceRanges.some((r) => covers(r, "0.0.0.0/0"))) continue;
+        for (const allow of rule.allows) {
+          const ports = portsOf(allow);
+          expect(ports, `${rule.name} opens all ports to the world`).not.toBe("all");
+          for (const sensitive of [22, 6443, 10250, 10256, 2379]) {
+            expect((ports as [number, number][]).some(([lo, hi]) => lo <= sensitive && sensitive <= hi), `${rule.name} opens ${sensitive}`).toBe(false);
+          }
+        }
+      }
+      // The same question, asked from a random internet address.
+      for (const port of [22, 6443, 10250, 31080, 31443]) expect(reachable(run, "8.8.8.8/32", port, tags(run).server)).toBe(false);
+      for (const port of [22, 6443, 10250]) expect(reachable(run, "8.8.8.8/32", port, tags(run).agent)).toBe(false);
+    }
+  });
+
+  it("lets the ingress load balancer's clients and health checks reach exactly the ports the gateway uses", () => {
+    for (const run of stacks()) {
+      const { agent, server } = tags(run);
+      // Passthrough: the client's own address arrives on the load balancer's ports.
+      for (const port of [80, 443]) expect(reachable(run, "8.8.8.8/32", port, agent)).toBe(true);
+      for (const hc of NLB_HEALTH_CHECK_RANGES) expect(reachable(run, hc, 31021, agent)).toBe(true);
+      for (const hc of HEALTH_CHECK_RANGES) expect(reachable(run, hc, 10256, agent)).toBe(true);
+      // The gateway's NodePorts are for traffic inside the VPC only.
+      for (const port of [31080, 31443, 31021]) expect(reachable(run, "8.8.8.8/32", port, agent)).toBe(false);
+      expect(reachable(run, "8.8.8.8/32", 80, server)).toBe(false);
+    }
+  });
+
+  it("keeps SSH to IAP and the K3s API to the admin CIDRs, IAP and the API load balancers' health checks", () => {
+    for (const run of stacks()) {
+      const { server, agent } = tags(run);
+      expect(ofType(run, "gcp:compute/instance:Instance").every((vm) => JSON.stringify(vm.inputs.tags) === JSON.stringify(server))).toBe(true);
+      expect(one(run, "gcp:compute/instanceTemplate:InstanceTemplate", `titanium-${run.stack}-agent-template`).inputs.tags).toEqual(agent);
+      for (const vm of [server, agent]) {
+        expect(reachable(run, IAP_TCP_FORWARDING_RANGE, 22, vm)).toBe(true);
+        expect(reachable(run, "198.51.100.0/28", 22, vm)).toBe(false);
+      }
+      expect(reachable(run, "198.51.100.7/32", 6443, server)).toBe(true);
+      expect(reachable(run, IAP_TCP_FORWARDING_RANGE, 6443, server)).toBe(true);
+      for (const hc of [...HEALTH_CHECK_RANGES, ...NLB_HEALTH_CHECK_RANGES]) expect(reachable(run, hc, 6443, server)).toBe(true);
+      expect(reachable(run, "198.51.100.7/32", 6443, agent)).toBe(false);
+      // Node to node (etcd, kubelet, VXLAN) inside the subnet.
+      expect(reachable(run, "10.128.3.4/32", 2380, server)).toBe(true);
+      expect(reachable(run, "10.128.3.4/32", 10250, agent)).toBe(true);
+    }
+  });
+
+  it("follows the config: one source of truth for the ports and the admin ranges", async () => {
+    const run = await runProgram({
+      stack: "dev",
+      config: { ingress: { httpPort: 8080, httpsPort: 8443, healthCheckNodePort: 32001 }, network: { adminCidrs: ["192.0.2.0/24"] } },
+    });
+    const { agent, server } = tags(run);
+    expect(reachable(run, "8.8.8.8/32", 8080, agent)).toBe(true);
+    expect(reachable(run, "8.8.8.8/32", 80, agent)).toBe(false);
+    expect(reachable(run, "35.191.1.1/32", 32001, agent)).toBe(true);
+    expect(reachable(run, "192.0.2.9/32", 6443, server)).toBe(true);
+    expect(reachable(run, "198.51.100.7/32", 6443, server)).toBe(false);
+    const rule = one(run, "gcp:compute/forwardingRule:ForwardingRule", "titanium-dev-ingress-rule");
+    expect(rule.inputs.ports).toEqual(["8080", "8443"]);
+    const hc = one(run, "gcp:compute/regionHealthCheck:RegionHealthCheck", "titanium-dev-ingress-hc");
+    expect(hc.inputs.httpHealthCheck).toMatchObject({ port: 32001, requestPath: "/healthz/ready" });
+  });
+});
+
+describe("load balancers", () => {
+  it("front the agents with an external passthrough load balancer on the reserved IP, health-checked on the gateway's healthCheckNodePort", () => {
+    for (const run of stacks()) {
+      const rule = one(run, "gcp:compute/forwardingRule:ForwardingRule", `titanium-${run.stack}-ingress-rule`);
+      expect(rule.inputs).toMatchObject({ loadBalancingScheme: "EXTERNAL", ipProtocol: "TCP", ports: ["80", "443"], ipAddress: run.outputs.publicIp });
+      const backend = one(run, "gcp:compute/regionBackendService:RegionBackendService", `titanium-${run.stack}-ingress-backend`);
+      expect(backend.inputs).toMatchObject({ loadBalancingScheme: "EXTERNAL", protocol: "TCP" });
+      const group = one(run, "gcp:compute/instanceGroupManager:InstanceGroupManager", `titanium-${run.stack}-agent-group`);
+      expect(backend.dependsOn).toContain(group.urn);
+      const hc = one(run, "gcp:compute/regionHealthCheck:RegionHealthCheck", `titanium-${run.stack}-ingress-hc`);
+      expect(hc.inputs.httpHealthCheck).toEqual({ port: 31021, requestPath: "/healthz/ready" });
+    }
+  });
+
+  it("give the K3s API one internal and one external address in front of every server", () => {
+    for (const run of stacks()) {
+      const internal = one(run, "gcp:compute/forwardingRule:ForwardingRule", `titanium-${run.stack}-api-internal`);
+      const external = one(run, "gcp:compute/forwardingRule:ForwardingRule", `titanium-${run.stack}-api-external`);
+      expect(internal.inputs).toMatchObject({ loadBalancingScheme: "INTERNAL", ports: ["6443"] });
+      expect(external.inputs).toMatchObject({ loadBalancingScheme: "EXTERNAL", ports: ["6443"], ipAddress: run.outputs.apiPublicIp });
+      const groups = ofType(run, "gcp:compute/instanceGroup:InstanceGroup");
+      const servers = ofType(run, "gcp:compute/instance:Instance");
+      for (const scheme of ["internal", "external"]) {
+        const backend = one(run, "gcp:compute/regionBackendService:RegionBackendService", `titanium-${run.stack}-api-${scheme}`);
+        expect((backend.inputs.backends as unknown[]).length).toBe(groups.length);
+      }
+      const grouped = groups.flatMap((g) => g.dependsOn);
+      for (const vm of servers) expect(grouped).toContain(vm.urn);
+    }
+    expect(ofType(prod, "gcp:compute/instanceGroup:InstanceGroup").map((g) => g.inputs.zone).sort()).toEqual(["us-central1-a", "us-central1-b", "us-central1-c"]);
+  });
+});
+
+describe("identities and secrets", () => {
+  it("gives servers and agents their own service accounts with only logging and monitoring roles on the project", () => {
+    for (const run of stacks()) {
+      const accounts = ofType(run, "gcp:serviceaccount/account:Account").map((a) => a.inputs.accountId).sort();
+      expect(accounts).toEqual([`titanium-${run.stack}-agent`, `titanium-${run.stack}-server`]);
+      const roles = ofType(run, "gcp:projects/iAMMember:IAMMember").map((m) => `${m.inputs.member} ${m.inputs.role}`).sort();
+      expect(roles).toEqual(
+        ["agent", "server"].flatMap((role) =>
+          ["roles/logging.logWriter", "roles/monitoring.metricWriter"].map(
+            (r) => `serviceAccount:titanium-${run.stack}-${role}@titanium-${run.stack}-4821.iam.gserviceaccount.com ${r}`,
+          ),
+        ),
+      );
+    }
+  });
+
+  it("stores every generated secret in Secret Manager in the stack's region, readable per secret by the nodes that need it", () => {
+    for (const run of stacks()) {
+      const sa = (role: string) => `serviceAccount:titanium-${run.stack}-${role}@titanium-${run.stack}-4821.iam.gserviceaccount.com`;
+      const readers = (secret: RecordedResource) =>
+        ofType(run, "gcp:secretmanager/secretIamMember:SecretIamMember")
+          .filter((m) => m.dependsOn.includes(secret.urn))
+          .map((m) => {
+            expect(m.inputs.role).toBe("roles/secretmanager.secretAccessor");
+            return m.inputs.member as string;
+          })
+          .sort();
+      const expected: Record<string, string[]> = {
+        ...Object.fromEntries(APP_SECRET_NAMES.map((n) => [n, [sa("agent")]])),
+        "k3s-server-token": [sa("server")],
+        "k3s-ca-bundle": [sa("server")],
+        "k3s-agent-token": [sa("agent"), sa("server")],
+      };
+      const secrets = ofType(run, "gcp:secretmanager/secret:Secret");
+      expect(secrets.map((s) => s.inputs.secretId).sort()).toEqual(Object.keys(expected).map((n) => `titanium-${run.stack}-${n}`).sort());
+      for (const secret of secrets) {
+        expect(secret.inputs.replication).toEqual({ userManaged: { replicas: [{ location: "us-central1" }] } });
+        expect(readers(secret), String(secret.inputs.secretId)).toEqual(expected[(secret.inputs.secretId as string).replace(`titanium-${run.stack}-`, "")]);
+        expect(secret.protect).toBe(run.stack === "prod");
+      }
+      for (const version of ofType(run, "gcp:secretmanager/secretVersion:SecretVersion")) expect(version.secretInputs).toContain("secretData");
+    }
+  });
+
+  it("exports the application secrets' ids and generates them the way the services need them", () => {
+    for (const run of stacks()) {
+      expect(run.outputs.appSecretIds).toEqual(Object.fromEntries(APP_SECRET_NAMES.map((n) => [n, `titanium-${run.stack}-${n}`])));
+      expect(run.secretOutputs).not.toContain("appSecretIds");
+      const jwt = one(run, "tls:index/privateKey:PrivateKey", `titanium-${run.stack}-app-jwt-signing-key`);
+      expect(jwt.inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+      const data = (id: string) => {
+        const secret = one(run, "gcp:secretmanager/secret:Secret", `titanium-${run.stack}-app-${id}`);
+        return ofType(run, "gcp:secretmanager/secretVersion:SecretVersion").find((v) => v.dependsOn.includes(secret.urn))!.inputs.secretData as string;
+      };
+      expect(data("jwt-signing-key")).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+      expect(data("argocd-admin-password-bcrypt")).toMatch(/^\$2[aby]\$/);
+      expect(data("argocd-admin-password")).not.toEqual(data("argocd-admin-password-bcrypt"));
+      expect(data("postgres-password")).toMatch(/^[A-Za-z0-9]{32}$/);
+    }
+  });
+});
+
+describe("stateful resources and labels", () => {
+  it("keeps PostgreSQL backups in a private, versioned bucket with the configured retention, writable by the agents", () => {
+    for (const [run, days] of [
+      [dev, 14],
+      [prod, 30],
+    ] as const) {
+      const bucket = one(run, "gcp:storage/bucket:Bucket", `titanium-${run.stack}-backups`);
+      expect(bucket.inputs).toMatchObject({
+        name: `titanium-${run.stack}-4821-pg-backups`,
+        location: "US-CENTRAL1",
+        uniformBucketLevelAccess: true,
+        publicAccessPrevention: "enforced",
+        versioning: { enabled: true },
+        forceDestroy: run.stack === "dev",
+      });
+      expect(bucket.inputs.lifecycleRules).toEqual([
+        { condition: { age: days, withState: "LIVE" }, action: { type: "Delete" } },
+        { condition: { daysSinceNoncurrentTime: days, withState: "ARCHIVED" }, action: { type: "Delete" } },
+      ]);
+      expect(bucket.protect).toBe(run.stack === "prod");
+      const grants = ofType(run, "gcp:storage/bucketIAMMember:BucketIAMMember").map((m) => [m.inputs.role, m.inputs.member]);
+      const agent = `serviceAccount:titanium-${run.stack}-agent@titanium-${run.stack}-4821.iam.gserviceaccount.com`;
+      expect(grants).toEqual([
+        ["roles/storage.objectCreator", agent],
+        ["roles/storage.objectViewer", agent],
+      ]);
+      expect(run.outputs.backupBucket).toBe(`titanium-${run.stack}-4821-pg-backups`);
+    }
+  });
+
+  it("protects the reserved addresses, disks and generated keys in prod only, as the config says", () => {
+    const protectedTypes = (run: ProgramRun) =>
+      [...new Set(run.resources.filter((r) => r.protect).map((r) => r.type))].sort();
+    expect(protectedTypes(dev)).toEqual([]);
+    expect(protectedTypes(prod)).toEqual(
+      [
+        "gcp:compute/address:Address",
+        "gcp:compute/disk:Disk",
+        "gcp:compute/instance:Instance",
+        "gcp:secretmanager/secret:Secret",
+        "gcp:secretmanager/secretVersion:SecretVersion",
+        "gcp:storage/bucket:Bucket",
+        "random:index/randomPassword:RandomPassword",
+        "tls:index/privateKey:PrivateKey",
+        "tls:index/selfSignedCert:SelfSignedCert",
+      ].sort(),
+    );
+    expect(ofType(prod, "gcp:compute/address:Address").every((a) => a.protect)).toBe(true);
+  });
+
+  it("creates every GCP resource through the labelled provider", () => {
+    for (const run of stacks()) {
+      const provider = one(run, "pulumi:providers:gcp", "gcp");
+      // Provider inputs reach the engine JSON-encoded.
+      expect(JSON.parse(provider.inputs.defaultLabels as string)).toMatchObject({ environment: run.stack, project: "titanium", "managed-by": "pulumi" });
+      const gcpResources = run.resources.filter((r) => r.custom && r.type.startsWith("gcp:"));
+      expect(gcpResources.length).toBeGreaterThan(40);
+      for (const r of gcpResources) expect(r.provider, `${r.type} ${r.name}`).toMatch(new RegExp(`^${provider.urn.replace(/[$]/g, "\\$")}::`));
+    }
+  });
+});

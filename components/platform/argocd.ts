@@ -1,0 +1,140 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { TitaniumConfig } from "../../stacks/config";
+import { type ChartsConfig, chartRelease } from "./helm";
+import { ADMIN_PATHS, ARGOCD, type AppSecretName, NAMESPACES } from "./names";
+import { secretSync } from "./secret-sync";
+
+export interface ArgoCdArgs {
+  /** Kubernetes provider of the cluster layer. */
+  provider: k8s.Provider;
+  /** Pinned charts and per-workload resources (`argoCd` is used). */
+  charts: ChartsConfig;
+  /** Public host name (Argo CD's external URL); empty when the stack has none. */
+  hostname: string;
+  /** Secret Manager secret ids (`argocd-admin-password-bcrypt` is used). */
+  appSecretIds: Record<AppSecretName, pulumi.Input<string>>;
+  /** Optional root Application (GitOps for teams' extra apps). */
+  rootApp?: TitaniumConfig["features"]["argoRootApp"];
+  /** The ClusterSecretStore (the admin password ExternalSecret needs it). */
+  secretStore: pulumi.Resource;
+  /** Must exist first (namespace). */
+  dependsOn: pulumi.Resource[];
+}
+
+const IN_CLUSTER = "https://kubernetes.default.svc";
+
+/**
+ * Argo CD from its chart, serving plain HTTP under `/argocd` behind the Istio gateway, with its
+ * admin password (bcrypt) merged into `argocd-secret` from Secret Manager. Pulumi owns every
+ * platform and application object; Argo CD may only sync a team's extra apps through the optional
+ * root Application, whose projects can never reach a namespace Pulumi manages or any
+ * cluster-scoped object, and the `default` project is locked so nothing escapes through it.
+ */
+export class ArgoCd extends pulumi.ComponentResource {
+  /** Namespaces Argo CD may never deploy into (Pulumi's). */
+  public readonly deniedNamespaces: string[];
+
+  constructor(name: string, args: ArgoCdArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:platform:ArgoCd", name, {}, opts);
+    const k = { parent: this, provider: args.provider };
+    const ns = NAMESPACES.argocd;
+
+    const release = chartRelease(
+      `${name}-argo-cd`,
+      "argoCd",
+      args.charts,
+      {
+        ...(args.hostname ? { global: { domain: args.hostname } } : {}),
+        configs: {
+          params: {
+            // TLS ends at the Istio gateway; the server lives under a sub-path there.
+            "server.insecure": true,
+            "server.basehref": ADMIN_PATHS.argocd,
+            "server.rootpath": ADMIN_PATHS.argocd,
+          },
+          cm: { "admin.enabled": true, "exec.enabled": false },
+          secret: { createSecret: true },
+        },
+        dex: { enabled: false },
+        notifications: { enabled: false },
+        controller: { replicas: 1 },
+        server: { replicas: 1 },
+        repoServer: { replicas: 1 },
+        applicationSet: { replicas: 1 },
+      },
+      { ...k, dependsOn: args.dependsOn },
+    );
+
+    // The chart creates argocd-secret (with server.secretkey); ESO merges the admin password into it.
+    secretSync(
+      `${name}-admin-password`,
+      {
+        namespace: ns,
+        target: ARGOCD.secret,
+        creationPolicy: "Merge",
+        data: { "admin.password": args.appSecretIds["argocd-admin-password-bcrypt"] },
+      },
+      { ...k, dependsOn: [release, args.secretStore] },
+    );
+
+    this.deniedNamespaces = Object.values(NAMESPACES).filter((n) => n !== ns);
+    const project = (projectName: string, spec: Record<string, unknown>) =>
+      new k8s.apiextensions.CustomResource(
+        `${name}-project-${projectName}`,
+        { apiVersion: "argoproj.io/v1alpha1", kind: "AppProject", metadata: { name: projectName, namespace: ns }, spec },
+        { ...k, dependsOn: [release] },
+      );
+
+    // Argo CD recreates `default` at start; lock it (server-side apply) so no Application can use it.
+    new k8s.apiextensions.CustomResourcePatch(
+      `${name}-project-default-locked`,
+      {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "AppProject",
+        metadata: { name: "default", namespace: ns, annotations: { "pulumi.com/patchForce": "true" } },
+        spec: { sourceRepos: [], destinations: [], clusterResourceWhitelist: [], namespaceResourceWhitelist: [] },
+      },
+      { ...k, dependsOn: [release] },
+    );
+
+    if (args.rootApp) {
+      const root = args.rootApp;
+      // Teams' apps: any namespace except Pulumi's, namespaced objects only.
+      project("gitops", {
+        description: "Extra apps synced by Argo CD; never Pulumi's namespaces or cluster-scoped objects",
+        sourceRepos: [root.repoURL],
+        destinations: [
+          ...this.deniedNamespaces.map((n) => ({ server: IN_CLUSTER, namespace: `!${n}` })),
+          { server: IN_CLUSTER, namespace: "*" },
+        ],
+        clusterResourceWhitelist: [],
+      });
+      // The root app may only create Applications (app of apps) in Argo CD's namespace.
+      project("gitops-root", {
+        description: "The root Application: creates Applications only",
+        sourceRepos: [root.repoURL],
+        destinations: [{ server: IN_CLUSTER, namespace: ns }],
+        clusterResourceWhitelist: [],
+        namespaceResourceWhitelist: [{ group: "argoproj.io", kind: "Application" }],
+      });
+      new k8s.apiextensions.CustomResource(
+        `${name}-root-app`,
+        {
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "Application",
+          metadata: { name: "root", namespace: ns },
+          spec: {
+            project: "gitops-root",
+            source: { repoURL: root.repoURL, path: root.path, targetRevision: root.targetRevision },
+            destination: { server: IN_CLUSTER, namespace: ns },
+            syncPolicy: { automated: { prune: true, selfHeal: true } },
+          },
+        },
+        { ...k, dependsOn: [release] },
+      );
+    }
+
+    this.registerOutputs({ deniedNamespaces: this.deniedNamespaces });
+  }
+}

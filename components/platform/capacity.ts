@@ -1,0 +1,196 @@
+/**
+ * Capacity check: the requests of everything the stack schedules against what its nodes can give
+ * pods, with headroom. Counted from what the program registers, so every layer is included:
+ * platform chart workloads from the values each Release passes (via {@link CHARTS_BY_NAME}),
+ * Istio sidecars for every pod in a meshed namespace, and every Kubernetes workload object
+ * (Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod) at its replica count, or at its HPA's
+ * maxReplicas when one scales it.
+ */
+import type { TitaniumConfig } from "../../stacks/config";
+import { cpuCores, memoryMiB } from "../../stacks/config";
+import type { ProgramRun, RecordedResource } from "../../stacks/harness";
+import { CHARTS_BY_NAME, type ChartWorkload, getPath } from "./chart-workloads";
+import { allocatable } from "./machine-types";
+
+/** Share of allocatable CPU and memory the requests may use: the rest absorbs rolling updates, a node drain, bursts. */
+export const CAPACITY_HEADROOM = 0.2;
+
+export interface CapacityLine {
+  /** `chart/workload` or `Kind namespace/name`. */
+  workload: string;
+  pods: number;
+  cpu: number;
+  memoryMiB: number;
+}
+
+export interface CapacityReport {
+  nodes: { role: "server" | "agent"; machineType: string; count: number; cpu: number; memoryMiB: number }[];
+  allocatable: { cpu: number; memoryMiB: number };
+  budget: { cpu: number; memoryMiB: number };
+  requested: { cpu: number; memoryMiB: number };
+  lines: CapacityLine[];
+  /** Single pods larger than the largest node (unschedulable whatever the total). */
+  oversizedPods: string[];
+  fits: boolean;
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
+const arr = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
+
+function requestsOf(resources: unknown): { cpu: number; memoryMiB: number } {
+  const req = obj(obj(resources).requests);
+  return {
+    cpu: typeof req.cpu === "string" || typeof req.cpu === "number" ? cpuCores(String(req.cpu)) : 0,
+    memoryMiB: typeof req.memory === "string" ? memoryMiB(req.memory) : 0,
+  };
+}
+
+/** A pod's effective requests: its containers' sum, or its largest init container if larger. */
+function podRequests(podSpec: Obj): { cpu: number; memoryMiB: number } {
+  const sum = arr(podSpec.containers).map((c) => requestsOf(c.resources));
+  const init = arr(podSpec.initContainers).map((c) => requestsOf(c.resources));
+  const total = sum.reduce((a, b) => ({ cpu: a.cpu + b.cpu, memoryMiB: a.memoryMiB + b.memoryMiB }), { cpu: 0, memoryMiB: 0 });
+  return {
+    cpu: Math.max(total.cpu, ...init.map((i) => i.cpu)),
+    memoryMiB: Math.max(total.memoryMiB, ...init.map((i) => i.memoryMiB)),
+  };
+}
+
+const WORKLOAD_KINDS: Record<string, string> = {
+  "kubernetes:apps/v1:Deployment": "Deployment",
+  "kubernetes:apps/v1:StatefulSet": "StatefulSet",
+  "kubernetes:apps/v1:DaemonSet": "DaemonSet",
+  "kubernetes:batch/v1:Job": "Job",
+  "kubernetes:batch/v1:CronJob": "CronJob",
+  "kubernetes:core/v1:Pod": "Pod",
+};
+
+export function capacityReport(run: ProgramRun, config: TitaniumConfig): CapacityReport {
+  const { servers, agents } = config.cluster;
+  const nodes = [
+    { role: "server" as const, machineType: servers.machineType, count: servers.count, ...allocatableOf(servers.machineType, "server", "servers") },
+    { role: "agent" as const, machineType: agents.machineType, count: agents.count, ...allocatableOf(agents.machineType, "agent", "agents") },
+  ];
+  const nodeCount = servers.count + agents.count;
+  const total = nodes.reduce((a, n) => ({ cpu: a.cpu + n.cpu * n.count, memoryMiB: a.memoryMiB + n.memoryMiB * n.count }), { cpu: 0, memoryMiB: 0 });
+
+  const meshed = new Set(
+    run.resources
+      .filter((r) => r.type === "kubernetes:core/v1:Namespace" && obj(obj(r.inputs.metadata).labels)["istio-injection"] === "enabled")
+      .map((r) => String(obj(r.inputs.metadata).name)),
+  );
+  // HPAs scale their target up to maxReplicas: the stack must fit at that size.
+  const hpaMax = new Map<string, number>();
+  for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:autoscaling/") && x.type.endsWith(":HorizontalPodAutoscaler"))) {
+    const spec = obj(r.inputs.spec);
+    const target = obj(spec.scaleTargetRef);
+    hpaMax.set(`${target.kind}/${String(obj(r.inputs.metadata).namespace)}/${target.name}`, Number(spec.maxReplicas ?? 0));
+  }
+
+  const lines: CapacityLine[] = [];
+  const oversized: string[] = [];
+  const largest = nodes.reduce((a, n) => ({ cpu: Math.max(a.cpu, n.cpu), memoryMiB: Math.max(a.memoryMiB, n.memoryMiB) }), { cpu: 0, memoryMiB: 0 });
+  const checkPod = (label: string, per: { cpu: number; memoryMiB: number }) => {
+    if (per.cpu > largest.cpu || per.memoryMiB > largest.memoryMiB) oversized.push(label);
+  };
+
+  // Sidecar requests come from istiod's values (the injected proxy of every meshed pod).
+  let sidecar = { cpu: 0, memoryMiB: 0 };
+  let meshedPods = 0;
+  const releases = run.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release");
+  for (const r of releases) {
+    const info = CHARTS_BY_NAME[String(r.inputs.chart)];
+    if (!info) continue;
+    const values = r.inputs.values;
+    for (const [wname, w] of Object.entries(info.workloads as Record<string, ChartWorkload>)) {
+      const per = requestsOf(getPath(values, w.resources));
+      if (w.pods === "perMeshedPod") {
+        sidecar = per;
+        continue;
+      }
+      if (w.pods === "hook") continue;
+      const count = w.pods;
+      const pods =
+        count === "perNode"
+          ? nodeCount
+          : count.replicaPaths.length === 0
+            ? count.fallback
+            : count.replicaPaths.reduce((n, p) => n + Number(getPath(values, p) ?? count.fallback), 0);
+      const containers = w.containersPerPod ?? 1;
+      lines.push({ workload: `${info.chart}/${wname}`, pods, cpu: per.cpu * containers * pods, memoryMiB: per.memoryMiB * containers * pods });
+      checkPod(`${info.chart}/${wname}`, per);
+    }
+  }
+
+  for (const r of run.resources) {
+    const kind = WORKLOAD_KINDS[r.type];
+    if (!kind) continue;
+    const meta = obj(r.inputs.metadata);
+    const ns = String(meta.namespace ?? "default");
+    const { podSpec, podMeta, replicas } = podTemplate(kind, r, nodeCount);
+    const pods = Math.max(replicas, hpaMax.get(`${kind}/${ns}/${String(meta.name)}`) ?? 0);
+    const per = podRequests(podSpec);
+    const injected = meshed.has(ns) && obj(podMeta.annotations)["sidecar.istio.io/inject"] !== "false" && obj(podMeta.labels)["sidecar.istio.io/inject"] !== "false";
+    if (injected) meshedPods += pods;
+    lines.push({ workload: `${kind} ${ns}/${String(meta.name ?? r.name)}`, pods, cpu: per.cpu * pods, memoryMiB: per.memoryMiB * pods });
+    checkPod(`${kind} ${ns}/${String(meta.name ?? r.name)}`, { cpu: per.cpu + (injected ? sidecar.cpu : 0), memoryMiB: per.memoryMiB + (injected ? sidecar.memoryMiB : 0) });
+  }
+  if (meshedPods > 0) lines.push({ workload: "istio-proxy sidecars", pods: meshedPods, cpu: sidecar.cpu * meshedPods, memoryMiB: sidecar.memoryMiB * meshedPods });
+
+  const requested = lines.reduce((a, l) => ({ cpu: a.cpu + l.cpu, memoryMiB: a.memoryMiB + l.memoryMiB }), { cpu: 0, memoryMiB: 0 });
+  const budget = { cpu: total.cpu * (1 - CAPACITY_HEADROOM), memoryMiB: total.memoryMiB * (1 - CAPACITY_HEADROOM) };
+  return {
+    nodes,
+    allocatable: total,
+    budget,
+    requested,
+    lines,
+    oversizedPods: oversized,
+    fits: requested.cpu <= budget.cpu && requested.memoryMiB <= budget.memoryMiB && oversized.length === 0,
+  };
+}
+
+function allocatableOf(machineType: string, role: "server" | "agent", key: string) {
+  try {
+    return allocatable(machineType, role);
+  } catch (err) {
+    throw new Error(`titanium:cluster.${key}.machineType: ${(err as Error).message}`);
+  }
+}
+
+function podTemplate(kind: string, r: RecordedResource, nodeCount: number): { podSpec: Obj; podMeta: Obj; replicas: number } {
+  const spec = obj(r.inputs.spec);
+  switch (kind) {
+    case "Pod":
+      return { podSpec: spec, podMeta: obj(r.inputs.metadata), replicas: 1 };
+    case "CronJob": {
+      const job = obj(obj(spec.jobTemplate).spec);
+      return { podSpec: obj(obj(job.template).spec), podMeta: obj(obj(job.template).metadata), replicas: Number(job.parallelism ?? 1) };
+    }
+    case "Job":
+      return { podSpec: obj(obj(spec.template).spec), podMeta: obj(obj(spec.template).metadata), replicas: Number(spec.parallelism ?? 1) };
+    case "DaemonSet":
+      return { podSpec: obj(obj(spec.template).spec), podMeta: obj(obj(spec.template).metadata), replicas: nodeCount };
+    default:
+      return { podSpec: obj(obj(spec.template).spec), podMeta: obj(obj(spec.template).metadata), replicas: Number(spec.replicas ?? 1) };
+  }
+}
+
+const fmt = (c: { cpu: number; memoryMiB: number }) => `${c.cpu.toFixed(2)} CPU, ${(c.memoryMiB / 1024).toFixed(2)} GiB`;
+
+/** The plan's capacity section: a summary, the largest consumers, and a blocking verdict. */
+export function renderCapacity(report: CapacityReport): string[] {
+  const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
+  const out = [
+    ...report.nodes.map((n) => `${n.count} × ${n.machineType} (${n.role}): ${fmt(n)} allocatable each`),
+    `allocatable ${fmt(report.allocatable)}; budget with ${CAPACITY_HEADROOM * 100}% headroom ${fmt(report.budget)}`,
+    `requested ${fmt(report.requested)} (CPU ${pct(report.requested.cpu, report.budget.cpu)}, memory ${pct(report.requested.memoryMiB, report.budget.memoryMiB)} of budget)`,
+    ...[...report.lines]
+      .sort((a, b) => b.memoryMiB - a.memoryMiB)
+      .map((l) => `  ${l.workload} ×${l.pods}: ${(l.cpu * 1000).toFixed(0)}m CPU, ${l.memoryMiB.toFixed(0)} MiB`),
+  ];
+  if (report.oversizedPods.length > 0) out.push(`pods larger than any node: ${report.oversizedPods.join(", ")}`);
+  out.push(report.fits ? "OK: the stack fits its nodes with headroom" : "FAIL: the stack does not fit its nodes with headroom; add or enlarge nodes (titanium:cluster) or lower requests (titanium:charts.*.resources, titanium:services)");
+  return out;
+}

@@ -1,0 +1,155 @@
+/**
+ * The values the program passes to each chart, checked against the chart's real defaults
+ * (`../shared/charts/<chart>/<version>/values.yaml`): a misspelled key is silently ignored by Helm,
+ * so here it fails the build. Where a chart ships `values.schema.json`, the merged values must
+ * validate against it, as `helm install` would require.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { Ajv } from "ajv";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadConfig } from "../../stacks/config";
+import { ofType, type ProgramRun, REPO_ROOT, readStackConfig, runProgram } from "../../stacks/harness";
+import { CHARTS, type ChartKey } from "./chart-workloads";
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+const CHARTS_DIR = path.resolve(REPO_ROOT, "..", "shared", "charts");
+
+/**
+ * Valid keys the defaults file does not list (documented in shared/charts/NOTES.md): free-form maps
+ * (Istio MeshConfig, grafana.ini, Alertmanager's own config), commented-out keys, and the standard
+ * `resources` of subcharts whose defaults are not copied here.
+ */
+const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
+  istiod: ["meshConfig", "base.validationFailurePolicy"],
+  kubePrometheusStack: ["grafana.grafana.ini", "alertmanager.config", "kube-state-metrics.resources", "prometheus-node-exporter.resources"],
+  loki: ["loki.limits_config.retention_period"],
+  argoCd: ["configs.params"],
+};
+
+/**
+ * istio `cni` 1.30.3 is not among the reference copies in shared/charts: its values are limited to
+ * these keys, all documented by the chart (CNI paths for K3s, JSON logs, the agent's resources).
+ */
+const CNI_KEYS = ["cniConfDir", "cniBinDir", "global.logAsJson", "resources.requests.cpu", "resources.requests.memory", "resources.limits.cpu", "resources.limits.memory"];
+
+/** One wrongly typed value per schema, which `helm install` would reject. */
+const SCHEMA_VIOLATIONS: Partial<Record<ChartKey, Obj>> = {
+  istioGateway: { service: { type: 80 } },
+  loki: { singleBinary: { replicas: "one" } },
+  externalSecrets: { replicaCount: "many" },
+};
+
+function chartDir(chart: string, version: string): string {
+  return path.join(CHARTS_DIR, chart, version);
+}
+
+function defaultsOf(key: ChartKey, version: string): Obj {
+  const info = CHARTS[key];
+  const raw = parse(readFileSync(path.join(chartDir(info.chart, version), "values.yaml"), "utf8")) as Obj;
+  // Istio's charts keep their defaults one level down; users set those keys at the top level.
+  const defaults = isObj(raw._internal_defaults_do_not_set) ? raw._internal_defaults_do_not_set : raw;
+  if (key === "kubePrometheusStack") {
+    // grafana.* goes to the grafana subchart: its own defaults plus what kube-prometheus-stack overrides.
+    const grafana = parse(readFileSync(path.join(CHARTS_DIR, "grafana", "12.11.1", "values.yaml"), "utf8")) as Obj;
+    defaults.grafana = deepMerge(grafana, defaults.grafana as Obj);
+  }
+  return defaults;
+}
+
+function deepMerge(base: Obj, over: Obj): Obj {
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isObj(v) && isObj(out[k]) ? deepMerge(out[k] as Obj, v) : v;
+  return out;
+}
+
+function leafPaths(values: Obj, prefix = ""): string[] {
+  return Object.entries(values).flatMap(([k, v]) => (isObj(v) && Object.keys(v).length > 0 ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
+}
+
+/** Paths in `values` that the chart does not know. A key whose default is an empty map or null takes any subtree. */
+export function unknownKeys(values: Obj, defaults: Obj, allowed: string[], prefix = ""): string[] {
+  const bad: string[] = [];
+  for (const [k, v] of Object.entries(values)) {
+    const p = `${prefix}${k}`;
+    if (allowed.some((a) => p === a || p.startsWith(`${a}.`))) continue;
+    if (!(k in defaults)) {
+      bad.push(p);
+      continue;
+    }
+    const d = defaults[k];
+    if (k === "resources" && isObj(v)) bad.push(...unknownResourceKeys(v, p));
+    else if (isObj(v) && isObj(d) && Object.keys(d).length > 0) bad.push(...unknownKeys(v, d, allowed, `${p}.`));
+    else if (isObj(v) && !(d === null || isObj(d))) bad.push(`${p} (the chart's default is not a map)`);
+  }
+  return bad;
+}
+
+/** A Kubernetes ResourceRequirements block: only requests/limits of cpu/memory. */
+function unknownResourceKeys(v: Obj, p: string): string[] {
+  return Object.entries(v).flatMap(([k, inner]) =>
+    k !== "requests" && k !== "limits"
+      ? [`${p}.${k}`]
+      : Object.keys(isObj(inner) ? inner : {})
+          .filter((r) => r !== "cpu" && r !== "memory")
+          .map((r) => `${p}.${k}.${r}`),
+  );
+}
+
+let runs: Record<string, ProgramRun> = {};
+beforeAll(async () => {
+  runs = { dev: await runProgram({ stack: "dev" }), prod: await runProgram({ stack: "prod" }) };
+});
+
+function valuesOf(run: ProgramRun, key: ChartKey): Obj {
+  const r = ofType(run, "kubernetes:helm.sh/v3:Release").find((x) => x.inputs.chart === CHARTS[key].chart);
+  if (!r) throw new Error(`no release of ${CHARTS[key].chart}`);
+  return r.inputs.values as Obj;
+}
+
+describe("the key checker", () => {
+  it("catches a misspelled key, a nested typo and a map where the chart has a scalar", () => {
+    const defaults = { service: { type: "LoadBalancer", ports: [] }, resources: {}, replicaCount: null, name: "" };
+    expect(unknownKeys({ servce: { type: "NodePort" } }, defaults, [])).toEqual(["servce"]);
+    expect(unknownKeys({ service: { tpye: "NodePort" } }, defaults, [])).toEqual(["service.tpye"]);
+    expect(unknownKeys({ name: { x: 1 } }, defaults, [])).toEqual(["name (the chart's default is not a map)"]);
+    expect(unknownKeys({ resources: { requests: { cpu: "1" }, limits: { memory: "1Gi" } }, replicaCount: 2, service: { ports: [{ port: 1 }] } }, defaults, [])).toEqual([]);
+    expect(unknownKeys({ resources: { request: { cpu: "1" }, limits: { mem: "1Gi" } } }, defaults, [])).toEqual(["resources.request", "resources.limits.mem"]);
+  });
+});
+
+describe.each(["dev", "prod"])("chart values (%s)", (stack) => {
+  const config = () => loadConfig(stack, readStackConfig(stack));
+
+  it.each(Object.keys(CHARTS).filter((k) => k !== "istioCni") as ChartKey[])("%s: every key exists in the chart's values.yaml", (key) => {
+    const version = config().charts[key].version;
+    const dir = chartDir(CHARTS[key].chart, version);
+    expect(existsSync(path.join(dir, "values.yaml")), `reference values for ${CHARTS[key].chart} ${version}`).toBe(true);
+    expect(unknownKeys(valuesOf(runs[stack]!, key), defaultsOf(key, version), PASS_THROUGH[key] ?? [])).toEqual([]);
+  });
+
+  it("istioCni: only the documented keys", () => {
+    expect(leafPaths(valuesOf(runs[stack]!, "istioCni")).sort()).toEqual([...CNI_KEYS].sort());
+  });
+
+  it.each(["istioGateway", "loki", "externalSecrets"] as ChartKey[])("%s: the merged values validate against values.schema.json", (key) => {
+    const version = config().charts[key].version;
+    const schemaFile = path.join(chartDir(CHARTS[key].chart, version), "values.schema.json");
+    const schema = JSON.parse(readFileSync(schemaFile, "utf8")) as Obj;
+    const raw = parse(readFileSync(path.join(chartDir(CHARTS[key].chart, version), "values.yaml"), "utf8")) as Obj;
+    const ours = valuesOf(runs[stack]!, key);
+    // Helm validates the chart's defaults coalesced with the user's values.
+    const merged = deepMerge(raw, ours);
+    const draft2020 = String(schema.$schema ?? "").includes("2020-12");
+    delete schema.$schema;
+    const ajv = draft2020 ? new Ajv2020({ strict: false, allErrors: true }) : new Ajv({ strict: false, allErrors: true });
+    const validate = ajv.compile(schema);
+    expect(validate(merged), JSON.stringify(validate.errors, null, 1)).toBe(true);
+    // And the schema really rejects a wrongly typed value (guards against a validator that accepts anything).
+    expect(validate(deepMerge(merged, SCHEMA_VIOLATIONS[key]!))).toBe(false);
+  });
+});

@@ -1,0 +1,194 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import type { TitaniumConfig } from "../../stacks/config";
+import { type ChartsConfig, chartRelease } from "./helm";
+import { GATEWAY, NAMESPACES } from "./names";
+
+export interface IstioArgs {
+  /** Kubernetes provider of the cluster layer. */
+  provider: k8s.Provider;
+  /** Pinned charts and per-workload resources (`istioBase`, `istioCni`, `istiod`, `istioGateway` are used). */
+  charts: ChartsConfig;
+  /** Gateway NodePorts (shared with the cloud layer's load balancer and firewall), host name, optional real certificate. */
+  ingress: TitaniumConfig["ingress"];
+  /** istiod and gateway replicas (2 in prod, spread over nodes). */
+  replicas: number;
+  /** The `istio-system` namespace (created with its admission labels before any release). */
+  namespace: k8s.core.v1.Namespace;
+}
+
+/** K3s keeps its CNI configuration and binaries outside the usual /etc/cni and /opt/cni paths. */
+const K3S_CNI = { confDir: "/var/lib/rancher/k3s/agent/etc/cni/net.d", binDir: "/var/lib/rancher/k3s/data/cni" };
+
+/**
+ * Istio in sidecar mode: `base` → `cni` → `istiod` (waited until ready) → `gateway`, the gateway's
+ * Service on the load balancer's NodePorts, the shared `Gateway` (HTTP → HTTPS redirect, HTTPS with
+ * a per-stack certificate) and a mesh-wide STRICT `PeerAuthentication`.
+ */
+export class Istio extends pulumi.ComponentResource {
+  /** `namespace/name` of the shared Gateway the app layer binds its VirtualService to. */
+  public readonly gatewayRef: string;
+  /** The istiod release: mesh custom resources (PeerAuthentication, VirtualService, ...) depend on it. */
+  public readonly istiod: k8s.helm.v3.Release;
+  /** The gateway release. */
+  public readonly gateway: k8s.helm.v3.Release;
+  /** The shared Gateway object. */
+  public readonly gatewayObject: k8s.apiextensions.CustomResource;
+  /** The mesh-wide STRICT PeerAuthentication. */
+  public readonly peerAuthentication: k8s.apiextensions.CustomResource;
+
+  constructor(name: string, args: IstioArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:platform:Istio", name, {}, opts);
+    const k = { parent: this, provider: args.provider };
+    const ns = NAMESPACES.istio;
+    const ha = args.replicas > 1;
+    // Gateways spread over nodes, so a node loss keeps one behind the load balancer.
+    const spread = (labels: Record<string, string>) =>
+      ha
+        ? {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                { weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: labels } } },
+              ],
+            },
+          }
+        : {};
+
+    const base = chartRelease(`${name}-base`, "istioBase", args.charts, {}, { ...k, dependsOn: [args.namespace] });
+
+    const cni = chartRelease(
+      `${name}-cni`,
+      "istioCni",
+      args.charts,
+      { cniConfDir: K3S_CNI.confDir, cniBinDir: K3S_CNI.binDir, global: { logAsJson: true } },
+      { ...k, dependsOn: [base] },
+    );
+
+    this.istiod = chartRelease(
+      `${name}-istiod`,
+      "istiod",
+      args.charts,
+      {
+        autoscaleEnabled: false,
+        replicaCount: args.replicas,
+        // Sidecars rely on the CNI agent for traffic redirection (no privileged istio-init).
+        cni: { enabled: true },
+        // Keeps the webhook's failure policy equal to what istiod patches in (no perpetual diff).
+        base: { validationFailurePolicy: "Fail" },
+        global: { logAsJson: true, proxy: {} },
+        meshConfig: {
+          accessLogFile: "/dev/stdout",
+          accessLogEncoding: "JSON",
+          // Metrics merging: the agent serves app + Envoy metrics on :15020 (ADR 0021).
+          enablePrometheusMerge: true,
+          defaultConfig: { holdApplicationUntilProxyStarts: true },
+        },
+      },
+      { ...k, dependsOn: [base, cni] },
+    );
+
+    this.gateway = chartRelease(
+      `${name}-gateway`,
+      "istioGateway",
+      args.charts,
+      {
+        replicaCount: args.replicas,
+        autoscaling: { enabled: false },
+        // The Service is ours (below), a plain object the policies can see, with the NodePorts from config.
+        service: { type: "None" },
+        affinity: spread({ ...GATEWAY.podLabels }),
+        ...(ha ? { podDisruptionBudget: { minAvailable: 1 } } : {}),
+      },
+      // The gateway pod's proxy is injected by istiod, so istiod must be ready first.
+      { ...k, dependsOn: [this.istiod] },
+    );
+
+    const ports = args.ingress;
+    new k8s.core.v1.Service(
+      `${name}-gateway-service`,
+      {
+        metadata: { name: GATEWAY.serviceAccount, namespace: ns, labels: { ...GATEWAY.podLabels } },
+        spec: {
+          // NodePort, never LoadBalancer: the cloud layer's passthrough NLB forwards to these ports.
+          // `Local` keeps the client's address (no SNAT) and makes a node without a ready gateway pod
+          // drop traffic, so the LB's health check on the status port's NodePort (/healthz/ready)
+          // sends traffic only to nodes that can serve it.
+          type: "NodePort",
+          externalTrafficPolicy: "Local",
+          selector: { ...GATEWAY.podLabels },
+          ports: [
+            { name: "status-port", port: GATEWAY.statusPort, targetPort: GATEWAY.statusPort, nodePort: ports.healthCheckNodePort, protocol: "TCP" },
+            { name: "http2", port: 80, targetPort: 80, nodePort: ports.httpNodePort, protocol: "TCP" },
+            { name: "https", port: 443, targetPort: 443, nodePort: ports.httpsNodePort, protocol: "TCP" },
+          ],
+        },
+      },
+      { ...k, dependsOn: [this.gateway] },
+    );
+
+    // A per-stack certificate unless config names a real one (synced by External Secrets instead).
+    if (!args.ingress.tls) {
+      const key = new tls.PrivateKey(`${name}-gateway-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
+      const host = args.ingress.hostname;
+      const cert = new tls.SelfSignedCert(
+        `${name}-gateway-cert`,
+        {
+          privateKeyPem: key.privateKeyPem,
+          subject: { commonName: host || "titanium", organization: "Titanium" },
+          dnsNames: host ? [host] : [],
+          validityPeriodHours: 24 * 365,
+          earlyRenewalHours: 24 * 30,
+          allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+        },
+        { parent: this },
+      );
+      new k8s.core.v1.Secret(
+        `${name}-gateway-tls`,
+        {
+          metadata: { name: GATEWAY.tlsSecretName, namespace: ns },
+          type: "kubernetes.io/tls",
+          stringData: { "tls.crt": cert.certPem, "tls.key": pulumi.secret(key.privateKeyPem) },
+        },
+        { ...k, dependsOn: [args.namespace] },
+      );
+    }
+
+    const hosts = [args.ingress.hostname || "*"];
+    this.gatewayObject = new k8s.apiextensions.CustomResource(
+      `${name}-gateway-object`,
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "Gateway",
+        metadata: { name: GATEWAY.gatewayName, namespace: ns },
+        spec: {
+          selector: { istio: GATEWAY.podLabels.istio },
+          servers: [
+            { port: { number: 80, name: "http", protocol: "HTTP" }, hosts, tls: { httpsRedirect: true } },
+            {
+              port: { number: 443, name: "https", protocol: "HTTPS" },
+              hosts,
+              tls: { mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName, minProtocolVersion: "TLSV1_2" },
+            },
+          ],
+        },
+      },
+      { ...k, dependsOn: [this.gateway] },
+    );
+
+    // Mesh-wide (root namespace, no selector): every sidecar accepts only mutual TLS. No exceptions exist.
+    this.peerAuthentication = new k8s.apiextensions.CustomResource(
+      `${name}-mtls-strict`,
+      {
+        apiVersion: "security.istio.io/v1",
+        kind: "PeerAuthentication",
+        metadata: { name: "default", namespace: ns },
+        spec: { mtls: { mode: "STRICT" } },
+      },
+      { ...k, dependsOn: [this.istiod] },
+    );
+
+    this.gatewayRef = `${ns}/${GATEWAY.gatewayName}`;
+    this.registerOutputs({ gatewayRef: this.gatewayRef });
+  }
+}

@@ -1,0 +1,152 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { TitaniumConfig } from "../../stacks/config";
+import { type ChartsConfig, chartRelease } from "./helm";
+import { LOKI, NAMESPACES } from "./names";
+
+export interface LoggingArgs {
+  /** Kubernetes provider of the cluster layer. */
+  provider: k8s.Provider;
+  /** Pinned charts and per-workload resources (`loki`, `alloy` are used). */
+  charts: ChartsConfig;
+  /** Loki retention and volume size. */
+  observability: TitaniumConfig["observability"];
+  /** Must exist first: the namespace, and the monitoring CRDs (Loki's and Alloy's ServiceMonitors). */
+  dependsOn: pulumi.Resource[];
+}
+
+/** Loki's push endpoint (single binary, no nginx gateway). */
+export const LOKI_PUSH_URL = `http://${LOKI.service}.${NAMESPACES.logging}.svc.cluster.local:${LOKI.port}/loki/api/v1/push`;
+
+/** pino's numeric levels and the names the services may log: anything else gets no `level` label. */
+const LEVELS: [string, string[]][] = [
+  ["trace", ["10", "trace"]],
+  ["debug", ["20", "debug"]],
+  ["info", ["30", "info"]],
+  ["warn", ["40", "warn", "warning"]],
+  ["error", ["50", "error"]],
+  ["fatal", ["60", "fatal"]],
+];
+const levelTemplate =
+  "{{ $l := ToLower .Value }}" +
+  LEVELS.map(([name, values], i) => `{{ ${i === 0 ? "if" : "else if"} or ${values.map((v) => `(eq $l "${v}")`).join(" ")} }}${name}`).join("") +
+  "{{ end }}";
+
+/**
+ * Alloy pipeline: every pod's logs through the Kubernetes API (one Deployment, no host mounts),
+ * labelled with namespace, app and container only (no pod names or request ids: bounded
+ * cardinality); the Titanium services' JSON logs also get their `level` as a label.
+ */
+export const ALLOY_CONFIG = `discovery.kubernetes "pods" {
+  role = "pod"
+}
+
+discovery.relabel "pods" {
+  targets = discovery.kubernetes.pods.targets
+  rule {
+    source_labels = ["__meta_kubernetes_namespace"]
+    target_label  = "namespace"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_label_app"]
+    separator     = ";"
+    regex         = ";*([^;]+).*"
+    target_label  = "app"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_container_name"]
+    target_label  = "container"
+  }
+}
+
+loki.source.kubernetes "pods" {
+  targets    = discovery.relabel.pods.output
+  forward_to = [loki.process.pods.receiver]
+}
+
+loki.process "pods" {
+  forward_to = [loki.write.loki.receiver]
+
+  stage.match {
+    selector = "{namespace=\\"${NAMESPACES.app}\\"}"
+
+    stage.json {
+      expressions = { level = "level" }
+    }
+
+    stage.template {
+      source   = "level"
+      template = ${JSON.stringify(levelTemplate)}
+    }
+
+    stage.labels {
+      values = { level = "" }
+    }
+  }
+}
+
+loki.write "loki" {
+  endpoint {
+    url = "${LOKI_PUSH_URL}"
+  }
+}
+`;
+
+/** Loki in single-binary (monolithic) mode on a persistent volume, and Alloy shipping pod logs to it. */
+export class Logging extends pulumi.ComponentResource {
+  /** The Loki release. */
+  public readonly loki: k8s.helm.v3.Release;
+
+  constructor(name: string, args: LoggingArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:platform:Logging", name, {}, opts);
+    const k = { parent: this, provider: args.provider };
+    const o = args.observability;
+
+    this.loki = chartRelease(
+      `${name}-loki`,
+      "loki",
+      args.charts,
+      {
+        deploymentMode: "Monolithic",
+        loki: {
+          auth_enabled: false,
+          commonConfig: { replication_factor: 1 },
+          storage: { type: "filesystem" },
+          schemaConfig: {
+            configs: [{ from: "2024-04-01", store: "tsdb", object_store: "filesystem", schema: "v13", index: { prefix: "index_", period: "24h" } }],
+          },
+          limits_config: { retention_period: o.lokiRetention },
+          // Retention is enforced by the compactor.
+          compactor: { retention_enabled: true, delete_request_store: "filesystem" },
+        },
+        singleBinary: { replicas: 1, persistence: { enabled: true, size: `${o.lokiStorageGi}Gi` } },
+        backend: { replicas: 0 },
+        read: { replicas: 0 },
+        write: { replicas: 0 },
+        // memcached caches default to 8 GiB: far beyond small nodes, and unneeded at this volume.
+        chunksCache: { enabled: false },
+        resultsCache: { enabled: false },
+        gateway: { enabled: false },
+        lokiCanary: { enabled: false },
+        test: { enabled: false },
+        sidecar: { rules: { enabled: false } },
+        monitoring: { serviceMonitor: { enabled: true } },
+      },
+      { ...k, dependsOn: args.dependsOn },
+    );
+
+    chartRelease(
+      `${name}-alloy`,
+      "alloy",
+      args.charts,
+      {
+        controller: { type: "deployment", replicas: 1 },
+        alloy: { configMap: { create: true, content: ALLOY_CONFIG } },
+        serviceMonitor: { enabled: true },
+      },
+      { ...k, dependsOn: [this.loki] },
+    );
+
+    this.registerOutputs({});
+  }
+}

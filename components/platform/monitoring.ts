@@ -1,0 +1,251 @@
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { TitaniumConfig } from "../../stacks/config";
+import { type ChartsConfig, chartRelease } from "./helm";
+import { ADMIN_PATHS, type AppSecretName, GRAFANA, KPS_FULLNAME, LOKI, NAMESPACES } from "./names";
+import { ALERT_GROUPS } from "./rules";
+import { secretSync } from "./secret-sync";
+
+export interface MonitoringArgs {
+  /** Kubernetes provider of the cluster layer. */
+  provider: k8s.Provider;
+  /** Pinned charts and per-workload resources (`kubePrometheusStack` is used). */
+  charts: ChartsConfig;
+  /** Retention, storage and the Alertmanager receiver. */
+  observability: TitaniumConfig["observability"];
+  /** Public host name (for Prometheus' external URL); empty when the stack has none. */
+  hostname: string;
+  /** Secret Manager secret ids from the cloud layer (`grafana-admin-password` is used). */
+  appSecretIds: Record<AppSecretName, pulumi.Input<string>>;
+  /** The ClusterSecretStore (ExternalSecrets need it). */
+  secretStore: pulumi.Resource;
+  /** Namespaces (and anything else) that must exist first. */
+  dependsOn: pulumi.Resource[];
+}
+
+/** Dashboards provisioned through Grafana's sidecar: every `*.json` beside this file in `dashboards/`. */
+export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
+
+/** Label the Grafana sidecar watches (kube-prometheus-stack's default, set explicitly). */
+const DASHBOARD_LABEL = { grafana_dashboard: "1" };
+const DATASOURCE_LABEL = { grafana_datasource: "1" };
+
+/** Name of the PodMonitor that scrapes Istio's merged metrics of every meshed pod (ADR 0021). */
+export const MESH_POD_MONITOR = "mesh-merged-metrics";
+
+/**
+ * kube-prometheus-stack tuned for K3s: Prometheus (retention and storage from config, every
+ * monitor and rule in any namespace), Alertmanager with the configured receiver, Grafana under
+ * `/grafana` with its admin credentials synced from Secret Manager, the Titanium dashboards, the
+ * Loki data source, the scrape of the mesh's merged metrics and the Titanium alert rules.
+ */
+export class Monitoring extends pulumi.ComponentResource {
+  /** The kube-prometheus-stack release (its CRDs back PodMonitors, ServiceMonitors and PrometheusRules). */
+  public readonly release: k8s.helm.v3.Release;
+
+  constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:platform:Monitoring", name, {}, opts);
+    const k = { parent: this, provider: args.provider };
+    const ns = NAMESPACES.monitoring;
+    const o = args.observability;
+
+    // Grafana starts only with its real admin password in place.
+    const grafanaAdmin = secretSync(
+      `${name}-grafana-admin`,
+      {
+        namespace: ns,
+        target: GRAFANA.adminSecret,
+        data: { password: args.appSecretIds["grafana-admin-password"] },
+        template: { data: { "admin-user": "admin", "admin-password": "{{ .password }}" } },
+      },
+      { ...k, dependsOn: [args.secretStore, ...args.dependsOn] },
+    );
+
+    this.release = chartRelease(
+      `${name}-kube-prometheus-stack`,
+      "kubePrometheusStack",
+      args.charts,
+      {
+        fullnameOverride: KPS_FULLNAME,
+        crds: { enabled: true },
+        // K3s runs these inside the k3s process with metrics on 127.0.0.1 (or not at all): their
+        // targets would be down forever and their alerts fire forever.
+        kubeControllerManager: { enabled: false },
+        kubeScheduler: { enabled: false },
+        kubeProxy: { enabled: false },
+        kubeEtcd: { enabled: false },
+        prometheusOperator: { admissionWebhooks: { patch: {} }, prometheusConfigReloader: {} },
+        prometheus: {
+          prometheusSpec: {
+            replicas: 1,
+            retention: o.prometheusRetention,
+            // Stop before the volume fills (TSDB needs room to compact).
+            retentionSize: `${Math.floor(o.prometheusStorageGi * 0.85)}GB`,
+            storageSpec: {
+              volumeClaimTemplate: {
+                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: `${o.prometheusStorageGi}Gi` } } },
+              },
+            },
+            routePrefix: ADMIN_PATHS.prometheus,
+            externalUrl: args.hostname ? `https://${args.hostname}${ADMIN_PATHS.prometheus}` : "",
+            // Select monitors and rules from every namespace, not only those labelled for this release.
+            serviceMonitorSelectorNilUsesHelmValues: false,
+            podMonitorSelectorNilUsesHelmValues: false,
+            ruleSelectorNilUsesHelmValues: false,
+            probeSelectorNilUsesHelmValues: false,
+            scrapeConfigSelectorNilUsesHelmValues: false,
+          },
+        },
+        alertmanager: {
+          enabled: true,
+          alertmanagerSpec: { replicas: 1 },
+          config: alertmanagerConfig(o.alertReceiver),
+        },
+        grafana: {
+          replicas: 1,
+          admin: { existingSecret: GRAFANA.adminSecret, userKey: "admin-user", passwordKey: "admin-password" },
+          "grafana.ini": { server: { root_url: `%(protocol)s://%(domain)s${ADMIN_PATHS.grafana}/`, serve_from_sub_path: true } },
+          persistence: { enabled: true, size: `${o.grafanaStorageGi}Gi` },
+          sidecar: {
+            dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
+            datasources: { enabled: true },
+          },
+        },
+        "kube-state-metrics": {},
+        "prometheus-node-exporter": {},
+      },
+      { ...k, dependsOn: [grafanaAdmin, ...args.dependsOn] },
+    );
+    const after = { ...k, dependsOn: [this.release] };
+
+    new k8s.core.v1.ConfigMap(
+      `${name}-datasource-loki`,
+      {
+        metadata: { name: "grafana-datasource-loki", namespace: ns, labels: DATASOURCE_LABEL },
+        data: {
+          "loki.yaml": JSON.stringify({
+            apiVersion: 1,
+            datasources: [
+              {
+                name: "Loki",
+                type: "loki",
+                uid: "loki",
+                access: "proxy",
+                url: `http://${LOKI.service}.${NAMESPACES.logging}.svc.cluster.local:${LOKI.port}`,
+                isDefault: false,
+                jsonData: { maxLines: 1000 },
+              },
+            ],
+          }),
+        },
+      },
+      { ...k, dependsOn: args.dependsOn },
+    );
+
+    for (const file of readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith(".json")).sort()) {
+      const id = file.replace(/\.json$/, "");
+      new k8s.core.v1.ConfigMap(
+        `${name}-dashboard-${id}`,
+        {
+          metadata: { name: `dashboard-${id}`, namespace: ns, labels: DASHBOARD_LABEL, annotations: { grafana_folder: "Titanium" } },
+          data: { [file]: readFileSync(path.join(DASHBOARD_DIR, file), "utf8") },
+        },
+        { ...k, dependsOn: args.dependsOn },
+      );
+    }
+
+    // Application metrics under STRICT mTLS: the sidecar's agent serves the app's metrics merged
+    // with Envoy's on :15020 (plain HTTP, outside the mTLS listener). The injector rewrites the
+    // pod's prometheus.io/* annotations to that endpoint; this PodMonitor follows them, taking one
+    // target per pod (the istio-proxy's declared stats port) and re-pointing it at the annotation.
+    new k8s.apiextensions.CustomResource(
+      `${name}-mesh-pods`,
+      {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "PodMonitor",
+        metadata: { name: MESH_POD_MONITOR, namespace: ns },
+        spec: {
+          namespaceSelector: { matchNames: [NAMESPACES.app, NAMESPACES.istio] },
+          selector: { matchExpressions: [{ key: "security.istio.io/tlsMode", operator: "Exists" }] },
+          podMetricsEndpoints: [
+            {
+              port: "http-envoy-prom",
+              interval: "30s",
+              relabelings: [
+                { action: "keep", sourceLabels: ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], regex: "true" },
+                {
+                  action: "replace",
+                  sourceLabels: ["__meta_kubernetes_pod_ip", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
+                  regex: "(.+);(\\d+)",
+                  replacement: "$1:$2",
+                  targetLabel: "__address__",
+                },
+                {
+                  action: "replace",
+                  sourceLabels: ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+                  regex: "(.+)",
+                  targetLabel: "__metrics_path__",
+                },
+                { action: "replace", sourceLabels: ["__meta_kubernetes_pod_label_app"], targetLabel: "app" },
+              ],
+            },
+          ],
+        },
+      },
+      after,
+    );
+
+    // istiod's own metrics (control plane: pushes, config errors, certificate signing).
+    new k8s.apiextensions.CustomResource(
+      `${name}-istiod`,
+      {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "ServiceMonitor",
+        metadata: { name: "istiod", namespace: ns },
+        spec: {
+          namespaceSelector: { matchNames: [NAMESPACES.istio] },
+          selector: { matchLabels: { app: "istiod" } },
+          endpoints: [{ port: "http-monitoring", interval: "30s" }],
+        },
+      },
+      after,
+    );
+
+    new k8s.apiextensions.CustomResource(
+      `${name}-titanium-rules`,
+      {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "PrometheusRule",
+        metadata: { name: "titanium-alerts", namespace: ns },
+        spec: { groups: ALERT_GROUPS },
+      },
+      after,
+    );
+
+    this.registerOutputs({});
+  }
+}
+
+/** Alertmanager configuration for the configured receiver. Watchdog (always firing) never pages. */
+export function alertmanagerConfig(receiver: TitaniumConfig["observability"]["alertReceiver"]): Record<string, unknown> {
+  const target =
+    receiver.type === "webhook"
+      ? { name: "default", webhook_configs: [{ url: receiver.url, send_resolved: true }] }
+      : receiver.type === "email"
+        ? { name: "default", email_configs: [{ to: receiver.to, from: receiver.from, smarthost: receiver.smarthost, send_resolved: true }] }
+        : { name: "default" };
+  return {
+    route: {
+      receiver: "default",
+      group_by: ["alertname", "namespace", "service"],
+      group_wait: "30s",
+      group_interval: "5m",
+      repeat_interval: "4h",
+      routes: [{ receiver: "null", matchers: ['alertname =~ "Watchdog|InfoInhibitor"'] }],
+    },
+    receivers: [{ name: "null" }, target],
+    inhibit_rules: [{ source_matchers: ['severity = "critical"'], target_matchers: ['severity = "warning"'], equal: ["alertname", "namespace", "service"] }],
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The Kubernetes names of the platform layer: namespaces, Helm release names and the names the
+ * charts derive from them. One place, read by the components, the tests and the app layer.
+ */
+
+/** Namespaces the platform creates. `app` is where the Titanium services run (meshed, PSA restricted). */
+export const NAMESPACES = {
+  app: "titanium",
+  istio: "istio-system",
+  externalSecrets: "external-secrets",
+  monitoring: "monitoring",
+  logging: "logging",
+  argocd: "argocd",
+} as const;
+export type NamespaceKey = keyof typeof NAMESPACES;
+
+/** Helm release names (fixed: Services and ServiceAccounts are named after them). */
+export const RELEASES = {
+  istioBase: "istio-base",
+  istioCni: "istio-cni",
+  istiod: "istiod",
+  istioGateway: "istio-ingressgateway",
+  externalSecrets: "external-secrets",
+  kubePrometheusStack: "kube-prometheus-stack",
+  loki: "loki",
+  alloy: "alloy",
+  argoCd: "argocd",
+} as const;
+
+/** kube-prometheus-stack `fullnameOverride`: objects are `kps-<component>`. */
+export const KPS_FULLNAME = "kps";
+
+/** The ingress gateway: the chart names its ServiceAccount after the release and labels pods app/istio. */
+export const GATEWAY = {
+  serviceAccount: RELEASES.istioGateway,
+  podLabels: { app: RELEASES.istioGateway, istio: RELEASES.istioGateway.replace(/^istio-/, "") },
+  /** The shared Istio `Gateway` object the app layer binds its VirtualService to. */
+  gatewayName: "titanium-gateway",
+  /** TLS Secret (in the gateway's namespace) the HTTPS server reads. */
+  tlsSecretName: "titanium-gateway-tls",
+  /** Envoy's status port and readiness path: the load balancer's health check (via a NodePort). */
+  statusPort: 15021,
+  readinessPath: "/healthz/ready",
+} as const;
+
+/** Prometheus as kube-prometheus-stack deploys it (CR `kps-prometheus`). */
+export const PROMETHEUS = {
+  name: `${KPS_FULLNAME}-prometheus`,
+  serviceAccount: `${KPS_FULLNAME}-prometheus`,
+  port: 9090,
+  podLabels: { "app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": `${KPS_FULLNAME}-prometheus` },
+} as const;
+
+/** Grafana (the kube-prometheus-stack subchart, named `<release>-grafana`). */
+export const GRAFANA = { service: `${RELEASES.kubePrometheusStack}-grafana`, port: 80, adminSecret: "grafana-admin" } as const;
+
+/** Loki single binary without its nginx gateway: Alloy pushes straight to it. */
+export const LOKI = { service: RELEASES.loki, port: 3100 } as const;
+
+/** Argo CD server (plain HTTP behind the Istio gateway). */
+export const ARGOCD = { service: `${RELEASES.argoCd}-server`, port: 80, secret: "argocd-secret" } as const;
+
+/** The ClusterSecretStore every ExternalSecret reads from. */
+export const SECRET_STORE = "gcp-secret-manager";
+
+/** The Kubernetes Secret the application reads its credentials from, and its keys. */
+export const APP_SECRET = {
+  name: "titanium-app-secrets",
+  keys: { POSTGRES_PASSWORD: "postgres-password", REDIS_PASSWORD: "redis-password", JWT_PRIVATE_KEY: "jwt-signing-key" },
+} as const;
+
+/** Admin UIs served under sub-paths of the public gateway, reachable only from the admin CIDRs. */
+export const ADMIN_PATHS = { grafana: "/grafana", prometheus: "/prometheus", argocd: "/argocd" } as const;
+
+/** The Secret Manager secrets the platform reads: the cloud layer creates them and owns the list. */
+export { APP_SECRET_NAMES, type AppSecretName } from "../gcp/app-secrets";
+
+/**
+ * What an application pod needs so Prometheus scrapes it under STRICT mTLS (ADR 0021): the
+ * standard `prometheus.io/*` annotations naming the app's own metrics port and path. Istio's
+ * sidecar injector rewrites them to the agent's merged endpoint (`:15020/stats/prometheus`,
+ * plain HTTP outside the mTLS listener), and the platform's PodMonitor scrapes that.
+ */
+export function appScrapeAnnotations(port: number, path = "/metrics"): Record<string, string> {
+  return { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": path };
+}
+
+/** Istio's merged metrics endpoint on every injected pod (pilot-agent; not behind the mTLS listener). */
+export const MERGED_METRICS = { port: 15020, path: "/stats/prometheus" } as const;

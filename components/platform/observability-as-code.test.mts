@@ -1,0 +1,151 @@
+/**
+ * Dashboards and alert rules are code: each query must be valid PromQL (parsed with Prometheus'
+ * own grammar) and read only metrics the services really emit, with the labels they really carry
+ * (from `services/kit/src/metric-names.ts`), or the cluster's standard metrics.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parser } from "@prometheus-io/lezer-promql";
+import { describe, expect, it } from "vitest";
+import { HTTP_DURATION_BUCKETS, HTTP_LABELS, METRICS } from "../../services/kit/src/metric-names.js";
+import { ALERT_GROUPS, LATENCY_SLO_SECONDS } from "./rules.js";
+
+type Obj = Record<string, unknown>;
+const DIR = path.join(import.meta.dirname, "dashboards");
+
+/** Series names the services expose: counters as named, the histogram as its three series. */
+const APP_SERIES = new Set<string>([
+  METRICS.httpRequests,
+  METRICS.signups,
+  METRICS.logins,
+  METRICS.postsCreated,
+  ...["_bucket", "_sum", "_count"].map((s) => `${METRICS.httpDuration}${s}`),
+]);
+/** Cluster metrics (kube-state-metrics, cAdvisor via the kubelet, Prometheus itself). */
+const CLUSTER_SERIES = new Set(["up", "kube_pod_container_resource_limits", "kube_pod_container_status_restarts_total", "container_memory_working_set_bytes", "container_cpu_usage_seconds_total"]);
+/** Labels any series gets from its target, plus the metric-specific ones the kit documents. */
+const TARGET_LABELS = ["namespace", "pod", "container", "job", "instance", "app"];
+const APP_LABELS = new Set<string>([...HTTP_LABELS, "le", "result", ...TARGET_LABELS]);
+
+interface Selector {
+  metric: string;
+  matchers: { label: string; op: string; value: string }[];
+}
+
+/** Parses PromQL (Grafana's $__ variables replaced) and returns its selectors; throws on a syntax error. */
+function selectors(expr: string): Selector[] {
+  const q = expr.replace(/\$__rate_interval|\$__interval|\$__range/g, "5m");
+  const tree = parser.parse(q);
+  const found: Selector[] = [];
+  let error: string | undefined;
+  tree.iterate({
+    enter(node) {
+      if (node.type.isError) error ??= `syntax error at ${node.from} in: ${q}`;
+      if (node.name !== "VectorSelector") return;
+      const text = q.slice(node.from, node.to);
+      const metric = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(text)?.[0] ?? "";
+      const matchers = [...text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"/g)].map((m) => ({ label: m[1]!, op: m[2]!, value: m[3]! }));
+      found.push({ metric, matchers });
+    },
+  });
+  if (error) throw new Error(error);
+  return found;
+}
+
+/** Checks one query; returns problems (empty when fine). */
+function problems(expr: string): string[] {
+  const out: string[] = [];
+  for (const s of selectors(expr)) {
+    if (APP_SERIES.has(s.metric)) {
+      for (const m of s.matchers) {
+        if (!APP_LABELS.has(m.label)) out.push(`${s.metric} has no label "${m.label}"`);
+        // status is the real code ("429"), never a class ("4xx").
+        if (m.label === "status" && /x/i.test(m.value)) out.push(`status "${m.value}" is a class; the kit records codes`);
+        if (m.label === "le" && !HTTP_DURATION_BUCKETS.map(String).includes(m.value)) out.push(`le="${m.value}" is not a bucket`);
+      }
+    } else if (!CLUSTER_SERIES.has(s.metric)) {
+      out.push(`unknown metric "${s.metric}"`);
+    }
+  }
+  return out;
+}
+
+const dashboards = readdirSync(DIR)
+  .filter((f) => f.endsWith(".json"))
+  .map((f) => ({ file: f, json: JSON.parse(readFileSync(path.join(DIR, f), "utf8")) as Obj }));
+
+function panels(d: Obj): Obj[] {
+  return (d.panels as Obj[]).flatMap((p) => [p, ...((p.panels as Obj[] | undefined) ?? [])]);
+}
+const promTargets = (p: Obj) => ((p.targets as Obj[] | undefined) ?? []).filter((t) => (t.datasource as Obj | undefined)?.type !== "loki");
+
+describe("the query checker", () => {
+  it("rejects invented metrics, unknown labels, status classes, missing buckets and bad syntax", () => {
+    expect(problems('rate(http_requests_total{status=~"5xx"}[5m])')).toEqual(['status "5xx" is a class; the kit records codes']);
+    expect(problems("rate(http_request_total[5m])")).toEqual(['unknown metric "http_request_total"']);
+    expect(problems('http_requests_total{code="500"}')).toEqual(['http_requests_total has no label "code"']);
+    expect(problems('http_request_duration_seconds_bucket{le="0.3"}')).toEqual(['le="0.3" is not a bucket']);
+    expect(() => problems("sum(rate(http_requests_total[5m])")).toThrow(/syntax error/);
+  });
+});
+
+describe("Grafana dashboards", () => {
+  it("are the golden-signals and per-service dashboards, with unique uids", () => {
+    expect(dashboards.map((d) => d.file).sort()).toEqual(["golden-signals.json", "service.json"]);
+    expect(new Set(dashboards.map((d) => d.json.uid)).size).toBe(dashboards.length);
+  });
+
+  it.each(dashboards)("$file is valid Grafana dashboard JSON", ({ json }) => {
+    expect(json).toMatchObject({ uid: expect.stringMatching(/^[a-z0-9-]{1,40}$/), title: expect.any(String), schemaVersion: expect.any(Number) });
+    expect(json.id).toBeUndefined(); // provisioned dashboards must not carry a database id
+    const ids = panels(json).map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of panels(json)) {
+      expect(p.gridPos, String(p.title)).toMatchObject({ x: expect.any(Number), y: expect.any(Number), w: expect.any(Number), h: expect.any(Number) });
+      if (p.type !== "row") expect((p.targets as Obj[]).length, String(p.title)).toBeGreaterThan(0);
+    }
+    const vars = ((json.templating as Obj).list as Obj[]).map((v) => v.name);
+    expect(vars).toEqual(expect.arrayContaining(["datasource", "service"]));
+  });
+
+  it.each(dashboards)("$file queries only metrics and labels the services emit", ({ json }) => {
+    for (const p of panels(json)) for (const t of promTargets(p)) expect(problems(String(t.expr)), `${String(p.title)}: ${String(t.expr)}`).toEqual([]);
+  });
+
+  it("golden signals: p50/p95/p99 latency, traffic, errors by status, saturation", () => {
+    const golden = dashboards.find((d) => d.file === "golden-signals.json")!.json;
+    const exprs = panels(golden).flatMap((p) => promTargets(p).map((t) => String(t.expr)));
+    for (const q of ["0.5", "0.95", "0.99"]) {
+      expect(exprs.some((e) => e.startsWith(`histogram_quantile(${q},`) && e.includes(`${METRICS.httpDuration}_bucket`))).toBe(true);
+    }
+    expect(exprs.some((e) => e.includes(`sum by (service, status)`) && e.includes(METRICS.httpRequests))).toBe(true);
+    expect(exprs.some((e) => e.includes("container_memory_working_set_bytes") && e.includes('resource="memory"'))).toBe(true);
+    expect(exprs.some((e) => e.includes("container_cpu_usage_seconds_total") && e.includes('resource="cpu"'))).toBe(true);
+  });
+});
+
+describe("PrometheusRules", () => {
+  const rules = ALERT_GROUPS.flatMap((g) => g.rules);
+
+  it("cover error ratio, latency SLO burn, target down, restarts, memory near limit and rate-limit hits", () => {
+    expect(rules.map((r) => r.alert).sort()).toEqual(
+      ["TitaniumHighErrorRatio", "TitaniumLatencySLOFastBurn", "TitaniumLatencySLOSlowBurn", "TitaniumTargetDown", "TitaniumPodRestarting", "TitaniumMemoryNearLimit", "TitaniumRateLimitHits"].sort(),
+    );
+  });
+
+  it.each(rules)("$alert is valid PromQL over real metrics, with severity and runbook", (r) => {
+    expect(problems(r.expr)).toEqual([]);
+    expect(r.annotations.runbook_url).toContain(`alerts.md#${r.alert.toLowerCase()}`);
+    expect(r.for).toMatch(/^\d+[smh]$/);
+  });
+
+  it("reads the latency objective from an exact histogram bucket and 429s as a code", () => {
+    expect(HTTP_DURATION_BUCKETS).toContain(LATENCY_SLO_SECONDS);
+    expect(rules.find((r) => r.alert === "TitaniumRateLimitHits")!.expr).toContain('status="429"');
+  });
+
+  it("each alert has a runbook section", () => {
+    const runbook = readFileSync(path.join(import.meta.dirname, "../../docs/runbooks/alerts.md"), "utf8");
+    for (const r of rules) expect(runbook, r.alert).toMatch(new RegExp(`^## ${r.alert}$`, "m"));
+  });
+});

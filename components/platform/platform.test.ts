@@ -1,0 +1,256 @@
+import { MACHINE_TYPE_NAMES } from "../gcp/pricing";
+import { allocatable } from "./machine-types";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../stacks/config";
+import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, runProgram } from "../../stacks/harness";
+import { capacityReport } from "./capacity";
+import { CHARTS, chartWorkloads } from "./chart-workloads";
+import { APP_SECRET, GATEWAY, NAMESPACES } from "./names";
+
+const RELEASE = "kubernetes:helm.sh/v3:Release";
+const PEER_AUTH = "kubernetes:security.istio.io/v1:PeerAuthentication";
+const EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret";
+type Obj = Record<string, unknown>;
+const o = (v: unknown) => v as Obj;
+
+const runs: Record<string, ProgramRun> = {};
+beforeAll(async () => {
+  for (const stack of ["dev", "prod"]) runs[stack] = await runProgram({ stack });
+});
+
+function release(run: ProgramRun, chart: string): RecordedResource {
+  const found = ofType(run, RELEASE).filter((r) => r.inputs.chart === chart);
+  expect(found, `releases of chart ${chart}`).toHaveLength(1);
+  return found[0]!;
+}
+
+/** True when `r` depends on `dep`, directly or through the chain of explicit dependencies. */
+function dependsOn(run: ProgramRun, r: RecordedResource, dep: RecordedResource, seen = new Set<string>()): boolean {
+  for (const urn of r.dependsOn) {
+    if (urn === dep.urn) return true;
+    if (seen.has(urn)) continue;
+    seen.add(urn);
+    const next = run.resources.find((x) => x.urn === urn);
+    if (next && dependsOn(run, next, dep, seen)) return true;
+  }
+  return false;
+}
+
+describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
+  const run = () => runs[stack]!;
+  const config = () => loadConfig(stack, readStackConfig(stack));
+
+  it("registers every chart once, pinned to the configured version and repository, in its namespace", () => {
+    const c = config();
+    for (const [key, info] of Object.entries(CHARTS)) {
+      const r = release(run(), info.chart);
+      const pinned = c.charts[key as keyof typeof c.charts];
+      expect(r.inputs.version).toBe(pinned.version);
+      expect(r.inputs.version).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(o(r.inputs.repositoryOpts).repo).toBe(pinned.repository);
+      expect(r.inputs.name).toBe(info.release);
+      expect(r.inputs.namespace).toBe(NAMESPACES[info.namespace]);
+      expect(r.inputs.createNamespace).toBe(false);
+    }
+    expect(ofType(run(), RELEASE)).toHaveLength(Object.keys(CHARTS).length);
+  });
+
+  it("installs in dependency order: namespaces, base → cni → istiod → gateway, ESO store before its consumers, kps before Loki", () => {
+    const r = run();
+    const ns = (n: string) => one(r, "kubernetes:core/v1:Namespace", `platform-namespaces-${n}`);
+    const [base, cni, istiod, gateway] = ["base", "cni", "istiod", "gateway"].map((c) => release(r, c)) as RecordedResource[];
+    expect(dependsOn(r, base!, ns(NAMESPACES.istio))).toBe(true);
+    expect(dependsOn(r, cni!, base!)).toBe(true);
+    expect(dependsOn(r, istiod!, cni!)).toBe(true);
+    expect(dependsOn(r, gateway!, istiod!)).toBe(true);
+    const store = one(r, "kubernetes:external-secrets.io/v1:ClusterSecretStore", "platform-external-secrets-store");
+    expect(dependsOn(r, store, release(r, "external-secrets"))).toBe(true);
+    // Grafana's admin Secret exists (synced) before kube-prometheus-stack starts Grafana.
+    const kps = release(r, "kube-prometheus-stack");
+    expect(dependsOn(r, kps, one(r, EXTERNAL_SECRET, "platform-monitoring-grafana-admin"))).toBe(true);
+    expect(dependsOn(r, release(r, "loki"), kps)).toBe(true);
+    expect(dependsOn(r, release(r, "alloy"), release(r, "loki"))).toBe(true);
+    // Mesh and monitoring custom resources only after the charts that bring their CRDs.
+    expect(dependsOn(r, one(r, PEER_AUTH, "platform-istio-mtls-strict"), istiod!)).toBe(true);
+    for (const cr of r.resources.filter((x) => x.type.startsWith("kubernetes:monitoring.coreos.com/"))) expect(dependsOn(r, cr, kps)).toBe(true);
+  });
+
+  it("has one mesh-wide STRICT PeerAuthentication and nothing that weakens mTLS", () => {
+    const pas = ofType(run(), PEER_AUTH);
+    expect(pas).toHaveLength(1);
+    const pa = pas[0]!;
+    expect(o(pa.inputs.metadata)).toMatchObject({ name: "default", namespace: NAMESPACES.istio });
+    expect(o(pa.inputs.spec).selector).toBeUndefined();
+    expect(o(pa.inputs.spec).mtls).toEqual({ mode: "STRICT" });
+    expect(o(pa.inputs.spec).portLevelMtls).toBeUndefined();
+    // No DestinationRule may turn TLS off or downgrade to plain text.
+    for (const dr of ofType(run(), "kubernetes:networking.istio.io/v1:DestinationRule")) {
+      expect(JSON.stringify(dr.inputs.spec)).not.toMatch(/"mode":"(DISABLE|SIMPLE)"/);
+    }
+  });
+
+  it("puts the gateway Service on the NodePorts the cloud layer's load balancer and firewall use", () => {
+    const c = config();
+    const svc = one(run(), "kubernetes:core/v1:Service", "platform-istio-gateway-service");
+    const spec = o(svc.inputs.spec);
+    const ports = spec.ports as Obj[];
+    expect(ports.find((p) => p.port === 80)!.nodePort).toBe(c.ingress.httpNodePort);
+    expect(ports.find((p) => p.port === 443)!.nodePort).toBe(c.ingress.httpsNodePort);
+    // The LB health-checks the gateway's readiness endpoint through this NodePort.
+    expect(ports.find((p) => p.port === 15021)!.nodePort).toBe(c.ingress.healthCheckNodePort);
+    expect(spec.type).toBe("NodePort");
+    expect(spec.externalTrafficPolicy).toBe("Local");
+    expect(spec.selector).toEqual(GATEWAY.podLabels);
+    // The chart's own Service is off, so nothing else claims those ports.
+    expect(o(release(run(), "gateway").inputs.values).service).toEqual({ type: "None" });
+    // Changing the config moves the Service with it.
+    return runProgram({ stack, config: { ingress: { httpNodePort: 30080, httpsNodePort: 30443, healthCheckNodePort: 30021 } } }).then((moved) => {
+      const s = o(one(moved, "kubernetes:core/v1:Service", "platform-istio-gateway-service").inputs.spec);
+      expect((s.ports as Obj[]).map((p) => p.nodePort)).toEqual([30021, 30080, 30443]);
+    });
+  });
+
+  it("serves HTTPS with a per-stack certificate and redirects HTTP", () => {
+    const gw = one(run(), "kubernetes:networking.istio.io/v1:Gateway", "platform-istio-gateway-object");
+    const servers = o(gw.inputs.spec).servers as Obj[];
+    expect(servers.find((s) => o(s.port).number === 80)!.tls).toEqual({ httpsRedirect: true });
+    expect(o(servers.find((s) => o(s.port).number === 443)!.tls)).toMatchObject({ mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName });
+    const secret = one(run(), "kubernetes:core/v1:Secret", "platform-istio-gateway-tls");
+    expect(secret.secretInputs).toContain("stringData");
+    expect(ofType(run(), "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"))).toHaveLength(1);
+  });
+
+  it("labels namespaces for admission and injection: titanium meshed and restricted", () => {
+    const nsLabels = (n: string) => o(o(one(run(), "kubernetes:core/v1:Namespace", `platform-namespaces-${n}`).inputs.metadata).labels);
+    expect(nsLabels(NAMESPACES.app)).toMatchObject({ "istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "restricted" });
+    for (const n of Object.values(NAMESPACES).filter((x) => x !== NAMESPACES.app)) {
+      expect(nsLabels(n)["istio-injection"]).toBeUndefined();
+      expect(nsLabels(n)["pod-security.kubernetes.io/enforce"]).toMatch(/^(privileged|baseline|restricted)$/);
+    }
+    // Restricted pods cannot run istio-init (NET_ADMIN): the CNI agent must do the redirection.
+    expect(o(o(release(run(), "istiod").inputs.values).cni)).toEqual({ enabled: true });
+  });
+
+  it("syncs the app Secret from Secret Manager through an ADC-authenticated ClusterSecretStore", () => {
+    const c = config();
+    const store = one(run(), "kubernetes:external-secrets.io/v1:ClusterSecretStore", "platform-external-secrets-store");
+    const provider = o(o(store.inputs.spec).provider);
+    expect(provider).toEqual({ gcpsm: { projectID: c.gcp.project } }); // no auth block: no long-lived key
+    const app = one(run(), EXTERNAL_SECRET, "platform-external-secrets-app");
+    expect(o(app.inputs.metadata)).toMatchObject({ namespace: NAMESPACES.app, annotations: { "pulumi.com/waitFor": "condition=Ready" } });
+    const spec = o(app.inputs.spec);
+    expect(o(spec.target).name).toBe(APP_SECRET.name);
+    expect(Object.fromEntries((spec.data as Obj[]).map((d) => [d.secretKey, o(d.remoteRef).key]))).toEqual({
+      POSTGRES_PASSWORD: `titanium-${stack}-postgres-password`,
+      REDIS_PASSWORD: `titanium-${stack}-redis-password`,
+      JWT_PRIVATE_KEY: `titanium-${stack}-jwt-signing-key`,
+    });
+  });
+
+  it("never puts a credential in chart values: Grafana and Argo CD read Secrets synced by ESO", () => {
+    const kps = o(release(run(), "kube-prometheus-stack").inputs.values);
+    expect(o(o(kps.grafana).admin).existingSecret).toBe("grafana-admin");
+    expect(o(kps.grafana).adminPassword).toBeUndefined();
+    expect(o(o(o(release(run(), "argo-cd").inputs.values).configs).secret).argocdServerAdminPassword).toBeUndefined();
+    const argo = one(run(), EXTERNAL_SECRET, "platform-argocd-admin-password");
+    expect(o(o(argo.inputs.spec).target)).toMatchObject({ name: "argocd-secret", creationPolicy: "Merge" });
+    for (const r of ofType(run(), RELEASE)) expect(JSON.stringify(r.inputs.values)).not.toMatch(/password"\s*:\s*"[^"]/i);
+  });
+
+  it("keeps the admin sub-paths for the admin CIDRs only", () => {
+    const c = config();
+    const policy = one(run(), "kubernetes:security.istio.io/v1:AuthorizationPolicy", "platform-admin-admin-only");
+    const spec = o(policy.inputs.spec);
+    expect(spec.action).toBe("DENY");
+    expect(o(spec.selector).matchLabels).toEqual(GATEWAY.podLabels);
+    const rule = (spec.rules as Obj[])[0]!;
+    expect(o((rule.from as Obj[])[0]!.source).notRemoteIpBlocks).toEqual(c.network.adminCidrs);
+    const paths = o(o((rule.to as Obj[])[0]!).operation).paths as string[];
+    const vs = one(run(), "kubernetes:networking.istio.io/v1:VirtualService", "platform-admin-routes");
+    for (const route of o(vs.inputs.spec).http as Obj[]) {
+      const prefix = o(o((route.match as Obj[])[0]!).uri).prefix as string;
+      expect(paths).toEqual(expect.arrayContaining([prefix, `${prefix}/*`]));
+    }
+  });
+
+  it("sets requests and limits on every workload of every chart, at the paths the policy pack reads", () => {
+    for (const [chart, paths] of Object.entries(chartWorkloads)) {
+      const values = release(run(), chart).inputs.values;
+      for (const p of paths) {
+        const res = p.split(".").reduce<unknown>((v, k) => o(v)[k], values);
+        expect(o(o(res).requests), `${chart} ${p}`).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+        expect(o(o(res).limits), `${chart} ${p}`).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+      }
+    }
+  });
+
+  it("exports the application layer's contract", () => {
+    const out = run().outputs;
+    expect(out.gatewayRef).toBe(`${NAMESPACES.istio}/${GATEWAY.gatewayName}`);
+    expect(out.appSecretName).toBe(APP_SECRET.name);
+    expect(o(out.ingressGateway)).toEqual({
+      namespace: NAMESPACES.istio,
+      principal: "cluster.local/ns/istio-system/sa/istio-ingressgateway",
+      podLabels: { app: "istio-ingressgateway", istio: "ingressgateway" },
+    });
+    expect(o(out.prometheus)).toMatchObject({ namespace: NAMESPACES.monitoring, principal: "cluster.local/ns/monitoring/sa/kps-prometheus", metricsPort: 15020 });
+  });
+
+  it("fits its nodes with headroom (capacity check)", () => {
+    const report = capacityReport(run(), config());
+    expect(report.oversizedPods).toEqual([]);
+    expect(report.fits).toBe(true);
+    expect(report.requested.memoryMiB).toBeGreaterThan(1024);
+  });
+});
+
+describe("platform layer variants", () => {
+  it("runs HA control plane and gateways in prod only", () => {
+    const replicas = (s: string, chart: string) => o(release(runs[s]!, chart).inputs.values).replicaCount;
+    expect(replicas("dev", "istiod")).toBe(1);
+    expect(replicas("prod", "istiod")).toBe(2);
+    expect(replicas("prod", "gateway")).toBe(2);
+  });
+
+  it("syncs a real certificate from Secret Manager instead of generating one when config names it", async () => {
+    const run = await runProgram({ stack: "dev", config: { ingress: { hostname: "titanium.example.com", tls: { certificateSecretId: "gw-cert", privateKeySecretId: "gw-key" } } } });
+    expect(ofType(run, "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"))).toHaveLength(0);
+    const es = one(run, EXTERNAL_SECRET, "platform-external-secrets-gateway-tls");
+    expect(o(es.inputs.metadata)).toMatchObject({ name: GATEWAY.tlsSecretName, namespace: NAMESPACES.istio });
+    expect(o(o(o(es.inputs.spec).target).template).type).toBe("kubernetes.io/tls");
+  });
+
+  it("creates the root Application only when configured, confined to namespaces Pulumi does not own", async () => {
+    expect(ofType(runs.dev!, "kubernetes:argoproj.io/v1alpha1:Application")).toHaveLength(0);
+    const run = await runProgram({ stack: "dev", config: { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps" } } } });
+    const app = one(run, "kubernetes:argoproj.io/v1alpha1:Application", "platform-argocd-root-app");
+    expect(o(app.inputs.spec).project).toBe("gitops-root");
+    const gitops = one(run, "kubernetes:argoproj.io/v1alpha1:AppProject", "platform-argocd-project-gitops");
+    const destinations = (o(gitops.inputs.spec).destinations as Obj[]).map((d) => d.namespace);
+    for (const n of Object.values(NAMESPACES).filter((x) => x !== NAMESPACES.argocd)) expect(destinations).toContain(`!${n}`);
+    expect(o(gitops.inputs.spec).clusterResourceWhitelist).toEqual([]);
+  });
+
+  it("fails the capacity check for an undersized cluster", async () => {
+    const small = { cluster: { servers: { count: 1, machineType: "e2-small" }, agents: { count: 1, machineType: "e2-small" } } };
+    const run = await runProgram({ stack: "dev", config: small });
+    const raw = readStackConfig("dev");
+    raw["titanium:cluster"] = JSON.stringify(small.cluster);
+    const report = capacityReport(run, loadConfig("dev", raw));
+    expect(report.fits).toBe(false);
+    expect(report.requested.memoryMiB).toBeGreaterThan(report.budget.memoryMiB);
+  });
+
+  it("knows every machine type the config accepts, and the config names the key for any other", () => {
+    for (const type of MACHINE_TYPE_NAMES) {
+      for (const role of ["server", "agent"] as const) {
+        const a = allocatable(type, role);
+        expect(a.cpu, `${type} ${role}`).toBeGreaterThan(0);
+        expect(a.memoryMiB, `${type} ${role}`).toBeGreaterThan(0);
+      }
+    }
+    const raw = readStackConfig("dev");
+    raw["titanium:cluster"] = JSON.stringify({ agents: { machineType: "z9-mega-1" } });
+    expect(() => loadConfig("dev", raw)).toThrow(/titanium:cluster\.agents\.machineType: expected a machine type of the price table/);
+  });
+});

@@ -1,0 +1,149 @@
+import type * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { TitaniumConfig } from "../../stacks/config";
+import { AdminIngress } from "./admin-ingress";
+import { ArgoCd } from "./argocd";
+import { ExternalSecrets } from "./external-secrets";
+import { Istio } from "./istio";
+import { Logging } from "./logging";
+import { Monitoring } from "./monitoring";
+import { type AppSecretName, GATEWAY, MERGED_METRICS, NAMESPACES, PROMETHEUS } from "./names";
+import { Namespaces } from "./namespaces";
+
+export interface PlatformArgs {
+  /** Kubernetes provider of the cluster layer (kubeconfig gated on `/readyz`). */
+  provider: k8s.Provider;
+  /** Secret Manager secret ids from the cloud layer (`titanium-<stack>-<name>`). */
+  appSecretIds: Record<AppSecretName, pulumi.Input<string>>;
+  /** GCP project whose Secret Manager External Secrets reads. */
+  projectId: string;
+  /** Two replicas of istiod and the gateway, spread over nodes (prod). */
+  highAvailability: boolean;
+  /** Pinned charts and per-workload requests/limits (`config.charts`). */
+  charts: TitaniumConfig["charts"];
+  /** Retention, storage, alert receiver (`config.observability`). */
+  observability: TitaniumConfig["observability"];
+  /** Gateway NodePorts, host name, optional real certificate (`config.ingress`). */
+  ingress: TitaniumConfig["ingress"];
+  /** Who may reach the admin UIs (`config.network.adminCidrs`). */
+  adminCidrs: string[];
+  /** Optional Argo CD root Application (`config.features.argoRootApp`). */
+  argoRootApp?: TitaniumConfig["features"]["argoRootApp"];
+  /** Labels on every namespace. */
+  labels: Record<string, string>;
+}
+
+const principal = (ns: string, sa: string) => `cluster.local/ns/${ns}/sa/${sa}`;
+
+/**
+ * The platform layer: namespaces, Istio (STRICT mTLS, the shared ingress Gateway), External
+ * Secrets, monitoring (Prometheus, Alertmanager, Grafana, dashboards, alerts), logging (Loki,
+ * Alloy) and Argo CD, with the admin UIs behind the gateway for the admin CIDRs. Its public
+ * outputs are the application layer's contract.
+ */
+export class Platform extends pulumi.ComponentResource {
+  /** Namespace names by key; `app` (`titanium`) is meshed and PSA `restricted`. */
+  public readonly namespaces: typeof NAMESPACES;
+  /** The application namespace. */
+  public readonly appNamespace: string;
+  /** Kubernetes Secret with POSTGRES_PASSWORD, REDIS_PASSWORD, JWT_PRIVATE_KEY (in `titanium`). */
+  public readonly appSecretName: string;
+  /** `dependsOn` this: Ready only once the app Secret holds the real values from Secret Manager. */
+  public readonly appSecretReady: pulumi.Resource;
+  /** `dependsOn` this before creating meshed pods: istiod (sidecar injector) and STRICT mTLS are in place. */
+  public readonly meshReady: pulumi.Resource[];
+  /** `namespace/name` of the shared Istio Gateway (bind app VirtualServices to it). */
+  public readonly gatewayRef: string;
+  /** The ingress gateway's identity and pods (for AuthorizationPolicies and NetworkPolicies). */
+  public readonly ingressGateway: { namespace: string; principal: string; podLabels: Record<string, string> };
+  /** Prometheus' identity and pods; it scrapes app pods on `metricsPort` (Istio's merged metrics, plain HTTP). */
+  public readonly prometheus: { namespace: string; principal: string; podLabels: Record<string, string>; metricsPort: number };
+
+  constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:platform:Platform", name, {}, opts);
+    const p = { parent: this };
+    const provider = args.provider;
+    const charts = args.charts;
+    const hostname = args.ingress.hostname;
+
+    const ns = new Namespaces(`${name}-namespaces`, { provider, labels: args.labels }, p);
+    const all = Object.values(ns.namespaces);
+
+    const istio = new Istio(
+      `${name}-istio`,
+      { provider, charts, ingress: args.ingress, replicas: args.highAvailability ? 2 : 1, namespace: ns.namespaces.istio },
+      p,
+    );
+
+    const secrets = new ExternalSecrets(
+      `${name}-external-secrets`,
+      { provider, charts, projectId: args.projectId, appSecretIds: args.appSecretIds, gatewayTls: args.ingress.tls, namespaces: all },
+      p,
+    );
+
+    const monitoring = new Monitoring(
+      `${name}-monitoring`,
+      {
+        provider,
+        charts,
+        observability: args.observability,
+        hostname,
+        appSecretIds: args.appSecretIds,
+        secretStore: secrets.store,
+        dependsOn: [ns.namespaces.monitoring],
+      },
+      p,
+    );
+
+    new Logging(
+      `${name}-logging`,
+      { provider, charts, observability: args.observability, dependsOn: [ns.namespaces.logging, monitoring.release] },
+      p,
+    );
+
+    const argocd = new ArgoCd(
+      `${name}-argocd`,
+      {
+        provider,
+        charts,
+        hostname,
+        appSecretIds: args.appSecretIds,
+        rootApp: args.argoRootApp,
+        secretStore: secrets.store,
+        dependsOn: [ns.namespaces.argocd],
+      },
+      p,
+    );
+
+    new AdminIngress(
+      `${name}-admin`,
+      { provider, gatewayRef: istio.gatewayRef, hostname, adminCidrs: args.adminCidrs, dependsOn: [istio.gatewayObject, monitoring.release, argocd] },
+      p,
+    );
+
+    this.namespaces = NAMESPACES;
+    this.appNamespace = NAMESPACES.app;
+    this.appSecretName = secrets.appSecretName;
+    this.appSecretReady = secrets.appSecret;
+    this.meshReady = [istio.istiod, istio.peerAuthentication, ns.namespaces.app];
+    this.gatewayRef = istio.gatewayRef;
+    this.ingressGateway = {
+      namespace: NAMESPACES.istio,
+      principal: principal(NAMESPACES.istio, GATEWAY.serviceAccount),
+      podLabels: { ...GATEWAY.podLabels },
+    };
+    this.prometheus = {
+      namespace: NAMESPACES.monitoring,
+      principal: principal(NAMESPACES.monitoring, PROMETHEUS.serviceAccount),
+      podLabels: { ...PROMETHEUS.podLabels },
+      metricsPort: MERGED_METRICS.port,
+    };
+    this.registerOutputs({
+      namespaces: this.namespaces,
+      appSecretName: this.appSecretName,
+      gatewayRef: this.gatewayRef,
+      ingressGateway: this.ingressGateway,
+      prometheus: this.prometheus,
+    });
+  }
+}

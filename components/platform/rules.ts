@@ -1,0 +1,113 @@
+/**
+ * Titanium's alerting rules, as PrometheusRule groups. Every expression reads the metrics the
+ * services emit (names in `services/kit/src/metric-names.ts`; `rules.test.mts` parses each
+ * expression and checks it against that file) or the cluster's own (kube-state-metrics, cAdvisor).
+ * Each alert links its runbook section in `docs/runbooks/alerts.md`.
+ */
+import { NAMESPACES } from "./names";
+
+export interface AlertRule {
+  alert: string;
+  expr: string;
+  for: string;
+  labels: { severity: "critical" | "warning" | "info" };
+  annotations: { summary: string; description: string; runbook_url: string };
+}
+
+/** Latency objective: this share of requests completes within {@link LATENCY_SLO_SECONDS}. */
+export const LATENCY_SLO_TARGET = 0.99;
+/** Must be one of the kit's histogram buckets, so the SLO reads an exact bucket. */
+export const LATENCY_SLO_SECONDS = 0.5;
+
+const RUNBOOK = "https://github.com/titanium-platform/titanium/blob/main/docs/runbooks/alerts.md";
+const ns = NAMESPACES.app;
+const app = `namespace="${ns}"`;
+
+/** Share of a service's requests slower than the objective over `window` (`le` is an exact bucket). */
+const slowRatio = (window: string) =>
+  `(1 - (sum by (service) (rate(http_request_duration_seconds_bucket{${app},le="${LATENCY_SLO_SECONDS}"}[${window}]))` +
+  ` / sum by (service) (rate(http_request_duration_seconds_count{${app}}[${window}]))))`;
+
+const budget = 1 - LATENCY_SLO_TARGET;
+
+function rule(alert: string, expr: string, forDuration: string, severity: AlertRule["labels"]["severity"], summary: string, description: string): AlertRule {
+  return {
+    alert,
+    expr,
+    for: forDuration,
+    labels: { severity },
+    annotations: { summary, description, runbook_url: `${RUNBOOK}#${alert.toLowerCase()}` },
+  };
+}
+
+export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] }[] = [
+  {
+    name: "titanium.services",
+    interval: "30s",
+    rules: [
+      rule(
+        "TitaniumHighErrorRatio",
+        `sum by (service) (rate(http_requests_total{${app},status=~"5.."}[5m])) / sum by (service) (rate(http_requests_total{${app}}[5m])) > 0.05`,
+        "5m",
+        "critical",
+        "{{ $labels.service }}: more than 5% of requests fail with 5xx",
+        "{{ $labels.service }} answered {{ $value | humanizePercentage }} of its requests with a server error over 5 minutes.",
+      ),
+      // Multi-window burn rates (Google SRE workbook): fast burn pages, slow burn warns.
+      rule(
+        "TitaniumLatencySLOFastBurn",
+        `${slowRatio("1h")} > ${14.4 * budget} and ${slowRatio("5m")} > ${14.4 * budget}`,
+        "2m",
+        "critical",
+        `{{ $labels.service }}: burning the ${LATENCY_SLO_SECONDS}s latency budget 14x too fast`,
+        `More than ${(14.4 * budget * 100).toFixed(1)}% of {{ $labels.service }}'s requests took longer than ${LATENCY_SLO_SECONDS}s over the last hour (objective: ${LATENCY_SLO_TARGET * 100}%).`,
+      ),
+      rule(
+        "TitaniumLatencySLOSlowBurn",
+        `${slowRatio("6h")} > ${6 * budget} and ${slowRatio("30m")} > ${6 * budget}`,
+        "15m",
+        "warning",
+        `{{ $labels.service }}: burning the ${LATENCY_SLO_SECONDS}s latency budget 6x too fast`,
+        `More than ${(6 * budget * 100).toFixed(1)}% of {{ $labels.service }}'s requests took longer than ${LATENCY_SLO_SECONDS}s over 6 hours.`,
+      ),
+      rule(
+        "TitaniumTargetDown",
+        `up{${app}} == 0`,
+        "2m",
+        "critical",
+        "{{ $labels.pod }} cannot be scraped",
+        "Prometheus has failed to scrape {{ $labels.pod }} ({{ $labels.namespace }}) for 2 minutes: the pod or its sidecar is down.",
+      ),
+      rule(
+        "TitaniumRateLimitHits",
+        `sum by (service) (rate(http_requests_total{${app},status="429"}[5m])) > 1`,
+        "10m",
+        "warning",
+        "{{ $labels.service }} is rejecting requests with 429",
+        "{{ $labels.service }} has answered more than one request per second with 429 Too Many Requests for 10 minutes.",
+      ),
+    ],
+  },
+  {
+    name: "titanium.pods",
+    interval: "1m",
+    rules: [
+      rule(
+        "TitaniumPodRestarting",
+        `increase(kube_pod_container_status_restarts_total{${app}}[15m]) > 2`,
+        "0m",
+        "warning",
+        "{{ $labels.pod }}/{{ $labels.container }} restarted more than twice in 15 minutes",
+        "Container {{ $labels.container }} of {{ $labels.pod }} is restarting repeatedly (crash loop or OOM kill).",
+      ),
+      rule(
+        "TitaniumMemoryNearLimit",
+        `max by (namespace, pod, container) (container_memory_working_set_bytes{${app},container!=""}) / max by (namespace, pod, container) (kube_pod_container_resource_limits{${app},resource="memory"}) > 0.9`,
+        "10m",
+        "warning",
+        "{{ $labels.pod }}/{{ $labels.container }} uses more than 90% of its memory limit",
+        "{{ $labels.container }} in {{ $labels.pod }} has used {{ $value | humanizePercentage }} of its memory limit for 10 minutes; it will be OOM-killed next.",
+      ),
+    ],
+  },
+];
