@@ -21,6 +21,8 @@ export function createRedis(opts: RedisOptions): Redis {
     commandTimeout: opts.commandTimeoutMs ?? 500,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
+    // Commands issued in the same tick share one write: under load, far fewer syscalls per request.
+    enableAutoPipelining: true,
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
   });
