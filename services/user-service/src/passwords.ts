@@ -77,7 +77,12 @@ export class HashPool {
   }
 
   private spawn() {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { argon2: require.resolve("@node-rs/argon2") } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { argon2: require.resolve("@node-rs/argon2") },
+      // The worker only shuttles strings to native code: a small JS heap keeps the pod's memory flat.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 12 },
+    });
     worker.unref();
     const slot: { worker: Worker; busy: Pending | undefined } = { worker, busy: undefined };
     worker.on("message", (m: { result?: string | boolean; error?: string }) => {
