@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
-import { NODE_FLAGS } from "../services/kit/src/contract.js";
+import { NODE_FLAGS, RUNTIME_ENV } from "../services/kit/src/contract.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The public entry of the local platform (`PORT` overrides in `npm start`). */
@@ -58,7 +58,7 @@ export interface Platform {
   services: Record<ServiceName, ServiceHandle>;
   postgres: { url: string; stop: () => Promise<void> };
   /** Undefined when running without Redis. */
-  redis: { url: string; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
+  redis: { url: string; pid: () => number | undefined; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
   /** Stops everything: gateway, services, Redis, PostgreSQL (in that order). */
   stop: () => Promise<void>;
 }
@@ -152,7 +152,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     };
     try {
       await startRedis();
-      redis = { url: current!.url, stop: async () => current?.stop(), start: startRedis };
+      redis = { url: current!.url, pid: () => current?.process.pid, stop: async () => current?.stop(), start: startRedis };
       cleanups.push(() => redis!.stop());
       log("platform", `Redis ready on 127.0.0.1:${port}`);
     } catch (err) {
@@ -178,7 +178,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
     SHUTDOWN_GRACE_MS: "5000",
   };
-  const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, NODE_ENV: "production", ...common });
+  const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, NODE_ENV: "production", ...RUNTIME_ENV, ...common });
 
   try {
     await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), baseEnv(), "migrate", log);

@@ -25,6 +25,12 @@ export const SERVICE_PATHS = {
  */
 export const NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size", "--enable-source-maps"] as const;
 
+/**
+ * Process environment every service container gets besides its own variables: two glibc malloc arenas
+ * instead of one per thread (worker and libuv threads otherwise each keep freed memory in their own arena).
+ */
+export const RUNTIME_ENV = { MALLOC_ARENA_MAX: "2" } as const;
+
 /** What a container runs (production bundles, see scripts/build-services.mjs), from the workspace directory. */
 export const ENTRYPOINTS = {
   server: ["node", ...NODE_FLAGS, "dist/server.js"],
