@@ -29,6 +29,8 @@ export interface PlatformOptions {
   postgresPort?: number;
   /** "auto": start redis-server if installed (warn loudly otherwise); false: run without Redis. */
   redis?: "auto" | false;
+  /** The Redis server binary (default `redis-server` from PATH). */
+  redisCommand?: string;
   /** Extra node flags per service (e.g. `--cpu-prof`). */
   nodeArgs?: Partial<Record<ServiceName, string[]>>;
   /** Extra environment per service (e.g. RATE_LIMIT_SCALE for load tests). */
@@ -148,7 +150,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const dir = join(opts.dataDir, "redis");
     let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
     const startRedis = async () => {
-      current = await local.startLocalRedis({ port, dir, onLog: (l) => log("redis", l) });
+      current = await local.startLocalRedis({ port, dir, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
     };
     try {
       await startRedis();
