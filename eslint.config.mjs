@@ -17,6 +17,11 @@ export default tseslint.config(
     },
   },
   {
+    // The blog web UI runs in the browser.
+    files: ["services/blog-web/src/app/**/*.ts"],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ["**/*.test.ts"],
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },

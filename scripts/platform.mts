@@ -198,7 +198,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const serviceEnv: Record<ServiceName, Record<string, string>> = {
     "user-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json` },
     "auth-service": { JWT_PRIVATE_KEY: jwtKey, USER_SERVICE_URL: urlOf("user-service") },
-    "blog-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json` },
+    "blog-service": {
+      AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json`,
+      WEB_ROOT: join(ROOT, "services/blog-web/dist"), // built by `npm ci` (prepare) and `npm start` (prestart)
+    },
     "api-gateway": {
       AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json`,
       AUTH_SERVICE_URL: urlOf("auth-service"),

@@ -94,6 +94,15 @@ const imageRef = z
   })
   .refine((v) => !/:latest(@|$)/.test(v), { error: 'expected a pinned image, never ":latest"' });
 
+/** Istio sidecar of an application pod (pod annotations `sidecar.istio.io/proxyCPU` and friends). */
+const defaultSidecar: ResourceSpec = {
+  requests: { cpu: "20m", memory: "48Mi" },
+  limits: { cpu: "200m", memory: "128Mi" },
+};
+
+/** A PostgreSQL identifier we can interpolate without quoting. */
+const pgIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lower-case PostgreSQL identifier such as titanium" });
+
 const serviceSpec = (replicas: number, res: ResourceSpec) =>
   z
     .strictObject({
@@ -101,7 +110,15 @@ const serviceSpec = (replicas: number, res: ResourceSpec) =>
       /** HPA bounds; the HPA is created when `autoscaling` is on (prod by default). */
       minReplicas: z.number().int().min(1).optional(),
       maxReplicas: z.number().int().min(1).optional(),
+      /** HPA target: average CPU use as a percentage of the CPU request. */
+      targetCpuUtilization: z
+        .number()
+        .int()
+        .min(10, { error: "expected a CPU utilisation target between 10 and 95 (%)" })
+        .max(95, { error: "expected a CPU utilisation target between 10 and 95 (%)" })
+        .default(70),
       resources: resources.default(res),
+      sidecar: resources.default(defaultSidecar),
     })
     .prefault({})
     .refine((s) => (s.maxReplicas ?? Infinity) >= (s.minReplicas ?? s.replicas), {
@@ -135,10 +152,22 @@ const networkSchema = z
     /** Who may reach the K3s API and the admin UIs (Grafana, Prometheus, Argo CD). */
     adminCidrs: z.array(adminCidr, { error: "expected a list of admin CIDRs" }).min(1, { error: "expected at least one admin CIDR" }),
   })
-  .refine((n) => new Set([n.subnetCidr, n.podCidr, n.serviceCidr]).size === 3, {
-    error: "expected subnetCidr, podCidr and serviceCidr to be different ranges",
+  .refine((n) => !cidrsOverlap([n.subnetCidr, n.podCidr, n.serviceCidr]), {
+    error: "expected subnetCidr, podCidr and serviceCidr not to overlap",
     path: ["serviceCidr"],
   });
+
+/** Whether any two of these IPv4 CIDRs share an address. */
+function cidrsOverlap(cidrs: string[]): boolean {
+  const ranges = cidrs.map((c) => {
+    const [ip, bits] = c.split("/") as [string, string];
+    const start = ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+    const size = 2 ** (32 - Number(bits));
+    const first = start - (start % size);
+    return [first, first + size - 1] as const;
+  });
+  return ranges.some(([a, b], i) => ranges.some(([c, d], j) => i < j && a <= d && c <= b));
+}
 
 const machineTypeName = machineType.refine((m) => isMachineType(m), {
   error: `expected a machine type of the price table in components/gcp/pricing.ts (${MACHINE_TYPE_NAMES.join(", ")})`,
@@ -342,7 +371,7 @@ const imagesSchema = z
       .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, { error: "expected an image tag" })
       .refine((t) => t !== "latest", { error: 'expected an immutable tag such as "main-1a2b3c4", never "latest"' })
       .default("main-0000000"),
-    /** Per-service digests recorded by the image workflow; when set they win over the tag. */
+    /** Per-service digests, set by the Deploy workflow for each `pulumi up` (never committed); when set they win over the tag. */
     digests: z.partialRecord(z.enum(SERVICE_NAMES), imageDigest).default({}),
   })
   .prefault({});
@@ -364,12 +393,19 @@ const dataSchema = z
   .strictObject({
     postgres: z
       .strictObject({
+        /** Also the image of the backup's `pg_dump` step, so client and server versions always match. */
         image: imageRef.default("postgres:18.1-alpine"),
+        /** Database and owner role the services use (names, not secrets; the password comes from the ExternalSecret). */
+        database: pgIdentifier.default("titanium"),
+        user: pgIdentifier.default("titanium"),
         storageGi: z.number().int().min(1).default(10),
+        /** GCE Persistent Disk type of the data volume (zonal PD: survives the loss of any agent VM). */
+        diskType: z.enum(["pd-balanced", "pd-ssd", "pd-standard"], { error: 'expected "pd-balanced", "pd-ssd" or "pd-standard"' }).default("pd-balanced"),
         resources: resources.default({
           requests: { cpu: "100m", memory: "256Mi" },
           limits: { cpu: "1", memory: "512Mi" },
         }),
+        sidecar: resources.default(defaultSidecar),
       })
       .prefault({}),
     redis: z
@@ -380,15 +416,29 @@ const dataSchema = z
           requests: { cpu: "50m", memory: "64Mi" },
           limits: { cpu: "500m", memory: "128Mi" },
         }),
+        sidecar: resources.default(defaultSidecar),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((r) => r.maxMemoryMb <= memoryMiB(r.resources.limits.memory) * 0.75, {
+        // Redis needs room above maxmemory (buffers, fragmentation) or the kernel kills it before it evicts.
+        error: "expected maxMemoryMb at most 75% of resources.limits.memory",
+        path: ["maxMemoryMb"],
+      }),
     backup: z
       .strictObject({
         schedule: z
           .string()
           .regex(/^(\S+\s+){4}\S+$/, { error: 'expected a cron schedule such as "0 3 * * *"' })
           .default("0 3 * * *"),
+        /** Days a dump is kept; the cloud layer's bucket lifecycle rule deletes older objects. */
         retentionDays: z.number().int().min(1).default(14),
+        /** Uploads the dump with the node's service account (GCE metadata server). */
+        uploaderImage: imageRef.default("gcr.io/google.com/cloudsdktool/google-cloud-cli:504.0.1-alpine"),
+        /** Each of the two steps (pg_dump, upload). */
+        resources: resources.default({
+          requests: { cpu: "50m", memory: "128Mi" },
+          limits: { cpu: "500m", memory: "256Mi" },
+        }),
       })
       .prefault({}),
   })
@@ -401,6 +451,13 @@ const featuresSchema = z
       .strictObject({
         enabled: z.boolean().default(false),
         requestsPerSecond: z.number().positive().max(100).default(2),
+        /** Runs the journey script (plain Node.js, no dependencies). */
+        image: imageRef.default("node:22.12.0-alpine"),
+        resources: resources.default({
+          requests: { cpu: "20m", memory: "48Mi" },
+          limits: { cpu: "200m", memory: "96Mi" },
+        }),
+        sidecar: resources.default(defaultSidecar),
       })
       .prefault({}),
     /** HPA and PodDisruptionBudget per service (on in prod). */
@@ -452,6 +509,9 @@ const titaniumSchema = z
     for (const name of SERVICE_NAMES) {
       if (c.services[name].replicas < 2) {
         ctx.addIssue({ code: "custom", path: ["services", name, "replicas"], message: "expected at least 2 replicas in prod" });
+      }
+      if ((c.services[name].minReplicas ?? 2) < 2) {
+        ctx.addIssue({ code: "custom", path: ["services", name, "minReplicas"], message: "expected at least 2 replicas in prod (the HPA must not scale below the PDB)" });
       }
     }
   });

@@ -8,9 +8,11 @@
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { TitaniumApps } from "../components/apps/apps";
+import type { AppPlatform } from "../components/apps/inputs";
 import { Cluster } from "../components/cluster/cluster";
 import { Cloud } from "../components/gcp/cloud";
-import { GATEWAY } from "../components/platform/names";
+import { GATEWAY, NAMESPACES } from "../components/platform/names";
 import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
@@ -39,6 +41,7 @@ const cloud = new Cloud(
     network: config.network,
     ingress: config.ingress,
     backupRetentionDays: config.data.backup.retentionDays,
+    externalSecretIds: config.ingress.tls ? [config.ingress.tls.certificateSecretId, config.ingress.tls.privateKeySecretId] : [],
     protect: config.protect,
   },
   { providers: [gcpProvider] },
@@ -94,7 +97,43 @@ const platform = new Platform("platform", {
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
 });
 
+// What the application layer takes from the platform (its outputs, plus chart facts it fixes by name).
+const appPlatform: AppPlatform = {
+  namespace: platform.appNamespace,
+  trustDomain: "cluster.local",
+  appSecretName: platform.appSecretName,
+  // The app Secret holds the real values; istiod (sidecar injector) and STRICT mTLS are in place.
+  // The GCE PD CSI driver belongs here too once a layer installs it (ADR 0030).
+  ready: [platform.appSecretReady, ...platform.meshReady],
+  gateway: platform.gatewayRef,
+  hosts: [config.ingress.hostname || "*"],
+  ingressGateway: {
+    ...platform.ingressGateway,
+    serviceHost: `${GATEWAY.serviceAccount}.${NAMESPACES.istio}.svc.cluster.local`,
+    httpsTargetPort: 443,
+    // A certificate from config is a real one; the generated one is self-signed and not passed here.
+    publiclyTrusted: config.ingress.tls !== undefined,
+  },
+  prometheus: platform.prometheus,
+  metricsAnnotations: { "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics" },
+  istiod: { namespace: NAMESPACES.istio, podLabels: { app: "istiod" }, ports: [15012] },
+  dns: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } },
+};
+
 // ── Application layer (components/apps): the Titanium services, PostgreSQL, Redis, mesh routing and security ──
+const apps = new TitaniumApps("apps", {
+  stack: config.stack,
+  images: config.images,
+  services: config.services,
+  data: config.data,
+  features: config.features,
+  hostname: config.ingress.hostname,
+  podCidr: config.network.podCidr,
+  protect: config.protect,
+  platform: appPlatform,
+  backupBucket: cloud.backupBucket,
+  provider: cluster.provider,
+});
 
 // ── Stack outputs ──
 export const environment = config.environment;
@@ -117,3 +156,7 @@ export const backupBucket = cloud.backupBucket;
 export const agentServiceAccountEmail = cloud.identity.agentEmail;
 export const nodeCapacity = cluster.capacity;
 export const pipelineAccess = cluster.pipelineAccess;
+// Application layer.
+export const appNamespace = appPlatform.namespace;
+export const appServiceUrls = apps.urls;
+export const appBackupCronJob = apps.backupCronJob;

@@ -3,8 +3,10 @@
  * (policy results, monthly cost, capacity) by adding a function here; a section marked
  * `blocking` makes `npm run plan` exit non-zero.
  */
+import { trafficGraphSection } from "../components/apps/traffic-graph";
 import { costSection } from "../components/gcp/cost-estimate";
 import { capacityReport, renderCapacity } from "../components/platform/capacity";
+import { policiesSection } from "../policies/report";
 import { loadConfig } from "./config";
 import { type ProgramRun, readStackConfig } from "./harness";
 import type { PlanSection } from "./plan";
@@ -12,6 +14,8 @@ import type { PlanSection } from "./plan";
 type SectionBuilder = (run: ProgramRun) => PlanSection | Promise<PlanSection>;
 
 const builders: SectionBuilder[] = [
+  // ── Policies ── every CrossGuard policy over the stack's resources (policies/report.ts)
+  policiesSection,
   // Cloud layer: estimated monthly cost from the dated price table.
   costSection,
   // Platform layer: the requests of everything scheduled vs the nodes' allocatable, with headroom.
@@ -19,6 +23,8 @@ const builders: SectionBuilder[] = [
     const report = capacityReport(run, loadConfig(run.stack, readStackConfig(run.stack)));
     return { title: "Capacity", lines: renderCapacity(report), blocking: !report.fits, data: { fits: report.fits, requested: report.requested, budget: report.budget } };
   },
+  // Application layer: who may talk to whom, derived from the NetworkPolicies and AuthorizationPolicies.
+  trafficGraphSection,
 ];
 
 export async function planSections(run: ProgramRun): Promise<PlanSection[]> {

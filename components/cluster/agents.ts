@@ -1,7 +1,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { KUBE_PROXY_HEALTHZ_PORT, type NodeTags } from "../gcp/firewall";
-import { nodeMetadata, scheduling, SERVICE_ACCOUNT_SCOPES, SHIELDED_VM } from "./vm-options";
+import { nodeMetadata, scheduling, SCOPE_JUSTIFICATION_LABELS, SERVICE_ACCOUNT_SCOPES, SHIELDED_VM } from "./vm-options";
 
 export interface K3sAgentsArgs {
   /** Base of the agents' VM names (the group appends a suffix). */
@@ -46,7 +46,7 @@ export class K3sAgents extends pulumi.ComponentResource {
         namePrefix: `${args.baseInstanceName}-`,
         machineType: args.machineType,
         tags: [args.tags.node, args.tags.agent],
-        labels: { role: "k3s-agent" },
+        labels: { role: "k3s-agent", ...SCOPE_JUSTIFICATION_LABELS },
         disks: [{ boot: true, autoDelete: true, sourceImage: args.osImage, diskSizeGb: args.bootDisk.sizeGb, diskType: args.bootDisk.type }],
         // No access config: no public IP.
         networkInterfaces: [{ subnetwork: args.subnetwork }],

@@ -11,6 +11,17 @@ beforeAll(async () => {
   prod = await runProgram({ stack: "prod" });
 });
 
+/** dev with standard VMs, a data disk, protect, and a published API name (one run, shared). */
+let overriddenRun: Promise<ProgramRun> | undefined;
+const overridden = () =>
+  (overriddenRun ??= runProgram({
+    stack: "dev",
+    config: {
+      cluster: { apiDnsName: "k3s.dev.example.org", apiDnsZone: "example-org", servers: { spot: false, dataDiskGb: 10 }, agents: { spot: false } },
+      protect: true,
+    },
+  }));
+
 type Inputs = Record<string, unknown>;
 const servers = (run: ProgramRun) => ofType(run, "gcp:compute/instance:Instance");
 const template = (run: ProgramRun) => one(run, "gcp:compute/instanceTemplate:InstanceTemplate", `titanium-${run.stack}-agent-template`);
@@ -90,7 +101,7 @@ describe("K3s servers", () => {
   });
 
   it("follows the config for spot and protect (the stacks differ only where their config does)", async () => {
-    const run = await runProgram({ stack: "dev", config: { cluster: { servers: { spot: false, dataDiskGb: 10 }, agents: { spot: false } }, protect: true } });
+    const run = await overridden();
     expect(servers(run)[0]!.inputs.scheduling).toMatchObject({ provisioningModel: "STANDARD" });
     expect(template(run).inputs.scheduling).toMatchObject({ provisioningModel: "STANDARD" });
     expect(one(run, "gcp:compute/disk:Disk", "titanium-dev-server-0-data").protect).toBe(true);
@@ -130,8 +141,8 @@ describe("K3s agents", () => {
 describe("PKI, tokens and the kubeconfig", () => {
   it("generates the K3s CAs and delivers them, with the service-account key, to the servers through Secret Manager", () => {
     for (const run of [dev, prod]) {
-      const clusterCerts = ofType(run, "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith(`titanium-${run.stack}-`));
-      expect(clusterCerts.map((c) => (c.inputs.subject as Inputs).commonName)).toEqual(
+      const cas = ofType(run, "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith(`titanium-${run.stack}-pki-`));
+      expect(cas.map((c) => (c.inputs.subject as Inputs).commonName)).toEqual(
         K3S_CAS.map((ca) => `k3s-${ca.replace("/", "-")}@titanium-${run.stack}`),
       );
       const bundle = caBundle(run);
@@ -203,7 +214,7 @@ describe("PKI, tokens and the kubeconfig", () => {
 
   it("publishes the API's name in a Cloud DNS zone when one is configured", async () => {
     expect(ofType(dev, "gcp:dns/recordSet:RecordSet")).toEqual([]);
-    const run = await runProgram({ stack: "dev", config: { cluster: { apiDnsName: "k3s.dev.example.org", apiDnsZone: "example-org", servers: { dataDiskGb: 0, dedicated: false } } } });
+    const run = await overridden();
     const record = one(run, "gcp:dns/recordSet:RecordSet", "titanium-dev-api-dns");
     expect(record.inputs).toEqual({ managedZone: "example-org", name: "k3s.dev.example.org.", type: "A", ttl: 300, rrdatas: [run.outputs.apiPublicIp] });
     expect(run.outputs.apiEndpoint).toBe("https://k3s.dev.example.org:6443");

@@ -13,8 +13,7 @@ import { ClusterPki } from "./pki";
 import { gateOnReadyz } from "./readiness";
 import { K3sServers, type ServerInfo } from "./servers";
 import { renderAgentScript } from "./startup-script";
-
-type DiskType = string;
+import type { DiskType } from "../gcp/pricing";
 
 export interface ClusterArgs {
   /** Prefix of physical names (`titanium-<stack>`): VM names, secret ids. */
@@ -226,8 +225,8 @@ export class Cluster extends pulumi.ComponentResource {
       );
     const timeoutSeconds = args.k3s.apiReadyTimeoutSeconds;
     const readyUrl = `${this.apiEndpoint}/readyz`;
-    const resolutionHint =
-      `Map it to the API's public address from the admin CIDRs (add "<apiPublicIp> ${args.k3s.apiDnsName}" to /etc/hosts; ` +
+    const resolutionHint = (apiPublicIp: string) =>
+      `Map it to the API's public address from the admin CIDRs (add "${apiPublicIp} ${args.k3s.apiDnsName}" to /etc/hosts; ` +
       `the address is the stack output apiPublicIp) or to 127.0.0.1 through an IAP tunnel (pipelineAccess); see docs/runbooks/bootstrap.md.`;
     // Poll only once the VMs and the API's forwarding rules (and DNS record) exist.
     const apiDeployed = pulumi
@@ -245,7 +244,7 @@ export class Cluster extends pulumi.ComponentResource {
               timeoutMs: timeoutSeconds * 1000,
               intervalMs: 10_000,
               failFastOnUnresolvedName: dnsRecord === undefined,
-              resolutionHint: resolutionHint.replace("<apiPublicIp>", apiPublicIp),
+              resolutionHint: resolutionHint(apiPublicIp),
               isDryRun: pulumi.runtime.isDryRun,
               engineAttached: () => pulumi.runtime.getEngine() !== undefined,
               log: (message) => pulumi.log.info(message, this),

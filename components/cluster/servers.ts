@@ -2,7 +2,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeTags } from "../gcp/firewall";
 import { DATA_DISK_DEVICE_NAME, renderServerScript, type ServerValues } from "./startup-script";
-import { nodeMetadata, scheduling, SERVICE_ACCOUNT_SCOPES, SHIELDED_VM } from "./vm-options";
+import { nodeMetadata, scheduling, SCOPE_JUSTIFICATION_LABELS, SERVICE_ACCOUNT_SCOPES, SHIELDED_VM } from "./vm-options";
 
 /** A server's script values that are the same for every server. */
 export type SharedServerValues = Omit<ServerValues, "serverIndex" | "nodeIp" | "serverIps" | "dataDisk">;
@@ -88,7 +88,7 @@ export class K3sServers extends pulumi.ComponentResource {
           zone,
           machineType: args.machineType,
           tags: [args.tags.node, args.tags.server],
-          labels: { role: "k3s-server" },
+          labels: { role: "k3s-server", ...SCOPE_JUSTIFICATION_LABELS },
           bootDisk: {
             autoDelete: true,
             initializeParams: { image: args.osImage, size: args.bootDisk.sizeGb, type: args.bootDisk.type },

@@ -222,6 +222,12 @@ describe("startup scripts", () => {
     expect(node.file("etc/hosts")).toContain("127.0.0.1 localhost");
   });
 
+  it("refuses to render a value that could break out of its quotes", () => {
+    const values = { k3sVersion: VERSION, apiDnsName: "k3s-api.titanium.internal", apiInternalIp: "10.128.0.9", agentTokenSecret: "projects/p/secrets/a" };
+    expect(() => renderAgentScript({ ...values, apiInternalIp: "10.128.0.9'; reboot; '" })).toThrow("startup script value API_INTERNAL_IP=");
+    expect(renderAgentScript(values)).toContain("readonly API_INTERNAL_IP='10.128.0.9'");
+  });
+
   it("refuses a K3s binary that does not match the release's checksum", () => {
     const node = fakeNode(dev, { tamperChecksum: true });
     const result = node.run(agentScript(dev));

@@ -87,11 +87,11 @@ export function agentConfig(v: AgentValues): Record<string, unknown> {
   };
 }
 
-const SAFE_VALUE = /^[A-Za-z0-9_.:/+,=@<>%-]*$/;
+const SAFE_VALUE = /^[A-Za-z0-9_.:/+,=-]*$/;
 
 /** A bash single-quoted word; values are restricted to a safe alphabet on top of the quoting. */
 function quote(value: string, key: string): string {
-  if (!SAFE_VALUE.test(value)) throw new Error(`startup script value ${key}=${JSON.stringify(value)} has characters outside [A-Za-z0-9_.:/+,=@<>%-]`);
+  if (!SAFE_VALUE.test(value)) throw new Error(`startup script value ${key}=${JSON.stringify(value)} has characters outside [A-Za-z0-9_.:/+,=-]`);
   return `'${value}'`;
 }
 

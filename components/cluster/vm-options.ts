@@ -18,6 +18,12 @@ export const SHIELDED_VM = { enableSecureBoot: true, enableVtpm: true, enableInt
 export const SERVICE_ACCOUNT_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"];
 
 /**
+ * The reason for the cloud-platform scope, as a label on every VM that asks for it (the policy
+ * pack's `gcp-vm-service-account` requires one). GCP label values: lowercase, digits, - and _.
+ */
+export const SCOPE_JUSTIFICATION_LABELS = { "cloud-platform-justification": "iam-roles-of-the-node-account-limit-access" } as const;
+
+/**
  * Instance metadata: OS Login (IAM decides who may SSH, no keys in metadata), project-wide SSH keys
  * blocked, and the startup script. Nothing else, and never a secret.
  */

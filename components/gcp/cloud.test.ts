@@ -11,6 +11,17 @@ beforeAll(async () => {
 });
 const stacks = () => [dev, prod];
 
+/** dev with moved ports, other admin ranges and a real gateway certificate (one run, shared). */
+let overriddenRun: Promise<ProgramRun> | undefined;
+const overridden = () =>
+  (overriddenRun ??= runProgram({
+    stack: "dev",
+    config: {
+      ingress: { httpPort: 8080, httpsPort: 8443, healthCheckNodePort: 32001, tls: { certificateSecretId: "gateway-chain", privateKeySecretId: "gateway-key" } },
+      network: { adminCidrs: ["192.0.2.0/24"] },
+    },
+  }));
+
 // ── IPv4 CIDR arithmetic for the firewall questions ──
 function range(cidr: string): [number, number] {
   const [ip, bits] = cidr.split("/") as [string, string | undefined];
@@ -138,10 +149,7 @@ describe("firewall", () => {
   });
 
   it("follows the config: one source of truth for the ports and the admin ranges", async () => {
-    const run = await runProgram({
-      stack: "dev",
-      config: { ingress: { httpPort: 8080, httpsPort: 8443, healthCheckNodePort: 32001 }, network: { adminCidrs: ["192.0.2.0/24"] } },
-    });
+    const run = await overridden();
     const { agent, server } = tags(run);
     expect(reachable(run, "8.8.8.8/32", 8080, agent)).toBe(true);
     expect(reachable(run, "8.8.8.8/32", 80, agent)).toBe(false);
@@ -232,6 +240,19 @@ describe("identities and secrets", () => {
     }
   });
 
+  it("lets the agents read an operator-provided gateway certificate, and only that", async () => {
+    expect(ofType(dev, "gcp:secretmanager/secretIamMember:SecretIamMember").some((m) => String(m.inputs.secretId).includes("gateway"))).toBe(false);
+    const run = await overridden();
+    const grants = ofType(run, "gcp:secretmanager/secretIamMember:SecretIamMember").filter((m) => String(m.inputs.secretId).startsWith("projects/"));
+    expect(grants.map((m) => [m.inputs.secretId, m.inputs.role, m.inputs.member])).toEqual(
+      ["gateway-chain", "gateway-key"].map((id) => [
+        `projects/titanium-dev-4821/secrets/${id}`,
+        "roles/secretmanager.secretAccessor",
+        "serviceAccount:titanium-dev-agent@titanium-dev-4821.iam.gserviceaccount.com",
+      ]),
+    );
+  });
+
   it("exports the application secrets' ids and generates them the way the services need them", () => {
     for (const run of stacks()) {
       expect(run.outputs.appSecretIds).toEqual(Object.fromEntries(APP_SECRET_NAMES.map((n) => [n, `titanium-${run.stack}-${n}`])));
@@ -281,8 +302,9 @@ describe("stateful resources and labels", () => {
   });
 
   it("protects the reserved addresses, disks and generated keys in prod only, as the config says", () => {
+    // The cloud and cluster layers' own stateful resources (the Kubernetes layers test theirs).
     const protectedTypes = (run: ProgramRun) =>
-      [...new Set(run.resources.filter((r) => r.protect).map((r) => r.type))].sort();
+      [...new Set(run.resources.filter((r) => r.protect && !r.type.startsWith("kubernetes:")).map((r) => r.type))].sort();
     expect(protectedTypes(dev)).toEqual([]);
     expect(protectedTypes(prod)).toEqual(
       [

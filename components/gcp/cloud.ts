@@ -19,6 +19,11 @@ export interface CloudArgs {
   ingress: { httpPort: number; httpsPort: number; healthCheckNodePort: number };
   /** Days PostgreSQL backups are kept (config `data.backup.retentionDays`). */
   backupRetentionDays: number;
+  /**
+   * Secrets created outside the program that External Secrets must read (the gateway's real
+   * certificate, config `ingress.tls`): the agents get read access to each, and nothing else.
+   */
+  externalSecretIds: string[];
   /** Protect stateful resources: static addresses, secrets, the backup bucket (config `protect`). */
   protect: boolean;
 }
@@ -71,6 +76,17 @@ export class Cloud extends pulumi.ComponentResource {
       child,
     );
     this.appSecretIds = secrets.secretIds;
+    for (const id of args.externalSecretIds) {
+      new gcp.secretmanager.SecretIamMember(
+        `${name}-external-${id}`,
+        {
+          secretId: `projects/${args.project}/secrets/${id}`,
+          role: "roles/secretmanager.secretAccessor",
+          member: pulumi.interpolate`serviceAccount:${this.identity.agentEmail}`,
+        },
+        child,
+      );
+    }
 
     this.backupBucket = new BackupBucket(
       `${name}-backups`,

@@ -52,7 +52,7 @@ export class Network extends pulumi.ComponentResource {
         natIpAllocateOption: "AUTO_ONLY",
         // Only the nodes' subnet, so nothing else in the VPC silently gains egress.
         sourceSubnetworkIpRangesToNat: "LIST_OF_SUBNETWORKS",
-        subnetworks: [{ name: this.subnetwork.id, sourceIpRangesToNats: ["ALL_IP_RANGES"] }],
+        subnetworks: [{ name: this.subnetwork.selfLink, sourceIpRangesToNats: ["ALL_IP_RANGES"] }],
         logConfig: { enable: true, filter: "ERRORS_ONLY" },
       },
       { parent: this },

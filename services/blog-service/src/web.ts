@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { extname, join, normalize, sep } from "node:path";
 import type { Hono } from "hono";
 import type { AppEnv } from "@titanium/kit";
+import { createWebUi } from "@titanium/blog-web";
 
 /**
  * The web UI boundary. Issue 8 builds the UI as static files; the blog-service serves them under /blog/
@@ -33,6 +34,11 @@ const PLACEHOLDER = `<!doctype html>
 <a href="/blog/api/categories">/blog/api/categories</a>.</p></body></html>`;
 
 export function mountWeb(app: Hono<AppEnv>, opts: WebOptions = {}): void {
+  // The built UI (services/blog-web): hashed assets cached for a year, index.html with its strict CSP.
+  if (opts.root) {
+    app.route("/", createWebUi({ distDir: opts.root }));
+    return;
+  }
   app.get("/", (c) => c.redirect("/blog/", 302));
   app.get("/blog", (c) => c.redirect("/blog/", 301));
   app.get("/blog/*", (c, next) => {

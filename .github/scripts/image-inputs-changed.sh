@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Did a push change anything the service images are built from? Prints changed=true|false for
+# "$GITHUB_OUTPUT". Every image is rebuilt when any input changes: the services share the kit and
+# the lockfile, and one tag (main-<sha7>) then names a complete, consistent set of four images.
+# Usage: image-inputs-changed.sh <before sha> <after sha>
+set -euo pipefail
+
+before="${1-}"
+after="${2:?usage: image-inputs-changed.sh <before sha> <after sha>}"
+
+# What the Dockerfiles copy (the services and their workspace manifests) and how they are built.
+IMAGE_INPUTS=(services/ package.json package-lock.json tsconfig.base.json .dockerignore .github/workflows/images.yml)
+
+# A new branch, a force push or a shallow clone has no usable "before": build to be safe.
+if [[ -z "$before" || "$before" =~ ^0+$ ]] || ! git cat-file -e "$before^{commit}" 2>/dev/null; then
+  echo "changed=true"
+  exit 0
+fi
+if [[ -n "$(git diff --name-only "$before" "$after" -- "${IMAGE_INPUTS[@]}")" ]]; then
+  echo "changed=true"
+else
+  echo "changed=false"
+fi

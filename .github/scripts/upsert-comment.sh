@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Posts the offline-plan comment on a pull request, or updates the one already there (found by the
+# marker from comment-marker.sh and its author), so a PR carries exactly one such comment.
+# Runs from a workflow_run job that trusts nothing in the artifact: the PR number must be a number
+# and that PR's head must be the commit the plan ran on, so an artifact cannot aim at another PR.
+# Usage: upsert-comment.sh <owner/repo> <pr number> <head sha> <body file>
+# Environment: GH_TOKEN (pull-requests: write), GH (default gh), COMMENT_AUTHOR (default github-actions[bot]).
+set -euo pipefail
+
+usage="usage: upsert-comment.sh <owner/repo> <pr number> <head sha> <body file>"
+repo="${1:?$usage}"
+pr="${2:?$usage}"
+head_sha="${3:?$usage}"
+body_file="${4:?$usage}"
+gh="${GH:-gh}"
+author="${COMMENT_AUTHOR:-github-actions[bot]}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+marker="$("$here/comment-marker.sh")"
+# GitHub refuses comments over 65536 characters; keep a margin for the note below.
+max_bytes=60000
+
+if [[ ! "$pr" =~ ^[0-9]+$ ]]; then
+  echo "upsert-comment: '$pr' is not a pull request number" >&2
+  exit 1
+fi
+actual_sha="$("$gh" api "repos/$repo/pulls/$pr" | jq -r '.head.sha')"
+if [[ "$actual_sha" != "$head_sha" ]]; then
+  echo "upsert-comment: PR #$pr is at ${actual_sha:0:12}, not ${head_sha:0:12}: not commenting (stale or foreign artifact)" >&2
+  exit 1
+fi
+if [[ "$(head -n 1 "$body_file")" != "$marker" ]]; then
+  echo "upsert-comment: $body_file does not start with the marker $marker" >&2
+  exit 1
+fi
+
+body="$(mktemp)"
+trap 'rm -f "$body"' EXIT
+if (($(wc -c <"$body_file") > max_bytes)); then
+  head -c "$max_bytes" "$body_file" >"$body"
+  printf '\n\n… (truncated: the full plan is in the workflow run'"'"'s artifacts and job summary)\n' >>"$body"
+else
+  cp "$body_file" "$body"
+fi
+
+existing="$("$gh" api --paginate "repos/$repo/issues/$pr/comments?per_page=100" |
+  jq -s --arg marker "$marker" --arg author "$author" \
+    '[add // [] | .[] | select(.user.login == $author and (.body | startswith($marker)))] | first | .id // empty')"
+if [[ -n "$existing" ]]; then
+  "$gh" api -X PATCH "repos/$repo/issues/comments/$existing" -F "body=@$body" >/dev/null
+  echo "upsert-comment: updated comment $existing on PR #$pr"
+else
+  "$gh" api -X POST "repos/$repo/issues/$pr/comments" -F "body=@$body" >/dev/null
+  echo "upsert-comment: commented on PR #$pr"
+fi

@@ -1,0 +1,330 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig, SERVICE_NAMES, serviceImage } from "../../stacks/config";
+import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, runProgram } from "../../stacks/harness";
+import { HEALTH_PATHS } from "./ingress";
+import { SERVICE_PORTS } from "./topology";
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+
+const T = {
+  sa: "kubernetes:core/v1:ServiceAccount",
+  deployment: "kubernetes:apps/v1:Deployment",
+  statefulSet: "kubernetes:apps/v1:StatefulSet",
+  service: "kubernetes:core/v1:Service",
+  hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  dr: "kubernetes:networking.istio.io/v1:DestinationRule",
+  ap: "kubernetes:security.istio.io/v1:AuthorizationPolicy",
+  np: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+  vs: "kubernetes:networking.istio.io/v1:VirtualService",
+  job: "kubernetes:batch/v1:Job",
+  cronJob: "kubernetes:batch/v1:CronJob",
+  pvc: "kubernetes:core/v1:PersistentVolumeClaim",
+  storageClass: "kubernetes:storage.k8s.io/v1:StorageClass",
+  configMap: "kubernetes:core/v1:ConfigMap",
+};
+
+const runs: Record<string, ProgramRun> = {};
+beforeAll(async () => {
+  runs.dev = await runProgram({ stack: "dev" });
+  runs.prod = await runProgram({ stack: "prod" });
+});
+
+const input = (r: RecordedResource) => r.inputs as Obj;
+const podSpec = (r: RecordedResource): Obj => input(r).spec.template.spec;
+const podMeta = (r: RecordedResource): Obj => input(r).spec.template.metadata;
+/** Every pod spec the layer creates, with its owner. */
+function pods(run: ProgramRun): { owner: RecordedResource; spec: Obj; meta: Obj }[] {
+  return run.resources
+    .filter((r) => [T.deployment, T.statefulSet, T.job, T.cronJob].includes(r.type))
+    .map((r) => {
+      const template = r.type === T.cronJob ? input(r).spec.jobTemplate.spec.template : input(r).spec.template;
+      return { owner: r, spec: template.spec, meta: template.metadata };
+    });
+}
+
+describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
+  const run = () => runs[stack]!;
+  const config = () => loadConfig(stack, readStackConfig(stack));
+
+  it.each(SERVICE_NAMES)("%s has its account, hardened Deployment, Service, DestinationRule and policies", (svc) => {
+    const c = config();
+    const port = SERVICE_PORTS[svc];
+    const sa = one(run(), T.sa, `apps-${svc}-sa`);
+    expect(input(sa).metadata.name).toBe(svc);
+    expect(input(sa).automountServiceAccountToken).toBe(false);
+
+    const deployment = one(run(), T.deployment, `apps-${svc}-deployment`);
+    const spec = podSpec(deployment);
+    const [container] = spec.containers as Obj[];
+    expect(spec.serviceAccountName).toBe(svc);
+    expect(container!.image).toBe(serviceImage(c.images, svc));
+    expect(container!.image).not.toMatch(/:latest$/);
+    expect(container!.resources).toEqual(c.services[svc].resources);
+    expect(container!.ports).toEqual([{ name: "http", containerPort: port, protocol: "TCP" }]);
+    // Probes on the kit's endpoints.
+    expect(container!.startupProbe.httpGet.path).toBe("/healthz");
+    expect(container!.livenessProbe.httpGet.path).toBe("/healthz");
+    expect(container!.readinessProbe.httpGet.path).toBe("/readyz");
+    // Security: pod and container.
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    expect(spec.securityContext.runAsUser).toBeGreaterThan(0);
+    expect(container!.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(spec.topologySpreadConstraints[0]).toMatchObject({ topologyKey: "kubernetes.io/hostname", maxSkew: 1 });
+    expect(spec.topologySpreadConstraints[0].whenUnsatisfiable).toBe(c.features.autoscaling ? "DoNotSchedule" : "ScheduleAnyway");
+
+    // Shutdown: preStop + the app's drain + the proxy's drain fit in the grace period.
+    const annotations = podMeta(deployment).annotations as Record<string, string>;
+    const proxy = JSON.parse(annotations["proxy.istio.io/config"]!) as { holdApplicationUntilProxyStarts: boolean; terminationDrainDuration: string };
+    expect(proxy.holdApplicationUntilProxyStarts).toBe(true);
+    const drain = Number(proxy.terminationDrainDuration.replace(/s$/, ""));
+    const preStop = container!.lifecycle.preStop.sleep.seconds as number;
+    const appGrace = Number((container!.env as Obj[]).find((e) => e.name === "SHUTDOWN_GRACE_MS")!.value) / 1000;
+    expect(preStop).toBeGreaterThan(0);
+    expect(preStop + appGrace + drain).toBeLessThan(spec.terminationGracePeriodSeconds);
+    // Sidecar resources from config, native sidecar, metrics merge for Prometheus.
+    expect(annotations).toMatchObject({
+      "sidecar.istio.io/proxyCPU": c.services[svc].sidecar.requests.cpu,
+      "sidecar.istio.io/proxyMemory": c.services[svc].sidecar.requests.memory,
+      "sidecar.istio.io/proxyCPULimit": c.services[svc].sidecar.limits.cpu,
+      "sidecar.istio.io/proxyMemoryLimit": c.services[svc].sidecar.limits.memory,
+      "sidecar.istio.io/nativeSidecar": "true",
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": String(port),
+      "prometheus.io/path": "/metrics",
+    });
+
+    const service = one(run(), T.service, `apps-${svc}-service`);
+    expect(input(service).spec.ports).toEqual([{ name: "http", port, targetPort: "http", protocol: "TCP", appProtocol: "http" }]);
+    expect(input(service).spec.selector).toEqual(input(deployment).spec.selector.matchLabels);
+
+    const dr = input(one(run(), T.dr, `apps-${svc}-destination-rule`)).spec;
+    expect(dr.host).toBe(`${svc}.titanium.svc.cluster.local`);
+    expect(dr.trafficPolicy.tls.mode).toBe("ISTIO_MUTUAL");
+    expect(dr.trafficPolicy.connectionPool.http.http1MaxPendingRequests).toBeGreaterThan(0);
+    expect(dr.trafficPolicy.outlierDetection.consecutive5xxErrors).toBeGreaterThan(0);
+
+    const ap = input(one(run(), T.ap, `apps-${svc}-authorization-policy`)).spec;
+    expect(ap.action).toBe("ALLOW");
+    expect(ap.rules.length).toBeGreaterThan(0);
+    for (const rule of ap.rules as Obj[]) expect(rule.from[0].source.principals.length).toBe(1);
+
+    const np = input(one(run(), T.np, `apps-${svc}-network-policy`)).spec;
+    expect(np.policyTypes).toEqual(["Ingress", "Egress"]);
+    // DNS over UDP and TCP, and istiod, or the sidecar never gets its certificate.
+    expect(np.egress[0].ports).toEqual([{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }]);
+    expect(np.egress[1].to[0].podSelector.matchLabels).toEqual({ app: "istiod" });
+
+    // Scaling: prod has ≥2 replicas, an HPA on CPU with the configured bounds and a PDB; dev has neither.
+    const hpa = ofType(run(), T.hpa).find((r) => r.name === `apps-${svc}-hpa`);
+    const pdb = ofType(run(), T.pdb).find((r) => r.name === `apps-${svc}-pdb`);
+    if (c.features.autoscaling) {
+      const s = c.services[svc];
+      expect(input(deployment).spec.replicas).toBeGreaterThanOrEqual(2);
+      expect(input(hpa!).spec).toMatchObject({ minReplicas: s.minReplicas, maxReplicas: s.maxReplicas });
+      expect(input(hpa!).spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: svc });
+      expect(input(hpa!).spec.metrics[0].resource).toEqual({ name: "cpu", target: { type: "Utilization", averageUtilization: s.targetCpuUtilization } });
+      expect(input(pdb!).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": svc } } });
+      // The HPA owns the replica count.
+      expect(deployment.ignoreChanges).toContain("spec.replicas");
+    } else {
+      expect(input(deployment).spec.replicas).toBe(1);
+      expect(hpa).toBeUndefined();
+      expect(pdb).toBeUndefined();
+      expect(deployment.ignoreChanges).toEqual([]);
+    }
+  });
+
+  it("PostgreSQL: pinned image, password from the ExternalSecret, durable PD volume, probes, limits, in the mesh", () => {
+    const c = config();
+    const sts = one(run(), T.statefulSet, "apps-postgres-statefulset");
+    const [container] = podSpec(sts).containers as Obj[];
+    expect(container!.image).toBe(c.data.postgres.image);
+    expect(container!.resources).toEqual(c.data.postgres.resources);
+    expect(container!.env).toContainEqual({ name: "POSTGRES_PASSWORD", valueFrom: { secretKeyRef: { name: "titanium-app-secrets", key: "POSTGRES_PASSWORD" } } });
+    for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(container![probe].exec.command[0]).toBe("pg_isready");
+    expect(podMeta(sts).labels["sidecar.istio.io/inject"]).toBeUndefined();
+    // The data volume: a protected claim on the GCE PD CSI driver, kept when released.
+    const claim = one(run(), T.pvc, "apps-postgres-data");
+    const sc = input(one(run(), T.storageClass, "apps-postgres-storage-class"));
+    expect(sc).toMatchObject({ provisioner: "pd.csi.storage.gke.io", reclaimPolicy: "Retain", volumeBindingMode: "WaitForFirstConsumer", parameters: { type: c.data.postgres.diskType } });
+    expect(input(claim).spec.storageClassName).toBe(sc.metadata.name);
+    expect(input(claim).spec.resources.requests.storage).toBe(`${c.data.postgres.storageGi}Gi`);
+    expect(podSpec(sts).volumes[0]).toEqual({ name: "data", persistentVolumeClaim: { claimName: input(claim).metadata.name } });
+    expect(claim.protect).toBe(c.protect);
+    expect(sts.protect).toBe(c.protect);
+    // Never starts before the platform's ExternalSecret holds the real password, nor before istiod can inject its sidecar.
+    expect(sts.dependsOn).toContain(one(run(), "kubernetes:external-secrets.io/v1:ExternalSecret", "platform-external-secrets-app").urn);
+    expect(sts.dependsOn).toContain(one(run(), "kubernetes:helm.sh/v3:Release", "platform-istio-istiod").urn);
+  });
+
+  it("sizes the services' connection pools so every replica at the HPA maximum fits in max_connections", () => {
+    const sts = one(run(), T.statefulSet, "apps-postgres-statefulset");
+    const args = podSpec(sts).containers[0].args as string[];
+    const maxConnections = Number(args[args.indexOf("-c") + 1]!.replace("max_connections=", ""));
+    let total = 0;
+    for (const d of ofType(run(), T.deployment)) {
+      const pool = (podSpec(d).containers[0].env as Obj[] | undefined)?.find((e) => e.name === "PG_POOL_MAX");
+      if (!pool) continue;
+      const hpa = ofType(run(), T.hpa).find((h) => input(h).spec.scaleTargetRef.name === input(d).metadata.name);
+      total += Number(pool.value) * (hpa ? input(hpa).spec.maxReplicas : input(d).spec.replicas);
+    }
+    expect(total).toBeGreaterThan(0);
+    // Room is left for migrations, the backup and an operator's psql.
+    expect(total).toBeLessThanOrEqual(maxConnections - 20);
+  });
+
+  it("Redis: password only from the Secret (never in the arguments), probes, limits, maxmemory from config", () => {
+    const c = config();
+    const deployment = one(run(), T.deployment, "apps-redis-deployment");
+    const [container] = podSpec(deployment).containers as Obj[];
+    expect(container!.image).toBe(c.data.redis.image);
+    expect(container!.resources).toEqual(c.data.redis.resources);
+    expect(container!.command.join(" ")).toContain(`maxmemory ${c.data.redis.maxMemoryMb}mb`);
+    expect(container!.env).toEqual([
+      { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: "titanium-app-secrets", key: "REDIS_PASSWORD" } } },
+      { name: "REDISCLI_AUTH", valueFrom: { secretKeyRef: { name: "titanium-app-secrets", key: "REDIS_PASSWORD" } } },
+    ]);
+    for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(container![probe].exec.command.join(" ")).toContain("ping");
+  });
+
+  it("migrations run as a Job before the database's clients roll out", () => {
+    const c = config();
+    const job = one(run(), T.job, "apps-migrations-job");
+    const [container] = podSpec(job).containers as Obj[];
+    expect(container!.image).toBe(serviceImage(c.images, "user-service"));
+    expect(podMeta(job).annotations["sidecar.istio.io/nativeSidecar"]).toBe("true"); // or the Job never completes
+    for (const svc of ["auth-service", "user-service", "blog-service"]) {
+      expect(one(run(), T.deployment, `apps-${svc}-deployment`).dependsOn).toContain(job.urn);
+    }
+    expect(job.dependsOn).toContain(one(run(), T.statefulSet, "apps-postgres-statefulset").urn);
+  });
+
+  it("backs PostgreSQL up nightly to the cloud layer's bucket with a matching pg_dump", () => {
+    const c = config();
+    const cron = input(one(run(), T.cronJob, "apps-backup-cronjob")).spec;
+    expect(cron.schedule).toBe(c.data.backup.schedule);
+    expect(cron.concurrencyPolicy).toBe("Forbid");
+    const pod = cron.jobTemplate.spec.template.spec;
+    expect(pod.initContainers[0].image).toBe(c.data.postgres.image);
+    expect(pod.initContainers[0].command.join(" ")).toContain("pg_dump --format=custom");
+    expect(pod.containers[0].image).toBe(c.data.backup.uploaderImage);
+    // The bucket the cloud layer created (and exported), not a name the app layer guesses.
+    const bucket = one(run(), "gcp:storage/bucket:Bucket", `titanium-${stack}-backups`).inputs.name;
+    expect(run().outputs.backupBucket).toBe(bucket);
+    expect(pod.containers[0].env).toContainEqual({ name: "BUCKET", value: bucket });
+    expect(pod.containers[0].env).toContainEqual({ name: "PREFIX", value: stack });
+  });
+
+  it("routes the original's public paths through the shared Gateway, health first, retries only for reads", () => {
+    const vs = input(one(run(), T.vs, "apps-ingress-virtual-service")).spec;
+    expect(vs.gateways).toEqual(["istio-system/titanium-gateway"]);
+    const routes = vs.http as Obj[];
+    expect(routes.map((r) => r.name)).toEqual(["health", "api-read", "api-write", "blog-ui", "root"]);
+    expect(routes[0]!.match.map((m: Obj) => m.uri.exact)).toEqual(HEALTH_PATHS);
+    const dest = (r: Obj) => r.route[0].destination.host as string;
+    const routeFor = (path: string, method: string) =>
+      routes.find((r) =>
+        (r.match as Obj[]).some(
+          (m) => (m.uri.exact ? m.uri.exact === path : path.startsWith(m.uri.prefix)) && (!m.method || new RegExp(`^(${m.method.regex})$`).test(method)),
+        ),
+      );
+    expect(dest(routeFor("/api/users/health", "GET")!)).toMatch(/^api-gateway\./);
+    expect(dest(routeFor("/api/login", "POST")!)).toMatch(/^api-gateway\./);
+    expect(dest(routeFor("/blog/api/posts", "GET")!)).toMatch(/^api-gateway\./);
+    expect(dest(routeFor("/blog/api/posts", "POST")!)).toMatch(/^api-gateway\./);
+    expect(dest(routeFor("/blog/static/app.js", "GET")!)).toMatch(/^blog-service\./);
+    expect(dest(routeFor("/", "GET")!)).toMatch(/^blog-service\./);
+    expect(routeFor("/blog/", "POST")).toBeUndefined();
+    for (const r of routes) {
+      expect(r.rewrite).toBeUndefined();
+      expect(r.timeout).toMatch(/^\d+s$/);
+      const readsOnly = (r.match as Obj[]).every((m) => m.method?.regex === "GET|HEAD") || r.name === "health";
+      if (readsOnly) expect(r.retries.attempts).toBeGreaterThan(0);
+      else expect(r.retries).toEqual({ attempts: 0 });
+    }
+  });
+
+  it("denies by default in the namespace, at L4 and L7", () => {
+    const np = input(one(run(), T.np, "apps-mesh-security-network-policy"));
+    expect(np.spec).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    const ap = input(one(run(), T.ap, "apps-mesh-security-authorization-policy"));
+    expect(ap.spec).toEqual({});
+    expect(ap.metadata.namespace).toBe("titanium");
+    // Every workload waits for it.
+    for (const p of pods(run())) expect(p.owner.dependsOn, p.owner.name).toContain(one(run(), T.np, "apps-mesh-security-network-policy").urn);
+  });
+
+  it("keeps every secret out of literals and ConfigMaps", () => {
+    const secretish = /PASSWORD|SECRET|PRIVATE_KEY|TOKEN|REDISCLI_AUTH/;
+    for (const p of pods(run())) {
+      for (const container of [...(p.spec.initContainers ?? []), ...p.spec.containers] as Obj[]) {
+        for (const e of (container.env ?? []) as Obj[]) {
+          if (secretish.test(e.name)) expect(e.value, `${p.owner.name} ${e.name}`).toBeUndefined();
+          if (secretish.test(e.name)) expect(e.valueFrom.secretKeyRef.name).toBe("titanium-app-secrets");
+        }
+      }
+    }
+    for (const cm of ofType(run(), T.configMap)) expect(Object.keys(input(cm).data ?? {}).join(",")).not.toMatch(secretish);
+  });
+
+  it("runs every pod non-root, read-only, without privileges or an API token, on the cluster's provider", () => {
+    for (const p of pods(run())) {
+      expect(p.spec.automountServiceAccountToken, p.owner.name).toBe(false);
+      expect(p.spec.securityContext.runAsNonRoot).toBe(true);
+      for (const container of [...(p.spec.initContainers ?? []), ...p.spec.containers] as Obj[]) {
+        expect(container.securityContext, `${p.owner.name}/${container.name}`).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+        expect(container.resources.limits.memory).toBeDefined();
+        expect(container.image).toMatch(/(:[\w.-]+|@sha256:[a-f0-9]{64})$/);
+      }
+    }
+    const provider = run().resources.find((r) => r.type === "pulumi:providers:kubernetes")!;
+    for (const r of run().resources.filter((x) => x.type.startsWith("kubernetes:") && x.custom)) expect(r.provider, r.name).toMatch(new RegExp(`^${provider.urn.replace(/[$]/g, "\\$")}::`));
+  });
+
+  it("runs the load generator where configured, meshed, its HTTPS to the ingress gateway bypassing the proxy", () => {
+    const c = config();
+    const deployment = ofType(run(), T.deployment).find((r) => r.name === "apps-load-generator-deployment");
+    if (!c.features.loadGenerator.enabled) {
+      expect(deployment).toBeUndefined();
+      return;
+    }
+    expect(podMeta(deployment!).labels["sidecar.istio.io/inject"]).toBeUndefined();
+    expect(podMeta(deployment!).annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]).toBe("443");
+    const env = Object.fromEntries((podSpec(deployment!).containers[0].env as Obj[]).map((e) => [e.name, e.value]));
+    expect(env.TARGET_URL).toBe("https://istio-ingressgateway.istio-system.svc.cluster.local");
+    expect(env.RPS).toBe(String(c.features.loadGenerator.requestsPerSecond));
+    const np = input(one(run(), T.np, "apps-load-generator-network-policy")).spec;
+    expect(np.ingress).toEqual([]);
+    expect(np.egress.map((r: Obj) => r.to[0].podSelector?.matchLabels)).toEqual([{ "k8s-app": "kube-dns" }, { app: "istiod" }, { app: "istio-ingressgateway", istio: "ingressgateway" }]);
+    expect(np.egress[2].ports).toEqual([{ protocol: "TCP", port: 443 }]);
+  });
+});
+
+describe("application config", () => {
+  it("switches the load generator and autoscaling by config", async () => {
+    const run = await runProgram({ stack: "prod", config: { features: { autoscaling: false, loadGenerator: { enabled: true } } } });
+    expect(ofType(run, T.hpa)).toEqual([]);
+    expect(ofType(run, T.pdb)).toEqual([]);
+    expect(ofType(run, T.deployment).map((r) => r.name)).toContain("apps-load-generator-deployment");
+  });
+
+  it.each([
+    ["Redis maxmemory above 75% of its limit", "dev", { data: { redis: { maxMemoryMb: 120 } } }, "titanium:data.redis.maxMemoryMb", "75%"],
+    ["an HPA minimum below 2 in prod", "prod", { services: { "api-gateway": { replicas: 2, minReplicas: 1, maxReplicas: 4 } } }, "titanium:services.api-gateway.minReplicas", "at least 2"],
+    ["an unknown disk type", "dev", { data: { postgres: { diskType: "local-path" } } }, "titanium:data.postgres.diskType", "pd-balanced"],
+    ["a mutable backup image", "dev", { data: { backup: { uploaderImage: "google/cloud-sdk:latest" } } }, "titanium:data.backup.uploaderImage", "never"],
+    ["a CPU target out of range", "dev", { services: { "blog-service": { targetCpuUtilization: 5 } } }, "titanium:services.blog-service.targetCpuUtilization", "between 10 and 95"],
+  ])("rejects %s, naming the key", async (_label, stack, config, key, message) => {
+    const failure = await runProgram({ stack, config }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ProgramError);
+    expect((failure as Error).message).toContain(`${key}: `);
+    expect((failure as Error).message).toContain(message);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * Nightly logical backup of PostgreSQL to the cloud layer's GCS bucket.
+ *
+ * Two steps in one pod: an init container runs `pg_dump` with the database's own image (client and
+ * server versions always match) and checks the archive is readable (`pg_restore --list`); then the
+ * uploader copies it to `gs://<bucket>/postgres/<stack>/<UTC timestamp>.dump` with the node service
+ * account's credentials from the GCE metadata server. Retention is the bucket's lifecycle rule
+ * (cloud layer), so the uploader needs create rights only and cannot delete older backups.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { ResourceSpec } from "../../stacks/config";
+import type { AppPlatform } from "./inputs";
+import { type Access, APP_UID, containerSecurity, networkPolicySpec, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
+import { BACKUP, labelsOf, selectorOf } from "./topology";
+
+export interface PostgresBackupArgs {
+  /** Namespace (created by the platform). */
+  namespace: string;
+  /** Cron schedule (`data.backup.schedule`, UTC). */
+  schedule: string;
+  /** The PostgreSQL image (for `pg_dump`). */
+  postgresImage: string;
+  /** Image with `gcloud` (`data.backup.uploaderImage`). */
+  uploaderImage: string;
+  /** Bucket name (cloud layer), without `gs://`. */
+  bucket: pulumi.Input<string>;
+  /** Object prefix under `postgres/`, normally the stack name. */
+  prefix: string;
+  /** PostgreSQL connection variables (`PGHOST`… and `PGPASSWORD` from the Secret). */
+  env: k8s.types.input.core.v1.EnvVar[];
+  /** Requests and limits of each container and of the sidecar. */
+  resources: ResourceSpec;
+  sidecar: ResourceSpec;
+  /** PostgreSQL. */
+  callees: Access[];
+  /** DNS and istiod, for the sidecar. */
+  platform: Pick<AppPlatform, "dns" | "istiod">;
+  /** Kubernetes provider of the cluster. */
+  provider: k8s.Provider;
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** The GCE metadata server: only the backup pod may reach it (it carries the node's credentials). */
+export const METADATA_SERVER = "169.254.169.254/32";
+/** Private and link-local ranges excluded from the backup's HTTPS egress (Cloud Storage is public). */
+const NON_PUBLIC = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"];
+
+/** Where the dump goes inside the pod. */
+const DUMP = "/backup/postgres.dump";
+
+/** The uploader's shell script: timestamped object name, no overwrite of an existing object. */
+export const UPLOAD_SCRIPT = [
+  "set -eu",
+  'object="gs://${BUCKET}/postgres/${PREFIX}/$(date -u +%Y-%m-%dT%H%M%SZ).dump"',
+  `gcloud storage cp --no-clobber "${DUMP}" "$object"`,
+  'echo "uploaded $object"',
+].join("\n");
+
+export class PostgresBackup extends pulumi.ComponentResource {
+  readonly cronJobName: pulumi.Output<string>;
+
+  constructor(name: string, args: PostgresBackupArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:apps:PostgresBackup", name, {}, opts);
+    const { namespace, provider } = args;
+    const child = { parent: this, provider };
+    const selector = selectorOf(BACKUP);
+    const labels = labelsOf(BACKUP, "backup");
+    const timing = shutdownTiming(0);
+
+    const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
+      metadata: { name: BACKUP, namespace, labels },
+      automountServiceAccountToken: false,
+    }, child);
+
+    const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, {
+      metadata: { name: BACKUP, namespace, labels },
+      spec: networkPolicySpec({
+        namespace,
+        podLabels: selector,
+        callers: [],
+        callees: args.callees,
+        platform: args.platform,
+        extraEgress: [
+          { to: [{ ipBlock: { cidr: METADATA_SERVER } }], ports: [{ protocol: "TCP", port: 80 }] },
+          { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: NON_PUBLIC } }], ports: [{ protocol: "TCP", port: 443 }] },
+        ],
+      }),
+    }, child);
+
+    const cronJob = new k8s.batch.v1.CronJob(`${name}-cronjob`, {
+      metadata: { name: BACKUP, namespace, labels },
+      spec: {
+        schedule: args.schedule,
+        timeZone: "Etc/UTC",
+        concurrencyPolicy: "Forbid",
+        startingDeadlineSeconds: 3600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+          metadata: { labels },
+          spec: {
+            backoffLimit: 2,
+            activeDeadlineSeconds: 3600,
+            template: {
+              metadata: {
+                labels,
+                annotations: {
+                  ...sidecarAnnotations(args.sidecar, timing),
+                  // Credentials come from the metadata server directly, not through the proxy.
+                  "traffic.sidecar.istio.io/excludeOutboundIPRanges": METADATA_SERVER,
+                },
+              },
+              spec: {
+                serviceAccountName: BACKUP,
+                restartPolicy: "Never",
+                ...podSecurity(APP_UID),
+                initContainers: [
+                  {
+                    name: "pg-dump",
+                    image: args.postgresImage,
+                    imagePullPolicy: "IfNotPresent",
+                    command: ["sh", "-c", `set -eu\npg_dump --format=custom --compress=6 --no-owner --file="${DUMP}"\npg_restore --list "${DUMP}" > /dev/null`],
+                    env: args.env,
+                    resources: resourcesOf(args.resources),
+                    securityContext: containerSecurity,
+                    volumeMounts: [{ name: "backup", mountPath: "/backup" }],
+                  },
+                ],
+                containers: [
+                  {
+                    name: "upload",
+                    image: args.uploaderImage,
+                    imagePullPolicy: "IfNotPresent",
+                    command: ["sh", "-c", UPLOAD_SCRIPT],
+                    env: [
+                      { name: "BUCKET", value: args.bucket },
+                      { name: "PREFIX", value: args.prefix },
+                      // gcloud writes its config and logs; the root filesystem is read-only.
+                      { name: "CLOUDSDK_CONFIG", value: "/tmp/gcloud" },
+                      { name: "HOME", value: "/tmp" },
+                    ],
+                    resources: resourcesOf(args.resources),
+                    securityContext: containerSecurity,
+                    volumeMounts: [
+                      { name: "backup", mountPath: "/backup", readOnly: true },
+                      { name: "tmp", mountPath: "/tmp" },
+                    ],
+                  },
+                ],
+                volumes: [
+                  { name: "backup", emptyDir: { sizeLimit: "4Gi" } },
+                  { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+                ],
+              },
+            },
+          },
+        },
+      },
+    }, { ...child, dependsOn: [sa, networkPolicy, ...args.dependsOn] });
+
+    this.cronJobName = cronJob.metadata.name;
+    this.registerOutputs({ cronJobName: this.cronJobName });
+  }
+}

@@ -1,0 +1,72 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Platform, startPlatform } from "../../../scripts/platform.mjs";
+// @ts-expect-error -- plain JavaScript shipped in a ConfigMap; no declarations
+import { createClient, newAccount, pacer, runJourney } from "./journey.mjs";
+
+// The journeys against the real services (the local platform: real PostgreSQL and Redis, the four
+// services built for production, everything through the api-gateway), so the field names, status codes
+// and token handling are the services' own: the original's generator used `category` for
+// `category_name` and never found its token.
+const dataDir = mkdtempSync(path.join(tmpdir(), "titanium-journeys-"));
+chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user when the tests run as root
+let platform: Platform;
+
+beforeAll(async () => {
+  platform = await startPlatform({
+    dataDir,
+    gatewayPort: 0,
+    servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
+    // Every journey logs in; the original's 5 logins per minute per address would stop the test, not the journeys.
+    env: { "api-gateway": { RATE_LIMIT_SCALE: "100" } },
+    log: () => {},
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await platform?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("load generator journeys (real services)", () => {
+  it("signs up, logs in, lists, reads and creates; later journeys reuse the accounts", async () => {
+    const request = createClient({ targetUrl: platform.url, hostHeader: new URL(platform.url).host });
+    const state = { users: [] as unknown[] };
+    expect(await runJourney(request, state, { maxUsers: 1 })).toEqual(["signup", "login", "list", "categories", "create", "read-created"]);
+    // The pool is full: log an existing user in; the post created above is there to read now.
+    expect(await runJourney(request, state, { maxUsers: 1 })).toEqual(["login", "list", "read", "categories", "create", "read-created"]);
+    expect(state.users).toHaveLength(1);
+  });
+
+  it("fails loudly on an unexpected answer", async () => {
+    const request = createClient({ targetUrl: platform.url });
+    const state = { users: [{ ...newAccount(), password: "Not-the-passw0rd!" }] };
+    await expect(runJourney(request, state, { maxUsers: 1 })).rejects.toThrow("login: HTTP 401");
+  });
+
+  it("runs as the container does (environment only) and stops on SIGTERM", async () => {
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, "journey.mjs")], {
+      env: { PATH: process.env.PATH, TARGET_URL: platform.url, RPS: "50", MAX_USERS: "2" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 200 && !out.includes("journey ok"); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill("SIGTERM");
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(out).toContain('"msg":"journey ok"');
+    expect(out).not.toContain("journey failed");
+    expect(code).toBe(0);
+  });
+
+  it("paces requests at the configured rate", async () => {
+    const pace = pacer(50);
+    const started = Date.now();
+    for (let i = 0; i < 6; i++) await pace();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(5 * 20 - 5);
+  });
+});

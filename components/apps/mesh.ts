@@ -1,0 +1,236 @@
+/**
+ * Building blocks shared by every workload of the layer: who may talk to whom (NetworkPolicy at L4,
+ * AuthorizationPolicy at L7, both from the same {@link Access} list), the pod's security context,
+ * the sidecar annotations and the shutdown timing. Pure functions: no resources are created here.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy";
+import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule";
+import type { ResourceSpec } from "../../stacks/config";
+import type { AppPlatform, PodGroup } from "./inputs";
+
+type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
+type NetworkPolicyPeer = k8s.types.input.networking.v1.NetworkPolicyPeer;
+type NetworkPolicyPort = k8s.types.input.networking.v1.NetworkPolicyPort;
+export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy["spec"]>;
+export type DestinationRuleSpec = NonNullable<IDestinationRule["spec"]>;
+
+/**
+ * The istio-agent port: health probes rewritten by the injector and `/stats/prometheus`, where the
+ * sidecar merges the app's `/metrics` with Envoy's. The sidecar does not capture it, so only the
+ * NetworkPolicy guards it (no AuthorizationPolicy applies).
+ */
+export const ISTIO_AGENT_PORT = 15020;
+
+/** A peer pod group, with its mesh identity when it has one. */
+export interface Peer extends PodGroup {
+  /** Name in the traffic graph (`api-gateway`, `prometheus`, `ingress-gateway`). */
+  name: string;
+  /** SPIFFE principal without `spiffe://`; required for any port the sidecar captures. */
+  principal?: string;
+}
+
+/** One allowed flow between a peer and a workload. */
+export interface Access {
+  peer: Peer;
+  /** Ports on the destination (for ingress: this workload's; for egress: the peer's). */
+  ports: number[];
+  /** L7 narrowing, enforced by the destination's AuthorizationPolicy. */
+  paths?: string[];
+  notPaths?: string[];
+  methods?: string[];
+}
+
+/** Istio principal of a ServiceAccount. */
+export function principalOf(platform: Pick<AppPlatform, "trustDomain">, namespace: string, serviceAccount: string): string {
+  return `${platform.trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+function peerSelector(peer: PodGroup, ownNamespace: string): NetworkPolicyPeer {
+  return peer.namespace === ownNamespace
+    ? { podSelector: { matchLabels: peer.podLabels } }
+    : {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peer.namespace } },
+        podSelector: { matchLabels: peer.podLabels },
+      };
+}
+
+const tcp = (ports: number[]): NetworkPolicyPort[] => ports.map((port) => ({ protocol: "TCP", port }));
+
+/** Egress every meshed pod needs: DNS over UDP and TCP 53, and istiod for configuration and certificates. */
+export function meshEgress(platform: Pick<AppPlatform, "dns" | "istiod">, ownNamespace: string, sidecar = true): k8s.types.input.networking.v1.NetworkPolicyEgressRule[] {
+  const rules: k8s.types.input.networking.v1.NetworkPolicyEgressRule[] = [
+    {
+      to: [peerSelector(platform.dns, ownNamespace)],
+      ports: [
+        { protocol: "UDP", port: 53 },
+        { protocol: "TCP", port: 53 },
+      ],
+    },
+  ];
+  if (sidecar) rules.push({ to: [peerSelector(platform.istiod, ownNamespace)], ports: tcp(platform.istiod.ports) });
+  return rules;
+}
+
+/**
+ * The NetworkPolicy of one workload: ingress only from `callers`, egress only to `callees`, DNS and
+ * istiod (plus `extraEgress`, e.g. the backup's path to Cloud Storage). Anything else is refused.
+ */
+export function networkPolicySpec(args: {
+  namespace: string;
+  podLabels: Record<string, string>;
+  callers: Access[];
+  callees: Access[];
+  platform: Pick<AppPlatform, "dns" | "istiod">;
+  sidecar?: boolean;
+  extraEgress?: k8s.types.input.networking.v1.NetworkPolicyEgressRule[];
+}): NetworkPolicySpec {
+  return {
+    podSelector: { matchLabels: args.podLabels },
+    policyTypes: ["Ingress", "Egress"],
+    ingress: args.callers.map((a) => ({ from: [peerSelector(a.peer, args.namespace)], ports: tcp(a.ports) })),
+    egress: [
+      ...meshEgress(args.platform, args.namespace, args.sidecar ?? true),
+      ...args.callees.map((a) => ({ to: [peerSelector(a.peer, args.namespace)], ports: tcp(a.ports) })),
+      ...(args.extraEgress ?? []),
+    ],
+  };
+}
+
+/**
+ * The ALLOW AuthorizationPolicy of one workload: each caller by principal, on its ports (and paths).
+ * Ports the sidecar does not capture are left out (no L7 identity exists there). Together with the
+ * namespace's allow-nothing policy, a request that matches no rule is refused.
+ */
+export function authorizationPolicySpec(podLabels: Record<string, string>, callers: Access[]): AuthorizationPolicySpec {
+  const rules = callers.flatMap((a) => {
+    const ports = a.ports.filter((p) => p !== ISTIO_AGENT_PORT);
+    if (ports.length === 0) return [];
+    if (!a.peer.principal) throw new Error(`${a.peer.name} has no mesh identity; STRICT mTLS would refuse it on port ${ports.join(", ")}`);
+    return [
+      {
+        from: [{ source: { principals: [a.peer.principal] } }],
+        to: [
+          {
+            operation: {
+              ports: ports.map(String),
+              ...(a.paths ? { paths: a.paths } : {}),
+              ...(a.notPaths ? { notPaths: a.notPaths } : {}),
+              ...(a.methods ? { methods: a.methods } : {}),
+            },
+          },
+        ],
+      },
+    ];
+  });
+  return { selector: { matchLabels: podLabels }, action: "ALLOW", rules };
+}
+
+/** DestinationRule traffic policy: Istio mTLS always, bounded pools, and ejection of failing pods. */
+export function destinationRuleSpec(host: string, kind: "http" | "tcp"): DestinationRuleSpec {
+  return {
+    host,
+    trafficPolicy: {
+      tls: { mode: "ISTIO_MUTUAL" },
+      connectionPool:
+        kind === "http"
+          ? {
+              tcp: { maxConnections: 256, connectTimeout: "2s" },
+              http: { http1MaxPendingRequests: 256, http2MaxRequests: 512, maxRetries: 3, idleTimeout: "60s" },
+            }
+          : // Data stores: the services pool their own connections; this only caps runaway clients.
+            { tcp: { maxConnections: 200, connectTimeout: "2s", tcpKeepalive: { time: "60s", interval: "20s" } } },
+      ...(kind === "http"
+        ? { outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 50 } }
+        : {}),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pods
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How a pod stops. Native sidecars (annotation below) stop after the app container, so the budget is
+ * sequential: endpoints are removed while `preStop` sleeps, the app drains for its own grace, then the
+ * proxy drains its last connections; the kubelet's grace period covers all of it plus a margin.
+ */
+export interface ShutdownTiming {
+  /** `preStop` sleep: time for endpoint removal to reach every Envoy before the app stops accepting. */
+  preStopSeconds: number;
+  /** The service's own drain (`SHUTDOWN_GRACE_MS`). */
+  appGraceSeconds: number;
+  /** Istio `terminationDrainDuration` (the proxy exits earlier once idle). */
+  proxyDrainSeconds: number;
+  terminationGracePeriodSeconds: number;
+}
+
+export function shutdownTiming(appGraceSeconds: number): ShutdownTiming {
+  const preStopSeconds = 5;
+  const proxyDrainSeconds = 5;
+  const marginSeconds = 5;
+  return {
+    preStopSeconds,
+    appGraceSeconds,
+    proxyDrainSeconds,
+    terminationGracePeriodSeconds: preStopSeconds + appGraceSeconds + proxyDrainSeconds + marginSeconds,
+  };
+}
+
+/**
+ * Sidecar annotations: its resources (from config, so capacity checks and policies see them), native
+ * sidecar mode (starts before and stops after the app; lets Jobs complete), holding the app until the
+ * proxy is ready, and the drain.
+ */
+export function sidecarAnnotations(sidecar: ResourceSpec, timing: Pick<ShutdownTiming, "proxyDrainSeconds">): Record<string, string> {
+  return {
+    "sidecar.istio.io/proxyCPU": sidecar.requests.cpu,
+    "sidecar.istio.io/proxyMemory": sidecar.requests.memory,
+    "sidecar.istio.io/proxyCPULimit": sidecar.limits.cpu,
+    "sidecar.istio.io/proxyMemoryLimit": sidecar.limits.memory,
+    "sidecar.istio.io/nativeSidecar": "true",
+    "proxy.istio.io/config": JSON.stringify({
+      holdApplicationUntilProxyStarts: true,
+      terminationDrainDuration: `${timing.proxyDrainSeconds}s`,
+      proxyMetadata: { EXIT_ON_ZERO_ACTIVE_CONNECTIONS: "true" },
+    }),
+  };
+}
+
+/** Pod-level security: a fixed non-root identity, RuntimeDefault seccomp, no API token. */
+export function podSecurity(uid: number, gid = uid): Pick<k8s.types.input.core.v1.PodSpec, "securityContext" | "automountServiceAccountToken"> {
+  return {
+    automountServiceAccountToken: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: uid,
+      runAsGroup: gid,
+      fsGroup: gid,
+      // Only walk the volume when its owner is wrong (a large data disk would slow every start).
+      fsGroupChangePolicy: "OnRootMismatch",
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+  };
+}
+
+/** Container-level security (Pod Security `restricted` and then some). */
+export const containerSecurity: k8s.types.input.core.v1.SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  privileged: false,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** A container's requests and limits from config. */
+export function resourcesOf(spec: ResourceSpec): k8s.types.input.core.v1.ResourceRequirements {
+  return {
+    requests: { cpu: spec.requests.cpu, memory: spec.requests.memory },
+    limits: { cpu: spec.limits.cpu, memory: spec.limits.memory },
+  };
+}
+
+/** UID the Node.js services and the load generator run as (any non-root UID works: images are world-readable). */
+export const APP_UID = 65532;

@@ -1,0 +1,199 @@
+/**
+ * PostgreSQL for the services: one StatefulSet pod on a GCE Persistent Disk (a zonal PD outlives any
+ * agent VM and re-attaches wherever the pod is rescheduled), inside the mesh under STRICT mTLS,
+ * its password only from the platform's ExternalSecret.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { ResourceSpec } from "../../stacks/config";
+import type { AppPlatform } from "./inputs";
+import {
+  type Access,
+  authorizationPolicySpec,
+  containerSecurity,
+  destinationRuleSpec,
+  networkPolicySpec,
+  podSecurity,
+  resourcesOf,
+  shutdownTiming,
+  sidecarAnnotations,
+} from "./mesh";
+import { imageVersion, labelsOf, POSTGRES, selectorOf, serviceHost } from "./topology";
+
+export interface PostgresArgs {
+  /** Namespace (created by the platform). */
+  namespace: string;
+  /** Pinned PostgreSQL image (`data.postgres.image`). */
+  image: string;
+  /** Database created at first start, and its owner role. */
+  database: string;
+  user: string;
+  /** Size of the data disk in GiB. */
+  storageGi: number;
+  /** GCE PD type of the data disk. */
+  diskType: "pd-balanced" | "pd-ssd" | "pd-standard";
+  /** Requests and limits of the database container and of its sidecar. */
+  resources: ResourceSpec;
+  sidecar: ResourceSpec;
+  /** Secret with `POSTGRES_PASSWORD` (written by the platform's ExternalSecret). */
+  secretName: string;
+  /** Who may connect (the services that own data, migrations, backup). */
+  callers: Access[];
+  /** DNS and istiod, for the sidecar. */
+  platform: Pick<AppPlatform, "dns" | "istiod">;
+  /** `protect` the data volume and the StatefulSet (prod). */
+  protect: boolean;
+  /** Kubernetes provider of the cluster. */
+  provider: k8s.Provider;
+  /** Must be ready first: the app secret (never start with a placeholder password), istiod, and the disk driver. */
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** UID/GID of the `postgres` user in the official Alpine images. */
+const POSTGRES_UID = 70;
+/**
+ * The official images (18+) keep data in `/var/lib/postgresql/<major>/docker`: mounting the disk at
+ * the parent keeps the ext4 `lost+found` out of PGDATA and allows `pg_upgrade --link` across majors.
+ */
+const DATA_MOUNT = "/var/lib/postgresql";
+/** CSI driver of GCE Persistent Disks (installed by the platform layer; see ADR 0030). */
+export const PD_CSI_DRIVER = "pd.csi.storage.gke.io";
+
+export class Postgres extends pulumi.ComponentResource {
+  /** Host the services use (`PGHOST`). */
+  readonly host: string;
+  readonly port: number;
+  readonly storageClassName: pulumi.Output<string>;
+  readonly claimName: pulumi.Output<string>;
+
+  constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("titanium:apps:Postgres", name, {}, opts);
+    const { namespace, provider } = args;
+    const child = { parent: this, provider };
+    const svc = POSTGRES.name;
+    const selector = selectorOf(svc);
+    const labels = labelsOf(svc, "database");
+    const timing = shutdownTiming(30);
+
+    const storageClass = new k8s.storage.v1.StorageClass(`${name}-storage-class`, {
+      metadata: { name: `titanium-${args.diskType}`, labels },
+      provisioner: PD_CSI_DRIVER,
+      parameters: { type: args.diskType, "replication-type": "none" },
+      // Bind where the pod lands (a zonal disk must be in the pod's zone); keep the disk when the claim goes.
+      volumeBindingMode: "WaitForFirstConsumer",
+      reclaimPolicy: "Retain",
+      allowVolumeExpansion: true,
+    }, { ...child, dependsOn: args.dependsOn, deleteBeforeReplace: true });
+
+    // A claim of its own (not a volumeClaimTemplate), so Pulumi can protect it.
+    const claim = new k8s.core.v1.PersistentVolumeClaim(`${name}-data`, {
+      metadata: {
+        name: `${svc}-data`,
+        namespace,
+        labels,
+        // WaitForFirstConsumer: the claim stays Pending until the pod exists; do not wait for Bound.
+        annotations: { "pulumi.com/skipAwait": "true" },
+      },
+      spec: {
+        accessModes: ["ReadWriteOnce"],
+        storageClassName: storageClass.metadata.name,
+        resources: { requests: { storage: `${args.storageGi}Gi` } },
+      },
+    }, { ...child, protect: args.protect });
+
+    const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
+      metadata: { name: svc, namespace, labels },
+      automountServiceAccountToken: false,
+    }, child);
+
+    const service = new k8s.core.v1.Service(`${name}-service`, {
+      metadata: { name: svc, namespace, labels },
+      spec: {
+        type: "ClusterIP",
+        selector,
+        // `tcp-` prefix: Istio must not sniff a server-first protocol.
+        ports: [{ name: "tcp-postgres", port: POSTGRES.port, targetPort: "tcp-postgres", protocol: "TCP" }],
+      },
+    }, child);
+
+    // Before the pod: under default deny it could not even reach istiod without it.
+    const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, {
+      metadata: { name: svc, namespace, labels },
+      spec: networkPolicySpec({ namespace, podLabels: selector, callers: args.callers, callees: [], platform: args.platform }),
+    }, child);
+
+    const pgIsReady = ["pg_isready", "--host=/var/run/postgresql", `--username=${args.user}`, `--dbname=${args.database}`];
+    new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
+      metadata: { name: svc, namespace, labels },
+      spec: {
+        replicas: 1,
+        serviceName: service.metadata.name,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: {
+            labels: labelsOf(svc, "database", imageVersion(args.image)),
+            annotations: sidecarAnnotations(args.sidecar, timing),
+          },
+          spec: {
+            serviceAccountName: svc,
+            ...podSecurity(POSTGRES_UID),
+            terminationGracePeriodSeconds: timing.terminationGracePeriodSeconds,
+            containers: [
+              {
+                name: "postgres",
+                image: args.image,
+                imagePullPolicy: "IfNotPresent",
+                args: ["-c", `max_connections=${POSTGRES.maxConnections}`],
+                ports: [{ name: "tcp-postgres", containerPort: POSTGRES.port, protocol: "TCP" }],
+                env: [
+                  { name: "POSTGRES_DB", value: args.database },
+                  { name: "POSTGRES_USER", value: args.user },
+                  { name: "POSTGRES_PASSWORD", valueFrom: { secretKeyRef: { name: args.secretName, key: "POSTGRES_PASSWORD" } } },
+                  // SCRAM for every TCP client (the image's default, stated so it cannot drift to `trust`).
+                  { name: "POSTGRES_HOST_AUTH_METHOD", value: "scram-sha-256" },
+                ],
+                resources: resourcesOf(args.resources),
+                securityContext: containerSecurity,
+                startupProbe: { exec: { command: pgIsReady }, periodSeconds: 5, failureThreshold: 60 },
+                readinessProbe: { exec: { command: pgIsReady }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+                livenessProbe: { exec: { command: pgIsReady }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
+                volumeMounts: [
+                  { name: "data", mountPath: DATA_MOUNT },
+                  { name: "run", mountPath: "/var/run/postgresql" },
+                  { name: "tmp", mountPath: "/tmp" },
+                ],
+              },
+            ],
+            volumes: [
+              { name: "data", persistentVolumeClaim: { claimName: claim.metadata.name } },
+              { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+              { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+            ],
+          },
+        },
+      },
+    }, { ...child, dependsOn: [sa, networkPolicy, claim, ...args.dependsOn], protect: args.protect });
+
+    const host = serviceHost(svc, namespace);
+    new k8s.apiextensions.CustomResource(`${name}-destination-rule`, {
+      apiVersion: "networking.istio.io/v1",
+      kind: "DestinationRule",
+      metadata: { name: svc, namespace, labels },
+      spec: destinationRuleSpec(host, "tcp"),
+    }, { ...child, dependsOn: args.dependsOn });
+
+    new k8s.apiextensions.CustomResource(`${name}-authorization-policy`, {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: svc, namespace, labels },
+      spec: authorizationPolicySpec(selector, args.callers),
+    }, { ...child, dependsOn: args.dependsOn });
+
+
+    this.host = host;
+    this.port = POSTGRES.port;
+    this.storageClassName = storageClass.metadata.name;
+    this.claimName = claim.metadata.name;
+    this.registerOutputs({ host: this.host, port: this.port, storageClassName: this.storageClassName, claimName: this.claimName });
+  }
+}

@@ -1,0 +1,75 @@
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { redisPingCommand, redisStartCommand } from "./redis";
+
+const run = promisify(execFile);
+// Quotes, a backslash, a space and a dollar: everything the config syntax or the shell could trip on.
+const PASSWORD = 'p a"ss\\wo$rd';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs the container's own command and probe against a real redis-server. */
+describe("Redis start command and probe (real redis-server)", () => {
+  let port: number;
+  let dir: string;
+  let child: ReturnType<typeof spawn>;
+  const cli = (args: string[], auth?: string) =>
+    run("redis-cli", ["-p", String(port), ...args], { env: { ...process.env, ...(auth !== undefined ? { REDISCLI_AUTH: auth } : {}) } }).then((r) => r.stdout.trim());
+  const probe = (auth?: string) => {
+    const [sh, flag, script] = redisPingCommand(port) as [string, string, string];
+    return run(sh, [flag, script], { env: { ...process.env, ...(auth !== undefined ? { REDISCLI_AUTH: auth } : {}) } }).then(() => true, () => false);
+  };
+
+  beforeAll(async () => {
+    port = await freePort();
+    dir = mkdtempSync(path.join(tmpdir(), "titanium-redis-"));
+    const [sh, flag, script] = redisStartCommand(32, port, dir) as [string, string, string];
+    // Its own process group: the pipeline's redis-server is a child of the shell, and must go with it.
+    child = spawn(sh, [flag, script], { env: { ...process.env, REDIS_PASSWORD: PASSWORD }, stdio: "ignore", detached: true });
+    for (let i = 0; i < 100 && !(await probe(PASSWORD)); i++) await new Promise((r) => setTimeout(r, 20));
+  });
+  afterAll(() => {
+    process.kill(-child.pid!, "SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("requires the password from the environment, and the probe passes only with it", async () => {
+    expect(await cli(["ping"])).toContain("NOAUTH");
+    expect(await cli(["ping"], PASSWORD)).toBe("PONG");
+    expect(await probe(PASSWORD)).toBe(true);
+    expect(await probe("wrong")).toBe(false);
+    expect(await probe()).toBe(false);
+  });
+
+  it("bounds memory with LRU eviction and keeps nothing on disk", async () => {
+    expect(await cli(["config", "get", "maxmemory"], PASSWORD)).toBe(`maxmemory\n${32 * 1024 * 1024}`);
+    expect(await cli(["config", "get", "maxmemory-policy"], PASSWORD)).toBe("maxmemory-policy\nallkeys-lru");
+    expect(await cli(["config", "get", "save"], PASSWORD)).toBe("save");
+  });
+
+  it("never shows the password in any process's arguments", () => {
+    const cmdlines = readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .map((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, "utf8");
+        } catch {
+          return "";
+        }
+      });
+    expect(cmdlines.some((c) => c.includes("redis-server"))).toBe(true);
+    expect(cmdlines.filter((c) => c.includes(PASSWORD))).toEqual([]);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * The contract between the Deployments and the service code: each container gets exactly the
+ * variables its code reads (the services' own zod `envSchema`, imported, not repeated), they parse,
+ * and the parsed values point where the cluster really is (ports, hosts, URLs, drain time).
+ */
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { envSchema as gatewayEnv } from "../../services/api-gateway/src/config.js";
+import { envSchema as authEnv } from "../../services/auth-service/src/config.js";
+import { envSchema as blogEnv } from "../../services/blog-service/src/config.js";
+import { envSchema as userEnv } from "../../services/user-service/src/config.js";
+import { loadEnv, postgresEnv, SERVICE_PORTS as KIT_PORTS } from "../../services/kit/src/config.js";
+import { one, type ProgramRun, type RecordedResource, runProgram } from "../../stacks/harness.js";
+import { MIGRATION_COMMAND } from "./apps.js";
+import { JWKS_PATH, SERVICE_PORTS } from "./topology.js";
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } };
+
+const SCHEMAS = { "api-gateway": gatewayEnv, "auth-service": authEnv, "user-service": userEnv, "blog-service": blogEnv } as const;
+
+/** What the ExternalSecret would put in the Secret: realistic values of the right shape. */
+const SECRET_VALUES: Record<string, string> = {
+  POSTGRES_PASSWORD: randomBytes(24).toString("base64url"),
+  REDIS_PASSWORD: randomBytes(24).toString("base64url"),
+  JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+};
+
+/** The environment a container would see: literals as they are, Secret keys resolved. */
+function resolve(env: EnvVar[]): Record<string, string> {
+  return Object.fromEntries(
+    env.map((e) => {
+      if (e.valueFrom) {
+        expect(e.valueFrom.secretKeyRef.name).toBe("titanium-app-secrets");
+        const value = SECRET_VALUES[e.valueFrom.secretKeyRef.key];
+        expect(value, `unknown Secret key ${e.valueFrom.secretKeyRef.key}`).toBeDefined();
+        return [e.name, value!];
+      }
+      return [e.name, e.value!];
+    }),
+  );
+}
+
+const container = (r: RecordedResource): Obj => (r.inputs as Obj).spec.template.spec.containers[0];
+const runs: Record<string, ProgramRun> = {};
+beforeAll(async () => {
+  runs.dev = await runProgram({ stack: "dev" });
+  runs.prod = await runProgram({ stack: "prod" });
+});
+
+describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {
+  it("uses the kit's ports", () => {
+    expect(SERVICE_PORTS).toEqual(KIT_PORTS);
+  });
+
+  it.each(Object.keys(SCHEMAS) as (keyof typeof SCHEMAS)[])("%s: sets only variables its code reads, and they parse to the cluster's addresses", (svc) => {
+    const schema = SCHEMAS[svc];
+    const deployment = one(runs[stack]!, "kubernetes:apps/v1:Deployment", `apps-${svc}-deployment`);
+    const c = container(deployment);
+    const env = c.env as EnvVar[];
+    const names = env.map((e) => e.name);
+    expect(new Set(names).size).toBe(names.length);
+    const read = Object.keys(schema.shape);
+    expect(names.filter((n) => !read.includes(n))).toEqual([]);
+
+    const parsed = loadEnv(schema, resolve(env)) as Record<string, unknown>;
+    const port = SERVICE_PORTS[svc];
+    expect(parsed.PORT).toBe(port);
+    expect(c.ports[0].containerPort).toBe(port);
+    // The service drains within the pod's budget.
+    const podSpec = (deployment.inputs as Obj).spec.template.spec;
+    expect(Number(parsed.SHUTDOWN_GRACE_MS) / 1000 + c.lifecycle.preStop.sleep.seconds).toBeLessThan(podSpec.terminationGracePeriodSeconds);
+
+    const host = (name: string) => `${name}.titanium.svc.cluster.local`;
+    if ("PGHOST" in schema.shape) {
+      expect(parsed).toMatchObject({ PGHOST: host("postgres"), PGPORT: 5432, PGSSLMODE: "disable" });
+      expect(parsed.PGPASSWORD).toBe(SECRET_VALUES.POSTGRES_PASSWORD);
+    }
+    if ("REDIS_HOST" in schema.shape) {
+      expect(parsed).toMatchObject({ REDIS_HOST: host("redis"), REDIS_PORT: 6379, REDIS_PASSWORD: SECRET_VALUES.REDIS_PASSWORD });
+    }
+    if ("AUTH_JWKS_URL" in schema.shape) expect(parsed.AUTH_JWKS_URL).toBe(`http://${host("auth-service")}:${KIT_PORTS["auth-service"]}${JWKS_PATH}`);
+    for (const upstream of ["auth-service", "user-service", "blog-service"] as const) {
+      const key = `${upstream.replace(/-service$/, "").toUpperCase()}_SERVICE_URL`;
+      if (key in schema.shape) {
+        // Set explicitly (the in-code default is the short name, which only resolves in the same namespace).
+        expect(names).toContain(key);
+        expect(parsed[key]).toBe(`http://${host(upstream)}:${KIT_PORTS[upstream]}`);
+      }
+    }
+  });
+
+  it("gives the migrations Job exactly what the kit's migrator reads", () => {
+    const job = one(runs[stack]!, "kubernetes:batch/v1:Job", "apps-migrations-job");
+    const c = container(job);
+    expect(c.command).toEqual(MIGRATION_COMMAND);
+    const env = c.env as EnvVar[];
+    const read = [...Object.keys(postgresEnv), "LOG_LEVEL"];
+    expect(env.map((e) => e.name).filter((n) => !read.includes(n))).toEqual([]);
+    expect(resolve(env)).toMatchObject({ PGHOST: "postgres.titanium.svc.cluster.local", PGPASSWORD: SECRET_VALUES.POSTGRES_PASSWORD });
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * The environment each service gets: exactly the variables its code reads (checked against the
+ * services' own `envSchema` by `apps.test.mts`). Plain values for facts, `secretKeyRef` for secrets:
+ * nothing secret is ever a literal or sits in a ConfigMap.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import type { ServiceName } from "../../stacks/config";
+import { CALLS, JWKS_PATH, POSTGRES, REDIS, SERVICE_PORTS, serviceHost, type Workload } from "./topology";
+
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+
+export interface EnvContext {
+  /** Namespace of the services (for in-cluster URLs). */
+  namespace: string;
+  /** Secret with `POSTGRES_PASSWORD`, `REDIS_PASSWORD`, `JWT_PRIVATE_KEY`. */
+  secretName: string;
+  postgres: { database: string; user: string };
+  /** Connections each replica may open (see {@link poolSize}). */
+  pgPoolMax: number;
+  /** Comma-separated browser origins allowed by CORS. */
+  allowedOrigins: string;
+  /** Addresses of the proxies whose `X-Forwarded-For` the api-gateway trusts (the ingress gateway pods). */
+  trustedProxyCidrs: string;
+  /** The services' drain time after SIGTERM. */
+  shutdownGraceMs: number;
+}
+
+/** Connections kept free for migrations, backups and an operator's psql. */
+const RESERVED_CONNECTIONS = 20;
+
+/**
+ * Pool size per replica so that every replica of every database client, at the HPA's maximum,
+ * fits in `max_connections` with the reserve left over (between 2 and the kit's default 10).
+ */
+export function poolSize(maxReplicasOfDatabaseClients: number[]): number {
+  const total = maxReplicasOfDatabaseClients.reduce((a, b) => a + b, 0);
+  return Math.max(2, Math.min(10, Math.floor((POSTGRES.maxConnections - RESERVED_CONNECTIONS) / Math.max(1, total))));
+}
+
+/** An env var read from the app Secret (`name` defaults to the Secret's key). */
+const secret = (ctx: EnvContext, key: string, name = key): EnvVar => ({ name, valueFrom: { secretKeyRef: { name: ctx.secretName, key } } });
+const uses = (svc: Workload, target: Workload) => CALLS[svc].some((c) => c.to === target);
+const urlOf = (ctx: EnvContext, svc: ServiceName) => `http://${serviceHost(svc, ctx.namespace)}:${SERVICE_PORTS[svc]}`;
+
+/** libpq-style connection variables (services, migrations and the backup's `pg_dump`). */
+export function postgresEnv(ctx: EnvContext, opts: { pool: boolean }): EnvVar[] {
+  return [
+    { name: "PGHOST", value: serviceHost(POSTGRES.name, ctx.namespace) },
+    { name: "PGPORT", value: String(POSTGRES.port) },
+    { name: "PGDATABASE", value: ctx.postgres.database },
+    { name: "PGUSER", value: ctx.postgres.user },
+    secret(ctx, "POSTGRES_PASSWORD", "PGPASSWORD"),
+    // Istio wraps the connection in mTLS; TLS inside it would only cost CPU.
+    { name: "PGSSLMODE", value: "disable" },
+    ...(opts.pool ? [{ name: "PG_POOL_MAX", value: String(ctx.pgPoolMax) }] : []),
+  ];
+}
+
+/** The environment of one service, derived from what it calls. */
+export function serviceEnv(svc: ServiceName, ctx: EnvContext): EnvVar[] {
+  const env: EnvVar[] = [
+    { name: "PORT", value: String(SERVICE_PORTS[svc]) },
+    { name: "ALLOWED_ORIGINS", value: ctx.allowedOrigins },
+    { name: "SHUTDOWN_GRACE_MS", value: String(ctx.shutdownGraceMs) },
+  ];
+  if (uses(svc, POSTGRES.name)) env.push(...postgresEnv(ctx, { pool: true }));
+  if (uses(svc, REDIS.name)) {
+    env.push(
+      { name: "REDIS_HOST", value: serviceHost(REDIS.name, ctx.namespace) },
+      { name: "REDIS_PORT", value: String(REDIS.port) },
+      secret(ctx, "REDIS_PASSWORD"),
+    );
+  }
+  // Upstream URLs of the services it calls (whole API), and the JWKS when it only verifies tokens.
+  for (const call of CALLS[svc]) {
+    if (!(call.to in SERVICE_PORTS)) continue;
+    const to = call.to as ServiceName;
+    if (call.paths?.includes(JWKS_PATH)) continue;
+    env.push({ name: `${to.replace(/-service$/, "").toUpperCase()}_SERVICE_URL`, value: urlOf(ctx, to) });
+  }
+  // Whoever talks to the auth-service verifies its tokens locally with the cached JWKS.
+  if (uses(svc, "auth-service")) env.push({ name: "AUTH_JWKS_URL", value: `${urlOf(ctx, "auth-service")}${JWKS_PATH}` });
+  if (svc === "auth-service") env.push(secret(ctx, "JWT_PRIVATE_KEY"));
+  if (svc === "api-gateway") env.push({ name: "TRUSTED_PROXY_CIDRS", value: ctx.trustedProxyCidrs });
+  return env;
+}

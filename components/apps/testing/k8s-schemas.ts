@@ -1,0 +1,77 @@
+/**
+ * Validates the Kubernetes objects a program run registers against the published schemas:
+ * `kubernetes-models` (the Kubernetes OpenAPI) and `@kubernetes-models/istio` (Istio's CRDs).
+ * Test support only (the packages are devDependencies).
+ */
+import type { RecordedResource } from "../../../stacks/harness";
+
+/** Registered types that are not Kubernetes objects (providers, Helm releases, YAML groups). */
+const NOT_OBJECTS = [/^kubernetes:helm\.sh\//, /^kubernetes:yaml(\/v2)?:/, /^kubernetes:kustomize/];
+
+/** API groups whose schemas neither package ships, with the reason they may still appear. */
+export const FOREIGN_GROUPS: Record<string, string> = {
+  "external-secrets.io": "External Secrets Operator CRDs (platform layer)",
+  "monitoring.coreos.com": "Prometheus Operator CRDs (platform layer)",
+  "argoproj.io": "Argo CD CRDs (platform layer)",
+};
+
+/**
+ * Istio serves `v1` and `v1beta1` of its networking and security kinds from one CRD schema; the Istio
+ * models package predates some v1 promotions (all of networking, PeerAuthentication), so a v1 object
+ * without a v1 model is checked against the v1beta1 schema.
+ */
+const ISTIO_SAME_SCHEMA: Record<string, string> = {
+  "networking.istio.io/v1": "networking.istio.io/v1beta1",
+  "security.istio.io/v1": "security.istio.io/v1beta1",
+};
+
+interface Model {
+  new (data: unknown): { validate(): void };
+}
+
+const modules = new Map<string, Record<string, unknown> | null>();
+
+async function load(specifier: string): Promise<Record<string, unknown> | null> {
+  if (!modules.has(specifier)) {
+    modules.set(specifier, await import(specifier).then((m: Record<string, unknown>) => m, () => null));
+  }
+  return modules.get(specifier)!;
+}
+
+/** `kubernetes:apps/v1:Deployment` → `{ apiVersion: "apps/v1", kind: "Deployment" }`. */
+export function typeToApiVersionKind(type: string): { apiVersion: string; kind: string } {
+  const m = /^kubernetes:(.+)\/([^/]+):(\w+)$/.exec(type);
+  if (!m) throw new Error(`not a Kubernetes type: ${type}`);
+  const [, group, version, kind] = m as unknown as [string, string, string, string];
+  return { apiVersion: group === "core" ? version : `${group}/${version}`, kind };
+}
+
+export type ValidationResult = { resource: string; status: "valid" } | { resource: string; status: "invalid"; error: string } | { resource: string; status: "foreign"; group: string };
+
+/** Validates one recorded resource; `undefined` when it is not a Kubernetes object. */
+export async function validateRecorded(r: RecordedResource): Promise<ValidationResult | undefined> {
+  if (!r.custom || !r.type.startsWith("kubernetes:") || NOT_OBJECTS.some((re) => re.test(r.type))) return undefined;
+  const { apiVersion, kind } = typeToApiVersionKind(r.type);
+  const resource = `${r.type} ${r.name}`;
+  const group = apiVersion.includes("/") ? apiVersion.split("/")[0]! : "";
+  const modelFor = async (version: string) =>
+    (await load(group.endsWith(".istio.io") ? `@kubernetes-models/istio/${version}` : `kubernetes-models/${version}`))?.[kind] as Model | undefined;
+  let schemaVersion = apiVersion;
+  let model = await modelFor(apiVersion);
+  if (!model && ISTIO_SAME_SCHEMA[apiVersion]) {
+    schemaVersion = ISTIO_SAME_SCHEMA[apiVersion];
+    model = await modelFor(schemaVersion);
+  }
+  if (!model) {
+    if (FOREIGN_GROUPS[group]) return { resource, status: "foreign", group };
+    return { resource, status: "invalid", error: `no schema for ${apiVersion} ${kind}` };
+  }
+  const { apiVersion: _a, kind: _k, ...inputs } = r.inputs;
+  const data = { ...inputs, apiVersion: schemaVersion, kind };
+  try {
+    new model(data).validate();
+    return { resource, status: "valid" };
+  } catch (err) {
+    return { resource, status: "invalid", error: err instanceof Error ? err.message : String(err) };
+  }
+}

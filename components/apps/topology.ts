@@ -1,0 +1,112 @@
+/**
+ * The application's shape in one place: workload names, ports, labels and who calls whom.
+ * Every NetworkPolicy, AuthorizationPolicy, Service, URL and VirtualService route is derived from
+ * this table; the traffic-graph test checks the result against an independently written graph.
+ */
+import { SERVICE_NAMES, type ServiceName } from "../../stacks/config";
+
+/** HTTP port of each service (the services' own defaults; `apps.test.mts` checks them against the kit). */
+export const SERVICE_PORTS: Record<ServiceName, number> = {
+  "api-gateway": 8000,
+  "user-service": 8001,
+  "auth-service": 8002,
+  "blog-service": 8005,
+};
+
+/** `maxConnections` is passed to PostgreSQL, so the services' pool arithmetic has one source. */
+export const POSTGRES = { name: "postgres", port: 5432, maxConnections: 100 } as const;
+export const REDIS = { name: "redis", port: 6379 } as const;
+
+/** Jobs and helpers that are workloads too (their own ServiceAccount, so their own principal). */
+export const MIGRATIONS = "migrations";
+export const BACKUP = "postgres-backup";
+export const LOAD_GENERATOR = "load-generator";
+
+/** Every workload of the namespace that can be a caller or a callee. */
+export type Workload = ServiceName | typeof POSTGRES.name | typeof REDIS.name | typeof MIGRATIONS | typeof BACKUP;
+
+/** The port a workload serves on (jobs serve nothing). */
+export function portOf(w: Workload): number | undefined {
+  if (w === POSTGRES.name) return POSTGRES.port;
+  if (w === REDIS.name) return REDIS.port;
+  return (SERVICE_PORTS as Record<string, number>)[w];
+}
+
+/**
+ * Calls inside the namespace. An entry may narrow the call to HTTP paths (enforced by the callee's
+ * AuthorizationPolicy): user- and blog-service only fetch the auth-service's public keys to verify
+ * tokens locally, so they may not reach its login or refresh endpoints.
+ */
+export interface Call {
+  to: Workload;
+  /** HTTP paths the caller may use (`undefined`: any path on the port). */
+  paths?: string[];
+  /** HTTP methods the caller may use (`undefined`: any method). */
+  methods?: string[];
+}
+
+/** Where the services find the auth-service's signing keys (`AUTH_JWKS_URL`). */
+export const JWKS_PATH = "/.well-known/jwks.json";
+
+const jwks: Call = { to: "auth-service", paths: [JWKS_PATH], methods: ["GET"] };
+
+export const CALLS: Record<Workload, Call[]> = {
+  // Redis holds the distributed rate-limit counters.
+  "api-gateway": [{ to: "auth-service" }, { to: "user-service" }, { to: "blog-service" }, { to: REDIS.name }],
+  // Refresh tokens live in PostgreSQL so they can be revoked.
+  "auth-service": [{ to: "user-service" }, { to: POSTGRES.name }],
+  "user-service": [{ to: POSTGRES.name }, { to: REDIS.name }, jwks],
+  "blog-service": [{ to: POSTGRES.name }, { to: REDIS.name }, jwks],
+  [POSTGRES.name]: [],
+  [REDIS.name]: [],
+  [MIGRATIONS]: [{ to: POSTGRES.name }],
+  [BACKUP]: [{ to: POSTGRES.name }],
+};
+
+/** The calls that reach `target`, with the caller's name. */
+export function callersOf(target: Workload): (Call & { from: Workload })[] {
+  return (Object.entries(CALLS) as [Workload, Call[]][]).flatMap(([from, calls]) =>
+    calls.filter((c) => c.to === target).map((c) => ({ ...c, from })),
+  );
+}
+
+/** Services the public ingress gateway may reach, and what it may ask of them. */
+export const INGRESS_TARGETS: { to: ServiceName; paths?: string[]; notPaths?: string[]; methods?: string[] }[] = [
+  // The API (and its rate limits) is only reachable through the api-gateway.
+  { to: "api-gateway" },
+  // The blog UI: pages and static files only; `/blog/api/*` goes through the api-gateway.
+  { to: "blog-service", notPaths: ["/blog/api/*"], methods: ["GET", "HEAD"] },
+];
+
+/** Labels every object of the layer carries. */
+export const PART_OF = { "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" } as const;
+
+/** The selector of a workload's pods (immutable in Deployments: never add the version here). */
+export function selectorOf(w: string): Record<string, string> {
+  return { "app.kubernetes.io/name": w };
+}
+
+/** Pod and object labels: the selector, Istio's `app`/`version` (telemetry), and the component. */
+export function labelsOf(w: string, component: string, version?: string): Record<string, string> {
+  return {
+    ...selectorOf(w),
+    "app.kubernetes.io/component": component,
+    ...PART_OF,
+    app: w,
+    ...(version ? { version } : {}),
+  };
+}
+
+/** In-cluster DNS name of a Service (K3s cluster domain `cluster.local`). */
+export function serviceHost(name: string, namespace: string): string {
+  return `${name}.${namespace}.svc.cluster.local`;
+}
+
+/** The image's version for labels: the digest's first 12 hex digits or the tag. */
+export function imageVersion(image: string): string {
+  const digest = /@sha256:([a-f0-9]{12})/.exec(image);
+  if (digest) return digest[1]!;
+  return (image.split("/").pop() ?? image).split(":")[1] ?? "unknown";
+}
+
+export { SERVICE_NAMES };

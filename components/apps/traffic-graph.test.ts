@@ -1,0 +1,102 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { type ProgramRun, runProgram } from "../../stacks/harness";
+import { GATEWAY, NAMESPACES, PROMETHEUS } from "../platform/names";
+import { deriveTrafficGraph, discoverExternals, formatEdge, type GraphPeer } from "./traffic-graph";
+
+// The peers of other namespaces, with the names and labels the platform layer gives them.
+const externals: GraphPeer[] = [
+  { name: "ingress-gateway", namespace: NAMESPACES.istio, labels: GATEWAY.podLabels, principal: `cluster.local/ns/${NAMESPACES.istio}/sa/${GATEWAY.serviceAccount}` },
+  { name: "prometheus", namespace: NAMESPACES.monitoring, labels: PROMETHEUS.podLabels, principal: `cluster.local/ns/${NAMESPACES.monitoring}/sa/${PROMETHEUS.serviceAccount}` },
+  { name: "istiod", namespace: "istio-system", labels: { app: "istiod" } },
+  { name: "dns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" } },
+  // Anything else in the cluster, to prove it gets nowhere.
+  { name: "stranger", namespace: "default", labels: { app: "stranger" }, principal: "cluster.local/ns/default/sa/default" },
+];
+
+/**
+ * The intended graph, written out by hand (not derived from topology.ts): who may open a
+ * connection to whom, on which port, and for which requests.
+ */
+const INTENDED = [
+  // The api-gateway fronts the three services and keeps its rate limits in Redis.
+  "api-gateway -> auth-service:8002/TCP",
+  "api-gateway -> user-service:8001/TCP",
+  "api-gateway -> blog-service:8005/TCP",
+  "api-gateway -> redis:6379/TCP",
+  // Login checks credentials with the user-service; refresh tokens are stored in PostgreSQL.
+  "auth-service -> user-service:8001/TCP",
+  "auth-service -> postgres:5432/TCP",
+  // User and blog data, caches, and the auth-service's public keys only (tokens are verified locally).
+  "user-service -> postgres:5432/TCP",
+  "user-service -> redis:6379/TCP",
+  "user-service -> auth-service:8002/TCP GET /.well-known/jwks.json",
+  "blog-service -> postgres:5432/TCP",
+  "blog-service -> redis:6379/TCP",
+  "blog-service -> auth-service:8002/TCP GET /.well-known/jwks.json",
+  // Schema migrations and the nightly dump.
+  "migrations -> postgres:5432/TCP",
+  "postgres-backup -> postgres:5432/TCP",
+  // The public entry: the API through the api-gateway, the blog UI (pages only) directly.
+  "ingress-gateway -> api-gateway:8000/TCP",
+  "ingress-gateway -> blog-service:8005/TCP GET,HEAD not /blog/api/*",
+  // Prometheus: merged metrics on the agent port, or /metrics on the app port with mesh certificates.
+  ...[["api-gateway", 8000], ["auth-service", 8002], ["user-service", 8001], ["blog-service", 8005]].flatMap(([svc, port]) => [
+    `prometheus -> ${svc}:${port}/TCP GET /metrics`,
+    `prometheus -> ${svc}:15020/TCP`,
+  ]),
+].sort();
+
+const MESHED = ["api-gateway", "auth-service", "user-service", "blog-service", "postgres", "redis", "migrations", "postgres-backup"];
+
+function intendedEgress(loadGenerator: boolean): string[] {
+  return [
+    ...MESHED.flatMap((w) => [`${w} -> dns:53/UDP`, `${w} -> dns:53/TCP`, `${w} -> istiod:15012/TCP`]),
+    // Only the backup reaches the metadata server (for the node's credentials) and Cloud Storage.
+    "postgres-backup -> 169.254.169.254/32:80/TCP",
+    "postgres-backup -> 0.0.0.0/0 except 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10:443/TCP",
+    ...(loadGenerator ? ["load-generator -> dns:53/UDP", "load-generator -> dns:53/TCP", "load-generator -> istiod:15012/TCP", "load-generator -> ingress-gateway:443/TCP"] : []),
+  ].sort();
+}
+
+const runs: Record<string, ProgramRun> = {};
+beforeAll(async () => {
+  runs.dev = await runProgram({ stack: "dev" });
+  runs.prod = await runProgram({ stack: "prod" });
+});
+
+const graphOf = (run: ProgramRun) => {
+  const g = deriveTrafficGraph(run, { namespace: "titanium", trustDomain: "cluster.local", externals });
+  return { internal: g.internal.map(formatEdge).sort(), egress: g.egress.map(formatEdge).sort() };
+};
+
+describe.each([["dev", true], ["prod", false]] as const)("allowed traffic (%s)", (stack, loadGenerator) => {
+  it("equals the intended graph: nothing more, nothing less", () => {
+    expect(graphOf(runs[stack]!).internal).toEqual(INTENDED);
+  });
+
+  it("lets traffic out only to DNS, istiod, and (backup only) the metadata server and Cloud Storage", () => {
+    expect(graphOf(runs[stack]!).egress).toEqual(intendedEgress(loadGenerator));
+  });
+});
+
+describe("traffic graph derivation", () => {
+  it("notices a widened NetworkPolicy or AuthorizationPolicy", () => {
+    const run = structuredClone(runs.prod!);
+    // Let the blog-service's NetworkPolicy admit the auth-service: L4 alone is not enough, L7 still refuses.
+    const np = run.resources.find((r) => r.name === "apps-blog-service-network-policy")!;
+    const spec = np.inputs.spec as { ingress: { from: unknown[]; ports: unknown[] }[] };
+    spec.ingress.push({ from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "auth-service" } } }], ports: [{ protocol: "TCP", port: 8005 }] });
+    expect(graphOf(run).internal).toEqual(INTENDED);
+    // And the auth-service's egress plus the blog-service's AuthorizationPolicy: now the edge exists.
+    const egress = (run.resources.find((r) => r.name === "apps-auth-service-network-policy")!.inputs.spec as { egress: unknown[] }).egress;
+    egress.push({ to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "blog-service" } } }], ports: [{ protocol: "TCP", port: 8005 }] });
+    const ap = run.resources.find((r) => r.name === "apps-blog-service-authorization-policy")!.inputs.spec as { rules: unknown[] };
+    ap.rules.push({ from: [{ source: { principals: ["cluster.local/ns/titanium/sa/auth-service"] } }], to: [{ operation: { ports: ["8005"] } }] });
+    expect(graphOf(run).internal).toContain("auth-service -> blog-service:8005/TCP");
+  });
+
+  it("names the other namespaces' peers for the offline plan", () => {
+    const names = discoverExternals(runs.prod!, "titanium").map((p) => p.name).sort();
+    expect(names).toEqual(["istio-system/app=istiod", "istio-system/istio-ingressgateway", "kube-system/k8s-app=kube-dns", "monitoring/kps-prometheus"]);
+  });
+});

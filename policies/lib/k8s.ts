@@ -1,0 +1,172 @@
+/**
+ * Kubernetes shapes as the engine sees them (inputs of `@pulumi/kubernetes` resources, camelCase),
+ * shared by the pod-level policies.
+ */
+import { isUnknownValueError } from "./sdk";
+
+/** Type tokens of every pod-bearing kind, with the path from the object to its pod template. */
+export const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
+  "kubernetes:apps/v1:Deployment": ["spec", "template"],
+  "kubernetes:apps/v1:StatefulSet": ["spec", "template"],
+  "kubernetes:apps/v1:DaemonSet": ["spec", "template"],
+  "kubernetes:apps/v1:ReplicaSet": ["spec", "template"],
+  "kubernetes:core/v1:ReplicationController": ["spec", "template"],
+  "kubernetes:batch/v1:Job": ["spec", "template"],
+  "kubernetes:batch/v1:CronJob": ["spec", "jobTemplate", "spec", "template"],
+  // A bare Pod is its own template.
+  "kubernetes:core/v1:Pod": [],
+};
+
+/** Helm chart resources: one opaque object whose workloads live in `values`. */
+export const HELM_RELEASE_TYPES: readonly string[] = ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"];
+
+export type Obj = Record<string, unknown>;
+
+export interface ContainerRef {
+  /** `containers`, `initContainers` or `ephemeralContainers`. */
+  list: string;
+  name: string;
+  container: Obj;
+}
+
+export interface PodTemplate {
+  metadata: Obj;
+  spec: Obj;
+}
+
+export const isPodBearing = (type: string): boolean => type in POD_TEMPLATE_PATHS;
+
+const asObj = (v: unknown): Obj => (v && typeof v === "object" ? (v as Obj) : {});
+
+/** The pod template of a pod-bearing resource (its `metadata` and `spec`); undefined for other types. */
+export function podTemplate(type: string, props: Obj): PodTemplate | undefined {
+  const path = POD_TEMPLATE_PATHS[type];
+  if (!path) return undefined;
+  let node: unknown = props;
+  for (const key of path) node = asObj(node)[key];
+  const template = asObj(node);
+  return { metadata: asObj(template.metadata), spec: asObj(template.spec) };
+}
+
+/** Every container of a pod spec, init and ephemeral ones included. */
+export function containersOf(spec: Obj): ContainerRef[] {
+  const out: ContainerRef[] = [];
+  for (const list of ["initContainers", "containers", "ephemeralContainers"]) {
+    const items = spec[list];
+    if (!Array.isArray(items)) continue;
+    items.forEach((c: unknown, i: number) => {
+      const container = asObj(c);
+      out.push({ list, name: typeof container.name === "string" ? container.name : `#${i}`, container });
+    });
+  }
+  return out;
+}
+
+/** `container "api"` or `init container "migrate"`, for messages. */
+export function describeContainer(ref: ContainerRef): string {
+  const kind = ref.list === "initContainers" ? "init container" : ref.list === "ephemeralContainers" ? "ephemeral container" : "container";
+  return `${kind} "${ref.name}"`;
+}
+
+export const metadataOf = (props: Obj): Obj => asObj(props.metadata);
+export const labelsOf = (metadata: Obj): Record<string, string> => asObj(metadata.labels) as Record<string, string>;
+
+/** `namespace/name` of an object, as far as its inputs say (an auto-named object has no name yet). */
+export function objectName(props: Obj, fallback: string): string {
+  try {
+    const md = metadataOf(props);
+    const name = typeof md.name === "string" ? md.name : fallback;
+    return typeof md.namespace === "string" ? `${md.namespace}/${name}` : name;
+  } catch (err) {
+    // Only for messages: an unknown name must not turn a finding into "unknown".
+    if (isUnknownValueError(err)) return fallback;
+    throw err;
+  }
+}
+
+/** The chart name of a Helm resource: the last path segment of `chart` (`repo/istiod`, `oci://.../alloy`). */
+export function chartName(props: Obj): string | undefined {
+  const chart = props.chart;
+  if (typeof chart !== "string" || chart === "") return undefined;
+  return chart.replace(/\/+$/, "").split("/").pop();
+}
+
+/** A values path such as `prometheus.prometheusSpec.resources`, `controller[0].resources` or `configs."a.b"`. */
+export function splitPath(path: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  const re = /"([^"]+)"|\[(\d+)\]|([^.[\]"]+)/g;
+  for (const m of path.matchAll(re)) {
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[3] !== undefined) out.push(m[3]);
+  }
+  return out;
+}
+
+/** Reads a values path; undefined when any step is missing. */
+export function getPath(root: unknown, path: string): unknown {
+  let node = root;
+  for (const step of splitPath(path)) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<string | number, unknown>)[step];
+  }
+  return node;
+}
+
+/** Simple globs: `*` matches any run of characters, everything else is literal. */
+export function globMatch(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  return re.test(value);
+}
+
+/**
+ * An entry of a data-driven allow-list: which workloads it covers (by object name or
+ * `app.kubernetes.io/name` label, by Helm chart, optionally in one namespace) and why.
+ */
+export interface WorkloadMatcher {
+  /** Globs against `metadata.name` and the `app.kubernetes.io/name` label of the object or its pods. */
+  names?: string[];
+  /** Chart names, matched against the `helm.sh/chart` label (`<chart>-<version>`). */
+  charts?: string[];
+  /** Values of the `app.kubernetes.io/component` label (e.g. `cache`). */
+  components?: string[];
+  /** Only in this namespace (any namespace when absent). */
+  namespace?: string;
+  /** Why the exception is acceptable (shown in reports and the README). */
+  reason: string;
+}
+
+/** The first allow-list entry that covers this workload, if any. */
+export function matchWorkload(entries: readonly WorkloadMatcher[], props: Obj, template?: PodTemplate): WorkloadMatcher | undefined {
+  const md = metadataOf(props);
+  // Only the labels that identify a workload are read (an unknown unrelated label must not matter).
+  const label = (key: string) => labelsOf(md)[key] ?? labelsOf(template?.metadata ?? {})[key];
+  const names = [md.name, label("app.kubernetes.io/name")].filter((n): n is string => typeof n === "string");
+  const chartLabel = label("helm.sh/chart");
+  const component = label("app.kubernetes.io/component");
+  const namespace = typeof md.namespace === "string" ? md.namespace : "default";
+  return entries.find((e) => {
+    if (e.namespace !== undefined && e.namespace !== namespace) return false;
+    const byName = (e.names ?? []).some((g) => names.some((n) => globMatch(g, n)));
+    const byChart = typeof chartLabel === "string" && (e.charts ?? []).some((c) => new RegExp(`^${c.replace(/[.+?^${}()|[\]\\]/g, "\\$&")}-v?\\d`).test(chartLabel));
+    const byComponent = typeof component === "string" && (e.components ?? []).includes(component);
+    return byName || byChart || byComponent;
+  });
+}
+
+/** JSON schema of a {@link WorkloadMatcher} list, for policies' config schemas. */
+export const workloadMatcherListSchema = {
+  type: "array" as const,
+  items: {
+    type: "object" as const,
+    properties: {
+      names: { type: "array" as const, items: { type: "string" as const } },
+      charts: { type: "array" as const, items: { type: "string" as const } },
+      components: { type: "array" as const, items: { type: "string" as const } },
+      namespace: { type: "string" as const },
+      reason: { type: "string" as const, minLength: 1 },
+    },
+    required: ["reason"],
+    additionalProperties: false,
+  },
+};

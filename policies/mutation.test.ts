@@ -1,0 +1,166 @@
+/**
+ * Mutation test: the real dev and prod resource lists from the whole-program harness (with
+ * stand-ins for layers not on main yet, see testing/representative.ts) pass every mandatory policy;
+ * breaking one thing at a time is caught by exactly the policy that owns it.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { getPath, globMatch } from "./lib/k8s";
+import { createPolicies } from "./policies";
+import { chartWorkloads } from "./chart-workloads";
+import { DEFAULT_APPLICATION_NAMESPACES } from "./rules/sidecar-injection";
+import { runPolicies, type PolicyRun } from "./testing/engine";
+import { fromRecorded } from "./testing/fixtures";
+import { put } from "./testing/mutate";
+import { loadStackPolicyConfig } from "./testing/policy-config";
+import { REPRESENTATIVE_CHART_WORKLOADS, withStandIns } from "./testing/representative";
+import { runProgram, type RecordedResource } from "../stacks/harness";
+
+// The platform's wired table wins over the stand-ins' entries.
+const policies = createPolicies({ chartWorkloads: { ...REPRESENTATIVE_CHART_WORKLOADS, ...chartWorkloads } });
+const STACKS = ["dev", "prod"] as const;
+type Stack = (typeof STACKS)[number];
+const base: Partial<Record<Stack, RecordedResource[]>> = {};
+
+beforeAll(async () => {
+  for (const stack of STACKS) base[stack] = withStandIns(stack, (await runProgram({ stack })).resources);
+});
+
+const evaluate = (stack: Stack, resources: RecordedResource[]): Promise<PolicyRun> =>
+  runPolicies(policies, fromRecorded(resources), loadStackPolicyConfig(stack).config);
+const failing = (run: PolicyRun) => [...new Set(run.findings.filter((f) => f.level === "mandatory").map((f) => f.policy))].sort();
+
+// ── Finding what to break (in the real shapes; a missing target fails the test with its name) ──
+function find(rs: RecordedResource[], what: string, pred: (r: RecordedResource) => boolean): RecordedResource {
+  const r = rs.find(pred);
+  if (!r) throw new Error(`mutation target not found: ${what}`);
+  return r;
+}
+const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+const isAppNs = (ns: unknown) => typeof ns === "string" && DEFAULT_APPLICATION_NAMESPACES.some((g) => globMatch(g, ns));
+const appDeployment = (rs: RecordedResource[]) =>
+  find(rs, "an application Deployment", (r) => r.type === "kubernetes:apps/v1:Deployment" && isAppNs(getPath(r.inputs, "metadata.namespace")));
+const meshWide = (rs: RecordedResource[]) =>
+  find(
+    rs,
+    "the mesh-wide PeerAuthentication",
+    (r) => /PeerAuthentication$/.test(r.type) && getPath(r.inputs, "metadata.namespace") === "istio-system" && getPath(r.inputs, "spec.selector") === undefined,
+  );
+const byType = (rs: RecordedResource[], type: string) => find(rs, type, (r) => r.type === type);
+
+const CONTAINER = "spec.template.spec.containers[0]";
+
+interface Mutation {
+  name: string;
+  stacks: readonly Stack[];
+  policies: string[];
+  apply(rs: RecordedResource[]): RecordedResource[] | void;
+}
+
+const MUTATIONS: Mutation[] = [
+  { name: "drops a container's CPU limit", stacks: STACKS, policies: ["k8s-resource-limits"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.resources.limits.cpu`, undefined) },
+  {
+    name: "drops a platform chart workload's resources",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) => put(find(rs, "the istiod chart", (r) => r.type.startsWith("kubernetes:helm.sh/") && /(^|\/)istiod$/.test(str(r.inputs.chart) ?? "")), "values.resources", undefined),
+  },
+  {
+    name: "sets the mesh-wide mTLS mode PERMISSIVE",
+    stacks: STACKS,
+    policies: ["istio-mesh-wide-strict-mtls", "istio-peer-authentication-strict"],
+    apply: (rs) => put(meshWide(rs), "spec.mtls.mode", "PERMISSIVE"),
+  },
+  { name: "drops the mesh-wide PeerAuthentication", stacks: STACKS, policies: ["istio-mesh-wide-strict-mtls"], apply: (rs) => rs.filter((r) => r !== meshWide(rs)) },
+  {
+    name: "disables TLS in a DestinationRule towards a service",
+    stacks: STACKS,
+    policies: ["istio-destination-rule-mtls"],
+    apply: (rs) => put(find(rs, "a DestinationRule", (r) => /DestinationRule$/.test(r.type)), "spec.trafficPolicy", { tls: { mode: "DISABLE" } }),
+  },
+  {
+    name: "removes sidecar injection from the application namespace",
+    stacks: STACKS,
+    policies: ["istio-sidecar-injection"],
+    apply: (rs) =>
+      put(find(rs, "the application Namespace", (r) => r.type === "kubernetes:core/v1:Namespace" && isAppNs(getPath(r.inputs, "metadata.name"))), 'metadata.labels."istio-injection"', undefined),
+  },
+  { name: "adds a latest image", stacks: STACKS, policies: ["k8s-image-pinned"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.image`, "ghcr.io/titanium-platform/titanium/api-gateway:latest") },
+  { name: "makes a container privileged", stacks: STACKS, policies: ["k8s-no-privilege"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.privileged`, true) },
+  { name: "puts a pod on the host network", stacks: STACKS, policies: ["k8s-no-host-namespaces"], apply: (rs) => put(appDeployment(rs), "spec.template.spec.hostNetwork", true) },
+  {
+    name: "mounts a hostPath into an application pod",
+    stacks: STACKS,
+    policies: ["k8s-host-path-allow-list"],
+    apply: (rs) => put(appDeployment(rs), "spec.template.spec.volumes", [{ name: "docker", hostPath: { path: "/var/run/docker.sock" } }]),
+  },
+  {
+    name: "exposes a Service as LoadBalancer",
+    stacks: STACKS,
+    policies: ["k8s-no-load-balancer-service"],
+    apply: (rs) => put(byType(rs, "kubernetes:core/v1:Service"), "spec.type", "LoadBalancer"),
+  },
+  {
+    name: "opens 6443 to the world",
+    stacks: STACKS,
+    policies: ["gcp-firewall-no-world-admin-ports"],
+    apply: (rs) =>
+      put(find(rs, "the K3s API firewall rule", (r) => r.type === "gcp:compute/firewall:Firewall" && JSON.stringify(r.inputs.allows ?? []).includes('"6443"')), "sourceRanges", ["0.0.0.0/0"]),
+  },
+  { name: "removes Shielded VM from the agent template", stacks: STACKS, policies: ["gcp-shielded-vm"], apply: (rs) => put(byType(rs, "gcp:compute/instanceTemplate:InstanceTemplate"), "shieldedInstanceConfig", undefined) },
+  {
+    name: "runs a server as the default compute service account",
+    stacks: STACKS,
+    policies: ["gcp-vm-service-account"],
+    apply: (rs) => put(byType(rs, "gcp:compute/instance:Instance"), "serviceAccount.email", "123456789012-compute@developer.gserviceaccount.com"),
+  },
+  {
+    name: "gives agents a public IP",
+    stacks: STACKS,
+    policies: ["gcp-no-public-ip"],
+    apply: (rs) => put(byType(rs, "gcp:compute/instanceTemplate:InstanceTemplate"), "networkInterfaces[0].accessConfigs", [{}]),
+  },
+  { name: "turns OS Login off", stacks: STACKS, policies: ["gcp-os-login"], apply: (rs) => put(byType(rs, "gcp:compute/instance:Instance"), 'metadata."enable-oslogin"', "FALSE") },
+  // Advisory in dev, mandatory in prod.
+  {
+    name: "unprotects the database's volume",
+    stacks: ["prod"],
+    policies: ["protect-stateful-resources"],
+    apply: (rs) =>
+      void (find(
+        rs,
+        "the database volume (a PersistentVolumeClaim, or a StatefulSet's volume claim templates)",
+        (r) =>
+          r.protect &&
+          (r.type === "kubernetes:core/v1:PersistentVolumeClaim" || (r.type === "kubernetes:apps/v1:StatefulSet" && getPath(r.inputs, "spec.volumeClaimTemplates") !== undefined)),
+      ).protect = false),
+  },
+  { name: "drops the PodDisruptionBudgets", stacks: ["prod"], policies: ["k8s-app-high-availability"], apply: (rs) => rs.filter((r) => !/PodDisruptionBudget$/.test(r.type)) },
+  { name: "runs a container as root", stacks: ["prod"], policies: ["k8s-run-as-non-root"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.runAsUser`, 0) },
+  {
+    name: "makes a root filesystem writable",
+    stacks: ["prod"],
+    policies: ["k8s-read-only-root-filesystem"],
+    apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.readOnlyRootFilesystem`, false),
+  },
+  { name: "drops a secret's replication", stacks: ["prod"], policies: ["gcp-secret-manager-hygiene"], apply: (rs) => put(byType(rs, "gcp:secretmanager/secret:Secret"), "replication", undefined) },
+];
+
+describe.each(STACKS)("policies over the %s stack", (stack) => {
+  it("pass every mandatory policy as the program stands", async () => {
+    const run = await evaluate(stack, base[stack]!);
+    expect(run.findings.filter((f) => f.level === "mandatory")).toEqual([]);
+    expect(run.notApplicable.filter((n) => !n.urn)).toEqual([]);
+  });
+
+  it.each(MUTATIONS.filter((m) => m.stacks.includes(stack)).map((m) => [m.name, m] as const))("catch a mutation that %s", async (_name, mutation) => {
+    const copy = structuredClone(base[stack]!);
+    const mutated = mutation.apply(copy) ?? copy;
+    expect(failing(await evaluate(stack, mutated))).toEqual(mutation.policies);
+  });
+});
+
+it("covers at least twelve distinct mutations, each pinned to the policy that owns the fact", () => {
+  expect(new Set(MUTATIONS.map((m) => m.name)).size).toBeGreaterThanOrEqual(12);
+  const owned = new Set(MUTATIONS.flatMap((m) => m.policies));
+  expect(policies.filter((p) => !owned.has(p.name)).map((p) => p.name)).toEqual(["k8s-recommended-labels"]);
+});

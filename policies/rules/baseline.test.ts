@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { check, messages } from "../testing/check";
+import { recorded } from "../testing/fixtures";
+import { container, deployment, horizontalPodAutoscaler, instance, namespace, podDisruptionBudget, secret, workload } from "../testing/builders";
+import { highAvailability } from "./high-availability";
+import { runAsNonRoot } from "./non-root";
+import { protectStateful } from "./protect-stateful";
+import { readOnlyRootFilesystem } from "./read-only-root-fs";
+import { recommendedLabels } from "./recommended-labels";
+
+describe("k8s-run-as-non-root", () => {
+  it("passes runAsNonRoot or a non-zero user, on the container or the pod", async () => {
+    const podLevel = deployment("api", { containers: [container("api", { securityContext: { allowPrivilegeEscalation: false } })], podSpec: { securityContext: { runAsUser: 70 } } });
+    expect((await check(runAsNonRoot, [deployment("api"), podLevel])).findings).toEqual([]);
+  });
+  it("flags root or unstated users, except exempt workloads", async () => {
+    const root = deployment("api", { containers: [container("a", { securityContext: { runAsUser: 0, runAsNonRoot: true } }), container("b", { securityContext: {} })] });
+    expect(messages(await check(runAsNonRoot, root))).toEqual(['titanium/api container "a" may run as root', 'titanium/api container "b" may run as root']);
+    const alloy = workload("kubernetes:apps/v1:DaemonSet", "alloy", { containers: [container("alloy", { securityContext: {} })] });
+    expect((await check(runAsNonRoot, alloy)).findings).toEqual([]);
+    expect((await check(runAsNonRoot, alloy, { config: { exempt: [] } })).findings).toHaveLength(1);
+  });
+  it("is advisory by default and mandatory when a stack says so", async () => {
+    const root = deployment("api", { containers: [container("a", { securityContext: {} })] });
+    expect((await check(runAsNonRoot, root)).findings[0]!.level).toBe("advisory");
+    expect((await check(runAsNonRoot, root, { level: "mandatory" })).findings[0]!.level).toBe("mandatory");
+  });
+});
+
+describe("k8s-read-only-root-filesystem", () => {
+  it("passes read-only containers and flags writable ones", async () => {
+    expect((await check(readOnlyRootFilesystem, deployment("api"))).findings).toEqual([]);
+    const run = await check(readOnlyRootFilesystem, deployment("api", { containers: [container("api", { securityContext: { readOnlyRootFilesystem: false } })] }));
+    expect(messages(run)).toEqual(['titanium/api container "api" has a writable root filesystem']);
+  });
+});
+
+describe("k8s-app-high-availability (stack)", () => {
+  const api = deployment("api-gateway", { replicas: 2 });
+  const pdb = podDisruptionBudget("api-gateway", { "app.kubernetes.io/name": "api-gateway" });
+  it("passes two replicas with a PDB, and an HPA whose minimum is two", async () => {
+    expect((await check(highAvailability, [api, pdb])).findings).toEqual([]);
+    const one = deployment("api-gateway", { replicas: 1 });
+    expect((await check(highAvailability, [one, pdb, horizontalPodAutoscaler("api-gateway", "api-gateway", 2)])).findings).toEqual([]);
+  });
+  it("flags one replica, an HPA minimum of one and a missing or non-matching PDB", async () => {
+    const one = deployment("api-gateway", { replicas: 1 });
+    expect(messages(await check(highAvailability, [one, pdb]))).toEqual(["titanium/api-gateway runs 1 replica(s); application Deployments need at least 2"]);
+    expect(messages(await check(highAvailability, [api, pdb, horizontalPodAutoscaler("hpa", "api-gateway", 1)]))).toEqual([
+      "titanium/api-gateway runs 1 replica(s) (HPA minReplicas); application Deployments need at least 2",
+    ]);
+    const otherPdb = podDisruptionBudget("x", { "app.kubernetes.io/name": "blog-service" });
+    expect(messages(await check(highAvailability, [api, otherPdb]))).toEqual(["titanium/api-gateway has no PodDisruptionBudget selecting its pods"]);
+  });
+  it("matches an HPA to an auto-named Deployment through its dependency", async () => {
+    const unnamed = deployment("api-gateway", { replicas: 1 });
+    (unnamed.inputs.metadata as Record<string, unknown>).name = undefined;
+    const hpa = { ...horizontalPodAutoscaler("hpa", "api-gateway-8d9f", 3), dependsOn: [unnamed.urn] };
+    expect((await check(highAvailability, [unnamed, pdb, hpa])).findings).toEqual([]);
+  });
+  it("ignores platform namespaces and exempt Deployments (the load generator, the single-instance cache)", async () => {
+    const platform = deployment("grafana", { namespace: "monitoring", replicas: 1 });
+    const loadgen = deployment("load-generator", { replicas: 1 });
+    const cache = deployment("session-cache", { replicas: 1, podLabels: { "app.kubernetes.io/component": "cache" } });
+    expect((await check(highAvailability, [platform, loadgen, cache])).findings).toEqual([]);
+    expect((await check(highAvailability, [cache], { config: { exempt: [] } })).findings).toHaveLength(2);
+  });
+});
+
+describe("k8s-recommended-labels", () => {
+  it("passes labelled objects and flags missing labels on objects and pod templates", async () => {
+    expect((await check(recommendedLabels, [deployment("api"), namespace("titanium")])).findings).toEqual([]);
+    const bare = recorded("kubernetes:core/v1:ConfigMap", "cm", { metadata: { name: "cm", namespace: "titanium", labels: { "app.kubernetes.io/name": "cm" } } });
+    expect(messages(await check(recommendedLabels, bare))).toEqual(["titanium/cm lacks label(s) app.kubernetes.io/part-of, app.kubernetes.io/managed-by"]);
+    const podless = deployment("api");
+    ((podless.inputs.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels) = { "app.kubernetes.io/name": "api" };
+    expect(messages(await check(recommendedLabels, podless))).toEqual([
+      "titanium/api pod template lacks label(s) app.kubernetes.io/part-of, app.kubernetes.io/managed-by",
+    ]);
+  });
+});
+
+describe("protect-stateful-resources", () => {
+  const pvcs = { volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } } } }] };
+  it("passes protected stateful resources and ignores stateless ones", async () => {
+    const db = workload("kubernetes:apps/v1:StatefulSet", "postgres", { spec: pvcs, protect: true });
+    const disk = recorded("gcp:compute/disk:Disk", "etcd", { size: 20 }, { protect: true });
+    expect((await check(protectStateful, [db, disk, secret("pg", {}, true), instance("server-0"), deployment("api")])).findings).toEqual([]);
+  });
+  it("flags an unprotected secret, static IP and the database's StatefulSet", async () => {
+    const ip = recorded("gcp:compute/address:Address", "lb-ip", { addressType: "EXTERNAL" });
+    const db = workload("kubernetes:apps/v1:StatefulSet", "postgres", { spec: pvcs });
+    const run = await check(protectStateful, [secret("pg"), ip, db], { level: "mandatory" });
+    expect(messages(run)).toEqual([
+      "gcp:secretmanager/secret:Secret pg is stateful and not protected",
+      "gcp:compute/address:Address lb-ip is stateful and not protected",
+      "kubernetes:apps/v1:StatefulSet postgres is stateful and not protected",
+    ]);
+    expect(run.findings.every((f) => f.level === "mandatory")).toBe(true);
+  });
+});

@@ -1,0 +1,39 @@
+import { isVm } from "../lib/gcp";
+import type { Obj } from "../lib/k8s";
+import { resourcePolicy, type BaseConfig } from "../lib/policy";
+
+interface Config extends BaseConfig {
+  justificationLabel: string;
+}
+
+/** No external address on agents (or any other VM): egress goes through Cloud NAT. */
+export const gcpNoPublicIp = resourcePolicy<Config>(
+  {
+    name: "gcp-no-public-ip",
+    description:
+      "No K3s agent (or any other VM instance or template) gets an external IP: no accessConfigs or ipv6AccessConfigs on its network interfaces.",
+    severity: "high",
+    enforcementLevel: "mandatory",
+    remediationSteps:
+      "Remove `accessConfigs` from `networkInterfaces`: Cloud NAT gives nodes egress, the load balancer brings traffic in, IAP brings operators in. A VM that truly needs one carries the `public-ip-justification` label.",
+    configSchema: {
+      properties: {
+        justificationLabel: { type: "string", default: "public-ip-justification", description: "Label whose non-empty value justifies an external IP." },
+      },
+    },
+  },
+  (args, judge, report, config) => {
+    if (!isVm(args.type)) return;
+    const props = args.props as Obj;
+    judge.check(() => {
+      const nics = Array.isArray(props.networkInterfaces) ? (props.networkInterfaces as Obj[]) : [];
+      const exposed = nics.flatMap((nic, i) =>
+        ["accessConfigs", "ipv6AccessConfigs"].filter((k) => Array.isArray(nic[k]) && (nic[k] as unknown[]).length > 0).map((k) => `networkInterfaces[${i}].${k}`),
+      );
+      if (exposed.length === 0) return;
+      const labels = (props.labels ?? {}) as Record<string, string>;
+      if (typeof labels[config.justificationLabel] === "string" && labels[config.justificationLabel] !== "") return;
+      report(`has an external IP (${exposed.join(", ")})`);
+    });
+  },
+);

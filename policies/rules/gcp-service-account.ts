@@ -1,0 +1,55 @@
+import { isVm } from "../lib/gcp";
+import type { Obj } from "../lib/k8s";
+import { resourcePolicy, type BaseConfig } from "../lib/policy";
+
+interface Config extends BaseConfig {
+  justificationLabel: string;
+}
+
+const DEFAULT_ACCOUNT = /(-compute@developer\.gserviceaccount\.com|@appspot\.gserviceaccount\.com)$/;
+const CLOUD_PLATFORM = ["cloud-platform", "https://www.googleapis.com/auth/cloud-platform"];
+
+/** A dedicated service account on every VM; the broad cloud-platform scope only with a stated reason. */
+export const gcpServiceAccount = resourcePolicy<Config>(
+  {
+    name: "gcp-vm-service-account",
+    description:
+      "Every VM instance and template runs as a dedicated service account (never the default compute account), and asks for the cloud-platform scope only with a justification label.",
+    severity: "high",
+    enforcementLevel: "mandatory",
+    remediationSteps:
+      "Create a service account per role (servers, agents) with only the IAM roles it needs and set `serviceAccount.email` to it. With the cloud-platform scope (IAM then decides), add the label `cloud-platform-justification` saying why (GCP label value: lowercase, digits, - and _).",
+    configSchema: {
+      properties: {
+        justificationLabel: {
+          type: "string",
+          default: "cloud-platform-justification",
+          description: "Label whose non-empty value justifies the cloud-platform scope.",
+        },
+      },
+    },
+  },
+  (args, judge, report, config) => {
+    if (!isVm(args.type)) return;
+    const props = args.props as Obj;
+    judge.check(() => {
+      const sa = props.serviceAccount as Obj | undefined;
+      if (!sa) {
+        report("has no serviceAccount: it should run as a dedicated, least-privilege service account");
+        return;
+      }
+      judge.check(() => {
+        const email = sa.email;
+        if (typeof email !== "string" || email === "") report("serviceAccount has no email, so GCE uses the default compute service account");
+        else if (DEFAULT_ACCOUNT.test(email)) report(`runs as the default service account ${email}`);
+      });
+      judge.check(() => {
+        const scopes = Array.isArray(sa.scopes) ? (sa.scopes as string[]) : [];
+        if (!scopes.some((s) => CLOUD_PLATFORM.includes(s))) return;
+        const labels = (props.labels ?? {}) as Record<string, string>;
+        const why = labels[config.justificationLabel];
+        if (typeof why !== "string" || why === "") report(`asks for the cloud-platform scope without a "${config.justificationLabel}" label`);
+      });
+    });
+  },
+);

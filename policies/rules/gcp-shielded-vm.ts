@@ -1,0 +1,31 @@
+import { isVm } from "../lib/gcp";
+import type { Obj } from "../lib/k8s";
+import { resourcePolicy } from "../lib/policy";
+
+/** Shielded VM on every instance and template: secure boot on, vTPM and integrity monitoring not off. */
+export const gcpShieldedVm = resourcePolicy(
+  {
+    name: "gcp-shielded-vm",
+    description:
+      "Every VM instance and instance template enables Shielded VM: secure boot on (it defaults to off), vTPM and integrity monitoring not turned off.",
+    severity: "high",
+    enforcementLevel: "mandatory",
+    remediationSteps:
+      "Set `shieldedInstanceConfig: { enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true }` and boot from a Shielded-VM image (Debian and Ubuntu images are).",
+    configSchema: { properties: {} },
+  },
+  (args, judge, report) => {
+    if (!isVm(args.type)) return;
+    const props = args.props as Obj;
+    judge.check(() => {
+      const sic = props.shieldedInstanceConfig as Obj | undefined;
+      if (!sic) {
+        report("has no shieldedInstanceConfig (secure boot is off by default)");
+        return;
+      }
+      if (sic.enableSecureBoot !== true) report("does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)");
+      if (sic.enableVtpm === false) report("turns vTPM off (shieldedInstanceConfig.enableVtpm)");
+      if (sic.enableIntegrityMonitoring === false) report("turns integrity monitoring off (shieldedInstanceConfig.enableIntegrityMonitoring)");
+    });
+  },
+);

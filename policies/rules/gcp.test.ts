@@ -1,0 +1,110 @@
+import { describe, expect, it } from "vitest";
+import { check, messages } from "../testing/check";
+import { recorded, unknown } from "../testing/fixtures";
+import { firewall, instance, instanceTemplate, secret } from "../testing/builders";
+import { gcpFirewallNoWorldAdmin, portSpecCovers } from "./gcp-firewall";
+import { gcpNoPublicIp } from "./gcp-no-public-ip";
+import { gcpOsLogin } from "./gcp-os-login";
+import { gcpServiceAccount } from "./gcp-service-account";
+import { gcpShieldedVm } from "./gcp-shielded-vm";
+import { secretManagerHygiene } from "./secret-manager";
+
+describe("gcp-firewall-no-world-admin-ports", () => {
+  it("passes narrow rules and world-open rules on harmless ports", async () => {
+    const run = await check(gcpFirewallNoWorldAdmin, [
+      firewall("iap-ssh", { sourceRanges: ["35.235.240.0/20"], allows: [{ protocol: "tcp", ports: ["22"] }] }),
+      firewall("api", { sourceRanges: ["198.51.100.0/28", "35.235.240.0/20"], allows: [{ protocol: "tcp", ports: ["6443"] }] }),
+      firewall("gateway", { sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "tcp", ports: ["31080", "31443"] }] }),
+      firewall("icmp", { sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "icmp" }] }),
+      firewall("egress", { direction: "EGRESS", destinationRanges: ["0.0.0.0/0"], allows: [{ protocol: "all" }] }),
+      firewall("off", { disabled: true, sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "tcp", ports: ["22"] }] }),
+      firewall("by-tag", { sourceTags: ["k3s"], allows: [{ protocol: "tcp", ports: ["10250"] }] }),
+    ]);
+    expect(run.findings).toEqual([]);
+  });
+  it.each([
+    [{ sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "tcp", ports: ["6443"] }] }, "opens tcp port(s) 6443 to 0.0.0.0/0"],
+    [{ sourceRanges: ["::/0"], allows: [{ protocol: "tcp", ports: ["20-25"] }] }, "opens tcp port(s) 22 to ::/0"],
+    [{ sourceRanges: ["10.0.0.0/8", "0.0.0.0/0"], allows: [{ protocol: "tcp", ports: ["10000-11000"] }] }, "opens tcp port(s) 10250 to 0.0.0.0/0"],
+    [{ sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "all" }] }, "opens all all ports to 0.0.0.0/0"],
+    [{ sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "udp" }] }, "opens all udp ports to 0.0.0.0/0"],
+    [{ allows: [{ protocol: "tcp", ports: ["22"] }] }, "opens tcp port(s) 22 to 0.0.0.0/0 (no source given)"],
+  ])("rejects %j", async (inputs, expected) => {
+    expect(messages(await check(gcpFirewallNoWorldAdmin, firewall("bad", inputs)))).toEqual([`rule bad ${expected}`]);
+  });
+  it("reads port ranges", () => {
+    expect([portSpecCovers("22", 22), portSpecCovers("1-1024", 22), portSpecCovers("23-30", 22), portSpecCovers(6443, 6443)]).toEqual([true, true, false, true]);
+  });
+  it("reports source ranges unknown in preview", async () => {
+    const run = await check(gcpFirewallNoWorldAdmin, firewall("api", { sourceRanges: unknown, allows: [{ protocol: "tcp", ports: ["6443"] }] }));
+    expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+  });
+});
+
+describe("gcp-shielded-vm", () => {
+  it("passes shielded instances and templates", async () => {
+    expect((await check(gcpShieldedVm, [instance("server-0"), instanceTemplate("agents")])).findings).toEqual([]);
+  });
+  it("rejects missing config, secure boot off, vTPM or integrity monitoring off", async () => {
+    expect(messages(await check(gcpShieldedVm, instance("s", { shieldedInstanceConfig: undefined })))).toEqual([
+      "has no shieldedInstanceConfig (secure boot is off by default)",
+    ]);
+    const run = await check(gcpShieldedVm, instanceTemplate("a", { shieldedInstanceConfig: { enableSecureBoot: false, enableVtpm: false, enableIntegrityMonitoring: false } }));
+    expect(messages(run)).toHaveLength(3);
+    const regional = { ...instanceTemplate("r", { shieldedInstanceConfig: { enableSecureBoot: false } }), type: "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate" };
+    expect(messages(await check(gcpShieldedVm, regional))).toEqual(["does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)"]);
+  });
+});
+
+describe("gcp-vm-service-account", () => {
+  it("passes a dedicated account with a justified cloud-platform scope", async () => {
+    expect((await check(gcpServiceAccount, [instance("s"), instanceTemplate("a")])).findings).toEqual([]);
+  });
+  it("rejects the default compute account, a missing account or email, and an unjustified cloud-platform scope", async () => {
+    const dflt = instance("s", { serviceAccount: { email: "123456789012-compute@developer.gserviceaccount.com", scopes: ["logging-write"] } });
+    expect(messages(await check(gcpServiceAccount, dflt))).toEqual(["runs as the default service account 123456789012-compute@developer.gserviceaccount.com"]);
+    expect(messages(await check(gcpServiceAccount, instance("s", { serviceAccount: undefined })))).toHaveLength(1);
+    expect(messages(await check(gcpServiceAccount, instance("s", { serviceAccount: { scopes: ["logging-write"] } })))).toEqual([
+      "serviceAccount has no email, so GCE uses the default compute service account",
+    ]);
+    expect(messages(await check(gcpServiceAccount, instance("s", { labels: { role: "server" } })))).toEqual([
+      'asks for the cloud-platform scope without a "cloud-platform-justification" label',
+    ]);
+  });
+  it("still checks the scope when the account's email is unknown in preview", async () => {
+    const run = await check(gcpServiceAccount, instance("s", { labels: {}, serviceAccount: { email: unknown, scopes: ["cloud-platform"] } }));
+    expect(run.findings.map((f) => f.kind).sort()).toEqual(["unknown", "violation"]);
+  });
+});
+
+describe("gcp-no-public-ip", () => {
+  it("passes NAT-only VMs and justified exceptions", async () => {
+    expect((await check(gcpNoPublicIp, [instance("s"), instanceTemplate("a")])).findings).toEqual([]);
+    const bastion = instance("b", { labels: { "public-ip-justification": "break-glass" }, networkInterfaces: [{ subnetwork: "s", accessConfigs: [{}] }] });
+    expect((await check(gcpNoPublicIp, bastion)).findings).toEqual([]);
+  });
+  it("rejects an access config on an agent template", async () => {
+    const run = await check(gcpNoPublicIp, instanceTemplate("agents", { networkInterfaces: [{ subnetwork: "s", accessConfigs: [{ networkTier: "STANDARD" }] }] }));
+    expect(messages(run)).toEqual(["has an external IP (networkInterfaces[0].accessConfigs)"]);
+  });
+});
+
+describe("gcp-os-login", () => {
+  it("passes enable-oslogin TRUE and rejects missing or FALSE", async () => {
+    expect((await check(gcpOsLogin, [instance("s"), instanceTemplate("a", { metadata: { "enable-oslogin": "true" } })])).findings).toEqual([]);
+    expect(messages(await check(gcpOsLogin, instance("s", { metadata: {} })))).toEqual(["does not set metadata enable-oslogin"]);
+    expect(messages(await check(gcpOsLogin, instanceTemplate("a", { metadata: { "enable-oslogin": "FALSE" } })))).toEqual(["sets metadata enable-oslogin to FALSE"]);
+  });
+});
+
+describe("gcp-secret-manager-hygiene", () => {
+  const provider = recorded("pulumi:providers:gcp", "gcp", { project: "p", defaultLabels: JSON.stringify({ environment: "dev", project: "titanium", "managed-by": "pulumi" }) });
+  it("passes labelled, replicated secrets (the provider's JSON-encoded defaultLabels count)", async () => {
+    const viaProvider = secret("jwt", { labels: undefined }, false, `${provider.urn}::gcp-provider-id`);
+    expect((await check(secretManagerHygiene, [secret("pg"), provider, viaProvider])).findings).toEqual([]);
+  });
+  it("rejects missing labels and missing replication", async () => {
+    const run = await check(secretManagerHygiene, secret("pg", { labels: { environment: "dev" }, replication: undefined }));
+    expect(messages(run)).toEqual(["secret pg lacks label(s) project, managed-by", "secret pg states no replication (auto or userManaged.replicas)"]);
+  });
+});

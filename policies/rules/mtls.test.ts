@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { check, messages } from "../testing/check";
+import { unknown } from "../testing/fixtures";
+import { deployment, destinationRule, namespace, peerAuthentication } from "../testing/builders";
+import { mtlsDestinationRule } from "./mtls-destination-rule";
+import { mtlsMeshWideStrict } from "./mtls-mesh-wide-strict";
+import { mtlsPeerAuthentication } from "./mtls-peer-authentication";
+import { sidecarInjection } from "./sidecar-injection";
+
+const meshWide = peerAuthentication("default", "istio-system", { mtls: { mode: "STRICT" } });
+const appNamespace = namespace("titanium", { "istio-injection": "enabled" });
+
+describe("istio-peer-authentication-strict", () => {
+  it("passes STRICT and UNSET (inherit) modes", async () => {
+    const run = await check(mtlsPeerAuthentication, [meshWide, peerAuthentication("pg", "titanium", { selector: { matchLabels: { app: "pg" } }, mtls: { mode: "UNSET" } })]);
+    expect(run.findings).toEqual([]);
+  });
+  it.each(["PERMISSIVE", "DISABLE"])("rejects mode %s", async (mode) => {
+    const run = await check(mtlsPeerAuthentication, peerAuthentication("default", "titanium", { mtls: { mode } }));
+    expect(run.findings).toHaveLength(1);
+    expect(run.findings[0]).toMatchObject({ policy: "istio-peer-authentication-strict", level: "mandatory", kind: "violation" });
+    expect(run.findings[0]!.message).toContain(`titanium/default sets mtls.mode ${mode}`);
+  });
+  it("rejects a port-level exception (the original disabled mTLS for Postgres and Redis)", async () => {
+    const run = await check(mtlsPeerAuthentication, peerAuthentication("pg", "titanium", { mtls: { mode: "STRICT" }, portLevelMtls: { "5432": { mode: "DISABLE" } } }));
+    expect(messages(run)).toEqual(["titanium/pg sets portLevelMtls[5432].mode DISABLE"]);
+  });
+  it("never passes silently when the mode is unknown in preview: advisory by default, a violation when configured", async () => {
+    const pa = peerAuthentication("default", "titanium", { mtls: { mode: unknown } });
+    const advisory = await check(mtlsPeerAuthentication, pa);
+    expect(advisory.findings).toEqual([expect.objectContaining({ kind: "unknown", level: "advisory" })]);
+    expect(advisory.findings[0]!.message).toMatch(/can't run policy 'istio-peer-authentication-strict'.*during preview: .* value at \.spec\.mtls\.mode/);
+    const strict = await check(mtlsPeerAuthentication, pa, { config: { unknownValues: "violation" } });
+    expect(strict.findings).toEqual([expect.objectContaining({ kind: "violation", level: "mandatory" })]);
+    expect(strict.findings[0]!.message).toContain("keep this field a plain value");
+  });
+});
+
+describe("istio-destination-rule-mtls", () => {
+  it("passes ISTIO_MUTUAL in-mesh and SIMPLE towards an external host", async () => {
+    const run = await check(mtlsDestinationRule, [
+      destinationRule("user", "user-service.titanium.svc.cluster.local", { tls: { mode: "ISTIO_MUTUAL" } }),
+      destinationRule("gsm", "secretmanager.googleapis.com", { tls: { mode: "SIMPLE" } }),
+    ]);
+    expect(run.findings).toEqual([]);
+  });
+  it.each([
+    ["redis", { tls: { mode: "DISABLE" } }, {}, "trafficPolicy.tls.mode DISABLE"],
+    ["postgres.titanium.svc.cluster.local", { portLevelSettings: [{ port: { number: 5432 }, tls: { mode: "SIMPLE" } }] }, {}, "portLevelSettings[port 5432].tls.mode SIMPLE"],
+    ["blog-service.titanium.svc", {}, { subsets: [{ name: "v2", trafficPolicy: { tls: { mode: "DISABLE" } } }] }, "subsets[v2].trafficPolicy.tls.mode DISABLE"],
+  ])("rejects weak TLS towards in-mesh host %s", async (host, trafficPolicy, extra, expected) => {
+    const run = await check(mtlsDestinationRule, destinationRule("dr", host, trafficPolicy, extra));
+    expect(messages(run)).toHaveLength(1);
+    expect(messages(run)[0]).toContain(expected);
+  });
+  it("treats configured host patterns as in the mesh", async () => {
+    const dr = destinationRule("dr", "redis.titanium", { tls: { mode: "DISABLE" } });
+    expect((await check(mtlsDestinationRule, dr)).findings).toEqual([]);
+    expect((await check(mtlsDestinationRule, dr, { config: { meshHostPatterns: ["*.titanium"] } })).findings).toHaveLength(1);
+  });
+});
+
+describe("istio-mesh-wide-strict-mtls (stack)", () => {
+  it("passes with a selector-less STRICT PeerAuthentication in istio-system", async () => {
+    const run = await check(mtlsMeshWideStrict, [appNamespace, meshWide]);
+    expect(run.findings).toEqual([]);
+  });
+  it.each([
+    ["missing", [appNamespace]],
+    ["in the wrong namespace", [appNamespace, peerAuthentication("default", "titanium", { mtls: { mode: "STRICT" } })]],
+    ["with a selector", [appNamespace, peerAuthentication("default", "istio-system", { selector: { matchLabels: { app: "x" } }, mtls: { mode: "STRICT" } })]],
+    ["PERMISSIVE", [appNamespace, peerAuthentication("default", "istio-system", { mtls: { mode: "PERMISSIVE" } })]],
+  ])("fails when the mesh-wide policy is %s", async (_label, resources) => {
+    const run = await check(mtlsMeshWideStrict, resources);
+    expect(run.findings).toEqual([expect.objectContaining({ level: "mandatory", kind: "violation" })]);
+    expect(run.findings[0]!.message).toContain('no mesh-wide STRICT PeerAuthentication in namespace "istio-system"');
+  });
+  it("does not apply to a stack without Kubernetes objects", async () => {
+    const run = await check(mtlsMeshWideStrict, []);
+    expect(run.findings).toEqual([]);
+    expect(run.notApplicable).toEqual([{ policy: "istio-mesh-wide-strict-mtls", reason: "the stack creates no Kubernetes objects" }]);
+  });
+});
+
+describe("istio-sidecar-injection (stack)", () => {
+  const api = deployment("api-gateway");
+  it("passes an injected application namespace (label or revision) with its workloads", async () => {
+    expect((await check(sidecarInjection, [appNamespace, api])).findings).toEqual([]);
+    expect((await check(sidecarInjection, [namespace("titanium", { "istio.io/rev": "stable" }), api])).findings).toEqual([]);
+  });
+  it("fails a namespace without injection, one with injection disabled, and a missing namespace", async () => {
+    expect(messages(await check(sidecarInjection, [namespace("titanium"), api]))).toEqual([
+      'namespace "titanium" does not enable sidecar injection (label istio-injection: enabled)',
+    ]);
+    expect(messages(await check(sidecarInjection, [namespace("titanium", { "istio-injection": "disabled", "istio.io/rev": "x" }), api]))).toHaveLength(1);
+    expect(messages(await check(sidecarInjection, [api]))).toEqual([
+      "no application namespace (matching titanium, titanium-*) is created by the stack",
+      'titanium/api-gateway runs in application namespace "titanium", which the stack does not create, so its injection cannot be verified',
+    ]);
+  });
+  it("fails a workload that opts out of injection", async () => {
+    const optOut = deployment("redis", { podAnnotations: { "sidecar.istio.io/inject": "false" } });
+    const run = await check(sidecarInjection, [appNamespace, optOut]);
+    expect(messages(run)).toEqual(['titanium/redis opts out of sidecar injection (sidecar.istio.io/inject: "false")']);
+    expect(run.findings[0]!.urn).toBe(optOut.urn);
+  });
+});

@@ -1,0 +1,58 @@
+import { chartName, getPath, HELM_RELEASE_TYPES, objectName, type Obj } from "../lib/k8s";
+import { resourcePolicy, type BaseConfig } from "../lib/policy";
+import { walkValues } from "../lib/values";
+
+interface Config extends BaseConfig {
+  chartServiceTypeDefaults: Record<string, string[]>;
+}
+
+/**
+ * Charts whose default Service type is LoadBalancer (checked in shared/charts): their values must
+ * set another type explicitly. The Istio gateway chart defaults `service.type` to LoadBalancer.
+ */
+export const DEFAULT_CHART_SERVICE_TYPES: Record<string, string[]> = { gateway: ["service.type"] };
+
+/** No Service of type LoadBalancer: public traffic enters only through Titanium's own GCP load balancer. */
+export const noLoadBalancerService = resourcePolicy<Config>(
+  {
+    name: "k8s-no-load-balancer-service",
+    description:
+      "No Service of type LoadBalancer (as an object, in chart values, or by a chart's default): the GCP load balancer forwards to the Istio gateway's NodePorts, and K3s' service load balancer is disabled.",
+    severity: "high",
+    enforcementLevel: "mandatory",
+    remediationSteps:
+      "Use `type: ClusterIP` (or `NodePort` for the Istio gateway, on the ports in `titanium:ingress`). For a chart whose Service defaults to LoadBalancer (the Istio gateway chart), set the type explicitly in its values.",
+    configSchema: {
+      properties: {
+        chartServiceTypeDefaults: {
+          type: "object",
+          additionalProperties: { type: "array", items: { type: "string" } },
+          default: DEFAULT_CHART_SERVICE_TYPES,
+          description: "Per chart, the values paths of Service types whose chart default is LoadBalancer.",
+        },
+      },
+    },
+  },
+  (args, judge, report, config) => {
+    const props = args.props as Obj;
+    if (args.type === "kubernetes:core/v1:Service") {
+      judge.check(() => {
+        if ((props.spec as Obj | undefined)?.type === "LoadBalancer") report(`Service ${objectName(props, args.name)} is of type LoadBalancer`);
+      });
+      return;
+    }
+    if (!HELM_RELEASE_TYPES.includes(args.type)) return;
+    judge.check(() => {
+      const values = (props.values ?? {}) as Obj;
+      walkValues(values, ({ path, key, value, unknown }) => {
+        if (key !== "type") return;
+        if (unknown) judge.check(() => { throw unknown; });
+        else if (value === "LoadBalancer") report(`values ${path} is LoadBalancer`);
+      });
+      const chart = chartName(props);
+      for (const path of (chart && config.chartServiceTypeDefaults[chart]) || []) {
+        if (getPath(values, path) === undefined) report(`chart "${chart}" defaults ${path} to LoadBalancer and the values do not set it`);
+      }
+    });
+  },
+);

@@ -1,0 +1,513 @@
+/**
+ * The CI scripts under .github/scripts, run for real against stand-ins for the outside world:
+ * a temporary git repository, a fake GitHub API (fakes/gh.mjs), a fake registry, a fake IAP
+ * tunnel that really listens, a local HTTP server for the smoke test, recorded CLI calls.
+ */
+import { spawn, type SpawnSyncReturns, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SERVICE_NAMES } from "../../stacks/config";
+import { runProgram } from "../../stacks/harness";
+import { stackNames } from "../../stacks/plan";
+import { REPO_ROOT } from "./workflows";
+
+const SCRIPTS = path.join(REPO_ROOT, ".github/scripts");
+const FAKES = path.join(__dirname, "fakes");
+const tmp = mkdtempSync(path.join(tmpdir(), "titanium-ci-scripts-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function script(name: string, args: string[], env: Record<string, string> = {}, cwd = REPO_ROOT): SpawnSyncReturns<string> {
+  const r = spawnSync(path.join(SCRIPTS, name), args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, timeout: 60_000 });
+  if (r.error) throw r.error;
+  return r;
+}
+
+/** Like {@link script} but leaves the event loop running (for servers living in this process). */
+function scriptAsync(name: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(SCRIPTS, name), args, { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+function git(cwd: string, ...args: string[]): string {
+  const r = spawnSync("git", args, { cwd, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A new git repository with one commit per entry (files written, then committed). */
+function repoWith(commits: Record<string, string>[]): { dir: string; shas: string[] } {
+  const dir = mkdtempSync(path.join(tmp, "repo-"));
+  git(dir, "init", "-q", "-b", "main");
+  git(dir, "config", "user.email", "ci@example.com");
+  git(dir, "config", "user.name", "ci");
+  const shas = commits.map((files, i) => {
+    for (const [file, content] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      writeFileSync(path.join(dir, file), content);
+    }
+    git(dir, "add", "-A");
+    git(dir, "commit", "-q", "-m", `commit ${i}`);
+    return git(dir, "rev-parse", "HEAD");
+  });
+  return { dir, shas };
+}
+
+const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
+
+describe("stack and image facts", () => {
+  it("ci-settings.sh reads the stack file, the SDK version and the repository", () => {
+    const r = script("ci-settings.sh", ["prod"], { GITHUB_REPOSITORY: "Acme/Titanium" });
+    expect(r.status, r.stderr).toBe(0);
+    const settings = Object.fromEntries(r.stdout.trim().split("\n").map((l) => l.split(/=(.*)/).slice(0, 2)));
+    const project = /gcp:project:\s*(\S+)/.exec(readFileSync(path.join(REPO_ROOT, "Pulumi.prod.yaml"), "utf8"))![1];
+    expect(settings).toMatchObject({
+      project,
+      secrets_provider: "",
+      preview_service_account: `pulumi-preview@${project}.iam.gserviceaccount.com`,
+      deploy_service_account: `pulumi-deploy@${project}.iam.gserviceaccount.com`,
+      registry: "ghcr.io/acme/titanium",
+    });
+    const backends = { dev: "gs://titanium-dev-4821-pulumi-state", prod: "gs://titanium-prod-4821-pulumi-state" };
+    const withBackend = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify(backends) });
+    expect(withBackend.stdout).toContain(`backend_url=${backends.prod}\n`);
+    const noBucket = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify({ dev: backends.dev }) });
+    expect(noBucket.status).toBe(1);
+    expect(noBucket.stderr).toContain("PULUMI_BACKEND_URLS has no gs://<bucket> for stack prod");
+    expect(script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: "gs://one-bucket" }).stderr).toContain("not a JSON object");
+    const missing = script("ci-settings.sh", ["staging"]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`no stack file Pulumi.staging.yaml (stacks: ${JSON.stringify(stackNames())})`);
+  });
+
+  it("image-tag.sh names a commit main-<sha7> and refuses anything else", () => {
+    expect(script("image-tag.sh", ["a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"]).stdout.trim()).toBe("main-a1b2c3d");
+    const bad = script("image-tag.sh", ["HEAD"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("expected a commit sha");
+  });
+
+  it("image-inputs-changed.sh says whether a push touched what the images are built from", () => {
+    const { dir, shas } = repoWith([
+      { "services/blog-service/src/app.ts": "1", "docs/a.md": "1", "package-lock.json": "{}" },
+      { "docs/a.md": "2", "stacks/index.ts": "// infra only" },
+      { "package-lock.json": '{"v":2}' },
+      { "services/kit/src/log.ts": "2" },
+    ]);
+    const changed = (before: string, after: string) => script("image-inputs-changed.sh", [before, after], {}, dir).stdout.trim();
+    expect(changed(shas[0]!, shas[1]!)).toBe("changed=false");
+    expect(changed(shas[1]!, shas[2]!)).toBe("changed=true");
+    expect(changed(shas[2]!, shas[3]!)).toBe("changed=true");
+    expect(changed("0000000000000000000000000000000000000000", shas[3]!)).toBe("changed=true");
+    expect(changed("", shas[3]!)).toBe("changed=true");
+    expect(changed("deadbeefdeadbeefdeadbeefdeadbeefdeadbeef", shas[3]!)).toBe("changed=true");
+  });
+});
+
+describe("resolving and setting the images a deploy uses", () => {
+  const registry = "ghcr.io/acme/titanium";
+  const services = SERVICE_NAMES.join(" ");
+  const { dir, shas } = repoWith([{ a: "1" }, { a: "2" }, { a: "3" }, { a: "4" }]);
+  const tag = (sha: string) => `main-${sha.slice(0, 7)}`;
+  // Commit 0: a complete set. Commit 2: a set that lost one service (a failed push). Commits 1, 3: no images.
+  const images: Record<string, string> = {};
+  SERVICE_NAMES.forEach((s, i) => (images[`${registry}/${s}:${tag(shas[0]!)}`] = digest(i + 1)));
+  SERVICE_NAMES.slice(1).forEach((s, i) => (images[`${registry}/${s}:${tag(shas[2]!)}`] = digest(i + 10)));
+  const registryFile = path.join(tmp, "registry.json");
+  writeFileSync(registryFile, JSON.stringify(images));
+  const env = { DIGEST_OF: path.join(FAKES, "registry.sh"), FAKE_REGISTRY: registryFile };
+
+  it("walks main back to the newest tag every service has", () => {
+    const r = script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", shas[3]!], env, dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      registry,
+      tag: tag(shas[0]!),
+      digests: Object.fromEntries(SERVICE_NAMES.map((s, i) => [s, digest(i + 1)])),
+    });
+  });
+
+  it("takes an explicit tag (rollback) only when the set is complete", () => {
+    const ok = script("resolve-images.sh", ["--registry", registry, "--services", services, "--tag", tag(shas[0]!)], env, dir);
+    expect(JSON.parse(ok.stdout).tag).toBe(tag(shas[0]!));
+    const partial = script("resolve-images.sh", ["--registry", registry, "--services", services, "--tag", tag(shas[2]!)], env, dir);
+    expect(partial.status).toBe(1);
+    expect(partial.stderr).toContain(`not every service (${services}) has an image ${registry}/<service>:${tag(shas[2]!)}`);
+  });
+
+  it("fails clearly when no complete set exists within the depth", () => {
+    const r = script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", shas[3]!, "--depth", "2"], env, dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("no complete image set");
+  });
+
+  it("set-images.sh sets the tag and one digest per service in the stack config", () => {
+    const log = path.join(tmp, "pulumi-set.log");
+    const file = path.join(tmp, "images.json");
+    writeFileSync(file, JSON.stringify({ registry, tag: "main-abc1234", digests: { "api-gateway": digest(1), "blog-service": digest(2) } }));
+    const r = script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_LOG: log });
+    expect(r.status, r.stderr).toBe(0);
+    const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
+    expect(calls).toEqual([
+      ["config", "set", "--stack", "dev", "--path", "titanium:images.tag", "main-abc1234"],
+      ["config", "set", "--stack", "dev", "--path", "titanium:images.digests.api-gateway", digest(1)],
+      ["config", "set", "--stack", "dev", "--path", "titanium:images.digests.blog-service", digest(2)],
+    ]);
+    writeFileSync(file, JSON.stringify({ registry, tag: "latest", digests: { "api-gateway": digest(1) } }));
+    expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.mjs") }).stderr).toContain("not an immutable image tag");
+    writeFileSync(file, JSON.stringify({ registry, tag: "main-abc1234", digests: { "api-gateway": "sha256:short" } }));
+    expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.mjs") }).stderr).toContain("bad entry");
+  });
+
+  it("release-images.sh refuses a stack whose configured registry is not this repository's", () => {
+    const file = path.join(tmp, "dev-images.json");
+    const defaults = "ghcr.io/titanium-platform/titanium";
+    writeFileSync(file, JSON.stringify({ registry: defaults, tag: "main-abc1234", digests: Object.fromEntries(SERVICE_NAMES.map((s, i) => [s, digest(i)])) }));
+    const ok = script("release-images.sh", ["prod", "--reuse", file], { GITHUB_REPOSITORY: "titanium-platform/Titanium" });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).registry).toBe(defaults);
+    const other = script("release-images.sh", ["prod", "--reuse", file], { GITHUB_REPOSITORY: "acme/fork" });
+    expect(other.status).toBe(1);
+    expect(other.stderr).toContain("set titanium:images.registry to ghcr.io/acme/fork in Pulumi.prod.yaml");
+  });
+
+  it("record-digests.sh collects the per-service digests into one file and a summary table", () => {
+    const dir = path.join(tmp, "digests");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "api-gateway"), `${digest(7)}\n`);
+    writeFileSync(path.join(dir, "auth-service"), digest(8));
+    const out = path.join(tmp, "image-digests.json");
+    const r = script("record-digests.sh", [dir, registry, "main-abc1234", out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ registry, tag: "main-abc1234", digests: { "api-gateway": digest(7), "auth-service": digest(8) } });
+    expect(r.stdout).toContain(`| api-gateway | \`${registry}/api-gateway:main-abc1234\` | \`${digest(7)}\` |`);
+    writeFileSync(path.join(dir, "user-service"), "oops");
+    expect(script("record-digests.sh", [dir, registry, "main-abc1234", out]).status).toBe(1);
+  });
+});
+
+describe("reaching the cluster and the public endpoint", () => {
+  function freePort(): Promise<number> {
+    return new Promise((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+  }
+
+  function canConnect(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+  }
+
+  it("api-tunnel.sh opens the first reachable IAP tunnel, maps the API name to 127.0.0.1, and closes it", async () => {
+    const port = await freePort();
+    const state = mkdtempSync(path.join(tmp, "tunnel-"));
+    const hosts = path.join(state, "hosts");
+    writeFileSync(hosts, "127.0.0.1 localhost\n");
+    const outputs = path.join(state, "outputs.json");
+    writeFileSync(
+      outputs,
+      JSON.stringify({
+        pipelineAccess: {
+          method: "iap-tunnel",
+          project: "titanium-dev-4821",
+          apiDnsName: "k3s-api.titanium.internal",
+          port,
+          tunnelTargets: [
+            { instance: "dev-k3s-server-0", zone: "us-central1-a" },
+            { instance: "dev-k3s-server-1", zone: "us-central1-b" },
+          ],
+        },
+      }),
+    );
+    const log = path.join(state, "gcloud.log");
+    const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), HOSTS_FILE: hosts, TUNNEL_STATE_DIR: state, FAKE_LOG: log, FAKE_GCLOUD_DEAD: "dev-k3s-server-0" };
+    const r = script("api-tunnel.sh", ["open", outputs], env);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`https://k3s-api.titanium.internal:${port} reaches dev-k3s-server-1 through IAP`);
+    expect(readFileSync(hosts, "utf8")).toBe("127.0.0.1 localhost\n127.0.0.1 k3s-api.titanium.internal\n");
+    const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
+    expect(calls[1]).toEqual([
+      "compute", "start-iap-tunnel", "dev-k3s-server-1", String(port), `--local-host-port=localhost:${port}`,
+      "--zone=us-central1-b", "--project=titanium-dev-4821",
+    ]);
+    const pid = Number(readFileSync(path.join(state, "iap-tunnel.pid"), "utf8"));
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    // A second open finds the port taken rather than stacking tunnels.
+    expect(script("api-tunnel.sh", ["open", outputs], env).stderr).toContain("already listens");
+    expect(await canConnect(port)).toBe(true);
+    expect(script("api-tunnel.sh", ["close"], env).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await canConnect(port)).toBe(false);
+    expect(existsSync(path.join(state, "iap-tunnel.pid"))).toBe(false);
+  });
+
+  it("api-tunnel.sh and smoke.sh read the outputs the program really exports (pipelineAccess, ingressUrl)", async () => {
+    const outputs = (await runProgram({ stack: "dev" })).outputs as {
+      pipelineAccess: { project: string; port: number; apiDnsName: string; tunnelTargets: { instance: string; zone: string }[] };
+      ingressUrl: string;
+    };
+    expect(outputs.ingressUrl).toMatch(/^https:\/\//);
+    // The real output, on a free local port instead of 6443.
+    const port = await freePort();
+    const state = mkdtempSync(path.join(tmp, "tunnel-real-"));
+    const file = path.join(state, "outputs.json");
+    writeFileSync(file, JSON.stringify({ ...outputs, pipelineAccess: { ...outputs.pipelineAccess, port } }));
+    writeFileSync(path.join(state, "hosts"), "");
+    const log = path.join(state, "gcloud.log");
+    const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), HOSTS_FILE: path.join(state, "hosts"), TUNNEL_STATE_DIR: state, FAKE_LOG: log };
+    const r = script("api-tunnel.sh", ["open", file], env);
+    expect(r.status, r.stderr).toBe(0);
+    const target = outputs.pipelineAccess.tunnelTargets[0]!;
+    expect(JSON.parse(readFileSync(log, "utf8").trim())).toEqual([
+      "compute", "start-iap-tunnel", target.instance, String(port), `--local-host-port=localhost:${port}`,
+      `--zone=${target.zone}`, `--project=${outputs.pipelineAccess.project}`,
+    ]);
+    expect(readFileSync(path.join(state, "hosts"), "utf8")).toBe(`127.0.0.1 ${outputs.pipelineAccess.apiDnsName}\n`);
+    expect(script("api-tunnel.sh", ["close"], env).status).toBe(0);
+  });
+
+  it("api-tunnel.sh fails a deploy of a never-deployed stack but lets a preview continue", () => {
+    const outputs = path.join(tmp, "no-outputs.json");
+    writeFileSync(outputs, "{}");
+    const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), TUNNEL_STATE_DIR: tmp };
+    const deploy = script("api-tunnel.sh", ["open", outputs], env);
+    expect(deploy.status).toBe(1);
+    expect(deploy.stderr).toContain("no pipelineAccess output for an IAP tunnel yet");
+    const preview = script("api-tunnel.sh", ["open", outputs, "--optional"], env);
+    expect(preview.status).toBe(0);
+    expect(preview.stdout).toContain("::warning::");
+  });
+
+  describe("smoke.sh", () => {
+    let server: Server;
+    let base = "";
+    let posts: unknown = [];
+    let healthStatus = 200;
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        if (req.url === "/health") {
+          res.writeHead(healthStatus).end();
+        } else if (req.url === "/blog/api/posts") {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(posts));
+        } else res.writeHead(404).end();
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+      base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+    const env = { SMOKE_ATTEMPTS: "2", SMOKE_INTERVAL: "0" };
+
+    it("passes when /health answers and /blog/api/posts lists posts", async () => {
+      posts = [{ id: 1, title: "hello" }];
+      healthStatus = 200;
+      const r = await scriptAsync("smoke.sh", [`${base}/`], env);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain("answers /health and /blog/api/posts (attempt 1)");
+    });
+
+    it("fails, saying why, when the API answers something else or health fails", async () => {
+      posts = { error: "db down" };
+      healthStatus = 503;
+      const r = await scriptAsync("smoke.sh", [base], env);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toContain("attempt 2/2: /health: HTTP 503; /blog/api/posts: expected a JSON array");
+    });
+
+    it("reads the endpoint from the stack outputs", async () => {
+      posts = [];
+      healthStatus = 200;
+      const outputs = path.join(tmp, "stack-outputs.json");
+      writeFileSync(outputs, JSON.stringify({ ingressUrl: base }));
+      expect((await scriptAsync("smoke.sh", ["--stack-outputs", outputs], env)).status).toBe(0);
+      writeFileSync(outputs, "{}");
+      expect((await scriptAsync("smoke.sh", ["--stack-outputs", outputs], env)).stderr).toContain("no ingressUrl output");
+    });
+  });
+});
+
+describe("the offline-plan comment", () => {
+  const bin = path.join(tmp, "bin");
+  mkdirSync(bin);
+  symlinkSync(path.join(FAKES, "npm.mjs"), path.join(bin, "npm"));
+  const pathEnv = `${bin}:${process.env.PATH}`;
+
+  /** A base checkout that only knows the dev stack (prod is new in the PR). */
+  function baseCheckout(): string {
+    const dir = mkdtempSync(path.join(tmp, "base-"));
+    writeFileSync(path.join(dir, "Pulumi.dev.yaml"), "config: {}\n");
+    return dir;
+  }
+
+  it("plans every stack in head and base, diffs them, and marks a blocked stack", () => {
+    const out = path.join(tmp, "plans-blocked");
+    const r = script("offline-plans.sh", [REPO_ROOT, baseCheckout(), out], { PATH: pathEnv, FAKE_NPM_BLOCK: "prod" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("blocking=true");
+    for (const stack of stackNames()) {
+      expect(readFileSync(path.join(out, `head-${stack}.json`), "utf8")).toContain(`"stack":"${stack}"`);
+      expect(readFileSync(path.join(out, `diff-${stack}.md`), "utf8")).toContain(`Offline plan diff: stack \`${stack}\``);
+    }
+    expect(readFileSync(path.join(out, "diff-dev.md"), "utf8")).toContain("1 → 1 resources");
+    expect(readFileSync(path.join(out, "diff-prod.md"), "utf8")).toContain("0 → 1 resources");
+
+    const comment = script("plan-comment.sh", [out, "0123456789abcdef"]);
+    expect(comment.status, comment.stderr).toBe(0);
+    const body = comment.stdout;
+    expect(body.split("\n")[0]).toBe(script("comment-marker.sh", []).stdout.trim());
+    expect(body).toContain("at 0123456");
+    expect(body).toContain("### ✅ `dev`: no blocking findings");
+    expect(body).toContain("### ❌ `prod`: blocking findings");
+    expect(body).toContain("mandatory violation in prod");
+    expect(body).toContain("_The base branch has no usable plan for `prod`");
+    expect(body).not.toContain("_The base branch has no usable plan for `dev`");
+  });
+
+  it("reports a crashed plan with its log; only a clean run is not blocking", () => {
+    const out = path.join(tmp, "plans-crashed");
+    const r = script("offline-plans.sh", [REPO_ROOT, baseCheckout(), out], { PATH: pathEnv, FAKE_NPM_CRASH: "dev" });
+    expect(r.stdout.trim()).toBe("blocking=true");
+    const body = script("plan-comment.sh", [out, "abcdef0"]).stdout;
+    expect(body).toContain("### ❌ `dev`: the plan failed");
+    expect(body).toContain("TypeError: boom in");
+    expect(body).toContain("### ✅ `prod`");
+
+    const clean = path.join(tmp, "plans-clean");
+    expect(script("offline-plans.sh", [REPO_ROOT, baseCheckout(), clean], { PATH: pathEnv }).stdout.trim()).toBe("blocking=false");
+  });
+
+  describe("upsert-comment.sh", () => {
+    const repo = "acme/titanium";
+    const headSha = "f".repeat(40);
+    const stateFile = path.join(tmp, "gh-comments.json");
+    const env = { GH: path.join(FAKES, "gh.mjs"), FAKE_GH_STATE: stateFile };
+    const marker = "<!-- titanium:offline-plan -->";
+    const bodyFile = (text: string) => {
+      const f = path.join(tmp, `body-${Math.random()}.md`);
+      writeFileSync(f, text);
+      return f;
+    };
+    const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as {
+      comments: { id: number; issue: number; body: string; user: { login: string } }[];
+      calls: { method: string }[];
+    };
+
+    it("creates the comment once, then updates it in place, leaving other comments alone", () => {
+      writeFileSync(
+        stateFile,
+        JSON.stringify({
+          pulls: { 7: { head: { sha: headSha } } },
+          comments: [
+            { id: 1, issue: 7, body: `${marker}\nby a human quoting the marker`, user: { login: "alice" } },
+            { id: 2, issue: 7, body: "unrelated bot comment", user: { login: "github-actions[bot]" } },
+          ],
+        }),
+      );
+      expect(script("upsert-comment.sh", [repo, "7", headSha, bodyFile(`${marker}\nfirst`)], env).stdout).toContain("commented on PR #7");
+      expect(script("upsert-comment.sh", [repo, "7", headSha, bodyFile(`${marker}\nsecond`)], env).stdout).toMatch(/updated comment \d+ on PR #7/);
+      const comments = state().comments;
+      expect(comments.map((c) => c.body)).toEqual([`${marker}\nby a human quoting the marker`, "unrelated bot comment", `${marker}\nsecond`]);
+    });
+
+    it("refuses a stale or foreign artifact, a bad PR number and a body without the marker", () => {
+      writeFileSync(stateFile, JSON.stringify({ pulls: { 7: { head: { sha: headSha } } } }));
+      const stale = script("upsert-comment.sh", [repo, "7", "a".repeat(40), bodyFile(`${marker}\nx`)], env);
+      expect(stale.status).toBe(1);
+      expect(stale.stderr).toContain("not commenting");
+      expect(script("upsert-comment.sh", [repo, "7; rm -rf /", headSha, bodyFile(`${marker}\nx`)], env).stderr).toContain("is not a pull request number");
+      expect(script("upsert-comment.sh", [repo, "7", headSha, bodyFile("no marker")], env).stderr).toContain("does not start with the marker");
+      expect(state().calls.filter((c) => c.method !== "GET")).toEqual([]);
+    });
+
+    it("truncates a body GitHub would refuse", () => {
+      writeFileSync(stateFile, JSON.stringify({ pulls: { 8: { head: { sha: headSha } } } }));
+      expect(script("upsert-comment.sh", [repo, "8", headSha, bodyFile(`${marker}\n${"x".repeat(100_000)}`)], env).status).toBe(0);
+      const body = state().comments[0]!.body;
+      expect(body.length).toBeLessThan(65_536);
+      expect(body).toContain("(truncated");
+    });
+  });
+});
+
+describe("drift", () => {
+  it("drift-check.sh tells clean, drift and a failed check apart", () => {
+    const out = path.join(tmp, "drift-results");
+    const check = (exit: string, output: string) => {
+      const r = script("drift-check.sh", ["dev", out], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_EXIT: exit, FAKE_OUTPUT: output });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(readFileSync(path.join(out, "drift-dev.json"), "utf8")) as { result: string; log: string };
+    };
+    expect(check("0", "Resources: 42 unchanged").result).toBe("clean");
+    const drift = check("255", "~ gcp:compute:Firewall admin update [diff: ~sourceRanges]\nerror: no changes were expected but changes were proposed");
+    expect(drift.result).toBe("drift");
+    expect(drift.log).toContain("sourceRanges");
+    expect(check("255", "error: failed to decrypt: permission denied on KMS key").result).toBe("error");
+  });
+
+  it("drift-issue.sh keeps ONE labelled issue: opens, updates, then closes it", () => {
+    const stateFile = path.join(tmp, "gh-drift.json");
+    writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 5, title: "other", state: "open", labels: [{ name: "bug" }] }] }));
+    const results = path.join(tmp, "drift-issue");
+    mkdirSync(results);
+    const write = (stack: string, result: string) =>
+      writeFileSync(path.join(results, `drift-${stack}.json`), JSON.stringify({ stack, result, log: `preview log of ${stack}` }));
+    const env = { GH: path.join(FAKES, "gh.mjs"), FAKE_GH_STATE: stateFile, GITHUB_REPOSITORY: "acme/titanium", GITHUB_RUN_ID: "99" };
+    const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as {
+      issues: { number: number; state: string; body: string; labels: { name: string }[] }[];
+      comments: { issue: number; body: string }[];
+      labels: string[];
+    };
+    const drifts = () => state().issues.filter((i) => i.labels.some((l) => l.name === "drift"));
+
+    write("dev", "drift");
+    write("prod", "clean");
+    expect(script("drift-issue.sh", [results], env).stdout).toContain("opened an issue labelled drift");
+    expect(drifts()).toHaveLength(1);
+    expect(drifts()[0]!.body).toContain("| `dev` | drift: the cloud differs from the program |");
+    expect(drifts()[0]!.body).toContain("preview log of dev");
+    expect(drifts()[0]!.body).not.toContain("preview log of prod");
+    expect(drifts()[0]!.body).toContain("https://github.com/acme/titanium/actions/runs/99");
+    expect(state().labels).toEqual(["drift"]);
+
+    write("prod", "error");
+    expect(script("drift-issue.sh", [results], env).stdout).toContain(`updated issue #${drifts()[0]!.number}`);
+    expect(drifts()).toHaveLength(1);
+    expect(drifts()[0]!.body).toContain("| `prod` | the check failed |");
+    expect(state().comments.at(-1)!.body).toContain("Still drifting: dev, prod");
+
+    write("dev", "clean");
+    write("prod", "clean");
+    expect(script("drift-issue.sh", [results], env).stdout).toContain("closed issue");
+    expect(drifts()[0]!.state).toBe("closed");
+    expect(state().issues.find((i) => i.number === 5)!.state).toBe("open");
+    expect(script("drift-issue.sh", [results], env).stdout).toContain("no drift");
+    expect(drifts()).toHaveLength(1);
+  });
+});
+
+describe("script hygiene", () => {
+  it("every CI script is executable and strict", () => {
+    const texts = spawnSync("bash", ["-c", `for f in "${SCRIPTS}"/*.sh; do [[ -x "$f" ]] || echo "not executable: $f"; grep -q '^set -euo pipefail$' "$f" || echo "not strict: $f"; done`], {
+      encoding: "utf8",
+    });
+    expect(texts.stdout).toBe("");
+  });
+});

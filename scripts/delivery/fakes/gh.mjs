@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// A stand-in for the `gh api` calls the CI scripts make, backed by a JSON file (FAKE_GH_STATE):
+// pull requests, issues, their comments and labels. Every call is appended to state.calls.
+import { readFileSync, writeFileSync } from "node:fs";
+
+const stateFile = process.env.FAKE_GH_STATE;
+const state = JSON.parse(readFileSync(stateFile, "utf8"));
+state.calls ??= [];
+state.comments ??= [];
+state.issues ??= [];
+state.labels ??= [];
+state.pulls ??= {};
+state.nextId ??= 1000;
+const login = state.login ?? "github-actions[bot]";
+
+const args = process.argv.slice(2);
+if (args.shift() !== "api") fail("fake gh: only `gh api` is supported");
+let method = "GET";
+let target;
+const fields = {};
+while (args.length > 0) {
+  const a = args.shift();
+  if (a === "-X") method = args.shift();
+  else if (a === "--paginate") continue;
+  else if (a === "-F" || a === "-f") {
+    const [k, ...rest] = args.shift().split("=");
+    let v = rest.join("=");
+    if (a === "-F" && v.startsWith("@")) v = readFileSync(v.slice(1), "utf8");
+    if (k.endsWith("[]")) (fields[k.slice(0, -2)] ??= []).push(v);
+    else fields[k] = v;
+  } else target = a;
+}
+state.calls.push({ method, path: target, fields });
+const [route, query = ""] = target.split("?");
+const params = new URLSearchParams(query);
+const parts = route.split("/"); // repos/<owner>/<repo>/...
+const rest = parts.slice(3);
+let out;
+
+function fail(message, code = 1) {
+  writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  console.error(message);
+  process.exit(code);
+}
+
+if (method === "GET" && rest[0] === "pulls") {
+  out = state.pulls[rest[1]];
+  if (!out) fail("gh: Not Found (HTTP 404)");
+} else if (method === "GET" && rest[0] === "issues" && rest[2] === "comments") {
+  out = state.comments.filter((c) => String(c.issue) === rest[1]);
+} else if (method === "POST" && rest[0] === "issues" && rest[2] === "comments") {
+  out = { id: state.nextId++, issue: Number(rest[1]), body: fields.body, user: { login } };
+  state.comments.push(out);
+} else if (method === "PATCH" && rest[0] === "issues" && rest[1] === "comments") {
+  out = state.comments.find((c) => String(c.id) === rest[2]);
+  if (!out) fail("gh: Not Found (HTTP 404)");
+  out.body = fields.body;
+} else if (method === "GET" && rest[0] === "issues" && rest.length === 1) {
+  out = state.issues.filter(
+    (i) => (!params.get("state") || i.state === params.get("state")) && (!params.get("labels") || i.labels.some((l) => l.name === params.get("labels"))),
+  );
+} else if (method === "POST" && rest[0] === "labels") {
+  if (state.labels.includes(fields.name)) fail("gh: Validation Failed (HTTP 422)");
+  state.labels.push(fields.name);
+  out = { name: fields.name };
+} else if (method === "POST" && rest[0] === "issues" && rest.length === 1) {
+  out = { number: state.nextId++, title: fields.title, body: fields.body, state: "open", labels: (fields.labels ?? []).map((name) => ({ name })) };
+  state.issues.push(out);
+} else if (method === "PATCH" && rest[0] === "issues" && rest.length === 2) {
+  out = state.issues.find((i) => String(i.number) === rest[1]);
+  if (!out) fail("gh: Not Found (HTTP 404)");
+  Object.assign(out, fields);
+} else {
+  fail(`fake gh: unsupported ${method} ${target}`);
+}
+writeFileSync(stateFile, JSON.stringify(state, null, 2));
+process.stdout.write(JSON.stringify(out));

@@ -1,0 +1,83 @@
+/**
+ * Renovate keeps npm, the GitHub Actions and the Helm charts current. Its custom regex manager
+ * must find every chart version pinned in stacks/config.ts, with the repository and version the
+ * schema actually defaults to, and must know each chart's name in its repository.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { CHARTS } from "../../components/platform/chart-workloads";
+import { loadConfig } from "../../stacks/config";
+import { readStackConfig } from "../../stacks/harness";
+import { REPO_ROOT } from "./workflows";
+
+interface RenovateConfig {
+  extends: string[];
+  customManagers: { customType: string; managerFilePatterns: string[]; matchStrings: string[]; datasourceTemplate: string }[];
+  packageRules: { matchManagers?: string[]; matchDepNames?: string[]; overridePackageName?: string; registryUrls?: string[]; enabled?: boolean }[];
+}
+
+const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as RenovateConfig;
+const configSource = readFileSync(path.join(REPO_ROOT, "stacks/config.ts"), "utf8");
+/** The schema's chart defaults: a stack config without a charts key. */
+const { "titanium:charts": _ignored, ...withoutCharts } = readStackConfig("dev");
+const chartDefaults = loadConfig("dev", withoutCharts).charts;
+
+/** Renovate patterns are "/regex/" or globs; ours are regexes. */
+function fileRegex(pattern: string): RegExp {
+  const m = /^\/(.*)\/$/.exec(pattern);
+  if (!m) throw new Error(`expected a /regex/ file pattern, got ${pattern}`);
+  return new RegExp(m[1]!);
+}
+
+describe("Renovate", () => {
+  const helm = renovate.customManagers.filter((m) => m.datasourceTemplate === "helm");
+
+  it("has one helm regex manager that reads stacks/config.ts", () => {
+    expect(helm).toHaveLength(1);
+    expect(helm[0]!.customType).toBe("regex");
+    expect(helm[0]!.managerFilePatterns.some((p) => fileRegex(p).test("stacks/config.ts"))).toBe(true);
+    expect(helm[0]!.managerFilePatterns.some((p) => fileRegex(p).test("stacks/config.test.ts"))).toBe(false);
+  });
+
+  /** What a packageRule sets for a dependency (later rules win, as in Renovate). */
+  function ruleValue<K extends "overridePackageName" | "registryUrls">(dep: string, key: K) {
+    const rules = renovate.packageRules.filter((r) => r[key] !== undefined && r.matchDepNames?.includes(dep));
+    return rules.at(-1)?.[key];
+  }
+
+  it("matches every chart version in stacks/config.ts, with the schema's repository and version", () => {
+    const found = helm[0]!.matchStrings.flatMap((s) =>
+      [...configSource.matchAll(new RegExp(s, "g"))].map((m) => ({
+        key: m.groups!.depName!,
+        // A repository named by a constant comes from a packageRule's registryUrls.
+        repository: m.groups!.registryUrl ?? ruleValue(m.groups!.depName!, "registryUrls")?.[0],
+        version: m.groups!.currentValue!,
+      })),
+    );
+    const callSites = [...configSource.matchAll(/\bchart\(\s*["A-Z]/g)].length;
+    expect(callSites).toBe(Object.keys(chartDefaults).length);
+    expect(found).toHaveLength(callSites);
+    expect(Object.fromEntries(found.map((f) => [f.key, { repository: f.repository, version: f.version }]))).toEqual(
+      Object.fromEntries(Object.entries(chartDefaults).map(([k, v]) => [k, { repository: v.repository, version: v.version }])),
+    );
+  });
+
+  it("knows each chart's name in its repository: the chart the platform layer installs", () => {
+    const names = new Map<string, string>();
+    for (const rule of renovate.packageRules.filter((r) => r.overridePackageName)) {
+      for (const dep of rule.matchDepNames ?? []) {
+        expect(names.has(dep), dep).toBe(false);
+        names.set(dep, rule.overridePackageName!);
+      }
+    }
+    expect([...names.keys()].sort()).toEqual(Object.keys(chartDefaults).sort());
+    for (const [key, chart] of names) expect(chart, key).toBe(CHARTS[key as keyof typeof CHARTS].chart);
+  });
+
+  it("keeps actions pinned by digest and Node on the .nvmrc major", () => {
+    expect(renovate.extends).toContain("helpers:pinGitHubActionDigests");
+    const nodeRule = renovate.packageRules.find((r) => r.matchDepNames?.includes("node"));
+    expect(nodeRule?.enabled).toBe(false);
+  });
+});

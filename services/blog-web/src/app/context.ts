@@ -1,0 +1,45 @@
+// What every view gets from the app shell.
+import { ApiError, type ApiClient } from "./api.js";
+import type { Translator } from "./i18n.js";
+import type { Route } from "./router.js";
+import type { Session } from "./session.js";
+
+export type ToastKind = "success" | "error" | "info";
+
+export interface ViewContext {
+  api: ApiClient;
+  session: Session;
+  tr: Translator;
+  /** Aborted when the user navigates away: a view ignores late responses once it is. */
+  signal: AbortSignal;
+  navigate(to: Route | string, opts?: { replace?: boolean }): void;
+  toast(message: string, kind?: ToastKind): void;
+  /** Sets the document title and the view's heading text for screen readers. */
+  setTitle(title: string): void;
+}
+
+/** A user-facing sentence for any error a request can throw. */
+export function describeError(err: unknown, tr: Translator): string {
+  if (!(err instanceof ApiError)) return tr.t("error.server");
+  switch (err.kind) {
+    case "network":
+      return tr.t("error.network");
+    case "rate_limited":
+      return err.retryAfter !== null
+        ? tr.t("error.rateLimited", { seconds: err.retryAfter })
+        : tr.t("error.rateLimitedSoon");
+    case "session_expired":
+      return tr.t("error.sessionExpired");
+    case "forbidden":
+      return tr.t("error.forbidden");
+    case "not_found":
+      return tr.t("error.notFound");
+    case "validation":
+    case "conflict":
+    case "unauthorized":
+      // The server's own sentence names the problem (e.g. "Username already exists").
+      return err.message || tr.t("error.validation");
+    case "server":
+      return tr.t("error.server");
+  }
+}

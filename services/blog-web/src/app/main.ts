@@ -1,0 +1,189 @@
+// The app shell: header, routing with the History API, focus management, toasts, language switch.
+import "./styles.css";
+import { ApiClient } from "./api.js";
+import type { ToastKind, ViewContext } from "./context.js";
+import { h, replace } from "./dom.js";
+import { createTranslator, DEFAULT_LOCALE, isLocale, LOCALE_STORAGE_KEY, LOCALES, type Locale, type Translator } from "./i18n.js";
+import { fromLegacyHash, href, parseRoute, type Route } from "./router.js";
+import { Session } from "./session.js";
+import { renderLogin, renderSignup } from "./views/auth.js";
+import { renderEditor } from "./views/editor.js";
+import { renderList } from "./views/list.js";
+import { renderPost } from "./views/post.js";
+import { BASE_PATH, BLOG_API_PATH, ASSETS_PATH } from "../paths.js";
+
+function storedLocale(): Locale {
+  try {
+    const v = localStorage.getItem(LOCALE_STORAGE_KEY);
+    return isLocale(v) ? v : DEFAULT_LOCALE;
+  } catch {
+    return DEFAULT_LOCALE;
+  }
+}
+
+let tr: Translator = createTranslator(storedLocale());
+const session = new Session(sessionStorage);
+const api = new ApiClient({
+  fetch: (url, init) => fetch(url, { ...init, credentials: "same-origin" }),
+  session,
+  onSessionExpired: () => toast(tr.t("error.sessionExpired"), "error"),
+});
+
+// ── shell ──
+const header = h("header", { class: "site-header" });
+const main = h("main", { attrs: { id: "main", tabindex: -1 } });
+const toasts = h("div", { class: "toasts", attrs: { role: "status", "aria-live": "polite" } });
+const footer = h("footer", { class: "site-footer" });
+const skip = h("a", { class: "skip", attrs: { href: "#main" } });
+skip.addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
+const root = document.getElementById("app");
+if (!root) throw new Error("#app missing from index.html");
+replace(root, skip, header, main, footer, toasts);
+
+function toast(message: string, kind: ToastKind = "info"): void {
+  const item = h(
+    "div",
+    { class: `toast ${kind}` },
+    h("p", null, message),
+    h("button", { class: "close", attrs: { type: "button", "aria-label": tr.t("toast.dismiss") }, on: { click: () => item.remove() } }, "×"),
+  );
+  toasts.appendChild(item);
+  setTimeout(() => item.remove(), kind === "error" ? 10_000 : 5_000);
+}
+
+function renderChrome(): void {
+  const { t } = tr;
+  document.documentElement.lang = tr.locale;
+  skip.textContent = t("nav.skip");
+  const s = session.get();
+  const items = s
+    ? [
+        h("li", null, h("a", { class: "btn primary", attrs: { href: href({ name: "new" }) } }, t("nav.write"))),
+        h("li", { class: "whoami" }, t("nav.signedInAs", { username: s.username })),
+        h("li", null, h("button", { class: "btn", attrs: { type: "button" }, on: { click: logout } }, t("nav.logout"))),
+      ]
+    : [
+        h("li", null, h("a", { class: "btn", attrs: { href: href({ name: "login" }) } }, t("nav.login"))),
+        h("li", null, h("a", { class: "btn primary", attrs: { href: href({ name: "signup" }) } }, t("nav.signup"))),
+      ];
+  const select = h("select", { attrs: { id: "locale" } }, ...Object.entries(LOCALES).map(([code, l]) =>
+    h("option", { attrs: { value: code, selected: code === tr.locale, lang: code } }, l.label)));
+  select.addEventListener("change", () => {
+    if (!isLocale(select.value)) return;
+    tr = createTranslator(select.value);
+    try {
+      localStorage.setItem(LOCALE_STORAGE_KEY, select.value);
+    } catch {
+      // remembered for this page only
+    }
+    renderChrome();
+    void render(false);
+    document.getElementById("locale")?.focus();
+  });
+  replace(
+    header,
+    h("a", { class: "brand", attrs: { href: BASE_PATH } }, t("app.title")),
+    h("nav", { attrs: { "aria-label": t("nav.primary") } }, h("ul", null, items)),
+    h("div", { class: "locale" }, h("label", { attrs: { for: "locale" } }, t("nav.language")), select),
+  );
+  replace(footer, h("p", null, t("footer.text")));
+}
+
+async function logout(): Promise<void> {
+  await api.logout();
+  toast(tr.t("auth.loggedOut"), "info");
+  navigate({ name: "list", params: { page: 1 } });
+}
+
+// ── routing ──
+let current: AbortController | null = null;
+
+function navigate(to: Route | string, opts: { replace?: boolean } = {}): void {
+  const url = typeof to === "string" ? to : href(to);
+  if (opts.replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+  void render(true);
+}
+
+async function render(moveFocus: boolean): Promise<void> {
+  current?.abort();
+  const controller = new AbortController();
+  current = controller;
+  const route = parseRoute(location.pathname, location.search);
+  const ctx: ViewContext = {
+    api,
+    session,
+    tr,
+    signal: controller.signal,
+    navigate,
+    toast,
+    setTitle: (title) => {
+      document.title = `${title} · ${tr.t("app.title")}`;
+    },
+  };
+  main.setAttribute("aria-busy", "true");
+  try {
+    switch (route.name) {
+      case "list":
+        await renderList(ctx, main, route.params);
+        break;
+      case "post":
+        await renderPost(ctx, main, route.id);
+        break;
+      case "new":
+        await renderEditor(ctx, main, null);
+        break;
+      case "edit":
+        await renderEditor(ctx, main, route.id);
+        break;
+      case "login":
+        if (session.get()) return navigate(route.next ?? BASE_PATH, { replace: true }); // already signed in
+        renderLogin(ctx, main, route.next, route.user);
+        break;
+      case "signup":
+        renderSignup(ctx, main);
+        break;
+      case "notFound": {
+        ctx.setTitle(tr.t("notFound.heading"));
+        replace(
+          main,
+          h("h1", { attrs: { tabindex: -1 } }, tr.t("notFound.heading")),
+          h("p", null, tr.t("notFound.body")),
+          h("p", null, h("a", { attrs: { href: BASE_PATH } }, tr.t("notFound.home"))),
+        );
+      }
+    }
+  } finally {
+    if (current === controller) main.removeAttribute("aria-busy");
+  }
+  if (moveFocus && current === controller) {
+    // Move focus to the new view's heading, as a page load would put a screen reader at the top.
+    const target = main.querySelector<HTMLElement>("h1") ?? main;
+    target.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }
+}
+
+/** Same-app links are handled here; everything else (API, assets, other sites, new tabs) is left alone. */
+document.addEventListener("click", (ev) => {
+  if (ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  const a = (ev.target as Element | null)?.closest?.("a[href]");
+  if (!(a instanceof HTMLAnchorElement) || a.target || a.hasAttribute("download")) return;
+  const url = new URL(a.href);
+  if (url.origin !== location.origin || !url.pathname.startsWith(BASE_PATH)) return;
+  if (url.pathname.startsWith(BLOG_API_PATH) || url.pathname.startsWith(ASSETS_PATH)) return;
+  if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
+  ev.preventDefault();
+  navigate(url.pathname + url.search);
+});
+
+window.addEventListener("popstate", () => void render(true));
+session.subscribe(() => renderChrome());
+
+const legacy = fromLegacyHash(location.hash);
+if (legacy) history.replaceState(null, "", href(legacy));
+renderChrome();
+void render(false);

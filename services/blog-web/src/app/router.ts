@@ -1,0 +1,100 @@
+// Routes as real URLs under the base path (the server answers every non-asset path under it with the app),
+// so a post can be linked, reloaded and opened in a new tab. DOM-free: parse and build only.
+import { BASE_PATH } from "../paths.js";
+
+export interface ListParams {
+  category?: string;
+  q?: string;
+  author?: string;
+  /** 1-based page number. */
+  page: number;
+}
+
+export type Route =
+  | { name: "list"; params: ListParams }
+  | { name: "post"; id: number }
+  | { name: "edit"; id: number }
+  | { name: "new" }
+  | { name: "login"; next?: string; user?: string }
+  | { name: "signup" }
+  | { name: "notFound" };
+
+const ID = "([1-9][0-9]{0,15})";
+
+function str(params: URLSearchParams, key: string, max: number): string | undefined {
+  const v = params.get(key)?.trim();
+  return v ? v.slice(0, max) : undefined;
+}
+
+/** Only same-app paths may be a post-login destination (no open redirect). */
+export function safeNext(next: string | null | undefined): string | undefined {
+  if (!next || !next.startsWith(BASE_PATH) || next.startsWith("//") || next.includes("\\")) return undefined;
+  return next;
+}
+
+export function parseRoute(pathname: string, search = ""): Route {
+  const params = new URLSearchParams(search);
+  if (pathname === BASE_PATH || pathname === BASE_PATH.slice(0, -1)) {
+    const page = Number(params.get("page") ?? "1");
+    return {
+      name: "list",
+      params: {
+        category: str(params, "category", 50),
+        q: str(params, "q", 200),
+        author: str(params, "author", 100),
+        page: Number.isInteger(page) && page >= 1 && page <= 100_000 ? page : 1,
+      },
+    };
+  }
+  const rest = pathname.startsWith(BASE_PATH) ? pathname.slice(BASE_PATH.length).replace(/\/$/, "") : null;
+  if (rest === null) return { name: "notFound" };
+  let m: RegExpExecArray | null;
+  if ((m = new RegExp(`^posts/${ID}$`).exec(rest))) return { name: "post", id: Number(m[1]) };
+  if ((m = new RegExp(`^posts/${ID}/edit$`).exec(rest))) return { name: "edit", id: Number(m[1]) };
+  if (rest === "new") return { name: "new" };
+  if (rest === "login") return { name: "login", next: safeNext(params.get("next")), user: str(params, "user", 100) };
+  if (rest === "signup") return { name: "signup" };
+  return { name: "notFound" };
+}
+
+export function href(route: Route): string {
+  switch (route.name) {
+    case "list": {
+      const p = new URLSearchParams();
+      const { category, q, author, page } = route.params;
+      if (category) p.set("category", category);
+      if (q) p.set("q", q);
+      if (author) p.set("author", author);
+      if (page > 1) p.set("page", String(page));
+      const qs = p.toString();
+      return qs ? `${BASE_PATH}?${qs}` : BASE_PATH;
+    }
+    case "post":
+      return `${BASE_PATH}posts/${route.id}`;
+    case "edit":
+      return `${BASE_PATH}posts/${route.id}/edit`;
+    case "new":
+      return `${BASE_PATH}new`;
+    case "login": {
+      const p = new URLSearchParams();
+      if (route.next) p.set("next", route.next);
+      if (route.user) p.set("user", route.user);
+      const qs = p.toString();
+      return qs ? `${BASE_PATH}login?${qs}` : `${BASE_PATH}login`;
+    }
+    case "signup":
+      return `${BASE_PATH}signup`;
+    case "notFound":
+      return BASE_PATH;
+  }
+}
+
+/** The original SPA's hash routes (`#/posts/5`, `#/posts/new`, `#/posts/5/edit`), for old bookmarks. */
+export function fromLegacyHash(hash: string): Route | null {
+  const m = /^#\/posts\/(new|[1-9][0-9]{0,15})(\/edit)?$/.exec(hash);
+  if (hash === "#/" || hash === "#") return { name: "list", params: { page: 1 } };
+  if (!m) return null;
+  if (m[1] === "new") return m[2] ? null : { name: "new" };
+  const id = Number(m[1]);
+  return m[2] ? { name: "edit", id } : { name: "post", id };
+}

@@ -1,0 +1,34 @@
+// Plain-text helpers. DOM-free so they are unit-tested in Node.
+
+/**
+ * The API's excerpt is the first 120 characters of the raw Markdown; shown in a list, the syntax is noise.
+ * This strips the common marks (emphasis, code fences and ticks, headings, quotes, list bullets, link and
+ * image syntax) and keeps the words. The result is only ever used as text, never as HTML.
+ */
+export function plainExcerpt(markdown: string): string {
+  return markdown
+    .replace(/```[^\n`]*/g, " ") // fence markers with their language
+    .replace(/!\[([^\]]*)\]\([^)]*\)?/g, "$1") // images → alt text
+    .replace(/\[([^\]]*)\]\([^)]*\)?/g, "$1") // links → their text
+    .replace(/(^|\s)#{1,6}\s+/g, "$1") // headings (a "# " is rare in prose)
+    // Quotes and bullets only at a line start: the API turns newlines into spaces, and "3 - 2" is prose.
+    .replace(/^[ \t]*>[ \t]?/gm, "")
+    .replace(/^[ \t]*(?:[-*+]|\d+\.)[ \t]+/gm, "")
+    .replace(/(\*\*|__|~~|`)/g, "") // emphasis and code ticks
+    .replace(/(^|[\s(])[*_]([^*_\s][^*_]*?)[*_](?=[\s).,!?:;]|$)/g, "$1$2") // single * or _ emphasis
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+/**
+ * The blog-service stores titles and content as the original did: passed through an HTML sanitiser, which
+ * leaves text HTML-escaped (`a < b && c` is stored as `a &lt; b &amp;&amp; c`). The UI shows titles as text
+ * and renders content as Markdown, so it undoes exactly that one level of escaping; otherwise a blockquote
+ * (`> `) or a comparison in a code block would show entities, and every edit would escape them again.
+ * The result is never trusted as HTML: titles become text nodes, content goes through DOMPurify.
+ */
+export function fromStored(text: string): string {
+  return text.replace(/&(lt|gt|amp|quot|#39|#x27);/g, (_, e: string) =>
+    e === "lt" ? "<" : e === "gt" ? ">" : e === "amp" ? "&" : e === "quot" ? '"' : "'",
+  );
+}

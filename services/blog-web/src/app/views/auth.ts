@@ -1,0 +1,142 @@
+// Log in and sign up.
+import { ApiError } from "../api.js";
+import { describeError, type ViewContext } from "../context.js";
+import { h, replace } from "../dom.js";
+import { href } from "../router.js";
+import { busy, errorSummary, field, type Field } from "./form.js";
+
+function fieldProblems(err: unknown, fields: Field[]): { field?: Field; message: string }[] {
+  const byField = err instanceof ApiError ? err.fields : {};
+  return fields.filter((f) => byField[f.name]).map((f) => ({ field: f, message: `${f.label}: ${byField[f.name]}` }));
+}
+
+function requiredProblems(ctx: ViewContext, fields: Field[]): { field: Field; message: string }[] {
+  return fields
+    .filter((f) => f.control.value.trim() === "")
+    .map((f) => ({ field: f, message: ctx.tr.t("editor.required", { field: f.label }) }));
+}
+
+export function renderLogin(ctx: ViewContext, main: HTMLElement, next?: string, prefill?: string): void {
+  const { t } = ctx.tr;
+  const heading = h("h1", { attrs: { tabindex: -1 } }, t("auth.loginHeading"));
+  ctx.setTitle(t("auth.loginHeading"));
+  const username = field({
+    name: "username",
+    label: t("auth.username"),
+    control: h("input", { attrs: { type: "text", autocomplete: "username", required: true, maxlength: 100, autocapitalize: "none", spellcheck: "false" } }),
+  });
+  const password = field({
+    name: "password",
+    label: t("auth.password"),
+    control: h("input", { attrs: { type: "password", autocomplete: "current-password", required: true, maxlength: 200 } }),
+  });
+  if (prefill) username.control.value = prefill;
+  const fields = [username, password];
+  const summary = errorSummary();
+  const submit = h("button", { class: "btn primary", attrs: { type: "submit" } }, t("auth.loginSubmit"));
+  const form = h(
+    "form",
+    {
+      class: "auth",
+      attrs: { novalidate: true },
+      on: {
+        submit: async (ev) => {
+          ev.preventDefault();
+          const missing = requiredProblems(ctx, fields);
+          for (const f of fields) f.setError(missing.find((m) => m.field === f)?.message ?? null);
+          if (missing.length > 0) return summary.show(t("editor.errorSummary"), missing);
+          summary.clear();
+          try {
+            const s = await busy(submit, t("auth.working"), () =>
+              ctx.api.login(username.control.value.trim(), password.control.value),
+            );
+            ctx.toast(t("auth.loggedIn", { username: s.username }), "success");
+            ctx.navigate(next ?? href({ name: "list", params: { page: 1 } }), { replace: true });
+          } catch (err) {
+            password.control.value = "";
+            const bad = err instanceof ApiError && err.kind === "unauthorized";
+            summary.show(t("error.title"), [{ message: bad ? t("auth.badCredentials") : describeError(err, ctx.tr) }]);
+          }
+        },
+      },
+    },
+    summary.el,
+    username.wrapper,
+    password.wrapper,
+    h("div", { class: "actions" }, submit),
+  );
+  replace(
+    main,
+    heading,
+    form,
+    h("p", null, `${t("auth.noAccount")} `, h("a", { attrs: { href: href({ name: "signup" }) } }, t("nav.signup"))),
+  );
+}
+
+export function renderSignup(ctx: ViewContext, main: HTMLElement): void {
+  const { t } = ctx.tr;
+  const heading = h("h1", { attrs: { tabindex: -1 } }, t("auth.signupHeading"));
+  ctx.setTitle(t("auth.signupHeading"));
+  const username = field({
+    name: "username",
+    label: t("auth.username"),
+    hint: t("auth.usernameHint"),
+    control: h("input", {
+      attrs: { type: "text", autocomplete: "username", required: true, minlength: 3, maxlength: 50, pattern: "[A-Za-z0-9_]+", autocapitalize: "none", spellcheck: "false" },
+    }),
+  });
+  const email = field({
+    name: "email",
+    label: t("auth.email"),
+    control: h("input", { attrs: { type: "email", autocomplete: "email", required: true, maxlength: 255 } }),
+  });
+  const password = field({
+    name: "password",
+    label: t("auth.password"),
+    hint: t("auth.passwordHint"),
+    control: h("input", { attrs: { type: "password", autocomplete: "new-password", required: true, minlength: 8, maxlength: 200 } }),
+  });
+  const fields = [username, email, password];
+  const summary = errorSummary();
+  const submit = h("button", { class: "btn primary", attrs: { type: "submit" } }, t("auth.signupSubmit"));
+  const form = h(
+    "form",
+    {
+      class: "auth",
+      attrs: { novalidate: true },
+      on: {
+        submit: async (ev) => {
+          ev.preventDefault();
+          const missing = requiredProblems(ctx, fields);
+          for (const f of fields) f.setError(missing.find((m) => m.field === f)?.message ?? null);
+          if (missing.length > 0) return summary.show(t("editor.errorSummary"), missing);
+          summary.clear();
+          const name = username.control.value.trim();
+          try {
+            await busy(submit, t("auth.working"), () =>
+              ctx.api.signup({ username: name, email: email.control.value.trim(), password: password.control.value }),
+            );
+            ctx.toast(t("auth.signedUp"), "success");
+            ctx.navigate({ name: "login", user: name });
+          } catch (err) {
+            // The server names the rule that failed (reserved name, weak password, taken name).
+            const problems = fieldProblems(err, fields);
+            for (const f of fields) f.setError(problems.find((p) => p.field === f)?.message ?? null);
+            summary.show(t("error.title"), problems.length > 0 ? problems : [{ message: describeError(err, ctx.tr) }]);
+          }
+        },
+      },
+    },
+    summary.el,
+    username.wrapper,
+    email.wrapper,
+    password.wrapper,
+    h("div", { class: "actions" }, submit),
+  );
+  replace(
+    main,
+    heading,
+    form,
+    h("p", null, `${t("auth.haveAccount")} `, h("a", { attrs: { href: href({ name: "login" }) } }, t("nav.login"))),
+  );
+}

@@ -1,0 +1,212 @@
+// Create and edit a post: title, category (pick or type), Markdown content with a preview.
+// A draft survives an expired session: it is parked in sessionStorage while the user signs in again.
+import { ApiError, type Post, type PostInput } from "../api.js";
+import { describeError, type ViewContext } from "../context.js";
+import { h, replace, uid } from "../dom.js";
+import { href, type Route } from "../router.js";
+import { LIMITS } from "../limits.js";
+import { errorPanel, loading } from "./parts.js";
+import { busy, errorSummary, field, type Field } from "./form.js";
+
+const DRAFT_KEY = "titanium.draft";
+
+interface Draft extends PostInput {
+  /** The post being edited, or null for a new one. */
+  id: number | null;
+}
+
+function takeDraft(id: number | null): Draft | null {
+  try {
+    const raw = sessionStorage.getItem(DRAFT_KEY);
+    if (!raw) return null;
+    const d = JSON.parse(raw) as Draft;
+    if (d.id !== id) return null;
+    sessionStorage.removeItem(DRAFT_KEY);
+    return d;
+  } catch {
+    return null;
+  }
+}
+
+function parkDraft(d: Draft): void {
+  try {
+    sessionStorage.setItem(DRAFT_KEY, JSON.stringify(d));
+  } catch {
+    // storage full or disabled: nothing more we can do
+  }
+}
+
+export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: number | null): Promise<void> {
+  const { t } = ctx.tr;
+  const here: Route = id === null ? { name: "new" } : { name: "edit", id };
+  const heading = h("h1", { attrs: { tabindex: -1 } }, id === null ? t("editor.newHeading") : t("editor.editHeading"));
+  ctx.setTitle(heading.textContent ?? "");
+  const session = ctx.session.get();
+  if (!session) {
+    ctx.toast(t("auth.loginFirst"), "info");
+    ctx.navigate({ name: "login", next: href(here) }, { replace: true });
+    return;
+  }
+
+  replace(main, heading, loading(t("post.loading")));
+  let original: Post | null = null;
+  let categories: string[] = [];
+  try {
+    const [post, cats] = await Promise.all([
+      id === null ? Promise.resolve(null) : ctx.api.getPost(id),
+      ctx.api.categories().catch(() => []),
+    ]);
+    original = post;
+    categories = cats.map((c) => c.name);
+  } catch (err) {
+    if (ctx.signal.aborted) return;
+    replace(main, heading, errorPanel(ctx, describeError(err, ctx.tr)));
+    return;
+  }
+  if (ctx.signal.aborted) return;
+  if (original && original.author !== session.username) {
+    replace(main, heading, h("p", { class: "panel error", attrs: { role: "alert" } }, t("editor.notAuthor")),
+      h("p", null, h("a", { attrs: { href: href({ name: "post", id: original.id }) } }, `← ${original.title}`)));
+    return;
+  }
+
+  const draft = takeDraft(id);
+  const initial: PostInput = draft ?? {
+    title: original?.title ?? "",
+    category_name: original?.category.name ?? "",
+    content: original?.content ?? "",
+  };
+
+  const listId = uid("categories");
+  const title = field({
+    name: "title",
+    label: t("editor.title"),
+    control: h("input", { attrs: { type: "text", maxlength: LIMITS.title, required: true, autocomplete: "off" } }),
+  });
+  const category = field({
+    name: "category_name",
+    label: t("editor.category"),
+    hint: t("editor.categoryHint"),
+    control: h("input", { attrs: { type: "text", maxlength: LIMITS.category_name, required: true, list: listId, autocomplete: "off" } }),
+    extra: h("datalist", { attrs: { id: listId } }, categories.map((c) => h("option", { attrs: { value: c } }))),
+  });
+  const counter = h("small", { class: "counter", attrs: { "aria-live": "off" } });
+  const content = field({
+    name: "content",
+    label: t("editor.content"),
+    hint: t("editor.contentHint"),
+    control: h("textarea", { attrs: { rows: 16, maxlength: LIMITS.content, required: true, spellcheck: "true" } }),
+    extra: counter,
+  });
+  title.control.value = initial.title;
+  category.control.value = initial.category_name;
+  content.control.value = initial.content;
+  const updateCounter = () => {
+    counter.textContent = t("editor.chars", { count: content.control.value.length, max: LIMITS.content });
+  };
+  content.control.addEventListener("input", updateCounter);
+  updateCounter();
+
+  // Preview: rendered with the same sanitising pipeline as the post page.
+  const previewId = uid("preview");
+  const preview = h("section", { class: "prose preview", attrs: { id: previewId, hidden: true, "aria-label": t("editor.preview") } });
+  const previewBtn = h("button", { class: "btn", attrs: { type: "button", "aria-expanded": "false", "aria-controls": previewId } }, t("editor.preview"));
+  previewBtn.addEventListener("click", async () => {
+    const open = preview.hidden;
+    preview.hidden = !open;
+    previewBtn.setAttribute("aria-expanded", String(open));
+    if (!open) return;
+    const src = content.control.value.trim();
+    if (!src) {
+      replace(preview, h("p", { class: "empty" }, t("editor.previewEmpty")));
+      return;
+    }
+    const md = await import("../markdown.js");
+    md.setMarkdown(preview, src);
+  });
+
+  const fields: Field[] = [title, category, content];
+  const summary = errorSummary();
+  const submit = h("button", { class: "btn primary", attrs: { type: "submit" } }, id === null ? t("editor.publish") : t("editor.save"));
+  const cancelHref = original ? href({ name: "post", id: original.id }) : href({ name: "list", params: { page: 1 } });
+
+  const values = (): PostInput => ({
+    title: title.control.value.trim(),
+    category_name: category.control.value.trim(),
+    content: content.control.value,
+  });
+
+  const validate = (v: PostInput): { field: Field; message: string }[] => {
+    const problems: { field: Field; message: string }[] = [];
+    for (const f of fields) {
+      const key = f.name as keyof PostInput;
+      const value = key === "content" ? v.content.trim() : v[key];
+      if (!value) problems.push({ field: f, message: t("editor.required", { field: f.label }) });
+      else if (v[key].length > LIMITS[key]) problems.push({ field: f, message: t("editor.tooLong", { field: f.label, max: LIMITS[key] }) });
+    }
+    return problems;
+  };
+
+  const showProblems = (problems: { field?: Field; message: string }[]) => {
+    for (const f of fields) f.setError(problems.find((p) => p.field === f)?.message ?? null);
+    summary.show(t("editor.errorSummary"), problems);
+  };
+
+  const form = h(
+    "form",
+    {
+      class: "editor",
+      attrs: { novalidate: true },
+      on: {
+        submit: async (ev) => {
+          ev.preventDefault();
+          const v = values();
+          const problems = validate(v);
+          if (problems.length > 0) return showProblems(problems);
+          for (const f of fields) f.setError(null);
+          summary.clear();
+          try {
+            await busy(submit, t("editor.saving"), async () => {
+              if (original === null) {
+                const created = await ctx.api.createPost(v);
+                ctx.toast(t("editor.created"), "success");
+                ctx.navigate({ name: "post", id: created.id });
+                return;
+              }
+              const patch: Partial<PostInput> = {};
+              if (v.title !== original.title) patch.title = v.title;
+              if (v.category_name !== original.category.name) patch.category_name = v.category_name;
+              if (v.content !== original.content) patch.content = v.content;
+              if (Object.keys(patch).length === 0) {
+                ctx.toast(t("editor.noChanges"), "info");
+                ctx.navigate({ name: "post", id: original.id });
+                return;
+              }
+              await ctx.api.updatePost(original.id, patch);
+              ctx.toast(t("editor.updated"), "success");
+              ctx.navigate({ name: "post", id: original.id });
+            });
+          } catch (err) {
+            if (err instanceof ApiError && err.kind === "session_expired") {
+              parkDraft({ ...v, id });
+              ctx.navigate({ name: "login", next: href(here) });
+              return;
+            }
+            const byField = err instanceof ApiError ? err.fields : {};
+            const problems = fields
+              .filter((f) => byField[f.name])
+              .map((f) => ({ field: f, message: `${f.label}: ${byField[f.name]}` }));
+            showProblems(problems.length > 0 ? problems : [{ message: describeError(err, ctx.tr) }]);
+          }
+        },
+      },
+    },
+    summary.el,
+    title.wrapper,
+    category.wrapper,
+    content.wrapper,
+    h("div", { class: "actions" }, submit, previewBtn, h("a", { class: "btn", attrs: { href: cancelHref } }, t("editor.cancel"))),
+    preview,
+  );
+  replace(main, heading, form);
+}

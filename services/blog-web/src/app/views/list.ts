@@ -1,0 +1,217 @@
+// The post list: category tabs with counts, search and author filter, server-side pagination.
+import type { Category, PostPage, PostSummary } from "../api.js";
+import { describeError, type ViewContext } from "../context.js";
+import { h, replace, uid } from "../dom.js";
+import { href, type ListParams } from "../router.js";
+import { PAGE_SIZE } from "../limits.js";
+import { plainExcerpt } from "../text.js";
+import { categoryBadge, colorDot, errorPanel, loading } from "./parts.js";
+
+
+function listHref(params: ListParams): string {
+  return href({ name: "list", params });
+}
+
+function categoryNav(ctx: ViewContext, categories: Category[], params: ListParams): HTMLElement {
+  const { t } = ctx.tr;
+  const total = categories.reduce((n, c) => n + c.post_count, 0);
+  const tab = (label: string, count: number, slug: string | undefined, color?: string) => {
+    const current = (params.category ?? undefined) === slug;
+    const dot = color ? colorDot(color) : null;
+    return h(
+      "li",
+      null,
+      h(
+        "a",
+        {
+          class: "tab",
+          attrs: {
+            href: listHref({ category: slug, q: params.q, author: params.author, page: 1 }),
+            "aria-current": current ? "page" : null,
+          },
+        },
+        dot,
+        h("span", { class: "tab-name" }, label),
+        " ",
+        h("span", { class: "count" }, `(${count})`),
+      ),
+    );
+  };
+  return h(
+    "nav",
+    { class: "tabs", attrs: { "aria-label": t("list.categories") } },
+    h(
+      "ul",
+      null,
+      tab(t("list.all"), total, undefined),
+      categories.map((c) => tab(c.name, c.post_count, c.slug, c.color)),
+    ),
+  );
+}
+
+function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
+  const { t } = ctx.tr;
+  const qId = uid("q");
+  const qHint = uid("q-hint");
+  const aId = uid("author");
+  const q = h("input", {
+    attrs: { id: qId, name: "q", type: "search", value: params.q ?? "", maxlength: 200, "aria-describedby": qHint },
+  });
+  const author = h("input", {
+    attrs: { id: aId, name: "author", type: "text", value: params.author ?? "", maxlength: 100, autocomplete: "off" },
+  });
+  const filtered = Boolean(params.q || params.author);
+  return h(
+    "form",
+    {
+      class: "search",
+      attrs: { role: "search", "aria-label": t("search.label") },
+      on: {
+        submit: (ev) => {
+          ev.preventDefault();
+          ctx.navigate({
+            name: "list",
+            params: { category: params.category, q: q.value.trim(), author: author.value.trim(), page: 1 },
+          });
+        },
+      },
+    },
+    h("div", { class: "field" }, h("label", { attrs: { for: qId } }, t("search.query")), q,
+      h("small", { class: "hint", attrs: { id: qHint } }, t("search.queryHint"))),
+    h("div", { class: "field" }, h("label", { attrs: { for: aId } }, t("search.author")), author),
+    h(
+      "div",
+      { class: "search-actions" },
+      h("button", { class: "btn primary", attrs: { type: "submit" } }, t("search.submit")),
+      filtered
+        ? h("a", { class: "btn", attrs: { href: listHref({ category: params.category, page: 1 }) } }, t("search.clear"))
+        : null,
+    ),
+  );
+}
+
+function postItem(ctx: ViewContext, p: PostSummary, colors: Map<number, string>): HTMLElement {
+  const { t, date } = ctx.tr;
+  return h(
+    "li",
+    null,
+    h(
+      "article",
+      { class: "card" },
+      h("h3", { class: "card-title" }, h("a", { attrs: { href: href({ name: "post", id: p.id }) } }, p.title)),
+      h(
+        "p",
+        { class: "meta" },
+        // Summaries carry no colour; the categories list (fetched alongside) does.
+        categoryBadge({ ...p.category, color: p.category.color ?? colors.get(p.category.id) }),
+        h("a", { attrs: { href: listHref({ author: p.author, page: 1 }) } }, t("post.by", { author: p.author })),
+        h("time", { attrs: { datetime: p.created_at } }, date(p.created_at)),
+      ),
+      h("p", { class: "excerpt" }, plainExcerpt(p.excerpt)),
+    ),
+  );
+}
+
+/** Page links: first, last, and a window around the current page. */
+export function pageWindow(page: number, pages: number, span = 2): (number | "gap")[] {
+  const out: (number | "gap")[] = [];
+  for (let i = 1; i <= pages; i++) {
+    if (i === 1 || i === pages || Math.abs(i - page) <= span) out.push(i);
+    else if (out[out.length - 1] !== "gap") out.push("gap");
+  }
+  return out;
+}
+
+function pagination(ctx: ViewContext, params: ListParams, page: PostPage): HTMLElement | null {
+  const { t } = ctx.tr;
+  // Without a total the server still tells us whether a next page may exist: a full page.
+  const pages = page.total !== null ? Math.max(1, Math.ceil(page.total / PAGE_SIZE)) : null;
+  const hasNext = pages !== null ? params.page < pages : page.posts.length === PAGE_SIZE;
+  if (params.page === 1 && !hasNext) return null;
+  const link = (n: number, label: string, rel?: string) =>
+    h("a", { class: "btn", attrs: { href: listHref({ ...params, page: n }), rel: rel ?? null } }, label);
+  const items: HTMLElement[] = [];
+  if (params.page > 1) items.push(h("li", null, link(params.page - 1, t("pagination.prev"), "prev")));
+  if (pages !== null) {
+    for (const n of pageWindow(params.page, pages)) {
+      if (n === "gap") {
+        items.push(h("li", { class: "gap", attrs: { "aria-hidden": "true" } }, "…"));
+      } else {
+        const a = link(n, String(n));
+        a.setAttribute("aria-label", t("pagination.page", { page: n }));
+        if (n === params.page) a.setAttribute("aria-current", "page");
+        items.push(h("li", null, a));
+      }
+    }
+  }
+  if (hasNext) items.push(h("li", null, link(params.page + 1, t("pagination.next"), "next")));
+  return h(
+    "nav",
+    { class: "pagination", attrs: { "aria-label": t("pagination.label") } },
+    pages !== null ? h("p", { class: "page-status" }, t("pagination.status", { page: params.page, pages })) : null,
+    h("ul", null, items),
+  );
+}
+
+export async function renderList(ctx: ViewContext, main: HTMLElement, params: ListParams): Promise<void> {
+  const { t } = ctx.tr;
+  // The heading says what is listed: a search, one author's posts, or (once categories load) a category.
+  const title = params.q
+    ? t("list.headingSearch")
+    : params.author
+      ? t("list.headingAuthor", { author: params.author })
+      : t("list.heading");
+  const heading = h("h1", { attrs: { tabindex: -1 } }, title);
+  const tabsSlot = h("div", { class: "tabs-slot" });
+  const resultsId = uid("results");
+  const results = h("section", { class: "results", attrs: { "aria-labelledby": resultsId } });
+  const resultsHeading = h("h2", { attrs: { id: resultsId } });
+  replace(main, heading, tabsSlot, searchForm(ctx, params), results);
+  replace(results, resultsHeading, loading(t("list.loading")));
+  ctx.setTitle(title);
+
+  const [cats, page] = await Promise.allSettled([
+    ctx.api.categories(),
+    ctx.api.listPosts({
+      offset: (params.page - 1) * PAGE_SIZE,
+      limit: PAGE_SIZE,
+      category: params.category,
+      q: params.q,
+      author: params.author,
+    }),
+  ]);
+  if (ctx.signal.aborted) return;
+
+  if (cats.status === "fulfilled") {
+    replace(tabsSlot, categoryNav(ctx, cats.value, params));
+    const current = cats.value.find((c) => c.slug === params.category);
+    if (current && !params.q && !params.author) {
+      heading.textContent = t("list.headingCategory", { category: current.name });
+      ctx.setTitle(heading.textContent);
+    }
+  }
+  if (page.status === "rejected") {
+    resultsHeading.textContent = t("error.title");
+    replace(results, resultsHeading, errorPanel(ctx, describeError(page.reason, ctx.tr)));
+    return;
+  }
+  const { posts, total } = page.value;
+  const filtered = Boolean(params.q || params.author || params.category);
+  resultsHeading.textContent =
+    total !== null ? ctx.tr.plural("list.count", total) : filtered ? t("list.filteredBy") : t("list.heading");
+  if (posts.length === 0) {
+    replace(
+      results,
+      resultsHeading,
+      h("p", { class: "empty" }, filtered || params.page > 1 ? t("list.emptyFiltered") : t("list.empty")),
+    );
+    return;
+  }
+  const colors = new Map(cats.status === "fulfilled" ? cats.value.map((c) => [c.id, c.color] as const) : []);
+  replace(
+    results,
+    resultsHeading,
+    h("ul", { class: "posts" }, posts.map((p) => postItem(ctx, p, colors))),
+    pagination(ctx, params, page.value),
+  );
+}

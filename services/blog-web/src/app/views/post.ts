@@ -1,0 +1,94 @@
+// A post: Markdown rendered safely, edit and delete for its author.
+import { ApiError } from "../api.js";
+import { describeError, type ViewContext } from "../context.js";
+import { h, replace } from "../dom.js";
+import { href } from "../router.js";
+import { categoryBadge, confirmDialog, errorPanel, loading } from "./parts.js";
+
+export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number): Promise<void> {
+  const { t, date } = ctx.tr;
+  const back = h("p", { class: "back" }, h("a", { attrs: { href: href({ name: "list", params: { page: 1 } }) } }, `← ${t("post.back")}`));
+  replace(main, back, loading(t("post.loading")));
+  ctx.setTitle(t("post.loading"));
+
+  let post;
+  let md;
+  let categories;
+  try {
+    [post, md, categories] = await Promise.all([
+      ctx.api.getPost(id),
+      import("../markdown.js"),
+      ctx.api.categories().catch(() => []), // only for the category's colour
+    ]);
+  } catch (err) {
+    if (ctx.signal.aborted) return;
+    const notFound = err instanceof ApiError && err.kind === "not_found";
+    const heading = h("h1", { attrs: { tabindex: -1 } }, notFound ? t("notFound.heading") : t("error.title"));
+    ctx.setTitle(heading.textContent ?? "");
+    replace(main, back, heading, notFound ? h("p", null, t("post.notFound")) : errorPanel(ctx, describeError(err, ctx.tr)));
+    return;
+  }
+  if (ctx.signal.aborted) return;
+
+  const body = h("div", { class: "prose" });
+  md.setMarkdown(body, post.content);
+
+  const isAuthor = ctx.session.get()?.username === post.author;
+  const edited = post.updated_at && post.updated_at !== post.created_at;
+  const actions = isAuthor
+    ? h(
+        "div",
+        { class: "actions", attrs: { role: "group", "aria-label": t("post.actions") } },
+        h("a", { class: "btn", attrs: { href: href({ name: "edit", id: post.id }) } }, t("post.edit")),
+        h(
+          "button",
+          {
+            class: "btn danger",
+            attrs: { type: "button" },
+            on: {
+              click: async () => {
+                const ok = await confirmDialog({
+                  title: t("post.deleteTitle"),
+                  body: t("post.deleteBody", { title: post.title }),
+                  confirm: t("post.deleteConfirm"),
+                  cancel: t("post.deleteCancel"),
+                });
+                if (!ok) return;
+                try {
+                  await ctx.api.deletePost(post.id);
+                  ctx.toast(t("post.deleted"), "success");
+                  ctx.navigate({ name: "list", params: { page: 1 } });
+                } catch (err) {
+                  ctx.toast(describeError(err, ctx.tr), "error");
+                }
+              },
+            },
+          },
+          t("post.delete"),
+        ),
+      )
+    : null;
+
+  const article = h(
+    "article",
+    { class: "post" },
+    h(
+      "header",
+      null,
+      h("h1", { attrs: { tabindex: -1 } }, post.title),
+      h(
+        "p",
+        { class: "meta" },
+        categoryBadge({ ...post.category, color: post.category.color ?? categories.find((c) => c.id === post.category.id)?.color }),
+        h("a", { attrs: { href: href({ name: "list", params: { author: post.author, page: 1 } }), title: t("post.postsBy", { author: post.author }) } },
+          t("post.by", { author: post.author })),
+        h("time", { attrs: { datetime: post.created_at } }, t("post.published", { date: date(post.created_at) })),
+        edited ? h("time", { attrs: { datetime: post.updated_at } }, t("post.updated", { date: date(post.updated_at) })) : null,
+      ),
+      actions,
+    ),
+    body,
+  );
+  replace(main, back, article);
+  ctx.setTitle(post.title);
+}

@@ -1,0 +1,371 @@
+// The blog web UI in a real browser (Debian Chromium) against the local platform started by this test:
+// the issue's whole journey, stored XSS, search, pagination, accessibility, and the Korean locale.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { ApiUser, launchBrowser, openPage, PASSWORD, runId, seriousA11yViolations, type Browser, type Watched } from "./browser/harness.js";
+import { startPlatform, type Platform } from "./browser/platform.js";
+import { PAGE_SIZE } from "../src/app/limits.js";
+import { build } from "../src/build.js";
+
+let platform: Platform;
+let browser: Browser;
+let base: string;
+const id = runId();
+const alice = `alice_${id}`;
+const bob = `bob_${id}`;
+const opened: Watched[] = [];
+
+beforeAll(async () => {
+  // Test the UI as the sources are now (the blog-service loads dist/ when it starts).
+  if (!process.env.BLOG_WEB_BASE_URL) await build();
+  [platform, browser] = await Promise.all([startPlatform(), launchBrowser()]);
+  base = platform.baseUrl;
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await platform?.stop();
+});
+
+async function tab(): Promise<Watched> {
+  const w = await openPage(browser);
+  opened.push(w);
+  return w;
+}
+
+/** Nothing went wrong in the app's pages: no script errors, no dialogs, no CSP or Trusted Types violations. */
+function expectCleanPages() {
+  for (const w of opened) {
+    expect(w.errors, "page errors").toEqual([]);
+    expect(w.dialogs, "dialogs").toEqual([]);
+    expect(w.violations, "CSP violations").toEqual([]);
+    expect(w.offsite, "requests to other origins").toEqual([]);
+  }
+}
+
+/** Chromium reports a CSP violation when DOMPurify's inert parse meets an event-handler attribute (nothing runs). */
+const isCspReport = (m: string) => /violates the following Content Security Policy directive/.test(m);
+
+async function loginViaUi(page: Page, username: string) {
+  await page.goto(`${base}/blog/login`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect.poll(() => page.getByText(`Signed in as ${username}`).isVisible()).toBe(true);
+}
+
+describe("blog web UI in Chromium", () => {
+  it("signup → login → write with Markdown → list and category → edit → another user is refused → delete", async () => {
+    const { page } = await tab();
+    await page.goto(`${base}/`);
+    expect(new URL(page.url()).pathname).toBe("/blog/");
+
+    // Sign up, then log in with the name carried over.
+    await page.getByRole("link", { name: "Sign up" }).click();
+    await page.getByLabel("Username").fill(alice);
+    await page.getByLabel("Email").fill(`${alice}@example.com`);
+    // The server's validation message lands on the field it names.
+    await page.getByLabel("Password").fill("weakpassword1");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.locator(".field-error", { hasText: "needs an uppercase letter" }).waitFor();
+    expect(await page.getByLabel("Password").getAttribute("aria-invalid")).toBe("true");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForURL(/\/blog\/login\?user=/);
+    await expect.poll(() => page.getByLabel("Username").inputValue()).toBe(alice);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByText(`Signed in as ${alice}`).waitFor();
+
+    // Write a post with Markdown in a new category.
+    const title = `Mesh notes ${id}`;
+    const category = `Journey ${id}`;
+    await page.getByRole("link", { name: "Write" }).click();
+    await page.getByLabel("Title").fill(title);
+    await page.getByLabel("Category").fill(category);
+    await page.getByLabel("Content (Markdown)").fill(
+      `## Why STRICT mTLS\n\nEvery hop is **encrypted**.\n\n- one\n- two\n\n> Tom & Jerry\n\n\`\`\`ts\nconst mode: string = "STRICT";\nif (a < b && c > d) {}\n\`\`\`\n`,
+    );
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.waitForURL(/\/blog\/posts\/\d+$/);
+    const postId = Number(new URL(page.url()).pathname.split("/").pop());
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe(title);
+    expect(await page.locator(".prose h2").textContent()).toBe("Why STRICT mTLS");
+    expect(await page.locator(".prose strong").textContent()).toBe("encrypted");
+    expect(await page.locator(".prose li").count()).toBe(2);
+    expect(await page.locator(".prose pre code.language-ts .hljs-keyword").first().textContent()).toBe("const");
+    // Characters the server's sanitiser stores escaped come back as written (quote, comparison, ampersand).
+    const asWritten = async () => {
+      expect(await page.locator(".prose blockquote").textContent()).toContain("Tom & Jerry");
+      expect(await page.locator(".prose pre code").textContent()).toContain("if (a < b && c > d) {}");
+    };
+    await asWritten();
+    // Focus moved to the new page's heading (keyboard and screen-reader users land on the content).
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe("H1");
+
+    // It is in the list, and under its category tab with a count.
+    await page.getByRole("link", { name: "All posts" }).click();
+    await page.getByRole("link", { name: title }).waitFor();
+    await page.getByRole("navigation", { name: "Categories" }).getByRole("link", { name: `${category} (1)` }).click();
+    await page.waitForURL(/category=/);
+    await page.getByRole("heading", { level: 1, name: `Posts in ${category}` }).waitFor();
+    expect(await page.locator(".posts > li").count()).toBe(1);
+    await page.getByRole("link", { name: title }).click();
+
+    // Edit.
+    await page.getByRole("link", { name: "Edit" }).click();
+    await page.waitForURL(/\/edit$/);
+    expect(await page.getByLabel("Title").inputValue()).toBe(title);
+    expect(await page.getByLabel("Content (Markdown)").inputValue()).toContain("> Tom & Jerry");
+    await page.getByLabel("Title").fill(`${title} (revised)`);
+    await page.getByLabel("Content (Markdown)").press("End");
+    await page.getByLabel("Content (Markdown)").pressSequentially("\nEdited.");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe(`${title} (revised)`);
+    await page.getByText("Edited.").waitFor();
+    await asWritten(); // an edit does not escape them a second time
+
+    // Another user: no edit or delete button, the editor says no, and the API refuses.
+    const other = await tab();
+    await new ApiUser(base, bob).signup();
+    await loginViaUi(other.page, bob);
+    await other.page.goto(`${base}/blog/posts/${postId}`);
+    await other.page.getByRole("heading", { level: 1, name: `${title} (revised)` }).waitFor();
+    expect(await other.page.getByRole("link", { name: "Edit" }).count()).toBe(0);
+    expect(await other.page.getByRole("button", { name: "Delete" }).count()).toBe(0);
+    await other.page.goto(`${base}/blog/posts/${postId}/edit`);
+    await other.page.getByText("You can only edit your own posts.").waitFor();
+    const refused = await other.page.evaluate(async (pid) => {
+      const token = (JSON.parse(sessionStorage.getItem("titanium.session") ?? "{}") as { token?: string }).token;
+      const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
+      const patch = await fetch(`/blog/api/posts/${pid}`, { method: "PATCH", headers, body: JSON.stringify({ title: "hijacked" }) });
+      const del = await fetch(`/blog/api/posts/${pid}`, { method: "DELETE", headers });
+      return [patch.status, del.status];
+    }, postId);
+    expect(refused).toEqual([403, 403]);
+
+    // Delete: the modal dialog opens with focus on the safe choice and Escape backs out; then confirm.
+    await page.getByRole("button", { name: "Delete" }).click();
+    const dialog = page.getByRole("dialog", { name: "Delete this post?" });
+    await dialog.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Keep it");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    expect((await fetch(`${base}/blog/api/posts/${postId}`)).status).toBe(200);
+    await page.getByRole("button", { name: "Delete" }).click();
+    await dialog.waitFor();
+    await dialog.getByRole("button", { name: "Delete post" }).click();
+    await page.waitForURL(/\/blog\/$/);
+    await page.getByText("Post deleted.").waitFor();
+    expect(await page.getByRole("link", { name: `${title} (revised)` }).count()).toBe(0);
+    expect((await fetch(`${base}/blog/api/posts/${postId}`)).status).toBe(404);
+
+    // Log out.
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("link", { name: "Log in" }).waitFor();
+    expectCleanPages();
+  });
+
+  it("renders stored script payloads inert in the list, the post and the editor preview", async () => {
+    const author = await new ApiUser(base, `xss_${id}`).signup().then((u) => u.login());
+    const title = `XSS ${id} <script>window.__pwned='title-script'</script><img src=x onerror="window.__pwned='title-img'">`;
+    const payload = [
+      `<script>window.__pwned='script'</script>`,
+      `<img src=x onerror="window.__pwned='img'">`,
+      `<svg onload="window.__pwned='svg'"></svg>`,
+      `<a href="javascript:window.__pwned='a-href'">html link</a>`,
+      `[md link](javascript:window.__pwned='md-link')`,
+      `[md link 2](JaVaScRiPt:window.__pwned='md-link-case')`,
+      `![md image](javascript:window.__pwned='md-img')`,
+      `<iframe src="javascript:window.__pwned='iframe'"></iframe>`,
+      `<p style="background:url(javascript:window.__pwned='style')">styled</p>`,
+      `<details open ontoggle="window.__pwned='toggle'">x</details>`,
+    ].join("\n\n");
+    const postId = await author.createPost(title, payload, `Security ${id}`);
+
+    // Not in `opened`: its CSP reports are expected (see isCspReport); it gets its own checks below.
+    const w = await openPage(browser);
+    const { page } = w;
+    const inert = async () => {
+      expect(await page.evaluate(() => (window as unknown as { __pwned?: string }).__pwned)).toBeUndefined();
+      const bad = await page.evaluate(() => ({
+        jsLinks: [...document.querySelectorAll("[href],[src],[action],[formaction]")]
+          .map((e) => e.getAttribute("href") ?? e.getAttribute("src") ?? e.getAttribute("action") ?? e.getAttribute("formaction") ?? "")
+          .filter((v) => /^\s*javascript:/i.test(v)),
+        handlers: [...document.querySelectorAll("*")].flatMap((e) => [...e.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${e.tagName}[${a.name}]`)),
+        scripts: [...document.querySelectorAll("main script, main iframe, main svg[onload]")].length,
+      }));
+      expect(bad).toEqual({ jsLinks: [], handlers: [], scripts: 0 });
+    };
+
+    await page.goto(`${base}/blog/?q=${encodeURIComponent(`XSS ${id}`)}`);
+    await page.locator(".posts > li").first().waitFor();
+    await inert();
+
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.locator(".prose").waitFor();
+    // Rendered, only defanged: the text stays, the javascript: target does not.
+    await page.locator(".prose a", { hasText: "md link 2" }).waitFor();
+    expect(await page.locator(".prose a[href]").count()).toBe(0);
+    await inert();
+    // Clicking what is left of the links runs nothing either.
+    for (const link of await page.locator(".prose a").all()) await link.click({ modifiers: [] }).catch(() => {});
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.locator(".prose").waitFor();
+    await inert();
+
+    // The preview renders raw Markdown the server has not seen: the browser-side sanitiser alone.
+    await loginViaUi(page, author.username);
+    await page.goto(`${base}/blog/new`);
+    await page.getByLabel("Content (Markdown)").fill(payload);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator(".preview a").first().waitFor();
+    await inert();
+    await page.waitForTimeout(100); // give a late onerror/onload a chance to fire
+    await inert();
+    expect(w.dialogs).toEqual([]);
+    expect(w.offsite).toEqual([]);
+    expect(w.errors.filter((e) => !isCspReport(e))).toEqual([]);
+    // The only reports are the blocked attributes themselves (the CSP as a second line), never a script.
+    for (const v of w.violations) expect(v).toMatch(/^(script-src-attr|style-src-attr|script-src|style-src) inline/);
+    await page.close();
+  });
+
+  it("finds a post by a word in its body and pages through more than one page", async () => {
+    const word = `zebrafish${id}`;
+    const category = `Paging ${id}`;
+    const writers = await Promise.all([`carol_${id}`, `dave_${id}`].map((n) => new ApiUser(base, n).signup().then((u) => u.login())));
+    const total = PAGE_SIZE + 3;
+    for (let i = 0; i < total; i++) {
+      const writer = writers[i % writers.length]!;
+      const body = i === 4 ? `The ${word} swims through the mesh.` : `Post ${i} about sidecars.`;
+      await writer.createPost(`Paged ${id} #${i}`, body, category);
+    }
+
+    const { page } = await tab();
+    // Search from the form by a word that only appears in one body.
+    await page.goto(`${base}/blog/`);
+    await page.getByLabel("Words").fill(word);
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForURL(/q=/);
+    await page.getByRole("heading", { level: 2, name: "1 post" }).waitFor();
+    expect(await page.locator(".posts .card-title").allTextContents()).toEqual([`Paged ${id} #4`]);
+
+    // Page through the category: page 1 is full, page 2 has the rest, no post twice.
+    await page.goto(`${base}/blog/`);
+    await page.getByRole("navigation", { name: "Categories" }).getByRole("link", { name: `${category} (${total})` }).click();
+    await page.getByText("Page 1 of 2").waitFor();
+    const first = await page.locator(".posts .card-title").allTextContents();
+    expect(first).toHaveLength(PAGE_SIZE);
+    await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: "Next" }).click();
+    await page.getByText("Page 2 of 2").waitFor();
+    const second = await page.locator(".posts .card-title").allTextContents();
+    expect(second).toHaveLength(total - PAGE_SIZE);
+    expect(new Set([...first, ...second]).size).toBe(total);
+    expect(first[0]).toBe(`Paged ${id} #${total - 1}`); // newest first
+    expect(await page.getByRole("link", { name: "Next" }).count()).toBe(0);
+    await page.getByRole("link", { name: "Page 1", exact: true }).click();
+    await page.getByText("Page 1 of 2").waitFor();
+
+    // The author filter narrows to one writer's posts.
+    await page.locator(".posts .meta a", { hasText: `by ${writers[1]!.username}` }).first().click();
+    await page.getByRole("heading", { level: 1, name: `Posts by ${writers[1]!.username}` }).waitFor();
+    await page.locator(".posts > li").first().waitFor();
+    const authors = await page.locator(".posts .meta a:not(.badge)").allTextContents();
+    expect(new Set(authors)).toEqual(new Set([`by ${writers[1]!.username}`]));
+    expectCleanPages();
+  });
+
+  it("refreshes the access token quietly, and keeps the draft when the session cannot be refreshed", async () => {
+    const writer = await new ApiUser(base, `fay_${id}`).signup();
+    const { page } = await tab();
+    const calls: string[] = [];
+    page.on("response", (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith("/api/") || u.pathname.startsWith("/blog/api/")) calls.push(`${r.request().method()} ${u.pathname} ${r.status()}`);
+    });
+    const session = () => page.evaluate(() => JSON.parse(sessionStorage.getItem("titanium.session") ?? "null") as { refreshToken: string } | null);
+    const draft = async (title: string) => {
+      await page.goto(`${base}/blog/new`);
+      await page.getByLabel("Title").fill(title);
+      await page.getByLabel("Category").fill(`Sessions ${id}`);
+      await page.getByLabel("Content (Markdown)").fill("Written while the token aged.");
+    };
+    await loginViaUi(page, writer.username);
+
+    // An access token about to expire is refreshed before the write; the refresh token rotates.
+    await draft(`Fresh token ${id}`);
+    const before = (await session())!.refreshToken;
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("titanium.session")!) as { expiresAt: number };
+      s.expiresAt = Date.now() + 1_000;
+      sessionStorage.setItem("titanium.session", JSON.stringify(s));
+    });
+    calls.length = 0;
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.waitForURL(/\/blog\/posts\/\d+$/);
+    expect(calls.filter((c) => !c.startsWith("GET"))).toEqual(["POST /api/auth/refresh 200", "POST /blog/api/posts 201"]);
+    expect((await session())!.refreshToken).not.toBe(before);
+
+    // A session that cannot be refreshed (token and refresh token no longer valid): told so, sent to log in,
+    // and the draft is back in the editor afterwards.
+    await draft(`Kept draft ${id}`);
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("titanium.session")!) as Record<string, unknown>;
+      Object.assign(s, { token: "not.a.jwt", refreshToken: "revoked", expiresAt: null });
+      sessionStorage.setItem("titanium.session", JSON.stringify(s));
+    });
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.getByText("Your session has expired. Please log in again.").waitFor();
+    await page.waitForURL(/\/blog\/login\?next=%2Fblog%2Fnew/);
+    await page.getByLabel("Username").fill(writer.username);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(/\/blog\/new$/);
+    await expect.poll(() => page.getByLabel("Title").inputValue()).toBe(`Kept draft ${id}`);
+    expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Written while the token aged.");
+    expectCleanPages();
+  });
+
+  it("has no serious or critical accessibility violations on the list, a post and the editor", async () => {
+    const writer = await new ApiUser(base, `erin_${id}`).signup().then((u) => u.login());
+    const postId = await writer.createPost(`Accessible ${id}`, "# Heading\n\nText with `code` and a [link](https://example.com).\n\n```bash\necho hi\n```", `A11y ${id}`);
+    const { page } = await tab();
+    await page.goto(`${base}/blog/`);
+    await page.locator(".posts > li").first().waitFor();
+    expect(await seriousA11yViolations(page), "list").toEqual([]);
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the content; Enter on a post's
+    // link opens it with focus on its heading.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
+    await page.keyboard.press("Enter");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("main");
+    await page.getByRole("link", { name: `Accessible ${id}` }).focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe(`Accessible ${id}`);
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.locator(".prose").waitFor();
+    expect(await seriousA11yViolations(page), "post").toEqual([]);
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/new`);
+    await page.getByLabel("Title").waitFor();
+    // With the error summary showing too: errors must be as accessible as the form.
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.getByText("Please fix the following:").waitFor();
+    expect(await seriousA11yViolations(page), "editor").toEqual([]);
+  });
+
+  it("switches to Korean and remembers it", async () => {
+    const { page } = await tab();
+    await page.goto(`${base}/blog/`);
+    await page.getByLabel("Language").selectOption("ko");
+    await page.getByRole("heading", { level: 1, name: "최신 글" }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe("ko");
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: "최신 글" }).waitFor();
+    await page.getByLabel("언어").selectOption("en");
+    await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();
+  });
+});

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { fromStored, plainExcerpt } from "../src/app/text.js";
+
+describe("plainExcerpt", () => {
+  it("keeps the words and drops the Markdown marks", () => {
+    expect(plainExcerpt("## Why STRICT mTLS\n\nEvery hop is **encrypted** and _fast_; see [the docs](https://x.y/z).")).toBe(
+      "Why STRICT mTLS Every hop is encrypted and fast; see the docs.",
+    );
+    expect(plainExcerpt("- one\n- two\n1. three\n> quoted `code`")).toBe("one two three quoted code");
+    expect(plainExcerpt("```ts\nconst x = 1;\n```")).toBe("const x = 1;");
+    expect(plainExcerpt("![diagram](a.png) and a cut-off [link](https://exa")).toBe("diagram and a cut-off link");
+  });
+
+  it("leaves ordinary punctuation and snake_case alone", () => {
+    expect(plainExcerpt("a * b = c, my_var_name, 3 - 2")).toBe("a * b = c, my_var_name, 3 - 2");
+    expect(plainExcerpt("<script>alert(1)</script>")).toBe("<script>alert(1)</script>"); // text, rendered as text
+  });
+});
+
+describe("fromStored", () => {
+  it("undoes exactly one level of the sanitiser's escaping", () => {
+    // What sanitize-html stores for "> quote", "if (a < b && c > d)" and a literal "&lt;" typed by the author.
+    expect(fromStored("&gt; quote\n\n```\nif (a &lt; b &amp;&amp; c &gt; d) {}\n```")).toBe("> quote\n\n```\nif (a < b && c > d) {}\n```");
+    expect(fromStored("A &amp;lt; B")).toBe("A &lt; B");
+    expect(fromStored("&quot;q&quot; &#39;s&#x27;")).toBe(`"q" 's'`);
+    expect(fromStored("&nbsp; &copy; stay")).toBe("&nbsp; &copy; stay");
+  });
+});
