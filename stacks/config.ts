@@ -94,9 +94,13 @@ const imageRef = z
   })
   .refine((v) => !/:latest(@|$)/.test(v), { error: 'expected a pinned image, never ":latest"' });
 
-/** Istio sidecar of an application pod (pod annotations `sidecar.istio.io/proxyCPU` and friends). */
+/**
+ * The injected istio-proxy sidecar: istiod's mesh-wide default (`charts.istiod.resources.proxy`) and
+ * the default of each application workload's `sidecar` (pod annotations `sidecar.istio.io/proxyCPU`...).
+ * An idle Envoy uses a few millicores and ~40 MiB.
+ */
 const defaultSidecar: ResourceSpec = {
-  requests: { cpu: "20m", memory: "48Mi" },
+  requests: { cpu: "10m", memory: "48Mi" },
   limits: { cpu: "200m", memory: "128Mi" },
 };
 
@@ -291,8 +295,8 @@ const chartsSchema = z
     istioCni: chart(ISTIO_CHARTS, "1.30.3", { cniNode: res("20m", "64Mi", "200m", "256Mi") }),
     istiod: chart(ISTIO_CHARTS, "1.30.3", {
       discovery: res("100m", "256Mi", "1", "1Gi"),
-      /** The injected istio-proxy sidecar of every meshed pod. */
-      proxy: res("20m", "64Mi", "500m", "256Mi"),
+      /** The injected istio-proxy sidecar of every meshed pod (a pod's annotations may override it). */
+      proxy: defaultSidecar,
     }),
     istioGateway: chart(ISTIO_CHARTS, "1.30.3", { gateway: res("50m", "128Mi", "1", "512Mi") }),
     kubePrometheusStack: chart("https://prometheus-community.github.io/helm-charts", "88.5.3", {

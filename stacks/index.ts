@@ -92,6 +92,7 @@ const platform = new Platform("platform", {
   charts: config.charts,
   observability: config.observability,
   ingress: config.ingress,
+  publicIp: cloud.publicIp,
   adminCidrs: config.network.adminCidrs,
   argoRootApp: config.features.argoRootApp,
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
@@ -145,6 +146,8 @@ export const gatewayRef = platform.gatewayRef;
 export const ingressGateway = platform.ingressGateway;
 export const prometheus = platform.prometheus;
 export const appSecretName = platform.appSecretName;
+/** The self-signed ingress certificate clients (the deploy's smoke test) must trust; absent with a real certificate. */
+export const ingressCaCertificate = platform.ingressCertificatePem;
 // Cloud and cluster layers: what operators, the upper layers and the pipeline need.
 export const publicIp = cloud.publicIp;
 export const ingressUrl = config.ingress.hostname ? `https://${config.ingress.hostname}` : pulumi.interpolate`https://${cloud.publicIp}`;

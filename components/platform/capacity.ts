@@ -9,8 +9,8 @@
 import type { TitaniumConfig } from "../../stacks/config";
 import { cpuCores, memoryMiB } from "../../stacks/config";
 import type { ProgramRun, RecordedResource } from "../../stacks/harness";
+import { clusterCapacity } from "../cluster/capacity";
 import { CHARTS_BY_NAME, type ChartWorkload, getPath } from "./chart-workloads";
-import { allocatable } from "./machine-types";
 
 /** Share of allocatable CPU and memory the requests may use: the rest absorbs rolling updates, a node drain, bursts. */
 export const CAPACITY_HEADROOM = 0.2;
@@ -67,13 +67,21 @@ const WORKLOAD_KINDS: Record<string, string> = {
 };
 
 export function capacityReport(run: ProgramRun, config: TitaniumConfig): CapacityReport {
-  const { servers, agents } = config.cluster;
-  const nodes = [
-    { role: "server" as const, machineType: servers.machineType, count: servers.count, ...allocatableOf(servers.machineType, "server", "servers") },
-    { role: "agent" as const, machineType: agents.machineType, count: agents.count, ...allocatableOf(agents.machineType, "agent", "agents") },
-  ];
-  const nodeCount = servers.count + agents.count;
-  const total = nodes.reduce((a, n) => ({ cpu: a.cpu + n.cpu * n.count, memoryMiB: a.memoryMiB + n.memoryMiB * n.count }), { cpu: 0, memoryMiB: 0 });
+  // What the kubelets really leave to pods (the reservations the cluster layer configures);
+  // dedicated (tainted) servers take no ordinary workloads, so they add nothing to the budget.
+  const cluster = clusterCapacity(config.cluster);
+  const nodes = cluster.pools
+    .filter((p) => p.schedulable && p.count > 0)
+    .map((p) => ({
+      role: p.pool === "servers" ? ("server" as const) : ("agent" as const),
+      machineType: p.machineType,
+      count: p.count,
+      cpu: p.allocatable.cpuCores,
+      memoryMiB: p.allocatable.memoryMiB,
+    }));
+  // DaemonSets run a pod on every node, dedicated servers included.
+  const nodeCount = cluster.pools.reduce((n, p) => n + p.count, 0);
+  const total = { cpu: cluster.schedulable.cpuCores, memoryMiB: cluster.schedulable.memoryMiB };
 
   const meshed = new Set(
     run.resources
@@ -98,6 +106,7 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
   // Sidecar requests come from istiod's values (the injected proxy of every meshed pod).
   let sidecar = { cpu: 0, memoryMiB: 0 };
   let meshedPods = 0;
+  let sidecarTotal = { cpu: 0, memoryMiB: 0 };
   const releases = run.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release");
   for (const r of releases) {
     const info = CHARTS_BY_NAME[String(r.inputs.chart)];
@@ -131,12 +140,18 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
     const { podSpec, podMeta, replicas } = podTemplate(kind, r, nodeCount);
     const pods = Math.max(replicas, hpaMax.get(`${kind}/${ns}/${String(meta.name)}`) ?? 0);
     const per = podRequests(podSpec);
-    const injected = meshed.has(ns) && obj(podMeta.annotations)["sidecar.istio.io/inject"] !== "false" && obj(podMeta.labels)["sidecar.istio.io/inject"] !== "false";
-    if (injected) meshedPods += pods;
+    const annotations = obj(podMeta.annotations);
+    const injected = meshed.has(ns) && annotations["sidecar.istio.io/inject"] !== "false" && obj(podMeta.labels)["sidecar.istio.io/inject"] !== "false";
+    // A pod's own sidecar annotations win over istiod's default proxy resources.
+    const proxy = injected ? sidecarRequests(annotations, sidecar) : { cpu: 0, memoryMiB: 0 };
+    if (injected) {
+      meshedPods += pods;
+      sidecarTotal = { cpu: sidecarTotal.cpu + proxy.cpu * pods, memoryMiB: sidecarTotal.memoryMiB + proxy.memoryMiB * pods };
+    }
     lines.push({ workload: `${kind} ${ns}/${String(meta.name ?? r.name)}`, pods, cpu: per.cpu * pods, memoryMiB: per.memoryMiB * pods });
-    checkPod(`${kind} ${ns}/${String(meta.name ?? r.name)}`, { cpu: per.cpu + (injected ? sidecar.cpu : 0), memoryMiB: per.memoryMiB + (injected ? sidecar.memoryMiB : 0) });
+    checkPod(`${kind} ${ns}/${String(meta.name ?? r.name)}`, { cpu: per.cpu + proxy.cpu, memoryMiB: per.memoryMiB + proxy.memoryMiB });
   }
-  if (meshedPods > 0) lines.push({ workload: "istio-proxy sidecars", pods: meshedPods, cpu: sidecar.cpu * meshedPods, memoryMiB: sidecar.memoryMiB * meshedPods });
+  if (meshedPods > 0) lines.push({ workload: "istio-proxy sidecars", pods: meshedPods, ...sidecarTotal });
 
   const requested = lines.reduce((a, l) => ({ cpu: a.cpu + l.cpu, memoryMiB: a.memoryMiB + l.memoryMiB }), { cpu: 0, memoryMiB: 0 });
   const budget = { cpu: total.cpu * (1 - CAPACITY_HEADROOM), memoryMiB: total.memoryMiB * (1 - CAPACITY_HEADROOM) };
@@ -151,12 +166,14 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
   };
 }
 
-function allocatableOf(machineType: string, role: "server" | "agent", key: string) {
-  try {
-    return allocatable(machineType, role);
-  } catch (err) {
-    throw new Error(`titanium:cluster.${key}.machineType: ${(err as Error).message}`);
-  }
+/** Requests of a pod's injected proxy: its `sidecar.istio.io/proxyCPU`/`proxyMemory` annotations, else istiod's default. */
+function sidecarRequests(annotations: Obj, fallback: { cpu: number; memoryMiB: number }): { cpu: number; memoryMiB: number } {
+  const cpu = annotations["sidecar.istio.io/proxyCPU"];
+  const memory = annotations["sidecar.istio.io/proxyMemory"];
+  return {
+    cpu: typeof cpu === "string" ? cpuCores(cpu) : fallback.cpu,
+    memoryMiB: typeof memory === "string" ? memoryMiB(memory) : fallback.memoryMiB,
+  };
 }
 
 function podTemplate(kind: string, r: RecordedResource, nodeCount: number): { podSpec: Obj; podMeta: Obj; replicas: number } {

@@ -12,6 +12,12 @@ export interface IstioArgs {
   charts: ChartsConfig;
   /** Gateway NodePorts (shared with the cloud layer's load balancer and firewall), host name, optional real certificate. */
   ingress: TitaniumConfig["ingress"];
+  /**
+   * The ingress load balancer's address. A passthrough load balancer does not translate: packets
+   * reach the agents addressed to it on `ingress.httpPort`/`httpsPort`, and kube-proxy hands them
+   * to the gateway Service through its `externalIPs`.
+   */
+  publicIp: pulumi.Input<string>;
   /** istiod and gateway replicas (2 in prod, spread over nodes). */
   replicas: number;
   /** The `istio-system` namespace (created with its admission labels before any release). */
@@ -27,6 +33,8 @@ const K3S_CNI = { confDir: "/var/lib/rancher/k3s/agent/etc/cni/net.d", binDir: "
  * a per-stack certificate) and a mesh-wide STRICT `PeerAuthentication`.
  */
 export class Istio extends pulumi.ComponentResource {
+  /** The generated (self-signed) ingress certificate, for clients to trust; undefined with a real one from config. */
+  public readonly generatedCertificatePem?: pulumi.Output<string>;
   /** `namespace/name` of the shared Gateway the app layer binds its VirtualService to. */
   public readonly gatewayRef: string;
   /** The istiod release: mesh custom resources (PeerAuthentication, VirtualService, ...) depend on it. */
@@ -116,11 +124,12 @@ export class Istio extends pulumi.ComponentResource {
           // sends traffic only to nodes that can serve it.
           type: "NodePort",
           externalTrafficPolicy: "Local",
+          externalIPs: [args.publicIp],
           selector: { ...GATEWAY.podLabels },
           ports: [
             { name: "status-port", port: GATEWAY.statusPort, targetPort: GATEWAY.statusPort, nodePort: ports.healthCheckNodePort, protocol: "TCP" },
-            { name: "http2", port: 80, targetPort: 80, nodePort: ports.httpNodePort, protocol: "TCP" },
-            { name: "https", port: 443, targetPort: 443, nodePort: ports.httpsNodePort, protocol: "TCP" },
+            { name: "http2", port: ports.httpPort, targetPort: 80, nodePort: ports.httpNodePort, protocol: "TCP" },
+            { name: "https", port: ports.httpsPort, targetPort: 443, nodePort: ports.httpsNodePort, protocol: "TCP" },
           ],
         },
       },
@@ -143,6 +152,7 @@ export class Istio extends pulumi.ComponentResource {
         },
         { parent: this },
       );
+      this.generatedCertificatePem = cert.certPem;
       new k8s.core.v1.Secret(
         `${name}-gateway-tls`,
         {
@@ -164,9 +174,10 @@ export class Istio extends pulumi.ComponentResource {
         spec: {
           selector: { istio: GATEWAY.podLabels.istio },
           servers: [
-            { port: { number: 80, name: "http", protocol: "HTTP" }, hosts, tls: { httpsRedirect: true } },
+            // Server ports name the Service ports above (istiod maps them to the pods' target ports).
+            { port: { number: args.ingress.httpPort, name: "http", protocol: "HTTP" }, hosts, tls: { httpsRedirect: true } },
             {
-              port: { number: 443, name: "https", protocol: "HTTPS" },
+              port: { number: args.ingress.httpsPort, name: "https", protocol: "HTTPS" },
               hosts,
               tls: { mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName, minProtocolVersion: "TLSV1_2" },
             },

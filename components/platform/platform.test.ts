@@ -1,5 +1,5 @@
+import { clusterCapacity } from "../cluster/capacity";
 import { MACHINE_TYPE_NAMES } from "../gcp/pricing";
-import { allocatable } from "./machine-types";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../stacks/config";
 import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, runProgram } from "../../stacks/harness";
@@ -100,6 +100,13 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(ports.find((p) => p.port === 15021)!.nodePort).toBe(c.ingress.healthCheckNodePort);
     expect(spec.type).toBe("NodePort");
     expect(spec.externalTrafficPolicy).toBe("Local");
+    // The passthrough LB delivers packets addressed to its own IP on httpPort/httpsPort: kube-proxy
+    // hands them to this Service only if that IP is one of its externalIPs.
+    expect(spec.externalIPs).toEqual([run().outputs.publicIp]);
+    expect(ports.find((p) => p.name === "http2")!.port).toBe(c.ingress.httpPort);
+    expect(ports.find((p) => p.name === "https")!.port).toBe(c.ingress.httpsPort);
+    const gwServers = o(one(run(), "kubernetes:networking.istio.io/v1:Gateway", "platform-istio-gateway-object").inputs.spec).servers as Obj[];
+    expect(gwServers.map((s) => o(s.port).number)).toEqual([c.ingress.httpPort, c.ingress.httpsPort]);
     expect(spec.selector).toEqual(GATEWAY.podLabels);
     // The chart's own Service is off, so nothing else claims those ports.
     expect(o(release(run(), "gateway").inputs.values).service).toEqual({ type: "None" });
@@ -118,6 +125,9 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     const secret = one(run(), "kubernetes:core/v1:Secret", "platform-istio-gateway-tls");
     expect(secret.secretInputs).toContain("stringData");
     expect(ofType(run(), "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"))).toHaveLength(1);
+    // Clients (the deploy's smoke test) can trust the generated certificate: a public output, not a secret.
+    expect(String(run().outputs.ingressCaCertificate)).toContain("BEGIN CERTIFICATE");
+    expect(run().secretOutputs).not.toContain("ingressCaCertificate");
   });
 
   it("labels namespaces for admission and injection: titanium meshed and restricted", () => {
@@ -243,10 +253,10 @@ describe("platform layer variants", () => {
 
   it("knows every machine type the config accepts, and the config names the key for any other", () => {
     for (const type of MACHINE_TYPE_NAMES) {
-      for (const role of ["server", "agent"] as const) {
-        const a = allocatable(type, role);
-        expect(a.cpu, `${type} ${role}`).toBeGreaterThan(0);
-        expect(a.memoryMiB, `${type} ${role}`).toBeGreaterThan(0);
+      const c = clusterCapacity({ servers: { count: 1, machineType: type, dedicated: false }, agents: { count: 1, machineType: type } });
+      for (const p of c.pools) {
+        expect(p.allocatable.cpuCores, `${type} ${p.pool}`).toBeGreaterThan(0);
+        expect(p.allocatable.memoryMiB, `${type} ${p.pool}`).toBeGreaterThan(0);
       }
     }
     const raw = readStackConfig("dev");

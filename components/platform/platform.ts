@@ -25,6 +25,8 @@ export interface PlatformArgs {
   observability: TitaniumConfig["observability"];
   /** Gateway NodePorts, host name, optional real certificate (`config.ingress`). */
   ingress: TitaniumConfig["ingress"];
+  /** The cloud layer's ingress load balancer address (the gateway Service's external IP). */
+  publicIp: pulumi.Input<string>;
   /** Who may reach the admin UIs (`config.network.adminCidrs`). */
   adminCidrs: string[];
   /** Optional Argo CD root Application (`config.features.argoRootApp`). */
@@ -58,6 +60,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly ingressGateway: { namespace: string; principal: string; podLabels: Record<string, string> };
   /** Prometheus' identity and pods; it scrapes app pods on `metricsPort` (Istio's merged metrics, plain HTTP). */
   public readonly prometheus: { namespace: string; principal: string; podLabels: Record<string, string>; metricsPort: number };
+  /** The generated ingress certificate (PEM), for clients such as the deploy's smoke test; undefined with a real one. */
+  public readonly ingressCertificatePem?: pulumi.Output<string>;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:platform:Platform", name, {}, opts);
@@ -71,7 +75,7 @@ export class Platform extends pulumi.ComponentResource {
 
     const istio = new Istio(
       `${name}-istio`,
-      { provider, charts, ingress: args.ingress, replicas: args.highAvailability ? 2 : 1, namespace: ns.namespaces.istio },
+      { provider, charts, ingress: args.ingress, publicIp: args.publicIp, replicas: args.highAvailability ? 2 : 1, namespace: ns.namespaces.istio },
       p,
     );
 
@@ -127,6 +131,7 @@ export class Platform extends pulumi.ComponentResource {
     this.appSecretReady = secrets.appSecret;
     this.meshReady = [istio.istiod, istio.peerAuthentication, ns.namespaces.app];
     this.gatewayRef = istio.gatewayRef;
+    this.ingressCertificatePem = istio.generatedCertificatePem;
     this.ingressGateway = {
       namespace: NAMESPACES.istio,
       principal: principal(NAMESPACES.istio, GATEWAY.serviceAccount),
