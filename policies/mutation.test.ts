@@ -94,6 +94,21 @@ const MUTATIONS: Mutation[] = [
     apply: (rs) => put(appDeployment(rs), "spec.template.spec.volumes", [{ name: "docker", hostPath: { path: "/var/run/docker.sock" } }]),
   },
   {
+    name: "makes the PD CSI node plugin's registrar privileged (only its driver container is allow-listed)",
+    stacks: STACKS,
+    policies: ["k8s-no-privilege"],
+    apply: (rs) => put(find(rs, "the PD CSI node plugin", (r) => r.type === "kubernetes:apps/v1:DaemonSet" && getPath(r.inputs, "metadata.name") === "csi-gce-pd-node"), `${CONTAINER}.securityContext.privileged`, true),
+  },
+  {
+    name: "mounts the node's root filesystem into the PD CSI node plugin (only its own host paths are allow-listed)",
+    stacks: STACKS,
+    policies: ["k8s-host-path-allow-list"],
+    apply: (rs) => {
+      const node = find(rs, "the PD CSI node plugin", (r) => r.type === "kubernetes:apps/v1:DaemonSet" && getPath(r.inputs, "metadata.name") === "csi-gce-pd-node");
+      put(node, "spec.template.spec.volumes", [...(getPath(node.inputs, "spec.template.spec.volumes") as unknown[]), { name: "root", hostPath: { path: "/" } }]);
+    },
+  },
+  {
     name: "exposes a Service as LoadBalancer",
     stacks: STACKS,
     policies: ["k8s-no-load-balancer-service"],

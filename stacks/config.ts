@@ -8,7 +8,7 @@
  * before any resource is registered.
  */
 import { z } from "zod";
-import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES } from "../components/gcp/pricing";
+import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
 export const PROJECT = "titanium";
@@ -334,6 +334,39 @@ const chartsSchema = z
   })
   .prefault({});
 
+/**
+ * Storage (platform layer): the GCE Persistent Disk CSI driver that provisions and attaches the
+ * database's disk (ADR 0022). Images pinned by tag: the driver release and the CSI sidecars it is
+ * run with; requests and limits for every container (the capacity check and the policy pack read them).
+ */
+const storageSchema = z
+  .strictObject({
+    pdCsiDriver: z
+      .strictObject({
+        images: z
+          .strictObject({
+            driver: imageRef.default("registry.k8s.io/cloud-provider-gcp/gcp-compute-persistent-disk-csi-driver:v1.20.0"),
+            provisioner: imageRef.default("registry.k8s.io/sig-storage/csi-provisioner:v5.2.0"),
+            attacher: imageRef.default("registry.k8s.io/sig-storage/csi-attacher:v4.8.1"),
+            resizer: imageRef.default("registry.k8s.io/sig-storage/csi-resizer:v1.13.2"),
+            registrar: imageRef.default("registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0"),
+          })
+          .prefault({}),
+        /** Per container: the controller's driver and sidecars, the node plugin's driver and registrar. */
+        resources: workloadResources({
+          controllerDriver: res("10m", "32Mi", "200m", "128Mi"),
+          provisioner: res("5m", "32Mi", "100m", "128Mi"),
+          attacher: res("5m", "32Mi", "100m", "128Mi"),
+          resizer: res("5m", "32Mi", "100m", "128Mi"),
+          // mkfs and fsck of a new or recovering disk run inside this container's cgroup.
+          nodeDriver: res("10m", "32Mi", "500m", "256Mi"),
+          registrar: res("5m", "16Mi", "50m", "64Mi"),
+        }),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
 const observabilitySchema = z
   .strictObject({
     prometheusRetention: z
@@ -419,7 +452,12 @@ const dataSchema = z
         /** Its Istio sidecar; absent: `charts.istiod.resources.proxy`. */
         sidecar: resources.optional(),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((p) => p.diskType === "local-path" || p.storageGi >= PD_MIN_SIZE_GI, {
+        // Compute Engine refuses a smaller zonal Persistent Disk: the claim would stay Pending.
+        error: `expected at least ${PD_MIN_SIZE_GI} GiB for a GCE Persistent Disk (the smallest Compute Engine creates)`,
+        path: ["storageGi"],
+      }),
     redis: z
       .strictObject({
         image: imageRef.default("redis:8.2-alpine"),
@@ -496,6 +534,7 @@ const titaniumSchema = z
     cluster: clusterSchema,
     ingress: ingressSchema,
     charts: chartsSchema,
+    storage: storageSchema,
     observability: observabilitySchema,
     images: imagesSchema,
     services: servicesSchema,

@@ -10,6 +10,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { TitaniumApps } from "../components/apps/apps";
 import type { AppPlatform } from "../components/apps/inputs";
+import { NODE_POOL_LABEL } from "../components/cluster/capacity";
 import { Cluster } from "../components/cluster/cluster";
 import { Cloud } from "../components/gcp/cloud";
 import { GATEWAY, NAMESPACES } from "../components/platform/names";
@@ -95,6 +96,9 @@ const platform = new Platform("platform", {
   publicIp: cloud.publicIp,
   adminCidrs: config.network.adminCidrs,
   argoRootApp: config.features.argoRootApp,
+  storage: config.storage,
+  // The cloud layer grants the disk permissions to the agents' service account only (ADR 0022).
+  diskNodeSelector: { [NODE_POOL_LABEL]: "agents" },
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
 });
 
@@ -103,9 +107,9 @@ const appPlatform: AppPlatform = {
   namespace: platform.appNamespace,
   trustDomain: "cluster.local",
   appSecretName: platform.appSecretName,
-  // The app Secret holds the real values; istiod (sidecar injector) and STRICT mTLS are in place.
-  // The GCE PD CSI driver belongs here too once a layer installs it (ADR 0030).
-  ready: [platform.appSecretReady, ...platform.meshReady],
+  // The app Secret holds the real values; istiod (sidecar injector) and STRICT mTLS are in place;
+  // the GCE PD CSI driver is registered and rolled out, so the database's claim can bind (ADR 0022).
+  ready: [platform.appSecretReady, ...platform.meshReady, ...platform.storageReady],
   gateway: platform.gatewayRef,
   hosts: [config.ingress.hostname || "*"],
   ingressGateway: {
@@ -120,6 +124,7 @@ const appPlatform: AppPlatform = {
   metricsAnnotations: { "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics" },
   istiod: { namespace: NAMESPACES.istio, podLabels: { app: "istiod" }, ports: [15012] },
   dns: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } },
+  blockStorage: platform.blockStorage,
 };
 
 // ── Application layer (components/apps): the Titanium services, PostgreSQL, Redis, mesh routing and security ──

@@ -122,6 +122,10 @@ export const computedOutputs: Record<string, Computed> = {
     name: inputs.name ?? `${name}-${digest(name, 7)}`,
     url: `gs://${inputs.name ?? `${name}-${digest(name, 7)}`}`,
   }),
+  "gcp:projects/iAMCustomRole:IAMCustomRole": ({ inputs, project }) => ({
+    name: `projects/${project}/roles/${inputs.roleId}`,
+    deleted: false,
+  }),
   "gcp:kms/cryptoKey:CryptoKey": ({ name, inputs }) => ({ name: inputs.name ?? name }),
   "gcp:dns/recordSet:RecordSet": ({ inputs }) => ({ name: inputs.name }),
   "random:index/randomPassword:RandomPassword": ({ name, inputs }) => ({

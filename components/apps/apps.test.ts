@@ -36,7 +36,7 @@ const podMeta = (r: RecordedResource): Obj => input(r).spec.template.metadata;
 /** Every pod spec the layer creates, with its owner. */
 function pods(run: ProgramRun): { owner: RecordedResource; spec: Obj; meta: Obj }[] {
   return run.resources
-    .filter((r) => [T.deployment, T.statefulSet, T.job, T.cronJob].includes(r.type))
+    .filter((r) => r.name.startsWith("apps-") && [T.deployment, T.statefulSet, T.job, T.cronJob].includes(r.type))
     .map((r) => {
       const template = r.type === T.cronJob ? input(r).spec.jobTemplate.spec.template : input(r).spec.template;
       return { owner: r, spec: template.spec, meta: template.metadata };

@@ -35,7 +35,7 @@ export interface AppPlatform {
   /**
    * Resources that must be ready before any workload starts: the ExternalSecret above (so PostgreSQL
    * never initialises with anything but the real password), istiod and its injector webhook (so every
-   * pod gets its sidecar), and the Istio CRDs.
+   * pod gets its sidecar), the Istio CRDs, and the PD CSI driver (so the database's claim binds).
    */
   ready: pulumi.Input<pulumi.Resource>[];
   /** The shared Istio Gateway as `<namespace>/<name>` (TLS, HTTP→HTTPS redirect; owned by the platform). */
@@ -70,4 +70,14 @@ export interface AppPlatform {
   istiod: PodGroup & { ports: number[] };
   /** Cluster DNS pods (CoreDNS in K3s: `kube-system`, `k8s-app=kube-dns`), reached on UDP and TCP 53. */
   dns: PodGroup;
+  /** Block storage for the database: GCE Persistent Disks through the platform's CSI driver (ADR 0022). */
+  blockStorage: {
+    /** The CSI driver's name, the `provisioner` of the database's StorageClass (`pd.csi.storage.gke.io`). */
+    provisioner: string;
+    /**
+     * Node labels of the VMs the driver may attach disks to (the agents: the cloud layer grants the
+     * disk permissions to their service account only). A pod with a PD claim must run there.
+     */
+    nodeSelector: Record<string, string>;
+  };
 }

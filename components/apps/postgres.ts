@@ -31,7 +31,7 @@ export interface PostgresArgs {
   user: string;
   /** Size of the data disk in GiB. */
   storageGi: number;
-  /** GCE PD type of the data disk, or `local-path` (K3s' node-local class, for a cluster without the PD CSI driver). */
+  /** GCE PD type of the data disk (provisioned by the platform's PD CSI driver), or `local-path` (K3s' node-local class). */
   diskType: "pd-balanced" | "pd-ssd" | "pd-standard" | "local-path";
   /** Requests and limits of the database container. */
   resources: ResourceSpec;
@@ -41,8 +41,8 @@ export interface PostgresArgs {
   secretName: string;
   /** Who may connect (the services that own data, migrations, backup). */
   callers: Access[];
-  /** DNS and istiod, for the sidecar. */
-  platform: Pick<AppPlatform, "dns" | "istiod">;
+  /** DNS and istiod, for the sidecar; the PD CSI driver's name and the nodes its disks attach to. */
+  platform: Pick<AppPlatform, "dns" | "istiod" | "blockStorage">;
   /** `protect` the data volume and the StatefulSet (prod). */
   protect: boolean;
   /** Kubernetes provider of the cluster. */
@@ -58,8 +58,6 @@ const POSTGRES_UID = 70;
  * the parent keeps the ext4 `lost+found` out of PGDATA and allows `pg_upgrade --link` across majors.
  */
 const DATA_MOUNT = "/var/lib/postgresql";
-/** CSI driver of GCE Persistent Disks (installed by the platform layer; see ADR 0030). */
-export const PD_CSI_DRIVER = "pd.csi.storage.gke.io";
 
 export class Postgres extends pulumi.ComponentResource {
   /** Host the services use (`PGHOST`). */
@@ -79,7 +77,8 @@ export class Postgres extends pulumi.ComponentResource {
 
     const storageClass = args.diskType === "local-path" ? undefined : new k8s.storage.v1.StorageClass(`${name}-storage-class`, {
       metadata: { name: `titanium-${args.diskType}`, labels },
-      provisioner: PD_CSI_DRIVER,
+      // The platform's CSI driver (ADR 0022): its name, not a copy of it.
+      provisioner: args.platform.blockStorage.provisioner,
       parameters: { type: args.diskType, "replication-type": "none" },
       // Bind where the pod lands (a zonal disk must be in the pod's zone); keep the disk when the claim goes.
       volumeBindingMode: "WaitForFirstConsumer",
@@ -138,6 +137,8 @@ export class Postgres extends pulumi.ComponentResource {
           },
           spec: {
             serviceAccountName: svc,
+            // A PD attaches only to the VMs the driver may attach disks to (the agents).
+            ...(storageClass ? { nodeSelector: { ...args.platform.blockStorage.nodeSelector } } : {}),
             ...podSecurity(POSTGRES_UID),
             terminationGracePeriodSeconds: timing.terminationGracePeriodSeconds,
             containers: [

@@ -197,18 +197,16 @@ describe("load balancers", () => {
 });
 
 describe("identities and secrets", () => {
-  it("gives servers and agents their own service accounts with only logging and monitoring roles on the project", () => {
+  it("gives servers and agents their own service accounts with only logging and monitoring roles on the project (and the agents the PD CSI driver's disk role)", () => {
     for (const run of stacks()) {
       const accounts = ofType(run, "gcp:serviceaccount/account:Account").map((a) => a.inputs.accountId).sort();
       expect(accounts).toEqual([`titanium-${run.stack}-agent`, `titanium-${run.stack}-server`]);
       const roles = ofType(run, "gcp:projects/iAMMember:IAMMember").map((m) => `${m.inputs.member} ${m.inputs.role}`).sort();
-      expect(roles).toEqual(
-        ["agent", "server"].flatMap((role) =>
-          ["roles/logging.logWriter", "roles/monitoring.metricWriter"].map(
-            (r) => `serviceAccount:titanium-${run.stack}-${role}@titanium-${run.stack}-4821.iam.gserviceaccount.com ${r}`,
-          ),
-        ),
-      );
+      const member = (role: string) => `serviceAccount:titanium-${run.stack}-${role}@titanium-${run.stack}-4821.iam.gserviceaccount.com`;
+      expect(roles).toEqual([
+        `${member("agent")} projects/titanium-${run.stack}-4821/roles/titanium_${run.stack}_pd_csi_driver`,
+        ...["agent", "server"].flatMap((role) => ["roles/logging.logWriter", "roles/monitoring.metricWriter"].map((r) => `${member(role)} ${r}`)),
+      ]);
     }
   });
 

@@ -5,6 +5,7 @@ import { BackupBucket } from "./backup-bucket";
 import { Firewall, nodeTags, type NodeTags } from "./firewall";
 import { Network } from "./network";
 import { NodeIdentity } from "./node-identity";
+import { PdCsiDriverIam } from "./pd-csi-iam";
 
 export interface CloudArgs {
   /** Prefix of names that must be predictable (`titanium-<stack>`): secret ids, service account ids, tags. */
@@ -30,7 +31,8 @@ export interface CloudArgs {
 
 /**
  * The cloud layer: everything the cluster stands on that does not depend on its VMs. The VPC with
- * Cloud NAT, the firewall, the nodes' service accounts, the application secrets in Secret Manager,
+ * Cloud NAT, the firewall, the nodes' service accounts (and the disk permissions of the agents' for
+ * the PD CSI driver), the application secrets in Secret Manager,
  * the backup bucket, and the reserved addresses (the public ingress IP, the K3s API's public and
  * internal IPs) that the cluster's certificates and kubeconfig name before any VM exists.
  */
@@ -69,6 +71,12 @@ export class Cloud extends pulumi.ComponentResource {
       child,
     );
     this.identity = new NodeIdentity(`${name}-id`, { project: args.project, accountPrefix: args.prefix }, child);
+    // The PD CSI controller runs on the agents and acts as their account (ADR 0022).
+    new PdCsiDriverIam(
+      `${name}-pd-csi`,
+      { project: args.project, roleId: `${args.prefix.replace(/-/g, "_")}_pd_csi_driver`, account: this.identity.agent },
+      child,
+    );
 
     const secrets = new AppSecrets(
       `${name}-app`,

@@ -14,11 +14,18 @@ beforeAll(async () => {
 });
 
 const line = (estimate: ReturnType<typeof estimateMonthlyCost>, re: RegExp) => estimate.lines.find((l) => re.test(l.item));
+/** dev's monthly budget (issue 4; the original's was $50). */
+const DEV_BUDGET_USD = 35;
 
 describe("monthly cost estimate", () => {
-  it("keeps dev under the $35 budget and prices prod, from the resources each stack registers", () => {
+  it("prices dev over its $35 budget by the database's Persistent Disk alone (ADR 0022), and prices prod, from the resources each stack registers", () => {
     const d = estimateMonthlyCost(dev.resources);
-    expect(d.totalUsd).toBeLessThan(35);
+    // The disk the PD CSI driver creates for the database's claim: 10 GiB pd-balanced, the smallest PD.
+    const database = line(d, /^10 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data /);
+    expect(database?.monthlyUsd).toBe(1);
+    expect(d.totalUsd).toBe(35.98);
+    // Everything else still fits: the overrun is that disk (options in the README's Cost section).
+    expect(d.totalUsd - database!.monthlyUsd).toBeLessThan(DEV_BUDGET_USD);
     expect(line(d, /^2 × t2d-standard-1 Spot/)?.monthlyUsd).toBe(8.57);
     expect(line(d, /forwarding rule/)?.monthlyUsd).toBe(18.25);
     expect(line(d, /^20 GiB pd-balanced/)?.monthlyUsd).toBe(2);
@@ -28,6 +35,7 @@ describe("monthly cost estimate", () => {
     expect(line(p, /^3 × e2-standard-2 standard/)?.monthlyUsd).toBe(146.75);
     expect(line(p, /^60 GiB pd-ssd/)?.monthlyUsd).toBe(10.2);
     expect(line(p, /gateway for 6 VM/)?.monthlyUsd).toBe(6.13);
+    expect(line(p, /^20 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data /)?.monthlyUsd).toBe(2);
     expect(p.totalUsd).toBeGreaterThan(d.totalUsd);
     expect(d.priceDate).toBe(PRICE_TABLE_DATE);
   });
@@ -65,6 +73,41 @@ describe("monthly cost estimate", () => {
     expect(e.lines.find((l) => l.category === "storage")?.monthlyUsd).toBe(0.02);
     expect(e.lines.some((l) => l.item.includes("processed by the ingress"))).toBe(false);
     expect(e.totalUsd).toBe(+e.lines.reduce((n, l) => n + l.monthlyUsd, 0).toFixed(2));
+  });
+
+  it("prices the disks the PD CSI driver will create for claims on its StorageClasses, and only those", () => {
+    const urn = (n: string) => `urn:${n}`;
+    const r = (type: string, name: string, inputs: Record<string, unknown>, dependsOn: string[] = []): PricedResource => ({ type, urn: urn(name), inputs, dependsOn });
+    const claim = (name: string, storageClassName: unknown, storage: string, dependsOn: string[] = []) =>
+      r("kubernetes:core/v1:PersistentVolumeClaim", name, { metadata: { name, namespace: "ns" }, spec: { storageClassName, resources: { requests: { storage } } } }, dependsOn);
+    const sc = (name: string, provisioner: string, type?: string) =>
+      r("kubernetes:storage.k8s.io/v1:StorageClass", name, { metadata: { name }, provisioner, parameters: type ? { type } : {} });
+    const resources: PricedResource[] = [
+      r("pulumi:providers:gcp", "gcp", { region: "us-central1" }),
+      sc("fast", "pd.csi.storage.gke.io", "pd-ssd"),
+      sc("cheap", "pd.csi.storage.gke.io"),
+      sc("local-path", "rancher.io/local-path"),
+      claim("a", "fast", "20Gi"),
+      claim("b", "fast", "10737418241"), // one byte over 10 GiB: the driver rounds up to 11
+      claim("c", "cheap", "10Gi"),
+      claim("d", "local-path", "100Gi"),
+      claim("e", "[unknown]", "10Gi", [urn("fast")]),
+      r("kubernetes:apps/v1:StatefulSet", "db", {
+        metadata: { name: "db", namespace: "ns" },
+        spec: { replicas: 3, volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { storageClassName: "fast", resources: { requests: { storage: "15G" } } } }] },
+      }),
+    ];
+    const e = estimateMonthlyCost(resources);
+    const claims = e.lines.filter((l) => l.item.includes("claims the PD CSI driver provisions"));
+    // 20 + 11 + 10 (the class named through an unknown output, found by dependency) + 3 × 14 (15 GB = 13.97 GiB, rounded up).
+    expect(claims.map((l) => [l.item.split(" (")[0], l.monthlyUsd])).toEqual([
+      ["83 GiB pd-ssd for claims the PD CSI driver provisions: ns/a, ns/b, ns/e, ns/data-db-* ×3", +(83 * 0.17).toFixed(2)],
+      ["10 GiB pd-standard for claims the PD CSI driver provisions: ns/c", 0.4],
+    ]);
+    // The local-path claim is on a VM's boot disk: no line of its own.
+    expect(e.lines.some((l) => /ns\/d\b(?!ata)/.test(l.item))).toBe(false);
+    const bad = [...resources.slice(0, 2), claim("x", "fast", "lots")];
+    expect(() => estimateMonthlyCost(bad)).toThrow('cost estimate: the storage request of claim ns/x is not a storage quantity ("lots")');
   });
 
   it("says plainly when a region has no prices in the table", () => {

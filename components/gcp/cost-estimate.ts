@@ -1,10 +1,14 @@
 /**
  * Monthly cost of a stack, priced from what the program registers (the offline plan's resource
- * list) with the dated table in `pricing.ts`: VMs by machine type and provisioning model, disks,
+ * list) with the dated table in `pricing.ts`: VMs by machine type and provisioning model, disks
+ * (the VMs', and those the PD CSI driver will create for the claims the program registers),
  * forwarding rules, load balancer and NAT data, NAT and IP addresses, Secret Manager versions and
  * backup storage. Usage-dependent items use the stated {@link USAGE_ASSUMPTIONS}.
  */
+import { UNKNOWN } from "../../stacks/harness";
+import { PD_CSI_DRIVER_NAME } from "./pd-csi-iam";
 import {
+  DISK_TYPES,
   HOURS_PER_MONTH,
   PRICE_TABLE_DATE,
   regionPrices,
@@ -47,6 +51,9 @@ const T = {
   nat: "gcp:compute/routerNat:RouterNat",
   secretVersion: "gcp:secretmanager/secretVersion:SecretVersion",
   bucket: "gcp:storage/bucket:Bucket",
+  claim: "kubernetes:core/v1:PersistentVolumeClaim",
+  statefulSet: "kubernetes:apps/v1:StatefulSet",
+  storageClass: "kubernetes:storage.k8s.io/v1:StorageClass",
 } as const;
 
 /** Ports one NAT IP offers (64512 usable source ports) and the default minimum per VM. */
@@ -130,6 +137,59 @@ function diskLines(vms: Vm[], resources: PricedResource[], prices: RegionPrices)
   }));
 }
 
+/** A Kubernetes quantity of bytes ("10Gi", "500M", "1073741824") in GiB, rounded up as the PD CSI driver sizes disks. */
+function quantityGiB(q: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(q);
+  if (!m) throw new Error(`cost estimate: ${what} is not a storage quantity (${JSON.stringify(q)})`);
+  const unit: Record<string, number> = { "": 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Math.ceil((Number(m[1]) * unit[m[2] ?? ""]!) / 2 ** 30);
+}
+
+/**
+ * The Persistent Disks the PD CSI driver will create: one per PersistentVolumeClaim (and per
+ * StatefulSet replica and volume claim template) on a StorageClass whose provisioner is the
+ * driver, sized from the claim, typed from the class's `type` parameter (the driver's default,
+ * pd-standard, when absent). They are not Pulumi resources, so nothing else prices them. Claims on
+ * other classes (K3s' `local-path`, the default for the charts' volumes) live on the VMs' boot disks.
+ */
+function claimedDiskLines(resources: PricedResource[], prices: RegionPrices): CostLine[] {
+  const classes = resources.filter((r) => r.type === T.storageClass && r.inputs.provisioner === PD_CSI_DRIVER_NAME);
+  const classOf = (name: unknown, dependsOn: string[]) =>
+    classes.find((c) => obj(c.inputs.metadata).name === name) ??
+    // The claim names the class through its output: when that is not known yet, its dependency says which.
+    (typeof name === "string" && name !== UNKNOWN ? undefined : classes.find((c) => dependsOn.includes(c.urn)));
+  const claims: { id: string; spec: Inputs; count: number; dependsOn: string[] }[] = [];
+  for (const r of resources.filter((x) => x.type === T.claim)) {
+    const md = obj(r.inputs.metadata);
+    claims.push({ id: `${String(md.namespace ?? "default")}/${String(md.name ?? r.urn)}`, spec: obj(r.inputs.spec), count: 1, dependsOn: r.dependsOn });
+  }
+  for (const r of resources.filter((x) => x.type === T.statefulSet)) {
+    const md = obj(r.inputs.metadata);
+    const spec = obj(r.inputs.spec);
+    for (const t of (spec.volumeClaimTemplates as Inputs[] | undefined) ?? []) {
+      const id = `${String(md.namespace ?? "default")}/${String(obj(t.metadata).name)}-${String(md.name)}-*`;
+      claims.push({ id, spec: obj(t.spec), count: typeof spec.replicas === "number" ? spec.replicas : 1, dependsOn: r.dependsOn });
+    }
+  }
+  const byType = new Map<DiskType, { gib: number; claims: string[] }>();
+  for (const c of claims) {
+    const sc = classOf(c.spec.storageClassName, c.dependsOn);
+    if (!sc) continue;
+    const type = (obj(sc.inputs.parameters).type as DiskType | undefined) ?? "pd-standard";
+    if (!DISK_TYPES.includes(type)) throw new Error(`cost estimate: no price for disk type "${type}" of StorageClass ${String(obj(sc.inputs.metadata).name)}`);
+    const size = quantityGiB(String(obj(obj(c.spec.resources).requests).storage), `the storage request of claim ${c.id}`);
+    const entry = byType.get(type) ?? { gib: 0, claims: [] };
+    entry.gib += size * c.count;
+    entry.claims.push(c.count > 1 ? `${c.id} ×${c.count}` : c.id);
+    byType.set(type, entry);
+  }
+  return [...byType.entries()].map(([type, { gib, claims: ids }]) => ({
+    category: "disks",
+    item: `${gib} GiB ${type} for claims the PD CSI driver provisions: ${ids.join(", ")} ($${prices.disks[type]}/GiB-month)`,
+    monthlyUsd: gib * prices.disks[type],
+  }));
+}
+
 /** Prices the resources a program run registered. Throws when the region or a machine type has no price. */
 export function estimateMonthlyCost(resources: PricedResource[]): CostEstimate {
   const provider = resources.find((r) => r.type === T.provider);
@@ -140,7 +200,7 @@ export function estimateMonthlyCost(resources: PricedResource[]): CostEstimate {
   const vms = vmsOf(resources);
   const vmCount = vms.reduce((n, vm) => n + vm.count, 0);
 
-  lines.push(...computeLines(vms, prices), ...diskLines(vms, resources, prices));
+  lines.push(...computeLines(vms, prices), ...diskLines(vms, resources, prices), ...claimedDiskLines(resources, prices));
 
   const rules = resources.filter((r) => r.type === T.rule);
   if (rules.length > 0) {

@@ -53,6 +53,8 @@ export const MACHINE_TYPE_NAMES = Object.keys(MACHINE_TYPES) as MachineTypeName[
 
 export type DiskType = "pd-standard" | "pd-balanced" | "pd-ssd";
 export const DISK_TYPES: readonly DiskType[] = ["pd-standard", "pd-balanced", "pd-ssd"];
+/** The smallest zonal Persistent Disk Compute Engine creates, of any of these types (GiB). */
+export const PD_MIN_SIZE_GI = 10;
 
 /** What one region charges for the things Titanium creates. */
 export interface RegionPrices {

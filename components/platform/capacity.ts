@@ -3,13 +3,13 @@
  * pods, with headroom. Counted from what the program registers, so every layer is included:
  * platform chart workloads from the values each Release passes (via {@link CHARTS_BY_NAME}),
  * Istio sidecars for every pod in a meshed namespace, and every Kubernetes workload object
- * (Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod) at its replica count, or at its HPA's
- * maxReplicas when one scales it.
+ * (Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod) at its replica count, at its HPA's
+ * maxReplicas when one scales it, or (a DaemonSet) on the nodes its nodeSelector and tolerations allow.
  */
 import type { TitaniumConfig } from "../../stacks/config";
 import { cpuCores, memoryMiB } from "../../stacks/config";
 import type { ProgramRun, RecordedResource } from "../../stacks/harness";
-import { clusterCapacity } from "../cluster/capacity";
+import { clusterCapacity, DEDICATED_SERVER_TAINT, NODE_POOL_LABEL, type PoolCapacity } from "../cluster/capacity";
 import { CHARTS_BY_NAME, type ChartWorkload, getPath } from "./chart-workloads";
 
 /** Share of allocatable CPU and memory the requests may use: the rest absorbs rolling updates, a node drain, bursts. */
@@ -79,7 +79,7 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
       cpu: p.allocatable.cpuCores,
       memoryMiB: p.allocatable.memoryMiB,
     }));
-  // DaemonSets run a pod on every node, dedicated servers included.
+  // Chart DaemonSets (log shipper, node exporter, CNI) tolerate everything: a pod on every node.
   const nodeCount = cluster.pools.reduce((n, p) => n + p.count, 0);
   const total = { cpu: cluster.schedulable.cpuCores, memoryMiB: cluster.schedulable.memoryMiB };
 
@@ -137,7 +137,7 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
     if (!kind) continue;
     const meta = obj(r.inputs.metadata);
     const ns = String(meta.namespace ?? "default");
-    const { podSpec, podMeta, replicas } = podTemplate(kind, r, nodeCount);
+    const { podSpec, podMeta, replicas } = podTemplate(kind, r, cluster.pools);
     const pods = Math.max(replicas, hpaMax.get(`${kind}/${ns}/${String(meta.name)}`) ?? 0);
     const per = podRequests(podSpec);
     const annotations = obj(podMeta.annotations);
@@ -176,7 +176,35 @@ function sidecarRequests(annotations: Obj, fallback: { cpu: number; memoryMiB: n
   };
 }
 
-function podTemplate(kind: string, r: RecordedResource, nodeCount: number): { podSpec: Obj; podMeta: Obj; replicas: number } {
+/** The taint of a pool's nodes: dedicated servers carry {@link DEDICATED_SERVER_TAINT}. */
+function poolTaints(pool: PoolCapacity): { key: string; value: string; effect: string }[] {
+  if (pool.pool !== "servers" || pool.schedulable) return [];
+  const [keyValue, effect] = DEDICATED_SERVER_TAINT.split(":") as [string, string];
+  const [key, value] = keyValue.split("=") as [string, string];
+  return [{ key, value, effect }];
+}
+
+function tolerates(tolerations: Obj[], taint: { key: string; value: string; effect: string }): boolean {
+  return tolerations.some((t) => {
+    if (t.effect !== undefined && t.effect !== taint.effect) return false;
+    if (t.operator === "Exists") return t.key === undefined || t.key === taint.key;
+    return t.key === taint.key && t.value === taint.value;
+  });
+}
+
+/** How many nodes run a DaemonSet's pod: those whose pool labels its nodeSelector matches and whose taints it tolerates. */
+export function daemonSetNodes(podSpec: Obj, pools: PoolCapacity[]): number {
+  const selector = obj(podSpec.nodeSelector);
+  const tolerations = arr(podSpec.tolerations);
+  return pools
+    .filter((p) => {
+      const labels: Record<string, unknown> = { [NODE_POOL_LABEL]: p.pool, "kubernetes.io/os": "linux" };
+      return Object.entries(selector).every(([k, v]) => labels[k] === v) && poolTaints(p).every((t) => tolerates(tolerations, t));
+    })
+    .reduce((n, p) => n + p.count, 0);
+}
+
+function podTemplate(kind: string, r: RecordedResource, pools: PoolCapacity[]): { podSpec: Obj; podMeta: Obj; replicas: number } {
   const spec = obj(r.inputs.spec);
   switch (kind) {
     case "Pod":
@@ -187,8 +215,10 @@ function podTemplate(kind: string, r: RecordedResource, nodeCount: number): { po
     }
     case "Job":
       return { podSpec: obj(obj(spec.template).spec), podMeta: obj(obj(spec.template).metadata), replicas: Number(spec.parallelism ?? 1) };
-    case "DaemonSet":
-      return { podSpec: obj(obj(spec.template).spec), podMeta: obj(obj(spec.template).metadata), replicas: nodeCount };
+    case "DaemonSet": {
+      const podSpec = obj(obj(spec.template).spec);
+      return { podSpec, podMeta: obj(obj(spec.template).metadata), replicas: daemonSetNodes(podSpec, pools) };
+    }
     default:
       return { podSpec: obj(obj(spec.template).spec), podMeta: obj(obj(spec.template).metadata), replicas: Number(spec.replicas ?? 1) };
   }

@@ -1,3 +1,5 @@
+import { PD_CSI_DRIVER_NAME } from "../gcp/pd-csi-iam";
+
 /**
  * The Kubernetes names of the platform layer: namespaces, Helm release names and the names the
  * charts derive from them. One place, read by the components, the tests and the app layer.
@@ -11,6 +13,8 @@ export const NAMESPACES = {
   monitoring: "monitoring",
   logging: "logging",
   argocd: "argocd",
+  /** The GCE PD CSI driver (its upstream namespace). */
+  storage: "gce-pd-csi-driver",
 } as const;
 export type NamespaceKey = keyof typeof NAMESPACES;
 
@@ -87,3 +91,24 @@ export function appScrapeAnnotations(port: number, path = "/metrics"): Record<st
 
 /** Istio's merged metrics endpoint on every injected pod (pilot-agent; not behind the mTLS listener). */
 export const MERGED_METRICS = { port: 15020, path: "/stats/prometheus" } as const;
+
+/**
+ * The GCE Persistent Disk CSI driver (ADR 0022): its CSI name, which every StorageClass for GCE PDs
+ * names as `provisioner`, and the objects it runs as (the upstream names, so its documentation and
+ * logs read the same). The policy pack's allow-lists name the node plugin independently and a test
+ * checks they agree.
+ */
+export const PD_CSI = {
+  driverName: PD_CSI_DRIVER_NAME,
+  namespace: NAMESPACES.storage,
+  controller: "csi-gce-pd-controller",
+  node: "csi-gce-pd-node",
+  /** The driver container (privileged in the node plugin, where it mounts disks; the registrar beside it is not). */
+  driverContainer: "gce-pd-driver",
+  controllerServiceAccount: "csi-gce-pd-controller-sa",
+  nodeServiceAccount: "csi-gce-pd-node-sa",
+  /** The kubelet's root directory: K3s' default too (K3s moved it back to `/var/lib/kubelet` for CSI drivers). */
+  kubeletDir: "/var/lib/kubelet",
+  /** Topology key the driver reports and provisions by (the zone of the node). */
+  topologyKey: "topology.gke.io/zone",
+} as const;

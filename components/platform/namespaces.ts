@@ -15,8 +15,9 @@ export interface NamespacesArgs {
 /**
  * What each namespace enforces. `restricted` for the application (the Istio CNI node agent sets up
  * traffic redirection, so meshed pods need no NET_ADMIN init container); `privileged` only where a
- * chart needs host access (the CNI agent and node-exporter mount host paths); `baseline` elsewhere,
- * with `restricted` warnings so drift towards it is visible.
+ * workload needs host access (the CNI agent and node-exporter mount host paths, the PD CSI node
+ * plugin mounts disks); `baseline` elsewhere, with `restricted` warnings so drift towards it is
+ * visible.
  */
 export const NAMESPACE_POLICY: Record<NamespaceKey, { enforce: PsaLevel; meshed: boolean }> = {
   app: { enforce: "restricted", meshed: true },
@@ -25,6 +26,8 @@ export const NAMESPACE_POLICY: Record<NamespaceKey, { enforce: PsaLevel; meshed:
   monitoring: { enforce: "privileged", meshed: false },
   logging: { enforce: "baseline", meshed: false },
   argocd: { enforce: "baseline", meshed: false },
+  // The PD CSI node plugin mounts disks for the kubelet: privileged, host paths, Bidirectional propagation.
+  storage: { enforce: "privileged", meshed: false },
 };
 
 /**

@@ -9,6 +9,7 @@ import { Logging } from "./logging";
 import { Monitoring } from "./monitoring";
 import { type AppSecretName, GATEWAY, MERGED_METRICS, NAMESPACES, PROMETHEUS } from "./names";
 import { Namespaces } from "./namespaces";
+import { PdCsiDriver } from "./pd-csi-driver";
 
 export interface PlatformArgs {
   /** Kubernetes provider of the cluster layer (kubeconfig gated on `/readyz`). */
@@ -31,6 +32,13 @@ export interface PlatformArgs {
   adminCidrs: string[];
   /** Optional Argo CD root Application (`config.features.argoRootApp`). */
   argoRootApp?: TitaniumConfig["features"]["argoRootApp"];
+  /** The GCE PD CSI driver's pinned images and container sizes (`config.storage`). */
+  storage: TitaniumConfig["storage"];
+  /**
+   * Node labels of the VMs whose service account the cloud layer lets attach disks (the agents):
+   * the PD CSI driver runs there, and pods with PD claims must too.
+   */
+  diskNodeSelector: Record<string, string>;
   /** Labels on every namespace. */
   labels: Record<string, string>;
 }
@@ -40,8 +48,8 @@ const principal = (ns: string, sa: string) => `cluster.local/ns/${ns}/sa/${sa}`;
 /**
  * The platform layer: namespaces, Istio (STRICT mTLS, the shared ingress Gateway), External
  * Secrets, monitoring (Prometheus, Alertmanager, Grafana, dashboards, alerts), logging (Loki,
- * Alloy) and Argo CD, with the admin UIs behind the gateway for the admin CIDRs. Its public
- * outputs are the application layer's contract.
+ * Alloy), Argo CD and the GCE PD CSI driver, with the admin UIs behind the gateway for the admin
+ * CIDRs. Its public outputs are the application layer's contract.
  */
 export class Platform extends pulumi.ComponentResource {
   /** Namespace names by key; `app` (`titanium`) is meshed and PSA `restricted`. */
@@ -62,6 +70,10 @@ export class Platform extends pulumi.ComponentResource {
   public readonly prometheus: { namespace: string; principal: string; podLabels: Record<string, string>; metricsPort: number };
   /** The generated ingress certificate (PEM), for clients such as the deploy's smoke test; undefined with a real one. */
   public readonly ingressCertificatePem?: pulumi.Output<string>;
+  /** Block storage for stateful workloads: the PD CSI driver's name (a StorageClass's `provisioner`) and where its disks attach. */
+  public readonly blockStorage: { provisioner: string; nodeSelector: Record<string, string> };
+  /** `dependsOn` these before creating pods with PD claims: the PD CSI driver is registered and rolled out. */
+  public readonly storageReady: pulumi.Resource[];
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:platform:Platform", name, {}, opts);
@@ -119,6 +131,19 @@ export class Platform extends pulumi.ComponentResource {
       p,
     );
 
+    const pdCsi = new PdCsiDriver(
+      `${name}-pd-csi`,
+      {
+        provider,
+        namespace: ns.namespaces.storage,
+        config: args.storage.pdCsiDriver,
+        nodeSelector: args.diskNodeSelector,
+        controllerReplicas: args.highAvailability ? 2 : 1,
+        labels: args.labels,
+      },
+      p,
+    );
+
     new AdminIngress(
       `${name}-admin`,
       { provider, gatewayRef: istio.gatewayRef, hostname, adminCidrs: args.adminCidrs, dependsOn: [istio.gatewayObject, monitoring.release, argocd] },
@@ -132,6 +157,8 @@ export class Platform extends pulumi.ComponentResource {
     this.meshReady = [istio.istiod, istio.peerAuthentication, ns.namespaces.app];
     this.gatewayRef = istio.gatewayRef;
     this.ingressCertificatePem = istio.generatedCertificatePem;
+    this.blockStorage = { provisioner: pdCsi.driverName, nodeSelector: pdCsi.nodeSelector };
+    this.storageReady = pdCsi.ready;
     this.ingressGateway = {
       namespace: NAMESPACES.istio,
       principal: principal(NAMESPACES.istio, GATEWAY.serviceAccount),
@@ -149,6 +176,7 @@ export class Platform extends pulumi.ComponentResource {
       gatewayRef: this.gatewayRef,
       ingressGateway: this.ingressGateway,
       prometheus: this.prometheus,
+      blockStorage: this.blockStorage,
     });
   }
 }

@@ -121,7 +121,8 @@ export function globMatch(pattern: string, value: string): boolean {
 
 /**
  * An entry of a data-driven allow-list: which workloads it covers (by object name or
- * `app.kubernetes.io/name` label, by Helm chart, optionally in one namespace) and why.
+ * `app.kubernetes.io/name` label, by Helm chart, optionally in one namespace and of some kinds),
+ * optionally narrowed to some of their containers or host paths, and why.
  */
 export interface WorkloadMatcher {
   /** Globs against `metadata.name` and the `app.kubernetes.io/name` label of the object or its pods. */
@@ -132,12 +133,18 @@ export interface WorkloadMatcher {
   components?: string[];
   /** Only in this namespace (any namespace when absent). */
   namespace?: string;
+  /** Only objects of these kinds (`DaemonSet`, ...); any kind when absent. */
+  kinds?: string[];
+  /** Only these containers of the workload, by name (every container when absent); for per-container checks. */
+  containers?: string[];
+  /** Only these host paths, exactly (a trailing `/` aside; any path when absent); for the hostPath check. */
+  hostPaths?: string[];
   /** Why the exception is acceptable (shown in reports and the README). */
   reason: string;
 }
 
-/** The first allow-list entry that covers this workload, if any. */
-export function matchWorkload(entries: readonly WorkloadMatcher[], props: Obj, template?: PodTemplate): WorkloadMatcher | undefined {
+/** Every allow-list entry that covers this workload (as a whole; see {@link coversContainer} and {@link coversHostPath}). */
+export function matchWorkloads(entries: readonly WorkloadMatcher[], props: Obj, template?: PodTemplate): WorkloadMatcher[] {
   const md = metadataOf(props);
   // Only the labels that identify a workload are read (an unknown unrelated label must not matter).
   const label = (key: string) => labelsOf(md)[key] ?? labelsOf(template?.metadata ?? {})[key];
@@ -145,14 +152,28 @@ export function matchWorkload(entries: readonly WorkloadMatcher[], props: Obj, t
   const chartLabel = label("helm.sh/chart");
   const component = label("app.kubernetes.io/component");
   const namespace = typeof md.namespace === "string" ? md.namespace : "default";
-  return entries.find((e) => {
+  return entries.filter((e) => {
     if (e.namespace !== undefined && e.namespace !== namespace) return false;
+    if (e.kinds !== undefined && !(typeof props.kind === "string" && e.kinds.includes(props.kind))) return false;
     const byName = (e.names ?? []).some((g) => names.some((n) => globMatch(g, n)));
     const byChart = typeof chartLabel === "string" && (e.charts ?? []).some((c) => new RegExp(`^${c.replace(/[.+?^${}()|[\]\\]/g, "\\$&")}-v?\\d`).test(chartLabel));
     const byComponent = typeof component === "string" && (e.components ?? []).includes(component);
     return byName || byChart || byComponent;
   });
 }
+
+/** The first allow-list entry that covers this workload, if any. */
+export function matchWorkload(entries: readonly WorkloadMatcher[], props: Obj, template?: PodTemplate): WorkloadMatcher | undefined {
+  return matchWorkloads(entries, props, template)[0];
+}
+
+/** Whether an entry (already matched to the workload) covers this container. */
+export const coversContainer = (entry: WorkloadMatcher, container: string): boolean => entry.containers === undefined || entry.containers.includes(container);
+
+const trimSlash = (path: string) => (path.length > 1 ? path.replace(/\/+$/, "") : path);
+/** Whether an entry (already matched to the workload) covers this host path. */
+export const coversHostPath = (entry: WorkloadMatcher, path: string): boolean =>
+  entry.hostPaths === undefined || entry.hostPaths.some((p) => trimSlash(p) === trimSlash(path));
 
 /** JSON schema of a {@link WorkloadMatcher} list, for policies' config schemas. */
 export const workloadMatcherListSchema = {
@@ -164,6 +185,9 @@ export const workloadMatcherListSchema = {
       charts: { type: "array" as const, items: { type: "string" as const } },
       components: { type: "array" as const, items: { type: "string" as const } },
       namespace: { type: "string" as const },
+      kinds: { type: "array" as const, items: { type: "string" as const } },
+      containers: { type: "array" as const, items: { type: "string" as const } },
+      hostPaths: { type: "array" as const, items: { type: "string" as const } },
       reason: { type: "string" as const, minLength: 1 },
     },
     required: ["reason"],

@@ -1,24 +1,64 @@
-import { containersOf, describeContainer, objectName, podTemplate, type Obj } from "../lib/k8s";
-import { resourcePolicy } from "../lib/policy";
+import {
+  containersOf,
+  coversContainer,
+  describeContainer,
+  matchWorkloads,
+  objectName,
+  podTemplate,
+  workloadMatcherListSchema,
+  type Obj,
+  type WorkloadMatcher,
+} from "../lib/k8s";
+import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
-/** No privileged container, and privilege escalation explicitly off (its default is on). */
-export const noPrivilege = resourcePolicy(
+interface Config extends BaseConfig {
+  allowed: WorkloadMatcher[];
+}
+
+/**
+ * Containers that must be privileged, each named with its workload, kind and namespace: only the
+ * GCE PD CSI node plugin's driver. Its registrar, and everything else, stays unprivileged.
+ */
+export const DEFAULT_PRIVILEGED_ALLOWED: WorkloadMatcher[] = [
+  {
+    names: ["csi-gce-pd-node"],
+    namespace: "gce-pd-csi-driver",
+    kinds: ["DaemonSet"],
+    containers: ["gce-pd-driver"],
+    reason:
+      "GCE PD CSI node plugin: formats attached disks and mounts them into the kubelet's directory with Bidirectional propagation, which Kubernetes allows only in privileged containers",
+  },
+];
+
+/** No privileged container, and privilege escalation explicitly off (its default is on); allow-listed containers aside. */
+export const noPrivilege = resourcePolicy<Config>(
   {
     name: "k8s-no-privilege",
     description:
-      "No container runs privileged, and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset).",
+      "No container runs privileged, and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset); allow-listed containers (the PD CSI node plugin's driver) aside.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Remove `securityContext.privileged: true` and set `securityContext.allowPrivilegeEscalation: false` on every container and init container (with chart objects, through the chart's containerSecurityContext values).",
-    configSchema: { properties: {} },
+      "Remove `securityContext.privileged: true` and set `securityContext.allowPrivilegeEscalation: false` on every container and init container (with chart objects, through the chart's containerSecurityContext values). A node agent that cannot work otherwise goes on the policy's `allowed` list, by workload, kind, namespace and container, with a reason.",
+    configSchema: {
+      properties: {
+        allowed: {
+          ...workloadMatcherListSchema,
+          default: DEFAULT_PRIVILEGED_ALLOWED,
+          description: "Containers allowed to be privileged (and so to escalate), by workload and container name, with the reason.",
+        },
+      },
+    },
   },
-  (args, judge, report) => {
+  (args, judge, report, config) => {
     const props = args.props as Obj;
     judge.check(() => {
       const tpl = podTemplate(args.type, props);
       if (!tpl) return;
+      const entries = matchWorkloads(config.allowed, props, tpl);
       for (const ref of containersOf(tpl.spec)) {
+        // A privileged container escalates by definition (the API refuses privileged without escalation).
+        if (entries.some((e) => coversContainer(e, ref.name))) continue;
         judge.check(() => {
           const sc = (ref.container.securityContext ?? {}) as Obj;
           const who = `${objectName(props, args.name)} ${describeContainer(ref)}`;

@@ -1,13 +1,20 @@
-import { containersOf, describeContainer, matchWorkload, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
+import { containersOf, coversContainer, describeContainer, matchWorkloads, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
 interface Config extends BaseConfig {
   exempt: WorkloadMatcher[];
 }
 
-/** Node agents that must read root-owned files on the node. */
+/** Node agents that must read root-owned files on the node, or mount disks. */
 export const DEFAULT_ROOT_EXEMPT: WorkloadMatcher[] = [
   { names: ["alloy", "*-alloy"], charts: ["alloy"], reason: "log shipper: pod log files under /var/log/pods are readable by root only" },
+  {
+    names: ["csi-gce-pd-node"],
+    namespace: "gce-pd-csi-driver",
+    kinds: ["DaemonSet"],
+    containers: ["gce-pd-driver", "csi-driver-registrar"],
+    reason: "GCE PD CSI node plugin: mount(2) needs root; the registrar writes its socket into the kubelet's root-owned plugin registry",
+  },
 ];
 
 /** Whether a container runs as non-root, from its own securityContext or the pod's. */
@@ -39,8 +46,10 @@ export const runAsNonRoot = resourcePolicy<Config>(
     const props = args.props as Obj;
     judge.check(() => {
       const tpl = podTemplate(args.type, props);
-      if (!tpl || matchWorkload(config.exempt, props, tpl)) return;
+      if (!tpl) return;
+      const entries = matchWorkloads(config.exempt, props, tpl);
       for (const ref of containersOf(tpl.spec)) {
+        if (entries.some((e) => coversContainer(e, ref.name))) continue;
         judge.check(() => {
           if (!runsAsNonRoot(tpl.spec, ref.container)) report(`${objectName(props, args.name)} ${describeContainer(ref)} may run as root`);
         });
