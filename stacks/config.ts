@@ -95,9 +95,9 @@ const imageRef = z
   .refine((v) => !/:latest(@|$)/.test(v), { error: 'expected a pinned image, never ":latest"' });
 
 /**
- * The injected istio-proxy sidecar: istiod's mesh-wide default (`charts.istiod.resources.proxy`) and
- * the default of each application workload's `sidecar` (pod annotations `sidecar.istio.io/proxyCPU`...).
- * An idle Envoy uses a few millicores and ~40 MiB.
+ * The injected istio-proxy sidecar, istiod's mesh-wide default (`charts.istiod.resources.proxy`);
+ * an application workload's optional `sidecar` overrides it. An idle Envoy uses a few millicores
+ * and ~40 MiB.
  */
 const defaultSidecar: ResourceSpec = {
   requests: { cpu: "10m", memory: "48Mi" },
@@ -122,7 +122,8 @@ const serviceSpec = (replicas: number, res: ResourceSpec) =>
         .max(95, { error: "expected a CPU utilisation target between 10 and 95 (%)" })
         .default(70),
       resources: resources.default(res),
-      sidecar: resources.default(defaultSidecar),
+      /** Its Istio sidecar (pod annotations); absent: the mesh-wide default `charts.istiod.resources.proxy`. */
+      sidecar: resources.optional(),
     })
     .prefault({})
     .refine((s) => (s.maxReplicas ?? Infinity) >= (s.minReplicas ?? s.replicas), {
@@ -403,13 +404,20 @@ const dataSchema = z
         database: pgIdentifier.default("titanium"),
         user: pgIdentifier.default("titanium"),
         storageGi: z.number().int().min(1).default(10),
-        /** GCE Persistent Disk type of the data volume (zonal PD: survives the loss of any agent VM). */
-        diskType: z.enum(["pd-balanced", "pd-ssd", "pd-standard"], { error: 'expected "pd-balanced", "pd-ssd" or "pd-standard"' }).default("pd-balanced"),
+        /**
+         * Data volume: a GCE Persistent Disk type (zonal PD through the PD CSI driver: survives the loss
+         * of any agent VM), or `local-path` (K3s' node-local class: lost with its VM; never in prod) for a
+         * cluster without the driver.
+         */
+        diskType: z
+          .enum(["pd-balanced", "pd-ssd", "pd-standard", "local-path"], { error: 'expected "pd-balanced", "pd-ssd", "pd-standard" or "local-path"' })
+          .default("pd-balanced"),
         resources: resources.default({
           requests: { cpu: "100m", memory: "256Mi" },
           limits: { cpu: "1", memory: "512Mi" },
         }),
-        sidecar: resources.default(defaultSidecar),
+        /** Its Istio sidecar; absent: `charts.istiod.resources.proxy`. */
+        sidecar: resources.optional(),
       })
       .prefault({}),
     redis: z
@@ -420,7 +428,8 @@ const dataSchema = z
           requests: { cpu: "50m", memory: "64Mi" },
           limits: { cpu: "500m", memory: "128Mi" },
         }),
-        sidecar: resources.default(defaultSidecar),
+        /** Its Istio sidecar; absent: `charts.istiod.resources.proxy`. */
+        sidecar: resources.optional(),
       })
       .prefault({})
       .refine((r) => r.maxMemoryMb <= memoryMiB(r.resources.limits.memory) * 0.75, {
@@ -461,7 +470,8 @@ const featuresSchema = z
           requests: { cpu: "20m", memory: "48Mi" },
           limits: { cpu: "200m", memory: "96Mi" },
         }),
-        sidecar: resources.default(defaultSidecar),
+        /** Its Istio sidecar; absent: `charts.istiod.resources.proxy`. */
+        sidecar: resources.optional(),
       })
       .prefault({}),
     /** HPA and PodDisruptionBudget per service (on in prod). */
@@ -509,6 +519,9 @@ const titaniumSchema = z
     }
     if (!c.protect) {
       ctx.addIssue({ code: "custom", path: ["protect"], message: "expected protect: true in prod" });
+    }
+    if (c.data.postgres.diskType === "local-path") {
+      ctx.addIssue({ code: "custom", path: ["data", "postgres", "diskType"], message: "expected a GCE PD type in prod (local-path dies with its agent VM)" });
     }
     for (const name of SERVICE_NAMES) {
       if (c.services[name].replicas < 2) {

@@ -112,8 +112,9 @@ const appPlatform: AppPlatform = {
     ...platform.ingressGateway,
     serviceHost: `${GATEWAY.serviceAccount}.${NAMESPACES.istio}.svc.cluster.local`,
     httpsTargetPort: 443,
-    // A certificate from config is a real one; the generated one is self-signed and not passed here.
+    // A certificate from config is a real one; the generated one is self-signed: trust it explicitly.
     publiclyTrusted: config.ingress.tls !== undefined,
+    caCertPem: platform.ingressCertificatePem,
   },
   prometheus: platform.prometheus,
   metricsAnnotations: { "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics" },
@@ -128,6 +129,7 @@ const apps = new TitaniumApps("apps", {
   services: config.services,
   data: config.data,
   features: config.features,
+  defaultSidecar: config.charts.istiod.resources.proxy,
   hostname: config.ingress.hostname,
   podCidr: config.network.podCidr,
   protect: config.protect,

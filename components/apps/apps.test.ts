@@ -89,11 +89,12 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(preStop).toBeGreaterThan(0);
     expect(preStop + appGrace + drain).toBeLessThan(spec.terminationGracePeriodSeconds);
     // Sidecar resources from config, native sidecar, metrics merge for Prometheus.
+    const sidecar = c.services[svc].sidecar ?? c.charts.istiod.resources.proxy;
     expect(annotations).toMatchObject({
-      "sidecar.istio.io/proxyCPU": c.services[svc].sidecar.requests.cpu,
-      "sidecar.istio.io/proxyMemory": c.services[svc].sidecar.requests.memory,
-      "sidecar.istio.io/proxyCPULimit": c.services[svc].sidecar.limits.cpu,
-      "sidecar.istio.io/proxyMemoryLimit": c.services[svc].sidecar.limits.memory,
+      "sidecar.istio.io/proxyCPU": sidecar.requests.cpu,
+      "sidecar.istio.io/proxyMemory": sidecar.requests.memory,
+      "sidecar.istio.io/proxyCPULimit": sidecar.limits.cpu,
+      "sidecar.istio.io/proxyMemoryLimit": sidecar.limits.memory,
       "sidecar.istio.io/nativeSidecar": "true",
       "prometheus.io/scrape": "true",
       "prometheus.io/port": String(port),
@@ -242,6 +243,8 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(dest(routeFor("/blog/static/app.js", "GET")!)).toMatch(/^blog-service\./);
     expect(dest(routeFor("/", "GET")!)).toMatch(/^blog-service\./);
     expect(routeFor("/blog/", "POST")).toBeUndefined();
+    // Nothing else is public: no service's metrics, readiness or API description.
+    for (const p of ["/metrics", "/readyz", "/openapi.json", "/stats"]) expect(routeFor(p, "GET"), p).toBeUndefined();
     for (const r of routes) {
       expect(r.rewrite).toBeUndefined();
       expect(r.timeout).toMatch(/^\d+s$/);
@@ -315,10 +318,26 @@ describe("application config", () => {
     expect(ofType(run, T.deployment).map((r) => r.name)).toContain("apps-load-generator-deployment");
   });
 
+  it("puts the database on K3s' local-path class when told (a cluster without the PD CSI driver), creating no StorageClass", async () => {
+    const run = await runProgram({ stack: "dev", config: { data: { postgres: { diskType: "local-path" } } } });
+    expect(ofType(run, T.storageClass)).toEqual([]);
+    expect(input(one(run, T.pvc, "apps-postgres-data")).spec.storageClassName).toBe("local-path");
+  });
+
+  it("sizes a pod's sidecar from its own config, else from the mesh-wide default", async () => {
+    const sidecar = { requests: { cpu: "30m", memory: "80Mi" }, limits: { cpu: "300m", memory: "160Mi" } };
+    const run = await runProgram({ stack: "dev", config: { services: { "blog-service": { sidecar } } } });
+    const annotations = (d: string) => input(one(run, T.deployment, d)).spec.template.metadata.annotations as Record<string, string>;
+    expect(annotations("apps-blog-service-deployment")["sidecar.istio.io/proxyMemoryLimit"]).toBe("160Mi");
+    const mesh = loadConfig("dev", readStackConfig("dev")).charts.istiod.resources.proxy;
+    expect(annotations("apps-auth-service-deployment")["sidecar.istio.io/proxyMemory"]).toBe(mesh.requests.memory);
+  });
+
   it.each([
     ["Redis maxmemory above 75% of its limit", "dev", { data: { redis: { maxMemoryMb: 120 } } }, "titanium:data.redis.maxMemoryMb", "75%"],
     ["an HPA minimum below 2 in prod", "prod", { services: { "api-gateway": { replicas: 2, minReplicas: 1, maxReplicas: 4 } } }, "titanium:services.api-gateway.minReplicas", "at least 2"],
-    ["an unknown disk type", "dev", { data: { postgres: { diskType: "local-path" } } }, "titanium:data.postgres.diskType", "pd-balanced"],
+    ["an unknown disk type", "dev", { data: { postgres: { diskType: "hostPath" } } }, "titanium:data.postgres.diskType", "pd-balanced"],
+    ["node-local database storage in prod", "prod", { data: { postgres: { diskType: "local-path" } } }, "titanium:data.postgres.diskType", "local-path dies with its agent VM"],
     ["a mutable backup image", "dev", { data: { backup: { uploaderImage: "google/cloud-sdk:latest" } } }, "titanium:data.backup.uploaderImage", "never"],
     ["a CPU target out of range", "dev", { services: { "blog-service": { targetCpuUtilization: 5 } } }, "titanium:services.blog-service.targetCpuUtilization", "between 10 and 95"],
   ])("rejects %s, naming the key", async (_label, stack, config, key, message) => {

@@ -5,7 +5,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { type ServiceName, serviceImage, type TitaniumConfig } from "../../stacks/config";
+import { type ResourceSpec, type ServiceName, serviceImage, type TitaniumConfig } from "../../stacks/config";
 import { PostgresBackup } from "./backup";
 import { AppIngress } from "./ingress";
 import type { AppPlatform } from "./inputs";
@@ -44,6 +44,8 @@ export interface TitaniumAppsArgs {
   data: TitaniumConfig["data"];
   /** Load generator and autoscaling switches. */
   features: TitaniumConfig["features"];
+  /** The mesh-wide sidecar size (`charts.istiod.resources.proxy`): every pod's unless its config says otherwise. */
+  defaultSidecar: ResourceSpec;
   /** Public host name (`ingress.hostname`); empty when the stack is reached by IP. */
   hostname: string;
   /** Pod CIDR: where the ingress gateway pods' addresses come from (trusted for `X-Forwarded-For` by the api-gateway). */
@@ -77,6 +79,8 @@ export class TitaniumApps extends pulumi.ComponentResource {
     const namespace = platform.namespace;
     const child = { parent: this };
     const autoscaling = args.features.autoscaling;
+    // Stated on every pod (annotations), so what the pod gets is in the plan, not only in istiod's values.
+    const sidecarOf = (s: { sidecar?: ResourceSpec | undefined }) => s.sidecar ?? args.defaultSidecar;
 
     const peerOf = (w: Workload): Peer => ({ name: w, namespace, podLabels: selectorOf(w), principal: principalOf(platform, namespace, w) });
     const ingress: Peer = { name: "ingress-gateway", ...platform.ingressGateway };
@@ -113,7 +117,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       storageGi: args.data.postgres.storageGi,
       diskType: args.data.postgres.diskType,
       resources: args.data.postgres.resources,
-      sidecar: args.data.postgres.sidecar,
+      sidecar: sidecarOf(args.data.postgres),
       secretName: platform.appSecretName,
       callers: callersFrom(POSTGRES.name),
       platform,
@@ -127,7 +131,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       image: args.data.redis.image,
       maxMemoryMb: args.data.redis.maxMemoryMb,
       resources: args.data.redis.resources,
-      sidecar: args.data.redis.sidecar,
+      sidecar: sidecarOf(args.data.redis),
       secretName: platform.appSecretName,
       callers: callersFrom(REDIS.name),
       platform,
@@ -142,7 +146,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       command: MIGRATION_COMMAND,
       env: postgresEnv(env, { pool: false }),
       resources: migrationSpec.resources,
-      sidecar: migrationSpec.sidecar,
+      sidecar: sidecarOf(migrationSpec),
       callees: calleesOf(MIGRATIONS),
       platform,
       provider,
@@ -172,7 +176,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
           ? { minReplicas: spec.minReplicas ?? spec.replicas, maxReplicas: maxReplicas(svc), targetCpuUtilization: spec.targetCpuUtilization }
           : undefined,
         resources: spec.resources,
-        sidecar: spec.sidecar,
+        sidecar: sidecarOf(spec),
         env: serviceEnv(svc, env),
         callers,
         callees: calleesOf(svc),
@@ -204,7 +208,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       prefix: args.stack,
       env: postgresEnv(env, { pool: false }),
       resources: args.data.backup.resources,
-      sidecar: args.data.postgres.sidecar,
+      sidecar: sidecarOf(args.data.postgres),
       callees: calleesOf(BACKUP),
       platform,
       provider,
@@ -220,7 +224,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
         ingressGateway: platform.ingressGateway,
         platform,
         resources: args.features.loadGenerator.resources,
-        sidecar: args.features.loadGenerator.sidecar,
+        sidecar: sidecarOf(args.features.loadGenerator),
         provider,
         dependsOn: [...ready, appIngress, ...Object.values(services)],
       }, child);

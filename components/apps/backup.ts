@@ -29,8 +29,9 @@ export interface PostgresBackupArgs {
   prefix: string;
   /** PostgreSQL connection variables (`PGHOST`… and `PGPASSWORD` from the Secret). */
   env: k8s.types.input.core.v1.EnvVar[];
-  /** Requests and limits of each container and of the sidecar. */
+  /** Requests and limits of each of the two steps. */
   resources: ResourceSpec;
+  /** Requests and limits of the pod's Istio sidecar. */
   sidecar: ResourceSpec;
   /** PostgreSQL. */
   callees: Access[];
@@ -38,6 +39,7 @@ export interface PostgresBackupArgs {
   platform: Pick<AppPlatform, "dns" | "istiod">;
   /** Kubernetes provider of the cluster. */
   provider: k8s.Provider;
+  /** PostgreSQL and the app secret must exist first. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 

@@ -9,7 +9,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
-import { labelsOf } from "./topology";
+import { labelsOf, PUBLIC_PATHS } from "./topology";
 
 export type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
 type HttpRoute = NonNullable<VirtualServiceSpec["http"]>[number];
@@ -28,8 +28,9 @@ export interface AppIngressArgs {
   gateway: string;
   /** Host names (covered by the Gateway's hosts; `*` when the stack has no host name). */
   hosts: string[];
-  /** The api-gateway and the blog-service (UI). */
+  /** The api-gateway (the API and its rate limits). */
   apiGateway: RouteTarget;
+  /** The blog-service (the UI's pages and static files). */
   blog: RouteTarget;
   /** Kubernetes provider of the cluster. */
   provider: k8s.Provider;
@@ -46,20 +47,20 @@ export const ROUTE_POLICY = {
 } as const;
 
 /** The original's public health paths (answered by the api-gateway). */
-export const HEALTH_PATHS = ["/health", "/api/users/health", "/api/auth/health"];
+export const HEALTH_PATHS: readonly string[] = PUBLIC_PATHS.health;
 const READ_METHODS = { regex: "GET|HEAD" };
 
 /** The routes, in match order. */
 export function virtualServiceSpec(args: Pick<AppIngressArgs, "gateway" | "hosts" | "apiGateway" | "blog">): VirtualServiceSpec {
   const to = (t: RouteTarget) => [{ destination: { host: t.host, port: { number: t.port } } }];
-  const apiPrefixes = ["/api/", "/blog/api/"];
+  const apiPrefixes = PUBLIC_PATHS.apiPrefixes;
   const http: HttpRoute[] = [
     { name: "health", match: HEALTH_PATHS.map((p) => ({ uri: { exact: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.health },
     { name: "api-read", match: apiPrefixes.map((p) => ({ uri: { prefix: p }, method: READ_METHODS })), route: to(args.apiGateway), ...ROUTE_POLICY.read },
     { name: "api-write", match: apiPrefixes.map((p) => ({ uri: { prefix: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.write },
-    // The UI serves pages and static files only; other methods get the gateway's 404.
-    { name: "blog-ui", match: [{ uri: { prefix: "/blog" }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.read },
-    { name: "root", match: [{ uri: { prefix: "/" }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.read },
+    // The UI serves pages and static files only; other methods, and any other path, get the gateway's 404.
+    { name: "blog-ui", match: [{ uri: { prefix: PUBLIC_PATHS.uiPrefix }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.read },
+    { name: "root", match: [{ uri: { exact: PUBLIC_PATHS.root }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.read },
   ];
   return { hosts: args.hosts, gateways: [args.gateway], http };
 }

@@ -32,8 +32,9 @@ export interface LoadGeneratorArgs {
   ingressGateway: AppPlatform["ingressGateway"];
   /** DNS for the NetworkPolicy. */
   platform: Pick<AppPlatform, "dns" | "istiod">;
-  /** Requests and limits of the container and of its sidecar. */
+  /** Requests and limits of the container. */
   resources: ResourceSpec;
+  /** Requests and limits of its Istio sidecar. */
   sidecar: ResourceSpec;
   /** Kubernetes provider of the cluster. */
   provider: k8s.Provider;

@@ -19,8 +19,9 @@ export interface MigrationsArgs {
   command: string[];
   /** PostgreSQL connection variables (`PGHOST`… and `PGPASSWORD` from the Secret). */
   env: k8s.types.input.core.v1.EnvVar[];
-  /** Requests and limits of the container and of its sidecar. */
+  /** Requests and limits of the container. */
   resources: ResourceSpec;
+  /** Requests and limits of its Istio sidecar. */
   sidecar: ResourceSpec;
   /** PostgreSQL, the only thing the Job talks to. */
   callees: Access[];

@@ -25,15 +25,17 @@ export interface PostgresArgs {
   namespace: string;
   /** Pinned PostgreSQL image (`data.postgres.image`). */
   image: string;
-  /** Database created at first start, and its owner role. */
+  /** Database created at first start. */
   database: string;
+  /** Its owner role (the services' `PGUSER`). */
   user: string;
   /** Size of the data disk in GiB. */
   storageGi: number;
-  /** GCE PD type of the data disk. */
-  diskType: "pd-balanced" | "pd-ssd" | "pd-standard";
-  /** Requests and limits of the database container and of its sidecar. */
+  /** GCE PD type of the data disk, or `local-path` (K3s' node-local class, for a cluster without the PD CSI driver). */
+  diskType: "pd-balanced" | "pd-ssd" | "pd-standard" | "local-path";
+  /** Requests and limits of the database container. */
   resources: ResourceSpec;
+  /** Requests and limits of its Istio sidecar. */
   sidecar: ResourceSpec;
   /** Secret with `POSTGRES_PASSWORD` (written by the platform's ExternalSecret). */
   secretName: string;
@@ -75,7 +77,7 @@ export class Postgres extends pulumi.ComponentResource {
     const labels = labelsOf(svc, "database");
     const timing = shutdownTiming(30);
 
-    const storageClass = new k8s.storage.v1.StorageClass(`${name}-storage-class`, {
+    const storageClass = args.diskType === "local-path" ? undefined : new k8s.storage.v1.StorageClass(`${name}-storage-class`, {
       metadata: { name: `titanium-${args.diskType}`, labels },
       provisioner: PD_CSI_DRIVER,
       parameters: { type: args.diskType, "replication-type": "none" },
@@ -96,7 +98,7 @@ export class Postgres extends pulumi.ComponentResource {
       },
       spec: {
         accessModes: ["ReadWriteOnce"],
-        storageClassName: storageClass.metadata.name,
+        storageClassName: storageClass ? storageClass.metadata.name : "local-path",
         resources: { requests: { storage: `${args.storageGi}Gi` } },
       },
     }, { ...child, protect: args.protect });
@@ -192,7 +194,7 @@ export class Postgres extends pulumi.ComponentResource {
 
     this.host = host;
     this.port = POSTGRES.port;
-    this.storageClassName = storageClass.metadata.name;
+    this.storageClassName = storageClass ? storageClass.metadata.name : pulumi.output("local-path");
     this.claimName = claim.metadata.name;
     this.registerOutputs({ host: this.host, port: this.port, storageClassName: this.storageClassName, claimName: this.claimName });
   }

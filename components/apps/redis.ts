@@ -26,8 +26,9 @@ export interface RedisArgs {
   image: string;
   /** `maxmemory` in MiB; keys are evicted (allkeys-lru) beyond it. */
   maxMemoryMb: number;
-  /** Requests and limits of the Redis container and of its sidecar. */
+  /** Requests and limits of the Redis container. */
   resources: ResourceSpec;
+  /** Requests and limits of its Istio sidecar. */
   sidecar: ResourceSpec;
   /** Secret with `REDIS_PASSWORD`. */
   secretName: string;

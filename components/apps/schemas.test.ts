@@ -1,18 +1,22 @@
-import { describe, expect, it } from "vitest";
-import { one, runProgram } from "../../stacks/harness";
+import { beforeAll, describe, expect, it } from "vitest";
+import { one, type ProgramRun, runProgram } from "../../stacks/harness";
 import { validateRecorded } from "./testing/k8s-schemas";
+
+const runs: Record<string, ProgramRun> = {};
+beforeAll(async () => {
+  runs.dev = await runProgram({ stack: "dev" });
+  runs.prod = await runProgram({ stack: "prod" });
+});
 
 describe.each(["dev", "prod"])("Kubernetes and Istio schemas (%s)", (stack) => {
   it("every Kubernetes object the program registers validates against its schema", async () => {
-    const run = await runProgram({ stack });
+    const run = runs[stack]!;
     const results = (await Promise.all(run.resources.map(validateRecorded))).filter((r) => r !== undefined);
-    const invalid = results.filter((r) => r.status === "invalid");
-    expect(invalid).toEqual([]);
+    expect(results.filter((r) => r.status === "invalid")).toEqual([]);
     // The application layer's own objects are all covered by the schemas (no foreign kinds).
     const appResults = (await Promise.all(run.resources.filter((r) => r.name.startsWith("apps-")).map(validateRecorded))).filter((r) => r !== undefined);
     expect(appResults.length).toBeGreaterThan(40);
     expect(appResults.filter((r) => r.status !== "valid")).toEqual([]);
-    // Istio kinds are among them.
     expect(appResults.map((r) => r.resource.split(" ")[0])).toEqual(
       expect.arrayContaining(["kubernetes:security.istio.io/v1:AuthorizationPolicy", "kubernetes:networking.istio.io/v1:DestinationRule", "kubernetes:networking.istio.io/v1:VirtualService"]),
     );
@@ -21,11 +25,10 @@ describe.each(["dev", "prod"])("Kubernetes and Istio schemas (%s)", (stack) => {
 
 describe("schema validation", () => {
   it("catches a malformed object (so a pass means something)", async () => {
-    const run = await runProgram({ stack: "dev" });
-    const deployment = structuredClone(one(run, "kubernetes:apps/v1:Deployment", "apps-api-gateway-deployment"));
+    const deployment = structuredClone(one(runs.dev!, "kubernetes:apps/v1:Deployment", "apps-api-gateway-deployment"));
     (deployment.inputs.spec as { template: { spec: { containers: { ports: { containerPort: unknown }[] }[] } } }).template.spec.containers[0]!.ports[0]!.containerPort = "http";
     expect(await validateRecorded(deployment)).toMatchObject({ status: "invalid", error: expect.stringContaining("containerPort must be integer") });
-    const policy = structuredClone(one(run, "kubernetes:security.istio.io/v1:AuthorizationPolicy", "apps-user-service-authorization-policy"));
+    const policy = structuredClone(one(runs.dev!, "kubernetes:security.istio.io/v1:AuthorizationPolicy", "apps-user-service-authorization-policy"));
     (policy.inputs.spec as { action: string }).action = "PERMIT";
     expect(await validateRecorded(policy)).toMatchObject({ status: "invalid", error: expect.stringContaining("action must be equal to one of the allowed values") });
   });

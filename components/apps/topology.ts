@@ -70,12 +70,32 @@ export function callersOf(target: Workload): (Call & { from: Workload })[] {
   );
 }
 
+/**
+ * The original's public paths (seed-system §1.1, §3.5), one place for the VirtualService's routes and
+ * the AuthorizationPolicies that admit the ingress gateway: nothing else is reachable from outside
+ * (no `/metrics`, `/readyz` or `/openapi.json` of any service).
+ */
+export const PUBLIC_PATHS = {
+  /** Exact health routes, answered by the api-gateway. */
+  health: ["/health", "/api/users/health", "/api/auth/health"],
+  /** The API, through the api-gateway (which routes and rate-limits). */
+  apiPrefixes: ["/api/", "/blog/api/"],
+  /** The blog UI's pages and static files. */
+  uiPrefix: "/blog",
+  /** The SPA shell (redirects to `/blog/`). */
+  root: "/",
+} as const;
+
 /** Services the public ingress gateway may reach, and what it may ask of them. */
 export const INGRESS_TARGETS: { to: ServiceName; paths?: string[]; notPaths?: string[]; methods?: string[] }[] = [
-  // The API (and its rate limits) is only reachable through the api-gateway.
-  { to: "api-gateway" },
-  // The blog UI: pages and static files only; `/blog/api/*` goes through the api-gateway.
-  { to: "blog-service", notPaths: ["/blog/api/*"], methods: ["GET", "HEAD"] },
+  { to: "api-gateway", paths: [...PUBLIC_PATHS.health, ...PUBLIC_PATHS.apiPrefixes.map((p) => `${p}*`)] },
+  // Pages and static files only, read-only; `/blog/api/*` must go through the api-gateway and its rate limits.
+  {
+    to: "blog-service",
+    paths: [PUBLIC_PATHS.root, PUBLIC_PATHS.uiPrefix, `${PUBLIC_PATHS.uiPrefix}/*`],
+    notPaths: [`${PUBLIC_PATHS.apiPrefixes[1]}*`],
+    methods: ["GET", "HEAD"],
+  },
 ];
 
 /** Labels every object of the layer carries. */

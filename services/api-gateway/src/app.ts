@@ -11,6 +11,8 @@ import {
   type Redis,
 } from "@titanium/kit";
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
+import type { HttpBindings } from "@hono/node-server";
+import type { IncomingHttpHeaders } from "node:http";
 import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
@@ -34,6 +36,11 @@ export interface GatewayDeps {
   rateLimitScale?: number;
   /** Tests without a socket (app.request) pass the peer address here. */
   peerAddress?: (req: Request) => string | undefined;
+}
+
+/** `c.env.incoming.headers` under @hono/node-server; undefined under `app.request()` in tests. */
+function incomingHeaders(env: unknown): IncomingHttpHeaders | undefined {
+  return (env as Partial<HttpBindings> | undefined)?.incoming?.headers;
 }
 
 export function createApp(deps: GatewayDeps) {
@@ -85,8 +92,9 @@ export function createApp(deps: GatewayDeps) {
       const res = await forward({
         url: target.toString(),
         method: c.req.method,
-        headers: c.req.raw.headers,
-        body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : await c.req.arrayBuffer(),
+        // The Node request's own headers when there is one (reading c.req.raw would build a full Request).
+        headers: incomingHeaders(c.env) ?? c.req.raw.headers,
+        body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : new Uint8Array(await c.req.arrayBuffer()),
         clientChain: chain,
         proto: url.protocol.replace(":", ""),
         host: c.req.header("host"),
@@ -94,9 +102,8 @@ export function createApp(deps: GatewayDeps) {
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
       });
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
-      return res.body === null
-        ? c.body(null, res.status as StatusCode, res.headers)
-        : c.body(res.body, res.status as ContentfulStatusCode, res.headers);
+      if (res.body === null) return c.body(null, res.status as StatusCode, res.headers);
+      return c.body(res.body as Uint8Array<ArrayBuffer> | ReadableStream, res.status as ContentfulStatusCode, res.headers);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");

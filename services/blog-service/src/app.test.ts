@@ -188,5 +188,9 @@ describe("operations and pages", () => {
     expect(api.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(api.headers.get("cache-control")).toBe("no-store");
     expect((await app.request("/blog/api/nothing")).status).toBe(404);
+    const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/blog/api/posts", "/blog/api/posts/{id}", "/blog/api/categories"]),
+    );
   });
 });

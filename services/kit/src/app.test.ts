@@ -157,6 +157,9 @@ describe("service app skeleton", () => {
     expect(await (await app.request("/health")).json()).toEqual({ status: "healthy" });
     const metrics = await app.request("/metrics");
     expect(metrics.headers.get("content-type")).toContain("text/plain");
+    // Not for callers from outside the mesh (Envoy's mark) or through the gateway.
+    expect((await app.request("/metrics", { headers: { "x-envoy-external-address": "203.0.113.1" } })).status).toBe(404);
+    expect((await app.request("/metrics", { headers: { "x-titanium-via": "api-gateway" } })).status).toBe(404);
     const doc = await (await app.request("/openapi.json")).json();
     expect(doc).toMatchObject({
       openapi: "3.0.3",

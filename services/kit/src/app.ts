@@ -8,7 +8,7 @@ import type { ServiceName } from "./config.js";
 import { HttpError, errorResponse, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id.js";
+import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, requestIdFrom } from "./request-id.js";
 import { corsAllowList, securityHeaders } from "./security.js";
 
 /** Per-request values every service can read with `c.get(...)`. */
@@ -92,13 +92,12 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   });
   app.use("*", securityHeaders());
   app.use("*", corsAllowList(opts.allowedOrigins));
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: opts.bodyLimitBytes ?? 256 * 1024,
-      onError: (c) => errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: opts.bodyLimitBytes ?? 256 * 1024,
+    onError: (c) => errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`),
+  });
+  // GET and HEAD carry no body; skipping them also avoids building a full Request object per read.
+  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
   app.onError((err, c) => {
     if (err instanceof HttpError) {
@@ -134,6 +133,12 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
   });
   app.get("/health", (c) => opts.health(c));
+  // Operational endpoints are for in-cluster callers (Prometheus via the sidecar, operators): a request
+  // that came from outside through the Istio ingress (Envoy marks it) or through the gateway is refused.
+  const fromOutside = (c: Context<AppEnv>) =>
+    c.req.header("x-envoy-external-address") !== undefined || c.req.header(GATEWAY_VIA_HEADER) !== undefined;
+  app.use("/metrics", async (c, next) => (fromOutside(c) ? errorResponse(c, 404, "Not Found") : next()));
+  app.use("/stats", async (c, next) => (fromOutside(c) ? errorResponse(c, 404, "Not Found") : next()));
   app.get("/metrics", async (c) => {
     c.header("Content-Type", opts.metrics.registry.contentType);
     return c.body(await opts.metrics.registry.metrics());

@@ -41,3 +41,12 @@ describe("environment", () => {
     expect(envVariables(schema)).toContain("SHUTDOWN_GRACE_MS");
   });
 });
+
+describe("pod timing contract", () => {
+  it("derives terminationGracePeriodSeconds from the drain grace so the kubelet never cuts a drain short", async () => {
+    const { podShutdownTiming } = await import("./contract.js");
+    const t = podShutdownTiming(10_000, 5);
+    expect(t.terminationGracePeriodSeconds).toBeGreaterThan(t.preStopSleepSeconds + 10);
+    expect(loadEnv(schema, {}).SHUTDOWN_GRACE_MS).toBe(10_000);
+  });
+});

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_SHUTDOWN_GRACE_MS } from "./contract.js";
 
 /**
  * Environment configuration shared by every Titanium service. Each service composes its own `envSchema`
@@ -67,7 +68,7 @@ export const baseEnv = {
   /** CORS allow-list (comma-separated origins); empty rejects every cross-origin request, as the original. */
   ALLOWED_ORIGINS: csv,
   /** How long in-flight requests may take to finish after SIGTERM before connections are cut. */
-  SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  SHUTDOWN_GRACE_MS: int(DEFAULT_SHUTDOWN_GRACE_MS, 0, 600_000),
 };
 
 /** PostgreSQL: `DATABASE_URL`, or the libpq parts Kubernetes sets (the password from a Secret key). */

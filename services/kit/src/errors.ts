@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ZodError } from "zod";
+import type { ZodError, ZodType, output } from "zod";
 
 /** The original's `error` names by status; anything else is "Error". */
 const ERROR_TYPES: Record<number, string> = {
@@ -65,4 +65,16 @@ export function validationError(c: Context, error: ZodError, target?: string) {
   }));
   const first = details[0] ?? { field: target ?? "body", message: "invalid request" };
   return errorResponse(c, 422, `${first.field}: ${first.message}`, { field: first.field, details });
+}
+
+/** Parse request data outside an OpenAPI route (hand-written fast paths): a 422 naming the field on failure. */
+export function parseOrThrow<S extends ZodType>(schema: S, data: unknown, target = "body"): output<S> {
+  const result = schema.safeParse(data);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((i) => ({
+    field: i.path.length ? i.path.map(String).join(".") : target,
+    message: i.message,
+  }));
+  const first = details[0]!;
+  throw new HttpError(422, `${first.field}: ${first.message}`, { field: first.field, details });
 }

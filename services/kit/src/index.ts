@@ -1,5 +1,6 @@
 export * from "./app.js";
 export * from "./config.js";
+export * from "./contract.js";
 export * from "./db.js";
 export * from "./errors.js";
 export * from "./jwt.js";

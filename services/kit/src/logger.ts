@@ -32,6 +32,16 @@ export function createLogger(service: string, level = "info", destination?: Node
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? stdoutBatched(),
   );
+}
+
+/**
+ * stdout in batches of up to 4 KiB instead of one write per line (writes were the biggest CPU cost under
+ * load); flushed every 250 ms so a quiet service's lines still appear promptly, and on shutdown.
+ */
+function stdoutBatched() {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => dest.flush(), 250).unref();
+  return dest;
 }

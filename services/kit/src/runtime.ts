@@ -4,6 +4,7 @@ import { createPostgres, type Sql } from "./db.js";
 import { createLogger, type Logger } from "./logger.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
 import { createRedis, type Redis } from "./redis.js";
+import { flushThenExit } from "./server.js";
 
 /** Parse the environment or exit 1 with one JSON line naming every bad variable (no stack trace). */
 export function loadEnvOrExit<S extends z.ZodType>(service: ServiceName, schema: S): z.output<S> {
@@ -11,7 +12,8 @@ export function loadEnvOrExit<S extends z.ZodType>(service: ServiceName, schema:
     return loadEnv(schema);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    createLogger(service).fatal({ issues: err.issues }, err.message);
+    // process.stdout writes synchronously to files and pipes on Linux, so the line is out before exit.
+    createLogger(service, "info", process.stdout).fatal({ issues: err.issues }, err.message);
     process.exit(1);
   }
 }
@@ -32,9 +34,16 @@ export function connectRedis(env: RedisSettings, logger: Logger): Redis | undefi
   return createRedis({ url, logger });
 }
 
+/** What the migration command reads (`MIGRATIONS_DIR` only to override where the SQL files are). */
+export const migrationEnvSchema = z.object({
+  ...postgresEnv,
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  MIGRATIONS_DIR: z.string().optional(),
+});
+
 /** The one-shot migration command (a Kubernetes Job): apply pending migrations, exit 0, or exit 1. */
 export async function runMigrationsCli(service: ServiceName): Promise<void> {
-  const env = loadEnvOrExit(service, z.object({ ...postgresEnv, LOG_LEVEL: z.string().default("info") }));
+  const env = loadEnvOrExit(service, migrationEnvSchema);
   const logger = createLogger(service, env.LOG_LEVEL);
   let sql: Sql | undefined;
   try {
@@ -42,12 +51,10 @@ export async function runMigrationsCli(service: ServiceName): Promise<void> {
     const result = await migrate(sql, readMigrations(defaultMigrationsDir()), logger);
     logger.info(result, "migrations complete");
     await sql.end({ timeout: 5 });
-    logger.flush();
-    process.exit(0);
+    await flushThenExit(logger, 0);
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, "migrations failed");
     await sql?.end({ timeout: 1 });
-    logger.flush();
-    process.exit(1);
+    await flushThenExit(logger, 1);
   }
 }

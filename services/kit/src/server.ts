@@ -82,15 +82,24 @@ export function exitOnSignals(running: RunningServer, logger: Logger): void {
   const onSignal = (signal: NodeJS.Signals) => {
     running
       .shutdown(signal)
-      .then(() => {
-        logger.flush?.();
-        process.exit(0);
-      })
+      .then(() => flushThenExit(logger, 0))
       .catch((err: unknown) => {
         logger.error({ err }, "shutdown failed");
-        process.exit(1);
+        return flushThenExit(logger, 1);
       });
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
+}
+
+/** Write out buffered log lines (at most 1 s), then exit. */
+export async function flushThenExit(logger: Logger, code: number): Promise<never> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    logger.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  process.exit(code);
 }

@@ -1,8 +1,11 @@
-import { hash, parseOptions, verify, type Algorithm } from "@node-rs/argon2";
+import { parseOptions, type Algorithm } from "@node-rs/argon2";
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+
+const require = createRequire(import.meta.url);
 
 /**
- * Argon2id at OWASP's first recommended setting (m = 19 MiB, t = 2, p = 1). The native binding runs on
- * libuv's thread pool, so hashing never blocks the event loop.
+ * Argon2id at OWASP's first recommended setting (m = 19 MiB, t = 2, p = 1), never on the event loop.
  */
 export const ARGON2_PARAMS = {
   algorithm: 2 as Algorithm, // Argon2id (a const enum: spelled as its value under isolatedModules)
@@ -12,40 +15,103 @@ export const ARGON2_PARAMS = {
 } as const;
 
 /**
- * At most `limit` hashes at a time per process; the rest wait in line. Each hash takes 19 MiB and a core
- * for ~10 ms, so a login storm is bounded in memory and leaves CPU to everything else in the pod.
+ * Hashing runs in worker threads at the lowest CPU priority (nice 19: raising one's own nice value needs
+ * no privilege, and on Linux it applies to the calling thread only). A login storm then takes only the CPU
+ * nothing else wants: reads through the same node keep their latency. At most `size` hashes run at once
+ * (`PASSWORD_HASH_CONCURRENCY`), each 19 MiB; the rest wait in line.
  */
-export class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private limit: number) {}
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const os = require("node:os");
+const argon2 = require(workerData.argon2);
+try { os.setPriority(19); } catch {}
+parentPort.on("message", (m) => {
+  try {
+    const result = m.op === "hash" ? argon2.hashSync(m.password, m.options) : argon2.verifySync(m.hash, m.password);
+    parentPort.postMessage({ id: m.id, result });
+  } catch (err) {
+    parentPort.postMessage({ id: m.id, error: String((err && err.message) || err) });
+  }
+});`;
 
-  setLimit(limit: number): void {
-    this.limit = limit;
+type Job = { op: "hash"; password: string; options: typeof ARGON2_PARAMS } | { op: "verify"; hash: string; password: string };
+interface Pending {
+  job: Job;
+  resolve: (v: string | boolean) => void;
+  reject: (e: Error) => void;
+}
+
+export class HashPool {
+  private workers: { worker: Worker; busy: Pending | undefined }[] = [];
+  private readonly queue: Pending[] = [];
+  private nextId = 0;
+
+  constructor(private size = 1) {}
+
+  resize(size: number): void {
+    this.size = size;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
+  run(job: Job): Promise<string | boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Stop the workers (shutdown); queued jobs fail. */
+  async close(): Promise<void> {
+    for (const p of this.queue.splice(0)) p.reject(new Error("hash pool closed"));
+    await Promise.all(this.workers.splice(0).map((w) => w.worker.terminate()));
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      let slot = this.workers.find((w) => !w.busy);
+      if (!slot && this.workers.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const pending = this.queue.shift()!;
+      slot.busy = pending;
+      slot.worker.postMessage({ id: this.nextId++, ...pending.job });
     }
+  }
+
+  private spawn() {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { argon2: require.resolve("@node-rs/argon2") },
+      // The worker only shuttles strings to native code: a small JS heap keeps the pod's memory flat.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 12 },
+    });
+    worker.unref();
+    const slot: { worker: Worker; busy: Pending | undefined } = { worker, busy: undefined };
+    worker.on("message", (m: { result?: string | boolean; error?: string }) => {
+      const done = slot.busy;
+      slot.busy = undefined;
+      if (m.error !== undefined) done?.reject(new Error(m.error));
+      else done?.resolve(m.result!);
+      this.pump();
+    });
+    worker.on("error", (err) => {
+      slot.busy?.reject(err);
+      this.workers = this.workers.filter((w) => w !== slot);
+      this.pump();
+    });
+    this.workers.push(slot);
+    return slot;
   }
 }
 
-/** Shared by every hash and verify in this process (`PASSWORD_HASH_CONCURRENCY`). */
-export const hashSlots = new Semaphore(1);
+/** The process's hashing pool (`PASSWORD_HASH_CONCURRENCY` workers at most). */
+export const hashPool = new HashPool(1);
 
-export function hashPassword(password: string): Promise<string> {
-  return hashSlots.run(() => hash(password, ARGON2_PARAMS));
+export async function hashPassword(password: string): Promise<string> {
+  return (await hashPool.run({ op: "hash", password, options: ARGON2_PARAMS })) as string;
 }
 
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
   try {
-    return await hashSlots.run(() => verify(stored, password));
+    return (await hashPool.run({ op: "verify", hash: stored, password })) === true;
   } catch {
     return false; // a malformed stored hash never matches
   }

@@ -1,11 +1,11 @@
 import { JwtVerifier, Lifecycle, Metrics, connectPostgres, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer } from "@titanium/kit";
 import { createApp } from "./app.js";
 import { envSchema } from "./config.js";
-import { hashSlots } from "./passwords.js";
+import { hashPool } from "./passwords.js";
 
 const env = loadEnvOrExit("user-service", envSchema);
 const logger = createLogger("user-service", env.LOG_LEVEL);
-hashSlots.setLimit(env.PASSWORD_HASH_CONCURRENCY);
+hashPool.resize(env.PASSWORD_HASH_CONCURRENCY);
 const sql = connectPostgres(env, logger);
 const redis = connectRedis(env, logger);
 const lifecycle = new Lifecycle();
@@ -25,7 +25,7 @@ const running = await startServer({
   logger,
   lifecycle,
   graceMs: env.SHUTDOWN_GRACE_MS,
-  closers: [() => sql.end({ timeout: 5 }), async () => redis?.disconnect()],
+  closers: [() => sql.end({ timeout: 5 }), async () => redis?.disconnect(), () => hashPool.close()],
 });
 logger.info({ port: running.port }, "listening");
 exitOnSignals(running, logger);

@@ -16,6 +16,8 @@ export interface LocalRedisOptions {
   dir: string;
   password?: string;
   onLog?: (line: string) => void;
+  /** The server binary (default `redis-server` from PATH). */
+  command?: string;
 }
 
 /** Thrown when `redis-server` is not on PATH (callers decide whether that is fatal). */
@@ -25,7 +27,7 @@ export async function startLocalRedis(opts: LocalRedisOptions): Promise<LocalRed
   mkdirSync(opts.dir, { recursive: true });
   const args = ["--port", String(opts.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", opts.dir];
   if (opts.password) args.push("--requirepass", opts.password);
-  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(opts.command ?? "redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   const spawned = new Promise<void>((resolve, reject) => {
     child.once("spawn", () => resolve());
     child.once("error", (err: NodeJS.ErrnoException) =>

@@ -4,11 +4,14 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Platform, startPlatform } from "../../../scripts/platform.mjs";
+import { type Platform, startPlatform } from "../../scripts/platform.mjs";
+import { SERVICE_NAMES } from "../../stacks/config.js";
+import { HEALTH_PATHS } from "./ingress.js";
+import { HEALTH } from "./titanium-service.js";
 // @ts-expect-error -- plain JavaScript shipped in a ConfigMap; no declarations
-import { createClient, newAccount, pacer, runJourney } from "./journey.mjs";
+import { createClient, newAccount, pacer, runJourney } from "./load-generator/journey.mjs";
 
-// The journeys against the real services (the local platform: real PostgreSQL and Redis, the four
+// The application layer against the real services (the local platform: real PostgreSQL and Redis, the four
 // services built for production, everything through the api-gateway), so the field names, status codes
 // and token handling are the services' own: the original's generator used `category` for
 // `category_name` and never found its token.
@@ -49,7 +52,7 @@ describe("load generator journeys (real services)", () => {
   });
 
   it("runs as the container does (environment only) and stops on SIGTERM", async () => {
-    const child = spawn(process.execPath, [path.join(import.meta.dirname, "journey.mjs")], {
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, "load-generator", "journey.mjs")], {
       env: { PATH: process.env.PATH, TARGET_URL: platform.url, RPS: "50", MAX_USERS: "2" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -61,6 +64,16 @@ describe("load generator journeys (real services)", () => {
     expect(out).toContain('"msg":"journey ok"');
     expect(out).not.toContain("journey failed");
     expect(code).toBe(0);
+  });
+
+  it("every service answers the probe and metrics paths its Deployment uses; the public health routes answer", async () => {
+    for (const svc of SERVICE_NAMES) {
+      for (const p of [HEALTH.live, HEALTH.ready, HEALTH.metrics]) {
+        const res = await fetch(`${platform.services[svc].url}${p}`);
+        expect(res.status, `${svc} ${p}`).toBe(200);
+      }
+    }
+    for (const p of HEALTH_PATHS) expect((await fetch(`${platform.url}${p}`)).status, p).toBe(200);
   });
 
   it("paces requests at the configured rate", async () => {
