@@ -17,6 +17,10 @@ export interface ImageExpectations {
   /** The pods' `runAsUser` / `runAsGroup`. */
   uid: number;
   gid: number;
+  /** The process the service runs as (the kit's `ENTRYPOINTS.server`): ENTRYPOINT + CMD. */
+  process: readonly string[];
+  /** Environment every service container gets (the kit's `RUNTIME_ENV`). */
+  env: Readonly<Record<string, string>>;
 }
 
 /** The production install: `npm ci --omit=dev ... --workspace services/<svc>`. */
@@ -108,6 +112,13 @@ export function imageRuleProblems(d: Dockerfile, expect: ImageExpectations): str
     problems.push("the final stage must set ENTRYPOINT and CMD itself (the base image's are not part of the contract)");
   }
   if (config.env.NODE_ENV !== "production") problems.push("NODE_ENV is not production in the final stage");
+  for (const [k, v] of Object.entries(expect.env)) if (config.env[k] !== v) problems.push(`ENV ${k}=${config.env[k] ?? "(unset)"}, the runtime contract says ${v}`);
+  const process = [...(config.entrypoint ?? []), ...(config.cmd ?? [])];
+  if (JSON.stringify(process) !== JSON.stringify(expect.process)) {
+    problems.push(`ENTRYPOINT + CMD run ${JSON.stringify(process)}, the runtime contract is ${JSON.stringify(expect.process)}`);
+  }
+  // CMD is the script alone, so \`docker run <image> dist/migrate.js\` keeps the node flags.
+  if (config.cmd && config.cmd.length !== 1) problems.push(`CMD ${JSON.stringify(config.cmd)}: the script only; node and its flags belong in ENTRYPOINT`);
   // Read-only root file system: nothing writes into the image at run time, and the final stage has
   // no shell to run anything with.
   for (const ins of last.instructions) if (ins.keyword === "RUN") at(ins, "RUN in the final stage (distroless: no shell; and nothing may change the runtime layer)");

@@ -15,6 +15,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATION_COMMAND, MIGRATION_IMAGE_SERVICE } from "../../components/apps/apps.js";
 import { SERVICE_PORTS } from "../../components/apps/topology.js";
+import { ENTRYPOINTS, RUNTIME_ENV } from "../../services/kit/src/contract.js";
 import { freePort, startLocalRedis, type LocalRedis } from "../../services/kit/src/local/index.js";
 import { startTestPostgres, type TestPostgres } from "../../services/kit/src/testing/index.js";
 import { loadConfig, SERVICE_NAMES, type ServiceName } from "../../stacks/config.js";
@@ -51,6 +52,11 @@ function podUser(run: ProgramRun, svc: ServiceName): { uid: number; gid: number 
   return { uid: sc.runAsUser as number, gid: sc.runAsGroup as number };
 }
 
+/** What a service's image must be, from the program and the kit's runtime contract. */
+function expectations(run: ProgramRun, svc: ServiceName) {
+  return { service: svc, port: SERVICE_PORTS[svc], ...podUser(run, svc), process: ENTRYPOINTS.server, env: RUNTIME_ENV };
+}
+
 beforeAll(async () => {
   runs.dev = await runProgram({ stack: "dev" });
   runs.prod = await runProgram({ stack: "prod" });
@@ -58,8 +64,7 @@ beforeAll(async () => {
 
 describe("Dockerfile rules", () => {
   it.each(SERVICE_NAMES)("%s: follows every rule", (svc) => {
-    const { uid, gid } = podUser(runs.dev!, svc);
-    expect(imageRuleProblems(dockerfiles[svc], { service: svc, port: SERVICE_PORTS[svc], uid, gid })).toEqual([]);
+    expect(imageRuleProblems(dockerfiles[svc], expectations(runs.dev!, svc))).toEqual([]);
   });
 
   // Each rule must catch the defect it exists for: mutate a real Dockerfile, expect the named problem.
@@ -80,6 +85,9 @@ describe("Dockerfile rules", () => {
     ["a missing workspace manifest", (t) => t.replace(/^COPY services\/kit\/package\.json services\/kit\/\n/m, ""), /copies the manifests of/],
     ["a RUN in the final stage", (t) => t.replace(/^USER /m, "RUN mkdir -p data\nUSER "), /RUN in the final stage/],
     ["an inherited entrypoint", (t) => t.replace(/^ENTRYPOINT .*\n/m, ""), /must set ENTRYPOINT and CMD/],
+    ["a process without the contract's node flags", (t) => t.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["node"]'), /the runtime contract is/],
+    ["flags in CMD", (t) => t.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["node"]').replace(/^CMD .*$/m, 'CMD ["--max-semi-space-size=2", "--optimize-for-size", "--enable-source-maps", "dist/server.js"]'), /the script only/],
+    ["a missing runtime variable", (t) => t.replace(/ +MALLOC_ARENA_MAX=2 \\\n/, ""), /ENV MALLOC_ARENA_MAX=\(unset\)/],
     ["a single stage", (t) => t.replace(/^[\s\S]*?(?=^FROM gcr)/m, ""), /not multi-stage/],
     ["a syntax error", (t) => t.replace("COPY --from=deps", "COPY --form=deps"), /^lint /],
   ];
@@ -87,8 +95,7 @@ describe("Dockerfile rules", () => {
     const text = readFileSync(path.join(REPO_ROOT, dockerfilePath(svc)), "utf8");
     const mutated = mutate(text);
     expect(mutated).not.toBe(text);
-    const { uid, gid } = podUser(runs.dev!, svc);
-    const problems = imageRuleProblems(parseDockerfile(mutated, "mutated"), { service: svc, port: SERVICE_PORTS[svc], uid, gid });
+    const problems = imageRuleProblems(parseDockerfile(mutated, "mutated"), expectations(runs.dev!, svc));
     expect(problems.join("\n")).toMatch(problem);
   });
 
@@ -122,7 +129,9 @@ describe.each(["dev", "prod"])("the images run what components/apps deploys (%s)
     const config = imageConfig(finalStage(dockerfiles[svc]));
     const process = containerProcess(config, c.command as string[] | undefined, c.args as string[] | undefined);
     expect(process).toEqual(defaultProcess(config));
-    expect(process.slice(-1)).toEqual(["dist/server.js"]);
+    // What runs is the kit's runtime contract, with its environment.
+    expect(process).toEqual(ENTRYPOINTS.server);
+    expect(config.env).toMatchObject(RUNTIME_ENV);
     expect((c.ports as Obj[]).map((p) => p.containerPort)).toEqual(config.exposed);
     const { uid, gid } = podUser(run(), svc);
     expect(config.user).toBe(`${uid}:${gid}`);
@@ -136,6 +145,8 @@ describe.each(["dev", "prod"])("the images run what components/apps deploys (%s)
     const c = podSpec(job).containers[0] as Obj;
     expect(parseImageRef(c.image as string).name.split("/").pop()).toBe(MIGRATION_IMAGE_SERVICE);
     expect(c.command).toEqual(MIGRATION_COMMAND);
+    // The same script as the kit's migration entry point.
+    expect(MIGRATION_COMMAND.at(-1)).toBe(ENTRYPOINTS.migrate.at(-1));
     const config = imageConfig(finalStage(dockerfiles[MIGRATION_IMAGE_SERVICE]));
     // `node` resolves through the image's PATH to the base image's node.
     const base = BASE_IMAGE_FACTS[parseImageRef(finalStage(dockerfiles[MIGRATION_IMAGE_SERVICE]).image).name]!;
@@ -308,6 +319,7 @@ describe("each image's production install, reproduced from a clean folder, start
     expect(applied.map((r) => r.version)).toHaveLength(shipped.length);
   });
 
+  // After the migration test above (tests in a file run in order): the schema is in place.
   it.each(SERVICE_NAMES)("%s: started as its Deployment starts it, answers /healthz and /readyz, and drains on SIGTERM", async (svc) => {
     const image = images[svc];
     const c = podSpec(deploymentOf(runs.dev!, svc)).containers[0] as Obj;
@@ -322,6 +334,16 @@ describe("each image's production install, reproduced from a clean folder, start
       expect(health.status, output).toBe(200);
       const ready = await waitForOk(`http://127.0.0.1:${port}${c.readinessProbe.httpGet.path}`, child, () => output);
       expect(ready.status, output).toBe(200);
+      if (svc === "user-service") {
+        // A signup hashes with Argon2id in a worker that loads @node-rs/argon2's native binary from
+        // the image's production install.
+        const signup = await fetch(`http://127.0.0.1:${port}/users`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ username: "imagecheck", email: "imagecheck@example.com", password: "Str0ng!pass-image" }),
+        });
+        expect(signup.status, `${await signup.clone().text()}\n${output}`).toBe(201);
+      }
       if (svc === "blog-service") {
         // WEB_ROOT points at the built UI inside the image: the real index, not the placeholder.
         const page = await fetch(`http://127.0.0.1:${port}/blog/`);
