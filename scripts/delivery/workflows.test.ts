@@ -173,6 +173,8 @@ describe("the workflows use the project's own facts", () => {
     expect(ref).toContain('$(.github/scripts/image-registry.sh)/$SERVICE:$(.github/scripts/image-tag.sh "$GITHUB_SHA")');
     for (const s of images.jobs.build!.steps!.filter((s) => s.uses?.startsWith("docker/build-push-action@"))) {
       expect(s.with!.file).toBe("services/${{ matrix.service }}/Dockerfile");
+      // The repository root: where .dockerignore is and what the Dockerfiles' COPY paths start from.
+      expect(s.with!.context).toBe(".");
       expect(s.with!.tags).toBe("${{ steps.image.outputs.ref }}");
     }
     const pushed = images.jobs.build!.steps!.find((s) => s.id === "push")!;
