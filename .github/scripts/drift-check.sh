@@ -15,8 +15,9 @@ mkdir -p "$out"
 log="$out/drift-$stack.log"
 
 status=0
+# The stack's own policy levels (advisory in dev what prod enforces), as previews and deploys use.
 "$pulumi" preview --stack "$stack" --refresh --expect-no-changes --diff --non-interactive \
-  --policy-pack "$root/policies" >"$log" 2>&1 || status=$?
+  --policy-pack "$root/policies" --policy-pack-config "$root/policies/config.$stack.json" >"$log" 2>&1 || status=$?
 
 if ((status == 0)); then
   result=clean

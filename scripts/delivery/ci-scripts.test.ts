@@ -450,8 +450,9 @@ describe("the offline-plan comment", () => {
 describe("drift", () => {
   it("drift-check.sh tells clean, drift and a failed check apart", () => {
     const out = path.join(tmp, "drift-results");
+    const calls = path.join(tmp, "drift-calls.jsonl");
     const check = (exit: string, output: string) => {
-      const r = script("drift-check.sh", ["dev", out], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_EXIT: exit, FAKE_OUTPUT: output });
+      const r = script("drift-check.sh", ["dev", out], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_EXIT: exit, FAKE_OUTPUT: output, FAKE_LOG: calls });
       expect(r.status, r.stderr).toBe(0);
       return JSON.parse(readFileSync(path.join(out, "drift-dev.json"), "utf8")) as { result: string; log: string };
     };
@@ -460,6 +461,12 @@ describe("drift", () => {
     expect(drift.result).toBe("drift");
     expect(drift.log).toContain("sourceRanges");
     expect(check("255", "error: failed to decrypt: permission denied on KMS key").result).toBe("error");
+    // The preview judges the stack with the pack and the stack's own policy levels, from files that exist.
+    const args = JSON.parse(readFileSync(calls, "utf8").trim().split("\n")[0]!) as string[];
+    const flag = (name: string) => args[args.indexOf(name) + 1]!;
+    expect(path.relative(REPO_ROOT, flag("--policy-pack"))).toBe("policies");
+    expect(path.relative(REPO_ROOT, flag("--policy-pack-config"))).toBe("policies/config.dev.json");
+    expect(existsSync(flag("--policy-pack-config"))).toBe(true);
   });
 
   it("drift-issue.sh keeps ONE labelled issue: opens, updates, then closes it", () => {

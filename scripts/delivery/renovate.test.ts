@@ -7,14 +7,25 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CHARTS } from "../../components/platform/chart-workloads";
+import { SERVICE_NAMES } from "../../stacks/config";
 import { loadConfig } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/harness";
+import { parseImageRef, readDockerfile } from "./dockerfile";
 import { REPO_ROOT } from "./workflows";
 
 interface RenovateConfig {
   extends: string[];
   customManagers: { customType: string; managerFilePatterns: string[]; matchStrings: string[]; datasourceTemplate: string }[];
-  packageRules: { matchManagers?: string[]; matchDepNames?: string[]; overridePackageName?: string; registryUrls?: string[]; enabled?: boolean }[];
+  packageRules: {
+    matchManagers?: string[];
+    matchDepNames?: string[];
+    overridePackageName?: string;
+    registryUrls?: string[];
+    enabled?: boolean;
+    pinDigests?: boolean;
+    groupName?: string;
+  }[];
+  enabledManagers?: string[];
 }
 
 const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as RenovateConfig;
@@ -79,5 +90,23 @@ describe("Renovate", () => {
     expect(renovate.extends).toContain("helpers:pinGitHubActionDigests");
     const nodeRule = renovate.packageRules.find((r) => r.matchDepNames?.includes("node"));
     expect(nodeRule?.enabled).toBe(false);
+  });
+
+  it("keeps the service images' base images pinned by digest, grouped, and on the .nvmrc major of node", () => {
+    // The Dockerfile manager is on (config:recommended) unless enabledManagers leaves it out.
+    expect(renovate.enabledManagers === undefined || renovate.enabledManagers.includes("dockerfile")).toBe(true);
+    const rule = renovate.packageRules.find((r) => r.matchManagers?.includes("dockerfile"));
+    expect(rule).toMatchObject({ pinDigests: true, groupName: expect.any(String) });
+    // Renovate can only move a digest it can tie to a tag: every FROM names both.
+    const bases = new Set<string>();
+    for (const svc of SERVICE_NAMES) {
+      for (const stage of readDockerfile(svc).stages) {
+        const ref = parseImageRef(stage.image);
+        expect(ref.tag && ref.digest, `${svc}: ${stage.image}`).toBeTruthy();
+        bases.add(ref.name);
+      }
+    }
+    // The node image's major follows .nvmrc (the rule that disables node majors applies to it).
+    expect(bases).toContain("node");
   });
 });

@@ -6,7 +6,7 @@
  * by commit, and every job holds only the permissions it needs.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -149,11 +149,21 @@ describe("the workflows use the project's own facts", () => {
     expect(pulumiSteps.length).toBeGreaterThanOrEqual(3);
     for (const { file, step } of pulumiSteps) {
       expect(step.with!.policyPacks, `${file}: ${step.name}`).toBe(policyWorkspaces[0]);
+      // The stack's own policy levels (policies/config.<stack>.json), for the stack the step runs on.
+      expect(step.with!.policyPackConfigs, `${file}: ${step.name}`).toBe(`${policyWorkspaces[0]}/config.${String(step.with!["stack-name"])}.json`);
       expect(step.with!["cloud-url"], file).toBe("${{ steps.pulumi.outputs.backend-url }}");
       expect(step.with!["secrets-provider"], file).toBe("${{ steps.pulumi.outputs.secrets-provider }}");
     }
     const driftCheck = readFileSync(path.join(REPO_ROOT, ".github/scripts/drift-check.sh"), "utf8");
     expect(driftCheck).toContain(`--policy-pack "$root/${policyWorkspaces[0]}"`);
+    expect(driftCheck).toContain(`--policy-pack-config "$root/${policyWorkspaces[0]}/config.$stack.json"`);
+    // Every stack has its policy config, and every policy config names a stack.
+    const configs = readdirSync(path.join(REPO_ROOT, policyWorkspaces[0]!)).filter((f) => /^config\..+\.json$/.test(f));
+    expect(configs.map((f) => f.slice("config.".length, -".json".length)).sort()).toEqual(stacks);
+    // A matrix step names its stack through the matrix, which comes from the stack files.
+    const matrixSteps = pulumiSteps.filter(({ step }) => String(step.with!["stack-name"]).includes("matrix.stack"));
+    expect(matrixSteps.length).toBeGreaterThan(0);
+    for (const { step } of matrixSteps) expect(step.with!["stack-name"]).toBe("${{ matrix.stack }}");
   });
 
   it("images are <registry>/<service>:main-<sha7> for exactly SERVICE_NAMES, in the registry the config expects", () => {
@@ -163,6 +173,8 @@ describe("the workflows use the project's own facts", () => {
     expect(ref).toContain('$(.github/scripts/image-registry.sh)/$SERVICE:$(.github/scripts/image-tag.sh "$GITHUB_SHA")');
     for (const s of images.jobs.build!.steps!.filter((s) => s.uses?.startsWith("docker/build-push-action@"))) {
       expect(s.with!.file).toBe("services/${{ matrix.service }}/Dockerfile");
+      // The repository root: where .dockerignore is and what the Dockerfiles' COPY paths start from.
+      expect(s.with!.context).toBe(".");
       expect(s.with!.tags).toBe("${{ steps.image.outputs.ref }}");
     }
     const pushed = images.jobs.build!.steps!.find((s) => s.id === "push")!;
