@@ -13,7 +13,7 @@ import type { AppPlatform } from "../components/apps/inputs";
 import { NODE_POOL_LABEL } from "../components/cluster/capacity";
 import { Cluster } from "../components/cluster/cluster";
 import { Cloud } from "../components/gcp/cloud";
-import { GATEWAY, NAMESPACES } from "../components/platform/names";
+import { GATEWAY } from "../components/platform/names";
 import { Platform } from "../components/platform/platform";
 import { loadConfig } from "./config";
 
@@ -102,28 +102,21 @@ const platform = new Platform("platform", {
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
 });
 
-// What the application layer takes from the platform (its outputs, plus chart facts it fixes by name).
+// What the application layer takes from the layers below.
 const appPlatform: AppPlatform = {
   namespace: platform.appNamespace,
-  trustDomain: "cluster.local",
+  trustDomain: platform.trustDomain,
   appSecretName: platform.appSecretName,
   // The app Secret holds the real values; istiod (sidecar injector) and STRICT mTLS are in place;
   // the GCE PD CSI driver is registered and rolled out, so the database's claim can bind (ADR 0022).
   ready: [platform.appSecretReady, ...platform.meshReady, ...platform.storageReady],
   gateway: platform.gatewayRef,
-  hosts: [config.ingress.hostname || "*"],
-  ingressGateway: {
-    ...platform.ingressGateway,
-    serviceHost: `${GATEWAY.serviceAccount}.${NAMESPACES.istio}.svc.cluster.local`,
-    httpsTargetPort: 443,
-    // A certificate from config is a real one; the generated one is self-signed: trust it explicitly.
-    publiclyTrusted: config.ingress.tls !== undefined,
-    caCertPem: platform.ingressCertificatePem,
-  },
+  hosts: platform.gatewayHosts,
+  ingressGateway: platform.ingressGateway,
   prometheus: platform.prometheus,
-  metricsAnnotations: { "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics" },
-  istiod: { namespace: NAMESPACES.istio, podLabels: { app: "istiod" }, ports: [15012] },
-  dns: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } },
+  metricsAnnotations: platform.metricsAnnotations,
+  istiod: platform.istiod,
+  dns: cluster.dns,
   blockStorage: platform.blockStorage,
 };
 

@@ -85,6 +85,9 @@ export interface PipelineAccess {
  * load balancers in front of them, the kubeconfig Pulumi computes itself, and the Kubernetes
  * provider the platform layer uses, gated on the API's /readyz.
  */
+/** K3s deploys CoreDNS in kube-system with the upstream `k8s-app: kube-dns` label. */
+const K3S_DNS = { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } } as const;
+
 export class Cluster extends pulumi.ComponentResource {
   /** The admin kubeconfig (secret): stable server name, the stack's own CA. Returned once the API is ready. */
   readonly kubeconfig: pulumi.Output<string>;
@@ -98,6 +101,8 @@ export class Cluster extends pulumi.ComponentResource {
   readonly pipelineAccess: pulumi.Output<PipelineAccess>;
   /** Allocatable CPU and memory per node pool (for the platform's capacity check). */
   readonly capacity: ClusterCapacity;
+  /** The cluster DNS pods (K3s' bundled CoreDNS): workloads' NetworkPolicies allow UDP and TCP 53 to them. */
+  readonly dns = K3S_DNS;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:cluster:Cluster", name, {}, opts);

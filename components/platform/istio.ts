@@ -128,8 +128,8 @@ export class Istio extends pulumi.ComponentResource {
           selector: { ...GATEWAY.podLabels },
           ports: [
             { name: "status-port", port: GATEWAY.statusPort, targetPort: GATEWAY.statusPort, nodePort: ports.healthCheckNodePort, protocol: "TCP" },
-            { name: "http2", port: ports.httpPort, targetPort: 80, nodePort: ports.httpNodePort, protocol: "TCP" },
-            { name: "https", port: ports.httpsPort, targetPort: 443, nodePort: ports.httpsNodePort, protocol: "TCP" },
+            { name: "http2", port: ports.httpPort, targetPort: GATEWAY.httpTargetPort, nodePort: ports.httpNodePort, protocol: "TCP" },
+            { name: "https", port: ports.httpsPort, targetPort: GATEWAY.httpsTargetPort, nodePort: ports.httpsNodePort, protocol: "TCP" },
           ],
         },
       },

@@ -45,6 +45,9 @@ export const GATEWAY = {
   /** Envoy's status port and readiness path: the load balancer's health check (via a NodePort). */
   statusPort: 15021,
   readinessPath: "/healthz/ready",
+  /** The gateway pods' container ports behind the Service's HTTP and HTTPS ports. */
+  httpTargetPort: 80,
+  httpsTargetPort: 443,
 } as const;
 
 /** Prometheus as kube-prometheus-stack deploys it (CR `kps-prometheus`). */
@@ -88,6 +91,12 @@ export { APP_SECRET_NAMES, type AppSecretName } from "../gcp/app-secrets";
 export function appScrapeAnnotations(port: number, path = "/metrics"): Record<string, string> {
   return { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": path };
 }
+
+/** The mesh's identity domain (SPIFFE trust domain of every principal). */
+export const TRUST_DOMAIN = "cluster.local";
+
+/** istiod's pods and the ports sidecars open to it: xDS and certificates (15012, TLS). */
+export const ISTIOD = { podLabels: { app: "istiod" }, ports: [15012] } as const;
 
 /** Istio's merged metrics endpoint on every injected pod (pilot-agent; not behind the mTLS listener). */
 export const MERGED_METRICS = { port: 15020, path: "/stats/prometheus" } as const;

@@ -198,11 +198,16 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     const out = run().outputs;
     expect(out.gatewayRef).toBe(`${NAMESPACES.istio}/${GATEWAY.gatewayName}`);
     expect(out.appSecretName).toBe(APP_SECRET.name);
-    expect(o(out.ingressGateway)).toEqual({
+    expect(o(out.ingressGateway)).toMatchObject({
       namespace: NAMESPACES.istio,
       principal: "cluster.local/ns/istio-system/sa/istio-ingressgateway",
       podLabels: { app: "istio-ingressgateway", istio: "ingressgateway" },
+      serviceHost: "istio-ingressgateway.istio-system.svc.cluster.local",
+      httpsTargetPort: 443,
+      publiclyTrusted: false,
     });
+    // In-cluster clients trust the generated certificate the gateway serves.
+    expect(o(out.ingressGateway).caCertPem).toBe(out.ingressCaCertificate);
     expect(o(out.prometheus)).toMatchObject({ namespace: NAMESPACES.monitoring, principal: "cluster.local/ns/monitoring/sa/kps-prometheus", metricsPort: 15020 });
   });
 

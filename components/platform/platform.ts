@@ -7,7 +7,7 @@ import { ExternalSecrets } from "./external-secrets";
 import { Istio } from "./istio";
 import { Logging } from "./logging";
 import { Monitoring } from "./monitoring";
-import { type AppSecretName, GATEWAY, MERGED_METRICS, NAMESPACES, PROMETHEUS } from "./names";
+import { type AppSecretName, appScrapeAnnotations, GATEWAY, ISTIOD, MERGED_METRICS, NAMESPACES, PROMETHEUS, TRUST_DOMAIN } from "./names";
 import { Namespaces } from "./namespaces";
 import { PdCsiDriver } from "./pd-csi-driver";
 
@@ -64,8 +64,28 @@ export class Platform extends pulumi.ComponentResource {
   public readonly meshReady: pulumi.Resource[];
   /** `namespace/name` of the shared Istio Gateway (bind app VirtualServices to it). */
   public readonly gatewayRef: string;
-  /** The ingress gateway's identity and pods (for AuthorizationPolicies and NetworkPolicies). */
-  public readonly ingressGateway: { namespace: string; principal: string; podLabels: Record<string, string> };
+  /**
+   * The ingress gateway's identity and pods (for AuthorizationPolicies and NetworkPolicies), its
+   * in-cluster Service address and HTTPS container port, and the certificate in-cluster clients trust.
+   */
+  public readonly ingressGateway: {
+    namespace: string;
+    principal: string;
+    podLabels: Record<string, string>;
+    serviceHost: string;
+    httpsTargetPort: number;
+    /** A real (publicly signed) certificate from config; otherwise the generated one is `caCertPem`. */
+    publiclyTrusted: boolean;
+    caCertPem?: pulumi.Output<string>;
+  };
+  /** Host names the shared Gateway serves (the configured host, or any). */
+  public readonly gatewayHosts: string[];
+  /** The mesh's trust domain. */
+  public readonly trustDomain: string;
+  /** istiod's pods and the ports sidecars reach it on. */
+  public readonly istiod: { namespace: string; podLabels: Record<string, string>; ports: number[] };
+  /** Pod annotations that make the sidecar merge an app's `/metrics` for Prometheus (add `prometheus.io/port`). */
+  public readonly metricsAnnotations: Record<string, string>;
   /** Prometheus' identity and pods; it scrapes app pods on `metricsPort` (Istio's merged metrics, plain HTTP). */
   public readonly prometheus: { namespace: string; principal: string; podLabels: Record<string, string>; metricsPort: number };
   /** The generated ingress certificate (PEM), for clients such as the deploy's smoke test; undefined with a real one. */
@@ -163,7 +183,16 @@ export class Platform extends pulumi.ComponentResource {
       namespace: NAMESPACES.istio,
       principal: principal(NAMESPACES.istio, GATEWAY.serviceAccount),
       podLabels: { ...GATEWAY.podLabels },
+      serviceHost: `${GATEWAY.serviceAccount}.${NAMESPACES.istio}.svc.cluster.local`,
+      httpsTargetPort: GATEWAY.httpsTargetPort,
+      publiclyTrusted: args.ingress.tls !== undefined,
+      caCertPem: this.ingressCertificatePem,
     };
+    this.gatewayHosts = [args.ingress.hostname || "*"];
+    this.trustDomain = TRUST_DOMAIN;
+    this.istiod = { namespace: NAMESPACES.istio, podLabels: { ...ISTIOD.podLabels }, ports: [...ISTIOD.ports] };
+    const { "prometheus.io/port": _port, ...metricsAnnotations } = appScrapeAnnotations(0);
+    this.metricsAnnotations = metricsAnnotations;
     this.prometheus = {
       namespace: NAMESPACES.monitoring,
       principal: principal(NAMESPACES.monitoring, PROMETHEUS.serviceAccount),
