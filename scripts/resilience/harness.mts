@@ -1,0 +1,107 @@
+/**
+ * What the resilience scenarios share: a local platform on a fresh data directory with free ports, a small
+ * HTTP client that never throws on a status, and process readings (RSS) by pid.
+ */
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startPlatform, type Platform, type PlatformOptions } from "../platform.mjs";
+
+export const PASSWORD = "Str0ng!pass-resilience";
+
+export interface TestPlatform extends Platform {
+  /** Every log line, `<source> | <line>`. */
+  lines: string[];
+  /** Stops everything and removes the data directory. */
+  dispose: () => Promise<void>;
+}
+
+export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Promise<TestPlatform> {
+  const dataDir = mkdtempSync(join(tmpdir(), "titanium-resilience-"));
+  chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user when the tests run as root
+  const lines: string[] = [];
+  const platform = await startPlatform({
+    dataDir,
+    gatewayPort: 0,
+    servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
+    log: (source, line) => lines.push(`${source} | ${line}`),
+    ...opts,
+  });
+  return {
+    ...platform,
+    lines,
+    dispose: async () => {
+      await platform.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Parsed JSON body, or undefined when the body is not JSON. */
+  json: unknown;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  /** A raw body (string or bytes), sent as is. */
+  raw?: string | Uint8Array;
+  token?: string;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** One request; network errors and timeouts become status 0 with the error in `text`. */
+export async function call(base: string, method: string, path: string, o: CallOptions = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...o.headers };
+  if (o.body !== undefined || o.raw !== undefined) headers["content-type"] ??= "application/json";
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  try {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: o.raw ?? (o.body !== undefined ? JSON.stringify(o.body) : undefined),
+      signal: AbortSignal.timeout(o.timeoutMs ?? 15_000),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  } catch (err) {
+    return { status: 0, headers: new Headers(), text: String(err), json: undefined };
+  }
+}
+
+/** Signs up and logs in a user through the gateway; returns its tokens. */
+export async function newUser(base: string, username: string): Promise<{ token: string; refresh: string }> {
+  const signup = await call(base, "POST", "/api/register", { body: { username, email: `${username}@example.com`, password: PASSWORD } });
+  if (signup.status !== 201) throw new Error(`signup ${username}: ${signup.status} ${signup.text}`);
+  const login = await call(base, "POST", "/api/login", { body: { username, password: PASSWORD } });
+  if (login.status !== 200) throw new Error(`login ${username}: ${login.status} ${login.text}`);
+  const body = login.json as { token: string; refresh_token: string };
+  return { token: body.token, refresh: body.refresh_token };
+}
+
+/** Resident set size of a process in MB (Linux /proc), or NaN when it is gone. */
+export function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** True when the body is the platform's error envelope. */
+export function isEnvelope(json: unknown, status: number): boolean {
+  const e = json as Record<string, unknown> | undefined;
+  return !!e && typeof e.error === "string" && typeof e.message === "string" && e.status_code === status && typeof e.request_id === "string";
+}
