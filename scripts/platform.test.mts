@@ -52,7 +52,8 @@ describe("local platform (npm start's engine)", () => {
     expect(refreshed.status).toBe(200);
     expect((await call("GET", "/api/users/me", undefined, refreshed.body!.token as string)).body).toMatchObject({ username: "carol" });
     expect((await call("POST", "/internal/verify-credentials", { username: "carol", password: PW })).status).toBe(404);
-    expect(lines.some((l) => l.startsWith("api-gateway | ") && l.includes('"route":"/api/login"'))).toBe(true);
+    // The services batch their log writes and flush every 250 ms: wait for the line rather than race it.
+    await expect.poll(() => lines.some((l) => l.startsWith("api-gateway | ") && l.includes('"route":"/api/login"')), { timeout: 3000 }).toBe(true);
     expect(lines.join("\n")).not.toContain(PW);
 
     // Second start on the same data, on a machine without Redis: it still starts, says loudly what is

@@ -525,6 +525,24 @@ const featuresSchema = z
   })
   .prefault({});
 
+/** Names of the auth-service's ES256 keys (each a `tls.PrivateKey` in the cloud layer). */
+const keyName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,19}$/, { error: 'expected a key name such as "k1" (lowercase letters, digits, -, at most 20)' });
+
+const authSchema = z
+  .strictObject({
+    /**
+     * The first key signs access tokens; the others are only published in the JWKS, so a new key can be
+     * announced before it signs and an old one kept until its tokens expire (docs/runbooks/jwt-key-rotation.md).
+     */
+    signingKeys: z
+      .array(keyName)
+      .min(1, { error: "expected at least one key name (the first signs)" })
+      .max(3, { error: "expected at most 3 keys (signing, next, previous)" })
+      .refine((k) => new Set(k).size === k.length, { error: "expected each key name once" })
+      .default(["k1"]),
+  })
+  .prefault({});
+
 const titaniumSchema = z
   .strictObject({
     environment: z.enum(["dev", "prod"], { error: 'expected "dev" or "prod"' }),
@@ -540,6 +558,7 @@ const titaniumSchema = z
     services: servicesSchema,
     data: dataSchema,
     features: featuresSchema,
+    auth: authSchema,
   })
   .superRefine((c, ctx) => {
     if (c.environment !== "prod") return;

@@ -42,6 +42,7 @@ const cloud = new Cloud(
     network: config.network,
     ingress: config.ingress,
     backupRetentionDays: config.data.backup.retentionDays,
+    jwtKeyNames: config.auth.signingKeys,
     externalSecretIds: config.ingress.tls ? [config.ingress.tls.certificateSecretId, config.ingress.tls.privateKeySecretId] : [],
     protect: config.protect,
   },
@@ -133,6 +134,7 @@ const apps = new TitaniumApps("apps", {
   protect: config.protect,
   platform: appPlatform,
   backupBucket: cloud.backupBucket,
+  jwtExtraPublicKeys: cloud.jwtExtraPublicKeys,
   provider: cluster.provider,
 });
 

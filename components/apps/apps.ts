@@ -56,14 +56,16 @@ export interface TitaniumAppsArgs {
   platform: AppPlatform;
   /** GCS bucket for database dumps (cloud layer). */
   backupBucket: pulumi.Input<string>;
+  /** Public keys the auth-service publishes besides its signing key (cloud layer, config `auth.signingKeys`). */
+  jwtExtraPublicKeys: pulumi.Input<string>;
   /** Kubernetes provider of the cluster (cluster layer). */
   provider: k8s.Provider;
 }
 
 /** The services' drain time after SIGTERM (`SHUTDOWN_GRACE_MS`). */
 export const SHUTDOWN_GRACE_SECONDS = 10;
-/** The migrations command inside the user-service image (the kit's one-shot migrator). */
-export const MIGRATION_COMMAND = ["node", "dist/migrate.js"];
+/** The migrations command inside the user-service image: the kit's `ENTRYPOINTS.migrate` (service-env.test.mts holds them equal). */
+export const MIGRATION_COMMAND = ["node", "--enable-source-maps", "dist/migrate.js"];
 /** The image that carries the migrations. */
 export const MIGRATION_IMAGE_SERVICE: ServiceName = "user-service";
 
@@ -107,6 +109,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       // The api-gateway's peer is its own sidecar (127.0.0.6); before it, the ingress gateway pods.
       trustedProxyCidrs: `127.0.0.0/8,${args.podCidr}`,
       shutdownGraceMs: SHUTDOWN_GRACE_SECONDS * 1000,
+      jwtExtraPublicKeys: args.jwtExtraPublicKeys,
     };
 
     const postgres = new Postgres(`${name}-postgres`, {

@@ -10,6 +10,7 @@ import { envSchema as authEnv } from "../../services/auth-service/src/config.js"
 import { envSchema as blogEnv } from "../../services/blog-service/src/config.js";
 import { envSchema as userEnv } from "../../services/user-service/src/config.js";
 import { loadEnv, postgresEnv, SERVICE_PORTS as KIT_PORTS } from "../../services/kit/src/config.js";
+import { ENTRYPOINTS } from "../../services/kit/src/contract.js";
 import { one, type ProgramRun, type RecordedResource, runProgram } from "../../stacks/harness.js";
 import { MIGRATION_COMMAND } from "./apps.js";
 import { JWKS_PATH, SERVICE_PORTS } from "./topology.js";
@@ -94,6 +95,7 @@ describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {
     const job = one(runs[stack]!, "kubernetes:batch/v1:Job", "apps-migrations-job");
     const c = container(job);
     expect(c.command).toEqual(MIGRATION_COMMAND);
+    expect(MIGRATION_COMMAND).toEqual([...ENTRYPOINTS.migrate]);
     const env = c.env as EnvVar[];
     const read = [...Object.keys(postgresEnv), "LOG_LEVEL"];
     expect(env.map((e) => e.name).filter((n) => !read.includes(n))).toEqual([]);

@@ -4,6 +4,7 @@
  * nothing secret is ever a literal or sits in a ConfigMap.
  */
 import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
 import type { ServiceName } from "../../stacks/config";
 import { CALLS, JWKS_PATH, POSTGRES, REDIS, SERVICE_PORTS, serviceHost, type Workload } from "./topology";
 
@@ -23,6 +24,8 @@ export interface EnvContext {
   trustedProxyCidrs: string;
   /** The services' drain time after SIGTERM. */
   shutdownGraceMs: number;
+  /** PEM public keys the auth-service publishes besides its signing key (key rotation); public, so plain. */
+  jwtExtraPublicKeys: pulumi.Input<string>;
 }
 
 /** Connections kept free for migrations, backups and an operator's psql. */
@@ -80,7 +83,7 @@ export function serviceEnv(svc: ServiceName, ctx: EnvContext): EnvVar[] {
   }
   // Whoever talks to the auth-service verifies its tokens locally with the cached JWKS.
   if (uses(svc, "auth-service")) env.push({ name: "AUTH_JWKS_URL", value: `${urlOf(ctx, "auth-service")}${JWKS_PATH}` });
-  if (svc === "auth-service") env.push(secret(ctx, "JWT_PRIVATE_KEY"));
+  if (svc === "auth-service") env.push(secret(ctx, "JWT_PRIVATE_KEY"), { name: "JWT_EXTRA_PUBLIC_KEYS", value: ctx.jwtExtraPublicKeys });
   if (svc === "api-gateway") env.push({ name: "TRUSTED_PROXY_CIDRS", value: ctx.trustedProxyCidrs });
   return env;
 }

@@ -28,6 +28,8 @@ export interface AppSecretsArgs {
   readerEmail: pulumi.Input<string>;
   /** Protect the generated values and the secrets (config `protect`). */
   protect: boolean;
+  /** Names of the auth-service's ES256 keys (config `auth.signingKeys`): the first signs, the rest are only published. */
+  jwtKeyNames: readonly string[];
 }
 
 /**
@@ -38,6 +40,11 @@ export interface AppSecretsArgs {
 export class AppSecrets extends pulumi.ComponentResource {
   /** Secret Manager secret ids by name, for External Secrets' remote references. */
   readonly secretIds: Record<AppSecretName, pulumi.Output<string>>;
+  /**
+   * PEM public keys of the non-signing keys, concatenated (the auth-service's `JWT_EXTRA_PUBLIC_KEYS`):
+   * public by nature, so a plain value rather than a secret.
+   */
+  readonly jwtExtraPublicKeys: pulumi.Output<string>;
 
   constructor(name: string, args: AppSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:gcp:AppSecrets", name, {}, opts);
@@ -46,13 +53,18 @@ export class AppSecrets extends pulumi.ComponentResource {
       new random.RandomPassword(`${name}-${id}`, { length, special: false, minLower: 1, minUpper: 1, minNumeric: 1 }, keep);
 
     const argocd = password("argocd-admin", 24);
-    // ES256 signing key of the auth-service, PEM PKCS#8 (what `jose.importPKCS8` reads).
-    const jwtKey = new tls.PrivateKey(`${name}-jwt-signing-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, keep);
+    // ES256 keys of the auth-service, one resource per configured name so that reordering the list rotates
+    // keys without replacing any (PEM PKCS#8 private keys: what `jose.importPKCS8` reads).
+    const [signing, ...published] = args.jwtKeyNames.map(
+      (key) => new tls.PrivateKey(`${name}-jwt-key-${key}`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, keep),
+    );
+    if (!signing) throw new Error("AppSecrets: jwtKeyNames needs at least one key name");
+    this.jwtExtraPublicKeys = pulumi.all(published.map((k) => k.publicKeyPem)).apply((pems) => pems.map((p) => p.trim()).join("\n"));
 
     const values: Record<AppSecretName, pulumi.Output<string>> = {
       "postgres-password": password("postgres", 32).result,
       "redis-password": password("redis", 32).result,
-      "jwt-signing-key": jwtKey.privateKeyPemPkcs8,
+      "jwt-signing-key": signing.privateKeyPemPkcs8,
       "grafana-admin-password": password("grafana-admin", 24).result,
       "argocd-admin-password": argocd.result,
       // What Argo CD's argocd-secret `admin.password` holds.
@@ -75,6 +87,6 @@ export class AppSecrets extends pulumi.ComponentResource {
       ids[secretName] = secret.secretId;
     }
     this.secretIds = ids;
-    this.registerOutputs({ secretIds: this.secretIds });
+    this.registerOutputs({ secretIds: this.secretIds, jwtExtraPublicKeys: this.jwtExtraPublicKeys });
   }
 }

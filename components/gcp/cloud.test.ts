@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 const stacks = () => [dev, prod];
 
-/** dev with moved ports, other admin ranges and a real gateway certificate (one run, shared). */
+/** dev with moved ports, other admin ranges, a real gateway certificate and a key rotation under way (one run, shared). */
 let overriddenRun: Promise<ProgramRun> | undefined;
 const overridden = () =>
   (overriddenRun ??= runProgram({
@@ -21,6 +21,7 @@ const overridden = () =>
     config: {
       ingress: { httpPort: 8080, httpsPort: 8443, healthCheckNodePort: 32001, tls: { certificateSecretId: "gateway-chain", privateKeySecretId: "gateway-key" } },
       network: { adminCidrs: ["192.0.2.0/24"] },
+      auth: { signingKeys: ["k2", "k1"] },
     },
   }));
 
@@ -257,7 +258,7 @@ describe("identities and secrets", () => {
     for (const run of stacks()) {
       expect(run.outputs.appSecretIds).toEqual(Object.fromEntries(APP_SECRET_NAMES.map((n) => [n, `titanium-${run.stack}-${n}`])));
       expect(run.secretOutputs).not.toContain("appSecretIds");
-      const jwt = one(run, "tls:index/privateKey:PrivateKey", `titanium-${run.stack}-app-jwt-signing-key`);
+      const jwt = one(run, "tls:index/privateKey:PrivateKey", `titanium-${run.stack}-app-jwt-key-k1`);
       expect(jwt.inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P256" });
       const data = (id: string) => {
         const secret = one(run, "gcp:secretmanager/secret:Secret", `titanium-${run.stack}-app-${id}`);
@@ -267,9 +268,30 @@ describe("identities and secrets", () => {
       expect(data("argocd-admin-password-bcrypt")).toMatch(/^\$2[aby]\$/);
       expect(data("argocd-admin-password")).not.toEqual(data("argocd-admin-password-bcrypt"));
       expect(data("postgres-password")).toMatch(/^[A-Za-z0-9]{32}$/);
+      expect(authEnv(run).JWT_EXTRA_PUBLIC_KEYS).toBe("");
     }
   });
+
+  it("rotates the JWT key by config: the first key signs, the others are published, none is replaced", async () => {
+    const run = await overridden();
+    const keys = ofType(run, "tls:index/privateKey:PrivateKey").filter((k) => k.name.includes("-jwt-key-"));
+    expect(keys.map((k) => k.name).sort()).toEqual(["titanium-dev-app-jwt-key-k1", "titanium-dev-app-jwt-key-k2"]);
+    const secret = one(run, "gcp:secretmanager/secret:Secret", "titanium-dev-app-jwt-signing-key");
+    const version = ofType(run, "gcp:secretmanager/secretVersion:SecretVersion").find((v) => v.dependsOn.includes(secret.urn))!;
+    // The mocks' PEMs carry the resource name: k2 signs, k1 (the previous key) is only published.
+    expect(atob((version.inputs.secretData as string).split("\n")[1]!)).toContain("titanium-dev-app-jwt-key-k2");
+    const published = authEnv(run).JWT_EXTRA_PUBLIC_KEYS!;
+    expect(published).toMatch(/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----$/);
+    expect(atob(published.split("\n")[1]!)).toContain("titanium-dev-app-jwt-key-k1");
+  });
 });
+
+/** The auth-service container's plain environment variables. */
+function authEnv(run: ProgramRun): Record<string, string | undefined> {
+  const deployment = one(run, "kubernetes:apps/v1:Deployment", "apps-auth-service-deployment");
+  const env = (deployment.inputs as { spec: { template: { spec: { containers: { name: string; env: { name: string; value?: string }[] }[] } } } }).spec.template.spec.containers.find((c) => c.name === "auth-service")!.env;
+  return Object.fromEntries(env.map((e) => [e.name, e.value]));
+}
 
 describe("stateful resources and labels", () => {
   it("keeps PostgreSQL backups in a private, versioned bucket with the configured retention, writable by the agents", () => {

@@ -27,6 +27,8 @@ export interface CloudArgs {
   externalSecretIds: string[];
   /** Protect stateful resources: static addresses, secrets, the backup bucket (config `protect`). */
   protect: boolean;
+  /** The auth-service's ES256 key names, signing key first (config `auth.signingKeys`). */
+  jwtKeyNames: readonly string[];
 }
 
 /**
@@ -42,6 +44,8 @@ export class Cloud extends pulumi.ComponentResource {
   readonly identity: NodeIdentity;
   /** Secret Manager ids of the application secrets, for External Secrets. */
   readonly appSecretIds: Record<AppSecretName, pulumi.Output<string>>;
+  /** Public keys the auth-service publishes besides its signing key (`JWT_EXTRA_PUBLIC_KEYS`). */
+  readonly jwtExtraPublicKeys: pulumi.Output<string>;
   /** Name of the PostgreSQL backup bucket. */
   readonly backupBucket: pulumi.Output<string>;
   /** The public address of the ingress load balancer (the platform's entry point). */
@@ -80,10 +84,11 @@ export class Cloud extends pulumi.ComponentResource {
 
     const secrets = new AppSecrets(
       `${name}-app`,
-      { prefix: args.prefix, region: args.region, readerEmail: this.identity.agentEmail, protect: args.protect },
+      { prefix: args.prefix, region: args.region, readerEmail: this.identity.agentEmail, protect: args.protect, jwtKeyNames: args.jwtKeyNames },
       child,
     );
     this.appSecretIds = secrets.secretIds;
+    this.jwtExtraPublicKeys = secrets.jwtExtraPublicKeys;
     for (const id of args.externalSecretIds) {
       new gcp.secretmanager.SecretIamMember(
         `${name}-external-${id}`,
@@ -130,6 +135,7 @@ export class Cloud extends pulumi.ComponentResource {
 
     this.registerOutputs({
       appSecretIds: this.appSecretIds,
+      jwtExtraPublicKeys: this.jwtExtraPublicKeys,
       backupBucket: this.backupBucket,
       publicIp: this.publicIp,
       apiPublicIp: this.apiPublicIp,
