@@ -1,5 +1,6 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import {
+  BLOG_CACHE_GENERATION_KEY,
   HttpError,
   JwtVerifier,
   Lifecycle,
@@ -17,6 +18,7 @@ import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter } from "./rate-limit.js";
+import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
 import { GATEWAY_ROUTES, GLOBAL_LIMIT, matchRoute, type Upstream } from "./routes.js";
 
 export interface GatewayDeps {
@@ -34,6 +36,8 @@ export interface GatewayDeps {
   upstreamTimeoutMs?: number;
   bodyLimitBytes?: number;
   rateLimitScale?: number;
+  /** Micro-cache of anonymous blog reads; default 1000 entries, 5 s (response-cache.ts). */
+  responseCache?: { maxEntries: number; maxAgeMs: number };
   /** Tests without a socket (app.request) pass the peer address here. */
   peerAddress?: (req: Request) => string | undefined;
 }
@@ -46,6 +50,7 @@ function incomingHeaders(env: unknown): IncomingHttpHeaders | undefined {
 export function createApp(deps: GatewayDeps) {
   const metrics = deps.metrics ?? new Metrics("api-gateway");
   const limiter = new RateLimiter(deps.redis, { scale: deps.rateLimitScale ?? 1, logger: deps.logger });
+  const responses = new ResponseCache(deps.redis, { generationKey: BLOG_CACHE_GENERATION_KEY, ...(deps.responseCache ?? { maxEntries: 1000, maxAgeMs: 5000 }) });
   const app = createServiceApp({
     service: "api-gateway",
     logger: deps.logger,
@@ -78,13 +83,21 @@ export function createApp(deps: GatewayDeps) {
     const token = bearerToken(c.req.header("authorization"));
     const verified = token ? await deps.verifier.verify(token) : undefined;
     const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
-    const decision = await limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject);
+    // Anonymous cacheable reads learn the blog's generation in the same Redis round trip as the limit.
+    const url = new URL(c.req.url);
+    const cacheKey = match.cacheable && !token && responses.enabled ? match.path + url.search : undefined;
+    const [decision, generation] = await Promise.all([
+      limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject),
+      cacheKey ? responses.generation() : undefined,
+    ]);
     if (!decision.allowed) {
       const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
       throw new HttpError(429, "Too Many Requests", {}, { "Retry-After": String(seconds) });
     }
 
-    const url = new URL(c.req.url);
+    const hit = cacheKey && generation !== undefined ? responses.get(cacheKey, generation) : undefined;
+    if (hit) return c.body(hit.body as Uint8Array<ArrayBuffer>, 200, { ...hit.headers, "x-cache": "HIT" });
+
     const target = new URL(match.path + url.search, deps.upstreams[match.upstream]);
     // The chain we believe: the client, then the peer if it was a proxy of ours.
     const chain = client === peer ? client : `${client}, ${peer}`;
@@ -102,6 +115,8 @@ export function createApp(deps: GatewayDeps) {
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
       });
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
+      if (cacheKey && generation !== undefined && res.body instanceof Uint8Array) responses.set(cacheKey, generation, res.status, { headers: res.headers, body: res.body });
+      delete res.headers[SURROGATE_CONTROL]; // for the gateway only
       if (res.body === null) return c.body(null, res.status as StatusCode, res.headers);
       return c.body(res.body as Uint8Array<ArrayBuffer> | ReadableStream, res.status as ContentfulStatusCode, res.headers);
     } catch (err) {

@@ -39,6 +39,10 @@ export const envSchema = z.object({
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /** Largest request body forwarded. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(1024 * 1024),
+  /** Micro-cache of anonymous blog reads (response-cache.ts): entries kept; 0 turns it off. */
+  RESPONSE_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(100_000).default(1000),
+  /** Micro-cache: oldest entry served even when the blog's generation did not move (bounds a lost invalidation). */
+  RESPONSE_CACHE_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   /** Multiplies every rate limit (1 = the original's limits; load tests raise it, the checks still run). */
   RATE_LIMIT_SCALE: z.coerce.number().positive().max(1_000_000).default(1),
 });

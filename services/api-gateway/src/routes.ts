@@ -30,6 +30,8 @@ export interface RouteMatch {
   path: string;
   /** The endpoint's own limit, if any (the global limit always applies). */
   limit?: RateRule;
+  /** Anonymous GETs of it may be answered from the gateway's micro-cache (response-cache.ts). */
+  cacheable?: boolean;
 }
 
 interface RouteDef {
@@ -38,6 +40,7 @@ interface RouteDef {
   /** Returns the upstream path, or undefined when the public path does not match. */
   map: (path: string) => string | undefined;
   limit?: (method: string, upstreamPath: string) => RateRule | undefined;
+  cacheable?: (method: string, upstreamPath: string) => boolean;
 }
 
 const exact = (pub: string, up: string) => (p: string) => (p === pub ? up : undefined);
@@ -57,6 +60,10 @@ const blogLimit = (m: string, p: string) => {
   return undefined;
 };
 
+/** The blog's public reads whose answers depend only on the URL and the blog's cache generation. */
+const blogCacheable = (m: string, p: string) =>
+  m === "GET" && (p === "/blog/api/posts" || p === "/blog/api/categories" || /^\/blog\/api\/posts\/[^/]+$/.test(p));
+
 /**
  * The public routes, in order: the original's paths (gateway + Istio VirtualService), with its defects
  * fixed (`/api/posts` reaches the blog, `/api/auth/*` keeps its path, the credential check is not public).
@@ -73,9 +80,9 @@ export const GATEWAY_ROUTES: readonly RouteDef[] = [
   { route: "/api/register", upstream: "user", map: exact("/api/register", "/users"), limit: () => RATE_LIMITS.signup },
   { route: "/api/users/health", upstream: "user", map: exact("/api/users/health", "/health") },
   { route: "/api/users", upstream: "user", map: prefix("/api/users", "/users"), limit: userLimit },
-  { route: "/api/posts", upstream: "blog", map: prefix("/api/posts", "/blog/api/posts"), limit: blogLimit },
-  { route: "/api/categories", upstream: "blog", map: prefix("/api/categories", "/blog/api/categories") },
-  { route: "/blog/api", upstream: "blog", map: prefix("/blog/api", "/blog/api"), limit: blogLimit },
+  { route: "/api/posts", upstream: "blog", map: prefix("/api/posts", "/blog/api/posts"), limit: blogLimit, cacheable: blogCacheable },
+  { route: "/api/categories", upstream: "blog", map: prefix("/api/categories", "/blog/api/categories"), cacheable: blogCacheable },
+  { route: "/blog/api", upstream: "blog", map: prefix("/blog/api", "/blog/api"), limit: blogLimit, cacheable: blogCacheable },
   { route: "/blog", upstream: "blog", map: prefix("/blog", "/blog") },
   { route: "/", upstream: "blog", map: exact("/", "/") },
 ];
@@ -89,7 +96,8 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     const up = new URL(mapped, "http://upstream").pathname;
     if (up.startsWith(INTERNAL_PREFIX) || up === INTERNAL_PREFIX.slice(0, -1)) return undefined;
     const limit = def.limit?.(method, up);
-    return { route: def.route, upstream: def.upstream, path: up, ...(limit && { limit }) };
+    const cacheable = def.cacheable?.(method, up) ?? false;
+    return { route: def.route, upstream: def.upstream, path: up, ...(limit && { limit }), ...(cacheable && { cacheable }) };
   }
   return undefined;
 }

@@ -18,6 +18,7 @@ const app = createApp({
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   bodyLimitBytes: env.BODY_LIMIT_BYTES,
   rateLimitScale: env.RATE_LIMIT_SCALE,
+  responseCache: { maxEntries: env.RESPONSE_CACHE_MAX_ENTRIES, maxAgeMs: env.RESPONSE_CACHE_MAX_AGE_MS },
 });
 const running = await startServer({
   fetch: app.fetch,

@@ -1,4 +1,5 @@
 import {
+  BLOG_CACHE_GENERATION_KEY,
   HttpError,
   JsonCache,
   Lifecycle,
@@ -39,7 +40,7 @@ export interface BlogServiceDeps {
 /** Cache lifetimes, as the original. */
 export const CACHE_TTL = { list: 60, post: 300, categories: 600 } as const;
 /** Every cache key embeds this generation; a write bumps it, so no stale list, post or count survives a write. */
-export const CACHE_GENERATION_KEY = "blog:gen";
+export const CACHE_GENERATION_KEY = BLOG_CACHE_GENERATION_KEY;
 
 export function createApp(deps: BlogServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("blog-service");
@@ -73,6 +74,11 @@ export function createApp(deps: BlogServiceDeps) {
     return text;
   }
   const JSON_TYPE = { "Content-Type": "application/json" };
+  /**
+   * Public reads are offered to the gateway's micro-cache (Surrogate-Control, which it strips; clients
+   * still get no-store): it files them under the same generation, so a write retires them too.
+   */
+  const offer = (seconds: number) => ({ "Surrogate-Control": `max-age=${seconds}` });
   const invalidate = () => cache.bump(CACHE_GENERATION_KEY);
 
   // The two hot reads are plain routes serving cached JSON text; their OpenAPI entries are registered
@@ -99,7 +105,7 @@ export function createApp(deps: BlogServiceDeps) {
       return `${page.total}\n${JSON.stringify(page.items)}`;
     });
     const cut = text.indexOf("\n");
-    return c.body(text.slice(cut + 1), 200, { ...JSON_TYPE, "X-Total-Count": text.slice(0, cut) });
+    return c.body(text.slice(cut + 1), 200, { ...JSON_TYPE, ...offer(CACHE_TTL.list), "X-Total-Count": text.slice(0, cut) });
   });
 
   app.openAPIRegistry.registerPath(
@@ -115,7 +121,7 @@ export function createApp(deps: BlogServiceDeps) {
     const { id } = parseOrThrow(PostId, c.req.param(), "id");
     const text = await cached(`post:${id}`, CACHE_TTL.post, async () => JSON.stringify((await repo.get(id)) ?? null));
     if (text === "null") throw new HttpError(404, "Post not found");
-    return c.body(text, 200, JSON_TYPE);
+    return c.body(text, 200, { ...JSON_TYPE, ...offer(CACHE_TTL.post) });
   });
 
   const auth = requireUser(deps.verifier);
@@ -200,7 +206,8 @@ export function createApp(deps: BlogServiceDeps) {
       summary: "Categories with colours and post counts",
       responses: { 200: json(z.array(Category), "categories") },
     }),
-    async (c) => c.json(JSON.parse(await cached("categories", CACHE_TTL.categories, async () => JSON.stringify(await repo.categories()))) as CategoryOut[], 200),
+    async (c) =>
+      c.json(JSON.parse(await cached("categories", CACHE_TTL.categories, async () => JSON.stringify(await repo.categories()))) as CategoryOut[], 200, offer(CACHE_TTL.categories)),
   );
 
   app.get("/stats", async (c) =>

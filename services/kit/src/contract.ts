@@ -19,6 +19,13 @@ export const SERVICE_PATHS = {
 } as const;
 
 /**
+ * The blog's cache generation in Redis: the blog bumps it on every write before it answers, and files each
+ * cached read under it; the gateway's micro-cache files its entries under it too, so neither serves what a
+ * write replaced.
+ */
+export const BLOG_CACHE_GENERATION_KEY = "blog:gen";
+
+/**
  * V8 flags every service runs with: a small young generation and size-optimised code keep a service
  * under ~85 MB RSS after load instead of ~110 MB, at no measurable throughput cost (docs/benchmarks.md).
  * They are command-line flags (`--optimize-for-size` is not accepted in NODE_OPTIONS).

@@ -1,0 +1,124 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BLOG_CACHE_GENERATION_KEY, Metrics, createRedis, type Redis } from "@titanium/kit";
+import { memoryLogger, startTestRedis, testTokens, type TestRedis } from "@titanium/kit/testing";
+import { createApp } from "./app.js";
+import { trustedProxies } from "./config.js";
+import { ResponseCache } from "./response-cache.js";
+
+// The gateway's micro-cache against a real Redis and a real upstream that counts what reaches it.
+let upstream: Server;
+let base: string;
+let hits = 0;
+let offer: string | undefined = "max-age=60";
+let rd: TestRedis;
+let redis: Redis;
+let tokens: Awaited<ReturnType<typeof testTokens>>;
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    hits++;
+    res.setHeader("content-type", "application/json");
+    res.setHeader("x-total-count", "7");
+    res.setHeader("cache-control", "no-store");
+    if (offer) res.setHeader("surrogate-control", offer);
+    res.end(JSON.stringify({ n: hits, url: req.url }));
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+  base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  [rd, tokens] = await Promise.all([startTestRedis(), testTokens()]);
+  redis = createRedis({ url: rd.url });
+  await new Promise((r) => redis.once("ready", r));
+});
+afterAll(async () => {
+  redis?.disconnect();
+  upstream?.close();
+  await rd?.stop();
+});
+
+const gateway = (maxAgeMs = 5000) =>
+  createApp({
+    upstreams: { auth: base, user: base, blog: base },
+    verifier: tokens.verifier,
+    redis,
+    trustedProxies: trustedProxies([]),
+    logger: memoryLogger("api-gateway").logger,
+    metrics: new Metrics("api-gateway", { processMetrics: false }),
+    peerAddress: () => "198.51.100.200",
+    rateLimitScale: 1000,
+    responseCache: { maxEntries: 100, maxAgeMs },
+  });
+const get = async (gw: ReturnType<typeof gateway>, path: string, headers: Record<string, string> = {}) => {
+  const res = await gw.request(path, { headers });
+  return { status: res.status, cache: res.headers.get("x-cache"), total: res.headers.get("x-total-count"), body: (await res.json()) as { n: number } };
+};
+
+describe("gateway micro-cache (anonymous blog reads, filed under the blog's generation)", () => {
+  it("answers a repeated anonymous list read without the upstream, headers and body intact, until a write bumps the generation", async () => {
+    const gw = gateway();
+    await redis.set(BLOG_CACHE_GENERATION_KEY, "41");
+    const first = await get(gw, "/api/posts?limit=5");
+    const second = await get(gw, "/api/posts?limit=5");
+    expect(first.cache).toBeNull();
+    expect(second).toMatchObject({ status: 200, cache: "HIT", total: "7", body: first.body });
+    // Clients see the upstream's no-store, never the offer meant for the gateway.
+    const raw = await gw.request("/api/posts?limit=5");
+    expect([raw.headers.get("cache-control"), raw.headers.get("surrogate-control")]).toEqual(["no-store", null]);
+    // Another query is another entry; the blog's own path shares the entry of its alias.
+    expect((await get(gw, "/api/posts?limit=6")).body.n).not.toBe(first.body.n);
+    expect((await get(gw, "/blog/api/posts?limit=5")).body).toEqual(first.body);
+    // A write (the blog bumps its generation before it answers) makes the next read go through.
+    await redis.incr(BLOG_CACHE_GENERATION_KEY);
+    const after = await get(gw, "/api/posts?limit=5");
+    expect(after.cache).toBeNull();
+    expect(after.body.n).toBeGreaterThan(first.body.n);
+  });
+
+  it("never serves authenticated requests, writes, uncacheable routes, or answers the upstream marks private", async () => {
+    const gw = gateway();
+    const token = await tokens.sign({ id: 5, username: "erin" });
+    const auth = { authorization: `Bearer ${token}` };
+    await get(gw, "/api/posts/3");
+    expect((await get(gw, "/api/posts/3", auth)).cache).toBeNull();
+    const before = hits;
+    await gw.request("/api/users/erin");
+    await gw.request("/api/users/erin");
+    expect(hits - before).toBe(2);
+    // An answer the upstream did not offer (no Surrogate-Control) is not kept.
+    offer = undefined;
+    try {
+      await get(gw, "/api/categories?x=1");
+      expect((await get(gw, "/api/categories?x=1")).cache).toBeNull();
+    } finally {
+      offer = "max-age=60";
+    }
+  });
+
+  it("bounds staleness by age even if a bump were lost, and bypasses itself when Redis is not ready", async () => {
+    const gw = gateway(50);
+    await get(gw, "/api/posts?limit=9");
+    expect((await get(gw, "/api/posts?limit=9")).cache).toBe("HIT");
+    await new Promise((r) => setTimeout(r, 80));
+    expect((await get(gw, "/api/posts?limit=9")).cache).toBeNull();
+
+    const down = createRedis({ url: "redis://127.0.0.1:1" });
+    const cache = new ResponseCache(down, { generationKey: BLOG_CACHE_GENERATION_KEY, maxEntries: 10, maxAgeMs: 1000 });
+    expect(await cache.generation()).toBeUndefined();
+    down.disconnect();
+  });
+
+  it("keeps at most maxEntries and drops everything when its Redis connection closes", async () => {
+    const own = createRedis({ url: rd.url });
+    await new Promise((r) => own.once("ready", r));
+    const cache = new ResponseCache(own, { generationKey: BLOG_CACHE_GENERATION_KEY, maxEntries: 2, maxAgeMs: 60_000 });
+    const res = { headers: { "content-type": "application/json", date: "Mon, 01 Jan 2024 00:00:00 GMT", "surrogate-control": "max-age=9" }, body: Buffer.from("[]") };
+    for (const k of ["a", "b", "c"]) cache.set(k, "1", 200, res);
+    expect([cache.get("a", "1"), cache.get("b", "1") !== undefined, cache.get("c", "1")?.headers]).toEqual([undefined, true, { "content-type": "application/json" }]);
+    cache.set("d", "1", 404, res);
+    expect(cache.get("d", "1")).toBeUndefined();
+    own.disconnect();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(cache.size).toBe(0);
+  });
+});

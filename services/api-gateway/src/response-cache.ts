@@ -1,0 +1,99 @@
+import type { Redis } from "@titanium/kit";
+
+/** A stored answer: what `c.body` needs to replay it. */
+export interface CachedResponse {
+  headers: Record<string, string | string[]>;
+  body: Uint8Array;
+}
+
+interface Entry extends CachedResponse {
+  generation: string;
+  expiresAt: number;
+}
+
+/** The header an upstream offers an answer to the gateway's cache with; never passed on to clients. */
+export const SURROGATE_CONTROL = "surrogate-control";
+
+/** `max-age` of `Surrogate-Control` in ms (0 when absent, malformed or `no-store`). */
+function surrogateMaxAgeMs(headers: Record<string, string | string[]>): number {
+  const v = String(headers[SURROGATE_CONTROL] ?? "");
+  if (/\bno-store\b/i.test(v)) return 0;
+  const m = /\bmax-age=(\d+)/i.exec(v);
+  return m ? Number(m[1]) * 1000 : 0;
+}
+
+export interface ResponseCacheOptions {
+  /** Redis key whose value changes on every write to the cached data (the blog's cache generation). */
+  generationKey: string;
+  /** Entries kept (least recently stored dropped first); 0 turns the cache off. */
+  maxEntries: number;
+  /** Age after which an entry is not served even if the generation did not move (and the upstream offered longer): bounds any lost invalidation. */
+  maxAgeMs: number;
+  /** Largest body stored. */
+  maxBodyBytes?: number;
+}
+
+/**
+ * A micro-cache in the gateway for anonymous GETs of the blog's public reads (posts list, one post,
+ * categories). It saves the second hop and the blog's work on the hottest path without ever serving what a
+ * write replaced: every entry is filed under the blog's cache generation, which the blog bumps in Redis
+ * on each write before it answers, and the gateway reads the current generation in the same Redis round
+ * trip as its rate limit (ioredis auto-pipelining). No Redis, no cache: entries are dropped whenever the
+ * gateway's Redis connection drops (writes may have happened meanwhile), and requests go to the blog.
+ */
+export class ResponseCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxBodyBytes: number;
+
+  constructor(
+    private readonly redis: Redis | undefined,
+    private readonly opts: ResponseCacheOptions,
+  ) {
+    this.maxBodyBytes = opts.maxBodyBytes ?? 256 * 1024;
+    redis?.on("close", () => this.entries.clear());
+  }
+
+  get enabled(): boolean {
+    return this.opts.maxEntries > 0 && this.redis !== undefined;
+  }
+
+  /** The current generation, or undefined when it cannot be known (Redis not ready or failing): then bypass. */
+  async generation(): Promise<string | undefined> {
+    if (!this.enabled || this.redis!.status !== "ready") return undefined;
+    try {
+      return (await this.redis!.get(this.opts.generationKey)) ?? "0";
+    } catch {
+      this.entries.clear();
+      return undefined;
+    }
+  }
+
+  get(key: string, generation: string, now = Date.now()): CachedResponse | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e.generation !== generation || now > e.expiresAt) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e;
+  }
+
+  /**
+   * Stores a complete 200 answer the upstream offered to the gateway with `Surrogate-Control: max-age=N`
+   * (the Edge Architecture header surrogates honour and strip; browsers keep seeing the upstream's
+   * `Cache-Control: no-store`), without a cookie, small enough; kept at most N seconds and `maxAgeMs`.
+   */
+  set(key: string, generation: string, status: number, res: CachedResponse, now = Date.now()): void {
+    const offered = surrogateMaxAgeMs(res.headers);
+    if (status !== 200 || offered <= 0 || res.body.byteLength > this.maxBodyBytes || res.headers["set-cookie"] !== undefined) return;
+    // The replay gets its own Date, and the offer is for the gateway only.
+    const { date: _date, [SURROGATE_CONTROL]: _offer, ...headers } = res.headers;
+    this.entries.delete(key);
+    this.entries.set(key, { headers, body: res.body, generation, expiresAt: now + Math.min(offered, this.opts.maxAgeMs) });
+    if (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
