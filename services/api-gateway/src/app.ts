@@ -17,7 +17,7 @@ import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter } from "./rate-limit.js";
-import { GATEWAY_ROUTES, GLOBAL_LIMIT, matchRoute, type Upstream } from "./routes.js";
+import { GATEWAY_ROUTES, GLOBAL_LIMIT, loginAccount, matchRoute, type Upstream } from "./routes.js";
 
 export interface GatewayDeps {
   upstreams: Record<Upstream, string>;
@@ -78,7 +78,10 @@ export function createApp(deps: GatewayDeps) {
     const token = bearerToken(c.req.header("authorization"));
     const verified = token ? await deps.verifier.verify(token) : undefined;
     const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
-    const decision = await limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject);
+    // Login is also limited per account, whoever asks (the body is buffered anyway, within the body limit).
+    const account = match.accountLimit && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;
+    const also = account && match.accountLimit ? [{ rule: match.accountLimit, subject: `acct:${account}` }] : [];
+    const decision = await limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject, also);
     if (!decision.allowed) {
       const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
       throw new HttpError(429, "Too Many Requests", {}, { "Retry-After": String(seconds) });

@@ -2,7 +2,7 @@ import { SignJWT, calculateJwkThumbprint, createLocalJWKSet, exportJWK, generate
 import { beforeAll, describe, expect, it } from "vitest";
 import { JwtVerifier } from "./jwt.js";
 
-let privateKey: CryptoKey;
+let privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 let kid: string;
 let verifier: JwtVerifier;
 const now = () => Math.floor(Date.now() / 1000);
