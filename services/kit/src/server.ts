@@ -1,9 +1,39 @@
 import { serve } from "@hono/node-server";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { randomUUID } from "node:crypto";
+import { STATUS_CODES, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import type { Lifecycle } from "./app.js";
+import { errorBody } from "./errors.js";
 import type { Logger } from "./logger.js";
-import { MAX_HEADER_BYTES } from "./security.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
+import { MAX_HEADER_BYTES, SECURITY_HEADERS, STRICT_CSP } from "./security.js";
+
+/**
+ * What Node's HTTP parser refuses before any handler runs (headers over the limit, an unknown method, a
+ * malformed request line, a request too slow to arrive) gets the error envelope too, not Node's bare
+ * status line. `code` is llhttp's / Node's error code.
+ */
+export function clientErrorResponse(code: string | undefined): string {
+  const [status, message] =
+    code === "HPE_HEADER_OVERFLOW"
+      ? [431, `request headers larger than ${MAX_HEADER_BYTES} bytes`]
+      : code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "request took too long to arrive"]
+        : [400, "malformed HTTP request"];
+  const requestId = randomUUID();
+  const body = JSON.stringify(errorBody(status, message, { request_id: requestId }));
+  const headers = {
+    ...SECURITY_HEADERS,
+    "Content-Security-Policy": STRICT_CSP,
+    "Cache-Control": "no-store",
+    "Content-Type": "application/json",
+    "Content-Length": String(Buffer.byteLength(body)),
+    [REQUEST_ID_HEADER]: requestId,
+    Connection: "close",
+  };
+  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`;
+}
 
 export interface RunningServer {
   server: Server;
@@ -42,6 +72,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       () => resolve(s as Server),
     ) as Server;
     s.once("error", reject);
+  });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    // A reset or an already answered socket has no one to tell (Node's own guard).
+    if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+    socket.end(clientErrorResponse(err.code));
   });
   const port = (server.address() as AddressInfo).port;
   let shuttingDown: Promise<void> | undefined;
