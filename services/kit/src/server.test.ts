@@ -75,7 +75,7 @@ describe("requests Node's parser refuses", () => {
       sock.write(bytes);
     });
 
-  it("answer in the error envelope: 431 for oversized headers, 400 for an unknown method or a broken request line", async () => {
+  it("answer in the error envelope: 431 for oversized headers, 400 for an unknown method, a broken request line, a bad Host or path", async () => {
     const app = new Hono().get("/", (c) => c.text("ok"));
     const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
     try {
@@ -84,9 +84,12 @@ describe("requests Node's parser refuses", () => {
         ["FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 400],
         ["GET /\u0000 HTTP/1.1\r\n\r\n", 400],
         ["\u00ff\u00fe garbage\r\n\r\n", 400],
+        // Parsed by Node but refused by the adapter (no valid Request can be built from them).
+        ["GET / HTTP/1.1\r\nHost: [::1]:99999\r\n\r\n", 400],
+        ["GET /a\\..\\b HTTP/1.1\r\nHost: x\r\n\r\n", 400],
       ];
       for (const [bytes, status] of cases) {
-        const answer = await rawExchange(running.port, bytes);
+        const answer = await rawExchange(running.port, bytes.includes("HTTP/1.1\r\nHost:") ? bytes.replace("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n") : bytes);
         expect(answer.split("\r\n")[0], bytes.slice(0, 20)).toBe(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}`);
         const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as Record<string, unknown>;
         expect(body).toMatchObject({ status_code: status, error: status === 431 ? "RequestHeaderFieldsTooLarge" : "BadRequest", request_id: expect.any(String) });
