@@ -40,6 +40,8 @@ export function anchorsOf(markdown: string): Set<string> {
     seen.set(base, n + 1);
     out.add(n === 0 ? base : `${base}-${n}`);
   }
+  // Explicit anchors (`<a id="fuzz"></a>`, as docs/reliability.md gives each scenario) are link targets too.
+  for (const m of prose.matchAll(/<a\s+(?:id|name)="([^"]+)"\s*>/g)) out.add(m[1]!);
   return out;
 }
 

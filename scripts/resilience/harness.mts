@@ -12,6 +12,8 @@ export const PASSWORD = "Str0ng!pass-resilience";
 export interface TestPlatform extends Platform {
   /** Every log line, `<source> | <line>`. */
   lines: string[];
+  /** The platform's data directory (PostgreSQL cluster, `jwt-private-key.pem`): attack tests sign with its key. */
+  dataDir: string;
   /** Stops everything and removes the data directory. */
   dispose: () => Promise<void>;
 }
@@ -30,6 +32,7 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
   return {
     ...platform,
     lines,
+    dataDir,
     dispose: async () => {
       await platform.stop();
       rmSync(dataDir, { recursive: true, force: true });

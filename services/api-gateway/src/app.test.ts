@@ -206,6 +206,26 @@ describe("rate limits", () => {
     expect(clientAddress("127.0.0.1", "not-an-ip, 10.1.1.1", trusted)).toBe("10.1.1.1");
   });
 
+  it("limits login per account too: many clients on one account are throttled, whatever the case or spacing", async () => {
+    const login = (username: unknown, peer = freshPeer()) =>
+      gateway({}, peer).request("/api/auth/login", { method: "POST", body: JSON.stringify({ username, password: "guess" }), headers: { "content-type": "application/json" } });
+    const limit = RATE_LIMITS.loginAccount.limit;
+    const spellings = ["victim", "VICTIM", " Victim ", "victim\t"];
+    const statuses: number[] = [];
+    for (let i = 0; i < limit + 2; i++) statuses.push((await login(spellings[i % spellings.length])).status);
+    expect(statuses).toEqual([...Array<number>(limit).fill(200), 429, 429]);
+    const refused = await login("victim");
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const body = (await refused.json()) as Record<string, unknown>;
+    // The same answer an unknown account gets once throttled: nothing says whether "victim" exists.
+    expect({ ...body, request_id: undefined }).toEqual({ error: "TooManyRequests", message: "Too Many Requests", status_code: 429, request_id: undefined });
+    expect(await redis.exists("rl:login_account:acct:victim")).toBe(1);
+    // Other accounts, and bodies without a string username (refused upstream without a password check), are not charged to it.
+    expect((await login("bystander")).status).toBe(200);
+    expect((await login(42)).status).toBe(200);
+  });
+
   it("shares limits across gateway replicas through Redis", async () => {
     const peer = freshPeer();
     const a = gateway({}, peer);

@@ -19,7 +19,7 @@ import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter } from "./rate-limit.js";
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
-import { GATEWAY_ROUTES, GLOBAL_LIMIT, matchRoute, type Upstream } from "./routes.js";
+import { GATEWAY_ROUTES, GLOBAL_LIMIT, loginAccount, matchRoute, type Upstream } from "./routes.js";
 
 export interface GatewayDeps {
   upstreams: Record<Upstream, string>;
@@ -83,11 +83,14 @@ export function createApp(deps: GatewayDeps) {
     const token = bearerToken(c.req.header("authorization"));
     const verified = token ? await deps.verifier.verify(token) : undefined;
     const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
+    // Login is also limited per account, whoever asks (the body is buffered anyway, within the body limit).
+    const account = match.accountLimit && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;
+    const also = account && match.accountLimit ? [{ rule: match.accountLimit, subject: `acct:${account}` }] : [];
     // Anonymous cacheable reads learn the blog's generation in the same Redis round trip as the limit.
     const url = new URL(c.req.url);
     const cacheKey = match.cacheable && !token && responses.enabled ? match.path + url.search : undefined;
     const [decision, generation] = await Promise.all([
-      limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject),
+      limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject, also),
       cacheKey ? responses.generation() : undefined,
     ]);
     if (!decision.allowed) {

@@ -108,9 +108,13 @@ export class RateLimiter {
     if (redis && !("titaniumGcra" in redis)) redis.defineCommand("titaniumGcra", { lua: GCRA_LUA });
   }
 
-  /** Charge `subject` against every rule; distributed through Redis, in process when Redis is unavailable. */
-  async take(rules: RateRule[], subject: string): Promise<RateDecision> {
-    const cells = rules.map((r) => cellOf(r, subject, this.opts.scale ?? 1));
+  /**
+   * Charge `subject` against every rule, and each `also` rule against its own subject (e.g. the account of a
+   * login), all or nothing; distributed through Redis, in process when Redis is unavailable.
+   */
+  async take(rules: RateRule[], subject: string, also: { rule: RateRule; subject: string }[] = []): Promise<RateDecision> {
+    const scale = this.opts.scale ?? 1;
+    const cells = [...rules.map((r) => cellOf(r, subject, scale)), ...also.map((a) => cellOf(a.rule, a.subject, scale))];
     const redis = this.redis as GcraRedis | undefined;
     if (redis && redis.status === "ready") {
       try {

@@ -9,6 +9,12 @@ export const GLOBAL_LIMIT: RateRule = { name: "global", limit: 20, periodSeconds
 /** The original per-endpoint limits (slowapi), now enforced once, in Redis, for all replicas. */
 export const RATE_LIMITS = {
   login: { name: "login", limit: 5, periodSeconds: 60 },
+  /**
+   * Per account (the login body's username), whoever asks: many clients guessing one password cannot go
+   * faster than this. After the burst of 10, one attempt per 90 s. Counts attempts (the gateway cannot know
+   * the outcome first), so a victim can be slowed, never locked out for good.
+   */
+  loginAccount: { name: "login_account", limit: 10, periodSeconds: 900 },
   verify: { name: "verify", limit: 30, periodSeconds: 60 },
   refresh: { name: "refresh", limit: 30, periodSeconds: 60 },
   logout: { name: "logout", limit: 30, periodSeconds: 60 },
@@ -32,6 +38,8 @@ export interface RouteMatch {
   limit?: RateRule;
   /** Anonymous GETs of it may be answered from the gateway's micro-cache (response-cache.ts). */
   cacheable?: boolean;
+  /** A limit keyed by the account named in the JSON body's `username` (login), charged with the others. */
+  accountLimit?: RateRule;
 }
 
 interface RouteDef {
@@ -41,6 +49,7 @@ interface RouteDef {
   map: (path: string) => string | undefined;
   limit?: (method: string, upstreamPath: string) => RateRule | undefined;
   cacheable?: (method: string, upstreamPath: string) => boolean;
+  accountLimit?: RateRule;
 }
 
 const exact = (pub: string, up: string) => (p: string) => (p === pub ? up : undefined);
@@ -70,8 +79,8 @@ const blogCacheable = (m: string, p: string) =>
  * The Istio ingress in the cluster sends everything to the gateway, so this table is the single router.
  */
 export const GATEWAY_ROUTES: readonly RouteDef[] = [
-  { route: "/api/login", upstream: "auth", map: exact("/api/login", "/login"), limit: () => RATE_LIMITS.login },
-  { route: "/api/auth/login", upstream: "auth", map: exact("/api/auth/login", "/login"), limit: () => RATE_LIMITS.login },
+  { route: "/api/login", upstream: "auth", map: exact("/api/login", "/login"), limit: () => RATE_LIMITS.login, accountLimit: RATE_LIMITS.loginAccount },
+  { route: "/api/auth/login", upstream: "auth", map: exact("/api/auth/login", "/login"), limit: () => RATE_LIMITS.login, accountLimit: RATE_LIMITS.loginAccount },
   { route: "/api/auth/refresh", upstream: "auth", map: exact("/api/auth/refresh", "/auth/refresh"), limit: () => RATE_LIMITS.refresh },
   { route: "/api/auth/logout", upstream: "auth", map: exact("/api/auth/logout", "/auth/logout"), limit: () => RATE_LIMITS.logout },
   { route: "/api/auth/verify", upstream: "auth", map: exact("/api/auth/verify", "/verify"), limit: () => RATE_LIMITS.verify },
@@ -87,6 +96,22 @@ export const GATEWAY_ROUTES: readonly RouteDef[] = [
   { route: "/", upstream: "blog", map: exact("/", "/") },
 ];
 
+/**
+ * The account a login body names, as the user-service matches it (case-insensitive; surrounding spaces
+ * dropped so they do not make a fresh key), or undefined when the body has no string `username`.
+ */
+export function loginAccount(body: Uint8Array): string | undefined {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(body)) as unknown;
+    const username = (parsed as { username?: unknown } | null)?.username;
+    if (typeof username !== "string") return undefined;
+    const key = username.trim().toLowerCase();
+    return key ? key.slice(0, 200) : undefined;
+  } catch {
+    return undefined; // not JSON: the auth-service answers 400 without checking any password
+  }
+}
+
 /** The route for a request, or undefined (404). Internal service routes are never reachable. */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
   for (const def of GATEWAY_ROUTES) {
@@ -97,7 +122,14 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     if (up.startsWith(INTERNAL_PREFIX) || up === INTERNAL_PREFIX.slice(0, -1)) return undefined;
     const limit = def.limit?.(method, up);
     const cacheable = def.cacheable?.(method, up) ?? false;
-    return { route: def.route, upstream: def.upstream, path: up, ...(limit && { limit }), ...(cacheable && { cacheable }) };
+    return {
+      route: def.route,
+      upstream: def.upstream,
+      path: up,
+      ...(limit && { limit }),
+      ...(def.accountLimit && { accountLimit: def.accountLimit }),
+      ...(cacheable && { cacheable }),
+    };
   }
   return undefined;
 }

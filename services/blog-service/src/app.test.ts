@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics, createRedis, type Redis } from "@titanium/kit";
 import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
+import { fileURLToPath } from "node:url";
 import { CACHE_GENERATION_KEY, createApp } from "./app.js";
+
+/** The built web UI (`npm ci` builds it). */
+const WEB_DIST = fileURLToPath(new URL("../../blog-web/dist", import.meta.url));
 
 let pg: TestPostgres;
 let rd: TestRedis;
@@ -73,6 +77,27 @@ describe("posts", () => {
     expect(onlyMarkup.status).toBe(422);
     expect((await app.request("/blog/api/posts/abc")).status).toBe(422);
     expect((await app.request("/blog/api/posts/999999")).status).toBe(404);
+  });
+
+  it("refuses NUL characters (PostgreSQL text cannot hold them) with 422 naming the field, not a 500", async () => {
+    const bodies: [string, Record<string, string>][] = [
+      ["title", { title: "a\u0000b", content: "c", category_name: "x" }],
+      ["content", { title: "t", content: "c\u0000", category_name: "x" }],
+      ["category_name", { title: "t", content: "c", category_name: "\u0000" }],
+    ];
+    for (const [field, body] of bodies) {
+      const res = await send("POST", "/blog/api/posts", body, alice);
+      expect(res.status, field).toBe(422);
+      expect(await res.json(), field).toMatchObject({ field });
+    }
+    const mine = await create(alice);
+    const patched = await send("PATCH", `/blog/api/posts/${mine.id}`, { content: "\u0000" }, alice);
+    expect(await patched.json()).toMatchObject({ status_code: 422, field: "content" });
+    for (const field of ["q", "author", "category"]) {
+      const res = await app.request(`/blog/api/posts?${field}=a%00b`);
+      expect(res.status, field).toBe(422);
+      expect(await res.json(), field).toMatchObject({ field });
+    }
   });
 
   it("lets only the author change or delete; others get 403 'Forbidden or post not found'", async () => {
@@ -188,6 +213,14 @@ describe("operations and pages", () => {
     expect(api.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(api.headers.get("cache-control")).toBe("no-store");
     expect((await app.request("/blog/api/nothing")).status).toBe(404);
+    // With the built UI mounted: an unknown asset is the service's 404 envelope, never cached.
+    const withUi = createApp({ sql: pg.sql, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }), web: { root: WEB_DIST } });
+    for (const p of ["/blog/assets/nope.js", "/blog/assets/x%00.js", "/blog/assets/..%2F..%2Fpackage.json"]) {
+      const res = await withUi.request(p);
+      expect(res.status, p).toBe(404);
+      expect(res.headers.get("cache-control"), p).toBe("no-store");
+      expect(await res.json(), p).toMatchObject({ error: "NotFound", status_code: 404, request_id: expect.any(String) });
+    }
     const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/blog/api/posts", "/blog/api/posts/{id}", "/blog/api/categories"]),

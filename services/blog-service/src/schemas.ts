@@ -1,4 +1,4 @@
-import { z } from "@titanium/kit";
+import { pgText, z } from "@titanium/kit";
 
 export const CategoryRef = z.object({ id: z.number().int(), name: z.string(), slug: z.string() }).openapi("CategoryRef");
 
@@ -32,25 +32,25 @@ export const Category = z
 export const ListQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  category: z.string().max(50).optional().openapi({ description: "category slug" }),
-  author: z.string().max(100).optional(),
-  q: z.string().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
+  category: pgText().max(50).optional().openapi({ description: "category slug" }),
+  author: pgText().max(100).optional(),
+  q: pgText().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
 });
 
 export const PostId = z.object({ id: z.coerce.number().int().min(1).max(2_147_483_647) });
 
 export const CreatePost = z
   .object({
-    title: z.string().min(1).max(120),
-    content: z.string().min(1).max(20_000),
-    category_name: z.string().trim().min(1).max(50),
+    title: pgText().min(1).max(120),
+    content: pgText().min(1).max(20_000),
+    category_name: pgText().trim().min(1).max(50),
   })
   .openapi("CreatePost");
 
 export const PatchPost = z
   .object({
-    title: z.string().min(1).max(120).optional(),
-    content: z.string().min(1).max(20_000).optional(),
-    category_name: z.string().trim().min(1).max(50).optional(),
+    title: pgText().min(1).max(120).optional(),
+    content: pgText().min(1).max(20_000).optional(),
+    category_name: pgText().trim().min(1).max(50).optional(),
   })
   .openapi("UpdatePost");

@@ -127,9 +127,13 @@ export function createWebUi(opts: WebUiOptions = {}): Hono {
   app.get("/", (c) => c.redirect(BASE_PATH, 302));
   app.get(BASE_PATH.slice(0, -1), (c) => c.redirect(BASE_PATH, 302));
 
-  app.get(`${ASSETS_PATH}:file`, (c) => {
+  app.get(`${ASSETS_PATH}:file`, (c, next) => {
     const file = ui.assets.get(c.req.param("file"));
-    if (!file) return c.text("Not Found", 404, { "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff" });
+    if (!file) {
+      // Not ours: the host app's 404 (the blog-service's error envelope), never cached under a hashed name.
+      c.header("Cache-Control", "no-store");
+      return next();
+    }
     return send(c, file, 200, { "Cache-Control": IMMUTABLE_CACHE, "X-Content-Type-Options": "nosniff" });
   });
 

@@ -1,3 +1,4 @@
+import { Agent, request } from "node:http";
 import { describe, expect, it } from "vitest";
 import { createRoute, z } from "@hono/zod-openapi";
 import { createServiceApp, Lifecycle } from "./app.js";
@@ -5,6 +6,7 @@ import { HttpError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { METRICS } from "./metric-names.js";
 import { memoryLogger } from "./testing/index.js";
+import { startServer } from "./server.js";
 
 function build(opts: { redisDown?: boolean; dbDown?: boolean } = {}) {
   const { logger, lines } = memoryLogger("user-service");
@@ -112,6 +114,32 @@ describe("service app skeleton", () => {
     const res = await app.request("/things/1", json({ name: "x".repeat(2000), password: "p" }));
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ error: "PayloadTooLarge" });
+  });
+
+  it("closes the connection after a 413 (the unread body would break the next request of a keep-alive client)", async () => {
+    const { app } = build();
+    const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (body: string) =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: running.port, path: "/things/1", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const big = await send(JSON.stringify({ name: "x".repeat(200_000), password: "p" }));
+        expect(big).toEqual({ status: 413, connection: "close" });
+        // The same agent, one socket: a reused dead connection would reject with ECONNRESET here.
+        expect((await send(JSON.stringify({ name: "ok", password: "p" }))).status).toBeLessThan(500);
+      }
+    } finally {
+      agent.destroy();
+      await running.shutdown();
+    }
   });
 
   it("counts requests by route pattern and real status code, and logs one line per request without secrets", async () => {

@@ -94,7 +94,12 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   app.use("*", corsAllowList(opts.allowedOrigins));
   const limitBody = bodyLimit({
     maxSize: opts.bodyLimitBytes ?? 256 * 1024,
-    onError: (c) => errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`),
+    onError: (c) => {
+      // The rest of the body is never read: the connection cannot carry another request (a keep-alive
+      // client such as the gateway would otherwise reuse it and meet a reset), so say it closes.
+      c.header("Connection", "close");
+      return errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`);
+    },
   });
   // GET and HEAD carry no body; skipping them also avoids building a full Request object per read.
   app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));

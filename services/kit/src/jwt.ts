@@ -45,8 +45,12 @@ export class JwtVerifier {
         issuer: this.opts.issuer,
         audience: this.opts.audience,
         clockTolerance: this.opts.clockToleranceSeconds ?? 5,
-        requiredClaims: ["exp", "sub"],
+        requiredClaims: ["exp", "sub", "iat"],
       });
+      // jose checks `iat` only with maxTokenAge: a token issued in the future is not valid yet (a forged or
+      // skewed clock would otherwise stretch its lifetime), as `nbf` in the future is not.
+      const tolerance = this.opts.clockToleranceSeconds ?? 5;
+      if (typeof payload.iat !== "number" || payload.iat > Date.now() / 1000 + tolerance) return { ok: false, reason: "invalid" };
       const id = Number(payload.sub);
       const username = payload.username;
       if (!Number.isInteger(id) || typeof username !== "string") return { ok: false, reason: "invalid" };

@@ -26,3 +26,9 @@ export function errors(...statuses: number[]) {
 
 /** A bearer-token security requirement for OpenAPI routes. */
 export const bearer = [{ bearerAuth: [] as string[] }];
+
+/**
+ * A string PostgreSQL can hold: `text` cannot store NUL (U+0000), and a query with one fails in the database
+ * (a 500). Every string that reaches SQL starts from this, so NUL is a 422 naming the field instead.
+ */
+export const pgText = () => z.string().refine((s) => !s.includes("\u0000"), "must not contain NUL (U+0000) characters");

@@ -1,7 +1,12 @@
 import { spawn } from "node:child_process";
+import { connect } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { Hono } from "hono";
+import { Lifecycle } from "./app.js";
+import { memoryLogger } from "./testing/index.js";
+import { startServer } from "./server.js";
 
 const fixture = fileURLToPath(new URL("./testing/slow-server.ts", import.meta.url));
 
@@ -55,5 +60,45 @@ describe("graceful shutdown (real process, real SIGTERM)", () => {
     expect(await f.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(await inflight).toBe("cut");
+  });
+});
+
+describe("requests Node's parser refuses", () => {
+  /** Raw bytes in, the raw answer out (status line, headers, body). */
+  const rawExchange = (port: number, bytes: string) =>
+    new Promise<string>((resolve, reject) => {
+      const sock = connect(port, "127.0.0.1");
+      let out = "";
+      sock.on("data", (d) => (out += d.toString()));
+      sock.on("end", () => resolve(out));
+      sock.on("error", reject);
+      sock.write(bytes);
+    });
+
+  it("answer in the error envelope: 431 for oversized headers, 400 for an unknown method, a broken request line, a bad Host or path", async () => {
+    const app = new Hono().get("/", (c) => c.text("ok"));
+    const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    try {
+      const cases: [string, number][] = [
+        [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431],
+        ["FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+        ["GET /\u0000 HTTP/1.1\r\n\r\n", 400],
+        ["\u00ff\u00fe garbage\r\n\r\n", 400],
+        // Parsed by Node but refused by the adapter (no valid Request can be built from them).
+        ["GET / HTTP/1.1\r\nHost: [::1]:99999\r\n\r\n", 400],
+        ["GET /a\\..\\b HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+      ];
+      for (const [bytes, status] of cases) {
+        const answer = await rawExchange(running.port, bytes.includes("HTTP/1.1\r\nHost:") ? bytes.replace("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n") : bytes);
+        expect(answer.split("\r\n")[0], bytes.slice(0, 20)).toBe(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}`);
+        const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as Record<string, unknown>;
+        expect(body).toMatchObject({ status_code: status, error: status === 431 ? "RequestHeaderFieldsTooLarge" : "BadRequest", request_id: expect.any(String) });
+        expect(answer).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/);
+      }
+      // The server is still fine.
+      expect((await fetch(`http://127.0.0.1:${running.port}/`)).status).toBe(200);
+    } finally {
+      await running.shutdown();
+    }
   });
 });

@@ -1,9 +1,58 @@
-import { serve } from "@hono/node-server";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+import { randomUUID } from "node:crypto";
+import { STATUS_CODES, createServer, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import type { Lifecycle } from "./app.js";
+import { errorBody } from "./errors.js";
 import type { Logger } from "./logger.js";
-import { MAX_HEADER_BYTES } from "./security.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
+import { MAX_HEADER_BYTES, SECURITY_HEADERS, STRICT_CSP } from "./security.js";
+
+/**
+ * What Node's HTTP parser refuses before any handler runs (headers over the limit, an unknown method, a
+ * malformed request line, a request too slow to arrive) gets the error envelope too, not Node's bare
+ * status line. `code` is llhttp's / Node's error code.
+ */
+export function clientErrorResponse(code: string | undefined): string {
+  const [status, message] =
+    code === "HPE_HEADER_OVERFLOW"
+      ? [431, `request headers larger than ${MAX_HEADER_BYTES} bytes`]
+      : code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "request took too long to arrive"]
+        : [400, "malformed HTTP request"];
+  const { body, headers } = envelopeParts(status, message);
+  const head = Object.entries({ ...headers, Connection: "close" }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`;
+}
+
+/** The envelope and the headers every API answer carries, for answers made outside the Hono app. */
+function envelopeParts(status: number, message: string): { body: string; headers: Record<string, string> } {
+  const requestId = randomUUID();
+  const body = JSON.stringify(errorBody(status, message, { request_id: requestId }));
+  return {
+    body,
+    headers: {
+      ...SECURITY_HEADERS,
+      "Content-Security-Policy": STRICT_CSP,
+      "Cache-Control": "no-store",
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(body)),
+      [REQUEST_ID_HEADER]: requestId,
+    },
+  };
+}
+
+/**
+ * What the Node adapter cannot turn into a Request (a Host header that is not a host, a backslash in the
+ * path: its `RequestError`) is a 400 in the envelope instead of the adapter's empty 400.
+ */
+export function adapterErrorResponse(err: unknown, logger: Logger): Response {
+  const [status, message] =
+    err instanceof Error && err.name === "RequestError" ? [400, `malformed request: ${err.message}`] : [500, "internal error"];
+  if (status === 500) logger.error({ err }, "unhandled error");
+  const { body, headers } = envelopeParts(status, message);
+  return new Response(body, { status, headers });
+}
 
 export interface RunningServer {
   server: Server;
@@ -26,22 +75,21 @@ export interface StartServerOptions {
 
 /** Listen with the kit's limits (16 KiB headers, request timeouts) and a graceful `shutdown`. */
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+  // @hono/node-server's serve(), with the adapter's error handler set (serve() does not pass one on).
+  const hostname = opts.host ?? "0.0.0.0";
+  const listener = getRequestListener(opts.fetch, { hostname, errorHandler: (err) => adapterErrorResponse(err, opts.logger) });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve(
-      {
-        fetch: opts.fetch,
-        port: opts.port,
-        hostname: opts.host ?? "0.0.0.0",
-        serverOptions: {
-          maxHeaderSize: MAX_HEADER_BYTES,
-          headersTimeout: 10_000,
-          requestTimeout: 30_000,
-          keepAliveTimeout: 65_000,
-        },
-      },
-      () => resolve(s as Server),
-    ) as Server;
+    const s = createServer(
+      { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 },
+      listener,
+    );
     s.once("error", reject);
+    s.listen(opts.port, hostname, () => resolve(s));
+  });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    // A reset or an already answered socket has no one to tell (Node's own guard).
+    if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+    socket.end(clientErrorResponse(err.code));
   });
   const port = (server.address() as AddressInfo).port;
   let shuttingDown: Promise<void> | undefined;

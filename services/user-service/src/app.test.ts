@@ -143,6 +143,15 @@ describe("internal credential check", () => {
     expect((await post("/internal/verify-credentials", { username: "ghost", password: PW })).status).toBe(401);
   });
 
+  it("refuses a NUL in the username (PostgreSQL text cannot hold it) with 422 naming the field, not a 500", async () => {
+    const check = await post("/internal/verify-credentials", { username: "gi\u0000na", password: PW });
+    expect(check.status).toBe(422);
+    expect(await check.json()).toMatchObject({ field: "username" });
+    const profile = await app.request("/users/gi%00na");
+    expect(profile.status).toBe(422);
+    expect(await profile.json()).toMatchObject({ field: "username" });
+  });
+
   it("refuses requests that came through the gateway", async () => {
     await signup("hank");
     const via = await post("/internal/verify-credentials", { username: "hank", password: PW }, { "x-titanium-via": "api-gateway" });

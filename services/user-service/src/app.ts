@@ -11,6 +11,7 @@ import {
   errors,
   json,
   pingPostgres,
+  pgText,
   pingRedis,
   requireUser,
   z,
@@ -180,7 +181,7 @@ export function createApp(deps: UserServiceDeps) {
       method: "get",
       path: "/users/{username}",
       summary: "Public profile (the email only for its owner)",
-      request: { params: z.object({ username: z.string().min(1).max(100) }) },
+      request: { params: z.object({ username: pgText().min(1).max(100) }) },
       responses: { 200: json(PublicProfile, "profile"), ...errors(404) },
     }),
     async (c) => {

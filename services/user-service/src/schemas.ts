@@ -1,4 +1,4 @@
-import { z } from "@titanium/kit";
+import { pgText, z } from "@titanium/kit";
 
 /** The original's reserved names (compared case-insensitively). */
 export const RESERVED_USERNAMES = ["admin", "root", "system", "api", "auth", "user", "blog", "www", "mail", "ftp", "localhost"];
@@ -58,5 +58,5 @@ export const PatchMeBody = z
 
 /** Login's credential check: no complexity rules, as the original (old passwords must still log in). */
 export const CredentialsBody = z
-  .object({ username: z.string().min(1).max(100), password: z.string().min(1).max(200) })
+  .object({ username: pgText().min(1).max(100), password: z.string().min(1).max(200) })
   .openapi("Credentials");

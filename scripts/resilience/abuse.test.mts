@@ -1,0 +1,170 @@
+/**
+ * Abuse against the production limits (no RATE_LIMIT_SCALE here): login brute force per account and per
+ * client, X-Forwarded-For forging, and username enumeration by message or timing. Distinct clients are
+ * distinct loopback source addresses (127.0.x.y), as the gateway sees them.
+ */
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RATE_LIMITS } from "../../services/api-gateway/src/routes.js";
+import { PASSWORD, isEnvelope, startTestPlatform, type TestPlatform } from "./harness.mjs";
+import { recordScenario, renderReliability, unmet } from "./report.mjs";
+
+let p: TestPlatform;
+let port: number;
+
+beforeAll(async () => {
+  p = await startTestPlatform();
+  port = Number(new URL(p.url).port);
+}, 120_000);
+afterAll(async () => {
+  await p?.dispose();
+  renderReliability();
+});
+
+interface Answer {
+  status: number;
+  text: string;
+  retryAfter: string | undefined;
+  ms: number;
+}
+
+/** One JSON request from a given source address (a distinct client to the gateway). */
+function from(address: string, method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = request(
+      { host: "127.0.0.1", port, method, path, localAddress: address, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), connection: "close", ...headers } },
+      (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode!, text, retryAfter: res.headers["retry-after"] as string | undefined, ms: performance.now() - started }));
+      },
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+let clientNo = 0;
+/** A fresh client address each call: 127.1.0.1, 127.1.0.2, ... */
+const freshClient = () => `127.1.${Math.floor(++clientNo / 250)}.${(clientNo % 250) + 1}`;
+const login = (address: string, username: string, password = "Wrong!pass1", headers: Record<string, string> = {}) =>
+  from(address, "POST", "/api/login", { username, password }, headers);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const withoutId = (text: string) => {
+  const j = JSON.parse(text) as Record<string, unknown>;
+  delete j.request_id;
+  return JSON.stringify(j);
+};
+
+describe("abuse", () => {
+  it("throttles login per account and per client, ignores forged X-Forwarded-For, and gives away no usernames", async () => {
+    let requests = 0;
+    const count = <T,>(x: T) => (requests++, x);
+    // Accounts: one to attack, four for the timing comparison (signups from distinct clients: 10/min each).
+    for (const u of ["target_acct", "timing_a", "timing_b", "timing_c", "timing_d"]) {
+      const r = count(await from(freshClient(), "POST", "/api/register", { username: u, email: `${u}@example.com`, password: PASSWORD }));
+      if (r.status !== 201) throw new Error(`signup ${u}: ${r.status} ${r.text}`);
+    }
+    const accountLimit = RATE_LIMITS.loginAccount.limit;
+    const perClientLimit = RATE_LIMITS.login.limit;
+
+    // (a) Many clients, one account: each client is under its own limit, the account is not.
+    const onAccount = async (username: string) => {
+      const out: Answer[] = [];
+      for (let i = 0; i < accountLimit + 3; i++) out.push(count(await login(freshClient(), username)));
+      return out;
+    };
+    const existing = await onAccount("target_acct");
+    const unknown = await onAccount("ghost_acct");
+    const expected = [...Array<number>(accountLimit).fill(401), 429, 429, 429];
+    const accountThrottled = JSON.stringify(existing.map((a) => a.status)) === JSON.stringify(expected);
+    const sameForUnknown = JSON.stringify(unknown.map((a) => a.status)) === JSON.stringify(expected);
+    const last = existing.at(-1)!;
+    const lastUnknown = unknown.at(-1)!;
+    const throttleReveals = withoutId(last.text) !== withoutId(lastUnknown.text) || !last.retryAfter || !lastUnknown.retryAfter;
+    const throttleEnvelope = isEnvelope(JSON.parse(last.text), 429);
+    // Even the right password waits once the account is throttled (the attacker cannot tell a hit).
+    const rightPassword = count(await login(freshClient(), "target_acct", PASSWORD));
+
+    // (a) One client, many accounts: the per-client limit.
+    const oneClient = freshClient();
+    const perClient: number[] = [];
+    for (let i = 0; i < perClientLimit + 2; i++) perClient.push(count(await login(oneClient, `spray_${i}`)).status);
+    const clientThrottled = JSON.stringify(perClient) === JSON.stringify([...Array<number>(perClientLimit).fill(401), 429, 429]);
+
+    // (b) One client forging a new X-Forwarded-For on every attempt: still one client.
+    const forger = freshClient();
+    const forged: number[] = [];
+    for (let i = 0; i < perClientLimit + 2; i++)
+      forged.push(count(await login(forger, `forged_${i}`, "Wrong!pass1", { "x-forwarded-for": `203.0.113.${i + 1}`, "x-real-ip": `198.51.100.${i + 1}`, forwarded: `for=192.0.2.${i + 1}` })).status);
+    const xffIgnored = JSON.stringify(forged) === JSON.stringify([...Array<number>(perClientLimit).fill(401), 429, 429]);
+
+    // (c) Enumeration: unknown user vs known user with a wrong password, interleaved, each from a new client.
+    const known = ["timing_a", "timing_b", "timing_c", "timing_d"];
+    count(await login(freshClient(), "warmup_unknown")); // the user-service makes its dummy hash on first use
+    count(await login(freshClient(), "timing_a"));
+    const knownTimes: number[] = [];
+    const unknownTimes: number[] = [];
+    const bodies = new Set<string>();
+    const statuses = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      const k = count(await login(freshClient(), known[i % known.length]!));
+      const u = count(await login(freshClient(), `nobody_${i}`));
+      knownTimes.push(k.ms);
+      unknownTimes.push(u.ms);
+      for (const a of [k, u]) {
+        bodies.add(a.text);
+        statuses.add(a.status);
+      }
+    }
+    const knownMedian = median(knownTimes);
+    const unknownMedian = median(unknownTimes);
+    const timingRatio = Math.abs(knownMedian - unknownMedian) / knownMedian;
+    // Signup is the one place existence shows, as in the original.
+    const taken = count(await from(freshClient(), "POST", "/api/register", { username: "timing_a", email: "other@example.com", password: PASSWORD }));
+
+    const round = (x: number) => Math.round(x * 10) / 10;
+    const result = {
+      id: "abuse",
+      title: "Abuse: brute force, forged X-Forwarded-For, enumeration",
+      suite: "npm test" as const,
+      injected:
+        `Production limits. ${accountLimit + 3} wrong-password logins on one existing account and on one unknown account, each from a different client address; ` +
+        `${perClientLimit + 2} logins on different accounts from one client; ${perClientLimit + 2} from one client forging a new X-Forwarded-For, X-Real-IP and Forwarded each time; ` +
+        "20 logins for unknown users and 20 for known users with a wrong password, interleaved, each from a fresh client (after one warm-up each); a signup with a taken username.",
+      measured: {
+        requests,
+        "one account, many clients (existing)": existing.map((a) => a.status).join(" "),
+        "one account, many clients (unknown)": unknown.map((a) => a.status).join(" "),
+        "Retry-After on the account throttle (s)": last.retryAfter ?? "none",
+        "right password once the account is throttled": rightPassword.status,
+        "one client, many accounts": perClient.join(" "),
+        "one client, forged XFF each time": forged.join(" "),
+        "login failure statuses / distinct bodies": `${[...statuses].join(",")} / ${bodies.size}`,
+        "median ms, known user wrong password": round(knownMedian),
+        "median ms, unknown user": round(unknownMedian),
+        "|median difference| / known median": `${Math.round(timingRatio * 100)}%`,
+        "signup with a taken username": `${taken.status} ${taken.text.slice(0, 60)}`,
+      },
+      criteria: [
+        { text: `one account is throttled (429 + Retry-After) after ${accountLimit} attempts however many clients ask`, met: accountThrottled && !!last.retryAfter },
+        { text: "the account throttle looks the same for an existing and an unknown account (same statuses, same 429 body in the envelope)", met: sameForUnknown && !throttleReveals && throttleEnvelope },
+        { text: "a throttled account refuses even the right password until it cools down", met: rightPassword.status === 429 },
+        { text: `one client is throttled after ${perClientLimit} logins across accounts`, met: clientThrottled },
+        { text: "forging X-Forwarded-For / X-Real-IP / Forwarded does not escape the per-client limit", met: xffIgnored },
+        { text: "unknown user and known user with a wrong password: same status (401) and identical body", met: statuses.size === 1 && statuses.has(401) && bodies.size === 1 },
+        {
+          text: "similar timing: |median difference| < 30% of the known-user median (both run one Argon2id verification; 30% leaves room for scheduling noise on a shared 2-core machine while an existence oracle, a skipped hash, would differ by ~100%)",
+          met: timingRatio < 0.3,
+        },
+        { text: "signup with a taken username answers 400 naming the field (the only place existence shows, as the original)", met: taken.status === 400 && /"field":"username"/.test(taken.text) },
+      ],
+    };
+    recordScenario(result);
+    expect(unmet(result)).toEqual([]);
+  }, 120_000);
+});
