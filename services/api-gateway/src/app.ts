@@ -15,12 +15,13 @@ import type { HttpBindings } from "@hono/node-server";
 import type { IncomingHttpHeaders } from "node:http";
 import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
-import { UpstreamError, forward } from "./proxy.js";
+import { UpstreamError, UpstreamPool, forward } from "./proxy.js";
 import { RateLimiter } from "./rate-limit.js";
 import { GATEWAY_ROUTES, GLOBAL_LIMIT, matchRoute, type Upstream } from "./routes.js";
 
 export interface GatewayDeps {
-  upstreams: Record<Upstream, string>;
+  /** Each upstream's URL, or its instances' URLs (picked round-robin, see UpstreamPool). */
+  upstreams: Record<Upstream, string | readonly string[]>;
   /** Verifies access tokens locally to key rate limits by user (invalid tokens fall back to the address). */
   verifier: JwtVerifier;
   /** Distributed rate limits; absent or down → in-process limits. */
@@ -34,6 +35,8 @@ export interface GatewayDeps {
   upstreamTimeoutMs?: number;
   bodyLimitBytes?: number;
   rateLimitScale?: number;
+  /** Requests handled at once before shedding with 503 (unbounded when absent). */
+  maxInFlight?: number;
   /** Tests without a socket (app.request) pass the peer address here. */
   peerAddress?: (req: Request) => string | undefined;
 }
@@ -45,6 +48,9 @@ function incomingHeaders(env: unknown): IncomingHttpHeaders | undefined {
 
 export function createApp(deps: GatewayDeps) {
   const metrics = deps.metrics ?? new Metrics("api-gateway");
+  const pools = Object.fromEntries(
+    Object.entries(deps.upstreams).map(([k, v]) => [k, new UpstreamPool(typeof v === "string" ? [v] : v)]),
+  ) as Record<Upstream, UpstreamPool>;
   const limiter = new RateLimiter(deps.redis, { scale: deps.rateLimitScale ?? 1, logger: deps.logger });
   const app = createServiceApp({
     service: "api-gateway",
@@ -52,6 +58,7 @@ export function createApp(deps: GatewayDeps) {
     metrics,
     allowedOrigins: deps.allowedOrigins ?? [],
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
+    ...(deps.maxInFlight !== undefined && { maxInFlight: deps.maxInFlight }),
     lifecycle: deps.lifecycle ?? new Lifecycle(),
     // The original gateway: 200 with an empty body.
     health: (c) => c.body(null, 200),
@@ -85,12 +92,12 @@ export function createApp(deps: GatewayDeps) {
     }
 
     const url = new URL(c.req.url);
-    const target = new URL(match.path + url.search, deps.upstreams[match.upstream]);
     // The chain we believe: the client, then the peer if it was a proxy of ours.
     const chain = client === peer ? client : `${client}, ${peer}`;
     try {
       const res = await forward({
-        url: target.toString(),
+        pool: pools[match.upstream],
+        path: match.path + url.search,
         method: c.req.method,
         // The Node request's own headers when there is one (reading c.req.raw would build a full Request).
         headers: incomingHeaders(c.env) ?? c.req.raw.headers,

@@ -5,6 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ServiceName } from "./config.js";
+import { SERVICE_PATHS } from "./contract.js";
 import { HttpError, errorResponse, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -48,6 +49,11 @@ export interface ServiceAppOptions {
   allowedOrigins: readonly string[];
   /** Largest request body accepted (413 beyond it). */
   bodyLimitBytes?: number;
+  /**
+   * Requests handled at once; beyond it, 503 with Retry-After (the envelope) instead of queueing until
+   * memory runs out. Probes and metrics are never shed. Unbounded when absent.
+   */
+  maxInFlight?: number;
   /** The original `/health` body. */
   health: (c: Context<AppEnv>) => Response | Promise<Response>;
   /** Dependencies checked by `/readyz`. */
@@ -92,6 +98,24 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   });
   app.use("*", securityHeaders());
   app.use("*", corsAllowList(opts.allowedOrigins));
+  if (opts.maxInFlight !== undefined) {
+    const max = opts.maxInFlight;
+    const exempt = new Set<string>([SERVICE_PATHS.live, SERVICE_PATHS.ready, SERVICE_PATHS.metrics]);
+    let inFlight = 0;
+    app.use("*", async (c, next) => {
+      if (exempt.has(c.req.path)) return next();
+      if (inFlight >= max) {
+        c.header("Retry-After", "1");
+        return errorResponse(c, 503, "server busy: too many requests in flight, retry shortly");
+      }
+      inFlight++;
+      try {
+        await next();
+      } finally {
+        inFlight--;
+      }
+    });
+  }
   const limitBody = bodyLimit({
     maxSize: opts.bodyLimitBytes ?? 256 * 1024,
     onError: (c) => errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`),
