@@ -203,3 +203,19 @@ describe("in-flight limit", () => {
     expect((await app.request("/wait")).status).toBe(200);
   });
 });
+
+describe("dependency outage", () => {
+  it("answers 503 with Retry-After (not 500) when the database connection fails", async () => {
+    const { app } = build();
+    app.get("/db", () => {
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+    });
+    app.get("/bug", () => {
+      throw new Error("a defect");
+    });
+    const down = await app.request("/db");
+    expect(down.status).toBe(503);
+    expect(down.headers.get("retry-after")).toBe("1");
+    expect((await app.request("/bug")).status).toBe(500);
+  });
+});

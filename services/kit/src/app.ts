@@ -133,6 +133,12 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
       return errorResponse(c, status, err.message || "request failed");
     }
     if (err instanceof SyntaxError) return errorResponse(c, 400, "request body is not valid JSON");
+    if (isDependencyOutage(err)) {
+      // The database is unreachable (restarting, failing over): a retryable 503, not a defect.
+      opts.logger.warn({ err: (err as Error).message, request_id: c.get("requestId") }, "dependency unavailable");
+      c.header("Retry-After", "1");
+      return errorResponse(c, 503, "a dependency is unavailable, retry shortly");
+    }
     opts.logger.error({ err, request_id: c.get("requestId") }, "unhandled error");
     return errorResponse(c, 500, "internal error");
   });
@@ -170,6 +176,22 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   app.doc("/openapi.json", { openapi: "3.0.3", info: opts.openapi });
   return app;
 }
+
+/** Connection-level failures (postgres.js codes, socket errors, PostgreSQL's shutdown SQLSTATEs 57P01-57P03). */
+const OUTAGE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+export const isDependencyOutage = (err: unknown): boolean => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));
 
 /** The route pattern for metrics and logs: never the raw path (unbounded label values). */
 function routeLabel(c: Context<AppEnv>): string {
