@@ -18,15 +18,16 @@ const RSS_BOUND_MB = 250;
 const P99_BOUND_MS = 5_000;
 let platform: TestPlatform;
 
-/** wrk script: alternate two reads, count answers per status, check every 503's shape, print one JSON line. */
+/** wrk script: alternate a cached read and a post create (PostgreSQL-bound), count answers per status, check every 503's shape, print one JSON line. */
 const WRK_SCRIPT = `
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) statuses = {}; well_formed = 0; n = 0 end
 function request()
   n = n + 1
-  if n % 2 == 0 then return wrk.format("GET", "/api/posts") end
-  return wrk.format("GET", "/api/posts/SEED_ID")
+  if n % 2 == 0 then return wrk.format("GET", "/api/posts/SEED_ID") end
+  return wrk.format("POST", "/api/posts", { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer TOKEN" },
+    '{"title":"overload","content":"a write under overload","category_name":"Load"}')
 end
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
@@ -76,7 +77,7 @@ describe("overload", () => {
     // answers per status and checks each 503 for the envelope and Retry-After.
     const dir = mkdtempSync(join(tmpdir(), "titanium-overload-"));
     const script = join(dir, "overload.lua");
-    writeFileSync(script, WRK_SCRIPT.replace("SEED_ID", String(seedId)));
+    writeFileSync(script, WRK_SCRIPT.replace("SEED_ID", String(seedId)).replace("TOKEN", token));
     const wrk = spawn("wrk", ["-t2", `-c${CONCURRENCY}`, `-d${DURATION_MS / 1000}s`, "--timeout", "30s", "--latency", "-s", script, base], { stdio: ["ignore", "pipe", "pipe"] });
     let wrkOut = "";
     wrk.stdout.on("data", (b: Buffer) => (wrkOut += b.toString()));
@@ -107,18 +108,18 @@ describe("overload", () => {
     const ready = await call(base, "GET", "/readyz");
 
     const admitted = probe.outcomes.filter((o) => o.status === 200);
-    const otherStatuses = Object.entries(w.statuses).filter(([k]) => k !== "200" && k !== "503");
+    const otherStatuses = Object.entries(w.statuses).filter(([k]) => k !== "200" && k !== "201" && k !== "503");
     const probeFailures = probe.outcomes.filter((o) => o.status !== 200 && o.status !== 503);
     const seconds = DURATION_MS / 1000;
     const result: ScenarioResult = {
       id: "overload",
       title: "Overload far beyond capacity",
       suite: "npm run test:resilience",
-      injected: `wrk with ${CONCURRENCY} connections (no pause) reading the post list and a post through the gateway for ${seconds} s, plus a probe client sending one request at a time; MAX_IN_FLIGHT=${MAX_IN_FLIGHT} (default), rate limits scaled out of the way`,
+      injected: `wrk with ${CONCURRENCY} connections (no pause) alternating a cached read and an authenticated post create (bound by PostgreSQL) through the gateway for ${seconds} s, plus a probe client sending one request at a time; MAX_IN_FLIGHT=${MAX_IN_FLIGHT} (default), rate limits scaled out of the way`,
       measured: {
         "requests sent (wrk + probe)": `${w.requests} + ${probe.outcomes.length}`,
         "wrk answers": JSON.stringify(w.statuses),
-        "admitted (200) per second": Math.round((w.statuses["200"] ?? 0) / seconds),
+        "admitted (200 + 201) per second": Math.round(((w.statuses["200"] ?? 0) + (w.statuses["201"] ?? 0)) / seconds),
         "shed (503) / with envelope and Retry-After": `${shed} / ${w.shed_well_formed}`,
         "wrk connection errors and timeouts": JSON.stringify(w.errors),
         "wrk p50 / p99 latency, all answers (ms)": `${w.p50_ms} / ${w.p99_ms}`,
@@ -130,7 +131,7 @@ describe("overload", () => {
       },
       criteria: [
         { text: "load beyond capacity is shed with 503, each in the envelope with Retry-After", met: shed > 0 && w.shed_well_formed === shed },
-        { text: "nothing else fails: only 200 and 503 answers, no connection error or timeout (wrk and the probe)", met: otherStatuses.length === 0 && wrkErrors === 0 && probeFailures.length === 0 },
+        { text: "nothing else fails: only 200/201 and 503 answers, no connection error or timeout (wrk and the probe)", met: otherStatuses.length === 0 && wrkErrors === 0 && probeFailures.length === 0 },
         { text: `p99 of the probe client's admitted requests under ${P99_BOUND_MS} ms`, met: admitted.length > 0 && percentile(admitted.map((o) => o.ms), 99) < P99_BOUND_MS },
         { text: `gateway and blog-service peak RSS under ${RSS_BOUND_MB} MB`, met: peak.gateway < RSS_BOUND_MB && peak.blog < RSS_BOUND_MB },
         { text: "recovers at once: the 20 requests right after all answer 200, /readyz 200, processes alive", met: recovery.every((s) => s === 200) && ready.status === 200 && !Number.isNaN(after.gateway) && !Number.isNaN(after.blog) },
