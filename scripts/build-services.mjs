@@ -3,17 +3,42 @@
 // their prebuilt binary), plus the SQL migrations in dist/migrations.
 //   node scripts/build-services.mjs [service ...]     (all four when none is named)
 import { build } from "esbuild";
-import { cpSync, existsSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const SERVICES = ["api-gateway", "auth-service", "user-service", "blog-service"];
 
-/** Bundle our own code (relative imports and @titanium/*), keep every npm package external. */
+/**
+ * postgres.js 3.4.9 crashes the process when its connection closes with a small write still scheduled
+ * (`nextWrite` on a null socket, thrown from a setImmediate: porsager/postgres#1154, #1208, unfixed
+ * upstream), and a teardown that cancels that write leaves the connection unable to flush again. A
+ * PostgreSQL restart triggers both (the resilience suite's postgres-restart scenario). So the driver is
+ * bundled with the guard of porsager/postgres#1209: a write to a closed socket is dropped (the queries
+ * waiting on it are rejected by the close), and a teardown forgets the cancelled write. The build fails if
+ * the driver's code no longer matches (an upgrade must re-check this).
+ */
+const POSTGRES_PATCHES = [
+  ["function nextWrite(fn) {\n", "function nextWrite(fn) {\n    if (!socket) return (chunk = nextWriteTimer = null, false)\n"],
+  ["    clearImmediate(nextWriteTimer)\n    if (socket) {", "    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    if (socket) {"],
+  ["    clearImmediate(nextWriteTimer)\n    socket.removeListener", "    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    socket.removeListener"],
+];
+const postgresDir = join(root, "node_modules/postgres");
+
+/** Bundle our own code (relative imports and @titanium/*) and the patched PostgreSQL driver; keep every other npm package external. */
 const externalPackages = {
   name: "external-packages",
   setup(b) {
+    b.onResolve({ filter: /^postgres$/ }, () => ({ path: join(postgresDir, "src/index.js") }));
+    b.onLoad({ filter: /[\\/]postgres[\\/]src[\\/]connection\.js$/ }, (args) => {
+      let code = readFileSync(args.path, "utf8");
+      for (const [from, to] of POSTGRES_PATCHES) {
+        if (!code.includes(from)) throw new Error(`postgres.js patch no longer applies (${JSON.stringify(from)}): re-check porsager/postgres#1209`);
+        code = code.replace(from, to);
+      }
+      return { contents: code, loader: "js" };
+    });
     b.onResolve({ filter: /^[^./]/ }, (args) =>
       args.path.startsWith("@titanium/") ? undefined : { path: args.path, external: true },
     );

@@ -17,6 +17,12 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_GATEWAY_PORT = 8080;
 /** Start order: the gateway last, once the services behind it are ready. */
 const BACKENDS: ServiceName[] = ["user-service", "auth-service", "blog-service"];
+type Backend = Exclude<ServiceName, "api-gateway">;
+/**
+ * With several instances of a service, each drains this long after SIGTERM (readiness 503, answers with
+ * `Connection: close`) before closing: the gateway stops picking it first (it probes every 500 ms).
+ */
+const MULTI_INSTANCE_SHUTDOWN_DELAY_MS = "1500";
 
 export interface PlatformOptions {
   /** Where PostgreSQL's cluster, the local JWT key and Redis's scratch dir live (kept across runs). */
@@ -24,7 +30,13 @@ export interface PlatformOptions {
   /** Gateway port (0 = any free port). */
   gatewayPort?: number;
   /** Service ports; default: the original ports (8001, 8002, 8005); 0 = any free port. */
-  servicePorts?: Partial<Record<Exclude<ServiceName, "api-gateway">, number>>;
+  servicePorts?: Partial<Record<Backend, number>>;
+  /**
+   * Instances per service behind the gateway (default 1). The first uses `servicePorts`, the others free
+   * ports; the gateway gets them all as a comma-separated `*_SERVICE_URL` and balances between them. The
+   * services calling each other (auth → user, JWKS) use the first instance.
+   */
+  instances?: Partial<Record<Backend, number>>;
   /** PostgreSQL port (default: any free port). */
   postgresPort?: number;
   /** "auto": start redis-server if installed (warn loudly otherwise); false: run without Redis. */
@@ -57,8 +69,12 @@ export interface ServiceHandle {
 export interface Platform {
   /** The gateway: the platform's single public entry. */
   url: string;
+  /** The first (or only) instance of each service. */
   services: Record<ServiceName, ServiceHandle>;
-  postgres: { url: string; stop: () => Promise<void> };
+  /** Every instance of each service (the gateway: one). */
+  instances: Record<ServiceName, ServiceHandle[]>;
+  /** `stop` then `start` restarts PostgreSQL on the same port with the same data. */
+  postgres: { url: string; port: number; stop: () => Promise<void>; start: () => Promise<void> };
   /** Undefined when running without Redis. */
   redis: { url: string; pid: () => number | undefined; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
   /** Stops everything: gateway, services, Redis, PostgreSQL (in that order). */
@@ -150,7 +166,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const dir = join(opts.dataDir, "redis");
     let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
     const startRedis = async () => {
-      current = await local.startLocalRedis({ port, dir, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
+      // Persistent, so a restarted Redis comes back with its old entries (as a Redis with an AOF would).
+      current = await local.startLocalRedis({ port, dir, persist: true, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
     };
     try {
       await startRedis();
@@ -188,13 +205,16 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     return fail(err);
   }
 
-  const ports = {} as Record<ServiceName, number>;
+  const ports = {} as Record<ServiceName, number[]>;
   for (const name of BACKENDS) {
-    const wanted = opts.servicePorts?.[name as Exclude<ServiceName, "api-gateway">] ?? SERVICE_PORTS[name];
-    ports[name] = wanted === 0 ? await local.freePort() : wanted;
+    const wanted = opts.servicePorts?.[name as Backend] ?? SERVICE_PORTS[name];
+    const count = Math.max(1, opts.instances?.[name as Backend] ?? 1);
+    ports[name] = [wanted === 0 ? await local.freePort() : wanted];
+    for (let i = 1; i < count; i++) ports[name].push(await local.freePort());
   }
-  ports["api-gateway"] = opts.gatewayPort === undefined ? DEFAULT_GATEWAY_PORT : opts.gatewayPort || (await local.freePort());
-  const urlOf = (n: ServiceName) => `http://127.0.0.1:${ports[n]}`;
+  ports["api-gateway"] = [opts.gatewayPort === undefined ? DEFAULT_GATEWAY_PORT : opts.gatewayPort || (await local.freePort())];
+  const urlsOf = (n: ServiceName) => ports[n].map((p) => `http://127.0.0.1:${p}`);
+  const urlOf = (n: ServiceName) => urlsOf(n)[0]!;
   const serviceEnv: Record<ServiceName, Record<string, string>> = {
     "user-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json` },
     "auth-service": { JWT_PRIVATE_KEY: jwtKey, USER_SERVICE_URL: urlOf("user-service") },
@@ -204,49 +224,55 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     },
     "api-gateway": {
       AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json`,
-      AUTH_SERVICE_URL: urlOf("auth-service"),
-      USER_SERVICE_URL: urlOf("user-service"),
-      BLOG_SERVICE_URL: urlOf("blog-service"),
-      ALLOWED_ORIGINS: `http://127.0.0.1:${ports["api-gateway"]},http://localhost:${ports["api-gateway"]}`,
+      AUTH_SERVICE_URL: urlsOf("auth-service").join(","),
+      USER_SERVICE_URL: urlsOf("user-service").join(","),
+      BLOG_SERVICE_URL: urlsOf("blog-service").join(","),
+      ALLOWED_ORIGINS: `http://127.0.0.1:${ports["api-gateway"][0]},http://localhost:${ports["api-gateway"][0]}`,
     },
   };
+  for (const name of BACKENDS) if (ports[name].length > 1) serviceEnv[name].SHUTDOWN_DELAY_MS = MULTI_INSTANCE_SHUTDOWN_DELAY_MS;
 
-  const handles = {} as Record<ServiceName, ServiceHandle>;
+  const instances = {} as Record<ServiceName, ServiceHandle[]>;
   for (const name of [...BACKENDS, "api-gateway"] as ServiceName[]) {
-    const handle: ServiceHandle = {
-      name,
-      port: ports[name],
-      url: urlOf(name),
-      process: undefined,
-      start: async () => {
-        const out = opts.logDir ? openSync(join(opts.logDir, `${name}.log`), "a") : "pipe";
-        const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.nodeArgs?.[name] ?? []), join(ROOT, `services/${name}/dist/server.js`)], {
-          env: { ...baseEnv(), ...serviceEnv[name], ...opts.env?.[name], PORT: String(ports[name]) },
-          stdio: ["ignore", out, out],
-        });
-        if (typeof out === "number") closeSync(out);
-        handle.process = child;
-        if (!opts.logDir) pipeLines(child, name, log);
-        await waitReady(handle.url, child);
-      },
-      stop: async () => {
-        const child = handle.process;
-        if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-        const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-        child.kill("SIGTERM");
-        return exited;
-      },
-    };
-    handles[name] = handle;
+    instances[name] = ports[name].map((port, i) => {
+      const logName = i === 0 ? name : `${name}#${i + 1}`;
+      const handle: ServiceHandle = {
+        name,
+        port,
+        url: `http://127.0.0.1:${port}`,
+        process: undefined,
+        start: async () => {
+          const out = opts.logDir ? openSync(join(opts.logDir, `${logName}.log`), "a") : "pipe";
+          const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.nodeArgs?.[name] ?? []), join(ROOT, `services/${name}/dist/server.js`)], {
+            env: { ...baseEnv(), ...serviceEnv[name], ...opts.env?.[name], PORT: String(port) },
+            stdio: ["ignore", out, out],
+          });
+          if (typeof out === "number") closeSync(out);
+          handle.process = child;
+          if (!opts.logDir) pipeLines(child, logName, log);
+          await waitReady(handle.url, child);
+        },
+        stop: async () => {
+          const child = handle.process;
+          if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+          const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+          child.kill("SIGTERM");
+          return exited;
+        },
+      };
+      return handle;
+    });
   }
+  const handles = Object.fromEntries(Object.entries(instances).map(([n, list]) => [n, list[0]!])) as Record<ServiceName, ServiceHandle>;
+  const backendInstances = BACKENDS.flatMap((n) => instances[n]);
 
   try {
-    await Promise.all(BACKENDS.map((n) => handles[n].start()));
-    cleanups.push(() => Promise.all(BACKENDS.map((n) => handles[n].stop())));
+    await Promise.all(backendInstances.map((h) => h.start()));
+    cleanups.push(() => Promise.all(backendInstances.map((h) => h.stop())));
     await handles["api-gateway"].start();
     cleanups.push(() => handles["api-gateway"].stop());
   } catch (err) {
-    for (const n of Object.keys(handles) as ServiceName[]) await handles[n].stop().catch(() => {});
+    for (const h of Object.values(instances).flat()) await h.stop().catch(() => {});
     return fail(err);
   }
 
@@ -254,12 +280,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   return {
     url: handles["api-gateway"].url,
     services: handles,
-    postgres: { url: pg.url, stop: () => pg.stop() },
+    instances,
+    postgres: { url: pg.url, port: pg.port, stop: () => pg.stop(), start: () => pg.start() },
     redis,
     stop: () =>
       (stopping ??= (async () => {
         await handles["api-gateway"].stop();
-        await Promise.all(BACKENDS.map((n) => handles[n].stop()));
+        await Promise.all(backendInstances.map((h) => h.stop()));
         await redis?.stop();
         await pg.stop();
       })()),

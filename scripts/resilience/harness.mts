@@ -2,7 +2,7 @@
  * What the resilience scenarios share: a local platform on a fresh data directory with free ports, a small
  * HTTP client that never throws on a status, and process readings (RSS) by pid.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPlatform, type Platform, type PlatformOptions } from "../platform.mjs";
@@ -35,6 +35,8 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
     dataDir,
     dispose: async () => {
       await platform.stop();
+      // Kept for a post-mortem of a failed run (git-ignored scratch space).
+      if (process.env.RESILIENCE_LOG) writeFileSync(process.env.RESILIENCE_LOG, lines.join("\n"));
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -46,6 +46,13 @@ function machine(): string {
 
 type Stored = ScenarioResult & { ranAt: string; machine: string };
 
+/** GitHub's anchor for a heading (what the docs link check resolves): lower case, punctuation dropped, spaces to hyphens. */
+const headingAnchor = (title: string) =>
+  title
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
+
 export function renderReliability(): void {
   let files: string[] = [];
   try {
@@ -70,13 +77,12 @@ export function renderReliability(): void {
     "|---|---|---|---|",
     ...all.map((r) => {
       const met = r.criteria.filter((c) => c.met).length;
-      return `| [${cell(r.title)}](#${r.id}) | \`${r.suite}\` | ${met}/${r.criteria.length}${met === r.criteria.length ? "" : " **FAILED**"} | ${r.ranAt.slice(0, 16).replace("T", " ")} UTC |`;
+      return `| [${cell(r.title)}](#${headingAnchor(r.title)}) | \`${r.suite}\` | ${met}/${r.criteria.length}${met === r.criteria.length ? "" : " **FAILED**"} | ${r.ranAt.slice(0, 16).replace("T", " ")} UTC |`;
     }),
     "",
   ];
   for (const r of all) {
     out.push(
-      `<a id="${r.id}"></a>`,
       `## ${r.title}`,
       "",
       `Suite: \`${r.suite}\` · ran ${r.ranAt.slice(0, 19).replace("T", " ")} UTC on ${r.machine}`,

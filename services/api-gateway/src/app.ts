@@ -16,13 +16,14 @@ import type { HttpBindings } from "@hono/node-server";
 import type { IncomingHttpHeaders } from "node:http";
 import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
-import { UpstreamError, forward } from "./proxy.js";
+import { UpstreamError, UpstreamPool, forward } from "./proxy.js";
 import { RateLimiter } from "./rate-limit.js";
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
 import { GATEWAY_ROUTES, GLOBAL_LIMIT, loginAccount, matchRoute, type Upstream } from "./routes.js";
 
 export interface GatewayDeps {
-  upstreams: Record<Upstream, string>;
+  /** Each upstream's URL, or its instances' URLs (picked round-robin, see UpstreamPool). */
+  upstreams: Record<Upstream, string | readonly string[]>;
   /** Verifies access tokens locally to key rate limits by user (invalid tokens fall back to the address). */
   verifier: JwtVerifier;
   /** Distributed rate limits; absent or down → in-process limits. */
@@ -38,6 +39,8 @@ export interface GatewayDeps {
   rateLimitScale?: number;
   /** Micro-cache of anonymous blog reads; default 1000 entries, 5 s (response-cache.ts). */
   responseCache?: { maxEntries: number; maxAgeMs: number };
+  /** Requests handled at once before shedding with 503 (unbounded when absent). */
+  maxInFlight?: number;
   /** Tests without a socket (app.request) pass the peer address here. */
   peerAddress?: (req: Request) => string | undefined;
 }
@@ -49,6 +52,9 @@ function incomingHeaders(env: unknown): IncomingHttpHeaders | undefined {
 
 export function createApp(deps: GatewayDeps) {
   const metrics = deps.metrics ?? new Metrics("api-gateway");
+  const pools = Object.fromEntries(
+    Object.entries(deps.upstreams).map(([k, v]) => [k, new UpstreamPool(typeof v === "string" ? [v] : v)]),
+  ) as Record<Upstream, UpstreamPool>;
   const limiter = new RateLimiter(deps.redis, { scale: deps.rateLimitScale ?? 1, logger: deps.logger });
   const responses = new ResponseCache(deps.redis, { generationKey: BLOG_CACHE_GENERATION_KEY, ...(deps.responseCache ?? { maxEntries: 1000, maxAgeMs: 5000 }) });
   const app = createServiceApp({
@@ -57,6 +63,7 @@ export function createApp(deps: GatewayDeps) {
     metrics,
     allowedOrigins: deps.allowedOrigins ?? [],
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
+    ...(deps.maxInFlight !== undefined && { maxInFlight: deps.maxInFlight }),
     lifecycle: deps.lifecycle ?? new Lifecycle(),
     // The original gateway: 200 with an empty body.
     health: (c) => c.body(null, 200),
@@ -101,12 +108,12 @@ export function createApp(deps: GatewayDeps) {
     const hit = cacheKey && generation !== undefined ? responses.get(cacheKey, generation) : undefined;
     if (hit) return c.body(hit.body as Uint8Array<ArrayBuffer>, 200, { ...hit.headers, "x-cache": "HIT" });
 
-    const target = new URL(match.path + url.search, deps.upstreams[match.upstream]);
     // The chain we believe: the client, then the peer if it was a proxy of ours.
     const chain = client === peer ? client : `${client}, ${peer}`;
     try {
       const res = await forward({
-        url: target.toString(),
+        pool: pools[match.upstream],
+        path: match.path + url.search,
         method: c.req.method,
         // The Node request's own headers when there is one (reading c.req.raw would build a full Request).
         headers: incomingHeaders(c.env) ?? c.req.raw.headers,

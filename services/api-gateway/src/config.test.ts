@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadEnv } from "@titanium/kit";
-import { envSchema } from "./config.js";
+import { envSchema, urlList } from "./config.js";
 
 describe("api-gateway environment", () => {
   it("parses trusted proxy CIDRs and bare addresses, and defaults the upstreams to the in-cluster names", () => {
@@ -19,5 +19,14 @@ describe("api-gateway environment", () => {
     expect(() => loadEnv(envSchema, { TRUSTED_PROXY_CIDRS: "10.0.0.0/33" })).toThrow(/TRUSTED_PROXY_CIDRS/);
     expect(() => loadEnv(envSchema, { TRUSTED_PROXY_CIDRS: "everyone" })).toThrow(ConfigError);
     expect(() => loadEnv(envSchema, { BLOG_SERVICE_URL: "blog:8005" })).toThrow(/BLOG_SERVICE_URL/);
+    expect(() => loadEnv(envSchema, { BLOG_SERVICE_URL: "http://a:1, ftp://b:2" })).toThrow(/BLOG_SERVICE_URL/);
+    expect(() => loadEnv(envSchema, { MAX_IN_FLIGHT: "0" })).toThrow(/MAX_IN_FLIGHT/);
+  });
+
+  it("takes an upstream as one URL or a comma-separated list of instances", () => {
+    const env = loadEnv(envSchema, { BLOG_SERVICE_URL: "http://127.0.0.1:9001, http://127.0.0.1:9002" });
+    expect(urlList(env.BLOG_SERVICE_URL)).toEqual(["http://127.0.0.1:9001", "http://127.0.0.1:9002"]);
+    expect(urlList(env.USER_SERVICE_URL)).toEqual(["http://user-service:8001"]);
+    expect(env.MAX_IN_FLIGHT).toBe(256);
   });
 });

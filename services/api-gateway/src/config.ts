@@ -1,6 +1,6 @@
 import { BlockList, isIP } from "node:net";
 import { z } from "zod";
-import { baseEnv, jwtVerifyEnv, redisEnv, serviceUrl } from "@titanium/kit";
+import { baseEnv, defaultServiceUrl, jwtVerifyEnv, redisEnv, type ServiceName } from "@titanium/kit";
 
 /** `10.0.0.0/8,127.0.0.1,::1/128` → a list of [address, prefix] pairs; a bare address is a /32 (/128). */
 const cidrs = z
@@ -22,14 +22,42 @@ const cidrs = z
     return out;
   });
 
+/** A comma-separated list of URLs as given; `urlList` splits it. */
+export const urlList = (s: string): string[] =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/**
+ * An upstream: one URL (the cluster: its Kubernetes Service), or several instances' URLs, comma-separated
+ * (the local platform, setups without a mesh), picked round-robin.
+ */
+const upstreamUrls = (svc: ServiceName) =>
+  z
+    .string()
+    .default(defaultServiceUrl(svc))
+    .refine(
+      (s) =>
+        urlList(s).length > 0 &&
+        urlList(s).every((u) => {
+          try {
+            return ["http:", "https:"].includes(new URL(u).protocol);
+          } catch {
+            return false;
+          }
+        }),
+      "expected a URL (http or https), or several separated by commas",
+    );
+
 /** Every variable the api-gateway reads (documented in services/README.md). */
 export const envSchema = z.object({
   ...baseEnv,
   ...redisEnv,
   ...jwtVerifyEnv,
-  AUTH_SERVICE_URL: serviceUrl("auth-service"),
-  USER_SERVICE_URL: serviceUrl("user-service"),
-  BLOG_SERVICE_URL: serviceUrl("blog-service"),
+  AUTH_SERVICE_URL: upstreamUrls("auth-service"),
+  USER_SERVICE_URL: upstreamUrls("user-service"),
+  BLOG_SERVICE_URL: upstreamUrls("blog-service"),
   /**
    * Proxies whose X-Forwarded-For is believed (in the cluster: the pod's own sidecar, 127.0.0.0/8, and the
    * Istio ingress gateway). Empty: the TCP peer is the client and X-Forwarded-For is ignored.
@@ -43,6 +71,8 @@ export const envSchema = z.object({
   RESPONSE_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(100_000).default(1000),
   /** Micro-cache: oldest entry served even when the blog's generation did not move (bounds a lost invalidation). */
   RESPONSE_CACHE_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
+  /** Requests handled at once; beyond it the gateway sheds load with 503 + Retry-After (memory stays bounded). */
+  MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(256),
   /** Multiplies every rate limit (1 = the original's limits; load tests raise it, the checks still run). */
   RATE_LIMIT_SCALE: z.coerce.number().positive().max(1_000_000).default(1),
 });

@@ -43,9 +43,89 @@ const agentOptions = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, tim
 const httpAgent = new Agent(agentOptions);
 const httpsAgent = new HttpsAgent(agentOptions);
 
+/** After a connection failure an instance is skipped this long (or until its readiness probe answers 200). */
+const EJECT_MS = 2_000;
+/** How often each instance of a multi-instance upstream is asked `/readyz` (a draining one answers 503). */
+const PROBE_INTERVAL_MS = 500;
+
+interface Instance {
+  base: string;
+  /** Skipped by `pick` until then (0: in rotation). */
+  ejectedUntil: number;
+}
+
+/**
+ * The instances of one upstream service, picked round-robin. An instance is skipped while it refuses
+ * connections, after it answered with `Connection: close` (the kit sends that while draining) and while its
+ * `/readyz` says not ready (probed when there is more than one instance). When every instance is skipped,
+ * they are all tried anyway: a skip is a hint, never a reason to fail a request.
+ *
+ * In the cluster each service is one URL (its Kubernetes Service, balanced by the mesh); the list is for
+ * the local platform and setups without a service mesh.
+ */
+export class UpstreamPool {
+  readonly instances: Instance[];
+  private next = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
+
+  constructor(bases: readonly string[], opts: { probe?: boolean } = {}) {
+    if (bases.length === 0) throw new Error("an upstream needs at least one URL");
+    this.instances = bases.map((base) => ({ base: base.replace(/\/+$/, ""), ejectedUntil: 0 }));
+    if (opts.probe !== false && this.instances.length > 1) {
+      this.probeTimer = setInterval(() => void this.probe(), PROBE_INTERVAL_MS);
+      this.probeTimer.unref();
+    }
+  }
+
+  /** Round-robin among instances in rotation, not already tried for this request. */
+  pick(tried: ReadonlySet<Instance>): Instance {
+    const n = this.instances.length;
+    const now = Date.now();
+    let fallback: Instance | undefined;
+    for (let i = 0; i < n; i++) {
+      const inst = this.instances[(this.next + i) % n]!;
+      if (tried.has(inst)) continue;
+      if (inst.ejectedUntil <= now) {
+        this.next = (this.next + i + 1) % n;
+        return inst;
+      }
+      fallback ??= inst;
+    }
+    // All skipped: an untried one, else (retrying the only instance) the next in turn.
+    const chosen = fallback ?? this.instances[this.next % n]!;
+    this.next = (this.instances.indexOf(chosen) + 1) % n;
+    return chosen;
+  }
+
+  eject(inst: Instance, ms = EJECT_MS): void {
+    inst.ejectedUntil = Date.now() + ms;
+  }
+
+  private async probe(): Promise<void> {
+    await Promise.all(
+      this.instances.map(async (inst) => {
+        try {
+          const res = await fetch(`${inst.base}/readyz`, { signal: AbortSignal.timeout(PROBE_INTERVAL_MS) });
+          await res.body?.cancel();
+          if (res.status === 200) inst.ejectedUntil = 0;
+          else this.eject(inst);
+        } catch {
+          this.eject(inst);
+        }
+      }),
+    );
+  }
+
+  stop(): void {
+    clearInterval(this.probeTimer);
+  }
+}
+
 export interface ForwardOptions {
-  /** Full upstream URL (base + path + query). */
-  url: string;
+  /** The instances of the upstream service. */
+  pool: UpstreamPool;
+  /** Service path and query (`/blog/api/posts?limit=5`). */
+  path: string;
   method: string;
   /** The client's request headers (web Headers, or Node's incoming header object). */
   headers: Headers | IncomingHttpHeaders;
@@ -56,7 +136,7 @@ export interface ForwardOptions {
   host: string | undefined;
   requestId: string;
   timeoutMs: number;
-  /** Extra attempts for idempotent requests on connection errors. */
+  /** Extra attempts on connection errors (idempotent requests; any request when refused). */
   retries?: number;
 }
 
@@ -75,6 +155,8 @@ export interface UpstreamResponse {
   /** Upstream headers minus hop-by-hop and CORS ones (the gateway answers CORS itself). */
   headers: Record<string, string | string[]>;
   body: Uint8Array | ReadableStream<Uint8Array> | null;
+  /** The upstream said `Connection: close` (the kit does while draining). */
+  closing?: boolean;
 }
 
 function responseHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
@@ -98,17 +180,20 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
     const req = send(url, { method, headers, agent: url.protocol === "https:" ? httpsAgent : httpAgent }, (res) => {
       const status = res.statusCode ?? 502;
       const out = responseHeaders(res.headers);
+      const closing = res.headers.connection?.toLowerCase() === "close";
       const length = Number(res.headers["content-length"]);
       if (Number.isNaN(length) || length > BUFFER_LIMIT) {
-        done(); // streaming answers are bounded by the client connection from here on
-        resolve({ status, headers: out, body: Readable.toWeb(res) as ReadableStream<Uint8Array> });
+        done();
+        // Streamed from here on: an upstream that goes silent mid-body for the timeout is cut, never left hanging.
+        req.setTimeout(timeoutMs, () => req.destroy(new UpstreamTimeout("upstream stalled mid-response")));
+        resolve({ status, headers: out, body: Readable.toWeb(res) as ReadableStream<Uint8Array>, closing });
         return;
       }
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.once("end", () => {
         done();
-        resolve({ status, headers: out, body: length === 0 ? null : Buffer.concat(chunks) });
+        resolve({ status, headers: out, body: length === 0 ? null : Buffer.concat(chunks), closing });
       });
       res.once("error", (err) => {
         done();
@@ -124,7 +209,10 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
   });
 }
 
-/** Forward one request; retries only idempotent requests, and only on connection errors. */
+/**
+ * Forward one request to an instance of its upstream. Connection errors move on to another instance:
+ * a refused connection for any method, other connection errors only for idempotent ones.
+ */
 export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const headers: OutgoingHttpHeaders = {};
   if (opts.headers instanceof Headers)
@@ -139,17 +227,31 @@ export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   headers[GATEWAY_VIA_HEADER] = "api-gateway";
   if (opts.body) headers["content-length"] = String(opts.body.byteLength);
 
-  const url = new URL(opts.url);
-  const attempts = 1 + (IDEMPOTENT.has(opts.method) ? (opts.retries ?? 2) : 0);
+  const attempts = 1 + Math.max(opts.retries ?? 2, opts.pool.instances.length);
   const deadline = Date.now() + opts.timeoutMs;
+  const tried = new Set<Instance>();
   for (let attempt = 1; ; attempt++) {
+    const inst = opts.pool.pick(tried);
+    tried.add(inst);
     try {
-      return await once(url, opts.method, headers, opts.body, Math.max(1, deadline - Date.now()));
+      const res = await once(new URL(inst.base + opts.path), opts.method, headers, opts.body, Math.max(1, deadline - Date.now()));
+      // The kit closes connections while draining: stop picking this instance until it is ready again.
+      if (res.closing && opts.pool.instances.length > 1) opts.pool.eject(inst);
+      return res;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.name === "AbortError" || e.name === "TimeoutError") throw new UpstreamError("timeout", "upstream timed out");
-      if (attempt < attempts && e.code && CONNECTION_ERRORS.has(e.code) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 25 * attempt));
+      const connectionError = e.code !== undefined && CONNECTION_ERRORS.has(e.code);
+      if (connectionError) opts.pool.eject(inst);
+      // Refused: the request never reached the instance, so any method may go elsewhere. Other connection
+      // errors may come after the request was read: only idempotent methods are sent again.
+      const retriable = e.code === "ECONNREFUSED" || (connectionError && IDEMPOTENT.has(opts.method));
+      if (attempt < attempts && retriable && Date.now() < deadline) {
+        // Another instance at once; the same one again only after a short pause.
+        if (tried.size >= opts.pool.instances.length) {
+          tried.clear();
+          await new Promise((r) => setTimeout(r, 25 * attempt));
+        }
         continue;
       }
       throw new UpstreamError("unavailable", `upstream unavailable (${e.code ?? e.name})`);

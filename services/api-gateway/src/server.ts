@@ -1,13 +1,13 @@
 import { JwtVerifier, Lifecycle, Metrics, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer } from "@titanium/kit";
 import { createApp } from "./app.js";
-import { envSchema, trustedProxies } from "./config.js";
+import { envSchema, trustedProxies, urlList } from "./config.js";
 
 const env = loadEnvOrExit("api-gateway", envSchema);
 const logger = createLogger("api-gateway", env.LOG_LEVEL);
 const redis = connectRedis(env, logger);
 const lifecycle = new Lifecycle();
 const app = createApp({
-  upstreams: { auth: env.AUTH_SERVICE_URL, user: env.USER_SERVICE_URL, blog: env.BLOG_SERVICE_URL },
+  upstreams: { auth: urlList(env.AUTH_SERVICE_URL), user: urlList(env.USER_SERVICE_URL), blog: urlList(env.BLOG_SERVICE_URL) },
   verifier: new JwtVerifier({ jwksUrl: env.AUTH_JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE }),
   redis,
   trustedProxies: trustedProxies(env.TRUSTED_PROXY_CIDRS),
@@ -19,6 +19,7 @@ const app = createApp({
   bodyLimitBytes: env.BODY_LIMIT_BYTES,
   rateLimitScale: env.RATE_LIMIT_SCALE,
   responseCache: { maxEntries: env.RESPONSE_CACHE_MAX_ENTRIES, maxAgeMs: env.RESPONSE_CACHE_MAX_AGE_MS },
+  maxInFlight: env.MAX_IN_FLIGHT,
 });
 const running = await startServer({
   fetch: app.fetch,
@@ -27,6 +28,7 @@ const running = await startServer({
   logger,
   lifecycle,
   graceMs: env.SHUTDOWN_GRACE_MS,
+  delayMs: env.SHUTDOWN_DELAY_MS,
   closers: [async () => redis?.disconnect()],
 });
 logger.info({ port: running.port, trusted_proxies: env.TRUSTED_PROXY_CIDRS.length }, "listening");

@@ -36,6 +36,7 @@ const running = await startServer({
   logger,
   lifecycle,
   graceMs: env.SHUTDOWN_GRACE_MS,
+  delayMs: env.SHUTDOWN_DELAY_MS,
   closers: [() => sql.end({ timeout: 5 })],
 });
 logger.info({ port: running.port, kid: keys.kid, published_keys: keys.jwks.keys.length }, "listening");

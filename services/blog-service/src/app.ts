@@ -45,7 +45,8 @@ export const CACHE_GENERATION_KEY = BLOG_CACHE_GENERATION_KEY;
 export function createApp(deps: BlogServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("blog-service");
   const repo = new BlogRepo(deps.sql);
-  const cache = new JsonCache(deps.redis, deps.logger);
+  // Bumping the generation is also how an invalidation missed while Redis was unreachable is paid.
+  const cache = new JsonCache(deps.redis, deps.logger, { generations: [CACHE_GENERATION_KEY] });
 
   const app = createServiceApp({
     service: "blog-service",

@@ -24,6 +24,7 @@ const running = await startServer({
   logger,
   lifecycle,
   graceMs: env.SHUTDOWN_GRACE_MS,
+  delayMs: env.SHUTDOWN_DELAY_MS,
   closers: [() => sql.end({ timeout: 5 }), async () => redis?.disconnect()],
 });
 logger.info({ port: running.port }, "listening");

@@ -199,3 +199,51 @@ describe("service app skeleton", () => {
     });
   });
 });
+
+describe("in-flight limit", () => {
+  it("sheds requests beyond maxInFlight with 503, Retry-After and the envelope, never the probes, and admits again once they finish", async () => {
+    const { logger } = memoryLogger("api-gateway");
+    const app = createServiceApp({
+      service: "api-gateway",
+      logger,
+      metrics: new Metrics("api-gateway", { processMetrics: false }),
+      allowedOrigins: [],
+      maxInFlight: 2,
+      health: (c) => c.body(null, 200),
+      openapi: { title: "t", version: "1" },
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    app.get("/wait", async (c) => {
+      await gate;
+      return c.json({ ok: true });
+    });
+    const held = [app.request("/wait"), app.request("/wait")];
+    await new Promise((r) => setTimeout(r, 10));
+    const shed = await app.request("/wait");
+    expect(shed.status).toBe(503);
+    expect(shed.headers.get("retry-after")).toBe("1");
+    expect(await shed.json()).toMatchObject({ error: "ServiceUnavailable", status_code: 503 });
+    expect((await app.request("/readyz")).status).toBe(200);
+    expect((await app.request("/healthz")).status).toBe(200);
+    release();
+    expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
+    expect((await app.request("/wait")).status).toBe(200);
+  });
+});
+
+describe("dependency outage", () => {
+  it("answers 503 with Retry-After (not 500) when the database connection fails", async () => {
+    const { app } = build();
+    app.get("/db", () => {
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+    });
+    app.get("/bug", () => {
+      throw new Error("a defect");
+    });
+    const down = await app.request("/db");
+    expect(down.status).toBe(503);
+    expect(down.headers.get("retry-after")).toBe("1");
+    expect((await app.request("/bug")).status).toBe(500);
+  });
+});

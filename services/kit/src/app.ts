@@ -5,6 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ServiceName } from "./config.js";
+import { SERVICE_PATHS } from "./contract.js";
 import { HttpError, errorResponse, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -48,6 +49,11 @@ export interface ServiceAppOptions {
   allowedOrigins: readonly string[];
   /** Largest request body accepted (413 beyond it). */
   bodyLimitBytes?: number;
+  /**
+   * Requests handled at once; beyond it, 503 with Retry-After (the envelope) instead of queueing until
+   * memory runs out. Probes and metrics are never shed. Unbounded when absent.
+   */
+  maxInFlight?: number;
   /** The original `/health` body. */
   health: (c: Context<AppEnv>) => Response | Promise<Response>;
   /** Dependencies checked by `/readyz`. */
@@ -92,6 +98,24 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   });
   app.use("*", securityHeaders());
   app.use("*", corsAllowList(opts.allowedOrigins));
+  if (opts.maxInFlight !== undefined) {
+    const max = opts.maxInFlight;
+    const exempt = new Set<string>([SERVICE_PATHS.live, SERVICE_PATHS.ready, SERVICE_PATHS.metrics]);
+    let inFlight = 0;
+    app.use("*", async (c, next) => {
+      if (exempt.has(c.req.path)) return next();
+      if (inFlight >= max) {
+        c.header("Retry-After", "1");
+        return errorResponse(c, 503, "server busy: too many requests in flight, retry shortly");
+      }
+      inFlight++;
+      try {
+        await next();
+      } finally {
+        inFlight--;
+      }
+    });
+  }
   const limitBody = bodyLimit({
     maxSize: opts.bodyLimitBytes ?? 256 * 1024,
     onError: (c) => {
@@ -114,6 +138,12 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
       return errorResponse(c, status, err.message || "request failed");
     }
     if (err instanceof SyntaxError) return errorResponse(c, 400, "request body is not valid JSON");
+    if (isDependencyOutage(err)) {
+      // The database is unreachable (restarting, failing over): a retryable 503, not a defect.
+      opts.logger.warn({ err: (err as Error).message, request_id: c.get("requestId") }, "dependency unavailable");
+      c.header("Retry-After", "1");
+      return errorResponse(c, 503, "a dependency is unavailable, retry shortly");
+    }
     opts.logger.error({ err, request_id: c.get("requestId") }, "unhandled error");
     return errorResponse(c, 500, "internal error");
   });
@@ -151,6 +181,22 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   app.doc("/openapi.json", { openapi: "3.0.3", info: opts.openapi });
   return app;
 }
+
+/** Connection-level failures (postgres.js codes, socket errors, PostgreSQL's shutdown SQLSTATEs 57P01-57P03). */
+const OUTAGE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+export const isDependencyOutage = (err: unknown): boolean => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));
 
 /** The route pattern for metrics and logs: never the raw path (unbounded label values). */
 function routeLabel(c: Context<AppEnv>): string {

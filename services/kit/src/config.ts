@@ -69,6 +69,12 @@ export const baseEnv = {
   ALLOWED_ORIGINS: csv,
   /** How long in-flight requests may take to finish after SIGTERM before connections are cut. */
   SHUTDOWN_GRACE_MS: int(DEFAULT_SHUTDOWN_GRACE_MS, 0, 600_000),
+  /**
+   * After SIGTERM, keep serving this long (readiness 503, every answer `Connection: close`) before the
+   * listener and idle connections close, so callers that pick instances themselves (the gateway's upstream
+   * lists) move away first. 0 in the cluster, where the pod's preStop sleep does this.
+   */
+  SHUTDOWN_DELAY_MS: int(0, 0, 60_000),
 };
 
 /** PostgreSQL: `DATABASE_URL`, or the libpq parts Kubernetes sets (the password from a Secret key). */

@@ -81,6 +81,36 @@ describe("Redis cache", () => {
     await expect(pingRedis(client)).rejects.toThrow();
   });
 
+  it("owes an invalidation it could not deliver, bypasses the cache meanwhile, and pays it before using the cache again", async () => {
+    const client = createRedis({ url: redis.url });
+    const cache = new JsonCache(client, undefined, { generations: ["ns:gen"] });
+    const read = () => cache.getInGeneration("ns:gen", "ns:", "k");
+    await new Promise((r) => client.once("ready", r));
+    // A fresh process owes first (a crashed predecessor may not have invalidated): the first use pays it.
+    const { generation } = await read();
+    expect(cache.owed).toBe(0);
+    await cache.setRaw(`ns:${generation}:k`, "old", 60);
+    expect((await read()).raw).toBe("old");
+
+    client.disconnect();
+    await cache.bump("ns:gen"); // the write's invalidation cannot be delivered
+    await cache.del("plain"); // nor a plain key delete
+    expect(cache.owed).toBeGreaterThan(0);
+    // Another replica (still connected) wrote the entry the owed delete must remove.
+    const other = createRedis({ url: redis.url });
+    await new Promise((r) => other.once("ready", r));
+    await other.set("plain", "stale");
+    other.disconnect();
+    await client.connect();
+    // Redis is back with its old data: the stale entry is there, but the cache pays before it reads.
+    expect(await client.get(`ns:${generation}:k`)).toBe("old");
+    expect((await read()).raw).toBeUndefined();
+    expect(cache.owed).toBe(0);
+    expect(Number(await client.get("ns:gen"))).toBeGreaterThan(Number(generation));
+    expect(await client.get("plain")).toBeNull();
+    client.disconnect();
+  });
+
   it("fails fast when Redis is unreachable", async () => {
     const client = createRedis({ url: `redis://127.0.0.1:${await freePort()}` });
     const started = Date.now();

@@ -69,6 +69,11 @@ export interface StartServerOptions {
   lifecycle: Lifecycle;
   /** In-flight requests get this long after SIGTERM; then remaining connections are cut. */
   graceMs: number;
+  /**
+   * Before closing anything, serve this long while draining (readiness 503, `Connection: close` on every
+   * answer): a caller still sending on a kept-alive connection is answered instead of reset.
+   */
+  delayMs?: number;
   /** Pools and clients to close after the server has stopped (in order). */
   closers?: (() => Promise<unknown>)[];
 }
@@ -97,7 +102,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const shutdown = (reason = "shutdown") =>
     (shuttingDown ??= (async () => {
       opts.lifecycle.draining = true;
-      opts.logger.info({ reason, grace_ms: opts.graceMs }, "draining");
+      opts.logger.info({ reason, grace_ms: opts.graceMs, delay_ms: opts.delayMs ?? 0 }, "draining");
+      // Closing an idle kept-alive connection races with a caller writing a request on it (a reset the
+      // caller cannot safely retry unless idempotent): first let callers see the drain and move away.
+      if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections that go idle are closed as soon as they finish their last response.
       server.closeIdleConnections();

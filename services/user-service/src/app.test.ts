@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics, createRedis, type Redis } from "@titanium/kit";
 import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
-import { createApp, profileKey } from "./app.js";
+import { PROFILE_GENERATION_KEY, createApp, profileKey } from "./app.js";
 import { ARGON2_PARAMS, needsRehash } from "./passwords.js";
 
 let pg: TestPostgres;
@@ -94,14 +94,14 @@ describe("profiles", () => {
 
   it("caches profiles in Redis and invalidates on change", async () => {
     const erin = await signup("erin");
-    await redis.del(profileKey("erin"));
     await app.request("/users/erin");
-    expect(JSON.parse((await redis.get(profileKey("erin")))!)).toMatchObject({ id: erin.id, email: "erin@example.com" });
+    const key = profileKey("erin", (await redis.get(PROFILE_GENERATION_KEY)) ?? "0");
+    expect(JSON.parse((await redis.get(key))!)).toMatchObject({ id: erin.id, email: "erin@example.com" });
     const token = await tokens.sign(erin);
     const res = await patch("/users/me", { email: "new@example.com" }, token);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ email: "new@example.com" });
-    expect(await redis.get(profileKey("erin"))).toBeNull();
+    expect(await redis.get(key)).toBeNull();
     const me = await app.request("/users/me", { headers: { authorization: `Bearer ${token}` } });
     expect(await me.json()).toMatchObject({ id: erin.id, username: "erin", email: "new@example.com" });
   });

@@ -39,7 +39,10 @@ export interface UserServiceDeps {
 
 /** Profile cache lifetime, as the original. */
 export const PROFILE_TTL_SECONDS = 300;
-export const profileKey = (username: string) => `user:${username.toLowerCase()}`;
+/** Profiles are cached under a generation; bumping it is how an invalidation missed while Redis was down is paid. */
+export const PROFILE_GENERATION_KEY = "user:gen";
+const PROFILE_PREFIX = "user:";
+export const profileKey = (username: string, generation: string) => `${PROFILE_PREFIX}${generation}:${username.toLowerCase()}`;
 
 interface UserRow {
   id: number;
@@ -70,7 +73,7 @@ const internalOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export function createApp(deps: UserServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("user-service");
-  const cache = new JsonCache(deps.redis, deps.logger);
+  const cache = new JsonCache(deps.redis, deps.logger, { generations: [PROFILE_GENERATION_KEY] });
   const cacheStats = { hits: 0, misses: 0 };
   const { sql } = deps;
 
@@ -90,17 +93,16 @@ export function createApp(deps: UserServiceDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 
   async function loadProfile(username: string): Promise<Profile | undefined> {
-    const key = profileKey(username);
-    const cached = await cache.get<Profile>(key);
-    if (cached) {
+    const { generation, raw } = await cache.getInGeneration(PROFILE_GENERATION_KEY, PROFILE_PREFIX, username.toLowerCase());
+    if (raw !== undefined) {
       cacheStats.hits++;
-      return cached;
+      return JSON.parse(raw) as Profile;
     }
     cacheStats.misses++;
     const [row] = await sql<UserRow[]>`select id, username, email, created_at from users where lower(username) = lower(${username})`;
     if (!row) return undefined;
     const profile = toProfile(row);
-    await cache.set(key, profile, PROFILE_TTL_SECONDS);
+    await cache.setRaw(profileKey(username, generation), JSON.stringify(profile), PROFILE_TTL_SECONDS);
     return profile;
   }
 
@@ -171,7 +173,7 @@ export function createApp(deps: UserServiceDeps) {
         if (newHash) await tx`update refresh_tokens set revoked_at = now() where user_id = ${me.id} and revoked_at is null`;
         return rows;
       });
-      await cache.del(profileKey(row.username));
+      await cache.delInGeneration(PROFILE_GENERATION_KEY, PROFILE_PREFIX, row.username.toLowerCase());
       return c.json(toProfile(updated!), 200);
     },
   );

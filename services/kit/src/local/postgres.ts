@@ -10,6 +10,8 @@ export interface LocalPostgres {
   url: string;
   port: number;
   stop: () => Promise<void>;
+  /** Start again after `stop` (same port, same data; a persistent cluster keeps its data). */
+  start: () => Promise<void>;
 }
 
 export interface LocalPostgresOptions {
@@ -51,7 +53,7 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
   const database = opts.database ?? "titanium";
   const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
   await ensureDatabase(`${base}/postgres`, database);
-  return { url: `${base}/${database}`, port: opts.port, stop: () => pg.stop() };
+  return { url: `${base}/${database}`, port: opts.port, stop: () => pg.stop(), start: () => pg.start() };
 }
 
 /** CREATE DATABASE unless it exists (an admin URL on the `postgres` database). */

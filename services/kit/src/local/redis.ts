@@ -12,8 +12,13 @@ export interface LocalRedis {
 
 export interface LocalRedisOptions {
   port: number;
-  /** Where Redis may write (it persists nothing: it is a cache here). */
+  /** Where Redis may write. */
   dir: string;
+  /**
+   * Keep the data across a restart in `dir` (append-only file, written out on SIGTERM), as a Redis with
+   * persistence would: a restarted Redis then still holds the entries written before it stopped.
+   */
+  persist?: boolean;
   password?: string;
   onLog?: (line: string) => void;
   /** The server binary (default `redis-server` from PATH). */
@@ -25,7 +30,7 @@ export class RedisNotInstalled extends Error {}
 
 export async function startLocalRedis(opts: LocalRedisOptions): Promise<LocalRedis> {
   mkdirSync(opts.dir, { recursive: true });
-  const args = ["--port", String(opts.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", opts.dir];
+  const args = ["--port", String(opts.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", opts.persist ? "yes" : "no", "--dir", opts.dir];
   if (opts.password) args.push("--requirepass", opts.password);
   const child = spawn(opts.command ?? "redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   const spawned = new Promise<void>((resolve, reject) => {

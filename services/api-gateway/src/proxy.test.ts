@@ -1,0 +1,112 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "@titanium/kit/local";
+import { UpstreamError, UpstreamPool, forward, type UpstreamResponse } from "./proxy.js";
+
+/** Real upstream instances on free ports; each answers with its name and counts what it received. */
+const servers: Server[] = [];
+async function instance(name: string, handle?: (req: IncomingMessage, res: ServerResponse) => void) {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on("end", () => {
+      if (handle) return handle(req, res);
+      if (req.url === "/readyz") return res.end("{}");
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ name }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  servers.push(server);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server };
+}
+afterAll(() => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
+const send = (pool: UpstreamPool, method: string, path = "/x", timeoutMs = 2000) =>
+  forward({ pool, path, method, headers: {}, body: method === "GET" ? undefined : new TextEncoder().encode("{}"), clientChain: "127.0.0.1", proto: "http", host: undefined, requestId: "t", timeoutMs });
+const nameOf = (r: UpstreamResponse) => (JSON.parse(Buffer.from(r.body as Uint8Array).toString()) as { name: string }).name;
+
+describe("upstream instances", () => {
+  it("alternates between instances (round-robin)", async () => {
+    const [a, b] = await Promise.all([instance("a"), instance("b")]);
+    const pool = new UpstreamPool([a.url, b.url], { probe: false });
+    const names = [];
+    for (let i = 0; i < 4; i++) names.push(nameOf(await send(pool, "GET")));
+    expect(names.sort()).toEqual(["a", "a", "b", "b"]);
+  });
+
+  it("sends a POST to another instance when one refuses the connection, and skips the refusing one afterwards", async () => {
+    const live = await instance("live");
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const pool = new UpstreamPool([dead, live.url], { probe: false });
+    for (let i = 0; i < 4; i++) expect(nameOf(await send(pool, "POST"))).toBe("live");
+    expect(live.seen.filter((s) => s.startsWith("POST"))).toHaveLength(4);
+    expect(pool.instances[0]!.ejectedUntil).toBeGreaterThan(Date.now());
+  });
+
+  it("never sends a POST twice after a reset, but retries a GET elsewhere", async () => {
+    const reset = await instance("reset", (req) => req.socket.destroy());
+    const ok = await instance("ok");
+    const pool = new UpstreamPool([reset.url, ok.url], { probe: false });
+    await expect(send(pool, "POST")).rejects.toBeInstanceOf(UpstreamError);
+    expect(reset.seen).toEqual(["POST /x"]);
+    expect(ok.seen).toEqual([]);
+    reset.seen.length = 0;
+    pool.instances[0]!.ejectedUntil = 0;
+    // The pool's turn is now on `ok`; make it `reset` again so the GET meets the reset first.
+    expect(nameOf(await send(pool, "GET"))).toBe("ok");
+    const get = await send(pool, "GET");
+    expect(nameOf(get)).toBe("ok");
+    expect(reset.seen).toEqual(["GET /x"]);
+  });
+
+  it("stops picking an instance that answers Connection: close (draining) until its readiness probe says ready", async () => {
+    let draining = true;
+    const drainer = await instance("drainer", (req, res) => {
+      if (req.url === "/readyz") {
+        res.statusCode = draining ? 503 : 200;
+        return res.end();
+      }
+      if (draining) res.setHeader("connection", "close");
+      res.end(JSON.stringify({ name: "drainer" }));
+    });
+    const other = await instance("other");
+    const pool = new UpstreamPool([drainer.url, other.url]);
+    try {
+      const first = await send(pool, "GET");
+      expect(nameOf(first)).toBe("drainer");
+      for (let i = 0; i < 6; i++) expect(nameOf(await send(pool, "GET"))).toBe("other");
+      draining = false;
+      await new Promise((r) => setTimeout(r, 1200)); // a probe round sees it ready
+      const names = new Set<string>();
+      for (let i = 0; i < 4; i++) names.add(nameOf(await send(pool, "GET")));
+      expect(names).toEqual(new Set(["drainer", "other"]));
+    } finally {
+      pool.stop();
+    }
+  });
+
+  it("cuts an upstream that goes silent in the middle of a streamed answer", async () => {
+    const staller = await instance("staller", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" }); // no content-length: streamed
+      res.write("partial");
+    });
+    const pool = new UpstreamPool([staller.url], { probe: false });
+    const started = Date.now();
+    const res = await send(pool, "GET", "/x", 500);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await expect(
+      (async () => {
+        for (;;) if ((await reader.read()).done) return;
+      })(),
+    ).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
