@@ -86,7 +86,7 @@ describe("Dockerfile rules", () => {
     ["a RUN in the final stage", (t) => t.replace(/^USER /m, "RUN mkdir -p data\nUSER "), /RUN in the final stage/],
     ["an inherited entrypoint", (t) => t.replace(/^ENTRYPOINT .*\n/m, ""), /must set ENTRYPOINT and CMD/],
     ["a process without the contract's node flags", (t) => t.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["node"]'), /the runtime contract is/],
-    ["flags in CMD", (t) => t.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["node"]').replace(/^CMD .*$/m, 'CMD ["--max-semi-space-size=2", "--optimize-for-size", "--enable-source-maps", "dist/server.js"]'), /the script only/],
+    ["flags in CMD", (t) => t.replace(/^ENTRYPOINT .*$/m, 'ENTRYPOINT ["node"]').replace(/^CMD .*$/m, 'CMD ["--max-semi-space-size=2", "--max-old-space-size=64", "--enable-source-maps", "dist/server.js"]'), /the script only/],
     ["a missing runtime variable", (t) => t.replace(/ +MALLOC_ARENA_MAX=2 \\\n/, ""), /ENV MALLOC_ARENA_MAX=\(unset\)/],
     ["a single stage", (t) => t.replace(/^[\s\S]*?(?=^FROM gcr)/m, ""), /not multi-stage/],
     ["a syntax error", (t) => t.replace("COPY --from=deps", "COPY --form=deps"), /^lint /],

@@ -8,6 +8,7 @@ import {
   bearerToken,
   createServiceApp,
   pingRedis,
+  requestHeader,
   type Logger,
   type Redis,
 } from "@titanium/kit";
@@ -83,11 +84,11 @@ export function createApp(deps: GatewayDeps) {
     c.set("route", match.route);
 
     const peer = normalizeIp(deps.peerAddress?.(c.req.raw) ?? getConnInfo(c).remote.address ?? "0.0.0.0");
-    const forwardedFor = c.req.header("x-forwarded-for");
+    const forwardedFor = requestHeader(c, "x-forwarded-for");
     const client = clientAddress(peer, forwardedFor, deps.trustedProxies);
 
     // Rate-limit subject: the authenticated user, else the client address from a trusted hop.
-    const token = bearerToken(c.req.header("authorization"));
+    const token = bearerToken(requestHeader(c, "authorization"));
     const verified = token ? await deps.verifier.verify(token) : undefined;
     const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
     // Login is also limited per account, whoever asks (the body is buffered anyway, within the body limit).
@@ -120,7 +121,7 @@ export function createApp(deps: GatewayDeps) {
         body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : new Uint8Array(await c.req.arrayBuffer()),
         clientChain: chain,
         proto: url.protocol.replace(":", ""),
-        host: c.req.header("host"),
+        host: requestHeader(c, "host"),
         requestId: c.get("requestId"),
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
       });

@@ -9,7 +9,7 @@ import { SERVICE_PATHS } from "./contract.js";
 import { HttpError, errorResponse, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, requestIdFrom } from "./request-id.js";
+import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, requestHeader, requestIdFrom } from "./request-id.js";
 import { corsAllowList, securityHeaders } from "./security.js";
 
 /** Per-request values every service can read with `c.get(...)`. */
@@ -74,9 +74,12 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     },
   });
 
+  // The access line has fixed fields (the route pattern, never the URL or a header), so it skips the
+  // redaction every other line goes through: a few percent of the CPU per request.
+  const accessLog = opts.logger.child({}, { redact: [] });
   app.use("*", async (c, next) => {
     const started = performance.now();
-    const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER));
+    const requestId = requestIdFrom(requestHeader(c, REQUEST_ID_HEADER));
     c.set("requestId", requestId);
     c.header(REQUEST_ID_HEADER, requestId);
     await next();
@@ -85,7 +88,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     const seconds = (performance.now() - started) / 1000;
     opts.metrics.observeRequest(c.req.method, route, c.res.status, seconds);
     if (route === "/metrics" || route === "/healthz" || route === "/readyz") return;
-    opts.logger.info(
+    accessLog.info(
       {
         request_id: requestId,
         method: c.req.method,
@@ -171,7 +174,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   // Operational endpoints are for in-cluster callers (Prometheus via the sidecar, operators): a request
   // that came from outside through the Istio ingress (Envoy marks it) or through the gateway is refused.
   const fromOutside = (c: Context<AppEnv>) =>
-    c.req.header("x-envoy-external-address") !== undefined || c.req.header(GATEWAY_VIA_HEADER) !== undefined;
+    requestHeader(c, "x-envoy-external-address") !== undefined || requestHeader(c, GATEWAY_VIA_HEADER) !== undefined;
   app.use("/metrics", async (c, next) => (fromOutside(c) ? errorResponse(c, 404, "Not Found") : next()));
   app.use("/stats", async (c, next) => (fromOutside(c) ? errorResponse(c, 404, "Not Found") : next()));
   app.get("/metrics", async (c) => {

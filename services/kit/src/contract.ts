@@ -26,17 +26,21 @@ export const SERVICE_PATHS = {
 export const BLOG_CACHE_GENERATION_KEY = "blog:gen";
 
 /**
- * V8 flags every service runs with: a small young generation and size-optimised code keep a service
- * under ~85 MB RSS after load instead of ~110 MB, at no measurable throughput cost (docs/benchmarks.md).
- * They are command-line flags (`--optimize-for-size` is not accepted in NODE_OPTIONS).
+ * V8 flags every service runs with (command-line flags: the image's CMD, `ENTRYPOINTS.server`). A small
+ * young generation and a capped old generation keep a service under ~90 MB RSS after load instead of
+ * ~140 MB; `--optimize-for-size`, tried first, saved as much memory but doubled the gateway's CPU per
+ * request (docs/benchmarks.md). The cap sits well inside the pods' memory limits (128 MiB and up).
  */
-export const NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size", "--enable-source-maps"] as const;
+export const NODE_FLAGS = ["--max-semi-space-size=2", "--max-old-space-size=64", "--enable-source-maps"] as const;
 
 /**
  * Process environment every service container gets besides its own variables: two glibc malloc arenas
- * instead of one per thread (worker and libuv threads otherwise each keep freed memory in their own arena).
+ * instead of one per thread (worker and libuv threads otherwise each keep freed memory in their own arena),
+ * and a fixed mmap threshold, so a large block (an Argon2id hash's 19 MiB) is always its own mapping,
+ * returned to the system when freed; glibc's moving threshold would otherwise keep it in the heap after
+ * the first few hashes.
  */
-export const RUNTIME_ENV = { MALLOC_ARENA_MAX: "2" } as const;
+export const RUNTIME_ENV = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" } as const;
 
 /** What a container runs (production bundles, see scripts/build-services.mjs), from the workspace directory. */
 export const ENTRYPOINTS = {

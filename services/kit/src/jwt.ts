@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { AppEnv, AuthUser } from "./app.js";
 import { HttpError } from "./errors.js";
+import { requestHeader } from "./request-id.js";
 
 /** The only signature algorithm accepted anywhere (`alg: none`, HS256 with a public key, … are refused). */
 export const JWT_ALG = "ES256";
@@ -71,7 +72,7 @@ export function bearerToken(header: string | undefined): string | undefined {
 /** Route middleware: 401 unless a valid access token is presented; sets `c.var.user`. */
 export function requireUser(verifier: JwtVerifier): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = bearerToken(c.req.header("authorization"));
+    const token = bearerToken(requestHeader(c, "authorization"));
     if (!token) throw new HttpError(401, "Authorization header missing or invalid", {}, { "WWW-Authenticate": "Bearer" });
     const result = await verifier.verify(token);
     if (!result.ok)

@@ -12,3 +12,15 @@ export function requestIdFrom(header: string | undefined): string {
 export const GATEWAY_VIA_HEADER = "x-titanium-via";
 /** Routes under this prefix are service-to-service only: the gateway never forwards them. */
 export const INTERNAL_PREFIX = "/internal/";
+
+/**
+ * A request header by its lower-case name, read from Node's own header object when the request came
+ * through @hono/node-server: `c.req.header()` builds a web `Headers` from all of them first, a few percent
+ * of the CPU of a proxied request (docs/benchmarks.md). Falls back to it under `app.request()` in tests.
+ */
+export function requestHeader(c: { env: unknown; req: { header: (name: string) => string | undefined } }, name: string): string | undefined {
+  const incoming = (c.env as { incoming?: { headers: Record<string, string | string[] | undefined> } } | undefined)?.incoming;
+  if (!incoming) return c.req.header(name);
+  const v = incoming.headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
+}

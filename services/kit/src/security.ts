@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import { requestHeader } from "./request-id.js";
 
 /** The original's security headers (every response). */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -46,7 +47,7 @@ const EXPOSE_HEADERS = "X-Request-Id,X-Total-Count,Retry-After";
 export function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHandler {
   const allowed = new Set(allowedOrigins);
   return async (c, next) => {
-    const origin = c.req.header("origin");
+    const origin = requestHeader(c, "origin");
     const ok = origin !== undefined && allowed.has(origin);
     c.header("Vary", "Origin");
     if (ok) {
@@ -54,7 +55,7 @@ export function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHand
       c.header("Access-Control-Allow-Credentials", "true");
       c.header("Access-Control-Expose-Headers", EXPOSE_HEADERS);
     }
-    if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method")) {
+    if (c.req.method === "OPTIONS" && requestHeader(c, "access-control-request-method")) {
       if (ok) {
         c.header("Access-Control-Allow-Methods", ALLOW_METHODS);
         c.header("Access-Control-Allow-Headers", ALLOW_HEADERS);
