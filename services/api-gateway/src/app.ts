@@ -127,9 +127,11 @@ export function createApp(deps: GatewayDeps) {
       });
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
       if (cacheKey && generation !== undefined && res.body instanceof Uint8Array) responses.set(cacheKey, generation, res.status, { headers: res.headers, body: res.body });
-      delete res.headers[SURROGATE_CONTROL]; // for the gateway only
-      if (res.body === null) return c.body(null, res.status as StatusCode, res.headers);
-      return c.body(res.body as Uint8Array<ArrayBuffer> | ReadableStream, res.status as ContentfulStatusCode, res.headers);
+      // The offer is for the gateway only; the upstream's Vary (Accept-Encoding) joins the gateway's (Origin).
+      const { [SURROGATE_CONTROL]: _offer, vary, ...headers } = res.headers;
+      if (vary) c.header("Vary", String(vary), { append: true });
+      if (res.body === null) return c.body(null, res.status as StatusCode, headers);
+      return c.body(res.body as Uint8Array<ArrayBuffer> | ReadableStream, res.status as ContentfulStatusCode, headers);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");

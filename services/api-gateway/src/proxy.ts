@@ -16,7 +16,6 @@ const HOP_BY_HOP = new Set([
   "upgrade",
   "host",
   "content-length",
-  "accept-encoding",
   "x-forwarded-for",
   "x-forwarded-proto",
   "x-forwarded-host",
@@ -25,8 +24,12 @@ const HOP_BY_HOP = new Set([
   GATEWAY_VIA_HEADER,
   REQUEST_ID_HEADER,
 ]);
-/** Upstream CORS headers are dropped: the gateway answers CORS itself, once. */
-const RESPONSE_SKIP = new Set([...HOP_BY_HOP, "content-encoding", "vary"]);
+/**
+ * Upstream CORS headers are dropped: the gateway answers CORS itself, once. `Accept-Encoding` goes up and
+ * `Content-Encoding` comes back untouched (node:http does not decompress), so the blog's precompressed
+ * assets reach the client compressed; the upstream's `Vary` is merged into the gateway's own by the caller.
+ */
+const RESPONSE_SKIP = HOP_BY_HOP;
 const isCors = (k: string) => k.startsWith("access-control-");
 /** Methods safe to send twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
@@ -162,6 +165,13 @@ export interface UpstreamResponse {
 function responseHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(h)) if (v !== undefined && !RESPONSE_SKIP.has(k) && !isCors(k)) out[k] = v;
+  // `Vary: Origin` belongs to the upstream's CORS answer, which is dropped; keep what else it varies on.
+  const vary = String(out.vary ?? "")
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t && t.toLowerCase() !== "origin");
+  if (vary.length) out.vary = vary.join(", ");
+  else delete out.vary;
   return out;
 }
 

@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import { gunzipSync, gzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BLOG_CACHE_GENERATION_KEY, Metrics, createRedis, type Redis } from "@titanium/kit";
@@ -19,6 +20,15 @@ let tokens: Awaited<ReturnType<typeof testTokens>>;
 beforeAll(async () => {
   upstream = createServer((req, res) => {
     hits++;
+    if (req.url?.includes("gz=1")) {
+      // The blog's precompressed assets: encoded when asked, with Vary (its CORS Origin included).
+      const gz = /\bgzip\b/.test(String(req.headers["accept-encoding"]));
+      res.setHeader("vary", "Origin, Accept-Encoding");
+      if (offer) res.setHeader("surrogate-control", offer);
+      if (gz) res.setHeader("content-encoding", "gzip");
+      res.end(gz ? gzipSync(JSON.stringify({ n: hits })) : JSON.stringify({ n: hits }));
+      return;
+    }
     res.setHeader("content-type", "application/json");
     res.setHeader("x-total-count", "7");
     res.setHeader("cache-control", "no-store");
@@ -93,6 +103,19 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
     } finally {
       offer = "max-age=60";
     }
+  });
+
+  it("passes compression through (Accept-Encoding up, Content-Encoding and Vary back) and keeps no encoded answer", async () => {
+    const gw = gateway();
+    const res = await gw.request("/api/posts?gz=1", { headers: { "accept-encoding": "gzip, br" } });
+    expect([res.status, res.headers.get("content-encoding"), res.headers.get("vary")]).toEqual([200, "gzip", "Origin, Accept-Encoding"]);
+    const first = JSON.parse(gunzipSync(Buffer.from(await res.arrayBuffer())).toString()) as { n: number };
+    const again = await gw.request("/api/posts?gz=1", { headers: { "accept-encoding": "gzip, br" } });
+    expect(again.headers.get("x-cache")).toBeNull();
+    expect((JSON.parse(gunzipSync(Buffer.from(await again.arrayBuffer())).toString()) as { n: number }).n).toBeGreaterThan(first.n);
+    // A client that asks for nothing gets identity, never someone else's gzip.
+    const plain = await gw.request("/api/posts?gz=1");
+    expect([plain.headers.get("content-encoding"), typeof ((await plain.json()) as { n: number }).n]).toEqual([null, "number"]);
   });
 
   it("bounds staleness by age even if a bump were lost, and bypasses itself when Redis is not ready", async () => {

@@ -85,7 +85,9 @@ export class ResponseCache {
    */
   set(key: string, generation: string, status: number, res: CachedResponse, now = Date.now()): void {
     const offered = surrogateMaxAgeMs(res.headers);
-    if (status !== 200 || offered <= 0 || res.body.byteLength > this.maxBodyBytes || res.headers["set-cookie"] !== undefined) return;
+    // Encoded or varying answers would need the request's Accept-Encoding in the key: not kept.
+    const varies = res.headers["content-encoding"] !== undefined || res.headers.vary !== undefined;
+    if (status !== 200 || offered <= 0 || varies || res.body.byteLength > this.maxBodyBytes || res.headers["set-cookie"] !== undefined) return;
     // The replay gets its own Date, and the offer is for the gateway only.
     const { date: _date, [SURROGATE_CONTROL]: _offer, ...headers } = res.headers;
     this.entries.delete(key);
