@@ -9,10 +9,10 @@ export default defineConfig({
     exclude: ["**/node_modules/**", "**/dist/**", ".local/**"],
     // Vitest's default is one worker fewer than the cores: one worker on the 2-core machines here. Most
     // files wait on child processes (PostgreSQL, Redis, services, Chromium) or the Pulumi engine's
-    // callbacks, so a worker per core took the suite from 302 s to 196 s here, with no test slower to pass.
+    // callbacks, so a worker per core took the suite from 302 s to 196 s here, every test still passing.
     maxWorkers: Math.max(2, availableParallelism()),
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    reporters: process.env.CI ? ["default"] : ["default"],
+    reporters: ["default"],
   },
 });
