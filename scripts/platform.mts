@@ -217,7 +217,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const urlOf = (n: ServiceName) => urlsOf(n)[0]!;
   const serviceEnv: Record<ServiceName, Record<string, string>> = {
     "user-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json` },
-    "auth-service": { JWT_PRIVATE_KEY: jwtKey, USER_SERVICE_URL: urlOf("user-service") },
+    "auth-service": { JWT_PRIVATE_KEY: jwtKey, USER_SERVICE_URL: urlsOf("user-service").join(",") },
     "blog-service": {
       AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json`,
       WEB_ROOT: join(ROOT, "services/blog-web/dist"), // built by `npm ci` (prepare) and `npm start` (prestart)

@@ -4,7 +4,7 @@
  */
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
+import { PASSWORD, call, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
 import { byStatus, percentile, sleep, startLoad } from "./load.mjs";
 import { recordScenario, renderReliability, unmet, type ScenarioResult } from "./report.mjs";
 
@@ -37,6 +37,8 @@ describe("rolling restart under load", () => {
         send: () => call(base, "POST", "/api/posts", { token: users[w % 3]!.token, body: { title: `rolling ${w}`, content: "during a restart", category_name: "Rolling" } }),
       }),
       () => ({ label: "GET /.well-known/jwks.json", send: () => call(base, "GET", "/.well-known/jwks.json") }),
+      // Login goes gateway → auth → user (the credential check): both hops see restarts.
+      (w: number) => ({ label: "POST /api/login", send: () => call(base, "POST", "/api/login", { body: { username: `rr${(w % 3) + 1}`, password: PASSWORD } }) }),
       () => ({ label: "GET /api/auth/health", send: () => call(base, "GET", "/api/auth/health") }),
     ];
     const load = startLoad({
@@ -74,7 +76,7 @@ describe("rolling restart under load", () => {
       title: "Rolling restart of every service under load",
       suite: "npm run test:resilience",
       injected:
-        "Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists); SIGTERM to each of the six instances in turn, each started again before the next, while 12 workers sent reads, authenticated post creates, JWKS and health requests through the gateway",
+        "Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists); SIGTERM to each of the six instances in turn, each started again before the next, while 12 workers sent reads, authenticated post creates, logins (gateway → auth → user), JWKS and health requests through the gateway",
       measured: {
         "requests sent": load.outcomes.length,
         "requests failed": failed.length,

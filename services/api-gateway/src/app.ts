@@ -1,6 +1,7 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import {
   BLOG_CACHE_GENERATION_KEY,
+  UpstreamPool,
   HttpError,
   JwtVerifier,
   Lifecycle,
@@ -17,7 +18,7 @@ import type { HttpBindings } from "@hono/node-server";
 import type { IncomingHttpHeaders } from "node:http";
 import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
-import { UpstreamError, UpstreamPool, forward } from "./proxy.js";
+import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter } from "./rate-limit.js";
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
 import { GATEWAY_ROUTES, GLOBAL_LIMIT, loginAccount, matchRoute, type Upstream } from "./routes.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadEnv } from "@titanium/kit";
-import { envSchema, urlList } from "./config.js";
+import { urlList } from "@titanium/kit";
+import { envSchema } from "./config.js";
 
 describe("api-gateway environment", () => {
   it("parses trusted proxy CIDRs and bare addresses, and defaults the upstreams to the in-cluster names", () => {

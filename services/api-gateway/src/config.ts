@@ -1,6 +1,6 @@
 import { BlockList, isIP } from "node:net";
 import { z } from "zod";
-import { baseEnv, defaultServiceUrl, jwtVerifyEnv, redisEnv, type ServiceName } from "@titanium/kit";
+import { baseEnv, jwtVerifyEnv, redisEnv, serviceUrls } from "@titanium/kit";
 
 /** `10.0.0.0/8,127.0.0.1,::1/128` → a list of [address, prefix] pairs; a bare address is a /32 (/128). */
 const cidrs = z
@@ -22,42 +22,14 @@ const cidrs = z
     return out;
   });
 
-/** A comma-separated list of URLs as given; `urlList` splits it. */
-export const urlList = (s: string): string[] =>
-  s
-    .split(",")
-    .map((x) => x.trim())
-    .filter(Boolean);
-
-/**
- * An upstream: one URL (the cluster: its Kubernetes Service), or several instances' URLs, comma-separated
- * (the local platform, setups without a mesh), picked round-robin.
- */
-const upstreamUrls = (svc: ServiceName) =>
-  z
-    .string()
-    .default(defaultServiceUrl(svc))
-    .refine(
-      (s) =>
-        urlList(s).length > 0 &&
-        urlList(s).every((u) => {
-          try {
-            return ["http:", "https:"].includes(new URL(u).protocol);
-          } catch {
-            return false;
-          }
-        }),
-      "expected a URL (http or https), or several separated by commas",
-    );
-
 /** Every variable the api-gateway reads (documented in services/README.md). */
 export const envSchema = z.object({
   ...baseEnv,
   ...redisEnv,
   ...jwtVerifyEnv,
-  AUTH_SERVICE_URL: upstreamUrls("auth-service"),
-  USER_SERVICE_URL: upstreamUrls("user-service"),
-  BLOG_SERVICE_URL: upstreamUrls("blog-service"),
+  AUTH_SERVICE_URL: serviceUrls("auth-service"),
+  USER_SERVICE_URL: serviceUrls("user-service"),
+  BLOG_SERVICE_URL: serviceUrls("blog-service"),
   /**
    * Proxies whose X-Forwarded-For is believed (in the cluster: the pod's own sidecar, 127.0.0.0/8, and the
    * Istio ingress gateway). Empty: the TCP peer is the client and X-Forwarded-For is ignored.

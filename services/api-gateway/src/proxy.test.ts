@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "@titanium/kit/local";
-import { UpstreamError, UpstreamPool, forward, type UpstreamResponse } from "./proxy.js";
+import { UpstreamPool } from "@titanium/kit";
+import { UpstreamError, forward, type UpstreamResponse } from "./proxy.js";
 
 /** Real upstream instances on free ports; each answers with its name and counts what it received. */
 const servers: Server[] = [];

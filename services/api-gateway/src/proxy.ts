@@ -1,7 +1,7 @@
 import { Agent, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
-import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER } from "@titanium/kit";
+import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, type UpstreamInstance, type UpstreamPool } from "@titanium/kit";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the proxy sets itself. */
 const HOP_BY_HOP = new Set([
@@ -45,84 +45,6 @@ const BUFFER_LIMIT = 1024 * 1024;
 const agentOptions = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, timeout: 30_000, scheduling: "lifo" as const };
 const httpAgent = new Agent(agentOptions);
 const httpsAgent = new HttpsAgent(agentOptions);
-
-/** After a connection failure an instance is skipped this long (or until its readiness probe answers 200). */
-const EJECT_MS = 2_000;
-/** How often each instance of a multi-instance upstream is asked `/readyz` (a draining one answers 503). */
-const PROBE_INTERVAL_MS = 500;
-
-interface Instance {
-  base: string;
-  /** Skipped by `pick` until then (0: in rotation). */
-  ejectedUntil: number;
-}
-
-/**
- * The instances of one upstream service, picked round-robin. An instance is skipped while it refuses
- * connections, after it answered with `Connection: close` (the kit sends that while draining) and while its
- * `/readyz` says not ready (probed when there is more than one instance). When every instance is skipped,
- * they are all tried anyway: a skip is a hint, never a reason to fail a request.
- *
- * In the cluster each service is one URL (its Kubernetes Service, balanced by the mesh); the list is for
- * the local platform and setups without a service mesh.
- */
-export class UpstreamPool {
-  readonly instances: Instance[];
-  private next = 0;
-  private probeTimer: NodeJS.Timeout | undefined;
-
-  constructor(bases: readonly string[], opts: { probe?: boolean } = {}) {
-    if (bases.length === 0) throw new Error("an upstream needs at least one URL");
-    this.instances = bases.map((base) => ({ base: base.replace(/\/+$/, ""), ejectedUntil: 0 }));
-    if (opts.probe !== false && this.instances.length > 1) {
-      this.probeTimer = setInterval(() => void this.probe(), PROBE_INTERVAL_MS);
-      this.probeTimer.unref();
-    }
-  }
-
-  /** Round-robin among instances in rotation, not already tried for this request. */
-  pick(tried: ReadonlySet<Instance>): Instance {
-    const n = this.instances.length;
-    const now = Date.now();
-    let fallback: Instance | undefined;
-    for (let i = 0; i < n; i++) {
-      const inst = this.instances[(this.next + i) % n]!;
-      if (tried.has(inst)) continue;
-      if (inst.ejectedUntil <= now) {
-        this.next = (this.next + i + 1) % n;
-        return inst;
-      }
-      fallback ??= inst;
-    }
-    // All skipped: an untried one, else (retrying the only instance) the next in turn.
-    const chosen = fallback ?? this.instances[this.next % n]!;
-    this.next = (this.instances.indexOf(chosen) + 1) % n;
-    return chosen;
-  }
-
-  eject(inst: Instance, ms = EJECT_MS): void {
-    inst.ejectedUntil = Date.now() + ms;
-  }
-
-  private async probe(): Promise<void> {
-    await Promise.all(
-      this.instances.map(async (inst) => {
-        try {
-          const res = await fetch(`${inst.base}/readyz`, { signal: AbortSignal.timeout(PROBE_INTERVAL_MS) });
-          await res.body?.cancel();
-          if (res.status === 200) inst.ejectedUntil = 0;
-          else this.eject(inst);
-        } catch {
-          this.eject(inst);
-        }
-      }),
-    );
-  }
-
-  stop(): void {
-    clearInterval(this.probeTimer);
-  }
-}
 
 export interface ForwardOptions {
   /** The instances of the upstream service. */
@@ -239,7 +161,7 @@ export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
 
   const attempts = 1 + Math.max(opts.retries ?? 2, opts.pool.instances.length);
   const deadline = Date.now() + opts.timeoutMs;
-  const tried = new Set<Instance>();
+  const tried = new Set<UpstreamInstance>();
   for (let attempt = 1; ; attempt++) {
     const inst = opts.pool.pick(tried);
     tried.add(inst);

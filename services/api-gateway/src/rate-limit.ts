@@ -97,6 +97,9 @@ export class LocalLimiter {
 
 type GcraRedis = Redis & { titaniumGcra(numKeys: number, ...args: (string | number)[]): Promise<[number, number]> };
 
+/** The limiter's Lua command, to define with the client (`connectRedis(env, logger, RATE_LIMIT_SCRIPTS)`). */
+export const RATE_LIMIT_SCRIPTS = { titaniumGcra: { lua: GCRA_LUA } };
+
 export class RateLimiter {
   private readonly local = new LocalLimiter();
   private warned = false;
@@ -105,6 +108,8 @@ export class RateLimiter {
     private readonly redis: Redis | undefined,
     private readonly opts: { scale?: number; logger?: Logger } = {},
   ) {
+    // Clients from connectRedis(…, RATE_LIMIT_SCRIPTS) have it already; defining it here, before any
+    // request, is for clients made elsewhere (tests).
     if (redis && !("titaniumGcra" in redis)) redis.defineCommand("titaniumGcra", { lua: GCRA_LUA });
   }
 

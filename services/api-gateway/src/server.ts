@@ -1,10 +1,11 @@
-import { JwtVerifier, Lifecycle, Metrics, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer } from "@titanium/kit";
+import { JwtVerifier, Lifecycle, Metrics, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer, urlList } from "@titanium/kit";
 import { createApp } from "./app.js";
-import { envSchema, trustedProxies, urlList } from "./config.js";
+import { envSchema, trustedProxies } from "./config.js";
+import { RATE_LIMIT_SCRIPTS } from "./rate-limit.js";
 
 const env = loadEnvOrExit("api-gateway", envSchema);
 const logger = createLogger("api-gateway", env.LOG_LEVEL);
-const redis = connectRedis(env, logger);
+const redis = connectRedis(env, logger, RATE_LIMIT_SCRIPTS);
 const lifecycle = new Lifecycle();
 const app = createApp({
   upstreams: { auth: urlList(env.AUTH_SERVICE_URL), user: urlList(env.USER_SERVICE_URL), blog: urlList(env.BLOG_SERVICE_URL) },

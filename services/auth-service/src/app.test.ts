@@ -91,6 +91,18 @@ describe("login", () => {
     const res = await down.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
     expect(res.status).toBe(503);
   });
+
+  it("moves to the next user-service instance when one refuses the connection (a restart)", async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const live = `http://127.0.0.1:${userServer.port}`;
+    const pooled = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: [dead, live], logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await pooled.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200]);
+  });
 });
 
 describe("verify: refusals", () => {

@@ -4,6 +4,7 @@ import {
   Lifecycle,
   Metrics,
   REQUEST_ID_HEADER,
+  UpstreamPool,
   bearer,
   bearerToken,
   createRoute,
@@ -14,6 +15,7 @@ import {
   z,
   type Logger,
   type Sql,
+  type UpstreamInstance,
 } from "@titanium/kit";
 import type { SigningKeys } from "./keys.js";
 import { TokenService, type TokenSettings } from "./tokens.js";
@@ -22,8 +24,8 @@ export interface AuthServiceDeps {
   sql: Sql;
   keys: SigningKeys;
   tokens: TokenSettings;
-  /** Base URL of the user-service (its internal credential check). */
-  userServiceUrl: string;
+  /** The user-service (its internal credential check): one URL, or its instances' URLs (an `UpstreamPool`; local platform, no mesh). */
+  userServiceUrl: string | readonly string[];
   upstreamTimeoutMs?: number;
   logger: Logger;
   metrics?: Metrics;
@@ -53,7 +55,31 @@ export function createApp(deps: AuthServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("auth-service");
   const tokens = new TokenService(deps.sql, deps.keys, deps.tokens);
   const verifier = new JwtVerifier({ keys: deps.keys.keySet, issuer: deps.tokens.issuer, audience: deps.tokens.audience });
-  const checkUrl = new URL("/internal/verify-credentials", deps.userServiceUrl).toString();
+  const users = new UpstreamPool(typeof deps.userServiceUrl === "string" ? [deps.userServiceUrl] : deps.userServiceUrl);
+
+  /**
+   * The credential check reads and changes nothing, so a connection that fails (an instance restarting)
+   * is retried on the next instance, within one timeout for the whole attempt.
+   */
+  async function checkCredentials(body: unknown, requestId: string): Promise<Response> {
+    const signal = AbortSignal.timeout(deps.upstreamTimeoutMs ?? 3000);
+    const tried = new Set<UpstreamInstance>();
+    for (;;) {
+      const inst = users.pick(tried);
+      tried.add(inst);
+      try {
+        return await fetch(`${inst.base}/internal/verify-credentials`, {
+          method: "POST",
+          headers: { "content-type": "application/json", [REQUEST_ID_HEADER]: requestId },
+          body: JSON.stringify(body),
+          signal,
+        });
+      } catch (err) {
+        if (signal.aborted || tried.size >= users.instances.length) throw err;
+        users.eject(inst);
+      }
+    }
+  }
 
   const app = createServiceApp({
     service: "auth-service",
@@ -84,12 +110,7 @@ export function createApp(deps: AuthServiceDeps) {
       const body = c.req.valid("json");
       let res: Response;
       try {
-        res = await fetch(checkUrl, {
-          method: "POST",
-          headers: { "content-type": "application/json", [REQUEST_ID_HEADER]: c.get("requestId") },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(deps.upstreamTimeoutMs ?? 3000),
-        });
+        res = await checkCredentials(body, c.get("requestId"));
       } catch (err) {
         deps.logger.error({ err: (err as Error).message }, "user-service unreachable");
         loginFailed("user-service unreachable");

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { z } from "zod";
-import { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, baseEnv, postgresEnv, serviceUrl } from "@titanium/kit";
+import { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, baseEnv, postgresEnv, serviceUrls } from "@titanium/kit";
 
 /** PEM from an env var: real newlines, or `\n` escapes as some secret stores deliver them. */
 const pem = (s: string) => s.replace(/\\n/g, "\n").trim();
@@ -47,7 +47,7 @@ export const envSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   /** Refresh-token lifetime (each use rotates it and restarts this clock). */
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(14 * 86400),
-  USER_SERVICE_URL: serviceUrl("user-service"),
+  USER_SERVICE_URL: serviceUrls("user-service"),
   /** Timeout for the call to the user-service's credential check. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
 });

@@ -1,4 +1,4 @@
-import { Lifecycle, Metrics, connectPostgres, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer } from "@titanium/kit";
+import { Lifecycle, Metrics, connectPostgres, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer, urlList } from "@titanium/kit";
 import { createApp } from "./app.js";
 import { envSchema } from "./config.js";
 import { loadSigningKeys } from "./keys.js";
@@ -17,7 +17,7 @@ const app = createApp({
     accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
     refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
   },
-  userServiceUrl: env.USER_SERVICE_URL,
+  userServiceUrl: urlList(env.USER_SERVICE_URL),
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   logger,
   metrics: new Metrics("auth-service"),

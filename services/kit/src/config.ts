@@ -114,6 +114,34 @@ export const defaultServiceUrl = (svc: ServiceName) => `http://${svc}:${SERVICE_
 /** An upstream service URL variable with its in-cluster default. */
 export const serviceUrl = (svc: ServiceName) => url(["http:", "https:"]).default(defaultServiceUrl(svc));
 
+/** A comma-separated list of URLs as given; `urlList` splits it. */
+export const urlList = (s: string): string[] =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/**
+ * A service the process calls: one URL (the cluster: its Kubernetes Service), or several instances' URLs,
+ * comma-separated (the local platform, setups without a mesh), for an `UpstreamPool`.
+ */
+export const serviceUrls = (svc: ServiceName) =>
+  z
+    .string()
+    .default(defaultServiceUrl(svc))
+    .refine(
+      (s) =>
+        urlList(s).length > 0 &&
+        urlList(s).every((u) => {
+          try {
+            return ["http:", "https:"].includes(new URL(u).protocol);
+          } catch {
+            return false;
+          }
+        }),
+      "expected a URL (http or https), or several separated by commas",
+    );
+
 /** Parse `env` with `schema`; throws `ConfigError` naming each bad or missing variable. */
 export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
   const result = schema.safeParse(env);

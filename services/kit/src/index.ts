@@ -12,6 +12,7 @@ export * from "./openapi.js";
 export * from "./redis.js";
 export * from "./request-id.js";
 export * from "./security.js";
+export * from "./upstream-pool.js";
 export * from "./server.js";
 export { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 export * from "./runtime.js";

@@ -61,6 +61,19 @@ describe("migrations against a real PostgreSQL", () => {
 });
 
 describe("Redis cache", () => {
+  it("defines its Lua commands with the client, so a fresh process can use them in the same tick as other commands", async () => {
+    const client = createRedis({ url: redis.url });
+    // Defined on first use instead, a command missing from an auto-pipeline already being filled made ioredis
+    // misalign the batch and throw out of its callback (redis/ioredis#1931): a restarted user-service died.
+    const lua = client as unknown as Record<string, unknown>;
+    expect([typeof lua.titaniumGenGet, typeof lua.titaniumGenDel]).toEqual(["function", "function"]);
+    await new Promise((r) => client.once("ready", r));
+    const cache = new JsonCache(client, undefined, { generations: ["tick:gen"] });
+    const [set, read, get] = await Promise.all([client.set("tick:a", "1"), cache.getInGeneration("tick:gen", "tick:", "k"), client.get("tick:a")]);
+    expect([set, typeof read.generation, get]).toEqual(["OK", "string", "1"]);
+    client.disconnect();
+  });
+
   it("stores JSON with a TTL, invalidates by generation, and degrades to misses when Redis is gone", async () => {
     const client = createRedis({ url: redis.url });
     await new Promise((r) => client.once("ready", r));

@@ -9,7 +9,26 @@ export interface RedisOptions {
   /** Milliseconds for one command before it fails (the caller then degrades, e.g. reads the database). */
   commandTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** More Lua commands to define with the client's own (see KIT_SCRIPTS: never define one later). */
+  scripts?: Record<string, { lua: string; numberOfKeys?: number }>;
 }
+
+/**
+ * The kit's Lua commands, defined when the client is made: a command defined later (on first use) is
+ * missing from an auto-pipeline already being filled in that tick, and ioredis then misaligns the batch's
+ * callbacks and throws out of its own callback, killing the process (redis/ioredis#1931; seen here when a
+ * restarted user-service took its first requests).
+ */
+const KIT_SCRIPTS = {
+  titaniumGenGet: {
+    numberOfKeys: 1,
+    lua: "local g = redis.call('GET', KEYS[1]) or '0'\nreturn {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
+  },
+  titaniumGenDel: {
+    numberOfKeys: 1,
+    lua: "local g = redis.call('GET', KEYS[1]) or '0'\nreturn redis.call('DEL', ARGV[1] .. g .. ':' .. ARGV[2])",
+  },
+};
 
 /**
  * A Redis client that fails fast instead of queueing: commands time out, nothing is buffered while
@@ -17,6 +36,7 @@ export interface RedisOptions {
  */
 export function createRedis(opts: RedisOptions): Redis {
   const client = new Redis(opts.url, {
+    scripts: { ...KIT_SCRIPTS, ...opts.scripts },
     connectTimeout: opts.connectTimeoutMs ?? 2_000,
     commandTimeout: opts.commandTimeoutMs ?? 500,
     maxRetriesPerRequest: 1,
@@ -236,16 +256,7 @@ export class JsonCache {
 
   private scripts(): GenScripts {
     const client = this.redis as Redis & Partial<GenScripts>;
-    if (!client.titaniumGenGet) {
-      client.defineCommand("titaniumGenGet", {
-        numberOfKeys: 1,
-        lua: "local g = redis.call('GET', KEYS[1]) or '0'\nreturn {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
-      });
-      client.defineCommand("titaniumGenDel", {
-        numberOfKeys: 1,
-        lua: "local g = redis.call('GET', KEYS[1]) or '0'\nreturn redis.call('DEL', ARGV[1] .. g .. ':' .. ARGV[2])",
-      });
-    }
+    if (!client.titaniumGenGet) throw new Error("JsonCache needs a client made by createRedis (its Lua commands are defined there)");
     return client as Redis & GenScripts;
   }
 }

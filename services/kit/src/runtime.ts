@@ -3,7 +3,7 @@ import { ConfigError, SERVICE_PORTS, loadEnv, postgresEnv, postgresUrl, redisUrl
 import { createPostgres, type Sql } from "./db.js";
 import { createLogger, type Logger } from "./logger.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
-import { createRedis, type Redis } from "./redis.js";
+import { createRedis, type Redis, type RedisOptions } from "./redis.js";
 import { flushThenExit } from "./server.js";
 
 /** Parse the environment or exit 1 with one JSON line naming every bad variable (no stack trace). */
@@ -25,13 +25,13 @@ export function connectPostgres(env: PostgresSettings, logger: Logger): Sql {
 }
 
 /** Redis when configured; otherwise a loud warning and `undefined` (caches off, in-process rate limits). */
-export function connectRedis(env: RedisSettings, logger: Logger): Redis | undefined {
+export function connectRedis(env: RedisSettings, logger: Logger, scripts?: RedisOptions["scripts"]): Redis | undefined {
   const url = redisUrl(env);
   if (!url) {
     logger.warn("REDIS_URL/REDIS_HOST not set: running without Redis (no cache, in-process rate limits only)");
     return undefined;
   }
-  return createRedis({ url, logger });
+  return createRedis({ url, logger, ...(scripts && { scripts }) });
 }
 
 /** What the migration command reads (`MIGRATIONS_DIR` only to override where the SQL files are). */
