@@ -6,9 +6,24 @@ export function normalizeIp(ip: string): string {
   return m ? m[1]! : ip;
 }
 
+/**
+ * Decisions per list and address: the same few peers (in the cluster, the pod's own sidecar) ask on every
+ * request, and `BlockList.check` builds a SocketAddress each time.
+ */
+const decisions = new WeakMap<BlockList, Map<string, boolean>>();
+const MAX_DECISIONS = 4096;
+
 function isTrusted(trusted: BlockList, ip: string): boolean {
-  const v = isIP(ip);
-  return v !== 0 && trusted.check(ip, v === 6 ? "ipv6" : "ipv4");
+  let known = decisions.get(trusted);
+  if (!known) decisions.set(trusted, (known = new Map()));
+  let yes = known.get(ip);
+  if (yes === undefined) {
+    const v = isIP(ip);
+    yes = v !== 0 && trusted.check(ip, v === 6 ? "ipv6" : "ipv4");
+    if (known.size >= MAX_DECISIONS) known.clear();
+    known.set(ip, yes);
+  }
+  return yes;
 }
 
 /**

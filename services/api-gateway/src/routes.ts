@@ -112,13 +112,17 @@ export function loginAccount(body: Uint8Array): string | undefined {
   }
 }
 
+const PLAIN_PATH = /^[A-Za-z0-9_\-~./]*$/;
+
 /** The route for a request, or undefined (404). Internal service routes are never reachable. */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
   for (const def of GATEWAY_ROUTES) {
     const mapped = def.map(path);
     if (mapped === undefined) continue;
     // Resolve dot segments as the upstream URL will, then refuse anything internal.
-    const up = new URL(mapped, "http://upstream").pathname;
+    // Plain paths (letters, digits, - _ ~ . /, no dot segment) are already what the URL parser would
+    // produce; anything else is resolved by it (dot segments, escapes, backslashes, control characters).
+    const up = PLAIN_PATH.test(mapped) && !mapped.includes("/.") ? mapped : new URL(mapped, "http://upstream").pathname;
     if (up.startsWith(INTERNAL_PREFIX) || up === INTERNAL_PREFIX.slice(0, -1)) return undefined;
     const limit = def.limit?.(method, up);
     const cacheable = def.cacheable?.(method, up) ?? false;
