@@ -40,7 +40,7 @@ export interface GatewayDeps {
   bodyLimitBytes?: number;
   rateLimitScale?: number;
   /** Micro-cache of anonymous blog reads; default 1000 entries, 5 s (response-cache.ts). */
-  responseCache?: { maxEntries: number; maxAgeMs: number };
+  responseCache?: { maxEntries: number; maxAgeMs: number; maxTotalBytes?: number };
   /** Requests handled at once before shedding with 503 (unbounded when absent). */
   maxInFlight?: number;
   /** Tests without a socket (app.request) pass the peer address here. */
@@ -101,7 +101,7 @@ export function createApp(deps: GatewayDeps) {
     const q = rawUrl.indexOf("?");
     const search = q < 0 ? "" : rawUrl.slice(q);
     const cacheKey = match.cacheable && !token && responses.enabled ? match.path + search : undefined;
-    const [decision, generation] = await Promise.all([
+    const [decision, ticket] = await Promise.all([
       limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject, also),
       cacheKey ? responses.generation() : undefined,
     ]);
@@ -110,7 +110,7 @@ export function createApp(deps: GatewayDeps) {
       throw new HttpError(429, "Too Many Requests", {}, { "Retry-After": String(seconds) });
     }
 
-    const hit = cacheKey && generation !== undefined ? responses.get(cacheKey, generation) : undefined;
+    const hit = cacheKey && ticket ? responses.get(cacheKey, ticket) : undefined;
     if (hit) return c.body(hit.body as Uint8Array<ArrayBuffer>, 200, { ...hit.headers, "x-cache": "HIT" });
 
     // The chain we believe: the client, then the peer if it was a proxy of ours.
@@ -130,7 +130,7 @@ export function createApp(deps: GatewayDeps) {
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
       });
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
-      if (cacheKey && generation !== undefined && res.body instanceof Uint8Array) responses.set(cacheKey, generation, res.status, { headers: res.headers, body: res.body });
+      if (cacheKey && ticket && res.body instanceof Uint8Array) responses.set(cacheKey, ticket, res.status, { headers: res.headers, body: res.body });
       // The offer is for the gateway only; the upstream's Vary (Accept-Encoding) joins the gateway's (Origin).
       const { [SURROGATE_CONTROL]: _offer, vary, ...headers } = res.headers;
       if (vary) c.header("Vary", String(vary), { append: true });

@@ -42,6 +42,8 @@ export const envSchema = z.object({
   /** Micro-cache of anonymous blog reads (response-cache.ts): entries kept; 0 turns it off. */
   RESPONSE_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(100_000).default(1000),
   /** Micro-cache: oldest entry served even when the blog's generation did not move (bounds a lost invalidation). */
+  /** Micro-cache: bytes of stored bodies in all (they live outside V8's heap, so the heap cap does not bound them). */
+  RESPONSE_CACHE_MAX_BYTES: z.coerce.number().int().min(0).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
   RESPONSE_CACHE_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   /** Requests handled at once; beyond it the gateway sheds load with 503 + Retry-After (memory stays bounded). */
   MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(256),

@@ -31,8 +31,12 @@ const HOP_BY_HOP = new Set([
  */
 const RESPONSE_SKIP = HOP_BY_HOP;
 const isCors = (k: string) => k.startsWith("access-control-");
-/** Methods safe to send twice (RFC 9110 §9.2.2). */
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+/**
+ * Methods sent again after a connection error that may have come after the upstream read the request: the
+ * safe ones (RFC 9110 §9.2.1). PUT and DELETE are idempotent in effect but not in answer (a repeated
+ * delete of a deleted post says "not found"), so they go elsewhere only when the connection was refused.
+ */
+const RESENDABLE = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Errors meaning the request never reached the upstream application (or the connection died). */
 const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT"]);
 /** Answers up to this size are read whole (the fast path); larger or unsized ones are streamed. */
@@ -176,8 +180,8 @@ export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
       const connectionError = e.code !== undefined && CONNECTION_ERRORS.has(e.code);
       if (connectionError) opts.pool.eject(inst);
       // Refused: the request never reached the instance, so any method may go elsewhere. Other connection
-      // errors may come after the request was read: only idempotent methods are sent again.
-      const retriable = e.code === "ECONNREFUSED" || (connectionError && IDEMPOTENT.has(opts.method));
+      // errors may come after the request was read: only safe methods are sent again.
+      const retriable = e.code === "ECONNREFUSED" || (connectionError && RESENDABLE.has(opts.method));
       if (attempt < attempts && retriable && Date.now() < deadline) {
         // Another instance at once; the same one again only after a short pause.
         if (tried.size >= opts.pool.instances.length) {

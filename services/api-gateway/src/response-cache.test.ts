@@ -131,17 +131,27 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
     down.disconnect();
   });
 
-  it("keeps at most maxEntries and drops everything when its Redis connection closes", async () => {
+  it("keeps at most maxEntries and maxTotalBytes, drops everything when Redis closes, and stores nothing read before that", async () => {
     const own = createRedis({ url: rd.url });
     await new Promise((r) => own.once("ready", r));
-    const cache = new ResponseCache(own, { generationKey: BLOG_CACHE_GENERATION_KEY, maxEntries: 2, maxAgeMs: 60_000 });
-    const res = { headers: { "content-type": "application/json", date: "Mon, 01 Jan 2024 00:00:00 GMT", "surrogate-control": "max-age=9" }, body: Buffer.from("[]") };
-    for (const k of ["a", "b", "c"]) cache.set(k, "1", 200, res);
-    expect([cache.get("a", "1"), cache.get("b", "1") !== undefined, cache.get("c", "1")?.headers]).toEqual([undefined, true, { "content-type": "application/json" }]);
-    cache.set("d", "1", 404, res);
-    expect(cache.get("d", "1")).toBeUndefined();
+    const cache = new ResponseCache(own, { generationKey: BLOG_CACHE_GENERATION_KEY, maxEntries: 2, maxAgeMs: 60_000, maxTotalBytes: 1000 });
+    const headers = { "content-type": "application/json", date: "Mon, 01 Jan 2024 00:00:00 GMT", "surrogate-control": "max-age=9" };
+    const res = { headers, body: Buffer.from("[]") };
+    const t = (await cache.generation())!;
+    for (const k of ["a", "b", "c"]) cache.set(k, t, 200, res);
+    expect([cache.get("a", t), cache.get("b", t) !== undefined, cache.get("c", t)?.headers]).toEqual([undefined, true, { "content-type": "application/json" }]);
+    cache.set("d", t, 404, res);
+    expect(cache.get("d", t)).toBeUndefined();
+    // Junk query strings cannot pile up bodies past the byte budget (bodies live outside V8's heap).
+    cache.set("big1", t, 200, { headers, body: Buffer.alloc(600) });
+    cache.set("big2", t, 200, { headers, body: Buffer.alloc(600) });
+    expect([cache.get("big1", t), cache.get("big2", t) !== undefined, cache.totalBytes <= 1000]).toEqual([undefined, true, true]);
+    // A generation read before the connection dropped may predate a write whose bump is still owed.
+    const before = (await cache.generation())!;
     own.disconnect();
     await new Promise((r) => setTimeout(r, 20));
-    expect(cache.size).toBe(0);
+    expect([cache.size, cache.totalBytes]).toEqual([0, 0]);
+    cache.set("late", before, 200, res);
+    expect(cache.get("late", before)).toBeUndefined();
   });
 });

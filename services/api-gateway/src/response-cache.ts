@@ -31,6 +31,14 @@ export interface ResponseCacheOptions {
   maxAgeMs: number;
   /** Largest body stored. */
   maxBodyBytes?: number;
+  /** Bodies kept in all (off V8's heap, so the heap cap does not bound them): oldest dropped first. */
+  maxTotalBytes?: number;
+}
+
+/** What `generation()` saw: the generation, and the connection epoch it was read in. */
+export interface CacheTicket {
+  generation: string;
+  epoch: number;
 }
 
 /**
@@ -44,13 +52,34 @@ export interface ResponseCacheOptions {
 export class ResponseCache {
   private readonly entries = new Map<string, Entry>();
   private readonly maxBodyBytes: number;
+  private readonly maxTotalBytes: number;
+  private bytes = 0;
+  /**
+   * Bumped whenever the Redis connection drops: an answer fetched under a generation read before the drop
+   * may predate a write whose bump the blog still owes, so it is not stored (see `set`).
+   */
+  private epoch = 0;
 
   constructor(
     private readonly redis: Redis | undefined,
     private readonly opts: ResponseCacheOptions,
   ) {
     this.maxBodyBytes = opts.maxBodyBytes ?? 256 * 1024;
-    redis?.on("close", () => this.entries.clear());
+    this.maxTotalBytes = opts.maxTotalBytes ?? 8 * 1024 * 1024;
+    redis?.on("close", () => this.drop());
+  }
+
+  private drop(): void {
+    this.epoch++;
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  private remove(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.bytes -= e.body.byteLength;
+    this.entries.delete(key);
   }
 
   get enabled(): boolean {
@@ -58,21 +87,22 @@ export class ResponseCache {
   }
 
   /** The current generation, or undefined when it cannot be known (Redis not ready or failing): then bypass. */
-  async generation(): Promise<string | undefined> {
+  async generation(): Promise<CacheTicket | undefined> {
     if (!this.enabled || this.redis!.status !== "ready") return undefined;
+    const epoch = this.epoch;
     try {
-      return (await this.redis!.get(this.opts.generationKey)) ?? "0";
+      return { generation: (await this.redis!.get(this.opts.generationKey)) ?? "0", epoch };
     } catch {
-      this.entries.clear();
+      this.drop();
       return undefined;
     }
   }
 
-  get(key: string, generation: string, now = Date.now()): CachedResponse | undefined {
+  get(key: string, ticket: CacheTicket, now = Date.now()): CachedResponse | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
-    if (e.generation !== generation || now > e.expiresAt) {
-      this.entries.delete(key);
+    if (e.generation !== ticket.generation || now > e.expiresAt) {
+      this.remove(key);
       return undefined;
     }
     return e;
@@ -83,19 +113,26 @@ export class ResponseCache {
    * (the Edge Architecture header surrogates honour and strip; browsers keep seeing the upstream's
    * `Cache-Control: no-store`), without a cookie, small enough; kept at most N seconds and `maxAgeMs`.
    */
-  set(key: string, generation: string, status: number, res: CachedResponse, now = Date.now()): void {
+  set(key: string, ticket: CacheTicket, status: number, res: CachedResponse, now = Date.now()): void {
+    if (ticket.epoch !== this.epoch) return;
     const offered = surrogateMaxAgeMs(res.headers);
     // Encoded or varying answers would need the request's Accept-Encoding in the key: not kept.
     const varies = res.headers["content-encoding"] !== undefined || res.headers.vary !== undefined;
     if (status !== 200 || offered <= 0 || varies || res.body.byteLength > this.maxBodyBytes || res.headers["set-cookie"] !== undefined) return;
     // The replay gets its own Date, and the offer is for the gateway only.
     const { date: _date, [SURROGATE_CONTROL]: _offer, ...headers } = res.headers;
-    this.entries.delete(key);
-    this.entries.set(key, { headers, body: res.body, generation, expiresAt: now + Math.min(offered, this.opts.maxAgeMs) });
-    if (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.remove(key);
+    this.entries.set(key, { headers, body: res.body, generation: ticket.generation, expiresAt: now + Math.min(offered, this.opts.maxAgeMs) });
+    this.bytes += res.body.byteLength;
+    while (this.entries.size > this.opts.maxEntries || this.bytes > this.maxTotalBytes) this.remove(this.entries.keys().next().value!);
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Bytes of stored bodies. */
+  get totalBytes(): number {
+    return this.bytes;
   }
 }

@@ -19,7 +19,7 @@ const app = createApp({
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   bodyLimitBytes: env.BODY_LIMIT_BYTES,
   rateLimitScale: env.RATE_LIMIT_SCALE,
-  responseCache: { maxEntries: env.RESPONSE_CACHE_MAX_ENTRIES, maxAgeMs: env.RESPONSE_CACHE_MAX_AGE_MS },
+  responseCache: { maxEntries: env.RESPONSE_CACHE_MAX_ENTRIES, maxAgeMs: env.RESPONSE_CACHE_MAX_AGE_MS, maxTotalBytes: env.RESPONSE_CACHE_MAX_BYTES },
   maxInFlight: env.MAX_IN_FLIGHT,
 });
 const running = await startServer({

@@ -246,4 +246,20 @@ describe("dependency outage", () => {
     expect(down.headers.get("retry-after")).toBe("1");
     expect((await app.request("/bug")).status).toBe(500);
   });
+
+  it("does not invite a retry of a write whose connection died after it was sent (it may have committed)", async () => {
+    const { app } = build();
+    const fail = (code: string) => () => {
+      throw Object.assign(new Error(code), { code });
+    };
+    app.post("/reset", fail("CONNECTION_CLOSED"));
+    app.post("/refused", fail("ECONNREFUSED"));
+    app.get("/reset", fail("CONNECTION_CLOSED"));
+    const write = await app.request("/reset", { method: "POST" });
+    expect([write.status, write.headers.get("retry-after")]).toEqual([503, null]);
+    expect(((await write.json()) as { message: string }).message).toMatch(/may or may not have been applied/);
+    // Never sent, or only a read: retrying is safe and the answer says when.
+    expect((await app.request("/refused", { method: "POST" })).headers.get("retry-after")).toBe("1");
+    expect((await app.request("/reset")).headers.get("retry-after")).toBe("1");
+  });
 });

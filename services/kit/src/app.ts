@@ -142,10 +142,15 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     }
     if (err instanceof SyntaxError) return errorResponse(c, 400, "request body is not valid JSON");
     if (isDependencyOutage(err)) {
-      // The database is unreachable (restarting, failing over): a retryable 503, not a defect.
+      // The database is unreachable (restarting, failing over): a 503, not a defect. A write whose
+      // connection died after it was sent may have committed: no Retry-After then, and it says so.
       opts.logger.warn({ err: (err as Error).message, request_id: c.get("requestId") }, "dependency unavailable");
-      c.header("Retry-After", "1");
-      return errorResponse(c, 503, "a dependency is unavailable, retry shortly");
+      const safe = c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS";
+      if (safe || neverSent(err)) {
+        c.header("Retry-After", "1");
+        return errorResponse(c, 503, "a dependency is unavailable, retry shortly");
+      }
+      return errorResponse(c, 503, "a dependency failed during the request; it may or may not have been applied, check before retrying");
     }
     opts.logger.error({ err, request_id: c.get("requestId") }, "unhandled error");
     return errorResponse(c, 500, "internal error");
@@ -200,6 +205,9 @@ const OUTAGE_CODES = new Set([
   "57P03",
 ]);
 export const isDependencyOutage = (err: unknown): boolean => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));
+/** Failures that happen before a query leaves the process: the database cannot have applied it. */
+const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "CONNECT_TIMEOUT", "CONNECTION_ENDED"]);
+const neverSent = (err: unknown): boolean => NEVER_SENT_CODES.has(String((err as { code?: unknown } | null)?.code));
 
 /** The route pattern for metrics and logs: never the raw path (unbounded label values). */
 function routeLabel(c: Context<AppEnv>): string {

@@ -66,7 +66,7 @@ describe("Redis cache", () => {
     // Defined on first use instead, a command missing from an auto-pipeline already being filled made ioredis
     // misalign the batch and throw out of its callback (redis/ioredis#1931): a restarted user-service died.
     const lua = client as unknown as Record<string, unknown>;
-    expect([typeof lua.titaniumGenGet, typeof lua.titaniumGenDel]).toEqual(["function", "function"]);
+    expect(typeof lua.titaniumGenGet).toBe("function");
     await new Promise((r) => client.once("ready", r));
     const cache = new JsonCache(client, undefined, { generations: ["tick:gen"] });
     const [set, read, get] = await Promise.all([client.set("tick:a", "1"), cache.getInGeneration("tick:gen", "tick:", "k"), client.get("tick:a")]);

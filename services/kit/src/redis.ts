@@ -24,10 +24,6 @@ const KIT_SCRIPTS = {
     numberOfKeys: 1,
     lua: "local g = redis.call('GET', KEYS[1]) or '0'\nreturn {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
   },
-  titaniumGenDel: {
-    numberOfKeys: 1,
-    lua: "local g = redis.call('GET', KEYS[1]) or '0'\nreturn redis.call('DEL', ARGV[1] .. g .. ':' .. ARGV[2])",
-  },
 };
 
 /**
@@ -211,18 +207,6 @@ export class JsonCache {
     }
   }
 
-  /** Deletes `${prefix}${generation}:${key}` under the current generation of `genKey` (one round trip). */
-  async delInGeneration(genKey: string, prefix: string, key: string): Promise<void> {
-    if (!this.redis) return;
-    if (!(await this.usable())) return this.owe();
-    try {
-      await this.scripts().titaniumGenDel(genKey, prefix, key);
-    } catch (err) {
-      this.owe();
-      this.logger?.warn({ err: (err as Error).message, key }, "cache invalidation failed; owed");
-    }
-  }
-
   async setRaw(key: string, raw: string, ttlSeconds: number): Promise<void> {
     if (!(await this.usable())) return;
     try {
@@ -263,5 +247,4 @@ export class JsonCache {
 
 interface GenScripts {
   titaniumGenGet: (genKey: string, prefix: string, key: string) => Promise<[string, string | null]>;
-  titaniumGenDel: (genKey: string, prefix: string, key: string) => Promise<number>;
 }

@@ -173,7 +173,9 @@ export function createApp(deps: UserServiceDeps) {
         if (newHash) await tx`update refresh_tokens set revoked_at = now() where user_id = ${me.id} and revoked_at is null`;
         return rows;
       });
-      await cache.delInGeneration(PROFILE_GENERATION_KEY, PROFILE_PREFIX, row.username.toLowerCase());
+      // Bump, not delete: a reader that loaded the old row before the commit stores it under the generation
+      // it read first, which this retires; a deleted key could be written back stale by that reader.
+      await cache.bump(PROFILE_GENERATION_KEY);
       return c.json(toProfile(updated!), 200);
     },
   );
