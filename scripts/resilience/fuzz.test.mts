@@ -174,7 +174,7 @@ describe("fuzzing every route", () => {
         { text: "all four processes alive and /readyz 200 after the run", met: alive.length === 4 && ready.every((s) => s === 200) },
         { text: `RSS of each service grows by less than ${RSS_GROWTH_BOUND_MB} MB from after the warm-up to the end`, met: growth.every((g) => Number.isFinite(g) && g < RSS_GROWTH_BOUND_MB) },
         { text: "every public route of routes.ts got at least 10 requests", met: uncovered.length === 0 },
-        { text: "at least 3000 requests", met: cases.length >= 3000 },
+        { text: "at least 3000 requests reached the platform, and at most 2% were ones the test client could not send", met: cases.length - clientRefused >= 3000 && clientRefused <= cases.length * 0.02 },
       ],
     };
     recordScenario(result);

@@ -76,7 +76,7 @@ describe("rolling restart under load", () => {
       title: "Rolling restart of every service under load",
       suite: "npm run test:resilience",
       injected:
-        "Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists); SIGTERM to each of the six instances in turn, each started again before the next, while 12 workers sent reads, authenticated post creates, logins (gateway → auth → user), JWKS and health requests through the gateway",
+        "Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists); SIGTERM to each of the six instances in turn, each started again before the next, while 12 workers sent reads, authenticated post creates, logins (gateway → auth → user), JWKS and health requests through the gateway. Not restarted: the gateway itself, the local platform's single entry (in the cluster the Istio ingress balances its replicas, with a PodDisruptionBudget in prod)",
       measured: {
         "requests sent": load.outcomes.length,
         "requests failed": failed.length,
