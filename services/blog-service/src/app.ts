@@ -1,7 +1,7 @@
 import {
   BLOG_CACHE_GENERATION_KEY,
   HttpError,
-  JsonCache,
+  GenerationCache,
   Lifecycle,
   Metrics,
   bearer,
@@ -45,8 +45,7 @@ export const CACHE_GENERATION_KEY = BLOG_CACHE_GENERATION_KEY;
 export function createApp(deps: BlogServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("blog-service");
   const repo = new BlogRepo(deps.sql);
-  // Bumping the generation is also how an invalidation missed while Redis was unreachable is paid.
-  const cache = new JsonCache(deps.redis, deps.logger, { generations: [CACHE_GENERATION_KEY] });
+  const cache = new GenerationCache(deps.redis, deps.logger, { generationKey: CACHE_GENERATION_KEY, prefix: "blog:" });
 
   const app = createServiceApp({
     service: "blog-service",
@@ -68,10 +67,10 @@ export function createApp(deps: BlogServiceDeps) {
    * as the JSON text they are served as, so a hit is neither parsed nor re-serialised.
    */
   async function cached(key: string, ttl: number, load: () => Promise<string>): Promise<string> {
-    const { generation, raw } = await cache.getInGeneration(CACHE_GENERATION_KEY, "blog:", key);
+    const { generation, raw } = await cache.read(key);
     if (raw !== undefined) return raw;
     const text = await load();
-    await cache.setRaw(`blog:${generation}:${key}`, text, ttl);
+    await cache.write(key, generation, text, ttl);
     return text;
   }
   const JSON_TYPE = { "Content-Type": "application/json" };
@@ -80,7 +79,7 @@ export function createApp(deps: BlogServiceDeps) {
    * still get no-store): it files them under the same generation, so a write retires them too.
    */
   const offer = (seconds: number) => ({ "Surrogate-Control": `max-age=${seconds}` });
-  const invalidate = () => cache.bump(CACHE_GENERATION_KEY);
+  const invalidate = () => cache.invalidate();
 
   // The two hot reads are plain routes serving cached JSON text; their OpenAPI entries are registered
   // beside them and their input is validated with the same schemas.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPostgres, pingPostgres } from "./db.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
-import { JsonCache, createRedis, pingRedis } from "./redis.js";
+import { GenerationCache, createRedis, pingRedis } from "./redis.js";
 import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } from "./testing/index.js";
 import { freePort } from "./local/index.js";
 
@@ -68,59 +68,54 @@ describe("Redis cache", () => {
     const lua = client as unknown as Record<string, unknown>;
     expect(typeof lua.titaniumGenGet).toBe("function");
     await new Promise((r) => client.once("ready", r));
-    const cache = new JsonCache(client, undefined, { generations: ["tick:gen"] });
-    const [set, read, get] = await Promise.all([client.set("tick:a", "1"), cache.getInGeneration("tick:gen", "tick:", "k"), client.get("tick:a")]);
+    const cache = new GenerationCache(client, undefined, { generationKey: "tick:gen", prefix: "tick:" });
+    const [set, read, get] = await Promise.all([client.set("tick:a", "1"), cache.read("k"), client.get("tick:a")]);
     expect([set, typeof read.generation, get]).toEqual(["OK", "string", "1"]);
     client.disconnect();
   });
 
-  it("stores JSON with a TTL, invalidates by generation, and degrades to misses when Redis is gone", async () => {
+  it("stores under the generation read first, retires a whole namespace with one bump, and degrades to misses when Redis is gone", async () => {
     const client = createRedis({ url: redis.url });
     await new Promise((r) => client.once("ready", r));
-    const cache = new JsonCache(client);
+    const cache = new GenerationCache(client, undefined, { generationKey: "st:gen", prefix: "st:" });
     await pingRedis(client);
-    await cache.set("k", { a: 1 }, 30);
-    expect(await cache.get("k")).toEqual({ a: 1 });
-    expect(await client.ttl("k")).toBeGreaterThan(25);
-    const g0 = await cache.generation("gen");
-    await cache.bump("gen");
-    expect(await cache.generation("gen")).not.toBe(g0);
-    await cache.del("k");
-    expect(await cache.get("k")).toBeUndefined();
+    const { generation, raw } = await cache.read("k");
+    expect(raw).toBeUndefined();
+    await cache.write("k", generation, '{"a":1}', 30);
+    expect(await cache.read("k")).toEqual({ generation, raw: '{"a":1}' });
+    expect(await client.ttl(`st:${generation}:k`)).toBeGreaterThan(25);
+    // A writer invalidates while a reader is loading: the reader's copy lands under the retired generation.
+    await cache.invalidate();
+    await cache.write("k", generation, '{"a":"stale"}', 30);
+    const after = await cache.read("k");
+    expect([after.raw, after.generation === generation]).toEqual([undefined, false]);
     client.disconnect();
     // Disconnected: reads miss and writes are no-ops instead of errors.
-    await cache.set("k2", 1, 10);
-    expect(await cache.get("k2")).toBeUndefined();
+    await cache.write("k2", after.generation, "1", 10);
+    expect((await cache.read("k2")).raw).toBeUndefined();
     await expect(pingRedis(client)).rejects.toThrow();
   });
 
   it("owes an invalidation it could not deliver, bypasses the cache meanwhile, and pays it before using the cache again", async () => {
     const client = createRedis({ url: redis.url });
-    const cache = new JsonCache(client, undefined, { generations: ["ns:gen"] });
-    const read = () => cache.getInGeneration("ns:gen", "ns:", "k");
+    const cache = new GenerationCache(client, undefined, { generationKey: "ns:gen", prefix: "ns:" });
     await new Promise((r) => client.once("ready", r));
     // A fresh process owes first (a crashed predecessor may not have invalidated): the first use pays it.
-    const { generation } = await read();
+    const { generation } = await cache.read("k");
     expect(cache.owed).toBe(0);
-    await cache.setRaw(`ns:${generation}:k`, "old", 60);
-    expect((await read()).raw).toBe("old");
+    await cache.write("k", generation, "old", 60);
+    expect((await cache.read("k")).raw).toBe("old");
 
     client.disconnect();
-    await cache.bump("ns:gen"); // the write's invalidation cannot be delivered
-    await cache.del("plain"); // nor a plain key delete
+    await cache.invalidate(); // the write's invalidation cannot be delivered
     expect(cache.owed).toBeGreaterThan(0);
-    // Another replica (still connected) wrote the entry the owed delete must remove.
-    const other = createRedis({ url: redis.url });
-    await new Promise((r) => other.once("ready", r));
-    await other.set("plain", "stale");
-    other.disconnect();
+    await expect.poll(() => client.status).toBe("end");
     await client.connect();
     // Redis is back with its old data: the stale entry is there, but the cache pays before it reads.
     expect(await client.get(`ns:${generation}:k`)).toBe("old");
-    expect((await read()).raw).toBeUndefined();
+    expect((await cache.read("k")).raw).toBeUndefined();
     expect(cache.owed).toBe(0);
     expect(Number(await client.get("ns:gen"))).toBeGreaterThan(Number(generation));
-    expect(await client.get("plain")).toBeNull();
     client.disconnect();
   });
 

@@ -59,49 +59,43 @@ export async function pingRedis(redis: Redis | undefined): Promise<void> {
   await redis.ping();
 }
 
-export interface JsonCacheOptions {
-  /**
-   * Generation keys of this cache's namespaces (keys are built as `<prefix><generation>:<key>`). Paying an
-   * owed invalidation bumps them all: every entry built from them is dropped with one O(1) command each.
-   */
-  generations?: readonly string[];
+export interface GenerationCacheOptions {
+  /** Redis key of the namespace's generation: bumping it retires every entry of the namespace at once. */
+  generationKey: string;
+  /** Entries are stored as `<prefix><generation>:<key>`. */
+  prefix: string;
 }
 
-/** Owed key deletes kept for a cache without generations; beyond this the cache stays bypassed until paid. */
-const MAX_OWED_KEYS = 10_000;
-/** A failed payment is retried at most this often (requests meanwhile read the database). */
+/** A failed payment of an owed invalidation is retried at most this often (requests meanwhile read the database). */
 const SETTLE_RETRY_MS = 500;
 
 /**
- * A JSON cache over Redis that never fails a request: a Redis error is a miss (reads) or a no-op (writes).
+ * A read cache over Redis for one namespace whose entries are filed under a generation: a write
+ * invalidates the whole namespace with one O(1) `INCR`, and a reader stores what it loaded under the
+ * generation it read before loading, so a write racing the read retires the stale copy. It never fails
+ * a request: a Redis error is a miss (reads) or a no-op (writes).
  *
  * It never serves what an invalidation it could not deliver should have removed. When an invalidation fails
  * or is skipped (Redis down), or the connection drops (another replica's invalidation may have been lost
- * too), the cache owes an invalidation and is bypassed (reads go to the database, nothing is written) until
- * it has paid: owed key deletes sent and every namespace generation bumped. A fresh process starts owing,
- * so a write whose invalidation died with a crashed process is covered too. Payment runs when Redis is
- * ready again, before the cache is used.
+ * too), the cache owes one and is bypassed (reads go to the database, nothing is written) until it has
+ * bumped the generation. A fresh process starts owing, so a write whose invalidation died with a crashed
+ * process is covered too. Payment runs when Redis is ready again, before the cache is used.
  */
-export class JsonCache {
-  /** Incremented whenever an invalidation may have been missed. */
-  private debt: number;
+export class GenerationCache {
+  /** Incremented whenever an invalidation may have been missed; a fresh process starts owing one. */
+  private debt = 1;
   /** The debt value last paid in full. */
   private paid = 0;
-  private readonly owedKeys = new Set<string>();
-  private owedOverflow = false;
   private settling: Promise<void> | undefined;
   /** After a failed payment, no new attempt before this time (a reconnect clears it). */
   private notBefore = 0;
-  private readonly generations: readonly string[];
 
   constructor(
     private readonly redis: Redis | undefined,
-    private readonly logger?: Logger,
-    opts: JsonCacheOptions = {},
+    private readonly logger: Logger | undefined,
+    private readonly opts: GenerationCacheOptions,
   ) {
-    this.generations = opts.generations ?? [];
-    this.debt = this.generations.length > 0 ? 1 : 0;
-    redis?.on("close", () => this.owe());
+    redis?.on("close", () => this.debt++);
     redis?.on("ready", () => {
       this.notBefore = 0;
       void this.settle();
@@ -118,31 +112,18 @@ export class JsonCache {
     return this.debt - this.paid;
   }
 
-  private owe(keys: readonly string[] = []): void {
-    this.debt++;
-    for (const k of keys) {
-      if (this.owedKeys.size >= MAX_OWED_KEYS) this.owedOverflow = true;
-      else this.owedKeys.add(k);
-    }
-  }
-
-  /** Deliver what is owed (one attempt at a time, retried at most every SETTLE_RETRY_MS). */
+  /** Deliver what is owed: one generation bump (one attempt at a time, retried at most every SETTLE_RETRY_MS). */
   private settle(): Promise<void> {
     if (this.enabled || !this.redis || this.redis.status !== "ready") return Promise.resolve();
     if (this.settling) return this.settling;
     if (Date.now() < this.notBefore) return Promise.resolve();
     const target = this.debt;
-    const keys = [...this.owedKeys];
     const redis = this.redis;
     this.settling = (async () => {
       try {
-        if (this.owedOverflow && this.generations.length === 0) throw new Error("too many owed keys and no generation to bump");
-        if (keys.length) await redis.del(...keys);
-        for (const g of this.generations) await redis.incr(g);
-        for (const k of keys) this.owedKeys.delete(k);
-        if (this.generations.length) this.owedOverflow = false;
+        await redis.incr(this.opts.generationKey);
         this.paid = Math.max(this.paid, target);
-        this.logger?.info({ generations: this.generations, keys: keys.length }, "cache invalidations paid; cache back in use");
+        this.logger?.info({ generation: this.opts.generationKey }, "cache invalidation paid; cache back in use");
       } catch (err) {
         this.notBefore = Date.now() + SETTLE_RETRY_MS;
         this.logger?.warn({ err: (err as Error).message }, "cache invalidation still owed; reads go to the database");
@@ -160,46 +141,14 @@ export class JsonCache {
     return this.enabled;
   }
 
-  async get<T>(key: string): Promise<T | undefined> {
-    if (!(await this.usable())) return undefined;
-    try {
-      const raw = await this.redis!.get(key);
-      return raw === null ? undefined : (JSON.parse(raw) as T);
-    } catch (err) {
-      this.logger?.debug({ err: (err as Error).message, key }, "cache read failed");
-      return undefined;
-    }
-  }
-
-  async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
-    if (!(await this.usable())) return;
-    try {
-      await this.redis!.set(key, JSON.stringify(value), "EX", ttlSeconds);
-    } catch (err) {
-      this.logger?.debug({ err: (err as Error).message, key }, "cache write failed");
-    }
-  }
-
-  /** Invalidate keys; when that cannot be delivered now, it is owed (and the cache bypassed until paid). */
-  async del(...keys: string[]): Promise<void> {
-    if (!this.redis || keys.length === 0) return;
-    if (!(await this.usable())) return this.owe(keys);
-    try {
-      await this.redis.del(...keys);
-    } catch (err) {
-      this.owe(keys);
-      this.logger?.warn({ err: (err as Error).message, keys }, "cache invalidation failed; owed");
-    }
-  }
-
   /**
-   * One round trip for a generation-scoped read: the current generation of `genKey` and the raw value of
-   * `${prefix}${generation}:${key}`. A miss (or no Redis) returns the generation to write under.
+   * The current generation and, on a hit, the stored text of `key` under it (one round trip). A miss (or
+   * no usable Redis) returns the generation to `write` under once the value is loaded.
    */
-  async getInGeneration(genKey: string, prefix: string, key: string): Promise<{ generation: string; raw?: string }> {
+  async read(key: string): Promise<{ generation: string; raw?: string }> {
     if (!(await this.usable())) return { generation: "0" };
     try {
-      const [generation, raw] = await this.scripts().titaniumGenGet(genKey, prefix, key);
+      const [generation, raw] = await this.scripts().titaniumGenGet(this.opts.generationKey, this.opts.prefix, key);
       return raw === null ? { generation } : { generation, raw };
     } catch (err) {
       this.logger?.debug({ err: (err as Error).message, key }, "cache read failed");
@@ -207,40 +156,34 @@ export class JsonCache {
     }
   }
 
-  async setRaw(key: string, raw: string, ttlSeconds: number): Promise<void> {
+  /** Store `raw` for `key` under the generation `read` returned before the value was loaded. */
+  async write(key: string, generation: string, raw: string, ttlSeconds: number): Promise<void> {
     if (!(await this.usable())) return;
     try {
-      await this.redis!.set(key, raw, "EX", ttlSeconds);
+      await this.redis!.set(`${this.opts.prefix}${generation}:${key}`, raw, "EX", ttlSeconds);
     } catch (err) {
       this.logger?.debug({ err: (err as Error).message, key }, "cache write failed");
     }
   }
 
-  /** A namespace generation: bumping it invalidates every key built from it, with one O(1) command. */
-  async generation(name: string): Promise<string> {
-    if (!(await this.usable())) return "0";
-    try {
-      return (await this.redis!.get(name)) ?? "0";
-    } catch {
-      return "0";
-    }
-  }
-
-  /** Bump a generation; when that cannot be delivered now, it is owed (and the cache bypassed until paid). */
-  async bump(name: string): Promise<void> {
+  /** Retire every entry (after a write, before answering); when that cannot be delivered now, it is owed. */
+  async invalidate(): Promise<void> {
     if (!this.redis) return;
-    if (!(await this.usable())) return this.owe();
+    if (!(await this.usable())) {
+      this.debt++;
+      return;
+    }
     try {
-      await this.redis.incr(name);
+      await this.redis.incr(this.opts.generationKey);
     } catch (err) {
-      this.owe();
-      this.logger?.warn({ err: (err as Error).message, name }, "cache invalidation failed; owed");
+      this.debt++;
+      this.logger?.warn({ err: (err as Error).message, generation: this.opts.generationKey }, "cache invalidation failed; owed");
     }
   }
 
   private scripts(): GenScripts {
     const client = this.redis as Redis & Partial<GenScripts>;
-    if (!client.titaniumGenGet) throw new Error("JsonCache needs a client made by createRedis (its Lua commands are defined there)");
+    if (!client.titaniumGenGet) throw new Error("GenerationCache needs a client made by createRedis (its Lua commands are defined there)");
     return client as Redis & GenScripts;
   }
 }

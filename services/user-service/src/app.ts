@@ -1,7 +1,7 @@
 import {
   GATEWAY_VIA_HEADER,
   HttpError,
-  JsonCache,
+  GenerationCache,
   Lifecycle,
   Metrics,
   bearer,
@@ -42,6 +42,7 @@ export const PROFILE_TTL_SECONDS = 300;
 /** Profiles are cached under a generation; bumping it is how an invalidation missed while Redis was down is paid. */
 export const PROFILE_GENERATION_KEY = "user:gen";
 const PROFILE_PREFIX = "user:";
+/** Where the cache files a profile (for tests that look into Redis). */
 export const profileKey = (username: string, generation: string) => `${PROFILE_PREFIX}${generation}:${username.toLowerCase()}`;
 
 interface UserRow {
@@ -73,7 +74,7 @@ const internalOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export function createApp(deps: UserServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("user-service");
-  const cache = new JsonCache(deps.redis, deps.logger, { generations: [PROFILE_GENERATION_KEY] });
+  const cache = new GenerationCache(deps.redis, deps.logger, { generationKey: PROFILE_GENERATION_KEY, prefix: PROFILE_PREFIX });
   const cacheStats = { hits: 0, misses: 0 };
   const { sql } = deps;
 
@@ -93,7 +94,7 @@ export function createApp(deps: UserServiceDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 
   async function loadProfile(username: string): Promise<Profile | undefined> {
-    const { generation, raw } = await cache.getInGeneration(PROFILE_GENERATION_KEY, PROFILE_PREFIX, username.toLowerCase());
+    const { generation, raw } = await cache.read(username.toLowerCase());
     if (raw !== undefined) {
       cacheStats.hits++;
       return JSON.parse(raw) as Profile;
@@ -102,7 +103,7 @@ export function createApp(deps: UserServiceDeps) {
     const [row] = await sql<UserRow[]>`select id, username, email, created_at from users where lower(username) = lower(${username})`;
     if (!row) return undefined;
     const profile = toProfile(row);
-    await cache.setRaw(profileKey(username, generation), JSON.stringify(profile), PROFILE_TTL_SECONDS);
+    await cache.write(username.toLowerCase(), generation, JSON.stringify(profile), PROFILE_TTL_SECONDS);
     return profile;
   }
 
@@ -175,7 +176,7 @@ export function createApp(deps: UserServiceDeps) {
       });
       // Bump, not delete: a reader that loaded the old row before the commit stores it under the generation
       // it read first, which this retires; a deleted key could be written back stale by that reader.
-      await cache.bump(PROFILE_GENERATION_KEY);
+      await cache.invalidate();
       return c.json(toProfile(updated!), 200);
     },
   );
