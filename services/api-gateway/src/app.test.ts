@@ -141,7 +141,7 @@ describe("routing (the original's public paths, defects fixed)", () => {
 });
 
 describe("upstream failures", () => {
-  it("retries an idempotent request after a connection reset, but never a POST", async () => {
+  it("retries a safe request after a connection reset, but never a POST", async () => {
     const gw = gateway({ upstreams: { auth: `http://127.0.0.1:${flakyPort}`, user: `http://127.0.0.1:${flakyPort}`, blog: `http://127.0.0.1:${flakyPort}` } }, freshPeer());
     flakyConnections = 0;
     const get = await gw.request("/blog/api/posts");

@@ -1,7 +1,7 @@
 import { Agent, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
-import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, type UpstreamInstance, type UpstreamPool } from "@titanium/kit";
+import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, SAFE_METHODS, type UpstreamInstance, type UpstreamPool } from "@titanium/kit";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the proxy sets itself. */
 const HOP_BY_HOP = new Set([
@@ -24,19 +24,11 @@ const HOP_BY_HOP = new Set([
   GATEWAY_VIA_HEADER,
   REQUEST_ID_HEADER,
 ]);
-/**
- * Upstream CORS headers are dropped: the gateway answers CORS itself, once. `Accept-Encoding` goes up and
- * `Content-Encoding` comes back untouched (node:http does not decompress), so the blog's precompressed
- * assets reach the client compressed; the upstream's `Vary` is merged into the gateway's own by the caller.
- */
-const RESPONSE_SKIP = HOP_BY_HOP;
+// Upstream CORS headers are dropped: the gateway answers CORS itself, once. `Accept-Encoding` goes up and
+// `Content-Encoding` comes back untouched (node:http does not decompress), so the blog's precompressed
+// assets reach the client compressed; the upstream's `Vary` is merged into the gateway's own by the caller.
 const isCors = (k: string) => k.startsWith("access-control-");
-/**
- * Methods sent again after a connection error that may have come after the upstream read the request: the
- * safe ones (RFC 9110 §9.2.1). PUT and DELETE are idempotent in effect but not in answer (a repeated
- * delete of a deleted post says "not found"), so they go elsewhere only when the connection was refused.
- */
-const RESENDABLE = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /** Errors meaning the request never reached the upstream application (or the connection died). */
 const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT"]);
 /** Answers up to this size are read whole (the fast path); larger or unsized ones are streamed. */
@@ -65,7 +57,7 @@ export interface ForwardOptions {
   host: string | undefined;
   requestId: string;
   timeoutMs: number;
-  /** Extra attempts on connection errors (idempotent requests; any request when refused). */
+  /** Extra attempts on connection errors (safe methods; any method when the connection was refused). */
   retries?: number;
 }
 
@@ -90,7 +82,7 @@ export interface UpstreamResponse {
 
 function responseHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined && !RESPONSE_SKIP.has(k) && !isCors(k)) out[k] = v;
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k) && !isCors(k)) out[k] = v;
   // `Vary: Origin` belongs to the upstream's CORS answer, which is dropped; keep what else it varies on.
   const vary = String(out.vary ?? "")
     .split(",")
@@ -147,7 +139,7 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
 
 /**
  * Forward one request to an instance of its upstream. Connection errors move on to another instance:
- * a refused connection for any method, other connection errors only for idempotent ones.
+ * a refused connection for any method, other connection errors only for safe ones.
  */
 export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const headers: OutgoingHttpHeaders = {};
@@ -180,8 +172,9 @@ export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
       const connectionError = e.code !== undefined && CONNECTION_ERRORS.has(e.code);
       if (connectionError) opts.pool.eject(inst);
       // Refused: the request never reached the instance, so any method may go elsewhere. Other connection
-      // errors may come after the request was read: only safe methods are sent again.
-      const retriable = e.code === "ECONNREFUSED" || (connectionError && RESENDABLE.has(opts.method));
+      // errors may come after the request was read: only safe methods are sent again (PUT and DELETE are
+      // idempotent in effect but not in answer: a repeated delete says "not found").
+      const retriable = e.code === "ECONNREFUSED" || (connectionError && SAFE_METHODS.has(opts.method));
       if (attempt < attempts && retriable && Date.now() < deadline) {
         // Another instance at once; the same one again only after a short pause.
         if (tried.size >= opts.pool.instances.length) {

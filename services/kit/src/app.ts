@@ -5,7 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ServiceName } from "./config.js";
-import { SERVICE_PATHS } from "./contract.js";
+import { SAFE_METHODS, SERVICE_PATHS } from "./contract.js";
 import { HttpError, errorResponse, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -145,8 +145,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
       // The database is unreachable (restarting, failing over): a 503, not a defect. A write whose
       // connection died after it was sent may have committed: no Retry-After then, and it says so.
       opts.logger.warn({ err: (err as Error).message, request_id: c.get("requestId") }, "dependency unavailable");
-      const safe = c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS";
-      if (safe || neverSent(err)) {
+      if (SAFE_METHODS.has(c.req.method) || neverSent(err)) {
         c.header("Retry-After", "1");
         return errorResponse(c, 503, "a dependency is unavailable, retry shortly");
       }

@@ -4,6 +4,9 @@
  * and `migrationEnvSchema` (runtime.ts) for the migration Job.
  */
 
+/** Methods that change nothing (RFC 9110 §9.2.1): the only ones sent or retried twice after a failure whose outcome is unknown. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /** HTTP paths every service serves on its service port. */
 export const SERVICE_PATHS = {
   /** Liveness: the process answers (no dependency checks). */
