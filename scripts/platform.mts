@@ -33,8 +33,8 @@ export interface PlatformOptions {
   servicePorts?: Partial<Record<Backend, number>>;
   /**
    * Instances per service behind the gateway (default 1). The first uses `servicePorts`, the others free
-   * ports; the gateway gets them all as a comma-separated `*_SERVICE_URL` and balances between them. The
-   * services calling each other (auth → user, JWKS) use the first instance.
+   * ports; the gateway gets them all as a comma-separated `*_SERVICE_URL` and balances between them, and so
+   * does the auth-service for its calls to the user-service. The JWKS is fetched from the first auth instance.
    */
   instances?: Partial<Record<Backend, number>>;
   /** PostgreSQL port (default: any free port). */
