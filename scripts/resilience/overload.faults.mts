@@ -1,6 +1,7 @@
 /**
  * Overload: far more concurrent clients than the platform can serve. The gateway sheds the excess with
- * 503 + Retry-After (MAX_IN_FLIGHT) instead of queueing it, memory stays bounded, and it recovers at once.
+ * 503 + Retry-After (MAX_IN_FLIGHT) instead of queueing it, memory stays bounded, and it recovers by itself
+ * within seconds once the backlog it had admitted is served.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,9 @@ const DURATION_MS = 8_000;
 const MAX_IN_FLIGHT = 256; // the gateway's default (services/api-gateway/src/config.ts)
 const RSS_BOUND_MB = 250;
 const P99_BOUND_MS = 5_000;
+/** After the load stops, 20 consecutive authenticated reads must all succeed, starting within this time. */
+const RECOVERY_BOUND_MS = 5_000;
+const RECOVERY_STREAK = 20;
 let platform: TestPlatform;
 
 /** wrk script: alternate a cached read and a post create (PostgreSQL-bound), count answers per status, check every 503's shape, print one JSON line. */
@@ -60,7 +64,7 @@ afterAll(async () => {
 });
 
 describe("overload", () => {
-  it("sheds beyond capacity with 503 + Retry-After, keeps memory bounded, and recovers at once", async () => {
+  it("sheds beyond capacity with 503 + Retry-After, keeps memory bounded, and recovers within seconds", async () => {
     const base = platform.url;
     const { token } = await newUser(base, "ovl1");
     const seed = await call(base, "POST", "/api/posts", { token, body: { title: "overload", content: "seed", category_name: "Load" } });
@@ -100,16 +104,35 @@ describe("overload", () => {
     const shed = w.statuses["503"] ?? 0;
     const wrkErrors = w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
 
-    // Right after: normal requests succeed, all the way to PostgreSQL (authenticated, so never the gateway's
-    // micro-cache), and the blog-service itself is ready.
-    const recovery: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const r = await call(base, "GET", i % 2 ? "/api/posts" : `/api/posts/${seedId}`, { token });
-      recovery.push(r.headers.get("x-cache") === "HIT" ? -1 : r.status);
+    // Then: normal requests succeed again, all the way to PostgreSQL (authenticated, so never the gateway's
+    // micro-cache), and the blog-service itself is ready. wrk stops without waiting for the answers it still
+    // owes, so the gateway and the blog-service first finish that backlog (requests already admitted): the
+    // recovery time is read from the moment the load stopped to the first of 20 consecutive 200s.
+    const loadStopped = Date.now();
+    const recoveryMisses: string[] = [];
+    let streak = 0;
+    let recoveredAt = NaN;
+    for (let i = 0; streak < RECOVERY_STREAK && Date.now() - loadStopped < RECOVERY_BOUND_MS * 2; i++) {
+      const sentAt = Date.now();
+      const r = await call(base, "GET", i % 2 ? "/api/posts" : `/api/posts/${seedId}`, { token, timeoutMs: RECOVERY_BOUND_MS });
+      const status = r.headers.get("x-cache") === "HIT" ? "cache HIT" : r.status;
+      if (status === 200) {
+        if (streak++ === 0) recoveredAt = sentAt;
+      } else {
+        streak = 0;
+        recoveryMisses.push(`${status} after ${sentAt - loadStopped} ms`);
+        await sleep(100);
+      }
+    }
+    const recoveryMs = streak >= RECOVERY_STREAK ? recoveredAt - loadStopped : NaN;
+    let ready = await call(platform.services["blog-service"].url, "GET", "/readyz");
+    for (let i = 0; ready.status !== 200 && i < 20; i++) {
+      recoveryMisses.push(`/readyz ${ready.status}`);
+      await sleep(250);
+      ready = await call(platform.services["blog-service"].url, "GET", "/readyz");
     }
     await sleep(2000);
     const after = { gateway: rssMb(pids.gateway), blog: rssMb(pids.blog) };
-    const ready = await call(platform.services["blog-service"].url, "GET", "/readyz");
 
     const admitted = probe.outcomes.filter((o) => o.status === 200);
     const otherStatuses = Object.entries(w.statuses).filter(([k]) => k !== "200" && k !== "201" && k !== "503");
@@ -131,14 +154,18 @@ describe("overload", () => {
         "probe client p50 / p99 latency of admitted requests (ms)": `${percentile(admitted.map((o) => o.ms), 50)} / ${percentile(admitted.map((o) => o.ms), 99)}`,
         "gateway RSS before / peak / after (MB)": `${before.gateway} / ${peak.gateway} / ${after.gateway}`,
         "blog-service RSS before / peak / after (MB)": `${before.blog} / ${peak.blog} / ${after.blog}`,
-        "20 requests right after": JSON.stringify(byStatus(recovery.map((status) => ({ status, at: 0, ms: 0, label: "" })))),
+        "recovery: from the load stopping to the first of 20 consecutive 200s (ms)": Number.isNaN(recoveryMs) ? "not recovered" : recoveryMs,
+        "recovery: answers other than 200 on the way": recoveryMisses.length ? recoveryMisses.join("; ") : "none",
       },
       criteria: [
         { text: "load beyond capacity is shed with 503, each in the envelope with Retry-After", met: shed > 0 && w.shed_well_formed === shed },
         { text: "nothing else fails: only 200/201 and 503 answers, no connection error or timeout (wrk and the probe)", met: otherStatuses.length === 0 && wrkErrors === 0 && probeFailures.length === 0 },
         { text: `p99 of the probe client's admitted requests under ${P99_BOUND_MS} ms`, met: admitted.length > 0 && percentile(admitted.map((o) => o.ms), 99) < P99_BOUND_MS },
         { text: `gateway and blog-service peak RSS under ${RSS_BOUND_MB} MB`, met: peak.gateway < RSS_BOUND_MB && peak.blog < RSS_BOUND_MB },
-        { text: "recovers at once: 20 authenticated reads right after (past the micro-cache, to PostgreSQL) all answer 200, the blog-service's /readyz 200, processes alive", met: recovery.every((s) => s === 200) && ready.status === 200 && !Number.isNaN(after.gateway) && !Number.isNaN(after.blog) },
+        {
+          text: `recovers by itself: within ${RECOVERY_BOUND_MS / 1000} s of the load stopping, ${RECOVERY_STREAK} consecutive authenticated reads (past the micro-cache, to PostgreSQL) all answer 200; the blog-service's /readyz answers 200; both processes alive`,
+          met: recoveryMs <= RECOVERY_BOUND_MS && ready.status === 200 && !Number.isNaN(after.gateway) && !Number.isNaN(after.blog),
+        },
       ],
     };
     recordScenario(result);

@@ -37,8 +37,14 @@ export function recordScenario(result: ScenarioResult): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** The criteria that were not met, for an assertion message (`expect(unmet(r)).toEqual([])`). */
-export const unmet = (r: ScenarioResult): string[] => r.criteria.filter((c) => !c.met).map((c) => c.text);
+/**
+ * The criteria that were not met, for an assertion message (`expect(unmet(r)).toEqual([])`); when any is
+ * unmet, the measurements follow them so the CI log alone says what happened.
+ */
+export function unmet(r: ScenarioResult): string[] {
+  const failed = r.criteria.filter((c) => !c.met).map((c) => c.text);
+  return failed.length ? [...failed, `measured: ${JSON.stringify(r.measured)}`] : [];
+}
 
 function machine(): string {
   return `${cpus().length} vCPU ${cpus()[0]?.model.trim() ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;

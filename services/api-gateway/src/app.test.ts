@@ -282,3 +282,45 @@ describe("limits on a real socket", () => {
     expect((await echo(ok)).headers["x-forwarded-for"]).toBe("127.0.0.1");
   });
 });
+
+describe("a client that gives up", () => {
+  it("cuts the upstream request at once and frees its in-flight slot for the next client", async () => {
+    const received: number[] = [];
+    const closed: number[] = [];
+    const hung = createHttpServer((req) => {
+      received.push(Date.now());
+      req.resume();
+      req.socket.once("close", () => closed.push(Date.now()));
+    });
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    const metrics = new Metrics("api-gateway", { processMetrics: false });
+    const gw = gateway({ upstreams: { auth: url, user: url, blog: url }, peerAddress: () => undefined, maxInFlight: 1, upstreamTimeoutMs: 10_000, metrics });
+    const running = await startServer({ fetch: gw.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    const waitFor = async (ok: () => boolean) => {
+      for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      return ok();
+    };
+    try {
+      const base = `http://127.0.0.1:${running.port}`;
+      const first = new AbortController();
+      const gaveUp = fetch(`${base}/blog/api/posts`, { signal: first.signal }).catch((e: Error) => e.name);
+      expect(await waitFor(() => received.length === 1)).toBe(true);
+      const abortedAt = Date.now();
+      first.abort();
+      expect(await gaveUp).toBe("AbortError");
+      // The upstream sees its request cut well before the gateway's own 10 s timeout.
+      expect(await waitFor(() => closed.length === 1)).toBe(true);
+      expect(closed[0]! - abortedAt).toBeLessThan(500);
+      // The only slot is free again: the next request reaches the upstream instead of a 503.
+      const next = await fetch(`${base}/blog/api/posts`, { signal: AbortSignal.timeout(500) }).then((r) => r.status, (e: Error) => e.name);
+      expect(next).toBe("TimeoutError");
+      expect(received).toHaveLength(2);
+      expect(await metrics.registry.metrics()).toMatch(/http_requests_total\{[^}]*status="499"[^}]*\} 1/);
+    } finally {
+      await running.shutdown();
+      hung.closeAllConnections();
+      hung.close();
+    }
+  });
+});

@@ -15,7 +15,7 @@ import {
 } from "@titanium/kit";
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { HttpBindings } from "@hono/node-server";
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
@@ -51,6 +51,13 @@ export interface GatewayDeps {
 function incomingHeaders(env: unknown): IncomingHttpHeaders | undefined {
   return (env as Partial<HttpBindings> | undefined)?.incoming?.headers;
 }
+/** `c.env.outgoing` (the client's ServerResponse) under @hono/node-server; undefined under `app.request()`. */
+function clientResponse(env: unknown): ServerResponse | undefined {
+  return (env as Partial<HttpBindings> | undefined)?.outgoing as ServerResponse | undefined;
+}
+
+/** nginx's status for a request whose client went away first: only in logs and metrics, nobody reads it. */
+const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
 
 export function createApp(deps: GatewayDeps) {
   const metrics = deps.metrics ?? new Metrics("api-gateway");
@@ -128,6 +135,7 @@ export function createApp(deps: GatewayDeps) {
         host: requestHeader(c, "host"),
         requestId: c.get("requestId"),
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
+        downstream: clientResponse(c.env),
       });
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
       if (cacheKey && ticket && res.body instanceof Uint8Array) responses.set(cacheKey, ticket, res.status, { headers: res.headers, body: res.body });
@@ -138,6 +146,7 @@ export function createApp(deps: GatewayDeps) {
       return c.body(res.body as Uint8Array<ArrayBuffer> | ReadableStream, res.status as ContentfulStatusCode, headers);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
+      if (err.kind === "abandoned") throw new HttpError(CLIENT_CLOSED_REQUEST, "Client closed the request");
       deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");
       throw new HttpError(err.kind === "timeout" ? 504 : 502, err.kind === "timeout" ? "Upstream timed out" : "Upstream unavailable");
     }

@@ -59,11 +59,24 @@ export interface ForwardOptions {
   timeoutMs: number;
   /** Extra attempts on connection errors (safe methods; any method when the connection was refused). */
   retries?: number;
+  /** The client's side (Node's ServerResponse): if it closes before the answer, the upstream request is cut. */
+  downstream?: Downstream;
+}
+
+/**
+ * What the proxy needs of the client's connection. A client that gives up (its own timeout, a closed tab)
+ * frees its in-flight slot at once instead of holding it until the upstream answers, as nginx and Envoy do:
+ * under overload the slots go to clients still waiting.
+ */
+export interface Downstream {
+  readonly closed: boolean;
+  once(event: "close", listener: () => void): unknown;
+  off(event: "close", listener: () => void): unknown;
 }
 
 export class UpstreamError extends Error {
   constructor(
-    readonly kind: "timeout" | "unavailable",
+    readonly kind: "timeout" | "unavailable" | "abandoned",
     message: string,
   ) {
     super(message);
@@ -96,15 +109,22 @@ function responseHeaders(h: IncomingHttpHeaders): Record<string, string | string
 class UpstreamTimeout extends Error {
   override name = "TimeoutError";
 }
+class ClientGone extends Error {
+  override name = "ClientGone";
+}
 
 /**
  * One attempt. The timeout is a plain timer cleared when the answer is complete (AbortSignal.timeout
  * would keep a timer and a signal alive for the whole timeout after every request: memory under load).
  */
-function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint8Array | undefined, timeoutMs: number): Promise<UpstreamResponse> {
+function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint8Array | undefined, timeoutMs: number, downstream: Downstream | undefined): Promise<UpstreamResponse> {
   const send = url.protocol === "https:" ? httpsRequest : request;
   return new Promise((resolve, reject) => {
-    const done = () => clearTimeout(timer);
+    const clientGone = () => req.destroy(new ClientGone("client closed the connection"));
+    const done = () => {
+      clearTimeout(timer);
+      downstream?.off("close", clientGone);
+    };
     const req = send(url, { method, headers, agent: url.protocol === "https:" ? httpsAgent : httpAgent }, (res) => {
       const status = res.statusCode ?? 502;
       const out = responseHeaders(res.headers);
@@ -129,6 +149,7 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
       });
     });
     const timer = setTimeout(() => req.destroy(new UpstreamTimeout("upstream timed out")), timeoutMs);
+    downstream?.once("close", clientGone);
     req.once("error", (err) => {
       done();
       reject(err);
@@ -159,15 +180,17 @@ export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const deadline = Date.now() + opts.timeoutMs;
   const tried = new Set<UpstreamInstance>();
   for (let attempt = 1; ; attempt++) {
+    if (opts.downstream?.closed) throw new UpstreamError("abandoned", "client closed the connection");
     const inst = opts.pool.pick(tried);
     tried.add(inst);
     try {
-      const res = await once(new URL(inst.base + opts.path), opts.method, headers, opts.body, Math.max(1, deadline - Date.now()));
+      const res = await once(new URL(inst.base + opts.path), opts.method, headers, opts.body, Math.max(1, deadline - Date.now()), opts.downstream);
       // The kit closes connections while draining: stop picking this instance until it is ready again.
       if (res.closing && opts.pool.instances.length > 1) opts.pool.eject(inst);
       return res;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
+      if (e.name === "ClientGone") throw new UpstreamError("abandoned", e.message);
       if (e.name === "AbortError" || e.name === "TimeoutError") throw new UpstreamError("timeout", "upstream timed out");
       const connectionError = e.code !== undefined && CONNECTION_ERRORS.has(e.code);
       if (connectionError) opts.pool.eject(inst);
