@@ -114,12 +114,18 @@ async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs
   }
 }
 
+/** Runs a one-shot script; if it fails, the error carries its last lines of output (why it failed). */
 function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s: string, l: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script], { env, stdio: ["ignore", "pipe", "pipe"] });
-    pipeLines(child, source, log);
+    const tail: string[] = [];
+    pipeLines(child, source, (s, l) => {
+      tail.push(l);
+      if (tail.length > 20) tail.shift();
+      log(s, l);
+    });
     child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${source} exited with code ${code}`))));
+    child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`${source} exited with code ${code}:\n${tail.join("\n")}`))));
   });
 }
 

@@ -7,6 +7,11 @@ import { startPlatform, type Platform } from "./browser/platform.js";
 import { PAGE_SIZE } from "../src/app/limits.js";
 import { build } from "../src/build.js";
 
+/**
+ * How long a UI state may take to appear after a click: a login runs an Argon2id verification, and when the
+ * rest of the suite loads both cores a round trip can take seconds (expect.poll's default is 1 s).
+ */
+const UI_WAIT = { timeout: 10_000 };
 let platform: Platform;
 let browser: Browser;
 let base: string;
@@ -51,7 +56,7 @@ async function loginViaUi(page: Page, username: string) {
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Log in" }).click();
-  await expect.poll(() => page.getByText(`Signed in as ${username}`).isVisible()).toBe(true);
+  await expect.poll(() => page.getByText(`Signed in as ${username}`).isVisible(), UI_WAIT).toBe(true);
 }
 
 describe("blog web UI in Chromium", () => {
@@ -72,7 +77,7 @@ describe("blog web UI in Chromium", () => {
     await page.getByLabel("Password").fill(PASSWORD);
     await page.getByRole("button", { name: "Create account" }).click();
     await page.waitForURL(/\/blog\/login\?user=/);
-    await expect.poll(() => page.getByLabel("Username").inputValue()).toBe(alice);
+    await expect.poll(() => page.getByLabel("Username").inputValue(), UI_WAIT).toBe(alice);
     await page.getByLabel("Password").fill(PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByText(`Signed in as ${alice}`).waitFor();
@@ -89,7 +94,7 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Publish" }).click();
     await page.waitForURL(/\/blog\/posts\/\d+$/);
     const postId = Number(new URL(page.url()).pathname.split("/").pop());
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe(title);
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent(), UI_WAIT).toBe(title);
     expect(await page.locator(".prose h2").textContent()).toBe("Why STRICT mTLS");
     expect(await page.locator(".prose strong").textContent()).toBe("encrypted");
     expect(await page.locator(".prose li").count()).toBe(2);
@@ -122,7 +127,7 @@ describe("blog web UI in Chromium", () => {
     await page.getByLabel("Content (Markdown)").pressSequentially("\nEdited.");
     await page.getByRole("button", { name: "Save changes" }).click();
     await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe(`${title} (revised)`);
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent(), UI_WAIT).toBe(`${title} (revised)`);
     await page.getByText("Edited.").waitFor();
     await asWritten(); // an edit does not escape them a second time
 
@@ -323,7 +328,7 @@ describe("blog web UI in Chromium", () => {
     await page.getByLabel("Password").fill(PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.waitForURL(/\/blog\/new$/);
-    await expect.poll(() => page.getByLabel("Title").inputValue()).toBe(`Kept draft ${id}`);
+    await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Kept draft ${id}`);
     expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Written while the token aged.");
     expectCleanPages();
   });
@@ -344,7 +349,7 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("link", { name: `Accessible ${id}` }).focus();
     await page.keyboard.press("Enter");
     await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
-    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe(`Accessible ${id}`);
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent), UI_WAIT).toBe(`Accessible ${id}`);
     await page.goto(`${base}/blog/posts/${postId}`);
     await page.locator(".prose").waitFor();
     expect(await seriousA11yViolations(page), "post").toEqual([]);

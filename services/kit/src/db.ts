@@ -50,3 +50,38 @@ export async function pingPostgres(sql: Sql, timeoutMs = 1_500): Promise<void> {
     query.catch(() => {}); // settled later or never: nobody waits for it
   }
 }
+
+/** Errors that mean "PostgreSQL is not accepting connections yet" (starting, restarting, unreachable for now). */
+const TRANSIENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND", // a Service's DNS name can appear after the Job's pod starts
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P03", // cannot_connect_now: the database system is starting up
+  "57P01", // admin_shutdown: it is restarting
+]);
+export const isTransientPostgresError = (err: unknown) => TRANSIENT_CODES.has(String((err as { code?: unknown }).code)) || /did not answer within/.test(String((err as Error).message));
+
+/**
+ * Wait until PostgreSQL answers, for a one-shot command that may start before the database (a Job beside
+ * a StatefulSet, a local start right after a restart). Transient errors are retried with a capped pause
+ * until `waitMs`; anything else (bad password, unknown database) fails at once.
+ */
+export async function waitForPostgres(sql: Sql, opts: { waitMs: number; logger?: Logger }): Promise<number> {
+  const deadline = Date.now() + opts.waitMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pingPostgres(sql, 5_000);
+      return attempt;
+    } catch (err) {
+      if (!isTransientPostgresError(err) || Date.now() >= deadline) throw err;
+      opts.logger?.warn({ attempt, err: (err as Error).message }, "waiting for PostgreSQL");
+      await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1_000, Math.max(0, deadline - Date.now()))));
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgres, pingPostgres } from "./db.js";
+import { createServer, connect, type Socket } from "node:net";
+import { createPostgres, pingPostgres, waitForPostgres } from "./db.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
 import { GenerationCache, createRedis, pingRedis } from "./redis.js";
 import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } from "./testing/index.js";
@@ -48,6 +49,45 @@ describe("migrations against a real PostgreSQL", () => {
     await expect(migrate(pg.sql, broken)).rejects.toThrow(/broken failed/);
     expect(await pg.sql`select 1 from information_schema.tables where table_name = 'x'`).toHaveLength(0);
     expect(await pg.sql`select 1 from schema_migrations where name = 'broken'`).toHaveLength(0);
+  });
+
+  it("the migration command waits for a PostgreSQL that is still starting, but not for a wrong database", async () => {
+    // A PostgreSQL that is not there yet: its port starts accepting (forwarding to the real one) 500 ms later.
+    const real = new URL(pg.url);
+    const sockets = new Set<Socket>();
+    const late = createServer((client) => {
+      const upstream = connect(Number(real.port), real.hostname);
+      for (const s of [client, upstream]) sockets.add(s.on("error", () => [client, upstream].forEach((x) => x.destroy())));
+      client.pipe(upstream).pipe(client);
+    });
+    const via = new URL(pg.url);
+    via.port = String(await freePort());
+    const opening = new Promise<void>((r) => setTimeout(() => late.listen(Number(via.port), "127.0.0.1", r), 500));
+    const sql = createPostgres({ url: via.href, max: 1 });
+    try {
+      const waited = Date.now();
+      const attempts = await waitForPostgres(sql, { waitMs: 10_000 });
+      await opening;
+      expect(attempts).toBeGreaterThan(1);
+      expect(Date.now() - waited).toBeGreaterThanOrEqual(450);
+      expect(await sql`select 1 as one`).toEqual([{ one: 1 }]);
+      // Not transient: an unknown database fails at once instead of waiting out the budget.
+      const wrong = new URL(pg.url);
+      wrong.pathname = "/no_such_database";
+      const lost = createPostgres({ url: wrong.href, max: 1 });
+      const started = Date.now();
+      await expect(waitForPostgres(lost, { waitMs: 10_000 })).rejects.toThrow(/no_such_database/);
+      expect(Date.now() - started).toBeLessThan(2000);
+      await lost.end({ timeout: 0 });
+      // Nothing listening at all: it gives up when its budget is spent.
+      const nowhere = createPostgres({ url: `postgres://u:p@127.0.0.1:${await freePort()}/x`, max: 1, connectTimeoutSeconds: 1 });
+      await expect(waitForPostgres(nowhere, { waitMs: 300 })).rejects.toThrow();
+      await nowhere.end({ timeout: 0 });
+    } finally {
+      await sql.end({ timeout: 1 });
+      for (const s of sockets) s.destroy();
+      late.close();
+    }
   });
 
   it("pings, and a pool on a dead port fails within its connect timeout", async () => {

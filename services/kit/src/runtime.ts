@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ConfigError, SERVICE_PORTS, loadEnv, postgresEnv, postgresUrl, redisUrl, type PostgresSettings, type RedisSettings, type ServiceName } from "./config.js";
-import { createPostgres, type Sql } from "./db.js";
+import { createPostgres, waitForPostgres, type Sql } from "./db.js";
 import { createLogger, type Logger } from "./logger.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
 import { createRedis, type Redis, type RedisOptions } from "./redis.js";
@@ -39,6 +39,8 @@ export const migrationEnvSchema = z.object({
   ...postgresEnv,
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   MIGRATIONS_DIR: z.string().optional(),
+  /** How long to wait for PostgreSQL to accept connections before giving up (it may start after the Job). */
+  MIGRATION_WAIT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
 });
 
 /** The one-shot migration command (a Kubernetes Job): apply pending migrations, exit 0, or exit 1. */
@@ -48,6 +50,7 @@ export async function runMigrationsCli(service: ServiceName): Promise<void> {
   let sql: Sql | undefined;
   try {
     sql = createPostgres({ url: postgresUrl(env), max: 1, logger, statementTimeoutMs: 0 });
+    await waitForPostgres(sql, { waitMs: env.MIGRATION_WAIT_SECONDS * 1000, logger });
     const result = await migrate(sql, readMigrations(defaultMigrationsDir()), logger);
     logger.info(result, "migrations complete");
     await sql.end({ timeout: 5 });
