@@ -3,8 +3,9 @@
 // their prebuilt binary), plus the SQL migrations in dist/migrations.
 //   node scripts/build-services.mjs [service ...]     (all four when none is named)
 import { build } from "esbuild";
-import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -45,13 +46,28 @@ const externalPackages = {
   },
 };
 
+/**
+ * Replace `file` with `contents` only if they differ, by writing a temporary file and renaming it over:
+ * a process starting from dist/ at that moment (another test file's platform, `npm start` beside a test
+ * run) reads the old file or the new one, never a missing or half-written one.
+ */
+function replaceIfChanged(file, contents) {
+  if (existsSync(file) && readFileSync(file).equals(contents)) return;
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${randomBytes(6).toString("hex")}${TMP_SUFFIX}`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, file);
+}
+const TMP_SUFFIX = ".partial";
+
+const filesUnder = (dir) => (existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)) : []);
+
 export async function buildService(name) {
   const dir = join(root, "services", name);
   const out = join(dir, "dist");
-  rmSync(out, { recursive: true, force: true });
   const entryPoints = { server: join(dir, "src/server.ts") };
   if (existsSync(join(dir, "src/migrate.ts"))) entryPoints.migrate = join(dir, "src/migrate.ts");
-  await build({
+  const result = await build({
     entryPoints,
     outdir: out,
     bundle: true,
@@ -61,8 +77,16 @@ export async function buildService(name) {
     sourcemap: "linked",
     logLevel: "warning",
     plugins: [externalPackages],
+    write: false,
   });
-  if (entryPoints.migrate) cpSync(join(root, "services/kit/migrations"), join(out, "migrations"), { recursive: true });
+  const wanted = new Map(result.outputFiles.map((f) => [f.path, Buffer.from(f.contents)]));
+  if (entryPoints.migrate) {
+    const migrations = join(root, "services/kit/migrations");
+    for (const file of filesUnder(migrations)) wanted.set(join(out, "migrations", relative(migrations, file)), readFileSync(file));
+  }
+  for (const [file, contents] of wanted) replaceIfChanged(file, contents);
+  // What an earlier build left that this one no longer makes (another build's temporary files excepted).
+  for (const file of filesUnder(out)) if (!wanted.has(file) && !file.endsWith(TMP_SUFFIX)) rmSync(file, { force: true });
   return out;
 }
 

@@ -95,8 +95,17 @@ function localSigningKey(dataDir: string): string {
   return readFileSync(file, "utf8");
 }
 
-function pipeLines(child: ChildProcess, source: string, log: (s: string, l: string) => void): void {
-  for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on("line", (l) => log(source, l));
+/** Passes each line of the child's output to `log`; returns its last 20 lines so far (for a failure's message). */
+function pipeLines(child: ChildProcess, source: string, log: (s: string, l: string) => void): string[] {
+  const tail: string[] = [];
+  for (const stream of [child.stdout, child.stderr])
+    if (stream)
+      createInterface({ input: stream }).on("line", (l) => {
+        tail.push(l);
+        if (tail.length > 20) tail.shift();
+        log(source, l);
+      });
+  return tail;
 }
 
 async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs = 20_000): Promise<void> {
@@ -118,12 +127,7 @@ async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs
 function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s: string, l: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script], { env, stdio: ["ignore", "pipe", "pipe"] });
-    const tail: string[] = [];
-    pipeLines(child, source, (s, l) => {
-      tail.push(l);
-      if (tail.length > 20) tail.shift();
-      log(s, l);
-    });
+    const tail = pipeLines(child, source, log);
     child.once("error", reject);
     child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`${source} exited with code ${code}:\n${tail.join("\n")}`))));
   });
@@ -255,8 +259,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           });
           if (typeof out === "number") closeSync(out);
           handle.process = child;
-          if (!opts.logDir) pipeLines(child, logName, log);
-          await waitReady(handle.url, child);
+          const tail = opts.logDir ? [] : pipeLines(child, logName, log);
+          await waitReady(handle.url, child).catch((err: Error) => {
+            throw new Error(`${logName}: ${err.message}${opts.logDir ? ` (log: ${join(opts.logDir, `${logName}.log`)})` : `:\n${tail.join("\n")}`}`);
+          });
         },
         stop: async () => {
           const child = handle.process;
