@@ -4,13 +4,13 @@
  * engine would see, plus the stack outputs. Every layer's tests and the offline plan use it;
  * they ask questions of this list rather than of components' internals.
  */
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse as parseYaml } from "yaml";
 import { createMocks } from "./mocks";
+import { readStackConfig } from "./stack-file";
 
-export const REPO_ROOT = path.resolve(__dirname, "..");
+// The stack files are read by a module without the Pulumi SDK, for scripts that need only the config.
+export { REPO_ROOT, readStackConfig } from "./stack-file";
+
 const STACK_TYPE = "pulumi:pulumi:Stack";
 
 /** Marker left where an input was not known yet (only in preview runs). */
@@ -65,22 +65,6 @@ export class ProgramError extends Error {
     super(cause instanceof Error ? cause.message : String(cause));
     this.name = "ProgramError";
   }
-}
-
-/**
- * Reads `Pulumi.<stack>.yaml` as the flat `namespace:key` → JSON-string map the engine passes,
- * with the `default:` of keys declared in `Pulumi.yaml` filled in, as the CLI does.
- */
-export function readStackConfig(stack: string): Record<string, string> {
-  const read = (file: string) => parseYaml(readFileSync(path.join(REPO_ROOT, file), "utf8")) as { config?: Record<string, unknown> } | null;
-  const encode = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
-  const flat: Record<string, string> = {};
-  const declared = (read("Pulumi.yaml")?.config ?? {}) as Record<string, { default?: unknown }>;
-  for (const [key, decl] of Object.entries(declared)) {
-    if (decl.default !== undefined) flat[key.includes(":") ? key : `titanium:${key}`] = encode(decl.default);
-  }
-  for (const [key, value] of Object.entries(read(`Pulumi.${stack}.yaml`)?.config ?? {})) flat[key] = encode(value);
-  return flat;
 }
 
 const isSecretWrapper = (v: unknown): v is { value: unknown } =>

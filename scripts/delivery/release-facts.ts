@@ -8,7 +8,7 @@
  * (the stack file's value or the schema default), validated by the same `loadConfig` the program runs.
  */
 import { loadConfig, SERVICE_NAMES } from "../../stacks/config";
-import { readStackConfig } from "../../stacks/harness";
+import { readStackConfig } from "../../stacks/stack-file";
 
 export interface ReleaseFacts {
   services: readonly string[];
