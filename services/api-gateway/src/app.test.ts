@@ -298,7 +298,7 @@ describe("a client that gives up", () => {
     const gw = gateway({ upstreams: { auth: url, user: url, blog: url }, peerAddress: () => undefined, maxInFlight: 1, upstreamTimeoutMs: 10_000, metrics });
     const running = await startServer({ fetch: gw.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
     const waitFor = async (ok: () => boolean) => {
-      for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
       return ok();
     };
     try {
@@ -311,11 +311,13 @@ describe("a client that gives up", () => {
       expect(await gaveUp).toBe("AbortError");
       // The upstream sees its request cut well before the gateway's own 10 s timeout.
       expect(await waitFor(() => closed.length === 1)).toBe(true);
-      expect(closed[0]! - abortedAt).toBeLessThan(500);
+      expect(closed[0]! - abortedAt).toBeLessThan(3000);
       // The only slot is free again: the next request reaches the upstream instead of a 503.
-      const next = await fetch(`${base}/blog/api/posts`, { signal: AbortSignal.timeout(500) }).then((r) => r.status, (e: Error) => e.name);
-      expect(next).toBe("TimeoutError");
-      expect(received).toHaveLength(2);
+      const second = new AbortController();
+      const next = fetch(`${base}/blog/api/posts`, { signal: second.signal }).then((r) => r.status, (e: Error) => e.name);
+      expect(await waitFor(() => received.length === 2)).toBe(true);
+      second.abort();
+      expect(await next).toBe("AbortError");
       expect(await metrics.registry.metrics()).toMatch(/http_requests_total\{[^}]*status="499"[^}]*\} 1/);
     } finally {
       await running.shutdown();
