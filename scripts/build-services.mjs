@@ -51,6 +51,7 @@ const externalPackages = {
  * a process starting from dist/ at that moment (another test file's platform, `npm start` beside a test
  * run) reads the old file or the new one, never a missing or half-written one.
  */
+const TMP_SUFFIX = ".partial";
 function replaceIfChanged(file, contents) {
   if (existsSync(file) && readFileSync(file).equals(contents)) return;
   mkdirSync(dirname(file), { recursive: true });
@@ -58,7 +59,6 @@ function replaceIfChanged(file, contents) {
   writeFileSync(tmp, contents);
   renameSync(tmp, file);
 }
-const TMP_SUFFIX = ".partial";
 
 const filesUnder = (dir) => (existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)) : []);
 

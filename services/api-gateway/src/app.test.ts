@@ -4,12 +4,13 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lifecycle, Metrics, createRedis, startServer, type Redis, type RunningServer } from "@titanium/kit";
 import { freePort } from "@titanium/kit/local";
-import { memoryLogger, startTestRedis, testTokens, type TestRedis } from "@titanium/kit/testing";
-import { createApp, type GatewayDeps } from "./app.js";
+import { memoryLogger } from "@titanium/kit/testing";
+import type { GatewayDeps } from "./app.js";
 import { clientAddress } from "./client-address.js";
 import { trustedProxies } from "./config.js";
 import { RATE_LIMITS, matchRoute } from "./routes.js";
 import { LocalLimiter } from "./rate-limit.js";
+import { startGatewayTestBed, type GatewayTestBed } from "./test-bed.js";
 
 /** A real upstream that echoes what it received; `/slow` sleeps; flaky mode resets the first connection. */
 type Echo = { method: string | undefined; url: string | undefined; headers: IncomingMessage["headers"]; body: string };
@@ -19,9 +20,9 @@ let flakyConnections = 0;
 const flakySockets = new Set<import("node:net").Socket>();
 let upstream: ReturnType<typeof createHttpServer>;
 let flaky: TcpServer;
-let rd: TestRedis;
+let bed: GatewayTestBed;
 let redis: Redis;
-let tokens: Awaited<ReturnType<typeof testTokens>>;
+let tokens: GatewayTestBed["tokens"];
 
 beforeAll(async () => {
   upstream = createHttpServer((req, res) => {
@@ -47,30 +48,17 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", () => r()));
   flakyPort = (flaky.address() as AddressInfo).port;
-  [rd, tokens] = await Promise.all([startTestRedis(), testTokens()]);
-  redis = createRedis({ url: rd.url });
-  await new Promise((r) => redis.once("ready", r));
+  bed = await startGatewayTestBed();
+  ({ redis, tokens } = bed);
 });
 afterAll(async () => {
-  redis?.disconnect();
   upstream?.close();
   flaky?.close();
-  await rd?.stop();
+  await bed?.stop();
 });
 
 function gateway(overrides: Partial<GatewayDeps> = {}, peer = "203.0.113.9") {
-  const base = `http://127.0.0.1:${upstreamPort}`;
-  return createApp({
-    upstreams: { auth: base, user: base, blog: base },
-    verifier: tokens.verifier,
-    redis,
-    trustedProxies: trustedProxies([]),
-    logger: memoryLogger("api-gateway").logger,
-    metrics: new Metrics("api-gateway", { processMetrics: false }),
-    upstreamTimeoutMs: 1000,
-    peerAddress: () => peer,
-    ...overrides,
-  });
+  return bed.gateway(`http://127.0.0.1:${upstreamPort}`, { upstreamTimeoutMs: 1000, peerAddress: () => peer, ...overrides });
 }
 const echo = async (res: Response) => (await res.json()) as Echo;
 let ipCounter = 0;

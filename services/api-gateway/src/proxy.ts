@@ -1,7 +1,7 @@
 import { Agent, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
-import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, SAFE_METHODS, type UpstreamInstance, type UpstreamPool } from "@titanium/kit";
+import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, SAFE_METHODS, isDependencyOutage, type UpstreamInstance, type UpstreamPool } from "@titanium/kit";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the proxy sets itself. */
 const HOP_BY_HOP = new Set([
@@ -29,8 +29,6 @@ const HOP_BY_HOP = new Set([
 // assets reach the client compressed; the upstream's `Vary` is merged into the gateway's own by the caller.
 const isCors = (k: string) => k.startsWith("access-control-");
 
-/** Errors meaning the request never reached the upstream application (or the connection died). */
-const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT"]);
 /** Answers up to this size are read whole (the fast path); larger or unsized ones are streamed. */
 const BUFFER_LIMIT = 1024 * 1024;
 
@@ -192,7 +190,8 @@ export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
       const e = err as NodeJS.ErrnoException;
       if (e.name === "ClientGone") throw new UpstreamError("abandoned", e.message);
       if (e.name === "AbortError" || e.name === "TimeoutError") throw new UpstreamError("timeout", "upstream timed out");
-      const connectionError = e.code !== undefined && CONNECTION_ERRORS.has(e.code);
+      // The request never reached the upstream application, or the connection died.
+      const connectionError = isDependencyOutage(e);
       if (connectionError) opts.pool.eject(inst);
       // Refused: the request never reached the instance, so any method may go elsewhere. Other connection
       // errors may come after the request was read: only safe methods are sent again (PUT and DELETE are

@@ -2,20 +2,17 @@ import { createServer, type Server } from "node:http";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BLOG_CACHE_GENERATION_KEY, Metrics, createRedis, type Redis } from "@titanium/kit";
-import { memoryLogger, startTestRedis, testTokens, type TestRedis } from "@titanium/kit/testing";
-import { createApp } from "./app.js";
-import { trustedProxies } from "./config.js";
+import { BLOG_CACHE_GENERATION_KEY, createRedis, type Redis } from "@titanium/kit";
 import { ResponseCache } from "./response-cache.js";
+import { startGatewayTestBed, type GatewayTestBed } from "./test-bed.js";
 
 // The gateway's micro-cache against a real Redis and a real upstream that counts what reaches it.
 let upstream: Server;
 let base: string;
 let hits = 0;
 let offer: string | undefined = "max-age=60";
-let rd: TestRedis;
+let bed: GatewayTestBed;
 let redis: Redis;
-let tokens: Awaited<ReturnType<typeof testTokens>>;
 
 beforeAll(async () => {
   upstream = createServer((req, res) => {
@@ -37,28 +34,15 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
   base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  [rd, tokens] = await Promise.all([startTestRedis(), testTokens()]);
-  redis = createRedis({ url: rd.url });
-  await new Promise((r) => redis.once("ready", r));
+  bed = await startGatewayTestBed();
+  redis = bed.redis;
 });
 afterAll(async () => {
-  redis?.disconnect();
   upstream?.close();
-  await rd?.stop();
+  await bed?.stop();
 });
 
-const gateway = (maxAgeMs = 5000) =>
-  createApp({
-    upstreams: { auth: base, user: base, blog: base },
-    verifier: tokens.verifier,
-    redis,
-    trustedProxies: trustedProxies([]),
-    logger: memoryLogger("api-gateway").logger,
-    metrics: new Metrics("api-gateway", { processMetrics: false }),
-    peerAddress: () => "198.51.100.200",
-    rateLimitScale: 1000,
-    responseCache: { maxEntries: 100, maxAgeMs },
-  });
+const gateway = (maxAgeMs = 5000) => bed.gateway(base, { peerAddress: () => "198.51.100.200", rateLimitScale: 1000, responseCache: { maxEntries: 100, maxAgeMs } });
 const get = async (gw: ReturnType<typeof gateway>, path: string, headers: Record<string, string> = {}) => {
   const res = await gw.request(path, { headers });
   return { status: res.status, cache: res.headers.get("x-cache"), total: res.headers.get("x-total-count"), body: (await res.json()) as { n: number } };
@@ -87,7 +71,7 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
 
   it("never serves authenticated requests, writes, uncacheable routes, or answers the upstream marks private", async () => {
     const gw = gateway();
-    const token = await tokens.sign({ id: 5, username: "erin" });
+    const token = await bed.tokens.sign({ id: 5, username: "erin" });
     const auth = { authorization: `Bearer ${token}` };
     await get(gw, "/api/posts/3");
     expect((await get(gw, "/api/posts/3", auth)).cache).toBeNull();
@@ -132,7 +116,7 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
   });
 
   it("keeps at most maxEntries and maxTotalBytes, drops everything when Redis closes, and stores nothing read before that", async () => {
-    const own = createRedis({ url: rd.url });
+    const own = createRedis({ url: bed.redisUrl });
     await new Promise((r) => own.once("ready", r));
     const cache = new ResponseCache(own, { generationKey: BLOG_CACHE_GENERATION_KEY, maxEntries: 2, maxAgeMs: 60_000, maxTotalBytes: 1000 });
     const headers = { "content-type": "application/json", date: "Mon, 01 Jan 2024 00:00:00 GMT", "surrogate-control": "max-age=9" };

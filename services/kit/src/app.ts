@@ -6,7 +6,7 @@ import { matchedRoutes } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ServiceName } from "./config.js";
 import { SAFE_METHODS, SERVICE_PATHS } from "./contract.js";
-import { HttpError, errorResponse, validationError } from "./errors.js";
+import { HttpError, errorResponse, isDependencyOutage, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, requestHeader, requestIdFrom } from "./request-id.js";
@@ -189,21 +189,6 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   return app;
 }
 
-/** Connection-level failures (postgres.js codes, socket errors, PostgreSQL's shutdown SQLSTATEs 57P01-57P03). */
-const OUTAGE_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "57P01",
-  "57P02",
-  "57P03",
-]);
-export const isDependencyOutage = (err: unknown): boolean => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));
 /** Failures that happen before a query leaves the process: the database cannot have applied it. */
 const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "CONNECT_TIMEOUT", "CONNECTION_ENDED"]);
 const neverSent = (err: unknown): boolean => NEVER_SENT_CODES.has(String((err as { code?: unknown } | null)?.code));

@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import { isDependencyOutage } from "./errors.js";
 import type { Logger } from "./logger.js";
 
 export type Sql = postgres.Sql;
@@ -43,7 +44,7 @@ export async function pingPostgres(sql: Sql, timeoutMs = 1_500): Promise<void> {
   try {
     await Promise.race([
       query,
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`postgres did not answer within ${timeoutMs} ms`)), timeoutMs))),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error(`postgres did not answer within ${timeoutMs} ms`), { code: "PING_TIMEOUT" })), timeoutMs))),
     ]);
   } finally {
     clearTimeout(timer);
@@ -51,26 +52,10 @@ export async function pingPostgres(sql: Sql, timeoutMs = 1_500): Promise<void> {
   }
 }
 
-/** Errors that mean "PostgreSQL is not accepting connections yet" (starting, restarting, unreachable for now). */
-const TRANSIENT_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND", // a Service's DNS name can appear after the Job's pod starts
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "57P03", // cannot_connect_now: the database system is starting up
-  "57P01", // admin_shutdown: it is restarting
-]);
-export const isTransientPostgresError = (err: unknown) => TRANSIENT_CODES.has(String((err as { code?: unknown }).code)) || /did not answer within/.test(String((err as Error).message));
-
 /**
  * Wait until PostgreSQL answers, for a one-shot command that may start before the database (a Job beside
- * a StatefulSet, a local start right after a restart). Transient errors are retried with a capped pause
- * until `waitMs`; anything else (bad password, unknown database) fails at once.
+ * a StatefulSet, a local start right after a restart). Outages (`isDependencyOutage`) are retried with a
+ * capped pause until `waitMs`; anything else (bad password, unknown database) fails at once.
  */
 export async function waitForPostgres(sql: Sql, opts: { waitMs: number; logger?: Logger }): Promise<number> {
   const deadline = Date.now() + opts.waitMs;
@@ -79,7 +64,7 @@ export async function waitForPostgres(sql: Sql, opts: { waitMs: number; logger?:
       await pingPostgres(sql, 5_000);
       return attempt;
     } catch (err) {
-      if (!isTransientPostgresError(err) || Date.now() >= deadline) throw err;
+      if (!isDependencyOutage(err) || Date.now() >= deadline) throw err;
       opts.logger?.warn({ attempt, err: (err as Error).message }, "waiting for PostgreSQL");
       await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1_000, Math.max(0, deadline - Date.now()))));
     }

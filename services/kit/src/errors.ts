@@ -78,3 +78,26 @@ export function parseOrThrow<S extends ZodType>(schema: S, data: unknown, target
   const first = details[0]!;
   throw new HttpError(422, `${first.field}: ${first.message}`, { field: first.field, details });
 }
+
+/**
+ * Connection-level failures of a dependency: socket errors (DNS included: a Service's name can be missing
+ * while it starts), postgres.js and ioredis connection codes, PostgreSQL's shutdown SQLSTATEs 57P01-57P03,
+ * and the kit's own bounded ping (`pingPostgres`).
+ */
+const OUTAGE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "PING_TIMEOUT",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+export const isDependencyOutage = (err: unknown): boolean => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));
