@@ -6,22 +6,25 @@ import {
   JwtVerifier,
   Lifecycle,
   Metrics,
+  accessRecorder,
   bearerToken,
   createServiceApp,
   pingRedis,
   requestHeader,
   type Logger,
   type Redis,
+  type RequestShortcut,
 } from "@titanium/kit";
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { HttpBindings } from "@hono/node-server";
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { BlockList } from "node:net";
+import { admissionOf, cachedReads, type Admission } from "./cached-reads.js";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
-import { RateLimiter } from "./rate-limit.js";
+import { RateLimiter, type RateRule } from "./rate-limit.js";
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
-import { GATEWAY_ROUTES, GLOBAL_LIMIT, loginAccount, matchRoute, type Upstream } from "./routes.js";
+import { GATEWAY_ROUTES, GLOBAL_LIMIT, loginAccount, matchRoute, type RouteMatch, type Upstream } from "./routes.js";
 
 export interface GatewayDeps {
   /** Each upstream's URL, or its instances' URLs (picked round-robin, see UpstreamPool). */
@@ -51,6 +54,10 @@ export interface GatewayDeps {
 function incomingHeaders(env: unknown): IncomingHttpHeaders | undefined {
   return (env as Partial<HttpBindings> | undefined)?.incoming?.headers;
 }
+/** `c.env.incoming` (the client's IncomingMessage) under @hono/node-server; undefined under `app.request()`. */
+function clientRequest(env: unknown): IncomingMessage | undefined {
+  return (env as Partial<HttpBindings> | undefined)?.incoming;
+}
 /** `c.env.outgoing` (the client's ServerResponse) under @hono/node-server; undefined under `app.request()`. */
 function clientResponse(env: unknown): ServerResponse | undefined {
   return (env as Partial<HttpBindings> | undefined)?.outgoing as ServerResponse | undefined;
@@ -59,13 +66,26 @@ function clientResponse(env: unknown): ServerResponse | undefined {
 /** nginx's status for a request whose client went away first: only in logs and metrics, nobody reads it. */
 const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
 
-export function createApp(deps: GatewayDeps) {
+/**
+ * The gateway: its Hono app, and the shortcut that answers micro-cache hits before the app (cached-reads.ts);
+ * `startServer({ fetch: app.fetch, shortcut })`. Both share one limiter, one cache and one lifecycle.
+ */
+export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof createServiceApp>; shortcut: RequestShortcut } {
   const metrics = deps.metrics ?? new Metrics("api-gateway");
+  const lifecycle = deps.lifecycle ?? new Lifecycle();
   const pools = Object.fromEntries(
     Object.entries(deps.upstreams).map(([k, v]) => [k, new UpstreamPool(typeof v === "string" ? [v] : v)]),
   ) as Record<Upstream, UpstreamPool>;
   const limiter = new RateLimiter(deps.redis, { scale: deps.rateLimitScale ?? 1, logger: deps.logger });
   const responses = new ResponseCache(deps.redis, { generationKey: BLOG_CACHE_GENERATION_KEY, ...(deps.responseCache ?? { maxEntries: 1000, maxAgeMs: 5000 }) });
+  // Anonymous cacheable reads learn the blog's generation in the same Redis round trip as the limit.
+  const admit = async (match: RouteMatch, subject: string, cacheKey: string | undefined, also: { rule: RateRule; subject: string }[] = []): Promise<Admission> => {
+    const [decision, ticket] = await Promise.all([
+      limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject, also),
+      cacheKey ? responses.generation() : undefined,
+    ]);
+    return { decision, ticket };
+  };
   const app = createServiceApp({
     service: "api-gateway",
     logger: deps.logger,
@@ -73,7 +93,7 @@ export function createApp(deps: GatewayDeps) {
     allowedOrigins: deps.allowedOrigins ?? [],
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
     ...(deps.maxInFlight !== undefined && { maxInFlight: deps.maxInFlight }),
-    lifecycle: deps.lifecycle ?? new Lifecycle(),
+    lifecycle,
     // The original gateway: 200 with an empty body.
     health: (c) => c.body(null, 200),
     readiness: { redis: { required: false, check: () => pingRedis(deps.redis) } },
@@ -102,16 +122,13 @@ export function createApp(deps: GatewayDeps) {
     // Login is also limited per account, whoever asks (the body is buffered anyway, within the body limit).
     const account = match.accountLimit && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;
     const also = account && match.accountLimit ? [{ rule: match.accountLimit, subject: `acct:${account}` }] : [];
-    // Anonymous cacheable reads learn the blog's generation in the same Redis round trip as the limit.
     // The query and scheme by string: a URL object per request is measurable in the gateway's CPU.
     const rawUrl = c.req.url;
     const q = rawUrl.indexOf("?");
     const search = q < 0 ? "" : rawUrl.slice(q);
     const cacheKey = match.cacheable && !token && responses.enabled ? match.path + search : undefined;
-    const [decision, ticket] = await Promise.all([
-      limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject, also),
-      cacheKey ? responses.generation() : undefined,
-    ]);
+    // A cached read the shortcut handed on (stale or refused) was admitted there already: not charged twice.
+    const { decision, ticket } = admissionOf(clientRequest(c.env)) ?? (await admit(match, subject, cacheKey, also));
     if (!decision.allowed) {
       const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
       throw new HttpError(429, "Too Many Requests", {}, { "Retry-After": String(seconds) });
@@ -152,5 +169,14 @@ export function createApp(deps: GatewayDeps) {
     }
   });
 
-  return app;
+  const shortcut = cachedReads({
+    responses,
+    admit,
+    trustedProxies: deps.trustedProxies,
+    allowedOrigins: deps.allowedOrigins ?? [],
+    lifecycle,
+    record: accessRecorder(deps.logger, metrics),
+    logger: deps.logger,
+  });
+  return { app, shortcut };
 }

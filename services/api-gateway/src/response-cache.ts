@@ -98,6 +98,12 @@ export class ResponseCache {
     }
   }
 
+  /** Whether an unexpired entry is filed under `key` (its generation is checked by `get`). */
+  has(key: string, now = Date.now()): boolean {
+    const e = this.entries.get(key);
+    return e !== undefined && now <= e.expiresAt;
+  }
+
   get(key: string, ticket: CacheTicket, now = Date.now()): CachedResponse | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;

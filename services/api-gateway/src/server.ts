@@ -1,5 +1,5 @@
 import { JwtVerifier, Lifecycle, Metrics, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer, urlList } from "@titanium/kit";
-import { createApp } from "./app.js";
+import { createGateway } from "./app.js";
 import { envSchema, trustedProxies } from "./config.js";
 import { RATE_LIMIT_SCRIPTS } from "./rate-limit.js";
 
@@ -7,7 +7,7 @@ const env = loadEnvOrExit("api-gateway", envSchema);
 const logger = createLogger("api-gateway", env.LOG_LEVEL);
 const redis = connectRedis(env, logger, RATE_LIMIT_SCRIPTS);
 const lifecycle = new Lifecycle();
-const app = createApp({
+const { app, shortcut } = createGateway({
   upstreams: { auth: urlList(env.AUTH_SERVICE_URL), user: urlList(env.USER_SERVICE_URL), blog: urlList(env.BLOG_SERVICE_URL) },
   verifier: new JwtVerifier({ jwksUrl: env.AUTH_JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE }),
   redis,
@@ -24,6 +24,7 @@ const app = createApp({
 });
 const running = await startServer({
   fetch: app.fetch,
+  shortcut,
   port: listenPort("api-gateway", env.PORT),
   host: env.HOST,
   logger,

@@ -74,9 +74,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     },
   });
 
-  // The access line has fixed fields (the route pattern, never the URL or a header), so it skips the
-  // redaction every other line goes through: a few percent of the CPU per request.
-  const accessLog = opts.logger.child({}, { redact: [] });
+  const record = accessRecorder(opts.logger, opts.metrics);
   app.use("*", async (c, next) => {
     const started = performance.now();
     const requestId = requestIdFrom(requestHeader(c, REQUEST_ID_HEADER));
@@ -84,20 +82,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     c.header(REQUEST_ID_HEADER, requestId);
     await next();
     if (lifecycle.draining) c.res.headers.set("Connection", "close");
-    const route = routeLabel(c);
-    const seconds = (performance.now() - started) / 1000;
-    opts.metrics.observeRequest(c.req.method, route, c.res.status, seconds);
-    if (route === "/metrics" || route === "/healthz" || route === "/readyz") return;
-    accessLog.info(
-      {
-        request_id: requestId,
-        method: c.req.method,
-        route,
-        status: c.res.status,
-        duration_ms: Math.round(seconds * 10_000) / 10,
-      },
-      "request",
-    );
+    record({ requestId, method: c.req.method, route: routeLabel(c), status: c.res.status, started });
   });
   app.use("*", securityHeaders());
   app.use("*", corsAllowList(opts.allowedOrigins));
@@ -187,6 +172,33 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   });
   app.doc("/openapi.json", { openapi: "3.0.3", info: opts.openapi });
   return app;
+}
+
+/** One answered request, as the access log and the RED metrics see it. */
+export interface AnsweredRequest {
+  requestId: string;
+  method: string;
+  /** The route pattern (never the raw path). */
+  route: string;
+  status: number;
+  /** `performance.now()` when the request arrived. */
+  started: number;
+}
+
+/**
+ * The RED metrics and the access line of an answered request (probes and scrapes get metrics only). Used by
+ * every service app, and by answers made outside Hono (the gateway's cached reads), so both look the same.
+ */
+export function accessRecorder(logger: Logger, metrics: Metrics): (r: AnsweredRequest) => void {
+  // The access line has fixed fields (the route pattern, never the URL or a header), so it skips the
+  // redaction every other line goes through: a few percent of the CPU per request.
+  const accessLog = logger.child({}, { redact: [] });
+  return ({ requestId, method, route, status, started }) => {
+    const seconds = (performance.now() - started) / 1000;
+    metrics.observeRequest(method, route, status, seconds);
+    if (route === SERVICE_PATHS.metrics || route === SERVICE_PATHS.live || route === SERVICE_PATHS.ready) return;
+    accessLog.info({ request_id: requestId, method, route, status, duration_ms: Math.round(seconds * 10_000) / 10 }, "request");
+  };
 }
 
 /** Failures that happen before a query leaves the process: the database cannot have applied it. */

@@ -19,8 +19,14 @@ export const INTERNAL_PREFIX = "/internal/";
  * of the CPU of a proxied request (docs/benchmarks.md). Falls back to it under `app.request()` in tests.
  */
 export function requestHeader(c: { env: unknown; req: { header: (name: string) => string | undefined } }, name: string): string | undefined {
-  const incoming = (c.env as { incoming?: { headers: Record<string, string | string[] | undefined> } } | undefined)?.incoming;
-  if (!incoming) return c.req.header(name);
-  const v = incoming.headers[name];
+  const incoming = (c.env as { incoming?: { headers: IncomingHeaders } } | undefined)?.incoming;
+  return incoming ? headerValue(incoming.headers, name) : c.req.header(name);
+}
+
+type IncomingHeaders = Record<string, string | string[] | undefined>;
+
+/** A header of Node's request object by its lower-case name; repeated ones joined as `Headers#get` does. */
+export function headerValue(headers: IncomingHeaders, name: string): string | undefined {
+  const v = headers[name];
   return Array.isArray(v) ? v.join(", ") : v;
 }

@@ -21,17 +21,32 @@ const isApiPath = (path: string) => path.startsWith("/api/") || path.startsWith(
 /** Pages (the blog UI, issue 8) live at `/` and under `/blog/` outside the API; everything else is an API. */
 const isPagePath = (path: string) => !isApiPath(path) && (path === "/" || path === "/blog" || path.startsWith("/blog/"));
 
+/** Every API answer's security and caching headers (lower-case names, as Node sends them). */
+export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  ...lowerCaseNames(SECURITY_HEADERS),
+  "content-security-policy": STRICT_CSP,
+  "cache-control": "no-store",
+});
+/** A page's: the page CSP, and no `cache-control` (pages choose their own caching). */
+const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...lowerCaseNames(SECURITY_HEADERS), "content-security-policy": PAGE_CSP });
+
+function lowerCaseNames(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
 /**
- * Security headers, prepared before the handler runs (so they ride on the response the handler builds
- * instead of copying it afterwards). Pages get the page CSP and their own caching; everything else is
- * `no-store` unless its handler chooses caching (e.g. the JWKS).
+ * The security headers of an answer on `path`: pages get the page CSP and their own caching; everything
+ * else is `no-store` unless its handler chooses caching (e.g. the JWKS). Shared by the middleware below and
+ * by answers made outside Hono (the gateway's cached reads).
  */
+export function securityHeaderSet(path: string): Readonly<Record<string, string>> {
+  return isPagePath(path) ? PAGE_HEADERS : API_SECURITY_HEADERS;
+}
+
+/** Security headers, prepared before the handler runs (so they ride on the response the handler builds). */
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v);
-    const page = isPagePath(c.req.path);
-    c.header("Content-Security-Policy", page ? PAGE_CSP : STRICT_CSP);
-    if (!page) c.header("Cache-Control", "no-store");
+    for (const [k, v] of Object.entries(securityHeaderSet(c.req.path))) c.header(k, v);
     await next();
   };
 }
@@ -39,6 +54,17 @@ export function securityHeaders(): MiddlewareHandler {
 const ALLOW_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS";
 const ALLOW_HEADERS = "Content-Type,Authorization,X-Requested-With,X-Request-Id";
 const EXPOSE_HEADERS = "X-Request-Id,X-Total-Count,Retry-After";
+
+/** The CORS headers of an answer to `origin` (not a preflight): lower-case names. */
+export function corsHeaderSet(origin: string | undefined, allowed: ReadonlySet<string>): Record<string, string> {
+  if (origin === undefined || !allowed.has(origin)) return { vary: "Origin" };
+  return {
+    vary: "Origin",
+    "access-control-allow-origin": origin,
+    "access-control-allow-credentials": "true",
+    "access-control-expose-headers": EXPOSE_HEADERS,
+  };
+}
 
 /**
  * CORS allow-list as the original: listed origins only, credentials allowed, preflight cached a day; every
@@ -48,15 +74,9 @@ export function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHand
   const allowed = new Set(allowedOrigins);
   return async (c, next) => {
     const origin = requestHeader(c, "origin");
-    const ok = origin !== undefined && allowed.has(origin);
-    c.header("Vary", "Origin");
-    if (ok) {
-      c.header("Access-Control-Allow-Origin", origin);
-      c.header("Access-Control-Allow-Credentials", "true");
-      c.header("Access-Control-Expose-Headers", EXPOSE_HEADERS);
-    }
+    for (const [k, v] of Object.entries(corsHeaderSet(origin, allowed))) c.header(k, v);
     if (c.req.method === "OPTIONS" && requestHeader(c, "access-control-request-method")) {
-      if (ok) {
+      if (origin !== undefined && allowed.has(origin)) {
         c.header("Access-Control-Allow-Methods", ALLOW_METHODS);
         c.header("Access-Control-Allow-Headers", ALLOW_HEADERS);
         c.header("Access-Control-Max-Age", "86400");

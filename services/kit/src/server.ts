@@ -1,12 +1,12 @@
 import { getRequestListener } from "@hono/node-server";
 import { randomUUID } from "node:crypto";
-import { STATUS_CODES, createServer, type Server } from "node:http";
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Lifecycle } from "./app.js";
 import { errorBody } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
-import { MAX_HEADER_BYTES, SECURITY_HEADERS, STRICT_CSP } from "./security.js";
+import { API_SECURITY_HEADERS, MAX_HEADER_BYTES } from "./security.js";
 
 /**
  * What Node's HTTP parser refuses before any handler runs (headers over the limit, an unknown method, a
@@ -32,9 +32,7 @@ function envelopeParts(status: number, message: string): { body: string; headers
   return {
     body,
     headers: {
-      ...SECURITY_HEADERS,
-      "Content-Security-Policy": STRICT_CSP,
-      "Cache-Control": "no-store",
+      ...API_SECURITY_HEADERS,
       "Content-Type": "application/json",
       "Content-Length": String(Buffer.byteLength(body)),
       [REQUEST_ID_HEADER]: requestId,
@@ -61,8 +59,16 @@ export interface RunningServer {
   shutdown: (reason?: string) => Promise<void>;
 }
 
+/**
+ * Sees each request before the Hono app: answers it on Node's own objects, or calls `next()` to hand it to
+ * the app (at once or after some async work). For a hot path where building web Request/Headers/Response
+ * objects is most of the cost (the gateway's cached reads, docs/benchmarks.md).
+ */
+export type RequestShortcut = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
 export interface StartServerOptions {
   fetch: (req: Request, env?: unknown) => Response | Promise<Response>;
+  shortcut?: RequestShortcut;
   port: number;
   host?: string;
   logger: Logger;
@@ -82,7 +88,9 @@ export interface StartServerOptions {
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   // @hono/node-server's serve(), with the adapter's error handler set (serve() does not pass one on).
   const hostname = opts.host ?? "0.0.0.0";
-  const listener = getRequestListener(opts.fetch, { hostname, errorHandler: (err) => adapterErrorResponse(err, opts.logger) });
+  const app = getRequestListener(opts.fetch, { hostname, errorHandler: (err) => adapterErrorResponse(err, opts.logger) });
+  const shortcut = opts.shortcut;
+  const listener = shortcut ? (req: IncomingMessage, res: ServerResponse) => shortcut(req, res, () => void app(req, res)) : app;
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(
       { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 },

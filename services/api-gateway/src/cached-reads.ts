@@ -1,0 +1,112 @@
+import {
+  REQUEST_ID_HEADER,
+  corsHeaderSet,
+  headerValue,
+  requestIdFrom,
+  securityHeaderSet,
+  type AnsweredRequest,
+  type Lifecycle,
+  type Logger,
+  type RequestShortcut,
+} from "@titanium/kit";
+import type { IncomingMessage } from "node:http";
+import type { BlockList } from "node:net";
+import { clientAddress, normalizeIp } from "./client-address.js";
+import type { RateDecision } from "./rate-limit.js";
+import type { CachedResponse, CacheTicket, ResponseCache } from "./response-cache.js";
+import { matchRoute, type RouteMatch } from "./routes.js";
+
+/** What the gateway learned in its one Redis round trip for a request: the rate-limit decision, the cache generation. */
+export interface Admission {
+  decision: RateDecision;
+  ticket: CacheTicket | undefined;
+}
+
+const ADMISSION = Symbol("titanium.gateway.admission");
+
+/** The admission the shortcut already obtained for a request it handed to the app (so nothing is charged twice). */
+export function admissionOf(incoming: IncomingMessage | undefined): Admission | undefined {
+  return (incoming as (IncomingMessage & { [ADMISSION]?: Admission }) | undefined)?.[ADMISSION];
+}
+
+/**
+ * Paths and queries the Node adapter's URL parsing leaves byte for byte as they came (no dot segments, no
+ * escapes in the path, nothing the WHATWG query encoder rewrites): for them the shortcut's cache key is the
+ * one the app computes. Anything else goes through the app.
+ */
+const PLAIN_PATH = /^\/[A-Za-z0-9_\-~./]*$/;
+const PLAIN_QUERY = /^[A-Za-z0-9_\-~.!$&()*+,;=:@/?%]*$/;
+
+/**
+ * The part of a replay's header block that is the same for every request, flattened once per entry
+ * (`writeHead` takes `[name, value, ...]`): security headers, the stored answer's own, `x-cache`, the length.
+ * Per request only the request id, CORS and `Connection: close` are added (the stored headers have none of
+ * them: the proxy drops its upstream's). A few µs of CPU and garbage per hit, the hottest path.
+ */
+const replays = new WeakMap<CachedResponse, { security: object; flat: string[] }>();
+function replayHeaders(hit: CachedResponse, security: Readonly<Record<string, string>>): string[] {
+  const known = replays.get(hit);
+  if (known?.security === security) return known.flat;
+  const merged: Record<string, string | string[]> = { ...security, ...hit.headers, "x-cache": "HIT", "content-length": String(hit.body.byteLength) };
+  const flat = Object.entries(merged).flatMap(([k, v]) => (Array.isArray(v) ? v.flatMap((one) => [k, one]) : [k, v]));
+  replays.set(hit, { security, flat });
+  return flat;
+}
+
+export interface CachedReadsOptions {
+  responses: ResponseCache;
+  /** The limiter and the generation in one round trip, as the app asks them. */
+  admit: (match: RouteMatch, subject: string, cacheKey: string | undefined) => Promise<Admission>;
+  trustedProxies: BlockList;
+  allowedOrigins: readonly string[];
+  lifecycle: Lifecycle;
+  record: (r: AnsweredRequest) => void;
+  logger: Logger;
+}
+
+/**
+ * The gateway's hottest path, answered on Node's own request and response: an anonymous GET whose answer
+ * the micro-cache holds. Building Hono's Request, Headers and Response objects for it cost more CPU than
+ * everything else the gateway does (docs/benchmarks.md), so this path writes the stored answer directly,
+ * with what the app would add: the same rate limit (charged once: a request handed on carries its
+ * admission), request id, security and CORS headers, `x-cache: HIT`, `Connection: close` while draining,
+ * the RED metrics and the access line. Everything else, a miss, a stale entry and a refusal included, is
+ * handed to the app, which answers it (the 429 envelope, the upstream fetch and the store).
+ */
+export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
+  const allowed = new Set(opts.allowedOrigins);
+  return (req, res, next) => {
+    const url = req.url ?? "";
+    if (req.method !== "GET" || req.headers.authorization !== undefined || !opts.responses.enabled) return next();
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const search = q < 0 ? "" : url.slice(q);
+    if (!PLAIN_PATH.test(path) || path.includes("/.") || path.includes("//") || !PLAIN_QUERY.test(search)) return next();
+    const match = matchRoute("GET", path);
+    const key = match?.cacheable ? match.path + search : undefined;
+    if (!match || !key || !opts.responses.has(key)) return next();
+
+    const started = performance.now();
+    const peer = normalizeIp(req.socket.remoteAddress ?? "0.0.0.0");
+    const client = clientAddress(peer, headerValue(req.headers, "x-forwarded-for"), opts.trustedProxies);
+    const serve = async () => {
+      const admission = await opts.admit(match, `ip:${client}`, key);
+      const hit = admission.decision.allowed && admission.ticket ? opts.responses.get(key, admission.ticket) : undefined;
+      if (!hit) {
+        (req as IncomingMessage & { [ADMISSION]?: Admission })[ADMISSION] = admission;
+        return next();
+      }
+      const requestId = requestIdFrom(headerValue(req.headers, REQUEST_ID_HEADER));
+      const headers = [REQUEST_ID_HEADER, requestId];
+      for (const [k, v] of Object.entries(corsHeaderSet(headerValue(req.headers, "origin"), allowed))) headers.push(k, v);
+      if (opts.lifecycle.draining) headers.push("connection", "close");
+      res.writeHead(200, headers.concat(replayHeaders(hit, securityHeaderSet(path)))).end(hit.body);
+      opts.record({ requestId, method: "GET", route: match.route, status: 200, started });
+    };
+    serve().catch((err: unknown) => {
+      // Before an answer, the app can still give one; after it, only the log can hear about it.
+      if (!res.headersSent) return next();
+      opts.logger.error({ err }, "cached read failed after answering");
+    });
+  };
+}
