@@ -9,7 +9,7 @@ import type { GatewayDeps } from "./app.js";
 import { clientAddress } from "./client-address.js";
 import { trustedProxies } from "./config.js";
 import { RATE_LIMITS, matchRoute } from "./routes.js";
-import { LocalLimiter } from "./rate-limit.js";
+import { LocalLimiter, RateLimiter } from "./rate-limit.js";
 import { startGatewayTestBed, type GatewayTestBed } from "./test-bed.js";
 
 /** A real upstream that echoes what it received; `/slow` sleeps; flaky mode resets the first connection. */
@@ -236,6 +236,19 @@ describe("rate limits", () => {
     } finally {
       dead.disconnect();
     }
+  });
+
+  it("reads one more key in the admission's own Redis command (the micro-cache's generation), never for a refusal", async () => {
+    const limiter = new RateLimiter(redis);
+    const rule = { name: "read_along", limit: 1, periodSeconds: 60 };
+    const subject = `ip:${freshPeer()}`;
+    await redis.set("titanium:test:read-along", "gen-7");
+    expect(await limiter.take([rule], subject, [], "titanium:test:read-along")).toEqual({ allowed: true, retryAfterMs: 0, store: "redis", read: "gen-7" });
+    const refused = await limiter.take([rule], subject, [], "titanium:test:read-along");
+    expect([refused.allowed, refused.read]).toEqual([false, undefined]);
+    // An unset key reads as null; without `read` the answer carries no value at all.
+    expect((await limiter.take([rule], `ip:${freshPeer()}`, [], "titanium:test:unset")).read).toBeNull();
+    expect(await limiter.take([rule], `ip:${freshPeer()}`)).toEqual({ allowed: true, retryAfterMs: 0, store: "redis" });
   });
 
   it("GCRA: burst then steady rate; a denied request charges nothing", () => {

@@ -78,13 +78,16 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
   ) as Record<Upstream, UpstreamPool>;
   const limiter = new RateLimiter(deps.redis, { scale: deps.rateLimitScale ?? 1, logger: deps.logger });
   const responses = new ResponseCache(deps.redis, { generationKey: BLOG_CACHE_GENERATION_KEY, ...(deps.responseCache ?? { maxEntries: 1000, maxAgeMs: 5000 }) });
-  // Anonymous cacheable reads learn the blog's generation in the same Redis round trip as the limit.
+  // Anonymous cacheable reads learn the blog's generation from the limiter's own Redis command.
   const admit = async (match: RouteMatch, subject: string, cacheKey: string | undefined, also: { rule: RateRule; subject: string }[] = []): Promise<Admission> => {
-    const [decision, ticket] = await Promise.all([
-      limiter.take(match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT], subject, also),
-      cacheKey ? responses.generation() : undefined,
-    ]);
-    return { decision, ticket };
+    const epoch = cacheKey ? responses.epochForRead() : undefined;
+    const rules = match.limit ? [GLOBAL_LIMIT, match.limit] : [GLOBAL_LIMIT];
+    const decision = await limiter.take(rules, subject, also, epoch === undefined ? undefined : responses.generationKey);
+    if (epoch === undefined) return { decision, ticket: undefined };
+    // Read with the admission; a limiter that fell back to process memory read nothing (Redis failed).
+    if (decision.read !== undefined) return { decision, ticket: responses.ticket(epoch, decision.read) };
+    if (decision.store === "local") responses.readFailed();
+    return { decision, ticket: undefined };
   };
   const app = createServiceApp({
     service: "api-gateway",

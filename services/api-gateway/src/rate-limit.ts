@@ -14,6 +14,8 @@ export interface RateDecision {
   retryAfterMs: number;
   /** "redis" or "local" (in-process fallback). */
   store: "redis" | "local";
+  /** The value of `take`'s `read` key (null when unset): only when Redis admitted the request. */
+  read?: string | null;
 }
 
 interface Cell {
@@ -34,12 +36,14 @@ const cellOf = (rule: RateRule, subject: string, scale: number): Cell => {
 /**
  * GCRA (the generic cell rate algorithm) over several keys at once, atomically in Redis: either every
  * rule admits the request and all are charged, or none is charged and the longest wait is returned.
- * Time comes from Redis, so gateway replicas with skewed clocks agree.
+ * Time comes from Redis, so gateway replicas with skewed clocks agree. A key after the rules' keys (one
+ * more KEY than ARGV pairs) is read and returned with an admission: another value the request needs (the
+ * micro-cache's generation) in the same round trip, one command instead of two.
  */
 const GCRA_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = #KEYS
+local n = #ARGV / 2
 local tats = {}
 local wait = 0
 for i = 1, n do
@@ -58,6 +62,7 @@ if wait > 0 then return {0, math.ceil(wait)} end
 for i = 1, n do
   redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now) + 1000)
 end
+if #KEYS > n then return {1, 0, redis.call('GET', KEYS[n + 1]) or false} end
 return {1, 0}
 `;
 
@@ -95,7 +100,7 @@ export class LocalLimiter {
   }
 }
 
-type GcraRedis = Redis & { titaniumGcra(numKeys: number, ...args: (string | number)[]): Promise<[number, number]> };
+type GcraRedis = Redis & { titaniumGcra(numKeys: number, ...args: (string | number)[]): Promise<[number, number, (string | null)?]> };
 
 /** The limiter's Lua command, to define with the client (`connectRedis(env, logger, RATE_LIMIT_SCRIPTS)`). */
 export const RATE_LIMIT_SCRIPTS = { titaniumGcra: { lua: GCRA_LUA } };
@@ -115,18 +120,22 @@ export class RateLimiter {
 
   /**
    * Charge `subject` against every rule, and each `also` rule against its own subject (e.g. the account of a
-   * login), all or nothing; distributed through Redis, in process when Redis is unavailable.
+   * login), all or nothing; distributed through Redis, in process when Redis is unavailable. With `read`,
+   * an admission through Redis also returns that key's value.
    */
-  async take(rules: RateRule[], subject: string, also: { rule: RateRule; subject: string }[] = []): Promise<RateDecision> {
+  async take(rules: RateRule[], subject: string, also: { rule: RateRule; subject: string }[] = [], read?: string): Promise<RateDecision> {
     const scale = this.opts.scale ?? 1;
     const cells = [...rules.map((r) => cellOf(r, subject, scale)), ...also.map((a) => cellOf(a.rule, a.subject, scale))];
     const redis = this.redis as GcraRedis | undefined;
     if (redis && redis.status === "ready") {
       try {
         const args = cells.flatMap((c) => [c.intervalMs, c.burst]);
-        const [ok, wait] = await redis.titaniumGcra(cells.length, ...cells.map((c) => c.key), ...args);
+        const keys = cells.map((c) => c.key);
+        if (read !== undefined) keys.push(read);
+        const [ok, wait, value] = await redis.titaniumGcra(keys.length, ...keys, ...args);
         this.warned = false;
-        return { allowed: ok === 1, retryAfterMs: Number(wait), store: "redis" };
+        if (ok !== 1) return { allowed: false, retryAfterMs: Number(wait), store: "redis" };
+        return { allowed: true, retryAfterMs: 0, store: "redis", ...(read !== undefined && { read: value ?? null }) };
       } catch (err) {
         this.warn((err as Error).message);
       }

@@ -86,14 +86,34 @@ export class ResponseCache {
     return this.opts.maxEntries > 0 && this.redis !== undefined;
   }
 
+  /** The Redis key holding the generation (to read it along with another command, see `ticket`). */
+  get generationKey(): string {
+    return this.opts.generationKey;
+  }
+
+  /** The connection epoch a generation read now is filed under, or undefined when the cache is off or Redis not ready. */
+  epochForRead(): number | undefined {
+    return this.enabled && this.redis!.status === "ready" ? this.epoch : undefined;
+  }
+
+  /** A ticket for a generation read in `epoch` (null: the key is unset, generation "0"). */
+  ticket(epoch: number, value: string | null): CacheTicket {
+    return { generation: value ?? "0", epoch };
+  }
+
+  /** A read of the generation failed: drop everything, as when the connection closes. */
+  readFailed(): void {
+    this.drop();
+  }
+
   /** The current generation, or undefined when it cannot be known (Redis not ready or failing): then bypass. */
   async generation(): Promise<CacheTicket | undefined> {
-    if (!this.enabled || this.redis!.status !== "ready") return undefined;
-    const epoch = this.epoch;
+    const epoch = this.epochForRead();
+    if (epoch === undefined) return undefined;
     try {
-      return { generation: (await this.redis!.get(this.opts.generationKey)) ?? "0", epoch };
+      return this.ticket(epoch, await this.redis!.get(this.opts.generationKey));
     } catch {
-      this.drop();
+      this.readFailed();
       return undefined;
     }
   }
