@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
-import { NODE_FLAGS, RUNTIME_ENV } from "../services/kit/src/contract.js";
+import { RUNTIME_ENV, nodeFlags } from "../services/kit/src/contract.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The public entry of the local platform (`PORT` overrides in `npm start`). */
@@ -253,7 +253,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         process: undefined,
         start: async () => {
           const out = opts.logDir ? openSync(join(opts.logDir, `${logName}.log`), "a") : "pipe";
-          const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.nodeArgs?.[name] ?? []), join(ROOT, `services/${name}/dist/server.js`)], {
+          const child = spawn(process.execPath, [...nodeFlags(name), ...(opts.nodeArgs?.[name] ?? []), join(ROOT, `services/${name}/dist/server.js`)], {
             env: { ...baseEnv(), ...serviceEnv[name], ...opts.env?.[name], PORT: String(port) },
             stdio: ["ignore", out, out],
           });

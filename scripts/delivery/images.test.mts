@@ -54,7 +54,7 @@ function podUser(run: ProgramRun, svc: ServiceName): { uid: number; gid: number 
 
 /** What a service's image must be, from the program and the kit's runtime contract. */
 function expectations(run: ProgramRun, svc: ServiceName) {
-  return { service: svc, port: SERVICE_PORTS[svc], ...podUser(run, svc), process: ENTRYPOINTS.server, env: RUNTIME_ENV };
+  return { service: svc, port: SERVICE_PORTS[svc], ...podUser(run, svc), process: ENTRYPOINTS.server(svc), env: RUNTIME_ENV };
 }
 
 beforeAll(async () => {
@@ -130,7 +130,7 @@ describe.each(["dev", "prod"])("the images run what components/apps deploys (%s)
     const process = containerProcess(config, c.command as string[] | undefined, c.args as string[] | undefined);
     expect(process).toEqual(defaultProcess(config));
     // What runs is the kit's runtime contract, with its environment.
-    expect(process).toEqual(ENTRYPOINTS.server);
+    expect(process).toEqual(ENTRYPOINTS.server(svc));
     expect(config.env).toMatchObject(RUNTIME_ENV);
     expect((c.ports as Obj[]).map((p) => p.containerPort)).toEqual(config.exposed);
     const { uid, gid } = podUser(run(), svc);

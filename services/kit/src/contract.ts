@@ -3,6 +3,7 @@
  * Ports: `SERVICE_PORTS` (config.ts). Environment: each service's `envSchema` (services/<svc>/src/config.ts)
  * and `migrationEnvSchema` (runtime.ts) for the migration Job.
  */
+import type { ServiceName } from "./config.js";
 
 /** Methods that change nothing (RFC 9110 §9.2.1): the only ones sent or retried twice after a failure whose outcome is unknown. */
 export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -29,12 +30,20 @@ export const SERVICE_PATHS = {
 export const BLOG_CACHE_GENERATION_KEY = "blog:gen";
 
 /**
- * V8 flags every service runs with (command-line flags: the image's CMD, `ENTRYPOINTS.server`). A small
- * young generation and a capped old generation keep a service under ~90 MB RSS after load instead of
+ * V8 flags each service runs with (command-line flags: the image's ENTRYPOINT, `ENTRYPOINTS.server`). A
+ * small young generation and a capped old generation keep a service under ~90 MB RSS after load instead of
  * ~140 MB; `--optimize-for-size`, tried first, saved as much memory but doubled the gateway's CPU per
  * request (docs/benchmarks.md). The cap sits well inside the pods' memory limits (128 MiB and up).
+ * The gateway's semispaces are 4 MB, not 2: its requests hold their objects across a Redis round trip, and
+ * with 2 MB under load those were promoted and full mark-compacts ran twice a second (a fifth less CPU per
+ * cached read for ~3 MB of RSS, docs/benchmarks.md).
  */
-export const NODE_FLAGS = ["--max-semi-space-size=2", "--max-old-space-size=64", "--enable-source-maps"] as const;
+const SEMI_SPACE_MB: Readonly<Record<ServiceName, number>> = { "api-gateway": 4, "user-service": 2, "auth-service": 2, "blog-service": 2 };
+export const nodeFlags = (service: ServiceName): readonly string[] => [
+  `--max-semi-space-size=${SEMI_SPACE_MB[service]}`,
+  "--max-old-space-size=64",
+  "--enable-source-maps",
+];
 
 /**
  * Process environment every service container gets besides its own variables: two glibc malloc arenas
@@ -47,7 +56,7 @@ export const RUNTIME_ENV = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131
 
 /** What a container runs (production bundles, see scripts/build-services.mjs), from the workspace directory. */
 export const ENTRYPOINTS = {
-  server: ["node", ...NODE_FLAGS, "dist/server.js"],
+  server: (service: ServiceName): readonly string[] => ["node", ...nodeFlags(service), "dist/server.js"],
   /** One-shot migrations (a Job): any of user-service, auth-service, blog-service images carries it. */
   migrate: ["node", "--enable-source-maps", "dist/migrate.js"],
 } as const;
