@@ -46,7 +46,7 @@ export interface CacheTicket {
  * categories). It saves the second hop and the blog's work on the hottest path without ever serving what a
  * write replaced: every entry is filed under the blog's cache generation, which the blog bumps in Redis
  * on each write before it answers, and the gateway reads the current generation in the same Redis round
- * trip as its rate limit (ioredis auto-pipelining). No Redis, no cache: entries are dropped whenever the
+ * trip as its rate limit (the limiter's script returns it, `epochForRead` + `ticket`). No Redis, no cache: entries are dropped whenever the
  * gateway's Redis connection drops (writes may have happened meanwhile), and requests go to the blog.
  */
 export class ResponseCache {
