@@ -36,6 +36,8 @@ export function admissionOf(incoming: IncomingMessage | undefined): Admission | 
  */
 const PLAIN_PATH = /^\/[A-Za-z0-9_\-~./]*$/;
 const PLAIN_QUERY = /^[A-Za-z0-9_\-~.!$&()*+,;=:@/?%]*$/;
+/** A Host the adapter takes as it is (its own test): any other is parsed, and may be refused with a 400. */
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
 
 /**
  * The part of a replay's header block that is the same for every request, flattened once per entry
@@ -78,6 +80,7 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
   return (req, res, next) => {
     const url = req.url ?? "";
     if (req.method !== "GET" || req.headers.authorization !== undefined || !opts.responses.enabled) return next();
+    if (!PLAIN_HOST.test(req.headers.host ?? "")) return next();
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? "" : url.slice(q);
