@@ -1,6 +1,7 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import {
   BLOG_CACHE_GENERATION_KEY,
+  ClientClosedRequest,
   UpstreamPool,
   HttpError,
   JwtVerifier,
@@ -62,9 +63,6 @@ function clientRequest(env: unknown): IncomingMessage | undefined {
 function clientResponse(env: unknown): ServerResponse | undefined {
   return (env as Partial<HttpBindings> | undefined)?.outgoing as ServerResponse | undefined;
 }
-
-/** nginx's status for a request whose client went away first: only in logs and metrics, nobody reads it. */
-const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
 
 /**
  * The gateway: its Hono app, and the shortcut that answers micro-cache hits before the app (cached-reads.ts);
@@ -166,7 +164,7 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
       return c.body(res.body as Uint8Array<ArrayBuffer> | ReadableStream, res.status as ContentfulStatusCode, headers);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
-      if (err.kind === "abandoned") throw new HttpError(CLIENT_CLOSED_REQUEST, "Client closed the request");
+      if (err.kind === "abandoned") throw new ClientClosedRequest();
       deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");
       throw new HttpError(err.kind === "timeout" ? 504 : 502, err.kind === "timeout" ? "Upstream timed out" : "Upstream unavailable");
     }

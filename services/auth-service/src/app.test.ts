@@ -92,6 +92,36 @@ describe("login", () => {
     expect(res.status).toBe(503);
   });
 
+  it("gives up its credential check as soon as its own client goes away (the user-service then drops the hash)", async () => {
+    // A user-service that never answers, and notes when the auth-service hangs up on it.
+    let hungUp: (ms: number) => void;
+    const hangUp = new Promise<number>((r) => (hungUp = r));
+    let asked = 0;
+    const silent = serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: new Hono().post("/internal/verify-credentials", (c) => {
+        asked = Date.now();
+        return new Promise<Response>((resolve) => c.req.raw.signal.addEventListener("abort", () => (hungUp(Date.now() - asked), resolve(new Response(null)))));
+      }).fetch,
+    });
+    try {
+      const port = await new Promise<number>((r) => silent.once("listening", () => r((silent.address() as { port: number }).port)));
+      const slowUsers = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }), upstreamTimeoutMs: 30_000 });
+      const gone = new AbortController();
+      const login = slowUsers.request(
+        new Request("http://auth-service/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }), signal: gone.signal }),
+      );
+      while (!asked) await new Promise((r) => setTimeout(r, 10));
+      gone.abort();
+      // Within moments, not at the 30 s timeout; the answer nobody reads is a 499 for logs and metrics.
+      expect(await hangUp).toBeLessThan(5000);
+      expect((await login).status).toBe(499);
+    } finally {
+      silent.close();
+    }
+  });
+
   it("moves to the next user-service instance when one refuses the connection (a restart)", async () => {
     const dead = `http://127.0.0.1:${await freePort()}`;
     const live = `http://127.0.0.1:${userServer.port}`;

@@ -1,4 +1,5 @@
 import {
+  ClientClosedRequest,
   HttpError,
   JwtVerifier,
   Lifecycle,
@@ -61,8 +62,9 @@ export function createApp(deps: AuthServiceDeps) {
    * The credential check reads and changes nothing, so a connection that fails (an instance restarting)
    * is retried on the next instance, within one timeout for the whole attempt.
    */
-  async function checkCredentials(body: unknown, requestId: string): Promise<Response> {
-    const signal = AbortSignal.timeout(deps.upstreamTimeoutMs ?? 3000);
+  /** The user-service's credential check; given up at the timeout, or as soon as the caller goes away. */
+  async function checkCredentials(body: unknown, requestId: string, caller: AbortSignal): Promise<Response> {
+    const signal = AbortSignal.any([AbortSignal.timeout(deps.upstreamTimeoutMs ?? 3000), caller]);
     const tried = new Set<UpstreamInstance>();
     for (;;) {
       const inst = users.pick(tried);
@@ -110,8 +112,10 @@ export function createApp(deps: AuthServiceDeps) {
       const body = c.req.valid("json");
       let res: Response;
       try {
-        res = await checkCredentials(body, c.get("requestId"));
+        res = await checkCredentials(body, c.get("requestId"), c.req.raw.signal);
       } catch (err) {
+        // The client left: the user-service stops too (a queued hash is dropped); nobody reads this answer.
+        if (c.req.raw.signal.aborted) throw new ClientClosedRequest();
         deps.logger.error({ err: (err as Error).message }, "user-service unreachable");
         loginFailed("user-service unreachable");
         throw new HttpError(503, "login is temporarily unavailable");

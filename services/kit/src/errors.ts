@@ -52,6 +52,16 @@ export class HttpError extends Error {
   }
 }
 
+/** nginx's status for a request whose client went away before its answer: only logs and metrics see it. */
+export const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
+
+/** Work dropped because the request's client went away (the status is 499, for logs and metrics). */
+export class ClientClosedRequest extends HttpError {
+  constructor() {
+    super(CLIENT_CLOSED_REQUEST, "Client closed the request");
+  }
+}
+
 export function errorResponse(c: Context, status: ContentfulStatusCode, message: string, extra: Partial<ErrorBody> = {}) {
   const requestId = c.get("requestId" as never) as string | undefined;
   return c.json(errorBody(status, message, requestId ? { ...extra, request_id: requestId } : extra), status);

@@ -212,4 +212,30 @@ describe("password hashing", () => {
     expect(Date.now() - started).toBeLessThan(20_000);
     await pool.close();
   });
+
+  it("drops a check still waiting in line when its client goes away, and finishes one already running", async () => {
+    const { hashPool } = await import("./passwords.js");
+    await signup("queued");
+    // The process's one hashing worker, kept busy by a deliberately slow hash.
+    const slow = hashPool.run({ op: "hash", password: "Occupy!1aA", options: { ...ARGON2_PARAMS, timeCost: 40 } });
+    const before = { ...hashPool.counts };
+    const gone = new AbortController();
+    const check = app.request(
+      new Request("http://user-service/internal/verify-credentials", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: "queued", password: PW }),
+        signal: gone.signal,
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    gone.abort();
+    // Answered at once (499, for logs and metrics only), long before the slow hash ends, and never hashed.
+    expect((await check).status).toBe(499);
+    expect(hashPool.counts).toEqual({ started: before.started, dropped: before.dropped + 1 });
+    expect(await slow).toMatch(/^\$argon2id\$/);
+    // A client that stays gets its answer as before.
+    expect((await post("/internal/verify-credentials", { username: "queued", password: PW })).status).toBe(200);
+    expect(hashPool.counts.started).toBe(before.started + 1);
+  });
 });

@@ -117,7 +117,7 @@ export function createApp(deps: UserServiceDeps) {
     }),
     async (c) => {
       const { username, email, password } = c.req.valid("json");
-      const passwordHash = await hashPassword(password);
+      const passwordHash = await hashPassword(password, c.req.raw.signal);
       const [row] = await sql<UserRow[]>`
         insert into users (username, email, password_hash) values (${username}, ${email}, ${passwordHash})
         on conflict ((lower(username))) do nothing
@@ -162,9 +162,9 @@ export function createApp(deps: UserServiceDeps) {
       if (!row) throw new HttpError(404, "User not found");
       let newHash: string | undefined;
       if (body.password !== undefined) {
-        if (!(await verifyPassword(row.password_hash, body.current_password ?? "")))
+        if (!(await verifyPassword(row.password_hash, body.current_password ?? "", c.req.raw.signal)))
           throw new HttpError(403, "Current password is incorrect", { field: "current_password" });
-        newHash = await hashPassword(body.password);
+        newHash = await hashPassword(body.password, c.req.raw.signal);
       }
       const [updated] = await sql.begin(async (tx) => {
         const rows = await tx<UserRow[]>`
@@ -213,12 +213,12 @@ export function createApp(deps: UserServiceDeps) {
       const { username, password } = c.req.valid("json");
       const [row] = await sql<UserRow[]>`select * from users where lower(username) = lower(${username})`;
       if (!row) {
-        await burnVerify(password);
+        await burnVerify(password, c.req.raw.signal);
         throw new HttpError(401, "Invalid credentials");
       }
-      if (!(await verifyPassword(row.password_hash, password))) throw new HttpError(401, "Invalid credentials");
+      if (!(await verifyPassword(row.password_hash, password, c.req.raw.signal))) throw new HttpError(401, "Invalid credentials");
       if (needsRehash(row.password_hash)) {
-        const rehashed = await hashPassword(password);
+        const rehashed = await hashPassword(password, c.req.raw.signal);
         await sql`update users set password_hash = ${rehashed} where id = ${row.id}`;
       }
       return c.json({ id: row.id, username: row.username, email: row.email }, 200);

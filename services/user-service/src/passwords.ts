@@ -1,6 +1,7 @@
 import { parseOptions, type Algorithm } from "@node-rs/argon2";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
+import { ClientClosedRequest } from "@titanium/kit";
 
 const require = createRequire(import.meta.url);
 
@@ -34,17 +35,22 @@ parentPort.on("message", (m) => {
   }
 });`;
 
-type Job = { op: "hash"; password: string; options: typeof ARGON2_PARAMS } | { op: "verify"; hash: string; password: string };
+type Argon2Options = { algorithm: Algorithm; memoryCost: number; timeCost: number; parallelism: number };
+type Job = { op: "hash"; password: string; options: Argon2Options } | { op: "verify"; hash: string; password: string };
 interface Pending {
   job: Job;
   resolve: (v: string | boolean) => void;
   reject: (e: Error) => void;
+  /** Stops watching the request's signal once the job has started. */
+  started?: () => void;
 }
 
 export class HashPool {
   private workers: { worker: Worker; busy: Pending | undefined }[] = [];
   private readonly queue: Pending[] = [];
   private nextId = 0;
+  /** Jobs handed to a worker, and jobs dropped from the line because their client went away. */
+  readonly counts = { started: 0, dropped: 0 };
 
   constructor(private size = 1) {}
 
@@ -52,9 +58,30 @@ export class HashPool {
     this.size = size;
   }
 
-  run(job: Job): Promise<string | boolean> {
+  /**
+   * Runs `job` when a worker is free. With the request's `signal`, a job still waiting in line when its
+   * client goes away (a login storm's clients time out and retry) is dropped with `ClientClosedRequest`
+   * instead of hashing for nobody; one already running finishes (native code cannot be interrupted).
+   */
+  run(job: Job, signal?: AbortSignal): Promise<string | boolean> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
+      if (signal?.aborted) {
+        this.counts.dropped++;
+        return reject(new ClientClosedRequest());
+      }
+      const pending: Pending = { job, resolve, reject };
+      if (signal) {
+        const drop = () => {
+          const at = this.queue.indexOf(pending);
+          if (at < 0) return;
+          this.queue.splice(at, 1);
+          this.counts.dropped++;
+          reject(new ClientClosedRequest());
+        };
+        signal.addEventListener("abort", drop, { once: true });
+        pending.started = () => signal.removeEventListener("abort", drop);
+      }
+      this.queue.push(pending);
       this.pump();
     });
   }
@@ -71,6 +98,8 @@ export class HashPool {
       if (!slot && this.workers.length < this.size) slot = this.spawn();
       if (!slot) return;
       const pending = this.queue.shift()!;
+      pending.started?.();
+      this.counts.started++;
       slot.busy = pending;
       slot.worker.postMessage({ id: this.nextId++, ...pending.job });
     }
@@ -105,14 +134,16 @@ export class HashPool {
 /** The process's hashing pool (`PASSWORD_HASH_CONCURRENCY` workers at most). */
 export const hashPool = new HashPool(1);
 
-export async function hashPassword(password: string): Promise<string> {
-  return (await hashPool.run({ op: "hash", password, options: ARGON2_PARAMS })) as string;
+/** `signal`: the request's; its job is dropped while still in line if the client goes away (see `run`). */
+export async function hashPassword(password: string, signal?: AbortSignal): Promise<string> {
+  return (await hashPool.run({ op: "hash", password, options: ARGON2_PARAMS }, signal)) as string;
 }
 
-export async function verifyPassword(stored: string, password: string): Promise<boolean> {
+export async function verifyPassword(stored: string, password: string, signal?: AbortSignal): Promise<boolean> {
   try {
-    return (await hashPool.run({ op: "verify", hash: stored, password })) === true;
-  } catch {
+    return (await hashPool.run({ op: "verify", hash: stored, password }, signal)) === true;
+  } catch (err) {
+    if (err instanceof ClientClosedRequest) throw err;
     return false; // a malformed stored hash never matches
   }
 }
@@ -134,7 +165,7 @@ export function needsRehash(stored: string): boolean {
 
 /** Verified against when the user does not exist, so the answer takes as long either way. */
 let dummyHash: Promise<string> | undefined;
-export async function burnVerify(password: string): Promise<void> {
+export async function burnVerify(password: string, signal?: AbortSignal): Promise<void> {
   dummyHash ??= hashPassword("titanium-dummy-password");
-  await verifyPassword(await dummyHash, password);
+  await verifyPassword(await dummyHash, password, signal);
 }
