@@ -92,12 +92,17 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
     const started = performance.now();
     const peer = normalizeIp(req.socket.remoteAddress ?? "0.0.0.0");
     const client = clientAddress(peer, headerValue(req.headers, "x-forwarded-for"), opts.trustedProxies);
+    let handedOn = false;
+    const handOn = () => {
+      handedOn = true;
+      next();
+    };
     const serve = async () => {
       const admission = await opts.admit(match, `ip:${client}`, key);
       const hit = admission.decision.allowed && admission.ticket ? opts.responses.get(key, admission.ticket) : undefined;
       if (!hit) {
         (req as IncomingMessage & { [ADMISSION]?: Admission })[ADMISSION] = admission;
-        return next();
+        return handOn();
       }
       const requestId = requestIdFrom(headerValue(req.headers, REQUEST_ID_HEADER));
       const headers = [REQUEST_ID_HEADER, requestId];
@@ -107,9 +112,9 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
       opts.record({ requestId, method: "GET", route: match.route, status: 200, started });
     };
     serve().catch((err: unknown) => {
-      // Before an answer, the app can still give one; after it, only the log can hear about it.
-      if (!res.headersSent) return next();
-      opts.logger.error({ err }, "cached read failed after answering");
+      // Before an answer, the app can still give one; after it (or once it has the request), only the log.
+      if (!handedOn && !res.headersSent) return handOn();
+      opts.logger.error({ err }, "cached read failed");
     });
   };
 }
