@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
-import { SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
+import { SERVICE_NAMES, SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
 import { RUNTIME_ENV, nodeFlags } from "../services/kit/src/contract.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -20,7 +20,8 @@ const BACKENDS: ServiceName[] = ["user-service", "auth-service", "blog-service"]
 type Backend = Exclude<ServiceName, "api-gateway">;
 /**
  * With several instances of a service, each drains this long after SIGTERM (readiness 503, answers with
- * `Connection: close`) before closing: the gateway stops picking it first (it probes every 500 ms).
+ * `Connection: close`) before closing: whoever balances them (the gateway, or a test's ingress before several
+ * gateways) stops picking it first (it probes every 500 ms).
  */
 const MULTI_INSTANCE_SHUTDOWN_DELAY_MS = "1500";
 
@@ -32,11 +33,13 @@ export interface PlatformOptions {
   /** Service ports; default: the original ports (8001, 8002, 8005); 0 = any free port. */
   servicePorts?: Partial<Record<Backend, number>>;
   /**
-   * Instances per service behind the gateway (default 1). The first uses `servicePorts`, the others free
-   * ports; the gateway gets them all as a comma-separated `*_SERVICE_URL` and balances between them, and so
-   * does the auth-service for its calls to the user-service. The JWKS is fetched from the first auth instance.
+   * Instances per service (default 1). The first uses `servicePorts` (the gateway: `gatewayPort`), the others
+   * free ports; the gateway gets every backend's as a comma-separated `*_SERVICE_URL` and balances between
+   * them, and so does the auth-service for its calls to the user-service. The JWKS is fetched from the first
+   * auth instance. Several gateways have nothing in front of them here: `url` is the first, and a test puts
+   * its own ingress before them (as the Istio ingress is in the cluster).
    */
-  instances?: Partial<Record<Backend, number>>;
+  instances?: Partial<Record<ServiceName, number>>;
   /** PostgreSQL port (default: any free port). */
   postgresPort?: number;
   /** "auto": start redis-server if installed (warn loudly otherwise); false: run without Redis. */
@@ -71,7 +74,7 @@ export interface Platform {
   url: string;
   /** The first (or only) instance of each service. */
   services: Record<ServiceName, ServiceHandle>;
-  /** Every instance of each service (the gateway: one). */
+  /** Every instance of each service. */
   instances: Record<ServiceName, ServiceHandle[]>;
   /** `stop` then `start` restarts PostgreSQL on the same port with the same data. */
   postgres: { url: string; port: number; stop: () => Promise<void>; start: () => Promise<void> };
@@ -218,11 +221,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const ports = {} as Record<ServiceName, number[]>;
   for (const name of BACKENDS) {
     const wanted = opts.servicePorts?.[name as Backend] ?? SERVICE_PORTS[name];
-    const count = Math.max(1, opts.instances?.[name as Backend] ?? 1);
+    const count = Math.max(1, opts.instances?.[name] ?? 1);
     ports[name] = [wanted === 0 ? await local.freePort() : wanted];
     for (let i = 1; i < count; i++) ports[name].push(await local.freePort());
   }
   ports["api-gateway"] = [opts.gatewayPort === undefined ? DEFAULT_GATEWAY_PORT : opts.gatewayPort || (await local.freePort())];
+  for (let i = 1; i < Math.max(1, opts.instances?.["api-gateway"] ?? 1); i++) ports["api-gateway"].push(await local.freePort());
   const urlsOf = (n: ServiceName) => ports[n].map((p) => `http://127.0.0.1:${p}`);
   const urlOf = (n: ServiceName) => urlsOf(n)[0]!;
   const serviceEnv: Record<ServiceName, Record<string, string>> = {
@@ -240,7 +244,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ALLOWED_ORIGINS: `http://127.0.0.1:${ports["api-gateway"][0]},http://localhost:${ports["api-gateway"][0]}`,
     },
   };
-  for (const name of BACKENDS) if (ports[name].length > 1) serviceEnv[name].SHUTDOWN_DELAY_MS = MULTI_INSTANCE_SHUTDOWN_DELAY_MS;
+  for (const name of SERVICE_NAMES) if (ports[name].length > 1) serviceEnv[name].SHUTDOWN_DELAY_MS = MULTI_INSTANCE_SHUTDOWN_DELAY_MS;
 
   const instances = {} as Record<ServiceName, ServiceHandle[]>;
   for (const name of [...BACKENDS, "api-gateway"] as ServiceName[]) {
@@ -277,12 +281,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   }
   const handles = Object.fromEntries(Object.entries(instances).map(([n, list]) => [n, list[0]!])) as Record<ServiceName, ServiceHandle>;
   const backendInstances = BACKENDS.flatMap((n) => instances[n]);
+  const gateways = instances["api-gateway"];
 
   try {
     await Promise.all(backendInstances.map((h) => h.start()));
     cleanups.push(() => Promise.all(backendInstances.map((h) => h.stop())));
-    await handles["api-gateway"].start();
-    cleanups.push(() => handles["api-gateway"].stop());
+    await Promise.all(gateways.map((h) => h.start()));
+    cleanups.push(() => Promise.all(gateways.map((h) => h.stop())));
   } catch (err) {
     for (const h of Object.values(instances).flat()) await h.stop().catch(() => {});
     return fail(err);
@@ -297,7 +302,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     redis,
     stop: () =>
       (stopping ??= (async () => {
-        await handles["api-gateway"].stop();
+        await Promise.all(gateways.map((h) => h.stop()));
         await Promise.all(backendInstances.map((h) => h.stop()));
         await redis?.stop();
         await pg.stop();

@@ -1,10 +1,17 @@
 /**
- * What the resilience scenarios share: a local platform on a fresh data directory with free ports, a small
- * HTTP client that never throws on a status, and process readings (RSS) by pid.
+ * What the resilience scenarios share: a local platform on a fresh data directory with free ports, an
+ * ingress for several gateways, a small HTTP client that never throws on a status, and process readings
+ * (RSS) by pid.
  */
+import { randomUUID } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { UpstreamPool } from "../../services/kit/src/upstream-pool.js";
+import { forward } from "../../services/api-gateway/src/proxy.js";
 import { startPlatform, type Platform, type PlatformOptions } from "../platform.mjs";
 
 export const PASSWORD = "Str0ng!pass-resilience";
@@ -38,6 +45,49 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
       // Kept for a post-mortem of a failed run (git-ignored scratch space).
       if (process.env.RESILIENCE_LOG) writeFileSync(process.env.RESILIENCE_LOG, lines.join("\n"));
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A stand-in for the Istio ingress in front of several gateways: it sends each request to a gateway whose
+ * `/readyz` answers 200 (Envoy learns readiness from the endpoints; here a probe every 500 ms), stops
+ * picking one that answered `Connection: close`, and sends a request whose connection was refused to
+ * another gateway (Istio's default retry on connect failures). The forwarding is the gateway's own proxy.
+ */
+export async function startIngress(gateways: readonly string[]): Promise<{ url: string; stop: () => Promise<void> }> {
+  const pool = new UpstreamPool(gateways);
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    try {
+      const up = await forward({
+        pool,
+        path: req.url ?? "/",
+        method: req.method ?? "GET",
+        headers: req.headers,
+        body: chunks.length ? Buffer.concat(chunks) : undefined,
+        clientChain: "127.0.0.1",
+        proto: "http",
+        host: req.headers.host,
+        requestId: randomUUID(),
+        timeoutMs: 15_000,
+        downstream: res,
+      });
+      res.writeHead(up.status, up.headers);
+      if (up.body === null || up.body instanceof Uint8Array) res.end(up.body ?? undefined);
+      else Readable.fromWeb(up.body as import("node:stream/web").ReadableStream).pipe(res);
+    } catch (err) {
+      res.writeHead(502, { "content-type": "text/plain" }).end(`ingress: ${(err as Error).message}`);
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stop: async () => {
+      pool.stop();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     },
   };
 }
