@@ -230,7 +230,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const urlsOf = (n: ServiceName) => ports[n].map((p) => `http://127.0.0.1:${p}`);
   const urlOf = (n: ServiceName) => urlsOf(n)[0]!;
   const serviceEnv: Record<ServiceName, Record<string, string>> = {
-    "user-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json` },
+    // Hashing at nice 10, not a pod's 19: here it competes with every process on the machine, not only
+    // with its own service (services/user-service/src/config.ts).
+    "user-service": { AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json`, PASSWORD_HASH_NICE: "10" },
     "auth-service": { JWT_PRIVATE_KEY: jwtKey, USER_SERVICE_URL: urlsOf("user-service").join(",") },
     "blog-service": {
       AUTH_JWKS_URL: `${urlOf("auth-service")}/.well-known/jwks.json`,

@@ -211,6 +211,13 @@ describe("password hashing", () => {
     expect(niceOf(process.pid)).toBe(0);
     expect(Date.now() - started).toBeLessThan(20_000);
     await pool.close();
+    // PASSWORD_HASH_NICE sets another level (the local platform's 10).
+    const local = new HashPool(1);
+    local.configure({ size: 1, nice: 10 });
+    const tens = niceOfThreads().filter((n) => n === 10).length;
+    await local.run({ op: "verify", hash: hashes[1] as string, password: "Pw!1aaaaA1" });
+    expect(niceOfThreads().filter((n) => n === 10).length - tens).toBe(1);
+    await local.close();
   });
 
   it("drops a check still waiting in line when its client goes away, and finishes one already running", async () => {

@@ -16,8 +16,8 @@ export const ARGON2_PARAMS = {
 } as const;
 
 /**
- * Hashing runs in worker threads at the lowest CPU priority (nice 19: raising one's own nice value needs
- * no privilege, and on Linux it applies to the calling thread only). A login storm then takes only the CPU
+ * Hashing runs in worker threads at the lowest CPU priority (nice 19 by default, `PASSWORD_HASH_NICE`:
+ * raising one's own nice value needs no privilege, and on Linux it applies to the calling thread only). A login storm then takes only the CPU
  * nothing else wants: reads through the same node keep their latency. At most `size` hashes run at once
  * (`PASSWORD_HASH_CONCURRENCY`), each 19 MiB; the rest wait in line.
  */
@@ -25,7 +25,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const os = require("node:os");
 const argon2 = require(workerData.argon2);
-try { os.setPriority(19); } catch {}
+try { os.setPriority(workerData.nice); } catch {}
 parentPort.on("message", (m) => {
   try {
     const result = m.op === "hash" ? argon2.hashSync(m.password, m.options) : argon2.verifySync(m.hash, m.password);
@@ -52,10 +52,15 @@ export class HashPool {
   /** Jobs handed to a worker, and jobs dropped from the line because their client went away. */
   readonly counts = { started: 0, dropped: 0 };
 
-  constructor(private size = 1) {}
+  constructor(
+    private size = 1,
+    private nice = 19,
+  ) {}
 
-  resize(size: number): void {
-    this.size = size;
+  /** Workers at most, and their nice value (for workers started from now on: call before the first job). */
+  configure(opts: { size: number; nice: number }): void {
+    this.size = opts.size;
+    this.nice = opts.nice;
   }
 
   /**
@@ -108,7 +113,7 @@ export class HashPool {
   private spawn() {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { argon2: require.resolve("@node-rs/argon2") },
+      workerData: { argon2: require.resolve("@node-rs/argon2"), nice: this.nice },
       // The worker only shuttles strings to native code: a small JS heap keeps the pod's memory flat.
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 12 },
     });

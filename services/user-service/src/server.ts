@@ -5,7 +5,7 @@ import { hashPool } from "./passwords.js";
 
 const env = loadEnvOrExit("user-service", envSchema);
 const logger = createLogger("user-service", env.LOG_LEVEL);
-hashPool.resize(env.PASSWORD_HASH_CONCURRENCY);
+hashPool.configure({ size: env.PASSWORD_HASH_CONCURRENCY, nice: env.PASSWORD_HASH_NICE });
 const sql = connectPostgres(env, logger);
 const redis = connectRedis(env, logger);
 const lifecycle = new Lifecycle();
