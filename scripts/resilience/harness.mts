@@ -3,15 +3,13 @@
  * ingress for several gateways, a small HTTP client that never throws on a status, and process readings
  * (RSS) by pid.
  */
-import { randomUUID } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { UpstreamPool } from "../../services/kit/src/upstream-pool.js";
-import { forward } from "../../services/api-gateway/src/proxy.js";
 import { startPlatform, type Platform, type PlatformOptions } from "../platform.mjs";
 
 export const PASSWORD = "Str0ng!pass-resilience";
@@ -49,43 +47,57 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
   };
 }
 
+/** Hop-by-hop headers (RFC 9110 §7.6.1): each hop sets its own. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+const withoutHopByHop = (h: IncomingHttpHeaders) => Object.fromEntries(Object.entries(h).filter(([k, v]) => v !== undefined && !HOP_BY_HOP.has(k)));
+
 /**
- * A stand-in for the Istio ingress in front of several gateways: it sends each request to a gateway whose
- * `/readyz` answers 200 (Envoy learns readiness from the endpoints; here a probe every 500 ms), stops
- * picking one that answered `Connection: close`, and sends a request whose connection was refused to
- * another gateway (Istio's default retry on connect failures). The forwarding is the gateway's own proxy.
+ * A stand-in for the Istio ingress in front of several gateways, no more forgiving than Envoy with Istio's
+ * defaults: it sends each request to a gateway whose `/readyz` answers 200 (Envoy learns readiness from
+ * the endpoints; here the kit's UpstreamPool probes every 500 ms), and sends a request whose connection
+ * was refused to another gateway (the default retry policy's `connect-failure`). Nothing else is retried:
+ * a reset or a broken answer reaches the client as a failure. Headers pass unchanged but hop-by-hop ones.
  */
 export async function startIngress(gateways: readonly string[]): Promise<{ url: string; stop: () => Promise<void> }> {
   const pool = new UpstreamPool(gateways);
-  const server = createServer(async (req, res) => {
+  const agent = new Agent({ keepAlive: true });
+  const attempt = (base: string, req: IncomingMessage, body: Buffer) =>
+    new Promise<IncomingMessage>((resolve, reject) =>
+      request(`${base}${req.url ?? "/"}`, { method: req.method, headers: { ...withoutHopByHop(req.headers), "content-length": String(body.length) }, agent }, resolve)
+        .once("error", reject)
+        .end(body),
+    );
+  const proxy = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    try {
-      const up = await forward({
-        pool,
-        path: req.url ?? "/",
-        method: req.method ?? "GET",
-        headers: req.headers,
-        body: chunks.length ? Buffer.concat(chunks) : undefined,
-        clientChain: "127.0.0.1",
-        proto: "http",
-        host: req.headers.host,
-        requestId: randomUUID(),
-        timeoutMs: 15_000,
-        downstream: res,
-      });
-      res.writeHead(up.status, up.headers);
-      if (up.body === null || up.body instanceof Uint8Array) res.end(up.body ?? undefined);
-      else Readable.fromWeb(up.body as import("node:stream/web").ReadableStream).pipe(res);
-    } catch (err) {
-      res.writeHead(502, { "content-type": "text/plain" }).end(`ingress: ${(err as Error).message}`);
+    const body = Buffer.concat(chunks);
+    const tried = new Set<ReturnType<UpstreamPool["pick"]>>();
+    for (;;) {
+      const inst = pool.pick(tried);
+      tried.add(inst);
+      try {
+        const up = await attempt(inst.base, req, body);
+        res.writeHead(up.statusCode ?? 502, withoutHopByHop(up.headers));
+        await pipeline(up, res);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ECONNREFUSED" && tried.size < pool.instances.length) {
+          pool.eject(inst);
+          continue;
+        }
+        if (!res.headersSent) res.writeHead(503, { "content-type": "text/plain" }).end(`ingress: ${(err as Error).message}`);
+        else res.destroy();
+        return;
+      }
     }
-  });
+  };
+  const server = createServer((req, res) => void proxy(req, res).catch(() => res.destroy()));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     stop: async () => {
       pool.stop();
+      agent.destroy();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },

@@ -1,4 +1,5 @@
 import {
+  RECEIVED_AT,
   REQUEST_ID_HEADER,
   corsHeaderSet,
   headerValue,
@@ -97,13 +98,14 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
       handedOn = true;
       next();
     };
+    // The app's clock and access line start when the request arrived here, not when it is handed on.
+    (req as IncomingMessage & { [RECEIVED_AT]?: number })[RECEIVED_AT] = started;
     const serve = async () => {
       const admission = await opts.admit(match, `ip:${client}`, key);
+      // Kept on the request from here on: whatever happens next, the app never charges it again.
+      (req as IncomingMessage & { [ADMISSION]?: Admission })[ADMISSION] = admission;
       const hit = admission.decision.allowed && admission.ticket ? opts.responses.get(key, admission.ticket) : undefined;
-      if (!hit) {
-        (req as IncomingMessage & { [ADMISSION]?: Admission })[ADMISSION] = admission;
-        return handOn();
-      }
+      if (!hit) return handOn();
       const requestId = requestIdFrom(headerValue(req.headers, REQUEST_ID_HEADER));
       const headers = [REQUEST_ID_HEADER, requestId];
       for (const [k, v] of Object.entries(corsHeaderSet(headerValue(req.headers, "origin"), allowed))) headers.push(k, v);
@@ -112,9 +114,10 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
       opts.record({ requestId, method: "GET", route: match.route, status: 200, started });
     };
     serve().catch((err: unknown) => {
-      // Before an answer, the app can still give one; after it (or once it has the request), only the log.
-      if (!handedOn && !res.headersSent) return handOn();
       opts.logger.error({ err }, "cached read failed");
+      // Before an answer, the app can still give one; after it, or if handing on failed, the connection goes.
+      if (!handedOn && !res.headersSent) return handOn();
+      res.destroy();
     });
   };
 }

@@ -42,6 +42,13 @@ afterAll(async () => {
   await bed?.stop();
 });
 
+/** A generation read the way the gateway's admission reads it: the epoch first, then the value. */
+async function readTicket(cache: ResponseCache, client: Redis) {
+  const epoch = cache.epochForRead();
+  if (epoch === undefined) throw new Error("cache not readable");
+  return cache.ticket(epoch, await client.get(BLOG_CACHE_GENERATION_KEY));
+}
+
 const gateway = (maxAgeMs = 5000) => bed.gateway(base, { peerAddress: () => "198.51.100.200", rateLimitScale: 1000, responseCache: { maxEntries: 100, maxAgeMs } });
 const get = async (gw: ReturnType<typeof gateway>, path: string, headers: Record<string, string> = {}) => {
   const res = await gw.request(path, { headers });
@@ -111,8 +118,22 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
 
     const down = createRedis({ url: "redis://127.0.0.1:1" });
     const cache = new ResponseCache(down, { generationKey: BLOG_CACHE_GENERATION_KEY, maxEntries: 10, maxAgeMs: 1000 });
-    expect(await cache.generation()).toBeUndefined();
+    expect(cache.epochForRead()).toBeUndefined();
     down.disconnect();
+  });
+
+  it("drops every entry when the admission's Redis command fails (the generation could not be read with it)", async () => {
+    const gw = bed.gateway(base, { peerAddress: () => "198.51.100.201", rateLimitScale: 1000, responseCache: { maxEntries: 100, maxAgeMs: 60_000 } });
+    await get(gw, "/api/posts?limit=11");
+    expect((await get(gw, "/api/posts?limit=11")).cache).toBe("HIT");
+    // A rate-limit cell that is not a number makes the limiter's script fail: the limiter falls back to
+    // process memory, and the micro-cache, which cannot know the generation, serves nothing and forgets all.
+    await redis.set("rl:global:ip:198.51.100.201", "not-a-number");
+    expect((await get(gw, "/api/posts?limit=11")).cache).toBeNull();
+    await redis.del("rl:global:ip:198.51.100.201");
+    const after = await get(gw, "/api/posts?limit=11");
+    expect(after.cache).toBeNull();
+    expect((await get(gw, "/api/posts?limit=11")).cache).toBe("HIT");
   });
 
   it("keeps at most maxEntries and maxTotalBytes, drops everything when Redis closes, and stores nothing read before that", async () => {
@@ -121,7 +142,7 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
     const cache = new ResponseCache(own, { generationKey: BLOG_CACHE_GENERATION_KEY, maxEntries: 2, maxAgeMs: 60_000, maxTotalBytes: 1000 });
     const headers = { "content-type": "application/json", date: "Mon, 01 Jan 2024 00:00:00 GMT", "surrogate-control": "max-age=9" };
     const res = { headers, body: Buffer.from("[]") };
-    const t = (await cache.generation())!;
+    const t = await readTicket(cache, own);
     for (const k of ["a", "b", "c"]) cache.set(k, t, 200, res);
     expect([cache.get("a", t), cache.get("b", t) !== undefined, cache.get("c", t)?.headers]).toEqual([undefined, true, { "content-type": "application/json" }]);
     cache.set("d", t, 404, res);
@@ -131,7 +152,7 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
     cache.set("big2", t, 200, { headers, body: Buffer.alloc(600) });
     expect([cache.get("big1", t), cache.get("big2", t) !== undefined, cache.totalBytes <= 1000]).toEqual([undefined, true, true]);
     // A generation read before the connection dropped may predate a write whose bump is still owed.
-    const before = (await cache.generation())!;
+    const before = await readTicket(cache, own);
     own.disconnect();
     await new Promise((r) => setTimeout(r, 20));
     expect([cache.size, cache.totalBytes]).toEqual([0, 0]);

@@ -35,7 +35,7 @@ export interface ResponseCacheOptions {
   maxTotalBytes?: number;
 }
 
-/** What `generation()` saw: the generation, and the connection epoch it was read in. */
+/** A generation read (with the rate limit, app.ts `admit`), and the connection epoch it was read in. */
 export interface CacheTicket {
   generation: string;
   epoch: number;
@@ -104,18 +104,6 @@ export class ResponseCache {
   /** A read of the generation failed: drop everything, as when the connection closes. */
   readFailed(): void {
     this.drop();
-  }
-
-  /** The current generation, or undefined when it cannot be known (Redis not ready or failing): then bypass. */
-  async generation(): Promise<CacheTicket | undefined> {
-    const epoch = this.epochForRead();
-    if (epoch === undefined) return undefined;
-    try {
-      return this.ticket(epoch, await this.redis!.get(this.opts.generationKey));
-    } catch {
-      this.readFailed();
-      return undefined;
-    }
   }
 
   /** Whether an unexpired entry is filed under `key` (its generation is checked by `get`). */

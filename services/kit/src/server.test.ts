@@ -4,7 +4,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Hono } from "hono";
-import { Lifecycle } from "./app.js";
+import { Lifecycle, RECEIVED_AT, createServiceApp } from "./app.js";
+import { Metrics } from "./metrics.js";
 import { memoryLogger } from "./testing/index.js";
 import { startServer } from "./server.js";
 
@@ -97,6 +98,45 @@ describe("requests Node's parser refuses", () => {
       }
       // The server is still fine.
       expect((await fetch(`http://127.0.0.1:${running.port}/`)).status).toBe(200);
+    } finally {
+      await running.shutdown();
+    }
+  });
+});
+
+describe("a shortcut in front of the app", () => {
+  it("answers what it takes, hands the rest on, and the app times a handed-on request from its arrival", async () => {
+    const log = memoryLogger("test");
+    const app = createServiceApp({
+      service: "api-gateway",
+      logger: log.logger,
+      metrics: new Metrics("api-gateway", { processMetrics: false }),
+      allowedOrigins: [],
+      health: (c) => c.body(null, 200),
+      openapi: { title: "t", version: "1" },
+    });
+    app.get("/late", (c) => c.json({ ok: true }));
+    const running = await startServer({
+      fetch: app.fetch,
+      shortcut: (req, res, next) => {
+        if (req.url === "/short") return void res.writeHead(200, { "content-type": "text/plain" }).end("short");
+        // Work before handing on (here: 300 ms "spent" already) counts in the app's duration.
+        (req as typeof req & { [RECEIVED_AT]?: number })[RECEIVED_AT] = performance.now() - 300;
+        next();
+      },
+      port: 0,
+      host: "127.0.0.1",
+      logger: log.logger,
+      lifecycle: new Lifecycle(),
+      graceMs: 100,
+    });
+    try {
+      const base = `http://127.0.0.1:${running.port}`;
+      expect(await (await fetch(`${base}/short`)).text()).toBe("short");
+      expect(await (await fetch(`${base}/late`)).json()).toEqual({ ok: true });
+      const access = log.lines().filter((l) => l.msg === "request");
+      expect(access.map((l) => l.route)).toEqual(["/late"]);
+      expect(access[0]!.duration_ms).toBeGreaterThanOrEqual(300);
     } finally {
       await running.shutdown();
     }

@@ -93,7 +93,10 @@ export class HashPool {
 
   /** Stop the workers (shutdown); queued jobs fail. */
   async close(): Promise<void> {
-    for (const p of this.queue.splice(0)) p.reject(new Error("hash pool closed"));
+    for (const p of this.queue.splice(0)) {
+      p.started?.();
+      p.reject(new Error("hash pool closed"));
+    }
     await Promise.all(this.workers.splice(0).map((w) => w.worker.terminate()));
   }
 
