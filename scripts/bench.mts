@@ -4,12 +4,12 @@
  * Needs `wrk` (Debian package). BENCH_DURATION (seconds, default 10) sets each run's length.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { ROOT, startPlatform, type Platform } from "./platform.mjs";
+import { ROOT, cpuSeconds, rssMb, startPlatform, type Platform } from "./platform.mjs";
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 /** Seconds of load on each read path before it is measured (discarded). */
@@ -106,13 +106,6 @@ async function probe(name: string, url: string, ratePerSecond: number): Promise<
   return { name, connections: `${ratePerSecond}/s`, rps: latencies.length / DURATION, p50: at(0.5), p99: at(0.99), errors, requests: latencies.length };
 }
 
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 /** Waits until the processes used no CPU for 250 ms (at most 5 s): the work the load left queued is done. */
 async function settled(pids: (number | undefined)[]): Promise<void> {
   const total = () => pids.reduce<number>((sum, pid) => sum + (pid ? cpuSeconds(pid) : 0), 0);
@@ -124,12 +117,6 @@ async function settled(pids: (number | undefined)[]): Promise<void> {
     if (now - before < 0.02) return;
     before = now;
   }
-}
-
-function rssMb(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 async function post(base: string, path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {

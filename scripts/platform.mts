@@ -136,6 +136,24 @@ function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s
   });
 }
 
+/** A process's resident memory in MB (one decimal), NaN when it is gone. */
+export function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const log = opts.log ?? ((s, l) => console.log(`[${s}] ${l}`));
   mkdirSync(opts.dataDir, { recursive: true });

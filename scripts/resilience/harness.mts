@@ -3,14 +3,17 @@
  * ingress for several gateways, a small HTTP client that never throws on a status, and process readings
  * (RSS) by pid.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { HOP_BY_HOP_HEADERS } from "../../services/api-gateway/src/proxy.js";
 import { UpstreamPool } from "../../services/kit/src/upstream-pool.js";
 import { startPlatform, type Platform, type PlatformOptions } from "../platform.mjs";
+
+export { rssMb } from "../platform.mjs";
 
 export const PASSWORD = "Str0ng!pass-resilience";
 
@@ -47,8 +50,7 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
   };
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1): each hop sets its own. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 const withoutHopByHop = (h: IncomingHttpHeaders) => Object.fromEntries(Object.entries(h).filter(([k, v]) => v !== undefined && !HOP_BY_HOP.has(k)));
 
 /**
@@ -156,16 +158,6 @@ export async function newUser(base: string, username: string): Promise<{ token: 
   return { token: body.token, refresh: body.refresh_token };
 }
 
-/** Resident set size of a process in MB (Linux /proc), or NaN when it is gone. */
-export function rssMb(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /** True when the body is the platform's error envelope. */
 export function isEnvelope(json: unknown, status: number): boolean {

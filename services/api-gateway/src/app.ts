@@ -10,6 +10,8 @@ import {
   accessRecorder,
   bearerToken,
   createServiceApp,
+  nodeRequest,
+  nodeResponse,
   pingRedis,
   requestHeader,
   type Logger,
@@ -17,8 +19,6 @@ import {
   type RequestShortcut,
 } from "@titanium/kit";
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
-import type { HttpBindings } from "@hono/node-server";
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { BlockList } from "node:net";
 import { admissionOf, cachedReads, type Admission } from "./cached-reads.js";
 import { clientAddress, normalizeIp } from "./client-address.js";
@@ -51,18 +51,6 @@ export interface GatewayDeps {
   peerAddress?: (req: Request) => string | undefined;
 }
 
-/** `c.env.incoming.headers` under @hono/node-server; undefined under `app.request()` in tests. */
-function incomingHeaders(env: unknown): IncomingHttpHeaders | undefined {
-  return (env as Partial<HttpBindings> | undefined)?.incoming?.headers;
-}
-/** `c.env.incoming` (the client's IncomingMessage) under @hono/node-server; undefined under `app.request()`. */
-function clientRequest(env: unknown): IncomingMessage | undefined {
-  return (env as Partial<HttpBindings> | undefined)?.incoming;
-}
-/** `c.env.outgoing` (the client's ServerResponse) under @hono/node-server; undefined under `app.request()`. */
-function clientResponse(env: unknown): ServerResponse | undefined {
-  return (env as Partial<HttpBindings> | undefined)?.outgoing as ServerResponse | undefined;
-}
 
 /**
  * The gateway: its Hono app, and the shortcut that answers micro-cache hits before the app (cached-reads.ts);
@@ -129,7 +117,7 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const search = q < 0 ? "" : rawUrl.slice(q);
     const cacheKey = match.cacheable && !token && responses.enabled ? match.path + search : undefined;
     // A cached read the shortcut handed on (stale or refused) was admitted there already: not charged twice.
-    const { decision, ticket } = admissionOf(clientRequest(c.env)) ?? (await admit(match, subject, cacheKey, also));
+    const { decision, ticket } = admissionOf(nodeRequest(c.env)) ?? (await admit(match, subject, cacheKey, also));
     if (!decision.allowed) {
       const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
       throw new HttpError(429, "Too Many Requests", {}, { "Retry-After": String(seconds) });
@@ -146,14 +134,14 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
         path: match.path + search,
         method: c.req.method,
         // The Node request's own headers when there is one (reading c.req.raw would build a full Request).
-        headers: incomingHeaders(c.env) ?? c.req.raw.headers,
+        headers: nodeRequest(c.env)?.headers ?? c.req.raw.headers,
         body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : new Uint8Array(await c.req.arrayBuffer()),
         clientChain: chain,
         proto: rawUrl.startsWith("https:") ? "https" : "http",
         host: requestHeader(c, "host"),
         requestId: c.get("requestId"),
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
-        downstream: clientResponse(c.env),
+        downstream: nodeResponse(c.env),
       });
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
       if (cacheKey && ticket && res.body instanceof Uint8Array) responses.set(cacheKey, ticket, res.status, { headers: res.headers, body: res.body });

@@ -15,7 +15,7 @@ import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import type { RateDecision } from "./rate-limit.js";
 import type { CachedResponse, CacheTicket, ResponseCache } from "./response-cache.js";
-import { matchRoute, type RouteMatch } from "./routes.js";
+import { isPlainPath, matchRoute, type RouteMatch } from "./routes.js";
 
 /** What the gateway learned in its one Redis round trip for a request: the rate-limit decision, the cache generation. */
 export interface Admission {
@@ -31,11 +31,10 @@ export function admissionOf(incoming: IncomingMessage | undefined): Admission | 
 }
 
 /**
- * Paths and queries the Node adapter's URL parsing leaves byte for byte as they came (no dot segments, no
- * escapes in the path, nothing the WHATWG query encoder rewrites): for them the shortcut's cache key is the
- * one the app computes. Anything else goes through the app.
+ * Queries the Node adapter's URL parsing leaves byte for byte as they came (nothing the WHATWG query
+ * encoder rewrites); with a plain path (`isPlainPath`), the shortcut's cache key is then the one the app
+ * computes. Anything else goes through the app.
  */
-const PLAIN_PATH = /^\/[A-Za-z0-9_\-~./]*$/;
 const PLAIN_QUERY = /^[A-Za-z0-9_\-~.!$&()*+,;=:@/?%]*$/;
 /** A Host the adapter takes as it is (its own test): any other is parsed, and may be refused with a 400. */
 const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
@@ -85,7 +84,7 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? "" : url.slice(q);
-    if (!PLAIN_PATH.test(path) || path.includes("/.") || path.includes("//") || !PLAIN_QUERY.test(search)) return next();
+    if (!path.startsWith("/") || !isPlainPath(path) || !PLAIN_QUERY.test(search)) return next();
     const match = matchRoute("GET", path);
     const key = match?.cacheable ? match.path + search : undefined;
     if (!match || !key || !opts.responses.has(key)) return next();

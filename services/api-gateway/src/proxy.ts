@@ -3,8 +3,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, SAFE_METHODS, isDependencyOutage, type UpstreamInstance, type UpstreamPool } from "@titanium/kit";
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the proxy sets itself. */
-const HOP_BY_HOP = new Set([
+/** Hop-by-hop headers (RFC 9110 §7.6.1): each hop of a proxy chain sets its own. */
+export const HOP_BY_HOP_HEADERS: readonly string[] = [
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -14,6 +14,10 @@ const HOP_BY_HOP = new Set([
   "trailer",
   "transfer-encoding",
   "upgrade",
+];
+/** What the gateway does not pass on: hop-by-hop headers and the ones it sets itself. */
+const HOP_BY_HOP = new Set([
+  ...HOP_BY_HOP_HEADERS,
   "host",
   "content-length",
   "x-forwarded-for",

@@ -113,6 +113,11 @@ export function loginAccount(body: Uint8Array): string | undefined {
 }
 
 const PLAIN_PATH = /^[A-Za-z0-9_\-~./]*$/;
+/**
+ * A path the URL parser leaves as it is: letters, digits, - _ ~ . / and no dot segment. Anything else
+ * (dot segments, escapes, backslashes, control characters) the parser would rewrite.
+ */
+export const isPlainPath = (p: string): boolean => PLAIN_PATH.test(p) && !p.includes("/.");
 
 /** The route for a request, or undefined (404). Internal service routes are never reachable. */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
@@ -120,9 +125,7 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     const mapped = def.map(path);
     if (mapped === undefined) continue;
     // Resolve dot segments as the upstream URL will, then refuse anything internal.
-    // Plain paths (letters, digits, - _ ~ . /, no dot segment) are already what the URL parser would
-    // produce; anything else is resolved by it (dot segments, escapes, backslashes, control characters).
-    const up = PLAIN_PATH.test(mapped) && !mapped.includes("/.") ? mapped : new URL(mapped, "http://upstream").pathname;
+    const up = isPlainPath(mapped) ? mapped : new URL(mapped, "http://upstream").pathname;
     if (up.startsWith(INTERNAL_PREFIX) || up === INTERNAL_PREFIX.slice(0, -1)) return undefined;
     const limit = def.limit?.(method, up);
     const cacheable = def.cacheable?.(method, up) ?? false;

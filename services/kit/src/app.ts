@@ -9,7 +9,7 @@ import { SAFE_METHODS, SERVICE_PATHS } from "./contract.js";
 import { HttpError, errorResponse, isDependencyOutage, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, requestHeader, requestIdFrom } from "./request-id.js";
+import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, nodeRequest, requestHeader, requestIdFrom } from "./request-id.js";
 import { corsAllowList, securityHeaders } from "./security.js";
 
 /** Per-request values every service can read with `c.get(...)`. */
@@ -179,8 +179,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
  * handing it to the app, so the app's duration (metrics, access line) counts from its arrival.
  */
 export const RECEIVED_AT = Symbol("titanium.receivedAt");
-const receivedAt = (env: unknown): number | undefined =>
-  (env as { incoming?: { [RECEIVED_AT]?: number } } | undefined)?.incoming?.[RECEIVED_AT];
+const receivedAt = (env: unknown): number | undefined => (nodeRequest(env) as { [RECEIVED_AT]?: number } | undefined)?.[RECEIVED_AT];
 
 /** One answered request, as the access log and the RED metrics see it. */
 export interface AnsweredRequest {

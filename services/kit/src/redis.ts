@@ -59,6 +59,9 @@ export async function pingRedis(redis: Redis | undefined): Promise<void> {
   await redis.ping();
 }
 
+/** Where a `GenerationCache` files `key` under `generation` (the same layout as its read script's). */
+export const cacheEntryKey = (prefix: string, generation: string, key: string): string => `${prefix}${generation}:${key}`;
+
 export interface GenerationCacheOptions {
   /** Redis key of the namespace's generation: bumping it retires every entry of the namespace at once. */
   generationKey: string;
@@ -160,7 +163,7 @@ export class GenerationCache {
   async write(key: string, generation: string, raw: string, ttlSeconds: number): Promise<void> {
     if (!(await this.usable())) return;
     try {
-      await this.redis!.set(`${this.opts.prefix}${generation}:${key}`, raw, "EX", ttlSeconds);
+      await this.redis!.set(cacheEntryKey(this.opts.prefix, generation, key), raw, "EX", ttlSeconds);
     } catch (err) {
       this.logger?.debug({ err: (err as Error).message, key }, "cache write failed");
     }

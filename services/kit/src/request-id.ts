@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 const SANE = /^[\w.:-]{1,128}$/;
@@ -19,8 +20,18 @@ export const INTERNAL_PREFIX = "/internal/";
  * of the CPU of a proxied request (docs/benchmarks.md). Falls back to it under `app.request()` in tests.
  */
 export function requestHeader(c: { env: unknown; req: { header: (name: string) => string | undefined } }, name: string): string | undefined {
-  const incoming = (c.env as { incoming?: { headers: IncomingHeaders } } | undefined)?.incoming;
+  const incoming = nodeRequest(c.env);
   return incoming ? headerValue(incoming.headers, name) : c.req.header(name);
+}
+
+/** Node's request (`c.env.incoming`) under @hono/node-server; undefined under `app.request()` in tests. */
+export function nodeRequest(env: unknown): IncomingMessage | undefined {
+  return (env as { incoming?: IncomingMessage } | undefined)?.incoming;
+}
+
+/** Node's response (`c.env.outgoing`) under @hono/node-server; undefined under `app.request()` in tests. */
+export function nodeResponse(env: unknown): ServerResponse | undefined {
+  return (env as { outgoing?: ServerResponse } | undefined)?.outgoing;
 }
 
 type IncomingHeaders = Record<string, string | string[] | undefined>;

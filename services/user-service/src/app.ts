@@ -3,6 +3,7 @@ import {
   HttpError,
   GenerationCache,
   Lifecycle,
+  cacheEntryKey,
   Metrics,
   bearer,
   bearerToken,
@@ -43,7 +44,7 @@ export const PROFILE_TTL_SECONDS = 300;
 export const PROFILE_GENERATION_KEY = "user:gen";
 const PROFILE_PREFIX = "user:";
 /** Where the cache files a profile (for tests that look into Redis). */
-export const profileKey = (username: string, generation: string) => `${PROFILE_PREFIX}${generation}:${username.toLowerCase()}`;
+export const profileKey = (username: string, generation: string) => cacheEntryKey(PROFILE_PREFIX, generation, username.toLowerCase());
 
 interface UserRow {
   id: number;
