@@ -13,7 +13,7 @@ import { fromRecorded } from "./testing/fixtures";
 import { put } from "./testing/mutate";
 import { loadStackPolicyConfig } from "./testing/policy-config";
 import { REPRESENTATIVE_CHART_WORKLOADS, withStandIns } from "./testing/representative";
-import { runProgram, type RecordedResource } from "../stacks/harness";
+import { configuredRun, type RecordedResource } from "../stacks/harness";
 
 // The platform's wired table wins over the stand-ins' entries.
 const policies = createPolicies({ chartWorkloads: { ...REPRESENTATIVE_CHART_WORKLOADS, ...chartWorkloads } });
@@ -22,7 +22,7 @@ type Stack = (typeof STACKS)[number];
 const base: Partial<Record<Stack, RecordedResource[]>> = {};
 
 beforeAll(async () => {
-  for (const stack of STACKS) base[stack] = withStandIns(stack, (await runProgram({ stack })).resources);
+  for (const stack of STACKS) base[stack] = withStandIns(stack, (await configuredRun(stack)).resources);
 });
 
 const evaluate = (stack: Stack, resources: RecordedResource[]): Promise<PolicyRun> =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runProgram } from "../stacks/harness";
+import { configuredRun } from "../stacks/harness";
 import { planSections } from "../stacks/plan-sections";
 import { policiesSection, SECTION_TITLE } from "./report";
 import { deployment, firewall, helmRelease } from "./testing/builders";
@@ -7,7 +7,7 @@ import { deployment, firewall, helmRelease } from "./testing/builders";
 describe("the offline plan's Policies section", () => {
   it.each(["dev", "prod"])("is registered and passes the %s stack as the program stands (also in preview)", async (stack) => {
     for (const preview of [false, true]) {
-      const run = await runProgram({ stack, preview });
+      const run = await configuredRun(stack, { preview });
       const section = (await planSections(run)).find((s) => s.title === SECTION_TITLE)!;
       expect(section.blocking).toBe(false);
       expect(section.lines[0]).toMatch(new RegExp(`^Pack titanium@\\d+\\.\\d+\\.\\d+, config policies/config\\.${stack}\\.json: \\d+ policies`));
@@ -15,12 +15,11 @@ describe("the offline plan's Policies section", () => {
     }
   });
   it("prints each result (level, policy, resource, message) and blocks on a mandatory violation", async () => {
-    const run = await runProgram({ stack: "dev" });
+    const run = await configuredRun("dev");
     const open = firewall("allow-api", { sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "tcp", ports: ["6443"] }] });
     const unsized = deployment("api", { replicas: 1 });
     (unsized.inputs as { spec: { template: { spec: { containers: { resources?: unknown }[] } } } }).spec.template.spec.containers[0]!.resources = undefined;
-    run.resources.push(open, unsized);
-    const section = await policiesSection(run);
+    const section = await policiesSection({ ...run, resources: [...run.resources, open, unsized] });
     expect(section.blocking).toBe(true);
     expect(section.lines).toContain("MANDATORY  gcp-firewall-no-world-admin-ports  gcp:compute/firewall:Firewall::allow-api  rule allow-api opens tcp port(s) 6443 to 0.0.0.0/0");
     expect(section.lines.filter((l) => l.startsWith("MANDATORY  k8s-resource-limits  kubernetes:apps/v1:Deployment::api  titanium/api container \"api\" lacks"))).toHaveLength(1);
@@ -31,16 +30,16 @@ describe("the offline plan's Policies section", () => {
     expect(section.lines.at(-1)).toMatch(/^Summary: 2 mandatory violation\(s\), \d+ advisory, 0 not checkable in preview: BLOCKING$/);
   });
   it("prints stack policy results against the stack", async () => {
-    const run = await runProgram({ stack: "dev" });
+    const run = await configuredRun("dev");
     const section = await policiesSection({ ...run, resources: [deployment("api")] });
     expect(section.lines).toContain(
       'MANDATORY  istio-mesh-wide-strict-mtls  (stack)  no mesh-wide STRICT PeerAuthentication in namespace "istio-system" (found 0 PeerAuthentication object(s), none selector-less with mode STRICT there)',
     );
   });
   it("says which values a preview could not judge", async () => {
-    const run = await runProgram({ stack: "dev" });
-    run.resources.push(helmRelease("gw", "gateway", { service: { type: "[unknown]" } }));
-    const section = await policiesSection(run, undefined, { config: {} });
+    const run = await configuredRun("dev");
+    const unknownType = helmRelease("gw", "gateway", { service: { type: "[unknown]" } });
+    const section = await policiesSection({ ...run, resources: [...run.resources, unknownType] }, undefined, { config: {} });
     expect(section.lines.some((l) => l.startsWith("advisory   k8s-no-load-balancer-service") && l.includes("can't be known during preview"))).toBe(true);
   });
 });

@@ -169,6 +169,12 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   let programExports: Record<string, unknown> = {};
   let failure: unknown;
   let stackOutputs: Record<string, unknown> | undefined;
+  // Pulumi's SDK captures a stack trace for every resource and every internal promise; under Vitest each
+  // one went through the module runner's source-map rewriting, half of a whole-program run's time.
+  // Nothing here reads those traces (the mocks ignore source positions), so V8 formats them plainly.
+  const errorClass = Error as { prepareStackTrace?: ErrorConstructor["prepareStackTrace"] };
+  const prepareStackTrace = errorClass.prepareStackTrace;
+  errorClass.prepareStackTrace = undefined;
   try {
     stackOutputs = (await pulumi.runtime.runInPulumiStack(async () => {
       try {
@@ -185,6 +191,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     await waitForRPCs();
   } finally {
     monitor.registerResource = register;
+    errorClass.prepareStackTrace = prepareStackTrace;
   }
   if (failure !== undefined) throw new ProgramError(failure, records);
 
@@ -199,6 +206,35 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     outputs: normalize(stackOutputs ?? {}) as Record<string, unknown>,
     secretOutputs: secretOutputs.sort(),
   };
+}
+
+/**
+ * The stack exactly as its `Pulumi.<stack>.yaml` stands, run once per test worker and shared by every
+ * test file that only reads it (most of them): 43 whole-program runs of the suite were of the plain
+ * stack. The result is deeply frozen, so a test that tried to change it for the others fails instead.
+ * Tests that change config, or test the harness itself, call `runProgram`.
+ */
+export function configuredRun(stack: string, opts: { preview?: boolean } = {}): Promise<ProgramRun> {
+  const preview = opts.preview ?? false;
+  const key = `${stack}:${preview}`;
+  let run = configuredRuns.get(key);
+  if (!run) {
+    run = runProgram({ stack, preview }).then(deepFreeze);
+    // A failed run is not kept: the next caller gets the error afresh rather than a cached rejection.
+    run.catch(() => configuredRuns.delete(key));
+    configuredRuns.set(key, run);
+  }
+  return run;
+}
+
+const configuredRuns = new Map<string, Promise<ProgramRun>>();
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 async function loadProgram(run: number): Promise<Record<string, unknown>> {

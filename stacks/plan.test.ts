@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { REPO_ROOT, runProgram } from "./harness";
+import { REPO_ROOT, configuredRun } from "./harness";
 import { main, renderPlan, snapshot, SECRET_MASK, type PlanSnapshot } from "./plan";
 import { diffPlans, flatten, renderDiff } from "./plan-diff";
 
@@ -61,13 +61,17 @@ describe("offline plan", () => {
   });
 
   it("masks secret inputs and secret outputs in the text and the snapshot", async () => {
-    const run = await runProgram({ stack: "dev" });
+    const configured = await configuredRun("dev");
     // Pretend one input and one output are secrets, as the layers' generated credentials are.
-    const target = run.resources.find((r) => Object.keys(r.inputs).length > 0)!;
-    const key = Object.keys(target.inputs)[0]!;
-    target.secretInputs = [key];
-    run.outputs.topSecret = "hunter2";
-    run.secretOutputs = ["topSecret"];
+    const index = configured.resources.findIndex((r) => Object.keys(r.inputs).length > 0);
+    const key = Object.keys(configured.resources[index]!.inputs)[0]!;
+    const target = { ...configured.resources[index]!, secretInputs: [key] };
+    const run = {
+      ...configured,
+      resources: configured.resources.with(index, target),
+      outputs: { ...configured.outputs, topSecret: "hunter2" },
+      secretOutputs: ["topSecret"],
+    };
     const snap = snapshot(run, []);
     const text = renderPlan(run, []);
     expect(snap.resources.find((r) => r.urn === target.urn)!.inputs[key]).toBe(SECRET_MASK);

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, SERVICE_NAMES, serviceImage } from "../../stacks/config";
-import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, runProgram } from "../../stacks/harness";
+import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
 import { HEALTH_PATHS } from "./ingress";
 import { SERVICE_PORTS } from "./topology";
 
@@ -26,8 +26,8 @@ const T = {
 
 const runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
-  runs.dev = await runProgram({ stack: "dev" });
-  runs.prod = await runProgram({ stack: "prod" });
+  runs.dev = await configuredRun("dev");
+  runs.prod = await configuredRun("prod");
 });
 
 const input = (r: RecordedResource) => r.inputs as Obj;

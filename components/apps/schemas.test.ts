@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { one, type ProgramRun, runProgram } from "../../stacks/harness";
+import { one, type ProgramRun, configuredRun } from "../../stacks/harness";
 import { validateRecorded } from "./testing/k8s-schemas";
 
 const runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
-  runs.dev = await runProgram({ stack: "dev" });
-  runs.prod = await runProgram({ stack: "prod" });
+  runs.dev = await configuredRun("dev");
+  runs.prod = await configuredRun("prod");
 });
 
 describe.each(["dev", "prod"])("Kubernetes and Istio schemas (%s)", (stack) => {

@@ -11,7 +11,7 @@ import { envSchema as blogEnv } from "../../services/blog-service/src/config.js"
 import { envSchema as userEnv } from "../../services/user-service/src/config.js";
 import { loadEnv, postgresEnv, SERVICE_PORTS as KIT_PORTS } from "../../services/kit/src/config.js";
 import { ENTRYPOINTS } from "../../services/kit/src/contract.js";
-import { one, type ProgramRun, type RecordedResource, runProgram } from "../../stacks/harness.js";
+import { one, type ProgramRun, type RecordedResource, configuredRun } from "../../stacks/harness.js";
 import { MIGRATION_COMMAND } from "./apps.js";
 import { JWKS_PATH, SERVICE_PORTS } from "./topology.js";
 
@@ -45,8 +45,8 @@ function resolve(env: EnvVar[]): Record<string, string> {
 const container = (r: RecordedResource): Obj => (r.inputs as Obj).spec.template.spec.containers[0];
 const runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
-  runs.dev = await runProgram({ stack: "dev" });
-  runs.prod = await runProgram({ stack: "prod" });
+  runs.dev = await configuredRun("dev");
+  runs.prod = await configuredRun("prod");
 });
 
 describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ProgramRun, runProgram } from "../../stacks/harness";
+import { type ProgramRun, configuredRun } from "../../stacks/harness";
 import { GATEWAY, NAMESPACES, PROMETHEUS } from "../platform/names";
 import { deriveTrafficGraph, discoverExternals, formatEdge, type GraphPeer } from "./traffic-graph";
 
@@ -60,8 +60,8 @@ function intendedEgress(loadGenerator: boolean): string[] {
 
 const runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
-  runs.dev = await runProgram({ stack: "dev" });
-  runs.prod = await runProgram({ stack: "prod" });
+  runs.dev = await configuredRun("dev");
+  runs.prod = await configuredRun("prod");
 });
 
 const graphOf = (run: ProgramRun) => {

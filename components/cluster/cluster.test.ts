@@ -1,14 +1,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ofType, one, type ProgramRun, runProgram, UNKNOWN } from "../../stacks/harness";
+import { ofType, one, type ProgramRun, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
 import { clusterCapacity } from "./capacity";
 import { k3sCaHash, K3S_CAS } from "./pki";
 
 let dev: ProgramRun;
 let prod: ProgramRun;
 beforeAll(async () => {
-  dev = await runProgram({ stack: "dev" });
-  prod = await runProgram({ stack: "prod" });
+  dev = await configuredRun("dev");
+  prod = await configuredRun("prod");
 });
 
 /** dev with standard VMs, a data disk, protect, and a published API name (one run, shared). */
@@ -185,7 +185,7 @@ describe("PKI, tokens and the kubeconfig", () => {
 
   it("previews without waiting for a cluster, with the same stable endpoint", async () => {
     const started = Date.now();
-    const run = await runProgram({ stack: "dev", preview: true });
+    const run = await configuredRun("dev", { preview: true });
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(run.preview).toBe(true);
     expect(run.outputs.apiEndpoint).toBe("https://k3s-api.titanium.internal:6443");

@@ -4,15 +4,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ofType, type ProgramRun, runProgram } from "../../stacks/harness";
+import { ofType, type ProgramRun, configuredRun } from "../../stacks/harness";
 import { DATA_DISK_DEVICE, renderAgentScript } from "./startup-script";
 import { FakeNode } from "./testing/fake-node";
 
 let dev: ProgramRun;
 let prod: ProgramRun;
 beforeAll(async () => {
-  dev = await runProgram({ stack: "dev" });
-  prod = await runProgram({ stack: "prod" });
+  dev = await configuredRun("dev");
+  prod = await configuredRun("prod");
 });
 
 const nodes: FakeNode[] = [];

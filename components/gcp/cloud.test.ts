@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ofType, one, type ProgramRun, type RecordedResource, runProgram } from "../../stacks/harness";
+import { ofType, one, type ProgramRun, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
 import { APP_SECRET_NAMES } from "./app-secrets";
 import { HEALTH_CHECK_RANGES, IAP_TCP_FORWARDING_RANGE, NLB_HEALTH_CHECK_RANGES } from "./firewall";
 import { PD_CSI_DRIVER_NAME, PD_CSI_DRIVER_PERMISSIONS, PdCsiDriverIam } from "./pd-csi-iam";
@@ -8,8 +8,8 @@ import { PD_CSI_DRIVER_NAME, PD_CSI_DRIVER_PERMISSIONS, PdCsiDriverIam } from ".
 let dev: ProgramRun;
 let prod: ProgramRun;
 beforeAll(async () => {
-  dev = await runProgram({ stack: "dev" });
-  prod = await runProgram({ stack: "prod" });
+  dev = await configuredRun("dev");
+  prod = await configuredRun("prod");
 });
 const stacks = () => [dev, prod];
 

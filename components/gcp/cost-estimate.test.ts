@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ProgramRun, REPO_ROOT, runProgram } from "../../stacks/harness";
+import { type ProgramRun, REPO_ROOT, configuredRun } from "../../stacks/harness";
 import { planSections } from "../../stacks/plan-sections";
 import { costSection, estimateMonthlyCost, type PricedResource } from "./cost-estimate";
 import { PRICE_TABLE_DATE, REGION_PRICES } from "./pricing";
@@ -9,8 +9,8 @@ import { PRICE_TABLE_DATE, REGION_PRICES } from "./pricing";
 let dev: ProgramRun;
 let prod: ProgramRun;
 beforeAll(async () => {
-  dev = await runProgram({ stack: "dev" });
-  prod = await runProgram({ stack: "prod" });
+  dev = await configuredRun("dev");
+  prod = await configuredRun("prod");
 });
 
 const line = (estimate: ReturnType<typeof estimateMonthlyCost>, re: RegExp) => estimate.lines.find((l) => re.test(l.item));

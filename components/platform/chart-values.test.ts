@@ -11,7 +11,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
-import { ofType, type ProgramRun, REPO_ROOT, readStackConfig, runProgram } from "../../stacks/harness";
+import { ofType, type ProgramRun, REPO_ROOT, readStackConfig, configuredRun } from "../../stacks/harness";
 import { CHARTS, type ChartKey } from "./chart-workloads";
 
 type Obj = Record<string, unknown>;
@@ -102,7 +102,7 @@ function unknownResourceKeys(v: Obj, p: string): string[] {
 
 let runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
-  runs = { dev: await runProgram({ stack: "dev" }), prod: await runProgram({ stack: "prod" }) };
+  runs = { dev: await configuredRun("dev"), prod: await configuredRun("prod") };
 });
 
 function valuesOf(run: ProgramRun, key: ChartKey): Obj {

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../stacks/config";
-import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, runProgram } from "../../stacks/harness";
+import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
 import { kubeletArgs, NODE_POOL_LABEL } from "../cluster/capacity";
 import { PD_CSI_DRIVER_NAME } from "../gcp/pd-csi-iam";
 import { capacityReport, daemonSetNodes } from "./capacity";
@@ -26,7 +26,7 @@ const T = {
 
 const runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
-  for (const stack of ["dev", "prod"]) runs[stack] = await runProgram({ stack });
+  for (const stack of ["dev", "prod"]) runs[stack] = await configuredRun(stack);
 });
 
 /** True when `r` depends on `dep`, directly or through the chain of explicit dependencies. */

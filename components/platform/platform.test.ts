@@ -2,7 +2,7 @@ import { clusterCapacity } from "../cluster/capacity";
 import { MACHINE_TYPE_NAMES } from "../gcp/pricing";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../stacks/config";
-import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, runProgram } from "../../stacks/harness";
+import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, configuredRun, runProgram } from "../../stacks/harness";
 import { capacityReport } from "./capacity";
 import { CHARTS, chartWorkloads } from "./chart-workloads";
 import { APP_SECRET, GATEWAY, NAMESPACES } from "./names";
@@ -15,7 +15,7 @@ const o = (v: unknown) => v as Obj;
 
 const runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
-  for (const stack of ["dev", "prod"]) runs[stack] = await runProgram({ stack });
+  for (const stack of ["dev", "prod"]) runs[stack] = await configuredRun(stack);
 });
 
 function release(run: ProgramRun, chart: string): RecordedResource {

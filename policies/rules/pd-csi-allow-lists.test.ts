@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { PD_CSI_NODE_HOST_PATHS } from "../../components/platform/pd-csi-driver";
-import { one, type RecordedResource, runProgram } from "../../stacks/harness";
+import { one, type RecordedResource, configuredRun } from "../../stacks/harness";
 import type { WorkloadMatcher } from "../lib/k8s";
 import { check, messages } from "../testing/check";
 import { put } from "../testing/mutate";
@@ -17,7 +17,7 @@ const DAEMON_SET = "kubernetes:apps/v1:DaemonSet";
 let node: RecordedResource;
 let controller: RecordedResource;
 beforeAll(async () => {
-  const run = await runProgram({ stack: "dev" });
+  const run = await configuredRun("dev");
   node = one(run, DAEMON_SET, "platform-pd-csi-node");
   controller = one(run, "kubernetes:apps/v1:Deployment", "platform-pd-csi-controller");
 });

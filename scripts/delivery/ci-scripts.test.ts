@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SERVICE_NAMES } from "../../stacks/config";
-import { runProgram } from "../../stacks/harness";
+import { configuredRun } from "../../stacks/harness";
 import { stackNames } from "../../stacks/plan";
 import { REPO_ROOT } from "./workflows";
 
@@ -261,7 +261,7 @@ describe("reaching the cluster and the public endpoint", () => {
   });
 
   it("api-tunnel.sh and smoke.sh read the outputs the program really exports (pipelineAccess, ingressUrl)", async () => {
-    const outputs = (await runProgram({ stack: "dev" })).outputs as {
+    const outputs = (await configuredRun("dev")).outputs as {
       pipelineAccess: { project: string; port: number; apiDnsName: string; tunnelTargets: { instance: string; zone: string }[] };
       ingressUrl: string;
     };

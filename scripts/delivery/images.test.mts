@@ -19,7 +19,7 @@ import { ENTRYPOINTS, RUNTIME_ENV } from "../../services/kit/src/contract.js";
 import { freePort, startLocalRedis, type LocalRedis } from "../../services/kit/src/local/index.js";
 import { startTestPostgres, type TestPostgres } from "../../services/kit/src/testing/index.js";
 import { loadConfig, SERVICE_NAMES, type ServiceName } from "../../stacks/config.js";
-import { one, ofType, type ProgramRun, readStackConfig, type RecordedResource, runProgram } from "../../stacks/harness.js";
+import { one, ofType, type ProgramRun, readStackConfig, type RecordedResource, configuredRun } from "../../stacks/harness.js";
 import {
   BASE_IMAGE_FACTS,
   containerProcess,
@@ -58,8 +58,8 @@ function expectations(run: ProgramRun, svc: ServiceName) {
 }
 
 beforeAll(async () => {
-  runs.dev = await runProgram({ stack: "dev" });
-  runs.prod = await runProgram({ stack: "prod" });
+  runs.dev = await configuredRun("dev");
+  runs.prod = await configuredRun("prod");
 });
 
 describe("Dockerfile rules", () => {
