@@ -3,6 +3,7 @@ import { Metrics, createRedis, type Redis } from "@titanium/kit";
 import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { fileURLToPath } from "node:url";
 import { CACHE_GENERATION_KEY, createApp } from "./app.js";
+import { sanitizeTitle } from "./content.js";
 
 /** The built web UI (`npm ci` builds it). */
 const WEB_DIST = fileURLToPath(new URL("../../blog-web/dist", import.meta.url));
@@ -77,6 +78,31 @@ describe("posts", () => {
     expect(onlyMarkup.status).toBe(422);
     expect((await app.request("/blog/api/posts/abc")).status).toBe(422);
     expect((await app.request("/blog/api/posts/999999")).status).toBe(404);
+  });
+
+  it("stores a title of 120 characters that escaping lengthens (& and > become entities), on create and patch; 121 is a 422", async () => {
+    const title = "&>".repeat(60);
+    expect(title).toHaveLength(120);
+    // The cleaner escapes the text: the stored title is longer than what was sent (it overflowed the old varchar(200)).
+    expect(sanitizeTitle(title).length).toBeGreaterThan(200);
+    // Category names are stored as sent (not escaped): 50 such characters fit their varchar(50).
+    const created = await create(alice, { title, category_name: "&>".repeat(25) });
+    expect(created.title).toBe(sanitizeTitle(title));
+    expect(created.category.name).toBe("&>".repeat(25));
+    expect(((await (await app.request(`/blog/api/posts/${created.id}`)).json()) as PostT).title).toBe(sanitizeTitle(title));
+    const other = await create(alice, { title: "short" });
+    const patchTitle = ">&".repeat(60);
+    const patched = await send("PATCH", `/blog/api/posts/${other.id}`, { title: patchTitle }, alice);
+    expect(patched.status).toBe(200);
+    expect(((await patched.json()) as PostT).title).toBe(sanitizeTitle(patchTitle));
+    const tooLong = `${title}&`;
+    for (const res of [
+      await send("POST", "/blog/api/posts", { title: tooLong, content: "c", category_name: "x" }, alice),
+      await send("PATCH", `/blog/api/posts/${other.id}`, { title: tooLong }, alice),
+    ]) {
+      expect(res.status).toBe(422);
+      expect(await res.json()).toMatchObject({ status_code: 422, field: "title" });
+    }
   });
 
   it("refuses NUL characters (PostgreSQL text cannot hold them) with 422 naming the field, not a 500", async () => {

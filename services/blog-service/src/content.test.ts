@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { excerpt, sanitizeContent, sanitizeTitle, slugify } from "./content.js";
+import { SLUG_MAX, excerpt, numberedSlug, sanitizeContent, sanitizeTitle, slugify } from "./content.js";
 
 describe("sanitising (the original's allow-list)", () => {
   it.each([
@@ -30,6 +30,18 @@ describe("slugs and excerpts", () => {
     ["!!!", ""],
   ])("slugify(%s) = %s", (name, slug) => {
     expect(slugify(name)).toBe(slug);
+  });
+
+  it("numbers a taken slug within the column's 50 characters, however large the number", () => {
+    const base = slugify("가".repeat(60));
+    expect(Array.from(base)).toHaveLength(SLUG_MAX);
+    expect(numberedSlug(base, 1)).toBe(base);
+    expect(numberedSlug("short", 2)).toBe("short-2");
+    for (const n of [2, 10, 999, 1000, 123_456]) {
+      const slug = numberedSlug(base, n);
+      expect(Array.from(slug).length, String(n)).toBeLessThanOrEqual(SLUG_MAX);
+      expect(slug.endsWith(`-${n}`), String(n)).toBe(true);
+    }
   });
 
   it("cuts at 120 characters (code points), turns line breaks into spaces and marks the cut", () => {

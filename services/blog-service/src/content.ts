@@ -24,6 +24,9 @@ export function excerpt(content: string, length = 120): string {
   return chars.length > length ? `${chars.slice(0, length).join("")}...` : chars.join("");
 }
 
+/** `categories.slug` is varchar(50): every slug, numbered ones included, fits it. */
+export const SLUG_MAX = 50;
+
 /**
  * The original's slug rule, Unicode-aware: lower-case, drop what is not a letter, digit, space, `_` or `-`
  * (Hangul and other scripts stay), spaces and underscores become `-`, no leading or trailing `-`.
@@ -36,7 +39,17 @@ export function slugify(name: string): string {
     .replace(/[\s_]+/g, "-")
     .replace(/-+/g, "-")
     .replace(/^-|-$/g, "")
-    .slice(0, 50);
+    .slice(0, SLUG_MAX);
+}
+
+/**
+ * The n-th candidate slug for a category whose plain slug is taken by another name (`base`, `base-2`, …):
+ * the base is shortened to leave room for the suffix, so no number makes the slug overflow the column.
+ */
+export function numberedSlug(base: string, n: number): string {
+  if (n === 1) return base;
+  const suffix = `-${n}`;
+  return `${Array.from(base).slice(0, SLUG_MAX - suffix.length).join("")}${suffix}`;
 }
 
 /** The original's palette for new categories. */

@@ -1,6 +1,6 @@
 import type { Sql } from "@titanium/kit";
 import type { TransactionSql } from "postgres";
-import { excerpt, randomColor, slugify } from "./content.js";
+import { excerpt, numberedSlug, randomColor, slugify } from "./content.js";
 
 type Db = Sql | TransactionSql;
 
@@ -155,7 +155,7 @@ export class BlogRepo {
     if (existing) return existing.id;
     const base = slugify(name) || "category";
     for (let n = 1; ; n++) {
-      const slug = n === 1 ? base : `${base.slice(0, 46)}-${n}`;
+      const slug = numberedSlug(base, n);
       const [row] = await tx<{ id: number }[]>`
         insert into categories (name, slug, color) values (${name}, ${slug}, ${randomColor()})
         on conflict do nothing returning id`;

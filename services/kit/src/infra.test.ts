@@ -4,7 +4,7 @@ import { createPostgres, pingPostgres, waitForPostgres } from "./db.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
 import { GenerationCache, createRedis, pingRedis } from "./redis.js";
 import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } from "./testing/index.js";
-import { freePort, startLocalPostgres } from "./local/index.js";
+import { ensureDatabase, freePort, startLocalPostgres } from "./local/index.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +36,31 @@ describe("migrations against a real PostgreSQL", () => {
       expect((await migrate(pg.sql, migrations)).applied).toEqual([]);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  it("widens post titles to text on a database that already has posts, and search still finds them (0004)", async () => {
+    const upgrade = new URL(pg.url);
+    upgrade.pathname = `/${upgrade.pathname.slice(1)}_upgrade`;
+    await ensureDatabase(pg.url, upgrade.pathname.slice(1));
+    const sql = createPostgres({ url: upgrade.href, max: 1 });
+    try {
+      const migrations = readMigrations(defaultMigrationsDir());
+      const widen = migrations.find((m) => m.name === "unbounded_post_titles")!;
+      await migrate(sql, migrations.filter((m) => m.version < widen.version));
+      await sql`insert into posts (title, content, author, category_id) values ('kept title', 'kept body', 'alice', 1)`;
+      expect((await migrate(sql, migrations)).applied).toEqual(migrations.filter((m) => m.version >= widen.version).map((m) => m.version));
+      const [col] = await sql`select data_type from information_schema.columns where table_name = 'posts' and column_name = 'title'`;
+      expect(col?.data_type).toBe("text");
+      // A 120-character title of `&` and `>` as the cleaner stores it: 540 characters.
+      const escaped = "&amp;&gt;".repeat(60);
+      await sql`insert into posts (title, content, author, category_id) values (${escaped}, 'new body', 'alice', 1)`;
+      const found = (q: string) => sql`select title from posts where search @@ websearch_to_tsquery('simple', ${q}) order by id`;
+      expect((await found("kept")).map((r) => r.title)).toEqual(["kept title"]);
+      expect((await found("new")).map((r) => r.title)).toEqual([escaped]);
+      expect(await sql`select 1 from pg_indexes where indexname = 'idx_posts_search'`).toHaveLength(1);
+    } finally {
+      await sql.end({ timeout: 1 });
     }
   });
 
