@@ -2,36 +2,59 @@
 # Turns the drift-check.sh results of every stack into ONE GitHub issue with the drift label:
 # opened on the first drift (or failed check), its body replaced and a comment added while it
 # persists, and closed with a comment once every stack is clean again.
-# Usage: drift-issue.sh <results dir>
+# The expected stacks are given (the list the check matrix ran over, from stacks.sh): a stack
+# without a result file was NOT checked (its job crashed before writing one, was cancelled, or its
+# artifact is missing) and counts like a failed check, so a crashed check can never close the issue.
+# Usage: drift-issue.sh <results dir> <expected stacks as a JSON array, e.g. ["dev","prod"]>
 # Environment: GH_TOKEN (issues: write), GITHUB_REPOSITORY, GITHUB_SERVER_URL and GITHUB_RUN_ID
 # (for the run link), GH (default gh), DRIFT_LABEL (default drift).
 set -euo pipefail
 
-dir="${1:?usage: drift-issue.sh <results dir>}"
+usage="usage: drift-issue.sh <results dir> <expected stacks JSON array>"
+dir="${1:?$usage}"
+expected="${2:?$usage}"
 repo="${GITHUB_REPOSITORY:?GITHUB_REPOSITORY is required}"
 gh="${GH:-gh}"
 label="${DRIFT_LABEL:-drift}"
 run_url="${GITHUB_SERVER_URL:-https://github.com}/$repo/actions/runs/${GITHUB_RUN_ID:-0}"
 fence='```'
 
-shopt -s nullglob
-results=("$dir"/drift-*.json)
-if ((${#results[@]} == 0)); then
-  echo "drift-issue: no drift-*.json in $dir" >&2
+if ! jq -e 'type == "array" and length > 0 and all(.[]; type == "string" and length > 0)' <<<"$expected" >/dev/null 2>&1; then
+  echo "drift-issue: the expected stacks must be a non-empty JSON array of names, got: $expected" >&2
   exit 1
 fi
-all="$(jq -s 'sort_by(.stack)' "${results[@]}")"
+
+shopt -s nullglob
+results=("$dir"/drift-*.json)
+found='[]'
+if ((${#results[@]} > 0)); then
+  found="$(jq -s '.' "${results[@]}")"
+fi
+# One entry per expected stack (its result, or "unchecked"), plus any result for a stack not expected.
+all="$(jq -n --argjson expected "$expected" --argjson found "$found" '
+  ($found | map({key: .stack, value: .}) | from_entries) as $by
+  | [$expected[] as $s | $by[$s] // {stack: $s, result: "unchecked",
+      log: "No result from the check of this stack: its job failed before the check ran (checkout, Node, npm ci), was cancelled, or its artifact is missing. See the run log."}]
+    + [$found[] | select(.stack as $s | $expected | index($s) | not)]
+  | sort_by(.stack)')"
 dirty="$(jq '[.[] | select(.result != "clean")] | length' <<<"$all")"
+unchecked="$(jq -r '[.[] | select(.result == "unchecked") | .stack] | join(", ")' <<<"$all")"
+if [[ -n "$unchecked" ]]; then
+  echo "drift-issue: not checked (no result): $unchecked" >&2
+fi
 
 body="$(mktemp)"
 note="$(mktemp)"
 trap 'rm -f "$body" "$note"' EXIT
 {
-  echo "The nightly \`pulumi preview --refresh --expect-no-changes\` found differences between the cloud and the program at \`main\` ([run]($run_url))."
+  echo "The nightly \`pulumi preview --refresh --expect-no-changes\` did not find every stack matching the program at \`main\` ([run]($run_url))."
   echo
   echo "| Stack | Result |"
   echo "|---|---|"
-  jq -r '.[] | "| `\(.stack)` | \(if .result == "drift" then "drift: the cloud differs from the program" elif .result == "error" then "the check failed" else "clean" end) |"' <<<"$all"
+  jq -r '.[] | "| `\(.stack)` | \(if .result == "drift" then "drift: the cloud differs from the program"
+    elif .result == "error" then "the check failed"
+    elif .result == "unchecked" then "not checked: no result (the check job did not finish)"
+    elif .result == "clean" then "clean" else "unknown result `\(.result)`" end) |"' <<<"$all"
   jq -r --arg fence "$fence" '.[] | select(.result != "clean") |
     "\n<details><summary><code>\(.stack)</code>: preview output</summary>\n\n\($fence)\n\(.log)\n\($fence)\n</details>"' <<<"$all"
   echo
@@ -44,7 +67,7 @@ open_issue="$("$gh" api "repos/$repo/issues?labels=$label&state=open&per_page=10
 if ((dirty > 0)); then
   if [[ -n "$open_issue" ]]; then
     "$gh" api -X PATCH "repos/$repo/issues/$open_issue" -F "body=@$body" >/dev/null
-    echo "Still drifting: $(jq -r '[.[] | select(.result != "clean") | .stack] | join(", ")' <<<"$all") ([run]($run_url))." >"$note"
+    echo "Still drifting: $(jq -r '[.[] | select(.result != "clean") | .stack] | join(", ")' <<<"$all")${unchecked:+ (not checked: $unchecked)} ([run]($run_url))." >"$note"
     "$gh" api -X POST "repos/$repo/issues/$open_issue/comments" -F "body=@$note" >/dev/null
     echo "drift-issue: updated issue #$open_issue"
   else

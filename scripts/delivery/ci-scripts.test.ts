@@ -477,6 +477,7 @@ describe("drift", () => {
     const write = (stack: string, result: string) =>
       writeFileSync(path.join(results, `drift-${stack}.json`), JSON.stringify({ stack, result, log: `preview log of ${stack}` }));
     const env = { GH: path.join(FAKES, "gh.mjs"), FAKE_GH_STATE: stateFile, GITHUB_REPOSITORY: "acme/titanium", GITHUB_RUN_ID: "99" };
+    const stacks = JSON.stringify(["dev", "prod"]);
     const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as {
       issues: { number: number; state: string; body: string; labels: { name: string }[] }[];
       comments: { issue: number; body: string }[];
@@ -486,7 +487,7 @@ describe("drift", () => {
 
     write("dev", "drift");
     write("prod", "clean");
-    expect(script("drift-issue.sh", [results], env).stdout).toContain("opened an issue labelled drift");
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("opened an issue labelled drift");
     expect(drifts()).toHaveLength(1);
     expect(drifts()[0]!.body).toContain("| `dev` | drift: the cloud differs from the program |");
     expect(drifts()[0]!.body).toContain("preview log of dev");
@@ -495,18 +496,56 @@ describe("drift", () => {
     expect(state().labels).toEqual(["drift"]);
 
     write("prod", "error");
-    expect(script("drift-issue.sh", [results], env).stdout).toContain(`updated issue #${drifts()[0]!.number}`);
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain(`updated issue #${drifts()[0]!.number}`);
     expect(drifts()).toHaveLength(1);
     expect(drifts()[0]!.body).toContain("| `prod` | the check failed |");
     expect(state().comments.at(-1)!.body).toContain("Still drifting: dev, prod");
 
     write("dev", "clean");
     write("prod", "clean");
-    expect(script("drift-issue.sh", [results], env).stdout).toContain("closed issue");
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("closed issue");
     expect(drifts()[0]!.state).toBe("closed");
     expect(state().issues.find((i) => i.number === 5)!.state).toBe("open");
-    expect(script("drift-issue.sh", [results], env).stdout).toContain("no drift");
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("no drift");
     expect(drifts()).toHaveLength(1);
+  });
+
+  it("drift-issue.sh counts an expected stack without a result as not checked: a crashed check never closes the issue", () => {
+    const stateFile = path.join(tmp, "gh-drift-unchecked.json");
+    // An open drift issue from an earlier night.
+    writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 7, title: "Drift", state: "open", body: "old", labels: [{ name: "drift" }] }] }));
+    const results = path.join(tmp, "drift-unchecked");
+    mkdirSync(results);
+    // dev's check ran and is clean; prod's job crashed (checkout, setup-node or npm ci) and left no result.
+    writeFileSync(path.join(results, "drift-dev.json"), JSON.stringify({ stack: "dev", result: "clean", log: "" }));
+    const env = { GH: path.join(FAKES, "gh.mjs"), FAKE_GH_STATE: stateFile, GITHUB_REPOSITORY: "acme/titanium", GITHUB_RUN_ID: "100" };
+    const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as {
+      issues: { number: number; state: string; body: string }[];
+      comments: { issue: number; body: string }[];
+    };
+
+    const r = script("drift-issue.sh", [results, JSON.stringify(["dev", "prod"])], env);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain("closed issue");
+    expect(r.stdout).toContain("updated issue #7");
+    expect(r.stderr).toContain("not checked (no result): prod");
+    const issue = state().issues.find((i) => i.number === 7)!;
+    expect(issue.state).toBe("open");
+    expect(issue.body).toContain("| `prod` | not checked: no result (the check job did not finish) |");
+    expect(issue.body).toContain("| `dev` | clean |");
+    expect(state().comments.at(-1)!.body).toContain("Still drifting: prod (not checked: prod)");
+
+    // With no issue open, the same results open one; with no result at all, every stack is unchecked.
+    writeFileSync(stateFile, JSON.stringify({}));
+    expect(script("drift-issue.sh", [results, JSON.stringify(["dev", "prod"])], env).stdout).toContain("opened an issue labelled drift");
+    const empty = path.join(tmp, "drift-none");
+    mkdirSync(empty);
+    writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 8, title: "Drift", state: "open", body: "old", labels: [{ name: "drift" }] }] }));
+    expect(script("drift-issue.sh", [empty, JSON.stringify(["dev", "prod"])], env).stdout).toContain("updated issue #8");
+    expect(state().issues[0]!.body).toMatch(/`dev` \| not checked[\s\S]*`prod` \| not checked/);
+    // The expected list is required: without it the script cannot tell a missing stack.
+    expect(script("drift-issue.sh", [results], env).status).not.toBe(0);
+    expect(script("drift-issue.sh", [results, "[]"], env).status).not.toBe(0);
   });
 });
 

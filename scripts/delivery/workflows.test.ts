@@ -341,8 +341,16 @@ describe("the pipeline's shape", () => {
     expect(w.on.schedule).toEqual([{ cron: expect.stringMatching(/^\d+ \d+ \* \* \*$/) }]);
     expect(w.jobs.check!.steps!.some((s) => s.run?.includes(".github/scripts/drift-check.sh"))).toBe(true);
     expect(readFileSync(path.join(REPO_ROOT, ".github/scripts/drift-check.sh"), "utf8")).toMatch(/preview --stack "\$stack" --refresh --expect-no-changes/);
-    expect(w.jobs.report!.needs).toBe("check");
-    expect(w.jobs.report!.steps!.some((s) => s.run?.includes(".github/scripts/drift-issue.sh"))).toBe(true);
+    // The report compares the results with the stack list the matrix ran over: a stack whose job
+    // crashed before writing a result is "not checked", never clean.
+    expect(w.jobs.report!.needs).toEqual(["stacks", "check"]);
+    const report = w.jobs.report!.steps!.find((s) => s.run?.includes(".github/scripts/drift-issue.sh"))!;
+    expect(report.run).toBe('.github/scripts/drift-issue.sh "$RUNNER_TEMP/drift" "$STACKS"');
+    expect(report.env).toMatchObject({ STACKS: "${{ needs.stacks.outputs.list }}" });
+    // Whatever result a check wrote is uploaded, even when a later step failed.
+    const upload = stepsUsing(w.jobs.check!, "actions/upload-artifact");
+    expect(upload).toHaveLength(1);
+    expect(upload[0]!.if).toBe("always()");
     // Never the deploy group: a pending drift run must not replace a pending deploy.
     expect(w.jobs.check!.concurrency).toEqual({ group: "drift-${{ matrix.stack }}", "cancel-in-progress": false });
   });
