@@ -1,21 +1,35 @@
 import { isDestinationRule, WEAK_CLIENT_TLS_MODES } from "../lib/istio";
 import { globMatch, objectName, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
+import { DEFAULT_APPLICATION_NAMESPACES } from "./sidecar-injection";
 
 interface Config extends BaseConfig {
   meshDomain: string;
+  meshNamespaces: string[];
   meshHostPatterns: string[];
 }
 
 /**
- * Whether a DestinationRule host names a service inside the mesh: a short name (`redis`), anything
- * under `.svc` or the mesh domain, `*`, or a configured pattern. Other FQDNs are external services,
- * where SIMPLE TLS is the right mode.
+ * Whether a DestinationRule host names a service inside the mesh:
+ *
+ * - `*` or a bare name (`redis`, resolved in the rule's own namespace);
+ * - `<name>.<ns>` (`redis.titanium`, `*.titanium`) where `<ns>` is a mesh namespace
+ *   (`meshNamespaces`: by default the application namespaces, the ones `istio-sidecar-injection`
+ *   requires to inject sidecars);
+ * - anything under `.svc` (`postgres.titanium.svc`, any namespace) or the mesh domain
+ *   (`...svc.cluster.local`);
+ * - a configured pattern (`meshHostPatterns`).
+ *
+ * Other FQDNs (`storage.googleapis.com`) are external services, where SIMPLE TLS is the right mode.
+ * `<name>.<ns>` is in the mesh only for mesh namespaces, so a two-label external name
+ * (`example.com`) stays external.
  */
-export function isMeshHost(host: string, config: Pick<Config, "meshDomain" | "meshHostPatterns">): boolean {
-  if (host === "*" || !host.includes(".")) return true;
-  const h = host.toLowerCase();
+export function isMeshHost(host: string, config: Pick<Config, "meshDomain" | "meshNamespaces" | "meshHostPatterns">): boolean {
+  const h = host.toLowerCase().replace(/\.$/, "");
+  if (h === "*" || !h.includes(".")) return true;
   if (h.endsWith(".svc") || h.includes(".svc.") || h.endsWith(`.${config.meshDomain}`)) return true;
+  const labels = h.split(".");
+  if (labels.length === 2 && config.meshNamespaces.some((g) => globMatch(g, labels[1]!))) return true;
   return config.meshHostPatterns.some((p) => globMatch(p, h));
 }
 
@@ -31,11 +45,18 @@ export const mtlsDestinationRule = resourcePolicy<Config>(
     configSchema: {
       properties: {
         meshDomain: { type: "string", default: "cluster.local", description: "The cluster's DNS domain." },
+        meshNamespaces: {
+          type: "array",
+          items: { type: "string" },
+          default: DEFAULT_APPLICATION_NAMESPACES,
+          description:
+            "Globs naming the namespaces in the mesh: `<name>.<ns>` hosts in them are in-mesh short names. Defaults to the application namespaces (the ones istio-sidecar-injection requires to inject); a stack that meshes another namespace adds it here.",
+        },
         meshHostPatterns: {
           type: "array",
           items: { type: "string" },
           default: [],
-          description: "Extra host globs that are in the mesh (e.g. `*.titanium` for name.namespace hosts).",
+          description: "Extra host globs that are in the mesh (e.g. `*.internal.example`).",
         },
       },
     },

@@ -53,10 +53,29 @@ describe("istio-destination-rule-mtls", () => {
     expect(messages(run)).toHaveLength(1);
     expect(messages(run)[0]).toContain(expected);
   });
-  it("treats configured host patterns as in the mesh", async () => {
-    const dr = destinationRule("dr", "redis.titanium", { tls: { mode: "DISABLE" } });
-    expect((await check(mtlsDestinationRule, dr)).findings).toEqual([]);
-    expect((await check(mtlsDestinationRule, dr, { config: { meshHostPatterns: ["*.titanium"] } })).findings).toHaveLength(1);
+  it.each([
+    ["redis.titanium", "DISABLE"],
+    ["redis.titanium", "SIMPLE"],
+    ["postgres.titanium.svc", "DISABLE"],
+    ["postgres.titanium.svc", "SIMPLE"],
+    ["*.titanium", "DISABLE"],
+    ["cache.titanium-data", "SIMPLE"],
+    ["Redis.Titanium.", "DISABLE"],
+  ])("treats the short name %s of a mesh namespace as in the mesh (TLS %s is a violation) without any configured pattern", async (host, mode) => {
+    const run = await check(mtlsDestinationRule, destinationRule("dr", host, { tls: { mode } }));
+    expect(messages(run)).toEqual([`titanium/dr (host ${host}, in the mesh) sets trafficPolicy.tls.mode ${mode}`]);
+  });
+  it.each(["storage.googleapis.com", "example.com", "redis.other-team", "api.stripe.com"])("leaves the external host %s alone (SIMPLE and DISABLE are its business)", async (host) => {
+    for (const mode of ["SIMPLE", "DISABLE"]) {
+      expect((await check(mtlsDestinationRule, destinationRule("dr", host, { tls: { mode } }))).findings).toEqual([]);
+    }
+  });
+  it("learns the mesh namespaces from meshNamespaces, and extra hosts from meshHostPatterns", async () => {
+    const other = destinationRule("dr", "redis.other-team", { tls: { mode: "DISABLE" } });
+    expect((await check(mtlsDestinationRule, other, { config: { meshNamespaces: ["titanium", "other-team"] } })).findings).toHaveLength(1);
+    const internal = destinationRule("dr", "db.internal.example", { tls: { mode: "SIMPLE" } });
+    expect((await check(mtlsDestinationRule, internal)).findings).toEqual([]);
+    expect((await check(mtlsDestinationRule, internal, { config: { meshHostPatterns: ["*.internal.example"] } })).findings).toHaveLength(1);
   });
 });
 

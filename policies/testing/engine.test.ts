@@ -12,7 +12,7 @@ describe("policy config (as the CLI resolves --policy-pack-config)", () => {
     const resolved = resolvePolicyConfig(policies, { all: "advisory", "k8s-image-pinned": { enforcementLevel: "mandatory" }, "istio-destination-rule-mtls": { meshDomain: "corp.local" } });
     expect(resolved.get("k8s-image-pinned")).toEqual({ level: "mandatory", props: { unknownValues: "advisory" } });
     expect(resolved.get("k8s-no-privilege")!.level).toBe("advisory");
-    expect(resolved.get("istio-destination-rule-mtls")!.props).toEqual({ unknownValues: "advisory", meshDomain: "corp.local", meshHostPatterns: [] });
+    expect(resolved.get("istio-destination-rule-mtls")!.props).toEqual({ unknownValues: "advisory", meshDomain: "corp.local", meshNamespaces: ["titanium", "titanium-*"], meshHostPatterns: [] });
     expect(resolvePolicyConfig(policies, {}).get("k8s-no-privilege")!.level).toBe("mandatory");
   });
   it.each([
