@@ -85,6 +85,10 @@ const cluster = new Cluster(
   { providers: [gcpProvider] },
 );
 
+// The load balancer targets the agents, and the cloud layer grants secrets, backups and disks to the
+// agents' service account only (ADRs 0010, 0012, 0022): what needs them runs there.
+const agentNodeSelector = { [NODE_POOL_LABEL]: "agents" };
+
 // ── Platform layer (components/platform): Istio, monitoring, logging, Argo CD, External Secrets ──
 const platform = new Platform("platform", {
   provider: cluster.provider,
@@ -98,8 +102,7 @@ const platform = new Platform("platform", {
   adminCidrs: config.network.adminCidrs,
   argoRootApp: config.features.argoRootApp,
   storage: config.storage,
-  // The cloud layer grants the disk permissions to the agents' service account only (ADR 0022).
-  diskNodeSelector: { [NODE_POOL_LABEL]: "agents" },
+  agentNodeSelector,
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
 });
 
@@ -119,6 +122,7 @@ const appPlatform: AppPlatform = {
   istiod: platform.istiod,
   dns: cluster.dns,
   blockStorage: platform.blockStorage,
+  agentNodeSelector,
 };
 
 // ── Application layer (components/apps): the Titanium services, PostgreSQL, Redis, mesh routing and security ──

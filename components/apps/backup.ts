@@ -35,8 +35,8 @@ export interface PostgresBackupArgs {
   sidecar: ResourceSpec;
   /** PostgreSQL. */
   callees: Access[];
-  /** DNS and istiod, for the sidecar. */
-  platform: Pick<AppPlatform, "dns" | "istiod">;
+  /** DNS and istiod, for the sidecar; the agents, whose service account may write to the bucket. */
+  platform: Pick<AppPlatform, "dns" | "istiod" | "agentNodeSelector">;
   /** Kubernetes provider of the cluster. */
   provider: k8s.Provider;
   /** PostgreSQL and the app secret must exist first. */
@@ -116,6 +116,8 @@ export class PostgresBackup extends pulumi.ComponentResource {
               spec: {
                 serviceAccountName: BACKUP,
                 restartPolicy: "Never",
+                // The upload authenticates as the node's service account: only the agents' may write.
+                nodeSelector: { ...args.platform.agentNodeSelector },
                 ...podSecurity(APP_UID),
                 initContainers: [
                   {

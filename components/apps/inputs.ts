@@ -80,4 +80,6 @@ export interface AppPlatform {
      */
     nodeSelector: Record<string, string>;
   };
+  /** Node labels of the agents, whose service account may write backups (dev's server takes workloads too). */
+  agentNodeSelector: Record<string, string>;
 }

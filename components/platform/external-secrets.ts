@@ -18,6 +18,8 @@ export interface ExternalSecretsArgs {
   gatewayTls?: TitaniumConfig["ingress"]["tls"];
   /** Namespaces (the operator's, and those that receive Secrets) must exist first. */
   namespaces: pulumi.Resource[];
+  /** Where the controller may run: on the VMs whose service account may read the secrets (the agents). */
+  controllerNodeSelector: Record<string, string>;
 }
 
 /** Namespaces allowed to read through the store: only those the platform writes Secrets into. */
@@ -44,7 +46,15 @@ export class ExternalSecrets extends pulumi.ComponentResource {
       `${name}-operator`,
       "externalSecrets",
       args.charts,
-      { installCRDs: true, replicaCount: 1, webhook: { replicaCount: 1 }, certController: { replicaCount: 1 } },
+      {
+        installCRDs: true,
+        replicaCount: 1,
+        // The controller reads Secret Manager as its node's service account (no `auth` in the store);
+        // the webhook and the cert controller never call Google, so they may run anywhere.
+        nodeSelector: { ...args.controllerNodeSelector },
+        webhook: { replicaCount: 1 },
+        certController: { replicaCount: 1 },
+      },
       { ...k, dependsOn: args.namespaces },
     );
 

@@ -22,6 +22,11 @@ export interface IstioArgs {
   replicas: number;
   /** The `istio-system` namespace (created with its admission labels before any release). */
   namespace: k8s.core.v1.Namespace;
+  /**
+   * Where the gateway pods may run: the load balancer's backends. With `externalTrafficPolicy: Local`
+   * a gateway on another node would get no traffic, and the agents' health checks would fail.
+   */
+  gatewayNodeSelector: Record<string, string>;
 }
 
 /** K3s keeps its CNI configuration and binaries outside the usual /etc/cni and /opt/cni paths. */
@@ -105,6 +110,7 @@ export class Istio extends pulumi.ComponentResource {
         autoscaling: { enabled: false },
         // The Service is ours (below), a plain object the policies can see, with the NodePorts from config.
         service: { type: "None" },
+        nodeSelector: { ...args.gatewayNodeSelector },
         affinity: spread({ ...GATEWAY.podLabels }),
         ...(ha ? { podDisruptionBudget: { minAvailable: 1 } } : {}),
       },

@@ -1,4 +1,4 @@
-import { clusterCapacity } from "../cluster/capacity";
+import { clusterCapacity, NODE_POOL_LABEL } from "../cluster/capacity";
 import { MACHINE_TYPE_NAMES } from "../gcp/pricing";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../stacks/config";
@@ -115,6 +115,26 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
       const s = o(one(moved, "kubernetes:core/v1:Service", "platform-istio-gateway-service").inputs.spec);
       expect((s.ports as Obj[]).map((p) => p.nodePort)).toEqual([30021, 30080, 30443]);
     });
+  });
+
+  it("runs what needs the agents only there: the load balancer's gateway, and the pods using the agents' identity", () => {
+    // The cloud layer's ingress load balancer targets the agents' instance group, and grants secret
+    // reads and backup writes to the agents' service account only; dev's server takes workloads too.
+    const agents = { [NODE_POOL_LABEL]: "agents" };
+    const backend = one(run(), "gcp:compute/regionBackendService:RegionBackendService", `titanium-${stack}-ingress-backend`);
+    expect(backend.dependsOn).toContain(one(run(), "gcp:compute/instanceGroupManager:InstanceGroupManager", `titanium-${stack}-agent-group`).urn);
+    const accessors = ofType(run(), "gcp:secretmanager/secretIamMember:SecretIamMember")
+      .filter((m) => m.name.startsWith(`titanium-${stack}-app-`))
+      .map((m) => String(m.inputs.member));
+    expect(accessors.length).toBeGreaterThan(0);
+    const writers = ofType(run(), "gcp:storage/bucketIAMMember:BucketIAMMember").map((m) => String(m.inputs.member));
+    for (const member of [...accessors, ...writers]) expect(member).toMatch(/-agent@/);
+
+    expect(o(release(run(), "gateway").inputs.values).nodeSelector).toEqual(agents);
+    expect(o(release(run(), "external-secrets").inputs.values).nodeSelector).toEqual(agents);
+    const backup = one(run(), "kubernetes:batch/v1:CronJob", "apps-backup-cronjob");
+    const jobSpec = o(o(o(backup.inputs.spec).jobTemplate).spec);
+    expect(o(o(jobSpec.template).spec).nodeSelector).toEqual(agents);
   });
 
   it("serves HTTPS with a per-stack certificate and redirects HTTP", () => {

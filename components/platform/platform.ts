@@ -35,10 +35,12 @@ export interface PlatformArgs {
   /** The GCE PD CSI driver's pinned images and container sizes (`config.storage`). */
   storage: TitaniumConfig["storage"];
   /**
-   * Node labels of the VMs whose service account the cloud layer lets attach disks (the agents):
-   * the PD CSI driver runs there, and pods with PD claims must too.
+   * Node labels of the agents: the only VMs the ingress load balancer sends traffic to, and the only
+   * ones whose service account may read the app secrets, write backups and attach disks (ADRs 0010,
+   * 0012, 0022). The ingress gateway, the External Secrets controller and the PD CSI driver run
+   * there, and so must pods with PD claims or backups. dev's server takes workloads too (untainted).
    */
-  diskNodeSelector: Record<string, string>;
+  agentNodeSelector: Record<string, string>;
   /** Labels on every namespace. */
   labels: Record<string, string>;
 }
@@ -107,13 +109,29 @@ export class Platform extends pulumi.ComponentResource {
 
     const istio = new Istio(
       `${name}-istio`,
-      { provider, charts, ingress: args.ingress, publicIp: args.publicIp, replicas: args.highAvailability ? 2 : 1, namespace: ns.namespaces.istio },
+      {
+        provider,
+        charts,
+        ingress: args.ingress,
+        publicIp: args.publicIp,
+        replicas: args.highAvailability ? 2 : 1,
+        namespace: ns.namespaces.istio,
+        gatewayNodeSelector: args.agentNodeSelector,
+      },
       p,
     );
 
     const secrets = new ExternalSecrets(
       `${name}-external-secrets`,
-      { provider, charts, projectId: args.projectId, appSecretIds: args.appSecretIds, gatewayTls: args.ingress.tls, namespaces: all },
+      {
+        provider,
+        charts,
+        projectId: args.projectId,
+        appSecretIds: args.appSecretIds,
+        gatewayTls: args.ingress.tls,
+        namespaces: all,
+        controllerNodeSelector: args.agentNodeSelector,
+      },
       p,
     );
 
@@ -157,7 +175,7 @@ export class Platform extends pulumi.ComponentResource {
         provider,
         namespace: ns.namespaces.storage,
         config: args.storage.pdCsiDriver,
-        nodeSelector: args.diskNodeSelector,
+        nodeSelector: args.agentNodeSelector,
         controllerReplicas: args.highAvailability ? 2 : 1,
         labels: args.labels,
       },
