@@ -430,12 +430,34 @@ describe("supply chain and privileges", () => {
     for (const s of stepsUsing(comment, "actions/checkout")) expect(s.with).not.toHaveProperty("ref");
   });
 
-  it("images fail on fixable HIGH/CRITICAL findings before anything is pushed", () => {
+  it("images: every platform pushed is built alone and scanned (fixable HIGH/CRITICAL fail) before anything is pushed", () => {
     const steps = workflow("images.yml").jobs.build!.steps!;
-    const scan = steps.findIndex((s) => s.uses?.startsWith("aquasecurity/trivy-action@"));
     const push = steps.findIndex((s) => s.id === "push");
-    expect(scan).toBeGreaterThan(0);
-    expect(scan).toBeLessThan(push);
-    expect(steps[scan]!.with).toMatchObject({ severity: "HIGH,CRITICAL", "ignore-unfixed": true, "exit-code": "1" });
+    expect(push).toBeGreaterThan(0);
+    const pushed = String(steps[push]!.with!.platforms).split(",");
+    expect(pushed.length).toBeGreaterThan(1);
+    const scanned: string[] = [];
+    steps.forEach((scan, i) => {
+      if (!scan.uses?.startsWith("aquasecurity/trivy-action@")) return;
+      expect(i, scan.name).toBeLessThan(push);
+      expect(scan.if, scan.name).toBe(steps[push]!.if);
+      expect(scan.with, scan.name).toMatchObject({ severity: "HIGH,CRITICAL", "ignore-unfixed": true, "exit-code": "1" });
+      // It scans a tarball an earlier build of ONE platform wrote without loading or pushing it (an
+      // image name could resolve to another platform, or to the registry).
+      expect(scan.with, scan.name).not.toHaveProperty("image-ref");
+      const input = String(scan.with!.input);
+      const build = steps
+        .slice(0, i)
+        .find((b) => b.uses?.startsWith("docker/build-push-action@") && b.with?.outputs === `type=docker,dest=${input}`);
+      expect(build, `${scan.name}: no earlier build writes ${input}`).toBeDefined();
+      expect(build!.if, build!.name).toBe(steps[push]!.if);
+      expect(build!.with!.push ?? false, build!.name).toBe(false);
+      expect(build!.with!.load ?? false, build!.name).toBe(false);
+      const platforms = String(build!.with!.platforms).split(",");
+      expect(platforms, build!.name).toHaveLength(1);
+      scanned.push(platforms[0]!);
+    });
+    // Each platform the push publishes, exactly once.
+    expect([...scanned].sort()).toEqual([...pushed].sort());
   });
 });
