@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, baseEnv, envVariables, loadEnv, postgresEnv, postgresUrl, redisEnv, redisUrl } from "./config.js";
+import { ConfigError, baseEnv, envVariables, loadEnv, postgresEnv, postgresUrl, redisEnv, redisUrl, requirePostgres } from "./config.js";
 
 const schema = z.object({ ...baseEnv, ...postgresEnv, ...redisEnv });
 
@@ -34,6 +34,18 @@ describe("environment", () => {
     }
     const env = loadEnv(schema, {});
     expect(() => postgresUrl(env)).toThrow(/DATABASE_URL/);
+  });
+
+  it("counts neither DATABASE_URL nor PGHOST as a bad variable when the process needs PostgreSQL, named with the others", () => {
+    const needsPostgres = requirePostgres(schema);
+    expect(Object.keys(needsPostgres.shape)).toEqual(Object.keys(schema.shape));
+    expect(() => loadEnv(needsPostgres, {})).toThrow("invalid environment: DATABASE_URL: set DATABASE_URL or PGHOST");
+    expect(() => loadEnv(needsPostgres, { DATABASE_URL: "", PGHOST: "" })).toThrow(/PGHOST/);
+    expect(() => loadEnv(needsPostgres, { PORT: "http" })).toThrow(/PORT: .*; DATABASE_URL: set DATABASE_URL or PGHOST/);
+    expect(loadEnv(needsPostgres, { PGHOST: "db" }).PGHOST).toBe("db");
+    expect(loadEnv(needsPostgres, { DATABASE_URL: "postgres://u@h/db" }).DATABASE_URL).toBe("postgres://u@h/db");
+    // A DATABASE_URL that is there but wrong is named for what it is, once.
+    expect(() => loadEnv(needsPostgres, { DATABASE_URL: "mysql://x" })).toThrow(/^invalid environment: DATABASE_URL: expected a URL[^;]*$/);
   });
 
   it("lists the variables a schema reads", () => {

@@ -91,6 +91,24 @@ export const postgresEnv = {
   PG_POOL_MAX: int(10, 1, 100),
 };
 
+const POSTGRES_MISSING = "set DATABASE_URL or PGHOST";
+
+/**
+ * The schema of a process that needs PostgreSQL: neither `DATABASE_URL` nor `PGHOST` set is a bad
+ * environment like any other, reported by `loadEnv` together with the other bad variables (so start-up
+ * stops with the one line naming it, not later with a stack trace when the pool is made).
+ */
+export function requirePostgres<S extends z.ZodObject>(schema: S): S {
+  return schema.superRefine(
+    (env, ctx) => {
+      const e = env as { DATABASE_URL?: unknown; PGHOST?: unknown } | undefined;
+      if (e && typeof e === "object" && !e.DATABASE_URL && !e.PGHOST) ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: POSTGRES_MISSING });
+    },
+    // Checked even when other variables are bad too, so one run names them all.
+    { when: () => true },
+  );
+}
+
 /** Redis (cache and rate limits): `REDIS_URL`, or host/port/password. Unset means "no Redis" (degraded). */
 export const redisEnv = {
   REDIS_URL: optionalString.pipe(z.union([z.undefined(), url(["redis:", "rediss:"])])),
@@ -180,7 +198,7 @@ export interface RedisSettings {
 /** A PostgreSQL connection URL from either form (`DATABASE_URL` wins); throws naming the variable if neither is set. */
 export function postgresUrl(s: PostgresSettings): string {
   if (s.DATABASE_URL) return s.DATABASE_URL;
-  if (!s.PGHOST) throw new ConfigError([{ variable: "DATABASE_URL", message: "set DATABASE_URL or PGHOST" }]);
+  if (!s.PGHOST) throw new ConfigError([{ variable: "DATABASE_URL", message: POSTGRES_MISSING }]);
   const u = new URL("postgres://localhost");
   u.hostname = s.PGHOST;
   u.port = String(s.PGPORT);
