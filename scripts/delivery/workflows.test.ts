@@ -383,6 +383,29 @@ describe("supply chain and privileges", () => {
     for (const [name, shas] of byAction) expect(shas.size, name).toBe(1);
   });
 
+  it("every container image a workflow runs is pinned by tag and digest, as the Renovate rule keeps it", () => {
+    // .github/renovate.json: "Container images in workflows are pinned by digest too". A tag alone
+    // could change under the job; the tag stays so that Renovate knows what to move the digest to.
+    const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as {
+      packageRules: { matchManagers?: string[]; matchDatasources?: string[]; pinDigests?: boolean }[];
+    };
+    expect(renovate.packageRules.find((r) => r.matchManagers?.includes("github-actions") && r.matchDatasources?.includes("docker"))?.pinDigests).toBe(true);
+    const pinned = /^[a-z0-9][\w./-]*:\w[\w.-]*@sha256:[0-9a-f]{64}$/;
+    const images: { where: string; image: string }[] = [];
+    for (const w of workflows()) {
+      for (const [id, job] of Object.entries(w.jobs)) {
+        const services = (job as { services?: Record<string, string | { image: string }> }).services ?? {};
+        for (const c of [...(job.container ? [job.container] : []), ...Object.values(services)]) {
+          images.push({ where: `${path.basename(w.file)} ${id}`, image: typeof c === "string" ? c : c.image });
+        }
+      }
+    }
+    expect(images.length).toBeGreaterThan(0);
+    for (const { where, image } of images) expect(image, where).toMatch(pinned);
+    // The check is live: the tag alone, or a digest without its tag, is refused.
+    for (const bad of ["node:20-bookworm", `node@sha256:${"0".repeat(64)}`]) expect(bad).not.toMatch(pinned);
+  });
+
   it("workflows grant nothing by default and every job states its own permissions", () => {
     for (const w of workflows()) {
       expect(w.permissions, w.file).toEqual({});
