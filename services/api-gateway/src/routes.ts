@@ -76,7 +76,10 @@ const blogCacheable = (m: string, p: string) =>
 /**
  * The public routes, in order: the original's paths (gateway + Istio VirtualService), with its defects
  * fixed (`/api/posts` reaches the blog, `/api/auth/*` keeps its path, the credential check is not public).
- * The Istio ingress in the cluster sends everything to the gateway, so this table is the single router.
+ * This table routes whatever reaches the gateway: everything on the local platform. In the cluster the Istio
+ * ingress (components/apps/ingress.ts) sends only the health paths, `/api/*` and `/blog/api/*` here; it sends
+ * `/blog` pages and `/` (GET/HEAD) straight to the blog-service, and routes nothing else (so the `/blog`,
+ * `/` and `/.well-known/jwks.json` rows below are not reached from outside the cluster through the gateway).
  */
 export const GATEWAY_ROUTES: readonly RouteDef[] = [
   { route: "/api/login", upstream: "auth", map: exact("/api/login", "/login"), limit: () => RATE_LIMITS.login, accountLimit: RATE_LIMITS.loginAccount },
