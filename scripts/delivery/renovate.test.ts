@@ -10,7 +10,7 @@ import { CHARTS } from "../../components/platform/chart-workloads";
 import { SERVICE_NAMES } from "../../stacks/config";
 import { loadConfig } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/harness";
-import { parseImageRef, readDockerfile } from "./dockerfile";
+import { type Dockerfile, finalStage, parseDockerfile, parseImageRef, readDockerfile } from "./dockerfile";
 import { REPO_ROOT } from "./workflows";
 
 interface RenovateConfig {
@@ -29,6 +29,30 @@ interface RenovateConfig {
 }
 
 const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as RenovateConfig;
+const nvmrcMajor = readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim().replace(/^v/, "").split(".")[0]!;
+
+/** The Node.js major a base image runs: `node:<major>…` by its tag, `gcr.io/distroless/nodejs<major>-…` by its name. */
+function nodeMajorOf(image: string): string | undefined {
+  const ref = parseImageRef(image);
+  if (ref.name === "node" || ref.name === "docker.io/library/node") return /^(\d+)(?:[.-]|$)/.exec(ref.tag ?? "")?.[1];
+  return /^gcr\.io\/distroless\/nodejs(\d+)-/.exec(ref.name)?.[1];
+}
+
+/**
+ * What keeps a Dockerfile off the .nvmrc major: every FROM must be a Node image whose major is
+ * .nvmrc's, the build stages `node`, the runtime (final) stage distroless `nodejs<major>`.
+ */
+function nodeMajorProblems(d: Dockerfile, major: string): string[] {
+  const problems: string[] = [];
+  for (const stage of d.stages) {
+    const found = nodeMajorOf(stage.image);
+    if (found === undefined) problems.push(`${stage.image}: not a Node base image this test can read a major from`);
+    else if (found !== major) problems.push(`${stage.image}: Node ${found}, .nvmrc says ${major}`);
+  }
+  if (!d.stages.some((s) => parseImageRef(s.image).name === "node")) problems.push("no node build stage");
+  if (!/^gcr\.io\/distroless\/nodejs\d+-/.test(parseImageRef(finalStage(d).image).name)) problems.push("the runtime stage is not distroless nodejs<major>");
+  return problems;
+}
 const configSource = readFileSync(path.join(REPO_ROOT, "stacks/config.ts"), "utf8");
 /** The schema's chart defaults: a stack config without a charts key. */
 const { "titanium:charts": _ignored, ...withoutCharts } = readStackConfig("dev");
@@ -108,5 +132,19 @@ describe("Renovate", () => {
     }
     // The node image's major follows .nvmrc (the rule that disables node majors applies to it).
     expect(bases).toContain("node");
+    // Each Dockerfile's Node, build stages (node:<major>-…) and runtime (distroless nodejs<major>), is .nvmrc's major.
+    expect(nvmrcMajor).toMatch(/^\d+$/);
+    for (const svc of SERVICE_NAMES) expect(nodeMajorProblems(readDockerfile(svc), nvmrcMajor), svc).toEqual([]);
+    // The check is live: a Dockerfile moved to another major, in either kind of stage, is refused.
+    const other = String(Number(nvmrcMajor) + 2);
+    const { text, file } = readDockerfile(SERVICE_NAMES[0]);
+    const mutations = {
+      "node build stages": text.replaceAll(`node:${nvmrcMajor}-`, `node:${other}-`),
+      "distroless runtime": text.replaceAll(`distroless/nodejs${nvmrcMajor}-`, `distroless/nodejs${other}-`),
+    };
+    for (const [what, mutated] of Object.entries(mutations)) {
+      expect(mutated, what).not.toBe(text);
+      expect(nodeMajorProblems(parseDockerfile(mutated, file), nvmrcMajor).join("\n"), what).toContain(`Node ${other}, .nvmrc says ${nvmrcMajor}`);
+    }
   });
 });
