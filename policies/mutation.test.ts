@@ -46,6 +46,8 @@ const meshWide = (rs: RecordedResource[]) =>
     (r) => /PeerAuthentication$/.test(r.type) && getPath(r.inputs, "metadata.namespace") === "istio-system" && getPath(r.inputs, "spec.selector") === undefined,
   );
 const byType = (rs: RecordedResource[], type: string) => find(rs, type, (r) => r.type === type);
+const chartRelease = (rs: RecordedResource[], chart: string) =>
+  find(rs, `the ${chart} chart`, (r) => r.type.startsWith("kubernetes:helm.sh/") && (str(r.inputs.chart) ?? "").split("/").pop() === chart);
 
 const CONTAINER = "spec.template.spec.containers[0]";
 
@@ -92,6 +94,29 @@ const MUTATIONS: Mutation[] = [
     stacks: STACKS,
     policies: ["k8s-host-path-allow-list"],
     apply: (rs) => put(appDeployment(rs), "spec.template.spec.volumes", [{ name: "docker", hostPath: { path: "/var/run/docker.sock" } }]),
+  },
+  {
+    name: "adds a DaemonSet named and labelled like the log shipper to the application namespace, mounting the node's root (node agents are allow-listed in their own namespace only)",
+    stacks: STACKS,
+    policies: ["k8s-host-path-allow-list"],
+    apply: (rs) => {
+      const ds = structuredClone(appDeployment(rs));
+      Object.assign(ds, { type: "kubernetes:apps/v1:DaemonSet", name: "x-alloy", urn: `${ds.urn}-x-alloy` });
+      put(ds, "kind", "DaemonSet");
+      put(ds, "metadata.name", "x-alloy");
+      put(ds, 'spec.template.metadata.labels."app.kubernetes.io/name"', "alloy");
+      put(ds, "spec.template.spec.volumes", [{ name: "root", hostPath: { path: "/" } }]);
+      return [...rs, ds];
+    },
+  },
+  {
+    name: "mounts the node's /etc into the node exporter through kube-prometheus-stack's values",
+    stacks: STACKS,
+    policies: ["k8s-host-path-allow-list"],
+    apply: (rs) =>
+      put(chartRelease(rs, "kube-prometheus-stack"), 'values."prometheus-node-exporter".extraHostVolumeMounts', [
+        { name: "etc", hostPath: "/etc", mountPath: "/host/etc", readOnly: true },
+      ]),
   },
   {
     name: "makes the PD CSI node plugin's registrar privileged (only its driver container is allow-listed)",

@@ -1,22 +1,64 @@
-import { coversHostPath, matchWorkloads, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
-import { resourcePolicy, type BaseConfig } from "../lib/policy";
+import type { ReportViolation } from "@pulumi/policy";
+import {
+  chartName,
+  coversHostPath,
+  getPath,
+  HELM_RELEASE_TYPES,
+  matchWorkloads,
+  objectName,
+  podTemplate,
+  workloadMatcherListSchema,
+  type Obj,
+  type WorkloadMatcher,
+} from "../lib/k8s";
+import { resourcePolicy, type BaseConfig, type Judge } from "../lib/policy";
+import { walkValues } from "../lib/values";
 
-interface Config extends BaseConfig {
-  allowed: WorkloadMatcher[];
+/** A boolean values path and what the chart does when the values leave it unset. */
+export interface ValuesToggle {
+  path: string;
+  default: boolean;
 }
 
 /**
- * The workloads that may mount node paths: the log shipper (Alloy reads /var/log/pods), the node
- * exporter (reads /proc, /sys and the root filesystem, read-only) and the GCE PD CSI node plugin
- * (exactly the paths it needs, in its own namespace). Matched by the names and chart the platform
- * layer uses; a stack may replace the list in its policy config.
+ * The host paths a chart's pods mount, as far as a Helm release's values decide them (the release
+ * is one opaque resource: its DaemonSets are never seen as objects).
+ */
+export interface ChartHostMounts {
+  /** The chart whose pods mount them; allow-list entries name it in `charts`. */
+  chart: string;
+  /** Where that chart's values sit in the release's values (a subchart's key); the release's own values when absent. */
+  valuesPrefix?: string;
+  /** A boolean path of the release's values that turns the chart's pods on (a subchart's `enabled`), and its default. */
+  enabledBy?: ValuesToggle;
+  /** Host paths the pods mount: always, or when a boolean values path (under `valuesPrefix`) is on. */
+  mounts: { hostPath: string; when?: ValuesToggle }[];
+}
+
+interface Config extends BaseConfig {
+  allowed: WorkloadMatcher[];
+  chartHostMounts: Record<string, ChartHostMounts[]>;
+}
+
+/**
+ * The workloads that may mount node paths, each in one namespace and only the paths it names:
+ *
+ * - the node exporter (kube-prometheus-stack's `prometheus-node-exporter` subchart in `monitoring`:
+ *   `/proc`, `/sys` and, read-only, the node's root `/` for filesystem metrics);
+ * - the GCE PD CSI node plugin (its eight kubelet, device and udev paths, in its own namespace).
+ *
+ * The log shipper is not on it: Alloy runs as one Deployment reading logs through the Kubernetes
+ * API (`components/platform/logging.ts`, `loki.source.kubernetes`), with no host mount. A stack that
+ * switches it to file tailing adds `{ charts: ["alloy"], namespace: "logging", hostPaths: ["/var/log"] }`.
  */
 export const DEFAULT_HOST_PATH_ALLOWED: WorkloadMatcher[] = [
-  { names: ["alloy", "*-alloy"], charts: ["alloy"], reason: "log shipper: reads pod logs under /var/log on each node" },
   {
-    names: ["prometheus-node-exporter", "*-node-exporter", "node-exporter"],
+    names: ["prometheus-node-exporter", "*-prometheus-node-exporter"],
     charts: ["prometheus-node-exporter"],
-    reason: "node exporter: reads /proc, /sys and / of the node, read-only",
+    namespace: "monitoring",
+    kinds: ["DaemonSet"],
+    hostPaths: ["/proc", "/sys", "/"],
+    reason: "node exporter: reads the node's /proc, /sys and root filesystem (read-only) for node metrics",
   },
   {
     names: ["csi-gce-pd-node"],
@@ -37,30 +79,111 @@ export const DEFAULT_HOST_PATH_ALLOWED: WorkloadMatcher[] = [
   },
 ];
 
-/** hostPath volumes only in allow-listed workloads. */
+/** prometheus-node-exporter's DaemonSet (chart 4.x): /proc and /sys always, / unless `hostRootFsMount.enabled` is false. */
+const NODE_EXPORTER_MOUNTS: ChartHostMounts["mounts"] = [
+  { hostPath: "/proc" },
+  { hostPath: "/sys" },
+  { hostPath: "/", when: { path: "hostRootFsMount.enabled", default: true } },
+];
+
+/**
+ * Per release chart, the host mounts its values switch on (checked against the pinned charts in
+ * shared/charts: alloy 1.11.1 `alloy.mounts.*`; kube-prometheus-stack 88.5.3 `nodeExporter.enabled`
+ * and its `prometheus-node-exporter` subchart). Explicit `hostPath` keys anywhere in a release's
+ * values (extra volumes, `extraHostVolumeMounts[].hostPath`) count too, for every chart.
+ */
+export const DEFAULT_CHART_HOST_MOUNTS: Record<string, ChartHostMounts[]> = {
+  alloy: [
+    {
+      chart: "alloy",
+      mounts: [
+        { hostPath: "/var/log", when: { path: "alloy.mounts.varlog", default: false } },
+        { hostPath: "/var/lib/docker/containers", when: { path: "alloy.mounts.dockercontainers", default: false } },
+      ],
+    },
+  ],
+  "prometheus-node-exporter": [{ chart: "prometheus-node-exporter", mounts: NODE_EXPORTER_MOUNTS }],
+  "kube-prometheus-stack": [
+    { chart: "prometheus-node-exporter", valuesPrefix: "prometheus-node-exporter", enabledBy: { path: "nodeExporter.enabled", default: true }, mounts: NODE_EXPORTER_MOUNTS },
+  ],
+};
+
+const toggleSchema = {
+  type: "object" as const,
+  properties: { path: { type: "string" as const }, default: { type: "boolean" as const } },
+  required: ["path", "default"],
+  additionalProperties: false,
+};
+
+/** Every entry of this allow-list names its namespace and its host paths. */
+const allowedSchema = {
+  ...workloadMatcherListSchema,
+  items: { ...workloadMatcherListSchema.items, required: ["reason", "namespace", "hostPaths"] },
+};
+
+/** A boolean values toggle: its value, or the chart's default when unset. */
+const isOn = (values: unknown, t: ValuesToggle, prefix?: string): boolean => {
+  const v = getPath(values, prefix ? `${prefix}.${t.path}` : t.path);
+  return typeof v === "boolean" ? v : t.default;
+};
+
+/** hostPath volumes only in allow-listed workloads, in their namespace, and only the paths their entry names. */
 export const hostPathAllowList = resourcePolicy<Config>(
   {
     name: "k8s-host-path-allow-list",
-    description: "Only allow-listed workloads (the log shipper, node exporter and the PD CSI node plugin) mount hostPath volumes, and only the paths their entry names.",
+    description:
+      "Only allow-listed workloads (the node exporter and the PD CSI node plugin), each in its own namespace, mount hostPath volumes, and only the paths their entry names; Helm releases are judged by the host mounts their values switch on.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Use a PersistentVolumeClaim, emptyDir, ConfigMap or projected volume instead of hostPath. If a new node agent really needs the node's files, add it to the policy's `allowed` list in policies/config.<stack>.json with a reason.",
+      "Use a PersistentVolumeClaim, emptyDir, ConfigMap or projected volume instead of hostPath. If a new node agent really needs the node's files, add it to the policy's `allowed` list in policies/config.<stack>.json with its namespace, its exact host paths and a reason (for a chart, also its host-mount toggles in `chartHostMounts`).",
     configSchema: {
       properties: {
-        allowed: { ...workloadMatcherListSchema, default: DEFAULT_HOST_PATH_ALLOWED, description: "Workloads allowed to mount hostPath volumes." },
+        allowed: {
+          ...allowedSchema,
+          default: DEFAULT_HOST_PATH_ALLOWED,
+          description: "Workloads allowed to mount hostPath volumes: each with its namespace, the exact host paths and the reason.",
+        },
+        chartHostMounts: {
+          type: "object",
+          additionalProperties: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                chart: { type: "string" },
+                valuesPrefix: { type: "string" },
+                enabledBy: toggleSchema,
+                mounts: {
+                  type: "array",
+                  items: { type: "object", properties: { hostPath: { type: "string" }, when: toggleSchema }, required: ["hostPath"], additionalProperties: false },
+                },
+              },
+              required: ["chart", "mounts"],
+              additionalProperties: false,
+            },
+          },
+          default: DEFAULT_CHART_HOST_MOUNTS,
+          description: "Per Helm chart (of a Release), the host paths its pods mount as its values decide.",
+        },
       },
     },
   },
   (args, judge, report, config) => {
     const props = args.props as Obj;
+    // An entry without a namespace or host paths covers nothing (the schema requires both).
+    const allowed = config.allowed.filter((e) => typeof e.namespace === "string" && Array.isArray(e.hostPaths));
+    if (HELM_RELEASE_TYPES.includes(args.type)) {
+      judge.check(() => checkRelease(props, allowed, config.chartHostMounts, judge, report));
+      return;
+    }
     judge.check(() => {
       const tpl = podTemplate(args.type, props);
       if (!tpl) return;
       const volumes = Array.isArray(tpl.spec.volumes) ? (tpl.spec.volumes as Obj[]) : [];
       const hostPaths = volumes.filter((v) => v.hostPath !== undefined);
       if (hostPaths.length === 0) return;
-      const entries = matchWorkloads(config.allowed, props, tpl);
+      const entries = matchWorkloads(allowed, props, tpl);
       for (const v of hostPaths) {
         const path = String((v.hostPath as Obj).path);
         if (entries.some((e) => coversHostPath(e, path))) continue;
@@ -73,3 +196,69 @@ export const hostPathAllowList = resourcePolicy<Config>(
     });
   },
 );
+
+interface ReleaseMount {
+  /** The chart whose pods mount it. */
+  chart: string;
+  namespace: string;
+  hostPath: string;
+  /** Why: `always`, or the values path that switches it on or names it. */
+  source: string;
+}
+
+/**
+ * The Helm-values side: the host paths a release's pods mount (the chart's toggles from
+ * `chartHostMounts`, and every explicit `hostPath` in the values), each judged against the
+ * allow-list entries that name the mounting chart (`charts`) in the namespace its pods run in.
+ */
+function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<string, ChartHostMounts[]>, judge: Judge, report: ReportViolation): void {
+  const release = chartName(props) ?? "(none)";
+  const values = (props.values ?? {}) as Obj;
+  const releaseNs = typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default";
+  const known = table[release] ?? [];
+  const namespaceOf = (prefix?: string): string => {
+    const override = getPath(values, prefix ? `${prefix}.namespaceOverride` : "namespaceOverride");
+    return typeof override === "string" && override !== "" ? override : releaseNs;
+  };
+  const mounts: ReleaseMount[] = [];
+  for (const c of known) {
+    judge.check(() => {
+      if (c.enabledBy && !isOn(values, c.enabledBy)) return;
+      const namespace = namespaceOf(c.valuesPrefix);
+      for (const m of c.mounts) {
+        if (m.when && !isOn(values, m.when, c.valuesPrefix)) continue;
+        const toggle = m.when && (c.valuesPrefix ? `${c.valuesPrefix}.${m.when.path}` : m.when.path);
+        const source = toggle ? `values ${toggle}${getPath(values, toggle) === undefined ? ", on by the chart's default" : ""}` : "always";
+        mounts.push({ chart: c.chart, namespace, hostPath: m.hostPath, source });
+      }
+    });
+  }
+  // Explicit hostPath values belong to the subchart whose values hold them, else to the release's chart.
+  const owner = (path: string): { chart: string; prefix?: string } => {
+    const sub = known
+      .filter((c) => c.valuesPrefix && (path === c.valuesPrefix || path.startsWith(`${c.valuesPrefix}.`) || path.startsWith(`${c.valuesPrefix}[`)))
+      .sort((a, b) => b.valuesPrefix!.length - a.valuesPrefix!.length)[0];
+    return sub ? { chart: sub.chart, prefix: sub.valuesPrefix } : { chart: release };
+  };
+  walkValues(values, ({ path, key, value, unknown }) => {
+    if (key !== "hostPath") return;
+    if (unknown) {
+      judge.check(() => {
+        throw unknown;
+      });
+      return;
+    }
+    const hostPath = typeof value === "string" ? value : value && typeof value === "object" ? (value as Obj).path : undefined;
+    if (typeof hostPath !== "string") return;
+    const o = owner(path);
+    mounts.push({ chart: o.chart, namespace: namespaceOf(o.prefix), hostPath, source: `values ${path}` });
+  });
+  for (const m of mounts) {
+    const entries = allowed.filter((e) => e.namespace === m.namespace && (e.charts ?? []).includes(m.chart));
+    if (entries.some((e) => coversHostPath(e, m.hostPath))) continue;
+    const who = m.chart === release ? "its pods" : `its ${m.chart} pods`;
+    report(
+      `chart "${release}" (namespace ${m.namespace}): ${who} mount hostPath ${m.hostPath} (${m.source}), which no allow-list entry for chart ${m.chart} in namespace ${m.namespace} names`,
+    );
+  }
+}

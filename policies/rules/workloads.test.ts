@@ -2,9 +2,10 @@ import { describe, expect, it } from "vitest";
 import { POD_TEMPLATE_PATHS } from "../lib/k8s";
 import { check, messages } from "../testing/check";
 import { unknown } from "../testing/fixtures";
+import { resolvePolicyConfig } from "../testing/policy-config";
 import { container, deployment, helmRelease, service, workload } from "../testing/builders";
 import { noHostNamespaces } from "./host-namespaces";
-import { hostPathAllowList } from "./host-path";
+import { DEFAULT_HOST_PATH_ALLOWED, hostPathAllowList } from "./host-path";
 import { imagePinned, imageProblem } from "./image-pinned";
 import { noLoadBalancerService } from "./no-load-balancer";
 import { noPrivilege } from "./no-privilege";
@@ -80,20 +81,87 @@ describe("k8s-no-host-namespaces", () => {
 });
 
 describe("k8s-host-path-allow-list", () => {
-  const logs = { volumes: [{ name: "varlog", hostPath: { path: "/var/log" } }] };
-  it("allows the log shipper and node exporter, by name, label or chart", async () => {
-    const alloy = workload("kubernetes:apps/v1:DaemonSet", "alloy", { namespace: "logging", podSpec: logs });
-    const exporter = workload("kubernetes:apps/v1:DaemonSet", "monitoring-prometheus-node-exporter", { namespace: "monitoring", podSpec: logs });
-    const byChart = workload("kubernetes:apps/v1:DaemonSet", "logs", { podLabels: { "helm.sh/chart": "alloy-1.11.1" }, podSpec: logs });
-    expect((await check(hostPathAllowList, [alloy, exporter, byChart])).findings).toEqual([]);
+  const DS = "kubernetes:apps/v1:DaemonSet";
+  const mounts = (...paths: string[]) => ({ volumes: paths.map((path, i) => ({ name: `host-${i}`, hostPath: { path } })) });
+  /** The node exporter as kube-prometheus-stack renders it: the subchart's DaemonSet in monitoring. */
+  const nodeExporter = (namespace: string, ...paths: string[]) =>
+    workload(DS, "kube-prometheus-stack-prometheus-node-exporter", {
+      namespace,
+      podLabels: { "app.kubernetes.io/name": "prometheus-node-exporter", "helm.sh/chart": "prometheus-node-exporter-4.56.1" },
+      podSpec: mounts(...paths),
+    });
+
+  it("allows the node exporter its real paths (/proc, /sys, /) in monitoring", async () => {
+    expect((await check(hostPathAllowList, nodeExporter("monitoring", "/proc", "/sys", "/"))).findings).toEqual([]);
   });
-  it("rejects anyone else, and follows a stack's own allow-list", async () => {
-    const api = deployment("api", { podSpec: logs });
-    expect(messages(await check(hostPathAllowList, api))).toEqual(['titanium/api mounts hostPath /var/log (volume "varlog") and is not on the allow-list']);
-    expect((await check(hostPathAllowList, api, { config: { allowed: [{ names: ["api"], reason: "test" }] } })).findings).toEqual([]);
-    const alloyElsewhere = workload("kubernetes:apps/v1:DaemonSet", "alloy", { namespace: "default", podSpec: logs });
-    const run = await check(hostPathAllowList, alloyElsewhere, { config: { allowed: [{ names: ["alloy"], namespace: "logging", reason: "logs" }] } });
-    expect(run.findings).toHaveLength(1);
+  it("rejects a look-alike of a node agent outside its namespace: x-alloy, a label alloy, a node exporter in the app namespace", async () => {
+    const xAlloy = deployment("x-alloy", { podSpec: mounts("/") });
+    expect(messages(await check(hostPathAllowList, xAlloy))).toEqual(['titanium/x-alloy mounts hostPath / (volume "host-0") and is not on the allow-list']);
+    const labelled = deployment("logs", { podLabels: { "app.kubernetes.io/name": "alloy", "helm.sh/chart": "alloy-1.11.1" }, podSpec: mounts("/") });
+    expect(messages(await check(hostPathAllowList, labelled))).toEqual(['titanium/logs mounts hostPath / (volume "host-0") and is not on the allow-list']);
+    const exporterInApp = nodeExporter("titanium", "/proc", "/sys", "/");
+    expect(messages(await check(hostPathAllowList, exporterInApp))).toHaveLength(3);
+  });
+  it("rejects a path the entry does not name, in the entry's own namespace", async () => {
+    expect(messages(await check(hostPathAllowList, nodeExporter("monitoring", "/proc", "/etc")))).toEqual([
+      'monitoring/kube-prometheus-stack-prometheus-node-exporter mounts hostPath /etc (volume "host-1"), which its allow-list entry does not name',
+    ]);
+  });
+  it("has no entry for the log shipper: Alloy reads logs through the Kubernetes API, with no host mount", async () => {
+    const alloy = workload(DS, "alloy", { namespace: "logging", podLabels: { "helm.sh/chart": "alloy-1.11.1" }, podSpec: mounts("/var/log") });
+    expect(messages(await check(hostPathAllowList, alloy))).toEqual(['logging/alloy mounts hostPath /var/log (volume "host-0") and is not on the allow-list']);
+    expect(DEFAULT_HOST_PATH_ALLOWED.filter((e) => e.charts?.includes("alloy") || e.names?.some((n) => n.includes("alloy")))).toEqual([]);
+  });
+  it("every default entry names its namespace and its exact host paths", () => {
+    for (const e of DEFAULT_HOST_PATH_ALLOWED) {
+      expect(e.namespace, e.reason).toEqual(expect.any(String));
+      expect(e.hostPaths!.length, e.reason).toBeGreaterThan(0);
+    }
+  });
+  it("follows a stack's own allow-list, whose entries must name a namespace and host paths", async () => {
+    const api = deployment("api", { podSpec: mounts("/var/log") });
+    expect(messages(await check(hostPathAllowList, api))).toEqual(['titanium/api mounts hostPath /var/log (volume "host-0") and is not on the allow-list']);
+    const entry = { names: ["api"], namespace: "titanium", hostPaths: ["/var/log"], reason: "test" };
+    expect((await check(hostPathAllowList, api, { config: { allowed: [entry] } })).findings).toEqual([]);
+    expect((await check(hostPathAllowList, api, { config: { allowed: [{ ...entry, namespace: "logging" }] } })).findings).toHaveLength(1);
+    const resolve = (allowed: unknown) => () => resolvePolicyConfig([hostPathAllowList], { "k8s-host-path-allow-list": { allowed } });
+    expect(resolve([{ names: ["api"], hostPaths: ["/"], reason: "test" }])).toThrow(/allowed\[0\]\.namespace: required/);
+    expect(resolve([{ names: ["api"], namespace: "titanium", reason: "test" }])).toThrow(/allowed\[0\]\.hostPaths: required/);
+  });
+
+  describe("Helm releases (the host mounts their values switch on)", () => {
+    const kps = (values: Record<string, unknown>, ns = "monitoring") => helmRelease("kps", "kube-prometheus-stack", values, ns);
+    const alloy = (values: Record<string, unknown>, ns = "logging") => helmRelease("alloy", "alloy", values, ns);
+    it("passes kube-prometheus-stack's node exporter with its default mounts in monitoring, and Alloy without host mounts", async () => {
+      expect((await check(hostPathAllowList, [kps({ "prometheus-node-exporter": {} }), alloy({ controller: { type: "deployment" } })])).findings).toEqual([]);
+    });
+    it("rejects the node exporter's mounts when the release installs into another namespace (unless the exporter is off)", async () => {
+      expect(messages(await check(hostPathAllowList, kps({}, "titanium")))).toEqual([
+        'chart "kube-prometheus-stack" (namespace titanium): its prometheus-node-exporter pods mount hostPath /proc (always), which no allow-list entry for chart prometheus-node-exporter in namespace titanium names',
+        'chart "kube-prometheus-stack" (namespace titanium): its prometheus-node-exporter pods mount hostPath /sys (always), which no allow-list entry for chart prometheus-node-exporter in namespace titanium names',
+        'chart "kube-prometheus-stack" (namespace titanium): its prometheus-node-exporter pods mount hostPath / (values prometheus-node-exporter.hostRootFsMount.enabled, on by the chart\'s default), which no allow-list entry for chart prometheus-node-exporter in namespace titanium names',
+      ]);
+      expect(messages(await check(hostPathAllowList, kps({ "prometheus-node-exporter": { namespaceOverride: "titanium" } })))).toHaveLength(3);
+      expect((await check(hostPathAllowList, kps({ nodeExporter: { enabled: false } }, "titanium"))).findings).toEqual([]);
+    });
+    it("rejects an extra host path in the values, and follows the chart's toggles", async () => {
+      const extra = kps({ "prometheus-node-exporter": { extraHostVolumeMounts: [{ name: "etc", hostPath: "/etc", mountPath: "/host/etc", readOnly: true }] } });
+      expect(messages(await check(hostPathAllowList, extra))).toEqual([
+        'chart "kube-prometheus-stack" (namespace monitoring): its prometheus-node-exporter pods mount hostPath /etc (values prometheus-node-exporter.extraHostVolumeMounts[0].hostPath), which no allow-list entry for chart prometheus-node-exporter in namespace monitoring names',
+      ]);
+      expect(messages(await check(hostPathAllowList, alloy({ alloy: { mounts: { varlog: true } } })))).toEqual([
+        'chart "alloy" (namespace logging): its pods mount hostPath /var/log (values alloy.mounts.varlog), which no allow-list entry for chart alloy in namespace logging names',
+      ]);
+      expect(messages(await check(hostPathAllowList, alloy({ controller: { volumes: { extra: [{ name: "root", hostPath: { path: "/" } }] } } })))).toEqual([
+        'chart "alloy" (namespace logging): its pods mount hostPath / (values controller.volumes.extra[0].hostPath), which no allow-list entry for chart alloy in namespace logging names',
+      ]);
+      const fileTailing = { charts: ["alloy"], namespace: "logging", hostPaths: ["/var/log"], reason: "file tailing" };
+      expect((await check(hostPathAllowList, alloy({ alloy: { mounts: { varlog: true } } }), { config: { allowed: [fileTailing] } })).findings).toEqual([]);
+    });
+    it("reports an explicit host path that is unknown in preview", async () => {
+      const run = await check(hostPathAllowList, alloy({ controller: { volumes: { extra: [{ name: "x", hostPath: unknown }] } } }));
+      expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+    });
   });
 });
 
