@@ -6,7 +6,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { getPath, globMatch } from "./lib/k8s";
 import { createPolicies } from "./policies";
-import { chartWorkloads } from "./chart-workloads";
+import { chartWorkloads, withInitContainers } from "./chart-workloads";
+import { chartWorkloads as platformChartWorkloads } from "../components/platform/chart-workloads";
 import { DEFAULT_APPLICATION_NAMESPACES } from "./rules/sidecar-injection";
 import { runPolicies, type PolicyRun } from "./testing/engine";
 import { fromRecorded } from "./testing/fixtures";
@@ -65,6 +66,18 @@ const MUTATIONS: Mutation[] = [
     stacks: STACKS,
     policies: ["k8s-resource-limits"],
     apply: (rs) => put(find(rs, "the istiod chart", (r) => r.type.startsWith("kubernetes:helm.sh/") && /(^|\/)istiod$/.test(str(r.inputs.chart) ?? "")), "values.resources", undefined),
+  },
+  {
+    name: "drops the resources of Grafana's init-chown-data init container (kube-prometheus-stack values)",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) => put(chartRelease(rs, "kube-prometheus-stack"), "values.grafana.initChownData.resources", undefined),
+  },
+  {
+    name: "drops the resources of Argo CD's repo-server copyutil init container",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) => put(chartRelease(rs, "argo-cd"), "values.repoServer.copyutil.resources", undefined),
   },
   {
     name: "sets the mesh-wide mTLS mode PERMISSIVE",
@@ -203,4 +216,12 @@ it("covers at least twelve distinct mutations, each pinned to the policy that ow
   expect(new Set(MUTATIONS.map((m) => m.name)).size).toBeGreaterThanOrEqual(12);
   const owned = new Set(MUTATIONS.flatMap((m) => m.policies));
   expect(policies.filter((p) => !owned.has(p.name)).map((p) => p.name)).toEqual(["k8s-recommended-labels"]);
+});
+
+it("wires the platform's chart-workload table into the pack with the charts' init containers added", () => {
+  for (const [chart, paths] of Object.entries(platformChartWorkloads)) expect(chartWorkloads[chart]).toEqual(expect.arrayContaining(paths));
+  expect(chartWorkloads["kube-prometheus-stack"]).toContain("grafana.initChownData.resources");
+  expect(chartWorkloads["argo-cd"]).toContain("repoServer.copyutil.resources");
+  // A chart the platform's table does not list is not half-added by an init-container path.
+  expect(withInitContainers({ istiod: ["resources"] })).toEqual({ istiod: ["resources"] });
 });
