@@ -22,6 +22,7 @@ import {
   REPO_ROOT,
   shellOf,
   shellScripts,
+  simulateJobs,
   type Step,
   usesLines,
   workflow,
@@ -311,6 +312,45 @@ describe("the pipeline's shape", () => {
     expect(problems).toEqual([]);
   });
 
+  describe("which deploy jobs run (GitHub's job rules applied to deploy.yml's conditions)", () => {
+    const w = workflow("deploy.yml");
+    const results = (run: ReturnType<typeof simulateJobs>) => Object.fromEntries(Object.entries(run).map(([id, j]) => [id, j.result]));
+    const push = (changed: string) => simulateJobs(w, { github: { event_name: "push" } }, { changes: { diff: { changed } } });
+
+    it("a rollback (workflow_dispatch with images-tag) builds no image and deploys that set to dev, then prod", () => {
+      // The runbook's "gh workflow run Deploy --ref main -f images-tag=main-1a2b3c4  # dev, then prod after approval".
+      const run = simulateJobs(w, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } });
+      expect(run.changes!.outputs.images).toBe("false");
+      expect(results(run)).toEqual({ changes: "success", images: "skipped", dev: "success", prod: "success" });
+      const resolve = w.jobs.dev!.steps!.find((s) => s.id === "images")!;
+      expect(resolve.env).toMatchObject({ IMAGES_TAG: "${{ inputs.images-tag }}" });
+      expect(resolve.run).toContain('release-images.sh dev --tag "$IMAGES_TAG"');
+      // prod deploys what dev deployed, behind the environment whose reviewers approve it.
+      expect(w.jobs.prod!.needs).toBe("dev");
+      expect(w.jobs.prod!.environment).toMatchObject({ name: "production" });
+    });
+
+    it("a merge deploys dev, then prod, building images first only when their inputs changed", () => {
+      expect(results(push("false"))).toEqual({ changes: "success", images: "skipped", dev: "success", prod: "success" });
+      expect(results(push("true"))).toEqual({ changes: "success", images: "success", dev: "success", prod: "success" });
+    });
+
+    it("a failure stops everything after it", () => {
+      const failing = (job: string) =>
+        results(simulateJobs(w, { github: { event_name: "push" } }, { changes: { diff: { changed: "true" } } }, [job]));
+      expect(failing("images")).toEqual({ changes: "success", images: "failure", dev: "skipped", prod: "skipped" });
+      expect(failing("dev")).toEqual({ changes: "success", images: "success", dev: "failure", prod: "skipped" });
+      expect(failing("changes")).toMatchObject({ dev: "skipped", prod: "skipped" });
+    });
+
+    it("the simulation knows GitHub's skip rule: prod without a status function would stay undeployed after a rollback", () => {
+      const { if: _if, ...withoutCondition } = w.jobs.prod!;
+      const old = { ...w, jobs: { ...w.jobs, prod: withoutCondition } };
+      const run = simulateJobs(old, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } });
+      expect(results(run)).toMatchObject({ dev: "success", prod: "skipped" });
+    });
+  });
+
   it("each deploy job: images, cloud access through the tunnel, digests, up, smoke test, tunnel closed", () => {
     const w = workflow("deploy.yml");
     for (const id of ["dev", "prod"]) {
@@ -351,6 +391,12 @@ describe("the pipeline's shape", () => {
     const upload = stepsUsing(w.jobs.check!, "actions/upload-artifact");
     expect(upload).toHaveLength(1);
     expect(upload[0]!.if).toBe("always()");
+    // A failed (crashed) check still reaches the report; without the cloud settings nothing runs.
+    const vars = { PULUMI_BACKEND_URLS: '{"dev":"gs://d"}', GCP_WORKLOAD_IDENTITY_PROVIDER: "projects/1/x" };
+    const crashed = simulateJobs(w, { github: { event_name: "schedule" }, vars }, {}, ["check"]);
+    expect(Object.fromEntries(Object.entries(crashed).map(([id, j]) => [id, j.result]))).toEqual({ stacks: "success", check: "failure", report: "success" });
+    const unset = simulateJobs(w, { github: { event_name: "schedule" } });
+    expect(Object.values(unset).map((j) => j.result)).toEqual(["skipped", "skipped", "skipped"]);
     // Never the deploy group: a pending drift run must not replace a pending deploy.
     expect(w.jobs.check!.concurrency).toEqual({ group: "drift-${{ matrix.stack }}", "cancel-in-progress": false });
   });

@@ -140,3 +140,139 @@ export function npmScriptsCalled(text: string): string[] {
   for (const m of text.matchAll(/\bnpm\s+(test|start)\b/g)) names.add(m[1]!);
   return [...names].sort();
 }
+
+/** A value of a GitHub Actions expression (objects are contexts). */
+type ExpressionValue = string | number | boolean | null | { [key: string]: ExpressionValue };
+
+/**
+ * Evaluates the subset of GitHub Actions expressions the workflows' `if:` and `outputs:` use:
+ * string, number and boolean literals, context paths (`needs.dev.result`, `inputs.images-tag`),
+ * `!`, `==`, `!=`, `&&`, `||` (which, as on GitHub, return an operand), parentheses and the status
+ * functions, whose values the caller gives. Strings compare case-insensitively, as on GitHub. A
+ * missing property is null. Anything else (indexing, other functions) throws: extend it when a
+ * workflow needs more.
+ */
+export function evaluateExpression(
+  expression: string,
+  context: Record<string, ExpressionValue>,
+  status: { success: boolean; failure: boolean; cancelled: boolean },
+): ExpressionValue {
+  const source = expression.trim().replace(/^\$\{\{([\s\S]*)\}\}$/, "$1");
+  const tokens = [...source.matchAll(/\s*('(?:[^']|'')*'|\d+(?:\.\d+)?|[A-Za-z_][\w-]*(?:\.[A-Za-z_*][\w-]*)*|==|!=|&&|\|\||[!()])/gy)].map((m) => m[1]!);
+  if (tokens.join("").replace(/\s/g, "") !== source.replace(/\s/g, "")) throw new Error(`unsupported expression: ${expression}`);
+  let at = 0;
+  const truthy = (v: ExpressionValue) => v !== null && v !== false && v !== 0 && v !== "";
+  const equal = (a: ExpressionValue, b: ExpressionValue) => {
+    if (typeof a === "string" && typeof b === "string") return a.toLowerCase() === b.toLowerCase();
+    if (typeof a === typeof b) return a === b;
+    return Number(a ?? 0) === Number(b ?? 0);
+  };
+  const primary = (): ExpressionValue => {
+    const t = tokens[at++];
+    if (t === undefined) throw new Error(`unexpected end of ${expression}`);
+    if (t === "(") {
+      const v = or();
+      if (tokens[at++] !== ")") throw new Error(`missing ) in ${expression}`);
+      return v;
+    }
+    if (t === "!") return !truthy(primary());
+    if (t.startsWith("'")) return t.slice(1, -1).replace(/''/g, "'");
+    if (/^\d/.test(t)) return Number(t);
+    if (t === "true" || t === "false") return t === "true";
+    if (t === "null") return null;
+    if (tokens[at] === "(") {
+      if (tokens[at + 1] !== ")") throw new Error(`unsupported call in ${expression}`);
+      at += 2;
+      if (t === "always") return true;
+      if (t === "success" || t === "failure" || t === "cancelled") return status[t];
+      throw new Error(`unsupported function ${t}() in ${expression}`);
+    }
+    let v: ExpressionValue = context;
+    for (const key of t.split(".")) v = v !== null && typeof v === "object" ? (v[key] ?? null) : null;
+    return v;
+  };
+  const comparison = (): ExpressionValue => {
+    let v = primary();
+    while (tokens[at] === "==" || tokens[at] === "!=") {
+      const op = tokens[at++];
+      const right = primary();
+      v = op === "==" ? equal(v, right) : !equal(v, right);
+    }
+    return v;
+  };
+  const and = (): ExpressionValue => {
+    let v = comparison();
+    while (tokens[at] === "&&") {
+      at++;
+      const right = comparison();
+      v = truthy(v) ? right : v;
+    }
+    return v;
+  };
+  const or = (): ExpressionValue => {
+    let v = and();
+    while (tokens[at] === "||") {
+      at++;
+      const right = and();
+      v = truthy(v) ? v : right;
+    }
+    return v;
+  };
+  const value = or();
+  if (at !== tokens.length) throw new Error(`unexpected ${tokens[at]} in ${expression}`);
+  return value;
+}
+
+export type JobResult = "success" | "failure" | "skipped";
+
+/**
+ * Which jobs of a workflow run, and with what result, for one event: GitHub's rules as the
+ * workflows rely on them. A job without a status function in its `if:` runs only when every job
+ * above it, not just its direct needs, succeeded (a skip anywhere upstream skips it:
+ * actions/runner#2205); with one, its `if:` alone decides. A job that runs succeeds unless listed
+ * in `failing`. Job outputs are evaluated from the outputs the caller gives for the steps that run
+ * (a step whose `if:` is false has none).
+ */
+export function simulateJobs(
+  w: Workflow,
+  context: { github: Record<string, ExpressionValue>; inputs?: Record<string, ExpressionValue>; vars?: Record<string, ExpressionValue> },
+  stepOutputs: Record<string, Record<string, Record<string, string>>> = {},
+  failing: string[] = [],
+): Record<string, { result: JobResult; outputs: Record<string, ExpressionValue> }> {
+  const done: Record<string, { result: JobResult; outputs: Record<string, ExpressionValue> }> = {};
+  const needsOf = (id: string): string[] => [w.jobs[id]!.needs ?? []].flat();
+  const ancestors = (id: string): string[] => needsOf(id).flatMap((n) => [n, ...ancestors(n)]);
+  const base = { github: context.github, inputs: context.inputs ?? {}, vars: context.vars ?? {} };
+  const visit = (id: string): void => {
+    if (done[id]) return;
+    needsOf(id).forEach(visit);
+    const job = w.jobs[id]!;
+    const needs = Object.fromEntries(needsOf(id).map((n) => [n, { result: done[n]!.result, outputs: done[n]!.outputs }]));
+    const status = {
+      success: ancestors(id).every((a) => done[a]!.result === "success"),
+      failure: needsOf(id).some((n) => done[n]!.result === "failure"),
+      cancelled: false,
+    };
+    const condition = job.if ?? "";
+    const statusFunction = /\b(?:always|success|failure|cancelled)\(\)/.test(condition);
+    const ctx = { ...base, needs };
+    const evaluate = (e: string) => evaluateExpression(e, ctx, status);
+    const runs = statusFunction ? Boolean(evaluate(condition)) : status.success && (condition === "" || Boolean(evaluate(condition)));
+    if (!runs) {
+      done[id] = { result: "skipped", outputs: {} };
+      return;
+    }
+    const steps: Record<string, ExpressionValue> = {};
+    for (const step of job.steps ?? []) {
+      if (step.id === undefined) continue;
+      const ran = step.if === undefined || Boolean(evaluateExpression(step.if, ctx, { success: true, failure: false, cancelled: false }));
+      steps[step.id] = { outputs: ran ? (stepOutputs[id]?.[step.id] ?? {}) : {} };
+    }
+    const outputs = Object.fromEntries(
+      Object.entries(job.outputs ?? {}).map(([k, e]) => [k, evaluateExpression(e, { ...ctx, steps }, status)]),
+    );
+    done[id] = { result: failing.includes(id) ? "failure" : "success", outputs };
+  };
+  Object.keys(w.jobs).forEach(visit);
+  return done;
+}
