@@ -8,6 +8,7 @@ import { type Platform, startPlatform } from "../../scripts/platform.mjs";
 import { SERVICE_NAMES } from "../../stacks/config.js";
 import { HEALTH_PATHS } from "./ingress.js";
 import { HEALTH } from "./titanium-service.js";
+import { VERIFY_CREDENTIALS_PATH } from "./topology.js";
 // @ts-expect-error -- plain JavaScript shipped in a ConfigMap; no declarations
 import { createClient, newAccount, pacer, runJourney } from "./load-generator/journey.mjs";
 
@@ -74,6 +75,11 @@ describe("load generator journeys (real services)", () => {
       }
     }
     for (const p of HEALTH_PATHS) expect((await fetch(`${platform.url}${p}`)).status, p).toBe(200);
+  });
+
+  it("the user-service's credential check is where the auth-service's AuthorizationPolicy rule lets it call", async () => {
+    const doc = (await (await fetch(`${platform.services["user-service"].url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(doc.paths[VERIFY_CREDENTIALS_PATH] ?? {})).toEqual(["post"]);
   });
 
   it("paces requests at the configured rate", async () => {

@@ -78,7 +78,7 @@ export function serviceEnv(svc: ServiceName, ctx: EnvContext): EnvVar[] {
   for (const call of CALLS[svc]) {
     if (!(call.to in SERVICE_PORTS)) continue;
     const to = call.to as ServiceName;
-    if (call.paths?.includes(JWKS_PATH)) continue;
+    if (call.paths?.length === 1 && call.paths[0] === JWKS_PATH) continue; // keys only: AUTH_JWKS_URL below
     env.push({ name: `${to.replace(/-service$/, "").toUpperCase()}_SERVICE_URL`, value: urlOf(ctx, to) });
   }
   // Whoever talks to the auth-service verifies its tokens locally with the cached JWKS.

@@ -50,11 +50,27 @@ export const JWKS_PATH = "/.well-known/jwks.json";
 
 const jwks: Call = { to: "auth-service", paths: [JWKS_PATH], methods: ["GET"] };
 
+/**
+ * The upstream paths the api-gateway's routes map to (services/api-gateway/src/routes.ts; a test holds
+ * them equal): never the services' `/internal/*`, `/metrics`, `/readyz` or `/openapi.json`.
+ */
+export const GATEWAY_UPSTREAM_PATHS = {
+  "auth-service": ["/login", "/auth/refresh", "/auth/logout", "/verify", "/health", JWKS_PATH],
+  "user-service": ["/users", "/users/*", "/health"],
+  "blog-service": ["/", "/blog", "/blog/*"],
+} as const satisfies Partial<Record<ServiceName, readonly string[]>>;
+
+/** The user-service's credential check, the auth-service's only call to it (the kit's internal prefix). */
+export const VERIFY_CREDENTIALS_PATH = "/internal/verify-credentials";
+
 export const CALLS: Record<Workload, Call[]> = {
   // Redis holds the distributed rate-limit counters.
-  "api-gateway": [{ to: "auth-service" }, { to: "user-service" }, { to: "blog-service" }, { to: REDIS.name }],
+  "api-gateway": [
+    ...(Object.entries(GATEWAY_UPSTREAM_PATHS) as [ServiceName, readonly string[]][]).map(([to, paths]) => ({ to, paths: [...paths] })),
+    { to: REDIS.name },
+  ],
   // Refresh tokens live in PostgreSQL so they can be revoked.
-  "auth-service": [{ to: "user-service" }, { to: POSTGRES.name }],
+  "auth-service": [{ to: "user-service", paths: [VERIFY_CREDENTIALS_PATH], methods: ["POST"] }, { to: POSTGRES.name }],
   "user-service": [{ to: POSTGRES.name }, { to: REDIS.name }, jwks],
   "blog-service": [{ to: POSTGRES.name }, { to: REDIS.name }, jwks],
   [POSTGRES.name]: [],

@@ -18,13 +18,14 @@ const externals: GraphPeer[] = [
  * connection to whom, on which port, and for which requests.
  */
 const INTENDED = [
-  // The api-gateway fronts the three services and keeps its rate limits in Redis.
-  "api-gateway -> auth-service:8002/TCP",
-  "api-gateway -> user-service:8001/TCP",
-  "api-gateway -> blog-service:8005/TCP",
+  // The api-gateway fronts the three services, on the paths its public routes map to (never a service's
+  // /internal/*, /metrics or /readyz), and keeps its rate limits in Redis.
+  "api-gateway -> auth-service:8002/TCP /login,/auth/refresh,/auth/logout,/verify,/health,/.well-known/jwks.json",
+  "api-gateway -> user-service:8001/TCP /users,/users/*,/health",
+  "api-gateway -> blog-service:8005/TCP /,/blog,/blog/*",
   "api-gateway -> redis:6379/TCP",
-  // Login checks credentials with the user-service; refresh tokens are stored in PostgreSQL.
-  "auth-service -> user-service:8001/TCP",
+  // Login checks credentials with the user-service (that call only); refresh tokens are stored in PostgreSQL.
+  "auth-service -> user-service:8001/TCP POST /internal/verify-credentials",
   "auth-service -> postgres:5432/TCP",
   // User and blog data, caches, and the auth-service's public keys only (tokens are verified locally).
   "user-service -> postgres:5432/TCP",
@@ -93,6 +94,36 @@ describe("traffic graph derivation", () => {
     const ap = run.resources.find((r) => r.name === "apps-blog-service-authorization-policy")!.inputs.spec as { rules: unknown[] };
     ap.rules.push({ from: [{ source: { principals: ["cluster.local/ns/titanium/sa/auth-service"] } }], to: [{ operation: { ports: ["8005"] } }] });
     expect(graphOf(run).internal).toContain("auth-service -> blog-service:8005/TCP");
+  });
+
+  it("reads empty fields as Kubernetes and Istio do, and shows every rule that admits a caller", () => {
+    type Spec = { ingress: unknown[]; egress: unknown[]; rules: unknown[] };
+    const specOf = (run: ProgramRun, name: string) => run.resources.find((r) => r.name === name)!.inputs.spec as Spec;
+    // A NetworkPolicy rule with no `from` admits everyone; an AuthorizationPolicy rule with no `from`, every principal.
+    let run = structuredClone(runs.prod!);
+    specOf(run, "apps-blog-service-network-policy").ingress.push({ ports: [{ protocol: "TCP", port: 8005 }] });
+    specOf(run, "apps-blog-service-authorization-policy").rules.push({ to: [{ operation: { ports: ["8005"] } }] });
+    expect(graphOf(run).internal).toContain("stranger -> blog-service:8005/TCP");
+    // A rule with no `ports` opens every port.
+    run = structuredClone(runs.prod!);
+    specOf(run, "apps-redis-network-policy").ingress.push({ from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "blog-service" } } }] });
+    specOf(run, "apps-blog-service-network-policy").egress.push({ to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "redis" } } }] });
+    specOf(run, "apps-redis-authorization-policy").rules.push({ from: [{ source: { principals: ["cluster.local/ns/titanium/sa/blog-service"] } }] });
+    expect(graphOf(run).internal).toContain("blog-service -> redis:*/TCP");
+    // A second, broader rule for a caller that already has a narrow one.
+    run = structuredClone(runs.prod!);
+    specOf(run, "apps-user-service-authorization-policy").rules.push({ from: [{ source: { principals: ["cluster.local/ns/titanium/sa/auth-service"] } }] });
+    const edges = graphOf(run).internal.filter((e) => e.startsWith("auth-service -> user-service"));
+    expect(edges).toEqual(["auth-service -> user-service:8001/TCP", "auth-service -> user-service:8001/TCP POST /internal/verify-credentials"]);
+    // Egress with no `to` reaches anywhere; an address range inside the cluster reaches its pods.
+    run = structuredClone(runs.prod!);
+    specOf(run, "apps-auth-service-network-policy").egress.push({ ports: [{ protocol: "TCP", port: 443 }] });
+    expect(graphOf(run).egress).toContain("auth-service -> anywhere:443/TCP");
+    const podRange = { ipBlock: { cidr: "10.42.0.0/16" } };
+    specOf(run, "apps-redis-network-policy").ingress.push({ from: [podRange], ports: [{ protocol: "TCP", port: 6379 }] });
+    specOf(run, "apps-migrations-network-policy").egress.push({ to: [podRange], ports: [{ protocol: "TCP", port: 6379 }] });
+    specOf(run, "apps-redis-authorization-policy").rules.push({ from: [{ source: { principals: ["cluster.local/ns/titanium/sa/migrations"] } }] });
+    expect(graphOf(run).internal).toContain("migrations -> redis:6379/TCP");
   });
 
   it("names the other namespaces' peers for the offline plan", () => {

@@ -22,6 +22,7 @@ export interface GraphPeer {
 export interface Edge {
   from: string;
   to: string;
+  /** {@link ANY_PORT} when a rule names no port (Kubernetes: every port). */
   port: number;
   protocol: string;
   /** L7 narrowing from the destination's AuthorizationPolicy. */
@@ -33,6 +34,9 @@ export interface Edge {
 const NP = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 const AP = "kubernetes:security.istio.io/v1:AuthorizationPolicy";
 const WORKLOAD_TYPES = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"];
+
+/** A rule without `ports`, or a port entry without `port`, allows every port: shown as `*`. */
+export const ANY_PORT = 0;
 
 const matches = (selector: Labels | undefined, labels: Labels) => Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
 
@@ -78,14 +82,31 @@ interface NpSpec {
 }
 
 function peerMatches(p: NpPeer, peer: GraphPeer, ownNamespace: string): boolean {
-  if (p.ipBlock) return false;
+  // Pod addresses are not known offline: an address range counts as reaching every pod (the only ones
+  // here are egress ranges to outside the cluster, listed in `egress`, and they exclude private ranges).
+  if (p.ipBlock) return mayHoldPods(p.ipBlock);
   const ns = p.namespaceSelector ? matches(p.namespaceSelector.matchLabels, { "kubernetes.io/metadata.name": peer.namespace }) : peer.namespace === ownNamespace;
   return ns && matches(p.podSelector?.matchLabels, peer.labels);
 }
 
-function portAllowed(rule: NpRule, port: number, protocol: string): boolean {
-  return !rule.ports || rule.ports.some((p) => (p.protocol ?? "TCP") === protocol && (p.port === undefined || p.port === port));
+const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+/** False for a range that leaves out every private range, or one address outside them: no pod there. */
+function mayHoldPods(block: { cidr: string; except?: string[] }): boolean {
+  if (PRIVATE_RANGES.every((r) => block.except?.includes(r))) return false;
+  const single = /^(\d+)\.(\d+)\.\d+\.\d+\/32$/.exec(block.cidr);
+  if (!single) return true;
+  const [a, b] = [Number(single[1]), Number(single[2])];
+  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
 }
+
+function portAllowed(rule: NpRule, port: number, protocol: string): boolean {
+  if (!rule.ports?.length) return true;
+  return rule.ports.some((p) => (p.protocol ?? "TCP") === protocol && (p.port === undefined || p.port === port || port === ANY_PORT));
+}
+
+/** Kubernetes: a rule with no (or an empty) `from`/`to` admits every peer. */
+const anyPeerMatches = (peers: NpPeer[] | undefined, peer: GraphPeer, ns: string) => !peers?.length || peers.some((p) => peerMatches(p, peer, ns));
 
 interface ApRule {
   from?: { source?: { principals?: string[] } }[];
@@ -109,32 +130,38 @@ export function deriveTrafficGraph(run: ProgramRun, opts: { namespace: string; t
   const internal: Edge[] = [];
   for (const dst of pods) {
     const ingressRules = policiesFor(dst, "Ingress").flatMap((np) => np.ingress ?? []);
-    const ports = new Set<string>(ingressRules.flatMap((r) => (r.ports ?? []).map((p) => `${p.protocol ?? "TCP"}/${p.port}`)));
+    const ports = new Set<string>(
+      ingressRules.flatMap((r) => (r.ports?.length ? r.ports.map((p) => `${p.protocol ?? "TCP"}/${p.port ?? ANY_PORT}`) : [`TCP/${ANY_PORT}`])),
+    );
     for (const key of ports) {
       const [protocol, portText] = key.split("/") as [string, string];
       const port = Number(portText);
       for (const src of sources) {
         if (src === dst) continue;
         // L4, destination side.
-        if (!ingressRules.some((r) => portAllowed(r, port, protocol) && (r.from ?? []).some((p) => peerMatches(p, src, opts.namespace)))) continue;
+        if (!ingressRules.some((r) => portAllowed(r, port, protocol) && anyPeerMatches(r.from, src, opts.namespace))) continue;
         // L4, source side (only pods of this namespace have policies here).
         if (src.namespace === opts.namespace) {
           const egressRules = policiesFor(src, "Egress").flatMap((np) => np.egress ?? []);
-          if (!egressRules.some((r) => portAllowed(r, port, protocol) && (r.to ?? []).some((p) => peerMatches(p, dst, opts.namespace)))) continue;
+          if (!egressRules.some((r) => portAllowed(r, port, protocol) && anyPeerMatches(r.to, dst, opts.namespace))) continue;
         }
         // L7: ports the sidecar captures need an ALLOW rule for the source's principal.
         if (dst.principal && port !== ISTIO_AGENT_PORT) {
           if (!src.principal) continue; // STRICT mTLS refuses plaintext
-          const allow = aps
+          // Every operation of every rule that admits this principal on this port: one edge each, so a
+          // broader second rule (or operation) for the same caller shows up beside the narrow one.
+          const operations = aps
             .filter((ap) => (ap.action ?? "ALLOW") === "ALLOW" && matches(ap.selector?.matchLabels, dst.labels))
             .flatMap((ap) => ap.rules ?? [])
-            .find((rule) =>
-              (rule.from ?? [{}]).some((f) => !f.source?.principals || f.source.principals.includes(src.principal!)) &&
-              (rule.to ?? [{}]).some((t) => !t.operation?.ports || t.operation.ports.includes(String(port))),
-            );
-          if (!allow) continue;
-          const op = allow.to?.[0]?.operation ?? {};
-          internal.push({ from: src.name, to: dst.name, port, protocol, ...(op.paths ? { paths: op.paths } : {}), ...(op.notPaths ? { notPaths: op.notPaths } : {}), ...(op.methods ? { methods: op.methods } : {}) });
+            .filter((rule) => (rule.from ?? [{}]).some((f) => !f.source?.principals || f.source.principals.includes(src.principal!)))
+            .flatMap((rule) => (rule.to ?? [{}]).map((t) => t.operation ?? {}))
+            .filter((op) => !op.ports || port === ANY_PORT || op.ports.includes(String(port)));
+          const seen = new Set<string>();
+          for (const op of operations) {
+            const edge: Edge = { from: src.name, to: dst.name, port, protocol, ...(op.paths ? { paths: op.paths } : {}), ...(op.notPaths ? { notPaths: op.notPaths } : {}), ...(op.methods ? { methods: op.methods } : {}) };
+            if (!seen.has(formatEdge(edge))) internal.push(edge);
+            seen.add(formatEdge(edge));
+          }
           continue;
         }
         internal.push({ from: src.name, to: dst.name, port, protocol });
@@ -145,13 +172,15 @@ export function deriveTrafficGraph(run: ProgramRun, opts: { namespace: string; t
   const egress: Edge[] = [];
   for (const src of pods) {
     for (const rule of policiesFor(src, "Egress").flatMap((np) => np.egress ?? [])) {
-      for (const p of rule.to ?? []) {
-        let to: string | undefined;
-        if (p.ipBlock) to = p.ipBlock.except?.length ? `${p.ipBlock.cidr} except ${p.ipBlock.except.join(",")}` : p.ipBlock.cidr;
-        else to = opts.externals.find((e) => peerMatches(p, e, opts.namespace))?.name;
-        if (!to) continue; // a pod of this namespace: covered by `internal`
-        for (const port of rule.ports ?? []) egress.push({ from: src.name, to, port: port.port!, protocol: port.protocol ?? "TCP" });
-      }
+      // No `to`: every destination; no `ports`: every port (Kubernetes' reading of an empty field).
+      const ports = rule.ports?.length ? rule.ports.map((p) => ({ port: p.port ?? ANY_PORT, protocol: p.protocol ?? "TCP" })) : [{ port: ANY_PORT, protocol: "TCP" }];
+      const destinations: (string | undefined)[] = rule.to?.length
+        ? rule.to.map((p) => {
+            if (p.ipBlock) return p.ipBlock.except?.length ? `${p.ipBlock.cidr} except ${p.ipBlock.except.join(",")}` : p.ipBlock.cidr;
+            return opts.externals.find((e) => peerMatches(p, e, opts.namespace))?.name; // undefined: a pod here, in `internal`
+          })
+        : ["anywhere"];
+      for (const to of destinations) if (to) for (const port of ports) egress.push({ from: src.name, to, ...port });
     }
   }
   return { internal, egress };
@@ -160,7 +189,7 @@ export function deriveTrafficGraph(run: ProgramRun, opts: { namespace: string; t
 /** One line per edge, stable and readable: `user-service -> auth-service:8002/TCP GET /.well-known/jwks.json`. */
 export function formatEdge(e: Edge): string {
   const l7 = [e.methods?.join(","), e.paths?.join(","), e.notPaths ? `not ${e.notPaths.join(",")}` : undefined].filter(Boolean).join(" ");
-  return `${e.from} -> ${e.to}:${e.port}/${e.protocol}${l7 ? ` ${l7}` : ""}`;
+  return `${e.from} -> ${e.to}:${e.port === ANY_PORT ? "*" : e.port}/${e.protocol}${l7 ? ` ${l7}` : ""}`;
 }
 
 /**
