@@ -10,7 +10,8 @@ import { HEALTH_PATHS } from "./ingress.js";
 import { HEALTH } from "./titanium-service.js";
 import { VERIFY_CREDENTIALS_PATH } from "./topology.js";
 // @ts-expect-error -- plain JavaScript shipped in a ConfigMap; no declarations
-import { createClient, newAccount, pacer, runJourney } from "./load-generator/journey.mjs";
+import { createClient, newAccount, pacer, runJourney, SIGNUP_INTERVAL_MS } from "./load-generator/journey.mjs";
+import { RATE_LIMITS } from "../../services/api-gateway/src/routes.js";
 
 // The application layer against the real services (the local platform: real PostgreSQL and Redis, the four
 // services built for production, everything through the api-gateway), so the field names, status codes
@@ -25,7 +26,7 @@ beforeAll(async () => {
     dataDir,
     gatewayPort: 0,
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
-    // Every journey logs in; the original's 5 logins per minute per address would stop the test, not the journeys.
+    // These tests run more journeys a minute, from this one address, than the pod does.
     env: { "api-gateway": { RATE_LIMIT_SCALE: "100" } },
     log: () => {},
   });
@@ -41,9 +42,29 @@ describe("load generator journeys (real services)", () => {
     const request = createClient({ targetUrl: platform.url, hostHeader: new URL(platform.url).host });
     const state = { users: [] as unknown[] };
     expect(await runJourney(request, state, { maxUsers: 1 })).toEqual(["signup", "login", "list", "categories", "create", "read-created"]);
-    // The pool is full: log an existing user in; the post created above is there to read now.
-    expect(await runJourney(request, state, { maxUsers: 1 })).toEqual(["login", "list", "read", "categories", "create", "read-created"]);
+    // The pool is full: an existing user, still logged in; the post created above is there to read now.
+    expect(await runJourney(request, state, { maxUsers: 1 })).toEqual(["list", "read", "categories", "create", "read-created"]);
     expect(state.users).toHaveLength(1);
+  });
+
+  it("stays within the gateway's production limits per address: sessions are kept, signups spaced", async () => {
+    // One pod is one client address: its logins and signups must fit RATE_LIMITS at any rate.
+    expect(SIGNUP_INTERVAL_MS).toBeGreaterThanOrEqual((RATE_LIMITS.signup.periodSeconds * 1000) / RATE_LIMITS.signup.limit);
+    const request = createClient({ targetUrl: platform.url });
+    const state = { users: [] as unknown[] };
+    let clock = 0;
+    const steps: string[] = [];
+    // 30 journeys over a simulated 60 s: at most 10 signups by spacing, one login per account.
+    for (let i = 0; i < 30; i++) {
+      clock = i * 2_000;
+      steps.push(...((await runJourney(request, state, { maxUsers: 20, now: () => clock })) as string[]));
+    }
+    const signups = steps.filter((s) => s === "signup").length;
+    expect(signups).toBe(10);
+    expect(steps.filter((s) => s === "login").length).toBe(signups);
+    // An access token close to expiry is renewed by logging in again.
+    clock += 24 * 3600 * 1000;
+    expect(await runJourney(request, state, { maxUsers: 10, now: () => clock })).toContain("login");
   });
 
   it("fails loudly on an unexpected answer", async () => {

@@ -77,31 +77,52 @@ function expectStatus(step, res, ...ok) {
 }
 
 /**
- * One journey. `state.users` is the pool of accounts created so far; a new one is signed up while
- * the pool is below `maxUsers`. Returns the steps taken; throws on the first unexpected answer.
+ * Every journey comes from the one load-generator pod, i.e. one client address to the api-gateway,
+ * whose production limits per address are 10 signups and 5 logins a minute
+ * (services/api-gateway/src/routes.ts RATE_LIMITS; real-services.test.mts holds these in step). So it
+ * behaves like real clients: an account logs in once and keeps its access token until shortly before
+ * it expires, and new accounts are signed up no faster than the signup limit allows.
+ */
+export const SIGNUP_INTERVAL_MS = 6_000;
+/** Log in again this long before the access token expires. */
+export const TOKEN_RENEW_MARGIN_MS = 30_000;
+
+/**
+ * One journey. `state.users` is the pool of accounts created so far (each with its session once
+ * logged in); a new one is signed up while the pool is below `maxUsers` and the last signup is
+ * `signupIntervalMs` old. Returns the steps taken; throws on the first unexpected answer.
  * `pace()` is awaited before every request (the rate limiter).
  */
-export async function runJourney(request, state, { maxUsers = 20, pace = async () => {} } = {}) {
+export async function runJourney(request, state, { maxUsers = 20, pace = async () => {}, signupIntervalMs = SIGNUP_INTERVAL_MS, now = Date.now } = {}) {
   const steps = [];
+  let user;
   const call = async (step, method, path, opts, ...ok) => {
     await pace();
-    const res = expectStatus(step, await request(method, path, opts), ...ok);
+    const res = await request(method, path, opts);
+    // A refused token (revoked, or the auth-service's keys rotated): log in afresh next time.
+    if (res.status === 401 && opts.token) delete user.session;
+    expectStatus(step, res, ...ok);
     steps.push(step);
     return res;
   };
 
-  let user;
-  if (state.users.length < maxUsers) {
+  const signupDue = state.users.length < maxUsers && (state.users.length === 0 || now() - (state.lastSignup ?? 0) >= signupIntervalMs);
+  if (signupDue) {
     user = newAccount();
+    state.lastSignup = now();
     await call("signup", "POST", "/api/users", { body: user }, 201);
     state.users.push(user);
   } else {
     user = state.users[Math.floor(Math.random() * state.users.length)];
   }
 
-  const login = await call("login", "POST", "/api/login", { body: { username: user.username, password: user.password } }, 200);
-  const token = login.json?.token;
-  if (typeof token !== "string" || token.length === 0) throw new Error("login: no token in the answer");
+  if (!user.session || user.session.expiresAt - TOKEN_RENEW_MARGIN_MS <= now()) {
+    const login = await call("login", "POST", "/api/login", { body: { username: user.username, password: user.password } }, 200);
+    const fresh = login.json?.token;
+    if (typeof fresh !== "string" || fresh.length === 0) throw new Error("login: no token in the answer");
+    user.session = { token: fresh, expiresAt: now() + Number(login.json?.expires_in ?? 0) * 1000 };
+  }
+  const token = user.session.token;
 
   const list = await call("list", "GET", "/blog/api/posts?limit=10", {}, 200);
   if (!Array.isArray(list.json)) throw new Error("list: expected an array of posts");
