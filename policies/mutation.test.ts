@@ -1,7 +1,9 @@
 /**
- * Mutation test: the real dev and prod resource lists from the whole-program harness (with
- * stand-ins for layers not on main yet, see testing/representative.ts) pass every mandatory policy;
- * breaking one thing at a time is caught by exactly the policy that owns it.
+ * Mutation test: the real dev and prod resource lists from the whole-program harness pass every
+ * mandatory policy; breaking one thing at a time is caught by exactly the policy that owns it.
+ * Every layer is on main; `withStandIns` (testing/representative.ts) only adds a resource of a type
+ * the stack does not register, which today is one fake `gcp:compute/disk:Disk` in dev (dev's
+ * servers have no data disk; the only policy that reads disks is disabled in dev).
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { getPath, globMatch } from "./lib/k8s";
@@ -16,7 +18,7 @@ import { loadStackPolicyConfig } from "./testing/policy-config";
 import { REPRESENTATIVE_CHART_WORKLOADS, withStandIns } from "./testing/representative";
 import { configuredRun, type RecordedResource } from "../stacks/harness";
 
-// The platform's wired table wins over the stand-ins' entries.
+// The platform's wired table wins over the representative entries (it lists every chart the stacks install).
 const policies = createPolicies({ chartWorkloads: { ...REPRESENTATIVE_CHART_WORKLOADS, ...chartWorkloads } });
 const STACKS = ["dev", "prod"] as const;
 type Stack = (typeof STACKS)[number];

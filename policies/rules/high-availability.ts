@@ -44,7 +44,7 @@ export const highAvailability = stackPolicy<Config>(
     severity: "medium",
     enforcementLevel: "advisory",
     remediationSteps:
-      "Set `titanium:services.<name>.replicas` (and minReplicas) to 2 or more and turn on `titanium:features.autoscaling`, which creates the HPA and a PodDisruptionBudget (minAvailable 1) selecting the service's pods.",
+      "Set `titanium:services.<name>.replicas` (and minReplicas) to 2 or more and turn on `titanium:features.autoscaling`, which creates the HPA and a PodDisruptionBudget (maxUnavailable 1) selecting the service's pods.",
     configSchema: {
       properties: {
         applicationNamespaces: applicationNamespacesSchema,

@@ -119,7 +119,7 @@ export function podDisruptionBudget(name: string, matchLabels: Record<string, st
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
     metadata: { name, namespace: ns, labels: appLabels(name) },
-    spec: { minAvailable: 1, selector: { matchLabels } },
+    spec: { maxUnavailable: 1, selector: { matchLabels } },
   });
 }
 

@@ -1,9 +1,9 @@
 /**
- * Stand-ins for the layers that have not landed on main yet: the resources the cloud, platform and
- * application layers are specified to register (issues 4, 5, 6), built from the stack's real config
- * (replicas, sizes, images, protect) in the shapes the providers use. The mutation test adds a
- * stand-in only for a resource type the real program does not register yet, so as each layer lands
- * its real resources replace these.
+ * Representative resources of the cloud, platform and application layers (issues 4, 5, 6), built
+ * from the stack's real config (replicas, sizes, images, protect) in the shapes the providers use.
+ * They stood in for those layers until each landed; every layer is on main now. The mutation test
+ * still adds one only for a resource type the real stack does not register, which today is a single
+ * fake `gcp:compute/disk:Disk` in dev (dev's servers have no data disk, `dataDiskGb: 0`).
  */
 import { loadConfig, SERVICE_NAMES, serviceImage, type TitaniumConfig } from "../../stacks/config";
 import { readStackConfig, type RecordedResource } from "../../stacks/harness";
