@@ -16,9 +16,16 @@ describe("k8s-run-as-non-root", () => {
   it("flags root or unstated users, except exempt workloads", async () => {
     const root = deployment("api", { containers: [container("a", { securityContext: { runAsUser: 0, runAsNonRoot: true } }), container("b", { securityContext: {} })] });
     expect(messages(await check(runAsNonRoot, root))).toEqual(['titanium/api container "a" may run as root', 'titanium/api container "b" may run as root']);
-    const alloy = workload("kubernetes:apps/v1:DaemonSet", "alloy", { containers: [container("alloy", { securityContext: {} })] });
-    expect((await check(runAsNonRoot, alloy)).findings).toEqual([]);
-    expect((await check(runAsNonRoot, alloy, { config: { exempt: [] } })).findings).toHaveLength(1);
+    // The PD CSI node plugin is exempt in its namespace, as a DaemonSet, for its two containers only.
+    const node = (ns: string, kind = "kubernetes:apps/v1:DaemonSet") =>
+      workload(kind, "csi-gce-pd-node", { namespace: ns, containers: [container("gce-pd-driver", { securityContext: {} })] });
+    expect((await check(runAsNonRoot, node("gce-pd-csi-driver"))).findings).toEqual([]);
+    expect((await check(runAsNonRoot, node("gce-pd-csi-driver"), { config: { exempt: [] } })).findings).toHaveLength(1);
+    expect((await check(runAsNonRoot, node("titanium"))).findings).toHaveLength(1);
+    expect((await check(runAsNonRoot, node("gce-pd-csi-driver", "kubernetes:apps/v1:Deployment"))).findings).toHaveLength(1);
+    // A look-alike of the log shipper has no exemption (Alloy reads logs through the API, as non-root).
+    const alloy = workload("kubernetes:apps/v1:DaemonSet", "x-alloy", { containers: [container("alloy", { securityContext: {} })] });
+    expect((await check(runAsNonRoot, alloy)).findings).toHaveLength(1);
   });
   it("is advisory by default and mandatory when a stack says so", async () => {
     const root = deployment("api", { containers: [container("a", { securityContext: {} })] });
