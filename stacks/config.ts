@@ -367,8 +367,23 @@ const storageSchema = z
   })
   .prefault({});
 
+/**
+ * Where a volume lives: a GCE Persistent Disk type (zonal PD through the PD CSI driver: survives the
+ * loss of any agent VM), or `local-path` (K3s' node-local class: lost, or stranded, with its VM).
+ */
+const volumeType = z.enum(["pd-balanced", "pd-ssd", "pd-standard", "local-path"], {
+  error: 'expected "pd-balanced", "pd-ssd", "pd-standard" or "local-path"',
+});
+export type VolumeType = z.infer<typeof volumeType>;
+
 const observabilitySchema = z
   .strictObject({
+    /**
+     * Prometheus', Grafana's and Loki's volumes. On `local-path` a replaced agent strands them (their pods
+     * stay Pending until their claims are dropped, upgrades runbook); on a Persistent Disk they follow
+     * their pods to any agent.
+     */
+    diskType: volumeType.default("local-path"),
     prometheusRetention: z
       .string()
       .regex(/^\d+[dhw]$/, { error: 'expected a duration such as "15d"' })
@@ -394,7 +409,16 @@ const observabilitySchema = z
       ])
       .default({ type: "none" }),
   })
-  .prefault({});
+  .prefault({})
+  .superRefine((o, ctx) => {
+    if (o.diskType === "local-path") return;
+    // Compute Engine refuses a smaller zonal Persistent Disk: the claim would stay Pending.
+    for (const key of ["prometheusStorageGi", "grafanaStorageGi", "lokiStorageGi"] as const) {
+      if (o[key] < PD_MIN_SIZE_GI) {
+        ctx.addIssue({ code: "custom", path: [key], message: `expected at least ${PD_MIN_SIZE_GI} GiB for a GCE Persistent Disk (the smallest Compute Engine creates)` });
+      }
+    }
+  });
 
 const imagesSchema = z
   .strictObject({
@@ -442,9 +466,7 @@ const dataSchema = z
          * of any agent VM), or `local-path` (K3s' node-local class: lost with its VM; never in prod) for a
          * cluster without the driver.
          */
-        diskType: z
-          .enum(["pd-balanced", "pd-ssd", "pd-standard", "local-path"], { error: 'expected "pd-balanced", "pd-ssd", "pd-standard" or "local-path"' })
-          .default("pd-balanced"),
+        diskType: volumeType.default("pd-balanced"),
         resources: resources.default({
           requests: { cpu: "100m", memory: "256Mi" },
           limits: { cpu: "1", memory: "512Mi" },

@@ -35,7 +35,10 @@ describe("monthly cost estimate", () => {
     expect(line(p, /^3 × e2-standard-2 standard/)?.monthlyUsd).toBe(146.75);
     expect(line(p, /^60 GiB pd-ssd/)?.monthlyUsd).toBe(10.2);
     expect(line(p, /gateway for 6 VM/)?.monthlyUsd).toBe(6.13);
-    expect(line(p, /^20 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data /)?.monthlyUsd).toBe(2);
+    // The database's 20 GiB, and the observability volumes the charts claim on Persistent Disks in prod
+    // (Prometheus 30, Grafana 10, Loki 30), priced from the Release values.
+    expect(line(p, /^90 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data, kube-prometheus-stack\/prometheus, kube-prometheus-stack\/grafana, loki\/singleBinary /)?.monthlyUsd).toBe(9);
+    expect(p.totalUsd).toBe(289.32);
     expect(p.totalUsd).toBeGreaterThan(d.totalUsd);
     expect(d.priceDate).toBe(PRICE_TABLE_DATE);
   });

@@ -6,6 +6,7 @@
  * backup storage. Usage-dependent items use the stated {@link USAGE_ASSUMPTIONS}.
  */
 import { UNKNOWN } from "../../stacks/harness";
+import { CHARTS_BY_NAME, getPath, replicasOf } from "../platform/chart-workloads";
 import { PD_CSI_DRIVER_NAME } from "./pd-csi-iam";
 import {
   DISK_TYPES,
@@ -54,6 +55,7 @@ const T = {
   claim: "kubernetes:core/v1:PersistentVolumeClaim",
   statefulSet: "kubernetes:apps/v1:StatefulSet",
   storageClass: "kubernetes:storage.k8s.io/v1:StorageClass",
+  release: "kubernetes:helm.sh/v3:Release",
 } as const;
 
 /** Ports one NAT IP offers (64512 usable source ports) and the default minimum per VM. */
@@ -148,7 +150,8 @@ function quantityGiB(q: string, what: string): number {
 /**
  * The Persistent Disks the PD CSI driver will create: one per PersistentVolumeClaim (and per
  * StatefulSet replica and volume claim template) on a StorageClass whose provisioner is the
- * driver, sized from the claim, typed from the class's `type` parameter (the driver's default,
+ * driver (and per chart workload whose volume the Release values put on such a class), sized from
+ * the claim, typed from the class's `type` parameter (the driver's default,
  * pd-standard, when absent). They are not Pulumi resources, so nothing else prices them. Claims on
  * other classes (K3s' `local-path`, the default for the charts' volumes) live on the VMs' boot disks.
  */
@@ -169,6 +172,16 @@ function claimedDiskLines(resources: PricedResource[], prices: RegionPrices): Co
     for (const t of (spec.volumeClaimTemplates as Inputs[] | undefined) ?? []) {
       const id = `${String(md.namespace ?? "default")}/${String(obj(t.metadata).name)}-${String(md.name)}-*`;
       claims.push({ id, spec: obj(t.spec), count: typeof spec.replicas === "number" ? spec.replicas : 1, dependsOn: r.dependsOn });
+    }
+  }
+  // The charts' own claims (volumeClaimTemplates the charts render), read from the Release values.
+  for (const r of resources.filter((x) => x.type === T.release)) {
+    const chart = CHARTS_BY_NAME[String(r.inputs.chart)];
+    const values = r.inputs.values;
+    for (const [workload, w] of Object.entries(chart?.workloads ?? {})) {
+      if (!w.volume || typeof w.pods !== "object") continue;
+      const spec = { storageClassName: getPath(values, w.volume.storageClass), resources: { requests: { storage: getPath(values, w.volume.size) } } };
+      claims.push({ id: `${chart!.chart}/${workload}`, spec, count: replicasOf(values, w.pods), dependsOn: r.dependsOn });
     }
   }
   const byType = new Map<DiskType, { gib: number; claims: string[] }>();

@@ -10,7 +10,7 @@ import type { TitaniumConfig } from "../../stacks/config";
 import { cpuCores, memoryMiB } from "../../stacks/config";
 import type { ProgramRun, RecordedResource } from "../../stacks/harness";
 import { clusterCapacity, DEDICATED_SERVER_TAINT, NODE_POOL_LABEL, type PoolCapacity } from "../cluster/capacity";
-import { CHARTS_BY_NAME, type ChartWorkload, getPath } from "./chart-workloads";
+import { CHARTS_BY_NAME, type ChartWorkload, getPath, replicasOf } from "./chart-workloads";
 
 /** Share of allocatable CPU and memory the requests may use: the rest absorbs rolling updates, a node drain, bursts. */
 export const CAPACITY_HEADROOM = 0.2;
@@ -120,12 +120,7 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
       }
       if (w.pods === "hook") continue;
       const count = w.pods;
-      const pods =
-        count === "perNode"
-          ? nodeCount
-          : count.replicaPaths.length === 0
-            ? count.fallback
-            : count.replicaPaths.reduce((n, p) => n + Number(getPath(values, p) ?? count.fallback), 0);
+      const pods = count === "perNode" ? nodeCount : replicasOf(values, count);
       const containers = w.containersPerPod ?? 1;
       lines.push({ workload: `${info.chart}/${wname}`, pods, cpu: per.cpu * containers * pods, memoryMiB: per.memoryMiB * containers * pods });
       checkPod(`${info.chart}/${wname}`, per);

@@ -26,7 +26,14 @@ const CHARTS_DIR = path.resolve(REPO_ROOT, "..", "shared", "charts");
  */
 const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
   istiod: ["meshConfig", "base.validationFailurePolicy"],
-  kubePrometheusStack: ["grafana.grafana.ini", "alertmanager.config", "kube-state-metrics.resources", "prometheus-node-exporter.resources"],
+  kubePrometheusStack: [
+    "grafana.grafana.ini",
+    "alertmanager.config",
+    "kube-state-metrics.resources",
+    "prometheus-node-exporter.resources",
+    // Commented out in grafana 12.11.1's values.yaml (`# storageClassName: default`), read by its PVC template.
+    "grafana.persistence.storageClassName",
+  ],
   loki: ["loki.limits_config.retention_period"],
   argoCd: ["configs.params"],
 };

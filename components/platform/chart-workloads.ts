@@ -27,6 +27,8 @@ export interface ChartWorkload {
   pods: PodCount;
   /** Containers per pod sharing this resources block (Grafana runs two sidecars with one block). */
   containersPerPod?: number;
+  /** Values paths of the persistent volume each pod claims (the cost estimate prices Persistent Disks). */
+  volume?: { size: string; storageClass: string };
 }
 
 export interface ChartInfo {
@@ -88,9 +90,20 @@ export const CHARTS = {
         resources: "prometheusOperator.prometheusConfigReloader.resources",
         pods: replicas(1, "prometheus.prometheusSpec.replicas", "alertmanager.alertmanagerSpec.replicas"),
       },
-      prometheus: { resources: "prometheus.prometheusSpec.resources", pods: replicas(1, "prometheus.prometheusSpec.replicas") },
+      prometheus: {
+        resources: "prometheus.prometheusSpec.resources",
+        pods: replicas(1, "prometheus.prometheusSpec.replicas"),
+        volume: {
+          size: "prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",
+          storageClass: "prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName",
+        },
+      },
       alertmanager: { resources: "alertmanager.alertmanagerSpec.resources", pods: replicas(1, "alertmanager.alertmanagerSpec.replicas") },
-      grafana: { resources: "grafana.resources", pods: replicas(1, "grafana.replicas") },
+      grafana: {
+        resources: "grafana.resources",
+        pods: replicas(1, "grafana.replicas"),
+        volume: { size: "grafana.persistence.size", storageClass: "grafana.persistence.storageClassName" },
+      },
       // Dashboards and datasources sidecars share one block.
       grafanaSidecar: { resources: "grafana.sidecar.resources", pods: replicas(1, "grafana.replicas"), containersPerPod: 2 },
       kubeStateMetrics: { resources: "kube-state-metrics.resources", pods: replicas(1) },
@@ -101,7 +114,13 @@ export const CHARTS = {
     chart: "loki",
     release: RELEASES.loki,
     namespace: "logging",
-    workloads: { singleBinary: { resources: "singleBinary.resources", pods: replicas(0, "singleBinary.replicas") } },
+    workloads: {
+      singleBinary: {
+        resources: "singleBinary.resources",
+        pods: replicas(0, "singleBinary.replicas"),
+        volume: { size: "singleBinary.persistence.size", storageClass: "singleBinary.persistence.storageClass" },
+      },
+    },
   },
   alloy: {
     chart: "alloy",
@@ -144,6 +163,11 @@ export function chartNamespace(key: ChartKey): string {
 }
 
 /** Reads a dot-separated path from nested values. */
+/** Pods of a replicated workload: the sum of its replica paths in the values (the fallback where unset). */
+export function replicasOf(values: unknown, pods: { replicaPaths: string[]; fallback: number }): number {
+  return pods.replicaPaths.length === 0 ? pods.fallback : pods.replicaPaths.reduce((n, p) => n + Number(getPath(values, p) ?? pods.fallback), 0);
+}
+
 export function getPath(values: unknown, path: string): unknown {
   let cur: unknown = values;
   for (const part of path.split(".")) {

@@ -10,6 +10,16 @@ import { CHARTS, type ChartKey, chartNamespace, withWorkloadResources } from "./
 
 export type ChartsConfig = TitaniumConfig["charts"];
 
+/** Where a chart's persistent volumes live (`observability.diskType`), and so where their pods may run. */
+export interface VolumePlacement {
+  /** The volumes' StorageClass; undefined: the cluster's default (K3s' node-local `local-path`). */
+  storageClassName?: pulumi.Input<string>;
+  /** Node labels the pods with those volumes need (the agents, for Persistent Disks); empty: anywhere. */
+  nodeSelector: Record<string, string>;
+  /** The StorageClass, when there is one: the releases wait for it. */
+  dependsOn: pulumi.Resource[];
+}
+
 /** Seconds Helm waits for a release's workloads (Prometheus with a fresh volume is the slowest). */
 const RELEASE_TIMEOUT_SECONDS = 900;
 

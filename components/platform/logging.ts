@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
-import { type ChartsConfig, chartRelease } from "./helm";
+import { type ChartsConfig, chartRelease, type VolumePlacement } from "./helm";
 import { LOKI, NAMESPACES } from "./names";
 
 export interface LoggingArgs {
@@ -11,6 +11,8 @@ export interface LoggingArgs {
   charts: ChartsConfig;
   /** Loki retention and volume size. */
   observability: TitaniumConfig["observability"];
+  /** Loki's volume: its StorageClass and the nodes its pod needs. */
+  volumes: VolumePlacement;
   /** Must exist first: the namespace, and the monitoring CRDs (Loki's and Alloy's ServiceMonitors). */
   dependsOn: pulumi.Resource[];
 }
@@ -119,7 +121,11 @@ export class Logging extends pulumi.ComponentResource {
           // Retention is enforced by the compactor.
           compactor: { retention_enabled: true, delete_request_store: "filesystem" },
         },
-        singleBinary: { replicas: 1, persistence: { enabled: true, size: `${o.lokiStorageGi}Gi` } },
+        singleBinary: {
+          replicas: 1,
+          persistence: { enabled: true, size: `${o.lokiStorageGi}Gi`, ...(args.volumes.storageClassName ? { storageClass: args.volumes.storageClassName } : {}) },
+          nodeSelector: { ...args.volumes.nodeSelector },
+        },
         backend: { replicas: 0 },
         read: { replicas: 0 },
         write: { replicas: 0 },
@@ -132,7 +138,7 @@ export class Logging extends pulumi.ComponentResource {
         sidecar: { rules: { enabled: false } },
         monitoring: { serviceMonitor: { enabled: true } },
       },
-      { ...k, dependsOn: args.dependsOn },
+      { ...k, dependsOn: [...args.volumes.dependsOn, ...args.dependsOn] },
     );
 
     chartRelease(

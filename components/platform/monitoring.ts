@@ -3,7 +3,7 @@ import path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
-import { type ChartsConfig, chartRelease } from "./helm";
+import { type ChartsConfig, chartRelease, type VolumePlacement } from "./helm";
 import { ADMIN_PATHS, type AppSecretName, GRAFANA, KPS_FULLNAME, LOKI, NAMESPACES } from "./names";
 import { ALERT_GROUPS } from "./rules";
 import { secretSync } from "./secret-sync";
@@ -21,6 +21,8 @@ export interface MonitoringArgs {
   appSecretIds: Record<AppSecretName, pulumi.Input<string>>;
   /** The ClusterSecretStore (ExternalSecrets need it). */
   secretStore: pulumi.Resource;
+  /** Prometheus' and Grafana's volumes: their StorageClass and the nodes their pods need. */
+  volumes: VolumePlacement;
   /** Namespaces (and anything else) that must exist first. */
   dependsOn: pulumi.Resource[];
 }
@@ -93,9 +95,14 @@ export class Monitoring extends pulumi.ComponentResource {
             retentionSize: `${Math.floor(o.prometheusStorageGi * 0.85)}GB`,
             storageSpec: {
               volumeClaimTemplate: {
-                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: `${o.prometheusStorageGi}Gi` } } },
+                spec: {
+                  accessModes: ["ReadWriteOnce"],
+                  resources: { requests: { storage: `${o.prometheusStorageGi}Gi` } },
+                  ...(args.volumes.storageClassName ? { storageClassName: args.volumes.storageClassName } : {}),
+                },
               },
             },
+            nodeSelector: { ...args.volumes.nodeSelector },
             routePrefix: ADMIN_PATHS.prometheus,
             externalUrl: args.hostname ? `https://${args.hostname}${ADMIN_PATHS.prometheus}` : "",
             // Select monitors and rules from every namespace, not only those labelled for this release.
@@ -115,7 +122,12 @@ export class Monitoring extends pulumi.ComponentResource {
           replicas: 1,
           admin: { existingSecret: GRAFANA.adminSecret, userKey: "admin-user", passwordKey: "admin-password" },
           "grafana.ini": { server: { root_url: `%(protocol)s://%(domain)s${ADMIN_PATHS.grafana}/`, serve_from_sub_path: true } },
-          persistence: { enabled: true, size: `${o.grafanaStorageGi}Gi` },
+          persistence: {
+            enabled: true,
+            size: `${o.grafanaStorageGi}Gi`,
+            ...(args.volumes.storageClassName ? { storageClassName: args.volumes.storageClassName } : {}),
+          },
+          nodeSelector: { ...args.volumes.nodeSelector },
           // With persistence on, the chart starts init-chown-data before Grafana.
           initChownData: { resources: structuredClone(GRAFANA_INIT_CHOWN_RESOURCES) },
           sidecar: {
@@ -126,7 +138,7 @@ export class Monitoring extends pulumi.ComponentResource {
         "kube-state-metrics": {},
         "prometheus-node-exporter": {},
       },
-      { ...k, dependsOn: [grafanaAdmin, ...args.dependsOn] },
+      { ...k, dependsOn: [grafanaAdmin, ...args.volumes.dependsOn, ...args.dependsOn] },
     );
     const after = { ...k, dependsOn: [this.release] };
 

@@ -52,9 +52,12 @@ describe.each(["dev", "prod"])("GCE PD CSI driver (%s)", (stack) => {
     const driver = one(run(), T.csiDriver, "platform-pd-csi-csidriver");
     expect(input(driver).metadata.name).toBe(PD_CSI_DRIVER_NAME);
     expect(input(driver).spec).toMatchObject({ attachRequired: true, podInfoOnMount: false, fsGroupPolicy: "ReadWriteOnceWithFSType" });
+    // The database's class, and in prod the observability volumes' (observability.diskType).
     const classes = ofType(run(), T.storageClass);
-    expect(classes).toHaveLength(1);
-    expect(input(classes[0]!).provisioner).toBe(input(driver).metadata.name);
+    expect(classes.map((c) => input(c).metadata.name).sort()).toEqual(
+      stack === "prod" ? ["titanium-observability-pd-balanced", "titanium-pd-balanced"] : ["titanium-pd-balanced"],
+    );
+    for (const c of classes) expect(input(c).provisioner).toBe(input(driver).metadata.name);
     // The namespace admits privileged pods (the node plugin) and is not meshed.
     const ns = input(one(run(), T.namespace, `platform-namespaces-${PD_CSI.namespace}`)).metadata.labels;
     expect(ns).toMatchObject({ "pod-security.kubernetes.io/enforce": "privileged" });

@@ -137,6 +137,29 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(o(o(jobSpec.template).spec).nodeSelector).toEqual(agents);
   });
 
+  it("keeps Prometheus', Grafana's and Loki's volumes where observability.diskType says, their pods beside them", () => {
+    const kps = o(release(run(), "kube-prometheus-stack").inputs.values);
+    const prometheus = o(o(kps.prometheus).prometheusSpec);
+    const grafana = o(kps.grafana);
+    const loki = o(o(release(run(), "loki").inputs.values).singleBinary);
+    const placed = [
+      { class: o(o(o(prometheus.storageSpec).volumeClaimTemplate).spec).storageClassName, nodeSelector: prometheus.nodeSelector },
+      { class: o(grafana.persistence).storageClassName, nodeSelector: grafana.nodeSelector },
+      { class: o(loki.persistence).storageClass, nodeSelector: loki.nodeSelector },
+    ];
+    if (loadConfig(stack, readStackConfig(stack)).observability.diskType === "local-path") {
+      // K3s' default class; the pods may run anywhere (a replaced agent strands them: upgrades runbook).
+      for (const p of placed) expect(p).toEqual({ class: undefined, nodeSelector: {} });
+      expect(ofType(run(), "kubernetes:storage.k8s.io/v1:StorageClass").map((c) => o(c.inputs.metadata).name)).not.toContain("titanium-observability-pd-balanced");
+      return;
+    }
+    // Persistent Disks through the platform's CSI driver, on the agents, where it attaches disks.
+    const sc = one(run(), "kubernetes:storage.k8s.io/v1:StorageClass", "platform-observability-storage");
+    expect(sc.inputs).toMatchObject({ provisioner: "pd.csi.storage.gke.io", parameters: { type: "pd-balanced" }, reclaimPolicy: "Retain" });
+    for (const p of placed) expect(p).toEqual({ class: o(sc.inputs.metadata).name, nodeSelector: { [NODE_POOL_LABEL]: "agents" } });
+    for (const chart of ["kube-prometheus-stack", "loki"]) expect(release(run(), chart).dependsOn).toContain(sc.urn);
+  });
+
   it("serves HTTPS with a per-stack certificate and redirects HTTP", () => {
     const gw = one(run(), "kubernetes:networking.istio.io/v1:Gateway", "platform-istio-gateway-object");
     const servers = o(gw.inputs.spec).servers as Obj[];

@@ -1,9 +1,10 @@
-import type * as k8s from "@pulumi/kubernetes";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
 import { AdminIngress } from "./admin-ingress";
 import { ArgoCd } from "./argocd";
 import { ExternalSecrets } from "./external-secrets";
+import type { VolumePlacement } from "./helm";
 import { Istio } from "./istio";
 import { Logging } from "./logging";
 import { Monitoring } from "./monitoring";
@@ -135,6 +136,45 @@ export class Platform extends pulumi.ComponentResource {
       p,
     );
 
+    const pdCsi = new PdCsiDriver(
+      `${name}-pd-csi`,
+      {
+        provider,
+        namespace: ns.namespaces.storage,
+        config: args.storage.pdCsiDriver,
+        nodeSelector: args.agentNodeSelector,
+        controllerReplicas: args.highAvailability ? 2 : 1,
+        labels: args.labels,
+      },
+      p,
+    );
+
+
+    // Prometheus', Grafana's and Loki's volumes: Persistent Disks when the stack says so, so a replaced
+    // agent does not strand them (local-path volumes belong to their node); their pods then run where
+    // the driver attaches disks, the agents.
+    const observabilityClass =
+      args.observability.diskType === "local-path"
+        ? undefined
+        : new k8s.storage.v1.StorageClass(
+            `${name}-observability-storage`,
+            {
+              metadata: { name: `titanium-observability-${args.observability.diskType}`, labels: { ...args.labels, "app.kubernetes.io/name": "observability-storage" } },
+              provisioner: pdCsi.driverName,
+              parameters: { type: args.observability.diskType, "replication-type": "none" },
+              // A zonal disk must be made in the zone where its pod lands.
+              volumeBindingMode: "WaitForFirstConsumer",
+              // Kept when its claim goes, like the database's: the agents' disk role cannot delete a
+              // disk (ADR 0022); an operator deletes a released one (upgrades runbook).
+              reclaimPolicy: "Retain",
+              allowVolumeExpansion: true,
+            },
+            { ...p, provider, dependsOn: pdCsi.ready },
+          );
+    const volumes: VolumePlacement = observabilityClass
+      ? { storageClassName: observabilityClass.metadata.name, nodeSelector: { ...args.agentNodeSelector }, dependsOn: [observabilityClass] }
+      : { nodeSelector: {}, dependsOn: [] };
+
     const monitoring = new Monitoring(
       `${name}-monitoring`,
       {
@@ -144,6 +184,7 @@ export class Platform extends pulumi.ComponentResource {
         hostname,
         appSecretIds: args.appSecretIds,
         secretStore: secrets.store,
+        volumes,
         dependsOn: [ns.namespaces.monitoring],
       },
       p,
@@ -151,7 +192,7 @@ export class Platform extends pulumi.ComponentResource {
 
     new Logging(
       `${name}-logging`,
-      { provider, charts, observability: args.observability, dependsOn: [ns.namespaces.logging, monitoring.release] },
+      { provider, charts, observability: args.observability, volumes, dependsOn: [ns.namespaces.logging, monitoring.release] },
       p,
     );
 
@@ -165,19 +206,6 @@ export class Platform extends pulumi.ComponentResource {
         rootApp: args.argoRootApp,
         secretStore: secrets.store,
         dependsOn: [ns.namespaces.argocd],
-      },
-      p,
-    );
-
-    const pdCsi = new PdCsiDriver(
-      `${name}-pd-csi`,
-      {
-        provider,
-        namespace: ns.namespaces.storage,
-        config: args.storage.pdCsiDriver,
-        nodeSelector: args.agentNodeSelector,
-        controllerReplicas: args.highAvailability ? 2 : 1,
-        labels: args.labels,
       },
       p,
     );
