@@ -28,10 +28,7 @@ let ctx: FuzzContext;
 
 beforeAll(async () => {
   // Limits scaled up: this file is about input, not throttling (abuse.test.mts runs the production limits).
-  // Password hashing at normal priority: at the local platform's nice 10 it starved behind the other test
-  // worker on a loaded 2-core machine, and 8 logins queued behind it outlasted the auth-service's 3 s
-  // timeout (503): overload, which this file does not measure (overload.faults.mts does).
-  p = await startTestPlatform({ env: { "api-gateway": { RATE_LIMIT_SCALE: "1000" }, "user-service": { PASSWORD_HASH_NICE: "0" } } });
+  p = await startTestPlatform({ env: { "api-gateway": { RATE_LIMIT_SCALE: "1000" } } });
   const u = await newUser(p.url, "fuzzer");
   const post = await call(p.url, "POST", "/api/posts", { token: u.token, body: { title: "Fuzz target", content: "Body", category_name: "Fuzz" } });
   if (post.status !== 201) throw new Error(`post: ${post.status} ${post.text}`);
