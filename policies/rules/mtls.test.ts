@@ -123,4 +123,13 @@ describe("istio-sidecar-injection (stack)", () => {
     expect(messages(run)).toEqual(['titanium/redis opts out of sidecar injection (sidecar.istio.io/inject: "false")']);
     expect(run.findings[0]!.urn).toBe(optOut.urn);
   });
+  it("fails a workload whose inbound ports bypass its sidecar, but not an outbound exclusion", async () => {
+    const bypass = deployment("postgres", { podAnnotations: { "traffic.sidecar.istio.io/excludeInboundPorts": "5432" } });
+    const narrowed = deployment("redis", { podAnnotations: { "traffic.sidecar.istio.io/includeInboundPorts": "" } });
+    const outbound = deployment("backup", { podAnnotations: { "traffic.sidecar.istio.io/excludeOutboundIPRanges": "169.254.169.254/32" } });
+    expect(messages(await check(sidecarInjection, [appNamespace, bypass, narrowed, outbound]))).toEqual([
+      "titanium/postgres lets inbound ports 5432 bypass its sidecar (traffic.sidecar.istio.io/excludeInboundPorts)",
+      'titanium/redis narrows the sidecar\'s inbound capture to "" (traffic.sidecar.istio.io/includeInboundPorts)',
+    ]);
+  });
 });

@@ -30,7 +30,7 @@ export const sidecarInjection = stackPolicy<Config>(
   {
     name: "istio-sidecar-injection",
     description:
-      "Every application namespace exists in the stack with Istio sidecar injection enabled, and no workload in it opts out (sidecar.istio.io/inject: \"false\").",
+      "Every application namespace exists in the stack with Istio sidecar injection enabled, and no workload in it opts out (sidecar.istio.io/inject: \"false\") or lets inbound ports bypass its sidecar.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -75,6 +75,17 @@ export const sidecarInjection = stackPolicy<Config>(
         const annotations = (tpl.metadata.annotations ?? {}) as Record<string, string>;
         const optOut = [annotations["sidecar.istio.io/inject"], labelsOf(tpl.metadata)["sidecar.istio.io/inject"]].some((v) => v === "false");
         if (optOut) report(`${objectName(props, r.name)} opts out of sidecar injection (sidecar.istio.io/inject: "false")`, r.urn);
+        // Inbound traffic the proxy does not capture reaches the app in plaintext, past STRICT mTLS and
+        // every AuthorizationPolicy. (Outbound exclusions, such as the backup's to the metadata server,
+        // leave inbound protection intact.)
+        const excluded = annotations["traffic.sidecar.istio.io/excludeInboundPorts"];
+        const included = annotations["traffic.sidecar.istio.io/includeInboundPorts"];
+        if (excluded !== undefined && excluded.trim() !== "") {
+          report(`${objectName(props, r.name)} lets inbound ports ${excluded} bypass its sidecar (traffic.sidecar.istio.io/excludeInboundPorts)`, r.urn);
+        }
+        if (included !== undefined && included.trim() !== "*") {
+          report(`${objectName(props, r.name)} narrows the sidecar's inbound capture to "${included}" (traffic.sidecar.istio.io/includeInboundPorts)`, r.urn);
+        }
       }, r.urn);
     }
   },
