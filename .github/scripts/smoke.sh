@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Smoke test through the public endpoint after a deploy: the gateway answers /health and the blog
-# API lists posts (a JSON array), which needs the gateway, the blog service and PostgreSQL.
+# Smoke test through the public endpoint after a deploy: the site answers /health (the blog-service's)
+# and the blog API lists posts (a JSON array), which needs the gateway, the blog service and PostgreSQL.
 # Retries while the rollout settles.
 #
 #   smoke.sh <base url>                       e.g. smoke.sh https://203.0.113.10

@@ -227,8 +227,8 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     const vs = input(one(run(), T.vs, "apps-ingress-virtual-service")).spec;
     expect(vs.gateways).toEqual(["istio-system/titanium-gateway"]);
     const routes = vs.http as Obj[];
-    expect(routes.map((r) => r.name)).toEqual(["health", "api-read", "api-write", "blog-ui", "root"]);
-    expect(routes[0]!.match.map((m: Obj) => m.uri.exact)).toEqual(HEALTH_PATHS);
+    expect(routes.map((r) => r.name)).toEqual(["health", "site-health", "api-read", "api-write", "blog-ui", "root"]);
+    expect([...routes[1]!.match, ...routes[0]!.match].map((m: Obj) => m.uri.exact)).toEqual(HEALTH_PATHS);
     const dest = (r: Obj) => r.route[0].destination.host as string;
     const routeFor = (path: string, method: string) =>
       routes.find((r) =>
@@ -237,6 +237,8 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
         ),
       );
     expect(dest(routeFor("/api/users/health", "GET")!)).toMatch(/^api-gateway\./);
+    // The site's /health is the blog-service's, as the original's catch-all route made it.
+    expect(dest(routeFor("/health", "GET")!)).toMatch(/^blog-service\./);
     expect(dest(routeFor("/api/login", "POST")!)).toMatch(/^api-gateway\./);
     expect(dest(routeFor("/blog/api/posts", "GET")!)).toMatch(/^api-gateway\./);
     expect(dest(routeFor("/blog/api/posts", "POST")!)).toMatch(/^api-gateway\./);

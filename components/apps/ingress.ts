@@ -46,8 +46,8 @@ export const ROUTE_POLICY = {
   write: { timeout: "15s", retries: { attempts: 0 } },
 } as const;
 
-/** The original's public health paths (answered by the api-gateway). */
-export const HEALTH_PATHS: readonly string[] = PUBLIC_PATHS.health;
+/** The original's public health paths: the services' through the api-gateway, the site's from the blog-service. */
+export const HEALTH_PATHS: readonly string[] = [PUBLIC_PATHS.siteHealth, ...PUBLIC_PATHS.health];
 const READ_METHODS = { regex: "GET|HEAD" };
 
 /** The routes, in match order. */
@@ -55,7 +55,8 @@ export function virtualServiceSpec(args: Pick<AppIngressArgs, "gateway" | "hosts
   const to = (t: RouteTarget) => [{ destination: { host: t.host, port: { number: t.port } } }];
   const apiPrefixes = PUBLIC_PATHS.apiPrefixes;
   const http: HttpRoute[] = [
-    { name: "health", match: HEALTH_PATHS.map((p) => ({ uri: { exact: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.health },
+    { name: "health", match: PUBLIC_PATHS.health.map((p) => ({ uri: { exact: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.health },
+    { name: "site-health", match: [{ uri: { exact: PUBLIC_PATHS.siteHealth }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.health },
     { name: "api-read", match: apiPrefixes.map((p) => ({ uri: { prefix: p }, method: READ_METHODS })), route: to(args.apiGateway), ...ROUTE_POLICY.read },
     { name: "api-write", match: apiPrefixes.map((p) => ({ uri: { prefix: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.write },
     // The UI serves pages and static files only; other methods, and any other path, get the gateway's 404.

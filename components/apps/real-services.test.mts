@@ -96,6 +96,8 @@ describe("load generator journeys (real services)", () => {
       }
     }
     for (const p of HEALTH_PATHS) expect((await fetch(`${platform.url}${p}`)).status, p).toBe(200);
+    // The cluster's ingress sends the site's /health to the blog-service, whose answer is the original's.
+    expect(await (await fetch(`${platform.services["blog-service"].url}/health`)).json()).toEqual({ status: "ok", service: "blog-service" });
   });
 
   it("the user-service's credential check is where the auth-service's AuthorizationPolicy rule lets it call", async () => {

@@ -92,8 +92,13 @@ export function callersOf(target: Workload): (Call & { from: Workload })[] {
  * (no `/metrics`, `/readyz` or `/openapi.json` of any service).
  */
 export const PUBLIC_PATHS = {
-  /** Exact health routes, answered by the api-gateway. */
-  health: ["/health", "/api/users/health", "/api/auth/health"],
+  /** Exact health routes of the user- and auth-service, through the api-gateway. */
+  health: ["/api/users/health", "/api/auth/health"],
+  /**
+   * The site's `/health`: the original's ingress sent it, like every path it did not know, to the
+   * blog-service (`{"status":"ok","service":"blog-service"}`); the gateway's own empty 200 was never public.
+   */
+  siteHealth: "/health",
   /** The API, through the api-gateway (which routes and rate-limits). */
   apiPrefixes: ["/api/", "/blog/api/"],
   /** The blog UI's pages and static files. */
@@ -108,7 +113,7 @@ export const INGRESS_TARGETS: { to: ServiceName; paths?: string[]; notPaths?: st
   // Pages and static files only, read-only; `/blog/api/*` must go through the api-gateway and its rate limits.
   {
     to: "blog-service",
-    paths: [PUBLIC_PATHS.root, PUBLIC_PATHS.uiPrefix, `${PUBLIC_PATHS.uiPrefix}/*`],
+    paths: [PUBLIC_PATHS.root, PUBLIC_PATHS.siteHealth, PUBLIC_PATHS.uiPrefix, `${PUBLIC_PATHS.uiPrefix}/*`],
     notPaths: [`${PUBLIC_PATHS.apiPrefixes[1]}*`],
     methods: ["GET", "HEAD"],
   },

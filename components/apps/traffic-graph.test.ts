@@ -38,8 +38,8 @@ const INTENDED = [
   "migrations -> postgres:5432/TCP",
   "postgres-backup -> postgres:5432/TCP",
   // The public entry: the API through the api-gateway, the blog UI (pages only) directly.
-  "ingress-gateway -> api-gateway:8000/TCP /health,/api/users/health,/api/auth/health,/api/*,/blog/api/*",
-  "ingress-gateway -> blog-service:8005/TCP GET,HEAD /,/blog,/blog/* not /blog/api/*",
+  "ingress-gateway -> api-gateway:8000/TCP /api/users/health,/api/auth/health,/api/*,/blog/api/*",
+  "ingress-gateway -> blog-service:8005/TCP GET,HEAD /,/health,/blog,/blog/* not /blog/api/*",
   // Prometheus: merged metrics on the agent port, or /metrics on the app port with mesh certificates.
   ...[["api-gateway", 8000], ["auth-service", 8002], ["user-service", 8001], ["blog-service", 8005]].flatMap(([svc, port]) => [
     `prometheus -> ${svc}:${port}/TCP GET /metrics`,
