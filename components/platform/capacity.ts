@@ -5,6 +5,8 @@
  * Istio sidecars for every pod in a meshed namespace, and every Kubernetes workload object
  * (Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod) at its replica count, at its HPA's
  * maxReplicas when one scales it, or (a DaemonSet) on the nodes its nodeSelector and tolerations allow.
+ * What must run on the agents (pinned by a nodeSelector: the ingress gateway, the PD-backed and
+ * agent-identity pods; and the DaemonSets' share) must also fit the agents alone.
  */
 import type { TitaniumConfig } from "../../stacks/config";
 import { cpuCores, memoryMiB } from "../../stacks/config";
@@ -31,6 +33,11 @@ export interface CapacityReport {
   lines: CapacityLine[];
   /** Single pods larger than the largest node (unschedulable whatever the total). */
   oversizedPods: string[];
+  /**
+   * What must run on the agents (pods pinned there by their nodeSelector, and each DaemonSet's pods on
+   * them) against the agents' own budget: it matters where the servers take workloads too (dev).
+   */
+  agents: { budget: { cpu: number; memoryMiB: number }; requested: { cpu: number; memoryMiB: number } };
   fits: boolean;
 }
 
@@ -98,6 +105,14 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
 
   const lines: CapacityLine[] = [];
   const oversized: string[] = [];
+  const agentCount = cluster.pools.find((p) => p.pool === "agents")?.count ?? 0;
+  const agentPools = cluster.pools.filter((p) => p.pool === "agents");
+  const onAgents = { cpu: 0, memoryMiB: 0 };
+  const addOnAgents = (pods: number, per: { cpu: number; memoryMiB: number }) => {
+    onAgents.cpu += pods * per.cpu;
+    onAgents.memoryMiB += pods * per.memoryMiB;
+  };
+  const pinnedToAgents = (selector: unknown) => obj(selector)[NODE_POOL_LABEL] === "agents";
   const largest = nodes.reduce((a, n) => ({ cpu: Math.max(a.cpu, n.cpu), memoryMiB: Math.max(a.memoryMiB, n.memoryMiB) }), { cpu: 0, memoryMiB: 0 });
   const checkPod = (label: string, per: { cpu: number; memoryMiB: number }) => {
     if (per.cpu > largest.cpu || per.memoryMiB > largest.memoryMiB) oversized.push(label);
@@ -123,6 +138,9 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
       const pods = count === "perNode" ? nodeCount : replicasOf(values, count);
       const containers = w.containersPerPod ?? 1;
       lines.push({ workload: `${info.chart}/${wname}`, pods, cpu: per.cpu * containers * pods, memoryMiB: per.memoryMiB * containers * pods });
+      const perPod = { cpu: per.cpu * containers, memoryMiB: per.memoryMiB * containers };
+      if (count === "perNode") addOnAgents(agentCount, perPod);
+      else if (w.nodeSelector && pinnedToAgents(getPath(values, w.nodeSelector))) addOnAgents(pods, perPod);
       checkPod(`${info.chart}/${wname}`, per);
     }
   }
@@ -144,12 +162,17 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
       sidecarTotal = { cpu: sidecarTotal.cpu + proxy.cpu * pods, memoryMiB: sidecarTotal.memoryMiB + proxy.memoryMiB * pods };
     }
     lines.push({ workload: `${kind} ${ns}/${String(meta.name ?? r.name)}`, pods, cpu: per.cpu * pods, memoryMiB: per.memoryMiB * pods });
+    const withProxy = { cpu: per.cpu + proxy.cpu, memoryMiB: per.memoryMiB + proxy.memoryMiB };
+    if (kind === "DaemonSet") addOnAgents(daemonSetNodes(podSpec, agentPools), withProxy);
+    else if (pinnedToAgents(podSpec.nodeSelector)) addOnAgents(pods, withProxy);
     checkPod(`${kind} ${ns}/${String(meta.name ?? r.name)}`, { cpu: per.cpu + proxy.cpu, memoryMiB: per.memoryMiB + proxy.memoryMiB });
   }
   if (meshedPods > 0) lines.push({ workload: "istio-proxy sidecars", pods: meshedPods, ...sidecarTotal });
 
   const requested = lines.reduce((a, l) => ({ cpu: a.cpu + l.cpu, memoryMiB: a.memoryMiB + l.memoryMiB }), { cpu: 0, memoryMiB: 0 });
   const budget = { cpu: total.cpu * (1 - CAPACITY_HEADROOM), memoryMiB: total.memoryMiB * (1 - CAPACITY_HEADROOM) };
+  const agentsBudget = { cpu: cluster.agents.cpuCores * (1 - CAPACITY_HEADROOM), memoryMiB: cluster.agents.memoryMiB * (1 - CAPACITY_HEADROOM) };
+  const within = (r: { cpu: number; memoryMiB: number }, b: { cpu: number; memoryMiB: number }) => r.cpu <= b.cpu && r.memoryMiB <= b.memoryMiB;
   return {
     nodes,
     allocatable: total,
@@ -157,7 +180,8 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
     requested,
     lines,
     oversizedPods: oversized,
-    fits: requested.cpu <= budget.cpu && requested.memoryMiB <= budget.memoryMiB && oversized.length === 0,
+    agents: { budget: agentsBudget, requested: onAgents },
+    fits: within(requested, budget) && within(onAgents, agentsBudget) && oversized.length === 0,
   };
 }
 
@@ -228,11 +252,16 @@ export function renderCapacity(report: CapacityReport): string[] {
     ...report.nodes.map((n) => `${n.count} × ${n.machineType} (${n.role}): ${fmt(n)} allocatable each`),
     `allocatable ${fmt(report.allocatable)}; budget with ${CAPACITY_HEADROOM * 100}% headroom ${fmt(report.budget)}`,
     `requested ${fmt(report.requested)} (CPU ${pct(report.requested.cpu, report.budget.cpu)}, memory ${pct(report.requested.memoryMiB, report.budget.memoryMiB)} of budget)`,
+    `on the agents only (pinned there, and DaemonSets): ${fmt(report.agents.requested)} of their budget ${fmt(report.agents.budget)}`,
     ...[...report.lines]
       .sort((a, b) => b.memoryMiB - a.memoryMiB)
       .map((l) => `  ${l.workload} ×${l.pods}: ${(l.cpu * 1000).toFixed(0)}m CPU, ${l.memoryMiB.toFixed(0)} MiB`),
   ];
   if (report.oversizedPods.length > 0) out.push(`pods larger than any node: ${report.oversizedPods.join(", ")}`);
-  out.push(report.fits ? "OK: the stack fits its nodes with headroom" : "FAIL: the stack does not fit its nodes with headroom; add or enlarge nodes (titanium:cluster) or lower requests (titanium:charts.*.resources, titanium:services)");
+  out.push(
+    report.fits
+      ? "OK: the stack fits its nodes with headroom"
+      : "FAIL: the stack, or what must run on the agents, does not fit its nodes with headroom; add or enlarge nodes (titanium:cluster) or lower requests (titanium:charts.*.resources, titanium:services, titanium:data)",
+  );
   return out;
 }

@@ -29,6 +29,8 @@ export interface ChartWorkload {
   containersPerPod?: number;
   /** Values paths of the persistent volume each pod claims (the cost estimate prices Persistent Disks). */
   volume?: { size: string; storageClass: string };
+  /** Values path of the pods' `nodeSelector`, where the components may pin them (the capacity check's agents share). */
+  nodeSelector?: string;
 }
 
 export interface ChartInfo {
@@ -66,14 +68,14 @@ export const CHARTS = {
     chart: "gateway",
     release: RELEASES.istioGateway,
     namespace: "istio",
-    workloads: { gateway: { resources: "resources", pods: replicas(1, "replicaCount") } },
+    workloads: { gateway: { resources: "resources", pods: replicas(1, "replicaCount"), nodeSelector: "nodeSelector" } },
   },
   externalSecrets: {
     chart: "external-secrets",
     release: RELEASES.externalSecrets,
     namespace: "externalSecrets",
     workloads: {
-      controller: { resources: "resources", pods: replicas(1, "replicaCount") },
+      controller: { resources: "resources", pods: replicas(1, "replicaCount"), nodeSelector: "nodeSelector" },
       webhook: { resources: "webhook.resources", pods: replicas(1, "webhook.replicaCount") },
       certController: { resources: "certController.resources", pods: replicas(1, "certController.replicaCount") },
     },
@@ -93,6 +95,7 @@ export const CHARTS = {
       prometheus: {
         resources: "prometheus.prometheusSpec.resources",
         pods: replicas(1, "prometheus.prometheusSpec.replicas"),
+        nodeSelector: "prometheus.prometheusSpec.nodeSelector",
         volume: {
           size: "prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",
           storageClass: "prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName",
@@ -102,10 +105,11 @@ export const CHARTS = {
       grafana: {
         resources: "grafana.resources",
         pods: replicas(1, "grafana.replicas"),
+        nodeSelector: "grafana.nodeSelector",
         volume: { size: "grafana.persistence.size", storageClass: "grafana.persistence.storageClassName" },
       },
       // Dashboards and datasources sidecars share one block.
-      grafanaSidecar: { resources: "grafana.sidecar.resources", pods: replicas(1, "grafana.replicas"), containersPerPod: 2 },
+      grafanaSidecar: { resources: "grafana.sidecar.resources", pods: replicas(1, "grafana.replicas"), containersPerPod: 2, nodeSelector: "grafana.nodeSelector" },
       kubeStateMetrics: { resources: "kube-state-metrics.resources", pods: replicas(1) },
       nodeExporter: { resources: "prometheus-node-exporter.resources", pods: "perNode" },
     },
@@ -118,6 +122,7 @@ export const CHARTS = {
       singleBinary: {
         resources: "singleBinary.resources",
         pods: replicas(0, "singleBinary.replicas"),
+        nodeSelector: "singleBinary.nodeSelector",
         volume: { size: "singleBinary.persistence.size", storageClass: "singleBinary.persistence.storageClass" },
       },
     },

@@ -299,6 +299,27 @@ describe("platform layer variants", () => {
     expect(report.requested.memoryMiB).toBeGreaterThan(report.budget.memoryMiB);
   });
 
+  it("fails the capacity check when what must run on the agents does not fit them, though the cluster would", async () => {
+    // A large server that takes workloads and one small agent: the database (pinned to the agents, where its
+    // disk attaches) asks for more CPU than the agent has, though the cluster as a whole has plenty.
+    const overrides = {
+      cluster: { servers: { count: 1, machineType: "t2d-standard-4", dedicated: false }, agents: { count: 1, machineType: "t2d-standard-1" } },
+      data: { postgres: { resources: { requests: { cpu: "600m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } } } },
+    };
+    const run = await runProgram({ stack: "dev", config: overrides });
+    const raw = readStackConfig("dev");
+    for (const [key, value] of Object.entries(overrides)) raw[`titanium:${key}`] = JSON.stringify(value);
+    const report = capacityReport(run, loadConfig("dev", raw));
+    expect(report.requested.cpu).toBeLessThan(report.budget.cpu);
+    expect(report.agents.requested.cpu).toBeGreaterThan(report.agents.budget.cpu);
+    expect(report.fits).toBe(false);
+    // The same stack as configured fits on both counts.
+    const configured = capacityReport(runs.dev!, loadConfig("dev", readStackConfig("dev")));
+    expect(configured.agents.requested.cpu).toBeGreaterThan(0);
+    expect(configured.agents.requested.cpu).toBeLessThanOrEqual(configured.agents.budget.cpu);
+    expect(configured.fits).toBe(true);
+  });
+
   it("knows every machine type the config accepts, and the config names the key for any other", () => {
     for (const type of MACHINE_TYPE_NAMES) {
       const c = clusterCapacity({ servers: { count: 1, machineType: type, dedicated: false }, agents: { count: 1, machineType: type } });
