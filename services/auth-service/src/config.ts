@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { z } from "zod";
-import { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, baseEnv, postgresEnv, requirePostgres, serviceUrls } from "@titanium/kit";
+import { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, baseEnv, withPostgres, serviceUrls } from "@titanium/kit";
 
 /** PEM from an env var: real newlines, or `\n` escapes as some secret stores deliver them. */
 const pem = (s: string) => s.replace(/\\n/g, "\n").trim();
@@ -36,21 +36,18 @@ const extraPublicKeys = z
   }, "expected PEM public keys (ECDSA P-256)");
 
 /** Every variable the auth-service reads (documented in services/README.md). */
-export const envSchema = requirePostgres(
-  z.object({
-    ...baseEnv,
-    ...postgresEnv,
-    JWT_PRIVATE_KEY: privateKeyPem,
-    JWT_EXTRA_PUBLIC_KEYS: extraPublicKeys,
-    JWT_ISSUER: z.string().min(1).default(DEFAULT_JWT_ISSUER),
-    JWT_AUDIENCE: z.string().min(1).default(DEFAULT_JWT_AUDIENCE),
-    /** Access-token lifetime (short: they cannot be revoked). */
-    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
-    /** Refresh-token lifetime (each use rotates it and restarts this clock). */
-    REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(14 * 86400),
-    USER_SERVICE_URL: serviceUrls("user-service"),
-    /** Timeout for the call to the user-service's credential check. */
-    UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
-  }),
-);
+export const envSchema = withPostgres({
+  ...baseEnv,
+  JWT_PRIVATE_KEY: privateKeyPem,
+  JWT_EXTRA_PUBLIC_KEYS: extraPublicKeys,
+  JWT_ISSUER: z.string().min(1).default(DEFAULT_JWT_ISSUER),
+  JWT_AUDIENCE: z.string().min(1).default(DEFAULT_JWT_AUDIENCE),
+  /** Access-token lifetime (short: they cannot be revoked). */
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+  /** Refresh-token lifetime (each use rotates it and restarts this clock). */
+  REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(14 * 86400),
+  USER_SERVICE_URL: serviceUrls("user-service"),
+  /** Timeout for the call to the user-service's credential check. */
+  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+});
 export type AuthServiceEnv = z.output<typeof envSchema>;

@@ -94,12 +94,13 @@ export const postgresEnv = {
 const POSTGRES_MISSING = "set DATABASE_URL or PGHOST";
 
 /**
- * The schema of a process that needs PostgreSQL: neither `DATABASE_URL` nor `PGHOST` set is a bad
- * environment like any other, reported by `loadEnv` together with the other bad variables (so start-up
- * stops with the one line naming it, not later with a stack trace when the pool is made).
+ * The environment schema of a process that needs PostgreSQL: {@link postgresEnv} plus `shape`, where
+ * neither `DATABASE_URL` nor `PGHOST` set is a bad environment like any other, reported by `loadEnv`
+ * with the other bad variables (start-up stops with the one line naming it, not later with a stack
+ * trace when the pool is made).
  */
-export function requirePostgres<S extends z.ZodObject>(schema: S): S {
-  return schema.superRefine(
+export function withPostgres<T extends z.ZodRawShape>(shape: T) {
+  return z.object({ ...postgresEnv, ...shape }).superRefine(
     (env, ctx) => {
       const e = env as { DATABASE_URL?: unknown; PGHOST?: unknown } | undefined;
       if (e && typeof e === "object" && !e.DATABASE_URL && !e.PGHOST) ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: POSTGRES_MISSING });

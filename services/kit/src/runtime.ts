@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ConfigError, SERVICE_PORTS, loadEnv, postgresEnv, postgresUrl, redisUrl, requirePostgres, type PostgresSettings, type RedisSettings, type ServiceName } from "./config.js";
+import { ConfigError, SERVICE_PORTS, loadEnv, postgresUrl, redisUrl, withPostgres, type PostgresSettings, type RedisSettings, type ServiceName } from "./config.js";
 import { createPostgres, waitForPostgres, type Sql } from "./db.js";
 import { createLogger, type Logger } from "./logger.js";
 import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
@@ -35,15 +35,12 @@ export function connectRedis(env: RedisSettings, logger: Logger, scripts?: Redis
 }
 
 /** What the migration command reads (`MIGRATIONS_DIR` only to override where the SQL files are). */
-export const migrationEnvSchema = requirePostgres(
-  z.object({
-    ...postgresEnv,
-    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-    MIGRATIONS_DIR: z.string().optional(),
-    /** How long to wait for PostgreSQL to accept connections before giving up (it may start after the Job). */
-    MIGRATION_WAIT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
-  }),
-);
+export const migrationEnvSchema = withPostgres({
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  MIGRATIONS_DIR: z.string().optional(),
+  /** How long to wait for PostgreSQL to accept connections before giving up (it may start after the Job). */
+  MIGRATION_WAIT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
+});
 
 /** The one-shot migration command (a Kubernetes Job): apply pending migrations, exit 0, or exit 1. */
 export async function runMigrationsCli(service: ServiceName): Promise<void> {
