@@ -6,10 +6,9 @@
  * servers have no data disk; the only policy that reads disks is disabled in dev).
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { getPath, globMatch } from "./lib/k8s";
+import { chartName, getPath, globMatch } from "./lib/k8s";
 import { createPolicies } from "./policies";
-import { chartWorkloads, withInitContainers } from "./chart-workloads";
-import { chartWorkloads as platformChartWorkloads } from "../components/platform/chart-workloads";
+import { chartWorkloads } from "./chart-workloads";
 import { DEFAULT_APPLICATION_NAMESPACES } from "./rules/sidecar-injection";
 import { runPolicies, type PolicyRun } from "./testing/engine";
 import { fromRecorded } from "./testing/fixtures";
@@ -38,7 +37,6 @@ function find(rs: RecordedResource[], what: string, pred: (r: RecordedResource) 
   if (!r) throw new Error(`mutation target not found: ${what}`);
   return r;
 }
-const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 const isAppNs = (ns: unknown) => typeof ns === "string" && DEFAULT_APPLICATION_NAMESPACES.some((g) => globMatch(g, ns));
 const appDeployment = (rs: RecordedResource[]) =>
   find(rs, "an application Deployment", (r) => r.type === "kubernetes:apps/v1:Deployment" && isAppNs(getPath(r.inputs, "metadata.namespace")));
@@ -50,7 +48,7 @@ const meshWide = (rs: RecordedResource[]) =>
   );
 const byType = (rs: RecordedResource[], type: string) => find(rs, type, (r) => r.type === type);
 const chartRelease = (rs: RecordedResource[], chart: string) =>
-  find(rs, `the ${chart} chart`, (r) => r.type.startsWith("kubernetes:helm.sh/") && (str(r.inputs.chart) ?? "").split("/").pop() === chart);
+  find(rs, `the ${chart} chart`, (r) => r.type.startsWith("kubernetes:helm.sh/") && chartName(r.inputs) === chart);
 
 const CONTAINER = "spec.template.spec.containers[0]";
 
@@ -67,7 +65,7 @@ const MUTATIONS: Mutation[] = [
     name: "drops a platform chart workload's resources",
     stacks: STACKS,
     policies: ["k8s-resource-limits"],
-    apply: (rs) => put(find(rs, "the istiod chart", (r) => r.type.startsWith("kubernetes:helm.sh/") && /(^|\/)istiod$/.test(str(r.inputs.chart) ?? "")), "values.resources", undefined),
+    apply: (rs) => put(chartRelease(rs, "istiod"), "values.resources", undefined),
   },
   {
     name: "drops the resources of Grafana's init-chown-data init container (kube-prometheus-stack values)",
@@ -218,12 +216,4 @@ it("covers at least twelve distinct mutations, each pinned to the policy that ow
   expect(new Set(MUTATIONS.map((m) => m.name)).size).toBeGreaterThanOrEqual(12);
   const owned = new Set(MUTATIONS.flatMap((m) => m.policies));
   expect(policies.filter((p) => !owned.has(p.name)).map((p) => p.name)).toEqual(["k8s-recommended-labels"]);
-});
-
-it("wires the platform's chart-workload table into the pack with the charts' init containers added", () => {
-  for (const [chart, paths] of Object.entries(platformChartWorkloads)) expect(chartWorkloads[chart]).toEqual(expect.arrayContaining(paths));
-  expect(chartWorkloads["kube-prometheus-stack"]).toContain("grafana.initChownData.resources");
-  expect(chartWorkloads["argo-cd"]).toContain("repoServer.copyutil.resources");
-  // A chart the platform's table does not list is not half-added by an init-container path.
-  expect(withInitContainers({ istiod: ["resources"] })).toEqual({ istiod: ["resources"] });
 });

@@ -25,14 +25,6 @@ export interface ArgoCdArgs {
 const IN_CLUSTER = "https://kubernetes.default.svc";
 
 /**
- * The repo-server's `copyutil` init container (copies the argocd binary into a shared volume): the
- * argo-cd chart (10.1.1) leaves `repoServer.copyutil.resources` empty and the chart-workload table
- * sizes only long-running workloads, so it is sized here. The policy pack checks it
- * (`policies/chart-workloads.ts`).
- */
-export const REPO_SERVER_COPYUTIL_RESOURCES = { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "128Mi" } } as const;
-
-/**
  * Argo CD from its chart, serving plain HTTP under `/argocd` behind the Istio gateway, with its
  * admin password (bcrypt) merged into `argocd-secret` from Secret Manager. Pulumi owns every
  * platform and application object; Argo CD may only sync a team's extra apps through the optional
@@ -68,7 +60,7 @@ export class ArgoCd extends pulumi.ComponentResource {
         notifications: { enabled: false },
         controller: { replicas: 1 },
         server: { replicas: 1 },
-        repoServer: { replicas: 1, copyutil: { resources: structuredClone(REPO_SERVER_COPYUTIL_RESOURCES) } },
+        repoServer: { replicas: 1 },
         applicationSet: { replicas: 1 },
       },
       { ...k, dependsOn: args.dependsOn },

@@ -133,7 +133,8 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
         sidecar = per;
         continue;
       }
-      if (w.pods === "hook") continue;
+      // Hooks and init containers end before the steady state the budget is for.
+      if (w.pods === "hook" || w.pods === "init") continue;
       const count = w.pods;
       const pods = count === "perNode" ? nodeCount : replicasOf(values, count);
       const containers = w.containersPerPod ?? 1;

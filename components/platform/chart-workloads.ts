@@ -19,7 +19,9 @@ export type PodCount =
   /** The Istio sidecar: one per pod in a meshed namespace. */
   | "perMeshedPod"
   /** A Helm hook Job: runs during install/upgrade, then completes (not a steady-state load). */
-  | "hook";
+  | "hook"
+  /** An init container the chart starts with empty `resources`: it runs, and ends, before its pod's containers. */
+  | "init";
 
 export interface ChartWorkload {
   /** Values path (dot-separated) of the workload's `resources` block. */
@@ -109,6 +111,8 @@ export const CHARTS = {
         volume: { size: "grafana.persistence.size", storageClass: "grafana.persistence.storageClassName" },
       },
       // Dashboards and datasources sidecars share one block.
+      // Run because Grafana's persistence is on (busybox `chown -R` over the data volume).
+      grafanaInitChownData: { resources: "grafana.initChownData.resources", pods: "init" },
       grafanaSidecar: { resources: "grafana.sidecar.resources", pods: replicas(1, "grafana.replicas"), containersPerPod: 2, nodeSelector: "grafana.nodeSelector" },
       kubeStateMetrics: { resources: "kube-state-metrics.resources", pods: replicas(1) },
       nodeExporter: { resources: "prometheus-node-exporter.resources", pods: "perNode" },
@@ -146,6 +150,8 @@ export const CHARTS = {
       repoServer: { resources: "repoServer.resources", pods: replicas(1, "repoServer.replicas") },
       applicationSet: { resources: "applicationSet.resources", pods: replicas(1, "applicationSet.replicas") },
       redis: { resources: "redis.resources", pods: replicas(1) },
+      // The repo-server's init container that copies the argocd binary into a shared volume.
+      repoServerCopyutil: { resources: "repoServer.copyutil.resources", pods: "init" },
       redisSecretInit: { resources: "redisSecretInit.resources", pods: "hook" },
     },
   },
@@ -167,12 +173,12 @@ export function chartNamespace(key: ChartKey): string {
   return NAMESPACES[CHARTS[key].namespace];
 }
 
-/** Reads a dot-separated path from nested values. */
 /** Pods of a replicated workload: the sum of its replica paths in the values (the fallback where unset). */
 export function replicasOf(values: unknown, pods: { replicaPaths: string[]; fallback: number }): number {
   return pods.replicaPaths.length === 0 ? pods.fallback : pods.replicaPaths.reduce((n, p) => n + Number(getPath(values, p) ?? pods.fallback), 0);
 }
 
+/** Reads a dot-separated path from nested values. */
 export function getPath(values: unknown, path: string): unknown {
   let cur: unknown = values;
   for (const part of path.split(".")) {

@@ -34,14 +34,6 @@ export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
 const DASHBOARD_LABEL = { grafana_dashboard: "1" };
 const DATASOURCE_LABEL = { grafana_datasource: "1" };
 
-/**
- * Grafana's `init-chown-data` init container (busybox `chown -R` over the data volume, run because
- * persistence is on): the grafana chart (12.11.1) leaves `initChownData.resources` empty and the
- * chart-workload table sizes only long-running workloads, so it is sized here. The policy pack
- * checks it (`policies/chart-workloads.ts`).
- */
-export const GRAFANA_INIT_CHOWN_RESOURCES = { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "100m", memory: "64Mi" } } as const;
-
 /** Name of the PodMonitor that scrapes Istio's merged metrics of every meshed pod (ADR 0021). */
 export const MESH_POD_MONITOR = "mesh-merged-metrics";
 
@@ -128,8 +120,6 @@ export class Monitoring extends pulumi.ComponentResource {
             ...(args.volumes.storageClassName ? { storageClassName: args.volumes.storageClassName } : {}),
           },
           nodeSelector: { ...args.volumes.nodeSelector },
-          // With persistence on, the chart starts init-chown-data before Grafana.
-          initChownData: { resources: structuredClone(GRAFANA_INIT_CHOWN_RESOURCES) },
           sidecar: {
             dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
             datasources: { enabled: true },

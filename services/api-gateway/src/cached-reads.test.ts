@@ -187,6 +187,11 @@ describe("cached reads answered before the app (the gateway's hottest path)", ()
     await raw("/blog/api/posts?page=3");
     expect(await raw("/blog/api/posts?page=3")).toEqual([200, "HIT"]);
     expect(await raw("/blog/api/posts?page=3", { host: "bad host" })).toEqual([400, undefined]);
+    expect(await raw("/blog/api/posts?page=3", { host: "localhost:70000" })).toEqual([400, undefined]);
+    // Any valid port is the shortcut's (the adapter's own quick test stops at 59999; its parsing takes the rest).
+    const highPort = fast.appCalls();
+    expect(await raw("/blog/api/posts?page=3", { host: "localhost:60999" })).toEqual([200, "HIT"]);
+    expect(fast.appCalls()).toBe(highPort);
     // What the app's URL parsing leaves as it is (escapes in the query) is the shortcut's again.
     await raw("/blog/api/posts?q=%22x%22");
     const plain = fast.appCalls();

@@ -36,8 +36,14 @@ export function admissionOf(incoming: IncomingMessage | undefined): Admission | 
  * computes. Anything else goes through the app.
  */
 const PLAIN_QUERY = /^[A-Za-z0-9_\-~.!$&()*+,;=:@/?%]*$/;
-/** A Host the adapter takes as it is (its own test): any other is parsed, and may be refused with a 400. */
-const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+/**
+ * A Host the adapter accepts as it is: lower-case name characters and a valid port (whether its own quick
+ * test or its URL parsing takes it). Any other may be refused with a 400, so it goes through the app.
+ */
+function plainHost(host: string | undefined): boolean {
+  const m = host === undefined ? null : /^[a-z0-9._-]+(?::(\d{1,5}))?$/.exec(host);
+  return m !== null && (m[1] === undefined || Number(m[1]) <= 65_535);
+}
 
 /**
  * The part of a replay's header block that is the same for every request, flattened once per entry
@@ -80,7 +86,7 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
   return (req, res, next) => {
     const url = req.url ?? "";
     if (req.method !== "GET" || req.headers.authorization !== undefined || !opts.responses.enabled) return next();
-    if (!PLAIN_HOST.test(req.headers.host ?? "")) return next();
+    if (!plainHost(req.headers.host)) return next();
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? "" : url.slice(q);
