@@ -25,7 +25,7 @@ import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter, type RateRule } from "./rate-limit.js";
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
-import { GATEWAY_ROUTES, GLOBAL_LIMIT, loginAccount, matchRoute, type RouteMatch, type Upstream } from "./routes.js";
+import { GATEWAY_ROUTES, GLOBAL_LIMIT, cacheKeyOf, loginAccount, matchRoute, querySuffix, type RouteMatch, type Upstream } from "./routes.js";
 
 export interface GatewayDeps {
   /** Each upstream's URL, or its instances' URLs (picked round-robin, see UpstreamPool). */
@@ -113,9 +113,8 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const also = account && match.accountLimit ? [{ rule: match.accountLimit, subject: `acct:${account}` }] : [];
     // The query and scheme by string: a URL object per request is measurable in the gateway's CPU.
     const rawUrl = c.req.url;
-    const q = rawUrl.indexOf("?");
-    const search = q < 0 ? "" : rawUrl.slice(q);
-    const cacheKey = match.cacheable && !token && responses.enabled ? match.path + search : undefined;
+    const search = querySuffix(rawUrl);
+    const cacheKey = !token && responses.enabled ? cacheKeyOf(match, search) : undefined;
     // A cached read the shortcut handed on (stale or refused) was admitted there already: not charged twice.
     const { decision, ticket } = admissionOf(nodeRequest(c.env)) ?? (await admit(match, subject, cacheKey, also));
     if (!decision.allowed) {

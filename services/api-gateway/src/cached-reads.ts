@@ -15,7 +15,7 @@ import type { BlockList } from "node:net";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import type { RateDecision } from "./rate-limit.js";
 import type { CachedResponse, CacheTicket, ResponseCache } from "./response-cache.js";
-import { isPlainPath, matchRoute, type RouteMatch } from "./routes.js";
+import { cacheKeyOf, isPlainPath, matchRoute, querySuffix, type RouteMatch } from "./routes.js";
 
 /** What the gateway learned in its one Redis round trip for a request: the rate-limit decision, the cache generation. */
 export interface Admission {
@@ -87,12 +87,11 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
     const url = req.url ?? "";
     if (req.method !== "GET" || req.headers.authorization !== undefined || !opts.responses.enabled) return next();
     if (!plainHost(req.headers.host)) return next();
-    const q = url.indexOf("?");
-    const path = q < 0 ? url : url.slice(0, q);
-    const search = q < 0 ? "" : url.slice(q);
+    const search = querySuffix(url);
+    const path = url.slice(0, url.length - search.length);
     if (!path.startsWith("/") || !isPlainPath(path) || !PLAIN_QUERY.test(search)) return next();
     const match = matchRoute("GET", path);
-    const key = match?.cacheable ? match.path + search : undefined;
+    const key = match && cacheKeyOf(match, search);
     if (!match || !key || !opts.responses.has(key)) return next();
 
     const started = performance.now();

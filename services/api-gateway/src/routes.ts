@@ -123,6 +123,17 @@ const PLAIN_PATH = /^[A-Za-z0-9_\-~./]*$/;
 export const isPlainPath = (p: string): boolean => PLAIN_PATH.test(p) && !p.includes("/.");
 
 /** The route for a request, or undefined (404). Internal service routes are never reachable. */
+/** The query of a request target or URL as sent, `?` included ("" when none): split by string, no URL object. */
+export function querySuffix(url: string): string {
+  const q = url.indexOf("?");
+  return q < 0 ? "" : url.slice(q);
+}
+
+/** A read's micro-cache key, the one rule for the app and its shortcut: upstream path and query as sent. */
+export function cacheKeyOf(match: RouteMatch, search: string): string | undefined {
+  return match.cacheable ? match.path + search : undefined;
+}
+
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
   for (const def of GATEWAY_ROUTES) {
     const mapped = def.map(path);
