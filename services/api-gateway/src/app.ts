@@ -72,7 +72,7 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     if (epoch === undefined) return { decision, ticket: undefined };
     // Read with the admission; a limiter that fell back to process memory read nothing (Redis failed).
     if (decision.read !== undefined) return { decision, ticket: responses.ticket(epoch, decision.read) };
-    if (decision.store === "local") responses.readFailed();
+    if (decision.store === "local") responses.drop();
     return { decision, ticket: undefined };
   };
   const app = createServiceApp({

@@ -69,7 +69,8 @@ export class ResponseCache {
     redis?.on("close", () => this.drop());
   }
 
-  private drop(): void {
+  /** Drops every entry and moves to a new epoch: the connection closed, or a generation read failed. */
+  drop(): void {
     this.epoch++;
     this.entries.clear();
     this.bytes = 0;
@@ -99,11 +100,6 @@ export class ResponseCache {
   /** A ticket for a generation read in `epoch` (null: the key is unset, generation "0"). */
   ticket(epoch: number, value: string | null): CacheTicket {
     return { generation: value ?? "0", epoch };
-  }
-
-  /** A read of the generation failed: drop everything, as when the connection closes. */
-  readFailed(): void {
-    this.drop();
   }
 
   /** Whether an unexpired entry is filed under `key` (its generation is checked by `get`). */

@@ -53,7 +53,7 @@ export class HttpError extends Error {
 }
 
 /** nginx's status for a request whose client went away before its answer: only logs and metrics see it. */
-export const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
+const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
 
 /** Work dropped because the request's client went away (the status is 499, for logs and metrics). */
 export class ClientClosedRequest extends HttpError {

@@ -235,8 +235,11 @@ describe("password hashing", () => {
         signal: gone.signal,
       }),
     );
-    await new Promise((r) => setTimeout(r, 50));
+    // Abort only once the check waits in line behind the slow hash (the path under test, not "already gone").
+    for (let i = 0; i < 200 && hashPool.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(hashPool.waiting).toBe(1);
     gone.abort();
+    expect(hashPool.waiting).toBe(0);
     // Answered at once (499, for logs and metrics only), long before the slow hash ends, and never hashed.
     expect((await check).status).toBe(499);
     expect(hashPool.counts).toEqual({ started: before.started, dropped: before.dropped + 1 });

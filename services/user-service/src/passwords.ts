@@ -51,11 +51,15 @@ export class HashPool {
   private nextId = 0;
   /** Jobs handed to a worker, and jobs dropped from the line because their client went away. */
   readonly counts = { started: 0, dropped: 0 };
+  /** Nice value of the workers started from now on (`configure`). */
+  private nice = 19;
 
-  constructor(
-    private size = 1,
-    private nice = 19,
-  ) {}
+  constructor(private size = 1) {}
+
+  /** Jobs waiting in line for a worker. */
+  get waiting(): number {
+    return this.queue.length;
+  }
 
   /** Workers at most, and their nice value (for workers started from now on: call before the first job). */
   configure(opts: { size: number; nice: number }): void {
