@@ -62,7 +62,8 @@ export interface RunningServer {
 /**
  * Sees each request before the Hono app: answers it on Node's own objects, or calls `next()` to hand it to
  * the app (at once or after some async work). For a hot path where building web Request/Headers/Response
- * objects is most of the cost (the gateway's cached reads, docs/benchmarks.md).
+ * objects is most of the cost (the gateway's cached reads, docs/benchmarks.md). `next()` hands a request
+ * on once: a second call does nothing, so no request ever reaches the app twice.
  */
 export type RequestShortcut = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
@@ -90,7 +91,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const hostname = opts.host ?? "0.0.0.0";
   const app = getRequestListener(opts.fetch, { hostname, errorHandler: (err) => adapterErrorResponse(err, opts.logger) });
   const shortcut = opts.shortcut;
-  const listener = shortcut ? (req: IncomingMessage, res: ServerResponse) => shortcut(req, res, () => void app(req, res)) : app;
+  const listener = shortcut
+    ? (req: IncomingMessage, res: ServerResponse) => {
+        let handedOn = false;
+        shortcut(req, res, () => {
+          if (handedOn) return;
+          handedOn = true;
+          void app(req, res);
+        });
+      }
+    : app;
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(
       { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 },
