@@ -40,6 +40,13 @@ interface Config extends BaseConfig {
   chartHostMounts: Record<string, ChartHostMounts[]>;
 }
 
+/** prometheus-node-exporter's DaemonSet (chart 4.x): /proc and /sys always, / unless `hostRootFsMount.enabled` is false. */
+const NODE_EXPORTER_MOUNTS: ChartHostMounts["mounts"] = [
+  { hostPath: "/proc" },
+  { hostPath: "/sys" },
+  { hostPath: "/", when: { path: "hostRootFsMount.enabled", default: true } },
+];
+
 /**
  * The workloads that may mount node paths, each in one namespace and only the paths it names:
  *
@@ -57,7 +64,7 @@ export const DEFAULT_HOST_PATH_ALLOWED: WorkloadMatcher[] = [
     charts: ["prometheus-node-exporter"],
     namespace: "monitoring",
     kinds: ["DaemonSet"],
-    hostPaths: ["/proc", "/sys", "/"],
+    hostPaths: NODE_EXPORTER_MOUNTS.map((m) => m.hostPath),
     reason: "node exporter: reads the node's /proc, /sys and root filesystem (read-only) for node metrics",
   },
   {
@@ -79,12 +86,6 @@ export const DEFAULT_HOST_PATH_ALLOWED: WorkloadMatcher[] = [
   },
 ];
 
-/** prometheus-node-exporter's DaemonSet (chart 4.x): /proc and /sys always, / unless `hostRootFsMount.enabled` is false. */
-const NODE_EXPORTER_MOUNTS: ChartHostMounts["mounts"] = [
-  { hostPath: "/proc" },
-  { hostPath: "/sys" },
-  { hostPath: "/", when: { path: "hostRootFsMount.enabled", default: true } },
-];
 
 /**
  * Per release chart, the host mounts its values switch on (checked against the pinned charts in

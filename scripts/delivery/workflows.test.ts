@@ -18,11 +18,13 @@ import {
   allSteps,
   compositeActions,
   type Job,
+  needsOf,
   npmScriptsCalled,
   REPO_ROOT,
   shellOf,
   shellScripts,
   simulateJobs,
+  STATUS_FUNCTION,
   type Step,
   usesLines,
   workflow,
@@ -290,20 +292,18 @@ describe("the pipeline's shape", () => {
     // GitHub skips a job without a status function in its `if:` when any job above it was skipped, even
     // when its direct needs ran and succeeded (actions/runner#2205): prod once stayed undeployed after
     // every merge that built no image, though dev (guarded by !cancelled()) deployed.
-    const statusFunction = /!cancelled\(\)|always\(\)/;
     const problems: string[] = [];
     for (const w of workflows()) {
       const jobs = w.jobs;
-      const needsOf = (id: string): string[] => [jobs[id]?.needs ?? []].flat();
       const skippableAbove = (id: string): string[] =>
-        needsOf(id).flatMap((n) => [...(jobs[n]?.if !== undefined ? [n] : []), ...skippableAbove(n)]);
+        needsOf(w, id).flatMap((n) => [...(jobs[n]?.if !== undefined ? [n] : []), ...skippableAbove(n)]);
       for (const [id, job] of Object.entries(jobs)) {
         const condition = job.if ?? "";
-        if (statusFunction.test(condition)) {
-          for (const n of needsOf(id)) if (!condition.includes(`needs.${n}.result`)) problems.push(`${path.basename(w.file)} ${id}: runs on !cancelled()/always() without checking needs.${n}.result`);
+        if (STATUS_FUNCTION.test(condition)) {
+          for (const n of needsOf(w, id)) if (!condition.includes(`needs.${n}.result`)) problems.push(`${path.basename(w.file)} ${id}: runs on a status function without checking needs.${n}.result`);
           continue;
         }
-        for (const n of needsOf(id).filter((n) => statusFunction.test(jobs[n]?.if ?? ""))) {
+        for (const n of needsOf(w, id).filter((n) => STATUS_FUNCTION.test(jobs[n]?.if ?? ""))) {
           const skipped = skippableAbove(n);
           if (skipped.length) problems.push(`${path.basename(w.file)} ${id}: skipped whenever ${skipped.join(", ")} is, even when ${n} runs`);
         }

@@ -152,13 +152,13 @@ type ExpressionValue = string | number | boolean | null | { [key: string]: Expre
  * missing property is null. Anything else (indexing, other functions) throws: extend it when a
  * workflow needs more.
  */
-export function evaluateExpression(
+function evaluateExpression(
   expression: string,
   context: Record<string, ExpressionValue>,
   status: { success: boolean; failure: boolean; cancelled: boolean },
 ): ExpressionValue {
   const source = expression.trim().replace(/^\$\{\{([\s\S]*)\}\}$/, "$1");
-  const tokens = [...source.matchAll(/\s*('(?:[^']|'')*'|\d+(?:\.\d+)?|[A-Za-z_][\w-]*(?:\.[A-Za-z_*][\w-]*)*|==|!=|&&|\|\||[!()])/gy)].map((m) => m[1]!);
+  const tokens = [...source.matchAll(/\s*('(?:[^']|'')*'|\d+(?:\.\d+)?|[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*|==|!=|&&|\|\||[!()])/gy)].map((m) => m[1]!);
   if (tokens.join("").replace(/\s/g, "") !== source.replace(/\s/g, "")) throw new Error(`unsupported expression: ${expression}`);
   let at = 0;
   const truthy = (v: ExpressionValue) => v !== null && v !== false && v !== 0 && v !== "";
@@ -225,6 +225,14 @@ export function evaluateExpression(
 
 export type JobResult = "success" | "failure" | "skipped";
 
+/** An `if:` that calls a status function decides alone whether its job runs, whatever happened upstream. */
+export const STATUS_FUNCTION = /\b(?:always|success|failure|cancelled)\(\)/;
+
+/** The jobs a job names in `needs`. */
+export function needsOf(w: Workflow, id: string): string[] {
+  return [w.jobs[id]?.needs ?? []].flat();
+}
+
 /**
  * Which jobs of a workflow run, and with what result, for one event: GitHub's rules as the
  * workflows rely on them. A job without a status function in its `if:` runs only when every job
@@ -240,21 +248,20 @@ export function simulateJobs(
   failing: string[] = [],
 ): Record<string, { result: JobResult; outputs: Record<string, ExpressionValue> }> {
   const done: Record<string, { result: JobResult; outputs: Record<string, ExpressionValue> }> = {};
-  const needsOf = (id: string): string[] => [w.jobs[id]!.needs ?? []].flat();
-  const ancestors = (id: string): string[] => needsOf(id).flatMap((n) => [n, ...ancestors(n)]);
+  const ancestors = (id: string): string[] => needsOf(w, id).flatMap((n) => [n, ...ancestors(n)]);
   const base = { github: context.github, inputs: context.inputs ?? {}, vars: context.vars ?? {} };
   const visit = (id: string): void => {
     if (done[id]) return;
-    needsOf(id).forEach(visit);
+    needsOf(w, id).forEach(visit);
     const job = w.jobs[id]!;
-    const needs = Object.fromEntries(needsOf(id).map((n) => [n, { result: done[n]!.result, outputs: done[n]!.outputs }]));
+    const needs = Object.fromEntries(needsOf(w, id).map((n) => [n, { result: done[n]!.result, outputs: done[n]!.outputs }]));
     const status = {
       success: ancestors(id).every((a) => done[a]!.result === "success"),
-      failure: needsOf(id).some((n) => done[n]!.result === "failure"),
+      failure: ancestors(id).some((a) => done[a]!.result === "failure"),
       cancelled: false,
     };
     const condition = job.if ?? "";
-    const statusFunction = /\b(?:always|success|failure|cancelled)\(\)/.test(condition);
+    const statusFunction = STATUS_FUNCTION.test(condition);
     const ctx = { ...base, needs };
     const evaluate = (e: string) => evaluateExpression(e, ctx, status);
     const runs = statusFunction ? Boolean(evaluate(condition)) : status.success && (condition === "" || Boolean(evaluate(condition)));
