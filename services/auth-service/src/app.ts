@@ -1,5 +1,4 @@
 import {
-  ClientClosedRequest,
   HttpError,
   JwtVerifier,
   Lifecycle,
@@ -114,8 +113,8 @@ export function createApp(deps: AuthServiceDeps) {
       try {
         res = await checkCredentials(body, c.get("requestId"), c.req.raw.signal);
       } catch (err) {
-        // The client left: the user-service stops too (a queued hash is dropped); nobody reads this answer.
-        if (c.req.raw.signal.aborted) throw new ClientClosedRequest();
+        // The client left: the user-service stops too (a queued hash is dropped); the kit answers 499.
+        if (c.req.raw.signal.aborted) throw err;
         deps.logger.error({ err: (err as Error).message }, "user-service unreachable");
         loginFailed("user-service unreachable");
         throw new HttpError(503, "login is temporarily unavailable");

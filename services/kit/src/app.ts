@@ -6,7 +6,7 @@ import { matchedRoutes } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ServiceName } from "./config.js";
 import { SAFE_METHODS, SERVICE_PATHS } from "./contract.js";
-import { HttpError, errorResponse, isDependencyOutage, validationError } from "./errors.js";
+import { ClientClosedRequest, HttpError, errorResponse, isDependencyOutage, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, nodeRequest, requestHeader, requestIdFrom } from "./request-id.js";
@@ -117,6 +117,9 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
   app.onError((err, c) => {
+    // The client went away first: whatever failed for it (work dropped, an aborted upstream call) is
+    // answered 499 for the logs and metrics, never as the server's error. One rule for every service.
+    if (c.req.raw.signal.aborted && !(err instanceof HttpError)) err = new ClientClosedRequest();
     if (err instanceof HttpError) {
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
       return errorResponse(c, err.status, err.message, err.extra);

@@ -1,7 +1,6 @@
 import { parseOptions, type Algorithm } from "@node-rs/argon2";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import { ClientClosedRequest } from "@titanium/kit";
 
 const require = createRequire(import.meta.url);
 
@@ -69,14 +68,14 @@ export class HashPool {
 
   /**
    * Runs `job` when a worker is free. With the request's `signal`, a job still waiting in line when its
-   * client goes away (a login storm's clients time out and retry) is dropped with `ClientClosedRequest`
+   * client goes away (a login storm's clients time out and retry) is dropped with the signal's reason
    * instead of hashing for nobody; one already running finishes (native code cannot be interrupted).
    */
   run(job: Job, signal?: AbortSignal): Promise<string | boolean> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
         this.counts.dropped++;
-        return reject(new ClientClosedRequest());
+        return reject(signal.reason);
       }
       const pending: Pending = { job, resolve, reject };
       if (signal) {
@@ -85,7 +84,7 @@ export class HashPool {
           if (at < 0) return;
           this.queue.splice(at, 1);
           this.counts.dropped++;
-          reject(new ClientClosedRequest());
+          reject(signal.reason);
         };
         signal.addEventListener("abort", drop, { once: true });
         pending.started = () => signal.removeEventListener("abort", drop);
@@ -155,7 +154,7 @@ export async function verifyPassword(stored: string, password: string, signal?: 
   try {
     return (await hashPool.run({ op: "verify", hash: stored, password }, signal)) === true;
   } catch (err) {
-    if (err instanceof ClientClosedRequest) throw err;
+    if (signal?.aborted) throw err; // dropped: the client went away (the kit answers 499)
     return false; // a malformed stored hash never matches
   }
 }
