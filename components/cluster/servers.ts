@@ -111,14 +111,19 @@ export class K3sServers extends pulumi.ComponentResource {
     });
 
     const zones = [...new Set(this.instances.map((_, i) => zoneOf(i)))];
-    this.instanceGroups = zones.map(
-      (zone) =>
-        new gcp.compute.InstanceGroup(
-          `${name}-${zone}`,
-          { zone, description: `K3s servers in ${zone}`, instances: this.instances.filter((_, i) => zoneOf(i) === zone).map((vm) => vm.selfLink) },
-          { parent: this },
-        ).selfLink,
-    );
+    this.instanceGroups = zones.map((zone) => {
+      const members = this.instances.filter((_, i) => zoneOf(i) === zone);
+      // A replaced VM keeps its name, so its self link (the group's only input) does not change and the
+      // provider never re-adds it: GCE dropped it from the group when the old VM was deleted (a known
+      // terraform-provider-google behaviour). The members' instance ids in the description (a field
+      // that forces replacement) give a new group, auto-named, that the backend services move to.
+      const ids = pulumi.all(members.map((vm) => vm.instanceId)).apply((list) => list.join(", "));
+      return new gcp.compute.InstanceGroup(
+        `${name}-${zone}`,
+        { zone, description: pulumi.interpolate`K3s servers in ${zone} (instance ids ${ids})`, instances: members.map((vm) => vm.selfLink) },
+        { parent: this },
+      ).selfLink;
+    });
     this.servers = serverIps.apply((ips) => ips.map((ip, i) => ({ name: `${args.namePrefix}-${i}`, zone: zoneOf(i), internalIp: ip })));
     this.registerOutputs({ servers: this.servers });
   }

@@ -194,6 +194,15 @@ describe("load balancers", () => {
       }
       const grouped = groups.flatMap((g) => g.dependsOn);
       for (const vm of servers) expect(grouped).toContain(vm.urn);
+      // A replaced server keeps its self link: only its new instance id (in a field that forces a new
+      // group) gets it back into the load balancers.
+      for (const group of groups) {
+        const members = servers.filter((vm) => vm.inputs.zone === group.inputs.zone);
+        const ids = /^K3s servers in [a-z0-9-]+ \(instance ids (\d+(?:, \d+)*)\)$/.exec(String(group.inputs.description));
+        expect(ids, String(group.inputs.description)).not.toBeNull();
+        expect(ids![1]!.split(", ")).toHaveLength(members.length);
+        expect(group.inputs.name, "auto-named, so a replacement can exist beside the old group").toBeUndefined();
+      }
     }
     expect(ofType(prod, "gcp:compute/instanceGroup:InstanceGroup").map((g) => g.inputs.zone).sort()).toEqual(["us-central1-a", "us-central1-b", "us-central1-c"]);
   });
@@ -294,7 +303,7 @@ function authEnv(run: ProgramRun): Record<string, string | undefined> {
 }
 
 describe("stateful resources and labels", () => {
-  it("keeps PostgreSQL backups in a private, versioned bucket with the configured retention, writable by the agents", () => {
+  it("keeps PostgreSQL backups in a private bucket for the configured retention (plus a week of soft delete), writable by the agents", () => {
     for (const [run, days] of [
       [dev, 14],
       [prod, 30],
@@ -305,13 +314,12 @@ describe("stateful resources and labels", () => {
         location: "US-CENTRAL1",
         uniformBucketLevelAccess: true,
         publicAccessPrevention: "enforced",
-        versioning: { enabled: true },
+        // Versions would keep each expired backup (deleted by the rule below) for another period.
+        versioning: { enabled: false },
+        softDeletePolicy: { retentionDurationSeconds: 7 * 86_400 },
         forceDestroy: run.stack === "dev",
       });
-      expect(bucket.inputs.lifecycleRules).toEqual([
-        { condition: { age: days, withState: "LIVE" }, action: { type: "Delete" } },
-        { condition: { daysSinceNoncurrentTime: days, withState: "ARCHIVED" }, action: { type: "Delete" } },
-      ]);
+      expect(bucket.inputs.lifecycleRules).toEqual([{ condition: { age: days }, action: { type: "Delete" } }]);
       expect(bucket.protect).toBe(run.stack === "prod");
       const grants = ofType(run, "gcp:storage/bucketIAMMember:BucketIAMMember").map((m) => [m.inputs.role, m.inputs.member]);
       const agent = `serviceAccount:titanium-${run.stack}-agent@titanium-${run.stack}-4821.iam.gserviceaccount.com`;
