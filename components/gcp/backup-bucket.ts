@@ -6,7 +6,7 @@ export interface BackupBucketArgs {
   bucketName: string;
   /** Region the bucket lives in (the cluster's). */
   region: string;
-  /** Days a backup (and an overwritten or deleted version of it) is kept (config `data.backup.retentionDays`). */
+  /** Days a backup is kept (config `data.backup.retentionDays`); deleted ones stay recoverable {@link SOFT_DELETE_DAYS} more. */
   retentionDays: number;
   /** Service account that writes and reads backups (the agents', where the backup job runs). */
   writerEmail: pulumi.Input<string>;
@@ -15,9 +15,17 @@ export interface BackupBucketArgs {
 }
 
 /**
- * The bucket for PostgreSQL backups: uniform bucket-level access, public access prevention,
- * versioning, and a lifecycle that keeps each backup (and each overwritten version) for the
- * retention period. The writer may create and read objects, not delete them.
+ * Days a deleted backup stays recoverable (GCS soft delete, its minimum: 7). It covers deletions by
+ * the lifecycle rule too, so an object is billed for retentionDays + SOFT_DELETE_DAYS.
+ */
+export const SOFT_DELETE_DAYS = 7;
+
+/**
+ * The bucket for PostgreSQL backups: uniform bucket-level access, public access prevention, a
+ * lifecycle that deletes each backup after the retention period, and soft delete so a mistaken
+ * deletion can be undone for a week. No object versioning: backups have unique names and the writer
+ * may create and read objects, neither delete nor overwrite them, so versions would only keep every
+ * expired backup for a second retention period.
  */
 export class BackupBucket extends pulumi.ComponentResource {
   readonly bucket: gcp.storage.Bucket;
@@ -34,11 +42,9 @@ export class BackupBucket extends pulumi.ComponentResource {
         storageClass: "STANDARD",
         uniformBucketLevelAccess: true,
         publicAccessPrevention: "enforced",
-        versioning: { enabled: true },
-        lifecycleRules: [
-          { condition: { age: args.retentionDays, withState: "LIVE" }, action: { type: "Delete" } },
-          { condition: { daysSinceNoncurrentTime: args.retentionDays, withState: "ARCHIVED" }, action: { type: "Delete" } },
-        ],
+        versioning: { enabled: false },
+        softDeletePolicy: { retentionDurationSeconds: SOFT_DELETE_DAYS * 86_400 },
+        lifecycleRules: [{ condition: { age: args.retentionDays }, action: { type: "Delete" } }],
         forceDestroy: !args.protect,
       },
       { parent: this, protect: args.protect },

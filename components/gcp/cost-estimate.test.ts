@@ -23,7 +23,7 @@ describe("monthly cost estimate", () => {
     // The disk the PD CSI driver creates for the database's claim: 10 GiB pd-balanced, the smallest PD.
     const database = line(d, /^10 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data /);
     expect(database?.monthlyUsd).toBe(1);
-    expect(d.totalUsd).toBe(35.98);
+    expect(d.totalUsd).toBe(35.99);
     // Everything else still fits: the overrun is that disk (options in the README's Cost section).
     expect(d.totalUsd - database!.monthlyUsd).toBeLessThan(DEV_BUDGET_USD);
     expect(line(d, /^2 × t2d-standard-1 Spot/)?.monthlyUsd).toBe(8.57);
@@ -38,7 +38,7 @@ describe("monthly cost estimate", () => {
     // The database's 20 GiB, and the observability volumes the charts claim on Persistent Disks in prod
     // (Prometheus 30, Grafana 10, Loki 30), priced from the Release values.
     expect(line(p, /^90 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data, kube-prometheus-stack\/prometheus, kube-prometheus-stack\/grafana, loki\/singleBinary /)?.monthlyUsd).toBe(9);
-    expect(p.totalUsd).toBe(289.32);
+    expect(p.totalUsd).toBe(289.33);
     expect(p.totalUsd).toBeGreaterThan(d.totalUsd);
     expect(d.priceDate).toBe(PRICE_TABLE_DATE);
   });
@@ -57,7 +57,9 @@ describe("monthly cost estimate", () => {
       ...Array.from({ length: 7 }, (_, i) => r("gcp:compute/forwardingRule:ForwardingRule", `fr${i}`, { loadBalancingScheme: "INTERNAL" }, i === 0 ? [urn("used")] : [])),
       r("gcp:compute/routerNat:RouterNat", "nat", { natIpAllocateOption: "AUTO_ONLY" }),
       ...Array.from({ length: 8 }, (_, i) => r("gcp:secretmanager/secretVersion:SecretVersion", `v${i}`, {})),
+      // GCS' default soft delete (7 days) applies to the lifecycle's deletions; 0 turns it off.
       r("gcp:storage/bucket:Bucket", "b", { lifecycleRules: [{ condition: { age: 10 }, action: { type: "Delete" } }] }),
+      r("gcp:storage/bucket:Bucket", "c", { lifecycleRules: [{ condition: { age: 30 }, action: { type: "Delete" } }], softDeletePolicy: { retentionDurationSeconds: 0 } }),
     ];
     const e = estimateMonthlyCost(resources);
     const price = REGION_PRICES["us-central1"]!;
@@ -73,7 +75,10 @@ describe("monthly cost estimate", () => {
     expect(byItem["1 NAT IP address(es)"]).toBe(3.65);
     expect(byItem["12.5 GiB processed"]).toBe(0.56);
     expect(e.lines.find((l) => l.category === "secret manager")?.monthlyUsd).toBe(0.12);
-    expect(e.lines.find((l) => l.category === "storage")?.monthlyUsd).toBe(0.02);
+    expect(e.lines.filter((l) => l.category === "storage").map((l) => [l.item, l.monthlyUsd])).toEqual([
+      ["1.7 GiB of backups (10 days + 7 soft-deleted × 0.1 GiB/day, $0.02/GiB-month)", 0.03],
+      ["3 GiB of backups (30 days + 0 soft-deleted × 0.1 GiB/day, $0.02/GiB-month)", 0.06],
+    ]);
     expect(e.lines.some((l) => l.item.includes("processed by the ingress"))).toBe(false);
     expect(e.totalUsd).toBe(+e.lines.reduce((n, l) => n + l.monthlyUsd, 0).toFixed(2));
   });

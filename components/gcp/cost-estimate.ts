@@ -271,11 +271,15 @@ export function estimateMonthlyCost(resources: PricedResource[]): CostEstimate {
 
   for (const bucket of resources.filter((r) => r.type === T.bucket)) {
     const rules = (bucket.inputs.lifecycleRules as Inputs[] | undefined) ?? [];
-    const retention = rules.map((r) => obj(r.condition).age).find((age): age is number => typeof age === "number");
-    const gib = (retention ?? 30) * USAGE_ASSUMPTIONS.backupGiBPerDay;
+    const retention = rules.map((r) => obj(r.condition).age).find((age): age is number => typeof age === "number") ?? 30;
+    // Soft-deleted objects (the lifecycle's deletions included) are billed until the policy lets them go.
+    const softDeleteSeconds = obj(bucket.inputs.softDeletePolicy).retentionDurationSeconds;
+    const softDeleteDays = typeof softDeleteSeconds === "number" ? softDeleteSeconds / 86_400 : 7; // GCS' default policy: 7 days
+    const days = retention + softDeleteDays;
+    const gib = days * USAGE_ASSUMPTIONS.backupGiBPerDay;
     lines.push({
       category: "storage",
-      item: `${money(gib)} GiB of backups (${retention ?? 30} days × ${USAGE_ASSUMPTIONS.backupGiBPerDay} GiB/day, $${prices.storagePerGiBMonth}/GiB-month)`,
+      item: `${money(gib)} GiB of backups (${retention} days + ${softDeleteDays} soft-deleted × ${USAGE_ASSUMPTIONS.backupGiBPerDay} GiB/day, $${prices.storagePerGiBMonth}/GiB-month)`,
       monthlyUsd: gib * prices.storagePerGiBMonth,
     });
   }
