@@ -152,6 +152,9 @@ export class Istio extends pulumi.ComponentResource {
           privateKeyPem: key.privateKeyPem,
           subject: { commonName: host || "titanium", organization: "Titanium" },
           dnsNames: host ? [host] : [],
+          // The ingress URL is https://<public IP> without a hostname: clients that trust this CA (the
+          // deploy's smoke test) check the address against the certificate's IP SANs.
+          ipAddresses: [args.publicIp],
           validityPeriodHours: 24 * 365,
           earlyRenewalHours: 24 * 30,
           allowedUses: ["digital_signature", "key_encipherment", "server_auth"],

@@ -167,7 +167,12 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(o(servers.find((s) => o(s.port).number === 443)!.tls)).toMatchObject({ mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName });
     const secret = one(run(), "kubernetes:core/v1:Secret", "platform-istio-gateway-tls");
     expect(secret.secretInputs).toContain("stringData");
-    expect(ofType(run(), "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"))).toHaveLength(1);
+    const certs = ofType(run(), "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"));
+    expect(certs).toHaveLength(1);
+    // Without a hostname the ingress URL is https://<public IP>: the certificate must name that address
+    // (ci-scripts.test.ts shows curl refusing the smoke test's request otherwise).
+    expect(run().outputs.ingressUrl).toBe(`https://${run().outputs.publicIp}`);
+    expect(certs[0]!.inputs).toMatchObject({ dnsNames: [], ipAddresses: [run().outputs.publicIp] });
     // Clients (the deploy's smoke test) can trust the generated certificate: a public output, not a secret.
     expect(String(run().outputs.ingressCaCertificate)).toContain("BEGIN CERTIFICATE");
     expect(run().secretOutputs).not.toContain("ingressCaCertificate");
@@ -268,6 +273,13 @@ describe("platform layer variants", () => {
     expect(replicas("dev", "istiod")).toBe(1);
     expect(replicas("prod", "istiod")).toBe(2);
     expect(replicas("prod", "gateway")).toBe(2);
+  });
+
+  it("names a configured hostname in the generated certificate, and still the public IP", async () => {
+    const run = await runProgram({ stack: "dev", config: { ingress: { hostname: "titanium.example.com" } } });
+    const cert = one(run, "tls:index/selfSignedCert:SelfSignedCert", "platform-istio-gateway-cert");
+    expect(cert.inputs).toMatchObject({ subject: { commonName: "titanium.example.com" }, dnsNames: ["titanium.example.com"], ipAddresses: [run.outputs.publicIp] });
+    expect(run.outputs.ingressUrl).toBe("https://titanium.example.com");
   });
 
   it("syncs a real certificate from Secret Manager instead of generating one when config names it", async () => {
