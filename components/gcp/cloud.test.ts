@@ -381,6 +381,12 @@ describe.each(["dev", "prod"])("PD CSI driver IAM (%s)", (stack) => {
       expect(p).toMatch(/^compute\.(disks|instances|zoneOperations|zones)\./);
       expect(p).not.toMatch(/delete|setIamPolicy|snapshot|images|setMetadata|setServiceAccount|instances\.(create|start|stop)/i);
     }
+    // The provisioner asks for the claim's names as disk labels, which Compute Engine authorizes as
+    // setLabels even inside disks.insert: without the permission every claim would stay Pending.
+    const controller = one(run(), "kubernetes:apps/v1:Deployment", "platform-pd-csi-controller");
+    const provisioner = (input(controller).spec.template.spec.containers as Obj[]).find((c) => c.name === "csi-provisioner")!;
+    expect(provisioner.args).toContain("--extra-create-metadata");
+    expect(input(role).permissions).toContain("compute.disks.setLabels");
     // No predefined storage or compute admin role anywhere.
     const bound = [...ofType(run(), "gcp:projects/iAMMember:IAMMember"), ...ofType(run(), "gcp:serviceaccount/iAMMember:IAMMember")].map((m) => String(m.inputs.role));
     expect(bound.filter((r) => /compute\.(storageAdmin|instanceAdmin|admin)/.test(r))).toEqual([]);

@@ -13,12 +13,15 @@ export const PD_CSI_DRIVER_NAME = "pd.csi.storage.gke.io";
  * creates: `reclaimPolicy: Retain`, expansion allowed, no snapshots), one permission per call of
  * the driver's Compute client. Not here, on purpose: `compute.disks.delete` (the cluster never
  * deletes a disk; an operator does, see docs/runbooks/database.md), snapshots and images, regional
- * disks, labels, and every other resource type. `roles/compute.storageAdmin`, which upstream
+ * disks, instance labels, and every other resource type. `roles/compute.storageAdmin`, which upstream
  * suggests, would also let a node delete any disk, snapshot or image in the project.
  */
 export const PD_CSI_DRIVER_PERMISSIONS = [
   // CreateVolume: disks.insert, in the zone of the node the pod was scheduled to.
   "compute.disks.create",
+  // The same insert carries labels (the claim's and volume's names, from the provisioner's
+  // --extra-create-metadata): Compute Engine checks setLabels for labels given at creation too.
+  "compute.disks.setLabels",
   // Idempotent create, polling an attachment, reading the size before a resize.
   "compute.disks.get",
   // ListVolumes (the attacher reconciles attachments): disks of the region's zones.

@@ -259,7 +259,8 @@ export class PdCsiDriver extends pulumi.ComponentResource {
                   // Zone-aware provisioning: the disk is created in the zone of the node the pod is scheduled to.
                   "--feature-gates=Topology=true",
                   "--timeout=250s",
-                  // The PVC's name and namespace go into the disk's description (found with `gcloud compute disks list`).
+                  // The PVC's and PV's names go into the disk's description and labels (`gcloud compute disks
+                  // list --filter=labels.kubernetes_io_created_for_pvc_name=postgres-data`).
                   "--extra-create-metadata",
                   "--default-fstype=ext4",
                 ]),
