@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { one, runProgram } from "./harness";
+import { loadConfig } from "./config";
+import { configuredRun, one, readStackConfig, runProgram } from "./harness";
 
 describe("whole-program harness", () => {
   it("runs the dev stack and records the explicit GCP provider with labels", async () => {
@@ -12,5 +13,12 @@ describe("whole-program harness", () => {
     const run = await runProgram({ stack: "prod" });
     expect(run.outputs.environment).toBe("prod");
     expect(one(run, "pulumi:providers:gcp", "gcp").inputs.project).toBe("titanium-prod-4821");
+  });
+  it("exports the image set the update deploys as the plain output `images`, which previews and drift checks set again", async () => {
+    // .github/scripts/deployed-images.sh reads it from `pulumi stack output --json`, where a secret would be masked.
+    const run = await configuredRun("dev");
+    expect(run.outputs.images).toEqual(loadConfig("dev", readStackConfig("dev")).images);
+    expect(run.outputs.images).toMatchObject({ registry: expect.any(String), tag: expect.any(String), digests: {} });
+    expect(run.secretOutputs).not.toContain("images");
   });
 });

@@ -169,3 +169,7 @@ export const pipelineAccess = cluster.pipelineAccess;
 export const appNamespace = appPlatform.namespace;
 export const appServiceUrls = apps.urls;
 export const appBackupCronJob = apps.backupCronJob;
+// Delivery (ADR 0050). The image set this update deployed, { registry, tag, digests } (not secret):
+// the committed stack files carry no digests, so previews and drift checks set these again from the
+// state (.github/scripts/deployed-images.sh) and compare like with like.
+export const images = config.images;

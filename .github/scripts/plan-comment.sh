@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Renders the pull-request comment from offline-plans.sh results: per stack, whether the plan is
 # blocked, the report sections of the PR's plan (policies, cost, capacity) and the diff against
-# the base branch. The first line is the marker upsert-comment.sh finds the comment by.
-# Usage: plan-comment.sh <out dir> <commit sha>   (Markdown on stdout)
+# the base. The first line is the marker upsert-comment.sh finds the comment by.
+# What was planned is said as it is: the PR head merged into the base commit (GitHub's merge
+# commit, the pull_request checkout), compared with that base commit alone (plan-base.sh).
+# Usage: plan-comment.sh <out dir> <pr head sha> <base sha>   (Markdown on stdout)
 set -euo pipefail
 
-out="${1:?usage: plan-comment.sh <out dir> <commit sha>}"
-sha="${2:?usage: plan-comment.sh <out dir> <commit sha>}"
+usage="usage: plan-comment.sh <out dir> <pr head sha> <base sha>"
+out="${1:?$usage}"
+sha="${2:?$usage}"
+base_sha="${3:?$usage}"
+for commit in "$sha" "$base_sha"; do
+  if [[ ! "$commit" =~ ^[0-9a-f]{7,40}$ ]]; then
+    echo "plan-comment: '$commit' is not a commit sha" >&2
+    exit 2
+  fi
+done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 marker="$("$here/comment-marker.sh")"
 fence='```'
@@ -14,8 +24,10 @@ fence='```'
 echo "$marker"
 echo "## Offline plan and policies"
 echo
-echo "What \`pulumi up\` would do for each stack at ${sha:0:7}, computed without cloud credentials" \
-  "(\`npm run plan\`, the same policy pack as \`pulumi preview --policy-pack policies\`), compared with the base branch."
+echo "What \`pulumi up\` would do for each stack with this pull request's head ${sha:0:7} merged into" \
+  "the base branch at ${base_sha:0:7} (GitHub's merge commit), computed without cloud credentials" \
+  "(\`npm run plan\`, the same policy pack as \`pulumi preview --policy-pack policies\`), compared with" \
+  "${base_sha:0:7} alone."
 
 shopt -s nullglob
 for status_file in "$out"/head-*.status; do
@@ -38,7 +50,7 @@ for status_file in "$out"/head-*.status; do
   fi
   if [[ "$(cat "$out/base-$stack.status" 2>/dev/null || echo 1)" != 0 ]]; then
     echo
-    echo "_The base branch has no usable plan for \`$stack\`; the diff is against an empty stack._"
+    echo "_The base (${base_sha:0:7}) has no usable plan for \`$stack\`; the diff is against an empty stack._"
   fi
   if jq -e '.sections | length > 0' "$head_json" >/dev/null; then
     echo

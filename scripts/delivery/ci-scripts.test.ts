@@ -1,17 +1,19 @@
 /**
  * The CI scripts under .github/scripts, run for real against stand-ins for the outside world:
  * a temporary git repository, a fake GitHub API (fakes/gh.mjs), a fake registry, a fake IAP
- * tunnel that really listens, a local HTTP server for the smoke test, recorded CLI calls.
+ * tunnel that really listens, local HTTP and HTTPS servers for the smoke test (certificates made
+ * with the openssl CLI), recorded CLI calls.
  */
 import { spawn, type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SERVICE_NAMES } from "../../stacks/config";
-import { configuredRun } from "../../stacks/harness";
+import { configuredRun, type ProgramRun, readStackConfig, runProgram } from "../../stacks/harness";
 import { stackNames } from "../../stacks/plan";
 import { REPO_ROOT } from "./workflows";
 
@@ -169,6 +171,95 @@ describe("resolving and setting the images a deploy uses", () => {
     expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.mjs") }).stderr).toContain("bad entry");
   });
 
+  describe("deployed-images.sh: previews and drift checks use the image set the stack last deployed", () => {
+    const recorder = path.join(FAKES, "recorder.mjs");
+    /** Runs deployed-images.sh on these stack outputs; returns the result and the pulumi calls it made. */
+    const deployed = (outputs: unknown, raw?: string) => {
+      const dir = mkdtempSync(path.join(tmp, "deployed-"));
+      const file = path.join(dir, "stack-outputs-dev.json");
+      writeFileSync(file, raw ?? JSON.stringify(outputs));
+      const log = path.join(dir, "pulumi.log");
+      const r = script("deployed-images.sh", ["dev", file], { PULUMI: recorder, FAKE_LOG: log });
+      const calls = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
+      return { ...r, calls };
+    };
+
+    it("sets the tag and digests the stack output `images` records, through set-images.sh", () => {
+      const images = { registry, tag: "main-abc1234", digests: { "api-gateway": digest(1), "blog-service": digest(2) } };
+      const r = deployed({ ingressUrl: "https://203.0.113.10", images });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain("stack dev last deployed main-abc1234 (2 digests)");
+      expect(r.calls).toEqual([
+        ["config", "set", "--stack", "dev", "--path", "titanium:images.tag", "main-abc1234"],
+        ["config", "set", "--stack", "dev", "--path", "titanium:images.digests.api-gateway", digest(1)],
+        ["config", "set", "--stack", "dev", "--path", "titanium:images.digests.blog-service", digest(2)],
+      ]);
+    });
+
+    it("changes nothing, with a notice, for a stack the pipeline never deployed or an older state", () => {
+      for (const outputs of [{}, { ingressUrl: "https://203.0.113.10" }, { images: null }, { images: { registry, tag: "main-0000000", digests: {} } }]) {
+        const r = deployed(outputs);
+        expect(r.status, `${JSON.stringify(outputs)}: ${r.stderr}`).toBe(0);
+        expect(r.stdout).toContain("::notice::deployed-images: stack dev has no deployed image set");
+        expect(r.calls, JSON.stringify(outputs)).toEqual([]);
+      }
+    });
+
+    it("fails on outputs that are not JSON or an `images` of the wrong shape", () => {
+      const notJson = deployed(undefined, "error: no stack selected");
+      expect(notJson.status).not.toBe(0);
+      expect(notJson.stderr).toContain("is not a JSON object of stack outputs");
+      for (const images of ["[secret]", { registry, digests: { "api-gateway": digest(1) } }, { registry, tag: "main-abc1234", digests: [digest(1)] }]) {
+        const r = deployed({ images });
+        expect(r.status, JSON.stringify(images)).not.toBe(0);
+        expect(r.stderr).toContain("is not {registry, tag, digests}");
+        expect(r.calls).toEqual([]);
+      }
+      const badDigest = deployed({ images: { registry, tag: "main-abc1234", digests: { "api-gateway": "sha256:short" } } });
+      expect(badDigest.status).not.toBe(0);
+      expect(badDigest.stderr).toContain("bad entry");
+    });
+
+    it("round trip with the real program: the set a deploy records renders the same images again; the stack file alone does not", async () => {
+      /** Every service image reference in the resources a run registered, by resource. */
+      const imagesOf = (run: ProgramRun, registry: string) => {
+        const pattern = new RegExp(`${registry.replace(/[.]/g, "\\.")}/(?:${SERVICE_NAMES.join("|")})(?:@sha256:[0-9a-f]{64}|:[\\w.-]+)`, "g");
+        return Object.fromEntries(
+          run.resources.flatMap((r) => {
+            const found = [...new Set(JSON.stringify(r.inputs).match(pattern) ?? [])].sort();
+            return found.length > 0 ? [[`${r.type} ${r.name}`, found]] : [];
+          }),
+        );
+      };
+      // What a pipeline deploy runs: set-images.sh put a full digest set into the config.
+      const set = { tag: "main-abc1234", digests: Object.fromEntries(SERVICE_NAMES.map((s, i) => [s, digest(i + 1)])) };
+      const deploy = await runProgram({ stack: "dev", config: { images: set } });
+      expect(deploy.secretOutputs).not.toContain("images");
+      const recorded = deploy.outputs.images as { registry: string; tag: string; digests: Record<string, string> };
+      expect(recorded).toEqual({ registry: expect.any(String), ...set });
+
+      // A later preview: the committed stack file, then what deployed-images.sh sets from the recorded output.
+      const r = deployed({ images: recorded });
+      expect(r.status, r.stderr).toBe(0);
+      const config = JSON.parse(readStackConfig("dev")["titanium:images"] ?? "{}") as Record<string, unknown>;
+      for (const call of r.calls) {
+        const keys = call[call.indexOf("--path") + 1]!.replace(/^titanium:images\./, "").split(".");
+        let at = config;
+        for (const key of keys.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+        at[keys.at(-1)!] = call.at(-1);
+      }
+      const preview = await runProgram({ stack: "dev", config: { images: config } });
+      const deployedImages = imagesOf(deploy, recorded.registry);
+      expect(Object.keys(deployedImages).length).toBeGreaterThanOrEqual(SERVICE_NAMES.length);
+      expect(Object.values(deployedImages).flat().every((ref) => ref.includes("@sha256:"))).toBe(true);
+      expect(imagesOf(preview, recorded.registry)).toEqual(deployedImages);
+      // Without it (the defect): the committed stack file renders a tag where the cluster runs digests.
+      const committed = imagesOf(await configuredRun("dev"), recorded.registry);
+      expect(Object.keys(committed)).toEqual(Object.keys(deployedImages));
+      for (const [resource, refs] of Object.entries(committed)) expect(refs, resource).not.toEqual(deployedImages[resource]);
+    });
+  });
+
   it("release-images.sh refuses a stack whose configured registry is not this repository's", () => {
     const file = path.join(tmp, "dev-images.json");
     const defaults = "ghcr.io/titanium-platform/titanium";
@@ -302,14 +393,15 @@ describe("reaching the cluster and the public endpoint", () => {
     let base = "";
     let posts: unknown = [];
     let healthStatus = 200;
+    const answer = (req: IncomingMessage, res: ServerResponse) => {
+      if (req.url === "/health") {
+        res.writeHead(healthStatus).end();
+      } else if (req.url === "/blog/api/posts") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(posts));
+      } else res.writeHead(404).end();
+    };
     beforeAll(async () => {
-      server = createServer((req, res) => {
-        if (req.url === "/health") {
-          res.writeHead(healthStatus).end();
-        } else if (req.url === "/blog/api/posts") {
-          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(posts));
-        } else res.writeHead(404).end();
-      });
+      server = createServer(answer);
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
       base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     });
@@ -341,6 +433,70 @@ describe("reaching the cluster and the public endpoint", () => {
       writeFileSync(outputs, "{}");
       expect((await scriptAsync("smoke.sh", ["--stack-outputs", outputs], env)).stderr).toContain("no ingressUrl output");
     });
+
+    describe("over HTTPS to an IP address, trusting the stack's generated certificate", () => {
+      const certs = mkdtempSync(path.join(tmp, "certs-"));
+      /**
+       * A self-signed certificate shaped like the one the program generates without a hostname
+       * (components/platform/istio.ts: ECDSA P-256, CN "titanium", O "Titanium", server auth, not a CA),
+       * with the subjectAltName given, if any.
+       */
+      const selfSigned = (name: string, subjectAltName?: string) => {
+        const r = spawnSync(
+          "openssl",
+          [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+            "-keyout", path.join(certs, `${name}.key`), "-out", path.join(certs, `${name}.pem`),
+            "-subj", "/O=Titanium/CN=titanium",
+            "-addext", "basicConstraints=critical,CA:FALSE",
+            "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
+            "-addext", "extendedKeyUsage=serverAuth",
+            ...(subjectAltName ? ["-addext", `subjectAltName=${subjectAltName}`] : []),
+          ],
+          { encoding: "utf8" },
+        );
+        if (r.error) throw r.error;
+        expect(r.status, r.stderr).toBe(0);
+        return { key: readFileSync(path.join(certs, `${name}.key`), "utf8"), cert: readFileSync(path.join(certs, `${name}.pem`), "utf8") };
+      };
+      /** smoke.sh --stack-outputs against an HTTPS server on 127.0.0.1 with this certificate. */
+      const smokeOverHttps = async (pair: { key: string; cert: string }, trusted: string | undefined) => {
+        const https = createHttpsServer(pair, answer);
+        await new Promise<void>((r) => https.listen(0, "127.0.0.1", () => r()));
+        try {
+          const outputs = path.join(certs, `outputs-${Math.random()}.json`);
+          const ingressUrl = `https://127.0.0.1:${(https.address() as { port: number }).port}`;
+          writeFileSync(outputs, JSON.stringify({ ingressUrl, ...(trusted ? { ingressCaCertificate: trusted } : {}) }));
+          return await scriptAsync("smoke.sh", ["--stack-outputs", outputs], { ...env, SMOKE_ATTEMPTS: "1" });
+        } finally {
+          await new Promise<void>((r) => https.close(() => r()));
+        }
+      };
+      beforeAll(() => {
+        posts = [{ id: 1, title: "hello" }];
+        healthStatus = 200;
+      });
+
+      it("passes when the certificate carries the public IP as an IP SAN", async () => {
+        const withIp = selfSigned("with-ip", "IP:127.0.0.1");
+        const r = await smokeOverHttps(withIp, withIp.cert);
+        expect(r.status, r.stdout + r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/smoke: https:\/\/127\.0\.0\.1:\d+ answers \/health and \/blog\/api\/posts/);
+      });
+
+      it("fails naming the reason when the certificate has no IP SAN (what it had before), or is not trusted", async () => {
+        const withoutIp = selfSigned("without-ip");
+        const r = await smokeOverHttps(withoutIp, withoutIp.cert);
+        expect(r.status).toBe(1);
+        // curl checks the address against the IP SANs (the CN is no match for an IP address).
+        expect(r.stdout).toContain("certificate subject name 'titanium' does not match target host name '127.0.0.1'");
+        // The trust comes from the stack output: without it the same server is refused for another reason.
+        const withIp = selfSigned("untrusted", "IP:127.0.0.1");
+        const untrusted = await smokeOverHttps(withIp, undefined);
+        expect(untrusted.status).toBe(1);
+        expect(untrusted.stdout).toContain("SSL certificate problem");
+      });
+    });
   });
 });
 
@@ -369,23 +525,54 @@ describe("the offline-plan comment", () => {
     expect(readFileSync(path.join(out, "diff-dev.md"), "utf8")).toContain("1 → 1 resources");
     expect(readFileSync(path.join(out, "diff-prod.md"), "utf8")).toContain("0 → 1 resources");
 
-    const comment = script("plan-comment.sh", [out, "0123456789abcdef"]);
+    const comment = script("plan-comment.sh", [out, "0123456789abcdef", "fedcba9876543210"]);
     expect(comment.status, comment.stderr).toBe(0);
     const body = comment.stdout;
     expect(body.split("\n")[0]).toBe(script("comment-marker.sh", []).stdout.trim());
-    expect(body).toContain("at 0123456");
+    // What was planned: the PR head merged into that base commit, compared with the base alone.
+    expect(body).toContain("this pull request's head 0123456 merged into the base branch at fedcba9");
+    expect(body).toContain("compared with fedcba9 alone");
     expect(body).toContain("### ✅ `dev`: no blocking findings");
     expect(body).toContain("### ❌ `prod`: blocking findings");
     expect(body).toContain("mandatory violation in prod");
-    expect(body).toContain("_The base branch has no usable plan for `prod`");
-    expect(body).not.toContain("_The base branch has no usable plan for `dev`");
+    expect(body).toContain("_The base (fedcba9) has no usable plan for `prod`");
+    expect(body).not.toContain("has no usable plan for `dev`");
+    // Without the base it was compared with, the comment could not say what it shows.
+    const noBase = script("plan-comment.sh", [out, "0123456789abcdef"]);
+    expect(noBase.status).not.toBe(0);
+    expect(noBase.stderr).toContain("<base sha>");
+    expect(script("plan-comment.sh", [out, "0123456789abcdef", "main"]).stderr).toContain("'main' is not a commit sha");
+  });
+
+  it("plan-base.sh compares with the base tip GitHub merged the PR into, not the older pull_request.base.sha", () => {
+    // main: c0 → c1 (another PR merged after this one was opened); the PR branches from c0.
+    const { dir, shas } = repoWith([{ "a.txt": "0" }, { "a.txt": "1" }]);
+    const [c0, c1] = shas as [string, string];
+    git(dir, "checkout", "-q", "-b", "feature", c0);
+    writeFileSync(path.join(dir, "b.txt"), "pr");
+    git(dir, "add", "-A");
+    git(dir, "commit", "-q", "-m", "the PR");
+    const prHead = git(dir, "rev-parse", "HEAD");
+    // refs/pull/<n>/merge as GitHub builds it: the PR head merged into the base branch's tip.
+    git(dir, "checkout", "-q", "--detach", c1);
+    git(dir, "merge", "-q", "--no-ff", "-m", "Merge into c1", prHead);
+    const r = script("plan-base.sh", [prHead], {}, dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(c1); // pull_request.base.sha would still be c0 here
+    expect(r.stdout.trim()).not.toBe(c0);
+    // Anything but that merge is refused: another PR head, a plain checkout of the head.
+    const foreign = script("plan-base.sh", [c0], {}, dir);
+    expect(foreign.status).toBe(1);
+    expect(foreign.stderr).toContain("is not GitHub's merge of the pull request head");
+    git(dir, "checkout", "-q", prHead);
+    expect(script("plan-base.sh", [prHead], {}, dir).status).toBe(1);
   });
 
   it("reports a crashed plan with its log; only a clean run is not blocking", () => {
     const out = path.join(tmp, "plans-crashed");
     const r = script("offline-plans.sh", [REPO_ROOT, baseCheckout(), out], { PATH: pathEnv, FAKE_NPM_CRASH: "dev" });
     expect(r.stdout.trim()).toBe("blocking=true");
-    const body = script("plan-comment.sh", [out, "abcdef0"]).stdout;
+    const body = script("plan-comment.sh", [out, "abcdef0", "1234567"]).stdout;
     expect(body).toContain("### ❌ `dev`: the plan failed");
     expect(body).toContain("TypeError: boom in");
     expect(body).toContain("### ✅ `prod`");

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { REPO_ROOT } from "./workflows";
+import { REPO_ROOT, SCRIPTS_DIR, workflows } from "./workflows";
 
 const read = (rel: string) => readFileSync(path.join(REPO_ROOT, rel), "utf8");
 
@@ -114,6 +114,31 @@ describe("architecture decision records", () => {
     expect(file, `docs/adr/${number}-*.md`).toBeDefined();
     const text = read(`docs/adr/${file}`);
     for (const t of topics) expect(text, `${file}: ${t}`).toMatch(t);
+  });
+});
+
+describe("commands", () => {
+  it("every gh command in the docs and the CI scripts names a workflow that exists", () => {
+    // `gh workflow run Deploy`, `gh workflow enable Drift`, `gh run list --workflow Deploy`: a renamed
+    // workflow would leave an operator with a command that fails when it matters (a rollback, a
+    // re-enabled drift check).
+    const known = new Set(workflows().flatMap((w) => [w.name, path.basename(w.file)]));
+    const texts = [
+      ...["README.md", ...markdownUnder("docs")].map((file) => ({ file, text: read(file) })),
+      ...readdirSync(SCRIPTS_DIR).map((f) => ({ file: `.github/scripts/${f}`, text: readFileSync(path.join(SCRIPTS_DIR, f), "utf8") })),
+    ];
+    const named: string[] = [];
+    const unknown: string[] = [];
+    for (const { file, text } of texts) {
+      for (const m of text.matchAll(/\bgh workflow (?:run|enable|disable|view)\s+("[^"]+"|[\w.-]+)|\bgh run (?:list|watch|view)\b[^\n`]*?--workflow[ =]("[^"]+"|[\w.-]+)/g)) {
+        const name = (m[1] ?? m[2]!).replace(/^"|"$/g, "");
+        named.push(name);
+        if (!known.has(name)) unknown.push(`${file}: ${m[0]}`);
+      }
+    }
+    expect(unknown).toEqual([]);
+    // The ones an operator needs in a hurry are there.
+    for (const name of ["Deploy", "Drift", "Images"]) expect(named, name).toContain(name);
   });
 });
 

@@ -230,6 +230,14 @@ describe("the workflows use the project's own facts", () => {
     expect(rootPackage.scripts.test).toMatch(/typecheck.*lint.*vitest/);
   });
 
+  it(".ci/run installs, when missing, the tools the delivery tests run", () => {
+    // shellcheck and yamllint lint; the CI scripts need jq; smoke.sh needs curl; its HTTPS test makes
+    // certificates with openssl. The test job's container (node:20-bookworm) does not promise them all.
+    const ciRun = readFileSync(path.join(REPO_ROOT, ".ci/run"), "utf8");
+    const needed = new Map([...ciRun.matchAll(/^need (\S+) (\S+)/gm)].map((m) => [m[1]!, m[2]!]));
+    for (const tool of ["shellcheck", "yamllint", "jq", "curl", "openssl"]) expect(needed.get(tool), tool).toBe(tool);
+  });
+
   it("local actions get exactly the inputs they declare (actionlint cannot read them offline)", () => {
     const actions = new Map(compositeActions().map((a) => [`./${path.dirname(a.file)}`, a]));
     const uses = allSteps().filter(({ step }) => step.uses?.startsWith("./.github/actions/"));
@@ -369,6 +377,22 @@ describe("the pipeline's shape", () => {
     }
   });
 
+  it("deploy concurrency: what the workflow and the runbook say matches GitHub (one pending job per group)", () => {
+    // GitHub: "any existing pending job or workflow in the same concurrency group will be canceled and
+    // the new queued job or workflow will take its place". A running deploy is never cancelled; a
+    // queued one can be.
+    const w = workflow("deploy.yml");
+    for (const id of ["dev", "prod"]) expect(w.jobs[id]!.concurrency, id).toEqual({ group: expect.stringMatching(/^pulumi-/), "cancel-in-progress": false });
+    const header = w.text.split("\n").filter((l) => l.startsWith("#")).join(" ");
+    expect(header).not.toMatch(/queued deploy is never cancelled/i);
+    expect(header).toMatch(/at most ONE pending job per group/);
+    const runbook = readFileSync(path.join(REPO_ROOT, "docs/runbooks/deploy.md"), "utf8");
+    const rollBack = runbook.slice(runbook.indexOf("## Roll back"), runbook.indexOf("\n## ", runbook.indexOf("## Roll back") + 1));
+    expect(rollBack).toMatch(/at most \*\*one pending\*\*\s+job/);
+    expect(rollBack).toMatch(/ended `cancelled`, dispatch the rollback again/);
+    expect(rollBack).toContain("gh workflow run Deploy --ref main -f images-tag=");
+  });
+
   it("images record their digests as an artifact and in the job summary", () => {
     const record = workflow("images.yml").jobs.record!;
     expect(record.needs).toBe("build");
@@ -399,6 +423,56 @@ describe("the pipeline's shape", () => {
     expect(Object.values(unset).map((j) => j.result)).toEqual(["skipped", "skipped", "skipped"]);
     // Never the deploy group: a pending drift run must not replace a pending deploy.
     expect(w.jobs.check!.concurrency).toEqual({ group: "drift-${{ matrix.stack }}", "cancel-in-progress": false });
+  });
+
+  it("previews and drift checks set the images the stack last deployed, after cloud access and before comparing", () => {
+    // The stack files carry no digests: compared with them, every image the deploy pinned shows as changed.
+    const jobs: { file: string; job: string; compares: (s: Step) => boolean }[] = [
+      { file: "drift.yml", job: "check", compares: (s) => /\.github\/scripts\/drift-check\.sh/.test(s.run ?? "") },
+      { file: "pull-request.yml", job: "preview", compares: (s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "preview" },
+    ];
+    for (const { file, job, compares } of jobs) {
+      const steps = workflow(file).jobs[job]!.steps!;
+      const setup = steps.findIndex((s) => s.uses === "./.github/actions/pulumi-gcp" && s.id === "pulumi");
+      const images = steps.findIndex((s) => (s.run ?? "").trim() === '.github/scripts/deployed-images.sh "$STACK" "$OUTPUTS"');
+      const compare = steps.findIndex(compares);
+      expect([setup, images, compare].every((i) => i >= 0), `${file} ${job}: ${[setup, images, compare]}`).toBe(true);
+      expect(setup < images && images < compare, `${file} ${job}: setup ${setup}, images ${images}, compare ${compare}`).toBe(true);
+      // The outputs file the composite action wrote, of the stack this matrix entry checks.
+      expect(steps[images]!.env, `${file} ${job}`).toEqual({ STACK: "${{ matrix.stack }}", OUTPUTS: "${{ steps.pulumi.outputs.outputs-file }}" });
+      expect(steps[compare]!.with?.["stack-name"] ?? steps[compare]!.env?.STACK).toBe("${{ matrix.stack }}");
+    }
+    // Drift: the check runs only on the deployed set; failing to set it is a failed check, never drift.
+    const check = workflow("drift.yml").jobs.check!.steps!;
+    const images = check.find((s) => s.run?.includes("deployed-images.sh"))!;
+    expect(images).toMatchObject({ id: "images", if: "steps.pulumi.outcome == 'success'", "continue-on-error": true });
+    expect(check.find((s) => s.run?.includes("drift-check.sh"))!.if).toBe("steps.pulumi.outcome == 'success' && steps.images.outcome == 'success'");
+    const failed = check.find((s) => s.name === "Record a failed setup")!;
+    expect(failed.if).toBe("steps.pulumi.outcome != 'success' || steps.images.outcome != 'success'");
+    expect(failed.run).toContain('result: "error"');
+    // A deploy sets the newer set it deploys instead.
+    for (const id of ["dev", "prod"]) expect(workflow("deploy.yml").jobs[id]!.steps!.some((s) => s.run?.includes("deployed-images.sh")), id).toBe(false);
+  });
+
+  it("the offline plan compares GitHub's merge commit with its first parent, and the comment names both", () => {
+    const w = workflow("pull-request.yml");
+    const plan = w.jobs.plan!;
+    // The pull_request default: refs/pull/<n>/merge (GITHUB_SHA), with the history plan-base.sh reads.
+    const checkout = stepsUsing(plan, "actions/checkout")[0]!;
+    expect(checkout.with).toMatchObject({ "fetch-depth": 0 });
+    expect(checkout.with).not.toHaveProperty("ref");
+    const base = plan.steps!.find((s) => s.run?.includes("plan-base.sh"))!;
+    expect(base.env).toEqual({ HEAD_SHA: "${{ github.event.pull_request.head.sha }}" });
+    expect(base.run).toContain('base_sha="$(.github/scripts/plan-base.sh "$HEAD_SHA")"');
+    expect(base.run).toContain('git worktree add --detach "$RUNNER_TEMP/base" "$base_sha"');
+    expect(base.run).toContain('echo "sha=$base_sha" >>"$GITHUB_OUTPUT"');
+    // Not the event's base.sha, which can be far behind the tip the merge commit was made from.
+    expect(w.text).not.toMatch(/\$\{\{[^}]*base\.sha[^}]*\}\}/);
+    const comment = plan.steps!.find((s) => s.run?.includes("plan-comment.sh"))!;
+    expect(comment.run).toContain('.github/scripts/plan-comment.sh "$out" "$HEAD_SHA" "$BASE_SHA"');
+    expect(comment.env).toMatchObject({ HEAD_SHA: "${{ github.event.pull_request.head.sha }}", BASE_SHA: `\${{ steps.${base.id}.outputs.sha }}` });
+    // upsert-comment.sh still checks the PR's head, not the merge commit.
+    expect(comment.run).toContain('echo "$HEAD_SHA" >"$out/head-sha"');
   });
 
   it("the offline-plan comment is posted by the workflow_run workflow, from the artifact the PR run uploads", () => {
@@ -484,6 +558,51 @@ describe("supply chain and privileges", () => {
     const auth = compositeActions().flatMap((a) => a.runs.steps).filter((s) => s.uses?.startsWith("google-github-actions/auth@"));
     expect(auth).toHaveLength(1);
     expect(Object.keys(auth[0]!.with!).sort()).toEqual(["service_account", "workload_identity_provider"]);
+  });
+
+  it("every job that checks out the repository may read its contents (job permissions set the rest to none)", () => {
+    const jobs: { where: string; contents: string | undefined }[] = [];
+    for (const w of workflows()) {
+      for (const [id, job] of Object.entries(w.jobs)) {
+        if (stepsUsing(job, "actions/checkout").length > 0) jobs.push({ where: `${path.basename(w.file)}:${id}`, contents: job.permissions?.contents });
+      }
+    }
+    expect(jobs.length).toBeGreaterThan(8);
+    expect(jobs.filter((j) => j.contents !== "read" && j.contents !== "write").map((j) => j.where)).toEqual([]);
+    expect(jobs.find((j) => j.where === "offline-plan-comment.yml:comment")?.contents).toBe("read");
+  });
+
+  describe("which pull requests get the cloud preview (GitHub's rules applied to pull-request.yml's conditions)", () => {
+    const w = workflow("pull-request.yml");
+    const repository = "acme/titanium";
+    // Renovate's branch prefix, from its config (Renovate's default when unset).
+    const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as { branchPrefix?: string };
+    const prefix = renovate.branchPrefix ?? "renovate/";
+    const vars = { PULUMI_BACKEND_URLS: '{"dev":"gs://d"}', GCP_WORKLOAD_IDENTITY_PROVIDER: "projects/1/x" };
+    const run = (ref: string, from = repository, v: Record<string, string> = vars) =>
+      Object.fromEntries(
+        Object.entries(
+          simulateJobs(w, { github: { event_name: "pull_request", repository, event: { pull_request: { head: { ref, repo: { full_name: from } } } } }, vars: v }),
+        ).map(([id, j]) => [id, j.result]),
+      );
+
+    it("a branch of this repository gets it", () => {
+      expect(run("feature/ingress-tls")).toEqual({ test: "success", plan: "success", stacks: "success", preview: "success" });
+    });
+
+    it("Renovate's branches do not (unreviewed dependency code), but keep the tests, the offline plan and the policies", () => {
+      expect(w.jobs.preview!.if).toContain(`!startsWith(github.event.pull_request.head.ref, '${prefix}')`);
+      for (const ref of [`${prefix}npm-hono-4.x`, `${prefix}lock-file-maintenance`, `${prefix.toUpperCase()}istio-charts`]) {
+        expect(run(ref), ref).toEqual({ test: "success", plan: "success", stacks: "success", preview: "skipped" });
+      }
+      // Only the prefix counts: a branch that merely mentions it is an ordinary branch.
+      expect(run(`fix/${prefix}config`).preview).toBe("success");
+    });
+
+    it("forks never do, nor anyone before the cloud side is configured", () => {
+      expect(run("main", "someone/titanium").preview).toBe("skipped");
+      expect(run("feature/x", repository, {}).preview).toBe("skipped");
+    });
   });
 
   it("pull requests from forks never reach the cloud; checkouts never keep the token", () => {

@@ -147,10 +147,10 @@ type ExpressionValue = string | number | boolean | null | { [key: string]: Expre
 /**
  * Evaluates the subset of GitHub Actions expressions the workflows' `if:` and `outputs:` use:
  * string, number and boolean literals, context paths (`needs.dev.result`, `inputs.images-tag`),
- * `!`, `==`, `!=`, `&&`, `||` (which, as on GitHub, return an operand), parentheses and the status
- * functions, whose values the caller gives. Strings compare case-insensitively, as on GitHub. A
- * missing property is null. Anything else (indexing, other functions) throws: extend it when a
- * workflow needs more.
+ * `!`, `==`, `!=`, `&&`, `||` (which, as on GitHub, return an operand), parentheses, the status
+ * functions, whose values the caller gives, and `startsWith`/`endsWith`/`contains` on strings.
+ * Strings compare case-insensitively, as on GitHub. A missing property is null. Anything else
+ * (indexing, other functions) throws: extend it when a workflow needs more.
  */
 function evaluateExpression(
   expression: string,
@@ -158,7 +158,7 @@ function evaluateExpression(
   status: { success: boolean; failure: boolean; cancelled: boolean },
 ): ExpressionValue {
   const source = expression.trim().replace(/^\$\{\{([\s\S]*)\}\}$/, "$1");
-  const tokens = [...source.matchAll(/\s*('(?:[^']|'')*'|\d+(?:\.\d+)?|[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*|==|!=|&&|\|\||[!()])/gy)].map((m) => m[1]!);
+  const tokens = [...source.matchAll(/\s*('(?:[^']|'')*'|\d+(?:\.\d+)?|[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*|==|!=|&&|\|\||[!(),])/gy)].map((m) => m[1]!);
   if (tokens.join("").replace(/\s/g, "") !== source.replace(/\s/g, "")) throw new Error(`unsupported expression: ${expression}`);
   let at = 0;
   const truthy = (v: ExpressionValue) => v !== null && v !== false && v !== 0 && v !== "";
@@ -181,10 +181,32 @@ function evaluateExpression(
     if (t === "true" || t === "false") return t === "true";
     if (t === "null") return null;
     if (tokens[at] === "(") {
-      if (tokens[at + 1] !== ")") throw new Error(`unsupported call in ${expression}`);
-      at += 2;
-      if (t === "always") return true;
-      if (t === "success" || t === "failure" || t === "cancelled") return status[t];
+      at++;
+      const args: ExpressionValue[] = [];
+      while (tokens[at] !== ")") {
+        if (args.length > 0 && tokens[at++] !== ",") throw new Error(`expected , or ) in ${expression}`);
+        args.push(or());
+      }
+      at++;
+      const expectArgs = (n: number) => {
+        if (args.length !== n) throw new Error(`${t}() takes ${n} arguments in ${expression}`);
+      };
+      // The string functions cast their arguments to strings and ignore case, as on GitHub.
+      const texts = () => {
+        expectArgs(2);
+        return args.map((v) => {
+          if (v !== null && typeof v === "object") throw new Error(`${t}() of an object is not supported in ${expression}`);
+          return String(v ?? "").toLowerCase();
+        }) as [string, string];
+      };
+      if (t === "always" || t === "success" || t === "failure" || t === "cancelled") {
+        expectArgs(0);
+        return t === "always" ? true : status[t];
+      }
+      if (t === "startsWith" || t === "endsWith" || t === "contains") {
+        const [text, part] = texts();
+        return t === "startsWith" ? text.startsWith(part) : t === "endsWith" ? text.endsWith(part) : text.includes(part);
+      }
       throw new Error(`unsupported function ${t}() in ${expression}`);
     }
     let v: ExpressionValue = context;
