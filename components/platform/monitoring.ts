@@ -32,6 +32,8 @@ export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
 
 /** Label the Grafana sidecar watches (kube-prometheus-stack's default, set explicitly). */
 const DASHBOARD_LABEL = { grafana_dashboard: "1" };
+/** The annotation naming a dashboard ConfigMap's Grafana folder (the sidecar's `folderAnnotation`). */
+const DASHBOARD_FOLDER_ANNOTATION = "grafana_folder";
 const DATASOURCE_LABEL = { grafana_datasource: "1" };
 
 /** Name of the PodMonitor that scrapes Istio's merged metrics of every meshed pod (ADR 0021). */
@@ -119,9 +121,20 @@ export class Monitoring extends pulumi.ComponentResource {
             size: `${o.grafanaStorageGi}Gi`,
             ...(args.volumes.storageClassName ? { storageClassName: args.volumes.storageClassName } : {}),
           },
+          // Its volume attaches to one node at a time (a Persistent Disk in prod): the old pod must let go
+          // before the new one starts, or a rollout onto another agent hangs on a Multi-Attach error.
+          deploymentStrategy: { type: "Recreate" },
           nodeSelector: { ...args.volumes.nodeSelector },
           sidecar: {
-            dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
+            // Folders from the dashboards' `grafana_folder` annotation (the chart reads it only when named here).
+            dashboards: {
+              enabled: true,
+              label: "grafana_dashboard",
+              labelValue: "1",
+              searchNamespace: "ALL",
+              folderAnnotation: DASHBOARD_FOLDER_ANNOTATION,
+              provider: { foldersFromFilesStructure: true },
+            },
             datasources: { enabled: true },
           },
         },
@@ -161,7 +174,7 @@ export class Monitoring extends pulumi.ComponentResource {
       new k8s.core.v1.ConfigMap(
         `${name}-dashboard-${id}`,
         {
-          metadata: { name: `dashboard-${id}`, namespace: ns, labels: DASHBOARD_LABEL, annotations: { grafana_folder: "Titanium" } },
+          metadata: { name: `dashboard-${id}`, namespace: ns, labels: DASHBOARD_LABEL, annotations: { [DASHBOARD_FOLDER_ANNOTATION]: "Titanium" } },
           data: { [file]: readFileSync(path.join(DASHBOARD_DIR, file), "utf8") },
         },
         { ...k, dependsOn: args.dependsOn },
@@ -180,7 +193,9 @@ export class Monitoring extends pulumi.ComponentResource {
         metadata: { name: MESH_POD_MONITOR, namespace: ns },
         spec: {
           namespaceSelector: { matchNames: [NAMESPACES.app, NAMESPACES.istio] },
-          selector: { matchExpressions: [{ key: "security.istio.io/tlsMode", operator: "Exists" }] },
+          // Every proxy Istio injects, sidecar or gateway: both injection templates set the canonical
+          // name (only the sidecar's sets security.istio.io/tlsMode, which would leave the gateway out).
+          selector: { matchExpressions: [{ key: "service.istio.io/canonical-name", operator: "Exists" }] },
           podMetricsEndpoints: [
             {
               port: "http-envoy-prom",

@@ -1,8 +1,11 @@
 import { clusterCapacity, NODE_POOL_LABEL } from "../cluster/capacity";
 import { MACHINE_TYPE_NAMES } from "../gcp/pricing";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
-import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, configuredRun, runProgram } from "../../stacks/harness";
+import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, configuredRun, REPO_ROOT, runProgram } from "../../stacks/harness";
 import { capacityReport } from "./capacity";
 import { CHARTS, chartWorkloads } from "./chart-workloads";
 import { APP_SECRET, GATEWAY, NAMESPACES } from "./names";
@@ -158,6 +161,35 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(sc.inputs).toMatchObject({ provisioner: "pd.csi.storage.gke.io", parameters: { type: "pd-balanced" }, reclaimPolicy: "Retain" });
     for (const p of placed) expect(p).toEqual({ class: o(sc.inputs.metadata).name, nodeSelector: { [NODE_POOL_LABEL]: "agents" } });
     for (const chart of ["kube-prometheus-stack", "loki"]) expect(release(run(), chart).dependsOn).toContain(sc.urn);
+  });
+
+  it("rolls Grafana out by Recreate (its volume attaches to one node) and files its dashboards in their folder", () => {
+    const grafana = o(o(release(run(), "kube-prometheus-stack").inputs.values).grafana);
+    // The chart's default RollingUpdate starts the new pod first: on another agent it would wait forever for the disk.
+    expect(o(grafana.persistence).enabled).toBe(true);
+    expect(grafana.deploymentStrategy).toEqual({ type: "Recreate" });
+    const dashboards = o(o(grafana.sidecar).dashboards);
+    expect(dashboards).toMatchObject({ folderAnnotation: "grafana_folder", provider: { foldersFromFilesStructure: true } });
+    const boards = ofType(run(), "kubernetes:core/v1:ConfigMap").filter((c) => o(o(c.inputs.metadata).labels)[String(dashboards.label)] === dashboards.labelValue);
+    expect(boards.length).toBeGreaterThan(0);
+    for (const b of boards) expect(o(o(b.inputs.metadata).annotations)[String(dashboards.folderAnnotation)]).toBe("Titanium");
+  });
+
+  it("scrapes every injected proxy's merged metrics, the ingress gateway's included", () => {
+    const monitor = one(run(), "kubernetes:monitoring.coreos.com/v1:PodMonitor", "platform-monitoring-mesh-pods");
+    const spec = o(monitor.inputs.spec);
+    expect(o(spec.namespaceSelector).matchNames).toEqual([NAMESPACES.app, NAMESPACES.istio]);
+    // Set by both of Istio's injection templates; security.istio.io/tlsMode is set by the sidecar's only.
+    expect(spec.selector).toEqual({ matchExpressions: [{ key: "service.istio.io/canonical-name", operator: "Exists" }] });
+    const endpoint = o((spec.podMetricsEndpoints as Obj[])[0]);
+    expect(endpoint.port).toBe("http-envoy-prom");
+    const keep = (endpoint.relabelings as Obj[]).find((r) => r.action === "keep");
+    expect(keep).toEqual({ action: "keep", sourceLabels: ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], regex: "true" });
+    // The gateway's pods carry the annotations the rules read: the chart's defaults, left as they are.
+    const gateway = release(run(), "gateway");
+    expect(o(gateway.inputs.values).podAnnotations).toBeUndefined();
+    const defaults = parse(readFileSync(path.join(REPO_ROOT, "..", "shared", "charts", "gateway", String(gateway.inputs.version), "values.yaml"), "utf8")) as Obj;
+    expect(o(o(defaults._internal_defaults_do_not_set ?? defaults).podAnnotations)).toMatchObject({ "prometheus.io/scrape": "true", "prometheus.io/port": "15020" });
   });
 
   it("serves HTTPS with a per-stack certificate and redirects HTTP", () => {
