@@ -130,7 +130,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const project = config["gcp:project"] ?? "project";
 
   pulumi.runtime.setAllConfig(config);
-  await pulumi.runtime.setMocks(createMocks(project), "titanium", opts.stack, preview);
+  await pulumi.runtime.setMocks(createMocks(project, preview), "titanium", opts.stack, preview);
 
   const records: RecordedResource[] = [];
   const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
@@ -196,14 +196,21 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   if (failure !== undefined) throw new ProgramError(failure, records);
 
   const secretOutputs: string[] = [];
+  const outputs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(programExports)) {
     if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(key);
+    // Key by key: in a preview one unknown output makes the Stack's whole outputs object unknown,
+    // while the CLI shows the others. The SDK's promise(true) keeps unknowns as its marker.
+    const output = pulumi.output(value) as unknown as { promise(withUnknowns: boolean): Promise<unknown> };
+    outputs[key] = normalize(await output.promise(true));
   }
+  // The Stack's own view must agree wherever it has one (a run without unknowns: every update).
+  if (stackOutputs) for (const [key, value] of Object.entries(normalize(stackOutputs) as Record<string, unknown>)) outputs[key] ??= value;
   return {
     stack: opts.stack,
     preview,
     resources: records,
-    outputs: normalize(stackOutputs ?? {}) as Record<string, unknown>,
+    outputs,
     secretOutputs: secretOutputs.sort(),
   };
 }

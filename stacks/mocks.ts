@@ -187,13 +187,20 @@ export const invokeResults: Record<string, (inputs: Inputs, project: string) => 
   "gcp:compute/getZones:getZones": () => ({ names: ["us-central1-a", "us-central1-b", "us-central1-c"] }),
 };
 
-export function createMocks(project: string): pulumi.runtime.Mocks {
+/**
+ * The fake provider. In a preview (`preview`), what a cloud provider computes on create (self links,
+ * emails, addresses) is left out, so the SDK reports it unknown as a real first preview does; the
+ * Kubernetes provider's autonames stay, as its Check fills them in before any create.
+ */
+export function createMocks(project: string, preview = false): pulumi.runtime.Mocks {
   return {
     newResource(args) {
       const inputs = args.inputs as Inputs;
       const extra = args.type.startsWith("kubernetes:")
         ? kubernetesOutputs(args.type, args.name, inputs)
-        : (computedOutputs[args.type]?.({ name: args.name, inputs, project }) ?? {});
+        : preview
+          ? {}
+          : (computedOutputs[args.type]?.({ name: args.name, inputs, project }) ?? {});
       const { id: explicitId, ...state } = extra;
       const id = (explicitId as string | undefined) ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
       return { id, state: { ...inputs, ...state } };

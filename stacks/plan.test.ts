@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { REPO_ROOT, configuredRun } from "./harness";
+import { REPO_ROOT, UNKNOWN, configuredRun } from "./harness";
 import { main, renderPlan, snapshot, SECRET_MASK, type PlanSnapshot } from "./plan";
 import { diffPlans, flatten, renderDiff } from "./plan-diff";
 
@@ -52,6 +52,20 @@ describe("offline plan", () => {
     const snap = JSON.parse(readFileSync(path.join(dir, "a.json"), "utf8")) as PlanSnapshot;
     expect(snap.stack).toBe(stack);
     expect(snap.resources.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("previews like a first real preview: what the cloud computes is unknown, the policies say what they cannot check, nothing blocks", async () => {
+    const run = await configuredRun("prod", { preview: true });
+    const server = run.resources.find((r) => r.type === "gcp:compute/instance:Instance")!;
+    // The service account's email exists only once the account is created...
+    expect((server.inputs.serviceAccount as { email: unknown }).email).toBe(UNKNOWN);
+    // ...while the Kubernetes provider names objects in its Check, before any create.
+    const ns = run.resources.find((r) => r.type === "kubernetes:core/v1:Namespace")!;
+    expect((ns.inputs.metadata as { name: unknown }).name).not.toBe(UNKNOWN);
+    const result = await runPlanInProcess(["--stack", "prod", "--preview"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/0 mandatory violation\(s\), \d+ advisory, [1-9]\d* not checkable in preview/);
+    expect(result.stdout).toMatch(/advisory +gcp-vm-service-account .*can't be known during preview/);
   }, 60_000);
 
   it("exits non-zero for a stack that does not exist, listing the real ones", async () => {

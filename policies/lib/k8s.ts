@@ -17,8 +17,12 @@ export const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
   "kubernetes:core/v1:Pod": [],
 };
 
-/** Helm chart resources: one opaque object whose workloads live in `values`. */
-export const HELM_RELEASE_TYPES: readonly string[] = ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"];
+/**
+ * Helm chart resources: one opaque object whose workloads live in `values`. Only the v3 Release: a
+ * `helm.sh/v4:Chart` is a component the provider registers with no properties (the CLI's analyzer
+ * sees `{}`), and its rendered objects reach the policies one by one like any other resource.
+ */
+export const HELM_RELEASE_TYPES: readonly string[] = ["kubernetes:helm.sh/v3:Release"];
 
 export type Obj = Record<string, unknown>;
 
