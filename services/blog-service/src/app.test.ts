@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics, createRedis, type Redis } from "@titanium/kit";
 import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { fileURLToPath } from "node:url";
+import postgres from "postgres";
 import { CACHE_GENERATION_KEY, createApp } from "./app.js";
 import { sanitizeTitle } from "./content.js";
+import { BlogRepo } from "./repo.js";
 
 /** The built web UI (`npm ci` builds it). */
 const WEB_DIST = fileURLToPath(new URL("../../blog-web/dist", import.meta.url));
@@ -146,6 +148,108 @@ describe("posts", () => {
   });
 });
 
+describe("what a request may name", () => {
+  it("takes a post id only as decimal digits within the integer range (422 naming id), on every method", async () => {
+    await pg.sql`delete from posts`;
+    // Posts 1 and 16 exist, so an id that Number() coerced (1e0, 0x10, …) would find one.
+    await pg.sql`insert into posts (id, title, content, author, category_id) values (1, 'one', 'c', 'alice', 3), (16, 'sixteen', 'c', 'alice', 3)`;
+    expect((await app.request("/blog/api/posts/1")).status).toBe(200);
+    expect((await app.request("/blog/api/posts/16")).status).toBe(200);
+    for (const id of ["1e0", "0x10", "+1", "0b1", "0o1", "%091", "%201", "1%20", "1.0", "-1", "0", "2147483648", "1".repeat(400), "%D9%A1"]) {
+      const res = await app.request(`/blog/api/posts/${id}`);
+      expect(res.status, id).toBe(422);
+      expect(await res.json(), id).toMatchObject({ status_code: 422, field: "id" });
+      for (const method of ["PATCH", "DELETE"]) {
+        const write = await send(method, `/blog/api/posts/${id}`, method === "PATCH" ? { title: "x" } : undefined, alice);
+        expect(write.status, `${method} ${id}`).toBe(422);
+        expect(await write.json(), `${method} ${id}`).toMatchObject({ field: "id" });
+      }
+    }
+    expect(((await (await app.request("/blog/api/posts/1")).json()) as PostT).title).toBe("one");
+    await pg.sql`delete from posts`;
+  });
+
+  it("refuses unpaired surrogates in text (stored as U+FFFD before) with 422 naming the field; pairs are fine", async () => {
+    for (const [field, body] of [
+      ["title", { title: "a\ud800b", content: "c", category_name: "x" }],
+      ["content", { title: "t", content: "c\udfff", category_name: "x" }],
+      ["category_name", { title: "t", content: "c", category_name: "cat\ud83d" }],
+    ] as const) {
+      const res = await send("POST", "/blog/api/posts", body, alice);
+      expect(res.status, field).toBe(422);
+      expect(await res.json(), field).toMatchObject({ field });
+    }
+    const mine = await create(alice, { title: "t😀", content: "c😀", category_name: "Emoji 😀" });
+    expect(mine).toMatchObject({ title: "t😀", content: "c😀", category: { name: "Emoji 😀" } });
+    for (const field of ["title", "content", "category_name"]) {
+      const res = await send("PATCH", `/blog/api/posts/${mine.id}`, { [field]: "\udc00" }, alice);
+      expect(res.status, field).toBe(422);
+      expect(await res.json(), field).toMatchObject({ field });
+    }
+    expect(((await (await app.request(`/blog/api/posts/${mine.id}`)).json()) as PostT).title).toBe("t😀");
+  });
+});
+
+describe("categories by name", () => {
+  it("files look-alike names (case, whitespace, Unicode form) under one category, keeping its stored name", async () => {
+    const seededTest = (await categories()).find((c) => c.slug === "test")!;
+    for (const name of ["test", "TEST", "  tEsT ", "Test\u3000"]) {
+      const post = await create(alice, { category_name: name });
+      expect(post.category, JSON.stringify(name)).toEqual({ id: seededTest.id, name: "Test", slug: "test" });
+    }
+    const first = await create(alice, { category_name: "Te st" });
+    expect(first.category).toMatchObject({ name: "Te st", slug: "te-st" });
+    for (const name of ["Te  st", "Te\tst", "Te\u00a0st", " te\n ST ", "TE\u2003ST"]) {
+      expect((await create(alice, { category_name: name })).category, JSON.stringify(name)).toEqual(first.category);
+    }
+    const nfc = await create(alice, { category_name: "Caf\u00e9 noir" });
+    expect(nfc.category.name).toBe("Caf\u00e9 noir");
+    expect((await create(alice, { category_name: "cafe\u0301 NOIR" })).category).toEqual(nfc.category);
+    // A new name is stored normalised: NFC, one space, trimmed.
+    const fresh = await create(alice, { category_name: " \tNe\u0301o\u00a0\u00a0Tokyo  " });
+    expect(fresh.category).toMatchObject({ name: "N\u00e9o Tokyo", slug: "néo-tokyo" });
+    // PATCH files the same way.
+    const moved = await send("PATCH", `/blog/api/posts/${fresh.id}`, { category_name: "TROUBLESHOOTING" }, alice);
+    expect(((await moved.json()) as PostT).category).toMatchObject({ name: "Troubleshooting", slug: "troubleshooting" });
+    const names = (await categories()).map((c) => c.name.normalize("NFC").replace(/\s+/gu, " ").trim().toLowerCase());
+    expect(names.filter((n) => n === "test")).toHaveLength(1);
+    expect(names.filter((n) => n === "te st")).toHaveLength(1);
+    expect(names.filter((n) => n === "café noir")).toHaveLength(1);
+  });
+
+  it("counts a name's 1 to 50 characters after normalising, in code points (as varchar(50) and the original)", async () => {
+    const astral = `${"a".repeat(40)}${"𠀀".repeat(10)}`; // 50 characters, 60 UTF-16 units
+    const post = await create(alice, { category_name: `  ${astral}  ` });
+    expect(post.category.name).toBe(astral);
+    for (const category_name of [`${astral}b`, " \t\u00a0 ", ""]) {
+      const res = await send("POST", "/blog/api/posts", { title: "t", content: "c", category_name }, alice);
+      expect(res.status, JSON.stringify(category_name)).toBe(422);
+      expect(await res.json()).toMatchObject({ field: "category_name" });
+    }
+  });
+
+  it("makes a slug of at most 50 characters that never ends in half a surrogate pair", async () => {
+    const post = await create(alice, { category_name: `${"b".repeat(49)}𠀀` });
+    expect(post.category.slug).toBe(`${"b".repeat(49)}𠀀`);
+    // "İ" lower-cases to two code points (i + U+0307), so this 50-character name makes a 51-character slug: cut.
+    const cut = await create(alice, { category_name: `İ${"c".repeat(47)}𠀀x` });
+    expect(cut.category.slug).toBe(`i\u0307${"c".repeat(47)}𠀀`);
+    for (const slug of [post.category.slug, cut.category.slug]) expect(slug).not.toMatch(/\uFFFD|[\uD800-\uDFFF]/u);
+  });
+
+  it("creates no category for a PATCH that answers 403 (not the author's post, or no such post)", async () => {
+    const post = await create(alice, { category_name: "Test" });
+    const before = await categories();
+    for (const [id, token] of [[post.id, bob], [999_999, alice]] as const) {
+      const res = await send("PATCH", `/blog/api/posts/${id}`, { category_name: `Rejected ${id}` }, token);
+      expect(res.status).toBe(403);
+    }
+    expect(await pg.sql`select name from categories where name like 'Rejected%'`).toHaveLength(0);
+    expect(await categories()).toEqual(before);
+    expect(((await (await app.request(`/blog/api/posts/${post.id}`)).json()) as PostT).category.name).toBe("Test");
+  });
+});
+
 describe("listing, search and pagination", () => {
   it("keeps the array response, newest first, with excerpts, and adds the total in X-Total-Count", async () => {
     await pg.sql`delete from posts`;
@@ -164,6 +268,27 @@ describe("listing, search and pagination", () => {
     expect((await list("?offset=50")).total).toBe(5);
     expect((await list("?category=even")).items.map((p) => p.title)).toEqual(["Post 4", "Post 2"]);
     expect((await list("?author=alice")).total).toBe(3);
+    // Usernames are one account in any case (login, signup, profiles): so is the author filter.
+    for (const author of ["ALICE", "Alice", "aLiCe"]) expect((await list(`?author=${author}`)).total, author).toBe(3);
+    expect((await list("?author=alic")).total).toBe(0);
+    // Only ASCII folds, as the user-service matches usernames: "İ" is no "i".
+    expect((await list(`?author=${encodeURIComponent("alİce")}`)).total).toBe(0);
+  });
+
+  it("filters by author with the index on lower(author), not a scan of every post", async () => {
+    const seen: { query: string; params: unknown[] }[] = [];
+    const spy = postgres(pg.url, { max: 1, transform: { undefined: null }, debug: (_c, query, params) => void seen.push({ query, params }) });
+    try {
+      await new BlogRepo(spy).list({ offset: 0, limit: 20, author: "ALICE" });
+      const listed = seen.find((q) => q.query.includes("from posts p"))!;
+      const plan = await spy.begin(async (tx) => {
+        await tx`set local enable_seqscan = off`;
+        return tx.unsafe(`explain (format json) ${listed.query}`, listed.params as postgres.ParameterOrJSON<never>[]);
+      });
+      expect(JSON.stringify(plan)).toContain("idx_posts_author_lower");
+    } finally {
+      await spy.end({ timeout: 1 });
+    }
   });
 
   it("rejects out-of-range paging with 422", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SLUG_MAX, excerpt, numberedSlug, sanitizeContent, sanitizeTitle, slugify } from "./content.js";
+import { SLUG_MAX, excerpt, normalizeCategoryName, numberedSlug, sanitizeContent, sanitizeTitle, slugify } from "./content.js";
 
 describe("sanitising (the original's allow-list)", () => {
   it.each([
@@ -30,6 +30,34 @@ describe("slugs and excerpts", () => {
     ["!!!", ""],
   ])("slugify(%s) = %s", (name, slug) => {
     expect(slugify(name)).toBe(slug);
+  });
+
+  it("cuts a long slug at 50 code points between whole characters: no half surrogate pair, no lone mark, no trailing -", () => {
+    const lone = /[\uD800-\uDFFF]/u;
+    // 49 letters and an astral letter: 51 UTF-16 units (a cut at 50 units kept half of the pair).
+    expect(slugify(`${"a".repeat(49)}𠀀𠀀`)).toBe(`${"a".repeat(49)}𠀀`);
+    expect(slugify(`${"a".repeat(49)}𠀀𠀀`)).not.toMatch(lone);
+    expect(slugify(`${"a".repeat(48)}𝐀𝐀`)).toBe(`${"a".repeat(48)}𝐀𝐀`);
+    for (let k = 0; k < 60; k++) {
+      const slug = slugify(`${"a".repeat(k)}${"𠀀".repeat(60)}`);
+      expect(slug, String(k)).not.toMatch(lone);
+      expect(Array.from(slug).length, String(k)).toBeLessThanOrEqual(SLUG_MAX);
+    }
+    // q + combining dot (no precomposed form) does not fit whole: neither part stays.
+    expect(slugify(`${"a".repeat(49)}q\u0307`)).toBe("a".repeat(49));
+    expect(slugify(`${"a".repeat(49)} b`)).toBe("a".repeat(49));
+    expect(numberedSlug(`${"a".repeat(46)}-bc`, 10)).toBe(`${"a".repeat(46)}-10`);
+    expect(numberedSlug(`${"a".repeat(47)}𠀀𠀀`, 2)).toBe(`${"a".repeat(47)}𠀀-2`);
+  });
+
+  it.each([
+    ["  Kubernetes   운영 ", "Kubernetes 운영"],
+    ["Te\tst", "Te st"],
+    ["Te\u00a0\u3000st", "Te st"],
+    ["Cafe\u0301", "Caf\u00e9"],
+    ["\n\t ", ""],
+  ])("normalizeCategoryName(%j) = %j", (name, normal) => {
+    expect(normalizeCategoryName(name)).toBe(normal);
   });
 
   it("numbers a taken slug within the column's 50 characters, however large the number", () => {

@@ -24,22 +24,52 @@ export function excerpt(content: string, length = 120): string {
   return chars.length > length ? `${chars.slice(0, length).join("")}...` : chars.join("");
 }
 
+/**
+ * A username as the user-service compares it: usernames are ASCII (`[A-Za-z0-9_]` at signup) and one
+ * account in any ASCII case, so only A-Z fold (JavaScript's and PostgreSQL's Unicode case tables disagree,
+ * e.g. on "İ"); a name with another character can never equal a stored username. Posts' authors are stored
+ * usernames, so `lower(author)` is the same fold on the stored side (index `idx_posts_author_lower`).
+ */
+export function foldUsername(name: string): string {
+  return name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
 /** `categories.slug` is varchar(50): every slug, numbered ones included, fits it. */
 export const SLUG_MAX = 50;
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+/**
+ * At most `max` code points of `slug` (what `varchar(n)` counts), cut between user-perceived characters:
+ * never inside a surrogate pair (a UTF-16 cut stored U+FFFD), nor between a letter and its combining marks.
+ * A `-` the cut leaves at the end goes too.
+ */
+export function cutSlug(slug: string, max: number): string {
+  let out = "";
+  let used = 0;
+  for (const { segment } of graphemes.segment(slug)) {
+    const size = Array.from(segment).length;
+    if (used + size > max) break;
+    out += segment;
+    used += size;
+  }
+  return out.replace(/-+$/, "");
+}
+
 /**
  * The original's slug rule, Unicode-aware: lower-case, drop what is not a letter, digit, space, `_` or `-`
- * (Hangul and other scripts stay), spaces and underscores become `-`, no leading or trailing `-`.
+ * (Hangul and other scripts stay), spaces and underscores become `-`, no leading or trailing `-`; at most
+ * `SLUG_MAX` code points (`cutSlug`).
  */
 export function slugify(name: string): string {
-  return name
+  const slug = name
     .toLowerCase()
     .normalize("NFC")
     .replace(/[^\p{L}\p{M}\p{N}\s_-]/gu, "")
     .replace(/[\s_]+/g, "-")
     .replace(/-+/g, "-")
-    .replace(/^-|-$/g, "")
-    .slice(0, SLUG_MAX);
+    .replace(/^-|-$/g, "");
+  return cutSlug(slug, SLUG_MAX);
 }
 
 /**
@@ -49,7 +79,16 @@ export function slugify(name: string): string {
 export function numberedSlug(base: string, n: number): string {
   if (n === 1) return base;
   const suffix = `-${n}`;
-  return `${Array.from(base).slice(0, SLUG_MAX - suffix.length).join("")}${suffix}`;
+  return `${cutSlug(base, SLUG_MAX - suffix.length)}${suffix}`;
+}
+
+/**
+ * A category name as it is stored and compared: NFC (one code point sequence for what looks the same),
+ * every run of whitespace (tabs, no-break and ideographic spaces included) one space, no space at the ends.
+ * Existing categories match it case-insensitively (`lower()` in the repository).
+ */
+export function normalizeCategoryName(name: string): string {
+  return name.normalize("NFC").replace(/\s+/gu, " ").trim();
 }
 
 /** The original's palette for new categories. */

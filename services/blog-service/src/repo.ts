@@ -1,6 +1,6 @@
 import type { Sql } from "@titanium/kit";
 import type { TransactionSql } from "postgres";
-import { excerpt, numberedSlug, randomColor, slugify } from "./content.js";
+import { excerpt, foldUsername, numberedSlug, randomColor, slugify } from "./content.js";
 
 type Db = Sql | TransactionSql;
 
@@ -53,7 +53,21 @@ const toPost = (r: PostRow): PostOut => ({
   category: { id: r.category_id, name: r.category_name, slug: r.category_slug },
 });
 
-/** SQL for posts and categories. Writes by author are single statements filtered by id AND author. */
+/**
+ * Namespace (first key) of the transaction advisory locks under which a category of one name (the second key:
+ * a hash of its lower-cased name) is made, so two look-alike names ("Go", "go") cannot both be created.
+ */
+const CATEGORY_NAME_LOCK = 0x626c6f67; // "blog"
+
+/**
+ * SQL for posts and categories. Writes are filtered by id AND author.
+ *
+ * Categories and concurrency: a writer that files a post under a category holds that category's row with
+ * `FOR KEY SHARE` from its look-up to its commit (`lockCategory`); the empty-category clean-up takes
+ * `FOR UPDATE SKIP LOCKED` and checks emptiness again after it holds the rows (`purgeEmptyCategories`). So a
+ * clean-up never removes a category a post is arriving in (it skips it, and cannot fail on the foreign key),
+ * and a create that waited on a clean-up which removed its category makes the category again.
+ */
 export class BlogRepo {
   constructor(private readonly sql: Sql) {}
 
@@ -62,7 +76,7 @@ export class BlogRepo {
     const where = sql`
       where true
       ${f.category ? sql`and c.slug = ${f.category}` : sql``}
-      ${f.author ? sql`and p.author = ${f.author}` : sql``}
+      ${f.author ? sql`and lower(p.author) = ${foldUsername(f.author)}` : sql``}
       ${f.q ? sql`and p.search @@ websearch_to_tsquery('simple', ${f.q})` : sql``}`;
     const rows = await sql<(PostRow & { total: number })[]>`
       select p.id, p.title, p.content, p.author, p.created_at, p.updated_at,
@@ -104,9 +118,14 @@ export class BlogRepo {
     });
   }
 
-  /** Undefined when the post does not exist or is not the author's (indistinguishable, as the original). */
+  /**
+   * Undefined when the post does not exist or is not the author's (indistinguishable, as the original); then
+   * nothing is written: the post is held (`FOR UPDATE`) before a category is looked up or made.
+   */
   async update(id: number, author: string, changes: { title?: string; content?: string; categoryName?: string }): Promise<PostOut | undefined> {
     return this.sql.begin(async (tx) => {
+      const [own] = await tx<{ category_id: number }[]>`select category_id from posts where id = ${id} and author = ${author} for update`;
+      if (!own) return undefined;
       const categoryId = changes.categoryName === undefined ? undefined : await this.categoryFor(tx, changes.categoryName);
       const [row] = await tx<{ id: number }[]>`
         update posts set
@@ -117,7 +136,7 @@ export class BlogRepo {
         where id = ${id} and author = ${author}
         returning id`;
       if (!row) return undefined;
-      await this.purgeEmptyCategories(tx);
+      if (categoryId !== undefined && categoryId !== own.category_id) await this.purgeEmptyCategories(tx);
       return this.getIn(tx, row.id);
     });
   }
@@ -149,10 +168,18 @@ export class BlogRepo {
     return row && toPost(row);
   }
 
-  /** Get-or-create by exact name; a new category gets a unique slug and a palette colour. */
+  /**
+   * Get-or-create by name (normalised by the API: `normalizeCategoryName`), matched case-insensitively: an
+   * existing category keeps its own spelling (seeded ones first, then the oldest). A new category gets a
+   * unique slug and a palette colour. The category is held until the transaction ends (see the class).
+   */
   private async categoryFor(tx: Db, name: string): Promise<number> {
-    const [existing] = await tx<{ id: number }[]>`select id from categories where name = ${name}`;
-    if (existing) return existing.id;
+    const existing = await this.lockCategory(tx, name);
+    if (existing !== undefined) return existing;
+    // Makers of one name (in any case) queue here; the first one's category is there for the next.
+    await tx`select pg_advisory_xact_lock(${CATEGORY_NAME_LOCK}::int, hashtext(lower(${name}::text)))`;
+    const made = await this.lockCategory(tx, name);
+    if (made !== undefined) return made;
     const base = slugify(name) || "category";
     for (let n = 1; ; n++) {
       const slug = numberedSlug(base, n);
@@ -160,13 +187,38 @@ export class BlogRepo {
         insert into categories (name, slug, color) values (${name}, ${slug}, ${randomColor()})
         on conflict do nothing returning id`;
       if (row) return row.id;
-      const [raced] = await tx<{ id: number }[]>`select id from categories where name = ${name}`;
-      if (raced) return raced.id; // created concurrently under the same name
+      const raced = await this.lockCategory(tx, name); // the name was taken outside this path (not only the slug)
+      if (raced !== undefined) return raced;
     }
   }
 
-  /** Categories left without posts disappear, except the seeded ones (the original deleted those too). */
+  /**
+   * The category of this name (case-insensitive), held `FOR KEY SHARE` so no clean-up can remove it before
+   * the transaction ends. Waits for a clean-up holding it; if that removed it, there is none (undefined).
+   */
+  private async lockCategory(tx: Db, name: string): Promise<number | undefined> {
+    const [row] = await tx<{ id: number }[]>`
+      select id from categories where lower(name) = lower(${name}::text)
+      order by seeded desc, id limit 1
+      for key share`;
+    return row?.id;
+  }
+
+  /**
+   * Categories left without posts disappear, except the seeded ones (the original deleted those too). Rows a
+   * writer holds (a post is arriving in them) are skipped; the held ones are checked again for posts
+   * committed while they were being taken, so the delete cannot meet a post (no foreign-key error that
+   * would undo the caller's delete or move). Never waits, so it cannot deadlock with a writer.
+   */
   private async purgeEmptyCategories(tx: Db): Promise<void> {
-    await tx`delete from categories c where not c.seeded and not exists (select 1 from posts p where p.category_id = c.id)`;
+    const empty = await tx<{ id: number }[]>`
+      select c.id from categories c
+      where not c.seeded and not exists (select 1 from posts p where p.category_id = c.id)
+      order by c.id
+      for update skip locked`;
+    if (!empty.length) return;
+    await tx`
+      delete from categories c
+      where c.id in ${tx(empty.map((r) => r.id))} and not exists (select 1 from posts p where p.category_id = c.id)`;
   }
 }

@@ -1,4 +1,29 @@
 import { pgText, z } from "@titanium/kit";
+import { normalizeCategoryName } from "./content.js";
+
+/** An unpaired UTF-16 surrogate: no Unicode character, so UTF-8 (what PostgreSQL stores) cannot hold it. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Text the blog stores or queries: the kit's `pgText()` (no NUL) and no unpaired surrogate (JSON can carry
+ * `"\ud800"`; the driver would store it as U+FFFD), so either is a 422 naming the field, not silently changed.
+ */
+export const blogText = () =>
+  pgText().refine((s) => !LONE_SURROGATE.test(s), "must not contain unpaired surrogates (U+D800 to U+DFFF)");
+
+/**
+ * `category_name`: normalised (`normalizeCategoryName`: NFC, whitespace runs as one space, trimmed), then
+ * 1 to 50 characters (zod counts code points, as the original and the `varchar(50)` column do).
+ */
+const CategoryName = () =>
+  blogText()
+    .overwrite(normalizeCategoryName)
+    .min(1)
+    .max(50)
+    .openapi({ description: "normalised (NFC, whitespace runs as one space, trimmed); an existing category whose name differs only in case is used" });
+
+/** The largest `serial` (PostgreSQL `integer`) id. */
+const INT_MAX = 2_147_483_647;
 
 export const CategoryRef = z.object({ id: z.number().int(), name: z.string(), slug: z.string() }).openapi("CategoryRef");
 
@@ -32,25 +57,36 @@ export const Category = z
 export const ListQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  category: pgText().max(50).optional().openapi({ description: "category slug" }),
-  author: pgText().max(100).optional(),
-  q: pgText().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
+  category: blogText().max(50).optional().openapi({ description: "category slug" }),
+  author: blogText().max(100).optional().openapi({ description: "author's username, case-insensitive" }),
+  q: blogText().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
 });
 
-export const PostId = z.object({ id: z.coerce.number().int().min(1).max(2_147_483_647) });
+/**
+ * A post id in a path: decimal digits only (no `1e0`, `0x10`, `+1`, ` 1`: `Number()` took all of them),
+ * 1 to the largest `integer`.
+ */
+export const PostId = z.object({
+  id: z
+    .string()
+    .regex(/^\d+$/, "must be a post id (decimal digits)")
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(INT_MAX))
+    .openapi({ type: "integer", minimum: 1, maximum: INT_MAX }),
+});
 
 export const CreatePost = z
   .object({
-    title: pgText().min(1).max(120),
-    content: pgText().min(1).max(20_000),
-    category_name: pgText().trim().min(1).max(50),
+    title: blogText().min(1).max(120),
+    content: blogText().min(1).max(20_000),
+    category_name: CategoryName(),
   })
   .openapi("CreatePost");
 
 export const PatchPost = z
   .object({
-    title: pgText().min(1).max(120).optional(),
-    content: pgText().min(1).max(20_000).optional(),
-    category_name: pgText().trim().min(1).max(50).optional(),
+    title: blogText().min(1).max(120).optional(),
+    content: blogText().min(1).max(20_000).optional(),
+    category_name: CategoryName().optional(),
   })
   .openapi("UpdatePost");
