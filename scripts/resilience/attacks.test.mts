@@ -199,7 +199,9 @@ describe("injection", () => {
     }
     for (const s of PAYLOADS) {
       const r = await send("GET", `/api/users/${encodeURIComponent(s)}`);
-      if (r.status !== 404 && r.status !== 422) problems.push(`profile of ${JSON.stringify(s)} → ${r.status}`);
+      // A control character in a path (NUL here) is refused by the gateway before any service (400, services/README.md).
+      const refused = [...s].some((ch) => ch.charCodeAt(0) < 0x20 || ch === "\u007f") ? r.status === 400 && isEnvelope(r.json, 400) : r.status === 404 || r.status === 422;
+      if (!refused) problems.push(`profile of ${JSON.stringify(s)} → ${r.status}`);
     }
 
     // Posts: every field, on create and patch; what comes back is the input as the service sanitises it.

@@ -1,14 +1,14 @@
-import { createServer as createHttpServer, type IncomingMessage } from "node:http";
+import { createServer as createHttpServer, request, type IncomingMessage } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, Metrics, createRedis, startServer, type Redis, type RunningServer } from "@titanium/kit";
+import { Lifecycle, Metrics, createRedis, createServiceApp, foldUsername, startServer, type Redis, type RunningServer } from "@titanium/kit";
 import { freePort } from "@titanium/kit/local";
 import { memoryLogger } from "@titanium/kit/testing";
 import type { GatewayDeps } from "./app.js";
 import { clientAddress } from "./client-address.js";
 import { trustedProxies } from "./config.js";
-import { RATE_LIMITS, matchRoute } from "./routes.js";
+import { RATE_LIMITS, loginAccount, matchRoute } from "./routes.js";
 import { LocalLimiter, RateLimiter } from "./rate-limit.js";
 import { startGatewayTestBed, type GatewayTestBed } from "./test-bed.js";
 
@@ -17,6 +17,8 @@ type Echo = { method: string | undefined; url: string | undefined; headers: Inco
 let upstreamPort: number;
 let flakyPort: number;
 let flakyConnections = 0;
+/** Every request target the echo upstream received, in order. */
+const received: string[] = [];
 const flakySockets = new Set<import("node:net").Socket>();
 let upstream: ReturnType<typeof createHttpServer>;
 let flaky: TcpServer;
@@ -26,6 +28,7 @@ let tokens: GatewayTestBed["tokens"];
 
 beforeAll(async () => {
   upstream = createHttpServer((req, res) => {
+    received.push(req.url ?? "");
     let body = "";
     req.on("data", (d: Buffer) => (body += d.toString()));
     req.on("end", () => {
@@ -100,6 +103,131 @@ describe("routing (the original's public paths, defects fixed)", () => {
     expect(matchRoute("POST", "/api/users/../internal/verify-credentials")).toBeUndefined();
     // The original exposed /api/users/verify-credentials; it now maps to a user profile path, not the check.
     expect(matchRoute("POST", "/api/users/verify-credentials")?.path).toBe("/users/verify-credentials");
+  });
+
+  it("forwards the path exactly as the client sent it (never a rewritten one), and refuses control characters", async () => {
+    const gw = gateway({ rateLimitScale: 100 }, freshPeer());
+    const running = await startServer({ fetch: gw.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    // Raw request targets on a real socket (the Node adapter's URL), and through app.request (a web Request).
+    const raw = (method: string, target: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: running.port, method, path: target }, (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const viaApp = async (method: string, target: string) => {
+      const res = await gw.request(target, { method });
+      return { status: res.status, body: await res.text() };
+    };
+    try {
+      for (const send of [raw, viaApp]) {
+        for (const [method, target, upstreamTarget] of [
+          // The URL parser drops trailing spaces: these reached /users/alice_1 and post 2.
+          ["GET", "/api/users/alice_1%20", "/users/alice_1%20"],
+          ["GET", "/blog/api/posts/2%20", "/blog/api/posts/2%20"],
+          ["DELETE", "/api/posts/1%20%20", "/blog/api/posts/1%20%20"],
+          ["GET", "/api/users/%20alice", "/users/%20alice"],
+          ["GET", "/api/users/caf%C3%A9", "/users/caf%C3%A9"],
+          ["GET", "/api/users/a%2Fb", "/users/a%2Fb"],
+          ["GET", "/api/users/100%25", "/users/100%25"],
+          ["GET", "/api/users/a%5Cb", "/users/a%5Cb"],
+          ["GET", "/blog/api/posts/1%3Fx=1", "/blog/api/posts/1%3Fx=1"],
+          ["GET", "/api/users/x%20?q=%20a", "/users/x%20?q=%20a"],
+          ["GET", "/blog/api/posts/7", "/blog/api/posts/7"],
+        ] as const) {
+          const what = `${send === raw ? "socket" : "app"} ${method} ${target}`;
+          received.length = 0;
+          const res = await send(method, target);
+          expect(res.status, what).toBe(200);
+          expect(received, what).toEqual([upstreamTarget]);
+          expect((JSON.parse(res.body) as Echo).url, what).toBe(upstreamTarget);
+        }
+        // A control character (C0 or DEL) anywhere in the path: 400, and no service sees the request. The URL
+        // parser dropped trailing ones (`1%00` deleted post 1) and tabs and newlines anywhere.
+        for (const [method, target] of [
+          ["DELETE", "/blog/api/posts/1%00"],
+          ["GET", "/blog/api/posts/2%01"],
+          ["GET", "/api/users/ali%09ce_1"],
+          ["GET", "/api/users/alice_1%0A"],
+          ["PATCH", "/api/posts/3%0D"],
+          ["GET", "/api/users/alice%7F"],
+          ["GET", "/blog/api/posts/%1F2"],
+        ] as const) {
+          const what = `${send === raw ? "socket" : "app"} ${method} ${target}`;
+          received.length = 0;
+          const res = await send(method, target);
+          expect(res.status, what).toBe(400);
+          expect(JSON.parse(res.body), what).toMatchObject({ error: "BadRequest", status_code: 400, message: "the path contains a control character" });
+          expect(received, what).toEqual([]);
+        }
+      }
+    } finally {
+      await running.shutdown();
+    }
+  });
+
+  it("answers OPTIONS 204 itself, with or without Origin, and 405 with Allow for its own paths asked with another method", async () => {
+    const gw = gateway({}, freshPeer());
+    for (const path of ["/api/login", "/blog/api/posts/1", "/api/users/alice", "/nothing", "/health"]) {
+      received.length = 0;
+      const res = await gw.request(path, { method: "OPTIONS" });
+      expect(res.status, path).toBe(204);
+      expect(await res.text()).toBe("");
+      expect(received, path).toEqual([]);
+    }
+    for (const path of ["/health", "/healthz", "/stats", "/openapi.json"]) {
+      const res = await gw.request(path, { method: "POST" });
+      expect(res.status, path).toBe(405);
+      expect(res.headers.get("allow"), path).toBe("GET, HEAD");
+      expect(await res.json()).toMatchObject({ error: "MethodNotAllowed", status_code: 405 });
+    }
+    expect((await gw.request("/nothing", { method: "POST" })).status).toBe(404);
+  });
+
+  it("passes a service's 405 and Allow through for a public route asked with the wrong method", async () => {
+    // Services built on the kit, as the real ones: POST-only login and logout, a post with GET, PATCH and DELETE.
+    const service = createServiceApp({
+      service: "auth-service",
+      logger: memoryLogger().logger,
+      metrics: new Metrics("auth-service", { processMetrics: false }),
+      allowedOrigins: [],
+      health: (c) => c.json({ status: "ok" }),
+      openapi: { title: "stub", version: "1" },
+    });
+    service.post("/login", (c) => c.json({ status: "success" }));
+    service.post("/auth/logout", (c) => c.json({ status: "success" }));
+    service.on(["GET", "PATCH", "DELETE"], "/blog/api/posts/:id", (c) => c.json({ id: c.req.param("id") }));
+    const running = await startServer({ fetch: service.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    try {
+      const gw = gateway({ upstreams: { auth: `http://127.0.0.1:${running.port}`, user: `http://127.0.0.1:${running.port}`, blog: `http://127.0.0.1:${running.port}` } }, freshPeer());
+      for (const [method, path, allow] of [
+        ["GET", "/api/login", "POST"],
+        ["GET", "/api/auth/logout", "POST"],
+        ["PUT", "/blog/api/posts/2", "GET, HEAD, PATCH, DELETE"],
+        ["POST", "/api/posts/2", "GET, HEAD, PATCH, DELETE"],
+      ] as const) {
+        const res = await gw.request(path, { method });
+        expect(res.status, `${method} ${path}`).toBe(405);
+        expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow);
+        expect(await res.json()).toMatchObject({ error: "MethodNotAllowed", status_code: 405 });
+      }
+      expect((await gw.request("/blog/api/posts/2/comments")).status).toBe(404);
+      expect((await gw.request("/api/login", { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).status).toBe(200);
+    } finally {
+      await running.shutdown();
+    }
+  });
+
+  it("forwards a body without Content-Type as it came (the service behind decides how to read it)", async () => {
+    const res = await gateway({}, freshPeer()).request("/api/register", { method: "POST", body: new TextEncoder().encode('{"username":"x"}') });
+    expect(res.status).toBe(200);
+    const e = await echo(res);
+    expect(e.body).toBe('{"username":"x"}');
+    expect(e.headers["content-type"]).toBeUndefined();
   });
 
   it("propagates the request id, marks the request as from the gateway, sets X-Forwarded-*", async () => {
@@ -212,6 +340,18 @@ describe("rate limits", () => {
     // Other accounts, and bodies without a string username (refused upstream without a password check), are not charged to it.
     expect((await login("bystander")).status).toBe(200);
     expect((await login(42)).status).toBe(200);
+  });
+
+  it("keys the per-account login limit by the user-service's own rule (the kit's foldUsername: ASCII case only)", async () => {
+    const key = (username: string) => loginAccount(new TextEncoder().encode(JSON.stringify({ username, password: "guess" })));
+    for (const spelling of ["alice_1", "ALICE_1", " Alice_1\t"]) expect(key(spelling), spelling).toBe("alice_1");
+    // "ALİCE_1" logged in as alice_1 (PostgreSQL's lower() makes "İ" an "i") while JavaScript's toLowerCase()
+    // keyed it apart ("i" + U+0307): the limit doubled per "i". Now it is no account's spelling on either side.
+    expect(key("ALİCE_1")).toBe("alİce_1");
+    expect(key("ALİCE_1")).not.toBe("ali\u0307ce_1");
+    for (const name of ["ALİCE_1", "\u212AATE", " MİXED "]) expect(key(name)).toBe(foldUsername(name.trim()));
+    await gateway({}, freshPeer()).request("/api/login", { method: "POST", body: JSON.stringify({ username: "ALİCE_1", password: "x" }), headers: { "content-type": "application/json" } });
+    expect(await redis.exists("rl:login_account:acct:alİce_1")).toBe(1);
   });
 
   it("shares limits across gateway replicas through Redis", async () => {

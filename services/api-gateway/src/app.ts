@@ -14,6 +14,7 @@ import {
   nodeResponse,
   pingRedis,
   requestHeader,
+  routeMiss,
   type Logger,
   type Redis,
   type RequestShortcut,
@@ -25,7 +26,11 @@ import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter, type RateRule } from "./rate-limit.js";
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
-import { GATEWAY_ROUTES, GLOBAL_LIMIT, cacheKeyOf, loginAccount, matchRoute, querySuffix, type RouteMatch, type Upstream } from "./routes.js";
+import { GATEWAY_ROUTES, GLOBAL_LIMIT, cacheKeyOf, loginAccount, matchRoute, querySuffix, requestPath, type RouteMatch, type Upstream } from "./routes.js";
+
+/** C0 controls and DEL, in a decoded path. */
+// eslint-disable-next-line no-control-regex -- the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 export interface GatewayDeps {
   /** Each upstream's URL, or its instances' URLs (picked round-robin, see UpstreamPool). */
@@ -83,6 +88,8 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
     ...(deps.maxInFlight !== undefined && { maxInFlight: deps.maxInFlight }),
     lifecycle,
+    // Bodies go up as they came (a missing Content-Type too): the service behind decides how to read them.
+    untypedBodyAsJson: false,
     // The original gateway: 200 with an empty body.
     health: (c) => c.body(null, 200),
     readiness: { redis: { required: false, check: () => pingRedis(deps.redis) } },
@@ -96,8 +103,18 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
   app.get("/stats", (c) => c.json({ "api-gateway": { service_status: "online", info: "Proxying API requests" } }));
 
   app.all("*", async (c) => {
-    const match = matchRoute(c.req.method, c.req.path);
-    if (!match) throw new HttpError(404, "Not Found");
+    // Routed and forwarded by the path as the client sent it, still percent-encoded (the adapter's URL has
+    // dot segments resolved): Hono's `c.req.path` is decoded, and a decoded path put back into a URL is not
+    // the same path (the URL parser drops trailing spaces and controls, and tabs and newlines anywhere, so
+    // `/blog/api/posts/1%00` became `/blog/api/posts/1`). The service behind decodes it as Hono did here.
+    const rawUrl = c.req.url;
+    const path = requestPath(rawUrl);
+    // No resource name has a control character; a service reading one leniently (`Number("2\t")` is 2)
+    // would act on another resource, so such a path is refused before any service sees it.
+    if (CONTROL_CHARACTER.test(c.req.path)) throw new HttpError(400, "the path contains a control character");
+    const match = matchRoute(c.req.method, path);
+    // Not a public route: the gateway's own paths may still answer another method (405), else 404.
+    if (!match) throw routeMiss(app, c.req.method, c.req.path);
     c.set("route", match.route);
 
     const peer = normalizeIp(deps.peerAddress?.(c.req.raw) ?? getConnInfo(c).remote.address ?? "0.0.0.0");
@@ -112,7 +129,6 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const account = match.accountLimit && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;
     const also = account && match.accountLimit ? [{ rule: match.accountLimit, subject: `acct:${account}` }] : [];
     // The query and scheme by string: a URL object per request is measurable in the gateway's CPU.
-    const rawUrl = c.req.url;
     const search = querySuffix(rawUrl);
     const cacheKey = !token && responses.enabled ? cacheKeyOf(match, search) : undefined;
     // A cached read the shortcut handed on (stale or refused) was admitted there already: not charged twice.

@@ -1,4 +1,4 @@
-import { INTERNAL_PREFIX } from "@titanium/kit";
+import { INTERNAL_PREFIX, foldUsername } from "@titanium/kit";
 import type { RateRule } from "./rate-limit.js";
 
 export type Upstream = "auth" | "user" | "blog";
@@ -100,7 +100,8 @@ export const GATEWAY_ROUTES: readonly RouteDef[] = [
 ];
 
 /**
- * The account a login body names, as the user-service matches it (case-insensitive; surrounding spaces
+ * The account a login body names, by the rule the user-service matches it with (the kit's `foldUsername`:
+ * ASCII case only, so "ALİCE" is neither `alice` there nor a fresh spelling of it here; surrounding spaces
  * dropped so they do not make a fresh key), or undefined when the body has no string `username`.
  */
 export function loginAccount(body: Uint8Array): string | undefined {
@@ -108,10 +109,10 @@ export function loginAccount(body: Uint8Array): string | undefined {
     const parsed = JSON.parse(new TextDecoder().decode(body)) as unknown;
     const username = (parsed as { username?: unknown } | null)?.username;
     if (typeof username !== "string") return undefined;
-    const key = username.trim().toLowerCase();
+    const key = foldUsername(username.trim());
     return key ? key.slice(0, 200) : undefined;
   } catch {
-    return undefined; // not JSON: the auth-service answers 400 without checking any password
+    return undefined; // not JSON: the auth-service answers 422 without checking any password
   }
 }
 
@@ -122,7 +123,6 @@ const PLAIN_PATH = /^[A-Za-z0-9_\-~./]*$/;
  */
 export const isPlainPath = (p: string): boolean => PLAIN_PATH.test(p) && !p.includes("/.");
 
-/** The route for a request, or undefined (404). Internal service routes are never reachable. */
 /** The query of a request target or URL as sent, `?` included ("" when none): split by string, no URL object. */
 export function querySuffix(url: string): string {
   const q = url.indexOf("?");
@@ -134,13 +134,46 @@ export function cacheKeyOf(match: RouteMatch, search: string): string | undefine
   return match.cacheable ? match.path + search : undefined;
 }
 
+/**
+ * The path of a request URL as sent (still percent-encoded), without query or fragment: what the gateway
+ * routes and forwards. By string, as `querySuffix`.
+ */
+export function requestPath(url: string): string {
+  const scheme = url.indexOf("://");
+  const start = url.indexOf("/", scheme < 0 ? 0 : scheme + 3);
+  if (start < 0) return "/";
+  let end = url.length;
+  for (const stop of ["?", "#"]) {
+    const at = url.indexOf(stop, start);
+    if (at >= 0 && at < end) end = at;
+  }
+  return url.slice(start, end);
+}
+
+/** A path as the service behind decodes it (Hono: `decodeURI`, `%25` kept), for the internal-route check. */
+function decodedPath(p: string): string {
+  if (!p.includes("%")) return p;
+  try {
+    return decodeURI(p.replace(/%25/g, "%2525"));
+  } catch {
+    return p;
+  }
+}
+
+const isInternal = (p: string) => p.startsWith(INTERNAL_PREFIX) || p === INTERNAL_PREFIX.slice(0, -1);
+
+/**
+ * The route for a request path as sent (percent-encoded), or undefined (404). The upstream path is the
+ * public path with its prefix replaced, nothing else changed. Internal service routes are never reachable.
+ */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
   for (const def of GATEWAY_ROUTES) {
     const mapped = def.map(path);
     if (mapped === undefined) continue;
-    // Resolve dot segments as the upstream URL will, then refuse anything internal.
+    // Resolve dot segments as the upstream URL will (a path from the Node adapter has none left: then this
+    // is the same string), then refuse anything internal, encoded or not.
     const up = isPlainPath(mapped) ? mapped : new URL(mapped, "http://upstream").pathname;
-    if (up.startsWith(INTERNAL_PREFIX) || up === INTERNAL_PREFIX.slice(0, -1)) return undefined;
+    if (isInternal(up) || isInternal(decodedPath(up))) return undefined;
     const limit = def.limit?.(method, up);
     const cacheable = def.cacheable?.(method, up) ?? false;
     return {

@@ -83,6 +83,15 @@ describe("login", () => {
     expect(text).toMatch(/result="failed"} [2-9]/);
   });
 
+  it("logs in by the username's ASCII case only: ALİCE is not alice (the gateway's per-account limit keys it apart)", async () => {
+    expect((await post("/login", { username: "ALICE", password: PW })).status).toBe(200);
+    for (const spelling of ["ALİCE", "alİce"]) {
+      const res = await post("/login", { username: spelling, password: PW });
+      expect(res.status, spelling).toBe(401);
+      expect(await res.json()).toEqual({ status: "failed", message: "Invalid username or password" });
+    }
+  });
+
   it("validates the body (422 naming the field) and answers 503 when the user-service is unreachable", async () => {
     const bad = await post("/login", { username: "", password: PW });
     expect(bad.status).toBe(422);

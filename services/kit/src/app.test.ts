@@ -32,7 +32,7 @@ function build(opts: { redisDown?: boolean; dbDown?: boolean } = {}) {
       path: "/things/{id}",
       request: {
         params: z.object({ id: z.coerce.number().int() }),
-        body: { content: { "application/json": { schema: z.object({ name: z.string().min(3), password: z.string() }) } } },
+        body: { required: true, content: { "application/json": { schema: z.object({ name: z.string().min(3), password: z.string() }) } } },
       },
       responses: { 201: { description: "created", content: { "application/json": { schema: z.object({ id: z.number() }) } } } },
     }),
@@ -69,8 +69,8 @@ describe("service app skeleton", () => {
   it("answers malformed JSON, unknown routes, thrown HttpErrors and crashes in the envelope", async () => {
     const { app } = build();
     const malformed = await app.request("/things/1", { method: "POST", body: "{", headers: { "content-type": "application/json" } });
-    expect([400, 422]).toContain(malformed.status);
-    expect(await malformed.json()).toMatchObject({ status_code: malformed.status });
+    expect(malformed.status).toBe(422);
+    expect(await malformed.json()).toMatchObject({ error: "ValidationError", status_code: 422, field: "body" });
     const missing = await app.request("/nope");
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: "NotFound", status_code: 404 });
@@ -83,6 +83,128 @@ describe("service app skeleton", () => {
     const b = await boom.json();
     expect(b).toMatchObject({ error: "InternalServerError", status_code: 500 });
     expect(JSON.stringify(b)).not.toContain("secret internals");
+  });
+
+  it("answers every body problem 422 naming `body`, as the original (FastAPI): malformed, empty, not an object", async () => {
+    const { app } = build();
+    const send = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) => app.request("/things/1", { method: "POST", body, headers });
+    for (const [what, res] of [
+      ["malformed", await send('{"name": "abcd",')],
+      ["empty", await send("")],
+      ["a JSON string", await send('"abcd"')],
+      ["null", await send("null")],
+      ["an array", await send("[]")],
+      ["JSON with a parameter", await send("{", { "content-type": "application/json; charset=utf-8" })],
+    ] as const) {
+      expect(res.status, what).toBe(422);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body, what).toMatchObject({ error: "ValidationError", status_code: 422, field: "body", request_id: expect.any(String) });
+      expect(body.message, what).toMatch(/^body: /);
+      expect(body.details, what).toEqual([expect.objectContaining({ field: "body" })]);
+    }
+    // A handler parsing a body itself: the same answer.
+    const { app: own } = build();
+    own.post("/raw", async (c) => c.json(await c.req.json()));
+    const raw = await own.request("/raw", { method: "POST", body: "{", headers: { "content-type": "application/json" } });
+    expect(raw.status).toBe(422);
+    expect(await raw.json()).toMatchObject({ field: "body" });
+  });
+
+  it("reads a body sent without Content-Type as JSON (as the original); another type is a 415 in the envelope saying what to send", async () => {
+    const { app } = build();
+    // A byte body: fetch's Request adds no Content-Type for it (a string body would get text/plain).
+    const bytes = (v: string) => new TextEncoder().encode(v);
+    const untyped = await app.request("/things/5", { method: "POST", body: bytes(JSON.stringify({ name: "abcd", password: "x" })) });
+    expect(untyped.status).toBe(201);
+    expect(await untyped.json()).toEqual({ id: 5 });
+    const untypedBad = await app.request("/things/5", { method: "POST", body: bytes("{nope") });
+    expect(untypedBad.status).toBe(422);
+    expect(await untypedBad.json()).toMatchObject({ field: "body" });
+    // No body and no type: the route's fields are missing, named.
+    const nothing = await app.request("/things/5", { method: "POST" });
+    expect(nothing.status).toBe(422);
+    expect(await nothing.json()).toMatchObject({ error: "ValidationError", field: "name" });
+    const text = await app.request("/things/5", { method: "POST", body: JSON.stringify({ name: "abcd", password: "x" }), headers: { "content-type": "text/plain" } });
+    expect(text.status).toBe(415);
+    const refused = (await text.json()) as { message: string };
+    expect(refused).toMatchObject({ error: "UnsupportedMediaType", status_code: 415 });
+    expect(refused.message).toContain("Content-Type: application/json");
+
+    // The same on a real socket (the Node adapter's own request object), a chunked body included.
+    const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    const send = (body: string, headers: Record<string, string | number>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: running.port, path: "/things/9", method: "POST", headers }, (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      const body = JSON.stringify({ name: "abcd", password: "x" });
+      expect(await send(body, { "content-length": Buffer.byteLength(body) })).toEqual({ status: 201, body: '{"id":9}' });
+      expect(await send(body, { "transfer-encoding": "chunked" })).toEqual({ status: 201, body: '{"id":9}' });
+      const bad = await send("{", { "content-length": 1 });
+      expect(bad.status).toBe(422);
+      expect(JSON.parse(bad.body)).toMatchObject({ field: "body" });
+      // No body (length 0): the route's missing fields are named, as under app.request.
+      const empty = await send("", { "content-length": 0 });
+      expect(empty.status).toBe(422);
+      expect(JSON.parse(empty.body)).toMatchObject({ field: "name" });
+    } finally {
+      await running.shutdown();
+    }
+  });
+
+  it("answers a known path asked with another method 405 with Allow and the envelope; an unknown path stays 404", async () => {
+    const { app } = build();
+    app.on(["PATCH", "DELETE"], "/things/:id", (c) => c.body(null, 204));
+    // Middleware for every method (auth on a path, say) is no route: alone it makes no 405.
+    app.use("/guarded/*", async (_c, next) => next());
+    // A handler of the asked method that finds nothing answers 404 itself, whatever other methods the path has.
+    app.get("/files/*", (c) => c.notFound());
+    app.post("/files/upload", (c) => c.body(null, 201));
+    for (const [method, path, allow] of [
+      ["GET", "/things/1", "POST, PATCH, DELETE"],
+      ["PUT", "/things/1", "POST, PATCH, DELETE"],
+      ["HEAD", "/things/1", "POST, PATCH, DELETE"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["DELETE", "/openapi.json", "GET, HEAD"],
+      ["BREW", "/health", "GET, HEAD"],
+    ] as const) {
+      const res = await app.request(path, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow);
+      expect(res.headers.get("x-frame-options")).toBe("DENY");
+      if (method !== "HEAD") expect(await res.json()).toMatchObject({ error: "MethodNotAllowed", message: "Method Not Allowed", status_code: 405, request_id: expect.any(String) });
+    }
+    for (const [method, path] of [["GET", "/nope"], ["POST", "/things"], ["POST", "/things/1/more"]] as const) {
+      const res = await app.request(path, { method });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.headers.get("allow")).toBeNull();
+    }
+    expect((await app.request("/guarded/x", { method: "POST" })).status).toBe(404);
+    expect((await app.request("/files/upload")).status).toBe(404);
+    expect((await app.request("/files/other", { method: "POST" })).headers.get("allow")).toBe("GET, HEAD");
+  });
+
+  it("answers every OPTIONS 204, with or without Origin or a preflight method, on any path; CORS headers only for allowed origins", async () => {
+    const { app } = build();
+    for (const path of ["/things/1", "/healthz", "/nope", "/"]) {
+      for (const headers of [{}, { origin: "https://evil.example" }, { "access-control-request-method": "POST" }] as Record<string, string>[]) {
+        const res = await app.request(path, { method: "OPTIONS", headers });
+        expect(res.status, `${path} ${JSON.stringify(headers)}`).toBe(204);
+        expect(await res.text()).toBe("");
+        expect(res.headers.get("access-control-allow-origin")).toBeNull();
+        expect(res.headers.get("access-control-allow-methods")).toBeNull();
+      }
+      const ok = await app.request(path, { method: "OPTIONS", headers: { origin: "https://ok.example" } });
+      expect(ok.status).toBe(204);
+      expect(ok.headers.get("access-control-allow-origin")).toBe("https://ok.example");
+      expect(ok.headers.get("access-control-allow-methods")).toContain("PATCH");
+    }
   });
 
   it("sets the security headers and the CORS allow-list", async () => {

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
@@ -9,7 +9,7 @@ import { SAFE_METHODS, SERVICE_PATHS } from "./contract.js";
 import { ClientClosedRequest, HttpError, errorResponse, isDependencyOutage, validationError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, nodeRequest, requestHeader, requestIdFrom } from "./request-id.js";
+import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, headerValue, nodeRequest, requestHeader, requestIdFrom } from "./request-id.js";
 import { corsAllowList, securityHeaders } from "./security.js";
 
 /** Per-request values every service can read with `c.get(...)`. */
@@ -61,6 +61,11 @@ export interface ServiceAppOptions {
   lifecycle?: Lifecycle;
   /** OpenAPI `info`. */
   openapi: { title: string; version: string; description?: string };
+  /**
+   * Read a request body sent without `Content-Type` as JSON, as the original (FastAPI) did: default true.
+   * The gateway turns it off: it forwards bodies as they came, and the service behind it decides.
+   */
+  untypedBodyAsJson?: boolean;
 }
 
 /** Every service's skeleton: request id, JSON access log, RED metrics, security headers, CORS, body limit,
@@ -115,6 +120,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   });
   // GET and HEAD carry no body; skipping them also avoids building a full Request object per read.
   app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
+  if (opts.untypedBodyAsJson ?? true) app.use("*", untypedBodyAsJson);
 
   app.onError((err, c) => {
     // The client went away first: whatever failed for it (work dropped, an aborted upstream call) is
@@ -124,11 +130,17 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
       return errorResponse(c, err.status, err.message, err.extra);
     }
+    // A JSON body that does not parse (an empty one included) is a validation error of the body, as the
+    // original's 422 (FastAPI's json_invalid): Hono's validator throws a 400 for it, a handler a SyntaxError.
+    if ((err instanceof HTTPException && err.status === 400 && err.message === MALFORMED_JSON) || err instanceof SyntaxError)
+      return errorResponse(c, 422, "body: not valid JSON", { field: "body", details: [{ field: "body", message: "not valid JSON" }] });
+    // zod-openapi's media-type gate: a body of another declared type (a missing one is read as JSON above).
+    if (err instanceof HTTPException && err.status === 415)
+      return errorResponse(c, 415, "the body must be JSON: send it with Content-Type: application/json (or without a Content-Type)");
     if (err instanceof HTTPException) {
       const status = err.status as ContentfulStatusCode;
       return errorResponse(c, status, err.message || "request failed");
     }
-    if (err instanceof SyntaxError) return errorResponse(c, 400, "request body is not valid JSON");
     if (isDependencyOutage(err)) {
       // The database is unreachable (restarting, failing over): a 503, not a defect. A write whose
       // connection died after it was sent may have committed: no Retry-After then, and it says so.
@@ -142,7 +154,13 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     opts.logger.error({ err, request_id: c.get("requestId") }, "unhandled error");
     return errorResponse(c, 500, "internal error");
   });
-  app.notFound((c) => errorResponse(c, 404, "Not Found"));
+  // No route took the request: 405 with `Allow` when the path has routes under other methods (as the
+  // original's FastAPI), else 404.
+  app.notFound((c) => {
+    const miss = routeMiss(app, c.req.method, c.req.path);
+    for (const [k, v] of Object.entries(miss.headers)) c.header(k, v);
+    return errorResponse(c, miss.status, miss.message);
+  });
 
   app.get("/healthz", (c) => c.json({ status: "alive" }));
   app.get("/readyz", async (c) => {
@@ -175,6 +193,57 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   });
   app.doc("/openapi.json", { openapi: "3.0.3", info: opts.openapi });
   return app;
+}
+
+/** What Hono's validator throws (as a 400) for a JSON body that does not parse. */
+const MALFORMED_JSON = "Malformed JSON in request body";
+
+/**
+ * A body without `Content-Type` is read as JSON, as the original (FastAPI) read it, instead of zod-openapi's
+ * 415: the request is given the type, and the route's validation does the rest (a body that is not JSON is
+ * then a 422 naming `body`). Only when there is a body: without one, a route needing one answers 422
+ * naming its missing fields. A body of another declared type stays a 415 (it never worked with the original:
+ * FastAPI answered it 422). No CSRF opening: no route trusts a cookie, and a cross-site page can send such a
+ * body without a preflight only without an `Authorization` header.
+ */
+const untypedBodyAsJson: MiddlewareHandler = async (c, next) => {
+  const method = c.req.method;
+  if (method === "GET" || method === "HEAD" || requestHeader(c, "content-type")) return next();
+  // Whether a body came: from Node's headers when there are (reading `raw.body` builds the whole Request).
+  const incoming = nodeRequest(c.env);
+  const raw = c.req.raw;
+  const hasBody = incoming
+    ? Number(headerValue(incoming.headers, "content-length") ?? 0) > 0 || incoming.headers["transfer-encoding"] !== undefined
+    : raw.body !== null;
+  if (!hasBody) return next();
+  const headers = new Headers(raw.headers);
+  headers.set("content-type", "application/json");
+  // As hono/body-limit replaces the request: same URL, method, body stream (the limited one) and signal.
+  c.req.raw = new Request(raw.url, { method, headers, body: raw.body, signal: raw.signal, duplex: "half" } as RequestInit);
+  return next();
+};
+
+/** Methods a route is registered for (HEAD follows GET; OPTIONS is always answered, by the CORS middleware). */
+const ROUTE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/**
+ * The methods `path` has routes for in `app` while `method` has none: the `Allow` of a 405 (`HEAD` added
+ * after `GET`). Empty when the path has no route at all, or has one for `method` (its handler then found
+ * nothing itself: a 404). Middleware and catch-alls for every method (`app.use`, `app.all`) are no method's route.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any app's routes: only the router is read
+export function allowedMethods(app: Hono<any, any, any>, method: string, path: string): string[] {
+  const has = (m: string) => app.router.match(m, path)[0].some(([[, route]]) => route.method === m);
+  if (has(method === "HEAD" ? "GET" : method)) return [];
+  return ROUTE_METHODS.filter(has).flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m]));
+}
+
+/** The error for a request no route took: 405 with `Allow` when the path has routes under other methods, else 404. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as allowedMethods
+export function routeMiss(app: Hono<any, any, any>, method: string, path: string): HttpError {
+  const allow = allowedMethods(app, method, path);
+  if (allow.length === 0) return new HttpError(404, "Not Found");
+  return new HttpError(405, "Method Not Allowed", {}, { Allow: allow.join(", ") });
 }
 
 /**

@@ -67,13 +67,14 @@ export function errorResponse(c: Context, status: ContentfulStatusCode, message:
   return c.json(errorBody(status, message, requestId ? { ...extra, request_id: requestId } : extra), status);
 }
 
-/** A 422 naming the field(s) of a zod error (`body.username: ...`). */
+/** A 422 naming the field(s) of a zod error (`body.username: ...`); the body as a whole is `body` (the validator's target `json`). */
 export function validationError(c: Context, error: ZodError, target?: string) {
+  const whole = target === undefined || target === "json" || target === "form" ? "body" : target;
   const details = error.issues.map((i) => ({
-    field: i.path.length ? i.path.map(String).join(".") : (target ?? "body"),
+    field: i.path.length ? i.path.map(String).join(".") : whole,
     message: i.message,
   }));
-  const first = details[0] ?? { field: target ?? "body", message: "invalid request" };
+  const first = details[0] ?? { field: whole, message: "invalid request" };
   return errorResponse(c, 422, `${first.field}: ${first.message}`, { field: first.field, details });
 }
 

@@ -13,6 +13,7 @@ export * from "./redis.js";
 export * from "./request-id.js";
 export * from "./security.js";
 export * from "./upstream-pool.js";
+export * from "./usernames.js";
 export * from "./server.js";
 export { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 export * from "./runtime.js";

@@ -67,15 +67,17 @@ export function corsHeaderSet(origin: string | undefined, allowed: ReadonlySet<s
 }
 
 /**
- * CORS allow-list as the original: listed origins only, credentials allowed, preflight cached a day; every
- * OPTIONS preflight is answered 204 (without CORS headers for an origin not on the list).
+ * CORS allow-list as the original: listed origins only, credentials allowed, preflight cached a day. Every
+ * OPTIONS request is answered 204 here, whatever its path, with or without `Origin` or
+ * `Access-Control-Request-Method` (the original's gateway did so); the preflight headers go only to an
+ * origin on the list.
  */
 export function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHandler {
   const allowed = new Set(allowedOrigins);
   return async (c, next) => {
     const origin = requestHeader(c, "origin");
     for (const [k, v] of Object.entries(corsHeaderSet(origin, allowed))) c.header(k, v);
-    if (c.req.method === "OPTIONS" && requestHeader(c, "access-control-request-method")) {
+    if (c.req.method === "OPTIONS") {
       if (origin !== undefined && allowed.has(origin)) {
         c.header("Access-Control-Allow-Methods", ALLOW_METHODS);
         c.header("Access-Control-Allow-Headers", ALLOW_HEADERS);

@@ -145,6 +145,31 @@ describe("internal credential check", () => {
     expect((await post("/internal/verify-credentials", { username: "ghost", password: PW })).status).toBe(401);
   });
 
+  it("matches login names by ASCII case only: a name with another character (ALİCE_1) is no account, whatever PostgreSQL's lower() says", async () => {
+    const alice = await signup("alice_1");
+    await signup("kate_k");
+    // The premise, on this database (C.UTF-8, as the cluster's): lower() maps these onto the accounts.
+    const [premise] = await pg.sql`select lower('ALİCE_1') = 'alice_1' as dotted, lower(${"\u212AATE_\u212A"}) = 'kate_k' as kelvin`;
+    expect(premise).toEqual({ dotted: true, kelvin: true });
+    for (const spelling of ["alice_1", "ALICE_1", "Alice_1"]) {
+      const ok = await post("/internal/verify-credentials", { username: spelling, password: PW });
+      expect(ok.status, spelling).toBe(200);
+      expect(await ok.json()).toEqual(alice);
+    }
+    expect((await post("/internal/verify-credentials", { username: "KATE_K", password: PW })).status).toBe(200);
+    // The gateway keys these apart from the accounts (kit foldUsername), so they must not log in as them:
+    // the answer of an unknown user (same hashing work too: the unknown-user path).
+    for (const spelling of ["ALİCE_1", "alİce_1", "\u212AATE_\u212A"]) {
+      const res = await post("/internal/verify-credentials", { username: spelling, password: PW });
+      expect(res.status, spelling).toBe(401);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect({ ...body, request_id: undefined }, spelling).toEqual({ error: "Unauthorized", message: "Invalid credentials", status_code: 401, request_id: undefined });
+    }
+    // Profiles by the same rule.
+    expect((await app.request("/users/ALICE_1")).status).toBe(200);
+    expect((await app.request(`/users/${encodeURIComponent("ALİCE_1")}`)).status).toBe(404);
+  });
+
   it("refuses a NUL in the username (PostgreSQL text cannot hold it) with 422 naming the field, not a 500", async () => {
     const check = await post("/internal/verify-credentials", { username: "gi\u0000na", password: PW });
     expect(check.status).toBe(422);
@@ -186,9 +211,14 @@ describe("operations", () => {
     expect((await noRedis.request("/users/alice")).status).toBe(200);
   });
 
-  it("documents its routes in OpenAPI", async () => {
-    const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, unknown> };
+  it("documents its routes in OpenAPI, the profile's email as optional and the owner's only", async () => {
+    type Schema = { properties: Record<string, { description?: string }>; required?: string[] };
+    const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, unknown>; components: { schemas: Record<string, Schema> } };
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/users", "/users/me", "/users/{username}", "/internal/verify-credentials"]));
+    const profile = doc.components.schemas.PublicProfile!;
+    expect(profile.required).toEqual(expect.arrayContaining(["id", "username", "created_at"]));
+    expect(profile.required).not.toContain("email");
+    expect(profile.properties.email?.description).toMatch(/only .*this user/);
   });
 });
 

@@ -10,6 +10,7 @@ import {
   createRoute,
   createServiceApp,
   errors,
+  foldUsername,
   json,
   pingPostgres,
   pgText,
@@ -44,7 +45,7 @@ export const PROFILE_TTL_SECONDS = 300;
 export const PROFILE_GENERATION_KEY = "user:gen";
 const PROFILE_PREFIX = "user:";
 /** Where the cache files a profile (for tests that look into Redis). */
-export const profileKey = (username: string, generation: string) => cacheEntryKey(PROFILE_PREFIX, generation, username.toLowerCase());
+export const profileKey = (username: string, generation: string) => cacheEntryKey(PROFILE_PREFIX, generation, foldUsername(username));
 
 interface UserRow {
   id: number;
@@ -95,16 +96,20 @@ export function createApp(deps: UserServiceDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 
   async function loadProfile(username: string): Promise<Profile | undefined> {
-    const { generation, raw } = await cache.read(username.toLowerCase());
+    const key = foldUsername(username);
+    const { generation, raw } = await cache.read(key);
     if (raw !== undefined) {
       cacheStats.hits++;
       return JSON.parse(raw) as Profile;
     }
     cacheStats.misses++;
-    const [row] = await sql<UserRow[]>`select id, username, email, created_at from users where lower(username) = lower(${username})`;
+    // The kit's one rule (foldUsername: ASCII case only) on the name asked for. Stored usernames are ASCII
+    // (the signup rule), so `lower(username)` is that same fold on the stored side (and uses the unique
+    // index); a name with any other character matches no row.
+    const [row] = await sql<UserRow[]>`select id, username, email, created_at from users where lower(username) = ${key}`;
     if (!row) return undefined;
     const profile = toProfile(row);
-    await cache.write(username.toLowerCase(), generation, JSON.stringify(profile), PROFILE_TTL_SECONDS);
+    await cache.write(key, generation, JSON.stringify(profile), PROFILE_TTL_SECONDS);
     return profile;
   }
 
@@ -212,7 +217,9 @@ export function createApp(deps: UserServiceDeps) {
     }),
     async (c) => {
       const { username, password } = c.req.valid("json");
-      const [row] = await sql<UserRow[]>`select * from users where lower(username) = lower(${username})`;
+      // Matched as every lookup is (loadProfile): ASCII case only. A name with another character (`ALİCE`)
+      // matches no account, and takes the unknown-user path below (same answer, same hashing time).
+      const [row] = await sql<UserRow[]>`select * from users where lower(username) = ${foldUsername(username)}`;
       if (!row) {
         await burnVerify(password, c.req.raw.signal);
         throw new HttpError(401, "Invalid credentials");
