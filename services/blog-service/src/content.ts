@@ -24,16 +24,6 @@ export function excerpt(content: string, length = 120): string {
   return chars.length > length ? `${chars.slice(0, length).join("")}...` : chars.join("");
 }
 
-/**
- * A username as the user-service compares it: usernames are ASCII (`[A-Za-z0-9_]` at signup) and one
- * account in any ASCII case, so only A-Z fold (JavaScript's and PostgreSQL's Unicode case tables disagree,
- * e.g. on "İ"); a name with another character can never equal a stored username. Posts' authors are stored
- * usernames, so `lower(author)` is the same fold on the stored side (index `idx_posts_author_lower`).
- */
-export function foldUsername(name: string): string {
-  return name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
-}
-
 /** `categories.slug` is varchar(50): every slug, numbered ones included, fits it. */
 export const SLUG_MAX = 50;
 

@@ -1,6 +1,6 @@
-import type { Sql } from "@titanium/kit";
+import { foldUsername, type Sql } from "@titanium/kit";
 import type { TransactionSql } from "postgres";
-import { excerpt, foldUsername, numberedSlug, randomColor, slugify } from "./content.js";
+import { excerpt, numberedSlug, randomColor, slugify } from "./content.js";
 
 type Db = Sql | TransactionSql;
 

@@ -1,22 +1,12 @@
 import { pgText, z } from "@titanium/kit";
 import { normalizeCategoryName } from "./content.js";
 
-/** An unpaired UTF-16 surrogate: no Unicode character, so UTF-8 (what PostgreSQL stores) cannot hold it. */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
-/**
- * Text the blog stores or queries: the kit's `pgText()` (no NUL) and no unpaired surrogate (JSON can carry
- * `"\ud800"`; the driver would store it as U+FFFD), so either is a 422 naming the field, not silently changed.
- */
-export const blogText = () =>
-  pgText().refine((s) => !LONE_SURROGATE.test(s), "must not contain unpaired surrogates (U+D800 to U+DFFF)");
-
 /**
  * `category_name`: normalised (`normalizeCategoryName`: NFC, whitespace runs as one space, trimmed), then
  * 1 to 50 characters (zod counts code points, as the original and the `varchar(50)` column do).
  */
 const CategoryName = () =>
-  blogText()
+  pgText()
     .overwrite(normalizeCategoryName)
     .min(1)
     .max(50)
@@ -57,9 +47,9 @@ export const Category = z
 export const ListQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  category: blogText().max(50).optional().openapi({ description: "category slug" }),
-  author: blogText().max(100).optional().openapi({ description: "author's username, case-insensitive" }),
-  q: blogText().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
+  category: pgText().max(50).optional().openapi({ description: "category slug" }),
+  author: pgText().max(100).optional().openapi({ description: "author's username, case-insensitive" }),
+  q: pgText().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
 });
 
 /**
@@ -77,16 +67,16 @@ export const PostId = z.object({
 
 export const CreatePost = z
   .object({
-    title: blogText().min(1).max(120),
-    content: blogText().min(1).max(20_000),
+    title: pgText().min(1).max(120),
+    content: pgText().min(1).max(20_000),
     category_name: CategoryName(),
   })
   .openapi("CreatePost");
 
 export const PatchPost = z
   .object({
-    title: blogText().min(1).max(120).optional(),
-    content: blogText().min(1).max(20_000).optional(),
+    title: pgText().min(1).max(120).optional(),
+    content: pgText().min(1).max(20_000).optional(),
     category_name: CategoryName().optional(),
   })
   .openapi("UpdatePost");

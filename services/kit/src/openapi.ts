@@ -27,8 +27,16 @@ export function errors(...statuses: number[]) {
 /** A bearer-token security requirement for OpenAPI routes. */
 export const bearer = [{ bearerAuth: [] as string[] }];
 
+/** An unpaired UTF-16 surrogate: no Unicode character, so UTF-8 (what PostgreSQL stores) cannot hold it. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /**
  * A string PostgreSQL can hold: `text` cannot store NUL (U+0000), and a query with one fails in the database
- * (a 500). Every string that reaches SQL starts from this, so NUL is a 422 naming the field instead.
+ * (a 500); JSON can carry an unpaired surrogate (`"\ud800"`), which the driver would store as U+FFFD. Every
+ * string that reaches SQL starts from this, so either is a 422 naming the field, never a 500 or a silent change.
  */
-export const pgText = () => z.string().refine((s) => !s.includes("\u0000"), "must not contain NUL (U+0000) characters");
+export const pgText = () =>
+  z
+    .string()
+    .refine((s) => !s.includes("\u0000"), "must not contain NUL (U+0000) characters")
+    .refine((s) => !LONE_SURROGATE.test(s), "must not contain unpaired surrogates (U+D800 to U+DFFF)");

@@ -177,6 +177,10 @@ describe("internal credential check", () => {
     const profile = await app.request("/users/gi%00na");
     expect(profile.status).toBe(422);
     expect(await profile.json()).toMatchObject({ field: "username" });
+    // An unpaired surrogate (JSON can carry one; UTF-8 cannot) is refused the same way by the kit's pgText().
+    const surrogate = await post("/internal/verify-credentials", { username: "gi\ud800na", password: PW });
+    expect(surrogate.status).toBe(422);
+    expect(await surrogate.json()).toMatchObject({ field: "username", message: expect.stringContaining("unpaired surrogates") });
   });
 
   it("refuses requests that came through the gateway", async () => {
