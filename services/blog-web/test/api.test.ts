@@ -230,6 +230,25 @@ describe("ApiClient: lists and errors", () => {
     expect(parseErrorBody({ fields: { password: ["too weak"] } }).fields).toEqual({ password: "too weak" });
     expect(parseErrorBody("nope")).toEqual({ message: null, fields: {} });
   });
+
+  it("keeps every rule a field broke, not only the first (the user fixes them in one go)", () => {
+    const body = {
+      error: "ValidationError",
+      message: "password: Too small: expected string to have >=8 characters",
+      field: "password",
+      details: [
+        { field: "username", message: "Too small: expected string to have >=3 characters" },
+        { field: "password", message: "Too small: expected string to have >=8 characters" },
+        { field: "password", message: "needs an uppercase letter" },
+        { field: "password", message: "needs a digit" },
+      ],
+      errors: [{ field: "password", message: "needs a digit" }], // the same rule twice is said once
+    };
+    expect(parseErrorBody(body).fields).toEqual({
+      username: "Too small: expected string to have >=3 characters",
+      password: "Too small: expected string to have >=8 characters; needs an uppercase letter; needs a digit",
+    });
+  });
 });
 
 describe("Session", () => {

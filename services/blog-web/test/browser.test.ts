@@ -362,6 +362,87 @@ describe("blog web UI in Chromium", () => {
     expect(await seriousA11yViolations(page), "editor").toEqual([]);
   });
 
+  it("fits a phone screen when a title, a category and a user name are each one long word", async () => {
+    const name = `w_${id}_`.padEnd(50, "x"); // the longest name signup allows, no space to wrap at
+    const writer = await new ApiUser(base, name).signup().then((u) => u.login());
+    const category = `Cat${id}`.padEnd(50, "W");
+    const title = `T${id}`.padEnd(120, "w");
+    const postId = await writer.createPost(title, `${"Supercalifragilistic".repeat(10)} https://example.com/${"segment/".repeat(30)}`, category);
+    const { page } = await tab();
+    await page.setViewportSize({ width: 375, height: 740 });
+    await loginViaUi(page, name); // the header then says "Signed in as <name>"
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    for (const [what, path, ready] of [
+      ["the author's list", `/blog/?author=${name}`, ".posts > li"],
+      ["the category's list", `/blog/?category=${encodeURIComponent(category.toLowerCase())}`, ".posts > li"],
+      ["the post", `/blog/posts/${postId}`, ".prose"],
+    ] as const) {
+      await page.goto(`${base}${path}`);
+      await page.locator(ready).first().waitFor();
+      expect(await overflow(), `horizontal overflow on ${what}`).toBe(0);
+    }
+    expectCleanPages();
+  });
+
+  it("keeps what the user typed when the language changes", async () => {
+    const writer = await new ApiUser(base, `gus_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/new`);
+    await page.getByLabel("Title").fill(`Half-written ${id}`);
+    await page.getByLabel("Content (Markdown)").fill("Two paragraphs in, then the language changed.");
+    await page.getByLabel("Language").selectOption("ko");
+    try {
+      await page.getByRole("heading", { level: 1, name: "새 글 쓰기" }).waitFor();
+      await expect.poll(() => page.getByLabel("제목").inputValue(), UI_WAIT).toBe(`Half-written ${id}`);
+      expect(await page.getByLabel("내용 (Markdown)").inputValue()).toBe("Two paragraphs in, then the language changed.");
+      expect(await page.locator(".counter").textContent()).toBe("45 / 20000자");
+      await page.getByLabel("언어").selectOption("en");
+      await page.getByRole("heading", { level: 1, name: "Write a post" }).waitFor();
+      await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Half-written ${id}`);
+    } finally {
+      await page.evaluate(() => localStorage.removeItem("titanium.locale")); // the other tests read English
+    }
+    expectCleanPages();
+  });
+
+  it("a delete refused for an expired session says so once and leads to the login, then back to the post", async () => {
+    const writer = await new ApiUser(base, `hal_${id}`).signup().then((u) => u.login());
+    const postId = await writer.createPost(`Expiring ${id}`, "Still here.", `Sessions ${id}`);
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.getByRole("button", { name: "Delete" }).waitFor();
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("titanium.session")!) as Record<string, unknown>;
+      Object.assign(s, { token: "not.a.jwt", refreshToken: "revoked", expiresAt: null });
+      sessionStorage.setItem("titanium.session", JSON.stringify(s));
+    });
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("button", { name: "Delete post" }).click();
+    await page.waitForURL(new RegExp(`/blog/login\\?next=%2Fblog%2Fposts%2F${postId}$`));
+    expect(await page.locator(".toast", { hasText: "Your session has expired" }).count()).toBe(1);
+    await page.getByLabel("Username").fill(writer.username);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
+    await page.getByRole("button", { name: "Delete" }).waitFor(); // signed in again, the post is still there
+    expectCleanPages();
+  });
+
+  it("a page past the end of the list offers the last page", async () => {
+    const writer = await new ApiUser(base, `ida_${id}`).signup().then((u) => u.login());
+    for (let i = 0; i < PAGE_SIZE + 1; i++) await writer.createPost(`Ida ${id} #${i}`, "text", `Ends ${id}`);
+    const { page } = await tab();
+    await page.goto(`${base}/blog/?author=${writer.username}&page=7`);
+    await page.getByText("This page is past the end of the list.").waitFor();
+    await page.getByRole("link", { name: "Go to the last page (2)" }).click();
+    await page.getByText("Page 2 of 2").waitFor();
+    expect(new URL(page.url()).searchParams.get("author")).toBe(writer.username);
+    expect(await page.locator(".posts > li").count()).toBe(1);
+    expectCleanPages();
+  });
+
   it("switches to Korean and remembers it", async () => {
     const { page } = await tab();
     await page.goto(`${base}/blog/`);

@@ -159,7 +159,11 @@ export function parseErrorBody(body: unknown): { message: string | null; fields:
       const i = item as Record<string, unknown>;
       const name = fieldName(i.field ?? i.path ?? i.loc);
       const msg = i.message ?? i.msg;
-      if (name && typeof msg === "string" && !(name in fields)) fields[name] = msg;
+      if (!name || typeof msg !== "string") continue;
+      // Every rule a field broke, so the user can fix them in one go (a password: too short, needs a digit, …).
+      const seen = fields[name];
+      if (seen === undefined) fields[name] = msg;
+      else if (!seen.split("; ").includes(msg)) fields[name] = `${seen}; ${msg}`;
     }
   }
   if (typeof o.fields === "object" && o.fields !== null) {

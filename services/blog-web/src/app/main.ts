@@ -79,8 +79,13 @@ function renderChrome(): void {
     } catch {
       // remembered for this page only
     }
+    // The view is rebuilt in the new language; what the user typed (a draft, a search) is put back.
+    const typed = typedValues();
     renderChrome();
-    void render(false);
+    const at = location.href;
+    void render(false).then(() => {
+      if (location.href === at) restoreValues(typed);
+    });
     document.getElementById("locale")?.focus();
   });
   replace(
@@ -90,6 +95,24 @@ function renderChrome(): void {
     h("div", { class: "locale" }, h("label", { attrs: { for: "locale" } }, t("nav.language")), select),
   );
   replace(footer, h("p", null, t("footer.text")));
+}
+
+/** The current view's named text fields whose value the user changed (the page's own defaults are left out). */
+function typedValues(): Map<string, string> {
+  const typed = new Map<string, string>();
+  for (const el of main.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input[name], textarea[name]")) {
+    if (el.value !== el.defaultValue) typed.set(el.name, el.value);
+  }
+  return typed;
+}
+
+function restoreValues(typed: Map<string, string>): void {
+  for (const el of main.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input[name], textarea[name]")) {
+    const value = typed.get(el.name);
+    if (value === undefined || el.value === value) continue;
+    el.value = value;
+    el.dispatchEvent(new Event("input", { bubbles: true })); // counters and the like follow
+  }
 }
 
 async function logout(): Promise<void> {

@@ -21,6 +21,8 @@ export const en = {
   "list.count.other": "{count} posts",
   "list.empty": "No posts yet. Be the first to write one.",
   "list.emptyFiltered": "No posts match these filters.",
+  "list.pastEnd": "This page is past the end of the list.",
+  "list.lastPage": "Go to the last page ({page})",
   "list.loading": "Loading posts…",
   "list.filteredBy": "Showing posts matching your filters.",
   "search.label": "Search posts",

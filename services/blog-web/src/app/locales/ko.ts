@@ -23,6 +23,8 @@ export const ko: Record<keyof typeof en, string> = {
   "list.count.other": "글 {count}개",
   "list.empty": "아직 글이 없습니다. 첫 글을 써 보세요.",
   "list.emptyFiltered": "조건에 맞는 글이 없습니다.",
+  "list.pastEnd": "목록의 끝을 지난 페이지입니다.",
+  "list.lastPage": "마지막 페이지({page})로 가기",
   "list.loading": "글을 불러오는 중…",
   "list.filteredBy": "필터와 일치하는 글을 보여 줍니다.",
   "search.label": "글 검색",

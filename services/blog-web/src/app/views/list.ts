@@ -199,6 +199,17 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   const filtered = Boolean(params.q || params.author || params.category);
   resultsHeading.textContent =
     total !== null ? ctx.tr.plural("list.count", total) : filtered ? t("list.filteredBy") : t("list.heading");
+  if (posts.length === 0 && total !== null && total > 0 && params.page > 1) {
+    // A page past the end (an old link, or posts deleted meanwhile): say so and offer the last page.
+    const last = Math.ceil(total / PAGE_SIZE);
+    replace(
+      results,
+      resultsHeading,
+      h("p", { class: "empty" }, t("list.pastEnd"), " ",
+        h("a", { attrs: { href: listHref({ ...params, page: last }) } }, t("list.lastPage", { page: last }))),
+    );
+    return;
+  }
   if (posts.length === 0) {
     replace(
       results,

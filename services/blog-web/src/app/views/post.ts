@@ -59,6 +59,11 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                   ctx.toast(t("post.deleted"), "success");
                   ctx.navigate({ name: "list", params: { page: 1 } });
                 } catch (err) {
+                  if (err instanceof ApiError && err.kind === "session_expired") {
+                    // The shell already said so; sign in again and come back to this post.
+                    ctx.navigate({ name: "login", next: href({ name: "post", id: post.id }) });
+                    return;
+                  }
                   ctx.toast(describeError(err, ctx.tr), "error");
                 }
               },
