@@ -37,6 +37,35 @@ async function signup(username: string, email = `${username}@example.com`, passw
   return (await res.json()) as User;
 }
 
+/** Runs `requests` one after another into a lock on the user's row, then lets them all through in that order. */
+async function queuedOnRow(userId: number, requests: (() => Response | Promise<Response>)[]): Promise<Response[]> {
+  const waiting = async () =>
+    (await pg.sql<{ n: number }[]>`select count(distinct pid)::int as n from pg_locks where not granted`)[0]!.n;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const holder = pg.sql.begin(async (tx) => {
+    await tx`select id from users where id = ${userId} for update`;
+    locked();
+    await held;
+  });
+  await isLocked;
+  const answers: Promise<Response>[] = [];
+  for (const [i, send] of requests.entries()) {
+    answers.push(Promise.resolve(send()));
+    // The next one is sent once this one waits for the row (it read the row and, for a password, hashed).
+    const deadline = Date.now() + 10_000;
+    while ((await waiting()) < i + 1) {
+      if (Date.now() > deadline) throw new Error(`request ${i} never reached the row lock`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  release();
+  await holder;
+  return Promise.all(answers);
+}
+
 describe("signup", () => {
   it("creates the account (201 {id, username, email}) and stores an Argon2id hash, never the password", async () => {
     const user = await signup("alice");
@@ -126,6 +155,36 @@ describe("profiles", () => {
     expect(check.status).toBe(200);
   });
 
+  it("applies concurrent changes of email and password both (a PATCH writes only what it changes)", async () => {
+    const gale = await signup("gale");
+    const token = await tokens.sign(gale);
+    const [pw, mail] = await queuedOnRow(gale.id, [
+      () => patch("/users/me", { password: "N3w!password", current_password: PW }, token),
+      () => patch("/users/me", { email: "gale2@example.com" }, token),
+    ]);
+    expect([pw!.status, mail!.status]).toEqual([200, 200]);
+    // Before, the email PATCH wrote back the hash it had read: the password change was silently undone.
+    expect((await post("/internal/verify-credentials", { username: "gale", password: "N3w!password" })).status).toBe(200);
+    expect((await post("/internal/verify-credentials", { username: "gale", password: PW })).status).toBe(401);
+    const me = await app.request("/users/me", { headers: { authorization: `Bearer ${token}` } });
+    expect(await me.json()).toMatchObject({ email: "gale2@example.com" });
+  });
+
+  it("refuses (409) a password change whose current password was changed by another request meanwhile", async () => {
+    const hugo = await signup("hugo");
+    const token = await tokens.sign(hugo);
+    // Both checked the same current password; only the first may replace it.
+    const [first, second] = await queuedOnRow(hugo.id, [
+      () => patch("/users/me", { password: "F1rst!password", current_password: PW }, token),
+      () => patch("/users/me", { password: "S3cond!password", current_password: PW }, token),
+    ]);
+    expect(first!.status).toBe(200);
+    expect(second!.status).toBe(409);
+    expect(await second!.json()).toMatchObject({ status_code: 409, field: "current_password" });
+    expect((await post("/internal/verify-credentials", { username: "hugo", password: "F1rst!password" })).status).toBe(200);
+    expect((await post("/internal/verify-credentials", { username: "hugo", password: "S3cond!password" })).status).toBe(401);
+  });
+
   it("refuses /users/me without a valid token", async () => {
     expect((await app.request("/users/me")).status).toBe(401);
     const expired = await tokens.sign({ id: 1, username: "alice" }, -60);
@@ -199,6 +258,21 @@ describe("internal credential check", () => {
     expect((await post("/internal/verify-credentials", { username: "ivy", password: PW })).status).toBe(200);
     const [row] = await pg.sql`select password_hash from users where id = ${ivy.id}`;
     expect(needsRehash(row!.password_hash)).toBe(false);
+  });
+
+  it("does not put back, by rehashing, a password changed while the check ran", async () => {
+    const { hash } = await import("@node-rs/argon2");
+    const old = await hash(PW, { memoryCost: 8192, timeCost: 1, parallelism: 1 });
+    const jill = await signup("jill");
+    await pg.sql`update users set password_hash = ${old} where id = ${jill.id}`;
+    const token = await tokens.sign(jill);
+    const [changed, check] = await queuedOnRow(jill.id, [
+      () => patch("/users/me", { password: "N3w!password", current_password: PW }, token),
+      () => post("/internal/verify-credentials", { username: "jill", password: PW }),
+    ]);
+    expect([changed!.status, check!.status]).toEqual([200, 200]);
+    expect((await post("/internal/verify-credentials", { username: "jill", password: PW })).status).toBe(401);
+    expect((await post("/internal/verify-credentials", { username: "jill", password: "N3w!password" })).status).toBe(200);
   });
 });
 

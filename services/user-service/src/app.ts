@@ -159,7 +159,7 @@ export function createApp(deps: UserServiceDeps) {
       summary: "Change the caller's email, or password (with the current one)",
       security: bearer,
       request: { body: { ...json(PatchMeBody), required: true } },
-      responses: { 200: json(MeOut, "updated"), ...errors(401, 403, 404, 422) },
+      responses: { 200: json(MeOut, "updated"), ...errors(401, 403, 404, 409, 422) },
     }),
     async (c) => {
       const body = c.req.valid("json");
@@ -173,9 +173,18 @@ export function createApp(deps: UserServiceDeps) {
         newHash = await hashPassword(body.password, c.req.raw.signal);
       }
       const [updated] = await sql.begin(async (tx) => {
+        // Only the fields this request changes are written, so a PATCH that read the row before another
+        // one committed does not write the other's old values back (an email change racing a password
+        // change, which spends its time hashing between read and write, reverted the one that committed
+        // first). A new password replaces only the hash the current one was checked against.
         const rows = await tx<UserRow[]>`
-          update users set email = ${body.email ?? row.email}, password_hash = ${newHash ?? row.password_hash}
-          where id = ${me.id} returning id, username, email, created_at`;
+          update users set email = coalesce(${body.email ?? null}, email), password_hash = coalesce(${newHash ?? null}, password_hash)
+          where id = ${me.id} ${newHash ? tx`and password_hash = ${row.password_hash}` : tx``}
+          returning id, username, email, created_at`;
+        if (rows.length === 0) {
+          if (newHash) throw new HttpError(409, "The password was changed meanwhile; try again", { field: "current_password" });
+          throw new HttpError(404, "User not found");
+        }
         // A new password ends every session: the refresh tokens of this user are revoked.
         if (newHash) await tx`update refresh_tokens set revoked_at = now() where user_id = ${me.id} and revoked_at is null`;
         return rows;
@@ -227,7 +236,8 @@ export function createApp(deps: UserServiceDeps) {
       if (!(await verifyPassword(row.password_hash, password, c.req.raw.signal))) throw new HttpError(401, "Invalid credentials");
       if (needsRehash(row.password_hash)) {
         const rehashed = await hashPassword(password, c.req.raw.signal);
-        await sql`update users set password_hash = ${rehashed} where id = ${row.id}`;
+        // Only over the hash just checked: a password changed meanwhile is not put back to this one.
+        await sql`update users set password_hash = ${rehashed} where id = ${row.id} and password_hash = ${row.password_hash}`;
       }
       return c.json({ id: row.id, username: row.username, email: row.email }, 200);
     },
