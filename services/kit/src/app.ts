@@ -198,6 +198,9 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
 /** What Hono's validator throws (as a 400) for a JSON body that does not parse. */
 const MALFORMED_JSON = "Malformed JSON in request body";
 
+/** Methods whose routes take a body. */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
 /**
  * A body without `Content-Type` is read as JSON, as the original (FastAPI) read it, instead of zod-openapi's
  * 415: the request is given the type, and the route's validation does the rest (a body that is not JSON is
@@ -208,7 +211,9 @@ const MALFORMED_JSON = "Malformed JSON in request body";
  */
 const untypedBodyAsJson: MiddlewareHandler = async (c, next) => {
   const method = c.req.method;
-  if (method === "GET" || method === "HEAD" || requestHeader(c, "content-type")) return next();
+  // Only the methods a route reads a body with: any other (TRACE with a body) is left to the router's 405,
+  // and fetch's Request refuses to be built for TRACE at all (that throw was a 500).
+  if (!BODY_METHODS.has(method) || requestHeader(c, "content-type")) return next();
   // Whether a body came: from Node's headers when there are (reading `raw.body` builds the whole Request).
   const incoming = nodeRequest(c.env);
   const raw = c.req.raw;
