@@ -2,7 +2,7 @@ import { createServer as createHttpServer, request, type IncomingMessage } from 
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, Metrics, createRedis, createServiceApp, foldUsername, startServer, type Redis, type RunningServer } from "@titanium/kit";
+import { Lifecycle, MAX_HEADER_BYTES, Metrics, createRedis, createServiceApp, foldUsername, startServer, type Redis, type RunningServer } from "@titanium/kit";
 import { freePort } from "@titanium/kit/local";
 import { memoryLogger } from "@titanium/kit/testing";
 import type { GatewayDeps } from "./app.js";
@@ -412,6 +412,41 @@ describe("limits on a real socket", () => {
     running = await startServer({ fetch: gw.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
   });
   afterAll(() => running?.shutdown());
+
+  it("admits no header block a service behind it would refuse: the services leave room for what forwarding adds", async () => {
+    const service = createServiceApp({
+      service: "user-service",
+      logger: memoryLogger().logger,
+      metrics: new Metrics("user-service", { processMetrics: false }),
+      allowedOrigins: [],
+      health: (c) => c.json({ status: "ok" }),
+      openapi: { title: "stub", version: "1" },
+    });
+    service.get("/users/:username", (c) => c.json({ username: c.req.param("username") }));
+    const start = (fetch: (r: Request) => Response | Promise<Response>, maxHeaderBytes?: number) =>
+      startServer({ fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100, maxHeaderBytes });
+    const behind = await start(service.fetch); // a service's default
+    const tight = await start(service.fetch, MAX_HEADER_BYTES); // what every server had before
+    try {
+      const via = async (port: number) => {
+        const gw = gateway({ upstreams: { auth: "http://127.0.0.1:1", user: `http://127.0.0.1:${port}`, blog: "http://127.0.0.1:1" } }, freshPeer());
+        const edge = await start(gw.fetch, MAX_HEADER_BYTES);
+        try {
+          // Just under the clients' limit (with fetch's own headers): the gateway admits it and adds its own on the way.
+          const res = await fetch(`http://127.0.0.1:${edge.port}/api/users/alice`, { headers: { "x-request-id": "hdr-near-limit", "x-big": "y".repeat(MAX_HEADER_BYTES - 225) } });
+          return { status: res.status, requestId: res.headers.get("x-request-id") };
+        } finally {
+          await edge.shutdown();
+        }
+      };
+      expect(await via(behind.port)).toEqual({ status: 200, requestId: "hdr-near-limit" });
+      // Without the room the service refuses what the gateway admitted: the defect this prevents.
+      expect((await via(tight.port)).status).toBe(431);
+    } finally {
+      await behind.shutdown();
+      await tight.shutdown();
+    }
+  });
 
   it("refuses large bodies (413) and large headers (431), and reads the peer address from the socket", async () => {
     const base = `http://127.0.0.1:${running.port}`;

@@ -1,4 +1,4 @@
-import { JwtVerifier, Lifecycle, Metrics, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer, urlList } from "@titanium/kit";
+import { JwtVerifier, Lifecycle, Metrics, connectRedis, createLogger, exitOnSignals, listenPort, loadEnvOrExit, MAX_HEADER_BYTES, startServer, urlList } from "@titanium/kit";
 import { createGateway } from "./app.js";
 import { envSchema, trustedProxies } from "./config.js";
 import { RATE_LIMIT_SCRIPTS } from "./rate-limit.js";
@@ -32,6 +32,8 @@ const running = await startServer({
   graceMs: env.SHUTDOWN_GRACE_MS,
   delayMs: env.SHUTDOWN_DELAY_MS,
   closers: [async () => redis?.disconnect()],
+  // The clients' limit; the services behind accept more, for the headers forwarding adds.
+  maxHeaderBytes: MAX_HEADER_BYTES,
 });
 logger.info({ port: running.port, trusted_proxies: env.TRUSTED_PROXY_CIDRS.length }, "listening");
 exitOnSignals(running, logger);

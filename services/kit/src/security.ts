@@ -89,5 +89,13 @@ export function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHand
   };
 }
 
-/** Largest request header block a server accepts (Node answers 431 beyond it), as the original gateway. */
+/** Largest request header block a client may send to the public entry (the gateway; 431 beyond it), as the original gateway. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * What a service behind the gateway accepts: the client's limit plus room for the headers the gateway
+ * (forwarding and request-id headers) and the mesh's proxies (`x-envoy-*`, `x-forwarded-client-cert`, trace
+ * headers) add on the way. Without it a request the gateway admitted could be refused by the service with a
+ * 431 carrying a request id of its own, which no log of the caller's request mentions.
+ */
+export const SERVICE_MAX_HEADER_BYTES = MAX_HEADER_BYTES + 4 * 1024;

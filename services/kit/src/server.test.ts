@@ -8,6 +8,7 @@ import { Lifecycle, RECEIVED_AT, createServiceApp } from "./app.js";
 import { Metrics } from "./metrics.js";
 import { memoryLogger } from "./testing/index.js";
 import { startServer } from "./server.js";
+import { SERVICE_MAX_HEADER_BYTES } from "./security.js";
 
 const fixture = fileURLToPath(new URL("./testing/slow-server.ts", import.meta.url));
 
@@ -81,7 +82,7 @@ describe("requests Node's parser refuses", () => {
     const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
     try {
       const cases: [string, number][] = [
-        [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431],
+        [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(SERVICE_MAX_HEADER_BYTES)}\r\n\r\n`, 431],
         ["FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 400],
         ["GET /\u0000 HTTP/1.1\r\n\r\n", 400],
         ["\u00ff\u00fe garbage\r\n\r\n", 400],

@@ -6,17 +6,17 @@ import type { Lifecycle } from "./app.js";
 import { errorBody } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
-import { API_SECURITY_HEADERS, MAX_HEADER_BYTES } from "./security.js";
+import { API_SECURITY_HEADERS, SERVICE_MAX_HEADER_BYTES } from "./security.js";
 
 /**
  * What Node's HTTP parser refuses before any handler runs (headers over the limit, an unknown method, a
  * malformed request line, a request too slow to arrive) gets the error envelope too, not Node's bare
  * status line. `code` is llhttp's / Node's error code.
  */
-export function clientErrorResponse(code: string | undefined): string {
+export function clientErrorResponse(code: string | undefined, maxHeaderBytes = SERVICE_MAX_HEADER_BYTES): string {
   const [status, message] =
     code === "HPE_HEADER_OVERFLOW"
-      ? [431, `request headers larger than ${MAX_HEADER_BYTES} bytes`]
+      ? [431, `request headers larger than ${maxHeaderBytes} bytes`]
       : code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "request took too long to arrive"]
         : [400, "malformed HTTP request"];
@@ -83,12 +83,18 @@ export interface StartServerOptions {
   delayMs?: number;
   /** Pools and clients to close after the server has stopped (in order). */
   closers?: (() => Promise<unknown>)[];
+  /**
+   * Largest request header block accepted (431 beyond it). Default {@link SERVICE_MAX_HEADER_BYTES}, for a
+   * service behind the gateway; the gateway, which clients reach, passes `MAX_HEADER_BYTES`.
+   */
+  maxHeaderBytes?: number;
 }
 
-/** Listen with the kit's limits (16 KiB headers, request timeouts) and a graceful `shutdown`. */
+/** Listen with the kit's limits (header size, request timeouts) and a graceful `shutdown`. */
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   // @hono/node-server's serve(), with the adapter's error handler set (serve() does not pass one on).
   const hostname = opts.host ?? "0.0.0.0";
+  const maxHeaderBytes = opts.maxHeaderBytes ?? SERVICE_MAX_HEADER_BYTES;
   const app = getRequestListener(opts.fetch, { hostname, errorHandler: (err) => adapterErrorResponse(err, opts.logger) });
   const shortcut = opts.shortcut;
   const listener = shortcut
@@ -103,7 +109,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     : app;
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(
-      { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 },
+      { maxHeaderSize: maxHeaderBytes, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 },
       listener,
     );
     s.once("error", reject);
@@ -112,7 +118,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     // A reset or an already answered socket has no one to tell (Node's own guard).
     if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
-    socket.end(clientErrorResponse(err.code));
+    socket.end(clientErrorResponse(err.code, maxHeaderBytes));
   });
   const port = (server.address() as AddressInfo).port;
   let shuttingDown: Promise<void> | undefined;
