@@ -3,7 +3,7 @@ import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { SignJWT, UnsecuredJWT, base64url, decodeProtectedHeader, decodeJwt, exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JwtVerifier, Lifecycle, Metrics, loadEnv, startServer, type RunningServer } from "@titanium/kit";
+import { JwtVerifier, Lifecycle, Metrics, endUserSessions, loadEnv, startServer, type RunningServer } from "@titanium/kit";
 import { freePort } from "@titanium/kit/local";
 import { memoryLogger, startTestPostgres, testTokens, type TestPostgres } from "@titanium/kit/testing";
 import { createApp as createUserApp } from "../../user-service/src/app.js";
@@ -199,6 +199,39 @@ describe("refresh tokens", () => {
     expect(reuse.status).toBe(401);
     expect(await reuse.json()).toMatchObject({ message: expect.stringMatching(/reuse/) });
     expect((await post("/auth/refresh", { refresh_token: second.refresh_token })).status).toBe(401);
+  });
+
+  it("a password change ends a session whose refresh is rotating at that very moment", async () => {
+    const s = await login("bob");
+    const [{ id }] = (await pg.sql`select id from users where username = 'bob'`) as unknown as [{ id: number }];
+    const waiting = async (n: number) => {
+      for (let i = 0; i < 200; i++) {
+        const [{ w }] = (await pg.sql`select count(*)::int as w from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) as unknown as [{ w: number }];
+        if (w >= n) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`fewer than ${n} transactions waiting on a lock`);
+    };
+    // Hold bob's token rows so that the refresh stops mid-transaction, then start the password change's
+    // revocation behind it (the user-service's endUserSessions), then let both go: the refresh first.
+    const blocker = await pg.sql.reserve();
+    try {
+      await blocker`begin`;
+      await blocker`select id from refresh_tokens where user_id = ${id} and revoked_at is null for update`;
+      const refreshing = post("/auth/refresh", { refresh_token: s.refresh_token });
+      await waiting(1);
+      const ending = pg.sql.begin((tx) => endUserSessions(tx, id));
+      await waiting(2);
+      await blocker`commit`;
+      const refreshed = await refreshing;
+      await ending;
+      expect(refreshed.status).toBe(200);
+      // Its new token was made before the sessions ended: it must not outlive the password change.
+      const next = (await refreshed.json()) as Tokens;
+      expect((await post("/auth/refresh", { refresh_token: next.refresh_token })).status).toBe(401);
+    } finally {
+      blocker.release();
+    }
   });
 
   it("logout revokes; unknown and expired tokens are refused", async () => {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
-import { JWT_ALG, type Sql } from "@titanium/kit";
+import { JWT_ALG, lockUserSessions, type Sql } from "@titanium/kit";
 import type { TransactionSql } from "postgres";
 import type { SigningKeys } from "./keys.js";
 
@@ -60,6 +60,11 @@ export class TokenService {
   async rotate(presented: string): Promise<TokenPair | { error: "invalid" | "reused" }> {
     type Outcome = { error: "invalid" | "reused" } | { user: Identity; refresh: string };
     const outcome: Outcome = await this.sql.begin(async (tx): Promise<Outcome> => {
+      // Whose session it is, first without a lock: the user's sessions lock comes before the token's row
+      // lock, in the order a password change takes them, so the two never deadlock.
+      const [owner] = await tx<{ user_id: number }[]>`select user_id from refresh_tokens where token_hash = ${digest(presented)}`;
+      if (!owner) return { error: "invalid" };
+      await lockUserSessions(tx, owner.user_id);
       const [row] = await tx<{ id: string; family_id: string; user_id: number; username: string; expires_at: Date; rotated_at: Date | null; revoked_at: Date | null }[]>`
         select id, family_id, user_id, username, expires_at, rotated_at, revoked_at
         from refresh_tokens where token_hash = ${digest(presented)} for update`;

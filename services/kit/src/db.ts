@@ -70,3 +70,26 @@ export async function waitForPostgres(sql: Sql, opts: { waitMs: number; logger?:
     }
   }
 }
+
+/** First half of the two-key advisory lock that serialises one user's session changes (the second is the user id). */
+const USER_SESSIONS_LOCK_CLASS = 7_146;
+
+/**
+ * Serialises, for the rest of the transaction, everything that creates or ends one user's sessions: the
+ * auth-service's refresh rotation and the user-service's password change. Without it a refresh that had
+ * locked its token when a password change began inserted its successor after the change's revoking
+ * UPDATE had taken its snapshot, so that one session outlived the new password.
+ */
+export async function lockUserSessions(tx: postgres.TransactionSql, userId: number): Promise<void> {
+  await tx`select pg_advisory_xact_lock(${USER_SESSIONS_LOCK_CLASS}::int, ${userId}::int)`;
+}
+
+/**
+ * Ends every session of one user (a password change): revokes their refresh tokens under
+ * {@link lockUserSessions}, so a refresh that is rotating one right now either finishes first (and its
+ * new token is revoked here too) or starts after (and finds its token revoked).
+ */
+export async function endUserSessions(tx: postgres.TransactionSql, userId: number): Promise<void> {
+  await lockUserSessions(tx, userId);
+  await tx`update refresh_tokens set revoked_at = now() where user_id = ${userId} and revoked_at is null`;
+}

@@ -12,6 +12,7 @@ import {
   errors,
   foldUsername,
   json,
+  endUserSessions,
   pingPostgres,
   pgText,
   pingRedis,
@@ -173,6 +174,7 @@ export function createApp(deps: UserServiceDeps) {
         newHash = await hashPassword(body.password, c.req.raw.signal);
       }
       const [updated] = await sql.begin(async (tx) => {
+
         // Only the fields this request changes are written, so a PATCH that read the row before another
         // one committed does not write the other's old values back (an email change racing a password
         // change, which spends its time hashing between read and write, reverted the one that committed
@@ -185,8 +187,8 @@ export function createApp(deps: UserServiceDeps) {
           if (newHash) throw new HttpError(409, "The password was changed meanwhile; try again", { field: "current_password" });
           throw new HttpError(404, "User not found");
         }
-        // A new password ends every session: the refresh tokens of this user are revoked.
-        if (newHash) await tx`update refresh_tokens set revoked_at = now() where user_id = ${me.id} and revoked_at is null`;
+        // A new password ends every session, a refresh rotating one right now included.
+        if (newHash) await endUserSessions(tx, me.id);
         return rows;
       });
       // Bump, not delete: a reader that loaded the old row before the commit stores it under the generation
