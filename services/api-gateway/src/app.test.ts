@@ -308,6 +308,24 @@ describe("rate limits", () => {
     expect((await send(u2)).status).toBe(200);
   });
 
+  it("keys login, signup and refresh by the client address even with a valid token: tokens of several accounts buy no extra tries", async () => {
+    const tokensOf = await Promise.all([201, 202, 203].map((id) => tokens.sign({ id, username: `t${id}` })));
+    for (const [path, rule] of [
+      ["/api/login", RATE_LIMITS.login],
+      ["/api/register", RATE_LIMITS.signup],
+      ["/api/auth/refresh", RATE_LIMITS.refresh],
+    ] as const) {
+      const gw = gateway({}, freshPeer());
+      const statuses: number[] = [];
+      for (let i = 0; i <= rule.limit; i++) {
+        const token = tokensOf[i % tokensOf.length]!;
+        statuses.push((await gw.request(path, { method: "POST", body: "{}", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } })).status);
+      }
+      expect(statuses.at(-1), path).toBe(429);
+      expect(statuses.slice(0, -1).every((s) => s !== 429), path).toBe(true);
+    }
+  });
+
   it("ignores X-Forwarded-For from an untrusted peer, and believes only trusted hops", async () => {
     const gw = gateway({}, "192.0.2.50");
     for (let i = 0; i < 5; i++)

@@ -121,9 +121,10 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const forwardedFor = requestHeader(c, "x-forwarded-for");
     const client = clientAddress(peer, forwardedFor, deps.trustedProxies);
 
-    // Rate-limit subject: the authenticated user, else the client address from a trusted hop.
+    // Rate-limit subject: the authenticated user, else (and always for the routes that make sessions or
+    // accounts) the client address from a trusted hop.
     const token = bearerToken(requestHeader(c, "authorization"));
-    const verified = token ? await deps.verifier.verify(token) : undefined;
+    const verified = token && !match.limit?.byClient ? await deps.verifier.verify(token) : undefined;
     const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
     // Login is also limited per account, whoever asks (the body is buffered anyway, within the body limit).
     const account = match.accountLimit && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;

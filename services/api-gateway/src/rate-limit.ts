@@ -6,6 +6,12 @@ export interface RateRule {
   limit: number;
   periodSeconds: number;
   burst?: number;
+  /**
+   * Keyed by the client address even when the request carries a valid access token: for the routes that
+   * make sessions or accounts, where a token proves nothing about who may try (one client holding tokens
+   * of several accounts would otherwise get a budget per account).
+   */
+  byClient?: true;
 }
 
 export interface RateDecision {

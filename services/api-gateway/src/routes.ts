@@ -8,7 +8,7 @@ export const GLOBAL_LIMIT: RateRule = { name: "global", limit: 20, periodSeconds
 
 /** The original per-endpoint limits (slowapi), now enforced once, in Redis, for all replicas. */
 export const RATE_LIMITS = {
-  login: { name: "login", limit: 5, periodSeconds: 60 },
+  login: { name: "login", limit: 5, periodSeconds: 60, byClient: true },
   /**
    * Per account (the login body's username), whoever asks: many clients guessing one password cannot go
    * faster than this. After the burst of 10, one attempt per 90 s. Counts attempts (the gateway cannot know
@@ -16,9 +16,9 @@ export const RATE_LIMITS = {
    */
   loginAccount: { name: "login_account", limit: 10, periodSeconds: 900 },
   verify: { name: "verify", limit: 30, periodSeconds: 60 },
-  refresh: { name: "refresh", limit: 30, periodSeconds: 60 },
+  refresh: { name: "refresh", limit: 30, periodSeconds: 60, byClient: true },
   logout: { name: "logout", limit: 30, periodSeconds: 60 },
-  signup: { name: "signup", limit: 10, periodSeconds: 60 },
+  signup: { name: "signup", limit: 10, periodSeconds: 60, byClient: true },
   userGet: { name: "user_get", limit: 120, periodSeconds: 60 },
   userUpdate: { name: "user_update", limit: 10, periodSeconds: 60 },
   postsList: { name: "posts_list", limit: 600, periodSeconds: 60 },
