@@ -79,6 +79,17 @@ describe("signup", () => {
     expect(await metrics.registry.getSingleMetricAsString("titanium_signups_total")).toContain("} 1");
   });
 
+  it("accepts internationalised addresses, as the original's EmailStr did", async () => {
+    for (const [username, email] of [
+      ["umlaut_local", "ü@example.com"],
+      ["idn_domain", "x@bücher.de"],
+    ]) {
+      const res = await post("/users", { username, email, password: PW });
+      expect(res.status, email).toBe(201);
+      expect(await res.json()).toMatchObject({ username, email });
+    }
+  });
+
   it("refuses a duplicate username, case-insensitively, with 400 'Username already exists'", async () => {
     await signup("bob");
     const res = await post("/users", { username: "BOB", email: "b2@example.com", password: PW });
@@ -92,6 +103,11 @@ describe("signup", () => {
     [{ username: "Admin" }, "username"],
     [{ username: "localhost" }, "username"],
     [{ email: "not-an-email" }, "email"],
+    [{ email: "a@b" }, "email"],
+    [{ email: "x@localhost" }, "email"],
+    [{ email: "a b@example.com" }, "email"],
+    [{ email: "\u200b@example.com" }, "email"],
+    [{ email: "a@b..example.com" }, "email"],
     [{ password: "short1!" }, "password"],
     [{ password: "alllowercase1!" }, "password"],
     [{ password: "ALLUPPERCASE1!" }, "password"],

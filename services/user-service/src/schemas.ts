@@ -1,3 +1,4 @@
+import { domainToASCII } from "node:url";
 import { pgText, z } from "@titanium/kit";
 
 /** The original's reserved names (compared case-insensitively). */
@@ -23,7 +24,25 @@ export const Password = z
   .refine((p) => SPECIALS.test(p), 'needs a special character from !@#$%^&*(),.?":{}|<>')
   .openapi({ format: "password", example: "Str0ng!pass" });
 
-export const Email = z.email().max(255).openapi({ example: "alice@example.com" });
+const asciiEmail = z.email();
+const NON_ASCII = /[^\u0020-\u007E]/gu; // anything but printable ASCII (controls are refused by UNSAFE first)
+/** Characters no address may hold: controls, format characters (zero-width ones), spaces and separators. */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Z}]/u;
+
+/**
+ * An e-mail address as the original's pydantic `EmailStr` (email-validator) took it: an internationalised
+ * local part (`ü@example.com`) and domain (`x@bücher.de`, checked in its IDNA form) are fine, as are the
+ * usual ASCII ones; a domain without a dot, `localhost`, empty labels or unsafe characters are not.
+ */
+export function isEmailAddress(value: string): boolean {
+  const at = value.lastIndexOf("@");
+  if (at < 1 || UNSAFE.test(value)) return false;
+  const domain = domainToASCII(value.slice(at + 1).normalize("NFC"));
+  // Non-ASCII letters of the local part stand for themselves (SMTPUTF8); the rest follows the ASCII rules.
+  return domain !== "" && asciiEmail.safeParse(`${value.slice(0, at).replace(NON_ASCII, "x")}@${domain}`).success;
+}
+
+export const Email = pgText().max(255).refine(isEmailAddress, "Invalid email address").openapi({ format: "email", example: "alice@example.com" });
 
 export const SignupBody = z.object({ username: Username, email: Email, password: Password }).openapi("Signup");
 
