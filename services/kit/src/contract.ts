@@ -31,7 +31,7 @@ export const BLOG_CACHE_GENERATION_KEY = "blog:gen";
 
 /**
  * V8 flags each service runs with (command-line flags: the image's ENTRYPOINT, `ENTRYPOINTS.server`). A
- * small young generation and a capped old generation keep a service near 75-93 MB RSS once idle after load
+ * small young generation and a capped old generation keep a service near 75-95 MB RSS once idle after load
  * instead of ~140 MB; `--optimize-for-size`, tried first, saved as much memory but doubled the gateway's CPU per
  * request (docs/benchmarks.md). The cap sits well inside the pods' memory limits (128 MiB and up).
  * The gateway's semispaces are 4 MB, not 2: its requests hold their objects across a Redis round trip, and
