@@ -64,6 +64,16 @@ function gateway(overrides: Partial<GatewayDeps> = {}, peer = "203.0.113.9") {
   return bed.gateway(`http://127.0.0.1:${upstreamPort}`, { upstreamTimeoutMs: 1000, peerAddress: () => peer, ...overrides });
 }
 const echo = async (res: Response) => (await res.json()) as Echo;
+/** A service app built on the kit, as the real ones are, with no routes of its own yet. */
+const stubService = (service: "auth-service" | "user-service") =>
+  createServiceApp({
+    service,
+    logger: memoryLogger().logger,
+    metrics: new Metrics(service, { processMetrics: false }),
+    allowedOrigins: [],
+    health: (c) => c.json({ status: "ok" }),
+    openapi: { title: "stub", version: "1" },
+  });
 let ipCounter = 0;
 const freshPeer = () => `198.51.100.${++ipCounter}`;
 
@@ -190,14 +200,7 @@ describe("routing (the original's public paths, defects fixed)", () => {
 
   it("passes a service's 405 and Allow through for a public route asked with the wrong method", async () => {
     // Services built on the kit, as the real ones: POST-only login and logout, a post with GET, PATCH and DELETE.
-    const service = createServiceApp({
-      service: "auth-service",
-      logger: memoryLogger().logger,
-      metrics: new Metrics("auth-service", { processMetrics: false }),
-      allowedOrigins: [],
-      health: (c) => c.json({ status: "ok" }),
-      openapi: { title: "stub", version: "1" },
-    });
+    const service = stubService("auth-service");
     service.post("/login", (c) => c.json({ status: "success" }));
     service.post("/auth/logout", (c) => c.json({ status: "success" }));
     service.on(["GET", "PATCH", "DELETE"], "/blog/api/posts/:id", (c) => c.json({ id: c.req.param("id") }));
@@ -432,14 +435,7 @@ describe("limits on a real socket", () => {
   afterAll(() => running?.shutdown());
 
   it("admits no header block a service behind it would refuse: the services leave room for what forwarding adds", async () => {
-    const service = createServiceApp({
-      service: "user-service",
-      logger: memoryLogger().logger,
-      metrics: new Metrics("user-service", { processMetrics: false }),
-      allowedOrigins: [],
-      health: (c) => c.json({ status: "ok" }),
-      openapi: { title: "stub", version: "1" },
-    });
+    const service = stubService("user-service");
     service.get("/users/:username", (c) => c.json({ username: c.req.param("username") }));
     const start = (fetch: (r: Request) => Response | Promise<Response>, maxHeaderBytes?: number) =>
       startServer({ fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100, maxHeaderBytes });
