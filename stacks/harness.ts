@@ -168,7 +168,6 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
 
   let programExports: Record<string, unknown> = {};
   let failure: unknown;
-  let stackOutputs: Record<string, unknown> | undefined;
   // Pulumi's SDK captures a stack trace for every resource and every internal promise; under Vitest each
   // one went through the module runner's source-map rewriting, half of a whole-program run's time.
   // Nothing here reads those traces (the mocks ignore source positions), so V8 formats them plainly.
@@ -176,7 +175,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const prepareStackTrace = errorClass.prepareStackTrace;
   errorClass.prepareStackTrace = undefined;
   try {
-    stackOutputs = (await pulumi.runtime.runInPulumiStack(async () => {
+    await pulumi.runtime.runInPulumiStack(async () => {
       try {
         // A fresh module instance per run, so several stacks can run in one process.
         programExports = { ...(await loadProgram(++runCounter)) };
@@ -186,7 +185,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
         failure = err;
       }
       return programExports;
-    })) as Record<string, unknown> | undefined;
+    });
     // Registrations finish after the program returns; the record is complete only once they drain.
     await waitForRPCs();
   } finally {
@@ -204,8 +203,6 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     const output = pulumi.output(value) as unknown as { promise(withUnknowns: boolean): Promise<unknown> };
     outputs[key] = normalize(await output.promise(true));
   }
-  // The Stack's own view must agree wherever it has one (a run without unknowns: every update).
-  if (stackOutputs) for (const [key, value] of Object.entries(normalize(stackOutputs) as Record<string, unknown>)) outputs[key] ??= value;
   return {
     stack: opts.stack,
     preview,
