@@ -64,7 +64,7 @@ describe("stack config", () => {
     ["missing gcp project", "dev", { "gcp:project": undefined }, "gcp:project", "GCP project id"],
     ["zone outside region", "dev", { "gcp:zone": "europe-west1-b" }, "gcp:zone", "inside region us-central1"],
     ["observability disk below the PD minimum", "prod", { observability: { diskType: "pd-balanced", grafanaStorageGi: 5 } }, "titanium:observability.grafanaStorageGi", "at least 10 GiB"],
-    ["unknown observability disk type", "dev", { observability: { diskType: "hostPath" } }, "titanium:observability.diskType", '"pd-balanced", "pd-ssd", "pd-standard" or "local-path"'],
+    ["unknown observability disk type", "dev", { observability: { diskType: "hostPath" } }, "titanium:observability.diskType", '"pd-standard", "pd-balanced", "pd-ssd" or "local-path"'],
   ])("rejects %s, naming the key", (_label, stack, overrides, key, expected) => {
     const err = configError(stack, overrides);
     const issue = err.issues.find((i) => i.key === key);

@@ -373,10 +373,9 @@ const storageSchema = z
  * Where a volume lives: a GCE Persistent Disk type (zonal PD through the PD CSI driver: survives the
  * loss of any agent VM), or `local-path` (K3s' node-local class: lost, or stranded, with its VM).
  */
-const volumeType = z.enum(["pd-balanced", "pd-ssd", "pd-standard", "local-path"], {
-  error: 'expected "pd-balanced", "pd-ssd", "pd-standard" or "local-path"',
-});
-export type VolumeType = z.infer<typeof volumeType>;
+const VOLUME_TYPES = [...DISK_TYPES, "local-path"] as const;
+const quoted = VOLUME_TYPES.map((t) => `"${t}"`);
+const volumeType = z.enum(VOLUME_TYPES, { error: `expected ${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}` });
 
 const observabilitySchema = z
   .strictObject({

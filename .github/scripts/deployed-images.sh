@@ -3,7 +3,8 @@
 # check that follows: the committed stack files carry no digests, so without this the program
 # renders <registry>/<service>:<fallback tag> while the cluster runs <registry>/<service>@sha256:...
 # and every image shows as changed. The set comes from the stack output `images`
-# ({registry, tag, digests}, written by every pipeline deploy) and goes through set-images.sh.
+# ({registry, tag, digests}, written by every pipeline deploy); its tag and digests go through
+# set-images.sh (the registry stays the stack file's: a PR that changes it shows that change).
 #
 # Outputs without `images`, or with no digest in it (a stack the pipeline never deployed, or a state
 # older than that output), change nothing: a notice says so and the preview uses the stack file.

@@ -67,7 +67,8 @@ open_issue="$("$gh" api "repos/$repo/issues?labels=$label&state=open&per_page=10
 if ((dirty > 0)); then
   if [[ -n "$open_issue" ]]; then
     "$gh" api -X PATCH "repos/$repo/issues/$open_issue" -F "body=@$body" >/dev/null
-    echo "Still drifting: $(jq -r '[.[] | select(.result != "clean") | .stack] | join(", ")' <<<"$all")${unchecked:+ (not checked: $unchecked)} ([run]($run_url))." >"$note"
+    drifting="$(jq -r '[.[] | select(.result != "clean" and .result != "unchecked") | .stack] | join(", ")' <<<"$all")"
+    echo "${drifting:+Still drifting: $drifting. }${unchecked:+Not checked: $unchecked. }([run]($run_url))" >"$note"
     "$gh" api -X POST "repos/$repo/issues/$open_issue/comments" -F "body=@$note" >/dev/null
     echo "drift-issue: updated issue #$open_issue"
   else

@@ -105,8 +105,8 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
 
   const lines: CapacityLine[] = [];
   const oversized: string[] = [];
-  const agentCount = cluster.pools.find((p) => p.pool === "agents")?.count ?? 0;
   const agentPools = cluster.pools.filter((p) => p.pool === "agents");
+  const agentCount = agentPools.reduce((n, p) => n + p.count, 0);
   const onAgents = { cpu: 0, memoryMiB: 0 };
   const addOnAgents = (pods: number, per: { cpu: number; memoryMiB: number }) => {
     onAgents.cpu += pods * per.cpu;

@@ -24,6 +24,9 @@ export const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
  */
 export const HELM_RELEASE_TYPES: readonly string[] = ["kubernetes:helm.sh/v3:Release"];
 
+/** Kubernetes types that are no object of their own: a Release (judged through its values) and a v4 Chart component (no properties). */
+export const CHART_TYPES: readonly string[] = [...HELM_RELEASE_TYPES, "kubernetes:helm.sh/v4:Chart"];
+
 export type Obj = Record<string, unknown>;
 
 export interface ContainerRef {

@@ -85,6 +85,10 @@ describe("k8s-recommended-labels", () => {
       "titanium/api pod template lacks label(s) app.kubernetes.io/part-of, app.kubernetes.io/managed-by",
     ]);
   });
+  it("leaves chart components alone: a Release is judged through its values, a v4 Chart arrives without properties", async () => {
+    const charts = [recorded("kubernetes:helm.sh/v3:Release", "loki", { chart: "loki", values: {} }), recorded("kubernetes:helm.sh/v4:Chart", "loki4", {})];
+    expect((await check(recommendedLabels, charts)).findings).toEqual([]);
+  });
 });
 
 describe("protect-stateful-resources", () => {

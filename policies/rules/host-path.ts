@@ -172,8 +172,7 @@ export const hostPathAllowList = resourcePolicy<Config>(
   },
   (args, judge, report, config) => {
     const props = args.props as Obj;
-    // An entry without a namespace or host paths covers nothing (the schema requires both).
-    const allowed = config.allowed.filter((e) => typeof e.namespace === "string" && Array.isArray(e.hostPaths));
+    const allowed = config.allowed;
     if (HELM_RELEASE_TYPES.includes(args.type)) {
       judge.check(() => checkRelease(props, allowed, config.chartHostMounts, judge, report));
       return;

@@ -11,7 +11,7 @@ import { SERVICE_NAMES } from "../../stacks/config";
 import { loadConfig } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/harness";
 import { type Dockerfile, finalStage, parseDockerfile, parseImageRef, readDockerfile } from "./dockerfile";
-import { REPO_ROOT } from "./workflows";
+import { NODE_MAJOR, REPO_ROOT } from "./workflows";
 
 interface RenovateConfig {
   extends: string[];
@@ -29,7 +29,6 @@ interface RenovateConfig {
 }
 
 const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as RenovateConfig;
-const nvmrcMajor = readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim().replace(/^v/, "").split(".")[0]!;
 
 /** The Node.js major a base image runs: `node:<major>…` by its tag, `gcr.io/distroless/nodejs<major>-…` by its name. */
 function nodeMajorOf(image: string): string | undefined {
@@ -133,18 +132,18 @@ describe("Renovate", () => {
     // The node image's major follows .nvmrc (the rule that disables node majors applies to it).
     expect(bases).toContain("node");
     // Each Dockerfile's Node, build stages (node:<major>-…) and runtime (distroless nodejs<major>), is .nvmrc's major.
-    expect(nvmrcMajor).toMatch(/^\d+$/);
-    for (const svc of SERVICE_NAMES) expect(nodeMajorProblems(readDockerfile(svc), nvmrcMajor), svc).toEqual([]);
+    expect(NODE_MAJOR).toMatch(/^\d+$/);
+    for (const svc of SERVICE_NAMES) expect(nodeMajorProblems(readDockerfile(svc), NODE_MAJOR), svc).toEqual([]);
     // The check is live: a Dockerfile moved to another major, in either kind of stage, is refused.
-    const other = String(Number(nvmrcMajor) + 2);
+    const other = String(Number(NODE_MAJOR) + 2);
     const { text, file } = readDockerfile(SERVICE_NAMES[0]);
     const mutations = {
-      "node build stages": text.replaceAll(`node:${nvmrcMajor}-`, `node:${other}-`),
-      "distroless runtime": text.replaceAll(`distroless/nodejs${nvmrcMajor}-`, `distroless/nodejs${other}-`),
+      "node build stages": text.replaceAll(`node:${NODE_MAJOR}-`, `node:${other}-`),
+      "distroless runtime": text.replaceAll(`distroless/nodejs${NODE_MAJOR}-`, `distroless/nodejs${other}-`),
     };
     for (const [what, mutated] of Object.entries(mutations)) {
       expect(mutated, what).not.toBe(text);
-      expect(nodeMajorProblems(parseDockerfile(mutated, file), nvmrcMajor).join("\n"), what).toContain(`Node ${other}, .nvmrc says ${nvmrcMajor}`);
+      expect(nodeMajorProblems(parseDockerfile(mutated, file), NODE_MAJOR).join("\n"), what).toContain(`Node ${other}, .nvmrc says ${NODE_MAJOR}`);
     }
   });
 });

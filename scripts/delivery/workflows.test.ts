@@ -19,6 +19,7 @@ import {
   compositeActions,
   type Job,
   needsOf,
+  NODE_MAJOR,
   npmScriptsCalled,
   REPO_ROOT,
   shellOf,
@@ -47,7 +48,6 @@ const rootPackage = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json")
   workspaces: string[];
   dependencies: Record<string, string>;
 };
-const nodeMajor = readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim().replace(/^v/, "").split(".")[0]!;
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: "utf8", env: { ...process.env, ...env } });
@@ -56,6 +56,9 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}) {
 }
 
 /** Steps of a job that use a given action (by repository, any ref). */
+/** Each simulated job's result, by job id. */
+const results = (run: ReturnType<typeof simulateJobs>) => Object.fromEntries(Object.entries(run).map(([id, j]) => [id, j.result]));
+
 function stepsUsing(job: Job, action: string): Step[] {
   return (job.steps ?? []).filter((s) => s.uses?.split("@")[0] === action);
 }
@@ -210,7 +213,7 @@ describe("the workflows use the project's own facts", () => {
     expect(containers.length).toBeGreaterThan(0);
     for (const c of containers) {
       const image = typeof c === "string" ? c : c.image;
-      expect(image).toMatch(new RegExp(`^node:${nodeMajor}[-.@]`));
+      expect(image).toMatch(new RegExp(`^node:${NODE_MAJOR}[-.@]`));
     }
     const r = run(path.join(REPO_ROOT, ".github/scripts/ci-settings.sh"), ["dev"]);
     expect(r.stdout).toContain(`pulumi_version=${rootPackage.dependencies["@pulumi/pulumi"]}`);
@@ -322,7 +325,6 @@ describe("the pipeline's shape", () => {
 
   describe("which deploy jobs run (GitHub's job rules applied to deploy.yml's conditions)", () => {
     const w = workflow("deploy.yml");
-    const results = (run: ReturnType<typeof simulateJobs>) => Object.fromEntries(Object.entries(run).map(([id, j]) => [id, j.result]));
     const push = (changed: string) => simulateJobs(w, { github: { event_name: "push" } }, { changes: { diff: { changed } } });
 
     it("a rollback (workflow_dispatch with images-tag) builds no image and deploys that set to dev, then prod", () => {
@@ -418,7 +420,7 @@ describe("the pipeline's shape", () => {
     // A failed (crashed) check still reaches the report; without the cloud settings nothing runs.
     const vars = { PULUMI_BACKEND_URLS: '{"dev":"gs://d"}', GCP_WORKLOAD_IDENTITY_PROVIDER: "projects/1/x" };
     const crashed = simulateJobs(w, { github: { event_name: "schedule" }, vars }, {}, ["check"]);
-    expect(Object.fromEntries(Object.entries(crashed).map(([id, j]) => [id, j.result]))).toEqual({ stacks: "success", check: "failure", report: "success" });
+    expect(results(crashed)).toEqual({ stacks: "success", check: "failure", report: "success" });
     const unset = simulateJobs(w, { github: { event_name: "schedule" } });
     expect(Object.values(unset).map((j) => j.result)).toEqual(["skipped", "skipped", "skipped"]);
     // Never the deploy group: a pending drift run must not replace a pending deploy.
@@ -580,11 +582,7 @@ describe("supply chain and privileges", () => {
     const prefix = renovate.branchPrefix ?? "renovate/";
     const vars = { PULUMI_BACKEND_URLS: '{"dev":"gs://d"}', GCP_WORKLOAD_IDENTITY_PROVIDER: "projects/1/x" };
     const run = (ref: string, from = repository, v: Record<string, string> = vars) =>
-      Object.fromEntries(
-        Object.entries(
-          simulateJobs(w, { github: { event_name: "pull_request", repository, event: { pull_request: { head: { ref, repo: { full_name: from } } } } }, vars: v }),
-        ).map(([id, j]) => [id, j.result]),
-      );
+      results(simulateJobs(w, { github: { event_name: "pull_request", repository, event: { pull_request: { head: { ref, repo: { full_name: from } } } } }, vars: v }));
 
     it("a branch of this repository gets it", () => {
       expect(run("feature/ingress-tls")).toEqual({ test: "success", plan: "success", stacks: "success", preview: "success" });

@@ -9,6 +9,8 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
+/** The Node.js major version `.nvmrc` names: the one every workflow, image and tool runs. */
+export const NODE_MAJOR = readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim().replace(/^v/, "").split(".")[0]!;
 export const WORKFLOW_DIR = path.join(REPO_ROOT, ".github/workflows");
 export const ACTIONS_DIR = path.join(REPO_ROOT, ".github/actions");
 export const SCRIPTS_DIR = path.join(REPO_ROOT, ".github/scripts");
@@ -245,7 +247,7 @@ function evaluateExpression(
   return value;
 }
 
-export type JobResult = "success" | "failure" | "skipped";
+type JobResult = "success" | "failure" | "skipped";
 
 /** An `if:` that calls a status function decides alone whether its job runs, whatever happened upstream. */
 export const STATUS_FUNCTION = /\b(?:always|success|failure|cancelled)\(\)/;

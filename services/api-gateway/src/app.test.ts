@@ -2,7 +2,7 @@ import { createServer as createHttpServer, request, type IncomingMessage } from 
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, MAX_HEADER_BYTES, Metrics, createRedis, createServiceApp, foldUsername, startServer, type Redis, type RunningServer } from "@titanium/kit";
+import { Lifecycle, MAX_HEADER_BYTES, Metrics, createRedis, createServiceApp, startServer, type Redis, type RunningServer } from "@titanium/kit";
 import { freePort } from "@titanium/kit/local";
 import { memoryLogger } from "@titanium/kit/testing";
 import type { GatewayDeps } from "./app.js";
@@ -370,7 +370,7 @@ describe("rate limits", () => {
     // keyed it apart ("i" + U+0307): the limit doubled per "i". Now it is no account's spelling on either side.
     expect(key("ALİCE_1")).toBe("alİce_1");
     expect(key("ALİCE_1")).not.toBe("ali\u0307ce_1");
-    for (const name of ["ALİCE_1", "\u212AATE", " MİXED "]) expect(key(name)).toBe(foldUsername(name.trim()));
+    expect([key("\u212AATE"), key(" MİXED ")]).toEqual(["\u212Aate", "mİxed"]); // Kelvin sign and İ kept: no account's spelling
     await gateway({}, freshPeer()).request("/api/login", { method: "POST", body: JSON.stringify({ username: "ALİCE_1", password: "x" }), headers: { "content-type": "application/json" } });
     expect(await redis.exists("rl:login_account:acct:alİce_1")).toBe(1);
   });

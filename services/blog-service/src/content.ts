@@ -34,7 +34,7 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
  * never inside a surrogate pair (a UTF-16 cut stored U+FFFD), nor between a letter and its combining marks.
  * A `-` the cut leaves at the end goes too.
  */
-export function cutSlug(slug: string, max: number): string {
+function cutSlug(slug: string, max: number): string {
   let out = "";
   let used = 0;
   for (const { segment } of graphemes.segment(slug)) {

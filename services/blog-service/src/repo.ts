@@ -127,17 +127,15 @@ export class BlogRepo {
       const [own] = await tx<{ category_id: number }[]>`select category_id from posts where id = ${id} and author = ${author} for update`;
       if (!own) return undefined;
       const categoryId = changes.categoryName === undefined ? undefined : await this.categoryFor(tx, changes.categoryName);
-      const [row] = await tx<{ id: number }[]>`
+      await tx`
         update posts set
           title = coalesce(${changes.title ?? null}, title),
           content = coalesce(${changes.content ?? null}, content),
           category_id = coalesce(${categoryId ?? null}::int, category_id),
           updated_at = now()
-        where id = ${id} and author = ${author}
-        returning id`;
-      if (!row) return undefined;
+        where id = ${id}`;
       if (categoryId !== undefined && categoryId !== own.category_id) await this.purgeEmptyCategories(tx);
-      return this.getIn(tx, row.id);
+      return this.getIn(tx, id);
     });
   }
 

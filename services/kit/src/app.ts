@@ -237,7 +237,7 @@ const ROUTE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
  * nothing itself: a 404). Middleware and catch-alls for every method (`app.use`, `app.all`) are no method's route.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any app's routes: only the router is read
-export function allowedMethods(app: Hono<any, any, any>, method: string, path: string): string[] {
+function allowedMethods(app: Hono<any, any, any>, method: string, path: string): string[] {
   const has = (m: string) => app.router.match(m, path)[0].some(([[, route]]) => route.method === m);
   if (has(method === "HEAD" ? "GET" : method)) return [];
   return ROUTE_METHODS.filter(has).flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m]));

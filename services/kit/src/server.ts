@@ -13,7 +13,7 @@ import { API_SECURITY_HEADERS, SERVICE_MAX_HEADER_BYTES } from "./security.js";
  * malformed request line, a request too slow to arrive) gets the error envelope too, not Node's bare
  * status line. `code` is llhttp's / Node's error code.
  */
-export function clientErrorResponse(code: string | undefined, maxHeaderBytes = SERVICE_MAX_HEADER_BYTES): string {
+export function clientErrorResponse(code: string | undefined, maxHeaderBytes: number): string {
   const [status, message] =
     code === "HPE_HEADER_OVERFLOW"
       ? [431, `request headers larger than ${maxHeaderBytes} bytes`]

@@ -34,7 +34,7 @@ const UNSAFE = /[\p{Cc}\p{Cf}\p{Z}]/u;
  * local part (`ü@example.com`) and domain (`x@bücher.de`, checked in its IDNA form) are fine, as are the
  * usual ASCII ones; a domain without a dot, `localhost`, empty labels or unsafe characters are not.
  */
-export function isEmailAddress(value: string): boolean {
+function isEmailAddress(value: string): boolean {
   const at = value.lastIndexOf("@");
   if (at < 1 || UNSAFE.test(value)) return false;
   const domain = domainToASCII(value.slice(at + 1).normalize("NFC"));

@@ -122,10 +122,13 @@ export function pageWindow(page: number, pages: number, span = 2): (number | "ga
   return out;
 }
 
+/** How many pages `total` posts fill (at least one). */
+const pageCount = (total: number): number => Math.max(1, Math.ceil(total / PAGE_SIZE));
+
 function pagination(ctx: ViewContext, params: ListParams, page: PostPage): HTMLElement | null {
   const { t } = ctx.tr;
   // Without a total the server still tells us whether a next page may exist: a full page.
-  const pages = page.total !== null ? Math.max(1, Math.ceil(page.total / PAGE_SIZE)) : null;
+  const pages = page.total !== null ? pageCount(page.total) : null;
   const hasNext = pages !== null ? params.page < pages : page.posts.length === PAGE_SIZE;
   if (params.page === 1 && !hasNext) return null;
   const link = (n: number, label: string, rel?: string) =>
@@ -201,7 +204,7 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
     total !== null ? ctx.tr.plural("list.count", total) : filtered ? t("list.filteredBy") : t("list.heading");
   if (posts.length === 0 && total !== null && total > 0 && params.page > 1) {
     // A page past the end (an old link, or posts deleted meanwhile): say so and offer the last page.
-    const last = Math.ceil(total / PAGE_SIZE);
+    const last = pageCount(total);
     replace(
       results,
       resultsHeading,
