@@ -374,6 +374,7 @@ const storageSchema = z
  * loss of any agent VM), or `local-path` (K3s' node-local class: lost, or stranded, with its VM).
  */
 const VOLUME_TYPES = [...DISK_TYPES, "local-path"] as const;
+export type VolumeType = (typeof VOLUME_TYPES)[number];
 const quoted = VOLUME_TYPES.map((t) => `"${t}"`);
 const volumeType = z.enum(VOLUME_TYPES, { error: `expected ${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}` });
 

@@ -102,6 +102,7 @@ const platform = new Platform("platform", {
   adminCidrs: config.network.adminCidrs,
   argoRootApp: config.features.argoRootApp,
   storage: config.storage,
+  appVolumeTypes: [config.data.postgres.diskType],
   agentNodeSelector,
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
 });

@@ -153,7 +153,7 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(podMeta(sts).labels["sidecar.istio.io/inject"]).toBeUndefined();
     // The data volume: a protected claim on the GCE PD CSI driver, kept when released.
     const claim = one(run(), T.pvc, "apps-postgres-data");
-    const sc = input(one(run(), T.storageClass, "apps-postgres-storage-class"));
+    const sc = input(ofType(run(), T.storageClass).find((r) => input(r).metadata.name === input(claim).spec.storageClassName)!);
     expect(sc).toMatchObject({ provisioner: "pd.csi.storage.gke.io", reclaimPolicy: "Retain", volumeBindingMode: "WaitForFirstConsumer", parameters: { type: c.data.postgres.diskType } });
     expect(input(claim).spec.storageClassName).toBe(sc.metadata.name);
     expect(input(claim).spec.resources.requests.storage).toBe(`${c.data.postgres.storageGi}Gi`);

@@ -3,6 +3,7 @@
  * `stacks/index.ts` can hand over the platform's real values. Nothing here creates resources.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import type { DiskType } from "../gcp/pricing";
 
 /** A set of pods another layer runs: where they are and how to select them. */
 export interface PodGroup {
@@ -72,8 +73,8 @@ export interface AppPlatform {
   dns: PodGroup;
   /** Block storage for the database: GCE Persistent Disks through the platform's CSI driver (ADR 0022). */
   blockStorage: {
-    /** The CSI driver's name, the `provisioner` of the database's StorageClass (`pd.csi.storage.gke.io`). */
-    provisioner: string;
+    /** The StorageClass name of each Persistent Disk type the platform was asked for (`titanium-<type>`). */
+    storageClasses: Partial<Record<DiskType, pulumi.Input<string>>>;
     /**
      * Node labels of the VMs the driver may attach disks to (the agents: the cloud layer grants the
      * disk permissions to their service account only). A pod with a PD claim must run there.

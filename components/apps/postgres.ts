@@ -5,7 +5,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { ResourceSpec } from "../../stacks/config";
+import type { ResourceSpec, VolumeType } from "../../stacks/config";
 import type { AppPlatform } from "./inputs";
 import {
   type Access,
@@ -31,8 +31,8 @@ export interface PostgresArgs {
   user: string;
   /** Size of the data disk in GiB. */
   storageGi: number;
-  /** GCE PD type of the data disk (provisioned by the platform's PD CSI driver), or `local-path` (K3s' node-local class). */
-  diskType: "pd-balanced" | "pd-ssd" | "pd-standard" | "local-path";
+  /** GCE PD type of the data disk (the platform's StorageClass for it), or `local-path` (K3s' node-local class). */
+  diskType: VolumeType;
   /** Requests and limits of the database container. */
   resources: ResourceSpec;
   /** Requests and limits of its Istio sidecar. */
@@ -41,7 +41,7 @@ export interface PostgresArgs {
   secretName: string;
   /** Who may connect (the services that own data, migrations, backup). */
   callers: Access[];
-  /** DNS and istiod, for the sidecar; the PD CSI driver's name and the nodes its disks attach to. */
+  /** DNS and istiod, for the sidecar; the platform's StorageClasses and the nodes their disks attach to. */
   platform: Pick<AppPlatform, "dns" | "istiod" | "blockStorage">;
   /** `protect` the data volume and the StatefulSet (prod). */
   protect: boolean;
@@ -75,16 +75,10 @@ export class Postgres extends pulumi.ComponentResource {
     const labels = labelsOf(svc, "database");
     const timing = shutdownTiming(30);
 
-    const storageClass = args.diskType === "local-path" ? undefined : new k8s.storage.v1.StorageClass(`${name}-storage-class`, {
-      metadata: { name: `titanium-${args.diskType}`, labels },
-      // The platform's CSI driver (ADR 0022): its name, not a copy of it.
-      provisioner: args.platform.blockStorage.provisioner,
-      parameters: { type: args.diskType, "replication-type": "none" },
-      // Bind where the pod lands (a zonal disk must be in the pod's zone); keep the disk when the claim goes.
-      volumeBindingMode: "WaitForFirstConsumer",
-      reclaimPolicy: "Retain",
-      allowVolumeExpansion: true,
-    }, { ...child, dependsOn: args.dependsOn, deleteBeforeReplace: true });
+    const storageClassName = args.diskType === "local-path" ? undefined : args.platform.blockStorage.storageClasses[args.diskType];
+    if (args.diskType !== "local-path" && storageClassName === undefined) {
+      throw new Error(`the platform made no StorageClass for the database's disk type "${args.diskType}" (pass it in the platform's appVolumeTypes)`);
+    }
 
     // A claim of its own (not a volumeClaimTemplate), so Pulumi can protect it.
     const claim = new k8s.core.v1.PersistentVolumeClaim(`${name}-data`, {
@@ -97,7 +91,7 @@ export class Postgres extends pulumi.ComponentResource {
       },
       spec: {
         accessModes: ["ReadWriteOnce"],
-        storageClassName: storageClass ? storageClass.metadata.name : "local-path",
+        storageClassName: storageClassName ?? "local-path",
         resources: { requests: { storage: `${args.storageGi}Gi` } },
       },
     }, { ...child, protect: args.protect });
@@ -138,7 +132,7 @@ export class Postgres extends pulumi.ComponentResource {
           spec: {
             serviceAccountName: svc,
             // A PD attaches only to the VMs the driver may attach disks to (the agents).
-            ...(storageClass ? { nodeSelector: { ...args.platform.blockStorage.nodeSelector } } : {}),
+            ...(storageClassName ? { nodeSelector: { ...args.platform.blockStorage.nodeSelector } } : {}),
             ...podSecurity(POSTGRES_UID),
             terminationGracePeriodSeconds: timing.terminationGracePeriodSeconds,
             containers: [
@@ -195,7 +189,7 @@ export class Postgres extends pulumi.ComponentResource {
 
     this.host = host;
     this.port = POSTGRES.port;
-    this.storageClassName = storageClass ? storageClass.metadata.name : pulumi.output("local-path");
+    this.storageClassName = pulumi.output(storageClassName ?? "local-path");
     this.claimName = claim.metadata.name;
     this.registerOutputs({ host: this.host, port: this.port, storageClassName: this.storageClassName, claimName: this.claimName });
   }

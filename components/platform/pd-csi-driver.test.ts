@@ -52,11 +52,11 @@ describe.each(["dev", "prod"])("GCE PD CSI driver (%s)", (stack) => {
     const driver = one(run(), T.csiDriver, "platform-pd-csi-csidriver");
     expect(input(driver).metadata.name).toBe(PD_CSI_DRIVER_NAME);
     expect(input(driver).spec).toMatchObject({ attachRequired: true, podInfoOnMount: false, fsGroupPolicy: "ReadWriteOnceWithFSType" });
-    // The database's class, and in prod the observability volumes' (observability.diskType).
+    // One class per Persistent Disk type the volumes use (the database's, observability.diskType's), shared.
+    const c = config();
+    const pdTypes = new Set([c.data.postgres.diskType, c.observability.diskType].filter((t) => t !== "local-path"));
     const classes = ofType(run(), T.storageClass);
-    expect(classes.map((c) => input(c).metadata.name).sort()).toEqual(
-      stack === "prod" ? ["titanium-observability-pd-balanced", "titanium-pd-balanced"] : ["titanium-pd-balanced"],
-    );
+    expect(classes.map((sc) => input(sc).metadata.name).sort()).toEqual([...pdTypes].map((t) => `titanium-${t}`).sort());
     for (const c of classes) expect(input(c).provisioner).toBe(input(driver).metadata.name);
     // The namespace admits privileged pods (the node plugin) and is not meshed.
     const ns = input(one(run(), T.namespace, `platform-namespaces-${PD_CSI.namespace}`)).metadata.labels;
@@ -135,7 +135,7 @@ describe.each(["dev", "prod"])("GCE PD CSI driver (%s)", (stack) => {
   it("is ready before the database: its StorageClass, claim and StatefulSet wait for the driver", () => {
     const ready = [one(run(), T.csiDriver, "platform-pd-csi-csidriver"), controller(), node()];
     for (const r of [
-      one(run(), T.storageClass, "apps-postgres-storage-class"),
+      one(run(), T.storageClass, `platform-pd-csi-${config().data.postgres.diskType}`),
       one(run(), "kubernetes:core/v1:PersistentVolumeClaim", "apps-postgres-data"),
       one(run(), T.statefulSet, "apps-postgres-statefulset"),
     ]) {
@@ -154,6 +154,21 @@ describe.each(["dev", "prod"])("GCE PD CSI driver (%s)", (stack) => {
 });
 
 describe("GCE PD CSI driver settings", () => {
+  it("makes one StorageClass per disk type in use: observability on pd-ssd and the database on pd-balanced get one each", async () => {
+    const observability = JSON.parse(readStackConfig("prod")["titanium:observability"] ?? "{}") as Record<string, unknown>;
+    const run = await runProgram({ stack: "prod", config: { observability: { ...observability, diskType: "pd-ssd" } } });
+    const classes = Object.fromEntries(ofType(run, T.storageClass).map((sc) => [(sc.inputs.metadata as { name: string }).name, sc]));
+    expect(Object.keys(classes).sort()).toEqual(["titanium-pd-balanced", "titanium-pd-ssd"]);
+    for (const [name, sc] of Object.entries(classes)) {
+      expect(sc.inputs).toMatchObject({ provisioner: PD_CSI_DRIVER_NAME, parameters: { type: name.replace("titanium-", "") }, reclaimPolicy: "Retain", volumeBindingMode: "WaitForFirstConsumer" });
+      expect(sc.deleteBeforeReplace).toBe(true);
+    }
+    const claim = one(run, "kubernetes:core/v1:PersistentVolumeClaim", "apps-postgres-data");
+    expect((claim.inputs.spec as { storageClassName: string }).storageClassName).toBe("titanium-pd-balanced");
+    const kps = one(run, "kubernetes:helm.sh/v3:Release", "platform-monitoring-kube-prometheus-stack").inputs.values as { grafana: { persistence: { storageClassName: string } } };
+    expect(kps.grafana.persistence.storageClassName).toBe("titanium-pd-ssd");
+  });
+
   it("places a DaemonSet's pods by its nodeSelector and the dedicated servers' taint", () => {
     const pools = [
       { pool: "servers", count: 3, schedulable: false },

@@ -9,7 +9,8 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { TitaniumConfig } from "../../stacks/config";
+import type { TitaniumConfig, VolumeType } from "../../stacks/config";
+import type { DiskType } from "../gcp/pricing";
 import { PD_CSI } from "./names";
 
 export interface PdCsiDriverArgs {
@@ -26,6 +27,8 @@ export interface PdCsiDriverArgs {
   nodeSelector: Record<string, string>;
   /** Controller replicas: leader-elected, so a second one only shortens a failover (prod: 2). */
   controllerReplicas: number;
+  /** Where the stack's volumes live: a StorageClass is made for each Persistent Disk type among them. */
+  volumeTypes: VolumeType[];
   /** Labels on every object (environment, part-of, managed-by). */
   labels: Record<string, string>;
 }
@@ -73,7 +76,8 @@ const NONROOT_UID = 65532;
 /**
  * The GCE PD CSI driver: the `CSIDriver` object, the controller (driver + provisioner, attacher,
  * resizer sidecars) and the node plugin DaemonSet (driver + registrar), with their RBAC and priority
- * classes. `ready` is what consumers of PD-backed claims wait for.
+ * classes, and one StorageClass per disk type the stack uses. `ready` is what consumers of PD-backed
+ * claims wait for.
  */
 export class PdCsiDriver extends pulumi.ComponentResource {
   /** The CSI driver's name: the `provisioner` of every StorageClass for GCE Persistent Disks. */
@@ -82,6 +86,8 @@ export class PdCsiDriver extends pulumi.ComponentResource {
   public readonly nodeSelector: Record<string, string>;
   /** `dependsOn` these before creating pods with PD claims: the CSIDriver, the controller and the node plugin, rolled out. */
   public readonly ready: pulumi.Resource[];
+  /** The StorageClass of each Persistent Disk type in `volumeTypes`, named `titanium-<type>`. */
+  public readonly storageClasses: Partial<Record<DiskType, k8s.storage.v1.StorageClass>>;
 
   constructor(name: string, args: PdCsiDriverArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:platform:PdCsiDriver", name, {}, opts);
@@ -352,6 +358,29 @@ export class PdCsiDriver extends pulumi.ComponentResource {
     this.driverName = PD_CSI.driverName;
     this.nodeSelector = { ...args.nodeSelector };
     this.ready = [csiDriver, controller, node];
+
+    const diskTypes = [...new Set(args.volumeTypes)].filter((t): t is DiskType => t !== "local-path");
+    this.storageClasses = Object.fromEntries(
+      diskTypes.map((type) => [
+        type,
+        new k8s.storage.v1.StorageClass(
+          `${name}-${type}`,
+          {
+            metadata: { name: `titanium-${type}`, labels: labelsOf(`titanium-${type}`) },
+            provisioner: PD_CSI.driverName,
+            parameters: { type, "replication-type": "none" },
+            // A zonal disk must be made in the zone where its pod lands.
+            volumeBindingMode: "WaitForFirstConsumer",
+            // Kept when its claim goes: the agents' disk role cannot delete a disk (ADR 0022); an
+            // operator deletes a released one (upgrades runbook).
+            reclaimPolicy: "Retain",
+            allowVolumeExpansion: true,
+          },
+          // Its parameters cannot change in place, and its name is fixed.
+          { ...k, dependsOn: this.ready, deleteBeforeReplace: true },
+        ),
+      ]),
+    );
     this.registerOutputs({ driverName: this.driverName, nodeSelector: this.nodeSelector });
   }
 }

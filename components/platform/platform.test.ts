@@ -153,11 +153,10 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     if (loadConfig(stack, readStackConfig(stack)).observability.diskType === "local-path") {
       // K3s' default class; the pods may run anywhere (a replaced agent strands them: upgrades runbook).
       for (const p of placed) expect(p).toEqual({ class: undefined, nodeSelector: {} });
-      expect(ofType(run(), "kubernetes:storage.k8s.io/v1:StorageClass").map((c) => o(c.inputs.metadata).name)).not.toContain("titanium-observability-pd-balanced");
       return;
     }
     // Persistent Disks through the platform's CSI driver, on the agents, where it attaches disks.
-    const sc = one(run(), "kubernetes:storage.k8s.io/v1:StorageClass", "platform-observability-storage");
+    const sc = one(run(), "kubernetes:storage.k8s.io/v1:StorageClass", "platform-pd-csi-pd-balanced");
     expect(sc.inputs).toMatchObject({ provisioner: "pd.csi.storage.gke.io", parameters: { type: "pd-balanced" }, reclaimPolicy: "Retain" });
     for (const p of placed) expect(p).toEqual({ class: o(sc.inputs.metadata).name, nodeSelector: { [NODE_POOL_LABEL]: "agents" } });
     for (const chart of ["kube-prometheus-stack", "loki"]) expect(release(run(), chart).dependsOn).toContain(sc.urn);

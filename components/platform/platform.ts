@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { TitaniumConfig } from "../../stacks/config";
+import type { TitaniumConfig, VolumeType } from "../../stacks/config";
+import type { DiskType } from "../gcp/pricing";
 import { AdminIngress } from "./admin-ingress";
 import { ArgoCd } from "./argocd";
 import { ExternalSecrets } from "./external-secrets";
@@ -35,6 +36,8 @@ export interface PlatformArgs {
   argoRootApp?: TitaniumConfig["features"]["argoRootApp"];
   /** The GCE PD CSI driver's pinned images and container sizes (`config.storage`). */
   storage: TitaniumConfig["storage"];
+  /** Where the application layer's volumes live (`data.postgres.diskType`): their StorageClasses are made here. */
+  appVolumeTypes: VolumeType[];
   /**
    * Node labels of the agents: the only VMs the ingress load balancer sends traffic to, and the only
    * ones whose service account may read the app secrets, write backups and attach disks (ADRs 0010,
@@ -93,8 +96,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly prometheus: { namespace: string; principal: string; podLabels: Record<string, string>; metricsPort: number };
   /** The generated ingress certificate (PEM), for clients such as the deploy's smoke test; undefined with a real one. */
   public readonly ingressCertificatePem?: pulumi.Output<string>;
-  /** Block storage for stateful workloads: the PD CSI driver's name (a StorageClass's `provisioner`) and where its disks attach. */
-  public readonly blockStorage: { provisioner: string; nodeSelector: Record<string, string> };
+  /** Block storage for stateful workloads: the StorageClass name of each Persistent Disk type asked for, and where those disks attach. */
+  public readonly blockStorage: { storageClasses: Partial<Record<DiskType, pulumi.Output<string>>>; nodeSelector: Record<string, string> };
   /** `dependsOn` these before creating pods with PD claims: the PD CSI driver is registered and rolled out. */
   public readonly storageReady: pulumi.Resource[];
 
@@ -144,6 +147,7 @@ export class Platform extends pulumi.ComponentResource {
         config: args.storage.pdCsiDriver,
         nodeSelector: args.agentNodeSelector,
         controllerReplicas: args.highAvailability ? 2 : 1,
+        volumeTypes: [args.observability.diskType, ...args.appVolumeTypes],
         labels: args.labels,
       },
       p,
@@ -153,24 +157,7 @@ export class Platform extends pulumi.ComponentResource {
     // Prometheus', Grafana's and Loki's volumes: Persistent Disks when the stack says so, so a replaced
     // agent does not strand them (local-path volumes belong to their node); their pods then run where
     // the driver attaches disks, the agents.
-    const observabilityClass =
-      args.observability.diskType === "local-path"
-        ? undefined
-        : new k8s.storage.v1.StorageClass(
-            `${name}-observability-storage`,
-            {
-              metadata: { name: `titanium-observability-${args.observability.diskType}`, labels: { ...args.labels, "app.kubernetes.io/name": "observability-storage" } },
-              provisioner: pdCsi.driverName,
-              parameters: { type: args.observability.diskType, "replication-type": "none" },
-              // A zonal disk must be made in the zone where its pod lands.
-              volumeBindingMode: "WaitForFirstConsumer",
-              // Kept when its claim goes, like the database's: the agents' disk role cannot delete a
-              // disk (ADR 0022); an operator deletes a released one (upgrades runbook).
-              reclaimPolicy: "Retain",
-              allowVolumeExpansion: true,
-            },
-            { ...p, provider, dependsOn: pdCsi.ready },
-          );
+    const observabilityClass = args.observability.diskType === "local-path" ? undefined : pdCsi.storageClasses[args.observability.diskType];
     const volumes: VolumePlacement = observabilityClass
       ? { storageClassName: observabilityClass.metadata.name, nodeSelector: { ...args.agentNodeSelector }, dependsOn: [observabilityClass] }
       : { nodeSelector: {}, dependsOn: [] };
@@ -223,7 +210,10 @@ export class Platform extends pulumi.ComponentResource {
     this.meshReady = [istio.istiod, istio.peerAuthentication, ns.namespaces.app];
     this.gatewayRef = istio.gatewayRef;
     this.ingressCertificatePem = istio.generatedCertificatePem;
-    this.blockStorage = { provisioner: pdCsi.driverName, nodeSelector: pdCsi.nodeSelector };
+    this.blockStorage = {
+      storageClasses: Object.fromEntries(Object.entries(pdCsi.storageClasses).map(([type, sc]) => [type, sc.metadata.name])),
+      nodeSelector: pdCsi.nodeSelector,
+    };
     this.storageReady = pdCsi.ready;
     this.ingressGateway = {
       namespace: NAMESPACES.istio,
