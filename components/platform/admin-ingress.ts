@@ -24,8 +24,13 @@ export const ADMIN_ROUTES = [
   { name: "argocd", path: ADMIN_PATHS.argocd, host: svc(ARGOCD.service, NAMESPACES.argocd), port: ARGOCD.port },
 ] as const;
 
-/** Paths an AuthorizationPolicy must match for a sub-path: itself and everything under it. */
-export const adminPathPatterns = (): string[] => ADMIN_ROUTES.flatMap((r) => [r.path, `${r.path}/*`]);
+/**
+ * Paths the DENY policy matches: Istio's `abc*` is a plain string prefix, like the routes' `prefix`
+ * match, so whatever a route sends to a UI is covered. `/grafana` and `/grafana/*` alone left out
+ * what the routes also send, such as `/prometheus%2Ffederate`: Istio's default path normalization
+ * keeps `%2F` encoded, and Prometheus decodes it and serves `/federate`.
+ */
+export const adminPathPatterns = (): string[] => ADMIN_ROUTES.map((r) => `${r.path}*`);
 
 /**
  * Grafana, Prometheus and Argo CD under sub-paths of the public gateway, for the admin CIDRs only:

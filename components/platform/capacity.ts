@@ -86,7 +86,7 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
       cpu: p.allocatable.cpuCores,
       memoryMiB: p.allocatable.memoryMiB,
     }));
-  // Chart DaemonSets (log shipper, node exporter, CNI) tolerate everything: a pod on every node.
+  // Chart DaemonSets (node exporter, Istio CNI) tolerate every taint: a pod on every node.
   const nodeCount = cluster.pools.reduce((n, p) => n + p.count, 0);
   const total = { cpu: cluster.schedulable.cpuCores, memoryMiB: cluster.schedulable.memoryMiB };
 

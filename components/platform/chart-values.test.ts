@@ -22,7 +22,7 @@ const CHARTS_DIR = path.resolve(REPO_ROOT, "..", "shared", "charts");
 /**
  * Valid keys the defaults file does not list (documented in shared/charts/NOTES.md): free-form maps
  * (Istio MeshConfig, grafana.ini, Alertmanager's own config), commented-out keys, and the standard
- * `resources` of subcharts whose defaults are not copied here.
+ * `resources` (and `tolerations`) of subcharts whose defaults are not copied here.
  */
 const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
   istiod: ["meshConfig", "base.validationFailurePolicy"],
@@ -31,6 +31,8 @@ const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
     "alertmanager.config",
     "kube-state-metrics.resources",
     "prometheus-node-exporter.resources",
+    // The prometheus-node-exporter subchart's own `tolerations` (default: NoSchedule only).
+    "prometheus-node-exporter.tolerations",
     // Commented out in grafana 12.11.1's values.yaml (`# storageClassName: default`), read by its PVC template.
     "grafana.persistence.storageClassName",
   ],

@@ -15,8 +15,11 @@ export interface MonitoringArgs {
   charts: ChartsConfig;
   /** Retention, storage and the Alertmanager receiver. */
   observability: TitaniumConfig["observability"];
-  /** Public host name (for Prometheus' external URL); empty when the stack has none. */
-  hostname: string;
+  /**
+   * Where admins reach the UIs: the configured host name, else the ingress address. Prometheus builds
+   * its UI's links and its redirects from the external URL's path, and alerts link back through it.
+   */
+  externalHost: pulumi.Input<string>;
   /** Secret Manager secret ids from the cloud layer (`grafana-admin-password` is used). */
   appSecretIds: Record<AppSecretName, pulumi.Input<string>>;
   /** The ClusterSecretStore (ExternalSecrets need it). */
@@ -98,7 +101,7 @@ export class Monitoring extends pulumi.ComponentResource {
             },
             nodeSelector: { ...args.volumes.nodeSelector },
             routePrefix: ADMIN_PATHS.prometheus,
-            externalUrl: args.hostname ? `https://${args.hostname}${ADMIN_PATHS.prometheus}` : "",
+            externalUrl: pulumi.interpolate`https://${args.externalHost}${ADMIN_PATHS.prometheus}`,
             // Select monitors and rules from every namespace, not only those labelled for this release.
             serviceMonitorSelectorNilUsesHelmValues: false,
             podMonitorSelectorNilUsesHelmValues: false,
@@ -139,7 +142,9 @@ export class Monitoring extends pulumi.ComponentResource {
           },
         },
         "kube-state-metrics": {},
-        "prometheus-node-exporter": {},
+        // On every node: the chart tolerates only NoSchedule taints, and prod's dedicated servers are
+        // tainted NoExecute (their disks and memory hold etcd; the capacity check counts a pod per node).
+        "prometheus-node-exporter": { tolerations: [{ operator: "Exists" }] },
       },
       { ...k, dependsOn: [grafanaAdmin, ...args.volumes.dependsOn, ...args.dependsOn] },
     );

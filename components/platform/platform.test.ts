@@ -255,11 +255,34 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     const rule = (spec.rules as Obj[])[0]!;
     expect(o((rule.from as Obj[])[0]!.source).notRemoteIpBlocks).toEqual(c.network.adminCidrs);
     const paths = o(o((rule.to as Obj[])[0]!).operation).paths as string[];
+    // Istio's path patterns: exact, `abc*` (prefix), `*abc` (suffix), `*` (any).
+    const denied = (p: string) =>
+      paths.some((pat) => pat === "*" || (pat.endsWith("*") ? p.startsWith(pat.slice(0, -1)) : pat.startsWith("*") ? p.endsWith(pat.slice(1)) : p === pat));
     const vs = one(run(), "kubernetes:networking.istio.io/v1:VirtualService", "platform-admin-routes");
-    for (const route of o(vs.inputs.spec).http as Obj[]) {
-      const prefix = o(o((route.match as Obj[])[0]!).uri).prefix as string;
-      expect(paths).toEqual(expect.arrayContaining([prefix, `${prefix}/*`]));
+    const prefixes = (o(vs.inputs.spec).http as Obj[]).flatMap((route) => (route.match as Obj[]).map((m) => o(m.uri).prefix as string));
+    expect(prefixes.sort()).toEqual(["/argocd", "/grafana", "/prometheus"]);
+    // Every path a route sends to a UI is denied to other addresses, as the gateway sees it (Istio's default
+    // normalization keeps %2F encoded; the UIs decode it).
+    for (const prefix of prefixes) {
+      for (const p of [prefix, `${prefix}/`, `${prefix}/api/v1/query`, `${prefix}%2Ffederate`, `${prefix}%2flogin`, `${prefix}X`, `${prefix}/..%2F`]) {
+        expect(denied(p), p).toBe(true);
+      }
     }
+    // The application's paths stay open.
+    for (const p of ["/", "/blog/", "/api/v1/posts", "/health", "/grafan"]) expect(denied(p), p).toBe(false);
+  });
+
+  it("gives Prometheus an external URL with its sub-path, so its UI's links and redirects stay under it", () => {
+    const spec = o(o(release(run(), "kube-prometheus-stack").inputs.values).prometheus).prometheusSpec as Obj;
+    expect(spec.routePrefix).toBe("/prometheus");
+    // No host name configured: the ingress address (the generated certificate carries it as an IP SAN).
+    expect(config().ingress.hostname).toBe("");
+    expect(spec.externalUrl).toMatch(/^https:\/\/\d+\.\d+\.\d+\.\d+\/prometheus$/);
+  });
+
+  it("runs the node exporter on every node, the dedicated servers' NoExecute taint included", () => {
+    const exporter = o(o(release(run(), "kube-prometheus-stack").inputs.values)["prometheus-node-exporter"]);
+    expect(exporter.tolerations).toEqual([{ operator: "Exists" }]);
   });
 
   it("sets requests and limits on every workload of every chart, at the paths the policy pack reads", () => {

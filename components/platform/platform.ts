@@ -168,7 +168,7 @@ export class Platform extends pulumi.ComponentResource {
         provider,
         charts,
         observability: args.observability,
-        hostname,
+        externalHost: hostname || args.publicIp,
         appSecretIds: args.appSecretIds,
         secretStore: secrets.store,
         volumes,
