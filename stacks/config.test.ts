@@ -73,6 +73,24 @@ describe("stack config", () => {
     expect(err.message).toContain(`${key}: `);
   });
 
+  it("rejects a stack name that would make a GCP name too long or invalid, naming it", () => {
+    const raw = readStackConfig("dev");
+    // 14 characters: titanium-staging-euwest-server is 30.
+    expect(loadConfig("staging-euwest", raw).stack).toBe("staging-euwest");
+    expect(loadConfig("d", raw).stack).toBe("d");
+    for (const bad of ["staging-eu-west", "Dev", "1dev", "dev-", "dev_1"]) {
+      const err = (() => {
+        try {
+          loadConfig(bad, raw);
+        } catch (e) {
+          return e as ConfigError;
+        }
+        throw new Error(`stack "${bad}" was accepted`);
+      })();
+      expect(err.issues, bad).toEqual([{ key: "stack name", message: expect.stringContaining(`"${bad}": expected 1-14 characters`) }]);
+    }
+  });
+
   it("reports every bad key at once", () => {
     const err = configError("dev", { cluster: { agents: { count: 0 }, k3sVersion: "latest" } });
     expect(err.issues.map((i) => i.key).sort()).toEqual(["titanium:cluster.agents.count", "titanium:cluster.k3sVersion"]);

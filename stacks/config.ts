@@ -682,6 +682,10 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
  * Turns the flat Pulumi config map (`{"titanium:cluster": "{...}", "gcp:project": "x"}`, as
  * `pulumi.runtime.allConfig()` returns it) into the typed config, or throws a {@link ConfigError}.
  */
+/** Longest stack name: `titanium-<stack>-server` must fit a service account id (6-30 characters). */
+const STACK_NAME_MAX = 30 - "titanium-".length - "-server".length;
+const STACK_NAME = new RegExp(`^[a-z](?:[a-z0-9-]{0,${STACK_NAME_MAX - 2}}[a-z0-9])?$`);
+
 export function loadConfig(stack: string, raw: Record<string, string>): TitaniumConfig {
   const titanium: Record<string, unknown> = {};
   const gcp: Record<string, unknown> = {};
@@ -692,6 +696,10 @@ export function loadConfig(stack: string, raw: Record<string, string>): Titanium
   }
 
   const issues: { key: string; message: string }[] = [];
+  // The stack name goes into GCP names: `titanium-<stack>-server` is a service account id (30 at most).
+  if (!STACK_NAME.test(stack)) {
+    issues.push({ key: "stack name", message: `"${stack}": expected 1-${STACK_NAME_MAX} characters of a-z, 0-9 and "-", starting with a letter and not ending with "-" (it prefixes GCP names)` });
+  }
   const gcpResult = gcpSchema.pick({ project: true, region: true, zone: true }).safeParse({
     project: gcp.project,
     region: gcp.region,

@@ -33,6 +33,8 @@ export interface RecordedResource {
   deleteBeforeReplace: boolean;
   ignoreChanges: string[];
   replaceOnChanges: string[];
+  /** URNs of resources whose replacement replaces this one too (`replaceWith`). */
+  replaceWith: string[];
   /** URNs this resource depends on explicitly or through its inputs. */
   dependsOn: string[];
   /** Provider reference (`urn::id`) for custom resources with an explicit provider. */
@@ -103,6 +105,7 @@ interface RegisterRequest {
   getDeletebeforereplace(): boolean;
   getIgnorechangesList(): string[];
   getReplaceonchangesList(): string[];
+  getReplaceWithList(): string[];
   getDependenciesList(): string[];
   getProvider(): string;
 }
@@ -154,6 +157,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
         deleteBeforeReplace: req.getDeletebeforereplace(),
         ignoreChanges: req.getIgnorechangesList(),
         replaceOnChanges: req.getReplaceonchangesList(),
+        replaceWith: req.getReplaceWithList(),
         dependsOn: req.getDependenciesList(),
         provider: provider || undefined,
       };

@@ -68,6 +68,7 @@ export class K3sServers extends pulumi.ComponentResource {
     );
     const serverIps = pulumi.all(addresses.map((a) => a.address));
 
+    const instances: gcp.compute.Instance[] = [];
     this.instances = addresses.map((address, i) => {
       const zone = zoneOf(i);
       const vmName = `${args.namePrefix}-${i}`;
@@ -81,7 +82,7 @@ export class K3sServers extends pulumi.ComponentResource {
       const script = pulumi
         .all([args.scriptValues, serverIps, address.address])
         .apply(([values, ips, ip]) => renderServerScript({ ...values, serverIndex: i, nodeIp: ip, serverIps: ips, dataDisk: disk !== undefined }));
-      return new gcp.compute.Instance(
+      const vm = new gcp.compute.Instance(
         `${name}-${i}`,
         {
           name: vmName,
@@ -105,24 +106,29 @@ export class K3sServers extends pulumi.ComponentResource {
           desiredStatus: "RUNNING",
           deletionProtection: args.protect,
         },
-        // A fixed name and a fixed address: the old VM must go before its replacement comes.
-        { ...keep, deleteBeforeReplace: true, dependsOn: args.after },
+        // A fixed name and a fixed address: the old VM must go before its replacement comes. Each server
+        // waits for the one before it, so a change that stops VMs (machine type, service account) stops
+        // one at a time rather than all of etcd at once (the upgrades runbook goes one server further).
+        { ...keep, deleteBeforeReplace: true, dependsOn: [...args.after, ...instances.slice(-1)] },
       );
+      instances.push(vm);
+      return vm;
     });
 
     const zones = [...new Set(this.instances.map((_, i) => zoneOf(i)))];
     this.instanceGroups = zones.map((zone) => {
-      const members = this.instances.filter((_, i) => zoneOf(i) === zone);
-      // A replaced VM keeps its name, so its self link (the group's only input) does not change and the
-      // provider never re-adds it: GCE dropped it from the group when the old VM was deleted (a known
-      // terraform-provider-google behaviour). The members' instance ids in the description (a field
-      // that forces replacement) give a new group, auto-named, that the backend services move to.
-      const ids = pulumi.all(members.map((vm) => vm.instanceId)).apply((list) => list.join(", "));
-      return new gcp.compute.InstanceGroup(
-        `${name}-${zone}`,
-        { zone, description: pulumi.interpolate`K3s servers in ${zone} (instance ids ${ids})`, instances: members.map((vm) => vm.selfLink) },
-        { parent: this },
-      ).selfLink;
+      // The group outlives its members: the API backend services use it, so GCE refuses to delete it.
+      const group = new gcp.compute.InstanceGroup(`${name}-${zone}`, { zone, description: `K3s servers in ${zone}` }, { parent: this });
+      // Each VM joins through a membership of its own, replaced with the VM: a replaced VM keeps its name
+      // and self link, and GCE drops the old VM from the group when it deletes it. (A group listing its
+      // `instances` never noticed; one that was itself replaced cascaded into deleting a group in use.)
+      const memberships = this.instances.flatMap((vm, i) =>
+        zoneOf(i) === zone
+          ? [new gcp.compute.InstanceGroupMembership(`${name}-${i}-membership`, { zone, instanceGroup: group.name, instance: vm.selfLink }, { parent: this, replaceWith: [vm] })]
+          : [],
+      );
+      // The load balancers take the group once its members are in it.
+      return pulumi.all(memberships.map((m) => m.id)).apply(() => group.selfLink);
     });
     this.servers = serverIps.apply((ips) => ips.map((ip, i) => ({ name: `${args.namePrefix}-${i}`, zone: zoneOf(i), internalIp: ip })));
     this.registerOutputs({ servers: this.servers });

@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { lstatSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -75,14 +75,9 @@ const serverScript = (run: ProgramRun, i: number) => scripts(run)[`titanium-${ru
 const agentScript = (run: ProgramRun) => scripts(run)[`titanium-${run.stack}-agent-template`]!;
 const VERSION = "v1.33.5+k3s1";
 
-function fakeNode(run: ProgramRun, opts: { dataDisk?: boolean; liveServerIps?: string[]; tamperChecksum?: boolean } = {}): FakeNode {
-  const node = new FakeNode({
-    k3sVersion: VERSION,
-    secrets: secretPayloads(run),
-    dataDisk: opts.dataDisk ? DATA_DISK_DEVICE : undefined,
-    liveServerIps: opts.liveServerIps,
-    tamperChecksum: opts.tamperChecksum,
-  });
+function fakeNode(run: ProgramRun, opts: { dataDisk?: boolean; liveServerIps?: string[]; laterServerIps?: Record<string, number>; tamperChecksum?: boolean } = {}): FakeNode {
+  const { dataDisk, ...rest } = opts;
+  const node = new FakeNode({ k3sVersion: VERSION, secrets: secretPayloads(run), dataDisk: dataDisk ? DATA_DISK_DEVICE : undefined, ...rest });
   nodes.push(node);
   return node;
 }
@@ -100,8 +95,10 @@ describe("startup scripts", () => {
       }),
     );
     expect(files).toHaveLength(2 + 4);
-    // Throws (fails the test) on any finding, printing it.
-    execFileSync("shellcheck", ["--shell=bash", "--severity=style", ...files], { encoding: "utf8" });
+    // Any finding fails the test, with shellcheck's report as the message.
+    const check = spawnSync("shellcheck", ["--shell=bash", "--severity=style", ...files], { encoding: "utf8" });
+    expect(check.stdout + check.stderr).toBe("");
+    expect(check.status).toBe(0);
   });
 
   it("contain no generated secret: only names, addresses and Secret Manager resource names", () => {
@@ -164,6 +161,32 @@ describe("startup scripts", () => {
     for (const [i, entry] of before.entries()) expect(after[i], String(entry[0])).toEqual(entry);
   });
 
+  it("keeps the node password on the data disk, so a replaced server (new boot disk, same name) is let back in", () => {
+    const node = fakeNode(prod, { dataDisk: true });
+    const script = serverScript(prod, 0);
+    expect(node.run(script).status).toBe(0);
+    // K3s writes the password it registers with through the link.
+    writeFileSync(path.join(node.root, "etc/rancher/node/password"), "first-registration\n");
+    expect(node.file("var/lib/rancher/k3s/node/password")).toBe("first-registration\n");
+    expect(mode(node, "var/lib/rancher/k3s/node")).toBe("700");
+
+    node.replaceBootDisk();
+    expect(node.exists("etc/rancher/node")).toBe(false);
+    const rebuilt = node.run(script);
+    expect(rebuilt.status, rebuilt.stderr).toBe(0);
+    expect(node.file("etc/rancher/node/password")).toBe("first-registration\n");
+
+    // A server bootstrapped before this kept it on the boot disk: it moves to the data disk once.
+    const older = fakeNode(prod, { dataDisk: true });
+    mkdirSync(path.join(older.root, "etc/rancher/node"), { recursive: true });
+    writeFileSync(path.join(older.root, "etc/rancher/node/password"), "older\n");
+    expect(older.run(script).status).toBe(0);
+    expect(older.file("var/lib/rancher/k3s/node/password")).toBe("older\n");
+    expect(lstatSync(path.join(older.root, "etc/rancher/node")).isSymbolicLink()).toBe(true);
+    const again = older.run(script);
+    expect(again.stderr).not.toContain("keeping the node password");
+  });
+
   it("writes secrets only into 0600 files, never into its log, its configuration or the console", () => {
     const node = fakeNode(prod, { dataDisk: true });
     const result = node.run(serverScript(prod, 0));
@@ -179,13 +202,20 @@ describe("startup scripts", () => {
     for (const fragment of secretFragments(prod)) expect(visible.includes(fragment), `shows ${fragment.slice(0, 12)}…`).toBe(false);
   });
 
-  it("joins a live peer directly, and waits (then fails clearly) when no peer answers", () => {
+  it("joins a live peer directly, and waits for one however long it takes", () => {
     const serverIps = (prod.outputs.pipelineAccess as { tunnelTargets: unknown[] }).tunnelTargets.length;
     expect(serverIps).toBe(3);
     const script = serverScript(prod, 1);
     const ips = /readonly SERVER_IPS=\('([\d.]+)' '([\d.]+)' '([\d.]+)'\)/.exec(script)!;
+    // Server 0 comes up long after the other retries (60 attempts) would have given up.
+    const patient = fakeNode(prod, { dataDisk: true, laterServerIps: { [ips[1]!]: 100 } });
+    const waited = patient.run(script, { TITANIUM_RETRY_ATTEMPTS: "60" });
+    expect(waited.status, waited.stderr).toBe(0);
+    expect(patient.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe(`server: https://${ips[1]}:6443\n`);
+    expect(waited.stderr).toContain("a live K3s server to join: not yet (attempt 91), retrying every 0s until it answers");
+    // Bounded (as the tests run it), it fails clearly.
     const lonely = fakeNode(prod, { dataDisk: true });
-    const failed = lonely.run(script);
+    const failed = lonely.run(script, { TITANIUM_PEER_WAIT_ATTEMPTS: "3" });
     expect(failed.status).not.toBe(0);
     expect(failed.stderr).toContain("a live K3s server to join: gave up after 3 attempts");
 

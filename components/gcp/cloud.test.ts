@@ -192,16 +192,25 @@ describe("load balancers", () => {
         const backend = one(run, "gcp:compute/regionBackendService:RegionBackendService", `titanium-${run.stack}-api-${scheme}`);
         expect((backend.inputs.backends as unknown[]).length).toBe(groups.length);
       }
-      const grouped = groups.flatMap((g) => g.dependsOn);
-      for (const vm of servers) expect(grouped).toContain(vm.urn);
-      // A replaced server keeps its self link: only its new instance id (in a field that forces a new
-      // group) gets it back into the load balancers.
+      // Each server is in its zone's group through a membership replaced with the server: a replaced
+      // VM keeps its self link, so nothing else would put it back; the group itself never depends on a
+      // VM, so replacing one never replaces (deletes) a group the backend services use.
+      const memberships = ofType(run, "gcp:compute/instanceGroupMembership:InstanceGroupMembership");
+      expect(memberships).toHaveLength(servers.length);
+      for (const vm of servers) {
+        const m = memberships.find((x) => x.dependsOn.includes(vm.urn));
+        expect(m, vm.name).toBeDefined();
+        expect(m!.replaceWith).toEqual([vm.urn]);
+        const group = groups.find((g) => m!.dependsOn.includes(g.urn))!;
+        expect(group.inputs.zone).toBe(vm.inputs.zone);
+        expect(m!.inputs.zone).toBe(vm.inputs.zone);
+      }
       for (const group of groups) {
-        const members = servers.filter((vm) => vm.inputs.zone === group.inputs.zone);
-        const ids = /^K3s servers in [a-z0-9-]+ \(instance ids (\d+(?:, \d+)*)\)$/.exec(String(group.inputs.description));
-        expect(ids, String(group.inputs.description)).not.toBeNull();
-        expect(ids![1]!.split(", ")).toHaveLength(members.length);
-        expect(group.inputs.name, "auto-named, so a replacement can exist beside the old group").toBeUndefined();
+        expect(group.dependsOn.filter((urn) => servers.some((vm) => vm.urn === urn)), group.name).toEqual([]);
+        expect(group.inputs.instances, "members come from memberships only").toBeUndefined();
+        // The API load balancers take a group once its memberships exist.
+        const backend = one(run, "gcp:compute/regionBackendService:RegionBackendService", `titanium-${run.stack}-api-internal`);
+        for (const m of memberships.filter((x) => x.dependsOn.includes(group.urn))) expect(backend.dependsOn).toContain(m.urn);
       }
     }
     expect(ofType(prod, "gcp:compute/instanceGroup:InstanceGroup").map((g) => g.inputs.zone).sort()).toEqual(["us-central1-a", "us-central1-b", "us-central1-c"]);

@@ -25,8 +25,9 @@ export class NodeIdentity extends pulumi.ComponentResource {
 
   constructor(name: string, args: NodeIdentityArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:gcp:NodeIdentity", name, {}, opts);
-    if (!/^[a-z][a-z0-9-]{4,23}$/.test(args.accountPrefix)) {
-      throw new Error(`NodeIdentity ${name}: accountPrefix "${args.accountPrefix}" must be 5-24 characters of a-z, 0-9 and "-", starting with a letter`);
+    // Account ids are 6-30 characters; the longest one here is `<prefix>-server`.
+    if (!/^[a-z][a-z0-9-]{4,22}$/.test(args.accountPrefix)) {
+      throw new Error(`NodeIdentity ${name}: accountPrefix "${args.accountPrefix}" must be 5-23 characters of a-z, 0-9 and "-", starting with a letter`);
     }
     const account = (role: "server" | "agent") => {
       const sa = new gcp.serviceaccount.Account(

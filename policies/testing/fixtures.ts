@@ -85,6 +85,7 @@ export function recorded(
     deleteBeforeReplace: false,
     ignoreChanges: [],
     replaceOnChanges: [],
+    replaceWith: [],
     dependsOn: [],
     ...extra,
   };

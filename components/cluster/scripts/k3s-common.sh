@@ -54,16 +54,27 @@ write_file() {
 
 # retry DESCRIPTION COMMAND...: run until it succeeds, RETRY_ATTEMPTS times RETRY_SLEEP seconds apart.
 retry() {
-  local what=$1 attempt
-  shift
-  for ((attempt = 1; attempt <= RETRY_ATTEMPTS; attempt++)); do
+  retry_up_to "$RETRY_ATTEMPTS" "$@"
+}
+
+# retry_up_to ATTEMPTS DESCRIPTION COMMAND...: the same with its own limit; 0 retries until it
+# succeeds, logging every 30th attempt (the script runs once per boot: giving up would leave the
+# node out until someone restarts it).
+retry_up_to() {
+  local limit=$1 what=$2 attempt
+  shift 2
+  for ((attempt = 1; limit == 0 || attempt <= limit; attempt++)); do
     if "$@"; then
       return 0
     fi
-    log "$what: not yet (attempt $attempt/$RETRY_ATTEMPTS), retrying in ${RETRY_SLEEP}s"
+    if ((limit > 0)); then
+      log "$what: not yet (attempt $attempt/$limit), retrying in ${RETRY_SLEEP}s"
+    elif ((attempt % 30 == 1)); then
+      log "$what: not yet (attempt $attempt), retrying every ${RETRY_SLEEP}s until it answers"
+    fi
     sleep "$RETRY_SLEEP"
   done
-  die "$what: gave up after $RETRY_ATTEMPTS attempts"
+  die "$what: gave up after $limit attempts"
 }
 
 # The stable API name resolves to the API's internal load balancer on every node.

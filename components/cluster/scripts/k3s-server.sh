@@ -6,6 +6,8 @@
 K3S_DATA_DIR="$ROOT/var/lib/rancher/k3s"
 TLS_DIR="$K3S_DATA_DIR/server/tls"
 JOIN_FILE="$K3S_CONFIG_DIR/config.yaml.d/10-join.yaml"
+# How long a joining server waits for a live peer (0: until one answers; the tests bound it).
+PEER_WAIT_ATTEMPTS="${TITANIUM_PEER_WAIT_ATTEMPTS:-0}"
 
 mount_data_disk() {
   if [[ -z $DATA_DISK_DEVICE ]]; then
@@ -29,6 +31,28 @@ mount_data_disk() {
     mount -o defaults,discard "$device" "$K3S_DATA_DIR"
     log "mounted the data disk on /var/lib/rancher/k3s"
   fi
+  keep_node_password
+}
+
+# K3s lets a node back in only with the password it first registered with (/etc/rancher/node/password,
+# checked against the `<host>.node-password.k3s` Secret). A replaced server keeps its name and its data
+# disk but gets a new boot disk: the password lives on the data disk, so it comes back with the rest.
+keep_node_password() {
+  local link="$ROOT/etc/rancher/node" kept="$K3S_DATA_DIR/node"
+  [[ -L $link && $(readlink "$link") == ../../var/lib/rancher/k3s/node ]] && return 0
+  mkdir -p "$kept"
+  chmod 0700 "$kept"
+  if [[ -d $link && ! -L $link ]]; then
+    # Kept on the boot disk by an earlier bootstrap: the data disk's copy wins, else this one moves there.
+    local f
+    for f in "$link"/*; do
+      [[ -e $f && ! -e $kept/${f##*/} ]] && cp -a "$f" "$kept/"
+    done
+    rm -rf "$link"
+  fi
+  mkdir -p "$(dirname "$link")"
+  ln -sfn ../../var/lib/rancher/k3s/node "$link"
+  log "keeping the node password on the data disk (/etc/rancher/node -> /var/lib/rancher/k3s/node)"
 }
 
 # The CA bundle is "path<TAB>base64" lines. Files are written only when missing: K3s must find
@@ -83,7 +107,8 @@ write_join() {
   elif ((SERVER_INDEX == 0)); then
     log "no live peer: initialising the cluster"
   else
-    retry "a live K3s server to join" first_live_peer >/dev/null
+    # Server 0 may come much later (a stock-out, a failed first `up` re-run): wait for it, however long.
+    retry_up_to "$PEER_WAIT_ATTEMPTS" "a live K3s server to join" first_live_peer >/dev/null
     peer=$(first_live_peer)
     log "joining etcd through server $peer"
   fi

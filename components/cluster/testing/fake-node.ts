@@ -27,14 +27,19 @@ export class FakeNode {
   readonly fake = path.join(this.dir, "fake");
   private readonly bin = path.join(this.dir, "bin");
 
-  constructor(opts: { k3sVersion: string; secrets: Record<string, string>; dataDisk?: string; liveServerIps?: string[]; tamperChecksum?: boolean }) {
-    for (const d of [this.root, this.bin, path.join(this.fake, "secrets"), path.join(this.fake, "release"), path.join(this.fake, "peers")]) {
+  constructor(opts: {
+    k3sVersion: string;
+    secrets: Record<string, string>;
+    dataDisk?: string;
+    liveServerIps?: string[];
+    /** Peers that come up later: after this many of the script's sleeps. */
+    laterServerIps?: Record<string, number>;
+    tamperChecksum?: boolean;
+  }) {
+    for (const d of [this.root, this.bin, path.join(this.fake, "secrets"), path.join(this.fake, "release"), path.join(this.fake, "peers"), path.join(this.fake, "later")]) {
       mkdirSync(d, { recursive: true });
     }
-    // What a fresh Debian image has.
-    mkdirSync(path.join(this.root, "etc"));
-    writeFileSync(path.join(this.root, "etc", "hosts"), "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal  # Added by Google\n");
-    writeFileSync(path.join(this.root, "etc", "fstab"), "LABEL=root / ext4 rw,discard,errors=remount-ro 0 1\n");
+    this.freshBootDisk();
     for (const name of readdirSync(STUBS_DIR)) {
       copyFileSync(path.join(STUBS_DIR, name), path.join(this.bin, name));
       chmodSync(path.join(this.bin, name), 0o755);
@@ -50,11 +55,12 @@ export class FakeNode {
       writeFileSync(path.join(this.root, opts.dataDisk), "");
     }
     for (const ip of opts.liveServerIps ?? []) writeFileSync(path.join(this.fake, "peers", ip), "");
+    for (const [ip, sleeps] of Object.entries(opts.laterServerIps ?? {})) writeFileSync(path.join(this.fake, "later", ip), String(sleeps));
     writeFileSync(path.join(this.fake, "calls.log"), "");
   }
 
   /** Runs the script as the GCE startup script runner would (bash, as root), in the fake world. */
-  run(script: string): RunResult {
+  run(script: string, env: Record<string, string> = {}): RunResult {
     const file = path.join(this.dir, "startup-script.sh");
     writeFileSync(file, script);
     const before = this.calls().length;
@@ -67,9 +73,30 @@ export class FakeNode {
         TITANIUM_ROOT: this.root,
         TITANIUM_RETRY_SLEEP: "0",
         TITANIUM_RETRY_ATTEMPTS: "3",
+        ...env,
       },
     });
     return { status: result.status ?? -1, stderr: result.stderr, calls: this.calls().slice(before) };
+  }
+
+  /**
+   * The VM replaced (same name, same data disk): a new boot disk from the image. Everything but the
+   * data disk's mount point (/var/lib/rancher/k3s) and the disk device goes.
+   */
+  replaceBootDisk(): void {
+    for (const top of readdirSync(this.root)) {
+      if (top !== "var" && top !== "dev") rmSync(path.join(this.root, top), { recursive: true, force: true });
+    }
+    for (const sub of readdirSync(path.join(this.root, "var"))) if (sub !== "lib") rmSync(path.join(this.root, "var", sub), { recursive: true, force: true });
+    for (const sub of readdirSync(path.join(this.root, "var", "lib"))) if (sub !== "rancher") rmSync(path.join(this.root, "var", "lib", sub), { recursive: true, force: true });
+    this.freshBootDisk();
+  }
+
+  /** What a fresh Debian image has. */
+  private freshBootDisk(): void {
+    mkdirSync(path.join(this.root, "etc"), { recursive: true });
+    writeFileSync(path.join(this.root, "etc", "hosts"), "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal  # Added by Google\n");
+    writeFileSync(path.join(this.root, "etc", "fstab"), "LABEL=root / ext4 rw,discard,errors=remount-ro 0 1\n");
   }
 
   calls(): string[] {
