@@ -402,6 +402,24 @@ describe("the pipeline's shape", () => {
     expect(stepsUsing(record, "actions/upload-artifact")[0]!.with).toMatchObject({ name: "image-digests" });
   });
 
+  it("every artifact upload survives a re-run of its job (same run, same name: overwrite)", () => {
+    const uploads = workflows().flatMap((wf) =>
+      Object.entries(wf.jobs).flatMap(([id, job]) => stepsUsing(job, "actions/upload-artifact").map((s) => ({ where: `${wf.file} ${id}`, step: s }))),
+    );
+    expect(uploads.length).toBeGreaterThanOrEqual(4);
+    for (const { where, step } of uploads) expect(step.with?.overwrite, where).toBe(true);
+  });
+
+  it("images: QEMU is registered before the Buildx builder starts (the builder lists the platforms it finds then)", () => {
+    const steps = workflow("images.yml").jobs.build!.steps!;
+    const qemu = steps.findIndex((s) => s.uses?.startsWith("docker/setup-qemu-action@"));
+    const buildx = steps.findIndex((s) => s.uses?.startsWith("docker/setup-buildx-action@"));
+    const firstBuild = steps.findIndex((s) => s.uses?.startsWith("docker/build-push-action@"));
+    expect(qemu).toBeGreaterThanOrEqual(0);
+    expect(qemu).toBeLessThan(buildx);
+    expect(buildx).toBeLessThan(firstBuild);
+  });
+
   it("drift runs nightly per stack and reports through one job", () => {
     const w = workflow("drift.yml");
     expect(w.on.schedule).toEqual([{ cron: expect.stringMatching(/^\d+ \d+ \* \* \*$/) }]);
