@@ -14,5 +14,9 @@ export const FIREWALL = "gcp:compute/firewall:Firewall";
 
 export const isVm = (type: string): boolean => VM_TYPES.includes(type);
 
-/** `true` for the metadata flag forms GCE accepts as on. */
-export const metadataOn = (v: unknown): boolean => typeof v === "string" && ["true", "1", "yes", "y"].includes(v.trim().toLowerCase());
+/**
+ * `true` for the values the guest agent reads as on: it parses metadata flags such as
+ * `enable-oslogin` with Go's strconv.ParseBool, so "yes" or " TRUE " do not count (the agent then
+ * falls back to the project's setting) while "t" does.
+ */
+export const metadataOn = (v: unknown): boolean => typeof v === "string" && ["1", "t", "T", "TRUE", "true", "True"].includes(v);

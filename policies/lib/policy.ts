@@ -79,6 +79,14 @@ export class Judge {
     }
   }
 
+  /**
+   * The outcome no longer depends on what the checks could not read (an "any of them" policy found
+   * one that passes): forget those unknowns.
+   */
+  settle(): void {
+    this.unknown.length = 0;
+  }
+
   /** Reports what the checks could not decide; call once, after every check. */
   finish(): void {
     const first = this.unknown[0];

@@ -41,7 +41,8 @@ export const gcpServiceAccount = resourcePolicy<Config>(
       judge.check(() => {
         const email = sa.email;
         if (typeof email !== "string" || email === "") report("serviceAccount has no email, so GCE uses the default compute service account");
-        else if (DEFAULT_ACCOUNT.test(email)) report(`runs as the default service account ${email}`);
+        // "default" is the Compute Engine API's own name for the default compute service account.
+        else if (email === "default" || DEFAULT_ACCOUNT.test(email)) report(`runs as the default service account ${email}`);
       });
       judge.check(() => {
         const scopes = Array.isArray(sa.scopes) ? (sa.scopes as string[]) : [];

@@ -63,6 +63,9 @@ describe("gcp-vm-service-account", () => {
   it("rejects the default compute account, a missing account or email, and an unjustified cloud-platform scope", async () => {
     const dflt = instance("s", { serviceAccount: { email: "123456789012-compute@developer.gserviceaccount.com", scopes: ["logging-write"] } });
     expect(messages(await check(gcpServiceAccount, dflt))).toEqual(["runs as the default service account 123456789012-compute@developer.gserviceaccount.com"]);
+    // The Compute Engine API's own alias for it.
+    const alias = instance("s", { serviceAccount: { email: "default", scopes: ["logging-write"] } });
+    expect(messages(await check(gcpServiceAccount, alias))).toEqual(["runs as the default service account default"]);
     expect(messages(await check(gcpServiceAccount, instance("s", { serviceAccount: undefined })))).toHaveLength(1);
     expect(messages(await check(gcpServiceAccount, instance("s", { serviceAccount: { scopes: ["logging-write"] } })))).toEqual([
       "serviceAccount has no email, so GCE uses the default compute service account",
@@ -94,6 +97,14 @@ describe("gcp-os-login", () => {
     expect((await check(gcpOsLogin, [instance("s"), instanceTemplate("a", { metadata: { "enable-oslogin": "true" } })])).findings).toEqual([]);
     expect(messages(await check(gcpOsLogin, instance("s", { metadata: {} })))).toEqual(["does not set metadata enable-oslogin"]);
     expect(messages(await check(gcpOsLogin, instanceTemplate("a", { metadata: { "enable-oslogin": "FALSE" } })))).toEqual(["sets metadata enable-oslogin to FALSE"]);
+  });
+  it("judges enable-oslogin as the guest agent parses it (Go's strconv.ParseBool): t is on, yes and padded values are not", async () => {
+    for (const on of ["TRUE", "true", "True", "1", "t", "T"]) {
+      expect((await check(gcpOsLogin, instance("s", { metadata: { "enable-oslogin": on } }))).findings, on).toEqual([]);
+    }
+    for (const off of ["yes", "y", " TRUE ", "on", "tRuE"]) {
+      expect(messages(await check(gcpOsLogin, instance("s", { metadata: { "enable-oslogin": off } }))), off).toEqual([`sets metadata enable-oslogin to ${off}`]);
+    }
   });
 });
 

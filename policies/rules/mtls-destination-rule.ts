@@ -17,7 +17,7 @@ interface Config extends BaseConfig {
  *   (`meshNamespaces`: by default the application namespaces, the ones `istio-sidecar-injection`
  *   requires to inject sidecars);
  * - anything under `.svc` (`postgres.titanium.svc`, any namespace) or the mesh domain
- *   (`...svc.cluster.local`);
+ *   (`...svc.cluster.local`), and a wildcard over the mesh domain or a suffix of it (`*.local`);
  * - a configured pattern (`meshHostPatterns`).
  *
  * Other FQDNs (`storage.googleapis.com`) are external services, where SIMPLE TLS is the right mode.
@@ -28,6 +28,9 @@ export function isMeshHost(host: string, config: Pick<Config, "meshDomain" | "me
   const h = host.toLowerCase().replace(/\.$/, "");
   if (h === "*" || !h.includes(".")) return true;
   if (h.endsWith(".svc") || h.includes(".svc.") || h.endsWith(`.${config.meshDomain}`)) return true;
+  // A wildcard whose suffix the mesh domain ends with covers every in-mesh host: `*.local`,
+  // `*.cluster.local` (Istio's documented mesh-wide DestinationRule hosts).
+  if (h.startsWith("*.") && `.${config.meshDomain}`.endsWith(h.slice(1))) return true;
   const labels = h.split(".");
   if (labels.length === 2 && config.meshNamespaces.some((g) => globMatch(g, labels[1]!))) return true;
   return config.meshHostPatterns.some((p) => globMatch(p, h));

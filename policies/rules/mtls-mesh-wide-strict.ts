@@ -49,6 +49,8 @@ export const mtlsMeshWideStrict = stackPolicy<Config>(
       // A candidate whose fields are unknown is reported by the judge, not counted as missing.
       if (!decided) undecided = true;
     }
+    // One decisive mesh-wide STRICT policy is enough: another one's unknown fields cannot change that.
+    if (found) judge.settle();
     if (!found && !undecided) {
       report(
         `no mesh-wide STRICT PeerAuthentication in namespace "${config.rootNamespace}" (found ${candidates.length} PeerAuthentication object(s), none selector-less with mode STRICT there)`,

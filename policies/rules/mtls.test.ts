@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { UNKNOWN } from "../../stacks/harness";
+import { put } from "../testing/mutate";
 import { check, messages } from "../testing/check";
 import { unknown } from "../testing/fixtures";
 import { deployment, destinationRule, namespace, peerAuthentication } from "../testing/builders";
@@ -65,7 +67,11 @@ describe("istio-destination-rule-mtls", () => {
     const run = await check(mtlsDestinationRule, destinationRule("dr", host, { tls: { mode } }));
     expect(messages(run)).toEqual([`titanium/dr (host ${host}, in the mesh) sets trafficPolicy.tls.mode ${mode}`]);
   });
-  it.each(["storage.googleapis.com", "example.com", "redis.other-team", "api.stripe.com"])("leaves the external host %s alone (SIMPLE and DISABLE are its business)", async (host) => {
+  it.each(["*.local", "*.cluster.local", "*.svc.cluster.local"])("treats the mesh-wide wildcard %s as in the mesh (DISABLE there turns mTLS off for every service)", async (host) => {
+    const run = await check(mtlsDestinationRule, destinationRule("dr", host, { tls: { mode: "DISABLE" } }));
+    expect(messages(run)).toEqual([`titanium/dr (host ${host}, in the mesh) sets trafficPolicy.tls.mode DISABLE`]);
+  });
+  it.each(["storage.googleapis.com", "example.com", "redis.other-team", "api.stripe.com", "*.googleapis.com", "*.com"])("leaves the external host %s alone (SIMPLE and DISABLE are its business)", async (host) => {
     for (const mode of ["SIMPLE", "DISABLE"]) {
       expect((await check(mtlsDestinationRule, destinationRule("dr", host, { tls: { mode } }))).findings).toEqual([]);
     }
@@ -94,6 +100,16 @@ describe("istio-mesh-wide-strict-mtls (stack)", () => {
     expect(run.findings).toEqual([expect.objectContaining({ level: "mandatory", kind: "violation" })]);
     expect(run.findings[0]!.message).toContain('no mesh-wide STRICT PeerAuthentication in namespace "istio-system"');
   });
+  it("passes when another PeerAuthentication is unknown in preview: it cannot change the outcome", async () => {
+    const other = peerAuthentication("db", "titanium", { mtls: { mode: "STRICT" } });
+    put(other, "metadata.namespace", UNKNOWN);
+    for (const unknownValues of ["advisory", "violation"]) {
+      expect((await check(mtlsMeshWideStrict, [appNamespace, meshWide, other], { config: { unknownValues } })).findings, unknownValues).toEqual([]);
+    }
+    // Without the mesh-wide one, the unknown is what it cannot decide, and says so.
+    const undecided = await check(mtlsMeshWideStrict, [appNamespace, other], { config: { unknownValues: "violation" } });
+    expect(messages(undecided)).toEqual([expect.stringContaining("cannot be checked")]);
+  });
   it("does not apply to a stack without Kubernetes objects", async () => {
     const run = await check(mtlsMeshWideStrict, []);
     expect(run.findings).toEqual([]);
@@ -105,7 +121,14 @@ describe("istio-sidecar-injection (stack)", () => {
   const api = deployment("api-gateway");
   it("passes an injected application namespace (label or revision) with its workloads", async () => {
     expect((await check(sidecarInjection, [appNamespace, api])).findings).toEqual([]);
-    expect((await check(sidecarInjection, [namespace("titanium", { "istio.io/rev": "stable" }), api])).findings).toEqual([]);
+    expect((await check(sidecarInjection, [namespace("titanium", { "istio.io/rev": "default" }), api])).findings).toEqual([]);
+    const revisions = { injectionRevisions: ["default", "stable"] };
+    expect((await check(sidecarInjection, [namespace("titanium", { "istio.io/rev": "stable" }), api], { config: revisions })).findings).toEqual([]);
+  });
+  it("fails a namespace asking for a revision that is not installed (its webhook never fires)", async () => {
+    expect(messages(await check(sidecarInjection, [namespace("titanium", { "istio.io/rev": "canary" }), api]))).toEqual([
+      'namespace "titanium" asks for Istio revision "canary", which is not installed (default): no sidecar would be injected',
+    ]);
   });
   it("fails a namespace without injection, one with injection disabled, and a missing namespace", async () => {
     expect(messages(await check(sidecarInjection, [namespace("titanium"), api]))).toEqual([

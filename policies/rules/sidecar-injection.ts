@@ -5,6 +5,7 @@ import { deploysToKubernetes } from "./mtls-mesh-wide-strict";
 
 interface Config extends BaseConfig {
   applicationNamespaces: string[];
+  injectionRevisions: string[];
 }
 
 /** Where Titanium's services run; one fact shared by the policies that look at application workloads. */
@@ -19,10 +20,14 @@ export const applicationNamespacesSchema = {
 
 const NAMESPACE = "kubernetes:core/v1:Namespace";
 
-/** Injection on: `istio-injection=enabled` (revisionless istiod) or an `istio.io/rev` label, never `istio-injection=disabled`. */
-function injectionEnabled(labels: Record<string, string>): boolean {
+/**
+ * Injection on: `istio-injection=enabled` (revisionless istiod), or an `istio.io/rev` label naming a
+ * revision (or tag) that is installed: a revision webhook fires only for its own names, so a typo or
+ * a removed revision leaves the pods without sidecars. Never with `istio-injection=disabled`.
+ */
+function injectionEnabled(labels: Record<string, string>, revisions: string[]): boolean {
   if (labels["istio-injection"] === "disabled") return false;
-  return labels["istio-injection"] === "enabled" || (typeof labels["istio.io/rev"] === "string" && labels["istio.io/rev"] !== "");
+  return labels["istio-injection"] === "enabled" || revisions.includes(labels["istio.io/rev"] ?? "");
 }
 
 /** Every application namespace injects sidecars, and no application workload opts out. */
@@ -35,7 +40,18 @@ export const sidecarInjection = stackPolicy<Config>(
     enforcementLevel: "mandatory",
     remediationSteps:
       "Label the application Namespace `istio-injection: enabled` (platform layer) and remove `sidecar.istio.io/inject: \"false\"` from pod templates. Workloads outside the mesh would bypass STRICT mTLS and the AuthorizationPolicies.",
-    configSchema: { properties: { applicationNamespaces: applicationNamespacesSchema } },
+    configSchema: {
+      properties: {
+        applicationNamespaces: applicationNamespacesSchema,
+        injectionRevisions: {
+          type: "array",
+          items: { type: "string" },
+          // istiod is installed without a revision (components/platform/istio.ts): its webhook answers to "default".
+          default: ["default"],
+          description: "Istio revisions and revision tags whose injection webhook is installed (values an `istio.io/rev` label may take).",
+        },
+      },
+    },
   },
   (args, judge, report, config) => {
     if (!deploysToKubernetes(args.resources)) args.notApplicable("the stack creates no Kubernetes objects");
@@ -57,8 +73,15 @@ export const sidecarInjection = stackPolicy<Config>(
     }
     for (const [name, r] of namespaces) {
       judge.check(() => {
-        if (!injectionEnabled(labelsOf(metadataOf(r.props as Obj)))) {
-          report(`namespace "${name}" does not enable sidecar injection (label istio-injection: enabled)`, r.urn);
+        const labels = labelsOf(metadataOf(r.props as Obj));
+        if (!injectionEnabled(labels, config.injectionRevisions)) {
+          const rev = labels["istio.io/rev"];
+          report(
+            rev !== undefined && labels["istio-injection"] !== "disabled"
+              ? `namespace "${name}" asks for Istio revision "${rev}", which is not installed (${config.injectionRevisions.join(", ")}): no sidecar would be injected`
+              : `namespace "${name}" does not enable sidecar injection (label istio-injection: enabled)`,
+            r.urn,
+          );
         }
       }, r.urn);
     }
