@@ -103,6 +103,18 @@ const MUTATIONS: Mutation[] = [
   { name: "makes a container privileged", stacks: STACKS, policies: ["k8s-no-privilege"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.privileged`, true) },
   { name: "puts a pod on the host network", stacks: STACKS, policies: ["k8s-no-host-namespaces"], apply: (rs) => put(appDeployment(rs), "spec.template.spec.hostNetwork", true) },
   {
+    name: "leaves the node exporter in the node's namespaces (the chart's default)",
+    stacks: STACKS,
+    policies: ["k8s-no-host-namespaces"],
+    apply: (rs) => put(chartRelease(rs, "kube-prometheus-stack"), 'values."prometheus-node-exporter".hostNetwork', undefined),
+  },
+  {
+    name: "installs the Istio CNI agent into the chart's default CNI directories, not K3s'",
+    stacks: STACKS,
+    policies: ["k8s-host-path-allow-list"],
+    apply: (rs) => put(chartRelease(rs, "cni"), "values.cniBinDir", undefined),
+  },
+  {
     name: "mounts a hostPath into an application pod",
     stacks: STACKS,
     policies: ["k8s-host-path-allow-list"],

@@ -1,18 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
+import { APP_SECRET_NAMES, type AppSecretName } from "./names";
 import { Secret } from "./secret";
 
-/** The application secrets the platform syncs into the cluster with External Secrets. */
-export const APP_SECRET_NAMES = [
-  "postgres-password",
-  "redis-password",
-  "jwt-signing-key",
-  "grafana-admin-password",
-  "argocd-admin-password",
-  "argocd-admin-password-bcrypt",
-] as const;
-export type AppSecretName = (typeof APP_SECRET_NAMES)[number];
 
 /** The Secret Manager id of a secret: `titanium-<stack>-<name>`. */
 export function secretIdFor(prefix: string, name: string): string {

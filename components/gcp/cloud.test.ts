@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ofType, one, type ProgramRun, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
-import { APP_SECRET_NAMES } from "./app-secrets";
+import { APP_SECRET_NAMES } from "./names";
 import { HEALTH_CHECK_RANGES, IAP_TCP_FORWARDING_RANGE, NLB_HEALTH_CHECK_RANGES } from "./firewall";
-import { PD_CSI_DRIVER_NAME, PD_CSI_DRIVER_PERMISSIONS, PdCsiDriverIam } from "./pd-csi-iam";
+import { PD_CSI_DRIVER_NAME } from "./names";
+import { PD_CSI_DRIVER_PERMISSIONS, PdCsiDriverIam } from "./pd-csi-iam";
 
 let dev: ProgramRun;
 let prod: ProgramRun;

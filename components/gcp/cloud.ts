@@ -1,6 +1,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { AppSecrets, type AppSecretName } from "./app-secrets";
+import { AppSecrets } from "./app-secrets";
+import type { AppSecretName } from "./names";
 import { BackupBucket } from "./backup-bucket";
 import { Firewall, nodeTags, type NodeTags } from "./firewall";
 import { Network } from "./network";

@@ -7,7 +7,7 @@
  */
 import { UNKNOWN } from "../../stacks/harness";
 import { CHARTS_BY_NAME, getPath, replicasOf } from "../platform/chart-workloads";
-import { PD_CSI_DRIVER_NAME } from "./pd-csi-iam";
+import { PD_CSI_DRIVER_NAME } from "./names";
 import {
   DISK_TYPES,
   HOURS_PER_MONTH,

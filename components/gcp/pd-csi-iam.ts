@@ -5,9 +5,6 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 
-/** Google's CSI driver for Compute Engine Persistent Disks: the `provisioner` of a PD StorageClass. */
-export const PD_CSI_DRIVER_NAME = "pd.csi.storage.gke.io";
-
 /**
  * What the controller calls for zonal disks that are retained (the only StorageClass Titanium
  * creates: `reclaimPolicy: Retain`, expansion allowed, no snapshots), one permission per call of

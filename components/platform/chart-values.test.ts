@@ -31,8 +31,10 @@ const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
     "alertmanager.config",
     "kube-state-metrics.resources",
     "prometheus-node-exporter.resources",
-    // The prometheus-node-exporter subchart's own `tolerations` (default: NoSchedule only).
+    // The prometheus-node-exporter subchart's own keys (defaults: NoSchedule only; host network and PID).
     "prometheus-node-exporter.tolerations",
+    "prometheus-node-exporter.hostNetwork",
+    "prometheus-node-exporter.hostPID",
     // Commented out in grafana 12.11.1's values.yaml (`# storageClassName: default`), read by its PVC template.
     "grafana.persistence.storageClassName",
   ],

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { TitaniumConfig } from "../../stacks/config";
 import { type ChartsConfig, chartRelease } from "./helm";
-import { GATEWAY, NAMESPACES } from "./names";
+import { GATEWAY, K3S_CNI_DIRS, NAMESPACES } from "./names";
 
 export interface IstioArgs {
   /** Kubernetes provider of the cluster layer. */
@@ -29,8 +29,6 @@ export interface IstioArgs {
   gatewayNodeSelector: Record<string, string>;
 }
 
-/** K3s keeps its CNI configuration and binaries outside the usual /etc/cni and /opt/cni paths. */
-const K3S_CNI = { confDir: "/var/lib/rancher/k3s/agent/etc/cni/net.d", binDir: "/var/lib/rancher/k3s/data/cni" };
 
 /**
  * Istio in sidecar mode: `base` → `cni` → `istiod` (waited until ready) → `gateway`, the gateway's
@@ -74,7 +72,7 @@ export class Istio extends pulumi.ComponentResource {
       `${name}-cni`,
       "istioCni",
       args.charts,
-      { cniConfDir: K3S_CNI.confDir, cniBinDir: K3S_CNI.binDir, global: { logAsJson: true } },
+      { cniConfDir: K3S_CNI_DIRS.confDir, cniBinDir: K3S_CNI_DIRS.binDir, global: { logAsJson: true } },
       { ...k, dependsOn: [base] },
     );
 

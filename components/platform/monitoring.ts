@@ -144,7 +144,10 @@ export class Monitoring extends pulumi.ComponentResource {
         "kube-state-metrics": {},
         // On every node: the chart tolerates only NoSchedule taints, and prod's dedicated servers are
         // tainted NoExecute (their disks and memory hold etcd; the capacity check counts a pod per node).
-        "prometheus-node-exporter": { tolerations: [{ operator: "Exists" }] },
+        // Not in the node's network and PID namespaces (the chart's default; k8s-no-host-namespaces):
+        // it reads the node's /proc, /sys and / through its allow-listed mounts, so CPU, memory, disk and
+        // filesystem metrics are the node's; network interface counters are the pod's own.
+        "prometheus-node-exporter": { tolerations: [{ operator: "Exists" }], hostNetwork: false, hostPID: false },
       },
       { ...k, dependsOn: [grafanaAdmin, ...args.volumes.dependsOn, ...args.dependsOn] },
     );

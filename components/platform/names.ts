@@ -1,4 +1,4 @@
-import { PD_CSI_DRIVER_NAME } from "../gcp/pd-csi-iam";
+import { PD_CSI_DRIVER_NAME } from "../gcp/names";
 
 /**
  * The Kubernetes names of the platform layer: namespaces, Helm release names and the names the
@@ -76,11 +76,14 @@ export const APP_SECRET = {
   keys: { POSTGRES_PASSWORD: "postgres-password", REDIS_PASSWORD: "redis-password", JWT_PRIVATE_KEY: "jwt-signing-key" },
 } as const;
 
+/** Where K3s keeps its CNI configuration and binaries (not the usual /etc/cni and /opt/cni): the Istio CNI agent installs there. */
+export const K3S_CNI_DIRS = { confDir: "/var/lib/rancher/k3s/agent/etc/cni/net.d", binDir: "/var/lib/rancher/k3s/data/cni" } as const;
+
 /** Admin UIs served under sub-paths of the public gateway, reachable only from the admin CIDRs. */
 export const ADMIN_PATHS = { grafana: "/grafana", prometheus: "/prometheus", argocd: "/argocd" } as const;
 
 /** The Secret Manager secrets the platform reads: the cloud layer creates them and owns the list. */
-export { APP_SECRET_NAMES, type AppSecretName } from "../gcp/app-secrets";
+export { APP_SECRET_NAMES, type AppSecretName } from "../gcp/names";
 
 /**
  * What an application pod needs so Prometheus scrapes it under STRICT mTLS (ADR 0021): the

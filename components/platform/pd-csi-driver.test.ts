@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../stacks/config";
 import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
 import { kubeletArgs, NODE_POOL_LABEL } from "../cluster/capacity";
-import { PD_CSI_DRIVER_NAME } from "../gcp/pd-csi-iam";
+import { PD_CSI_DRIVER_NAME } from "../gcp/names";
 import { capacityReport, daemonSetNodes } from "./capacity";
 import { PD_CSI } from "./names";
 import { PD_CSI_NODE_HOST_PATHS } from "./pd-csi-driver";

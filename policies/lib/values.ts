@@ -1,5 +1,26 @@
 /** Walking Helm values (plain JSON trees) for findings that do not depend on the chart's layout. */
+import { getPath } from "./k8s";
 import { isUnknownValueError, type UnknownValueErrorLike } from "./sdk";
+
+/** A boolean values path and what the chart does when the values leave it unset. */
+export interface ValuesToggle {
+  path: string;
+  default: boolean;
+}
+
+/** JSON schema of a {@link ValuesToggle} (policy config). */
+export const toggleSchema = {
+  type: "object" as const,
+  properties: { path: { type: "string" as const }, default: { type: "boolean" as const } },
+  required: ["path", "default"],
+  additionalProperties: false,
+};
+
+/** A boolean values toggle (under a subchart's `prefix`): its value, or the chart's default when unset. */
+export const isOn = (values: unknown, t: ValuesToggle, prefix?: string): boolean => {
+  const v = getPath(values, prefix ? `${prefix}.${t.path}` : t.path);
+  return typeof v === "boolean" ? v : t.default;
+};
 
 export interface ValueHit {
   /** Dotted path of the key, e.g. `server.image.tag`. */

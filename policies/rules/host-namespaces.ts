@@ -1,21 +1,142 @@
-import { objectName, podTemplate, type Obj } from "../lib/k8s";
-import { resourcePolicy } from "../lib/policy";
+import { chartName, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
+import { resourcePolicy, type BaseConfig } from "../lib/policy";
+import { isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
 
 const HOST_NAMESPACES = ["hostNetwork", "hostPID", "hostIPC"] as const;
+type HostNamespace = (typeof HOST_NAMESPACES)[number];
 
-/** Pods never share the node's network, process or IPC namespace. */
-export const noHostNamespaces = resourcePolicy(
+/**
+ * The host namespaces a chart's pods join, as far as a Helm release's values decide them (the
+ * release is one opaque resource: its pod specs are never seen as objects).
+ */
+export interface ChartHostNamespaces {
+  /** The chart whose pods join them. */
+  chart: string;
+  /** Where that chart's values sit in the release's values (a subchart's key); the release's own values when absent. */
+  valuesPrefix?: string;
+  /** A boolean path of the release's values that turns the chart's pods on (a subchart's `enabled`), and its default. */
+  enabledBy?: ValuesToggle;
+  /** A host namespace the pods join when every one of its toggles (under `valuesPrefix`) is on. */
+  joins: { field: HostNamespace; when: ValuesToggle[] }[];
+}
+
+interface Config extends BaseConfig {
+  chartHostNamespaces: Record<string, ChartHostNamespaces[]>;
+}
+
+const NODE_EXPORTER: Omit<ChartHostNamespaces, "valuesPrefix" | "enabledBy"> = {
+  chart: "prometheus-node-exporter",
+  joins: [
+    { field: "hostNetwork", when: [{ path: "hostNetwork", default: true }] },
+    { field: "hostPID", when: [{ path: "hostPID", default: true }] },
+    { field: "hostIPC", when: [{ path: "hostIPC", default: false }] },
+  ],
+};
+
+/**
+ * Per release chart, the host namespaces its pods join unless the values say otherwise (the node
+ * exporter subchart joins the node's network and PID namespaces by default; istio `cni` joins the
+ * network namespace in ambient mode with `shareHostNetworkNamespace`). An explicit `true` for
+ * `hostNetwork`, `hostPID` or `hostIPC` anywhere in a release's values counts too. Every chart a
+ * release may install is listed: a release of a chart missing here is reported, not passed.
+ */
+export const DEFAULT_CHART_HOST_NAMESPACES: Record<string, ChartHostNamespaces[]> = {
+  "kube-prometheus-stack": [{ ...NODE_EXPORTER, valuesPrefix: "prometheus-node-exporter", enabledBy: { path: "nodeExporter.enabled", default: true } }],
+  "prometheus-node-exporter": [NODE_EXPORTER],
+  cni: [
+    {
+      chart: "cni",
+      joins: [{ field: "hostNetwork", when: [{ path: "ambient.enabled", default: false }, { path: "ambient.shareHostNetworkNamespace", default: false }] }],
+    },
+  ],
+  base: [],
+  istiod: [],
+  gateway: [],
+  loki: [],
+  alloy: [],
+  "argo-cd": [],
+  "external-secrets": [],
+};
+
+/** Pods never share the node's network, process or IPC namespace: neither the program's nor a chart's. */
+export const noHostNamespaces = resourcePolicy<Config>(
   {
     name: "k8s-no-host-namespaces",
-    description: "No pod uses hostNetwork, hostPID or hostIPC.",
+    description: "No pod uses hostNetwork, hostPID or hostIPC; Helm releases are judged by the host namespaces their values (and their charts' defaults) give their pods.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Remove `hostNetwork`, `hostPID` and `hostIPC` from the pod spec. Node-level metrics come from node exporter through hostPath mounts (allow-listed), not from host namespaces; expose ports through a Service.",
-    configSchema: { properties: {} },
+      "Remove `hostNetwork`, `hostPID` and `hostIPC` from the pod spec, or set them to false in the chart's values (the node exporter subchart defaults both hostNetwork and hostPID to true). Node-level metrics come from node exporter through hostPath mounts (allow-listed), not from host namespaces; expose ports through a Service.",
+    configSchema: {
+      properties: {
+        chartHostNamespaces: {
+          type: "object",
+          additionalProperties: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                chart: { type: "string" },
+                valuesPrefix: { type: "string" },
+                enabledBy: toggleSchema,
+                joins: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: { field: { type: "string", enum: [...HOST_NAMESPACES] }, when: { type: "array", items: toggleSchema } },
+                    required: ["field", "when"],
+                    additionalProperties: false,
+                  },
+                },
+              },
+              required: ["chart", "joins"],
+              additionalProperties: false,
+            },
+          },
+          default: DEFAULT_CHART_HOST_NAMESPACES,
+          description: "Per Helm chart (of a Release), the host namespaces its pods join as its values decide.",
+        },
+      },
+    },
   },
-  (args, judge, report) => {
+  (args, judge, report, config) => {
     const props = args.props as Obj;
+    if (HELM_RELEASE_TYPES.includes(args.type)) {
+      judge.check(() => {
+        const release = chartName(props) ?? "(none)";
+        if (!Object.hasOwn(config.chartHostNamespaces, release)) {
+          report(`chart "${release}" is not in the policy's chartHostNamespaces, so the host namespaces its pods join are unknown: add it (with none if it joins none)`);
+          return;
+        }
+        const values = (props.values ?? {}) as Obj;
+        const decided = new Set<string>();
+        for (const c of config.chartHostNamespaces[release]!) {
+          judge.check(() => {
+            if (c.enabledBy && !isOn(values, c.enabledBy)) return;
+            const at = (path: string) => (c.valuesPrefix ? `${c.valuesPrefix}.${path}` : path);
+            for (const j of c.joins) {
+              for (const t of j.when) decided.add(at(t.path));
+              if (!j.when.every((t) => isOn(values, t, c.valuesPrefix))) continue;
+              const set = j.when.filter((t) => getPath(values, at(t.path)) !== undefined).map((t) => at(t.path));
+              const why = set.length === j.when.length ? `values ${set.join(", ")}` : "the chart's default";
+              report(`chart "${release}": its ${c.chart === release ? "" : `${c.chart} `}pods use ${j.field} (${why})`);
+            }
+          });
+        }
+        // Explicit switches anywhere else in the values (a subchart, an extra component).
+        walkValues(values, ({ path, key, value, unknown }) => {
+          if (!(HOST_NAMESPACES as readonly string[]).includes(key) || decided.has(path)) return;
+          if (unknown) {
+            judge.check(() => {
+              throw unknown;
+            });
+            return;
+          }
+          if (value === true) report(`chart "${release}": values ${path} is true`);
+        });
+      });
+      return;
+    }
     judge.check(() => {
       const tpl = podTemplate(args.type, props);
       if (!tpl) return;

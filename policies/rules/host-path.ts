@@ -12,13 +12,8 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig, type Judge } from "../lib/policy";
-import { walkValues } from "../lib/values";
-
-/** A boolean values path and what the chart does when the values leave it unset. */
-export interface ValuesToggle {
-  path: string;
-  default: boolean;
-}
+import { isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
+import { K3S_CNI_DIRS } from "../../components/platform/names";
 
 /**
  * The host paths a chart's pods mount, as far as a Helm release's values decide them (the release
@@ -31,8 +26,11 @@ export interface ChartHostMounts {
   valuesPrefix?: string;
   /** A boolean path of the release's values that turns the chart's pods on (a subchart's `enabled`), and its default. */
   enabledBy?: ValuesToggle;
-  /** Host paths the pods mount: always, or when a boolean values path (under `valuesPrefix`) is on. */
-  mounts: { hostPath: string; when?: ValuesToggle }[];
+  /**
+   * Host paths the pods mount: always, or when a boolean values path (under `valuesPrefix`) is on;
+   * `pathFrom` names the values key that replaces the chart's default path when set.
+   */
+  mounts: { hostPath: string; pathFrom?: string; when?: ValuesToggle }[];
 }
 
 interface Config extends BaseConfig {
@@ -52,6 +50,8 @@ const NODE_EXPORTER_MOUNTS: ChartHostMounts["mounts"] = [
  *
  * - the node exporter (kube-prometheus-stack's `prometheus-node-exporter` subchart in `monitoring`:
  *   `/proc`, `/sys` and, read-only, the node's root `/` for filesystem metrics);
+ * - the Istio CNI agent (the `cni` chart in `istio-system`: K3s' CNI binary and configuration
+ *   directories, its socket directory, the network namespaces and /proc);
  * - the GCE PD CSI node plugin (its eight kubelet, device and udev paths, in its own namespace).
  *
  * The log shipper is not on it: Alloy runs as one Deployment reading logs through the Kubernetes
@@ -66,6 +66,15 @@ export const DEFAULT_HOST_PATH_ALLOWED: WorkloadMatcher[] = [
     kinds: ["DaemonSet"],
     hostPaths: NODE_EXPORTER_MOUNTS.map((m) => m.hostPath),
     reason: "node exporter: reads the node's /proc, /sys and root filesystem (read-only) for node metrics",
+  },
+  {
+    names: ["istio-cni-node"],
+    charts: ["cni"],
+    namespace: "istio-system",
+    kinds: ["DaemonSet"],
+    hostPaths: [K3S_CNI_DIRS.binDir, K3S_CNI_DIRS.confDir, "/var/run/istio-cni", "/var/run/netns", "/proc"],
+    reason:
+      "Istio CNI agent: installs its plugin into K3s' CNI directories, so restricted pods need no NET_ADMIN init container, and repairs pods through /proc and the network namespaces",
   },
   {
     names: ["csi-gce-pd-node"],
@@ -90,10 +99,31 @@ export const DEFAULT_HOST_PATH_ALLOWED: WorkloadMatcher[] = [
 /**
  * Per release chart, the host mounts its values switch on (checked against the pinned charts in
  * shared/charts: alloy 1.11.1 `alloy.mounts.*`; kube-prometheus-stack 88.5.3 `nodeExporter.enabled`
- * and its `prometheus-node-exporter` subchart). Explicit `hostPath` keys anywhere in a release's
- * values (extra volumes, `extraHostVolumeMounts[].hostPath`) count too, for every chart.
+ * and its `prometheus-node-exporter` subchart; istio `cni` 1.30's DaemonSet template). Explicit
+ * `hostPath` keys anywhere in a release's values (extra volumes, `extraHostVolumeMounts[].hostPath`)
+ * count too, for every chart. Every chart a release may install is listed, with no mounts when its
+ * pods have none: a release of a chart missing here is reported, not passed.
  */
 export const DEFAULT_CHART_HOST_MOUNTS: Record<string, ChartHostMounts[]> = {
+  cni: [
+    {
+      chart: "cni",
+      mounts: [
+        { hostPath: "/opt/cni/bin", pathFrom: "cniBinDir" },
+        { hostPath: "/etc/cni/net.d", pathFrom: "cniConfDir" },
+        { hostPath: "/var/run/istio-cni" },
+        { hostPath: "/var/run/netns", pathFrom: "cniNetnsDir" },
+        { hostPath: "/proc", when: { path: "repair.repairPods", default: true } },
+        { hostPath: "/var/run/ztunnel", when: { path: "ambient.enabled", default: false } },
+      ],
+    },
+  ],
+  base: [],
+  istiod: [],
+  gateway: [],
+  loki: [],
+  "argo-cd": [],
+  "external-secrets": [],
   alloy: [
     {
       chart: "alloy",
@@ -109,23 +139,10 @@ export const DEFAULT_CHART_HOST_MOUNTS: Record<string, ChartHostMounts[]> = {
   ],
 };
 
-const toggleSchema = {
-  type: "object" as const,
-  properties: { path: { type: "string" as const }, default: { type: "boolean" as const } },
-  required: ["path", "default"],
-  additionalProperties: false,
-};
-
 /** Every entry of this allow-list names its namespace and its host paths. */
 const allowedSchema = {
   ...workloadMatcherListSchema,
   items: { ...workloadMatcherListSchema.items, required: ["reason", "namespace", "hostPaths"] },
-};
-
-/** A boolean values toggle: its value, or the chart's default when unset. */
-const isOn = (values: unknown, t: ValuesToggle, prefix?: string): boolean => {
-  const v = getPath(values, prefix ? `${prefix}.${t.path}` : t.path);
-  return typeof v === "boolean" ? v : t.default;
 };
 
 /** hostPath volumes only in allow-listed workloads, in their namespace, and only the paths their entry names. */
@@ -157,7 +174,12 @@ export const hostPathAllowList = resourcePolicy<Config>(
                 enabledBy: toggleSchema,
                 mounts: {
                   type: "array",
-                  items: { type: "object", properties: { hostPath: { type: "string" }, when: toggleSchema }, required: ["hostPath"], additionalProperties: false },
+                  items: {
+                    type: "object",
+                    properties: { hostPath: { type: "string" }, pathFrom: { type: "string" }, when: toggleSchema },
+                    required: ["hostPath"],
+                    additionalProperties: false,
+                  },
                 },
               },
               required: ["chart", "mounts"],
@@ -215,7 +237,11 @@ function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<stri
   const release = chartName(props) ?? "(none)";
   const values = (props.values ?? {}) as Obj;
   const releaseNs = typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default";
-  const known = table[release] ?? [];
+  if (!Object.hasOwn(table, release)) {
+    report(`chart "${release}" is not in the policy's chartHostMounts, so the host paths its pods mount are unknown: add it (with no mounts if it has none)`);
+    return;
+  }
+  const known = table[release]!;
   const namespaceOf = (prefix?: string): string => {
     const override = getPath(values, prefix ? `${prefix}.namespaceOverride` : "namespaceOverride");
     return typeof override === "string" && override !== "" ? override : releaseNs;
@@ -229,7 +255,8 @@ function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<stri
         if (m.when && !isOn(values, m.when, c.valuesPrefix)) continue;
         const toggle = m.when && (c.valuesPrefix ? `${c.valuesPrefix}.${m.when.path}` : m.when.path);
         const source = toggle ? `values ${toggle}${getPath(values, toggle) === undefined ? ", on by the chart's default" : ""}` : "always";
-        mounts.push({ chart: c.chart, namespace, hostPath: m.hostPath, source });
+        const setPath = m.pathFrom && getPath(values, c.valuesPrefix ? `${c.valuesPrefix}.${m.pathFrom}` : m.pathFrom);
+        mounts.push({ chart: c.chart, namespace, hostPath: typeof setPath === "string" && setPath !== "" ? setPath : m.hostPath, source });
       }
     });
   }

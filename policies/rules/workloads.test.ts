@@ -5,6 +5,7 @@ import { unknown } from "../testing/fixtures";
 import { resolvePolicyConfig } from "../testing/policy-config";
 import { container, deployment, helmRelease, service, workload } from "../testing/builders";
 import { noHostNamespaces } from "./host-namespaces";
+import { K3S_CNI_DIRS } from "../../components/platform/names";
 import { DEFAULT_HOST_PATH_ALLOWED, hostPathAllowList } from "./host-path";
 import { imagePinned, imageProblem } from "./image-pinned";
 import { noLoadBalancerService } from "./no-load-balancer";
@@ -79,6 +80,38 @@ describe("k8s-no-host-namespaces", () => {
     expect((await check(noHostNamespaces, deployment("api"))).findings).toEqual([]);
     const run = await check(noHostNamespaces, workload("kubernetes:apps/v1:DaemonSet", "agent", { podSpec: { hostNetwork: true, hostPID: true, hostIPC: true } }));
     expect(messages(run)).toEqual(["titanium/agent sets hostNetwork: true", "titanium/agent sets hostPID: true", "titanium/agent sets hostIPC: true"]);
+  });
+
+  describe("Helm releases (the host namespaces their values and their charts' defaults give their pods)", () => {
+    const kps = (values: Record<string, unknown>) => helmRelease("kps", "kube-prometheus-stack", values, "monitoring");
+    it("rejects kube-prometheus-stack's node exporter on the chart's defaults, and passes it with both switched off", async () => {
+      expect(messages(await check(noHostNamespaces, kps({ "prometheus-node-exporter": {} })))).toEqual([
+        'chart "kube-prometheus-stack": its prometheus-node-exporter pods use hostNetwork (the chart\'s default)',
+        'chart "kube-prometheus-stack": its prometheus-node-exporter pods use hostPID (the chart\'s default)',
+      ]);
+      expect((await check(noHostNamespaces, kps({ "prometheus-node-exporter": { hostNetwork: false, hostPID: false } }))).findings).toEqual([]);
+      expect((await check(noHostNamespaces, kps({ nodeExporter: { enabled: false } }))).findings).toEqual([]);
+      expect(messages(await check(noHostNamespaces, kps({ "prometheus-node-exporter": { hostNetwork: false, hostPID: false, hostIPC: true } })))).toEqual([
+        'chart "kube-prometheus-stack": its prometheus-node-exporter pods use hostIPC (values prometheus-node-exporter.hostIPC)',
+      ]);
+    });
+    it("rejects an explicit switch anywhere else in the values, and Istio CNI only when ambient shares the host network", async () => {
+      const off = { "prometheus-node-exporter": { hostNetwork: false, hostPID: false } };
+      expect(messages(await check(noHostNamespaces, kps({ ...off, prometheusOperator: { hostNetwork: true } })))).toEqual([
+        'chart "kube-prometheus-stack": values prometheusOperator.hostNetwork is true',
+      ]);
+      expect((await check(noHostNamespaces, helmRelease("cni", "cni", { ambient: { enabled: true } }))).findings).toEqual([]);
+      expect(messages(await check(noHostNamespaces, helmRelease("cni", "cni", { ambient: { enabled: true, shareHostNetworkNamespace: true } })))).toEqual([
+        'chart "cni": its pods use hostNetwork (values ambient.enabled, ambient.shareHostNetworkNamespace)',
+      ]);
+    });
+    it("reports a chart it knows nothing about, and a switch that is unknown in preview", async () => {
+      expect(messages(await check(noHostNamespaces, helmRelease("ca", "cert-manager", {}, "cert-manager")))).toEqual([
+        'chart "cert-manager" is not in the policy\'s chartHostNamespaces, so the host namespaces its pods join are unknown: add it (with none if it joins none)',
+      ]);
+      const run = await check(noHostNamespaces, kps({ "prometheus-node-exporter": { hostNetwork: unknown, hostPID: false } }));
+      expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+    });
   });
 });
 
@@ -159,6 +192,24 @@ describe("k8s-host-path-allow-list", () => {
       ]);
       const fileTailing = { charts: ["alloy"], namespace: "logging", hostPaths: ["/var/log"], reason: "file tailing" };
       expect((await check(hostPathAllowList, alloy({ alloy: { mounts: { varlog: true } } }), { config: { allowed: [fileTailing] } })).findings).toEqual([]);
+    });
+    it("judges the Istio CNI agent's mounts, at the paths its values set", async () => {
+      const k3s = { cniBinDir: K3S_CNI_DIRS.binDir, cniConfDir: K3S_CNI_DIRS.confDir };
+      expect((await check(hostPathAllowList, helmRelease("cni", "cni", k3s))).findings).toEqual([]);
+      // The chart's own defaults (/opt/cni/bin, /etc/cni/net.d) are not K3s' directories: not allow-listed.
+      expect(messages(await check(hostPathAllowList, helmRelease("cni", "cni", {})))).toEqual([
+        'chart "cni" (namespace istio-system): its pods mount hostPath /opt/cni/bin (always), which no allow-list entry for chart cni in namespace istio-system names',
+        'chart "cni" (namespace istio-system): its pods mount hostPath /etc/cni/net.d (always), which no allow-list entry for chart cni in namespace istio-system names',
+      ]);
+      expect(messages(await check(hostPathAllowList, helmRelease("cni", "cni", { ...k3s, ambient: { enabled: true } })))).toEqual([
+        'chart "cni" (namespace istio-system): its pods mount hostPath /var/run/ztunnel (values ambient.enabled), which no allow-list entry for chart cni in namespace istio-system names',
+      ]);
+      expect(messages(await check(hostPathAllowList, helmRelease("cni", "cni", k3s, "kube-system")))).toHaveLength(5);
+    });
+    it("reports a release of a chart it knows nothing about, instead of passing it", async () => {
+      expect(messages(await check(hostPathAllowList, helmRelease("ca", "cert-manager", {}, "cert-manager")))).toEqual([
+        'chart "cert-manager" is not in the policy\'s chartHostMounts, so the host paths its pods mount are unknown: add it (with no mounts if it has none)',
+      ]);
     });
     it("reports an explicit host path that is unknown in preview", async () => {
       const run = await check(hostPathAllowList, alloy({ controller: { volumes: { extra: [{ name: "x", hostPath: unknown }] } } }));
