@@ -149,7 +149,11 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(container!.image).toBe(c.data.postgres.image);
     expect(container!.resources).toEqual(c.data.postgres.resources);
     expect(container!.env).toContainEqual({ name: "POSTGRES_PASSWORD", valueFrom: { secretKeyRef: { name: "titanium-app-secrets", key: "POSTGRES_PASSWORD" } } });
-    for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(container![probe].exec.command[0]).toBe("pg_isready");
+    for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+      expect(container![probe].exec.command[0]).toBe("pg_isready");
+      // Over TCP: the entrypoint's first-start server listens on the socket only and must not look ready.
+      expect(container![probe].exec.command).toEqual(expect.arrayContaining(["--host=127.0.0.1", "--port=5432"]));
+    }
     expect(podMeta(sts).labels["sidecar.istio.io/inject"]).toBeUndefined();
     // The data volume: a protected claim on the GCE PD CSI driver, kept when released.
     const claim = one(run(), T.pvc, "apps-postgres-data");
@@ -221,6 +225,9 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(run().outputs.backupBucket).toBe(bucket);
     expect(pod.containers[0].env).toContainEqual({ name: "BUCKET", value: bucket });
     expect(pod.containers[0].env).toContainEqual({ name: "PREFIX", value: stack });
+    // Its identity may create and read objects, not delete them: no parallel composite upload (it deletes its parts).
+    expect(pod.containers[0].env).toContainEqual({ name: "CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED", value: "False" });
+    expect(cron.jobTemplate.spec.template.metadata.annotations["prometheus.io/scrape"]).toBe("false");
   });
 
   it("routes the original's public paths through the shared Gateway, health first, retries only for reads", () => {
@@ -301,9 +308,11 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
       return;
     }
     expect(podMeta(deployment!).labels["sidecar.istio.io/inject"]).toBeUndefined();
-    expect(podMeta(deployment!).annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]).toBe("443");
+    // The gateway Service's HTTPS port from config, in the URL and in the proxy bypass alike.
+    expect(podMeta(deployment!).annotations["traffic.sidecar.istio.io/excludeOutboundPorts"]).toBe(String(c.ingress.httpsPort));
+    expect(podMeta(deployment!).annotations["prometheus.io/scrape"]).toBe("false");
     const env = Object.fromEntries((podSpec(deployment!).containers[0].env as Obj[]).map((e) => [e.name, e.value]));
-    expect(env.TARGET_URL).toBe("https://istio-ingressgateway.istio-system.svc.cluster.local");
+    expect(env.TARGET_URL).toBe(`https://istio-ingressgateway.istio-system.svc.cluster.local:${c.ingress.httpsPort}`);
     expect(env.RPS).toBe(String(c.features.loadGenerator.requestsPerSecond));
     const np = input(one(run(), T.np, "apps-load-generator-network-policy")).spec;
     expect(np.ingress).toEqual([]);

@@ -89,6 +89,8 @@ export class TitaniumApps extends pulumi.ComponentResource {
     const prometheus: Peer = { name: "prometheus", ...platform.prometheus };
     const callersFrom = (w: Workload): Access[] =>
       callersOf(w).map((c) => ({ peer: peerOf(c.from), ports: [portOf(w)!], paths: c.paths, methods: c.methods }));
+    // Istio marks every injected pod for Prometheus: the data stores' proxies are scraped on the agent port too.
+    const scrapedByPrometheus: Access = { peer: prometheus, ports: [platform.prometheus.metricsPort] };
     const calleesOf = (w: Workload): Access[] => CALLS[w].map((c) => ({ peer: peerOf(c.to), ports: [portOf(c.to)!] }));
 
     // Baseline first: no pod of the layer ever runs without default deny.
@@ -122,7 +124,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       resources: args.data.postgres.resources,
       sidecar: sidecarOf(args.data.postgres),
       secretName: platform.appSecretName,
-      callers: callersFrom(POSTGRES.name),
+      callers: [...callersFrom(POSTGRES.name), scrapedByPrometheus],
       platform,
       protect: args.protect,
       provider,
@@ -136,7 +138,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       resources: args.data.redis.resources,
       sidecar: sidecarOf(args.data.redis),
       secretName: platform.appSecretName,
-      callers: callersFrom(REDIS.name),
+      callers: [...callersFrom(REDIS.name), scrapedByPrometheus],
       platform,
       provider,
       dependsOn: ready,

@@ -11,7 +11,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ResourceSpec } from "../../stacks/config";
 import type { AppPlatform } from "./inputs";
-import { type Access, APP_UID, containerSecurity, networkPolicySpec, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
+import { type Access, APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
 import { BACKUP, labelsOf, selectorOf } from "./topology";
 
 export interface PostgresBackupArgs {
@@ -109,6 +109,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
                 labels,
                 annotations: {
                   ...sidecarAnnotations(args.sidecar, timing),
+                  ...NOT_SCRAPED,
                   // Credentials come from the metadata server directly, not through the proxy.
                   "traffic.sidecar.istio.io/excludeOutboundIPRanges": METADATA_SERVER,
                 },
@@ -142,6 +143,9 @@ export class PostgresBackup extends pulumi.ComponentResource {
                       { name: "PREFIX", value: args.prefix },
                       // gcloud writes its config and logs; the root filesystem is read-only.
                       { name: "CLOUDSDK_CONFIG", value: "/tmp/gcloud" },
+                      // One plain upload: a parallel composite upload (dumps over 150 MiB) deletes its
+                      // temporary parts, and the backup identity may create and read objects, never delete.
+                      { name: "CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED", value: "False" },
                       { name: "HOME", value: "/tmp" },
                     ],
                     resources: resourcesOf(args.resources),

@@ -47,6 +47,8 @@ export interface AppPlatform {
   ingressGateway: MeshWorkload & {
     /** In-cluster address of the gateway Service, e.g. `istio-ingressgateway.istio-system.svc.cluster.local`. */
     serviceHost: string;
+    /** The gateway Service's HTTPS port (`ingress.httpsPort`): what an in-cluster client connects to. */
+    httpsPort: number;
     /** The gateway pods' HTTPS container port (the NetworkPolicy port for in-cluster clients). */
     httpsTargetPort: number;
     /** The gateway's certificate is a real one (a public CA signed it): in-cluster clients can verify it. */

@@ -12,7 +12,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ResourceSpec } from "../../stacks/config";
 import type { AppPlatform } from "./inputs";
-import { APP_UID, containerSecurity, networkPolicySpec, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
+import { APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
 import { labelsOf, LOAD_GENERATOR, selectorOf } from "./topology";
 
 export interface LoadGeneratorArgs {
@@ -41,9 +41,6 @@ export interface LoadGeneratorArgs {
   /** The routes must exist first. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
-
-/** The gateway Service's HTTPS port, the one the journeys call (`https://<gateway service>`). */
-const GATEWAY_HTTPS_PORT = 443;
 
 /** The journey script, shipped in a ConfigMap. */
 export const JOURNEY_SCRIPT = readFileSync(path.join(__dirname, "load-generator", "journey.mjs"), "utf8");
@@ -99,8 +96,9 @@ export class LoadGenerator extends pulumi.ComponentResource {
             labels,
             annotations: {
               ...sidecarAnnotations(args.sidecar, shutdownTiming(0)),
+              ...NOT_SCRAPED,
               // TLS to the gateway goes straight out, as an external client's would (not wrapped in mesh mTLS).
-              "traffic.sidecar.istio.io/excludeOutboundPorts": String(GATEWAY_HTTPS_PORT),
+              "traffic.sidecar.istio.io/excludeOutboundPorts": String(args.ingressGateway.httpsPort),
             },
           },
           spec: {
@@ -114,7 +112,7 @@ export class LoadGenerator extends pulumi.ComponentResource {
                 imagePullPolicy: "IfNotPresent",
                 command: ["node", "/journey/journey.mjs"],
                 env: [
-                  { name: "TARGET_URL", value: `https://${args.ingressGateway.serviceHost}` },
+                  { name: "TARGET_URL", value: `https://${args.ingressGateway.serviceHost}:${args.ingressGateway.httpsPort}` },
                   { name: "HOST_HEADER", value: args.hostname },
                   { name: "TLS_INSECURE", value: verify ? "false" : "true" },
                   { name: "RPS", value: String(args.requestsPerSecond) },

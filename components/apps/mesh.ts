@@ -183,6 +183,13 @@ export function shutdownTiming(appGraceSeconds: number): ShutdownTiming {
  * sidecar mode (starts before and stops after the app; lets Jobs complete), holding the app until the
  * proxy is ready, and the drain.
  */
+/**
+ * Istio's injector marks every pod it injects for scraping (the merged metrics on :15020) unless the
+ * pod says otherwise. Pods nobody watches say so: Jobs (gone before a scrape matters, and a target
+ * down while they run) and the load generator; the PodMonitor keeps only `prometheus.io/scrape: "true"`.
+ */
+export const NOT_SCRAPED = { "prometheus.io/scrape": "false" } as const;
+
 export function sidecarAnnotations(sidecar: ResourceSpec, timing: Pick<ShutdownTiming, "proxyDrainSeconds">): Record<string, string> {
   return {
     "sidecar.istio.io/proxyCPU": sidecar.requests.cpu,

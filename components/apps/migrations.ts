@@ -7,7 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ResourceSpec } from "../../stacks/config";
 import type { AppPlatform } from "./inputs";
-import { type Access, APP_UID, containerSecurity, networkPolicySpec, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
+import { type Access, APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
 import { imageVersion, labelsOf, MIGRATIONS, selectorOf } from "./topology";
 
 export interface MigrationsArgs {
@@ -62,7 +62,7 @@ export class Migrations extends pulumi.ComponentResource {
         backoffLimit: 2,
         activeDeadlineSeconds: 600,
         template: {
-          metadata: { labels: labelsOf(MIGRATIONS, "migrations", imageVersion(args.image)), annotations: sidecarAnnotations(args.sidecar, timing) },
+          metadata: { labels: labelsOf(MIGRATIONS, "migrations", imageVersion(args.image)), annotations: { ...sidecarAnnotations(args.sidecar, timing), ...NOT_SCRAPED } },
           spec: {
             serviceAccountName: MIGRATIONS,
             restartPolicy: "Never",

@@ -117,7 +117,9 @@ export class Postgres extends pulumi.ComponentResource {
       spec: networkPolicySpec({ namespace, podLabels: selector, callers: args.callers, callees: [], platform: args.platform }),
     }, child);
 
-    const pgIsReady = ["pg_isready", "--host=/var/run/postgresql", `--username=${args.user}`, `--dbname=${args.database}`];
+    // Over TCP on loopback, not the socket: on first start the image's entrypoint runs a temporary
+    // server on the socket only (listen_addresses=''), which must not make the pod Ready.
+    const pgIsReady = ["pg_isready", "--host=127.0.0.1", `--port=${POSTGRES.port}`, `--username=${args.user}`, `--dbname=${args.database}`];
     new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
       metadata: { name: svc, namespace, labels },
       spec: {

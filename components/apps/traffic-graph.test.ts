@@ -1,7 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ProgramRun, configuredRun } from "../../stacks/harness";
+import { type ProgramRun, type RecordedResource, configuredRun } from "../../stacks/harness";
 import { GATEWAY, NAMESPACES, PROMETHEUS } from "../platform/names";
-import { deriveTrafficGraph, discoverExternals, formatEdge, type GraphPeer } from "./traffic-graph";
+import { deriveTrafficGraph, discoverExternals, formatEdge, type GraphPeer, podTemplate, WORKLOAD_TYPES } from "./traffic-graph";
+
+const podTemplateOf = (r: RecordedResource) => {
+  const metadata = (podTemplate(r).metadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> };
+  return { labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {} };
+};
 
 // The peers of other namespaces, with the names and labels the platform layer gives them.
 const externals: GraphPeer[] = [
@@ -45,6 +50,9 @@ const INTENDED = [
     `prometheus -> ${svc}:${port}/TCP GET /metrics`,
     `prometheus -> ${svc}:15020/TCP`,
   ]),
+  // Istio marks every injected pod for scraping: the data stores' proxies too (their merged Envoy metrics).
+  "prometheus -> postgres:15020/TCP",
+  "prometheus -> redis:15020/TCP",
 ].sort();
 
 const MESHED = ["api-gateway", "auth-service", "user-service", "blog-service", "postgres", "redis", "migrations", "postgres-backup"];
@@ -77,6 +85,20 @@ describe.each([["dev", true], ["prod", false]] as const)("allowed traffic (%s)",
 
   it("lets traffic out only to DNS, istiod, and (backup only) the metadata server and Cloud Storage", () => {
     expect(graphOf(runs[stack]!).egress).toEqual(intendedEgress(loadGenerator));
+  });
+
+  it("lets Prometheus reach every pod Istio marks for scraping: none is a target it cannot reach (a TargetDown alert forever)", () => {
+    const run = runs[stack]!;
+    const edges = graphOf(run).internal;
+    const pods = run.resources.filter((r) => WORKLOAD_TYPES.includes(r.type) && (r.inputs.metadata as { namespace?: string }).namespace === "titanium");
+    expect(pods.length).toBeGreaterThanOrEqual(MESHED.length);
+    for (const r of pods) {
+      const tpl = podTemplateOf(r);
+      const name = tpl.labels["app.kubernetes.io/name"]!;
+      // The injector sets prometheus.io/scrape "true" on every injected pod that does not say "false".
+      if (tpl.annotations["prometheus.io/scrape"] === "false") continue;
+      expect(edges, name).toContain(`prometheus -> ${name}:15020/TCP`);
+    }
   });
 });
 

@@ -33,14 +33,14 @@ export interface Edge {
 
 const NP = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 const AP = "kubernetes:security.istio.io/v1:AuthorizationPolicy";
-const WORKLOAD_TYPES = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"];
+export const WORKLOAD_TYPES = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"];
 
 /** A rule without `ports`, or a port entry without `port`, allows every port: shown as `*`. */
 export const ANY_PORT = 0;
 
 const matches = (selector: Labels | undefined, labels: Labels) => Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
 
-function podTemplate(r: RecordedResource): Obj {
+export function podTemplate(r: RecordedResource): Obj {
   const spec = r.inputs.spec as Obj;
   if (r.type.endsWith(":CronJob")) return ((spec.jobTemplate as Obj).spec as Obj).template as Obj;
   return spec.template as Obj;

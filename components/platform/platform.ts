@@ -79,6 +79,7 @@ export class Platform extends pulumi.ComponentResource {
     principal: string;
     podLabels: Record<string, string>;
     serviceHost: string;
+    httpsPort: number;
     httpsTargetPort: number;
     /** A real (publicly signed) certificate from config; otherwise the generated one is `caCertPem`. */
     publiclyTrusted: boolean;
@@ -220,6 +221,7 @@ export class Platform extends pulumi.ComponentResource {
       principal: principal(NAMESPACES.istio, GATEWAY.serviceAccount),
       podLabels: { ...GATEWAY.podLabels },
       serviceHost: `${GATEWAY.serviceAccount}.${NAMESPACES.istio}.svc.cluster.local`,
+      httpsPort: args.ingress.httpsPort,
       httpsTargetPort: GATEWAY.httpsTargetPort,
       publiclyTrusted: args.ingress.tls !== undefined,
       caCertPem: this.ingressCertificatePem,
