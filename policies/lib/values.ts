@@ -1,4 +1,5 @@
 /** Walking Helm values (plain JSON trees) for findings that do not depend on the chart's layout. */
+import type { PolicyConfigJSONSchema, PolicyConfigJSONSchemaDefinition } from "@pulumi/policy/schema";
 import { getPath } from "./k8s";
 import { isUnknownValueError, type UnknownValueErrorLike } from "./sdk";
 
@@ -15,6 +16,37 @@ export const toggleSchema = {
   required: ["path", "default"],
   additionalProperties: false,
 };
+
+/**
+ * JSON schema of a per-chart table in a policy's config: chart name → entries of
+ * `{ chart, valuesPrefix?, enabledBy?, <listKey>: item[] }` (what a chart's values switch on).
+ */
+export function chartTableSchema(
+  listKey: string,
+  item: { properties: Record<string, PolicyConfigJSONSchemaDefinition>; required: string[] },
+  defaults: object,
+  description: string,
+): PolicyConfigJSONSchema {
+  return {
+    type: "object" as const,
+    additionalProperties: {
+      type: "array" as const,
+      items: {
+        type: "object" as const,
+        properties: {
+          chart: { type: "string" as const },
+          valuesPrefix: { type: "string" as const },
+          enabledBy: toggleSchema,
+          [listKey]: { type: "array" as const, items: { type: "object" as const, ...item, additionalProperties: false } },
+        },
+        required: ["chart", listKey],
+        additionalProperties: false,
+      },
+    },
+    default: defaults,
+    description,
+  };
+}
 
 /** A boolean values toggle (under a subchart's `prefix`): its value, or the chart's default when unset. */
 export const isOn = (values: unknown, t: ValuesToggle, prefix?: string): boolean => {

@@ -1,6 +1,6 @@
 import { chartName, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
+import { chartTableSchema, isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
 
 const HOST_NAMESPACES = ["hostNetwork", "hostPID", "hostIPC"] as const;
 type HostNamespace = (typeof HOST_NAMESPACES)[number];
@@ -69,33 +69,12 @@ export const noHostNamespaces = resourcePolicy<Config>(
       "Remove `hostNetwork`, `hostPID` and `hostIPC` from the pod spec, or set them to false in the chart's values (the node exporter subchart defaults both hostNetwork and hostPID to true). Node-level metrics come from node exporter through hostPath mounts (allow-listed), not from host namespaces; expose ports through a Service.",
     configSchema: {
       properties: {
-        chartHostNamespaces: {
-          type: "object",
-          additionalProperties: {
-            type: "array",
-            items: {
-              type: "object",
-              properties: {
-                chart: { type: "string" },
-                valuesPrefix: { type: "string" },
-                enabledBy: toggleSchema,
-                joins: {
-                  type: "array",
-                  items: {
-                    type: "object",
-                    properties: { field: { type: "string", enum: [...HOST_NAMESPACES] }, when: { type: "array", items: toggleSchema } },
-                    required: ["field", "when"],
-                    additionalProperties: false,
-                  },
-                },
-              },
-              required: ["chart", "joins"],
-              additionalProperties: false,
-            },
-          },
-          default: DEFAULT_CHART_HOST_NAMESPACES,
-          description: "Per Helm chart (of a Release), the host namespaces its pods join as its values decide.",
-        },
+        chartHostNamespaces: chartTableSchema(
+          "joins",
+          { properties: { field: { type: "string", enum: [...HOST_NAMESPACES] }, when: { type: "array", items: toggleSchema } }, required: ["field", "when"] },
+          DEFAULT_CHART_HOST_NAMESPACES,
+          "Per Helm chart (of a Release), the host namespaces its pods join as its values decide.",
+        ),
       },
     },
   },

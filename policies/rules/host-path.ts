@@ -12,7 +12,7 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig, type Judge } from "../lib/policy";
-import { isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
+import { chartTableSchema, isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
 import { K3S_CNI_DIRS } from "../../components/platform/names";
 
 /**
@@ -162,33 +162,12 @@ export const hostPathAllowList = resourcePolicy<Config>(
           default: DEFAULT_HOST_PATH_ALLOWED,
           description: "Workloads allowed to mount hostPath volumes: each with its namespace, the exact host paths and the reason.",
         },
-        chartHostMounts: {
-          type: "object",
-          additionalProperties: {
-            type: "array",
-            items: {
-              type: "object",
-              properties: {
-                chart: { type: "string" },
-                valuesPrefix: { type: "string" },
-                enabledBy: toggleSchema,
-                mounts: {
-                  type: "array",
-                  items: {
-                    type: "object",
-                    properties: { hostPath: { type: "string" }, pathFrom: { type: "string" }, when: toggleSchema },
-                    required: ["hostPath"],
-                    additionalProperties: false,
-                  },
-                },
-              },
-              required: ["chart", "mounts"],
-              additionalProperties: false,
-            },
-          },
-          default: DEFAULT_CHART_HOST_MOUNTS,
-          description: "Per Helm chart (of a Release), the host paths its pods mount as its values decide.",
-        },
+        chartHostMounts: chartTableSchema(
+          "mounts",
+          { properties: { hostPath: { type: "string" }, pathFrom: { type: "string" }, when: toggleSchema }, required: ["hostPath"] },
+          DEFAULT_CHART_HOST_MOUNTS,
+          "Per Helm chart (of a Release), the host paths its pods mount as its values decide.",
+        ),
       },
     },
   },
