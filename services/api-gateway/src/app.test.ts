@@ -115,6 +115,21 @@ describe("routing (the original's public paths, defects fixed)", () => {
     expect(matchRoute("POST", "/api/users/verify-credentials")?.path).toBe("/users/verify-credentials");
   });
 
+  it("limits a route by the path the service routes: an encoded spelling or a HEAD gets the same limit", () => {
+    // The blog-service decodes `/blog/api/post%73` to `/blog/api/posts`: the same handler, so the same limit.
+    expect(matchRoute("POST", "/blog/api/post%73")?.limit).toBe(RATE_LIMITS.postCreate);
+    expect(matchRoute("POST", "/blog/api/%70osts")?.limit).toBe(RATE_LIMITS.postCreate);
+    expect(matchRoute("PATCH", "/blog/api/post%73/12")?.limit).toBe(RATE_LIMITS.postUpdate);
+    expect(matchRoute("DELETE", "/api/posts/%31%32")?.limit).toBe(RATE_LIMITS.postDelete);
+    expect(matchRoute("GET", "/blog/api/post%73")).toMatchObject({ limit: RATE_LIMITS.postsList, cacheable: true });
+    // Forwarded as sent all the same.
+    expect(matchRoute("POST", "/blog/api/post%73")?.path).toBe("/blog/api/post%73");
+    // HEAD runs the GET handler: the GET limit, not none.
+    expect(matchRoute("HEAD", "/blog/api/posts")?.limit).toBe(RATE_LIMITS.postsList);
+    expect(matchRoute("HEAD", "/api/users/alice")?.limit).toBe(RATE_LIMITS.userGet);
+    expect(matchRoute("HEAD", "/blog/api/posts")?.cacheable).toBeUndefined();
+  });
+
   it("forwards the path exactly as the client sent it (never a rewritten one), and refuses control characters", async () => {
     const gw = gateway({ rateLimitScale: 100 }, freshPeer());
     const running = await startServer({ fetch: gw.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });

@@ -150,7 +150,7 @@ export function requestPath(url: string): string {
   return url.slice(start, end);
 }
 
-/** A path as the service behind decodes it (Hono: `decodeURI`, `%25` kept), for the internal-route check. */
+/** A path as the service behind decodes it (Hono: `decodeURI`, `%25` kept): what it routes, and so what is limited. */
 function decodedPath(p: string): string {
   if (!p.includes("%")) return p;
   try {
@@ -173,9 +173,12 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     // Resolve dot segments as the upstream URL will (a path from the Node adapter has none left: then this
     // is the same string), then refuse anything internal, encoded or not.
     const up = isPlainPath(mapped) ? mapped : new URL(mapped, "http://upstream").pathname;
-    if (isInternal(up) || isInternal(decodedPath(up))) return undefined;
-    const limit = def.limit?.(method, up);
-    const cacheable = def.cacheable?.(method, up) ?? false;
+    const decoded = decodedPath(up);
+    if (isInternal(up) || isInternal(decoded)) return undefined;
+    // Limits by the path the service will route (`/blog/api/post%73` is `/blog/api/posts` there), and a HEAD
+    // by its GET (the services answer it with the same handler).
+    const limit = def.limit?.(method === "HEAD" ? "GET" : method, decoded);
+    const cacheable = def.cacheable?.(method, decoded) ?? false;
     return {
       route: def.route,
       upstream: def.upstream,
