@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole platform on 127.0.0.1 (gateway on http://127.0.0.1:8080, `PORT` overrides),
- * data under .local/ (git-ignored, kept across starts). Ctrl-C stops everything in order.
+ * data under .local/ (git-ignored, kept across starts). SIGTERM or SIGINT stops everything in order
+ * (`npm start` execs this, so a signal to npm reaches it); a terminal's Ctrl-C also reaches the children.
  */
 import { join } from "node:path";
 import { ROOT, DEFAULT_GATEWAY_PORT, startPlatform } from "./platform.mjs";

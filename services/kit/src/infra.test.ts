@@ -5,7 +5,7 @@ import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
 import { GenerationCache, createRedis, pingRedis } from "./redis.js";
 import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } from "./testing/index.js";
 import { ensureDatabase, freePort, startLocalPostgres } from "./local/index.js";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -138,6 +138,23 @@ describe("migrations against a real PostgreSQL", () => {
       await sb.end({ timeout: 1 });
       await b!.stop();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("stops a local cluster whose server has already exited (a terminal's Ctrl-C reaches it first)", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "titanium-pg-gone-"));
+    const local = await startLocalPostgres({ dataDir, port: await freePort(), persistent: true });
+    try {
+      // The postmaster's pid is the first line of postmaster.pid; SIGINT is PostgreSQL's fast shutdown.
+      const pid = Number(readFileSync(join(dataDir, "cluster", "postmaster.pid"), "utf8").split("\n")[0]);
+      process.kill(pid, "SIGINT");
+      while (existsSync(join(dataDir, "cluster", "postmaster.pid"))) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 100));
+      // It used to wait for an exit event that had already happened, for ever.
+      const stopped = await Promise.race([local.stop().then(() => "stopped"), new Promise((r) => setTimeout(() => r("hung"), 3000))]);
+      expect(stopped).toBe("stopped");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

