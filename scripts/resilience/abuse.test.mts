@@ -64,8 +64,8 @@ describe("abuse", () => {
   it("throttles login per account and per client, ignores forged X-Forwarded-For, and gives away no usernames", async () => {
     let requests = 0;
     const count = <T,>(x: T) => (requests++, x);
-    // Accounts: one to attack, four for the timing comparison (signups from distinct clients: 10/min each).
-    for (const u of ["target_acct", "timing_a", "timing_b", "timing_c", "timing_d"]) {
+    // Accounts: one to attack, one whose owner logs in despite others' guesses, four for the timing comparison (signups from distinct clients: 10/min each).
+    for (const u of ["target_acct", "owner_acct", "timing_a", "timing_b", "timing_c", "timing_d"]) {
       const r = count(await from(freshClient(), "POST", "/api/register", { username: u, email: `${u}@example.com`, password: PASSWORD }));
       if (r.status !== 201) throw new Error(`signup ${u}: ${r.status} ${r.text}`);
     }
@@ -89,6 +89,10 @@ describe("abuse", () => {
     const throttleEnvelope = isEnvelope(JSON.parse(last.text), 429);
     // Even the right password waits once the account is throttled (the attacker cannot tell a hit).
     const rightPassword = count(await login(freshClient(), "target_acct", PASSWORD));
+    // Below that: ten clients' wrong guesses (a per-account lock at ten kept the owner out for as long as
+    // anyone kept guessing) do not stop the owner, from another client, with the right password.
+    for (let i = 0; i < 10; i++) count(await login(freshClient(), "owner_acct"));
+    const ownerAfterTen = count(await login(freshClient(), "owner_acct", PASSWORD));
 
     // (a) One client, many accounts: the per-client limit.
     const oneClient = freshClient();
@@ -142,6 +146,7 @@ describe("abuse", () => {
       suite: "npm test" as const,
       injected:
         `Production limits. ${accountLimit + 3} wrong-password logins on one existing account and on one unknown account, each from a different client address; ` +
+        "10 on another account from 10 clients, then its owner's right password from an 11th; " +
         `${perClientLimit + 2} logins on different accounts from one client; ${perClientLimit + 2} from one client forging a new X-Forwarded-For, X-Real-IP and Forwarded each time; ` +
         "20 logins for unknown users and 20 for known users with a wrong password, interleaved, each from a fresh client (after one warm-up each); a signup with a taken username.",
       measured: {
@@ -150,6 +155,7 @@ describe("abuse", () => {
         "one account, many clients (unknown)": unknown.map((a) => a.status).join(" "),
         "Retry-After on the account throttle (s)": last.retryAfter ?? "none",
         "right password once the account is throttled": rightPassword.status,
+        "owner's right password after 10 clients' wrong ones": ownerAfterTen.status,
         "one client, many accounts": perClient.join(" "),
         "one client, forged XFF each time": forged.join(" "),
         "login failure statuses / distinct bodies": `${[...statuses].join(",")} / ${bodies.size}`,
@@ -162,6 +168,7 @@ describe("abuse", () => {
         { text: `one account is throttled (429 + Retry-After) after ${accountLimit} attempts however many clients ask`, met: accountThrottled && !!last.retryAfter },
         { text: "the account throttle looks the same for an existing and an unknown account (same statuses, same 429 body in the envelope)", met: sameForUnknown && !throttleReveals && throttleEnvelope },
         { text: "a throttled account refuses even the right password until it cools down", met: rightPassword.status === 429 },
+        { text: "ten clients' wrong passwords do not keep the owner out: the right password from another client logs in", met: ownerAfterTen.status === 200 },
         { text: `one client is throttled after ${perClientLimit} logins across accounts`, met: clientThrottled },
         { text: "forging X-Forwarded-For / X-Real-IP / Forwarded does not escape the per-client limit", met: xffIgnored },
         { text: "unknown user and known user with a wrong password: same status (401) and identical body", met: statuses.size === 1 && statuses.has(401) && bodies.size === 1 },

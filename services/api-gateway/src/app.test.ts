@@ -378,6 +378,27 @@ describe("rate limits", () => {
     expect((await login(42)).status).toBe(200);
   });
 
+  it("keeps one client's failed logins its own: ten clients' failures do not lock the owner out, and a client held back on one account is not held back for another", async () => {
+    const login = (username: string, peer: string) =>
+      gateway({}, peer).request("/api/login", { method: "POST", body: JSON.stringify({ username, password: "guess" }), headers: { "content-type": "application/json" } });
+    // What used to lock the account for everyone: ten attempts, from ten clients.
+    for (let i = 0; i < 10; i++) expect((await login("owner_1", freshPeer())).status).toBe(200);
+    expect((await login("owner_1", freshPeer())).status).toBe(200);
+    // One client that has spent its tries on an account (as if over 15 minutes: its cell set to the end of
+    // the window) is refused there, while another client, and the same client on another account, are not.
+    const attacker = freshPeer();
+    expect((await login("owner_2", attacker)).status).toBe(200);
+    const cell = `rl:login_account_client:acct:owner_2:ip:${attacker}`;
+    expect(await redis.exists(cell)).toBe(1);
+    const { time } = { time: await redis.time() };
+    await redis.set(cell, String(Number(time[0]) * 1000 + 900_000), "PX", 900_000);
+    const held = await login("owner_2", attacker);
+    expect(held.status).toBe(429);
+    expect(Number(held.headers.get("retry-after"))).toBeGreaterThan(60); // its next try frees in 90 s
+    expect((await login("owner_2", freshPeer())).status).toBe(200);
+    expect((await login("someone_else", attacker)).status).toBe(200);
+  });
+
   it("keys the per-account login limit by the user-service's own rule (the kit's foldUsername: ASCII case only)", async () => {
     const key = (username: string) => loginAccount(new TextEncoder().encode(JSON.stringify({ username, password: "guess" })));
     for (const spelling of ["alice_1", "ALICE_1", " Alice_1\t"]) expect(key(spelling), spelling).toBe("alice_1");

@@ -126,9 +126,17 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const token = bearerToken(requestHeader(c, "authorization"));
     const verified = token && !match.limit?.byClient ? await deps.verifier.verify(token) : undefined;
     const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
-    // Login is also limited per account, whoever asks (the body is buffered anyway, within the body limit).
-    const account = match.accountLimit && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;
-    const also = account && match.accountLimit ? [{ rule: match.accountLimit, subject: `acct:${account}` }] : [];
+    // Login is also limited per account, for this client and for all of them (the body is buffered anyway,
+    // within the body limit).
+    const limits = match.accountLimits;
+    const account = limits && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;
+    const also =
+      account && limits
+        ? [
+            { rule: limits.perClient, subject: `acct:${account}:ip:${client}` },
+            { rule: limits.overall, subject: `acct:${account}` },
+          ]
+        : [];
     // The query and scheme by string: a URL object per request is measurable in the gateway's CPU.
     const search = querySuffix(rawUrl);
     const cacheKey = !token && responses.enabled ? cacheKeyOf(match, search) : undefined;

@@ -10,11 +10,17 @@ export const GLOBAL_LIMIT: RateRule = { name: "global", limit: 20, periodSeconds
 export const RATE_LIMITS = {
   login: { name: "login", limit: 5, periodSeconds: 60, byClient: true },
   /**
-   * Per account (the login body's username), whoever asks: many clients guessing one password cannot go
-   * faster than this. After the burst of 10, one attempt per 90 s. Counts attempts (the gateway cannot know
-   * the outcome first), so a victim can be slowed, never locked out for good.
+   * Per account and client (the login body's username, the client address): one client guessing one
+   * account's password, 10 tries per 15 minutes. Its refusals are its own: another client (the account's
+   * owner) is not refused for them.
    */
-  loginAccount: { name: "login_account", limit: 10, periodSeconds: 900 },
+  loginAccountClient: { name: "login_account_client", limit: 10, periodSeconds: 900 },
+  /**
+   * Per account, whoever asks: many clients guessing one password together, 50 tries per 15 minutes.
+   * Counts attempts (the gateway cannot know the outcome first). Holding it exhausted, and so keeping the
+   * owner out, takes five or more addresses trying all the time (each is held to its own 10 above).
+   */
+  loginAccount: { name: "login_account", limit: 50, periodSeconds: 900 },
   verify: { name: "verify", limit: 30, periodSeconds: 60 },
   refresh: { name: "refresh", limit: 30, periodSeconds: 60, byClient: true },
   logout: { name: "logout", limit: 30, periodSeconds: 60 },
@@ -28,6 +34,8 @@ export const RATE_LIMITS = {
   postDelete: { name: "post_delete", limit: 10, periodSeconds: 60 },
 } as const satisfies Record<string, RateRule>;
 
+const LOGIN_ACCOUNT_LIMITS = { perClient: RATE_LIMITS.loginAccountClient, overall: RATE_LIMITS.loginAccount };
+
 export interface RouteMatch {
   /** Stable route name: metrics label and log field. */
   route: string;
@@ -38,8 +46,11 @@ export interface RouteMatch {
   limit?: RateRule;
   /** Anonymous GETs of it may be answered from the gateway's micro-cache (response-cache.ts). */
   cacheable?: boolean;
-  /** A limit keyed by the account named in the JSON body's `username` (login), charged with the others. */
-  accountLimit?: RateRule;
+  /**
+   * Limits keyed by the account named in the JSON body's `username` (login), charged with the others:
+   * per account and client, and per account.
+   */
+  accountLimits?: { perClient: RateRule; overall: RateRule };
 }
 
 interface RouteDef {
@@ -49,7 +60,7 @@ interface RouteDef {
   map: (path: string) => string | undefined;
   limit?: (method: string, upstreamPath: string) => RateRule | undefined;
   cacheable?: (method: string, upstreamPath: string) => boolean;
-  accountLimit?: RateRule;
+  accountLimits?: RouteMatch["accountLimits"];
 }
 
 const exact = (pub: string, up: string) => (p: string) => (p === pub ? up : undefined);
@@ -82,8 +93,8 @@ const blogCacheable = (m: string, p: string) =>
  * `/` and `/.well-known/jwks.json` rows below are not reached from outside the cluster through the gateway).
  */
 export const GATEWAY_ROUTES: readonly RouteDef[] = [
-  { route: "/api/login", upstream: "auth", map: exact("/api/login", "/login"), limit: () => RATE_LIMITS.login, accountLimit: RATE_LIMITS.loginAccount },
-  { route: "/api/auth/login", upstream: "auth", map: exact("/api/auth/login", "/login"), limit: () => RATE_LIMITS.login, accountLimit: RATE_LIMITS.loginAccount },
+  { route: "/api/login", upstream: "auth", map: exact("/api/login", "/login"), limit: () => RATE_LIMITS.login, accountLimits: LOGIN_ACCOUNT_LIMITS },
+  { route: "/api/auth/login", upstream: "auth", map: exact("/api/auth/login", "/login"), limit: () => RATE_LIMITS.login, accountLimits: LOGIN_ACCOUNT_LIMITS },
   { route: "/api/auth/refresh", upstream: "auth", map: exact("/api/auth/refresh", "/auth/refresh"), limit: () => RATE_LIMITS.refresh },
   { route: "/api/auth/logout", upstream: "auth", map: exact("/api/auth/logout", "/auth/logout"), limit: () => RATE_LIMITS.logout },
   { route: "/api/auth/verify", upstream: "auth", map: exact("/api/auth/verify", "/verify"), limit: () => RATE_LIMITS.verify },
@@ -184,7 +195,7 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
       upstream: def.upstream,
       path: up,
       ...(limit && { limit }),
-      ...(def.accountLimit && { accountLimit: def.accountLimit }),
+      ...(def.accountLimits && { accountLimits: def.accountLimits }),
       ...(cacheable && { cacheable }),
     };
   }
