@@ -18,9 +18,10 @@ const COLORS: Record<string, string> = {
 };
 const tty = process.stdout.isTTY;
 const width = Math.max(...Object.keys(COLORS).map((k) => k.length));
-const log = (source: string, line: string) => {
+/** Every line tagged with its source (a process's output arrives in chunks of several lines). */
+const log = (source: string, text: string) => {
   const tag = source.padEnd(width);
-  console.log(tty ? `${COLORS[source] ?? ""}${tag}\x1b[0m | ${line}` : `${tag} | ${line}`);
+  for (const line of text.replace(/\n+$/, "").split("\n")) console.log(tty ? `${COLORS[source] ?? ""}${tag}\x1b[0m | ${line}` : `${tag} | ${line}`);
 };
 
 const port = process.env.PORT ? Number(process.env.PORT) : DEFAULT_GATEWAY_PORT;
