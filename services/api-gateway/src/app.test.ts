@@ -213,6 +213,17 @@ describe("routing (the original's public paths, defects fixed)", () => {
     expect((await gw.request("/nothing", { method: "POST" })).status).toBe(404);
   });
 
+  it("serves the public API's OpenAPI document itself, at /openapi.json and at /api/openapi.json (the ingress's prefix)", async () => {
+    const gw = gateway({}, freshPeer());
+    for (const path of ["/openapi.json", "/api/openapi.json"]) {
+      const res = await gw.request(path);
+      expect(res.status, path).toBe(200);
+      const doc = (await res.json()) as { info: { title: string }; paths: Record<string, unknown> };
+      expect(doc.info.title).toBe("Titanium public API");
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/api/login", "/api/register", "/api/posts", "/api/users/{username}"]));
+    }
+  });
+
   it("passes a service's 405 and Allow through for a public route asked with the wrong method", async () => {
     // Services built on the kit, as the real ones: POST-only login and logout, a post with GET, PATCH and DELETE.
     const service = stubService("auth-service");

@@ -25,8 +25,9 @@ import { admissionOf, cachedReads, type Admission } from "./cached-reads.js";
 import { clientAddress, normalizeIp } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter, type RateRule } from "./rate-limit.js";
+import PUBLIC_API from "./public-openapi.json" with { type: "json" };
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
-import { GATEWAY_ROUTES, GLOBAL_LIMIT, cacheKeyOf, loginAccount, matchRoute, querySuffix, requestPath, type RouteMatch, type Upstream } from "./routes.js";
+import { GLOBAL_LIMIT, cacheKeyOf, loginAccount, matchRoute, querySuffix, requestPath, type RouteMatch, type Upstream } from "./routes.js";
 
 /** C0 controls and DEL, in a decoded path. */
 // eslint-disable-next-line no-control-regex -- the point
@@ -93,12 +94,11 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     // The original gateway: 200 with an empty body.
     health: (c) => c.body(null, 200),
     readiness: { redis: { required: false, check: () => pingRedis(deps.redis) } },
-    openapi: {
-      title: "Titanium api-gateway",
-      version: "1.0.0",
-      description: `The public entry. Routes: ${GATEWAY_ROUTES.map((r) => `${r.route} → ${r.upstream}`).join(", ")}.`,
-    },
+    // The public API: the services' documents under the paths this gateway routes (public-openapi.ts).
+    openapi: { ...PUBLIC_API.info, document: PUBLIC_API },
   });
+  // Also under /api/, the prefix the public ingress sends to the gateway.
+  app.get("/api/openapi.json", (c) => c.json(PUBLIC_API));
 
   app.get("/stats", (c) => c.json({ "api-gateway": { service_status: "online", info: "Proxying API requests" } }));
 

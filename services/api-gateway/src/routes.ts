@@ -53,19 +53,27 @@ export interface RouteMatch {
   accountLimits?: { perClient: RateRule; overall: RateRule };
 }
 
+/** A public path (or prefix) and the upstream path (or prefix) it maps to. */
+interface PathMap {
+  (path: string): string | undefined;
+  kind: "exact" | "prefix";
+  pub: string;
+  up: string;
+}
+
 interface RouteDef {
   route: string;
   upstream: Upstream;
   /** Returns the upstream path, or undefined when the public path does not match. */
-  map: (path: string) => string | undefined;
+  map: PathMap;
   limit?: (method: string, upstreamPath: string) => RateRule | undefined;
   cacheable?: (method: string, upstreamPath: string) => boolean;
   accountLimits?: RouteMatch["accountLimits"];
 }
 
-const exact = (pub: string, up: string) => (p: string) => (p === pub ? up : undefined);
-const prefix = (pub: string, up: string) => (p: string) =>
-  p === pub || p.startsWith(`${pub}/`) ? up + p.slice(pub.length) : undefined;
+const exact = (pub: string, up: string): PathMap => Object.assign((p: string) => (p === pub ? up : undefined), { kind: "exact" as const, pub, up });
+const prefix = (pub: string, up: string): PathMap =>
+  Object.assign((p: string) => (p === pub || p.startsWith(`${pub}/`) ? up + p.slice(pub.length) : undefined), { kind: "prefix" as const, pub, up });
 
 const userLimit = (m: string, p: string) =>
   m === "POST" && p === "/users" ? RATE_LIMITS.signup : m === "PATCH" ? RATE_LIMITS.userUpdate : m === "GET" ? RATE_LIMITS.userGet : undefined;
@@ -109,6 +117,25 @@ export const GATEWAY_ROUTES: readonly RouteDef[] = [
   { route: "/blog", upstream: "blog", map: prefix("/blog", "/blog") },
   { route: "/", upstream: "blog", map: exact("/", "/") },
 ];
+
+/**
+ * The public paths that reach an upstream path (an OpenAPI path of the service, `{param}` segments kept),
+ * in route order; none for what no route maps to (the services' internal, probe and schema paths).
+ */
+export function publicPathsOf(upstream: Upstream, upstreamPath: string): string[] {
+  const found = GATEWAY_ROUTES.flatMap(({ upstream: u, map }) => {
+    if (u !== upstream) return [];
+    if (map.kind === "exact") return upstreamPath === map.up ? [map.pub] : [];
+    const below = upstreamPath === map.up || upstreamPath.startsWith(map.up === "/" ? "/" : `${map.up}/`);
+    return below ? [map.pub + upstreamPath.slice(map.up.length)] : [];
+  });
+  // What the gateway itself would route there: a route listed earlier may take the path first.
+  const sample = (p: string) => p.replace(/\{[^}]+\}/g, "x");
+  return [...new Set(found)].filter((p) => {
+    const m = matchRoute("GET", sample(p));
+    return m?.upstream === upstream && m.path === sample(upstreamPath);
+  });
+}
 
 /**
  * The account a login body names, by the rule the user-service matches it with (the kit's `foldUsername`:

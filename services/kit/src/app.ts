@@ -59,8 +59,8 @@ export interface ServiceAppOptions {
   /** Dependencies checked by `/readyz`. */
   readiness?: Record<string, ReadinessCheck>;
   lifecycle?: Lifecycle;
-  /** OpenAPI `info`. */
-  openapi: { title: string; version: string; description?: string };
+  /** OpenAPI `info`; `document` replaces the generated one (the gateway serves the public API's). */
+  openapi: { title: string; version: string; description?: string; document?: object };
   /**
    * Read a request body sent without `Content-Type` as JSON, as the original (FastAPI) did: default true.
    * The gateway turns it off: it forwards bodies as they came, and the service behind it decides.
@@ -191,7 +191,9 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     c.header("Content-Type", opts.metrics.registry.contentType);
     return c.body(await opts.metrics.registry.metrics());
   });
-  app.doc("/openapi.json", { openapi: "3.0.3", info: opts.openapi });
+  const { document, ...info } = opts.openapi;
+  if (document) app.get("/openapi.json", (c) => c.json(document));
+  else app.doc("/openapi.json", { openapi: "3.0.3", info });
   return app;
 }
 
