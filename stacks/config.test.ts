@@ -65,6 +65,15 @@ describe("stack config", () => {
     ["zone outside region", "dev", { "gcp:zone": "europe-west1-b" }, "gcp:zone", "inside region us-central1"],
     ["observability disk below the PD minimum", "prod", { observability: { diskType: "pd-balanced", grafanaStorageGi: 5 } }, "titanium:observability.grafanaStorageGi", "at least 10 GiB"],
     ["unknown observability disk type", "dev", { observability: { diskType: "hostPath" } }, "titanium:observability.diskType", '"pd-standard", "pd-balanced", "pd-ssd" or "local-path"'],
+    ["prod with spot agents", "prod", { cluster: { servers: { count: 3, spot: false }, agents: { count: 3, spot: true } } }, "titanium:cluster.agents.spot", "standard (non-spot) agents in prod"],
+    ["a CIDR with host bits set", "dev", { network: { subnetCidr: "10.128.0.5/20", adminCidrs: ["203.0.113.0/28"] } }, "titanium:network.subnetCidr", "network address"],
+    ["a subnet below GCE's /29", "dev", { network: { subnetCidr: "10.128.0.0/30", adminCidrs: ["203.0.113.0/28"] } }, "titanium:network.subnetCidr", "between /8 and /29"],
+    ["a service range the API server refuses", "dev", { network: { serviceCidr: "172.0.0.0/8", adminCidrs: ["203.0.113.0/28"] } }, "titanium:network.serviceCidr", "between /12 and /24"],
+    ["a pod range too small for a /24 per node", "dev", { network: { podCidr: "10.42.0.0/24", adminCidrs: ["203.0.113.0/28"] } }, "titanium:network.podCidr", "between /8 and /20"],
+    ["a host name with a scheme and a path", "dev", { ingress: { hostname: "https://Example.com/x" } }, "titanium:ingress.hostname", "DNS host name"],
+    ["a backup schedule out of range", "dev", { data: { backup: { schedule: "99 99 * * *" } } }, "titanium:data.backup.schedule", "five fields, each in range"],
+    ["a CPU request above its limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "2", memory: "64Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.cpu", "at most the CPU limit (500m)"],
+    ["a memory request above its limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "50m", memory: "160Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.memory", "at most the memory limit (128Mi)"],
   ])("rejects %s, naming the key", (_label, stack, overrides, key, expected) => {
     const err = configError(stack, overrides);
     const issue = err.issues.find((i) => i.key === key);
@@ -89,6 +98,14 @@ describe("stack config", () => {
       })();
       expect(err.issues, bad).toEqual([{ key: "stack name", message: expect.stringContaining(`"${bad}": expected 1-14 characters`) }]);
     }
+  });
+
+  it("takes the valid forms the checks must not refuse", () => {
+    const raw = readStackConfig("dev");
+    const withData = (schedule: string) => ({ ...raw, "titanium:data": JSON.stringify({ ...JSON.parse(raw["titanium:data"] ?? "{}"), backup: { schedule } }) });
+    for (const schedule of ["@daily", "30 2 * * 1-5", "*/15 0-6,22,23 1,15 * 0", "0 3 * * 7"]) expect(loadConfig("dev", withData(schedule)).data.backup.schedule, schedule).toBe(schedule);
+    const withHost = { ...raw, "titanium:ingress": JSON.stringify({ ...JSON.parse(raw["titanium:ingress"] ?? "{}"), hostname: "blog.titanium-example.org" }) };
+    expect(loadConfig("dev", withHost).ingress.hostname).toBe("blog.titanium-example.org");
   });
 
   it("reports every bad key at once", () => {

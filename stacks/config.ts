@@ -21,7 +21,20 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 // Building blocks
 // ---------------------------------------------------------------------------------------------
 
-const cidr = z.cidrv4({ error: "expected an IPv4 CIDR such as 10.128.0.0/20" });
+/** An IPv4 CIDR whose address is its network's (no host bits set: `10.128.0.5/20` is refused). */
+const cidr = z.cidrv4({ error: "expected an IPv4 CIDR such as 10.128.0.0/20" }).refine(
+  (v) => {
+    const [ip, bits] = v.split("/") as [string, string];
+    const host = 32 - Number(bits);
+    return host === 0 || ip.split(".").reduce((n, o) => n * 256 + Number(o), 0) % 2 ** host === 0;
+  },
+  { error: "expected the network address of the range (no host bits set), such as 10.128.0.0/20" },
+);
+const prefixBetween = (min: number, max: number, what: string) =>
+  cidr.refine((v) => {
+    const bits = Number(v.split("/")[1]);
+    return bits >= min && bits <= max;
+  }, { error: `expected a prefix between /${min} and /${max} (${what})` });
 
 /** `0.0.0.0/0` or any other prefix shorter than /8 is not an admin range. */
 const adminCidr = cidr.refine((v) => Number(v.split("/")[1]) >= 8, {
@@ -35,10 +48,20 @@ const memoryQuantity = z
   .string()
   .regex(/^\d+(Ki|Mi|Gi)$/, { error: 'expected a memory quantity such as "128Mi" or "1Gi"' });
 
-const resources = z.strictObject({
-  requests: z.strictObject({ cpu: cpuQuantity, memory: memoryQuantity }),
-  limits: z.strictObject({ cpu: cpuQuantity, memory: memoryQuantity }),
-});
+const resources = z
+  .strictObject({
+    requests: z.strictObject({ cpu: cpuQuantity, memory: memoryQuantity }),
+    limits: z.strictObject({ cpu: cpuQuantity, memory: memoryQuantity }),
+  })
+  .superRefine((r, ctx) => {
+    // Kubernetes refuses a container whose request exceeds its limit: say so before anything is created.
+    if (cpuCores(r.requests.cpu) > cpuCores(r.limits.cpu)) {
+      ctx.addIssue({ code: "custom", path: ["requests", "cpu"], message: `expected at most the CPU limit (${r.limits.cpu})` });
+    }
+    if (memoryMiB(r.requests.memory) > memoryMiB(r.limits.memory)) {
+      ctx.addIssue({ code: "custom", path: ["requests", "memory"], message: `expected at most the memory limit (${r.limits.memory})` });
+    }
+  });
 export type ResourceSpec = z.infer<typeof resources>;
 
 /** Exact semantic version: Helm chart versions must be pinned, never a range. */
@@ -150,10 +173,10 @@ const gcpSchema = z.strictObject({
 
 const networkSchema = z
   .strictObject({
-    subnetCidr: cidr.default("10.128.0.0/20"),
+    subnetCidr: prefixBetween(8, 29, "a GCE subnet").default("10.128.0.0/20"),
     /** K3s cluster-cidr and service-cidr (the K3s defaults). */
-    podCidr: cidr.default("10.42.0.0/16"),
-    serviceCidr: cidr.default("10.43.0.0/16"),
+    podCidr: prefixBetween(8, 20, "K3s gives every node a /24 of it").default("10.42.0.0/16"),
+    serviceCidr: prefixBetween(12, 24, "the API server allows no larger service range").default("10.43.0.0/16"),
     /** Who may reach the K3s API and the admin UIs (Grafana, Prometheus, Argo CD). */
     adminCidrs: z.array(adminCidr, { error: "expected a list of admin CIDRs" }).min(1, { error: "expected at least one admin CIDR" }),
   })
@@ -161,6 +184,28 @@ const networkSchema = z
     error: "expected subnetCidr, podCidr and serviceCidr not to overlap",
     path: ["serviceCidr"],
   });
+
+/** Minute, hour, day of month, month, day of week: what each cron field may hold. */
+const CRON_FIELDS: [number, number][] = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]];
+const CRON_MACROS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+
+/** A schedule Kubernetes' CronJob takes: a macro, or five fields of `*`, numbers, ranges, lists and steps. */
+function isCronSchedule(s: string): boolean {
+  if (CRON_MACROS.includes(s.trim())) return true;
+  const fields = s.trim().split(/\s+/);
+  if (fields.length !== 5) return false;
+  return fields.every((field, i) => {
+    const [min, max] = CRON_FIELDS[i]!;
+    const inRange = (v: string) => /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max;
+    return field.split(",").every((part) => {
+      const [range, step, extra] = part.split("/");
+      if (extra !== undefined || (step !== undefined && !/^[1-9]\d*$/.test(step))) return false;
+      if (range === "*" || range === "?") return true;
+      const [from, to, more] = range!.split("-");
+      return more === undefined && inRange(from!) && (to === undefined || (inRange(to) && Number(to) >= Number(from)));
+    });
+  });
+}
 
 /** Whether any two of these IPv4 CIDRs share an address. */
 function cidrsOverlap(cidrs: string[]): boolean {
@@ -267,7 +312,14 @@ const ingressSchema = z
      */
     healthCheckNodePort: nodePort.default(31021),
     /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */
-    hostname: z.string().default(""),
+    hostname: z
+      .union([
+        z.literal(""),
+        z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, {
+          error: 'expected a lower-case DNS host name such as "titanium.example.com" (no scheme, port or path), or ""',
+        }),
+      ])
+      .default(""),
     /**
      * A real certificate for the gateway instead of the per-stack self-signed one: the ids of two
      * Secret Manager secrets (PEM chain, PEM private key) that External Secrets syncs into the
@@ -503,7 +555,7 @@ const dataSchema = z
       .strictObject({
         schedule: z
           .string()
-          .regex(/^(\S+\s+){4}\S+$/, { error: 'expected a cron schedule such as "0 3 * * *"' })
+          .refine(isCronSchedule, { error: 'expected a Kubernetes CronJob schedule such as "0 3 * * *" or "@daily" (five fields, each in range)' })
           .default("0 3 * * *"),
         /** Days a dump is kept; the cloud layer's bucket lifecycle rule deletes older objects. */
         retentionDays: z.number().int().min(1).default(14),
@@ -595,6 +647,9 @@ const titaniumSchema = z
     }
     if (c.cluster.servers.spot) {
       ctx.addIssue({ code: "custom", path: ["cluster", "servers", "spot"], message: "expected standard (non-spot) K3s servers in prod" });
+    }
+    if (c.cluster.agents.spot) {
+      ctx.addIssue({ code: "custom", path: ["cluster", "agents", "spot"], message: "expected standard (non-spot) agents in prod (spot: false)" });
     }
     if (c.cluster.servers.dataDiskGb === 0) {
       ctx.addIssue({ code: "custom", path: ["cluster", "servers", "dataDiskGb"], message: "expected a persistent data disk (at least 10 GB) for every K3s server in prod" });
