@@ -60,7 +60,11 @@ export function diffPlans(base: PlanSnapshot, head: PlanSnapshot): PlanDiff {
     .filter((r) => baseByUrn.has(r.urn))
     .map((r) => {
       const before = baseByUrn.get(r.urn)!;
-      const changes = diffValues({ ...before.inputs, "(protect)": before.protect }, { ...r.inputs, "(protect)": r.protect });
+      // Resource options as pseudo-inputs: `(protect)`, `(options).ignoreChanges[0]`, ...
+      const changes = diffValues(
+        { ...before.inputs, "(protect)": before.protect, ...(before.options && { "(options)": before.options }) },
+        { ...r.inputs, "(protect)": r.protect, ...(r.options && { "(options)": r.options }) },
+      );
       return { urn: r.urn, type: r.type, name: r.name, changes };
     })
     .filter((c) => c.changes.length > 0);

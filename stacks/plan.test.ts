@@ -133,6 +133,36 @@ describe("plan diff", () => {
     expect(renderDiff(base, base)).toContain("No changes.");
   });
 
+  it("shows a change of resource options: an ignoreChanges dropped, a provider gone, delete-before-replace turned off", () => {
+    const deployment = (options?: PlanSnapshot["resources"][number]["options"]) => ({
+      urn: "urn:d",
+      type: "kubernetes:apps/v1:Deployment",
+      name: "api",
+      protect: false,
+      ...(options && { options }),
+      inputs: { spec: { replicas: 2 } },
+    });
+    const was = { ...base, resources: [deployment({ ignoreChanges: ["spec.replicas"], provider: "urn:k8s", deleteBeforeReplace: true })] };
+    const now = { ...base, resources: [deployment()] };
+    expect(diffPlans(was, now).changed[0]!.changes).toEqual([
+      { path: "(options).deleteBeforeReplace", before: true, after: undefined },
+      { path: "(options).ignoreChanges[0]", before: "spec.replicas", after: undefined },
+      { path: "(options).provider", before: "urn:k8s", after: undefined },
+    ]);
+    expect(renderDiff(was, now)).toContain("**0 to add, 1 to change, 0 to remove**");
+  });
+
+  it("keeps the options that change what pulumi up does in the snapshot (the real prod stack)", async () => {
+    const run = await configuredRun("prod");
+    const snap = snapshot(run, []);
+    const servers = snap.resources.filter((r) => r.type === "gcp:compute/instance:Instance");
+    expect(servers.map((r) => r.options?.deleteBeforeReplace)).toEqual([true, true, true]);
+    expect(snap.resources.filter((r) => r.options?.replaceWith).map((r) => r.type)).toEqual(Array(3).fill("gcp:compute/instanceGroupMembership:InstanceGroupMembership"));
+    const deployments = snap.resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment" && r.options?.ignoreChanges);
+    expect(deployments.length).toBeGreaterThanOrEqual(4);
+    for (const r of snap.resources.filter((x) => x.type.startsWith("kubernetes:"))) expect(r.options?.provider, r.name).toMatch(/pulumi:providers:kubernetes::/);
+  });
+
   it("flattens nested inputs to field paths", () => {
     expect(flatten({ a: { b: [1, { c: 2 }] }, d: [] })).toEqual({ "a.b[0]": 1, "a.b[1].c": 2, d: [] });
   });

@@ -23,7 +23,20 @@ export interface PlanResource {
   name: string;
   parent?: string;
   protect: boolean;
+  /** The other resource options that change what `pulumi up` does, when set (absent: the defaults). */
+  options?: PlanOptions;
   inputs: Record<string, unknown>;
+}
+
+export interface PlanOptions {
+  retainOnDelete?: true;
+  deleteBeforeReplace?: true;
+  ignoreChanges?: string[];
+  replaceOnChanges?: string[];
+  /** URNs whose replacement replaces this resource. */
+  replaceWith?: string[];
+  /** The explicit provider's URN (without its id): a resource moving to the ambient provider shows. */
+  provider?: string;
 }
 
 export interface PlanSnapshot {
@@ -53,6 +66,19 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
+function optionsOf(r: RecordedResource): { options?: PlanOptions } {
+  const sorted = (xs: string[]) => (xs.length > 0 ? [...xs].sort() : undefined);
+  const options: PlanOptions = {
+    ...(r.retainOnDelete && { retainOnDelete: true as const }),
+    ...(r.deleteBeforeReplace && { deleteBeforeReplace: true as const }),
+    ...(sorted(r.ignoreChanges) && { ignoreChanges: sorted(r.ignoreChanges) }),
+    ...(sorted(r.replaceOnChanges) && { replaceOnChanges: sorted(r.replaceOnChanges) }),
+    ...(sorted(r.replaceWith) && { replaceWith: sorted(r.replaceWith) }),
+    ...(r.provider && { provider: r.provider.split("::").slice(0, -1).join("::") }),
+  };
+  return Object.keys(options).length > 0 ? { options } : {};
+}
+
 function maskInputs(r: RecordedResource): Record<string, unknown> {
   const masked: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r.inputs)) masked[k] = r.secretInputs.includes(k) ? SECRET_MASK : v;
@@ -75,6 +101,7 @@ export function snapshot(run: ProgramRun, sections: PlanSection[]): PlanSnapshot
       name: r.name,
       ...(r.parent ? { parent: r.parent } : {}),
       protect: r.protect,
+      ...optionsOf(r),
       inputs: maskInputs(r),
     }))
     .sort((a, b) => a.urn.localeCompare(b.urn));
