@@ -66,6 +66,16 @@ describe("posts", () => {
     expect(await metrics.registry.getSingleMetricAsString("titanium_posts_created_total")).toMatch(/} [1-9]/);
   });
 
+  it("keeps text the web UI sent escaped exactly as sent (the UI's toStored), so a post about HTML loses nothing", async () => {
+    // What blog-web sends for the title "Why <main> matters" and a code span and fence holding tags.
+    const title = "Why &lt;main&gt; matters &amp; more";
+    const content = "Wrap it in `&lt;main&gt;`:\n\n```html\n&lt;main&gt;&lt;p&gt;hi&lt;/p&gt;&lt;/main&gt;\n&lt;script&gt;x()&lt;/script&gt;\n```";
+    const post = await create(alice, { title, content, category_name: "Test" });
+    expect(post).toMatchObject({ title, content });
+    const got = (await (await app.request(`/blog/api/posts/${post.id}`)).json()) as { title: string; content: string };
+    expect([got.title, got.content]).toEqual([title, content]);
+  });
+
   it("refuses writes without a valid token (401) and validates bodies (422 naming the field)", async () => {
     expect((await send("POST", "/blog/api/posts", { title: "t", content: "c", category_name: "x" })).status).toBe(401);
     expect((await send("POST", "/blog/api/posts", { title: "t", content: "c", category_name: "x" }, "garbage")).status).toBe(401);

@@ -83,13 +83,14 @@ describe("blog web UI in Chromium", () => {
     await page.getByText(`Signed in as ${alice}`).waitFor();
 
     // Write a post with Markdown in a new category.
-    const title = `Mesh notes ${id}`;
+    // A title and a code span naming an HTML tag: stored and shown as written, not stripped as markup.
+    const title = `Mesh notes ${id} on <main>`;
     const category = `Journey ${id}`;
     await page.getByRole("link", { name: "Write" }).click();
     await page.getByLabel("Title").fill(title);
     await page.getByLabel("Category").fill(category);
     await page.getByLabel("Content (Markdown)").fill(
-      `## Why STRICT mTLS\n\nEvery hop is **encrypted**.\n\n- one\n- two\n\n> Tom & Jerry\n\n\`\`\`ts\nconst mode: string = "STRICT";\nif (a < b && c > d) {}\n\`\`\`\n`,
+      `## Why STRICT mTLS\n\nEvery hop is **encrypted**, wrapped in \`<main>\`.\n\n- one\n- two\n\n> Tom & Jerry\n\n\`\`\`ts\nconst mode: string = "STRICT";\nif (a < b && c > d) {}\n\`\`\`\n`,
     );
     await page.getByRole("button", { name: "Publish" }).click();
     await page.waitForURL(/\/blog\/posts\/\d+$/);
@@ -97,6 +98,7 @@ describe("blog web UI in Chromium", () => {
     await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent(), UI_WAIT).toBe(title);
     expect(await page.locator(".prose h2").textContent()).toBe("Why STRICT mTLS");
     expect(await page.locator(".prose strong").textContent()).toBe("encrypted");
+    expect(await page.locator(".prose p code").first().textContent()).toBe("<main>");
     expect(await page.locator(".prose li").count()).toBe(2);
     expect(await page.locator(".prose pre code.language-ts .hljs-keyword").first().textContent()).toBe("const");
     // Characters the server's sanitiser stores escaped come back as written (quote, comparison, ampersand).

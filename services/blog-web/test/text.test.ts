@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fromStored, plainExcerpt } from "../src/app/text.js";
+import { fromStored, plainExcerpt, toStored } from "../src/app/text.js";
 
 describe("plainExcerpt", () => {
   it("keeps the words and drops the Markdown marks", () => {
@@ -24,5 +24,13 @@ describe("fromStored", () => {
     expect(fromStored("A &amp;lt; B")).toBe("A &lt; B");
     expect(fromStored("&quot;q&quot; &#39;s&#x27;")).toBe(`"q" 's'`);
     expect(fromStored("&nbsp; &copy; stay")).toBe("&nbsp; &copy; stay");
+  });
+});
+
+describe("toStored", () => {
+  it("escapes what the sanitiser would take for markup, and fromStored gives the author's text back", () => {
+    const written = "Why <main> matters: `<div>` & <img src=x> in `a < b && c > d`; &lt; typed as is";
+    expect(toStored(written)).toBe("Why &lt;main&gt; matters: `&lt;div&gt;` &amp; &lt;img src=x&gt; in `a &lt; b &amp;&amp; c &gt; d`; &amp;lt; typed as is");
+    expect(fromStored(toStored(written))).toBe(written);
   });
 });

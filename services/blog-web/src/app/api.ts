@@ -2,7 +2,7 @@
 // new ones (refresh, logout, signup, me, search, author filter, total count). Tokens are refreshed quietly:
 // ahead of expiry, and once more when a request comes back 401. DOM-free so it is unit-tested in Node.
 import type { Session, SessionData } from "./session.js";
-import { fromStored } from "./text.js";
+import { fromStored, toStored } from "./text.js";
 
 export interface CategoryRef {
   id: number;
@@ -181,6 +181,15 @@ function categoryText<T extends CategoryRef>(c: T): T {
   return { ...c, name: fromStored(c.name) };
 }
 
+/** What the author wrote, escaped as the service stores it (see toStored): title and content. */
+function storedInput<T extends Partial<PostInput>>(input: T): T {
+  return {
+    ...input,
+    ...(input.title !== undefined && { title: toStored(input.title) }),
+    ...(input.content !== undefined && { content: toStored(input.content) }),
+  };
+}
+
 /** Stored text as the author wrote it (see fromStored). */
 function summaryText(p: PostSummary): PostSummary {
   return { ...p, title: fromStored(p.title), excerpt: fromStored(p.excerpt), category: categoryText(p.category) };
@@ -265,12 +274,12 @@ export class ApiClient {
   }
 
   async createPost(input: PostInput): Promise<Post> {
-    const res = await this.send("POST", API.posts, { body: input, auth: true });
+    const res = await this.send("POST", API.posts, { body: storedInput(input), auth: true });
     return postText((await res.json()) as Post);
   }
 
   async updatePost(id: number, patch: Partial<PostInput>): Promise<Post> {
-    const res = await this.send("PATCH", `${API.posts}/${id}`, { body: patch, auth: true });
+    const res = await this.send("PATCH", `${API.posts}/${id}`, { body: storedInput(patch), auth: true });
     return postText((await res.json()) as Post);
   }
 

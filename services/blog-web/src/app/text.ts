@@ -28,6 +28,20 @@ export function plainExcerpt(markdown: string): string {
  * The result is never trusted as HTML: titles become text nodes, content goes through DOMPurify.
  */
 export function fromStored(text: string): string {
+  return decodeStored(text);
+}
+
+/**
+ * The inverse of {@link fromStored}, for what the UI sends: `&`, `<` and `>` escaped, so the sanitiser
+ * finds text and no markup. Without it, `Why <main> matters` or a `<div>` in a code span was stored as
+ * `Why  matters` (the tag stripped) while the preview had shown it; escaped, the sanitiser keeps it as it
+ * came (it decodes entities and escapes them again) and the UI shows exactly what the author wrote.
+ */
+export function toStored(text: string): string {
+  return text.replace(/[&<>]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;"));
+}
+
+function decodeStored(text: string): string {
   return text.replace(/&(lt|gt|amp|quot|#39|#x27);/g, (_, e: string) =>
     e === "lt" ? "<" : e === "gt" ? ">" : e === "amp" ? "&" : e === "quot" ? '"' : "'",
   );
