@@ -90,7 +90,7 @@ describe("blog web UI in Chromium", () => {
     await page.getByLabel("Title").fill(title);
     await page.getByLabel("Category").fill(category);
     await page.getByLabel("Content (Markdown)").fill(
-      `## Why STRICT mTLS\n\nEvery hop is **encrypted**, wrapped in \`<main>\`.\n\n- one\n- two\n\n> Tom & Jerry\n\n\`\`\`ts\nconst mode: string = "STRICT";\nif (a < b && c > d) {}\n\`\`\`\n`,
+      `## Why STRICT mTLS\n\nEvery hop is **encrypted**, wrapped in \`<main>\`.\n\n![the mesh diagram](https://example.com/mesh.png)\n\n- one\n- two\n\n> Tom & Jerry\n\n\`\`\`ts\nconst mode: string = "STRICT";\nif (a < b && c > d) {}\n\`\`\`\n`,
     );
     await page.getByRole("button", { name: "Publish" }).click();
     await page.waitForURL(/\/blog\/posts\/\d+$/);
@@ -99,6 +99,10 @@ describe("blog web UI in Chromium", () => {
     expect(await page.locator(".prose h2").textContent()).toBe("Why STRICT mTLS");
     expect(await page.locator(".prose strong").textContent()).toBe("encrypted");
     expect(await page.locator(".prose p code").first().textContent()).toBe("<main>");
+    // An image from another site (the CSP would block it: a broken image) becomes a link to it.
+    expect(await page.locator(".prose img").count()).toBe(0);
+    const offsite = page.locator(".prose a.offsite-image");
+    expect([await offsite.textContent(), await offsite.getAttribute("href"), await offsite.getAttribute("rel")]).toEqual(["the mesh diagram", "https://example.com/mesh.png", "noopener noreferrer nofollow"]);
     expect(await page.locator(".prose li").count()).toBe(2);
     expect(await page.locator(".prose pre code.language-ts .hljs-keyword").first().textContent()).toBe("const");
     // Characters the server's sanitiser stores escaped come back as written (quote, comparison, ampersand).

@@ -51,11 +51,32 @@ const PURIFY = {
   FORBID_ATTR: ["style", "srcset"], // inline styles would break the CSP; srcset could fetch off-site
 };
 
-// Links in posts leave the app safely: no opener, no referrer.
+const OFFSITE_SRC = "data-offsite-src";
+
+/** An image this page's CSP lets load (`img-src 'self' data:`): this origin, or a data: URL. */
+function loadsHere(src: string): boolean {
+  try {
+    const url = new URL(src, document.baseURI);
+    return url.origin === location.origin || url.protocol === "data:";
+  } catch {
+    return false;
+  }
+}
+
+const safeLink = (a: Element) => {
+  a.setAttribute("rel", "noopener noreferrer nofollow");
+  if (!a.getAttribute("href")?.startsWith("#")) a.setAttribute("target", "_blank");
+};
+
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-  if (node.tagName === "A" && node.hasAttribute("href")) {
-    node.setAttribute("rel", "noopener noreferrer nofollow");
-    if (!node.getAttribute("href")?.startsWith("#")) node.setAttribute("target", "_blank");
+  // Links in posts leave the app safely: no opener, no referrer.
+  if (node.tagName === "A" && node.hasAttribute("href")) safeLink(node);
+  // An image from another site would be blocked by the CSP (a broken image and a console error): it never
+  // gets a src; setMarkdown turns it into a link to the image.
+  const src = node.tagName === "IMG" ? node.getAttribute("src") : null;
+  if (src && !loadsHere(src)) {
+    node.removeAttribute("src");
+    node.setAttribute(OFFSITE_SRC, src);
   }
 });
 
@@ -69,4 +90,12 @@ export function renderMarkdown(source: string): TrustedHTML | string {
 export function setMarkdown(el: Element, source: string): void {
   // innerHTML is typed as string, but under Trusted Types it takes the TrustedHTML DOMPurify returned.
   el.innerHTML = renderMarkdown(source) as string;
+  for (const img of el.querySelectorAll(`img[${OFFSITE_SRC}]`)) {
+    const link = document.createElement("a");
+    link.href = img.getAttribute(OFFSITE_SRC)!;
+    link.textContent = img.getAttribute("alt") || link.href;
+    link.className = "offsite-image";
+    safeLink(link);
+    img.replaceWith(link);
+  }
 }
