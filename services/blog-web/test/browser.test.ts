@@ -69,12 +69,18 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("link", { name: "Sign up" }).click();
     await page.getByLabel("Username").fill(alice);
     await page.getByLabel("Email").fill(`${alice}@example.com`);
-    // The server's validation message lands on the field it names.
+    // The account rules are checked first, in the UI's language, on the field they concern.
     await page.getByLabel("Password").fill("weakpassword1");
     await page.getByRole("button", { name: "Create account" }).click();
-    await page.locator(".field-error", { hasText: "needs an uppercase letter" }).waitFor();
+    await page.locator(".field-error", { hasText: "Password: at least 8 characters, with an upper-case letter" }).waitFor();
     expect(await page.getByLabel("Password").getAttribute("aria-invalid")).toBe("true");
+    // What only the server knows (a reserved name) lands on the field it names, the name said once.
+    await page.getByLabel("Username").fill("Admin");
     await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.locator(".field-error", { hasText: "Username: this username is reserved" }).waitFor();
+    expect((await page.locator(".field-error").allTextContents()).filter(Boolean)).toEqual(["Username: this username is reserved"]);
+    await page.getByLabel("Username").fill(alice);
     await page.getByRole("button", { name: "Create account" }).click();
     await page.waitForURL(/\/blog\/login\?user=/);
     await expect.poll(() => page.getByLabel("Username").inputValue(), UI_WAIT).toBe(alice);
@@ -457,6 +463,17 @@ describe("blog web UI in Chromium", () => {
     expect(await page.evaluate(() => document.documentElement.lang)).toBe("ko");
     await page.reload();
     await page.getByRole("heading", { level: 1, name: "최신 글" }).waitFor();
+    // Sign-up rules answer in Korean, before anything is sent.
+    await page.goto(`${base}/blog/signup`);
+    await page.getByLabel("사용자 이름").fill("ab");
+    await page.getByLabel("이메일").fill("bad-email");
+    await page.getByLabel("비밀번호").fill("short");
+    await page.getByRole("button", { name: "계정 만들기" }).click();
+    await page.locator(".field-error").first().waitFor();
+    const errors = (await page.locator(".field-error").allTextContents()).filter(Boolean);
+    expect(errors).toEqual([expect.stringContaining("영문자, 숫자, 밑줄로 3–50자"), expect.stringContaining("name@example.com 형식"), expect.stringContaining("8자 이상이며")]);
+    expect(errors.join(" ")).not.toMatch(/Too small|Invalid|expected/);
+    await page.goto(`${base}/blog/`);
     await page.getByLabel("언어").selectOption("en");
     await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();
   });

@@ -83,6 +83,8 @@ export const en = {
   "auth.email": "Email",
   "auth.usernameHint": "3–50 letters, digits or underscores.",
   "auth.passwordHint": "At least 8 characters, with an upper-case letter, a lower-case letter, a digit and a symbol.",
+  "auth.passwordRules": "at least 8 characters, with an upper-case letter, a lower-case letter, a digit and one of ! @ # $ % ^ & * ( ) , . ? \" : { } | < >.",
+  "auth.emailInvalid": "enter an address such as name@example.com.",
   "auth.loginSubmit": "Log in",
   "auth.signupSubmit": "Create account",
   "auth.noAccount": "No account yet?",

@@ -85,6 +85,8 @@ export const ko: Record<keyof typeof en, string> = {
   "auth.email": "이메일",
   "auth.usernameHint": "영문자, 숫자, 밑줄로 3–50자.",
   "auth.passwordHint": "8자 이상, 대문자, 소문자, 숫자, 기호를 각각 하나 이상 포함하세요.",
+  "auth.passwordRules": "8자 이상이며 대문자, 소문자, 숫자와 ! @ # $ % ^ & * ( ) , . ? \" : { } | < > 중 하나를 포함해야 합니다.",
+  "auth.emailInvalid": "name@example.com 형식의 주소를 입력하세요.",
   "auth.loginSubmit": "로그인",
   "auth.signupSubmit": "계정 만들기",
   "auth.noAccount": "아직 계정이 없나요?",

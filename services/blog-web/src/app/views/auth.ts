@@ -3,12 +3,13 @@ import { ApiError } from "../api.js";
 import { describeError, type ViewContext } from "../context.js";
 import { h, replace } from "../dom.js";
 import { href } from "../router.js";
-import { busy, errorSummary, field, type Field } from "./form.js";
+import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js";
 
-function fieldProblems(err: unknown, fields: Field[]): { field?: Field; message: string }[] {
-  const byField = err instanceof ApiError ? err.fields : {};
-  return fields.filter((f) => byField[f.name]).map((f) => ({ field: f, message: `${f.label}: ${byField[f.name]}` }));
-}
+/** The account rules the user-service enforces (its schemas.ts), checked here first so they read in the UI's language. */
+const USERNAME = /^[A-Za-z0-9_]{3,50}$/;
+const PASSWORD_SPECIALS = /[!@#$%^&*(),.?":{}|<>]/;
+const strongPassword = (p: string) => p.length >= 8 && p.length <= 200 && /[A-Z]/.test(p) && /[a-z]/.test(p) && /\d/.test(p) && PASSWORD_SPECIALS.test(p);
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
 
 function requiredProblems(ctx: ViewContext, fields: Field[]): { field: Field; message: string }[] {
   return fields
@@ -108,8 +109,16 @@ export function renderSignup(ctx: ViewContext, main: HTMLElement): void {
         submit: async (ev) => {
           ev.preventDefault();
           const missing = requiredProblems(ctx, fields);
-          for (const f of fields) f.setError(missing.find((m) => m.field === f)?.message ?? null);
-          if (missing.length > 0) return summary.show(t("editor.errorSummary"), missing);
+          const broken = [
+            { field: username, ok: USERNAME.test(username.control.value.trim()), message: t("auth.usernameHint") },
+            { field: email, ok: EMAIL.test(email.control.value.trim()), message: t("auth.emailInvalid") },
+            { field: password, ok: strongPassword(password.control.value), message: t("auth.passwordRules") },
+          ]
+            .filter((r) => !r.ok && !missing.some((m) => m.field === r.field))
+            .map((r) => ({ field: r.field, message: `${r.field.label}: ${r.message}` }));
+          const problems = [...missing, ...broken];
+          for (const f of fields) f.setError(problems.find((m) => m.field === f)?.message ?? null);
+          if (problems.length > 0) return summary.show(t("editor.errorSummary"), problems);
           summary.clear();
           const name = username.control.value.trim();
           try {

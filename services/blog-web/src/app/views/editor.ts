@@ -6,7 +6,7 @@ import { h, replace, uid } from "../dom.js";
 import { href, type Route } from "../router.js";
 import { LIMITS } from "../limits.js";
 import { errorPanel, loading } from "./parts.js";
-import { busy, errorSummary, field, type Field } from "./form.js";
+import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js";
 
 const DRAFT_KEY = "titanium.draft";
 
@@ -192,10 +192,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
               ctx.navigate({ name: "login", next: href(here) });
               return;
             }
-            const byField = err instanceof ApiError ? err.fields : {};
-            const problems = fields
-              .filter((f) => byField[f.name])
-              .map((f) => ({ field: f, message: `${f.label}: ${byField[f.name]}` }));
+            const problems = fieldProblems(err, fields);
             showProblems(problems.length > 0 ? problems : [{ message: describeError(err, ctx.tr) }]);
           }
         },

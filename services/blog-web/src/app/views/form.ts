@@ -1,4 +1,5 @@
 // Labelled form fields with hints and inline errors, and an error summary that takes focus.
+import { ApiError } from "../api.js";
 import { h, replace, uid } from "../dom.js";
 
 export interface Field {
@@ -7,6 +8,21 @@ export interface Field {
   wrapper: HTMLElement;
   control: HTMLInputElement | HTMLTextAreaElement;
   setError(message: string | null): void;
+}
+
+/**
+ * The server's words for each field it refused, under the field's label: the server may start its
+ * message with the field's name (`title: empty once markup is removed`), which the label replaces.
+ */
+export function fieldProblems(err: unknown, fields: Field[]): { field: Field; message: string }[] {
+  const byField = err instanceof ApiError ? err.fields : {};
+  return fields
+    .filter((f) => byField[f.name])
+    .map((f) => {
+      const said = byField[f.name]!;
+      const own = said.toLowerCase().startsWith(`${f.name.toLowerCase()}: `) ? said.slice(f.name.length + 2) : said;
+      return { field: f, message: `${f.label}: ${own}` };
+    });
 }
 
 export function field(opts: {
