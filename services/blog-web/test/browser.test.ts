@@ -415,6 +415,21 @@ describe("blog web UI in Chromium", () => {
     } finally {
       await page.evaluate(() => localStorage.removeItem("titanium.locale")); // the other tests read English
     }
+    // Leaving the editor by a link, then Back, and a reload: the half-written post is still there.
+    await page.getByRole("link", { name: "Titanium Blog" }).click();
+    await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();
+    await page.goBack();
+    await page.getByRole("heading", { level: 1, name: "Write a post" }).waitFor();
+    await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Half-written ${id}`);
+    expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Two paragraphs in, then the language changed.");
+    await page.reload();
+    await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Half-written ${id}`);
+    // Cancel drops it: the editor opens empty next time.
+    await page.getByRole("link", { name: "Cancel" }).click();
+    await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();
+    await page.goto(`${base}/blog/new`);
+    await page.getByRole("heading", { level: 1, name: "Write a post" }).waitFor();
+    expect(await page.getByLabel("Title").inputValue()).toBe("");
     expectCleanPages();
   });
 

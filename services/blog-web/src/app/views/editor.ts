@@ -71,11 +71,12 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
   }
 
   const draft = takeDraft(id);
-  const initial: PostInput = draft ?? {
+  const saved: PostInput = {
     title: original?.title ?? "",
     category_name: original?.category.name ?? "",
     content: original?.content ?? "",
   };
+  const initial: PostInput = draft ?? saved;
 
   const listId = uid("categories");
   const title = field({
@@ -135,6 +136,16 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     category_name: category.control.value.trim(),
     content: content.control.value,
   });
+  // What the author types is kept in the tab's session storage as they type: leaving the editor (a link,
+  // Back, a reload) and coming back restores it. A save or Cancel drops it.
+  const keepDraft = () => {
+    const v = values();
+    if (v.title === saved.title && v.category_name === saved.category_name && v.content === saved.content) takeDraft(id);
+    else parkDraft({ ...v, id });
+  };
+  for (const f of [title, category, content]) f.control.addEventListener("input", keepDraft);
+  // A restored draft was taken out of storage: keep it there until it is saved or dropped.
+  if (draft) keepDraft();
 
   const validate = (v: PostInput): { field: Field; message: string }[] => {
     const problems: { field: Field; message: string }[] = [];
@@ -169,6 +180,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
             await busy(submit, t("editor.saving"), async () => {
               if (original === null) {
                 const created = await ctx.api.createPost(v);
+                takeDraft(id);
                 ctx.toast(t("editor.created"), "success");
                 ctx.navigate({ name: "post", id: created.id });
                 return;
@@ -178,11 +190,13 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
               if (v.category_name !== original.category.name) patch.category_name = v.category_name;
               if (v.content !== original.content) patch.content = v.content;
               if (Object.keys(patch).length === 0) {
+                takeDraft(id);
                 ctx.toast(t("editor.noChanges"), "info");
                 ctx.navigate({ name: "post", id: original.id });
                 return;
               }
               await ctx.api.updatePost(original.id, patch);
+              takeDraft(id);
               ctx.toast(t("editor.updated"), "success");
               ctx.navigate({ name: "post", id: original.id });
             });
@@ -202,7 +216,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     title.wrapper,
     category.wrapper,
     content.wrapper,
-    h("div", { class: "actions" }, submit, previewBtn, h("a", { class: "btn", attrs: { href: cancelHref } }, t("editor.cancel"))),
+    h("div", { class: "actions" }, submit, previewBtn, h("a", { class: "btn", attrs: { href: cancelHref }, on: { click: () => void takeDraft(id) } }, t("editor.cancel"))),
     preview,
   );
   replace(main, heading, form);
