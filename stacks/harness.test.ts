@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
-import { configuredRun, one, readStackConfig, runProgram } from "./harness";
+import { configuredRun, holdsSecret, one, readStackConfig, runProgram } from "./harness";
 
 describe("whole-program harness", () => {
   it("runs the dev stack and records the explicit GCP provider with labels", async () => {
@@ -20,5 +21,19 @@ describe("whole-program harness", () => {
     expect(run.outputs.images).toEqual(loadConfig("dev", readStackConfig("dev")).images);
     expect(run.outputs.images).toMatchObject({ registry: expect.any(String), tag: expect.any(String), digests: {} });
     expect(run.secretOutputs).not.toContain("images");
+  });
+});
+
+describe("secrets in what the plan prints", () => {
+  const secret = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value });
+  it("masks an input key whose value holds a secret anywhere inside it, not only at its top", () => {
+    expect(holdsSecret(secret("x"))).toBe(true);
+    expect(holdsSecret({ data: { user: "admin", password: secret("hunter2") } })).toBe(true);
+    expect(holdsSecret([{ value: "a" }, { value: secret("b") }])).toBe(true);
+    expect(holdsSecret({ data: { user: "admin" }, list: ["a", 1, null] })).toBe(false);
+  });
+  it("treats an exported object holding a secret Output as secret, as the CLI shows it", async () => {
+    expect(await pulumi.isSecret(pulumi.output({ user: "admin", password: pulumi.secret("hunter2") }))).toBe(true);
+    expect(await pulumi.isSecret(pulumi.output({ user: "admin" }))).toBe(false);
   });
 });

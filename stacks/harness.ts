@@ -84,11 +84,22 @@ function normalize(value: unknown): unknown {
   return value;
 }
 
+/** Whether a value is, or holds anywhere inside it, a secret. */
+export function holdsSecret(value: unknown): boolean {
+  if (isSecretWrapper(value)) return true;
+  if (Array.isArray(value)) return value.some(holdsSecret);
+  if (value && typeof value === "object" && !pulumi.asset.Asset.isInstance(value) && !pulumi.asset.Archive.isInstance(value)) {
+    return Object.values(value).some(holdsSecret);
+  }
+  return false;
+}
+
 function normalizeInputs(raw: Record<string, unknown>): { inputs: Record<string, unknown>; secretInputs: string[] } {
   const inputs: Record<string, unknown> = {};
   const secretInputs: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
-    if (isSecretWrapper(value)) secretInputs.push(key);
+    // A key whose value holds a secret anywhere (`data.password` of a Secret's map) is masked whole.
+    if (holdsSecret(value)) secretInputs.push(key);
     inputs[key] = normalize(value);
   }
   return { inputs, secretInputs: secretInputs.sort() };
@@ -181,7 +192,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       try {
-        // A fresh module instance per run, so several stacks can run in one process.
+        // A fresh module instance per run under Vitest, so several stacks can run in one test process.
         programExports = { ...(await loadProgram(++runCounter)) };
         delete programExports.default;
       } catch (err) {
@@ -201,7 +212,8 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const secretOutputs: string[] = [];
   const outputs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(programExports)) {
-    if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(key);
+    // An exported object holding a secret Output is secret as a whole (the CLI shows it so), not only an Output.
+    if (await pulumi.isSecret(pulumi.output(value))) secretOutputs.push(key);
     // Key by key: in a preview one unknown output makes the Stack's whole outputs object unknown,
     // while the CLI shows the others. The SDK's promise(true) keeps unknowns as its marker.
     const output = pulumi.output(value) as unknown as { promise(withUnknowns: boolean): Promise<unknown> };
@@ -250,7 +262,9 @@ async function loadProgram(run: number): Promise<Record<string, unknown>> {
     // Vite keys modules by URL: a query string gives this run its own instance of the entry module.
     return (await import(/* @vite-ignore */ `./index.ts?run=${run}`)) as Record<string, unknown>;
   }
-  // The CLI's way: CommonJS require of the entry module.
+  // The CLI's way: CommonJS require of the entry module. Node caches it: a second run would register
+  // nothing and hand back the first run's exports, so outside Vitest a process evaluates one stack.
+  if (run > 1) throw new Error("runProgram: outside Vitest the program can be evaluated once per process (npm run plan runs one stack)");
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the CLI loads the entry with require()
   return require("./index") as Record<string, unknown>;
 }
