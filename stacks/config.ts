@@ -24,9 +24,8 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 /** An IPv4 CIDR whose address is its network's (no host bits set: `10.128.0.5/20` is refused). */
 const cidr = z.cidrv4({ error: "expected an IPv4 CIDR such as 10.128.0.0/20" }).refine(
   (v) => {
-    const [ip, bits] = v.split("/") as [string, string];
-    const host = 32 - Number(bits);
-    return host === 0 || ip.split(".").reduce((n, o) => n * 256 + Number(o), 0) % 2 ** host === 0;
+    const r = ipv4Range(v);
+    return r.address === r.first;
   },
   { error: "expected the network address of the range (no host bits set), such as 10.128.0.0/20" },
 );
@@ -207,16 +206,19 @@ function isCronSchedule(s: string): boolean {
   });
 }
 
+/** An IPv4 CIDR (or a bare address, /32) as numbers: the address written, and the range's first and last. */
+export function ipv4Range(cidr: string): { address: number; first: number; last: number } {
+  const [ip, bits] = cidr.split("/") as [string, string | undefined];
+  const address = ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits ?? 32));
+  const first = address - (address % size);
+  return { address, first, last: first + size - 1 };
+}
+
 /** Whether any two of these IPv4 CIDRs share an address. */
 function cidrsOverlap(cidrs: string[]): boolean {
-  const ranges = cidrs.map((c) => {
-    const [ip, bits] = c.split("/") as [string, string];
-    const start = ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-    const size = 2 ** (32 - Number(bits));
-    const first = start - (start % size);
-    return [first, first + size - 1] as const;
-  });
-  return ranges.some(([a, b], i) => ranges.some(([c, d], j) => i < j && a <= d && c <= b));
+  const ranges = cidrs.map(ipv4Range);
+  return ranges.some((a, i) => ranges.some((b, j) => i < j && a.first <= b.last && b.first <= a.last));
 }
 
 const machineTypeName = machineType.refine((m) => isMachineType(m), {

@@ -72,26 +72,26 @@ export class ProgramError extends Error {
 const isSecretWrapper = (v: unknown): v is { value: unknown } =>
   typeof v === "object" && v !== null && (v as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
 
-/** Unwraps secrets and replaces unknowns, recursively. */
-function normalize(value: unknown): unknown {
+/** Unwraps secrets and replaces unknowns, recursively; `seen.secret` tells whether a secret was inside. */
+function normalize(value: unknown, seen: { secret: boolean } = { secret: false }): unknown {
   if (pulumi.isUnknown(value)) return UNKNOWN;
-  if (isSecretWrapper(value)) return normalize(value.value);
-  if (Array.isArray(value)) return value.map(normalize);
+  if (isSecretWrapper(value)) {
+    seen.secret = true;
+    return normalize(value.value, seen);
+  }
+  if (Array.isArray(value)) return value.map((v) => normalize(v, seen));
   if (value && typeof value === "object") {
     if (pulumi.asset.Asset.isInstance(value) || pulumi.asset.Archive.isInstance(value)) return value;
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v, seen)]));
   }
   return value;
 }
 
 /** Whether a value is, or holds anywhere inside it, a secret. */
 export function holdsSecret(value: unknown): boolean {
-  if (isSecretWrapper(value)) return true;
-  if (Array.isArray(value)) return value.some(holdsSecret);
-  if (value && typeof value === "object" && !pulumi.asset.Asset.isInstance(value) && !pulumi.asset.Archive.isInstance(value)) {
-    return Object.values(value).some(holdsSecret);
-  }
-  return false;
+  const seen = { secret: false };
+  normalize(value, seen);
+  return seen.secret;
 }
 
 function normalizeInputs(raw: Record<string, unknown>): { inputs: Record<string, unknown>; secretInputs: string[] } {
@@ -99,8 +99,9 @@ function normalizeInputs(raw: Record<string, unknown>): { inputs: Record<string,
   const secretInputs: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
     // A key whose value holds a secret anywhere (`data.password` of a Secret's map) is masked whole.
-    if (holdsSecret(value)) secretInputs.push(key);
-    inputs[key] = normalize(value);
+    const seen = { secret: false };
+    inputs[key] = normalize(value, seen);
+    if (seen.secret) secretInputs.push(key);
   }
   return { inputs, secretInputs: secretInputs.sort() };
 }

@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ofType, one, type ProgramRun, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
-import { APP_SECRET_NAMES } from "./names";
+import { ipv4Range } from "../../stacks/config";
 import { HEALTH_CHECK_RANGES, IAP_TCP_FORWARDING_RANGE, NLB_HEALTH_CHECK_RANGES } from "./firewall";
-import { PD_CSI_DRIVER_NAME } from "./names";
+import { APP_SECRET_NAMES, PD_CSI_DRIVER_NAME } from "./names";
 import { PD_CSI_DRIVER_PERMISSIONS, PdCsiDriverIam } from "./pd-csi-iam";
 
 let dev: ProgramRun;
@@ -28,11 +28,8 @@ const overridden = () =>
 
 // ── IPv4 CIDR arithmetic for the firewall questions ──
 function range(cidr: string): [number, number] {
-  const [ip, bits] = cidr.split("/") as [string, string | undefined];
-  const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-  const size = 2 ** (32 - Number(bits ?? 32));
-  const start = n - (n % size);
-  return [start, start + size - 1];
+  const { first, last } = ipv4Range(cidr);
+  return [first, last];
 }
 const covers = (outer: string, inner: string) => {
   const [a, b] = range(outer);

@@ -50,9 +50,22 @@ export function chartTableSchema(
 
 /** A boolean values toggle (under a subchart's `prefix`): its value, or the chart's default when unset. */
 export const isOn = (values: unknown, t: ValuesToggle, prefix?: string): boolean => {
-  const v = getPath(values, prefix ? `${prefix}.${t.path}` : t.path);
+  const v = getPath(values, valuesPath(prefix, t.path));
   return typeof v === "boolean" ? v : t.default;
 };
+
+/** A path in a release's values, under a subchart's key when there is one. */
+export const valuesPath = (prefix: string | undefined, path: string): string => (prefix ? `${prefix}.${path}` : path);
+
+/**
+ * A release's entries in a per-chart table, or undefined after reporting a chart the table does not
+ * list: what its pods do on the node is then unknown, so it is a finding, never a pass.
+ */
+export function chartEntries<T>(table: Record<string, T[]>, release: string, tableName: string, unknownWhat: string, report: (message: string) => void): T[] | undefined {
+  if (Object.hasOwn(table, release)) return table[release]!;
+  report(`chart "${release}" is not in the policy's ${tableName}, so ${unknownWhat}`);
+  return undefined;
+}
 
 export interface ValueHit {
   /** Dotted path of the key, e.g. `server.image.tag`. */

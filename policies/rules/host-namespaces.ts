@@ -1,6 +1,6 @@
 import { chartName, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { chartTableSchema, isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
+import { chartEntries, chartTableSchema, isOn, toggleSchema, type ValuesToggle, valuesPath, walkValues } from "../lib/values";
 
 const HOST_NAMESPACES = ["hostNetwork", "hostPID", "hostIPC"] as const;
 type HostNamespace = (typeof HOST_NAMESPACES)[number];
@@ -83,16 +83,14 @@ export const noHostNamespaces = resourcePolicy<Config>(
     if (HELM_RELEASE_TYPES.includes(args.type)) {
       judge.check(() => {
         const release = chartName(props) ?? "(none)";
-        if (!Object.hasOwn(config.chartHostNamespaces, release)) {
-          report(`chart "${release}" is not in the policy's chartHostNamespaces, so the host namespaces its pods join are unknown: add it (with none if it joins none)`);
-          return;
-        }
+        const entries = chartEntries(config.chartHostNamespaces, release, "chartHostNamespaces", "the host namespaces its pods join are unknown: add it (with none if it joins none)", report);
+        if (!entries) return;
         const values = (props.values ?? {}) as Obj;
         const decided = new Set<string>();
-        for (const c of config.chartHostNamespaces[release]!) {
+        for (const c of entries) {
           judge.check(() => {
             if (c.enabledBy && !isOn(values, c.enabledBy)) return;
-            const at = (path: string) => (c.valuesPrefix ? `${c.valuesPrefix}.${path}` : path);
+            const at = (path: string) => valuesPath(c.valuesPrefix, path);
             for (const j of c.joins) {
               for (const t of j.when) decided.add(at(t.path));
               if (!j.when.every((t) => isOn(values, t, c.valuesPrefix))) continue;

@@ -12,7 +12,7 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig, type Judge } from "../lib/policy";
-import { chartTableSchema, isOn, toggleSchema, type ValuesToggle, walkValues } from "../lib/values";
+import { chartEntries, chartTableSchema, isOn, toggleSchema, type ValuesToggle, valuesPath, walkValues } from "../lib/values";
 import { K3S_CNI_DIRS } from "../../components/platform/names";
 
 /**
@@ -216,13 +216,10 @@ function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<stri
   const release = chartName(props) ?? "(none)";
   const values = (props.values ?? {}) as Obj;
   const releaseNs = typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default";
-  if (!Object.hasOwn(table, release)) {
-    report(`chart "${release}" is not in the policy's chartHostMounts, so the host paths its pods mount are unknown: add it (with no mounts if it has none)`);
-    return;
-  }
-  const known = table[release]!;
+  const known = chartEntries(table, release, "chartHostMounts", "the host paths its pods mount are unknown: add it (with no mounts if it has none)", report);
+  if (!known) return;
   const namespaceOf = (prefix?: string): string => {
-    const override = getPath(values, prefix ? `${prefix}.namespaceOverride` : "namespaceOverride");
+    const override = getPath(values, valuesPath(prefix, "namespaceOverride"));
     return typeof override === "string" && override !== "" ? override : releaseNs;
   };
   const mounts: ReleaseMount[] = [];
@@ -232,9 +229,9 @@ function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<stri
       const namespace = namespaceOf(c.valuesPrefix);
       for (const m of c.mounts) {
         if (m.when && !isOn(values, m.when, c.valuesPrefix)) continue;
-        const toggle = m.when && (c.valuesPrefix ? `${c.valuesPrefix}.${m.when.path}` : m.when.path);
+        const toggle = m.when && valuesPath(c.valuesPrefix, m.when.path);
         const source = toggle ? `values ${toggle}${getPath(values, toggle) === undefined ? ", on by the chart's default" : ""}` : "always";
-        const setPath = m.pathFrom && getPath(values, c.valuesPrefix ? `${c.valuesPrefix}.${m.pathFrom}` : m.pathFrom);
+        const setPath = m.pathFrom && getPath(values, valuesPath(c.valuesPrefix, m.pathFrom));
         mounts.push({ chart: c.chart, namespace, hostPath: typeof setPath === "string" && setPath !== "" ? setPath : m.hostPath, source });
       }
     });

@@ -3,13 +3,8 @@ import { ApiError } from "../api.js";
 import { describeError, type ViewContext } from "../context.js";
 import { h, replace } from "../dom.js";
 import { href } from "../router.js";
+import { isStrongPassword, isUsername, looksLikeEmail } from "../limits.js";
 import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js";
-
-/** The account rules the user-service enforces (its schemas.ts), checked here first so they read in the UI's language. */
-const USERNAME = /^[A-Za-z0-9_]{3,50}$/;
-const PASSWORD_SPECIALS = /[!@#$%^&*(),.?":{}|<>]/;
-const strongPassword = (p: string) => p.length >= 8 && p.length <= 200 && /[A-Z]/.test(p) && /[a-z]/.test(p) && /\d/.test(p) && PASSWORD_SPECIALS.test(p);
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
 
 function requiredProblems(ctx: ViewContext, fields: Field[]): { field: Field; message: string }[] {
   return fields
@@ -110,9 +105,9 @@ export function renderSignup(ctx: ViewContext, main: HTMLElement): void {
           ev.preventDefault();
           const missing = requiredProblems(ctx, fields);
           const broken = [
-            { field: username, ok: USERNAME.test(username.control.value.trim()), message: t("auth.usernameHint") },
-            { field: email, ok: EMAIL.test(email.control.value.trim()), message: t("auth.emailInvalid") },
-            { field: password, ok: strongPassword(password.control.value), message: t("auth.passwordRules") },
+            { field: username, ok: isUsername(username.control.value.trim()), message: t("auth.usernameHint") },
+            { field: email, ok: looksLikeEmail(email.control.value.trim()), message: t("auth.emailInvalid") },
+            { field: password, ok: isStrongPassword(password.control.value), message: t("auth.passwordRules") },
           ]
             .filter((r) => !r.ok && !missing.some((m) => m.field === r.field))
             .map((r) => ({ field: r.field, message: `${r.field.label}: ${r.message}` }));
