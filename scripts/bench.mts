@@ -9,9 +9,12 @@ import { Agent, request } from "node:http";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { SERVICE_NAMES } from "../services/kit/src/config.js";
 import { ROOT, cpuSeconds, rssMb, startPlatform, type Platform } from "./platform.mjs";
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+/** Node flags added after `nodeFlags()` for every service (a later V8 flag wins), to compare settings. */
+const EXTRA_NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 /** Seconds of load on each read path before it is measured (discarded). */
 const WARM_UP = 3;
 const PW = "Bench!pass1";
@@ -158,6 +161,7 @@ try {
     // Service logs go to files (as on a node), not through this process.
     logDir: join(dataDir, "logs"),
     log: () => {},
+    nodeArgs: Object.fromEntries(SERVICE_NAMES.map((name) => [name, EXTRA_NODE_ARGS])),
   });
   const gw = platform.url;
   await post(gw, "/api/register", { username: "bench", email: "bench@example.com", password: PW });
@@ -202,7 +206,7 @@ try {
 
   const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
   console.log(`\n## Run ${new Date().toISOString()}\n`);
-  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average at start ${loadAtStart.toFixed(2)}; wrk -t1 -d${DURATION}s; everything on 127.0.0.1.\n`);
+  console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}${EXTRA_NODE_ARGS.length ? ` (extra flags: ${EXTRA_NODE_ARGS.join(" ")})` : ""}, load average at start ${loadAtStart.toFixed(2)}; wrk -t1 -d${DURATION}s; everything on 127.0.0.1.\n`);
   console.log("| scenario | connections | req/s | p50 ms | p99 ms | errors |");
   console.log("|---|---|---|---|---|---|");
   for (const r of results) console.log(`| ${r.name} | ${r.connections} | ${f(r.rps, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${r.errors} |`);

@@ -153,9 +153,11 @@ const serviceSpec = (replicas: number, res: ResourceSpec) =>
       path: ["maxReplicas"],
     });
 
+// Memory: a service settles at ~90-120 MB RSS on Node 24 (docs/benchmarks.md: ~55 MB of it the node
+// binary's pages, the V8 heap capped at 64 MB by nodeFlags()); the limit leaves room for its peak under load.
 const smallService: ResourceSpec = {
-  requests: { cpu: "50m", memory: "64Mi" },
-  limits: { cpu: "500m", memory: "128Mi" },
+  requests: { cpu: "50m", memory: "112Mi" },
+  limits: { cpu: "500m", memory: "192Mi" },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -500,8 +502,8 @@ const servicesSchema = z
     "auth-service": serviceSpec(1, smallService),
     "user-service": serviceSpec(1, {
       // Password hashing (Argon2id, 19 MiB per hash) needs headroom.
-      requests: { cpu: "100m", memory: "96Mi" },
-      limits: { cpu: "1", memory: "192Mi" },
+      requests: { cpu: "100m", memory: "128Mi" },
+      limits: { cpu: "1", memory: "256Mi" },
     }),
     "blog-service": serviceSpec(1, smallService),
   })
@@ -580,8 +582,8 @@ const featuresSchema = z
       .strictObject({
         enabled: z.boolean().default(false),
         requestsPerSecond: z.number().positive().max(100).default(2),
-        /** Runs the journey script (plain Node.js, no dependencies). */
-        image: imageRef.default("node:22.12.0-alpine"),
+        /** Runs the journey script (plain Node.js, no dependencies), on the .nvmrc major like everything else. */
+        image: imageRef.default("node:24.22.0-alpine"),
         resources: resources.default({
           requests: { cpu: "20m", memory: "48Mi" },
           limits: { cpu: "200m", memory: "96Mi" },

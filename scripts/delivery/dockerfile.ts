@@ -205,7 +205,7 @@ export function parseImageRef(ref: string): { name: string; tag?: string; digest
  */
 export const BASE_IMAGE_FACTS: Record<string, { node: string; users: Record<string, number> }> = {
   // GoogleContainerTools/distroless nodejs/BUILD: entrypoint ["/nodejs/bin/node"]; base/ users: nonroot 65532.
-  "gcr.io/distroless/nodejs20-debian12": { node: "/nodejs/bin/node", users: { root: 0, nonroot: 65532 } },
-  // nodejs/docker-node 20/bookworm-slim: node in /usr/local/bin, user `node` 1000.
+  "gcr.io/distroless/nodejs24-debian12": { node: "/nodejs/bin/node", users: { root: 0, nonroot: 65532 } },
+  // nodejs/docker-node 24/bookworm-slim: node in /usr/local/bin, user `node` 1000.
   node: { node: "/usr/local/bin/node", users: { root: 0, node: 1000 } },
 };

@@ -113,6 +113,11 @@ describe("Renovate", () => {
     expect(renovate.extends).toContain("helpers:pinGitHubActionDigests");
     const nodeRule = renovate.packageRules.find((r) => r.matchDepNames?.includes("node"));
     expect(nodeRule?.enabled).toBe(false);
+    // The load generator's image runs Node too: the same major, whichever stack.
+    for (const stack of ["dev", "prod"]) {
+      const image = loadConfig(stack, readStackConfig(stack)).features.loadGenerator.image;
+      expect(nodeMajorOf(image), `${stack}: features.loadGenerator.image ${image}`).toBe(NODE_MAJOR);
+    }
   });
 
   it("keeps the service images' base images pinned by digest, grouped, and on the .nvmrc major of node", () => {
