@@ -11,7 +11,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ResourceSpec } from "../../stacks/config";
 import type { AppPlatform } from "./inputs";
-import { type Access, APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
+import { type Access, APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, PRIVATE_RANGES, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
 import { BACKUP, labelsOf, selectorOf } from "./topology";
 
 export interface PostgresBackupArgs {
@@ -46,7 +46,7 @@ export interface PostgresBackupArgs {
 /** The GCE metadata server: only the backup pod may reach it (it carries the node's credentials). */
 export const METADATA_SERVER = "169.254.169.254/32";
 /** Private and link-local ranges excluded from the backup's HTTPS egress (Cloud Storage is public). */
-const NON_PUBLIC = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"];
+const NON_PUBLIC = [...PRIVATE_RANGES, "169.254.0.0/16", "100.64.0.0/10"];
 
 /** Where the dump goes inside the pod. */
 const DUMP = "/backup/postgres.dump";

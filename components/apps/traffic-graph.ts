@@ -6,7 +6,7 @@
  */
 import type { ProgramRun, RecordedResource } from "../../stacks/harness";
 import type { PlanSection } from "../../stacks/plan";
-import { ISTIO_AGENT_PORT } from "./mesh";
+import { ISTIO_AGENT_PORT, PRIVATE_RANGES } from "./mesh";
 
 type Labels = Record<string, string>;
 type Obj = Record<string, unknown>;
@@ -88,8 +88,6 @@ function peerMatches(p: NpPeer, peer: GraphPeer, ownNamespace: string): boolean 
   const ns = p.namespaceSelector ? matches(p.namespaceSelector.matchLabels, { "kubernetes.io/metadata.name": peer.namespace }) : peer.namespace === ownNamespace;
   return ns && matches(p.podSelector?.matchLabels, peer.labels);
 }
-
-const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
 /** False for a range that leaves out every private range, or one address outside them: no pod there. */
 function mayHoldPods(block: { cidr: string; except?: string[] }): boolean {
