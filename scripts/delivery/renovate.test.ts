@@ -19,6 +19,7 @@ interface RenovateConfig {
   packageRules: {
     matchManagers?: string[];
     matchDepNames?: string[];
+    matchUpdateTypes?: string[];
     overridePackageName?: string;
     registryUrls?: string[];
     enabled?: boolean;
@@ -95,6 +96,18 @@ describe("Renovate", () => {
     expect(Object.fromEntries(found.map((f) => [f.key, { repository: f.repository, version: f.version }]))).toEqual(
       Object.fromEntries(Object.entries(chartDefaults).map(([k, v]) => [k, { repository: v.repository, version: v.version }])),
     );
+  });
+
+  it("keeps the image defaults of stacks/config.ts current: one docker regex manager finds each, the load generator's among them", () => {
+    const docker = renovate.customManagers.filter((m) => m.datasourceTemplate === "docker");
+    expect(docker).toHaveLength(1);
+    expect(docker[0]!.managerFilePatterns.some((p) => fileRegex(p).test("stacks/config.ts"))).toBe(true);
+    const found = docker[0]!.matchStrings.flatMap((s) => [...configSource.matchAll(new RegExp(s, "g"))].map((m) => `${m.groups!.depName}:${m.groups!.currentValue}`));
+    expect(found).toHaveLength([...configSource.matchAll(/\bimageRef\.default\(/g)].length);
+    expect(found).toContain(loadConfig("dev", readStackConfig("dev")).features.loadGenerator.image);
+    // PostgreSQL's image is among them; its majors need a dump and restore, so Renovate never proposes one.
+    expect(found.some((f) => f.startsWith("postgres:"))).toBe(true);
+    expect(renovate.packageRules.find((r) => r.matchDepNames?.includes("postgres"))).toMatchObject({ matchUpdateTypes: ["major"], enabled: false });
   });
 
   it("knows each chart's name in its repository: the chart the platform layer installs", () => {
