@@ -154,6 +154,13 @@ export function cpuSeconds(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/**
+ * Environment for a platform a test starts: password hashing at normal priority. At the local platform's
+ * nice 10 it starves behind the other test worker on a loaded 2-core machine, and logins queued behind it
+ * outlast the auth-service's 3 s timeout (503): CPU starvation, which no test means to measure.
+ */
+export const TEST_PLATFORM_ENV: Readonly<Partial<Record<ServiceName, Record<string, string>>>> = { "user-service": { PASSWORD_HASH_NICE: "0" } };
+
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const log = opts.log ?? ((s, l) => console.log(`[${s}] ${l}`));
   mkdirSync(opts.dataDir, { recursive: true });

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { startPlatform, type Platform } from "./platform.mjs";
+import { startPlatform, TEST_PLATFORM_ENV, type Platform } from "./platform.mjs";
 
 // The local platform end to end: real PostgreSQL, real Redis, the four services built for production,
 // everything through the gateway, then a restart on the same data directory.
@@ -16,6 +16,7 @@ const start = (redisCommand?: string) =>
     ...(redisCommand && { redisCommand }),
     gatewayPort: 0,
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
+    env: TEST_PLATFORM_ENV,
     log: (source, line) => lines.push(`${source} | ${line}`),
   });
 
@@ -58,7 +59,7 @@ describe("local platform (npm start's engine)", () => {
     expect((await call("GET", "/api/users/me", undefined, refreshed.body!.token as string)).body).toMatchObject({ username: "carol" });
     expect((await call("POST", "/internal/verify-credentials", { username: "carol", password: PW })).status).toBe(404);
     // The services batch their log writes and flush every 250 ms: wait for the line rather than race it.
-    await expect.poll(() => lines.some((l) => l.startsWith("api-gateway | ") && l.includes('"route":"/api/login"')), { timeout: 3000 }).toBe(true);
+    await expect.poll(() => lines.some((l) => l.startsWith("api-gateway | ") && l.includes('"route":"/api/login"')), { timeout: 10_000 }).toBe(true);
     expect(lines.join("\n")).not.toContain(PW);
 
     // Second start on the same data, on a machine without Redis: it still starts, says loudly what is

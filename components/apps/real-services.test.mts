@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Platform, startPlatform } from "../../scripts/platform.mjs";
+import { type Platform, startPlatform, TEST_PLATFORM_ENV } from "../../scripts/platform.mjs";
 import { SERVICE_NAMES } from "../../stacks/config.js";
 import { HEALTH_PATHS } from "./ingress.js";
 import { HEALTH } from "./titanium-service.js";
@@ -27,7 +27,7 @@ beforeAll(async () => {
     gatewayPort: 0,
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
     // These tests run more journeys a minute, from this one address, than the pod does.
-    env: { "api-gateway": { RATE_LIMIT_SCALE: "100" } },
+    env: { ...TEST_PLATFORM_ENV, "api-gateway": { RATE_LIMIT_SCALE: "100" } },
     log: () => {},
   });
 }, 120_000);
@@ -45,7 +45,7 @@ describe("load generator journeys (real services)", () => {
     // The pool is full: an existing user, still logged in; the post created above is there to read now.
     expect(await runJourney(request, state, { maxUsers: 1 })).toEqual(["list", "read", "categories", "create", "read-created"]);
     expect(state.users).toHaveLength(1);
-  });
+  }, 90_000);
 
   it("stays within the gateway's production limits per address: sessions are kept, signups spaced", async () => {
     // One pod is one client address: its logins and signups must fit RATE_LIMITS at any rate.
@@ -86,7 +86,7 @@ describe("load generator journeys (real services)", () => {
     });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    for (let i = 0; i < 200 && !out.includes("journey ok"); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && !out.includes("journey ok"); i++) await new Promise((r) => setTimeout(r, 50));
     child.kill("SIGTERM");
     const [code] = (await once(child, "exit")) as [number | null];
     expect(out).toContain('"msg":"journey ok"');

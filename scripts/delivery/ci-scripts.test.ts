@@ -346,8 +346,7 @@ describe("reaching the cluster and the public endpoint", () => {
     expect(script("api-tunnel.sh", ["open", outputs], env).stderr).toContain("already listens");
     expect(await canConnect(port)).toBe(true);
     expect(script("api-tunnel.sh", ["close"], env).status).toBe(0);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await canConnect(port)).toBe(false);
+    await expect.poll(() => canConnect(port), { timeout: 5000 }).toBe(false);
     expect(existsSync(path.join(state, "iap-tunnel.pid"))).toBe(false);
   });
 

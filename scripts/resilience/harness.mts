@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { HOP_BY_HOP_HEADERS } from "../../services/api-gateway/src/proxy.js";
 import { UpstreamPool } from "../../services/kit/src/upstream-pool.js";
-import { startPlatform, type Platform, type PlatformOptions } from "../platform.mjs";
+import { startPlatform, TEST_PLATFORM_ENV, type Platform, type PlatformOptions } from "../platform.mjs";
 
 export { rssMb } from "../platform.mjs";
 
@@ -36,10 +36,7 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
     log: (source, line) => lines.push(`${source} | ${line}`),
     ...opts,
-    // Password hashing at normal priority. At the local platform's nice 10 it starved behind the other
-    // test worker on a loaded 2-core machine, and logins queued behind it outlasted the auth-service's
-    // 3 s timeout (503): CPU starvation, which no scenario here means to measure.
-    env: { ...opts.env, "user-service": { PASSWORD_HASH_NICE: "0", ...opts.env?.["user-service"] } },
+    env: { ...opts.env, "user-service": { ...TEST_PLATFORM_ENV["user-service"], ...opts.env?.["user-service"] } },
   });
   return {
     ...platform,

@@ -85,7 +85,8 @@ describe("upstream instances", () => {
       expect(nameOf(first)).toBe("drainer");
       for (let i = 0; i < 6; i++) expect(nameOf(await send(pool, "GET"))).toBe("other");
       draining = false;
-      await new Promise((r) => setTimeout(r, 1200)); // a probe round sees it ready
+      // A probe round sees it ready (every 500 ms; polled, so a stalled probe on a busy machine only waits).
+      await expect.poll(() => pool.instances[0]!.ejectedUntil, { timeout: 10_000 }).toBe(0);
       const names = new Set<string>();
       for (let i = 0; i < 4; i++) names.add(nameOf(await send(pool, "GET")));
       expect(names).toEqual(new Set(["drainer", "other"]));

@@ -110,10 +110,11 @@ describe("gateway micro-cache (anonymous blog reads, filed under the blog's gene
   });
 
   it("bounds staleness by age even if a bump were lost, and bypasses itself when Redis is not ready", async () => {
-    const gw = gateway(50);
+    // One second of life: long enough for the HIT to come back on a busy machine, short enough to wait out.
+    const gw = gateway(1000);
     await get(gw, "/api/posts?limit=9");
     expect((await get(gw, "/api/posts?limit=9")).cache).toBe("HIT");
-    await new Promise((r) => setTimeout(r, 80));
+    await new Promise((r) => setTimeout(r, 1100));
     expect((await get(gw, "/api/posts?limit=9")).cache).toBeNull();
 
     const down = createRedis({ url: "redis://127.0.0.1:1" });

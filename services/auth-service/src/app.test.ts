@@ -7,6 +7,7 @@ import { JwtVerifier, Lifecycle, Metrics, endUserSessions, loadEnv, startServer,
 import { freePort } from "@titanium/kit/local";
 import { memoryLogger, startTestPostgres, testTokens, type TestPostgres } from "@titanium/kit/testing";
 import { createApp as createUserApp } from "../../user-service/src/app.js";
+import { hashPool } from "../../user-service/src/passwords.js";
 import { createApp } from "./app.js";
 import { envSchema } from "./config.js";
 import { loadSigningKeys, type SigningKeys } from "./keys.js";
@@ -29,6 +30,9 @@ let metrics: Metrics;
 const log = memoryLogger("auth-service");
 
 beforeAll(async () => {
+  // The user-service hashes in this process: at normal priority (a pod's nice 19 starves behind the other
+  // test worker on a loaded machine, and the logins here would outlast their timeouts).
+  hashPool.configure({ size: 1, nice: 0 });
   pg = await startTestPostgres();
   const { verifier } = await testTokens();
   const userApp = createUserApp({ sql: pg.sql, verifier, logger: memoryLogger().logger, metrics: new Metrics("user-service", { processMetrics: false }) });
@@ -38,7 +42,8 @@ beforeAll(async () => {
   keyA = pemPair();
   keys = await loadSigningKeys(keyA.privateKey);
   metrics = new Metrics("auth-service", { processMetrics: false });
-  app = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics });
+  // A login is one Argon2id check (~0.2 s, seconds on a loaded machine): the 3 s default is the pods' figure.
+  app = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 });
 });
 afterAll(async () => {
   await userServer?.shutdown();

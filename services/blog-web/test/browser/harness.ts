@@ -34,7 +34,9 @@ export async function launchBrowser(viewport = { width: 1280, height: 900 }): Pr
     locale: "en-US",
     timezoneId: "UTC",
   });
-  context.setDefaultTimeout(5_000);
+  // A wait only lasts this long when it fails; on a loaded 2-core machine a login round trip (Argon2id)
+  // alone can take seconds.
+  context.setDefaultTimeout(10_000);
   return {
     context,
     close: async () => {

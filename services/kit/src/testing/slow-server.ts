@@ -16,6 +16,7 @@ const app = createServiceApp({
   openapi: { title: "fixture", version: "0" },
 });
 app.get("/slow", async (c) => {
+  console.log(JSON.stringify({ slowStarted: true })); // the test sends SIGTERM once a request is in flight
   await new Promise((r) => setTimeout(r, Number(c.req.query("ms") ?? 500)));
   return c.json({ done: true });
 });
