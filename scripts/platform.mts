@@ -155,11 +155,14 @@ export function cpuSeconds(pid: number | undefined): number {
 }
 
 /**
- * Environment for a platform a test starts: password hashing at normal priority. At the local platform's
- * nice 10 it starves behind the other test worker on a loaded 2-core machine, and logins queued behind it
- * outlast the auth-service's 3 s timeout (503): CPU starvation, which no test means to measure.
+ * The per-service environment of a platform a test starts: `env` with password hashing at normal priority
+ * (unless `env` sets it). At the local platform's nice 10 hashing starves behind the other test worker on a
+ * loaded 2-core machine, and logins queued behind it outlast the auth-service's 3 s timeout (503): CPU
+ * starvation, which no test means to measure.
  */
-export const TEST_PLATFORM_ENV: Readonly<Partial<Record<ServiceName, Record<string, string>>>> = { "user-service": { PASSWORD_HASH_NICE: "0" } };
+export function testPlatformEnv(env: PlatformOptions["env"] = {}): NonNullable<PlatformOptions["env"]> {
+  return { ...env, "user-service": { PASSWORD_HASH_NICE: "0", ...env["user-service"] } };
+}
 
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const log = opts.log ?? ((s, l) => console.log(`[${s}] ${l}`));

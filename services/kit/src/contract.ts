@@ -32,7 +32,7 @@ export const BLOG_CACHE_GENERATION_KEY = "blog:gen";
 /**
  * V8 flags each service runs with (command-line flags: the image's ENTRYPOINT, `ENTRYPOINTS.server`). A
  * small young generation and a capped old generation keep a service near 105-125 MiB RSS once idle after load
- * on Node 24 (75-95 on Node 20) instead of ~140 MiB and more; `--optimize-for-size`, tried first, saved as much memory but doubled the gateway's CPU per
+ * on Node 24 (75-95 MiB on Node 20, ~140 without the flags there); `--optimize-for-size`, tried first, saved as much memory but doubled the gateway's CPU per
  * request (docs/benchmarks.md). The cap sits well inside the pods' memory limits (192 MiB and up).
  * The gateway's semispaces are 4 MB, not 2: its requests hold their objects across a Redis round trip, and
  * with 2 MB under load those were promoted and full mark-compacts ran twice a second (a fifth less CPU per

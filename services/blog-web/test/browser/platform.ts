@@ -4,7 +4,7 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startPlatform as startLocalPlatform, TEST_PLATFORM_ENV } from "../../../../scripts/platform.mjs";
+import { startPlatform as startLocalPlatform, testPlatformEnv } from "../../../../scripts/platform.mjs";
 
 export interface Platform {
   /** Origin of the public entry (the gateway), e.g. http://127.0.0.1:8080. */
@@ -31,7 +31,7 @@ export async function startPlatform(): Promise<Platform> {
       dataDir,
       gatewayPort: 0,
       servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
-      env: { ...TEST_PLATFORM_ENV, "api-gateway": { RATE_LIMIT_SCALE } },
+      env: testPlatformEnv({ "api-gateway": { RATE_LIMIT_SCALE } }),
       log: (source, line) => {
         lines.push(`[${source}] ${line}`);
         if (lines.length > 200) lines.shift();
