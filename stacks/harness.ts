@@ -37,6 +37,8 @@ export interface RecordedResource {
   replaceWith: string[];
   /** URNs this resource depends on explicitly or through its inputs. */
   dependsOn: string[];
+  /** `customTimeouts` as the engine receives them (empty strings: the provider's default). */
+  customTimeouts?: { create: string; update: string; delete: string };
   /** Provider reference (`urn::id`) for custom resources with an explicit provider. */
   provider?: string;
 }
@@ -120,6 +122,7 @@ interface RegisterRequest {
   getReplaceWithList(): string[];
   getDependenciesList(): string[];
   getProvider(): string;
+  getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
 }
 
 type RegisterCallback = (err: unknown, resp: { getUrn(): string } | undefined) => void;
@@ -173,6 +176,8 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
         dependsOn: req.getDependenciesList(),
         provider: provider || undefined,
       };
+      const timeouts = req.getCustomtimeouts();
+      if (timeouts) record.customTimeouts = { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() };
       records.push(record);
       // The monitor assigns the URN; children refer to their parent by it.
       return register(req, (err, resp) => {

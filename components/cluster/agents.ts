@@ -26,11 +26,27 @@ export interface K3sAgentsArgs {
   after: pulumi.Input<pulumi.Resource>[];
 }
 
+/** Boot, K3s download and join take a few minutes before kube-proxy answers: autohealing waits this long. */
+export const AUTOHEALING_INITIAL_DELAY_SEC = 600;
+
+/**
+ * How long `pulumi up` may wait for the group to roll out: agents are replaced one at a time (surge one),
+ * each within one boot (about five minutes) plus, if it never turns healthy, one autohealing cycle; ten
+ * minutes on top for the group's own operations.
+ */
+export function rolloutTimeoutMinutes(agentCount: number): number {
+  const perAgent = 5 + AUTOHEALING_INITIAL_DELAY_SEC / 60;
+  return agentCount * perAgent + 10;
+}
+
 /**
  * The K3s agents: an instance template (auto-named from a prefix, so a change creates a new
  * template before the old one goes) and a zonal managed instance group with autohealing on
  * kube-proxy's /healthz and a rolling update policy that surges one VM and never drops below
- * the target size.
+ * the target size. `pulumi up` waits until every agent runs the current template and passed its
+ * health check: only then does it delete the old template (Compute Engine refuses to delete a
+ * template VMs were made from, `resourceInUseByAnotherResource`), and a deploy reports success
+ * only once the agents have joined.
  */
 export class K3sAgents extends pulumi.ComponentResource {
   readonly template: gcp.compute.InstanceTemplate;
@@ -76,8 +92,7 @@ export class K3sAgents extends pulumi.ComponentResource {
         baseInstanceName: args.baseInstanceName,
         versions: [{ name: "primary", instanceTemplate: this.template.selfLinkUnique }],
         targetSize: args.count,
-        // Boot, K3s download and join take a few minutes before kube-proxy answers.
-        autoHealingPolicies: { healthCheck: health.id, initialDelaySec: 600 },
+        autoHealingPolicies: { healthCheck: health.id, initialDelaySec: AUTOHEALING_INITIAL_DELAY_SEC },
         updatePolicy: {
           type: "PROACTIVE",
           minimalAction: "REPLACE",
@@ -85,9 +100,14 @@ export class K3sAgents extends pulumi.ComponentResource {
           maxUnavailableFixed: 0,
           replacementMethod: "SUBSTITUTE",
         },
-        waitForInstances: false,
+        // UPDATED: every VM on the current template and stable (an autohealed VM is stable once healthy).
+        waitForInstances: true,
+        waitForInstancesStatus: "UPDATED",
       },
-      { parent: this },
+      {
+        parent: this,
+        customTimeouts: { create: `${rolloutTimeoutMinutes(args.count)}m`, update: `${rolloutTimeoutMinutes(args.count)}m` },
+      },
     );
     this.instanceGroup = this.group.instanceGroup;
     this.registerOutputs({ instanceGroup: this.instanceGroup });

@@ -122,7 +122,7 @@ describe("K3s agents", () => {
     expect(template(prod).inputs).toMatchObject({ machineType: "e2-standard-2", scheduling: { provisioningModel: "STANDARD" } });
   });
 
-  it("run in a managed instance group with autohealing and a surge-one rolling update", () => {
+  it("run in a managed instance group with autohealing and a surge-one rolling update that up waits for", () => {
     expect(group(dev).inputs.targetSize).toBe(1);
     expect(group(prod).inputs.targetSize).toBe(3);
     for (const run of [dev, prod]) {
@@ -134,7 +134,12 @@ describe("K3s agents", () => {
       const hc = one(run, "gcp:compute/healthCheck:HealthCheck", `titanium-${run.stack}-agent-autohealing`);
       expect(hc.inputs.httpHealthCheck).toEqual({ port: 10256, requestPath: "/healthz" });
       expect(g.dependsOn).toContain(template(run).urn);
+      // up waits for the rollout, so the old template is deleted only once no VM uses it.
+      expect(g.inputs).toMatchObject({ waitForInstances: true, waitForInstancesStatus: "UPDATED" });
     }
+    // One agent: 15 minutes (boot + one autohealing cycle) + 10; three agents replaced one at a time: 55.
+    expect(group(dev).customTimeouts).toEqual({ create: "25m", update: "25m", delete: "" });
+    expect(group(prod).customTimeouts).toEqual({ create: "55m", update: "55m", delete: "" });
   });
 });
 

@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { rolloutTimeoutMinutes } from "../../components/cluster/agents";
 import { loadConfig, SERVICE_NAMES } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/harness";
 import { stackNames } from "../../stacks/plan";
@@ -143,6 +144,9 @@ describe("the workflows use the project's own facts", () => {
         for (const m of s.run!.matchAll(/(?:set-images\.sh|release-images\.sh|--stack) (\w+)/g)) expect(m[1], `${id}: ${s.name}`).toBe(stack);
       }
       expect(job.concurrency).toEqual({ group: `pulumi-${stack}`, "cancel-in-progress": false });
+      // up waits for the agents' rollout (components/cluster/agents.ts): the job must outlast its bound.
+      const agents = loadConfig(stack, readStackConfig(stack)).cluster.agents.count;
+      expect(job["timeout-minutes"], `${id} timeout-minutes`).toBeGreaterThanOrEqual(rolloutTimeoutMinutes(agents) + 20);
     }
     expect([...deployed].sort()).toEqual(stacks);
     expect(w.jobs.prod!.needs).toBe("dev");

@@ -39,6 +39,7 @@ export interface Job {
   concurrency?: { group: string; "cancel-in-progress"?: boolean } | string;
   strategy?: { matrix?: Record<string, unknown>; "fail-fast"?: boolean };
   outputs?: Record<string, string>;
+  "timeout-minutes"?: number;
   steps?: Step[];
   with?: Record<string, unknown>;
 }
