@@ -199,6 +199,25 @@ const MUTATIONS: Mutation[] = [
           (r.type === "kubernetes:core/v1:PersistentVolumeClaim" || (r.type === "kubernetes:apps/v1:StatefulSet" && getPath(r.inputs, "spec.volumeClaimTemplates") !== undefined)),
       ).protect = false),
   },
+  {
+    name: "unprotects the cluster's CA certificate",
+    stacks: ["prod"],
+    policies: ["protect-stateful-resources"],
+    apply: (rs) =>
+      void (find(rs, "a protected CA certificate", (r) => r.protect && r.type === "tls:index/selfSignedCert:SelfSignedCert" && getPath(r.inputs, "isCaCertificate") === true).protect = false),
+  },
+  {
+    name: "opts the gateway's pods out of injection with a label istiod reads as no",
+    stacks: STACKS,
+    policies: ["istio-sidecar-injection"],
+    apply: (rs) => put(appDeployment(rs), 'spec.template.metadata.labels."sidecar.istio.io/inject"', "off"),
+  },
+  {
+    name: "patches the gateway's Deployment instead of owning it",
+    stacks: STACKS,
+    policies: ["k8s-no-guarded-patches"],
+    apply: (rs) => void (appDeployment(rs).type = "kubernetes:apps/v1:DeploymentPatch"),
+  },
   { name: "drops the PodDisruptionBudgets", stacks: ["prod"], policies: ["k8s-app-high-availability"], apply: (rs) => rs.filter((r) => !/PodDisruptionBudget$/.test(r.type)) },
   { name: "runs a container as root", stacks: ["prod"], policies: ["k8s-run-as-non-root"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.runAsUser`, 0) },
   {

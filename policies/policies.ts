@@ -16,6 +16,7 @@ import { imagePinned } from "./rules/image-pinned";
 import { mtlsDestinationRule } from "./rules/mtls-destination-rule";
 import { mtlsMeshWideStrict } from "./rules/mtls-mesh-wide-strict";
 import { mtlsPeerAuthentication } from "./rules/mtls-peer-authentication";
+import { noGuardedPatches } from "./rules/no-guarded-patches";
 import { noLoadBalancerService } from "./rules/no-load-balancer";
 import { noPrivilege } from "./rules/no-privilege";
 import { runAsNonRoot } from "./rules/non-root";
@@ -45,6 +46,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
     hostPathAllowList,
     imagePinned,
     noLoadBalancerService,
+    noGuardedPatches,
     runAsNonRoot,
     readOnlyRootFilesystem,
     highAvailability,

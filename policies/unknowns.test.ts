@@ -10,6 +10,7 @@ import { UNKNOWN } from "../stacks/harness";
 import { createPolicies } from "./policies";
 import { deployment, destinationRule, firewall, instance, instanceTemplate, namespace, peerAuthentication, podDisruptionBudget, secret, service, workload } from "./testing/builders";
 import { check } from "./testing/check";
+import { recorded } from "./testing/fixtures";
 import { put } from "./testing/mutate";
 
 const policies = createPolicies({ chartWorkloads: {} });
@@ -43,11 +44,25 @@ const CASES: Record<string, () => [RecordedResource[], number, string]> = {
   "protect-stateful-resources": () => [[cache()], 0, "spec"],
 };
 
+/** Policies that read no input, only the type token: a preview's unknowns never change their verdict. */
+const TYPE_ONLY: Record<string, () => RecordedResource> = {
+  "k8s-no-guarded-patches": () => recorded("kubernetes:apps/v1:DeploymentPatch", "api", { metadata: { name: "api" } }),
+};
+
 it("documents every policy", () => {
-  expect(Object.keys(CASES).sort()).toEqual(policies.map((p) => p.name).sort());
+  expect([...Object.keys(CASES), ...Object.keys(TYPE_ONLY)].sort()).toEqual(policies.map((p) => p.name).sort());
 });
 
-describe.each(policies.map((p) => [p.name, p] as const))("%s", (name, policy) => {
+describe.each(policies.filter((p) => p.name in TYPE_ONLY).map((p) => [p.name, p] as const))("%s", (name, policy) => {
+  it("judges by type alone: a resource whose inputs are unknown is refused all the same", async () => {
+    const r = TYPE_ONLY[name]!();
+    put(r, "metadata", UNKNOWN);
+    const run = await check(policy, [r], { level: "mandatory", config: { unknownValues: "violation" } });
+    expect(run.findings.map((f) => [f.kind, f.level])).toEqual([["violation", "mandatory"]]);
+  });
+});
+
+describe.each(policies.filter((p) => !(p.name in TYPE_ONLY)).map((p) => [p.name, p] as const))("%s", (name, policy) => {
   it("passes the resources with every value known", async () => {
     const [resources] = CASES[name]!();
     expect((await check(policy, resources, { level: "mandatory" })).findings).toEqual([]);

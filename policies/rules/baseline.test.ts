@@ -109,4 +109,14 @@ describe("protect-stateful-resources", () => {
     ]);
     expect(run.findings.every((f) => f.level === "mandatory")).toBe(true);
   });
+  it("flags an unprotected generated password and CA certificate, not a leaf certificate or a key", async () => {
+    const password = recorded("random:index/randomPassword:RandomPassword", "postgres-password", { length: 32 });
+    const ca = recorded("tls:index/selfSignedCert:SelfSignedCert", "cluster-ca", { isCaCertificate: true, validityPeriodHours: 87600 });
+    const leaf = recorded("tls:index/selfSignedCert:SelfSignedCert", "gateway-cert", { isCaCertificate: false, validityPeriodHours: 8760 });
+    const key = recorded("tls:index/privateKey:PrivateKey", "gateway-key", { algorithm: "ECDSA" });
+    expect(messages(await check(protectStateful, [password, ca, leaf, key]))).toEqual([
+      "random:index/randomPassword:RandomPassword postgres-password is stateful and not protected",
+      "tls:index/selfSignedCert:SelfSignedCert cluster-ca is stateful and not protected",
+    ]);
+  });
 });

@@ -7,6 +7,32 @@ interface Config extends BaseConfig {
 }
 
 const WORLD = ["0.0.0.0/0", "::/0"];
+/** Public sources this broad are "the internet" too (`0.0.0.0/1` + `128.0.0.0/1` is the world in two rules' worth). */
+const BROADEST_PUBLIC_PREFIX = { v4: 16, v6: 32 };
+const PRIVATE_V4: [number, number][] = [
+  [0x0a000000, 8], // 10.0.0.0/8
+  [0xac100000, 12], // 172.16.0.0/12
+  [0xc0a80000, 16], // 192.168.0.0/16
+  [0x64400000, 10], // 100.64.0.0/10 (shared address space)
+];
+
+/**
+ * Whether a source range reaches (a large share of) the internet: 0.0.0.0/0 and ::/0, and any public
+ * range broader than /16 (IPv6: /32). Private ranges of any size are not the internet.
+ */
+export function opensToInternet(cidr: string): boolean {
+  const text = cidr.trim();
+  if (WORLD.includes(text)) return true;
+  const [addr, bits] = text.split("/");
+  const prefix = bits === undefined ? (addr!.includes(":") ? 128 : 32) : Number(bits);
+  if (!Number.isInteger(prefix)) return false;
+  if (addr!.includes(":")) return prefix < BROADEST_PUBLIC_PREFIX.v6 && !/^f[cd]/i.test(addr!);
+  const octets = addr!.split(".").map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) return false;
+  const ip = ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
+  const inside = ([net, len]: [number, number]) => prefix >= len && (ip >>> (32 - len)) === (net >>> (32 - len));
+  return prefix < BROADEST_PUBLIC_PREFIX.v4 && !PRIVATE_V4.some(inside);
+}
 /** Protocols with ports; `all` and the protocol numbers of TCP, UDP and SCTP included. */
 const PORTED = ["tcp", "udp", "sctp", "all", "6", "17", "132"];
 
@@ -23,7 +49,7 @@ export const gcpFirewallNoWorldAdmin = resourcePolicy<Config>(
   {
     name: "gcp-firewall-no-world-admin-ports",
     description:
-      "No enabled ingress firewall rule opens SSH (22), the K3s API (6443), the kubelet (10250) or all ports to 0.0.0.0/0 (or ::/0, or no source at all, which GCP reads as 0.0.0.0/0).",
+      "No enabled ingress firewall rule opens SSH (22), the K3s API (6443), the kubelet (10250) or all ports to 0.0.0.0/0 (or ::/0, a public range broader than /16 or /32 for IPv6, or no source at all, which GCP reads as 0.0.0.0/0).",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -43,7 +69,7 @@ export const gcpFirewallNoWorldAdmin = resourcePolicy<Config>(
       const ranges = Array.isArray(props.sourceRanges) ? (props.sourceRanges as string[]) : [];
       const tags = Array.isArray(props.sourceTags) ? (props.sourceTags as string[]) : [];
       const accounts = Array.isArray(props.sourceServiceAccounts) ? (props.sourceServiceAccounts as string[]) : [];
-      const world = ranges.filter((r) => WORLD.includes(r));
+      const world = ranges.filter((r) => typeof r === "string" && opensToInternet(r));
       const implicitWorld = ranges.length === 0 && tags.length === 0 && accounts.length === 0;
       if (world.length === 0 && !implicitWorld) return;
       const from = implicitWorld ? "0.0.0.0/0 (no source given)" : world.join(", ");

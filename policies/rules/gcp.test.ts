@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { check, messages } from "../testing/check";
 import { recorded, unknown } from "../testing/fixtures";
 import { firewall, instance, instanceTemplate, secret } from "../testing/builders";
-import { gcpFirewallNoWorldAdmin, portSpecCovers } from "./gcp-firewall";
+import { gcpFirewallNoWorldAdmin, opensToInternet, portSpecCovers } from "./gcp-firewall";
 import { gcpNoPublicIp } from "./gcp-no-public-ip";
 import { gcpOsLogin } from "./gcp-os-login";
 import { gcpServiceAccount } from "./gcp-service-account";
@@ -29,8 +29,18 @@ describe("gcp-firewall-no-world-admin-ports", () => {
     [{ sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "all" }] }, "opens all all ports to 0.0.0.0/0"],
     [{ sourceRanges: ["0.0.0.0/0"], allows: [{ protocol: "udp" }] }, "opens all udp ports to 0.0.0.0/0"],
     [{ allows: [{ protocol: "tcp", ports: ["22"] }] }, "opens tcp port(s) 22 to 0.0.0.0/0 (no source given)"],
+    // The world in halves, and a public /8.
+    [{ sourceRanges: ["0.0.0.0/1", "128.0.0.0/1"], allows: [{ protocol: "tcp", ports: ["22"] }] }, "opens tcp port(s) 22 to 0.0.0.0/1, 128.0.0.0/1"],
+    [{ sourceRanges: ["35.0.0.0/8"], allows: [{ protocol: "tcp", ports: ["6443"] }] }, "opens tcp port(s) 6443 to 35.0.0.0/8"],
+    [{ sourceRanges: ["2000::/3"], allows: [{ protocol: "tcp", ports: ["22"] }] }, "opens tcp port(s) 22 to 2000::/3"],
   ])("rejects %j", async (inputs, expected) => {
     expect(messages(await check(gcpFirewallNoWorldAdmin, firewall("bad", inputs)))).toEqual([`rule bad ${expected}`]);
+  });
+  it("counts the world, and public ranges broader than /16 (/32 for IPv6), as the internet; private ranges of any size are not", () => {
+    const internet = ["0.0.0.0/0", "::/0", "0.0.0.0/1", "128.0.0.0/1", "35.0.0.0/8", "64.0.0.0/2", "2000::/3", "2001:db8::/31"];
+    const not = ["35.235.240.0/20", "35.191.0.0/16", "130.211.0.0/22", "198.51.100.7", "198.51.100.0/28", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "2001:db8::/32", "not-a-cidr"];
+    expect(internet.filter((c) => !opensToInternet(c))).toEqual([]);
+    expect(not.filter(opensToInternet)).toEqual([]);
   });
   it("reads port ranges", () => {
     expect([portSpecCovers("22", 22), portSpecCovers("1-1024", 22), portSpecCovers("23-30", 22), portSpecCovers(6443, 6443)]).toEqual([true, true, false, true]);

@@ -150,7 +150,7 @@ export const hostPathAllowList = resourcePolicy<Config>(
   {
     name: "k8s-host-path-allow-list",
     description:
-      "Only allow-listed workloads (the node exporter and the PD CSI node plugin), each in its own namespace, mount hostPath volumes, and only the paths their entry names; Helm releases are judged by the host mounts their values switch on.",
+      "Only allow-listed workloads (the node exporter, the PD CSI node plugin and the Istio CNI agent), each in its own namespace, mount hostPath volumes, and only the paths their entry names; Helm releases are judged by the host mounts their values switch on.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:

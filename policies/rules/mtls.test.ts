@@ -3,11 +3,11 @@ import { UNKNOWN } from "../../stacks/harness";
 import { put } from "../testing/mutate";
 import { check, messages } from "../testing/check";
 import { unknown } from "../testing/fixtures";
-import { deployment, destinationRule, namespace, peerAuthentication } from "../testing/builders";
+import { deployment, destinationRule, helmRelease, namespace, peerAuthentication } from "../testing/builders";
 import { mtlsDestinationRule } from "./mtls-destination-rule";
 import { mtlsMeshWideStrict } from "./mtls-mesh-wide-strict";
 import { mtlsPeerAuthentication } from "./mtls-peer-authentication";
-import { sidecarInjection } from "./sidecar-injection";
+import { podOptsOut, sidecarInjection } from "./sidecar-injection";
 
 const meshWide = peerAuthentication("default", "istio-system", { mtls: { mode: "STRICT" } });
 const appNamespace = namespace("titanium", { "istio-injection": "enabled" });
@@ -145,6 +145,29 @@ describe("istio-sidecar-injection (stack)", () => {
     const run = await check(sidecarInjection, [appNamespace, optOut]);
     expect(messages(run)).toEqual(['titanium/redis opts out of sidecar injection (sidecar.istio.io/inject: "false")']);
     expect(run.findings[0]!.urn).toBe(optOut.urn);
+  });
+  it("reads a pod's own choice as istiod does: the label over the annotation, anything but yes/true/on/y (any case) skips injection", async () => {
+    for (const no of ["false", "False", "no", "off", "0", "n", "disabled"]) expect(podOptsOut({}, { "sidecar.istio.io/inject": no }), no).toBe(no);
+    for (const yes of ["true", "TRUE", "yes", "on", "y", ""]) expect(podOptsOut({ "sidecar.istio.io/inject": yes }, {}), yes).toBeUndefined();
+    // The label wins: a "true" label keeps a "false" annotation from mattering, and the other way round.
+    expect(podOptsOut({ "sidecar.istio.io/inject": "true" }, { "sidecar.istio.io/inject": "false" })).toBeUndefined();
+    expect(podOptsOut({ "sidecar.istio.io/inject": "off" }, { "sidecar.istio.io/inject": "true" })).toBe("off");
+    const byLabel = deployment("redis", { podLabels: { "sidecar.istio.io/inject": "No" } });
+    expect(messages(await check(sidecarInjection, [appNamespace, byLabel]))).toEqual(['titanium/redis opts out of sidecar injection (sidecar.istio.io/inject: "No")']);
+  });
+  it("fails istiod values that stop namespace-wide injection, and passes the chart's defaults", async () => {
+    const api = deployment("api-gateway");
+    expect(messages(await check(sidecarInjection, [appNamespace, api, helmRelease("istiod", "istiod", { global: { proxy: { autoInject: "enabled" } }, sidecarInjectorWebhook: { neverInjectSelector: [] } })]))).toEqual([]);
+    const off = helmRelease("istiod", "istiod", {
+      global: { proxy: { autoInject: "disabled" } },
+      sidecarInjectorWebhook: { neverInjectSelector: [{ matchLabels: { app: "redis" } }] },
+    });
+    expect(messages(await check(sidecarInjection, [appNamespace, api, off]))).toEqual([
+      'istiod\'s values set global.proxy.autoInject to "disabled": pods are injected only when they ask for it, whatever the namespace\'s label',
+      'istiod\'s values set sidecarInjectorWebhook.neverInjectSelector to [{"matchLabels":{"app":"redis"}}]: pods matching it are never injected, whatever the namespace\'s label',
+    ]);
+    // Another chart's values with the same keys are not istiod's.
+    expect(messages(await check(sidecarInjection, [appNamespace, api, helmRelease("gateway", "gateway", { global: { proxy: { autoInject: "disabled" } } })]))).toEqual([]);
   });
   it("fails a workload whose inbound ports bypass its sidecar, but not an outbound exclusion", async () => {
     const bypass = deployment("postgres", { podAnnotations: { "traffic.sidecar.istio.io/excludeInboundPorts": "5432" } });

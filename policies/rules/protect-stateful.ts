@@ -18,7 +18,17 @@ export const DEFAULT_STATEFUL_TYPES = [
   "gcp:kms/cryptoKey:CryptoKey",
   "kubernetes:core/v1:PersistentVolumeClaim",
   "kubernetes:core/v1:PersistentVolume",
+  // A generated password: a replacement is a new one that what holds the old one (the database's
+  // data, a joined node) no longer matches.
+  "random:index/randomPassword:RandomPassword",
 ];
+
+/**
+ * A CA certificate: replacing it re-keys the cluster's trust (every kubeconfig, joined node and issued
+ * certificate). Its private key is guarded through it: a new key forces a new certificate, which
+ * `protect` refuses. A leaf certificate or key (the admin client's, the gateway's fallback) is replaceable.
+ */
+const SELF_SIGNED_CERT = "tls:index/selfSignedCert:SelfSignedCert";
 
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 
@@ -27,7 +37,7 @@ export const protectStateful = resourcePolicy<Config>(
   {
     name: "protect-stateful-resources",
     description:
-      "Stateful resources (Secret Manager secrets, disks, static IPs, buckets, KMS keys, volumes, and StatefulSets with volume claim templates such as the database) are created with `protect`.",
+      "Stateful resources (Secret Manager secrets, disks, static IPs, buckets, KMS keys, volumes, generated passwords, CA certificates, and StatefulSets with volume claim templates such as the database) are created with `protect`.",
     severity: "high",
     enforcementLevel: "advisory",
     remediationSteps:
@@ -44,6 +54,7 @@ export const protectStateful = resourcePolicy<Config>(
     judge.check(() => {
       const stateful =
         config.statefulTypes.includes(args.type) ||
+        (args.type === SELF_SIGNED_CERT && (args.props as Obj).isCaCertificate === true) ||
         (args.type === STATEFUL_SET && Array.isArray(((args.props as Obj).spec as Obj | undefined)?.volumeClaimTemplates));
       if (stateful) report(`${args.type} ${args.name} is stateful and not protected`);
     });

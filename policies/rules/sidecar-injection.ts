@@ -1,5 +1,5 @@
 import type { PolicyResource } from "@pulumi/policy";
-import { globMatch, isPodBearing, labelsOf, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
+import { chartName, getPath, globMatch, HELM_RELEASE_TYPES, isPodBearing, labelsOf, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
 import { deploysToKubernetes } from "./mtls-mesh-wide-strict";
 
@@ -30,16 +30,35 @@ function injectionEnabled(labels: Record<string, string>, revisions: string[]): 
   return labels["istio-injection"] === "enabled" || revisions.includes(labels["istio.io/rev"] ?? "");
 }
 
+/**
+ * What a pod says about its own injection, read as istiod's injector reads it (`injectRequired`): the
+ * `sidecar.istio.io/inject` label wins over the annotation of the same name; "y", "yes", "true" and "on"
+ * (any case) ask for a sidecar, an empty or absent value leaves the namespace's policy in charge, and
+ * any other value ("false", "no", "off", "0", a typo) skips injection.
+ */
+export function podOptsOut(labels: Record<string, unknown>, annotations: Record<string, unknown>): string | undefined {
+  const key = "sidecar.istio.io/inject";
+  const value = key in labels ? labels[key] : annotations[key];
+  if (typeof value !== "string" || value === "") return undefined;
+  return ["y", "yes", "true", "on"].includes(value.toLowerCase()) ? undefined : value;
+}
+
+/** istiod values that stop injection in namespaces labelled for it (the chart's defaults inject). */
+const ISTIOD_INJECTION_VALUES: { path: string; stops: (v: unknown) => boolean; why: string }[] = [
+  { path: "global.proxy.autoInject", stops: (v) => v !== undefined && v !== "enabled", why: "pods are injected only when they ask for it" },
+  { path: "sidecarInjectorWebhook.neverInjectSelector", stops: (v) => Array.isArray(v) && v.length > 0, why: "pods matching it are never injected" },
+];
+
 /** Every application namespace injects sidecars, and no application workload opts out. */
 export const sidecarInjection = stackPolicy<Config>(
   {
     name: "istio-sidecar-injection",
     description:
-      "Every application namespace exists in the stack with Istio sidecar injection enabled, and no workload in it opts out (sidecar.istio.io/inject: \"false\") or lets inbound ports bypass its sidecar.",
+      "Every application namespace exists in the stack with Istio sidecar injection enabled, istiod's values keep namespace-wide injection on, and no workload in it opts out (a sidecar.istio.io/inject label or annotation istiod reads as no) or lets inbound ports bypass its sidecar.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Label the application Namespace `istio-injection: enabled` (platform layer) and remove `sidecar.istio.io/inject: \"false\"` from pod templates. Workloads outside the mesh would bypass STRICT mTLS and the AuthorizationPolicies.",
+      "Label the application Namespace `istio-injection: enabled` (platform layer), leave istiod's `global.proxy.autoInject` at `enabled` and its `sidecarInjectorWebhook.neverInjectSelector` empty, and remove `sidecar.istio.io/inject` opt-outs from pod templates. Workloads outside the mesh would bypass STRICT mTLS and the AuthorizationPolicies.",
     configSchema: {
       properties: {
         applicationNamespaces: applicationNamespacesSchema,
@@ -85,6 +104,16 @@ export const sidecarInjection = stackPolicy<Config>(
         }
       }, r.urn);
     }
+    for (const r of args.resources.filter((x) => HELM_RELEASE_TYPES.includes(x.type))) {
+      judge.check(() => {
+        const props = r.props as Obj;
+        if (chartName(props) !== "istiod") return;
+        for (const v of ISTIOD_INJECTION_VALUES) {
+          const value = getPath(props.values, v.path);
+          if (v.stops(value)) report(`istiod's values set ${v.path} to ${JSON.stringify(value)}: ${v.why}, whatever the namespace's label`, r.urn);
+        }
+      }, r.urn);
+    }
     for (const r of args.resources.filter((x) => isPodBearing(x.type))) {
       judge.check(() => {
         const props = r.props as Obj;
@@ -96,8 +125,8 @@ export const sidecarInjection = stackPolicy<Config>(
         }
         const tpl = podTemplate(r.type, props)!;
         const annotations = (tpl.metadata.annotations ?? {}) as Record<string, string>;
-        const optOut = [annotations["sidecar.istio.io/inject"], labelsOf(tpl.metadata)["sidecar.istio.io/inject"]].some((v) => v === "false");
-        if (optOut) report(`${objectName(props, r.name)} opts out of sidecar injection (sidecar.istio.io/inject: "false")`, r.urn);
+        const optOut = podOptsOut(labelsOf(tpl.metadata), annotations);
+        if (optOut !== undefined) report(`${objectName(props, r.name)} opts out of sidecar injection (sidecar.istio.io/inject: "${optOut}")`, r.urn);
         // Inbound traffic the proxy does not capture reaches the app in plaintext, past STRICT mTLS and
         // every AuthorizationPolicy. (Outbound exclusions, such as the backup's to the metadata server,
         // leave inbound protection intact.)

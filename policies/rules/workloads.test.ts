@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { POD_TEMPLATE_PATHS } from "../lib/k8s";
 import { check, messages } from "../testing/check";
-import { unknown } from "../testing/fixtures";
+import { recorded, unknown } from "../testing/fixtures";
 import { resolvePolicyConfig } from "../testing/policy-config";
 import { container, deployment, helmRelease, service, workload } from "../testing/builders";
 import { noHostNamespaces } from "./host-namespaces";
 import { K3S_CNI_DIRS } from "../../components/platform/names";
 import { DEFAULT_HOST_PATH_ALLOWED, hostPathAllowList } from "./host-path";
 import { imagePinned, imageProblem } from "./image-pinned";
+import { noGuardedPatches, patchedKind } from "./no-guarded-patches";
 import { noLoadBalancerService } from "./no-load-balancer";
 import { noPrivilege } from "./no-privilege";
 import { resourceLimitsPolicy } from "./resource-limits";
@@ -259,5 +260,34 @@ describe("k8s-no-load-balancer-service", () => {
     expect(messages(await check(noLoadBalancerService, helmRelease("kps", "kube-prometheus-stack", { grafana: { service: { type: "LoadBalancer" } } })))).toEqual([
       "values grafana.service.type is LoadBalancer",
     ]);
+  });
+});
+
+describe("k8s-no-guarded-patches", () => {
+  const patch = (type: string, name: string) => recorded(type, name, { metadata: { name, namespace: "titanium" } });
+  it("refuses patches of the kinds the other policies judge, in any API version", async () => {
+    const run = await check(noGuardedPatches, [
+      patch("kubernetes:apps/v1:DeploymentPatch", "api-gateway"),
+      patch("kubernetes:core/v1:ServicePatch", "gateway"),
+      patch("kubernetes:core/v1:NamespacePatch", "titanium"),
+      patch("kubernetes:batch/v1:CronJobPatch", "backup"),
+      patch("kubernetes:security.istio.io/v1beta1:PeerAuthenticationPatch", "default"),
+      patch("kubernetes:networking.k8s.io/v1:NetworkPolicyPatch", "default-deny"),
+    ]);
+    expect(messages(run)).toEqual([
+      "kubernetes:apps/v1:DeploymentPatch api-gateway patches a Deployment the policies cannot judge as a whole",
+      "kubernetes:core/v1:ServicePatch gateway patches a Service the policies cannot judge as a whole",
+      "kubernetes:core/v1:NamespacePatch titanium patches a Namespace the policies cannot judge as a whole",
+      "kubernetes:batch/v1:CronJobPatch backup patches a CronJob the policies cannot judge as a whole",
+      "kubernetes:security.istio.io/v1beta1:PeerAuthenticationPatch default patches a PeerAuthentication the policies cannot judge as a whole",
+      "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch default-deny patches a NetworkPolicy the policies cannot judge as a whole",
+    ]);
+  });
+  it("allows patches of other kinds (the platform's AppProject) and whole objects", async () => {
+    const run = await check(noGuardedPatches, [patch("kubernetes:argoproj.io/v1alpha1:AppProjectPatch", "default"), patch("kubernetes:core/v1:ConfigMapPatch", "x"), deployment("api-gateway")]);
+    expect(run.findings).toEqual([]);
+  });
+  it("covers every pod-bearing kind the pack knows", () => {
+    for (const type of Object.keys(POD_TEMPLATE_PATHS)) expect(patchedKind(`${type}Patch`), type).toMatch(/^[\w.]+:\w+$/);
   });
 });
