@@ -28,9 +28,24 @@ const IN_CLUSTER = "https://kubernetes.default.svc";
  * Argo CD from its chart, serving plain HTTP under `/argocd` behind the Istio gateway, with its
  * admin password (bcrypt) merged into `argocd-secret` from Secret Manager. Pulumi owns every
  * platform and application object; Argo CD may only sync a team's extra apps through the optional
- * root Application, whose projects can never reach a namespace Pulumi manages or any
- * cluster-scoped object, and the `default` project is locked so nothing escapes through it.
+ * root Application, whose projects reach only `team-*` namespaces (never one Pulumi manages or
+ * Kubernetes' own), no cluster-scoped object and no kind that grants rights or changes isolation, and
+ * the `default` project is locked so nothing escapes through it.
  */
+/** Where teams' apps may go (the namespaces exist before their apps: operators create them, deploy runbook). */
+export const TEAM_NAMESPACES = "team-*";
+/** Kubernetes' own namespaces: never a destination. */
+const KUBERNETES_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+/** Kinds a team's app may not create: Argo CD's own (a project of its own is an escape), RBAC, network and mesh policy, quotas. */
+export const TEAM_DENIED_KINDS = [
+  { group: "argoproj.io", kind: "*" },
+  { group: "rbac.authorization.k8s.io", kind: "*" },
+  { group: "networking.k8s.io", kind: "NetworkPolicy" },
+  { group: "security.istio.io", kind: "*" },
+  { group: "", kind: "ResourceQuota" },
+  { group: "", kind: "LimitRange" },
+];
+
 export class ArgoCd extends pulumi.ComponentResource {
   /** Namespaces Argo CD may never deploy into (Pulumi's). */
   public readonly deniedNamespaces: string[];
@@ -78,7 +93,9 @@ export class ArgoCd extends pulumi.ComponentResource {
       { ...k, dependsOn: [release, args.secretStore] },
     );
 
-    this.deniedNamespaces = Object.values(NAMESPACES).filter((n) => n !== ns);
+    // Every namespace Pulumi manages (Argo CD's own included: its AppProjects and Applications are the
+    // confinement itself) and Kubernetes' own.
+    this.deniedNamespaces = [...Object.values(NAMESPACES), ...KUBERNETES_NAMESPACES];
     const project = (projectName: string, spec: Record<string, unknown>) =>
       new k8s.apiextensions.CustomResource(
         `${name}-project-${projectName}`,
@@ -100,15 +117,17 @@ export class ArgoCd extends pulumi.ComponentResource {
 
     if (args.rootApp) {
       const root = args.rootApp;
-      // Teams' apps: any namespace except Pulumi's, namespaced objects only.
+      // Teams' apps: only in team namespaces, namespaced objects only, and none of the kinds that grant
+      // rights or change isolation (Argo CD's own, RBAC, network and mesh policy, quotas).
       project("gitops", {
-        description: "Extra apps synced by Argo CD; never Pulumi's namespaces or cluster-scoped objects",
+        description: `Extra apps synced by Argo CD; only in ${TEAM_NAMESPACES} namespaces, never Pulumi's or cluster-scoped objects`,
         sourceRepos: [root.repoURL],
         destinations: [
           ...this.deniedNamespaces.map((n) => ({ server: IN_CLUSTER, namespace: `!${n}` })),
-          { server: IN_CLUSTER, namespace: "*" },
+          { server: IN_CLUSTER, namespace: TEAM_NAMESPACES },
         ],
         clusterResourceWhitelist: [],
+        namespaceResourceBlacklist: TEAM_DENIED_KINDS,
       });
       // The root app may only create Applications (app of apps) in Argo CD's namespace.
       project("gitops-root", {

@@ -344,15 +344,20 @@ describe("platform layer variants", () => {
     expect(o(o(o(es.inputs.spec).target).template).type).toBe("kubernetes.io/tls");
   });
 
-  it("creates the root Application only when configured, confined to namespaces Pulumi does not own", async () => {
+  it("creates the root Application only when configured, its teams' apps confined to team namespaces and harmless kinds", async () => {
     expect(ofType(runs.dev!, "kubernetes:argoproj.io/v1alpha1:Application")).toHaveLength(0);
     const run = await runProgram({ stack: "dev", config: { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps" } } } });
     const app = one(run, "kubernetes:argoproj.io/v1alpha1:Application", "platform-argocd-root-app");
     expect(o(app.inputs.spec).project).toBe("gitops-root");
     const gitops = one(run, "kubernetes:argoproj.io/v1alpha1:AppProject", "platform-argocd-project-gitops");
     const destinations = (o(gitops.inputs.spec).destinations as Obj[]).map((d) => d.namespace);
-    for (const n of Object.values(NAMESPACES).filter((x) => x !== NAMESPACES.argocd)) expect(destinations).toContain(`!${n}`);
+    // Denied: every namespace Pulumi manages, Argo CD's own included (its projects are the fence), and Kubernetes'.
+    for (const n of [...Object.values(NAMESPACES), "default", "kube-system"]) expect(destinations).toContain(`!${n}`);
+    // Allowed: team namespaces only (Argo CD reads a denial first, then any allowing pattern).
+    expect(destinations.filter((d) => !String(d).startsWith("!"))).toEqual(["team-*"]);
     expect(o(gitops.inputs.spec).clusterResourceWhitelist).toEqual([]);
+    const denied = (o(gitops.inputs.spec).namespaceResourceBlacklist as Obj[]).map((k) => `${String(k.group)}/${String(k.kind)}`);
+    expect(denied).toEqual(expect.arrayContaining(["argoproj.io/*", "rbac.authorization.k8s.io/*", "networking.k8s.io/NetworkPolicy", "security.istio.io/*"]));
   });
 
   it("fails the capacity check for an undersized cluster", async () => {
