@@ -16,7 +16,7 @@ import { Migrations } from "./migrations";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
 import { type EnvContext, poolSize, postgresEnv, serviceEnv } from "./service-env";
-import { HEALTH, TitaniumService } from "./titanium-service";
+import { TitaniumService } from "./titanium-service";
 import {
   BACKUP,
   CALLS,
@@ -168,8 +168,8 @@ export class TitaniumApps extends pulumi.ComponentResource {
       const callers: Access[] = [
         ...callersFrom(svc),
         ...INGRESS_TARGETS.filter((t) => t.to === svc).map((t) => ({ peer: ingress, ports: [port], paths: t.paths, notPaths: t.notPaths, methods: t.methods })),
-        // Merged metrics on the agent port; `GET /metrics` on the app port when Prometheus scrapes with mesh certificates.
-        { peer: prometheus, ports: [port, platform.prometheus.metricsPort], paths: [HEALTH.metrics], methods: ["GET"] },
+        // Merged metrics on the agent port (ADR 0021); Prometheus has no mesh certificate for the app port.
+        { peer: prometheus, ports: [platform.prometheus.metricsPort] },
       ];
       services[svc] = new TitaniumService(`${name}-${svc}`, {
         serviceName: svc,

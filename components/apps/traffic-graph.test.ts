@@ -45,11 +45,8 @@ const INTENDED = [
   // The public entry: the API through the api-gateway, the blog UI (pages only) directly.
   "ingress-gateway -> api-gateway:8000/TCP /api/users/health,/api/auth/health,/api/*,/blog/api/*",
   "ingress-gateway -> blog-service:8005/TCP GET,HEAD /,/health,/blog,/blog/* not /blog/api/*",
-  // Prometheus: merged metrics on the agent port, or /metrics on the app port with mesh certificates.
-  ...[["api-gateway", 8000], ["auth-service", 8002], ["user-service", 8001], ["blog-service", 8005]].flatMap(([svc, port]) => [
-    `prometheus -> ${svc}:${port}/TCP GET /metrics`,
-    `prometheus -> ${svc}:15020/TCP`,
-  ]),
+  // Prometheus: merged metrics on the agent port (ADR 0021), never the app port (it has no mesh certificate).
+  ...["api-gateway", "auth-service", "user-service", "blog-service"].map((svc) => `prometheus -> ${svc}:15020/TCP`),
   // Istio marks every injected pod for scraping: the data stores' proxies too (their merged Envoy metrics).
   "prometheus -> postgres:15020/TCP",
   "prometheus -> redis:15020/TCP",
@@ -150,6 +147,12 @@ describe("traffic graph derivation", () => {
 
   it("names the other namespaces' peers for the offline plan", () => {
     const names = discoverExternals(runs.prod!, "titanium").map((p) => p.name).sort();
-    expect(names).toEqual(["istio-system/app=istiod", "istio-system/istio-ingressgateway", "kube-system/k8s-app=kube-dns", "monitoring/kps-prometheus"]);
+    // Prometheus only reaches the agent port, outside Envoy's inbound listener: no principal, named by its labels.
+    expect(names).toEqual([
+      "istio-system/app=istiod",
+      "istio-system/istio-ingressgateway",
+      "kube-system/k8s-app=kube-dns",
+      "monitoring/app.kubernetes.io/name=prometheus,operator.prometheus.io/name=kps-prometheus",
+    ]);
   });
 });

@@ -22,7 +22,15 @@ const APP_SERIES = new Set<string>([
   ...["_bucket", "_sum", "_count"].map((s) => `${METRICS.httpDuration}${s}`),
 ]);
 /** Cluster metrics (kube-state-metrics, cAdvisor via the kubelet, Prometheus itself). */
-const CLUSTER_SERIES = new Set(["up", "kube_pod_container_resource_limits", "kube_pod_container_status_restarts_total", "container_memory_working_set_bytes", "container_cpu_usage_seconds_total"]);
+const CLUSTER_SERIES = new Set([
+  "up",
+  "kube_pod_container_resource_limits",
+  "kube_pod_container_status_restarts_total",
+  "kube_pod_init_container_resource_limits",
+  "kube_pod_init_container_status_restarts_total",
+  "container_memory_working_set_bytes",
+  "container_cpu_usage_seconds_total",
+]);
 /** Labels any series gets from its target, plus the metric-specific ones the kit documents. */
 const TARGET_LABELS = ["namespace", "pod", "container", "job", "instance", "app"];
 const APP_LABELS = new Set<string>([...HTTP_LABELS, "le", "result", ...TARGET_LABELS]);
@@ -142,6 +150,17 @@ describe("PrometheusRules", () => {
   it("reads the latency objective from an exact histogram bucket and 429s as a code", () => {
     expect(HTTP_DURATION_BUCKETS).toContain(LATENCY_SLO_SECONDS);
     expect(rules.find((r) => r.alert === "TitaniumRateLimitHits")!.expr).toContain('status="429"');
+  });
+
+  it("per-container rules see the sidecars too: a native sidecar's series are the init-container ones", () => {
+    expect(readFileSync(path.join(import.meta.dirname, "../apps/mesh.ts"), "utf8")).toContain('"sidecar.istio.io/nativeSidecar": "true"');
+    for (const r of rules) {
+      const read = new Set(selectors(r.expr).map((s) => s.metric));
+      for (const m of read) {
+        const init = m.replace(/^kube_pod_container_/, "kube_pod_init_container_");
+        if (init !== m) expect(read, `${r.alert} reads ${m} but not ${init}`).toContain(init);
+      }
+    }
   });
 
   it("each alert has a runbook section", () => {

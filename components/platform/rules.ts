@@ -94,7 +94,8 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
     rules: [
       rule(
         "TitaniumPodRestarting",
-        `increase(kube_pod_container_status_restarts_total{${app}}[15m]) > 2`,
+        // The istio-proxy runs as a native sidecar (an init container that keeps running): its series are kube_pod_init_container_*.
+        `increase(kube_pod_container_status_restarts_total{${app}}[15m]) > 2 or increase(kube_pod_init_container_status_restarts_total{${app}}[15m]) > 2`,
         "0m",
         "warning",
         "{{ $labels.pod }}/{{ $labels.container }} restarted more than twice in 15 minutes",
@@ -102,7 +103,7 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
       ),
       rule(
         "TitaniumMemoryNearLimit",
-        `max by (namespace, pod, container) (container_memory_working_set_bytes{${app},container!=""}) / max by (namespace, pod, container) (kube_pod_container_resource_limits{${app},resource="memory"}) > 0.9`,
+        `max by (namespace, pod, container) (container_memory_working_set_bytes{${app},container!=""}) / max by (namespace, pod, container) (kube_pod_container_resource_limits{${app},resource="memory"} or kube_pod_init_container_resource_limits{${app},resource="memory"}) > 0.9`,
         "10m",
         "warning",
         "{{ $labels.pod }}/{{ $labels.container }} uses more than 90% of its memory limit",
