@@ -10,8 +10,10 @@ export interface ArgoCdArgs {
   provider: k8s.Provider;
   /** Pinned charts and per-workload resources (`argoCd` is used). */
   charts: ChartsConfig;
-  /** Public host name (Argo CD's external URL); empty when the stack has none. */
+  /** Public host name (Argo CD's `global.domain`); empty when the stack has none. */
   hostname: string;
+  /** Where browsers reach the gateway: the host name, or the load balancer's address without one. */
+  externalHost: pulumi.Input<string>;
   /** Secret Manager secret ids (`argocd-admin-password-bcrypt` is used). */
   appSecretIds: Record<AppSecretName, pulumi.Input<string>>;
   /** Optional root Application (GitOps for teams' extra apps). */
@@ -68,7 +70,8 @@ export class ArgoCd extends pulumi.ComponentResource {
             "server.basehref": ADMIN_PATHS.argocd,
             "server.rootpath": ADMIN_PATHS.argocd,
           },
-          cm: { "admin.enabled": true, "exec.enabled": false },
+          // Its external URL (links, redirects): under the sub-path, on the host or address browsers use.
+          cm: { url: pulumi.interpolate`https://${args.externalHost}${ADMIN_PATHS.argocd}`, "admin.enabled": true, "exec.enabled": false },
           secret: { createSecret: true },
         },
         dex: { enabled: false },

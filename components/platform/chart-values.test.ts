@@ -39,7 +39,8 @@ const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
     "grafana.persistence.storageClassName",
   ],
   loki: ["loki.limits_config.retention_period"],
-  argoCd: ["configs.params"],
+  // argocd-cm takes any key under configs.cm; an explicit `url` overrides the one the chart derives from global.domain.
+  argoCd: ["configs.params", "configs.cm.url"],
 };
 
 /**

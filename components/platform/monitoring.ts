@@ -48,6 +48,13 @@ export const MESH_POD_MONITOR = "mesh-merged-metrics";
  * `/grafana` with its admin credentials synced from Secret Manager, the Titanium dashboards, the
  * Loki data source, the scrape of the mesh's merged metrics and the Titanium alert rules.
  */
+/**
+ * kube-prometheus-stack's default rule groups (`defaultRules.rules.<group>`) turned off: K3s runs these
+ * components inside its own process without a scrape target (their alerts would fire forever), and no
+ * node runs Windows. Every other group stays on; the alerts runbook lists them all.
+ */
+export const CHART_RULE_GROUPS_OFF = ["etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording", "windows"] as const;
+
 export class Monitoring extends pulumi.ComponentResource {
   /** The kube-prometheus-stack release (its CRDs back PodMonitors, ServiceMonitors and PrometheusRules). */
   public readonly release: k8s.helm.v3.Release;
@@ -83,6 +90,9 @@ export class Monitoring extends pulumi.ComponentResource {
         kubeScheduler: { enabled: false },
         kubeProxy: { enabled: false },
         kubeEtcd: { enabled: false },
+        // The chart's own alert rules stay on (nodes, kubelet, workloads, volumes, Prometheus itself:
+        // docs/runbooks/alerts.md), except the groups about what is off above or absent here.
+        defaultRules: { rules: Object.fromEntries(CHART_RULE_GROUPS_OFF.map((g) => [g, false])) },
         prometheusOperator: { admissionWebhooks: { patch: {} }, prometheusConfigReloader: {} },
         prometheus: {
           prometheusSpec: {
@@ -118,7 +128,8 @@ export class Monitoring extends pulumi.ComponentResource {
         grafana: {
           replicas: 1,
           admin: { existingSecret: GRAFANA.adminSecret, userKey: "admin-user", passwordKey: "admin-password" },
-          "grafana.ini": { server: { root_url: `%(protocol)s://%(domain)s${ADMIN_PATHS.grafana}/`, serve_from_sub_path: true } },
+          // The address browsers use, over the gateway's TLS (Grafana itself serves plain HTTP; its default domain, localhost, would break links and redirects).
+          "grafana.ini": { server: { domain: args.externalHost, root_url: `https://%(domain)s${ADMIN_PATHS.grafana}/`, serve_from_sub_path: true } },
           persistence: {
             enabled: true,
             size: `${o.grafanaStorageGi}Gi`,

@@ -8,6 +8,10 @@ import path from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
 import { HTTP_DURATION_BUCKETS, HTTP_LABELS, METRICS } from "../../services/kit/src/metric-names.js";
+import { parse } from "yaml";
+import { loadConfig } from "../../stacks/config.js";
+import { readStackConfig } from "../../stacks/harness.js";
+import { CHART_RULE_GROUPS_OFF } from "./monitoring.js";
 import { ALERT_GROUPS, LATENCY_SLO_SECONDS } from "./rules.js";
 
 type Obj = Record<string, unknown>;
@@ -161,6 +165,16 @@ describe("PrometheusRules", () => {
         if (init !== m) expect(read, `${r.alert} reads ${m} but not ${init}`).toContain(init);
       }
     }
+  });
+
+  it("the runbook lists every default rule group of the pinned chart, kept or not as the values say", () => {
+    const version = loadConfig("prod", readStackConfig("prod")).charts.kubePrometheusStack.version;
+    const values = parse(readFileSync(path.join(import.meta.dirname, `../../../shared/charts/kube-prometheus-stack/${version}/values.yaml`), "utf8")) as { defaultRules: { rules: Record<string, boolean> } };
+    const runbook = readFileSync(path.join(import.meta.dirname, "../../docs/runbooks/alerts.md"), "utf8");
+    const table = runbook.slice(runbook.indexOf("## The chart's own alerts"));
+    const rows = [...table.matchAll(/^\| (.+) \| (yes|no)[:|]/gm)].flatMap((m) => [...m[1]!.matchAll(/`(\w+)`/g)].map((g) => [g[1]!, m[2]!] as const));
+    expect(rows.map(([g]) => g).sort()).toEqual(Object.keys(values.defaultRules.rules).sort());
+    expect(rows.filter(([, kept]) => kept === "no").map(([g]) => g).sort()).toEqual([...CHART_RULE_GROUPS_OFF].sort());
   });
 
   it("each alert has a runbook section", () => {

@@ -9,6 +9,7 @@ import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, c
 import { capacityReport } from "./capacity";
 import { CHARTS, chartWorkloads } from "./chart-workloads";
 import { APP_SECRET, GATEWAY, NAMESPACES } from "./names";
+import { CHART_RULE_GROUPS_OFF } from "./monitoring";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const PEER_AUTH = "kubernetes:security.istio.io/v1:PeerAuthentication";
@@ -278,6 +279,23 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     // No host name configured: the ingress address (the generated certificate carries it as an IP SAN).
     expect(config().ingress.hostname).toBe("");
     expect(spec.externalUrl).toMatch(/^https:\/\/\d+\.\d+\.\d+\.\d+\/prometheus$/);
+  });
+
+  it("gives Grafana and Argo CD the same external address and their sub-paths", () => {
+    const values = o(release(run(), "kube-prometheus-stack").inputs.values);
+    const prometheusUrl = String((o(o(values.prometheus).prometheusSpec) as Obj).externalUrl);
+    const host = new URL(prometheusUrl).host;
+    const server = o(o(o(values.grafana)["grafana.ini"]).server);
+    expect(server.domain).toBe(host);
+    expect(server.root_url).toBe("https://%(domain)s/grafana/");
+    const cm = o(o(o(release(run(), "argo-cd").inputs.values).configs).cm);
+    expect(cm.url).toBe(`https://${host}/argocd`);
+  });
+
+  it("keeps the chart's own alert rules on, except the groups about what K3s runs without a target", () => {
+    const rules = o(o(o(release(run(), "kube-prometheus-stack").inputs.values).defaultRules).rules);
+    expect(Object.keys(rules).sort()).toEqual([...CHART_RULE_GROUPS_OFF].sort());
+    expect(Object.values(rules).every((v) => v === false)).toBe(true);
   });
 
   it("runs the node exporter on every node, the dedicated servers' NoExecute taint included", () => {

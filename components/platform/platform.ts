@@ -163,13 +163,14 @@ export class Platform extends pulumi.ComponentResource {
       ? { storageClassName: observabilityClass.metadata.name, nodeSelector: { ...args.agentNodeSelector }, dependsOn: [observabilityClass] }
       : { nodeSelector: {}, dependsOn: [] };
 
+    const externalHost = hostname || args.publicIp;
     const monitoring = new Monitoring(
       `${name}-monitoring`,
       {
         provider,
         charts,
         observability: args.observability,
-        externalHost: hostname || args.publicIp,
+        externalHost,
         appSecretIds: args.appSecretIds,
         secretStore: secrets.store,
         volumes,
@@ -190,6 +191,7 @@ export class Platform extends pulumi.ComponentResource {
         provider,
         charts,
         hostname,
+        externalHost,
         appSecretIds: args.appSecretIds,
         rootApp: args.argoRootApp,
         secretStore: secrets.store,
