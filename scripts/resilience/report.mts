@@ -2,6 +2,7 @@
  * The resilience suite's report: each scenario records what was injected, what was measured and its pass
  * criteria as `docs/reliability/<id>.json`; `renderReliability()` turns all of them into
  * `docs/reliability.md`. Tests record before they assert, so a failing run documents what failed.
+ * Only `npm run reliability:report` (RELIABILITY_REPORT=1) writes them.
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -29,7 +30,14 @@ export interface ScenarioResult {
 const DIR = join(ROOT, "docs/reliability");
 const DOC = join(ROOT, "docs/reliability.md");
 
+/**
+ * Whether this run rewrites the committed report: only when asked (`npm run reliability:report`), so a
+ * plain `npm test` leaves the working tree as it found it. The tests assert the same criteria either way.
+ */
+export const WRITES_REPORT = process.env.RELIABILITY_REPORT === "1";
+
 export function recordScenario(result: ScenarioResult): void {
+  if (!WRITES_REPORT) return;
   mkdirSync(DIR, { recursive: true });
   const stored = { ...result, ranAt: new Date().toISOString(), machine: machine() };
   const file = join(DIR, `${result.id}.json`);
@@ -60,6 +68,7 @@ const headingAnchor = (title: string) =>
     .replace(/\s/g, "-");
 
 export function renderReliability(): void {
+  if (!WRITES_REPORT) return;
   let files: string[] = [];
   try {
     files = readdirSync(DIR).filter((f) => f.endsWith(".json"));
