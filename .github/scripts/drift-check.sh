@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Nightly drift check of one stack: `pulumi preview --refresh --expect-no-changes` compares the
 # cloud (refreshed) with the program at main. Writes <out dir>/drift-<stack>.json
-#   {"stack", "result": "clean" | "drift" | "error", "log": "<last lines of the preview>"}
+#   {"stack", "result": "clean" | "drift" | "error" | "busy", "log": "<last lines of the preview>"}
 # and always exits 0: the report job turns the results into one issue.
+# "busy": a deploy held the stack's lock before or after the preview (a preview takes none on the GCS
+# backend): it was changing the cloud while we compared, so a difference proves nothing either way.
 # Usage: drift-check.sh <stack> <out dir>
-# Environment: PULUMI (default pulumi), DRIFT_LOG_LINES (default 150).
+# Environment: PULUMI (default pulumi), GCLOUD (default gcloud), PULUMI_BACKEND_URL (gs://<bucket>;
+# without it no lock is looked for), DRIFT_LOG_LINES (default 150).
 set -euo pipefail
 
 stack="${1:?usage: drift-check.sh <stack> <out dir>}"
@@ -13,6 +16,23 @@ pulumi="${PULUMI:-pulumi}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 mkdir -p "$out"
 log="$out/drift-$stack.log"
+
+gcloud="${GCLOUD:-gcloud}"
+project="$(sed -n 's/^name: *//p' "$root/Pulumi.yaml")"
+# The self-managed backend's lock objects of this stack: .pulumi/locks/organization/<project>/<stack>/<id>.json.
+locks="${PULUMI_BACKEND_URL:+${PULUMI_BACKEND_URL%/}/.pulumi/locks/organization/$project/$stack/}"
+deploy_running() { [[ -n "$locks" ]] && "$gcloud" storage ls "$locks" 2>/dev/null | grep -q '\.json$'; }
+report() {
+  echo "drift-check: $stack: $1 (exit $2)"
+  tail -n "${DRIFT_LOG_LINES:-150}" "$log" |
+    jq -Rs --arg stack "$stack" --arg result "$1" '{stack: $stack, result: $result, log: .}' >"$out/drift-$stack.json"
+}
+
+if deploy_running; then
+  echo "A deploy holds the lock of stack $stack ($locks): not compared tonight." >"$log"
+  report busy 0
+  exit 0
+fi
 
 status=0
 # The stack's own policy levels (advisory in dev what prod enforces), as previews and deploys use.
@@ -26,6 +46,8 @@ elif grep -qE 'no changes were expected( for [^ ]+)? but changes (were proposed|
 else
   result=error
 fi
-echo "drift-check: $stack: $result (exit $status)"
-tail -n "${DRIFT_LOG_LINES:-150}" "$log" |
-  jq -Rs --arg stack "$stack" --arg result "$result" '{stack: $stack, result: $result, log: .}' >"$out/drift-$stack.json"
+if [[ "$result" != clean ]] && deploy_running; then
+  echo "A deploy took the lock of stack $stack during the check: not compared tonight." >>"$log"
+  result=busy
+fi
+report "$result" "$status"

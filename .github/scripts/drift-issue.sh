@@ -37,7 +37,9 @@ all="$(jq -n --argjson expected "$expected" --argjson found "$found" '
       log: "No result from the check of this stack: its job failed before the check ran (checkout, Node, npm ci), was cancelled, or its artifact is missing. See the run log."}]
     + [$found[] | select(.stack as $s | $expected | index($s) | not)]
   | sort_by(.stack)')"
-dirty="$(jq '[.[] | select(.result != "clean")] | length' <<<"$all")"
+# A busy stack (a deploy was running) neither opens the issue nor lets it close: nothing was compared.
+dirty="$(jq '[.[] | select(.result != "clean" and .result != "busy")] | length' <<<"$all")"
+busy="$(jq -r '[.[] | select(.result == "busy") | .stack] | join(", ")' <<<"$all")"
 unchecked="$(jq -r '[.[] | select(.result == "unchecked") | .stack] | join(", ")' <<<"$all")"
 if [[ -n "$unchecked" ]]; then
   echo "drift-issue: not checked (no result): $unchecked" >&2
@@ -54,6 +56,7 @@ trap 'rm -f "$body" "$note"' EXIT
   jq -r '.[] | "| `\(.stack)` | \(if .result == "drift" then "drift: the cloud differs from the program"
     elif .result == "error" then "the check failed"
     elif .result == "unchecked" then "not checked: no result (the check job did not finish)"
+    elif .result == "busy" then "not compared: a deploy was running"
     elif .result == "clean" then "clean" else "unknown result `\(.result)`" end) |"' <<<"$all"
   jq -r --arg fence "$fence" '.[] | select(.result != "clean") |
     "\n<details><summary><code>\(.stack)</code>: preview output</summary>\n\n\($fence)\n\(.log)\n\($fence)\n</details>"' <<<"$all"
@@ -67,7 +70,7 @@ open_issue="$("$gh" api "repos/$repo/issues?labels=$label&state=open&per_page=10
 if ((dirty > 0)); then
   if [[ -n "$open_issue" ]]; then
     "$gh" api -X PATCH "repos/$repo/issues/$open_issue" -F "body=@$body" >/dev/null
-    drifting="$(jq -r '[.[] | select(.result != "clean" and .result != "unchecked") | .stack] | join(", ")' <<<"$all")"
+    drifting="$(jq -r '[.[] | select(.result != "clean" and .result != "unchecked" and .result != "busy") | .stack] | join(", ")' <<<"$all")"
     echo "${drifting:+Still drifting: $drifting. }${unchecked:+Not checked: $unchecked. }([run]($run_url))" >"$note"
     "$gh" api -X POST "repos/$repo/issues/$open_issue/comments" -F "body=@$note" >/dev/null
     echo "drift-issue: updated issue #$open_issue"
@@ -79,6 +82,8 @@ if ((dirty > 0)); then
       -F "body=@$body" -f "labels[]=$label" >/dev/null
     echo "drift-issue: opened an issue labelled $label"
   fi
+elif [[ -n "$busy" ]]; then
+  echo "drift-issue: no drift found; not compared (a deploy was running): $busy${open_issue:+; issue #$open_issue stays open}"
 elif [[ -n "$open_issue" ]]; then
   echo "Every stack is clean again ([run]($run_url)). Closing." >"$note"
   "$gh" api -X POST "repos/$repo/issues/$open_issue/comments" -F "body=@$note" >/dev/null

@@ -655,6 +655,47 @@ describe("drift", () => {
     expect(existsSync(flag("--policy-pack-config"))).toBe(true);
   });
 
+  it("drift-check.sh reports busy, not drift, while a deploy holds the stack's lock (before or during the preview)", () => {
+    const out = path.join(tmp, "drift-busy");
+    const counter = path.join(tmp, "drift-busy-calls");
+    const driftOutput = "error: no changes were expected but changes were proposed";
+    const check = (env: Record<string, string>, name: string) => {
+      rmSync(counter, { force: true });
+      const pulumiLog = path.join(tmp, `drift-busy-${name}.jsonl`);
+      const r = script("drift-check.sh", ["prod", out], {
+        PULUMI: path.join(FAKES, "recorder.mjs"),
+        FAKE_LOG: pulumiLog,
+        GCLOUD: path.join(FAKES, "gcloud.mjs"),
+        FAKE_GCLOUD_CALLS: counter,
+        PULUMI_BACKEND_URL: "gs://titanium-state-prod/",
+        ...env,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const result = JSON.parse(readFileSync(path.join(out, "drift-prod.json"), "utf8")) as { result: string; log: string };
+      // Both stand-ins append their arguments to FAKE_LOG.
+      const calls = existsSync(pulumiLog) ? readFileSync(pulumiLog, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
+      return { result, previewed: calls.some((c) => c[0] === "preview"), listed: calls.filter((c) => c[0] === "storage").map((c) => c.slice(0, 3).join(" ")) };
+    };
+    const lock = { FAKE_GCLOUD_OBJECTS: "8c1f0a2e-1b7d-4a0e-9f55-2f1d7c3b9a10.json" };
+    // Locked from the start: no preview at all.
+    const before = check({ ...lock, FAKE_EXIT: "0", FAKE_OUTPUT: "" }, "before");
+    expect(before.result.result).toBe("busy");
+    expect(before.previewed).toBe(false);
+    expect(before.result.log).toContain("gs://titanium-state-prod/.pulumi/locks/organization/titanium/prod/");
+    // A deploy started during the preview: its differences are not drift.
+    expect(check({ ...lock, FAKE_GCLOUD_OBJECTS_FROM: "2", FAKE_EXIT: "255", FAKE_OUTPUT: driftOutput }, "during").result.result).toBe("busy");
+    // No lock: drift is drift; the lock was looked for before and after, where the GCS backend keeps it.
+    const none = check({ FAKE_EXIT: "255", FAKE_OUTPUT: driftOutput }, "none");
+    expect(none.result.result).toBe("drift");
+    expect(none.previewed).toBe(true);
+    expect(none.listed).toEqual(Array(2).fill("storage ls gs://titanium-state-prod/.pulumi/locks/organization/titanium/prod/"));
+    // Without a backend URL nothing is looked up.
+    rmSync(counter, { force: true });
+    const r = script("drift-check.sh", ["prod", out], { PULUMI: path.join(FAKES, "recorder.mjs"), GCLOUD: "/nonexistent/gcloud", FAKE_EXIT: "0", FAKE_OUTPUT: "" });
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(readFileSync(path.join(out, "drift-prod.json"), "utf8")) as { result: string }).result).toBe("clean");
+  });
+
   it("drift-issue.sh keeps ONE labelled issue: opens, updates, then closes it", () => {
     const stateFile = path.join(tmp, "gh-drift.json");
     writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 5, title: "other", state: "open", labels: [{ name: "bug" }] }] }));
@@ -694,6 +735,18 @@ describe("drift", () => {
     expect(state().issues.find((i) => i.number === 5)!.state).toBe("open");
     expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("no drift");
     expect(drifts()).toHaveLength(1);
+
+    // A stack a deploy was changing is neither drift nor clean: no issue opened, none closed.
+    write("prod", "busy");
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("not compared (a deploy was running): prod");
+    expect(drifts().filter((i) => i.state === "open")).toHaveLength(0);
+    write("dev", "drift");
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("opened an issue labelled drift");
+    const reopened = drifts().find((i) => i.state === "open")!;
+    expect(reopened.body).toContain("| `prod` | not compared: a deploy was running |");
+    write("dev", "clean");
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain(`issue #${reopened.number} stays open`);
+    expect(drifts().find((i) => i.number === reopened.number)!.state).toBe("open");
   });
 
   it("drift-issue.sh counts an expected stack without a result as not checked: a crashed check never closes the issue", () => {

@@ -1,12 +1,28 @@
 #!/usr/bin/env node
-// A stand-in for `gcloud compute start-iap-tunnel <instance> <port> --local-host-port=localhost:<p> ...`:
+// A stand-in for `gcloud storage ls` (below) and `gcloud compute start-iap-tunnel <instance> <port> --local-host-port=localhost:<p> ...`:
 // listens on the local port until killed, like the real tunnel, unless the instance is listed in
 // FAKE_GCLOUD_DEAD (comma-separated), which exits at once as an unreachable server would.
-import { appendFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 const args = process.argv.slice(2);
 if (process.env.FAKE_LOG) appendFileSync(process.env.FAKE_LOG, `${JSON.stringify(args)}\n`);
+// `gcloud storage ls <url>`: the objects in FAKE_GCLOUD_OBJECTS (comma-separated), from the
+// FAKE_GCLOUD_OBJECTS_FROM-th listing on (default the first; calls counted in FAKE_GCLOUD_CALLS).
+if (args[0] === "storage" && args[1] === "ls") {
+  let call = 1;
+  if (process.env.FAKE_GCLOUD_CALLS) {
+    call = (existsSync(process.env.FAKE_GCLOUD_CALLS) ? Number(readFileSync(process.env.FAKE_GCLOUD_CALLS, "utf8")) : 0) + 1;
+    writeFileSync(process.env.FAKE_GCLOUD_CALLS, String(call));
+  }
+  const objects = (process.env.FAKE_GCLOUD_OBJECTS ?? "").split(",").filter(Boolean);
+  if (objects.length === 0 || call < Number(process.env.FAKE_GCLOUD_OBJECTS_FROM ?? 1)) {
+    console.error(`ERROR: (gcloud.storage.ls) One or more URLs matched no objects.`);
+    process.exit(1);
+  }
+  for (const o of objects) console.log(`${args[2]}${o}`);
+  process.exit(0);
+}
 if (args[0] !== "compute" || args[1] !== "start-iap-tunnel") process.exit(2);
 const instance = args[2];
 if ((process.env.FAKE_GCLOUD_DEAD ?? "").split(",").includes(instance)) {
