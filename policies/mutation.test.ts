@@ -101,6 +101,12 @@ const MUTATIONS: Mutation[] = [
   },
   { name: "adds a latest image", stacks: STACKS, policies: ["k8s-image-pinned"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.image`, "ghcr.io/titanium-platform/titanium/api-gateway:latest") },
   { name: "makes a container privileged", stacks: STACKS, policies: ["k8s-no-privilege"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.privileged`, true) },
+  {
+    name: "makes a chart's containers privileged through its values",
+    stacks: STACKS,
+    policies: ["k8s-no-privilege"],
+    apply: (rs) => put(chartRelease(rs, "kube-prometheus-stack"), "values.grafana.containerSecurityContext", { privileged: true }),
+  },
   { name: "puts a pod on the host network", stacks: STACKS, policies: ["k8s-no-host-namespaces"], apply: (rs) => put(appDeployment(rs), "spec.template.spec.hostNetwork", true) },
   {
     name: "leaves the node exporter in the node's namespaces (the chart's default)",

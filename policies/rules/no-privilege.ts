@@ -1,5 +1,7 @@
 import {
+  chartName,
   containersOf,
+  HELM_RELEASE_TYPES,
   coversContainer,
   describeContainer,
   matchWorkloads,
@@ -10,6 +12,10 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
+import { walkValues } from "../lib/values";
+
+/** Values keys that grant privilege whatever chart reads them (a security context's fields). */
+const PRIVILEGE_VALUES: Record<string, string> = { privileged: "privileged", allowPrivilegeEscalation: "able to escalate privileges" };
 
 interface Config extends BaseConfig {
   allowed: WorkloadMatcher[];
@@ -35,7 +41,7 @@ export const noPrivilege = resourcePolicy<Config>(
   {
     name: "k8s-no-privilege",
     description:
-      "No container runs privileged, and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset); allow-listed containers (the PD CSI node plugin's driver) aside.",
+      "No container runs privileged, and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset); allow-listed containers (the PD CSI node plugin's driver) aside. A Helm release's values never set privileged or allowPrivilegeEscalation to true.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -52,6 +58,23 @@ export const noPrivilege = resourcePolicy<Config>(
   },
   (args, judge, report, config) => {
     const props = args.props as Obj;
+    if (HELM_RELEASE_TYPES.includes(args.type)) {
+      // A release's pods are judged by what its values switch on: an explicit `privileged: true` or
+      // `allowPrivilegeEscalation: true` anywhere in them (a security context of any of its workloads).
+      judge.check(() => {
+        walkValues(props.values, ({ path, key, value, unknown }) => {
+          if (!(key in PRIVILEGE_VALUES)) return;
+          if (unknown) {
+            judge.check(() => {
+              throw unknown;
+            });
+            return;
+          }
+          if (value === true) report(`chart "${chartName(props) ?? args.name}": values ${path} is true (its pods are ${PRIVILEGE_VALUES[key]})`);
+        });
+      });
+      return;
+    }
     judge.check(() => {
       const tpl = podTemplate(args.type, props);
       if (!tpl) return;

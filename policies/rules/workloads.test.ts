@@ -74,6 +74,18 @@ describe("k8s-no-privilege", () => {
       'titanium/api container "c" does not forbid privilege escalation (allowPrivilegeEscalation: false)',
     ]);
   });
+  it("rejects a Helm release whose values make any of its pods privileged or able to escalate, and passes false or absent", async () => {
+    const bad = helmRelease("monitoring", "kube-prometheus-stack", {
+      grafana: { containerSecurityContext: { privileged: true } },
+      prometheusOperator: { containerSecurityContext: { allowPrivilegeEscalation: true } },
+      alertmanager: { alertmanagerSpec: { securityContext: { allowPrivilegeEscalation: false } } },
+    }, "monitoring");
+    expect(messages(await check(noPrivilege, bad))).toEqual([
+      'chart "kube-prometheus-stack": values grafana.containerSecurityContext.privileged is true (its pods are privileged)',
+      'chart "kube-prometheus-stack": values prometheusOperator.containerSecurityContext.allowPrivilegeEscalation is true (its pods are able to escalate privileges)',
+    ]);
+    expect((await check(noPrivilege, helmRelease("monitoring", "kube-prometheus-stack", { grafana: { replicas: 1 } }, "monitoring"))).findings).toEqual([]);
+  });
 });
 
 describe("k8s-no-host-namespaces", () => {
