@@ -2,7 +2,8 @@
 
 /**
  * VM-defining resources: instances and the templates managed instance groups create VMs from.
- * (`InstanceFromTemplate` only overrides its template, which is judged as a template.)
+ * (`InstanceFromTemplate` takes whatever it does not set from its template, which is judged as a
+ * template; what it does set is an override, judged by `VM_OVERRIDES`.)
  */
 export const VM_TYPES: readonly string[] = [
   "gcp:compute/instance:Instance",
@@ -13,6 +14,25 @@ export const VM_TYPES: readonly string[] = [
 export const FIREWALL = "gcp:compute/firewall:Firewall";
 
 export const isVm = (type: string): boolean => VM_TYPES.includes(type);
+
+/**
+ * Resources that override some VM fields of a template: an `InstanceFromTemplate` (any Instance field)
+ * and a managed instance group's `allInstancesConfig` (metadata and labels for every VM it makes).
+ * A field they leave unset is the template's; one they set must pass the same checks.
+ */
+export const VM_OVERRIDES: Readonly<Record<string, string>> = {
+  "gcp:compute/instanceFromTemplate:InstanceFromTemplate": "",
+  "gcp:compute/instanceGroupManager:InstanceGroupManager": "allInstancesConfig",
+  "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": "allInstancesConfig",
+};
+
+/** The VM fields a resource of {@link VM_OVERRIDES} sets (its own inputs or its `allInstancesConfig`). */
+export function vmOverrides(type: string, props: Record<string, unknown>): Record<string, unknown> | undefined {
+  const at = VM_OVERRIDES[type];
+  if (at === undefined) return undefined;
+  const node = at === "" ? props : props[at];
+  return node && typeof node === "object" ? (node as Record<string, unknown>) : {};
+}
 
 /**
  * `true` for the values the guest agent reads as on: it parses metadata flags such as

@@ -23,7 +23,8 @@ export const gcpNoPublicIp = resourcePolicy<Config>(
     },
   },
   (args, judge, report, config) => {
-    if (!isVm(args.type)) return;
+    // An InstanceFromTemplate's own networkInterfaces replace its template's: judged like an instance's.
+    if (!isVm(args.type) && args.type !== "gcp:compute/instanceFromTemplate:InstanceFromTemplate") return;
     const props = args.props as Obj;
     judge.check(() => {
       const nics = Array.isArray(props.networkInterfaces) ? (props.networkInterfaces as Obj[]) : [];

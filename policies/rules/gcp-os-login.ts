@@ -1,4 +1,4 @@
-import { isVm, metadataOn } from "../lib/gcp";
+import { isVm, metadataOn, vmOverrides } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy } from "../lib/policy";
 
@@ -6,7 +6,7 @@ import { resourcePolicy } from "../lib/policy";
 export const gcpOsLogin = resourcePolicy(
   {
     name: "gcp-os-login",
-    description: "Every VM instance and template sets metadata enable-oslogin to TRUE.",
+    description: "Every VM instance and template sets metadata enable-oslogin to TRUE, and nothing that overrides a template (InstanceFromTemplate, a managed instance group's allInstancesConfig) turns it off.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -14,8 +14,17 @@ export const gcpOsLogin = resourcePolicy(
     configSchema: { properties: {} },
   },
   (args, judge, report) => {
-    if (!isVm(args.type)) return;
     const props = args.props as Obj;
+    const overrides = vmOverrides(args.type, props);
+    if (overrides) {
+      // Unset: the template's value (judged there); set: it must be on too.
+      judge.check(() => {
+        const value = ((overrides.metadata ?? {}) as Obj)["enable-oslogin"];
+        if (value !== undefined && !metadataOn(value)) report(`overrides metadata enable-oslogin with ${String(value)} for the VMs it makes`);
+      });
+      return;
+    }
+    if (!isVm(args.type)) return;
     judge.check(() => {
       const metadata = (props.metadata ?? {}) as Obj;
       const value = metadata["enable-oslogin"];

@@ -129,3 +129,20 @@ describe("gcp-secret-manager-hygiene", () => {
     expect(messages(run)).toEqual(["secret pg lacks label(s) project, managed-by", "secret pg states no replication (auto or userManaged.replicas)"]);
   });
 });
+
+describe("what overrides a template", () => {
+  const fromTemplate = (inputs: Record<string, unknown>) => recorded("gcp:compute/instanceFromTemplate:InstanceFromTemplate", "vm", { sourceInstanceTemplate: "t", zone: "us-central1-a", ...inputs });
+  const group = (allInstancesConfig: Record<string, unknown> | undefined) =>
+    recorded("gcp:compute/instanceGroupManager:InstanceGroupManager", "agents", { zone: "us-central1-a", ...(allInstancesConfig ? { allInstancesConfig } : {}) });
+  it("gcp-no-public-ip: an InstanceFromTemplate that adds an access config", async () => {
+    expect(messages(await check(gcpNoPublicIp, fromTemplate({ networkInterfaces: [{ accessConfigs: [{}] }] })))).toEqual(["has an external IP (networkInterfaces[0].accessConfigs)"]);
+    expect((await check(gcpNoPublicIp, fromTemplate({})))).toMatchObject({ findings: [] });
+  });
+  it("gcp-os-login: an override that turns OS Login off; one that leaves it to the template passes", async () => {
+    expect(messages(await check(gcpOsLogin, fromTemplate({ metadata: { "enable-oslogin": "FALSE" } })))).toEqual(["overrides metadata enable-oslogin with FALSE for the VMs it makes"]);
+    expect(messages(await check(gcpOsLogin, group({ metadata: { "enable-oslogin": "no" } })))).toEqual(["overrides metadata enable-oslogin with no for the VMs it makes"]);
+    for (const ok of [fromTemplate({}), fromTemplate({ metadata: { "enable-oslogin": "TRUE" } }), group(undefined), group({ metadata: { foo: "bar" } })]) {
+      expect((await check(gcpOsLogin, ok)).findings).toEqual([]);
+    }
+  });
+});

@@ -10,7 +10,14 @@ export type ChartWorkloadTable = Readonly<Record<string, readonly string[]>>;
 
 const QUANTITIES = ["requests.cpu", "requests.memory", "limits.cpu", "limits.memory"] as const;
 
-const isQuantity = (v: unknown): boolean => (typeof v === "string" && v.trim() !== "") || (typeof v === "number" && v > 0);
+/** A Kubernetes quantity ("500m", "1.5", "256Mi", "1e3"), not zero: a zero limit is no limit at all. */
+const QUANTITY = /^\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$/;
+export const isQuantity = (v: unknown): boolean => {
+  if (typeof v === "number") return v > 0;
+  if (typeof v !== "string") return false;
+  const m = QUANTITY.exec(v.trim());
+  return m !== null && Number(m[1]) > 0;
+};
 
 /** Which of the four quantities a `resources` block lacks. */
 export function missingQuantities(resources: unknown): string[] {

@@ -11,7 +11,7 @@ import { imagePinned, imageProblem } from "./image-pinned";
 import { noGuardedPatches, patchedKind } from "./no-guarded-patches";
 import { noLoadBalancerService } from "./no-load-balancer";
 import { noPrivilege } from "./no-privilege";
-import { resourceLimitsPolicy } from "./resource-limits";
+import { isQuantity, resourceLimitsPolicy } from "./resource-limits";
 
 /** A fixture chart-workload table (the platform layer owns the real one). */
 const TABLE = { istiod: ["resources", "global.proxy.resources"], gateway: ["resources"] };
@@ -31,6 +31,10 @@ describe("k8s-resource-limits", () => {
       'titanium/api container "api" lacks resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory',
       'titanium/api container "sidecar" lacks resources.requests.cpu, resources.requests.memory',
     ]);
+  });
+  it("counts only real, non-zero quantities (a zero limit is no limit)", () => {
+    for (const q of ["500m", "1", "1.5", "0.5", ".5", "256Mi", "1Gi", "1e3", "2k", 1, 0.25]) expect(isQuantity(q), String(q)).toBe(true);
+    for (const q of ["0", "0m", "0Mi", "0.0", "", " ", "lots", "-1", "1GB", 0, -1, null, true]) expect(isQuantity(q), String(q)).toBe(false);
   });
   it("checks a Helm chart's workloads at the table's values paths", async () => {
     const ok = helmRelease("istiod", "istiod", { resources: sized, global: { proxy: { resources: sized } } });
