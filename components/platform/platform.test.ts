@@ -114,6 +114,14 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(spec.selector).toEqual(GATEWAY.podLabels);
     // The chart's own Service is off, so nothing else claims those ports.
     expect(o(release(run(), "gateway").inputs.values).service).toEqual({ type: "None" });
+    // And in the same run, the cloud layer's objects use exactly these ports.
+    const prefix = `titanium-${stack}`;
+    const servicePorts = [ports.find((p) => p.name === "http2")!.port, ports.find((p) => p.name === "https")!.port].map(String);
+    expect(one(run(), "gcp:compute/forwardingRule:ForwardingRule", `${prefix}-ingress-rule`).inputs.ports).toEqual(servicePorts);
+    expect(one(run(), "gcp:compute/firewall:Firewall", `${prefix}-fw-ingress-traffic`).inputs.allows).toEqual([{ protocol: "tcp", ports: servicePorts }]);
+    const healthNodePort = ports.find((p) => p.port === 15021)!.nodePort;
+    expect(o(one(run(), "gcp:compute/regionHealthCheck:RegionHealthCheck", `${prefix}-ingress-hc`).inputs.httpHealthCheck).port).toBe(healthNodePort);
+    expect(one(run(), "gcp:compute/firewall:Firewall", `${prefix}-fw-ingress-health`).inputs.allows).toEqual([{ protocol: "tcp", ports: [String(healthNodePort)] }]);
     // Changing the config moves the Service with it.
     return runProgram({ stack, config: { ingress: { httpNodePort: 30080, httpsNodePort: 30443, healthCheckNodePort: 30021 } } }).then((moved) => {
       const s = o(one(moved, "kubernetes:core/v1:Service", "platform-istio-gateway-service").inputs.spec);
