@@ -74,6 +74,8 @@ describe("stack config", () => {
     ["a backup schedule out of range", "dev", { data: { backup: { schedule: "99 99 * * *" } } }, "titanium:data.backup.schedule", "five fields, each in range"],
     ["a CPU request above its limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "2", memory: "64Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.cpu", "at most the CPU limit (500m)"],
     ["a memory request above its limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "50m", memory: "160Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.memory", "at most the memory limit (128Mi)"],
+    ["an Argo CD team namespace that is not a team's", "dev", { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: ["kube-system"] } } }, "titanium:features.argoRootApp.teamNamespaces[0]", 'starting with "team-"'],
+    ["an Argo CD root app without team namespaces", "dev", { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: [] } } }, "titanium:features.argoRootApp.teamNamespaces", "at least one team namespace"],
   ])("rejects %s, naming the key", (_label, stack, overrides, key, expected) => {
     const err = configError(stack, overrides);
     const issue = err.issues.find((i) => i.key === key);

@@ -600,6 +600,10 @@ const featuresSchema = z
         repoURL: z.url({ error: "expected the Git repository URL" }),
         path: z.string().min(1),
         targetRevision: z.string().min(1).default("main"),
+        /** The only namespaces teams' apps may use; Pulumi creates them (restricted, no metadata server). */
+        teamNamespaces: z
+          .array(z.string().regex(/^team-[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/, { error: 'expected a namespace name starting with "team-", such as "team-search"' }))
+          .min(1, { error: "expected at least one team namespace" }),
       })
       .optional(),
   })

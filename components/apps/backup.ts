@@ -10,6 +10,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ResourceSpec } from "../../stacks/config";
+import { METADATA_SERVER } from "../platform/names";
 import type { AppPlatform } from "./inputs";
 import { type Access, APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, PRIVATE_RANGES, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
 import { BACKUP, labelsOf, selectorOf } from "./topology";
@@ -43,8 +44,6 @@ export interface PostgresBackupArgs {
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
-/** The GCE metadata server: only the backup pod may reach it (it carries the node's credentials). */
-export const METADATA_SERVER = "169.254.169.254/32";
 /** Private and link-local ranges excluded from the backup's HTTPS egress (Cloud Storage is public). */
 const NON_PUBLIC = [...PRIVATE_RANGES, "169.254.0.0/16", "100.64.0.0/10"];
 

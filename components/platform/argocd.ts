@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
 import { type ChartsConfig, chartRelease } from "./helm";
-import { ADMIN_PATHS, ARGOCD, type AppSecretName, NAMESPACES } from "./names";
+import { ADMIN_PATHS, ARGOCD, type AppSecretName, METADATA_SERVER, NAMESPACES } from "./names";
 import { secretSync } from "./secret-sync";
 
 export interface ArgoCdArgs {
@@ -30,12 +30,11 @@ const IN_CLUSTER = "https://kubernetes.default.svc";
  * Argo CD from its chart, serving plain HTTP under `/argocd` behind the Istio gateway, with its
  * admin password (bcrypt) merged into `argocd-secret` from Secret Manager. Pulumi owns every
  * platform and application object; Argo CD may only sync a team's extra apps through the optional
- * root Application, whose projects reach only `team-*` namespaces (never one Pulumi manages or
- * Kubernetes' own), no cluster-scoped object and no kind that grants rights or changes isolation, and
+ * root Application, whose projects reach only the configured team namespaces (created here, without
+ * access to the metadata server; never one of the platform's or Kubernetes' own), no cluster-scoped object and no kind that grants rights or changes isolation, and
  * the `default` project is locked so nothing escapes through it.
  */
-/** Where teams' apps may go (the namespaces exist before their apps: operators create them, deploy runbook). */
-export const TEAM_NAMESPACES = "team-*";
+const TEAM_NAMESPACE_LABELS = { "app.kubernetes.io/name": "team-namespace", "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" };
 /** Kubernetes' own namespaces: never a destination. */
 const KUBERNETES_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 /** Kinds a team's app may not create: Argo CD's own (a project of its own is an escape), RBAC, network and mesh policy, quotas. */
@@ -120,14 +119,44 @@ export class ArgoCd extends pulumi.ComponentResource {
 
     if (args.rootApp) {
       const root = args.rootApp;
-      // Teams' apps: only in team namespaces, namespaced objects only, and none of the kinds that grant
+      // The team namespaces: restricted pods, and no way to the metadata server, whose token is the
+      // agents' identity (it reads the application secrets, ADR 0012); teams cannot add policies.
+      for (const team of root.teamNamespaces) {
+        const namespace = new k8s.core.v1.Namespace(
+          `${name}-${team}`,
+          {
+            metadata: {
+              name: team,
+              labels: {
+                ...TEAM_NAMESPACE_LABELS,
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+              },
+            },
+          },
+          k,
+        );
+        new k8s.networking.v1.NetworkPolicy(
+          `${name}-${team}-no-metadata-server`,
+          {
+            metadata: { name: "no-metadata-server", namespace: team, labels: TEAM_NAMESPACE_LABELS },
+            spec: {
+              podSelector: {},
+              policyTypes: ["Egress"],
+              egress: [{ to: [{ namespaceSelector: {} }] }, { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_SERVER] } }] }],
+            },
+          },
+          { ...k, dependsOn: [namespace] },
+        );
+      }
+      // Teams' apps: only in their namespaces, namespaced objects only, and none of the kinds that grant
       // rights or change isolation (Argo CD's own, RBAC, network and mesh policy, quotas).
       project("gitops", {
-        description: `Extra apps synced by Argo CD; only in ${TEAM_NAMESPACES} namespaces, never Pulumi's or cluster-scoped objects`,
+        description: "Extra apps synced by Argo CD; only in the team namespaces Pulumi creates, never cluster-scoped objects",
         sourceRepos: [root.repoURL],
         destinations: [
           ...this.deniedNamespaces.map((n) => ({ server: IN_CLUSTER, namespace: `!${n}` })),
-          { server: IN_CLUSTER, namespace: TEAM_NAMESPACES },
+          ...root.teamNamespaces.map((n) => ({ server: IN_CLUSTER, namespace: n })),
         ],
         clusterResourceWhitelist: [],
         namespaceResourceBlacklist: TEAM_DENIED_KINDS,

@@ -124,3 +124,10 @@ export const PD_CSI = {
   /** Topology key the driver reports and provisions by (the zone of the node). */
   topologyKey: "topology.gke.io/zone",
 } as const;
+
+/**
+ * The GCE metadata server: its token is the node's service account (on agents, the reader of the
+ * application secrets, ADR 0012). Only the backup pod among the application's may reach it, and no
+ * team namespace's pod (Argo CD's optional root app).
+ */
+export const METADATA_SERVER = "169.254.169.254/32";

@@ -372,15 +372,23 @@ describe("platform layer variants", () => {
 
   it("creates the root Application only when configured, its teams' apps confined to team namespaces and harmless kinds", async () => {
     expect(ofType(runs.dev!, "kubernetes:argoproj.io/v1alpha1:Application")).toHaveLength(0);
-    const run = await runProgram({ stack: "dev", config: { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps" } } } });
+    const run = await runProgram({ stack: "dev", config: { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: ["team-search", "team-ads"] } } } });
     const app = one(run, "kubernetes:argoproj.io/v1alpha1:Application", "platform-argocd-root-app");
     expect(o(app.inputs.spec).project).toBe("gitops-root");
     const gitops = one(run, "kubernetes:argoproj.io/v1alpha1:AppProject", "platform-argocd-project-gitops");
     const destinations = (o(gitops.inputs.spec).destinations as Obj[]).map((d) => d.namespace);
     // Denied: every namespace Pulumi manages, Argo CD's own included (its projects are the fence), and Kubernetes'.
     for (const n of [...Object.values(NAMESPACES), "default", "kube-system"]) expect(destinations).toContain(`!${n}`);
-    // Allowed: team namespaces only (Argo CD reads a denial first, then any allowing pattern).
-    expect(destinations.filter((d) => !String(d).startsWith("!"))).toEqual(["team-*"]);
+    // Allowed: the configured team namespaces only (Argo CD reads a denial first, then any allowing entry).
+    expect(destinations.filter((d) => !String(d).startsWith("!"))).toEqual(["team-search", "team-ads"]);
+    // Pulumi creates them, restricted, with no way to the metadata server (the agents' identity).
+    for (const team of ["team-search", "team-ads"]) {
+      const ns = one(run, "kubernetes:core/v1:Namespace", `platform-argocd-${team}`);
+      expect(o(o(ns.inputs.metadata).labels)["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+      const np = o(one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", `platform-argocd-${team}-no-metadata-server`).inputs.spec);
+      expect(np.policyTypes).toEqual(["Egress"]);
+      expect(np.egress).toEqual([{ to: [{ namespaceSelector: {} }] }, { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.169.254/32"] } }] }]);
+    }
     expect(o(gitops.inputs.spec).clusterResourceWhitelist).toEqual([]);
     const denied = (o(gitops.inputs.spec).namespaceResourceBlacklist as Obj[]).map((k) => `${String(k.group)}/${String(k.kind)}`);
     expect(denied).toEqual(expect.arrayContaining(["argoproj.io/*", "rbac.authorization.k8s.io/*", "networking.k8s.io/NetworkPolicy", "security.istio.io/*"]));
