@@ -76,6 +76,8 @@ const cluster = new Cluster(
       tags: cloud.tags,
       serverServiceAccountEmail: cloud.identity.serverEmail,
       agentServiceAccountEmail: cloud.identity.agentEmail,
+      serverServiceAccountAddress: cloud.identity.serverAddress,
+      agentServiceAccountAddress: cloud.identity.agentAddress,
       publicIp: cloud.publicIp,
       apiPublicIp: cloud.apiPublicIp,
       apiInternalIp: cloud.apiInternalIp,

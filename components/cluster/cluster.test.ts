@@ -122,6 +122,30 @@ describe("K3s agents", () => {
     expect(template(prod).inputs).toMatchObject({ machineType: "e2-standard-2", scheduling: { provisioningModel: "STANDARD" } });
   });
 
+  it("name their service account by a plain address (judged in a preview) and still wait for the account", () => {
+    for (const run of [dev, prod]) {
+      const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+      // Everything a resource waits for: its dependencies, theirs, and a component's children.
+      const waitsFor = (start: string): Set<string> => {
+        const seen = new Set<string>();
+        const visit = (urn: string) => {
+          if (seen.has(urn)) return;
+          seen.add(urn);
+          for (const d of byUrn.get(urn)?.dependsOn ?? []) visit(d);
+          for (const child of run.resources.filter((r) => r.parent === urn)) visit(child.urn);
+        };
+        visit(start);
+        return seen;
+      };
+      for (const [vm, role] of [[template(run), "agent"], ...servers(run).map((s) => [s, "server"] as const)] as const) {
+        const email = (vm.inputs.serviceAccount as Inputs).email;
+        expect(email).toBe(`titanium-${run.stack}-${role}@titanium-${run.stack}-4821.iam.gserviceaccount.com`);
+        const account = one(run, "gcp:serviceaccount/account:Account", `titanium-${run.stack}-id-${role}`);
+        expect(waitsFor(vm.urn).has(account.urn), `${vm.name} waits for ${account.name}`).toBe(true);
+      }
+    }
+  });
+
   it("run in a managed instance group with autohealing and a surge-one rolling update that up waits for", () => {
     expect(group(dev).inputs.targetSize).toBe(1);
     expect(group(prod).inputs.targetSize).toBe(3);

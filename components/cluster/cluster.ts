@@ -58,8 +58,12 @@ export interface ClusterArgs {
     networkSelfLink: pulumi.Input<string>;
     subnetworkSelfLink: pulumi.Input<string>;
     tags: NodeTags;
+    /** The nodes' accounts, as Outputs: the secrets' IAM bindings wait for the accounts through them. */
     serverServiceAccountEmail: pulumi.Input<string>;
     agentServiceAccountEmail: pulumi.Input<string>;
+    /** The same addresses as plain strings, for the VMs (known in a preview; they wait for the accounts through the secrets). */
+    serverServiceAccountAddress: string;
+    agentServiceAccountAddress: string;
     publicIp: pulumi.Input<string>;
     apiPublicIp: pulumi.Input<string>;
     apiInternalIp: pulumi.Input<string>;
@@ -142,7 +146,7 @@ export class Cluster extends pulumi.ComponentResource {
         dataDisk: args.servers.dataDiskGb > 0 ? { sizeGb: args.servers.dataDiskGb, type: args.servers.dataDiskType } : undefined,
         subnetwork: args.cloud.subnetworkSelfLink,
         tags: args.cloud.tags,
-        serviceAccountEmail: args.cloud.serverServiceAccountEmail,
+        serviceAccountEmail: args.cloud.serverServiceAccountAddress,
         scriptValues: pulumi
           .all([args.cloud.apiInternalIp, args.cloud.apiPublicIp, serverTokenSecret.resourceName, agentTokenSecret.resourceName, caBundleSecret.resourceName])
           .apply(([apiInternalIp, apiPublicIp, serverTokenName, agentTokenName, caBundleName]) => ({
@@ -176,7 +180,7 @@ export class Cluster extends pulumi.ComponentResource {
         bootDisk: { sizeGb: args.agents.bootDiskGb, type: args.agents.bootDiskType },
         subnetwork: args.cloud.subnetworkSelfLink,
         tags: args.cloud.tags,
-        serviceAccountEmail: args.cloud.agentServiceAccountEmail,
+        serviceAccountEmail: args.cloud.agentServiceAccountAddress,
         startupScript: pulumi
           .all([args.cloud.apiInternalIp, agentTokenSecret.resourceName])
           .apply(([apiInternalIp, agentTokenName]) =>

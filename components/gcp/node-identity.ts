@@ -20,8 +20,16 @@ export interface NodeIdentityArgs {
 export class NodeIdentity extends pulumi.ComponentResource {
   readonly server: gcp.serviceaccount.Account;
   readonly agent: gcp.serviceaccount.Account;
+  /** The accounts' addresses as Outputs: for what must wait until the account exists (IAM bindings). */
   readonly serverEmail: pulumi.Output<string>;
   readonly agentEmail: pulumi.Output<string>;
+  /**
+   * The same addresses as plain values, known in a preview (`<accountId>@<project>.iam.gserviceaccount.com`):
+   * for the VMs, so the service-account policy judges them before anything exists. A VM that takes one
+   * waits for the account through its other dependencies (the secrets granted to the account).
+   */
+  readonly serverAddress: string;
+  readonly agentAddress: string;
 
   constructor(name: string, args: NodeIdentityArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:gcp:NodeIdentity", name, {}, opts);
@@ -53,6 +61,8 @@ export class NodeIdentity extends pulumi.ComponentResource {
     this.agent = account("agent");
     this.serverEmail = this.server.email;
     this.agentEmail = this.agent.email;
+    this.serverAddress = `${args.accountPrefix}-server@${args.project}.iam.gserviceaccount.com`;
+    this.agentAddress = `${args.accountPrefix}-agent@${args.project}.iam.gserviceaccount.com`;
     this.registerOutputs({ serverEmail: this.serverEmail, agentEmail: this.agentEmail });
   }
 }
