@@ -107,6 +107,13 @@ const MUTATIONS: Mutation[] = [
     policies: ["k8s-no-privilege"],
     apply: (rs) => put(chartRelease(rs, "kube-prometheus-stack"), "values.grafana.containerSecurityContext", { privileged: true }),
   },
+  {
+    name: "relaxes the application namespace's Pod Security level",
+    stacks: STACKS,
+    policies: ["k8s-namespace-pod-security"],
+    apply: (rs) =>
+      put(find(rs, "the application Namespace", (r) => r.type === "kubernetes:core/v1:Namespace" && isAppNs(getPath(r.inputs, "metadata.name"))), 'metadata.labels."pod-security.kubernetes.io/enforce"', "privileged"),
+  },
   { name: "puts a pod on the host network", stacks: STACKS, policies: ["k8s-no-host-namespaces"], apply: (rs) => put(appDeployment(rs), "spec.template.spec.hostNetwork", true) },
   {
     name: "leaves the node exporter in the node's namespaces (the chart's default)",

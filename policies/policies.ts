@@ -16,6 +16,7 @@ import { imagePinned } from "./rules/image-pinned";
 import { mtlsDestinationRule } from "./rules/mtls-destination-rule";
 import { mtlsMeshWideStrict } from "./rules/mtls-mesh-wide-strict";
 import { mtlsPeerAuthentication } from "./rules/mtls-peer-authentication";
+import { namespacePodSecurity } from "./rules/namespace-pod-security";
 import { noGuardedPatches } from "./rules/no-guarded-patches";
 import { noLoadBalancerService } from "./rules/no-load-balancer";
 import { noPrivilege } from "./rules/no-privilege";
@@ -47,6 +48,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
     imagePinned,
     noLoadBalancerService,
     noGuardedPatches,
+    namespacePodSecurity,
     runAsNonRoot,
     readOnlyRootFilesystem,
     highAvailability,

@@ -42,6 +42,7 @@ const CASES: Record<string, () => [RecordedResource[], number, string]> = {
   "gcp-os-login": () => [[instance("server-0")], 0, 'metadata."enable-oslogin"'],
   "gcp-secret-manager-hygiene": () => [[secret("pg")], 0, "replication"],
   "protect-stateful-resources": () => [[cache()], 0, "spec"],
+  "k8s-namespace-pod-security": () => [[namespace("titanium", { "istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "restricted" })], 0, "metadata.labels"],
 };
 
 /** Policies that read no input, only the type token: a preview's unknowns never change their verdict. */

@@ -3,11 +3,12 @@ import { POD_TEMPLATE_PATHS } from "../lib/k8s";
 import { check, messages } from "../testing/check";
 import { recorded, unknown } from "../testing/fixtures";
 import { resolvePolicyConfig } from "../testing/policy-config";
-import { container, deployment, helmRelease, service, workload } from "../testing/builders";
+import { container, deployment, helmRelease, namespace, service, workload } from "../testing/builders";
 import { noHostNamespaces } from "./host-namespaces";
 import { K3S_CNI_DIRS } from "../../components/platform/names";
 import { DEFAULT_HOST_PATH_ALLOWED, hostPathAllowList } from "./host-path";
 import { imagePinned, imageProblem } from "./image-pinned";
+import { namespacePodSecurity } from "./namespace-pod-security";
 import { noGuardedPatches, patchedKind } from "./no-guarded-patches";
 import { noLoadBalancerService } from "./no-load-balancer";
 import { noPrivilege } from "./no-privilege";
@@ -305,5 +306,24 @@ describe("k8s-no-guarded-patches", () => {
   });
   it("covers every pod-bearing kind the pack knows", () => {
     for (const type of Object.keys(POD_TEMPLATE_PATHS)) expect(patchedKind(`${type}Patch`), type).toMatch(/^[\w.]+:\w+$/);
+  });
+});
+
+describe("k8s-namespace-pod-security", () => {
+  const ns = (name: string, enforce?: string) => namespace(name, enforce === undefined ? {} : { "pod-security.kubernetes.io/enforce": enforce });
+  it("passes the platform's levels: restricted application, privileged only where node agents run, baseline elsewhere", async () => {
+    const run = await check(namespacePodSecurity, [ns("titanium", "restricted"), ns("istio-system", "privileged"), ns("monitoring", "privileged"), ns("gce-pd-csi-driver", "privileged"), ns("argocd", "baseline"), ns("team-search", "restricted")]);
+    expect(run.findings).toEqual([]);
+  });
+  it("rejects a missing or invalid level, a lax application namespace and a privileged one not on the list", async () => {
+    const run = await check(namespacePodSecurity, [ns("logging"), ns("argocd", "Baseline"), ns("titanium", "baseline"), ns("titanium-jobs", "privileged"), ns("team-search", "privileged")]);
+    expect(messages(run)).toEqual([
+      "namespace logging does not set pod-security.kubernetes.io/enforce: expected one of privileged, baseline, restricted",
+      'namespace argocd sets an invalid pod-security.kubernetes.io/enforce ("Baseline"): expected one of privileged, baseline, restricted',
+      'application namespace titanium enforces "baseline": expected "restricted"',
+      'application namespace titanium-jobs enforces "privileged": expected "restricted"',
+      'namespace titanium-jobs enforces "privileged", which only the allow-listed namespaces may (istio-system, monitoring, gce-pd-csi-driver)',
+      'namespace team-search enforces "privileged", which only the allow-listed namespaces may (istio-system, monitoring, gce-pd-csi-driver)',
+    ]);
   });
 });
