@@ -369,13 +369,14 @@ describe("rate limits", () => {
     expect(clientAddress("127.0.0.1", "not-an-ip, 10.1.1.1", trusted)).toBe("10.1.1.1");
   });
 
-  it("limits login per account too: many clients on one account are throttled, whatever the case or spacing", async () => {
-    const login = (username: unknown, peer = freshPeer()) =>
-      gateway({}, peer).request("/api/auth/login", { method: "POST", body: JSON.stringify({ username, password: "guess" }), headers: { "content-type": "application/json" } });
+  it("limits login per account too: many clients on one account are throttled, whatever the case, spacing or login route", async () => {
+    const login = (username: unknown, peer = freshPeer(), path = "/api/auth/login") =>
+      gateway({}, peer).request(path, { method: "POST", body: JSON.stringify({ username, password: "guess" }), headers: { "content-type": "application/json" } });
     const limit = RATE_LIMITS.loginAccount.limit;
     const spellings = ["victim", "VICTIM", " Victim ", "victim\t"];
     const statuses: number[] = [];
-    for (let i = 0; i < limit + 2; i++) statuses.push((await login(spellings[i % spellings.length])).status);
+    // Both login routes (the original's two) draw on the one account budget.
+    for (let i = 0; i < limit + 2; i++) statuses.push((await login(spellings[i % spellings.length], freshPeer(), i % 2 ? "/api/login" : "/api/auth/login")).status);
     expect(statuses).toEqual([...Array<number>(limit).fill(200), 429, 429]);
     const refused = await login("victim");
     expect(refused.status).toBe(429);
