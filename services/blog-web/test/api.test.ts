@@ -2,7 +2,7 @@
 // concurrent requests), session expiry, and how errors reach the user. The browser tests run the same code
 // against the real services; these pin the timing cases a real server cannot be made to hit on demand.
 import { describe, expect, it } from "vitest";
-import { API, ApiClient, ApiError, parseErrorBody, REFRESH_MARGIN_MS, TOTAL_HEADER } from "../src/app/api.js";
+import { API, ApiClient, ApiError, parseErrorBody, REFRESH_MARGIN_MS, storedLength, TOTAL_HEADER } from "../src/app/api.js";
 import { Session, type KeyValueStore, type SessionData } from "../src/app/session.js";
 
 class MemoryStore implements KeyValueStore {
@@ -248,6 +248,15 @@ describe("ApiClient: lists and errors", () => {
       username: "Too small: expected string to have >=3 characters",
       password: "Too small: expected string to have >=8 characters; needs an uppercase letter; needs a digit",
     });
+  });
+});
+
+describe("storedLength", () => {
+  it("counts the title and content as the service stores them (escaped), the category as typed", () => {
+    expect(storedLength("title", "R&D <notes>")).toBe("R&amp;D &lt;notes&gt;".length);
+    expect(storedLength("content", "a < b")).toBe(8);
+    expect(storedLength("category_name", "R&D")).toBe(3);
+    expect(storedLength("title", "plain")).toBe(5);
   });
 });
 

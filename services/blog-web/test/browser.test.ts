@@ -5,6 +5,7 @@ import type { Page } from "playwright-core";
 import { ApiUser, launchBrowser, openPage, PASSWORD, runId, seriousA11yViolations, type Browser, type Watched } from "./browser/harness.js";
 import { startPlatform, type Platform } from "./browser/platform.js";
 import { PAGE_SIZE } from "../src/app/limits.js";
+import { toStored } from "../src/app/text.js";
 import { build } from "../src/build.js";
 
 /**
@@ -198,8 +199,13 @@ describe("blog web UI in Chromium", () => {
       `<iframe src="javascript:window.__pwned='iframe'"></iframe>`,
       `<p style="background:url(javascript:window.__pwned='style')">styled</p>`,
       `<details open ontoggle="window.__pwned='toggle'">x</details>`,
+      // The page's own hooks and look: a data attribute its code reads, its toast styling, its element ids.
+      `<img data-offsite-src="javascript:window.__pwned='offsite'" data-offsite="0" alt="offsite trick">`,
+      `<div class="toasts" id="locale"><p>Session expired: log in at evil.example</p></div>`,
     ].join("\n\n");
     const postId = await author.createPost(title, payload, `Security ${id}`);
+    // The same post as the UI stores it (raw HTML escaped by the editor, decoded and rendered on every reader's page).
+    const storedId = await author.createPost(toStored(`UI XSS ${id} <b>bold</b>`), toStored(payload), `Security ${id}`);
 
     // Not in `opened`: its CSP reports are expected (see isCspReport); it gets its own checks below.
     const w = await openPage(browser);
@@ -230,6 +236,14 @@ describe("blog web UI in Chromium", () => {
     for (const link of await page.locator(".prose a").all()) await link.click({ modifiers: [] }).catch(() => {});
     await page.goto(`${base}/blog/posts/${postId}`);
     await page.locator(".prose").waitFor();
+    await inert();
+
+    // As the UI stores it, the server's sanitiser never sees the tags: the browser's alone keeps them inert.
+    await page.goto(`${base}/blog/posts/${storedId}`);
+    await page.locator(".prose").waitFor();
+    await page.locator(".prose a", { hasText: "md link 2" }).waitFor();
+    expect(await page.locator(".prose a[href]").count()).toBe(0);
+    expect(await page.locator(".prose [class]:not([class^='hljs']):not([class^='language-']), .prose [id], .prose [data-offsite], .prose [data-offsite-src]").count()).toBe(0);
     await inert();
 
     // The preview renders raw Markdown the server has not seen: the browser-side sanitiser alone.

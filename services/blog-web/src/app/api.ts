@@ -190,6 +190,15 @@ function storedInput<T extends Partial<PostInput>>(input: T): T {
   };
 }
 
+/**
+ * A field's length as the service counts it (its limits apply to what it stores): the title and content
+ * travel escaped (storedInput), so `R&D <notes>` counts 20, not 12.
+ */
+export function storedLength(field: keyof PostInput, value: string): number {
+  const { [field]: sent } = storedInput({ [field]: value });
+  return (sent ?? value).length;
+}
+
 /** Stored text as the author wrote it (see fromStored). */
 function summaryText(p: PostSummary): PostSummary {
   return { ...p, title: fromStored(p.title), excerpt: fromStored(p.excerpt), category: categoryText(p.category) };

@@ -48,10 +48,18 @@ const marked = new Marked({
 const PURIFY = {
   USE_PROFILES: { html: true },
   FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
-  FORBID_ATTR: ["style", "srcset"], // inline styles would break the CSP; srcset could fetch off-site
+  // Inline styles would break the CSP; srcset could fetch off-site; ids and names could clash with the
+  // app's own elements (and forms' named fields).
+  FORBID_ATTR: ["style", "srcset", "id", "name"],
+  // A post's own data-* attributes never reach the page: the page's code reads data attributes (below).
+  ALLOW_DATA_ATTR: false,
 };
 
-const OFFSITE_SRC = "data-offsite-src";
+/** Set by the sanitiser on an off-site image: the index of its address in `offsite` (never the post's own). */
+const OFFSITE = "data-offsite";
+let offsite: string[] = [];
+/** Classes a post may carry: highlight.js's own (so a post cannot dress up as the app's toasts or dialogs). */
+const POST_CLASS = /^(hljs(-[\w-]+)?|language-[\w-]+)$/;
 
 /** An image this page's CSP lets load (`img-src 'self' data:`): this origin, or a data: URL. */
 function loadsHere(src: string): boolean {
@@ -68,6 +76,13 @@ const safeLink = (a: Element) => {
   if (!a.getAttribute("href")?.startsWith("#")) a.setAttribute("target", "_blank");
 };
 
+DOMPurify.addHook("uponSanitizeAttribute", (_node, data) => {
+  if (data.attrName !== "class") return;
+  const kept = data.attrValue.split(/\s+/).filter((c) => POST_CLASS.test(c));
+  if (kept.length === 0) data.keepAttr = false;
+  else data.attrValue = kept.join(" ");
+});
+
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   // Links in posts leave the app safely: no opener, no referrer.
   if (node.tagName === "A" && node.hasAttribute("href")) safeLink(node);
@@ -76,9 +91,19 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   const src = node.tagName === "IMG" ? node.getAttribute("src") : null;
   if (src && !loadsHere(src)) {
     node.removeAttribute("src");
-    node.setAttribute(OFFSITE_SRC, src);
+    node.setAttribute(OFFSITE, String(offsite.push(src) - 1));
   }
 });
+
+/** Only web addresses become links to an off-site image (never javascript:, data: or the like). */
+function webAddress(src: string): string | undefined {
+  try {
+    const url = new URL(src, document.baseURI);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Sanitised HTML for a Markdown source (a TrustedHTML where the browser supports Trusted Types). */
 export function renderMarkdown(source: string): TrustedHTML | string {
@@ -88,12 +113,18 @@ export function renderMarkdown(source: string): TrustedHTML | string {
 
 /** Puts rendered Markdown into an element. */
 export function setMarkdown(el: Element, source: string): void {
+  offsite = [];
   // innerHTML is typed as string, but under Trusted Types it takes the TrustedHTML DOMPurify returned.
   el.innerHTML = renderMarkdown(source) as string;
-  for (const img of el.querySelectorAll(`img[${OFFSITE_SRC}]`)) {
+  for (const img of el.querySelectorAll(`img[${OFFSITE}]`)) {
+    const href = webAddress(offsite[Number(img.getAttribute(OFFSITE))] ?? "");
+    if (!href) {
+      img.remove();
+      continue;
+    }
     const link = document.createElement("a");
-    link.href = img.getAttribute(OFFSITE_SRC)!;
-    link.textContent = img.getAttribute("alt") || link.href;
+    link.href = href;
+    link.textContent = img.getAttribute("alt") || href;
     link.className = "offsite-image";
     safeLink(link);
     img.replaceWith(link);

@@ -1,6 +1,6 @@
 // Create and edit a post: title, category (pick or type), Markdown content with a preview.
 // A draft survives an expired session: it is parked in sessionStorage while the user signs in again.
-import { ApiError, type Post, type PostInput } from "../api.js";
+import { ApiError, type Post, type PostInput, storedLength } from "../api.js";
 import { describeError, type ViewContext } from "../context.js";
 import { h, replace, uid } from "../dom.js";
 import { href, type Route } from "../router.js";
@@ -103,7 +103,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
   category.control.value = initial.category_name;
   content.control.value = initial.content;
   const updateCounter = () => {
-    counter.textContent = t("editor.chars", { count: content.control.value.length, max: LIMITS.content });
+    counter.textContent = t("editor.chars", { count: storedLength("content", content.control.value), max: LIMITS.content });
   };
   content.control.addEventListener("input", updateCounter);
   updateCounter();
@@ -153,7 +153,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
       const key = f.name as keyof PostInput;
       const value = key === "content" ? v.content.trim() : v[key];
       if (!value) problems.push({ field: f, message: t("editor.required", { field: f.label }) });
-      else if (v[key].length > LIMITS[key]) problems.push({ field: f, message: t("editor.tooLong", { field: f.label, max: LIMITS[key] }) });
+      else if (storedLength(key, v[key]) > LIMITS[key]) problems.push({ field: f, message: t("editor.tooLong", { field: f.label, max: LIMITS[key] }) });
     }
     return problems;
   };
