@@ -1,6 +1,12 @@
 import { SignJWT, calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Hono } from "hono";
 import { beforeAll, describe, expect, it } from "vitest";
-import { JwtVerifier } from "./jwt.js";
+import type { AppEnv } from "./app.js";
+import { HttpError } from "./errors.js";
+import { CachedKeySet, JwtVerifier, requireUser } from "./jwt.js";
 
 let privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 let kid: string;
@@ -48,5 +54,83 @@ describe("JwtVerifier: time claims", () => {
 
   it("reports expiry apart from other failures", async () => {
     expect(await verifier.verify(await token((j) => j.setIssuedAt(now() - 3600).setExpirationTime(now() - 60)))).toEqual({ ok: false, reason: "expired" });
+  });
+});
+
+describe("CachedKeySet: the auth-service's JWKS over HTTP", () => {
+  /** A JWKS endpoint that can be taken down, serving whichever keys the test publishes. */
+  async function jwksServer() {
+    const state = { up: true, keys: [] as object[], fetches: 0 };
+    const server = createServer((_req, res) => {
+      state.fetches++;
+      if (!state.up) return void res.writeHead(503).end();
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: state.keys }));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`);
+    return { state, url, close: () => new Promise((r) => server.close(r)) };
+  }
+  const signer = async () => {
+    const pair = await generateKeyPair("ES256");
+    const jwk = await exportJWK(pair.publicKey);
+    const keyId = await calculateJwkThumbprint(jwk);
+    const sign = () =>
+      new SignJWT({ username: "alice" }).setProtectedHeader({ alg: "ES256", kid: keyId }).setSubject("1").setIssuer("auth-service").setAudience("titanium").setIssuedAt().setExpirationTime(now() + 300).sign(pair.privateKey);
+    return { jwk: { ...jwk, kid: keyId, alg: "ES256", use: "sig" }, sign };
+  };
+
+  it("keeps verifying with the keys it has while the auth-service is down, past their age, and says unavailable when it has none", async () => {
+    const jwks = await jwksServer();
+    try {
+      const key = await signer();
+      jwks.state.keys = [key.jwk];
+      let clock = 1_000_000;
+      const keys = new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000, now: () => clock });
+      const v = new JwtVerifier({ keys: keys.getKey, issuer: "auth-service", audience: "titanium" });
+      expect((await v.verify(await key.sign())).ok).toBe(true);
+      expect(jwks.state.fetches).toBe(1);
+      // Eleven minutes on, the auth-service down: the refresh fails, the known key still verifies.
+      jwks.state.up = false;
+      clock += 11 * 60_000;
+      expect((await v.verify(await key.sign())).ok).toBe(true);
+      expect(jwks.state.fetches).toBe(2);
+      // A token from a key it never saw (rotated in during the outage): unavailable, not invalid.
+      const rotated = await signer();
+      clock += 60_000;
+      expect(await v.verify(await rotated.sign())).toEqual({ ok: false, reason: "unavailable" });
+      // Back up: the unknown kid fetches again (outside the cooldown) and the new key is accepted.
+      jwks.state.up = true;
+      jwks.state.keys = [key.jwk, rotated.jwk];
+      clock += 60_000;
+      expect((await v.verify(await rotated.sign())).ok).toBe(true);
+      // A key the auth-service does not publish, just after a good fetch: invalid, and no fetch storm.
+      const stranger = await signer();
+      const fetches = jwks.state.fetches;
+      expect(await v.verify(await stranger.sign())).toEqual({ ok: false, reason: "invalid" });
+      expect(jwks.state.fetches).toBe(fetches);
+      // A verifier that never had a key set, the auth-service down: unavailable.
+      jwks.state.up = false;
+      const cold = new JwtVerifier({ keys: new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000 }).getKey, issuer: "auth-service", audience: "titanium" });
+      expect(await cold.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
+    } finally {
+      await jwks.close();
+    }
+  });
+
+  it("answers 502 \"Auth service not reachable\" (the original's answer) through requireUser when no key can be had", async () => {
+    const jwks = await jwksServer();
+    try {
+      jwks.state.up = false;
+      const key = await signer();
+      const v = new JwtVerifier({ jwksUrl: jwks.url.href, issuer: "auth-service", audience: "titanium" });
+      const app = new Hono<AppEnv>();
+      app.onError((err, c) => c.json({ message: err.message }, (err as HttpError).status as 502));
+      app.get("/me", requireUser(v), (c) => c.json({ ok: true }));
+      const res = await app.request("/me", { headers: { authorization: `Bearer ${await key.sign()}` } });
+      expect([res.status, ((await res.json()) as { message: string }).message]).toEqual([502, "Auth service not reachable"]);
+    } finally {
+      await jwks.close();
+    }
   });
 });

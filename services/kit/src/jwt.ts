@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { AppEnv, AuthUser } from "./app.js";
 import { HttpError } from "./errors.js";
 import { requestHeader } from "./request-id.js";
@@ -22,7 +22,73 @@ export interface JwtVerifierOptions {
 
 export type VerifyResult =
   | { ok: true; payload: JWTPayload; user: AuthUser }
-  | { ok: false; reason: "expired" | "invalid" };
+  /** `unavailable`: the token's key could not be had (the auth-service unreachable), nothing is known about the token. */
+  | { ok: false; reason: "expired" | "invalid" | "unavailable" };
+
+/** The auth-service's key set could not be fetched (no answer, an error status, not a key set). */
+export class KeysUnavailable extends Error {}
+
+/**
+ * The auth-service's JWKS, fetched on first use, refreshed when older than `maxAgeMs` or when a token
+ * names an unknown `kid` (at most once per `cooldownMs`), and kept when a refresh fails: a token signed
+ * by a key already known stays verifiable through an auth-service outage (jose's remote set fails every
+ * verification once its cache is stale and the fetch fails, signing everyone out after ten minutes).
+ */
+export class CachedKeySet {
+  private local: JWTVerifyGetKey | undefined;
+  private fetchedAt = -Infinity;
+  private attemptedAt = -Infinity;
+  private inflight: Promise<void> | undefined;
+  /** Why the last fetch failed, until one succeeds. */
+  private lastFailure: KeysUnavailable | undefined;
+
+  constructor(
+    private readonly url: URL,
+    private readonly opts: { maxAgeMs: number; cooldownMs: number; timeoutMs: number; now?: () => number },
+  ) {}
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  private reload(): Promise<void> {
+    this.inflight ??= (async () => {
+      this.attemptedAt = this.now();
+      let set: JSONWebKeySet;
+      try {
+        const res = await fetch(this.url, { signal: AbortSignal.timeout(this.opts.timeoutMs), headers: { accept: "application/json" } });
+        if (!res.ok) throw new Error(`status ${res.status}`);
+        set = (await res.json()) as JSONWebKeySet;
+        if (!Array.isArray(set?.keys)) throw new Error("not a key set");
+      } catch (err) {
+        throw (this.lastFailure = new KeysUnavailable(`JWKS ${this.url.href}: ${(err as Error).message}`));
+      }
+      this.local = createLocalJWKSet(set);
+      this.fetchedAt = this.now();
+      this.lastFailure = undefined;
+    })().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  private coolingDown(): boolean {
+    return this.now() - this.attemptedAt < this.opts.cooldownMs;
+  }
+
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    if (!this.local) await this.reload();
+    else if (this.now() - this.fetchedAt > this.opts.maxAgeMs && !this.coolingDown()) await this.reload().catch(() => {}); // stale beats nothing
+    try {
+      return await this.local!(header, token);
+    } catch (err) {
+      // A key the set does not know: perhaps rotated in since the last fetch. Unknown for sure only if the
+      // last fetch succeeded; while the auth-service cannot be asked, nothing is known about the token.
+      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+      if (this.coolingDown()) throw this.lastFailure ?? err;
+      await this.reload();
+      return this.local!(header, token);
+    }
+  };
+}
 
 /** Verifies access tokens locally: signature (ES256, known `kid`), issuer, audience, expiry. */
 export class JwtVerifier {
@@ -31,11 +97,7 @@ export class JwtVerifier {
   constructor(private readonly opts: JwtVerifierOptions) {
     if (opts.keys) this.keys = opts.keys;
     else if (opts.jwksUrl)
-      this.keys = createRemoteJWKSet(new URL(opts.jwksUrl), {
-        cacheMaxAge: 10 * 60_000,
-        cooldownDuration: opts.jwksCooldownMs ?? 30_000,
-        timeoutDuration: 2_000,
-      });
+      this.keys = new CachedKeySet(new URL(opts.jwksUrl), { maxAgeMs: 10 * 60_000, cooldownMs: opts.jwksCooldownMs ?? 30_000, timeoutMs: 2_000 }).getKey;
     else throw new Error("JwtVerifier needs jwksUrl or keys");
   }
 
@@ -58,6 +120,7 @@ export class JwtVerifier {
       return { ok: true, payload, user: { id, username, claims: payload } };
     } catch (err) {
       if (err instanceof errors.JWTExpired) return { ok: false, reason: "expired" };
+      if (err instanceof KeysUnavailable) return { ok: false, reason: "unavailable" };
       return { ok: false, reason: "invalid" };
     }
   }
@@ -75,6 +138,8 @@ export function requireUser(verifier: JwtVerifier): MiddlewareHandler<AppEnv> {
     const token = bearerToken(requestHeader(c, "authorization"));
     if (!token) throw new HttpError(401, "Authorization header missing or invalid", {}, { "WWW-Authenticate": "Bearer" });
     const result = await verifier.verify(token);
+    // The original's answer when it could not ask the auth-service: the client is not at fault.
+    if (!result.ok && result.reason === "unavailable") throw new HttpError(502, "Auth service not reachable");
     if (!result.ok)
       throw new HttpError(401, result.reason === "expired" ? "Token has expired" : "Invalid or expired token", {}, {
         "WWW-Authenticate": 'Bearer error="invalid_token"',
