@@ -76,6 +76,9 @@ describe("stack config", () => {
     ["a memory request above its limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "50m", memory: "160Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.memory", "at most the memory limit (128Mi)"],
     ["an Argo CD team namespace that is not a team's", "dev", { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: ["kube-system"] } } }, "titanium:features.argoRootApp.teamNamespaces[0]", 'starting with "team-"'],
     ["an Argo CD root app without team namespaces", "dev", { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: [] } } }, "titanium:features.argoRootApp.teamNamespaces", "at least one team namespace"],
+    ["a misspelt provider key", "dev", { "gcp:regoin": "us-central1" }, "gcp:regoin", "unknown key of the gcp provider"],
+    ["a misspelt project namespace", "dev", { "titanum:cluster": "{}" }, "titanum:cluster", 'unknown namespace "titanum"'],
+    ["the prod stack with a dev environment", "prod", { environment: "dev" }, "titanium:environment", 'expected "prod" for stack "prod"'],
   ])("rejects %s, naming the key", (_label, stack, overrides, key, expected) => {
     const err = configError(stack, overrides);
     const issue = err.issues.find((i) => i.key === key);

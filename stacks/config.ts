@@ -7,6 +7,7 @@
  * A bad value throws a {@link ConfigError} naming each offending key and the expected form,
  * before any resource is registered.
  */
+import * as gcpProviderConfig from "@pulumi/gcp/config";
 import { z } from "zod";
 import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
 
@@ -749,16 +750,31 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
 const STACK_NAME_MAX = 30 - "titanium-".length - "-server".length;
 const STACK_NAME = new RegExp(`^[a-z](?:[a-z0-9-]{0,${STACK_NAME_MAX - 2}}[a-z0-9])?$`);
 
+/** The gcp provider's own config keys (`gcp:project`, `gcp:defaultLabels`, ...): any other `gcp:` key is a typo. */
+const GCP_PROVIDER_KEYS: ReadonlySet<string> = new Set(Object.keys(gcpProviderConfig));
+/** Namespaces a stack file may use: this project's, the gcp provider's, and Pulumi's own (`pulumi:tags`...). */
+const CONFIG_NAMESPACES = [PROJECT, "gcp", "pulumi"];
+/** Stacks that must run with `environment: prod` (its HA and protect rules follow the environment, not the name). */
+const isProdStack = (stack: string) => stack === "prod" || stack.startsWith("prod-");
+
 export function loadConfig(stack: string, raw: Record<string, string>): TitaniumConfig {
   const titanium: Record<string, unknown> = {};
   const gcp: Record<string, unknown> = {};
+  const issues: { key: string; message: string }[] = [];
   for (const [fullKey, value] of Object.entries(raw)) {
     const [ns, key] = fullKey.split(":", 2) as [string, string];
     if (ns === PROJECT) titanium[key] = decode(value);
-    else if (ns === "gcp") gcp[key] = value;
+    else if (ns === "gcp") {
+      gcp[key] = value;
+      if (!GCP_PROVIDER_KEYS.has(key)) issues.push({ key: fullKey, message: "unknown key of the gcp provider; expected one such as gcp:project, gcp:region, gcp:zone" });
+    } else if (!CONFIG_NAMESPACES.includes(ns)) {
+      issues.push({ key: fullKey, message: `unknown namespace "${ns}"; expected ${PROJECT}:<key> (this project), gcp:<key> (the provider) or pulumi:<key>` });
+    }
+  }
+  if (isProdStack(stack) && titanium.environment !== undefined && titanium.environment !== "prod") {
+    issues.push({ key: `${PROJECT}:environment`, message: `expected "prod" for stack "${stack}" (the production rules, HA and protect, follow the environment)` });
   }
 
-  const issues: { key: string; message: string }[] = [];
   // The stack name goes into GCP names: `titanium-<stack>-server` is a service account id (30 at most).
   if (!STACK_NAME.test(stack)) {
     issues.push({ key: "stack name", message: `"${stack}": expected 1-${STACK_NAME_MAX} characters of a-z, 0-9 and "-", starting with a letter and not ending with "-" (it prefixes GCP names)` });
