@@ -177,8 +177,11 @@ describe("verify: refusals", () => {
       ["HS256 confusion", await sign(hsSecret, "HS256")],
       ["wrong issuer", await sign(keys.privateKey, "ES256", (j) => j.setIssuer("evil"))],
       ["wrong audience", await sign(keys.privateKey, "ES256", (j) => j.setAudience("other"))],
-      ["tampered payload", (() => { const [h, , s] = none.split("."); return `${h}.${base64url.encode(JSON.stringify({ ...claims, sub: "2" }))}.${s}`; })()],
+      // A properly signed ES256 token whose payload was changed afterwards (the signature kept).
+      ["tampered payload", await sign(keys.privateKey, "ES256").then((t) => { const [h, p, sig] = t.split("."); return `${h}.${base64url.encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(base64url.decode(p!))), sub: "2", username: "mallory" }))}.${sig}`; })],
     ];
+    // The untampered token of the same recipe is accepted: the refusals above are the changes' doing.
+    expect((await verify(await sign(keys.privateKey, "ES256"))).status).toBe(200);
     for (const [name, token] of cases) {
       const res = await verify(token);
       expect(res.status, name).toBe(401);
@@ -305,5 +308,10 @@ describe("configuration", () => {
     const env = loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: pemPair().publicKey + "\n" + pemPair().publicKey });
     expect(env.JWT_EXTRA_PUBLIC_KEYS).toHaveLength(2);
     expect(env.ACCESS_TOKEN_TTL_SECONDS).toBe(900);
+    // Text that is no public key block stops the service instead of publishing fewer keys than meant.
+    const good = pemPair().publicKey;
+    for (const bad of ["garbage", good.replace("BEGIN PUBLIC KEY", "BEGIN PUBLC KEY"), good.replace(/PUBLIC KEY/g, "RSA PUBLIC KEY"), `${good}\nleftover`]) {
+      expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: bad }), bad.slice(0, 40)).toThrow(/JWT_EXTRA_PUBLIC_KEYS: expected only PEM public key blocks/);
+    }
   });
 });

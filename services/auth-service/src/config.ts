@@ -23,10 +23,14 @@ const privateKeyPem = z
  * Public keys published in the JWKS besides the current one (PEM SPKI blocks, concatenated): the next key
  * before it starts signing, then the previous key while its tokens live out. See docs/runbooks/jwt-key-rotation.md.
  */
+const PUBLIC_KEY_BLOCK = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
 const extraPublicKeys = z
   .string()
   .default("")
-  .transform((s) => pem(s).match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? [])
+  // Anything else in the value (a damaged header, an RSA PUBLIC KEY block, stray text) would be dropped
+  // silently, and the tokens of the key it meant would be refused after a rotation.
+  .refine((s) => pem(s).replace(PUBLIC_KEY_BLOCK, "").trim() === "", "expected only PEM public key blocks (-----BEGIN PUBLIC KEY-----), separated by newlines; found other text")
+  .transform((s) => pem(s).match(PUBLIC_KEY_BLOCK) ?? [])
   .refine((blocks) => {
     try {
       return blocks.every((b) => isP256(createPublicKey(b)));

@@ -17,6 +17,13 @@ describe("environment", () => {
     expect(redisUrl(env)).toBeUndefined();
   });
 
+  it("takes only origins a browser could send in ALLOWED_ORIGINS, naming the variable otherwise", () => {
+    expect(loadEnv(schema, { ALLOWED_ORIGINS: "http://localhost:5173,https://blog.example.com" }).ALLOWED_ORIGINS).toEqual(["http://localhost:5173", "https://blog.example.com"]);
+    for (const bad of ["https://x.com/", "*", "blog.example.com", "https://x.com/path", "ftp://x.com"]) {
+      expect(() => loadEnv(schema, { ALLOWED_ORIGINS: bad }), bad).toThrow(/ALLOWED_ORIGINS: expected comma-separated origins/);
+    }
+  });
+
   it("prefers DATABASE_URL and REDIS_URL, and builds Redis from host/port/password", () => {
     const env = loadEnv(schema, { DATABASE_URL: "postgres://u@h/db", REDIS_HOST: "r", REDIS_PASSWORD: "s3cret" });
     expect(postgresUrl(env)).toBe("postgres://u@h/db");

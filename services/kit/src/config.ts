@@ -39,6 +39,16 @@ const csv = z
       .filter(Boolean),
   );
 
+/** An `Origin` header's form: http(s), a host, an optional port, nothing else (what a browser sends). */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
 const optionalString = z
   .string()
   .optional()
@@ -66,7 +76,10 @@ export const baseEnv = {
   /** pino level. */
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** CORS allow-list (comma-separated origins); empty rejects every cross-origin request, as the original. */
-  ALLOWED_ORIGINS: csv,
+  ALLOWED_ORIGINS: csv.refine(
+    (list) => list.every(isOrigin),
+    'expected comma-separated origins such as "https://blog.example.com" (scheme and host, optional port; no path, no trailing slash, no "*")',
+  ),
   /** How long in-flight requests may take to finish after SIGTERM before connections are cut. */
   SHUTDOWN_GRACE_MS: int(DEFAULT_SHUTDOWN_GRACE_MS, 0, 600_000),
   /**
