@@ -104,6 +104,17 @@ describe("login", () => {
     const down = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${await freePort()}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
     const res = await down.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
     expect(res.status).toBe(503);
+    // A user-service answering 200 with something that is not JSON: its fault (503), not the client's body (422).
+    const garbled = serve({ port: 0, hostname: "127.0.0.1", fetch: new Hono().post("/internal/verify-credentials", (c) => c.text("<html>proxy error</html>")).fetch });
+    try {
+      const port = await new Promise<number>((r) => garbled.once("listening", () => r((garbled.address() as { port: number }).port)));
+      const confused = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+      const answer = await confused.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
+      expect(answer.status).toBe(503);
+      expect(await answer.json()).toMatchObject({ message: "login is temporarily unavailable" });
+    } finally {
+      garbled.close();
+    }
   });
 
   it("gives up its credential check as soon as its own client goes away (the user-service then drops the hash)", async () => {

@@ -129,7 +129,11 @@ export function createApp(deps: AuthServiceDeps) {
         loginFailed(`user-service answered ${res.status}`);
         throw new HttpError(503, "login is temporarily unavailable");
       }
-      const user = (await res.json()) as { id: number; username: string };
+      // The user-service's answer not being JSON is its fault, not the client's body (a bare SyntaxError would read as one).
+      const user = (await res.json().catch(() => {
+        loginFailed("user-service answered something that is not JSON");
+        throw new HttpError(503, "login is temporarily unavailable");
+      })) as { id: number; username: string };
       metrics.logins.inc({ service: "auth-service", result: "ok" });
       return c.json({ status: "success" as const, ...(await tokens.issue(user)) }, 200);
     },

@@ -45,6 +45,10 @@ function build(opts: { redisDown?: boolean; dbDown?: boolean } = {}) {
   app.get("/limited", () => {
     throw new HttpError(429, "slow down", {}, { "Retry-After": "3" });
   });
+  // A server-side parse failure on a read (a corrupt cached value): the server's fault, not a body's.
+  app.get("/corrupt", () => {
+    throw new SyntaxError("Unexpected token in JSON");
+  });
   app.get("/boom", () => {
     throw new Error("secret internals");
   });
@@ -83,6 +87,10 @@ describe("service app skeleton", () => {
     const b = await boom.json();
     expect(b).toMatchObject({ error: "InternalServerError", status_code: 500 });
     expect(JSON.stringify(b)).not.toContain("secret internals");
+    // A SyntaxError on a request without a body blames no body: 500, not 422 naming `body`.
+    const corrupt = await app.request("/corrupt");
+    expect(corrupt.status).toBe(500);
+    expect(await corrupt.json()).toMatchObject({ error: "InternalServerError", status_code: 500 });
   });
 
   it("answers every body problem 422 naming `body`, as the original (FastAPI): malformed, empty, not an object", async () => {

@@ -131,8 +131,9 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
       return errorResponse(c, err.status, err.message, err.extra);
     }
     // A JSON body that does not parse (an empty one included) is a validation error of the body, as the
-    // original's 422 (FastAPI's json_invalid): Hono's validator throws a 400 for it, a handler a SyntaxError.
-    if ((err instanceof HTTPException && err.status === 400 && err.message === MALFORMED_JSON) || err instanceof SyntaxError)
+    // original's 422 (FastAPI's json_invalid): Hono's validator throws a 400 for it, a handler reading the
+    // body a SyntaxError. A request without a body has none to blame: a SyntaxError there is the server's.
+    if ((err instanceof HTTPException && err.status === 400 && err.message === MALFORMED_JSON) || (err instanceof SyntaxError && !SAFE_METHODS.has(c.req.method)))
       return errorResponse(c, 422, "body: not valid JSON", { field: "body", details: [{ field: "body", message: "not valid JSON" }] });
     // zod-openapi's media-type gate: a body of another declared type (a missing one is read as JSON above).
     if (err instanceof HTTPException && err.status === 415)
