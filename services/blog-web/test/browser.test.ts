@@ -282,6 +282,9 @@ describe("blog web UI in Chromium", () => {
     await page.waitForURL(/q=/);
     await page.getByRole("heading", { level: 2, name: "1 post" }).waitFor();
     expect(await page.locator(".posts .card-title").allTextContents()).toEqual([`Paged ${id} #4`]);
+    // Under a search the tabs show no counts: theirs are of all posts, not of what the tab would list.
+    await page.getByRole("navigation", { name: "Categories" }).getByRole("link", { name: category, exact: true }).waitFor();
+    expect(await page.locator(".tabs .count").count()).toBe(0);
 
     // Page through the category: page 1 is full, page 2 has the rest, no post twice.
     await page.goto(`${base}/blog/`);

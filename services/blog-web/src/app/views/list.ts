@@ -15,6 +15,8 @@ function listHref(params: ListParams): string {
 function categoryNav(ctx: ViewContext, categories: Category[], params: ListParams): HTMLElement {
   const { t } = ctx.tr;
   const total = categories.reduce((n, c) => n + c.post_count, 0);
+  // The counts are of all posts: under a search or an author filter they would promise what a tab does not hold.
+  const showCounts = !params.q && !params.author;
   const tab = (label: string, count: number, slug: string | undefined, color?: string) => {
     const current = (params.category ?? undefined) === slug;
     const dot = color ? colorDot(color) : null;
@@ -32,8 +34,7 @@ function categoryNav(ctx: ViewContext, categories: Category[], params: ListParam
         },
         dot,
         h("span", { class: "tab-name" }, label),
-        " ",
-        h("span", { class: "count" }, `(${count})`),
+        ...(showCounts ? [" ", h("span", { class: "count" }, `(${count})`)] : []),
       ),
     );
   };
