@@ -77,5 +77,9 @@ describe("slugs and excerpts", () => {
     const long = "가".repeat(130);
     expect(excerpt(long)).toBe(`${"가".repeat(120)}...`);
     expect(excerpt("x".repeat(120))).toBe("x".repeat(120));
+    // A cut through an escaped character drops the partial entity instead of showing "&a...".
+    expect(excerpt(`${"x".repeat(118)}&amp;rest`)).toBe(`${"x".repeat(118)}...`);
+    expect(excerpt(`${"x".repeat(116)}&#39;s more`)).toBe(`${"x".repeat(116)}...`);
+    expect(excerpt(`${"x".repeat(114)}&amp; and more`)).toBe(`${"x".repeat(114)}&amp; ...`);
   });
 });

@@ -18,10 +18,14 @@ export function sanitizeContent(content: string): string {
   }).trim();
 }
 
-/** The original's excerpt: the first 120 characters, line breaks as spaces, "..." when cut. */
+/**
+ * The original's excerpt: the first 120 characters, line breaks as spaces, "..." when cut. Content is stored
+ * escaped (`&amp;`, `&lt;`): a cut never splits an entity, which a reader would see as `&a...`.
+ */
 export function excerpt(content: string, length = 120): string {
   const chars = Array.from(content.replace(/\r\n|\r|\n/g, " "));
-  return chars.length > length ? `${chars.slice(0, length).join("")}...` : chars.join("");
+  if (chars.length <= length) return chars.join("");
+  return `${chars.slice(0, length).join("").replace(/&#?[a-zA-Z0-9]*$/, "")}...`;
 }
 
 /** `categories.slug` is varchar(50): every slug, numbered ones included, fits it. */
