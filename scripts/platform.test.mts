@@ -58,6 +58,15 @@ describe("local platform (npm start's engine)", () => {
     expect(refreshed.status).toBe(200);
     expect((await call("GET", "/api/users/me", undefined, refreshed.body!.token as string)).body).toMatchObject({ username: "carol" });
     expect((await call("POST", "/internal/verify-credentials", { username: "carol", password: PW })).status).toBe(404);
+    // The auth-service down: tokens already issued keep working (every service verifies them itself with
+    // the keys it has), only what needs the auth-service (a login) is refused, and it comes back.
+    await platform.services["auth-service"].stop();
+    const live = refreshed.body!.token as string;
+    expect((await call("POST", "/blog/api/posts", { title: "While auth is down", content: "body", category_name: "Test" }, live)).status).toBe(201);
+    expect((await call("GET", "/api/users/me", undefined, live)).status).toBe(200);
+    expect((await call("POST", "/api/login", { username: "carol", password: PW })).status).toBeGreaterThanOrEqual(502);
+    await platform.services["auth-service"].start();
+    expect((await call("POST", "/api/login", { username: "carol", password: PW })).status).toBe(200);
     // The services batch their log writes and flush every 250 ms: wait for the line rather than race it.
     await expect.poll(() => lines.some((l) => l.startsWith("api-gateway | ") && l.includes('"route":"/api/login"')), { timeout: 10_000 }).toBe(true);
     expect(lines.join("\n")).not.toContain(PW);
@@ -70,7 +79,7 @@ describe("local platform (npm start's engine)", () => {
     expect(platform.redis).toBeUndefined();
     expect(lines.join("\n")).toMatch(/redis-server is not installed: starting WITHOUT Redis/);
     const again = await call("GET", "/api/posts");
-    expect((again.body as unknown as { title: string }[]).map((p) => p.title)).toEqual(["Second", "Persisted"]);
+    expect((again.body as unknown as { title: string }[]).map((p) => p.title)).toEqual(["While auth is down", "Second", "Persisted"]);
     expect((await call("POST", "/api/login", { username: "carol", password: PW })).status).toBe(200);
     expect((await call("GET", "/readyz")).status).toBe(200);
   }, 90_000);
