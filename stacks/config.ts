@@ -9,6 +9,7 @@
  */
 import * as gcpProviderConfig from "@pulumi/gcp/config";
 import { z } from "zod";
+import { ipv4Range } from "../components/gcp/ipv4";
 import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
@@ -207,15 +208,6 @@ function isCronSchedule(s: string): boolean {
       return more === undefined && inRange(from!) && (to === undefined || (inRange(to) && Number(to) >= Number(from)));
     });
   });
-}
-
-/** An IPv4 CIDR (or a bare address, /32) as numbers: the address written, and the range's first and last. */
-export function ipv4Range(cidr: string): { address: number; first: number; last: number } {
-  const [ip, bits] = cidr.split("/") as [string, string | undefined];
-  const address = ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-  const size = 2 ** (32 - Number(bits ?? 32));
-  const first = address - (address % size);
-  return { address, first, last: first + size - 1 };
 }
 
 /** Whether any two of these IPv4 CIDRs share an address. */

@@ -12,7 +12,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ResourceSpec } from "../../stacks/config";
 import { METADATA_SERVER } from "../platform/names";
 import type { AppPlatform } from "./inputs";
-import { type Access, APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, PRIVATE_RANGES, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
+import { NON_PUBLIC_RANGES } from "../gcp/ipv4";
+import { type Access, APP_UID, containerSecurity, networkPolicySpec, NOT_SCRAPED, podSecurity, resourcesOf, shutdownTiming, sidecarAnnotations } from "./mesh";
 import { BACKUP, labelsOf, selectorOf } from "./topology";
 
 export interface PostgresBackupArgs {
@@ -44,8 +45,6 @@ export interface PostgresBackupArgs {
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
-/** Private and link-local ranges excluded from the backup's HTTPS egress (Cloud Storage is public). */
-const NON_PUBLIC = [...PRIVATE_RANGES, "169.254.0.0/16", "100.64.0.0/10"];
 
 /** Where the dump goes inside the pod. */
 const DUMP = "/backup/postgres.dump";
@@ -84,7 +83,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         platform: args.platform,
         extraEgress: [
           { to: [{ ipBlock: { cidr: METADATA_SERVER } }], ports: [{ protocol: "TCP", port: 80 }] },
-          { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: NON_PUBLIC } }], ports: [{ protocol: "TCP", port: 443 }] },
+          { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...NON_PUBLIC_RANGES] } }], ports: [{ protocol: "TCP", port: 443 }] },
         ],
       }),
     }, child);

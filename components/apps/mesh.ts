@@ -22,8 +22,6 @@ export type DestinationRuleSpec = NonNullable<IDestinationRule["spec"]>;
  */
 export const ISTIO_AGENT_PORT = 15020;
 
-/** The RFC 1918 private ranges: where the cluster's pods and nodes are, never the public internet. */
-export const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] as const;
 
 /** A peer pod group, with its mesh identity when it has one. */
 export interface Peer extends PodGroup {

@@ -6,7 +6,8 @@
  */
 import type { ProgramRun, RecordedResource } from "../../stacks/harness";
 import type { PlanSection } from "../../stacks/plan";
-import { ISTIO_AGENT_PORT, PRIVATE_RANGES } from "./mesh";
+import { PRIVATE_RANGES } from "../gcp/ipv4";
+import { ISTIO_AGENT_PORT } from "./mesh";
 
 type Labels = Record<string, string>;
 type Obj = Record<string, unknown>;

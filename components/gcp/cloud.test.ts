@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ofType, one, type ProgramRun, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
-import { ipv4Range } from "../../stacks/config";
+import { ipv4Range } from "./ipv4";
 import { HEALTH_CHECK_RANGES, IAP_TCP_FORWARDING_RANGE, NLB_HEALTH_CHECK_RANGES } from "./firewall";
 import { APP_SECRET_NAMES, PD_CSI_DRIVER_NAME } from "./names";
 import { PD_CSI_DRIVER_PERMISSIONS, PdCsiDriverIam } from "./pd-csi-iam";

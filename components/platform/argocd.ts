@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
 import { type ChartsConfig, chartRelease } from "./helm";
 import { ADMIN_PATHS, ARGOCD, type AppSecretName, METADATA_SERVER, NAMESPACES } from "./names";
+import { podSecurityLabels } from "./namespaces";
 import { secretSync } from "./secret-sync";
 
 export interface ArgoCdArgs {
@@ -26,19 +27,12 @@ export interface ArgoCdArgs {
 
 const IN_CLUSTER = "https://kubernetes.default.svc";
 
-/**
- * Argo CD from its chart, serving plain HTTP under `/argocd` behind the Istio gateway, with its
- * admin password (bcrypt) merged into `argocd-secret` from Secret Manager. Pulumi owns every
- * platform and application object; Argo CD may only sync a team's extra apps through the optional
- * root Application, whose projects reach only the configured team namespaces (created here, without
- * access to the metadata server; never one of the platform's or Kubernetes' own), no cluster-scoped object and no kind that grants rights or changes isolation, and
- * the `default` project is locked so nothing escapes through it.
- */
+/** The team namespaces' labels (besides Pod Security). */
 const TEAM_NAMESPACE_LABELS = { "app.kubernetes.io/name": "team-namespace", "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" };
 /** Kubernetes' own namespaces: never a destination. */
 const KUBERNETES_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 /** Kinds a team's app may not create: Argo CD's own (a project of its own is an escape), RBAC, network and mesh policy, quotas. */
-export const TEAM_DENIED_KINDS = [
+const TEAM_DENIED_KINDS = [
   { group: "argoproj.io", kind: "*" },
   { group: "rbac.authorization.k8s.io", kind: "*" },
   { group: "networking.k8s.io", kind: "NetworkPolicy" },
@@ -47,10 +41,16 @@ export const TEAM_DENIED_KINDS = [
   { group: "", kind: "LimitRange" },
 ];
 
+/**
+ * Argo CD from its chart, serving plain HTTP under `/argocd` behind the Istio gateway, with its
+ * admin password (bcrypt) merged into `argocd-secret` from Secret Manager. Pulumi owns every
+ * platform and application object; Argo CD may only sync a team's extra apps through the optional
+ * root Application, whose projects reach only the configured team namespaces (created here, without
+ * access to the metadata server; never one of the platform's or Kubernetes' own), no cluster-scoped
+ * object and no kind that grants rights or changes isolation; the `default` project is locked so
+ * nothing escapes through it.
+ */
 export class ArgoCd extends pulumi.ComponentResource {
-  /** Namespaces Argo CD may never deploy into (Pulumi's). */
-  public readonly deniedNamespaces: string[];
-
   constructor(name: string, args: ArgoCdArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:platform:ArgoCd", name, {}, opts);
     const k = { parent: this, provider: args.provider };
@@ -97,7 +97,7 @@ export class ArgoCd extends pulumi.ComponentResource {
 
     // Every namespace Pulumi manages (Argo CD's own included: its AppProjects and Applications are the
     // confinement itself) and Kubernetes' own.
-    this.deniedNamespaces = [...Object.values(NAMESPACES), ...KUBERNETES_NAMESPACES];
+    const deniedNamespaces = [...Object.values(NAMESPACES), ...KUBERNETES_NAMESPACES];
     const project = (projectName: string, spec: Record<string, unknown>) =>
       new k8s.apiextensions.CustomResource(
         `${name}-project-${projectName}`,
@@ -127,11 +127,7 @@ export class ArgoCd extends pulumi.ComponentResource {
           {
             metadata: {
               name: team,
-              labels: {
-                ...TEAM_NAMESPACE_LABELS,
-                "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/enforce-version": "latest",
-              },
+              labels: { ...TEAM_NAMESPACE_LABELS, ...podSecurityLabels("restricted") },
             },
           },
           k,
@@ -155,7 +151,7 @@ export class ArgoCd extends pulumi.ComponentResource {
         description: "Extra apps synced by Argo CD; only in the team namespaces Pulumi creates, never cluster-scoped objects",
         sourceRepos: [root.repoURL],
         destinations: [
-          ...this.deniedNamespaces.map((n) => ({ server: IN_CLUSTER, namespace: `!${n}` })),
+          ...deniedNamespaces.map((n) => ({ server: IN_CLUSTER, namespace: `!${n}` })),
           ...root.teamNamespaces.map((n) => ({ server: IN_CLUSTER, namespace: n })),
         ],
         clusterResourceWhitelist: [],
@@ -186,6 +182,6 @@ export class ArgoCd extends pulumi.ComponentResource {
       );
     }
 
-    this.registerOutputs({ deniedNamespaces: this.deniedNamespaces });
+    this.registerOutputs({});
   }
 }

@@ -30,6 +30,16 @@ export const NAMESPACE_POLICY: Record<NamespaceKey, { enforce: PsaLevel; meshed:
   storage: { enforce: "privileged", meshed: false },
 };
 
+/** A namespace's Pod Security Admission labels: `enforce` its level, warn and audit at `restricted`. */
+export function podSecurityLabels(enforce: PsaLevel): Record<string, string> {
+  return {
+    "pod-security.kubernetes.io/enforce": enforce,
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+  };
+}
+
 /**
  * Every namespace of the platform and the application, created first so each Helm release and
  * object lands in a namespace whose admission rules are already in force.
@@ -52,10 +62,7 @@ export class Namespaces extends pulumi.ComponentResource {
             name: NAMESPACES[key],
             labels: {
               ...args.labels,
-              "pod-security.kubernetes.io/enforce": policy.enforce,
-              "pod-security.kubernetes.io/enforce-version": "latest",
-              "pod-security.kubernetes.io/warn": "restricted",
-              "pod-security.kubernetes.io/audit": "restricted",
+              ...podSecurityLabels(policy.enforce),
               ...(policy.meshed ? { "istio-injection": "enabled" } : {}),
             },
           },

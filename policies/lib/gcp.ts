@@ -20,8 +20,9 @@ export const isVm = (type: string): boolean => VM_TYPES.includes(type);
  * and a managed instance group's `allInstancesConfig` (metadata and labels for every VM it makes).
  * A field they leave unset is the template's; one they set must pass the same checks.
  */
+export const INSTANCE_FROM_TEMPLATE = "gcp:compute/instanceFromTemplate:InstanceFromTemplate";
 export const VM_OVERRIDES: Readonly<Record<string, string>> = {
-  "gcp:compute/instanceFromTemplate:InstanceFromTemplate": "",
+  [INSTANCE_FROM_TEMPLATE]: "",
   "gcp:compute/instanceGroupManager:InstanceGroupManager": "allInstancesConfig",
   "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": "allInstancesConfig",
 };

@@ -79,6 +79,11 @@ export class Judge {
     }
   }
 
+  /** Remembers a value a check found unknown without reading it (a values walk hands them over). */
+  unknownValue(err: UnknownValueErrorLike, urn?: string): void {
+    this.unknown.push({ err, urn });
+  }
+
   /**
    * The outcome no longer depends on what the checks could not read (an "any of them" policy found
    * one that passes): forget those unknowns.

@@ -1,3 +1,4 @@
+import { ipv4Contains, ipv4Range, isIpv4Cidr, NON_PUBLIC_RANGES } from "../../components/gcp/ipv4";
 import { FIREWALL } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
@@ -9,30 +10,23 @@ interface Config extends BaseConfig {
 const WORLD = ["0.0.0.0/0", "::/0"];
 /** Public sources this broad are "the internet" too (`0.0.0.0/1` + `128.0.0.0/1` is the world in two rules' worth). */
 const BROADEST_PUBLIC_PREFIX = { v4: 16, v6: 32 };
-const PRIVATE_V4: [number, number][] = [
-  [0x0a000000, 8], // 10.0.0.0/8
-  [0xac100000, 12], // 172.16.0.0/12
-  [0xc0a80000, 16], // 192.168.0.0/16
-  [0x64400000, 10], // 100.64.0.0/10 (shared address space)
-];
 
 /**
  * Whether a source range reaches (a large share of) the internet: 0.0.0.0/0 and ::/0, and any public
- * range broader than /16 (IPv6: /32). Private ranges of any size are not the internet.
+ * range broader than /16 (IPv6: /32). Ranges that are not the internet (private, link-local, shared)
+ * count at any size.
  */
 export function opensToInternet(cidr: string): boolean {
   const text = cidr.trim();
   if (WORLD.includes(text)) return true;
-  const [addr, bits] = text.split("/");
-  const prefix = bits === undefined ? (addr!.includes(":") ? 128 : 32) : Number(bits);
-  if (!Number.isInteger(prefix)) return false;
-  if (addr!.includes(":")) return prefix < BROADEST_PUBLIC_PREFIX.v6 && !/^f[cd]/i.test(addr!);
-  const octets = addr!.split(".").map(Number);
-  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) return false;
-  const ip = ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
-  const inside = ([net, len]: [number, number]) => prefix >= len && (ip >>> (32 - len)) === (net >>> (32 - len));
-  return prefix < BROADEST_PUBLIC_PREFIX.v4 && !PRIVATE_V4.some(inside);
+  if (text.includes(":")) {
+    const [addr, bits] = text.split("/");
+    return bits !== undefined && Number(bits) < BROADEST_PUBLIC_PREFIX.v6 && !/^f[cd]/i.test(addr!);
+  }
+  if (!isIpv4Cidr(text)) return false;
+  return ipv4Range(text).prefix < BROADEST_PUBLIC_PREFIX.v4 && !NON_PUBLIC_RANGES.some((r) => ipv4Contains(r, text));
 }
+
 /** Protocols with ports; `all` and the protocol numbers of TCP, UDP and SCTP included. */
 const PORTED = ["tcp", "udp", "sctp", "all", "6", "17", "132"];
 

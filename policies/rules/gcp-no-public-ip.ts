@@ -1,4 +1,4 @@
-import { isVm } from "../lib/gcp";
+import { INSTANCE_FROM_TEMPLATE, isVm } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
@@ -24,7 +24,7 @@ export const gcpNoPublicIp = resourcePolicy<Config>(
   },
   (args, judge, report, config) => {
     // An InstanceFromTemplate's own networkInterfaces replace its template's: judged like an instance's.
-    if (!isVm(args.type) && args.type !== "gcp:compute/instanceFromTemplate:InstanceFromTemplate") return;
+    if (!isVm(args.type) && args.type !== INSTANCE_FROM_TEMPLATE) return;
     const props = args.props as Obj;
     judge.check(() => {
       const nics = Array.isArray(props.networkInterfaces) ? (props.networkInterfaces as Obj[]) : [];

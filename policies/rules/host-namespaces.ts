@@ -104,9 +104,7 @@ export const noHostNamespaces = resourcePolicy<Config>(
         walkValues(values, ({ path, key, value, unknown }) => {
           if (!(HOST_NAMESPACES as readonly string[]).includes(key) || decided.has(path)) return;
           if (unknown) {
-            judge.check(() => {
-              throw unknown;
-            });
+            judge.unknownValue(unknown);
             return;
           }
           if (value === true) report(`chart "${release}": values ${path} is true`);

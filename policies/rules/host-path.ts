@@ -246,9 +246,7 @@ function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<stri
   walkValues(values, ({ path, key, value, unknown }) => {
     if (key !== "hostPath") return;
     if (unknown) {
-      judge.check(() => {
-        throw unknown;
-      });
+      judge.unknownValue(unknown);
       return;
     }
     const hostPath = typeof value === "string" ? value : value && typeof value === "object" ? (value as Obj).path : undefined;

@@ -35,7 +35,7 @@ export const imagePinned = resourcePolicy(
           const tagKey = key === "tag" || /Tag$/.test(key);
           const imageKey = /^image$/i.test(key);
           if (unknown) {
-            if (tagKey || imageKey) judge.check(() => { throw unknown; });
+            if (tagKey || imageKey) judge.unknownValue(unknown);
             return;
           }
           if (tagKey && value === "latest") report(`values ${path} is "latest"`);

@@ -46,7 +46,7 @@ export const noLoadBalancerService = resourcePolicy<Config>(
       const values = (props.values ?? {}) as Obj;
       walkValues(values, ({ path, key, value, unknown }) => {
         if (key !== "type") return;
-        if (unknown) judge.check(() => { throw unknown; });
+        if (unknown) judge.unknownValue(unknown);
         else if (value === "LoadBalancer") report(`values ${path} is LoadBalancer`);
       });
       const chart = chartName(props);
