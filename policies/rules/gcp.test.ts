@@ -36,9 +36,9 @@ describe("gcp-firewall-no-world-admin-ports", () => {
   ])("rejects %j", async (inputs, expected) => {
     expect(messages(await check(gcpFirewallNoWorldAdmin, firewall("bad", inputs)))).toEqual([`rule bad ${expected}`]);
   });
-  it("counts the world, and public ranges broader than /16 (/32 for IPv6), as the internet; private ranges of any size are not", () => {
+  it("counts the world, and public ranges broader than /16 (/32 for IPv6), as the internet; private, link-local and shared ranges of any size are not", () => {
     const internet = ["0.0.0.0/0", "::/0", "0.0.0.0/1", "128.0.0.0/1", "35.0.0.0/8", "64.0.0.0/2", "2000::/3", "2001:db8::/31"];
-    const not = ["35.235.240.0/20", "35.191.0.0/16", "130.211.0.0/22", "198.51.100.7", "198.51.100.0/28", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "2001:db8::/32", "not-a-cidr"];
+    const not = ["35.235.240.0/20", "35.191.0.0/16", "130.211.0.0/22", "198.51.100.7", "198.51.100.0/28", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "10.0.0.0/7x", "fc00::/7", "2001:db8::/32", "not-a-cidr"];
     expect(internet.filter((c) => !opensToInternet(c))).toEqual([]);
     expect(not.filter(opensToInternet)).toEqual([]);
   });

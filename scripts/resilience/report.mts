@@ -34,7 +34,7 @@ const DOC = join(ROOT, "docs/reliability.md");
  * Whether this run rewrites the committed report: only when asked (`npm run reliability:report`), so a
  * plain `npm test` leaves the working tree as it found it. The tests assert the same criteria either way.
  */
-export const WRITES_REPORT = process.env.RELIABILITY_REPORT === "1";
+const WRITES_REPORT = process.env.RELIABILITY_REPORT === "1";
 
 export function recordScenario(result: ScenarioResult): void {
   if (!WRITES_REPORT) return;

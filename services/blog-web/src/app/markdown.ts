@@ -55,7 +55,7 @@ const PURIFY = {
   ALLOW_DATA_ATTR: false,
 };
 
-/** Set by the sanitiser on an off-site image: the index of its address in `offsite` (never the post's own). */
+/** Set by the sanitiser on an off-site image: the index of its address in `offsite`, the last render's (never the post's own). */
 const OFFSITE = "data-offsite";
 let offsite: string[] = [];
 /** Classes a post may carry: highlight.js's own (so a post cannot dress up as the app's toasts or dialogs). */
@@ -107,13 +107,13 @@ function webAddress(src: string): string | undefined {
 
 /** Sanitised HTML for a Markdown source (a TrustedHTML where the browser supports Trusted Types). */
 export function renderMarkdown(source: string): TrustedHTML | string {
+  offsite = [];
   const html = marked.parse(source, { async: false });
   return DOMPurify.sanitize(html, { ...PURIFY, RETURN_TRUSTED_TYPE: true });
 }
 
 /** Puts rendered Markdown into an element. */
 export function setMarkdown(el: Element, source: string): void {
-  offsite = [];
   // innerHTML is typed as string, but under Trusted Types it takes the TrustedHTML DOMPurify returned.
   el.innerHTML = renderMarkdown(source) as string;
   for (const img of el.querySelectorAll(`img[${OFFSITE}]`)) {
