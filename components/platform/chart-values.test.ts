@@ -13,6 +13,8 @@ import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
 import { ofType, type ProgramRun, REPO_ROOT, readStackConfig, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
 import { CHARTS, type ChartKey } from "./chart-workloads";
+import { helmTplLiteral } from "./helm";
+import { ALLOY_CONFIG } from "./logging";
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -184,5 +186,72 @@ describe.each(["dev", "prod"])("chart values in a first preview (%s)", (stack) =
     };
     for (const r of ofType(run, "kubernetes:helm.sh/v3:Release")) walk(r.inputs.values, String(r.inputs.chart), "");
     expect(found.sort()).toEqual([...PREVIEW_UNKNOWN_LEAVES].sort());
+  });
+});
+
+/**
+ * What Helm's `tpl` makes of a value, for the only actions an escaped value may hold: a string
+ * constant (raw or quoted) is printed; any other action would be executed, so it throws.
+ */
+export function renderTplLiterals(text: string): string {
+  let out = "";
+  for (let at = 0; ; ) {
+    const open = text.indexOf("{{", at);
+    if (open < 0) return out + text.slice(at);
+    out += text.slice(at, open);
+    let i = open + 2;
+    while (text[i] === " ") i++;
+    let printed: string;
+    const quoted = /^"(?:[^"\\\n]|\\.)*"/.exec(text.slice(i));
+    if (text[i] === "`" && text.indexOf("`", i + 1) > 0) {
+      const end = text.indexOf("`", i + 1);
+      printed = text.slice(i + 1, end).replaceAll("\r", "");
+      i = end + 1;
+    } else if (quoted) {
+      printed = JSON.parse(quoted[0]) as string;
+      i += quoted[0].length;
+    } else {
+      throw new Error(`tpl would execute the action at ${open}: ${text.slice(open, open + 60)}`);
+    }
+    while (text[i] === " ") i++;
+    if (!text.startsWith("}}", i)) throw new Error(`tpl would execute the action at ${open}: ${text.slice(open, open + 60)}`);
+    out += printed;
+    at = i + 2;
+  }
+}
+
+/** Values the charts pass through Helm's `tpl`, and the text each must render to. */
+const TPL_VALUES: { chart: string; path: string[]; renders: string }[] = [{ chart: "alloy", path: ["alloy", "configMap", "content"], renders: ALLOY_CONFIG }];
+
+describe("values Helm's tpl renders", () => {
+  it("the escape renders every text as itself, whatever braces and backticks it holds", () => {
+    for (const text of ["", "plain", "{}}", "{{{", "}}{{", "{ {{", "a`b", "``", "{{`x`}}", '{{ "y" }}', "{{ $l := ToLower .Value }}", ALLOY_CONFIG]) {
+      expect(renderTplLiterals(helmTplLiteral(text))).toBe(text);
+    }
+    expect(() => helmTplLiteral("a\r\nb")).toThrow(/carriage returns/);
+  });
+
+  it("the renderer refuses what Helm would execute (Alloy's template stage, unescaped)", () => {
+    expect(ALLOY_CONFIG).toContain("{{ $l := ToLower .Value }}");
+    expect(() => renderTplLiterals(ALLOY_CONFIG)).toThrow(/tpl would execute/);
+    expect(() => renderTplLiterals("{}}")).not.toThrow();
+    expect(() => renderTplLiterals('{{ "a" | lower }}')).toThrow(/tpl would execute/);
+  });
+
+  it.each(["dev", "prod"])("%s: the Alloy config reaches Alloy intact, and no other value holds a template delimiter", (stack) => {
+    const releases = ofType(runs[stack]!, "kubernetes:helm.sh/v3:Release");
+    for (const { chart, path: keys, renders } of TPL_VALUES) {
+      const release = releases.find((r) => r.inputs.chart === chart);
+      const value = keys.reduce<unknown>((v, k) => (isObj(v) ? v[k] : undefined), release?.inputs.values);
+      expect(typeof value, `${chart}: ${keys.join(".")}`).toBe("string");
+      expect(renderTplLiterals(value as string)).toBe(renders);
+    }
+    const delimiters: string[] = [];
+    const walk = (v: unknown, chart: string, p: string[]) => {
+      if (typeof v === "string" && /\{\{|\}\}/.test(v) && !TPL_VALUES.some((t) => t.chart === chart && t.path.join(".") === p.join("."))) delimiters.push(`${chart}: ${p.join(".")}`);
+      else if (v && typeof v === "object") for (const [k, c] of Object.entries(v)) walk(c, chart, [...p, k]);
+    };
+    for (const r of releases) walk(r.inputs.values, String(r.inputs.chart), []);
+    expect(delimiters).toEqual([]);
   });
 });

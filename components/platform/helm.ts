@@ -23,6 +23,20 @@ export interface VolumePlacement {
 /** Seconds Helm waits for a release's workloads (Prometheus with a fresh volume is the slowest). */
 const RELEASE_TIMEOUT_SECONDS = 900;
 
+/**
+ * Text for a chart value the chart runs through Helm's `tpl` (Alloy's `alloy.configMap.content`),
+ * escaped so it renders as itself: Helm would otherwise execute any `{{ ... }}` in it as a Helm
+ * template (Alloy's own `stage.template` uses the same delimiters) and fail the release. Each
+ * backtick-free run becomes one raw-string action, so no brace in the text can pair with a delimiter.
+ */
+export function helmTplLiteral(text: string): string {
+  if (text.includes("\r")) throw new Error("helmTplLiteral: Go raw strings drop carriage returns; use \\n line ends");
+  return text
+    .split("`")
+    .map((run) => `{{\`${run}\`}}`)
+    .join('{{"`"}}');
+}
+
 export function chartRelease(
   name: string,
   key: ChartKey,

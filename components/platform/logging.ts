@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
-import { type ChartsConfig, chartRelease, type VolumePlacement } from "./helm";
+import { type ChartsConfig, chartRelease, helmTplLiteral, type VolumePlacement } from "./helm";
 import { LOKI, NAMESPACES } from "./names";
 
 export interface LoggingArgs {
@@ -147,7 +147,8 @@ export class Logging extends pulumi.ComponentResource {
       args.charts,
       {
         controller: { type: "deployment", replicas: 1 },
-        alloy: { configMap: { create: true, content: ALLOY_CONFIG } },
+        // The chart passes `content` through `tpl`: escaped, so the template stage reaches Alloy intact.
+        alloy: { configMap: { create: true, content: helmTplLiteral(ALLOY_CONFIG) } },
         serviceMonitor: { enabled: true },
       },
       { ...k, dependsOn: [this.loki] },
