@@ -147,6 +147,12 @@ describe("posts", () => {
     expect((await send("PATCH", `/blog/api/posts/999999`, { title: "x" }, alice)).status).toBe(403);
     const empty = await send("PATCH", `/blog/api/posts/${post.id}`, {}, alice);
     expect(await empty.json()).toEqual({ message: "No changes" });
+    // null means unchanged, as the original's Optional fields did (a client may send the whole form).
+    const nulls = await send("PATCH", `/blog/api/posts/${post.id}`, { title: null, content: null, category_name: null }, alice);
+    expect(await nulls.json()).toEqual({ message: "No changes" });
+    const partly = await send("PATCH", `/blog/api/posts/${post.id}`, { title: null, content: "kept title", category_name: null }, alice);
+    expect(partly.status).toBe(200);
+    expect(await partly.json()).toMatchObject({ title: "T", content: "kept title", category: { name: "Test" } });
     const changed = await send("PATCH", `/blog/api/posts/${post.id}`, { content: "<p>new</p><img src=x>" }, alice);
     expect(changed.status).toBe(200);
     const body = (await changed.json()) as PostT;
@@ -277,6 +283,8 @@ describe("listing, search and pagination", () => {
     expect((await list("?offset=50")).items).toEqual([]);
     expect((await list("?offset=50")).total).toBe(5);
     expect((await list("?category=even")).items.map((p) => p.title)).toEqual(["Post 4", "Post 2"]);
+    // A slug longer than any stored one finds nothing (the original answered [] too, not a 422).
+    for (const slug of ["e".repeat(51), `even${"-".repeat(300)}`]) expect(await list(`?category=${slug}`), slug).toEqual({ items: [], total: 0 });
     expect((await list("?author=alice")).total).toBe(3);
     // Usernames are one account in any case (login, signup, profiles): so is the author filter.
     for (const author of ["ALICE", "Alice", "aLiCe"]) expect((await list(`?author=${author}`)).total, author).toBe(3);

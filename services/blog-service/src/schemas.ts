@@ -47,7 +47,8 @@ export const Category = z
 export const ListQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  category: pgText().max(50).optional().openapi({ description: "category slug" }),
+  // Any length, as the original: a slug longer than any stored one simply matches nothing.
+  category: pgText().optional().openapi({ description: "category slug" }),
   author: pgText().max(100).optional().openapi({ description: "author's username, case-insensitive" }),
   q: pgText().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
 });
@@ -73,10 +74,12 @@ export const CreatePost = z
   })
   .openapi("CreatePost");
 
+/** A field that is absent or `null` stays as it is (the original's `Optional[str] = None` skipped both). */
+const unchangedWhenNull = { description: "absent or null: unchanged" };
 export const PatchPost = z
   .object({
-    title: pgText().min(1).max(120).optional(),
-    content: pgText().min(1).max(20_000).optional(),
-    category_name: CategoryName().optional(),
+    title: pgText().min(1).max(120).nullish().openapi(unchangedWhenNull),
+    content: pgText().min(1).max(20_000).nullish().openapi(unchangedWhenNull),
+    category_name: CategoryName().nullish().openapi(unchangedWhenNull),
   })
   .openapi("UpdatePost");

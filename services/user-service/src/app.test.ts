@@ -111,6 +111,7 @@ describe("signup", () => {
     [{ email: "a b@example.com" }, "email"],
     [{ email: "\u200b@example.com" }, "email"],
     [{ email: "a@b..example.com" }, "email"],
+    [{ email: "Name <a@example.com>" }, "email"],
     [{ password: "short1!" }, "password"],
     [{ password: "alllowercase1!" }, "password"],
     [{ password: "ALLUPPERCASE1!" }, "password"],
@@ -246,6 +247,12 @@ describe("internal credential check", () => {
     // Profiles by the same rule.
     expect((await app.request("/users/ALICE_1")).status).toBe(200);
     expect((await app.request(`/users/${encodeURIComponent("ALİCE_1")}`)).status).toBe(404);
+    // A name longer than signup allows is simply not found (the original's 404, not a 422).
+    for (const name of ["a".repeat(51), "alice_1".repeat(40)]) {
+      const res = await app.request(`/users/${name}`);
+      expect(res.status, name).toBe(404);
+      expect(await res.json(), name).toMatchObject({ status_code: 404, message: "User not found" });
+    }
   });
 
   it("refuses a NUL in the username (PostgreSQL text cannot hold it) with 422 naming the field, not a 500", async () => {

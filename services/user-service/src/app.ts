@@ -26,7 +26,7 @@ import {
 } from "@titanium/kit";
 import type { MiddlewareHandler } from "hono";
 import { burnVerify, hashPassword, needsRehash, verifyPassword } from "./passwords.js";
-import { CredentialsBody, MeOut, PatchMeBody, PublicProfile, SignupBody, UserOut } from "./schemas.js";
+import { CredentialsBody, MeOut, PatchMeBody, PublicProfile, SignupBody, USERNAME_MAX, UserOut } from "./schemas.js";
 
 export interface UserServiceDeps {
   sql: Sql;
@@ -203,12 +203,13 @@ export function createApp(deps: UserServiceDeps) {
       method: "get",
       path: "/users/{username}",
       summary: "Public profile (the email only for its owner)",
-      request: { params: z.object({ username: pgText().min(1).max(100) }) },
+      // Any length, as the original: a name longer than signup allows is simply not found.
+      request: { params: z.object({ username: pgText().min(1) }) },
       responses: { 200: json(PublicProfile, "profile"), ...errors(404) },
     }),
     async (c) => {
       const { username } = c.req.valid("param");
-      const profile = await loadProfile(username);
+      const profile = [...username].length > USERNAME_MAX ? undefined : await loadProfile(username);
       if (!profile) throw new HttpError(404, "User not found");
       const { email, ...pub } = profile;
       const token = bearerToken(c.req.header("authorization"));

@@ -6,10 +6,13 @@ export const RESERVED_USERNAMES = ["admin", "root", "system", "api", "auth", "us
 /** The original's accepted special characters. */
 const SPECIALS = /[!@#$%^&*(),.?":{}|<>]/;
 
+/** The longest username signup takes (the original's rule). */
+export const USERNAME_MAX = 50;
+
 export const Username = z
   .string()
   .min(3)
-  .max(50)
+  .max(USERNAME_MAX)
   .regex(/^[A-Za-z0-9_]+$/, "only letters, digits and underscores")
   .refine((u) => !RESERVED_USERNAMES.includes(u.toLowerCase()), "this username is reserved")
   .openapi({ example: "alice" });
