@@ -6,8 +6,12 @@
 #
 # With --from it walks main's first-parent history back from <commit> and takes the newest tag
 # (main-<sha7>) that exists for EVERY service, so an infrastructure-only change redeploys the
-# images already current, and a half-pushed set (one service failed) is never deployed. The digest
-# is what gets deployed: a tag names a set, the digest pins each image.
+# images already current. It never walks past a commit that changed the images' inputs
+# (image-inputs-changed.sh) without a complete set: that commit's images are still being built, or
+# failed, and an older set would run code older than the program expects; a half-pushed set (one
+# service failed) is never deployed either. The digest is what gets deployed: a tag names a set, the
+# digest pins each image. Exit status 3: that commit's set is not complete (the caller may wait for
+# the run that builds it); 1: any other failure.
 # DIGEST_OF overrides the lookup command (default: digest-of.sh beside this script).
 set -euo pipefail
 
@@ -54,6 +58,12 @@ while read -r commit; do
   candidate="$("$here/image-tag.sh" "$commit")"
   if complete_set "$candidate"; then
     exit 0
+  fi
+  if [[ "$("$here/image-inputs-changed.sh" "$(git rev-parse -q --verify "$commit^" || true)" "$commit")" == "changed=true" ]]; then
+    echo "resolve-images: $commit changed what the images are built from, but $registry has no complete set" \
+      "$candidate (${service_list[*]}): the Images job of the push that brought it is still running or failed." \
+      "That push's Deploy run deploys main's head once its images are pushed; or deploy an image set by hand (images-tag)" >&2
+    exit 3
   fi
 done < <(git rev-list --first-parent --max-count="$depth" "$from")
 

@@ -116,6 +116,46 @@ describe("stack and image facts", () => {
   });
 });
 
+describe("deploy-order.sh: a stack never goes back to an older commit", () => {
+  // c0 - c1 - c2 - c3 on main; d branches off c1 (a history main never had).
+  const { dir, shas } = repoWith([{ a: "0" }, { a: "1" }, { a: "2" }, { a: "3" }]);
+  git(dir, "checkout", "-q", "-b", "other", shas[1]!);
+  writeFileSync(path.join(dir, "a"), "d");
+  git(dir, "commit", "-qam", "d");
+  const other = git(dir, "rev-parse", "HEAD");
+  git(dir, "checkout", "-q", "main");
+  const log = path.join(tmp, "deploy-order.log");
+  const update = (message: string) => ({ version: 1, kind: "update", startTime: "2026-12-06T10:00:00Z", message, environment: {}, config: {}, result: "succeeded" });
+  const order = (commit: string, history: object[]) =>
+    script("deploy-order.sh", ["prod", commit], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_LOG: log, FAKE_OUTPUT: JSON.stringify(history) }, dir);
+
+  it("deploys a first time, the same commit again (an image rollback) and any descendant of the last deploy", () => {
+    expect(order(shas[3]!, []).stdout.trim()).toBe("deploy=true");
+    expect(order(shas[2]!, [update(`Deploy ${shas[2]}`)]).stdout.trim()).toBe("deploy=true");
+    // The newest update whose message names a commit counts: a refresh and a hand-run `up` are passed over.
+    const history = [{ ...update("drift check"), kind: "refresh" }, update("hotfix from a laptop"), update(`Deploy ${shas[1]}`), update(`Deploy ${shas[3]}`)];
+    expect(order(shas[3]!, history).stdout.trim()).toBe("deploy=true");
+    expect(readFileSync(log, "utf8").trim().split("\n").at(-1)).toBe(JSON.stringify(["stack", "history", "--stack", "prod", "--json", "--page-size", "50"]));
+  });
+
+  it("skips an ancestor of what the stack runs (an older run approved late)", () => {
+    const r = order(shas[1]!, [update(`Deploy ${shas[3]}`), update(`Deploy ${shas[2]}`)]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("deploy=false");
+    expect(r.stderr).toContain(`prod already runs ${shas[3]}, which is newer than ${shas[1]}`);
+  });
+
+  it("fails on a last deploy this clone lacks or on another history, and on a commit that does not exist", () => {
+    const unknown = order(shas[3]!, [update(`Deploy ${"e".repeat(40)}`)]);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain("which this clone does not have");
+    const diverged = order(shas[3]!, [update(`Deploy ${other}`)]);
+    expect(diverged.status).toBe(1);
+    expect(diverged.stderr).toContain("are on different histories");
+    expect(order("f".repeat(40), []).status).not.toBe(0);
+  });
+});
+
 describe("resolving and setting the images a deploy uses", () => {
   const registry = "ghcr.io/acme/titanium";
   const services = SERVICE_NAMES.join(" ");
@@ -151,6 +191,29 @@ describe("resolving and setting the images a deploy uses", () => {
     const r = script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", shas[3]!, "--depth", "2"], env, dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("no complete image set");
+  });
+
+  it("never walks past a commit that changed the images' inputs and has no complete set (exit 3), and takes it once pushed", () => {
+    const repo = repoWith([{ "services/kit/src/a.ts": "1" }, { "docs/a.md": "1" }, { "services/kit/src/a.ts": "2" }, { "stacks/index.ts": "// infra" }]);
+    const file = path.join(tmp, "registry-pending.json");
+    const setOf = (sha: string, skip: string[] = []) =>
+      Object.fromEntries(SERVICE_NAMES.filter((s) => !skip.includes(s)).map((s, i) => [`${registry}/${s}:${tag(sha)}`, digest(i + 20)]));
+    const resolveFrom = (held: Record<string, string>) => {
+      writeFileSync(file, JSON.stringify(held));
+      return script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", repo.shas[3]!], { ...env, FAKE_REGISTRY: file }, repo.dir);
+    };
+    // Commit 2 changed the kit: without its images (still building) or with half of them, an older set is not taken.
+    for (const held of [setOf(repo.shas[0]!), { ...setOf(repo.shas[0]!), ...setOf(repo.shas[2]!, [SERVICE_NAMES[0]!]) }]) {
+      const r = resolveFrom(held);
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toContain(`${repo.shas[2]} changed what the images are built from, but ${registry} has no complete set ${tag(repo.shas[2]!)}`);
+    }
+    const pushed = resolveFrom({ ...setOf(repo.shas[0]!), ...setOf(repo.shas[2]!) });
+    expect(pushed.status, pushed.stderr).toBe(0);
+    expect(JSON.parse(pushed.stdout).tag).toBe(tag(repo.shas[2]!));
+    // Commits that did not touch the inputs (3, an infrastructure change; 1, docs) are walked past.
+    const older = script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", repo.shas[1]!], { ...env, FAKE_REGISTRY: file }, repo.dir);
+    expect(JSON.parse(older.stdout).tag).toBe(tag(repo.shas[0]!));
   });
 
   it("set-images.sh sets the tag and one digest per service in the stack config", () => {

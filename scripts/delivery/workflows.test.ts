@@ -330,11 +330,12 @@ describe("the pipeline's shape", () => {
 
   describe("which deploy jobs run (GitHub's job rules applied to deploy.yml's conditions)", () => {
     const w = workflow("deploy.yml");
-    const push = (changed: string) => simulateJobs(w, { github: { event_name: "push" } }, { changes: { diff: { changed } } });
+    const push = (changed: string, deploy = "true") =>
+      simulateJobs(w, { github: { event_name: "push" } }, { changes: { diff: { changed } }, dev: { images: { deploy, sha: "b".repeat(40) } } });
 
     it("a rollback (workflow_dispatch with images-tag) builds no image and deploys that set to dev, then prod", () => {
       // The runbook's "gh workflow run Deploy --ref main -f images-tag=main-1a2b3c4  # dev, then prod after approval".
-      const run = simulateJobs(w, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } });
+      const run = simulateJobs(w, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } }, { dev: { images: { deploy: "true" } } });
       expect(run.changes!.outputs.images).toBe("false");
       expect(results(run)).toEqual({ changes: "success", images: "skipped", dev: "success", prod: "success" });
       const resolve = w.jobs.dev!.steps!.find((s) => s.id === "images")!;
@@ -348,6 +349,11 @@ describe("the pipeline's shape", () => {
     it("a merge deploys dev, then prod, building images first only when their inputs changed", () => {
       expect(results(push("false"))).toEqual({ changes: "success", images: "skipped", dev: "success", prod: "success" });
       expect(results(push("true"))).toEqual({ changes: "success", images: "success", dev: "success", prod: "success" });
+      expect(push("false").dev!.outputs).toMatchObject({ deployed: "true", sha: "b".repeat(40) });
+    });
+
+    it("a run whose dev job found main moved on to commits with images still building deploys nothing, prod included", () => {
+      expect(results(push("true", "false"))).toEqual({ changes: "success", images: "success", dev: "success", prod: "skipped" });
     });
 
     it("a failure stops everything after it", () => {
@@ -361,7 +367,7 @@ describe("the pipeline's shape", () => {
     it("the simulation knows GitHub's skip rule: prod without a status function would stay undeployed after a rollback", () => {
       const { if: _if, ...withoutCondition } = w.jobs.prod!;
       const old = { ...w, jobs: { ...w.jobs, prod: withoutCondition } };
-      const run = simulateJobs(old, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } });
+      const run = simulateJobs(old, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } }, { dev: { images: { deploy: "true" } } });
       expect(results(run)).toMatchObject({ dev: "success", prod: "skipped" });
     });
   });
@@ -382,6 +388,34 @@ describe("the pipeline's shape", () => {
       expect(order.every((i) => i >= 0), `${id}: ${order}`).toBe(true);
       expect([...order].sort((a, b) => a - b), id).toEqual(order);
     }
+  });
+
+  it("deploys never go back in history: dev takes the branch head, prod what dev deployed unless it runs something newer", () => {
+    const w = workflow("deploy.yml");
+    const dev = w.jobs.dev!;
+    const prod = w.jobs.prod!;
+    // dev: the branch's head when the job starts (runs start out of order), its images resolved from that commit.
+    expect(stepsUsing(dev, "actions/checkout")[0]!.with).toMatchObject({ ref: "${{ github.ref }}", "fetch-depth": 0 });
+    const resolve = dev.steps!.find((s) => s.id === "images")!;
+    expect(resolve.run).toMatch(/sha="\$\(git rev-parse HEAD\)"[\s\S]*release-images\.sh dev --from "\$sha"/);
+    // Superseded (exit 3: a newer commit's images still building) only when the head is not this run's commit.
+    expect(resolve.run).toMatch(/status == 3\)\) && \[\[ "\$sha" != "\$GITHUB_SHA" \]\][\s\S]*deploy=false[\s\S]*exit 0/);
+    for (const step of dev.steps!.filter((s) => s.uses === "./.github/actions/pulumi-gcp" || /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command === "up")) {
+      expect(step.if, step.name).toBe("steps.images.outputs.deploy == 'true'");
+    }
+    expect(dev.outputs).toMatchObject({ sha: "${{ steps.images.outputs.sha }}", deployed: "${{ steps.images.outputs.deploy }}" });
+    // prod: exactly dev's commit, compared with prod's last deploy before anything changes.
+    expect(stepsUsing(prod, "actions/checkout")[0]!.with).toMatchObject({ ref: "${{ needs.dev.outputs.sha }}", "fetch-depth": 0 });
+    const order = prod.steps!.findIndex((s) => s.id === "order");
+    expect(prod.steps![order]!.run).toContain('deploy-order.sh prod "$DEPLOY_SHA"');
+    expect(prod.steps![order]!.env).toMatchObject({ DEPLOY_SHA: "${{ needs.dev.outputs.sha }}" });
+    for (const step of prod.steps!.filter((s) => /set-images/.test(s.run ?? "") || s.with?.command === "up")) {
+      expect(prod.steps!.indexOf(step), step.name).toBeGreaterThan(order);
+      expect(step.if, step.name).toBe("steps.order.outputs.deploy == 'true'");
+    }
+    // Each update names the commit it deployed: deploy-order.sh reads it back from the stack's history.
+    expect(stepsUsing(dev, "pulumi/actions")[0]!.with!.message).toBe("Deploy ${{ steps.images.outputs.sha }}");
+    expect(stepsUsing(prod, "pulumi/actions")[0]!.with!.message).toBe("Deploy ${{ needs.dev.outputs.sha }}");
   });
 
   it("deploy concurrency: what the workflow and the runbook say matches GitHub (one pending job per group)", () => {
