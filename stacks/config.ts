@@ -9,6 +9,7 @@
  */
 import * as gcpProviderConfig from "@pulumi/gcp/config";
 import { z } from "zod";
+import { diskGbFor, NODE_DISK_RESERVE_GI, SERVER_STATE_GI } from "../components/cluster/capacity";
 import { ipv4Range } from "../components/gcp/ipv4";
 import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
 
@@ -638,6 +639,7 @@ const titaniumSchema = z
     auth: authSchema,
   })
   .superRefine((c, ctx) => {
+    nodeDisksHoldTheirContents(c, ctx);
     if (c.environment !== "prod") return;
     // Production must be highly available and protected; each rule names its key.
     if (c.cluster.servers.count < 3) {
@@ -670,6 +672,39 @@ const titaniumSchema = z
       }
     }
   });
+
+/**
+ * Every node's disk holds the OS, the images (NODE_DISK_RESERVE_GI) and the `local-path` volumes that may
+ * land on it (K3s' class keeps them under /var/lib/rancher/k3s/storage: on a server's data disk when it has
+ * one, else on the boot disk) within the kubelet's image-GC threshold; a fuller disk evicts pods. Such
+ * volumes follow their pods to any node that takes workloads (agents; servers unless dedicated), so each of
+ * those must hold all of them.
+ */
+function nodeDisksHoldTheirContents(c: z.infer<typeof titaniumSchema>, ctx: z.RefinementCtx): void {
+  const o = c.observability;
+  const pg = c.data.postgres;
+  const volumes = [
+    ...(o.diskType === "local-path" ? [{ gi: o.prometheusStorageGi + o.grafanaStorageGi + o.lokiStorageGi, what: `observability (Prometheus ${o.prometheusStorageGi} + Grafana ${o.grafanaStorageGi} + Loki ${o.lokiStorageGi} GiB)` }] : []),
+    ...(pg.diskType === "local-path" ? [{ gi: pg.storageGi, what: `data.postgres (${pg.storageGi} GiB)` }] : []),
+  ];
+  const check = (path: string[], diskGb: number, contents: { gi: number; what: string }[]) => {
+    const needed = diskGbFor(contents.reduce((sum, x) => sum + x.gi, 0));
+    if (diskGb < needed) {
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `expected at least ${needed} GB to hold ${contents.map((x) => x.what).join(", ")} within 85 % of the disk (the kubelet deletes images above it)`,
+      });
+    }
+  };
+  const system = { gi: NODE_DISK_RESERVE_GI, what: `the OS and container images (${NODE_DISK_RESERVE_GI} GiB)` };
+  check(["cluster", "agents", "bootDiskGb"], c.cluster.agents.bootDiskGb, [system, ...volumes]);
+  const servers = c.cluster.servers;
+  const serverContents = [system, { gi: SERVER_STATE_GI, what: `K3s' state (${SERVER_STATE_GI} GiB)` }, ...(servers.dedicated ? [] : volumes)];
+  // A data disk is mounted at /var/lib/rancher/k3s: the images, K3s' state and local-path volumes live there.
+  if (servers.dataDiskGb > 0) check(["cluster", "servers", "dataDiskGb"], servers.dataDiskGb, serverContents);
+  else check(["cluster", "servers", "bootDiskGb"], servers.bootDiskGb, serverContents);
+}
 
 export type TitaniumConfig = z.infer<typeof titaniumSchema> & { gcp: z.infer<typeof gcpSchema>; stack: string };
 

@@ -330,7 +330,8 @@ describe("application config", () => {
   });
 
   it("puts the database on K3s' local-path class when told (a cluster without the PD CSI driver), creating no StorageClass", async () => {
-    const run = await runProgram({ stack: "dev", config: { data: { postgres: { diskType: "local-path" } } } });
+    // Node-local: the boot disks must hold the database too (the config check).
+    const run = await runProgram({ stack: "dev", config: { data: { postgres: { diskType: "local-path" } }, cluster: { servers: { bootDiskGb: 30 }, agents: { bootDiskGb: 30 } } } });
     expect(ofType(run, T.storageClass)).toEqual([]);
     expect(input(one(run, T.pvc, "apps-postgres-data")).spec.storageClassName).toBe("local-path");
   });

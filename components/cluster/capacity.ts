@@ -22,6 +22,24 @@ export const KUBELET_RESERVATIONS = {
   evictionHardMemoryMiB: 100,
 } as const;
 
+/**
+ * What a node's disk holds besides volumes, in GiB: Debian 12 (about 2 GiB in use) and the container
+ * images of the platform and the services, about 4.7 GiB unpacked plus the compressed layers containerd
+ * keeps (~6 GiB) if one node pulls them all, as it does when the other nodes are gone. An estimate from the
+ * pinned images' sizes, rounded up; re-check it when a chart or base image grows.
+ */
+export const NODE_DISK_RESERVE_GI = 8;
+/** The K3s datastore, its snapshots and the server's certificates and manifests, in GiB. */
+export const SERVER_STATE_GI = 1;
+/**
+ * Share of a node's disk its contents may fill: the kubelet starts deleting images at 85 % use
+ * (`imageGCHighThresholdPercent`) and evicts pods below 10 % free (`nodefs.available`, kubeletArgs).
+ */
+export const NODE_DISK_USE_LIMIT = 0.85;
+
+/** The smallest disk (GB) that holds `contentGi` within {@link NODE_DISK_USE_LIMIT}. */
+export const diskGbFor = (contentGi: number): number => Math.ceil(contentGi / NODE_DISK_USE_LIMIT);
+
 /** Share of a machine's nominal memory the guest kernel reports (firmware and kernel keep the rest). */
 export const GUEST_MEMORY_FRACTION = 0.96;
 

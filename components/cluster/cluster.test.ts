@@ -17,7 +17,7 @@ const overridden = () =>
   (overriddenRun ??= runProgram({
     stack: "dev",
     config: {
-      cluster: { apiDnsName: "k3s.dev.example.org", apiDnsZone: "example-org", servers: { spot: false, dataDiskGb: 10 }, agents: { spot: false } },
+      cluster: { apiDnsName: "k3s.dev.example.org", apiDnsZone: "example-org", servers: { spot: false, dataDiskGb: 20 }, agents: { spot: false } },
       protect: true,
     },
   }));

@@ -18,17 +18,20 @@ const line = (estimate: ReturnType<typeof estimateMonthlyCost>, re: RegExp) => e
 const DEV_BUDGET_USD = 35;
 
 describe("monthly cost estimate", () => {
-  it("prices dev over its $35 budget by the database's Persistent Disk alone (ADR 0022), and prices prod, from the resources each stack registers", () => {
+  it("prices dev over its $35 budget by its disks alone (the database's PD, ADR 0022; boot disks that hold the images and volumes), and prices prod, from the resources each stack registers", () => {
     const d = estimateMonthlyCost(dev.resources);
     // The disk the PD CSI driver creates for the database's claim: 10 GiB pd-balanced, the smallest PD.
     const database = line(d, /^10 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data /);
     expect(database?.monthlyUsd).toBe(1);
-    expect(d.totalUsd).toBe(35.99);
-    // Everything else still fits: the overrun is that disk (options in the README's Cost section).
-    expect(d.totalUsd - database!.monthlyUsd).toBeLessThan(DEV_BUDGET_USD);
+    // Boot disks: 16 GB server + 15 GB agent, what the config's disk check asks for (ADR 0013).
+    const boot = line(d, /^31 GiB pd-balanced \(/);
+    expect(boot?.monthlyUsd).toBe(3.1);
+    expect(d.totalUsd).toBe(37.09);
+    // Everything else still fits: the overrun is those disks beyond the 10 GB minimum (options in the README's Cost section).
+    const minimumBootDisks = 2 * 10 * 0.1;
+    expect(d.totalUsd - database!.monthlyUsd - (boot!.monthlyUsd - minimumBootDisks)).toBeLessThan(DEV_BUDGET_USD);
     expect(line(d, /^2 × t2d-standard-1 Spot/)?.monthlyUsd).toBe(8.57);
     expect(line(d, /forwarding rule/)?.monthlyUsd).toBe(18.25);
-    expect(line(d, /^20 GiB pd-balanced/)?.monthlyUsd).toBe(2);
     expect(line(d, /^9 active secret versions/)?.monthlyUsd).toBe(0.18);
     const p = estimateMonthlyCost(prod.resources);
     expect(line(p, /^3 × e2-medium standard/)?.monthlyUsd).toBe(73.38);

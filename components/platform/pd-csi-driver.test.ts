@@ -198,7 +198,7 @@ describe("GCE PD CSI driver settings", () => {
   });
 
   it("lets a node-local database disk be small (no PD is created)", async () => {
-    const run = await runProgram({ stack: "dev", config: { data: { postgres: { diskType: "local-path", storageGi: 5 } } } });
+    const run = await runProgram({ stack: "dev", config: { data: { postgres: { diskType: "local-path", storageGi: 5 } }, cluster: { servers: { bootDiskGb: 30 }, agents: { bootDiskGb: 30 } } } });
     expect(input(one(run, "kubernetes:core/v1:PersistentVolumeClaim", "apps-postgres-data")).spec.resources.requests.storage).toBe("5Gi");
     expect(podSpec(one(run, T.statefulSet, "apps-postgres-statefulset")).nodeSelector).toBeUndefined();
   });
