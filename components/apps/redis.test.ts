@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -36,12 +36,11 @@ describe("Redis start command and probe (real redis-server)", () => {
     port = await freePort();
     dir = mkdtempSync(path.join(tmpdir(), "titanium-redis-"));
     const [sh, flag, script] = redisStartCommand(32, port, dir) as [string, string, string];
-    // Its own process group: the pipeline's redis-server is a child of the shell, and must go with it.
-    child = spawn(sh, [flag, script], { env: { ...process.env, REDIS_PASSWORD: PASSWORD }, stdio: "ignore", detached: true });
+    child = spawn(sh, [flag, script], { env: { ...process.env, REDIS_PASSWORD: PASSWORD }, stdio: "ignore" });
     for (let i = 0; i < 100 && !(await probe(PASSWORD)); i++) await new Promise((r) => setTimeout(r, 20));
   });
   afterAll(() => {
-    process.kill(-child.pid!, "SIGTERM");
+    child.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -71,5 +70,27 @@ describe("Redis start command and probe (real redis-server)", () => {
       });
     expect(cmdlines.some((c) => c.includes("redis-server"))).toBe(true);
     expect(cmdlines.filter((c) => c.includes(PASSWORD))).toEqual([]);
+  });
+
+  // The image's shell is BusyBox ash (redis:*-alpine); the kubelet signals the container's PID 1.
+  it.each([["sh"], ...(existsSync("/usr/bin/busybox") ? [["busybox sh"]] : [])])("%s: execs redis-server itself (the container's PID 1), which shuts down on SIGTERM", async (shell) => {
+    const own = await freePort();
+    const ownDir = mkdtempSync(path.join(tmpdir(), "titanium-redis-term-"));
+    const [, flag, script] = redisStartCommand(32, own, ownDir) as [string, string, string];
+    const [bin, ...pre] = shell.split(" ") as [string, ...string[]];
+    const p = spawn(bin, [...pre, flag, script], { env: { ...process.env, REDIS_PASSWORD: PASSWORD }, stdio: "ignore" });
+    try {
+      const exited = new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
+      const ready = () => run("redis-cli", ["-p", String(own), "ping"], { env: { ...process.env, REDISCLI_AUTH: PASSWORD } }).then((r) => r.stdout.trim() === "PONG", () => false);
+      for (let i = 0; i < 100 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 20));
+      // The process the shell was started as is now redis-server (no shell left in front of it).
+      expect(readFileSync(`/proc/${p.pid}/comm`, "utf8").trim()).toBe("redis-server");
+      p.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 5000))]);
+      expect(code).toBe(0);
+    } finally {
+      p.kill("SIGKILL");
+      rmSync(ownDir, { recursive: true, force: true });
+    }
   });
 });

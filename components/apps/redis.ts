@@ -47,25 +47,25 @@ const REDIS_UID = 999;
 const REDIS_GID = 1000;
 
 /**
- * The container's command. The configuration goes to Redis on stdin (`redis-server -`), so the
- * password never appears in the process arguments (`ps`, `/proc/<pid>/cmdline`) or in the pod spec;
- * `"` and `\\` in it are escaped for Redis' config syntax.
+ * The container's command. The configuration goes to Redis on stdin (`redis-server -`, a here-document:
+ * a pipe, no file), so the password never appears in the process arguments (`ps`, `/proc/<pid>/cmdline`)
+ * or in the pod spec; `"` and `\\` in it are escaped for Redis' config syntax. `exec` makes redis-server
+ * the container's PID 1, so the kubelet's SIGTERM reaches it (a shell as PID 1 ignores it, and Redis
+ * would be killed at the end of the grace period instead of shutting down).
  */
 export function redisStartCommand(maxMemoryMb: number, port: number = REDIS.port, dataDir = "/data"): string[] {
   const script = [
     `pw=$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\\\\"]/\\\\&/g')`,
-    [
-      "printf '%s\\n'",
-      `'port ${port}'`,
-      "'bind * -::*'",
-      `"requirepass \\"$pw\\""`,
-      `'maxmemory ${maxMemoryMb}mb'`,
-      "'maxmemory-policy allkeys-lru'",
-      `'save ""'`,
-      "'appendonly no'",
-      `'dir ${dataDir}'`,
-      "| exec redis-server -",
-    ].join(" "),
+    "exec redis-server - <<EOF",
+    `port ${port}`,
+    "bind * -::*",
+    'requirepass "$pw"',
+    `maxmemory ${maxMemoryMb}mb`,
+    "maxmemory-policy allkeys-lru",
+    'save ""',
+    "appendonly no",
+    `dir ${dataDir}`,
+    "EOF",
   ].join("\n");
   return ["sh", "-c", script];
 }
