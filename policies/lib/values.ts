@@ -83,8 +83,10 @@ export interface ValueHit {
  */
 export function walkValues(root: unknown, visit: (hit: ValueHit) => void, path = ""): void {
   if (root === null || typeof root !== "object") return;
+  // By index, not `map`: the SDK's proxy throws when an unknown element is read, and that read belongs
+  // in the try below (one unknown element must not end the walk of the whole tree).
   const entries: [string, string][] = Array.isArray(root)
-    ? root.map((_, i) => [String(i), `${path}[${i}]`])
+    ? Array.from({ length: root.length }, (_, i) => [String(i), `${path}[${i}]`])
     : Object.keys(root).map((k) => [k, path ? `${path}.${k}` : k]);
   for (const [key, p] of entries) {
     let value: unknown;

@@ -261,6 +261,9 @@ describe("k8s-image-pinned", () => {
     const run = await check(imagePinned, helmRelease("alloy", "alloy", { image: { tag: unknown }, other: unknown }));
     expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
     expect(run.findings[0]!.message).toContain(".values.image.tag");
+    // An unknown list element (an Output in an args list) is one key the policy ignores: the walk goes on past it.
+    const listed = await check(imagePinned, helmRelease("alloy", "alloy", { extraArgs: ["--a", unknown, "--b"], later: [{ image: { tag: "latest" } }] }));
+    expect(messages(listed)).toEqual(['values later[0].image.tag is "latest"']);
   });
 });
 
