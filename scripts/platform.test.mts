@@ -69,7 +69,9 @@ describe("local platform (npm start's engine)", () => {
     expect((await call("POST", "/api/login", { username: "carol", password: PW })).status).toBe(200);
     // The services batch their log writes and flush every 250 ms: wait for the line rather than race it.
     await expect.poll(() => lines.some((l) => l.startsWith("api-gateway | ") && l.includes('"route":"/api/login"')), { timeout: 10_000 }).toBe(true);
-    expect(lines.join("\n")).not.toContain(PW);
+    // No password, access token or refresh token in any service's log.
+    const logged = lines.join("\n");
+    for (const secret of [PW, token, live, login.body!.refresh_token as string, refreshed.body!.refresh_token as string]) expect(logged).not.toContain(secret);
 
     // Second start on the same data, on a machine without Redis: it still starts, says loudly what is
     // degraded, and serves everything from PostgreSQL with in-process rate limits.

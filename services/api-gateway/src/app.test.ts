@@ -8,7 +8,7 @@ import { memoryLogger } from "@titanium/kit/testing";
 import type { GatewayDeps } from "./app.js";
 import { clientAddress } from "./client-address.js";
 import { trustedProxies } from "./config.js";
-import { RATE_LIMITS, loginAccount, matchRoute } from "./routes.js";
+import { GLOBAL_LIMIT, RATE_LIMITS, loginAccount, matchRoute } from "./routes.js";
 import { LocalLimiter, RateLimiter } from "./rate-limit.js";
 import { startGatewayTestBed, type GatewayTestBed } from "./test-bed.js";
 
@@ -312,6 +312,14 @@ describe("upstream failures", () => {
 });
 
 describe("rate limits", () => {
+  it("are the original's, per route (seed-system section 1), and its global 20 per second with a burst of 50", () => {
+    const perMinute = Object.fromEntries(Object.entries(RATE_LIMITS).filter(([, r]) => r.periodSeconds === 60).map(([k, r]) => [k, r.limit]));
+    expect(perMinute).toEqual({ login: 5, verify: 30, refresh: 30, logout: 30, signup: 10, userGet: 120, userUpdate: 10, postsList: 600, postGet: 300, postCreate: 10, postUpdate: 30, postDelete: 10 });
+    expect(GLOBAL_LIMIT).toMatchObject({ limit: 20, periodSeconds: 1, burst: 50 });
+    // Login, signup and refresh are keyed by the client address whatever token comes along.
+    expect(Object.entries(RATE_LIMITS).filter(([, r]) => "byClient" in r && r.byClient).map(([k]) => k).sort()).toEqual(["login", "refresh", "signup"]);
+  });
+
   it("applies the original per-route limit (login 5/min) with 429, Retry-After and the envelope", async () => {
     const gw = gateway({}, freshPeer());
     const statuses: number[] = [];

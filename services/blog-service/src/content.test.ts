@@ -12,6 +12,9 @@ describe("sanitising (the original's allow-list)", () => {
     ["<svg><script>alert(1)</script></svg>text", "text"],
     ["<h1>a</h1><h4>b</h4><pre><code>c</code></pre><blockquote>d</blockquote>", "<h1>a</h1>b<pre><code>c</code></pre><blockquote>d</blockquote>"],
     ["<iframe src=//evil></iframe>kept", "kept"],
+    // Every tag of the original's allow-list survives as it is.
+    ...["p", "strong", "em", "u", "ul", "ol", "li", "h1", "h2", "h3", "code", "pre", "blockquote"].map((t) => [`<${t}>x</${t}>`, `<${t}>x</${t}>`] as [string, string]),
+    ["a<br>b<br />c", "a<br />b<br />c"],
   ])("content %s → %s", (input, expected) => {
     expect(sanitizeContent(input)).toBe(expected);
   });

@@ -225,17 +225,25 @@ describe("service app skeleton", () => {
   it("sets the security headers and the CORS allow-list", async () => {
     const { app } = build();
     const res = await app.request("/healthz", { headers: { origin: "https://ok.example" } });
-    expect(res.headers.get("x-frame-options")).toBe("DENY");
-    expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
-    expect(res.headers.get("strict-transport-security")).toContain("max-age=31536000");
-    expect(res.headers.get("cache-control")).toBe("no-store");
+    // The original's headers, literally (seed-system section 1.2), plus the strict CSP and no-store of an API answer.
+    expect(Object.fromEntries([...res.headers].filter(([k]) => !k.startsWith("access-control-") && !["vary", "content-type", "x-request-id", "content-length"].includes(k)))).toEqual({
+      "strict-transport-security": "max-age=31536000; includeSubDomains",
+      "x-frame-options": "DENY",
+      "x-content-type-options": "nosniff",
+      "x-xss-protection": "1; mode=block",
+      "referrer-policy": "strict-origin-when-cross-origin",
+      "permissions-policy": "geolocation=(), microphone=(), camera=()",
+      "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+      "cache-control": "no-store",
+    });
     expect(res.headers.get("access-control-allow-origin")).toBe("https://ok.example");
     expect(res.headers.get("access-control-allow-credentials")).toBe("true");
     const evil = await app.request("/healthz", { headers: { origin: "https://evil.example" } });
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
     const preflight = await app.request("/things/1", { method: "OPTIONS", headers: { origin: "https://ok.example", "access-control-request-method": "POST" } });
     expect(preflight.status).toBe(204);
-    expect(preflight.headers.get("access-control-allow-methods")).toContain("PATCH");
+    expect(preflight.headers.get("access-control-allow-methods")).toBe("GET,POST,PUT,PATCH,DELETE,OPTIONS");
+    expect(preflight.headers.get("access-control-allow-headers")).toBe("Content-Type,Authorization,X-Requested-With,X-Request-Id");
     expect(preflight.headers.get("access-control-max-age")).toBe("86400");
     const evilPreflight = await app.request("/things/1", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
     expect(evilPreflight.status).toBe(204);
@@ -288,13 +296,33 @@ describe("service app skeleton", () => {
     expect(text).toContain(`${METRICS.httpRequests}{service="user-service",method="POST",route="/things/:id",status="201"} 1`);
     expect(text).toContain(`${METRICS.httpRequests}{service="user-service",method="GET",route="/limited",status="429"} 1`);
     expect(text).toContain(`route="unmatched",status="404"`);
-    expect(text).toContain(`${METRICS.httpDuration}_bucket{le="0.005",service="user-service",method="POST",route="/things/:id"}`);
+    // Buckets from 5 ms to 10 s (issue 3), then +Inf.
+    const buckets = [...text.matchAll(new RegExp(`${METRICS.httpDuration}_bucket\\{le="([^"]+)",service="user-service",method="POST",route="/things/:id"\\}`, "g"))].map((m) => m[1]);
+    expect(buckets[0]).toBe("0.005");
+    expect(buckets.at(-2)).toBe("10");
+    expect(buckets.at(-1)).toBe("+Inf");
     const log = lines();
     const req = log.find((l) => l.msg === "request" && l.route === "/things/:id");
     expect(req).toMatchObject({ method: "POST", status: 201, service: "user-service" });
     expect(typeof req?.request_id).toBe("string");
     expect(typeof req?.duration_ms).toBe("number");
     expect(JSON.stringify(log)).not.toContain("hunter2-secret");
+  });
+
+  it("serves the process metrics beside its own (resident memory, CPU, event-loop lag)", async () => {
+    const metrics = new Metrics("auth-service");
+    const text = await metrics.registry.metrics();
+    // Unlabelled: Prometheus adds the pod's labels when it scrapes them.
+    for (const name of ["process_resident_memory_bytes", "process_cpu_seconds_total", "nodejs_eventloop_lag_seconds"]) expect(text, name).toMatch(new RegExp(`^${name} \\d`, "m"));
+  });
+
+  it("redacts credentials wherever a log line carries them (the logger's own paths, one level deep)", () => {
+    const { logger, lines } = memoryLogger();
+    logger.info({ headers: { authorization: "Bearer eyJ-access", cookie: "sid=1" }, token: "tok-1", refresh_token: "rt-1", body: { password: "pw-1", current_password: "pw-2" } }, "x");
+    const [line] = lines();
+    const text = JSON.stringify(line);
+    for (const secret of ["eyJ-access", "sid=1", "tok-1", "rt-1", "pw-1", "pw-2"]) expect(text, secret).not.toContain(secret);
+    expect(line).toMatchObject({ headers: { authorization: "[redacted]" }, token: "[redacted]", body: { password: "[redacted]" } });
   });
 
   it("propagates a well-formed request id and replaces a malformed one", async () => {

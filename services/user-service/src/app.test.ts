@@ -112,6 +112,10 @@ describe("signup", () => {
     [{ email: "\u200b@example.com" }, "email"],
     [{ email: "a@b..example.com" }, "email"],
     [{ email: "Name <a@example.com>" }, "email"],
+    [{ username: "a".repeat(51) }, "username"],
+    [{ password: `Aa1!${"x".repeat(197)}` }, "password"],
+    // The original's reserved names, in any case.
+    ...["admin", "ROOT", "System", "api", "auth", "user", "blog", "www", "mail", "ftp", "LocalHost"].map((username) => [{ username }, "username"] as [Record<string, string>, string]),
     [{ password: "short1!" }, "password"],
     [{ password: "alllowercase1!" }, "password"],
     [{ password: "ALLUPPERCASE1!" }, "password"],
