@@ -75,6 +75,36 @@ describe("offline plan", () => {
     expect(result.stderr).toContain("No stack file Pulumi.nosuchstack.yaml: the stacks are dev, prod");
   });
 
+  it("exits 1 naming the section when a report blocks (a mandatory policy violation), 0 when none does", async () => {
+    vi.resetModules();
+    vi.doMock("./plan-sections", async (importOriginal) => {
+      const real = await importOriginal<typeof import("./plan-sections")>();
+      return {
+        ...real,
+        planSections: async (run: Parameters<typeof real.planSections>[0]) => [
+          ...(await real.planSections(run)),
+          { title: "Policies", lines: ["gcp-firewall-no-world-admin-ports: 6443 open to 0.0.0.0/0"], blocking: run.stack === "dev" },
+        ],
+      };
+    });
+    try {
+      const fresh = (await import("./plan.js")).main;
+      const out = (args: string[]) => {
+        const err: string[] = [];
+        const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+        const error = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void err.push(a.join(" ")));
+        return fresh(args).then((code) => ({ code, stderr: err.join("\n") })).finally(() => (log.mockRestore(), error.mockRestore()));
+      };
+      const blocked = await out(["--stack", "dev"]);
+      expect(blocked.code).toBe(1);
+      expect(blocked.stderr).toContain("Blocking findings in: Policies");
+      expect((await out(["--stack", "prod"])).code).toBe(0);
+    } finally {
+      vi.doUnmock("./plan-sections");
+      vi.resetModules();
+    }
+  }, 60_000);
+
   it("masks secret inputs and secret outputs in the text and the snapshot", async () => {
     const configured = await configuredRun("dev");
     // Pretend one input and one output are secrets, as the layers' generated credentials are.
