@@ -61,7 +61,8 @@ export interface AppPlatform {
   };
   /**
    * Prometheus: its pods (scraping pod `:15020/stats/prometheus`, where the sidecar merges the app's
-   * `/metrics`) and its identity (allowed `GET /metrics` on the app port when it scrapes with Istio certificates).
+   * `/metrics`; admitted by the NetworkPolicy only, since that port is outside Envoy's inbound listener)
+   * and its identity (in the traffic graph; no AuthorizationPolicy rule names it).
    */
   prometheus: MeshWorkload & {
     /** Port Prometheus scrapes on every app pod: the istio-agent's merged metrics (15020). */

@@ -113,6 +113,19 @@ describe("startup scripts", () => {
     }
   });
 
+  it("leave no generated secret in a plain stack output (the kubeconfig is a secret output)", () => {
+    for (const run of [dev, prod]) {
+      const fragments = secretFragments(run);
+      expect(run.secretOutputs).toContain("kubeconfig");
+      const plain = Object.entries(run.outputs).filter(([key]) => !run.secretOutputs.includes(key));
+      expect(plain.length).toBeGreaterThan(5);
+      for (const [key, value] of plain) {
+        const text = JSON.stringify(value);
+        for (const fragment of fragments) expect(text.includes(fragment), `output ${key} contains a secret`).toBe(false);
+      }
+    }
+  });
+
   it("pin the K3s version and configure the servers as the issue asks", () => {
     const script = serverScript(prod, 0);
     expect(script).toContain(`readonly K3S_VERSION='${VERSION}'`);

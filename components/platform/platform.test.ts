@@ -9,7 +9,9 @@ import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, c
 import { capacityReport } from "./capacity";
 import { CHARTS, chartWorkloads } from "./chart-workloads";
 import { APP_SECRET, GATEWAY, NAMESPACES } from "./names";
-import { CHART_RULE_GROUPS_OFF } from "./monitoring";
+import { ALLOY_CONFIG } from "./logging";
+import { alertmanagerConfig, CHART_RULE_GROUPS_OFF } from "./monitoring";
+import { LOKI } from "./names";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const PEER_AUTH = "kubernetes:security.istio.io/v1:PeerAuthentication";
@@ -300,6 +302,30 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(cm.url).toBe(`https://${host}/argocd`);
   });
 
+  it("passes the values the issue asks for: mesh config, K3s' missing components off, selectors, retention and storage from config, Loki monolithic, ESO's CRDs", () => {
+    const c = config();
+    const values = (chart: string) => o(release(run(), chart).inputs.values);
+    expect(values("istiod").meshConfig).toEqual({ accessLogEncoding: "JSON", accessLogFile: "/dev/stdout", defaultConfig: { holdApplicationUntilProxyStarts: true }, enablePrometheusMerge: true });
+    const kps = values("kube-prometheus-stack");
+    for (const off of ["kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd"]) expect(kps[off], off).toEqual({ enabled: false });
+    const spec = o(o(kps.prometheus).prometheusSpec);
+    for (const selector of ["serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig"]) expect(spec[`${selector}SelectorNilUsesHelmValues`], selector).toBe(false);
+    const { prometheusRetention, prometheusStorageGi, lokiRetention, lokiStorageGi } = c.observability;
+    expect(spec).toMatchObject({ retention: prometheusRetention, retentionSize: `${Math.floor(prometheusStorageGi * 0.85)}GB` });
+    expect(o(o(o(spec.storageSpec).volumeClaimTemplate).spec)).toMatchObject({ resources: { requests: { storage: `${prometheusStorageGi}Gi` } } });
+    const loki = values("loki");
+    expect(loki).toMatchObject({ deploymentMode: "Monolithic", singleBinary: { replicas: 1, persistence: { enabled: true, size: `${lokiStorageGi}Gi` } }, backend: { replicas: 0 }, read: { replicas: 0 }, write: { replicas: 0 } });
+    expect(o(loki.loki)).toMatchObject({ limits_config: { retention_period: lokiRetention }, compactor: { retention_enabled: true } });
+    expect(values("external-secrets").installCRDs).toBe(true);
+  });
+
+  it("provisions Loki as a Grafana data source through the sidecar's label", () => {
+    const ds = ofType(run(), "kubernetes:core/v1:ConfigMap").find((m) => o(m.inputs.metadata).name === "grafana-datasource-loki")!;
+    expect(o(ds.inputs.metadata)).toMatchObject({ namespace: NAMESPACES.monitoring, labels: { grafana_datasource: "1" } });
+    const file = JSON.parse(String(o(ds.inputs.data)["loki.yaml"])) as { datasources: Obj[] };
+    expect(file.datasources).toEqual([expect.objectContaining({ type: "loki", uid: "loki", url: `http://${LOKI.service}.${NAMESPACES.logging}.svc.cluster.local:${LOKI.port}` })]);
+  });
+
   it("keeps the chart's own alert rules on, except the groups about what K3s runs without a target", () => {
     const rules = o(o(o(release(run(), "kube-prometheus-stack").inputs.values).defaultRules).rules);
     expect(Object.keys(rules).sort()).toEqual([...CHART_RULE_GROUPS_OFF].sort());
@@ -344,6 +370,30 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(report.oversizedPods).toEqual([]);
     expect(report.fits).toBe(true);
     expect(report.requested.memoryMiB).toBeGreaterThan(1024);
+  });
+});
+
+describe("Alertmanager's receiver (observability.alertReceiver)", () => {
+  const target = (r: Parameters<typeof alertmanagerConfig>[0]) => (alertmanagerConfig(r).receivers as Obj[]).find((x) => x.name === "default");
+  it("sends to the configured webhook or mail server, and without one keeps alerts in the UI only", () => {
+    expect(target({ type: "webhook", url: "https://hooks.example/alert" })).toEqual({ name: "default", webhook_configs: [{ url: "https://hooks.example/alert", send_resolved: true }] });
+    expect(target({ type: "email", to: "ops@example.com", from: "am@example.com", smarthost: "smtp.example.com:587" })).toEqual({
+      name: "default",
+      email_configs: [{ to: "ops@example.com", from: "am@example.com", smarthost: "smtp.example.com:587", send_resolved: true }],
+    });
+    expect(target({ type: "none" })).toEqual({ name: "default" });
+    // Everything routes to it but the always-firing Watchdog and InfoInhibitor.
+    expect(alertmanagerConfig({ type: "none" }).route).toMatchObject({ receiver: "default", routes: [{ receiver: "null", matchers: ['alertname =~ "Watchdog|InfoInhibitor"'] }] });
+  });
+});
+
+describe("Alloy's pipeline", () => {
+  it("labels log streams with namespace, app, container and (the services') level only: no pod or request ids", () => {
+    const targets = [...ALLOY_CONFIG.matchAll(/target_label\s*=\s*"([^"]+)"/g)].map((m) => m[1]);
+    const stageLabels = [...ALLOY_CONFIG.matchAll(/stage\.labels\s*\{\s*values\s*=\s*\{([^}]*)\}/g)].flatMap((m) => [...m[1]!.matchAll(/(\w+)\s*=/g)].map((x) => x[1]));
+    expect([...targets, ...stageLabels].sort()).toEqual(["app", "container", "level", "namespace"]);
+    // The level comes from the services' JSON lines, in their namespace only.
+    expect(ALLOY_CONFIG).toMatch(/stage\.match\s*\{\s*selector\s*=\s*"\{namespace=\\"titanium\\"\}"[\s\S]*stage\.json\s*\{\s*expressions\s*=\s*\{\s*level\s*=\s*"level"/);
   });
 });
 
