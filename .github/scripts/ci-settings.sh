@@ -8,7 +8,8 @@
 #   deploy_service_account   identity for `pulumi up`
 #   pulumi_version           the CLI version, equal to the @pulumi/pulumi SDK the program pins
 #   registry                 ghcr.io/<owner>/<repo> in lower case (when GITHUB_REPOSITORY is set)
-#   backend_url              the stack's state backend, gs://<bucket>, from PULUMI_BACKEND_URLS (when set):
+#   backend_url              the stack's state backend, gs://<bucket>, from PULUMI_BACKEND_URLS (when set;
+#                            the stack file must then name a gcpkms:// secrets provider):
 #                            the repository variable mapping each stack to its bucket, e.g.
 #                            {"dev": "gs://titanium-dev-4821-pulumi-state", "prod": "gs://titanium-prod-4821-pulumi-state"}
 # Usage: ci-settings.sh <stack>
@@ -48,6 +49,13 @@ if [[ -n "${PULUMI_BACKEND_URLS:-}" ]]; then
   }
   if [[ ! "$backend_url" =~ ^gs://[a-z0-9][a-z0-9._-]+(/.*)?$ ]]; then
     echo "ci-settings: PULUMI_BACKEND_URLS has no gs://<bucket> for stack $stack (got '$backend_url')" >&2
+    exit 1
+  fi
+  # A pipeline reaches the state through the stack's KMS key: without the provider in the stack file the
+  # CLI would fall back to a passphrase and stop with a less helpful message.
+  if [[ ! "$secrets_provider" =~ ^gcpkms://projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$ ]]; then
+    echo "ci-settings: Pulumi.$stack.yaml has no gcpkms:// secretsprovider (got '$secrets_provider'): bootstrap the stack" \
+      "(docs/runbooks/bootstrap.md, step 4: pulumi stack init --secrets-provider gcpkms://...) and commit its stack file" >&2
     exit 1
   fi
   echo "backend_url=$backend_url"

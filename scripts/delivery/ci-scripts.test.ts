@@ -81,7 +81,21 @@ describe("stack and image facts", () => {
       registry: "ghcr.io/acme/titanium",
     });
     const backends = { dev: "gs://titanium-dev-4821-pulumi-state", prod: "gs://titanium-prod-4821-pulumi-state" };
-    const withBackend = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify(backends) });
+    // A pipeline (a backend set) needs the KMS provider the bootstrap writes into the stack file; the
+    // repository's stack files are not bootstrapped, so they are refused with the step to take.
+    const unbootstrapped = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify(backends) });
+    expect(unbootstrapped.status).toBe(1);
+    expect(unbootstrapped.stderr).toContain("Pulumi.prod.yaml has no gcpkms:// secretsprovider (got ''): bootstrap the stack (docs/runbooks/bootstrap.md, step 4");
+    // The same scripts over a bootstrapped copy of the stack file.
+    const copy = mkdtempSync(path.join(tmp, "bootstrapped-"));
+    mkdirSync(path.join(copy, ".github"), { recursive: true });
+    symlinkSync(SCRIPTS, path.join(copy, ".github/scripts"));
+    symlinkSync(path.join(REPO_ROOT, "package.json"), path.join(copy, "package.json"));
+    const kms = `gcpkms://projects/${project}/locations/us-central1/keyRings/pulumi/cryptoKeys/stack-prod`;
+    writeFileSync(path.join(copy, "Pulumi.prod.yaml"), `secretsprovider: ${kms}\nencryptedkey: CiQA\n${readFileSync(path.join(REPO_ROOT, "Pulumi.prod.yaml"), "utf8")}`);
+    const withBackend = spawnSync(path.join(copy, ".github/scripts/ci-settings.sh"), ["prod"], { encoding: "utf8", env: { ...process.env, PULUMI_BACKEND_URLS: JSON.stringify(backends) } });
+    expect(withBackend.status, withBackend.stderr).toBe(0);
+    expect(withBackend.stdout).toContain(`secrets_provider=${kms}\n`);
     expect(withBackend.stdout).toContain(`backend_url=${backends.prod}\n`);
     const noBucket = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify({ dev: backends.dev }) });
     expect(noBucket.status).toBe(1);
