@@ -5,6 +5,8 @@
  * wired into the pack. A chart missing from it is reported by `k8s-resource-limits`.
  */
 import type { ChartWorkloadTable } from "./rules/resource-limits";
-import { chartWorkloads as platformChartWorkloads } from "../components/platform/chart-workloads";
+import { chartSwitchesOff as platformSwitchesOff, chartWorkloads as platformChartWorkloads } from "../components/platform/chart-workloads";
 
 export const chartWorkloads: ChartWorkloadTable = platformChartWorkloads;
+/** Values switches that must stay `false`: workloads the table leaves out because they are off. */
+export const chartSwitchesOff: ChartWorkloadTable = platformSwitchesOff;

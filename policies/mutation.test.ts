@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { chartName, getPath, globMatch } from "./lib/k8s";
 import { createPolicies } from "./policies";
-import { chartWorkloads } from "./chart-workloads";
+import { chartSwitchesOff, chartWorkloads } from "./chart-workloads";
 import { DEFAULT_APPLICATION_NAMESPACES } from "./rules/sidecar-injection";
 import { runPolicies, type PolicyRun } from "./testing/engine";
 import { fromRecorded } from "./testing/fixtures";
@@ -18,7 +18,7 @@ import { REPRESENTATIVE_CHART_WORKLOADS, withStandIns } from "./testing/represen
 import { configuredRun, type RecordedResource } from "../stacks/harness";
 
 // The platform's wired table wins over the representative entries (it lists every chart the stacks install).
-const policies = createPolicies({ chartWorkloads: { ...REPRESENTATIVE_CHART_WORKLOADS, ...chartWorkloads } });
+const policies = createPolicies({ chartWorkloads: { ...REPRESENTATIVE_CHART_WORKLOADS, ...chartWorkloads }, chartSwitchesOff });
 const STACKS = ["dev", "prod"] as const;
 type Stack = (typeof STACKS)[number];
 const base: Partial<Record<Stack, RecordedResource[]>> = {};
@@ -72,6 +72,18 @@ const MUTATIONS: Mutation[] = [
     stacks: STACKS,
     policies: ["k8s-resource-limits"],
     apply: (rs) => put(chartRelease(rs, "kube-prometheus-stack"), "values.grafana.initChownData.resources", undefined),
+  },
+  {
+    name: "turns Argo CD's Dex back on (a workload the chart-workload table leaves out, so nothing sizes it)",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) => put(chartRelease(rs, "argo-cd"), "values.dex.enabled", true),
+  },
+  {
+    name: "leaves Loki's memcached chunks cache to the chart's default (on, 8 GiB)",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) => put(chartRelease(rs, "loki"), "values.chunksCache", undefined),
   },
   {
     name: "drops the resources of Argo CD's repo-server copyutil init container",

@@ -2,7 +2,7 @@
  * Every Titanium policy, in report order. Tests and the offline plan import this module; only
  * `index.ts` constructs the PolicyPack (its constructor starts the SDK's gRPC server).
  */
-import { chartWorkloads } from "./chart-workloads";
+import { chartSwitchesOff, chartWorkloads } from "./chart-workloads";
 import type { TitaniumPolicy } from "./lib/policy";
 import { gcpFirewallNoWorldAdmin } from "./rules/gcp-firewall";
 import { gcpNoPublicIp } from "./rules/gcp-no-public-ip";
@@ -31,6 +31,8 @@ import { sidecarInjection } from "./rules/sidecar-injection";
 export interface PolicyDeps {
   /** Values paths of each platform chart's workload resources (see `chart-workloads.ts`). */
   chartWorkloads: ChartWorkloadTable;
+  /** Values switches of each chart that must be `false` (workloads the table leaves out). */
+  chartSwitchesOff?: ChartWorkloadTable;
 }
 
 export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
@@ -41,7 +43,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
     mtlsMeshWideStrict,
     sidecarInjection,
     // Workloads
-    resourceLimitsPolicy(deps.chartWorkloads),
+    resourceLimitsPolicy(deps.chartWorkloads, deps.chartSwitchesOff),
     noPrivilege,
     noHostNamespaces,
     hostPathAllowList,
@@ -65,7 +67,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
 }
 
 /** The pack's policies, with the chart-workload table wired in `chart-workloads.ts`. */
-export const policies: TitaniumPolicy[] = createPolicies({ chartWorkloads });
+export const policies: TitaniumPolicy[] = createPolicies({ chartWorkloads, chartSwitchesOff });
 
 /** The pack's name (PolicyPack) and version (package.json), as the CLI reports them. */
 export const PACK_NAME = "titanium";

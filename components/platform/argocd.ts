@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
+import { offValues } from "./chart-workloads";
 import { type ChartsConfig, chartRelease } from "./helm";
 import { ADMIN_PATHS, ARGOCD, type AppSecretName, METADATA_SERVER, NAMESPACES } from "./names";
 import { podSecurityLabels } from "./namespaces";
@@ -73,8 +74,7 @@ export class ArgoCd extends pulumi.ComponentResource {
           cm: { url: pulumi.interpolate`https://${args.externalHost}${ADMIN_PATHS.argocd}`, "admin.enabled": true, "exec.enabled": false },
           secret: { createSecret: true },
         },
-        dex: { enabled: false },
-        notifications: { enabled: false },
+        ...offValues("argoCd"),
         controller: { replicas: 1 },
         server: { replicas: 1 },
         repoServer: { replicas: 1 },

@@ -44,6 +44,12 @@ export interface ChartInfo {
   namespace: NamespaceKey;
   /** Workloads by the names used in `config.charts.<key>.resources`. */
   workloads: Record<string, ChartWorkload>;
+  /**
+   * Values switches of workloads the chart runs by default and Titanium keeps off (their resources are
+   * never set): the component sets each to `false` ({@link offValues}) and the policy pack refuses any
+   * other value; a workload turned on joins `workloads` instead.
+   */
+  off?: readonly string[];
 }
 
 const replicas = (fallback: number, ...replicaPaths: string[]): PodCount => ({ replicaPaths, fallback });
@@ -122,6 +128,8 @@ export const CHARTS = {
     chart: "loki",
     release: RELEASES.loki,
     namespace: "logging",
+    // The memcached caches (8 GiB each by default), the nginx gateway, the canary, the rules sidecar, the Helm test pod.
+    off: ["chunksCache.enabled", "resultsCache.enabled", "gateway.enabled", "lokiCanary.enabled", "sidecar.rules.enabled", "test.enabled"],
     workloads: {
       singleBinary: {
         resources: "singleBinary.resources",
@@ -144,6 +152,7 @@ export const CHARTS = {
     chart: "argo-cd",
     release: RELEASES.argoCd,
     namespace: "argocd",
+    off: ["dex.enabled", "notifications.enabled"],
     workloads: {
       controller: { resources: "controller.resources", pods: replicas(1, "controller.replicas") },
       server: { resources: "server.resources", pods: replicas(1, "server.replicas") },
@@ -167,6 +176,23 @@ export const CHARTS_BY_NAME: Record<string, ChartInfo> = Object.fromEntries(Obje
 export const chartWorkloads: { [chartName: string]: string[] } = Object.fromEntries(
   Object.values(CHARTS).map((c) => [c.chart, Object.values(c.workloads as Record<string, ChartWorkload>).map((w) => w.resources)]),
 );
+
+/** Contract with the policy pack: for each chart (by chart name), the values switches that must be `false`. */
+export const chartSwitchesOff: { [chartName: string]: string[] } = Object.fromEntries(
+  Object.values(CHARTS as Record<ChartKey, ChartInfo>).flatMap((c) => (c.off ? [[c.chart, [...c.off]]] : [])),
+);
+
+/** A chart's `off` switches as values (`{ dex: { enabled: false } }`), to spread into the values it gets. */
+export function offValues(key: ChartKey): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const path of (CHARTS as Record<ChartKey, ChartInfo>)[key].off ?? []) {
+    const keys = path.split(".");
+    let at = values;
+    for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
+    at[keys.at(-1)!] = false;
+  }
+  return values;
+}
 
 /** The namespace a chart installs into. */
 export function chartNamespace(key: ChartKey): string {

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
+import { offValues } from "./chart-workloads";
 import { type ChartsConfig, chartRelease, helmTplLiteral, type VolumePlacement } from "./helm";
 import { LOKI, NAMESPACES } from "./names";
 
@@ -129,13 +130,8 @@ export class Logging extends pulumi.ComponentResource {
         backend: { replicas: 0 },
         read: { replicas: 0 },
         write: { replicas: 0 },
-        // memcached caches default to 8 GiB: far beyond small nodes, and unneeded at this volume.
-        chunksCache: { enabled: false },
-        resultsCache: { enabled: false },
-        gateway: { enabled: false },
-        lokiCanary: { enabled: false },
-        test: { enabled: false },
-        sidecar: { rules: { enabled: false } },
+        // Caches, gateway, canary, rules sidecar and test pod off (chart-workloads.ts says why).
+        ...offValues("loki"),
         monitoring: { serviceMonitor: { enabled: true } },
       },
       { ...k, dependsOn: [...args.volumes.dependsOn, ...args.dependsOn] },

@@ -26,9 +26,10 @@ export function missingQuantities(resources: unknown): string[] {
 
 /**
  * CPU and memory requests and limits on every container and init container of every pod-bearing
- * kind, and on every workload of every Helm chart (through the chart-workload table).
+ * kind, and on every workload of every Helm chart (through the chart-workload table; the workloads it
+ * leaves out must stay switched off, `chartSwitchesOff`).
  */
-export function resourceLimitsPolicy(chartWorkloads: ChartWorkloadTable): TitaniumResourcePolicy {
+export function resourceLimitsPolicy(chartWorkloads: ChartWorkloadTable, chartSwitchesOff: ChartWorkloadTable = {}): TitaniumResourcePolicy {
   return resourcePolicy(
     {
       name: "k8s-resource-limits",
@@ -57,6 +58,13 @@ export function resourceLimitsPolicy(chartWorkloads: ChartWorkloadTable): Titani
             judge.check(() => {
               const missing = missingQuantities(getPath(values, path));
               if (missing.length > 0) report(`chart "${chart}" values ${path} lacks ${missing.join(", ")}`);
+            });
+          }
+          // Workloads the table leaves out because they are off: a switch turned on (or left to the
+          // chart's default) runs pods whose resources nothing sets.
+          for (const path of (chart === undefined ? undefined : chartSwitchesOff[chart]) ?? []) {
+            judge.check(() => {
+              if (getPath(values, path) !== false) report(`chart "${chart}" values ${path} is not false: it runs a workload whose resources the chart-workload table does not list`);
             });
           }
         });

@@ -43,6 +43,15 @@ describe("k8s-resource-limits", () => {
     const bad = helmRelease("istiod", "istiod", { resources: sized, global: { proxy: { resources: { requests: sized.requests } } } });
     expect(messages(await check(resourceLimits, bad))).toEqual(['chart "istiod" values global.proxy.resources lacks limits.cpu, limits.memory']);
   });
+  it("refuses a chart workload the table leaves out unless its switch is false (absent means the chart's default: on)", async () => {
+    const policy = resourceLimitsPolicy({ "argo-cd": [] }, { "argo-cd": ["dex.enabled", "notifications.enabled"] });
+    expect((await check(policy, helmRelease("argo", "argo-cd", { dex: { enabled: false }, notifications: { enabled: false } }, "argocd"))).findings).toEqual([]);
+    expect(messages(await check(policy, helmRelease("argo", "argo-cd", { dex: { enabled: true } }, "argocd")))).toEqual([
+      'chart "argo-cd" values dex.enabled is not false: it runs a workload whose resources the chart-workload table does not list',
+      'chart "argo-cd" values notifications.enabled is not false: it runs a workload whose resources the chart-workload table does not list',
+    ]);
+  });
+
   it("reports a chart missing from the table (unknown chart = violation)", async () => {
     const release = helmRelease("loki", "grafana/loki", { singleBinary: { resources: sized } });
     expect(messages(await check(resourceLimits, release))).toEqual([expect.stringContaining('Helm chart "loki" is not in the chart-workload table')]);
