@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { REPO_ROOT, UNKNOWN, configuredRun } from "./harness";
+import { REPO_ROOT, UNKNOWN, configuredRun, type ProgramRun } from "./harness";
 import { main, renderPlan, snapshot, SECRET_MASK, type PlanSnapshot } from "./plan";
 import { diffPlans, flatten, renderDiff } from "./plan-diff";
+import { planSections } from "./plan-sections";
 
 function runPlanCli(args: string[]): { code: number; stdout: string; stderr: string } {
   try {
@@ -76,33 +77,25 @@ describe("offline plan", () => {
   });
 
   it("exits 1 naming the section when a report blocks (a mandatory policy violation), 0 when none does", async () => {
-    vi.resetModules();
-    vi.doMock("./plan-sections", async (importOriginal) => {
-      const real = await importOriginal<typeof import("./plan-sections")>();
-      return {
-        ...real,
-        planSections: async (run: Parameters<typeof real.planSections>[0]) => [
-          ...(await real.planSections(run)),
-          { title: "Policies", lines: ["gcp-firewall-no-world-admin-ports: 6443 open to 0.0.0.0/0"], blocking: run.stack === "dev" },
-        ],
-      };
-    });
-    try {
-      const fresh = (await import("./plan.js")).main;
-      const out = (args: string[]) => {
-        const err: string[] = [];
-        const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
-        const error = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void err.push(a.join(" ")));
-        return fresh(args).then((code) => ({ code, stderr: err.join("\n") })).finally(() => (log.mockRestore(), error.mockRestore()));
-      };
-      const blocked = await out(["--stack", "dev"]);
-      expect(blocked.code).toBe(1);
-      expect(blocked.stderr).toContain("Blocking findings in: Policies");
-      expect((await out(["--stack", "prod"])).code).toBe(0);
-    } finally {
-      vi.doUnmock("./plan-sections");
-      vi.resetModules();
-    }
+    const withPolicies = (blocking: boolean) => async (run: ProgramRun) => [
+      ...(await planSections(run)),
+      { title: "Policies", lines: ["gcp-firewall-no-world-admin-ports: 6443 open to 0.0.0.0/0"], blocking },
+    ];
+    const run = async (blocking: boolean) => {
+      const err: string[] = [];
+      const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+      const error = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void err.push(a.join(" ")));
+      try {
+        return { code: await main(["--stack", "dev"], withPolicies(blocking)), stderr: err.join("\n") };
+      } finally {
+        log.mockRestore();
+        error.mockRestore();
+      }
+    };
+    const blocked = await run(true);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toContain("Blocking findings in: Policies");
+    expect((await run(false)).code).toBe(0);
   }, 60_000);
 
   it("masks secret inputs and secret outputs in the text and the snapshot", async () => {

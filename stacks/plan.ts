@@ -172,7 +172,8 @@ export function stackNames(): string[] {
     .sort();
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `sections` computes the reports (the real ones unless a test passes its own). */
+export async function main(argv: string[], sections: (run: ProgramRun) => Promise<PlanSection[]> = planSections): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -197,13 +198,13 @@ export async function main(argv: string[]): Promise<number> {
     console.error(cause instanceof ConfigError ? cause.message : `The program failed: ${(cause as Error)?.stack ?? String(cause)}`);
     return 1;
   }
-  const sections = await planSections(run);
-  console.log(renderPlan(run, sections));
+  const reports = await sections(run);
+  console.log(renderPlan(run, reports));
   if (values.json) {
-    writeFileSync(values.json, `${JSON.stringify(snapshot(run, sections), null, 2)}\n`);
+    writeFileSync(values.json, `${JSON.stringify(snapshot(run, reports), null, 2)}\n`);
     console.log(`\nSnapshot written to ${values.json}`);
   }
-  const blocking = sections.filter((s) => s.blocking);
+  const blocking = reports.filter((s) => s.blocking);
   if (blocking.length > 0) {
     console.error(`\nBlocking findings in: ${blocking.map((s) => s.title).join(", ")}`);
     return 1;
