@@ -175,6 +175,7 @@ describe("injection", () => {
 
     // Signup and login: usernames are letters, digits and _ only; the password field takes anything.
     for (const s of PAYLOADS) expect422(`signup username ${JSON.stringify(s)}`, await send("POST", "/api/register", { body: { username: s, email: "x@example.com", password: PASSWORD } }), "username");
+    for (const s of PAYLOADS) expect422(`signup email ${JSON.stringify(s)}`, await send("POST", "/api/register", { body: { username: "inject_mail", email: s, password: PASSWORD } }), "email");
     const sqlPassword = `' OR 1=1 --Aa1!"; DROP TABLE users; --`;
     const signup = await send("POST", "/api/register", { body: { username: "quoted_pw", email: "quoted_pw@example.com", password: sqlPassword } });
     if (signup.status === 201) usersMade++;
@@ -196,6 +197,24 @@ describe("injection", () => {
     for (const s of PAYLOADS) {
       const r = await send("PATCH", "/api/users/me", { token, body: { email: s } });
       expect422(`patch email ${JSON.stringify(s)}`, r, "email");
+    }
+    // Password change: the SQL password is checked as the current one, the new one round-trips through login;
+    // metacharacters as the current password are only a wrong password (403), and change nothing.
+    const newSqlPassword = `1' AND '1'='1 Zz9!"; --`;
+    const changed = await send("PATCH", "/api/users/me", { token, body: { current_password: sqlPassword, password: newSqlPassword } });
+    if (changed.status !== 200) problems.push(`password change with SQL passwords → ${changed.status} ${changed.text.slice(0, 80)}`);
+    for (const s of PAYLOADS) {
+      const r = await send("PATCH", "/api/users/me", { token, body: { current_password: s, password: PASSWORD } });
+      if (r.status !== 403 && r.status !== 422) problems.push(`password change with current_password ${JSON.stringify(s)} → ${r.status}`);
+    }
+    if ((await send("POST", "/api/login", { body: { username: "quoted_pw", password: newSqlPassword } })).status !== 200) problems.push("login with the new SQL password did not round-trip");
+    // Refresh tokens: a metacharacter "token" is just an unknown one.
+    for (const s of PAYLOADS) {
+      for (const path of ["/api/auth/refresh", "/api/auth/logout"]) {
+        const r = await send("POST", path, { body: { refresh_token: s } });
+        const ok = path.endsWith("refresh") ? r.status === 401 || r.status === 422 : r.status === 200 || r.status === 422;
+        if (!ok) problems.push(`${path} with refresh_token ${JSON.stringify(s)} → ${r.status}`);
+      }
     }
     for (const s of PAYLOADS) {
       const r = await send("GET", `/api/users/${encodeURIComponent(s)}`);
@@ -229,9 +248,17 @@ describe("injection", () => {
         // checked against the payload itself, not against the service's sanitiser.
         if (!/[<>&"]/.test(s) && got !== (field === "category_name" ? s.trim() : s)) problems.push(`post ${field} ${JSON.stringify(s)} was not stored literally: ${JSON.stringify(got)}`);
       }
-      const patched = await send("PATCH", `/api/posts/${ids[0]}`, { token, body: { title: s } });
-      if (s.includes("\u0000")) expect422("patch title with NUL", patched, "title");
-      else if (patched.status !== 200 || (patched.json as { title: string }).title !== sanitizeTitle(s)) problems.push(`patch title ${JSON.stringify(s)} → ${patched.status}`);
+      for (const field of ["title", "content", "category_name"] as const) {
+        const patched = await send("PATCH", `/api/posts/${ids[0]}`, { token, body: { [field]: s } });
+        if (s.includes("\u0000")) {
+          expect422(`patch ${field} with NUL`, patched, field);
+          continue;
+        }
+        const post = patched.json as { title: string; content: string; category: { name: string } };
+        const got = field === "title" ? post.title : field === "content" ? post.content : post.category?.name;
+        const want = field === "title" ? sanitizeTitle(s) : field === "content" ? sanitizeContent(s) : s.trim();
+        if (patched.status !== 200 || got !== want) problems.push(`patch ${field} ${JSON.stringify(s)} → ${patched.status} ${JSON.stringify(got)}`);
+      }
     }
     // Query parameters: matched literally (`%`, `_`, `\` are not patterns), bad numbers are 422 naming them.
     const total = async (qs: string) => {
@@ -274,6 +301,9 @@ describe("injection", () => {
     const dangerous = /<script|<svg|<iframe|<img|\bon[a-z]+\s*=|javascript:|style=/i;
     let xssStored = 0;
     for (const x of XSS) {
+      // A category name is plain text: markup in it is refused, never stored.
+      const named = await send("POST", "/api/posts", { token, body: { title: "T", content: "C", category_name: x.slice(0, 50) } });
+      if (/[<>]/.test(x.slice(0, 50))) expect422(`xss category_name ${x}`, named, "category_name");
       const r = await send("POST", "/api/posts", { token, body: { title: `T ${x}`, content: `C ${x}`, category_name: "xss" } });
       if (r.status !== 201) {
         problems.push(`xss post ${x} → ${r.status}`);
@@ -296,9 +326,9 @@ describe("injection", () => {
       title: "Injection: SQL metacharacters and stored XSS",
       suite: "npm test" as const,
       injected:
-        `SQL metacharacters and NUL (${PAYLOADS.map((s) => JSON.stringify(s)).join(", ")}) in signup (username, password), login, profile patch (email) and lookup, post create and patch ` +
-        "(title, content, category_name), the list's q / author / category / offset / limit (and the original's page / per_page), and the post id; " +
-        `${XSS.length} stored-XSS payloads (<script>, <img onerror>, javascript: and JaVaScRiPt: links, <svg onload>, entity-obfuscated scheme, style and onclick, <iframe>) in title and content.`,
+        `SQL metacharacters and NUL (${PAYLOADS.map((s) => JSON.stringify(s)).join(", ")}) in signup (username, email, password), login, profile patch (email; password and current_password) and lookup, ` +
+        "refresh and logout (refresh_token), post create and patch (title, content, category_name), the list's q / author / category / offset / limit (and the original's page / per_page), and the post id; " +
+        `${XSS.length} stored-XSS payloads (<script>, <img onerror>, javascript: and JaVaScRiPt: links, <svg onload>, entity-obfuscated scheme, style and onclick, <iframe>) in title and content, and as category names (refused: plain text).`,
       measured: {
         requests,
         "5xx": fiveXx,

@@ -98,9 +98,9 @@ describe("posts", () => {
     // The cleaner escapes the text: the stored title is longer than what was sent (it overflowed the old varchar(200)).
     expect(sanitizeTitle(title).length).toBeGreaterThan(200);
     // Category names are stored as sent (not escaped): 50 such characters fit their varchar(50).
-    const created = await create(alice, { title, category_name: "&>".repeat(25) });
+    const created = await create(alice, { title, category_name: "&\"".repeat(25) });
     expect(created.title).toBe(sanitizeTitle(title));
-    expect(created.category.name).toBe("&>".repeat(25));
+    expect(created.category.name).toBe("&\"".repeat(25));
     expect(((await (await app.request(`/blog/api/posts/${created.id}`)).json()) as PostT).title).toBe(sanitizeTitle(title));
     const other = await create(alice, { title: "short" });
     const patchTitle = ">&".repeat(60);
@@ -115,6 +115,18 @@ describe("posts", () => {
       expect(res.status).toBe(422);
       expect(await res.json()).toMatchObject({ status_code: 422, field: "title" });
     }
+  });
+
+  it("refuses markup in a category name (plain text, served as is) with 422 naming it, on create and patch", async () => {
+    const mine = await create(alice);
+    for (const name of ["<script>alert(1)</script>", "a<b", "x>y", '<img src=x onerror="alert(1)">']) {
+      for (const res of [await send("POST", "/blog/api/posts", { title: "t", content: "c", category_name: name }, alice), await send("PATCH", `/blog/api/posts/${mine.id}`, { category_name: name }, alice)]) {
+        expect(res.status, name).toBe(422);
+        expect(await res.json(), name).toMatchObject({ field: "category_name", message: expect.stringContaining("must not contain < or >") });
+      }
+    }
+    // Other punctuation stays: C++ & Go.
+    expect((await create(alice, { category_name: "C++ & Go" })).category.name).toBe("C++ & Go");
   });
 
   it("refuses NUL characters (PostgreSQL text cannot hold them) with 422 naming the field, not a 500", async () => {

@@ -3,14 +3,17 @@ import { normalizeCategoryName } from "./content.js";
 
 /**
  * `category_name`: normalised (`normalizeCategoryName`: NFC, whitespace runs as one space, trimmed), then
- * 1 to 50 characters (zod counts code points, as the original and the `varchar(50)` column do).
+ * 1 to 50 characters (zod counts code points, as the original and the `varchar(50)` column do), without
+ * `<` or `>`: names are stored and served as plain text (titles and contents are sanitised instead), so
+ * markup in one is refused rather than served to clients that might render it.
  */
 const CategoryName = () =>
   pgText()
     .overwrite(normalizeCategoryName)
     .min(1)
     .max(50)
-    .openapi({ description: "normalised (NFC, whitespace runs as one space, trimmed); an existing category whose name differs only in case is used" });
+    .refine((name) => !/[<>]/.test(name), "must not contain < or > (a category name is plain text)")
+    .openapi({ description: "normalised (NFC, whitespace runs as one space, trimmed), no < or >; an existing category whose name differs only in case is used" });
 
 /** The largest `serial` (PostgreSQL `integer`) id. */
 const INT_MAX = 2_147_483_647;
