@@ -58,7 +58,18 @@ function machine(): string {
   return `${cpus().length} vCPU ${cpus()[0]?.model.trim() ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 }
 
-type Stored = ScenarioResult & { ranAt: string; machine: string };
+export type Stored = ScenarioResult & { ranAt: string; machine: string };
+
+/** The scenarios recorded in docs/reliability/*.json. */
+export function storedScenarios(): Stored[] {
+  let files: string[] = [];
+  try {
+    files = readdirSync(DIR).filter((f) => f.endsWith(".json"));
+  } catch {
+    return [];
+  }
+  return files.map((f) => JSON.parse(readFileSync(join(DIR, f), "utf8")) as Stored);
+}
 
 /** GitHub's anchor for a heading (what the docs link check resolves): lower case, punctuation dropped, spaces to hyphens. */
 const headingAnchor = (title: string) =>
@@ -67,15 +78,18 @@ const headingAnchor = (title: string) =>
     .replace(/[^\p{L}\p{N}\s_-]/gu, "")
     .replace(/\s/g, "-");
 
+/** Rewrites docs/reliability.md from the stored scenarios (only with RELIABILITY_REPORT=1). */
 export function renderReliability(): void {
   if (!WRITES_REPORT) return;
-  let files: string[] = [];
-  try {
-    files = readdirSync(DIR).filter((f) => f.endsWith(".json"));
-  } catch {
-    return;
-  }
-  const all = files.map((f) => JSON.parse(readFileSync(join(DIR, f), "utf8")) as Stored);
+  const all = storedScenarios();
+  if (all.length === 0) return;
+  writeFileSync(`${DOC}.tmp`, reliabilityMarkdown(all));
+  renameSync(`${DOC}.tmp`, DOC);
+}
+
+/** docs/reliability.md for these scenarios. */
+export function reliabilityMarkdown(scenarios: readonly Stored[]): string {
+  const all = [...scenarios];
   all.sort((a, b) => a.suite.localeCompare(b.suite) || a.id.localeCompare(b.id));
   const cell = (v: string | number) => String(v).replaceAll("|", "\\|").replaceAll("\n", " ");
   const out: string[] = [
@@ -114,6 +128,5 @@ export function renderReliability(): void {
       "",
     );
   }
-  writeFileSync(`${DOC}.tmp`, out.join("\n"));
-  renameSync(`${DOC}.tmp`, DOC);
+  return out.join("\n");
 }

@@ -168,6 +168,60 @@ describe("migrations against a real PostgreSQL", () => {
   });
 });
 
+/** A TCP server that accepts connections and never answers (a hung database or cache). */
+async function silentServer(): Promise<{ port: number; close: () => void }> {
+  const sockets: Socket[] = [];
+  const server = createServer((s) => void sockets.push(s));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: (server.address() as { port: number }).port, close: () => (sockets.forEach((s) => s.destroy()), server.close()) };
+}
+
+describe("timeouts against a dependency that hangs", () => {
+  it("a statement runs at most the statement timeout (PostgreSQL cancels it)", async () => {
+    const sql = createPostgres({ url: pg.url, statementTimeoutMs: 200 });
+    try {
+      const started = Date.now();
+      await expect(sql`select pg_sleep(3)`).rejects.toThrow(/statement timeout/);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect((await sql`select 1 as one`)[0]).toEqual({ one: 1 }); // the connection stays usable
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it("a PostgreSQL that accepts but never answers fails the query within the connect timeout", async () => {
+    const silent = await silentServer();
+    const sql = createPostgres({ url: `postgres://u:p@127.0.0.1:${silent.port}/x`, connectTimeoutSeconds: 1 });
+    try {
+      const started = Date.now();
+      await expect(sql`select 1`).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await sql.end({ timeout: 0 });
+      silent.close();
+    }
+  });
+
+  it("a Redis that stops answering fails a command within the command timeout", async () => {
+    const client = createRedis({ url: redis.url, commandTimeoutMs: 300 });
+    const admin = createRedis({ url: redis.url });
+    try {
+      const ready = (c: typeof client) => (c.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => c.once("ready", () => resolve())));
+      await Promise.all([ready(client), ready(admin)]);
+      // The server holds every client's commands for 1.5 s: connected, ready, and silent.
+      await admin.call("CLIENT", "PAUSE", "1500", "ALL");
+      const started = Date.now();
+      await expect(client.get("x")).rejects.toThrow(/timed out/);
+      expect(Date.now() - started).toBeLessThan(1000);
+      await new Promise((r) => setTimeout(r, 1600));
+      expect(await client.ping()).toBe("PONG");
+    } finally {
+      client.disconnect();
+      admin.disconnect();
+    }
+  });
+});
+
 describe("Redis cache", () => {
   it("defines its Lua commands with the client, so a fresh process can use them in the same tick as other commands", async () => {
     const client = createRedis({ url: redis.url });
