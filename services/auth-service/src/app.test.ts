@@ -5,7 +5,7 @@ import { SignJWT, UnsecuredJWT, base64url, decodeProtectedHeader, decodeJwt, exp
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JwtVerifier, Lifecycle, Metrics, endUserSessions, loadEnv, startServer, type RunningServer } from "@titanium/kit";
 import { freePort } from "@titanium/kit/local";
-import { memoryLogger, startTestPostgres, testTokens, type TestPostgres } from "@titanium/kit/testing";
+import { contractChecked, type ContractReport, memoryLogger, startTestPostgres, testTokens, type TestPostgres } from "@titanium/kit/testing";
 import { createApp as createUserApp } from "../../user-service/src/app.js";
 import { hashPool } from "../../user-service/src/passwords.js";
 import { createApp } from "./app.js";
@@ -26,6 +26,7 @@ let userServer: RunningServer;
 let keyA: ReturnType<typeof pemPair>;
 let keys: SigningKeys;
 let app: ReturnType<typeof createApp>;
+let contract: ContractReport;
 let metrics: Metrics;
 const log = memoryLogger("auth-service");
 
@@ -43,7 +44,7 @@ beforeAll(async () => {
   keys = await loadSigningKeys(keyA.privateKey);
   metrics = new Metrics("auth-service", { processMetrics: false });
   // A login is one Argon2id check (~0.2 s, seconds on a loaded machine): the 3 s default is the pods' figure.
-  app = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 });
+  ({ app, report: contract } = contractChecked(createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 })));
 });
 afterAll(async () => {
   await userServer?.shutdown();
@@ -324,5 +325,12 @@ describe("configuration", () => {
     for (const bad of ["garbage", good.replace("BEGIN PUBLIC KEY", "BEGIN PUBLC KEY"), good.replace(/PUBLIC KEY/g, "RSA PUBLIC KEY"), `${good}\nleftover`]) {
       expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: bad }), bad.slice(0, 40)).toThrow(/JWT_EXTRA_PUBLIC_KEYS: expected only PEM public key blocks/);
     }
+  });
+});
+
+describe("the OpenAPI contract", () => {
+  it("every JSON answer these tests received matches the schema /openapi.json documents for its status", () => {
+    expect(contract.violations).toEqual([]);
+    expect(contract.checked).toBeGreaterThan(20);
   });
 });

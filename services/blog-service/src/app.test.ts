@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics, createRedis, type Redis } from "@titanium/kit";
-import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
+import { contractChecked, type ContractReport, memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { CACHE_GENERATION_KEY, createApp } from "./app.js";
@@ -15,6 +15,7 @@ let rd: TestRedis;
 let redis: Redis;
 let tokens: Awaited<ReturnType<typeof testTokens>>;
 let app: ReturnType<typeof createApp>;
+let contract: ContractReport;
 let metrics: Metrics;
 let alice: string;
 let bob: string;
@@ -24,7 +25,7 @@ beforeAll(async () => {
   redis = createRedis({ url: rd.url });
   await new Promise((r) => redis.once("ready", r));
   metrics = new Metrics("blog-service", { processMetrics: false });
-  app = createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: memoryLogger().logger, metrics });
+  ({ app, report: contract } = contractChecked(createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: memoryLogger().logger, metrics })));
   alice = await tokens.sign({ id: 1, username: "alice" });
   bob = await tokens.sign({ id: 2, username: "bob" });
 });
@@ -406,5 +407,12 @@ describe("operations and pages", () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/blog/api/posts", "/blog/api/posts/{id}", "/blog/api/categories"]),
     );
+  });
+});
+
+describe("the OpenAPI contract", () => {
+  it("every JSON answer these tests received matches the schema /openapi.json documents for its status", () => {
+    expect(contract.violations).toEqual([]);
+    expect(contract.checked).toBeGreaterThan(20);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics, createRedis, type Redis } from "@titanium/kit";
-import { memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
+import { contractChecked, type ContractReport, memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { PROFILE_GENERATION_KEY, createApp, profileKey } from "./app.js";
 import { ARGON2_PARAMS, hashPool, needsRehash } from "./passwords.js";
 
@@ -9,6 +9,7 @@ let rd: TestRedis;
 let redis: Redis;
 let tokens: Awaited<ReturnType<typeof testTokens>>;
 let app: ReturnType<typeof createApp>;
+let contract: ContractReport;
 let metrics: Metrics;
 const log = memoryLogger("user-service");
 
@@ -20,7 +21,7 @@ beforeAll(async () => {
   redis = createRedis({ url: rd.url });
   await new Promise((r) => redis.once("ready", r));
   metrics = new Metrics("user-service", { processMetrics: false });
-  app = createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: log.logger, metrics });
+  ({ app, report: contract } = contractChecked(createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: log.logger, metrics })));
 });
 afterAll(async () => {
   redis?.disconnect();
@@ -383,5 +384,12 @@ describe("password hashing", () => {
     // A client that stays gets its answer as before.
     expect((await post("/internal/verify-credentials", { username: "queued", password: PW })).status).toBe(200);
     expect(hashPool.counts.started).toBe(before.started + 1);
+  });
+});
+
+describe("the OpenAPI contract", () => {
+  it("every JSON answer these tests received matches the schema /openapi.json documents for its status", () => {
+    expect(contract.violations).toEqual([]);
+    expect(contract.checked).toBeGreaterThan(20);
   });
 });

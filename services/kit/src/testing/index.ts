@@ -112,3 +112,4 @@ export async function testTokens(opts: { issuer?: string; audience?: string } = 
       .sign(privateKey);
   return { sign, verifier, jwks, issuer, audience };
 }
+export { contractChecked, type ContractReport } from "./contract.js";
