@@ -487,6 +487,38 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("says when posts are loading, when no post matches, and when the API limits the rate", async () => {
+    const { page } = await tab();
+    // A slow list: the loading state shows while it waits.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route("**/blog/api/posts?*", async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${base}/blog/`);
+    await page.getByText("Loading posts…").waitFor();
+    expect(await page.locator(".posts > li").count()).toBe(0);
+    release();
+    await page.getByText("Loading posts…").waitFor({ state: "hidden" });
+    await page.unroute("**/blog/api/posts?*");
+    // A search nothing matches.
+    await page.goto(`${base}/blog/?q=${encodeURIComponent(`nomatch${id}zz`)}`);
+    await page.getByText("No posts match these filters.").waitFor();
+    // The gateway's 429 (its envelope and Retry-After) becomes a message with the wait, not a failure page.
+    await page.route("**/blog/api/posts?*", (route) =>
+      route.fulfill({
+        status: 429,
+        headers: { "content-type": "application/json", "retry-after": "7" },
+        body: JSON.stringify({ error: "TooManyRequests", message: "Too Many Requests", status_code: 429 }),
+      }),
+    );
+    await page.goto(`${base}/blog/?page=1&q=${encodeURIComponent(`limited${id}`)}`);
+    await page.getByText("Too many requests. Try again in 7 s.").waitFor();
+    await page.unroute("**/blog/api/posts?*");
+    expectCleanPages();
+  });
+
   it("switches to Korean and remembers it", async () => {
     const { page } = await tab();
     await page.goto(`${base}/blog/`);
