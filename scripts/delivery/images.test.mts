@@ -9,7 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -197,6 +197,21 @@ function startInImage(image: ReproducedImage, argv: string[], env: Record<string
   });
 }
 
+/** Every file and folder under `root` with its size and modification time. */
+function treeState(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      const st = lstatSync(p);
+      out.push(`${path.relative(root, p)} ${st.size} ${st.mtimeMs}`);
+      if (entry.isDirectory()) walk(p);
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
 function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
   return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code))));
 }
@@ -320,11 +335,14 @@ describe("each image's production install, reproduced from a clean folder, start
   });
 
   // After the migration test above (tests in a file run in order): the schema is in place.
-  it.each(SERVICE_NAMES)("%s: started as its Deployment starts it, answers /healthz and /readyz, and drains on SIGTERM", async (svc) => {
+  it.each(SERVICE_NAMES)("%s: started as its Deployment starts it, answers /healthz and /readyz, drains on SIGTERM, and writes nothing into the image", async (svc) => {
     const image = images[svc];
     const c = podSpec(deploymentOf(runs.dev!, svc)).containers[0] as Obj;
     const port = await freePort();
-    const env = { ...containerEnv(c.env as EnvVar[], local), PORT: String(port) };
+    // The pod's only writable place is its /tmp emptyDir (readOnlyRootFilesystem): here a scratch folder.
+    const scratch = mkdtempSync(path.join(tmpdir(), `titanium-${svc}-tmp-`));
+    const env = { ...containerEnv(c.env as EnvVar[], local), PORT: String(port), TMPDIR: scratch };
+    const before = treeState(image.root);
     const child = startInImage(image, containerProcess(image.config, c.command as string[] | undefined, c.args as string[] | undefined), env);
     let output = "";
     child.stdout!.on("data", (b: Buffer) => (output += b.toString()));
@@ -356,6 +374,9 @@ describe("each image's production install, reproduced from a clean folder, start
       child.kill("SIGTERM");
     }
     expect(await exited(child), output).toBe(0);
+    // Read-only-root friendly: the run created, changed or removed nothing in the image's file system.
+    expect(treeState(image.root)).toEqual(before);
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   it("image sizes: the layers Titanium adds, as docs/images.md reports them", () => {
