@@ -8,8 +8,8 @@ set -euo pipefail
 before="${1-}"
 after="${2:?usage: image-inputs-changed.sh <before sha> <after sha>}"
 
-# What the Dockerfiles copy (the services and their workspace manifests) and how they are built.
-IMAGE_INPUTS=(services/ package.json package-lock.json tsconfig.base.json scripts/build-services.mjs .dockerignore .github/workflows/images.yml)
+# shellcheck source=.github/scripts/image-inputs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/image-inputs.sh"
 
 # A new branch, a force push or a shallow clone has no usable "before": build to be safe.
 if [[ -z "$before" || "$before" =~ ^0+$ ]] || ! git cat-file -e "$before^{commit}" 2>/dev/null; then

@@ -5,14 +5,16 @@
 #   resolve-images.sh --registry R --services "a b c" --from <commit> [--depth N]
 #
 # With --from it walks main's first-parent history back from <commit> and takes the newest tag
-# (main-<sha7>) that exists for EVERY service, so an infrastructure-only change redeploys the
-# images already current. It never walks past a commit that changed the images' inputs
-# (image-inputs-changed.sh) without a complete set: that commit's images are still being built, or
-# failed, and an older set would run code older than the program expects; a half-pushed set (one
-# service failed) is never deployed either. The digest is what gets deployed: a tag names a set, the
-# digest pins each image. Exit status 3: that commit's set is not complete (the caller may wait for
-# the run that builds it); 1: any other failure.
-# DIGEST_OF overrides the lookup command (default: digest-of.sh beside this script).
+# (main-<sha7>) that exists for EVERY service among the commits whose image inputs are exactly those
+# of <commit> (image-inputs.sh): an infrastructure-only change redeploys the images already current,
+# a revert of the services finds the set built before, and an older set built from other inputs is
+# never taken (it would run code older than the program expects); a half-pushed set (one service
+# failed) is never deployed either. The digest is what gets deployed: a tag names a set, the digest
+# pins each image. Exit status 3: no complete set built from <commit>'s inputs (the push that changed
+# them is still building its images, or failed to); 1: any other failure, a registry that cannot be
+# asked included.
+# DIGEST_OF overrides the lookup command (default: digest-of.sh beside this script; exit 1: no such
+# image, 2: the registry could not be asked).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,6 +35,9 @@ if [[ -z "$registry" || -z "$services" || (-z "$tag" && -z "$from") ]]; then
 fi
 read -r -a service_list <<<"$services"
 
+# shellcheck source=.github/scripts/image-inputs.sh
+source "$here/image-inputs.sh"
+
 digest_of() { "${DIGEST_OF:-$here/digest-of.sh}" "$1"; }
 
 # Prints the JSON for $1 when every service has an image with that tag; fails otherwise.
@@ -40,7 +45,14 @@ complete_set() {
   local candidate="$1" service digest
   local digests="{}"
   for service in "${service_list[@]}"; do
-    digest="$(digest_of "$registry/$service:$candidate")" || return 1
+    digest="$(digest_of "$registry/$service:$candidate")" || {
+      # 2: the registry could not be asked: an error, never taken for a missing image.
+      if (($? == 2)); then
+        echo "resolve-images: the registry could not be asked about $registry/$service:$candidate (message above)" >&2
+        exit 1
+      fi
+      return 1
+    }
     digests="$(jq -c --arg s "$service" --arg d "$digest" '. + {($s): $d}' <<<"$digests")"
   done
   jq -cn --arg r "$registry" --arg t "$candidate" --argjson d "$digests" '{registry: $r, tag: $t, digests: $d}'
@@ -54,19 +66,17 @@ if [[ -n "$tag" ]]; then
   exit 0
 fi
 
+wanted="$(image_inputs_fingerprint "$from")"
 while read -r commit; do
+  [[ "$(image_inputs_fingerprint "$commit")" == "$wanted" ]] || continue
   candidate="$("$here/image-tag.sh" "$commit")"
   if complete_set "$candidate"; then
     exit 0
   fi
-  if [[ "$("$here/image-inputs-changed.sh" "$(git rev-parse -q --verify "$commit^" || true)" "$commit")" == "changed=true" ]]; then
-    echo "resolve-images: $commit changed what the images are built from, but $registry has no complete set" \
-      "$candidate (${service_list[*]}): the Images job of the push that brought it is still running or failed." \
-      "That push's Deploy run deploys main's head once its images are pushed; or deploy an image set by hand (images-tag)" >&2
-    exit 3
-  fi
 done < <(git rev-list --first-parent --max-count="$depth" "$from")
 
-echo "resolve-images: no complete image set (${service_list[*]}) in $registry for the last $depth commits before $from;" \
-  "run the Images workflow on main (gh workflow run Images --ref main), then Deploy again" >&2
-exit 1
+echo "resolve-images: no complete image set (${service_list[*]}) in $registry built from the image inputs of $from" \
+  "within the last $depth commits: the push that changed them is still building its images, or its Images job failed." \
+  "That push's Deploy run deploys main's head once they are pushed; or run the Images workflow on main" \
+  "(gh workflow run Images --ref main), or deploy a known set (images-tag)" >&2
+exit 3

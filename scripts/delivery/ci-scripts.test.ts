@@ -201,33 +201,40 @@ describe("resolving and setting the images a deploy uses", () => {
     expect(partial.stderr).toContain(`not every service (${services}) has an image ${registry}/<service>:${tag(shas[2]!)}`);
   });
 
-  it("fails clearly when no complete set exists within the depth", () => {
+  it("fails clearly when no complete set exists within the depth (3: the caller may wait for a build)", () => {
     const r = script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", shas[3]!, "--depth", "2"], env, dir);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(3);
     expect(r.stderr).toContain("no complete image set");
   });
 
-  it("never walks past a commit that changed the images' inputs and has no complete set (exit 3), and takes it once pushed", () => {
-    const repo = repoWith([{ "services/kit/src/a.ts": "1" }, { "docs/a.md": "1" }, { "services/kit/src/a.ts": "2" }, { "stacks/index.ts": "// infra" }]);
+  it("fails (1, not 3) when the registry cannot be asked: an outage is never taken for a missing image", () => {
+    const r = script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", shas[3]!], { ...env, FAKE_REGISTRY_DOWN: "1" }, dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("the registry could not be asked about");
+  });
+
+  it("takes only a set built from the commit's own image inputs: not an older one while the new is building, the old one again after a revert", () => {
+    const repo = repoWith([{ "services/kit/src/a.ts": "1" }, { "docs/a.md": "1" }, { "services/kit/src/a.ts": "2" }, { "stacks/index.ts": "// infra" }, { "services/kit/src/a.ts": "1" }]);
     const file = path.join(tmp, "registry-pending.json");
     const setOf = (sha: string, skip: string[] = []) =>
       Object.fromEntries(SERVICE_NAMES.filter((s) => !skip.includes(s)).map((s, i) => [`${registry}/${s}:${tag(sha)}`, digest(i + 20)]));
-    const resolveFrom = (held: Record<string, string>) => {
+    const resolveFrom = (commit: string, held: Record<string, string>) => {
       writeFileSync(file, JSON.stringify(held));
-      return script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", repo.shas[3]!], { ...env, FAKE_REGISTRY: file }, repo.dir);
+      return script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", commit], { ...env, FAKE_REGISTRY: file }, repo.dir);
     };
-    // Commit 2 changed the kit: without its images (still building) or with half of them, an older set is not taken.
+    // Commit 2 changed the kit: without its images (still building) or with half of them, commit 0's set is not taken.
     for (const held of [setOf(repo.shas[0]!), { ...setOf(repo.shas[0]!), ...setOf(repo.shas[2]!, [SERVICE_NAMES[0]!]) }]) {
-      const r = resolveFrom(held);
+      const r = resolveFrom(repo.shas[3]!, held);
       expect(r.status, r.stderr).toBe(3);
-      expect(r.stderr).toContain(`${repo.shas[2]} changed what the images are built from, but ${registry} has no complete set ${tag(repo.shas[2]!)}`);
+      expect(r.stderr).toContain(`no complete image set (${services}) in ${registry} built from the image inputs of ${repo.shas[3]}`);
     }
-    const pushed = resolveFrom({ ...setOf(repo.shas[0]!), ...setOf(repo.shas[2]!) });
+    const both = { ...setOf(repo.shas[0]!), ...setOf(repo.shas[2]!) };
+    const pushed = resolveFrom(repo.shas[3]!, both);
     expect(pushed.status, pushed.stderr).toBe(0);
     expect(JSON.parse(pushed.stdout).tag).toBe(tag(repo.shas[2]!));
-    // Commits that did not touch the inputs (3, an infrastructure change; 1, docs) are walked past.
-    const older = script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", repo.shas[1]!], { ...env, FAKE_REGISTRY: file }, repo.dir);
-    expect(JSON.parse(older.stdout).tag).toBe(tag(repo.shas[0]!));
+    // A docs commit has commit 0's inputs; commit 4 reverts the kit to them (pushed with no build): commit 0's set.
+    expect(JSON.parse(resolveFrom(repo.shas[1]!, both).stdout).tag).toBe(tag(repo.shas[0]!));
+    expect(JSON.parse(resolveFrom(repo.shas[4]!, both).stdout).tag).toBe(tag(repo.shas[0]!));
   });
 
   it("set-images.sh sets the tag and one digest per service in the stack config", () => {

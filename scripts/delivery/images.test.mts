@@ -107,7 +107,7 @@ describe("Dockerfile rules", () => {
     const stray = files.filter((f) => /(^|\/)(node_modules|dist|\.git)(\/|$)|\.test\.m?ts$|(^|\/)\.env|\.(pem|key)$/.test(f) || !/^(services\/|scripts\/build-services\.mjs$|package(-lock)?\.json$|tsconfig\.base\.json$)/.test(f));
     expect(stray).toEqual([]);
     // What the Deploy workflow treats as an image input covers the whole context.
-    const inputs = readFileSync(path.join(REPO_ROOT, ".github/scripts/image-inputs-changed.sh"), "utf8");
+    const inputs = readFileSync(path.join(REPO_ROOT, ".github/scripts/image-inputs.sh"), "utf8");
     const listed = /IMAGE_INPUTS=\(([^)]*)\)/.exec(inputs)![1]!.split(/\s+/).filter(Boolean);
     for (const f of files) expect(listed.some((p) => (p.endsWith("/") ? f.startsWith(p) : f === p)), f).toBe(true);
     expect(listed).toContain(".dockerignore");

@@ -398,8 +398,9 @@ describe("the pipeline's shape", () => {
     expect(stepsUsing(dev, "actions/checkout")[0]!.with).toMatchObject({ ref: "${{ github.ref }}", "fetch-depth": 0 });
     const resolve = dev.steps!.find((s) => s.id === "images")!;
     expect(resolve.run).toMatch(/sha="\$\(git rev-parse HEAD\)"[\s\S]*release-images\.sh dev --from "\$sha"/);
-    // Superseded (exit 3: a newer commit's images still building) only when the head is not this run's commit.
-    expect(resolve.run).toMatch(/status == 3\)\) && \[\[ "\$sha" != "\$GITHUB_SHA" \]\][\s\S]*deploy=false[\s\S]*exit 0/);
+    // Superseded (exit 3: the head's images not pushed yet) unless this run built them itself.
+    expect(resolve.run).toMatch(/status == 3\)\) && \[\[ "\$sha" != "\$GITHUB_SHA" \|\| "\$IMAGES_RESULT" == skipped \]\][\s\S]*deploy=false[\s\S]*exit 0/);
+    expect(resolve.env).toMatchObject({ IMAGES_RESULT: "${{ needs.images.result }}" });
     for (const step of dev.steps!.filter((s) => s.uses === "./.github/actions/pulumi-gcp" || /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command === "up")) {
       expect(step.if, step.name).toBe("steps.images.outputs.deploy == 'true'");
     }
