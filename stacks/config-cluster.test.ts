@@ -34,6 +34,20 @@ describe("cloud and cluster config", () => {
     expect(found?.message).toContain(message);
   });
 
+  it("accepts a stack file with only the keys the bootstrap runbook asks for: the defaults pass their own disk check", () => {
+    const minimal = {
+      "gcp:project": "titanium-new-1234",
+      "gcp:region": "us-central1",
+      "gcp:zone": "us-central1-a",
+      "titanium:environment": "dev",
+      "titanium:protect": "false",
+      "titanium:network": JSON.stringify({ adminCidrs: ["198.51.100.0/28"] }),
+    };
+    const config = loadConfig("dev", minimal);
+    expect(config.cluster.agents.bootDiskGb).toBe(36);
+    expect(config.observability.diskType).toBe("local-path");
+  });
+
   it("takes the smallest disks that hold their contents: dev's 15 GB agent disk, not 14", () => {
     const cluster = (agentGb: number) => ({ ...(JSON.parse(readStackConfig("dev")["titanium:cluster"]!) as object), agents: { count: 1, machineType: "t2d-standard-1", spot: true, bootDiskGb: agentGb } });
     expect(issues("dev", { cluster: cluster(14) }).map((i) => i.key)).toEqual(["titanium:cluster.agents.bootDiskGb"]);

@@ -72,28 +72,32 @@ describe("stack and image facts", () => {
     const r = script("ci-settings.sh", ["prod"], { GITHUB_REPOSITORY: "Acme/Titanium" });
     expect(r.status, r.stderr).toBe(0);
     const settings = Object.fromEntries(r.stdout.trim().split("\n").map((l) => l.split(/=(.*)/).slice(0, 2)));
-    const project = /gcp:project:\s*(\S+)/.exec(readFileSync(path.join(REPO_ROOT, "Pulumi.prod.yaml"), "utf8"))![1];
+    const stackFile = readFileSync(path.join(REPO_ROOT, "Pulumi.prod.yaml"), "utf8");
+    const project = /gcp:project:\s*(\S+)/.exec(stackFile)![1];
     expect(settings).toMatchObject({
       project,
-      secrets_provider: "",
+      secrets_provider: /^secretsprovider:\s*(\S+)/m.exec(stackFile)?.[1] ?? "",
       preview_service_account: `pulumi-preview@${project}.iam.gserviceaccount.com`,
       deploy_service_account: `pulumi-deploy@${project}.iam.gserviceaccount.com`,
       registry: "ghcr.io/acme/titanium",
     });
     const backends = { dev: "gs://titanium-dev-4821-pulumi-state", prod: "gs://titanium-prod-4821-pulumi-state" };
-    // A pipeline (a backend set) needs the KMS provider the bootstrap writes into the stack file; the
-    // repository's stack files are not bootstrapped, so they are refused with the step to take.
-    const unbootstrapped = script("ci-settings.sh", ["prod"], { PULUMI_BACKEND_URLS: JSON.stringify(backends) });
+    // A pipeline (a backend set) needs the KMS provider the bootstrap writes into the stack file: the
+    // scripts over copies of the stack file without it (refused, naming the step) and with it.
+    const withStackFile = (text: string) => {
+      const copy = mkdtempSync(path.join(tmp, "stack-file-"));
+      mkdirSync(path.join(copy, ".github"), { recursive: true });
+      symlinkSync(SCRIPTS, path.join(copy, ".github/scripts"));
+      symlinkSync(path.join(REPO_ROOT, "package.json"), path.join(copy, "package.json"));
+      writeFileSync(path.join(copy, "Pulumi.prod.yaml"), text);
+      return spawnSync(path.join(copy, ".github/scripts/ci-settings.sh"), ["prod"], { encoding: "utf8", env: { ...process.env, PULUMI_BACKEND_URLS: JSON.stringify(backends) } });
+    };
+    const bare = stackFile.replace(/^(secretsprovider|encryptedkey):.*\n/gm, "");
+    const unbootstrapped = withStackFile(bare);
     expect(unbootstrapped.status).toBe(1);
     expect(unbootstrapped.stderr).toContain("Pulumi.prod.yaml has no gcpkms:// secretsprovider (got ''): bootstrap the stack (docs/runbooks/bootstrap.md, step 4");
-    // The same scripts over a bootstrapped copy of the stack file.
-    const copy = mkdtempSync(path.join(tmp, "bootstrapped-"));
-    mkdirSync(path.join(copy, ".github"), { recursive: true });
-    symlinkSync(SCRIPTS, path.join(copy, ".github/scripts"));
-    symlinkSync(path.join(REPO_ROOT, "package.json"), path.join(copy, "package.json"));
     const kms = `gcpkms://projects/${project}/locations/us-central1/keyRings/pulumi/cryptoKeys/stack-prod`;
-    writeFileSync(path.join(copy, "Pulumi.prod.yaml"), `secretsprovider: ${kms}\nencryptedkey: CiQA\n${readFileSync(path.join(REPO_ROOT, "Pulumi.prod.yaml"), "utf8")}`);
-    const withBackend = spawnSync(path.join(copy, ".github/scripts/ci-settings.sh"), ["prod"], { encoding: "utf8", env: { ...process.env, PULUMI_BACKEND_URLS: JSON.stringify(backends) } });
+    const withBackend = withStackFile(`secretsprovider: ${kms}\nencryptedkey: CiQA\n${bare}`);
     expect(withBackend.status, withBackend.stderr).toBe(0);
     expect(withBackend.stdout).toContain(`secrets_provider=${kms}\n`);
     expect(withBackend.stdout).toContain(`backend_url=${backends.prod}\n`);

@@ -98,7 +98,7 @@ export function createApp(deps: BlogServiceDeps) {
   app.get("/blog/api/posts", async (c) => {
     const f: ListFilter = parseOrThrow(ListQuery, c.req.query(), "query");
     // No stored slug is longer: nothing to look up or cache.
-    if (f.category !== undefined && [...f.category].length > SLUG_MAX) return c.body("[]", 200, { ...JSON_TYPE, "X-Total-Count": "0" });
+    if (f.category !== undefined && [...f.category].length > SLUG_MAX) return c.body("[]", 200, { ...JSON_TYPE, ...offer(CACHE_TTL.list), "X-Total-Count": "0" });
     // The key is the exact query (the original keyed by page number, so unaligned offsets collided).
     const key = `list:${JSON.stringify([f.offset, f.limit, f.category ?? null, f.author ?? null, f.q ?? null])}`;
     // Cached as `total\n[items]`: the header and the body in one value.

@@ -46,7 +46,11 @@ export function contractChecked<T extends App>(app: T): { app: T; report: Contra
   const check = async (path: string, method: string, res: Response) => {
     if (path === "/openapi.json" || !(res.headers.get("content-type") ?? "").includes("application/json")) return;
     const { doc, ajv } = await load();
-    const template = Object.keys(doc.paths).find((t) => new RegExp(`^${t.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(path));
+    // The most specific template first (`/users/me` before `/users/{username}`), as the router matches.
+    const params = (t: string) => (t.match(/\{/g) ?? []).length;
+    const template = Object.keys(doc.paths)
+      .sort((a, b) => params(a) - params(b))
+      .find((t) => new RegExp(`^${t.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(path));
     if (!template) return;
     const operation = doc.paths[template]![method.toLowerCase()];
     const where = `${method} ${template} ${res.status}`;
