@@ -123,6 +123,9 @@ describe("gcp-secret-manager-hygiene", () => {
   it("passes labelled, replicated secrets (the provider's JSON-encoded defaultLabels count)", async () => {
     const viaProvider = secret("jwt", { labels: undefined }, false, `${provider.urn}::gcp-provider-id`);
     expect((await check(secretManagerHygiene, [secret("pg"), provider, viaProvider])).findings).toEqual([]);
+    // The program's own form: the provider's labels and user-managed replicas in the stack's region.
+    const asTheProgram = secret("k3s-token", { labels: undefined, replication: { userManaged: { replicas: [{ location: "us-central1" }] } } }, false, `${provider.urn}::gcp-provider-id`);
+    expect((await check(secretManagerHygiene, [provider, asTheProgram])).findings).toEqual([]);
   });
   it("rejects missing labels and missing replication", async () => {
     const run = await check(secretManagerHygiene, secret("pg", { labels: { environment: "dev" }, replication: undefined }));
