@@ -35,6 +35,34 @@ const send = (pool: UpstreamPool, method: string, path = "/x", timeoutMs = 2000)
 const nameOf = (r: UpstreamResponse) => (JSON.parse(Buffer.from(r.body as Uint8Array).toString()) as { name: string }).name;
 
 describe("upstream instances", () => {
+  it("passes on no header a Connection header names, in either direction (hop-by-hop, RFC 9110 7.6.1)", async () => {
+    let received: IncomingMessage["headers"] = {};
+    const up = await instance("hop", (req, res) => {
+      received = req.headers;
+      res.setHeader("connection", "keep-alive, x-upstream-secret");
+      res.setHeader("x-upstream-secret", "s");
+      res.setHeader("x-kept", "k");
+      res.end("{}");
+    });
+    const pool = new UpstreamPool([up.url], { probe: false });
+    const res = await forward({
+      pool,
+      path: "/x",
+      method: "GET",
+      headers: { connection: "keep-alive, X-Hop-Secret", "x-hop-secret": "leaked", "x-other": "o" },
+      body: undefined,
+      clientChain: "127.0.0.1",
+      proto: "http",
+      host: undefined,
+      requestId: "t",
+      timeoutMs: 2000,
+    });
+    expect(received["x-hop-secret"]).toBeUndefined();
+    expect(received["x-other"]).toBe("o");
+    expect(res.headers["x-upstream-secret"]).toBeUndefined();
+    expect(res.headers["x-kept"]).toBe("k");
+  });
+
   it("alternates between instances (round-robin)", async () => {
     const [a, b] = await Promise.all([instance("a"), instance("b")]);
     const pool = new UpstreamPool([a.url, b.url], { probe: false });

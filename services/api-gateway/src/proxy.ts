@@ -15,6 +15,20 @@ export const HOP_BY_HOP_HEADERS: readonly string[] = [
   "transfer-encoding",
   "upgrade",
 ];
+/**
+ * The headers a message's `Connection` header names: hop-by-hop too (RFC 9110 §7.6.1), so a client
+ * or an upstream cannot pass a header through the gateway by listing it there.
+ */
+export function connectionListed(connection: string | string[] | null | undefined): Set<string> {
+  const value = Array.isArray(connection) ? connection.join(",") : (connection ?? "");
+  return new Set(
+    value
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
 /** What the gateway does not pass on: hop-by-hop headers and the ones it sets itself. */
 const HOP_BY_HOP = new Set([
   ...HOP_BY_HOP_HEADERS,
@@ -97,7 +111,8 @@ export interface UpstreamResponse {
 
 function responseHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k) && !isCors(k)) out[k] = v;
+  const listed = connectionListed(h.connection);
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k) && !listed.has(k) && !isCors(k)) out[k] = v;
   // `Vary: Origin` belongs to the upstream's CORS answer, which is dropped; keep what else it varies on.
   const vary = String(out.vary ?? "")
     .split(",")
@@ -166,11 +181,12 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
  */
 export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const headers: OutgoingHttpHeaders = {};
+  const listed = connectionListed(opts.headers instanceof Headers ? opts.headers.get("connection") : (opts.headers.connection as string | string[] | undefined));
   if (opts.headers instanceof Headers)
     opts.headers.forEach((v, k) => {
-      if (!HOP_BY_HOP.has(k)) headers[k] = v;
+      if (!HOP_BY_HOP.has(k) && !listed.has(k)) headers[k] = v;
     });
-  else for (const [k, v] of Object.entries(opts.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+  else for (const [k, v] of Object.entries(opts.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !listed.has(k)) headers[k] = v;
   headers["x-forwarded-for"] = opts.clientChain;
   headers["x-forwarded-proto"] = opts.proto;
   if (opts.host) headers["x-forwarded-host"] = opts.host;

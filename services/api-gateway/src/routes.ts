@@ -11,12 +11,13 @@ export const RATE_LIMITS = {
   login: { name: "login", limit: 5, periodSeconds: 60, byClient: true },
   /**
    * Per account and client (the login body's username, the client address): one client guessing one
-   * account's password, 10 tries per 15 minutes. Its refusals are its own: another client (the account's
+   * account's password, 10 tries per 15 minutes (a burst of 10, then one every 90 s). Its refusals are its own: another client (the account's
    * owner) is not refused for them.
    */
   loginAccountClient: { name: "login_account_client", limit: 10, periodSeconds: 900 },
   /**
-   * Per account, whoever asks: many clients guessing one password together, 50 tries per 15 minutes.
+   * Per account, whoever asks: many clients guessing one password together, 50 tries per 15 minutes
+   * (a burst of 50, then one every 18 s).
    * Counts attempts (the gateway cannot know the outcome first). Holding it exhausted, and so keeping the
    * owner out, takes five or more addresses trying all the time (each is held to its own 10 above).
    */

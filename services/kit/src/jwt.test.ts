@@ -111,8 +111,17 @@ describe("CachedKeySet: the auth-service's JWKS over HTTP", () => {
       expect(jwks.state.fetches).toBe(fetches);
       // A verifier that never had a key set, the auth-service down: unavailable.
       jwks.state.up = false;
-      const cold = new JwtVerifier({ keys: new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000 }).getKey, issuer: "auth-service", audience: "titanium" });
+      let coldClock = 5_000_000;
+      const cold = new JwtVerifier({ keys: new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000, now: () => coldClock }).getKey, issuer: "auth-service", audience: "titanium" });
+      const before = jwks.state.fetches;
       expect(await cold.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
+      // Within the cooldown it answers from the failure it has, without asking again (no fetch per request).
+      for (let i = 0; i < 5; i++) expect(await cold.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
+      expect(jwks.state.fetches).toBe(before + 1);
+      // After the cooldown, and the auth-service back, it fetches and verifies.
+      jwks.state.up = true;
+      coldClock += 31_000;
+      expect((await cold.verify(await key.sign())).ok).toBe(true);
     } finally {
       await jwks.close();
     }

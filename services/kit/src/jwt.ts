@@ -75,8 +75,12 @@ export class CachedKeySet {
   }
 
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    if (!this.local) await this.reload();
-    else if (this.now() - this.fetchedAt > this.opts.maxAgeMs && !this.coolingDown()) await this.reload().catch(() => {}); // stale beats nothing
+    if (!this.local) {
+      // Never fetched yet: a failure within the cooldown answers at once (an auth-service that hangs
+      // would otherwise hold every request with a token for the fetch timeout).
+      if (this.lastFailure && this.coolingDown()) throw this.lastFailure;
+      await this.reload();
+    } else if (this.now() - this.fetchedAt > this.opts.maxAgeMs && !this.coolingDown()) await this.reload().catch(() => {}); // stale beats nothing
     try {
       return await this.local!(header, token);
     } catch (err) {

@@ -106,6 +106,37 @@ describe("requests Node's parser refuses", () => {
       await running.shutdown();
     }
   });
+
+  it("never writes an error answer into a response already under way (a broken request pipelined behind a streamed one)", async () => {
+    const app = new Hono().get("/slow", () => {
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(encoder.encode("part1-"));
+          await new Promise((r) => setTimeout(r, 300));
+          controller.enqueue(encoder.encode("part2"));
+          controller.close();
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/plain" } });
+    });
+    const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    try {
+      const answer = await new Promise<string>((resolve) => {
+        const sock = connect(running.port, "127.0.0.1");
+        let out = "";
+        sock.on("data", (d) => (out += d.toString()));
+        sock.on("close", () => resolve(out));
+        sock.on("error", () => resolve(out));
+        sock.write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n\u00ff\u00fe garbage\r\n\r\n");
+      });
+      expect(answer.startsWith("HTTP/1.1 200 OK")).toBe(true);
+      // No second status line inside the first answer's body: the broken request ends the connection instead.
+      expect(answer.match(/HTTP\/1\.1 \d{3}/g)).toEqual(["HTTP/1.1 200"]);
+    } finally {
+      await running.shutdown();
+    }
+  });
 });
 
 describe("a shortcut in front of the app", () => {

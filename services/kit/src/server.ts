@@ -116,8 +116,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     s.listen(opts.port, hostname, () => resolve(s));
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
-    // A reset or an already answered socket has no one to tell (Node's own guard).
-    if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+    // A reset or an already answered socket has no one to tell, and a response already under way on it
+    // (a pipelined request's error) must not get an error page written into its body (Node's own guard).
+    const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (err.code === "ECONNRESET" || !socket.writable || answering) return void socket.destroy();
     socket.end(clientErrorResponse(err.code, maxHeaderBytes));
   });
   const port = (server.address() as AddressInfo).port;
