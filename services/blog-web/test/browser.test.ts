@@ -202,6 +202,9 @@ describe("blog web UI in Chromium", () => {
       // The page's own hooks and look: a data attribute its code reads, its toast styling, its element ids.
       `<img data-offsite-src="javascript:window.__pwned='offsite'" data-offsite="0" alt="offsite trick">`,
       `<div class="toasts" id="locale"><p>Session expired: log in at evil.example</p></div>`,
+      // A floating box and screen-reader alerts dressed as the app's own.
+      `<dialog open><p>Your session expired: log in again at evil.example</p></dialog>`,
+      `<p role="alert" aria-live="assertive">Your session expired</p>`,
     ].join("\n\n");
     const postId = await author.createPost(title, payload, `Security ${id}`);
     // The same post as the UI stores it (raw HTML escaped by the editor, decoded and rendered on every reader's page).
@@ -244,6 +247,7 @@ describe("blog web UI in Chromium", () => {
     await page.locator(".prose a", { hasText: "md link 2" }).waitFor();
     expect(await page.locator(".prose a[href]").count()).toBe(0);
     expect(await page.locator(".prose [class]:not([class^='hljs']):not([class^='language-']), .prose [id], .prose [data-offsite], .prose [data-offsite-src]").count()).toBe(0);
+    expect(await page.locator(".prose dialog, .prose [role], .prose [aria-live]").count()).toBe(0);
     await inert();
 
     // The preview renders raw Markdown the server has not seen: the browser-side sanitiser alone.
@@ -359,6 +363,31 @@ describe("blog web UI in Chromium", () => {
     await page.waitForURL(/\/blog\/new$/);
     await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Kept draft ${id}`);
     expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Written while the token aged.");
+    expectCleanPages();
+  });
+
+  it("keeps a draft per post, and never shows one user's draft to the next user of the tab", async () => {
+    const gil = await new ApiUser(base, `gil_${id}`).signup().then((u) => u.login());
+    const hana = await new ApiUser(base, `hana_${id}`).signup();
+    const postId = await gil.createPost(`Gil's post ${id}`, "Saved text.", `Drafts ${id}`);
+    const { page } = await tab();
+    await loginViaUi(page, gil.username);
+    // An unsaved edit of the post survives a detour through a new draft (one draft per post).
+    await page.goto(`${base}/blog/posts/${postId}/edit`);
+    await page.getByLabel("Content (Markdown)").fill("Unsaved edit.");
+    await page.goto(`${base}/blog/new`);
+    await page.getByLabel("Title").fill("A new one, private");
+    await page.goBack();
+    await page.getByLabel("Title").waitFor();
+    await expect.poll(() => page.getByLabel("Content (Markdown)").inputValue(), UI_WAIT).toBe("Unsaved edit.");
+    // Logging out drops the tab's drafts: the next user starts from empty.
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByText("You are logged out.").waitFor();
+    await loginViaUi(page, hana.username);
+    await page.goto(`${base}/blog/new`);
+    await page.getByLabel("Title").waitFor();
+    expect(await page.getByLabel("Title").inputValue()).toBe("");
+    expect(await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith("titanium.draft")))).toEqual([]);
     expectCleanPages();
   });
 

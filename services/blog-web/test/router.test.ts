@@ -33,6 +33,13 @@ describe("router", () => {
     expect(parse("/blog/posts/abc").name).toBe("notFound");
     expect(parse("/elsewhere").name).toBe("notFound");
     expect(parse("/blog/posts/5/").name).toBe("post");
+    // Ids beyond the database's integer name no post: not found, never a request the API refuses.
+    expect(parse("/blog/posts/2147483647")).toEqual({ name: "post", id: 2147483647 });
+    for (const big of ["2147483648", "99999999999", "9".repeat(16)]) {
+      expect(parse(`/blog/posts/${big}`).name, big).toBe("notFound");
+      expect(parse(`/blog/posts/${big}/edit`).name, big).toBe("notFound");
+      expect(fromLegacyHash(`#/posts/${big}`), big).toBeNull();
+    }
   });
 
   it("only follows post-login destinations inside the app", () => {

@@ -7,7 +7,7 @@ import { createTranslator, DEFAULT_LOCALE, isLocale, LOCALE_STORAGE_KEY, LOCALES
 import { fromLegacyHash, href, parseRoute, type Route } from "./router.js";
 import { Session } from "./session.js";
 import { renderLogin, renderSignup } from "./views/auth.js";
-import { renderEditor } from "./views/editor.js";
+import { dropDrafts, renderEditor } from "./views/editor.js";
 import { renderList } from "./views/list.js";
 import { renderPost } from "./views/post.js";
 import { BASE_PATH, BLOG_API_PATH, ASSETS_PATH } from "../paths.js";
@@ -117,6 +117,7 @@ function restoreValues(typed: Map<string, string>): void {
 
 async function logout(): Promise<void> {
   await api.logout();
+  dropDrafts();
   toast(tr.t("auth.loggedOut"), "info");
   navigate({ name: "list", params: { page: 1 } });
 }

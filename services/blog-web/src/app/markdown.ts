@@ -47,10 +47,13 @@ const marked = new Marked({
 
 const PURIFY = {
   USE_PROFILES: { html: true },
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
+  // A <dialog open> would float over the page like the app's own dialogs.
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "dialog"],
   // Inline styles would break the CSP; srcset could fetch off-site; ids and names could clash with the
-  // app's own elements (and forms' named fields).
-  FORBID_ATTR: ["style", "srcset", "id", "name"],
+  // app's own elements (and forms' named fields); a role (alert, dialog) or aria-* would make screen
+  // readers announce a post as the app's own alerts.
+  FORBID_ATTR: ["style", "srcset", "id", "name", "role"],
+  ALLOW_ARIA_ATTR: false,
   // A post's own data-* attributes never reach the page: the page's code reads data attributes (below).
   ALLOW_DATA_ATTR: false,
 };

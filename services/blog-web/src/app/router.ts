@@ -19,7 +19,10 @@ export type Route =
   | { name: "signup" }
   | { name: "notFound" };
 
-const ID = "([1-9][0-9]{0,15})";
+const ID = "([1-9][0-9]{0,9})";
+/** The largest post id (the `serial` column): a larger one names no post. */
+const ID_MAX = 2_147_483_647;
+const postId = (digits: string): number | null => (Number(digits) <= ID_MAX ? Number(digits) : null);
 
 function str(params: URLSearchParams, key: string, max: number): string | undefined {
   const v = params.get(key)?.trim();
@@ -49,8 +52,9 @@ export function parseRoute(pathname: string, search = ""): Route {
   const rest = pathname.startsWith(BASE_PATH) ? pathname.slice(BASE_PATH.length).replace(/\/$/, "") : null;
   if (rest === null) return { name: "notFound" };
   let m: RegExpExecArray | null;
-  if ((m = new RegExp(`^posts/${ID}$`).exec(rest))) return { name: "post", id: Number(m[1]) };
-  if ((m = new RegExp(`^posts/${ID}/edit$`).exec(rest))) return { name: "edit", id: Number(m[1]) };
+  let id: number | null;
+  if ((m = new RegExp(`^posts/${ID}$`).exec(rest)) && (id = postId(m[1]!)) !== null) return { name: "post", id };
+  if ((m = new RegExp(`^posts/${ID}/edit$`).exec(rest)) && (id = postId(m[1]!)) !== null) return { name: "edit", id };
   if (rest === "new") return { name: "new" };
   if (rest === "login") return { name: "login", next: safeNext(params.get("next")), user: str(params, "user", 100) };
   if (rest === "signup") return { name: "signup" };
@@ -91,10 +95,11 @@ export function href(route: Route): string {
 
 /** The original SPA's hash routes (`#/posts/5`, `#/posts/new`, `#/posts/5/edit`), for old bookmarks. */
 export function fromLegacyHash(hash: string): Route | null {
-  const m = /^#\/posts\/(new|[1-9][0-9]{0,15})(\/edit)?$/.exec(hash);
+  const m = /^#\/posts\/(new|[1-9][0-9]{0,9})(\/edit)?$/.exec(hash);
   if (hash === "#/" || hash === "#") return { name: "list", params: { page: 1 } };
   if (!m) return null;
   if (m[1] === "new") return m[2] ? null : { name: "new" };
-  const id = Number(m[1]);
+  const id = postId(m[1]!);
+  if (id === null) return null;
   return m[2] ? { name: "edit", id } : { name: "post", id };
 }

@@ -8,21 +8,25 @@ import { LIMITS } from "../limits.js";
 import { errorPanel, loading } from "./parts.js";
 import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js";
 
-const DRAFT_KEY = "titanium.draft";
+/** One draft per post (and one for a new post), so editing one never overwrites another's. */
+const DRAFT_PREFIX = "titanium.draft.";
+const draftKey = (id: number | null) => `${DRAFT_PREFIX}${id ?? "new"}`;
 
 interface Draft extends PostInput {
   /** The post being edited, or null for a new one. */
   id: number | null;
+  /** Who wrote it: another user signing in on this tab never sees it. */
+  owner: string;
 }
 
-function takeDraft(id: number | null): Draft | null {
+/** The draft `owner` left for post `id` (taken out of storage), or null; someone else's is dropped. */
+function takeDraft(id: number | null, owner: string): Draft | null {
   try {
-    const raw = sessionStorage.getItem(DRAFT_KEY);
+    const raw = sessionStorage.getItem(draftKey(id));
     if (!raw) return null;
+    sessionStorage.removeItem(draftKey(id));
     const d = JSON.parse(raw) as Draft;
-    if (d.id !== id) return null;
-    sessionStorage.removeItem(DRAFT_KEY);
-    return d;
+    return d.id === id && d.owner === owner ? d : null;
   } catch {
     return null;
   }
@@ -30,9 +34,18 @@ function takeDraft(id: number | null): Draft | null {
 
 function parkDraft(d: Draft): void {
   try {
-    sessionStorage.setItem(DRAFT_KEY, JSON.stringify(d));
+    sessionStorage.setItem(draftKey(d.id), JSON.stringify(d));
   } catch {
     // storage full or disabled: nothing more we can do
+  }
+}
+
+/** Drops every draft of this tab (a logout: the next user of the tab must not find them). */
+export function dropDrafts(): void {
+  try {
+    for (const key of Object.keys(sessionStorage)) if (key.startsWith(DRAFT_PREFIX)) sessionStorage.removeItem(key);
+  } catch {
+    // storage disabled: there are no drafts
   }
 }
 
@@ -70,7 +83,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     return;
   }
 
-  const draft = takeDraft(id);
+  const draft = takeDraft(id, session.username);
   const saved: PostInput = {
     title: original?.title ?? "",
     category_name: original?.category.name ?? "",
@@ -140,8 +153,8 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
   // Back, a reload) and coming back restores it. A save or Cancel drops it.
   const keepDraft = () => {
     const v = values();
-    if (v.title === saved.title && v.category_name === saved.category_name && v.content === saved.content) takeDraft(id);
-    else parkDraft({ ...v, id });
+    if (v.title === saved.title && v.category_name === saved.category_name && v.content === saved.content) takeDraft(id, session.username);
+    else parkDraft({ ...v, id, owner: session.username });
   };
   for (const f of [title, category, content]) f.control.addEventListener("input", keepDraft);
   // A restored draft was taken out of storage: keep it there until it is saved or dropped.
@@ -180,7 +193,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
             await busy(submit, t("editor.saving"), async () => {
               if (original === null) {
                 const created = await ctx.api.createPost(v);
-                takeDraft(id);
+                takeDraft(id, session.username);
                 ctx.toast(t("editor.created"), "success");
                 ctx.navigate({ name: "post", id: created.id });
                 return;
@@ -190,19 +203,19 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
               if (v.category_name !== original.category.name) patch.category_name = v.category_name;
               if (v.content !== original.content) patch.content = v.content;
               if (Object.keys(patch).length === 0) {
-                takeDraft(id);
+                takeDraft(id, session.username);
                 ctx.toast(t("editor.noChanges"), "info");
                 ctx.navigate({ name: "post", id: original.id });
                 return;
               }
               await ctx.api.updatePost(original.id, patch);
-              takeDraft(id);
+              takeDraft(id, session.username);
               ctx.toast(t("editor.updated"), "success");
               ctx.navigate({ name: "post", id: original.id });
             });
           } catch (err) {
             if (err instanceof ApiError && err.kind === "session_expired") {
-              parkDraft({ ...v, id });
+              parkDraft({ ...v, id, owner: session.username });
               ctx.navigate({ name: "login", next: href(here) });
               return;
             }
@@ -216,7 +229,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     title.wrapper,
     category.wrapper,
     content.wrapper,
-    h("div", { class: "actions" }, submit, previewBtn, h("a", { class: "btn", attrs: { href: cancelHref }, on: { click: () => void takeDraft(id) } }, t("editor.cancel"))),
+    h("div", { class: "actions" }, submit, previewBtn, h("a", { class: "btn", attrs: { href: cancelHref }, on: { click: () => void takeDraft(id, session.username) } }, t("editor.cancel"))),
     preview,
   );
   replace(main, heading, form);
