@@ -391,6 +391,35 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("Back returns to where the reader was in the list, and a link to a fragment of a post does not reload it", async () => {
+    const ivo = await new ApiUser(base, `ivo_${id}`).signup().then((u) => u.login());
+    for (let i = 0; i < PAGE_SIZE; i++) await ivo.createPost(`Ivo ${id} #${i}`, i === 0 ? "[Jump to the top](#main)\n\nText." : "Text.", `Scroll ${id}`);
+    const { page } = await tab();
+    await page.setViewportSize({ width: 800, height: 500 });
+    await page.goto(`${base}/blog/?author=${ivo.username}`);
+    const eighth = page.locator(".posts > li").nth(7);
+    await eighth.scrollIntoViewIfNeeded();
+    const y = await page.evaluate(() => window.scrollY);
+    expect(y).toBeGreaterThan(100);
+    await eighth.locator("a").first().click();
+    await page.locator(".prose").waitFor();
+    await page.goBack();
+    await page.locator(".posts > li").nth(7).waitFor();
+    await expect.poll(() => page.evaluate(() => window.scrollY), UI_WAIT).toBe(y);
+    // The post with a fragment link: following it fetches nothing and keeps the post on screen.
+    await page.goto(`${base}/blog/?author=${ivo.username}&q=${encodeURIComponent("Jump")}`);
+    await page.locator(".posts > li a").first().click();
+    await page.locator(".prose a", { hasText: "Jump to the top" }).waitFor();
+    const calls: string[] = [];
+    page.on("request", (r) => calls.push(new URL(r.url()).pathname));
+    await page.locator(".prose a", { hasText: "Jump to the top" }).click();
+    await page.waitForTimeout(300);
+    expect(new URL(page.url()).hash).toBe("#main");
+    expect(calls.filter((c) => c.includes("/api/"))).toEqual([]);
+    expect(await page.locator(".prose").count()).toBe(1);
+    expectCleanPages();
+  });
+
   it("has no serious or critical accessibility violations on the list, a post and the editor", async () => {
     const writer = await new ApiUser(base, `erin_${id}`).signup().then((u) => u.login());
     const postId = await writer.createPost(`Accessible ${id}`, "# Heading\n\nText with `code` and a [link](https://example.com).\n\n```bash\necho hi\n```", `A11y ${id}`);

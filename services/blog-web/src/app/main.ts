@@ -128,11 +128,21 @@ let current: AbortController | null = null;
 function navigate(to: Route | string, opts: { replace?: boolean } = {}): void {
   const url = typeof to === "string" ? to : href(to);
   if (opts.replace) history.replaceState(null, "", url);
-  else history.pushState(null, "", url);
+  else {
+    // Where the reader was, so Back returns there rather than to the top.
+    history.replaceState({ ...(history.state as object | null), scrollY: window.scrollY }, "", location.href);
+    history.pushState(null, "", url);
+  }
   void render(true);
 }
 
+/** The view on screen (path and query): a change of the fragment alone (`#section`) is not a new view. */
+let shown = "";
+/** Scroll position to restore after the next render (Back/Forward), instead of the top. */
+let restoreScrollY: number | null = null;
+
 async function render(moveFocus: boolean): Promise<void> {
+  shown = location.pathname + location.search;
   current?.abort();
   const controller = new AbortController();
   current = controller;
@@ -187,8 +197,9 @@ async function render(moveFocus: boolean): Promise<void> {
     // Move focus to the new view's heading, as a page load would put a screen reader at the top.
     const target = main.querySelector<HTMLElement>("h1") ?? main;
     target.focus({ preventScroll: true });
-    window.scrollTo(0, 0);
+    window.scrollTo(0, restoreScrollY ?? 0);
   }
+  if (current === controller) restoreScrollY = null;
 }
 
 /** Same-app links are handled here; everything else (API, assets, other sites, new tabs) is left alone. */
@@ -204,7 +215,13 @@ document.addEventListener("click", (ev) => {
   navigate(url.pathname + url.search);
 });
 
-window.addEventListener("popstate", () => void render(true));
+window.addEventListener("popstate", (ev) => {
+  // A link to a fragment of the page (a post's `#heading`) moves within it: nothing to render again.
+  if (location.pathname + location.search === shown) return;
+  const state = ev.state as { scrollY?: unknown } | null;
+  restoreScrollY = typeof state?.scrollY === "number" ? state.scrollY : null;
+  void render(true);
+});
 session.subscribe(() => renderChrome());
 
 const legacy = fromLegacyHash(location.hash);
