@@ -16,7 +16,8 @@ if [[ -z "$before" || "$before" =~ ^0+$ ]] || ! git cat-file -e "$before^{commit
   echo "changed=true"
   exit 0
 fi
-if [[ -n "$(git diff --name-only "$before" "$after" -- "${IMAGE_INPUTS[@]}")" ]]; then
+# The same test resolve-images.sh uses to match a set to a commit: equal inputs, equal images.
+if [[ "$(image_inputs_fingerprint "$before")" != "$(image_inputs_fingerprint "$after")" ]]; then
   echo "changed=true"
 else
   echo "changed=false"
