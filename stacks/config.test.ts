@@ -62,7 +62,7 @@ describe("stack config", () => {
     ["missing environment", "dev", { environment: undefined }, "titanium:environment", '"dev" or "prod"'],
     ["memory without unit", "dev", { services: { "api-gateway": { resources: { requests: { cpu: "50m", memory: "64" }, limits: { cpu: "1", memory: "128Mi" } } } } }, "titanium:services.api-gateway.resources.requests.memory", "128Mi"],
     ["missing gcp project", "dev", { "gcp:project": undefined }, "gcp:project", "GCP project id"],
-    ["zone outside region", "dev", { "gcp:zone": "europe-west1-b" }, "gcp:zone", "inside region us-central1"],
+    ["zone outside region", "dev", { "gcp:zone": "europe-west1-b" }, "gcp:zone", "inside region us-east5"],
     ["observability disk below the PD minimum", "prod", { observability: { diskType: "pd-balanced", grafanaStorageGi: 5 } }, "titanium:observability.grafanaStorageGi", "at least 10 GiB"],
     ["unknown observability disk type", "dev", { observability: { diskType: "hostPath" } }, "titanium:observability.diskType", '"pd-standard", "pd-balanced", "pd-ssd" or "local-path"'],
     ["prod with spot agents", "prod", { cluster: { servers: { count: 3, spot: false }, agents: { count: 3, spot: true } } }, "titanium:cluster.agents.spot", "standard (non-spot) agents in prod"],

@@ -51,7 +51,7 @@ const decode = (b64: string) => Buffer.from(b64, "base64").toString("utf8");
 
 describe("K3s servers", () => {
   it("runs the configured number of servers, spread over the configured zones, with the stack's machine type and provisioning", () => {
-    expect(servers(dev).map((s) => [s.inputs.name, s.inputs.zone, s.inputs.machineType])).toEqual([["titanium-dev-server-0", "us-central1-a", "t2d-standard-1"]]);
+    expect(servers(dev).map((s) => [s.inputs.name, s.inputs.zone, s.inputs.machineType])).toEqual([["titanium-dev-server-0", "us-east5-a", "t2d-standard-1"]]);
     expect(servers(prod).map((s) => [s.inputs.name, s.inputs.zone, s.inputs.machineType])).toEqual([
       ["titanium-prod-server-0", "us-central1-a", "e2-medium"],
       ["titanium-prod-server-1", "us-central1-b", "e2-medium"],
@@ -151,7 +151,7 @@ describe("K3s agents", () => {
     expect(group(prod).inputs.targetSize).toBe(3);
     for (const run of [dev, prod]) {
       const g = group(run);
-      expect(g.inputs.zone).toBe("us-central1-a");
+      expect(g.inputs.zone).toBe(run.stack === "dev" ? "us-east5-a" : "us-central1-a");
       expect(g.inputs.updatePolicy).toEqual({ type: "PROACTIVE", minimalAction: "REPLACE", maxSurgeFixed: 1, maxUnavailableFixed: 0, replacementMethod: "SUBSTITUTE" });
       const healing = g.inputs.autoHealingPolicies as Inputs;
       expect(healing.initialDelaySec).toBe(600);

@@ -13,6 +13,9 @@ beforeAll(async () => {
   prod = await configuredRun("prod");
 });
 const stacks = () => [dev, prod];
+/** Each stack's region (Pulumi.<stack>.yaml): dev where Spot is cheapest, prod beside its users (ADR 0013). */
+const REGION: Record<string, string> = { dev: "us-east5", prod: "us-central1" };
+const regionOf = (run: ProgramRun): string => REGION[run.stack] ?? "no region for this stack";
 
 /** dev with moved ports, other admin ranges, a real gateway certificate and a key rotation under way (one run, shared). */
 let overriddenRun: Promise<ProgramRun> | undefined;
@@ -77,7 +80,7 @@ describe("network", () => {
     for (const run of stacks()) {
       expect(one(run, "gcp:compute/network:Network", `titanium-${run.stack}-net-vpc`).inputs.autoCreateSubnetworks).toBe(false);
       const subnet = one(run, "gcp:compute/subnetwork:Subnetwork", `titanium-${run.stack}-net-nodes`);
-      expect(subnet.inputs).toMatchObject({ ipCidrRange: "10.128.0.0/20", region: "us-central1", privateIpGoogleAccess: true });
+      expect(subnet.inputs).toMatchObject({ ipCidrRange: "10.128.0.0/20", region: regionOf(run), privateIpGoogleAccess: true });
       const nat = one(run, "gcp:compute/routerNat:RouterNat", `titanium-${run.stack}-net-nat`);
       expect(nat.inputs).toMatchObject({ sourceSubnetworkIpRangesToNat: "LIST_OF_SUBNETWORKS", natIpAllocateOption: "AUTO_ONLY" });
       expect(nat.dependsOn).toContain(subnet.urn);
@@ -249,7 +252,7 @@ describe("identities and secrets", () => {
       const secrets = ofType(run, "gcp:secretmanager/secret:Secret");
       expect(secrets.map((s) => s.inputs.secretId).sort()).toEqual(Object.keys(expected).map((n) => `titanium-${run.stack}-${n}`).sort());
       for (const secret of secrets) {
-        expect(secret.inputs.replication).toEqual({ userManaged: { replicas: [{ location: "us-central1" }] } });
+        expect(secret.inputs.replication).toEqual({ userManaged: { replicas: [{ location: regionOf(run) }] } });
         expect(readers(secret), String(secret.inputs.secretId)).toEqual(expected[(secret.inputs.secretId as string).replace(`titanium-${run.stack}-`, "")]);
         expect(secret.protect).toBe(run.stack === "prod");
       }
@@ -318,7 +321,7 @@ describe("stateful resources and labels", () => {
       const bucket = one(run, "gcp:storage/bucket:Bucket", `titanium-${run.stack}-backups`);
       expect(bucket.inputs).toMatchObject({
         name: `titanium-${run.stack}-4821-pg-backups`,
-        location: "US-CENTRAL1",
+        location: regionOf(run).toUpperCase(),
         uniformBucketLevelAccess: true,
         publicAccessPrevention: "enforced",
         // Versions would keep each expired backup (deleted by the rule below) for another period.

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type ProgramRun, REPO_ROOT, configuredRun } from "../../stacks/harness";
 import { planSections } from "../../stacks/plan-sections";
 import { costSection, estimateMonthlyCost, type PricedResource } from "./cost-estimate";
-import { PRICE_TABLE_DATE, REGION_PRICES } from "./pricing";
+import { HOURS_PER_MONTH, PRICE_TABLE_DATE, REGION_PRICES } from "./pricing";
 
 let dev: ProgramRun;
 let prod: ProgramRun;
@@ -18,19 +18,22 @@ const line = (estimate: ReturnType<typeof estimateMonthlyCost>, re: RegExp) => e
 const DEV_BUDGET_USD = 35;
 
 describe("monthly cost estimate", () => {
-  it("prices dev over its $35 budget by its disks alone (the database's PD, ADR 0022; boot disks that hold the images and volumes), and prices prod, from the resources each stack registers", () => {
+  it("prices dev under its $35 budget in us-east5 (it would not be in prod's region), and prices prod, from the resources each stack registers", () => {
     const d = estimateMonthlyCost(dev.resources);
+    expect(d.region).toBe("us-east5");
     // The disk the PD CSI driver creates for the database's claim: 10 GiB pd-balanced, the smallest PD.
     const database = line(d, /^10 GiB pd-balanced for claims the PD CSI driver provisions: titanium\/postgres-data /);
     expect(database?.monthlyUsd).toBe(1);
     // Boot disks: 16 GB server + 15 GB agent, what the config's disk check asks for (ADR 0013).
     const boot = line(d, /^31 GiB pd-balanced \(/);
     expect(boot?.monthlyUsd).toBe(3.1);
-    expect(d.totalUsd).toBe(37.09);
-    // Everything else still fits: the overrun is those disks beyond the 10 GB minimum (options in the README's Cost section).
-    const minimumBootDisks = 2 * 10 * 0.1;
-    expect(d.totalUsd - database!.monthlyUsd - (boot!.monthlyUsd - minimumBootDisks)).toBeLessThan(DEV_BUDGET_USD);
-    expect(line(d, /^2 × t2d-standard-1 Spot/)?.monthlyUsd).toBe(8.57);
+    const compute = line(d, /^2 × t2d-standard-1 Spot \(\$0\.003808\/h\)/);
+    expect(compute?.monthlyUsd).toBe(5.56);
+    expect(d.totalUsd).toBe(34.08);
+    expect(d.totalUsd).toBeLessThan(DEV_BUDGET_USD);
+    // The same machines at us-central1's Spot price would break the budget (why dev runs in us-east5).
+    const centralSpot = REGION_PRICES["us-central1"]!.machines["t2d-standard-1"].spot;
+    expect(d.totalUsd - compute!.monthlyUsd + 2 * centralSpot * HOURS_PER_MONTH).toBeGreaterThan(DEV_BUDGET_USD);
     expect(line(d, /forwarding rule/)?.monthlyUsd).toBe(18.25);
     expect(line(d, /^9 active secret versions/)?.monthlyUsd).toBe(0.18);
     const p = estimateMonthlyCost(prod.resources);
@@ -123,7 +126,7 @@ describe("monthly cost estimate", () => {
 
   it("says plainly when a region has no prices in the table", () => {
     const resources = dev.resources.map((r) => (r.type === "pulumi:providers:gcp" ? { ...r, inputs: { ...r.inputs, region: "europe-west9" } } : r));
-    expect(() => estimateMonthlyCost(resources)).toThrow('no prices for region "europe-west9" in components/gcp/pricing.ts (known: us-central1)');
+    expect(() => estimateMonthlyCost(resources)).toThrow('no prices for region "europe-west9" in components/gcp/pricing.ts (known: us-central1, us-east5)');
     const section = costSection({ resources });
     expect(section.blocking).toBe(false);
     expect(section.lines[0]).toContain("not available: no prices for region");

@@ -77,25 +77,44 @@ export interface RegionPrices {
   storagePerGiBMonth: number;
 }
 
+/** us-central1 (Iowa), where prod runs. */
+const US_CENTRAL1: RegionPrices = {
+  machines: {
+    "e2-small": { standard: 0.016753, spot: 0.006698 },
+    "e2-medium": { standard: 0.033506, spot: 0.013396 },
+    "e2-standard-2": { standard: 0.067011, spot: 0.026792 },
+    "e2-standard-4": { standard: 0.134023, spot: 0.053584 },
+    "t2d-standard-1": { standard: 0.042246, spot: 0.005872 },
+    "t2d-standard-2": { standard: 0.084492, spot: 0.011744 },
+    "t2d-standard-4": { standard: 0.168984, spot: 0.023488 },
+  },
+  disks: { "pd-standard": 0.04, "pd-balanced": 0.1, "pd-ssd": 0.17 },
+  forwardingRules: { firstFiveHourly: 0.025, extraHourly: 0.01 },
+  lbDataPerGiB: 0.008,
+  nat: { perVmHourly: 0.0014, maxHourly: 0.044, dataPerGiB: 0.045, ipHourly: 0.005 },
+  unusedStaticIpHourly: 0.01,
+  secretVersionMonthly: 0.06,
+  freeSecretVersions: 6,
+  storagePerGiBMonth: 0.02,
+};
+
 export const REGION_PRICES: Record<string, RegionPrices> = {
-  "us-central1": {
+  "us-central1": US_CENTRAL1,
+  // us-east5 (Columbus), where dev runs (ADR 0013): the same list prices as us-central1 in the snapshot
+  // (on-demand machines, pd-standard/balanced/ssd, NAT, IPs, Cloud Storage; forwarding rules and
+  // Secret Manager are priced alike across US regions) except Spot prices
+  // (T2D 35 %, E2 54 % below us-central1's).
+  "us-east5": {
+    ...US_CENTRAL1,
     machines: {
-      "e2-small": { standard: 0.016753, spot: 0.006698 },
-      "e2-medium": { standard: 0.033506, spot: 0.013396 },
-      "e2-standard-2": { standard: 0.067011, spot: 0.026792 },
-      "e2-standard-4": { standard: 0.134023, spot: 0.053584 },
-      "t2d-standard-1": { standard: 0.042246, spot: 0.005872 },
-      "t2d-standard-2": { standard: 0.084492, spot: 0.011744 },
-      "t2d-standard-4": { standard: 0.168984, spot: 0.023488 },
+      "e2-small": { standard: 0.016753, spot: 0.003113 },
+      "e2-medium": { standard: 0.033506, spot: 0.006226 },
+      "e2-standard-2": { standard: 0.067011, spot: 0.012452 },
+      "e2-standard-4": { standard: 0.134023, spot: 0.024904 },
+      "t2d-standard-1": { standard: 0.042246, spot: 0.003808 },
+      "t2d-standard-2": { standard: 0.084492, spot: 0.007616 },
+      "t2d-standard-4": { standard: 0.168984, spot: 0.015232 },
     },
-    disks: { "pd-standard": 0.04, "pd-balanced": 0.1, "pd-ssd": 0.17 },
-    forwardingRules: { firstFiveHourly: 0.025, extraHourly: 0.01 },
-    lbDataPerGiB: 0.008,
-    nat: { perVmHourly: 0.0014, maxHourly: 0.044, dataPerGiB: 0.045, ipHourly: 0.005 },
-    unusedStaticIpHourly: 0.01,
-    secretVersionMonthly: 0.06,
-    freeSecretVersions: 6,
-    storagePerGiBMonth: 0.02,
   },
 };
 
