@@ -2,7 +2,9 @@
 # Reaches the K3s API from a CI runner without opening the firewall to it: an IAP TCP tunnel to a
 # K3s server (IAP's range is the only non-admin source the cloud layer allows on 6443), listening
 # on the runner's localhost at the API port, and the stable API DNS name mapped to 127.0.0.1, so
-# the kubeconfig the program builds (https://<apiDnsName>:<port>, CA-checked) works unchanged.
+# the kubeconfig the program builds (https://<apiDnsName>:<port>, CA-checked) works unchanged. The
+# name's other hosts-file entries are replaced (the first match wins: an operator's line for the
+# public API address would shadow the tunnel), and `close` removes the entry again.
 #
 #   api-tunnel.sh open <stack-outputs.json> [--optional]
 #   api-tunnel.sh close
@@ -20,17 +22,25 @@ hosts_file="${HOSTS_FILE:-/etc/hosts}"
 state_dir="${TUNNEL_STATE_DIR:-${RUNNER_TEMP:-/tmp}}"
 wait_seconds="${TUNNEL_WAIT_SECONDS:-30}"
 pid_file="$state_dir/iap-tunnel.pid"
+host_file="$state_dir/iap-tunnel.host"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-append_hosts_line() {
-  local line="$1"
-  if grep -qxF "$line" "$hosts_file" 2>/dev/null; then return 0; fi
-  if [[ -w "$hosts_file" ]]; then
-    echo "$line" >>"$hosts_file"
-  else
-    echo "$line" | sudo tee -a "$hosts_file" >/dev/null
-  fi
+# The hosts file without any entry for the name $1 (comment lines kept).
+hosts_without() {
+  if [[ ! -f "$hosts_file" ]]; then return 0; fi
+  awk -v name="$1" '$1 !~ /^#/ { for (i = 2; i <= NF && $i !~ /^#/; i++) if ($i == name) next } { print }' "$hosts_file"
+}
+
+# Rewrites the hosts file in place from its kept lines plus "$2" (when given): in place because a
+# container's /etc/hosts is a bind mount that cannot be renamed over; read fully before writing.
+set_hosts_entry() {
+  local kept
+  kept="$(hosts_without "$1")"
+  {
+    if [[ -n "$kept" ]]; then printf '%s\n' "$kept"; fi
+    if [[ -n "${2-}" ]]; then printf '%s\n' "$2"; fi
+  } | if [[ -w "$hosts_file" ]]; then cat >"$hosts_file"; else sudo tee "$hosts_file" >/dev/null; fi
 }
 
 close_tunnel() {
@@ -38,6 +48,10 @@ close_tunnel() {
     kill "$(cat "$pid_file")" 2>/dev/null || true
     rm -f "$pid_file"
     echo "api-tunnel: closed"
+  fi
+  if [[ -f "$host_file" ]]; then
+    set_hosts_entry "$(cat "$host_file")"
+    rm -f "$host_file"
   fi
 }
 
@@ -78,7 +92,8 @@ open_tunnel() {
     while ((waited < wait_seconds * 10)) && kill -0 "$pid" 2>/dev/null; do
       if port_open "$port"; then
         echo "$pid" >"$pid_file"
-        append_hosts_line "127.0.0.1 $dns"
+        set_hosts_entry "$dns" "127.0.0.1 $dns"
+        echo "$dns" >"$host_file"
         echo "api-tunnel: https://$dns:$port reaches $instance through IAP"
         return 0
       fi

@@ -396,11 +396,13 @@ describe("reaching the cluster and the public endpoint", () => {
     });
   }
 
-  it("api-tunnel.sh opens the first reachable IAP tunnel, maps the API name to 127.0.0.1, and closes it", async () => {
+  it("api-tunnel.sh opens the first reachable IAP tunnel, maps the API name to 127.0.0.1 in place of other entries, and closes it, entry and all", async () => {
     const port = await freePort();
     const state = mkdtempSync(path.join(tmp, "tunnel-"));
     const hosts = path.join(state, "hosts");
-    writeFileSync(hosts, "127.0.0.1 localhost\n");
+    // An operator's line for the public API address (bootstrap runbook) would win over an appended one.
+    const before = "127.0.0.1 localhost\n# 203.0.113.9 k3s-api.titanium.internal (a comment stays)\n203.0.113.9 k3s-api.titanium.internal\n10.0.0.2 other k3s-api.titanium.internal.example\n";
+    writeFileSync(hosts, before);
     const outputs = path.join(state, "outputs.json");
     writeFileSync(
       outputs,
@@ -422,7 +424,8 @@ describe("reaching the cluster and the public endpoint", () => {
     const r = script("api-tunnel.sh", ["open", outputs], env);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`https://k3s-api.titanium.internal:${port} reaches dev-k3s-server-1 through IAP`);
-    expect(readFileSync(hosts, "utf8")).toBe("127.0.0.1 localhost\n127.0.0.1 k3s-api.titanium.internal\n");
+    const kept = "127.0.0.1 localhost\n# 203.0.113.9 k3s-api.titanium.internal (a comment stays)\n10.0.0.2 other k3s-api.titanium.internal.example\n";
+    expect(readFileSync(hosts, "utf8")).toBe(`${kept}127.0.0.1 k3s-api.titanium.internal\n`);
     const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
     expect(calls[1]).toEqual([
       "compute", "start-iap-tunnel", "dev-k3s-server-1", String(port), `--local-host-port=localhost:${port}`,
@@ -436,6 +439,8 @@ describe("reaching the cluster and the public endpoint", () => {
     expect(script("api-tunnel.sh", ["close"], env).status).toBe(0);
     await expect.poll(() => canConnect(port), { timeout: 5000 }).toBe(false);
     expect(existsSync(path.join(state, "iap-tunnel.pid"))).toBe(false);
+    // The name no longer points at the closed tunnel.
+    expect(readFileSync(hosts, "utf8")).toBe(kept);
   });
 
   it("api-tunnel.sh and smoke.sh read the outputs the program really exports (pipelineAccess, ingressUrl)", async () => {

@@ -29,6 +29,10 @@ interface RenovateConfig {
   enabledManagers?: string[];
 }
 
+/** Renovate's glob for `matchDepNames` ("**" crosses "/", "*" does not). */
+const renovateGlob = (glob: string) =>
+  new RegExp(`^${glob.split("**").map((part) => part.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*")).join(".*")}$`);
+
 const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as RenovateConfig;
 
 /** The Node.js major a base image runs: `node:<major>…` by its tag, `gcr.io/distroless/nodejs<major>-…` by its name. */
@@ -108,6 +112,16 @@ describe("Renovate", () => {
     // PostgreSQL's image is among them; its majors need a dump and restore, so Renovate never proposes one.
     expect(found.some((f) => f.startsWith("postgres:"))).toBe(true);
     expect(renovate.packageRules.find((r) => r.matchDepNames?.includes("postgres"))).toMatchObject({ matchUpdateTypes: ["major"], enabled: false });
+    // The PD CSI driver's images move together by hand (upgrades runbook): no rule may propose one alone,
+    // and that rule leaves every other image to Renovate.
+    const neverUpdated = (depName: string) =>
+      renovate.packageRules.some((r) => r.enabled === false && !r.matchUpdateTypes && (r.matchDepNames ?? []).some((g) => renovateGlob(g).test(depName)));
+    const pdCsiImages = Object.values(loadConfig("dev", readStackConfig("dev")).storage.pdCsiDriver.images).map((i) => parseImageRef(i).name);
+    expect(pdCsiImages).toHaveLength(5);
+    for (const image of pdCsiImages) expect(neverUpdated(image), image).toBe(true);
+    const others = found.map((f) => f.slice(0, f.lastIndexOf(":"))).filter((n) => !pdCsiImages.includes(n));
+    expect(others.length).toBeGreaterThan(0);
+    for (const image of others) expect(neverUpdated(image), image).toBe(false);
   });
 
   it("knows each chart's name in its repository: the chart the platform layer installs", () => {

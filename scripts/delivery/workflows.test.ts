@@ -410,7 +410,7 @@ describe("the pipeline's shape", () => {
     const order = prod.steps!.findIndex((s) => s.id === "order");
     expect(prod.steps![order]!.run).toContain('deploy-order.sh prod "$DEPLOY_SHA"');
     expect(prod.steps![order]!.env).toMatchObject({ DEPLOY_SHA: "${{ needs.dev.outputs.sha }}" });
-    for (const step of prod.steps!.filter((s) => /set-images/.test(s.run ?? "") || s.with?.command === "up")) {
+    for (const step of prod.steps!.filter((s) => /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command === "up")) {
       expect(prod.steps!.indexOf(step), step.name).toBeGreaterThan(order);
       expect(step.if, step.name).toBe("steps.order.outputs.deploy == 'true'");
     }
