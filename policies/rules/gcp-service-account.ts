@@ -1,4 +1,4 @@
-import { isVm } from "../lib/gcp";
+import { isVm, vmOverrides } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
@@ -14,7 +14,7 @@ export const gcpServiceAccount = resourcePolicy<Config>(
   {
     name: "gcp-vm-service-account",
     description:
-      "Every VM instance and template runs as a dedicated service account (never the default compute account), and asks for the cloud-platform scope only with a justification label.",
+      "Every VM instance and template runs as a dedicated service account (never the default compute account), and asks for the cloud-platform scope only with a justification label; an InstanceFromTemplate that overrides serviceAccount must too.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -30,10 +30,12 @@ export const gcpServiceAccount = resourcePolicy<Config>(
     },
   },
   (args, judge, report, config) => {
-    if (!isVm(args.type)) return;
     const props = args.props as Obj;
+    const overrides = vmOverrides(args.type, props);
+    // An override that leaves serviceAccount unset keeps the template's (judged there).
+    if (overrides ? overrides.serviceAccount === undefined : !isVm(args.type)) return;
     judge.check(() => {
-      const sa = props.serviceAccount as Obj | undefined;
+      const sa = (overrides ?? props).serviceAccount as Obj | undefined;
       if (!sa) {
         report("has no serviceAccount: it should run as a dedicated, least-privilege service account");
         return;
@@ -47,7 +49,7 @@ export const gcpServiceAccount = resourcePolicy<Config>(
       judge.check(() => {
         const scopes = Array.isArray(sa.scopes) ? (sa.scopes as string[]) : [];
         if (!scopes.some((s) => CLOUD_PLATFORM.includes(s))) return;
-        const labels = (props.labels ?? {}) as Record<string, string>;
+        const labels = ((overrides ?? props).labels ?? {}) as Record<string, string>;
         const why = labels[config.justificationLabel];
         if (typeof why !== "string" || why === "") report(`asks for the cloud-platform scope without a "${config.justificationLabel}" label`);
       });

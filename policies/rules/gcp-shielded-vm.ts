@@ -1,4 +1,4 @@
-import { isVm } from "../lib/gcp";
+import { isVm, vmOverrides } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy } from "../lib/policy";
 
@@ -7,7 +7,7 @@ export const gcpShieldedVm = resourcePolicy(
   {
     name: "gcp-shielded-vm",
     description:
-      "Every VM instance and instance template enables Shielded VM: secure boot on (it defaults to off), vTPM and integrity monitoring not turned off.",
+      "Every VM instance and instance template enables Shielded VM: secure boot on (it defaults to off), vTPM and integrity monitoring not turned off; an InstanceFromTemplate that overrides shieldedInstanceConfig must too.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -15,17 +15,20 @@ export const gcpShieldedVm = resourcePolicy(
     configSchema: { properties: {} },
   },
   (args, judge, report) => {
-    if (!isVm(args.type)) return;
     const props = args.props as Obj;
+    const overrides = vmOverrides(args.type, props);
+    // An override that leaves shieldedInstanceConfig unset keeps the template's (judged there).
+    const sic = (overrides ? overrides.shieldedInstanceConfig : props.shieldedInstanceConfig) as Obj | undefined;
+    if (overrides ? sic === undefined : !isVm(args.type)) return;
+    const prefix = overrides ? "overrides shieldedInstanceConfig and " : "";
     judge.check(() => {
-      const sic = props.shieldedInstanceConfig as Obj | undefined;
       if (!sic) {
         report("has no shieldedInstanceConfig (secure boot is off by default)");
         return;
       }
-      if (sic.enableSecureBoot !== true) report("does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)");
-      if (sic.enableVtpm === false) report("turns vTPM off (shieldedInstanceConfig.enableVtpm)");
-      if (sic.enableIntegrityMonitoring === false) report("turns integrity monitoring off (shieldedInstanceConfig.enableIntegrityMonitoring)");
+      if (sic.enableSecureBoot !== true) report(`${prefix}does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)`);
+      if (sic.enableVtpm === false) report(`${prefix}turns vTPM off (shieldedInstanceConfig.enableVtpm)`);
+      if (sic.enableIntegrityMonitoring === false) report(`${prefix}turns integrity monitoring off (shieldedInstanceConfig.enableIntegrityMonitoring)`);
     });
   },
 );

@@ -148,4 +148,32 @@ describe("what overrides a template", () => {
       expect((await check(gcpOsLogin, ok)).findings).toEqual([]);
     }
   });
+  it("gcp-shielded-vm: an override that turns secure boot, vTPM or integrity monitoring off; one that leaves it to the template passes", async () => {
+    expect(messages(await check(gcpShieldedVm, fromTemplate({ shieldedInstanceConfig: { enableSecureBoot: false, enableVtpm: false, enableIntegrityMonitoring: false } })))).toEqual([
+      "overrides shieldedInstanceConfig and does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)",
+      "overrides shieldedInstanceConfig and turns vTPM off (shieldedInstanceConfig.enableVtpm)",
+      "overrides shieldedInstanceConfig and turns integrity monitoring off (shieldedInstanceConfig.enableIntegrityMonitoring)",
+    ]);
+    // An object without secure boot: GCE's default for it is off.
+    expect(messages(await check(gcpShieldedVm, fromTemplate({ shieldedInstanceConfig: { enableVtpm: true } })))).toEqual([
+      "overrides shieldedInstanceConfig and does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)",
+    ]);
+    for (const ok of [fromTemplate({}), fromTemplate({ shieldedInstanceConfig: { enableSecureBoot: true } }), group(undefined)]) {
+      expect((await check(gcpShieldedVm, ok)).findings).toEqual([]);
+    }
+  });
+  it("gcp-vm-service-account: an override that runs the VM as the default account or asks for cloud-platform unjustified; one that leaves it to the template passes", async () => {
+    const defaultAccount = { email: "123456789-compute@developer.gserviceaccount.com", scopes: ["cloud-platform"] };
+    expect(messages(await check(gcpServiceAccount, fromTemplate({ serviceAccount: defaultAccount })))).toEqual([
+      "runs as the default service account 123456789-compute@developer.gserviceaccount.com",
+      'asks for the cloud-platform scope without a "cloud-platform-justification" label',
+    ]);
+    expect(messages(await check(gcpServiceAccount, fromTemplate({ serviceAccount: { scopes: [] } })))).toEqual([
+      "serviceAccount has no email, so GCE uses the default compute service account",
+    ]);
+    const dedicated = { email: "agents@p.iam.gserviceaccount.com", scopes: ["cloud-platform"] };
+    for (const ok of [fromTemplate({}), fromTemplate({ serviceAccount: dedicated, labels: { "cloud-platform-justification": "iam-decides" } }), group(undefined)]) {
+      expect((await check(gcpServiceAccount, ok)).findings).toEqual([]);
+    }
+  });
 });
