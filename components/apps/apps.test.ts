@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, SERVICE_NAMES, serviceImage } from "../../stacks/config";
 import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
+import { NODE_SHUTDOWN } from "../cluster/capacity";
 import { HEALTH_PATHS } from "./ingress";
 import { SERVICE_PORTS } from "./topology";
 
@@ -88,6 +89,8 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     const appGrace = Number((container!.env as Obj[]).find((e) => e.name === "SHUTDOWN_GRACE_MS")!.value) / 1000;
     expect(preStop).toBeGreaterThan(0);
     expect(preStop + appGrace + drain).toBeLessThan(spec.terminationGracePeriodSeconds);
+    // ...and in what a node shutdown leaves ordinary pods (Spot preemption, an agent replaced).
+    expect(preStop + appGrace + drain).toBeLessThanOrEqual(NODE_SHUTDOWN.gracePeriodSeconds - NODE_SHUTDOWN.criticalPodsSeconds);
     // Sidecar resources from config, native sidecar, metrics merge for Prometheus.
     const sidecar = c.services[svc].sidecar ?? c.charts.istiod.resources.proxy;
     expect(annotations).toMatchObject({

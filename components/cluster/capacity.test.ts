@@ -31,6 +31,9 @@ describe("cluster capacity", () => {
       `system-reserved=cpu=100m,memory=${KUBELET_RESERVATIONS.system.memoryMiB}Mi`,
       "kube-reserved=cpu=250m,memory=768Mi",
       "eviction-hard=memory.available<100Mi,nodefs.available<10%",
+      // Graceful node shutdown within a Spot VM's 30 s notice, critical pods stopped last.
+      "shutdown-grace-period=25s",
+      "shutdown-grace-period-critical-pods=5s",
     ]);
     const common = { k3sVersion: "v1.33.5+k3s1", apiDnsName: "k3s-api.titanium.internal", apiInternalIp: "10.128.0.9", agentTokenSecret: "projects/p/secrets/a" };
     expect(agentConfig(common)["kubelet-arg"]).toEqual(kubeletArgs("agents"));

@@ -43,13 +43,26 @@ export const diskGbFor = (contentGi: number): number => Math.ceil(contentGi / NO
 /** Share of a machine's nominal memory the guest kernel reports (firmware and kernel keep the rest). */
 export const GUEST_MEMORY_FRACTION = 0.96;
 
-/** The kubelet flags that implement {@link KUBELET_RESERVATIONS} on a node of `pool`. */
+/**
+ * Graceful node shutdown. GCE shuts a VM down before it goes (a Spot preemption gives 30 s; a managed
+ * instance group replacing an agent for a new template, autohealing, a scale-in): the kubelet holds a
+ * systemd inhibitor lock for `gracePeriodSeconds` and stops the pods, ordinary ones first (20 s: a
+ * service's preStop, drain and proxy drain, components/apps/mesh.ts), critical ones (node plugins) in
+ * the last `criticalPodsSeconds`, so they end terminal and their controllers recreate them on
+ * other nodes. Without it (the kubelet's default is off) their Node just goes silent: a StatefulSet's
+ * pod such as PostgreSQL's stays Terminating there until someone deletes the Node. Fits Spot's notice.
+ */
+export const NODE_SHUTDOWN = { gracePeriodSeconds: 25, criticalPodsSeconds: 5 } as const;
+
+/** The kubelet flags that implement {@link KUBELET_RESERVATIONS} and {@link NODE_SHUTDOWN} on a node of `pool`. */
 export function kubeletArgs(pool: NodePool): string[] {
   const { system, kube, evictionHardMemoryMiB } = KUBELET_RESERVATIONS;
   return [
     `system-reserved=cpu=${system.cpuMilli}m,memory=${system.memoryMiB}Mi`,
     `kube-reserved=cpu=${kube[pool].cpuMilli}m,memory=${kube[pool].memoryMiB}Mi`,
     `eviction-hard=memory.available<${evictionHardMemoryMiB}Mi,nodefs.available<10%`,
+    `shutdown-grace-period=${NODE_SHUTDOWN.gracePeriodSeconds}s`,
+    `shutdown-grace-period-critical-pods=${NODE_SHUTDOWN.criticalPodsSeconds}s`,
   ];
 }
 

@@ -151,6 +151,10 @@ describe("startup scripts", () => {
     expect(first.calls.filter((c) => c.startsWith("mount "))).toHaveLength(1);
     expect(first.calls.filter((c) => c.includes("/releases/download/v1.33.5%2Bk3s1/"))).toHaveLength(2);
     expect(first.calls).toContain("systemctl start --no-block k3s.service");
+    // logind lets the kubelet's shutdown inhibitor hold the whole grace period (its default is 5 s), set before K3s starts.
+    expect(node.file("etc/systemd/logind.conf.d/90-titanium-node-shutdown.conf")).toBe("[Login]\nInhibitDelayMaxSec=30\n");
+    expect(first.calls.indexOf("systemctl restart systemd-logind")).toBeGreaterThanOrEqual(0);
+    expect(first.calls.indexOf("systemctl restart systemd-logind")).toBeLessThan(first.calls.indexOf("systemctl start --no-block k3s.service"));
     expect(node.file("etc/rancher/k3s/config.yaml")).toContain("secrets-encryption: true");
     expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe("cluster-init: true\n");
     expect(node.file("etc/hosts")).toMatch(/^10\.128\.\d+\.\d+ k3s-api\.titanium\.internal # titanium: K3s API$/m);
@@ -250,6 +254,7 @@ describe("startup scripts", () => {
     const second = node.run(script);
     expect(second.status, second.stderr).toBe(0);
     expect(second.calls.filter((c) => /systemctl (start|restart)/.test(c) || c.includes("/releases/"))).toEqual([]);
+    expect(node.file("etc/systemd/logind.conf.d/90-titanium-node-shutdown.conf")).toContain("InhibitDelayMaxSec=30");
 
     const moved = renderAgentScript({
       k3sVersion: VERSION,

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { stringify } from "yaml";
-import { DEDICATED_SERVER_TAINT, kubeletArgs, NODE_POOL_LABEL } from "./capacity";
+import { DEDICATED_SERVER_TAINT, kubeletArgs, NODE_POOL_LABEL, NODE_SHUTDOWN } from "./capacity";
 
 export const SCRIPTS_DIR = path.join(__dirname, "scripts");
 
@@ -97,6 +97,9 @@ function quote(value: string, key: string): string {
 
 type Scalar = string | number | string[];
 
+/** How long systemd-logind lets the kubelet's inhibitor delay a shutdown (its default, 5 s, is too short). */
+export const SHUTDOWN_INHIBIT_SECONDS = NODE_SHUTDOWN.gracePeriodSeconds + 5;
+
 function header(role: "server" | "agent", values: Record<string, Scalar>, k3sConfig: Record<string, unknown>): string {
   const lines = [
     "#!/usr/bin/env bash",
@@ -105,6 +108,7 @@ function header(role: "server" | "agent", values: Record<string, Scalar>, k3sCon
     "set -euo pipefail",
     "",
     `readonly ROLE=${quote(role, "ROLE")}`,
+    `readonly SHUTDOWN_INHIBIT_SECONDS=${SHUTDOWN_INHIBIT_SECONDS}`,
   ];
   for (const [key, value] of Object.entries(values)) {
     if (Array.isArray(value)) lines.push(`readonly ${key}=(${value.map((v) => quote(v, key)).join(" ")})`);

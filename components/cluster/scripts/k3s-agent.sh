@@ -11,6 +11,7 @@ main() {
   install_k3s
   read_secret "$AGENT_TOKEN_SECRET" agent_token
   if write_file 0600 "$K3S_CONFIG_DIR/token" <<<"$agent_token"; then CHANGED=1; fi
+  allow_shutdown_delay
   write_config
   if write_unit k3s-agent.service agent; then
     unit_changed=1

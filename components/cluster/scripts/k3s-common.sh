@@ -204,6 +204,19 @@ run_unit() {
   fi
 }
 
+# systemd-logind lets an inhibitor lock delay a shutdown by 5 s unless told more; the kubelet's
+# graceful node shutdown (kubelet-arg shutdown-grace-period) needs its whole grace period. Written
+# before K3s starts, so the kubelet finds the limit in place.
+allow_shutdown_delay() {
+  if write_file 0644 "$ROOT/etc/systemd/logind.conf.d/90-titanium-node-shutdown.conf" <<CONF; then
+[Login]
+InhibitDelayMaxSec=$SHUTDOWN_INHIBIT_SECONDS
+CONF
+    systemctl restart systemd-logind
+    CHANGED=1
+  fi
+}
+
 write_config() {
   if write_file 0600 "$K3S_CONFIG_DIR/config.yaml" <<<"$K3S_CONFIG"; then
     CHANGED=1

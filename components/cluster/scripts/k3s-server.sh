@@ -132,6 +132,7 @@ main() {
   if write_file 0600 "$K3S_CONFIG_DIR/token" <<<"$server_token"; then CHANGED=1; fi
   # The servers' agent-token is the password part of the agents' secure token.
   if write_file 0600 "$K3S_CONFIG_DIR/agent-token" <<<"${agent_token##*:}"; then CHANGED=1; fi
+  allow_shutdown_delay
   write_config
   write_join
   if write_unit k3s.service server; then
