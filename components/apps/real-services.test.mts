@@ -115,6 +115,9 @@ describe("load generator journeys (real services)", () => {
     const pace = pacer(50);
     const started = Date.now();
     for (let i = 0; i < 6; i++) await pace();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(5 * 20 - 5);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(5 * 20 - 5);
+    // Not much slower either (a pacer waiting a second per request would feed the dashboards 1/s); wide for a busy host.
+    expect(elapsed).toBeLessThan(1000);
   });
 });

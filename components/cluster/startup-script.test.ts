@@ -163,6 +163,11 @@ describe("startup scripts", () => {
       expect(node.file(`var/lib/rancher/k3s/server/tls/${ca}.crt`)).toContain("BEGIN CERTIFICATE");
       expect(mode(node, `var/lib/rancher/k3s/server/tls/${ca}.key`)).toBe("600");
     }
+    // The tokens pin the CA a joining node fetches from /cacerts: the SHA-256 of the very bytes this
+    // server wrote to server-ca.crt (K3s' hashCA), computed here by coreutils, not by the program.
+    const written = spawnSync("sha256sum", [path.join(node.root, "var/lib/rancher/k3s/server/tls/server-ca.crt")], { encoding: "utf8" }).stdout.split(" ")[0];
+    expect(written).toMatch(/^[0-9a-f]{64}$/);
+    for (const token of ["k3s-server-token", "k3s-agent-token"]) expect(secretPayloads(prod)[`titanium-prod-${token}`]).toMatch(new RegExp(`^K10${written}::`));
     expect(node.file("usr/local/bin/k3s")).toContain(VERSION);
 
     const snapshot = () =>

@@ -6,7 +6,7 @@
  * Unknown values (the harness marks them `[unknown]`) become the SDK's unknown sentinel, and
  * properties are wrapped in the SDK's own unknown-checking proxy, as `pulumi preview` does.
  */
-import type { PolicyProviderResource, PolicyResource, PolicyResourceOptions, ReportViolation, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
+import type { PolicyProviderResource, PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import { UNKNOWN, type RecordedResource } from "../../stacks/harness";
 import { UNKNOWN_VALUE, unknownCheckingProxy } from "../lib/sdk";
 
@@ -150,8 +150,3 @@ export function stackArgs(subjects: readonly PolicySubject[], config: object): S
   return { resources, stackTags: new Map(), getConfig: <T extends object>() => ({ ...config }) as T, notApplicable };
 }
 
-/** A `reportViolation` that records what it is told. */
-export function collector(): { report: ReportViolation; calls: { message: string; urn?: string }[] } {
-  const calls: { message: string; urn?: string }[] = [];
-  return { calls, report: (message: string, urn?: string) => void calls.push({ message, ...(urn ? { urn } : {}) }) };
-}

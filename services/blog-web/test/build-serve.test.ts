@@ -48,10 +48,13 @@ describe("build", () => {
     for (const r of refs) expect(Object.keys(manifest.assets).map((f) => `/blog/assets/${f}`)).toContain(r);
   });
 
-  it("puts SRI hashes in index.html that match the files", async () => {
-    for (const [, url, integrity] of html.matchAll(/(?:src|href)="\/blog\/assets\/([^"]+)"[^>]*integrity="([^"]+)"/g)) {
-      const data = await readFile(path.join(outDir, "assets", url!));
-      expect(integrity).toBe(`sha384-${createHash("sha384").update(data).digest("base64")}`);
+  it("puts an SRI hash that matches the file on every script, stylesheet and module preload of index.html", async () => {
+    const loaded = [...html.matchAll(/<(?:script\b[^>]*\bsrc=|link\b[^>]*\brel="(?:stylesheet|modulepreload)"[^>]*\bhref=)"\/blog\/assets\/([^"]+)"[^>]*>/g)];
+    // The entry script, its stylesheet and at least one preloaded chunk.
+    expect(loaded.length).toBeGreaterThanOrEqual(3);
+    for (const [tag, file] of loaded) {
+      const data = await readFile(path.join(outDir, "assets", file!));
+      expect(/\bintegrity="([^"]*)"/.exec(tag)?.[1], tag).toBe(`sha384-${createHash("sha384").update(data).digest("base64")}`);
     }
   });
 

@@ -38,5 +38,9 @@ describe("translator", () => {
     expect(date("2026-03-01T23:30:00")).toBe(date("2026-03-01T23:30:00Z"));
     expect(date("2026-03-01T23:30:00+09:00")).toBe(date("2026-03-01T14:30:00Z"));
     expect(date("not a date")).toBe("not a date");
+    // A real date in the locale's words (any host time zone): the year and month, and a day apart differs.
+    expect(date("2026-03-15T12:00:00Z")).toMatch(/Mar.*2026/);
+    expect(createTranslator("ko").date("2026-03-15T12:00:00Z")).toMatch(/2026.*3/);
+    expect(date("2026-03-15T12:00:00Z")).not.toBe(date("2026-03-16T12:00:00Z"));
   });
 });

@@ -143,9 +143,6 @@ export const jwtVerifyEnv = {
 /** Default in-cluster URL of a service (the Kubernetes Service name is the service name). */
 export const defaultServiceUrl = (svc: ServiceName) => `http://${svc}:${SERVICE_PORTS[svc]}`;
 
-/** An upstream service URL variable with its in-cluster default. */
-export const serviceUrl = (svc: ServiceName) => url(["http:", "https:"]).default(defaultServiceUrl(svc));
-
 /** A comma-separated list of URLs as given; `urlList` splits it. */
 export const urlList = (s: string): string[] =>
   s

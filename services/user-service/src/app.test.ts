@@ -286,9 +286,14 @@ describe("internal credential check", () => {
     const old = await hash(PW, { memoryCost: 8192, timeCost: 1, parallelism: 1 });
     const ivy = await signup("ivy");
     await pg.sql`update users set password_hash = ${old} where id = ${ivy.id}`;
+    expect(old).toMatch(/^\$argon2id\$v=19\$m=8192,t=1,p=1\$/);
+    expect(needsRehash(old)).toBe(true);
     expect((await post("/internal/verify-credentials", { username: "ivy", password: PW })).status).toBe(200);
     const [row] = await pg.sql`select password_hash from users where id = ${ivy.id}`;
+    // OWASP's setting (ADR 0061), read from the stored string itself, and still the same password.
+    expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     expect(needsRehash(row!.password_hash)).toBe(false);
+    expect((await post("/internal/verify-credentials", { username: "ivy", password: PW })).status).toBe(200);
   });
 
   it("does not put back, by rehashing, a password changed while the check ran", async () => {
