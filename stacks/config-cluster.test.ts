@@ -24,6 +24,7 @@ describe("cloud and cluster config", () => {
     ["overlapping cluster ranges", "dev", { network: { adminCidrs: ["198.51.100.0/28"], podCidr: "10.128.8.0/21" } }, "titanium:network.serviceCidr", "not to overlap"],
     ["the same ingress port twice", "dev", { ingress: { httpPort: 443 } }, "titanium:ingress.httpsPort", "different HTTP and HTTPS ports"],
     ["a bad DNS zone name", "dev", { cluster: { apiDnsZone: "Example.org." } }, "titanium:cluster.apiDnsZone", "Cloud DNS managed zone"],
+    ["a published API name no public zone can hold", "dev", { cluster: { apiDnsZone: "example-org" } }, "titanium:cluster.apiDnsName", "cannot be published"],
     // Disks: the OS and images (8 GiB), K3s' state on a server (1 GiB) and the local-path volumes within 85 %.
     ["an agent disk too small for the images and dev's local-path volumes", "dev", { cluster: { agents: { bootDiskGb: 10 } } }, "titanium:cluster.agents.bootDiskGb", "expected at least 15 GB to hold the OS and container images (8 GiB), observability (Prometheus 2 + Grafana 1 + Loki 1 GiB) within 85 %"],
     ["a server boot disk (no data disk, takes workloads) too small", "dev", { cluster: { servers: { dataDiskGb: 0, dedicated: false, bootDiskGb: 12 }, agents: { bootDiskGb: 15 } } }, "titanium:cluster.servers.bootDiskGb", "expected at least 16 GB to hold the OS and container images (8 GiB), K3s' state (1 GiB), observability (Prometheus 2 + Grafana 1 + Loki 1 GiB)"],

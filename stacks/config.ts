@@ -217,6 +217,9 @@ function cidrsOverlap(cidrs: string[]): boolean {
   return ranges.some((a, i) => ranges.some((b, j) => i < j && a.first <= b.last && b.first <= a.last));
 }
 
+/** Names no public Cloud DNS zone serves (RFC 6761 special-use names, and ICANN's .internal). */
+const NON_PUBLIC_DNS_SUFFIX = /\.(internal|local|localhost|test|invalid)$/;
+
 const machineTypeName = machineType.refine((m) => isMachineType(m), {
   error: `expected a machine type of the price table in components/gcp/pricing.ts (${MACHINE_TYPE_NAMES.join(", ")})`,
 });
@@ -286,6 +289,11 @@ const clusterSchema = z
         bootDiskType: diskType.default("pd-balanced"),
       })
       .prefault({}),
+  })
+  // A published name must be one the world can resolve (the zone's own domain is checked at deploy time).
+  .refine((c) => c.apiDnsZone === "" || !NON_PUBLIC_DNS_SUFFIX.test(c.apiDnsName), {
+    error: "expected a public DNS name under the apiDnsZone's domain (a .internal, .local, .localhost, .test or .invalid name cannot be published)",
+    path: ["apiDnsName"],
   })
   .prefault({});
 

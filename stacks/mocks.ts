@@ -184,7 +184,8 @@ export const invokeResults: Record<string, (inputs: Inputs, project: string) => 
     number: FAKE_PROJECT_NUMBER,
     name: project,
   }),
-  "gcp:compute/getZones:getZones": () => ({ names: ["us-central1-a", "us-central1-b", "us-central1-c"] }),
+  // A public zone whose domain is its name with dots: "example-org" serves "example.org.".
+  "gcp:dns/getManagedZone:getManagedZone": (inputs) => ({ name: inputs.name, dnsName: `${String(inputs.name).replace(/-/g, ".")}.`, visibility: "public" }),
 };
 
 /**

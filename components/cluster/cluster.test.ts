@@ -3,6 +3,7 @@ import { parse } from "yaml";
 import { ofType, one, type ProgramRun, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
 import { clusterCapacity } from "./capacity";
 import { k3sCaHash, K3S_CAS } from "./pki";
+import { apiRecordName } from "./cluster";
 
 let dev: ProgramRun;
 let prod: ProgramRun;
@@ -247,5 +248,16 @@ describe("PKI, tokens and the kubeconfig", () => {
     const record = one(run, "gcp:dns/recordSet:RecordSet", "titanium-dev-api-dns");
     expect(record.inputs).toEqual({ managedZone: "example-org", name: "k3s.dev.example.org.", type: "A", ttl: 300, rrdatas: [run.outputs.apiPublicIp] });
     expect(run.outputs.apiEndpoint).toBe("https://k3s.dev.example.org:6443");
+  });
+
+  it("refuses an API name outside the zone's domain, or a zone that is not public, naming the key", () => {
+    // The record's name goes through this check with the zone Cloud DNS reports (the run above: example-org).
+    expect(() => apiRecordName("k3s.example.net", "example-org", { dnsName: "example.org.", visibility: "public" })).toThrow(
+      "titanium:cluster.apiDnsName: expected a name under example.org. (the domain of Cloud DNS zone example-org), got k3s.example.net",
+    );
+    // A look-alike suffix is not the zone's domain.
+    expect(() => apiRecordName("k3s.badexample.org", "example-org", { dnsName: "example.org.", visibility: "public" })).toThrow("expected a name under example.org.");
+    expect(() => apiRecordName("k3s.example.org", "example-org", { dnsName: "example.org.", visibility: "private" })).toThrow("titanium:cluster.apiDnsZone: expected a public Cloud DNS zone, example-org is private");
+    expect(apiRecordName("k3s.dev.example.org", "example-org", { dnsName: "example.org.", visibility: "public" })).toBe("k3s.dev.example.org.");
   });
 });

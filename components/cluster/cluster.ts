@@ -218,10 +218,20 @@ export class Cluster extends pulumi.ComponentResource {
       },
       child,
     );
-    const dnsRecord = args.k3s.apiDnsZone
+    const zoneName = args.k3s.apiDnsZone;
+    const dnsRecord = zoneName
       ? new gcp.dns.RecordSet(
           `${name}-api-dns`,
-          { managedZone: args.k3s.apiDnsZone, name: `${args.k3s.apiDnsName}.`, type: "A", ttl: 300, rrdatas: [args.cloud.apiPublicIp] },
+          {
+            managedZone: zoneName,
+            // Refused before anything is written when the zone cannot publish the name.
+            name: gcp.dns
+              .getManagedZoneOutput({ name: zoneName, project: args.project }, child)
+              .apply((zone) => apiRecordName(args.k3s.apiDnsName, zoneName, zone)),
+            type: "A",
+            ttl: 300,
+            rrdatas: [args.cloud.apiPublicIp],
+          },
           child,
         )
       : undefined;
@@ -279,4 +289,20 @@ export class Cluster extends pulumi.ComponentResource {
       pipelineAccess: this.pipelineAccess,
     });
   }
+}
+
+/**
+ * The record name of `apiDnsName` in the Cloud DNS zone `zoneName`, or an error naming the config key:
+ * the name must lie in the zone's domain, and the zone must be public (a private zone resolves only
+ * inside its VPC: neither operators nor the pipeline's readiness gate would find the API).
+ */
+export function apiRecordName(apiDnsName: string, zoneName: string, zone: { dnsName: string; visibility: string }): string {
+  const fqdn = `${apiDnsName}.`;
+  if (!fqdn.endsWith(`.${zone.dnsName}`)) {
+    throw new Error(`titanium:cluster.apiDnsName: expected a name under ${zone.dnsName} (the domain of Cloud DNS zone ${zoneName}), got ${apiDnsName}`);
+  }
+  if (zone.visibility !== "public") {
+    throw new Error(`titanium:cluster.apiDnsZone: expected a public Cloud DNS zone, ${zoneName} is ${zone.visibility} (its names resolve only inside its VPC)`);
+  }
+  return fqdn;
 }
