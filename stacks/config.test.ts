@@ -49,6 +49,7 @@ describe("stack config", () => {
     ["malformed CIDR", "dev", { network: { adminCidrs: ["10.0.0.300/24"] } }, "titanium:network.adminCidrs[0]", "IPv4 CIDR"],
     ["admin CIDR open to the world", "dev", { network: { adminCidrs: ["0.0.0.0/0"] } }, "titanium:network.adminCidrs[0]", "never the whole internet"],
     ["zero agents", "dev", { cluster: { agents: { count: 0 } } }, "titanium:cluster.agents.count", "at least 1 agent"],
+    ["prod with one agent", "prod", { cluster: { agents: { count: 1 } } }, "titanium:cluster.agents.count", "at least 2 agents in prod"],
     ["unknown key", "dev", { clutser: { servers: { count: 1 } } }, "titanium:clutser", "unknown key; expected one of: environment, protect, network, cluster"],
     ["unknown nested key", "dev", { cluster: { servers: { cuont: 1 } } }, "titanium:cluster.servers.cuont", "expected one of: count, machineType"],
     ["prod with one server", "prod", { cluster: { servers: { count: 1 }, agents: { count: 3, spot: false } } }, "titanium:cluster.servers.count", "at least 3 K3s servers"],

@@ -102,9 +102,14 @@ describe("login", () => {
     const bad = await post("/login", { username: "", password: PW });
     expect(bad.status).toBe(422);
     expect(await bad.json()).toMatchObject({ field: "username" });
-    const down = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${await freePort()}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+    const downMetrics = new Metrics("auth-service", { processMetrics: false });
+    const down = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${await freePort()}`, logger: log.logger, metrics: downMetrics });
     const res = await down.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
     expect(res.status).toBe(503);
+    // Counted apart from failed logins: an outage is not a burst of wrong passwords.
+    const counted = await downMetrics.registry.getSingleMetricAsString("titanium_logins_total");
+    expect(counted).toMatch(/result="unavailable"} 1\b/);
+    expect(counted).not.toMatch(/result="failed"}/);
     // A user-service answering 200 with something that is not JSON: its fault (503), not the client's body (422).
     const garbled = serve({ port: 0, hostname: "127.0.0.1", fetch: new Hono().post("/internal/verify-credentials", (c) => c.text("<html>proxy error</html>")).fetch });
     try {

@@ -98,6 +98,12 @@ export function createApp(deps: AuthServiceDeps) {
     metrics.logins.inc({ service: "auth-service", result: "failed" });
     deps.logger.info({ reason }, "login failed");
   };
+  /** The login could not be checked (the user-service's fault): not a failed login, or an outage reads as guessing. */
+  const loginUnavailable = (reason: string) => {
+    metrics.logins.inc({ service: "auth-service", result: "unavailable" });
+    deps.logger.warn({ reason }, "login unavailable");
+    return new HttpError(503, "login is temporarily unavailable");
+  };
 
   app.openapi(
     createRoute({
@@ -116,8 +122,7 @@ export function createApp(deps: AuthServiceDeps) {
         // The client left: the user-service stops too (a queued hash is dropped); the kit answers 499.
         if (c.req.raw.signal.aborted) throw err;
         deps.logger.error({ err: (err as Error).message }, "user-service unreachable");
-        loginFailed("user-service unreachable");
-        throw new HttpError(503, "login is temporarily unavailable");
+        throw loginUnavailable("user-service unreachable");
       }
       if (res.status === 401 || res.status === 422) {
         await res.body?.cancel();
@@ -126,13 +131,11 @@ export function createApp(deps: AuthServiceDeps) {
       }
       if (res.status !== 200) {
         await res.body?.cancel();
-        loginFailed(`user-service answered ${res.status}`);
-        throw new HttpError(503, "login is temporarily unavailable");
+        throw loginUnavailable(`user-service answered ${res.status}`);
       }
       // The user-service's answer not being JSON is its fault, not the client's body (a bare SyntaxError would read as one).
       const user = (await res.json().catch(() => {
-        loginFailed("user-service answered something that is not JSON");
-        throw new HttpError(503, "login is temporarily unavailable");
+        throw loginUnavailable("user-service answered something that is not JSON");
       })) as { id: number; username: string };
       metrics.logins.inc({ service: "auth-service", result: "ok" });
       return c.json({ status: "success" as const, ...(await tokens.issue(user)) }, 200);

@@ -10,7 +10,8 @@ import { ensureDatabase, freePort, startLocalPostgres, startLocalRedis } from ".
 
 /**
  * Shared test support: a real PostgreSQL and a real Redis per test file (started by the test itself), or
- * the ones `DATABASE_URL` / `REDIS_URL` point at (each file then gets its own fresh database).
+ * the ones `DATABASE_URL` / `REDIS_URL` point at (each file then gets its own fresh database, a logical
+ * one in Redis's case).
  */
 export interface TestPostgres {
   url: string;
@@ -55,8 +56,31 @@ export interface TestRedis {
   stop: () => Promise<void>;
 }
 
+/** Logical databases a shared Redis lends to test files (0 keeps the counter; Redis has 16 by default). */
+const TEST_REDIS_DATABASES = 15;
+
+/**
+ * With `REDIS_URL`, a logical database of that server of its own, emptied first: test files running side
+ * by side, or a second run, would otherwise share rate-limit buckets, cache generations and keys.
+ */
+async function lendRedisDatabase(url: string): Promise<TestRedis> {
+  const { Redis } = await import("ioredis");
+  const base = new URL(url);
+  base.pathname = "/0";
+  const counter = new Redis(base.toString(), { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await counter.connect();
+  const db = ((await counter.incr("titanium:test:next-db")) % TEST_REDIS_DATABASES) + 1;
+  await counter.quit();
+  base.pathname = `/${db}`;
+  const lent = new Redis(base.toString(), { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await lent.connect();
+  await lent.flushdb();
+  await lent.quit();
+  return { url: base.toString(), stop: async () => {} };
+}
+
 export async function startTestRedis(): Promise<TestRedis> {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
+  if (process.env.REDIS_URL) return lendRedisDatabase(process.env.REDIS_URL);
   const dir = mkdtempSync(join(tmpdir(), "titanium-redis-"));
   const redis = await startLocalRedis({ port: await freePort(), dir });
   return {
