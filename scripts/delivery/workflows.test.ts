@@ -639,8 +639,8 @@ describe("supply chain and privileges", () => {
     const renovate = JSON.parse(readFileSync(path.join(REPO_ROOT, ".github/renovate.json"), "utf8")) as { branchPrefix?: string };
     const prefix = renovate.branchPrefix ?? "renovate/";
     const vars = { PULUMI_BACKEND_URLS: '{"dev":"gs://d"}', GCP_WORKLOAD_IDENTITY_PROVIDER: "projects/1/x" };
-    const run = (ref: string, from = repository, v: Record<string, string> = vars) =>
-      results(simulateJobs(w, { github: { event_name: "pull_request", repository, event: { pull_request: { head: { ref, repo: { full_name: from } } } } }, vars: v }));
+    const run = (ref: string, from = repository, v: Record<string, string> = vars, failing: string[] = []) =>
+      results(simulateJobs(w, { github: { event_name: "pull_request", repository, event: { pull_request: { head: { ref, repo: { full_name: from } } } } }, vars: v }, {}, failing));
 
     it("a branch of this repository gets it", () => {
       expect(run("feature/ingress-tls")).toEqual({ test: "success", plan: "success", stacks: "success", preview: "success" });
@@ -653,6 +653,11 @@ describe("supply chain and privileges", () => {
       }
       // Only the prefix counts: a branch that merely mentions it is an ordinary branch.
       expect(run(`fix/${prefix}config`).preview).toBe("success");
+    });
+
+    it("only after the tests and the offline plan with its policies passed", () => {
+      expect(run("feature/x", repository, vars, ["test"])).toMatchObject({ test: "failure", preview: "skipped" });
+      expect(run("feature/x", repository, vars, ["plan"])).toMatchObject({ plan: "failure", preview: "skipped" });
     });
 
     it("forks never do, nor anyone before the cloud side is configured", () => {
