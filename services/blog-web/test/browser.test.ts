@@ -63,8 +63,11 @@ async function loginViaUi(page: Page, username: string) {
 describe("blog web UI in Chromium", () => {
   it("signup → login → write with Markdown → list and category → edit → another user is refused → delete", async () => {
     const { page } = await tab();
-    await page.goto(`${base}/`);
+    const landing = await page.goto(`${base}/`);
     expect(new URL(page.url()).pathname).toBe("/blog/");
+    // The page as the gateway delivers it carries the strict policy (no inline script or style).
+    expect(landing?.headers()["content-security-policy"]).toMatch(/script-src 'self'(;|$)/);
+    expect(landing?.headers()["content-security-policy"]).not.toMatch(/unsafe-inline|unsafe-eval/);
 
     // Sign up, then log in with the name carried over.
     await page.getByRole("link", { name: "Sign up" }).click();
@@ -268,7 +271,9 @@ describe("blog web UI in Chromium", () => {
     expect(w.dialogs).toEqual([]);
     expect(w.offsite).toEqual([]);
     expect(w.errors.filter((e) => !isCspReport(e))).toEqual([]);
-    // The only reports are the blocked attributes themselves (the CSP as a second line), never a script.
+    // The only reports are the blocked attributes themselves (the CSP as a second line), never a script;
+    // at least one came: the policy was in force on this page.
+    expect(w.violations.length).toBeGreaterThan(0);
     for (const v of w.violations) expect(v).toMatch(/^(script-src-attr|style-src-attr|script-src|style-src) inline/);
     await page.close();
   });
@@ -469,6 +474,7 @@ describe("blog web UI in Chromium", () => {
       ["the author's list", `/blog/?author=${name}`, ".posts > li"],
       ["the category's list", `/blog/?category=${encodeURIComponent(category.toLowerCase())}`, ".posts > li"],
       ["the post", `/blog/posts/${postId}`, ".prose"],
+      ["the editor", "/blog/new", "textarea"],
     ] as const) {
       await page.goto(`${base}${path}`);
       await page.locator(ready).first().waitFor();

@@ -190,3 +190,22 @@ describe("behind the services' security headers (as the blog-service mounts it)"
     expect(api.headers.get("Cache-Control")).toBe("no-store");
   });
 });
+
+describe("the build is part of install and start (issue 8: no separate manual step)", () => {
+  const webDir = path.join(import.meta.dirname, "..");
+  const json = async (file: string) => JSON.parse(await readFile(file, "utf8")) as { scripts: Record<string, string> };
+
+  it("npm ci runs the blog-web workspace's prepare, which builds the UI when the build tools are installed", async () => {
+    const { scripts } = await json(path.join(webDir, "package.json"));
+    expect(scripts.prepare).toBe("node src/prepare.mjs");
+    const prepare = await readFile(path.join(webDir, "src/prepare.mjs"), "utf8");
+    expect(prepare).toMatch(/spawnSync\(process\.execPath, \[tsx, "src\/build-cli\.ts"\]/);
+    expect(scripts.build).toBe("tsx src/build-cli.ts");
+  });
+
+  it("npm start builds it first (prestart), so a changed source is never served stale", async () => {
+    const { scripts } = await json(path.join(webDir, "../../package.json"));
+    expect(scripts.prestart).toBe("npm run build --silent -w @titanium/blog-web");
+    expect(scripts.start).toMatch(/scripts\/start\.mts/);
+  });
+});

@@ -309,6 +309,20 @@ describe("service app skeleton", () => {
     expect(JSON.stringify(log)).not.toContain("hunter2-secret");
   });
 
+  it("logs a succeeding probe or scrape at debug level, a failing one at info", async () => {
+    const { app, lines } = build();
+    await app.request("/healthz");
+    await app.request("/readyz");
+    const probes = lines().filter((l) => l.msg === "request" && (l.route === "/healthz" || l.route === "/readyz"));
+    expect(probes.map((l) => [l.route, l.status, l.level])).toEqual([
+      ["/healthz", 200, "debug"],
+      ["/readyz", 200, "debug"],
+    ]);
+    const failing = build({ dbDown: true });
+    await failing.app.request("/readyz");
+    expect(failing.lines().find((l) => l.msg === "request" && l.route === "/readyz")).toMatchObject({ status: 503, level: "info" });
+  });
+
   it("serves the process metrics beside its own (resident memory, CPU, event-loop lag)", async () => {
     const metrics = new Metrics("auth-service");
     const text = await metrics.registry.metrics();

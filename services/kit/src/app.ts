@@ -273,7 +273,8 @@ export interface AnsweredRequest {
 }
 
 /**
- * The RED metrics and the access line of an answered request (probes and scrapes get metrics only). Used by
+ * The RED metrics and the access line of an answered request (probes and scrapes that succeed log at debug
+ * level: a kubelet probing every few seconds would drown the info stream; a failing one is news). Used by
  * every service app, and by answers made outside Hono (the gateway's cached reads), so both look the same.
  */
 export function accessRecorder(logger: Logger, metrics: Metrics): (r: AnsweredRequest) => void {
@@ -283,8 +284,10 @@ export function accessRecorder(logger: Logger, metrics: Metrics): (r: AnsweredRe
   return ({ requestId, method, route, status, started }) => {
     const seconds = (performance.now() - started) / 1000;
     metrics.observeRequest(method, route, status, seconds);
-    if (route === SERVICE_PATHS.metrics || route === SERVICE_PATHS.live || route === SERVICE_PATHS.ready) return;
-    accessLog.info({ request_id: requestId, method, route, status, duration_ms: Math.round(seconds * 10_000) / 10 }, "request");
+    const line = { request_id: requestId, method, route, status, duration_ms: Math.round(seconds * 10_000) / 10 };
+    const routine = status < 400 && (route === SERVICE_PATHS.metrics || route === SERVICE_PATHS.live || route === SERVICE_PATHS.ready);
+    if (routine) accessLog.debug(line, "request");
+    else accessLog.info(line, "request");
   };
 }
 

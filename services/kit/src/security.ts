@@ -12,9 +12,11 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 /** CSP for JSON and everything that is not a page. */
 export const STRICT_CSP = "default-src 'none'; frame-ancestors 'none'";
-/** CSP for the blog's HTML pages (the original's relaxed policy). */
-export const PAGE_CSP =
-  "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+/**
+ * CSP for answers on page paths that set none of their own (the web UI sends its stricter policy,
+ * services/blog-web/src/serve.ts): same-origin only, and never inline code (the original allowed it).
+ */
+export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const isApiPath = (path: string) => path.startsWith("/api/") || path.startsWith("/blog/api/");
 
