@@ -9,6 +9,16 @@ import { MACHINE_TYPES, type MachineTypeName } from "../gcp/pricing";
 export const NODE_POOL_LABEL = "titanium.io/pool";
 export type NodePool = "servers" | "agents";
 
+/**
+ * What K3s deploys in kube-system by itself, outside the program, with the requests of its bundled
+ * manifests: CoreDNS and metrics-server (the HPAs need it) ask 100m CPU and 70Mi each; the
+ * local-path provisioner asks nothing; Traefik and servicelb are disabled (startup-script.ts).
+ */
+export const K3S_ADDONS = [
+  { name: "coredns", cpuMilli: 100, memoryMiB: 70 },
+  { name: "metrics-server", cpuMilli: 100, memoryMiB: 70 },
+] as const;
+
 /** Taint of dedicated servers: only critical add-ons (and what tolerates it, e.g. log collectors) run there. */
 export const DEDICATED_SERVER_TAINT = "CriticalAddonsOnly=true:NoExecute";
 

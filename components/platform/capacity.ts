@@ -11,7 +11,7 @@
 import type { TitaniumConfig } from "../../stacks/config";
 import { cpuCores, memoryMiB } from "../../stacks/config";
 import type { ProgramRun, RecordedResource } from "../../stacks/harness";
-import { clusterCapacity, DEDICATED_SERVER_TAINT, NODE_POOL_LABEL, type PoolCapacity } from "../cluster/capacity";
+import { clusterCapacity, DEDICATED_SERVER_TAINT, K3S_ADDONS, NODE_POOL_LABEL, type PoolCapacity } from "../cluster/capacity";
 import { CHARTS_BY_NAME, type ChartWorkload, getPath, replicasOf } from "./chart-workloads";
 
 /** Share of allocatable CPU and memory the requests may use: the rest absorbs rolling updates, a node drain, bursts. */
@@ -169,6 +169,8 @@ export function capacityReport(run: ProgramRun, config: TitaniumConfig): Capacit
     checkPod(`${kind} ${ns}/${String(meta.name ?? r.name)}`, { cpu: per.cpu + proxy.cpu, memoryMiB: per.memoryMiB + proxy.memoryMiB });
   }
   if (meshedPods > 0) lines.push({ workload: "istio-proxy sidecars", pods: meshedPods, ...sidecarTotal });
+  // Counted against the whole budget: they tolerate the dedicated servers' taint, so they may run there or on agents.
+  for (const a of K3S_ADDONS) lines.push({ workload: `K3s kube-system/${a.name}`, pods: 1, cpu: a.cpuMilli / 1000, memoryMiB: a.memoryMiB });
 
   const requested = lines.reduce((a, l) => ({ cpu: a.cpu + l.cpu, memoryMiB: a.memoryMiB + l.memoryMiB }), { cpu: 0, memoryMiB: 0 });
   const budget = { cpu: total.cpu * (1 - CAPACITY_HEADROOM), memoryMiB: total.memoryMiB * (1 - CAPACITY_HEADROOM) };

@@ -370,6 +370,13 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(report.oversizedPods).toEqual([]);
     expect(report.fits).toBe(true);
     expect(report.requested.memoryMiB).toBeGreaterThan(1024);
+    // K3s' own add-ons (outside the program) count too, from their manifests' requests.
+    expect(report.lines.filter((l) => l.workload.startsWith("K3s kube-system/"))).toEqual([
+      { workload: "K3s kube-system/coredns", pods: 1, cpu: 0.1, memoryMiB: 70 },
+      { workload: "K3s kube-system/metrics-server", pods: 1, cpu: 0.1, memoryMiB: 70 },
+    ]);
+    const programOnly = report.lines.filter((l) => !l.workload.startsWith("K3s ")).reduce((s, l) => s + l.cpu, 0);
+    expect(report.requested.cpu).toBeCloseTo(programOnly + 0.2, 6);
   });
 });
 
