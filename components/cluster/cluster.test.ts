@@ -4,6 +4,7 @@ import { ofType, one, type ProgramRun, configuredRun, runProgram, UNKNOWN } from
 import { clusterCapacity } from "./capacity";
 import { k3sCaHash, K3S_CAS } from "./pki";
 import { apiRecordName } from "./cluster";
+import { gateTestSeam, type ProbeResult, type ProbeTls } from "./readiness";
 
 let dev: ProgramRun;
 let prod: ProgramRun;
@@ -211,6 +212,29 @@ describe("PKI, tokens and the kubeconfig", () => {
     }
     const provider = one(dev, "pulumi:providers:kubernetes", "titanium-dev-k8s");
     expect(provider.secretInputs).toContain("kubeconfig");
+  });
+
+  it("makes an update wait for /readyz at the stable address with the cluster's own certificates, and a preview not at all", async () => {
+    const calls: { url: string; tls: ProbeTls }[] = [];
+    const answers: ProbeResult[] = [{ ready: false, reason: "HTTP 500: [-]etcd failed" }, { ready: false, reason: "connect ECONNREFUSED", code: "ECONNREFUSED" }, { ready: true }];
+    Object.assign(gateTestSeam, {
+      engineAttached: () => true,
+      sleep: async () => {},
+      probe: async (url: string, tls: ProbeTls) => (calls.push({ url, tls }), answers[calls.length - 1] ?? { ready: true }),
+    });
+    try {
+      const run = await runProgram({ stack: "dev" });
+      expect(calls.map((c) => c.url)).toEqual(Array(3).fill("https://k3s-api.titanium.internal:6443/readyz"));
+      // The kubeconfig the provider gets names the same CA and client certificate the probe used.
+      const kc = parse(run.outputs.kubeconfig as string) as { clusters: { cluster: Record<string, string> }[]; users: { user: Record<string, string> }[] };
+      expect(decode(kc.clusters[0]!.cluster["certificate-authority-data"]!)).toBe(calls[0]!.tls.caCertPem);
+      expect(decode(kc.users[0]!.user["client-certificate-data"]!)).toBe(calls[0]!.tls.clientCertPem);
+      calls.length = 0;
+      await runProgram({ stack: "dev", preview: true });
+      expect(calls).toEqual([]);
+    } finally {
+      for (const key of Object.keys(gateTestSeam)) delete gateTestSeam[key as keyof typeof gateTestSeam];
+    }
   });
 
   it("previews without waiting for a cluster, with the same stable endpoint", async () => {

@@ -10,7 +10,7 @@ import { K3sAgents } from "./agents";
 import { clusterCapacity, type ClusterCapacity } from "./capacity";
 import { buildKubeconfig } from "./kubeconfig";
 import { ClusterPki } from "./pki";
-import { gateOnReadyz } from "./readiness";
+import { gateOnReadyz, gateTestSeam } from "./readiness";
 import { K3sServers, type ServerInfo } from "./servers";
 import { renderAgentScript } from "./startup-script";
 import type { DiskType } from "../gcp/pricing";
@@ -265,7 +265,9 @@ export class Cluster extends pulumi.ComponentResource {
               failFastOnUnresolvedName: dnsRecord === undefined,
               resolutionHint: resolutionHint(apiPublicIp),
               isDryRun: pulumi.runtime.isDryRun,
-              engineAttached: () => pulumi.runtime.getEngine() !== undefined,
+              engineAttached: gateTestSeam.engineAttached ?? (() => pulumi.runtime.getEngine() !== undefined),
+              probe: gateTestSeam.probe,
+              sleep: gateTestSeam.sleep,
               log: (message) => pulumi.log.info(message, this),
             },
           ),

@@ -106,6 +106,12 @@ export function shouldWaitForApi(run: { dryRun: boolean; engineAttached: boolean
   return !run.dryRun && run.engineAttached;
 }
 
+/**
+ * What a whole-program test may stand in for, since no engine or cluster exists under `setMocks`:
+ * the probe, whether an engine is attached, and the pause between probes. Unset in a real run.
+ */
+export const gateTestSeam: { probe?: Probe; engineAttached?: () => boolean; sleep?: (ms: number) => Promise<void> } = {};
+
 export interface GateOptions extends Omit<WaitOptions, "tls"> {
   /** `pulumi.runtime.isDryRun` in the program. */
   isDryRun: () => boolean;
