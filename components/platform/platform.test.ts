@@ -365,6 +365,17 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(o(out.prometheus)).toMatchObject({ namespace: NAMESPACES.monitoring, principal: "cluster.local/ns/monitoring/sa/kps-prometheus", metricsPort: 15020 });
   });
 
+  it("labels what it writes itself with the recommended labels: the part it belongs to, or a namespace's own name", () => {
+    const labels = (type: string, name: string) => (one(run(), type, name).inputs.metadata as { labels: Record<string, string> }).labels;
+    const common = { "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi", environment: stack };
+    expect(labels("kubernetes:core/v1:ConfigMap", "platform-monitoring-dashboard-golden-signals")).toMatchObject({ "app.kubernetes.io/name": "monitoring", ...common, grafana_dashboard: "1" });
+    expect(labels("kubernetes:security.istio.io/v1:PeerAuthentication", "platform-istio-mtls-strict")).toMatchObject({ "app.kubernetes.io/name": "istio", ...common });
+    expect(labels("kubernetes:external-secrets.io/v1:ClusterSecretStore", "platform-external-secrets-store")).toMatchObject({ "app.kubernetes.io/name": "external-secrets", ...common });
+    expect(labels("kubernetes:networking.istio.io/v1:VirtualService", "platform-admin-routes")).toMatchObject({ "app.kubernetes.io/name": "admin-ingress", ...common });
+    // A namespace is named after itself, and keeps its Pod Security and injection labels.
+    expect(labels("kubernetes:core/v1:Namespace", "platform-namespaces-titanium")).toMatchObject({ "app.kubernetes.io/name": "titanium", "istio-injection": "enabled", ...common });
+  });
+
   it("fits its nodes with headroom (capacity check)", () => {
     const report = capacityReport(run(), config());
     expect(report.oversizedPods).toEqual([]);

@@ -103,7 +103,7 @@ export class Platform extends pulumi.ComponentResource {
   public readonly storageReady: pulumi.Resource[];
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("titanium:platform:Platform", name, {}, opts);
+    super("titanium:platform:Platform", name, {}, { ...opts, transformations: [...(opts?.transformations ?? []), recommendedLabels(name, args.labels)] });
     const p = { parent: this };
     const provider = args.provider;
     const charts = args.charts;
@@ -249,3 +249,38 @@ export class Platform extends pulumi.ComponentResource {
     });
   }
 }
+
+/** The platform's parts, by the name each gets under the layer's (`<layer>-<part>-…`), and the app name they carry. */
+const PARTS: Record<string, string> = {
+  namespaces: "namespaces",
+  istio: "istio",
+  "external-secrets": "external-secrets",
+  "pd-csi": "gce-pd-csi-driver",
+  monitoring: "monitoring",
+  logging: "logging",
+  argocd: "argocd",
+  admin: "admin-ingress",
+};
+
+/**
+ * The recommended `app.kubernetes.io/*` labels on every object the layer writes itself (charts label
+ * theirs): `name` is the part it belongs to (a Namespace's: its own name), with the stack's
+ * `part-of`/`managed-by`; a label an object sets itself wins. One place, instead of a label bag
+ * threaded through every part.
+ */
+function recommendedLabels(layer: string, base: Record<string, string>): pulumi.ResourceTransformation {
+  const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !pulumi.Output.isInstance(v);
+  return ({ type, name, props, opts }) => {
+    if (!type.startsWith("kubernetes:") || type.startsWith("kubernetes:helm.sh/") || type.startsWith("kubernetes:yaml")) return undefined;
+    const metadata = props.metadata;
+    if (!isPlain(metadata)) return undefined;
+    const part = name.startsWith(`${layer}-`) ? name.slice(layer.length + 1) : name;
+    const key = Object.keys(PARTS).find((k) => part === k || part.startsWith(`${k}-`));
+    const appName = type === "kubernetes:core/v1:Namespace" ? metadata.name : key ? PARTS[key] : part;
+    const defaults = { "app.kubernetes.io/name": appName, ...base };
+    const labels = metadata.labels;
+    const merged = labels === undefined || isPlain(labels) ? { ...defaults, ...labels } : pulumi.output(labels).apply((l) => ({ ...defaults, ...l }));
+    return { props: { ...props, metadata: { ...metadata, labels: merged } }, opts };
+  };
+}
+

@@ -32,7 +32,7 @@ describe("policy config (as the CLI resolves --policy-pack-config)", () => {
     const rank = { disabled: 0, advisory: 1, remediate: 2, mandatory: 2 } as const;
     for (const p of policies) expect(rank[prod.get(p.name)!.level], p.name).toBeGreaterThanOrEqual(rank[dev.get(p.name)!.level]);
     const raised = policies.filter((p) => prod.get(p.name)!.level !== dev.get(p.name)!.level).map((p) => p.name);
-    expect(raised.sort()).toEqual(["gcp-secret-manager-hygiene", "k8s-app-high-availability", "k8s-read-only-root-filesystem", "k8s-run-as-non-root", "protect-stateful-resources"]);
+    expect(raised.sort()).toEqual(["gcp-secret-manager-hygiene", "k8s-app-high-availability", "k8s-read-only-root-filesystem", "k8s-recommended-labels", "k8s-run-as-non-root", "protect-stateful-resources"]);
     expect(loadStackPolicyConfig("staging")).toEqual({ config: {} });
   });
 });
