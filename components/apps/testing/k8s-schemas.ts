@@ -1,6 +1,7 @@
 /**
  * Validates the Kubernetes objects a program run registers against the published schemas:
- * `kubernetes-models` (the Kubernetes OpenAPI) and `@kubernetes-models/istio` (Istio's CRDs).
+ * `kubernetes-models` (the Kubernetes OpenAPI) and the CRD models of the operators the platform
+ * installs: Istio, External Secrets, the Prometheus Operator and Argo CD.
  * Test support only (the packages are devDependencies).
  */
 import type { RecordedResource } from "../../../stacks/harness";
@@ -8,12 +9,13 @@ import type { RecordedResource } from "../../../stacks/harness";
 /** Registered types that are not Kubernetes objects (providers, Helm releases, YAML groups). */
 const NOT_OBJECTS = [/^kubernetes:helm\.sh\//, /^kubernetes:yaml(\/v2)?:/, /^kubernetes:kustomize/];
 
-/** API groups whose schemas neither package ships, with the reason they may still appear. */
-export const FOREIGN_GROUPS: Record<string, string> = {
-  "external-secrets.io": "External Secrets Operator CRDs (platform layer)",
-  "monitoring.coreos.com": "Prometheus Operator CRDs (platform layer)",
-  "argoproj.io": "Argo CD CRDs (platform layer)",
-};
+/** The models package of each CRD API group (the rest is Kubernetes' own, `kubernetes-models`). */
+const CRD_MODELS: [test: (group: string) => boolean, pkg: string][] = [
+  [(g) => g.endsWith(".istio.io"), "@kubernetes-models/istio"],
+  [(g) => g === "external-secrets.io", "@kubernetes-models/external-secrets"],
+  [(g) => g === "monitoring.coreos.com", "@kubernetes-models/prometheus-operator"],
+  [(g) => g === "argoproj.io", "@kubernetes-models/argo-cd"],
+];
 
 /**
  * Istio serves `v1` and `v1beta1` of its networking and security kinds from one CRD schema; the Istio
@@ -46,7 +48,7 @@ export function typeToApiVersionKind(type: string): { apiVersion: string; kind: 
   return { apiVersion: group === "core" ? version : `${group}/${version}`, kind };
 }
 
-export type ValidationResult = { resource: string; status: "valid" } | { resource: string; status: "invalid"; error: string } | { resource: string; status: "foreign"; group: string };
+export type ValidationResult = { resource: string; status: "valid" } | { resource: string; status: "invalid"; error: string } | { resource: string; status: "patch" };
 
 /** Validates one recorded resource; `undefined` when it is not a Kubernetes object. */
 export async function validateRecorded(r: RecordedResource): Promise<ValidationResult | undefined> {
@@ -54,18 +56,17 @@ export async function validateRecorded(r: RecordedResource): Promise<ValidationR
   const { apiVersion, kind } = typeToApiVersionKind(r.type);
   const resource = `${r.type} ${r.name}`;
   const group = apiVersion.includes("/") ? apiVersion.split("/")[0]! : "";
-  const modelFor = async (version: string) =>
-    (await load(group.endsWith(".istio.io") ? `@kubernetes-models/istio/${version}` : `kubernetes-models/${version}`))?.[kind] as Model | undefined;
+  // A server-side-apply patch is a partial object by design: no schema of the whole kind applies.
+  if (kind.endsWith("Patch")) return { resource, status: "patch" };
+  const pkg = CRD_MODELS.find(([test]) => test(group))?.[1] ?? "kubernetes-models";
+  const modelFor = async (version: string) => (await load(`${pkg}/${version}`))?.[kind] as Model | undefined;
   let schemaVersion = apiVersion;
   let model = await modelFor(apiVersion);
   if (!model && ISTIO_SAME_SCHEMA[apiVersion]) {
     schemaVersion = ISTIO_SAME_SCHEMA[apiVersion];
     model = await modelFor(schemaVersion);
   }
-  if (!model) {
-    if (FOREIGN_GROUPS[group]) return { resource, status: "foreign", group };
-    return { resource, status: "invalid", error: `no schema for ${apiVersion} ${kind}` };
-  }
+  if (!model) return { resource, status: "invalid", error: `no schema for ${apiVersion} ${kind}` };
   const { apiVersion: _a, kind: _k, ...inputs } = r.inputs;
   const data = { ...inputs, apiVersion: schemaVersion, kind };
   try {
