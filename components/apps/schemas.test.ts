@@ -25,7 +25,7 @@ describe.each(["dev", "prod"])("Kubernetes and Istio schemas (%s)", (stack) => {
         "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
       ]),
     );
-    // The application layer's own objects are all covered by the schemas (no foreign kinds).
+    // The application layer's own objects are all covered by the schemas (no patches among them).
     const appResults = (await Promise.all(run.resources.filter((r) => r.name.startsWith("apps-")).map(validateRecorded))).filter((r) => r !== undefined);
     expect(appResults.length).toBeGreaterThan(40);
     expect(appResults.filter((r) => r.status !== "valid")).toEqual([]);
