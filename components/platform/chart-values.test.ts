@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
 import { ofType, type ProgramRun, REPO_ROOT, readStackConfig, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
-import { CHARTS, type ChartKey } from "./chart-workloads";
+import { CHARTS, type ChartKey, getPath } from "./chart-workloads";
 import { helmTplLiteral } from "./helm";
 import { ALLOY_CONFIG } from "./logging";
 
@@ -51,6 +51,23 @@ const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
  */
 const CNI_KEYS = ["cniConfDir", "cniBinDir", "global.logAsJson", "resources.requests.cpu", "resources.requests.memory", "resources.limits.cpu", "resources.limits.memory"];
 
+/**
+ * Subtrees the program passes under a key whose chart default is an empty map: the chart copies them
+ * whole into an object, so they are Kubernetes or application shapes, not chart keys. Each is checked
+ * where it lands: Kubernetes fields by the schema test of the rendered object kinds (a PVC template below),
+ * Loki's by Loki at start-up.
+ */
+const FREE_FORM: Partial<Record<ChartKey, Record<string, string>>> = {
+  externalSecrets: { nodeSelector: "a Pod nodeSelector" },
+  istioGateway: { nodeSelector: "a Pod nodeSelector", affinity: "a Pod affinity", podDisruptionBudget: "a PodDisruptionBudget spec (prod)" },
+  kubePrometheusStack: {
+    "grafana.nodeSelector": "a Pod nodeSelector",
+    "prometheus.prometheusSpec.nodeSelector": "a Pod nodeSelector",
+    "prometheus.prometheusSpec.storageSpec": "the Prometheus CRD's storage: a PersistentVolumeClaim template (validated below)",
+  },
+  loki: { "loki.compactor": "Loki's compactor block (retention)", "loki.schemaConfig": "Loki's schema_config", "singleBinary.nodeSelector": "a Pod nodeSelector" },
+};
+
 /** One wrongly typed value per schema, which `helm install` would reject. */
 const SCHEMA_VIOLATIONS: Partial<Record<ChartKey, Obj>> = {
   istioGateway: { service: { type: 80 } },
@@ -85,8 +102,11 @@ function leafPaths(values: Obj, prefix = ""): string[] {
   return Object.entries(values).flatMap(([k, v]) => (isObj(v) && Object.keys(v).length > 0 ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
 }
 
-/** Paths in `values` that the chart does not know. A key whose default is an empty map or null takes any subtree. */
-export function unknownKeys(values: Obj, defaults: Obj, allowed: string[], prefix = ""): string[] {
+/**
+ * Paths in `values` that the chart does not know. A key whose default is an empty map or null takes any
+ * subtree: its path goes to `freeForm`, for the caller to hold against the documented list.
+ */
+export function unknownKeys(values: Obj, defaults: Obj, allowed: string[], prefix = "", freeForm: string[] = []): string[] {
   const bad: string[] = [];
   for (const [k, v] of Object.entries(values)) {
     const p = `${prefix}${k}`;
@@ -97,7 +117,8 @@ export function unknownKeys(values: Obj, defaults: Obj, allowed: string[], prefi
     }
     const d = defaults[k];
     if (k === "resources" && isObj(v)) bad.push(...unknownResourceKeys(v, p));
-    else if (isObj(v) && isObj(d) && Object.keys(d).length > 0) bad.push(...unknownKeys(v, d, allowed, `${p}.`));
+    else if (isObj(v) && isObj(d) && Object.keys(d).length > 0) bad.push(...unknownKeys(v, d, allowed, `${p}.`, freeForm));
+    else if (isObj(v) && (d === null || isObj(d))) freeForm.push(p);
     else if (isObj(v) && !(d === null || isObj(d))) bad.push(`${p} (the chart's default is not a map)`);
   }
   return bad;
@@ -143,7 +164,10 @@ describe.each(["dev", "prod"])("chart values (%s)", (stack) => {
     const version = config().charts[key].version;
     const dir = chartDir(CHARTS[key].chart, version);
     expect(existsSync(path.join(dir, "values.yaml")), `reference values for ${CHARTS[key].chart} ${version}`).toBe(true);
-    expect(unknownKeys(valuesOf(runs[stack]!, key), defaultsOf(key, version), PASS_THROUGH[key] ?? [])).toEqual([]);
+    const freeForm: string[] = [];
+    expect(unknownKeys(valuesOf(runs[stack]!, key), defaultsOf(key, version), PASS_THROUGH[key] ?? [], "", freeForm)).toEqual([]);
+    // Subtrees under a key whose default is an empty map are read whole by the chart: each one used is listed, with its reason.
+    expect(freeForm.filter((p) => !(p in (FREE_FORM[key] ?? {})))).toEqual([]);
   });
 
   it("istioCni: only the documented keys", () => {
@@ -253,5 +277,17 @@ describe("values Helm's tpl renders", () => {
     };
     for (const r of releases) walk(r.inputs.values, String(r.inputs.chart), []);
     expect(delimiters).toEqual([]);
+  });
+});
+
+describe.each(["dev", "prod"])("free-form values that are Kubernetes objects (%s)", (stack) => {
+  it("Prometheus' storage is a valid PersistentVolumeClaim template", async () => {
+    const { PersistentVolumeClaim } = await import("kubernetes-models/v1");
+    const storage = getPath(valuesOf(runs[stack]!, "kubePrometheusStack"), "prometheus.prometheusSpec.storageSpec") as Obj;
+    const template = storage.volumeClaimTemplate as Obj;
+    expect(Object.keys(storage)).toEqual(["volumeClaimTemplate"]);
+    expect(() => new PersistentVolumeClaim({ metadata: { name: "prometheus-db" }, ...template }).validate()).not.toThrow();
+    // A misspelt or mistyped field there fails (so a pass means something).
+    expect(() => new PersistentVolumeClaim({ metadata: { name: "x" }, spec: { ...(template.spec as Obj), accessModes: "ReadWriteOnce" } } as never).validate()).toThrow();
   });
 });
