@@ -67,6 +67,26 @@ function stepsUsing(job: Job, action: string): Step[] {
 const tmp = mkdtempSync(path.join(tmpdir(), "titanium-workflows-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/**
+ * The inputs each third-party action's action.yml declares (read on 2026-12-06 for the pinned major;
+ * re-read them when Renovate moves an action to a new major). A misspelt `with:` key is otherwise
+ * silently ignored by the runner, and actionlint only checks actions it can fetch by tag.
+ */
+const THIRD_PARTY_INPUTS: Record<string, string[]> = {
+  "actions/checkout": ["repository", "ref", "token", "ssh-key", "ssh-known-hosts", "ssh-strict", "ssh-user", "persist-credentials", "path", "clean", "filter", "sparse-checkout", "sparse-checkout-cone-mode", "fetch-depth", "fetch-tags", "show-progress", "lfs", "submodules", "set-safe-directory", "github-server-url"],
+  "actions/download-artifact": ["name", "artifact-ids", "path", "pattern", "merge-multiple", "github-token", "repository", "run-id", "skip-decompress", "digest-mismatch"],
+  "actions/setup-node": ["node-version", "node-version-file", "architecture", "check-latest", "registry-url", "scope", "token", "cache", "package-manager-cache", "cache-dependency-path", "mirror", "mirror-token"],
+  "actions/upload-artifact": ["name", "path", "if-no-files-found", "retention-days", "compression-level", "overwrite", "include-hidden-files", "archive"],
+  "aquasecurity/trivy-action": ["scan-type", "image-ref", "input", "scan-ref", "exit-code", "ignore-unfixed", "vuln-type", "severity", "format", "template", "output", "skip-dirs", "skip-files", "cache-dir", "timeout", "ignore-policy", "hide-progress", "list-all-pkgs", "scanners", "trivyignores", "github-pat", "trivy-config", "tf-vars", "limit-severities-for-sarif", "docker-host", "version", "cache", "skip-setup-trivy", "token-setup-trivy"],
+  "docker/build-push-action": ["add-hosts", "allow", "annotations", "attests", "build-args", "build-contexts", "builder", "cache-from", "cache-to", "call", "cgroup-parent", "context", "file", "labels", "load", "network", "no-cache", "no-cache-filters", "outputs", "platforms", "provenance", "pull", "push", "sbom", "secrets", "secret-envs", "secret-files", "shm-size", "ssh", "tags", "target", "ulimit", "github-token"],
+  "docker/login-action": ["registry", "username", "password", "ecr", "scope", "logout", "registry-auth"],
+  "docker/setup-buildx-action": ["version", "driver", "driver-opts", "buildkitd-flags", "buildkitd-config", "buildkitd-config-inline", "use", "endpoint", "platforms", "append", "cache-binary", "cleanup"],
+  "docker/setup-qemu-action": ["image", "platforms", "cache-image"],
+  "google-github-actions/auth": ["project_id", "workload_identity_provider", "service_account", "audience", "credentials_json", "create_credentials_file", "export_environment_variables", "token_format", "delegates", "cleanup_credentials", "access_token_lifetime", "access_token_scopes", "access_token_subject", "retries", "backoff", "backoff_limit", "id_token_audience", "id_token_include_email"],
+  "google-github-actions/setup-gcloud": ["version", "project_id", "install_components", "skip_install"],
+  "pulumi/actions": ["command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr", "comment-on-pr-number", "comment-on-summary", "github-token", "cloud-url", "secrets-provider", "parallel", "message", "config-map", "expect-no-changes", "diff", "replace", "target", "target-dependents", "policyPacks", "policyPackConfigs", "refresh", "upsert", "remove", "edit-pr-comment", "color", "exclude-protected", "plan", "suppress-outputs", "suppress-progress", "always-include-summary"],
+};
+
 describe("linters", () => {
   it("actionlint finds nothing in any workflow", async () => {
     const findings: string[] = [];
@@ -244,6 +264,17 @@ describe("the workflows use the project's own facts", () => {
     const ciRun = readFileSync(path.join(REPO_ROOT, ".ci/run"), "utf8");
     const needed = new Map([...ciRun.matchAll(/^need (\S+) (\S+)/gm)].map((m) => [m[1]!, m[2]!]));
     for (const tool of ["shellcheck", "yamllint", "jq", "curl", "openssl"]) expect(needed.get(tool), tool).toBe(tool);
+  });
+
+  it("third-party actions get only inputs their action.yml declares (actionlint does not check actions pinned by commit)", () => {
+    const uses = allSteps().filter(({ step }) => step.uses !== undefined && !step.uses.startsWith("./"));
+    expect(uses.length).toBeGreaterThan(20);
+    for (const { file, step } of uses) {
+      const action = step.uses!.split("@")[0]!;
+      const declared = THIRD_PARTY_INPUTS[action];
+      expect(declared, `${file}: ${action} has no entry in THIRD_PARTY_INPUTS (add its action.yml inputs)`).toBeDefined();
+      for (const key of Object.keys(step.with ?? {})) expect(declared, `${file}: ${action} input ${key}`).toContain(key);
+    }
   });
 
   it("local actions get exactly the inputs they declare (actionlint cannot read them offline)", () => {
