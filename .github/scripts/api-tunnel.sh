@@ -3,8 +3,8 @@
 # K3s server (IAP's range is the only non-admin source the cloud layer allows on 6443), listening
 # on the runner's localhost at the API port, and the stable API DNS name mapped to 127.0.0.1, so
 # the kubeconfig the program builds (https://<apiDnsName>:<port>, CA-checked) works unchanged. The
-# name's other hosts-file entries are replaced (the first match wins: an operator's line for the
-# public API address would shadow the tunnel), and `close` removes the entry again.
+# name's other hosts-file entries are taken out meanwhile (the first match wins: an operator's line
+# for the public API address would shadow the tunnel), and `close` puts the hosts file back as it was.
 #
 #   api-tunnel.sh open <stack-outputs.json> [--optional]
 #   api-tunnel.sh close
@@ -22,25 +22,43 @@ hosts_file="${HOSTS_FILE:-/etc/hosts}"
 state_dir="${TUNNEL_STATE_DIR:-${RUNNER_TEMP:-/tmp}}"
 wait_seconds="${TUNNEL_WAIT_SECONDS:-30}"
 pid_file="$state_dir/iap-tunnel.pid"
-host_file="$state_dir/iap-tunnel.host"
+hosts_before="$state_dir/iap-tunnel.hosts-before"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# The hosts file without any entry for the name $1 (comment lines kept).
+# The hosts file with the name $1 taken out of every entry (an entry left with no name goes; comments
+# and other lines stay as they are).
 hosts_without() {
   if [[ ! -f "$hosts_file" ]]; then return 0; fi
-  awk -v name="$1" '$1 !~ /^#/ { for (i = 2; i <= NF && $i !~ /^#/; i++) if ($i == name) next } { print }' "$hosts_file"
+  awk -v name="$1" '
+    $1 ~ /^#/ || NF < 2 { print; next }
+    {
+      found = 0; out = $1; names = 0; rest = ""
+      for (i = 2; i <= NF; i++) {
+        if ($i ~ /^#/) { for (j = i; j <= NF; j++) rest = rest " " $j; break }
+        if ($i == name) { found = 1; continue }
+        out = out " " $i; names++
+      }
+      if (!found) print
+      else if (names > 0) print out rest
+    }' "$hosts_file"
 }
 
-# Rewrites the hosts file in place from its kept lines plus "$2" (when given): in place because a
-# container's /etc/hosts is a bind mount that cannot be renamed over; read fully before writing.
-set_hosts_entry() {
+# Replaces the hosts file's content with stdin, in place (a container's /etc/hosts is a bind mount that
+# cannot be renamed over); the caller has read what it needs first.
+write_hosts() {
+  if [[ -w "$hosts_file" ]]; then cat >"$hosts_file"; else sudo tee "$hosts_file" >/dev/null; fi
+}
+
+# Maps the name $1 to 127.0.0.1 alone, keeping a copy of the file to put back on close.
+map_to_tunnel() {
   local kept
+  if [[ -f "$hosts_file" && ! -f "$hosts_before" ]]; then cp "$hosts_file" "$hosts_before"; fi
   kept="$(hosts_without "$1")"
   {
     if [[ -n "$kept" ]]; then printf '%s\n' "$kept"; fi
-    if [[ -n "${2-}" ]]; then printf '%s\n' "$2"; fi
-  } | if [[ -w "$hosts_file" ]]; then cat >"$hosts_file"; else sudo tee "$hosts_file" >/dev/null; fi
+    printf '127.0.0.1 %s\n' "$1"
+  } | write_hosts
 }
 
 close_tunnel() {
@@ -49,9 +67,9 @@ close_tunnel() {
     rm -f "$pid_file"
     echo "api-tunnel: closed"
   fi
-  if [[ -f "$host_file" ]]; then
-    set_hosts_entry "$(cat "$host_file")"
-    rm -f "$host_file"
+  if [[ -f "$hosts_before" ]]; then
+    write_hosts <"$hosts_before"
+    rm -f "$hosts_before"
   fi
 }
 
@@ -92,8 +110,7 @@ open_tunnel() {
     while ((waited < wait_seconds * 10)) && kill -0 "$pid" 2>/dev/null; do
       if port_open "$port"; then
         echo "$pid" >"$pid_file"
-        set_hosts_entry "$dns" "127.0.0.1 $dns"
-        echo "$dns" >"$host_file"
+        map_to_tunnel "$dns"
         echo "api-tunnel: https://$dns:$port reaches $instance through IAP"
         return 0
       fi

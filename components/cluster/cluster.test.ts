@@ -283,5 +283,7 @@ describe("PKI, tokens and the kubeconfig", () => {
     expect(() => apiRecordName("k3s.badexample.org", "example-org", { dnsName: "example.org.", visibility: "public" })).toThrow("expected a name under example.org.");
     expect(() => apiRecordName("k3s.example.org", "example-org", { dnsName: "example.org.", visibility: "private" })).toThrow("titanium:cluster.apiDnsZone: expected a public Cloud DNS zone, example-org is private");
     expect(apiRecordName("k3s.dev.example.org", "example-org", { dnsName: "example.org.", visibility: "public" })).toBe("k3s.dev.example.org.");
+    // The zone's apex is in its domain too.
+    expect(apiRecordName("k3s.example.org", "k3s-example-org", { dnsName: "k3s.example.org.", visibility: "public" })).toBe("k3s.example.org.");
   });
 });

@@ -300,7 +300,7 @@ export class Cluster extends pulumi.ComponentResource {
  */
 export function apiRecordName(apiDnsName: string, zoneName: string, zone: { dnsName: string; visibility: string }): string {
   const fqdn = `${apiDnsName}.`;
-  if (!fqdn.endsWith(`.${zone.dnsName}`)) {
+  if (fqdn !== zone.dnsName && !fqdn.endsWith(`.${zone.dnsName}`)) {
     throw new Error(`titanium:cluster.apiDnsName: expected a name under ${zone.dnsName} (the domain of Cloud DNS zone ${zoneName}), got ${apiDnsName}`);
   }
   if (zone.visibility !== "public") {

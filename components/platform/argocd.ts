@@ -91,6 +91,8 @@ export class ArgoCd extends pulumi.ComponentResource {
         target: ARGOCD.secret,
         creationPolicy: "Merge",
         data: { "admin.password": args.appSecretIds["argocd-admin-password-bcrypt"] },
+        // Copied onto argocd-secret by ESO: the chart's own labels, so the two writers agree.
+        labels: { "app.kubernetes.io/name": ARGOCD.secret, "app.kubernetes.io/part-of": "argocd", "app.kubernetes.io/managed-by": "Helm" },
       },
       { ...k, dependsOn: [release, args.secretStore] },
     );

@@ -113,6 +113,14 @@ describe.each(["dev", "prod"])("GCE PD CSI driver (%s)", (stack) => {
     expect(input(controller()).spec.replicas).toBe(stack === "prod" ? 2 : 1);
   });
 
+  it("keeps the node plugin until the last phase of a node shutdown (critical priority), after the pods whose disks it unmounts", () => {
+    // The kubelet's graceful node shutdown stops pods of priority >= 2000000000 (the system classes) in
+    // its critical phase, after every other pod; Kubernetes' own system-node-critical is 2000001000.
+    expect(podSpec(node()).priorityClassName).toBe("system-node-critical");
+    expect(ofType(run(), "kubernetes:scheduling.k8s.io/v1:PriorityClass").map((p) => input(p).metadata.name)).toEqual(["csi-gce-pd-controller"]);
+    expect(kubeletArgs("agents")).toContain("shutdown-grace-period-critical-pods=5s");
+  });
+
   it("mounts disks through K3s' kubelet directory, registered where the kubelet looks", () => {
     // K3s keeps the kubelet's root at the upstream default; the cluster layer does not move it.
     for (const pool of ["servers", "agents"] as const) expect(kubeletArgs(pool).join(" ")).not.toMatch(/root-dir/);

@@ -112,20 +112,17 @@ export class PdCsiDriver extends pulumi.ComponentResource {
       k,
     );
 
-    // Upstream's values: above every workload, so a full node evicts others before the driver.
-    const priority = (suffix: "controller" | "node", value: number) =>
-      new k8s.scheduling.v1.PriorityClass(
-        `${name}-priority-${suffix}`,
-        {
-          metadata: { name: `csi-gce-pd-${suffix}`, labels: labelsOf(`csi-gce-pd-${suffix}`) },
-          value,
-          globalDefault: false,
-          description: `The GCE PD CSI driver's ${suffix} pods only.`,
-        },
-        k,
-      );
-    const controllerPriority = priority("controller", 900_000_000);
-    const nodePriority = priority("node", 900_001_000);
+    // The controller: upstream's value, above every workload, so a full node evicts others before it.
+    const controllerPriority = new k8s.scheduling.v1.PriorityClass(
+      `${name}-priority-controller`,
+      {
+        metadata: { name: "csi-gce-pd-controller", labels: labelsOf("csi-gce-pd-controller") },
+        value: 900_000_000,
+        globalDefault: false,
+        description: "The GCE PD CSI driver's controller pods only.",
+      },
+      k,
+    );
 
     // ── RBAC: the sidecars' upstream rules, without snapshots (no snapshotter) and without pod reads
     // (the resizer runs with --handle-volume-inuse-error=false). The node plugin needs no API access.
@@ -310,7 +307,10 @@ export class PdCsiDriver extends pulumi.ComponentResource {
             spec: {
               serviceAccountName: PD_CSI.nodeServiceAccount,
               automountServiceAccountToken: false,
-              priorityClassName: "csi-gce-pd-node",
+              // Node-critical (upstream: its own class at 900001000): a shutting-down node's kubelet stops
+              // critical pods last (NODE_SHUTDOWN), so the plugin is still there to unmount the disks of
+              // the pods stopped before it, PostgreSQL's among them.
+              priorityClassName: "system-node-critical",
               nodeSelector,
               // Every taint: a node with mounted disks must keep its plugin to unmount them.
               tolerations: [{ operator: "Exists" }],
@@ -352,7 +352,7 @@ export class PdCsiDriver extends pulumi.ComponentResource {
           },
         },
       },
-      { ...inNamespace, dependsOn: [args.namespace, csiDriver, nodePriority, nodeSa] },
+      { ...inNamespace, dependsOn: [args.namespace, csiDriver, nodeSa] },
     );
 
     this.driverName = PD_CSI.driverName;

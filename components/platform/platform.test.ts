@@ -372,6 +372,12 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(labels("kubernetes:security.istio.io/v1:PeerAuthentication", "platform-istio-mtls-strict")).toMatchObject({ "app.kubernetes.io/name": "istio", ...common });
     expect(labels("kubernetes:external-secrets.io/v1:ClusterSecretStore", "platform-external-secrets-store")).toMatchObject({ "app.kubernetes.io/name": "external-secrets", ...common });
     expect(labels("kubernetes:networking.istio.io/v1:VirtualService", "platform-admin-routes")).toMatchObject({ "app.kubernetes.io/name": "admin-ingress", ...common });
+    // What ESO merges into Argo CD's own Secret carries the chart's labels (ESO copies them onto that Secret).
+    expect(labels("kubernetes:external-secrets.io/v1:ExternalSecret", "platform-argocd-admin-password")).toMatchObject({
+      "app.kubernetes.io/name": "argocd-secret",
+      "app.kubernetes.io/part-of": "argocd",
+      "app.kubernetes.io/managed-by": "Helm",
+    });
     // A namespace is named after itself, and keeps its Pod Security and injection labels.
     expect(labels("kubernetes:core/v1:Namespace", "platform-namespaces-titanium")).toMatchObject({ "app.kubernetes.io/name": "titanium", "istio-injection": "enabled", ...common });
   });

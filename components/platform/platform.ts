@@ -276,7 +276,8 @@ function recommendedLabels(layer: string, base: Record<string, string>): pulumi.
     if (!isPlain(metadata)) return undefined;
     const part = name.startsWith(`${layer}-`) ? name.slice(layer.length + 1) : name;
     const key = Object.keys(PARTS).find((k) => part === k || part.startsWith(`${k}-`));
-    const appName = type === "kubernetes:core/v1:Namespace" ? metadata.name : key ? PARTS[key] : part;
+    // A label value is at most 63 characters (a resource name that matches no part could be longer).
+    const appName = type === "kubernetes:core/v1:Namespace" ? metadata.name : key ? PARTS[key] : part.slice(0, 63).replace(/[^A-Za-z0-9]+$/, "");
     const defaults = { "app.kubernetes.io/name": appName, ...base };
     const labels = metadata.labels;
     const merged = labels === undefined || isPlain(labels) ? { ...defaults, ...labels } : pulumi.output(labels).apply((l) => ({ ...defaults, ...l }));

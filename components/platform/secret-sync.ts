@@ -17,6 +17,11 @@ export interface SecretSyncSpec {
   creationPolicy?: "Owner" | "Merge";
   /** ESO template: Secret type and literal/templated keys (`{{ .key }}` reads a fetched key). */
   template?: { type?: string; data: Record<string, string> };
+  /**
+   * The ExternalSecret's own labels. ESO copies them onto the Secret it writes (without a template),
+   * so an ExternalSecret that merges into a chart's Secret carries that chart's labels, not ours.
+   */
+  labels?: Record<string, string>;
 }
 
 /** How often ESO re-reads Secret Manager (a rotated secret reaches the cluster within this). */
@@ -31,6 +36,7 @@ export function secretSync(name: string, spec: SecretSyncSpec, opts: pulumi.Cust
       metadata: {
         name: spec.target,
         namespace: spec.namespace,
+        ...(spec.labels ? { labels: spec.labels } : {}),
         // Pulumi waits until ESO reports the Secret synced.
         annotations: { "pulumi.com/waitFor": "condition=Ready" },
       },

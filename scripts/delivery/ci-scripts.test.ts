@@ -396,12 +396,14 @@ describe("reaching the cluster and the public endpoint", () => {
     });
   }
 
-  it("api-tunnel.sh opens the first reachable IAP tunnel, maps the API name to 127.0.0.1 in place of other entries, and closes it, entry and all", async () => {
+  it("api-tunnel.sh opens the first reachable IAP tunnel, maps the API name to 127.0.0.1 alone, and on close puts the hosts file back", async () => {
     const port = await freePort();
     const state = mkdtempSync(path.join(tmp, "tunnel-"));
     const hosts = path.join(state, "hosts");
     // An operator's line for the public API address (bootstrap runbook) would win over an appended one.
-    const before = "127.0.0.1 localhost\n# 203.0.113.9 k3s-api.titanium.internal (a comment stays)\n203.0.113.9 k3s-api.titanium.internal\n10.0.0.2 other k3s-api.titanium.internal.example\n";
+    const before =
+      "127.0.0.1 localhost\n# 203.0.113.9 k3s-api.titanium.internal (a comment stays)\n203.0.113.9 k3s-api.titanium.internal\n" +
+      "10.0.0.2 other k3s-api.titanium.internal.example\n10.0.0.5 db k3s-api.titanium.internal # lab\n";
     writeFileSync(hosts, before);
     const outputs = path.join(state, "outputs.json");
     writeFileSync(
@@ -424,7 +426,8 @@ describe("reaching the cluster and the public endpoint", () => {
     const r = script("api-tunnel.sh", ["open", outputs], env);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`https://k3s-api.titanium.internal:${port} reaches dev-k3s-server-1 through IAP`);
-    const kept = "127.0.0.1 localhost\n# 203.0.113.9 k3s-api.titanium.internal (a comment stays)\n10.0.0.2 other k3s-api.titanium.internal.example\n";
+    // Only the name leaves an entry (its other names stay); a comment, and a longer name, are not it.
+    const kept = "127.0.0.1 localhost\n# 203.0.113.9 k3s-api.titanium.internal (a comment stays)\n10.0.0.2 other k3s-api.titanium.internal.example\n10.0.0.5 db # lab\n";
     expect(readFileSync(hosts, "utf8")).toBe(`${kept}127.0.0.1 k3s-api.titanium.internal\n`);
     const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
     expect(calls[1]).toEqual([
@@ -439,8 +442,8 @@ describe("reaching the cluster and the public endpoint", () => {
     expect(script("api-tunnel.sh", ["close"], env).status).toBe(0);
     await expect.poll(() => canConnect(port), { timeout: 5000 }).toBe(false);
     expect(existsSync(path.join(state, "iap-tunnel.pid"))).toBe(false);
-    // The name no longer points at the closed tunnel.
-    expect(readFileSync(hosts, "utf8")).toBe(kept);
+    // The file is as the operator left it: the tunnel's entry gone, theirs back.
+    expect(readFileSync(hosts, "utf8")).toBe(before);
   });
 
   it("api-tunnel.sh and smoke.sh read the outputs the program really exports (pipelineAccess, ingressUrl)", async () => {

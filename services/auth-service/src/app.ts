@@ -121,8 +121,7 @@ export function createApp(deps: AuthServiceDeps) {
       } catch (err) {
         // The client left: the user-service stops too (a queued hash is dropped); the kit answers 499.
         if (c.req.raw.signal.aborted) throw err;
-        deps.logger.error({ err: (err as Error).message }, "user-service unreachable");
-        throw loginUnavailable("user-service unreachable");
+        throw loginUnavailable(`user-service unreachable: ${(err as Error).message}`);
       }
       if (res.status === 401 || res.status === 422) {
         await res.body?.cancel();
