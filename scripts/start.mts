@@ -1,6 +1,8 @@
 /**
  * `npm start`: the whole platform on 127.0.0.1 (gateway on http://127.0.0.1:8080, `PORT` overrides),
- * data under .local/ (git-ignored, kept across starts). SIGTERM or SIGINT stops everything in order
+ * data under .local/ (git-ignored, kept across starts; `TITANIUM_DATA_DIR` overrides), the services on the
+ * original's ports (8001, 8002, 8005; `TITANIUM_SERVICE_PORTS=any` takes free ones, to run a second
+ * platform beside a first). SIGTERM or SIGINT stops everything in order
  * (`npm start` execs this, so a signal to npm reaches it); a terminal's Ctrl-C also reaches the children.
  */
 import { join } from "node:path";
@@ -30,9 +32,17 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
+const servicePortsSetting = process.env.TITANIUM_SERVICE_PORTS;
+if (servicePortsSetting !== undefined && servicePortsSetting !== "any" && servicePortsSetting !== "original") {
+  console.error(`TITANIUM_SERVICE_PORTS: expected "any" or "original", got "${servicePortsSetting}"`);
+  process.exit(2);
+}
+const servicePorts = servicePortsSetting === "any" ? { "user-service": 0, "auth-service": 0, "blog-service": 0 } : undefined;
+const dataDir = process.env.TITANIUM_DATA_DIR || join(ROOT, ".local");
+
 let stopping = false;
 try {
-  const platform = await startPlatform({ dataDir: join(ROOT, ".local"), gatewayPort: port, redis: "auto", log });
+  const platform = await startPlatform({ dataDir, gatewayPort: port, servicePorts, redis: "auto", log });
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;

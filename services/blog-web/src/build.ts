@@ -2,7 +2,7 @@
 // loaded on demand), then index.html (no inline script or style, SRI on the entry files), gzip and brotli
 // variants, and manifest.json, which the server reads. The output replaces the old one atomically.
 import { createHash } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { brotliCompressSync, constants as zc, gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
@@ -146,7 +146,17 @@ export async function build(opts: BuildOptions = {}): Promise<{ outDir: string; 
       assets,
       index: { ...indexInfo, etag: `"${shortHash(html)}"` },
     };
-    await writeFile(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+    await writeFile(path.join(staging, MANIFEST_FILE), manifestText);
+    // The same sources build the same manifest (every file is named by its content): keep the build in
+    // place, so a process serving or loading it (a running platform, a test) never sees it swapped out.
+    const current = await readFile(path.join(outDir, MANIFEST_FILE), "utf8").catch(() => undefined);
+    const complete = async () =>
+      (await Promise.all([INDEX_FILE, ...Object.keys(assets).map((a) => path.join("assets", a))].map((f) => stat(path.join(outDir, f)).then((s) => s.isFile(), () => false)))).every(Boolean);
+    if (current === manifestText && (await complete())) {
+      await rm(staging, { recursive: true, force: true });
+      return { outDir, manifest };
+    }
     await rm(outDir, { recursive: true, force: true });
     await rename(staging, outDir);
     return { outDir, manifest };

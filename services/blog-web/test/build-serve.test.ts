@@ -1,6 +1,6 @@
 // The build output and the server that serves it: hashed names, no inline code, SRI that matches, no
 // remote URLs, a first-load budget, reproducible hashes; redirects, cache headers, CSP, encodings, 404s.
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
@@ -31,6 +31,15 @@ afterAll(async () => {
 });
 
 describe("build", () => {
+  it("leaves an identical build in place (a platform serving it never sees it swapped), and repairs an incomplete one", async () => {
+    const before = await stat(path.join(outDir, "index.html"));
+    await build({ outDir });
+    expect((await stat(path.join(outDir, "index.html"))).ino).toBe(before.ino);
+    await rm(path.join(outDir, "assets", manifest.entry.script));
+    await build({ outDir });
+    expect((await stat(path.join(outDir, "assets", manifest.entry.script))).isFile()).toBe(true);
+  });
+
   it("names every asset by its content hash and lists exactly the files it wrote", async () => {
     const onDisk = (await readdir(path.join(outDir, "assets"))).filter((f) => !/\.(br|gz)$/.test(f)).sort();
     expect(onDisk).toEqual(Object.keys(manifest.assets).sort());
