@@ -98,6 +98,11 @@ const US_CENTRAL1: RegionPrices = {
   storagePerGiBMonth: 0.02,
 };
 
+/** `machines` with other Spot prices (the on-demand ones unchanged). */
+function withSpot(machines: RegionPrices["machines"], spot: Record<MachineTypeName, number>): RegionPrices["machines"] {
+  return Object.fromEntries(Object.entries(machines).map(([type, p]) => [type, { ...p, spot: spot[type as MachineTypeName] }])) as RegionPrices["machines"];
+}
+
 export const REGION_PRICES: Record<string, RegionPrices> = {
   "us-central1": US_CENTRAL1,
   // us-east5 (Columbus), where dev runs (ADR 0013): the same list prices as us-central1 in the snapshot
@@ -106,15 +111,15 @@ export const REGION_PRICES: Record<string, RegionPrices> = {
   // (T2D 35 %, E2 54 % below us-central1's).
   "us-east5": {
     ...US_CENTRAL1,
-    machines: {
-      "e2-small": { standard: 0.016753, spot: 0.003113 },
-      "e2-medium": { standard: 0.033506, spot: 0.006226 },
-      "e2-standard-2": { standard: 0.067011, spot: 0.012452 },
-      "e2-standard-4": { standard: 0.134023, spot: 0.024904 },
-      "t2d-standard-1": { standard: 0.042246, spot: 0.003808 },
-      "t2d-standard-2": { standard: 0.084492, spot: 0.007616 },
-      "t2d-standard-4": { standard: 0.168984, spot: 0.015232 },
-    },
+    machines: withSpot(US_CENTRAL1.machines, {
+      "e2-small": 0.003113,
+      "e2-medium": 0.006226,
+      "e2-standard-2": 0.012452,
+      "e2-standard-4": 0.024904,
+      "t2d-standard-1": 0.003808,
+      "t2d-standard-2": 0.007616,
+      "t2d-standard-4": 0.015232,
+    }),
   },
 };
 

@@ -103,13 +103,14 @@ export class Platform extends pulumi.ComponentResource {
   public readonly storageReady: pulumi.Resource[];
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("titanium:platform:Platform", name, {}, { ...opts, transformations: [...(opts?.transformations ?? []), recommendedLabels(name, args.labels)] });
-    const p = { parent: this };
+    super("titanium:platform:Platform", name, {}, opts);
+    // Each part labels what it writes itself with its own app name (recommendedLabels).
+    const part = (appName: string): pulumi.ComponentResourceOptions => ({ parent: this, transformations: [recommendedLabels(appName, args.labels)] });
     const provider = args.provider;
     const charts = args.charts;
     const hostname = args.ingress.hostname;
 
-    const ns = new Namespaces(`${name}-namespaces`, { provider, labels: args.labels }, p);
+    const ns = new Namespaces(`${name}-namespaces`, { provider, labels: args.labels }, part("namespaces"));
     const all = Object.values(ns.namespaces);
 
     const istio = new Istio(
@@ -123,7 +124,7 @@ export class Platform extends pulumi.ComponentResource {
         namespace: ns.namespaces.istio,
         gatewayNodeSelector: args.agentNodeSelector,
       },
-      p,
+      part("istio"),
     );
 
     const secrets = new ExternalSecrets(
@@ -137,7 +138,7 @@ export class Platform extends pulumi.ComponentResource {
         namespaces: all,
         controllerNodeSelector: args.agentNodeSelector,
       },
-      p,
+      part("external-secrets"),
     );
 
     const pdCsi = new PdCsiDriver(
@@ -151,7 +152,7 @@ export class Platform extends pulumi.ComponentResource {
         volumeTypes: [args.observability.diskType, ...args.appVolumeTypes],
         labels: args.labels,
       },
-      p,
+      part("gce-pd-csi-driver"),
     );
 
 
@@ -176,13 +177,13 @@ export class Platform extends pulumi.ComponentResource {
         volumes,
         dependsOn: [ns.namespaces.monitoring],
       },
-      p,
+      part("monitoring"),
     );
 
     new Logging(
       `${name}-logging`,
       { provider, charts, observability: args.observability, volumes, dependsOn: [ns.namespaces.logging, monitoring.release] },
-      p,
+      part("logging"),
     );
 
     const argocd = new ArgoCd(
@@ -197,13 +198,13 @@ export class Platform extends pulumi.ComponentResource {
         secretStore: secrets.store,
         dependsOn: [ns.namespaces.argocd],
       },
-      p,
+      part("argocd"),
     );
 
     new AdminIngress(
       `${name}-admin`,
       { provider, gatewayRef: istio.gatewayRef, hostname, adminCidrs: args.adminCidrs, dependsOn: [istio.gatewayObject, monitoring.release, argocd] },
-      p,
+      part("admin-ingress"),
     );
 
     this.namespaces = NAMESPACES;
@@ -250,38 +251,21 @@ export class Platform extends pulumi.ComponentResource {
   }
 }
 
-/** The platform's parts, by the name each gets under the layer's (`<layer>-<part>-…`), and the app name they carry. */
-const PARTS: Record<string, string> = {
-  namespaces: "namespaces",
-  istio: "istio",
-  "external-secrets": "external-secrets",
-  "pd-csi": "gce-pd-csi-driver",
-  monitoring: "monitoring",
-  logging: "logging",
-  argocd: "argocd",
-  admin: "admin-ingress",
-};
-
 /**
- * The recommended `app.kubernetes.io/*` labels on every object the layer writes itself (charts label
- * theirs): `name` is the part it belongs to (a Namespace's: its own name), with the stack's
- * `part-of`/`managed-by`; a label an object sets itself wins. One place, instead of a label bag
- * threaded through every part.
+ * The recommended `app.kubernetes.io/*` labels on every object a part of the layer writes itself (charts
+ * label theirs): `name` is the part's (a Namespace's: its own name), with the stack's `part-of` and
+ * `managed-by`; a label an object sets itself wins. One transformation per part, instead of a label bag
+ * threaded through every object.
  */
-function recommendedLabels(layer: string, base: Record<string, string>): pulumi.ResourceTransformation {
+function recommendedLabels(appName: string, base: Record<string, string>): pulumi.ResourceTransformation {
   const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !pulumi.Output.isInstance(v);
-  return ({ type, name, props, opts }) => {
+  return ({ type, props, opts }) => {
     if (!type.startsWith("kubernetes:") || type.startsWith("kubernetes:helm.sh/") || type.startsWith("kubernetes:yaml")) return undefined;
     const metadata = props.metadata;
     if (!isPlain(metadata)) return undefined;
-    const part = name.startsWith(`${layer}-`) ? name.slice(layer.length + 1) : name;
-    const key = Object.keys(PARTS).find((k) => part === k || part.startsWith(`${k}-`));
-    // A label value is at most 63 characters (a resource name that matches no part could be longer).
-    const appName = type === "kubernetes:core/v1:Namespace" ? metadata.name : key ? PARTS[key] : part.slice(0, 63).replace(/[^A-Za-z0-9]+$/, "");
-    const defaults = { "app.kubernetes.io/name": appName, ...base };
+    const defaults = { "app.kubernetes.io/name": type === "kubernetes:core/v1:Namespace" ? metadata.name : appName, ...base };
     const labels = metadata.labels;
     const merged = labels === undefined || isPlain(labels) ? { ...defaults, ...labels } : pulumi.output(labels).apply((l) => ({ ...defaults, ...l }));
     return { props: { ...props, metadata: { ...metadata, labels: merged } }, opts };
   };
 }
-
