@@ -9,7 +9,7 @@
  */
 import * as gcpProviderConfig from "@pulumi/gcp/config";
 import { z } from "zod";
-import { diskGbFor, NODE_DISK_RESERVE_GI, SERVER_STATE_GI } from "../components/cluster/capacity";
+import { diskGbFor, NODE_DISK_RESERVE_GI, NODE_DISK_USE_LIMIT, SERVER_STATE_GI } from "../components/cluster/capacity";
 import { ipv4Range } from "../components/gcp/ipv4";
 import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
 
@@ -702,7 +702,7 @@ function nodeDisksHoldTheirContents(c: z.infer<typeof titaniumSchema>, ctx: z.Re
       ctx.addIssue({
         code: "custom",
         path,
-        message: `expected at least ${needed} GB to hold ${contents.map((x) => x.what).join(", ")} within 85 % of the disk (the kubelet deletes images above it)`,
+        message: `expected at least ${needed} GB to hold ${contents.map((x) => x.what).join(", ")} within ${NODE_DISK_USE_LIMIT * 100} % of the disk (the kubelet deletes images above it)`,
       });
     }
   };

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ofType, one, type ProgramRun, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
 import { clusterCapacity } from "./capacity";
-import { k3sCaHash, K3S_CAS } from "./pki";
+import { K3S_CAS } from "./pki";
 import { apiRecordName } from "./cluster";
 import { gateTestSeam, type ProbeResult, type ProbeTls } from "./readiness";
 
@@ -185,11 +185,14 @@ describe("PKI, tokens and the kubeconfig", () => {
 
   it("builds secure K3s tokens that pin the server CA, a separate one for agents", () => {
     for (const run of [dev, prod]) {
-      const hash = k3sCaHash(caBundle(run)["server-ca.crt"]!);
+      // Which hash: the SHA-256 of the server-ca.crt bytes a server writes (startup-script.test.ts checks it with sha256sum).
       const server = secretData(run, "k3s-server-token");
       const agent = secretData(run, "k3s-agent-token");
+      const hash = /^K10([0-9a-f]{64})::/.exec(server)?.[1];
       expect(server).toMatch(new RegExp(`^K10${hash}::server:[A-Za-z0-9]{48}$`));
       expect(agent).toMatch(new RegExp(`^K10${hash}::node:[A-Za-z0-9]{48}$`));
+      // Each stack pins its own CA.
+      expect(hash).not.toBe(/^K10([0-9a-f]{64})::/.exec(secretData(run === dev ? prod : dev, "k3s-server-token"))?.[1]);
       expect(agent.split(":").pop()).not.toEqual(server.split(":").pop());
     }
   });

@@ -65,18 +65,18 @@ const TEST_REDIS_DATABASES = 15;
  */
 async function lendRedisDatabase(url: string): Promise<TestRedis> {
   const { Redis } = await import("ioredis");
-  const base = new URL(url);
-  base.pathname = "/0";
-  const counter = new Redis(base.toString(), { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await counter.connect();
-  const db = ((await counter.incr("titanium:test:next-db")) % TEST_REDIS_DATABASES) + 1;
-  await counter.quit();
-  base.pathname = `/${db}`;
-  const lent = new Redis(base.toString(), { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await lent.connect();
-  await lent.flushdb();
-  await lent.quit();
-  return { url: base.toString(), stop: async () => {} };
+  const lent = new URL(url);
+  lent.pathname = "/0";
+  const client = new Redis(lent.toString(), { maxRetriesPerRequest: 1 });
+  try {
+    const db = ((await client.incr("titanium:test:next-db")) % TEST_REDIS_DATABASES) + 1;
+    await client.select(db);
+    await client.flushdb();
+    lent.pathname = `/${db}`;
+  } finally {
+    await client.quit();
+  }
+  return { url: lent.toString(), stop: async () => {} };
 }
 
 export async function startTestRedis(): Promise<TestRedis> {
