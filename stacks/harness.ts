@@ -58,6 +58,12 @@ export interface RunOptions {
   config?: Record<string, unknown>;
   /** Run as `pulumi preview` (unknown values stay unknown). */
   preview?: boolean;
+  /**
+   * With `preview`: a preview of an update rather than of a first deployment. Every resource has its
+   * outputs from the state, except those this names (by resource name), which the update replaces:
+   * their ids and computed outputs are unknown, as the engine reports them.
+   */
+  replacing?: readonly string[];
 }
 
 /** The program failed; `resources` holds what it had registered before failing. */
@@ -148,7 +154,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const project = config["gcp:project"] ?? "project";
 
   pulumi.runtime.setAllConfig(config);
-  await pulumi.runtime.setMocks(createMocks(project, preview), "titanium", opts.stack, preview);
+  await pulumi.runtime.setMocks(createMocks(project, preview, opts.replacing), "titanium", opts.stack, preview);
 
   const records: RecordedResource[] = [];
   const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;

@@ -55,6 +55,7 @@ const cluster = new Cluster(
   {
     prefix,
     project: config.gcp.project,
+    labels,
     region: config.gcp.region,
     zone: config.gcp.zone,
     k3s: {

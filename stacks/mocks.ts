@@ -191,20 +191,23 @@ export const invokeResults: Record<string, (inputs: Inputs, project: string) => 
 /**
  * The fake provider. In a preview (`preview`), what a cloud provider computes on create (self links,
  * emails, addresses) is left out, so the SDK reports it unknown as a real first preview does; the
- * Kubernetes provider's autonames stay, as its Check fills them in before any create.
+ * Kubernetes provider's autonames stay, as its Check fills them in before any create. With `replacing`,
+ * the preview is of an update: only the resources it names are new (id "" is what the engine answers
+ * for a resource it will create, which the SDK reports as an unknown id).
  */
-export function createMocks(project: string, preview = false): pulumi.runtime.Mocks {
+export function createMocks(project: string, preview = false, replacing?: readonly string[]): pulumi.runtime.Mocks {
   return {
     newResource(args) {
       const inputs = args.inputs as Inputs;
+      const created = preview && (replacing === undefined || replacing.includes(args.name));
       const extra = args.type.startsWith("kubernetes:")
         ? kubernetesOutputs(args.type, args.name, inputs)
-        : preview
+        : created
           ? {}
           : (computedOutputs[args.type]?.({ name: args.name, inputs, project }) ?? {});
       const { id: explicitId, ...state } = extra;
       const id = (explicitId as string | undefined) ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
-      return { id, state: { ...inputs, ...state } };
+      return { id: created && replacing !== undefined ? "" : id, state: { ...inputs, ...state } };
     },
     call(args) {
       const fn = invokeResults[args.token];

@@ -14,7 +14,7 @@ export interface K3sAgentsArgs {
   zone: string;
   /** OS image (family) of the boot disk. */
   osImage: string;
-  bootDisk: { sizeGb: number; type: string };
+  bootDisk: { sizeGb: number; type: string; labels: Record<string, string> };
   /** Self link of the nodes' subnet. */
   subnetwork: pulumi.Input<string>;
   tags: NodeTags;
@@ -63,7 +63,16 @@ export class K3sAgents extends pulumi.ComponentResource {
         machineType: args.machineType,
         tags: [args.tags.node, args.tags.agent],
         labels: { role: "k3s-agent", ...SCOPE_JUSTIFICATION_LABELS },
-        disks: [{ boot: true, autoDelete: true, sourceImage: args.osImage, diskSizeGb: args.bootDisk.sizeGb, diskType: args.bootDisk.type }],
+        disks: [
+          {
+            boot: true,
+            autoDelete: true,
+            sourceImage: args.osImage,
+            diskSizeGb: args.bootDisk.sizeGb,
+            diskType: args.bootDisk.type,
+            labels: { ...args.bootDisk.labels, role: "k3s-agent" },
+          },
+        ],
         // No access config: no public IP.
         networkInterfaces: [{ subnetwork: args.subnetwork }],
         serviceAccount: { email: args.serviceAccountEmail, scopes: SERVICE_ACCOUNT_SCOPES },

@@ -111,6 +111,14 @@ describe("K3s servers", () => {
 });
 
 describe("K3s agents", () => {
+  it("label every boot disk, servers' and agents', with the stack's labels (billable disks the provider's default labels miss)", () => {
+    for (const run of [dev, prod]) {
+      const stackLabels = { environment: run.stack, project: "titanium", "managed-by": "pulumi", stack: run.stack };
+      for (const vm of servers(run)) expect((vm.inputs.bootDisk as Inputs).initializeParams).toMatchObject({ labels: { ...stackLabels, role: "k3s-server" } });
+      expect((template(run).inputs.disks as Inputs[])[0]).toMatchObject({ boot: true, labels: { ...stackLabels, role: "k3s-agent" } });
+    }
+  });
+
   it("come from an auto-named instance template: no public IP, Shielded VM, OS Login, their own service account", () => {
     for (const run of [dev, prod]) {
       const t = template(run);
@@ -249,6 +257,20 @@ describe("PKI, tokens and the kubeconfig", () => {
     expect(run.secretOutputs).toContain("kubeconfig");
     // Unknown before the PKI exists; afterwards the very kubeconfig an update produces (no provider churn).
     expect([UNKNOWN, dev.outputs.kubeconfig]).toContain(run.outputs.kubeconfig);
+  });
+
+  it("keeps the kubeconfig known in the preview of an update that replaces a server or an API forwarding rule", async () => {
+    // An unknown kubeconfig makes the Kubernetes provider preview as replaced, and with it every object
+    // of the layers above: reviewers would see the whole cluster "replaced" for a boot-disk change.
+    const replaced = [...servers(prod).map((vm) => vm.name), ...ofType(prod, "gcp:compute/forwardingRule:ForwardingRule").map((r) => r.name)];
+    expect(replaced.length).toBeGreaterThan(4);
+    const run = await runProgram({ stack: "prod", preview: true, replacing: replaced });
+    expect(run.preview).toBe(true);
+    expect(one(run, "gcp:compute/instance:Instance", servers(prod)[0]!.name).inputs.name).toBeDefined();
+    expect(run.outputs.kubeconfig).toBe(prod.outputs.kubeconfig);
+    const k8sProvider = ofType(run, "pulumi:providers:kubernetes");
+    expect(k8sProvider.length).toBeGreaterThan(0);
+    for (const p of k8sProvider) expect(p.inputs.kubeconfig).not.toBe(UNKNOWN);
   });
 
   it("exports what the pipeline needs for an IAP tunnel, and the capacity the platform plans with", () => {

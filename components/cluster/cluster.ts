@@ -20,6 +20,8 @@ export interface ClusterArgs {
   prefix: string;
   /** GCP project (Secret Manager resource names). */
   project: string;
+  /** The stack's labels, for the boot disks (the provider's default labels reach only top-level `labels`). */
+  labels: Record<string, string>;
   region: string;
   /** Zone of the agents' managed instance group, and of the servers when `servers.zones` is empty. */
   zone: string;
@@ -142,7 +144,7 @@ export class Cluster extends pulumi.ComponentResource {
         zones: serverZones,
         region: args.region,
         osImage: args.k3s.osImage,
-        bootDisk: { sizeGb: args.servers.bootDiskGb, type: args.servers.bootDiskType },
+        bootDisk: { sizeGb: args.servers.bootDiskGb, type: args.servers.bootDiskType, labels: args.labels },
         dataDisk: args.servers.dataDiskGb > 0 ? { sizeGb: args.servers.dataDiskGb, type: args.servers.dataDiskType } : undefined,
         subnetwork: args.cloud.subnetworkSelfLink,
         tags: args.cloud.tags,
@@ -177,7 +179,7 @@ export class Cluster extends pulumi.ComponentResource {
         spot: args.agents.spot,
         zone: args.zone,
         osImage: args.k3s.osImage,
-        bootDisk: { sizeGb: args.agents.bootDiskGb, type: args.agents.bootDiskType },
+        bootDisk: { sizeGb: args.agents.bootDiskGb, type: args.agents.bootDiskType, labels: args.labels },
         subnetwork: args.cloud.subnetworkSelfLink,
         tags: args.cloud.tags,
         serviceAccountEmail: args.cloud.agentServiceAccountAddress,
@@ -247,10 +249,12 @@ export class Cluster extends pulumi.ComponentResource {
     const resolutionHint = (apiPublicIp: string) =>
       `Map it to the API's public address from the admin CIDRs (add "${apiPublicIp} ${args.k3s.apiDnsName}" to /etc/hosts; ` +
       `the address is the stack output apiPublicIp) or to 127.0.0.1 through an IAP tunnel (pipelineAccess); see docs/runbooks/bootstrap.md.`;
-    // Poll only once the VMs and the API's forwarding rules (and DNS record) exist.
-    const apiDeployed = pulumi
-      .all([...serverSet.instances.map((vm) => vm.id), apiLb.externalRule.id, apiLb.internalRule.id, dnsRecord?.id ?? ""])
-      .apply(() => true);
+    // Poll only once the VMs and the API's forwarding rules (and DNS record) exist. Not in a preview, which
+    // never polls: there a replaced VM's unknown id would make the kubeconfig unknown, and the Kubernetes
+    // provider (and every object of the layers above) would preview as replaced.
+    const apiDeployed = pulumi.runtime.isDryRun()
+      ? pulumi.output(true)
+      : pulumi.all([...serverSet.instances.map((vm) => vm.id), apiLb.externalRule.id, apiLb.internalRule.id, dnsRecord?.id ?? ""]).apply(() => true);
     this.kubeconfig = pulumi.secret(
       pulumi
         .all([kubeconfig, pki.serverCaCertPem, pki.adminCertPem, pki.adminKeyPem, args.cloud.apiPublicIp, apiDeployed])

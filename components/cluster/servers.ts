@@ -19,7 +19,7 @@ export interface K3sServersArgs {
   region: string;
   /** OS image (family) of the boot disk. */
   osImage: string;
-  bootDisk: { sizeGb: number; type: string };
+  bootDisk: { sizeGb: number; type: string; labels: Record<string, string> };
   /** Persistent data disk for /var/lib/rancher/k3s; undefined: none (state on the boot disk). */
   dataDisk?: { sizeGb: number; type: string };
   /** Self link of the nodes' subnet. */
@@ -92,7 +92,8 @@ export class K3sServers extends pulumi.ComponentResource {
           labels: { role: "k3s-server", ...SCOPE_JUSTIFICATION_LABELS },
           bootDisk: {
             autoDelete: true,
-            initializeParams: { image: args.osImage, size: args.bootDisk.sizeGb, type: args.bootDisk.type },
+            // Labels update in place (disks.setLabels), they do not replace the VM.
+            initializeParams: { image: args.osImage, size: args.bootDisk.sizeGb, type: args.bootDisk.type, labels: { ...args.bootDisk.labels, role: "k3s-server" } },
           },
           attachedDisks: disk ? [{ source: disk.id, deviceName: DATA_DISK_DEVICE_NAME, mode: "READ_WRITE" }] : [],
           // No access config: no public IP. Egress goes through Cloud NAT.

@@ -183,6 +183,30 @@ describe("startup scripts", () => {
     for (const [i, entry] of before.entries()) expect(after[i], String(entry[0])).toEqual(entry);
   });
 
+  it("formats the data disk only when it is provably empty: a failed probe or stray data stops the boot instead", () => {
+    const script = serverScript(prod, 0);
+    const disk = (node: FakeNode) => path.join(node.root, DATA_DISK_DEVICE);
+    const unreadable = fakeNode(prod, { dataDisk: true });
+    writeFileSync(`${disk(unreadable)}.probe-error`, "");
+    const failed = unreadable.run(script);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toContain(`blkid could not probe the data disk ${DATA_DISK_DEVICE} (exit 8): not formatting it`);
+    expect(failed.calls.filter((c) => c.startsWith("mkfs") || c.startsWith("systemctl start"))).toEqual([]);
+
+    const stray = fakeNode(prod, { dataDisk: true });
+    writeFileSync(disk(stray), Buffer.concat([Buffer.alloc(4096), Buffer.from("etcd member data")]));
+    const refused = stray.run(script);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("has no filesystem signature but is not blank");
+    expect(refused.calls.filter((c) => c.startsWith("mkfs"))).toEqual([]);
+
+    const blank = fakeNode(prod, { dataDisk: true });
+    writeFileSync(disk(blank), Buffer.alloc(1024 * 1024 + 1, 0));
+    const formatted = blank.run(script);
+    expect(formatted.status, formatted.stderr).toBe(0);
+    expect(formatted.calls.filter((c) => c.startsWith("mkfs.ext4"))).toEqual([`mkfs.ext4 -q -F -m 0 -L k3s-data ${disk(blank)}`]);
+  });
+
   it("keeps the node password on the data disk, so a replaced server (new boot disk, same name) is let back in", () => {
     const node = fakeNode(prod, { dataDisk: true });
     const script = serverScript(prod, 0);

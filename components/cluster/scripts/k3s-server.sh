@@ -16,9 +16,18 @@ mount_data_disk() {
   fi
   local device="$ROOT$DATA_DISK_DEVICE" uuid
   retry "data disk $DATA_DISK_DEVICE attached" test -e "$device"
-  if ! blkid "$device" >/dev/null 2>&1; then
+  # Format only a disk that is provably empty: blkid's low-level probe exits 2 for "no signature" and
+  # the first MiB reads as zeros. Any other answer (an I/O error, an ambiguous probe) stops the boot:
+  # formatting on a misread would erase this server's etcd member.
+  local probe=0
+  blkid -p "$device" >/dev/null 2>&1 || probe=$?
+  if ((probe == 2)); then
+    [[ -z $(head -c 1048576 "$device" | tr -d '\0' | head -c 1) ]] ||
+      die "the data disk $DATA_DISK_DEVICE has no filesystem signature but is not blank: not formatting it (inspect it by hand)"
     log "formatting the empty data disk"
     mkfs.ext4 -q -F -m 0 -L k3s-data "$device"
+  elif ((probe != 0)); then
+    die "blkid could not probe the data disk $DATA_DISK_DEVICE (exit $probe): not formatting it"
   fi
   uuid=$(blkid -s UUID -o value "$device")
   mkdir -p "$K3S_DATA_DIR"
