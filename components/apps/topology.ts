@@ -5,7 +5,7 @@
  */
 import { SERVICE_NAMES, type ServiceName } from "../../stacks/config";
 
-/** HTTP port of each service (the services' own defaults; `apps.test.mts` checks them against the kit). */
+/** HTTP port of each service (the services' own defaults; `service-env.test.mts` checks them against the kit). */
 export const SERVICE_PORTS: Record<ServiceName, number> = {
   "api-gateway": 8000,
   "user-service": 8001,

@@ -32,12 +32,12 @@ const SELF_SIGNED_CERT = "tls:index/selfSignedCert:SelfSignedCert";
 
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 
-/** `protect` on stateful resources (the database's StatefulSet when it owns volume claims). */
+/** `protect` on stateful resources: volumes (the database's claim), stateful sets with volume claim templates, disks, buckets, secrets, static addresses, KMS keys. */
 export const protectStateful = resourcePolicy<Config>(
   {
     name: "protect-stateful-resources",
     description:
-      "Stateful resources (Secret Manager secrets, disks, static IPs, buckets, KMS keys, volumes, generated passwords, CA certificates, and StatefulSets with volume claim templates such as the database) are created with `protect`.",
+      "Stateful resources (Secret Manager secrets, disks, static IPs, buckets, KMS keys, volumes such as the database's claim, generated passwords, CA certificates, and StatefulSets with volume claim templates) are created with `protect`.",
     severity: "high",
     enforcementLevel: "advisory",
     remediationSteps:

@@ -28,7 +28,7 @@ export const secretManagerHygiene = resourcePolicy<Config>(
     severity: "medium",
     enforcementLevel: "advisory",
     remediationSteps:
-      "Create secrets through the explicit GCP provider (its defaultLabels carry environment, project, managed-by) or pass `labels`, and set `replication: { auto: {} }` (or user-managed replicas in the stack's region).",
+      "Create secrets through the explicit GCP provider (its defaultLabels carry environment, project, managed-by) or pass `labels`, and set user-managed replication in the stack's region, `replication: { userManaged: { replicas: [{ location: <region> }] } }` (ADR 0012; `auto: {}` passes too).",
     configSchema: {
       properties: {
         requiredLabels: {
