@@ -6,8 +6,11 @@
 # without a result file was NOT checked (its job crashed before writing one, was cancelled, or its
 # artifact is missing) and counts like a failed check, so a crashed check can never close the issue.
 # Usage: drift-issue.sh <results dir> <expected stacks as a JSON array, e.g. ["dev","prod"]>
+# The issue is found by its hidden marker and its author (the workflow's bot), not by the label alone:
+# a person's issue that carries the label is never taken over or closed.
 # Environment: GH_TOKEN (issues: write), GITHUB_REPOSITORY, GITHUB_SERVER_URL and GITHUB_RUN_ID
-# (for the run link), GH (default gh), DRIFT_LABEL (default drift).
+# (for the run link), GH (default gh), DRIFT_LABEL (default drift), DRIFT_AUTHOR (default
+# github-actions[bot], the login GITHUB_TOKEN acts as).
 set -euo pipefail
 
 usage="usage: drift-issue.sh <results dir> <expected stacks JSON array>"
@@ -16,6 +19,8 @@ expected="${2:?$usage}"
 repo="${GITHUB_REPOSITORY:?GITHUB_REPOSITORY is required}"
 gh="${GH:-gh}"
 label="${DRIFT_LABEL:-drift}"
+author="${DRIFT_AUTHOR:-github-actions[bot]}"
+marker="<!-- titanium:drift-report -->"
 run_url="${GITHUB_SERVER_URL:-https://github.com}/$repo/actions/runs/${GITHUB_RUN_ID:-0}"
 fence='```'
 
@@ -49,6 +54,7 @@ body="$(mktemp)"
 note="$(mktemp)"
 trap 'rm -f "$body" "$note"' EXIT
 {
+  echo "$marker"
   echo "The nightly \`pulumi preview --refresh --expect-no-changes\` did not find every stack matching the program at \`main\` ([run]($run_url))."
   echo
   echo "| Stack | Result |"
@@ -64,8 +70,10 @@ trap 'rm -f "$body" "$note"' EXIT
   echo "Next steps: docs/runbooks/deploy.md, section \"Drift\" (adopt the change in code, or \`pulumi up\` to revert it)."
 } >"$body"
 
-open_issue="$("$gh" api "repos/$repo/issues?labels=$label&state=open&per_page=100" |
-  jq -r '[.[] | select(.pull_request == null)] | sort_by(.number) | first | .number // empty')"
+open_issue="$("$gh" api --paginate "repos/$repo/issues?labels=$label&state=open&per_page=100" |
+  jq -rs --arg marker "$marker" --arg author "$author" '[add // [] | .[]
+    | select(.pull_request == null and .user.login == $author and ((.body // "") | startswith($marker)))]
+    | sort_by(.number) | first | .number // empty')"
 
 if ((dirty > 0)); then
   if [[ -n "$open_issue" ]]; then

@@ -791,9 +791,11 @@ describe("drift", () => {
     expect(unset.listed).toEqual([]);
   });
 
-  it("drift-issue.sh keeps ONE labelled issue: opens, updates, then closes it", () => {
+  it("drift-issue.sh keeps ONE labelled issue: opens, updates, then closes it, never touching a person's issue with the label", () => {
     const stateFile = path.join(tmp, "gh-drift.json");
-    writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 5, title: "other", state: "open", labels: [{ name: "bug" }] }] }));
+    // A person's issue about drift, labelled by hand: older than any report, so a label-only lookup would pick it.
+    const persons = { number: 6, title: "Why did prod drift last week?", state: "open", body: "my notes", labels: [{ name: "drift" }], user: { login: "alice" } };
+    writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 5, title: "other", state: "open", labels: [{ name: "bug" }] }, persons] }));
     const results = path.join(tmp, "drift-issue");
     mkdirSync(results);
     const write = (stack: string, result: string) =>
@@ -805,12 +807,13 @@ describe("drift", () => {
       comments: { issue: number; body: string }[];
       labels: string[];
     };
-    const drifts = () => state().issues.filter((i) => i.labels.some((l) => l.name === "drift"));
+    const drifts = () => state().issues.filter((i) => i.number !== persons.number && i.labels.some((l) => l.name === "drift"));
 
     write("dev", "drift");
     write("prod", "clean");
     expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("opened an issue labelled drift");
     expect(drifts()).toHaveLength(1);
+    expect(drifts()[0]!.body).toMatch(/^<!-- titanium:drift-report -->\n/);
     expect(drifts()[0]!.body).toContain("| `dev` | drift: the cloud differs from the program |");
     expect(drifts()[0]!.body).toContain("preview log of dev");
     expect(drifts()[0]!.body).not.toContain("preview log of prod");
@@ -828,6 +831,8 @@ describe("drift", () => {
     expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("closed issue");
     expect(drifts()[0]!.state).toBe("closed");
     expect(state().issues.find((i) => i.number === 5)!.state).toBe("open");
+    expect(state().issues.find((i) => i.number === persons.number)).toEqual(persons);
+    expect(state().comments.filter((c) => c.issue === persons.number)).toEqual([]);
     expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain("no drift");
     expect(drifts()).toHaveLength(1);
 
@@ -847,7 +852,10 @@ describe("drift", () => {
   it("drift-issue.sh counts an expected stack without a result as not checked: a crashed check never closes the issue", () => {
     const stateFile = path.join(tmp, "gh-drift-unchecked.json");
     // An open drift issue from an earlier night.
-    writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 7, title: "Drift", state: "open", body: "old", labels: [{ name: "drift" }] }] }));
+    writeFileSync(
+      stateFile,
+      JSON.stringify({ issues: [{ number: 7, title: "Drift", state: "open", body: "<!-- titanium:drift-report -->\nold", labels: [{ name: "drift" }], user: { login: "github-actions[bot]" } }] }),
+    );
     const results = path.join(tmp, "drift-unchecked");
     mkdirSync(results);
     // dev's check ran and is clean; prod's job crashed (checkout, setup-node or npm ci) and left no result.
@@ -875,7 +883,10 @@ describe("drift", () => {
     expect(script("drift-issue.sh", [results, JSON.stringify(["dev", "prod"])], env).stdout).toContain("opened an issue labelled drift");
     const empty = path.join(tmp, "drift-none");
     mkdirSync(empty);
-    writeFileSync(stateFile, JSON.stringify({ issues: [{ number: 8, title: "Drift", state: "open", body: "old", labels: [{ name: "drift" }] }] }));
+    writeFileSync(
+      stateFile,
+      JSON.stringify({ issues: [{ number: 8, title: "Drift", state: "open", body: "<!-- titanium:drift-report -->\nold", labels: [{ name: "drift" }], user: { login: "github-actions[bot]" } }] }),
+    );
     expect(script("drift-issue.sh", [empty, JSON.stringify(["dev", "prod"])], env).stdout).toContain("updated issue #8");
     expect(state().issues[0]!.body).toMatch(/`dev` \| not checked[\s\S]*`prod` \| not checked/);
     // The expected list is required: without it the script cannot tell a missing stack.

@@ -514,6 +514,8 @@ describe("the pipeline's shape", () => {
     expect(Object.values(unset).map((j) => j.result)).toEqual(["skipped", "skipped", "skipped"]);
     // Never the deploy group: a pending drift run must not replace a pending deploy.
     expect(w.jobs.check!.concurrency).toEqual({ group: "drift-${{ matrix.stack }}", "cancel-in-progress": false });
+    // Two runs reporting at once (schedule and a manual run) would each open an issue.
+    expect(w.jobs.report!.concurrency).toEqual({ group: "drift-report", "cancel-in-progress": false });
   });
 
   it("previews and drift checks set the images the stack last deployed, after cloud access and before comparing", () => {

@@ -64,7 +64,7 @@ if (method === "GET" && rest[0] === "pulls") {
   state.labels.push(fields.name);
   out = { name: fields.name };
 } else if (method === "POST" && rest[0] === "issues" && rest.length === 1) {
-  out = { number: state.nextId++, title: fields.title, body: fields.body, state: "open", labels: (fields.labels ?? []).map((name) => ({ name })) };
+  out = { number: state.nextId++, title: fields.title, body: fields.body, state: "open", labels: (fields.labels ?? []).map((name) => ({ name })), user: { login } };
   state.issues.push(out);
 } else if (method === "PATCH" && rest[0] === "issues" && rest.length === 2) {
   out = state.issues.find((i) => String(i.number) === rest[1]);
