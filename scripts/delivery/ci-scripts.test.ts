@@ -360,6 +360,25 @@ describe("resolving and setting the images a deploy uses", () => {
     expect(other.stderr).toContain("set titanium:images.registry to ghcr.io/acme/fork in Pulumi.prod.yaml");
   });
 
+  it("image-set-missing.sh says whether a complete set exists for a commit's image inputs, and never takes an outage for a missing set", () => {
+    const { dir, shas } = repoWith([{ a: "1" }, { b: "2" }]);
+    const registry = "ghcr.io/titanium-platform/titanium";
+    const file = path.join(tmp, "registry-missing.json");
+    const missing = (held: Record<string, string>, extra: Record<string, string> = {}) => {
+      writeFileSync(file, JSON.stringify(held));
+      return script("image-set-missing.sh", [shas[1]!], { GITHUB_REPOSITORY: "titanium-platform/Titanium", DIGEST_OF: path.join(FAKES, "registry.sh"), FAKE_REGISTRY: file, ...extra }, dir);
+    };
+    const setOf = (sha: string, services = SERVICE_NAMES) => Object.fromEntries(services.map((s, i) => [`${registry}/${s}:main-${sha.slice(0, 7)}`, digest(i + 1)]));
+    // The first commit's set serves the second (same image inputs).
+    expect(missing(setOf(shas[0]!)).stdout.trim()).toBe("missing=false");
+    // Nothing pushed, or a half-pushed set (one service failed): missing, so the run builds it.
+    expect(missing({}).stdout.trim()).toBe("missing=true");
+    expect(missing(setOf(shas[0]!, SERVICE_NAMES.slice(1))).stdout.trim()).toBe("missing=true");
+    const down = missing(setOf(shas[0]!), { FAKE_REGISTRY_DOWN: "1" });
+    expect(down.status).toBe(1);
+    expect(down.stdout).toBe("");
+  });
+
   it("record-digests.sh collects the per-service digests into one file and a summary table", () => {
     const dir = path.join(tmp, "digests");
     mkdirSync(dir);

@@ -361,12 +361,21 @@ describe("the pipeline's shape", () => {
 
   describe("which deploy jobs run (GitHub's job rules applied to deploy.yml's conditions)", () => {
     const w = workflow("deploy.yml");
-    const push = (changed: string, deploy = "true") =>
-      simulateJobs(w, { github: { event_name: "push" } }, { changes: { diff: { changed } }, dev: { images: { deploy, sha: "b".repeat(40) } } });
+    const push = (changed: string, deploy = "true", missing = "false") =>
+      simulateJobs(
+        w,
+        { github: { event_name: "push" } },
+        { changes: { diff: { changed }, existing: { missing } }, dev: { images: { deploy, sha: "b".repeat(40) } } },
+      );
 
     it("a rollback (workflow_dispatch with images-tag) builds no image and deploys that set to dev, then prod", () => {
       // The runbook's "gh workflow run Deploy --ref main -f images-tag=main-1a2b3c4  # dev, then prod after approval".
-      const run = simulateJobs(w, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } }, { dev: { images: { deploy: "true" } } });
+      // The set is named: nothing is looked up or built, whatever the registry holds for the head.
+      const run = simulateJobs(
+        w,
+        { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "main-1a2b3c4" } },
+        { changes: { existing: { missing: "true" } }, dev: { images: { deploy: "true" } } },
+      );
       expect(run.changes!.outputs.images).toBe("false");
       expect(results(run)).toEqual({ changes: "success", images: "skipped", dev: "success", prod: "success" });
       const resolve = w.jobs.dev!.steps!.find((s) => s.id === "images")!;
@@ -381,6 +390,19 @@ describe("the pipeline's shape", () => {
       expect(results(push("false"))).toEqual({ changes: "success", images: "skipped", dev: "success", prod: "success" });
       expect(results(push("true"))).toEqual({ changes: "success", images: "success", dev: "success", prod: "success" });
       expect(push("false").dev!.outputs).toMatchObject({ deployed: "true", sha: "b".repeat(40) });
+    });
+
+    it("builds the images when no set exists for the head's inputs, though this push changed none (an earlier push's build failed)", () => {
+      // Without this, every push after a failed Images job would skip its deploy in a green run.
+      expect(results(push("false", "true", "true"))).toEqual({ changes: "success", images: "success", dev: "success", prod: "success" });
+      const existing = w.jobs.changes!.steps!.find((s) => s.id === "existing")!;
+      expect(existing.run).toBe('.github/scripts/image-set-missing.sh "$GITHUB_SHA" >>"$GITHUB_OUTPUT"');
+      // A redeploy by hand (no images-tag) of a head without images builds them too.
+      const manual = simulateJobs(w, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "" } }, { changes: { existing: { missing: "true" } } });
+      expect(results(manual)).toMatchObject({ images: "success" });
+      // The registry is asked only when the push did not change the inputs (then the build is due anyway).
+      expect(results(push("true", "true", "false"))).toMatchObject({ images: "success" });
+      expect(w.jobs.changes!.permissions).toEqual({ contents: "read", "packages": "read" });
     });
 
     it("a run whose dev job found main moved on to commits with images still building deploys nothing, prod included", () => {
@@ -429,9 +451,9 @@ describe("the pipeline's shape", () => {
     expect(stepsUsing(dev, "actions/checkout")[0]!.with).toMatchObject({ ref: "${{ github.ref }}", "fetch-depth": 0 });
     const resolve = dev.steps!.find((s) => s.id === "images")!;
     expect(resolve.run).toMatch(/sha="\$\(git rev-parse HEAD\)"[\s\S]*release-images\.sh dev --from "\$sha"/);
-    // Superseded (exit 3: the head's images not pushed yet) unless this run built them itself.
-    expect(resolve.run).toMatch(/status == 3\)\) && \[\[ "\$sha" != "\$GITHUB_SHA" \|\| "\$IMAGES_RESULT" == skipped \]\][\s\S]*deploy=false[\s\S]*exit 0/);
-    expect(resolve.env).toMatchObject({ IMAGES_RESULT: "${{ needs.images.result }}" });
+    // Superseded (exit 3: the head's images not pushed yet) only when the head is a later push; for
+    // this run's own commit `changes` found a set or built one, so a missing set fails the job.
+    expect(resolve.run).toMatch(/status == 3\)\) && \[\[ "\$sha" != "\$GITHUB_SHA" \]\]; then[\s\S]*deploy=false[\s\S]*exit 0/);
     for (const step of dev.steps!.filter((s) => s.uses === "./.github/actions/pulumi-gcp" || /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command === "up")) {
       expect(step.if, step.name).toBe("steps.images.outputs.deploy == 'true'");
     }

@@ -297,7 +297,7 @@ export function simulateJobs(
     const steps: Record<string, ExpressionValue> = {};
     for (const step of job.steps ?? []) {
       if (step.id === undefined) continue;
-      const ran = step.if === undefined || Boolean(evaluateExpression(step.if, ctx, { success: true, failure: false, cancelled: false }));
+      const ran = step.if === undefined || Boolean(evaluateExpression(step.if, { ...ctx, steps }, { success: true, failure: false, cancelled: false }));
       steps[step.id] = { outputs: ran ? (stepOutputs[id]?.[step.id] ?? {}) : {} };
     }
     const outputs = Object.fromEntries(
