@@ -377,7 +377,7 @@ describe("resolving and setting the images a deploy uses", () => {
     const down = missing(setOf(shas[0]!), { FAKE_REGISTRY_DOWN: "1" });
     expect(down.status).toBe(1);
     expect(down.stdout).toBe("");
-  });
+  }, 90_000); // four runs of release-images.sh, each starting tsx for the stack's config facts
 
   it("record-digests.sh collects the per-service digests into one file and a summary table", () => {
     const dir = path.join(tmp, "digests");

@@ -304,8 +304,14 @@ describe("the workflows use the project's own facts", () => {
     const environments = workflows().flatMap((w) =>
       Object.values(w.jobs).flatMap((j) => (j.environment ? [typeof j.environment === "string" ? j.environment : j.environment.name] : [])),
     );
-    expect(environments.sort()).toEqual(["dev", "production"]);
-    for (const e of environments) expect(runbook, e).toMatch(new RegExp(`\`${e}\` \\(deployment branches`));
+    expect(environments.sort()).toEqual(["dev", "preview-${{ matrix.stack }}", "production"]);
+    const stacks = readdirSync(REPO_ROOT).flatMap((f) => /^Pulumi\.(\w+)\.yaml$/.exec(f)?.[1] ?? []);
+    expect(stacks.sort()).toEqual(["dev", "prod"]);
+    const named = environments.flatMap((e) => (e.includes("${{ matrix.stack }}") ? stacks.map((s) => e.replace("${{ matrix.stack }}", s)) : [e]));
+    for (const e of named) expect(runbook, e).toMatch(new RegExp(`\`${e}\` \\(deployment branches`));
+    // Prod's secrets wait for approval; the accounts trust environments and main, never the whole repository.
+    expect(runbook).toMatch(/`preview-prod` \(deployment branches: all, required reviewers: the platform owners/);
+    expect(runbook).not.toMatch(/principalSet:\/\/[^\s|]*attribute\.repository/);
     const settings = readFileSync(path.join(REPO_ROOT, ".github/scripts/ci-settings.sh"), "utf8");
     for (const account of ["pulumi-preview", "pulumi-deploy"]) {
       expect(settings).toContain(`${account}@$project.iam.gserviceaccount.com`);
@@ -716,7 +722,8 @@ describe("supply chain and privileges", () => {
     });
 
     it("forks never do, nor anyone before the cloud side is configured", () => {
-      expect(run("main", "someone/titanium").preview).toBe("skipped");
+      // ...but they keep the tests, the offline plan and its policies.
+      expect(run("main", "someone/titanium")).toEqual({ test: "success", plan: "success", stacks: "success", preview: "skipped" });
       expect(run("feature/x", repository, {}).preview).toBe("skipped");
     });
   });
