@@ -155,6 +155,13 @@ describe("startup scripts", () => {
     expect(node.file("etc/systemd/logind.conf.d/90-titanium-node-shutdown.conf")).toBe("[Login]\nInhibitDelayMaxSec=30\n");
     expect(first.calls.indexOf("systemctl restart systemd-logind")).toBeGreaterThanOrEqual(0);
     expect(first.calls.indexOf("systemctl restart systemd-logind")).toBeLessThan(first.calls.indexOf("systemctl start --no-block k3s.service"));
+    // Pods on a server are refused the metadata server (its token reads the CA keys), before K3s starts any.
+    const podCidr = k3sConfigOf(script)["cluster-cidr"] as string;
+    expect(podCidr).toMatch(/^10\.\d+\.0\.0\/16$/);
+    // HTTP(S) only: the address is also the VPC's DNS resolver, which CoreDNS (on the servers in prod) forwards to.
+    const conceal = `ip rule add prohibit from ${podCidr} to 169.254.169.254/32 ipproto tcp dport 80-443 priority 90`;
+    expect(first.calls.filter((c) => c.startsWith("ip rule add"))).toEqual([conceal]);
+    expect(first.calls.indexOf(conceal)).toBeLessThan(first.calls.indexOf("systemctl start --no-block k3s.service"));
     expect(node.file("etc/rancher/k3s/config.yaml")).toContain("secrets-encryption: true");
     expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe("cluster-init: true\n");
     expect(node.file("etc/hosts")).toMatch(/^10\.128\.\d+\.\d+ k3s-api\.titanium\.internal # titanium: K3s API$/m);
@@ -177,7 +184,7 @@ describe("startup scripts", () => {
     const before = snapshot();
     const second = node.run(script);
     expect(second.status, second.stderr).toBe(0);
-    expect(second.calls.filter((c) => /^(mkfs|mount |systemctl (start|restart|daemon-reload))/.test(c) || c.includes("/releases/"))).toEqual([]);
+    expect(second.calls.filter((c) => /^(mkfs|mount |systemctl (start|restart|daemon-reload)|ip rule add)/.test(c) || c.includes("/releases/"))).toEqual([]);
     expect(second.stderr).toContain("k3s.service is running and up to date");
     const after = snapshot();
     for (const [i, entry] of before.entries()) expect(after[i], String(entry[0])).toEqual(entry);
@@ -279,6 +286,8 @@ describe("startup scripts", () => {
     expect(first.calls).toContain("systemctl start --no-block k3s-agent.service");
     expect(node.file("etc/rancher/k3s/token").trim()).toBe(secretPayloads(dev)["titanium-dev-k3s-agent-token"]);
     expect(node.exists("var/lib/rancher/k3s/server/tls")).toBe(false);
+    // Agents keep the metadata server: External Secrets, the PD CSI driver and the backup authenticate through it.
+    expect(first.calls.filter((c) => c.startsWith("ip "))).toEqual([]);
 
     const second = node.run(script);
     expect(second.status, second.stderr).toBe(0);

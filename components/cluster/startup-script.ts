@@ -143,6 +143,7 @@ export function renderServerScript(v: ServerValues): string {
       NODE_IP: v.nodeIp,
       SERVER_IPS: v.serverIps,
       DATA_DISK_DEVICE: v.dataDisk ? DATA_DISK_DEVICE : "",
+      POD_CIDR: v.podCidr,
       SERVER_TOKEN_SECRET: v.serverTokenSecret,
       AGENT_TOKEN_SECRET: v.agentTokenSecret,
       CA_BUNDLE_SECRET: v.caBundleSecret,

@@ -368,7 +368,7 @@ describe("resolving and setting the images a deploy uses", () => {
       writeFileSync(file, JSON.stringify(held));
       return script("image-set-missing.sh", [shas[1]!], { GITHUB_REPOSITORY: "titanium-platform/Titanium", DIGEST_OF: path.join(FAKES, "registry.sh"), FAKE_REGISTRY: file, ...extra }, dir);
     };
-    const setOf = (sha: string, services = SERVICE_NAMES) => Object.fromEntries(services.map((s, i) => [`${registry}/${s}:main-${sha.slice(0, 7)}`, digest(i + 1)]));
+    const setOf = (sha: string, services: readonly string[] = SERVICE_NAMES) => Object.fromEntries(services.map((s, i) => [`${registry}/${s}:main-${sha.slice(0, 7)}`, digest(i + 1)]));
     // The first commit's set serves the second (same image inputs).
     expect(missing(setOf(shas[0]!)).stdout.trim()).toBe("missing=false");
     // Nothing pushed, or a half-pushed set (one service failed): missing, so the run builds it.

@@ -128,6 +128,18 @@ write_join() {
   if write_file 0600 "$JOIN_FILE" <<<"$join"; then CHANGED=1; fi
 }
 
+# Pods on a server never reach the metadata server: its token is the servers' account, which reads
+# the CA bundle (client-ca.key signs system:masters certificates). Every pod that needs Google
+# credentials (External Secrets, the PD CSI driver, the backup) runs on the agents. A routing rule on
+# the pods' source range refuses their HTTP(S) to it at once (TCP 80-443); DNS (53) stays open, as the
+# address is also the VPC's resolver, which CoreDNS forwards to. The node's own traffic (hostNetwork
+# pods included) has the node's address and keeps it. Added at every boot (rules live in memory).
+conceal_metadata() {
+  if ip rule show | grep -q "^90:.*169\.254\.169\.254.*prohibit"; then return 0; fi
+  ip rule add prohibit from "$POD_CIDR" to 169.254.169.254/32 ipproto tcp dport 80-443 priority 90
+  log "pods on this server cannot reach the metadata server"
+}
+
 main() {
   local server_token agent_token ca_bundle unit_changed=0
   log "bootstrapping K3s server $SERVER_INDEX ($NODE_IP), K3s $K3S_VERSION"
@@ -142,6 +154,7 @@ main() {
   # The servers' agent-token is the password part of the agents' secure token.
   if write_file 0600 "$K3S_CONFIG_DIR/agent-token" <<<"${agent_token##*:}"; then CHANGED=1; fi
   allow_shutdown_delay
+  conceal_metadata
   write_config
   write_join
   if write_unit k3s.service server; then
