@@ -178,13 +178,14 @@ describe("posts", () => {
 });
 
 describe("what a request may name", () => {
-  it("takes a post id only as decimal digits within the integer range (422 naming id), on every method", async () => {
+  it("takes a post id only as a decimal integer within the integer range (422 naming id), on every method", async () => {
     await pg.sql`delete from posts`;
     // Posts 1 and 16 exist, so an id that Number() coerced (1e0, 0x10, …) would find one.
     await pg.sql`insert into posts (id, title, content, author, category_id) values (1, 'one', 'c', 'alice', 3), (16, 'sixteen', 'c', 'alice', 3)`;
     expect((await app.request("/blog/api/posts/1")).status).toBe(200);
     expect((await app.request("/blog/api/posts/16")).status).toBe(200);
-    for (const id of ["1e0", "0x10", "+1", "0b1", "0o1", "%091", "%201", "1%20", "1.0", "-1", "0", "2147483648", "1".repeat(400), "%D9%A1"]) {
+    expect(((await (await app.request("/blog/api/posts/+1")).json()) as PostT).title).toBe("one"); // FastAPI's int took it
+    for (const id of ["1e0", "0x10", "0b1", "0o1", "%091", "%201", "1%20", "1.0", "--1", "+-1", "-", "2147483648", "-2147483649", "1".repeat(400), "%D9%A1"]) {
       const res = await app.request(`/blog/api/posts/${id}`);
       expect(res.status, id).toBe(422);
       expect(await res.json(), id).toMatchObject({ status_code: 422, field: "id" });
@@ -192,6 +193,18 @@ describe("what a request may name", () => {
         const write = await send(method, `/blog/api/posts/${id}`, method === "PATCH" ? { title: "x" } : undefined, alice);
         expect(write.status, `${method} ${id}`).toBe(422);
         expect(await write.json(), `${method} ${id}`).toMatchObject({ field: "id" });
+      }
+    }
+    // Ids no post has (0, negatives, down to the integer's least) answer as a missing post did in the original:
+    // GET 404 "Post not found", PATCH and DELETE 403 "Forbidden or post not found".
+    for (const id of ["0", "-0", "-1", "-16", "-2147483648"]) {
+      const res = await app.request(`/blog/api/posts/${id}`);
+      expect(res.status, id).toBe(404);
+      expect(await res.json(), id).toMatchObject({ error: "NotFound", message: "Post not found", status_code: 404 });
+      for (const method of ["PATCH", "DELETE"]) {
+        const write = await send(method, `/blog/api/posts/${id}`, method === "PATCH" ? { title: "x" } : undefined, alice);
+        expect(write.status, `${method} ${id}`).toBe(403);
+        expect(await write.json(), `${method} ${id}`).toMatchObject({ message: "Forbidden or post not found", status_code: 403 });
       }
     }
     expect(((await (await app.request("/blog/api/posts/1")).json()) as PostT).title).toBe("one");
@@ -340,23 +353,37 @@ describe("listing, search and pagination", () => {
 describe("caches", () => {
   it("serves lists from Redis and invalidates lists, posts and category counts on every write", async () => {
     await pg.sql`delete from posts`;
+    /**
+     * Every read a write must retire: the posts (a title, or the status of a missing one), the list and the
+     * category counts. Taken right before each write it puts them all in the cache under the current
+     * generation, so a write that did not invalidate would have them served stale right after.
+     */
+    const snapshot = async (...ids: number[]) => {
+      const posts: (string | number)[] = [];
+      for (const id of ids) {
+        const res = await app.request(`/blog/api/posts/${id}`);
+        posts.push(res.status === 200 ? ((await res.json()) as PostT).title : res.status);
+      }
+      const cats = await categories();
+      const count = (slug: string) => cats.find((c) => c.slug === slug)?.post_count ?? "none";
+      return { posts, list: (await list()).items.map((x) => x.title), cache: count("cache"), moved: count("moved") };
+    };
     const p = await create(alice, { title: "cached", category_name: "Cache" });
-    expect((await list()).items.map((x) => x.title)).toEqual(["cached"]);
-    expect((await categories()).find((c) => c.slug === "cache")?.post_count).toBe(1);
-    await app.request(`/blog/api/posts/${p.id}`);
+    const cachedView = await snapshot(p.id);
+    expect(cachedView).toEqual({ posts: ["cached"], list: ["cached"], cache: 1, moved: "none" });
     // Behind the cache's back, the database changes: a cached read must not see it…
     await pg.sql`update posts set title = 'sneaky' where id = ${p.id}`;
-    expect((await list()).items[0]!.title).toBe("cached");
-    // …until a write through the API invalidates everything.
+    expect(await snapshot(p.id)).toEqual(cachedView);
+    // …until a write through the API invalidates everything (each write below follows a snapshot: all cached).
     const genBefore = await redis.get(CACHE_GENERATION_KEY);
     const q = await create(bob, { title: "second", category_name: "Cache" });
     expect(await redis.get(CACHE_GENERATION_KEY)).not.toBe(genBefore);
-    expect((await list()).items.map((x) => x.title)).toEqual(["second", "sneaky"]);
-    expect((await categories()).find((c) => c.slug === "cache")?.post_count).toBe(2);
-    await send("PATCH", `/blog/api/posts/${p.id}`, { title: "edited" }, alice);
-    expect(((await (await app.request(`/blog/api/posts/${p.id}`)).json()) as PostT).title).toBe("edited");
-    await send("DELETE", `/blog/api/posts/${q.id}`, undefined, bob);
-    expect((await categories()).find((c) => c.slug === "cache")?.post_count).toBe(1);
+    expect(await snapshot(p.id, q.id)).toEqual({ posts: ["sneaky", "second"], list: ["second", "sneaky"], cache: 2, moved: "none" });
+    expect((await send("PATCH", `/blog/api/posts/${p.id}`, { title: "edited", category_name: "Moved" }, alice)).status).toBe(200);
+    expect(await snapshot(p.id, q.id)).toEqual({ posts: ["edited", "second"], list: ["second", "edited"], cache: 1, moved: 1 });
+    expect((await send("DELETE", `/blog/api/posts/${q.id}`, undefined, bob)).status).toBe(204);
+    // The emptied category "Cache" is gone too.
+    expect(await snapshot(p.id, q.id)).toEqual({ posts: ["edited", 404], list: ["edited"], cache: "none", moved: 1 });
     expect((await list()).total).toBe(1);
   });
 

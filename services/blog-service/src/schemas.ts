@@ -15,7 +15,8 @@ const CategoryName = () =>
     .refine((name) => !/[<>]/.test(name), "must not contain < or > (a category name is plain text)")
     .openapi({ description: "normalised (NFC, whitespace runs as one space, trimmed), no < or >; an existing category whose name differs only in case is used" });
 
-/** The largest `serial` (PostgreSQL `integer`) id. */
+/** The range of PostgreSQL's `integer` (a `serial` id). */
+const INT_MIN = -2_147_483_648;
 const INT_MAX = 2_147_483_647;
 
 export const CategoryRef = z.object({ id: z.number().int(), name: z.string(), slug: z.string() }).openapi("CategoryRef");
@@ -57,16 +58,17 @@ export const ListQuery = z.object({
 });
 
 /**
- * A post id in a path: decimal digits only (no `1e0`, `0x10`, `+1`, ` 1`: `Number()` took all of them),
- * 1 to the largest `integer`.
+ * A post id in a path: an optionally signed decimal integer within `integer`, as the original's FastAPI `int`
+ * took it (no `1e0`, `0x10`, ` 1`: `Number()` took all of them). 0 and negative ids are no post's: they take
+ * the missing post's answers (404, PATCH and DELETE 403) as they did there, not a 422.
  */
 export const PostId = z.object({
   id: z
     .string()
-    .regex(/^\d+$/, "must be a post id (decimal digits)")
+    .regex(/^[+-]?\d+$/, "must be a post id (a decimal integer)")
     .transform(Number)
-    .pipe(z.number().int().min(1).max(INT_MAX))
-    .openapi({ type: "integer", minimum: 1, maximum: INT_MAX }),
+    .pipe(z.number().int().min(INT_MIN).max(INT_MAX))
+    .openapi({ type: "integer", minimum: INT_MIN, maximum: INT_MAX }),
 });
 
 export const CreatePost = z

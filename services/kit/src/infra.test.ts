@@ -123,6 +123,8 @@ describe("migrations against a real PostgreSQL", () => {
     const [a, b] = await Promise.all(dirs.map(async (dataDir) => startLocalPostgres({ dataDir, port: await freePort(), persistent: true })));
     const [sa, sb] = [createPostgres({ url: a!.url, max: 1 }), createPostgres({ url: b!.url, max: 1 })];
     try {
+      // Durable: `npm start`'s cluster must not lose acknowledged writes to an OS crash.
+      expect(await sa`show fsync`).toEqual([{ fsync: "on" }]);
       await sa`create table only_in_a (x int)`;
       await sa`insert into only_in_a values (1)`;
       expect(await sb`select to_regclass('only_in_a') as t`).toEqual([{ t: null }]);
@@ -138,6 +140,19 @@ describe("migrations against a real PostgreSQL", () => {
       await sb.end({ timeout: 1 });
       await b!.stop();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("runs a throw-away (non-persistent) cluster with fsync off, for speed", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "titanium-pg-scratch-"));
+    const scratch = await startLocalPostgres({ dataDir, port: await freePort() });
+    const sql = createPostgres({ url: scratch.url, max: 1 });
+    try {
+      expect(await sql`show fsync`).toEqual([{ fsync: "off" }]);
+    } finally {
+      await sql.end({ timeout: 1 });
+      await scratch.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
@@ -278,6 +293,43 @@ describe("Redis cache", () => {
     expect((await cache.read("k")).raw).toBeUndefined();
     expect(cache.owed).toBe(0);
     expect(Number(await client.get("ns:gen"))).toBeGreaterThan(Number(generation));
+    client.disconnect();
+  });
+
+  it("never uses a generation number again after Redis loses the key, so no entry from before a write is served", async () => {
+    const client = createRedis({ url: redis.url });
+    await new Promise((r) => client.once("ready", r));
+    const cache = new GenerationCache(client, undefined, { generationKey: "ev:gen", prefix: "ev:" });
+    const first = await cache.read("k");
+    await cache.write("k", first.generation, "before the write", 600);
+    await cache.invalidate(); // a write
+    const second = await cache.read("k");
+    expect(second.raw).toBeUndefined();
+    await cache.write("k", second.generation, "after the write", 600);
+    const earlier = [first.generation, second.generation];
+    // Redis loses the generation key (evicted, or restarted without persistence); the entries are still there.
+    await client.del("ev:gen");
+    const lost = await cache.read("k");
+    expect(lost.raw).toBeUndefined();
+    // Writes after that: each read goes to the source, never to an entry filed under an earlier run's number
+    // (INCR from nothing used to count 1, 2, … again, and served "before the write" at 1).
+    let last = BigInt(lost.generation);
+    for (let i = 0; i < 3; i++) {
+      await cache.invalidate();
+      const after = await cache.read("k");
+      expect(after.raw).toBeUndefined();
+      expect(earlier).not.toContain(after.generation);
+      expect(BigInt(after.generation)).toBeGreaterThan(last);
+      last = BigInt(after.generation);
+    }
+    // A key lost before a write is set afresh by the write too, to Redis's clock in microseconds: above every
+    // earlier number (one per bump, and each bump above took a round trip, far more than a microsecond).
+    await client.del("ev:gen");
+    await cache.invalidate();
+    const fresh = await client.get("ev:gen");
+    expect(fresh).toMatch(/^\d+$/);
+    expect(BigInt(fresh!)).toBeGreaterThan(last);
+    expect(Math.abs(Number(fresh) / 1000 - Date.now())).toBeLessThan(60_000);
     client.disconnect();
   });
 

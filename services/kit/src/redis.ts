@@ -14,6 +14,21 @@ export interface RedisOptions {
 }
 
 /**
+ * A generation number must never repeat: an entry filed under one outlives it (its TTL), so a number used
+ * again would serve an entry from before a later write. INCR alone restarts at 1 when the key is gone (evicted,
+ * or a Redis restarted without persistence), so a missing key is set to Redis's clock in microseconds instead:
+ * above every number used before it, since INCR adds one per bump and no Redis runs a bump per microsecond
+ * (about 1.7e15: exact in a JS number and in INCR's 64 bits). Digits are joined as text: Lua would print the
+ * number in exponent form.
+ */
+const FRESH_GENERATION_LUA = `local function fresh(key)
+  local t = redis.call('TIME')
+  local g = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', key, g)
+  return g
+end`;
+
+/**
  * The kit's Lua commands, defined when the client is made: a command defined later (on first use) is
  * missing from an auto-pipeline already being filled in that tick, and ioredis then misaligns the batch's
  * callbacks and throws out of its own callback, killing the process (redis/ioredis#1931; seen here when a
@@ -22,7 +37,15 @@ export interface RedisOptions {
 const KIT_SCRIPTS = {
   titaniumGenGet: {
     numberOfKeys: 1,
-    lua: "local g = redis.call('GET', KEYS[1]) or '0'\nreturn {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
+    lua: `${FRESH_GENERATION_LUA}
+local g = redis.call('GET', KEYS[1]) or fresh(KEYS[1])
+return {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}`,
+  },
+  titaniumGenBump: {
+    numberOfKeys: 1,
+    lua: `${FRESH_GENERATION_LUA}
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+return fresh(KEYS[1])`,
   },
 };
 
@@ -69,14 +92,17 @@ export interface GenerationCacheOptions {
   prefix: string;
 }
 
+/** What `read` returns when it read no generation (Redis unusable): Redis never holds it (see FRESH_GENERATION_LUA). */
+const NO_GENERATION = "0";
+
 /** A failed payment of an owed invalidation is retried at most this often (requests meanwhile read the database). */
 const SETTLE_RETRY_MS = 500;
 
 /**
  * A read cache over Redis for one namespace whose entries are filed under a generation: a write
- * invalidates the whole namespace with one O(1) `INCR`, and a reader stores what it loaded under the
- * generation it read before loading, so a write racing the read retires the stale copy. It never fails
- * a request: a Redis error is a miss (reads) or a no-op (writes).
+ * invalidates the whole namespace with one O(1) `INCR` (to a number never used before: FRESH_GENERATION_LUA),
+ * and a reader stores what it loaded under the generation it read before loading, so a write racing the
+ * read retires the stale copy. It never fails a request: a Redis error is a miss (reads) or a no-op (writes).
  *
  * It never serves what an invalidation it could not deliver should have removed. When an invalidation fails
  * or is skipped (Redis down), or the connection drops (another replica's invalidation may have been lost
@@ -121,10 +147,9 @@ export class GenerationCache {
     if (this.settling) return this.settling;
     if (Date.now() < this.notBefore) return Promise.resolve();
     const target = this.debt;
-    const redis = this.redis;
     this.settling = (async () => {
       try {
-        await redis.incr(this.opts.generationKey);
+        await this.scripts().titaniumGenBump(this.opts.generationKey);
         this.paid = Math.max(this.paid, target);
         this.logger?.info({ generation: this.opts.generationKey }, "cache invalidation paid; cache back in use");
       } catch (err) {
@@ -149,19 +174,20 @@ export class GenerationCache {
    * no usable Redis) returns the generation to `write` under once the value is loaded.
    */
   async read(key: string): Promise<{ generation: string; raw?: string }> {
-    if (!(await this.usable())) return { generation: "0" };
+    if (!(await this.usable())) return { generation: NO_GENERATION };
     try {
       const [generation, raw] = await this.scripts().titaniumGenGet(this.opts.generationKey, this.opts.prefix, key);
       return raw === null ? { generation } : { generation, raw };
     } catch (err) {
       this.logger?.debug({ err: (err as Error).message, key }, "cache read failed");
-      return { generation: "0" };
+      return { generation: NO_GENERATION };
     }
   }
 
   /** Store `raw` for `key` under the generation `read` returned before the value was loaded. */
   async write(key: string, generation: string, raw: string, ttlSeconds: number): Promise<void> {
-    if (!(await this.usable())) return;
+    // No generation was read: an entry filed under none could not be retired by a bump.
+    if (generation === NO_GENERATION || !(await this.usable())) return;
     try {
       await this.redis!.set(cacheEntryKey(this.opts.prefix, generation, key), raw, "EX", ttlSeconds);
     } catch (err) {
@@ -177,7 +203,7 @@ export class GenerationCache {
       return;
     }
     try {
-      await this.redis.incr(this.opts.generationKey);
+      await this.scripts().titaniumGenBump(this.opts.generationKey);
     } catch (err) {
       this.debt++;
       this.logger?.warn({ err: (err as Error).message, generation: this.opts.generationKey }, "cache invalidation failed; owed");
@@ -193,4 +219,5 @@ export class GenerationCache {
 
 interface GenScripts {
   titaniumGenGet: (genKey: string, prefix: string, key: string) => Promise<[string, string | null]>;
+  titaniumGenBump: (genKey: string) => Promise<number | string>;
 }

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { type IncomingHttpHeaders, request } from "node:http";
 import { connect } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -30,17 +31,58 @@ function startFixture(env: Record<string, string>) {
   return { child, port, exited, lines };
 }
 
+/** A GET on a connection of its own that asks to be kept alive (so a `Connection: close` is the server's). */
+function getOnNewConnection(port: number, path: string) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, agent: false, headers: { connection: "keep-alive" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => {
+        req.destroy();
+        resolve({ status: res.statusCode!, headers: res.headers, body });
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** True when nothing accepts a TCP connection on the port any more. */
+const refusesConnections = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const sock = connect(port, "127.0.0.1");
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+  });
+
 describe("graceful shutdown (real process, real SIGTERM)", () => {
   it("finishes the request in flight, turns readiness off, refuses new connections, runs closers, exits 0", async () => {
-    const f = startFixture({ SHUTDOWN_GRACE_MS: "5000" });
+    // The drain delay keeps the listener open for a while after SIGTERM: readiness can be read while draining.
+    const f = startFixture({ SHUTDOWN_GRACE_MS: "5000", SHUTDOWN_DELAY_MS: "1500" });
     const port = await f.port;
     const base = `http://127.0.0.1:${port}`;
-    expect((await fetch(`${base}/readyz`)).status).toBe(200);
-    const inflight = fetch(`${base}/slow?ms=700`);
+    const before = await getOnNewConnection(port, "/readyz");
+    expect(before.status).toBe(200);
+    expect(before.headers.connection).toBe("keep-alive");
+    let finished = false;
+    const inflight = fetch(`${base}/slow?ms=4000`).finally(() => (finished = true));
     // SIGTERM once the request is in the handler (a fixed wait raced a busy machine: SIGTERM before the
     // request arrived closes the idle connection, and the fetch fails).
     await expect.poll(() => f.lines.some((l) => l.includes('"slowStarted":true')), { timeout: 10_000 }).toBe(true);
     f.child.kill("SIGTERM");
+    await expect.poll(() => f.lines.some((l) => l.includes('"msg":"draining"')), { timeout: 10_000 }).toBe(true);
+    // While the request is in flight: not ready, and the connection is not kept for another request…
+    const draining = await getOnNewConnection(port, "/readyz");
+    expect(draining.status).toBe(503);
+    expect(JSON.parse(draining.body)).toMatchObject({ status: "draining" });
+    expect(draining.headers.connection).toBe("close");
+    // …then, after the delay, the listener is closed: a new connection is refused, the request still runs.
+    await expect.poll(() => refusesConnections(port), { timeout: 10_000, interval: 50 }).toBe(true);
+    expect(finished).toBe(false);
     const res = await inflight;
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ done: true });

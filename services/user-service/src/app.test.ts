@@ -310,6 +310,59 @@ describe("internal credential check", () => {
     expect((await post("/internal/verify-credentials", { username: "jill", password: PW })).status).toBe(401);
     expect((await post("/internal/verify-credentials", { username: "jill", password: "N3w!password" })).status).toBe(200);
   });
+
+  // The original's legacy Werkzeug PBKDF2 hashes (its users rows are copied over), made outside this code:
+  //   python3 -c 'from werkzeug.security import generate_password_hash as g; print(g("Str0ng!pass", method="pbkdf2:sha256:260000"))'
+  //   python3 -c 'import hashlib; pw, s = "Pässwörd!1ü", "sälz"; [print(f"pbkdf2:{h}:1000${s}$" + hashlib.pbkdf2_hmac(h, pw.encode(), s.encode(), 1000).hex()) for h in ("sha512", "sha1")]'
+  const WERKZEUG_SHA256 = "pbkdf2:sha256:260000$rQfBWNdpuuyUw64W$c0cd37d70b5b76048e92ed03cb9e1008c8a6e694ff8a2fbe969159e65ada6cdc";
+  const LEGACY: [string, string][] = [
+    [WERKZEUG_SHA256, PW],
+    [
+      "pbkdf2:sha512:1000$sälz$2e26b8fe4d77c88bae00e7434b757fa7160f5e1b11a3d6eafcb3e4a0b925e8c32a3c8709082b95db3297a08e43e0a0223b353b2e1dd3b3fd674c83961c057666",
+      "Pässwörd!1ü",
+    ],
+    ["pbkdf2:sha1:1000$sälz$20d43d71be6befd42ee6bbc4612bff804f1c9ff7", "Pässwörd!1ü"],
+  ];
+
+  it("accepts a legacy Werkzeug PBKDF2 hash and migrates it to Argon2id on the first successful check", async () => {
+    for (const [i, [legacy, password]] of LEGACY.entries()) {
+      const user = await signup(`werk_${i}`);
+      await pg.sql`update users set password_hash = ${legacy} where id = ${user.id}`;
+      expect(needsRehash(legacy)).toBe(true);
+      const check = (pw: string) => post("/internal/verify-credentials", { username: user.username, password: pw });
+      expect((await check(`${password}x`)).status).toBe(401);
+      expect((await pg.sql`select password_hash from users where id = ${user.id}`)[0]!.password_hash).toBe(legacy);
+      const ok = await check(password);
+      expect(ok.status, legacy).toBe(200);
+      expect(await ok.json()).toEqual({ id: user.id, username: user.username, email: user.email });
+      const [row] = await pg.sql`select password_hash from users where id = ${user.id}`;
+      expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      expect((await check(password)).status).toBe(200);
+      expect((await check(`${password}x`)).status).toBe(401);
+    }
+  });
+
+  it("never matches a malformed or unguessable pbkdf2 hash, and answers it 401, not 500", async () => {
+    const [, salt, hex] = WERKZEUG_SHA256.split("$") as [string, string, string];
+    const user = await signup("werk_bad");
+    for (const bad of [
+      `pbkdf2:sha256$${salt}$${hex}`, // no iterations: Werkzeug's default of its day, which we do not guess
+      `pbkdf2:sha256:260000$${salt}$${hex.slice(2)}`, // digest too short
+      `pbkdf2:sha256:260000$${salt}$${hex.toUpperCase()}`, // Werkzeug compares lower-case hex
+      `pbkdf2:sha256:260000$${salt}`,
+      `pbkdf2:sha256:0$${salt}$${hex}`,
+      `pbkdf2:sha256:99999999999$${salt}$${hex}`,
+      `pbkdf2:sha256:26e4$${salt}$${hex}`,
+      `pbkdf2:md5:260000$${salt}$${hex}`,
+      `pbkdf2:sha256:260000$${salt}$${hex}$`,
+      "pbkdf2:",
+    ]) {
+      await pg.sql`update users set password_hash = ${bad} where id = ${user.id}`;
+      const res = await post("/internal/verify-credentials", { username: "werk_bad", password: PW });
+      expect(res.status, bad).toBe(401);
+      expect((await pg.sql`select password_hash from users where id = ${user.id}`)[0]!.password_hash).toBe(bad);
+    }
+  });
 });
 
 describe("operations", () => {

@@ -1,4 +1,5 @@
 import { parseOptions, type Algorithm } from "@node-rs/argon2";
+import { timingSafeEqual } from "node:crypto";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 
@@ -23,11 +24,16 @@ export const ARGON2_PARAMS = {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const os = require("node:os");
+const crypto = require("node:crypto");
 const argon2 = require(workerData.argon2);
 try { os.setPriority(workerData.nice); } catch {}
+const run = (m) =>
+  m.op === "hash" ? argon2.hashSync(m.password, m.options)
+  : m.op === "verify" ? argon2.verifySync(m.hash, m.password)
+  : crypto.pbkdf2Sync(m.password, m.salt, m.iterations, m.keylen, m.digest).toString("hex");
 parentPort.on("message", (m) => {
   try {
-    const result = m.op === "hash" ? argon2.hashSync(m.password, m.options) : argon2.verifySync(m.hash, m.password);
+    const result = run(m);
     parentPort.postMessage({ id: m.id, result });
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String((err && err.message) || err) });
@@ -35,7 +41,11 @@ parentPort.on("message", (m) => {
 });`;
 
 type Argon2Options = { algorithm: Algorithm; memoryCost: number; timeCost: number; parallelism: number };
-type Job = { op: "hash"; password: string; options: Argon2Options } | { op: "verify"; hash: string; password: string };
+type Job =
+  | { op: "hash"; password: string; options: Argon2Options }
+  | { op: "verify"; hash: string; password: string }
+  /** Hex of PBKDF2-HMAC-`digest` (strings as UTF-8), for the original's legacy Werkzeug hashes. */
+  | { op: "pbkdf2"; password: string; salt: string; iterations: number; keylen: number; digest: string };
 interface Pending {
   job: Job;
   resolve: (v: string | boolean) => void;
@@ -150,8 +160,35 @@ export async function hashPassword(password: string, signal?: AbortSignal): Prom
   return (await hashPool.run({ op: "hash", password, options: ARGON2_PARAMS }, signal)) as string;
 }
 
+/** Key length (the hash's natural output) of each hash a legacy Werkzeug PBKDF2 hash may name. */
+const PBKDF2_KEYLEN: Record<string, number> = { sha1: 20, sha256: 32, sha512: 64 };
+/** Far above any real setting (Werkzeug's default is 1,000,000): a corrupt row cannot tie up a worker for hours. */
+const PBKDF2_MAX_ITERATIONS = 10_000_000;
+
+/**
+ * A legacy Werkzeug hash `pbkdf2:<sha1|sha256|sha512>:<iterations>$<salt>$<hex digest>` (the original's v2
+ * stored these; its rows are copied over), or undefined when `stored` is not one Werkzeug could check. Without
+ * iterations Werkzeug used its version's default, which we cannot know: such a hash never matches.
+ */
+function parseWerkzeugHash(stored: string) {
+  const g = /^pbkdf2:(?<digest>sha1|sha256|sha512):(?<n>[0-9]+)\$(?<salt>[^$]*)\$(?<hex>[0-9a-f]+)$/.exec(stored)?.groups;
+  if (!g) return undefined;
+  const { digest, salt, hex } = g as Record<"digest" | "salt" | "hex", string>;
+  const iterations = Number(g.n);
+  const keylen = PBKDF2_KEYLEN[digest]!;
+  if (iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS || hex.length !== keylen * 2) return undefined;
+  return { digest, iterations, salt, keylen, hex };
+}
+
 export async function verifyPassword(stored: string, password: string, signal?: AbortSignal): Promise<boolean> {
   try {
+    if (stored.startsWith("pbkdf2:")) {
+      const legacy = parseWerkzeugHash(stored);
+      if (!legacy) return false;
+      const { hex, ...job } = legacy;
+      const computed = (await hashPool.run({ op: "pbkdf2", password, ...job }, signal)) as string;
+      return timingSafeEqual(Buffer.from(computed), Buffer.from(hex));
+    }
     return (await hashPool.run({ op: "verify", hash: stored, password }, signal)) === true;
   } catch (err) {
     if (signal?.aborted) throw err; // dropped: the client went away (the kit answers 499)
@@ -159,7 +196,10 @@ export async function verifyPassword(stored: string, password: string, signal?: 
   }
 }
 
-/** True when a stored hash was made with other parameters (rehashed after the next successful login). */
+/**
+ * True when a stored hash was made with other parameters or is not Argon2 at all, such as a legacy Werkzeug
+ * PBKDF2 one (`parseOptions` throws): rehashed to Argon2id after the next successful login.
+ */
 export function needsRehash(stored: string): boolean {
   try {
     const p = parseOptions(stored);

@@ -42,6 +42,10 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
   }
   if (!existsSync(pwFile)) throw new Error(`${clusterDir} exists but its superuser password file ${pwFile} is missing: remove ${opts.dataDir} to start afresh`);
   const password = readFileSync(pwFile, "utf8").trim();
+  // A persistent cluster runs with fsync on, which only flushes what PostgreSQL writes from now on: its files
+  // copied from the template, or written by a run with fsync=off before it had this rule, must be on disk
+  // first (PostgreSQL's documented step when turning fsync back on). sync(1) waits for that.
+  if (opts.persistent) execFileSync("sync");
   const pg = embeddedPostgres({ clusterDir, password, log, port: opts.port, persistent: opts.persistent ?? false });
   await pg.start();
   const database = opts.database ?? "titanium";
@@ -73,7 +77,9 @@ function embeddedPostgres(o: { clusterDir: string; password: string; log: (line:
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+    // fsync=off (fast) only for a throw-away cluster, whose data an OS crash could take with it; a persistent
+    // one (`npm start`'s `.local/`) keeps PostgreSQL's durable defaults, so a crash loses no acknowledged write.
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", ...(o.persistent ? [] : ["-c", "fsync=off"]), "-c", "max_connections=200"],
     onLog: (m) => o.log(String(m).trimEnd()),
     onError: (m) => o.log(String(m instanceof Error ? m.message : m).trimEnd()),
   });

@@ -27,6 +27,7 @@ const running = await startServer({
   logger,
   lifecycle,
   graceMs: Number(process.env.SHUTDOWN_GRACE_MS ?? 5000),
+  delayMs: Number(process.env.SHUTDOWN_DELAY_MS ?? 0),
   closers: [async () => logger.info("closer ran")],
 });
 exitOnSignals(running, logger);
