@@ -18,7 +18,7 @@ const pemPair = () =>
     privateKeyEncoding: { type: "pkcs8", format: "pem" },
     publicKeyEncoding: { type: "spki", format: "pem" },
   });
-const settings = { issuer: "auth-service", audience: "titanium", accessTtlSeconds: 900, refreshTtlSeconds: 3600 };
+const settings = { issuer: "auth-service", audience: "titanium", accessTtlSeconds: 900, refreshTtlSeconds: 3600, sessionMaxSeconds: 7200 };
 const PW = "Str0ng!pass";
 
 let pg: TestPostgres;
@@ -224,6 +224,30 @@ describe("refresh tokens", () => {
     expect(reuse.status).toBe(401);
     expect(await reuse.json()).toMatchObject({ message: expect.stringMatching(/reuse/) });
     expect((await post("/auth/refresh", { refresh_token: second.refresh_token })).status).toBe(401);
+  });
+
+  it("end at the session's deadline however often they are refreshed (a stolen token kept rotating dies too)", async () => {
+    const short = createApp({ sql: pg.sql, keys, tokens: { ...settings, sessionMaxSeconds: 3 }, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 });
+    const refresh = (token: string) => short.request("/auth/refresh", { method: "POST", body: JSON.stringify({ refresh_token: token }), headers: { "content-type": "application/json" } });
+    const started = Date.now();
+    const loginRes = await short.request("/login", { method: "POST", body: JSON.stringify({ username: "alice", password: PW }), headers: { "content-type": "application/json" } });
+    let token = ((await loginRes.json()) as Tokens).refresh_token;
+    const deadlineOf = async (t: string) =>
+      (await pg.sql<{ expires_at: Date; session_expires_at: Date }[]>`select expires_at, session_expires_at from refresh_tokens where token_hash = ${createHash("sha256").update(t).digest()}`)[0]!;
+    const { session_expires_at: deadline } = await deadlineOf(token);
+    expect(deadline.getTime() - started).toBeGreaterThan(2_000);
+    expect(deadline.getTime() - started).toBeLessThanOrEqual(3_000 + 1_000);
+    // Each rotation keeps the family's deadline and never gives a token past it (the TTL alone is an hour).
+    for (let i = 0; i < 2; i++) {
+      const r = await refresh(token);
+      expect(r.status).toBe(200);
+      token = ((await r.json()) as Tokens).refresh_token;
+      const row = await deadlineOf(token);
+      expect(row.session_expires_at).toEqual(deadline);
+      expect(row.expires_at.getTime()).toBeLessThanOrEqual(deadline.getTime());
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, deadline.getTime() - Date.now()) + 100));
+    expect((await refresh(token)).status).toBe(401);
   });
 
   it("a password change ends a session whose refresh is rotating at that very moment", async () => {

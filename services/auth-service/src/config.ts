@@ -50,6 +50,8 @@ export const envSchema = withPostgres({
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   /** Refresh-token lifetime (each use rotates it and restarts this clock). */
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(14 * 86400),
+  /** A session's whole life from its login: refreshing never extends it past this (then log in again). */
+  REFRESH_SESSION_MAX_SECONDS: z.coerce.number().int().min(300).max(365 * 86400).default(30 * 86400),
   USER_SERVICE_URL: serviceUrls("user-service"),
   /** Timeout for the call to the user-service's credential check. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),

@@ -16,6 +16,7 @@ const app = createApp({
     audience: env.JWT_AUDIENCE,
     accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
     refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+    sessionMaxSeconds: env.REFRESH_SESSION_MAX_SECONDS,
   },
   userServiceUrl: urlList(env.USER_SERVICE_URL),
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,

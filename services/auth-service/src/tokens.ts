@@ -9,6 +9,8 @@ export interface TokenSettings {
   audience: string;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
+  /** A session's (refresh-token family's) whole life, counted from its login; no rotation extends it. */
+  sessionMaxSeconds: number;
 }
 
 export interface Identity {
@@ -49,7 +51,7 @@ export class TokenService {
 
   /** A new session: a new refresh-token family. */
   async issue(user: Identity): Promise<TokenPair> {
-    const refresh = await this.storeRefresh(this.sql, user, randomUUID());
+    const refresh = await this.storeRefresh(this.sql, user, randomUUID(), new Date(Date.now() + this.settings.sessionMaxSeconds * 1000));
     return this.pair(user, refresh);
   }
 
@@ -65,8 +67,10 @@ export class TokenService {
       const [owner] = await tx<{ user_id: number }[]>`select user_id from refresh_tokens where token_hash = ${digest(presented)}`;
       if (!owner) return { error: "invalid" };
       await lockUserSessions(tx, owner.user_id);
-      const [row] = await tx<{ id: string; family_id: string; user_id: number; username: string; expires_at: Date; rotated_at: Date | null; revoked_at: Date | null }[]>`
-        select id, family_id, user_id, username, expires_at, rotated_at, revoked_at
+      const [row] = await tx<
+        { id: string; family_id: string; user_id: number; username: string; expires_at: Date; session_expires_at: Date; rotated_at: Date | null; revoked_at: Date | null }[]
+      >`
+        select id, family_id, user_id, username, expires_at, session_expires_at, rotated_at, revoked_at
         from refresh_tokens where token_hash = ${digest(presented)} for update`;
       if (!row || row.revoked_at || row.expires_at.getTime() <= Date.now()) return { error: "invalid" };
       if (row.rotated_at) {
@@ -75,7 +79,7 @@ export class TokenService {
       }
       await tx`update refresh_tokens set rotated_at = now() where id = ${row.id}`;
       const user = { id: row.user_id, username: row.username };
-      return { user, refresh: await this.storeRefresh(tx, user, row.family_id) };
+      return { user, refresh: await this.storeRefresh(tx, user, row.family_id, row.session_expires_at) };
     });
     if ("error" in outcome) return outcome;
     return this.pair(outcome.user, outcome.refresh);
@@ -102,11 +106,12 @@ export class TokenService {
     return rows.length;
   }
 
-  private async storeRefresh(sql: Sql | TransactionSql, user: Identity, familyId: string): Promise<string> {
+  /** A token of the family, valid for the refresh lifetime but never past the session's deadline. */
+  private async storeRefresh(sql: Sql | TransactionSql, user: Identity, familyId: string, sessionEnds: Date): Promise<string> {
     const token = randomBytes(32).toString("base64url");
-    const expires = new Date(Date.now() + this.settings.refreshTtlSeconds * 1000);
-    await sql`insert into refresh_tokens (token_hash, family_id, user_id, username, expires_at)
-      values (${digest(token)}, ${familyId}, ${user.id}, ${user.username}, ${expires})`;
+    const expires = new Date(Math.min(Date.now() + this.settings.refreshTtlSeconds * 1000, sessionEnds.getTime()));
+    await sql`insert into refresh_tokens (token_hash, family_id, user_id, username, expires_at, session_expires_at)
+      values (${digest(token)}, ${familyId}, ${user.id}, ${user.username}, ${expires}, ${sessionEnds})`;
     return token;
   }
 
