@@ -52,10 +52,23 @@ describe("Redis start command and probe (real redis-server)", () => {
     expect(await probe()).toBe(false);
   });
 
-  it("bounds memory with LRU eviction and keeps nothing on disk", async () => {
+  it("bounds memory with LRU eviction of the keys that expire, and keeps nothing on disk", async () => {
     expect(await cli(["config", "get", "maxmemory"], PASSWORD)).toBe(`maxmemory\n${32 * 1024 * 1024}`);
-    expect(await cli(["config", "get", "maxmemory-policy"], PASSWORD)).toBe("maxmemory-policy\nallkeys-lru");
+    expect(await cli(["config", "get", "maxmemory-policy"], PASSWORD)).toBe("maxmemory-policy\nvolatile-lru");
     expect(await cli(["config", "get", "save"], PASSWORD)).toBe("save");
+  });
+
+  it("when full, evicts cache entries (with a TTL) but never a cache's generation counter (INCR, no TTL)", async () => {
+    // Written first and never touched again: the least recently used key of all.
+    await cli(["incr", "test:generation"], PASSWORD);
+    // About 100 MiB of entries with a TTL, as the caches write them, into 32 MiB: hundreds of evictions.
+    const fill = "local i = redis.call('INCR', KEYS[1]) redis.call('SET', 'test:entry:' .. i, string.rep('x', 102400), 'EX', 600)";
+    await cli(["-r", "1000", "eval", fill, "1", "test:filled"], PASSWORD);
+    const evicted = Number(/evicted_keys:(\d+)/.exec(await cli(["info", "stats"], PASSWORD))![1]);
+    expect(evicted).toBeGreaterThan(500);
+    expect(await cli(["get", "test:generation"], PASSWORD)).toBe("1");
+    expect(await cli(["get", "test:filled"], PASSWORD)).toBe("1000");
+    await cli(["flushall"], PASSWORD);
   });
 
   it("never shows the password in any process's arguments", () => {

@@ -1,6 +1,7 @@
 /**
  * Redis for caches and rate limits: one pod, password from the ExternalSecret (never on the command
- * line), bounded memory with LRU eviction, no persistence (everything in it can be rebuilt), in the mesh.
+ * line), bounded memory with LRU eviction of the keys that expire, no persistence (everything in it can
+ * be rebuilt), in the mesh.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -24,7 +25,7 @@ export interface RedisArgs {
   namespace: string;
   /** Pinned Redis image (`data.redis.image`). */
   image: string;
-  /** `maxmemory` in MiB; keys are evicted (allkeys-lru) beyond it. */
+  /** `maxmemory` in MiB; keys with a TTL are evicted (volatile-lru) beyond it. */
   maxMemoryMb: number;
   /** Requests and limits of the Redis container. */
   resources: ResourceSpec;
@@ -47,6 +48,16 @@ const REDIS_UID = 999;
 const REDIS_GID = 1000;
 
 /**
+ * Evict only keys with a TTL: the cache entries (`SET … EX`) and the rate limits' cells (`SET … PX`). The
+ * caches' generation counters (no TTL) must stay: evicting one retires its namespace's whole cache at
+ * once, and a counter that restarted at a number already used would serve entries older than the last
+ * write (`services/kit/src/redis.ts`). Should memory ever fill with keys without a TTL, Redis refuses
+ * writes (OOM errors): the services then read the database, skip the cache write and owe the
+ * invalidation, and limit rates per replica; nothing fails a request.
+ */
+const MAXMEMORY_POLICY = "maxmemory-policy volatile-lru";
+
+/**
  * The container's command. The configuration goes to Redis on stdin (`redis-server -`, a here-document:
  * a pipe, no file), so the password never appears in the process arguments (`ps`, `/proc/<pid>/cmdline`)
  * or in the pod spec; `"` and `\\` in it are escaped for Redis' config syntax. `exec` makes redis-server
@@ -61,7 +72,7 @@ export function redisStartCommand(maxMemoryMb: number, port: number = REDIS.port
     "bind * -::*",
     'requirepass "$pw"',
     `maxmemory ${maxMemoryMb}mb`,
-    "maxmemory-policy allkeys-lru",
+    MAXMEMORY_POLICY,
     'save ""',
     "appendonly no",
     `dir ${dataDir}`,

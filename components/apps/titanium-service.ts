@@ -182,7 +182,8 @@ export class TitaniumService extends pulumi.ComponentResource {
 
       new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
         metadata: { name: svc, namespace, labels },
-        spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+        // A replica that is not Ready (crash-looping) serves nothing: evicting it never stalls a node drain.
+        spec: { maxUnavailable: 1, selector: { matchLabels: selector }, unhealthyPodEvictionPolicy: "AlwaysAllow" },
       }, child);
     }
 

@@ -21,7 +21,11 @@ export interface SecretArgs {
 export class Secret extends pulumi.ComponentResource {
   readonly secret: gcp.secretmanager.Secret;
   readonly version: gcp.secretmanager.SecretVersion;
-  /** The secret id (`titanium-<stack>-<name>`), what External Secrets' `remoteRef.key` names. */
+  /**
+   * The secret id (`titanium-<stack>-<name>`), what External Secrets' `remoteRef.key` names. It carries
+   * the version and the read grants as dependencies: a consumer created from it never reads a secret
+   * that has no value yet, or that its reader may not read yet.
+   */
   readonly secretId: pulumi.Output<string>;
   /** Full resource name, `projects/<project>/secrets/<id>`. */
   readonly resourceName: pulumi.Output<string>;
@@ -41,14 +45,16 @@ export class Secret extends pulumi.ComponentResource {
       { secret: this.secret.id, secretData: pulumi.secret(args.data) },
       { parent: this, protect: args.protect },
     );
-    for (const [reader, email] of Object.entries(args.readers)) {
-      new gcp.secretmanager.SecretIamMember(
-        `${name}-${reader}`,
-        { secretId: this.secret.id, role: "roles/secretmanager.secretAccessor", member: pulumi.interpolate`serviceAccount:${email}` },
-        { parent: this },
-      );
-    }
-    this.secretId = this.secret.secretId;
+    const grants = Object.entries(args.readers).map(
+      ([reader, email]) =>
+        new gcp.secretmanager.SecretIamMember(
+          `${name}-${reader}`,
+          { secretId: this.secret.id, role: "roles/secretmanager.secretAccessor", member: pulumi.interpolate`serviceAccount:${email}` },
+          { parent: this },
+        ),
+    );
+    // URNs, not ids: known in a preview too, so the id still shows there (an id would read as unknown).
+    this.secretId = pulumi.all([this.version.urn, ...grants.map((g) => g.urn)]).apply(() => this.secret.secretId);
     this.resourceName = this.secret.name;
     this.registerOutputs({ secretId: this.secretId, resourceName: this.resourceName });
   }

@@ -15,6 +15,7 @@ import { ofType, type ProgramRun, REPO_ROOT, readStackConfig, configuredRun, run
 import { CHARTS, type ChartKey, getPath } from "./chart-workloads";
 import { helmTplLiteral } from "./helm";
 import { ALLOY_CONFIG } from "./logging";
+import { NAMESPACES } from "./names";
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -59,8 +60,10 @@ const CNI_KEYS = ["cniConfDir", "cniBinDir", "global.logAsJson", "resources.requ
  */
 const FREE_FORM: Partial<Record<ChartKey, Record<string, string>>> = {
   externalSecrets: { nodeSelector: "a Pod nodeSelector" },
+  istiod: { affinity: "a Pod affinity" },
   istioGateway: { nodeSelector: "a Pod nodeSelector", affinity: "a Pod affinity", podDisruptionBudget: "a PodDisruptionBudget spec (prod)" },
   kubePrometheusStack: {
+    "defaultRules.disabled": "names of the chart's alerts its rule templates leave out",
     "grafana.nodeSelector": "a Pod nodeSelector",
     "prometheus.prometheusSpec.nodeSelector": "a Pod nodeSelector",
     "prometheus.prometheusSpec.storageSpec": "the Prometheus CRD's storage: a PersistentVolumeClaim template (validated below)",
@@ -289,5 +292,93 @@ describe.each(["dev", "prod"])("free-form values that are Kubernetes objects (%s
     expect(() => new PersistentVolumeClaim({ metadata: { name: "prometheus-db" }, ...template }).validate()).not.toThrow();
     // A misspelt or mistyped field there fails (so a pass means something).
     expect(() => new PersistentVolumeClaim({ metadata: { name: "x" }, spec: { ...(template.spec as Obj), accessModes: "ReadWriteOnce" } } as never).validate()).toThrow();
+  });
+});
+
+type Alert = Record<string, string>;
+interface InhibitRule {
+  source_matchers?: string[];
+  target_matchers?: string[];
+  equal?: string[];
+}
+
+/** One Alertmanager matcher, `name op value` (the value quoted or not); regular expressions are anchored. */
+function matches(matcher: string, alert: Alert): boolean {
+  const m = /^\s*(\w+)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$/.exec(matcher);
+  if (!m) throw new Error(`not a matcher: ${matcher}`);
+  const [, name, op, value] = m as unknown as [string, string, string, string];
+  const v = alert[name] ?? "";
+  const re = new RegExp(`^(?:${value})$`);
+  return op === "=" ? v === value : op === "!=" ? v !== value : op === "=~" ? re.test(v) : !re.test(v);
+}
+const matchAll = (matchers: string[] | undefined, alert: Alert) => (matchers ?? []).every((m) => matches(m, alert));
+
+/**
+ * The alerts Alertmanager sends to each receiver: inhibition as Alertmanager applies it (an alert that
+ * matches both sides of a rule is muted only by a source that does not), then the first matching route.
+ */
+function delivered(config: Obj, firing: Alert[]): Record<string, string[]> {
+  const rules = config.inhibit_rules as InhibitRule[];
+  const route = config.route as { receiver: string; routes?: { receiver: string; matchers?: string[]; continue?: boolean; routes?: unknown }[] };
+  // The model below is exact only for a flat tree without `continue`.
+  for (const r of route.routes ?? []) expect(Boolean(r.continue) || r.routes !== undefined).toBe(false);
+  const muted = (t: Alert) =>
+    rules.some(
+      (r) =>
+        matchAll(r.target_matchers, t) &&
+        firing.some(
+          (s) =>
+            matchAll(r.source_matchers, s) &&
+            (r.equal ?? []).every((n) => (s[n] ?? "") === (t[n] ?? "")) &&
+            !(matchAll(r.source_matchers, t) && matchAll(r.target_matchers, s)),
+        ),
+    );
+  const out: Record<string, string[]> = {};
+  for (const a of firing.filter((x) => !muted(x))) {
+    const receiver = (route.routes ?? []).find((r) => matchAll(r.matchers, a))?.receiver ?? route.receiver;
+    (out[receiver] ??= []).push(a.alertname!);
+  }
+  return out;
+}
+
+/**
+ * What Prometheus fires besides `alerts`, from the chart's `general.rules` group: Watchdog always, and
+ * InfoInhibitor (`ALERTS{severity="info"} unless on(namespace) ALERTS{severity=~"warning|critical"}`) for
+ * each info alert in a namespace without a warning or critical one.
+ */
+function withChartMetaAlerts(alerts: Alert[]): Alert[] {
+  const loud = new Set(alerts.filter((a) => /^(warning|critical)$/.test(a.severity ?? "")).map((a) => a.namespace));
+  const inhibitors = alerts.filter((a) => a.severity === "info" && !loud.has(a.namespace)).map((a) => ({ ...a, alertname: "InfoInhibitor", severity: "none" }));
+  return [...alerts, ...inhibitors, { alertname: "Watchdog", severity: "none" }];
+}
+
+describe.each(["dev", "prod"])("Alertmanager's configuration as Helm renders it (%s)", (stack) => {
+  /** The chart's defaults coalesced with ours: Helm merges maps and replaces lists. */
+  const rendered = () => {
+    const defaults = defaultsOf("kubePrometheusStack", loadConfig(stack, readStackConfig(stack)).charts.kubePrometheusStack.version);
+    return { chart: getPath(defaults, "alertmanager.config") as Obj, merged: getPath(deepMerge(defaults, valuesOf(runs[stack]!, "kubePrometheusStack")), "alertmanager.config") as Obj };
+  };
+  const ns = NAMESPACES.app;
+
+  it("keeps the chart's inhibition rules", () => {
+    const { chart, merged } = rendered();
+    expect((chart.inhibit_rules as unknown[]).length).toBeGreaterThan(0);
+    expect(merged.inhibit_rules).toEqual(expect.arrayContaining(chart.inhibit_rules as unknown[]));
+  });
+
+  it("sends an info alert only beside a warning or critical one of its namespace (the chart's design), and never Watchdog or InfoInhibitor", () => {
+    const { merged } = rendered();
+    const info = { alertname: "CPUThrottlingHigh", severity: "info", namespace: ns, pod: "api-gateway-1" };
+    const warning = { alertname: "KubePodCrashLooping", severity: "warning", namespace: ns, pod: "api-gateway-1" };
+    expect(delivered(merged, withChartMetaAlerts([info]))).toEqual({ null: ["Watchdog"] });
+    expect(delivered(merged, withChartMetaAlerts([info, { ...warning, namespace: NAMESPACES.monitoring }]))).toEqual({ default: ["KubePodCrashLooping"], null: ["Watchdog"] });
+    expect(delivered(merged, withChartMetaAlerts([info, warning]))).toEqual({ default: ["CPUThrottlingHigh", "KubePodCrashLooping"], null: ["Watchdog"] });
+  });
+
+  it("mutes a warning while the same alert is critical in its namespace, and sends the critical one", () => {
+    const { merged } = rendered();
+    const filling = { alertname: "KubePersistentVolumeFillingUp", namespace: ns, persistentvolumeclaim: "data-postgres-0" };
+    expect(delivered(merged, withChartMetaAlerts([{ ...filling, severity: "warning" }, { ...filling, severity: "critical" }]))).toEqual({ default: ["KubePersistentVolumeFillingUp"], null: ["Watchdog"] });
+    expect(delivered(merged, withChartMetaAlerts([{ alertname: "TitaniumTargetDown", severity: "critical", namespace: ns }]))).toEqual({ default: ["TitaniumTargetDown"], null: ["Watchdog"] });
   });
 });

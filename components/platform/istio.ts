@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { TitaniumConfig } from "../../stacks/config";
 import { type ChartsConfig, chartRelease } from "./helm";
-import { GATEWAY, K3S_CNI_DIRS, NAMESPACES } from "./names";
+import { GATEWAY, ISTIOD, K3S_CNI_DIRS, NAMESPACES } from "./names";
 
 export interface IstioArgs {
   /** Kubernetes provider of the cluster layer. */
@@ -54,7 +54,7 @@ export class Istio extends pulumi.ComponentResource {
     const k = { parent: this, provider: args.provider };
     const ns = NAMESPACES.istio;
     const ha = args.replicas > 1;
-    // Gateways spread over nodes, so a node loss keeps one behind the load balancer.
+    // istiod and the gateways spread over nodes, so a node loss keeps one of each serving.
     const spread = (labels: Record<string, string>) =>
       ha
         ? {
@@ -83,6 +83,7 @@ export class Istio extends pulumi.ComponentResource {
       {
         autoscaleEnabled: false,
         replicaCount: args.replicas,
+        affinity: spread({ ...ISTIOD.podLabels }),
         // Sidecars rely on the CNI agent for traffic redirection (no privileged istio-init).
         cni: { enabled: true },
         // Keeps the webhook's failure policy equal to what istiod patches in (no perpetual diff).

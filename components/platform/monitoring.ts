@@ -50,10 +50,19 @@ export const MESH_POD_MONITOR = "mesh-merged-metrics";
  */
 /**
  * kube-prometheus-stack's default rule groups (`defaultRules.rules.<group>`) turned off: K3s runs these
- * components inside its own process without a scrape target (their alerts would fire forever), and no
- * node runs Windows. Every other group stays on; the alerts runbook lists them all.
+ * components inside its own process without a scrape target (their alerts would fire forever), no
+ * node runs Windows, and `network` (NodeNetworkInterfaceFlapping only) reads node network counters the
+ * node exporter does not see ({@link CHART_ALERTS_OFF}). Every other group stays on; the alerts runbook
+ * lists them all.
  */
-export const CHART_RULE_GROUPS_OFF = ["etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording", "windows"] as const;
+export const CHART_RULE_GROUPS_OFF = ["etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording", "network", "windows"] as const;
+
+/**
+ * Single alerts of kept groups turned off (`defaultRules.disabled`): the node exporter stays out of the
+ * node's network namespace (k8s-no-host-namespaces), so network interface and conntrack counters are its
+ * own pod's, and these alerts could never see a node's problem.
+ */
+export const CHART_ALERTS_OFF = ["NodeHighNumberConntrackEntriesUsed", "NodeNetworkReceiveErrs", "NodeNetworkTransmitErrs"] as const;
 
 export class Monitoring extends pulumi.ComponentResource {
   /** The kube-prometheus-stack release (its CRDs back PodMonitors, ServiceMonitors and PrometheusRules). */
@@ -91,8 +100,12 @@ export class Monitoring extends pulumi.ComponentResource {
         kubeProxy: { enabled: false },
         kubeEtcd: { enabled: false },
         // The chart's own alert rules stay on (nodes, kubelet, workloads, volumes, Prometheus itself:
-        // docs/runbooks/alerts.md), except the groups about what is off above or absent here.
-        defaultRules: { rules: Object.fromEntries(CHART_RULE_GROUPS_OFF.map((g) => [g, false])) },
+        // docs/runbooks/alerts.md), except the groups about what is off above or absent here, and the
+        // alerts on node network counters (not collected: the node exporter below).
+        defaultRules: {
+          rules: Object.fromEntries(CHART_RULE_GROUPS_OFF.map((g) => [g, false])),
+          disabled: Object.fromEntries(CHART_ALERTS_OFF.map((a) => [a, true])),
+        },
         prometheusOperator: { admissionWebhooks: { patch: {} }, prometheusConfigReloader: {} },
         prometheus: {
           prometheusSpec: {
@@ -155,9 +168,10 @@ export class Monitoring extends pulumi.ComponentResource {
         "kube-state-metrics": {},
         // On every node: the chart tolerates only NoSchedule taints, and prod's dedicated servers are
         // tainted NoExecute (their disks and memory hold etcd; the capacity check counts a pod per node).
-        // Not in the node's network and PID namespaces (the chart's default; k8s-no-host-namespaces):
+        // Not in the node's network and PID namespaces (the chart's default is both; k8s-no-host-namespaces):
         // it reads the node's /proc, /sys and / through its allow-listed mounts, so CPU, memory, disk and
-        // filesystem metrics are the node's; network interface counters are the pod's own.
+        // filesystem metrics are the node's; network interface and conntrack counters are the pod's own
+        // (the alerts on them are off: CHART_RULE_GROUPS_OFF, CHART_ALERTS_OFF).
         "prometheus-node-exporter": { tolerations: [{ operator: "Exists" }], hostNetwork: false, hostPID: false },
       },
       { ...k, dependsOn: [grafanaAdmin, ...args.volumes.dependsOn, ...args.dependsOn] },
@@ -274,7 +288,12 @@ export class Monitoring extends pulumi.ComponentResource {
   }
 }
 
-/** Alertmanager configuration for the configured receiver. Watchdog (always firing) never pages. */
+/**
+ * Alertmanager configuration for the configured receiver. Watchdog (always firing) and InfoInhibitor never
+ * page. No `inhibit_rules`: Helm would replace the chart's list with ours, and the chart's own rules are the
+ * ones wanted (critical mutes warning and info, warning mutes info, per alert name and namespace; the
+ * chart's InfoInhibitor mutes info alerts in a namespace without a warning or critical one).
+ */
 export function alertmanagerConfig(receiver: TitaniumConfig["observability"]["alertReceiver"]): Record<string, unknown> {
   const target =
     receiver.type === "webhook"
@@ -292,6 +311,5 @@ export function alertmanagerConfig(receiver: TitaniumConfig["observability"]["al
       routes: [{ receiver: "null", matchers: ['alertname =~ "Watchdog|InfoInhibitor"'] }],
     },
     receivers: [{ name: "null" }, target],
-    inhibit_rules: [{ source_matchers: ['severity = "critical"'], target_matchers: ['severity = "warning"'], equal: ["alertname", "namespace", "service"] }],
   };
 }

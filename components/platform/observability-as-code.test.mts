@@ -11,7 +11,7 @@ import { HTTP_DURATION_BUCKETS, HTTP_LABELS, METRICS } from "../../services/kit/
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config.js";
 import { readStackConfig } from "../../stacks/harness.js";
-import { CHART_RULE_GROUPS_OFF } from "./monitoring.js";
+import { CHART_ALERTS_OFF, CHART_RULE_GROUPS_OFF } from "./monitoring.js";
 import { ALERT_GROUPS, LATENCY_SLO_SECONDS } from "./rules.js";
 
 type Obj = Record<string, unknown>;
@@ -175,6 +175,8 @@ describe("PrometheusRules", () => {
     const rows = [...table.matchAll(/^\| (.+) \| (yes|no)[:|]/gm)].flatMap((m) => [...m[1]!.matchAll(/`(\w+)`/g)].map((g) => [g[1]!, m[2]!] as const));
     expect(rows.map(([g]) => g).sort()).toEqual(Object.keys(values.defaultRules.rules).sort());
     expect(rows.filter(([, kept]) => kept === "no").map(([g]) => g).sort()).toEqual([...CHART_RULE_GROUPS_OFF].sort());
+    // And each single alert turned off in a kept group, by name.
+    for (const alert of CHART_ALERTS_OFF) expect(table, alert).toContain(alert);
   });
 
   it("each alert has a runbook section", () => {

@@ -8,7 +8,7 @@ import { loadConfig } from "../../stacks/config";
 import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, configuredRun, REPO_ROOT, runProgram } from "../../stacks/harness";
 import { capacityReport } from "./capacity";
 import { CHARTS, chartWorkloads } from "./chart-workloads";
-import { APP_SECRET, GATEWAY, NAMESPACES } from "./names";
+import { APP_SECRET, GATEWAY, ISTIOD, NAMESPACES } from "./names";
 import { ALLOY_CONFIG } from "./logging";
 import { alertmanagerConfig, CHART_RULE_GROUPS_OFF } from "./monitoring";
 import { LOKI } from "./names";
@@ -79,6 +79,19 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     // Mesh and monitoring custom resources only after the charts that bring their CRDs.
     expect(dependsOn(r, one(r, PEER_AUTH, "platform-istio-mtls-strict"), istiod!)).toBe(true);
     for (const cr of r.resources.filter((x) => x.type.startsWith("kubernetes:monitoring.coreos.com/"))) expect(dependsOn(r, cr, kps)).toBe(true);
+    // Every ExternalSecret waits for what ESO reads: each secret's value (its version) and the agents' read grant on it.
+    const secrets = ofType(r, "gcp:secretmanager/secret:Secret");
+    const externalSecrets = ofType(r, EXTERNAL_SECRET);
+    expect(externalSecrets.map((es) => es.name).sort()).toEqual(["platform-argocd-admin-password", "platform-external-secrets-app", "platform-monitoring-grafana-admin"]);
+    for (const es of externalSecrets) {
+      for (const d of o(es.inputs.spec).data as Obj[]) {
+        const secret = secrets.find((s) => s.inputs.secretId === o(d.remoteRef).key);
+        expect(secret, `${es.name} reads ${String(o(d.remoteRef).key)}`).toBeDefined();
+        const needed = r.resources.filter((x) => x.parent === secret!.parent && x.type !== secret!.type);
+        expect(needed.map((x) => x.type).sort()).toEqual(["gcp:secretmanager/secretIamMember:SecretIamMember", "gcp:secretmanager/secretVersion:SecretVersion"]);
+        for (const n of needed) expect(dependsOn(r, es, n), `${es.name} after ${n.name}`).toBe(true);
+      }
+    }
   });
 
   it("has one mesh-wide STRICT PeerAuthentication and nothing that weakens mTLS", () => {
@@ -332,6 +345,17 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(Object.values(rules).every((v) => v === false)).toBe(true);
   });
 
+  it("turns off the chart's node network alerts while the node exporter is outside the node's network namespace", () => {
+    const values = o(release(run(), "kube-prometheus-stack").inputs.values);
+    // In the pod's own namespace, interface and conntrack counters are the pod's: these alerts would watch its veth.
+    expect(o(values["prometheus-node-exporter"]).hostNetwork).toBe(false);
+    const defaultRules = o(values.defaultRules);
+    // `network` holds NodeNetworkInterfaceFlapping only; the rest sit in `nodeExporterAlerting`, whose filesystem alerts stay.
+    expect(o(defaultRules.rules).network).toBe(false);
+    expect(o(defaultRules.rules).nodeExporterAlerting).toBeUndefined();
+    expect(defaultRules.disabled).toEqual({ NodeHighNumberConntrackEntriesUsed: true, NodeNetworkReceiveErrs: true, NodeNetworkTransmitErrs: true });
+  });
+
   it("runs the node exporter on every node, the dedicated servers' NoExecute taint included", () => {
     const exporter = o(o(release(run(), "kube-prometheus-stack").inputs.values)["prometheus-node-exporter"]);
     expect(exporter.tolerations).toEqual([{ operator: "Exists" }]);
@@ -422,11 +446,19 @@ describe("Alloy's pipeline", () => {
 });
 
 describe("platform layer variants", () => {
-  it("runs HA control plane and gateways in prod only", () => {
+  it("runs HA control plane and gateways in prod only, each spread over nodes", () => {
     const replicas = (s: string, chart: string) => o(release(runs[s]!, chart).inputs.values).replicaCount;
     expect(replicas("dev", "istiod")).toBe(1);
     expect(replicas("prod", "istiod")).toBe(2);
     expect(replicas("prod", "gateway")).toBe(2);
+    // Two replicas on one node would both go with it: each pod prefers a node without a sibling.
+    const affinity = (s: string, chart: string) => o(release(runs[s]!, chart).inputs.values).affinity;
+    const apart = (labels: Record<string, string>) => ({
+      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: labels } } }] },
+    });
+    expect(affinity("prod", "istiod")).toEqual(apart(ISTIOD.podLabels));
+    expect(affinity("prod", "gateway")).toEqual(apart(GATEWAY.podLabels));
+    for (const chart of ["istiod", "gateway"]) expect(affinity("dev", chart)).toEqual({});
   });
 
   it("names a configured hostname in the generated certificate, and still the public IP", async () => {
