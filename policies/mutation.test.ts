@@ -52,6 +52,16 @@ const chartRelease = (rs: RecordedResource[], chart: string) =>
 
 const CONTAINER = "spec.template.spec.containers[0]";
 
+/** The backup CronJob and the path of its `pg-dump` init container (under the job template). */
+function backupInit(rs: RecordedResource[]): [RecordedResource, string] {
+  const cron = find(rs, "the backup CronJob", (r) => r.type === "kubernetes:batch/v1:CronJob" && getPath(r.inputs, "metadata.name") === "postgres-backup");
+  const at = "spec.jobTemplate.spec.template.spec.initContainers";
+  const list = getPath(cron.inputs, at);
+  const i = Array.isArray(list) ? list.findIndex((c) => (c as { name?: unknown }).name === "pg-dump") : -1;
+  if (i < 0) throw new Error("mutation target not found: the backup's pg-dump init container");
+  return [cron, `${at}[${i}]`];
+}
+
 interface Mutation {
   name: string;
   stacks: readonly Stack[];
@@ -99,6 +109,18 @@ const MUTATIONS: Mutation[] = [
   },
   { name: "drops the mesh-wide PeerAuthentication", stacks: STACKS, policies: ["istio-mesh-wide-strict-mtls"], apply: (rs) => rs.filter((r) => r !== meshWide(rs)) },
   {
+    name: "adds a second selector-less PeerAuthentication in istio-system, mode UNSET (Istio would apply the older one)",
+    stacks: STACKS,
+    policies: ["istio-mesh-wide-strict-mtls"],
+    apply: (rs) => {
+      const second = structuredClone(meshWide(rs));
+      Object.assign(second, { name: `${second.name}-legacy`, urn: `${second.urn}-legacy` });
+      put(second, "metadata.name", "legacy");
+      put(second, "spec.mtls.mode", "UNSET");
+      return [...rs, second];
+    },
+  },
+  {
     name: "disables TLS in a DestinationRule towards a service",
     stacks: STACKS,
     policies: ["istio-destination-rule-mtls"],
@@ -112,7 +134,40 @@ const MUTATIONS: Mutation[] = [
       put(find(rs, "the application Namespace", (r) => r.type === "kubernetes:core/v1:Namespace" && isAppNs(getPath(r.inputs, "metadata.name"))), 'metadata.labels."istio-injection"', undefined),
   },
   { name: "adds a latest image", stacks: STACKS, policies: ["k8s-image-pinned"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.image`, "ghcr.io/titanium-platform/titanium/api-gateway:latest") },
+  {
+    name: "gives the backup's pg-dump init container a latest image",
+    stacks: STACKS,
+    policies: ["k8s-image-pinned"],
+    apply: (rs) => {
+      const [cron, init] = backupInit(rs);
+      put(cron, `${init}.image`, "postgres:latest");
+    },
+  },
+  {
+    name: "drops the memory limit of the backup's pg-dump init container",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) => {
+      const [cron, init] = backupInit(rs);
+      put(cron, `${init}.resources.limits.memory`, undefined);
+    },
+  },
   { name: "makes a container privileged", stacks: STACKS, policies: ["k8s-no-privilege"], apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.privileged`, true) },
+  {
+    name: "makes the backup's pg-dump init container privileged (under the CronJob's job template)",
+    stacks: STACKS,
+    policies: ["k8s-no-privilege"],
+    apply: (rs) => {
+      const [cron, init] = backupInit(rs);
+      put(cron, `${init}.securityContext.privileged`, true);
+    },
+  },
+  {
+    name: "adds NET_ADMIN to an application container",
+    stacks: STACKS,
+    policies: ["k8s-no-privilege"],
+    apply: (rs) => put(appDeployment(rs), `${CONTAINER}.securityContext.capabilities`, { drop: ["ALL"], add: ["NET_ADMIN"] }),
+  },
   {
     name: "makes a chart's containers privileged through its values",
     stacks: STACKS,
@@ -138,6 +193,28 @@ const MUTATIONS: Mutation[] = [
     stacks: STACKS,
     policies: ["k8s-host-path-allow-list"],
     apply: (rs) => put(chartRelease(rs, "cni"), "values.cniBinDir", undefined),
+  },
+  {
+    name: "binds the database's claim to a hostPath PersistentVolume",
+    stacks: STACKS,
+    policies: ["k8s-host-path-allow-list"],
+    apply: (rs) => {
+      const claim = find(rs, "the database's PersistentVolumeClaim", (r) => r.type === "kubernetes:core/v1:PersistentVolumeClaim");
+      const pv = structuredClone(claim);
+      Object.assign(pv, { type: "kubernetes:core/v1:PersistentVolume", name: `${claim.name}-pv`, urn: `${claim.urn}-pv` });
+      pv.inputs = {
+        apiVersion: "v1",
+        kind: "PersistentVolume",
+        metadata: { name: "postgres-data-host", labels: getPath(claim.inputs, "metadata.labels") },
+        spec: {
+          capacity: getPath(claim.inputs, "spec.resources.requests"),
+          accessModes: ["ReadWriteOnce"],
+          hostPath: { path: "/var/lib/titanium/postgres" },
+          claimRef: { namespace: getPath(claim.inputs, "metadata.namespace"), name: getPath(claim.inputs, "metadata.name") },
+        },
+      };
+      return [...rs, pv];
+    },
   },
   {
     name: "mounts a hostPath into an application pod",
@@ -238,12 +315,36 @@ const MUTATIONS: Mutation[] = [
     apply: (rs) => put(appDeployment(rs), 'spec.template.metadata.labels."sidecar.istio.io/inject"', "off"),
   },
   {
+    name: "turns the sidecar's traffic capture off on an application pod (interceptionMode NONE)",
+    stacks: STACKS,
+    policies: ["istio-sidecar-injection"],
+    apply: (rs) => put(appDeployment(rs), 'spec.template.metadata.annotations."sidecar.istio.io/interceptionMode"', "NONE"),
+  },
+  {
     name: "patches the gateway's Deployment instead of owning it",
     stacks: STACKS,
     policies: ["k8s-no-guarded-patches"],
     apply: (rs) => void (appDeployment(rs).type = "kubernetes:apps/v1:DeploymentPatch"),
   },
+  {
+    name: "patches istiod's sidecar injector ConfigMap",
+    stacks: STACKS,
+    policies: ["k8s-no-guarded-patches"],
+    apply: (rs) => {
+      const project = byType(rs, "kubernetes:argoproj.io/v1alpha1:AppProjectPatch");
+      const patch = structuredClone(project);
+      Object.assign(patch, { type: "kubernetes:core/v1:ConfigMapPatch", name: "injector-patch", urn: `${project.urn}-injector-patch` });
+      patch.inputs = { apiVersion: "v1", kind: "ConfigMap", metadata: { ...(project.inputs.metadata as object), name: "istio-sidecar-injector", namespace: "istio-system" }, data: { values: "{}" } };
+      return [...rs, patch];
+    },
+  },
   { name: "drops the PodDisruptionBudgets", stacks: ["prod"], policies: ["k8s-app-high-availability"], apply: (rs) => rs.filter((r) => !/PodDisruptionBudget$/.test(r.type)) },
+  {
+    name: "sets a PodDisruptionBudget to maxUnavailable 0 (every drain blocks)",
+    stacks: ["prod"],
+    policies: ["k8s-app-high-availability"],
+    apply: (rs) => put(find(rs, "a PodDisruptionBudget", (r) => /PodDisruptionBudget$/.test(r.type)), "spec.maxUnavailable", 0),
+  },
   {
     name: "leaves the mesh-wide PeerAuthentication without its recommended labels",
     stacks: ["prod"],

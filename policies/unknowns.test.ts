@@ -45,7 +45,11 @@ const CASES: Record<string, () => [RecordedResource[], number, string]> = {
   "k8s-namespace-pod-security": () => [[namespace("titanium", { "istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "restricted" })], 0, "metadata.labels"],
 };
 
-/** Policies that read no input, only the type token: a preview's unknowns never change their verdict. */
+/**
+ * Policies that judge by the type token alone: a preview's unknowns never change their verdict. (A
+ * ConfigMapPatch is the exception: `k8s-no-guarded-patches` reads its target's name, and an unknown one
+ * is reported, rules/workloads.test.ts.)
+ */
 const TYPE_ONLY: Record<string, () => RecordedResource> = {
   "k8s-no-guarded-patches": () => recorded("kubernetes:apps/v1:DeploymentPatch", "api", { metadata: { name: "api" } }),
 };

@@ -146,19 +146,27 @@ export interface WorkloadMatcher {
   containers?: string[];
   /** Only these host paths, exactly (a trailing `/` aside; any path when absent); for the hostPath check. */
   hostPaths?: string[];
+  /**
+   * For the privilege check: only these added Linux capabilities (`NET_ADMIN`, ...), the container
+   * otherwise held to every rule; absent, the entry admits the container as privileged (every capability).
+   */
+  capabilities?: string[];
   /** Why the exception is acceptable (shown in reports and the README). */
   reason: string;
 }
 
-/** Every allow-list entry that covers this workload (as a whole; see {@link coversContainer} and {@link coversHostPath}). */
-export function matchWorkloads(entries: readonly WorkloadMatcher[], props: Obj, template?: PodTemplate): WorkloadMatcher[] {
+/**
+ * Every allow-list entry that covers this workload (as a whole; see {@link coversContainer} and {@link coversHostPath}).
+ * `namespaceOverride` stands in for a cluster-scoped object's own (a PersistentVolume: the namespace of the claim it is reserved for).
+ */
+export function matchWorkloads(entries: readonly WorkloadMatcher[], props: Obj, template?: PodTemplate, namespaceOverride?: string): WorkloadMatcher[] {
   const md = metadataOf(props);
   // Only the labels that identify a workload are read (an unknown unrelated label must not matter).
   const label = (key: string) => labelsOf(md)[key] ?? labelsOf(template?.metadata ?? {})[key];
   const names = [md.name, label("app.kubernetes.io/name")].filter((n): n is string => typeof n === "string");
   const chartLabel = label("helm.sh/chart");
   const component = label("app.kubernetes.io/component");
-  const namespace = typeof md.namespace === "string" ? md.namespace : "default";
+  const namespace = namespaceOverride ?? (typeof md.namespace === "string" ? md.namespace : "default");
   return entries.filter((e) => {
     if (e.namespace !== undefined && e.namespace !== namespace) return false;
     if (e.kinds !== undefined && !(typeof props.kind === "string" && e.kinds.includes(props.kind))) return false;
@@ -195,6 +203,7 @@ export const workloadMatcherListSchema = {
       kinds: { type: "array" as const, items: { type: "string" as const } },
       containers: { type: "array" as const, items: { type: "string" as const } },
       hostPaths: { type: "array" as const, items: { type: "string" as const } },
+      capabilities: { type: "array" as const, items: { type: "string" as const } },
       reason: { type: "string" as const, minLength: 1 },
     },
     required: ["reason"],

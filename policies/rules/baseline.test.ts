@@ -59,6 +59,41 @@ describe("k8s-app-high-availability (stack)", () => {
     const otherPdb = podDisruptionBudget("x", { "app.kubernetes.io/name": "blog-service" });
     expect(messages(await check(highAvailability, [api, otherPdb]))).toEqual(["titanium/api-gateway has no PodDisruptionBudget selecting its pods"]);
   });
+  const budget = (spec: Record<string, unknown>, name = "api-gateway") => {
+    const r = podDisruptionBudget(name, { "app.kubernetes.io/name": "api-gateway" });
+    (r.inputs as { spec: Record<string, unknown> }).spec = { selector: { matchLabels: { "app.kubernetes.io/name": "api-gateway" } }, ...spec };
+    return r;
+  };
+  it.each([
+    ["maxUnavailable 0", { maxUnavailable: 0 }, 2, undefined, "allows 0 disruptions at 2 replica(s), so a node drain never finishes; it must let at least one pod go"],
+    ["maxUnavailable 0%", { maxUnavailable: "0%" }, 2, undefined, "allows 0 disruptions at 2 replica(s), so a node drain never finishes; it must let at least one pod go"],
+    ["minAvailable equal to the replicas", { minAvailable: 2 }, 2, undefined, "allows 0 disruptions at 2 replica(s), so a node drain never finishes; it must let at least one pod go"],
+    ["minAvailable 100%", { minAvailable: "100%" }, 3, undefined, "allows 0 disruptions at 3 replica(s), so a node drain never finishes; it must let at least one pod go"],
+    ["minAvailable 60% of 2 (rounded up: 2)", { minAvailable: "60%" }, 2, undefined, "allows 0 disruptions at 2 replica(s), so a node drain never finishes; it must let at least one pod go"],
+    ["minAvailable equal to the HPA's minReplicas", { minAvailable: 2 }, 4, 2, "allows 0 disruptions at 2 replica(s) (HPA minReplicas), so a node drain never finishes; it must let at least one pod go"],
+    ["maxUnavailable 100%", { maxUnavailable: "100%" }, 2, undefined, "allows 2 disruption(s) at 2 replica(s), so a drain may evict every pod; it must keep at least one"],
+    ["neither field (policy/v1: every pod may go)", {}, 2, undefined, "allows 2 disruption(s) at 2 replica(s), so a drain may evict every pod; it must keep at least one"],
+    ["a count as a string", { maxUnavailable: "1" }, 2, undefined, 'maxUnavailable "1" is neither a count nor a percentage'],
+  ])("flags a PodDisruptionBudget with %s", async (_label, spec, replicas, hpaMin, problem) => {
+    const resources = [deployment("api-gateway", { replicas }), budget(spec), ...(hpaMin ? [horizontalPodAutoscaler("api-gateway", "api-gateway", hpaMin)] : [])];
+    expect(messages(await check(highAvailability, resources))).toEqual([`titanium/api-gateway: PodDisruptionBudget titanium/api-gateway ${problem}`]);
+  });
+  it.each([
+    ["maxUnavailable 1 (the platform's)", { maxUnavailable: 1 }, 2, undefined],
+    ["maxUnavailable 50% of 2 (rounded up: 1)", { maxUnavailable: "50%" }, 2, undefined],
+    ["maxUnavailable 10% of 3 (rounded up: 1)", { maxUnavailable: "10%" }, 3, undefined],
+    ["minAvailable 1", { minAvailable: 1 }, 2, undefined],
+    ["minAvailable 50% of 3 (rounded up: 2)", { minAvailable: "50%" }, 3, undefined],
+    ["minAvailable 2 at an HPA minimum of 3", { minAvailable: 2 }, 1, 3],
+  ])("passes a PodDisruptionBudget with %s", async (_label, spec, replicas, hpaMin) => {
+    const resources = [deployment("api-gateway", { replicas }), budget(spec), ...(hpaMin ? [horizontalPodAutoscaler("api-gateway", "api-gateway", hpaMin)] : [])];
+    expect((await check(highAvailability, resources)).findings).toEqual([]);
+  });
+  it("flags two PodDisruptionBudgets over the same pods (the eviction API refuses every eviction)", async () => {
+    expect(messages(await check(highAvailability, [api, pdb, budget({ maxUnavailable: 1 }, "extra")]))).toEqual([
+      "titanium/api-gateway is selected by 2 PodDisruptionBudgets (titanium/api-gateway, titanium/extra): the eviction API refuses to evict a pod with more than one, so every drain blocks",
+    ]);
+  });
   it("matches an HPA to an auto-named Deployment through its dependency", async () => {
     const unnamed = deployment("api-gateway", { replicas: 1 });
     (unnamed.inputs.metadata as Record<string, unknown>).name = undefined;

@@ -35,16 +35,45 @@ function selects(selector: unknown, labels: Record<string, unknown>): boolean {
   return Object.entries(match).every(([k, v]) => labels[k] === v);
 }
 
-/** Application Deployments survive a node drain: two replicas at least and a PodDisruptionBudget. */
+/**
+ * How many of `replicas` pods a PodDisruptionBudget lets an eviction take, as the disruption
+ * controller computes it: `maxUnavailable` (a count, or a percentage of the replicas rounded up), or
+ * the replicas minus `minAvailable` (a count, or a percentage rounded up); all of them when it sets
+ * neither. A string that is not a percentage is invalid (the API refuses it): a message instead.
+ */
+export function allowedDisruptions(spec: Obj, replicas: number): number | string {
+  const scaled = (v: unknown, field: string): number | string => {
+    if (typeof v === "number" && Number.isInteger(v) && v >= 0) return v;
+    const pct = typeof v === "string" ? /^(\d+)%$/.exec(v) : null;
+    if (pct) return Math.ceil((Number(pct[1]) * replicas) / 100);
+    return `${field} ${JSON.stringify(v)} is neither a count nor a percentage`;
+  };
+  if (spec.maxUnavailable !== undefined) {
+    const max = scaled(spec.maxUnavailable, "maxUnavailable");
+    return typeof max === "number" ? Math.max(0, Math.min(max, replicas)) : max;
+  }
+  if (spec.minAvailable !== undefined) {
+    const min = scaled(spec.minAvailable, "minAvailable");
+    return typeof min === "number" ? Math.max(0, replicas - min) : min;
+  }
+  return replicas;
+}
+
+/**
+ * Application Deployments survive a node drain: two replicas at least, and exactly one
+ * PodDisruptionBudget selecting their pods that lets a drain evict at least one of them (at the
+ * fewest replicas the HPA may leave) and keeps at least one running. (A budget of 0 blocks every
+ * drain; two budgets over the same pods make the eviction API refuse every eviction.)
+ */
 export const highAvailability = stackPolicy<Config>(
   {
     name: "k8s-app-high-availability",
     description:
-      "Every application Deployment runs at least two replicas (its own replicas or its HPA's minReplicas) and is covered by a PodDisruptionBudget.",
+      "Every application Deployment runs at least two replicas (its own replicas or its HPA's minReplicas) and is covered by exactly one PodDisruptionBudget that, at that many replicas, allows at least one disruption and keeps at least one pod (minAvailable/maxUnavailable as counts or percentages).",
     severity: "medium",
     enforcementLevel: "advisory",
     remediationSteps:
-      "Set `titanium:services.<name>.replicas` (and minReplicas) to 2 or more and turn on `titanium:features.autoscaling`, which creates the HPA and a PodDisruptionBudget (maxUnavailable 1) selecting the service's pods.",
+      "Set `titanium:services.<name>.replicas` (and minReplicas) to 2 or more and turn on `titanium:features.autoscaling`, which creates the HPA and a PodDisruptionBudget (maxUnavailable 1) selecting the service's pods. A budget must let a drain evict a pod: not `maxUnavailable: 0`, nor `minAvailable` equal to the replicas.",
     configSchema: {
       properties: {
         applicationNamespaces: applicationNamespacesSchema,
@@ -73,8 +102,21 @@ export const highAvailability = stackPolicy<Config>(
           report(`${label} runs ${effective} replica(s)${hpa ? " (HPA minReplicas)" : ""}; application Deployments need at least ${config.minReplicas}`, d.urn);
         }
         const podLabels = podTemplate(d.type, props)!.metadata.labels as Record<string, unknown> | undefined;
-        const covered = pdbs.some((p) => namespaceOf(p.props as Obj) === ns && selects(((p.props as Obj).spec as Obj | undefined)?.selector, podLabels ?? {}));
-        if (!covered) report(`${label} has no PodDisruptionBudget selecting its pods`, d.urn);
+        const covering = pdbs.filter((p) => namespaceOf(p.props as Obj) === ns && selects(((p.props as Obj).spec as Obj | undefined)?.selector, podLabels ?? {}));
+        if (covering.length === 0) report(`${label} has no PodDisruptionBudget selecting its pods`, d.urn);
+        if (covering.length > 1) {
+          const names = covering.map((p) => objectName(p.props as Obj, p.name)).join(", ");
+          report(`${label} is selected by ${covering.length} PodDisruptionBudgets (${names}): the eviction API refuses to evict a pod with more than one, so every drain blocks`, d.urn);
+        }
+        // A budget is judged at the replicas the policy asks for (too few replicas are reported above).
+        if (covering.length !== 1 || effective < config.minReplicas) return;
+        const pdb = covering[0]!;
+        const allowed = allowedDisruptions(((pdb.props as Obj).spec ?? {}) as Obj, effective);
+        const pdbName = `PodDisruptionBudget ${objectName(pdb.props as Obj, pdb.name)}`;
+        const at = `at ${effective} replica(s)${hpa ? " (HPA minReplicas)" : ""}`;
+        if (typeof allowed === "string") report(`${label}: ${pdbName} ${allowed}`, d.urn);
+        else if (allowed < 1) report(`${label}: ${pdbName} allows 0 disruptions ${at}, so a node drain never finishes; it must let at least one pod go`, d.urn);
+        else if (allowed >= effective) report(`${label}: ${pdbName} allows ${allowed} disruption(s) ${at}, so a drain may evict every pod; it must keep at least one`, d.urn);
       }, d.urn);
     }
   },

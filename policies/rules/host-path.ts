@@ -150,11 +150,11 @@ export const hostPathAllowList = resourcePolicy<Config>(
   {
     name: "k8s-host-path-allow-list",
     description:
-      "Only allow-listed workloads (the node exporter, the PD CSI node plugin and the Istio CNI agent), each in its own namespace, mount hostPath volumes, and only the paths their entry names; Helm releases are judged by the host mounts their values switch on.",
+      "Only allow-listed workloads (the node exporter, the PD CSI node plugin and the Istio CNI agent), each in its own namespace, mount hostPath volumes, and only the paths their entry names; a PersistentVolume backed by a node path (hostPath or local) is judged the same way, in the namespace of the claim it is reserved for; Helm releases are judged by the host mounts their values switch on.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Use a PersistentVolumeClaim, emptyDir, ConfigMap or projected volume instead of hostPath. If a new node agent really needs the node's files, add it to the policy's `allowed` list in policies/config.<stack>.json with its namespace, its exact host paths and a reason (for a chart, also its host-mount toggles in `chartHostMounts`).",
+      "Use a PersistentVolumeClaim of a real storage class (not a hostPath or local PersistentVolume), emptyDir, ConfigMap or projected volume instead of hostPath. If a new node agent really needs the node's files, add it to the policy's `allowed` list in policies/config.<stack>.json with its namespace, its exact host paths and a reason (for a chart, also its host-mount toggles in `chartHostMounts`).",
     configSchema: {
       properties: {
         allowed: {
@@ -178,6 +178,10 @@ export const hostPathAllowList = resourcePolicy<Config>(
       judge.check(() => checkRelease(props, allowed, config.chartHostMounts, judge, report));
       return;
     }
+    if (args.type === PERSISTENT_VOLUME) {
+      judge.check(() => checkPersistentVolume(props, args.name, allowed, report));
+      return;
+    }
     judge.check(() => {
       const tpl = podTemplate(args.type, props);
       if (!tpl) return;
@@ -197,6 +201,44 @@ export const hostPathAllowList = resourcePolicy<Config>(
     });
   },
 );
+
+/** A PersistentVolume is a hostPath by another name when it sets `spec.hostPath` or `spec.local`. */
+export const PERSISTENT_VOLUME = "kubernetes:core/v1:PersistentVolume";
+const NODE_VOLUME_SOURCES = ["hostPath", "local"] as const;
+
+/**
+ * A PersistentVolume backed by a node directory (`hostPath`, or a `local` volume) gives that directory
+ * to whichever pod mounts the claim bound to it: judged against the same entries as a pod's hostPath
+ * volume, in the namespace of the claim it is reserved for (`spec.claimRef`), matched by the volume's
+ * own name and labels, and only for kinds that include `PersistentVolume`. Without a `claimRef` any claim
+ * in any namespace may bind it, so no entry (each bound to one namespace) admits it.
+ */
+function checkPersistentVolume(props: Obj, fallback: string, allowed: WorkloadMatcher[], report: ReportViolation): void {
+  const spec = (props.spec ?? {}) as Obj;
+  const paths = NODE_VOLUME_SOURCES.filter((source) => spec[source] !== undefined).map((source) => ({
+    source,
+    path: String(((spec[source] ?? {}) as Obj).path),
+  }));
+  if (paths.length === 0) return;
+  const who = `PersistentVolume ${objectName(props, fallback)}`;
+  const claimRef = spec.claimRef as Obj | undefined;
+  const claimNs = claimRef && typeof claimRef.namespace === "string" && claimRef.namespace !== "" ? claimRef.namespace : undefined;
+  if (claimNs === undefined) {
+    for (const p of paths) {
+      report(`${who} exposes the node's ${p.path} (spec.${p.source}) to a claim in any namespace (no spec.claimRef), which no allow-list entry can admit`);
+    }
+    return;
+  }
+  const entries = matchWorkloads(allowed, props, undefined, claimNs);
+  for (const p of paths) {
+    if (entries.some((e) => coversHostPath(e, p.path))) continue;
+    report(
+      entries.length === 0
+        ? `${who} exposes the node's ${p.path} (spec.${p.source}) to claim ${claimNs}/${String(claimRef!.name)} and is not on the allow-list`
+        : `${who} exposes the node's ${p.path} (spec.${p.source}), which its allow-list entry does not name`,
+    );
+  }
+}
 
 interface ReleaseMount {
   /** The chart whose pods mount it. */

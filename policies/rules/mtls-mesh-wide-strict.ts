@@ -1,7 +1,8 @@
 import type { PolicyResource } from "@pulumi/policy";
 import { isPeerAuthentication } from "../lib/istio";
-import type { Obj } from "../lib/k8s";
+import { objectName, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
+import { isUnknownValueError } from "../lib/sdk";
 
 interface Config extends BaseConfig {
   rootNamespace: string;
@@ -10,25 +11,46 @@ interface Config extends BaseConfig {
 /** A stack that deploys to Kubernetes at all must carry the mesh's security objects. */
 export const deploysToKubernetes = (resources: PolicyResource[]): boolean => resources.some((r) => r.type.startsWith("kubernetes:"));
 
-/** Selector-less, in the root namespace, mode STRICT. */
-function isMeshWideStrict(props: Obj, rootNamespace: string): boolean {
-  const md = (props.metadata ?? {}) as Obj;
-  if (md.namespace !== rootNamespace) return false;
-  const spec = (props.spec ?? {}) as Obj;
-  const selector = spec.selector as Obj | undefined;
-  if (selector && Object.keys((selector.matchLabels ?? {}) as Obj).length > 0) return false;
-  return (spec.mtls as Obj | undefined)?.mode === "STRICT";
+/**
+ * Whether a PeerAuthentication is mesh-wide: in the root namespace with no selector (an empty one
+ * selects every workload too). Reads only the namespace and the selector, each on its own: either one,
+ * known, can rule the object out while the other is unknown in preview (its mode never matters here).
+ */
+function isMeshWide(props: Obj, rootNamespace: string): boolean {
+  const facts = [
+    () => ((props.metadata ?? {}) as Obj).namespace === rootNamespace,
+    () => {
+      const selector = ((props.spec ?? {}) as Obj).selector as Obj | undefined;
+      return !(selector && Object.keys((selector.matchLabels ?? {}) as Obj).length > 0);
+    },
+  ];
+  let unknown: unknown;
+  for (const fact of facts) {
+    try {
+      if (!fact()) return false;
+    } catch (err) {
+      if (!isUnknownValueError(err)) throw err;
+      unknown ??= err;
+    }
+  }
+  if (unknown) throw unknown;
+  return true;
 }
 
-/** Mesh-wide STRICT mTLS: a selector-less PeerAuthentication in Istio's root namespace. */
+/**
+ * Mesh-wide STRICT mTLS: exactly one selector-less PeerAuthentication in Istio's root namespace, with
+ * mode STRICT. With two, Istio applies the older one, so the mesh's mode would depend on creation order
+ * (a second one with mode UNSET or PERMISSIVE could be the one in force).
+ */
 export const mtlsMeshWideStrict = stackPolicy<Config>(
   {
     name: "istio-mesh-wide-strict-mtls",
-    description: "The stack creates a mesh-wide PeerAuthentication (no selector) in Istio's root namespace with mtls.mode STRICT.",
+    description:
+      "The stack creates exactly one mesh-wide PeerAuthentication (no selector) in Istio's root namespace, with mtls.mode STRICT (with two, Istio applies the older one).",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Create `PeerAuthentication` `default` in `istio-system` with no `selector` and `spec.mtls.mode: STRICT` (the platform layer owns it), after istiod is ready.",
+      "Create `PeerAuthentication` `default` in `istio-system` with no `selector` and `spec.mtls.mode: STRICT` (the platform layer owns it), after istiod is ready, and no other selector-less PeerAuthentication there.",
     configSchema: {
       properties: {
         rootNamespace: { type: "string", default: "istio-system", description: "Istio's root namespace (meshConfig.rootNamespace)." },
@@ -38,23 +60,40 @@ export const mtlsMeshWideStrict = stackPolicy<Config>(
   (args, judge, report, config) => {
     if (!deploysToKubernetes(args.resources)) args.notApplicable("the stack creates no Kubernetes objects");
     const candidates = args.resources.filter((r) => isPeerAuthentication(r.type));
-    let found = false;
+    const meshWide: PolicyResource[] = [];
     let undecided = false;
     for (const r of candidates) {
       let decided = false;
       judge.check(() => {
-        if (isMeshWideStrict(r.props as Obj, config.rootNamespace)) found = true;
+        if (isMeshWide(r.props as Obj, config.rootNamespace)) meshWide.push(r);
         decided = true;
       }, r.urn);
-      // A candidate whose fields are unknown is reported by the judge, not counted as missing.
+      // A candidate whose namespace or selector is unknown is reported by the judge: it may be one more mesh-wide policy.
       if (!decided) undecided = true;
     }
-    // One decisive mesh-wide STRICT policy is enough: another one's unknown fields cannot change that.
-    if (found) judge.settle();
-    if (!found && !undecided) {
+    const names = () => meshWide.map((r) => objectName(r.props as Obj, r.name)).join(", ");
+    if (meshWide.length > 1) {
+      report(
+        `${meshWide.length} mesh-wide PeerAuthentications (no selector) in namespace "${config.rootNamespace}" (${names()}): Istio applies only the oldest, so the mesh's mode depends on creation order; keep exactly one, with mode STRICT`,
+      );
+      return;
+    }
+    if (undecided) return;
+    if (meshWide.length === 0) {
       report(
         `no mesh-wide STRICT PeerAuthentication in namespace "${config.rootNamespace}" (found ${candidates.length} PeerAuthentication object(s), none selector-less with mode STRICT there)`,
       );
+      return;
     }
+    const only = meshWide[0]!;
+    judge.check(() => {
+      const mode = (((only.props as Obj).spec ?? {}) as Obj).mtls as Obj | undefined;
+      if (mode?.mode !== "STRICT") {
+        report(
+          `no mesh-wide STRICT PeerAuthentication in namespace "${config.rootNamespace}": its selector-less one, ${names()}, has mode ${JSON.stringify(mode?.mode ?? "UNSET")}`,
+          only.urn,
+        );
+      }
+    }, only.urn);
   },
 );

@@ -100,15 +100,42 @@ describe("istio-mesh-wide-strict-mtls (stack)", () => {
     expect(run.findings).toEqual([expect.objectContaining({ level: "mandatory", kind: "violation" })]);
     expect(run.findings[0]!.message).toContain('no mesh-wide STRICT PeerAuthentication in namespace "istio-system"');
   });
-  it("passes when another PeerAuthentication is unknown in preview: it cannot change the outcome", async () => {
+  it.each([
+    ["UNSET", { mtls: { mode: "UNSET" } }],
+    ["STRICT as well", { mtls: { mode: "STRICT" } }],
+    ["with an empty selector (it selects every workload)", { selector: { matchLabels: {} }, mtls: { mode: "PERMISSIVE" } }],
+  ])("fails a second selector-less PeerAuthentication in istio-system, %s: Istio applies the older one", async (_label, spec) => {
+    const second = peerAuthentication("legacy", "istio-system", spec);
+    expect(messages(await check(mtlsMeshWideStrict, [appNamespace, meshWide, second]))).toEqual([
+      '2 mesh-wide PeerAuthentications (no selector) in namespace "istio-system" (istio-system/default, istio-system/legacy): Istio applies only the oldest, so the mesh\'s mode depends on creation order; keep exactly one, with mode STRICT',
+    ]);
+    // A selector, or another namespace, makes it no mesh-wide policy.
+    const workload = peerAuthentication("legacy", "istio-system", { selector: { matchLabels: { app: "x" } }, mtls: { mode: "UNSET" } });
+    expect((await check(mtlsMeshWideStrict, [appNamespace, meshWide, workload, peerAuthentication("default", "titanium", { mtls: { mode: "UNSET" } })])).findings).toEqual([]);
+  });
+  it("names the mode of the one mesh-wide policy when it is not STRICT (UNSET inherits PERMISSIVE)", async () => {
+    expect(messages(await check(mtlsMeshWideStrict, [appNamespace, peerAuthentication("default", "istio-system", { mtls: { mode: "UNSET" } })]))).toEqual([
+      'no mesh-wide STRICT PeerAuthentication in namespace "istio-system": its selector-less one, istio-system/default, has mode "UNSET"',
+    ]);
+    expect(messages(await check(mtlsMeshWideStrict, [appNamespace, peerAuthentication("default", "istio-system", {})]))).toEqual([
+      'no mesh-wide STRICT PeerAuthentication in namespace "istio-system": its selector-less one, istio-system/default, has mode "UNSET"',
+    ]);
+  });
+  it("passes when another PeerAuthentication is unknown in preview only where it cannot be a second mesh-wide one", async () => {
+    // Its namespace is unknown but its selector is known: it is no mesh-wide policy, wherever it lives.
+    const selected = peerAuthentication("db", "titanium", { selector: { matchLabels: { app: "postgres" } }, mtls: { mode: "STRICT" } });
+    put(selected, "metadata.namespace", UNKNOWN);
+    // Its mode is unknown but its namespace is not the root one: it cannot matter either.
+    const elsewhere = peerAuthentication("db", "titanium", { mtls: { mode: UNKNOWN } });
+    for (const unknownValues of ["advisory", "violation"]) {
+      expect((await check(mtlsMeshWideStrict, [appNamespace, meshWide, selected, elsewhere], { config: { unknownValues } })).findings, unknownValues).toEqual([]);
+    }
+    // Selector-less with an unknown namespace: it may be a second mesh-wide policy, so the outcome is undecided, and says so.
     const other = peerAuthentication("db", "titanium", { mtls: { mode: "STRICT" } });
     put(other, "metadata.namespace", UNKNOWN);
-    for (const unknownValues of ["advisory", "violation"]) {
-      expect((await check(mtlsMeshWideStrict, [appNamespace, meshWide, other], { config: { unknownValues } })).findings, unknownValues).toEqual([]);
-    }
-    // Without the mesh-wide one, the unknown is what it cannot decide, and says so.
-    const undecided = await check(mtlsMeshWideStrict, [appNamespace, other], { config: { unknownValues: "violation" } });
+    const undecided = await check(mtlsMeshWideStrict, [appNamespace, meshWide, other], { config: { unknownValues: "violation" } });
     expect(messages(undecided)).toEqual([expect.stringContaining("cannot be checked")]);
+    expect(messages(await check(mtlsMeshWideStrict, [appNamespace, other], { config: { unknownValues: "violation" } }))).toEqual([expect.stringContaining("cannot be checked")]);
   });
   it("does not apply to a stack without Kubernetes objects", async () => {
     const run = await check(mtlsMeshWideStrict, []);
@@ -168,6 +195,39 @@ describe("istio-sidecar-injection (stack)", () => {
     ]);
     // Another chart's values with the same keys are not istiod's.
     expect(messages(await check(sidecarInjection, [appNamespace, api, helmRelease("gateway", "gateway", { global: { proxy: { autoInject: "disabled" } } })]))).toEqual([]);
+  });
+  it("fails a workload that turns its sidecar's traffic capture off (interceptionMode NONE), by annotation or in its proxy config", async () => {
+    const none = deployment("postgres", { podAnnotations: { "sidecar.istio.io/interceptionMode": "NONE" } });
+    const inConfig = deployment("redis", { podAnnotations: { "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts":true,"interceptionMode":"NONE"}' } });
+    const inYaml = deployment("cache", { podAnnotations: { "proxy.istio.io/config": "holdApplicationUntilProxyStarts: true\ninterceptionMode: NONE\n" } });
+    expect(messages(await check(sidecarInjection, [appNamespace, none, inConfig, inYaml]))).toEqual([
+      'titanium/postgres turns off its sidecar\'s traffic capture (sidecar.istio.io/interceptionMode: "NONE"; only REDIRECT or TPROXY capture)',
+      'titanium/redis turns off its sidecar\'s traffic capture (interceptionMode "NONE" in proxy.istio.io/config; only REDIRECT or TPROXY capture)',
+      'titanium/cache turns off its sidecar\'s traffic capture (interceptionMode "NONE" in proxy.istio.io/config; only REDIRECT or TPROXY capture)',
+    ]);
+    // REDIRECT and TPROXY capture; the annotation wins over the proxy config, as in istiod's template.
+    const capturing = [
+      deployment("a", { podAnnotations: { "sidecar.istio.io/interceptionMode": "TPROXY" } }),
+      deployment("b", { podAnnotations: { "proxy.istio.io/config": '{"interceptionMode":"REDIRECT","holdApplicationUntilProxyStarts":true}' } }),
+      deployment("c", { podAnnotations: { "sidecar.istio.io/interceptionMode": "REDIRECT", "proxy.istio.io/config": "interceptionMode: NONE" } }),
+    ];
+    expect((await check(sidecarInjection, [appNamespace, ...capturing])).findings).toEqual([]);
+    // Outside the application namespaces the policy does not look (the platform's own pods).
+    expect((await check(sidecarInjection, [appNamespace, deployment("grafana", { namespace: "monitoring", podAnnotations: { "sidecar.istio.io/interceptionMode": "NONE" } })])).findings).toEqual([]);
+  });
+  it("fails istiod values that let inbound traffic past every sidecar", async () => {
+    const api = deployment("api-gateway");
+    const bypass = helmRelease("istiod", "istiod", {
+      global: { proxy: { excludeInboundPorts: "5432", includeInboundPorts: "8080" } },
+      meshConfig: { defaultConfig: { interceptionMode: "NONE" } },
+    });
+    expect(messages(await check(sidecarInjection, [appNamespace, api, bypass]))).toEqual([
+      'istiod\'s values set global.proxy.excludeInboundPorts to "5432": those inbound ports bypass every sidecar, whatever the namespace\'s label',
+      'istiod\'s values set global.proxy.includeInboundPorts to "8080": the sidecars capture only those inbound ports, whatever the namespace\'s label',
+      'istiod\'s values set meshConfig.defaultConfig.interceptionMode to "NONE": the sidecars capture no traffic, whatever the namespace\'s label',
+    ]);
+    const defaults = helmRelease("istiod", "istiod", { global: { proxy: { excludeInboundPorts: "", includeInboundPorts: "*" } }, meshConfig: { defaultConfig: { interceptionMode: "REDIRECT" } } });
+    expect((await check(sidecarInjection, [appNamespace, api, defaults])).findings).toEqual([]);
   });
   it("fails a workload whose inbound ports bypass its sidecar, but not an outbound exclusion", async () => {
     const bypass = deployment("postgres", { podAnnotations: { "traffic.sidecar.istio.io/excludeInboundPorts": "5432" } });

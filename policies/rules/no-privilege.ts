@@ -36,22 +36,45 @@ export const DEFAULT_PRIVILEGED_ALLOWED: WorkloadMatcher[] = [
   },
 ];
 
-/** No privileged container, and privilege escalation explicitly off (its default is on); allow-listed containers aside. */
+/**
+ * The one capability any container may add: binding ports below 1024, as Pod Security's `restricted`
+ * level allows. Every other one (NET_ADMIN, SYS_ADMIN, NET_RAW, ALL...) needs an allow-list entry.
+ */
+export const ADDABLE_CAPABILITIES = ["NET_BIND_SERVICE"];
+
+/** `NET_ADMIN` for `net_admin` or `CAP_NET_ADMIN` (the runtime upper-cases a name and prefixes `CAP_`). */
+export const capabilityName = (c: unknown): string => String(c).toUpperCase().replace(/^CAP_/, "");
+
+/** The added capabilities neither {@link ADDABLE_CAPABILITIES} nor `extra` admit. */
+function forbiddenAdds(add: unknown, extra: string[]): string[] {
+  if (!Array.isArray(add)) return [];
+  const allowed = new Set([...ADDABLE_CAPABILITIES, ...extra].map(capabilityName));
+  return add.map(String).filter((c) => !allowed.has(capabilityName(c)));
+}
+
+const addsMessage = (caps: string[], entry: boolean) =>
+  `adds capabilities ${caps.join(", ")} (only ${ADDABLE_CAPABILITIES.join(", ")} may be added${entry ? " besides those its allow-list entry names" : " without an allow-list entry"})`;
+
+/**
+ * No privileged container, privilege escalation explicitly off (its default is on), and no added
+ * capability but NET_BIND_SERVICE; allow-listed containers aside.
+ */
 export const noPrivilege = resourcePolicy<Config>(
   {
     name: "k8s-no-privilege",
     description:
-      "No container runs privileged, and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset); allow-listed containers (the PD CSI node plugin's driver) aside. A Helm release's values never set privileged or allowPrivilegeEscalation to true.",
+      "No container runs privileged or adds a Linux capability other than NET_BIND_SERVICE, and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset); allow-listed containers (the PD CSI node plugin's driver) aside. A Helm release's values never set privileged or allowPrivilegeEscalation to true, nor add another capability.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Remove `securityContext.privileged: true` and set `securityContext.allowPrivilegeEscalation: false` on every container and init container (with chart objects, through the chart's containerSecurityContext values). A node agent that cannot work otherwise goes on the policy's `allowed` list, by workload, kind, namespace and container, with a reason.",
+      "Remove `securityContext.privileged: true` and any `capabilities.add` but NET_BIND_SERVICE, and set `securityContext.allowPrivilegeEscalation: false` on every container and init container (with chart objects, through the chart's containerSecurityContext values). A node agent that cannot work otherwise goes on the policy's `allowed` list, by workload, kind, namespace and container, with a reason: with `capabilities`, it may add only those; without, it may be privileged.",
     configSchema: {
       properties: {
         allowed: {
           ...workloadMatcherListSchema,
           default: DEFAULT_PRIVILEGED_ALLOWED,
-          description: "Containers allowed to be privileged (and so to escalate), by workload and container name, with the reason.",
+          description:
+            "Containers allowed to be privileged (and so to escalate), by workload and container name, with the reason; an entry with `capabilities` allows only those added capabilities (for a Helm release: an entry naming its chart in `charts`).",
         },
       },
     },
@@ -59,16 +82,28 @@ export const noPrivilege = resourcePolicy<Config>(
   (args, judge, report, config) => {
     const props = args.props as Obj;
     if (HELM_RELEASE_TYPES.includes(args.type)) {
-      // A release's pods are judged by what its values switch on: an explicit `privileged: true` or
-      // `allowPrivilegeEscalation: true` anywhere in them (a security context of any of its workloads).
+      // A release's pods are judged by what its values switch on: an explicit `privileged: true`,
+      // `allowPrivilegeEscalation: true` or added capability anywhere in them (a security context of any of its workloads).
       judge.check(() => {
+        const chart = chartName(props) ?? args.name;
+        const releaseNs = typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default";
+        const chartCaps = config.allowed
+          .filter((e) => e.capabilities !== undefined && (e.charts ?? []).includes(chart) && (e.namespace === undefined || e.namespace === releaseNs))
+          .flatMap((e) => e.capabilities!);
         walkValues(props.values, ({ path, key, value, unknown }) => {
-          if (!(key in PRIVILEGE_VALUES)) return;
+          const isAdd = key === "add" && /(^|\.)capabilities\.add$/.test(path);
+          if (!Object.hasOwn(PRIVILEGE_VALUES, key) && !isAdd && key !== "capabilities") return;
           if (unknown) {
             judge.unknownValue(unknown);
             return;
           }
-          if (value === true) report(`chart "${chartName(props) ?? args.name}": values ${path} is true (its pods are ${PRIVILEGE_VALUES[key]})`);
+          if (Object.hasOwn(PRIVILEGE_VALUES, key) && value === true) report(`chart "${chart}": values ${path} is true (its pods are ${PRIVILEGE_VALUES[key]})`);
+          if (isAdd) {
+            judge.check(() => {
+              const caps = forbiddenAdds(value, chartCaps);
+              if (caps.length > 0) report(`chart "${chart}": values ${path} ${addsMessage(caps, chartCaps.length > 0)}`);
+            });
+          }
         });
       });
       return;
@@ -78,15 +113,23 @@ export const noPrivilege = resourcePolicy<Config>(
       if (!tpl) return;
       const entries = matchWorkloads(config.allowed, props, tpl);
       for (const ref of containersOf(tpl.spec)) {
-        // A privileged container escalates by definition (the API refuses privileged without escalation).
-        if (entries.some((e) => coversContainer(e, ref.name))) continue;
+        const covering = entries.filter((e) => coversContainer(e, ref.name));
+        // An entry without `capabilities` admits a privileged container, which escalates and holds every
+        // capability by definition (the API refuses privileged without escalation).
+        if (covering.some((e) => e.capabilities === undefined)) continue;
+        const entryCaps = covering.flatMap((e) => e.capabilities!);
+        const who = `${objectName(props, args.name)} ${describeContainer(ref)}`;
         judge.check(() => {
           const sc = (ref.container.securityContext ?? {}) as Obj;
-          const who = `${objectName(props, args.name)} ${describeContainer(ref)}`;
           if (sc.privileged === true) report(`${who} is privileged`);
           if (sc.allowPrivilegeEscalation !== false) {
             report(`${who} ${sc.allowPrivilegeEscalation === true ? "allows" : "does not forbid"} privilege escalation (allowPrivilegeEscalation: false)`);
           }
+        });
+        judge.check(() => {
+          const sc = (ref.container.securityContext ?? {}) as Obj;
+          const caps = forbiddenAdds(((sc.capabilities ?? {}) as Obj).add, entryCaps);
+          if (caps.length > 0) report(`${who} ${addsMessage(caps, covering.length > 0)}`);
         });
       }
     });

@@ -43,10 +43,27 @@ export function podOptsOut(labels: Record<string, unknown>, annotations: Record<
   return ["y", "yes", "true", "on"].includes(value.toLowerCase()) ? undefined : value;
 }
 
-/** istiod values that stop injection in namespaces labelled for it (the chart's defaults inject). */
+/** Interception modes in which the sidecar captures the pod's traffic (iptables REDIRECT or TPROXY). */
+const CAPTURING_MODES = ["REDIRECT", "TPROXY"];
+/** A mode that leaves traffic uncaptured: NONE (the proxy sits beside the app, nothing is redirected to it), or one Istio does not know. */
+const capturesNothing = (mode: unknown): boolean => mode !== undefined && !CAPTURING_MODES.includes(String(mode));
+
+/**
+ * The `interceptionMode` a `proxy.istio.io/config` annotation sets (a ProxyConfig in YAML or JSON), if
+ * any. Read as text (the pack loads no YAML parser): the key at any nesting, its value bare or quoted.
+ */
+export function proxyConfigInterceptionMode(config: string): string | undefined {
+  const m = /(?:^|[\s{,])["']?interceptionMode["']?\s*:\s*["']?([\w-]*)/m.exec(config);
+  return m ? m[1] : undefined;
+}
+
+/** istiod values that stop injection in namespaces labelled for it (the chart's defaults inject), or that let traffic past the sidecars. */
 const ISTIOD_INJECTION_VALUES: { path: string; stops: (v: unknown) => boolean; why: string }[] = [
   { path: "global.proxy.autoInject", stops: (v) => v !== undefined && v !== "enabled", why: "pods are injected only when they ask for it" },
   { path: "sidecarInjectorWebhook.neverInjectSelector", stops: (v) => Array.isArray(v) && v.length > 0, why: "pods matching it are never injected" },
+  { path: "global.proxy.excludeInboundPorts", stops: (v) => v !== undefined && String(v).trim() !== "", why: "those inbound ports bypass every sidecar" },
+  { path: "global.proxy.includeInboundPorts", stops: (v) => v !== undefined && String(v).trim() !== "*", why: "the sidecars capture only those inbound ports" },
+  { path: "meshConfig.defaultConfig.interceptionMode", stops: capturesNothing, why: "the sidecars capture no traffic" },
 ];
 
 /** Every application namespace injects sidecars, and no application workload opts out. */
@@ -54,11 +71,11 @@ export const sidecarInjection = stackPolicy<Config>(
   {
     name: "istio-sidecar-injection",
     description:
-      "Every application namespace exists in the stack with Istio sidecar injection enabled, istiod's values keep namespace-wide injection on, and no workload in it opts out (a sidecar.istio.io/inject label or annotation istiod reads as no) or lets inbound ports bypass its sidecar.",
+      "Every application namespace exists in the stack with Istio sidecar injection enabled, istiod's values keep namespace-wide injection and inbound capture on, and no workload in it opts out (a sidecar.istio.io/inject label or annotation istiod reads as no), lets inbound ports bypass its sidecar or turns its traffic capture off (interceptionMode NONE).",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Label the application Namespace `istio-injection: enabled` (platform layer), leave istiod's `global.proxy.autoInject` at `enabled` and its `sidecarInjectorWebhook.neverInjectSelector` empty, and remove `sidecar.istio.io/inject` opt-outs from pod templates. Workloads outside the mesh would bypass STRICT mTLS and the AuthorizationPolicies.",
+      "Label the application Namespace `istio-injection: enabled` (platform layer), leave istiod's `global.proxy.autoInject` at `enabled` and its `sidecarInjectorWebhook.neverInjectSelector` empty, and remove `sidecar.istio.io/inject` opt-outs, inbound port exclusions and `interceptionMode: NONE` (annotation or `proxy.istio.io/config`) from pod templates. Workloads outside the mesh would bypass STRICT mTLS and the AuthorizationPolicies.",
     configSchema: {
       properties: {
         applicationNamespaces: applicationNamespacesSchema,
@@ -137,6 +154,16 @@ export const sidecarInjection = stackPolicy<Config>(
         }
         if (included !== undefined && included.trim() !== "*") {
           report(`${objectName(props, r.name)} narrows the sidecar's inbound capture to "${included}" (traffic.sidecar.istio.io/includeInboundPorts)`, r.urn);
+        }
+        // Interception NONE: the sidecar is injected but nothing is redirected through it, inbound or outbound.
+        const mode = annotations["sidecar.istio.io/interceptionMode"];
+        if (capturesNothing(mode)) {
+          report(`${objectName(props, r.name)} turns off its sidecar's traffic capture (sidecar.istio.io/interceptionMode: "${mode}"; only ${CAPTURING_MODES.join(" or ")} capture)`, r.urn);
+        }
+        const proxyConfig = annotations["proxy.istio.io/config"];
+        const configMode = typeof proxyConfig === "string" ? proxyConfigInterceptionMode(proxyConfig) : undefined;
+        if (mode === undefined && capturesNothing(configMode)) {
+          report(`${objectName(props, r.name)} turns off its sidecar's traffic capture (interceptionMode "${configMode}" in proxy.istio.io/config; only ${CAPTURING_MODES.join(" or ")} capture)`, r.urn);
         }
       }, r.urn);
     }

@@ -102,6 +102,65 @@ describe("k8s-no-privilege", () => {
   });
 });
 
+describe("k8s-no-privilege: added capabilities", () => {
+  const adding = (add: unknown[], name = "api", o: { namespace?: string; type?: string } = {}) =>
+    workload(o.type ?? "kubernetes:apps/v1:Deployment", name, {
+      namespace: o.namespace,
+      containers: [container(name, { securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"], add } } })],
+    });
+  it("allows only NET_BIND_SERVICE (in any spelling the runtime accepts), and nothing added", async () => {
+    expect((await check(noPrivilege, [adding([]), adding(["NET_BIND_SERVICE"]), adding(["CAP_NET_BIND_SERVICE", "net_bind_service"])])).findings).toEqual([]);
+    expect(messages(await check(noPrivilege, adding(["NET_BIND_SERVICE", "NET_ADMIN", "cap_sys_admin", "ALL"])))).toEqual([
+      'titanium/api container "api" adds capabilities NET_ADMIN, cap_sys_admin, ALL (only NET_BIND_SERVICE may be added without an allow-list entry)',
+    ]);
+  });
+  it("admits an entry's capabilities only, and holds such a container to every other rule", async () => {
+    const entry = { names: ["cni-agent"], namespace: "istio-system", kinds: ["DaemonSet"], containers: ["cni-agent"], capabilities: ["NET_ADMIN"], reason: "test" };
+    const agent = (add: unknown[], o: { namespace?: string; privileged?: boolean } = {}) =>
+      workload("kubernetes:apps/v1:DaemonSet", "cni-agent", {
+        namespace: o.namespace ?? "istio-system",
+        containers: [container("cni-agent", { securityContext: { allowPrivilegeEscalation: false, privileged: o.privileged ?? false, capabilities: { add } } })],
+      });
+    const withEntry = { config: { allowed: [entry] } };
+    expect((await check(noPrivilege, agent(["NET_ADMIN"]), withEntry)).findings).toEqual([]);
+    expect(messages(await check(noPrivilege, agent(["NET_ADMIN", "SYS_ADMIN"]), withEntry))).toEqual([
+      'istio-system/cni-agent container "cni-agent" adds capabilities SYS_ADMIN (only NET_BIND_SERVICE may be added besides those its allow-list entry names)',
+    ]);
+    expect(messages(await check(noPrivilege, agent(["NET_ADMIN"], { privileged: true }), withEntry))).toEqual(['istio-system/cni-agent container "cni-agent" is privileged']);
+    expect(messages(await check(noPrivilege, agent(["NET_ADMIN"], { namespace: "titanium" }), withEntry))).toHaveLength(1);
+    // The default list: the PD CSI driver may be privileged (every capability), nothing else may add one.
+    expect(messages(await check(noPrivilege, agent(["NET_ADMIN"])))).toHaveLength(1);
+    const driver = workload("kubernetes:apps/v1:DaemonSet", "csi-gce-pd-node", {
+      namespace: "gce-pd-csi-driver",
+      containers: [container("gce-pd-driver", { securityContext: { privileged: true, capabilities: { add: ["SYS_ADMIN"] } } }), container("csi-driver-registrar", { securityContext: { allowPrivilegeEscalation: false, capabilities: { add: ["SYS_ADMIN"] } } })],
+    });
+    expect(messages(await check(noPrivilege, driver))).toEqual([
+      'gce-pd-csi-driver/csi-gce-pd-node container "csi-driver-registrar" adds capabilities SYS_ADMIN (only NET_BIND_SERVICE may be added without an allow-list entry)',
+    ]);
+  });
+  it("rejects capabilities a Helm release's values add, unless an entry names the chart, its namespace and the capability", async () => {
+    const release = (ns = "monitoring") =>
+      helmRelease("kps", "kube-prometheus-stack", {
+        "prometheus-node-exporter": { containerSecurityContext: { capabilities: { add: ["SYS_TIME", "NET_BIND_SERVICE"], drop: ["ALL"] } } },
+        grafana: { containerSecurityContext: { capabilities: { drop: ["ALL"] } } },
+      }, ns);
+    expect(messages(await check(noPrivilege, release()))).toEqual([
+      'chart "kube-prometheus-stack": values prometheus-node-exporter.containerSecurityContext.capabilities.add adds capabilities SYS_TIME (only NET_BIND_SERVICE may be added without an allow-list entry)',
+    ]);
+    const entry = { charts: ["kube-prometheus-stack"], namespace: "monitoring", capabilities: ["SYS_TIME"], reason: "test" };
+    expect((await check(noPrivilege, release(), { config: { allowed: [entry] } })).findings).toEqual([]);
+    expect((await check(noPrivilege, release("titanium"), { config: { allowed: [entry] } })).findings).toHaveLength(1);
+    // An unknown list of capabilities is reported, not passed.
+    const hidden = helmRelease("kps", "kube-prometheus-stack", { grafana: { containerSecurityContext: { capabilities: unknown } } }, "monitoring");
+    expect((await check(noPrivilege, hidden)).findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+  });
+  it("reports added capabilities that are unknown in preview", async () => {
+    const run = await check(noPrivilege, adding([unknown]));
+    expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+    expect(run.findings[0]!.message).toContain(".spec.template.spec.containers.0.securityContext.capabilities.add.0");
+  });
+});
+
 describe("k8s-no-host-namespaces", () => {
   it("passes an ordinary pod and rejects each host namespace", async () => {
     expect((await check(noHostNamespaces, deployment("api"))).findings).toEqual([]);
@@ -189,6 +248,47 @@ describe("k8s-host-path-allow-list", () => {
     const resolve = (allowed: unknown) => () => resolvePolicyConfig([hostPathAllowList], { "k8s-host-path-allow-list": { allowed } });
     expect(resolve([{ names: ["api"], hostPaths: ["/"], reason: "test" }])).toThrow(/allowed\[0\]\.namespace: required/);
     expect(resolve([{ names: ["api"], namespace: "titanium", reason: "test" }])).toThrow(/allowed\[0\]\.hostPaths: required/);
+  });
+
+  describe("PersistentVolumes backed by a node path (hostPath, local)", () => {
+    const pv = (name: string, spec: Record<string, unknown>) =>
+      recorded("kubernetes:core/v1:PersistentVolume", name, {
+        apiVersion: "v1",
+        kind: "PersistentVolume",
+        metadata: { name, labels: { "app.kubernetes.io/name": name } },
+        spec: { capacity: { storage: "10Gi" }, accessModes: ["ReadWriteOnce"], ...spec },
+      });
+    const claim = { claimRef: { namespace: "titanium", name: "postgres-data" } };
+    it("rejects a hostPath or local PersistentVolume off the allow-list, and one any claim may bind", async () => {
+      const run = await check(hostPathAllowList, [
+        pv("pg-host", { hostPath: { path: "/var/lib/postgres" }, ...claim }),
+        pv("pg-local", { local: { path: "/mnt/disks/ssd0" }, nodeAffinity: {}, ...claim }),
+        pv("anyone", { hostPath: { path: "/" } }),
+      ]);
+      expect(messages(run)).toEqual([
+        "PersistentVolume pg-host exposes the node's /var/lib/postgres (spec.hostPath) to claim titanium/postgres-data and is not on the allow-list",
+        "PersistentVolume pg-local exposes the node's /mnt/disks/ssd0 (spec.local) to claim titanium/postgres-data and is not on the allow-list",
+        "PersistentVolume anyone exposes the node's / (spec.hostPath) to a claim in any namespace (no spec.claimRef), which no allow-list entry can admit",
+      ]);
+    });
+    it("passes volumes of a real storage backend, and follows an entry for the claim's namespace, kind and paths", async () => {
+      expect((await check(hostPathAllowList, pv("disk", { csi: { driver: "pd.csi.storage.gke.io", volumeHandle: "projects/p/zones/z/disks/d" }, ...claim }))).findings).toEqual([]);
+      const local = pv("pg-local", { local: { path: "/mnt/disks/ssd0" }, ...claim });
+      const entry = { names: ["pg-local"], namespace: "titanium", kinds: ["PersistentVolume"], hostPaths: ["/mnt/disks/ssd0"], reason: "test" };
+      expect((await check(hostPathAllowList, local, { config: { allowed: [entry] } })).findings).toEqual([]);
+      expect((await check(hostPathAllowList, local, { config: { allowed: [{ ...entry, namespace: "monitoring" }] } })).findings).toHaveLength(1);
+      expect((await check(hostPathAllowList, local, { config: { allowed: [{ ...entry, kinds: ["DaemonSet"] }] } })).findings).toHaveLength(1);
+      expect(messages(await check(hostPathAllowList, local, { config: { allowed: [{ ...entry, hostPaths: ["/mnt/disks/ssd1"] }] } }))).toEqual([
+        "PersistentVolume pg-local exposes the node's /mnt/disks/ssd0 (spec.local), which its allow-list entry does not name",
+      ]);
+      // The default entries are node agents' DaemonSets: none admits a volume, even one named like them in their namespace.
+      const lookalike = pv("prometheus-node-exporter", { hostPath: { path: "/proc" }, claimRef: { namespace: "monitoring", name: "x" } });
+      expect((await check(hostPathAllowList, lookalike)).findings).toHaveLength(1);
+    });
+    it("reports a node path that is unknown in preview", async () => {
+      const run = await check(hostPathAllowList, pv("pg-host", { hostPath: { path: unknown }, ...claim }));
+      expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+    });
   });
 
   describe("Helm releases (the host mounts their values switch on)", () => {
@@ -311,6 +411,28 @@ describe("k8s-no-guarded-patches", () => {
       "kubernetes:security.istio.io/v1beta1:PeerAuthenticationPatch default patches a PeerAuthentication the policies cannot judge as a whole",
       "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch default-deny patches a NetworkPolicy the policies cannot judge as a whole",
     ]);
+  });
+  it("refuses patches of PersistentVolumes (a hostPath behind a claim) and MutatingWebhookConfigurations (which pods istiod injects)", async () => {
+    const run = await check(noGuardedPatches, [
+      recorded("kubernetes:core/v1:PersistentVolumePatch", "pv", { metadata: { name: "pv" } }),
+      recorded("kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfigurationPatch", "injector", { metadata: { name: "istio-sidecar-injector" } }),
+    ]);
+    expect(messages(run)).toEqual([
+      "kubernetes:core/v1:PersistentVolumePatch pv patches a PersistentVolume the policies cannot judge as a whole",
+      "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfigurationPatch injector patches a MutatingWebhookConfiguration the policies cannot judge as a whole",
+    ]);
+  });
+  it("refuses patches of istiod's ConfigMaps (the mesh config, the sidecar injector), not of other ConfigMaps", async () => {
+    const cm = (name: string, ns: string) => recorded("kubernetes:core/v1:ConfigMapPatch", `${ns}-${name}`, { metadata: { name, namespace: ns }, data: {} });
+    const run = await check(noGuardedPatches, [cm("istio-sidecar-injector", "istio-system"), cm("istio", "istio-system"), cm("istio-canary", "istio-system"), cm("istio", "titanium"), cm("grafana", "istio-system")]);
+    expect(messages(run)).toEqual([
+      "kubernetes:core/v1:ConfigMapPatch istio-system-istio-sidecar-injector patches ConfigMap istio-system/istio-sidecar-injector, istiod's configuration (mesh config, sidecar injection), which no policy judges",
+      "kubernetes:core/v1:ConfigMapPatch istio-system-istio patches ConfigMap istio-system/istio, istiod's configuration (mesh config, sidecar injection), which no policy judges",
+      "kubernetes:core/v1:ConfigMapPatch istio-system-istio-canary patches ConfigMap istio-system/istio-canary, istiod's configuration (mesh config, sidecar injection), which no policy judges",
+    ]);
+    // A ConfigMapPatch whose target is unknown in preview may be one of them: reported, not passed.
+    const hidden = recorded("kubernetes:core/v1:ConfigMapPatch", "x", { metadata: { name: unknown, namespace: "istio-system" } });
+    expect((await check(noGuardedPatches, hidden)).findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
   });
   it("allows patches of other kinds (the platform's AppProject) and whole objects", async () => {
     const run = await check(noGuardedPatches, [patch("kubernetes:argoproj.io/v1alpha1:AppProjectPatch", "default"), patch("kubernetes:core/v1:ConfigMapPatch", "x"), deployment("api-gateway")]);
