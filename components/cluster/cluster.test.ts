@@ -209,8 +209,8 @@ describe("PKI, tokens and the kubeconfig", () => {
     for (const run of [dev, prod]) {
       expect(run.secretOutputs).toContain("kubeconfig");
       const kc = kubeconfigOf(run);
-      expect(kc.clusters[0]!.cluster.server).toBe("https://k3s-api.titanium.internal:6443");
-      expect(run.outputs.apiEndpoint).toBe("https://k3s-api.titanium.internal:6443");
+      expect(kc.clusters[0]!.cluster.server).toBe(`https://k3s-api.${run.stack}.titanium.example.org:6443`);
+      expect(run.outputs.apiEndpoint).toBe(`https://k3s-api.${run.stack}.titanium.example.org:6443`);
       expect(decode(kc.clusters[0]!.cluster["certificate-authority-data"])).toBe(caBundle(run)["server-ca.crt"]);
       expect(kc["current-context"]).toBe(`titanium-${run.stack}`);
       // The admin certificate is signed by the client CA the servers receive.
@@ -235,7 +235,7 @@ describe("PKI, tokens and the kubeconfig", () => {
     });
     try {
       const run = await runProgram({ stack: "dev" });
-      expect(calls.map((c) => c.url)).toEqual(Array(3).fill("https://k3s-api.titanium.internal:6443/readyz"));
+      expect(calls.map((c) => c.url)).toEqual(Array(3).fill("https://k3s-api.dev.titanium.example.org:6443/readyz"));
       // The kubeconfig the provider gets names the same CA and client certificate the probe used.
       const kc = parse(run.outputs.kubeconfig as string) as { clusters: { cluster: Record<string, string> }[]; users: { user: Record<string, string> }[] };
       expect(decode(kc.clusters[0]!.cluster["certificate-authority-data"]!)).toBe(calls[0]!.tls.caCertPem);
@@ -253,7 +253,7 @@ describe("PKI, tokens and the kubeconfig", () => {
     const run = await configuredRun("dev", { preview: true });
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(run.preview).toBe(true);
-    expect(run.outputs.apiEndpoint).toBe("https://k3s-api.titanium.internal:6443");
+    expect(run.outputs.apiEndpoint).toBe("https://k3s-api.dev.titanium.example.org:6443");
     expect(run.secretOutputs).toContain("kubeconfig");
     // Unknown before the PKI exists; afterwards the very kubeconfig an update produces (no provider churn).
     expect([UNKNOWN, dev.outputs.kubeconfig]).toContain(run.outputs.kubeconfig);
@@ -278,7 +278,7 @@ describe("PKI, tokens and the kubeconfig", () => {
       method: "iap-tunnel",
       project: "titanium-prod-4821",
       port: 6443,
-      apiDnsName: "k3s-api.titanium.internal",
+      apiDnsName: "k3s-api.prod.titanium.example.org",
       tunnelTargets: [
         { instance: "titanium-prod-server-0", zone: "us-central1-a" },
         { instance: "titanium-prod-server-1", zone: "us-central1-b" },
@@ -291,8 +291,19 @@ describe("PKI, tokens and the kubeconfig", () => {
     expect(dev.outputs.agentServiceAccountEmail).toBe("titanium-dev-agent@titanium-dev-4821.iam.gserviceaccount.com");
   });
 
-  it("publishes the API's name in a Cloud DNS zone when one is configured", async () => {
-    expect(ofType(dev, "gcp:dns/recordSet:RecordSet")).toEqual([]);
+  it("publishes the API's name in a Cloud DNS zone when one is configured (both stack files do), and none without", async () => {
+    for (const run of [dev, prod]) {
+      expect(one(run, "gcp:dns/recordSet:RecordSet", `titanium-${run.stack}-api-dns`).inputs).toEqual({
+        managedZone: `${run.stack}-titanium-example-org`,
+        name: `k3s-api.${run.stack}.titanium.example.org.`,
+        type: "A",
+        ttl: 300,
+        rrdatas: [run.outputs.apiPublicIp],
+      });
+    }
+    const unpublished = await runProgram({ stack: "dev", config: { cluster: { servers: { count: 1, spot: true, dataDiskGb: 0, dedicated: false } } } });
+    expect(ofType(unpublished, "gcp:dns/recordSet:RecordSet")).toEqual([]);
+    expect(unpublished.outputs.apiEndpoint).toBe("https://k3s-api.titanium.internal:6443");
     const run = await overridden();
     const record = one(run, "gcp:dns/recordSet:RecordSet", "titanium-dev-api-dns");
     expect(record.inputs).toEqual({ managedZone: "example-org", name: "k3s.dev.example.org.", type: "A", ttl: 300, rrdatas: [run.outputs.apiPublicIp] });

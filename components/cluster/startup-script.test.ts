@@ -133,13 +133,13 @@ describe("startup scripts", () => {
     expect(config.disable).toEqual(["traefik", "servicelb"]);
     expect(config["secrets-encryption"]).toBe(true);
     expect(config["write-kubeconfig-mode"]).toBe("0600");
-    expect(config["tls-san"]).toEqual(["k3s-api.titanium.internal", expect.stringMatching(/^10\.128\./), prod.outputs.apiPublicIp]);
+    expect(config["tls-san"]).toEqual(["k3s-api.prod.titanium.example.org", expect.stringMatching(/^10\.128\./), prod.outputs.apiPublicIp]);
     expect(config["node-taint"]).toEqual(["CriticalAddonsOnly=true:NoExecute"]);
     // dev's single server takes workloads too.
     expect(k3sConfigOf(serverScript(dev, 0))["node-taint"]).toBeUndefined();
     const agent = k3sConfigOf(agentScript(prod));
     expect(agent["with-node-id"]).toBe(true);
-    expect(agent.server).toBe("https://k3s-api.titanium.internal:6443");
+    expect(agent.server).toBe("https://k3s-api.prod.titanium.example.org:6443");
   });
 
   it("bootstrap a server idempotently: a second boot downloads, formats, writes and restarts nothing", () => {
@@ -164,7 +164,7 @@ describe("startup scripts", () => {
     expect(first.calls.indexOf(conceal)).toBeLessThan(first.calls.indexOf("systemctl start --no-block k3s.service"));
     expect(node.file("etc/rancher/k3s/config.yaml")).toContain("secrets-encryption: true");
     expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe("cluster-init: true\n");
-    expect(node.file("etc/hosts")).toMatch(/^10\.128\.\d+\.\d+ k3s-api\.titanium\.internal # titanium: K3s API$/m);
+    expect(node.file("etc/hosts")).toMatch(/^10\.128\.\d+\.\d+ k3s-api\.prod\.titanium\.example\.org # titanium: K3s API$/m);
     expect(node.file("etc/fstab")).toMatch(/^UUID=\S+ \/var\/lib\/rancher\/k3s ext4 defaults,nofail,discard 0 2$/m);
     for (const ca of ["server-ca", "client-ca", "request-header-ca", "etcd/peer-ca", "etcd/server-ca"]) {
       expect(node.file(`var/lib/rancher/k3s/server/tls/${ca}.crt`)).toContain("BEGIN CERTIFICATE");
@@ -304,7 +304,7 @@ describe("startup scripts", () => {
     expect(third.status, third.stderr).toBe(0);
     expect(third.calls).toContain("systemctl restart --no-block k3s-agent.service");
     expect(node.file("etc/hosts")).toContain("10.128.0.77 api.k3s.example.org # titanium: K3s API");
-    expect(node.file("etc/hosts")).not.toContain("k3s-api.titanium.internal");
+    expect(node.file("etc/hosts")).not.toContain("k3s-api.dev.titanium.example.org");
     expect(node.file("etc/hosts")).toContain("127.0.0.1 localhost");
   });
 
