@@ -284,8 +284,10 @@ describe("injection", () => {
     for (const [qs, field] of [["limit=1%27%20OR%201%3D1", "limit"], ["offset=0%3BDROP%20TABLE%20posts", "offset"], ["limit=-1", "limit"], ["offset=1e400", "offset"], ["q=a%00", "q"]] as const)
       expect422(qs, await send("GET", `/api/posts?${qs}`), field);
     for (const qs of ["page=%27%20OR%201%3D1", "per_page=100000", "page=-1&per_page=0"]) if ((await send("GET", `/api/posts?${qs}`)).status !== 200) problems.push(`${qs}: unknown parameters should be ignored`);
-    for (const id of ["1%27%20OR%201%3D1", "1%3B%20DROP%20TABLE%20posts", "-1", "0", "99999999999999999999"])
+    for (const id of ["1%27%20OR%201%3D1", "1%3B%20DROP%20TABLE%20posts", "99999999999999999999", "--1"])
       expect422(`post id ${id}`, await send("GET", `/api/posts/${id}`), "id");
+    // 0 and negative ids are well-formed integers, as the original's FastAPI int took them: no such post.
+    for (const id of ["-1", "0"]) if ((await send("GET", `/api/posts/${id}`)).status !== 404) problems.push(`post id ${id}: expected 404 (no such post)`);
 
     // Stored XSS: what comes back through the API carries no script, handler or javascript: URL.
     const XSS = [
