@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -158,10 +158,16 @@ describe("startup scripts", () => {
     // Pods on a server are refused the metadata server (its token reads the CA keys), before K3s starts any.
     const podCidr = k3sConfigOf(script)["cluster-cidr"] as string;
     expect(podCidr).toMatch(/^10\.\d+\.0\.0\/16$/);
-    // HTTP(S) only: the address is also the VPC's DNS resolver, which CoreDNS (on the servers in prod) forwards to.
-    const conceal = `ip rule add prohibit from ${podCidr} to 169.254.169.254/32 ipproto tcp dport 80-443 priority 90`;
-    expect(first.calls.filter((c) => c.startsWith("ip rule add"))).toEqual([conceal]);
-    expect(first.calls.indexOf(conceal)).toBeLessThan(first.calls.indexOf("systemctl start --no-block k3s.service"));
+    // DNS only: the address is also the VPC's resolver, which CoreDNS (on the servers in prod) forwards to.
+    expect(node.ipRules()).toEqual([
+      `89:\tfrom ${podCidr} to 169.254.169.254 ipproto udp dport 53 lookup main`,
+      `89:\tfrom ${podCidr} to 169.254.169.254 ipproto tcp dport 53 lookup main`,
+      `90:\tfrom ${podCidr} to 169.254.169.254 prohibit`,
+    ]);
+    const lastRule = first.calls.findLastIndex((c) => c.startsWith("ip rule add"));
+    expect(lastRule).toBeLessThan(first.calls.indexOf("systemctl start --no-block k3s.service"));
+    // systemd-networkd would delete rules it did not make when it restarts (its default).
+    expect(node.file("etc/systemd/networkd.conf.d/90-titanium-keep-rules.conf")).toBe("[Network]\nManageForeignRoutingPolicyRules=no\n");
     expect(node.file("etc/rancher/k3s/config.yaml")).toContain("secrets-encryption: true");
     expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe("cluster-init: true\n");
     expect(node.file("etc/hosts")).toMatch(/^10\.128\.\d+\.\d+ k3s-api\.prod\.titanium\.example\.org # titanium: K3s API$/m);
@@ -188,6 +194,13 @@ describe("startup scripts", () => {
     expect(second.stderr).toContain("k3s.service is running and up to date");
     const after = snapshot();
     for (const [i, entry] of before.entries()) expect(after[i], String(entry[0])).toEqual(entry);
+
+    // Half the rules gone (a reboot keeps none; here one survived): the next boot restores all three, once each.
+    const rules = node.ipRules();
+    node.setIpRules(rules.slice(2));
+    const third = node.run(script);
+    expect(third.status, third.stderr).toBe(0);
+    expect(node.ipRules()).toEqual(rules);
   });
 
   it("formats the data disk only when it is provably empty: a failed probe or stray data stops the boot instead", () => {
@@ -204,8 +217,17 @@ describe("startup scripts", () => {
     writeFileSync(disk(stray), Buffer.concat([Buffer.alloc(4096), Buffer.from("etcd member data")]));
     const refused = stray.run(script);
     expect(refused.status).not.toBe(0);
-    expect(refused.stderr).toContain("has no filesystem signature but is not blank");
+    expect(refused.stderr).toContain("has no filesystem signature but does not read back as blank");
     expect(refused.calls.filter((c) => c.startsWith("mkfs"))).toEqual([]);
+
+    // A device that cannot be read: blkid says 2 ("no signature") for that too; the read-back catches it.
+    const unopenable = fakeNode(prod, { dataDisk: true });
+    rmSync(disk(unopenable));
+    mkdirSync(disk(unopenable));
+    const stopped = unopenable.run(script);
+    expect(stopped.status).not.toBe(0);
+    expect(stopped.stderr).toContain("does not read back as blank");
+    expect(stopped.calls.filter((c) => c.startsWith("mkfs"))).toEqual([]);
 
     const blank = fakeNode(prod, { dataDisk: true });
     writeFileSync(disk(blank), Buffer.alloc(1024 * 1024 + 1, 0));

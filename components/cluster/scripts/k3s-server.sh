@@ -16,14 +16,15 @@ mount_data_disk() {
   fi
   local device="$ROOT$DATA_DISK_DEVICE" uuid
   retry "data disk $DATA_DISK_DEVICE attached" test -e "$device"
-  # Format only a disk that is provably empty: blkid's low-level probe exits 2 for "no signature" and
-  # the first MiB reads as zeros. Any other answer (an I/O error, an ambiguous probe) stops the boot:
-  # formatting on a misread would erase this server's etcd member.
+  # Format only a disk that is provably empty: blkid's low-level probe finds no signature (exit 2,
+  # which it also answers when it cannot read the device) AND its first MiB reads back as zeros (cmp
+  # exits 0; a read error or a short device is 2 or 1). Anything else stops the boot: formatting on
+  # a misread would erase this server's etcd member.
   local probe=0
   blkid -p "$device" >/dev/null 2>&1 || probe=$?
   if ((probe == 2)); then
-    [[ -z $(head -c 1048576 "$device" | tr -d '\0' | head -c 1) ]] ||
-      die "the data disk $DATA_DISK_DEVICE has no filesystem signature but is not blank: not formatting it (inspect it by hand)"
+    cmp -s -n 1048576 "$device" /dev/zero ||
+      die "the data disk $DATA_DISK_DEVICE has no filesystem signature but does not read back as blank: not formatting it (inspect it by hand)"
     log "formatting the empty data disk"
     mkfs.ext4 -q -F -m 0 -L k3s-data "$device"
   elif ((probe != 0)); then
@@ -130,14 +131,32 @@ write_join() {
 
 # Pods on a server never reach the metadata server: its token is the servers' account, which reads
 # the CA bundle (client-ca.key signs system:masters certificates). Every pod that needs Google
-# credentials (External Secrets, the PD CSI driver, the backup) runs on the agents. A routing rule on
-# the pods' source range refuses their HTTP(S) to it at once (TCP 80-443); DNS (53) stays open, as the
-# address is also the VPC's resolver, which CoreDNS forwards to. The node's own traffic (hostNetwork
-# pods included) has the node's address and keeps it. Added at every boot (rules live in memory).
+# credentials (External Secrets, the PD CSI driver, the backup) runs on the agents. Routing rules on
+# the pods' source range let only DNS through (the address is also the VPC's resolver, which CoreDNS
+# forwards to) and refuse everything else at once. The node's own traffic (hostNetwork pods
+# included) has the node's address and keeps its token. Rules live in memory: added at every boot,
+# and systemd-networkd is told to keep rules it did not make (by default a restart of it, after an
+# upgrade say, deletes them).
+METADATA_RULES=(
+  "89: from $POD_CIDR to 169.254.169.254 ipproto udp dport 53 lookup main"
+  "89: from $POD_CIDR to 169.254.169.254 ipproto tcp dport 53 lookup main"
+  "90: from $POD_CIDR to 169.254.169.254 prohibit"
+)
 conceal_metadata() {
-  if ip rule show | grep -q "^90:.*169\.254\.169\.254.*prohibit"; then return 0; fi
-  ip rule add prohibit from "$POD_CIDR" to 169.254.169.254/32 ipproto tcp dport 80-443 priority 90
-  log "pods on this server cannot reach the metadata server"
+  write_file 0644 "$ROOT/etc/systemd/networkd.conf.d/90-titanium-keep-rules.conf" <<'CONF' || true
+[Network]
+ManageForeignRoutingPolicyRules=no
+CONF
+  local shown rule missing=0
+  shown=$(ip rule show | tr '\t' ' ')
+  for rule in "${METADATA_RULES[@]}"; do grep -qxF "$rule" <<<"$shown" || missing=1; done
+  ((missing)) || return 0
+  while ip rule del priority 89 2>/dev/null; do :; done
+  while ip rule del priority 90 2>/dev/null; do :; done
+  ip rule add from "$POD_CIDR" to 169.254.169.254/32 ipproto udp dport 53 lookup main priority 89
+  ip rule add from "$POD_CIDR" to 169.254.169.254/32 ipproto tcp dport 53 lookup main priority 89
+  ip rule add prohibit from "$POD_CIDR" to 169.254.169.254/32 priority 90
+  log "pods on this server reach the metadata server for DNS only"
 }
 
 main() {

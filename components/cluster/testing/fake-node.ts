@@ -52,7 +52,7 @@ export class FakeNode {
     writeFileSync(path.join(this.fake, "release", "sha256sum-amd64.txt"), `${"1".repeat(64)}  k3s-airgap-images-amd64.tar\n${sum}  k3s\n`);
     if (opts.dataDisk) {
       mkdirSync(path.dirname(path.join(this.root, opts.dataDisk)), { recursive: true });
-      writeFileSync(path.join(this.root, opts.dataDisk), "");
+      writeFileSync(path.join(this.root, opts.dataDisk), Buffer.alloc(1024 * 1024)); // a new disk: zeros
     }
     for (const ip of opts.liveServerIps ?? []) writeFileSync(path.join(this.fake, "peers", ip), "");
     for (const [ip, sleeps] of Object.entries(opts.laterServerIps ?? {})) writeFileSync(path.join(this.fake, "later", ip), String(sleeps));
@@ -97,6 +97,17 @@ export class FakeNode {
     mkdirSync(path.join(this.root, "etc"), { recursive: true });
     writeFileSync(path.join(this.root, "etc", "hosts"), "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal  # Added by Google\n");
     writeFileSync(path.join(this.root, "etc", "fstab"), "LABEL=root / ext4 rw,discard,errors=remount-ro 0 1\n");
+  }
+
+  /** The routing policy rules as `ip rule show` prints them (only those the script added: the stub starts empty). */
+  ipRules(): string[] {
+    const file = path.join(this.fake, "ip-rules");
+    return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : [];
+  }
+
+  /** Rules lost (a networkd restart that deleted them, or a reboot): what `ip rule show` prints now. */
+  setIpRules(rules: string[]): void {
+    writeFileSync(path.join(this.fake, "ip-rules"), rules.map((r) => `${r}\n`).join(""));
   }
 
   calls(): string[] {
