@@ -6,8 +6,9 @@
 # without a result file was NOT checked (its job crashed before writing one, was cancelled, or its
 # artifact is missing) and counts like a failed check, so a crashed check can never close the issue.
 # Usage: drift-issue.sh <results dir> <expected stacks as a JSON array, e.g. ["dev","prod"]>
-# The issue is found by its hidden marker and its author (the workflow's bot), not by the label alone:
-# a person's issue that carries the label is never taken over or closed.
+# The issue is found by its author (the workflow's bot) and its hidden marker (or, for one opened
+# before the marker existed, its title), not by the label alone: a person's issue that carries the
+# label is never taken over or closed.
 # Environment: GH_TOKEN (issues: write), GITHUB_REPOSITORY, GITHUB_SERVER_URL and GITHUB_RUN_ID
 # (for the run link), GH (default gh), DRIFT_LABEL (default drift), DRIFT_AUTHOR (default
 # github-actions[bot], the login GITHUB_TOKEN acts as).
@@ -21,6 +22,7 @@ gh="${GH:-gh}"
 label="${DRIFT_LABEL:-drift}"
 author="${DRIFT_AUTHOR:-github-actions[bot]}"
 marker="<!-- titanium:drift-report -->"
+title="Drift: the cloud differs from the Pulumi program"
 run_url="${GITHUB_SERVER_URL:-https://github.com}/$repo/actions/runs/${GITHUB_RUN_ID:-0}"
 fence='```'
 
@@ -71,8 +73,9 @@ trap 'rm -f "$body" "$note"' EXIT
 } >"$body"
 
 open_issue="$("$gh" api --paginate "repos/$repo/issues?labels=$label&state=open&per_page=100" |
-  jq -rs --arg marker "$marker" --arg author "$author" '[add // [] | .[]
-    | select(.pull_request == null and .user.login == $author and ((.body // "") | startswith($marker)))]
+  jq -rs --arg marker "$marker" --arg author "$author" --arg title "$title" '[add // [] | .[]
+    | select(.pull_request == null and .user.login == $author
+        and (((.body // "") | startswith($marker)) or .title == $title))]
     | sort_by(.number) | first | .number // empty')"
 
 if ((dirty > 0)); then
@@ -86,7 +89,7 @@ if ((dirty > 0)); then
     # The label may exist already; creating it is only needed once.
     "$gh" api -X POST "repos/$repo/labels" -f "name=$label" -f color=d93f0b \
       -f "description=The cloud differs from the Pulumi program" >/dev/null 2>&1 || true
-    "$gh" api -X POST "repos/$repo/issues" -f "title=Drift: the cloud differs from the Pulumi program" \
+    "$gh" api -X POST "repos/$repo/issues" -f "title=$title" \
       -F "body=@$body" -f "labels[]=$label" >/dev/null
     echo "drift-issue: opened an issue labelled $label"
   fi

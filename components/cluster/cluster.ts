@@ -268,6 +268,8 @@ export class Cluster extends pulumi.ComponentResource {
               intervalMs: 10_000,
               failFastOnUnresolvedName: dnsRecord === undefined,
               resolutionHint: resolutionHint(apiPublicIp),
+              unreachableHint:
+                "The firewall opens 6443 only to network.adminCidrs and IAP's range: run pulumi up from an admin address, or through the IAP tunnel (pipelineAccess; docs/runbooks/bootstrap.md).",
               isDryRun: pulumi.runtime.isDryRun,
               engineAttached: gateTestSeam.engineAttached ?? (() => pulumi.runtime.getEngine() !== undefined),
               probe: gateTestSeam.probe,

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiNotReadyError, gateOnReadyz, probeReadyz, shouldWaitForApi, waitForApi, type ProbeTls } from "./readiness";
+import { ApiNotReadyError, gateOnReadyz, probeReadyz, shouldWaitForApi, waitForApi, type ProbeResult, type ProbeTls } from "./readiness";
 
 /** A CA, a server certificate for localhost and an admin client certificate, made with openssl. */
 function makePki(): { tls: ProbeTls; serverCert: string; serverKey: string; clientCa: string; otherCa: string } {
@@ -109,6 +109,17 @@ describe("API readiness gate", () => {
     expect(err).toBeInstanceOf(ApiNotReadyError);
     expect((err as ApiNotReadyError).attempts).toBe(1);
     expect((err as Error).message).toContain("k3s-api.titanium.invalid does not resolve on this machine. Add it to /etc/hosts.");
+  });
+
+  it("says who may reach the port when the wait ends without any HTTP answer (a firewall drops the probes)", async () => {
+    const run = (answer: ProbeResult) =>
+      waitForApi({ url, tls: pki.tls, ...fast, timeoutMs: 0, unreachableHint: "Run it from an admin address.", probe: async () => answer }).then(
+        () => new Error("ready"),
+        (e: unknown) => e as Error,
+      );
+    expect((await run({ ready: false, reason: "no answer within 10s", code: "ETIMEDOUT" })).message).toContain("last answer: no answer within 10s. Run it from an admin address.");
+    // An HTTP answer came: the port is reachable, the hint would mislead.
+    expect((await run({ ready: false, reason: "HTTP 503: [-]etcd failed" })).message).not.toContain("admin address");
   });
 
   it("waits for a name that a managed DNS record will publish", async () => {

@@ -51,6 +51,8 @@ export interface WaitOptions {
   failFastOnUnresolvedName: boolean;
   /** Shown in the error when the name does not resolve: where it should point. */
   resolutionHint: string;
+  /** Shown when the wait ends on a network error (no HTTP answer at all): who may reach the port. */
+  unreachableHint?: string;
   probe?: Probe;
   /** Clock and sleep, replaceable in tests. */
   now?: () => number;
@@ -87,7 +89,7 @@ export async function waitForApi(opts: WaitOptions): Promise<{ attempts: number;
     if ((unresolved && opts.failFastOnUnresolvedName) || elapsed + opts.intervalMs > opts.timeoutMs) {
       const why = unresolved
         ? `${host} does not resolve on this machine. ${opts.resolutionHint}`
-        : `last answer: ${result.reason}`;
+        : `last answer: ${result.reason}${result.code !== undefined && opts.unreachableHint ? `. ${opts.unreachableHint}` : ""}`;
       throw new ApiNotReadyError(
         `The K3s API at ${opts.url} was not ready after ${Math.round(elapsed / 1000)}s (${attempts} attempt${attempts === 1 ? "" : "s"}): ${why}`,
         attempts,

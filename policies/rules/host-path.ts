@@ -229,7 +229,8 @@ function checkPersistentVolume(props: Obj, fallback: string, allowed: WorkloadMa
     }
     return;
   }
-  const entries = matchWorkloads(allowed, props, undefined, claimNs);
+  // An entry without `kinds` matches every kind: it was written for pods, never for volumes.
+  const entries = matchWorkloads(allowed, props, undefined, claimNs).filter((e) => e.kinds?.includes("PersistentVolume") === true);
   for (const p of paths) {
     if (entries.some((e) => coversHostPath(e, p.path))) continue;
     report(

@@ -278,6 +278,9 @@ describe("k8s-host-path-allow-list", () => {
       expect((await check(hostPathAllowList, local, { config: { allowed: [entry] } })).findings).toEqual([]);
       expect((await check(hostPathAllowList, local, { config: { allowed: [{ ...entry, namespace: "monitoring" }] } })).findings).toHaveLength(1);
       expect((await check(hostPathAllowList, local, { config: { allowed: [{ ...entry, kinds: ["DaemonSet"] }] } })).findings).toHaveLength(1);
+      // An entry without kinds was written for pods (it matches any kind there): it never admits a volume.
+      const { kinds: _kinds, ...kindless } = entry;
+      expect((await check(hostPathAllowList, local, { config: { allowed: [kindless] } })).findings).toHaveLength(1);
       expect(messages(await check(hostPathAllowList, local, { config: { allowed: [{ ...entry, hostPaths: ["/mnt/disks/ssd1"] }] } }))).toEqual([
         "PersistentVolume pg-local exposes the node's /mnt/disks/ssd0 (spec.local), which its allow-list entry does not name",
       ]);

@@ -904,7 +904,8 @@ describe("drift", () => {
     mkdirSync(empty);
     writeFileSync(
       stateFile,
-      JSON.stringify({ issues: [{ number: 8, title: "Drift", state: "open", body: "<!-- titanium:drift-report -->\nold", labels: [{ name: "drift" }], user: { login: "github-actions[bot]" } }] }),
+      // Opened before the report carried its marker: found by the bot's title.
+      JSON.stringify({ issues: [{ number: 8, title: "Drift: the cloud differs from the Pulumi program", state: "open", body: "old", labels: [{ name: "drift" }], user: { login: "github-actions[bot]" } }] }),
     );
     expect(script("drift-issue.sh", [empty, JSON.stringify(["dev", "prod"])], env).stdout).toContain("updated issue #8");
     expect(state().issues[0]!.body).toMatch(/`dev` \| not checked[\s\S]*`prod` \| not checked/);

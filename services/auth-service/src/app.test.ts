@@ -237,6 +237,15 @@ describe("refresh tokens", () => {
     const { session_expires_at: deadline } = await deadlineOf(token);
     expect(deadline.getTime() - started).toBeGreaterThan(2_000);
     expect(deadline.getTime() - started).toBeLessThanOrEqual(3_000 + 1_000);
+    // An older auth-service (before migration 0006, during a rolling update) rotates once: its row
+    // gets the column's default deadline, 30 days out, which must not become the session's.
+    const hashOf = (t: string) => createHash("sha256").update(t).digest();
+    const byOldReplica = "rotated-by-an-older-replica";
+    await pg.sql`update refresh_tokens set rotated_at = now() where token_hash = ${hashOf(token)}`;
+    await pg.sql`insert into refresh_tokens (token_hash, family_id, user_id, username, expires_at)
+      select ${hashOf(byOldReplica)}, family_id, user_id, username, now() + interval '1 hour' from refresh_tokens where token_hash = ${hashOf(token)}`;
+    expect((await deadlineOf(byOldReplica)).session_expires_at.getTime() - Date.now()).toBeGreaterThan(29 * 86_400_000);
+    token = byOldReplica;
     // Each rotation keeps the family's deadline and never gives a token past it (the TTL alone is an hour).
     for (let i = 0; i < 2; i++) {
       const r = await refresh(token);

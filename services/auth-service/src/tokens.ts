@@ -79,7 +79,10 @@ export class TokenService {
       }
       await tx`update refresh_tokens set rotated_at = now() where id = ${row.id}`;
       const user = { id: row.user_id, username: row.username };
-      return { user, refresh: await this.storeRefresh(tx, user, row.family_id, row.session_expires_at) };
+      // The family's earliest deadline: a token an older auth-service rotated during a rolling update
+      // carries the column's default (30 days from that rotation), never the session's own.
+      const [family] = await tx<{ deadline: Date }[]>`select min(session_expires_at) as deadline from refresh_tokens where family_id = ${row.family_id}`;
+      return { user, refresh: await this.storeRefresh(tx, user, row.family_id, family?.deadline ?? row.session_expires_at) };
     });
     if ("error" in outcome) return outcome;
     return this.pair(outcome.user, outcome.refresh);
