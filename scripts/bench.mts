@@ -158,6 +158,9 @@ try {
     // The pods' nice 19 for the hashing threads (the local platform's default is 10): the isolation
     // check measures what the cluster runs.
     env: { "api-gateway": { RATE_LIMIT_SCALE: "100000" }, "user-service": { PASSWORD_HASH_NICE: "19" } },
+    // Redis as the cluster runs it: no append-only file (its fsyncs would compete with PostgreSQL's
+    // on this one disk, a contention the pods, with PostgreSQL on its own Persistent Disk, do not have).
+    redisPersist: false,
     // Service logs go to files (as on a node), not through this process.
     logDir: join(dataDir, "logs"),
     log: () => {},

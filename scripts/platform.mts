@@ -46,6 +46,12 @@ export interface PlatformOptions {
   redis?: "auto" | false;
   /** The Redis server binary (default `redis-server` from PATH). */
   redisCommand?: string;
+  /**
+   * Redis keeps an append-only file (default true), so a restarted Redis comes back with its old
+   * entries: what the resilience suite's stale-cache checks need. false: no persistence, as the
+   * cluster's Redis runs (components/apps/redis.ts), for measurements.
+   */
+  redisPersist?: boolean;
   /** Extra node flags per service (e.g. `--cpu-prof`). */
   nodeArgs?: Partial<Record<ServiceName, string[]>>;
   /** Extra environment per service (e.g. RATE_LIMIT_SCALE for load tests). */
@@ -207,8 +213,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const dir = join(opts.dataDir, "redis");
     let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
     const startRedis = async () => {
-      // Persistent, so a restarted Redis comes back with its old entries (as a Redis with an AOF would).
-      current = await local.startLocalRedis({ port, dir, persist: true, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
+      // Persistent by default, so a restarted Redis comes back with its old entries (as a Redis with an AOF would).
+      current = await local.startLocalRedis({ port, dir, persist: opts.redisPersist ?? true, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
     };
     try {
       await startRedis();
