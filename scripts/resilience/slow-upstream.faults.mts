@@ -1,7 +1,7 @@
 /**
- * A hung upstream (accepts, never answers) and a slow one (answers after 5 s) behind the gateway: every
- * request to them ends with a 504 envelope within UPSTREAM_TIMEOUT_MS (+ slack), and the rest of the
- * platform is unaffected.
+ * A hung upstream (accepts, never answers), a slow one (answers after 5 s) and a dripping one (sends
+ * its headers at once, then a byte every 200 ms for 5 s) behind the gateway: every request to them ends
+ * with a 504 envelope within UPSTREAM_TIMEOUT_MS (+ slack), and the rest of the platform is unaffected.
  */
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
@@ -12,7 +12,9 @@ import { byStatus, percentile } from "./load.mjs";
 import { recordScenario, renderReliability, unmet, type ScenarioResult } from "./report.mjs";
 
 const TIMEOUT_MS = 1_000;
-const SLACK_MS = 500;
+// Measured from the test process while 80 requests wait, on a shared 2-core machine: generous, yet far
+// below the 5 s the slow and dripping upstreams would take.
+const SLACK_MS = 1_000;
 const SLOW_MS = 5_000;
 let platform: TestPlatform;
 let hung: TcpServer;
@@ -28,6 +30,13 @@ beforeAll(async () => {
   });
   slow = createHttpServer((req, res) => {
     req.resume();
+    if (req.url?.includes("drip")) {
+      res.writeHead(200, { "content-type": "application/json" }); // chunked: no length
+      const tick = setInterval(() => res.write(" "), 200);
+      const t = setTimeout(() => res.end("{}"), SLOW_MS);
+      res.once("close", () => (clearInterval(tick), clearTimeout(t)));
+      return;
+    }
     const t = setTimeout(() => res.end("{}"), SLOW_MS);
     res.once("close", () => clearTimeout(t));
   });
@@ -68,7 +77,7 @@ describe("slow or hung upstream", () => {
     for (let round = 0; round < 3; round++) {
       const victims = Promise.all([
         ...Array.from({ length: 40 }, () => timed("/api/posts")),
-        ...Array.from({ length: 40 }, (_, i) => timed(`/api/users/someone${i}`)),
+        ...Array.from({ length: 40 }, (_, i) => timed(i % 2 ? `/api/users/someone${i}` : `/api/users/drip${i}`)),
       ]);
       // While those wait: the rest of the platform answers at once.
       const started = performance.now();
@@ -88,7 +97,7 @@ describe("slow or hung upstream", () => {
       id: "slow-upstream",
       title: "Slow and hung upstreams",
       suite: "npm run test:resilience",
-      injected: `The gateway's blog upstream accepts connections and never answers; its user upstream answers after ${SLOW_MS / 1000} s; UPSTREAM_TIMEOUT_MS=${TIMEOUT_MS}; 3 rounds of 40 + 40 concurrent requests to them, with readiness, auth health and JWKS requested meanwhile`,
+      injected: `The gateway's blog upstream accepts connections and never answers; its user upstream answers after ${SLOW_MS / 1000} s, or (half the requests) sends its headers at once and then a byte every 200 ms for ${SLOW_MS / 1000} s; UPSTREAM_TIMEOUT_MS=${TIMEOUT_MS}; 3 rounds of 40 + 40 concurrent requests to them, with readiness, auth health and JWKS requested meanwhile`,
       measured: {
         "requests sent": results.length + others.length + 1,
         "answers from the slow/hung routes": JSON.stringify(byStatus(results.map((r) => ({ ...r, at: 0, label: "" })))),
@@ -101,7 +110,7 @@ describe("slow or hung upstream", () => {
       criteria: [
         { text: "every request to a slow or hung upstream is answered 504 in the envelope", met: results.every((r) => r.status === 504 && r.envelope) },
         { text: `no request waits longer than UPSTREAM_TIMEOUT_MS + ${SLACK_MS} ms (${TIMEOUT_MS + SLACK_MS} ms)`, met: slowest <= TIMEOUT_MS + SLACK_MS },
-        { text: "readiness, auth and JWKS answer 200 meanwhile, each round within 500 ms, and /readyz after", met: others.every((s) => s === 200) && Math.max(...othersMs) < 500 && after.status === 200 },
+        { text: "readiness, auth and JWKS answer 200 meanwhile, each round within 1 s, and /readyz after", met: others.every((s) => s === 200) && Math.max(...othersMs) < 1_000 && after.status === 200 },
       ],
     };
     recordScenario(result);

@@ -123,20 +123,55 @@ describe("upstream instances", () => {
     }
   });
 
-  it("cuts an upstream that goes silent in the middle of a streamed answer", async () => {
-    const staller = await instance("staller", (_req, res) => {
-      res.writeHead(200, { "content-type": "text/plain" }); // no content-length: streamed
-      res.write("partial");
+  it("answers with a timeout, in time, when an upstream sends its headers and then drips or stalls (never a late or cut 200)", async () => {
+    const upstreams = {
+      // No content-length (chunked): one byte every 100 ms, for far longer than the timeout.
+      dripping: await instance("dripping", (_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        const tick = setInterval(() => (res.writableEnded ? clearInterval(tick) : res.write("x")), 100);
+        res.once("close", () => clearInterval(tick));
+      }),
+      silent: await instance("silent", (_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.write("partial");
+      }),
+      // Sized, but the body never completes.
+      sized: await instance("sized", (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+        res.write("{");
+      }),
+    };
+    for (const [name, up] of Object.entries(upstreams)) {
+      const started = Date.now();
+      const err = await send(new UpstreamPool([up.url], { probe: false }), "GET", "/x", 400).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(UpstreamError);
+      expect((err as UpstreamError).kind, name).toBe("timeout");
+      expect(Date.now() - started, name).toBeLessThan(2_000);
+    }
+  });
+
+  it("streams an unsized answer larger than the fast path whole, and cuts one that goes silent midway", async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024, "a");
+    const whole = await instance("whole", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" }); // no content-length
+      res.end(big);
     });
-    const pool = new UpstreamPool([staller.url], { probe: false });
+    const res = await send(new UpstreamPool([whole.url], { probe: false }), "GET", "/x", 2_000);
+    expect(res.body).toBeInstanceOf(ReadableStream);
+    expect(Buffer.from(await new Response(res.body as ReadableStream<Uint8Array>).arrayBuffer()).equals(big)).toBe(true);
+
+    const staller = await instance("staller", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write(big); // past the fast path, then silence
+    });
     const started = Date.now();
-    const res = await send(pool, "GET", "/x", 500);
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const streamed = await send(new UpstreamPool([staller.url], { probe: false }), "GET", "/x", 500);
+    const reader = (streamed.body as ReadableStream<Uint8Array>).getReader();
     await expect(
       (async () => {
         for (;;) if ((await reader.read()).done) return;
       })(),
     ).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 });

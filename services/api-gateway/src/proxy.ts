@@ -1,4 +1,4 @@
-import { Agent, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
+import { Agent, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { GATEWAY_VIA_HEADER, REQUEST_ID_HEADER, SAFE_METHODS, isDependencyOutage, type UpstreamInstance, type UpstreamPool } from "@titanium/kit";
@@ -47,7 +47,7 @@ const HOP_BY_HOP = new Set([
 // assets reach the client compressed; the upstream's `Vary` is merged into the gateway's own by the caller.
 const isCors = (k: string) => k.startsWith("access-control-");
 
-/** Answers up to this size are read whole (the fast path); larger or unsized ones are streamed. */
+/** Answers up to this size are read whole within the timeout (the fast path); larger ones are streamed. */
 const BUFFER_LIMIT = 1024 * 1024;
 
 /**
@@ -133,44 +133,65 @@ class ClientGone extends Error {
 /**
  * One attempt. The timeout is a plain timer cleared when the answer is complete (AbortSignal.timeout
  * would keep a timer and a signal alive for the whole timeout after every request: memory under load).
+ * It covers the whole answer, body included, up to BUFFER_LIMIT: an upstream that sends its headers
+ * and then drips or stalls gets a 504 in time, not a late or truncated 200. Only a body known or found
+ * to be larger is streamed, under an idle timeout (its client reads it at its own pace).
  */
 function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint8Array | undefined, timeoutMs: number, downstream: Downstream | undefined): Promise<UpstreamResponse> {
   const send = url.protocol === "https:" ? httpsRequest : request;
   return new Promise((resolve, reject) => {
+    let timedOut = false;
     const clientGone = () => req.destroy(new ClientGone("client closed the connection"));
     const done = () => {
       clearTimeout(timer);
       downstream?.off("close", clientGone);
+    };
+    // Destroying the request on the timer also fails the response ("aborted"): report it as the timeout.
+    const fail = (err: Error) => {
+      done();
+      reject(timedOut ? new UpstreamTimeout("upstream timed out") : err);
+    };
+    const stream = (res: IncomingMessage, first: Buffer[], status: number, out: Record<string, string | string[]>, closing: boolean) => {
+      done();
+      // Streamed from here on: an upstream that goes silent mid-body for the timeout is cut, never left hanging.
+      req.setTimeout(timeoutMs, () => req.destroy(new UpstreamTimeout("upstream stalled mid-response")));
+      const rest = first.length === 0 ? res : Readable.from((async function* () {
+        yield* first;
+        yield* res;
+      })());
+      resolve({ status, headers: out, body: Readable.toWeb(rest) as ReadableStream<Uint8Array>, closing });
     };
     const req = send(url, { method, headers, agent: url.protocol === "https:" ? httpsAgent : httpAgent }, (res) => {
       const status = res.statusCode ?? 502;
       const out = responseHeaders(res.headers);
       const closing = res.headers.connection?.toLowerCase() === "close";
       const length = Number(res.headers["content-length"]);
-      if (Number.isNaN(length) || length > BUFFER_LIMIT) {
-        done();
-        // Streamed from here on: an upstream that goes silent mid-body for the timeout is cut, never left hanging.
-        req.setTimeout(timeoutMs, () => req.destroy(new UpstreamTimeout("upstream stalled mid-response")));
-        resolve({ status, headers: out, body: Readable.toWeb(res) as ReadableStream<Uint8Array>, closing });
-        return;
-      }
+      if (length > BUFFER_LIMIT) return stream(res, [], status, out, closing);
       const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
+      let size = 0;
+      const onData = (c: Buffer) => {
+        chunks.push(c);
+        size += c.length;
+        if (size <= BUFFER_LIMIT) return;
+        // Unsized and larger than the fast path holds: stream it, the bytes read so far first.
+        res.off("data", onData);
+        res.pause();
+        stream(res, chunks, status, out, closing);
+      };
+      res.on("data", onData);
       res.once("end", () => {
+        if (size > BUFFER_LIMIT) return;
         done();
-        resolve({ status, headers: out, body: length === 0 ? null : Buffer.concat(chunks), closing });
+        resolve({ status, headers: out, body: size === 0 ? null : Buffer.concat(chunks), closing });
       });
-      res.once("error", (err) => {
-        done();
-        reject(err);
-      });
+      res.once("error", fail);
     });
-    const timer = setTimeout(() => req.destroy(new UpstreamTimeout("upstream timed out")), timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy(new UpstreamTimeout("upstream timed out"));
+    }, timeoutMs);
     downstream?.once("close", clientGone);
-    req.once("error", (err) => {
-      done();
-      reject(err);
-    });
+    req.once("error", fail);
     req.end(body);
   });
 }
