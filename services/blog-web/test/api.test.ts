@@ -153,6 +153,24 @@ describe("ApiClient: quiet token refresh", () => {
     expect(expiredCount()).toBe(0);
   });
 
+  it("a 401 that arrives after another request already refreshed retries with the new token, no second refresh", async () => {
+    const { api, calls, session, expiredCount } = setup(
+      async (c) => {
+        if (c.url === API.refresh) return json(200, { token: "a2", refresh_token: "r2", expires_in: 900 });
+        if (c.auth === "Bearer a2") return c.method === "DELETE" ? json(204, null) : json(200, { id: 1, username: "alice" });
+        // The delete sent with the old token is slow: its 401 comes back after the other request's refresh.
+        if (c.method === "DELETE") await new Promise((r) => setTimeout(r, 30));
+        return json(401, { message: "Token has expired" });
+      },
+      { session: { token: "a1", refreshToken: "r1", expiresAt: null, username: "alice" } },
+    );
+    await Promise.all([api.deletePost(7), api.me()]);
+    expect(calls.filter((c) => c.url === API.refresh).map((c) => c.body)).toEqual([{ refresh_token: "r1" }]);
+    expect(calls.filter((c) => c.method === "DELETE").map((c) => c.auth)).toEqual(["Bearer a1", "Bearer a2"]);
+    expect(session.get()).toMatchObject({ token: "a2", refreshToken: "r2" });
+    expect(expiredCount()).toBe(0);
+  });
+
   it("ends the session once, with a clear error, when the refresh token is refused", async () => {
     const { api, session, expiredCount } = setup(
       (c) => (c.url === API.refresh ? json(401, { message: "refresh token revoked" }) : json(401, { message: "Token has expired" })),

@@ -5,7 +5,7 @@ import type { Page } from "playwright-core";
 import { ApiUser, launchBrowser, openPage, PASSWORD, runId, seriousA11yViolations, type Browser, type Watched } from "./browser/harness.js";
 import { startPlatform, type Platform } from "./browser/platform.js";
 import { PAGE_SIZE } from "../src/app/limits.js";
-import { toStored } from "../src/app/text.js";
+import { fromStored, toStored } from "../src/app/text.js";
 import { build } from "../src/build.js";
 
 /**
@@ -106,7 +106,7 @@ describe("blog web UI in Chromium", () => {
     await page.waitForURL(/\/blog\/posts\/\d+$/);
     const postId = Number(new URL(page.url()).pathname.split("/").pop());
     await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent(), UI_WAIT).toBe(title);
-    expect(await page.locator(".prose h2").textContent()).toBe("Why STRICT mTLS");
+    expect(await page.locator(".prose h3").textContent()).toBe("Why STRICT mTLS"); // Markdown levels shift down one (`##` → h3): the title is the one h1
     expect(await page.locator(".prose strong").textContent()).toBe("encrypted");
     expect(await page.locator(".prose p code").first().textContent()).toBe("<main>");
     // An image from another site (the CSP would block it: a broken image) becomes a link to it.
@@ -211,7 +211,12 @@ describe("blog web UI in Chromium", () => {
     ].join("\n\n");
     const postId = await author.createPost(title, payload, `Security ${id}`);
     // The same post as the UI stores it (raw HTML escaped by the editor, decoded and rendered on every reader's page).
-    const storedId = await author.createPost(toStored(`UI XSS ${id} <b>bold</b>`), toStored(payload), `Security ${id}`);
+    // A title with characters the page must show literally, never as markup (the UI's own way of storing it).
+    const literalTitle = `UI XSS ${id} <b>bold</b> & "q" <img src=x onerror="window.__pwned='title-img'">`;
+    const storedId = await author.createPost(toStored(literalTitle), toStored(payload), `Security ${id}`);
+    // The raw title: whatever the server's sanitiser keeps of it is what the page must show, as text.
+    const rawTitle = fromStored(((await (await fetch(`${base}/blog/api/posts/${postId}`)).json()) as { title: string }).title);
+    expect(rawTitle).toContain(`XSS ${id}`);
 
     // Not in `opened`: its CSP reports are expected (see isCspReport); it gets its own checks below.
     const w = await openPage(browser);
@@ -228,12 +233,18 @@ describe("blog web UI in Chromium", () => {
       expect(bad).toEqual({ jsLinks: [], handlers: [], scripts: 0 });
     };
 
+    /** Text, exactly, and no element inside: a title is never parsed as HTML. */
+    const asText = (selector: string) =>
+      page.locator(selector).evaluateAll((els) => els.map((e) => ({ text: e.textContent, elements: e.childElementCount })));
     await page.goto(`${base}/blog/?q=${encodeURIComponent(`XSS ${id}`)}`);
-    await page.locator(".posts > li").first().waitFor();
+    await page.locator(".posts > li").nth(1).waitFor();
     await inert();
+    expect(new Set(await asText(".posts .card-title a"))).toEqual(new Set([{ text: rawTitle, elements: 0 }, { text: literalTitle, elements: 0 }]));
+    expect(await page.locator(".posts .card-title").evaluateAll((els) => els.map((e) => e.childElementCount))).toEqual([1, 1]);
 
     await page.goto(`${base}/blog/posts/${postId}`);
     await page.locator(".prose").waitFor();
+    expect(await asText("h1")).toEqual([{ text: rawTitle, elements: 0 }]);
     // Rendered, only defanged: the text stays, the javascript: target does not.
     await page.locator(".prose a", { hasText: "md link 2" }).waitFor();
     expect(await page.locator(".prose a[href]").count()).toBe(0);
@@ -253,6 +264,7 @@ describe("blog web UI in Chromium", () => {
     // As the UI stores it, the server's sanitiser never sees the tags: the browser's alone keeps them inert.
     await page.goto(`${base}/blog/posts/${storedId}`);
     await page.locator(".prose").waitFor();
+    expect(await asText("h1")).toEqual([{ text: literalTitle, elements: 0 }]);
     await page.locator(".prose a", { hasText: "md link 2" }).waitFor();
     expect(await page.locator(".prose a[href]").count()).toBe(0);
     expect(await page.locator(".prose [class]:not([class^='hljs']):not([class^='language-']), .prose [id], .prose [data-offsite], .prose [data-offsite-src]").count()).toBe(0);
@@ -569,8 +581,17 @@ describe("blog web UI in Chromium", () => {
     await page.goto(`${base}/blog/`);
     await page.getByText("Loading posts…").waitFor();
     expect(await page.locator(".posts > li").count()).toBe(0);
+    // Only the part being filled is busy: never <main>, and never the status (screen readers may skip a busy region).
+    const busy = () =>
+      page.evaluate(() => ({
+        main: document.querySelector("main")?.getAttribute("aria-busy") ?? null,
+        busy: [...document.querySelectorAll("[aria-busy='true']")].map((e) => e.className),
+        statusInBusy: [...document.querySelectorAll("main [role='status'], main [role='alert']")].some((e) => e.closest("[aria-busy='true']") !== null),
+      }));
+    expect(await busy()).toEqual({ main: null, busy: ["results-body"], statusInBusy: false });
     release();
     await page.getByText("Loading posts…").waitFor({ state: "hidden" });
+    expect(await busy()).toEqual({ main: null, busy: [], statusInBusy: false });
     await page.unroute("**/blog/api/posts?*");
     // A search nothing matches.
     await page.goto(`${base}/blog/?q=${encodeURIComponent(`nomatch${id}zz`)}`);
@@ -586,6 +607,77 @@ describe("blog web UI in Chromium", () => {
     await page.goto(`${base}/blog/?page=1&q=${encodeURIComponent(`limited${id}`)}`);
     await page.getByText("Too many requests. Try again in 7 s.").waitFor();
     await page.unroute("**/blog/api/posts?*");
+    expectCleanPages();
+  });
+
+  it("a delete dialog left open closes when the reader goes Back, and deletes nothing", async () => {
+    const writer = await new ApiUser(base, `jon_${id}`).signup().then((u) => u.login());
+    const postId = await writer.createPost(`Kept ${id}`, "Not deleted by a dialog left behind.", `Dialogs ${id}`);
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/?author=${writer.username}`);
+    await page.getByRole("link", { name: `Kept ${id}` }).click();
+    await page.getByRole("button", { name: "Delete" }).click();
+    const dialog = page.getByRole("dialog", { name: "Delete this post?" });
+    await dialog.waitFor();
+    await page.goBack();
+    await page.getByRole("heading", { level: 1, name: `Posts by ${writer.username}` }).waitFor();
+    await page.locator(".posts > li").first().waitFor();
+    expect(await page.locator("dialog").count()).toBe(0);
+    expect(await page.getByRole("button", { name: "Delete post" }).count()).toBe(0);
+    await page.waitForTimeout(200);
+    expect((await fetch(`${base}/blog/api/posts/${postId}`)).status).toBe(200);
+    expect(await page.getByRole("link", { name: `Kept ${id}` }).count()).toBe(1);
+    expectCleanPages();
+  });
+
+  it("a post's Markdown headings sit below the page's one h1, and task lists show their state", async () => {
+    const writer = await new ApiUser(base, `kai_${id}`).signup().then((u) => u.login());
+    const content = "# Top heading\n\nText.\n\n## Second\n\n###### Sixth\n\n- [x] done thing\n- [ ] open thing\n";
+    const postId = await writer.createPost(`Headings ${id}`, content, `Markdown ${id}`);
+    const { page } = await tab();
+    const check = async (scope: string) => {
+      expect(await page.locator(`${scope} h1`).count()).toBe(0);
+      expect(await page.locator(`${scope} h2`).allTextContents()).toEqual(["Top heading"]);
+      expect(await page.locator(`${scope} h3`).allTextContents()).toEqual(["Second"]);
+      expect(await page.locator(`${scope} h6`).allTextContents()).toEqual(["Sixth"]);
+      expect((await page.locator(`${scope} li`).allTextContents()).map((t) => t.trim())).toEqual(["☑ done thing", "☐ open thing"]);
+    };
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.locator(".prose h2").waitFor();
+    await check(".prose");
+    expect(await page.locator("h1").allTextContents()).toEqual([`Headings ${id}`]);
+    // The editor's preview renders the same way (its page heading stays the only h1).
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/posts/${postId}/edit`);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator(".preview h2").waitFor();
+    await check(".preview");
+    expect(await page.locator("h1").allTextContents()).toEqual(["Edit post"]);
+    expectCleanPages();
+  });
+
+  it("says a new version is available when a deploy removed the Markdown module this tab would load", async () => {
+    const writer = await new ApiUser(base, `lev_${id}`).signup().then((u) => u.login());
+    const postId = await writer.createPost(`Deployed ${id}`, "**Rendered** after a reload.", `Deploys ${id}`);
+    const { page } = await tab();
+    // The old build's chunk is gone from the server (it serves only its own build's files).
+    const gone = "**/blog/assets/markdown-*.js";
+    await page.route(gone, (route) => route.fulfill({ status: 404, contentType: "text/plain", body: "Not found" }));
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.getByText("A new version of the blog is available. Reload the page to continue.").waitFor();
+    expect(await page.getByText("Something went wrong on our side").count()).toBe(0);
+    // The editor's preview says the same.
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/posts/${postId}/edit`);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator(".preview", { hasText: "A new version of the blog is available." }).waitFor();
+    // Reload loads the new build: the post renders.
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.getByRole("button", { name: "Reload" }).waitFor();
+    await page.unroute(gone);
+    await page.getByRole("button", { name: "Reload" }).click();
+    await page.locator(".prose strong", { hasText: "Rendered" }).waitFor();
     expectCleanPages();
   });
 
@@ -607,6 +699,15 @@ describe("blog web UI in Chromium", () => {
     const errors = (await page.locator(".field-error").allTextContents()).filter(Boolean);
     expect(errors).toEqual([expect.stringContaining("영문자, 숫자, 밑줄로 3–50자"), expect.stringContaining("name@example.com 형식"), expect.stringContaining("8자 이상이며")]);
     expect(errors.join(" ")).not.toMatch(/Too small|Invalid|expected/);
+    // What only the server knows is said in Korean too: a name already taken (the server says it in English).
+    const taken = await new ApiUser(base, `kim_${id}`).signup();
+    await page.getByLabel("사용자 이름").fill(taken.username);
+    await page.getByLabel("이메일").fill(`kim2_${id}@example.com`);
+    await page.getByLabel("비밀번호").fill(PASSWORD);
+    await page.getByRole("button", { name: "계정 만들기" }).click();
+    await page.locator(".field-error", { hasText: "이미 사용 중인" }).waitFor();
+    expect((await page.locator(".field-error").allTextContents()).filter(Boolean)).toEqual(["사용자 이름: 이미 사용 중인 사용자 이름입니다."]);
+    expect(await page.locator(".panel.error").textContent()).not.toMatch(/already exists/i);
     await page.goto(`${base}/blog/`);
     await page.getByLabel("언어").selectOption("en");
     await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();

@@ -353,10 +353,17 @@ export class ApiClient {
         if (!(await this.refresh())) throw this.expire();
       }
     }
-    let res = await this.raw(method, path, o);
+    // The access token this request carries: a 401 for it says nothing about a newer one.
+    const used = o.auth ? this.opts.session.get()?.token : undefined;
+    let res = await this.raw(method, path, o, used);
     if (res.status === 401 && o.auth) {
-      // The token may have been revoked or the clock skewed: one quiet refresh, then one retry.
-      if (!(await this.refresh())) throw this.expire();
+      // The token may have been revoked or the clock skewed: one quiet refresh, then one retry. When another
+      // request already refreshed meanwhile (the session holds a different token), the retry uses that one:
+      // refreshing again would spend a refresh token for nothing.
+      const current = this.opts.session.get()?.token;
+      if (current === undefined || current === used) {
+        if (!(await this.refresh())) throw this.expire();
+      }
       res = await this.raw(method, path, o);
       if (res.status === 401) throw this.expire();
     }

@@ -18,9 +18,27 @@ export interface ViewContext {
   setTitle(title: string): void;
 }
 
+/**
+ * The server speaks English: the sentences the UI knows (by status, field and wording) are said in the UI's
+ * language instead; anything else is the server's own text.
+ */
+function knownServerText(err: ApiError, field: string | null, text: string, tr: Translator): string | null {
+  if (field === "username" && (err.status === 409 || /already (exists|taken)/i.test(text))) return tr.t("error.usernameTaken");
+  if (field === "username" && /reserved/i.test(text)) return tr.t("error.usernameReserved");
+  if (field === null && err.status === 409 && /already (exists|taken)/i.test(text)) return tr.t("error.usernameTaken");
+  if (field === null && err.status === 401 && /not signed in/i.test(text)) return tr.t("error.notSignedIn");
+  return null;
+}
+
+/** What the server said about one field (its name prefix removed), in the UI's language where known. */
+export function describeFieldError(err: ApiError, field: string, text: string, tr: Translator): string {
+  return knownServerText(err, field, text, tr) ?? tr.t("error.fieldInvalid", { message: text });
+}
+
 /** A user-facing sentence for any error a request can throw. */
 export function describeError(err: unknown, tr: Translator): string {
   if (!(err instanceof ApiError)) return tr.t("error.server");
+  if (err.status === 413) return tr.t("error.tooLarge");
   switch (err.kind) {
     case "network":
       return tr.t("error.network");
@@ -37,8 +55,8 @@ export function describeError(err: unknown, tr: Translator): string {
     case "validation":
     case "conflict":
     case "unauthorized":
-      // The server's own sentence names the problem (e.g. "Username already exists").
-      return err.message || tr.t("error.validation");
+      // The server's own sentence names the problem (e.g. "Username already exists"), translated when known.
+      return knownServerText(err, null, err.message, tr) ?? (err.message || tr.t("error.validation"));
     case "server":
       return tr.t("error.server");
   }

@@ -158,40 +158,37 @@ async function render(moveFocus: boolean): Promise<void> {
       document.title = `${title} · ${tr.t("app.title")}`;
     },
   };
-  main.setAttribute("aria-busy", "true");
-  try {
-    switch (route.name) {
-      case "list":
-        await renderList(ctx, main, route.params);
-        break;
-      case "post":
-        await renderPost(ctx, main, route.id);
-        break;
-      case "new":
-        await renderEditor(ctx, main, null);
-        break;
-      case "edit":
-        await renderEditor(ctx, main, route.id);
-        break;
-      case "login":
-        if (session.get()) return navigate(route.next ?? BASE_PATH, { replace: true }); // already signed in
-        renderLogin(ctx, main, route.next, route.user);
-        break;
-      case "signup":
-        renderSignup(ctx, main);
-        break;
-      case "notFound": {
-        ctx.setTitle(tr.t("notFound.heading"));
-        replace(
-          main,
-          h("h1", { attrs: { tabindex: -1 } }, tr.t("notFound.heading")),
-          h("p", null, tr.t("notFound.body")),
-          h("p", null, h("a", { attrs: { href: BASE_PATH } }, tr.t("notFound.home"))),
-        );
-      }
+  // No aria-busy on <main>: screen readers may skip a busy region, and the view's loading status and error
+  // panels are in it. A view marks only the part that is being filled (the list's results).
+  switch (route.name) {
+    case "list":
+      await renderList(ctx, main, route.params);
+      break;
+    case "post":
+      await renderPost(ctx, main, route.id);
+      break;
+    case "new":
+      await renderEditor(ctx, main, null);
+      break;
+    case "edit":
+      await renderEditor(ctx, main, route.id);
+      break;
+    case "login":
+      if (session.get()) return navigate(route.next ?? BASE_PATH, { replace: true }); // already signed in
+      renderLogin(ctx, main, route.next, route.user);
+      break;
+    case "signup":
+      renderSignup(ctx, main);
+      break;
+    case "notFound": {
+      ctx.setTitle(tr.t("notFound.heading"));
+      replace(
+        main,
+        h("h1", { attrs: { tabindex: -1 } }, tr.t("notFound.heading")),
+        h("p", null, tr.t("notFound.body")),
+        h("p", null, h("a", { attrs: { href: BASE_PATH } }, tr.t("notFound.home"))),
+      );
     }
-  } finally {
-    if (current === controller) main.removeAttribute("aria-busy");
   }
   if (moveFocus && current === controller) {
     // Move focus to the new view's heading, as a page load would put a screen reader at the top.

@@ -34,6 +34,15 @@ const marked = new Marked({
   gfm: true,
   breaks: true, // the original rendered single newlines as line breaks
   renderer: {
+    // The page's own title is the one <h1>: a post's headings start one level below it (# → h2, ###### stays h6).
+    heading({ tokens, depth }) {
+      const level = Math.min(depth + 1, 6);
+      return `<h${level}>${this.parser.parseInline(tokens)}</h${level}>\n`;
+    },
+    // Form controls never reach the page (FORBID_TAGS has input): a task's state is shown as a character.
+    checkbox({ checked }) {
+      return checked ? "☑ " : "☐ ";
+    },
     code({ text, lang }) {
       const name = (lang ?? "").trim().split(/\s+/)[0]?.toLowerCase() ?? "";
       const known = name !== "" && hljs.getLanguage(name) !== undefined;

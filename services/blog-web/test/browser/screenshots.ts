@@ -70,7 +70,7 @@ try {
       await page.goto(`${base}/blog/posts/${postId}/edit`);
       await page.getByLabel("Title").waitFor();
       await page.getByRole("button", { name: "Preview" }).click();
-      await page.locator(".preview h2").first().waitFor();
+      await page.locator(".preview h3").first().waitFor();
       await page.screenshot({ path: path.join(out, `editor-${label}.png`), fullPage: true });
       if (label === "desktop") {
         await page.goto(`${base}/blog/`);

@@ -124,7 +124,7 @@ export function renderSignup(ctx: ViewContext, main: HTMLElement): void {
             ctx.navigate({ name: "login", user: name });
           } catch (err) {
             // The server names the rule that failed (reserved name, weak password, taken name).
-            const problems = fieldProblems(err, fields);
+            const problems = fieldProblems(err, fields, ctx.tr);
             for (const f of fields) f.setError(problems.find((p) => p.field === f)?.message ?? null);
             summary.show(t("error.title"), problems.length > 0 ? problems : [{ message: describeError(err, ctx.tr) }]);
           }

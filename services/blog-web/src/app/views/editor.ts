@@ -5,7 +5,7 @@ import { describeError, type ViewContext } from "../context.js";
 import { h, replace, uid } from "../dom.js";
 import { href, type Route } from "../router.js";
 import { LIMITS } from "../limits.js";
-import { errorPanel, loading } from "./parts.js";
+import { errorPanel, loading, loadMarkdown, newVersionPanel } from "./parts.js";
 import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js";
 
 /** One draft per post (and one for a new post), so editing one never overwrites another's. */
@@ -135,7 +135,14 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
       replace(preview, h("p", { class: "empty" }, t("editor.previewEmpty")));
       return;
     }
-    const md = await import("../markdown.js");
+    let md;
+    try {
+      md = await loadMarkdown();
+    } catch {
+      // A deploy replaced the Markdown module (the draft is kept in the tab's storage across a reload).
+      replace(preview, newVersionPanel(ctx));
+      return;
+    }
     md.setMarkdown(preview, src);
   });
 
@@ -219,7 +226,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
               ctx.navigate({ name: "login", next: href(here) });
               return;
             }
-            const problems = fieldProblems(err, fields);
+            const problems = fieldProblems(err, fields, ctx.tr);
             showProblems(problems.length > 0 ? problems : [{ message: describeError(err, ctx.tr) }]);
           }
         },

@@ -1,5 +1,7 @@
 // Labelled form fields with hints and inline errors, and an error summary that takes focus.
 import { ApiError } from "../api.js";
+import { describeFieldError } from "../context.js";
+import type { Translator } from "../i18n.js";
 import { h, replace, uid } from "../dom.js";
 
 export interface Field {
@@ -14,14 +16,16 @@ export interface Field {
  * The server's words for each field it refused, under the field's label: the server may start its
  * message with the field's name (`title: empty once markup is removed`), which the label replaces.
  */
-export function fieldProblems(err: unknown, fields: Field[]): { field: Field; message: string }[] {
-  const byField = err instanceof ApiError ? err.fields : {};
+export function fieldProblems(err: unknown, fields: Field[], tr: Translator): { field: Field; message: string }[] {
+  if (!(err instanceof ApiError)) return [];
   return fields
-    .filter((f) => byField[f.name])
+    .filter((f) => err.fields[f.name])
     .map((f) => {
-      const said = byField[f.name]!;
+      const said = err.fields[f.name]!;
       const own = said.toLowerCase().startsWith(`${f.name.toLowerCase()}: `) ? said.slice(f.name.length + 2) : said;
-      return { field: f, message: `${f.label}: ${own}` };
+      // Each of the rules it broke (`; `-joined), in the UI's language where the UI knows it.
+      const text = own.split("; ").map((part) => describeFieldError(err, f.name, part, tr)).join("; ");
+      return { field: f, message: `${f.label}: ${text}` };
     });
 }
 

@@ -170,8 +170,18 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   const resultsId = uid("results");
   const results = h("section", { class: "results", attrs: { "aria-labelledby": resultsId } });
   const resultsHeading = h("h2", { attrs: { id: resultsId } });
+  // While the posts load only the part they will fill is busy (aria-busy): the loading status stays outside
+  // it, so screen readers announce it, and what ends the wait (posts, an empty state, an error) is shown once
+  // the region is no longer busy.
+  const status = h("div", { class: "results-status" }, loading(t("list.loading")));
+  const body = h("div", { class: "results-body", attrs: { "aria-busy": "true" } });
+  const show = (...nodes: (Node | null)[]) => {
+    body.removeAttribute("aria-busy");
+    replace(status);
+    replace(body, ...nodes);
+  };
   replace(main, heading, tabsSlot, searchForm(ctx, params), results);
-  replace(results, resultsHeading, loading(t("list.loading")));
+  replace(results, resultsHeading, status, body);
   ctx.setTitle(title);
 
   const [cats, page] = await Promise.allSettled([
@@ -196,7 +206,7 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   }
   if (page.status === "rejected") {
     resultsHeading.textContent = t("error.title");
-    replace(results, resultsHeading, errorPanel(ctx, describeError(page.reason, ctx.tr)));
+    show(errorPanel(ctx, describeError(page.reason, ctx.tr)));
     return;
   }
   const { posts, total } = page.value;
@@ -206,26 +216,20 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   if (posts.length === 0 && total !== null && total > 0 && params.page > 1) {
     // A page past the end (an old link, or posts deleted meanwhile): say so and offer the last page.
     const last = pageCount(total);
-    replace(
-      results,
-      resultsHeading,
+    show(
       h("p", { class: "empty" }, t("list.pastEnd"), " ",
         h("a", { attrs: { href: listHref({ ...params, page: last }) } }, t("list.lastPage", { page: last }))),
     );
     return;
   }
   if (posts.length === 0) {
-    replace(
-      results,
-      resultsHeading,
+    show(
       h("p", { class: "empty" }, filtered || params.page > 1 ? t("list.emptyFiltered") : t("list.empty")),
     );
     return;
   }
   const colors = new Map(cats.status === "fulfilled" ? cats.value.map((c) => [c.id, c.color] as const) : []);
-  replace(
-    results,
-    resultsHeading,
+  show(
     h("ul", { class: "posts" }, posts.map((p) => postItem(ctx, p, colors))),
     pagination(ctx, params, page.value),
   );

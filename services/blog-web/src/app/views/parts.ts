@@ -20,6 +20,34 @@ export function loading(text: string): HTMLElement {
   return h("p", { class: "loading", attrs: { role: "status" } }, h("span", { class: "spinner", attrs: { "aria-hidden": "true" } }), text);
 }
 
+/**
+ * The Markdown module, loaded on demand. Its file is named by the build that served this page: after a
+ * deploy the server has only the new build's files, so a tab opened before it gets a 404 for the old one.
+ * That failure is a NewVersionError (not an ApiError), shown as newVersionPanel rather than a server error.
+ */
+export class NewVersionError extends Error {
+  constructor(cause: unknown) {
+    super("The Markdown module could not be loaded (a newer version of the app is deployed?)", { cause });
+    this.name = "NewVersionError";
+  }
+}
+
+export function loadMarkdown(): Promise<typeof import("../markdown.js")> {
+  return import("../markdown.js").catch((err: unknown) => {
+    throw new NewVersionError(err);
+  });
+}
+
+/** Says a new version is available, with a button that reloads the page (drafts are kept in the tab's storage). */
+export function newVersionPanel(ctx: ViewContext): HTMLElement {
+  return h(
+    "div",
+    { class: "panel error", attrs: { role: "alert" } },
+    h("p", null, ctx.tr.t("error.newVersion")),
+    h("button", { class: "btn primary", attrs: { type: "button" }, on: { click: () => location.reload() } }, ctx.tr.t("error.reload")),
+  );
+}
+
 /** An error with a retry button that reloads the current view. */
 export function errorPanel(ctx: ViewContext, message: string): HTMLElement {
   return h(
@@ -38,9 +66,13 @@ export function errorPanel(ctx: ViewContext, message: string): HTMLElement {
   );
 }
 
-/** A modal confirmation with the native <dialog> (focus is trapped and Escape cancels). */
-export function confirmDialog(opts: { title: string; body: string; confirm: string; cancel: string }): Promise<boolean> {
+/**
+ * A modal confirmation with the native <dialog> (focus is trapped and Escape cancels). It belongs to the view
+ * that opened it: when `signal` aborts (the user navigated away, e.g. with Back) it closes, answering false.
+ */
+export function confirmDialog(opts: { title: string; body: string; confirm: string; cancel: string; signal: AbortSignal }): Promise<boolean> {
   return new Promise((resolve) => {
+    if (opts.signal.aborted) return resolve(false);
     const titleId = uid("dialog-title");
     const cancel = h("button", { class: "btn", attrs: { type: "button" } }, opts.cancel);
     const ok = h("button", { class: "btn danger", attrs: { type: "button" } }, opts.confirm);
@@ -57,9 +89,15 @@ export function confirmDialog(opts: { title: string; body: string; confirm: stri
       result = true;
       dialog.close();
     });
+    const abandon = () => {
+      result = false;
+      dialog.close();
+    };
+    opts.signal.addEventListener("abort", abandon, { once: true });
     dialog.addEventListener("close", () => {
+      opts.signal.removeEventListener("abort", abandon);
       dialog.remove();
-      resolve(result);
+      resolve(result && !opts.signal.aborted);
     });
     document.body.appendChild(dialog);
     dialog.showModal();

@@ -3,7 +3,7 @@ import { ApiError } from "../api.js";
 import { describeError, type ViewContext } from "../context.js";
 import { h, replace } from "../dom.js";
 import { href } from "../router.js";
-import { categoryBadge, confirmDialog, errorPanel, loading } from "./parts.js";
+import { categoryBadge, confirmDialog, errorPanel, loading, loadMarkdown, NewVersionError, newVersionPanel } from "./parts.js";
 
 export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number): Promise<void> {
   const { t, date } = ctx.tr;
@@ -17,7 +17,7 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
   try {
     [post, md, categories] = await Promise.all([
       ctx.api.getPost(id),
-      import("../markdown.js"),
+      loadMarkdown(),
       ctx.api.categories().catch(() => []), // only for the category's colour
     ]);
   } catch (err) {
@@ -25,7 +25,12 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
     const notFound = err instanceof ApiError && err.kind === "not_found";
     const heading = h("h1", { attrs: { tabindex: -1 } }, notFound ? t("notFound.heading") : t("error.title"));
     ctx.setTitle(heading.textContent ?? "");
-    replace(main, back, heading, notFound ? h("p", null, t("post.notFound")) : errorPanel(ctx, describeError(err, ctx.tr)));
+    const panel = notFound
+      ? h("p", null, t("post.notFound"))
+      : err instanceof NewVersionError
+        ? newVersionPanel(ctx)
+        : errorPanel(ctx, describeError(err, ctx.tr));
+    replace(main, back, heading, panel);
     return;
   }
   if (ctx.signal.aborted) return;
@@ -52,8 +57,10 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                   body: t("post.deleteBody", { title: post.title }),
                   confirm: t("post.deleteConfirm"),
                   cancel: t("post.deleteCancel"),
+                  signal: ctx.signal,
                 });
-                if (!ok) return;
+                // The reader may have left the post while the dialog was open: never act on a view left behind.
+                if (!ok || ctx.signal.aborted) return;
                 try {
                   await ctx.api.deletePost(post.id);
                   ctx.toast(t("post.deleted"), "success");
