@@ -65,6 +65,31 @@ export function createRedis(opts: RedisOptions): Redis {
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
   });
+  // A Redis that keeps its connections but stops answering (a hung process, a paused VM) would make every
+  // command wait the full timeout, several times per request. The first timeout drops the connection:
+  // until a reconnect passes the ready check, commands fail at once (no offline queue) and callers run
+  // degraded at full speed.
+  // Only a command sent on the current ready connection counts: not the ready check of a reconnect, nor
+  // a command of a closed connection that ioredis sends again once reconnected.
+  let connection = 0;
+  client.on("ready", () => connection++);
+  client.on("close", () => connection++);
+  const sendCommand = client.sendCommand.bind(client);
+  const watched = new WeakSet<object>();
+  client.sendCommand = ((command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1]) => {
+    // A command ioredis sends again after a reconnect keeps the connection it was first sent on.
+    if (watched.has(command)) return sendCommand(command, stream);
+    watched.add(command);
+    const sentOn = client.status === "ready" ? connection : -1;
+    const sent = sendCommand(command, stream);
+    command.promise.catch((err: Error) => {
+      if (err.message === "Command timed out" && sentOn === connection && client.status === "ready") {
+        opts.logger?.warn({ command: command.name }, "redis stopped answering; reconnecting and running degraded meanwhile");
+        client.disconnect(true);
+      }
+    });
+    return sent;
+  }) as Redis["sendCommand"];
   let healthy = true;
   client.on("error", (err: Error) => {
     if (healthy) opts.logger?.warn({ err: err.message }, "redis unavailable; running degraded");
