@@ -1,6 +1,7 @@
 /**
  * Abuse against the production limits (no RATE_LIMIT_SCALE here): login brute force per account and per
- * client, X-Forwarded-For forging, and username enumeration by message or timing. Distinct clients are
+ * client, X-Forwarded-For forging, username enumeration by login message or timing (none), and through the
+ * original API's public profile lookup (bounded by its per-client limit). Distinct clients are
  * distinct loopback source addresses (127.0.x.y), as the gateway sees them.
  */
 import { request } from "node:http";
@@ -31,7 +32,7 @@ interface Answer {
 
 /** One JSON request from a given source address (a distinct client to the gateway). */
 function from(address: string, method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const data = JSON.stringify(body);
+  const data = body === undefined ? "" : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const req = request(
@@ -64,7 +65,7 @@ const withoutId = (text: string) => {
 };
 
 describe("abuse", () => {
-  it("throttles login per account and per client, ignores forged X-Forwarded-For, and gives away no usernames", async () => {
+  it("throttles login per account and per client, ignores forged X-Forwarded-For, and bounds username enumeration", async () => {
     let requests = 0;
     const count = <T,>(x: T) => (requests++, x);
     // Accounts: one to attack, one whose owner logs in despite others' guesses, four for the timing comparison (signups from distinct clients: 10/min each).
@@ -156,7 +157,31 @@ describe("abuse", () => {
     const knownMedian = median(knownTimes);
     const unknownMedian = median(unknownTimes);
     const timingRatio = Math.abs(median(pairDifferences)) / knownMedian;
-    // Signup is the one place existence shows, as in the original.
+    // (d) Existence shows in two places, as in the original API: signup (a taken username) and the public
+    // profile lookup GET /api/users/:username (200 vs 404). What bounds enumeration through the lookup is its
+    // per-client limit (RATE_LIMITS.userGet, per minute): one client, lookups paced under the global limit
+    // (20/s, so it never refuses first), known and unknown names alternating, until the first 429. GCRA
+    // gives one lookup back per interval, so at most limit + elapsed / interval (+1) are answered first.
+    const lookupLimit = RATE_LIMITS.userGet.limit;
+    const lookupIntervalMs = (RATE_LIMITS.userGet.periodSeconds * 1000) / lookupLimit;
+    const enumerator = freshClient();
+    const lookups: Answer[] = [];
+    const lookupStarted = performance.now();
+    for (let i = 0; i < lookupLimit + 60; i++) {
+      const sent = performance.now();
+      const a = count(await from(enumerator, "GET", `/api/users/${i % 2 ? `nobody_lookup_${i}` : known[(i / 2) % known.length]}`, undefined));
+      lookups.push(a);
+      if (a.status === 429) break;
+      await new Promise((r) => setTimeout(r, Math.max(0, 60 - (performance.now() - sent))));
+    }
+    const lookupElapsedMs = performance.now() - lookupStarted;
+    const lookupRefused = lookups.at(-1)!;
+    const lookupAnswered = lookups.filter((a) => a.status !== 429);
+    const lookupMaxAnswered = lookupLimit + Math.floor(lookupElapsedMs / lookupIntervalMs) + 1;
+    const lookupShows = lookupAnswered.some((a) => a.status === 200) && lookupAnswered.some((a) => a.status === 404) && lookupAnswered.every((a) => a.status === 200 || a.status === 404);
+    const lookupBounded =
+      lookupRefused.status === 429 && !!lookupRefused.retryAfter && lookupAnswered.length >= lookupLimit && lookupAnswered.length <= lookupMaxAnswered;
+    // Signup is the other place existence shows, as in the original.
     const taken = count(await from(freshClient(), "POST", "/api/register", { username: "timing_a", email: "other@example.com", password: PASSWORD }));
 
     const round = (x: number) => Math.round(x * 10) / 10;
@@ -168,7 +193,7 @@ describe("abuse", () => {
         `Production limits. On one existing account and on one unknown account, ${accountLimit - realAttempts} attempts recorded in the account's rate-limit cell in Redis as the gateway records them, then ${realAttempts + 3} wrong-password logins, each from a different client address; ` +
         "10 on another account from 10 clients, then its owner's right password from an 11th; " +
         `${perClientLimit + 2} logins on different accounts from one client; ${perClientLimit + 2} from one client forging a new X-Forwarded-For, X-Real-IP and Forwarded each time; ` +
-        `${TIMING_PAIRS} logins for unknown users and ${TIMING_PAIRS} for known users with a wrong password, in pairs (which goes first alternates), each from a fresh client (after one warm-up each); a signup with a taken username.`,
+        `${TIMING_PAIRS} logins for unknown users and ${TIMING_PAIRS} for known users with a wrong password, in pairs (which goes first alternates), each from a fresh client (after one warm-up each); a signup with a taken username; from one client, GET /api/users/:username 60 ms apart (known and unknown names alternating) until the first 429.`,
       measured: {
         requests,
         "one account, many clients (existing)": existing.map((a) => a.status).join(" "),
@@ -183,6 +208,9 @@ describe("abuse", () => {
         "median ms, unknown user": round(unknownMedian),
         "|median of pairwise differences| / known median": `${Math.round(timingRatio * 100)}%`,
         "signup with a taken username": `${taken.status} ${taken.text.slice(0, 60)}`,
+        "GET /api/users/:username from one client (60 ms apart): answered before the first 429 / allowed by the limit (incl. refill)": `${lookupAnswered.length} / ${lookupMaxAnswered}`,
+        "GET /api/users/:username answers (known, unknown names alternating)": JSON.stringify(Object.fromEntries([200, 404, 429].map((st) => [st, lookups.filter((a) => a.status === st).length]))),
+        "Retry-After on the lookup throttle (s)": lookupRefused.retryAfter ?? "none",
       },
       criteria: [
         { text: `one account is throttled (429 + Retry-After) after ${accountLimit} attempts however many clients ask`, met: accountThrottled && !!last.retryAfter },
@@ -196,7 +224,11 @@ describe("abuse", () => {
           text: "similar timing: |median of the pairwise differences (unknown − known)| < 30% of the known-user median (both run one Argon2id verification; 30% leaves room for scheduling noise on a shared 2-core machine while an existence oracle, a skipped hash, would differ by ~100%)",
           met: timingRatio < 0.3,
         },
-        { text: "signup with a taken username answers 400 naming the field (the only place existence shows, as the original)", met: taken.status === 400 && /"field":"username"/.test(taken.text) },
+        { text: "signup with a taken username answers 400 naming the field (one of the two places existence shows, as the original)", met: taken.status === 400 && /"field":"username"/.test(taken.text) },
+        {
+          text: `the public profile lookup GET /api/users/:username (the original API's) shows existence (200 vs 404); its per-client limit bounds enumeration: one client gets at least ${RATE_LIMITS.userGet.limit} and at most ${RATE_LIMITS.userGet.limit} per minute plus the refill (one per ${(RATE_LIMITS.userGet.periodSeconds * 1000) / RATE_LIMITS.userGet.limit} ms) answered, then 429 + Retry-After`,
+          met: lookupShows && lookupBounded,
+        },
       ],
     };
     recordScenario(result);

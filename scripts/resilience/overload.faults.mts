@@ -95,7 +95,11 @@ describe("overload", () => {
       next: (_w, n) => ({ label: "probe", send: () => call(base, "GET", n % 2 ? "/api/posts" : `/api/posts/${seedId}`, { timeoutMs: 30_000 }) }),
     });
     const wrkCode = await wrkDone;
+    // The load stopped when wrk exited: read now, before the probe is stopped (stop() waits for the probe's
+    // request in flight, which may sit behind the whole admitted backlog: up to its 30 s timeout).
+    const loadStopped = Date.now();
     await probe.stop();
+    const probeStoppedMs = Date.now() - loadStopped;
     clearInterval(sampler);
     rmSync(dir, { recursive: true, force: true });
     const summaryLine = /^RESULT (.*)$/m.exec(wrkOut)?.[1];
@@ -107,8 +111,8 @@ describe("overload", () => {
     // Then: normal requests succeed again, all the way to PostgreSQL (authenticated, so never the gateway's
     // micro-cache), and the blog-service itself is ready. wrk stops without waiting for the answers it still
     // owes, so the gateway and the blog-service first finish that backlog (requests already admitted): the
-    // recovery time is read from the moment the load stopped to the first of 20 consecutive 200s.
-    const loadStopped = Date.now();
+    // recovery time is read from the moment the load stopped (wrk exited, read above) to the first of 20
+    // consecutive 200s, so the time the backlog takes to drain counts against the bound.
     const recoveryMisses: string[] = [];
     let streak = 0;
     let recoveredAt = NaN;
@@ -125,6 +129,8 @@ describe("overload", () => {
       }
     }
     const recoveryMs = streak >= RECOVERY_STREAK ? recoveredAt - loadStopped : NaN;
+    // Asserted on its own as well as in the criteria below: a NaN (never 20 in a row) or a late streak fails.
+    const recovered = Number.isFinite(recoveryMs) && recoveryMs <= RECOVERY_BOUND_MS;
     let ready = await call(platform.services["blog-service"].url, "GET", "/readyz");
     for (let i = 0; ready.status !== 200 && i < 20; i++) {
       recoveryMisses.push(`/readyz ${ready.status}`);
@@ -154,7 +160,8 @@ describe("overload", () => {
         "probe client p50 / p99 latency of admitted requests (ms)": `${percentile(admitted.map((o) => o.ms), 50)} / ${percentile(admitted.map((o) => o.ms), 99)}`,
         "gateway RSS before / peak / after (MB)": `${before.gateway} / ${peak.gateway} / ${after.gateway}`,
         "blog-service RSS before / peak / after (MB)": `${before.blog} / ${peak.blog} / ${after.blog}`,
-        "recovery: from the load stopping to the first of 20 consecutive 200s (ms)": Number.isNaN(recoveryMs) ? "not recovered" : recoveryMs,
+        "wrk exited → the probe's last request answered (ms)": probeStoppedMs,
+        "recovery: from wrk exiting to the first of 20 consecutive 200s (ms)": Number.isNaN(recoveryMs) ? "not recovered" : recoveryMs,
         "recovery: answers other than 200 on the way": recoveryMisses.length ? recoveryMisses.join("; ") : "none",
       },
       criteria: [
@@ -164,11 +171,12 @@ describe("overload", () => {
         { text: `gateway and blog-service peak RSS under ${RSS_BOUND_MB} MB`, met: peak.gateway < RSS_BOUND_MB && peak.blog < RSS_BOUND_MB },
         {
           text: `recovers by itself: within ${RECOVERY_BOUND_MS / 1000} s of the load stopping, ${RECOVERY_STREAK} consecutive authenticated reads (past the micro-cache, to PostgreSQL) all answer 200; the blog-service's /readyz answers 200; both processes alive`,
-          met: recoveryMs <= RECOVERY_BOUND_MS && ready.status === 200 && !Number.isNaN(after.gateway) && !Number.isNaN(after.blog),
+          met: recovered && ready.status === 200 && !Number.isNaN(after.gateway) && !Number.isNaN(after.blog),
         },
       ],
     };
     recordScenario(result);
     expect(unmet(result)).toEqual([]);
+    expect(recoveryMs, `recovery from wrk's exit, misses: ${recoveryMisses.join("; ")}`).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
   });
 });

@@ -2,6 +2,9 @@
  * PostgreSQL restarts during a steady write load through the gateway: every acknowledged write survives,
  * readiness reports the outage, and the services recover by themselves once the database is back.
  */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
@@ -10,6 +13,8 @@ import { recordScenario, renderReliability, unmet, type ScenarioResult } from ".
 
 const OUTAGE_MS = 3_000;
 const RECOVERY_BOUND_MS = 5_000;
+/** At least one write must have been acknowledged this close before the stop (the load really was writing). */
+const LAST_ACK_WINDOW_MS = 300;
 let platform: TestPlatform;
 
 beforeAll(async () => {
@@ -20,10 +25,74 @@ afterAll(async () => {
   renderReliability();
 });
 
+/**
+ * The postmaster's pid (first line of `postmaster.pid` in the cluster directory, where
+ * services/kit/src/local/postgres.ts puts it) and its children's: a crash kills them all at once.
+ */
+function crashPostgres(): { postmaster: number; children: number[] } {
+  const clusterDir = join(platform.dataDir, "postgres", "cluster");
+  const postmaster = Number(readFileSync(join(clusterDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  if (!Number.isInteger(postmaster) || postmaster <= 1) throw new Error(`no postmaster pid in ${clusterDir}/postmaster.pid`);
+  let children: number[] = [];
+  try {
+    children = execFileSync("ps", ["-o", "pid=", "--ppid", String(postmaster)], { encoding: "utf8" }).split("\n").map((l) => Number(l.trim())).filter((n) => n > 0);
+  } catch {
+    // ps exits 1 when there are none.
+  }
+  for (const pid of [postmaster, ...children]) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone already (a child exits with its postmaster).
+    }
+  }
+  return { postmaster, children };
+}
+
+/** Waits (bounded) until none of `pids` exists any more. */
+async function gone(pids: number[], timeoutMs = 10_000): Promise<boolean> {
+  return !Number.isNaN(
+    await timeUntil(async () => pids.every((pid) => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }), timeoutMs, 20),
+  );
+}
+
+type Mode = "fast shutdown" | "SIGKILL";
+const LOAD = "while 8 workers created posts through the gateway (4 users, 20 ms pause)";
+const SCENARIOS: Record<Mode, Pick<ScenarioResult, "id" | "title" | "injected">> = {
+  "fast shutdown": {
+    id: "postgres-restart",
+    title: "PostgreSQL restart during a write load",
+    injected: `PostgreSQL stopped (fast shutdown) for ${OUTAGE_MS / 1000} s and started again on the same port and data, ${LOAD}`,
+  },
+  SIGKILL: {
+    id: "postgres-crash",
+    title: "PostgreSQL crash (SIGKILL) during a write load",
+    injected: `the PostgreSQL postmaster and all its children killed with SIGKILL (no shutdown, no checkpoint: crash recovery from the WAL on start; the cluster runs with fsync on), down for ${OUTAGE_MS / 1000} s and started again on the same port and data, ${LOAD}`,
+  },
+};
+
 describe("PostgreSQL restart under write load", () => {
   it("keeps every acknowledged write, reports not ready while down, and recovers within seconds", async () => {
-    const users = await Promise.all(["pgw1", "pgw2", "pgw3", "pgw4"].map((u) => newUser(platform.url, u)));
+    await scenario("fast shutdown", ["pgw1", "pgw2", "pgw3", "pgw4"]);
+  });
+  it("crash (SIGKILL of the postmaster and its children): keeps every acknowledged write and recovers within seconds", async () => {
+    await scenario("SIGKILL", ["pgk1", "pgk2", "pgk3", "pgk4"]);
+  });
+});
+
+async function scenario(mode: Mode, usernames: string[]): Promise<void> {
+  {
+    const users = await Promise.all(usernames.map((u) => newUser(platform.url, u)));
     const acknowledged: number[] = [];
+    /** When each 201 arrived (ms since epoch). */
+    const ackedAt: number[] = [];
     const load = startLoad({
       concurrency: 8,
       hardTimeoutMs: 60_000,
@@ -38,7 +107,10 @@ describe("PostgreSQL restart under write load", () => {
           }),
       }),
       onReply: (_l, r) => {
-        if (r.status === 201) acknowledged.push((r.json as { id: number }).id);
+        if (r.status === 201) {
+          acknowledged.push((r.json as { id: number }).id);
+          ackedAt.push(Date.now());
+        }
       },
     });
 
@@ -63,9 +135,17 @@ describe("PostgreSQL restart under write load", () => {
     await sleep(1500);
     const rssBefore = rssMb(platform.services["blog-service"].process?.pid);
     const downAt = Date.now();
-    await platform.postgres.stop();
+    let killed = "";
+    if (mode === "fast shutdown") await platform.postgres.stop();
+    else {
+      const { postmaster, children } = crashPostgres();
+      killed = `the postmaster and its ${children.length} children`;
+      if (!(await gone([postmaster, ...children]))) throw new Error(`PostgreSQL (postmaster ${postmaster}) still running 10 s after SIGKILL`);
+    }
     // Fully down from here (the fast shutdown itself takes a moment, while queries may still succeed).
     const stoppedAt = Date.now();
+    // Writes acknowledged just before the stop: the load was writing when PostgreSQL went away.
+    const ackedJustBefore = ackedAt.filter((t) => t >= downAt - LAST_ACK_WINDOW_MS && t <= downAt).length;
     await sleep(OUTAGE_MS);
     await platform.postgres.start();
     const upAt = Date.now();
@@ -107,14 +187,15 @@ describe("PostgreSQL restart under write load", () => {
     const readyWhileDown = readiness.filter((r) => r.at > stoppedAt + 500 && r.end < upAt && r.status === 200).map((r) => `${r.name} +${r.at - stoppedAt} ms`);
     const hung = load.outcomes.filter((o) => o.status === 0).length;
     const maxReadyMs = Math.max(...Object.values(readyMs));
+    const crash = mode === "SIGKILL";
     const result: ScenarioResult = {
-      id: "postgres-restart",
-      title: "PostgreSQL restart during a write load",
+      ...SCENARIOS[mode],
       suite: "npm run test:resilience",
-      injected: `PostgreSQL stopped (fast shutdown) for ${OUTAGE_MS / 1000} s and started again on the same port and data, while 8 workers created posts through the gateway (4 users, 20 ms pause)`,
       measured: {
+        ...(crash && { "processes killed (SIGKILL)": killed }),
         "requests sent": load.outcomes.length,
         "acknowledged writes (201)": acknowledged.length,
+        [`acknowledged writes in the last ${LAST_ACK_WINDOW_MS} ms before the ${crash ? "kill" : "stop"}`]: ackedJustBefore,
         "acknowledged writes checked in the database": acknowledged.length,
         "acknowledged writes missing": missing.length,
         "answers while PostgreSQL was down": JSON.stringify(outageStatuses),
@@ -126,6 +207,7 @@ describe("PostgreSQL restart under write load", () => {
         "blog-service RSS before / after (MB)": `${rssBefore} / ${rssMb(platform.services["blog-service"].process?.pid)}`,
       },
       criteria: [
+        { text: `writes were being acknowledged when PostgreSQL went away: at least one 201 in the last ${LAST_ACK_WINDOW_MS} ms before the ${crash ? "kill" : "stop"}`, met: ackedJustBefore > 0 },
         { text: "every acknowledged (201) write is in the database afterwards", met: acknowledged.length > 0 && missing.length === 0 },
         { text: "/readyz answers 503 on user-, auth- and blog-service while PostgreSQL is down, and never 200 until it is back", met: notReadyWhileDown },
         { text: `first acknowledged write within ${RECOVERY_BOUND_MS / 1000} s of PostgreSQL being ready`, met: firstWriteMs <= RECOVERY_BOUND_MS },
@@ -136,5 +218,5 @@ describe("PostgreSQL restart under write load", () => {
     };
     recordScenario(result);
     expect(unmet(result)).toEqual([]);
-  });
-});
+  }
+}

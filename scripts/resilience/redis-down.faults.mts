@@ -6,9 +6,12 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
 import { byStatus, sleep, startLoad, timeUntil } from "./load.mjs";
+import { BLOG_CACHE_GENERATION_KEY as CACHE_GENERATION_KEY } from "../../services/kit/src/contract.js";
 import { recordScenario, renderReliability, unmet, type ScenarioResult } from "./report.mjs";
 
 const OUTAGE_MS = 4_000;
+/** From Redis being ready again to every service's /readyz reporting it ok (the client's backoff is capped at 3 s). */
+const RECONNECT_BOUND_MS = 10_000;
 let platform: TestPlatform;
 
 beforeAll(async () => {
@@ -75,6 +78,11 @@ describe("Redis down during load", () => {
       await call(base, "GET", path);
       microCached.push((await call(base, "GET", path)).headers.get("x-cache") === "HIT");
     }
+    // The blog's cache generation when Redis stops (writes paused, so no bump races this read).
+    const spyStop = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await spyStop.connect();
+    const genAtStop = await spyStop.get(CACHE_GENERATION_KEY);
+    spyStop.disconnect();
     const downAt = Date.now();
     await platform.redis!.stop();
     writesPaused = false;
@@ -87,6 +95,10 @@ describe("Redis down during load", () => {
     for (let i = 0; i < 7; i++) logins.push((await call(base, "POST", "/api/login", { body: { username: "nobody-here", password: "wrong-password-1" } })).status);
     await sleep(OUTAGE_MS - 500);
 
+    // No write from here on: a generation bump after Redis returns can only be the invalidation owed for the
+    // outage's writes (rename, email, create), not a new write's.
+    writesPaused = true;
+    await sleep(400);
     await platform.redis!.start();
     const upAt = Date.now();
     const spy2 = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -98,6 +110,19 @@ describe("Redis down during load", () => {
       async () => (await redisOk(platform.services["blog-service"].url)) && (await redisOk(platform.services["user-service"].url)),
       15_000,
     );
+
+    // The cache is in use again, under a generation newer than the one the outage's writes could not bump:
+    // an authenticated read of the renamed post (past the gateway's micro-cache) pays the owed bump if the
+    // reconnect has not yet, and files the post under the generation it read. Without this, a cache that
+    // stayed bypassed (every read from PostgreSQL) would pass the freshness checks below trivially.
+    const viaBlog = await call(base, "GET", `/api/posts/${p1Id}`, { token: r1!.token });
+    const spy3 = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await spy3.connect();
+    const genAfter = await spy3.get(CACHE_GENERATION_KEY);
+    const entryAfter = genAfter === null ? null : await spy3.get(`blog:${genAfter}:post:${p1Id}`);
+    spy3.disconnect();
+    const genNewer = genAtStop !== null && genAfter !== null && /^\d+$/.test(genAtStop) && /^\d+$/.test(genAfter) && BigInt(genAfter) > BigInt(genAtStop);
+    const cachedAgain = viaBlog.status === 200 && (entryAfter?.includes("Changed during the outage") ?? false);
 
     // Fresh after Redis returned (each read twice: the second may come from the repopulated cache).
     const p2Id = (p2.json as { id: number } | undefined)?.id;
@@ -134,7 +159,9 @@ describe("Redis down during load", () => {
         "writes during the outage (rename, email, create)": `${patched.status}, ${email.status}, ${p2.status}`,
         "login attempts while Redis was down (per-client limit 5/min)": logins.join(", "),
         "stale entries present in Redis after it returned": staleSurvived ? "yes (old generation)" : "no",
-        "Redis ready → services report it ok (ms)": reconnectMs,
+        "Redis ready → services report it ok (ms)": Number.isNaN(reconnectMs) ? "not within 15 s" : reconnectMs,
+        "blog cache generation when Redis stopped → after it returned": `${genAtStop} → ${genAfter}`,
+        "post cached again under the new generation": cachedAgain ? "yes (renamed title)" : entryAfter === null ? "no entry" : "entry without the new title",
         "stale answers after Redis returned": stale.length ? stale.join("; ") : "none",
         "gateway RSS before / after (MB)": `${rssBefore} / ${rssMb(gatewayPid)}`,
       },
@@ -144,6 +171,8 @@ describe("Redis down during load", () => {
         { text: "writes during the outage succeed (200, 200, 201) and a read during it is fresh", met: patched.status === 200 && email.status === 200 && p2.status === 201 && (readDuring.json as { title?: string } | undefined)?.title === "Changed during the outage" },
         { text: "the login limit still answers 429 while Redis is down (in-process fallback)", met: logins.includes(429) },
         { text: "Redis came back holding the pre-outage entries", met: staleSurvived },
+        { text: `the blog- and user-service report Redis ok within ${RECONNECT_BOUND_MS / 1000} s of it being ready`, met: Number.isFinite(reconnectMs) && reconnectMs <= RECONNECT_BOUND_MS },
+        { text: `the blog's cache generation (${CACHE_GENERATION_KEY}) moved past the one at the outage (the invalidation owed for its writes was paid), and the cache is used again: a read files the renamed post under the new generation`, met: genNewer && cachedAgain },
         { text: "after Redis returned, lists, the post, category counts and the profile are fresh", met: stale.length === 0 },
       ],
     };
