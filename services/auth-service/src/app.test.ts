@@ -55,6 +55,8 @@ const post = (path: string, body: unknown) =>
   app.request(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
 type Tokens = { status: string; token: string; refresh_token: string; expires_in: number; token_type: string };
 const login = async (username = "alice", password = PW) => (await (await post("/login", { username, password })).json()) as Tokens;
+/** The original's `{status: "failed", message}` in the one error envelope (request id included). */
+const failedBody = (message: string) => ({ status: "failed", error: "Unauthorized", message, status_code: 401, request_id: expect.any(String) });
 const verify = (token: string) => app.request("/verify", { headers: { authorization: `Bearer ${token}` } });
 
 describe("login", () => {
@@ -82,7 +84,7 @@ describe("login", () => {
     for (const [u, p] of [["alice", "Wrong!pass1"], ["nobody", PW]]) {
       const res = await post("/login", { username: u, password: p });
       expect(res.status).toBe(401);
-      expect(await res.json()).toEqual({ status: "failed", message: "Invalid username or password" });
+      expect(await res.json()).toEqual(failedBody("Invalid username or password"));
     }
     const text = await metrics.registry.getSingleMetricAsString("titanium_logins_total");
     expect(text).toMatch(/result="ok"} [1-9]/);
@@ -94,7 +96,7 @@ describe("login", () => {
     for (const spelling of ["ALİCE", "alİce"]) {
       const res = await post("/login", { username: spelling, password: PW });
       expect(res.status, spelling).toBe(401);
-      expect(await res.json()).toEqual({ status: "failed", message: "Invalid username or password" });
+      expect(await res.json()).toEqual(failedBody("Invalid username or password"));
     }
   });
 
@@ -202,12 +204,12 @@ describe("verify: refusals", () => {
     for (const [name, token] of cases) {
       const res = await verify(token);
       expect(res.status, name).toBe(401);
-      expect(await res.json(), name).toEqual({ status: "failed", message: "Invalid token" });
+      expect(await res.json(), name).toEqual(failedBody("Invalid token"));
     }
     const expired = await sign(keys.privateKey, "ES256", (j) => j.setIssuedAt(Math.floor(Date.now() / 1000) - 3600).setExpirationTime(Math.floor(Date.now() / 1000) - 60));
     const res = await verify(expired);
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ status: "failed", message: "Token has expired" });
+    expect(await res.json()).toEqual(failedBody("Token has expired"));
   });
 });
 

@@ -1,4 +1,6 @@
+import type { Context } from "hono";
 import {
+  ErrorSchema,
   HttpError,
   JwtVerifier,
   Lifecycle,
@@ -9,6 +11,7 @@ import {
   bearerToken,
   createRoute,
   createServiceApp,
+  errorBody,
   errors,
   json,
   pingPostgres,
@@ -45,11 +48,16 @@ const TokenOut = z
   })
   .openapi("Tokens");
 const LoginOut = TokenOut.extend({ status: z.literal("success") }).openapi("LoginSuccess");
-const Failed = z.object({ status: z.literal("failed"), message: z.string() }).openapi("Failed");
+/** The original's `{status: "failed", message}`, in the one error envelope every other 4xx carries. */
+const Failed = ErrorSchema.extend({ status: z.literal("failed") }).openapi("Failed");
 const RefreshBody = z.object({ refresh_token: z.string().min(1).max(512) }).openapi("RefreshToken");
 
-/** Fixed answer for every bad login, as the original (no hint whether the user exists). */
-const LOGIN_FAILED = { status: "failed", message: "Invalid username or password" } as const;
+/** Fixed message for every bad login, as the original (no hint whether the user exists). */
+const LOGIN_FAILED = "Invalid username or password";
+
+/** A 401 the original answered `{status: "failed", message}`: the same, plus the envelope's fields. */
+const failed = (c: Context, message: string) =>
+  c.json({ status: "failed" as const, ...errorBody(401, message, { request_id: c.get("requestId" as never) as string }) }, 401);
 
 export function createApp(deps: AuthServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("auth-service");
@@ -126,7 +134,7 @@ export function createApp(deps: AuthServiceDeps) {
       if (res.status === 401 || res.status === 422) {
         await res.body?.cancel();
         loginFailed("bad credentials");
-        return c.json(LOGIN_FAILED, 401);
+        return failed(c, LOGIN_FAILED);
       }
       if (res.status !== 200) {
         await res.body?.cancel();
@@ -190,7 +198,7 @@ export function createApp(deps: AuthServiceDeps) {
       if (!token) throw new HttpError(400, "Authorization header missing or not 'Bearer <token>'");
       const result = await verifier.verify(token);
       if (!result.ok)
-        return c.json({ status: "failed" as const, message: result.reason === "expired" ? "Token has expired" : "Invalid token" }, 401);
+        return failed(c, result.reason === "expired" ? "Token has expired" : "Invalid token");
       return c.json({ status: "success" as const, data: result.payload as Record<string, unknown> }, 200);
     },
   );
