@@ -3,22 +3,67 @@
  * client, X-Forwarded-For forging, username enumeration by login message or timing (none), and through the
  * original API's public profile lookup (bounded by its per-client limit). Distinct clients are
  * distinct loopback source addresses (127.0.x.y), as the gateway sees them.
+ *
+ * X-Forwarded-For is tested on the production path: there the Istio ingress gateway sits in front and
+ * appends the client's address, and the gateway trusts it (TRUSTED_PROXY_CIDRS). Here the gateway trusts
+ * one loopback address, which only a stand-in for that ingress connects from.
  */
-import { request } from "node:http";
+import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { normalizeIp } from "../../services/api-gateway/src/client-address.js";
+import { HOP_BY_HOP_HEADERS } from "../../services/api-gateway/src/proxy.js";
 import { RATE_LIMITS } from "../../services/api-gateway/src/routes.js";
 import { PASSWORD, isEnvelope, startTestPlatform, type TestPlatform } from "./harness.mjs";
 import { recordScenario, renderReliability, unmet } from "./report.mjs";
 
+/** The ingress stand-in's own source address: the only proxy the gateway trusts. */
+const INGRESS_ADDRESS = "127.0.0.2";
+const TRUSTED_PROXY_CIDRS = `${INGRESS_ADDRESS}/32`;
+
 let p: TestPlatform;
 let port: number;
+let ingress: { port: number; stop: () => Promise<void> } | undefined;
+
+/**
+ * A stand-in for the Istio ingress gateway in front of the gateway: it connects to the gateway from
+ * INGRESS_ADDRESS and, as Envoy does, appends the TCP peer address of its client to X-Forwarded-For
+ * (whatever the client wrote stays to the left). Hop-by-hop headers are dropped; one connection per request.
+ */
+async function startXffIngress(gatewayPort: number): Promise<{ port: number; stop: () => Promise<void> }> {
+  const hopByHop = new Set<string>(HOP_BY_HOP_HEADERS);
+  const endToEnd = (h: IncomingMessage["headers"]) => Object.fromEntries(Object.entries(h).filter(([k, v]) => v !== undefined && !hopByHop.has(k)));
+  const forward = (req: IncomingMessage, res: ServerResponse) => {
+    const peer = normalizeIp(req.socket.remoteAddress ?? "");
+    const prior = req.headers["x-forwarded-for"];
+    const xff = prior ? `${prior}, ${peer}` : peer;
+    const headers = { ...endToEnd(req.headers), "x-forwarded-for": xff, connection: "close" };
+    const up = request({ host: "127.0.0.1", port: gatewayPort, localAddress: INGRESS_ADDRESS, method: req.method, path: req.url, headers, agent: false }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+      answer.pipe(res);
+    });
+    up.on("error", (err) => (res.headersSent ? res.destroy() : res.writeHead(502, { "content-type": "text/plain" }).end(`ingress: ${err.message}`)));
+    req.pipe(up);
+  };
+  const server = createServer(forward);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
 
 beforeAll(async () => {
-  p = await startTestPlatform();
+  p = await startTestPlatform({ env: { "api-gateway": { TRUSTED_PROXY_CIDRS } } });
   port = Number(new URL(p.url).port);
+  ingress = await startXffIngress(port);
 }, 120_000);
 afterAll(async () => {
+  await ingress?.stop();
   await p?.dispose();
   renderReliability();
 });
@@ -30,13 +75,16 @@ interface Answer {
   ms: number;
 }
 
-/** One JSON request from a given source address (a distinct client to the gateway). */
-function from(address: string, method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+/**
+ * One JSON request from a given source address (a distinct client to the gateway), straight to the
+ * gateway unless `to` names another port (the ingress stand-in's).
+ */
+function from(address: string, method: string, path: string, body: unknown, headers: Record<string, string> = {}, to = port): Promise<Answer> {
   const data = body === undefined ? "" : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const req = request(
-      { host: "127.0.0.1", port, method, path, localAddress: address, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), connection: "close", ...headers } },
+      { host: "127.0.0.1", port: to, method, path, localAddress: address, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), connection: "close", ...headers } },
       (res) => {
         let text = "";
         res.on("data", (d: Buffer) => (text += d.toString()));
@@ -54,6 +102,11 @@ let clientNo = 0;
 const freshClient = () => `127.1.${Math.floor(++clientNo / 250)}.${(clientNo % 250) + 1}`;
 const login = (address: string, username: string, password = "Wrong!pass1", headers: Record<string, string> = {}) =>
   from(address, "POST", "/api/login", { username, password }, headers);
+/** A wrong-password login through the ingress stand-in. */
+const loginViaIngress = (address: string, username: string, headers: Record<string, string>) =>
+  from(address, "POST", "/api/login", { username, password: "Wrong!pass1" }, headers, ingress!.port);
+/** Headers a client forges to pass for another address: X-Forwarded-For (its left-most entry), X-Real-IP, Forwarded. */
+const forgedHeaders = (n: number) => ({ "x-forwarded-for": `203.0.113.${n}`, "x-real-ip": `198.51.100.${n}`, forwarded: `for=192.0.2.${n}` });
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -121,12 +174,31 @@ describe("abuse", () => {
     for (let i = 0; i < perClientLimit + 2; i++) perClient.push(count(await login(oneClient, `spray_${i}`)).status);
     const clientThrottled = JSON.stringify(perClient) === JSON.stringify([...Array<number>(perClientLimit).fill(401), 429, 429]);
 
-    // (b) One client forging a new X-Forwarded-For on every attempt: still one client.
-    const forger = freshClient();
+    // (b) Forged X-Forwarded-For on the production path: through the ingress stand-in, which the gateway
+    // trusts and which appends each client's real address. One client forging a new left-most entry on
+    // every attempt is still one client.
+    const forger = "127.0.0.10";
     const forged: number[] = [];
+    for (let i = 0; i < perClientLimit + 2; i++) forged.push(count(await loginViaIngress(forger, `forged_${i}`, forgedHeaders(i + 1))).status);
+    const throttledAfterLimit = (statuses: number[], extra: number) => JSON.stringify(statuses) === JSON.stringify([...Array<number>(perClientLimit).fill(401), ...Array<number>(extra).fill(429)]);
+    const xffIgnored = throttledAfterLimit(forged, 2);
+    // Two real clients forging the same entry are two clients: the second is not refused for the first's attempts.
+    const sameForgery = forgedHeaders(200);
+    const twins = ["127.0.0.11", "127.0.0.12"];
+    const twinStatuses: number[][] = [];
+    for (const [t, twin] of twins.entries()) {
+      const out: number[] = [];
+      for (let i = 0; i < perClientLimit + 1; i++) out.push(count(await loginViaIngress(twin, `twin_${t}_${i}`, sameForgery)).status);
+      twinStatuses.push(out);
+    }
+    const twinsSeparate = twinStatuses.every((s) => throttledAfterLimit(s, 1));
+    // Straight to the gateway (not through the ingress), a forged X-Forwarded-For is not believed: the TCP
+    // peer is the client.
+    const direct = "127.0.0.13";
+    const directForged: number[] = [];
     for (let i = 0; i < perClientLimit + 2; i++)
-      forged.push(count(await login(forger, `forged_${i}`, "Wrong!pass1", { "x-forwarded-for": `203.0.113.${i + 1}`, "x-real-ip": `198.51.100.${i + 1}`, forwarded: `for=192.0.2.${i + 1}` })).status);
-    const xffIgnored = JSON.stringify(forged) === JSON.stringify([...Array<number>(perClientLimit).fill(401), 429, 429]);
+      directForged.push(count(await login(direct, `direct_${i}`, "Wrong!pass1", { ...forgedHeaders(100 + i), "x-forwarded-for": `203.0.113.${100 + i}, ${INGRESS_ADDRESS}` })).status);
+    const directIgnored = throttledAfterLimit(directForged, 2);
 
     // (c) Enumeration: unknown user vs known user with a wrong password, each from a new client, in pairs
     // sent back to back (which goes first alternates), compared pair by pair: a burst of load from the
@@ -193,7 +265,8 @@ describe("abuse", () => {
       injected:
         `Production limits. On one existing account and on one unknown account, ${accountLimit - realAttempts} attempts recorded in the account's rate-limit cell in Redis as the gateway records them, then ${realAttempts + 3} wrong-password logins, each from a different client address; ` +
         "10 on another account from 10 clients, then its owner's right password from an 11th; " +
-        `${perClientLimit + 2} logins on different accounts from one client; ${perClientLimit + 2} from one client forging a new X-Forwarded-For, X-Real-IP and Forwarded each time; ` +
+        `${perClientLimit + 2} logins on different accounts from one client; ` +
+        `the gateway trusting X-Forwarded-For only from ${TRUSTED_PROXY_CIDRS} (TRUSTED_PROXY_CIDRS), which only an ingress stand-in connects from, appending its client's address to X-Forwarded-For as Envoy does: through it, ${perClientLimit + 2} logins from one client forging a new X-Forwarded-For, X-Real-IP and Forwarded each time, and ${perClientLimit + 1} from each of two clients forging the same ones; straight to the gateway, ${perClientLimit + 2} from one client forging them (X-Forwarded-For ending in the ingress's address); ` +
         `${TIMING_PAIRS} logins for unknown users and ${TIMING_PAIRS} for known users with a wrong password, in pairs (which goes first alternates), each from a fresh client (after one warm-up each); a signup with a taken username; from one client, GET /api/users/:username 60 ms apart (known and unknown names alternating) until the first 429.`,
       measured: {
         requests,
@@ -203,7 +276,9 @@ describe("abuse", () => {
         "right password once the account is throttled": rightPassword.status,
         "owner's right password after 10 clients' wrong ones": ownerAfterTen.status,
         "one client, many accounts": perClient.join(" "),
-        "one client, forged XFF each time": forged.join(" "),
+        "one client via the ingress, forged XFF each time": forged.join(" "),
+        "two clients via the ingress, the same forged XFF": twinStatuses.map((s) => s.join(" ")).join(" | "),
+        "one client straight to the gateway, forged XFF each time": directForged.join(" "),
         "login failure statuses / distinct bodies": `${[...statuses].join(",")} / ${bodies.size}`,
         "median ms, known user wrong password": round(knownMedian),
         "median ms, unknown user": round(unknownMedian),
@@ -219,7 +294,9 @@ describe("abuse", () => {
         { text: "a throttled account refuses even the right password until it cools down", met: rightPassword.status === 429 },
         { text: "ten clients' wrong passwords do not keep the owner out: the right password from another client logs in", met: ownerAfterTen.status === 200 },
         { text: `one client is throttled after ${perClientLimit} logins across accounts`, met: clientThrottled },
-        { text: "forging X-Forwarded-For / X-Real-IP / Forwarded does not escape the per-client limit", met: xffIgnored },
+        { text: "behind the trusted ingress, forging X-Forwarded-For / X-Real-IP / Forwarded does not escape the per-client limit: the client is the address the ingress appended", met: xffIgnored },
+        { text: "behind the trusted ingress, two clients forging the same X-Forwarded-For are throttled separately", met: twinsSeparate },
+        { text: "straight to the gateway (not through the trusted ingress), a forged X-Forwarded-For is ignored: the TCP peer is the client", met: directIgnored },
         { text: "unknown user and known user with a wrong password: same status (401) and identical body (but for its request id)", met: statuses.size === 1 && statuses.has(401) && bodies.size === 1 },
         {
           text: "similar timing: |median of the pairwise differences (unknown − known)| < 30% of the known-user median (both run one Argon2id verification; 30% leaves room for scheduling noise on a shared 2-core machine while an existence oracle, a skipped hash, would differ by ~100%)",
