@@ -517,6 +517,10 @@ describe("the pipeline's shape", () => {
     expect(qemu).toBeGreaterThanOrEqual(0);
     expect(qemu).toBeLessThan(buildx);
     expect(buildx).toBeLessThan(firstBuild);
+    // Both run an image of their own, privileged: pinned by digest, never the actions' floating defaults.
+    const digestPinned = /^docker\.io\/[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$/;
+    expect(String(steps[qemu]!.with?.image)).toMatch(digestPinned);
+    expect(String(steps[buildx]!.with?.["driver-opts"]).replace(/^image=/, "")).toMatch(digestPinned);
   });
 
   it("drift runs nightly per stack and reports through one job", () => {
