@@ -389,6 +389,61 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("a duplicated tab never spends the refresh token its original holds: the original stays signed in", async () => {
+    const writer = await new ApiUser(base, `tab_${id}`).signup();
+    const a = (await tab()).page;
+    await loginViaUi(a, writer.username);
+    // "Duplicate tab": B starts with a copy of A's session storage, written before any of the app's scripts run.
+    const copied = await a.evaluate(() => Object.fromEntries(Object.entries(sessionStorage)));
+    expect(Object.keys(copied)).toContain("titanium.session");
+    const b = (await tab()).page;
+    await b.addInitScript((entries: Record<string, string>) => {
+      if (sessionStorage.getItem("titanium.session") !== null) return; // copied once, as the browser does
+      for (const [k, v] of Object.entries(entries)) sessionStorage.setItem(k, v);
+    }, copied);
+    await b.goto(`${base}/blog/`);
+    await expect.poll(() => b.getByText(`Signed in as ${writer.username}`).isVisible(), UI_WAIT).toBe(true);
+
+    const refreshes: string[] = [];
+    for (const [name, p] of [["A", a], ["B", b]] as const) {
+      p.on("response", (r) => {
+        if (new URL(r.url()).pathname === "/api/auth/refresh") refreshes.push(`${name} ${r.status()}`);
+      });
+    }
+    /** Ages the tab's access token so its next write refreshes first, then publishes a post. */
+    const publishAged = async (p: Page, title: string) => {
+      await p.goto(`${base}/blog/new`);
+      await p.getByLabel("Title").fill(title);
+      await p.getByLabel("Category").fill(`Tabs ${id}`);
+      await p.getByLabel("Content (Markdown)").fill("Written in one of two tabs.");
+      await p.evaluate(() => {
+        const s = JSON.parse(sessionStorage.getItem("titanium.session")!) as { expiresAt: number };
+        s.expiresAt = Date.now() + 1_000;
+        sessionStorage.setItem("titanium.session", JSON.stringify(s));
+      });
+      await p.getByRole("button", { name: "Publish" }).click();
+      await p.waitForURL(/\/blog\/(posts\/\d+|login\?.*)$/);
+    };
+
+    // A refreshes (the refresh token rotates), then B's write comes: B must not present the copied token.
+    await publishAged(a, `First in A ${id}`);
+    await publishAged(b, `Then in B ${id}`);
+    // A refreshes again and writes: the session was not revoked by B.
+    await publishAged(a, `Again in A ${id}`);
+    expect(a.url()).toMatch(/\/blog\/posts\/\d+$/);
+    expect(await a.getByText(`Signed in as ${writer.username}`).isVisible()).toBe(true);
+    expect(refreshes.filter((r) => r.startsWith("A"))).toEqual(["A 200", "A 200"]);
+    // B at worst asks to sign in again; it never presents a refresh token (it holds none).
+    expect(refreshes.filter((r) => r.startsWith("B"))).toEqual([]);
+    expect(await b.evaluate(() => (JSON.parse(sessionStorage.getItem("titanium.session") ?? "null") as { refreshToken: unknown } | null)?.refreshToken ?? null)).toBeNull();
+    // A's token, after its refreshes, still writes through the API.
+    const token = await a.evaluate(() => (JSON.parse(sessionStorage.getItem("titanium.session")!) as { token: string }).token);
+    const api = new ApiUser(base, writer.username);
+    api.token = token;
+    expect(await api.status("POST", "/blog/api/posts", { title: `By API ${id}`, content: "x", category_name: `Tabs ${id}` })).toBe(201);
+    expectCleanPages();
+  });
+
   it("keeps a draft per post, and never shows one user's draft to the next user of the tab", async () => {
     const gil = await new ApiUser(base, `gil_${id}`).signup().then((u) => u.login());
     const hana = await new ApiUser(base, `hana_${id}`).signup();

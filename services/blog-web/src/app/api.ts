@@ -113,6 +113,11 @@ export interface ApiClientOptions {
   onSessionExpired?: () => void;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * Settles once this tab knows whether it is a duplicate of another (see guardDuplicateTabs in session.ts):
+   * no refresh token is spent before, so a copied one is never presented.
+   */
+  sessionChecked?: Promise<void>;
 }
 
 interface RequestOptions {
@@ -307,6 +312,7 @@ export class ApiClient {
   }
 
   private async doRefresh(): Promise<boolean> {
+    await this.opts.sessionChecked;
     const s = this.opts.session.get();
     if (!s?.refreshToken) return false;
     let res: Response;

@@ -5,7 +5,7 @@ import type { ToastKind, ViewContext } from "./context.js";
 import { h, replace } from "./dom.js";
 import { createTranslator, DEFAULT_LOCALE, isLocale, LOCALE_STORAGE_KEY, LOCALES, type Locale, type Translator } from "./i18n.js";
 import { fromLegacyHash, href, parseRoute, type Route } from "./router.js";
-import { Session } from "./session.js";
+import { guardDuplicateTabs, Session, SESSION_CHANNEL } from "./session.js";
 import { renderLogin, renderSignup } from "./views/auth.js";
 import { dropDrafts, renderEditor } from "./views/editor.js";
 import { renderList } from "./views/list.js";
@@ -23,9 +23,13 @@ function storedLocale(): Locale {
 
 let tr: Translator = createTranslator(storedLocale());
 const session = new Session(sessionStorage);
+// A duplicated tab starts with a copy of this tab's session: it must not spend the same refresh token.
+const sessionChecked =
+  typeof BroadcastChannel === "function" ? guardDuplicateTabs(session, new BroadcastChannel(SESSION_CHANNEL), sessionStorage) : undefined;
 const api = new ApiClient({
   fetch: (url, init) => fetch(url, { ...init, credentials: "same-origin" }),
   session,
+  sessionChecked,
   onSessionExpired: () => toast(tr.t("error.sessionExpired"), "error"),
 });
 
