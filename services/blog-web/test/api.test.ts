@@ -3,20 +3,9 @@
 // against the real services; these pin the timing cases a real server cannot be made to hit on demand.
 import { describe, expect, it } from "vitest";
 import { API, ApiClient, ApiError, parseErrorBody, REFRESH_MARGIN_MS, storedLength, TOTAL_HEADER } from "../src/app/api.js";
-import { Session, type KeyValueStore, type SessionData } from "../src/app/session.js";
+import { Session, type SessionData } from "../src/app/session.js";
+import { MemoryStore } from "./memory-store.js";
 
-class MemoryStore implements KeyValueStore {
-  readonly map = new Map<string, string>();
-  getItem(k: string) {
-    return this.map.get(k) ?? null;
-  }
-  setItem(k: string, v: string) {
-    this.map.set(k, v);
-  }
-  removeItem(k: string) {
-    this.map.delete(k);
-  }
-}
 
 interface Call {
   method: string;

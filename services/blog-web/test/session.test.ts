@@ -2,20 +2,9 @@
 // copy of a live tab's session gives up the refresh token; a tab alone (or reloaded) keeps it.
 import { BroadcastChannel } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { guardDuplicateTabs, Session, SESSION_CHANNEL, SESSION_KEY, type KeyValueStore, type SessionData } from "../src/app/session.js";
+import { guardDuplicateTabs, Session, SESSION_CHANNEL, SESSION_KEY, type SessionData } from "../src/app/session.js";
+import { MemoryStore } from "./memory-store.js";
 
-class MemoryStore implements KeyValueStore {
-  readonly map = new Map<string, string>();
-  getItem(k: string) {
-    return this.map.get(k) ?? null;
-  }
-  setItem(k: string, v: string) {
-    this.map.set(k, v);
-  }
-  removeItem(k: string) {
-    this.map.delete(k);
-  }
-}
 
 const HOLDER_KEY = `${SESSION_KEY}.holder`;
 const signedIn: SessionData = { token: "a1", refreshToken: "r1", expiresAt: null, username: "alice" };
