@@ -84,14 +84,6 @@ export class Judge {
     this.unknown.push({ err, urn });
   }
 
-  /**
-   * The outcome no longer depends on what the checks could not read (an "any of them" policy found
-   * one that passes): forget those unknowns.
-   */
-  settle(): void {
-    this.unknown.length = 0;
-  }
-
   /** Reports what the checks could not decide; call once, after every check. */
   finish(): void {
     const first = this.unknown[0];

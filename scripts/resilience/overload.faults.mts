@@ -129,7 +129,7 @@ describe("overload", () => {
       }
     }
     const recoveryMs = streak >= RECOVERY_STREAK ? recoveredAt - loadStopped : NaN;
-    // Asserted on its own as well as in the criteria below: a NaN (never 20 in a row) or a late streak fails.
+    // A NaN (never 20 in a row) or a late streak fails the criterion below.
     const recovered = Number.isFinite(recoveryMs) && recoveryMs <= RECOVERY_BOUND_MS;
     let ready = await call(platform.services["blog-service"].url, "GET", "/readyz");
     for (let i = 0; ready.status !== 200 && i < 20; i++) {
@@ -177,6 +177,5 @@ describe("overload", () => {
     };
     recordScenario(result);
     expect(unmet(result)).toEqual([]);
-    expect(recoveryMs, `recovery from wrk's exit, misses: ${recoveryMisses.join("; ")}`).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
   });
 });

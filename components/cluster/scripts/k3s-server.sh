@@ -137,25 +137,27 @@ write_join() {
 # included) has the node's address and keeps its token. Rules live in memory: added at every boot,
 # and systemd-networkd is told to keep rules it did not make (by default a restart of it, after an
 # upgrade say, deletes them).
+# Each rule as "<priority>|<selector and action>", written as `ip rule show` prints it back.
 METADATA_RULES=(
-  "89: from $POD_CIDR to 169.254.169.254 ipproto udp dport 53 lookup main"
-  "89: from $POD_CIDR to 169.254.169.254 ipproto tcp dport 53 lookup main"
-  "90: from $POD_CIDR to 169.254.169.254 prohibit"
+  "89|from $POD_CIDR to 169.254.169.254 ipproto udp dport 53 lookup main"
+  "89|from $POD_CIDR to 169.254.169.254 ipproto tcp dport 53 lookup main"
+  "90|from $POD_CIDR to 169.254.169.254 prohibit"
 )
 conceal_metadata() {
   write_file 0644 "$ROOT/etc/systemd/networkd.conf.d/90-titanium-keep-rules.conf" <<'CONF' || true
 [Network]
 ManageForeignRoutingPolicyRules=no
 CONF
-  local shown rule missing=0
+  local shown rule missing=0 words
   shown=$(ip rule show | tr '\t' ' ')
-  for rule in "${METADATA_RULES[@]}"; do grep -qxF "$rule" <<<"$shown" || missing=1; done
+  for rule in "${METADATA_RULES[@]}"; do grep -qxF "${rule%%|*}: ${rule#*|}" <<<"$shown" || missing=1; done
   ((missing)) || return 0
   while ip rule del priority 89 2>/dev/null; do :; done
   while ip rule del priority 90 2>/dev/null; do :; done
-  ip rule add from "$POD_CIDR" to 169.254.169.254/32 ipproto udp dport 53 lookup main priority 89
-  ip rule add from "$POD_CIDR" to 169.254.169.254/32 ipproto tcp dport 53 lookup main priority 89
-  ip rule add prohibit from "$POD_CIDR" to 169.254.169.254/32 priority 90
+  for rule in "${METADATA_RULES[@]}"; do
+    read -ra words <<<"${rule#*|}"
+    ip rule add "${words[@]}" priority "${rule%%|*}"
+  done
   log "pods on this server reach the metadata server for DNS only"
 }
 
