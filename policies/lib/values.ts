@@ -1,6 +1,6 @@
 /** Walking Helm values (plain JSON trees) for findings that do not depend on the chart's layout. */
 import type { PolicyConfigJSONSchema, PolicyConfigJSONSchemaDefinition } from "@pulumi/policy/schema";
-import { getPath } from "./k8s";
+import { getPath, splitPath, type Obj } from "./k8s";
 import { isUnknownValueError, type UnknownValueErrorLike } from "./sdk";
 
 /** A boolean values path and what the chart does when the values leave it unset. */
@@ -56,6 +56,48 @@ export const isOn = (values: unknown, t: ValuesToggle, prefix?: string): boolean
 
 /** A path in a release's values, under a subchart's key when there is one. */
 export const valuesPath = (prefix: string | undefined, path: string): string => (prefix ? `${prefix}.${path}` : path);
+
+/**
+ * The subcharts each chart bundles, by the values key Helm gives their values (the subchart's name or
+ * alias), from the pinned charts' values in shared/charts: a values path under one of these keys
+ * configures that subchart's pods, never the release chart's own.
+ */
+export const SUBCHARTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  "kube-prometheus-stack": {
+    grafana: "grafana",
+    "kube-state-metrics": "kube-state-metrics",
+    "prometheus-node-exporter": "prometheus-node-exporter",
+    "prometheus-windows-exporter": "prometheus-windows-exporter",
+  },
+  loki: { minio: "minio", rollout_operator: "rollout-operator" },
+  "argo-cd": { "redis-ha": "redis-ha" },
+  "external-secrets": { "bitwarden-sdk-server": "bitwarden-sdk-server" },
+};
+
+/** The namespace a release installs into (Helm's `default` when unset). */
+export const releaseNamespace = (props: Obj): string => (typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default");
+
+/** Where the pods of the chart whose values sit under `prefix` run: that chart's `namespaceOverride`, else the release's namespace. */
+export function chartNamespace(props: Obj, prefix?: string): string {
+  const override = getPath(props.values, valuesPath(prefix, "namespaceOverride"));
+  return typeof override === "string" && override !== "" ? override : releaseNamespace(props);
+}
+
+/** The chart whose pods a release's values path configures, where its values sit, and the namespace those pods run in. */
+export interface ValuesOwner {
+  chart: string;
+  /** The subchart's values key; undefined for the release's own chart. */
+  prefix?: string;
+  namespace: string;
+}
+
+/** Who a path of a release's values belongs to: the subchart under whose key it sits ({@link SUBCHARTS}), else the release's chart. */
+export function valuesOwner(props: Obj, release: string, path: string): ValuesOwner {
+  const key = splitPath(path)[0];
+  const subcharts = Object.hasOwn(SUBCHARTS, release) ? SUBCHARTS[release]! : {};
+  if (typeof key === "string" && Object.hasOwn(subcharts, key)) return { chart: subcharts[key]!, prefix: key, namespace: chartNamespace(props, key) };
+  return { chart: release, namespace: chartNamespace(props) };
+}
 
 /**
  * A release's entries in a per-chart table, or undefined after reporting a chart the table does not

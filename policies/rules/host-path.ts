@@ -12,7 +12,7 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig, type Judge } from "../lib/policy";
-import { chartEntries, chartTableSchema, isOn, toggleSchema, type ValuesToggle, valuesPath, walkValues } from "../lib/values";
+import { chartEntries, chartNamespace, chartTableSchema, isOn, toggleSchema, type ValuesToggle, valuesOwner, valuesPath, walkValues } from "../lib/values";
 import { K3S_CNI_DIRS } from "../../components/platform/names";
 
 /**
@@ -258,18 +258,13 @@ interface ReleaseMount {
 function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<string, ChartHostMounts[]>, judge: Judge, report: ReportViolation): void {
   const release = chartName(props) ?? "(none)";
   const values = (props.values ?? {}) as Obj;
-  const releaseNs = typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default";
   const known = chartEntries(table, release, "chartHostMounts", "the host paths its pods mount are unknown: add it (with no mounts if it has none)", report);
   if (!known) return;
-  const namespaceOf = (prefix?: string): string => {
-    const override = getPath(values, valuesPath(prefix, "namespaceOverride"));
-    return typeof override === "string" && override !== "" ? override : releaseNs;
-  };
   const mounts: ReleaseMount[] = [];
   for (const c of known) {
     judge.check(() => {
       if (c.enabledBy && !isOn(values, c.enabledBy)) return;
-      const namespace = namespaceOf(c.valuesPrefix);
+      const namespace = chartNamespace(props, c.valuesPrefix);
       for (const m of c.mounts) {
         if (m.when && !isOn(values, m.when, c.valuesPrefix)) continue;
         const toggle = m.when && valuesPath(c.valuesPrefix, m.when.path);
@@ -280,12 +275,6 @@ function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<stri
     });
   }
   // Explicit hostPath values belong to the subchart whose values hold them, else to the release's chart.
-  const owner = (path: string): { chart: string; prefix?: string } => {
-    const sub = known
-      .filter((c) => c.valuesPrefix && (path === c.valuesPrefix || path.startsWith(`${c.valuesPrefix}.`) || path.startsWith(`${c.valuesPrefix}[`)))
-      .sort((a, b) => b.valuesPrefix!.length - a.valuesPrefix!.length)[0];
-    return sub ? { chart: sub.chart, prefix: sub.valuesPrefix } : { chart: release };
-  };
   walkValues(values, ({ path, key, value, unknown }) => {
     if (key !== "hostPath") return;
     if (unknown) {
@@ -294,8 +283,8 @@ function checkRelease(props: Obj, allowed: WorkloadMatcher[], table: Record<stri
     }
     const hostPath = typeof value === "string" ? value : value && typeof value === "object" ? (value as Obj).path : undefined;
     if (typeof hostPath !== "string") return;
-    const o = owner(path);
-    mounts.push({ chart: o.chart, namespace: namespaceOf(o.prefix), hostPath, source: `values ${path}` });
+    const o = valuesOwner(props, release, path);
+    mounts.push({ chart: o.chart, namespace: o.namespace, hostPath, source: `values ${path}` });
   });
   for (const m of mounts) {
     const entries = allowed.filter((e) => e.namespace === m.namespace && (e.charts ?? []).includes(m.chart));

@@ -12,7 +12,7 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { walkValues } from "../lib/values";
+import { valuesOwner, walkValues, type ValuesOwner } from "../lib/values";
 
 /** Values keys that grant privilege whatever chart reads them (a security context's fields). */
 const PRIVILEGE_VALUES: Record<string, string> = { privileged: "privileged", allowPrivilegeEscalation: "able to escalate privileges" };
@@ -74,7 +74,7 @@ export const noPrivilege = resourcePolicy<Config>(
           ...workloadMatcherListSchema,
           default: DEFAULT_PRIVILEGED_ALLOWED,
           description:
-            "Containers allowed to be privileged (and so to escalate), by workload and container name, with the reason; an entry with `capabilities` allows only those added capabilities (for a Helm release: an entry naming its chart in `charts`).",
+            "Containers allowed to be privileged (and so to escalate), by workload and container name, with the reason; an entry with `capabilities` allows only those added capabilities (for a Helm release: an entry naming, in `charts`, the chart whose values add them, a subchart's under its own key, in the namespace its pods run in).",
         },
       },
     },
@@ -86,10 +86,11 @@ export const noPrivilege = resourcePolicy<Config>(
       // `allowPrivilegeEscalation: true` or added capability anywhere in them (a security context of any of its workloads).
       judge.check(() => {
         const chart = chartName(props) ?? args.name;
-        const releaseNs = typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default";
-        const chartCaps = config.allowed
-          .filter((e) => e.capabilities !== undefined && (e.charts ?? []).includes(chart) && (e.namespace === undefined || e.namespace === releaseNs))
-          .flatMap((e) => e.capabilities!);
+        // Capabilities added in a subchart's values are its pods', admitted by entries naming it in its namespace.
+        const capsFor = (owner: ValuesOwner): string[] =>
+          config.allowed
+            .filter((e) => e.capabilities !== undefined && (e.charts ?? []).includes(owner.chart) && (e.namespace === undefined || e.namespace === owner.namespace))
+            .flatMap((e) => e.capabilities!);
         walkValues(props.values, ({ path, key, value, unknown }) => {
           const isAdd = key === "add" && /(^|\.)capabilities\.add$/.test(path);
           if (!Object.hasOwn(PRIVILEGE_VALUES, key) && !isAdd && key !== "capabilities") return;
@@ -100,8 +101,11 @@ export const noPrivilege = resourcePolicy<Config>(
           if (Object.hasOwn(PRIVILEGE_VALUES, key) && value === true) report(`chart "${chart}": values ${path} is true (its pods are ${PRIVILEGE_VALUES[key]})`);
           if (isAdd) {
             judge.check(() => {
-              const caps = forbiddenAdds(value, chartCaps);
-              if (caps.length > 0) report(`chart "${chart}": values ${path} ${addsMessage(caps, chartCaps.length > 0)}`);
+              const owner = valuesOwner(props, chart, path);
+              const entryCaps = capsFor(owner);
+              const caps = forbiddenAdds(value, entryCaps);
+              const whose = owner.chart === chart ? "" : ` (chart ${owner.chart}, namespace ${owner.namespace})`;
+              if (caps.length > 0) report(`chart "${chart}": values ${path}${whose} ${addsMessage(caps, entryCaps.length > 0)}`);
             });
           }
         });

@@ -138,18 +138,29 @@ describe("k8s-no-privilege: added capabilities", () => {
       'gce-pd-csi-driver/csi-gce-pd-node container "csi-driver-registrar" adds capabilities SYS_ADMIN (only NET_BIND_SERVICE may be added without an allow-list entry)',
     ]);
   });
-  it("rejects capabilities a Helm release's values add, unless an entry names the chart, its namespace and the capability", async () => {
-    const release = (ns = "monitoring") =>
+  it("rejects capabilities a Helm release's values add, unless an entry names the chart whose pods add them, their namespace and the capability", async () => {
+    const release = (ns = "monitoring", exporter: Record<string, unknown> = {}) =>
       helmRelease("kps", "kube-prometheus-stack", {
-        "prometheus-node-exporter": { containerSecurityContext: { capabilities: { add: ["SYS_TIME", "NET_BIND_SERVICE"], drop: ["ALL"] } } },
+        "prometheus-node-exporter": { ...exporter, containerSecurityContext: { capabilities: { add: ["SYS_TIME", "NET_BIND_SERVICE"], drop: ["ALL"] } } },
         grafana: { containerSecurityContext: { capabilities: { drop: ["ALL"] } } },
       }, ns);
     expect(messages(await check(noPrivilege, release()))).toEqual([
-      'chart "kube-prometheus-stack": values prometheus-node-exporter.containerSecurityContext.capabilities.add adds capabilities SYS_TIME (only NET_BIND_SERVICE may be added without an allow-list entry)',
+      'chart "kube-prometheus-stack": values prometheus-node-exporter.containerSecurityContext.capabilities.add (chart prometheus-node-exporter, namespace monitoring) adds capabilities SYS_TIME (only NET_BIND_SERVICE may be added without an allow-list entry)',
     ]);
-    const entry = { charts: ["kube-prometheus-stack"], namespace: "monitoring", capabilities: ["SYS_TIME"], reason: "test" };
-    expect((await check(noPrivilege, release(), { config: { allowed: [entry] } })).findings).toEqual([]);
-    expect((await check(noPrivilege, release("titanium"), { config: { allowed: [entry] } })).findings).toHaveLength(1);
+    const allowing = (entry: Record<string, unknown>) => ({ config: { allowed: [{ namespace: "monitoring", capabilities: ["SYS_TIME"], reason: "test", ...entry }] } });
+    // The node exporter's values are its own subchart's: an entry for it admits them, one for the release's chart does not.
+    const exporterEntry = allowing({ charts: ["prometheus-node-exporter"] });
+    expect((await check(noPrivilege, release(), exporterEntry)).findings).toEqual([]);
+    expect((await check(noPrivilege, release(), allowing({ charts: ["kube-prometheus-stack"] }))).findings).toHaveLength(1);
+    expect((await check(noPrivilege, release("titanium"), exporterEntry)).findings).toHaveLength(1);
+    // The subchart's pods run where its namespaceOverride puts them.
+    expect(messages(await check(noPrivilege, release("monitoring", { namespaceOverride: "kube-system" }), exporterEntry))).toEqual([
+      'chart "kube-prometheus-stack": values prometheus-node-exporter.containerSecurityContext.capabilities.add (chart prometheus-node-exporter, namespace kube-system) adds capabilities SYS_TIME (only NET_BIND_SERVICE may be added without an allow-list entry)',
+    ]);
+    // The release chart's own values belong to its entries.
+    const operator = helmRelease("kps", "kube-prometheus-stack", { prometheusOperator: { containerSecurityContext: { capabilities: { add: ["SYS_TIME"] } } } }, "monitoring");
+    expect((await check(noPrivilege, operator, allowing({ charts: ["kube-prometheus-stack"] }))).findings).toEqual([]);
+    expect((await check(noPrivilege, operator, exporterEntry)).findings).toHaveLength(1);
     // An unknown list of capabilities is reported, not passed.
     const hidden = helmRelease("kps", "kube-prometheus-stack", { grafana: { containerSecurityContext: { capabilities: unknown } } }, "monitoring");
     expect((await check(noPrivilege, hidden)).findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
@@ -313,6 +324,11 @@ describe("k8s-host-path-allow-list", () => {
       const extra = kps({ "prometheus-node-exporter": { extraHostVolumeMounts: [{ name: "etc", hostPath: "/etc", mountPath: "/host/etc", readOnly: true }] } });
       expect(messages(await check(hostPathAllowList, extra))).toEqual([
         'chart "kube-prometheus-stack" (namespace monitoring): its prometheus-node-exporter pods mount hostPath /etc (values prometheus-node-exporter.extraHostVolumeMounts[0].hostPath), which no allow-list entry for chart prometheus-node-exporter in namespace monitoring names',
+      ]);
+      // Every bundled subchart's values are its own pods', in its namespace (grafana's has no host-mount toggle to list it by).
+      const grafana = kps({ grafana: { namespaceOverride: "dashboards", extraVolumes: [{ name: "etc", hostPath: "/etc" }] } });
+      expect(messages(await check(hostPathAllowList, grafana))).toEqual([
+        'chart "kube-prometheus-stack" (namespace dashboards): its grafana pods mount hostPath /etc (values grafana.extraVolumes[0].hostPath), which no allow-list entry for chart grafana in namespace dashboards names',
       ]);
       expect(messages(await check(hostPathAllowList, alloy({ alloy: { mounts: { varlog: true } } })))).toEqual([
         'chart "alloy" (namespace logging): its pods mount hostPath /var/log (values alloy.mounts.varlog), which no allow-list entry for chart alloy in namespace logging names',
