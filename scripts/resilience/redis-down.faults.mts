@@ -27,6 +27,17 @@ afterAll(async () => {
   renderReliability();
 });
 
+/** Reads Redis directly (the test's own connection, closed after), to see what the services stored. */
+async function inRedis<T>(read: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  await redis.connect();
+  try {
+    return await read(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 const READS = ["/api/posts", "post", "/api/categories", "/api/users/me"] as const;
 
 describe("Redis down during load", () => {
@@ -41,12 +52,9 @@ describe("Redis down during load", () => {
     for (let i = 0; i < 2; i++)
       for (const path of ["/api/posts", `/api/posts/${p1Id}`, "/api/categories"]) await call(base, "GET", path);
     await call(base, "GET", "/api/users/me", { token: r1!.token });
-    const spy = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await spy.connect();
-    const genBefore = (await spy.get("blog:gen")) ?? "0";
+    const genBefore = (await inRedis((r) => r.get(CACHE_GENERATION_KEY))) ?? "0";
     const staleKey = `blog:${genBefore}:post:${p1Id}`;
-    const warmed = (await spy.get(staleKey)) !== null && (await spy.keys("user:*:rd1")).length === 1;
-    spy.disconnect();
+    const warmed = await inRedis(async (r) => (await r.get(staleKey)) !== null && (await r.keys("user:*:rd1")).length === 1);
 
     let writesPaused = false;
     const load = startLoad({
@@ -79,10 +87,7 @@ describe("Redis down during load", () => {
       microCached.push((await call(base, "GET", path)).headers.get("x-cache") === "HIT");
     }
     // The blog's cache generation when Redis stops (writes paused, so no bump races this read).
-    const spyStop = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await spyStop.connect();
-    const genAtStop = await spyStop.get(CACHE_GENERATION_KEY);
-    spyStop.disconnect();
+    const genAtStop = await inRedis((r) => r.get(CACHE_GENERATION_KEY));
     const downAt = Date.now();
     await platform.redis!.stop();
     writesPaused = false;
@@ -101,10 +106,7 @@ describe("Redis down during load", () => {
     await sleep(400);
     await platform.redis!.start();
     const upAt = Date.now();
-    const spy2 = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await spy2.connect();
-    const staleSurvived = (await spy2.get(staleKey))?.includes("Before the outage") ?? false;
-    spy2.disconnect();
+    const staleSurvived = (await inRedis((r) => r.get(staleKey)))?.includes("Before the outage") ?? false;
     const redisOk = async (url: string) => ((await call(url, "GET", "/readyz")).json as { checks?: Record<string, string> } | undefined)?.checks?.redis === "ok";
     const reconnectMs = await timeUntil(
       async () => (await redisOk(platform.services["blog-service"].url)) && (await redisOk(platform.services["user-service"].url)),
@@ -116,11 +118,10 @@ describe("Redis down during load", () => {
     // reconnect has not yet, and files the post under the generation it read. Without this, a cache that
     // stayed bypassed (every read from PostgreSQL) would pass the freshness checks below trivially.
     const viaBlog = await call(base, "GET", `/api/posts/${p1Id}`, { token: r1!.token });
-    const spy3 = new Redis(platform.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await spy3.connect();
-    const genAfter = await spy3.get(CACHE_GENERATION_KEY);
-    const entryAfter = genAfter === null ? null : await spy3.get(`blog:${genAfter}:post:${p1Id}`);
-    spy3.disconnect();
+    const { genAfter, entryAfter } = await inRedis(async (r) => {
+      const gen = await r.get(CACHE_GENERATION_KEY);
+      return { genAfter: gen, entryAfter: gen === null ? null : await r.get(`blog:${gen}:post:${p1Id}`) };
+    });
     const genNewer = genAtStop !== null && genAfter !== null && /^\d+$/.test(genAtStop) && /^\d+$/.test(genAfter) && BigInt(genAfter) > BigInt(genAtStop);
     const cachedAgain = viaBlog.status === 200 && (entryAfter?.includes("Changed during the outage") ?? false);
 
