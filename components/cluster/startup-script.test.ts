@@ -75,7 +75,10 @@ const serverScript = (run: ProgramRun, i: number) => scripts(run)[`titanium-${ru
 const agentScript = (run: ProgramRun) => scripts(run)[`titanium-${run.stack}-agent-template`]!;
 const VERSION = "v1.33.5+k3s1";
 
-function fakeNode(run: ProgramRun, opts: { dataDisk?: boolean; liveServerIps?: string[]; laterServerIps?: Record<string, number>; tamperChecksum?: boolean } = {}): FakeNode {
+function fakeNode(
+  run: ProgramRun,
+  opts: { dataDisk?: boolean; liveServerIps?: string[]; laterServerIps?: Record<string, number>; peerAnswers?: Record<string, number>; tamperChecksum?: boolean } = {},
+): FakeNode {
   const { dataDisk, ...rest } = opts;
   const node = new FakeNode({ k3sVersion: VERSION, secrets: secretPayloads(run), dataDisk: dataDisk ? DATA_DISK_DEVICE : undefined, ...rest });
   nodes.push(node);
@@ -203,6 +206,48 @@ describe("startup scripts", () => {
     expect(node.ipRules()).toEqual(rules);
   });
 
+  it("refuse pods on a rebooted server the metadata server before K3s starts them, even when the boot cannot read its secrets", () => {
+    const script = serverScript(prod, 0);
+    const node = fakeNode(prod, { dataDisk: true });
+    expect(node.run(script).status).toBe(0);
+    const rules = node.ipRules();
+    expect(rules).toHaveLength(3);
+    // systemd starts the enabled k3s.service at boot, long before the startup script runs: the unit it
+    // requires and is ordered after puts the rules back first.
+    const k3sUnit = node.file("etc/systemd/system/k3s.service");
+    expect(k3sUnit).toMatch(/^Requires=titanium-metadata-rules\.service$/m);
+    expect(k3sUnit).toMatch(/^After=titanium-metadata-rules\.service$/m);
+    expect(k3sUnit).toMatch(/^RequiresMountsFor=\/var\/lib\/rancher\/k3s$/m);
+    const rulesUnit = node.file("etc/systemd/system/titanium-metadata-rules.service");
+    expect(rulesUnit).toMatch(/^ExecStart=\/usr\/local\/sbin\/titanium-metadata-rules$/m);
+    expect(rulesUnit).toMatch(/^Type=oneshot$/m);
+    expect(rulesUnit).toMatch(/^Before=k3s\.service$/m);
+    expect(mode(node, "usr/local/sbin/titanium-metadata-rules")).toBe("755");
+    const helper = node.file("usr/local/sbin/titanium-metadata-rules");
+    const check = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: helper, encoding: "utf8" });
+    expect(check.stdout + check.stderr).toBe("");
+    // A reboot: no rule survives; the unit's script restores them all, once each, and then does nothing.
+    node.setIpRules([]);
+    const boot = node.run(helper);
+    expect(boot.status, boot.stderr).toBe(0);
+    expect(node.ipRules()).toEqual(rules);
+    const again = node.run(helper);
+    expect(again.calls.filter((c) => c.startsWith("ip rule add"))).toEqual([]);
+    expect(node.ipRules()).toEqual(rules);
+    // The agents keep the metadata server, and their unit requires nothing of the sort.
+    const agent = fakeNode(dev);
+    expect(agent.run(agentScript(dev)).status).toBe(0);
+    expect(agent.file("etc/systemd/system/k3s-agent.service")).not.toContain("titanium-metadata-rules");
+
+    // A boot whose secrets cannot be read (IAM not yet applied, Secret Manager away) stops, but not before the rules are in place.
+    const early = new FakeNode({ k3sVersion: VERSION, secrets: {}, dataDisk: DATA_DISK_DEVICE });
+    nodes.push(early);
+    const failed = early.run(script);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toContain("read secret titanium-prod-k3s-ca-bundle: gave up after 3 attempts");
+    expect(early.ipRules()).toEqual(rules);
+  });
+
   it("formats the data disk only when it is provably empty: a failed probe or stray data stops the boot instead", () => {
     const script = serverScript(prod, 0);
     const disk = (node: FakeNode) => path.join(node.root, DATA_DISK_DEVICE);
@@ -293,6 +338,14 @@ describe("startup scripts", () => {
     const failed = lonely.run(script, { TITANIUM_PEER_WAIT_ATTEMPTS: "3" });
     expect(failed.status).not.toBe(0);
     expect(failed.stderr).toContain("a live K3s server to join: gave up after 3 attempts");
+
+    // The peer that ended the wait is the one joined, even if it stops answering right after (a K3s
+    // restart): probing again would find none and end the boot with K3s never started.
+    const brief = fakeNode(prod, { dataDisk: true, laterServerIps: { [ips[1]!]: 2 }, peerAnswers: { [ips[1]!]: 1 } });
+    const caught = brief.run(script);
+    expect(caught.status, caught.stderr).toBe(0);
+    expect(brief.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe(`server: https://${ips[1]}:6443\n`);
+    expect(caught.calls).toContain("systemctl start --no-block k3s.service");
 
     const node = fakeNode(prod, { dataDisk: true, liveServerIps: [ips[1]!] });
     const joined = node.run(script);

@@ -153,16 +153,17 @@ read_secret() {
   rm -f "$tmp"
 }
 
-# The systemd unit of the role (k3s.service or k3s-agent.service), as the K3s installer writes it.
+# The systemd unit of the role (k3s.service or k3s-agent.service), as the K3s installer writes it,
+# plus the role's own [Unit] requirements (REQUIREMENTS, one directive a line; may be empty).
 write_unit() {
-  local unit=$1 command=$2
+  local unit=$1 command=$2 requirements=${3:-}
   write_file 0644 "$ROOT/etc/systemd/system/$unit" <<UNIT
 [Unit]
 Description=Lightweight Kubernetes ($command), managed by the Titanium startup script
 Documentation=https://docs.k3s.io
 Wants=network-online.target
 After=network-online.target
-$(if [[ $command == server ]]; then printf 'RequiresMountsFor=/var/lib/rancher/k3s'; fi)
+$requirements
 
 [Service]
 Type=notify

@@ -103,6 +103,11 @@ first_live_peer() {
   return 1
 }
 
+# first_live_peer into the caller's `peer` (retry runs it in this shell, so the answer is kept).
+remember_live_peer() {
+  peer=$(first_live_peer)
+}
+
 # Server 0 initialises etcd when no peer answers; every other server (and a rebuilt server 0
 # whose peers are up) joins a live peer directly: not through the internal load balancer, which
 # would hand a backend its own address.
@@ -117,9 +122,9 @@ write_join() {
   elif ((SERVER_INDEX == 0)); then
     log "no live peer: initialising the cluster"
   else
-    # Server 0 may come much later (a stock-out, a failed first `up` re-run): wait for it, however long.
-    retry_up_to "$PEER_WAIT_ATTEMPTS" "a live K3s server to join" first_live_peer >/dev/null
-    peer=$(first_live_peer)
+    # Server 0 may come much later (a stock-out, a failed first `up` re-run): wait for it, however long,
+    # and join the peer that answered (probing again could find none, which would end this boot).
+    retry_up_to "$PEER_WAIT_ATTEMPTS" "a live K3s server to join" remember_live_peer
     log "joining etcd through server $peer"
   fi
   local join="cluster-init: true"
@@ -134,20 +139,22 @@ write_join() {
 # credentials (External Secrets, the PD CSI driver, the backup) runs on the agents. Routing rules on
 # the pods' source range let only DNS through (the address is also the VPC's resolver, which CoreDNS
 # forwards to) and refuse everything else at once. The node's own traffic (hostNetwork pods
-# included) has the node's address and keeps its token. Rules live in memory: added at every boot,
-# and systemd-networkd is told to keep rules it did not make (by default a restart of it, after an
-# upgrade say, deletes them).
+# included) has the node's address and keeps its token. Rules live in memory, and K3s (enabled, so
+# started by systemd at boot, long before this script runs) restarts the pods of a rebooted server at
+# once: so a oneshot unit that k3s.service requires adds them before every start of K3s, and this
+# script adds them too (first boot, or rules lost while K3s runs). systemd-networkd is told to keep
+# rules it did not make (by default a restart of it, after an upgrade say, deletes them).
 # Each rule as "<priority>|<selector and action>", written as `ip rule show` prints it back.
 METADATA_RULES=(
   "89|from $POD_CIDR to 169.254.169.254 ipproto udp dport 53 lookup main"
   "89|from $POD_CIDR to 169.254.169.254 ipproto tcp dport 53 lookup main"
   "90|from $POD_CIDR to 169.254.169.254 prohibit"
 )
-conceal_metadata() {
-  write_file 0644 "$ROOT/etc/systemd/networkd.conf.d/90-titanium-keep-rules.conf" <<'CONF' || true
-[Network]
-ManageForeignRoutingPolicyRules=no
-CONF
+METADATA_RULES_UNIT=titanium-metadata-rules.service
+METADATA_RULES_HELPER=/usr/local/sbin/titanium-metadata-rules
+
+# Adds the rules unless all of them are in place; says so on stdout when it did.
+apply_metadata_rules() {
   local shown rule missing=0 words
   shown=$(ip rule show | tr '\t' ' ')
   for rule in "${METADATA_RULES[@]}"; do grep -qxF "${rule%%|*}: ${rule#*|}" <<<"$shown" || missing=1; done
@@ -158,12 +165,46 @@ CONF
     read -ra words <<<"${rule#*|}"
     ip rule add "${words[@]}" priority "${rule%%|*}"
   done
-  log "pods on this server reach the metadata server for DNS only"
+  echo "pods on this server reach the metadata server for DNS only"
+}
+
+conceal_metadata() {
+  write_file 0644 "$ROOT/etc/systemd/networkd.conf.d/90-titanium-keep-rules.conf" <<'CONF' || true
+[Network]
+ManageForeignRoutingPolicyRules=no
+CONF
+  # The boot-time copy: the rules and the function above, as a script of their own.
+  write_file 0755 "$ROOT$METADATA_RULES_HELPER" <<HELPER || true
+#!/usr/bin/env bash
+# Written by the Titanium startup script: run by $METADATA_RULES_UNIT before every start of K3s.
+set -euo pipefail
+$(declare -p METADATA_RULES)
+$(declare -f apply_metadata_rules)
+apply_metadata_rules
+HELPER
+  if write_file 0644 "$ROOT/etc/systemd/system/$METADATA_RULES_UNIT" <<UNIT; then
+[Unit]
+Description=Titanium: pods on this K3s server reach the metadata server for DNS only
+Before=k3s.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=$METADATA_RULES_HELPER
+UNIT
+    unit_changed=1
+  fi
+  local said
+  # A plain assignment: a failing `ip rule add` still stops the boot (errexit, in the subshell too).
+  said=$(set -e; apply_metadata_rules)
+  if [[ -n $said ]]; then log "$said"; fi
 }
 
 main() {
   local server_token agent_token ca_bundle unit_changed=0
   log "bootstrapping K3s server $SERVER_INDEX ($NODE_IP), K3s $K3S_VERSION"
+  # First: a boot that stops later (a secret it cannot read) must not leave the pods the token.
+  conceal_metadata
   mount_data_disk
   pin_api_address
   install_k3s
@@ -175,10 +216,10 @@ main() {
   # The servers' agent-token is the password part of the agents' secure token.
   if write_file 0600 "$K3S_CONFIG_DIR/agent-token" <<<"${agent_token##*:}"; then CHANGED=1; fi
   allow_shutdown_delay
-  conceal_metadata
   write_config
   write_join
-  if write_unit k3s.service server; then
+  # K3s state on the data disk, and the metadata rules in place before K3s (re)starts any pod.
+  if write_unit k3s.service server "$(printf 'RequiresMountsFor=/var/lib/rancher/k3s\nRequires=%s\nAfter=%s' "$METADATA_RULES_UNIT" "$METADATA_RULES_UNIT")"; then
     unit_changed=1
     CHANGED=1
   fi

@@ -34,9 +34,11 @@ export class FakeNode {
     liveServerIps?: string[];
     /** Peers that come up later: after this many of the script's sleeps. */
     laterServerIps?: Record<string, number>;
+    /** Peers that answer only this many /cacerts probes, then go away (a restart, a crash). */
+    peerAnswers?: Record<string, number>;
     tamperChecksum?: boolean;
   }) {
-    for (const d of [this.root, this.bin, path.join(this.fake, "secrets"), path.join(this.fake, "release"), path.join(this.fake, "peers"), path.join(this.fake, "later")]) {
+    for (const d of [this.root, this.bin, ...["secrets", "release", "peers", "later", "answers"].map((d) => path.join(this.fake, d))]) {
       mkdirSync(d, { recursive: true });
     }
     this.freshBootDisk();
@@ -56,6 +58,7 @@ export class FakeNode {
     }
     for (const ip of opts.liveServerIps ?? []) writeFileSync(path.join(this.fake, "peers", ip), "");
     for (const [ip, sleeps] of Object.entries(opts.laterServerIps ?? {})) writeFileSync(path.join(this.fake, "later", ip), String(sleeps));
+    for (const [ip, answers] of Object.entries(opts.peerAnswers ?? {})) writeFileSync(path.join(this.fake, "answers", ip), String(answers));
     writeFileSync(path.join(this.fake, "calls.log"), "");
   }
 
