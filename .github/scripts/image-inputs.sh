@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by the image scripts: what the service images are built from (what the Dockerfiles copy,
-# the services and their workspace manifests, and how they are built). One list for deciding when to
-# build (image-inputs-changed.sh) and which image set matches a commit (resolve-images.sh).
+# the services and their workspace manifests, and how they are built). One list for deciding which
+# image set matches a commit (resolve-images.sh), and so whether a push must build one (image-set-missing.sh).
 # shellcheck disable=SC2034
 set -euo pipefail
 IMAGE_INPUTS=(services/ package.json package-lock.json tsconfig.base.json scripts/build-services.mjs .dockerignore .github/workflows/images.yml)

@@ -116,22 +116,6 @@ describe("stack and image facts", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("expected a commit sha");
   });
-
-  it("image-inputs-changed.sh says whether a push touched what the images are built from", () => {
-    const { dir, shas } = repoWith([
-      { "services/blog-service/src/app.ts": "1", "docs/a.md": "1", "package-lock.json": "{}" },
-      { "docs/a.md": "2", "stacks/index.ts": "// infra only" },
-      { "package-lock.json": '{"v":2}' },
-      { "services/kit/src/log.ts": "2" },
-    ]);
-    const changed = (before: string, after: string) => script("image-inputs-changed.sh", [before, after], {}, dir).stdout.trim();
-    expect(changed(shas[0]!, shas[1]!)).toBe("changed=false");
-    expect(changed(shas[1]!, shas[2]!)).toBe("changed=true");
-    expect(changed(shas[2]!, shas[3]!)).toBe("changed=true");
-    expect(changed("0000000000000000000000000000000000000000", shas[3]!)).toBe("changed=true");
-    expect(changed("", shas[3]!)).toBe("changed=true");
-    expect(changed("deadbeefdeadbeefdeadbeefdeadbeefdeadbeef", shas[3]!)).toBe("changed=true");
-  });
 });
 
 describe("deploy-order.sh: a stack never goes back to an older commit", () => {

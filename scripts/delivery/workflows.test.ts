@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { rolloutTimeoutMinutes } from "../../components/cluster/agents";
 import { loadConfig, SERVICE_NAMES } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/harness";
@@ -201,7 +202,16 @@ describe("the workflows use the project's own facts", () => {
     const images = workflow("images.yml");
     expect(images.jobs.build!.strategy!.matrix!.service).toEqual([...SERVICE_NAMES]);
     const ref = images.jobs.build!.steps!.find((s) => s.id === "image")!.run!;
-    expect(ref).toContain('$(.github/scripts/image-registry.sh)/$SERVICE:$(.github/scripts/image-tag.sh "$GITHUB_SHA")');
+    // The step itself, run as the runner would: <registry>/<service>:main-<sha7>.
+    const outputFile = path.join(tmp, "image-ref-output");
+    writeFileSync(outputFile, "");
+    const sha = "0123456789abcdef0123456789abcdef01234567";
+    const step = run("bash", ["-c", shellOf(ref)], { GITHUB_REPOSITORY: "Acme/Titanium", GITHUB_SHA: sha, SERVICE: "api-gateway", GITHUB_OUTPUT: outputFile });
+    expect(step.status, step.stderr).toBe(0);
+    expect(readFileSync(outputFile, "utf8")).toBe("ref=ghcr.io/acme/titanium/api-gateway:main-0123456\n");
+    // A tag that cannot be made fails the step (it once went on with "<registry>/<service>:").
+    const bad = run("bash", ["-c", shellOf(ref)], { GITHUB_REPOSITORY: "Acme/Titanium", GITHUB_SHA: "not-a-sha", SERVICE: "api-gateway", GITHUB_OUTPUT: outputFile });
+    expect(bad.status).not.toBe(0);
     for (const s of images.jobs.build!.steps!.filter((s) => s.uses?.startsWith("docker/build-push-action@"))) {
       expect(s.with!.file).toBe("services/${{ matrix.service }}/Dockerfile");
       // The repository root: where .dockerignore is and what the Dockerfiles' COPY paths start from.
@@ -326,10 +336,46 @@ describe("the workflows use the project's own facts", () => {
       }
     }
   });
+
+  it("every .github/scripts/*.sh is run by a workflow, the composite action or another script (none left behind)", () => {
+    const texts = [...workflows(), ...compositeActions()].map((f) => f.text);
+    const scripts = shellScripts();
+    const unused = scripts.filter((file) => {
+      const name = path.basename(file);
+      const others = scripts.filter((f) => f !== file).map((f) => readFileSync(f, "utf8"));
+      return ![...texts, ...others].some((t) => new RegExp(`(^|[/"\\s])${name.replace(/\./g, "\\.")}\\b`, "m").test(t));
+    });
+    expect(scripts.length).toBeGreaterThan(10);
+    expect(unused).toEqual([]);
+  });
+
+  it("a step output is never written by an echo around a command substitution (echo would hide the command's failure)", () => {
+    // `echo "x=$(cmd)" >>"$GITHUB_OUTPUT"` exits 0 whatever cmd did: the step stays green and later
+    // jobs read an empty value (an empty stack matrix, an image reference without a tag).
+    const masked = allSteps().flatMap(({ file, job, step }) =>
+      (step.run ?? "")
+        .split("\n")
+        .filter((line) => /^\s*(?:echo|printf)\b.*\$\(.*>>\s*"?\$\{?GITHUB_OUTPUT/.test(line))
+        .map((line) => `${file} ${job}: ${line.trim()}`),
+    );
+    expect(masked).toEqual([]);
+  });
+
+  it("run: steps get bash with pipefail, as shellcheck is shown them (GitHub's default shell is `bash -e` without it)", () => {
+    // GitHub runs `bash -e {0}` for a step without `shell:`, and `bash --noprofile --norc -eo pipefail {0}`
+    // only for `shell: bash`: without the default a failing command before a pipe would pass unnoticed.
+    expect(shellOf("true")).toContain("set -eo pipefail");
+    for (const w of workflows()) {
+      const defaults = (parseYaml(w.text) as { defaults?: { run?: { shell?: string } } }).defaults;
+      const runSteps = Object.values(w.jobs).flatMap((j) => j.steps ?? []).filter((s) => s.run !== undefined && s.shell === undefined);
+      if (runSteps.length > 0) expect(defaults?.run?.shell, w.file).toBe("bash");
+    }
+    for (const a of compositeActions()) for (const s of a.runs.steps.filter((s) => s.run !== undefined)) expect(s.shell, `${a.file} ${s.name}`).toBe("bash");
+  });
 });
 
 describe("the pipeline's shape", () => {
-  it("images run only when their inputs changed, before dev; prod reuses dev's image set", () => {
+  it("images run only when no complete set exists for the image inputs, before dev; prod reuses dev's image set", () => {
     const w = workflow("deploy.yml");
     expect(Object.keys(w.on).sort()).toEqual(["push", "workflow_dispatch"]);
     expect(w.on.push).toEqual({ branches: ["main"] });
@@ -367,11 +413,11 @@ describe("the pipeline's shape", () => {
 
   describe("which deploy jobs run (GitHub's job rules applied to deploy.yml's conditions)", () => {
     const w = workflow("deploy.yml");
-    const push = (changed: string, deploy = "true", missing = "false") =>
+    const push = (missing: string, deploy = "true") =>
       simulateJobs(
         w,
         { github: { event_name: "push" } },
-        { changes: { diff: { changed }, existing: { missing } }, dev: { images: { deploy, sha: "b".repeat(40) } } },
+        { changes: { existing: { missing } }, dev: { images: { deploy, sha: "b".repeat(40) } } },
       );
 
     it("a rollback (workflow_dispatch with images-tag) builds no image and deploys that set to dev, then prod", () => {
@@ -392,23 +438,29 @@ describe("the pipeline's shape", () => {
       expect(w.jobs.prod!.environment).toMatchObject({ name: "production" });
     });
 
-    it("a merge deploys dev, then prod, building images first only when their inputs changed", () => {
+    it("a merge deploys dev, then prod, building images first only when no complete set exists for its image inputs", () => {
       expect(results(push("false"))).toEqual({ changes: "success", images: "skipped", dev: "success", prod: "success" });
       expect(results(push("true"))).toEqual({ changes: "success", images: "success", dev: "success", prod: "success" });
       expect(push("false").dev!.outputs).toMatchObject({ deployed: "true", sha: "b".repeat(40) });
     });
 
-    it("builds the images when no set exists for the head's inputs, though this push changed none (an earlier push's build failed)", () => {
-      // Without this, every push after a failed Images job would skip its deploy in a green run.
-      expect(results(push("false", "true", "true"))).toEqual({ changes: "success", images: "success", dev: "success", prod: "success" });
-      const existing = w.jobs.changes!.steps!.find((s) => s.id === "existing")!;
+    it("one check decides whether to build: a complete set for the commit's image inputs in the registry, not a diff of the push", () => {
+      // image-set-missing.sh answers "missing" for every push that changed the inputs (no set was built
+      // from them yet) and also after an earlier push's Images job failed (without it, every later push
+      // would skip its deploy in a green run); a revert of the services finds the set built before.
+      // A diff of the push beside it could only add a rebuild of inputs that already have a set.
+      const changes = w.jobs.changes!;
+      const existing = changes.steps!.find((s) => s.id === "existing")!;
       expect(existing.run).toBe('.github/scripts/image-set-missing.sh "$GITHUB_SHA" >>"$GITHUB_OUTPUT"');
+      expect(changes.outputs).toEqual({ images: "${{ steps.existing.outputs.missing == 'true' && 'true' || 'false' }}" });
+      for (const step of changes.steps!.slice(1)) expect(step.if, step.name ?? step.id ?? step.uses).toBe("inputs.images-tag == ''");
+      expect(changes.steps!.map((s) => s.run ?? "").join("\n")).not.toMatch(/image-inputs-changed|github\.event\.before/);
       // A redeploy by hand (no images-tag) of a head without images builds them too.
       const manual = simulateJobs(w, { github: { event_name: "workflow_dispatch" }, inputs: { "images-tag": "" } }, { changes: { existing: { missing: "true" } } });
       expect(results(manual)).toMatchObject({ images: "success" });
-      // The registry is asked only when the push did not change the inputs (then the build is due anyway).
-      expect(results(push("true", "true", "false"))).toMatchObject({ images: "success" });
-      expect(w.jobs.changes!.permissions).toEqual({ contents: "read", "packages": "read" });
+      expect(changes.permissions).toEqual({ contents: "read", "packages": "read" });
+      // The registry walk compares the image inputs of main's history.
+      expect(stepsUsing(changes, "actions/checkout")[0]!.with).toMatchObject({ "fetch-depth": 0 });
     });
 
     it("a run whose dev job found main moved on to commits with images still building deploys nothing, prod included", () => {
@@ -417,7 +469,7 @@ describe("the pipeline's shape", () => {
 
     it("a failure stops everything after it", () => {
       const failing = (job: string) =>
-        results(simulateJobs(w, { github: { event_name: "push" } }, { changes: { diff: { changed: "true" } } }, [job]));
+        results(simulateJobs(w, { github: { event_name: "push" } }, { changes: { existing: { missing: "true" } } }, [job]));
       expect(failing("images")).toEqual({ changes: "success", images: "failure", dev: "skipped", prod: "skipped" });
       expect(failing("dev")).toEqual({ changes: "success", images: "success", dev: "failure", prod: "skipped" });
       expect(failing("changes")).toMatchObject({ dev: "skipped", prod: "skipped" });

@@ -132,7 +132,8 @@ export const EXPRESSION_PLACEHOLDER = "GHA_EXPRESSION";
 
 /** A `run:` script as the runner's bash would see it, with every expression replaced. */
 export function shellOf(run: string): string {
-  // GitHub runs `bash --noprofile --norc -eo pipefail {0}` when no shell is given.
+  // GitHub runs `bash --noprofile --norc -eo pipefail {0}` for `shell: bash`, which every workflow sets
+  // as its default (without it a step gets `bash -e {0}`: no pipefail; a test holds them to it).
   return `#!/usr/bin/env bash\nset -eo pipefail\n${run.replace(/\$\{\{[\s\S]*?\}\}/g, EXPRESSION_PLACEHOLDER)}\n`;
 }
 
