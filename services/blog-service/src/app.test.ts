@@ -341,6 +341,34 @@ describe("listing, search and pagination", () => {
     expect((await app.request("/blog/api/posts?limit=0")).status).toBe(422);
   });
 
+  it("takes offset and limit only as decimal integers (422 naming the field), as the original's FastAPI int did", async () => {
+    await pg.sql`delete from posts`;
+    for (let i = 0; i < 17; i++) await create(alice, { title: `p${i}` });
+    // Number() read `0x10` as 16, `1e1` as 10, an empty or blank value as 0: another page than the client asked for.
+    for (const [name, value] of [
+      ["limit", "0x10"],
+      ["limit", "1e1"],
+      ["limit", "0b11"],
+      ["limit", "%205"],
+      ["limit", "5.0"],
+      ["offset", ""],
+      ["offset", "%20"],
+      ["offset", "1e1"],
+      ["offset", "0x2"],
+      ["offset", "Infinity"],
+    ]) {
+      const res = await app.request(`/blog/api/posts?${name}=${value}`);
+      expect(res.status, `${name}=${value}`).toBe(422);
+      // In FastAPI's form too, where the original's clients read it.
+      expect(await res.json(), `${name}=${value}`).toMatchObject({ status_code: 422, field: name, detail: [{ loc: ["query", name] }] });
+    }
+    // Decimal integers, signed as FastAPI took them, still page as before.
+    expect((await list("?limit=16")).items).toHaveLength(16);
+    expect((await list("?limit=%2B3&offset=-0")).items.map((p) => p.title)).toEqual(["p16", "p15", "p14"]);
+    expect((await list("?offset=016&limit=5")).items.map((p) => p.title)).toEqual(["p0"]);
+    await pg.sql`delete from posts`;
+  });
+
   it("searches title and content (q), Korean included", async () => {
     await create(alice, { title: "쿠버네티스 장애 대응", content: "istio 사이드카 인증서 문제", category_name: "Troubleshooting" });
     await create(bob, { title: "Grafana panels", content: "Loki datasource setup", category_name: "Troubleshooting" });

@@ -120,7 +120,7 @@ export function createApp(deps: BlogServiceDeps) {
     }),
   );
   app.get("/blog/api/posts/:id", async (c) => {
-    const { id } = parseOrThrow(PostId, c.req.param(), "id");
+    const { id } = parseOrThrow(PostId, c.req.param(), "path");
     const text = await cached(`post:${id}`, CACHE_TTL.post, async () => JSON.stringify((await repo.get(id)) ?? null));
     if (text === "null") throw new HttpError(404, "Post not found");
     return c.body(text, 200, { ...JSON_TYPE, ...offer(CACHE_TTL.post) });

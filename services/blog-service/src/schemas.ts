@@ -48,9 +48,23 @@ export const Category = z
   .object({ id: z.number().int(), name: z.string(), slug: z.string(), color: z.string(), post_count: z.number().int() })
   .openapi("Category");
 
+/**
+ * A query parameter that is an optionally signed decimal integer in [min, max], as the original's FastAPI `int`
+ * took it: `z.coerce.number()` read `0x10` as 16, `1e1` as 10 and an empty or blank value as 0, so such a
+ * request got another page than it named instead of a 422.
+ */
+const queryInt = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^[+-]?\d+$/, "must be a decimal integer")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(fallback)
+    .openapi({ type: "integer", minimum: min, maximum: max, default: fallback });
+
 export const ListQuery = z.object({
-  offset: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER, 0),
+  limit: queryInt(1, 100, 20),
   // Any length, as the original: a slug longer than any stored one simply matches nothing.
   category: pgText().optional().openapi({ description: "category slug" }),
   author: pgText().max(100).optional().openapi({ description: "author's username, case-insensitive" }),

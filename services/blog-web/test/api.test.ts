@@ -234,6 +234,9 @@ describe("ApiClient: lists and errors", () => {
     });
     expect(parseErrorBody({ message: "Username already exists", field: "username" }).fields).toEqual({ username: "Username already exists" });
     expect(parseErrorBody({ detail: [{ loc: ["body", "email"], msg: "not an email" }] }).fields).toEqual({ email: "not an email" });
+    // The services' 422 carries both lists: one field each, whatever the location, each message once.
+    const both = { message: "limit: too big", field: "limit", details: [{ field: "limit", message: "too big" }], detail: [{ type: "less_than_equal", loc: ["query", "limit"], msg: "too big" }] };
+    expect(parseErrorBody(both).fields).toEqual({ limit: "too big" });
     expect(parseErrorBody({ fields: { password: ["too weak"] } }).fields).toEqual({ password: "too weak" });
     expect(parseErrorBody("nope")).toEqual({ message: null, fields: {} });
   });

@@ -134,7 +134,11 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     // original's 422 (FastAPI's json_invalid): Hono's validator throws a 400 for it, a handler reading the
     // body a SyntaxError. A request without a body has none to blame: a SyntaxError there is the server's.
     if ((err instanceof HTTPException && err.status === 400 && err.message === MALFORMED_JSON) || (err instanceof SyntaxError && !SAFE_METHODS.has(c.req.method)))
-      return errorResponse(c, 422, "body: not valid JSON", { field: "body", details: [{ field: "body", message: "not valid JSON" }] });
+      return errorResponse(c, 422, "body: not valid JSON", {
+        field: "body",
+        details: [{ field: "body", message: "not valid JSON" }],
+        detail: [{ type: "json_invalid", loc: ["body"], msg: "JSON decode error" }],
+      });
     // zod-openapi's media-type gate: a body of another declared type (a missing one is read as JSON above).
     if (err instanceof HTTPException && err.status === 415)
       return errorResponse(c, 415, "the body must be JSON: send it with Content-Type: application/json (or without a Content-Type)");

@@ -32,11 +32,68 @@ export interface ErrorBody {
   field?: string;
   /** Every validation issue, when there are several. */
   details?: { field: string; message: string }[];
+  /** FastAPI's 422 list, which the original answered (`{"detail": [...]}`): on every 422. */
+  detail?: FastApiIssue[];
   request_id?: string;
 }
 
+/**
+ * One entry of FastAPI's validation answer, as the original's clients read it: where (`loc`: `body`, `query`,
+ * `path` or `header`, then the field's path), what (`msg`), and pydantic's error `type`. The input is not
+ * echoed (FastAPI did, passwords included).
+ */
+export interface FastApiIssue {
+  type: string;
+  loc: (string | number)[];
+  msg: string;
+}
+
+/** Where a validator's target is, in FastAPI's `loc` (Hono's `json` is the body, `param` the path). */
+const LOCATIONS: Record<string, string> = { json: "body", form: "body", body: "body", query: "query", param: "path", path: "path", header: "header", cookie: "cookie" };
+
+/** pydantic's type for a zod issue (the common ones; anything else is a `value_error`). */
+function pydanticType(issue: ZodError["issues"][number]): string {
+  const i = issue as { code: string; expected?: string; origin?: string; inclusive?: boolean; format?: string };
+  const bound = (under: boolean) =>
+    i.origin === "string" ? (under ? "string_too_short" : "string_too_long")
+    : i.origin === "array" || i.origin === "set" ? (under ? "too_short" : "too_long")
+    : `${under ? "greater_than" : "less_than"}${i.inclusive === false ? "" : "_equal"}`;
+  switch (i.code) {
+    case "invalid_type":
+      return isMissing(issue) ? "missing" : ({ object: "dict_type", array: "list_type", number: "int_type", int: "int_type", boolean: "bool_type" } as Record<string, string>)[i.expected ?? ""] ?? `${i.expected ?? "value"}_type`;
+    case "too_small":
+      return bound(true);
+    case "too_big":
+      return bound(false);
+    case "invalid_format":
+      return i.format === "regex" ? "string_pattern_mismatch" : "value_error";
+    default:
+      return "value_error";
+  }
+}
+
+/** A required field that was not sent (zod keeps no input in its issues: its message says what it got). */
+const isMissing = (issue: ZodError["issues"][number]) => issue.code === "invalid_type" && ("input" in issue ? issue.input === undefined : / received undefined$/.test(issue.message));
+
+/** FastAPI's `detail` for a zod error on one request part (`location`: a validator target or `body`/`query`/`path`). */
+export function fastApiDetail(error: ZodError, location: string): FastApiIssue[] {
+  const where = LOCATIONS[location] ?? "body";
+  return error.issues.map((i) => ({
+    type: pydanticType(i),
+    loc: [where, ...i.path.map((p) => (typeof p === "number" ? p : String(p)))],
+    // The same words as `details` (a client reading both, such as the web UI, says each once).
+    msg: i.message,
+  }));
+}
+
 export function errorBody(status: number, message: string, extra: Partial<ErrorBody> = {}): ErrorBody {
-  return { error: errorType(status), message, status_code: status, ...extra };
+  const body: ErrorBody = { error: errorType(status), message, status_code: status, ...extra };
+  // A 422 made without a zod error (a handler's own check of a body field): its fields, in FastAPI's form too.
+  if (status === 422 && body.detail === undefined) {
+    const issues = body.details ?? [{ field: body.field ?? "body", message }];
+    body.detail = issues.map((d) => ({ type: "value_error", loc: d.field === "body" ? ["body"] : ["body", ...d.field.split(".")], msg: d.message }));
+  }
+  return body;
 }
 
 /** Throw from handlers: becomes the error envelope with this status. */
@@ -75,11 +132,14 @@ export function validationError(c: Context, error: ZodError, target?: string) {
     message: i.message,
   }));
   const first = details[0] ?? { field: whole, message: "invalid request" };
-  return errorResponse(c, 422, `${first.field}: ${first.message}`, { field: first.field, details });
+  return errorResponse(c, 422, `${first.field}: ${first.message}`, { field: first.field, details, detail: fastApiDetail(error, target ?? "json") });
 }
 
-/** Parse request data outside an OpenAPI route (hand-written fast paths): a 422 naming the field on failure. */
-export function parseOrThrow<S extends ZodType>(schema: S, data: unknown, target = "body"): output<S> {
+/**
+ * Parse request data outside an OpenAPI route (hand-written fast paths): a 422 naming the field on failure.
+ * `target` is where the data came from (`body`, `query`, `path`), which also names it as a whole.
+ */
+export function parseOrThrow<S extends ZodType>(schema: S, data: unknown, target: "body" | "query" | "path" = "body"): output<S> {
   const result = schema.safeParse(data);
   if (result.success) return result.data;
   const details = result.error.issues.map((i) => ({
@@ -87,7 +147,7 @@ export function parseOrThrow<S extends ZodType>(schema: S, data: unknown, target
     message: i.message,
   }));
   const first = details[0]!;
-  throw new HttpError(422, `${first.field}: ${first.message}`, { field: first.field, details });
+  throw new HttpError(422, `${first.field}: ${first.message}`, { field: first.field, details, detail: fastApiDetail(result.error, target) });
 }
 
 /**

@@ -9,6 +9,10 @@ export const ErrorSchema = z
     status_code: z.number().int(),
     field: z.string().optional(),
     details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    detail: z
+      .array(z.object({ type: z.string(), loc: z.array(z.union([z.string(), z.number()])), msg: z.string() }))
+      .optional()
+      .openapi({ description: "on every 422: FastAPI's validation list, as the original answered it (loc: body, query or path, then the field)" }),
     request_id: z.string().optional(),
   })
   .openapi("Error");

@@ -146,7 +146,8 @@ function kindFor(status: number): ApiErrorKind {
 function fieldName(path: unknown): string | null {
   if (typeof path === "string") return path.replace(/^body\./, "");
   if (Array.isArray(path)) {
-    const parts = path.filter((p) => p !== "body").map(String);
+    // FastAPI's `loc` starts with where the field was (`body`, `query`, `path`): the field is the rest.
+    const parts = (["body", "query", "path"].includes(String(path[0])) ? path.slice(1) : path).map(String);
     return parts.length > 0 ? parts.join(".") : null;
   }
   return null;
