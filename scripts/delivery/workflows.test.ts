@@ -797,6 +797,15 @@ describe("supply chain and privileges", () => {
     for (const s of stepsUsing(comment, "actions/checkout")) expect(s.with).not.toHaveProperty("ref");
   });
 
+  it("offline plan comment: one run per pull request at a time, so two runs (a re-run, two quick pushes) never both post", () => {
+    // Serialised per head repository and branch (a fork's PR has no `pull_requests` in the event): the second
+    // run finds the first one's comment and updates it; a newer pending run replaces an older pending one.
+    expect(workflow("offline-plan-comment.yml").concurrency).toEqual({
+      group: "offline-plan-comment-${{ github.event.workflow_run.head_repository.full_name }}-${{ github.event.workflow_run.head_branch }}",
+      "cancel-in-progress": false,
+    });
+  });
+
   it("images: every platform pushed is built alone and scanned (fixable HIGH/CRITICAL fail) before anything is pushed", () => {
     const steps = workflow("images.yml").jobs.build!.steps!;
     const push = steps.findIndex((s) => s.id === "push");
