@@ -277,6 +277,32 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     for (const p of pods(run())) expect(p.owner.dependsOn, p.owner.name).toContain(one(run(), T.np, "apps-mesh-security-network-policy").urn);
   });
 
+  it("creates every namespaced object after its Namespace (nothing races the platform's namespaces on a first up)", () => {
+    // The namespace names are plain strings, not the Namespace's outputs, so only a declared dependency orders them.
+    const byUrn = new Map(run().resources.map((r) => [r.urn, r]));
+    const after = (r: RecordedResource, target: string): boolean => {
+      const seen = new Set<string>();
+      const todo = [...r.dependsOn];
+      while (todo.length > 0) {
+        const urn = todo.pop()!;
+        if (urn === target) return true;
+        if (seen.has(urn)) continue;
+        seen.add(urn);
+        todo.push(...(byUrn.get(urn)?.dependsOn ?? []));
+      }
+      return false;
+    };
+    const namespaces = new Map(ofType(run(), "kubernetes:core/v1:Namespace").map((n) => [input(n).metadata.name as string, n.urn]));
+    expect(namespaces.has("titanium")).toBe(true);
+    // A Helm release names its namespace at the top level.
+    const namespaceOf = (r: RecordedResource): string | undefined => (r.type === "kubernetes:helm.sh/v3:Release" ? input(r).namespace : input(r).metadata?.namespace);
+    const namespaced = run().resources.filter((r) => r.type.startsWith("kubernetes:") && namespaces.has(namespaceOf(r) ?? ""));
+    expect(namespaced.filter((r) => namespaceOf(r) === "titanium").length).toBeGreaterThan(30);
+    expect(namespaced.filter((r) => r.type === "kubernetes:helm.sh/v3:Release").length).toBeGreaterThan(5);
+    const early = namespaced.filter((r) => !after(r, namespaces.get(namespaceOf(r)!)!)).map((r) => `${r.type.split(":").pop()} ${r.name}`);
+    expect(early).toEqual([]);
+  });
+
   it("keeps every secret out of literals and ConfigMaps", () => {
     const secretish = /PASSWORD|SECRET|PRIVATE_KEY|TOKEN|REDISCLI_AUTH/;
     for (const p of pods(run())) {

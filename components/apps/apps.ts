@@ -79,7 +79,9 @@ export class TitaniumApps extends pulumi.ComponentResource {
     super("titanium:apps:TitaniumApps", name, {}, opts);
     const { platform, provider } = args;
     const namespace = platform.namespace;
-    const child = { parent: this };
+    // Every object of the layer lives in the platform's namespace, named by a plain string (no implicit
+    // dependency): each waits for what the platform must have ready first, its namespace included.
+    const child = { parent: this, transformations: [createdAfter(platform.ready)] };
     const autoscaling = args.features.autoscaling;
     // Stated on every pod (annotations), so what the pod gets is in the plan, not only in istiod's values.
     const sidecarOf = (s: { sidecar?: ResourceSpec | undefined }) => s.sidecar ?? args.defaultSidecar;
@@ -240,4 +242,17 @@ export class TitaniumApps extends pulumi.ComponentResource {
     this.backupCronJob = backup.cronJobName;
     this.registerOutputs({ urls: this.urls, virtualServiceName: this.virtualServiceName, backupCronJob: this.backupCronJob });
   }
+}
+
+/**
+ * A transformation that makes every Kubernetes object below a component wait for `deps`, besides its
+ * own dependencies: the layer's objects otherwise race the platform's namespace on a first `pulumi up`
+ * (and a destroy could delete the namespace, and with it everything in it, before them).
+ */
+export function createdAfter(deps: pulumi.Input<pulumi.Resource>[]): pulumi.ResourceTransformation {
+  return ({ type, props, opts }) => {
+    if (!type.startsWith("kubernetes:")) return undefined;
+    const own = opts.dependsOn === undefined ? [] : Array.isArray(opts.dependsOn) ? opts.dependsOn : [opts.dependsOn as pulumi.Input<pulumi.Resource>];
+    return { props, opts: { ...opts, dependsOn: [...own, ...deps] } };
+  };
 }

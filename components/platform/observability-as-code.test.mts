@@ -12,7 +12,7 @@ import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config.js";
 import { readStackConfig } from "../../stacks/harness.js";
 import { CHART_ALERTS_OFF, CHART_RULE_GROUPS_OFF } from "./monitoring.js";
-import { ALERT_GROUPS, LATENCY_SLO_SECONDS } from "./rules.js";
+import { ALERT_GROUPS, bucketLabel, LATENCY_SLO_SECONDS } from "./rules.js";
 
 type Obj = Record<string, unknown>;
 const DIR = path.join(import.meta.dirname, "dashboards");
@@ -73,7 +73,7 @@ function problems(expr: string): string[] {
         if (!APP_LABELS.has(m.label)) out.push(`${s.metric} has no label "${m.label}"`);
         // status is the real code ("429"), never a class ("4xx").
         if (m.label === "status" && /x/i.test(m.value)) out.push(`status "${m.value}" is a class; the kit records codes`);
-        if (m.label === "le" && !HTTP_DURATION_BUCKETS.map(String).includes(m.value)) out.push(`le="${m.value}" is not a bucket`);
+        if (m.label === "le" && !HTTP_DURATION_BUCKETS.map(bucketLabel).includes(m.value)) out.push(`le="${m.value}" is not a bucket`);
       }
     } else if (!CLUSTER_SERIES.has(s.metric)) {
       out.push(`unknown metric "${s.metric}"`);
@@ -97,6 +97,10 @@ describe("the query checker", () => {
     expect(problems("rate(http_request_total[5m])")).toEqual(['unknown metric "http_request_total"']);
     expect(problems('http_requests_total{code="500"}')).toEqual(['http_requests_total has no label "code"']);
     expect(problems('http_request_duration_seconds_bucket{le="0.3"}')).toEqual(['le="0.3" is not a bucket']);
+    // Prometheus 3 stores a classic histogram's le as a float ("1.0"): a matcher on le="1" never matches.
+    expect(problems('http_request_duration_seconds_bucket{le="1"}')).toEqual(['le="1" is not a bucket']);
+    expect(problems('http_request_duration_seconds_bucket{le="1.0"}')).toEqual([]);
+    expect(problems('http_request_duration_seconds_bucket{le="0.5"}')).toEqual([]);
     expect(() => problems("sum(rate(http_requests_total[5m])")).toThrow(/syntax error/);
   });
 });
@@ -153,6 +157,7 @@ describe("PrometheusRules", () => {
 
   it("reads the latency objective from an exact histogram bucket and 429s as a code", () => {
     expect(HTTP_DURATION_BUCKETS).toContain(LATENCY_SLO_SECONDS);
+    expect([0.005, 0.5, 1, 2.5, 10].map(bucketLabel)).toEqual(["0.005", "0.5", "1.0", "2.5", "10.0"]);
     expect(rules.find((r) => r.alert === "TitaniumRateLimitHits")!.expr).toContain('status="429"');
   });
 

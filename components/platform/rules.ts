@@ -1,6 +1,6 @@
 /**
  * Titanium's alerting rules, as PrometheusRule groups. Every expression reads the metrics the
- * services emit (names in `services/kit/src/metric-names.ts`; `rules.test.mts` parses each
+ * services emit (names in `services/kit/src/metric-names.ts`; `observability-as-code.test.mts` parses each
  * expression and checks it against that file) or the cluster's own (kube-state-metrics, cAdvisor).
  * Each alert links its runbook section in `docs/runbooks/alerts.md`.
  */
@@ -23,9 +23,21 @@ const RUNBOOK = "https://github.com/titanium-platform/titanium/blob/main/docs/ru
 const ns = NAMESPACES.app;
 const app = `namespace="${ns}"`;
 
+/**
+ * A classic histogram bucket's `le` as Prometheus 3 stores it: every sample's `le` is normalised to a
+ * float on ingestion (Go's shortest `g` form, ".0" added to a whole number), so `le="1"` matches nothing
+ * once the bucket is stored as `le="1.0"` (Prometheus 3.0 migration guide). Only the range Go writes
+ * without an exponent (1e-4 up to 1e6) is accepted.
+ */
+export function bucketLabel(seconds: number): string {
+  if (!(seconds >= 1e-4 && seconds < 1e6)) throw new Error(`bucketLabel: ${seconds} is outside the plain-decimal range`);
+  const text = String(seconds);
+  return text.includes(".") ? text : `${text}.0`;
+}
+
 /** Share of a service's requests slower than the objective over `window` (`le` is an exact bucket). */
 const slowRatio = (window: string) =>
-  `(1 - (sum by (service) (rate(http_request_duration_seconds_bucket{${app},le="${LATENCY_SLO_SECONDS}"}[${window}]))` +
+  `(1 - (sum by (service) (rate(http_request_duration_seconds_bucket{${app},le="${bucketLabel(LATENCY_SLO_SECONDS)}"}[${window}]))` +
   ` / sum by (service) (rate(http_request_duration_seconds_count{${app}}[${window}]))))`;
 
 const budget = 1 - LATENCY_SLO_TARGET;
