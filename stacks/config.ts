@@ -139,7 +139,7 @@ const serviceSpec = (replicas: number, res: ResourceSpec) =>
       /** HPA bounds; the HPA is created when `autoscaling` is on (prod by default). */
       minReplicas: z.number().int().min(1).optional(),
       maxReplicas: z.number().int().min(1).optional(),
-      /** HPA target: average CPU use as a percentage of the CPU request. */
+      /** HPA target: the service container's average CPU use as a percentage of its CPU request (the sidecar's apart). */
       targetCpuUtilization: z
         .number()
         .int()

@@ -133,7 +133,12 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
       expect(input(deployment).spec.replicas).toBeGreaterThanOrEqual(2);
       expect(input(hpa!).spec).toMatchObject({ minReplicas: s.minReplicas, maxReplicas: s.maxReplicas });
       expect(input(hpa!).spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: svc });
-      expect(input(hpa!).spec.metrics[0].resource).toEqual({ name: "cpu", target: { type: "Utilization", averageUtilization: s.targetCpuUtilization } });
+      // On the service container's CPU (named as in the pod template), not the pod's sum with its sidecar.
+      const container = input(deployment).spec.template.spec.containers[0].name;
+      expect(container).toBe(svc);
+      expect(input(hpa!).spec.metrics).toEqual([
+        { type: "ContainerResource", containerResource: { name: "cpu", container, target: { type: "Utilization", averageUtilization: s.targetCpuUtilization } } },
+      ]);
       // A crash-looping replica (not Ready) may always be evicted, or it would hold a node drain forever.
       expect(input(pdb!).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": svc } }, unhealthyPodEvictionPolicy: "AlwaysAllow" });
       // The HPA owns the replica count.

@@ -174,7 +174,14 @@ export class TitaniumService extends pulumi.ComponentResource {
           scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: svc },
           minReplicas: args.autoscaling.minReplicas,
           maxReplicas: args.autoscaling.maxReplicas,
-          metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: args.autoscaling.targetCpuUtilization } } }],
+          // The service container's CPU against its own request: a `Resource` metric would sum the pod's
+          // containers, the Istio sidecar included, and scale on the proxy's work too.
+          metrics: [
+            {
+              type: "ContainerResource",
+              containerResource: { name: "cpu", container: svc, target: { type: "Utilization", averageUtilization: args.autoscaling.targetCpuUtilization } },
+            },
+          ],
           // Scale down slowly: a traffic dip should not cost the warm replicas.
           behavior: { scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: "Pods", value: 1, periodSeconds: 60 }] } },
         },

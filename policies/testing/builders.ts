@@ -132,7 +132,7 @@ export function horizontalPodAutoscaler(name: string, target: string, minReplica
       scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: target },
       minReplicas,
       maxReplicas: 6,
-      metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }],
+      metrics: [{ type: "ContainerResource", containerResource: { name: "cpu", container: target, target: { type: "Utilization", averageUtilization: 70 } } }],
     },
   });
 }
