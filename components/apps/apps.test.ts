@@ -229,6 +229,8 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(pod.initContainers[0].image).toBe(c.data.postgres.image);
     expect(pod.initContainers[0].command.join(" ")).toContain("pg_dump --format=custom");
     expect(pod.containers[0].image).toBe(c.data.backup.uploaderImage);
+    // Room for a dump as large as the database's volume (a compressed dump never exceeds it).
+    expect(pod.volumes).toContainEqual({ name: "backup", emptyDir: { sizeLimit: `${c.data.postgres.storageGi}Gi` } });
     // The bucket the cloud layer created (and exported), not a name the app layer guesses.
     const bucket = one(run(), "gcp:storage/bucket:Bucket", `titanium-${stack}-backups`).inputs.name;
     expect(run().outputs.backupBucket).toBe(bucket);

@@ -215,6 +215,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       prefix: args.stack,
       env: postgresEnv(env, { pool: false }),
       resources: args.data.backup.resources,
+      dumpSpaceGi: args.data.postgres.storageGi,
       sidecar: sidecarOf(args.data.postgres),
       callees: calleesOf(BACKUP),
       platform,

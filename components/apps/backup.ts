@@ -33,6 +33,11 @@ export interface PostgresBackupArgs {
   env: k8s.types.input.core.v1.EnvVar[];
   /** Requests and limits of each of the two steps. */
   resources: ResourceSpec;
+  /**
+   * Room for the dump (an emptyDir on the node): the database's volume size, which a compressed dump of it
+   * never exceeds, so the pod is not evicted for writing a dump its database could hold.
+   */
+  dumpSpaceGi: number;
   /** Requests and limits of the pod's Istio sidecar. */
   sidecar: ResourceSpec;
   /** PostgreSQL. */
@@ -155,7 +160,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
                   },
                 ],
                 volumes: [
-                  { name: "backup", emptyDir: { sizeLimit: "4Gi" } },
+                  { name: "backup", emptyDir: { sizeLimit: `${args.dumpSpaceGi}Gi` } },
                   { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
                 ],
               },
