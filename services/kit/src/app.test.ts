@@ -1,7 +1,7 @@
 import { Agent, request } from "node:http";
 import { describe, expect, it } from "vitest";
 import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp, Lifecycle } from "./app.js";
+import { canonicalJsonType, createServiceApp, Lifecycle } from "./app.js";
 import { HttpError, parseOrThrow } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { METRICS } from "./metric-names.js";
@@ -172,6 +172,15 @@ describe("service app skeleton", () => {
     const refused = (await text.json()) as { message: string };
     expect(refused).toMatchObject({ error: "UnsupportedMediaType", status_code: 415 });
     expect(refused.message).toContain("Content-Type: application/json");
+    // A JSON type in any form HTTP allows (whitespace around `;` and `=`, an empty parameter, upper case),
+    // which the original read: accepted, as is every usual form.
+    for (const type of ["application/json ; charset=utf-8", "application/json;charset = UTF-8", "application/json;", "APPLICATION/JSON", "application/json; charset=utf-8", "application/merge-patch+json"]) {
+      const typed = await app.request("/things/5", { method: "POST", body: JSON.stringify({ name: "abcd", password: "x" }), headers: { "content-type": type } });
+      expect(typed.status, type).toBe(201);
+    }
+    expect(canonicalJsonType("application/json ; charset = utf-8 ;")).toBe("application/json; charset=utf-8");
+    expect(canonicalJsonType("application/jsonx; charset=utf-8")).toBeUndefined();
+    expect(canonicalJsonType("text/plain")).toBeUndefined();
 
     // The same on a real socket (the Node adapter's own request object), a chunked body included.
     const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });

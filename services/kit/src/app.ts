@@ -220,7 +220,15 @@ const untypedBodyAsJson: MiddlewareHandler = async (c, next) => {
   const method = c.req.method;
   // Only the methods a route reads a body with: any other (TRACE with a body) is left to the router's 405,
   // and fetch's Request refuses to be built for TRACE at all (that throw was a 500).
-  if (!BODY_METHODS.has(method) || requestHeader(c, "content-type")) return next();
+  if (!BODY_METHODS.has(method)) return next();
+  const declared = requestHeader(c, "content-type");
+  if (declared) {
+    // A JSON type in a form HTTP allows but the OpenAPI validator's pattern does not (`application/json ;
+    // charset=utf-8`, `charset = utf-8`, a trailing `;`): the original read it, so it is written the strict way.
+    const canonical = OPENAPI_JSON_TYPE.test(declared) ? undefined : canonicalJsonType(declared);
+    if (canonical !== undefined) retypeBody(c, canonical);
+    return next();
+  }
   // Whether a body came: from Node's headers when there are (reading `raw.body` builds the whole Request).
   const incoming = nodeRequest(c.env);
   const raw = c.req.raw;
@@ -228,12 +236,31 @@ const untypedBodyAsJson: MiddlewareHandler = async (c, next) => {
     ? Number(headerValue(incoming.headers, "content-length") ?? 0) > 0 || incoming.headers["transfer-encoding"] !== undefined
     : raw.body !== null;
   if (!hasBody) return next();
-  const headers = new Headers(raw.headers);
-  headers.set("content-type", "application/json");
-  // As hono/body-limit replaces the request: same URL, method, body stream (the limited one) and signal.
-  c.req.raw = new Request(raw.url, { method, headers, body: raw.body, signal: raw.signal, duplex: "half" } as RequestInit);
+  retypeBody(c, "application/json");
   return next();
 };
+
+/** The pattern @hono/zod-openapi reads a JSON body's `Content-Type` with (anything else is its 415). */
+const OPENAPI_JSON_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
+
+/** The request again with another `Content-Type`, as hono/body-limit replaces it: same URL, method, body stream (the limited one) and signal. */
+function retypeBody(c: Context, contentType: string): void {
+  const raw = c.req.raw;
+  const headers = new Headers(raw.headers);
+  headers.set("content-type", contentType);
+  c.req.raw = new Request(raw.url, { method: raw.method, headers, body: raw.body, signal: raw.signal, duplex: "half" } as RequestInit);
+}
+
+/**
+ * A JSON media type (`application/json`, `application/*+json`, any case) with its parameters written without
+ * optional whitespace or empty parameters (`application/json; charset=utf-8`); undefined for any other type.
+ */
+export function canonicalJsonType(contentType: string): string | undefined {
+  const [essence = "", ...rest] = contentType.split(";").map((part) => part.trim());
+  if (!/^application\/([\w.-]+\+)?json$/i.test(essence)) return undefined;
+  const params = rest.filter((p) => p !== "").map((p) => p.split("=").map((side) => side.trim()).join("="));
+  return [essence, ...params].join("; ");
+}
 
 /** Methods a route is registered for (HEAD follows GET; OPTIONS is always answered, by the CORS middleware). */
 const ROUTE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
