@@ -130,6 +130,25 @@ describe("routing (the original's public paths, defects fixed)", () => {
     expect(matchRoute("HEAD", "/blog/api/posts")?.cacheable).toBeUndefined();
   });
 
+  it("limits the blog's API by the path the blog routes even when another public route carries it (/blog/%61pi/posts is /blog/api/posts)", async () => {
+    // The pages route (`/blog/*`) forwards any path under /blog as sent; the blog-service decodes
+    // `/blog/%61pi/posts` to `/blog/api/posts` and creates a post there: the create limit, not the global one only.
+    expect(matchRoute("POST", "/blog/%61pi/posts")?.limit).toBe(RATE_LIMITS.postCreate);
+    expect(matchRoute("PATCH", "/blog/%61pi/posts/12")?.limit).toBe(RATE_LIMITS.postUpdate);
+    expect(matchRoute("DELETE", "/blog/ap%69/posts/12")?.limit).toBe(RATE_LIMITS.postDelete);
+    expect(matchRoute("GET", "/blog/%61pi/posts")?.limit).toBe(RATE_LIMITS.postsList);
+    expect(matchRoute("GET", "/blog/%61pi/posts/7")?.limit).toBe(RATE_LIMITS.postGet);
+    // Pages keep no limit of their own.
+    expect(matchRoute("GET", "/blog/posts/7")?.limit).toBeUndefined();
+    // And through the gateway: one budget, whichever spelling is used (10 creates a minute per client).
+    const gw = gateway({}, freshPeer());
+    const create = (path: string) => gw.request(path, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await create("/blog/api/posts")).status);
+    for (let i = 0; i < 6; i++) statuses.push((await create("/blog/%61pi/posts")).status);
+    expect(statuses).toEqual([...Array<number>(10).fill(200), 429]);
+  });
+
   it("forwards the path exactly as the client sent it (never a rewritten one), and refuses control characters", async () => {
     const gw = gateway({ rateLimitScale: 100 }, freshPeer());
     const running = await startServer({ fetch: gw.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });

@@ -113,9 +113,12 @@ export const GATEWAY_ROUTES: readonly RouteDef[] = [
   { route: "/api/users/health", upstream: "user", map: exact("/api/users/health", "/health") },
   { route: "/api/users", upstream: "user", map: prefix("/api/users", "/users"), limit: userLimit },
   { route: "/api/posts", upstream: "blog", map: prefix("/api/posts", "/blog/api/posts"), limit: blogLimit, cacheable: blogCacheable },
-  { route: "/api/categories", upstream: "blog", map: prefix("/api/categories", "/blog/api/categories"), cacheable: blogCacheable },
+  { route: "/api/categories", upstream: "blog", map: prefix("/api/categories", "/blog/api/categories"), limit: blogLimit, cacheable: blogCacheable },
   { route: "/blog/api", upstream: "blog", map: prefix("/blog/api", "/blog/api"), limit: blogLimit, cacheable: blogCacheable },
-  { route: "/blog", upstream: "blog", map: prefix("/blog", "/blog") },
+  // The pages' prefix carries any path under /blog as sent, `/blog/%61pi/posts` included, which the blog
+  // decodes to its API (`/blog/api/posts`): limited by the path the blog routes, as every blog route is
+  // (without it, POSTs there created posts under the global limit only).
+  { route: "/blog", upstream: "blog", map: prefix("/blog", "/blog"), limit: blogLimit },
   { route: "/", upstream: "blog", map: exact("/", "/") },
 ];
 

@@ -294,6 +294,54 @@ describe("refresh tokens", () => {
     }
   });
 
+  it("a logout ends a session whose refresh is rotating at that very moment (the new token dies too)", async () => {
+    const s = await login("bob");
+    const hash = createHash("sha256").update(s.refresh_token).digest();
+    const waiting = async (n: number) => {
+      for (let i = 0; i < 200; i++) {
+        const [{ w }] = (await pg.sql`select count(*)::int as w from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) as unknown as [{ w: number }];
+        if (w >= n) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`fewer than ${n} transactions waiting on a lock`);
+    };
+    // Hold the token's row so that the refresh stops mid-transaction, start the logout behind it, then let
+    // both go: the refresh commits its successor first, and the logout must revoke that one too (the web
+    // UI refreshes quietly, so a logout racing a refresh is an ordinary click, not a contrived case).
+    const blocker = await pg.sql.reserve();
+    try {
+      await blocker`begin`;
+      await blocker`select id from refresh_tokens where token_hash = ${hash} for update`;
+      const refreshing = post("/auth/refresh", { refresh_token: s.refresh_token });
+      await waiting(1);
+      const loggingOut = post("/auth/logout", { refresh_token: s.refresh_token });
+      await waiting(2);
+      await blocker`commit`;
+      const refreshed = await refreshing;
+      expect((await loggingOut).status).toBe(200);
+      expect(refreshed.status).toBe(200);
+      const next = (await refreshed.json()) as Tokens;
+      expect((await post("/auth/refresh", { refresh_token: next.refresh_token })).status).toBe(401);
+      const [{ live }] = (await pg.sql`select count(*)::int as live from refresh_tokens where family_id = (select family_id from refresh_tokens where token_hash = ${hash}) and revoked_at is null`) as unknown as [{ live: number }];
+      expect(live).toBe(0);
+    } finally {
+      blocker.release();
+    }
+  });
+
+  it("a spent token presented after its own expiry is still reuse: the family it was copied from is revoked", async () => {
+    const first = await login("bob");
+    const r1 = await post("/auth/refresh", { refresh_token: first.refresh_token });
+    expect(r1.status).toBe(200);
+    const second = (await r1.json()) as Tokens;
+    // The spent token's own lifetime is over (each rotation restarts the clock: its successor lives on).
+    await pg.sql`update refresh_tokens set expires_at = now() - interval '1 second' where token_hash = ${createHash("sha256").update(first.refresh_token).digest()}`;
+    const reuse = await post("/auth/refresh", { refresh_token: first.refresh_token });
+    expect(reuse.status).toBe(401);
+    expect(await reuse.json()).toMatchObject({ message: expect.stringMatching(/reuse/) });
+    expect((await post("/auth/refresh", { refresh_token: second.refresh_token })).status).toBe(401);
+  });
+
   it("logout revokes; unknown and expired tokens are refused", async () => {
     const s = await login("bob");
     expect((await (await app.request("/stats")).json()) as object).toMatchObject({ auth: { service_status: "online", active_session_count: expect.any(Number) } });

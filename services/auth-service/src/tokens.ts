@@ -72,11 +72,14 @@ export class TokenService {
       >`
         select id, family_id, user_id, username, expires_at, session_expires_at, rotated_at, revoked_at
         from refresh_tokens where token_hash = ${digest(presented)} for update`;
-      if (!row || row.revoked_at || row.expires_at.getTime() <= Date.now()) return { error: "invalid" };
+      if (!row || row.revoked_at) return { error: "invalid" };
+      // A spent token is reuse whether or not its own lifetime is over: its successors live on (each
+      // rotation restarts the clock), so a copy presented late still means the family was copied.
       if (row.rotated_at) {
         await tx`update refresh_tokens set revoked_at = now() where family_id = ${row.family_id} and revoked_at is null`;
         return { error: "reused" };
       }
+      if (row.expires_at.getTime() <= Date.now()) return { error: "invalid" };
       await tx`update refresh_tokens set rotated_at = now() where id = ${row.id}`;
       const user = { id: row.user_id, username: row.username };
       // The family's earliest deadline: a token an older auth-service rotated during a rolling update
@@ -88,12 +91,20 @@ export class TokenService {
     return this.pair(outcome.user, outcome.refresh);
   }
 
-  /** Logout: revoke the family of the presented token (unknown tokens are a no-op). */
+  /**
+   * Logout: revoke the family of the presented token (unknown tokens are a no-op). Under the user's
+   * sessions lock, as a rotation: a refresh rotating this family right now commits its new token first and
+   * the revoking statement (a later snapshot) sees it. Without the lock the UPDATE waited for the row the
+   * refresh held, then revoked only the rows of its own older snapshot: the refresh's new token survived
+   * the logout.
+   */
   async revoke(presented: string): Promise<void> {
-    await this.sql`
-      update refresh_tokens set revoked_at = now()
-      where family_id = (select family_id from refresh_tokens where token_hash = ${digest(presented)})
-        and revoked_at is null`;
+    await this.sql.begin(async (tx) => {
+      const [owner] = await tx<{ user_id: number; family_id: string }[]>`select user_id, family_id from refresh_tokens where token_hash = ${digest(presented)}`;
+      if (!owner) return;
+      await lockUserSessions(tx, owner.user_id);
+      await tx`update refresh_tokens set revoked_at = now() where family_id = ${owner.family_id} and revoked_at is null`;
+    });
   }
 
   /** Sessions that can still be refreshed. */

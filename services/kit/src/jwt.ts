@@ -87,6 +87,15 @@ export class CachedKeySet {
       // A key the set does not know: perhaps rotated in since the last fetch. Unknown for sure only if the
       // last fetch succeeded; while the auth-service cannot be asked, nothing is known about the token.
       if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+      // A fetch already in flight (another token's unknown kid, or a refresh for age) may bring the key:
+      // wait for it rather than refuse on the set it replaces (the cooldown started with that fetch, so
+      // every other token of a newly signing key arriving meanwhile was refused as invalid).
+      const pending = this.inflight;
+      if (pending) {
+        await pending.catch(() => {});
+        if (this.lastFailure) throw this.lastFailure;
+        return this.local!(header, token);
+      }
       if (this.coolingDown()) throw this.lastFailure ?? err;
       await this.reload();
       return this.local!(header, token);
