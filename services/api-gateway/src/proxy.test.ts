@@ -35,7 +35,7 @@ const send = (pool: UpstreamPool, method: string, path = "/x", timeoutMs = 2000)
 const nameOf = (r: UpstreamResponse) => (JSON.parse(Buffer.from(r.body as Uint8Array).toString()) as { name: string }).name;
 
 describe("upstream instances", () => {
-  it("passes on no header a Connection header names, in either direction (hop-by-hop, RFC 9110 7.6.1)", async () => {
+  it("passes on no header a Connection header names, in either direction (hop-by-hop, RFC 9110 7.6.1), nor a client's Envoy control headers", async () => {
     let received: IncomingMessage["headers"] = {};
     const up = await instance("hop", (req, res) => {
       received = req.headers;
@@ -49,7 +49,7 @@ describe("upstream instances", () => {
       pool,
       path: "/x",
       method: "GET",
-      headers: { connection: "keep-alive, X-Hop-Secret", "x-hop-secret": "leaked", "x-other": "o" },
+      headers: { connection: "keep-alive, X-Hop-Secret", "x-hop-secret": "leaked", "x-other": "o", "x-envoy-retry-on": "5xx", "x-envoy-upstream-rq-timeout-ms": "600000" },
       body: undefined,
       clientChain: "127.0.0.1",
       proto: "http",
@@ -59,6 +59,8 @@ describe("upstream instances", () => {
     });
     expect(received["x-hop-secret"]).toBeUndefined();
     expect(received["x-other"]).toBe("o");
+    // A client's Envoy control headers never reach the gateway's sidecar (a retried POST, a stretched timeout).
+    expect(Object.keys(received).filter((k) => k.startsWith("x-envoy-"))).toEqual([]);
     expect(res.headers["x-upstream-secret"]).toBeUndefined();
     expect(res.headers["x-kept"]).toBe("k");
   });

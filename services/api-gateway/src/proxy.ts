@@ -29,6 +29,13 @@ export function connectionListed(connection: string | string[] | null | undefine
   );
 }
 
+/**
+ * Envoy's control headers (`x-envoy-retry-on`, `x-envoy-upstream-rq-timeout-ms`...): the gateway's own sidecar
+ * obeys them on a request from its pod, so a client's would retry a POST or stretch a timeout. The ingress
+ * gateway strips a client's; the gateway never passes one up either.
+ */
+const ENVOY_CONTROL_PREFIX = "x-envoy-";
+
 /** What the gateway does not pass on: hop-by-hop headers and the ones it sets itself. */
 const HOP_BY_HOP = new Set([
   ...HOP_BY_HOP_HEADERS,
@@ -203,11 +210,12 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
 export async function forward(opts: ForwardOptions): Promise<UpstreamResponse> {
   const headers: OutgoingHttpHeaders = {};
   const listed = connectionListed(opts.headers instanceof Headers ? opts.headers.get("connection") : (opts.headers.connection as string | string[] | undefined));
+  const passes = (k: string) => !HOP_BY_HOP.has(k) && !listed.has(k) && !k.startsWith(ENVOY_CONTROL_PREFIX);
   if (opts.headers instanceof Headers)
     opts.headers.forEach((v, k) => {
-      if (!HOP_BY_HOP.has(k) && !listed.has(k)) headers[k] = v;
+      if (passes(k)) headers[k] = v;
     });
-  else for (const [k, v] of Object.entries(opts.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !listed.has(k)) headers[k] = v;
+  else for (const [k, v] of Object.entries(opts.headers)) if (v !== undefined && passes(k)) headers[k] = v;
   headers["x-forwarded-for"] = opts.clientChain;
   headers["x-forwarded-proto"] = opts.proto;
   if (opts.host) headers["x-forwarded-host"] = opts.host;
