@@ -13,6 +13,20 @@ export const VM_TYPES: readonly string[] = [
 
 export const FIREWALL = "gcp:compute/firewall:Firewall";
 
+/** Firewall policy rules (network, regional network, hierarchical): `action`, `direction`, `match.srcIpRanges`, `match.layer4Configs`. */
+export const FIREWALL_POLICY_RULES: readonly string[] = [
+  "gcp:compute/networkFirewallPolicyRule:NetworkFirewallPolicyRule",
+  "gcp:compute/regionNetworkFirewallPolicyRule:RegionNetworkFirewallPolicyRule",
+  "gcp:compute/firewallPolicyRule:FirewallPolicyRule",
+];
+
+/** Firewall policies created with their rules (`rules[]`, each shaped like a firewall policy rule). */
+export const FIREWALL_POLICIES_WITH_RULES: readonly string[] = [
+  "gcp:compute/networkFirewallPolicyWithRules:NetworkFirewallPolicyWithRules",
+  "gcp:compute/regionNetworkFirewallPolicyWithRules:RegionNetworkFirewallPolicyWithRules",
+  "gcp:compute/firewallPolicyWithRules:FirewallPolicyWithRules",
+];
+
 export const isVm = (type: string): boolean => VM_TYPES.includes(type);
 
 /**
@@ -26,6 +40,8 @@ export const VM_OVERRIDES: Readonly<Record<string, string>> = {
   "gcp:compute/instanceGroupManager:InstanceGroupManager": "allInstancesConfig",
   "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": "allInstancesConfig",
 };
+
+export const isVmOverride = (type: string): boolean => Object.hasOwn(VM_OVERRIDES, type);
 
 /** The VM fields a resource of {@link VM_OVERRIDES} sets (its own inputs or its `allInstancesConfig`). */
 export function vmOverrides(type: string, props: Record<string, unknown>): Record<string, unknown> | undefined {

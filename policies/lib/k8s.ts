@@ -27,6 +27,15 @@ export const HELM_RELEASE_TYPES: readonly string[] = ["kubernetes:helm.sh/v3:Rel
 /** Kubernetes types that are no object of their own: a Release (judged through its values) and a v4 Chart component (no properties). */
 export const CHART_TYPES: readonly string[] = [...HELM_RELEASE_TYPES, "kubernetes:helm.sh/v4:Chart"];
 
+/**
+ * Kubernetes component resources: no object of their own (a local component reaches the analyzer with
+ * no properties), their objects registered as children and judged one by one. The charts above, the
+ * client-side `helm.v3.Chart` (and its old v2 token), YAML `ConfigFile`/`ConfigGroup` and kustomize
+ * `Directory`, in every version.
+ */
+export const isKubernetesComponent = (type: string): boolean =>
+  CHART_TYPES.includes(type) || /^kubernetes:(helm\.sh\/v[23]:Chart|yaml(\/v\d+)?:\w+|kustomize(\/v\d+)?:Directory)$/.test(type);
+
 export type Obj = Record<string, unknown>;
 
 export interface ContainerRef {

@@ -143,3 +143,31 @@ export function walkValues(root: unknown, visit: (hit: ValueHit) => void, path =
     walkValues(value, visit, p);
   }
 }
+
+/**
+ * Inputs of a `helm.v3.Release` that change what it renders beyond `values`, where no policy reads them:
+ * `valueYamlFiles` (values files Helm merges over the chart's defaults, assets the pack cannot parse) and
+ * `postrender` (a binary that rewrites the rendered manifest).
+ */
+export const OPAQUE_RELEASE_INPUTS = ["valueYamlFiles", "postrender"] as const;
+
+/** The {@link OPAQUE_RELEASE_INPUTS} a release sets (an empty list or string is unset). */
+export function opaqueReleaseInputs(props: Obj): string[] {
+  return OPAQUE_RELEASE_INPUTS.filter((key) => {
+    const v = props[key];
+    if (v === undefined || v === null) return false;
+    if (Array.isArray(v)) return v.length > 0;
+    if (typeof v === "string") return v.trim() !== "";
+    return true;
+  });
+}
+
+/**
+ * Reports a release that sets any of {@link OPAQUE_RELEASE_INPUTS}: a policy that judges a release by its
+ * values cannot pass what those inputs may add (a privileged container, a hostPath, a `latest` image).
+ */
+export function reportOpaqueRelease(props: Obj, chart: string, report: (message: string) => void): void {
+  const inputs = opaqueReleaseInputs(props);
+  if (inputs.length === 0) return;
+  report(`chart "${chart}" sets ${inputs.join(", ")}, which change what it renders beyond its values, so this policy cannot judge it: pass every value in \`values\` and use no post-renderer`);
+}

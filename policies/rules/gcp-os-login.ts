@@ -1,4 +1,4 @@
-import { isVm, metadataOn, vmOverrides } from "../lib/gcp";
+import { isVm, isVmOverride, metadataOn, vmOverrides } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy } from "../lib/policy";
 
@@ -15,10 +15,11 @@ export const gcpOsLogin = resourcePolicy(
   },
   (args, judge, report) => {
     const props = args.props as Obj;
-    const overrides = vmOverrides(args.type, props);
-    if (overrides) {
-      // Unset: the template's value (judged there); set: it must be on too.
+    if (isVmOverride(args.type)) {
+      // Unset: the template's value (judged there); set: it must be on too. (All reads inside the check:
+      // an `allInstancesConfig` unknown in preview is reported, not thrown past the judge.)
       judge.check(() => {
+        const overrides = vmOverrides(args.type, props)!;
         const value = ((overrides.metadata ?? {}) as Obj)["enable-oslogin"];
         if (value !== undefined && !metadataOn(value)) report(`overrides metadata enable-oslogin with ${String(value)} for the VMs it makes`);
       });

@@ -1,4 +1,4 @@
-import { isVm, vmOverrides } from "../lib/gcp";
+import { isVm, isVmOverride, vmOverrides } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
@@ -31,11 +31,13 @@ export const gcpServiceAccount = resourcePolicy<Config>(
   },
   (args, judge, report, config) => {
     const props = args.props as Obj;
-    const overrides = vmOverrides(args.type, props);
-    // An override that leaves serviceAccount unset keeps the template's (judged there).
-    if (overrides ? overrides.serviceAccount === undefined : !isVm(args.type)) return;
+    if (!isVm(args.type) && !isVmOverride(args.type)) return;
+    // Every read of the inputs is inside the check: a block unknown in preview is reported, not thrown past the judge.
     judge.check(() => {
+      const overrides = vmOverrides(args.type, props);
       const sa = (overrides ?? props).serviceAccount as Obj | undefined;
+      // An override that leaves serviceAccount unset keeps the template's (judged there).
+      if (overrides && sa === undefined) return;
       if (!sa) {
         report("has no serviceAccount: it should run as a dedicated, least-privilege service account");
         return;

@@ -1,4 +1,4 @@
-import { isVm, vmOverrides } from "../lib/gcp";
+import { isVm, isVmOverride, vmOverrides } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy } from "../lib/policy";
 
@@ -16,12 +16,14 @@ export const gcpShieldedVm = resourcePolicy(
   },
   (args, judge, report) => {
     const props = args.props as Obj;
-    const overrides = vmOverrides(args.type, props);
-    // An override that leaves shieldedInstanceConfig unset keeps the template's (judged there).
-    const sic = (overrides ? overrides.shieldedInstanceConfig : props.shieldedInstanceConfig) as Obj | undefined;
-    if (overrides ? sic === undefined : !isVm(args.type)) return;
-    const prefix = overrides ? "overrides shieldedInstanceConfig and " : "";
+    if (!isVm(args.type) && !isVmOverride(args.type)) return;
+    // Every read of the inputs is inside the check: a block unknown in preview is reported, not thrown past the judge.
     judge.check(() => {
+      const overrides = vmOverrides(args.type, props);
+      // An override that leaves shieldedInstanceConfig unset keeps the template's (judged there).
+      const sic = (overrides ? overrides.shieldedInstanceConfig : props.shieldedInstanceConfig) as Obj | undefined;
+      if (overrides && sic === undefined) return;
+      const prefix = overrides ? "overrides shieldedInstanceConfig and " : "";
       if (!sic) {
         report("has no shieldedInstanceConfig (secure boot is off by default)");
         return;

@@ -1,6 +1,6 @@
 import { chartName, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { chartEntries, chartTableSchema, isOn, toggleSchema, type ValuesToggle, valuesPath, walkValues } from "../lib/values";
+import { chartEntries, chartTableSchema, isOn, reportOpaqueRelease, toggleSchema, type ValuesToggle, valuesPath, walkValues } from "../lib/values";
 
 const HOST_NAMESPACES = ["hostNetwork", "hostPID", "hostIPC"] as const;
 type HostNamespace = (typeof HOST_NAMESPACES)[number];
@@ -81,6 +81,7 @@ export const noHostNamespaces = resourcePolicy<Config>(
   (args, judge, report, config) => {
     const props = args.props as Obj;
     if (HELM_RELEASE_TYPES.includes(args.type)) {
+      judge.check(() => reportOpaqueRelease(props, chartName(props) ?? "(none)", report));
       judge.check(() => {
         const release = chartName(props) ?? "(none)";
         const entries = chartEntries(config.chartHostNamespaces, release, "chartHostNamespaces", "the host namespaces its pods join are unknown: add it (with none if it joins none)", report);

@@ -12,7 +12,7 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig, type Judge } from "../lib/policy";
-import { chartEntries, chartNamespace, chartTableSchema, isOn, toggleSchema, type ValuesToggle, valuesOwner, valuesPath, walkValues } from "../lib/values";
+import { chartEntries, chartNamespace, chartTableSchema, isOn, reportOpaqueRelease, toggleSchema, type ValuesToggle, valuesOwner, valuesPath, walkValues } from "../lib/values";
 import { K3S_CNI_DIRS } from "../../components/platform/names";
 
 /**
@@ -175,6 +175,7 @@ export const hostPathAllowList = resourcePolicy<Config>(
     const props = args.props as Obj;
     const allowed = config.allowed;
     if (HELM_RELEASE_TYPES.includes(args.type)) {
+      judge.check(() => reportOpaqueRelease(props, chartName(props) ?? "(none)", report));
       judge.check(() => checkRelease(props, allowed, config.chartHostMounts, judge, report));
       return;
     }

@@ -1,11 +1,12 @@
-import { containersOf, describeContainer, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
+import { chartName, containersOf, describeContainer, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy } from "../lib/policy";
-import { walkValues } from "../lib/values";
+import { reportOpaqueRelease, walkValues } from "../lib/values";
 
 /** Why an image reference is not pinned, or undefined when it is (a tag other than `latest`, or a digest). */
 export function imageProblem(image: unknown): string | undefined {
   if (typeof image !== "string" || image.trim() === "") return "has no image";
-  if (/@sha256:[a-f0-9]{64}$/.test(image)) return undefined;
+  // The digest algorithms the OCI image spec registers, each with its own length.
+  if (/@(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.test(image)) return undefined;
   if (image.includes("@")) return `has a malformed digest (${image})`;
   // The tag follows the last ":" of the last path segment (a registry port sits in the first one).
   const last = image.split("/").pop() ?? "";
@@ -29,6 +30,7 @@ export const imagePinned = resourcePolicy(
   (args, judge, report) => {
     const props = args.props as Obj;
     if (HELM_RELEASE_TYPES.includes(args.type)) {
+      judge.check(() => reportOpaqueRelease(props, chartName(props) ?? "(none)", report));
       judge.check(() => {
         walkValues(props.values, ({ path, key, value, unknown }) => {
           // `image.tag`, `global.tag`, `imageTag`, `image: "repo:tag"`: a chart's image keys.

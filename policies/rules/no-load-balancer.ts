@@ -1,6 +1,6 @@
 import { chartName, getPath, HELM_RELEASE_TYPES, objectName, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { walkValues } from "../lib/values";
+import { reportOpaqueRelease, walkValues } from "../lib/values";
 
 interface Config extends BaseConfig {
   chartServiceTypeDefaults: Record<string, string[]>;
@@ -42,6 +42,7 @@ export const noLoadBalancerService = resourcePolicy<Config>(
       return;
     }
     if (!HELM_RELEASE_TYPES.includes(args.type)) return;
+    judge.check(() => reportOpaqueRelease(props, chartName(props) ?? "(none)", report));
     judge.check(() => {
       const values = (props.values ?? {}) as Obj;
       walkValues(values, ({ path, key, value, unknown }) => {

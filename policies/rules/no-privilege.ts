@@ -12,7 +12,7 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { valuesOwner, walkValues, type ValuesOwner } from "../lib/values";
+import { reportOpaqueRelease, valuesOwner, walkValues, type ValuesOwner } from "../lib/values";
 
 /** Values keys that grant privilege whatever chart reads them (a security context's fields). */
 const PRIVILEGE_VALUES: Record<string, string> = { privileged: "privileged", allowPrivilegeEscalation: "able to escalate privileges" };
@@ -82,6 +82,7 @@ export const noPrivilege = resourcePolicy<Config>(
   (args, judge, report, config) => {
     const props = args.props as Obj;
     if (HELM_RELEASE_TYPES.includes(args.type)) {
+      judge.check(() => reportOpaqueRelease(props, chartName(props) ?? "(none)", report));
       // A release's pods are judged by what its values switch on: an explicit `privileged: true`,
       // `allowPrivilegeEscalation: true` or added capability anywhere in them (a security context of any of its workloads).
       judge.check(() => {

@@ -1,4 +1,4 @@
-import { CHART_TYPES, labelsOf, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
+import { isKubernetesComponent, labelsOf, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
 interface Config extends BaseConfig {
@@ -28,7 +28,7 @@ export const recommendedLabels = resourcePolicy<Config>(
   },
   (args, judge, report, config) => {
     // Chart resources are not objects; their objects come from the chart's own labels.
-    if (!args.type.startsWith("kubernetes:") || CHART_TYPES.includes(args.type) || args.type.startsWith("kubernetes:yaml")) return;
+    if (!args.type.startsWith("kubernetes:") || isKubernetesComponent(args.type)) return;
     const props = args.props as Obj;
     judge.check(() => {
       const missing = config.required.filter((k) => typeof labelsOf(metadataOf(props))[k] !== "string");

@@ -1,5 +1,6 @@
 import { chartName, containersOf, describeContainer, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy, type TitaniumResourcePolicy } from "../lib/policy";
+import { reportOpaqueRelease } from "../lib/values";
 
 /**
  * For each platform chart, the values paths that hold a workload's `resources` block, e.g.
@@ -44,6 +45,7 @@ export function resourceLimitsPolicy(chartWorkloads: ChartWorkloadTable, chartSw
     (args, judge, report) => {
       const props = args.props as Obj;
       if (HELM_RELEASE_TYPES.includes(args.type)) {
+        judge.check(() => reportOpaqueRelease(props, chartName(props) ?? "(none)", report));
         judge.check(() => {
           const chart = chartName(props);
           const paths = chart === undefined ? undefined : chartWorkloads[chart];

@@ -1,6 +1,7 @@
 import type { PolicyResource } from "@pulumi/policy";
 import { chartName, getPath, globMatch, HELM_RELEASE_TYPES, isPodBearing, labelsOf, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
+import { reportOpaqueRelease } from "../lib/values";
 import { deploysToKubernetes } from "./mtls-mesh-wide-strict";
 
 interface Config extends BaseConfig {
@@ -125,6 +126,8 @@ export const sidecarInjection = stackPolicy<Config>(
       judge.check(() => {
         const props = r.props as Obj;
         if (chartName(props) !== "istiod") return;
+        // Values files or a post-renderer could turn injection off where these values cannot show it.
+        reportOpaqueRelease(props, "istiod", (m) => report(m, r.urn));
         for (const v of ISTIOD_INJECTION_VALUES) {
           const value = getPath(props.values, v.path);
           if (v.stops(value)) report(`istiod's values set ${v.path} to ${JSON.stringify(value)}: ${v.why}, whatever the namespace's label`, r.urn);
