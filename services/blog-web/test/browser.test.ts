@@ -736,6 +736,128 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("a post's own HTML never takes the keyboard order or loads media, and a long code block scrolls by keyboard", async () => {
+    const writer = await new ApiUser(base, `mia_${id}`).signup().then((u) => u.login());
+    const content = [
+      "```bash",
+      `echo ${"x".repeat(300)}`,
+      "```",
+      // Positive tabindex jumps the queue ahead of the skip link and the header; -1 hides a link from keyboards.
+      `<p tabindex="3">First in the tab order?</p>`,
+      `<a href="https://example.com/" tabindex="-1">A link keyboards cannot reach</a>`,
+      // Media and background images the CSP blocks: broken players and console errors, requests attempted.
+      `<video src="https://example.com/v.mp4" poster="https://example.com/poster.png" controls></video>`,
+      `<audio src="https://example.com/a.mp3" controls></audio>`,
+      `<table background="https://example.com/bg.png"><tr><td>cell</td></tr></table>`,
+    ].join("\n\n");
+    // Stored the UI's way (escaped): the server's sanitiser never sees these tags, the browser's must handle them.
+    const postId = await writer.createPost(`Keyboard ${id}`, toStored(content), `Keyboard ${id}`);
+    const { page } = await tab();
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.locator(".prose pre").waitFor();
+    await page.locator(".prose a", { hasText: "A link keyboards cannot reach" }).waitFor();
+    expect(await page.locator(".prose [tabindex]:not(pre)").count()).toBe(0);
+    expect(await page.locator(".prose video, .prose audio, .prose [background], .prose [poster]").count()).toBe(0);
+    // The code block is wider than a phone: it is a tab stop, so a keyboard can scroll it.
+    const pre = page.locator(".prose pre");
+    expect(await pre.evaluate((e) => e.scrollWidth > e.clientWidth)).toBe(true);
+    expect(await pre.getAttribute("tabindex")).toBe("0");
+    await pre.focus();
+    await page.keyboard.press("ArrowRight");
+    await expect.poll(() => pre.evaluate((e) => e.scrollLeft), UI_WAIT).toBeGreaterThan(0);
+    expect(await seriousA11yViolations(page), "post with a long code block on a phone").toEqual([]);
+    expectCleanPages();
+  });
+
+  it("a delete in flight cannot be confirmed a second time", async () => {
+    const writer = await new ApiUser(base, `quin_${id}`).signup().then((u) => u.login());
+    const postId = await writer.createPost(`Slow delete ${id}`, "Deleted once.", `Deletes ${id}`);
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/posts/${postId}`);
+    const deletes: number[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route(`**/blog/api/posts/${postId}`, async (route) => {
+      if (route.request().method() !== "DELETE") return route.continue();
+      deletes.push(Date.now());
+      await held;
+      await route.continue();
+    });
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("button", { name: "Delete post" }).click();
+    await expect.poll(() => deletes.length, UI_WAIT).toBe(1);
+    // While the server works, the button says so and cannot start another delete.
+    const button = page.locator(".post .actions button");
+    expect([await button.isDisabled(), await button.textContent()]).toEqual([true, "Deleting…"]);
+    await button.click({ force: true });
+    expect(await page.locator("dialog").count()).toBe(0);
+    release();
+    await page.waitForURL(/\/blog\/$/);
+    await page.getByText("Post deleted.").waitFor();
+    expect(deletes).toHaveLength(1);
+    expect(await page.locator(".toast.error").count()).toBe(0);
+    await page.unroute(`**/blog/api/posts/${postId}`);
+    expectCleanPages();
+  });
+
+  it("an open preview follows what the author types instead of showing an older text", async () => {
+    const writer = await new ApiUser(base, `pia_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/new`);
+    const content = page.getByLabel("Content (Markdown)");
+    await content.fill("First **draft**");
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator(".preview strong", { hasText: "draft" }).waitFor();
+    await content.press("End");
+    await content.pressSequentially("\n\n## Added later");
+    await expect.poll(() => page.locator(".preview h3").allTextContents(), UI_WAIT).toEqual(["Added later"]);
+    await content.fill("");
+    await page.locator(".preview", { hasText: "Nothing to preview yet." }).waitFor();
+    // Closed, it is left alone; opened again, it shows the text as it is then.
+    await page.getByRole("button", { name: "Preview" }).click();
+    await content.fill("Back with *words*");
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator(".preview em", { hasText: "words" }).waitFor();
+    expectCleanPages();
+  });
+
+  it("Log in from the header comes back to the page the reader was on, also by way of sign-up", async () => {
+    const writer = await new ApiUser(base, `noa_${id}`).signup().then((u) => u.login());
+    const postId = await writer.createPost(`Come back ${id}`, "Read, then log in.", `Return ${id}`);
+    const { page } = await tab();
+    await page.goto(`${base}/blog/?author=${writer.username}`);
+    await page.getByRole("link", { name: `Come back ${id}` }).click();
+    await page.getByRole("heading", { level: 1, name: `Come back ${id}` }).waitFor();
+    // An existing account: the header's Log in leads back to the post.
+    await page.getByRole("link", { name: "Log in" }).click();
+    await page.getByLabel("Username").fill(writer.username);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
+    await page.getByRole("button", { name: "Delete" }).waitFor(); // the author's own post, signed in
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("link", { name: "Log in" }).waitFor();
+    // A new reader: Sign up from the header, then log in, and land on the page they were reading.
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.getByRole("heading", { level: 1, name: `Come back ${id}` }).waitFor();
+    await page.getByRole("link", { name: "Sign up" }).click();
+    const reader = `oli_${id}`;
+    await page.getByLabel("Username").fill(reader);
+    await page.getByLabel("Email").fill(`${reader}@example.com`);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForURL(/\/blog\/login\?/);
+    await expect.poll(() => page.getByLabel("Username").inputValue(), UI_WAIT).toBe(reader);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
+    await page.getByText(`Signed in as ${reader}`).waitFor();
+    expectCleanPages();
+  });
+
   it("switches to Korean and remembers it", async () => {
     const { page } = await tab();
     await page.goto(`${base}/blog/`);

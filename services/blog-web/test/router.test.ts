@@ -1,6 +1,6 @@
 // Routes: every route survives href → parse, bad input falls back safely, old hash links still work.
 import { describe, expect, it } from "vitest";
-import { fromLegacyHash, href, parseRoute, safeNext, type Route } from "../src/app/router.js";
+import { fromLegacyHash, href, parseRoute, returnTo, safeNext, type Route } from "../src/app/router.js";
 
 function parse(url: string): Route {
   const u = new URL(url, "http://x");
@@ -16,6 +16,7 @@ describe("router", () => {
     { name: "new" },
     { name: "login", next: "/blog/posts/42/edit", user: "bob" },
     { name: "signup" },
+    { name: "signup", next: "/blog/posts/42" },
   ];
   for (const r of routes) {
     it(`round-trips ${href(r)}`, () => {
@@ -48,6 +49,20 @@ describe("router", () => {
       expect(safeNext(bad), String(bad)).toBeUndefined();
     }
     expect(parse("/blog/login?next=https://evil.example/")).toEqual({ name: "login", next: undefined, user: undefined });
+  });
+
+  it("the header's Log in and Sign up bring the reader back to the page on screen", () => {
+    expect(returnTo("/blog/posts/42", "")).toBe("/blog/posts/42");
+    expect(returnTo("/blog/", "?category=k3s&page=2")).toBe("/blog/?category=k3s&page=2");
+    expect(returnTo("/blog/posts/42/edit", "")).toBe("/blog/posts/42/edit");
+    // The list's first page is where a login lands anyway; a not-found page is nowhere to return to.
+    expect(returnTo("/blog/", "")).toBeUndefined();
+    expect(returnTo("/blog/nowhere", "")).toBeUndefined();
+    // On the login and sign-up pages the destination they carry is kept (and still only a same-app one).
+    expect(returnTo("/blog/login", "?next=%2Fblog%2Fnew")).toBe("/blog/new");
+    expect(returnTo("/blog/signup", "?next=%2Fblog%2Fposts%2F7")).toBe("/blog/posts/7");
+    expect(returnTo("/blog/signup", "?next=https%3A%2F%2Fevil.example%2F")).toBeUndefined();
+    expect(parse("/blog/signup?next=//evil.example/blog/")).toEqual({ name: "signup", next: undefined });
   });
 
   it("maps the original's hash routes", () => {

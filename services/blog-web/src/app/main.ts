@@ -4,7 +4,7 @@ import { ApiClient } from "./api.js";
 import type { ToastKind, ViewContext } from "./context.js";
 import { h, replace } from "./dom.js";
 import { createTranslator, DEFAULT_LOCALE, isLocale, LOCALE_STORAGE_KEY, LOCALES, type Locale, type Translator } from "./i18n.js";
-import { fromLegacyHash, href, parseRoute, type Route } from "./router.js";
+import { fromLegacyHash, href, parseRoute, returnTo, type Route } from "./router.js";
 import { guardDuplicateTabs, Session, SESSION_CHANNEL } from "./session.js";
 import { renderLogin, renderSignup } from "./views/auth.js";
 import { dropDrafts, renderEditor } from "./views/editor.js";
@@ -58,21 +58,32 @@ function toast(message: string, kind: ToastKind = "info"): void {
   setTimeout(() => item.remove(), kind === "error" ? 10_000 : 5_000);
 }
 
+// The header's Log in and Sign up links, kept so each view can point them back at itself (syncChromeLinks).
+let loginLink: HTMLAnchorElement | null = null;
+let signupLink: HTMLAnchorElement | null = null;
+
+/** After logging in (or signing up, then logging in) the reader comes back to the page they were on. */
+function syncChromeLinks(): void {
+  const next = returnTo(location.pathname, location.search);
+  loginLink?.setAttribute("href", href({ name: "login", next }));
+  signupLink?.setAttribute("href", href({ name: "signup", next }));
+}
+
 function renderChrome(): void {
   const { t } = tr;
   document.documentElement.lang = tr.locale;
   skip.textContent = t("nav.skip");
   const s = session.get();
+  loginLink = s ? null : h("a", { class: "btn", attrs: { href: href({ name: "login" }) } }, t("nav.login"));
+  signupLink = s ? null : h("a", { class: "btn primary", attrs: { href: href({ name: "signup" }) } }, t("nav.signup"));
+  syncChromeLinks();
   const items = s
     ? [
         h("li", null, h("a", { class: "btn primary", attrs: { href: href({ name: "new" }) } }, t("nav.write"))),
         h("li", { class: "whoami" }, t("nav.signedInAs", { username: s.username })),
         h("li", null, h("button", { class: "btn", attrs: { type: "button" }, on: { click: logout } }, t("nav.logout"))),
       ]
-    : [
-        h("li", null, h("a", { class: "btn", attrs: { href: href({ name: "login" }) } }, t("nav.login"))),
-        h("li", null, h("a", { class: "btn primary", attrs: { href: href({ name: "signup" }) } }, t("nav.signup"))),
-      ];
+    : [h("li", null, loginLink), h("li", null, signupLink)];
   const select = h("select", { attrs: { id: "locale" } }, ...Object.entries(LOCALES).map(([code, l]) =>
     h("option", { attrs: { value: code, selected: code === tr.locale, lang: code } }, l.label)));
   select.addEventListener("change", () => {
@@ -147,6 +158,7 @@ let restoreScrollY: number | null = null;
 
 async function render(moveFocus: boolean): Promise<void> {
   shown = location.pathname + location.search;
+  syncChromeLinks();
   current?.abort();
   const controller = new AbortController();
   current = controller;
@@ -182,7 +194,7 @@ async function render(moveFocus: boolean): Promise<void> {
       renderLogin(ctx, main, route.next, route.user);
       break;
     case "signup":
-      renderSignup(ctx, main);
+      renderSignup(ctx, main, route.next);
       break;
     case "notFound": {
       ctx.setTitle(tr.t("notFound.heading"));

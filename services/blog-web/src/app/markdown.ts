@@ -56,12 +56,16 @@ const marked = new Marked({
 
 const PURIFY = {
   USE_PROFILES: { html: true },
-  // A <dialog open> would float over the page like the app's own dialogs.
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "dialog"],
-  // Inline styles would break the CSP; srcset could fetch off-site; ids and names could clash with the
-  // app's own elements (and forms' named fields); a role (alert, dialog) or aria-* would make screen
-  // readers announce a post as the app's own alerts.
-  FORBID_ATTR: ["style", "srcset", "id", "name", "role"],
+  // A <dialog open> would float over the page like the app's own dialogs. Audio and video can never play
+  // under the page's CSP (no media-src: `default-src 'none'`): they would only be broken players, an
+  // off-site request attempted and a console error.
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "dialog", "video", "audio", "source", "track"],
+  // Inline styles would break the CSP; srcset, poster and background could fetch off-site (images the
+  // offsite rewrite below never sees); ids and names could clash with the app's own elements (and forms'
+  // named fields); a role (alert, dialog) or aria-* would make screen readers announce a post as the app's
+  // own alerts; a tabindex would reorder the page's keyboard path (a positive one comes before the skip link
+  // and the header, -1 hides a link from keyboards).
+  FORBID_ATTR: ["style", "srcset", "poster", "background", "id", "name", "role", "tabindex"],
   ALLOW_ARIA_ATTR: false,
   // A post's own data-* attributes never reach the page: the page's code reads data attributes (below).
   ALLOW_DATA_ATTR: false,
@@ -128,6 +132,9 @@ export function renderMarkdown(source: string): TrustedHTML | string {
 export function setMarkdown(el: Element, source: string): void {
   // innerHTML is typed as string, but under Trusted Types it takes the TrustedHTML DOMPurify returned.
   el.innerHTML = renderMarkdown(source) as string;
+  // A code block scrolls sideways when a line is wider than the screen (a phone): as a tab stop, a keyboard
+  // can scroll it too (WCAG 2.1.1; axe's scrollable-region-focusable). The post's own tabindex never gets here.
+  for (const pre of el.querySelectorAll("pre")) pre.tabIndex = 0;
   for (const img of el.querySelectorAll(`img[${OFFSITE}]`)) {
     const href = webAddress(offsite[Number(img.getAttribute(OFFSITE))] ?? "");
     if (!href) {

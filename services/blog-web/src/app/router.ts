@@ -16,7 +16,8 @@ export type Route =
   | { name: "edit"; id: number }
   | { name: "new" }
   | { name: "login"; next?: string; user?: string }
-  | { name: "signup" }
+  /** `next`: where to go once the new account has logged in (carried through the login). */
+  | { name: "signup"; next?: string }
   | { name: "notFound" };
 
 const ID = "([1-9][0-9]{0,9})";
@@ -57,7 +58,7 @@ export function parseRoute(pathname: string, search = ""): Route {
   if ((m = new RegExp(`^posts/${ID}/edit$`).exec(rest)) && (id = postId(m[1]!)) !== null) return { name: "edit", id };
   if (rest === "new") return { name: "new" };
   if (rest === "login") return { name: "login", next: safeNext(params.get("next")), user: str(params, "user", 100) };
-  if (rest === "signup") return { name: "signup" };
+  if (rest === "signup") return { name: "signup", next: safeNext(params.get("next")) };
   return { name: "notFound" };
 }
 
@@ -87,7 +88,7 @@ export function href(route: Route): string {
       return qs ? `${BASE_PATH}login?${qs}` : `${BASE_PATH}login`;
     }
     case "signup":
-      return `${BASE_PATH}signup`;
+      return route.next ? `${BASE_PATH}signup?${new URLSearchParams({ next: route.next }).toString()}` : `${BASE_PATH}signup`;
     case "notFound":
       return BASE_PATH;
   }
@@ -102,4 +103,15 @@ export function fromLegacyHash(hash: string): Route | null {
   const id = postId(m[1]!);
   if (id === null) return null;
   return m[2] ? { name: "edit", id } : { name: "post", id };
+}
+
+/**
+ * Where the header's "Log in" and "Sign up" should bring the reader back to: the page on screen (path and
+ * query), except the login and sign-up pages themselves, which keep the destination they already carry.
+ */
+export function returnTo(pathname: string, search: string): string | undefined {
+  const route = parseRoute(pathname, search);
+  if (route.name === "login" || route.name === "signup") return route.next;
+  if (route.name === "notFound" || (route.name === "list" && href(route) === BASE_PATH)) return undefined;
+  return safeNext(pathname + search);
 }

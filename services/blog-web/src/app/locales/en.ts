@@ -50,6 +50,7 @@ export const en = {
   "post.deleteBody": "“{title}” will be deleted permanently.",
   "post.deleteConfirm": "Delete post",
   "post.deleteCancel": "Keep it",
+  "post.deleting": "Deleting…",
   "post.deleted": "Post deleted.",
   "post.actions": "Post actions",
 

@@ -52,6 +52,7 @@ export const ko: Record<keyof typeof en, string> = {
   "post.deleteBody": "“{title}” 글이 영구히 삭제됩니다.",
   "post.deleteConfirm": "글 삭제",
   "post.deleteCancel": "취소",
+  "post.deleting": "삭제 중…",
   "post.deleted": "글을 삭제했습니다.",
   "post.actions": "글 관리",
 

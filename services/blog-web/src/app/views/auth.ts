@@ -65,11 +65,12 @@ export function renderLogin(ctx: ViewContext, main: HTMLElement, next?: string, 
     main,
     heading,
     form,
-    h("p", null, `${t("auth.noAccount")} `, h("a", { attrs: { href: href({ name: "signup" }) } }, t("nav.signup"))),
+    h("p", null, `${t("auth.noAccount")} `, h("a", { attrs: { href: href({ name: "signup", next }) } }, t("nav.signup"))),
   );
 }
 
-export function renderSignup(ctx: ViewContext, main: HTMLElement): void {
+/** `next`: where the reader was going (a page they were on, the editor); the login after sign-up goes there. */
+export function renderSignup(ctx: ViewContext, main: HTMLElement, next?: string): void {
   const { t } = ctx.tr;
   const heading = h("h1", { attrs: { tabindex: -1 } }, t("auth.signupHeading"));
   ctx.setTitle(t("auth.signupHeading"));
@@ -121,7 +122,7 @@ export function renderSignup(ctx: ViewContext, main: HTMLElement): void {
               ctx.api.signup({ username: name, email: email.control.value.trim(), password: password.control.value }),
             );
             ctx.toast(t("auth.signedUp"), "success");
-            ctx.navigate({ name: "login", user: name });
+            ctx.navigate({ name: "login", user: name, next });
           } catch (err) {
             // The server names the rule that failed (reserved name, weak password, taken name).
             const problems = fieldProblems(err, fields, ctx.tr);
@@ -141,6 +142,6 @@ export function renderSignup(ctx: ViewContext, main: HTMLElement): void {
     main,
     heading,
     form,
-    h("p", null, `${t("auth.haveAccount")} `, h("a", { attrs: { href: href({ name: "login" }) } }, t("nav.login"))),
+    h("p", null, `${t("auth.haveAccount")} `, h("a", { attrs: { href: href({ name: "login", next }) } }, t("nav.login"))),
   );
 }

@@ -12,6 +12,9 @@ import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js"
 const DRAFT_PREFIX = "titanium.draft.";
 const draftKey = (id: number | null) => `${DRAFT_PREFIX}${id ?? "new"}`;
 
+/** An open preview is rendered again this long after the author stops typing. */
+const PREVIEW_DELAY_MS = 250;
+
 interface Draft extends PostInput {
   /** The post being edited, or null for a new one. */
   id: number | null;
@@ -125,16 +128,9 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
   const previewId = uid("preview");
   const preview = h("section", { class: "prose preview", attrs: { id: previewId, hidden: true, "aria-label": t("editor.preview") } });
   const previewBtn = h("button", { class: "btn", attrs: { type: "button", "aria-expanded": "false", "aria-controls": previewId } }, t("editor.preview"));
-  previewBtn.addEventListener("click", async () => {
-    const open = preview.hidden;
-    preview.hidden = !open;
-    previewBtn.setAttribute("aria-expanded", String(open));
-    if (!open) return;
-    const src = content.control.value.trim();
-    if (!src) {
-      replace(preview, h("p", { class: "empty" }, t("editor.previewEmpty")));
-      return;
-    }
+  const renderPreview = async () => {
+    const empty = () => replace(preview, h("p", { class: "empty" }, t("editor.previewEmpty")));
+    if (!content.control.value.trim()) return empty();
     let md;
     try {
       md = await loadMarkdown();
@@ -143,7 +139,26 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
       replace(preview, newVersionPanel(ctx));
       return;
     }
-    md.setMarkdown(preview, src);
+    // The author may have typed on, or closed it, while the module loaded: show what is there now.
+    if (preview.hidden) return;
+    const src = content.control.value.trim();
+    if (src) md.setMarkdown(preview, src);
+    else empty();
+  };
+  previewBtn.addEventListener("click", () => {
+    const open = preview.hidden;
+    preview.hidden = !open;
+    previewBtn.setAttribute("aria-expanded", String(open));
+    if (open) void renderPreview();
+  });
+  // An open preview follows what is typed (shortly after the typing pauses), so it never shows an older text.
+  let previewTimer: ReturnType<typeof setTimeout> | undefined;
+  content.control.addEventListener("input", () => {
+    if (preview.hidden) return;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => {
+      if (!ctx.signal.aborted && !preview.hidden) void renderPreview();
+    }, PREVIEW_DELAY_MS);
   });
 
   const fields: Field[] = [title, category, content];

@@ -3,6 +3,7 @@ import { ApiError } from "../api.js";
 import { describeError, type ViewContext } from "../context.js";
 import { h, replace } from "../dom.js";
 import { href } from "../router.js";
+import { busy } from "./form.js";
 import { categoryBadge, confirmDialog, errorPanel, loading, loadMarkdown, NewVersionError, newVersionPanel } from "./parts.js";
 
 export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number): Promise<void> {
@@ -51,7 +52,8 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
             class: "btn danger",
             attrs: { type: "button" },
             on: {
-              click: async () => {
+              click: async (ev) => {
+                const button = ev.currentTarget as HTMLButtonElement;
                 const ok = await confirmDialog({
                   title: t("post.deleteTitle"),
                   body: t("post.deleteBody", { title: post.title }),
@@ -62,7 +64,8 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                 // The reader may have left the post while the dialog was open: never act on a view left behind.
                 if (!ok || ctx.signal.aborted) return;
                 try {
-                  await ctx.api.deletePost(post.id);
+                  // Disabled while the request runs: a second confirmation would delete a deleted post (an error).
+                  await busy(button, t("post.deleting"), () => ctx.api.deletePost(post.id));
                   ctx.toast(t("post.deleted"), "success");
                   ctx.navigate({ name: "list", params: { page: 1 } });
                 } catch (err) {
