@@ -799,6 +799,10 @@ describe("blog web UI in Chromium", () => {
     expect(deletes).toHaveLength(1);
     expect(await page.locator(".toast.error").count()).toBe(0);
     await page.unroute(`**/blog/api/posts/${postId}`);
+    // The deleted post's page left the history with it: Back goes where the reader was before, not to a 404.
+    await page.goBack();
+    await page.waitForURL((url) => !url.pathname.startsWith("/blog/posts/"));
+    expect(await page.getByText("This post does not exist or was deleted.").count()).toBe(0);
     expectCleanPages();
   });
 

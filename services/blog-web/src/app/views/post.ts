@@ -67,7 +67,8 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                   // Disabled while the request runs: a second confirmation would delete a deleted post (an error).
                   await busy(button, t("post.deleting"), () => ctx.api.deletePost(post.id));
                   ctx.toast(t("post.deleted"), "success");
-                  ctx.navigate({ name: "list", params: { page: 1 } });
+                  // Replacing the deleted post's history entry: Back must not lead to its 404.
+                  ctx.navigate({ name: "list", params: { page: 1 } }, { replace: true });
                 } catch (err) {
                   if (err instanceof ApiError && err.kind === "session_expired") {
                     // The shell already said so; sign in again and come back to this post.
