@@ -57,7 +57,8 @@ describe("stack config", () => {
     ["chart version not pinned", "dev", { charts: { loki: { version: "^18.0.0" } } }, "titanium:charts.loki.version", "exact version"],
     ["image tag latest", "dev", { images: { tag: "latest" } }, "titanium:images.tag", "never \"latest\""],
     ["NodePort out of range", "dev", { ingress: { httpNodePort: 8080 } }, "titanium:ingress.httpNodePort", "30000-32767"],
-    ["duplicate NodePorts", "dev", { ingress: { httpNodePort: 31443 } }, "titanium:ingress.healthCheckNodePort", "three different NodePorts"],
+    ["duplicate NodePorts (the key set twice is named)", "dev", { ingress: { httpNodePort: 31443 } }, "titanium:ingress.httpNodePort", "expected httpNodePort to differ from httpsNodePort (both 31443)"],
+    ["duplicate NodePorts (either key of the pair)", "dev", { ingress: { httpsNodePort: 31021 } }, "titanium:ingress.httpsNodePort", "expected httpsNodePort to differ from healthCheckNodePort (both 31021)"],
     ["bad K3s version", "dev", { cluster: { k3sVersion: "1.33" } }, "titanium:cluster.k3sVersion", "v1.33.5+k3s1"],
     ["prod without protect", "prod", { protect: false }, "titanium:protect", "protect: true"],
     ["missing environment", "dev", { environment: undefined }, "titanium:environment", '"dev" or "prod"'],
@@ -80,6 +81,15 @@ describe("stack config", () => {
     ["a misspelt provider key", "dev", { "gcp:regoin": "us-central1" }, "gcp:regoin", "unknown key of the gcp provider"],
     ["a misspelt project namespace", "dev", { "titanum:cluster": "{}" }, "titanum:cluster", 'unknown namespace "titanum"'],
     ["the prod stack with a dev environment", "prod", { environment: "dev" }, "titanium:environment", 'expected "prod" for stack "prod"'],
+    // Prometheus' retentionSize is floor(0.85 × the volume) GB; 1 GiB would make it "0GB", which means no limit.
+    ["a Prometheus volume too small for a size limit", "dev", { observability: { prometheusStorageGi: 1 } }, "titanium:observability.prometheusStorageGi", "expected at least 2 GiB"],
+    ["a zero CPU request", "dev", { services: { "blog-service": { resources: { requests: { cpu: "0m", memory: "64Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.cpu", "expected more than 0"],
+    ["a zero CPU request without unit", "dev", { data: { redis: { resources: { requests: { cpu: "0", memory: "64Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:data.redis.resources.requests.cpu", "expected more than 0"],
+    ["a zero decimal CPU limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "0.0", memory: "64Mi" }, limits: { cpu: "0.0", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.limits.cpu", "expected more than 0"],
+    ["a zero memory request", "dev", { services: { "blog-service": { resources: { requests: { cpu: "50m", memory: "0Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.memory", "expected more than 0"],
+    ["prod without autoscaling", "prod", { features: { autoscaling: false } }, "titanium:features.autoscaling", "expected autoscaling: true in prod"],
+    ["prod servers in the stack's single zone", "prod", { cluster: { servers: { count: 3, zones: [] }, agents: { count: 3, spot: false } } }, "titanium:cluster.servers.zones", "expected at least 3 distinct zones for 3 K3s servers in prod"],
+    ["prod servers in a repeated zone", "prod", { cluster: { servers: { count: 3, zones: ["us-central1-a", "us-central1-a", "us-central1-b"] }, agents: { count: 3, spot: false } } }, "titanium:cluster.servers.zones", "expected at least 3 distinct zones for 3 K3s servers in prod (got 2"],
   ])("rejects %s, naming the key", (_label, stack, overrides, key, expected) => {
     const err = configError(stack, overrides);
     const issue = err.issues.find((i) => i.key === key);
@@ -112,6 +122,26 @@ describe("stack config", () => {
     for (const schedule of ["@daily", "30 2 * * 1-5", "*/15 0-6,22,23 1,15 * 0", "0 3 * * 7"]) expect(loadConfig("dev", withData(schedule)).data.backup.schedule, schedule).toBe(schedule);
     const withHost = { ...raw, "titanium:ingress": JSON.stringify({ ...JSON.parse(raw["titanium:ingress"] ?? "{}"), hostname: "blog.titanium-example.org" }) };
     expect(loadConfig("dev", withHost).ingress.hostname).toBe("blog.titanium-example.org");
+  });
+
+  it("names only the NodePorts that clash", () => {
+    const keys = configError("dev", { ingress: { httpNodePort: 31443 } }).issues.map((i) => i.key).filter((k) => k.startsWith("titanium:ingress."));
+    expect(keys.sort()).toEqual(["titanium:ingress.httpNodePort", "titanium:ingress.httpsNodePort"]);
+  });
+
+  it("takes the smallest quantities above zero and the smallest Prometheus volume with a size limit", () => {
+    const raw = readStackConfig("dev");
+    const svc = { "blog-service": { resources: { requests: { cpu: "1m", memory: "1Mi" }, limits: { cpu: "0.5", memory: "128Mi" } } } };
+    const c = loadConfig("dev", { ...raw, "titanium:services": JSON.stringify(svc), "titanium:observability": JSON.stringify({ prometheusStorageGi: 2, grafanaStorageGi: 1, lokiStorageGi: 1 }) });
+    expect(c.services["blog-service"].resources.requests).toEqual({ cpu: "1m", memory: "1Mi" });
+    expect(c.observability.prometheusStorageGi).toBe(2);
+  });
+
+  it("takes prod with five servers over three zones (etcd keeps quorum when one zone goes)", () => {
+    const raw = withOverrides("prod", {});
+    const cluster = JSON.parse(raw["titanium:cluster"]!) as { servers: Record<string, unknown> };
+    cluster.servers = { ...cluster.servers, count: 5, zones: ["us-central1-a", "us-central1-b", "us-central1-c"] };
+    expect(loadConfig("prod", { ...raw, "titanium:cluster": JSON.stringify(cluster) }).cluster.servers.count).toBe(5);
   });
 
   it("reports every bad key at once", () => {

@@ -10,8 +10,11 @@
 import * as gcpProviderConfig from "@pulumi/gcp/config";
 import { z } from "zod";
 import { diskGbFor, NODE_DISK_RESERVE_GI, NODE_DISK_USE_LIMIT, SERVER_STATE_GI } from "../components/cluster/capacity";
-import { ipv4Range } from "../components/gcp/ipv4";
+import { ipv4Range, isIpv4Cidr } from "../components/gcp/ipv4";
 import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
+// The apps layer's connection arithmetic (used only inside refinements: these modules import this one back).
+import { poolSize, RESERVED_CONNECTIONS } from "../components/apps/service-env";
+import { CALLS, POSTGRES } from "../components/apps/topology";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
 export const PROJECT = "titanium";
@@ -43,12 +46,16 @@ const adminCidr = cidr.refine((v) => Number(v.split("/")[1]) >= 8, {
   error: "expected a narrow IPv4 CIDR (prefix /8 or longer), never the whole internet",
 });
 
+// A zero request or limit is no sizing at all (a 0 limit is refused by Kubernetes, a 0 request hides the
+// workload from the scheduler and the capacity check).
 const cpuQuantity = z
   .string()
-  .regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'expected a CPU quantity such as "100m" or "0.5"' });
+  .regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'expected a CPU quantity such as "100m" or "0.5"' })
+  .refine((q) => cpuCores(q) > 0, { error: 'expected more than 0 CPU, such as "10m"' });
 const memoryQuantity = z
   .string()
-  .regex(/^\d+(Ki|Mi|Gi)$/, { error: 'expected a memory quantity such as "128Mi" or "1Gi"' });
+  .regex(/^\d+(Ki|Mi|Gi)$/, { error: 'expected a memory quantity such as "128Mi" or "1Gi"' })
+  .refine((q) => memoryMiB(q) > 0, { error: 'expected more than 0 memory, such as "16Mi"' });
 
 const resources = z
   .strictObject({
@@ -136,7 +143,7 @@ const serviceSpec = (replicas: number, res: ResourceSpec) =>
   z
     .strictObject({
       replicas: z.number().int().min(1, { error: "expected at least 1 replica" }).default(replicas),
-      /** HPA bounds; the HPA is created when `autoscaling` is on (prod by default). */
+      /** HPA bounds; the HPA is created when `features.autoscaling` is on (off by default, required in prod). */
       minReplicas: z.number().int().min(1).optional(),
       maxReplicas: z.number().int().min(1).optional(),
       /** HPA target: the service container's average CPU use as a percentage of its CPU request (the sidecar's apart). */
@@ -184,9 +191,32 @@ const networkSchema = z
     /** Who may reach the K3s API and the admin UIs (Grafana, Prometheus, Argo CD). */
     adminCidrs: z.array(adminCidr, { error: "expected a list of admin CIDRs" }).min(1, { error: "expected at least one admin CIDR" }),
   })
-  .refine((n) => !cidrsOverlap([n.subnetCidr, n.podCidr, n.serviceCidr]), {
-    error: "expected subnetCidr, podCidr and serviceCidr not to overlap",
-    path: ["serviceCidr"],
+  .superRefine((n, ctx) => {
+    const ranges = { subnetCidr: n.subnetCidr, podCidr: n.podCidr, serviceCidr: n.serviceCidr };
+    // A malformed range is reported by its own check; it has no addresses to compare.
+    const keys = (Object.keys(ranges) as (keyof typeof ranges)[]).filter((k) => isIpv4Cidr(ranges[k]));
+    for (const key of keys) {
+      for (const block of NON_ROUTABLE_BLOCKS) {
+        if (cidrsOverlap([ranges[key], block.cidr])) {
+          ctx.addIssue({ code: "custom", path: [key], message: `expected a range outside ${block.cidr} (${block.what}), such as a private 10.0.0.0/8 range` });
+        }
+      }
+      // Each key of a clashing pair is named (either may be the one to move), with the range it meets.
+      for (const other of keys) {
+        if (other !== key && cidrsOverlap([ranges[key], ranges[other]])) {
+          ctx.addIssue({ code: "custom", path: [key], message: `expected ${key} not to overlap ${other} (${ranges[other]})` });
+        }
+      }
+    }
+    // Pod and service addresses exist only inside the cluster: an admin range there opens the API and
+    // the admin UIs to every pod (or means a typo), never to an administrator.
+    n.adminCidrs.forEach((admin, i) => {
+      for (const key of ["podCidr", "serviceCidr"] as const) {
+        if (isIpv4Cidr(admin) && keys.includes(key) && cidrsOverlap([admin, ranges[key]])) {
+          ctx.addIssue({ code: "custom", path: ["adminCidrs", i], message: `expected an admin range outside ${key} (${ranges[key]}): those addresses are the cluster's own` });
+        }
+      }
+    });
   });
 
 /** Minute, hour, day of month, month, day of week: what each cron field may hold. */
@@ -210,6 +240,14 @@ function isCronSchedule(s: string): boolean {
     });
   });
 }
+
+/** Ranges no pod, service or subnet address may take (RFC 6890): hosts and routers treat them specially. */
+const NON_ROUTABLE_BLOCKS = [
+  { cidr: "0.0.0.0/8", what: '"this network"' },
+  { cidr: "127.0.0.0/8", what: "loopback" },
+  { cidr: "169.254.0.0/16", what: "link-local: the metadata server" },
+  { cidr: "224.0.0.0/4", what: "multicast" },
+];
 
 /** Whether any two of these IPv4 CIDRs share an address. */
 function cidrsOverlap(cidrs: string[]): boolean {
@@ -260,7 +298,7 @@ const clusterSchema = z
           .default(1),
         machineType: machineTypeName.default("e2-medium"),
         spot: z.boolean().default(false),
-        /** Zones the servers are spread over, round-robin; empty: the stack's gcp:zone. */
+        /** Zones the servers are spread over, round-robin; empty: the stack's gcp:zone (prod needs min(count, 3) distinct zones). */
         zones: z.array(zoneName).default([]),
         bootDiskGb: z.number().int().min(10, { error: "expected at least 10 GB (the OS image size)" }).default(20),
         bootDiskType: diskType.default("pd-balanced"),
@@ -340,9 +378,16 @@ const ingressSchema = z
       .optional(),
   })
   .prefault({})
-  .refine((i) => new Set([i.httpNodePort, i.httpsNodePort, i.healthCheckNodePort]).size === 3, {
-    error: "expected three different NodePorts",
-    path: ["healthCheckNodePort"],
+  .superRefine((i, ctx) => {
+    // Each NodePort of a clashing pair is named (either may be the one set by mistake).
+    const keys = ["httpNodePort", "httpsNodePort", "healthCheckNodePort"] as const;
+    for (const key of keys) {
+      for (const other of keys) {
+        if (other !== key && i[key] === i[other]) {
+          ctx.addIssue({ code: "custom", path: [key], message: `expected ${key} to differ from ${other} (both ${i[key]}): three different NodePorts` });
+        }
+      }
+    }
   })
   .refine((i) => i.httpPort !== i.httpsPort, { error: "expected different HTTP and HTTPS ports", path: ["httpsPort"] });
 
@@ -449,7 +494,12 @@ const observabilitySchema = z
       .string()
       .regex(/^\d+[dhw]$/, { error: 'expected a duration such as "15d"' })
       .default("7d"),
-    prometheusStorageGi: z.number().int().min(1).default(10),
+    /** Prometheus' retentionSize is floor(85 %) of it in GB: below 2 that is "0GB", which Prometheus reads as no limit. */
+    prometheusStorageGi: z
+      .number()
+      .int()
+      .min(2, { error: "expected at least 2 GiB (Prometheus' size limit is 85 % of it in whole GB; 1 GiB would give 0GB, no limit, and fill the volume)" })
+      .default(10),
     grafanaStorageGi: z.number().int().min(1).default(2),
     lokiRetention: z
       .string()
@@ -595,7 +645,7 @@ const featuresSchema = z
         sidecar: resources.optional(),
       })
       .prefault({}),
-    /** HPA and PodDisruptionBudget per service (on in prod). */
+    /** HPA and PodDisruptionBudget per service (required in prod). */
     autoscaling: z.boolean().default(false),
     /** Optional Argo CD root Application for teams that want GitOps for extra apps (never Pulumi's objects). */
     argoRootApp: z
@@ -649,6 +699,8 @@ const titaniumSchema = z
   })
   .superRefine((c, ctx) => {
     nodeDisksHoldTheirContents(c, ctx);
+    podCidrHoldsTheNodes(c, ctx);
+    databaseConnectionsFit(c, ctx);
     if (c.environment !== "prod") return;
     // Production must be highly available and protected; each rule names its key.
     if (c.cluster.servers.count < 3) {
@@ -665,6 +717,19 @@ const titaniumSchema = z
     }
     if (c.cluster.servers.dataDiskGb === 0) {
       ctx.addIssue({ code: "custom", path: ["cluster", "servers", "dataDiskGb"], message: "expected a persistent data disk (at least 10 GB) for every K3s server in prod" });
+    }
+    // etcd keeps quorum only if no one zone holds a majority of the servers: one per zone, up to three.
+    const zones = new Set(c.cluster.servers.zones);
+    const zonesNeeded = Math.min(c.cluster.servers.count, 3);
+    if (zones.size < zonesNeeded) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cluster", "servers", "zones"],
+        message: `expected at least ${zonesNeeded} distinct zones for ${c.cluster.servers.count} K3s servers in prod (got ${zones.size}${c.cluster.servers.zones.length === 0 ? ": empty means the stack's single gcp:zone" : ""}), such as ["us-central1-a", "us-central1-b", "us-central1-c"]: one zone's outage must not take etcd's quorum`,
+      });
+    }
+    if (!c.features.autoscaling) {
+      ctx.addIssue({ code: "custom", path: ["features", "autoscaling"], message: "expected autoscaling: true in prod (the HPAs, and the PodDisruptionBudgets and strict zone spread that come with it)" });
     }
     if (!c.protect) {
       ctx.addIssue({ code: "custom", path: ["protect"], message: "expected protect: true in prod" });
@@ -715,10 +780,67 @@ function nodeDisksHoldTheirContents(c: z.infer<typeof titaniumSchema>, ctx: z.Re
   else check(["cluster", "servers", "bootDiskGb"], servers.bootDiskGb, serverContents);
 }
 
+/**
+ * Pod addresses beyond the live nodes: K3s hands every Node object a /24 of podCidr when it registers and
+ * frees it only when the object is deleted. Room is kept for the agent group's surge VM (maxSurge 1 in
+ * components/cluster/agents.ts, a rolling replacement adds one node before removing one) and for stale
+ * Node objects: a replaced or preempted VM registers under a new name (`--with-node-id`) and its old,
+ * NotReady Node keeps its /24 until an operator deletes it (upgrades runbook); three covers one rolling
+ * replacement of prod's three agents, or a few Spot preemptions in dev, before that clean-up.
+ */
+const POD_CIDR_SURGE_NODES = 1;
+const POD_CIDR_STALE_NODES = 3;
+
+function podCidrHoldsTheNodes(c: z.infer<typeof titaniumSchema>, ctx: z.RefinementCtx): void {
+  if (!isIpv4Cidr(c.network.podCidr)) return; // reported by its own check
+  const prefix = Number(c.network.podCidr.split("/")[1]);
+  const { servers, agents } = c.cluster;
+  const needed = servers.count + agents.count + POD_CIDR_SURGE_NODES + POD_CIDR_STALE_NODES;
+  const holds = 2 ** (24 - prefix);
+  if (holds >= needed) return;
+  const fits = 24 - Math.ceil(Math.log2(needed));
+  ctx.addIssue({
+    code: "custom",
+    path: ["network", "podCidr"],
+    message:
+      `expected a /24 for every node: ${servers.count} server${servers.count === 1 ? "" : "s"} + ${agents.count} agent${agents.count === 1 ? "" : "s"} + ` +
+      `${POD_CIDR_SURGE_NODES + POD_CIDR_STALE_NODES} (the agent group's surge VM and ${POD_CIDR_STALE_NODES} stale Node objects) = ${needed}, ` +
+      `and a /${prefix} holds ${holds} (a /${fits} holds ${2 ** (24 - fits)})`,
+  });
+}
+
+/**
+ * Every replica of every PostgreSQL client opens a pool of PG_POOL_MAX connections; the apps layer derives
+ * it (components/apps/service-env.ts `poolSize`) from the replicas at the HPA maximum (as apps.ts counts
+ * them), but never below its floor: past the budget (max_connections less the reserve for migrations,
+ * backups and psql) the floor overruns it and replicas fail to connect at peak. The numbers are the apps
+ * layer's own.
+ */
+function databaseConnectionsFit(c: z.infer<typeof titaniumSchema>, ctx: z.RefinementCtx): void {
+  const autoscaling = c.features.autoscaling;
+  const clients = SERVICE_NAMES.filter((s) => CALLS[s].some((call) => call.to === POSTGRES.name));
+  const maxOf = (svc: ServiceName) => {
+    const s = c.services[svc];
+    return autoscaling ? (s.maxReplicas ?? Math.max(s.replicas, s.minReplicas ?? s.replicas)) : s.replicas;
+  };
+  const maxima = clients.map(maxOf);
+  const total = maxima.reduce((a, b) => a + b, 0);
+  const budget = POSTGRES.maxConnections - RESERVED_CONNECTIONS;
+  if (poolSize(maxima) * total <= budget) return;
+  const minPool = poolSize([Number.POSITIVE_INFINITY]);
+  const message =
+    `expected the PostgreSQL clients' replicas at most ${Math.floor(budget / minPool)} ` +
+    `(${clients.map((s, i) => `${s} ${maxima[i]}`).join(" + ")} = ${total}${autoscaling ? " at the HPA maximum" : ""}): ` +
+    `their pools take at least ${minPool} connections each within max_connections ${POSTGRES.maxConnections} less ${RESERVED_CONNECTIONS} reserved (components/apps/service-env.ts)`;
+  for (const svc of clients) ctx.addIssue({ code: "custom", path: ["services", svc, autoscaling ? "maxReplicas" : "replicas"], message });
+}
+
 export type TitaniumConfig = z.infer<typeof titaniumSchema> & { gcp: z.infer<typeof gcpSchema>; stack: string };
 
 /** Every top-level key of the `titanium` namespace, for Pulumi.yaml and error messages. */
 export const TOP_LEVEL_KEYS = Object.keys(titaniumSchema.shape) as (keyof typeof titaniumSchema.shape)[];
+/** The schema of each top-level key (Pulumi.yaml declares a `default` exactly for those that accept absence). */
+export const TOP_LEVEL_SCHEMAS: Readonly<Record<(typeof TOP_LEVEL_KEYS)[number], z.ZodType>> = titaniumSchema.shape;
 
 // ---------------------------------------------------------------------------------------------
 // Loading
@@ -793,9 +915,73 @@ const CONFIG_NAMESPACES = [PROJECT, "gcp", "pulumi"];
 /** Stacks that must run with `environment: prod` (its HA and protect rules follow the environment, not the name). */
 const isProdStack = (stack: string) => stack === "prod" || stack.startsWith("prod-");
 
-export function loadConfig(stack: string, raw: Record<string, string>): TitaniumConfig {
+/** Labels the program puts on every GCP resource (stacks/index.ts): `gcp:defaultLabels` adds to them, never replaces one. */
+export const TITANIUM_LABEL_KEYS = ["environment", "project", "managed-by", "stack"] as const;
+
+/**
+ * The gcp provider's keys, besides project/region/zone, that stacks/index.ts forwards into its explicit
+ * provider: an explicit provider reads no stack config (only its arguments and the GOOGLE_* environment),
+ * so any other `gcp:*` key would be silently ignored, and is refused instead.
+ */
+const gcpProviderSchema = z.strictObject({
+  /** A service account key (JSON or a file path); always forwarded as a secret (the provider's inputs are in the state). */
+  credentials: z.string().min(1, { error: "expected a service account key (JSON) or its file path" }).optional(),
+  /** An OAuth 2.0 access token; always forwarded as a secret. */
+  accessToken: z.string().min(1, { error: "expected an OAuth 2.0 access token" }).optional(),
+  impersonateServiceAccount: z.email({ error: "expected a service account e-mail such as deployer@<project>.iam.gserviceaccount.com" }).optional(),
+  impersonateServiceAccountDelegates: z.array(z.email({ error: "expected a service account e-mail" }), { error: "expected a list of service account e-mails" }).optional(),
+  billingProject: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, { error: "expected a GCP project id such as titanium-billing-1234" })
+    .optional(),
+  userProjectOverride: z.boolean({ error: "expected true or false" }).optional(),
+  defaultLabels: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, { error: "expected a GCP label key (lowercase letter first, then a-z, 0-9, _ or -, 63 at most)" }),
+      z.string({ error: "expected a string" }).regex(/^[a-z0-9_-]{0,63}$/, { error: "expected a GCP label value (a-z, 0-9, _ or -, 63 at most)" }),
+      { error: "expected a map of GCP labels" },
+    )
+    .superRefine((labels, ctx) => {
+      for (const key of TITANIUM_LABEL_KEYS) {
+        if (key in labels) ctx.addIssue({ code: "custom", path: [key], message: `Titanium sets the "${key}" label itself; choose another key` });
+      }
+      // GCP allows 64 labels on a resource.
+      if (Object.keys(labels).length + TITANIUM_LABEL_KEYS.length > 64) ctx.addIssue({ code: "custom", message: `expected at most ${64 - TITANIUM_LABEL_KEYS.length} labels (GCP allows 64 with Titanium's own)` });
+    })
+    .optional(),
+  requestTimeout: z
+    .string()
+    .regex(/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/, { error: 'expected a duration such as "60s" or "2m"' })
+    .optional(),
+  requestReason: z.string().optional(),
+});
+/** The gcp provider settings forwarded to the program's explicit provider (see {@link gcpProviderSchema}). */
+export type GcpProviderSettings = z.infer<typeof gcpProviderSchema>;
+const FORWARDED_GCP_KEYS: ReadonlySet<string> = new Set(["project", "region", "zone", ...Object.keys(gcpProviderSchema.shape)]);
+/** `gcp:` keys whose values are structured (JSON as the CLI passes them); the others are taken as written. */
+const STRUCTURED_GCP_KEYS: ReadonlySet<string> = new Set(["userProjectOverride", "defaultLabels", "impersonateServiceAccountDelegates"]);
+
+/**
+ * The keys that may be set with `pulumi config set --secret` and why each stays secret; any other secret
+ * key is refused, as its values would reach resources (names, sizes, chart values) in plain text.
+ */
+const SECRET_CAPABLE_KEYS: Readonly<Record<string, string>> = {
+  [`${PROJECT}:observability`]: "alertReceiver.url, a webhook's URL, which the monitoring layer always keeps secret",
+  "gcp:credentials": "forwarded to the provider as a secret",
+  "gcp:accessToken": "forwarded to the provider as a secret",
+};
+
+/** What {@link loadConfig} returns: the typed config and the settings of the gcp provider it forwards. */
+export type LoadedConfig = TitaniumConfig & { gcpProvider: GcpProviderSettings };
+
+/**
+ * `secretKeys`: the top-level keys the CLI reports secret (`pulumi.runtime.isConfigSecret`; `pulumi config
+ * set --path --secret titanium:observability.alertReceiver.url` makes `titanium:observability` secret).
+ */
+export function loadConfig(stack: string, raw: Record<string, string>, secretKeys: readonly string[] = []): LoadedConfig {
   const titanium: Record<string, unknown> = {};
   const gcp: Record<string, unknown> = {};
+  const gcpProvider: Record<string, unknown> = {};
   const issues: { key: string; message: string }[] = [];
   for (const [fullKey, value] of Object.entries(raw)) {
     const [ns, key] = fullKey.split(":", 2) as [string, string];
@@ -803,9 +989,23 @@ export function loadConfig(stack: string, raw: Record<string, string>): Titanium
     else if (ns === "gcp") {
       gcp[key] = value;
       if (!GCP_PROVIDER_KEYS.has(key)) issues.push({ key: fullKey, message: "unknown key of the gcp provider; expected one such as gcp:project, gcp:region, gcp:zone" });
+      else if (!FORWARDED_GCP_KEYS.has(key)) {
+        issues.push({ key: fullKey, message: `not forwarded to Titanium's explicit gcp provider (an explicit provider reads no stack config, so it would be ignored); expected only ${[...FORWARDED_GCP_KEYS].map((k) => `gcp:${k}`).join(", ")}` });
+      } else if (!["project", "region", "zone"].includes(key)) gcpProvider[key] = STRUCTURED_GCP_KEYS.has(key) ? decode(value) : value;
     } else if (!CONFIG_NAMESPACES.includes(ns)) {
       issues.push({ key: fullKey, message: `unknown namespace "${ns}"; expected ${PROJECT}:<key> (this project), gcp:<key> (the provider) or pulumi:<key>` });
     }
+  }
+  for (const key of secretKeys) {
+    if (!(key in raw)) continue;
+    if (!(key in SECRET_CAPABLE_KEYS)) {
+      const allowed = Object.entries(SECRET_CAPABLE_KEYS).map(([k, why]) => `${k} (${why})`).join("; ");
+      issues.push({ key, message: `set as a secret, but its values reach resources in plain text (names, sizes, chart values); set it without --secret (credentials belong in Secret Manager). Keys that may be secret: ${allowed}` });
+    }
+  }
+  const providerResult = gcpProviderSchema.safeParse(gcpProvider);
+  if (!providerResult.success) {
+    for (const i of providerResult.error.issues) issues.push({ key: keyOf("gcp", i.path), message: describeIssue(i) });
   }
   if (isProdStack(stack) && titanium.environment !== undefined && titanium.environment !== "prod") {
     issues.push({ key: `${PROJECT}:environment`, message: `expected "prod" for stack "${stack}" (the production rules, HA and protect, follow the environment)` });
@@ -846,8 +1046,15 @@ export function loadConfig(stack: string, raw: Record<string, string>): Titanium
       }
     });
   }
-  if (issues.length > 0 || !result.success || !gcpResult.success) throw new ConfigError(stack, issues);
-  return { ...result.data, gcp: gcpResult.data, stack };
+  // Within titanium:observability only a webhook's URL is kept secret: a secret there means that URL.
+  if (result.success && secretKeys.includes(`${PROJECT}:observability`) && result.data.observability.alertReceiver.type !== "webhook") {
+    issues.push({
+      key: `${PROJECT}:observability`,
+      message: `set as a secret, but only alertReceiver.url of a webhook receiver is kept secret (the rest are sizes and durations, in plain text in the chart values); set the others without --secret`,
+    });
+  }
+  if (issues.length > 0 || !result.success || !gcpResult.success || !providerResult.success) throw new ConfigError(stack, issues);
+  return { ...result.data, gcp: gcpResult.data, stack, gcpProvider: providerResult.data };
 }
 
 function describeGcp(path: readonly PropertyKey[]): string {

@@ -6,10 +6,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { createMocks } from "./mocks";
-import { readStackConfig } from "./stack-file";
+import { readStackFile } from "./stack-file";
 
 // The stack files are read by a module without the Pulumi SDK, for scripts that need only the config.
-export { REPO_ROOT, readStackConfig } from "./stack-file";
+export { REPO_ROOT, readStackConfig, readStackFile } from "./stack-file";
 
 const STACK_TYPE = "pulumi:pulumi:Stack";
 
@@ -56,6 +56,13 @@ export interface RunOptions {
   stack: string;
   /** Replace or add `titanium:*` (or `gcp:*`) keys on top of `Pulumi.<stack>.yaml`; `undefined` removes a key. */
   config?: Record<string, unknown>;
+  /**
+   * Keys set as `pulumi config set --secret` (or `--path --secret` inside them) sets them: like `config`,
+   * and reported secret to the program (`pulumi.runtime.isConfigSecret`), as the CLI does.
+   */
+  secrets?: Record<string, unknown>;
+  /** The folder holding `Pulumi.yaml` and `Pulumi.<stack>.yaml`; the repository by default. */
+  root?: string;
   /** Run as `pulumi preview` (unknown values stay unknown). */
   preview?: boolean;
   /**
@@ -145,15 +152,23 @@ const waitForRPCs = (): Promise<void> => (pulumi.runtime as unknown as { waitFor
  */
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const preview = opts.preview ?? false;
-  const config = readStackConfig(opts.stack);
-  for (const [key, value] of Object.entries(opts.config ?? {})) {
-    const fullKey = key.includes(":") ? key : `titanium:${key}`;
-    if (value === undefined) delete config[fullKey];
-    else config[fullKey] = typeof value === "string" ? value : JSON.stringify(value);
-  }
+  const { config, secretKeys } = readStackFile(opts.stack, opts.root);
+  const secret = new Set(secretKeys);
+  const set = (overrides: Record<string, unknown> | undefined, asSecret: boolean) => {
+    for (const [key, value] of Object.entries(overrides ?? {})) {
+      const fullKey = key.includes(":") ? key : `titanium:${key}`;
+      // A plain `pulumi config set` over a secret key makes it plain again, as the CLI does.
+      secret.delete(fullKey);
+      if (value === undefined) delete config[fullKey];
+      else config[fullKey] = typeof value === "string" ? value : JSON.stringify(value);
+      if (asSecret && value !== undefined) secret.add(fullKey);
+    }
+  };
+  set(opts.config, false);
+  set(opts.secrets, true);
   const project = config["gcp:project"] ?? "project";
 
-  pulumi.runtime.setAllConfig(config);
+  pulumi.runtime.setAllConfig(config, [...secret].sort());
   await pulumi.runtime.setMocks(createMocks(project, preview, opts.replacing), "titanium", opts.stack, preview);
 
   const records: RecordedResource[] = [];

@@ -15,19 +15,36 @@ import { Cluster } from "../components/cluster/cluster";
 import { Cloud } from "../components/gcp/cloud";
 import { GATEWAY } from "../components/platform/names";
 import { Platform } from "../components/platform/platform";
-import { loadConfig } from "./config";
+import { loadConfig, TITANIUM_LABEL_KEYS } from "./config";
 
-const config = loadConfig(pulumi.getStack(), pulumi.runtime.allConfig());
+/**
+ * The keys the CLI marks secret (`pulumi config set --secret`, or `--path --secret` inside a key, which
+ * marks the whole top-level key). The SDK's own test of it is exported but not in its typings.
+ */
+function secretConfigKeys(raw: Record<string, string>): string[] {
+  const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+  if (typeof isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exports runtime.isConfigSecret: stacks/index.ts cannot tell secret config from plain");
+  return Object.keys(raw).filter((key) => isConfigSecret(key));
+}
+
+const rawConfig = pulumi.runtime.allConfig();
+const config = loadConfig(pulumi.getStack(), rawConfig, secretConfigKeys(rawConfig));
 
 /** Labels on every GCP resource that takes labels (GCP label values: lowercase, digits, - and _). */
-const labels = { environment: config.environment, project: "titanium", "managed-by": "pulumi", stack: config.stack };
+const labels: Record<(typeof TITANIUM_LABEL_KEYS)[number], string> = { environment: config.environment, project: "titanium", "managed-by": "pulumi", stack: config.stack };
 
 // One explicit provider, so nothing depends on ambient gcloud settings and every resource carries the labels.
+// Being explicit, it reads no `gcp:*` stack config: the supported keys are forwarded here (loadConfig refuses
+// the others), the credentials always as secrets, since a provider's inputs are kept in the state.
+const { credentials, accessToken, defaultLabels: extraLabels, ...gcpSettings } = config.gcpProvider;
 const gcpProvider = new gcp.Provider("gcp", {
+  ...gcpSettings,
   project: config.gcp.project,
   region: config.gcp.region,
   zone: config.gcp.zone,
-  defaultLabels: labels,
+  ...(credentials !== undefined ? { credentials: pulumi.secret(credentials) } : {}),
+  ...(accessToken !== undefined ? { accessToken: pulumi.secret(accessToken) } : {}),
+  defaultLabels: { ...extraLabels, ...labels },
 });
 
 // ── Cloud layer (components/gcp): network, NAT, firewall, load balancer, service accounts, Secret Manager ──

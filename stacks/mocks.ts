@@ -7,21 +7,42 @@
  */
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
+import { ipv4Range } from "../components/gcp/ipv4";
 
 export const FAKE_PROJECT_NUMBER = "123456789012";
 
+/** The subnet range when the program's own is not known (the config's default `network.subnetCidr`). */
+const DEFAULT_SUBNET = "10.128.0.0/20";
+
 type Inputs = Record<string, unknown>;
-type Computed = (args: { name: string; inputs: Inputs; project: string }) => Inputs;
+type Computed = (args: {
+  name: string;
+  inputs: Inputs;
+  project: string;
+  /** The range of the subnetwork a resource names (by self link), as the fake cloud created it. */
+  subnetRange: (subnetwork: unknown) => string;
+}) => Inputs;
+/** Where a resource is: enough for its name and self link. */
+type Where = { name: string; inputs: Inputs; project: string };
 
 function digest(text: string, length = 16): string {
   return createHash("sha256").update(text).digest("hex").slice(0, length);
 }
 
-/** A stable private address in 10.128.0.0/20 for a resource name. */
-export function fakeInternalIp(name: string): string {
-  const h = parseInt(digest(name, 4), 16);
-  return `10.128.${(h >> 8) % 16}.${(h % 250) + 2}`;
+const dotted = (n: number) => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+
+/**
+ * A stable private address for a resource name inside a subnet's range, never one GCE keeps for itself
+ * (the network address, the gateway `.1`, the second-to-last and the broadcast address).
+ */
+export function fakeInternalIp(name: string, cidr: string = DEFAULT_SUBNET): string {
+  const { first, last } = ipv4Range(cidr);
+  const usable = last - first + 1 - 4;
+  return dotted(first + 2 + (parseInt(digest(name, 8), 16) % usable));
 }
+
+/** The gateway GCE gives a subnet: the range's second address. */
+export const fakeGatewayIp = (cidr: string): string => dotted(ipv4Range(cidr).first + 1);
 
 /** A stable public address in TEST-NET-3 (203.0.113.0/24, reserved for documentation). */
 export function fakeExternalIp(name: string): string {
@@ -31,21 +52,21 @@ export function fakeExternalIp(name: string): string {
 const computeLink = (project: string, path: string) =>
   `https://www.googleapis.com/compute/v1/projects/${project}/${path}`;
 
-function regional(collection: string): Computed {
+function regional(collection: string): (where: Where) => Inputs {
   return ({ name, inputs, project }) => ({
     name: inputs.name ?? name,
     selfLink: computeLink(project, `regions/${inputs.region ?? "region"}/${collection}/${inputs.name ?? name}`),
   });
 }
 
-function global(collection: string): Computed {
+function global(collection: string): (where: Where) => Inputs {
   return ({ name, inputs, project }) => ({
     name: inputs.name ?? name,
     selfLink: computeLink(project, `global/${collection}/${inputs.name ?? name}`),
   });
 }
 
-function zonal(collection: string): Computed {
+function zonal(collection: string): (where: Where) => Inputs {
   return ({ name, inputs, project }) => ({
     name: inputs.name ?? name,
     selfLink: computeLink(project, `zones/${inputs.zone ?? "zone"}/${collection}/${inputs.name ?? name}`),
@@ -63,15 +84,14 @@ export const computedOutputs: Record<string, Computed> = {
   "gcp:compute/network:Network": global("networks"),
   "gcp:compute/subnetwork:Subnetwork": (a) => ({
     ...regional("subnetworks")(a),
-    gatewayAddress: "10.128.0.1",
+    gatewayAddress: fakeGatewayIp(typeof a.inputs.ipCidrRange === "string" ? a.inputs.ipCidrRange : DEFAULT_SUBNET),
   }),
   "gcp:compute/router:Router": regional("routers"),
   "gcp:compute/routerNat:RouterNat": ({ name, inputs }) => ({ name: inputs.name ?? name }),
   "gcp:compute/firewall:Firewall": global("firewalls"),
-  "gcp:compute/address:Address": ({ name, inputs, project }) => ({
-    ...regional("addresses")({ name, inputs, project }),
-    address:
-      inputs.address ?? (inputs.addressType === "INTERNAL" ? fakeInternalIp(name) : fakeExternalIp(name)),
+  "gcp:compute/address:Address": (a) => ({
+    ...regional("addresses")(a),
+    address: a.inputs.address ?? (a.inputs.addressType === "INTERNAL" ? fakeInternalIp(a.name, a.subnetRange(a.inputs.subnetwork)) : fakeExternalIp(a.name)),
   }),
   "gcp:compute/globalAddress:GlobalAddress": ({ name, inputs, project }) => ({
     ...global("addresses")({ name, inputs, project }),
@@ -85,12 +105,12 @@ export const computedOutputs: Record<string, Computed> = {
     ipAddress: inputs.ipAddress ?? fakeExternalIp(name),
   }),
   "gcp:compute/disk:Disk": zonal("disks"),
-  "gcp:compute/instance:Instance": ({ name, inputs, project }) => ({
-    ...zonal("instances")({ name, inputs, project }),
-    instanceId: String(parseInt(digest(name, 12), 16)),
-    networkInterfaces: ((inputs.networkInterfaces as Inputs[] | undefined) ?? [{}]).map((nic) => ({
+  "gcp:compute/instance:Instance": (a) => ({
+    ...zonal("instances")(a),
+    instanceId: String(parseInt(digest(a.name, 12), 16)),
+    networkInterfaces: ((a.inputs.networkInterfaces as Inputs[] | undefined) ?? [{}]).map((nic) => ({
       ...nic,
-      networkIp: nic.networkIp ?? fakeInternalIp(name),
+      networkIp: nic.networkIp ?? fakeInternalIp(a.name, a.subnetRange(nic.subnetwork)),
     })),
   }),
   "gcp:compute/instanceTemplate:InstanceTemplate": ({ name, inputs, project }) => {
@@ -196,15 +216,26 @@ export const invokeResults: Record<string, (inputs: Inputs, project: string) => 
  * for a resource it will create, which the SDK reports as an unknown id).
  */
 export function createMocks(project: string, preview = false, replacing?: readonly string[]): pulumi.runtime.Mocks {
+  // Subnetworks by self link, with their ranges: the addresses handed out lie in the subnet they name.
+  const subnets = new Map<string, string>();
+  const subnetRange = (subnetwork: unknown): string => {
+    const byLink = typeof subnetwork === "string" ? subnets.get(subnetwork) : undefined;
+    // Not (yet) known, e.g. named by an output the preview leaves unknown: the only subnet, if there is one.
+    return byLink ?? (subnets.size === 1 ? [...subnets.values()][0]! : DEFAULT_SUBNET);
+  };
   return {
     newResource(args) {
       const inputs = args.inputs as Inputs;
       const created = preview && (replacing === undefined || replacing.includes(args.name));
+      if (args.type === "gcp:compute/subnetwork:Subnetwork" && typeof inputs.ipCidrRange === "string") {
+        const link = computedOutputs[args.type]!({ name: args.name, inputs, project, subnetRange }).selfLink as string;
+        subnets.set(link, inputs.ipCidrRange);
+      }
       const extra = args.type.startsWith("kubernetes:")
         ? kubernetesOutputs(args.type, args.name, inputs)
         : created
           ? {}
-          : (computedOutputs[args.type]?.({ name: args.name, inputs, project }) ?? {});
+          : (computedOutputs[args.type]?.({ name: args.name, inputs, project, subnetRange }) ?? {});
       const { id: explicitId, ...state } = extra;
       const id = (explicitId as string | undefined) ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
       return { id: created && replacing !== undefined ? "" : id, state: { ...inputs, ...state } };

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { TOP_LEVEL_KEYS } from "./config";
+import { TOP_LEVEL_KEYS, TOP_LEVEL_SCHEMAS } from "./config";
 import { REPO_ROOT } from "./harness";
 
 interface ProjectFile {
@@ -35,6 +35,18 @@ describe("Pulumi.yaml", () => {
       expect(decl.description, key).toBeTruthy();
       // The project schema knows no object type: object keys must stay untyped.
       if (decl.type) expect(["string", "integer", "boolean", "array"]).toContain(decl.type);
+    }
+  });
+
+  it("declares a default exactly for the keys the schema fills when absent, and the default is the schema's", () => {
+    // The CLI refuses to run a stack that lacks a declared key without a default, so a key the schema
+    // fills in itself must carry one; a key it requires must not (the CLI would then hide its absence).
+    for (const key of TOP_LEVEL_KEYS) {
+      const decl = project.config[`titanium:${key}`]!;
+      const schema = TOP_LEVEL_SCHEMAS[key];
+      const absent = schema.safeParse(undefined);
+      expect("default" in decl, `titanium:${key}: default declared iff the schema accepts it absent`).toBe(absent.success);
+      if ("default" in decl) expect(schema.parse(decl.default), `titanium:${key}: its default means the schema's`).toEqual(absent.data);
     }
   });
 

@@ -9,17 +9,67 @@ import { parse as parseYaml } from "yaml";
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
 /**
- * Reads `Pulumi.<stack>.yaml` as the flat `namespace:key` → JSON-string map the engine passes,
- * with the `default:` of keys declared in `Pulumi.yaml` filled in, as the CLI does.
+ * What a `secure:` value (`pulumi config set --secret`) reads as here: no passphrase or KMS key is at
+ * hand offline. A URL under the reserved `.invalid` domain, so the one config field that may hold a secret
+ * (a webhook URL) still validates, and nothing could ever reach it.
  */
-export function readStackConfig(stack: string): Record<string, string> {
-  const read = (file: string) => parseYaml(readFileSync(path.join(REPO_ROOT, file), "utf8")) as { config?: Record<string, unknown> } | null;
-  const encode = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
-  const flat: Record<string, string> = {};
-  const declared = (read("Pulumi.yaml")?.config ?? {}) as Record<string, { default?: unknown }>;
-  for (const [key, decl] of Object.entries(declared)) {
-    if (decl.default !== undefined) flat[key.includes(":") ? key : `titanium:${key}`] = encode(decl.default);
+export const SECRET_PLACEHOLDER = "https://secret.invalid/offline-placeholder";
+
+/** The stack's config as the engine passes it to the program, and the keys the CLI reports secret. */
+export interface StackFileConfig {
+  /** Flat `namespace:key` → string map (objects as JSON), as `pulumi.runtime.allConfig()` returns it. */
+  config: Record<string, string>;
+  /** Top-level keys holding a `secure:` value anywhere inside them (`pulumi.runtime.isConfigSecret`). */
+  secretKeys: string[];
+}
+
+const isSecure = (v: unknown): v is { secure: string } =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { secure?: unknown }).secure === "string";
+
+/** Replaces every `secure:` leaf by {@link SECRET_PLACEHOLDER}; `found.secret` tells whether there was one. */
+function withoutCiphertext(value: unknown, found: { secret: boolean }): unknown {
+  if (isSecure(value)) {
+    found.secret = true;
+    return SECRET_PLACEHOLDER;
   }
-  for (const [key, value] of Object.entries(read(`Pulumi.${stack}.yaml`)?.config ?? {})) flat[key] = encode(value);
-  return flat;
+  if (Array.isArray(value)) return value.map((v) => withoutCiphertext(v, found));
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutCiphertext(v, found)]));
+  return value;
+}
+
+/**
+ * Reads `Pulumi.<stack>.yaml` (in `root`, the repository by default) as the CLI does: a key without a
+ * namespace is the project's (`network:` is `titanium:network`), the `default:` of keys declared in
+ * `Pulumi.yaml` fills what the stack leaves out, a `secure:` value anywhere makes its top-level key secret
+ * (its value here is {@link SECRET_PLACEHOLDER}), and an empty top-level value is the empty string.
+ */
+export function readStackFile(stack: string, root = REPO_ROOT): StackFileConfig {
+  const read = (file: string) => parseYaml(readFileSync(path.join(root, file), "utf8")) as { name?: string; config?: Record<string, unknown> } | null;
+  const project = read("Pulumi.yaml");
+  const projectName = project?.name ?? "titanium";
+  const fullKey = (key: string) => (key.includes(":") ? key : `${projectName}:${key}`);
+  const encode = (value: unknown) => (value === null ? "" : typeof value === "string" ? value : JSON.stringify(value));
+
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  const declared = (project?.config ?? {}) as Record<string, { default?: unknown } | null>;
+  for (const [key, decl] of Object.entries(declared)) {
+    if (decl?.default !== undefined) config[fullKey(key)] = encode(decl.default);
+  }
+  const seen = new Map<string, string>();
+  for (const [key, value] of Object.entries(read(`Pulumi.${stack}.yaml`)?.config ?? {})) {
+    const full = fullKey(key);
+    const earlier = seen.get(full);
+    if (earlier !== undefined) throw new Error(`Pulumi.${stack}.yaml: ${full} is set twice (as "${earlier}" and as "${key}"); keep one`);
+    seen.set(full, key);
+    const found = { secret: false };
+    config[full] = encode(withoutCiphertext(value, found));
+    if (found.secret) secretKeys.push(full);
+  }
+  return { config, secretKeys: secretKeys.sort() };
+}
+
+/** The flat config map of {@link readStackFile} alone (secret values as {@link SECRET_PLACEHOLDER}). */
+export function readStackConfig(stack: string, root = REPO_ROOT): Record<string, string> {
+  return readStackFile(stack, root).config;
 }

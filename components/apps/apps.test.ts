@@ -360,10 +360,15 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
 
 describe("application config", () => {
   it("switches the load generator and autoscaling by config", async () => {
-    const run = await runProgram({ stack: "prod", config: { features: { autoscaling: false, loadGenerator: { enabled: true } } } });
+    // Prod must autoscale (the config refuses it off there): dev switches both ways.
+    const run = await runProgram({ stack: "dev", config: { features: { autoscaling: false, loadGenerator: { enabled: true } } } });
     expect(ofType(run, T.hpa)).toEqual([]);
     expect(ofType(run, T.pdb)).toEqual([]);
     expect(ofType(run, T.deployment).map((r) => r.name)).toContain("apps-load-generator-deployment");
+    const scaled = await runProgram({ stack: "dev", config: { features: { autoscaling: true } } });
+    expect(ofType(scaled, T.hpa)).toHaveLength(4);
+    expect(ofType(scaled, T.pdb)).toHaveLength(4);
+    expect(ofType(scaled, T.deployment).map((r) => r.name)).not.toContain("apps-load-generator-deployment");
   });
 
   it("puts the database on K3s' local-path class when told (a cluster without the PD CSI driver), creating no StorageClass", async () => {

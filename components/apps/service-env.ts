@@ -29,7 +29,7 @@ export interface EnvContext {
 }
 
 /** Connections kept free for migrations, backups and an operator's psql. */
-const RESERVED_CONNECTIONS = 20;
+export const RESERVED_CONNECTIONS = 20;
 
 /**
  * Pool size per replica so that every replica of every database client, at the HPA's maximum,

@@ -136,7 +136,9 @@ export class Monitoring extends pulumi.ComponentResource {
         alertmanager: {
           enabled: true,
           alertmanagerSpec: { replicas: 1 },
-          config: alertmanagerConfig(o.alertReceiver),
+          // A webhook's URL is a credential (Slack, PagerDuty and Teams put the token in it), however it
+          // was configured: secret in the state, the diffs and the plan, as `pulumi config set --secret` wants.
+          config: o.alertReceiver.type === "webhook" ? pulumi.secret(alertmanagerConfig(o.alertReceiver)) : alertmanagerConfig(o.alertReceiver),
         },
         grafana: {
           replicas: 1,
