@@ -19,9 +19,15 @@ export const SERVICES = ["api-gateway", "auth-service", "user-service", "blog-se
  * bundled with the guard of porsager/postgres#1209: a write to a closed socket is dropped (the queries
  * waiting on it are rejected by the close), and a teardown forgets the cancelled write. The build fails if
  * the driver's code no longer matches (an upgrade must re-check this).
+ *
+ * Also: a connection closed while its query had an error pending (PostgreSQL's "terminating connection due
+ * to administrator command" at a shutdown, or pg_terminate_backend) keeps that error, and the next
+ * connection's handshake hands it to the first query waiting for it (porsager/postgres#1223, unfixed): a
+ * write after the database is back was refused with the old error, never sent. The close forgets it.
  */
 const POSTGRES_PATCHES = [
   ["function nextWrite(fn) {\n", "function nextWrite(fn) {\n    if (!socket) return (chunk = nextWriteTimer = null, false)\n"],
+  ["  async function closed(hadError) {\n", "  async function closed(hadError) {\n    errorResponse = null\n"],
   ["    clearImmediate(nextWriteTimer)\n    if (socket) {", "    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    if (socket) {"],
   ["    clearImmediate(nextWriteTimer)\n    socket.removeListener", "    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    socket.removeListener"],
 ];
@@ -61,6 +67,21 @@ function replaceIfChanged(file, contents) {
 }
 
 const filesUnder = (dir) => (existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)) : []);
+
+/** Bundle the patched PostgreSQL driver alone into `outfile` (an ES module whose default export is `postgres`), as the services get it. */
+export async function bundlePostgresDriver(outfile) {
+  await build({
+    stdin: { contents: 'export { default } from "postgres";', resolveDir: root, loader: "js" },
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+    plugins: [externalPackages],
+  });
+  return outfile;
+}
 
 export async function buildService(name) {
   const dir = join(root, "services", name);

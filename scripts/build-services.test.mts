@@ -1,7 +1,11 @@
-import { existsSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type postgresType from "postgres";
 import { describe, expect, it } from "vitest";
-import { buildAll, SERVICES } from "./build-services.mjs";
+import { startTestPostgres } from "../services/kit/src/testing/index.js";
+import { buildAll, bundlePostgresDriver, SERVICES } from "./build-services.mjs";
 import { ROOT } from "./platform.mjs";
 
 // Other test files start services from these same dist/ folders while this one builds them.
@@ -41,6 +45,36 @@ describe("building the services", () => {
       expect(existsSync(partial)).toBe(true);
     } finally {
       for (const f of [stale, partial]) rmSync(f, { force: true });
+    }
+  });
+
+  it("bundles a PostgreSQL driver that does not fail the first query after a terminated connection with that connection's error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "titanium-pg-driver-"));
+    const pg = await startTestPostgres({ migrate: false });
+    try {
+      const file = await bundlePostgresDriver(join(dir, "postgres.mjs"));
+      const postgres = ((await import(pathToFileURL(file).href)) as { default: typeof postgresType }).default;
+      const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+      try {
+        const [{ pid }] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        // A query in flight when its backend is terminated: PostgreSQL sends the error, then closes.
+        const sleeping = sql`select pg_sleep(30)`.then(() => "finished", (err: Error) => err.message);
+        for (let i = 0; i < 100; i++) {
+          const [row] = await pg.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where pid = ${pid} and query like '%pg_sleep%'`;
+          if (row!.n === 1) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await pg.sql`select pg_terminate_backend(${pid})`;
+        expect(await sleeping).not.toBe("finished");
+        // The next query goes over a new connection and is answered, not refused with the old error.
+        const [{ ok }] = await sql<{ ok: number }[]>`select 1 as ok`;
+        expect(ok).toBe(1);
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    } finally {
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
