@@ -1,24 +1,49 @@
 /**
- * PostgreSQL restarts during a steady write load through the gateway: every acknowledged write survives,
- * readiness reports the outage, and the services recover by themselves once the database is back.
+ * PostgreSQL restarts during a steady write load through the gateway: every acknowledged write survives
+ * (its id holds the title it was written with), writes meeting the outage are refused at once (503 in the
+ * envelope, never queued until the database returns), readiness reports the outage, and the services
+ * recover by themselves once the database is back.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
-import { byStatus, sleep, startLoad, timeUntil } from "./load.mjs";
+import { call, isEnvelope, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
+import { byStatus, percentile, sleep, startLoad, timeUntil } from "./load.mjs";
 import { recordScenario, renderReliability, unmet, type ScenarioResult } from "./report.mjs";
 
 const OUTAGE_MS = 3_000;
 const RECOVERY_BOUND_MS = 5_000;
+/**
+ * How fast a write meeting the outage must be refused. With the database down nothing is there to wait
+ * for: a connect is refused at once (services/kit/src/errors.ts: 503) and a connection tries again after
+ * at most 0.5 s (`reconnectBackoff`, services/kit/src/db.ts), so a write waits at most that long for the
+ * attempt that fails it (measured: p50 ~300 ms, slowest ~600 ms); the 1.5 s the readiness ping allows
+ * (`pingPostgres`) leaves room for a busy machine. A service that held writes until PostgreSQL returned
+ * would answer those sent early in the 3 s outage no sooner than its start.
+ */
+const FAIL_FAST_MS = 1_500;
+/** From this long after PostgreSQL is fully down, every service has seen its connections fail: nothing can reach it. */
+const NOTICED_MS = 500;
+/**
+ * Every write, before, during and after the outage, is answered within this. Nothing in the write path
+ * may wait longer than the backoff above here: the 5 s connect_timeout only matters for a host that
+ * swallows packets (not a local PostgreSQL that is down or starting, which refuses or answers 57P03 at
+ * once), and the 10 s statement_timeout and the gateway's 10 s UPSTREAM_TIMEOUT_MS are for stuck queries.
+ * A normal write here takes tens of ms; 2.5 s leaves room for a machine shared with other test runs.
+ */
+const WRITE_LATENCY_BOUND_MS = 2_500;
 /** At least one write must have been acknowledged this close before the stop (the load really was writing). */
 const LAST_ACK_WINDOW_MS = 300;
 let platform: TestPlatform;
+const USERS = { "fast shutdown": ["pgw1", "pgw2", "pgw3", "pgw4"], SIGKILL: ["pgk1", "pgk2", "pgk3", "pgk4"] };
+/** Every scenario's users, signed up before any outage (the second scenario's sign-ups are not its subject). */
+const tokens = new Map<string, string>();
 
 beforeAll(async () => {
   platform = await startTestPlatform({ env: { "api-gateway": { RATE_LIMIT_SCALE: "1000" } } });
+  for (const u of Object.values(USERS).flat()) tokens.set(u, (await newUser(platform.url, u)).token);
 });
 afterAll(async () => {
   await platform?.dispose();
@@ -80,38 +105,46 @@ const SCENARIOS: Record<Mode, Pick<ScenarioResult, "id" | "title" | "injected">>
 
 describe("PostgreSQL restart under write load", () => {
   it("keeps every acknowledged write, reports not ready while down, and recovers within seconds", async () => {
-    await scenario("fast shutdown", ["pgw1", "pgw2", "pgw3", "pgw4"]);
+    await scenario("fast shutdown", USERS["fast shutdown"]);
   });
   it("crash (SIGKILL of the postmaster and its children): keeps every acknowledged write and recovers within seconds", async () => {
-    await scenario("SIGKILL", ["pgk1", "pgk2", "pgk3", "pgk4"]);
+    await scenario("SIGKILL", USERS.SIGKILL);
   });
 });
 
 async function scenario(mode: Mode, usernames: string[]): Promise<void> {
   {
-    const users = await Promise.all(usernames.map((u) => newUser(platform.url, u)));
-    const acknowledged: number[] = [];
+    const users = usernames.map((u) => ({ token: tokens.get(u)! }));
+    /** Each acknowledged write: the id it was given and the (run-unique) title it was written with. */
+    const acknowledged: { id: number; title: string }[] = [];
     /** When each 201 arrived (ms since epoch). */
     const ackedAt: number[] = [];
+    /** Every write: when it was sent and answered, and what came back. */
+    const writes: { at: number; end: number; status: number; envelope: boolean; retryAfter: string | null }[] = [];
     const load = startLoad({
       concurrency: 8,
       hardTimeoutMs: 60_000,
       pauseMs: 20,
       next: (w, n) => ({
         label: "create",
-        send: () =>
-          call(platform.url, "POST", "/api/posts", {
+        send: async () => {
+          // Unique in the database (both scenarios write to it): a reused id shows as another title.
+          const title = `${usernames[0]} w${w} n${n}`;
+          const at = Date.now();
+          const r = await call(platform.url, "POST", "/api/posts", {
             token: users[w % users.length]!.token,
-            body: { title: `w${w} n${n}`, content: `written by worker ${w}, #${n}`, category_name: "Resilience" },
+            body: { title, content: `written by worker ${w}, #${n}`, category_name: "Resilience" },
             timeoutMs: 15_000,
-          }),
+          });
+          const end = Date.now();
+          writes.push({ at, end, status: r.status, envelope: isEnvelope(r.json, r.status), retryAfter: r.headers.get("retry-after") });
+          if (r.status === 201) {
+            acknowledged.push({ id: (r.json as { id: number }).id, title });
+            ackedAt.push(end);
+          }
+          return r;
+        },
       }),
-      onReply: (_l, r) => {
-        if (r.status === 201) {
-          acknowledged.push((r.json as { id: number }).id);
-          ackedAt.push(Date.now());
-        }
-      },
     });
 
     // Readiness of every service with data, polled throughout.
@@ -147,6 +180,8 @@ async function scenario(mode: Mode, usernames: string[]): Promise<void> {
     // Writes acknowledged just before the stop: the load was writing when PostgreSQL went away.
     const ackedJustBefore = ackedAt.filter((t) => t >= downAt - LAST_ACK_WINDOW_MS && t <= downAt).length;
     await sleep(OUTAGE_MS);
+    // From here on the database may be back (it accepts connections before start() has seen it ready).
+    const startAt = Date.now();
     await platform.postgres.start();
     const upAt = Date.now();
     // Wait (bounded) until a write succeeded and every service is ready again; the times themselves are
@@ -168,12 +203,33 @@ async function scenario(mode: Mode, usernames: string[]): Promise<void> {
     polling = false;
     await poller;
 
-    // Every acknowledged id is in the database.
+    // Every acknowledged write is in the database: its id, holding the title it was written with (a
+    // sequence value handed out again after a crash would show another title under an acknowledged id).
+    const ids = acknowledged.map((a) => a.id);
     const sql = postgres(platform.postgres.url, { max: 1, onnotice: () => {} });
-    const rows = await sql<{ id: number }[]>`select id from posts where id = any(${acknowledged})`;
+    const rows = await sql<{ id: number; title: string }[]>`select id, title from posts where id = any(${ids})`;
     await sql.end();
-    const present = new Set(rows.map((r) => r.id));
-    const missing = acknowledged.filter((id) => !present.has(id));
+    const stored = new Map(rows.map((r) => [r.id, r.title]));
+    const missing = acknowledged.filter((a) => stored.get(a.id) !== a.title);
+    const duplicateIds = ids.length - new Set(ids).size;
+
+    // Writes sent while PostgreSQL was fully down, early enough to be refused before it could be back.
+    const refusable = writes.filter((w) => w.at >= stoppedAt && w.at <= startAt - FAIL_FAST_MS);
+    const refusedInTime = refusable.filter((w) => w.end < startAt && w.end - w.at <= FAIL_FAST_MS && w.status === 503 && w.envelope);
+    // Any write answered while it was down: a 503 in the envelope (nothing else can be true then); once
+    // the services have noticed, one that was never sent, so with Retry-After (services/README.md: "a
+    // request that needs PostgreSQL while it is unreachable gets 503 with Retry-After: 1"). Before that a
+    // write can meet a connection that dies under it, answered without Retry-After as it may have
+    // committed (services/kit/src/app.ts).
+    const answeredWhileDown = writes.filter((w) => w.at >= stoppedAt && w.end < startAt);
+    const badWhileDown = answeredWhileDown.filter((w) => !(w.status === 503 && w.envelope && (w.retryAfter !== null || w.at < stoppedAt + NOTICED_MS)));
+    const slowestWrite = writes.length ? Math.max(...writes.map((w) => w.end - w.at)) : Number.POSITIVE_INFINITY;
+    const tooSlow = writes.filter((w) => w.end - w.at > WRITE_LATENCY_BOUND_MS).length;
+    const refusalMs = refusable.map((w) => w.end - w.at);
+    // Every refusal, whenever it came, in the envelope (Retry-After only when the write was never sent).
+    const bare503 = writes.filter((w) => w.status === 503 && !w.envelope).length;
+    const maybeApplied = writes.filter((w) => w.status === 503 && w.retryAfter === null).length;
+    const refusedAfterUp = writes.filter((w) => w.status === 503 && w.at >= upAt).length;
 
     const duringOutage = load.outcomes.filter((o) => o.at >= downAt && o.at < upAt);
     const outageStatuses = byStatus(duringOutage);
@@ -196,9 +252,18 @@ async function scenario(mode: Mode, usernames: string[]): Promise<void> {
         "requests sent": load.outcomes.length,
         "acknowledged writes (201)": acknowledged.length,
         [`acknowledged writes in the last ${LAST_ACK_WINDOW_MS} ms before the ${crash ? "kill" : "stop"}`]: ackedJustBefore,
-        "acknowledged writes checked in the database": acknowledged.length,
-        "acknowledged writes missing": missing.length,
+        "acknowledged writes checked in the database (id and title)": acknowledged.length,
+        "acknowledged writes missing (no row with that id and title)": missing.length,
+        "acknowledged ids given twice": duplicateIds,
         "answers while PostgreSQL was down": JSON.stringify(outageStatuses),
+        [`writes sent while it was fully down, ≥ ${FAIL_FAST_MS} ms before its start: refused 503 (envelope) within ${FAIL_FAST_MS} ms, before the start / sent`]: `${refusedInTime.length} / ${refusable.length}`,
+        "those writes' answer time p50 / slowest (ms)": `${percentile(refusalMs, 50)} / ${refusalMs.length ? Math.max(...refusalMs) : "-"}`,
+        [`writes answered while it was down: all / not 503 in the envelope (with Retry-After from ${NOTICED_MS} ms after it was down)`]: `${answeredWhileDown.length} / ${badWhileDown.length}`,
+        "503s without Retry-After (a write whose connection failed under it: it may have been applied)": maybeApplied,
+        "PostgreSQL start → ready (ms)": upAt - startAt,
+        "writes sent once it was ready and still refused 503": refusedAfterUp,
+        "slowest write (ms)": slowestWrite,
+        [`writes slower than ${WRITE_LATENCY_BOUND_MS} ms`]: tooSlow,
         "answers overall": JSON.stringify(byStatus(load.outcomes)),
         "requests that got no answer (timeout, connection error)": hung,
         "PG ready → first 201 write (ms)": firstWriteMs,
@@ -208,11 +273,17 @@ async function scenario(mode: Mode, usernames: string[]): Promise<void> {
       },
       criteria: [
         { text: `writes were being acknowledged when PostgreSQL went away: at least one 201 in the last ${LAST_ACK_WINDOW_MS} ms before the ${crash ? "kill" : "stop"}`, met: ackedJustBefore > 0 },
-        { text: "every acknowledged (201) write is in the database afterwards", met: acknowledged.length > 0 && missing.length === 0 },
+        { text: "every acknowledged (201) write is in the database afterwards: a row with its id and the title it was written with", met: acknowledged.length > 0 && missing.length === 0 },
+        { text: "no id was acknowledged twice", met: acknowledged.length > 0 && duplicateIds === 0 },
+        {
+          text: `writes meet the outage with a fast refusal, not a wait for the database: every write sent while PostgreSQL was down, ≥ ${FAIL_FAST_MS} ms before it was started again (at least 8), was answered 503 in the error envelope within ${FAIL_FAST_MS} ms, before the start; every answer while it was down was a 503 in the envelope, with Retry-After from ${NOTICED_MS} ms after it was down`,
+          met: refusable.length >= 8 && refusedInTime.length === refusable.length && badWhileDown.length === 0,
+        },
+        { text: `every write answered within ${WRITE_LATENCY_BOUND_MS} ms, before, during and after the outage`, met: writes.length > 0 && tooSlow === 0 },
         { text: "/readyz answers 503 on user-, auth- and blog-service while PostgreSQL is down, and never 200 until it is back", met: notReadyWhileDown },
         { text: `first acknowledged write within ${RECOVERY_BOUND_MS / 1000} s of PostgreSQL being ready`, met: firstWriteMs <= RECOVERY_BOUND_MS },
         { text: `/readyz back to 200 on every service within ${RECOVERY_BOUND_MS / 1000} s`, met: maxReadyMs <= RECOVERY_BOUND_MS },
-        { text: "every write was either acknowledged (201) or refused with 503, before, during and after the outage (never 500/502/504)", met: unexpected.length === 0 },
+        { text: "every write was either acknowledged (201) or refused with 503 in the error envelope, before, during and after the outage (never 500/502/504)", met: unexpected.length === 0 && bare503 === 0 },
         { text: "every request got an answer (none hung or lost its connection)", met: hung === 0 },
       ],
     };

@@ -3,6 +3,7 @@
  * PostgreSQL, rate limits fall back to in-process ones, and no cache serves what changed meanwhile.
  */
 import { Redis } from "ioredis";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
 import { byStatus, sleep, startLoad, timeUntil } from "./load.mjs";
@@ -10,6 +11,26 @@ import { BLOG_CACHE_GENERATION_KEY as CACHE_GENERATION_KEY } from "../../service
 import { recordScenario, renderReliability, unmet, type ScenarioResult } from "./report.mjs";
 
 const OUTAGE_MS = 4_000;
+/** Each reader's pause between reads: at most 5 reads/s each (load.mts sends the next after the answer and the pause). */
+const READ_PAUSE_MS = 200;
+const READERS = 3;
+/**
+ * Reads answered while Redis was down, at least this share of what 3 readers pacing at 5/s could send in that
+ * time: a read that waited for Redis (or a timeout) holds its reader, so blocking reads make the count collapse.
+ * Not 1: each read's own latency and the timer add to the 200 ms pause.
+ */
+const READ_RATE_SHARE = 0.7;
+/**
+ * Any read sent while Redis was down answers within this. With Redis gone, a command fails at once (no
+ * offline queue) or at the latest after the kit's 500 ms command timeout (services/kit/src/redis.ts), after
+ * which the connection is dropped and later commands fail at once; a read makes its Redis calls one after
+ * another (the gateway's limiter, then the service's cache), so it pays at most one such timeout. Taking
+ * 1 s or more means it waited on Redis beyond that: blocked until Redis answered or came back.
+ */
+const READ_BOUND_MS = 1_000;
+/** The original per-client login limit (services/api-gateway/src/routes.ts RATE_LIMITS.login: 5/min, burst 5). */
+const LOGIN_LIMIT = 5;
+const LOGIN_ATTEMPTS = 7;
 /** From Redis being ready again to every service's /readyz reporting it ok (the client's backoff is capped at 3 s). */
 const RECONNECT_BOUND_MS = 10_000;
 let platform: TestPlatform;
@@ -57,6 +78,15 @@ describe("Redis down during load", () => {
     const warmed = await inRedis(async (r) => (await r.get(staleKey)) !== null && (await r.keys("user:*:rd1")).length === 1);
 
     let writesPaused = false;
+    /** The writer's acknowledged (201) posts: the title it sent, when it was sent and answered. */
+    const acked: { id: number; title: string; sentAt: number; answeredAt: number }[] = [];
+    const write = async (title: string) => {
+      const sentAt = Date.now();
+      const r = await call(base, "POST", "/api/posts", { token: writer!.token, body: { title, content: "steady writes", category_name: "Load" } });
+      const id = (r.json as { id?: unknown } | undefined)?.id;
+      if (r.status === 201) acked.push({ id: typeof id === "number" ? id : Number.NaN, title, sentAt, answeredAt: Date.now() });
+      return r;
+    };
     const load = startLoad({
       concurrency: 4,
       hardTimeoutMs: 60_000,
@@ -64,7 +94,7 @@ describe("Redis down during load", () => {
         // The writer pauses while the gateway's micro-cache is warmed just before the outage (a write would
         // move the generation and retire what was just stored); its writes resume during the outage.
         if (w === 3 && writesPaused) return { label: "write paused", send: () => call(base, "GET", "/api/auth/health") };
-        if (w === 3) return { label: "write", send: () => call(base, "POST", "/api/posts", { token: writer!.token, body: { title: `load ${n}`, content: "steady writes", category_name: "Load" } }) };
+        if (w === 3) return { label: "write", send: () => write(`load ${n}`) };
         const what = READS[n % READS.length]!;
         const path = what === "post" ? `/api/posts/${p1Id}` : what;
         // Reader 0 is anonymous (the gateway's micro-cache path) except for its own profile.
@@ -72,7 +102,7 @@ describe("Redis down during load", () => {
         return { label: `read ${what}`, send: () => call(base, "GET", path, { ...(token && { token }) }) };
       },
       // Readers 5 req/s each: under the original per-user read limits (the writer meets its create limit).
-      pauseMs: 200,
+      pauseMs: READ_PAUSE_MS,
     });
     const gatewayPid = platform.services["api-gateway"].process?.pid;
     const rssBefore = rssMb(gatewayPid);
@@ -97,7 +127,7 @@ describe("Redis down during load", () => {
     const p2 = await call(base, "POST", "/api/posts", { token: r1!.token, body: { title: "Written during the outage", content: "new", category_name: "Outage" } });
     const readDuring = await call(base, "GET", `/api/posts/${p1Id}`);
     const logins = [];
-    for (let i = 0; i < 7; i++) logins.push((await call(base, "POST", "/api/login", { body: { username: "nobody-here", password: "wrong-password-1" } })).status);
+    for (let i = 0; i < LOGIN_ATTEMPTS; i++) logins.push((await call(base, "POST", "/api/login", { body: { username: "nobody-here", password: "wrong-password-1" } })).status);
     await sleep(OUTAGE_MS - 500);
 
     // No write from here on: a generation bump after Redis returns can only be the invalidation owed for the
@@ -143,9 +173,34 @@ describe("Redis down during load", () => {
     await sleep(1000);
     await load.stop();
 
+    // What was acknowledged during the outage is in PostgreSQL: the writer's posts (id, title, author), the
+    // post created, the rename and the email change.
+    const sql = postgres(platform.postgres.url, { max: 1, onnotice: () => {} });
+    const ackedIds = acked.map((a) => a.id).filter(Number.isInteger);
+    const rows = await sql<{ id: number; title: string; author: string }[]>`select id, title, author from posts where id = any(${ackedIds})`;
+    const p1Row = await sql<{ title: string }[]>`select title from posts where id = ${p1Id}`;
+    const p2Row = p2Id === undefined ? [] : await sql<{ title: string; author: string }[]>`select title, author from posts where id = ${p2Id}`;
+    const rd1Row = await sql<{ email: string }[]>`select email from users where lower(username) = 'rd1'`;
+    await sql.end();
+    const inDb = new Map(rows.map((r) => [r.id, r]));
+    const ackedDuring = acked.filter((a) => a.sentAt >= downAt && a.answeredAt < upAt);
+    const notStored = (list: typeof acked) => list.filter((a) => inDb.get(a.id)?.title !== a.title || inDb.get(a.id)?.author !== "rdw");
+    const missingDuring = notStored(ackedDuring);
+    const missingOverall = notStored(acked);
+    const outageWritesStored =
+      p1Row[0]?.title === "Changed during the outage" && p2Row[0]?.title === "Written during the outage" && p2Row[0]?.author === "rd1" && rd1Row[0]?.email === "rd1-new@example.com";
+
     const reads = load.outcomes.filter((o) => o.label.startsWith("read"));
-    const readsDuring = reads.filter((o) => o.at >= downAt && o.at < upAt);
+    // Reads sent while Redis was down, and those of them answered before it was back: a read that waited for
+    // Redis to return is sent during the outage but not answered in it.
+    const readsSentDuring = reads.filter((o) => o.at >= downAt && o.at < upAt);
+    const readsDuring = readsSentDuring.filter((o) => o.at + o.ms < upAt);
+    const outageSeconds = (upAt - downAt) / 1000;
+    const readsExpected = Math.floor(READ_RATE_SHARE * READERS * (1000 / READ_PAUSE_MS) * outageSeconds);
+    const slowReads = readsSentDuring.filter((o) => o.ms >= READ_BOUND_MS);
+    const maxReadMs = readsSentDuring.length ? Math.round(Math.max(...readsSentDuring.map((o) => o.ms))) : Number.NaN;
     const readFailures = reads.filter((o) => o.status < 200 || o.status >= 300);
+    const expectedLogins = Array.from({ length: LOGIN_ATTEMPTS }, (_, i) => (i < LOGIN_LIMIT ? 401 : 429));
     const stale = Object.entries(fresh).filter(([, ok]) => !ok).map(([k]) => k);
     const result: ScenarioResult = {
       id: "redis-down",
@@ -154,10 +209,17 @@ describe("Redis down during load", () => {
       injected: `Redis stopped for ${OUTAGE_MS / 1000} s (SIGTERM; its append-only file kept) while 3 readers (list, post, categories, profile; 5 req/s each) and a writer (a post every 200 ms, so its create limit of 10/min answers 429 beyond) ran through the gateway at the original rate limits; during the outage a post was renamed, a profile's email changed and a post was created in a new category; Redis then restarted with the entries cached before`,
       measured: {
         "requests sent": load.outcomes.length,
-        "reads sent / while Redis was down": `${reads.length} / ${readsDuring.length}`,
+        "reads sent overall": reads.length,
+        "Redis down → back (s)": outageSeconds.toFixed(2),
+        "reads sent while Redis was down / of them answered before it was back": `${readsSentDuring.length} / ${readsDuring.length}`,
+        [`reads answered while Redis was down, needed (${READ_RATE_SHARE} × ${READERS} readers × ${1000 / READ_PAUSE_MS}/s × outage)`]: readsExpected,
+        "slowest read sent while Redis was down (ms)": maxReadMs,
         "reads failed (non-2xx)": readFailures.length,
         "answers overall": JSON.stringify(byStatus(load.outcomes)),
         "writes during the outage (rename, email, create)": `${patched.status}, ${email.status}, ${p2.status}`,
+        "writer's acknowledged posts (201) overall / while Redis was down": `${acked.length} / ${ackedDuring.length}`,
+        "of them missing in PostgreSQL (id, title, author) overall / while Redis was down": `${missingOverall.length} / ${missingDuring.length}`,
+        "rename, created post and email change found in PostgreSQL": outageWritesStored ? "yes" : `no (title ${p1Row[0]?.title}, created ${JSON.stringify(p2Row[0])}, email ${rd1Row[0]?.email})`,
         "login attempts while Redis was down (per-client limit 5/min)": logins.join(", "),
         "stale entries present in Redis after it returned": staleSurvived ? "yes (old generation)" : "no",
         "Redis ready → services report it ok (ms)": Number.isNaN(reconnectMs) ? "not within 15 s" : reconnectMs,
@@ -168,9 +230,20 @@ describe("Redis down during load", () => {
       },
       criteria: [
         { text: "the caches were warm before the outage, the blog's in Redis and the gateway's micro-cache (so stale entries could be served)", met: warmed && microCached.every(Boolean) },
-        { text: "no read failed (no 5xx, no 429, no lost connection) before, during or after the outage, and reads did run during it", met: readsDuring.length > 0 && readFailures.length === 0 },
+        { text: "no read failed (no 5xx, no 429, no lost connection) before, during or after the outage", met: reads.length > 0 && readFailures.length === 0 },
+        {
+          text: `reads kept being answered while Redis was down: at least ${READ_RATE_SHARE} × ${READERS} readers × ${1000 / READ_PAUSE_MS}/s × the outage's length answered before Redis was back, and every read sent during it answered within ${READ_BOUND_MS} ms (past the kit's 500 ms Redis command timeout means it waited on Redis)`,
+          met: readsDuring.length >= readsExpected && readsExpected > 0 && readsSentDuring.length > 0 && slowReads.length === 0,
+        },
         { text: "writes during the outage succeed (200, 200, 201) and a read during it is fresh", met: patched.status === 200 && email.status === 200 && p2.status === 201 && (readDuring.json as { title?: string } | undefined)?.title === "Changed during the outage" },
-        { text: "the login limit still answers 429 while Redis is down (in-process fallback)", met: logins.includes(429) },
+        {
+          text: "every write acknowledged while Redis was down is in PostgreSQL afterwards: the writer's posts (201s sent and answered during the outage, at least one; id, title, author), the created post, the rename and the email change; and every other 201 of the writer too",
+          met: ackedDuring.length > 0 && missingDuring.length === 0 && missingOverall.length === 0 && outageWritesStored,
+        },
+        {
+          text: `the login limit falls back to in-process counters at the original limit while Redis is down: ${LOGIN_ATTEMPTS} bad logins answer ${LOGIN_LIMIT} × 401 then 429 (${expectedLogins.join(", ")})`,
+          met: JSON.stringify(logins) === JSON.stringify(expectedLogins),
+        },
         { text: "Redis came back holding the pre-outage entries", met: staleSurvived },
         { text: `the blog- and user-service report Redis ok within ${RECONNECT_BOUND_MS / 1000} s of it being ready`, met: Number.isFinite(reconnectMs) && reconnectMs <= RECONNECT_BOUND_MS },
         { text: `the blog's cache generation (${CACHE_GENERATION_KEY}) moved past the one at the outage (the invalidation owed for its writes was paid), and the cache is used again: a read files the renamed post under the new generation`, met: genNewer && cachedAgain },

@@ -1,16 +1,36 @@
 /**
  * Rolling restart: two instances of each service behind the gateway, and two gateways behind an ingress
  * (the Istio ingress's stand-in); each instance gets SIGTERM in turn (and is started again before the
- * next) while load runs through the ingress. Nothing may fail.
+ * next) while load runs through the ingress. Nothing may fail, every acknowledged write is in the
+ * database under its id with its title, and each instance is shown (by its own request counter) to have
+ * been serving the load just before its SIGTERM.
  */
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PASSWORD, call, newUser, rssMb, startIngress, startTestPlatform, type TestPlatform } from "./harness.mjs";
+import { PASSWORD, call, newUser, rssMb, startIngress, startTestPlatform, type Reply, type TestPlatform } from "./harness.mjs";
 import { byStatus, percentile, sleep, startLoad } from "./load.mjs";
 import { recordScenario, renderReliability, unmet, type ScenarioResult } from "./report.mjs";
 
 let platform: TestPlatform;
 let ingress: Awaited<ReturnType<typeof startIngress>>;
+
+/** How long before its SIGTERM an instance's requests are counted, and how many it must have served then. */
+const SERVING_WINDOW_MS = 1_500;
+const MIN_SERVED = 3;
+/** Probes and scrapes (the gateway's and the ingress's pools poll /readyz): not the load. */
+const PROBE_ROUTES = new Set(["/readyz", "/healthz", "/metrics"]);
+
+/** Requests the instance has answered (its /metrics `http_requests_total`, probes and scrapes left out); NaN when unreadable. */
+async function served(url: string): Promise<number> {
+  const r = await call(url, "GET", "/metrics", { timeoutMs: 2_000 });
+  if (r.status !== 200) return Number.NaN;
+  let n = 0;
+  for (const line of r.text.split("\n")) {
+    const m = /^http_requests_total\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
+    if (m && !PROBE_ROUTES.has(/route="([^"]*)"/.exec(m[1]!)?.[1] ?? "")) n += Number(m[2]);
+  }
+  return n;
+}
 
 beforeAll(async () => {
   platform = await startTestPlatform({
@@ -31,14 +51,21 @@ describe("rolling restart under load", () => {
     const users = await Promise.all(["rr1", "rr2", "rr3"].map((u) => newUser(base, u)));
     const seed = await call(base, "POST", "/api/posts", { token: users[0]!.token, body: { title: "seed", content: "seed", category_name: "Rolling" } });
     const seedId = (seed.json as { id: number }).id;
-    const acknowledged: number[] = [];
+    /** Each acknowledged write: its id and the (unique) title it was written with. */
+    const acknowledged: { id: number; title: string }[] = [];
+    const titles = new Map<Reply, string>();
     const mix = [
       () => ({ label: "GET /api/posts", send: () => call(base, "GET", "/api/posts") }),
       (w: number) => ({ label: "GET /api/posts/:id", send: () => call(base, "GET", `/api/posts/${seedId}`, { token: users[w % 3]!.token }) }),
       (w: number) => ({ label: "GET /api/users/me", send: () => call(base, "GET", "/api/users/me", { token: users[w % 3]!.token }) }),
-      (w: number) => ({
+      (w: number, n: number) => ({
         label: "POST /api/posts",
-        send: () => call(base, "POST", "/api/posts", { token: users[w % 3]!.token, body: { title: `rolling ${w}`, content: "during a restart", category_name: "Rolling" } }),
+        send: async () => {
+          const title = `rolling w${w} n${n}`;
+          const r = await call(base, "POST", "/api/posts", { token: users[w % 3]!.token, body: { title, content: "during a restart", category_name: "Rolling" } });
+          titles.set(r, title);
+          return r;
+        },
       }),
       () => ({ label: "GET /.well-known/jwks.json", send: () => call(base, "GET", "/.well-known/jwks.json") }),
       // Login goes gateway → auth → user (the credential check): both hops see restarts.
@@ -49,29 +76,41 @@ describe("rolling restart under load", () => {
       concurrency: 12,
       hardTimeoutMs: 150_000,
       pauseMs: 10,
-      next: (w, n) => mix[(w + n) % mix.length]!(w),
+      next: (w, n) => mix[(w + n) % mix.length]!(w, n),
       onReply: (label, r) => {
-        if (label === "POST /api/posts" && r.status === 201) acknowledged.push((r.json as { id: number }).id);
+        if (label === "POST /api/posts" && r.status === 201) acknowledged.push({ id: (r.json as { id: number }).id, title: titles.get(r)! });
+        titles.delete(r);
       },
     });
     const rssBefore = rssMb(platform.services["api-gateway"].process?.pid);
     await sleep(1000);
 
     const restarts: string[] = [];
+    /** Per instance: requests (load, not probes) it answered in the SERVING_WINDOW_MS before its SIGTERM. */
+    const servedBefore: Record<string, number> = {};
     for (const name of ["user-service", "auth-service", "blog-service", "api-gateway"] as const)
       for (const [i, inst] of platform.instances[name].entries()) {
+        const from = await served(inst.url);
+        await sleep(SERVING_WINDOW_MS);
+        servedBefore[`${name}#${i + 1}`] = (await served(inst.url)) - from;
         const started = Date.now();
         const code = await inst.stop();
         await inst.start();
         restarts.push(`${name}#${i + 1}: exit ${code}, back in ${Date.now() - started} ms`);
-        await sleep(500);
+        // The next instance's counting window (SERVING_WINDOW_MS) is the pause before its SIGTERM.
       }
     await sleep(1000);
     await load.stop();
 
+    // Each acknowledged id holds the title it was written with (an id handed out twice would show another).
+    const ids = acknowledged.map((a) => a.id);
     const sql = postgres(platform.postgres.url, { max: 1, onnotice: () => {} });
-    const rows = await sql<{ id: number }[]>`select id from posts where id = any(${acknowledged})`;
+    const rows = await sql<{ id: number; title: string }[]>`select id, title from posts where id = any(${ids})`;
     await sql.end();
+    const stored = new Map(rows.map((r) => [r.id, r.title]));
+    const missing = acknowledged.filter((a) => stored.get(a.id) !== a.title).length;
+    const duplicateIds = ids.length - new Set(ids).size;
+    const idle = Object.entries(servedBefore).filter(([, n]) => !(n >= MIN_SERVED));
     const failed = load.outcomes.filter((o) => o.status < 200 || o.status >= 300);
     const failedBy: Record<string, number> = {};
     for (const f of failed) failedBy[`${f.label} → ${f.status}`] = (failedBy[`${f.label} → ${f.status}`] ?? 0) + 1;
@@ -80,13 +119,15 @@ describe("rolling restart under load", () => {
       title: "Rolling restart of every service under load",
       suite: "npm run test:resilience",
       injected:
-        "Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists), and two gateways behind an ingress standing in for the Istio ingress (it picks gateways whose /readyz is 200 and retries only a refused connection elsewhere, as Envoy does with the endpoints and Istio's default retry policy; a reset or a broken answer reaches the client); SIGTERM to each of the eight instances in turn, each started again before the next, while 12 workers sent reads, authenticated post creates, logins (gateway → auth → user), JWKS and health requests through the ingress",
+        `Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists), and two gateways behind an ingress standing in for the Istio ingress (it picks gateways whose /readyz is 200 and retries only a refused connection elsewhere, as Envoy does with the endpoints and Istio's default retry policy; a reset or a broken answer reaches the client); SIGTERM to each of the eight instances in turn, each started again before the next and each after a ${SERVING_WINDOW_MS / 1000} s window in which its own /metrics request counter was read, while 12 workers sent reads, authenticated post creates, logins (gateway → auth → user), JWKS and health requests through the ingress`,
       measured: {
         "requests sent": load.outcomes.length,
         "requests failed": failed.length,
         "failures by route and status": failed.length ? JSON.stringify(failedBy) : "none",
         "answers overall": JSON.stringify(byStatus(load.outcomes)),
-        "acknowledged writes checked in the database / missing": `${acknowledged.length} / ${acknowledged.length - rows.length}`,
+        "acknowledged writes checked in the database (id and title) / missing": `${acknowledged.length} / ${missing}`,
+        "acknowledged ids given twice": duplicateIds,
+        [`requests each instance answered in the ${SERVING_WINDOW_MS} ms before its SIGTERM (its /metrics, probes left out)`]: Object.entries(servedBefore).map(([k, n]) => `${k} ${n}`).join(", "),
         "p99 latency (ms)": percentile(load.outcomes.map((o) => o.ms), 99),
         restarts: restarts.join("; "),
         "gateway #1 RSS at the start / of its restarted process at the end (MB)": `${rssBefore} / ${rssMb(platform.services["api-gateway"].process?.pid)}`,
@@ -94,7 +135,12 @@ describe("rolling restart under load", () => {
       criteria: [
         { text: "all eight instances (two gateways included) drained and exited 0 on SIGTERM, and came back ready", met: restarts.length === 8 && restarts.every((r) => r.includes("exit 0")) },
         { text: "zero failed requests (every answer 2xx, no lost connection)", met: load.outcomes.length > 0 && failed.length === 0 },
-        { text: "every acknowledged write is in the database", met: acknowledged.length > 0 && rows.length === acknowledged.length },
+        {
+          text: `every instance was serving the load when it got SIGTERM: at least ${MIN_SERVED} requests answered (its own http_requests_total, probes and scrapes left out) in the ${SERVING_WINDOW_MS} ms before`,
+          met: Object.keys(servedBefore).length === 8 && idle.length === 0,
+        },
+        { text: "every acknowledged write is in the database: a row with its id and the title it was written with", met: acknowledged.length > 0 && missing === 0 },
+        { text: "no id was acknowledged twice", met: acknowledged.length > 0 && duplicateIds === 0 },
       ],
     };
     recordScenario(result);
