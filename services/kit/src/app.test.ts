@@ -477,12 +477,15 @@ describe("dependency outage", () => {
     };
     app.post("/reset", fail("CONNECTION_CLOSED"));
     app.post("/refused", fail("ECONNREFUSED"));
+    // PostgreSQL refusing the connection while it starts or stops (cannot_connect_now): nothing was sent.
+    app.post("/starting", fail("57P03"));
     app.get("/reset", fail("CONNECTION_CLOSED"));
     const write = await app.request("/reset", { method: "POST" });
     expect([write.status, write.headers.get("retry-after")]).toEqual([503, null]);
     expect(((await write.json()) as { message: string }).message).toMatch(/may or may not have been applied/);
     // Never sent, or only a read: retrying is safe and the answer says when.
     expect((await app.request("/refused", { method: "POST" })).headers.get("retry-after")).toBe("1");
+    expect((await app.request("/starting", { method: "POST" })).headers.get("retry-after")).toBe("1");
     expect((await app.request("/reset")).headers.get("retry-after")).toBe("1");
   });
 });

@@ -322,8 +322,11 @@ export function accessRecorder(logger: Logger, metrics: Metrics): (r: AnsweredRe
   };
 }
 
-/** Failures that happen before a query leaves the process: the database cannot have applied it. */
-const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "CONNECT_TIMEOUT", "CONNECTION_ENDED"]);
+/**
+ * Failures that happen before a query leaves the process, or before PostgreSQL accepts the connection
+ * (57P03 cannot_connect_now: starting up, shutting down, in recovery): the database cannot have applied it.
+ */
+const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "CONNECT_TIMEOUT", "CONNECTION_ENDED", "57P03"]);
 const neverSent = (err: unknown): boolean => NEVER_SENT_CODES.has(String((err as { code?: unknown } | null)?.code));
 
 /** The route pattern for metrics and logs: never the raw path (unbounded label values). */
