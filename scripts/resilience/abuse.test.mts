@@ -14,9 +14,20 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { normalizeIp } from "../../services/api-gateway/src/client-address.js";
 import { HOP_BY_HOP_HEADERS } from "../../services/api-gateway/src/proxy.js";
-import { RATE_LIMITS } from "../../services/api-gateway/src/routes.js";
 import { PASSWORD, isEnvelope, startTestPlatform, type TestPlatform } from "./harness.mjs";
 import { recordScenario, renderReliability, unmet } from "./report.mjs";
+
+/**
+ * The limits asserted, written down here rather than read from the gateway's RATE_LIMITS, so raising one
+ * there fails this test: the original's login limit (slowapi, 5 a minute per client) and public-profile
+ * limit (120 a minute), and the per-account login limit services/README.md documents (50 per 15 minutes,
+ * whoever asks; its cell `rl:login_account:acct:<username>`, the username trimmed and ASCII-case folded).
+ */
+const LOGIN_PER_CLIENT = 5;
+const ACCOUNT_LIMIT = 50;
+const ACCOUNT_PERIOD_S = 900;
+const LOOKUP_LIMIT = 120;
+const LOOKUP_PERIOD_S = 60;
 
 /** The ingress stand-in's own source address: the only proxy the gateway trusts. */
 const INGRESS_ADDRESS = "127.0.0.2";
@@ -126,35 +137,40 @@ describe("abuse", () => {
       const r = count(await from(freshClient(), "POST", "/api/register", { username: u, email: `${u}@example.com`, password: PASSWORD }));
       if (r.status !== 201) throw new Error(`signup ${u}: ${r.status} ${r.text}`);
     }
-    const accountLimit = RATE_LIMITS.loginAccount.limit;
-    const perClientLimit = RATE_LIMITS.login.limit;
+    const accountLimit = ACCOUNT_LIMIT;
+    const perClientLimit = LOGIN_PER_CLIENT;
 
     // (a) Many clients, one account: each client is under its own limit, the account is not. The account's
     // first attempts are written to its GCRA cell in Redis as the gateway records them (the theoretical
     // arrival time, one interval per attempt ahead of Redis's clock): the throttle gives one attempt back
-    // every 18 s, and 50 real Argon2id logins take longer than that on a busy machine. The last five are real.
+    // every 18 s, and 50 real Argon2id logins take longer than that on a busy machine. The last five are real,
+    // and so are the three refused after them, all eight spelling the username another way (ASCII case,
+    // surrounding spaces; the cell is written under the plain name): one account however it is written, so
+    // no spelling buys a fresh budget.
     const realAttempts = 5;
-    const intervalMs = (RATE_LIMITS.loginAccount.periodSeconds * 1000) / accountLimit;
+    const intervalMs = (ACCOUNT_PERIOD_S * 1000) / accountLimit;
     const spend = async (username: string, attempts: number) => {
       const redis = new Redis(p.redis!.url, { maxRetriesPerRequest: 1 });
       try {
         const [seconds, micros] = await redis.time();
         const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-        await redis.set(`rl:${RATE_LIMITS.loginAccount.name}:acct:${username}`, String(now + attempts * intervalMs), "PX", RATE_LIMITS.loginAccount.periodSeconds * 1000);
+        await redis.set(`rl:login_account:acct:${username}`, String(now + attempts * intervalMs), "PX", ACCOUNT_PERIOD_S * 1000);
       } finally {
         redis.disconnect();
       }
     };
+    const spellings = (u: string) => [u.toUpperCase(), ` ${u}`, `${u[0]!.toUpperCase()}${u.slice(1)}`, `${u}  `, `\t${u.toUpperCase()} `, u.replace(/_.*/, (rest) => rest.toUpperCase()), `  ${u}`, u];
     const onAccount = async (username: string) => {
       await spend(username, accountLimit - realAttempts);
       const out: Answer[] = [];
-      for (let i = 0; i < realAttempts + 3; i++) out.push(count(await login(freshClient(), username)));
+      for (const spelling of spellings(username)) out.push(count(await login(freshClient(), spelling)));
       return out;
     };
     const existing = await onAccount("target_acct");
-    // Even the right password waits once the account is throttled (the attacker cannot tell a hit). Asked
-    // at once, well inside the 18 s before the throttle lets one attempt through again.
-    const rightPassword = count(await login(freshClient(), "target_acct", PASSWORD));
+    // Even the right password waits once the account is throttled (the attacker cannot tell a hit), whatever
+    // the spelling (the user-service matches ASCII case, so this one would log in). Asked at once, well
+    // inside the 18 s before the throttle lets one attempt through again.
+    const rightPassword = count(await login(freshClient(), "TARGET_ACCT", PASSWORD));
     const unknown = await onAccount("ghost_acct");
     const expected = [...Array<number>(realAttempts).fill(401), 429, 429, 429];
     const accountThrottled = JSON.stringify(existing.map((a) => a.status)) === JSON.stringify(expected);
@@ -232,11 +248,11 @@ describe("abuse", () => {
     const timingRatio = Math.abs(median(pairDifferences)) / knownMedian;
     // (d) Existence shows in two places, as in the original API: signup (a taken username) and the public
     // profile lookup GET /api/users/:username (200 vs 404). What bounds enumeration through the lookup is its
-    // per-client limit (RATE_LIMITS.userGet, per minute): one client, lookups paced under the global limit
+    // per-client limit (LOOKUP_LIMIT, per minute): one client, lookups paced under the global limit
     // (20/s, so it never refuses first), known and unknown names alternating, until the first 429. GCRA
     // gives one lookup back per interval, so at most limit + elapsed / interval (+1) are answered first.
-    const lookupLimit = RATE_LIMITS.userGet.limit;
-    const lookupIntervalMs = (RATE_LIMITS.userGet.periodSeconds * 1000) / lookupLimit;
+    const lookupLimit = LOOKUP_LIMIT;
+    const lookupIntervalMs = (LOOKUP_PERIOD_S * 1000) / lookupLimit;
     const enumerator = freshClient();
     const lookups: Answer[] = [];
     const lookupStarted = performance.now();
@@ -263,7 +279,7 @@ describe("abuse", () => {
       title: "Abuse: brute force, forged X-Forwarded-For, enumeration",
       suite: "npm test" as const,
       injected:
-        `Production limits. On one existing account and on one unknown account, ${accountLimit - realAttempts} attempts recorded in the account's rate-limit cell in Redis as the gateway records them, then ${realAttempts + 3} wrong-password logins, each from a different client address; ` +
+        `Production limits. On one existing account and on one unknown account, ${accountLimit - realAttempts} attempts recorded in the account's rate-limit cell in Redis as the gateway records them, then ${realAttempts + 3} wrong-password logins, each from a different client address and each spelling the username another way (${spellings("target_acct").map((x) => JSON.stringify(x)).join(", ")}); then the right password spelled "TARGET_ACCT"; ` +
         "10 on another account from 10 clients, then its owner's right password from an 11th; " +
         `${perClientLimit + 2} logins on different accounts from one client; ` +
         `the gateway trusting X-Forwarded-For only from ${TRUSTED_PROXY_CIDRS} (TRUSTED_PROXY_CIDRS), which only an ingress stand-in connects from, appending its client's address to X-Forwarded-For as Envoy does: through it, ${perClientLimit + 2} logins from one client forging a new X-Forwarded-For, X-Real-IP and Forwarded each time, and ${perClientLimit + 1} from each of two clients forging the same ones; straight to the gateway, ${perClientLimit + 2} from one client forging them (X-Forwarded-For ending in the ingress's address); ` +
@@ -289,11 +305,14 @@ describe("abuse", () => {
         "Retry-After on the lookup throttle (s)": lookupRefused.retryAfter ?? "none",
       },
       criteria: [
-        { text: `one account is throttled (429 + Retry-After) after ${accountLimit} attempts however many clients ask`, met: accountThrottled && !!last.retryAfter },
+        {
+          text: `one account is throttled (429 + Retry-After) after ${accountLimit} attempts in ${ACCOUNT_PERIOD_S / 60} minutes (services/README.md) however many clients ask and however its username is spelled (ASCII case, surrounding spaces)`,
+          met: accountThrottled && !!last.retryAfter,
+        },
         { text: "the account throttle looks the same for an existing and an unknown account (same statuses, same 429 body in the envelope)", met: sameForUnknown && !throttleReveals && throttleEnvelope },
-        { text: "a throttled account refuses even the right password until it cools down", met: rightPassword.status === 429 },
+        { text: "a throttled account refuses even the right password (spelled in capitals) until it cools down", met: rightPassword.status === 429 },
         { text: "ten clients' wrong passwords do not keep the owner out: the right password from another client logs in", met: ownerAfterTen.status === 200 },
-        { text: `one client is throttled after ${perClientLimit} logins across accounts`, met: clientThrottled },
+        { text: `one client is throttled after ${perClientLimit} logins a minute across accounts (the original's limit)`, met: clientThrottled },
         { text: "behind the trusted ingress, forging X-Forwarded-For / X-Real-IP / Forwarded does not escape the per-client limit: the client is the address the ingress appended", met: xffIgnored },
         { text: "behind the trusted ingress, two clients forging the same X-Forwarded-For are throttled separately", met: twinsSeparate },
         { text: "straight to the gateway (not through the trusted ingress), a forged X-Forwarded-For is ignored: the TCP peer is the client", met: directIgnored },
@@ -304,7 +323,7 @@ describe("abuse", () => {
         },
         { text: "signup with a taken username answers 400 naming the field (one of the two places existence shows, as the original)", met: taken.status === 400 && /"field":"username"/.test(taken.text) },
         {
-          text: `the public profile lookup GET /api/users/:username (the original API's) shows existence (200 vs 404); its per-client limit bounds enumeration: one client gets at least ${RATE_LIMITS.userGet.limit} and at most ${RATE_LIMITS.userGet.limit} per minute plus the refill (one per ${(RATE_LIMITS.userGet.periodSeconds * 1000) / RATE_LIMITS.userGet.limit} ms) answered, then 429 + Retry-After`,
+          text: `the public profile lookup GET /api/users/:username (the original API's) shows existence (200 vs 404); its per-client limit (the original's) bounds enumeration: one client gets at least ${LOOKUP_LIMIT} and at most ${LOOKUP_LIMIT} per minute plus the refill (one per ${lookupIntervalMs} ms) answered, then 429 + Retry-After`,
           met: lookupShows && lookupBounded,
         },
       ],

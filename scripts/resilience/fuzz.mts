@@ -21,6 +21,11 @@ export interface FuzzCase {
   kind: string;
   /** A static-file traversal attempt: a 2xx must be a file of the web root. */
   traversal?: boolean;
+  /**
+   * SQL metacharacters somewhere in it (body field, query or path parameter): its answer must be quick, or a
+   * time-based injection (`pg_sleep`) ran.
+   */
+  sql?: boolean;
 }
 
 export interface FuzzContext {
@@ -122,17 +127,34 @@ function serviceEndpoints(target: Exclude<Target, "gateway">, ctx: FuzzContext):
   ];
 }
 
-export const SQL_PAYLOADS = ["' OR 1=1 --", '"; DROP TABLE posts; --', "%", "_", "\\", "\u0000", "'; SELECT pg_sleep(5); --", "1' AND '1'='1", "admin'--", "$$; --"];
+/**
+ * The time-based ones sleep 5 s if they ever reach PostgreSQL as SQL: in a condition (`OR pg_sleep(5)`), a
+ * concatenation or a sub-select as well as a stacked statement (which the extended protocol would refuse).
+ */
+export const SQL_PAYLOADS = [
+  "' OR 1=1 --", '"; DROP TABLE posts; --', "%", "_", "\\", "\u0000", "'; SELECT pg_sleep(5); --", "1' AND '1'='1", "admin'--", "$$; --",
+  "' OR pg_sleep(5) IS NULL --", "'||pg_sleep(5)||'", "1 AND (SELECT 1 FROM pg_sleep(5)) IS NULL", "') OR (SELECT pg_sleep(5)) IS NULL --",
+];
 const UNICODE = ["😀💥", "\u202eRTL", "\u200b\u200d", "한국어 텍스트", "\ud800", "\udfff", "e\u0301", "\uffff", "𝕏".repeat(50)];
 const WRONG_TYPES: unknown[] = [0, -1, 1e308, 3.14, true, false, null, [], {}, [1, "a"], { $ne: null }, JSON.parse('{"__proto__":{"admin":true}}')];
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND", "FOO", "get"];
 const QUERIES = [
   "?offset=-1", "?limit=0", "?limit=101", "?limit=abc", "?limit=1e3", "?offset=99999999999999999999", "?offset=1.5",
   "?q=%25", "?q=_", "?q=%ZZ", "?q=%C3%28", "?q=%00", "?q=" + "a".repeat(5000), "?a[]=1&a[]=2", "?__proto__[x]=1",
-  "?page=-1&per_page=100000", "?category=%27%20OR%201%3D1--", "?author=%22%3B%20DROP%20TABLE%20posts%3B--", "?q=%26%7C%21%3A*()%3C-%3E",
+  "?page=-1&per_page=100000", "?q=%26%7C%21%3A*()%3C-%3E",
   "?limit=1&limit=2", "?&&&==", "?" + "x=1&".repeat(2000), "?q=%F0%9F%98%80", "?q=%ED%A0%80",
 ];
-const ID_SEGMENTS = ["0", "-1", "1.5", "1e3", "%00", "%ZZ", "99999999999999999999", "%27%20OR%201%3D1--", "..%2F..%2Fetc%2Fpasswd", "%F0%9F%98%80", "NaN", "0x10", " 1", "1;DROP"];
+/** Query strings carrying SQL (time-based ones included): marked `sql`, their answers are timed. */
+const SQL_QUERIES = [
+  "?category=%27%20OR%201%3D1--", "?author=%22%3B%20DROP%20TABLE%20posts%3B--",
+  ...["q", "author", "category", "offset", "limit"].flatMap((param) => [
+    `?${param}=${encodeURIComponent("' OR pg_sleep(5) IS NULL --")}`,
+    `?${param}=${encodeURIComponent("'||pg_sleep(5)||'")}`,
+    `?${param}=${encodeURIComponent("1;SELECT pg_sleep(5)")}`,
+  ]),
+];
+const ID_SEGMENTS = ["0", "-1", "1.5", "1e3", "%00", "%ZZ", "99999999999999999999", "..%2F..%2Fetc%2Fpasswd", "%F0%9F%98%80", "NaN", "0x10", " 1"];
+const SQL_ID_SEGMENTS = ["%27%20OR%201%3D1--", "1;DROP", "1%20OR%20pg_sleep(5)%20IS%20NULL", "1%3BSELECT%20pg_sleep(5)", "1%27%7C%7Cpg_sleep(5)%7C%7C%27"];
 /** Traversal attempts on the web UI's static files (and a few on the API prefixes). */
 export const TRAVERSALS = [
   "/blog/assets/../../etc/passwd", "/blog/assets/../manifest.json", "/blog/assets/%2e%2e/%2e%2e/etc/passwd", "/blog/assets/%2E%2E%2F%2E%2E%2Fpackage.json",
@@ -145,8 +167,40 @@ export const TRAVERSALS = [
 
 const nested = (depth: number, open: string, close: string) => open.repeat(depth) + close.repeat(depth);
 
+/** The payloads that sleep 5 s if they run as SQL. */
+export const SLEEP_PAYLOADS = SQL_PAYLOADS.filter((s) => s.includes("pg_sleep"));
+
+/**
+ * Not left to chance: every time-based payload in every body field of every endpoint (gateway and direct),
+ * in every filter of the post lists (`q`, `author`, `category`, `offset`, `limit`), and as a post id or
+ * username in the path. All marked `sql`: each answer is timed.
+ */
+function sleepSweep(ctx: FuzzContext): FuzzCase[] {
+  const out: FuzzCase[] = [];
+  const targets: [Target, Endpoint[]][] = [
+    ["gateway", gatewayEndpoints(ctx)],
+    ...(["user-service", "auth-service", "blog-service"] as const).map((t): [Target, Endpoint[]] => [t, serviceEndpoints(t, ctx)]),
+  ];
+  for (const [target, endpoints] of targets) {
+    for (const e of endpoints) {
+      const headers: Record<string, string> = { "content-type": "application/json", ...(e.auth && { authorization: `Bearer ${ctx.token}` }) };
+      const pathname = e.path.split("?")[0]!;
+      const one = (path: string, body: Record<string, unknown> | undefined, kind: string) =>
+        out.push({ target, method: e.method, path, headers, ...(body && { body: Buffer.from(JSON.stringify(body)) }), kind, sql: true });
+      for (const s of SLEEP_PAYLOADS) {
+        for (const field of Object.keys(e.body ?? {})) one(e.path, { ...e.body, [field]: s }, `time-based SQL in ${field}`);
+        if (e.method === "GET" && pathname.endsWith("/posts"))
+          for (const param of ["q", "author", "category", "offset", "limit"]) one(`${pathname}?${param}=${encodeURIComponent(s)}`, undefined, `time-based SQL in ?${param}`);
+        if (/\/posts\/\d+$/.test(pathname)) one(pathname.replace(/\d+$/, encodeURIComponent(`1${s}`)), e.body, "time-based SQL in the post id");
+        if (pathname.endsWith(`/users/${ctx.username}`)) one(pathname.replace(/[^/]+$/, encodeURIComponent(s)), undefined, "time-based SQL in the username");
+      }
+    }
+  }
+  return out;
+}
+
 /** Body mutations: each returns the raw body bytes and a label. */
-function mutateBody(rand: () => number, base: Record<string, unknown> | undefined): { body: Buffer; kind: string; contentType?: string } {
+function mutateBody(rand: () => number, base: Record<string, unknown> | undefined): { body: Buffer; kind: string; contentType?: string; sql?: boolean } {
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const obj = { ...(base ?? { field: "x" }) };
   const field = pick(Object.keys(obj));
@@ -154,7 +208,7 @@ function mutateBody(rand: () => number, base: Record<string, unknown> | undefine
   const json = (v: unknown) => Buffer.from(JSON.stringify(v));
   if (r < 0.16) return { body: json({ ...obj, [field]: pick(WRONG_TYPES) }), kind: `wrong type in ${field}` };
   if (r < 0.26) return { body: json({ ...obj, [field]: "A".repeat(pick([1_000, 30_000, 120_000, 300_000])) }), kind: `huge string in ${field}` };
-  if (r < 0.42) return { body: json({ ...obj, [field]: pick(SQL_PAYLOADS) + (rand() < 0.5 ? "Aa1!" : "") }), kind: `SQL metacharacters in ${field}` };
+  if (r < 0.42) return { body: json({ ...obj, [field]: pick(SQL_PAYLOADS) + (rand() < 0.5 ? "Aa1!" : "") }), kind: `SQL metacharacters in ${field}`, sql: true };
   if (r < 0.52) return { body: json({ ...obj, [field]: pick(UNICODE) }), kind: `unicode in ${field}` };
   if (r < 0.58) {
     const { [field]: _drop, ...rest } = obj;
@@ -187,6 +241,8 @@ export interface GenerateOptions {
   directCasesPerService: number;
   /** Bodies above the gateway's limit (each ~1.5 MiB): kept few, they cost time. */
   oversizedBodies?: number;
+  /** Add `sleepSweep`'s cases (default true). */
+  sleepSweep?: boolean;
 }
 
 /** The fuzz run: deterministic for a seed. */
@@ -201,16 +257,19 @@ export function generateCases(ctx: FuzzContext, o: GenerateOptions): FuzzCase[] 
     let method = e.method;
     let path = e.path;
     let body: Buffer | undefined;
+    let sql = false;
     const kinds: string[] = [];
     const r = rand();
     if (r < 0.1) {
       method = pick(METHODS);
       kinds.push(`method ${method}`);
     } else if (r < 0.22) {
-      path = path.split("?")[0]! + pick(QUERIES);
+      sql = rand() < 0.3;
+      path = path.split("?")[0]! + pick(sql ? SQL_QUERIES : QUERIES);
       kinds.push(`query ${path.slice(path.indexOf("?"), path.indexOf("?") + 30)}`);
     } else if (r < 0.3 && /\/(\d+|[a-z_]+)$/.test(path.split("?")[0]!) && !path.endsWith("/me")) {
-      path = path.split("?")[0]!.replace(/[^/]+$/, pick(ID_SEGMENTS));
+      sql = rand() < 0.3;
+      path = path.split("?")[0]!.replace(/[^/]+$/, pick(sql ? SQL_ID_SEGMENTS : ID_SEGMENTS));
       kinds.push(`path parameter ${path.slice(path.lastIndexOf("/"))}`);
     } else if (r < 0.36) {
       const h = pick(["huge-header", "bad-auth", "long-auth", "xff", "request-id", "many-headers", "host", "origin", "encoding"]);
@@ -229,11 +288,12 @@ export function generateCases(ctx: FuzzContext, o: GenerateOptions): FuzzCase[] 
     if (bodyMethod && (e.body || rand() < 0.3)) {
       const m = mutateBody(rand, e.body);
       body = m.body;
+      sql ||= !!m.sql;
       kinds.push(m.kind);
       headers["content-type"] = m.contentType ?? "application/json";
       if (m.contentType === "") delete headers["content-type"];
     }
-    return { target, method, path, headers, ...(body && { body }), kind: kinds.join("; ") || "plain" };
+    return { target, method, path, headers, ...(body && { body }), ...(sql && { sql }), kind: kinds.join("; ") || "plain" };
   };
 
   const gw = gatewayEndpoints(ctx);
@@ -246,6 +306,7 @@ export function generateCases(ctx: FuzzContext, o: GenerateOptions): FuzzCase[] 
     cases.push({ target: "gateway", method: "GET", path, headers: {}, kind: "path traversal", traversal: true });
     cases.push({ target: "blog-service", method: "GET", path, headers: {}, kind: "path traversal (direct)", traversal: true });
   }
+  if (o.sleepSweep ?? true) cases.push(...sleepSweep(ctx));
   for (let i = 0; i < (o.oversizedBodies ?? 4); i++) {
     const body = Buffer.from(JSON.stringify({ title: "x".repeat(1_500_000), content: "c", category_name: "c" }));
     cases.push({ target: "gateway", method: "POST", path: "/api/posts", headers: { "content-type": "application/json", authorization: `Bearer ${ctx.token}` }, body, kind: "body over the gateway limit" });
@@ -270,16 +331,19 @@ export interface RawReply {
   body: Buffer;
   /** Network error, when status is 0. */
   error?: string;
+  /** From sending the request to the end of the answer (or the error). */
+  ms: number;
 }
 
 /** Sends one case exactly as built; resolves (never rejects) with status 0 on a network error or timeout. */
 export function sendRaw(port: number, c: FuzzCase, timeoutMs = 15_000): Promise<RawReply> {
   return new Promise((resolve) => {
     let done = false;
-    const finish = (r: RawReply) => {
+    const started = performance.now();
+    const finish = (r: Omit<RawReply, "ms">) => {
       if (!done) {
         done = true;
-        resolve(r);
+        resolve({ ...r, ms: Math.round(performance.now() - started) });
       }
     };
     const headers: Record<string, string> = { connection: "close", ...c.headers };

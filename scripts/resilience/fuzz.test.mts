@@ -25,6 +25,15 @@ const CONCURRENCY = 8;
 const RSS_GROWTH_BOUND_MB = 24;
 const WARM_UP = 300;
 const SERVICES = ["api-gateway", "user-service", "auth-service", "blog-service"] as const;
+/**
+ * A request carrying SQL must be answered within this: the time-based payloads sleep 5 s (`pg_sleep(5)`) if
+ * they ever run as SQL, 3 s at the least would be added. Measured: well under 1 s (a login's Argon2id is the
+ * slowest part), 8 at a time on 2 vCPUs. A slow one is re-sent alone once, so a burst of load from a busy
+ * machine cannot pose as an injection, while a sleep that ran sleeps again.
+ */
+const SQL_LATENCY_BOUND_MS = 2_500;
+/** Any other request: generous (1.5 MB bodies, 50 000-deep JSON, Argon2id, 8 at a time), far below the client's 15 s timeout. */
+const LATENCY_BOUND_MS = 8_000;
 
 let p: TestPlatform;
 let ctx: FuzzContext;
@@ -104,6 +113,23 @@ describe("fuzzing every route", () => {
     const rssAfter = Object.fromEntries(SERVICES.map((s) => [s, rssMb(p.services[s].process?.pid)]));
     const seconds = (Date.now() - started) / 1000;
     const replies = [...warm, ...rest];
+    // Slow SQL answers, re-sent one at a time: a pg_sleep that ran sleeps again. A read gets an extra,
+    // unknown query parameter, so no cache (the gateway's, the service's) answers it from the first time.
+    const slowSql = cases.flatMap((c, i) => (c.sql && replies[i]!.ms >= SQL_LATENCY_BOUND_MS ? [i] : []));
+    const resent: { what: string; first: number; again: number }[] = [];
+    for (const [n, i] of slowSql.slice(0, 20).entries()) {
+      const c = cases[i]!;
+      const read = c.method === "GET" || c.method === "HEAD";
+      const again = await sendRaw(ports[c.target], read ? { ...c, path: `${c.path}${c.path.includes("?") ? "&" : "?"}resent=${Date.now()}${n}` } : c);
+      resent.push({ what: `${c.target} ${c.method} ${c.path.slice(0, 80)} [${c.kind}]`, first: replies[i]!.ms, again: again.ms });
+    }
+    const sqlTooSlow = slowSql.length > 20 ? resent.map((r) => `${r.what}: ${r.first} ms`) : resent.filter((r) => r.again >= SQL_LATENCY_BOUND_MS).map((r) => `${r.what}: ${r.first} ms, alone ${r.again} ms`);
+    const tooSlow = cases.flatMap((c, i) => (!c.sql && replies[i]!.ms >= LATENCY_BOUND_MS ? [`${c.target} ${c.method} ${c.path.slice(0, 80)} [${c.kind}]: ${replies[i]!.ms} ms`] : []));
+    const sqlCases = cases.flatMap((c, i) => (c.sql ? [{ c, ms: replies[i]!.ms }] : []));
+    const sleepCases = sqlCases.filter(({ c }) => c.path.includes("pg_sleep") || !!c.body?.includes("pg_sleep"));
+    const percentile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? 0;
+    const allMs = replies.map((r) => r.ms);
+    const sqlMs = sqlCases.map((x) => x.ms);
 
     const web = webRootDigests();
     const serverErrors: string[] = [];
@@ -149,7 +175,7 @@ describe("fuzzing every route", () => {
         `${cases.length} requests from seed ${SEED} (mulberry32; FUZZ_SEED reproduces them), ${CONCURRENCY} at a time: ${GATEWAY_CASES} through the gateway spread over all ${GATEWAY_ROUTES.length} public routes, ` +
         `${DIRECT_CASES_PER_SERVICE} straight to each of the three services' own routes (internal credential check included), ${traversals} path-traversal attempts on the web UI's static files ` +
         "(`..`, `%2e%2e`, double encoding, overlong UTF-8, `%00`), plus malformed and deeply nested JSON (to 50 000 levels), wrong types, huge strings (to 300 KB), invalid UTF-8, " +
-        "SQL metacharacters and odd Unicode in fields, unexpected and unknown methods, oversized bodies (1.5 MB) and headers (20 KB), odd query strings and path parameters, forged or garbage auth, XFF, Host and request-id headers.",
+        "SQL metacharacters and odd Unicode in fields, every time-based payload (pg_sleep(5) in a condition, a concatenation, a sub-select, a stacked statement) in every body field of every endpoint, every post-list filter and as a post id or username, unexpected and unknown methods, oversized bodies (1.5 MB) and headers (20 KB), odd query strings and path parameters, forged or garbage auth, XFF, Host and request-id headers.",
       measured: {
         seed: SEED,
         requests: cases.length,
@@ -162,6 +188,10 @@ describe("fuzzing every route", () => {
         "4xx envelope misses": envelopeMisses.length,
         "files served from outside the web root": leaks.length,
         "statuses seen": Object.entries(byStatus).map(([s, n]) => `${s}×${n}`).join(", "),
+        "requests carrying SQL / with a pg_sleep payload": `${sqlCases.length} / ${sleepCases.length}`,
+        "ms, requests carrying SQL: median / p99 / max": `${percentile(sqlMs, 0.5)} / ${percentile(sqlMs, 0.99)} / ${Math.max(0, ...sqlMs)}`,
+        "ms, all requests: median / p99 / max": `${percentile(allMs, 0.5)} / ${percentile(allMs, 0.99)} / ${Math.max(0, ...allMs)}`,
+        [`requests carrying SQL over ${SQL_LATENCY_BOUND_MS} ms: re-sent alone (ms then → alone)`]: resent.length ? resent.map((r) => `${r.first} → ${r.again}`).join(", ") : "none",
         "least-covered public route (requests)": Object.entries(perRoute).sort((a, b) => a[1] - b[1]).slice(0, 1).map(([r, n]) => `${r} (${n})`).join(""),
         ...Object.fromEntries(SERVICES.map((s) => [`RSS ${s} MB (after ${WARM_UP} warm-up → end)`, `${rssBefore[s]} → ${rssAfter[s]}`])),
       },
@@ -172,6 +202,11 @@ describe("fuzzing every route", () => {
         { text: "no file outside the web root served; no passwd, key or package.json content in any answer", met: leaks.length === 0 },
         { text: "all four processes alive and /readyz 200 after the run", met: alive.length === 4 && ready.every((s) => s === 200) },
         { text: `RSS of each service grows by less than ${RSS_GROWTH_BOUND_MB} MB from after the warm-up to the end`, met: growth.every((g) => Number.isFinite(g) && g < RSS_GROWTH_BOUND_MB) },
+        {
+          text: `every request carrying SQL (pg_sleep(5) payloads among them) answered in less than ${SQL_LATENCY_BOUND_MS} ms (one slower is re-sent alone once, and must be then): a time-based injection that ran would take 5 s`,
+          met: sqlTooSlow.length === 0 && sleepCases.length >= 200,
+        },
+        { text: `every other request answered in less than ${LATENCY_BOUND_MS} ms`, met: tooSlow.length === 0 },
         { text: "every public route of routes.ts got at least 10 requests", met: uncovered.length === 0 },
         { text: "at least 3000 requests reached the platform, and at most 2% were ones the test client could not send", met: cases.length - clientRefused >= 3000 && clientRefused <= cases.length * 0.02 },
       ],
@@ -184,6 +219,8 @@ describe("fuzzing every route", () => {
     expect(noAnswer.slice(0, 10), "no answer").toEqual([]);
     expect(envelopeMisses.slice(0, 10), "envelope").toEqual([]);
     expect(leaks, "leaks").toEqual([]);
+    expect(sqlTooSlow.slice(0, 10), "SQL answered slowly (time-based injection?)").toEqual([]);
+    expect(tooSlow.slice(0, 10), "slow answers").toEqual([]);
     expect(uncovered, "coverage").toEqual([]);
     expect(unmet(result)).toEqual([]);
   }, 180_000);
