@@ -144,6 +144,10 @@ describe("profiles", () => {
     const own = await app.request("/users/carol", { headers: { authorization: `Bearer ${await tokens.sign(carol)}` } });
     expect(await own.json()).toMatchObject({ email: "carol@example.com" });
     expect((await app.request("/users/nobody")).status).toBe(404);
+    // `me` is the token's account: a token whose id and name disagree (never signed by the auth-service, but a
+    // key is a key) gets neither account, as PATCH /users/me (by id) would not either.
+    const mixed = await app.request("/users/me", { headers: { authorization: `Bearer ${await tokens.sign({ id: dave.id, username: "carol" })}` } });
+    expect(mixed.status).toBe(404);
   });
 
   it("caches profiles in Redis and invalidates on change", async () => {

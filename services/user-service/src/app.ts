@@ -147,8 +147,10 @@ export function createApp(deps: UserServiceDeps) {
       responses: { 200: json(MeOut, "the caller"), ...errors(401, 404) },
     }),
     async (c) => {
-      const profile = await loadProfile(c.get("user").username);
-      if (!profile) throw new HttpError(404, "User not found");
+      const caller = c.get("user");
+      // Read by name (the profile cache's key), answered only if it is the token's account, as PATCH finds it by id.
+      const profile = await loadProfile(caller.username);
+      if (!profile || profile.id !== caller.id) throw new HttpError(404, "User not found");
       return c.json(profile, 200);
     },
   );
