@@ -261,17 +261,19 @@ describe("refresh tokens", () => {
     expect((await refresh(token)).status).toBe(401);
   });
 
+  /** Until `n` transactions of this database wait on a lock (bounded): the races below are set up by it. */
+  const waiting = async (n: number) => {
+    for (let i = 0; i < 200; i++) {
+      const [{ w }] = (await pg.sql`select count(*)::int as w from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) as unknown as [{ w: number }];
+      if (w >= n) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`fewer than ${n} transactions waiting on a lock`);
+  };
+
   it("a password change ends a session whose refresh is rotating at that very moment", async () => {
     const s = await login("bob");
     const [{ id }] = (await pg.sql`select id from users where username = 'bob'`) as unknown as [{ id: number }];
-    const waiting = async (n: number) => {
-      for (let i = 0; i < 200; i++) {
-        const [{ w }] = (await pg.sql`select count(*)::int as w from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) as unknown as [{ w: number }];
-        if (w >= n) return;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      throw new Error(`fewer than ${n} transactions waiting on a lock`);
-    };
     // Hold bob's token rows so that the refresh stops mid-transaction, then start the password change's
     // revocation behind it (the user-service's endUserSessions), then let both go: the refresh first.
     const blocker = await pg.sql.reserve();
@@ -297,14 +299,6 @@ describe("refresh tokens", () => {
   it("a logout ends a session whose refresh is rotating at that very moment (the new token dies too)", async () => {
     const s = await login("bob");
     const hash = createHash("sha256").update(s.refresh_token).digest();
-    const waiting = async (n: number) => {
-      for (let i = 0; i < 200; i++) {
-        const [{ w }] = (await pg.sql`select count(*)::int as w from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) as unknown as [{ w: number }];
-        if (w >= n) return;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      throw new Error(`fewer than ${n} transactions waiting on a lock`);
-    };
     // Hold the token's row so that the refresh stops mid-transaction, start the logout behind it, then let
     // both go: the refresh commits its successor first, and the logout must revoke that one too (the web
     // UI refreshes quietly, so a logout racing a refresh is an ordinary click, not a contrived case).
