@@ -128,6 +128,16 @@ describe("Grafana dashboards", () => {
     for (const p of panels(json)) for (const t of promTargets(p)) expect(problems(String(t.expr)), `${String(p.title)}: ${String(t.expr)}`).toEqual([]);
   });
 
+  it.each(dashboards)("$file counts the native sidecar's restarts beside the app container's", ({ json }) => {
+    // The istio-proxy runs as an init container that keeps running: its restarts are kube_pod_init_container_*.
+    for (const p of panels(json)) {
+      for (const t of promTargets(p)) {
+        const read = new Set(selectors(String(t.expr)).map((s) => s.metric));
+        if (read.has("kube_pod_container_status_restarts_total")) expect(read, String(p.title)).toContain("kube_pod_init_container_status_restarts_total");
+      }
+    }
+  });
+
   it("golden signals: p50/p95/p99 latency, traffic, errors by status, saturation", () => {
     const golden = dashboards.find((d) => d.file === "golden-signals.json")!.json;
     const exprs = panels(golden).flatMap((p) => promTargets(p).map((t) => String(t.expr)));
@@ -182,6 +192,23 @@ describe("PrometheusRules", () => {
     expect(rows.filter(([, kept]) => kept === "no").map(([g]) => g).sort()).toEqual([...CHART_RULE_GROUPS_OFF].sort());
     // And each single alert turned off in a kept group, by name.
     for (const alert of CHART_ALERTS_OFF) expect(table, alert).toContain(alert);
+  });
+
+  it.each(rules)("$alert waits a non-zero `for` before firing (one evaluation is never enough)", (r) => {
+    // `for: 0m` is no `for` at all: the alert fires on the first evaluation that matches, with no pending state.
+    expect(r.for).toMatch(/^[1-9]\d*[smh]$/);
+  });
+
+  it("counts restarts exactly: no increase() of a restart counter against a whole number", () => {
+    // increase() extrapolates to the window's edges (up to ~7% over 15 minutes at a 30 s scrape), so two
+    // restarts read as 2.0x and `increase(...) > 2` fires on "more than twice" after exactly two.
+    for (const r of rules) {
+      expect(r.expr, r.alert).not.toMatch(/increase\(kube_pod_(init_)?container_status_restarts_total/);
+    }
+    const restarting = rules.find((r) => r.alert === "TitaniumPodRestarting")!.expr;
+    for (const family of ["kube_pod_container_status_restarts_total", "kube_pod_init_container_status_restarts_total"]) {
+      expect(restarting).toContain(`max_over_time(${family}{namespace="titanium"}[15m]) - min_over_time(${family}{namespace="titanium"}[15m]) > 2`);
+    }
   });
 
   it("each alert has a runbook section", () => {

@@ -42,6 +42,9 @@ const slowRatio = (window: string) =>
 
 const budget = 1 - LATENCY_SLO_TARGET;
 
+/** Restarts a kube-state-metrics restart counter recorded within `window`, exact (no extrapolation). */
+const restartsIn = (metric: string, window: string) => `max_over_time(${metric}{${app}}[${window}]) - min_over_time(${metric}{${app}}[${window}])`;
+
 function rule(alert: string, expr: string, forDuration: string, severity: AlertRule["labels"]["severity"], summary: string, description: string): AlertRule {
   return {
     alert,
@@ -107,8 +110,11 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
       rule(
         "TitaniumPodRestarting",
         // The istio-proxy runs as a native sidecar (an init container that keeps running): its series are kube_pod_init_container_*.
-        `increase(kube_pod_container_status_restarts_total{${app}}[15m]) > 2 or increase(kube_pod_init_container_status_restarts_total{${app}}[15m]) > 2`,
-        "0m",
+        // Restarts in the window counted exactly (the counter only grows while the pod lives): increase() extrapolates to
+        // the window's edges, so two restarts read as 2.0x and "more than twice" would fire after two.
+        `${restartsIn("kube_pod_container_status_restarts_total", "15m")} > 2 or ${restartsIn("kube_pod_init_container_status_restarts_total", "15m")} > 2`,
+        // A pending state, as every rule has: one evaluation that matches is never enough.
+        "5m",
         "warning",
         "{{ $labels.pod }}/{{ $labels.container }} restarted more than twice in 15 minutes",
         "Container {{ $labels.container }} of {{ $labels.pod }} is restarting repeatedly (crash loop or OOM kill).",
