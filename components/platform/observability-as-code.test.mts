@@ -165,6 +165,12 @@ describe("PrometheusRules", () => {
     expect(r.for).toMatch(/^\d+[smh]$/);
   });
 
+  it("writes burn-rate thresholds as the workbook's numbers, without binary float noise", () => {
+    const thresholds = rules.filter((r) => r.alert.startsWith("TitaniumLatencySLO")).flatMap((r) => [...r.expr.matchAll(/> ([0-9.e-]+)/g)].map((m) => m[1]!));
+    expect(thresholds.length).toBe(4);
+    for (const t of thresholds) expect(t.replace(/^0\./, "").length, t).toBeLessThanOrEqual(6);
+  });
+
   it("reads the latency objective from an exact histogram bucket and 429s as a code", () => {
     expect(HTTP_DURATION_BUCKETS).toContain(LATENCY_SLO_SECONDS);
     expect([0.005, 0.5, 1, 2.5, 10].map(bucketLabel)).toEqual(["0.005", "0.5", "1.0", "2.5", "10.0"]);

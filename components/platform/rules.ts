@@ -41,6 +41,8 @@ const slowRatio = (window: string) =>
   ` / sum by (service) (rate(http_request_duration_seconds_count{${app}}[${window}]))))`;
 
 const budget = 1 - LATENCY_SLO_TARGET;
+/** A burn rate's threshold on the slow-request ratio, without binary float noise (0.144, not 0.1440000000000001). */
+const burnThreshold = (rate: number): number => Number((rate * budget).toPrecision(12));
 
 /** Restarts a kube-state-metrics restart counter recorded within `window`, exact (no extrapolation). */
 const restartsIn = (metric: string, window: string) => `max_over_time(${metric}{${app}}[${window}]) - min_over_time(${metric}{${app}}[${window}])`;
@@ -71,7 +73,7 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
       // Multi-window burn rates (Google SRE workbook): fast burn pages, slow burn warns.
       rule(
         "TitaniumLatencySLOFastBurn",
-        `${slowRatio("1h")} > ${14.4 * budget} and ${slowRatio("5m")} > ${14.4 * budget}`,
+        `${slowRatio("1h")} > ${burnThreshold(14.4)} and ${slowRatio("5m")} > ${burnThreshold(14.4)}`,
         "2m",
         "critical",
         `{{ $labels.service }}: burning the ${LATENCY_SLO_SECONDS}s latency budget 14x too fast`,
@@ -79,7 +81,7 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
       ),
       rule(
         "TitaniumLatencySLOSlowBurn",
-        `${slowRatio("6h")} > ${6 * budget} and ${slowRatio("30m")} > ${6 * budget}`,
+        `${slowRatio("6h")} > ${burnThreshold(6)} and ${slowRatio("30m")} > ${burnThreshold(6)}`,
         "15m",
         "warning",
         `{{ $labels.service }}: burning the ${LATENCY_SLO_SECONDS}s latency budget 6x too fast`,
