@@ -8,11 +8,12 @@ import path from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
 import { HTTP_DURATION_BUCKETS, HTTP_LABELS, METRICS } from "../../services/kit/src/metric-names.js";
+import { SERVICE_PATHS } from "../../services/kit/src/contract.js";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config.js";
 import { readStackConfig } from "../../stacks/harness.js";
 import { CHART_ALERTS_OFF, CHART_RULE_GROUPS_OFF } from "./monitoring.js";
-import { ALERT_GROUPS, bucketLabel, LATENCY_SLO_SECONDS } from "./rules.js";
+import { ALERT_GROUPS, bucketLabel, LATENCY_SLO_SECONDS, NOT_USER_ROUTES } from "./rules.js";
 
 type Obj = Record<string, unknown>;
 const DIR = path.join(import.meta.dirname, "dashboards");
@@ -163,6 +164,17 @@ describe("PrometheusRules", () => {
     expect(problems(r.expr)).toEqual([]);
     expect(r.annotations.runbook_url).toContain(`alerts.md#${r.alert.toLowerCase()}`);
     expect(r.for).toMatch(/^\d+[smh]$/);
+  });
+
+  it("judges users' requests only: the error ratio and the latency SLO leave the kit's probe and scrape routes out", () => {
+    // Every kit path but the OpenAPI document, which users read.
+    expect([...NOT_USER_ROUTES].sort()).toEqual([SERVICE_PATHS.live, SERVICE_PATHS.ready, SERVICE_PATHS.legacyHealth, SERVICE_PATHS.metrics].sort());
+    for (const alert of ["TitaniumHighErrorRatio", "TitaniumLatencySLOFastBurn", "TitaniumLatencySLOSlowBurn"]) {
+      const expr = rules.find((r) => r.alert === alert)!.expr;
+      const selectors = [...expr.matchAll(/http_request[a-z_]*\{([^}]*)\}/g)].map((m) => m[1]!);
+      expect(selectors.length, alert).toBeGreaterThan(0);
+      for (const sel of selectors) expect(sel, alert).toContain(`route!~"${NOT_USER_ROUTES.join("|")}"`);
+    }
   });
 
   it("writes burn-rate thresholds as the workbook's numbers, without binary float noise", () => {

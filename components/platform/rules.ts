@@ -22,6 +22,13 @@ export const LATENCY_SLO_SECONDS = 0.5;
 const RUNBOOK = "https://github.com/titanium-platform/titanium/blob/main/docs/runbooks/alerts.md";
 const ns = NAMESPACES.app;
 const app = `namespace="${ns}"`;
+/**
+ * The kit's probe and scrape routes (its SERVICE_PATHS but the OpenAPI document; a test holds them equal): the kubelet's and
+ * Prometheus' own requests, which neither users' errors nor their latency include. Without this, an idle
+ * service's answers were mostly probes (diluting a real error ratio), and a readiness 503 counted as a user error.
+ */
+export const NOT_USER_ROUTES = ["/healthz", "/readyz", "/health", "/metrics"] as const;
+const users = `${app},route!~"${NOT_USER_ROUTES.join("|")}"`;
 
 /**
  * A classic histogram bucket's `le` as Prometheus 3 stores it: every sample's `le` is normalised to a
@@ -37,8 +44,8 @@ export function bucketLabel(seconds: number): string {
 
 /** Share of a service's requests slower than the objective over `window` (`le` is an exact bucket). */
 const slowRatio = (window: string) =>
-  `(1 - (sum by (service) (rate(http_request_duration_seconds_bucket{${app},le="${bucketLabel(LATENCY_SLO_SECONDS)}"}[${window}]))` +
-  ` / sum by (service) (rate(http_request_duration_seconds_count{${app}}[${window}]))))`;
+  `(1 - (sum by (service) (rate(http_request_duration_seconds_bucket{${users},le="${bucketLabel(LATENCY_SLO_SECONDS)}"}[${window}]))` +
+  ` / sum by (service) (rate(http_request_duration_seconds_count{${users}}[${window}]))))`;
 
 const budget = 1 - LATENCY_SLO_TARGET;
 /** A burn rate's threshold on the slow-request ratio, without binary float noise (0.144, not 0.1440000000000001). */
@@ -64,7 +71,7 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
     rules: [
       rule(
         "TitaniumHighErrorRatio",
-        `sum by (service) (rate(http_requests_total{${app},status=~"5.."}[5m])) / sum by (service) (rate(http_requests_total{${app}}[5m])) > 0.05`,
+        `sum by (service) (rate(http_requests_total{${users},status=~"5.."}[5m])) / sum by (service) (rate(http_requests_total{${users}}[5m])) > 0.05`,
         "5m",
         "critical",
         "{{ $labels.service }}: more than 5% of requests fail with 5xx",
