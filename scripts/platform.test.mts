@@ -1,8 +1,10 @@
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { startPlatform, testPlatformEnv, type Platform } from "./platform.mjs";
+import { freePort } from "../services/kit/src/local/index.js";
+import { PortInUse, startPlatform, testPlatformEnv, type Platform } from "./platform.mjs";
 
 // The local platform end to end: real PostgreSQL, real Redis, the four services built for production,
 // everything through the gateway, then a restart on the same data directory.
@@ -84,5 +86,52 @@ describe("local platform (npm start's engine)", () => {
     expect((again.body as unknown as { title: string }[]).map((p) => p.title)).toEqual(["While auth is down", "Second", "Persisted"]);
     expect((await call("POST", "/api/login", { username: "carol", password: PW })).status).toBe(200);
     expect((await call("GET", "/readyz")).status).toBe(200);
-  }, 90_000);
+
+    // A service crashing once the platform is up is reported with its last lines (npm start then stops all).
+    const exits: string[] = [];
+    await platform.stop();
+    platform = await startPlatform({
+      dataDir,
+      redis: false,
+      gatewayPort: 0,
+      servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
+      env: testPlatformEnv(),
+      log: () => {},
+      onExit: (source, how, last) => exits.push(`${source} ${how} ${last.length}`),
+    });
+    platform.services["blog-service"].process!.kill("SIGKILL");
+    await expect.poll(() => exits, { timeout: 5000 }).toEqual([expect.stringMatching(/^blog-service signal SIGKILL [1-9]/)]);
+    await platform.stop();
+    expect(exits).toHaveLength(1); // stops through the platform are no surprise
+    platform = undefined;
+  }, 120_000);
+
+  it("refuses a service port something else holds (even one answering /readyz) before starting anything", async () => {
+    const port = await freePort();
+    // Another platform's service on that port would pass the readiness probe in place of the one that failed to bind.
+    const other = createServer((_req, res) => res.end("ok"));
+    await new Promise<void>((r) => other.listen(port, "127.0.0.1", r));
+    const seen: string[] = [];
+    try {
+      const err = await startPlatform({ dataDir: `${dataDir}-ports`, gatewayPort: 0, servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": port }, build: false, log: (s) => seen.push(s) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PortInUse);
+      expect((err as Error).message).toBe(`port ${port} (blog-service) is already in use on 127.0.0.1`);
+      expect(seen).not.toContain("postgres");
+    } finally {
+      await new Promise((r) => other.close(r));
+      rmSync(`${dataDir}-ports`, { recursive: true, force: true });
+    }
+  });
+
+  it("says what to do with a data folder from another PostgreSQL major version", async () => {
+    const versionFile = join(dataDir, "postgres/cluster/PG_VERSION");
+    const version = readFileSync(versionFile, "utf8");
+    writeFileSync(versionFile, "9.6\n");
+    try {
+      const err = await startPlatform({ dataDir, redis: false, gatewayPort: 0, servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 }, build: false, log: () => {} }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/PostgreSQL did not start[\s\S]*incompatible with server[\s\S]*another PostgreSQL major version/);
+    } finally {
+      writeFileSync(versionFile, version);
+    }
+  }, 60_000);
 });

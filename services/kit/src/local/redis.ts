@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { waitForPort } from "./ports.js";
 
 /** A real Redis (`redis-server` from PATH) for tests and the local platform. */
@@ -42,8 +43,8 @@ export async function startLocalRedis(opts: LocalRedisOptions): Promise<LocalRed
   await spawned;
   const log = opts.onLog;
   if (log) {
-    child.stdout?.on("data", (b: Buffer) => b.toString().split("\n").filter(Boolean).forEach(log));
-    child.stderr?.on("data", (b: Buffer) => b.toString().split("\n").filter(Boolean).forEach(log));
+    // Whole lines: a chunk of output may end inside one.
+    for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on("line", (l) => l && log(l));
   } else {
     child.stdout?.resume();
     child.stderr?.resume();
