@@ -118,6 +118,22 @@ describe("posts", () => {
     }
   });
 
+  it("refuses a content of only markup (no text once tags are removed) with 422 naming content, on create and patch", async () => {
+    const post = await create(alice, { content: "kept" });
+    for (const content of ["<p></p>", "<ul><li></li></ul>", "<p> </p><br>", "<p>&nbsp;</p>", "<h1>\n</h1>", '<a href="https://e.example"></a>']) {
+      for (const res of [
+        await send("POST", "/blog/api/posts", { title: "t", content, category_name: "Test" }, alice),
+        await send("PATCH", `/blog/api/posts/${post.id}`, { content }, alice),
+      ]) {
+        expect(res.status, content).toBe(422);
+        expect(await res.json(), content).toMatchObject({ status_code: 422, field: "content" });
+      }
+    }
+    expect(((await (await app.request(`/blog/api/posts/${post.id}`)).json()) as PostT).content).toBe("kept");
+    // Markup around text is still fine.
+    expect((await create(alice, { content: "<p><strong>x</strong></p>" })).content).toBe("<p><strong>x</strong></p>");
+  });
+
   it("refuses markup in a category name (plain text, served as is) with 422 naming it, on create and patch", async () => {
     const mine = await create(alice);
     for (const name of ["<script>alert(1)</script>", "a<b", "x>y", '<img src=x onerror="alert(1)">']) {
@@ -375,6 +391,32 @@ describe("listing, search and pagination", () => {
     expect((await list("?q=loki")).items.map((p) => p.title)).toEqual(["Grafana panels"]);
     expect((await list(`?q=${encodeURIComponent("사이드카")}`)).items.map((p) => p.title)).toEqual(["쿠버네티스 장애 대응"]);
     expect((await list("?q=nothing-matches-this")).total).toBe(0);
+  });
+
+  it("finds a Korean word with its particle attached and an English word by its beginning, whatever the Unicode form", async () => {
+    await pg.sql`delete from posts`;
+    const ko = await create(alice, { title: "쿠버네티스를 운영하며", content: "장애가 났을 때 istio 사이드카에서 인증서를 확인했다", category_name: "Test" });
+    const en = await create(bob, { title: "Deploying Grafana Tempo", content: "tracing notes", category_name: "Test" });
+    // Text written in NFD (decomposed jamo, as macOS file names are) is the same text.
+    const nfd = await create(bob, { title: "모니터링 대시보드".normalize("NFD"), content: "프로메테우스로 수집", category_name: "Test" });
+    const titles = async (q: string) => (await list(`?q=${encodeURIComponent(q)}`)).items.map((p) => p.title);
+    // Korean attaches particles and endings to the word: 쿠버네티스를, 장애가, 사이드카에서, 인증서를.
+    for (const q of ["쿠버네티스", "장애", "사이드카", "인증서", "운영", "쿠버네티스 장애", '"istio 사이드카"']) expect(await titles(q), q).toEqual([ko.title]);
+    for (const q of ["deploy", "Tempo", "grafana"]) expect(await titles(q), q).toEqual([en.title]);
+    for (const q of ["모니터링", "대시보드", "프로메테우스"]) expect(await titles(q), q).toEqual([nfd.title]);
+    for (const q of ["모니터링", "쿠버네티스"]) expect(await titles(q.normalize("NFD")), `NFD ${q}`).toHaveLength(1);
+    // Punctuation only: no word to look for, nothing found (and no error).
+    for (const q of ["!!!", "-", "&|:*", "'"]) expect(await list(`?q=${encodeURIComponent(q)}`), q).toEqual({ items: [], total: 0 });
+  });
+
+  it("takes an empty or blank q as no search (the other filters' rule), and refuses one over 200 characters (422 naming q)", async () => {
+    const all = await list();
+    expect(all.total).toBeGreaterThan(0);
+    for (const q of ["", "%20%20", "%09", "%E3%80%80"]) expect(await list(`?q=${q}`), q).toEqual(all);
+    expect((await list(`?q=${"a".repeat(200)}`)).total).toBe(0);
+    const long = await app.request(`/blog/api/posts?q=${"a".repeat(201)}`);
+    expect(long.status).toBe(422);
+    expect(await long.json()).toMatchObject({ status_code: 422, field: "q" });
   });
 });
 

@@ -19,7 +19,7 @@ import {
   type Redis,
   type Sql,
 } from "@titanium/kit";
-import { SLUG_MAX, sanitizeContent, sanitizeTitle } from "./content.js";
+import { SLUG_MAX, hasText, sanitizeContent, sanitizeTitle } from "./content.js";
 import { BlogRepo, type CategoryOut, type ListFilter } from "./repo.js";
 import { Category, CreatePost, ListQuery, PatchPost, Post, PostId, PostSummary } from "./schemas.js";
 import { mountWeb, type WebOptions } from "./web.js";
@@ -96,7 +96,9 @@ export function createApp(deps: BlogServiceDeps) {
     }),
   );
   app.get("/blog/api/posts", async (c) => {
-    const f: ListFilter = parseOrThrow(ListQuery, c.req.query(), "query");
+    const query = parseOrThrow(ListQuery, c.req.query(), "query");
+    // An empty or blank q is no search (one cache key with the plain list).
+    const f: ListFilter = { ...query, q: query.q || undefined };
     // No stored slug is longer: nothing to look up or cache.
     if (f.category !== undefined && [...f.category].length > SLUG_MAX) return c.body("[]", 200, { ...JSON_TYPE, ...offer(CACHE_TTL.list), "X-Total-Count": "0" });
     // The key is the exact query (the original keyed by page number, so unaligned offsets collided).
@@ -144,7 +146,7 @@ export function createApp(deps: BlogServiceDeps) {
       const title = sanitizeTitle(body.title);
       const content = sanitizeContent(body.content);
       if (!title) throw new HttpError(422, "title: empty once markup is removed", { field: "title" });
-      if (!content) throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
+      if (!hasText(content)) throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
       const post = await repo.create({ title, content, author: c.get("user").username, categoryName: body.category_name });
       await invalidate();
       metrics.postsCreated.inc({ service: "blog-service" });
@@ -173,7 +175,7 @@ export function createApp(deps: BlogServiceDeps) {
       const title = body.title === undefined ? undefined : sanitizeTitle(body.title);
       const content = body.content === undefined ? undefined : sanitizeContent(body.content);
       if (title === "") throw new HttpError(422, "title: empty once markup is removed", { field: "title" });
-      if (content === "") throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
+      if (content !== undefined && !hasText(content)) throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
       const post = await repo.update(id, c.get("user").username, {
         ...(title !== undefined && { title }),
         ...(content !== undefined && { content }),

@@ -19,6 +19,14 @@ export function sanitizeContent(content: string): string {
 }
 
 /**
+ * Whether cleaned content keeps any text once every tag is removed: `<p></p>`, `<ul><li></li></ul>` or
+ * `<p>&nbsp;</p>` is an empty post, which the API refuses as it refuses an empty string.
+ */
+export function hasText(content: string): boolean {
+  return sanitizeTitle(content) !== "";
+}
+
+/**
  * The original's excerpt: the first 120 characters, line breaks as spaces, "..." when cut. Content is stored
  * escaped (`&amp;`, `&lt;`): a cut never splits an entity, which a reader would see as `&a...`.
  */

@@ -43,6 +43,17 @@ export interface ListFilter {
   q?: string | undefined;
 }
 
+/**
+ * The tsquery for a search (`q`, NFC): the web-search syntax (`"a phrase"`, `or`, `-word`) read by
+ * `websearch_to_tsquery` with the `simple` configuration (any script, no stemming), then every word made a
+ * prefix (`'word':*`). Korean attaches particles and endings to the word (쿠버네티스를, 장애가, 사이드카에서),
+ * which the parser keeps as one lexeme, so a whole-word query never found the noun a user types; a prefix
+ * also finds an English word's longer forms (deploy → deploying, deployment). The GIN index serves prefixes.
+ * Lexemes print quoted, a quote inside doubled (`'it''s'`), which the pattern keeps whole.
+ */
+const searchQuery = (sql: Db, q: string) =>
+  sql`(regexp_replace(websearch_to_tsquery('simple', ${q})::text, '''((?:[^'']|'''')*)''', '''\\1'':*', 'g')::tsquery)`;
+
 const toPost = (r: PostRow): PostOut => ({
   id: r.id,
   title: r.title,
@@ -77,7 +88,7 @@ export class BlogRepo {
       where true
       ${f.category ? sql`and c.slug = ${f.category}` : sql``}
       ${f.author ? sql`and lower(p.author) = ${foldUsername(f.author)}` : sql``}
-      ${f.q ? sql`and p.search @@ websearch_to_tsquery('simple', ${f.q})` : sql``}`;
+      ${f.q ? sql`and p.search @@ ${searchQuery(sql, f.q)}` : sql``}`;
     const rows = await sql<(PostRow & { total: number })[]>`
       select p.id, p.title, p.content, p.author, p.created_at, p.updated_at,
              c.id as category_id, c.name as category_name, c.slug as category_slug,

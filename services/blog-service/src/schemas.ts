@@ -68,7 +68,12 @@ export const ListQuery = z.object({
   // Any length, as the original: a slug longer than any stored one simply matches nothing.
   category: pgText().optional().openapi({ description: "category slug" }),
   author: pgText().max(100).optional().openapi({ description: "author's username, case-insensitive" }),
-  q: pgText().trim().min(1).max(200).optional().openapi({ description: "full-text search in title and content" }),
+  // NFC, as the search column indexes the text; empty or blank is no search, as an empty `category` or `author`.
+  q: pgText()
+    .overwrite((q) => q.normalize("NFC").trim())
+    .max(200)
+    .optional()
+    .openapi({ description: 'full-text search in title and content (NFC; every word also matches as a prefix; "phrase", or, -word); empty: no search' }),
 });
 
 /**
