@@ -80,29 +80,35 @@ describe("CachedKeySet: the auth-service's JWKS over HTTP", () => {
     return { jwk: { ...jwk, kid: keyId, alg: "ES256", use: "sig" }, sign };
   };
 
+  /** A key the auth-service publishes, a verifier on a key set with a settable clock, and a first token verified (one fetch). */
+  const publishedKeyVerifier = async (jwks: Awaited<ReturnType<typeof jwksServer>>) => {
+    const key = await signer();
+    jwks.state.keys = [key.jwk];
+    const clock = { ms: 1_000_000 };
+    const keys = new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000, now: () => clock.ms });
+    const v = new JwtVerifier({ keys: keys.getKey, issuer: "auth-service", audience: "titanium" });
+    expect((await v.verify(await key.sign())).ok).toBe(true);
+    return { key, v, clock };
+  };
+
   it("keeps verifying with the keys it has while the auth-service is down, past their age, and says unavailable when it has none", async () => {
     const jwks = await jwksServer();
     try {
-      const key = await signer();
-      jwks.state.keys = [key.jwk];
-      let clock = 1_000_000;
-      const keys = new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000, now: () => clock });
-      const v = new JwtVerifier({ keys: keys.getKey, issuer: "auth-service", audience: "titanium" });
-      expect((await v.verify(await key.sign())).ok).toBe(true);
+      const { key, v, clock } = await publishedKeyVerifier(jwks);
       expect(jwks.state.fetches).toBe(1);
       // Eleven minutes on, the auth-service down: the refresh fails, the known key still verifies.
       jwks.state.up = false;
-      clock += 11 * 60_000;
+      clock.ms += 11 * 60_000;
       expect((await v.verify(await key.sign())).ok).toBe(true);
       expect(jwks.state.fetches).toBe(2);
       // A token from a key it never saw (rotated in during the outage): unavailable, not invalid.
       const rotated = await signer();
-      clock += 60_000;
+      clock.ms += 60_000;
       expect(await v.verify(await rotated.sign())).toEqual({ ok: false, reason: "unavailable" });
       // Back up: the unknown kid fetches again (outside the cooldown) and the new key is accepted.
       jwks.state.up = true;
       jwks.state.keys = [key.jwk, rotated.jwk];
-      clock += 60_000;
+      clock.ms += 60_000;
       expect((await v.verify(await rotated.sign())).ok).toBe(true);
       // A key the auth-service does not publish, just after a good fetch: invalid, and no fetch storm.
       const stranger = await signer();
@@ -130,31 +136,26 @@ describe("CachedKeySet: the auth-service's JWKS over HTTP", () => {
   it("lets tokens of a new kid that arrive while its fetch is in flight wait for it, instead of refusing them", async () => {
     const jwks = await jwksServer();
     try {
-      const key = await signer();
-      jwks.state.keys = [key.jwk];
-      let clock = 1_000_000;
-      const keys = new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000, now: () => clock });
-      const v = new JwtVerifier({ keys: keys.getKey, issuer: "auth-service", audience: "titanium" });
-      expect((await v.verify(await key.sign())).ok).toBe(true);
+      const { key, v, clock } = await publishedKeyVerifier(jwks);
       // The next key starts signing (an emergency rotation, or a verifier that missed the publication):
       // the first of its tokens makes the set refetch, and the others that arrive meanwhile are just as valid.
       const rotated = await signer();
       jwks.state.keys = [key.jwk, rotated.jwk];
-      clock += 60_000;
+      clock.ms += 60_000;
       const tokens = await Promise.all([1, 2, 3].map(() => rotated.sign()));
       expect(await Promise.all(tokens.map((t) => v.verify(t)))).toEqual(tokens.map(() => expect.objectContaining({ ok: true })));
       expect(jwks.state.fetches).toBe(2);
       // The same while a refresh for age is in flight: a new kid waits for it rather than failing on the old set.
       const third = await signer();
       jwks.state.keys = [key.jwk, rotated.jwk, third.jwk];
-      clock += 11 * 60_000;
+      clock.ms += 11 * 60_000;
       const [old, fresh] = await Promise.all([v.verify(await key.sign()), v.verify(await third.sign())]);
       expect([old.ok, fresh.ok]).toEqual([true, true]);
       expect(jwks.state.fetches).toBe(3);
       // A failed fetch in flight: the tokens that waited for it learn that nothing is known (unavailable).
       const fourth = await signer();
       jwks.state.up = false;
-      clock += 60_000;
+      clock.ms += 60_000;
       const failed = await Promise.all([1, 2].map(async () => v.verify(await fourth.sign())));
       expect(failed).toEqual([{ ok: false, reason: "unavailable" }, { ok: false, reason: "unavailable" }]);
       expect(jwks.state.fetches).toBe(4);
