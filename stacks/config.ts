@@ -13,8 +13,8 @@ import { diskGbFor, NODE_DISK_RESERVE_GI, NODE_DISK_USE_LIMIT, SERVER_STATE_GI }
 import { ipv4Range, isIpv4Cidr } from "../components/gcp/ipv4";
 import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
 // The apps layer's connection arithmetic (used only inside refinements: these modules import this one back).
-import { poolSize, RESERVED_CONNECTIONS } from "../components/apps/service-env";
-import { CALLS, POSTGRES } from "../components/apps/topology";
+import { databaseClientPeaks, poolSize, RESERVED_CONNECTIONS } from "../components/apps/service-env";
+import { POSTGRES } from "../components/apps/topology";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
 export const PROJECT = "titanium";
@@ -818,12 +818,9 @@ function podCidrHoldsTheNodes(c: z.infer<typeof titaniumSchema>, ctx: z.Refineme
  */
 function databaseConnectionsFit(c: z.infer<typeof titaniumSchema>, ctx: z.RefinementCtx): void {
   const autoscaling = c.features.autoscaling;
-  const clients = SERVICE_NAMES.filter((s) => CALLS[s].some((call) => call.to === POSTGRES.name));
-  const maxOf = (svc: ServiceName) => {
-    const s = c.services[svc];
-    return autoscaling ? (s.maxReplicas ?? Math.max(s.replicas, s.minReplicas ?? s.replicas)) : s.replicas;
-  };
-  const maxima = clients.map(maxOf);
+  const peaks = databaseClientPeaks(c.services, autoscaling);
+  const clients = peaks.map(([svc]) => svc);
+  const maxima = peaks.map(([, peak]) => peak);
   const total = maxima.reduce((a, b) => a + b, 0);
   const budget = POSTGRES.maxConnections - RESERVED_CONNECTIONS;
   if (poolSize(maxima) * total <= budget) return;

@@ -15,7 +15,7 @@ import { MeshSecurity } from "./mesh-security";
 import { Migrations } from "./migrations";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
-import { type EnvContext, poolSize, postgresEnv, serviceEnv } from "./service-env";
+import { databaseClientPeaks, type EnvContext, peakReplicas, poolSize, postgresEnv, serviceEnv } from "./service-env";
 import { TitaniumService } from "./titanium-service";
 import {
   BACKUP,
@@ -99,16 +99,13 @@ export class TitaniumApps extends pulumi.ComponentResource {
     const security = new MeshSecurity(`${name}-mesh-security`, { namespace, provider, dependsOn: platform.ready }, child);
     const ready = [...platform.ready, security.networkPolicy, security.authorizationPolicy];
 
-    const maxReplicas = (svc: ServiceName) => {
-      const s = args.services[svc];
-      return autoscaling ? (s.maxReplicas ?? Math.max(s.replicas, s.minReplicas ?? s.replicas)) : s.replicas;
-    };
-    const databaseClients = SERVICE_NAMES.filter((s) => CALLS[s].some((c) => c.to === POSTGRES.name));
+    const maxReplicas = (svc: ServiceName) => peakReplicas(args.services[svc], autoscaling);
+    const databasePeaks = databaseClientPeaks(args.services, autoscaling);
     const env: EnvContext = {
       namespace,
       secretName: platform.appSecretName,
       postgres: { database: args.data.postgres.database, user: args.data.postgres.user },
-      pgPoolMax: poolSize(databaseClients.map(maxReplicas)),
+      pgPoolMax: poolSize(databasePeaks.map(([, peak]) => peak)),
       allowedOrigins: args.hostname ? `https://${args.hostname}` : "",
       // The api-gateway's peer is its own sidecar (127.0.0.6); before it, the ingress gateway pods.
       trustedProxyCidrs: `127.0.0.0/8,${args.podCidr}`,
@@ -165,7 +162,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
     for (const svc of SERVICE_NAMES) {
       const spec = args.services[svc];
       const port = SERVICE_PORTS[svc];
-      const usesDatabase = databaseClients.includes(svc);
+      const usesDatabase = databasePeaks.some(([client]) => client === svc);
       const usesRedis = CALLS[svc].some((c) => c.to === REDIS.name);
       const callers: Access[] = [
         ...callersFrom(svc),

@@ -45,6 +45,21 @@ const secret = (ctx: EnvContext, key: string, name = key): EnvVar => ({ name, va
 const uses = (svc: Workload, target: Workload) => CALLS[svc].some((c) => c.to === target);
 const urlOf = (ctx: EnvContext, svc: ServiceName) => `http://${serviceHost(svc, ctx.namespace)}:${SERVICE_PORTS[svc]}`;
 
+/** What sets a service's replica count: fixed, or an HPA's bounds. */
+export interface ReplicaSpec {
+  replicas: number;
+  minReplicas?: number | undefined;
+  maxReplicas?: number | undefined;
+}
+
+/** A service's replicas at their peak: the HPA's maximum when autoscaling (never below its minimum), else `replicas`. */
+export const peakReplicas = (s: ReplicaSpec, autoscaling: boolean): number =>
+  autoscaling ? (s.maxReplicas ?? Math.max(s.replicas, s.minReplicas ?? s.replicas)) : s.replicas;
+
+/** The services holding a PostgreSQL pool (its callers in the topology), each with its replicas at their peak. */
+export const databaseClientPeaks = (services: Record<ServiceName, ReplicaSpec>, autoscaling: boolean): [ServiceName, number][] =>
+  (Object.keys(services) as ServiceName[]).filter((svc) => uses(svc, POSTGRES.name)).map((svc) => [svc, peakReplicas(services[svc], autoscaling)]);
+
 /** libpq-style connection variables (services, migrations and the backup's `pg_dump`). */
 export function postgresEnv(ctx: EnvContext, opts: { pool: boolean }): EnvVar[] {
   return [

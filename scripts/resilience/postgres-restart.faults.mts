@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { processAlive } from "../../services/kit/src/local/index.js";
 import { call, isEnvelope, newUser, rssMb, startTestPlatform, type TestPlatform } from "./harness.mjs";
 import { byStatus, percentile, sleep, startLoad, timeUntil } from "./load.mjs";
 import { recordScenario, renderReliability, unmet, type ScenarioResult } from "./report.mjs";
@@ -77,14 +78,7 @@ function crashPostgres(): { postmaster: number; children: number[] } {
 /** Waits (bounded) until none of `pids` exists any more. */
 async function gone(pids: number[], timeoutMs = 10_000): Promise<boolean> {
   return !Number.isNaN(
-    await timeUntil(async () => pids.every((pid) => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }), timeoutMs, 20),
+    await timeUntil(async () => pids.every((pid) => !processAlive({ pid })), timeoutMs, 20),
   );
 }
 

@@ -196,16 +196,7 @@ function clusterTemplate(log: (line: string) => void): Promise<{ clusterDir: str
 function removeOrphanTemplates(): void {
   for (const name of readdirSync(tmpdir())) {
     const pid = Number(new RegExp(`^${TEMPLATE_PREFIX}(\\d+)-`).exec(name)?.[1]);
-    if (pid && pid !== process.pid && !isRunning(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, another user's
+    if (pid && pid !== process.pid && !processAlive({ pid })) rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
 }
 
