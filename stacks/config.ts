@@ -12,16 +12,15 @@ import { z } from "zod";
 import { diskGbFor, NODE_DISK_RESERVE_GI, NODE_DISK_USE_LIMIT, SERVER_STATE_GI } from "../components/cluster/capacity";
 import { ipv4Range, isIpv4Cidr } from "../components/gcp/ipv4";
 import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from "../components/gcp/pricing";
-// The apps layer's connection arithmetic (used only inside refinements: these modules import this one back).
+// The apps layer's connection arithmetic and its table of services: leaf modules (they import nothing
+// of the stack config's at run time), so data flows one way, from these facts into the config.
 import { databaseClientPeaks, poolSize, RESERVED_CONNECTIONS } from "../components/apps/service-env";
-import { POSTGRES } from "../components/apps/topology";
+import { POSTGRES, SERVICE_NAMES, type ServiceName } from "../components/apps/topology";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
 export const PROJECT = "titanium";
 
-/** The four application services, in dependency order. Their names are Kubernetes names too. */
-export const SERVICE_NAMES = ["api-gateway", "auth-service", "user-service", "blog-service"] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+export { SERVICE_NAMES, type ServiceName };
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks

@@ -5,8 +5,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-import type { ServiceName } from "../../stacks/config";
-import { CALLS, JWKS_PATH, POSTGRES, REDIS, SERVICE_PORTS, serviceHost, type Workload } from "./topology";
+import { CALLS, JWKS_PATH, POSTGRES, REDIS, SERVICE_PORTS, serviceHost, type ServiceName, type Workload } from "./topology";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 

@@ -3,7 +3,13 @@
  * Every NetworkPolicy, AuthorizationPolicy, Service, URL and VirtualService route is derived from
  * this table; the traffic-graph test checks the result against an independently written graph.
  */
-import { SERVICE_NAMES, type ServiceName } from "../../stacks/config";
+
+/**
+ * The four application services, in dependency order. Their names are Kubernetes names too. Here, at
+ * the bottom of the import graph, so the stack config (which re-exports them) and this table share one list.
+ */
+export const SERVICE_NAMES = ["api-gateway", "auth-service", "user-service", "blog-service"] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** HTTP port of each service (the services' own defaults; `service-env.test.mts` checks them against the kit). */
 export const SERVICE_PORTS: Record<ServiceName, number> = {
@@ -150,4 +156,3 @@ export function imageVersion(image: string): string {
   return (image.split("/").pop() ?? image).split(":")[1] ?? "unknown";
 }
 
-export { SERVICE_NAMES };
