@@ -461,6 +461,66 @@ describe("rate limits", () => {
     expect(await redis.exists(`rl:login:ip:${peer}`)).toBe(1);
   });
 
+  it("keys an IPv6 client by its /64: another address in it is refused once the first spent the budget, another /64 is not, and upstream still sees the full address", async () => {
+    const login = (peer: string, headers: Record<string, string> = {}, overrides: Partial<GatewayDeps> = {}) =>
+      gateway(overrides, peer).request("/api/login", { method: "POST", body: JSON.stringify({ username: "v6_owner", password: "guess" }), headers: { "content-type": "application/json", ...headers } });
+    const first = "2001:db8:64:1::a";
+    for (let i = 0; i < RATE_LIMITS.login.limit; i++) {
+      const res = await login(first);
+      expect(res.status).toBe(200);
+      expect((await echo(res)).headers["x-forwarded-for"]).toBe(first);
+    }
+    // Another address of the same /64, however it is written: the same budget, spent.
+    for (const sibling of ["2001:db8:64:1:ffff:ffff:ffff:ffff", "2001:DB8:64:1:0:0:0:B", "2001:db8:64:1::1.2.3.4"])
+      expect((await login(sibling)).status, sibling).toBe(429);
+    const elsewhere = await login("2001:db8:64:2::a");
+    expect(elsewhere.status).toBe(200);
+    expect((await echo(elsewhere)).headers["x-forwarded-for"]).toBe("2001:db8:64:2::a");
+    // Every per-client cell is the /64's; none is an address's.
+    expect(await redis.exists("rl:login:ip:2001:db8:64:1::/64", "rl:login_account_client:acct:v6_owner:ip:2001:db8:64:1::/64")).toBe(2);
+    expect(await redis.keys("rl:*2001:db8:64:1::a*")).toEqual([]);
+
+    // From behind a trusted proxy: keyed by the /64 of the address X-Forwarded-For names, forwarded in full.
+    const viaProxy = { trustedProxies: trustedProxies([{ address: "10.0.0.0", prefix: 8, family: "ipv4" }]) };
+    const proxied = await login("10.0.0.5", { "x-forwarded-for": "2001:db8:64:3::a" }, viaProxy);
+    expect(proxied.status).toBe(200);
+    expect((await echo(proxied)).headers["x-forwarded-for"]).toBe("2001:db8:64:3::a, 10.0.0.5");
+    expect((await login("10.0.0.5", { "x-forwarded-for": "2001:db8:64:1::c" }, viaProxy)).status).toBe(429);
+  });
+
+  it("keys the micro-cache's shortcut by the same /64: a hit charges the /64, and a sibling address is refused there too", async () => {
+    const upstreamOffering = createHttpServer((req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.setHeader("surrogate-control", "max-age=60");
+      res.end(JSON.stringify({ forwardedFor: req.headers["x-forwarded-for"] }));
+    });
+    await new Promise<void>((r) => upstreamOffering.listen(0, "127.0.0.1", () => r()));
+    // One request per /64 per 50 s (the global rule scaled down to a burst of 1): no second request slips in
+    // on a slow machine.
+    const { app, shortcut } = bed.gatewayParts(`http://127.0.0.1:${(upstreamOffering.address() as AddressInfo).port}`, {
+      trustedProxies: trustedProxies([{ address: "127.0.0.1", prefix: 32, family: "ipv4" }]),
+      rateLimitScale: 0.001,
+    });
+    const running = await startServer({ fetch: app.fetch, shortcut, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    const read = (client: string) => fetch(`http://127.0.0.1:${running.port}/api/categories`, { headers: { "x-forwarded-for": client } });
+    try {
+      const miss = await read("2001:db8:65:1::a"); // through the app, stored
+      expect([miss.status, miss.headers.get("x-cache")]).toEqual([200, null]);
+      expect(await miss.json()).toEqual({ forwardedFor: "2001:db8:65:1::a, 127.0.0.1" });
+      const hit = await read("2001:db8:65:2::a"); // the shortcut, another /64
+      expect([hit.status, hit.headers.get("x-cache")]).toEqual([200, "HIT"]);
+      await hit.arrayBuffer();
+      const sibling = await read("2001:db8:65:1::b"); // the shortcut again, the first /64: its budget is spent
+      expect(sibling.status).toBe(429);
+      await sibling.arrayBuffer();
+      expect(await redis.exists(`rl:${GLOBAL_LIMIT.name}:ip:2001:db8:65:1::/64`, `rl:${GLOBAL_LIMIT.name}:ip:2001:db8:65:2::/64`)).toBe(2);
+      expect(await redis.keys("rl:*2001:db8:65:*::[ab]")).toEqual([]);
+    } finally {
+      await running.shutdown();
+      upstreamOffering.close();
+    }
+  });
+
   it("falls back to in-process limits when Redis is unavailable", async () => {
     const dead = createRedis({ url: `redis://127.0.0.1:${await freePort()}` });
     try {

@@ -22,7 +22,7 @@ import {
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { BlockList } from "node:net";
 import { admissionOf, cachedReads, type Admission } from "./cached-reads.js";
-import { clientAddress, normalizeIp } from "./client-address.js";
+import { clientAddress, normalizeIp, rateLimitSubjectOf } from "./client-address.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter, type RateRule } from "./rate-limit.js";
 import PUBLIC_API from "./public-openapi.json" with { type: "json" };
@@ -122,10 +122,11 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const client = clientAddress(peer, forwardedFor, deps.trustedProxies);
 
     // Rate-limit subject: the authenticated user, else (and always for the routes that make sessions or
-    // accounts) the client address from a trusted hop.
+    // accounts) the client address from a trusted hop; an IPv6 client by its /64 (rateLimitSubjectOf).
     const token = bearerToken(requestHeader(c, "authorization"));
     const verified = token && !match.limit?.byClient ? await deps.verifier.verify(token) : undefined;
-    const subject = verified?.ok ? `u:${verified.user.id}` : `ip:${client}`;
+    const clientSubject = rateLimitSubjectOf(client);
+    const subject = verified?.ok ? `u:${verified.user.id}` : clientSubject;
     // Login is also limited per account, for this client and for all of them (the body is buffered anyway,
     // within the body limit).
     const limits = match.accountLimits;
@@ -133,7 +134,7 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const also =
       account && limits
         ? [
-            { rule: limits.perClient, subject: `acct:${account}:ip:${client}` },
+            { rule: limits.perClient, subject: `acct:${account}:${clientSubject}` },
             { rule: limits.overall, subject: `acct:${account}` },
           ]
         : [];

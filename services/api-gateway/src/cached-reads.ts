@@ -12,7 +12,7 @@ import {
 } from "@titanium/kit";
 import type { IncomingMessage } from "node:http";
 import type { BlockList } from "node:net";
-import { clientAddress, normalizeIp } from "./client-address.js";
+import { clientAddress, normalizeIp, rateLimitSubjectOf } from "./client-address.js";
 import type { RateDecision } from "./rate-limit.js";
 import type { CachedResponse, CacheTicket, ResponseCache } from "./response-cache.js";
 import { cacheKeyOf, isPlainPath, matchRoute, querySuffix, type RouteMatch } from "./routes.js";
@@ -105,7 +105,7 @@ export function cachedReads(opts: CachedReadsOptions): RequestShortcut {
     // The app's clock and access line start when the request arrived here, not when it is handed on.
     (req as IncomingMessage & { [RECEIVED_AT]?: number })[RECEIVED_AT] = started;
     const serve = async () => {
-      const admission = await opts.admit(match, `ip:${client}`, key);
+      const admission = await opts.admit(match, rateLimitSubjectOf(client), key);
       // Kept on the request from here on: whatever happens next, the app never charges it again.
       (req as IncomingMessage & { [ADMISSION]?: Admission })[ADMISSION] = admission;
       const hit = admission.decision.allowed && admission.ticket ? opts.responses.get(key, admission.ticket) : undefined;

@@ -1,4 +1,4 @@
-import { BlockList, isIP } from "node:net";
+import { BlockList, SocketAddress, isIP, isIPv6 } from "node:net";
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`. */
 export function normalizeIp(ip: string): string {
@@ -45,4 +45,44 @@ export function clientAddress(peer: string, xff: string | undefined, trusted: Bl
     if (!isTrusted(trusted, hop)) return hop;
   }
   return client;
+}
+
+/** IPv6 ranges whose last 32 bits are an IPv4 host: IPv4-mapped, and NAT64's well-known prefix (RFC 6052). */
+const EMBEDDED_IPV4 = new BlockList();
+EMBEDDED_IPV4.addSubnet("::ffff:0:0", 96, "ipv6");
+EMBEDDED_IPV4.addSubnet("64:ff9b::", 96, "ipv6");
+
+/** The eight 16-bit groups of an IPv6 address as SocketAddress writes it (lower case, `::`, maybe an IPv4 tail). */
+function hextets(canonical: string): number[] {
+  const groups = (part: string): number[] =>
+    part === ""
+      ? []
+      : part.split(":").flatMap((g) => {
+          if (!g.includes(".")) return [parseInt(g, 16)];
+          const [a = 0, b = 0, c = 0, d = 0] = g.split(".").map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = "", tail] = canonical.split("::");
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+/**
+ * The rate-limit subject of a client address (`clientAddress`): `ip:<IPv4 address>`, or for IPv6 `ip:<its
+ * /64>` (`ip:2001:db8:1:2::/64`, canonical whichever way the address was written, zone id dropped). One
+ * IPv6 host or customer normally holds a whole /64 and may use any address in it (privacy addresses, or
+ * a new one per request), so a budget per 128-bit address would be no limit at all. An IPv4-mapped or
+ * NAT64 address is its IPv4 host's (a /64 there would be every IPv4 client behind the translator).
+ * Anything that is no IPv6 address (IPv4, or not an address) is kept as it is. Only the limiter's key:
+ * the X-Forwarded-For sent upstream keeps the full address.
+ */
+export function rateLimitSubjectOf(address: string): string {
+  if (!isIPv6(address)) return `ip:${address}`;
+  // Without its zone id: SocketAddress refuses a long address that carries one.
+  const ip = new SocketAddress({ address: address.split("%")[0]!, family: "ipv6" });
+  const g = hextets(ip.address);
+  if (EMBEDDED_IPV4.check(ip)) return `ip:${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  const prefix = new SocketAddress({ address: `${g.slice(0, 4).map((h) => h.toString(16)).join(":")}::`, family: "ipv6" });
+  return `ip:${prefix.address}/64`;
 }
