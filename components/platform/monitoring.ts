@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
 import { type ChartsConfig, chartRelease, type VolumePlacement } from "./helm";
 import { ADMIN_PATHS, type AppSecretName, GRAFANA, KPS_FULLNAME, LOKI, NAMESPACES } from "./names";
-import { ALERT_GROUPS } from "./rules";
+import { ALERT_GROUPS, NOT_USER_ROUTES_REGEX } from "./rules";
 import { secretSync } from "./secret-sync";
 
 export interface MonitoringArgs {
@@ -32,6 +32,49 @@ export interface MonitoringArgs {
 
 /** Dashboards provisioned through Grafana's sidecar: every `*.json` beside this file in `dashboards/`. */
 export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
+
+/**
+ * Stands in a dashboard's JSON for the regex of the kit's probe and scrape routes (`route!~"@NOT_USER_ROUTES@"`
+ * on users' traffic, `route=~` on a probes panel): {@link loadDashboards} writes in `NOT_USER_ROUTES_REGEX`
+ * (rules.ts), so the dashboards and the alert rules leave the same routes out and the list lives in one place.
+ */
+export const NOT_USER_ROUTES_PLACEHOLDER = "@NOT_USER_ROUTES@";
+
+/** One dashboard as provisioned: its file, its id (the file's name) and its JSON with the placeholders filled in. */
+export interface Dashboard {
+  file: string;
+  id: string;
+  json: string;
+}
+
+/** Every dashboard in `dir`, by file name, ready for Grafana; throws on a placeholder it does not know. */
+export function loadDashboards(dir: string = DASHBOARD_DIR): Dashboard[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((file) => ({ file, id: file.replace(/\.json$/, ""), json: renderDashboard(readFileSync(path.join(dir, file), "utf8"), file) }));
+}
+
+/** A dashboard's JSON text with {@link NOT_USER_ROUTES_PLACEHOLDER} filled in (in string values, so JSON escaping holds). */
+export function renderDashboard(text: string, file = "dashboard"): string {
+  const fill = (v: unknown): unknown => {
+    if (typeof v === "string") return v.split(NOT_USER_ROUTES_PLACEHOLDER).join(NOT_USER_ROUTES_REGEX);
+    if (Array.isArray(v)) return v.map(fill);
+    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
+    return v;
+  };
+  const out = JSON.stringify(fill(JSON.parse(text)), null, 2);
+  const unknown = /@[A-Z][A-Z_]*@/.exec(out);
+  if (unknown) throw new Error(`${file}: unknown placeholder ${unknown[0]}`);
+  return out;
+}
+
+/**
+ * How often Prometheus scrapes (its default for every monitor, and the mesh's pods and istiod explicitly). The
+ * chart hands it to Grafana's Prometheus data source as `timeInterval`, which makes the dashboards'
+ * `$__rate_interval` at least four scrapes long (a rate over fewer has gaps whenever a scrape is missed).
+ */
+export const SCRAPE_INTERVAL = "30s";
 
 /** Label the Grafana sidecar watches (kube-prometheus-stack's default, set explicitly). */
 const DASHBOARD_LABEL = { grafana_dashboard: "1" };
@@ -110,6 +153,8 @@ export class Monitoring extends pulumi.ComponentResource {
         prometheus: {
           prometheusSpec: {
             replicas: 1,
+            // Explicit (the operator's default too): Grafana's data source takes its `timeInterval` from it.
+            scrapeInterval: SCRAPE_INTERVAL,
             retention: o.prometheusRetention,
             // Stop before the volume fills (TSDB needs room to compact).
             retentionSize: `${Math.floor(o.prometheusStorageGi * 0.85)}GB`,
@@ -204,13 +249,12 @@ export class Monitoring extends pulumi.ComponentResource {
       { ...k, dependsOn: args.dependsOn },
     );
 
-    for (const file of readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith(".json")).sort()) {
-      const id = file.replace(/\.json$/, "");
+    for (const { file, id, json } of loadDashboards()) {
       new k8s.core.v1.ConfigMap(
         `${name}-dashboard-${id}`,
         {
           metadata: { name: `dashboard-${id}`, namespace: ns, labels: DASHBOARD_LABEL, annotations: { [DASHBOARD_FOLDER_ANNOTATION]: "Titanium" } },
-          data: { [file]: readFileSync(path.join(DASHBOARD_DIR, file), "utf8") },
+          data: { [file]: json },
         },
         { ...k, dependsOn: args.dependsOn },
       );
@@ -234,7 +278,7 @@ export class Monitoring extends pulumi.ComponentResource {
           podMetricsEndpoints: [
             {
               port: "http-envoy-prom",
-              interval: "30s",
+              interval: SCRAPE_INTERVAL,
               relabelings: [
                 { action: "keep", sourceLabels: ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], regex: "true" },
                 {
@@ -269,7 +313,7 @@ export class Monitoring extends pulumi.ComponentResource {
         spec: {
           namespaceSelector: { matchNames: [NAMESPACES.istio] },
           selector: { matchLabels: { app: "istiod" } },
-          endpoints: [{ port: "http-monitoring", interval: "30s" }],
+          endpoints: [{ port: "http-monitoring", interval: SCRAPE_INTERVAL }],
         },
       },
       after,

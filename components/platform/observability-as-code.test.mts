@@ -1,7 +1,9 @@
 /**
  * Dashboards and alert rules are code: each query must be valid PromQL (parsed with Prometheus'
  * own grammar) and read only metrics the services really emit, with the labels they really carry
- * (from `services/kit/src/metric-names.ts`), or the cluster's standard metrics.
+ * (from `services/kit/src/metric-names.ts`), or the cluster's standard metrics. The dashboards are checked
+ * as Grafana gets them (monitoring.ts fills in the probe routes): users' request panels leave out exactly the
+ * routes the rules leave out (`NOT_USER_ROUTES`), ratios show no value rather than NaN, rates span four scrapes.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -11,8 +13,8 @@ import { HTTP_DURATION_BUCKETS, HTTP_LABELS, METRICS } from "../../services/kit/
 import { SERVICE_PATHS } from "../../services/kit/src/contract.js";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config.js";
-import { readStackConfig } from "../../stacks/harness.js";
-import { CHART_ALERTS_OFF, CHART_RULE_GROUPS_OFF } from "./monitoring.js";
+import { configuredRun, ofType, readStackConfig } from "../../stacks/harness.js";
+import { CHART_ALERTS_OFF, CHART_RULE_GROUPS_OFF, loadDashboards, NOT_USER_ROUTES_PLACEHOLDER, renderDashboard, SCRAPE_INTERVAL } from "./monitoring.js";
 import { ALERT_GROUPS, bucketLabel, LATENCY_SLO_SECONDS, NOT_USER_ROUTES } from "./rules.js";
 
 type Obj = Record<string, unknown>;
@@ -83,14 +85,57 @@ function problems(expr: string): string[] {
   return out;
 }
 
-const dashboards = readdirSync(DIR)
+/** The dashboards as Grafana gets them (placeholders filled in: monitoring.ts), and as their files hold them. */
+const dashboards = loadDashboards().map((d) => ({ file: d.file, json: JSON.parse(d.json) as Obj }));
+const sources = readdirSync(DIR)
   .filter((f) => f.endsWith(".json"))
   .map((f) => ({ file: f, json: JSON.parse(readFileSync(path.join(DIR, f), "utf8")) as Obj }));
+
+/** The request series: every selector on them is either users' traffic or, in a panel about them, probes and scrapes. */
+const HTTP_SERIES = new Set<string>([METRICS.httpRequests, ...["_bucket", "_sum", "_count"].map((s) => `${METRICS.httpDuration}${s}`)]);
+
+/** The routes a PromQL route regex (as written in a double-quoted string) matches, among every route the kit names and a few user ones. */
+function routesMatched(promqlString: string): string[] {
+  const re = new RegExp(`^(?:${promqlString.replace(/\\\\/g, "\\")})$`);
+  const candidates = [...Object.values(SERVICE_PATHS), "unmatched", "/api/users/:id", "/api/auth/login", "/blog/api/posts", "/healthz/deep", "/metricsx", "/"];
+  return candidates.filter((r) => re.test(r)).sort();
+}
+
+/** The codes (100-599, as the kit writes them: "503") a status matcher selects. */
+function codesMatched(op: string, value: string): string[] {
+  const codes = Array.from({ length: 500 }, (_, i) => String(100 + i));
+  const re = new RegExp(`^(?:${value})$`);
+  const hit = (c: string) => (op === "=" || op === "!=" ? c === value : re.test(c));
+  return codes.filter((c) => (op.startsWith("!") ? !hit(c) : hit(c)));
+}
+
+/** Each division in a query: its numerator and denominator, as written. */
+function divisions(expr: string): { num: string; den: string }[] {
+  const q = expr.replace(/\$__rate_interval|\$__interval|\$__range/g, "5m");
+  const found: { num: string; den: string }[] = [];
+  parser.parse(q).iterate({
+    enter(ref) {
+      const n = ref.node;
+      if (n.name !== "BinaryExpr" || !n.getChild("Div")) return;
+      found.push({ num: q.slice(n.firstChild!.from, n.firstChild!.to), den: q.slice(n.lastChild!.from, n.lastChild!.to) });
+    },
+  });
+  return found;
+}
+
+/** A Prometheus duration ("30s", "5m", "1h") in seconds. */
+function seconds(d: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(d);
+  if (!m) throw new Error(`not a simple duration: ${d}`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "s" | "m" | "h" | "d"];
+}
 
 function panels(d: Obj): Obj[] {
   return (d.panels as Obj[]).flatMap((p) => [p, ...((p.panels as Obj[] | undefined) ?? [])]);
 }
 const promTargets = (p: Obj) => ((p.targets as Obj[] | undefined) ?? []).filter((t) => (t.datasource as Obj | undefined)?.type !== "loki");
+/** Every Prometheus query of a dashboard's panels, with its panel. */
+const queries = (d: Obj) => panels(d).flatMap((p) => promTargets(p).map((t) => ({ panel: p, title: String(p.title), expr: String(t.expr) })));
 
 describe("the query checker", () => {
   it("rejects invented metrics, unknown labels, status classes, missing buckets and bad syntax", () => {
@@ -148,6 +193,127 @@ describe("Grafana dashboards", () => {
     expect(exprs.some((e) => e.includes(`sum by (service, status)`) && e.includes(METRICS.httpRequests))).toBe(true);
     expect(exprs.some((e) => e.includes("container_memory_working_set_bytes") && e.includes('resource="memory"'))).toBe(true);
     expect(exprs.some((e) => e.includes("container_cpu_usage_seconds_total") && e.includes('resource="cpu"'))).toBe(true);
+  });
+
+  it.each(dashboards)("$file counts users' requests only: every request panel leaves out exactly NOT_USER_ROUTES, but one titled as probes", ({ json }) => {
+    // The kit counts the kubelet's probes and Prometheus' scrapes like any request: an idle service would show
+    // steady traffic and an excellent p99, and a readiness 503 an error. The rules leave them out the same way.
+    let checked = 0;
+    for (const { title, expr } of queries(json)) {
+      for (const s of selectors(expr).filter((x) => HTTP_SERIES.has(x.metric))) {
+        const route = s.matchers.filter((m) => m.label === "route");
+        expect(route.length, `${title}: ${expr}`).toBe(1);
+        const { op, value } = route[0]!;
+        expect(["!~", "=~"], `${title}: ${expr}`).toContain(op);
+        // The matcher's routes are NOT_USER_ROUTES exactly, read as Prometheus reads the regex (anchored).
+        expect(routesMatched(value), `${title}: ${expr}`).toEqual([...NOT_USER_ROUTES].sort());
+        if (op === "=~") expect(title, "a panel that counts probes and scrapes says so").toMatch(/probes/i);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
+  it("the golden signals' traffic, errors, error ratio and latency percentiles are users' only; probes show apart on the service dashboard", () => {
+    const userPanels = (file: string) =>
+      queries(dashboards.find((d) => d.file === file)!.json)
+        .filter((q) => q.expr.includes(`route!~"`))
+        .map((q) => q.title);
+    expect(userPanels("golden-signals.json")).toEqual(
+      expect.arrayContaining(["Latency p50", "Latency p95", "Latency p99", "Traffic (user requests/s)", "Errors by status (requests/s)", "Error ratio (5xx)"]),
+    );
+    expect(userPanels("service.json")).toEqual(expect.arrayContaining(["Requests/s by route", "Latency p95 by route", "Errors/s by route and status", "Average latency"]));
+    const probes = queries(dashboards.find((d) => d.file === "service.json")!.json).filter((q) => q.expr.includes(`route=~"`));
+    expect(probes.map((q) => q.title)).toEqual(["Probes and scrapes (requests/s, not user traffic)"]);
+    // A failing readiness probe must stay visible somewhere: by route and status.
+    expect(probes[0]!.expr).toContain("sum by (route, status)");
+  });
+
+  it.each(sources)("$file holds the probe routes only as the placeholder filled in at load (one list: NOT_USER_ROUTES)", ({ json }) => {
+    const routeMatchers = queries(json).flatMap((q) => [...q.expr.matchAll(/route\s*(?:=~|!~|=|!=)\s*"([^"]*)"/g)].map((m) => ({ title: q.title, value: m[1]! })));
+    expect(routeMatchers.length).toBeGreaterThan(0);
+    for (const m of routeMatchers) expect(m.value, m.title).toBe(NOT_USER_ROUTES_PLACEHOLDER);
+    const text = JSON.stringify(json);
+    for (const r of NOT_USER_ROUTES) expect(text, `${r} written into the JSON`).not.toMatch(new RegExp(`route[^,}]*${r}`));
+  });
+
+  it("the loader fills the placeholder in (JSON escaping kept) and refuses one it does not know", () => {
+    const rendered = JSON.parse(renderDashboard(JSON.stringify({ expr: `x{route!~"${NOT_USER_ROUTES_PLACEHOLDER}"} / y{route=~"${NOT_USER_ROUTES_PLACEHOLDER}"}` }))) as { expr: string };
+    const values = [...rendered.expr.matchAll(/route[!=]~"([^"]*)"/g)].map((m) => m[1]!);
+    expect(values).toHaveLength(2);
+    for (const v of values) expect(routesMatched(v)).toEqual([...NOT_USER_ROUTES].sort());
+    expect(() => renderDashboard(JSON.stringify({ expr: 'x{route!~"@NOT_USER_ROUTE@"}' }), "typo.json")).toThrow(/typo.json: unknown placeholder @NOT_USER_ROUTE@/);
+  });
+
+  it.each(dashboards)("$file rates over at least four scrapes (Grafana's rate interval, sized from the scrape interval, or a long literal)", ({ json }) => {
+    for (const { title, expr } of queries(json)) {
+      for (const [, range] of expr.matchAll(/\[([^\]]+)\]/g)) {
+        if (range === "$__rate_interval") continue;
+        // $__interval follows the panel's width and can be one scrape long: a rate over it has gaps.
+        expect(range, `${title}: ${expr}`).not.toMatch(/^\$/);
+        expect(seconds(range!), `${title}: ${expr}`).toBeGreaterThanOrEqual(4 * seconds(SCRAPE_INTERVAL));
+      }
+    }
+  });
+
+  it.each(dashboards)("$file guards each ratio of request series: no value rather than NaN while there is no user traffic", ({ json }) => {
+    for (const { title, expr } of queries(json)) {
+      for (const { den } of divisions(expr)) {
+        if (!selectors(den).some((s) => HTTP_SERIES.has(s.metric))) continue;
+        expect(den, `${title}: ${expr}`).toMatch(/^\(.* > 0\)$/);
+      }
+    }
+  });
+
+  it("the error ratio reads 0 for a service without 5xx (the kit creates a status series on its first request), not nothing", () => {
+    const golden = dashboards.find((d) => d.file === "golden-signals.json")!.json;
+    const ratio = queries(golden).filter((q) => q.title === "Error ratio (5xx)");
+    expect(ratio).toHaveLength(1);
+    const [{ num, den }] = divisions(ratio[0]!.expr) as [{ num: string; den: string }];
+    const m = /^\((.+) or (.+) \* 0\)$/.exec(num);
+    expect(m, num).not.toBeNull();
+    // The fallback is the denominator itself: every service with users' traffic has a value.
+    expect(`(${m![2]} > 0)`).toBe(den);
+    const status = selectors(m![1]!).flatMap((s) => s.matchers.filter((x) => x.label === "status"));
+    expect(status).toHaveLength(1);
+    expect(codesMatched(status[0]!.op, status[0]!.value)).toEqual(Array.from({ length: 100 }, (_, i) => String(500 + i)));
+  });
+
+  it("every status matcher, in dashboards and rules, selects real codes as the kit writes them", () => {
+    const exprs = [...dashboards.flatMap((d) => queries(d.json).map((q) => q.expr)), ...ALERT_GROUPS.flatMap((g) => g.rules.map((r) => r.expr))];
+    let checked = 0;
+    for (const expr of exprs) {
+      for (const m of selectors(expr).flatMap((s) => s.matchers.filter((x) => x.label === "status"))) {
+        expect(codesMatched(m.op, m.value).length, `${m.label}${m.op}"${m.value}" in ${expr}`).toBeGreaterThan(0);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+    // A class regex covers its whole class: 4xx and 5xx errors are 400-599.
+    expect(codesMatched("=~", "4..|5..")).toEqual(Array.from({ length: 200 }, (_, i) => String(400 + i)));
+  });
+});
+
+describe("the dashboards and scrapes the program provisions", () => {
+  it("hands Grafana the dashboards with the probe routes filled in, and scrapes every target at SCRAPE_INTERVAL", async () => {
+    const run = await configuredRun("dev");
+    const maps = ofType(run, "kubernetes:core/v1:ConfigMap").filter((c) => (c.inputs.metadata as Obj).labels && ((c.inputs.metadata as Obj).labels as Obj).grafana_dashboard === "1");
+    const data = Object.assign({}, ...maps.map((c) => c.inputs.data as Record<string, string>)) as Record<string, string>;
+    expect(Object.keys(data).sort()).toEqual(loadDashboards().map((d) => d.file));
+    for (const d of loadDashboards()) {
+      expect(data[d.file], d.file).toBe(d.json);
+      expect(data[d.file], d.file).not.toContain(NOT_USER_ROUTES_PLACEHOLDER);
+    }
+    // Grafana's data source takes its timeInterval from Prometheus' scrape interval: $__rate_interval spans four scrapes
+    // only while no target is scraped less often.
+    const kps = ofType(run, "kubernetes:helm.sh/v3:Release").find((r) => r.inputs.chart === "kube-prometheus-stack")!;
+    expect((((kps.inputs.values as Obj).prometheus as Obj).prometheusSpec as Obj).scrapeInterval).toBe(SCRAPE_INTERVAL);
+    const monitors = [...ofType(run, "kubernetes:monitoring.coreos.com/v1:PodMonitor"), ...ofType(run, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")];
+    expect(monitors.length).toBeGreaterThan(0);
+    for (const m of monitors) {
+      const spec = m.inputs.spec as { podMetricsEndpoints?: Obj[]; endpoints?: Obj[] };
+      for (const e of [...(spec.podMetricsEndpoints ?? []), ...(spec.endpoints ?? [])]) expect(e.interval ?? SCRAPE_INTERVAL, m.name).toBe(SCRAPE_INTERVAL);
+    }
   });
 });
 

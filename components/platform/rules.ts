@@ -28,7 +28,13 @@ const app = `namespace="${ns}"`;
  * service's answers were mostly probes (diluting a real error ratio), and a readiness 503 counted as a user error.
  */
 export const NOT_USER_ROUTES = ["/healthz", "/readyz", "/health", "/metrics"] as const;
-const users = `${app},route!~"${NOT_USER_ROUTES.join("|")}"`;
+/**
+ * {@link NOT_USER_ROUTES} as the text of a PromQL regex string (Prometheus anchors it: exactly these routes, each
+ * escaped), for `route!~"…"` (users' requests) or `route=~"…"` (probes and scrapes). The rules below and the
+ * Grafana dashboards (their `@NOT_USER_ROUTES@`, filled in at load: monitoring.ts) read this one value.
+ */
+export const NOT_USER_ROUTES_REGEX = NOT_USER_ROUTES.map((route) => route.replace(/[.*+?^${}()|[\]\\]/g, "\\\\$&")).join("|");
+const users = `${app},route!~"${NOT_USER_ROUTES_REGEX}"`;
 
 /**
  * A classic histogram bucket's `le` as Prometheus 3 stores it: every sample's `le` is normalised to a
