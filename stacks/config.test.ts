@@ -60,6 +60,13 @@ describe("stack config", () => {
     ["duplicate NodePorts (the key set twice is named)", "dev", { ingress: { httpNodePort: 31443 } }, "titanium:ingress.httpNodePort", "expected httpNodePort to differ from httpsNodePort (both 31443)"],
     ["duplicate NodePorts (either key of the pair)", "dev", { ingress: { httpsNodePort: 31021 } }, "titanium:ingress.httpsNodePort", "expected httpsNodePort to differ from healthCheckNodePort (both 31021)"],
     ["bad K3s version", "dev", { cluster: { k3sVersion: "1.33" } }, "titanium:cluster.k3sVersion", "v1.33.5+k3s1"],
+    // Its K3s still passes --anonymous-auth=false beside the API's authentication config: the API server would not start.
+    ["a K3s 1.33 before the authentication-config fix", "dev", { cluster: { k3sVersion: "v1.33.0+k3s1" } }, "titanium:cluster.k3sVersion", "v1.33.1+k3s1 or later within 1.33"],
+    ["a K3s 1.32 before the authentication-config fix", "dev", { cluster: { k3sVersion: "v1.32.4+k3s1" } }, "titanium:cluster.k3sVersion", "v1.32.5+k3s1 or later within 1.32"],
+    ["a K3s whose Kubernetes has no anonymous field on by default", "dev", { cluster: { k3sVersion: "v1.31.9+k3s1" } }, "titanium:cluster.k3sVersion", "1.34 and later"],
+    ["a K3s binary pin that is not a bare SHA-256", "dev", { cluster: { k3sSha256: `sha256:${"a".repeat(64)}` } }, "titanium:cluster.k3sSha256", "64 lower-case hex digits"],
+    ["a K3s binary pin one digit short", "dev", { cluster: { k3sSha256: "a".repeat(63) } }, "titanium:cluster.k3sSha256", "SHA-256 of the release's amd64 k3s binary"],
+    ["an upper-case K3s binary pin (sha256sum prints lower case)", "dev", { cluster: { k3sSha256: "A".repeat(64) } }, "titanium:cluster.k3sSha256", "lower-case"],
     ["prod without protect", "prod", { protect: false }, "titanium:protect", "protect: true"],
     ["missing environment", "dev", { environment: undefined }, "titanium:environment", '"dev" or "prod"'],
     ["memory without unit", "dev", { services: { "api-gateway": { resources: { requests: { cpu: "50m", memory: "64" }, limits: { cpu: "1", memory: "128Mi" } } } } }, "titanium:services.api-gateway.resources.requests.memory", "128Mi"],
@@ -96,6 +103,16 @@ describe("stack config", () => {
     expect(issue, `issues were: ${err.message}`).toBeDefined();
     expect(issue!.message).toContain(expected);
     expect(err.message).toContain(`${key}: `);
+  });
+
+  it("takes an optional K3s binary pin (empty by default) and the K3s releases that accept the API's authentication config", () => {
+    expect(loadConfig("dev", readStackConfig("dev")).cluster.k3sSha256).toBe("");
+    const pin = "0123456789abcdef".repeat(4);
+    for (const k3sVersion of ["v1.32.5+k3s1", "v1.33.1+k3s1", "v1.33.5+k3s1", "v1.34.0+k3s1", "v1.35.2+k3s1"]) {
+      const c = loadConfig("dev", withOverrides("dev", { cluster: { k3sVersion, k3sSha256: pin } }));
+      expect(c.cluster.k3sVersion).toBe(k3sVersion);
+      expect(c.cluster.k3sSha256).toBe(pin);
+    }
   });
 
   it("rejects a stack name that would make a GCP name too long or invalid, naming it", () => {

@@ -263,12 +263,46 @@ const machineTypeName = machineType.refine((m) => isMachineType(m), {
 const diskType = z.enum(DISK_TYPES, { error: `expected a persistent disk type (${DISK_TYPES.join(", ")})` });
 const zoneName = z.string().regex(/^[a-z]+-[a-z]+\d-[a-z]$/, { error: 'expected a GCP zone such as "us-central1-a"' });
 
+/**
+ * Whether a K3s release drops its default `--anonymous-auth=false` when the API server is given an
+ * `authentication-config` file (k3s-io/k3s#12245, backported to 1.33 and 1.32: k3s-io/k3s#12276, #12277),
+ * on a Kubernetes whose AuthenticationConfiguration has the `anonymous` field enabled by default
+ * (AnonymousAuthConfigurableEndpoints, beta in 1.32). An unparsable version passes: the format check names it.
+ */
+export function supportsApiAuthenticationConfig(version: string): boolean {
+  const m = /^v(\d+)\.(\d+)\.(\d+)\+k3s\d+$/.exec(version);
+  if (!m) return true;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (major !== 1) return major > 1;
+  if (minor === 32) return patch >= 5;
+  if (minor === 33) return patch >= 1;
+  return minor > 33;
+}
+
 const clusterSchema = z
   .strictObject({
     k3sVersion: z
       .string()
       .regex(/^v\d+\.\d+\.\d+\+k3s\d+$/, { error: 'expected a pinned K3s version such as "v1.33.5+k3s1"' })
+      .refine(supportsApiAuthenticationConfig, {
+        error:
+          "expected K3s v1.32.5+k3s1 or later within 1.32, v1.33.1+k3s1 or later within 1.33, or 1.34 and later: " +
+          "the servers give the API an authentication config that lets anonymous requests reach /readyz and /livez only " +
+          "(the API load balancers' health check, ADR 0011), and an older K3s also passes --anonymous-auth=false, " +
+          "with which the API server refuses to start",
+      })
       .default("v1.33.5+k3s1"),
+    /**
+     * Optional pin of the K3s binary: the SHA-256 of the release's amd64 `k3s` asset (its line in the
+     * release's sha256sum-amd64.txt, reviewed by an operator). Empty: the nodes trust the release's own
+     * checksum file (as get.k3s.io does); set: the binary must match both (docs/runbooks/upgrades.md).
+     */
+    k3sSha256: z
+      .string()
+      .regex(/^([0-9a-f]{64})?$/, {
+        error: "expected empty (trust the release's checksum file) or the 64 lower-case hex digits of the SHA-256 of the release's amd64 k3s binary (its line in sha256sum-amd64.txt)",
+      })
+      .default(""),
     /** Stable DNS name of the K3s API in every kubeconfig (a TLS SAN on every server). */
     apiDnsName: z
       .string()

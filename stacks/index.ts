@@ -77,6 +77,7 @@ const cluster = new Cluster(
     zone: config.gcp.zone,
     k3s: {
       version: config.cluster.k3sVersion,
+      sha256: config.cluster.k3sSha256,
       apiDnsName: config.cluster.apiDnsName,
       apiDnsZone: config.cluster.apiDnsZone,
       apiReadyTimeoutSeconds: config.cluster.apiReadyTimeoutSeconds,

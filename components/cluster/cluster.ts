@@ -12,7 +12,7 @@ import { buildKubeconfig } from "./kubeconfig";
 import { ClusterPki } from "./pki";
 import { gateOnReadyz, gateTestSeam } from "./readiness";
 import { K3sServers, type ServerInfo } from "./servers";
-import { renderAgentScript } from "./startup-script";
+import { API_READINESS_PATH, renderAgentScript } from "./startup-script";
 import type { DiskType } from "../gcp/pricing";
 
 export interface ClusterArgs {
@@ -28,6 +28,8 @@ export interface ClusterArgs {
   /** K3s settings and node sizing (config `cluster`). */
   k3s: {
     version: string;
+    /** Pinned SHA-256 of the release's amd64 `k3s` binary; empty: the release's checksum file only. */
+    sha256: string;
     apiDnsName: string;
     /** Existing Cloud DNS zone publishing apiDnsName; empty: none. */
     apiDnsZone: string;
@@ -153,6 +155,7 @@ export class Cluster extends pulumi.ComponentResource {
           .all([args.cloud.apiInternalIp, args.cloud.apiPublicIp, serverTokenSecret.resourceName, agentTokenSecret.resourceName, caBundleSecret.resourceName])
           .apply(([apiInternalIp, apiPublicIp, serverTokenName, agentTokenName, caBundleName]) => ({
             k3sVersion: args.k3s.version,
+            k3sSha256: args.k3s.sha256,
             apiDnsName: args.k3s.apiDnsName,
             apiInternalIp,
             tlsSans: [args.k3s.apiDnsName, apiInternalIp, apiPublicIp],
@@ -186,7 +189,13 @@ export class Cluster extends pulumi.ComponentResource {
         startupScript: pulumi
           .all([args.cloud.apiInternalIp, agentTokenSecret.resourceName])
           .apply(([apiInternalIp, agentTokenName]) =>
-            renderAgentScript({ k3sVersion: args.k3s.version, apiDnsName: args.k3s.apiDnsName, apiInternalIp, agentTokenSecret: agentTokenName }),
+            renderAgentScript({
+              k3sVersion: args.k3s.version,
+              k3sSha256: args.k3s.sha256,
+              apiDnsName: args.k3s.apiDnsName,
+              apiInternalIp,
+              agentTokenSecret: agentTokenName,
+            }),
           ),
         after: [agentTokenSecret],
       },
@@ -204,6 +213,8 @@ export class Cluster extends pulumi.ComponentResource {
         internalIpAddress: args.cloud.apiInternalIp,
         publicIpAddress: args.cloud.apiPublicIp,
         port: K3S_API_PORT,
+        // The API server's readiness, which the servers let anonymous requests read (ADR 0011).
+        healthCheckPath: API_READINESS_PATH,
         instanceGroups: serverSet.instanceGroups,
       },
       child,

@@ -1,11 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ofType, type ProgramRun, configuredRun } from "../../stacks/harness";
-import { DATA_DISK_DEVICE, renderAgentScript } from "./startup-script";
+import { one, ofType, type ProgramRun, configuredRun, readStackConfig, runProgram } from "../../stacks/harness";
+import { authenticationConfig, DATA_DISK_DEVICE, renderAgentScript } from "./startup-script";
 import { FakeNode } from "./testing/fake-node";
 
 let dev: ProgramRun;
@@ -71,13 +72,23 @@ function k3sConfigOf(script: string): Record<string, unknown> {
   return parse(m[1]!) as Record<string, unknown>;
 }
 
+/** The line of a script's header that sets a value. */
+const valueLine = (script: string, name: string) => script.split("\n").find((l) => l.startsWith(`readonly ${name}=`));
+
 const serverScript = (run: ProgramRun, i: number) => scripts(run)[`titanium-${run.stack}-server-${i}`]!;
 const agentScript = (run: ProgramRun) => scripts(run)[`titanium-${run.stack}-agent-template`]!;
 const VERSION = "v1.33.5+k3s1";
 
 function fakeNode(
   run: ProgramRun,
-  opts: { dataDisk?: boolean; liveServerIps?: string[]; laterServerIps?: Record<string, number>; peerAnswers?: Record<string, number>; tamperChecksum?: boolean } = {},
+  opts: {
+    dataDisk?: boolean;
+    liveServerIps?: string[];
+    laterServerIps?: Record<string, number>;
+    peerAnswers?: Record<string, number>;
+    tamperChecksum?: boolean;
+    tamperRelease?: boolean;
+  } = {},
 ): FakeNode {
   const { dataDisk, ...rest } = opts;
   const node = new FakeNode({ k3sVersion: VERSION, secrets: secretPayloads(run), dataDisk: dataDisk ? DATA_DISK_DEVICE : undefined, ...rest });
@@ -85,6 +96,7 @@ function fakeNode(
   return node;
 }
 
+const sha256Of = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 const mode = (node: FakeNode, p: string) => (statSync(path.join(node.root, p)).mode & 0o777).toString(8);
 
 describe("startup scripts", () => {
@@ -395,5 +407,107 @@ describe("startup scripts", () => {
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain(`checksum mismatch for k3s ${VERSION}`);
     expect(node.exists("usr/local/bin/k3s")).toBe(false);
+  });
+  it("lets anonymous requests reach the API server's /readyz and /livez only: the file the servers write, and the K3s flag naming it", () => {
+    const script = serverScript(prod, 0);
+    const authnFile = "/etc/rancher/k3s/authentication-config.yaml";
+    // K3s leaves out its --anonymous-auth=false when it sees this argument (k3s-io/k3s#12245), which the file's anonymous field requires.
+    expect(k3sConfigOf(script)["kube-apiserver-arg"]).toEqual([`authentication-config=${authnFile}`]);
+    expect(valueLine(script, "AUTHENTICATION_CONFIG_FILE")).toBe(`readonly AUTHENTICATION_CONFIG_FILE='${authnFile}'`);
+    const node = fakeNode(prod, { dataDisk: true });
+    const first = node.run(script);
+    expect(first.status, first.stderr).toBe(0);
+    // Exactly the anonymous authenticator, on exactly the two health paths: no JWT issuer, nothing else anonymous.
+    const written = parse(node.file(authnFile.slice(1))) as Record<string, unknown>;
+    expect(written).toEqual({
+      apiVersion: "apiserver.config.k8s.io/v1beta1",
+      kind: "AuthenticationConfiguration",
+      anonymous: { enabled: true, conditions: [{ path: "/readyz" }, { path: "/livez" }] },
+    });
+    expect(mode(node, authnFile.slice(1))).toBe("600");
+    // In place before K3s first starts (the API server reads it when it starts).
+    const log = first.stderr;
+    expect(log.indexOf(`wrote ${authnFile}`)).toBeGreaterThanOrEqual(0);
+    expect(log.indexOf(`wrote ${authnFile}`)).toBeLessThan(log.indexOf("starting k3s.service"));
+    // What the API load balancers' health check asks is one of those paths.
+    for (const run of [dev, prod]) {
+      const hc = one(run, "gcp:compute/regionHealthCheck:RegionHealthCheck", `titanium-${run.stack}-api-hc`).inputs.httpsHealthCheck as { requestPath: string };
+      const conditions = (authenticationConfig(VERSION).anonymous as { conditions: { path: string }[] }).conditions;
+      expect(conditions.map((c) => c.path)).toContain(hc.requestPath);
+      expect(k3sConfigOf(serverScript(run, 0))["kube-apiserver-arg"]).toEqual([`authentication-config=${authnFile}`]);
+    }
+
+    // Unchanged: nothing restarts. Changed on the node: put back, and K3s restarted to read it.
+    const second = node.run(script);
+    expect(second.stderr).toContain("k3s.service is running and up to date");
+    writeFileSync(path.join(node.root, authnFile), "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: AuthenticationConfiguration\nanonymous:\n  enabled: true\n");
+    const third = node.run(script);
+    expect(third.status, third.stderr).toBe(0);
+    expect(parse(node.file(authnFile.slice(1)))).toEqual(written);
+    expect(third.calls).toContain("systemctl restart --no-block k3s.service");
+
+    // Agents run no API server: no such file, no such flag.
+    const agent = fakeNode(dev);
+    expect(agent.run(agentScript(dev)).status).toBe(0);
+    expect(agent.exists(authnFile.slice(1))).toBe(false);
+    expect(k3sConfigOf(agentScript(dev))["kube-apiserver-arg"]).toBeUndefined();
+  });
+
+  it("writes the authentication config in the API version the K3s release's Kubernetes reads the anonymous field in", () => {
+    expect(authenticationConfig("v1.32.5+k3s1").apiVersion).toBe("apiserver.config.k8s.io/v1beta1");
+    expect(authenticationConfig("v1.33.5+k3s1").apiVersion).toBe("apiserver.config.k8s.io/v1beta1");
+    expect(authenticationConfig("v1.34.1+k3s1").apiVersion).toBe("apiserver.config.k8s.io/v1");
+    // 1.31 has the field only in v1alpha1, behind a feature gate that is off: the config refuses such a version first.
+    expect(() => authenticationConfig("v1.31.9+k3s1")).toThrow("titanium:cluster.k3sVersion");
+  });
+
+  it("installs a pinned K3s binary only when it matches both the release's checksum file and the pin (cluster.k3sSha256)", async () => {
+    const probe = fakeNode(dev);
+    const pin = probe.releaseSha256;
+    const cluster = JSON.parse(readStackConfig("dev")["titanium:cluster"]!) as Record<string, unknown>;
+    const pinned = await runProgram({ stack: "dev", config: { cluster: { ...cluster, k3sSha256: pin } } });
+    // The stack's pin reaches both roles; without one, the scripts carry an empty pin.
+    expect(valueLine(agentScript(pinned), "K3S_SHA256")).toBe(`readonly K3S_SHA256='${pin}'`);
+    expect(valueLine(serverScript(pinned, 0), "K3S_SHA256")).toBe(`readonly K3S_SHA256='${pin}'`);
+    for (const run of [dev, prod]) for (const script of Object.values(scripts(run))) expect(valueLine(script, "K3S_SHA256")).toBe("readonly K3S_SHA256=''");
+
+    // The pin matches: installed, once; the next boot downloads nothing.
+    for (const script of [agentScript(pinned), serverScript(pinned, 0)]) {
+      const node = fakeNode(dev);
+      const first = node.run(script);
+      expect(first.status, first.stderr).toBe(0);
+      expect(first.stderr).toContain(`installed k3s ${VERSION} (sha256 ${pin}, the pinned digest)`);
+      expect(sha256Of(path.join(node.root, "usr/local/bin/k3s"))).toBe(pin);
+      const again = node.run(script);
+      expect(again.calls.filter((c) => c.includes("/releases/"))).toEqual([]);
+    }
+
+    // A replaced release (binary and checksum file both changed): without a pin it installs, as get.k3s.io
+    // would (the release's own checksum file is the only check); with the pin the boot stops, naming both digests.
+    const replaced = fakeNode(dev, { tamperRelease: true });
+    const served = sha256Of(path.join(replaced.fake, "release", "k3s"));
+    expect(served).not.toBe(pin);
+    const unpinned = replaced.run(agentScript(dev));
+    expect(unpinned.status, unpinned.stderr).toBe(0);
+    expect(sha256Of(path.join(replaced.root, "usr/local/bin/k3s"))).toBe(served);
+    const fresh = fakeNode(dev, { tamperRelease: true });
+    const refused = fresh.run(agentScript(pinned));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`pinned checksum mismatch for k3s ${VERSION}: the download has sha256 ${served}`);
+    expect(refused.stderr).toContain(`titanium:cluster.k3sSha256 pins ${pin}`);
+    expect(fresh.exists("usr/local/bin/k3s")).toBe(false);
+    expect(refused.calls.filter((c) => c.startsWith("systemctl start"))).toEqual([]);
+
+    // A binary installed before the pin was set is checked too: the same version, but not the pinned bytes.
+    const later = replaced.run(agentScript(pinned));
+    expect(later.status).not.toBe(0);
+    expect(later.stderr).toContain(`k3s ${VERSION} is installed but is not the pinned binary`);
+    expect(later.stderr).toContain("pinned checksum mismatch");
+    // Once the release serves the genuine binary again, it replaces the other one and K3s restarts.
+    replaced.publishRelease({ replaced: false });
+    const fixed = replaced.run(agentScript(pinned));
+    expect(fixed.status, fixed.stderr).toBe(0);
+    expect(sha256Of(path.join(replaced.root, "usr/local/bin/k3s"))).toBe(pin);
+    expect(fixed.calls).toContain("systemctl restart --no-block k3s-agent.service");
   });
 });

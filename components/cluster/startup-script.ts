@@ -19,9 +19,42 @@ export const DATA_DISK_DEVICE = `/dev/disk/by-id/google-${DATA_DISK_DEVICE_NAME}
 const TOKEN_FILE = "/etc/rancher/k3s/token";
 const AGENT_TOKEN_FILE = "/etc/rancher/k3s/agent-token";
 
+/** The API server's authentication configuration on a server (written by its script, named in its K3s configuration). */
+export const AUTHENTICATION_CONFIG_FILE = "/etc/rancher/k3s/authentication-config.yaml";
+
+/** The API server's readiness: what the API load balancers' health check asks (ADR 0011). */
+export const API_READINESS_PATH = "/readyz";
+
+/**
+ * The only paths anonymous requests may reach on the API server: its readiness (the load balancers'
+ * health check) and its liveness. Every other path still answers 401 without credentials, as with
+ * K3s' default `--anonymous-auth=false`; client certificates and tokens authenticate as before.
+ */
+export const ANONYMOUS_API_PATHS = [API_READINESS_PATH, "/livez"] as const;
+
+/**
+ * The AuthenticationConfiguration of the API server (`--authentication-config`): no JWT issuer, only
+ * the anonymous authenticator, limited to {@link ANONYMOUS_API_PATHS} (KEP-4633). The `anonymous`
+ * field exists in `apiserver.config.k8s.io/v1beta1` from Kubernetes 1.32 (where its feature gate
+ * AnonymousAuthConfigurableEndpoints is beta, on by default) and in `v1` from 1.34 (GA). Older
+ * releases are refused by the stack configuration (`titanium:cluster.k3sVersion`).
+ */
+export function authenticationConfig(k3sVersion: string): Record<string, unknown> {
+  const m = /^v1\.(\d+)\.\d+\+k3s\d+$/.exec(k3sVersion);
+  const minor = m ? Number(m[1]) : NaN;
+  if (!(minor >= 32)) throw new Error(`K3s ${k3sVersion}: the API's authentication config needs Kubernetes 1.32 or later (titanium:cluster.k3sVersion)`);
+  return {
+    apiVersion: minor >= 34 ? "apiserver.config.k8s.io/v1" : "apiserver.config.k8s.io/v1beta1",
+    kind: "AuthenticationConfiguration",
+    anonymous: { enabled: true, conditions: ANONYMOUS_API_PATHS.map((path) => ({ path })) },
+  };
+}
+
 interface CommonValues {
   /** Pinned K3s release, e.g. v1.33.5+k3s1. */
   k3sVersion: string;
+  /** SHA-256 the release's amd64 `k3s` binary must also have; empty or absent: its checksum file only. */
+  k3sSha256?: string;
   /** Stable name of the API; pinned to the internal load balancer in /etc/hosts. */
   apiDnsName: string;
   /** Address of the API's internal load balancer. */
@@ -68,6 +101,8 @@ export function serverConfig(v: ServerValues): Record<string, unknown> {
     ...(v.dedicated ? { "node-taint": [DEDICATED_SERVER_TAINT] } : {}),
     "kubelet-arg": kubeletArgs("servers"),
     "kube-proxy-arg": ["healthz-bind-address=0.0.0.0:10256"],
+    // K3s then leaves out its --anonymous-auth=false (which the file's `anonymous` field excludes).
+    "kube-apiserver-arg": [`authentication-config=${AUTHENTICATION_CONFIG_FILE}`],
     "etcd-snapshot-schedule-cron": "0 */6 * * *",
     "etcd-snapshot-retention": 20,
   };
@@ -100,7 +135,10 @@ type Scalar = string | number | string[];
 /** How long systemd-logind lets the kubelet's inhibitor delay a shutdown (its default, 5 s, is too short). */
 export const SHUTDOWN_INHIBIT_SECONDS = NODE_SHUTDOWN.gracePeriodSeconds + 5;
 
-function header(role: "server" | "agent", values: Record<string, Scalar>, k3sConfig: Record<string, unknown>): string {
+/** YAML documents the header carries as readonly variables, by variable name. */
+type Documents = Record<string, Record<string, unknown>>;
+
+function header(role: "server" | "agent", values: Record<string, Scalar>, documents: Documents): string {
   const lines = [
     "#!/usr/bin/env bash",
     `# K3s ${role} bootstrap, rendered by components/cluster/startup-script.ts from components/cluster/scripts/.`,
@@ -114,21 +152,28 @@ function header(role: "server" | "agent", values: Record<string, Scalar>, k3sCon
     if (Array.isArray(value)) lines.push(`readonly ${key}=(${value.map((v) => quote(v, key)).join(" ")})`);
     else lines.push(`readonly ${key}=${typeof value === "number" ? String(value) : quote(value, key)}`);
   }
-  const yaml = stringify(k3sConfig);
-  if (yaml.includes("TITANIUM_K3S_CONFIG")) throw new Error("the K3s configuration contains the heredoc delimiter");
-  lines.push("K3S_CONFIG=$(", "  cat <<'TITANIUM_K3S_CONFIG'", yaml.trimEnd(), "TITANIUM_K3S_CONFIG", ")", "readonly K3S_CONFIG", "");
+  for (const [name, document] of Object.entries(documents)) {
+    const yaml = stringify(document);
+    const delimiter = `TITANIUM_${name}`;
+    if (yaml.includes(delimiter)) throw new Error(`${name} contains its heredoc delimiter`);
+    lines.push(`${name}=$(`, `  cat <<'${delimiter}'`, yaml.trimEnd(), delimiter, ")", `readonly ${name}`);
+  }
+  lines.push("");
   return lines.join("\n");
 }
 
-/** A template file without its shebang and shellcheck directive (the header has them). */
+/**
+ * A template file without its shebang and leading shellcheck directives: the header has the shebang,
+ * and the directives only serve a template checked alone (the rendered script is checked whole).
+ */
 function body(file: string): string {
   return readFileSync(path.join(SCRIPTS_DIR, file), "utf8")
     .replace(/^#!.*\n/, "")
-    .replace(/^# shellcheck shell=bash\n/, "");
+    .replace(/^(# shellcheck [^\n]*\n)+/, "");
 }
 
-function assemble(role: "server" | "agent", values: Record<string, Scalar>, k3sConfig: Record<string, unknown>): string {
-  return [header(role, values, k3sConfig), body("k3s-common.sh"), body(`k3s-${role}.sh`), 'main "$@"', ""].join("\n");
+function assemble(role: "server" | "agent", values: Record<string, Scalar>, documents: Documents): string {
+  return [header(role, values, documents), body("k3s-common.sh"), body(`k3s-${role}.sh`), 'main "$@"', ""].join("\n");
 }
 
 export function renderServerScript(v: ServerValues): string {
@@ -137,6 +182,7 @@ export function renderServerScript(v: ServerValues): string {
     "server",
     {
       K3S_VERSION: v.k3sVersion,
+      K3S_SHA256: v.k3sSha256 ?? "",
       API_DNS_NAME: v.apiDnsName,
       API_INTERNAL_IP: v.apiInternalIp,
       SERVER_INDEX: v.serverIndex,
@@ -147,15 +193,22 @@ export function renderServerScript(v: ServerValues): string {
       SERVER_TOKEN_SECRET: v.serverTokenSecret,
       AGENT_TOKEN_SECRET: v.agentTokenSecret,
       CA_BUNDLE_SECRET: v.caBundleSecret,
+      AUTHENTICATION_CONFIG_FILE,
     },
-    serverConfig(v),
+    { K3S_CONFIG: serverConfig(v), AUTHENTICATION_CONFIG: authenticationConfig(v.k3sVersion) },
   );
 }
 
 export function renderAgentScript(v: AgentValues): string {
   return assemble(
     "agent",
-    { K3S_VERSION: v.k3sVersion, API_DNS_NAME: v.apiDnsName, API_INTERNAL_IP: v.apiInternalIp, AGENT_TOKEN_SECRET: v.agentTokenSecret },
-    agentConfig(v),
+    {
+      K3S_VERSION: v.k3sVersion,
+      K3S_SHA256: v.k3sSha256 ?? "",
+      API_DNS_NAME: v.apiDnsName,
+      API_INTERNAL_IP: v.apiInternalIp,
+      AGENT_TOKEN_SECRET: v.agentTokenSecret,
+    },
+    { K3S_CONFIG: agentConfig(v) },
   );
 }

@@ -14,6 +14,11 @@ export interface ApiLoadBalancerArgs {
   publicIpAddress: pulumi.Input<string>;
   /** The K3s API port. */
   port: number;
+  /**
+   * Path of the API server's readiness (`/readyz`), probed over HTTPS on `port`. The servers let
+   * anonymous requests reach it (and `/livez`) and nothing else (ADR 0011).
+   */
+  healthCheckPath: string;
   /** Unmanaged instance groups holding the servers, one per zone. */
   instanceGroups: pulumi.Input<string>[];
 }
@@ -21,8 +26,14 @@ export interface ApiLoadBalancerArgs {
 /**
  * The stable address of the K3s API in front of all servers: an internal passthrough load
  * balancer for the VPC (agents, servers' peers) and an external passthrough one for operators,
- * both on the same server instance groups with one TCP health check. The DNS name in every
+ * both on the same server instance groups with one health check. The DNS name in every
  * kubeconfig resolves to one of them (or to an IAP tunnel), so the kubeconfig never changes.
+ *
+ * The health check asks the API server whether it is ready (HTTPS GET of `/readyz` on the API
+ * port, healthy on 200), not whether the port accepts TCP: on K3s the port is the supervisor's,
+ * which accepts connections before the embedded API server is up and while it is broken (it
+ * answers 503 then), so a TCP check kept a joining or failed server in rotation. Google's
+ * probes do not verify the server certificate (the cluster CA's).
  */
 export class ApiLoadBalancer extends pulumi.ComponentResource {
   readonly healthCheck: gcp.compute.RegionHealthCheck;
@@ -35,8 +46,8 @@ export class ApiLoadBalancer extends pulumi.ComponentResource {
       `${name}-hc`,
       {
         region: args.region,
-        description: "K3s API listening on the server",
-        tcpHealthCheck: { port: args.port },
+        description: "K3s API server ready (HTTPS GET /readyz answers 200)",
+        httpsHealthCheck: { port: args.port, requestPath: args.healthCheckPath },
         checkIntervalSec: 5,
         timeoutSec: 5,
         healthyThreshold: 2,

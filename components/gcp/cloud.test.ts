@@ -181,6 +181,22 @@ describe("load balancers", () => {
     }
   });
 
+  it("health-check the K3s API on the API server's readiness (HTTPS /readyz on its port), not on a TCP accept", () => {
+    for (const run of stacks()) {
+      const hc = one(run, "gcp:compute/regionHealthCheck:RegionHealthCheck", `titanium-${run.stack}-api-hc`);
+      // K3s' supervisor accepts TCP on 6443 before and while its API server is not ready; /readyz answers 200 only when it is.
+      expect(hc.inputs.httpsHealthCheck).toEqual({ port: 6443, requestPath: "/readyz" });
+      for (const other of ["tcpHealthCheck", "sslHealthCheck", "httpHealthCheck", "http2HealthCheck", "grpcHealthCheck"]) expect(hc.inputs[other], other).toBeUndefined();
+      expect(hc.inputs.region).toBe(regionOf(run));
+      // Both passthrough backend services (regional, as such a health check must be) use it.
+      for (const scheme of ["internal", "external"]) {
+        const backend = one(run, "gcp:compute/regionBackendService:RegionBackendService", `titanium-${run.stack}-api-${scheme}`);
+        expect(backend.inputs).toMatchObject({ protocol: "TCP", region: regionOf(run) });
+        expect(backend.dependsOn).toContain(hc.urn);
+      }
+    }
+  });
+
   it("give the K3s API one internal and one external address in front of every server", () => {
     for (const run of stacks()) {
       const internal = one(run, "gcp:compute/forwardingRule:ForwardingRule", `titanium-${run.stack}-api-internal`);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # CHANGED is read by run_unit, in k3s-common.sh (checked whole in the rendered script)
 # K3s agent bootstrap: installs K3s, writes the join token and configuration, and joins the
 # cluster through the API's stable name (the internal load balancer). Agents come and go with
 # the managed instance group; `with-node-id` keeps a recreated VM from clashing with its old name.

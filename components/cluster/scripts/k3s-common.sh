@@ -94,17 +94,27 @@ k3s_asset() {
   esac
 }
 
-# Install the pinned K3s binary, verified against the release's own checksum file.
+# Install the pinned K3s binary, verified against the release's own checksum file and, when the
+# stack pins it (K3S_SHA256, config cluster.k3sSha256), against that digest too: a release whose
+# binary and checksum file were both replaced is refused. The pin is the amd64 asset's (the nodes are
+# x86-64; k3s_asset picks the asset from `uname -m`).
 install_k3s() {
   local installed="" asset arch base tmp expected actual
+  read -r asset arch <<<"$(k3s_asset)"
+  if [[ -n $K3S_SHA256 && $arch != amd64 ]]; then
+    die "titanium:cluster.k3sSha256 pins the amd64 k3s binary, but this node is $(uname -m) (asset $asset)"
+  fi
   if [[ -x $BIN_DIR/k3s ]]; then
     installed=$("$BIN_DIR/k3s" --version 2>/dev/null | awk 'NR == 1 { print $3 }') || installed=""
   fi
   if [[ $installed == "$K3S_VERSION" ]]; then
-    log "k3s $K3S_VERSION already installed"
-    return 0
+    if [[ -z $K3S_SHA256 || $(sha256sum "$BIN_DIR/k3s" | awk '{ print $1 }') == "$K3S_SHA256" ]]; then
+      log "k3s $K3S_VERSION already installed"
+      return 0
+    fi
+    # Installed before the pin was set (or changed): it must prove itself like a new download.
+    log "k3s $K3S_VERSION is installed but is not the pinned binary (titanium:cluster.k3sSha256 $K3S_SHA256): installing it again"
   fi
-  read -r asset arch <<<"$(k3s_asset)"
   base="$K3S_RELEASES_URL/${K3S_VERSION//+/%2B}"
   tmp=$(mktemp -d)
   log "downloading k3s $K3S_VERSION ($asset)"
@@ -116,13 +126,17 @@ install_k3s() {
     rm -rf "$tmp"
     die "checksum mismatch for $asset $K3S_VERSION (expected '${expected}', got '${actual}')"
   fi
+  if [[ -n $K3S_SHA256 && $actual != "$K3S_SHA256" ]]; then
+    rm -rf "$tmp"
+    die "pinned checksum mismatch for $asset $K3S_VERSION: the download has sha256 $actual (as the release's sha256sum-$arch.txt says) but titanium:cluster.k3sSha256 pins $K3S_SHA256; not installing it (a replaced release, or a pin for another version: check the digest against the release and the upgrades runbook)"
+  fi
   mkdir -p "$BIN_DIR"
   install -m 0755 "$tmp/$asset" "$BIN_DIR/k3s"
   rm -rf "$tmp"
   for tool in kubectl crictl ctr; do
     ln -sf k3s "$BIN_DIR/$tool"
   done
-  log "installed k3s $K3S_VERSION (sha256 $actual)"
+  log "installed k3s $K3S_VERSION (sha256 $actual${K3S_SHA256:+, the pinned digest})"
   CHANGED=1
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # CHANGED is read by run_unit, in k3s-common.sh (checked whole in the rendered script)
 # K3s server bootstrap: mounts the data disk, installs the generated cluster CAs before K3s first
 # starts, writes the tokens and configuration, and joins (or initialises) embedded etcd.
 
@@ -200,6 +201,15 @@ UNIT
   if [[ -n $said ]]; then log "$said"; fi
 }
 
+# The API server's authentication configuration (AUTHENTICATION_CONFIG, named by the K3s configuration's
+# kube-apiserver-arg): anonymous requests reach /readyz and /livez only, so the API load balancers'
+# HTTPS health check can ask whether the API server is ready (ADR 0011). Given the file, K3s leaves out
+# its --anonymous-auth=false; every other path still needs credentials. The API server reads the
+# `anonymous` field only when it starts: a changed file restarts K3s.
+write_authentication_config() {
+  if write_file 0600 "$ROOT$AUTHENTICATION_CONFIG_FILE" <<<"$AUTHENTICATION_CONFIG"; then CHANGED=1; fi
+}
+
 main() {
   local server_token agent_token ca_bundle unit_changed=0
   log "bootstrapping K3s server $SERVER_INDEX ($NODE_IP), K3s $K3S_VERSION"
@@ -216,6 +226,7 @@ main() {
   # The servers' agent-token is the password part of the agents' secure token.
   if write_file 0600 "$K3S_CONFIG_DIR/agent-token" <<<"${agent_token##*:}"; then CHANGED=1; fi
   allow_shutdown_delay
+  write_authentication_config
   write_config
   write_join
   # K3s state on the data disk, and the metadata rules in place before K3s (re)starts any pod.

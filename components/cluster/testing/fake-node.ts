@@ -11,6 +11,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
 /** Stub commands, real bash files beside this one. */
 const STUBS_DIR = path.join(__dirname, "stubs");
 
@@ -26,6 +28,10 @@ export class FakeNode {
   readonly root = path.join(this.dir, "root");
   readonly fake = path.join(this.dir, "fake");
   private readonly bin = path.join(this.dir, "bin");
+  private readonly genuineK3s: string;
+  private readonly tamperChecksum: boolean;
+  /** The SHA-256 of the genuine release binary: what an operator reads from the release and pins. */
+  readonly releaseSha256: string;
 
   constructor(opts: {
     k3sVersion: string;
@@ -37,6 +43,8 @@ export class FakeNode {
     /** Peers that answer only this many /cacerts probes, then go away (a restart, a crash). */
     peerAnswers?: Record<string, number>;
     tamperChecksum?: boolean;
+    /** A replaced release: another binary (same version) with a checksum file that matches it. */
+    tamperRelease?: boolean;
   }) {
     for (const d of [this.root, this.bin, ...["secrets", "release", "peers", "later", "answers"].map((d) => path.join(this.fake, d))]) {
       mkdirSync(d, { recursive: true });
@@ -48,10 +56,10 @@ export class FakeNode {
     }
     for (const [id, value] of Object.entries(opts.secrets)) writeFileSync(path.join(this.fake, "secrets", id), value);
     // The "release": a k3s that reports its version, and the release's checksum file.
-    const k3s = `#!/bin/sh\necho "k3s version ${opts.k3sVersion} (fake)"\necho "go version go1.24"\n`;
-    writeFileSync(path.join(this.fake, "release", "k3s"), k3s);
-    const sum = opts.tamperChecksum ? "0".repeat(64) : createHash("sha256").update(k3s).digest("hex");
-    writeFileSync(path.join(this.fake, "release", "sha256sum-amd64.txt"), `${"1".repeat(64)}  k3s-airgap-images-amd64.tar\n${sum}  k3s\n`);
+    this.genuineK3s = `#!/bin/sh\necho "k3s version ${opts.k3sVersion} (fake)"\necho "go version go1.24"\n`;
+    this.releaseSha256 = sha256(this.genuineK3s);
+    this.tamperChecksum = opts.tamperChecksum ?? false;
+    this.publishRelease({ replaced: opts.tamperRelease ?? false });
     if (opts.dataDisk) {
       mkdirSync(path.dirname(path.join(this.root, opts.dataDisk)), { recursive: true });
       writeFileSync(path.join(this.root, opts.dataDisk), Buffer.alloc(1024 * 1024)); // a new disk: zeros
@@ -60,6 +68,17 @@ export class FakeNode {
     for (const [ip, sleeps] of Object.entries(opts.laterServerIps ?? {})) writeFileSync(path.join(this.fake, "later", ip), String(sleeps));
     for (const [ip, answers] of Object.entries(opts.peerAnswers ?? {})) writeFileSync(path.join(this.fake, "answers", ip), String(answers));
     writeFileSync(path.join(this.fake, "calls.log"), "");
+  }
+
+  /**
+   * Serves the release's `k3s` and its sha256sum-amd64.txt: the genuine binary, or (`replaced`) another
+   * binary of the same version whose checksum file was replaced to match (what a pinned digest catches).
+   */
+  publishRelease(opts: { replaced: boolean }): void {
+    const k3s = opts.replaced ? `${this.genuineK3s}# not the binary K3s released\n` : this.genuineK3s;
+    writeFileSync(path.join(this.fake, "release", "k3s"), k3s);
+    const sum = this.tamperChecksum ? "0".repeat(64) : sha256(k3s);
+    writeFileSync(path.join(this.fake, "release", "sha256sum-amd64.txt"), `${"1".repeat(64)}  k3s-airgap-images-amd64.tar\n${sum}  k3s\n`);
   }
 
   /** Runs the script as the GCE startup script runner would (bash, as root), in the fake world. */
