@@ -37,6 +37,10 @@ export interface BlogServiceDeps {
   web?: WebOptions;
 }
 
+/** Each query parameter's last value (`?limit=5&limit=7` is 7, as Starlette's query params gave it to FastAPI). */
+const lastValues = (params: Record<string, string[]>): Record<string, string | undefined> =>
+  Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.at(-1)]));
+
 /** Cache lifetimes, as the original. */
 export const CACHE_TTL = { list: 60, post: 300, categories: 600 } as const;
 /** Every cache key embeds this generation; a write bumps it, so no stale list, post or count survives a write. */
@@ -96,7 +100,8 @@ export function createApp(deps: BlogServiceDeps) {
     }),
   );
   app.get("/blog/api/posts", async (c) => {
-    const query = parseOrThrow(ListQuery, c.req.query(), "query");
+    // A repeated parameter counts by its last value, as the original's FastAPI read it (Hono's query() keeps the first).
+    const query = parseOrThrow(ListQuery, lastValues(c.req.queries()), "query");
     // An empty or blank q is no search (one cache key with the plain list).
     const f: ListFilter = { ...query, q: query.q || undefined };
     // No stored slug is longer: nothing to look up or cache.

@@ -22,6 +22,30 @@ describe("sanitising (the original's allow-list)", () => {
   it("strips every tag from titles", () => {
     expect(sanitizeTitle("<b>Hello</b> <script>x</script>world")).toBe("Hello world");
   });
+
+  // What the original's bleach (html5lib) answered for each, checked against bleach 6.
+  it.each([
+    // A `<` opening a tag that never closes is text there; sanitize-html's parser dropped the rest of the post.
+    ["```\nfor (i=0;i<n;i++) {}\n```", "```\nfor (i=0;i&lt;n;i++) {}\n```"],
+    ["if (a<b) { x }", "if (a&lt;b) { x }"],
+    ["```sh\ncat <<EOF\nhello\nEOF\n```", "```sh\ncat &lt;&lt;EOF\nhello\nEOF\n```"],
+    ["a<b c<d", "a&lt;b c&lt;d"],
+    ["x </b", "x &lt;/b"],
+    ["<p>x</p><p>i<n", "<p>x</p><p>i&lt;n</p>"],
+    // Closed tags and comments are still tags (and dropped when not allowed), as they were.
+    ["a<b>c<d", "ac&lt;d"],
+    ["x<y and y>z", "xz"],
+    ["x <!-- c", "x"],
+    // Line breaks as html5lib reads them: CRLF and a lone CR are LF.
+    ["line1\r\nline2\rline3", "line1\nline2\nline3"],
+  ])("content %j → %j (as the original stored it)", (input, expected) => {
+    expect(sanitizeContent(input)).toBe(expected);
+  });
+
+  it("reads titles as the original did too: an unclosed tag's < is text, CRLF is LF", () => {
+    expect(sanitizeTitle("Why a<b")).toBe("Why a&lt;b");
+    expect(sanitizeTitle("one\r\ntwo")).toBe("one\ntwo");
+  });
 });
 
 describe("slugs and excerpts", () => {

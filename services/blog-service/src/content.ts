@@ -3,14 +3,27 @@ import sanitizeHtml from "sanitize-html";
 /** The original's allow-list (bleach): these tags survive in post content, `a` keeps `href` and `title`. */
 export const CONTENT_TAGS = ["p", "br", "strong", "em", "u", "a", "ul", "ol", "li", "h1", "h2", "h3", "code", "pre", "blockquote"];
 
+/**
+ * What the original's parser (bleach's html5lib) did to text before sanitising it, which sanitize-html's parser
+ * does not: line breaks normalised (`\r\n` and a lone `\r` are `\n`, as the HTML standard reads input), and a
+ * `<` opening a tag that is never closed (`if (a<b) {` with no `>` after it) kept as text. html5lib escapes such
+ * a `<` (`a&lt;b`); sanitize-html drops everything from it to the end, so a post with code lost its rest. Every
+ * `<` before an ASCII letter or `/` after the last `>` opens such a tag: it is escaped first.
+ */
+function asTheOriginalRead(text: string): string {
+  const lf = text.replace(/\r\n?/g, "\n");
+  const tail = lf.lastIndexOf(">") + 1;
+  return lf.slice(0, tail) + lf.slice(tail).replace(/<(?=[A-Za-z/])/g, "&lt;");
+}
+
 /** Titles are text: every tag is removed. */
 export function sanitizeTitle(title: string): string {
-  return sanitizeHtml(title, { allowedTags: [], allowedAttributes: {} }).trim();
+  return sanitizeHtml(asTheOriginalRead(title), { allowedTags: [], allowedAttributes: {} }).trim();
 }
 
 /** Content keeps the allow-listed tags; everything else (scripts, handlers, javascript: URLs) is removed. */
 export function sanitizeContent(content: string): string {
-  return sanitizeHtml(content, {
+  return sanitizeHtml(asTheOriginalRead(content), {
     allowedTags: CONTENT_TAGS,
     allowedAttributes: { a: ["href", "title"] },
     allowedSchemes: ["http", "https", "mailto"],

@@ -49,18 +49,36 @@ export const Category = z
   .openapi("Category");
 
 /**
- * A query parameter that is an optionally signed decimal integer in [min, max], as the original's FastAPI `int`
- * took it: `z.coerce.number()` read `0x10` as 16, `1e1` as 10 and an empty or blank value as 0, so such a
- * request got another page than it named instead of a 422.
+ * The integers pydantic's lax `int` reads from a string: `+5`, `05`, `1_000`, `5.0`, ` 5 ` (not `0x10`, `1e1`,
+ * `5.5`, `1.`, `1__0`), around them the whitespace it trims (Unicode White_Space) less the control characters
+ * (tab, line breaks, U+0085): a path with one is refused by the gateway, and such a value stays a 422.
  */
-const queryInt = (min: number, max: number, fallback: number) =>
+const LAX_INT = /^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([+-]?\d+(?:_\d+)*)(?:\.0+)?[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
+
+/** The integer a query or path value names as the original's FastAPI `int` read it, or undefined. */
+export function laxInt(value: string): number | undefined {
+  const m = LAX_INT.exec(value);
+  return m ? Number(m[1]!.replace(/_/g, "")) : undefined;
+}
+
+/**
+ * An integer in [min, max] from a query or path string, as the original's FastAPI `int` (pydantic, lax mode)
+ * took it: `laxInt`; anything else is a 422 typed `int_parsing`, as pydantic typed it. (`z.coerce.number()`
+ * had read `0x10` as 16, `1e1` as 10 and an empty value as 0: another page or post than the client named.)
+ */
+const intFrom = (message: string, min: number, max: number) =>
   z
     .string()
-    .regex(/^[+-]?\d+$/, "must be a decimal integer")
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
-    .default(fallback)
-    .openapi({ type: "integer", minimum: min, maximum: max, default: fallback });
+    .transform((value, ctx) => {
+      const n = laxInt(value);
+      if (n !== undefined) return n;
+      ctx.addIssue({ code: "custom", message, params: { pydantic: "int_parsing" } });
+      return z.NEVER;
+    })
+    .pipe(z.number().int().min(min).max(max));
+
+const queryInt = (min: number, max: number, fallback: number) =>
+  intFrom("must be an integer", min, max).default(fallback).openapi({ type: "integer", minimum: min, maximum: max, default: fallback });
 
 export const ListQuery = z.object({
   offset: queryInt(0, Number.MAX_SAFE_INTEGER, 0),
@@ -77,17 +95,12 @@ export const ListQuery = z.object({
 });
 
 /**
- * A post id in a path: an optionally signed decimal integer within `integer`, as the original's FastAPI `int`
- * took it (no `1e0`, `0x10`, ` 1`: `Number()` took all of them). 0 and negative ids are no post's: they take
- * the missing post's answers (404, PATCH and DELETE 403) as they did there, not a 422.
+ * A post id in a path: an integer as the original's FastAPI `int` took it (`laxInt`: `1`, `+1`, `01`, `1.0`),
+ * within `integer` (no `1e0`, `0x10`: `Number()` took both). 0 and negative ids are no post's: they take the
+ * missing post's answers (404, PATCH and DELETE 403) as they did there, not a 422.
  */
 export const PostId = z.object({
-  id: z
-    .string()
-    .regex(/^[+-]?\d+$/, "must be a post id (a decimal integer)")
-    .transform(Number)
-    .pipe(z.number().int().min(INT_MIN).max(INT_MAX))
-    .openapi({ type: "integer", minimum: INT_MIN, maximum: INT_MAX }),
+  id: intFrom("must be a post id (an integer)", INT_MIN, INT_MAX).openapi({ type: "integer", minimum: INT_MIN, maximum: INT_MAX }),
 });
 
 export const CreatePost = z

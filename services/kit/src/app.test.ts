@@ -131,19 +131,23 @@ describe("service app skeleton", () => {
   it("answers every body problem 422 naming `body`, as the original (FastAPI): malformed, empty, not an object", async () => {
     const { app } = build();
     const send = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) => app.request("/things/1", { method: "POST", body, headers });
-    for (const [what, res] of [
-      ["malformed", await send('{"name": "abcd",')],
-      ["empty", await send("")],
-      ["a JSON string", await send('"abcd"')],
-      ["null", await send("null")],
-      ["an array", await send("[]")],
-      ["JSON with a parameter", await send("{", { "content-type": "application/json; charset=utf-8" })],
+    // With FastAPI's own `detail` type for each (checked against FastAPI 0.142 / pydantic 2.13).
+    for (const [what, res, type] of [
+      ["malformed", await send('{"name": "abcd",'), "json_invalid"],
+      ["blank", await send("  "), "json_invalid"],
+      ["empty", await send(""), "missing"],
+      ["a JSON string", await send('"abcd"'), "model_attributes_type"],
+      ["null", await send("null"), "missing"],
+      ["an array", await send("[]"), "model_attributes_type"],
+      ["a number", await send("1"), "model_attributes_type"],
+      ["JSON with a parameter", await send("{", { "content-type": "application/json; charset=utf-8" }), "json_invalid"],
     ] as const) {
       expect(res.status, what).toBe(422);
       const body = (await res.json()) as Record<string, unknown>;
       expect(body, what).toMatchObject({ error: "ValidationError", status_code: 422, field: "body", request_id: expect.any(String) });
       expect(body.message, what).toMatch(/^body: /);
       expect(body.details, what).toEqual([expect.objectContaining({ field: "body" })]);
+      expect(body.detail, what).toEqual([expect.objectContaining({ type, loc: ["body"] })]);
     }
     // A handler parsing a body itself: the same answer.
     const { app: own } = build();

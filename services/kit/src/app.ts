@@ -122,7 +122,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
   if (opts.untypedBodyAsJson ?? true) app.use("*", untypedBodyAsJson);
 
-  app.onError((err, c) => {
+  app.onError(async (err, c) => {
     // The client went away first: whatever failed for it (work dropped, an aborted upstream call) is
     // answered 499 for the logs and metrics, never as the server's error. One rule for every service.
     if (c.req.raw.signal.aborted && !(err instanceof HttpError)) err = new ClientClosedRequest();
@@ -133,12 +133,16 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
     // A JSON body that does not parse (an empty one included) is a validation error of the body, as the
     // original's 422 (FastAPI's json_invalid): Hono's validator throws a 400 for it, a handler reading the
     // body a SyntaxError. A request without a body has none to blame: a SyntaxError there is the server's.
-    if ((err instanceof HTTPException && err.status === 400 && err.message === MALFORMED_JSON) || (err instanceof SyntaxError && !SAFE_METHODS.has(c.req.method)))
-      return errorResponse(c, 422, "body: not valid JSON", {
+    if ((err instanceof HTTPException && err.status === 400 && err.message === MALFORMED_JSON) || (err instanceof SyntaxError && !SAFE_METHODS.has(c.req.method))) {
+      // No body at all is FastAPI's `missing` body; anything else that does not parse its `json_invalid`. The
+      // text is Hono's cached copy (its JSON parse read it); unreadable means a handler took the stream itself.
+      const empty = (await c.req.text().catch(() => undefined)) === "";
+      return errorResponse(c, 422, empty ? "body: required" : "body: not valid JSON", {
         field: "body",
-        details: [{ field: "body", message: "not valid JSON" }],
-        detail: [{ type: "json_invalid", loc: ["body"], msg: "JSON decode error" }],
+        details: [{ field: "body", message: empty ? "required" : "not valid JSON" }],
+        detail: [empty ? { type: "missing", loc: ["body"], msg: "Field required" } : { type: "json_invalid", loc: ["body"], msg: "JSON decode error" }],
       });
+    }
     // zod-openapi's media-type gate: a body of another declared type (a missing one is read as JSON above).
     if (err instanceof HTTPException && err.status === 415)
       return errorResponse(c, 415, "the body must be JSON: send it with Content-Type: application/json (or without a Content-Type)");

@@ -51,9 +51,17 @@ export interface FastApiIssue {
 /** Where a validator's target is, in FastAPI's `loc` (Hono's `json` is the body, `param` the path). */
 const LOCATIONS: Record<string, string> = { json: "body", form: "body", body: "body", query: "query", param: "path", path: "path", header: "header", cookie: "cookie" };
 
-/** pydantic's type for a zod issue (the common ones; anything else is a `value_error`). */
-function pydanticType(issue: ZodError["issues"][number]): string {
-  const i = issue as { code: string; expected?: string; origin?: string; inclusive?: boolean; format?: string };
+/**
+ * pydantic's type for a zod issue (the common ones; anything else is a `value_error`). A schema names it for its
+ * own checks with a custom issue's `params.pydantic` (an integer parsed as FastAPI parsed it: `int_parsing`).
+ * The body as a whole (`where` "body", no path) is a model there: absent or `null` is `missing`, any other
+ * non-object `model_attributes_type`.
+ */
+function pydanticType(issue: ZodError["issues"][number], where: string): string {
+  const i = issue as { code: string; expected?: string; origin?: string; inclusive?: boolean; format?: string; params?: { pydantic?: unknown } };
+  if (i.code === "custom" && typeof i.params?.pydantic === "string") return i.params.pydantic;
+  if (i.code === "invalid_type" && i.expected === "object" && where === "body" && issue.path.length === 0)
+    return isMissing(issue) || / received null$/.test(issue.message) ? "missing" : "model_attributes_type";
   const bound = (under: boolean) =>
     i.origin === "string" ? (under ? "string_too_short" : "string_too_long")
     : i.origin === "array" || i.origin === "set" ? (under ? "too_short" : "too_long")
@@ -79,7 +87,7 @@ const isMissing = (issue: ZodError["issues"][number]) => issue.code === "invalid
 export function fastApiDetail(error: ZodError, location: string): FastApiIssue[] {
   const where = LOCATIONS[location] ?? "body";
   return error.issues.map((i) => ({
-    type: pydanticType(i),
+    type: pydanticType(i, where),
     loc: [where, ...i.path.map((p) => (typeof p === "number" ? p : String(p)))],
     // The same words as `details` (a client reading both, such as the web UI, says each once).
     msg: i.message,
