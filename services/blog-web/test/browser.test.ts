@@ -893,4 +893,175 @@ describe("blog web UI in Chromium", () => {
     await page.getByLabel("언어").selectOption("en");
     await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();
   });
+
+  it("a session gone from the tab's storage while writing leads to the login, with the draft kept", async () => {
+    const writer = await new ApiUser(base, `ria_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/new`);
+    await page.getByLabel("Title").fill(`Storage cleared ${id}`);
+    await page.getByLabel("Category").fill(`Sessions ${id}`);
+    await page.getByLabel("Content (Markdown)").fill("Typed before the session vanished.");
+    // The stored session becomes unreadable (cleared site data, a broken write): nothing told the app.
+    await page.evaluate(() => sessionStorage.setItem("titanium.session", "{not json"));
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.waitForURL(/\/blog\/login\?next=%2Fblog%2Fnew$/);
+    await page.getByText("You are not signed in. Please log in.").waitFor();
+    // The header agrees: nobody is signed in any more, and it offers to log in.
+    await page.getByRole("banner").getByRole("link", { name: "Log in" }).waitFor();
+    expect(await page.getByText(`Signed in as ${writer.username}`).count()).toBe(0);
+    await page.getByLabel("Username").fill(writer.username);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL(/\/blog\/new$/);
+    await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Storage cleared ${id}`);
+    expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Typed before the session vanished.");
+    expectCleanPages();
+  });
+
+  it("Back after publishing, saving or cancelling does not reopen the editor, and a deleted post's editor says it is gone", async () => {
+    const writer = await new ApiUser(base, `uma_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/?author=${writer.username}`);
+    await page.getByRole("link", { name: "Write" }).click();
+    await page.getByLabel("Title").fill(`History ${id}`);
+    await page.getByLabel("Category").fill(`History ${id}`);
+    await page.getByLabel("Content (Markdown)").fill("Published once.");
+    await page.getByRole("button", { name: "Publish" }).click();
+    await page.waitForURL(/\/blog\/posts\/\d+$/);
+    const postPath = new URL(page.url()).pathname;
+    // Back from the new post: the list the author came from, not an empty editor.
+    await page.goBack();
+    await page.waitForURL(/\/blog\/\?author=/);
+    await page.goForward();
+    await page.getByRole("heading", { level: 1, name: `History ${id}` }).waitFor();
+    // Saved, then cancelled: each time Back shows the post, never the form again.
+    const backToPost = async () => {
+      await page.goBack();
+      await page.waitForURL((url) => url.pathname === postPath);
+      await page.getByRole("heading", { level: 1, name: `History ${id} (saved)` }).waitFor();
+    };
+    await page.getByRole("link", { name: "Edit" }).click();
+    await page.getByLabel("Title").fill(`History ${id} (saved)`);
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.getByRole("heading", { level: 1, name: `History ${id} (saved)` }).waitFor();
+    await page.getByRole("link", { name: "Edit" }).click();
+    await page.getByRole("link", { name: "Cancel" }).click();
+    await page.getByRole("heading", { level: 1, name: `History ${id} (saved)` }).waitFor();
+    await backToPost();
+    await backToPost();
+    // Deleted: its editor (an old link, a bookmark) says so as the post page does, with nothing to retry.
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("button", { name: "Delete post" }).click();
+    await page.waitForURL(/\/blog\/$/);
+    await page.goto(`${base}${postPath}/edit`);
+    await page.getByText("This post does not exist or was deleted.").waitFor();
+    expect(await page.getByRole("button", { name: "Try again" }).count()).toBe(0);
+    expectCleanPages();
+  });
+
+  it("an editor error that is no field's is not announced as something to fix in the form", async () => {
+    const writer = await new ApiUser(base, `wes_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.goto(`${base}/blog/new`);
+    await page.getByLabel("Title").fill(`Offline ${id}`);
+    await page.getByLabel("Category").fill(`Offline ${id}`);
+    await page.getByLabel("Content (Markdown)").fill("Written while the network was down.");
+    await page.route("**/blog/api/posts", (route) => route.abort("connectionrefused"));
+    await page.getByRole("button", { name: "Publish" }).click();
+    const summary = page.locator(".panel.error");
+    await summary.getByText("Cannot reach the server. Check your connection and try again.").waitFor();
+    expect(await summary.locator("strong").textContent()).toBe("Something went wrong");
+    await page.unroute("**/blog/api/posts");
+    // A form problem still is.
+    await page.getByLabel("Title").fill("");
+    await page.getByRole("button", { name: "Publish" }).click();
+    await summary.getByText("Title is required.").waitFor();
+    expect(await summary.locator("strong").textContent()).toBe("Please fix the following:");
+    expectCleanPages();
+  });
+
+  it("a login refused for the rate or by the network keeps the password typed; a wrong one is cleared", async () => {
+    const { page } = await tab();
+    await page.goto(`${base}/blog/login`);
+    await page.getByLabel("Username").fill(`nobody_${id}`);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.route("**/api/login", (route) =>
+      route.fulfill({
+        status: 429,
+        headers: { "content-type": "application/json", "retry-after": "12" },
+        body: JSON.stringify({ error: "TooManyRequests", message: "Too Many Requests", status_code: 429 }),
+      }),
+    );
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByText("Too many requests. Try again in 12 s.").waitFor();
+    expect(await page.getByLabel("Password").inputValue()).toBe(PASSWORD);
+    await page.unroute("**/api/login");
+    await page.route("**/api/login", (route) => route.abort("connectionrefused"));
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByText("Cannot reach the server. Check your connection and try again.").waitFor();
+    expect(await page.getByLabel("Password").inputValue()).toBe(PASSWORD);
+    await page.unroute("**/api/login");
+    // No such account: the password is refused, and cleared.
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByText("Wrong username or password.").waitFor();
+    expect(await page.getByLabel("Password").inputValue()).toBe("");
+    expectCleanPages();
+  });
+
+  it("says in Korean what the services refuse in English: a category with < or >, an address the user-service rejects", async () => {
+    const writer = await new ApiUser(base, `sol_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    await page.getByLabel("Language").selectOption("ko");
+    try {
+      await page.goto(`${base}/blog/new`);
+      await page.getByLabel("제목").fill(`Markup ${id}`);
+      await page.getByLabel("카테고리").fill("C<D>");
+      await page.getByLabel("내용 (Markdown)").fill("Text.");
+      const writes: string[] = [];
+      page.on("request", (r) => {
+        if (r.method() === "POST" && new URL(r.url()).pathname === "/blog/api/posts") writes.push(r.url());
+      });
+      await page.getByRole("button", { name: "발행" }).click();
+      await page.locator(".field-error", { hasText: "카테고리" }).waitFor();
+      expect((await page.locator(".field-error").allTextContents()).filter(Boolean)).toEqual(["카테고리에는 < 또는 >를 쓸 수 없습니다."]);
+      expect(writes).toEqual([]); // said before anything is sent
+      // Signed out, a sign-up with an address of the right shape that the user-service refuses.
+      await page.getByRole("button", { name: "로그아웃" }).click();
+      await page.getByRole("banner").getByRole("link", { name: "회원가입" }).waitFor();
+      await page.goto(`${base}/blog/signup`);
+      await page.getByLabel("사용자 이름").fill(`tia_${id}`);
+      await page.getByLabel("이메일").fill("tia@b.c");
+      await page.getByLabel("비밀번호").fill(PASSWORD);
+      await page.getByRole("button", { name: "계정 만들기" }).click();
+      await page.locator(".field-error", { hasText: "이메일" }).waitFor();
+      expect((await page.locator(".field-error").allTextContents()).filter(Boolean)).toEqual(["이메일: name@example.com 형식의 주소를 입력하세요."]);
+    } finally {
+      await page.evaluate(() => localStorage.removeItem("titanium.locale")); // the other tests read English
+    }
+    expectCleanPages();
+  });
+
+  it("on a phone the current category's tab is scrolled into the tab strip's view", async () => {
+    const writer = await new ApiUser(base, `vic_${id}`).signup().then((u) => u.login());
+    for (let i = 0; i < 4; i++) await writer.createPost(`Tabs ${id} #${i}`, "Text.", `Far away category ${id} ${i}`);
+    const { page } = await tab();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/blog/`);
+    const target = await page.locator(".tabs li").last().locator("a").getAttribute("href");
+    await page.goto(`${base}${target}`);
+    await page.locator(".posts > li").first().waitFor();
+    const strip = await page.evaluate(() => {
+      const ul = document.querySelector(".tabs ul")!;
+      const s = ul.getBoundingClientRect();
+      const c = document.querySelector(".tab[aria-current='page']")!.getBoundingClientRect();
+      // A pixel of slack: at the strip's far end its edges fall on fractions of a pixel.
+      return { scrolls: ul.scrollWidth > ul.clientWidth, currentInView: c.left >= s.left - 1 && c.right <= s.right + 1 };
+    });
+    expect(strip).toEqual({ scrolls: true, currentInView: true });
+    expectCleanPages();
+  });
 });

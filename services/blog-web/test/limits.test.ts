@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { CreatePost } from "../../blog-service/src/schemas.js";
 import { Password, Username } from "../../user-service/src/schemas.js";
-import { isStrongPassword, isUsername, LIMITS, looksLikeEmail } from "../src/app/limits.js";
+import { isPlainCategoryName, isStrongPassword, isUsername, LIMITS, looksLikeEmail } from "../src/app/limits.js";
 
 describe("the UI's rules agree with the services'", () => {
   it("usernames: the same answer as the user-service's schema (reserved names are the server's alone)", () => {
@@ -20,6 +20,12 @@ describe("the UI's rules agree with the services'", () => {
   it("e-mail: refuses what is plainly not an address, leaves the rest to the server", () => {
     expect(["name@example.com", "ü@bücher.de"].map(looksLikeEmail)).toEqual([true, true]);
     expect(["bad-email", "a@b", "a @b.c"].map(looksLikeEmail)).toEqual([false, false, false]);
+  });
+
+  it("category names: plain text, as the blog-service's schema has it", () => {
+    for (const c of ["Kubernetes", "C<D>", "a > b", "<", "R&D", "기술 스택", "x => y"]) {
+      expect(isPlainCategoryName(c), c).toBe(CreatePost.safeParse({ title: "t", category_name: c, content: "x" }).success);
+    }
   });
 
   it("post fields: the editor's limits are the blog-service's", () => {

@@ -25,6 +25,8 @@ export interface ViewContext {
 function knownServerText(err: ApiError, field: string | null, text: string, tr: Translator): string | null {
   if (field === "username" && (err.status === 409 || /already (exists|taken)/i.test(text))) return tr.t("error.usernameTaken");
   if (field === "username" && /reserved/i.test(text)) return tr.t("error.usernameReserved");
+  // An address the UI's shape check let through (`a@b.c`) and the user-service's stricter one refused.
+  if (field === "email" && /invalid email/i.test(text)) return tr.t("auth.emailInvalid");
   if (field === null && err.status === 409 && /already (exists|taken)/i.test(text)) return tr.t("error.usernameTaken");
   if (field === null && err.status === 401 && /not signed in/i.test(text)) return tr.t("error.notSignedIn");
   return null;
@@ -33,6 +35,18 @@ function knownServerText(err: ApiError, field: string | null, text: string, tr: 
 /** What the server said about one field (its name prefix removed), in the UI's language where known. */
 export function describeFieldError(err: ApiError, field: string, text: string, tr: Translator): string {
   return knownServerText(err, field, text, tr) ?? tr.t("error.fieldInvalid", { message: text });
+}
+
+/**
+ * Whether a write failed because this tab is no longer signed in: its session expired (the shell has said so)
+ * or is gone from storage (cleared or unreadable: said here). The view then sends the author to log in.
+ */
+export function signedOut(ctx: ViewContext, err: unknown): boolean {
+  if (!(err instanceof ApiError)) return false;
+  if (err.kind === "session_expired") return true;
+  if (err.kind !== "unauthorized" || ctx.session.get() !== null) return false;
+  ctx.toast(ctx.tr.t("error.notSignedIn"), "error");
+  return true;
 }
 
 /** A user-facing sentence for any error a request can throw. */

@@ -15,3 +15,5 @@ export const isStrongPassword = (p: string): boolean =>
   p.length >= 8 && p.length <= 200 && /[A-Z]/.test(p) && /[a-z]/.test(p) && /\d/.test(p) && /[!@#$%^&*(),.?":{}|<>]/.test(p);
 /** The shape of an address; the server's own check (internationalised addresses, IDNA domains) decides. */
 export const looksLikeEmail = (e: string): boolean => /^[^\s@]+@[^\s@]+\.[^\s@]+$/u.test(e);
+/** A category name is plain text to the blog-service: it refuses one with `<` or `>` (its schemas.ts). */
+export const isPlainCategoryName = (name: string): boolean => !/[<>]/.test(name);

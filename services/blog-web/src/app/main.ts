@@ -61,6 +61,8 @@ function toast(message: string, kind: ToastKind = "info"): void {
 // The header's Log in and Sign up links, kept so each view can point them back at itself (syncChromeLinks).
 let loginLink: HTMLAnchorElement | null = null;
 let signupLink: HTMLAnchorElement | null = null;
+/** Whom the header shows as signed in (null: nobody), to notice a session gone from storage without a logout. */
+let chromeUser: string | null = null;
 
 /** After logging in (or signing up, then logging in) the reader comes back to the page they were on. */
 function syncChromeLinks(): void {
@@ -74,6 +76,7 @@ function renderChrome(): void {
   document.documentElement.lang = tr.locale;
   skip.textContent = t("nav.skip");
   const s = session.get();
+  chromeUser = s?.username ?? null;
   loginLink = s ? null : h("a", { class: "btn", attrs: { href: href({ name: "login" }) } }, t("nav.login"));
   signupLink = s ? null : h("a", { class: "btn primary", attrs: { href: href({ name: "signup" }) } }, t("nav.signup"));
   syncChromeLinks();
@@ -158,6 +161,9 @@ let restoreScrollY: number | null = null;
 
 async function render(moveFocus: boolean): Promise<void> {
   shown = location.pathname + location.search;
+  // The stored session can change without the Session object knowing (storage cleared, another script):
+  // the header must not go on saying "Signed in as" on a login page.
+  if ((session.get()?.username ?? null) !== chromeUser) renderChrome();
   syncChromeLinks();
   current?.abort();
   const controller = new AbortController();

@@ -74,6 +74,7 @@ export const en = {
   "editor.notAuthor": "You can only edit your own posts.",
   "editor.required": "{field} is required.",
   "editor.tooLong": "{field} must be at most {max} characters.",
+  "editor.categoryMarkup": "{field} cannot contain < or >.",
   "editor.errorSummary": "Please fix the following:",
   "editor.chars": "{count} / {max} characters",
 

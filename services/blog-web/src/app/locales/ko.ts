@@ -76,6 +76,7 @@ export const ko: Record<keyof typeof en, string> = {
   "editor.notAuthor": "자신이 쓴 글만 수정할 수 있습니다.",
   "editor.required": "{field}을(를) 입력하세요.",
   "editor.tooLong": "{field}은(는) 최대 {max}자입니다.",
+  "editor.categoryMarkup": "{field}에는 < 또는 >를 쓸 수 없습니다.",
   "editor.errorSummary": "다음 항목을 확인하세요:",
   "editor.chars": "{count} / {max}자",
 

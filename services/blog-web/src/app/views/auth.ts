@@ -49,8 +49,9 @@ export function renderLogin(ctx: ViewContext, main: HTMLElement, next?: string, 
             ctx.toast(t("auth.loggedIn", { username: s.username }), "success");
             ctx.navigate(next ?? href({ name: "list", params: { page: 1 } }), { replace: true });
           } catch (err) {
-            password.control.value = "";
             const bad = err instanceof ApiError && err.kind === "unauthorized";
+            // Only a refused password is cleared: after a rate limit or a network error it is still the right one.
+            if (bad) password.control.value = "";
             summary.show(t("error.title"), [{ message: bad ? t("auth.badCredentials") : describeError(err, ctx.tr) }]);
           }
         },

@@ -1,10 +1,10 @@
 // Create and edit a post: title, category (pick or type), Markdown content with a preview.
 // A draft survives an expired session: it is parked in sessionStorage while the user signs in again.
 import { ApiError, type Post, type PostInput, storedLength } from "../api.js";
-import { describeError, type ViewContext } from "../context.js";
+import { describeError, signedOut, type ViewContext } from "../context.js";
 import { h, replace, uid } from "../dom.js";
 import { href, type Route } from "../router.js";
-import { LIMITS } from "../limits.js";
+import { isPlainCategoryName, LIMITS } from "../limits.js";
 import { errorPanel, loading, loadMarkdown, newVersionPanel } from "./parts.js";
 import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js";
 
@@ -76,7 +76,9 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     categories = cats.map((c) => c.name);
   } catch (err) {
     if (ctx.signal.aborted) return;
-    replace(main, heading, errorPanel(ctx, describeError(err, ctx.tr)));
+    // A deleted post (Back to its editor, an old link): said as the post page says it, with nothing to retry.
+    const gone = err instanceof ApiError && err.kind === "not_found";
+    replace(main, heading, gone ? h("p", { class: "panel error", attrs: { role: "alert" } }, t("post.notFound")) : errorPanel(ctx, describeError(err, ctx.tr)));
     return;
   }
   if (ctx.signal.aborted) return;
@@ -164,7 +166,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
   const fields: Field[] = [title, category, content];
   const summary = errorSummary();
   const submit = h("button", { class: "btn primary", attrs: { type: "submit" } }, id === null ? t("editor.publish") : t("editor.save"));
-  const cancelHref = original ? href({ name: "post", id: original.id }) : href({ name: "list", params: { page: 1 } });
+  const cancelTo: Route = original ? { name: "post", id: original.id } : { name: "list", params: { page: 1 } };
 
   const values = (): PostInput => ({
     title: title.control.value.trim(),
@@ -189,14 +191,30 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
       const value = key === "content" ? v.content.trim() : v[key];
       if (!value) problems.push({ field: f, message: t("editor.required", { field: f.label }) });
       else if (storedLength(key, v[key]) > LIMITS[key]) problems.push({ field: f, message: t("editor.tooLong", { field: f.label, max: LIMITS[key] }) });
+      // The blog-service's rule, checked here so it is said in the UI's language (its own words are English).
+      else if (key === "category_name" && !isPlainCategoryName(value)) problems.push({ field: f, message: t("editor.categoryMarkup", { field: f.label }) });
     }
     return problems;
   };
 
   const showProblems = (problems: { field?: Field; message: string }[]) => {
     for (const f of fields) f.setError(problems.find((p) => p.field === f)?.message ?? null);
-    summary.show(t("editor.errorSummary"), problems);
+    // "Please fix the following" only when there is something in the form to fix (not a network error).
+    summary.show(problems.some((p) => p.field) ? t("editor.errorSummary") : t("error.title"), problems);
   };
+  // Once saved (or cancelled) the editor leaves the history: Back goes to where the author was before it,
+  // not to a form of what was just saved (or, after a delete, to the editor of a post that is gone).
+  const leave = (to: Route) => ctx.navigate(to, { replace: true });
+
+  const cancel = h("a", { class: "btn", attrs: { href: href(cancelTo) } }, t("editor.cancel"));
+  cancel.addEventListener("click", (ev) => {
+    // A plain click leaves as a save does, dropping the draft; a click for a new tab (a modifier key) leaves
+    // the editor and its draft as they are.
+    if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+    ev.preventDefault();
+    takeDraft(id, session.username);
+    leave(cancelTo);
+  });
 
   const form = h(
     "form",
@@ -217,7 +235,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
                 const created = await ctx.api.createPost(v);
                 takeDraft(id, session.username);
                 ctx.toast(t("editor.created"), "success");
-                ctx.navigate({ name: "post", id: created.id });
+                leave({ name: "post", id: created.id });
                 return;
               }
               const patch: Partial<PostInput> = {};
@@ -227,16 +245,16 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
               if (Object.keys(patch).length === 0) {
                 takeDraft(id, session.username);
                 ctx.toast(t("editor.noChanges"), "info");
-                ctx.navigate({ name: "post", id: original.id });
+                leave({ name: "post", id: original.id });
                 return;
               }
               await ctx.api.updatePost(original.id, patch);
               takeDraft(id, session.username);
               ctx.toast(t("editor.updated"), "success");
-              ctx.navigate({ name: "post", id: original.id });
+              leave({ name: "post", id: original.id });
             });
           } catch (err) {
-            if (err instanceof ApiError && err.kind === "session_expired") {
+            if (signedOut(ctx, err)) {
               parkDraft({ ...v, id, owner: session.username });
               ctx.navigate({ name: "login", next: href(here) });
               return;
@@ -251,7 +269,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     title.wrapper,
     category.wrapper,
     content.wrapper,
-    h("div", { class: "actions" }, submit, previewBtn, h("a", { class: "btn", attrs: { href: cancelHref }, on: { click: () => void takeDraft(id, session.username) } }, t("editor.cancel"))),
+    h("div", { class: "actions" }, submit, previewBtn, cancel),
     preview,
   );
   replace(main, heading, form);

@@ -50,6 +50,16 @@ function categoryNav(ctx: ViewContext, categories: Category[], params: ListParam
   );
 }
 
+/** On a narrow screen the tabs scroll sideways: the current one is brought into the strip's view (centred). */
+function revealCurrentTab(nav: HTMLElement): void {
+  const strip = nav.querySelector("ul");
+  const current = nav.querySelector('[aria-current="page"]');
+  if (!strip || !current) return;
+  const s = strip.getBoundingClientRect();
+  const c = current.getBoundingClientRect();
+  if (c.left < s.left || c.right > s.right) strip.scrollLeft += c.left - s.left - (s.width - c.width) / 2;
+}
+
 function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
   const { t } = ctx.tr;
   const qId = uid("q");
@@ -197,7 +207,9 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   if (ctx.signal.aborted) return;
 
   if (cats.status === "fulfilled") {
-    replace(tabsSlot, categoryNav(ctx, cats.value, params));
+    const nav = categoryNav(ctx, cats.value, params);
+    replace(tabsSlot, nav);
+    revealCurrentTab(nav);
     const current = cats.value.find((c) => c.slug === params.category);
     if (current && !params.q && !params.author) {
       heading.textContent = t("list.headingCategory", { category: current.name });

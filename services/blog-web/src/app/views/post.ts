@@ -1,6 +1,6 @@
 // A post: Markdown rendered safely, edit and delete for its author.
 import { ApiError } from "../api.js";
-import { describeError, type ViewContext } from "../context.js";
+import { describeError, signedOut, type ViewContext } from "../context.js";
 import { h, replace } from "../dom.js";
 import { href } from "../router.js";
 import { busy } from "./form.js";
@@ -70,8 +70,8 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                   // Replacing the deleted post's history entry: Back must not lead to its 404.
                   ctx.navigate({ name: "list", params: { page: 1 } }, { replace: true });
                 } catch (err) {
-                  if (err instanceof ApiError && err.kind === "session_expired") {
-                    // The shell already said so; sign in again and come back to this post.
+                  if (signedOut(ctx, err)) {
+                    // Sign in again and come back to this post.
                     ctx.navigate({ name: "login", next: href({ name: "post", id: post.id }) });
                     return;
                   }
