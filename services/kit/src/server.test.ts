@@ -108,6 +108,17 @@ describe("graceful shutdown (real process, real SIGTERM)", () => {
     expect(Date.now() - started).toBeLessThan(4000);
     expect(await inflight).toBe("cut");
   });
+
+  it("drains on SIGHUP too (a closed terminal under npm start): the request in flight is answered, exit 0", async () => {
+    const f = startFixture({ SHUTDOWN_GRACE_MS: "5000" });
+    const port = await f.port;
+    const inflight = fetch(`http://127.0.0.1:${port}/slow?ms=300`).then((r) => r.status);
+    await expect.poll(() => f.lines.some((l) => l.includes('"slowStarted":true')), { timeout: 10_000 }).toBe(true);
+    f.child.kill("SIGHUP");
+    expect(await f.exited).toBe(0);
+    expect(await inflight).toBe(200);
+    expect(f.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  });
 });
 
 describe("requests Node's parser refuses", () => {

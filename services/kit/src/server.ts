@@ -159,7 +159,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   return { server, port, shutdown };
 }
 
-/** SIGTERM/SIGINT → graceful shutdown → exit 0 (1 if the shutdown itself failed). */
+/**
+ * SIGTERM/SIGINT/SIGHUP → graceful shutdown → exit 0 (1 if the shutdown itself failed). SIGHUP: a closed
+ * terminal reaches every process of `npm start`'s group, and a service drains then as on Ctrl-C.
+ */
 export function exitOnSignals(running: RunningServer, logger: Logger): void {
   const onSignal = (signal: NodeJS.Signals) => {
     running
@@ -172,6 +175,7 @@ export function exitOnSignals(running: RunningServer, logger: Logger): void {
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
+  process.once("SIGHUP", onSignal);
 }
 
 /** Write out buffered log lines (at most 1 s), then exit. */

@@ -1,4 +1,6 @@
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 
 /**
  * Processes by pid, for what a killed runner may leave behind (Linux /proc; elsewhere only `kill(pid, 0)`).
@@ -75,4 +77,53 @@ export async function stopProcess(id: ProcessId, signal: NodeJS.Signals = "SIGTE
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Calls `onLine` with each line a child writes to stdout and stderr, whole and once: a chunk of output may end
+ * inside a line (or inside a character) or hold several, and a last line without a newline counts when its
+ * stream ends. Resolves once both streams have ended (so every line is in: e.g. for an exit's last lines).
+ */
+export function forEachLine(child: ChildProcess, onLine: (line: string) => void): Promise<void> {
+  const ended: Promise<void>[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    lines.on("line", onLine);
+    ended.push(new Promise((resolve) => lines.once("close", resolve)));
+  }
+  return Promise.all(ended).then(() => {});
+}
+
+/** How a child stopped by `stopChild` ended. */
+export interface ChildStopped {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** It outlived its grace and got SIGKILL. */
+  killed: boolean;
+}
+
+/**
+ * `signal` to a child, then SIGKILL if it is still running `graceMs` later (a process that ignores or never
+ * gets to handle SIGTERM, or a stopped one); resolves once it has exited (at once if it had already).
+ */
+export function stopChild(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = "SIGTERM"): Promise<ChildStopped> {
+  const result = (killSent: boolean): ChildStopped => ({
+    code: child.exitCode,
+    signal: child.signalCode as NodeJS.Signals | null,
+    killed: killSent && child.signalCode === "SIGKILL", // not one that exited as its grace ran out
+  });
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(result(false));
+  return new Promise((resolve) => {
+    let killSent = false;
+    const timer = setTimeout(() => {
+      killSent = true;
+      child.kill("SIGKILL");
+    }, graceMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve(result(killSent));
+    });
+    child.kill(signal);
+  });
 }

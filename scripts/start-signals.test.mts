@@ -1,0 +1,170 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { processAlive, type ProcessId } from "../services/kit/src/local/index.js";
+import { ROOT } from "./platform.mjs";
+
+// How `npm start` stops: a terminal that closes (SIGHUP), a Ctrl-C typed in it (which npm passes on as
+// well), a process that will not stop, a second Ctrl-C. `npm start` runs in a real terminal here (util-linux
+// `script` gives it a pseudo-terminal) or, for signals sent to it alone, as scripts/start.mts itself.
+// Every test leaves nothing running. The ones that stop in order share a data directory (PostgreSQL's cluster
+// is made once); the ones that kill everything get one each: a killed PostgreSQL is its runner's child, and
+// where nothing reaps it at once (pid 1 in some containers) its pid file stops the next start on that data.
+const dataDirs: string[] = [];
+const newDataDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "titanium-start-signals-"));
+  chmodSync(dir, 0o755); // PostgreSQL runs as its own user when the tests run as root
+  dataDirs.push(dir);
+  return dir;
+};
+const shared = newDataDir();
+const running = new Set<ChildProcess>();
+const kill = (pid: number, signal: NodeJS.Signals = "SIGKILL") => {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
+  }
+};
+afterAll(() => {
+  for (const child of running) child.kill("SIGKILL");
+  // What a failed test may leave behind (SIGKILL also ends a process stopped with SIGSTOP).
+  for (const dir of dataDirs) {
+    if (existsSync(join(dir, "platform.lock"))) for (const id of Object.values(lockOf(dir).children)) kill(id.pid);
+    if (existsSync(join(dir, "postgres/cluster/postmaster.pid"))) kill(postmasterPid(dir));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+interface Lock {
+  pid: number;
+  start?: number;
+  children: Record<string, ProcessId>;
+}
+const lockOf = (dir: string) => JSON.parse(readFileSync(join(dir, "platform.lock"), "utf8")) as Lock;
+const postmasterPid = (dir: string) => Number(readFileSync(join(dir, "postgres/cluster/postmaster.pid"), "utf8").split("\n")[0]);
+/** Without a terminal's colours. */
+// eslint-disable-next-line no-control-regex
+const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
+
+function run(dataDir: string, command: string, args: string[]) {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, TITANIUM_DATA_DIR: dataDir, PORT: "0", TITANIUM_SERVICE_PORTS: "any", SHELL: "/bin/sh" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  running.add(child);
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += plain(d.toString())));
+  child.stderr!.on("data", (d: Buffer) => (out += plain(d.toString())));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => (running.delete(child), r(code))));
+  const until = async (text: string | RegExp, timeout = 60_000) => {
+    await expect.poll(() => (typeof text === "string" ? out.includes(text) : text.test(out)) || child.exitCode !== null, { timeout, interval: 100 }).toBe(true);
+    expect(out, out.slice(-3000)).toMatch(text);
+  };
+  return { child, output: () => out, exited, until };
+}
+/**
+ * `npm start` without prestart's build of the web UI (`npm ci` has built it; start.test.mts runs `npm start`
+ * with it): the same chain of processes, npm, its shell, the runner.
+ */
+const NPM_START = "npm start --silent --ignore-scripts";
+/** A shell's `command` in a terminal of its own, the shell its session leader: what is typed goes to it (Ctrl-C is "\x03"). */
+const inTerminal = (command: string) => run(shared, "script", ["-qfec", command, "/dev/null"]);
+/** scripts/start.mts itself, signals to it alone. */
+const runner = (dataDir: string) => run(dataDir, process.execPath, ["--import", "tsx", "scripts/start.mts"]);
+
+/** Everything the platform started, and the runner: pids and start times, read once it is up. */
+function processesOf(dataDir: string): ProcessId[] {
+  const lock = lockOf(dataDir);
+  return [{ pid: lock.pid, start: lock.start }, ...Object.values(lock.children), { pid: postmasterPid(dataDir) }];
+}
+async function expectAllGone(dataDir: string, ids: ProcessId[], timeout = 10_000) {
+  await expect.poll(() => ids.filter((id) => processAlive(id)).map((id) => id.pid), { timeout }).toEqual([]);
+  expect(existsSync(join(dataDir, "platform.lock")), "lock released").toBe(false);
+}
+const cleanPostgresStop = (dataDir: string) => expect(existsSync(join(dataDir, "postgres/cluster/postmaster.pid")), "PostgreSQL shut down cleanly").toBe(false);
+/** The runner takes a repeat of the first signal within 1 s for a copy of it (npm passes signals on). */
+const pastCopyWindow = () => new Promise((r) => setTimeout(r, 1500));
+
+describe("npm start: signals", () => {
+  it("the terminal closing (SIGHUP, its output gone) stops everything in order: nothing left running, PostgreSQL shut down cleanly", async () => {
+    // The terminal's session leader (the shell, or npm in its place) dies of the hangup, and every process of
+    // its foreground group gets a SIGHUP: npm, the runner, the services, PostgreSQL, Redis.
+    const terminal = inTerminal(NPM_START);
+    await terminal.until("Titanium is up:");
+    const ids = processesOf(shared);
+    // The terminal window closed: the pseudo-terminal's other end goes, and with it every write to it (EIO).
+    terminal.child.kill("SIGKILL");
+    await terminal.exited;
+    await expectAllGone(shared, ids, 25_000); // well within the 30 s after which a stuck stop kills everything
+    cleanPostgresStop(shared);
+  }, 120_000);
+
+  it("one Ctrl-C typed in the terminal (which npm passes on too) stops everything in order, exit 0", async () => {
+    // As an interactive shell: Ctrl-C does not end it, it waits for npm and has its exit code. npm passes the
+    // SIGINT on to its child as well: the runner gets it twice (and while `npm start` runs the runner through
+    // tsx's command line, tsx relays it once more, and SIGKILLs the runner, exit 130, when its event loop has
+    // not answered within 30 ms: on a loaded machine, half the time).
+    const terminal = inTerminal(`trap '' INT; ${NPM_START}; echo "npm start exited with $?"`);
+    await terminal.until("Titanium is up:");
+    const ids = processesOf(shared);
+    terminal.child.stdin!.write("\x03");
+    await terminal.exited;
+    expect(terminal.output(), terminal.output().slice(-3000)).toMatch(/^npm start exited with 0\r?$/m);
+    expect(terminal.output()).toMatch(/^platform +\| SIGINT: stopping/m);
+    expect(terminal.output()).toMatch(/^platform +\| stopped\r?$/m);
+    expect(terminal.output()).not.toContain("killing everything");
+    await expectAllGone(shared, ids);
+    cleanPostgresStop(shared);
+  }, 120_000);
+
+  it("a service that does not stop on SIGTERM is killed once its grace is over, and the ordered stop goes on (PostgreSQL shut down cleanly, exit 0)", async () => {
+    const r = runner(shared);
+    await r.until("Titanium is up:");
+    const ids = processesOf(shared);
+    kill(lockOf(shared).children["api-gateway"]!.pid, "SIGSTOP"); // hung: SIGTERM never handled
+    r.child.kill("SIGTERM");
+    await r.until(/^platform +\| api-gateway \(pid \d+\) did not stop within 11 s of SIGTERM: killed$/m, 30_000);
+    expect(await r.exited, r.output().slice(-3000)).toBe(0);
+    expect(r.output()).toMatch(/^platform +\| stopped$/m);
+    expect(r.output()).not.toContain("killing everything");
+    await expectAllGone(shared, ids);
+    cleanPostgresStop(shared);
+  }, 120_000);
+
+  it("a second Ctrl-C while stopping kills everything at once: exit 1, nothing left running", async () => {
+    const dataDir = newDataDir();
+    const r = runner(dataDir);
+    await r.until("Titanium is up:");
+    const ids = processesOf(dataDir);
+    kill(lockOf(dataDir).children["api-gateway"]!.pid, "SIGSTOP"); // the stop cannot finish by itself for 11 s
+    r.child.kill("SIGINT");
+    await r.until(/^platform +\| SIGINT: stopping/m);
+    await pastCopyWindow();
+    const t0 = Date.now();
+    r.child.kill("SIGINT");
+    expect(await r.exited, r.output().slice(-3000)).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.output()).toMatch(/^platform +\| SIGINT while stopping: killing everything now$/m);
+    await expectAllGone(dataDir, ids);
+  }, 120_000);
+
+  it("a second Ctrl-C during start-up kills what has started: exit 1, nothing left running", async () => {
+    const dataDir = newDataDir();
+    const r = runner(dataDir);
+    await r.until("PostgreSQL ready");
+    const pg = postmasterPid(dataDir);
+    kill(pg, "SIGSTOP"); // the start-up cannot go on, nor PostgreSQL stop
+    r.child.kill("SIGINT");
+    await r.until(/^platform +\| SIGINT during start-up: stopping what has started$/m);
+    await pastCopyWindow();
+    const ids = [{ pid: pg }, ...Object.values(lockOf(dataDir).children)];
+    r.child.kill("SIGINT");
+    expect(await r.exited, r.output().slice(-3000)).toBe(1);
+    expect(r.output()).toMatch(/^platform +\| SIGINT while stopping: killing everything now$/m);
+    await expectAllGone(dataDir, ids);
+  }, 120_000);
+});
