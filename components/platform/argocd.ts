@@ -3,8 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
 import { offValues } from "./chart-workloads";
 import { type ChartsConfig, chartRelease } from "./helm";
-import { ADMIN_PATHS, ARGOCD, type AppSecretName, METADATA_SERVER, NAMESPACES } from "./names";
-import { podSecurityLabels } from "./namespaces";
+import { ADMIN_PATHS, ARGOCD, type AppSecretName, NAMESPACES } from "./names";
+import { noMetadataServer, podSecurityLabels } from "./namespaces";
 import { secretSync } from "./secret-sync";
 
 export interface ArgoCdArgs {
@@ -134,18 +134,7 @@ export class ArgoCd extends pulumi.ComponentResource {
           },
           k,
         );
-        new k8s.networking.v1.NetworkPolicy(
-          `${name}-${team}-no-metadata-server`,
-          {
-            metadata: { name: "no-metadata-server", namespace: team, labels: TEAM_NAMESPACE_LABELS },
-            spec: {
-              podSelector: {},
-              policyTypes: ["Egress"],
-              egress: [{ to: [{ namespaceSelector: {} }] }, { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_SERVER] } }] }],
-            },
-          },
-          { ...k, dependsOn: [namespace] },
-        );
+        noMetadataServer(`${name}-${team}-no-metadata-server`, team, TEAM_NAMESPACE_LABELS, { ...k, dependsOn: [namespace] });
       }
       // Teams' apps: only in their namespaces, namespaced objects only, and none of the kinds that grant
       // rights or change isolation (Argo CD's own, RBAC, network and mesh policy, quotas).

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NAMESPACES, type NamespaceKey } from "./names";
+import { METADATA_SERVER, NAMESPACES, type NamespaceKey } from "./names";
 
 /** Pod Security Admission levels (https://kubernetes.io/docs/concepts/security/pod-security-standards/). */
 export type PsaLevel = "privileged" | "baseline" | "restricted";
@@ -13,22 +13,58 @@ export interface NamespacesArgs {
 }
 
 /**
+ * Who in a namespace may reach the GCE metadata server, whose token on an agent is the agents' service
+ * account (it reads the application secrets, ADR 0012): `blocked` gets a {@link noMetadataServer} policy
+ * here; `needs` is a namespace whose pods authenticate to Google with it; `apps` is the application's,
+ * whose own policies (default deny, the backup's exception) the apps layer writes.
+ */
+export type MetadataAccess = "blocked" | "needs" | "apps";
+
+/**
  * What each namespace enforces. `restricted` for the application (the Istio CNI node agent sets up
  * traffic redirection, so meshed pods need no NET_ADMIN init container); `privileged` only where a
  * workload needs host access (the CNI agent and node-exporter mount host paths, the PD CSI node
  * plugin mounts disks); `baseline` elsewhere, with `restricted` warnings so drift towards it is
- * visible.
+ * visible. Host-network pods (node-exporter, the CNI agent) are the node itself: no policy applies to them.
  */
-export const NAMESPACE_POLICY: Record<NamespaceKey, { enforce: PsaLevel; meshed: boolean }> = {
-  app: { enforce: "restricted", meshed: true },
-  istio: { enforce: "privileged", meshed: false },
-  externalSecrets: { enforce: "restricted", meshed: false },
-  monitoring: { enforce: "privileged", meshed: false },
-  logging: { enforce: "baseline", meshed: false },
-  argocd: { enforce: "baseline", meshed: false },
-  // The PD CSI node plugin mounts disks for the kubelet: privileged, host paths, Bidirectional propagation.
-  storage: { enforce: "privileged", meshed: false },
+export const NAMESPACE_POLICY: Record<NamespaceKey, { enforce: PsaLevel; meshed: boolean; metadataServer: MetadataAccess }> = {
+  app: { enforce: "restricted", meshed: true, metadataServer: "apps" },
+  // The internet-facing ingress gateway among them.
+  istio: { enforce: "privileged", meshed: false, metadataServer: "blocked" },
+  // Reads Secret Manager as the agents' account.
+  externalSecrets: { enforce: "restricted", meshed: false, metadataServer: "needs" },
+  // Grafana's data sources can be pointed anywhere by its admins.
+  monitoring: { enforce: "privileged", meshed: false, metadataServer: "blocked" },
+  logging: { enforce: "baseline", meshed: false, metadataServer: "blocked" },
+  argocd: { enforce: "baseline", meshed: false, metadataServer: "blocked" },
+  // The PD CSI node plugin mounts disks for the kubelet: privileged, host paths, Bidirectional propagation;
+  // its controller creates and attaches disks as the agents' account.
+  storage: { enforce: "privileged", meshed: false, metadataServer: "needs" },
 };
+
+/**
+ * A NetworkPolicy that lets every pod of `namespace` reach anything but the metadata server: every pod
+ * of the cluster, and every address outside 169.254.169.254/32.
+ */
+export function noMetadataServer(
+  name: string,
+  namespace: pulumi.Input<string>,
+  labels: Record<string, string>,
+  opts: pulumi.CustomResourceOptions,
+): k8s.networking.v1.NetworkPolicy {
+  return new k8s.networking.v1.NetworkPolicy(
+    name,
+    {
+      metadata: { name: "no-metadata-server", namespace, labels },
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ namespaceSelector: {} }] }, { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_SERVER] } }] }],
+      },
+    },
+    opts,
+  );
+}
 
 /** A namespace's Pod Security Admission labels: `enforce` its level, warn and audit at `restricted`. */
 export function podSecurityLabels(enforce: PsaLevel): Record<string, string> {
@@ -69,6 +105,13 @@ export class Namespaces extends pulumi.ComponentResource {
         },
         { parent: this, provider: args.provider },
       );
+      if (policy.metadataServer === "blocked") {
+        noMetadataServer(`${name}-${NAMESPACES[key]}-no-metadata-server`, NAMESPACES[key], args.labels, {
+          parent: this,
+          provider: args.provider,
+          dependsOn: [created[key]],
+        });
+      }
     }
     this.names = NAMESPACES;
     this.namespaces = created;

@@ -24,6 +24,8 @@ beforeAll(async () => {
   for (const stack of ["dev", "prod"]) runs[stack] = await configuredRun(stack);
 });
 
+const ipv4ToInt = (ip: string) => ip.split(".").reduce((n, part) => n * 256 + Number(part), 0);
+
 function release(run: ProgramRun, chart: string): RecordedResource {
   const found = ofType(run, RELEASE).filter((r) => r.inputs.chart === chart);
   expect(found, `releases of chart ${chart}`).toHaveLength(1);
@@ -231,6 +233,34 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     // Clients (the deploy's smoke test) can trust the generated certificate: a public output, not a secret.
     expect(String(run().outputs.ingressCaCertificate)).toContain("BEGIN CERTIFICATE");
     expect(run().secretOutputs).not.toContain("ingressCaCertificate");
+  });
+
+  it("lets no platform pod reach the metadata server but those that authenticate with it (External Secrets, the PD CSI driver)", () => {
+    // Whether some pod of a namespace can reach 169.254.169.254 under the registered NetworkPolicies: no egress
+    // policy selects every pod, or a rule of one lets that address through (no `to`, or an ipBlock holding it).
+    const metadata = ipv4ToInt("169.254.169.254");
+    const inBlock = (cidr: string) => {
+      const [base, bits] = cidr.split("/");
+      const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+      return ((metadata & mask) >>> 0) === ((ipv4ToInt(base!) & mask) >>> 0);
+    };
+    const allows = (rule: Obj) => {
+      const to = (rule.to as Obj[] | undefined) ?? [];
+      if (to.length === 0) return true;
+      return to.some((peer) => {
+        const block = peer.ipBlock as { cidr: string; except?: string[] } | undefined;
+        return block !== undefined && inBlock(block.cidr) && !(block.except ?? []).some(inBlock);
+      });
+    };
+    const reachable = (ns: string) => {
+      const policies = ofType(run(), "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        .map((p) => ({ meta: o(p.inputs.metadata), spec: o(p.inputs.spec) }))
+        .filter((p) => p.meta.namespace === ns && (p.spec.policyTypes as string[]).includes("Egress"));
+      const everyPod = policies.some((p) => Object.keys(o(p.spec.podSelector)).length === 0);
+      return !everyPod || policies.some((p) => ((p.spec.egress as Obj[] | undefined) ?? []).some(allows));
+    };
+    const platform = Object.values(NAMESPACES).filter((n) => n !== NAMESPACES.app);
+    expect(platform.filter(reachable).sort()).toEqual([NAMESPACES.externalSecrets, NAMESPACES.storage].sort());
   });
 
   it("labels namespaces for admission and injection: titanium meshed and restricted", () => {
