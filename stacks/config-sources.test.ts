@@ -52,9 +52,13 @@ describe("secret config (pulumi config set --secret)", () => {
     // The harness unwraps secrets for tests: the URL is there, only marked.
     expect(JSON.stringify(release.inputs.values)).toContain(WEBHOOK);
   });
-  it("keeps it secret when set in plain text too (a webhook URL is a credential), and the plain stack stays readable", async () => {
-    const plain = await runProgram({ stack: "dev", config: { observability: webhookObservability } });
-    expect(kpsRelease(plain).secretInputs).toContain("values");
+  it("refuses a webhook URL in plain text (a credential in the committed stack file), naming the key and the command", () => {
+    const raw = readStackConfig("dev");
+    const err = configError(() => loadConfig("dev", { ...raw, "titanium:observability": JSON.stringify(webhookObservability) }));
+    expect(err.issues.map((i) => i.key)).toEqual(["titanium:observability.alertReceiver.url"]);
+    expect(err.message).toContain("pulumi config set --secret --path titanium:observability.alertReceiver.url");
+  });
+  it("keeps the Release's values plain without a webhook", async () => {
     const none = await runProgram({ stack: "dev" });
     expect(kpsRelease(none).secretInputs).not.toContain("values");
   });
@@ -125,8 +129,13 @@ describe("the gcp provider's own keys (gcp:*)", () => {
     expect(labels).toEqual({ team: "platform", "cost-center": "cc-42", environment: "dev", project: "titanium", "managed-by": "pulumi", stack: "dev" });
     expect(provider.secretInputs).toContain("credentials");
   });
-  it("keeps credentials secret even when set in plain text (the provider's inputs are in the state)", async () => {
-    const run = await runProgram({ stack: "dev", config: { "gcp:credentials": '{"type":"service_account"}' } });
+  it("refuses a key file's contents or an access token in plain text, and keeps a key file's path secret in the provider", async () => {
+    const raw = readStackConfig("dev");
+    const err = configError(() => loadConfig("dev", { ...raw, "gcp:credentials": '{"type":"service_account"}', "gcp:accessToken": "ya29.token" }));
+    expect(err.issues.map((i) => i.key).sort()).toEqual(["gcp:accessToken", "gcp:credentials"]);
+    expect(err.message).toContain("pulumi config set --secret gcp:accessToken");
+    const run = await runProgram({ stack: "dev", config: { "gcp:credentials": "/secure/deployer-key.json" } });
+    expect(one(run, "pulumi:providers:gcp", "gcp").inputs.credentials).toBe("/secure/deployer-key.json");
     expect(one(run, "pulumi:providers:gcp", "gcp").secretInputs).toContain("credentials");
   });
   it("fails naming a real provider key it does not forward, a bad value, and a label that would replace Titanium's", () => {

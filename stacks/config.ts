@@ -1033,6 +1033,14 @@ export function loadConfig(stack: string, raw: Record<string, string>, secretKey
       issues.push({ key, message: `set as a secret, but its values reach resources in plain text (names, sizes, chart values); set it without --secret (credentials belong in Secret Manager). Keys that may be secret: ${allowed}` });
     }
   }
+  // Credentials are set with --secret, so the stack file keeps only their ciphertext (the program would keep
+  // them secret anyway, but Pulumi.<stack>.yaml is committed). gcp:credentials may also be a key file's path.
+  for (const key of ["gcp:accessToken", "gcp:credentials"]) {
+    const value = raw[key];
+    if (value === undefined || secretKeys.includes(key)) continue;
+    if (key === "gcp:credentials" && !value.trimStart().startsWith("{")) continue;
+    issues.push({ key, message: `a credential in plain text in the stack file; set it with \`pulumi config set --secret ${key} ...\`${key === "gcp:credentials" ? " (or give the key file's path)" : ""}` });
+  }
   const providerResult = gcpProviderSchema.safeParse(gcpProvider);
   if (!providerResult.success) {
     for (const i of providerResult.error.issues) issues.push({ key: keyOf("gcp", i.path), message: describeIssue(i) });
@@ -1081,6 +1089,13 @@ export function loadConfig(stack: string, raw: Record<string, string>, secretKey
     issues.push({
       key: `${PROJECT}:observability`,
       message: `set as a secret, but only alertReceiver.url of a webhook receiver is kept secret (the rest are sizes and durations, in plain text in the chart values); set the others without --secret`,
+    });
+  }
+  // A webhook's URL is a credential (Slack's and Teams' carry their token): only its ciphertext in the stack file.
+  if (result.success && result.data.observability.alertReceiver.type === "webhook" && !secretKeys.includes(`${PROJECT}:observability`)) {
+    issues.push({
+      key: `${PROJECT}:observability.alertReceiver.url`,
+      message: `a webhook's URL in plain text in the stack file (it usually carries the receiver's token); set it with \`pulumi config set --secret --path ${PROJECT}:observability.alertReceiver.url <url>\``,
     });
   }
   if (issues.length > 0 || !result.success || !gcpResult.success || !providerResult.success) throw new ConfigError(stack, issues);

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { APP_SECRET_NAMES, type AppSecretName } from "./names";
+import { APP_SECRET_NAMES, type AppSecretName, OPERATOR_ONLY_SECRETS } from "./names";
 import { Secret } from "./secret";
 
 
@@ -25,7 +25,7 @@ export interface AppSecretsArgs {
 
 /**
  * Generates the application secrets with `@pulumi/random` / `@pulumi/tls` and stores each in
- * Secret Manager, readable by the agents' service account only. Nothing is a literal; the values
+ * Secret Manager, readable by the agents' service account only (none for the operators' own). Nothing is a literal; the values
  * exist only in the (encrypted) Pulumi state and in Secret Manager.
  */
 export class AppSecrets extends pulumi.ComponentResource {
@@ -70,7 +70,7 @@ export class AppSecrets extends pulumi.ComponentResource {
           secretId: secretIdFor(args.prefix, secretName),
           region: args.region,
           data: values[secretName],
-          readers: { agents: args.readerEmail },
+          readers: OPERATOR_ONLY_SECRETS.has(secretName) ? {} : { agents: args.readerEmail },
           protect: args.protect,
         },
         { parent: this },

@@ -261,6 +261,8 @@ describe("identities and secrets", () => {
           .sort();
       const expected: Record<string, string[]> = {
         ...Object.fromEntries(APP_SECRET_NAMES.map((n) => [n, [sa("agent")]])),
+        // Operators only: nothing in the cluster reads Argo CD's plaintext password.
+        "argocd-admin-password": [],
         "k3s-server-token": [sa("server")],
         "k3s-ca-bundle": [sa("server")],
         "k3s-agent-token": [sa("agent"), sa("server")],

@@ -1,4 +1,5 @@
 import { clusterCapacity, NODE_POOL_LABEL } from "../cluster/capacity";
+import { OPERATOR_ONLY_SECRETS } from "../gcp/names";
 import { MACHINE_TYPE_NAMES } from "../gcp/pricing";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -272,6 +273,12 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     }
     // Restricted pods cannot run istio-init (NET_ADMIN): the CNI agent must do the redirection.
     expect(o(o(release(run(), "istiod").inputs.values).cni)).toEqual({ enabled: true });
+  });
+
+  it("syncs no operators-only secret into the cluster (the agents' account cannot read them)", () => {
+    const keys = ofType(run(), EXTERNAL_SECRET).flatMap((es) => (o(es.inputs.spec).data as Obj[]).map((d) => String(o(d.remoteRef).key)));
+    expect(keys.length).toBeGreaterThan(0);
+    for (const name of OPERATOR_ONLY_SECRETS) expect(keys).not.toContain(`titanium-${stack}-${name}`);
   });
 
   it("syncs the app Secret from Secret Manager through an ADC-authenticated ClusterSecretStore", () => {
