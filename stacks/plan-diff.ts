@@ -6,7 +6,7 @@
  * Prints Markdown: resources added, removed, and changed (input by input), output changes and
  * report section changes. Exit code 0 either way; the diff is information, the policies gate.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { PlanResource, PlanSnapshot } from "./plan";
 
 const MAX_VALUE = 160;
@@ -123,6 +123,12 @@ if (require.main === module) {
     console.error("usage: npm run plan:diff -- BASE.json HEAD.json");
     process.exit(2);
   }
-  const read = (p: string) => JSON.parse(readFileSync(p, "utf8")) as PlanSnapshot;
+  const read = (p: string): PlanSnapshot => {
+    if (!existsSync(p)) {
+      console.error(`plan:diff: no file ${p}; write the snapshots with \`npm run plan -- --stack <stack> --json <file>\` on each side (docs/runbooks/deploy.md)`);
+      process.exit(2);
+    }
+    return JSON.parse(readFileSync(p, "utf8")) as PlanSnapshot;
+  };
   console.log(renderDiff(read(basePath), read(headPath)));
 }

@@ -152,15 +152,28 @@ function embeddedPostgres(o: { clusterDir: string; password: string; log: (line:
  * The library hands over the server's output as it reads it, in chunks that may end inside a line: a partial
  * line waits for the rest, so every line is logged whole and once.
  */
-function lineBuffered(log: (line: string) => void): (message: unknown) => void {
+export function lineBuffered(log: (line: string) => void): (message: unknown) => void {
   let partial = "";
+  let hint = false;
   return (message) => {
     const text = partial + String(message);
     const lines = text.split("\n");
     partial = lines.pop()!;
-    for (const line of lines) if (line.trim()) log(line.trimEnd());
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      // initdb's closing advice names pg_ctl and a template folder deleted right after: not for the reader.
+      if (INITDB_HINT.test(line)) {
+        hint = true;
+        continue;
+      }
+      if (hint && line.includes("pg_ctl")) continue;
+      hint = false;
+      log(line.trimEnd());
+    }
   };
 }
+
+const INITDB_HINT = /^Success\. You can now start the database server using:/;
 
 /**
  * initdb is most of a new cluster's start-up cost and the tests create a dozen clusters, so a process runs
