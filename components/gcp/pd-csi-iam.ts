@@ -51,8 +51,9 @@ export interface PdCsiDriverIamArgs {
  * A custom role with exactly {@link PD_CSI_DRIVER_PERMISSIONS}, granted on the project to the
  * agents' service account, and `roles/iam.serviceAccountUser` on that account only: Compute Engine
  * requires `actAs` on a VM's service account to attach a disk to the VM, so the driver can attach
- * and detach disks on VMs that run as the agents' account and on no other VM (not the K3s servers,
- * whose etcd disks it cannot touch).
+ * and detach disks on VMs that run as the agents' account and on no other VM (not the K3s servers).
+ * The disk permissions are project-wide: resize and setLabels reach any disk (ADR 0022, not narrowed
+ * by an IAM Condition that cannot be verified without a project).
  */
 export class PdCsiDriverIam extends pulumi.ComponentResource {
   /** The custom role's resource name (`projects/<project>/roles/<roleId>`). */
