@@ -321,6 +321,24 @@ const MUTATIONS: Mutation[] = [
     apply: (rs) => put(appDeployment(rs), 'spec.template.metadata.annotations."sidecar.istio.io/interceptionMode"', "NONE"),
   },
   {
+    name: "excludes an application pod's network interface from its sidecar's capture",
+    stacks: STACKS,
+    policies: ["istio-sidecar-injection"],
+    apply: (rs) => put(appDeployment(rs), 'spec.template.metadata.annotations."traffic.sidecar.istio.io/excludeInterfaces"', "eth0"),
+  },
+  {
+    name: "moves the mesh's root namespace in istiod's values (the mesh-wide PeerAuthentication then covers istio-system only)",
+    stacks: STACKS,
+    policies: ["istio-mesh-wide-strict-mtls"],
+    apply: (rs) => put(chartRelease(rs, "istiod"), "values.meshConfig.rootNamespace", "istio-config"),
+  },
+  {
+    name: "lets Helm create a platform release's namespace (createNamespace: no Pod Security level)",
+    stacks: STACKS,
+    policies: ["k8s-namespace-pod-security"],
+    apply: (rs) => put(chartRelease(rs, "istiod"), "createNamespace", true),
+  },
+  {
     name: "patches the gateway's Deployment instead of owning it",
     stacks: STACKS,
     policies: ["k8s-no-guarded-patches"],

@@ -2,8 +2,8 @@
 
 /**
  * VM-defining resources: instances and the templates managed instance groups create VMs from.
- * (`InstanceFromTemplate` takes whatever it does not set from its template, which is judged as a
- * template; what it does set is an override, judged by `VM_OVERRIDES`.)
+ * (`InstanceFromTemplate` and `InstanceFromMachineImage` take whatever they do not set from their
+ * template or machine image; what they do set is an override, judged by `VM_OVERRIDES`.)
  */
 export const VM_TYPES: readonly string[] = [
   "gcp:compute/instance:Instance",
@@ -30,13 +30,18 @@ export const FIREWALL_POLICIES_WITH_RULES: readonly string[] = [
 export const isVm = (type: string): boolean => VM_TYPES.includes(type);
 
 /**
- * Resources that override some VM fields of a template: an `InstanceFromTemplate` (any Instance field)
- * and a managed instance group's `allInstancesConfig` (metadata and labels for every VM it makes).
- * A field they leave unset is the template's; one they set must pass the same checks.
+ * Resources that override some VM fields of a source: an `InstanceFromTemplate` or an
+ * `InstanceFromMachineImage` (any Instance field, over its template's or machine image's) and a managed
+ * instance group's `allInstancesConfig` (metadata and labels for every VM it makes). A field they leave
+ * unset is the source's; one they set must pass the same checks.
  */
 export const INSTANCE_FROM_TEMPLATE = "gcp:compute/instanceFromTemplate:InstanceFromTemplate";
+export const INSTANCE_FROM_MACHINE_IMAGE = "gcp:compute/instanceFromMachineImage:InstanceFromMachineImage";
+/** VMs made from a source (template, machine image) whose own Instance fields, set, replace the source's. */
+export const INSTANCES_FROM_SOURCE: readonly string[] = [INSTANCE_FROM_TEMPLATE, INSTANCE_FROM_MACHINE_IMAGE];
 export const VM_OVERRIDES: Readonly<Record<string, string>> = {
   [INSTANCE_FROM_TEMPLATE]: "",
+  [INSTANCE_FROM_MACHINE_IMAGE]: "",
   "gcp:compute/instanceGroupManager:InstanceGroupManager": "allInstancesConfig",
   "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": "allInstancesConfig",
 };

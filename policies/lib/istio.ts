@@ -5,6 +5,10 @@ const istioType = (group: string, kind: string) => new RegExp(`^kubernetes:${gro
 export const isPeerAuthentication = (type: string): boolean => istioType("security.istio.io", "PeerAuthentication").test(type);
 export const isDestinationRule = (type: string): boolean => istioType("networking.istio.io", "DestinationRule").test(type);
 
-/** mTLS modes that let plaintext in (PeerAuthentication) or send it out (DestinationRule). */
+/**
+ * mTLS modes that let plaintext in (PeerAuthentication), or that send traffic out without the mesh's
+ * mutual TLS (DestinationRule): plaintext (DISABLE), TLS without a client identity (SIMPLE), or TLS with
+ * client certificates of the rule's own instead of the workload's mesh identity (MUTUAL).
+ */
 export const WEAK_PEER_MODES: readonly string[] = ["PERMISSIVE", "DISABLE"];
-export const WEAK_CLIENT_TLS_MODES: readonly string[] = ["DISABLE", "SIMPLE"];
+export const WEAK_CLIENT_TLS_MODES: readonly string[] = ["DISABLE", "SIMPLE", "MUTUAL"];

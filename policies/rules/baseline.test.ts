@@ -94,6 +94,27 @@ describe("k8s-app-high-availability (stack)", () => {
       "titanium/api-gateway is selected by 2 PodDisruptionBudgets (titanium/api-gateway, titanium/extra): the eviction API refuses to evict a pod with more than one, so every drain blocks",
     ]);
   });
+  it("reads a PodDisruptionBudget's selector as the disruption controller does: matchExpressions, and an empty selector selecting every pod (policy/v1)", async () => {
+    const withSelector = (name: string, selector: Record<string, unknown>, type = "kubernetes:policy/v1:PodDisruptionBudget") =>
+      recorded(type, name, { metadata: { name, namespace: "titanium" }, spec: { maxUnavailable: 1, selector } });
+    // matchExpressions alone select the pods: the Deployment has its budget.
+    const byExpression = withSelector("by-expression", { matchExpressions: [{ key: "app.kubernetes.io/name", operator: "In", values: ["api-gateway", "blog-service"] }] });
+    expect((await check(highAvailability, [api, byExpression])).findings).toEqual([]);
+    // An expression the pods fail: the labels alone do not make it select them.
+    const excluding = withSelector("excluding", { matchLabels: { "app.kubernetes.io/name": "api-gateway" }, matchExpressions: [{ key: "tier", operator: "Exists" }] });
+    expect(messages(await check(highAvailability, [api, excluding]))).toEqual(["titanium/api-gateway has no PodDisruptionBudget selecting its pods"]);
+    for (const [operator, values] of [["NotIn", ["api-gateway"]], ["DoesNotExist", undefined]] as const) {
+      const r = withSelector("x", { matchExpressions: [{ key: "app.kubernetes.io/name", operator, ...(values ? { values } : {}) }] });
+      expect(messages(await check(highAvailability, [api, r])), operator).toEqual(["titanium/api-gateway has no PodDisruptionBudget selecting its pods"]);
+    }
+    // policy/v1: an empty selector selects every pod of its namespace, so with the Deployment's own budget there are two.
+    const everyPod = withSelector("every-pod", {});
+    expect(messages(await check(highAvailability, [api, pdb, everyPod]))).toEqual([
+      "titanium/api-gateway is selected by 2 PodDisruptionBudgets (titanium/api-gateway, titanium/every-pod): the eviction API refuses to evict a pod with more than one, so every drain blocks",
+    ]);
+    // policy/v1beta1: an empty selector selects nothing.
+    expect((await check(highAvailability, [api, pdb, withSelector("none", {}, "kubernetes:policy/v1beta1:PodDisruptionBudget")])).findings).toEqual([]);
+  });
   it("matches an HPA to an auto-named Deployment through its dependency", async () => {
     const unnamed = deployment("api-gateway", { replicas: 1 });
     (unnamed.inputs.metadata as Record<string, unknown>).name = undefined;

@@ -1,4 +1,4 @@
-import { INSTANCE_FROM_TEMPLATE, isVm } from "../lib/gcp";
+import { INSTANCES_FROM_SOURCE, isVm } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
@@ -23,8 +23,8 @@ export const gcpNoPublicIp = resourcePolicy<Config>(
     },
   },
   (args, judge, report, config) => {
-    // An InstanceFromTemplate's own networkInterfaces replace its template's: judged like an instance's.
-    if (!isVm(args.type) && args.type !== INSTANCE_FROM_TEMPLATE) return;
+    // An InstanceFromTemplate's (or InstanceFromMachineImage's) own networkInterfaces replace its source's: judged like an instance's.
+    if (!isVm(args.type) && !INSTANCES_FROM_SOURCE.includes(args.type)) return;
     const props = args.props as Obj;
     judge.check(() => {
       const nics = Array.isArray(props.networkInterfaces) ? (props.networkInterfaces as Obj[]) : [];

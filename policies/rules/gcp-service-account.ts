@@ -14,7 +14,7 @@ export const gcpServiceAccount = resourcePolicy<Config>(
   {
     name: "gcp-vm-service-account",
     description:
-      "Every VM instance and template runs as a dedicated service account (never the default compute account), and asks for the cloud-platform scope only with a justification label; an InstanceFromTemplate that overrides serviceAccount must too.",
+      "Every VM instance and template runs as a dedicated service account (never the default compute account), and asks for the cloud-platform scope only with a justification label; an InstanceFromTemplate or InstanceFromMachineImage that overrides serviceAccount must too.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:

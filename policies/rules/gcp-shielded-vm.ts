@@ -7,7 +7,7 @@ export const gcpShieldedVm = resourcePolicy(
   {
     name: "gcp-shielded-vm",
     description:
-      "Every VM instance and instance template enables Shielded VM: secure boot on (it defaults to off), vTPM and integrity monitoring not turned off; an InstanceFromTemplate that overrides shieldedInstanceConfig must too.",
+      "Every VM instance and instance template enables Shielded VM: secure boot on (it defaults to off), vTPM and integrity monitoring not turned off; an InstanceFromTemplate or InstanceFromMachineImage that overrides shieldedInstanceConfig must too.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:

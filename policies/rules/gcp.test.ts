@@ -137,6 +137,19 @@ describe("what overrides a template", () => {
   const fromTemplate = (inputs: Record<string, unknown>) => recorded("gcp:compute/instanceFromTemplate:InstanceFromTemplate", "vm", { sourceInstanceTemplate: "t", zone: "us-central1-a", ...inputs });
   const group = (allInstancesConfig: Record<string, unknown> | undefined) =>
     recorded("gcp:compute/instanceGroupManager:InstanceGroupManager", "agents", { zone: "us-central1-a", ...(allInstancesConfig ? { allInstancesConfig } : {}) });
+  it("an InstanceFromMachineImage: what it sets is judged as an InstanceFromTemplate's override by every VM policy", async () => {
+    const fromImage = (inputs: Record<string, unknown>) =>
+      recorded("gcp:compute/instanceFromMachineImage:InstanceFromMachineImage", "vm", { sourceMachineImage: "projects/p/global/machineImages/legacy", zone: "us-central1-a", ...inputs });
+    expect(messages(await check(gcpNoPublicIp, fromImage({ networkInterfaces: [{ network: "default", accessConfigs: [{}] }] })))).toEqual(["has an external IP (networkInterfaces[0].accessConfigs)"]);
+    expect(messages(await check(gcpOsLogin, fromImage({ metadata: { "enable-oslogin": "FALSE" } })))).toEqual(["overrides metadata enable-oslogin with FALSE for the VMs it makes"]);
+    expect(messages(await check(gcpShieldedVm, fromImage({ shieldedInstanceConfig: { enableSecureBoot: false } })))).toEqual([
+      "overrides shieldedInstanceConfig and does not enable secure boot (shieldedInstanceConfig.enableSecureBoot)",
+    ]);
+    expect(messages(await check(gcpServiceAccount, fromImage({ serviceAccount: { email: "default", scopes: ["logging-write"] } })))).toEqual(["runs as the default service account default"]);
+    for (const policy of [gcpNoPublicIp, gcpOsLogin, gcpShieldedVm, gcpServiceAccount]) {
+      expect((await check(policy, fromImage({}))).findings, policy.name).toEqual([]);
+    }
+  });
   it("gcp-no-public-ip: an InstanceFromTemplate that adds an access config", async () => {
     expect(messages(await check(gcpNoPublicIp, fromTemplate({ networkInterfaces: [{ accessConfigs: [{}] }] })))).toEqual(["has an external IP (networkInterfaces[0].accessConfigs)"]);
     expect((await check(gcpNoPublicIp, fromTemplate({})))).toMatchObject({ findings: [] });

@@ -21,6 +21,7 @@ export const DEFAULT_HA_EXEMPT: WorkloadMatcher[] = [
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const PDB = /^kubernetes:policy\/v1(beta1)?:PodDisruptionBudget$/;
+const PDB_V1 = "kubernetes:policy/v1:PodDisruptionBudget";
 const HPA = /^kubernetes:autoscaling\/v(1|2|2beta2):HorizontalPodAutoscaler$/;
 
 const namespaceOf = (props: Obj): string => {
@@ -28,11 +29,37 @@ const namespaceOf = (props: Obj): string => {
   return typeof ns === "string" ? ns : "default";
 };
 
-/** Whether a label selector's matchLabels all appear in a pod's labels. */
-function selects(selector: unknown, labels: Record<string, unknown>): boolean {
-  const match = ((selector ?? {}) as Obj).matchLabels as Record<string, unknown> | undefined;
-  if (!match || Object.keys(match).length === 0) return false;
-  return Object.entries(match).every(([k, v]) => labels[k] === v);
+/**
+ * Whether a PodDisruptionBudget's label selector selects a pod's labels, as the disruption controller
+ * reads it: every `matchLabels` pair and every `matchExpressions` requirement (`In`, `NotIn`, `Exists`,
+ * `DoesNotExist`). An empty selector selects every pod of the namespace in policy/v1 and none in
+ * policy/v1beta1; no selector selects none.
+ */
+export function selects(selector: unknown, labels: Record<string, unknown>, emptySelectsAll: boolean): boolean {
+  if (selector === undefined || selector === null) return false;
+  const sel = selector as Obj;
+  const match = Object.entries((sel.matchLabels ?? {}) as Record<string, unknown>);
+  const expressions = Array.isArray(sel.matchExpressions) ? (sel.matchExpressions as Obj[]) : [];
+  if (match.length === 0 && expressions.length === 0) return emptySelectsAll;
+  const has = (key: string) => Object.hasOwn(labels, key);
+  const requirement = (e: Obj): boolean => {
+    const key = String(e.key);
+    const values = Array.isArray(e.values) ? (e.values as unknown[]) : [];
+    switch (e.operator) {
+      case "In":
+        return has(key) && values.includes(labels[key]);
+      case "NotIn":
+        return !has(key) || !values.includes(labels[key]);
+      case "Exists":
+        return has(key);
+      case "DoesNotExist":
+        return !has(key);
+      default:
+        // An operator the API does not know is refused there; it selects nothing here.
+        return false;
+    }
+  };
+  return match.every(([k, v]) => labels[k] === v) && expressions.every(requirement);
 }
 
 /**
@@ -102,7 +129,9 @@ export const highAvailability = stackPolicy<Config>(
           report(`${label} runs ${effective} replica(s)${hpa ? " (HPA minReplicas)" : ""}; application Deployments need at least ${config.minReplicas}`, d.urn);
         }
         const podLabels = podTemplate(d.type, props)!.metadata.labels as Record<string, unknown> | undefined;
-        const covering = pdbs.filter((p) => namespaceOf(p.props as Obj) === ns && selects(((p.props as Obj).spec as Obj | undefined)?.selector, podLabels ?? {}));
+        const covering = pdbs.filter(
+          (p) => namespaceOf(p.props as Obj) === ns && selects(((p.props as Obj).spec as Obj | undefined)?.selector, podLabels ?? {}, p.type === PDB_V1),
+        );
         if (covering.length === 0) report(`${label} has no PodDisruptionBudget selecting its pods`, d.urn);
         if (covering.length > 1) {
           const names = covering.map((p) => objectName(p.props as Obj, p.name)).join(", ");

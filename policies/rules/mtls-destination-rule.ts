@@ -36,15 +36,15 @@ export function isMeshHost(host: string, config: Pick<Config, "meshDomain" | "me
   return config.meshHostPatterns.some((p) => globMatch(p, h));
 }
 
-/** Client-side TLS towards in-mesh hosts stays ISTIO_MUTUAL (or unset): never DISABLE or SIMPLE. */
+/** Client-side TLS towards in-mesh hosts stays ISTIO_MUTUAL (or unset): never DISABLE, SIMPLE or MUTUAL. */
 export const mtlsDestinationRule = resourcePolicy<Config>(
   {
     name: "istio-destination-rule-mtls",
-    description: "DestinationRules towards in-mesh hosts never set TLS mode DISABLE or SIMPLE (which would bypass mutual TLS).",
+    description: "DestinationRules towards in-mesh hosts never set TLS mode DISABLE, SIMPLE or MUTUAL (which would bypass the mesh's mutual TLS: plaintext, no client identity, or certificates of the rule's own).",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Use `tls.mode: ISTIO_MUTUAL` (or leave `tls` out: Istio's auto mTLS applies) in `trafficPolicy`, its `portLevelSettings` and every subset. SIMPLE is for hosts outside the mesh (ServiceEntry FQDNs) only.",
+      "Use `tls.mode: ISTIO_MUTUAL` (or leave `tls` out: Istio's auto mTLS applies) in `trafficPolicy`, its `portLevelSettings` and every subset. SIMPLE and MUTUAL are for hosts outside the mesh (ServiceEntry FQDNs) only.",
     configSchema: {
       properties: {
         meshDomain: { type: "string", default: "cluster.local", description: "The cluster's DNS domain." },

@@ -1,6 +1,6 @@
 import type { PolicyResource } from "@pulumi/policy";
 import { isPeerAuthentication } from "../lib/istio";
-import { objectName, type Obj } from "../lib/k8s";
+import { chartName, getPath, HELM_RELEASE_TYPES, objectName, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
 import { isUnknownValueError } from "../lib/sdk";
 
@@ -38,19 +38,32 @@ function isMeshWide(props: Obj, rootNamespace: string): boolean {
 }
 
 /**
+ * The root namespace istiod's values give the mesh, and the values path that decides it: the istiod
+ * chart writes `rootNamespace: {{ .Values.meshConfig.rootNamespace | default .Values.global.istioNamespace }}`
+ * into the mesh config (`global.istioNamespace` defaults to `istio-system`).
+ */
+export function istiodRootNamespace(values: unknown): { namespace: string; from: string } {
+  for (const path of ["meshConfig.rootNamespace", "global.istioNamespace"]) {
+    const v = getPath(values, path);
+    if (typeof v === "string" && v !== "") return { namespace: v, from: path };
+  }
+  return { namespace: "istio-system", from: "the chart's default" };
+}
+
+/**
  * Mesh-wide STRICT mTLS: exactly one selector-less PeerAuthentication in Istio's root namespace, with
- * mode STRICT. With two, Istio applies the older one, so the mesh's mode would depend on creation order
+ * mode STRICT, and istiod keeps that namespace its root namespace. With two, Istio applies the older one, so the mesh's mode would depend on creation order
  * (a second one with mode UNSET or PERMISSIVE could be the one in force).
  */
 export const mtlsMeshWideStrict = stackPolicy<Config>(
   {
     name: "istio-mesh-wide-strict-mtls",
     description:
-      "The stack creates exactly one mesh-wide PeerAuthentication (no selector) in Istio's root namespace, with mtls.mode STRICT (with two, Istio applies the older one).",
+      "The stack creates exactly one mesh-wide PeerAuthentication (no selector) in Istio's root namespace, with mtls.mode STRICT (with two, Istio applies the older one), and istiod's values keep that namespace the mesh's root namespace.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Create `PeerAuthentication` `default` in `istio-system` with no `selector` and `spec.mtls.mode: STRICT` (the platform layer owns it), after istiod is ready, and no other selector-less PeerAuthentication there.",
+      "Create `PeerAuthentication` `default` in `istio-system` with no `selector` and `spec.mtls.mode: STRICT` (the platform layer owns it), after istiod is ready, and no other selector-less PeerAuthentication there. Leave istiod's `meshConfig.rootNamespace` and `global.istioNamespace` at the policy's `rootNamespace`.",
     configSchema: {
       properties: {
         rootNamespace: { type: "string", default: "istio-system", description: "Istio's root namespace (meshConfig.rootNamespace)." },
@@ -59,6 +72,19 @@ export const mtlsMeshWideStrict = stackPolicy<Config>(
   },
   (args, judge, report, config) => {
     if (!deploysToKubernetes(args.resources)) args.notApplicable("the stack creates no Kubernetes objects");
+    // A root namespace moved by istiod's values makes the PeerAuthentication below cover one namespace only.
+    for (const r of args.resources.filter((x) => HELM_RELEASE_TYPES.includes(x.type))) {
+      judge.check(() => {
+        const props = r.props as Obj;
+        if (chartName(props) !== "istiod") return;
+        const root = istiodRootNamespace(props.values);
+        if (root.namespace === config.rootNamespace) return;
+        report(
+          `istiod's values make "${root.namespace}" the mesh's root namespace (${root.from}), not "${config.rootNamespace}": a selector-less PeerAuthentication in "${config.rootNamespace}" covers only that namespace`,
+          r.urn,
+        );
+      }, r.urn);
+    }
     const candidates = args.resources.filter((r) => isPeerAuthentication(r.type));
     const meshWide: PolicyResource[] = [];
     let undecided = false;

@@ -67,6 +67,16 @@ describe("istio-destination-rule-mtls", () => {
     const run = await check(mtlsDestinationRule, destinationRule("dr", host, { tls: { mode } }));
     expect(messages(run)).toEqual([`titanium/dr (host ${host}, in the mesh) sets trafficPolicy.tls.mode ${mode}`]);
   });
+  it("rejects MUTUAL towards an in-mesh host (client certificates of its own instead of the mesh's identity), and leaves it to external hosts", async () => {
+    const mutual = { mode: "MUTUAL", clientCertificate: "/etc/certs/client.pem", privateKey: "/etc/certs/key.pem", caCertificates: "/etc/certs/ca.pem" };
+    expect(messages(await check(mtlsDestinationRule, destinationRule("dr", "redis.titanium.svc.cluster.local", { tls: mutual })))).toEqual([
+      "titanium/dr (host redis.titanium.svc.cluster.local, in the mesh) sets trafficPolicy.tls.mode MUTUAL",
+    ]);
+    expect(messages(await check(mtlsDestinationRule, destinationRule("dr", "postgres", { portLevelSettings: [{ port: { number: 5432 }, tls: mutual }] })))).toEqual([
+      "titanium/dr (host postgres, in the mesh) sets trafficPolicy.portLevelSettings[port 5432].tls.mode MUTUAL",
+    ]);
+    expect((await check(mtlsDestinationRule, destinationRule("dr", "partner.example.com", { tls: mutual }))).findings).toEqual([]);
+  });
   it.each(["*.local", "*.cluster.local", "*.svc.cluster.local"])("treats the mesh-wide wildcard %s as in the mesh (DISABLE there turns mTLS off for every service)", async (host) => {
     const run = await check(mtlsDestinationRule, destinationRule("dr", host, { tls: { mode: "DISABLE" } }));
     expect(messages(run)).toEqual([`titanium/dr (host ${host}, in the mesh) sets trafficPolicy.tls.mode DISABLE`]);
@@ -136,6 +146,25 @@ describe("istio-mesh-wide-strict-mtls (stack)", () => {
     const undecided = await check(mtlsMeshWideStrict, [appNamespace, meshWide, other], { config: { unknownValues: "violation" } });
     expect(messages(undecided)).toEqual([expect.stringContaining("cannot be checked")]);
     expect(messages(await check(mtlsMeshWideStrict, [appNamespace, other], { config: { unknownValues: "violation" } }))).toEqual([expect.stringContaining("cannot be checked")]);
+  });
+  it("fails istiod values that move the mesh's root namespace away from the policy's (the PeerAuthentication there is then no longer mesh-wide)", async () => {
+    const istiod = (values: Record<string, unknown>) => helmRelease("istiod", "istiod", values);
+    expect(messages(await check(mtlsMeshWideStrict, [appNamespace, meshWide, istiod({ meshConfig: { rootNamespace: "istio-config" } })]))).toEqual([
+      'istiod\'s values make "istio-config" the mesh\'s root namespace (meshConfig.rootNamespace), not "istio-system": a selector-less PeerAuthentication in "istio-system" covers only that namespace',
+    ]);
+    // The chart takes the root namespace from global.istioNamespace when meshConfig does not set it.
+    expect(messages(await check(mtlsMeshWideStrict, [appNamespace, meshWide, istiod({ global: { istioNamespace: "mesh" } })]))).toEqual([
+      'istiod\'s values make "mesh" the mesh\'s root namespace (global.istioNamespace), not "istio-system": a selector-less PeerAuthentication in "istio-system" covers only that namespace',
+    ]);
+    for (const ok of [istiod({}), istiod({ meshConfig: { rootNamespace: "istio-system" }, global: { istioNamespace: "elsewhere" } }), istiod({ global: { istioNamespace: "istio-system" } })]) {
+      expect((await check(mtlsMeshWideStrict, [appNamespace, meshWide, ok])).findings).toEqual([]);
+    }
+    // A root namespace unknown in preview is reported, not passed.
+    const hidden = await check(mtlsMeshWideStrict, [appNamespace, meshWide, istiod({ meshConfig: { rootNamespace: unknown } })]);
+    expect(hidden.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+    // A stack whose root namespace is another one says so in the policy's config, and the values must agree.
+    const moved = peerAuthentication("default", "istio-config", { mtls: { mode: "STRICT" } });
+    expect((await check(mtlsMeshWideStrict, [appNamespace, moved, istiod({ meshConfig: { rootNamespace: "istio-config" } })], { config: { rootNamespace: "istio-config" } })).findings).toEqual([]);
   });
   it("does not apply to a stack without Kubernetes objects", async () => {
     const run = await check(mtlsMeshWideStrict, []);
@@ -228,6 +257,47 @@ describe("istio-sidecar-injection (stack)", () => {
     ]);
     const defaults = helmRelease("istiod", "istiod", { global: { proxy: { excludeInboundPorts: "", includeInboundPorts: "*" } }, meshConfig: { defaultConfig: { interceptionMode: "REDIRECT" } } });
     expect((await check(sidecarInjection, [appNamespace, api, defaults])).findings).toEqual([]);
+  });
+  it("fails a workload that excludes a network interface from capture, or asks for injection templates without the sidecar", async () => {
+    const iface = deployment("postgres", { podAnnotations: { "traffic.sidecar.istio.io/excludeInterfaces": "eth0" } });
+    const grpc = deployment("redis", { podAnnotations: { "inject.istio.io/templates": "grpc-agent" } });
+    const gateway = deployment("cache", { podAnnotations: { "inject.istio.io/templates": " gateway " } });
+    expect(messages(await check(sidecarInjection, [appNamespace, iface, grpc, gateway]))).toEqual([
+      'titanium/postgres lets traffic on interface(s) "eth0" bypass its sidecar (traffic.sidecar.istio.io/excludeInterfaces)',
+      'titanium/redis is injected with template(s) "grpc-agent" instead of the sidecar (inject.istio.io/templates; the sidecar template is the one that captures traffic)',
+      'titanium/cache is injected with template(s) " gateway " instead of the sidecar (inject.istio.io/templates; the sidecar template is the one that captures traffic)',
+    ]);
+    const withSidecar = deployment("a", { podAnnotations: { "inject.istio.io/templates": "sidecar,spire", "traffic.sidecar.istio.io/excludeInterfaces": "" } });
+    expect((await check(sidecarInjection, [appNamespace, withSidecar])).findings).toEqual([]);
+  });
+  it("fails istiod values whose default injection templates leave the sidecar out", async () => {
+    const istiod = (defaultTemplates: string[]) => helmRelease("istiod", "istiod", { sidecarInjectorWebhook: { defaultTemplates } });
+    expect(messages(await check(sidecarInjection, [appNamespace, api, istiod(["grpc-agent"])]))).toEqual([
+      'istiod\'s values set sidecarInjectorWebhook.defaultTemplates to ["grpc-agent"]: pods get no sidecar template, so nothing captures their traffic, whatever the namespace\'s label',
+    ]);
+    for (const ok of [istiod([]), istiod(["sidecar", "spire"])]) expect((await check(sidecarInjection, [appNamespace, api, ok])).findings).toEqual([]);
+  });
+  it("judges a Helm release's pods in an application namespace by the injection labels and annotations its values give them", async () => {
+    const release = (values: Record<string, unknown>, ns = "titanium") => helmRelease("search", "opensearch", values, ns);
+    const optOut = release({ podAnnotations: { "sidecar.istio.io/inject": "false" }, dashboards: { podLabels: { "sidecar.istio.io/inject": "no" } } });
+    expect(messages(await check(sidecarInjection, [appNamespace, api, optOut]))).toEqual([
+      'chart "opensearch" (namespace titanium): values podAnnotations opts out of sidecar injection (sidecar.istio.io/inject: "false")',
+      'chart "opensearch" (namespace titanium): values dashboards.podLabels opts out of sidecar injection (sidecar.istio.io/inject: "no")',
+    ]);
+    const bypass = release({ master: { podAnnotations: { "traffic.sidecar.istio.io/excludeInboundPorts": "9200", "sidecar.istio.io/interceptionMode": "NONE" } } });
+    expect(messages(await check(sidecarInjection, [appNamespace, api, bypass]))).toEqual([
+      'chart "opensearch" (namespace titanium): values master.podAnnotations lets inbound ports 9200 bypass its sidecar (traffic.sidecar.istio.io/excludeInboundPorts)',
+      'chart "opensearch" (namespace titanium): values master.podAnnotations turns off its sidecar\'s traffic capture (sidecar.istio.io/interceptionMode: "NONE"; only REDIRECT or TPROXY capture)',
+    ]);
+    // Outside the application namespaces (the platform's charts) the values are not the policy's business; opting in is fine.
+    expect((await check(sidecarInjection, [appNamespace, api, release({ podAnnotations: { "sidecar.istio.io/inject": "false" } }, "monitoring")])).findings).toEqual([]);
+    expect((await check(sidecarInjection, [appNamespace, api, release({ podLabels: { "sidecar.istio.io/inject": "true" } })])).findings).toEqual([]);
+    // Values files could opt out where the values cannot show it.
+    const opaque = release({});
+    opaque.inputs.valueYamlFiles = [{ path: "./search.yaml" }];
+    expect(messages(await check(sidecarInjection, [appNamespace, api, opaque]))).toEqual([
+      'chart "opensearch" sets valueYamlFiles, which change what it renders beyond its values, so this policy cannot judge it: pass every value in `values` and use no post-renderer',
+    ]);
   });
   it("fails a workload whose inbound ports bypass its sidecar, but not an outbound exclusion", async () => {
     const bypass = deployment("postgres", { podAnnotations: { "traffic.sidecar.istio.io/excludeInboundPorts": "5432" } });

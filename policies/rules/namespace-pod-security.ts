@@ -1,4 +1,5 @@
-import { globMatch, labelsOf, metadataOf, type Obj } from "../lib/k8s";
+import { chartName, globMatch, HELM_RELEASE_TYPES, labelsOf, metadataOf, type Obj } from "../lib/k8s";
+import { releaseNamespace } from "../lib/values";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 import { applicationNamespacesSchema } from "./sidecar-injection";
 import { NAMESPACES } from "../../components/platform/names";
@@ -23,17 +24,19 @@ export const DEFAULT_PRIVILEGED_NAMESPACES = [
 
 /**
  * Every Namespace states the Pod Security level it enforces; application namespaces enforce
- * `restricted`, and only allow-listed namespaces may be `privileged`.
+ * `restricted`, and only allow-listed namespaces may be `privileged`. A Helm release never creates its
+ * namespace (`createNamespace`): Helm would create it without a level, and a release's pods are bounded
+ * by nothing else (the other policies judge only its values).
  */
 export const namespacePodSecurity = resourcePolicy<Config>(
   {
     name: "k8s-namespace-pod-security",
     description:
-      "Every Namespace sets the Pod Security Admission label pod-security.kubernetes.io/enforce to a valid level; application namespaces enforce restricted, and only allow-listed namespaces (the node agents': istio-system, monitoring, gce-pd-csi-driver) may be privileged.",
+      "Every Namespace sets the Pod Security Admission label pod-security.kubernetes.io/enforce to a valid level; application namespaces enforce restricted, and only allow-listed namespaces (the node agents': istio-system, monitoring, gce-pd-csi-driver) may be privileged. No Helm release creates its own namespace (createNamespace), which Helm would leave without a level.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Label the Namespace `pod-security.kubernetes.io/enforce` (components/platform/namespaces.ts: `restricted` for the application, `baseline` where nothing needs more). A namespace that must host privileged node agents goes on `privilegedNamespaces` with a reason.",
+      "Label the Namespace `pod-security.kubernetes.io/enforce` (components/platform/namespaces.ts: `restricted` for the application, `baseline` where nothing needs more). A namespace that must host privileged node agents goes on `privilegedNamespaces` with a reason. A Helm release installs into a Namespace the program creates (`createNamespace: false`).",
     configSchema: {
       properties: {
         applicationNamespaces: applicationNamespacesSchema,
@@ -52,6 +55,16 @@ export const namespacePodSecurity = resourcePolicy<Config>(
     },
   },
   (args, judge, report, config) => {
+    if (HELM_RELEASE_TYPES.includes(args.type)) {
+      judge.check(() => {
+        const props = args.props as Obj;
+        if (props.createNamespace !== true) return;
+        report(
+          `Helm release of chart "${chartName(props) ?? "(none)"}" creates its namespace ${releaseNamespace(props)} itself (createNamespace: true), without a ${ENFORCE} level: create the Namespace in the program instead`,
+        );
+      });
+      return;
+    }
     if (args.type !== "kubernetes:core/v1:Namespace") return;
     judge.check(() => {
       const metadata = metadataOf(args.props as Obj);

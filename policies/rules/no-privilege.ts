@@ -17,6 +17,13 @@ import { reportOpaqueRelease, valuesOwner, walkValues, type ValuesOwner } from "
 /** Values keys that grant privilege whatever chart reads them (a security context's fields). */
 const PRIVILEGE_VALUES: Record<string, string> = { privileged: "privileged", allowPrivilegeEscalation: "able to escalate privileges" };
 
+/**
+ * `procMount`: only `Default` masks and read-only-mounts the kernel's files under /proc (`/proc/kcore`,
+ * `/proc/sys`, ...); `Unmasked` hands them to the container, which Pod Security's baseline level refuses.
+ */
+const unmaskedProc = (procMount: unknown): boolean => typeof procMount === "string" && procMount !== "" && procMount !== "Default";
+const UNMASKED = "only Default masks the kernel's files";
+
 interface Config extends BaseConfig {
   allowed: WorkloadMatcher[];
 }
@@ -63,11 +70,11 @@ export const noPrivilege = resourcePolicy<Config>(
   {
     name: "k8s-no-privilege",
     description:
-      "No container runs privileged or adds a Linux capability other than NET_BIND_SERVICE, and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset); allow-listed containers (the PD CSI node plugin's driver) aside. A Helm release's values never set privileged or allowPrivilegeEscalation to true, nor add another capability.",
+      "No container runs privileged, adds a Linux capability other than NET_BIND_SERVICE or mounts /proc unmasked (procMount other than Default), and every container sets securityContext.allowPrivilegeEscalation: false (Kubernetes allows escalation when it is unset); allow-listed containers (the PD CSI node plugin's driver) aside. A Helm release's values never set privileged or allowPrivilegeEscalation to true, procMount to anything but Default, nor add another capability.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Remove `securityContext.privileged: true` and any `capabilities.add` but NET_BIND_SERVICE, and set `securityContext.allowPrivilegeEscalation: false` on every container and init container (with chart objects, through the chart's containerSecurityContext values). A node agent that cannot work otherwise goes on the policy's `allowed` list, by workload, kind, namespace and container, with a reason: with `capabilities`, it may add only those; without, it may be privileged.",
+      "Remove `securityContext.privileged: true`, any `capabilities.add` but NET_BIND_SERVICE and any `procMount` but Default, and set `securityContext.allowPrivilegeEscalation: false` on every container and init container (with chart objects, through the chart's containerSecurityContext values). A node agent that cannot work otherwise goes on the policy's `allowed` list, by workload, kind, namespace and container, with a reason: with `capabilities`, it may add only those; without, it may be privileged.",
     configSchema: {
       properties: {
         allowed: {
@@ -94,12 +101,13 @@ export const noPrivilege = resourcePolicy<Config>(
             .flatMap((e) => e.capabilities!);
         walkValues(props.values, ({ path, key, value, unknown }) => {
           const isAdd = key === "add" && /(^|\.)capabilities\.add$/.test(path);
-          if (!Object.hasOwn(PRIVILEGE_VALUES, key) && !isAdd && key !== "capabilities") return;
+          if (!Object.hasOwn(PRIVILEGE_VALUES, key) && !isAdd && key !== "capabilities" && key !== "procMount") return;
           if (unknown) {
             judge.unknownValue(unknown);
             return;
           }
           if (Object.hasOwn(PRIVILEGE_VALUES, key) && value === true) report(`chart "${chart}": values ${path} is true (its pods are ${PRIVILEGE_VALUES[key]})`);
+          if (key === "procMount" && unmaskedProc(value)) report(`chart "${chart}": values ${path} is ${JSON.stringify(value)} (its pods mount /proc unmasked)`);
           if (isAdd) {
             judge.check(() => {
               const owner = valuesOwner(props, chart, path);
@@ -130,6 +138,10 @@ export const noPrivilege = resourcePolicy<Config>(
           if (sc.allowPrivilegeEscalation !== false) {
             report(`${who} ${sc.allowPrivilegeEscalation === true ? "allows" : "does not forbid"} privilege escalation (allowPrivilegeEscalation: false)`);
           }
+        });
+        judge.check(() => {
+          const procMount = ((ref.container.securityContext ?? {}) as Obj).procMount;
+          if (unmaskedProc(procMount)) report(`${who} mounts /proc unmasked (procMount: ${String(procMount)}; ${UNMASKED})`);
         });
         judge.check(() => {
           const sc = (ref.container.securityContext ?? {}) as Obj;

@@ -56,6 +56,12 @@ const CONTAINER_CASES: ContainerCase[] = [
     edit: { securityContext: { capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE", "NET_ADMIN"] } } },
     message: "adds capabilities NET_ADMIN (only NET_BIND_SERVICE may be added without an allow-list entry)",
   },
+  {
+    policy: noPrivilege,
+    what: "an unmasked /proc",
+    edit: { securityContext: { procMount: "Unmasked" } },
+    message: "mounts /proc unmasked (procMount: Unmasked; only Default masks the kernel's files)",
+  },
   { policy: runAsNonRoot, what: "root", edit: { securityContext: { runAsUser: 0 } }, message: "may run as root" },
   { policy: readOnlyRootFilesystem, what: "a writable root", edit: { securityContext: { readOnlyRootFilesystem: false } }, message: "has a writable root filesystem" },
   { policy: imagePinned, what: "a latest image", edit: { image: "ghcr.io/x/app:latest" }, message: "uses the mutable tag latest (ghcr.io/x/app:latest)" },

@@ -1,7 +1,7 @@
 import type { PolicyResource } from "@pulumi/policy";
 import { chartName, getPath, globMatch, HELM_RELEASE_TYPES, isPodBearing, labelsOf, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
-import { reportOpaqueRelease } from "../lib/values";
+import { releaseNamespace, reportOpaqueRelease, valuesOwner, walkValues } from "../lib/values";
 import { deploysToKubernetes } from "./mtls-mesh-wide-strict";
 
 interface Config extends BaseConfig {
@@ -58,6 +58,65 @@ export function proxyConfigInterceptionMode(config: string): string | undefined 
   return m ? m[1] : undefined;
 }
 
+/** The injection template that adds the proxy and captures the pod's traffic (istiod's default one). */
+const SIDECAR_TEMPLATE = "sidecar";
+/** Whether a list of injection templates (an `inject.istio.io/templates` value, istiod's `defaultTemplates`) leaves the sidecar out. */
+const withoutSidecar = (templates: string[]): boolean => {
+  const names = templates.map((t) => t.trim()).filter((t) => t !== "");
+  return names.length > 0 && !names.includes(SIDECAR_TEMPLATE);
+};
+
+/** A label or annotation value as text (Helm values may hold a number); undefined when absent. */
+const text = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
+
+/**
+ * The labels and annotations `sidecar.istio.io/inject`, `traffic.sidecar.istio.io/*`, `sidecar.istio.io/interceptionMode`,
+ * `proxy.istio.io/config` and `inject.istio.io/templates` that are read here: a pod's, or a map of them in a release's values.
+ */
+const CAPTURE_KEYS = [
+  "sidecar.istio.io/inject",
+  "traffic.sidecar.istio.io/excludeInboundPorts",
+  "traffic.sidecar.istio.io/includeInboundPorts",
+  "traffic.sidecar.istio.io/excludeInterfaces",
+  "sidecar.istio.io/interceptionMode",
+  "proxy.istio.io/config",
+  "inject.istio.io/templates",
+];
+
+/**
+ * How a pod's own labels and annotations keep its inbound traffic from its sidecar, each as the end of a
+ * sentence about the pod: it opts out of injection, excludes inbound ports or a network interface from
+ * capture, narrows the inbound capture, turns capture off (interceptionMode), or is injected with
+ * templates that leave the sidecar out (`grpc-agent`, `gateway`). Outbound exclusions (such as the
+ * backup's, to the metadata server) leave inbound protection intact.
+ */
+export function captureBypasses(labels: Record<string, unknown>, annotations: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const optOut = podOptsOut(labels, annotations);
+  if (optOut !== undefined) out.push(`opts out of sidecar injection (sidecar.istio.io/inject: "${optOut}")`);
+  const excluded = text(annotations["traffic.sidecar.istio.io/excludeInboundPorts"]);
+  if (excluded !== undefined && excluded.trim() !== "") out.push(`lets inbound ports ${excluded} bypass its sidecar (traffic.sidecar.istio.io/excludeInboundPorts)`);
+  const included = text(annotations["traffic.sidecar.istio.io/includeInboundPorts"]);
+  if (included !== undefined && included.trim() !== "*") out.push(`narrows the sidecar's inbound capture to "${included}" (traffic.sidecar.istio.io/includeInboundPorts)`);
+  // Traffic arriving on an excluded interface skips the capture rules altogether (istio-iptables' PREROUTING RETURN).
+  const interfaces = text(annotations["traffic.sidecar.istio.io/excludeInterfaces"]);
+  if (interfaces !== undefined && interfaces.trim() !== "") out.push(`lets traffic on interface(s) "${interfaces}" bypass its sidecar (traffic.sidecar.istio.io/excludeInterfaces)`);
+  // Interception NONE: the sidecar is injected but nothing is redirected through it, inbound or outbound.
+  const mode = annotations["sidecar.istio.io/interceptionMode"];
+  if (capturesNothing(mode)) out.push(`turns off its sidecar's traffic capture (sidecar.istio.io/interceptionMode: "${String(mode)}"; only ${CAPTURING_MODES.join(" or ")} capture)`);
+  const proxyConfig = annotations["proxy.istio.io/config"];
+  const configMode = typeof proxyConfig === "string" ? proxyConfigInterceptionMode(proxyConfig) : undefined;
+  if (mode === undefined && capturesNothing(configMode)) {
+    out.push(`turns off its sidecar's traffic capture (interceptionMode "${configMode}" in proxy.istio.io/config; only ${CAPTURING_MODES.join(" or ")} capture)`);
+  }
+  // istiod injects exactly the templates the annotation names: without `sidecar`, no proxy captures the pod's traffic.
+  const templates = text(annotations["inject.istio.io/templates"]);
+  if (templates !== undefined && withoutSidecar(templates.split(","))) {
+    out.push(`is injected with template(s) "${templates}" instead of the sidecar (inject.istio.io/templates; the sidecar template is the one that captures traffic)`);
+  }
+  return out;
+}
+
 /** istiod values that stop injection in namespaces labelled for it (the chart's defaults inject), or that let traffic past the sidecars. */
 const ISTIOD_INJECTION_VALUES: { path: string; stops: (v: unknown) => boolean; why: string }[] = [
   { path: "global.proxy.autoInject", stops: (v) => v !== undefined && v !== "enabled", why: "pods are injected only when they ask for it" },
@@ -65,6 +124,11 @@ const ISTIOD_INJECTION_VALUES: { path: string; stops: (v: unknown) => boolean; w
   { path: "global.proxy.excludeInboundPorts", stops: (v) => v !== undefined && String(v).trim() !== "", why: "those inbound ports bypass every sidecar" },
   { path: "global.proxy.includeInboundPorts", stops: (v) => v !== undefined && String(v).trim() !== "*", why: "the sidecars capture only those inbound ports" },
   { path: "meshConfig.defaultConfig.interceptionMode", stops: capturesNothing, why: "the sidecars capture no traffic" },
+  {
+    path: "sidecarInjectorWebhook.defaultTemplates",
+    stops: (v) => Array.isArray(v) && withoutSidecar(v.map(String)),
+    why: "pods get no sidecar template, so nothing captures their traffic",
+  },
 ];
 
 /** Every application namespace injects sidecars, and no application workload opts out. */
@@ -72,11 +136,11 @@ export const sidecarInjection = stackPolicy<Config>(
   {
     name: "istio-sidecar-injection",
     description:
-      "Every application namespace exists in the stack with Istio sidecar injection enabled, istiod's values keep namespace-wide injection and inbound capture on, and no workload in it opts out (a sidecar.istio.io/inject label or annotation istiod reads as no), lets inbound ports bypass its sidecar or turns its traffic capture off (interceptionMode NONE).",
+      "Every application namespace exists in the stack with Istio sidecar injection enabled, istiod's values keep namespace-wide injection and inbound capture on, and no workload in it (a pod template, or a Helm release's pods through their values) opts out (a sidecar.istio.io/inject label or annotation istiod reads as no), lets inbound ports or a network interface bypass its sidecar, turns its traffic capture off (interceptionMode NONE) or is injected with templates that leave the sidecar out (inject.istio.io/templates).",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Label the application Namespace `istio-injection: enabled` (platform layer), leave istiod's `global.proxy.autoInject` at `enabled` and its `sidecarInjectorWebhook.neverInjectSelector` empty, and remove `sidecar.istio.io/inject` opt-outs, inbound port exclusions and `interceptionMode: NONE` (annotation or `proxy.istio.io/config`) from pod templates. Workloads outside the mesh would bypass STRICT mTLS and the AuthorizationPolicies.",
+      "Label the application Namespace `istio-injection: enabled` (platform layer), leave istiod's `global.proxy.autoInject` at `enabled`, its `sidecarInjectorWebhook.neverInjectSelector` empty and its `defaultTemplates` with `sidecar`, and remove `sidecar.istio.io/inject` opt-outs, inbound port and interface exclusions, `interceptionMode: NONE` (annotation or `proxy.istio.io/config`) and `inject.istio.io/templates` without `sidecar` from pod templates (and from the values of releases in application namespaces). Workloads outside the mesh would bypass STRICT mTLS and the AuthorizationPolicies.",
     configSchema: {
       properties: {
         applicationNamespaces: applicationNamespacesSchema,
@@ -143,31 +207,35 @@ export const sidecarInjection = stackPolicy<Config>(
         if (!namespaces.has(namespace)) {
           report(`${objectName(props, r.name)} runs in application namespace "${namespace}", which the stack does not create, so its injection cannot be verified`, r.urn);
         }
+        // Inbound traffic the proxy does not capture reaches the app in plaintext, past STRICT mTLS and every AuthorizationPolicy.
         const tpl = podTemplate(r.type, props)!;
-        const annotations = (tpl.metadata.annotations ?? {}) as Record<string, string>;
-        const optOut = podOptsOut(labelsOf(tpl.metadata), annotations);
-        if (optOut !== undefined) report(`${objectName(props, r.name)} opts out of sidecar injection (sidecar.istio.io/inject: "${optOut}")`, r.urn);
-        // Inbound traffic the proxy does not capture reaches the app in plaintext, past STRICT mTLS and
-        // every AuthorizationPolicy. (Outbound exclusions, such as the backup's to the metadata server,
-        // leave inbound protection intact.)
-        const excluded = annotations["traffic.sidecar.istio.io/excludeInboundPorts"];
-        const included = annotations["traffic.sidecar.istio.io/includeInboundPorts"];
-        if (excluded !== undefined && excluded.trim() !== "") {
-          report(`${objectName(props, r.name)} lets inbound ports ${excluded} bypass its sidecar (traffic.sidecar.istio.io/excludeInboundPorts)`, r.urn);
-        }
-        if (included !== undefined && included.trim() !== "*") {
-          report(`${objectName(props, r.name)} narrows the sidecar's inbound capture to "${included}" (traffic.sidecar.istio.io/includeInboundPorts)`, r.urn);
-        }
-        // Interception NONE: the sidecar is injected but nothing is redirected through it, inbound or outbound.
-        const mode = annotations["sidecar.istio.io/interceptionMode"];
-        if (capturesNothing(mode)) {
-          report(`${objectName(props, r.name)} turns off its sidecar's traffic capture (sidecar.istio.io/interceptionMode: "${mode}"; only ${CAPTURING_MODES.join(" or ")} capture)`, r.urn);
-        }
-        const proxyConfig = annotations["proxy.istio.io/config"];
-        const configMode = typeof proxyConfig === "string" ? proxyConfigInterceptionMode(proxyConfig) : undefined;
-        if (mode === undefined && capturesNothing(configMode)) {
-          report(`${objectName(props, r.name)} turns off its sidecar's traffic capture (interceptionMode "${configMode}" in proxy.istio.io/config; only ${CAPTURING_MODES.join(" or ")} capture)`, r.urn);
-        }
+        for (const bypass of captureBypasses(labelsOf(tpl.metadata), (tpl.metadata.annotations ?? {}) as Obj)) report(`${objectName(props, r.name)} ${bypass}`, r.urn);
+      }, r.urn);
+    }
+    // A release's pods in an application namespace: the same labels and annotations, wherever its values hold them
+    // (`podAnnotations`, `podLabels`, a component's own), in the namespace the values' chart runs its pods in.
+    for (const r of args.resources.filter((x) => HELM_RELEASE_TYPES.includes(x.type))) {
+      judge.check(() => {
+        const props = r.props as Obj;
+        const chart = chartName(props) ?? "(none)";
+        if (chart === "istiod") return;
+        if (isApp(releaseNamespace(props))) reportOpaqueRelease(props, chart, (m) => report(m, r.urn));
+        const judgeMap = (map: Obj, path: string) =>
+          judge.check(() => {
+            if (!CAPTURE_KEYS.some((k) => Object.hasOwn(map, k))) return;
+            const namespace = valuesOwner(props, chart, path).namespace;
+            if (!isApp(namespace)) return;
+            for (const bypass of captureBypasses(map, map)) report(`chart "${chart}" (namespace ${namespace}): values ${path || "(top level)"} ${bypass}`, r.urn);
+          }, r.urn);
+        const values = props.values;
+        if (values && typeof values === "object" && !Array.isArray(values)) judgeMap(values as Obj, "");
+        walkValues(values, ({ path, key, value, unknown }) => {
+          if (unknown) {
+            if (CAPTURE_KEYS.includes(key) && isApp(valuesOwner(props, chart, path).namespace)) judge.unknownValue(unknown, r.urn);
+            return;
+          }
+          if (value && typeof value === "object" && !Array.isArray(value)) judgeMap(value as Obj, path);
+        });
       }, r.urn);
     }
   },

@@ -100,6 +100,15 @@ describe("k8s-no-privilege", () => {
     ]);
     expect((await check(noPrivilege, helmRelease("monitoring", "kube-prometheus-stack", { grafana: { replicas: 1 } }, "monitoring"))).findings).toEqual([]);
   });
+  it("rejects an unmasked /proc (procMount other than Default), in a container or in a Helm release's values", async () => {
+    const unmasked = deployment("api", { containers: [container("api", { securityContext: { allowPrivilegeEscalation: false, procMount: "Unmasked" } })], podSpec: { hostUsers: false } });
+    expect(messages(await check(noPrivilege, unmasked))).toEqual(['titanium/api container "api" mounts /proc unmasked (procMount: Unmasked; only Default masks the kernel\'s files)']);
+    expect((await check(noPrivilege, deployment("api", { containers: [container("api", { securityContext: { allowPrivilegeEscalation: false, procMount: "Default" } })] }))).findings).toEqual([]);
+    const release = helmRelease("monitoring", "kube-prometheus-stack", { grafana: { containerSecurityContext: { procMount: "Unmasked" } }, prometheusOperator: { containerSecurityContext: { procMount: "Default" } } }, "monitoring");
+    expect(messages(await check(noPrivilege, release))).toEqual(['chart "kube-prometheus-stack": values grafana.containerSecurityContext.procMount is "Unmasked" (its pods mount /proc unmasked)']);
+    const hidden = helmRelease("monitoring", "kube-prometheus-stack", { grafana: { containerSecurityContext: { procMount: unknown } } }, "monitoring");
+    expect((await check(noPrivilege, hidden)).findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+  });
 });
 
 describe("k8s-no-privilege: added capabilities", () => {
@@ -478,5 +487,19 @@ describe("k8s-namespace-pod-security", () => {
       'namespace titanium-jobs enforces "privileged", which only the allow-listed namespaces may (istio-system, monitoring, gce-pd-csi-driver)',
       'namespace team-search enforces "privileged", which only the allow-listed namespaces may (istio-system, monitoring, gce-pd-csi-driver)',
     ]);
+  });
+  it("rejects a Helm release that creates its own namespace (createNamespace): Helm gives it no Pod Security level", async () => {
+    const release = (createNamespace?: boolean) => {
+      const r = helmRelease("node-agent", "cni", {}, "node-agent");
+      if (createNamespace !== undefined) r.inputs.createNamespace = createNamespace;
+      return r;
+    };
+    expect(messages(await check(namespacePodSecurity, release(true)))).toEqual([
+      'Helm release of chart "cni" creates its namespace node-agent itself (createNamespace: true), without a pod-security.kubernetes.io/enforce level: create the Namespace in the program instead',
+    ]);
+    for (const ok of [release(false), release()]) expect((await check(namespacePodSecurity, ok)).findings).toEqual([]);
+    const hidden = release();
+    hidden.inputs.createNamespace = unknown;
+    expect((await check(namespacePodSecurity, hidden)).findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
   });
 });
