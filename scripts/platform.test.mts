@@ -1,9 +1,10 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../services/kit/src/local/index.js";
+import postgres from "postgres";
 import { PortInUse, startPlatform, testPlatformEnv, type Platform } from "./platform.mjs";
 
 // The local platform end to end: real PostgreSQL, real Redis, the four services built for production,
@@ -74,6 +75,20 @@ describe("local platform (npm start's engine)", () => {
     // No password, access token or refresh token in any service's log.
     const logged = lines.join("\n");
     for (const secret of [PW, token, live, login.body!.refresh_token as string, refreshed.body!.refresh_token as string]) expect(logged).not.toContain(secret);
+    // Each service is connected as its own database role (kit roles.ts), none as the superuser; the roles'
+    // passwords are kept beside the cluster's, readable by their owner only, and never logged.
+    const rolesFile = join(dataDir, "postgres", "role-passwords.json");
+    expect(statSync(rolesFile).mode & 0o777).toBe(0o600);
+    const rolePasswords = JSON.parse(readFileSync(rolesFile, "utf8")) as Record<string, string>;
+    expect(Object.keys(rolePasswords).sort()).toEqual(["auth_service", "blog_service", "titanium_backup", "user_service"]);
+    for (const secret of Object.values(rolePasswords)) expect(logged).not.toContain(secret);
+    const owner = postgres(platform.postgres.url, { max: 1 });
+    try {
+      const clients = await owner<{ usename: string }[]>`select distinct usename from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+      expect(clients.map((c) => c.usename).sort()).toEqual(["auth_service", "blog_service", "user_service"]);
+    } finally {
+      await owner.end({ timeout: 1 });
+    }
 
     // Second start on the same data, on a machine without Redis: it still starts, says loudly what is
     // degraded, and serves everything from PostgreSQL with in-process rate limits.

@@ -15,7 +15,7 @@ import { DISK_TYPES, isMachineType, MACHINE_TYPE_NAMES, PD_MIN_SIZE_GI } from ".
 // The apps layer's connection arithmetic and its table of services: leaf modules (they import nothing
 // of the stack config's at run time), so data flows one way, from these facts into the config.
 import { databaseClientPeaks, poolSize, RESERVED_CONNECTIONS } from "../components/apps/service-env";
-import { POSTGRES, SERVICE_NAMES, type ServiceName } from "../components/apps/topology";
+import { DATABASE_ROLES, POSTGRES, SERVICE_NAMES, type ServiceName } from "../components/apps/topology";
 
 /** The config namespace of this project (`titanium:<key>` in the stack files). */
 export const PROJECT = "titanium";
@@ -601,9 +601,15 @@ const dataSchema = z
       .strictObject({
         /** Also the image of the backup's `pg_dump` step, so client and server versions always match. */
         image: imageRef.default("postgres:18.1-alpine"),
-        /** Database and owner role the services use (names, not secrets; the password comes from the ExternalSecret). */
+        /**
+         * Database, and its owner role: PostgreSQL's superuser, used by the migrations only (names, not secrets; the
+         * password comes from the ExternalSecret). The services and the backup log in as roles of their own
+         * (`DATABASE_ROLES` in components/apps/topology.ts), which the owner cannot be.
+         */
         database: pgIdentifier.default("titanium"),
-        user: pgIdentifier.default("titanium"),
+        user: pgIdentifier.default("titanium").refine((u) => !Object.values(DATABASE_ROLES).some((r) => r.role === u), {
+          error: `expected an owner role other than the services' and the backup's own (${Object.values(DATABASE_ROLES).map((r) => r.role).join(", ")})`,
+        }),
         storageGi: z.number().int().min(1).default(10),
         /**
          * Data volume: a GCE Persistent Disk type (zonal PD through the PD CSI driver: survives the loss

@@ -11,13 +11,16 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configuredRun, ofType, one, type ProgramRun } from "../../stacks/harness";
-import { BACKUP } from "./topology";
+import { createPostgres } from "../../services/kit/src/db";
+import { defaultMigrationsDir, readMigrations } from "../../services/kit/src/migrate";
+import { prepareDatabase } from "../../services/kit/src/roles";
+import { BACKUP, DATABASE_ROLES } from "./topology";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
 
 const NAMESPACE = "titanium";
 /** Test values for the env that comes from Secrets (`valueFrom.secretKeyRef`), by Secret key. */
-const SECRETS: Record<string, string> = { POSTGRES_PASSWORD: "backup-test-password" };
+const SECRETS: Record<string, string> = { POSTGRES_PASSWORD: "backup-test-owner-password", BACKUP_PGPASSWORD: "backup-test-password" };
 const TABLE = "backup_probe";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "titanium-backup-scripts-"));
@@ -115,6 +118,9 @@ describe("nightly PostgreSQL backup (the CronJob's own scripts, run)", () => {
     const asPostgres = (cmd: string[]) => (process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
     const superuser = "postgres";
     const superPassword = "backup-test-superuser";
+    /** The database's owner (the image's POSTGRES_USER, a superuser): the migrations' role. */
+    const owner = "titanium";
+    const ownerPassword = SECRETS.POSTGRES_PASSWORD!;
     let port: number;
     let cluster: string;
     let env: Record<string, string>;
@@ -148,10 +154,18 @@ describe("nightly PostgreSQL backup (the CronJob's own scripts, run)", () => {
       const conf = `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\n`;
       writeFileSync(path.join(cluster, "data", "postgresql.conf"), conf, { flag: "a" });
       ctl("-w", "-l", path.join(cluster, "server.log"), "start");
-      // The app's role and database, as the recorded env names them; a table with rows to find in the dump.
-      psql(superuser, superPassword, "postgres", `CREATE ROLE "${env.PGUSER}" LOGIN PASSWORD '${env.PGPASSWORD}'`);
-      psql(superuser, superPassword, "postgres", `CREATE DATABASE "${env.PGDATABASE}" OWNER "${env.PGUSER}"`);
-      psql(env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, `CREATE TABLE ${TABLE} (id int PRIMARY KEY, note text); INSERT INTO ${TABLE} SELECT i, 'row ' || i FROM generate_series(1, 3) i`);
+      // The database as the migration command leaves it (owner, schema, roles, grants), the backup's role with
+      // the recorded env's password; then a table the owner makes afterwards, with rows to find in the dump.
+      expect(env.PGUSER).toBe(DATABASE_ROLES[BACKUP].role);
+      psql(superuser, superPassword, "postgres", `CREATE ROLE ${owner} LOGIN SUPERUSER PASSWORD '${ownerPassword}'`);
+      psql(superuser, superPassword, "postgres", `CREATE DATABASE "${env.PGDATABASE}" OWNER ${owner}`);
+      const sql = createPostgres({ url: `postgres://${owner}:${ownerPassword}@127.0.0.1:${port}/${env.PGDATABASE}`, max: 1 });
+      try {
+        await prepareDatabase(sql, readMigrations(defaultMigrationsDir()), { passwords: { titanium_backup: env.PGPASSWORD! } });
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+      psql(owner, ownerPassword, env.PGDATABASE!, `CREATE TABLE ${TABLE} (id int PRIMARY KEY, note text); INSERT INTO ${TABLE} SELECT i, 'row ' || i FROM generate_series(1, 3) i`);
     });
     afterAll(() => {
       if (cluster && existsSync(path.join(cluster, "data", "postmaster.pid"))) ctl("-w", "-m", "fast", "stop");
@@ -171,6 +185,8 @@ describe("nightly PostgreSQL backup (the CronJob's own scripts, run)", () => {
       const list = execFileSync("pg_restore", ["--list", file], { encoding: "utf8" });
       expect(list).toMatch(new RegExp(`TABLE public ${TABLE} `));
       expect(list).toMatch(new RegExp(`TABLE DATA public ${TABLE} `));
+      // Every table of the schema, as the read-only role.
+      for (const t of ["users", "posts", "categories", "refresh_tokens", "schema_migrations"]) expect(list).toMatch(new RegExp(`TABLE DATA public ${t} `));
       psql(superuser, superPassword, "postgres", "CREATE DATABASE restored");
       as(superuser, superPassword, "restored", "pg_restore", ["--no-owner", "--exit-on-error", "--dbname=restored", file]);
       expect(psql(superuser, superPassword, "restored", `SELECT string_agg(note, ',' ORDER BY id) FROM ${TABLE}`)).toBe("row 1,row 2,row 3");

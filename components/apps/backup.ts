@@ -29,7 +29,7 @@ export interface PostgresBackupArgs {
   bucket: pulumi.Input<string>;
   /** Object prefix under `postgres/`, normally the stack name. */
   prefix: string;
-  /** PostgreSQL connection variables (`PGHOST`… and `PGPASSWORD` from the Secret). */
+  /** PostgreSQL connection variables as the read-only backup role (`PGHOST`…, `PGUSER` and its `PGPASSWORD` from the Secret). */
   env: k8s.types.input.core.v1.EnvVar[];
   /** Requests and limits of each of the two steps. */
   resources: ResourceSpec;

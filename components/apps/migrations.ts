@@ -17,7 +17,7 @@ export interface MigrationsArgs {
   image: string;
   /** The one-shot migrations command, e.g. `["node", "dist/migrate.js"]`. */
   command: string[];
-  /** PostgreSQL connection variables (`PGHOST`… and `PGPASSWORD` from the Secret). */
+  /** PostgreSQL connection variables as the owner (`PGHOST`… and `PGPASSWORD` from the Secret), and each database role's password to set. */
   env: k8s.types.input.core.v1.EnvVar[];
   /** Requests and limits of the container. */
   resources: ResourceSpec;

@@ -27,7 +27,7 @@ export interface PostgresArgs {
   image: string;
   /** Database created at first start. */
   database: string;
-  /** Its owner role (the services' `PGUSER`). */
+  /** Its owner role, a superuser (the migrations' `PGUSER`; the services and the backup log in as roles of their own, `DATABASE_ROLES`). */
   user: string;
   /** Size of the data disk in GiB. */
   storageGi: number;
@@ -37,7 +37,7 @@ export interface PostgresArgs {
   resources: ResourceSpec;
   /** Requests and limits of its Istio sidecar. */
   sidecar: ResourceSpec;
-  /** Secret with `POSTGRES_PASSWORD` (written by the platform's ExternalSecret). */
+  /** Secret with `POSTGRES_PASSWORD`, the owner's (written by the platform's ExternalSecret). */
   secretName: string;
   /** Who may connect (the services that own data, migrations, backup). */
   callers: Access[];

@@ -11,9 +11,11 @@ import { envSchema as blogEnv } from "../../services/blog-service/src/config.js"
 import { envSchema as userEnv } from "../../services/user-service/src/config.js";
 import { loadEnv, postgresEnv, SERVICE_PORTS as KIT_PORTS } from "../../services/kit/src/config.js";
 import { ENTRYPOINTS } from "../../services/kit/src/contract.js";
+import { DATABASE_ROLES as KIT_ROLES, ROLE_PASSWORD_ENV } from "../../services/kit/src/roles.js";
+import { migrationEnvSchema } from "../../services/kit/src/runtime.js";
 import { one, type ProgramRun, type RecordedResource, configuredRun } from "../../stacks/harness.js";
 import { MIGRATION_COMMAND } from "./apps.js";
-import { JWKS_PATH, SERVICE_PORTS } from "./topology.js";
+import { BACKUP, DATABASE_ROLES, JWKS_PATH, SERVICE_PORTS } from "./topology.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
 type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } };
@@ -23,6 +25,7 @@ const SCHEMAS = { "api-gateway": gatewayEnv, "auth-service": authEnv, "user-serv
 /** What the ExternalSecret would put in the Secret: realistic values of the right shape. */
 const SECRET_VALUES: Record<string, string> = {
   POSTGRES_PASSWORD: randomBytes(24).toString("base64url"),
+  ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(24).toString("base64url")])),
   REDIS_PASSWORD: randomBytes(24).toString("base64url"),
   JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
 };
@@ -54,6 +57,23 @@ describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {
     expect(SERVICE_PORTS).toEqual(KIT_PORTS);
   });
 
+  it("names the kit's database roles, and the Secret keys its migrator reads their passwords from", () => {
+    const kit = { ...KIT_ROLES, [BACKUP]: KIT_ROLES.backup } as Record<string, string>;
+    for (const [client, { role, passwordKey }] of Object.entries(DATABASE_ROLES)) {
+      expect(kit[client]).toBe(role);
+      expect(ROLE_PASSWORD_ENV[role]).toBe(passwordKey);
+    }
+    expect(Object.values(DATABASE_ROLES).map((r) => r.role).sort()).toEqual(Object.values(KIT_ROLES).sort());
+  });
+
+  it("the backup logs in as its read-only role, not the owner", () => {
+    const cron = one(runs[stack]!, "kubernetes:batch/v1:CronJob", "apps-backup-cronjob");
+    const dump = (cron.inputs as Obj).spec.jobTemplate.spec.template.spec.initContainers[0];
+    const env = resolve(dump.env as EnvVar[]);
+    expect(env).toMatchObject({ PGUSER: DATABASE_ROLES[BACKUP].role, PGPASSWORD: SECRET_VALUES.BACKUP_PGPASSWORD });
+    expect(Object.keys(env)).not.toContain("POSTGRES_PASSWORD");
+  });
+
   it.each(Object.keys(SCHEMAS) as (keyof typeof SCHEMAS)[])("%s: sets only variables its code reads, and they parse to the cluster's addresses", (svc) => {
     const schema = SCHEMAS[svc];
     const deployment = one(runs[stack]!, "kubernetes:apps/v1:Deployment", `apps-${svc}-deployment`);
@@ -75,7 +95,12 @@ describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {
     const host = (name: string) => `${name}.titanium.svc.cluster.local`;
     if ("PGHOST" in schema.shape) {
       expect(parsed).toMatchObject({ PGHOST: host("postgres"), PGPORT: 5432, PGSSLMODE: "disable" });
-      expect(parsed.PGPASSWORD).toBe(SECRET_VALUES.POSTGRES_PASSWORD);
+      // Its own role and password, never the owner's.
+      const own = DATABASE_ROLES[svc as keyof typeof DATABASE_ROLES];
+      expect(own, `${svc} has no database role`).toBeDefined();
+      expect(parsed.PGUSER).toBe(own.role);
+      expect(parsed.PGPASSWORD).toBe(SECRET_VALUES[own.passwordKey]);
+      expect(parsed.PGPASSWORD).not.toBe(SECRET_VALUES.POSTGRES_PASSWORD);
     }
     if ("REDIS_HOST" in schema.shape) {
       expect(parsed).toMatchObject({ REDIS_HOST: host("redis"), REDIS_PORT: 6379, REDIS_PASSWORD: SECRET_VALUES.REDIS_PASSWORD });
@@ -97,8 +122,15 @@ describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {
     expect(c.command).toEqual(MIGRATION_COMMAND);
     expect(MIGRATION_COMMAND).toEqual([...ENTRYPOINTS.migrate]);
     const env = c.env as EnvVar[];
-    const read = [...Object.keys(postgresEnv), "LOG_LEVEL"];
+    const read = [...Object.keys(postgresEnv), ...Object.values(ROLE_PASSWORD_ENV), "LOG_LEVEL"];
+    expect(read.every((n) => n in migrationEnvSchema.shape)).toBe(true);
     expect(env.map((e) => e.name).filter((n) => !read.includes(n))).toEqual([]);
-    expect(resolve(env)).toMatchObject({ PGHOST: "postgres.titanium.svc.cluster.local", PGPASSWORD: SECRET_VALUES.POSTGRES_PASSWORD });
+    // As the owner, with every role's password to set.
+    expect(resolve(env)).toMatchObject({
+      PGHOST: "postgres.titanium.svc.cluster.local",
+      PGUSER: "titanium",
+      PGPASSWORD: SECRET_VALUES.POSTGRES_PASSWORD,
+      ...Object.fromEntries(Object.values(ROLE_PASSWORD_ENV).map((k) => [k, SECRET_VALUES[k]])),
+    });
   });
 });

@@ -5,15 +5,16 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-import { CALLS, JWKS_PATH, POSTGRES, REDIS, SERVICE_PORTS, serviceHost, type ServiceName, type Workload } from "./topology";
+import { CALLS, DATABASE_ROLES, type DatabaseClient, JWKS_PATH, POSTGRES, REDIS, SERVICE_PORTS, serviceHost, type ServiceName, type Workload } from "./topology";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 
 export interface EnvContext {
   /** Namespace of the services (for in-cluster URLs). */
   namespace: string;
-  /** Secret with `POSTGRES_PASSWORD`, `REDIS_PASSWORD`, `JWT_PRIVATE_KEY`. */
+  /** Secret with `POSTGRES_PASSWORD`, each database role's password (`DATABASE_ROLES`), `REDIS_PASSWORD`, `JWT_PRIVATE_KEY`. */
   secretName: string;
+  /** The database and its owner role (the migrations'; each other client has its own role, `DATABASE_ROLES`). */
   postgres: { database: string; user: string };
   /** Connections each replica may open (see {@link poolSize}). */
   pgPoolMax: number;
@@ -59,14 +60,24 @@ export const peakReplicas = (s: ReplicaSpec, autoscaling: boolean): number =>
 export const databaseClientPeaks = (services: Record<ServiceName, ReplicaSpec>, autoscaling: boolean): [ServiceName, number][] =>
   (Object.keys(services) as ServiceName[]).filter((svc) => uses(svc, POSTGRES.name)).map((svc) => [svc, peakReplicas(services[svc], autoscaling)]);
 
-/** libpq-style connection variables (services, migrations and the backup's `pg_dump`). */
-export function postgresEnv(ctx: EnvContext, opts: { pool: boolean }): EnvVar[] {
+/**
+ * libpq-style connection variables: `as` a service's or the backup's own role (`DATABASE_ROLES`: its name and its
+ * password's Secret key), or as the `owner` (the migrations, which also get every role's password to set it).
+ */
+export function postgresEnv(ctx: EnvContext, opts: { pool: boolean; as: DatabaseClient | "owner" }): EnvVar[] {
+  const login =
+    opts.as === "owner"
+      ? [
+          { name: "PGUSER", value: ctx.postgres.user },
+          secret(ctx, "POSTGRES_PASSWORD", "PGPASSWORD"),
+          ...Object.values(DATABASE_ROLES).map((r) => secret(ctx, r.passwordKey)),
+        ]
+      : [{ name: "PGUSER", value: DATABASE_ROLES[opts.as].role }, secret(ctx, DATABASE_ROLES[opts.as].passwordKey, "PGPASSWORD")];
   return [
     { name: "PGHOST", value: serviceHost(POSTGRES.name, ctx.namespace) },
     { name: "PGPORT", value: String(POSTGRES.port) },
     { name: "PGDATABASE", value: ctx.postgres.database },
-    { name: "PGUSER", value: ctx.postgres.user },
-    secret(ctx, "POSTGRES_PASSWORD", "PGPASSWORD"),
+    ...login,
     // Istio wraps the connection in mTLS; TLS inside it would only cost CPU.
     { name: "PGSSLMODE", value: "disable" },
     ...(opts.pool ? [{ name: "PG_POOL_MAX", value: String(ctx.pgPoolMax) }] : []),
@@ -80,7 +91,10 @@ export function serviceEnv(svc: ServiceName, ctx: EnvContext): EnvVar[] {
     { name: "ALLOWED_ORIGINS", value: ctx.allowedOrigins },
     { name: "SHUTDOWN_GRACE_MS", value: String(ctx.shutdownGraceMs) },
   ];
-  if (uses(svc, POSTGRES.name)) env.push(...postgresEnv(ctx, { pool: true }));
+  if (uses(svc, POSTGRES.name)) {
+    if (!(svc in DATABASE_ROLES)) throw new Error(`${svc} uses PostgreSQL but has no database role (DATABASE_ROLES in topology.ts, roles.ts in the kit)`);
+    env.push(...postgresEnv(ctx, { pool: true, as: svc as DatabaseClient }));
+  }
   if (uses(svc, REDIS.name)) {
     env.push(
       { name: "REDIS_HOST", value: serviceHost(REDIS.name, ctx.namespace) },

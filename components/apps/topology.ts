@@ -26,6 +26,19 @@ export const REDIS = { name: "redis", port: 6379 } as const;
 /** Jobs and helpers that are workloads too (their own ServiceAccount, so their own principal). */
 export const MIGRATIONS = "migrations";
 export const BACKUP = "postgres-backup";
+
+/**
+ * The PostgreSQL role each database client logs in as, and the key of the app Secret with its password (the
+ * kit's `DATABASE_ROLES` / `ROLE_PASSWORD_ENV`, which create and grant them: service-env.test.mts holds them
+ * equal). The owner (`data.postgres.user`, a superuser) is the migrations' only.
+ */
+export const DATABASE_ROLES = {
+  "auth-service": { role: "auth_service", passwordKey: "AUTH_SERVICE_PGPASSWORD" },
+  "user-service": { role: "user_service", passwordKey: "USER_SERVICE_PGPASSWORD" },
+  "blog-service": { role: "blog_service", passwordKey: "BLOG_SERVICE_PGPASSWORD" },
+  [BACKUP]: { role: "titanium_backup", passwordKey: "BACKUP_PGPASSWORD" },
+} as const;
+export type DatabaseClient = keyof typeof DATABASE_ROLES;
 export const LOAD_GENERATOR = "load-generator";
 
 /** Every workload of the namespace that can be a caller or a callee. */

@@ -53,7 +53,12 @@ export class AppSecrets extends pulumi.ComponentResource {
     this.jwtExtraPublicKeys = pulumi.all(published.map((k) => k.publicKeyPem)).apply((pems) => pems.map((p) => p.trim()).join("\n"));
 
     const values: Record<AppSecretName, pulumi.Output<string>> = {
+      // The owner's (the migrations'), then each database role's own (the migrations set them on every run).
       "postgres-password": password("postgres", 32).result,
+      "postgres-auth-service-password": password("postgres-auth-service", 32).result,
+      "postgres-user-service-password": password("postgres-user-service", 32).result,
+      "postgres-blog-service-password": password("postgres-blog-service", 32).result,
+      "postgres-backup-password": password("postgres-backup", 32).result,
       "redis-password": password("redis", 32).result,
       "jwt-signing-key": signing.privateKeyPemPkcs8,
       "grafana-admin-password": password("grafana-admin", 24).result,

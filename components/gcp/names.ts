@@ -12,6 +12,11 @@ export const PD_CSI_DRIVER_NAME = "pd.csi.storage.gke.io";
  */
 export const APP_SECRET_NAMES = [
   "postgres-password",
+  // The services' and the backup's own database roles (components/apps/topology.ts DATABASE_ROLES).
+  "postgres-auth-service-password",
+  "postgres-user-service-password",
+  "postgres-blog-service-password",
+  "postgres-backup-password",
   "redis-password",
   "jwt-signing-key",
   "grafana-admin-password",

@@ -73,7 +73,17 @@ export const SECRET_STORE = "gcp-secret-manager";
 /** The Kubernetes Secret the application reads its credentials from, and its keys. */
 export const APP_SECRET = {
   name: "titanium-app-secrets",
-  keys: { POSTGRES_PASSWORD: "postgres-password", REDIS_PASSWORD: "redis-password", JWT_PRIVATE_KEY: "jwt-signing-key" },
+  keys: {
+    /** The database owner's: PostgreSQL's own and the migrations'. */
+    POSTGRES_PASSWORD: "postgres-password",
+    /** Each database role's (`DATABASE_ROLES` in components/apps/topology.ts): its workload's `PGPASSWORD`, and the migrations set it. */
+    AUTH_SERVICE_PGPASSWORD: "postgres-auth-service-password",
+    USER_SERVICE_PGPASSWORD: "postgres-user-service-password",
+    BLOG_SERVICE_PGPASSWORD: "postgres-blog-service-password",
+    BACKUP_PGPASSWORD: "postgres-backup-password",
+    REDIS_PASSWORD: "redis-password",
+    JWT_PRIVATE_KEY: "jwt-signing-key",
+  },
 } as const;
 
 /** Where K3s keeps its CNI configuration and binaries (not the usual /etc/cni and /opt/cni): the Istio CNI agent installs there. */

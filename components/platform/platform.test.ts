@@ -292,6 +292,10 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(o(spec.target).name).toBe(APP_SECRET.name);
     expect(Object.fromEntries((spec.data as Obj[]).map((d) => [d.secretKey, o(d.remoteRef).key]))).toEqual({
       POSTGRES_PASSWORD: `titanium-${stack}-postgres-password`,
+      AUTH_SERVICE_PGPASSWORD: `titanium-${stack}-postgres-auth-service-password`,
+      USER_SERVICE_PGPASSWORD: `titanium-${stack}-postgres-user-service-password`,
+      BLOG_SERVICE_PGPASSWORD: `titanium-${stack}-postgres-blog-service-password`,
+      BACKUP_PGPASSWORD: `titanium-${stack}-postgres-backup-password`,
       REDIS_PASSWORD: `titanium-${stack}-redis-password`,
       JWT_PRIVATE_KEY: `titanium-${stack}-jwt-signing-key`,
     });

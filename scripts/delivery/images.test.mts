@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATION_COMMAND, MIGRATION_IMAGE_SERVICE } from "../../components/apps/apps.js";
-import { SERVICE_PORTS } from "../../components/apps/topology.js";
+import { DATABASE_ROLES, SERVICE_PORTS } from "../../components/apps/topology.js";
 import { ENTRYPOINTS, RUNTIME_ENV } from "../../services/kit/src/contract.js";
 import { freePort, startLocalRedis, type LocalRedis } from "../../services/kit/src/local/index.js";
 import { startTestPostgres, type TestPostgres } from "../../services/kit/src/testing/index.js";
@@ -162,6 +162,8 @@ describe.each(["dev", "prod"])("the images run what components/apps deploys (%s)
 
 const SECRET_VALUES: Record<string, string> = {
   POSTGRES_PASSWORD: "unused: the test database's own password replaces it",
+  // The services' own roles: the migration Job sets these passwords, the services log in with them.
+  ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(18).toString("base64url")])),
   REDIS_PASSWORD: randomBytes(18).toString("base64url"),
   JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
 };
@@ -177,7 +179,9 @@ function containerEnv(env: EnvVar[], local: Record<string, string>): Record<stri
       out[e.name] = e.value!;
     }
   }
-  for (const [k, v] of Object.entries(local)) if (k in out) out[k] = v;
+  // The owner (the migrations) is the test database's superuser here; a service's own role stays as it is.
+  const owner = !Object.values(DATABASE_ROLES).some((r) => r.role === out.PGUSER);
+  for (const [k, v] of Object.entries(local)) if (k in out && (owner || (k !== "PGUSER" && k !== "PGPASSWORD"))) out[k] = v;
   return out;
 }
 

@@ -22,6 +22,7 @@ const settings = { issuer: "auth-service", audience: "titanium", accessTtlSecond
 const PW = "Str0ng!pass";
 
 let pg: TestPostgres;
+let db: TestPostgres["sql"];
 let userServer: RunningServer;
 let keyA: ReturnType<typeof pemPair>;
 let keys: SigningKeys;
@@ -35,8 +36,10 @@ beforeAll(async () => {
   // test worker on a loaded machine, and the logins here would outlast their timeouts).
   hashPool.configure({ size: 1, nice: 0 });
   pg = await startTestPostgres();
+  // Each service's own role, as in production: what the apps do must be within their grants (kit roles.ts).
+  db = pg.as("auth_service");
   const { verifier } = await testTokens();
-  const userApp = createUserApp({ sql: pg.sql, verifier, logger: memoryLogger().logger, metrics: new Metrics("user-service", { processMetrics: false }) });
+  const userApp = createUserApp({ sql: pg.as("user_service"), verifier, logger: memoryLogger().logger, metrics: new Metrics("user-service", { processMetrics: false }) });
   userServer = await startServer({ fetch: userApp.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
   for (const username of ["alice", "bob"])
     await userApp.request("/users", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, email: `${username}@example.com`, password: PW }) });
@@ -44,7 +47,7 @@ beforeAll(async () => {
   keys = await loadSigningKeys(keyA.privateKey);
   metrics = new Metrics("auth-service", { processMetrics: false });
   // A login is one Argon2id check (~0.2 s, seconds on a loaded machine): the 3 s default is the pods' figure.
-  ({ app, report: contract } = contractChecked(createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 })));
+  ({ app, report: contract } = contractChecked(createApp({ sql: db, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 })));
 });
 afterAll(async () => {
   await userServer?.shutdown();
@@ -105,7 +108,7 @@ describe("login", () => {
     expect(bad.status).toBe(422);
     expect(await bad.json()).toMatchObject({ field: "username" });
     const downMetrics = new Metrics("auth-service", { processMetrics: false });
-    const down = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${await freePort()}`, logger: log.logger, metrics: downMetrics });
+    const down = createApp({ sql: db, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${await freePort()}`, logger: log.logger, metrics: downMetrics });
     const res = await down.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
     expect(res.status).toBe(503);
     // Counted apart from failed logins: an outage is not a burst of wrong passwords.
@@ -116,7 +119,7 @@ describe("login", () => {
     const garbled = serve({ port: 0, hostname: "127.0.0.1", fetch: new Hono().post("/internal/verify-credentials", (c) => c.text("<html>proxy error</html>")).fetch });
     try {
       const port = await new Promise<number>((r) => garbled.once("listening", () => r((garbled.address() as { port: number }).port)));
-      const confused = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+      const confused = createApp({ sql: db, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
       const answer = await confused.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
       expect(answer.status).toBe(503);
       expect(await answer.json()).toMatchObject({ message: "login is temporarily unavailable" });
@@ -140,7 +143,7 @@ describe("login", () => {
     });
     try {
       const port = await new Promise<number>((r) => silent.once("listening", () => r((silent.address() as { port: number }).port)));
-      const slowUsers = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }), upstreamTimeoutMs: 30_000 });
+      const slowUsers = createApp({ sql: db, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }), upstreamTimeoutMs: 30_000 });
       const gone = new AbortController();
       const login = slowUsers.request(
         new Request("http://auth-service/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }), signal: gone.signal }),
@@ -158,7 +161,7 @@ describe("login", () => {
   it("moves to the next user-service instance when one refuses the connection (a restart)", async () => {
     const dead = `http://127.0.0.1:${await freePort()}`;
     const live = `http://127.0.0.1:${userServer.port}`;
-    const pooled = createApp({ sql: pg.sql, keys, tokens: settings, userServiceUrl: [dead, live], logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+    const pooled = createApp({ sql: db, keys, tokens: settings, userServiceUrl: [dead, live], logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) {
       const res = await pooled.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
@@ -229,7 +232,7 @@ describe("refresh tokens", () => {
   });
 
   it("end at the session's deadline however often they are refreshed (a stolen token kept rotating dies too)", async () => {
-    const short = createApp({ sql: pg.sql, keys, tokens: { ...settings, sessionMaxSeconds: 3 }, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 });
+    const short = createApp({ sql: db, keys, tokens: { ...settings, sessionMaxSeconds: 3 }, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 });
     const refresh = (token: string) => short.request("/auth/refresh", { method: "POST", body: JSON.stringify({ refresh_token: token }), headers: { "content-type": "application/json" } });
     const started = Date.now();
     const loginRes = await short.request("/login", { method: "POST", body: JSON.stringify({ username: "alice", password: PW }), headers: { "content-type": "application/json" } });
@@ -361,7 +364,7 @@ describe("signing-key rotation", () => {
     const rotated = await loadSigningKeys(keyB.privateKey, [keyA.publicKey]);
     expect(rotated.kid).not.toBe(keys.kid);
     expect(rotated.jwks.keys.map((k) => k.kid)).toEqual([rotated.kid, keys.kid]);
-    const appB = createApp({ sql: pg.sql, keys: rotated, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
+    const appB = createApp({ sql: db, keys: rotated, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
     expect((await appB.request("/verify", { headers: { authorization: `Bearer ${oldToken}` } })).status).toBe(200);
     const newRes = await appB.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
     const newToken = ((await newRes.json()) as Tokens).token;

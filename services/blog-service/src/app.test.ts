@@ -17,15 +17,18 @@ let tokens: Awaited<ReturnType<typeof testTokens>>;
 let app: ReturnType<typeof createApp>;
 let contract: ContractReport;
 let metrics: Metrics;
+let db: TestPostgres["sql"];
 let alice: string;
 let bob: string;
 
 beforeAll(async () => {
   [pg, rd, tokens] = await Promise.all([startTestPostgres(), startTestRedis(), testTokens()]);
+  // The service's own role, as in production: what the app does must be within its grants (kit roles.ts).
+  db = pg.as("blog_service");
   redis = createRedis({ url: rd.url });
   await new Promise((r) => redis.once("ready", r));
   metrics = new Metrics("blog-service", { processMetrics: false });
-  ({ app, report: contract } = contractChecked(createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: memoryLogger().logger, metrics })));
+  ({ app, report: contract } = contractChecked(createApp({ sql: db, redis, verifier: tokens.verifier, logger: memoryLogger().logger, metrics })));
   alice = await tokens.sign({ id: 1, username: "alice" });
   bob = await tokens.sign({ id: 2, username: "bob" });
 });
@@ -352,7 +355,7 @@ describe("listing, search and pagination", () => {
 
   it("filters by author with the index on lower(author), not a scan of every post", async () => {
     const seen: { query: string; params: unknown[] }[] = [];
-    const spy = postgres(pg.url, { max: 1, transform: { undefined: null }, debug: (_c, query, params) => void seen.push({ query, params }) });
+    const spy = postgres(pg.urlAs("blog_service"), { max: 1, transform: { undefined: null }, debug: (_c, query, params) => void seen.push({ query, params }) });
     try {
       await new BlogRepo(spy).list({ offset: 0, limit: 20, author: "ALICE" });
       const listed = seen.find((q) => q.query.includes("from posts p"))!;
@@ -501,7 +504,7 @@ describe("caches", () => {
   });
 
   it("works without Redis (reads go to PostgreSQL) and stays ready", async () => {
-    const plain = createApp({ sql: pg.sql, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }) });
+    const plain = createApp({ sql: db, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }) });
     expect((await plain.request("/blog/api/posts")).status).toBe(200);
     expect((await plain.request("/readyz")).status).toBe(200);
   });
@@ -524,7 +527,7 @@ describe("operations and pages", () => {
     expect(api.headers.get("cache-control")).toBe("no-store");
     expect((await app.request("/blog/api/nothing")).status).toBe(404);
     // With the built UI mounted: an unknown asset is the service's 404 envelope, never cached.
-    const withUi = createApp({ sql: pg.sql, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }), web: { root: WEB_DIST } });
+    const withUi = createApp({ sql: db, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }), web: { root: WEB_DIST } });
     for (const p of ["/blog/assets/nope.js", "/blog/assets/x%00.js", "/blog/assets/..%2F..%2Fpackage.json"]) {
       const res = await withUi.request(p);
       expect(res.status, p).toBe(404);

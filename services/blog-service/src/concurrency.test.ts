@@ -17,7 +17,7 @@ let bob: string;
 beforeAll(async () => {
   [pg, tokens] = await Promise.all([startTestPostgres(), testTokens()]);
   // More connections than the shared helper's 5, so the racing transactions really run side by side.
-  pool = createPostgres({ url: pg.url, max: 24 });
+  pool = createPostgres({ url: pg.urlAs("blog_service"), max: 24 }); // the service's own role
   app = createApp({ sql: pool, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }) });
   alice = await tokens.sign({ id: 1, username: "alice" });
   bob = await tokens.sign({ id: 2, username: "bob" });

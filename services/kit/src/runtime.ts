@@ -2,7 +2,8 @@ import { z } from "zod";
 import { ConfigError, SERVICE_PORTS, loadEnv, postgresUrl, redisUrl, withPostgres, type PostgresSettings, type RedisSettings, type ServiceName } from "./config.js";
 import { createPostgres, waitForPostgres, type Sql } from "./db.js";
 import { createLogger, type Logger } from "./logger.js";
-import { defaultMigrationsDir, migrate, readMigrations } from "./migrate.js";
+import { defaultMigrationsDir, readMigrations } from "./migrate.js";
+import { DATABASE_ROLE_NAMES, ROLE_PASSWORD_ENV, prepareDatabase, rolePasswordsFrom } from "./roles.js";
 import { createRedis, type Redis, type RedisOptions } from "./redis.js";
 import { flushThenExit } from "./server.js";
 
@@ -34,15 +35,25 @@ export function connectRedis(env: RedisSettings, logger: Logger, scripts?: Redis
   return createRedis({ url, logger, ...(scripts && { scripts }) });
 }
 
-/** What the migration command reads (`MIGRATIONS_DIR` only to override where the SQL files are). */
+/** Each service role's password (and the backup role's), which the migration command sets: see `roles.ts`. */
+const rolePasswordEnv = Object.fromEntries(DATABASE_ROLE_NAMES.map((r) => [ROLE_PASSWORD_ENV[r], z.string().optional()])) as Record<string, z.ZodOptional<z.ZodString>>;
+
+/**
+ * What the migration command reads (`MIGRATIONS_DIR` only to override where the SQL files are). It connects as
+ * the owner (`PGUSER`); the roles' passwords (`*_PGPASSWORD`) are set on every run.
+ */
 export const migrationEnvSchema = withPostgres({
+  ...rolePasswordEnv,
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   MIGRATIONS_DIR: z.string().optional(),
   /** How long to wait for PostgreSQL to accept connections before giving up (it may start after the Job). */
   MIGRATION_WAIT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
 });
 
-/** The one-shot migration command (a Kubernetes Job): apply pending migrations, exit 0, or exit 1. */
+/**
+ * The one-shot migration command (a Kubernetes Job), as the owner: create the services' and the backup's roles and
+ * set their passwords, apply pending migrations, apply the grants; exit 0, or exit 1.
+ */
 export async function runMigrationsCli(service: ServiceName): Promise<void> {
   const env = loadEnvOrExit(service, migrationEnvSchema);
   const logger = createLogger(service, env.LOG_LEVEL);
@@ -50,7 +61,7 @@ export async function runMigrationsCli(service: ServiceName): Promise<void> {
   try {
     sql = createPostgres({ url: postgresUrl(env), max: 1, logger, statementTimeoutMs: 0 });
     await waitForPostgres(sql, { waitMs: env.MIGRATION_WAIT_SECONDS * 1000, logger });
-    const result = await migrate(sql, readMigrations(defaultMigrationsDir()), logger);
+    const result = await prepareDatabase(sql, readMigrations(defaultMigrationsDir()), { passwords: rolePasswordsFrom(env as unknown as Record<string, string | undefined>), logger });
     logger.info(result, "migrations complete");
     await sql.end({ timeout: 5 });
     await flushThenExit(logger, 0);

@@ -5,6 +5,7 @@ import { PROFILE_GENERATION_KEY, createApp, profileKey } from "./app.js";
 import { ARGON2_PARAMS, hashPool, needsRehash } from "./passwords.js";
 
 let pg: TestPostgres;
+let db: TestPostgres["sql"];
 let rd: TestRedis;
 let redis: Redis;
 let tokens: Awaited<ReturnType<typeof testTokens>>;
@@ -18,10 +19,12 @@ beforeAll(async () => {
   // on a loaded machine). The pool's own priority is tested below on pools of its own.
   hashPool.configure({ size: 1, nice: 0 });
   [pg, rd, tokens] = await Promise.all([startTestPostgres(), startTestRedis(), testTokens()]);
+  // The service's own role, as in production: what the app does must be within its grants (kit roles.ts).
+  db = pg.as("user_service");
   redis = createRedis({ url: rd.url });
   await new Promise((r) => redis.once("ready", r));
   metrics = new Metrics("user-service", { processMetrics: false });
-  ({ app, report: contract } = contractChecked(createApp({ sql: pg.sql, redis, verifier: tokens.verifier, logger: log.logger, metrics })));
+  ({ app, report: contract } = contractChecked(createApp({ sql: db, redis, verifier: tokens.verifier, logger: log.logger, metrics })));
 });
 afterAll(async () => {
   redis?.disconnect();
@@ -375,7 +378,7 @@ describe("operations", () => {
     expect(await (await app.request("/stats")).json()).toMatchObject({
       user_service: { service_status: "online", database: { status: "healthy" }, cache: { status: "healthy" } },
     });
-    const noRedis = createApp({ sql: pg.sql, verifier: tokens.verifier, logger: log.logger, metrics: new Metrics("user-service", { processMetrics: false }) });
+    const noRedis = createApp({ sql: db, verifier: tokens.verifier, logger: log.logger, metrics: new Metrics("user-service", { processMetrics: false }) });
     const ready = await noRedis.request("/readyz");
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ checks: { postgres: "ok", redis: "degraded" } });

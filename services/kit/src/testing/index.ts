@@ -2,10 +2,11 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { createLogger, type Logger } from "../logger.js";
 import { createPostgres, type Sql } from "../db.js";
-import { defaultMigrationsDir, migrate, readMigrations } from "../migrate.js";
+import { defaultMigrationsDir, readMigrations } from "../migrate.js";
+import { DATABASE_ROLE_NAMES, type DatabaseRole, prepareDatabase } from "../roles.js";
 import { ensureDatabase, freePort, startLocalPostgres, startLocalRedis } from "../local/index.js";
 
 /**
@@ -14,10 +15,24 @@ import { ensureDatabase, freePort, startLocalPostgres, startLocalRedis } from ".
  * one in Redis's case).
  */
 export interface TestPostgres {
+  /** As the owner (a superuser): what the migrations run as. */
   url: string;
   /** A pool on `url` (closed by `stop`). */
   sql: Sql;
+  /** The URL of a service's (or the backup's) own role, as it logs in in production (after `migrate`). */
+  urlAs: (role: DatabaseRole) => string;
+  /** A pool logged in as that role, with the kit's settings (closed by `stop`): what a service's code gets. */
+  as: (role: DatabaseRole, opts?: { max?: number }) => Sql;
   stop: () => Promise<void>;
+}
+
+/**
+ * The roles' passwords in a test cluster: derived from the owner's, so test files sharing one server
+ * (`DATABASE_URL`) set the same ones and never lock each other out.
+ */
+function testRolePasswords(ownerUrl: string): Record<DatabaseRole, string> {
+  const key = decodeURIComponent(new URL(ownerUrl).password) || "titanium-test";
+  return Object.fromEntries(DATABASE_ROLE_NAMES.map((r) => [r, createHmac("sha256", key).update(r).digest("base64url")])) as Record<DatabaseRole, string>;
 }
 
 export async function startTestPostgres(opts: { migrate?: boolean } = {}): Promise<TestPostgres> {
@@ -40,12 +55,27 @@ export async function startTestPostgres(opts: { migrate?: boolean } = {}): Promi
     };
   }
   const sql = createPostgres({ url, max: 5 });
-  if (opts.migrate !== false) await migrate(sql, readMigrations(defaultMigrationsDir()));
+  const passwords = testRolePasswords(url);
+  // The migration command's own steps: roles, migrations, grants.
+  if (opts.migrate !== false) await prepareDatabase(sql, readMigrations(defaultMigrationsDir()), { passwords });
+  const urlAs = (role: DatabaseRole) => {
+    const u = new URL(url);
+    u.username = role;
+    u.password = encodeURIComponent(passwords[role]);
+    return u.toString();
+  };
+  const pools: Sql[] = [];
   return {
     url,
     sql,
+    urlAs,
+    as: (role, o = {}) => {
+      const pool = createPostgres({ url: urlAs(role), max: o.max ?? 5 });
+      pools.push(pool);
+      return pool;
+    },
     stop: async () => {
-      await sql.end({ timeout: 1 });
+      await Promise.all([sql, ...pools].map((p) => p.end({ timeout: 1 })));
       await stopServer();
     },
   };
