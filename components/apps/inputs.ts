@@ -30,7 +30,7 @@ export interface AppPlatform {
   trustDomain: string;
   /**
    * Kubernetes Secret in {@link namespace} written by an ExternalSecret, with the keys
-   * `POSTGRES_PASSWORD`, each database role's password (`DATABASE_ROLES`), `REDIS_PASSWORD` and `JWT_PRIVATE_KEY`.
+   * `POSTGRES_PASSWORD`, each database role's password (`DATABASE_ROLES`), each Redis user's (`REDIS_USERS`) and `JWT_PRIVATE_KEY`.
    */
   appSecretName: string;
   /**

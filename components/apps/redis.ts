@@ -1,7 +1,8 @@
 /**
- * Redis for caches and rate limits: one pod, password from the ExternalSecret (never on the command
- * line), bounded memory with LRU eviction of the keys that expire, no persistence (everything in it can
- * be rebuilt), in the mesh.
+ * Redis for caches and rate limits: one pod, one ACL user per client (the `default` user off), the users'
+ * passwords from the ExternalSecret, hashed into the config by an init container (never on a command line,
+ * never in the server's environment or config in plaintext), bounded memory with LRU eviction of the keys that
+ * expire, no persistence (everything in it can be rebuilt), in the mesh.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -18,7 +19,7 @@ import {
   shutdownTiming,
   sidecarAnnotations,
 } from "./mesh";
-import { imageVersion, labelsOf, REDIS, selectorOf, serviceHost } from "./topology";
+import { imageVersion, labelsOf, REDIS, REDIS_DEFAULT_USER, REDIS_PROBE, REDIS_USERS, type RedisClient, selectorOf, serviceHost } from "./topology";
 
 export interface RedisArgs {
   /** Namespace (created by the platform). */
@@ -31,7 +32,7 @@ export interface RedisArgs {
   resources: ResourceSpec;
   /** Requests and limits of its Istio sidecar. */
   sidecar: ResourceSpec;
-  /** Secret with `REDIS_PASSWORD`. */
+  /** Secret with each Redis user's password (`REDIS_USERS[…].passwordKey`; the probes' is `REDIS_PASSWORD`). */
   secretName: string;
   /** Who may connect. */
   callers: Access[];
@@ -57,36 +58,55 @@ const REDIS_GID = 1000;
  */
 const MAXMEMORY_POLICY = "maxmemory-policy volatile-lru";
 
+/** Where the init container writes the config and the server reads it (an emptyDir shared by the two). */
+export const REDIS_CONFIG_PATH = "/config/redis.conf";
+
 /**
- * The container's command. The configuration goes to Redis on stdin (`redis-server -`, a here-document:
- * a pipe, no file), so the password never appears in the process arguments (`ps`, `/proc/<pid>/cmdline`)
- * or in the pod spec; `"` and `\\` in it are escaped for Redis' config syntax. `exec` makes redis-server
- * the container's PID 1, so the kubelet's SIGTERM reaches it (a shell as PID 1 ignores it, and Redis
- * would be killed at the end of the grace period instead of shutting down).
+ * The config init container's command: writes the whole Redis config to `configPath` (mode 0600, by umask), its
+ * `user` lines from {@link REDIS_USERS} with each password's SHA-256 (`#<hex>`), which is all Redis keeps of a
+ * password: the file, `ACL LIST` and `CONFIG GET` hold no plaintext. The passwords come from the environment (the
+ * app Secret) and reach `sha256sum` through a pipe from the shell's own printf (no process has one in its
+ * arguments); an empty or missing one fails the pod. Only this container sees them: the server's container gets
+ * the probes' password alone. The text is exactly the kit's `redisAclLines` (services/kit/src/redis-acl.ts) after
+ * the server settings: redis-acl.test.mts runs this script and compares.
  */
-export function redisStartCommand(maxMemoryMb: number, port: number = REDIS.port, dataDir = "/data"): string[] {
+export function redisConfigCommand(maxMemoryMb: number, port: number = REDIS.port, dataDir = "/data", configPath = REDIS_CONFIG_PATH): string[] {
+  const settings = [`port ${port}`, "bind * -::*", `maxmemory ${maxMemoryMb}mb`, MAXMEMORY_POLICY, 'save ""', "appendonly no", `dir ${dataDir}`];
+  const clients = Object.keys(REDIS_USERS) as RedisClient[];
+  const variable = (c: RedisClient) => `h_${REDIS_USERS[c].user.replace(/\W/g, "_")}`;
   const script = [
-    `pw=$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\\\\"]/\\\\&/g')`,
-    "exec redis-server - <<EOF",
-    `port ${port}`,
-    "bind * -::*",
-    'requirepass "$pw"',
-    `maxmemory ${maxMemoryMb}mb`,
-    MAXMEMORY_POLICY,
-    'save ""',
-    "appendonly no",
-    `dir ${dataDir}`,
-    "EOF",
+    "set -eu",
+    "umask 077",
+    // The hash of the password in $1 (named $2 in the error), or exit: sha256sum prints "<hex>  -".
+    'hash() { [ -n "$1" ] || { echo "$2 is empty or unset" >&2; exit 1; }; h=$(printf \'%s\' "$1" | sha256sum | cut -d " " -f 1); [ ${#h} -eq 64 ] || { echo "no SHA-256 of $2" >&2; exit 1; }; echo "$h"; }',
+    // Assignments, so that a failed hash stops the script (set -e), which it would not inside printf's arguments.
+    ...clients.map((c) => `${variable(c)}=$(hash "\${${REDIS_USERS[c].passwordKey}:-}" ${REDIS_USERS[c].passwordKey})`),
+    `tmp=${configPath}.tmp`,
+    "{",
+    ...settings.map((l) => `  echo '${l}'`),
+    `  echo '${REDIS_DEFAULT_USER}'`,
+    ...clients.map((c) => `  printf 'user %s reset on #%s %s\\n' '${REDIS_USERS[c].user}' "$${variable(c)}" '${REDIS_USERS[c].rules}'`),
+    '} > "$tmp"',
+    // Whole or not at all: the server never reads a file cut short by a failed hash.
+    `mv "$tmp" ${configPath}`,
   ].join("\n");
   return ["sh", "-c", script];
 }
 
 /**
- * The probe: redis-cli reads the password from REDISCLI_AUTH (the probe's arguments stay clean too)
- * and exits 0 even on an error reply, hence the check for PONG.
+ * The server's command: redis-server itself is the container's PID 1 (the kubelet's SIGTERM reaches it) and
+ * reads the config the init container wrote.
+ */
+export function redisStartCommand(configPath = REDIS_CONFIG_PATH): string[] {
+  return ["redis-server", configPath];
+}
+
+/**
+ * The probe: redis-cli logs in as the `probe` user (which may only PING), its password from REDISCLI_AUTH (the
+ * probe's arguments stay clean), and exits 0 even on an error reply, hence the check for PONG.
  */
 export function redisPingCommand(port: number = REDIS.port): string[] {
-  return ["sh", "-c", `redis-cli -p ${port} ping | grep -q PONG`];
+  return ["sh", "-c", `redis-cli -p ${port} --user ${REDIS_USERS[REDIS_PROBE].user} ping | grep -q PONG`];
 }
 
 export class Redis extends pulumi.ComponentResource {
@@ -102,7 +122,7 @@ export class Redis extends pulumi.ComponentResource {
     const selector = selectorOf(svc);
     const labels = labelsOf(svc, "cache");
     const timing = shutdownTiming(5);
-    const password = { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: args.secretName, key: "REDIS_PASSWORD" } } };
+    const passwordOf = (key: string) => ({ secretKeyRef: { name: args.secretName, key } });
     const ping = redisPingCommand();
 
     const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
@@ -129,23 +149,44 @@ export class Redis extends pulumi.ComponentResource {
             serviceAccountName: svc,
             ...podSecurity(REDIS_UID, REDIS_GID),
             terminationGracePeriodSeconds: timing.terminationGracePeriodSeconds,
+            initContainers: [
+              {
+                // Every user's password, hashed into the config; nothing of it reaches the server's container.
+                name: "config",
+                image: args.image,
+                imagePullPolicy: "IfNotPresent",
+                command: redisConfigCommand(args.maxMemoryMb),
+                env: Object.values(REDIS_USERS).map((u) => ({ name: u.passwordKey, valueFrom: passwordOf(u.passwordKey) })),
+                // Its requests never add to the pod's (the larger of init and app containers counts).
+                resources: resourcesOf(args.resources),
+                securityContext: containerSecurity,
+                volumeMounts: [{ name: "config", mountPath: "/config" }],
+              },
+            ],
             containers: [
               {
                 name: "redis",
                 image: args.image,
                 imagePullPolicy: "IfNotPresent",
-                command: redisStartCommand(args.maxMemoryMb),
+                command: redisStartCommand(),
                 ports: [{ name: "tcp-redis", containerPort: REDIS.port, protocol: "TCP" }],
-                env: [password, { name: "REDISCLI_AUTH", valueFrom: password.valueFrom }],
+                // The probes' password only (their user may PING and nothing else).
+                env: [{ name: "REDISCLI_AUTH", valueFrom: passwordOf(REDIS_USERS[REDIS_PROBE].passwordKey) }],
                 resources: resourcesOf(args.resources),
                 securityContext: containerSecurity,
                 startupProbe: { exec: { command: ping }, periodSeconds: 2, failureThreshold: 30 },
                 readinessProbe: { exec: { command: ping }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
                 livenessProbe: { exec: { command: ping }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
-                volumeMounts: [{ name: "data", mountPath: "/data" }],
+                volumeMounts: [
+                  { name: "data", mountPath: "/data" },
+                  { name: "config", mountPath: "/config", readOnly: true },
+                ],
               },
             ],
-            volumes: [{ name: "data", emptyDir: { sizeLimit: "64Mi" } }],
+            volumes: [
+              { name: "data", emptyDir: { sizeLimit: "64Mi" } },
+              { name: "config", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+            ],
           },
         },
       },

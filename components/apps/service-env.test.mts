@@ -15,7 +15,7 @@ import { DATABASE_ROLES as KIT_ROLES, ROLE_PASSWORD_ENV } from "../../services/k
 import { migrationEnvSchema } from "../../services/kit/src/runtime.js";
 import { one, type ProgramRun, type RecordedResource, configuredRun } from "../../stacks/harness.js";
 import { MIGRATION_COMMAND } from "./apps.js";
-import { BACKUP, DATABASE_ROLES, JWKS_PATH, SERVICE_PORTS } from "./topology.js";
+import { BACKUP, DATABASE_ROLES, JWKS_PATH, REDIS_USERS, SERVICE_PORTS } from "./topology.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
 type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } };
@@ -26,7 +26,7 @@ const SCHEMAS = { "api-gateway": gatewayEnv, "auth-service": authEnv, "user-serv
 const SECRET_VALUES: Record<string, string> = {
   POSTGRES_PASSWORD: randomBytes(24).toString("base64url"),
   ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(24).toString("base64url")])),
-  REDIS_PASSWORD: randomBytes(24).toString("base64url"),
+  ...Object.fromEntries(Object.values(REDIS_USERS).map((u) => [u.passwordKey, randomBytes(24).toString("base64url")])),
   JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
 };
 
@@ -103,7 +103,11 @@ describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {
       expect(parsed.PGPASSWORD).not.toBe(SECRET_VALUES.POSTGRES_PASSWORD);
     }
     if ("REDIS_HOST" in schema.shape) {
-      expect(parsed).toMatchObject({ REDIS_HOST: host("redis"), REDIS_PORT: 6379, REDIS_PASSWORD: SECRET_VALUES.REDIS_PASSWORD });
+      // Its own Redis user and password, never the probes' nor another service's.
+      const own = REDIS_USERS[svc as keyof typeof REDIS_USERS];
+      expect(own, `${svc} has no Redis user`).toBeDefined();
+      expect(parsed).toMatchObject({ REDIS_HOST: host("redis"), REDIS_PORT: 6379, REDIS_USERNAME: own.user, REDIS_PASSWORD: SECRET_VALUES[own.passwordKey] });
+      expect(parsed.REDIS_PASSWORD).not.toBe(SECRET_VALUES.REDIS_PASSWORD);
     }
     if ("AUTH_JWKS_URL" in schema.shape) expect(parsed.AUTH_JWKS_URL).toBe(`http://${host("auth-service")}:${KIT_PORTS["auth-service"]}${JWKS_PATH}`);
     for (const upstream of ["auth-service", "user-service", "blog-service"] as const) {

@@ -5,14 +5,14 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-import { CALLS, DATABASE_ROLES, type DatabaseClient, JWKS_PATH, POSTGRES, REDIS, SERVICE_PORTS, serviceHost, type ServiceName, type Workload } from "./topology";
+import { CALLS, DATABASE_ROLES, type DatabaseClient, JWKS_PATH, POSTGRES, REDIS, REDIS_USERS, type RedisClient, SERVICE_PORTS, serviceHost, type ServiceName, type Workload } from "./topology";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 
 export interface EnvContext {
   /** Namespace of the services (for in-cluster URLs). */
   namespace: string;
-  /** Secret with `POSTGRES_PASSWORD`, each database role's password (`DATABASE_ROLES`), `REDIS_PASSWORD`, `JWT_PRIVATE_KEY`. */
+  /** Secret with `POSTGRES_PASSWORD`, each database role's password (`DATABASE_ROLES`), each Redis user's (`REDIS_USERS`), `JWT_PRIVATE_KEY`. */
   secretName: string;
   /** The database and its owner role (the migrations'; each other client has its own role, `DATABASE_ROLES`). */
   postgres: { database: string; user: string };
@@ -96,10 +96,14 @@ export function serviceEnv(svc: ServiceName, ctx: EnvContext): EnvVar[] {
     env.push(...postgresEnv(ctx, { pool: true, as: svc as DatabaseClient }));
   }
   if (uses(svc, REDIS.name)) {
+    if (!(svc in REDIS_USERS)) throw new Error(`${svc} uses Redis but has no Redis user (REDIS_USERS in topology.ts, redis-acl.ts in the kit)`);
+    // Its own ACL user and password, allowed only its keys and commands.
+    const own = REDIS_USERS[svc as RedisClient];
     env.push(
       { name: "REDIS_HOST", value: serviceHost(REDIS.name, ctx.namespace) },
       { name: "REDIS_PORT", value: String(REDIS.port) },
-      secret(ctx, "REDIS_PASSWORD"),
+      { name: "REDIS_USERNAME", value: own.user },
+      secret(ctx, own.passwordKey, "REDIS_PASSWORD"),
     );
   }
   // Upstream URLs of the services it calls (whole API), and the JWKS when it only verifies tokens.

@@ -39,6 +39,23 @@ export const DATABASE_ROLES = {
   [BACKUP]: { role: "titanium_backup", passwordKey: "BACKUP_PGPASSWORD" },
 } as const;
 export type DatabaseClient = keyof typeof DATABASE_ROLES;
+
+/**
+ * The Redis user each Redis client logs in as, the key of the app Secret with its password, and its ACL rules
+ * after the password (the kit's `REDIS_ACL` / `REDIS_PASSWORD_ENV` in services/kit/src/redis-acl.ts say why each
+ * is needed: redis-acl.test.mts holds the two equal and runs each service's code against them). The `default`
+ * user is off; `probe` is the Redis pod's own probes'. Its password is the former shared one's key.
+ */
+export const REDIS_PROBE = "probe";
+export const REDIS_USERS = {
+  "api-gateway": { user: "api-gateway", passwordKey: "API_GATEWAY_REDIS_PASSWORD", rules: "resetchannels -@all +ping +info +evalsha +eval +time +get +set ~rl:* %R~blog:gen" },
+  "user-service": { user: "user-service", passwordKey: "USER_SERVICE_REDIS_PASSWORD", rules: "resetchannels -@all +ping +info +evalsha +eval +time +get +set +exists +incr ~user:*" },
+  "blog-service": { user: "blog-service", passwordKey: "BLOG_SERVICE_REDIS_PASSWORD", rules: "resetchannels -@all +ping +info +evalsha +eval +time +get +set +exists +incr ~blog:*" },
+  [REDIS_PROBE]: { user: "probe", passwordKey: "REDIS_PASSWORD", rules: "resetchannels -@all +ping" },
+} as const;
+export type RedisClient = keyof typeof REDIS_USERS;
+/** The `default` user's line: off, nothing allowed. */
+export const REDIS_DEFAULT_USER = "user default reset off resetchannels -@all";
 export const LOAD_GENERATOR = "load-generator";
 
 /** Every workload of the namespace that can be a caller or a callee. */

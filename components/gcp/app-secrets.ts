@@ -59,7 +59,11 @@ export class AppSecrets extends pulumi.ComponentResource {
       "postgres-user-service-password": password("postgres-user-service", 32).result,
       "postgres-blog-service-password": password("postgres-blog-service", 32).result,
       "postgres-backup-password": password("postgres-backup", 32).result,
+      // The Redis probes' user's, then each service's own Redis user's (hashed into Redis' config at its start).
       "redis-password": password("redis", 32).result,
+      "redis-api-gateway-password": password("redis-api-gateway", 32).result,
+      "redis-user-service-password": password("redis-user-service", 32).result,
+      "redis-blog-service-password": password("redis-blog-service", 32).result,
       "jwt-signing-key": signing.privateKeyPemPkcs8,
       "grafana-admin-password": password("grafana-admin", 24).result,
       "argocd-admin-password": argocd.result,

@@ -17,7 +17,12 @@ export const APP_SECRET_NAMES = [
   "postgres-user-service-password",
   "postgres-blog-service-password",
   "postgres-backup-password",
+  // The Redis probes' user's (formerly the one password every Redis client shared), then each service's own
+  // Redis user's (components/apps/topology.ts REDIS_USERS).
   "redis-password",
+  "redis-api-gateway-password",
+  "redis-user-service-password",
+  "redis-blog-service-password",
   "jwt-signing-key",
   "grafana-admin-password",
   "argocd-admin-password",

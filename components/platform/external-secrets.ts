@@ -33,7 +33,7 @@ const STORE_NAMESPACES = [NAMESPACES.app, NAMESPACES.monitoring, NAMESPACES.argo
 export class ExternalSecrets extends pulumi.ComponentResource {
   /** The ClusterSecretStore: every ExternalSecret depends on it. */
   public readonly store: k8s.apiextensions.CustomResource;
-  /** Name of the Kubernetes Secret holding the keys of `APP_SECRET.keys` (POSTGRES_PASSWORD, the database roles' passwords, REDIS_PASSWORD, JWT_PRIVATE_KEY). */
+  /** Name of the Kubernetes Secret holding the keys of `APP_SECRET.keys` (POSTGRES_PASSWORD, the database roles' passwords, the Redis users' passwords, JWT_PRIVATE_KEY). */
   public readonly appSecretName: string;
   /** The app Secret's ExternalSecret, Ready only once the Secret holds the real values: `dependsOn` it. */
   public readonly appSecret: k8s.apiextensions.CustomResource;

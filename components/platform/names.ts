@@ -81,7 +81,11 @@ export const APP_SECRET = {
     USER_SERVICE_PGPASSWORD: "postgres-user-service-password",
     BLOG_SERVICE_PGPASSWORD: "postgres-blog-service-password",
     BACKUP_PGPASSWORD: "postgres-backup-password",
+    /** The Redis probes' user's (`probe`: PING only); each service's own Redis user's below (`REDIS_USERS` in components/apps/topology.ts). */
     REDIS_PASSWORD: "redis-password",
+    API_GATEWAY_REDIS_PASSWORD: "redis-api-gateway-password",
+    USER_SERVICE_REDIS_PASSWORD: "redis-user-service-password",
+    BLOG_SERVICE_REDIS_PASSWORD: "redis-blog-service-password",
     JWT_PRIVATE_KEY: "jwt-signing-key",
   },
 } as const;

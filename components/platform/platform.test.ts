@@ -297,6 +297,9 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
       BLOG_SERVICE_PGPASSWORD: `titanium-${stack}-postgres-blog-service-password`,
       BACKUP_PGPASSWORD: `titanium-${stack}-postgres-backup-password`,
       REDIS_PASSWORD: `titanium-${stack}-redis-password`,
+      API_GATEWAY_REDIS_PASSWORD: `titanium-${stack}-redis-api-gateway-password`,
+      USER_SERVICE_REDIS_PASSWORD: `titanium-${stack}-redis-user-service-password`,
+      BLOG_SERVICE_REDIS_PASSWORD: `titanium-${stack}-redis-blog-service-password`,
       JWT_PRIVATE_KEY: `titanium-${stack}-jwt-signing-key`,
     });
   });

@@ -62,7 +62,7 @@ export class Platform extends pulumi.ComponentResource {
   public readonly namespaces: typeof NAMESPACES;
   /** The application namespace. */
   public readonly appNamespace: string;
-  /** Kubernetes Secret with the keys of `APP_SECRET.keys` (POSTGRES_PASSWORD, the database roles' passwords, REDIS_PASSWORD, JWT_PRIVATE_KEY; in `titanium`). */
+  /** Kubernetes Secret with the keys of `APP_SECRET.keys` (POSTGRES_PASSWORD, the database roles' passwords, the Redis users' passwords, JWT_PRIVATE_KEY; in `titanium`). */
   public readonly appSecretName: string;
   /** `dependsOn` this: Ready only once the app Secret holds the real values from Secret Manager. */
   public readonly appSecretReady: pulumi.Resource;

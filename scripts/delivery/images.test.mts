@@ -14,9 +14,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATION_COMMAND, MIGRATION_IMAGE_SERVICE } from "../../components/apps/apps.js";
-import { DATABASE_ROLES, SERVICE_PORTS } from "../../components/apps/topology.js";
+import { DATABASE_ROLES, REDIS_USERS, SERVICE_PORTS } from "../../components/apps/topology.js";
 import { ENTRYPOINTS, RUNTIME_ENV } from "../../services/kit/src/contract.js";
 import { freePort, startLocalRedis, type LocalRedis } from "../../services/kit/src/local/index.js";
+import { REDIS_CLIENTS, REDIS_PASSWORD_ENV, redisAclLines } from "../../services/kit/src/redis-acl.js";
 import { startTestPostgres, type TestPostgres } from "../../services/kit/src/testing/index.js";
 import { loadConfig, SERVICE_NAMES, type ServiceName } from "../../stacks/config.js";
 import { one, ofType, type ProgramRun, readStackConfig, type RecordedResource, configuredRun } from "../../stacks/harness.js";
@@ -164,7 +165,8 @@ const SECRET_VALUES: Record<string, string> = {
   POSTGRES_PASSWORD: "unused: the test database's own password replaces it",
   // The services' own roles: the migration Job sets these passwords, the services log in with them.
   ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(18).toString("base64url")])),
-  REDIS_PASSWORD: randomBytes(18).toString("base64url"),
+  // The Redis users' (the probes' and each service's own): the services log in as theirs.
+  ...Object.fromEntries(Object.values(REDIS_USERS).map((u) => [u.passwordKey, randomBytes(18).toString("base64url")])),
   JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
 };
 
@@ -246,7 +248,9 @@ describe("each image's production install, reproduced from a clean folder, start
     work = mkdtempSync(path.join(tmpdir(), "titanium-images-"));
     pg = await startTestPostgres({ migrate: false });
     mkdirSync(path.join(work, "redis"));
-    redis = await startLocalRedis({ port: await freePort(), dir: path.join(work, "redis"), password: SECRET_VALUES.REDIS_PASSWORD });
+    // The cluster's users (redis-acl.ts), with the Secret's passwords: each service logs in as its own.
+    const acl = redisAclLines(Object.fromEntries(REDIS_CLIENTS.map((c) => [c, SECRET_VALUES[REDIS_PASSWORD_ENV[c]]!])) as Parameters<typeof redisAclLines>[0]);
+    redis = await startLocalRedis({ port: await freePort(), dir: path.join(work, "redis"), acl });
     const db = new URL(pg.url);
     local = {
       PGHOST: db.hostname,
@@ -356,6 +360,13 @@ describe("each image's production install, reproduced from a clean folder, start
       expect(health.status, output).toBe(200);
       const ready = await waitForOk(`http://127.0.0.1:${port}${c.readinessProbe.httpGet.path}`, child, () => output);
       expect(ready.status, output).toBe(200);
+      // Logged in to Redis as its own user with the Deployment's REDIS_USERNAME and Secret key (the ACL the
+      // cluster's Redis gets): ready, not degraded. The ready check can run before the first connection is up.
+      if (svc in REDIS_USERS) {
+        await expect
+          .poll(async () => ((await (await fetch(`http://127.0.0.1:${port}${c.readinessProbe.httpGet.path}`)).json()) as { checks: Record<string, string> }).checks.redis, { timeout: 5000 })
+          .toBe("ok");
+      }
       if (svc === "user-service") {
         // A signup hashes with Argon2id in a worker that loads @node-rs/argon2's native binary from
         // the image's production install.

@@ -42,14 +42,16 @@ const cellOf = (rule: RateRule, subject: string, scale: number): Cell => {
 /**
  * GCRA (the generic cell rate algorithm) over several keys at once, atomically in Redis: either every
  * rule admits the request and all are charged, or none is charged and the longest wait is returned.
- * Time comes from Redis, so gateway replicas with skewed clocks agree. A key after the rules' keys (one
- * more KEY than ARGV pairs) is read and returned with an admission: another value the request needs (the
- * micro-cache's generation) in the same round trip, one command instead of two.
+ * Time comes from Redis, so gateway replicas with skewed clocks agree. A key after the ARGV pairs (an odd
+ * ARGV count) is read and returned with an admission: another value the request needs (the micro-cache's
+ * generation) in the same round trip, one command instead of two. It is an argument, not a KEY: Redis' ACL
+ * counts a script's KEYS as read and written, and the gateway's Redis user may only read the blog's generation
+ * (services/kit/src/redis-acl.ts); the GET inside is checked as a read.
  */
 const GCRA_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = #ARGV / 2
+local n = #KEYS
 local tats = {}
 local wait = 0
 for i = 1, n do
@@ -68,7 +70,7 @@ if wait > 0 then return {0, math.ceil(wait)} end
 for i = 1, n do
   redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now) + 1000)
 end
-if #KEYS > n then return {1, 0, redis.call('GET', KEYS[n + 1]) or false} end
+if #ARGV > 2 * n then return {1, 0, redis.call('GET', ARGV[2 * n + 1]) or false} end
 return {1, 0}
 `;
 
@@ -135,9 +137,9 @@ export class RateLimiter {
     const redis = this.redis as GcraRedis | undefined;
     if (redis && redis.status === "ready") {
       try {
-        const args = cells.flatMap((c) => [c.intervalMs, c.burst]);
+        const args: (string | number)[] = cells.flatMap((c) => [c.intervalMs, c.burst]);
         const keys = cells.map((c) => c.key);
-        if (read !== undefined) keys.push(read);
+        if (read !== undefined) args.push(read);
         const [ok, wait, value] = await redis.titaniumGcra(keys.length, ...keys, ...args);
         this.warned = false;
         if (ok !== 1) return { allowed: false, retryAfterMs: Number(wait), store: "redis" };

@@ -45,11 +45,13 @@ const lastValues = (params: Record<string, string[]>): Record<string, string | u
 export const CACHE_TTL = { list: 60, post: 300, categories: 600 } as const;
 /** Every cache key embeds this generation; a write bumps it, so no stale list, post or count survives a write. */
 export const CACHE_GENERATION_KEY = BLOG_CACHE_GENERATION_KEY;
+/** Where the cache files its entries (`blog:<generation>:<key>`): the blog-service's Redis user may use `blog:*` only. */
+export const CACHE_PREFIX = "blog:";
 
 export function createApp(deps: BlogServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("blog-service");
   const repo = new BlogRepo(deps.sql);
-  const cache = new GenerationCache(deps.redis, deps.logger, { generationKey: CACHE_GENERATION_KEY, prefix: "blog:" });
+  const cache = new GenerationCache(deps.redis, deps.logger, { generationKey: CACHE_GENERATION_KEY, prefix: CACHE_PREFIX });
 
   const app = createServiceApp({
     service: "blog-service",

@@ -28,6 +28,9 @@ describe("environment", () => {
     const env = loadEnv(schema, { DATABASE_URL: "postgres://u@h/db", REDIS_HOST: "r", REDIS_PASSWORD: "s3cret" });
     expect(postgresUrl(env)).toBe("postgres://u@h/db");
     expect(redisUrl(env)).toBe("redis://:s3cret@r:6379");
+    // A service's own ACL user (redis-acl.ts): ioredis sends AUTH <user> <password>.
+    const own = loadEnv(schema, { DATABASE_URL: "postgres://u@h/db", REDIS_HOST: "r", REDIS_USERNAME: "blog-service", REDIS_PASSWORD: "p@ss/word" });
+    expect(redisUrl(own)).toBe("redis://blog-service:p%40ss%2Fword@r:6379");
   });
 
   it("names every bad or missing variable", () => {

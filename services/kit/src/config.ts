@@ -123,11 +123,15 @@ export function withPostgres<T extends z.ZodRawShape>(shape: T) {
   );
 }
 
-/** Redis (cache and rate limits): `REDIS_URL`, or host/port/password. Unset means "no Redis" (degraded). */
+/**
+ * Redis (cache and rate limits): `REDIS_URL`, or host/port and the service's own user and password (`REDIS_USERNAME`:
+ * its ACL user, `redis-acl.ts`; unset logs in as `default`). Unset means "no Redis" (degraded).
+ */
 export const redisEnv = {
   REDIS_URL: optionalString.pipe(z.union([z.undefined(), url(["redis:", "rediss:"])])),
   REDIS_HOST: optionalString,
   REDIS_PORT: int(6379, 1, 65535),
+  REDIS_USERNAME: optionalString,
   REDIS_PASSWORD: optionalString,
 };
 
@@ -203,6 +207,7 @@ export interface RedisSettings {
   REDIS_URL?: string | undefined;
   REDIS_HOST?: string | undefined;
   REDIS_PORT: number;
+  REDIS_USERNAME?: string | undefined;
   REDIS_PASSWORD?: string | undefined;
 }
 
@@ -227,6 +232,7 @@ export function redisUrl(s: RedisSettings): string | undefined {
   const u = new URL("redis://localhost");
   u.hostname = s.REDIS_HOST;
   u.port = String(s.REDIS_PORT);
+  if (s.REDIS_USERNAME) u.username = encodeURIComponent(s.REDIS_USERNAME);
   if (s.REDIS_PASSWORD) u.password = encodeURIComponent(s.REDIS_PASSWORD);
   return u.toString();
 }

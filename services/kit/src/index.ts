@@ -10,6 +10,7 @@ export * from "./metrics.js";
 export * from "./migrate.js";
 export * from "./openapi.js";
 export * from "./redis.js";
+export * from "./redis-acl.js";
 export * from "./roles.js";
 export * from "./request-id.js";
 export * from "./security.js";

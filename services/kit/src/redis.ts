@@ -63,6 +63,9 @@ export function createRedis(opts: RedisOptions): Redis {
     // Commands issued in the same tick share one write: under load, far fewer syscalls per request.
     enableAutoPipelining: true,
     lazyConnect: false,
+    // No CLIENT SETINFO on connect: the services' Redis users may not run CLIENT (redis-acl.ts), and each
+    // refused command would fill the ACL log.
+    disableClientInfo: true,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3_000),
   });
   // A Redis that keeps its connections but stops answering (a hung process, a paused VM) would make every

@@ -44,7 +44,8 @@ export interface UserServiceDeps {
 export const PROFILE_TTL_SECONDS = 300;
 /** Profiles are cached under a generation; bumping it is how an invalidation missed while Redis was down is paid. */
 export const PROFILE_GENERATION_KEY = "user:gen";
-const PROFILE_PREFIX = "user:";
+/** Where the cache files a profile (`user:<generation>:<username>`): the user-service's Redis user may use `user:*` only. */
+export const PROFILE_PREFIX = "user:";
 /** Where the cache files a profile (for tests that look into Redis). */
 export const profileKey = (username: string, generation: string) => cacheEntryKey(PROFILE_PREFIX, generation, foldUsername(username));
 

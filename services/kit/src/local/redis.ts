@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { waitForPort } from "./ports.js";
 
@@ -20,7 +21,14 @@ export interface LocalRedisOptions {
    * persistence would: a restarted Redis then still holds the entries written before it stopped.
    */
   persist?: boolean;
+  /** `requirepass` (the `default` user's password). */
   password?: string;
+  /**
+   * ACL `user` lines (`redisAclLines` of redis-acl.ts, and any more): written to `<dir>/redis.conf` (mode 0600,
+   * hashed passwords only), which the server reads first. The returned `url` then carries no login: build each
+   * user's with `redisUrlAs`.
+   */
+  acl?: string[];
   onLog?: (line: string) => void;
   /** The server binary (default `redis-server` from PATH). */
   command?: string;
@@ -33,6 +41,12 @@ export async function startLocalRedis(opts: LocalRedisOptions): Promise<LocalRed
   mkdirSync(opts.dir, { recursive: true });
   const args = ["--port", String(opts.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", opts.persist ? "yes" : "no", "--dir", opts.dir];
   if (opts.password) args.push("--requirepass", opts.password);
+  if (opts.acl) {
+    const conf = join(opts.dir, "redis.conf");
+    writeFileSync(conf, `${opts.acl.join("\n")}\n`, { mode: 0o600 });
+    chmodSync(conf, 0o600); // an existing file keeps its mode through writeFileSync
+    args.unshift(conf);
+  }
   const child = spawn(opts.command ?? "redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   const spawned = new Promise<void>((resolve, reject) => {
     child.once("spawn", () => resolve());
