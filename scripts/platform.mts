@@ -170,20 +170,26 @@ function localSigningKey(dataDir: string): string {
 }
 
 /**
- * The passwords of the services' own database roles (kit `roles.ts`): random per data directory, generated on
- * first start and kept beside the cluster's superuser password (git-ignored, 0600). The migration step sets them
- * on every start, so a data directory made before the roles existed gets them too; delete the file to rotate them.
+ * Random passwords for `names`, kept in `file` (git-ignored, 0600) and made on first use: a name the file lacks
+ * (a role or user added since) gets one, the others keep theirs. Delete the file to rotate them all.
  */
-export function localRolePasswords(dataDir: string): Record<DatabaseRole, string> {
-  const file = join(dataDir, "postgres", "role-passwords.json");
-  let known: Partial<Record<DatabaseRole, string>> = {};
-  if (existsSync(file)) known = JSON.parse(readFileSync(file, "utf8")) as Partial<Record<DatabaseRole, string>>;
-  const all = Object.fromEntries(DATABASE_ROLE_NAMES.map((r) => [r, known[r] ?? randomBytes(18).toString("base64url")])) as Record<DatabaseRole, string>;
-  if (DATABASE_ROLE_NAMES.some((r) => known[r] === undefined)) {
+function passwordsInFile<Name extends string>(file: string, names: readonly Name[]): Record<Name, string> {
+  const known = (existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {}) as Partial<Record<Name, string>>;
+  const all = Object.fromEntries(names.map((n) => [n, known[n] ?? randomBytes(18).toString("base64url")])) as Record<Name, string>;
+  if (names.some((n) => known[n] === undefined)) {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(all, null, 2), { mode: 0o600 });
   }
   return all;
+}
+
+/**
+ * The passwords of the services' own database roles (kit `roles.ts`), per data directory, beside the cluster's
+ * superuser password. The migration step sets them on every start, so a data directory made before the roles
+ * existed gets them too.
+ */
+export function localRolePasswords(dataDir: string): Record<DatabaseRole, string> {
+  return passwordsInFile(join(dataDir, "postgres", "role-passwords.json"), DATABASE_ROLE_NAMES);
 }
 
 /** The local Redis' administrator: not in the cluster's ACL (which has none), for tests and a developer's redis-cli. */
@@ -191,21 +197,10 @@ export const LOCAL_REDIS_ADMIN = "admin";
 
 /**
  * The passwords of the local Redis' users (kit `redis-acl.ts`, the cluster's ACL) and of its local-only
- * {@link LOCAL_REDIS_ADMIN}: random per data directory, generated on first start and kept in the Redis folder
- * (git-ignored, 0600); delete the file to rotate them. Redis' config holds only their SHA-256.
+ * {@link LOCAL_REDIS_ADMIN}, per data directory, in the Redis folder. Redis' config holds only their SHA-256.
  */
 export function localRedisPasswords(dataDir: string): Record<RedisClientName | typeof LOCAL_REDIS_ADMIN, string> {
-  const file = join(dataDir, "redis", "users.json");
-  const names = [...REDIS_CLIENTS, LOCAL_REDIS_ADMIN] as const;
-  type Name = (typeof names)[number];
-  let known: Partial<Record<Name, string>> = {};
-  if (existsSync(file)) known = JSON.parse(readFileSync(file, "utf8")) as Partial<Record<Name, string>>;
-  const all = Object.fromEntries(names.map((n) => [n, known[n] ?? randomBytes(18).toString("base64url")])) as Record<Name, string>;
-  if (names.some((n) => known[n] === undefined)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify(all, null, 2), { mode: 0o600 });
-  }
-  return all;
+  return passwordsInFile(join(dataDir, "redis", "users.json"), [...REDIS_CLIENTS, LOCAL_REDIS_ADMIN]);
 }
 
 /** The local Redis' ACL: the cluster's lines (`redisAclLines`), then the local-only administrator. */
