@@ -222,6 +222,9 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     for (const svc of ["auth-service", "user-service", "blog-service"]) {
       expect(one(run(), T.deployment, `apps-${svc}-deployment`).dependsOn).toContain(job.urn);
     }
+    // The backup logs in as its own role, which the Job creates and gives its password: a CronJob switched to it
+    // before the Job has run (a fresh stack, the first deploy of the roles, a Job that failed) dumps nothing.
+    expect(one(run(), T.cronJob, "apps-backup-cronjob").dependsOn).toContain(job.urn);
     expect(job.dependsOn).toContain(one(run(), T.statefulSet, "apps-postgres-statefulset").urn);
   });
 

@@ -217,7 +217,9 @@ export class TitaniumApps extends pulumi.ComponentResource {
       callees: calleesOf(BACKUP),
       platform,
       provider,
-      dependsOn: [...ready, postgres],
+      // It logs in as its own role, which the migrations create and give their password: a CronJob switched to it
+      // before the Job ran (a fresh stack, the roles' first deploy, a failed Job) would dump nothing.
+      dependsOn: [...ready, postgres, migrations.job],
     }, child);
 
     if (args.features.loadGenerator.enabled) {
