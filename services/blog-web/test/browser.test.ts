@@ -624,6 +624,18 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("a link to a category that no longer has posts says so and leads to all posts", async () => {
+    const { page } = await tab();
+    await page.goto(`${base}/blog/?category=gone-${id}`);
+    await page.getByRole("heading", { level: 1, name: `No category “gone-${id}”` }).waitFor();
+    await page.getByText(`No post is in a category “gone-${id}”`).waitFor();
+    expect(await page.title()).toContain(`gone-${id}`);
+    await page.getByRole("link", { name: "See all posts" }).click();
+    await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();
+    expect(new URL(page.url()).searchParams.get("category")).toBeNull();
+    expectCleanPages();
+  });
+
   it("says when posts are loading, when no post matches, and when the API limits the rate", async () => {
     const { page } = await tab();
     // A slow list: the loading state shows while it waits.

@@ -214,6 +214,18 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
     if (current && !params.q && !params.author) {
       heading.textContent = t("list.headingCategory", { category: current.name });
       ctx.setTitle(heading.textContent);
+    } else if (params.category && !current && !params.q && !params.author) {
+      // An old link to a category whose last post went (an empty category leaves the list): say so, not "Latest posts".
+      heading.textContent = t("list.headingNoCategory", { category: params.category });
+      ctx.setTitle(heading.textContent);
+      if (page.status === "fulfilled" && page.value.posts.length === 0) {
+        resultsHeading.textContent = ctx.tr.plural("list.count", 0);
+        show(
+          h("p", { class: "empty" }, t("list.noCategory", { category: params.category }), " ",
+            h("a", { attrs: { href: listHref({ page: 1 }) } }, t("list.allPosts"))),
+        );
+        return;
+      }
     }
   }
   if (page.status === "rejected") {
