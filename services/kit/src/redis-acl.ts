@@ -76,8 +76,13 @@ export function redisAclLines(passwords: Record<RedisClientName, string>): strin
 
 /** A Redis URL of `base` (host, port, database) logged in as `client`'s user. */
 export function redisUrlAs(base: string, client: RedisClientName, password: string): string {
+  return redisUrlOfUser(base, REDIS_ACL[client].user, password);
+}
+
+/** A Redis URL of `base` logged in as the ACL user `user` (a client's, or the local platform's administrator). */
+export function redisUrlOfUser(base: string, user: string, password: string): string {
   const u = new URL(base);
-  u.username = encodeURIComponent(REDIS_ACL[client].user);
+  u.username = encodeURIComponent(user);
   u.password = encodeURIComponent(password);
   return u.toString();
 }

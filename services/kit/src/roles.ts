@@ -169,6 +169,14 @@ export async function prepareDatabase(
   return result;
 }
 
+/** A connection URL of the server at `ownerUrl` (host, port, database) logged in as `role`. */
+export function databaseUrlAs(ownerUrl: string, role: DatabaseRole, password: string): string {
+  const u = new URL(ownerUrl);
+  u.username = encodeURIComponent(role);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
 /** The passwords `ROLE_PASSWORD_ENV` names, from an environment (unset or empty ones left out). */
 export function rolePasswordsFrom(env: Record<string, string | undefined>): Partial<Record<DatabaseRole, string>> {
   const out: Partial<Record<DatabaseRole, string>> = {};

@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { createLogger, type Logger } from "../logger.js";
 import { createPostgres, type Sql } from "../db.js";
 import { defaultMigrationsDir, readMigrations } from "../migrate.js";
-import { DATABASE_ROLE_NAMES, type DatabaseRole, prepareDatabase } from "../roles.js";
+import { DATABASE_ROLE_NAMES, type DatabaseRole, databaseUrlAs, prepareDatabase } from "../roles.js";
 import { ensureDatabase, freePort, startLocalPostgres, startLocalRedis } from "../local/index.js";
 
 /**
@@ -58,12 +58,7 @@ export async function startTestPostgres(opts: { migrate?: boolean } = {}): Promi
   const passwords = testRolePasswords(url);
   // The migration command's own steps: roles, migrations, grants.
   if (opts.migrate !== false) await prepareDatabase(sql, readMigrations(defaultMigrationsDir()), { passwords });
-  const urlAs = (role: DatabaseRole) => {
-    const u = new URL(url);
-    u.username = role;
-    u.password = encodeURIComponent(passwords[role]);
-    return u.toString();
-  };
+  const urlAs = (role: DatabaseRole) => databaseUrlAs(url, role, passwords[role]);
   const pools: Sql[] = [];
   return {
     url,
