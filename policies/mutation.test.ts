@@ -356,6 +356,19 @@ const MUTATIONS: Mutation[] = [
       return [...rs, patch];
     },
   },
+  {
+    name: "switches on kube-prometheus-stack's external Thanos Service (type LoadBalancer by the chart's default)",
+    stacks: STACKS,
+    policies: ["k8s-no-load-balancer-service"],
+    apply: (rs) => put(chartRelease(rs, "kube-prometheus-stack"), "values.prometheus.thanosServiceExternal", { enabled: true }),
+  },
+  {
+    name: "adds an unsized container to a chart through its values (extraContainers: rendered as written)",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) =>
+      put(chartRelease(rs, "alloy"), "values.controller.extraContainers", [{ name: "debug", image: "busybox:1.37.0", securityContext: { allowPrivilegeEscalation: false } }]),
+  },
   { name: "drops the PodDisruptionBudgets", stacks: ["prod"], policies: ["k8s-app-high-availability"], apply: (rs) => rs.filter((r) => !/PodDisruptionBudget$/.test(r.type)) },
   {
     name: "sets a PodDisruptionBudget to maxUnavailable 0 (every drain blocks)",

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { configuredRun } from "../stacks/harness";
 import { planSections } from "../stacks/plan-sections";
 import { policiesSection, SECTION_TITLE } from "./report";
-import { deployment, firewall, helmRelease } from "./testing/builders";
+import { container, deployment, firewall, helmRelease } from "./testing/builders";
+import { recorded } from "./testing/fixtures";
 
 describe("the offline plan's Policies section", () => {
   it.each(["dev", "prod"])("is registered and passes the %s stack as the program stands (also in preview)", async (stack) => {
@@ -35,6 +36,19 @@ describe("the offline plan's Policies section", () => {
     expect(section.lines).toContain(
       'MANDATORY  istio-mesh-wide-strict-mtls  (stack)  no mesh-wide STRICT PeerAuthentication in namespace "istio-system" (found 0 PeerAuthentication object(s), none selector-less with mode STRICT there)',
     );
+  });
+  it("blocks on a Kubernetes component whose objects only the provider renders (the offline plan never sees them)", async () => {
+    const run = await configuredRun("dev");
+    // A helm.v4.Chart (or yaml/v2 ConfigGroup) is rendered by the provider's Construct: under the harness's mocks it
+    // has no children, so a privileged, unsized pod in it would reach no policy offline.
+    const chart = recorded("kubernetes:helm.sh/v4:Chart", "debug", { chart: "debug", values: { securityContext: { privileged: true } } }, { custom: false });
+    const section = await policiesSection({ ...run, resources: [...run.resources, chart] });
+    expect(section.blocking).toBe(true);
+    expect(section.lines).toContainEqual(expect.stringMatching(/^MANDATORY {2}\(offline plan\) {2}kubernetes:helm\.sh\/v4:Chart::debug {2}its objects are rendered by the Kubernetes provider/));
+    // Once its objects are in the run (the real preview's shape), they are judged one by one and the component is no finding.
+    const pod = deployment("debug", { containers: [container("debug")] });
+    const rendered = await policiesSection({ ...run, resources: [...run.resources, chart, { ...pod, parent: chart.urn }] });
+    expect(rendered.lines.filter((l) => l.includes("(offline plan)"))).toEqual([]);
   });
   it("says which values a preview could not judge", async () => {
     const run = await configuredRun("dev");

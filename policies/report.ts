@@ -9,6 +9,7 @@ import type { ProgramRun } from "../stacks/harness";
 import type { PlanSection } from "../stacks/plan";
 import type { TitaniumPolicy } from "./lib/policy";
 import { isStackPolicy } from "./lib/policy";
+import { HELM_RELEASE_TYPES, isKubernetesComponent } from "./lib/k8s";
 import { policies as packPolicies } from "./policies";
 import { PACK, runPolicies, type PolicyFinding } from "./testing/engine";
 import { fromRecorded } from "./testing/fixtures";
@@ -33,7 +34,11 @@ export async function policiesSection(
   const findings = [...result.findings].sort(
     (a, b) => (a.level === b.level ? 0 : a.level === "mandatory" ? -1 : 1) || order.get(a.policy)! - order.get(b.policy)! || (a.urn ?? "").localeCompare(b.urn ?? ""),
   );
-  const mandatory = findings.filter((f) => f.level === "mandatory").length;
+  // Kubernetes components whose objects the provider renders (helm.v4 Chart, yaml/v2 ConfigGroup, kustomize...):
+  // a real preview judges those objects one by one, but under the harness's mocks they are never registered,
+  // so no policy has seen them. Each is a blocking line, never a silent pass.
+  const unrendered = run.resources.filter((r) => isKubernetesComponent(r.type) && !HELM_RELEASE_TYPES.includes(r.type) && !run.resources.some((c) => c.parent === r.urn));
+  const mandatory = findings.filter((f) => f.level === "mandatory").length + unrendered.length;
   const unknown = findings.filter((f) => f.kind === "unknown").length;
   const advisory = findings.length - mandatory - unknown;
   const disabled = Object.entries(result.levels).filter(([, l]) => l === "disabled").map(([p]) => p);
@@ -43,6 +48,10 @@ export async function policiesSection(
   const lines = [
     `Pack ${PACK.name}@${PACK.version}, config ${configName}: ${policies.length} policies (${policies.length - stackPolicies} resource, ${stackPolicies} stack) over ${run.resources.length} resources`,
     ...findings.map(renderFinding),
+    ...unrendered.map(
+      (r) =>
+        `${LEVEL_LABEL.mandatory}  (offline plan)  ${r.type}::${r.name}  its objects are rendered by the Kubernetes provider in a real preview and are not in the offline plan, so no policy judged them: register them as resources of their own (or use helm.v3.Release, judged by its values)`,
+    ),
   ];
   if (result.notApplicable.some((n) => !n.urn)) {
     lines.push(`Not applicable: ${result.notApplicable.filter((n) => !n.urn).map((n) => `${n.policy} (${n.reason ?? "no reason"})`).join("; ")}`);

@@ -87,6 +87,18 @@ export function describeContainer(ref: ContainerRef): string {
 export const metadataOf = (props: Obj): Obj => asObj(props.metadata);
 export const labelsOf = (metadata: Obj): Record<string, string> => asObj(metadata.labels) as Record<string, string>;
 
+/**
+ * The namespace a namespaced object lands in: its `metadata.namespace`, else the `namespace` setting of the
+ * Kubernetes provider it is created with (the provider's default for objects that name none), else
+ * `default`. (A namespace in the provider's kubeconfig context is beyond what the engine shows policies.)
+ */
+export function namespaceOf(props: Obj, provider?: { type: string; props: Record<string, unknown> }): string {
+  const ns = metadataOf(props).namespace;
+  if (typeof ns === "string" && ns !== "") return ns;
+  const fromProvider = provider?.type === "pulumi:providers:kubernetes" ? provider.props.namespace : undefined;
+  return typeof fromProvider === "string" && fromProvider !== "" ? fromProvider : "default";
+}
+
 /** `namespace/name` of an object, as far as its inputs say (an auto-named object has no name yet). */
 export function objectName(props: Obj, fallback: string): string {
   try {

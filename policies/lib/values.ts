@@ -145,6 +145,42 @@ export function walkValues(root: unknown, visit: (hit: ValueHit) => void, path =
 }
 
 /**
+ * A container spec written out in a release's values (`extraContainers`, `initContainers`,
+ * `prometheusSpec.containers`, `sidecars`...), which charts render into their pod specs as written: an
+ * object with a string `name` and a string `image`. Tested with `Object.hasOwn` first, so an object
+ * without both keys is never read (an unknown `name` elsewhere in the values stays unread).
+ */
+export function containerSpec(value: unknown): (Obj & { name: string; image: string }) | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const c = value as Obj;
+  if (!Object.hasOwn(c, "name") || !Object.hasOwn(c, "image")) return undefined;
+  return typeof c.name === "string" && typeof c.image === "string" ? (c as Obj & { name: string; image: string }) : undefined;
+}
+
+/**
+ * The container specs a node of a {@link walkValues} walk holds, with their paths: the node itself, or
+ * each element of a list (the walk visits a list, not its elements). An element unknown in preview is
+ * skipped like any other key the walk hands over unknown (a whole container is never an Output).
+ */
+export function containerSpecsAt(path: string, value: unknown): { path: string; container: Obj & { name: string; image: string } }[] {
+  const out: { path: string; container: Obj & { name: string; image: string } }[] = [];
+  const add = (at: string, read: () => unknown) => {
+    let node: unknown;
+    try {
+      node = read();
+    } catch (err) {
+      if (!isUnknownValueError(err)) throw err;
+      return;
+    }
+    const container = containerSpec(node);
+    if (container) out.push({ path: at, container });
+  };
+  if (Array.isArray(value)) for (let i = 0; i < value.length; i++) add(`${path}[${i}]`, () => (value as unknown[])[i]);
+  else add(path, () => value);
+  return out;
+}
+
+/**
  * Inputs of a `helm.v3.Release` that change what it renders beyond `values`, where no policy reads them:
  * `valueYamlFiles` (values files Helm merges over the chart's defaults, assets the pack cannot parse) and
  * `postrender` (a binary that rewrites the rendered manifest).

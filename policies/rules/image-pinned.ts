@@ -1,6 +1,6 @@
 import { chartName, containersOf, describeContainer, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy } from "../lib/policy";
-import { reportOpaqueRelease, walkValues } from "../lib/values";
+import { containerSpecsAt, reportOpaqueRelease, walkValues } from "../lib/values";
 
 /** Why an image reference is not pinned, or undefined when it is (a tag other than `latest`, or a digest). */
 export function imageProblem(image: unknown): string | undefined {
@@ -42,6 +42,14 @@ export const imagePinned = resourcePolicy(
           }
           if (tagKey && value === "latest") report(`values ${path} is "latest"`);
           if (imageKey && typeof value === "string" && /:latest$/.test(value)) report(`values ${path} is ${value}`);
+          // A container spec in the values is rendered as written: its image is judged like a pod's
+          // (untagged means latest; a `:latest` one is reported above).
+          judge.check(() => {
+            for (const { path: at, container: c } of containerSpecsAt(path, value)) {
+              const problem = imageProblem(c.image);
+              if (problem && !/:latest$/.test(c.image)) report(`values ${at} (container "${c.name}") ${problem}`);
+            }
+          });
         });
       });
       return;

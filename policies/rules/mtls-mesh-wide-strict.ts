@@ -1,6 +1,6 @@
 import type { PolicyResource } from "@pulumi/policy";
 import { isPeerAuthentication } from "../lib/istio";
-import { chartName, getPath, HELM_RELEASE_TYPES, objectName, type Obj } from "../lib/k8s";
+import { chartName, getPath, HELM_RELEASE_TYPES, namespaceOf, objectName, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
 import { isUnknownValueError } from "../lib/sdk";
 
@@ -16,9 +16,11 @@ export const deploysToKubernetes = (resources: PolicyResource[]): boolean => res
  * selects every workload too). Reads only the namespace and the selector, each on its own: either one,
  * known, can rule the object out while the other is unknown in preview (its mode never matters here).
  */
-function isMeshWide(props: Obj, rootNamespace: string): boolean {
+function isMeshWide(r: PolicyResource, rootNamespace: string): boolean {
+  const props = r.props as Obj;
   const facts = [
-    () => ((props.metadata ?? {}) as Obj).namespace === rootNamespace,
+    // Without metadata.namespace, the object lands in its provider's default namespace.
+    () => namespaceOf(props, r.provider) === rootNamespace,
     () => {
       const selector = ((props.spec ?? {}) as Obj).selector as Obj | undefined;
       return !(selector && Object.keys((selector.matchLabels ?? {}) as Obj).length > 0);
@@ -91,7 +93,7 @@ export const mtlsMeshWideStrict = stackPolicy<Config>(
     for (const r of candidates) {
       let decided = false;
       judge.check(() => {
-        if (isMeshWide(r.props as Obj, config.rootNamespace)) meshWide.push(r);
+        if (isMeshWide(r, config.rootNamespace)) meshWide.push(r);
         decided = true;
       }, r.urn);
       // A candidate whose namespace or selector is unknown is reported by the judge: it may be one more mesh-wide policy.

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../stacks/harness";
 import { put } from "../testing/mutate";
 import { check, messages } from "../testing/check";
-import { unknown } from "../testing/fixtures";
+import { recorded, unknown } from "../testing/fixtures";
 import { deployment, destinationRule, helmRelease, namespace, peerAuthentication } from "../testing/builders";
 import { mtlsDestinationRule } from "./mtls-destination-rule";
 import { mtlsMeshWideStrict } from "./mtls-mesh-wide-strict";
@@ -96,6 +96,15 @@ describe("istio-destination-rule-mtls", () => {
 });
 
 describe("istio-mesh-wide-strict-mtls (stack)", () => {
+  it("counts a selector-less PeerAuthentication without metadata.namespace in its provider's default namespace", async () => {
+    const provider = recorded("pulumi:providers:kubernetes", "mesh-k8s", { kubeconfig: "{}", namespace: "istio-system" }, { custom: true });
+    const second = peerAuthentication("legacy", "istio-system", { mtls: { mode: "UNSET" } });
+    delete (second.inputs.metadata as Record<string, unknown>).namespace;
+    second.provider = `${provider.urn}::provider-id`;
+    expect(messages(await check(mtlsMeshWideStrict, [appNamespace, meshWide, provider, second]))).toEqual([
+      '2 mesh-wide PeerAuthentications (no selector) in namespace "istio-system" (istio-system/default, legacy): Istio applies only the oldest, so the mesh\'s mode depends on creation order; keep exactly one, with mode STRICT',
+    ]);
+  });
   it("passes with a selector-less STRICT PeerAuthentication in istio-system", async () => {
     const run = await check(mtlsMeshWideStrict, [appNamespace, meshWide]);
     expect(run.findings).toEqual([]);
@@ -201,6 +210,17 @@ describe("istio-sidecar-injection (stack)", () => {
     const run = await check(sidecarInjection, [appNamespace, optOut]);
     expect(messages(run)).toEqual(['titanium/redis opts out of sidecar injection (sidecar.istio.io/inject: "false")']);
     expect(run.findings[0]!.urn).toBe(optOut.urn);
+  });
+  it("places a workload without metadata.namespace in its Kubernetes provider's default namespace, as the provider does", async () => {
+    const provider = recorded("pulumi:providers:kubernetes", "apps-k8s", { kubeconfig: "{}", namespace: "titanium" }, { custom: true });
+    const optOut = deployment("redis", { podAnnotations: { "sidecar.istio.io/inject": "false" } });
+    delete (optOut.inputs.metadata as Record<string, unknown>).namespace;
+    optOut.provider = `${provider.urn}::provider-id`;
+    expect(messages(await check(sidecarInjection, [appNamespace, provider, optOut]))).toEqual(['redis opts out of sidecar injection (sidecar.istio.io/inject: "false")']);
+    // Without a provider namespace it lands in `default`, which is no application namespace.
+    const inDefault = structuredClone(optOut);
+    inDefault.provider = undefined;
+    expect((await check(sidecarInjection, [appNamespace, inDefault])).findings).toEqual([]);
   });
   it("reads a pod's own choice as istiod does: the label over the annotation, anything but yes/true/on/y (any case) skips injection", async () => {
     for (const no of ["false", "False", "no", "off", "0", "n", "disabled"]) expect(podOptsOut({}, { "sidecar.istio.io/inject": no }), no).toBe(no);

@@ -1,16 +1,29 @@
 import { chartName, getPath, HELM_RELEASE_TYPES, objectName, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { reportOpaqueRelease, walkValues } from "../lib/values";
+import { isOn, reportOpaqueRelease, toggleSchema, walkValues, type ValuesToggle } from "../lib/values";
+
+/** A values path of a Service type whose chart default is LoadBalancer, and the switch that renders that Service (always, when absent). */
+export interface ChartServiceType {
+  path: string;
+  enabledBy?: ValuesToggle;
+}
 
 interface Config extends BaseConfig {
-  chartServiceTypeDefaults: Record<string, string[]>;
+  chartServiceTypeDefaults: Record<string, ChartServiceType[]>;
 }
 
 /**
  * Charts whose default Service type is LoadBalancer (checked in shared/charts): their values must
- * set another type explicitly. The Istio gateway chart defaults `service.type` to LoadBalancer.
+ * set another type explicitly wherever that Service is rendered. The Istio gateway chart defaults
+ * `service.type` to LoadBalancer; kube-prometheus-stack (88.5.3) its external Thanos sidecar Service's
+ * `prometheus.thanosServiceExternal.type`, rendered when `prometheus.thanosServiceExternal.enabled` is on.
  */
-export const DEFAULT_CHART_SERVICE_TYPES: Record<string, string[]> = { gateway: ["service.type"] };
+export const DEFAULT_CHART_SERVICE_TYPES: Record<string, ChartServiceType[]> = {
+  gateway: [{ path: "service.type" }],
+  "kube-prometheus-stack": [
+    { path: "prometheus.thanosServiceExternal.type", enabledBy: { path: "prometheus.thanosServiceExternal.enabled", default: false } },
+  ],
+};
 
 /** No Service of type LoadBalancer: public traffic enters only through Titanium's own GCP load balancer. */
 export const noLoadBalancerService = resourcePolicy<Config>(
@@ -26,9 +39,12 @@ export const noLoadBalancerService = resourcePolicy<Config>(
       properties: {
         chartServiceTypeDefaults: {
           type: "object",
-          additionalProperties: { type: "array", items: { type: "string" } },
+          additionalProperties: {
+            type: "array",
+            items: { type: "object", properties: { path: { type: "string" }, enabledBy: toggleSchema }, required: ["path"], additionalProperties: false },
+          },
           default: DEFAULT_CHART_SERVICE_TYPES,
-          description: "Per chart, the values paths of Service types whose chart default is LoadBalancer.",
+          description: "Per chart, the values paths of Service types whose chart default is LoadBalancer, each with the values switch that renders its Service (`enabledBy`; always rendered when absent).",
         },
       },
     },
@@ -51,8 +67,10 @@ export const noLoadBalancerService = resourcePolicy<Config>(
         else if (value === "LoadBalancer") report(`values ${path} is LoadBalancer`);
       });
       const chart = chartName(props);
-      for (const path of (chart && config.chartServiceTypeDefaults[chart]) || []) {
-        if (getPath(values, path) === undefined) report(`chart "${chart}" defaults ${path} to LoadBalancer and the values do not set it`);
+      for (const { path, enabledBy } of (chart && config.chartServiceTypeDefaults[chart]) || []) {
+        if (enabledBy && !isOn(values, enabledBy)) continue;
+        const on = enabledBy ? ` (on: ${enabledBy.path})` : "";
+        if (getPath(values, path) === undefined) report(`chart "${chart}" defaults ${path} to LoadBalancer${on} and the values do not set it`);
       }
     });
   },

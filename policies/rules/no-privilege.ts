@@ -12,7 +12,7 @@ import {
   type WorkloadMatcher,
 } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
-import { reportOpaqueRelease, valuesOwner, walkValues, type ValuesOwner } from "../lib/values";
+import { containerSpecsAt, reportOpaqueRelease, valuesOwner, walkValues, type ValuesOwner } from "../lib/values";
 
 /** Values keys that grant privilege whatever chart reads them (a security context's fields). */
 const PRIVILEGE_VALUES: Record<string, string> = { privileged: "privileged", allowPrivilegeEscalation: "able to escalate privileges" };
@@ -100,6 +100,23 @@ export const noPrivilege = resourcePolicy<Config>(
             .filter((e) => e.capabilities !== undefined && (e.charts ?? []).includes(owner.chart) && (e.namespace === undefined || e.namespace === owner.namespace))
             .flatMap((e) => e.capabilities!);
         walkValues(props.values, ({ path, key, value, unknown }) => {
+          // A container spec in the values (`extraContainers`...) is rendered as written: escalation must be
+          // off in it, as in a pod's container, unless an entry for the chart admits it as privileged.
+          if (!unknown) {
+            judge.check(() => {
+              for (const { path: at, container: c } of containerSpecsAt(path, value)) {
+                const owner = valuesOwner(props, chart, at);
+                const admitted = config.allowed.some(
+                  (e) => e.capabilities === undefined && (e.charts ?? []).includes(owner.chart) && (e.namespace === undefined || e.namespace === owner.namespace) && coversContainer(e, c.name),
+                );
+                const escalation = ((c.securityContext ?? {}) as Obj).allowPrivilegeEscalation;
+                // An explicit `true` is reported below, by its key.
+                if (!admitted && escalation !== false && escalation !== true) {
+                  report(`chart "${chart}": values ${at} (container "${c.name}") does not forbid privilege escalation (allowPrivilegeEscalation: false)`);
+                }
+              }
+            });
+          }
           const isAdd = key === "add" && /(^|\.)capabilities\.add$/.test(path);
           if (!Object.hasOwn(PRIVILEGE_VALUES, key) && !isAdd && key !== "capabilities" && key !== "procMount") return;
           if (unknown) {

@@ -1,6 +1,6 @@
 import { chartName, containersOf, describeContainer, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy, type TitaniumResourcePolicy } from "../lib/policy";
-import { reportOpaqueRelease } from "../lib/values";
+import { containerSpecsAt, reportOpaqueRelease, walkValues } from "../lib/values";
 
 /**
  * For each platform chart, the values paths that hold a workload's `resources` block, e.g.
@@ -46,6 +46,18 @@ export function resourceLimitsPolicy(chartWorkloads: ChartWorkloadTable, chartSw
       const props = args.props as Obj;
       if (HELM_RELEASE_TYPES.includes(args.type)) {
         judge.check(() => reportOpaqueRelease(props, chartName(props) ?? "(none)", report));
+        // Container specs written out in the values (`extraContainers`, `initContainers`...): the chart
+        // renders them as they are, at paths no table lists, so each must carry its own resources.
+        judge.check(() => {
+          walkValues(props.values, ({ path, value }) => {
+            judge.check(() => {
+              for (const { path: at, container: c } of containerSpecsAt(path, value)) {
+                const missing = missingQuantities(c.resources);
+                if (missing.length > 0) report(`chart "${chartName(props) ?? "(none)"}" values ${at} (container "${c.name}") lacks resources.${missing.join(", resources.")}`);
+              }
+            });
+          });
+        });
         judge.check(() => {
           const chart = chartName(props);
           const paths = chart === undefined ? undefined : chartWorkloads[chart];

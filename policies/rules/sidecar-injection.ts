@@ -1,5 +1,5 @@
 import type { PolicyResource } from "@pulumi/policy";
-import { chartName, getPath, globMatch, HELM_RELEASE_TYPES, isPodBearing, labelsOf, metadataOf, objectName, podTemplate, type Obj } from "../lib/k8s";
+import { chartName, getPath, globMatch, HELM_RELEASE_TYPES, isPodBearing, labelsOf, metadataOf, namespaceOf, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
 import { releaseNamespace, reportOpaqueRelease, valuesOwner, walkValues } from "../lib/values";
 import { deploysToKubernetes } from "./mtls-mesh-wide-strict";
@@ -201,8 +201,7 @@ export const sidecarInjection = stackPolicy<Config>(
     for (const r of args.resources.filter((x) => isPodBearing(x.type))) {
       judge.check(() => {
         const props = r.props as Obj;
-        const ns = metadataOf(props).namespace;
-        const namespace = typeof ns === "string" ? ns : "default";
+        const namespace = namespaceOf(props, r.provider);
         if (!isApp(namespace)) return;
         if (!namespaces.has(namespace)) {
           report(`${objectName(props, r.name)} runs in application namespace "${namespace}", which the stack does not create, so its injection cannot be verified`, r.urn);

@@ -52,6 +52,15 @@ describe("k8s-resource-limits", () => {
     ]);
   });
 
+  it("refuses a container spec passed through chart values (extraContainers, initContainers) without requests and limits", async () => {
+    const policy = resourceLimitsPolicy({ alloy: ["controller.resources"] });
+    const debug = { name: "debug", image: "ghcr.io/x/debug:1.0.0" };
+    const values = (extra: object) => ({ controller: { resources: sized, extraContainers: [{ ...debug, ...extra }] } });
+    expect((await check(policy, helmRelease("alloy", "alloy", values({ resources: sized }), "logging"))).findings).toEqual([]);
+    expect(messages(await check(policy, helmRelease("alloy", "alloy", values({ resources: { requests: sized.requests } }), "logging")))).toEqual([
+      'chart "alloy" values controller.extraContainers[0] (container "debug") lacks resources.limits.cpu, resources.limits.memory',
+    ]);
+  });
   it("reports a chart missing from the table (unknown chart = violation)", async () => {
     const release = helmRelease("loki", "grafana/loki", { singleBinary: { resources: sized } });
     expect(messages(await check(resourceLimits, release))).toEqual([expect.stringContaining('Helm chart "loki" is not in the chart-workload table')]);
@@ -99,6 +108,13 @@ describe("k8s-no-privilege", () => {
       'chart "kube-prometheus-stack": values prometheusOperator.containerSecurityContext.allowPrivilegeEscalation is true (its pods are able to escalate privileges)',
     ]);
     expect((await check(noPrivilege, helmRelease("monitoring", "kube-prometheus-stack", { grafana: { replicas: 1 } }, "monitoring"))).findings).toEqual([]);
+  });
+  it("holds a container spec passed through chart values (extraContainers) to the pod rule: escalation explicitly off", async () => {
+    const values = (securityContext?: object) => ({ controller: { extraContainers: [{ name: "debug", image: "ghcr.io/x/debug:1.0.0", ...(securityContext ? { securityContext } : {}) }] } });
+    expect((await check(noPrivilege, helmRelease("alloy", "alloy", values({ allowPrivilegeEscalation: false }), "logging"))).findings).toEqual([]);
+    expect(messages(await check(noPrivilege, helmRelease("alloy", "alloy", values(), "logging")))).toEqual([
+      'chart "alloy": values controller.extraContainers[0] (container "debug") does not forbid privilege escalation (allowPrivilegeEscalation: false)',
+    ]);
   });
   it("rejects an unmasked /proc (procMount other than Default), in a container or in a Helm release's values", async () => {
     const unmasked = deployment("api", { containers: [container("api", { securityContext: { allowPrivilegeEscalation: false, procMount: "Unmasked" } })], podSpec: { hostUsers: false } });
@@ -402,6 +418,14 @@ describe("k8s-image-pinned", () => {
     const listed = await check(imagePinned, helmRelease("alloy", "alloy", { extraArgs: ["--a", unknown, "--b"], later: [{ image: { tag: "latest" } }] }));
     expect(messages(listed)).toEqual(['values later[0].image.tag is "latest"']);
   });
+  it("judges the image of a container spec passed through chart values like a pod's: untagged means latest", async () => {
+    const values = (image: string) => ({ controller: { extraContainers: [{ name: "debug", image }] } });
+    expect((await check(imagePinned, helmRelease("alloy", "alloy", values("busybox:1.37.0")))).findings).toEqual([]);
+    expect(messages(await check(imagePinned, helmRelease("alloy", "alloy", values("busybox"))))).toEqual([
+      'values controller.extraContainers[0] (container "debug") is not pinned (busybox has no tag or digest, so it means :latest)',
+    ]);
+    expect(messages(await check(imagePinned, helmRelease("alloy", "alloy", values("busybox:latest"))))).toEqual(["values controller.extraContainers[0].image is busybox:latest"]);
+  });
 });
 
 describe("k8s-no-load-balancer-service", () => {
@@ -416,6 +440,16 @@ describe("k8s-no-load-balancer-service", () => {
     ]);
     expect(messages(await check(noLoadBalancerService, helmRelease("kps", "kube-prometheus-stack", { grafana: { service: { type: "LoadBalancer" } } })))).toEqual([
       "values grafana.service.type is LoadBalancer",
+    ]);
+  });
+  it("catches kube-prometheus-stack's external Thanos Service, LoadBalancer by default once it is switched on", async () => {
+    // prometheus.thanosServiceExternal.type defaults to LoadBalancer (kube-prometheus-stack 88.5.3 values.yaml).
+    const kps = (values: Record<string, unknown>) => helmRelease("kps", "kube-prometheus-stack", values, "monitoring");
+    expect((await check(noLoadBalancerService, kps({}))).findings).toEqual([]);
+    expect((await check(noLoadBalancerService, kps({ prometheus: { thanosServiceExternal: { enabled: false } } }))).findings).toEqual([]);
+    expect((await check(noLoadBalancerService, kps({ prometheus: { thanosServiceExternal: { enabled: true, type: "ClusterIP" } } }))).findings).toEqual([]);
+    expect(messages(await check(noLoadBalancerService, kps({ prometheus: { thanosServiceExternal: { enabled: true } } })))).toEqual([
+      'chart "kube-prometheus-stack" defaults prometheus.thanosServiceExternal.type to LoadBalancer (on: prometheus.thanosServiceExternal.enabled) and the values do not set it',
     ]);
   });
 });
