@@ -103,7 +103,8 @@ export class K3sServers extends pulumi.ComponentResource {
           shieldedInstanceConfig: SHIELDED_VM,
           metadata: nodeMetadata(script),
           allowStoppingForUpdate: true,
-          // `pulumi up --refresh` starts a server that a Spot preemption stopped.
+          // `pulumi up --refresh` starts a stopped server while the API answers through the others (not
+          // dev's only server: the refresh of the Kubernetes objects fails first; bootstrap runbook).
           desiredStatus: "RUNNING",
           deletionProtection: args.protect,
         },

@@ -293,6 +293,31 @@ describe("startup scripts", () => {
     expect(formatted.calls.filter((c) => c.startsWith("mkfs.ext4"))).toEqual([`mkfs.ext4 -q -F -m 0 -L k3s-data ${disk(blank)}`]);
   });
 
+  it("keeps one /etc/fstab entry for the data disk, the current disk's, when the disk is replaced (bootstrap runbook)", () => {
+    const node = fakeNode(prod, { dataDisk: true });
+    const script = serverScript(prod, 0);
+    expect(node.run(script).status).toBe(0);
+    const entries = () => node.file("etc/fstab").split("\n").filter((line) => line.includes(" /var/lib/rancher/k3s "));
+    const [first] = entries();
+    expect(entries()).toHaveLength(1);
+    // "prod server whose data disk was lost": a new, blank disk under the same device name, then a restart.
+    const disk = path.join(node.root, DATA_DISK_DEVICE);
+    rmSync(`${disk}.fs`);
+    writeFileSync(disk, Buffer.alloc(1024 * 1024));
+    rmSync(path.join(node.fake, "mounted"), { recursive: true, force: true });
+    const restarted = node.run(script);
+    expect(restarted.status, restarted.stderr).toBe(0);
+    expect(restarted.calls.filter((c) => c.startsWith("mkfs.ext4"))).toHaveLength(1);
+    // systemd mounts a mount point's first entry: the old disk's, gone, would keep K3s (RequiresMountsFor) down at every boot.
+    const uuid = readFileSync(`${disk}.fs`, "utf8").trim();
+    expect(entries()).toEqual([`UUID=${uuid} /var/lib/rancher/k3s ext4 defaults,nofail,discard 0 2`]);
+    expect(entries()[0]).not.toBe(first);
+    expect(node.file("etc/fstab")).toContain("LABEL=root / ext4 rw,discard,errors=remount-ro 0 1");
+    const again = node.run(script);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain("/etc/fstab");
+  });
+
   it("keeps the node password on the data disk, so a replaced server (new boot disk, same name) is let back in", () => {
     const node = fakeNode(prod, { dataDisk: true });
     const script = serverScript(prod, 0);
@@ -393,6 +418,30 @@ describe("startup scripts", () => {
     expect(node.file("etc/hosts")).toContain("10.128.0.77 api.k3s.example.org # titanium: K3s API");
     expect(node.file("etc/hosts")).not.toContain("k3s-api.dev.titanium.example.org");
     expect(node.file("etc/hosts")).toContain("127.0.0.1 localhost");
+  });
+
+  it("restarts a unit systemd started at boot that is not ready yet, when the boot changed its configuration", () => {
+    // A reboot with new metadata: systemd started the enabled unit (Type=notify) before the startup script, and
+    // it is still activating (an agent waiting for the API, a server for its etcd peers) on the old configuration.
+    const node = fakeNode(dev);
+    expect(node.run(agentScript(dev)).status).toBe(0);
+    const unit = "k3s-agent.service";
+    rmSync(path.join(node.fake, "active", unit));
+    mkdirSync(path.join(node.fake, "activating"), { recursive: true });
+    writeFileSync(path.join(node.fake, "activating", unit), "");
+    const unchanged = node.run(agentScript(dev));
+    expect(unchanged.status, unchanged.stderr).toBe(0);
+    expect(unchanged.calls.filter((c) => /systemctl (start|restart)/.test(c))).toEqual([]);
+    const moved = renderAgentScript({
+      k3sVersion: VERSION,
+      apiDnsName: "api.k3s.example.org",
+      apiInternalIp: "10.128.0.77",
+      agentTokenSecret: "projects/123456789012/secrets/titanium-dev-k3s-agent-token",
+    });
+    const changed = node.run(moved);
+    expect(changed.status, changed.stderr).toBe(0);
+    expect(changed.calls).toContain(`systemctl restart --no-block ${unit}`);
+    expect(changed.calls).not.toContain(`systemctl start --no-block ${unit}`);
   });
 
   it("refuses to render a value that could break out of its quotes", () => {

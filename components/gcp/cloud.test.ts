@@ -49,6 +49,7 @@ function portsOf(allow: { protocol: string; ports?: string[] }): [number, number
 interface Rule {
   name: string;
   sourceRanges: string[];
+  destinationRanges?: string[];
   targetTags: string[];
   allows: { protocol: string; ports?: string[] }[];
 }
@@ -106,6 +107,8 @@ describe("firewall", () => {
       for (const rule of rules(run)) {
         expect(rule.targetTags.length, `${rule.name} applies to every VM`).toBeGreaterThan(0);
         if (!rule.sourceRanges.some((r) => covers(r, "0.0.0.0/0"))) continue;
+        // Open to the world only for packets addressed to the ingress load balancer, never to a node's own address.
+        expect(rule.destinationRanges, `${rule.name} admits the world to every address of its VMs`).toEqual([run.outputs.publicIp]);
         for (const allow of rule.allows) {
           const ports = portsOf(allow);
           expect(ports, `${rule.name} opens all ports to the world`).not.toBe("all");

@@ -62,6 +62,13 @@ export class Cloud extends pulumi.ComponentResource {
     const keep = { parent: this, protect: args.protect };
 
     this.network = new Network(`${name}-net`, { region: args.region, subnetCidr: args.network.subnetCidr }, child);
+    const external = (suffix: string, description: string) =>
+      new gcp.compute.Address(
+        `${name}-${suffix}`,
+        { region: args.region, addressType: "EXTERNAL", networkTier: "PREMIUM", description },
+        keep,
+      ).address;
+    this.publicIp = external("ingress-ip", "Titanium ingress load balancer");
     this.tags = nodeTags(args.prefix);
     new Firewall(
       `${name}-fw`,
@@ -71,6 +78,7 @@ export class Cloud extends pulumi.ComponentResource {
         subnetCidr: args.network.subnetCidr,
         adminCidrs: args.network.adminCidrs,
         ingressPorts: [args.ingress.httpPort, args.ingress.httpsPort],
+        ingressAddress: this.publicIp,
         ingressHealthCheckNodePort: args.ingress.healthCheckNodePort,
       },
       child,
@@ -114,13 +122,6 @@ export class Cloud extends pulumi.ComponentResource {
       child,
     ).bucketName;
 
-    const external = (suffix: string, description: string) =>
-      new gcp.compute.Address(
-        `${name}-${suffix}`,
-        { region: args.region, addressType: "EXTERNAL", networkTier: "PREMIUM", description },
-        keep,
-      ).address;
-    this.publicIp = external("ingress-ip", "Titanium ingress load balancer");
     this.apiPublicIp = external("api-ip", "Titanium K3s API for operators (admin CIDRs)");
     this.apiInternalIp = new gcp.compute.Address(
       `${name}-api-internal-ip`,

@@ -45,6 +45,12 @@ export interface FirewallArgs {
   adminCidrs: string[];
   /** Ports the ingress load balancer forwards (the gateway Service's ports). */
   ingressPorts: number[];
+  /**
+   * The ingress load balancer's reserved address. A passthrough load balancer delivers packets still
+   * addressed to it: the rule open to the internet admits that destination only, not the agents' own
+   * addresses (as GKE's rules for its passthrough load balancers do).
+   */
+  ingressAddress: pulumi.Input<string>;
   /** The gateway Service's healthCheckNodePort, probed by the ingress load balancer. */
   ingressHealthCheckNodePort: number;
 }
@@ -52,8 +58,9 @@ export interface FirewallArgs {
 /**
  * The cluster's ingress rules, each as narrow as it can be. Nothing opens SSH, the K3s API,
  * the kubelet or all ports to the internet; the only rule open to 0.0.0.0/0 is the ingress load
- * balancer's, on exactly its ports, to the agents (a passthrough load balancer keeps the client's
- * address as the source, so the rule cannot be narrower than the clients).
+ * balancer's, on exactly its ports, to the agents, for packets addressed to the load balancer (a
+ * passthrough load balancer keeps the client's address as the source, so the rule cannot be
+ * narrower than the clients).
  */
 export class Firewall extends pulumi.ComponentResource {
   /** Every rule, by purpose. */
@@ -86,6 +93,7 @@ export class Firewall extends pulumi.ComponentResource {
       }),
       ingressTraffic: rule("ingress-traffic", "Clients through the passthrough ingress load balancer (client address preserved)", {
         sourceRanges: [ANYWHERE],
+        destinationRanges: [args.ingressAddress],
         targetTags: [args.tags.agent],
         allows: [{ protocol: "tcp", ports: args.ingressPorts.map(String) }],
       }),

@@ -200,15 +200,19 @@ UNIT
 }
 
 # Start the unit, or restart it when this run changed its binary, unit or configuration.
+# A unit that is "activating" runs too: at a reboot systemd starts the enabled unit before this script,
+# and K3s (Type=notify) stays activating until it is ready (a server waiting for its etcd peers, an agent
+# for the API). It runs the old binary and configuration, and `start` would leave it at that.
 run_unit() {
-  local unit=$1 unit_changed=$2
+  local unit=$1 unit_changed=$2 state
   if ((unit_changed)); then
     systemctl daemon-reload
   fi
   systemctl enable --quiet "$unit"
-  if systemctl is-active --quiet "$unit"; then
+  state=$(systemctl is-active "$unit") || true
+  if [[ $state == active || $state == activating || $state == reloading ]]; then
     if ((CHANGED)); then
-      log "configuration changed: restarting $unit"
+      log "configuration changed: restarting $unit ($state)"
       systemctl restart --no-block "$unit"
     else
       log "$unit is running and up to date"

@@ -32,11 +32,18 @@ mount_data_disk() {
     die "blkid could not probe the data disk $DATA_DISK_DEVICE (exit $probe): not formatting it"
   fi
   uuid=$(blkid -s UUID -o value "$device")
+  [[ -n $uuid ]] || die "blkid found no UUID on the data disk $DATA_DISK_DEVICE"
   mkdir -p "$K3S_DATA_DIR"
   [[ -f $ROOT/etc/fstab ]] || : >"$ROOT/etc/fstab"
-  if ! grep -q "^UUID=$uuid " "$ROOT/etc/fstab"; then
-    printf 'UUID=%s /var/lib/rancher/k3s ext4 defaults,nofail,discard 0 2\n' "$uuid" >>"$ROOT/etc/fstab"
-    log "added the data disk to /etc/fstab"
+  # One entry for the mount point, this disk's: a replaced data disk (bootstrap runbook) leaves the old
+  # disk's entry behind, and systemd mounts the first entry of a mount point (the missing disk), so K3s,
+  # which requires the mount, would not start at boot.
+  local entry
+  entry="UUID=$uuid /var/lib/rancher/k3s ext4 defaults,nofail,discard 0 2"
+  if ! grep -qxF "$entry" "$ROOT/etc/fstab" || (($(grep -c '[[:space:]]/var/lib/rancher/k3s[[:space:]]' "$ROOT/etc/fstab") > 1)); then
+    { grep -v '[[:space:]]/var/lib/rancher/k3s[[:space:]]' "$ROOT/etc/fstab" || true; printf '%s\n' "$entry"; } |
+      write_file 0644 "$ROOT/etc/fstab" || true
+    log "the data disk (UUID $uuid) is the /etc/fstab entry of /var/lib/rancher/k3s"
   fi
   if ! mountpoint -q "$K3S_DATA_DIR"; then
     mount -o defaults,discard "$device" "$K3S_DATA_DIR"
