@@ -44,6 +44,25 @@ function pods(run: ProgramRun): { owner: RecordedResource; spec: Obj; meta: Obj 
     });
 }
 
+/**
+ * Istio's retry policy on a route that states none, and on every route of a host with no VirtualService
+ * (pilot/pkg/networking/core/route/retry: twice on a connection failure, a refused stream, or a 503).
+ */
+const ISTIO_DEFAULT_RETRIES = { attempts: 2, retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes,503" };
+/** Envoy retry conditions under which the request was never sent to the service. */
+const NEVER_SENT = ["connect-failure", "refused-stream"];
+/**
+ * The route a caller's sidecar takes to `host` for `method`: the first matching route of the host's mesh
+ * VirtualService (one without `gateways`, or naming `mesh`), else Istio's default route (all methods, default retries).
+ */
+function meshRoute(run: ProgramRun, host: string, port: number, method: string): Obj | undefined {
+  const vs = ofType(run, T.vs)
+    .map((r) => input(r).spec as Obj)
+    .find((v) => ((v.gateways as string[] | undefined) ?? ["mesh"]).includes("mesh") && (v.hosts as string[]).includes(host));
+  if (!vs) return { route: [{ destination: { host, port: { number: port } } }] };
+  return (vs.http as Obj[]).find((r) => !r.match || (r.match as Obj[]).some((m) => !m.method || new RegExp(`^(${m.method.regex})$`).test(method)));
+}
+
 describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
   const run = () => runs[stack]!;
   const config = () => loadConfig(stack, readStackConfig(stack));
@@ -148,6 +167,19 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
       expect(hpa).toBeUndefined();
       expect(pdb).toBeUndefined();
       expect(deployment.ignoreChanges).toEqual([]);
+    }
+  });
+
+  it.each(SERVICE_NAMES)("%s: its callers' sidecars retry reads, and a write only when it never reached the service", (svc) => {
+    const host = `${svc}.titanium.svc.cluster.local`;
+    for (const method of ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]) {
+      const route = meshRoute(run(), host, SERVICE_PORTS[svc], method);
+      // Every method still reaches the service, on its port.
+      expect(route?.route, `${svc} ${method}`).toEqual([{ destination: { host, port: { number: SERVICE_PORTS[svc] } } }]);
+      const retries = (route!.retries ?? ISTIO_DEFAULT_RETRIES) as { attempts: number; retryOn?: string };
+      if (method === "GET" || method === "HEAD") continue;
+      // A 503 or a reset may come after the service committed the write: never sent twice.
+      if (retries.attempts > 0) expect(retries.retryOn!.split(",").filter((c) => !NEVER_SENT.includes(c)), `${svc} ${method}`).toEqual([]);
     }
   });
 

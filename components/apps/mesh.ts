@@ -6,6 +6,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy";
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule";
+import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
 import type { ResourceSpec } from "../../stacks/config";
 import type { AppPlatform, PodGroup } from "./inputs";
 
@@ -14,6 +15,7 @@ type NetworkPolicyPeer = k8s.types.input.networking.v1.NetworkPolicyPeer;
 type NetworkPolicyPort = k8s.types.input.networking.v1.NetworkPolicyPort;
 export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy["spec"]>;
 export type DestinationRuleSpec = NonNullable<IDestinationRule["spec"]>;
+type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
 
 /**
  * The istio-agent port: health probes rewritten by the injector and `/stats/prometheus`, where the
@@ -145,6 +147,33 @@ export function destinationRuleSpec(host: string, kind: "http" | "tcp"): Destina
         ? { outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 50 } }
         : {}),
     },
+  };
+}
+
+/**
+ * Retries of a request that is not a read, between sidecars: only when it never reached the service (the
+ * connection failed, or an HTTP/2 stream was refused unprocessed). Without a VirtualService every sidecar
+ * applies Istio's default policy to every method, twice on a 503 too, and the server's sidecar answers 503
+ * for a request whose service was cut off mid-answer (a pod past its drain grace, a crash): a POST that
+ * had already committed would be sent again to another replica (a second post, a refresh token rotated
+ * twice, which revokes its whole session family).
+ */
+export const MESH_WRITE_RETRIES = { attempts: 2, retryOn: "connect-failure,refused-stream" } as const;
+
+/**
+ * The in-mesh routes of one HTTP service (its callers' sidecars; the public routes are `ingress.ts`'):
+ * reads keep Istio's default retries (twice, on a connection failure or a 503), anything else gets
+ * {@link MESH_WRITE_RETRIES}. No timeout: the callers bound their own requests.
+ */
+export function meshVirtualServiceSpec(host: string, port: number): VirtualServiceSpec {
+  const route = [{ destination: { host, port: { number: port } } }];
+  return {
+    hosts: [host],
+    // No `gateways`: the sidecars of the mesh only.
+    http: [
+      { name: "reads", match: [{ method: { regex: "GET|HEAD" } }], route },
+      { name: "writes", route, retries: { ...MESH_WRITE_RETRIES } },
+    ],
   };
 }
 

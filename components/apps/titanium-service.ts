@@ -1,6 +1,6 @@
 /**
- * One Titanium service on the mesh: ServiceAccount, hardened Deployment, Service, DestinationRule,
- * AuthorizationPolicy and NetworkPolicy, plus HPA and PodDisruptionBudget when autoscaling is on.
+ * One Titanium service on the mesh: ServiceAccount, hardened Deployment, Service, DestinationRule, in-mesh
+ * VirtualService (retries), AuthorizationPolicy and NetworkPolicy, plus HPA and PodDisruptionBudget when autoscaling is on.
  * Used for all four services; what differs between them is data (image, port, env, peers, sizes).
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -13,6 +13,7 @@ import {
   authorizationPolicySpec,
   containerSecurity,
   destinationRuleSpec,
+  meshVirtualServiceSpec,
   networkPolicySpec,
   podSecurity,
   resourcesOf,
@@ -158,6 +159,14 @@ export class TitaniumService extends pulumi.ComponentResource {
       kind: "DestinationRule",
       metadata: { name: svc, namespace, labels },
       spec: destinationRuleSpec(host, "http"),
+    }, { ...child, dependsOn: args.dependsOn });
+
+    // Its callers' sidecars retry a write only when it never reached the service (Istio's default retries 503s too).
+    new k8s.apiextensions.CustomResource(`${name}-virtual-service`, {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: svc, namespace, labels },
+      spec: meshVirtualServiceSpec(host, args.port),
     }, { ...child, dependsOn: args.dependsOn });
 
     new k8s.apiextensions.CustomResource(`${name}-authorization-policy`, {
