@@ -32,12 +32,30 @@ const IN_CLUSTER = "https://kubernetes.default.svc";
 const TEAM_NAMESPACE_LABELS = { "app.kubernetes.io/name": "team-namespace", "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" };
 /** Kubernetes' own namespaces: never a destination. */
 const KUBERNETES_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
-/** Kinds a team's app may not create: Argo CD's own (a project of its own is an escape), RBAC, network and mesh policy, quotas. */
+/**
+ * Kinds a team's app may not create: Argo CD's own (a project of its own is an escape), RBAC, network and mesh policy,
+ * quotas; External Secrets' (a `SecretStore` without `auth` reads Secret Manager as the controller's node, the agents'
+ * account that reads the application's secrets; a generator mints that account's tokens); Istio's traffic objects, the
+ * Gateway API's and Ingresses (a `Gateway` selecting the ingress gateway's pods, a `VirtualService` bound to the shared
+ * one, or an `Ingress` of class `istio`, which istiod programs into the pods labelled `istio: ingressgateway`, puts
+ * routes on the public gateway, to the admin UIs under paths the admin-CIDR policy does not cover among them);
+ * the Prometheus operator's (one Prometheus selects monitors and rules in every namespace: a monitor with
+ * `honorLabels` writes series as `namespace="titanium"`, a rule fires or inhibits the platform's alerts); K3s' Helm
+ * controller's (it runs a `HelmChart`'s install Job bound to `cluster-admin`).
+ * Argo CD matches `group` and `kind` as globs.
+ */
 const TEAM_DENIED_KINDS = [
   { group: "argoproj.io", kind: "*" },
   { group: "rbac.authorization.k8s.io", kind: "*" },
   { group: "networking.k8s.io", kind: "NetworkPolicy" },
+  { group: "networking.k8s.io", kind: "Ingress" },
   { group: "security.istio.io", kind: "*" },
+  { group: "networking.istio.io", kind: "*" },
+  { group: "gateway.networking.k8s.io", kind: "*" },
+  { group: "external-secrets.io", kind: "*" },
+  { group: "*.external-secrets.io", kind: "*" },
+  { group: "monitoring.coreos.com", kind: "*" },
+  { group: "helm.cattle.io", kind: "*" },
   { group: "", kind: "ResourceQuota" },
   { group: "", kind: "LimitRange" },
 ];
@@ -123,6 +141,8 @@ export class ArgoCd extends pulumi.ComponentResource {
       const root = args.rootApp;
       // The team namespaces: restricted pods, and no way to the metadata server, whose token is the
       // agents' identity (it reads the application secrets, ADR 0012); teams cannot add policies.
+      // In force before the root Application syncs anything into the team namespaces.
+      const teamGuards: pulumi.Resource[] = [];
       for (const team of root.teamNamespaces) {
         const namespace = new k8s.core.v1.Namespace(
           `${name}-${team}`,
@@ -134,10 +154,43 @@ export class ArgoCd extends pulumi.ComponentResource {
           },
           k,
         );
-        noMetadataServer(`${name}-${team}-no-metadata-server`, team, TEAM_NAMESPACE_LABELS, { ...k, dependsOn: [namespace] });
+        teamGuards.push(namespace, noMetadataServer(`${name}-${team}-no-metadata-server`, team, TEAM_NAMESPACE_LABELS, { ...k, dependsOn: [namespace] }));
       }
+      // A Service of any namespace may claim any address as an `externalIPs` entry, and kube-proxy then takes the
+      // traffic to it: the load balancer's address on the HTTPS port included, the gateway's (CVE-2020-8554). Services
+      // are a kind teams need, so the API server refuses the field in their namespaces instead.
+      const noExternalIps = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+        `${name}-team-no-external-ips`,
+        {
+          metadata: { name: "team-services-no-external-ips" },
+          spec: {
+            failurePolicy: "Fail",
+            matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services"] }] },
+            validations: [
+              {
+                expression: "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+                message: "Services in team namespaces may not set spec.externalIPs (they would take the traffic to those addresses)",
+              },
+            ],
+          },
+        },
+        k,
+      );
+      const noExternalIpsBinding = new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+        `${name}-team-no-external-ips`,
+        {
+          metadata: { name: "team-services-no-external-ips" },
+          spec: {
+            policyName: "team-services-no-external-ips",
+            validationActions: ["Deny"],
+            matchResources: { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [...root.teamNamespaces] }] } },
+          },
+        },
+        { ...k, dependsOn: [noExternalIps] },
+      );
+      teamGuards.push(noExternalIps, noExternalIpsBinding);
       // Teams' apps: only in their namespaces, namespaced objects only, and none of the kinds that grant
-      // rights or change isolation (Argo CD's own, RBAC, network and mesh policy, quotas).
+      // rights or change isolation (TEAM_DENIED_KINDS).
       project("gitops", {
         description: "Extra apps synced by Argo CD; only in the team namespaces Pulumi creates, never cluster-scoped objects",
         sourceRepos: [root.repoURL],
@@ -169,7 +222,7 @@ export class ArgoCd extends pulumi.ComponentResource {
             syncPolicy: { automated: { prune: true, selfHeal: true } },
           },
         },
-        { ...k, dependsOn: [release] },
+        { ...k, dependsOn: [release, ...teamGuards] },
       );
     }
 

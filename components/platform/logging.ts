@@ -36,6 +36,13 @@ const levelTemplate =
   "{{ end }}";
 
 /**
+ * Labels `loki.source.kubernetes` puts on every stream besides its target's (Alloy's kubetail
+ * `PrepareLabels`): `instance` is `<namespace>/<pod>:<container>`, a pod name in a label, and `job`
+ * the component's id. The pipeline drops both.
+ */
+export const SOURCE_ADDED_LABELS = ["instance", "job"] as const;
+
+/**
  * Alloy pipeline: every pod's logs through the Kubernetes API (one Deployment, no host mounts),
  * labelled with namespace, app and container only (no pod names or request ids: bounded
  * cardinality); the Titanium services' JSON logs also get their `level` as a label.
@@ -69,6 +76,11 @@ loki.source.kubernetes "pods" {
 
 loki.process "pods" {
   forward_to = [loki.write.loki.receiver]
+
+  // loki.source.kubernetes adds instance="<namespace>/<pod>:<container>" (a new stream per pod) and job.
+  stage.label_drop {
+    values = ${JSON.stringify([...SOURCE_ADDED_LABELS])}
+  }
 
   stage.match {
     selector = "{namespace=\\"${NAMESPACES.app}\\"}"
