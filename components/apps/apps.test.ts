@@ -131,7 +131,10 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(dr.host).toBe(`${svc}.titanium.svc.cluster.local`);
     expect(dr.trafficPolicy.tls.mode).toBe("ISTIO_MUTUAL");
     expect(dr.trafficPolicy.connectionPool.http.http1MaxPendingRequests).toBeGreaterThan(0);
-    expect(dr.trafficPolicy.outlierDetection.consecutive5xxErrors).toBeGreaterThan(0);
+    // Unreachable pods are ejected; a 503 (load shed, database down) never ejects one.
+    expect(dr.trafficPolicy.outlierDetection).toMatchObject({ splitExternalLocalOriginErrors: true, consecutive5xxErrors: 0 });
+    expect(dr.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures).toBeGreaterThan(0);
+    expect(dr.trafficPolicy.outlierDetection.consecutiveGatewayErrors ?? 0).toBe(0);
 
     const ap = input(one(run(), T.ap, `apps-${svc}-authorization-policy`)).spec;
     expect(ap.action).toBe("ALLOW");

@@ -129,6 +129,22 @@ export function authorizationPolicySpec(podLabels: Record<string, string>, calle
   return { selector: { matchLabels: podLabels }, action: "ALLOW", rules };
 }
 
+/**
+ * Ejection of a pod its callers cannot reach (connection refused or reset, timeouts: Envoy's local-origin
+ * errors), not of one that answers 5xx. The services answer 503 when they shed load (the gateway's
+ * in-flight cap) or lose their database, and ejecting on those would move a replica's share of an
+ * overload onto the others, which then shed and are ejected in turn; a pod whose dependencies are down
+ * leaves the endpoints through its readiness probe instead.
+ */
+export const OUTLIER_DETECTION = {
+  splitExternalLocalOriginErrors: true,
+  consecutiveLocalOriginFailures: 5,
+  consecutive5xxErrors: 0,
+  interval: "10s",
+  baseEjectionTime: "30s",
+  maxEjectionPercent: 50,
+} as const;
+
 /** DestinationRule traffic policy: Istio mTLS always, bounded pools, and ejection of failing pods. */
 export function destinationRuleSpec(host: string, kind: "http" | "tcp"): DestinationRuleSpec {
   return {
@@ -143,9 +159,7 @@ export function destinationRuleSpec(host: string, kind: "http" | "tcp"): Destina
             }
           : // Data stores: the services pool their own connections; this only caps runaway clients.
             { tcp: { maxConnections: 200, connectTimeout: "2s", tcpKeepalive: { time: "60s", interval: "20s" } } },
-      ...(kind === "http"
-        ? { outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 50 } }
-        : {}),
+      ...(kind === "http" ? { outlierDetection: OUTLIER_DETECTION } : {}),
     },
   };
 }
