@@ -6,9 +6,10 @@
 # without a result file was NOT checked (its job crashed before writing one, was cancelled, or its
 # artifact is missing) and counts like a failed check, so a crashed check can never close the issue.
 # Usage: drift-issue.sh <results dir> <expected stacks as a JSON array, e.g. ["dev","prod"]>
-# The issue is found by its author (the workflow's bot) and its hidden marker (or, for one opened
-# before the marker existed, its title), not by the label alone: a person's issue that carries the
-# label is never taken over or closed.
+# The issue is found among the open issues of its author (the workflow's bot) by its hidden marker
+# (or, for one opened before the marker existed, its title), not by the label: a person's issue that
+# carries the label is never taken over or closed, and a report whose label a person removed is still
+# the one updated (and labelled again), never joined by a second.
 # Environment: GH_TOKEN (issues: write), GITHUB_REPOSITORY, GITHUB_SERVER_URL and GITHUB_RUN_ID
 # (for the run link), GH (default gh), DRIFT_LABEL (default drift), DRIFT_AUTHOR (default
 # github-actions[bot], the login GITHUB_TOKEN acts as).
@@ -72,23 +73,33 @@ trap 'rm -f "$body" "$note"' EXIT
   echo "Next steps: docs/runbooks/deploy.md, section \"Drift\" (adopt the change in code, or \`pulumi up\` to revert it)."
 } >"$body"
 
-open_issue="$("$gh" api --paginate "repos/$repo/issues?labels=$label&state=open&per_page=100" |
+# The bot's open issues, NOT the open issues carrying the label: a person may take the label off an
+# open report (triage, a relabel), and a lookup by label would then miss it and open a second one the
+# next night. The label is put back whenever the report is updated.
+creator="$(jq -rn --arg author "$author" '$author | @uri')"
+open_issue="$("$gh" api --paginate "repos/$repo/issues?creator=$creator&state=open&per_page=100" |
   jq -rs --arg marker "$marker" --arg author "$author" --arg title "$title" '[add // [] | .[]
     | select(.pull_request == null and .user.login == $author
         and (((.body // "") | startswith($marker)) or .title == $title))]
     | sort_by(.number) | first | .number // empty')"
 
+# The label may exist already; creating it is only needed once.
+ensure_label() {
+  "$gh" api -X POST "repos/$repo/labels" -f "name=$label" -f color=d93f0b \
+    -f "description=The cloud differs from the Pulumi program" >/dev/null 2>&1 || true
+}
+
 if ((dirty > 0)); then
   if [[ -n "$open_issue" ]]; then
     "$gh" api -X PATCH "repos/$repo/issues/$open_issue" -F "body=@$body" >/dev/null
+    ensure_label
+    "$gh" api -X POST "repos/$repo/issues/$open_issue/labels" -f "labels[]=$label" >/dev/null
     drifting="$(jq -r '[.[] | select(.result != "clean" and .result != "unchecked" and .result != "busy") | .stack] | join(", ")' <<<"$all")"
     echo "${drifting:+Still drifting: $drifting. }${unchecked:+Not checked: $unchecked. }([run]($run_url))" >"$note"
     "$gh" api -X POST "repos/$repo/issues/$open_issue/comments" -F "body=@$note" >/dev/null
     echo "drift-issue: updated issue #$open_issue"
   else
-    # The label may exist already; creating it is only needed once.
-    "$gh" api -X POST "repos/$repo/labels" -f "name=$label" -f color=d93f0b \
-      -f "description=The cloud differs from the Pulumi program" >/dev/null 2>&1 || true
+    ensure_label
     "$gh" api -X POST "repos/$repo/issues" -f "title=$title" \
       -F "body=@$body" -f "labels[]=$label" >/dev/null
     echo "drift-issue: opened an issue labelled $label"

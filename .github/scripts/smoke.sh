@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Smoke test through the public endpoint after a deploy: the site answers /health (the blog-service's)
-# and the blog API lists posts (a JSON array), which needs the gateway, the blog service and PostgreSQL.
-# Retries while the rollout settles.
+# Smoke test through the public endpoint after a deploy: every public health route answers 200 (the
+# site's /health is the blog-service's; /api/users/health and /api/auth/health reach the user- and
+# auth-service through the api-gateway: HEALTH_PATHS in components/apps/ingress.ts), and the blog API
+# lists posts (a JSON array), which needs the gateway, the blog service and PostgreSQL. Without the
+# gateway's two, a deploy that cut the route to login or signup (a VirtualService, an
+# AuthorizationPolicy, a crashing auth- or user-service) would pass. Retries while the rollout settles.
 #
 #   smoke.sh <base url>                       e.g. smoke.sh https://203.0.113.10
 #   smoke.sh --stack-outputs <outputs.json>   the stack's ingressUrl, trusting its ingressCaCertificate (if any)
@@ -53,12 +56,17 @@ check() {
   fi
 }
 
+# The public health routes (components/apps/ingress.ts HEALTH_PATHS; a test keeps them equal).
+health_paths=(/health /api/users/health /api/auth/health)
+
 for ((attempt = 1; attempt <= attempts; attempt++)); do
   failures=""
-  message="$(check /health any)" || failures+="$message; "
+  for path in "${health_paths[@]}"; do
+    message="$(check "$path" any)" || failures+="$message; "
+  done
   message="$(check /blog/api/posts array)" || failures+="$message; "
   if [[ -z "$failures" ]]; then
-    echo "smoke: $base answers /health and /blog/api/posts (attempt $attempt)"
+    echo "smoke: $base answers ${health_paths[*]} and /blog/api/posts (attempt $attempt)"
     exit 0
   fi
   echo "smoke: attempt $attempt/$attempts: ${failures%; }"

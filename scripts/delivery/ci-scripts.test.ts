@@ -12,6 +12,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HEALTH_PATHS } from "../../components/apps/ingress";
 import { SERVICE_NAMES } from "../../stacks/config";
 import { configuredRun, type ProgramRun, readStackConfig, runProgram } from "../../stacks/harness";
 import { stackNames } from "../../stacks/plan";
@@ -491,9 +492,13 @@ describe("reaching the cluster and the public endpoint", () => {
     let base = "";
     let posts: unknown = [];
     let healthStatus = 200;
+    // The public health routes other than the site's (the user- and auth-service through the api-gateway), by path.
+    const routeStatus: Record<string, number> = {};
     const answer = (req: IncomingMessage, res: ServerResponse) => {
       if (req.url === "/health") {
         res.writeHead(healthStatus).end();
+      } else if (req.url && HEALTH_PATHS.includes(req.url)) {
+        res.writeHead(routeStatus[req.url] ?? 200).end();
       } else if (req.url === "/blog/api/posts") {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(posts));
       } else res.writeHead(404).end();
@@ -511,7 +516,7 @@ describe("reaching the cluster and the public endpoint", () => {
       healthStatus = 200;
       const r = await scriptAsync("smoke.sh", [`${base}/`], env);
       expect(r.status, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toContain("answers /health and /blog/api/posts (attempt 1)");
+      expect(r.stdout).toMatch(/answers \/health .*and \/blog\/api\/posts \(attempt 1\)/);
     });
 
     it("fails, saying why, when the API answers something else or health fails", async () => {
@@ -520,6 +525,26 @@ describe("reaching the cluster and the public endpoint", () => {
       const r = await scriptAsync("smoke.sh", [base], env);
       expect(r.status).toBe(1);
       expect(r.stdout).toContain("attempt 2/2: /health: HTTP 503; /blog/api/posts: expected a JSON array");
+    });
+
+    it("checks every public health route the ingress defines: a broken route to the auth- or user-service fails it", async () => {
+      posts = [{ id: 1, title: "hello" }];
+      healthStatus = 200;
+      const text = readFileSync(path.join(SCRIPTS, "smoke.sh"), "utf8");
+      const listed = /^health_paths=\(([^)]*)\)$/m.exec(text)?.[1]?.split(/\s+/).filter(Boolean);
+      expect(listed?.sort()).toEqual([...HEALTH_PATHS].sort());
+      expect(HEALTH_PATHS.length).toBeGreaterThan(1);
+      for (const route of HEALTH_PATHS.filter((p) => p !== "/health")) {
+        for (const p of HEALTH_PATHS) delete routeStatus[p];
+        routeStatus[route] = 503;
+        const r = await scriptAsync("smoke.sh", [base], env);
+        expect(r.status, `${route}: ${r.stdout}`).toBe(1);
+        expect(r.stdout).toContain(`${route}: HTTP 503`);
+      }
+      for (const p of HEALTH_PATHS) delete routeStatus[p];
+      const ok = await scriptAsync("smoke.sh", [base], env);
+      expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+      for (const route of HEALTH_PATHS) expect(ok.stdout).toContain(route);
     });
 
     it("reads the endpoint from the stack outputs", async () => {
@@ -579,7 +604,7 @@ describe("reaching the cluster and the public endpoint", () => {
         const withIp = selfSigned("with-ip", "IP:127.0.0.1");
         const r = await smokeOverHttps(withIp, withIp.cert);
         expect(r.status, r.stdout + r.stderr).toBe(0);
-        expect(r.stdout).toMatch(/smoke: https:\/\/127\.0\.0\.1:\d+ answers \/health and \/blog\/api\/posts/);
+        expect(r.stdout).toMatch(/smoke: https:\/\/127\.0\.0\.1:\d+ answers \/health [^\n]*and \/blog\/api\/posts/);
       });
 
       it("fails naming the reason when the certificate has no IP SAN (what it had before), or is not trusted", async () => {
@@ -850,6 +875,34 @@ describe("drift", () => {
     write("dev", "clean");
     expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain(`issue #${reopened.number} stays open`);
     expect(drifts().find((i) => i.number === reopened.number)!.state).toBe("open");
+  });
+
+  it("drift-issue.sh finds its open report by author and marker, not by the label: a report a person unlabelled is updated, never joined by a second", () => {
+    const stateFile = path.join(tmp, "gh-drift-unlabelled.json");
+    const bot = "github-actions[bot]";
+    // Last night's report, whose drift label someone took off while triaging; a person's labelled issue beside it.
+    const report = { number: 11, title: "Drift: the cloud differs from the Pulumi program", state: "open", body: "<!-- titanium:drift-report -->\nold", labels: [], user: { login: bot } };
+    const persons = { number: 12, title: "drift?", state: "open", body: "<!-- titanium:drift-report -->\nquoted", labels: [{ name: "drift" }], user: { login: "alice" } };
+    writeFileSync(stateFile, JSON.stringify({ issues: [report, persons], labels: ["drift"] }));
+    const results = path.join(tmp, "drift-unlabelled");
+    mkdirSync(results);
+    writeFileSync(path.join(results, "drift-dev.json"), JSON.stringify({ stack: "dev", result: "drift", log: "" }));
+    const env = { GH: path.join(FAKES, "gh.mjs"), FAKE_GH_STATE: stateFile, GITHUB_REPOSITORY: "acme/titanium", GITHUB_RUN_ID: "101" };
+    const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as { issues: { number: number; state: string; body: string; labels: { name: string }[]; user: { login: string } }[] };
+
+    const r = script("drift-issue.sh", [results, JSON.stringify(["dev"])], env);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("updated issue #11");
+    expect(state().issues.filter((i) => i.user.login === bot && i.state === "open")).toHaveLength(1);
+    const updated = state().issues.find((i) => i.number === 11)!;
+    expect(updated.body).toContain("| `dev` | drift");
+    expect(updated.labels.map((l) => l.name)).toEqual(["drift"]);
+    expect(state().issues.find((i) => i.number === 12)).toEqual(persons);
+
+    // Clean again: that same report is closed, the person's issue stays.
+    writeFileSync(path.join(results, "drift-dev.json"), JSON.stringify({ stack: "dev", result: "clean", log: "" }));
+    expect(script("drift-issue.sh", [results, JSON.stringify(["dev"])], env).stdout).toContain("closed issue #11");
+    expect(state().issues.find((i) => i.number === 12)!.state).toBe("open");
   });
 
   it("drift-issue.sh counts an expected stack without a result as not checked: a crashed check never closes the issue", () => {

@@ -142,6 +142,24 @@ describe("commands", () => {
   });
 });
 
+describe("the delivery ADRs say what the delivery code does", () => {
+  it("ADR 0051 gives the base image size docs/images.md estimates (compressed)", () => {
+    const table = [...read("docs/images.md").matchAll(/^\| `[\w-]+` \| [\d.]+ MB \| [\d.]+ MB \| ~(\d+) MB \//gm)].map((m) => m[1]);
+    expect(table.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(table).size).toBe(1);
+    const adr = /Images add [^;]*? to a shared ~(\d+) MB base/.exec(read("docs/adr/0051-service-images.md").replace(/\s+/g, " "));
+    expect(adr?.[1]).toBe(table[0]);
+  });
+
+  it("ADR 0050: the registry walk takes only a set built from the deployed commit's image inputs, as resolve-images.sh does", () => {
+    const script = read(".github/scripts/resolve-images.sh");
+    expect(script).toMatch(/image_inputs_fingerprint "\$commit"\)" == "\$wanted" \]\] \|\| continue/);
+    const adr = read("docs/adr/0050-delivery.md").replace(/\s+/g, " ");
+    const walk = /`resolve-images\.sh` walks main's first-parent history.*?and deploys those digests/.exec(adr)?.[0] ?? "";
+    expect(walk).toContain("image inputs (`image-inputs.sh`)");
+  });
+});
+
 describe("links", () => {
   const files = ["README.md", ...markdownUnder("docs")];
 

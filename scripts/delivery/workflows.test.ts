@@ -329,6 +329,35 @@ describe("the workflows use the project's own facts", () => {
     }
   });
 
+  it("the runbook has the protected environments created before the variables that switch the cloud jobs on", () => {
+    // GitHub creates an environment a job names but the repository lacks, unprotected: with the variables set
+    // first, a branch's PR run would get preview-prod (prod's secrets) and a push would deploy prod, unapproved.
+    const runbook = readFileSync(path.join(REPO_ROOT, "docs/runbooks/deploy.md"), "utf8");
+    const setup = runbook.slice(runbook.indexOf("On GitHub:"));
+    const environments = setup.search(/^- Environments\b/m);
+    const variables = setup.search(/^- Repository variables\b/m);
+    expect(environments).toBeGreaterThanOrEqual(0);
+    expect(variables).toBeGreaterThanOrEqual(0);
+    expect(environments).toBeLessThan(variables);
+    expect(setup.slice(environments, variables)).toMatch(/GitHub creates an environment[^.]*no reviewers/);
+    // The variables are what turns the previews and deploys on (every cloud job's condition or first step reads them).
+    const gated = workflow("pull-request.yml").jobs.preview!.if!;
+    for (const v of ["PULUMI_BACKEND_URLS", "GCP_WORKLOAD_IDENTITY_PROVIDER"]) expect(gated).toContain(`vars.${v} != ''`);
+  });
+
+  it("the workload identity provider the runbook creates admits this repository by its numeric ids, not its name alone", () => {
+    // A repository or organisation name can be registered again after a rename or deletion; its new
+    // holder's tokens carry the same `repository` and `sub`. The ids cannot be reused.
+    const runbook = readFileSync(path.join(REPO_ROOT, "docs/runbooks/deploy.md"), "utf8");
+    const create = /gcloud iam workload-identity-pools providers create-oidc[\s\S]*?--attribute-condition="([^"]+)"/.exec(runbook);
+    expect(create, "the runbook creates the provider").not.toBeNull();
+    const condition = create![1]!;
+    expect(condition).toMatch(/assertion\.repository_id == '[^']+'/);
+    expect(condition).toMatch(/assertion\.repository_owner_id == '[^']+'/);
+    expect(condition.split("&&").length).toBeGreaterThanOrEqual(2);
+    expect(condition).not.toMatch(/\|\|/);
+  });
+
   it("every script a workflow or action runs exists", () => {
     for (const { file, step } of allSteps()) {
       for (const m of (step.run ?? "").matchAll(/(?:^|\s|\()((?:\.github\/scripts|scripts\/delivery)\/[\w.-]+)/g)) {

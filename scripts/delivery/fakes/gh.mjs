@@ -57,7 +57,10 @@ if (method === "GET" && rest[0] === "pulls") {
   out.body = fields.body;
 } else if (method === "GET" && rest[0] === "issues" && rest.length === 1) {
   out = state.issues.filter(
-    (i) => (!params.get("state") || i.state === params.get("state")) && (!params.get("labels") || i.labels.some((l) => l.name === params.get("labels"))),
+    (i) =>
+      (!params.get("state") || i.state === params.get("state")) &&
+      (!params.get("labels") || i.labels.some((l) => l.name === params.get("labels"))) &&
+      (!params.get("creator") || i.user?.login === params.get("creator")),
   );
 } else if (method === "POST" && rest[0] === "labels") {
   if (state.labels.includes(fields.name)) fail("gh: Validation Failed (HTTP 422)");
@@ -66,6 +69,11 @@ if (method === "GET" && rest[0] === "pulls") {
 } else if (method === "POST" && rest[0] === "issues" && rest.length === 1) {
   out = { number: state.nextId++, title: fields.title, body: fields.body, state: "open", labels: (fields.labels ?? []).map((name) => ({ name })), user: { login } };
   state.issues.push(out);
+} else if (method === "POST" && rest[0] === "issues" && rest[2] === "labels") {
+  const issue = state.issues.find((i) => String(i.number) === rest[1]);
+  if (!issue) fail("gh: Not Found (HTTP 404)");
+  for (const name of fields.labels ?? []) if (!issue.labels.some((l) => l.name === name)) issue.labels.push({ name });
+  out = issue.labels;
 } else if (method === "PATCH" && rest[0] === "issues" && rest.length === 2) {
   out = state.issues.find((i) => String(i.number) === rest[1]);
   if (!out) fail("gh: Not Found (HTTP 404)");
