@@ -158,9 +158,15 @@ describe("the workflows use the project's own facts", () => {
       const stack = String(setup[0]!.with!.stack);
       deployed.push(stack);
       expect(stacks, `${id} deploys stack ${stack}`).toContain(stack);
-      const up = stepsUsing(job, "pulumi/actions");
-      expect(up.map((s) => s.with?.command)).toEqual(["up"]);
-      expect(up[0]!.with!["stack-name"]).toBe(stack);
+      // A preview first: the Automation API's up always passes --skip-preview, so without it stack policies
+      // would judge the update only after its changes were applied.
+      const pulumiSteps = stepsUsing(job, "pulumi/actions");
+      expect(pulumiSteps.map((s) => s.with?.command)).toEqual(["preview", "up"]);
+      for (const s of pulumiSteps) expect(s.with!["stack-name"]).toBe(stack);
+      expect(pulumiSteps[0]!.if, `${id}: the preview runs whenever the up does`).toBe(pulumiSteps[1]!.if);
+      const { command: _p, "comment-on-summary": _c, message: _m, ...previewInputs } = pulumiSteps[0]!.with!;
+      const { command: _u, "comment-on-summary": _cu, message: _mu, ...upInputs } = pulumiSteps[1]!.with!;
+      expect(previewInputs, `${id}: the preview judges what the up deploys`).toEqual(upInputs);
       for (const s of job.steps!.filter((s) => /set-images\.sh|release-images\.sh|stack output --stack/.test(s.run ?? ""))) {
         for (const m of s.run!.matchAll(/(?:set-images\.sh|release-images\.sh|--stack) (\w+)/g)) expect(m[1], `${id}: ${s.name}`).toBe(stack);
       }
@@ -521,6 +527,7 @@ describe("the pipeline's shape", () => {
         at((s) => /release-images\.sh/.test(s.run ?? "")),
         at((s) => s.uses === "./.github/actions/pulumi-gcp" && s.with?.tunnel === "required" && s.with?.identity === "deploy"),
         at((s) => /set-images\.sh/.test(s.run ?? "")),
+        at((s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "preview"),
         at((s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "up"),
         at((s) => /smoke\.sh --stack-outputs/.test(s.run ?? "")),
         at((s) => s.if === "always()" && /api-tunnel\.sh close/.test(s.run ?? "")),
@@ -541,7 +548,7 @@ describe("the pipeline's shape", () => {
     // Superseded (exit 3: the head's images not pushed yet) only when the head is a later push; for
     // this run's own commit `changes` found a set or built one, so a missing set fails the job.
     expect(resolve.run).toMatch(/status == 3\)\) && \[\[ "\$sha" != "\$GITHUB_SHA" \]\]; then[\s\S]*deploy=false[\s\S]*exit 0/);
-    for (const step of dev.steps!.filter((s) => s.uses === "./.github/actions/pulumi-gcp" || /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command === "up")) {
+    for (const step of dev.steps!.filter((s) => s.uses === "./.github/actions/pulumi-gcp" || /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command !== undefined)) {
       expect(step.if, step.name).toBe("steps.images.outputs.deploy == 'true'");
     }
     expect(dev.outputs).toMatchObject({ sha: "${{ steps.images.outputs.sha }}", deployed: "${{ steps.images.outputs.deploy }}" });
@@ -550,13 +557,14 @@ describe("the pipeline's shape", () => {
     const order = prod.steps!.findIndex((s) => s.id === "order");
     expect(prod.steps![order]!.run).toContain('deploy-order.sh prod "$DEPLOY_SHA"');
     expect(prod.steps![order]!.env).toMatchObject({ DEPLOY_SHA: "${{ needs.dev.outputs.sha }}" });
-    for (const step of prod.steps!.filter((s) => /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command === "up")) {
+    for (const step of prod.steps!.filter((s) => /set-images|smoke\.sh/.test(s.run ?? "") || s.with?.command !== undefined)) {
       expect(prod.steps!.indexOf(step), step.name).toBeGreaterThan(order);
       expect(step.if, step.name).toBe("steps.order.outputs.deploy == 'true'");
     }
     // Each update names the commit it deployed: deploy-order.sh reads it back from the stack's history.
-    expect(stepsUsing(dev, "pulumi/actions")[0]!.with!.message).toBe("Deploy ${{ steps.images.outputs.sha }}");
-    expect(stepsUsing(prod, "pulumi/actions")[0]!.with!.message).toBe("Deploy ${{ needs.dev.outputs.sha }}");
+    const upOf = (job: typeof dev) => stepsUsing(job, "pulumi/actions").find((s) => s.with?.command === "up")!;
+    expect(upOf(dev).with!.message).toBe("Deploy ${{ steps.images.outputs.sha }}");
+    expect(upOf(prod).with!.message).toBe("Deploy ${{ needs.dev.outputs.sha }}");
   });
 
   it("deploy concurrency: what the workflow and the runbook say matches GitHub (one pending job per group)", () => {
