@@ -38,7 +38,9 @@ describe("cloud and cluster config", () => {
     ["HPA maxima whose pools exceed max_connections", "prod", { services: { "auth-service": { replicas: 2, maxReplicas: 10 }, "user-service": { replicas: 2, maxReplicas: 20 }, "blog-service": { replicas: 2, maxReplicas: 11 } } }, "titanium:services.user-service.maxReplicas", "expected the PostgreSQL clients' replicas at most 40 (auth-service 10 + user-service 20 + blog-service 11 = 41"],
     ["HPA maxima whose pools exceed max_connections (each client named)", "prod", { services: { "auth-service": { replicas: 2, maxReplicas: 10 }, "user-service": { replicas: 2, maxReplicas: 20 }, "blog-service": { replicas: 2, maxReplicas: 11 } } }, "titanium:services.blog-service.maxReplicas", "2 connections each within max_connections 100 less 20 reserved"],
     ["fixed replicas whose pools exceed max_connections (no HPA)", "dev", { services: { "auth-service": { replicas: 30 }, "blog-service": { replicas: 11 } } }, "titanium:services.auth-service.replicas", "expected the PostgreSQL clients' replicas at most 40"],
-    ["the same ingress port twice", "dev", { ingress: { httpPort: 443 } }, "titanium:ingress.httpsPort", "different HTTP and HTTPS ports"],
+    // The public URLs carry no port, and Envoy's redirect to HTTPS would keep a non-default HTTP port.
+    ["a non-default HTTPS port", "dev", { ingress: { httpsPort: 8443 } }, "titanium:ingress.httpsPort", "expected 443: the public URLs and the HTTP-to-HTTPS redirect assume the default HTTPS port"],
+    ["a non-default HTTP port", "prod", { ingress: { httpPort: 8080 } }, "titanium:ingress.httpPort", "expected 80"],
     ["a bad DNS zone name", "dev", { cluster: { apiDnsZone: "Example.org." } }, "titanium:cluster.apiDnsZone", "Cloud DNS managed zone"],
     ["a published API name no public zone can hold", "dev", { cluster: { apiDnsZone: "example-org" } }, "titanium:cluster.apiDnsName", "cannot be published"],
     // Disks: the OS and images (8 GiB), K3s' state on a server (1 GiB) and the local-path volumes within 85 %.

@@ -375,11 +375,22 @@ const port = (what: string) =>
     .min(1, { error: "expected a port in 1-65535" })
     .max(65535, { error: "expected a port in 1-65535" });
 
+const defaultPort = (what: string, number: 80 | 443) =>
+  port(what)
+    .refine((p) => p === number, {
+      error: `expected ${number}: the public URLs and the HTTP-to-HTTPS redirect assume the default ${what} port`,
+    })
+    .default(number);
+
 const ingressSchema = z
   .strictObject({
-    /** Ports the load balancer listens on (and the gateway Service's ports). */
-    httpPort: port("HTTP").default(80),
-    httpsPort: port("HTTPS").default(443),
+    /**
+     * Ports the load balancer listens on (and the gateway Service's ports). Only the default ports: the
+     * public URLs (`ingressUrl`, the CORS origin, Grafana's, Prometheus' and Argo CD's external URLs)
+     * carry no port, and Envoy's HTTP-to-HTTPS redirect keeps a non-default HTTP port (envoyproxy/envoy#5247).
+     */
+    httpPort: defaultPort("HTTP", 80),
+    httpsPort: defaultPort("HTTPS", 443),
     /** NodePorts of the Istio ingress gateway Service (allocated by Kubernetes; reachable inside the VPC). */
     httpNodePort: nodePort.default(31080),
     httpsNodePort: nodePort.default(31443),
@@ -421,8 +432,7 @@ const ingressSchema = z
         }
       }
     }
-  })
-  .refine((i) => i.httpPort !== i.httpsPort, { error: "expected different HTTP and HTTPS ports", path: ["httpsPort"] });
+  });
 
 // Sized for small K3s nodes (e2-medium / e2-standard-2); the capacity check proves the sum fits.
 const ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts";
