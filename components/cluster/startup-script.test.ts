@@ -364,12 +364,12 @@ describe("startup scripts", () => {
     expect(serverIps).toBe(3);
     const script = serverScript(prod, 1);
     const ips = /readonly SERVER_IPS=\('([\d.]+)' '([\d.]+)' '([\d.]+)'\)/.exec(script)!;
-    // Server 0 comes up long after the other retries (60 attempts) would have given up.
-    const patient = fakeNode(prod, { dataDisk: true, laterServerIps: { [ips[1]!]: 100 } });
-    const waited = patient.run(script, { TITANIUM_RETRY_ATTEMPTS: "60" });
+    // Server 0 comes up long after the other retries (3 attempts here) would have given up.
+    const patient = fakeNode(prod, { dataDisk: true, laterServerIps: { [ips[1]!]: 35 } });
+    const waited = patient.run(script, { TITANIUM_RETRY_ATTEMPTS: "3" });
     expect(waited.status, waited.stderr).toBe(0);
     expect(patient.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe(`server: https://${ips[1]}:6443\n`);
-    expect(waited.stderr).toContain("a live K3s server to join: not yet (attempt 91), retrying every 0s until it answers");
+    expect(waited.stderr).toContain("a live K3s server to join: not yet (attempt 31), retrying every 0s until it answers");
     // Bounded (as the tests run it), it fails clearly.
     const lonely = fakeNode(prod, { dataDisk: true });
     const failed = lonely.run(script, { TITANIUM_PEER_WAIT_ATTEMPTS: "3" });
