@@ -18,7 +18,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
 registry="$("$here/image-registry.sh")"
-facts="$(cd "$root" && npx --no-install tsx scripts/delivery/release-facts.ts "$stack")"
+# node --import tsx, not npx: a second less per call (npx resolves its own launcher first).
+facts="$(cd "$root" && node --import tsx scripts/delivery/release-facts.ts "$stack")"
 configured="$(jq -r '.registry' <<<"$facts")"
 if [[ "$configured" != "$registry" ]]; then
   echo "release-images: stack $stack pulls from titanium:images.registry=$configured, but this repository" \
