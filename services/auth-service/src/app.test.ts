@@ -29,6 +29,8 @@ let keys: SigningKeys;
 let app: ReturnType<typeof createApp>;
 let contract: ContractReport;
 let metrics: Metrics;
+let userApp: ReturnType<typeof createUserApp>;
+let signUserToken: Awaited<ReturnType<typeof testTokens>>["sign"];
 const log = memoryLogger("auth-service");
 
 beforeAll(async () => {
@@ -38,10 +40,11 @@ beforeAll(async () => {
   pg = await startTestPostgres();
   // Each service's own role, as in production: what the apps do must be within their grants (kit roles.ts).
   db = pg.as("auth_service");
-  const { verifier } = await testTokens();
-  const userApp = createUserApp({ sql: pg.as("user_service"), verifier, logger: memoryLogger().logger, metrics: new Metrics("user-service", { processMetrics: false }) });
+  const { verifier, sign: signForUsers } = await testTokens();
+  signUserToken = signForUsers;
+  userApp = createUserApp({ sql: pg.as("user_service"), verifier, logger: memoryLogger().logger, metrics: new Metrics("user-service", { processMetrics: false }) });
   userServer = await startServer({ fetch: userApp.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
-  for (const username of ["alice", "bob"])
+  for (const username of ["alice", "bob", "carol"])
     await userApp.request("/users", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, email: `${username}@example.com`, password: PW }) });
   keyA = pemPair();
   keys = await loadSigningKeys(keyA.privateKey);
@@ -296,6 +299,59 @@ describe("refresh tokens", () => {
       expect((await post("/auth/refresh", { refresh_token: next.refresh_token })).status).toBe(401);
     } finally {
       blocker.release();
+    }
+  });
+
+  it("a login whose credential check passed with the old password does not survive a password change committed meanwhile", async () => {
+    // A user-service in front of the real one: it answers the login's credential check (old password: 200),
+    // but only after the account's owner changed the password (the real PATCH /users/me, which ends every
+    // session). The login's session must not outlive that change: it was proved with a password the account
+    // no longer has (an attacker holding the old password kept a 30-day session this way).
+    const [{ id }] = (await pg.sql`select id from users where username = 'carol'`) as unknown as [{ id: number }];
+    const ownerToken = await signUserToken({ id, username: "carol" });
+    const front = serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: new Hono().post("/internal/verify-credentials", async (c) => {
+        const checked = await userApp.request("/internal/verify-credentials", { method: "POST", headers: { "content-type": "application/json" }, body: await c.req.text() });
+        const changed = await userApp.request("/users/me", {
+          method: "PATCH",
+          headers: { "content-type": "application/json", authorization: `Bearer ${ownerToken}` },
+          body: JSON.stringify({ password: "N3w!password", current_password: PW }),
+        });
+        expect(changed.status).toBe(200);
+        return new Response(checked.body, { status: checked.status, headers: checked.headers });
+      }).fetch,
+    });
+    try {
+      const port = await new Promise<number>((resolve) => front.once("listening", () => resolve((front.address() as { port: number }).port)));
+      const racing = createApp({ sql: db, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics, upstreamTimeoutMs: 30_000 });
+      const res = await racing.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "carol", password: PW }) });
+      const body = (await res.json()) as Partial<Tokens>;
+      if (res.status === 200) expect((await post("/auth/refresh", { refresh_token: body.refresh_token })).status).toBe(401);
+      expect(res.status).toBe(401);
+      expect(body).toEqual(failedBody("Invalid username or password"));
+      const [{ live }] = (await pg.sql`select count(*)::int as live from refresh_tokens where user_id = ${id} and revoked_at is null`) as unknown as [{ live: number }];
+      expect(live).toBe(0);
+      // The new password logs in as usual.
+      expect((await login("carol", "N3w!password")).status).toBe("success");
+    } finally {
+      front.close();
+    }
+  });
+
+  it("still logs in through a user-service that answers no password version (an older one during a rolling update)", async () => {
+    const [{ id }] = (await pg.sql`select id from users where username = 'alice'`) as unknown as [{ id: number }];
+    const older = serve({ port: 0, hostname: "127.0.0.1", fetch: new Hono().post("/internal/verify-credentials", (c) => c.json({ id, username: "alice", email: "alice@example.com" })).fetch });
+    try {
+      const port = await new Promise<number>((resolve) => older.once("listening", () => resolve((older.address() as { port: number }).port)));
+      const app2 = createApp({ sql: db, keys, tokens: settings, userServiceUrl: `http://127.0.0.1:${port}`, logger: log.logger, metrics });
+      const res = await app2.request("/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PW }) });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as Tokens;
+      expect((await post("/auth/refresh", { refresh_token: body.refresh_token })).status).toBe(200);
+    } finally {
+      older.close();
     }
   });
 

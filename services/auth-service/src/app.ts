@@ -143,9 +143,17 @@ export function createApp(deps: AuthServiceDeps) {
       // The user-service's answer not being JSON is its fault, not the client's body (a bare SyntaxError would read as one).
       const user = (await res.json().catch(() => {
         throw loginUnavailable("user-service answered something that is not JSON");
-      })) as { id: number; username: string };
+      })) as { id: number; username: string; password_version?: unknown };
+      // The version of the password that was checked (an older user-service sends none: no check then).
+      const version = typeof user.password_version === "number" ? user.password_version : undefined;
+      const issued = await tokens.issue({ id: user.id, username: user.username }, version);
+      if (!issued) {
+        // The password was changed while it was being checked: the one presented is no longer the account's.
+        loginFailed("password changed during the check");
+        return failed(c, LOGIN_FAILED);
+      }
       metrics.logins.inc({ service: "auth-service", result: "ok" });
-      return c.json({ status: "success" as const, ...(await tokens.issue(user)) }, 200);
+      return c.json({ status: "success" as const, ...issued }, 200);
     },
   );
 

@@ -49,10 +49,23 @@ export class TokenService {
       .sign(this.keys.privateKey);
   }
 
-  /** A new session: a new refresh-token family. */
-  async issue(user: Identity): Promise<TokenPair> {
-    const refresh = await this.storeRefresh(this.sql, user, randomUUID(), new Date(Date.now() + this.settings.sessionMaxSeconds * 1000));
-    return this.pair(user, refresh);
+  /**
+   * A new session: a new refresh-token family. With the `passwordVersion` the login's credential check
+   * passed against, only while that is still the account's (undefined otherwise: the password was changed
+   * since). Checked and inserted under the user's sessions lock, which a password change takes to end every
+   * session: a change that committed first is seen here; one that commits after ends this session too.
+   * Without it, a login whose check passed with the old password while the change committed kept its session.
+   */
+  async issue(user: Identity, passwordVersion?: number): Promise<TokenPair | undefined> {
+    const refresh = await this.sql.begin(async (tx) => {
+      if (passwordVersion !== undefined) {
+        await lockUserSessions(tx, user.id);
+        const [account] = await tx<{ password_version: number }[]>`select password_version from users where id = ${user.id}`;
+        if (account?.password_version !== passwordVersion) return undefined;
+      }
+      return this.storeRefresh(tx, user, randomUUID(), new Date(Date.now() + this.settings.sessionMaxSeconds * 1000));
+    });
+    return refresh === undefined ? undefined : this.pair(user, refresh);
   }
 
   /**

@@ -86,6 +86,10 @@ describe("database roles", () => {
 
   it("auth_service keeps refresh tokens and nothing else; user_service keeps users and revokes sessions, never reading token hashes", async () => {
     expect(await refused(() => auth`select * from users`)).toBe(DENIED);
+    expect(await refused(() => auth`select password_hash from users`)).toBe(DENIED);
+    expect(await refused(() => auth`select email from users`)).toBe(DENIED);
+    // A login's session only while the password it checked is the account's (tokens.ts issue): the version, never the hash.
+    await auth`select password_version from users where id = 1`;
     expect(await refused(() => auth`select * from posts`)).toBe(DENIED);
     await auth.begin(async (tx) => {
       await tx`insert into refresh_tokens (token_hash, family_id, user_id, username, expires_at, session_expires_at) values ('\\x02', gen_random_uuid(), 1, 'alice', now(), now())`;
@@ -99,7 +103,7 @@ describe("database roles", () => {
     await user.begin(async (tx) => {
       const [u] = await tx<{ id: number }[]>`insert into users (username, email, password_hash) values ('bob', 'b@example.com', 'h') on conflict ((lower(username))) do nothing returning id, username, email`;
       await tx`select * from users where id = ${u!.id}`;
-      await tx`update users set email = 'c@example.com', password_hash = 'h2' where id = ${u!.id} and password_hash = 'h' returning id, username, email, created_at`;
+      await tx`update users set email = 'c@example.com', password_hash = 'h2', password_version = password_version + 1 where id = ${u!.id} and password_hash = 'h' returning id, username, email, created_at`;
       await tx`select pg_advisory_xact_lock(7146, ${u!.id}::int)`;
       await tx`update refresh_tokens set revoked_at = now() where user_id = ${u!.id} and revoked_at is null`;
     });

@@ -39,18 +39,20 @@ export const ROLE_PASSWORD_ENV: Record<DatabaseRole, string> = {
  * `FOR KEY SHARE`) need `UPDATE` on at least one column of the table; advisory locks need nothing.
  */
 export const GRANTS: Record<Exclude<DatabaseRole, "titanium_backup">, string[]> = {
-  // tokens.ts: issue (insert), rotate (select … for update, mark rotated or revoke the family), logout, purge.
+  // tokens.ts: issue (insert, after checking the account's password version), rotate (select … for update, mark rotated or revoke the family), logout, purge.
   auth_service: [
     "select, insert, delete on refresh_tokens",
     "update (rotated_at, revoked_at) on refresh_tokens",
     "usage on sequence refresh_tokens_id_seq",
+    // issue: a login's session only if the password it checked is still the account's (never the hash).
+    "select (id, password_version) on users",
   ],
   // app.ts: sign-up, profiles, credential checks (the hash), email/password change and rehash;
   // kit db.ts endUserSessions: a new password revokes the user's refresh tokens.
   user_service: [
     "select on users",
     "insert (username, email, password_hash) on users",
-    "update (email, password_hash) on users",
+    "update (email, password_hash, password_version) on users",
     "usage on sequence users_id_seq",
     "select (user_id, revoked_at) on refresh_tokens",
     "update (revoked_at) on refresh_tokens",

@@ -185,6 +185,8 @@ describe("profiles", () => {
     expect(rt!.revoked_at).not.toBeNull();
     const check = await post("/internal/verify-credentials", { username: "frank", password: "N3w!password" });
     expect(check.status).toBe(200);
+    // A new password is a new version (the auth-service opens no session for a check of the old one).
+    expect(await check.json()).toMatchObject({ password_version: 1 });
   });
 
   it("applies concurrent changes of email and password both (a PATCH writes only what it changes)", async () => {
@@ -227,11 +229,11 @@ describe("profiles", () => {
 });
 
 describe("internal credential check", () => {
-  it("answers {id, username, email} for good credentials and 401 otherwise", async () => {
+  it("answers {id, username, email} and the checked password's version for good credentials, 401 otherwise", async () => {
     const gina = await signup("gina");
     const ok = await post("/internal/verify-credentials", { username: "GINA", password: PW });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual(gina);
+    expect(await ok.json()).toEqual({ ...gina, password_version: 0 });
     expect((await post("/internal/verify-credentials", { username: "gina", password: "Wrong!pass1" })).status).toBe(401);
     expect((await post("/internal/verify-credentials", { username: "ghost", password: PW })).status).toBe(401);
   });
@@ -245,7 +247,7 @@ describe("internal credential check", () => {
     for (const spelling of ["alice_1", "ALICE_1", "Alice_1"]) {
       const ok = await post("/internal/verify-credentials", { username: spelling, password: PW });
       expect(ok.status, spelling).toBe(200);
-      expect(await ok.json()).toEqual(alice);
+      expect(await ok.json()).toEqual({ ...alice, password_version: 0 });
     }
     expect((await post("/internal/verify-credentials", { username: "KATE_K", password: PW })).status).toBe(200);
     // The gateway keys these apart from the accounts (kit foldUsername), so they must not log in as them:
@@ -341,7 +343,7 @@ describe("internal credential check", () => {
       expect((await pg.sql`select password_hash from users where id = ${user.id}`)[0]!.password_hash).toBe(legacy);
       const ok = await check(password);
       expect(ok.status, legacy).toBe(200);
-      expect(await ok.json()).toEqual({ id: user.id, username: user.username, email: user.email });
+      expect(await ok.json()).toEqual({ id: user.id, username: user.username, email: user.email, password_version: 0 });
       const [row] = await pg.sql`select password_hash from users where id = ${user.id}`;
       expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
       expect((await check(password)).status).toBe(200);

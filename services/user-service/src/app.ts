@@ -26,7 +26,7 @@ import {
 } from "@titanium/kit";
 import type { MiddlewareHandler } from "hono";
 import { burnVerify, hashPassword, needsRehash, verifyPassword } from "./passwords.js";
-import { CredentialsBody, MeOut, PatchMeBody, PublicProfile, SignupBody, USERNAME_MAX, UserOut } from "./schemas.js";
+import { CredentialsBody, CredentialsOut, MeOut, PatchMeBody, PublicProfile, SignupBody, USERNAME_MAX, UserOut } from "./schemas.js";
 
 export interface UserServiceDeps {
   sql: Sql;
@@ -54,6 +54,7 @@ interface UserRow {
   username: string;
   email: string;
   password_hash: string;
+  password_version: number;
   created_at: Date;
 }
 interface Profile {
@@ -184,13 +185,15 @@ export function createApp(deps: UserServiceDeps) {
         // first). A new password replaces only the hash the current one was checked against.
         const rows = await tx<UserRow[]>`
           update users set email = coalesce(${body.email ?? null}, email), password_hash = coalesce(${newHash ?? null}, password_hash)
+            ${newHash ? tx`, password_version = password_version + 1` : tx``}
           where id = ${me.id} ${newHash ? tx`and password_hash = ${row.password_hash}` : tx``}
           returning id, username, email, created_at`;
         if (rows.length === 0) {
           if (newHash) throw new HttpError(409, "The password was changed meanwhile; try again", { field: "current_password" });
           throw new HttpError(404, "User not found");
         }
-        // A new password ends every session, a refresh rotating one right now included.
+        // A new password ends every session, a refresh rotating one right now included; its new
+        // password_version stops a login whose check passed with the old password (auth-service tokens.ts).
         if (newHash) await endUserSessions(tx, me.id);
         return rows;
       });
@@ -228,7 +231,7 @@ export function createApp(deps: UserServiceDeps) {
       path: "/internal/verify-credentials",
       summary: "Credential check for the auth-service's login (never routed by the gateway)",
       request: { body: { ...json(CredentialsBody), required: true } },
-      responses: { 200: json(UserOut, "valid"), ...errors(401, 403, 422) },
+      responses: { 200: json(CredentialsOut, "valid"), ...errors(401, 403, 422) },
     }),
     async (c) => {
       const { username, password } = c.req.valid("json");
@@ -245,7 +248,8 @@ export function createApp(deps: UserServiceDeps) {
         // Only over the hash just checked: a password changed meanwhile is not put back to this one.
         await sql`update users set password_hash = ${rehashed} where id = ${row.id} and password_hash = ${row.password_hash}`;
       }
-      return c.json({ id: row.id, username: row.username, email: row.email }, 200);
+      // The password version this check passed against: the auth-service opens a session only while it is current.
+      return c.json({ id: row.id, username: row.username, email: row.email, password_version: row.password_version }, 200);
     },
   );
 

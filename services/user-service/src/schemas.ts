@@ -53,6 +53,9 @@ export const UserOut = z
   .object({ id: z.number().int(), username: z.string(), email: z.string() })
   .openapi("User");
 
+/** The credential check's answer: the account, and the version of the password that was checked (its changes counted). */
+export const CredentialsOut = UserOut.extend({ password_version: z.number().int() }).openapi("CheckedCredentials");
+
 export const PublicProfile = z
   .object({
     id: z.number().int(),
