@@ -64,11 +64,10 @@ describe("environment", () => {
   });
 });
 
-describe("pod timing contract", () => {
-  it("derives terminationGracePeriodSeconds from the drain grace so the kubelet never cuts a drain short", async () => {
-    const { podShutdownTiming } = await import("./contract.js");
-    const t = podShutdownTiming(10_000, 5);
-    expect(t.terminationGracePeriodSeconds).toBeGreaterThan(t.preStopSleepSeconds + 10);
-    expect(loadEnv(schema, {}).SHUTDOWN_GRACE_MS).toBe(10_000);
+describe("shutdown grace", () => {
+  it("defaults to the contract's drain grace (the pods' timing is derived in components/apps/mesh.ts shutdownTiming)", async () => {
+    const { DEFAULT_SHUTDOWN_GRACE_MS } = await import("./contract.js");
+    expect(loadEnv(schema, {}).SHUTDOWN_GRACE_MS).toBe(DEFAULT_SHUTDOWN_GRACE_MS);
+    expect(loadEnv(schema, { SHUTDOWN_GRACE_MS: "2500" }).SHUTDOWN_GRACE_MS).toBe(2500);
   });
 });

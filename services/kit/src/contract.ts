@@ -64,13 +64,3 @@ export const ENTRYPOINTS = {
 /** Default `SHUTDOWN_GRACE_MS` (baseEnv). */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
-/**
- * Pod timing derived from the drain grace: the preStop sleep lets endpoints drop the pod before SIGTERM,
- * then the service drains for `graceMs`; the pod's terminationGracePeriodSeconds covers both plus slack.
- */
-export function podShutdownTiming(graceMs: number = DEFAULT_SHUTDOWN_GRACE_MS, preStopSeconds = 5) {
-  return {
-    preStopSleepSeconds: preStopSeconds,
-    terminationGracePeriodSeconds: preStopSeconds + Math.ceil(graceMs / 1000) + 5,
-  };
-}
