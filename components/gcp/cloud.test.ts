@@ -17,13 +17,13 @@ const stacks = () => [dev, prod];
 const REGION: Record<string, string> = { dev: "us-east5", prod: "us-central1" };
 const regionOf = (run: ProgramRun): string => REGION[run.stack] ?? "no region for this stack";
 
-/** dev with moved ports, other admin ranges, a real gateway certificate and a key rotation under way (one run, shared). */
+/** dev with a moved health-check NodePort (the public ports are always 80/443: stacks/config.ts), other admin ranges, a real gateway certificate and a key rotation under way (one run, shared). */
 let overriddenRun: Promise<ProgramRun> | undefined;
 const overridden = () =>
   (overriddenRun ??= runProgram({
     stack: "dev",
     config: {
-      ingress: { httpPort: 8080, httpsPort: 8443, healthCheckNodePort: 32001, tls: { certificateSecretId: "gateway-chain", privateKeySecretId: "gateway-key" } },
+      ingress: { healthCheckNodePort: 32001, tls: { certificateSecretId: "gateway-chain", privateKeySecretId: "gateway-key" } },
       network: { adminCidrs: ["192.0.2.0/24"] },
       auth: { signingKeys: ["k2", "k1"] },
     },
@@ -158,13 +158,14 @@ describe("firewall", () => {
   it("follows the config: one source of truth for the ports and the admin ranges", async () => {
     const run = await overridden();
     const { agent, server } = tags(run);
-    expect(reachable(run, "8.8.8.8/32", 8080, agent)).toBe(true);
-    expect(reachable(run, "8.8.8.8/32", 80, agent)).toBe(false);
+    expect(reachable(run, "8.8.8.8/32", 443, agent)).toBe(true);
+    expect(reachable(run, "8.8.8.8/32", 8443, agent)).toBe(false);
+    expect(reachable(run, "8.8.8.8/32", 31021, agent)).toBe(false);
     expect(reachable(run, "35.191.1.1/32", 32001, agent)).toBe(true);
     expect(reachable(run, "192.0.2.9/32", 6443, server)).toBe(true);
     expect(reachable(run, "198.51.100.7/32", 6443, server)).toBe(false);
     const rule = one(run, "gcp:compute/forwardingRule:ForwardingRule", "titanium-dev-ingress-rule");
-    expect(rule.inputs.ports).toEqual(["8080", "8443"]);
+    expect(rule.inputs.ports).toEqual(["80", "443"]);
     const hc = one(run, "gcp:compute/regionHealthCheck:RegionHealthCheck", "titanium-dev-ingress-hc");
     expect(hc.inputs.httpHealthCheck).toMatchObject({ port: 32001, requestPath: "/healthz/ready" });
   });
