@@ -339,6 +339,19 @@ const MUTATIONS: Mutation[] = [
     apply: (rs) => put(chartRelease(rs, "istiod"), "createNamespace", true),
   },
   {
+    name: "moves a platform release into a namespace the stack does not create (a typo: no Pod Security level, no default-deny policies there)",
+    stacks: STACKS,
+    policies: ["k8s-namespace-declared"],
+    apply: (rs) => put(chartRelease(rs, "loki"), "namespace", "titanum"),
+  },
+  {
+    name: "drops a dashboard ConfigMap's metadata.namespace (it lands in the provider's namespace, else default)",
+    stacks: STACKS,
+    policies: ["k8s-namespace-declared"],
+    apply: (rs) =>
+      put(find(rs, "a dashboard ConfigMap", (r) => r.type === "kubernetes:core/v1:ConfigMap" && getPath(r.inputs, "metadata.namespace") === "monitoring"), "metadata.namespace", undefined),
+  },
+  {
     name: "patches the gateway's Deployment instead of owning it",
     stacks: STACKS,
     policies: ["k8s-no-guarded-patches"],

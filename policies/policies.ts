@@ -16,6 +16,7 @@ import { imagePinned } from "./rules/image-pinned";
 import { mtlsDestinationRule } from "./rules/mtls-destination-rule";
 import { mtlsMeshWideStrict } from "./rules/mtls-mesh-wide-strict";
 import { mtlsPeerAuthentication } from "./rules/mtls-peer-authentication";
+import { namespaceDeclared } from "./rules/namespace-declared";
 import { namespacePodSecurity } from "./rules/namespace-pod-security";
 import { noGuardedPatches } from "./rules/no-guarded-patches";
 import { noLoadBalancerService } from "./rules/no-load-balancer";
@@ -51,6 +52,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
     noLoadBalancerService,
     noGuardedPatches,
     namespacePodSecurity,
+    namespaceDeclared,
     runAsNonRoot,
     readOnlyRootFilesystem,
     highAvailability,

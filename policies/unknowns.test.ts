@@ -43,6 +43,7 @@ const CASES: Record<string, () => [RecordedResource[], number, string]> = {
   "gcp-secret-manager-hygiene": () => [[secret("pg")], 0, "replication"],
   "protect-stateful-resources": () => [[cache()], 0, "spec"],
   "k8s-namespace-pod-security": () => [[namespace("titanium", { "istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "restricted" })], 0, "metadata.labels"],
+  "k8s-namespace-declared": () => [[appNs(), deployment("api")], 1, "metadata.namespace"],
 };
 
 /**

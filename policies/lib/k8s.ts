@@ -38,6 +38,60 @@ export const isKubernetesComponent = (type: string): boolean =>
 
 export type Obj = Record<string, unknown>;
 
+/**
+ * Kinds that live outside any namespace, by API group (`core` for the legacy group, as in the type
+ * token `kubernetes:core/v1:Namespace`): the built-in ones (Kubernetes 1.33) and the cluster-scoped
+ * custom resources of the operators Titanium installs or may (External Secrets, cert-manager, Gateway
+ * API, CSI snapshots). Matched on group and kind, never on the kind alone (`Gateway` is namespaced in
+ * both Istio and the Gateway API, `GatewayClass` is not). A kind missing here is taken as namespaced,
+ * the safe side: a policy that places it in a namespace says so, and the kind is added here.
+ */
+export const CLUSTER_SCOPED_KINDS: Readonly<Record<string, readonly string[]>> = {
+  core: ["Namespace", "Node", "PersistentVolume", "ComponentStatus"],
+  "rbac.authorization.k8s.io": ["ClusterRole", "ClusterRoleBinding"],
+  "apiextensions.k8s.io": ["CustomResourceDefinition"],
+  "apiregistration.k8s.io": ["APIService"],
+  "admissionregistration.k8s.io": [
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+  ],
+  "storage.k8s.io": ["StorageClass", "CSIDriver", "CSINode", "VolumeAttachment", "VolumeAttributesClass"],
+  "scheduling.k8s.io": ["PriorityClass"],
+  "node.k8s.io": ["RuntimeClass"],
+  "networking.k8s.io": ["IngressClass", "IPAddress", "ServiceCIDR", "ClusterCIDR"],
+  "certificates.k8s.io": ["CertificateSigningRequest", "ClusterTrustBundle"],
+  "flowcontrol.apiserver.k8s.io": ["FlowSchema", "PriorityLevelConfiguration"],
+  "resource.k8s.io": ["DeviceClass", "ResourceSlice"],
+  "storagemigration.k8s.io": ["StorageVersionMigration"],
+  "internal.apiserver.k8s.io": ["StorageVersion"],
+  policy: ["PodSecurityPolicy"],
+  "external-secrets.io": ["ClusterSecretStore", "ClusterExternalSecret", "ClusterPushSecret", "ClusterGenerator"],
+  "cert-manager.io": ["ClusterIssuer"],
+  "gateway.networking.k8s.io": ["GatewayClass"],
+  "snapshot.storage.k8s.io": ["VolumeSnapshotClass", "VolumeSnapshotContent"],
+};
+
+/**
+ * The API group and kind of a Kubernetes type token (`kubernetes:rbac.authorization.k8s.io/v1:ClusterRole`),
+ * a patch's (`...:ClusterRolePatch`) being its target's; undefined for tokens of no Kubernetes object.
+ */
+export function groupKindOf(type: string): { group: string; kind: string; patch: boolean } | undefined {
+  const m = /^kubernetes:([^/:]+)\/[^/:]+:(\w+)$/.exec(type);
+  if (!m) return undefined;
+  const patch = m[2]!.endsWith("Patch") && m[2]!.length > "Patch".length;
+  return { group: m[1]!, kind: patch ? m[2]!.slice(0, -"Patch".length) : m[2]!, patch };
+}
+
+/** Whether a type token names a cluster-scoped kind ({@link CLUSTER_SCOPED_KINDS}), or a patch of one. */
+export function isClusterScoped(type: string): boolean {
+  const gk = groupKindOf(type);
+  return gk !== undefined && Object.hasOwn(CLUSTER_SCOPED_KINDS, gk.group) && CLUSTER_SCOPED_KINDS[gk.group]!.includes(gk.kind);
+}
+
 export interface ContainerRef {
   /** `containers`, `initContainers` or `ephemeralContainers`. */
   list: string;
