@@ -140,10 +140,14 @@ export function createWebUi(opts: WebUiOptions = {}): Hono {
   app.get(`${BASE_PATH}*`, async (c, next) => {
     const p = c.req.path;
     if (p.startsWith(BLOG_API_PATH) || p.startsWith(ASSETS_PATH)) return next();
-    const etag = ui.manifest.index.etag;
+    // Each encoding of the page is its own representation, with its own validator (as Apache's `"…-gzip"`): a
+    // cache holding one encoding must not be told by a 304 that it may serve it to a client asking for another.
+    const variant = pick(ui.index, c.req.header("Accept-Encoding"));
+    const etag = variant.encoding ? `${ui.manifest.index.etag.slice(0, -1)}-${variant.encoding}"` : ui.manifest.index.etag;
     const headers = { ...PAGE_HEADERS, "Cache-Control": HTML_CACHE, ETag: etag };
-    if (c.req.header("If-None-Match")?.split(",").some((t) => t.trim() === etag)) {
-      return c.body(null, 304, headers);
+    if (c.req.header("If-None-Match")?.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)) {
+      // A 304 carries the Vary a 200 would (RFC 9110, 15.4.5).
+      return c.body(null, 304, { ...headers, Vary: "Accept-Encoding" });
     }
     // Unknown app paths get the app (which shows "not found") with a 404 status for crawlers and monitors.
     const status = parseRoute(p).name === "notFound" ? 404 : 200;

@@ -782,6 +782,31 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("a linked image from another site (a badge) leaves one link, to where the author's link goes", async () => {
+    const writer = await new ApiUser(base, `bea_${id}`).signup().then((u) => u.login());
+    const content = [
+      "[![Build status](https://ci.example.com/badge.svg)](https://ci.example.com/builds)",
+      "[![](https://ci.example.com/coverage.svg)](https://ci.example.com/coverage)",
+      "![A diagram](https://example.com/diagram.png)",
+    ].join("\n\n");
+    const postId = await writer.createPost(`Badges ${id}`, toStored(content), `Badges ${id}`);
+    const { page } = await tab();
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.locator(".prose a").first().waitFor();
+    const links = await page.locator(".prose a").evaluateAll((els) =>
+      els.map((a) => ({ href: a.getAttribute("href"), text: a.textContent, nested: a.querySelector("a") !== null || a.parentElement?.closest("a") !== null })));
+    expect(links).toEqual([
+      { href: "https://ci.example.com/builds", text: "Build status", nested: false },
+      // No alt text: the link says where the picture was, rather than being empty.
+      { href: "https://ci.example.com/coverage", text: "https://ci.example.com/coverage.svg", nested: false },
+      // An image on its own still becomes a link to it.
+      { href: "https://example.com/diagram.png", text: "A diagram", nested: false },
+    ]);
+    expect(await page.locator(".prose img").count()).toBe(0);
+    expect(await seriousA11yViolations(page), "post with linked images").toEqual([]);
+    expectCleanPages();
+  });
+
   it("a delete in flight cannot be confirmed a second time", async () => {
     const writer = await new ApiUser(base, `quin_${id}`).signup().then((u) => u.login());
     const postId = await writer.createPost(`Slow delete ${id}`, "Deleted once.", `Deletes ${id}`);
@@ -854,8 +879,14 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
     await page.getByRole("button", { name: "Delete" }).waitFor(); // the author's own post, signed in
+    // The login returned to the post's own entry: Back leaves the post (no second copy of it, no login form).
+    await page.goBack();
+    await page.waitForURL(/\/blog\/\?author=/);
+    await page.goForward();
+    await page.getByRole("button", { name: "Delete" }).waitFor();
     await page.getByRole("button", { name: "Log out" }).click();
     await page.getByRole("link", { name: "Log in" }).waitFor();
+    await page.waitForURL(/\/blog\/$/); // the logout's own navigation is done (the history below counts on it)
     // A new reader: Sign up from the header, then log in, and land on the page they were reading.
     await page.goto(`${base}/blog/posts/${postId}`);
     await page.getByRole("heading", { level: 1, name: `Come back ${id}` }).waitFor();
@@ -871,6 +902,14 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
     await page.getByText(`Signed in as ${reader}`).waitFor();
+    // Neither the login nor the sign-up form is left in the history: Back goes to where the reader was before.
+    await page.goBack();
+    await page.waitForURL(/\/blog\/$/);
+    // A signed-in reader who opens the sign-up form anyway (an old link) goes on to where it leads, as the login does.
+    await page.goto(`${base}/blog/signup?next=${encodeURIComponent(`/blog/posts/${postId}`)}`);
+    await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
+    await page.getByText(`Signed in as ${reader}`).waitFor();
+    expect(await page.getByRole("heading", { name: "Create an account" }).count()).toBe(0);
     expectCleanPages();
   });
 
@@ -931,6 +970,87 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("a link to the page on screen shows it again without a second history entry of it", async () => {
+    const kai = await new ApiUser(base, `sam_${id}`).signup().then((u) => u.login());
+    const postId = await kai.createPost(`Same page ${id}`, "Text.", `Same ${id}`);
+    const { page } = await tab();
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.getByRole("link", { name: "All posts" }).click();
+    await page.waitForURL(/\/blog\/$/);
+    await page.locator(".posts > li").first().waitFor();
+    // The brand and the current tab both lead to the page on screen.
+    await page.getByRole("link", { name: "Titanium Blog", exact: true }).click();
+    await page.getByRole("navigation", { name: "Categories" }).getByRole("link", { name: /^All/ }).click();
+    await page.locator(".posts > li").first().waitFor();
+    await page.goBack();
+    await page.waitForURL((url) => url.pathname === `/blog/posts/${postId}`);
+    await page.getByRole("heading", { level: 1, name: `Same page ${id}` }).waitFor();
+    expectCleanPages();
+  });
+
+  it("dismissing a toast from the keyboard leaves focus in the page, not at the top of the document", async () => {
+    const writer = await new ApiUser(base, `yul_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username); // says "Welcome" in a toast
+    const close = page.locator(".toast .close").first();
+    await close.focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.locator(".toast").count(), UI_WAIT).toBe(0);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("main");
+    // The next Tab goes on in the content, not back to the skip link.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.closest("main") !== null)).toBe(true);
+    expectCleanPages();
+  });
+
+  it("logging out takes effect at once: a slow server does not pull the reader back to the list later", async () => {
+    const writer = await new ApiUser(base, `zed_${id}`).signup().then((u) => u.login());
+    const postId = await writer.createPost(`Slow logout ${id}`, "Text.", `Logout ${id}`);
+    const { page } = await tab();
+    await loginViaUi(page, writer.username);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route("**/api/auth/logout", async (route) => {
+      await held;
+      await route.continue();
+    });
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/auth/logout");
+    await page.goto(`${base}/blog/posts/${postId}`);
+    await page.getByRole("button", { name: "Log out" }).click();
+    // Signed out and on the list while the server has not answered yet.
+    await page.getByText("You are logged out.").waitFor();
+    await page.waitForURL(/\/blog\/$/);
+    await page.getByRole("link", { name: `Slow logout ${id}` }).click();
+    await page.getByRole("heading", { level: 1, name: `Slow logout ${id}` }).waitFor();
+    release();
+    expect((await answered).status()).toBe(200);
+    await page.waitForTimeout(300);
+    expect(new URL(page.url()).pathname).toBe(`/blog/posts/${postId}`);
+    expect(await page.getByRole("link", { name: "Log in" }).isVisible()).toBe(true);
+    expectCleanPages();
+  });
+
+  it("Forward returns to where the reader was in a post, as Back does in the list", async () => {
+    const jin = await new ApiUser(base, `jin_${id}`).signup().then((u) => u.login());
+    const long = Array.from({ length: 60 }, (_, i) => `Paragraph ${i} of a long read.`).join("\n\n");
+    const postId = await jin.createPost(`Long read ${id}`, long, `Scroll ${id}`);
+    const { page } = await tab();
+    await page.setViewportSize({ width: 800, height: 500 });
+    await page.goto(`${base}/blog/?author=${jin.username}`);
+    await page.locator(".posts > li a").first().click();
+    await page.waitForURL((url) => url.pathname === `/blog/posts/${postId}`);
+    await page.locator(".prose p").nth(40).scrollIntoViewIfNeeded();
+    const y = await page.evaluate(() => window.scrollY);
+    expect(y).toBeGreaterThan(500);
+    await page.waitForTimeout(400); // the reader pauses, then goes Back and Forward
+    await page.goBack();
+    await page.locator(".posts > li").first().waitFor();
+    await page.goForward();
+    await page.locator(".prose p").nth(40).waitFor();
+    await expect.poll(() => page.evaluate(() => window.scrollY), UI_WAIT).toBe(y);
+    expectCleanPages();
+  });
+
   it("Back after publishing, saving or cancelling does not reopen the editor, and a deleted post's editor says it is gone", async () => {
     const writer = await new ApiUser(base, `uma_${id}`).signup();
     const { page } = await tab();
@@ -948,25 +1068,33 @@ describe("blog web UI in Chromium", () => {
     await page.waitForURL(/\/blog\/\?author=/);
     await page.goForward();
     await page.getByRole("heading", { level: 1, name: `History ${id}` }).waitFor();
-    // Saved, then cancelled: each time Back shows the post, never the form again.
-    const backToPost = async () => {
-      await page.goBack();
-      await page.waitForURL((url) => url.pathname === postPath);
-      await page.getByRole("heading", { level: 1, name: `History ${id} (saved)` }).waitFor();
-    };
+    // Saved, then cancelled: the editor returns to the post's own entry. Back then leaves the post for the
+    // list, never the form again and never a second copy of the post (each edit used to leave one behind).
     await page.getByRole("link", { name: "Edit" }).click();
     await page.getByLabel("Title").fill(`History ${id} (saved)`);
     await page.getByRole("button", { name: "Save changes" }).click();
     await page.getByRole("heading", { level: 1, name: `History ${id} (saved)` }).waitFor();
+    expect(new URL(page.url()).pathname).toBe(postPath);
     await page.getByRole("link", { name: "Edit" }).click();
     await page.getByRole("link", { name: "Cancel" }).click();
     await page.getByRole("heading", { level: 1, name: `History ${id} (saved)` }).waitFor();
-    await backToPost();
-    await backToPost();
-    // Deleted: its editor (an old link, a bookmark) says so as the post page does, with nothing to retry.
+    await page.goBack();
+    await page.waitForURL(/\/blog\/\?author=/);
+    await page.goForward();
+    await page.getByRole("heading", { level: 1, name: `History ${id} (saved)` }).waitFor();
+    // Edited, then deleted: Back goes to the list the author came from, not to the deleted post's "not found".
+    await page.getByRole("link", { name: "Edit" }).click();
+    await page.getByLabel("Content (Markdown)").fill("Published once, edited once.");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.locator(".prose", { hasText: "edited once" }).waitFor();
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("button", { name: "Delete post" }).click();
     await page.waitForURL(/\/blog\/$/);
+    await page.locator(".posts").waitFor();
+    await page.goBack();
+    await page.waitForURL(/\/blog\/\?author=/);
+    await page.getByRole("heading", { level: 1, name: `Posts by ${writer.username}` }).waitFor();
+    expect(await page.getByText("This post does not exist or was deleted.").count()).toBe(0);
     await page.goto(`${base}${postPath}/edit`);
     await page.getByText("This post does not exist or was deleted.").waitFor();
     expect(await page.getByRole("button", { name: "Try again" }).count()).toBe(0);
@@ -1074,6 +1202,60 @@ describe("blog web UI in Chromium", () => {
       return { scrolls: ul.scrollWidth > ul.clientWidth, currentInView: c.left >= s.left - 1 && c.right <= s.right + 1 };
     });
     expect(strip).toEqual({ scrolls: true, currentInView: true });
+    expectCleanPages();
+  });
+
+  it("a keyboard user sees every category tab whole, with its whole focus ring (the scrolling strip clips what is outside it)", async () => {
+    const writer = await new ApiUser(base, `rin_${id}`).signup().then((u) => u.login());
+    for (let i = 0; i < 3; i++) await writer.createPost(`Ring ${id} #${i}`, "Text.", `Ring category ${id} ${i}`);
+    const { page } = await tab();
+    for (const width of [360, 1280]) {
+      await page.setViewportSize({ width, height: 800 });
+      await page.goto(`${base}/blog/`);
+      await page.locator(".posts > li").first().waitFor();
+      await page.locator(".tabs a").first().focus();
+      const tabs = await page.locator(".tabs a").count();
+      for (let i = 0; i < tabs; i++) {
+        if (i > 0) await page.keyboard.press("Tab"); // the tab the keyboard moves to comes into the strip's view
+        await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+        const ring = await page.evaluate(() => {
+          const a = document.activeElement!;
+          const ul = a.closest("ul")!;
+          const style = getComputedStyle(a);
+          // The ring's outer edge: the outline's width beyond the offset, all around the tab.
+          const out = parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset);
+          const r = a.getBoundingClientRect();
+          const u = ul.getBoundingClientRect();
+          // What the strip shows: its padding box (inside its borders, above its scrollbar).
+          const box = { top: u.top + ul.clientTop, left: u.left + ul.clientLeft, bottom: u.top + ul.clientTop + ul.clientHeight, right: u.left + ul.clientLeft + ul.clientWidth };
+          // A tab wider than the strip (a category named with one long word, on a phone) cannot be seen whole.
+          const fits = r.width + 2 * Math.max(out, 0) <= box.right - box.left;
+          return {
+            tab: a.classList.contains("tab") && style.outlineStyle === "solid",
+            inside:
+              r.top - out >= box.top - 0.5 &&
+              r.bottom + out <= box.bottom + 0.5 &&
+              (!fits || (r.left - out >= box.left - 0.5 && r.right + out <= box.right + 0.5)),
+          };
+        });
+        expect({ width, i, ...ring }).toEqual({ width, i, tab: true, inside: true });
+      }
+    }
+    // A click on a tab half out of the strip opens that tab: the strip does not move under the pointer.
+    await page.setViewportSize({ width: 360, height: 800 });
+    await page.goto(`${base}/blog/`);
+    await page.locator(".posts > li").first().waitFor();
+    const edge = await page.evaluate(() => {
+      const ul = document.querySelector(".tabs ul")!.getBoundingClientRect();
+      const a = [...document.querySelectorAll<HTMLAnchorElement>(".tabs a")].find((t) => {
+        const r = t.getBoundingClientRect();
+        return r.left < ul.right - 10 && r.right > ul.right + 10;
+      })!;
+      const r = a.getBoundingClientRect();
+      return { href: a.getAttribute("href")!, x: (r.left + ul.right) / 2, y: (r.top + r.bottom) / 2 };
+    });
+    await page.mouse.click(edge.x, edge.y);
+    await page.waitForURL((url) => url.pathname + url.search === edge.href);
     expectCleanPages();
   });
 });

@@ -116,6 +116,27 @@ describe("server", () => {
     const cached = await get("/blog/", { "If-None-Match": etag });
     expect(cached.status).toBe(304);
     expect(await cached.text()).toBe("");
+    // The 304 varies as the 200 does, so a cache keeps each encoding apart (RFC 9110, 15.4.5).
+    expect(cached.headers.get("Vary")).toBe("Accept-Encoding");
+  });
+
+  it("gives each encoding of the page its own ETag: a 304 never confirms one encoding for a request of another", async () => {
+    const tags = new Map<string, string>();
+    for (const enc of ["br", "gzip", "identity"]) {
+      const res = await get("/blog/", { "Accept-Encoding": enc });
+      expect(res.headers.get("Content-Encoding") ?? "identity").toBe(enc);
+      tags.set(enc, res.headers.get("ETag")!);
+    }
+    expect(new Set(tags.values()).size).toBe(3);
+    for (const [enc, tag] of tags) {
+      expect((await get("/blog/", { "Accept-Encoding": enc, "If-None-Match": tag })).status, enc).toBe(304);
+      // A browser sends its cached copy's tag, weak or not, possibly among others.
+      expect((await get("/blog/", { "Accept-Encoding": enc, "If-None-Match": `"x", W/${tag}` })).status, enc).toBe(304);
+    }
+    // The brotli copy a cache holds is not valid for a client that cannot decode brotli.
+    const other = await get("/blog/", { "Accept-Encoding": "gzip", "If-None-Match": tags.get("br")! });
+    expect(other.status).toBe(200);
+    expect(other.headers.get("Content-Encoding")).toBe("gzip");
   });
 
   it("has a CSP without inline or eval allowances, and with Trusted Types", () => {

@@ -12,7 +12,12 @@ export interface ViewContext {
   tr: Translator;
   /** Aborted when the user navigates away: a view ignores late responses once it is. */
   signal: AbortSignal;
-  navigate(to: Route | string, opts?: { replace?: boolean }): void;
+  /**
+   * Shows `to`: a new history entry, or in place of the current one (`replace`). `back`: when the entry
+   * before this one is `to` (the page this one was opened from), go back to it instead, so leaving a form
+   * returns to the page it came from rather than stacking a second copy of that page in the history.
+   */
+  navigate(to: Route | string, opts?: { replace?: boolean; back?: boolean }): void;
   toast(message: string, kind?: ToastKind): void;
   /** Sets the document title and the view's heading text for screen readers. */
   setTitle(title: string): void;

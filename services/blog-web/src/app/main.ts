@@ -48,14 +48,21 @@ if (!root) throw new Error("#app missing from index.html");
 replace(root, skip, header, main, footer, toasts);
 
 function toast(message: string, kind: ToastKind = "info"): void {
+  // A toast that goes while its close button has focus would leave the keyboard at the top of the document
+  // (focus on <body>): it goes on from the content instead.
+  const dismiss = () => {
+    const focused = item.contains(document.activeElement);
+    item.remove();
+    if (focused) main.focus({ preventScroll: true });
+  };
   const item = h(
     "div",
     { class: `toast ${kind}` },
     h("p", null, message),
-    h("button", { class: "close", attrs: { type: "button", "aria-label": tr.t("toast.dismiss") }, on: { click: () => item.remove() } }, "×"),
+    h("button", { class: "close", attrs: { type: "button", "aria-label": tr.t("toast.dismiss") }, on: { click: dismiss } }, "×"),
   );
   toasts.appendChild(item);
-  setTimeout(() => item.remove(), kind === "error" ? 10_000 : 5_000);
+  setTimeout(dismiss, kind === "error" ? 10_000 : 5_000);
 }
 
 // The header's Log in and Sign up links, kept so each view can point them back at itself (syncChromeLinks).
@@ -134,23 +141,70 @@ function restoreValues(typed: Map<string, string>): void {
 }
 
 async function logout(): Promise<void> {
-  await api.logout();
+  // Signed out at once (the client clears the session before it tells the server): the list comes now, not
+  // when the server answers, which would take the reader away from wherever they went meanwhile.
+  const revoked = api.logout();
   dropDrafts();
   toast(tr.t("auth.loggedOut"), "info");
   navigate({ name: "list", params: { page: 1 } });
+  await revoked;
 }
 
 // ── routing ──
 let current: AbortController | null = null;
 
-function navigate(to: Route | string, opts: { replace?: boolean } = {}): void {
+/** What the app keeps in a history entry. */
+interface EntryState {
+  /** Where the reader was on the page when a link left it. */
+  scrollY?: number;
+  /** The app page (path and query) the entry was opened from. */
+  from?: string;
+  /** The document that pushed the entry: only then is the entry before it this document's too (see navigate). */
+  doc?: string;
+  /** The entry's own id, for `positions`. */
+  key?: string;
+}
+const entryState = (): EntryState => (history.state as EntryState | null) ?? {};
+/** This document's id (a reload is a new document). */
+const DOC = crypto.randomUUID();
+const newKey = (): string => crypto.randomUUID();
+
+/**
+ * Where the reader was on each page of this document's history, by entry key, so Forward returns there as
+ * Back does (an entry left by Back or Forward can no longer be written). Tracked as the reader scrolls,
+ * without writing the history on every scroll: browsers limit that (Safari then refuses every pushState).
+ */
+const positions = new Map<string, number>();
+/** The key of the entry on screen, and the reader's place on it. */
+let entryKey = "";
+let readerY = window.scrollY;
+window.addEventListener(
+  "scroll",
+  () => {
+    readerY = window.scrollY;
+  },
+  { passive: true },
+);
+
+function navigate(to: Route | string, opts: { replace?: boolean; back?: boolean } = {}): void {
   const url = typeof to === "string" ? to : href(to);
-  if (opts.replace) history.replaceState(null, "", url);
-  else {
+  const state = entryState();
+  // The page this one was opened from is the entry before it: going back to it leaves no copy of it behind.
+  // Only within this document: an entry of a document before a reload could come back from the browser's
+  // back/forward cache as it was then (a post as it was before the edit just saved).
+  if (opts.back && state.from === url && state.doc === DOC) return history.back(); // popstate renders it
+  // A replaced entry was still opened from the same page (a login replaced by the editor it leads to). A link
+  // to the page on screen shows it again in place, as a browser does: Back must not show it a second time.
+  const key = newKey();
+  if (opts.replace || url === location.pathname + location.search) {
+    history.replaceState({ from: state.from, doc: state.doc, key } satisfies EntryState, "", url);
+  } else {
     // Where the reader was, so Back returns there rather than to the top.
-    history.replaceState({ ...(history.state as object | null), scrollY: window.scrollY }, "", location.href);
-    history.pushState(null, "", url);
+    positions.set(entryKey, window.scrollY);
+    history.replaceState({ ...state, scrollY: window.scrollY }, "", location.href);
+    history.pushState({ from: location.pathname + location.search, doc: DOC, key } satisfies EntryState, "", url);
   }
+  entryKey = key;
   void render(true);
 }
 
@@ -200,6 +254,8 @@ async function render(moveFocus: boolean): Promise<void> {
       renderLogin(ctx, main, route.next, route.user);
       break;
     case "signup":
+      // Signed in already (Back to the form, an old link): no account to create; on to where it would lead.
+      if (session.get()) return navigate(route.next ?? BASE_PATH, { replace: true });
       renderSignup(ctx, main, route.next);
       break;
     case "notFound": {
@@ -235,15 +291,21 @@ document.addEventListener("click", (ev) => {
 });
 
 window.addEventListener("popstate", (ev) => {
+  // The entry left behind: where the reader was on it (a fragment's entry, which the browser made, has no key).
+  if (entryKey) positions.set(entryKey, readerY);
+  const state = ev.state as EntryState | null;
+  entryKey = state?.key ?? "";
   // A link to a fragment of the page (a post's `#heading`) moves within it: nothing to render again.
   if (location.pathname + location.search === shown) return;
-  const state = ev.state as { scrollY?: unknown } | null;
-  restoreScrollY = typeof state?.scrollY === "number" ? state.scrollY : null;
+  const saved = positions.get(entryKey) ?? state?.scrollY;
+  restoreScrollY = typeof saved === "number" ? saved : null;
   void render(true);
 });
 session.subscribe(() => renderChrome());
 
 const legacy = fromLegacyHash(location.hash);
 if (legacy) history.replaceState(null, "", href(legacy));
+entryKey = entryState().key ?? newKey();
+if (entryState().key === undefined) history.replaceState({ ...entryState(), key: entryKey } satisfies EntryState, "", location.href);
 renderChrome();
 void render(false);

@@ -137,6 +137,12 @@ export function setMarkdown(el: Element, source: string): void {
   for (const pre of el.querySelectorAll("pre")) pre.tabIndex = 0;
   for (const img of el.querySelectorAll(`img[${OFFSITE}]`)) {
     const href = webAddress(offsite[Number(img.getAttribute(OFFSITE))] ?? "");
+    // An image that is a link's content (a badge: `[![build](https://ci.example/badge.svg)](https://ci.example)`)
+    // becomes that link's text: a link to the image inside it would take the click to the picture instead.
+    if (img.closest("a")) {
+      img.replaceWith(img.getAttribute("alt") || href || "");
+      continue;
+    }
     if (!href) {
       img.remove();
       continue;

@@ -47,7 +47,8 @@ export function renderLogin(ctx: ViewContext, main: HTMLElement, next?: string, 
               ctx.api.login(username.control.value.trim(), password.control.value),
             );
             ctx.toast(t("auth.loggedIn", { username: s.username }), "success");
-            ctx.navigate(next ?? href({ name: "list", params: { page: 1 } }), { replace: true });
+            // Back to the page the login was opened from (its own entry): Back then leaves it, not shows it twice.
+            ctx.navigate(next ?? href({ name: "list", params: { page: 1 } }), { replace: true, back: true });
           } catch (err) {
             const bad = err instanceof ApiError && err.kind === "unauthorized";
             // Only a refused password is cleared: after a rate limit or a network error it is still the right one.
@@ -123,7 +124,8 @@ export function renderSignup(ctx: ViewContext, main: HTMLElement, next?: string)
               ctx.api.signup({ username: name, email: email.control.value.trim(), password: password.control.value }),
             );
             ctx.toast(t("auth.signedUp"), "success");
-            ctx.navigate({ name: "login", user: name, next });
+            // The login takes the sign-up form's place: once signed in, Back never shows the form again.
+            ctx.navigate({ name: "login", user: name, next }, { replace: true });
           } catch (err) {
             // The server names the rule that failed (reserved name, weak password, taken name).
             const problems = fieldProblems(err, fields, ctx.tr);

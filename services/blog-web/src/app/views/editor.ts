@@ -203,8 +203,10 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     summary.show(problems.some((p) => p.field) ? t("editor.errorSummary") : t("error.title"), problems);
   };
   // Once saved (or cancelled) the editor leaves the history: Back goes to where the author was before it,
-  // not to a form of what was just saved (or, after a delete, to the editor of a post that is gone).
-  const leave = (to: Route) => ctx.navigate(to, { replace: true });
+  // not to a form of what was just saved (or, after a delete, to the editor of a post that is gone). Opened
+  // from the post, it goes back to that entry rather than adding a second one: otherwise each edit left a
+  // copy of the post for Back to show again, and after a delete Back showed the deleted post's "not found".
+  const leave = (to: Route) => ctx.navigate(to, { replace: true, back: true });
 
   const cancel = h("a", { class: "btn", attrs: { href: href(cancelTo) } }, t("editor.cancel"));
   cancel.addEventListener("click", (ev) => {

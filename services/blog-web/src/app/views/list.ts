@@ -50,10 +50,12 @@ function categoryNav(ctx: ViewContext, categories: Category[], params: ListParam
   );
 }
 
-/** On a narrow screen the tabs scroll sideways: the current one is brought into the strip's view (centred). */
-function revealCurrentTab(nav: HTMLElement): void {
+/**
+ * On a narrow screen the tabs scroll sideways: a tab (the current one; one the keyboard moves to, which the
+ * browser leaves half out of the strip) is brought into the strip's view (centred).
+ */
+function revealTab(nav: HTMLElement, current: Element | null): void {
   const strip = nav.querySelector("ul");
-  const current = nav.querySelector('[aria-current="page"]');
   if (!strip || !current) return;
   const s = strip.getBoundingClientRect();
   const c = current.getBoundingClientRect();
@@ -209,7 +211,11 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
   if (cats.status === "fulfilled") {
     const nav = categoryNav(ctx, cats.value, params);
     replace(tabsSlot, nav);
-    revealCurrentTab(nav);
+    revealTab(nav, nav.querySelector('[aria-current="page"]'));
+    // Only for the keyboard: moving the tab under a pointer between press and release would lose the click.
+    nav.addEventListener("focusin", (ev) => {
+      if ((ev.target as Element).matches(":focus-visible")) revealTab(nav, ev.target as Element);
+    });
     const current = cats.value.find((c) => c.slug === params.category);
     if (current && !params.q && !params.author) {
       heading.textContent = t("list.headingCategory", { category: current.name });
