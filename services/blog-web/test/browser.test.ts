@@ -636,6 +636,22 @@ describe("blog web UI in Chromium", () => {
     expectCleanPages();
   });
 
+  it("a category no post is in has no tab, unless it is the one the reader asked for", async () => {
+    const categories = (await (await fetch(`${base}/blog/api/categories`)).json()) as { name: string; slug: string; post_count: number }[];
+    // The seeded categories nobody has posted in yet (the original's three; this suite writes into none of "Troubleshooting").
+    const empty = categories.filter((c) => c.post_count === 0);
+    expect(empty.map((c) => c.slug)).toContain("troubleshooting");
+    const { page } = await tab();
+    await page.goto(`${base}/blog/`);
+    const tabs = page.getByRole("navigation", { name: "Categories" });
+    await tabs.getByRole("link", { name: /^All \(\d+\)$/ }).waitFor();
+    for (const c of empty) expect(await tabs.getByRole("link", { name: `${c.name} (0)`, exact: true }).count(), c.slug).toBe(0);
+    await page.goto(`${base}/blog/?category=troubleshooting`);
+    await tabs.getByRole("link", { name: "Troubleshooting (0)", exact: true }).waitFor();
+    expect(await tabs.getByRole("link", { name: "Troubleshooting (0)", exact: true }).getAttribute("aria-current")).toBe("page");
+    expectCleanPages();
+  });
+
   it("says when posts are loading, when no post matches, and when the API limits the rate", async () => {
     const { page } = await tab();
     // A slow list: the loading state shows while it waits.

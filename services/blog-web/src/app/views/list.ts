@@ -45,7 +45,8 @@ function categoryNav(ctx: ViewContext, categories: Category[], params: ListParam
       "ul",
       null,
       tab(t("list.all"), total, undefined),
-      categories.map((c) => tab(c.name, c.post_count, c.slug, c.color)),
+      // A category no post is in is no tab (the seeded ones stay in the API until used), unless it is the one asked for.
+      categories.filter((c) => c.post_count > 0 || c.slug === params.category).map((c) => tab(c.name, c.post_count, c.slug, c.color)),
     ),
   );
 }
