@@ -30,6 +30,7 @@ function categoryNav(ctx: ViewContext, categories: Category[], params: ListParam
           attrs: {
             href: listHref({ category: slug, q: params.q, author: params.author, page: 1 }),
             "aria-current": current ? "page" : null,
+            title: label,
           },
         },
         dot,
