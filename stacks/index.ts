@@ -160,7 +160,7 @@ const apps = new TitaniumApps("apps", {
   protect: config.protect,
   platform: appPlatform,
   backupBucket: cloud.backupBucket,
-  jwtExtraPublicKeys: cloud.jwtExtraPublicKeys,
+  jwtPublicKeys: cloud.jwtPublicKeys,
   provider: cluster.provider,
 });
 

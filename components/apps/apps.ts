@@ -56,8 +56,8 @@ export interface TitaniumAppsArgs {
   platform: AppPlatform;
   /** GCS bucket for database dumps (cloud layer). */
   backupBucket: pulumi.Input<string>;
-  /** Public keys the auth-service publishes besides its signing key (cloud layer, config `auth.signingKeys`). */
-  jwtExtraPublicKeys: pulumi.Input<string>;
+  /** Public keys of every configured JWT key, the signing key first (cloud layer, config `auth.signingKeys`). */
+  jwtPublicKeys: pulumi.Input<string>;
   /** Kubernetes provider of the cluster (cluster layer). */
   provider: k8s.Provider;
 }
@@ -110,7 +110,7 @@ export class TitaniumApps extends pulumi.ComponentResource {
       // The api-gateway's peer is its own sidecar (127.0.0.6); before it, the ingress gateway pods.
       trustedProxyCidrs: `127.0.0.0/8,${args.podCidr}`,
       shutdownGraceMs: SHUTDOWN_GRACE_SECONDS * 1000,
-      jwtExtraPublicKeys: args.jwtExtraPublicKeys,
+      jwtPublicKeys: args.jwtPublicKeys,
     };
 
     const postgres = new Postgres(`${name}-postgres`, {

@@ -22,12 +22,17 @@ type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef: { name
 
 const SCHEMAS = { "api-gateway": gatewayEnv, "auth-service": authEnv, "user-service": userEnv, "blog-service": blogEnv } as const;
 
+const JWT_KEY = generateKeyPairSync("ec", {
+  namedCurve: "P-256",
+  privateKeyEncoding: { type: "pkcs8", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+});
 /** What the ExternalSecret would put in the Secret: realistic values of the right shape. */
 const SECRET_VALUES: Record<string, string> = {
   POSTGRES_PASSWORD: randomBytes(24).toString("base64url"),
   ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(24).toString("base64url")])),
   ...Object.fromEntries(Object.values(REDIS_USERS).map((u) => [u.passwordKey, randomBytes(24).toString("base64url")])),
-  JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+  JWT_PRIVATE_KEY: JWT_KEY.privateKey,
 };
 
 /** The environment a container would see: literals as they are, Secret keys resolved. */
@@ -39,6 +44,11 @@ function resolve(env: EnvVar[]): Record<string, string> {
         const value = SECRET_VALUES[e.valueFrom.secretKeyRef.key];
         expect(value, `unknown Secret key ${e.valueFrom.secretKeyRef.key}`).toBeDefined();
         return [e.name, value!];
+      }
+      // The stack's one JWT key: the mocks' PEM stands for the public half of the key the Secret holds.
+      if (e.name === "JWT_PUBLIC_KEYS") {
+        expect(e.value!.match(/-----BEGIN PUBLIC KEY-----/g)).toHaveLength(1);
+        return [e.name, JWT_KEY.publicKey];
       }
       return [e.name, e.value!];
     }),

@@ -25,7 +25,7 @@ export interface EnvContext {
   /** The services' drain time after SIGTERM. */
   shutdownGraceMs: number;
   /** PEM public keys the auth-service publishes besides its signing key (key rotation); public, so plain. */
-  jwtExtraPublicKeys: pulumi.Input<string>;
+  jwtPublicKeys: pulumi.Input<string>;
 }
 
 /** Connections kept free for migrations, backups and an operator's psql. */
@@ -115,7 +115,7 @@ export function serviceEnv(svc: ServiceName, ctx: EnvContext): EnvVar[] {
   }
   // Whoever talks to the auth-service verifies its tokens locally with the cached JWKS.
   if (uses(svc, "auth-service")) env.push({ name: "AUTH_JWKS_URL", value: `${urlOf(ctx, "auth-service")}${JWKS_PATH}` });
-  if (svc === "auth-service") env.push(secret(ctx, "JWT_PRIVATE_KEY"), { name: "JWT_EXTRA_PUBLIC_KEYS", value: ctx.jwtExtraPublicKeys });
+  if (svc === "auth-service") env.push(secret(ctx, "JWT_PRIVATE_KEY"), { name: "JWT_PUBLIC_KEYS", value: ctx.jwtPublicKeys });
   if (svc === "api-gateway") env.push({ name: "TRUSTED_PROXY_CIDRS", value: ctx.trustedProxyCidrs });
   return env;
 }

@@ -32,10 +32,13 @@ export class AppSecrets extends pulumi.ComponentResource {
   /** Secret Manager secret ids by name, for External Secrets' remote references. */
   readonly secretIds: Record<AppSecretName, pulumi.Output<string>>;
   /**
-   * PEM public keys of the non-signing keys, concatenated (the auth-service's `JWT_EXTRA_PUBLIC_KEYS`):
-   * public by nature, so a plain value rather than a secret.
+   * PEM public keys of every configured key, the signing key first, concatenated (the auth-service's
+   * `JWT_PUBLIC_KEYS`): public by nature, so a plain value rather than a secret. All of them, the signing
+   * key too: a pod publishes them whichever private key its Secret held when it started (External Secrets
+   * syncs a rotated key up to its refresh interval after the Deployment rolled), and refuses to start with
+   * a key the list does not hold (one rotated out because it leaked).
    */
-  readonly jwtExtraPublicKeys: pulumi.Output<string>;
+  readonly jwtPublicKeys: pulumi.Output<string>;
 
   constructor(name: string, args: AppSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:gcp:AppSecrets", name, {}, opts);
@@ -46,11 +49,12 @@ export class AppSecrets extends pulumi.ComponentResource {
     const argocd = password("argocd-admin", 24);
     // ES256 keys of the auth-service, one resource per configured name so that reordering the list rotates
     // keys without replacing any (PEM PKCS#8 private keys: what `jose.importPKCS8` reads).
-    const [signing, ...published] = args.jwtKeyNames.map(
+    const jwtKeys = args.jwtKeyNames.map(
       (key) => new tls.PrivateKey(`${name}-jwt-key-${key}`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, keep),
     );
+    const signing = jwtKeys[0];
     if (!signing) throw new Error("AppSecrets: jwtKeyNames needs at least one key name");
-    this.jwtExtraPublicKeys = pulumi.all(published.map((k) => k.publicKeyPem)).apply((pems) => pems.map((p) => p.trim()).join("\n"));
+    this.jwtPublicKeys = pulumi.all(jwtKeys.map((k) => k.publicKeyPem)).apply((pems) => pems.map((p) => p.trim()).join("\n"));
 
     const values: Record<AppSecretName, pulumi.Output<string>> = {
       // The owner's (the migrations'), then each database role's own (the migrations set them on every run).
@@ -87,6 +91,6 @@ export class AppSecrets extends pulumi.ComponentResource {
       ids[secretName] = secret.secretId;
     }
     this.secretIds = ids;
-    this.registerOutputs({ secretIds: this.secretIds, jwtExtraPublicKeys: this.jwtExtraPublicKeys });
+    this.registerOutputs({ secretIds: this.secretIds, jwtPublicKeys: this.jwtPublicKeys });
   }
 }

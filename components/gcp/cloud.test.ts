@@ -310,7 +310,10 @@ describe("identities and secrets", () => {
       expect(data("argocd-admin-password-bcrypt")).toMatch(/^\$2[aby]\$/);
       expect(data("argocd-admin-password")).not.toEqual(data("argocd-admin-password-bcrypt"));
       expect(data("postgres-password")).toMatch(/^[A-Za-z0-9]{32}$/);
-      expect(authEnv(run).JWT_EXTRA_PUBLIC_KEYS).toBe("");
+      // One key: it signs, and it is the one public key the pods are told of.
+      const onlyKey = authEnv(run).JWT_PUBLIC_KEYS!;
+      expect(onlyKey.match(/-----BEGIN PUBLIC KEY-----/g)).toHaveLength(1);
+      expect(atob(onlyKey.split("\n")[1]!)).toContain(`titanium-${run.stack}-app-jwt-key-k1`);
     }
   });
 
@@ -322,9 +325,12 @@ describe("identities and secrets", () => {
     const version = ofType(run, "gcp:secretmanager/secretVersion:SecretVersion").find((v) => v.dependsOn.includes(secret.urn))!;
     // The mocks' PEMs carry the resource name: k2 signs, k1 (the previous key) is only published.
     expect(atob((version.inputs.secretData as string).split("\n")[1]!)).toContain("titanium-dev-app-jwt-key-k2");
-    const published = authEnv(run).JWT_EXTRA_PUBLIC_KEYS!;
-    expect(published).toMatch(/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----$/);
-    expect(atob(published.split("\n")[1]!)).toContain("titanium-dev-app-jwt-key-k1");
+    // Every configured key's public key, the signing key first: a pod started before External Secrets synced
+    // k2's private key (it signs with k1) still publishes k2, so k2's tokens verify whichever pod answers.
+    const published = authEnv(run).JWT_PUBLIC_KEYS!;
+    const blocks = published.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g)!;
+    expect(blocks.join("\n")).toBe(published);
+    expect(blocks.map((b) => /jwt-key-k\d/.exec(atob(b.split("\n")[1]!))![0])).toEqual(["jwt-key-k2", "jwt-key-k1"]);
   });
 });
 

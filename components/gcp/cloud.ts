@@ -45,8 +45,8 @@ export class Cloud extends pulumi.ComponentResource {
   readonly identity: NodeIdentity;
   /** Secret Manager ids of the application secrets, for External Secrets. */
   readonly appSecretIds: Record<AppSecretName, pulumi.Output<string>>;
-  /** Public keys the auth-service publishes besides its signing key (`JWT_EXTRA_PUBLIC_KEYS`). */
-  readonly jwtExtraPublicKeys: pulumi.Output<string>;
+  /** Public keys of every configured JWT key, the signing key first (the auth-service's `JWT_PUBLIC_KEYS`). */
+  readonly jwtPublicKeys: pulumi.Output<string>;
   /** Name of the PostgreSQL backup bucket. */
   readonly backupBucket: pulumi.Output<string>;
   /** The public address of the ingress load balancer (the platform's entry point). */
@@ -97,7 +97,7 @@ export class Cloud extends pulumi.ComponentResource {
       child,
     );
     this.appSecretIds = secrets.secretIds;
-    this.jwtExtraPublicKeys = secrets.jwtExtraPublicKeys;
+    this.jwtPublicKeys = secrets.jwtPublicKeys;
     for (const id of args.externalSecretIds) {
       new gcp.secretmanager.SecretIamMember(
         `${name}-external-${id}`,
@@ -137,7 +137,7 @@ export class Cloud extends pulumi.ComponentResource {
 
     this.registerOutputs({
       appSecretIds: this.appSecretIds,
-      jwtExtraPublicKeys: this.jwtExtraPublicKeys,
+      jwtPublicKeys: this.jwtPublicKeys,
       backupBucket: this.backupBucket,
       publicIp: this.publicIp,
       apiPublicIp: this.apiPublicIp,

@@ -161,13 +161,18 @@ describe.each(["dev", "prod"])("the images run what components/apps deploys (%s)
 
 // ── Production installs from a clean folder ──
 
+const JWT_KEY = generateKeyPairSync("ec", {
+  namedCurve: "P-256",
+  privateKeyEncoding: { type: "pkcs8", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+});
 const SECRET_VALUES: Record<string, string> = {
   POSTGRES_PASSWORD: "unused: the test database's own password replaces it",
   // The services' own roles: the migration Job sets these passwords, the services log in with them.
   ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(18).toString("base64url")])),
   // The Redis users' (the probes' and each service's own): the services log in as theirs.
   ...Object.fromEntries(Object.values(REDIS_USERS).map((u) => [u.passwordKey, randomBytes(18).toString("base64url")])),
-  JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+  JWT_PRIVATE_KEY: JWT_KEY.privateKey,
 };
 
 /** The container's environment: literals as they are, Secret keys resolved, cluster addresses replaced by the local ones. */
@@ -177,6 +182,10 @@ function containerEnv(env: EnvVar[], local: Record<string, string>): Record<stri
     if (e.valueFrom) {
       expect(e.valueFrom.secretKeyRef.name).toBe(APP_SECRET);
       out[e.name] = SECRET_VALUES[e.valueFrom.secretKeyRef.key]!;
+    } else if (e.name === "JWT_PUBLIC_KEYS") {
+      // The stack's one JWT key: the mocks' PEM stands for the public half of the key the Secret holds.
+      expect(e.value!.match(/-----BEGIN PUBLIC KEY-----/g)).toHaveLength(1);
+      out[e.name] = JWT_KEY.publicKey;
     } else {
       out[e.name] = e.value!;
     }

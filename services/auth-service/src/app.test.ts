@@ -10,7 +10,7 @@ import { createApp as createUserApp } from "../../user-service/src/app.js";
 import { hashPool } from "../../user-service/src/passwords.js";
 import { createApp } from "./app.js";
 import { envSchema } from "./config.js";
-import { loadSigningKeys, type SigningKeys } from "./keys.js";
+import { loadSigningKeys, SigningKeyNotConfigured, type SigningKeys } from "./keys.js";
 
 const pemPair = () =>
   generateKeyPairSync("ec", {
@@ -417,7 +417,7 @@ describe("signing-key rotation", () => {
   it("publishes the previous key so its tokens stay valid, and remote verifiers pick up the new kid", async () => {
     const oldToken = (await login()).token;
     const keyB = pemPair();
-    const rotated = await loadSigningKeys(keyB.privateKey, [keyA.publicKey]);
+    const rotated = await loadSigningKeys(keyB.privateKey, [keyB.publicKey, keyA.publicKey]);
     expect(rotated.kid).not.toBe(keys.kid);
     expect(rotated.jwks.keys.map((k) => k.kid)).toEqual([rotated.kid, keys.kid]);
     const appB = createApp({ sql: db, keys: rotated, tokens: settings, userServiceUrl: `http://127.0.0.1:${userServer.port}`, logger: log.logger, metrics: new Metrics("auth-service", { processMetrics: false }) });
@@ -428,7 +428,7 @@ describe("signing-key rotation", () => {
 
     // Step 1 of the runbook published B beside A before B signs: a verifier that cached that set
     // accepts B's tokens without refetching. Without step 1, an unknown kid makes it refetch.
-    const prepublished = await loadSigningKeys(keyA.privateKey, [keyB.publicKey]);
+    const prepublished = await loadSigningKeys(keyA.privateKey, [keyA.publicKey, keyB.publicKey]);
     let served = prepublished.jwks;
     const jwksApp = new Hono().get("/jwks", (c) => c.json(served));
     const port = await freePort();
@@ -452,6 +452,24 @@ describe("signing-key rotation", () => {
   });
 });
 
+describe("a signing key the configuration no longer lists", () => {
+  it("stops the service instead of signing with it; one the list still holds (not yet synced) signs on, publishing every listed key", async () => {
+    const leaked = pemPair();
+    const next = pemPair();
+    // After a leak, config lists only the new key, but the Secret may still hold the leaked one.
+    await expect(loadSigningKeys(leaked.privateKey, [next.publicKey])).rejects.toThrow(SigningKeyNotConfigured);
+    await expect(loadSigningKeys(leaked.privateKey, [next.publicKey])).rejects.toThrow(/JWT_PRIVATE_KEY \(kid [\w-]+\) is not one of JWT_PUBLIC_KEYS/);
+    // An ordinary rotation: the list is [next, previous]; a pod still holding the previous key signs with it
+    // and publishes next too, so tokens from pods that hold next verify here.
+    const stale = await loadSigningKeys(leaked.privateKey, [next.publicKey, leaked.publicKey]);
+    const fresh = await loadSigningKeys(next.privateKey, [next.publicKey, leaked.publicKey]);
+    expect(new Set(stale.jwks.keys.map((k) => k.kid))).toEqual(new Set(fresh.jwks.keys.map((k) => k.kid)));
+    expect(stale.jwks.keys).toHaveLength(2);
+    // Without a list (the local platform), the key alone is published.
+    expect((await loadSigningKeys(next.privateKey)).jwks.keys).toHaveLength(1);
+  });
+});
+
 describe("configuration", () => {
   it("requires an ECDSA P-256 PKCS#8 key, accepts escaped newlines, and names the variable otherwise", async () => {
     const base = { DATABASE_URL: "postgres://x@h/titanium" };
@@ -460,14 +478,14 @@ describe("configuration", () => {
     const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
     expect(() => loadEnv(envSchema, { ...base })).toThrow(/JWT_PRIVATE_KEY/);
     expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: rsa.privateKey })).toThrow(/JWT_PRIVATE_KEY/);
-    expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: rsa.publicKey })).toThrow(/JWT_EXTRA_PUBLIC_KEYS/);
-    const env = loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: pemPair().publicKey + "\n" + pemPair().publicKey });
-    expect(env.JWT_EXTRA_PUBLIC_KEYS).toHaveLength(2);
+    expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_PUBLIC_KEYS: rsa.publicKey })).toThrow(/JWT_PUBLIC_KEYS/);
+    const env = loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_PUBLIC_KEYS: pemPair().publicKey + "\n" + pemPair().publicKey });
+    expect(env.JWT_PUBLIC_KEYS).toHaveLength(2);
     expect(env.ACCESS_TOKEN_TTL_SECONDS).toBe(900);
     // Text that is no public key block stops the service instead of publishing fewer keys than meant.
     const good = pemPair().publicKey;
     for (const bad of ["garbage", good.replace("BEGIN PUBLIC KEY", "BEGIN PUBLC KEY"), good.replace(/PUBLIC KEY/g, "RSA PUBLIC KEY"), `${good}\nleftover`]) {
-      expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_EXTRA_PUBLIC_KEYS: bad }), bad.slice(0, 40)).toThrow(/JWT_EXTRA_PUBLIC_KEYS: expected only PEM public key blocks/);
+      expect(() => loadEnv(envSchema, { ...base, JWT_PRIVATE_KEY: keyA.privateKey, JWT_PUBLIC_KEYS: bad }), bad.slice(0, 40)).toThrow(/JWT_PUBLIC_KEYS: expected only PEM public key blocks/);
     }
   });
 });

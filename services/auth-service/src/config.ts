@@ -20,11 +20,13 @@ const privateKeyPem = z
   }, "expected an ECDSA P-256 private key in PEM PKCS#8 (-----BEGIN PRIVATE KEY-----)");
 
 /**
- * Public keys published in the JWKS besides the current one (PEM SPKI blocks, concatenated): the next key
- * before it starts signing, then the previous key while its tokens live out. See docs/runbooks/jwt-key-rotation.md.
+ * The public keys of every configured key (PEM SPKI blocks, concatenated; the cluster sets all of config
+ * `auth.signingKeys`, the signing key first): published in the JWKS beside the service's own key, the next
+ * key before it signs and the previous one while its tokens live out. Set, it must hold the service's own
+ * key (keys.ts). See docs/runbooks/jwt-key-rotation.md.
  */
 const PUBLIC_KEY_BLOCK = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
-const extraPublicKeys = z
+const publicKeys = z
   .string()
   .default("")
   // Anything else in the value (a damaged header, an RSA PUBLIC KEY block, stray text) would be dropped
@@ -43,7 +45,7 @@ const extraPublicKeys = z
 export const envSchema = withPostgres({
   ...baseEnv,
   JWT_PRIVATE_KEY: privateKeyPem,
-  JWT_EXTRA_PUBLIC_KEYS: extraPublicKeys,
+  JWT_PUBLIC_KEYS: publicKeys,
   JWT_ISSUER: z.string().min(1).default(DEFAULT_JWT_ISSUER),
   JWT_AUDIENCE: z.string().min(1).default(DEFAULT_JWT_AUDIENCE),
   /** Access-token lifetime (short: they cannot be revoked). */

@@ -1,12 +1,17 @@
-import { Lifecycle, Metrics, connectPostgres, createLogger, exitOnSignals, listenPort, loadEnvOrExit, startServer, urlList } from "@titanium/kit";
+import { Lifecycle, Metrics, connectPostgres, createLogger, exitOnSignals, flushThenExit, listenPort, loadEnvOrExit, startServer, urlList } from "@titanium/kit";
 import { createApp } from "./app.js";
 import { envSchema } from "./config.js";
-import { loadSigningKeys } from "./keys.js";
+import { loadSigningKeys, SigningKeyNotConfigured } from "./keys.js";
 
 const env = loadEnvOrExit("auth-service", envSchema);
 const logger = createLogger("auth-service", env.LOG_LEVEL);
+const keys = await loadSigningKeys(env.JWT_PRIVATE_KEY, env.JWT_PUBLIC_KEYS).catch(async (err: unknown) => {
+  if (!(err instanceof SigningKeyNotConfigured)) throw err;
+  // Exit (the kubelet restarts the container, which reads the Secret again) rather than sign with it.
+  logger.fatal({ kid: err.kid, configured: err.configured }, err.message);
+  return flushThenExit(logger, 1);
+});
 const sql = connectPostgres(env, logger);
-const keys = await loadSigningKeys(env.JWT_PRIVATE_KEY, env.JWT_EXTRA_PUBLIC_KEYS);
 const lifecycle = new Lifecycle();
 const app = createApp({
   sql,
