@@ -162,9 +162,40 @@ describe("stack files as the CLI reads them", () => {
     expect(config).not.toHaveProperty("network");
     expect(loadConfig("bare", config).network.subnetCidr).toBe("10.20.0.0/22");
   });
+  it("applies project-level values of Pulumi.yaml as the CLI does: a shorthand value, and another namespace's `value`", () => {
+    const dir = projectWith("shared", (c) => {
+      const { "gcp:region": _region, "gcp:zone": _zone, "titanium:protect": _protect, ...rest } = c;
+      return rest;
+    });
+    const project = parseYaml(readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) as { config: Record<string, unknown> };
+    // `gcp:region: us-east5` in Pulumi.yaml is the value every stack gets; `protect: false` is titanium:protect's default.
+    project.config = { ...project.config, "gcp:region": "us-east5", "gcp:zone": { value: "us-east5-a" }, "titanium:protect": false };
+    writeFileSync(path.join(dir, "Pulumi.yaml"), stringifyYaml(project));
+    const { config } = readStackFile("shared", dir);
+    expect(config).toMatchObject({ "gcp:region": "us-east5", "gcp:zone": "us-east5-a", "titanium:protect": "false" });
+    expect(loadConfig("shared", config).gcp.region).toBe("us-east5");
+  });
   it("refuses a key set both with and without the namespace", () => {
     const dir = projectWith("twice", (c) => ({ ...c, network: c["titanium:network"] }));
     expect(() => readStackFile("twice", dir)).toThrow(/titanium:network/);
+  });
+});
+
+describe("values as `pulumi config set` writes them", () => {
+  it("takes a whole-number CPU quantity, which `--path` (and a hand-written `cpu: 1`) stores as a number", () => {
+    const raw = readStackConfig("dev");
+    // pulumi config set --path titanium:services.user-service.resources.limits.cpu 1
+    const services = { ...(JSON.parse(raw["titanium:services"]!) as Record<string, object>), "user-service": { resources: { requests: { cpu: 0.1, memory: "128Mi" }, limits: { cpu: 1, memory: "256Mi" } } } };
+    const c = loadConfig("dev", { ...raw, "titanium:services": JSON.stringify(services) });
+    expect(c.services["user-service"].resources).toEqual({ requests: { cpu: "0.1", memory: "128Mi" }, limits: { cpu: "1", memory: "256Mi" } });
+    const zero = configError(() => loadConfig("dev", { ...raw, "titanium:services": JSON.stringify({ "user-service": { resources: { requests: { cpu: 0, memory: "128Mi" }, limits: { cpu: 1, memory: "256Mi" } } } }) }));
+    expect(zero.issues.map((i) => i.key)).toEqual(["titanium:services.user-service.resources.requests.cpu"]);
+  });
+  it("names a nested key set without --path (a top-level key with dots in its name) and the command that sets it", () => {
+    // pulumi config set titanium:cluster.agents.count 2
+    const err = configError(() => loadConfig("dev", { ...readStackConfig("dev"), "titanium:cluster.agents.count": "2" }));
+    const issue = err.issues.find((i) => i.key === "titanium:cluster.agents.count");
+    expect(issue?.message).toContain("pulumi config set --path titanium:cluster.agents.count");
   });
 });
 

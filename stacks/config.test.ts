@@ -55,7 +55,13 @@ describe("stack config", () => {
     ["prod with one server", "prod", { cluster: { servers: { count: 1 }, agents: { count: 3, spot: false } } }, "titanium:cluster.servers.count", "at least 3 K3s servers"],
     ["even server count", "prod", { cluster: { servers: { count: 2 }, agents: { count: 3, spot: false } } }, "titanium:cluster.servers.count", "odd number"],
     ["chart version not pinned", "dev", { charts: { loki: { version: "^18.0.0" } } }, "titanium:charts.loki.version", "exact version"],
+    // Helm's repository getters are http(s) only: an OCI registry as the repository fails the Release at `pulumi up`.
+    ["a chart repository on an OCI registry", "dev", { charts: { loki: { repository: "oci://ghcr.io/grafana/helm-charts" } } }, "titanium:charts.loki.repository", "https://"],
+    ["a chart repository over plain HTTP", "dev", { charts: { loki: { repository: "http://grafana.github.io/helm-charts" } } }, "titanium:charts.loki.repository", "https://"],
+    ["a webhook URL Alertmanager cannot call", "dev", { observability: { prometheusStorageGi: 2, grafanaStorageGi: 1, lokiStorageGi: 1, alertReceiver: { type: "webhook", url: "ftp://hooks.example.com/x" } } }, "titanium:observability.alertReceiver.url", "http"],
     ["image tag latest", "dev", { images: { tag: "latest" } }, "titanium:images.tag", "never \"latest\""],
+    // pulumi config set --path titanium:images.digests.blog-web sha256:... (a workspace, not a deployed service)
+    ["a digest for a service Titanium does not deploy", "dev", { images: { digests: { "blog-web": `sha256:${"a".repeat(64)}` } } }, "titanium:images.digests.blog-web", "unknown key; expected one of: api-gateway, auth-service, user-service, blog-service"],
     ["NodePort out of range", "dev", { ingress: { httpNodePort: 8080 } }, "titanium:ingress.httpNodePort", "30000-32767"],
     ["duplicate NodePorts (the key set twice is named)", "dev", { ingress: { httpNodePort: 31443 } }, "titanium:ingress.httpNodePort", "expected httpNodePort to differ from httpsNodePort (both 31443)"],
     ["duplicate NodePorts (either key of the pair)", "dev", { ingress: { httpsNodePort: 31021 } }, "titanium:ingress.httpsNodePort", "expected httpsNodePort to differ from healthCheckNodePort (both 31021)"],

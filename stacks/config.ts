@@ -47,10 +47,15 @@ const adminCidr = cidr.refine((v) => Number(v.split("/")[1]) >= 8, {
 
 // A zero request or limit is no sizing at all (a 0 limit is refused by Kubernetes, a 0 request hides the
 // workload from the scheduler and the capacity check).
-const cpuQuantity = z
-  .string()
-  .regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'expected a CPU quantity such as "100m" or "0.5"' })
-  .refine((q) => cpuCores(q) > 0, { error: 'expected more than 0 CPU, such as "10m"' });
+const cpuQuantity = z.preprocess(
+  // `pulumi config set --path <key>.cpu 1` stores a number (the CLI turns integers into numbers), as does a
+  // hand-written `cpu: 1` or `cpu: 0.5`; Kubernetes reads either as the same quantity.
+  (v) => (typeof v === "number" && Number.isFinite(v) ? String(v) : v),
+  z
+    .string({ error: 'expected a CPU quantity such as "100m" or "0.5"' })
+    .regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'expected a CPU quantity such as "100m" or "0.5"' })
+    .refine((q) => cpuCores(q) > 0, { error: 'expected more than 0 CPU, such as "10m"' }),
+);
 const memoryQuantity = z
   .string()
   .regex(/^\d+(Ki|Mi|Gi)$/, { error: 'expected a memory quantity such as "128Mi" or "1Gi"' })
@@ -91,7 +96,11 @@ function workloadResources<W extends string>(workloads: Record<W, ResourceSpec>)
 const chart = <W extends string = never>(repository: string, version: string, workloads = {} as Record<W, ResourceSpec>) =>
   z
     .strictObject({
-      repository: z.url({ error: "expected the chart repository URL" }).default(repository),
+      // Helm fetches a repository's index.yaml over http(s) only: an `oci://` registry (which a Release takes
+      // as its chart, not as a repository) fails at `pulumi up`, and plain HTTP serves charts unauthenticated.
+      repository: z
+        .url({ protocol: /^https$/, error: 'expected the https:// URL of a Helm chart repository (its index.yaml), such as "https://charts.external-secrets.io"; OCI registries are not supported' })
+        .default(repository),
       version: pinnedVersion.default(version),
       resources: workloadResources(workloads),
     })
@@ -553,7 +562,8 @@ const observabilitySchema = z
     alertReceiver: z
       .discriminatedUnion("type", [
         z.strictObject({ type: z.literal("none") }),
-        z.strictObject({ type: z.literal("webhook"), url: z.url({ error: "expected the webhook URL" }) }),
+        // Alertmanager calls http(s) URLs only; any other scheme fails its configuration.
+        z.strictObject({ type: z.literal("webhook"), url: z.url({ protocol: /^https?$/, error: "expected the webhook's http(s) URL" }) }),
         z.strictObject({
           type: z.literal("email"),
           to: z.email({ error: "expected an e-mail address" }),
@@ -937,7 +947,12 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
       else break;
     }
     const shape = (schema._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape;
-    if (!shape) return [];
+    if (!shape) {
+      // A record keyed by an enum (images.digests): its keys are the enum's values.
+      const keyType = (schema._zod.def as { keyType?: z.core.$ZodType }).keyType;
+      const values = (keyType?._zod.def as { entries?: Record<string, string> } | undefined)?.entries;
+      return step === null && values ? Object.values(values) : [];
+    }
     if (step === null) return Object.keys(shape);
     const next = shape[String(step)];
     if (!next) return [];
@@ -1031,7 +1046,16 @@ export function loadConfig(stack: string, raw: Record<string, string>, secretKey
   const issues: { key: string; message: string }[] = [];
   for (const [fullKey, value] of Object.entries(raw)) {
     const [ns, key] = fullKey.split(":", 2) as [string, string];
-    if (ns === PROJECT) titanium[key] = decode(value);
+    if (ns === PROJECT) {
+      // `pulumi config set titanium:cluster.agents.count 2` without --path sets a top-level key of that name.
+      const head = /^[^.[]+(?=[.[])/.exec(key)?.[0];
+      if (head !== undefined && (TOP_LEVEL_KEYS as readonly string[]).includes(head)) {
+        issues.push({
+          key: fullKey,
+          message: `a top-level key whose name holds a path (set without --path), not ${head}'s field; remove it (\`pulumi config rm ${fullKey}\`) and set the field with \`pulumi config set --path ${fullKey} <value>\``,
+        });
+      } else titanium[key] = decode(value);
+    }
     else if (ns === "gcp") {
       gcp[key] = value;
       if (!GCP_PROVIDER_KEYS.has(key)) issues.push({ key: fullKey, message: "unknown key of the gcp provider; expected one such as gcp:project, gcp:region, gcp:zone" });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
-import { configuredRun, holdsSecret, one, readStackConfig, runProgram } from "./harness";
+import { configuredRun, holdsSecret, ofType, one, readStackConfig, runProgram, UNKNOWN } from "./harness";
 
 describe("whole-program harness", () => {
   it("runs the dev stack and records the explicit GCP provider with labels", async () => {
@@ -21,6 +21,19 @@ describe("whole-program harness", () => {
     expect(run.outputs.images).toEqual(loadConfig("dev", readStackConfig("dev")).images);
     expect(run.outputs.images).toMatchObject({ registry: expect.any(String), tag: expect.any(String), digests: {} });
     expect(run.secretOutputs).not.toContain("images");
+  });
+});
+
+describe("a first preview", () => {
+  it("has no id yet for what it would create, as the engine answers, so a field built from one reads unknown", async () => {
+    const run = await configuredRun("dev", { preview: true });
+    // secretId: this.secret.id, backendService: service.id, network: this.network.id
+    for (const grant of ofType(run, "gcp:secretmanager/secretIamMember:SecretIamMember")) expect(grant.inputs.secretId, grant.name).toBe(UNKNOWN);
+    for (const rule of ofType(run, "gcp:compute/forwardingRule:ForwardingRule")) expect(rule.inputs.backendService, rule.name).toBe(UNKNOWN);
+    expect(ofType(run, "gcp:compute/subnetwork:Subnetwork")[0]!.inputs.network).toBe(UNKNOWN);
+    // An update's resources have their ids from the state.
+    const update = await configuredRun("dev");
+    expect(ofType(update, "gcp:compute/subnetwork:Subnetwork")[0]!.inputs.network).not.toBe(UNKNOWN);
   });
 });
 

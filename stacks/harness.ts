@@ -28,6 +28,12 @@ export interface RecordedResource {
   inputs: Record<string, unknown>;
   /** Top-level input keys whose value is (or contains) a secret. */
   secretInputs: string[];
+  /**
+   * Where each secret sits in {@link inputs}: the keys and indexes down to it (`["values", "alertmanager",
+   * "config"]`), so a report can mask the secret alone and still show the rest of the input around it.
+   * Absent (hand-built records): every key of {@link secretInputs} is secret as a whole.
+   */
+  secretPaths?: (string | number)[][];
   protect: boolean;
   retainOnDelete: boolean;
   deleteBeforeReplace: boolean;
@@ -109,16 +115,38 @@ export function holdsSecret(value: unknown): boolean {
   return seen.secret;
 }
 
-function normalizeInputs(raw: Record<string, unknown>): { inputs: Record<string, unknown>; secretInputs: string[] } {
+/** The paths of the outermost secrets inside a value (not descending into one). */
+function secretPathsIn(value: unknown, at: (string | number)[], out: (string | number)[][]): (string | number)[][] {
+  if (isSecretWrapper(value)) out.push(at);
+  else if (Array.isArray(value)) value.forEach((v, i) => secretPathsIn(v, [...at, i], out));
+  else if (value && typeof value === "object" && !pulumi.isUnknown(value) && !pulumi.asset.Asset.isInstance(value) && !pulumi.asset.Archive.isInstance(value)) {
+    for (const [k, v] of Object.entries(value)) secretPathsIn(v, [...at, k], out);
+  }
+  return out;
+}
+
+/**
+ * `raw`: the inputs deserialized (where a secret anywhere inside an object makes the whole object secret);
+ * `wire`: the same inputs as serialized, where each secret still sits where the program put it.
+ */
+function normalizeInputs(
+  raw: Record<string, unknown>,
+  wire: Record<string, unknown>,
+): { inputs: Record<string, unknown>; secretInputs: string[]; secretPaths: (string | number)[][] } {
   const inputs: Record<string, unknown> = {};
   const secretInputs: string[] = [];
+  const secretPaths: (string | number)[][] = [];
   for (const [key, value] of Object.entries(raw)) {
-    // A key whose value holds a secret anywhere (`data.password` of a Secret's map) is masked whole.
+    // A key whose value holds a secret anywhere (`data.password` of a Secret's map) is listed.
     const seen = { secret: false };
     inputs[key] = normalize(value, seen);
-    if (seen.secret) secretInputs.push(key);
+    if (seen.secret) {
+      secretInputs.push(key);
+      const paths = secretPathsIn(wire[key], [key], []);
+      secretPaths.push(...(paths.length > 0 ? paths : [[key]]));
+    }
   }
-  return { inputs, secretInputs: secretInputs.sort() };
+  return { inputs, secretInputs: secretInputs.sort(), secretPaths };
 }
 
 interface RegisterRequest {
@@ -179,6 +207,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     if (type === STACK_TYPE) return register(req, cb);
     {
       const raw = (req.getObject() ? pulumi.runtime.deserializeProperties(req.getObject() as never, true) : {}) as Record<string, unknown>;
+      const wire = req.getObject()?.toJavaScript() ?? {};
       const parentUrn = req.getParent();
       const provider = req.getProvider();
       const record: RecordedResource = {
@@ -187,7 +216,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
         urn: "",
         parent: parentUrn && !parentUrn.includes(`::${STACK_TYPE}::`) ? parentUrn : undefined,
         custom: req.getCustom(),
-        ...normalizeInputs(raw),
+        ...normalizeInputs(raw, wire),
         protect: req.getProtect() ?? false,
         retainOnDelete: req.getRetainondelete() ?? false,
         deleteBeforeReplace: req.getDeletebeforereplace(),

@@ -211,9 +211,11 @@ export const invokeResults: Record<string, (inputs: Inputs, project: string) => 
 /**
  * The fake provider. In a preview (`preview`), what a cloud provider computes on create (self links,
  * emails, addresses) is left out, so the SDK reports it unknown as a real first preview does; the
- * Kubernetes provider's autonames stay, as its Check fills them in before any create. With `replacing`,
- * the preview is of an update: only the resources it names are new (id "" is what the engine answers
- * for a resource it will create, which the SDK reports as an unknown id).
+ * Kubernetes provider's autonames stay, as its Check fills them in before any create. A resource the preview
+ * would create has no id yet: id "" is what the engine answers, which the SDK reports as an unknown id, so
+ * an input built from another resource's id (`secretId: secret.id`) reads unknown as in a real preview.
+ * Provider resources keep theirs (only the references to them carry it; no input is built from it). With
+ * `replacing`, the preview is of an update: only the resources it names are new.
  */
 export function createMocks(project: string, preview = false, replacing?: readonly string[]): pulumi.runtime.Mocks {
   // Subnetworks by self link, with their ranges: the addresses handed out lie in the subnet they name.
@@ -238,7 +240,7 @@ export function createMocks(project: string, preview = false, replacing?: readon
           : (computedOutputs[args.type]?.({ name: args.name, inputs, project, subnetRange }) ?? {});
       const { id: explicitId, ...state } = extra;
       const id = (explicitId as string | undefined) ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
-      return { id: created && replacing !== undefined ? "" : id, state: { ...inputs, ...state } };
+      return { id: created && !args.type.startsWith("pulumi:providers:") ? "" : id, state: { ...inputs, ...state } };
     },
     call(args) {
       const fn = invokeResults[args.token];

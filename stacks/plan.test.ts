@@ -3,8 +3,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { REPO_ROOT, UNKNOWN, configuredRun, type ProgramRun } from "./harness";
-import { main, renderPlan, snapshot, SECRET_MASK, type PlanSnapshot } from "./plan";
+import { parse as parseYaml } from "yaml";
+import { REPO_ROOT, UNKNOWN, configuredRun, runProgram, type ProgramRun } from "./harness";
+import { main, renderPlan, secretMask, snapshot, type PlanSnapshot } from "./plan";
 import { diffPlans, flatten, renderDiff } from "./plan-diff";
 import { planSections } from "./plan-sections";
 
@@ -112,13 +113,49 @@ describe("offline plan", () => {
     };
     const snap = snapshot(run, []);
     const text = renderPlan(run, []);
-    expect(snap.resources.find((r) => r.urn === target.urn)!.inputs[key]).toBe(SECRET_MASK);
-    expect(snap.outputs.topSecret).toBe(SECRET_MASK);
-    expect(text).toContain(`topSecret: ${SECRET_MASK}`);
+    expect(snap.resources.find((r) => r.urn === target.urn)!.inputs[key]).toBe(secretMask(target.inputs[key]));
+    expect(snap.outputs.topSecret).toBe(secretMask("hunter2"));
+    expect(snap.outputs.topSecret).toMatch(/^\[secret sha256:[0-9a-f]{12}\]$/);
+    expect(text).toContain(`topSecret: ${secretMask("hunter2")}`);
     expect(text).not.toContain("hunter2");
     expect(JSON.stringify(snap)).not.toContain("hunter2");
   });
 });
+
+describe("secrets in the snapshot and the diff", () => {
+  const WEBHOOK = "https://hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXX";
+  const kps = (snap: PlanSnapshot) => snap.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release" && (r.inputs.chart as string) === "kube-prometheus-stack")!;
+
+  it("shows that a secret input changed (the Kubernetes provider's kubeconfig: a new API name replaces every object on it), never its value", async () => {
+    const base = snapshot(await configuredRun("dev"), []);
+    const head = snapshot(await runProgram({ stack: "dev", config: { cluster: { ...devCluster(), apiDnsName: "api.dev.titanium.example.org" } } }), []);
+    const provider = diffPlans(base, head).changed.find((c) => c.type === "pulumi:providers:kubernetes");
+    expect(provider, "the provider's change is listed").toBeDefined();
+    expect(provider!.changes.map((c) => c.path)).toContain("kubeconfig");
+    const change = provider!.changes.find((c) => c.path === "kubeconfig")!;
+    for (const side of [change.before, change.after]) expect(String(side)).toMatch(/^\[secret sha256:[0-9a-f]{12}\]$/);
+    expect(JSON.stringify(head)).not.toContain("BEGIN PRIVATE KEY");
+  });
+
+  it("masks only the secret inside an input, so the rest of it (a Release's other values) stays reviewable", async () => {
+    const observability = { prometheusStorageGi: 2, grafanaStorageGi: 1, lokiStorageGi: 1, alertReceiver: { type: "webhook", url: WEBHOOK } };
+    const run = (retention: string) => runProgram({ stack: "dev", secrets: { observability: { ...observability, prometheusRetention: retention } } });
+    const [base, head] = [snapshot(await run("7d"), []), snapshot(await run("14d"), [])];
+    for (const snap of [base, head]) {
+      expect(JSON.stringify(snap)).not.toContain(WEBHOOK);
+      const values = kps(snap).inputs.values as { alertmanager: { config: unknown }; prometheus: unknown };
+      expect(values.alertmanager.config).toMatch(/^\[secret sha256:/);
+    }
+    const changes = diffPlans(base, head).changed.flatMap((c) => c.changes.map((ch) => ch.path));
+    expect(changes).toContain("values.prometheus.prometheusSpec.retention");
+  });
+});
+
+/** The dev stack file's titanium:cluster, as committed. */
+function devCluster(): Record<string, unknown> {
+  const file = parseYaml(readFileSync(path.join(REPO_ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, Record<string, unknown>> };
+  return file.config["titanium:cluster"]!;
+}
 
 describe("plan diff", () => {
   const base: PlanSnapshot = {
@@ -151,6 +188,56 @@ describe("plan diff", () => {
     expect(text).toContain("`sourceRanges[0]`: \"10.0.0.0/8\" → \"0.0.0.0/0\"");
     expect(text).toContain("old-disk** (protected");
     expect(text).toContain("+ 1 violation: fw opens 22 to the world");
+  });
+
+  it("shows the changed lines of a long text (a VM's startup script), not two identical truncated prefixes", () => {
+    const script = (flag: string) => ["#!/bin/bash", "set -euo pipefail", ...Array.from({ length: 200 }, (_, i) => `echo step ${i}`), `k3s server ${flag}`, ...Array.from({ length: 100 }, (_, i) => `echo after ${i}`)].join("\n");
+    const vm = (flag: string): PlanSnapshot => ({ ...base, resources: [{ urn: "urn:vm", type: "gcp:compute/instance:Instance", name: "server-0", protect: false, inputs: { metadata: { "startup-script": script(flag) } } }] });
+    const text = renderDiff(vm("--secrets-encryption"), vm("--disable-network-policy"));
+    expect(text).toContain("- k3s server --secrets-encryption");
+    expect(text).toContain("+ k3s server --disable-network-policy");
+    expect(text).not.toContain("echo step 5\n");
+    // A long single-line value shows where it differs.
+    const json = (v: number): PlanSnapshot => ({ ...base, resources: [{ urn: "urn:cm", type: "kubernetes:core/v1:ConfigMap", name: "dash", protect: false, inputs: { data: { "d.json": JSON.stringify({ panels: Array.from({ length: 40 }, (_, i) => ({ id: i, title: `panel ${i}` })), refresh: `${v}s` }) } } }] });
+    const oneLine = renderDiff(json(30), json(60));
+    expect(oneLine).toContain('"refresh":"30s"');
+    expect(oneLine).toContain('"refresh":"60s"');
+    // A text holding a Markdown fence gets a longer one, so the diff's block stays one block.
+    const doc = (v: string): PlanSnapshot => ({ ...base, resources: [{ urn: "urn:cm", type: "kubernetes:core/v1:ConfigMap", name: "doc", protect: false, inputs: { data: { "README.md": `# x\n\`\`\`sh\nrun ${v}\n\`\`\`\n` } } }] });
+    expect(renderDiff(doc("a"), doc("b"))).toContain("````diff");
+  });
+
+  it("tells a replacement from an in-place update: an immutable resource, an identity field, replaceOnChanges, and what rides on a changed provider", () => {
+    const res = (urn: string, type: string, inputs: Record<string, unknown>, extra: Partial<PlanSnapshot["resources"][number]> = {}) => ({ urn, type, name: urn.slice(4), protect: false, inputs, ...extra });
+    const k8s = { provider: "urn:k8s" };
+    const side = (v: number): PlanSnapshot => ({
+      ...base,
+      resources: [
+        res("urn:tpl", "gcp:compute/instanceTemplate:InstanceTemplate", { machineType: v === 1 ? "e2-medium" : "e2-standard-2" }),
+        res("urn:ca", "tls:index/selfSignedCert:SelfSignedCert", { validityPeriodHours: 87600 * v }),
+        res("urn:dep", "kubernetes:apps/v1:Deployment", { spec: { replicas: v, selector: { matchLabels: { app: "api" } } } }, { options: k8s }),
+        res("urn:sts", "kubernetes:apps/v1:StatefulSet", { spec: { selector: { matchLabels: { app: `pg${v}` } } } }, { options: k8s }),
+        res("urn:fw", "gcp:compute/firewall:Firewall", { name: `fw-${v}` }),
+        res("urn:job", "kubernetes:batch/v1:Job", { spec: { backoffLimit: v } }, { options: { ...k8s, replaceOnChanges: ["spec"] } }),
+        res("urn:k8s", "pulumi:providers:kubernetes", { kubeconfig: `[secret sha256:00000000000${v}]` }),
+      ],
+    });
+    const d = diffPlans(side(1), side(2));
+    const verdict = Object.fromEntries(d.changed.map((c) => [c.name, c.replace ?? "update"]));
+    expect(verdict).toEqual({
+      tpl: expect.stringContaining("instance template cannot change"),
+      ca: expect.stringContaining("TLS key or certificate"),
+      dep: "update",
+      sts: expect.stringContaining("spec.selector"),
+      fw: expect.stringContaining("name"),
+      job: expect.stringContaining("replaceOnChanges"),
+      k8s: "update",
+    });
+    const text = renderDiff(side(1), side(2));
+    expect(text).toContain("5 of the changes replace the resource");
+    const guarded = (v: number): PlanSnapshot => ({ ...side(v), resources: side(v).resources.map((r) => (r.name === "ca" ? { ...r, protect: true } : r)) });
+    expect(renderDiff(guarded(1), guarded(2))).toContain("**ca**: **replace** (every input of a TLS key or certificate forces a new one; protected: `pulumi up` will refuse)");
+    expect(text).toMatch(/`pulumi:providers:kubernetes` \*\*k8s\*\*.*3 resources use this provider/);
   });
 
   it("says so when nothing changed", () => {

@@ -8,6 +8,7 @@
  * reports a blocking finding (a mandatory policy violation). `--json` writes a deterministic
  * snapshot for `npm run plan:diff`.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -15,7 +16,16 @@ import { ConfigError } from "./config";
 import { ProgramError, type ProgramRun, type RecordedResource, REPO_ROOT, runProgram } from "./harness";
 import { planSections } from "./plan-sections";
 
-export const SECRET_MASK = "[secret]";
+/**
+ * What the plan shows for a secret: `[secret sha256:<12 hex>]`, a fingerprint of the value, so a reviewer
+ * sees that a secret changed (a kubeconfig naming another API server replaces the Kubernetes provider and
+ * every object on it) without seeing it. The offline plan never holds a real secret to fingerprint: a
+ * `secure:` config value reads as a placeholder (stacks/stack-file.ts) and generated ones are the mocks' fakes.
+ */
+export function secretMask(value: unknown): string {
+  const text = JSON.stringify(sortKeys(value)) ?? "undefined";
+  return `[secret sha256:${createHash("sha256").update(text).digest("hex").slice(0, 12)}]`;
+}
 
 export interface PlanResource {
   urn: string;
@@ -79,16 +89,36 @@ function optionsOf(r: RecordedResource): { options?: PlanOptions } {
   return Object.keys(options).length > 0 ? { options } : {};
 }
 
+/** `value` with the part at `path` replaced by its mask (copied on the way down, never changed in place). */
+function maskAt(value: unknown, path: readonly (string | number)[]): unknown {
+  if (path.length === 0) return secretMask(value);
+  const [step, ...rest] = path;
+  if (Array.isArray(value) && typeof step === "number") return value.map((v, i) => (i === step ? maskAt(v, rest) : v));
+  if (value && typeof value === "object" && typeof step === "string" && step in value) {
+    return { ...(value as Record<string, unknown>), [step]: maskAt((value as Record<string, unknown>)[step], rest) };
+  }
+  // The path does not lead where the recorder saw a secret: mask all of it rather than risk showing one.
+  return secretMask(value);
+}
+
+/** Inputs with each secret masked where it sits, the rest of its input left readable. */
 function maskInputs(r: RecordedResource): Record<string, unknown> {
   const masked: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(r.inputs)) masked[k] = r.secretInputs.includes(k) ? SECRET_MASK : v;
+  for (const [k, v] of Object.entries(r.inputs)) {
+    if (!r.secretInputs.includes(k)) {
+      masked[k] = v;
+      continue;
+    }
+    const paths = (r.secretPaths ?? []).filter((p) => p[0] === k);
+    masked[k] = paths.length === 0 ? secretMask(v) : paths.reduce((acc, p) => maskAt(acc, p.slice(1)), v);
+  }
   return sortKeys(masked) as Record<string, unknown>;
 }
 
 export function maskedOutputs(run: ProgramRun): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(run.outputs).sort()) {
-    out[key] = run.secretOutputs.includes(key) ? SECRET_MASK : sortKeys(run.outputs[key]);
+    out[key] = run.secretOutputs.includes(key) ? secretMask(run.outputs[key]) : sortKeys(run.outputs[key]);
   }
   return out;
 }

@@ -50,6 +50,32 @@ describe("Pulumi.yaml", () => {
     }
   });
 
+  it("passes the CLI's own checks of a declaration and of the stacks' values for it (pulumi/pulumi sdk/go/common/workspace)", () => {
+    // project.json: a declaration has only these attributes, a type from this list, and an array its items.
+    const attributes = ["type", "items", "description", "secret", "default", "value"];
+    // ValidateConfigValue: what the CLI accepts for a typed key, from the stack file or the default.
+    const fits = (type: string, value: unknown): boolean =>
+      type === "string"
+        ? typeof value === "string"
+        : type === "integer"
+          ? Number.isInteger(value) || (typeof value === "string" && /^[-+]?\d+$/.test(value))
+          : type === "boolean"
+            ? typeof value === "boolean" || value === "true" || value === "false"
+            : Array.isArray(value);
+    const stacks = ["dev", "prod"].map((stack) => ({ stack, config: (parse(readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> }).config }));
+    for (const [key, decl] of Object.entries(project.config)) {
+      for (const attr of Object.keys(decl)) expect(attributes, `${key}.${attr}`).toContain(attr);
+      if (!decl.type) continue;
+      expect(["string", "integer", "boolean", "array"], key).toContain(decl.type);
+      if (decl.type === "array") expect(decl, `${key}: an array declares its items`).toHaveProperty("items");
+      if (decl.default !== undefined) expect(fits(decl.type, decl.default), `${key}: default`).toBe(true);
+      for (const { stack, config } of stacks) {
+        const value = config[key] ?? config[key.replace(/^titanium:/, "")] ?? decl.default;
+        expect(fits(decl.type, value), `Stack '${stack}' with configuration key '${key}' must be of type '${decl.type}'`).toBe(true);
+      }
+    }
+  });
+
   it("gives every stack the keys declared without a default", () => {
     const required = Object.entries(project.config).filter(([, d]) => d.default === undefined).map(([k]) => k);
     for (const stack of ["dev", "prod"]) {

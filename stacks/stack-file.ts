@@ -39,9 +39,10 @@ function withoutCiphertext(value: unknown, found: { secret: boolean }): unknown 
 
 /**
  * Reads `Pulumi.<stack>.yaml` (in `root`, the repository by default) as the CLI does: a key without a
- * namespace is the project's (`network:` is `titanium:network`), the `default:` of keys declared in
- * `Pulumi.yaml` fills what the stack leaves out, a `secure:` value anywhere makes its top-level key secret
- * (its value here is {@link SECRET_PLACEHOLDER}), and an empty top-level value is the empty string.
+ * namespace is the project's (`network:` is `titanium:network`), the `default:` or `value:` of keys in
+ * `Pulumi.yaml` (or their shorthand `key: value`) fills what the stack leaves out, a `secure:` value
+ * anywhere makes its top-level key secret (its value here is {@link SECRET_PLACEHOLDER}), and an empty
+ * top-level value is the empty string.
  */
 export function readStackFile(stack: string, root = REPO_ROOT): StackFileConfig {
   const read = (file: string) => parseYaml(readFileSync(path.join(root, file), "utf8")) as { name?: string; config?: Record<string, unknown> } | null;
@@ -52,9 +53,15 @@ export function readStackFile(stack: string, root = REPO_ROOT): StackFileConfig 
 
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
-  const declared = (project?.config ?? {}) as Record<string, { default?: unknown } | null>;
-  for (const [key, decl] of Object.entries(declared)) {
-    if (decl?.default !== undefined) config[fullKey(key)] = encode(decl.default);
+  // What Pulumi.yaml gives every stack: a declaration's `default` (it wins over `value`, as in the CLI's
+  // mergeConfig), or its `value`; a plain value (or list) there is shorthand for the project's own key's
+  // `default`, or another namespace's `value` (`gcp:region: us-central1`).
+  const declared = (project?.config ?? {}) as Record<string, unknown>;
+  for (const [key, entry] of Object.entries(declared)) {
+    const isDeclaration = entry !== null && typeof entry === "object" && !Array.isArray(entry);
+    const decl = (isDeclaration ? entry : { value: entry }) as { default?: unknown; value?: unknown };
+    const applied = decl.default ?? decl.value;
+    if (applied !== undefined && applied !== null) config[fullKey(key)] = encode(applied);
   }
   const seen = new Map<string, string>();
   for (const [key, value] of Object.entries(read(`Pulumi.${stack}.yaml`)?.config ?? {})) {
