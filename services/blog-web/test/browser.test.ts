@@ -903,10 +903,15 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Log out" }).click();
     await page.getByRole("link", { name: "Log in" }).waitFor();
     await page.waitForURL(/\/blog\/$/); // the logout's own navigation is done (the history below counts on it)
-    // A new reader: Sign up from the header, then log in, and land on the page they were reading.
+    // A new reader: Log in from the header, over to the sign-up form and back and forth between the two
+    // (each switch replaces the other form's entry), sign up, then log in, and land on the page they were reading.
     await page.goto(`${base}/blog/posts/${postId}`);
     await page.getByRole("heading", { level: 1, name: `Come back ${id}` }).waitFor();
-    await page.getByRole("link", { name: "Sign up" }).click();
+    await page.getByRole("banner").getByRole("link", { name: "Log in" }).click();
+    for (const form of ["Sign up", "Log in", "Sign up"]) {
+      await page.getByRole("main").getByRole("link", { name: form }).click();
+      await page.waitForURL(form === "Sign up" ? /\/blog\/signup\?/ : /\/blog\/login\?/);
+    }
     const reader = `oli_${id}`;
     await page.getByLabel("Username").fill(reader);
     await page.getByLabel("Email").fill(`${reader}@example.com`);

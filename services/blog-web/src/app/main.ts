@@ -287,7 +287,9 @@ document.addEventListener("click", (ev) => {
   if (url.pathname.startsWith(BLOG_API_PATH) || url.pathname.startsWith(ASSETS_PATH)) return;
   if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
   ev.preventDefault();
-  navigate(url.pathname + url.search);
+  // `data-replace`: a link that swaps the page for its sibling (the login and sign-up forms' links to each
+  // other), so Back does not step through every switch.
+  navigate(url.pathname + url.search, { replace: a.hasAttribute("data-replace") });
 });
 
 window.addEventListener("popstate", (ev) => {

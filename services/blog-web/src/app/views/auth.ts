@@ -67,7 +67,7 @@ export function renderLogin(ctx: ViewContext, main: HTMLElement, next?: string, 
     main,
     heading,
     form,
-    h("p", null, `${t("auth.noAccount")} `, h("a", { attrs: { href: href({ name: "signup", next }) } }, t("nav.signup"))),
+    h("p", null, `${t("auth.noAccount")} `, h("a", { attrs: { href: href({ name: "signup", next }), "data-replace": "" } }, t("nav.signup"))),
   );
 }
 
@@ -145,6 +145,6 @@ export function renderSignup(ctx: ViewContext, main: HTMLElement, next?: string)
     main,
     heading,
     form,
-    h("p", null, `${t("auth.haveAccount")} `, h("a", { attrs: { href: href({ name: "login", next }) } }, t("nav.login"))),
+    h("p", null, `${t("auth.haveAccount")} `, h("a", { attrs: { href: href({ name: "login", next }), "data-replace": "" } }, t("nav.login"))),
   );
 }
