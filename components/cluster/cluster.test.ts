@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { ofType, one, type ProgramRun, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
 import { clusterCapacity } from "./capacity";
@@ -223,6 +223,35 @@ describe("PKI, tokens and the kubeconfig", () => {
     }
     const provider = one(dev, "pulumi:providers:kubernetes", "titanium-dev-k8s");
     expect(provider.secretInputs).toContain("kubeconfig");
+  });
+
+  it("re-issues the admin certificate in the first update of each half-year, well before the one it replaces expires", async () => {
+    // pulumi-tls does not act on earlyRenewalHours in a plain `pulumi up` (pulumi/pulumi-tls#39): the certificate
+    // would expire, and with it the kubeconfig and every later update's readiness gate (401 for 15 minutes).
+    // An input that changes with the calendar replaces it instead.
+    const adminRequest = async (date: string) => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(new Date(date));
+      try {
+        const run = await runProgram({ stack: "dev" });
+        return {
+          subject: one(run, "tls:index/certRequest:CertRequest", "titanium-dev-pki-admin").inputs.subject as Inputs,
+          validityPeriodHours: one(run, "tls:index/locallySignedCert:LocallySignedCert", "titanium-dev-pki-admin").inputs.validityPeriodHours as number,
+        };
+      } finally {
+        vi.useRealTimers();
+      }
+    };
+    const january = await adminRequest("2027-01-02T00:00:00Z");
+    const june = await adminRequest("2027-06-30T23:00:00Z");
+    const july = await adminRequest("2027-07-01T00:00:00Z");
+    // The identity K3s authorizes stays the same; only the re-issue marker moves.
+    for (const r of [january, june, july]) expect(r.subject).toMatchObject({ commonName: "titanium-admin", organization: "system:masters" });
+    expect(june.subject).toEqual(january.subject);
+    expect(july.subject).not.toEqual(june.subject);
+    // Issued on the last day of a half-year at the latest, it lasts six months past the end of the next one:
+    // any update until then re-issues it, and an update after it lapsed re-issues it before the gate polls.
+    expect(january.validityPeriodHours).toBeGreaterThanOrEqual(365 * 24);
   });
 
   it("makes an update wait for /readyz at the stable address with the cluster's own certificates, and a preview not at all", async () => {

@@ -11,15 +11,29 @@ export type K3sCa = (typeof K3S_CAS)[number];
 
 /** Ten years, K3s's own CA lifetime. CAs are rotated on purpose (`k3s certificate rotate-ca`), never by an update. */
 const CA_VALIDITY_HOURS = 87_600;
-/** The admin client certificate lasts a year and is re-issued by the first `pulumi up` in its last 30 days. */
+/**
+ * The admin client certificate lasts a year and is re-issued by the first `pulumi up` of each calendar
+ * half-year (UTC): its request carries the half-year ({@link adminRenewalPeriod}), so a new one replaces
+ * the request and the certificate. pulumi-tls does not act on `earlyRenewalHours` in a plain `pulumi up`
+ * (pulumi/pulumi-tls#39), which left the certificate, the kubeconfig and every later update's readiness
+ * gate to expire after a year. A certificate issued on a half-year's last day still lasts six months past
+ * the next one's end, and an update after it lapsed is in a later half-year, so it re-issues it first.
+ */
 const ADMIN_VALIDITY_HOURS = 8_760;
 const ADMIN_EARLY_RENEWAL_HOURS = 720;
+
+/** The calendar half-year (UTC) of `now`, e.g. `2027h2`: the admin certificate's re-issue period. */
+export function adminRenewalPeriod(now: Date): string {
+  return `${now.getUTCFullYear()}h${now.getUTCMonth() < 6 ? 1 : 2}`;
+}
 
 export interface ClusterPkiArgs {
   /** Names the CAs' subjects (`k3s-server-ca@<clusterName>`), so each stack's CAs are told apart. */
   clusterName: string;
   /** Protect the CA keys: replacing them breaks every node and kubeconfig (config `protect`). */
   protect: boolean;
+  /** The clock that picks the admin certificate's re-issue period (the current time). */
+  now?: () => Date;
 }
 
 /** The CA bundle's wire format: one `path<TAB>base64(content)` line per file (what the server script reads). */
@@ -82,7 +96,11 @@ export class ClusterPki extends pulumi.ComponentResource {
     const adminKey = new tls.PrivateKey(`${name}-admin`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
     const adminCsr = new tls.CertRequest(
       `${name}-admin`,
-      { privateKeyPem: adminKey.privateKeyPem, subject: { commonName: "titanium-admin", organization: "system:masters" } },
+      {
+        privateKeyPem: adminKey.privateKeyPem,
+        // K3s authorizes O (system:masters); the OU only marks the re-issue period (see ADMIN_VALIDITY_HOURS).
+        subject: { commonName: "titanium-admin", organization: "system:masters", organizationalUnit: `renewal-${adminRenewalPeriod((args.now ?? (() => new Date()))())}` },
+      },
       { parent: this },
     );
     const adminCert = new tls.LocallySignedCert(

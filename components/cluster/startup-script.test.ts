@@ -420,6 +420,59 @@ describe("startup scripts", () => {
     expect(node.file("etc/hosts")).toContain("127.0.0.1 localhost");
   });
 
+  it("renews K3s' one-year certificates before they expire: a daily timer restarts K3s when a leaf certificate nears expiry", () => {
+    // K3s renews its leaf certificates only when it starts; a node a year without a restart would find them expired.
+    const cert = (node: FakeNode, file: string, days: number) => {
+      const target = path.join(node.root, file);
+      mkdirSync(path.dirname(target), { recursive: true });
+      const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${target}.key`, "-out", target, "-days", String(days), "-subj", "/CN=leaf"], { encoding: "utf8" });
+      expect(made.status, made.stderr).toBe(0);
+    };
+    const check = (node: FakeNode) => {
+      const before = node.calls().length;
+      const result = spawnSync("bash", [path.join(node.root, "usr/local/sbin/titanium-k3s-cert-renewal")], {
+        encoding: "utf8",
+        env: { PATH: `${path.join(node.dir, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`, FAKE: node.fake },
+      });
+      expect(result.status, result.stderr).toBe(0);
+      return node.calls().slice(before).filter((c) => c.startsWith("systemctl restart"));
+    };
+    const serverIp = (i: number) => /readonly SERVER_IPS=\('([\d.]+)' '([\d.]+)' '([\d.]+)'\)/.exec(serverScript(prod, 0))![i + 1]!;
+    for (const [role, node, script, unit, dir] of [
+      ["server", fakeNode(prod, { dataDisk: true }), serverScript(prod, 1), "k3s.service", "var/lib/rancher/k3s/server/tls"],
+      ["agent", fakeNode(dev), agentScript(dev), "k3s-agent.service", "var/lib/rancher/k3s/agent"],
+    ] as const) {
+      if (role === "server") node.markPeerLive(serverIp(0));
+      const first = node.run(script);
+      expect(first.status, first.stderr).toBe(0);
+      expect(first.calls).toContain("systemctl enable --now --quiet titanium-k3s-cert-renewal.timer");
+      expect(first.calls.indexOf("systemctl daemon-reload")).toBeLessThan(first.calls.indexOf("systemctl enable --now --quiet titanium-k3s-cert-renewal.timer"));
+      expect(node.file("etc/systemd/system/titanium-k3s-cert-renewal.timer")).toContain("[Timer]\nOnCalendar=*-*-* ");
+      expect(node.file("etc/systemd/system/titanium-k3s-cert-renewal.service")).toContain("ExecStart=/usr/local/sbin/titanium-k3s-cert-renewal");
+      // Fresh leaf certificates, and CAs near expiry (rotated on purpose, never by a restart): nothing to do.
+      cert(node, `${dir}/client-kubelet.crt`, 365);
+      cert(node, `${dir}/etcd/client-ca.crt`, 30);
+      cert(node, `${dir}/client-ca.nochain.crt`, 30);
+      expect(check(node), role).toEqual([]);
+      // A leaf certificate within 100 days of expiry (K3s renews those within 120 when it starts): restart once.
+      cert(node, `${dir}/client-kubelet.crt`, 99);
+      expect(check(node), role).toEqual([`systemctl restart ${unit}`]);
+      // A second boot leaves the timer as it is.
+      const second = node.run(script);
+      expect(second.status, second.stderr).toBe(0);
+      expect(second.calls.filter((c) => /systemctl (start|restart|daemon-reload)/.test(c))).toEqual([]);
+    }
+    // Each server checks at an hour of its own, so no two restart (and leave etcd) together.
+    const hours = [0, 1, 2].map((i) => /OnCalendar=\*-\*-\* (\S+) UTC/.exec(
+      (() => {
+        const node = fakeNode(prod, { dataDisk: true, liveServerIps: i === 0 ? [] : [serverIp(0)] });
+        expect(node.run(serverScript(prod, i)).status).toBe(0);
+        return node.file("etc/systemd/system/titanium-k3s-cert-renewal.timer");
+      })(),
+    )?.[1]);
+    expect(new Set(hours).size).toBe(3);
+  });
+
   it("restarts a unit systemd started at boot that is not ready yet, when the boot changed its configuration", () => {
     // A reboot with new metadata: systemd started the enabled unit (Type=notify) before the startup script, and
     // it is still activating (an agent waiting for the API, a server for its etcd peers) on the old configuration.

@@ -14,10 +14,12 @@ main() {
   if write_file 0600 "$K3S_CONFIG_DIR/token" <<<"$agent_token"; then CHANGED=1; fi
   allow_shutdown_delay
   write_config
+  install_certificate_renewal k3s-agent.service 06:00:00 3h "$ROOT/var/lib/rancher/k3s/agent"
   if write_unit k3s-agent.service agent; then
     unit_changed=1
     CHANGED=1
   fi
   run_unit k3s-agent.service "$unit_changed"
+  enable_certificate_renewal
   log "done"
 }

@@ -241,3 +241,70 @@ write_config() {
     CHANGED=1
   fi
 }
+
+# K3s issues its leaf certificates (API server, kubelet, etcd, controllers) for a year and renews them
+# only when it starts, those within 120 days of expiry. A node that runs a year without a K3s restart (no
+# upgrade, no script change, no reboot) would find them expired: API, kubelets and etcd refuse each other.
+# A daily timer restarts the unit when a leaf certificate expires within CERT_RENEW_DAYS (under K3s'
+# 120, so the restart renews it); the CAs (10 years) are rotated on purpose, never by this. A restart
+# keeps the pods (KillMode=process). Servers check at hours of their own, so etcd loses one member at a time;
+# no catch-up run at boot (not Persistent), when every server of a rebooted cluster would check at once.
+CERT_RENEW_DAYS=100
+CERT_RENEWAL_UNIT=titanium-k3s-cert-renewal
+CERT_RENEWAL_HELPER=/usr/local/sbin/titanium-k3s-cert-renewal
+
+# renew_certificates UNIT DIR...: restart UNIT when a leaf certificate under a DIR expires within CERT_RENEW_DAYS.
+renew_certificates() {
+  local unit=$1 crt
+  shift
+  while IFS= read -r -d '' crt; do
+    if ! openssl x509 -noout -checkend $((CERT_RENEW_DAYS * 86400)) -in "$crt" >/dev/null; then
+      echo "${crt##*/} expires within $CERT_RENEW_DAYS days: restarting $unit, which renews its certificates"
+      systemctl restart "$unit"
+      return 0
+    fi
+  done < <(find "$@" -maxdepth 2 -name '*.crt' ! -name '*-ca.crt' ! -name '*-ca.nochain.crt' -print0 2>/dev/null)
+}
+
+# install_certificate_renewal UNIT CALENDAR RANDOM_DELAY DIR...: the helper, its service and daily timer.
+# Sets the caller's unit_changed when a unit file changed (run_unit reloads systemd).
+install_certificate_renewal() {
+  local unit=$1 calendar=$2 delay=$3
+  shift 3
+  write_file 0755 "$ROOT$CERT_RENEWAL_HELPER" <<HELPER || true
+#!/usr/bin/env bash
+# Written by the Titanium startup script: run daily by $CERT_RENEWAL_UNIT.timer.
+set -euo pipefail
+$(declare -p CERT_RENEW_DAYS)
+$(declare -f renew_certificates)
+renew_certificates $(printf '%q ' "$unit" "$@")
+HELPER
+  if write_file 0644 "$ROOT/etc/systemd/system/$CERT_RENEWAL_UNIT.service" <<UNIT; then
+[Unit]
+Description=Titanium: restart $unit when a K3s certificate nears expiry (K3s renews them when it starts)
+
+[Service]
+Type=oneshot
+ExecStart=$CERT_RENEWAL_HELPER
+UNIT
+    unit_changed=1
+  fi
+  if write_file 0644 "$ROOT/etc/systemd/system/$CERT_RENEWAL_UNIT.timer" <<UNIT; then
+[Unit]
+Description=Titanium: daily check of the K3s certificates
+
+[Timer]
+OnCalendar=*-*-* $calendar UTC
+RandomizedDelaySec=$delay
+
+[Install]
+WantedBy=timers.target
+UNIT
+    unit_changed=1
+  fi
+}
+
+# After run_unit (which reloaded systemd when a unit file changed).
+enable_certificate_renewal() {
+  systemctl enable --now --quiet "$CERT_RENEWAL_UNIT.timer"
+}

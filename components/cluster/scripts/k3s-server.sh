@@ -236,11 +236,15 @@ main() {
   write_authentication_config
   write_config
   write_join
+  # One hour each (03:30, 04:30, ...): two servers never restart together.
+  install_certificate_renewal k3s.service "$(printf '%02d:30:00' $((3 + SERVER_INDEX % 20)))" 0 \
+    "$K3S_DATA_DIR/server/tls" "$K3S_DATA_DIR/agent"
   # K3s state on the data disk, and the metadata rules in place before K3s (re)starts any pod.
   if write_unit k3s.service server "$(printf 'RequiresMountsFor=/var/lib/rancher/k3s\nRequires=%s\nAfter=%s' "$METADATA_RULES_UNIT" "$METADATA_RULES_UNIT")"; then
     unit_changed=1
     CHANGED=1
   fi
   run_unit k3s.service "$unit_changed"
+  enable_certificate_renewal
   log "done"
 }
