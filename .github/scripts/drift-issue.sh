@@ -34,13 +34,24 @@ fi
 
 shopt -s nullglob
 results=("$dir"/drift-*.json)
-found='[]'
+found="$(mktemp)"
+trap 'rm -f "$found"' EXIT
+echo '[]' >"$found"
 if ((${#results[@]} > 0)); then
-  found="$(jq -s '.' "${results[@]}")"
+  # The tail of each log only, by characters (one line of a drifted ConfigMap or Helm values can be tens
+  # of kilobytes): GitHub refuses an issue body over 65536 characters, and the report would then open
+  # nothing. The logs share a budget; the full ones are the run's drift-<stack> artifacts.
+  jq -s '(map(select(.result != "clean")) | length | if . == 0 then 1 else . end) as $n
+    | (56000 / $n | floor) as $max
+    | map(.log |= (tostring | if length > $max
+        then "… (the first \(length - $max) characters are left out: see the run'"'"'s drift artifacts)\n" + .[length - $max:]
+        else . end))' "${results[@]}" >"$found"
 fi
 # One entry per expected stack (its result, or "unchecked"), plus any result for a stack not expected.
-all="$(jq -n --argjson expected "$expected" --argjson found "$found" '
-  ($found | map({key: .stack, value: .}) | from_entries) as $by
+# The results come in as a file: an argument is limited to 128 KiB.
+all="$(jq -n --argjson expected "$expected" --slurpfile found "$found" '
+  $found[0] as $found
+  | ($found | map({key: .stack, value: .}) | from_entries) as $by
   | [$expected[] as $s | $by[$s] // {stack: $s, result: "unchecked",
       log: "No result from the check of this stack: its job failed before the check ran (checkout, Node, npm ci), was cancelled, or its artifact is missing. See the run log."}]
     + [$found[] | select(.stack as $s | $expected | index($s) | not)]
@@ -55,7 +66,7 @@ fi
 
 body="$(mktemp)"
 note="$(mktemp)"
-trap 'rm -f "$body" "$note"' EXIT
+trap 'rm -f "$found" "$body" "$note"' EXIT
 {
   echo "$marker"
   echo "The nightly \`pulumi preview --refresh --expect-no-changes\` did not find every stack matching the program at \`main\` ([run]($run_url))."

@@ -34,12 +34,27 @@ if [[ "$(head -n 1 "$body_file")" != "$marker" ]]; then
 fi
 
 body="$(mktemp)"
-trap 'rm -f "$body"' EXIT
-if (($(wc -c <"$body_file") > max_bytes)); then
-  head -c "$max_bytes" "$body_file" >"$body"
-  printf '\n\n… (truncated: the full plan is in the workflow run'"'"'s artifacts and job summary)\n' >>"$body"
+clean="$(mktemp)"
+trap 'rm -f "$body" "$clean" "$clean.cut"' EXIT
+# The text is the pull request's output (a fork's code wrote it), posted as this repository's bot: a
+# zero-width space after every @ and before every issue number, so it pings no one and leaves no
+# "mentioned this" reference on other issues (#12, owner/repo#12, GH-12). The text reads the same.
+zwsp=$'\xe2\x80\x8b'
+sed -E "s/@([A-Za-z0-9])/@$zwsp\\1/g; s/#([0-9])/#$zwsp\\1/g; s/(GH)-([0-9])/\\1-$zwsp\\2/gI" "$body_file" >"$clean"
+if (($(wc -c <"$clean") > max_bytes)); then
+  head -c "$max_bytes" "$clean" >"$clean.cut"
+  # Whole characters only: iconv -c drops a UTF-8 sequence the cut split (and exits 1 for having done so).
+  iconv -c -f UTF-8 -t UTF-8 "$clean.cut" >"$body" || true
+  echo >>"$body"
+  # Close what the cut left open, or the note below would render inside a code block or a <details>.
+  if (($(grep -c '^```' "$body" || true) % 2 == 1)); then echo '```' >>"$body"; fi
+  opened="$({ grep -o '<details' "$body" || true; } | wc -l)"
+  closed="$({ grep -o '</details>' "$body" || true; } | wc -l)"
+  open_details=$((opened - closed))
+  for ((i = 0; i < open_details; i++)); do echo '</details>' >>"$body"; done
+  printf '\n… (truncated: the full plan is in the workflow run'"'"'s artifacts and job summary)\n' >>"$body"
 else
-  cp "$body_file" "$body"
+  cp "$clean" "$body"
 fi
 
 existing="$("$gh" api --paginate "repos/$repo/issues/$pr/comments?per_page=100" |

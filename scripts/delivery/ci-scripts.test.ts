@@ -747,6 +747,73 @@ describe("the offline-plan comment", () => {
       expect(state().calls.filter((c) => c.method !== "GET")).toEqual([]);
     });
 
+    it("neutralises mentions and issue references: the artifact is the PR's output, posted as the repository's bot", () => {
+      // A fork's code writes the comment (its plan, its plan-comment.sh): as the bot it must not ping people or
+      // teams, nor leave "mentioned this" cross-references on other issues and repositories.
+      writeFileSync(stateFile, JSON.stringify({ pulls: { 9: { head: { sha: headSha } } } }));
+      const text = `${marker}\n## ✅ ok\ncc @octocat @acme/platform, fixes #12 and acme/other#3 (GH-4)\n\`\`\`\nnpm @pulumi/gcp\n\`\`\``;
+      const r = script("upsert-comment.sh", [repo, "9", headSha, bodyFile(text)], env);
+      expect(r.status, r.stderr).toBe(0);
+      const body = state().comments[0]!.body;
+      expect(body.split("\n")[0]).toBe(marker);
+      expect(body).not.toMatch(/@[A-Za-z0-9]/);
+      expect(body).not.toMatch(/#\d/);
+      expect(body).not.toMatch(/GH-\d/i);
+      // Only invisible characters were added: the text reads the same.
+      expect(body.replace(/\u200b/g, "")).toBe(text);
+    });
+
+    it("truncates a huge body to whole characters and closes what it cut open, so the note is not swallowed by a code block", () => {
+      writeFileSync(stateFile, JSON.stringify({ pulls: { 10: { head: { sha: headSha } } } }));
+      // "planxxxx": the cut at 60000 bytes lands inside a multi-byte character.
+      const text = `${marker}\n<details><summary>planxxxx</summary>\n\n\`\`\`\n${"é ✅ x\n".repeat(20_000)}\`\`\`\n</details>\n`;
+      expect(script("upsert-comment.sh", [repo, "10", headSha, bodyFile(text)], env).status).toBe(0);
+      const body = state().comments[0]!.body;
+      expect(body.length).toBeLessThan(65_536);
+      expect(body).not.toContain("\ufffd");
+      const [before, note] = body.split(/\n\n… \(truncated/);
+      expect(note, body.slice(-300)).toBeDefined();
+      expect(before!.match(/^```/gm)!.length % 2, "fences balanced before the note").toBe(0);
+      expect(before!.match(/<details>/g)!.length).toBe(before!.match(/<\/details>/g)?.length ?? 0);
+    });
+
+    it("pull-request-of.sh finds a fork's pull request from the event (head owner, branch, commit), not from the artifact", () => {
+      const other = "e".repeat(40);
+      writeFileSync(
+        stateFile,
+        JSON.stringify({
+          pulls: {
+            4: { head: { sha: headSha, label: "someone:feature" }, state: "closed" },
+            5: { head: { sha: headSha, label: "mallory:feature" } },
+            6: { head: { sha: other, label: "someone:feature" } },
+            7: { head: { sha: headSha, label: "someone:feature" } },
+          },
+        }),
+      );
+      const of = (owner: string, sha: string) => script("pull-request-of.sh", [repo, owner, "feature", sha], env);
+      expect(of("someone", headSha).stdout.trim()).toBe("7");
+      expect(of("someone", other).stdout.trim()).toBe("6");
+      // Pushed again since (a newer run comments), or nobody's: nothing, and no failure.
+      const none = of("someone", "a".repeat(40));
+      expect(none.status, none.stderr).toBe(0);
+      expect(none.stdout).toBe("");
+      expect(of("nobody", headSha).stdout).toBe("");
+    });
+
+    it("a run that left no plan replaces the previous push's plan with a note, never leaves it looking current", () => {
+      writeFileSync(stateFile, JSON.stringify({ pulls: { 11: { head: { sha: headSha } } } }));
+      expect(script("upsert-comment.sh", [repo, "11", headSha, bodyFile(`${marker}\n### ✅ \`dev\`: no blocking findings`)], env).status).toBe(0);
+      const missing = script("plan-comment-missing.sh", [headSha, "https://github.com/acme/titanium/actions/runs/5"]);
+      expect(missing.status, missing.stderr).toBe(0);
+      expect(script("upsert-comment.sh", [repo, "11", headSha, bodyFile(missing.stdout)], env).status).toBe(0);
+      const comments = state().comments.filter((c) => c.issue === 11);
+      expect(comments).toHaveLength(1);
+      expect(comments[0]!.body).toContain(`No offline plan for ${headSha.slice(0, 7)}`);
+      expect(comments[0]!.body).toContain("https://github.com/acme/titanium/actions/runs/5");
+      expect(comments[0]!.body).not.toContain("no blocking findings");
+      expect(script("plan-comment-missing.sh", ["main", "x"]).status).not.toBe(0);
+    });
+
     it("truncates a body GitHub would refuse", () => {
       writeFileSync(stateFile, JSON.stringify({ pulls: { 8: { head: { sha: headSha } } } }));
       expect(script("upsert-comment.sh", [repo, "8", headSha, bodyFile(`${marker}\n${"x".repeat(100_000)}`)], env).status).toBe(0);
@@ -875,6 +942,27 @@ describe("drift", () => {
     write("dev", "clean");
     expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain(`issue #${reopened.number} stays open`);
     expect(drifts().find((i) => i.number === reopened.number)!.state).toBe("open");
+  });
+
+  it("drift-issue.sh keeps the issue under GitHub's 65536-character limit, whatever the previews printed", () => {
+    // A drifted ConfigMap (a Grafana dashboard) or Helm values print lines of tens of kilobytes: the tail of
+    // each log (where the summary and the error are) goes in, the rest is in the run's artifacts.
+    const stateFile = path.join(tmp, "gh-drift-huge.json");
+    writeFileSync(stateFile, JSON.stringify({}));
+    const results = path.join(tmp, "drift-huge");
+    mkdirSync(results);
+    for (const stack of ["dev", "prod"]) {
+      const log = `${"~ kubernetes:core/v1:ConfigMap dashboards [diff: ~data]\n".repeat(3)}${"é".repeat(120_000)}\nerror: no changes were expected but changes were proposed (${stack})\n`;
+      writeFileSync(path.join(results, `drift-${stack}.json`), JSON.stringify({ stack, result: "drift", log }));
+    }
+    const env = { GH: path.join(FAKES, "gh.mjs"), FAKE_GH_STATE: stateFile, GITHUB_REPOSITORY: "acme/titanium", GITHUB_RUN_ID: "102" };
+    const r = script("drift-issue.sh", [results, JSON.stringify(["dev", "prod"])], env);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("opened an issue labelled drift");
+    const body = (JSON.parse(readFileSync(stateFile, "utf8")) as { issues: { body: string }[] }).issues[0]!.body;
+    expect([...body].length).toBeLessThanOrEqual(65_536);
+    for (const stack of ["dev", "prod"]) expect(body).toContain(`changes were proposed (${stack})`);
+    expect(body).toContain("| `prod` | drift: the cloud differs from the program |");
   });
 
   it("drift-issue.sh finds its open report by author and marker, not by the label: a report a person unlabelled is updated, never joined by a second", () => {

@@ -759,7 +759,7 @@ describe("supply chain and privileges", () => {
     expect(writers).toEqual({
       "id-token": ["deploy.yml:dev", "deploy.yml:prod", "drift.yml:check", "pull-request.yml:preview"],
       packages: ["deploy.yml:images", "images.yml:build"],
-      "pull-requests": ["offline-plan-comment.yml:comment", "pull-request.yml:preview"],
+      "pull-requests": ["offline-plan-comment.yml:comment", "pull-request.yml:comment", "pull-request.yml:preview"],
       issues: ["drift.yml:report"],
     });
     // id-token is exactly where Google Cloud is reached (through the composite action).
@@ -797,13 +797,13 @@ describe("supply chain and privileges", () => {
       results(simulateJobs(w, { github: { event_name: "pull_request", repository, event: { pull_request: { head: { ref, repo: { full_name: from } } } } }, vars: v }, {}, failing));
 
     it("a branch of this repository gets it", () => {
-      expect(run("feature/ingress-tls")).toEqual({ test: "success", plan: "success", stacks: "success", preview: "success" });
+      expect(run("feature/ingress-tls")).toEqual({ test: "success", plan: "success", comment: "success", stacks: "success", preview: "success" });
     });
 
     it("Renovate's branches do not (unreviewed dependency code), but keep the tests, the offline plan and the policies", () => {
       expect(w.jobs.preview!.if).toContain(`!startsWith(github.event.pull_request.head.ref, '${prefix}')`);
       for (const ref of [`${prefix}npm-hono-4.x`, `${prefix}lock-file-maintenance`, `${prefix.toUpperCase()}istio-charts`]) {
-        expect(run(ref), ref).toEqual({ test: "success", plan: "success", stacks: "success", preview: "skipped" });
+        expect(run(ref), ref).toEqual({ test: "success", plan: "success", comment: "success", stacks: "success", preview: "skipped" });
       }
       // Only the prefix counts: a branch that merely mentions it is an ordinary branch.
       expect(run(`fix/${prefix}config`).preview).toBe("success");
@@ -816,9 +816,69 @@ describe("supply chain and privileges", () => {
 
     it("forks never do, nor anyone before the cloud side is configured", () => {
       // ...but they keep the tests, the offline plan and its policies.
-      expect(run("main", "someone/titanium")).toEqual({ test: "success", plan: "success", stacks: "success", preview: "skipped" });
+      expect(run("main", "someone/titanium")).toEqual({ test: "success", plan: "success", comment: "skipped", stacks: "success", preview: "skipped" });
       expect(run("feature/x", repository, {}).preview).toBe("skipped");
     });
+  });
+
+  it("a same-repository PR's offline-plan comment never waits for the prod preview's approval; a fork's comes from workflow_run; never both", () => {
+    // workflow_run `completed` fires only once EVERY job of the run has finished, and the preview job of
+    // preview-prod (required reviewers) holds the run in `waiting` until an owner approves it: the comment
+    // the owner should read before approving would only appear after the approval. So the run itself posts
+    // it for its own branches (its token can), from a job that waits for no environment.
+    const pr = workflow("pull-request.yml");
+    const repository = "acme/titanium";
+    const vars = { PULUMI_BACKEND_URLS: '{"dev":"gs://d"}', GCP_WORKLOAD_IDENTITY_PROVIDER: "projects/1/x" };
+    const posters = Object.entries(pr.jobs).filter(([, j]) => (j.steps ?? []).some((s) => s.run?.includes("upsert-comment.sh")));
+    expect(posters.map(([id]) => id)).toEqual(["comment"]);
+    const upstream = (id: string): string[] => needsOf(pr, id).flatMap((n) => [n, ...upstream(n)]);
+    for (const id of ["comment", ...upstream("comment")]) expect(pr.jobs[id]!.environment, id).toBeUndefined();
+    const prRun = (from: string, failing: string[] = []) =>
+      results(simulateJobs(pr, { github: { event_name: "pull_request", repository, event: { pull_request: { head: { ref: "feature/x", repo: { full_name: from } } } } }, vars }, {}, failing));
+    expect(prRun(repository).comment).toBe("success");
+    // Blocking findings fail the plan job after its artifact is uploaded: the comment says why.
+    expect(prRun(repository, ["plan"]).comment).toBe("success");
+    expect(prRun("someone/titanium").comment).toBe("skipped");
+    // The PR number of the run's own event, never one read from the artifact.
+    const post = pr.jobs.comment!.steps!.find((s) => s.run?.includes("upsert-comment.sh"))!;
+    expect(post.env).toMatchObject({ PR_NUMBER: "${{ github.event.pull_request.number }}", HEAD_SHA: "${{ github.event.pull_request.head.sha }}" });
+    // It runs trusted scripts (the base branch's) with its write token, and no dependency code (no npm ci).
+    expect(stepsUsing(pr.jobs.comment!, "actions/checkout")[0]!.with).toMatchObject({ ref: "${{ github.base_ref }}" });
+    expect(pr.jobs.comment!.steps!.some((s) => /\bnpm\b/.test(s.run ?? ""))).toBe(false);
+    expect(pr.jobs.comment!.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+    // Forks: the workflow_run workflow, and only for them (two posters would race to create the comment).
+    const wr = workflow("offline-plan-comment.yml");
+    const wrRun = (from: string) =>
+      results(simulateJobs(wr, { github: { repository, event: { workflow_run: { event: "pull_request", conclusion: "success", head_repository: { full_name: from } } } } }));
+    expect(wrRun("someone/titanium").comment).toBe("success");
+    expect(wrRun(repository).comment).toBe("skipped");
+  });
+
+  it("the offline-plan comment: the PR number comes from the event, and a run without a plan replaces the old plan with a note", () => {
+    // pull-request.yml (this repository's branches): the event's number. offline-plan-comment.yml (forks, whose
+    // workflow_run has no pull_requests): looked up from the event's head owner, branch and commit.
+    const pr = workflow("pull-request.yml").jobs.comment!;
+    const wr = workflow("offline-plan-comment.yml").jobs.comment!;
+    const lookup = wr.steps!.find((s) => s.run?.includes("pull-request-of.sh"))!;
+    expect(lookup.env).toMatchObject({
+      HEAD_OWNER: "${{ github.event.workflow_run.head_repository.owner.login }}",
+      HEAD_BRANCH: "${{ github.event.workflow_run.head_branch }}",
+      HEAD_SHA: "${{ github.event.workflow_run.head_sha }}",
+    });
+    for (const [job, number] of [[pr, "${{ github.event.pull_request.number }}"], [wr, `\${{ steps.${lookup.id}.outputs.number }}`]] as const) {
+      const download = job.steps!.findIndex((s) => s.uses?.startsWith("actions/download-artifact@"));
+      const post = job.steps!.findIndex((s) => s.run?.includes("upsert-comment.sh"));
+      expect(download).toBeGreaterThanOrEqual(0);
+      expect(post).toBeGreaterThan(download);
+      expect(job.steps![download]!["continue-on-error"]).toBe(true);
+      const step = job.steps![post]!;
+      expect(step.env!.PR_NUMBER).toBe(number);
+      expect(step.run).not.toContain("pr-number");
+      // Posted whether or not the artifact came: without it, the note from plan-comment-missing.sh.
+      expect(step.if ?? "").not.toContain("download");
+      expect(step.run).toContain("plan-comment-missing.sh");
+      expect(step.env!.DOWNLOADED).toBe(`\${{ steps.${job.steps![download]!.id}.outcome }}`);
+    }
   });
 
   it("pull requests from forks never reach the cloud; checkouts never keep the token", () => {
@@ -826,6 +886,9 @@ describe("supply chain and privileges", () => {
     expect(preview.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
     const pr = stepsUsing(preview, "pulumi/actions")[0]!;
     expect(pr.with).toMatchObject({ command: "preview", "comment-on-pr": true });
+    // pulumi/actions cuts a comment over 64000 characters from the END by default: with a large diff, the
+    // policy results and the summary (printed last) would be what reviewers lose. Cut from the front instead.
+    expect(pr.with).toMatchObject({ "always-include-summary": true });
     for (const { file, step } of allSteps().filter(({ step }) => step.uses?.startsWith("actions/checkout@"))) {
       expect(step.with?.["persist-credentials"], file).toBe(false);
     }

@@ -31,6 +31,8 @@ while (args.length > 0) {
   } else target = a;
 }
 state.calls.push({ method, path: target, fields });
+// GitHub refuses an issue, pull request or comment body over 65536 characters.
+if (typeof fields.body === "string" && [...fields.body].length > 65536) fail("gh: Validation Failed: body is too long (maximum is 65536 characters) (HTTP 422)");
 const [route, query = ""] = target.split("?");
 const params = new URLSearchParams(query);
 const parts = route.split("/"); // repos/<owner>/<repo>/...
@@ -43,7 +45,12 @@ function fail(message, code = 1) {
   process.exit(code);
 }
 
-if (method === "GET" && rest[0] === "pulls") {
+if (method === "GET" && rest[0] === "pulls" && rest.length === 1) {
+  // Open pull requests, filtered by head ("owner:branch", the pull's head.label) and state.
+  out = Object.entries(state.pulls)
+    .map(([number, p]) => ({ number: Number(number), state: "open", ...p }))
+    .filter((p) => (!params.get("state") || p.state === params.get("state")) && (!params.get("head") || p.head?.label === params.get("head")));
+} else if (method === "GET" && rest[0] === "pulls") {
   out = state.pulls[rest[1]];
   if (!out) fail("gh: Not Found (HTTP 404)");
 } else if (method === "GET" && rest[0] === "issues" && rest[2] === "comments") {
