@@ -189,7 +189,12 @@ export class Monitoring extends pulumi.ComponentResource {
           replicas: 1,
           admin: { existingSecret: GRAFANA.adminSecret, userKey: "admin-user", passwordKey: "admin-password" },
           // The address browsers use, over the gateway's TLS (Grafana itself serves plain HTTP; its default domain, localhost, would break links and redirects).
-          "grafana.ini": { server: { domain: args.externalHost, root_url: `https://%(domain)s${ADMIN_PATHS.grafana}/`, serve_from_sub_path: true } },
+          // Its session cookie Secure: the gateway also answers plain HTTP (to redirect), and a browser sends a cookie
+          // without the flag on any http:// request to the address, in clear text, before the redirect comes back.
+          "grafana.ini": {
+            server: { domain: args.externalHost, root_url: `https://%(domain)s${ADMIN_PATHS.grafana}/`, serve_from_sub_path: true },
+            security: { cookie_secure: true },
+          },
           persistence: {
             enabled: true,
             size: `${o.grafanaStorageGi}Gi`,

@@ -308,6 +308,21 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     });
   });
 
+  it("treats a Secret Manager secret that is missing as an error, never as a reason to strip the in-cluster copy", () => {
+    // ESO skips a remote secret that is not found (GCP NotFound) unless deletionPolicy is Retain: with Merge it then
+    // removes the keys it wrote (Argo CD's admin.password: no admin login, and a restarted argocd-server mints a
+    // random one) and reports Ready, so Pulumi's wait passes on a first deploy whose secret is missing. Retain makes
+    // the missing secret a SecretSyncedError (the wait fails) and keeps what was synced; ESO accepts it with Merge.
+    const externalSecrets = ofType(run(), EXTERNAL_SECRET);
+    expect(externalSecrets.length).toBeGreaterThan(0);
+    for (const es of externalSecrets) {
+      const target = o(o(es.inputs.spec).target);
+      expect(target.deletionPolicy, es.name).toBe("Retain");
+      expect(["Owner", "Merge"], es.name).toContain(target.creationPolicy);
+      expect(o(o(es.inputs.metadata).annotations)["pulumi.com/waitFor"], es.name).toBe("condition=Ready");
+    }
+  });
+
   it("never puts a credential in chart values: Grafana and Argo CD read Secrets synced by ESO", () => {
     const kps = o(release(run(), "kube-prometheus-stack").inputs.values);
     expect(o(o(kps.grafana).admin).existingSecret).toBe("grafana-admin");
@@ -350,6 +365,15 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     // No host name configured: the ingress address (the generated certificate carries it as an IP SAN).
     expect(config().ingress.hostname).toBe("");
     expect(spec.externalUrl).toMatch(/^https:\/\/\d+\.\d+\.\d+\.\d+\/prometheus$/);
+  });
+
+  it("keeps Grafana's session cookie off plain HTTP: Secure, though Grafana itself serves HTTP behind the gateway", () => {
+    // The gateway also listens on the HTTP port (for the redirect): a browser sends a cookie without `Secure` on any
+    // http:// request to the address (one an attacker on the admin's network induces with a link or an image) before
+    // the redirect answers, so the session would cross the network in clear text. Grafana marks it Secure only when told.
+    const ini = o(o(o(release(run(), "kube-prometheus-stack").inputs.values).grafana)["grafana.ini"]);
+    expect(String(o(ini.server).root_url)).toMatch(/^https:\/\//);
+    expect(o(ini.security)).toMatchObject({ cookie_secure: true });
   });
 
   it("gives Grafana and Argo CD the same external address and their sub-paths", () => {

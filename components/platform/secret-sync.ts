@@ -46,8 +46,11 @@ export function secretSync(name: string, spec: SecretSyncSpec, opts: pulumi.Cust
         target: {
           name: spec.target,
           creationPolicy: spec.creationPolicy ?? "Owner",
-          // A Secret Manager outage or deletion never deletes the in-cluster copy.
-          deletionPolicy: spec.creationPolicy === "Merge" ? "Merge" : "Retain",
+          // Retain for Merge too: with any other policy ESO skips a remote secret it cannot find (GCP NotFound),
+          // removes the keys it wrote (Merge) and reports Ready, so a missing secret would pass Pulumi's wait and
+          // strip Argo CD's admin.password. With Retain a missing secret is a SecretSyncedError (Pulumi's wait fails,
+          // the copy stays); an outage or a deleted secret never deletes what was synced.
+          deletionPolicy: "Retain",
           ...(spec.template ? { template: { engineVersion: "v2", ...(spec.template.type ? { type: spec.template.type } : {}), data: spec.template.data } } : {}),
         },
         data: Object.entries(spec.data).map(([secretKey, key]) => ({ secretKey, remoteRef: { key, version: "latest" } })),
