@@ -13,7 +13,7 @@ export type K3sCa = (typeof K3S_CAS)[number];
 const CA_VALIDITY_HOURS = 87_600;
 /**
  * The admin client certificate lasts a year and is re-issued by the first `pulumi up` of each calendar
- * half-year (UTC): its request carries the half-year ({@link adminRenewalPeriod}), so a new one replaces
+ * half-year (UTC): its request carries the half-year ({@link renewalPeriod}), so a new one replaces
  * the request and the certificate. pulumi-tls does not act on `earlyRenewalHours` in a plain `pulumi up`
  * (pulumi/pulumi-tls#39), which left the certificate, the kubeconfig and every later update's readiness
  * gate to expire after a year. A certificate issued on a half-year's last day still lasts six months past
@@ -22,8 +22,11 @@ const CA_VALIDITY_HOURS = 87_600;
 const ADMIN_VALIDITY_HOURS = 8_760;
 const ADMIN_EARLY_RENEWAL_HOURS = 720;
 
-/** The calendar half-year (UTC) of `now`, e.g. `2027h2`: the admin certificate's re-issue period. */
-export function adminRenewalPeriod(now: Date): string {
+/**
+ * The calendar half-year (UTC) of `now`, e.g. `2027h2`: the re-issue period of the certificates Pulumi
+ * generates for a year (the admin client certificate, the ingress gateway's self-signed one).
+ */
+export function renewalPeriod(now: Date): string {
   return `${now.getUTCFullYear()}h${now.getUTCMonth() < 6 ? 1 : 2}`;
 }
 
@@ -99,7 +102,7 @@ export class ClusterPki extends pulumi.ComponentResource {
       {
         privateKeyPem: adminKey.privateKeyPem,
         // K3s authorizes O (system:masters); the OU only marks the re-issue period (see ADMIN_VALIDITY_HOURS).
-        subject: { commonName: "titanium-admin", organization: "system:masters", organizationalUnit: `renewal-${adminRenewalPeriod((args.now ?? (() => new Date()))())}` },
+        subject: { commonName: "titanium-admin", organization: "system:masters", organizationalUnit: `renewal-${renewalPeriod((args.now ?? (() => new Date()))())}` },
       },
       { parent: this },
     );

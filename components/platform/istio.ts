@@ -4,6 +4,7 @@ import * as tls from "@pulumi/tls";
 import type { TitaniumConfig } from "../../stacks/config";
 import { type ChartsConfig, chartRelease } from "./helm";
 import { GATEWAY, ISTIOD, K3S_CNI_DIRS, NAMESPACES } from "./names";
+import { renewalPeriod } from "../cluster/pki";
 
 export interface IstioArgs {
   /** Kubernetes provider of the cluster layer. */
@@ -149,7 +150,9 @@ export class Istio extends pulumi.ComponentResource {
         `${name}-gateway-cert`,
         {
           privateKeyPem: key.privateKeyPem,
-          subject: { commonName: host || "titanium", organization: "Titanium" },
+          // The OU names the calendar half-year: the first update of each re-issues the certificate well before
+          // it expires (pulumi-tls ignores earlyRenewalHours in a plain `pulumi up`, pulumi/pulumi-tls#39).
+          subject: { commonName: host || "titanium", organization: "Titanium", organizationalUnit: `renewal-${renewalPeriod(new Date())}` },
           dnsNames: host ? [host] : [],
           // The ingress URL is https://<public IP> without a hostname: clients that trust this CA (the
           // deploy's smoke test) check the address against the certificate's IP SANs.
