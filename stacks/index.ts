@@ -156,7 +156,6 @@ const apps = new TitaniumApps("apps", {
   features: config.features,
   defaultSidecar: config.charts.istiod.resources.proxy,
   hostname: config.ingress.hostname,
-  podCidr: config.network.podCidr,
   protect: config.protect,
   platform: appPlatform,
   backupBucket: cloud.backupBucket,

@@ -284,6 +284,14 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(cron.jobTemplate.spec.template.metadata.annotations["prometheus.io/scrape"]).toBe("false");
   });
 
+  it("the api-gateway believes X-Forwarded-For only from its own sidecar, not from any pod", () => {
+    // The ingress gateway appends the client's address; the inbound sidecar passes the header on unchanged.
+    // A pod (say a team's app) calling the public address is that client: trusting the pod range would
+    // believe the entries it wrote itself, rate limits and login throttling included.
+    const env = input(one(run(), T.deployment, "apps-api-gateway-deployment")).spec.template.spec.containers[0].env as Obj[];
+    expect(env.find((e) => e.name === "TRUSTED_PROXY_CIDRS")).toEqual({ name: "TRUSTED_PROXY_CIDRS", value: "127.0.0.0/8" });
+  });
+
   it("routes the original's public paths through the shared Gateway, health first, retries only for reads", () => {
     const vs = input(one(run(), T.vs, "apps-ingress-virtual-service")).spec;
     expect(vs.gateways).toEqual(["istio-system/titanium-gateway"]);

@@ -48,8 +48,6 @@ export interface TitaniumAppsArgs {
   defaultSidecar: ResourceSpec;
   /** Public host name (`ingress.hostname`); empty when the stack is reached by IP. */
   hostname: string;
-  /** Pod CIDR: where the ingress gateway pods' addresses come from (trusted for `X-Forwarded-For` by the api-gateway). */
-  podCidr: string;
   /** `protect` the database volume and StatefulSet. */
   protect: boolean;
   /** What the platform layer provides (namespace, secrets, gateway, identities). */
@@ -107,8 +105,11 @@ export class TitaniumApps extends pulumi.ComponentResource {
       postgres: { database: args.data.postgres.database, user: args.data.postgres.user },
       pgPoolMax: poolSize(databasePeaks.map(([, peak]) => peak)),
       allowedOrigins: args.hostname ? `https://${args.hostname}` : "",
-      // The api-gateway's peer is its own sidecar (127.0.0.6); before it, the ingress gateway pods.
-      trustedProxyCidrs: `127.0.0.0/8,${args.podCidr}`,
+      // The api-gateway's peer is its own sidecar (127.0.0.6), which passes X-Forwarded-For on unchanged (an
+      // inbound sidecar does not use the remote address); the ingress gateway appended the client's address
+      // to it. Nothing else is trusted: with the pod range, a pod calling the public address (its own IP
+      // appended) would have the X-Forwarded-For entries it wrote itself believed, and its rate limits with them.
+      trustedProxyCidrs: "127.0.0.0/8",
       shutdownGraceMs: SHUTDOWN_GRACE_SECONDS * 1000,
       jwtPublicKeys: args.jwtPublicKeys,
     };
