@@ -287,6 +287,35 @@ const MUTATIONS: Mutation[] = [
     apply: (rs) => put(byType(rs, "gcp:compute/instanceTemplate:InstanceTemplate"), "networkInterfaces[0].accessConfigs", [{}]),
   },
   { name: "turns OS Login off", stacks: STACKS, policies: ["gcp-os-login"], apply: (rs) => put(byType(rs, "gcp:compute/instance:Instance"), 'metadata."enable-oslogin"', "FALSE") },
+  {
+    name: "grants a node's account the secret accessor on the whole project (every secret, the K3s CA bundle included)",
+    stacks: STACKS,
+    policies: ["gcp-iam-least-privilege"],
+    apply: (rs) => put(find(rs, "a node's project role", (r) => r.type === "gcp:projects/iAMMember:IAMMember" && r.inputs.role === "roles/logging.logWriter"), "role", "roles/secretmanager.secretAccessor"),
+  },
+  {
+    name: "grants a secret's reader through an authoritative SecretIamBinding",
+    stacks: STACKS,
+    policies: ["gcp-iam-least-privilege"],
+    apply: (rs) => {
+      const grant = byType(rs, "gcp:secretmanager/secretIamMember:SecretIamMember");
+      Object.assign(grant, { type: "gcp:secretmanager/secretIamBinding:SecretIamBinding" });
+      grant.inputs = { secretId: grant.inputs.secretId, role: grant.inputs.role, members: [grant.inputs.member] };
+    },
+  },
+  {
+    name: "turns OS Login off for one agent through a per-instance config's preserved metadata",
+    stacks: STACKS,
+    policies: ["gcp-os-login"],
+    apply: (rs) => {
+      const group = find(rs, "the agents' instance group", (r) => /instanceGroupManager:/i.test(r.type));
+      const config = structuredClone(group);
+      const type = group.type.includes("region") ? "gcp:compute/regionPerInstanceConfig:RegionPerInstanceConfig" : "gcp:compute/perInstanceConfig:PerInstanceConfig";
+      Object.assign(config, { type, name: "agent-0", urn: `${group.urn}-agent-0` });
+      config.inputs = { instanceGroupManager: group.name, name: "agent-0", preservedState: { metadata: { "enable-oslogin": "FALSE" } } };
+      return [...rs, config];
+    },
+  },
   // Advisory in dev, mandatory in prod.
   {
     name: "unprotects the database's volume",

@@ -5,6 +5,7 @@
 import { chartSwitchesOff, chartWorkloads } from "./chart-workloads";
 import type { TitaniumPolicy } from "./lib/policy";
 import { gcpFirewallNoWorldAdmin } from "./rules/gcp-firewall";
+import { gcpIamLeastPrivilege } from "./rules/gcp-iam";
 import { gcpNoPublicIp } from "./rules/gcp-no-public-ip";
 import { gcpOsLogin } from "./rules/gcp-os-login";
 import { gcpServiceAccount } from "./rules/gcp-service-account";
@@ -63,6 +64,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
     gcpServiceAccount,
     gcpNoPublicIp,
     gcpOsLogin,
+    gcpIamLeastPrivilege,
     secretManagerHygiene,
     protectStateful,
   ];

@@ -40,6 +40,7 @@ const CASES: Record<string, () => [RecordedResource[], number, string]> = {
   "gcp-vm-service-account": () => [[instance("server-0")], 0, "serviceAccount.email"],
   "gcp-no-public-ip": () => [[instanceTemplate("agents")], 0, "networkInterfaces"],
   "gcp-os-login": () => [[instance("server-0")], 0, 'metadata."enable-oslogin"'],
+  "gcp-iam-least-privilege": () => [[recorded("gcp:projects/iAMMember:IAMMember", "logs", { project: "p", role: "roles/logging.logWriter", member: "serviceAccount:a@p.iam.gserviceaccount.com" })], 0, "role"],
   "gcp-secret-manager-hygiene": () => [[secret("pg")], 0, "replication"],
   "protect-stateful-resources": () => [[cache()], 0, "spec"],
   "k8s-namespace-pod-security": () => [[namespace("titanium", { "istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "restricted" })], 0, "metadata.labels"],

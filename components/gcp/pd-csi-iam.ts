@@ -77,7 +77,13 @@ export class PdCsiDriverIam extends pulumi.ComponentResource {
       },
       child,
     );
-    new gcp.projects.IAMMember(`${name}-disks`, { project: args.project, role: role.name, member: args.account.member }, child);
+    // The role's name as a plain value (what the provider returns), known in a preview so that the IAM policy
+    // judges the grant then too; the grant waits for the role through dependsOn.
+    new gcp.projects.IAMMember(
+      `${name}-disks`,
+      { project: args.project, role: `projects/${args.project}/roles/${args.roleId}`, member: args.account.member },
+      { ...child, dependsOn: [role] },
+    );
     new gcp.serviceaccount.IAMMember(
       `${name}-act-as-self`,
       { serviceAccountId: args.account.name, role: "roles/iam.serviceAccountUser", member: args.account.member },

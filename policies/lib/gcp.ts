@@ -31,19 +31,25 @@ export const isVm = (type: string): boolean => VM_TYPES.includes(type);
 
 /**
  * Resources that override some VM fields of a source: an `InstanceFromTemplate` or an
- * `InstanceFromMachineImage` (any Instance field, over its template's or machine image's) and a managed
- * instance group's `allInstancesConfig` (metadata and labels for every VM it makes). A field they leave
- * unset is the source's; one they set must pass the same checks.
+ * `InstanceFromMachineImage` (any Instance field, over its template's or machine image's), a managed
+ * instance group's `allInstancesConfig` (metadata and labels for every VM it makes) and a per-instance
+ * config's `preservedState` (stateful metadata, and external IPs, for the one VM it names: they win over
+ * the template's). A field they leave unset is the source's; one they set must pass the same checks.
  */
 export const INSTANCE_FROM_TEMPLATE = "gcp:compute/instanceFromTemplate:InstanceFromTemplate";
 export const INSTANCE_FROM_MACHINE_IMAGE = "gcp:compute/instanceFromMachineImage:InstanceFromMachineImage";
 /** VMs made from a source (template, machine image) whose own Instance fields, set, replace the source's. */
 export const INSTANCES_FROM_SOURCE: readonly string[] = [INSTANCE_FROM_TEMPLATE, INSTANCE_FROM_MACHINE_IMAGE];
+/** A managed instance group's stateful configuration of one VM (`preservedState`: metadata, disks, internal and external IPs). */
+export const PER_INSTANCE_CONFIG = "gcp:compute/perInstanceConfig:PerInstanceConfig";
+export const REGION_PER_INSTANCE_CONFIG = "gcp:compute/regionPerInstanceConfig:RegionPerInstanceConfig";
 export const VM_OVERRIDES: Readonly<Record<string, string>> = {
   [INSTANCE_FROM_TEMPLATE]: "",
   [INSTANCE_FROM_MACHINE_IMAGE]: "",
   "gcp:compute/instanceGroupManager:InstanceGroupManager": "allInstancesConfig",
   "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": "allInstancesConfig",
+  [PER_INSTANCE_CONFIG]: "preservedState",
+  [REGION_PER_INSTANCE_CONFIG]: "preservedState",
 };
 
 export const isVmOverride = (type: string): boolean => Object.hasOwn(VM_OVERRIDES, type);

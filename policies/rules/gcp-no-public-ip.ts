@@ -1,4 +1,4 @@
-import { INSTANCES_FROM_SOURCE, isVm } from "../lib/gcp";
+import { INSTANCES_FROM_SOURCE, isVm, PER_INSTANCE_CONFIG, REGION_PER_INSTANCE_CONFIG } from "../lib/gcp";
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
@@ -11,7 +11,7 @@ export const gcpNoPublicIp = resourcePolicy<Config>(
   {
     name: "gcp-no-public-ip",
     description:
-      "No K3s agent (or any other VM instance or template) gets an external IP: no accessConfigs or ipv6AccessConfigs on its network interfaces.",
+      "No K3s agent (or any other VM instance or template) gets an external IP: no accessConfigs or ipv6AccessConfigs on its network interfaces, and no stateful external IP in a managed instance group's per-instance config (preservedState.externalIps).",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -24,13 +24,16 @@ export const gcpNoPublicIp = resourcePolicy<Config>(
   },
   (args, judge, report, config) => {
     // An InstanceFromTemplate's (or InstanceFromMachineImage's) own networkInterfaces replace its source's: judged like an instance's.
-    if (!isVm(args.type) && !INSTANCES_FROM_SOURCE.includes(args.type)) return;
+    // A per-instance config's stateful external IP is given to the VM it names whatever its template says.
+    const perInstance = args.type === PER_INSTANCE_CONFIG || args.type === REGION_PER_INSTANCE_CONFIG;
+    if (!isVm(args.type) && !INSTANCES_FROM_SOURCE.includes(args.type) && !perInstance) return;
     const props = args.props as Obj;
     judge.check(() => {
+      const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0;
       const nics = Array.isArray(props.networkInterfaces) ? (props.networkInterfaces as Obj[]) : [];
-      const exposed = nics.flatMap((nic, i) =>
-        ["accessConfigs", "ipv6AccessConfigs"].filter((k) => Array.isArray(nic[k]) && (nic[k] as unknown[]).length > 0).map((k) => `networkInterfaces[${i}].${k}`),
-      );
+      const exposed = perInstance
+        ? nonEmpty(((props.preservedState ?? {}) as Obj).externalIps) ? ["preservedState.externalIps"] : []
+        : nics.flatMap((nic, i) => ["accessConfigs", "ipv6AccessConfigs"].filter((k) => nonEmpty(nic[k])).map((k) => `networkInterfaces[${i}].${k}`));
       if (exposed.length === 0) return;
       const labels = (props.labels ?? {}) as Record<string, string>;
       if (typeof labels[config.justificationLabel] === "string" && labels[config.justificationLabel] !== "") return;

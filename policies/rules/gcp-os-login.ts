@@ -6,7 +6,7 @@ import { resourcePolicy } from "../lib/policy";
 export const gcpOsLogin = resourcePolicy(
   {
     name: "gcp-os-login",
-    description: "Every VM instance and template sets metadata enable-oslogin to TRUE, and nothing that overrides a template or machine image (InstanceFromTemplate, InstanceFromMachineImage, a managed instance group's allInstancesConfig) turns it off.",
+    description: "Every VM instance and template sets metadata enable-oslogin to TRUE, and nothing that overrides a template or machine image (InstanceFromTemplate, InstanceFromMachineImage, a managed instance group's allInstancesConfig, a per-instance config's preservedState metadata) turns it off.",
     severity: "high",
     enforcementLevel: "mandatory",
     remediationSteps:

@@ -3,6 +3,7 @@ import { check, messages } from "../testing/check";
 import { recorded, unknown } from "../testing/fixtures";
 import { firewall, instance, instanceTemplate, secret } from "../testing/builders";
 import { gcpFirewallNoWorldAdmin, opensToInternet, portSpecCovers } from "./gcp-firewall";
+import { gcpIamLeastPrivilege } from "./gcp-iam";
 import { gcpNoPublicIp } from "./gcp-no-public-ip";
 import { gcpOsLogin } from "./gcp-os-login";
 import { gcpServiceAccount } from "./gcp-service-account";
@@ -188,5 +189,77 @@ describe("what overrides a template", () => {
     for (const ok of [fromTemplate({}), fromTemplate({ serviceAccount: dedicated, labels: { "cloud-platform-justification": "iam-decides" } }), group(undefined)]) {
       expect((await check(gcpServiceAccount, ok)).findings).toEqual([]);
     }
+  });
+});
+
+describe("a managed instance group's per-instance config (stateful preserved state)", () => {
+  const perInstance = (type: string, preservedState: Record<string, unknown> | undefined) =>
+    recorded(type, "agent-0", { instanceGroupManager: "agents", name: "agent-0", ...(preservedState ? { preservedState } : {}) });
+  const types = ["gcp:compute/perInstanceConfig:PerInstanceConfig", "gcp:compute/regionPerInstanceConfig:RegionPerInstanceConfig"];
+  it.each(types)("gcp-os-login: %s whose preserved metadata turns OS Login off for the VM it names", async (type) => {
+    expect(messages(await check(gcpOsLogin, perInstance(type, { metadata: { "enable-oslogin": "FALSE" } })))).toEqual([
+      "overrides metadata enable-oslogin with FALSE for the VMs it makes",
+    ]);
+    for (const ok of [perInstance(type, undefined), perInstance(type, { metadata: { role: "db" } }), perInstance(type, { metadata: { "enable-oslogin": "TRUE" } })]) {
+      expect((await check(gcpOsLogin, ok)).findings).toEqual([]);
+    }
+  });
+  it.each(types)("gcp-no-public-ip: %s that preserves an external IP on the VM it names", async (type) => {
+    const external = { externalIps: [{ interfaceName: "nic0", autoDelete: "NEVER", ipAddress: { address: "projects/p/regions/r/addresses/a" } }] };
+    expect(messages(await check(gcpNoPublicIp, perInstance(type, external)))).toEqual(["has an external IP (preservedState.externalIps)"]);
+    const internal = { internalIps: [{ interfaceName: "nic0", autoDelete: "NEVER", ipAddress: { address: "10.0.0.5" } }] };
+    for (const ok of [perInstance(type, undefined), perInstance(type, internal)]) {
+      expect((await check(gcpNoPublicIp, ok)).findings).toEqual([]);
+    }
+    // The other VM policies have nothing to judge there.
+    for (const policy of [gcpShieldedVm, gcpServiceAccount]) {
+      expect((await check(policy, perInstance(type, { ...external, metadata: { "enable-oslogin": "FALSE" } }))).findings, policy.name).toEqual([]);
+    }
+  });
+});
+
+describe("gcp-iam-least-privilege", () => {
+  const member = (type: string, role: string, extra: Record<string, unknown> = {}) =>
+    recorded(type, "grant", { role, member: "serviceAccount:titanium-dev-agent@p.iam.gserviceaccount.com", ...extra });
+  const project = (role: string) => member("gcp:projects/iAMMember:IAMMember", role, { project: "p" });
+  it("passes the program's grants: node roles and a custom role on the project, accessor on one secret, actAs on one account, object roles on one bucket", async () => {
+    const ok = [
+      project("roles/logging.logWriter"),
+      project("roles/monitoring.metricWriter"),
+      project("projects/p/roles/titanium_dev_pd_csi_driver"),
+      member("gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.secretAccessor", { secretId: "projects/p/secrets/s" }),
+      member("gcp:serviceaccount/iAMMember:IAMMember", "roles/iam.serviceAccountUser", { serviceAccountId: "projects/p/serviceAccounts/a" }),
+      member("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectCreator", { bucket: "b" }),
+    ];
+    expect((await check(gcpIamLeastPrivilege, ok)).findings).toEqual([]);
+  });
+  it.each([
+    ["roles/secretmanager.secretAccessor", "project"],
+    ["roles/iam.serviceAccountUser", "project"],
+    ["roles/iam.serviceAccountTokenCreator", "project"],
+    ["roles/editor", "project"],
+    ["roles/owner", "project"],
+    ["roles/storage.admin", "project"],
+    ["roles/compute.storageAdmin", "project"],
+    ["roles/secretmanager.admin", "project"],
+  ])("rejects %s on the whole %s", async (role, scope) => {
+    expect(messages(await check(gcpIamLeastPrivilege, project(role)))).toEqual([
+      `grants ${role} on the whole ${scope}: grant it on the one resource that needs it, or a narrower role`,
+    ]);
+  });
+  it("rejects the same grants on a folder or organization", async () => {
+    expect(messages(await check(gcpIamLeastPrivilege, member("gcp:folder/iAMMember:IAMMember", "roles/editor", { folder: "folders/1" })))).toHaveLength(1);
+    expect(messages(await check(gcpIamLeastPrivilege, member("gcp:organizations/iAMMember:IAMMember", "roles/iam.securityAdmin", { orgId: "1" })))).toHaveLength(1);
+  });
+  it.each([
+    ["gcp:projects/iAMBinding:IAMBinding", { project: "p", role: "roles/logging.logWriter", members: ["serviceAccount:a@p.iam.gserviceaccount.com"] }],
+    ["gcp:projects/iAMPolicy:IAMPolicy", { project: "p", policyData: "{}" }],
+    ["gcp:secretmanager/secretIamBinding:SecretIamBinding", { secretId: "s", role: "roles/secretmanager.secretAccessor", members: ["serviceAccount:a@p.iam.gserviceaccount.com"] }],
+    ["gcp:storage/bucketIAMPolicy:BucketIAMPolicy", { bucket: "b", policyData: "{}" }],
+    ["gcp:serviceaccount/iAMBinding:IAMBinding", { serviceAccountId: "a", role: "roles/iam.serviceAccountUser", members: [] }],
+  ])("rejects the authoritative %s", async (type, inputs) => {
+    expect(messages(await check(gcpIamLeastPrivilege, recorded(type, "grant", inputs)))).toEqual([
+      `${type} is authoritative: it removes every grant made outside this program; use the matching IAMMember resource`,
+    ]);
   });
 });
