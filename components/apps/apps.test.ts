@@ -1,6 +1,12 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, SERVICE_NAMES, serviceImage } from "../../stacks/config";
 import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
+import { createPostgres } from "../../services/kit/src/db";
 import { NODE_SHUTDOWN } from "../cluster/capacity";
 import { HEALTH_PATHS } from "./ingress";
 import { SERVICE_PORTS } from "./topology";
@@ -199,6 +205,16 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
       expect(container![probe].exec.command).toEqual(expect.arrayContaining(["--host=127.0.0.1", "--port=5432"]));
     }
     expect(podMeta(sts).labels["sidecar.istio.io/inject"]).toBeUndefined();
+    // The kubelet's SIGTERM is PostgreSQL's *smart* shutdown: it waits for every client to disconnect, and the
+    // services' pools hold theirs (idle 60 s, lifetime 30 min), so the pod would be SIGKILLed at the end of its
+    // grace period and start with crash recovery after every rollout. A fast shutdown (the image's STOPSIGNAL,
+    // which Kubernetes ignores) must be asked for, and must fit in the grace period.
+    const stop = container!.lifecycle?.preStop?.exec?.command as string[] | undefined;
+    expect(stop?.slice(0, 2)).toEqual(["pg_ctl", "stop"]);
+    expect(stop).toEqual(expect.arrayContaining(["--mode=fast", "--wait"]));
+    const stopTimeout = Number(stop!.find((a) => a.startsWith("--timeout="))!.split("=")[1]);
+    expect(stopTimeout).toBeGreaterThan(0);
+    expect(stopTimeout).toBeLessThan(podSpec(sts).terminationGracePeriodSeconds);
     // The data volume: a protected claim on the GCE PD CSI driver, kept when released.
     const claim = one(run(), T.pvc, "apps-postgres-data");
     const sc = input(ofType(run(), T.storageClass).find((r) => input(r).metadata.name === input(claim).spec.storageClassName)!);
@@ -451,4 +467,65 @@ describe("application config", () => {
     expect((failure as Error).message).toContain(`${key}: `);
     expect((failure as Error).message).toContain(message);
   });
+});
+
+describe("PostgreSQL's stop (the StatefulSet's preStop, run against a real PostgreSQL)", () => {
+  const major = /\(PostgreSQL\) (\d+)/.exec(execFileSync("pg_dump", ["--version"], { encoding: "utf8" }))![1]!;
+  const bin = (name: string) => `/usr/lib/postgresql/${major}/bin/${name}`;
+  const asPostgres = (cmd: string[]) => (process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
+  const run = (cmd: string[], env: Record<string, string> = {}) => {
+    const [file, ...args] = asPostgres(cmd);
+    return execFileSync(file!, args, { encoding: "utf8", env: { PATH: process.env.PATH!, ...env } });
+  };
+  const dir = mkdtempSync(path.join(tmpdir(), "titanium-pg-stop-"));
+  const data = path.join(dir, "data");
+  const log = path.join(dir, "server.log");
+  const pidOf = () => Number(readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+  // The server's own account of it (a signal 0 would also find a zombie the test runner's reaper has not collected).
+  const running = () => existsSync(path.join(data, "postmaster.pid"));
+  let port = 0;
+  afterAll(() => {
+    try { run([bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"]); } catch { /* already stopped */ }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("disconnects the services' idle pooled sessions and stops cleanly in time, where SIGTERM alone waits for them", async () => {
+    const sts = one(await configuredRun("dev"), "kubernetes:apps/v1:StatefulSet", "apps-postgres-statefulset");
+    const pod = (sts.inputs as Obj).spec.template.spec as Obj;
+    const command = pod.containers[0].lifecycle.preStop.exec.command as string[];
+    port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port: free } = server.address() as { port: number };
+        server.close(() => resolve(free));
+      });
+    });
+    if (process.getuid?.() === 0) {
+      const [uid, gid] = ["-u", "-g"].map((f) => Number(execFileSync("id", [f, "postgres"], { encoding: "utf8" })));
+      chownSync(dir, uid!, gid!);
+    }
+    run([bin("initdb"), "-D", data, "-U", "titanium", "--auth=trust"]);
+    const start = () => run([bin("pg_ctl"), "-D", data, "-w", "-l", log, "-o", `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir}`, "start"]);
+    start();
+    // A service's pool (the kit's client): one session, left idle after its query.
+    const sql = createPostgres({ url: `postgres://titanium@127.0.0.1:${port}/postgres`, max: 1 });
+    try {
+      await sql`select 1`;
+      // The kubelet's SIGTERM alone (smart shutdown) leaves the server running while the pool holds its session.
+      process.kill(pidOf(), "SIGTERM");
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(running()).toBe(true);
+      // The recorded preStop, with the image's PGDATA: the server is gone well within the pod's grace period.
+      const began = Date.now();
+      run([bin(command[0]!), ...command.slice(1)], { PGDATA: data });
+      expect(running()).toBe(false);
+      expect(Date.now() - began).toBeLessThan(pod.terminationGracePeriodSeconds * 1000 / 2);
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => undefined);
+    }
+    expect(readFileSync(log, "utf8")).toContain("database system is shut down");
+    // The next start needs no crash recovery.
+    start();
+    const after = readFileSync(log, "utf8").split("database system is shut down").at(-1)!;
+    expect(after).not.toMatch(/not properly shut down|redo starts/);
+  }, 60_000);
 });
