@@ -8,6 +8,7 @@ import { loadConfig, SERVICE_NAMES, serviceImage } from "../../stacks/config";
 import { ofType, one, type ProgramRun, ProgramError, readStackConfig, type RecordedResource, configuredRun, runProgram } from "../../stacks/harness";
 import { createPostgres } from "../../services/kit/src/db";
 import { NODE_SHUTDOWN } from "../cluster/capacity";
+import { ALERT_GROUPS } from "../platform/rules";
 import { HEALTH_PATHS } from "./ingress";
 import { SERVICE_PORTS } from "./topology";
 
@@ -298,6 +299,12 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     // Its identity may create and read objects, not delete them: no parallel composite upload (it deletes its parts).
     expect(pod.containers[0].env).toContainEqual({ name: "CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED", value: "False" });
     expect(cron.jobTemplate.spec.template.metadata.annotations["prometheus.io/scrape"]).toBe("false");
+    // The backup's staleness alert watches this very CronJob (kube-state-metrics labels it by name and namespace).
+    const meta = input(one(run(), T.cronJob, "apps-backup-cronjob")).metadata;
+    const stale = ALERT_GROUPS.flatMap((g) => g.rules).find((r) => r.alert === "TitaniumBackupStale")!;
+    const selectors = [...stale.expr.matchAll(/kube_cronjob_[a-z_]+\{([^}]*)\}/g)].map((m) => m[1]);
+    expect(selectors.length).toBeGreaterThan(0);
+    for (const sel of selectors) expect(sel).toBe(`namespace="${meta.namespace}",cronjob="${meta.name}"`);
   });
 
   it("the api-gateway believes X-Forwarded-For only from its own sidecar, not from any pod", () => {

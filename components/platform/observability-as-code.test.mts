@@ -37,6 +37,10 @@ const CLUSTER_SERIES = new Set([
   "kube_pod_init_container_status_restarts_total",
   "container_memory_working_set_bytes",
   "container_cpu_usage_seconds_total",
+  "kube_cronjob_created",
+  "kube_cronjob_next_schedule_time",
+  "kube_cronjob_status_last_schedule_time",
+  "kube_cronjob_status_last_successful_time",
 ]);
 /** Labels any series gets from its target, plus the metric-specific ones the kit documents. */
 const TARGET_LABELS = ["namespace", "pod", "container", "job", "instance", "app"];
@@ -322,7 +326,7 @@ describe("PrometheusRules", () => {
 
   it("cover error ratio, latency SLO burn, target down, restarts, memory near limit and rate-limit hits", () => {
     expect(rules.map((r) => r.alert).sort()).toEqual(
-      ["TitaniumHighErrorRatio", "TitaniumLatencySLOFastBurn", "TitaniumLatencySLOSlowBurn", "TitaniumTargetDown", "TitaniumPodRestarting", "TitaniumMemoryNearLimit", "TitaniumRateLimitHits"].sort(),
+      ["TitaniumHighErrorRatio", "TitaniumLatencySLOFastBurn", "TitaniumLatencySLOSlowBurn", "TitaniumTargetDown", "TitaniumPodRestarting", "TitaniumMemoryNearLimit", "TitaniumRateLimitHits", "TitaniumBackupStale"].sort(),
     );
   });
 

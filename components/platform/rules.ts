@@ -4,6 +4,7 @@
  * expression and checks it against that file) or the cluster's own (kube-state-metrics, cAdvisor).
  * Each alert links its runbook section in `docs/runbooks/alerts.md`.
  */
+import { BACKUP } from "../apps/topology";
 import { NAMESPACES } from "./names";
 
 export interface AlertRule {
@@ -22,6 +23,7 @@ export const LATENCY_SLO_SECONDS = 0.5;
 const RUNBOOK = "https://github.com/titanium-platform/titanium/blob/main/docs/runbooks/alerts.md";
 const ns = NAMESPACES.app;
 const app = `namespace="${ns}"`;
+const backup = `${app},cronjob="${BACKUP}"`;
 /**
  * The kit's probe and scrape routes (its SERVICE_PATHS but the OpenAPI document; a test holds them equal): the kubelet's and
  * Prometheus' own requests, which neither users' errors nor their latency include. Without this, an idle
@@ -141,6 +143,24 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
         "warning",
         "{{ $labels.pod }}/{{ $labels.container }} uses more than 90% of its memory limit",
         "{{ $labels.container }} in {{ $labels.pod }} has used {{ $value | humanizePercentage }} of its memory limit for 10 minutes; it will be OOM-killed next.",
+      ),
+    ],
+  },
+  {
+    name: "titanium.data",
+    interval: "5m",
+    rules: [
+      rule(
+        "TitaniumBackupStale",
+        // No successful backup (or none since the CronJob was created) for one and a half schedule periods (the
+        // time between its last and next scheduled runs, read from kube-state-metrics, so any schedule works)
+        // plus an hour: a failing, suspended or never-started CronJob alike. KubeJobFailed fires only while a
+        // failed Job exists, and the bucket's age rule keeps deleting old dumps meanwhile.
+        `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${backup}} or kube_cronjob_created{${backup}}) > 1.5 * max by (namespace, cronjob) (kube_cronjob_next_schedule_time{${backup}} - kube_cronjob_status_last_schedule_time{${backup}}) + 3600`,
+        "30m",
+        "critical",
+        "No successful PostgreSQL backup for longer than its schedule allows",
+        "The {{ $labels.cronjob }} CronJob last completed a backup {{ $value | humanizeDuration }} ago (or was created that long ago and never has); old dumps keep expiring from the bucket.",
       ),
     ],
   },
