@@ -11,9 +11,8 @@ import { ipv4Contains } from "../components/gcp/ipv4";
 import { ConfigError, loadConfig } from "./config";
 import { ofType, one, ProgramError, type ProgramRun, REPO_ROOT, readStackConfig, type RecordedResource, runProgram } from "./harness";
 import { readStackFile, SECRET_PLACEHOLDER } from "./stack-file";
+import { WEBHOOK, webhookObservability } from "./testing/fixtures";
 
-const WEBHOOK = "https://hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXX";
-const webhookObservability = { prometheusStorageGi: 2, grafanaStorageGi: 1, lokiStorageGi: 1, alertReceiver: { type: "webhook", url: WEBHOOK } };
 
 const kpsRelease = (run: ProgramRun): RecordedResource => {
   const found = ofType(run, "kubernetes:helm.sh/v3:Release").find((r) => r.inputs.chart === "kube-prometheus-stack");

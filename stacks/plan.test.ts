@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { parse as parseYaml } from "yaml";
-import { REPO_ROOT, UNKNOWN, configuredRun, runProgram, type ProgramRun } from "./harness";
+import { REPO_ROOT, UNKNOWN, configuredRun, readStackConfig, runProgram, type ProgramRun } from "./harness";
+import { WEBHOOK, webhookObservability } from "./testing/fixtures";
 import { main, renderPlan, secretMask, snapshot, type PlanSnapshot } from "./plan";
 import { diffPlans, flatten, renderDiff } from "./plan-diff";
 import { planSections } from "./plan-sections";
@@ -123,12 +123,12 @@ describe("offline plan", () => {
 });
 
 describe("secrets in the snapshot and the diff", () => {
-  const WEBHOOK = "https://hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXX";
   const kps = (snap: PlanSnapshot) => snap.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release" && (r.inputs.chart as string) === "kube-prometheus-stack")!;
 
   it("shows that a secret input changed (the Kubernetes provider's kubeconfig: a new API name replaces every object on it), never its value", async () => {
     const base = snapshot(await configuredRun("dev"), []);
-    const head = snapshot(await runProgram({ stack: "dev", config: { cluster: { ...devCluster(), apiDnsName: "api.dev.titanium.example.org" } } }), []);
+    const devCluster = JSON.parse(readStackConfig("dev")["titanium:cluster"]!) as Record<string, unknown>;
+    const head = snapshot(await runProgram({ stack: "dev", config: { cluster: { ...devCluster, apiDnsName: "api.dev.titanium.example.org" } } }), []);
     const provider = diffPlans(base, head).changed.find((c) => c.type === "pulumi:providers:kubernetes");
     expect(provider, "the provider's change is listed").toBeDefined();
     expect(provider!.changes.map((c) => c.path)).toContain("kubeconfig");
@@ -138,8 +138,7 @@ describe("secrets in the snapshot and the diff", () => {
   });
 
   it("masks only the secret inside an input, so the rest of it (a Release's other values) stays reviewable", async () => {
-    const observability = { prometheusStorageGi: 2, grafanaStorageGi: 1, lokiStorageGi: 1, alertReceiver: { type: "webhook", url: WEBHOOK } };
-    const run = (retention: string) => runProgram({ stack: "dev", secrets: { observability: { ...observability, prometheusRetention: retention } } });
+    const run = (retention: string) => runProgram({ stack: "dev", secrets: { observability: { ...webhookObservability, prometheusRetention: retention } } });
     const [base, head] = [snapshot(await run("7d"), []), snapshot(await run("14d"), [])];
     for (const snap of [base, head]) {
       expect(JSON.stringify(snap)).not.toContain(WEBHOOK);
@@ -150,12 +149,6 @@ describe("secrets in the snapshot and the diff", () => {
     expect(changes).toContain("values.prometheus.prometheusSpec.retention");
   });
 });
-
-/** The dev stack file's titanium:cluster, as committed. */
-function devCluster(): Record<string, unknown> {
-  const file = parseYaml(readFileSync(path.join(REPO_ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, Record<string, unknown>> };
-  return file.config["titanium:cluster"]!;
-}
 
 describe("plan diff", () => {
   const base: PlanSnapshot = {

@@ -141,16 +141,31 @@ export function describeContainer(ref: ContainerRef): string {
 export const metadataOf = (props: Obj): Obj => asObj(props.metadata);
 export const labelsOf = (metadata: Obj): Record<string, string> => asObj(metadata.labels) as Record<string, string>;
 
+/** The Kubernetes provider a resource is created with, as the engine shows it to policies. */
+type ProviderRef = { type: string; props: Record<string, unknown> } | undefined;
+
+/** Where an object or a release lands, and what decided it (for messages). */
+export interface NamespacePlacement {
+  namespace: string;
+  from: string;
+}
+
 /**
- * The namespace a namespaced object lands in: its `metadata.namespace`, else the `namespace` setting of the
- * Kubernetes provider it is created with (the provider's default for objects that name none), else
- * `default`. (A namespace in the provider's kubeconfig context is beyond what the engine shows policies.)
+ * The namespace an object or a release names (`field`: `metadata.namespace`, a release's `namespace`), else
+ * the `namespace` setting of the Kubernetes provider it is created with (the provider's default for what
+ * names none), else `default`, with the reason. (A namespace in the provider's kubeconfig context is beyond
+ * what the engine shows policies.)
  */
-export function namespaceOf(props: Obj, provider?: { type: string; props: Record<string, unknown> }): string {
-  const ns = metadataOf(props).namespace;
-  if (typeof ns === "string" && ns !== "") return ns;
+export function namespacePlacement(explicit: unknown, field: string, provider: ProviderRef): NamespacePlacement {
+  if (typeof explicit === "string" && explicit !== "") return { namespace: explicit, from: field };
   const fromProvider = provider?.type === "pulumi:providers:kubernetes" ? provider.props.namespace : undefined;
-  return typeof fromProvider === "string" && fromProvider !== "" ? fromProvider : "default";
+  if (typeof fromProvider === "string" && fromProvider !== "") return { namespace: fromProvider, from: `no ${field}: its Kubernetes provider's namespace` };
+  return { namespace: "default", from: `no ${field} and no provider namespace: Kubernetes' default` };
+}
+
+/** The namespace a namespaced object lands in ({@link namespacePlacement} of its `metadata.namespace`). */
+export function namespaceOf(props: Obj, provider?: ProviderRef): string {
+  return namespacePlacement(metadataOf(props).namespace, "metadata.namespace", provider).namespace;
 }
 
 /** `namespace/name` of an object, as far as its inputs say (an auto-named object has no name yet). */

@@ -1,6 +1,6 @@
 /** Walking Helm values (plain JSON trees) for findings that do not depend on the chart's layout. */
 import type { PolicyConfigJSONSchema, PolicyConfigJSONSchemaDefinition } from "@pulumi/policy/schema";
-import { getPath, splitPath, type Obj } from "./k8s";
+import { getPath, namespacePlacement, splitPath, type Obj } from "./k8s";
 import { isUnknownValueError, type UnknownValueErrorLike } from "./sdk";
 
 /** A boolean values path and what the chart does when the values leave it unset. */
@@ -74,8 +74,9 @@ export const SUBCHARTS: Readonly<Record<string, Readonly<Record<string, string>>
   "external-secrets": { "bitwarden-sdk-server": "bitwarden-sdk-server" },
 };
 
-/** The namespace a release installs into (Helm's `default` when unset). */
-export const releaseNamespace = (props: Obj): string => (typeof props.namespace === "string" && props.namespace !== "" ? props.namespace : "default");
+/** The namespace a release installs into: its `namespace`, else its provider's, else `default` ({@link namespacePlacement}). */
+export const releaseNamespace = (props: Obj, provider?: Parameters<typeof namespacePlacement>[2]): string =>
+  namespacePlacement(props.namespace, "namespace", provider).namespace;
 
 /** Where the pods of the chart whose values sit under `prefix` run: that chart's `namespaceOverride`, else the release's namespace. */
 export function chartNamespace(props: Obj, prefix?: string): string {

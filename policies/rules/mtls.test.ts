@@ -222,6 +222,19 @@ describe("istio-sidecar-injection (stack)", () => {
     inDefault.provider = undefined;
     expect((await check(sidecarInjection, [appNamespace, inDefault])).findings).toEqual([]);
   });
+  it("places a Helm release without a namespace in its Kubernetes provider's namespace too", async () => {
+    const provider = recorded("pulumi:providers:kubernetes", "apps-k8s", { kubeconfig: "{}", namespace: "titanium" }, { custom: true });
+    const release = helmRelease("cache", "redis", {}, "");
+    release.inputs.valueYamlFiles = ["values.yaml"];
+    release.provider = `${provider.urn}::provider-id`;
+    // In the application namespace, a values file the policy cannot read is refused.
+    expect(messages(await check(sidecarInjection, [appNamespace, provider, release]))).toEqual([
+      expect.stringContaining('chart "redis" sets valueYamlFiles'),
+    ]);
+    const inDefault = structuredClone(release);
+    inDefault.provider = undefined;
+    expect((await check(sidecarInjection, [appNamespace, inDefault])).findings).toEqual([]);
+  });
   it("reads a pod's own choice as istiod does: the label over the annotation, anything but yes/true/on/y (any case) skips injection", async () => {
     for (const no of ["false", "False", "no", "off", "0", "n", "disabled"]) expect(podOptsOut({}, { "sidecar.istio.io/inject": no }), no).toBe(no);
     for (const yes of ["true", "TRUE", "yes", "on", "y", ""]) expect(podOptsOut({ "sidecar.istio.io/inject": yes }, {}), yes).toBeUndefined();

@@ -1,5 +1,5 @@
 import type { PolicyResource } from "@pulumi/policy";
-import { chartName, getPath, groupKindOf, HELM_RELEASE_TYPES, isClusterScoped, isKubernetesComponent, metadataOf, objectName, type Obj } from "../lib/k8s";
+import { chartName, getPath, groupKindOf, HELM_RELEASE_TYPES, isClusterScoped, isKubernetesComponent, metadataOf, namespacePlacement, type NamespacePlacement, objectName, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
 import { isUnknownValueError } from "../lib/sdk";
 import { SUBCHARTS, valuesPath } from "../lib/values";
@@ -25,24 +25,6 @@ const NAMESPACE = "kubernetes:core/v1:Namespace";
  * ConfigMap) lists the namespace in its config file with the reason.
  */
 export const DEFAULT_ALLOWED_NAMESPACES: AllowedNamespace[] = [];
-
-/** Where an object or a release lands, and what decided it (for the message). */
-interface Placement {
-  namespace: string;
-  from: string;
-}
-
-/**
- * The namespace an object or a release names (`metadata.namespace`, a release's `namespace`), else its
- * Kubernetes provider's `namespace` (the provider's default for objects and releases that name none),
- * else `default`, as `namespaceOf` (lib/k8s.ts) decides it, with the reason.
- */
-function placement(explicit: unknown, field: string, provider: PolicyResource["provider"]): Placement {
-  if (typeof explicit === "string" && explicit !== "") return { namespace: explicit, from: field };
-  const fromProvider = provider?.type === "pulumi:providers:kubernetes" ? provider.props.namespace : undefined;
-  if (typeof fromProvider === "string" && fromProvider !== "") return { namespace: fromProvider, from: `no ${field}: its Kubernetes provider's namespace` };
-  return { namespace: "default", from: `no ${field} and no provider namespace: Kubernetes' default` };
-}
 
 /** A release's chart for messages; an unknown one must not stop the namespace check. */
 function chartOf(props: Obj): string {
@@ -102,7 +84,7 @@ export const namespaceDeclared = stackPolicy<Config>(
     }
     const allowed = new Set(config.allowedNamespaces.map((a) => a.namespace));
     const created = () => (declared.size > 0 ? [...declared].sort().join(", ") : "none");
-    const judgePlacement = (r: PolicyResource, subject: string, p: Placement) => {
+    const judgePlacement = (r: PolicyResource, subject: string, p: NamespacePlacement) => {
       if (declared.has(p.namespace) || allowed.has(p.namespace) || undecided) return;
       report(
         `${subject} namespace "${p.namespace}" (${p.from}), which the stack does not create (it creates: ${created()}): no Pod Security level, sidecar injection or default-deny NetworkPolicy/AuthorizationPolicy applies there; use a Namespace the program creates (components/platform/namespaces.ts), create this one there, or add it to allowedNamespaces with a reason`,
@@ -115,14 +97,14 @@ export const namespaceDeclared = stackPolicy<Config>(
       const explicit = metadataOf(props).namespace;
       // An explicit namespace places the object whatever its kind; without one a cluster-scoped kind is in none.
       if (!(typeof explicit === "string" && explicit !== "") && isClusterScoped(type)) return;
-      judgePlacement(r, `${kind} ${objectName(props, fallback)} is created in`, placement(explicit, "metadata.namespace", r.provider));
+      judgePlacement(r, `${kind} ${objectName(props, fallback)} is created in`, namespacePlacement(explicit, "metadata.namespace", r.provider));
     };
 
     for (const r of args.resources) {
       const props = r.props as Obj;
       if (HELM_RELEASE_TYPES.includes(r.type)) {
         const chart = chartOf(props);
-        judge.check(() => judgePlacement(r, `Helm release of chart "${chart}" installs into`, placement(props.namespace, "namespace", r.provider)), r.urn);
+        judge.check(() => judgePlacement(r, `Helm release of chart "${chart}" installs into`, namespacePlacement(props.namespace, "namespace", r.provider)), r.urn);
         // The chart's own namespaceOverride, and each bundled subchart's, move their objects out of the release's namespace.
         const subcharts = Object.hasOwn(SUBCHARTS, chart) ? SUBCHARTS[chart]! : {};
         for (const prefix of [undefined, ...Object.keys(subcharts)]) {

@@ -60,7 +60,7 @@ export const namespacePodSecurity = resourcePolicy<Config>(
         const props = args.props as Obj;
         if (props.createNamespace !== true) return;
         report(
-          `Helm release of chart "${chartName(props) ?? "(none)"}" creates its namespace ${releaseNamespace(props)} itself (createNamespace: true), without a ${ENFORCE} level: create the Namespace in the program instead`,
+          `Helm release of chart "${chartName(props) ?? "(none)"}" creates its namespace ${releaseNamespace(props, args.provider)} itself (createNamespace: true), without a ${ENFORCE} level: create the Namespace in the program instead`,
         );
       });
       return;

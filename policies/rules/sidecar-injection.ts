@@ -218,7 +218,7 @@ export const sidecarInjection = stackPolicy<Config>(
         const props = r.props as Obj;
         const chart = chartName(props) ?? "(none)";
         if (chart === "istiod") return;
-        if (isApp(releaseNamespace(props))) reportOpaqueRelease(props, chart, (m) => report(m, r.urn));
+        if (isApp(releaseNamespace(props, r.provider))) reportOpaqueRelease(props, chart, (m) => report(m, r.urn));
         const judgeMap = (map: Obj, path: string) =>
           judge.check(() => {
             if (!CAPTURE_KEYS.some((k) => Object.hasOwn(map, k))) return;
