@@ -9,6 +9,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
+import { READ_METHODS } from "./mesh";
 import { labelsOf, PUBLIC_PATHS } from "./topology";
 
 export type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
@@ -48,7 +49,6 @@ export const ROUTE_POLICY = {
 
 /** The original's public health paths: the services' through the api-gateway, the site's from the blog-service. */
 export const HEALTH_PATHS: readonly string[] = [PUBLIC_PATHS.siteHealth, ...PUBLIC_PATHS.health];
-const READ_METHODS = { regex: "GET|HEAD" };
 
 /** The routes, in match order. */
 export function virtualServiceSpec(args: Pick<AppIngressArgs, "gateway" | "hosts" | "apiGateway" | "blog">): VirtualServiceSpec {

@@ -174,6 +174,9 @@ export function destinationRuleSpec(host: string, kind: "http" | "tcp"): Destina
  */
 export const MESH_WRITE_RETRIES = { attempts: 2, retryOn: "connect-failure,refused-stream" } as const;
 
+/** The methods routed as reads, at the ingress and between sidecars: they change nothing, so a retry is safe. */
+export const READ_METHODS = { regex: "GET|HEAD" };
+
 /**
  * The in-mesh routes of one HTTP service (its callers' sidecars; the public routes are `ingress.ts`'):
  * reads keep Istio's default retries (twice, on a connection failure or a 503), anything else gets
@@ -185,7 +188,7 @@ export function meshVirtualServiceSpec(host: string, port: number): VirtualServi
     hosts: [host],
     // No `gateways`: the sidecars of the mesh only.
     http: [
-      { name: "reads", match: [{ method: { regex: "GET|HEAD" } }], route },
+      { name: "reads", match: [{ method: READ_METHODS }], route },
       { name: "writes", route, retries: { ...MESH_WRITE_RETRIES } },
     ],
   };
