@@ -3,7 +3,6 @@
  * variables its code reads (the services' own zod `envSchema`, imported, not repeated), they parse,
  * and the parsed values point where the cluster really is (ports, hosts, URLs, drain time).
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { envSchema as gatewayEnv } from "../../services/api-gateway/src/config.js";
 import { envSchema as authEnv } from "../../services/auth-service/src/config.js";
@@ -15,44 +14,16 @@ import { DATABASE_ROLES as KIT_ROLES, ROLE_PASSWORD_ENV } from "../../services/k
 import { migrationEnvSchema } from "../../services/kit/src/runtime.js";
 import { one, type ProgramRun, type RecordedResource, configuredRun } from "../../stacks/harness.js";
 import { MIGRATION_COMMAND } from "./apps.js";
+import { containerValue, type EnvVar, SECRET_VALUES } from "./testing/container-env.js";
 import { BACKUP, DATABASE_ROLES, JWKS_PATH, REDIS_USERS, SERVICE_PORTS } from "./topology.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
-type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } };
 
 const SCHEMAS = { "api-gateway": gatewayEnv, "auth-service": authEnv, "user-service": userEnv, "blog-service": blogEnv } as const;
 
-const JWT_KEY = generateKeyPairSync("ec", {
-  namedCurve: "P-256",
-  privateKeyEncoding: { type: "pkcs8", format: "pem" },
-  publicKeyEncoding: { type: "spki", format: "pem" },
-});
-/** What the ExternalSecret would put in the Secret: realistic values of the right shape. */
-const SECRET_VALUES: Record<string, string> = {
-  POSTGRES_PASSWORD: randomBytes(24).toString("base64url"),
-  ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(24).toString("base64url")])),
-  ...Object.fromEntries(Object.values(REDIS_USERS).map((u) => [u.passwordKey, randomBytes(24).toString("base64url")])),
-  JWT_PRIVATE_KEY: JWT_KEY.privateKey,
-};
-
 /** The environment a container would see: literals as they are, Secret keys resolved. */
 function resolve(env: EnvVar[]): Record<string, string> {
-  return Object.fromEntries(
-    env.map((e) => {
-      if (e.valueFrom) {
-        expect(e.valueFrom.secretKeyRef.name).toBe("titanium-app-secrets");
-        const value = SECRET_VALUES[e.valueFrom.secretKeyRef.key];
-        expect(value, `unknown Secret key ${e.valueFrom.secretKeyRef.key}`).toBeDefined();
-        return [e.name, value!];
-      }
-      // The stack's one JWT key: the mocks' PEM stands for the public half of the key the Secret holds.
-      if (e.name === "JWT_PUBLIC_KEYS") {
-        expect(e.value!.match(/-----BEGIN PUBLIC KEY-----/g)).toHaveLength(1);
-        return [e.name, JWT_KEY.publicKey];
-      }
-      return [e.name, e.value!];
-    }),
-  );
+  return Object.fromEntries(env.map((e) => [e.name, containerValue(e, "titanium-app-secrets")]));
 }
 
 const container = (r: RecordedResource): Obj => (r.inputs as Obj).spec.template.spec.containers[0];

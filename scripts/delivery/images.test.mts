@@ -8,12 +8,12 @@
  *   migration Job's command, run in its image, migrates that database.
  */
 import { spawn } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATION_COMMAND, MIGRATION_IMAGE_SERVICE } from "../../components/apps/apps.js";
+import { containerValue, type EnvVar, SECRET_VALUES } from "../../components/apps/testing/container-env.js";
 import { DATABASE_ROLES, REDIS_USERS, SERVICE_PORTS } from "../../components/apps/topology.js";
 import { ENTRYPOINTS, RUNTIME_ENV } from "../../services/kit/src/contract.js";
 import { freePort, startLocalRedis, type LocalRedis } from "../../services/kit/src/local/index.js";
@@ -38,7 +38,6 @@ import { imageRuleProblems, isProductionInstall, workspaceClosure } from "./imag
 import { REPO_ROOT } from "./workflows.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
-type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } };
 
 const APP_SECRET = "titanium-app-secrets";
 const dockerfiles = Object.fromEntries(SERVICE_NAMES.map((s) => [s, readDockerfile(s)])) as Record<ServiceName, Dockerfile>;
@@ -161,35 +160,10 @@ describe.each(["dev", "prod"])("the images run what components/apps deploys (%s)
 
 // ── Production installs from a clean folder ──
 
-const JWT_KEY = generateKeyPairSync("ec", {
-  namedCurve: "P-256",
-  privateKeyEncoding: { type: "pkcs8", format: "pem" },
-  publicKeyEncoding: { type: "spki", format: "pem" },
-});
-const SECRET_VALUES: Record<string, string> = {
-  POSTGRES_PASSWORD: "unused: the test database's own password replaces it",
-  // The services' own roles: the migration Job sets these passwords, the services log in with them.
-  ...Object.fromEntries(Object.values(DATABASE_ROLES).map((r) => [r.passwordKey, randomBytes(18).toString("base64url")])),
-  // The Redis users' (the probes' and each service's own): the services log in as theirs.
-  ...Object.fromEntries(Object.values(REDIS_USERS).map((u) => [u.passwordKey, randomBytes(18).toString("base64url")])),
-  JWT_PRIVATE_KEY: JWT_KEY.privateKey,
-};
-
 /** The container's environment: literals as they are, Secret keys resolved, cluster addresses replaced by the local ones. */
 function containerEnv(env: EnvVar[], local: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const e of env) {
-    if (e.valueFrom) {
-      expect(e.valueFrom.secretKeyRef.name).toBe(APP_SECRET);
-      out[e.name] = SECRET_VALUES[e.valueFrom.secretKeyRef.key]!;
-    } else if (e.name === "JWT_PUBLIC_KEYS") {
-      // The stack's one JWT key: the mocks' PEM stands for the public half of the key the Secret holds.
-      expect(e.value!.match(/-----BEGIN PUBLIC KEY-----/g)).toHaveLength(1);
-      out[e.name] = JWT_KEY.publicKey;
-    } else {
-      out[e.name] = e.value!;
-    }
-  }
+  for (const e of env) out[e.name] = containerValue(e, APP_SECRET);
   // The owner (the migrations) is the test database's superuser here; a service's own role stays as it is.
   const owner = !Object.values(DATABASE_ROLES).some((r) => r.role === out.PGUSER);
   for (const [k, v] of Object.entries(local)) if (k in out && (owner || (k !== "PGUSER" && k !== "PGPASSWORD"))) out[k] = v;
