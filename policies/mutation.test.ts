@@ -304,6 +304,18 @@ const MUTATIONS: Mutation[] = [
     },
   },
   {
+    name: "makes the backups readable by anyone (the bucket writer's grant to allUsers)",
+    stacks: STACKS,
+    policies: ["gcp-iam-least-privilege"],
+    apply: (rs) => put(byType(rs, "gcp:storage/bucketIAMMember:BucketIAMMember"), "member", "allUsers"),
+  },
+  {
+    name: "drops public access prevention from the backup bucket",
+    stacks: STACKS,
+    policies: ["gcp-iam-least-privilege"],
+    apply: (rs) => put(byType(rs, "gcp:storage/bucket:Bucket"), "publicAccessPrevention", "inherited"),
+  },
+  {
     name: "turns OS Login off for one agent through a per-instance config's preserved metadata",
     stacks: STACKS,
     policies: ["gcp-os-login"],

@@ -34,3 +34,13 @@ export const UNKNOWN_VALUE = sdk.unknownStringValue;
 export function isUnknownValueError(err: unknown): err is UnknownValueErrorLike {
   return err instanceof sdk.UnknownValueError;
 }
+
+/** `read()`, or `whenUnknown` if it reads a value the preview does not know yet (any other error propagates). */
+export function readOr<T, F>(read: () => T, whenUnknown: F): T | F {
+  try {
+    return read();
+  } catch (err) {
+    if (isUnknownValueError(err)) return whenUnknown;
+    throw err;
+  }
+}

@@ -1,5 +1,6 @@
 import type { Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
+import { readOr } from "../lib/sdk";
 
 interface Config extends BaseConfig {
   forbiddenRoles: string[];
@@ -19,6 +20,17 @@ const HIERARCHY_MEMBERS: Readonly<Record<string, string>> = {
  */
 export const isAuthoritativeIam = (type: string): boolean => type.startsWith("gcp:") && /(IAM|Iam)(Policy|Binding)$/.test(type.slice(type.lastIndexOf(":") + 1));
 
+/**
+ * IAM principals that mean "anyone": `allUsers` (no sign-in at all) and `allAuthenticatedUsers` (any
+ * Google account, i.e. anyone too). Nothing this program creates is public; the ingress is the load balancer.
+ */
+export const PUBLIC_PRINCIPALS = ["allUsers", "allAuthenticatedUsers"] as const;
+
+/** A non-authoritative grant to one member on one resource or on the hierarchy (`*IAMMember`/`*IamMember`). */
+const isIamMember = (type: string): boolean => type.startsWith("gcp:") && /(IAM|Iam)Member$/.test(type.slice(type.lastIndexOf(":") + 1));
+
+const BUCKET = "gcp:storage/bucket:Bucket";
+
 /** Basic roles: thousands of permissions each. */
 const BASIC_ROLES = ["roles/owner", "roles/editor", "roles/viewer"];
 
@@ -31,16 +43,16 @@ export function forbiddenHierarchyRole(role: string, forbidden: readonly string[
   return role.startsWith("roles/") && /admin/i.test(role.slice("roles/".length));
 }
 
-/** Non-authoritative IAM, and no project-wide grant of a role broader than one resource needs. */
+/** Non-authoritative IAM, nothing public, and no project-wide grant of a role broader than one resource needs. */
 export const gcpIamLeastPrivilege = resourcePolicy<Config>(
   {
     name: "gcp-iam-least-privilege",
     description:
-      "No authoritative IAM resource (any `*IAMPolicy`/`*IamPolicy` or `*IAMBinding`/`*IamBinding`: it removes grants made outside the program), and no project, folder or organization IAMMember granting a basic role, a predefined admin role, or a role that reads every secret or acts as every service account (those are granted on the one secret or account that needs them).",
+      "No authoritative IAM resource (any `*IAMPolicy`/`*IamPolicy` or `*IAMBinding`/`*IamBinding`: it removes grants made outside the program); no grant to `allUsers` or `allAuthenticatedUsers` on anything; every Cloud Storage bucket with public access prevention enforced and uniform bucket-level access (no object ACL can make an object public); and no project, folder or organization IAMMember granting a basic role, a predefined admin role, or a role that reads every secret or acts as every service account (those are granted on the one secret or account that needs them).",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Use the `*IAMMember`/`*IamMember` resource (one member, one role, nothing else touched). Grant `roles/secretmanager.secretAccessor` on the secret (`secretmanager.SecretIamMember`), `roles/iam.serviceAccountUser` on the service account (`serviceaccount.IAMMember`), bucket roles on the bucket, and a custom role with the exact permissions instead of an admin role (ADR 0012, ADR 0022).",
+      "Use the `*IAMMember`/`*IamMember` resource (one member, one role, nothing else touched), naming a user, group or service account, never `allUsers`/`allAuthenticatedUsers`; give every bucket `publicAccessPrevention: \"enforced\"` and `uniformBucketLevelAccess: true`. Grant `roles/secretmanager.secretAccessor` on the secret (`secretmanager.SecretIamMember`), `roles/iam.serviceAccountUser` on the service account (`serviceaccount.IAMMember`), bucket roles on the bucket, and a custom role with the exact permissions instead of an admin role (ADR 0012, ADR 0022).",
     configSchema: {
       properties: {
         forbiddenRoles: {
@@ -66,9 +78,26 @@ export const gcpIamLeastPrivilege = resourcePolicy<Config>(
       report(`${args.type} is authoritative: it removes every grant made outside this program; use the matching IAMMember resource`);
       return;
     }
+    const props = args.props as Obj;
+    if (args.type === BUCKET) {
+      judge.check(() => {
+        if (props.publicAccessPrevention !== "enforced") {
+          report(`bucket has publicAccessPrevention ${JSON.stringify(props.publicAccessPrevention ?? "inherited")}: set "enforced" so no grant or ACL can make it public`);
+        }
+        if (props.uniformBucketLevelAccess !== true) report("bucket lacks uniformBucketLevelAccess: object ACLs could grant access the bucket's IAM does not show");
+      });
+      return;
+    }
+    if (isIamMember(args.type)) {
+      // A member unknown in preview is another resource's output (a service account's email); the public
+      // principals are literals, known in every preview.
+      const member = readOr(() => props.member, undefined);
+      if (typeof member === "string" && (PUBLIC_PRINCIPALS as readonly string[]).includes(member)) {
+        report(`grants ${String(readOr(() => props.role, "a role"))} to ${member}: that is anyone on the internet; grant it to the user, group or service account that needs it`);
+      }
+    }
     const scope = HIERARCHY_MEMBERS[args.type];
     if (scope === undefined) return;
-    const props = args.props as Obj;
     judge.check(() => {
       const role = props.role;
       if (typeof role === "string" && forbiddenHierarchyRole(role, config.forbiddenRoles)) {

@@ -252,6 +252,37 @@ describe("gcp-iam-least-privilege", () => {
     expect(messages(await check(gcpIamLeastPrivilege, member("gcp:organizations/iAMMember:IAMMember", "roles/iam.securityAdmin", { orgId: "1" })))).toHaveLength(1);
   });
   it.each([
+    ["gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectViewer", "allUsers", { bucket: "b" }],
+    ["gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.secretAccessor", "allAuthenticatedUsers", { secretId: "s" }],
+    ["gcp:projects/iAMMember:IAMMember", "roles/logging.logWriter", "allAuthenticatedUsers", { project: "p" }],
+    ["gcp:compute/instanceIAMMember:InstanceIAMMember", "roles/compute.osLogin", "allUsers", { instanceName: "k3s-server-0" }],
+  ])("rejects %s granting %s to %s", async (type, role, principal, extra) => {
+    expect(messages(await check(gcpIamLeastPrivilege, member(type, role, { ...extra, member: principal })))).toEqual([
+      `grants ${role} to ${principal}: that is anyone on the internet; grant it to the user, group or service account that needs it`,
+    ]);
+  });
+  it("passes a grant whose member is another resource's output unknown in preview (never a public principal), even with an unknown role", async () => {
+    const run = await check(gcpIamLeastPrivilege, member("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectCreator", { bucket: "b", member: unknown, role: unknown }));
+    expect(run.findings).toEqual([]);
+    const publicUnknownRole = await check(gcpIamLeastPrivilege, member("gcp:storage/bucketIAMMember:BucketIAMMember", "x", { bucket: "b", member: "allUsers", role: unknown }));
+    expect(messages(publicUnknownRole)).toEqual(["grants a role to allUsers: that is anyone on the internet; grant it to the user, group or service account that needs it"]);
+  });
+  it("reports a bucket whose public access prevention is unknown in preview as not checkable", async () => {
+    const run = await check(gcpIamLeastPrivilege, recorded("gcp:storage/bucket:Bucket", "backups", { name: "b", publicAccessPrevention: unknown, uniformBucketLevelAccess: true }));
+    expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+  });
+  it("passes a bucket with public access prevention enforced and uniform access; rejects each missing guard", async () => {
+    const bucket = (inputs: Record<string, unknown>) => recorded("gcp:storage/bucket:Bucket", "backups", { name: "b", location: "EUROPE-WEST1", ...inputs });
+    expect((await check(gcpIamLeastPrivilege, bucket({ publicAccessPrevention: "enforced", uniformBucketLevelAccess: true }))).findings).toEqual([]);
+    expect(messages(await check(gcpIamLeastPrivilege, bucket({ publicAccessPrevention: "inherited", uniformBucketLevelAccess: true })))).toEqual([
+      'bucket has publicAccessPrevention "inherited": set "enforced" so no grant or ACL can make it public',
+    ]);
+    expect(messages(await check(gcpIamLeastPrivilege, bucket({ publicAccessPrevention: "enforced" })))).toEqual([
+      "bucket lacks uniformBucketLevelAccess: object ACLs could grant access the bucket's IAM does not show",
+    ]);
+    expect(messages(await check(gcpIamLeastPrivilege, bucket({})))).toHaveLength(2);
+  });
+  it.each([
     ["gcp:projects/iAMBinding:IAMBinding", { project: "p", role: "roles/logging.logWriter", members: ["serviceAccount:a@p.iam.gserviceaccount.com"] }],
     ["gcp:projects/iAMPolicy:IAMPolicy", { project: "p", policyData: "{}" }],
     ["gcp:secretmanager/secretIamBinding:SecretIamBinding", { secretId: "s", role: "roles/secretmanager.secretAccessor", members: ["serviceAccount:a@p.iam.gserviceaccount.com"] }],

@@ -1,7 +1,7 @@
 import type { PolicyResource } from "@pulumi/policy";
 import { chartName, getPath, groupKindOf, HELM_RELEASE_TYPES, isClusterScoped, isKubernetesComponent, metadataOf, namespacePlacement, type NamespacePlacement, objectName, type Obj } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
-import { isUnknownValueError } from "../lib/sdk";
+import { readOr } from "../lib/sdk";
 import { SUBCHARTS, valuesPath } from "../lib/values";
 import { deploysToKubernetes } from "./mtls-mesh-wide-strict";
 
@@ -28,12 +28,7 @@ export const DEFAULT_ALLOWED_NAMESPACES: AllowedNamespace[] = [];
 
 /** A release's chart for messages; an unknown one must not stop the namespace check. */
 function chartOf(props: Obj): string {
-  try {
-    return chartName(props) ?? "(none)";
-  } catch (err) {
-    if (isUnknownValueError(err)) return "(unknown)";
-    throw err;
-  }
+  return readOr(() => chartName(props) ?? "(none)", "(unknown)");
 }
 
 /**
