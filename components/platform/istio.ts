@@ -5,6 +5,7 @@ import type { TitaniumConfig } from "../../stacks/config";
 import { type ChartsConfig, chartRelease } from "./helm";
 import { GATEWAY, ISTIOD, K3S_CNI_DIRS, NAMESPACES } from "./names";
 import { renewalPeriod } from "../cluster/pki";
+import { SECURE_COOKIES_LUA } from "./secure-cookies";
 
 export interface IstioArgs {
   /** Kubernetes provider of the cluster layer. */
@@ -191,6 +192,39 @@ export class Istio extends pulumi.ComponentResource {
               port: { number: args.ingress.httpsPort, name: "https", protocol: "HTTPS" },
               hosts,
               tls: { mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName, minProtocolVersion: "TLSV1_2" },
+            },
+          ],
+        },
+      },
+      { ...k, dependsOn: [this.gateway] },
+    );
+
+    // Every cookie leaving the gateway gets `Secure` (Argo CD's session cookie lacks it: secure-cookies.ts).
+    new k8s.apiextensions.CustomResource(
+      `${name}-secure-cookies`,
+      {
+        apiVersion: "networking.istio.io/v1alpha3",
+        kind: "EnvoyFilter",
+        metadata: { name: "titanium-secure-cookies", namespace: ns },
+        spec: {
+          workloadSelector: { labels: { ...GATEWAY.podLabels } },
+          configPatches: [
+            {
+              applyTo: "HTTP_FILTER",
+              match: {
+                context: "GATEWAY",
+                listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager", subFilter: { name: "envoy.filters.http.router" } } } },
+              },
+              patch: {
+                operation: "INSERT_BEFORE",
+                value: {
+                  name: "envoy.filters.http.lua",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                    default_source_code: { inline_string: SECURE_COOKIES_LUA },
+                  },
+                },
+              },
             },
           ],
         },

@@ -11,6 +11,7 @@ import { capacityReport } from "./capacity";
 import { CHARTS, chartWorkloads } from "./chart-workloads";
 import { APP_SECRET, GATEWAY, ISTIOD, NAMESPACES } from "./names";
 import { ALLOY_CONFIG, SOURCE_ADDED_LABELS } from "./logging";
+import { SECURE_COOKIES_LUA } from "./secure-cookies";
 import { alertmanagerConfig, CHART_RULE_GROUPS_OFF } from "./monitoring";
 import { LOKI } from "./names";
 
@@ -222,6 +223,23 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(o(o(defaults._internal_defaults_do_not_set ?? defaults).podAnnotations)).toMatchObject({ "prometheus.io/scrape": "true", "prometheus.io/port": "15020" });
   });
 
+  it("marks every cookie leaving the gateway Secure: a Lua filter on the ingress gateway's pods only", () => {
+    const filter = one(run(), "kubernetes:networking.istio.io/v1alpha3:EnvoyFilter", "platform-istio-secure-cookies");
+    const spec = o(filter.inputs.spec);
+    expect(o(filter.inputs.metadata).namespace).toBe(NAMESPACES.istio);
+    // The gateway's pods, not the mesh: a sidecar's cookies are the service's business.
+    expect(spec.workloadSelector).toEqual({ labels: { ...GATEWAY.podLabels } });
+    const [patch, ...others] = spec.configPatches as Obj[];
+    expect(others).toEqual([]);
+    expect(patch).toMatchObject({
+      applyTo: "HTTP_FILTER",
+      match: { context: "GATEWAY", listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager", subFilter: { name: "envoy.filters.http.router" } } } } },
+      patch: { operation: "INSERT_BEFORE", value: { name: "envoy.filters.http.lua" } },
+    });
+    const config = o(o(o(patch!.patch).value).typed_config);
+    expect(config["@type"]).toBe("type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua");
+    expect(config.default_source_code).toEqual({ inline_string: SECURE_COOKIES_LUA });
+  });
   it("serves HTTPS with a per-stack certificate and redirects HTTP", () => {
     const gw = one(run(), "kubernetes:networking.istio.io/v1:Gateway", "platform-istio-gateway-object");
     const servers = o(gw.inputs.spec).servers as Obj[];

@@ -1,0 +1,40 @@
+/**
+ * The ingress gateway's Lua filter (Envoy's `envoy.filters.http.lua`): every cookie a response sets gets
+ * the `Secure` attribute. Argo CD sets its session token cookie without it whenever its server runs plain
+ * HTTP (`server.insecure`, as it must behind a TLS-terminating gateway); the gateway also listens on port
+ * 80 (only to redirect), and a browser sends a cookie without `Secure` on a plain `http://` request there,
+ * before the redirect, to anyone on the path. HSTS does not help: browsers ignore it for an IP address,
+ * which is the ingress URL without a hostname. The gateway answers plain HTTP with redirects only, so every
+ * cookie it passes on was set over HTTPS.
+ *
+ * Envoy's header map: `pairs()` yields every header (names lower case, one pair per value), and must not
+ * be modified while it is iterated; `remove(name)` drops every value, `add(name, value)` appends one.
+ * Tested in a real Lua VM (secure-cookies.test.ts).
+ */
+export const SECURE_COOKIES_LUA = `
+local function secured(cookie)
+  for attribute in string.gmatch(cookie, ";([^;]*)") do
+    if string.lower((string.gsub(attribute, "^%s*(.-)%s*$", "%1"))) == "secure" then
+      return cookie
+    end
+  end
+  return cookie .. "; Secure"
+end
+
+function envoy_on_response(response_handle)
+  local headers = response_handle:headers()
+  local cookies = {}
+  for name, value in pairs(headers) do
+    if name == "set-cookie" then
+      cookies[#cookies + 1] = value
+    end
+  end
+  if #cookies == 0 then
+    return
+  end
+  headers:remove("set-cookie")
+  for _, cookie in ipairs(cookies) do
+    headers:add("set-cookie", secured(cookie))
+  end
+end
+`;
