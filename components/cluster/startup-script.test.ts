@@ -473,6 +473,167 @@ describe("startup scripts", () => {
     expect(new Set(hours).size).toBe(3);
   });
 
+  it("deletes from the servers the Node object of an agent that registered again (a recreated VM), and nothing else", () => {
+    const timer = "titanium-k3s-node-cleanup.timer";
+    const enable = `systemctl enable --now --quiet ${timer}`;
+    const node = fakeNode(prod, { dataDisk: true });
+    const first = node.run(serverScript(prod, 0));
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.calls).toContain(enable);
+    // After systemd read the new units, and after K3s (the helper's kubectl) was started.
+    expect(first.calls.indexOf("systemctl daemon-reload")).toBeLessThan(first.calls.indexOf(enable));
+    expect(first.calls.indexOf("systemctl start --no-block k3s.service")).toBeLessThan(first.calls.indexOf(enable));
+    const timerUnit = node.file(`etc/systemd/system/${timer}`);
+    expect(timerUnit).toMatch(/^OnCalendar=minutely$/m);
+    // Each server draws its own delay at every run: the three prod servers seldom act at the same instant.
+    expect(timerUnit).toMatch(/^RandomizedDelaySec=30s$/m);
+    expect(timerUnit).toMatch(/^WantedBy=timers\.target$/m);
+    const service = node.file("etc/systemd/system/titanium-k3s-node-cleanup.service");
+    expect(service).toMatch(/^Type=oneshot$/m);
+    expect(service).toMatch(/^ExecStart=\/usr\/local\/sbin\/titanium-k3s-node-cleanup$/m);
+    expect(mode(node, "usr/local/sbin/titanium-k3s-node-cleanup")).toBe("755");
+    const helperFile = path.join(node.root, "usr/local/sbin/titanium-k3s-node-cleanup");
+    const lint = spawnSync("shellcheck", ["--shell=bash", "--severity=style", helperFile], { encoding: "utf8" });
+    expect(lint.stdout + lint.stderr).toBe("");
+    // A second boot leaves the units as they are.
+    const second = node.run(serverScript(prod, 0));
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.calls.filter((c) => /systemctl (start|restart|daemon-reload)/.test(c))).toEqual([]);
+
+    // The helper runs K3s' kubectl (the binary the script installed, here a stub that serves $FAKE/nodes).
+    writeFileSync(
+      path.join(node.root, "usr/local/bin/k3s"),
+      [
+        "#!/usr/bin/env bash",
+        'echo "k3s $*" >>"$FAKE/calls.log"',
+        'case "$1 $2 $3" in',
+        '  "kubectl get nodes")',
+        '    if [[ -f $FAKE/api-down ]]; then',
+        "      echo 'E1207 10:04:40.767660 memcache.go:265] \"Unhandled Error\" err=\"couldn'\"'\"'t get current server API group list\"' >&2",
+        "      echo 'The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?' >&2",
+        "      exit 1",
+        "    fi",
+        '    cat "$FAKE/nodes" ;;',
+        '  "kubectl delete node")',
+        '    if [[ -f $FAKE/delete-forbidden ]]; then echo "Error from server (Forbidden): nodes \\"$4\\" is forbidden" >&2; exit 1; fi',
+        '    # Deleted already (by another server): --ignore-not-found says nothing.',
+        '    [[ -f $FAKE/deleted/$4 ]] && exit 0',
+        '    mkdir -p "$FAKE/deleted" && touch "$FAKE/deleted/$4" && echo "node \\"$4\\" deleted" ;;',
+        "  *) exit 2 ;;",
+        "esac",
+        "",
+      ].join("\n"),
+    );
+    const cleanup = () => {
+      const before = node.calls().length;
+      const result = spawnSync("bash", [helperFile], {
+        encoding: "utf8",
+        env: { PATH: `${path.join(node.dir, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`, FAKE: node.fake },
+      });
+      const calls = node.calls().slice(before);
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr, gets: calls.filter((c) => c.startsWith("k3s kubectl get")), deletes: calls.filter((c) => c.startsWith("k3s kubectl delete")) };
+    };
+    const deleteCall = (name: string) => `k3s kubectl delete node ${name} --ignore-not-found --wait=false --request-timeout=20s`;
+    // What `kubectl get nodes --no-headers -o custom-columns=...` prints: name, pool label and Ready status ("<none>": missing).
+    writeFileSync(
+      path.join(node.fake, "nodes"),
+      [
+        ["titanium-prod-server-0", "servers", "True"],
+        // A NotReady server: an operator's matter (bootstrap runbook), whatever its name.
+        ["titanium-prod-server-1", "servers", "Unknown"],
+        ["titanium-prod-server-0badcafe", "servers", "False"],
+        // Servers are never touched, even a pair that looks like an agent and its twin.
+        ["titanium-prod-cp-11111111", "servers", "Unknown"],
+        ["titanium-prod-cp-22222222", "servers", "True"],
+        // Recreated by the group: the old object goes, the Ready twin stays.
+        ["titanium-prod-agent-a1b2-a3c61eb3", "agents", "False"],
+        ["titanium-prod-agent-a1b2-0f0f0f0f", "agents", "True"],
+        // Two stale generations of one instance (the second unknown since its VM vanished), one Ready twin.
+        ["titanium-prod-agent-c3d4-11111111", "agents", "Unknown"],
+        ["titanium-prod-agent-c3d4-22222222", "agents", "False"],
+        ["titanium-prod-agent-c3d4-33333333", "agents", "True"],
+        // The replacement not Ready yet (or a scale-in, a VM rebooting): no Ready twin, nothing proven.
+        ["titanium-prod-agent-e5f6-44444444", "agents", "False"],
+        ["titanium-prod-agent-e5f6-55555555", "agents", "Unknown"],
+        // Ready nodes stay, alone or beside a Ready node of the same instance name.
+        ["titanium-prod-agent-g7h8-66666666", "agents", "True"],
+        ["titanium-prod-agent-u3v4-12121212", "agents", "True"],
+        ["titanium-prod-agent-u3v4-34343434", "agents", "True"],
+        // Not `<base>-<8 hex>` (7 digits), or another base (a prefix of it): no twin.
+        ["titanium-prod-agent-m3n4-1234567", "agents", "False"],
+        ["titanium-prod-agent-m3n4-89abcdef", "agents", "True"],
+        ["titanium-prod-agent-p5q6-aaaaaaaa", "agents", "False"],
+        ["titanium-prod-agent-p5q-bbbbbbbb", "agents", "True"],
+        // Without the pool label: not known as an agent.
+        ["titanium-prod-agent-w5x6-77777777", "<none>", "False"],
+        ["titanium-prod-agent-w5x6-88888888", "agents", "True"],
+        // No Ready condition at all is not "True" either.
+        ["titanium-prod-agent-s1t2-99999999", "agents", "<none>"],
+        ["titanium-prod-agent-s1t2-aaaabbbb", "agents", "True"],
+      ]
+        .map(([name, pool, ready]) => `${name!.padEnd(36)} ${pool!.padEnd(9)} ${ready}\n`)
+        .join(""),
+    );
+    const run = cleanup();
+    expect(run.status, run.stderr).toBe(0);
+    // kubectl prints the columns the helper reads, in that order, with no jq.
+    expect(run.gets).toEqual([
+      'k3s kubectl get nodes --request-timeout=20s --no-headers -o custom-columns=NAME:.metadata.name,POOL:.metadata.labels.titanium\\.io/pool,READY:.status.conditions[?(@.type=="Ready")].status',
+    ]);
+    expect(run.deletes).toEqual(
+      ["titanium-prod-agent-a1b2-a3c61eb3", "titanium-prod-agent-c3d4-11111111", "titanium-prod-agent-c3d4-22222222", "titanium-prod-agent-s1t2-99999999"].map(deleteCall),
+    );
+    // The journal names both nodes.
+    expect(run.stdout).toContain("deleted node titanium-prod-agent-a1b2-a3c61eb3: not Ready, superseded by titanium-prod-agent-a1b2-0f0f0f0f (Ready)");
+    expect(run.stdout).toContain("deleted node titanium-prod-agent-c3d4-22222222: not Ready, superseded by titanium-prod-agent-c3d4-33333333 (Ready)");
+    expect(run.stdout.trim().split("\n")).toHaveLength(4);
+
+    // Another server's run that listed the nodes before this one deleted them: nothing left to delete, no failure.
+    const late = cleanup();
+    expect(late.status, late.stderr).toBe(0);
+    expect(late.deletes).toHaveLength(4);
+    expect(late.stdout).toContain("node titanium-prod-agent-a1b2-a3c61eb3 (superseded by titanium-prod-agent-a1b2-0f0f0f0f) is already gone: another server deleted it");
+    expect(late.stdout).not.toContain("deleted node");
+
+    // A delete the API refuses fails the unit (the journal says why), after trying the others.
+    rmSync(path.join(node.fake, "deleted"), { recursive: true });
+    writeFileSync(path.join(node.fake, "delete-forbidden"), "");
+    const refused = cleanup();
+    expect(refused.status).toBe(1);
+    expect(refused.deletes).toHaveLength(4);
+    expect(refused.stdout).toContain('could not delete node titanium-prod-agent-a1b2-a3c61eb3 (superseded by titanium-prod-agent-a1b2-0f0f0f0f): Error from server (Forbidden): nodes "titanium-prod-agent-a1b2-a3c61eb3" is forbidden');
+    rmSync(path.join(node.fake, "delete-forbidden"));
+
+    // The API does not answer (K3s starting, etcd without quorum): no delete, no failed unit, one clear line.
+    writeFileSync(path.join(node.fake, "api-down"), "");
+    const down = cleanup();
+    expect(down.status, down.stderr).toBe(0);
+    expect(down.gets).toHaveLength(1);
+    expect(down.deletes).toEqual([]);
+    expect(down.stdout).toBe("the K3s API did not answer (The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?): trying again at the next run\n");
+    rmSync(path.join(node.fake, "api-down"));
+
+    // K3s not running on this server (stopped, or still activating at boot): not even asked.
+    rmSync(path.join(node.fake, "active", "k3s.service"));
+    const stopped = cleanup();
+    expect(stopped.status, stopped.stderr).toBe(0);
+    expect([...stopped.gets, ...stopped.deletes]).toEqual([]);
+    expect(stopped.stdout).toBe("k3s.service is not running: no node to check\n");
+
+    // dev's one server has it too; the agents (which have no admin kubeconfig) do not.
+    const devServer = fakeNode(dev);
+    const devRun = devServer.run(serverScript(dev, 0));
+    expect(devRun.status, devRun.stderr).toBe(0);
+    expect(devRun.calls).toContain(enable);
+    expect(devServer.exists(`etc/systemd/system/${timer}`)).toBe(true);
+    const agent = fakeNode(dev);
+    const agentRun = agent.run(agentScript(dev));
+    expect(agentRun.status, agentRun.stderr).toBe(0);
+    expect(agentRun.calls.filter((c) => c.includes("node-cleanup"))).toEqual([]);
+    expect(agent.exists(`etc/systemd/system/${timer}`)).toBe(false);
+    expect(agent.exists("usr/local/sbin/titanium-k3s-node-cleanup")).toBe(false);
+  });
+
   it("restarts a unit systemd started at boot that is not ready yet, when the boot changed its configuration", () => {
     // A reboot with new metadata: systemd started the enabled unit (Type=notify) before the startup script, and
     // it is still activating (an agent waiting for the API, a server for its etcd peers) on the old configuration.

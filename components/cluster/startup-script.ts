@@ -194,6 +194,8 @@ export function renderServerScript(v: ServerValues): string {
       AGENT_TOKEN_SECRET: v.agentTokenSecret,
       CA_BUNDLE_SECRET: v.caBundleSecret,
       AUTHENTICATION_CONFIG_FILE,
+      // The servers' node cleanup tells the agents' Node objects by this label (scripts/k3s-server.sh).
+      NODE_POOL_LABEL,
     },
     { K3S_CONFIG: serverConfig(v), AUTHENTICATION_CONFIG: authenticationConfig(v.k3sVersion) },
   );

@@ -217,6 +217,108 @@ write_authentication_config() {
   if write_file 0600 "$ROOT$AUTHENTICATION_CONFIG_FILE" <<<"$AUTHENTICATION_CONFIG"; then CHANGED=1; fi
 }
 
+# K3s has no cloud controller manager to delete the Node object of a VM that is gone. An agent VM the
+# managed instance group recreates (autohealing, a Spot preemption) keeps its instance name but gets a new
+# boot disk, so a new node id (agents run `with-node-id`): it registers as a new Node `<instance>-<8 hex>`,
+# and the old object stays NotReady for good, with a StatefulSet's pod (postgres-0) stuck on it until
+# someone deletes it. A timer on every server deletes such a Node once it is provably superseded:
+#   - it is an agent (label NODE_POOL_LABEL=agents; servers keep their names, no node id) whose Ready
+#     condition is not "True" (False, Unknown, or none), named `<base>-<8 lowercase hex>`, and
+#   - another agent `<base>-<other 8 hex>` is Ready: the same GCE instance registered again.
+# Instance names are unique in a zone (the agents' group is zonal), and the group deletes a VM before it
+# creates one of the same name: a Ready twin proves the old VM, its boot disk and so its node id are gone,
+# and the old object can never report again. So no extra wait: the kubelet's "unreachable" grace (which
+# guards against a node that is only partitioned) proves nothing more once the twin's kubelet reports.
+# Everything else stays an operator's decision: a NotReady agent without a Ready twin (a VM rebooting,
+# a scale-in, a rollout's SUBSTITUTE replacement under a new instance name), any server, any Ready node.
+# Every minute, at a random second in the first half of it on each server (RandomizedDelaySec draws again
+# at every run), so the servers seldom act together; when they do, the second delete finds nothing
+# (--ignore-not-found). OnCalendar rather than OnUnitActiveSec: it needs no first trigger (OnBootSec or
+# OnActiveSec, which a timer enabled long after boot handles its own way) and does not drift with each run's
+# length. No catch-up (not Persistent): the next minute checks anyway.
+NODE_CLEANUP_UNIT=titanium-k3s-node-cleanup
+NODE_CLEANUP_HELPER=/usr/local/sbin/titanium-k3s-node-cleanup
+NODE_CLEANUP_K3S="$BIN_DIR/k3s"
+
+# delete_superseded_nodes UNIT: delete the agents' superseded Node objects, when K3s (UNIT) runs here.
+# A stopped or starting K3s, or an API that does not answer, is no failure: the next run tries again (the
+# API's health has alerts of its own; a unit failing every minute would add nothing). A delete that fails
+# is one: the unit ends failed and the journal says why.
+delete_superseded_nodes() {
+  local unit=$1 out name pool ready twin failed=0
+  local -A ready_twin=()
+  local -a stale=()
+  if ! systemctl is-active --quiet "$unit"; then
+    echo "$unit is not running: no node to check"
+    return 0
+  fi
+  # Name, pool and Ready status, one node a line; "<none>" where a node has no such label or condition.
+  if ! out=$("$NODE_CLEANUP_K3S" kubectl get nodes --request-timeout=20s --no-headers \
+    -o "custom-columns=NAME:.metadata.name,POOL:.metadata.labels.${NODE_POOL_LABEL//./\\.},READY:.status.conditions[?(@.type==\"Ready\")].status" 2>&1); then
+    echo "the K3s API did not answer (${out##*$'\n'}): trying again at the next run"
+    return 0
+  fi
+  while read -r name pool ready; do
+    [[ $pool == agents && $name =~ ^(.+)-[0-9a-f]{8}$ ]] || continue
+    if [[ $ready == True ]]; then
+      ready_twin[${BASH_REMATCH[1]}]=$name
+    else
+      stale+=("$name")
+    fi
+  done <<<"$out"
+  for name in "${stale[@]}"; do
+    # Its base: the name without its "-<8 hex>" (the pattern above).
+    twin=${ready_twin[${name%-*}]:-}
+    [[ -n $twin && $twin != "$name" ]] || continue
+    if ! out=$("$NODE_CLEANUP_K3S" kubectl delete node "$name" --ignore-not-found --wait=false --request-timeout=20s 2>&1); then
+      echo "could not delete node $name (superseded by $twin): ${out##*$'\n'}"
+      failed=1
+    elif [[ -n $out ]]; then
+      echo "deleted node $name: not Ready, superseded by $twin (Ready), the same instance registered again"
+    else
+      echo "node $name (superseded by $twin) is already gone: another server deleted it"
+    fi
+  done
+  return "$failed"
+}
+
+# The helper, its service and timer. Sets the caller's unit_changed when a unit file changed.
+install_node_cleanup() {
+  write_file 0755 "$ROOT$NODE_CLEANUP_HELPER" <<HELPER || true
+#!/usr/bin/env bash
+# Written by the Titanium startup script: run every minute by $NODE_CLEANUP_UNIT.timer.
+set -euo pipefail
+$(declare -p NODE_POOL_LABEL NODE_CLEANUP_K3S)
+$(declare -f delete_superseded_nodes)
+delete_superseded_nodes k3s.service
+HELPER
+  if write_file 0644 "$ROOT/etc/systemd/system/$NODE_CLEANUP_UNIT.service" <<UNIT; then
+[Unit]
+Description=Titanium: delete the Node objects of K3s agents that registered again under a new node id
+
+[Service]
+Type=oneshot
+ExecStart=$NODE_CLEANUP_HELPER
+TimeoutStartSec=90s
+UNIT
+    unit_changed=1
+  fi
+  if write_file 0644 "$ROOT/etc/systemd/system/$NODE_CLEANUP_UNIT.timer" <<UNIT; then
+[Unit]
+Description=Titanium: every minute, delete superseded Node objects of recreated K3s agents
+
+[Timer]
+OnCalendar=minutely
+RandomizedDelaySec=30s
+AccuracySec=1s
+
+[Install]
+WantedBy=timers.target
+UNIT
+    unit_changed=1
+  fi
+}
+
 main() {
   local server_token agent_token ca_bundle unit_changed=0
   log "bootstrapping K3s server $SERVER_INDEX ($NODE_IP), K3s $K3S_VERSION"
@@ -239,6 +341,7 @@ main() {
   # One hour each (03:30, 04:30, ...): two servers never restart together.
   install_certificate_renewal k3s.service "$(printf '%02d:30:00' $((3 + SERVER_INDEX % 20)))" 0 \
     "$K3S_DATA_DIR/server/tls" "$K3S_DATA_DIR/agent"
+  install_node_cleanup
   # K3s state on the data disk, and the metadata rules in place before K3s (re)starts any pod.
   if write_unit k3s.service server "$(printf 'RequiresMountsFor=/var/lib/rancher/k3s\nRequires=%s\nAfter=%s' "$METADATA_RULES_UNIT" "$METADATA_RULES_UNIT")"; then
     unit_changed=1
@@ -246,5 +349,6 @@ main() {
   fi
   run_unit k3s.service "$unit_changed"
   enable_certificate_renewal
+  systemctl enable --now --quiet "$NODE_CLEANUP_UNIT.timer"
   log "done"
 }
