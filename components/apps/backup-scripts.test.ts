@@ -2,7 +2,8 @@
  * The nightly PostgreSQL backup's two shell steps, run for real: the scripts and environment are the
  * ones the program registers (the recorded CronJob), not copies. The dump step runs against a real
  * PostgreSQL, the upload step with a stand-in `gcloud`, both under BusyBox ash (the `sh` of the alpine
- * images they run in), and both pass shellcheck.
+ * images they run in), and both pass shellcheck. The runbook's restore (scripts/restore-postgres.sh) runs
+ * against the same server.
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -208,6 +209,92 @@ describe("nightly PostgreSQL backup (the CronJob's own scripts, run)", () => {
       const r = dump(mkdtempSync(path.join(tmp, "dump-")), {}, fakes);
       expect(r.status).not.toBe(0);
       expect(r.stderr).toContain("pg_restore: error:");
+    });
+    /**
+     * The runbook's restore (scripts/restore-postgres.sh) of a night's dump into a database that has moved
+     * on since: rows changed, and a table a newer migration made. Each test starts from that state.
+     */
+    describe("restore (scripts/restore-postgres.sh)", () => {
+      const RESTORE = path.join(__dirname, "../../scripts/restore-postgres.sh");
+      const NEWER = "made_by_a_newer_migration";
+      let archive: string;
+      const restore = (file: string, fakes?: string) =>
+        spawnSync(RESTORE, [file], {
+          encoding: "utf8",
+          timeout: 60_000,
+          env: { PATH: [fakes, process.env.PATH].filter(Boolean).join(":"), PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: owner, PGPASSWORD: ownerPassword, PGDATABASE: env.PGDATABASE! },
+        });
+      const rows = () => psql(owner, ownerPassword, env.PGDATABASE!, `SELECT string_agg(note, ',' ORDER BY id) FROM ${TABLE}`);
+      const hasNewer = () => psql(owner, ownerPassword, env.PGDATABASE!, `SELECT to_regclass('public.${NEWER}') IS NOT NULL`);
+
+      beforeAll(() => {
+        const dir = mkdtempSync(path.join(tmp, "restore-"));
+        const r = dump(dir);
+        expect(r.status, r.stderr).toBe(0);
+        archive = path.join(dir, "postgres.dump");
+      });
+      const moveOn = () => {
+        psql(owner, ownerPassword, env.PGDATABASE!, `DROP TABLE IF EXISTS ${NEWER}; CREATE TABLE ${NEWER} (id int); UPDATE ${TABLE} SET note = 'changed' WHERE id = 1; INSERT INTO ${TABLE} VALUES (4, 'row 4') ON CONFLICT DO NOTHING`);
+        expect(rows()).toBe("changed,row 2,row 3,row 4");
+      };
+
+      it("brings back exactly the dump: the rows as they were, no table the dump does not have; the migrations then run again", async () => {
+        moveOn();
+        const r = restore(archive);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toContain("now re-run the migrations Job");
+        expect(rows()).toBe("row 1,row 2,row 3");
+        expect(hasNewer()).toBe("f");
+        // What the runbook does next: the migrations Job (roles, grants, any newer migration) succeeds on it.
+        const sql = createPostgres({ url: `postgres://${owner}:${ownerPassword}@127.0.0.1:${port}/${env.PGDATABASE}`, max: 1 });
+        try {
+          await prepareDatabase(sql, readMigrations(defaultMigrationsDir()), { passwords: { titanium_backup: env.PGPASSWORD! } });
+        } finally {
+          await sql.end({ timeout: 1 });
+        }
+        expect(psql(owner, ownerPassword, env.PGDATABASE!, `SELECT has_table_privilege('${env.PGUSER}', 'public.users', 'SELECT')`)).toBe("t");
+        // And a dump of the restored database restores again (its schema `public` is now the owner's).
+        const again = mkdtempSync(path.join(tmp, "restore-again-"));
+        expect(dump(again).status).toBe(0);
+        moveOn();
+        const second = restore(path.join(again, "postgres.dump"));
+        expect(second.status, second.stderr).toBe(0);
+        expect(rows()).toBe("row 1,row 2,row 3");
+      });
+
+      it("touches nothing when the archive is unreadable", () => {
+        moveOn();
+        const bad = path.join(mkdtempSync(path.join(tmp, "restore-bad-")), "cut.dump");
+        writeFileSync(bad, readFileSync(archive).subarray(0, 200));
+        const r = restore(bad);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("is not a readable pg_dump archive; the database was not touched");
+        expect(rows()).toBe("changed,row 2,row 3,row 4");
+        expect(hasNewer()).toBe("t");
+      });
+
+      it("rolls everything back, the schema's drop included, when a statement of the restore fails", () => {
+        moveOn();
+        // A pg_restore whose script fails at its very end, after every table was dropped and reloaded.
+        const fakes = mkdtempSync(path.join(tmp, "fake-pg-restore-"));
+        executable(path.join(fakes, "pg_restore"), `#!/bin/sh\nset -e\n${execFileSync("sh", ["-c", "command -v pg_restore"], { encoding: "utf8" }).trim()} "$@"\nfor a; do case $a in --file=*) echo 'SELECT 1/0;' >> "\${a#--file=}";; esac; done\n`);
+        const r = restore(archive, fakes);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("division by zero");
+        expect(r.stderr).toContain("the restore failed and was rolled back");
+        expect(rows()).toBe("changed,row 2,row 3,row 4");
+        expect(hasNewer()).toBe("t");
+      });
+
+      it("refuses to start without a connection or a file it can read, naming what is missing", () => {
+        const noDb = spawnSync(RESTORE, [archive], { encoding: "utf8", env: { PATH: process.env.PATH!, PGHOST: "127.0.0.1", PGUSER: owner } });
+        expect(noDb.status).toBe(2);
+        expect(noDb.stderr).toContain("PGDATABASE is not set");
+        const missing = restore(path.join(tmp, "no-such.dump"));
+        expect(missing.status).toBe(2);
+        expect(missing.stderr).toContain("cannot read");
+        expect(spawnSync("shellcheck", [RESTORE], { encoding: "utf8" }).status).toBe(0);
+      });
     });
   });
 
