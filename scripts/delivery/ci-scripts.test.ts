@@ -379,6 +379,102 @@ describe("resolving and setting the images a deploy uses", () => {
   });
 });
 
+describe("verify-images.sh: only images this repository's Images workflow built on main are deployed", () => {
+  const registry = "ghcr.io/acme/titanium";
+  const repository = "Acme/Titanium";
+  const workflow = `${repository}/.github/workflows/images.yml`;
+  const ours = { repo: repository, workflow: `${workflow}@refs/heads/main`, ref: "refs/heads/main", runner: "github-hosted" };
+  const set = { registry, tag: "main-abc1234", digests: Object.fromEntries(SERVICE_NAMES.map((s, i) => [s, digest(i + 40)])) };
+  /** Runs verify-images.sh on `images` against these attestations (by digest); returns the result and the gh calls. */
+  const verify = (attestations: Record<string, object | undefined>, extra: Record<string, string> = {}, images: unknown = set) => {
+    const dir = mkdtempSync(path.join(tmp, "verify-"));
+    writeFileSync(path.join(dir, "attestations.json"), JSON.stringify(attestations));
+    writeFileSync(path.join(dir, "images.json"), JSON.stringify(images));
+    const log = path.join(dir, "gh.log");
+    const r = script("verify-images.sh", [path.join(dir, "images.json")], {
+      GH: path.join(FAKES, "gh-attestation.mjs"),
+      FAKE_ATTESTATIONS: path.join(dir, "attestations.json"),
+      FAKE_LOG: log,
+      GITHUB_REPOSITORY: repository,
+      ...extra,
+    });
+    const calls = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
+    return { ...r, calls };
+  };
+  const allOurs = Object.fromEntries(Object.values(set.digests).map((d) => [d, ours]));
+
+  it("passes when every service's digest has our build provenance, asking gh with exactly the policy: this repository, images.yml, main, hosted runners", () => {
+    const r = verify(allOurs);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.calls).toEqual(
+      SERVICE_NAMES.map((s, i) => [
+        "attestation", "verify", `oci://${registry}/${s}@${digest(i + 40)}`,
+        "--repo", repository, "--signer-workflow", workflow, "--source-ref", "refs/heads/main", "--deny-self-hosted-runners",
+      ]),
+    );
+    for (const s of SERVICE_NAMES) expect(r.stdout).toContain(`verify-images: ${s} ${set.digests[s]}: built and attested by ${workflow} on refs/heads/main`);
+  });
+
+  it("fails naming every service whose digest is not ours: no attestation, another workflow, another branch, a self-hosted runner", () => {
+    const [first, second, third, fourth] = SERVICE_NAMES;
+    const attestations = {
+      ...allOurs,
+      [set.digests[first!]!]: undefined, // pushed under our tag by someone else: never attested
+      [set.digests[second!]!]: { ...ours, workflow: `${repository}/.github/workflows/pull-request.yml@refs/heads/main` },
+      [set.digests[third!]!]: { ...ours, workflow: `${workflow}@refs/heads/feature`, ref: "refs/heads/feature" },
+      [set.digests[fourth!]!]: { ...ours, runner: "self-hosted" },
+    };
+    const r = verify(attestations);
+    expect(r.status).toBe(1);
+    // Every service is still checked, so the message names all of them at once.
+    expect(r.calls).toHaveLength(SERVICE_NAMES.length);
+    expect(r.stderr).toContain(`verify-images: ${first}: ${registry}/${first}@${set.digests[first!]} has no valid build provenance attestation from ${workflow} on refs/heads/main`);
+    expect(r.stderr).toContain(`No attestations found for subject ${set.digests[first!]}`);
+    expect(r.stderr).toContain(`verify-images: not deployed: ${first} ${second} ${third} ${fourth} of main-abc1234`);
+    expect(r.stderr).toContain('"An image without a valid attestation"');
+    // One foreign image among verified ones is enough.
+    const one = verify({ ...allOurs, [set.digests[second!]!]: { ...ours, repo: "someone/fork", workflow: "someone/fork/.github/workflows/images.yml@refs/heads/main" } });
+    expect(one.status).toBe(1);
+    expect(one.stderr).toContain(`verify-images: not deployed: ${second} of main-abc1234`);
+  });
+
+  it("fails (2, no verdict) with a clear message when gh is missing, has no credentials or may not read attestations, or the registry refuses", () => {
+    const missing = verify(allOurs, { GH: path.join(tmp, "no-such-gh") });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain("the GitHub CLI");
+    expect(missing.stderr).toContain("is not installed");
+    const noAuth = verify(allOurs, { FAKE_GH_NO_AUTH: "1" });
+    expect(noAuth.status).toBe(2);
+    expect(noAuth.stderr).toContain("verify-images: gh could not read the attestations of");
+    expect(noAuth.stderr).toContain("GH_TOKEN: ${{ github.token }} and the job permission attestations: read");
+    expect(noAuth.calls).toHaveLength(1); // stops at the first: every other call would fail alike
+    const forbidden = verify(allOurs, { FAKE_GH_FORBIDDEN: "1" });
+    expect(forbidden.status).toBe(2);
+    expect(forbidden.stderr).toContain("HTTP 403");
+    expect(forbidden.stderr).toContain("attestations: read");
+    const registryDenied = verify(allOurs, { FAKE_GH_REGISTRY_DENIED: "1" });
+    expect(registryDenied.status).toBe(2);
+    expect(registryDenied.stderr).toContain(`verify-images: gh could not read ${registry}/${SERVICE_NAMES[0]}@${set.digests[SERVICE_NAMES[0]!]} from the registry`);
+    expect(registryDenied.stderr).toContain("packages: read");
+    const noRepository = verify(allOurs, { GITHUB_REPOSITORY: "" });
+    expect(noRepository.status).not.toBe(0);
+    expect(noRepository.stderr).toContain("GITHUB_REPOSITORY is required");
+  });
+
+  it("refuses a file that is not an image set, or a malformed entry, before asking gh", () => {
+    for (const images of [{ registry, tag: "main-abc1234", digests: {} }, { tag: "main-abc1234", digests: set.digests }, [set]]) {
+      const r = verify(allOurs, {}, images);
+      expect(r.status, JSON.stringify(images)).toBe(2);
+      expect(r.stderr).toContain("is not {registry, tag, digests} with at least one digest");
+      expect(r.calls).toEqual([]);
+    }
+    const bad = verify(allOurs, {}, { ...set, digests: { "api-gateway": "sha256:short" } });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("bad entry 'api-gateway'");
+    expect(bad.calls).toEqual([]);
+  });
+});
+
 describe("reaching the cluster and the public endpoint", () => {
   function freePort(): Promise<number> {
     return new Promise((resolve) => {

@@ -74,6 +74,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
  * silently ignored by the runner, and actionlint only checks actions it can fetch by tag.
  */
 const THIRD_PARTY_INPUTS: Record<string, string[]> = {
+  // v4.1.0's README lists these (create-storage-record: v3 and later).
+  "actions/attest-build-provenance": ["subject-path", "subject-digest", "subject-name", "subject-checksums", "push-to-registry", "create-storage-record", "show-summary", "github-token"],
   "actions/checkout": ["repository", "ref", "token", "ssh-key", "ssh-known-hosts", "ssh-strict", "ssh-user", "persist-credentials", "path", "clean", "filter", "sparse-checkout", "sparse-checkout-cone-mode", "fetch-depth", "fetch-tags", "show-progress", "lfs", "submodules", "set-safe-directory", "github-server-url"],
   "actions/download-artifact": ["name", "artifact-ids", "path", "pattern", "merge-multiple", "github-token", "repository", "run-id", "skip-decompress", "digest-mismatch"],
   "actions/setup-node": ["node-version", "node-version-file", "architecture", "check-latest", "registry-url", "scope", "token", "cache", "package-manager-cache", "cache-dependency-path", "mirror", "mirror-token"],
@@ -214,7 +216,8 @@ describe("the workflows use the project's own facts", () => {
     const sha = "0123456789abcdef0123456789abcdef01234567";
     const step = run("bash", ["-c", shellOf(ref)], { GITHUB_REPOSITORY: "Acme/Titanium", GITHUB_SHA: sha, SERVICE: "api-gateway", GITHUB_OUTPUT: outputFile });
     expect(step.status, step.stderr).toBe(0);
-    expect(readFileSync(outputFile, "utf8")).toBe("ref=ghcr.io/acme/titanium/api-gateway:main-0123456\n");
+    // name: the image without its tag, the subject the build provenance is attested for.
+    expect(readFileSync(outputFile, "utf8")).toBe("name=ghcr.io/acme/titanium/api-gateway\nref=ghcr.io/acme/titanium/api-gateway:main-0123456\n");
     // A tag that cannot be made fails the step (it once went on with "<registry>/<service>:").
     const bad = run("bash", ["-c", shellOf(ref)], { GITHUB_REPOSITORY: "Acme/Titanium", GITHUB_SHA: "not-a-sha", SERVICE: "api-gateway", GITHUB_OUTPUT: outputFile });
     expect(bad.status).not.toBe(0);
@@ -525,6 +528,7 @@ describe("the pipeline's shape", () => {
       const at = (pred: (s: Step) => boolean) => steps.findIndex(pred);
       const order = [
         at((s) => /release-images\.sh/.test(s.run ?? "")),
+        at((s) => /verify-images\.sh/.test(s.run ?? "")),
         at((s) => s.uses === "./.github/actions/pulumi-gcp" && s.with?.tunnel === "required" && s.with?.identity === "deploy"),
         at((s) => /set-images\.sh/.test(s.run ?? "")),
         at((s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "preview"),
@@ -581,6 +585,60 @@ describe("the pipeline's shape", () => {
     expect(rollBack).toMatch(/at most \*\*one pending\*\*\s+job/);
     expect(rollBack).toMatch(/ended `cancelled`, dispatch the rollback again/);
     expect(rollBack).toContain("gh workflow run Deploy --ref main -f images-tag=");
+  });
+
+  it("images: the digest this run pushed, and only that one, gets a build provenance attestation (stored in the registry too)", () => {
+    const build = workflow("images.yml").jobs.build!;
+    const steps = build.steps!;
+    const push = steps.findIndex((s) => s.id === "push");
+    const attest = steps.findIndex((s) => s.uses?.split("@")[0] === "actions/attest-build-provenance");
+    expect(attest, "an attest step").toBeGreaterThan(push);
+    expect(steps[attest]!.uses).toBe("actions/attest-build-provenance@a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32");
+    // Skipped with the push when the tag already existed: attesting a digest this run did not build
+    // would vouch for whatever image sits under the tag.
+    expect(steps[push]!.if).toBe("steps.existing.outputs.digest == ''");
+    expect(steps[attest]!.if).toBe(steps[push]!.if);
+    // The image name without its tag (the digest names the image), and the digest the push reported.
+    expect(steps[attest]!.with).toEqual({ "subject-name": "${{ steps.image.outputs.name }}", "subject-digest": "${{ steps.push.outputs.digest }}", "push-to-registry": true });
+    // Before the digest is recorded: a set whose attestation failed is never recorded as built.
+    expect(attest).toBeLessThan(steps.findIndex((s) => s.name === "Record the digest"));
+    expect(build.permissions).toEqual({ contents: "read", packages: "write", "id-token": "write", attestations: "write" });
+  });
+
+  it("images: an existing tag is reused only when verify-images.sh finds this workflow's attestation for its digest", () => {
+    const steps = workflow("images.yml").jobs.build!.steps!;
+    const existing = steps.find((s) => s.id === "existing")!;
+    expect(existing.env).toMatchObject({ REF: "${{ steps.image.outputs.ref }}", SERVICE: "${{ matrix.service }}", GH_TOKEN: "${{ github.token }}" });
+    const run = existing.run!;
+    const verified = run.indexOf('.github/scripts/verify-images.sh "$RUNNER_TEMP/existing.json"');
+    expect(verified).toBeGreaterThan(run.indexOf("digest-of.sh"));
+    expect(verified).toBeLessThan(run.indexOf('echo "digest=$digest" >>"$GITHUB_OUTPUT"'));
+    expect(run).toContain("((verified == 0)) || exit 1");
+    expect(run).toContain("Delete that package version and re-run");
+  });
+
+  it("deploys verify every image's attestation after resolving the set and before any cloud step, with a token that may read attestations", () => {
+    const w = workflow("deploy.yml");
+    for (const id of ["dev", "prod"]) {
+      const job = w.jobs[id]!;
+      const steps = job.steps!;
+      const verify = steps.findIndex((s) => /verify-images\.sh/.test(s.run ?? ""));
+      expect(verify, id).toBeGreaterThan(0);
+      expect(steps[verify]!.run).toBe('.github/scripts/verify-images.sh "$RUNNER_TEMP/images.json"');
+      expect(steps[verify]!.env).toEqual({ GH_TOKEN: "${{ github.token }}" });
+      // The file the set was written to, by the step before.
+      expect(steps.slice(0, verify).some((s) => /(?:>|echo "\$json" >)"\$RUNNER_TEMP\/images\.json"/.test(s.run ?? "")), id).toBe(true);
+      // Before anything reaches the cloud or the stack; it runs whenever the digests are set.
+      const cloud = steps.findIndex((s) => s.uses === "./.github/actions/pulumi-gcp" || s.uses?.startsWith("pulumi/actions@") === true || /set-images\.sh/.test(s.run ?? ""));
+      expect(verify, id).toBeLessThan(cloud);
+      const setImages = steps.find((s) => /set-images\.sh/.test(s.run ?? ""))!;
+      if (steps[verify]!.if !== undefined) expect(steps[verify]!.if, id).toBe(setImages.if);
+      // gh reads the image's manifest from GHCR (logged in before) and the attestations from the API.
+      expect(steps.slice(0, verify).some((s) => s.uses?.startsWith("docker/login-action@") === true), `${id}: registry login`).toBe(true);
+      expect(job.permissions, id).toMatchObject({ attestations: "read", packages: "read" });
+    }
+    // No way around it: no input or variable switches the check off.
+    expect(Object.keys((w.on.workflow_dispatch as { inputs: Record<string, unknown> }).inputs)).toEqual(["images-tag"]);
   });
 
   it("images record their digests as an artifact and in the job summary", () => {
@@ -757,21 +815,41 @@ describe("supply chain and privileges", () => {
       }
     }
     expect(writers).toEqual({
-      "id-token": ["deploy.yml:dev", "deploy.yml:prod", "drift.yml:check", "pull-request.yml:preview"],
+      attestations: ["deploy.yml:images", "images.yml:build"],
+      "id-token": ["deploy.yml:images", "deploy.yml:dev", "deploy.yml:prod", "drift.yml:check", "images.yml:build", "pull-request.yml:preview"],
       packages: ["deploy.yml:images", "images.yml:build"],
       "pull-requests": ["offline-plan-comment.yml:comment", "pull-request.yml:comment", "pull-request.yml:preview"],
       issues: ["drift.yml:report"],
     });
-    // id-token is exactly where Google Cloud is reached (through the composite action).
+    // id-token is exactly where Google Cloud is reached (through the composite action), where an
+    // attestation is signed (its Sigstore certificate is issued for the job's OIDC token), and on the
+    // job that calls the workflow doing the latter.
+    const signs = (job: Job) => stepsUsing(job, "actions/attest-build-provenance").length > 0;
     for (const w of workflows()) {
       for (const [id, job] of Object.entries(w.jobs)) {
         const usesCloud = stepsUsing(job, "./.github/actions/pulumi-gcp").length > 0;
-        expect(job.permissions?.["id-token"] === "write", `${w.file}:${id}`).toBe(usesCloud);
+        const callsSigner = job.uses !== undefined && Object.values(workflow(path.basename(job.uses)).jobs).some(signs);
+        expect(job.permissions?.["id-token"] === "write", `${w.file}:${id}`).toBe(usesCloud || signs(job) || callsSigner);
+        // attestations: write exactly where one is stored (or the caller of that workflow).
+        expect(job.permissions?.attestations === "write", `${w.file}:${id} attestations`).toBe(signs(job) || callsSigner);
       }
     }
     const auth = compositeActions().flatMap((a) => a.runs.steps).filter((s) => s.uses?.startsWith("google-github-actions/auth@"));
     expect(auth).toHaveLength(1);
     expect(Object.keys(auth[0]!.with!).sort()).toEqual(["service_account", "workload_identity_provider"]);
+  });
+
+  it("a job calling a reusable workflow grants every permission the called jobs ask for (GitHub caps them at the caller's)", () => {
+    const order = ["none", "read", "write"];
+    const calls = workflows().flatMap((w) => Object.entries(w.jobs).filter(([, j]) => j.uses?.startsWith("./.github/workflows/")).map(([id, j]) => ({ where: `${path.basename(w.file)}:${id}`, job: j })));
+    expect(calls.length).toBeGreaterThan(0);
+    for (const { where, job } of calls) {
+      for (const [called, calledJob] of Object.entries(workflow(path.basename(job.uses!)).jobs)) {
+        for (const [scope, level] of Object.entries(calledJob.permissions ?? {})) {
+          expect(order.indexOf(job.permissions?.[scope] ?? "none"), `${where} grants ${scope}: ${level} for ${job.uses} ${called}`).toBeGreaterThanOrEqual(order.indexOf(level));
+        }
+      }
+    }
   });
 
   it("every job that checks out the repository may read its contents (job permissions set the rest to none)", () => {
