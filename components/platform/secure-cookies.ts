@@ -7,9 +7,10 @@
  * which is the ingress URL without a hostname. The gateway answers plain HTTP with redirects only, so every
  * cookie it passes on was set over HTTPS.
  *
- * Envoy's header map: `pairs()` yields every header (names lower case, one pair per value), and must not
- * be modified while it is iterated; `remove(name)` drops every value, `add(name, value)` appends one.
- * Tested in a real Lua VM (secure-cookies.test.ts).
+ * Envoy's header map (its Lua filter documentation, "Header object API"): `pairs()` yields every header
+ * (names lower case, one pair per value) and must run to its end (no `break`) before the map is modified;
+ * `remove(name)` drops every value, `add(name, value)` appends one. Tested in a real Lua VM
+ * (secure-cookies.test.ts), against a stand-in map that enforces those rules.
  */
 export const SECURE_COOKIES_LUA = `
 local function secured(cookie)
