@@ -49,7 +49,10 @@ const REDIS_UID = 999;
 const REDIS_GID = 1000;
 
 /**
- * Evict only keys with a TTL: the cache entries (`SET … EX`) and the rate limits' cells (`SET … PX`). The
+ * Evict only keys with a TTL: the cache entries (`SET … EX`) and the rate limits' cells (`SET … PX`), alike,
+ * least recently used first. So the caches store only what the data justifies (the blog's list pages readers
+ * load, existing posts and profiles: their key space is bounded by the data, not by the requests; ADR 0063,
+ * "Caches"): no stream of requests can fill memory and have the cells evicted (a rate budget reset). The
  * caches' generation counters (no TTL) must stay: evicting one retires its namespace's whole cache at
  * once, and a counter that restarted at a number already used would serve entries older than the last
  * write (`services/kit/src/redis.ts`). Should memory ever fill with keys without a TTL, Redis refuses

@@ -3,9 +3,11 @@ import { Metrics, createRedis, type Redis } from "@titanium/kit";
 import { contractChecked, type ContractReport, memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { CACHE_GENERATION_KEY, createApp } from "./app.js";
+import { PAGE_SIZE } from "../../blog-web/src/app/limits.js";
+import { CACHE_GENERATION_KEY, CACHE_PREFIX, LIST_CACHE, createApp } from "./app.js";
 import { normalizeCategoryName, sanitizeTitle } from "./content.js";
 import { BlogRepo } from "./repo.js";
+import { ListQuery } from "./schemas.js";
 
 /** The built web UI (`npm ci` builds it). */
 const WEB_DIST = fileURLToPath(new URL("../../blog-web/dist", import.meta.url));
@@ -507,6 +509,108 @@ describe("caches", () => {
     const plain = createApp({ sql: db, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }) });
     expect((await plain.request("/blog/api/posts")).status).toBe(200);
     expect((await plain.request("/readyz")).status).toBe(200);
+  });
+});
+
+describe("what the cache holds: bounded by the data, not by the requests", () => {
+  // Redis also holds the gateway's rate-limit cells and evicts keys with a TTL under memory pressure: a
+  // request must not be able to add an entry the data does not justify (LIST_CACHE in app.ts).
+  /** The keys of the current generation, without `blog:<gen>:` (a write moves to a new, empty one). */
+  const cacheKeys = async () => {
+    const gen = await redis.get(CACHE_GENERATION_KEY);
+    if (gen === null) return [];
+    const prefix = `${CACHE_PREFIX}${gen}:`;
+    return (await redis.keys(`${prefix}*`)).map((k) => k.slice(prefix.length)).sort();
+  };
+  /** Everything a read answers: status, body (less the request id of an error), total and the gateway's offer. */
+  const answer = async (a: { request: (path: string) => Response | Promise<Response> }, path: string) => {
+    const res = await a.request(path);
+    const json = (await res.json()) as unknown[] | Record<string, unknown>;
+    const body = Array.isArray(json) ? json : { ...json, request_id: typeof json.request_id };
+    return { status: res.status, body, total: res.headers.get("x-total-count"), offer: res.headers.get("surrogate-control") };
+  };
+  /** The same code without Redis: every answer from PostgreSQL. */
+  const uncached = () => createApp({ sql: db, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }) });
+
+  it("caches the pages readers load (the plain list, the web UI's pages: all, by category, by author) and posts; a write retires them", async () => {
+    // The web UI's page size and the API's default (the plain list) are the cached ones.
+    expect(LIST_CACHE.limits).toEqual(expect.arrayContaining([PAGE_SIZE, ListQuery.parse({}).limit]));
+    await pg.sql`delete from posts`;
+    for (let i = 0; i < 25; i++) await create(i % 2 ? bob : alice, { title: `hot ${i}`, category_name: i % 3 ? "Test" : "Troubleshooting" });
+    expect(await cacheKeys()).toEqual([]);
+    const hot = [
+      "",
+      "?offset=20",
+      "?offset=0&limit=10",
+      "?offset=10&limit=10",
+      "?offset=20&limit=10",
+      "?category=test&limit=10",
+      "?author=bob&limit=10",
+      "?category=troubleshooting&author=alice&offset=0&limit=10",
+    ].map((qs) => `/blog/api/posts${qs}`);
+    const post = (await list()).items[3]!.id;
+    hot.push(`/blog/api/posts/${post}`);
+    const first = [];
+    for (const path of hot) first.push(await answer(app, path));
+    for (const [i, a] of first.entries()) expect(a.status, hot[i]).toBe(200);
+    const keys = await cacheKeys();
+    expect(keys).toHaveLength(hot.length);
+    expect(keys).toContain(`post:${post}`);
+    // The author as the query compares it (any case): one page, one entry.
+    expect(await answer(app, "/blog/api/posts?author=BOB&limit=10")).toEqual(first[6]);
+    expect(await cacheKeys()).toEqual(keys);
+    // Served from Redis: a change behind the cache's back is not seen…
+    await pg.sql`update posts set title = title || ' (changed)'`;
+    for (const [i, path] of hot.entries()) expect(await answer(app, path), path).toEqual(first[i]);
+    // …until a write through the API retires every page.
+    await create(alice, { title: "newest", category_name: "Test" });
+    const reference = uncached();
+    for (const path of hot) expect(await answer(app, path), path).toEqual(await answer(reference, path));
+    expect((await list()).items.map((p) => p.title).slice(0, 2)).toEqual(["newest", "hot 24 (changed)"]);
+    await pg.sql`delete from posts`;
+  });
+
+  it("stores nothing for a search, another limit, an unaligned or deep page, an unknown category or author, an empty page or a missing post, and answers as before", async () => {
+    await pg.sql`delete from posts`;
+    await pg.sql`insert into posts (title, content, author, category_id) select 'bulk ' || g, 'text ' || g, 'alice', c.id from generate_series(1, 210) g, categories c where c.slug = 'test'`;
+    // Through the API: a write, so the generation is a new, empty one.
+    await create(bob, { title: "bulk by bob", category_name: "Test" });
+    expect(await cacheKeys()).toEqual([]);
+    const cold = [
+      "?q=bulk",
+      `?q=${encodeURIComponent("no such words")}`,
+      "?q=bulk&limit=10",
+      "?limit=7",
+      "?limit=100",
+      "?offset=5&limit=10",
+      "?offset=3",
+      // Deep pages (past the first LIST_CACHE.pages), holding posts.
+      `?offset=${LIST_CACHE.pages * 10}&limit=10`,
+      `?offset=${LIST_CACHE.pages * 20}`,
+      // A category or author no post has (known or not), and a page past the end of one that has posts.
+      "?category=no-such-category",
+      "?category=troubleshooting&limit=10",
+      "?author=nobody&limit=10",
+      "?category=test&author=nobody",
+      "?author=bob&offset=10&limit=10",
+      `?category=test&author=bob&offset=${(LIST_CACHE.pages - 1) * 20}`,
+    ].map((qs) => `/blog/api/posts${qs}`);
+    cold.push("/blog/api/posts/999999", "/blog/api/posts/0");
+    const reference = uncached();
+    const seen = [];
+    for (const path of cold) {
+      const got = await answer(app, path);
+      expect(got, path).toEqual(await answer(reference, path));
+      expect(await cacheKeys(), path).toEqual([]);
+      seen.push(got);
+    }
+    // The sample holds what it should: results of a search, full deep pages, empty ones, 404s.
+    expect(seen.map((a) => (Array.isArray(a.body) ? a.body.length : a.status))).toEqual([20, 0, 10, 7, 100, 10, 20, 10, 11, 0, 0, 0, 0, 0, 0, 404, 404]);
+    // Read from PostgreSQL each time: a change behind the cache's back is seen at once.
+    await pg.sql`update posts set title = title || ' (changed)'`;
+    for (const path of cold) expect(await answer(app, path), path).toEqual(await answer(reference, path));
+    expect(await cacheKeys()).toEqual([]);
+    await pg.sql`delete from posts`;
   });
 });
 

@@ -1,6 +1,7 @@
 import {
   BLOG_CACHE_GENERATION_KEY,
   HttpError,
+  foldUsername,
   GenerationCache,
   Lifecycle,
   Metrics,
@@ -48,6 +49,27 @@ export const CACHE_GENERATION_KEY = BLOG_CACHE_GENERATION_KEY;
 /** Where the cache files its entries (`blog:<generation>:<key>`): the blog-service's Redis user may use `blog:*` only. */
 export const CACHE_PREFIX = "blog:";
 
+/**
+ * Which list pages are cached: the key space must be bounded by the data, not by what clients ask. Redis
+ * also holds the gateway's rate-limit cells, and beyond its memory cap it evicts keys with a TTL (cache
+ * entries and cells alike, least recently used first): were every query its own entry (any search, offset,
+ * limit, unknown category or author), a client could fill it and have the cells evicted (a brute-forcer's
+ * budget reset). So only the pages readers actually load are cached: the web UI's (services/blog-web,
+ * `PAGE_SIZE`: 10 posts, by category and author too) and the API's default of 20 (clients without a
+ * `limit`, the benchmark's plain list), from the first `pages` pages (the newest 100 or 200 posts: the UI
+ * numbers its pages, and few readers go past the tenth), with no search, and only when the page holds posts
+ * (a category or author no post has, or a page past the end, is never stored). The filters are keyed as
+ * the query matches them (the author folded as `foldUsername` compares it), so one page is one entry.
+ * Everything else is read from PostgreSQL, which the gateway's rate limits bound.
+ */
+export const LIST_CACHE = { limits: [10, 20] as readonly number[], pages: 10 } as const;
+
+/** The cache key of a list page worth caching (LIST_CACHE), or undefined when it is read from PostgreSQL. */
+export function listCacheKey(f: ListFilter): string | undefined {
+  if (f.q || !LIST_CACHE.limits.includes(f.limit) || f.offset % f.limit !== 0 || f.offset / f.limit >= LIST_CACHE.pages) return undefined;
+  return `list:${JSON.stringify([f.offset, f.limit, f.category || null, f.author ? foldUsername(f.author) : null])}`;
+}
+
 export function createApp(deps: BlogServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("blog-service");
   const repo = new BlogRepo(deps.sql);
@@ -70,13 +92,15 @@ export function createApp(deps: BlogServiceDeps) {
 
   /**
    * Read through the cache under the current generation (one Redis round trip on a hit). Values are kept
-   * as the JSON text they are served as, so a hit is neither parsed nor re-serialised.
+   * as the JSON text they are served as, so a hit is neither parsed nor re-serialised. `load` says whether
+   * what it read may be stored: only what the data holds is (a missing post or an empty page is not), so
+   * the entries are bounded by the data, not by the requests (LIST_CACHE).
    */
-  async function cached(key: string, ttl: number, load: () => Promise<string>): Promise<string> {
+  async function cached(key: string, ttl: number, load: () => Promise<{ text: string; store: boolean }>): Promise<string> {
     const { generation, raw } = await cache.read(key);
     if (raw !== undefined) return raw;
-    const text = await load();
-    await cache.write(key, generation, text, ttl);
+    const { text, store } = await load();
+    if (store) await cache.write(key, generation, text, ttl);
     return text;
   }
   const JSON_TYPE = { "Content-Type": "application/json" };
@@ -108,13 +132,15 @@ export function createApp(deps: BlogServiceDeps) {
     const f: ListFilter = { ...query, q: query.q || undefined };
     // No stored slug is longer: nothing to look up or cache.
     if (f.category !== undefined && [...f.category].length > SLUG_MAX) return c.body("[]", 200, { ...JSON_TYPE, ...offer(CACHE_TTL.list), "X-Total-Count": "0" });
-    // The key is the exact query (the original keyed by page number, so unaligned offsets collided).
-    const key = `list:${JSON.stringify([f.offset, f.limit, f.category ?? null, f.author ?? null, f.q ?? null])}`;
-    // Cached as `total\n[items]`: the header and the body in one value.
-    const text = await cached(key, CACHE_TTL.list, async () => {
+    // Cached as `total\n[items]`: the header and the body in one value; only the pages LIST_CACHE names, and
+    // only when they hold posts (the key is the whole page: the original keyed by page number, so unaligned
+    // offsets collided).
+    const key = listCacheKey(f);
+    const load = async () => {
       const page = await repo.list(f);
-      return `${page.total}\n${JSON.stringify(page.items)}`;
-    });
+      return { text: `${page.total}\n${JSON.stringify(page.items)}`, store: page.items.length > 0 };
+    };
+    const text = key === undefined ? (await load()).text : await cached(key, CACHE_TTL.list, load);
     const cut = text.indexOf("\n");
     return c.body(text.slice(cut + 1), 200, { ...JSON_TYPE, ...offer(CACHE_TTL.list), "X-Total-Count": text.slice(0, cut) });
   });
@@ -130,7 +156,12 @@ export function createApp(deps: BlogServiceDeps) {
   );
   app.get("/blog/api/posts/:id", async (c) => {
     const { id } = parseOrThrow(PostId, c.req.param(), "path");
-    const text = await cached(`post:${id}`, CACHE_TTL.post, async () => JSON.stringify((await repo.get(id)) ?? null));
+    // A missing post is not stored (any id could be asked for): its 404 comes from PostgreSQL each time.
+    const text = await cached(`post:${id}`, CACHE_TTL.post, async () => {
+      const post = await repo.get(id);
+      return { text: JSON.stringify(post ?? null), store: post !== undefined };
+    });
+    // "null" is also what a replica of before this rule stored for a missing post (while a rollout runs).
     if (text === "null") throw new HttpError(404, "Post not found");
     return c.body(text, 200, { ...JSON_TYPE, ...offer(CACHE_TTL.post) });
   });
@@ -219,7 +250,11 @@ export function createApp(deps: BlogServiceDeps) {
       responses: { 200: json(z.array(Category), "categories") },
     }),
     async (c) =>
-      c.json(JSON.parse(await cached("categories", CACHE_TTL.categories, async () => JSON.stringify(await repo.categories()))) as CategoryOut[], 200, offer(CACHE_TTL.categories)),
+      c.json(
+        JSON.parse(await cached("categories", CACHE_TTL.categories, async () => ({ text: JSON.stringify(await repo.categories()), store: true }))) as CategoryOut[],
+        200,
+        offer(CACHE_TTL.categories),
+      ),
   );
 
   app.get("/stats", async (c) =>
