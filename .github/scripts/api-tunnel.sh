@@ -11,8 +11,10 @@
 #
 # The stack output it reads (the cluster layer's, ADR 0011):
 #   pipelineAccess: { method: "iap-tunnel", project, port, apiDnsName, tunnelTargets: [{ instance, zone }] }
-# Targets are tried in order until one answers. --optional: without that output (a stack that was
-# never deployed) print a warning and succeed, for previews; deploys fail instead.
+# Targets are tried in order until one answers (the deploy and drift jobs first run
+# servers-running.sh, which names a stopped server and the command that starts it). --optional:
+# without that output (a stack that was never deployed) print a warning and succeed, for previews;
+# deploys fail instead.
 # Environment: GCLOUD (default gcloud), HOSTS_FILE (default /etc/hosts), TUNNEL_STATE_DIR (default
 # $RUNNER_TEMP or /tmp), TUNNEL_WAIT_SECONDS (default 30).
 set -euo pipefail

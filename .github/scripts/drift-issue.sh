@@ -5,6 +5,11 @@
 # The expected stacks are given (the list the check matrix ran over, from stacks.sh): a stack
 # without a result file was NOT checked (its job crashed before writing one, was cancelled, or its
 # artifact is missing) and counts like a failed check, so a crashed check can never close the issue.
+# A "busy" stack (a deploy was running) has no verdict: it neither opens the issue nor lets it close.
+# A "stopped" stack (no K3s server running, drift-check.sh --servers) is not drift either, but it is
+# not clean and it does not pass by itself (a preempted Spot server stays stopped until someone starts
+# it, and the cluster's own alerts are down with it): it opens the issue, or keeps it open, with the
+# start command, and the issue closes once the stack is compared clean again.
 # Usage: drift-issue.sh <results dir> <expected stacks as a JSON array, e.g. ["dev","prod"]>
 # The issue is found among the open issues of its author (the workflow's bot) by its hidden marker
 # (or, for one opened before the marker existed, its title), not by the label: a person's issue that
@@ -60,6 +65,7 @@ all="$(jq -n --argjson expected "$expected" --slurpfile found "$found" '
 dirty="$(jq '[.[] | select(.result != "clean" and .result != "busy")] | length' <<<"$all")"
 busy="$(jq -r '[.[] | select(.result == "busy") | .stack] | join(", ")' <<<"$all")"
 unchecked="$(jq -r '[.[] | select(.result == "unchecked") | .stack] | join(", ")' <<<"$all")"
+stopped="$(jq -r '[.[] | select(.result == "stopped") | .stack] | join(", ")' <<<"$all")"
 if [[ -n "$unchecked" ]]; then
   echo "drift-issue: not checked (no result): $unchecked" >&2
 fi
@@ -77,11 +83,18 @@ trap 'rm -f "$found" "$body" "$note"' EXIT
     elif .result == "error" then "the check failed"
     elif .result == "unchecked" then "not checked: no result (the check job did not finish)"
     elif .result == "busy" then "not compared: a deploy was running"
+    elif .result == "stopped" then "not compared: no K3s server running (start it: see below)"
     elif .result == "clean" then "clean" else "unknown result `\(.result)`" end) |"' <<<"$all"
-  jq -r --arg fence "$fence" '.[] | select(.result != "clean") |
+  # A stopped stack's log is short and says what to do: shown open, not folded away.
+  jq -r --arg fence "$fence" '.[] | select(.result == "stopped") |
+    "\n**`\(.stack)`: no K3s server running.**\n\n\($fence)\n\(.log)\n\($fence)"' <<<"$all"
+  jq -r --arg fence "$fence" '.[] | select(.result != "clean" and .result != "stopped") |
     "\n<details><summary><code>\(.stack)</code>: preview output</summary>\n\n\($fence)\n\(.log)\n\($fence)\n</details>"' <<<"$all"
   echo
   echo "Next steps: docs/runbooks/deploy.md, section \"Drift\" (adopt the change in code, or \`pulumi up\` to revert it)."
+  if [[ -n "$stopped" ]]; then
+    echo "A stopped K3s server: docs/runbooks/deploy.md, section \"A stopped K3s server\" (start it; nothing starts it automatically)."
+  fi
 } >"$body"
 
 # The bot's open issues, NOT the open issues carrying the label: a person may take the label off an
@@ -105,8 +118,8 @@ if ((dirty > 0)); then
     "$gh" api -X PATCH "repos/$repo/issues/$open_issue" -F "body=@$body" >/dev/null
     ensure_label
     "$gh" api -X POST "repos/$repo/issues/$open_issue/labels" -f "labels[]=$label" >/dev/null
-    drifting="$(jq -r '[.[] | select(.result != "clean" and .result != "unchecked" and .result != "busy") | .stack] | join(", ")' <<<"$all")"
-    echo "${drifting:+Still drifting: $drifting. }${unchecked:+Not checked: $unchecked. }([run]($run_url))" >"$note"
+    drifting="$(jq -r '[.[] | select(.result != "clean" and .result != "unchecked" and .result != "busy" and .result != "stopped") | .stack] | join(", ")' <<<"$all")"
+    echo "${drifting:+Still drifting: $drifting. }${unchecked:+Not checked: $unchecked. }${stopped:+Not compared, no K3s server running: $stopped. }([run]($run_url))" >"$note"
     "$gh" api -X POST "repos/$repo/issues/$open_issue/comments" -F "body=@$note" >/dev/null
     echo "drift-issue: updated issue #$open_issue"
   else

@@ -583,6 +583,96 @@ describe("reaching the cluster and the public endpoint", () => {
     expect(preview.stdout).toContain("::warning::");
   });
 
+  describe("servers-running.sh: a stopped K3s server is named, with the command that starts it, before any tunnel", () => {
+    const project = "titanium-dev-4821";
+    const outputsWith = (targets: { instance: string; zone: string }[], name = "servers") => {
+      const file = path.join(tmp, `${name}-${Math.random()}.json`);
+      writeFileSync(file, JSON.stringify({ pipelineAccess: { method: "iap-tunnel", project, port: 6443, apiDnsName: "k3s-api.titanium.internal", tunnelTargets: targets } }));
+      return file;
+    };
+    const one = [{ instance: "titanium-dev-server-0", zone: "us-east5-a" }];
+    const three = [0, 1, 2].map((i) => ({ instance: `titanium-prod-server-${i}`, zone: `us-central1-${"abc"[i]}` }));
+    const run = (outputs: string, statuses: string) => {
+      const log = path.join(tmp, `servers-gcloud-${Math.random()}.jsonl`);
+      const r = script("servers-running.sh", [outputs], { GCLOUD: path.join(FAKES, "gcloud.mjs"), FAKE_LOG: log, FAKE_GCLOUD_STATUS: statuses });
+      const calls = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
+      return { ...r, calls };
+    };
+    const start = (t: { instance: string; zone: string }) => `\`gcloud compute instances start ${t.instance} --zone ${t.zone} --project ${project}\``;
+
+    it("goes on when every target runs, asking Compute Engine for each one's status by instance, zone and project", () => {
+      const r = run(outputsWith(three), "");
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.calls).toEqual(three.map((t) => ["compute", "instances", "describe", t.instance, "--zone", t.zone, "--project", project, "--format=value(status)"]));
+      expect(r.stdout).toContain("titanium-prod-server-2 (us-central1-c): RUNNING");
+      expect(r.stdout).not.toMatch(/::(error|warning)/);
+    });
+
+    it("stops (3) when no target runs, naming each server, its status and the exact command that starts it", () => {
+      const r = run(outputsWith(one), "titanium-dev-server-0=TERMINATED");
+      expect(r.status, r.stdout + r.stderr).toBe(3);
+      expect(r.stdout).toContain(`::error title=K3s server not running::titanium-dev-server-0 (us-east5-a) is TERMINATED, so the K3s API cannot be reached through it: start it with ${start(one[0]!)}`);
+      expect(r.stdout).toContain('docs/runbooks/deploy.md, "A stopped K3s server"');
+      // Never started from here, whatever the status.
+      expect(r.calls.every((c) => c[2] === "describe")).toBe(true);
+      // Every target is named, each with the command its status needs (a suspended VM is resumed, not started).
+      const all = run(outputsWith(three), "titanium-prod-server-0=TERMINATED,titanium-prod-server-1=SUSPENDED,titanium-prod-server-2=STAGING");
+      expect(all.status).toBe(3);
+      expect(all.stdout.match(/^::error /gm)).toHaveLength(3);
+      expect(all.stdout).toContain(start(three[0]!));
+      expect(all.stdout).toContain(`resume it with \`gcloud compute instances resume titanium-prod-server-1 --zone us-central1-b --project ${project}\``);
+      expect(all.stdout).toMatch(/titanium-prod-server-2 \(us-central1-c\) is STAGING[^\n]*wait until it is RUNNING/);
+    });
+
+    it("goes on, with a warning and the start command, when another target still runs (the tunnel takes that one)", () => {
+      const r = run(outputsWith(three), "titanium-prod-server-0=TERMINATED");
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain(`::warning title=K3s server not running::titanium-prod-server-0 (us-central1-a) is TERMINATED`);
+      expect(r.stdout).toContain(start(three[0]!));
+      expect(r.stdout).not.toContain("::error");
+    });
+
+    it("never takes a status it could not read for a stopped server: a warning with gcloud's reason, and the tunnel decides", () => {
+      const denied = run(outputsWith(one), "titanium-dev-server-0=DENIED");
+      expect(denied.status, denied.stdout + denied.stderr).toBe(0);
+      expect(denied.stdout).toContain("::warning title=K3s server status unknown::could not read the status of titanium-dev-server-0 (us-east5-a)");
+      expect(denied.stdout).toContain("Required 'compute.instances.get' permission");
+      expect(denied.stdout).not.toContain("::error");
+      expect(denied.stdout).not.toContain("instances start");
+      // One target not found, the other stopped: the unknown one may be running, so no verdict either.
+      const mixed = run(outputsWith(three.slice(0, 2)), "titanium-prod-server-0=MISSING,titanium-prod-server-1=TERMINATED");
+      expect(mixed.status).toBe(0);
+      expect(mixed.stdout).toContain("was not found");
+      expect(mixed.stdout).toContain(`::warning title=K3s server not running::titanium-prod-server-1`);
+    });
+
+    it("leaves a never-deployed stack to api-tunnel.sh and refuses a malformed output", () => {
+      const none = path.join(tmp, "servers-none.json");
+      writeFileSync(none, "{}");
+      const r = run(none, "");
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain("nothing to check");
+      expect(r.calls).toEqual([]);
+      const bad = run(outputsWith([{ instance: "x; gcloud compute instances delete y", zone: "us-east5-a" }]), "");
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toContain("bad tunnel target");
+      expect(bad.calls).toEqual([]);
+      const notJson = path.join(tmp, "servers-not-json.json");
+      writeFileSync(notJson, "not json");
+      expect(run(notJson, "").status).toBe(1);
+    });
+
+    it("reads the pipelineAccess output the program really exports", async () => {
+      const outputs = (await configuredRun("dev")).outputs as { pipelineAccess: { project: string; tunnelTargets: { instance: string; zone: string }[] } };
+      const file = path.join(tmp, "servers-real.json");
+      writeFileSync(file, JSON.stringify(outputs));
+      const target = outputs.pipelineAccess.tunnelTargets[0]!;
+      const r = run(file, `${target.instance}=TERMINATED`);
+      expect(r.status, r.stdout + r.stderr).toBe(3);
+      expect(r.stdout).toContain(`gcloud compute instances start ${target.instance} --zone ${target.zone} --project ${outputs.pipelineAccess.project}`);
+    });
+  });
+
   describe("smoke.sh", () => {
     let server: Server;
     let base = "";
@@ -982,6 +1072,62 @@ describe("drift", () => {
     expect(unset.listed).toEqual([]);
   });
 
+  it("drift-check.sh --servers, before the tunnel: records \"stopped\" with the start command when no K3s server runs, and compares nothing", () => {
+    const out = path.join(tmp, "drift-servers");
+    const outputs = path.join(tmp, "drift-servers-outputs.json");
+    writeFileSync(
+      outputs,
+      JSON.stringify({ pipelineAccess: { method: "iap-tunnel", project: "titanium-dev-4821", port: 6443, apiDnsName: "k3s-api.dev.titanium.example.org", tunnelTargets: [{ instance: "titanium-dev-server-0", zone: "us-east5-a" }] } }),
+    );
+    const servers = (status: string, file = outputs) => {
+      rmSync(out, { recursive: true, force: true });
+      const pulumiLog = path.join(tmp, `drift-servers-pulumi-${Math.random()}.jsonl`);
+      const r = script("drift-check.sh", ["dev", out, "--servers", file], {
+        PULUMI: path.join(FAKES, "recorder.mjs"),
+        GCLOUD: path.join(FAKES, "gcloud.mjs"),
+        FAKE_LOG: pulumiLog,
+        FAKE_GCLOUD_STATUS: `titanium-dev-server-0=${status}`,
+      });
+      const resultFile = path.join(out, "drift-dev.json");
+      const result = existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, "utf8")) as { stack: string; result: string; log: string }) : undefined;
+      const calls = existsSync(pulumiLog) ? readFileSync(pulumiLog, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
+      return { ...r, result, calls };
+    };
+
+    // Stopped: the step's output says so (stdout is $GITHUB_OUTPUT: the key alone), the result is written.
+    const stopped = servers("TERMINATED");
+    expect(stopped.status, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toBe("running=false\n");
+    expect(stopped.result).toMatchObject({ stack: "dev", result: "stopped" });
+    expect(stopped.result!.log).toContain("titanium-dev-server-0 (us-east5-a) is TERMINATED");
+    expect(stopped.result!.log).toContain("`gcloud compute instances start titanium-dev-server-0 --zone us-east5-a --project titanium-dev-4821`");
+    expect(stopped.result!.log).toContain("the comparison resumes the first night after it is started");
+    // The job log keeps the annotation; the issue gets the sentence.
+    expect(stopped.stderr).toContain("::error title=K3s server not running::titanium-dev-server-0");
+    expect(stopped.result!.log).not.toContain("::error");
+    // No preview (and no lock lookup, no describe of anything else): only the status was asked for.
+    expect(stopped.calls.map((c) => c.slice(0, 3).join(" "))).toEqual(["compute instances describe"]);
+
+    // Running: go on to the tunnel and the preview, which writes the night's result.
+    const running = servers("RUNNING");
+    expect(running.status, running.stderr).toBe(0);
+    expect(running.stdout).toBe("running=true\n");
+    expect(running.result).toBeUndefined();
+    // A status that could not be read is no verdict: go on (the tunnel then works or fails as before).
+    const denied = servers("DENIED");
+    expect(denied.stdout).toBe("running=true\n");
+    expect(denied.stderr).toContain("::warning title=K3s server status unknown::");
+    expect(denied.result).toBeUndefined();
+    // A broken check fails the step (the workflow records a failed setup), with nothing on the output.
+    const broken = path.join(tmp, "drift-servers-broken.json");
+    writeFileSync(broken, "not json");
+    const failed = servers("RUNNING", broken);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stdout).toBe("");
+    expect(failed.result).toBeUndefined();
+    expect(script("drift-check.sh", ["dev", out, "--servers"]).status).toBe(2);
+  });
+
   it("drift-issue.sh keeps ONE labelled issue: opens, updates, then closes it, never touching a person's issue with the label", () => {
     const stateFile = path.join(tmp, "gh-drift.json");
     // A person's issue about drift, labelled by hand: older than any report, so a label-only lookup would pick it.
@@ -1038,6 +1184,50 @@ describe("drift", () => {
     write("dev", "clean");
     expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain(`issue #${reopened.number} stays open`);
     expect(drifts().find((i) => i.number === reopened.number)!.state).toBe("open");
+  });
+
+  it("drift-issue.sh: a stack whose K3s server is stopped opens or keeps the issue with the start command, never closes it, and is not called drifting", () => {
+    const stateFile = path.join(tmp, "gh-drift-stopped.json");
+    writeFileSync(stateFile, JSON.stringify({}));
+    const results = path.join(tmp, "drift-stopped");
+    mkdirSync(results);
+    const startCommand = "gcloud compute instances start titanium-dev-server-0 --zone us-east5-a --project titanium-dev-4821";
+    const write = (stack: string, result: string, log = `preview log of ${stack}`) => writeFileSync(path.join(results, `drift-${stack}.json`), JSON.stringify({ stack, result, log }));
+    const env = { GH: path.join(FAKES, "gh.mjs"), FAKE_GH_STATE: stateFile, GITHUB_REPOSITORY: "acme/titanium", GITHUB_RUN_ID: "103" };
+    const stacks = JSON.stringify(["dev", "prod"]);
+    const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as {
+      issues: { number: number; state: string; body: string }[];
+      comments: { issue: number; body: string }[];
+    };
+    const stoppedLog = `titanium-dev-server-0 (us-east5-a) is TERMINATED, so the K3s API cannot be reached through it: start it with \`${startCommand}\`\n\nNo preview tonight.`;
+
+    // No issue open, prod clean, dev's server stopped: the issue opens and says what to do.
+    write("dev", "stopped", stoppedLog);
+    write("prod", "clean");
+    const opened = script("drift-issue.sh", [results, stacks], env);
+    expect(opened.status, opened.stderr).toBe(0);
+    expect(opened.stdout).toContain("opened an issue labelled drift");
+    const issue = state().issues[0]!;
+    expect(issue.body).toContain("| `dev` | not compared: no K3s server running (start it: see below) |");
+    expect(issue.body).toContain(startCommand);
+    expect(issue.body).toContain('section "A stopped K3s server"');
+    expect(issue.body).not.toContain("unknown result");
+
+    // Still stopped the next night: updated, not closed, and the comment does not call it drift.
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain(`updated issue #${issue.number}`);
+    expect(state().issues[0]!.state).toBe("open");
+    const note = state().comments.at(-1)!.body;
+    expect(note).toContain("Not compared, no K3s server running: dev.");
+    expect(note).not.toContain("Still drifting");
+    // Beside real drift, each is named for what it is.
+    write("prod", "drift");
+    script("drift-issue.sh", [results, stacks], env);
+    expect(state().comments.at(-1)!.body).toMatch(/^Still drifting: prod\. Not compared, no K3s server running: dev\. /);
+
+    // Started and compared clean: the issue closes.
+    write("dev", "clean");
+    write("prod", "clean");
+    expect(script("drift-issue.sh", [results, stacks], env).stdout).toContain(`closed issue #${issue.number}`);
   });
 
   it("drift-issue.sh keeps the issue under GitHub's 65536-character limit, whatever the previews printed", () => {

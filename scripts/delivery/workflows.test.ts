@@ -27,6 +27,7 @@ import {
   shellOf,
   shellScripts,
   simulateJobs,
+  simulateSteps,
   STATUS_FUNCTION,
   type Step,
   usesLines,
@@ -315,6 +316,19 @@ describe("the workflows use the project's own facts", () => {
     }
   });
 
+  it("the shared setup action checks the servers run before it opens the tunnel (the pull request's preview)", () => {
+    const action = compositeActions().find((a) => a.file === ".github/actions/pulumi-gcp/action.yml")!;
+    const steps = action.runs.steps;
+    const check = steps.findIndex((s) => (s.run ?? "").trim() === '.github/scripts/servers-running.sh "$OUTPUTS"');
+    const tunnel = steps.findIndex((s) => /api-tunnel\.sh open/.test(s.run ?? ""));
+    expect(check).toBeGreaterThan(-1);
+    expect(check).toBeLessThan(tunnel);
+    // Both only when a tunnel is asked for; the drift and deploy jobs (tunnel: none) run their own check.
+    expect(steps[check]!.if).toBe("inputs.tunnel != 'none'");
+    expect(steps[tunnel]!.if).toBe("inputs.tunnel != 'none'");
+    expect(steps[check]!["continue-on-error"]).toBeUndefined();
+  });
+
   it("the deploy runbook documents every repository variable and environment the workflows use", () => {
     const runbook = readFileSync(path.join(REPO_ROOT, "docs/runbooks/deploy.md"), "utf8");
     const variables = new Set(workflows().flatMap((w) => [...w.text.matchAll(/\bvars\.([A-Z0-9_]+)/g)].map((m) => m[1]!)));
@@ -521,7 +535,7 @@ describe("the pipeline's shape", () => {
     });
   });
 
-  it("each deploy job: images, cloud access through the tunnel, digests, up, smoke test, tunnel closed", () => {
+  it("each deploy job: images, cloud access, a running server, the tunnel, digests, up, smoke test, tunnel closed", () => {
     const w = workflow("deploy.yml");
     for (const id of ["dev", "prod"]) {
       const steps = w.jobs[id]!.steps!;
@@ -529,7 +543,9 @@ describe("the pipeline's shape", () => {
       const order = [
         at((s) => /release-images\.sh/.test(s.run ?? "")),
         at((s) => /verify-images\.sh/.test(s.run ?? "")),
-        at((s) => s.uses === "./.github/actions/pulumi-gcp" && s.with?.tunnel === "required" && s.with?.identity === "deploy"),
+        at((s) => s.uses === "./.github/actions/pulumi-gcp" && s.with?.tunnel === "none" && s.with?.identity === "deploy"),
+        at((s) => (s.run ?? "").trim() === '.github/scripts/servers-running.sh "$OUTPUTS"'),
+        at((s) => (s.run ?? "").trim() === '.github/scripts/api-tunnel.sh open "$OUTPUTS"'),
         at((s) => /set-images\.sh/.test(s.run ?? "")),
         at((s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "preview"),
         at((s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "up"),
@@ -538,6 +554,83 @@ describe("the pipeline's shape", () => {
       ];
       expect(order.every((i) => i >= 0), `${id}: ${order}`).toBe(true);
       expect([...order].sort((a, b) => a - b), id).toEqual(order);
+    }
+  });
+
+  it("a stopped K3s server is found before the tunnel: a deploy stops on it, the drift check records it and compares nothing", () => {
+    const isServers = (s: Step) => /\.github\/scripts\/(servers-running\.sh|drift-check\.sh "\$STACK" "\$RUNNER_TEMP\/drift" --servers) "\$OUTPUTS"/.test(s.run ?? "");
+    const isTunnel = (s: Step) => (s.run ?? "").trim() === '.github/scripts/api-tunnel.sh open "$OUTPUTS"';
+    const jobs: [string, string, (s: Step) => boolean][] = [
+      ["deploy.yml", "dev", (s) => s.uses?.startsWith("pulumi/actions@") === true],
+      ["deploy.yml", "prod", (s) => s.uses?.startsWith("pulumi/actions@") === true],
+      ["drift.yml", "check", (s) => (s.run ?? "").trim() === '.github/scripts/drift-check.sh "$STACK" "$RUNNER_TEMP/drift"'],
+    ];
+    for (const [file, id, usesCluster] of jobs) {
+      const steps = workflow(file).jobs[id]!.steps!;
+      const setup = steps.findIndex((s) => s.uses === "./.github/actions/pulumi-gcp");
+      const servers = steps.findIndex(isServers);
+      const tunnel = steps.findIndex(isTunnel);
+      const cluster = steps.findIndex(usesCluster);
+      const where = `${file} ${id}: setup ${setup}, servers ${servers}, tunnel ${tunnel}, first cluster step ${cluster}`;
+      // The composite action would open the tunnel itself, before the check could run.
+      expect(steps[setup]!.with?.tunnel, where).toBe("none");
+      expect(steps.filter(isServers), where).toHaveLength(1);
+      expect(steps.filter(isTunnel), where).toHaveLength(1);
+      expect(setup >= 0 && setup < servers && servers < tunnel && tunnel < cluster, where).toBe(true);
+      // Both read the outputs file of this job's stack, as the composite action wrote it.
+      for (const i of [servers, tunnel]) expect(steps[i]!.env?.OUTPUTS, where).toBe("${{ steps.pulumi.outputs.outputs-file }}");
+    }
+    // Nothing in the pipeline starts (or resumes) a server: an operator may have stopped it on purpose.
+    for (const { file, step } of allSteps()) expect(step.run ?? "", file).not.toMatch(/instances (start|resume)\b/);
+    for (const file of shellScripts()) expect(readFileSync(file, "utf8"), file).not.toMatch(/"\$gcloud" compute instances (start|resume)/);
+
+    // Deploys: the check fails the job (exit 3) before the tunnel and anything that changes the cloud; the tunnel is still closed.
+    const deploy = workflow("deploy.yml");
+    const devContext = { github: { event_name: "push" } };
+    // dev deploys (the head has its images), prod is behind dev (deploy-order.sh).
+    const devOutputs = { images: { outputs: { deploy: "true" } }, order: { outputs: { deploy: "true" } } };
+    for (const id of ["dev", "prod"]) {
+      const job = deploy.jobs[id]!;
+      const check = job.steps!.find(isServers)!;
+      expect(check["continue-on-error"], id).toBeUndefined();
+      const key = check.id ?? check.name!;
+      const ran = simulateSteps(job, devContext, { ...devOutputs, [key]: { outcome: "failure" } });
+      expect(ran, id).toContain(key);
+      for (const later of ["Open the IAP tunnel to the K3s API", "Set the image digests", "pulumi up"]) expect(ran, `${id}: ${ran}`).not.toContain(later);
+      expect(ran.at(-1), id).toBe("Close the IAP tunnel");
+      // With the servers running, the tunnel opens and the deploy goes on.
+      const ok = simulateSteps(job, devContext, devOutputs);
+      expect(ok.indexOf(key)).toBeLessThan(ok.indexOf("Open the IAP tunnel to the K3s API"));
+      expect(ok).toEqual(expect.arrayContaining(["pulumi up", "smoke"]));
+    }
+
+    // Drift: "stopped" is the night's result (written by the servers step): no tunnel, no preview, and
+    // never overwritten as a failed setup; a failure anywhere before the preview is one.
+    const check = workflow("drift.yml").jobs.check!;
+    const night = (results: Parameters<typeof simulateSteps>[2]) => simulateSteps(check, { matrix: { stack: "dev" } }, results);
+    const preview = "pulumi preview --refresh --expect-no-changes";
+    const failed = "Record a failed setup";
+    const upload = "actions/upload-artifact@";
+    const uploaded = (ran: string[]) => ran.some((k) => k.startsWith(upload));
+    const running = night({ servers: { outputs: { running: "true" } } });
+    expect(running).toEqual(expect.arrayContaining(["servers", "tunnel", preview]));
+    expect(running).not.toContain(failed);
+    const stopped = night({ servers: { outputs: { running: "false" } } });
+    expect(stopped).toContain("servers");
+    expect(stopped).not.toContain("tunnel");
+    expect(stopped).not.toContain(preview);
+    expect(stopped).not.toContain(failed);
+    expect(uploaded(stopped)).toBe(true);
+    for (const [what, results] of [
+      ["no cloud access", { pulumi: { outcome: "failure" } }],
+      ["no image set", { images: { outcome: "failure" } }],
+      ["the servers check failed", { servers: { outcome: "failure" } }],
+      ["the tunnel failed", { servers: { outputs: { running: "true" } }, tunnel: { outcome: "failure" } }],
+    ] as const) {
+      const ran = night(results);
+      expect(ran, what).toContain(failed);
+      expect(ran, what).not.toContain(preview);
+      expect(uploaded(ran), what).toBe(true);
     }
   });
 
@@ -700,7 +793,7 @@ describe("the pipeline's shape", () => {
   it("previews and drift checks set the images the stack last deployed, after cloud access and before comparing", () => {
     // The stack files carry no digests: compared with them, every image the deploy pinned shows as changed.
     const jobs: { file: string; job: string; compares: (s: Step) => boolean }[] = [
-      { file: "drift.yml", job: "check", compares: (s) => /\.github\/scripts\/drift-check\.sh/.test(s.run ?? "") },
+      { file: "drift.yml", job: "check", compares: (s) => (s.run ?? "").trim() === '.github/scripts/drift-check.sh "$STACK" "$RUNNER_TEMP/drift"' },
       { file: "pull-request.yml", job: "preview", compares: (s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.command === "preview" },
     ];
     for (const { file, job, compares } of jobs) {
@@ -718,9 +811,11 @@ describe("the pipeline's shape", () => {
     const check = workflow("drift.yml").jobs.check!.steps!;
     const images = check.find((s) => s.run?.includes("deployed-images.sh"))!;
     expect(images).toMatchObject({ id: "images", if: "steps.pulumi.outcome == 'success'", "continue-on-error": true });
-    expect(check.find((s) => s.run?.includes("drift-check.sh"))!.if).toBe("steps.pulumi.outcome == 'success' && steps.images.outcome == 'success'");
+    // (The preview runs only after the servers check and the tunnel, which run only after the images are set.)
+    expect(check.find((s) => s.id === "servers")!.if).toBe("steps.images.outcome == 'success'");
+    expect(check.find((s) => s.name === "pulumi preview --refresh --expect-no-changes")!.if).toBe("steps.tunnel.outcome == 'success'");
     const failed = check.find((s) => s.name === "Record a failed setup")!;
-    expect(failed.if).toBe("steps.pulumi.outcome != 'success' || steps.images.outcome != 'success'");
+    expect(simulateSteps(workflow("drift.yml").jobs.check!, {}, { images: { outcome: "failure" } })).toContain("Record a failed setup");
     expect(failed.run).toContain('result: "error"');
     // A deploy sets the newer set it deploys instead.
     for (const id of ["dev", "prod"]) expect(workflow("deploy.yml").jobs[id]!.steps!.some((s) => s.run?.includes("deployed-images.sh")), id).toBe(false);

@@ -309,3 +309,39 @@ export function simulateJobs(
   Object.keys(w.jobs).forEach(visit);
   return done;
 }
+
+/**
+ * Which steps of one job run, for given step results: GitHub's step rules as the jobs rely on them.
+ * A step whose `if:` has no status function runs only while no earlier step failed (a failed step
+ * with `continue-on-error` does not count: the job goes on as if it succeeded); with one, its `if:`
+ * alone decides. A step that runs has the outcome and outputs `results` gives under its id (or its
+ * name), else success and none; a skipped step's outcome is `skipped`, with no outputs. Returns the
+ * steps that ran, by id (or name, or `uses`/`run` when it has neither), in order.
+ */
+export function simulateSteps(
+  job: Job,
+  context: { github?: Record<string, ExpressionValue>; inputs?: Record<string, ExpressionValue>; vars?: Record<string, ExpressionValue>; matrix?: Record<string, ExpressionValue> },
+  results: Record<string, { outcome?: "success" | "failure"; outputs?: Record<string, string> }> = {},
+): string[] {
+  const steps: Record<string, ExpressionValue> = {};
+  const ran: string[] = [];
+  let failed = false;
+  for (const step of job.steps ?? []) {
+    const key = step.id ?? step.name ?? step.uses ?? step.run ?? "";
+    const condition = step.if ?? "";
+    const status = { success: !failed, failure: failed, cancelled: false };
+    const ctx = { github: context.github ?? {}, inputs: context.inputs ?? {}, vars: context.vars ?? {}, matrix: context.matrix ?? {}, steps };
+    const truthy = (v: ExpressionValue) => v !== null && v !== false && v !== 0 && v !== "";
+    const runs = STATUS_FUNCTION.test(condition)
+      ? truthy(evaluateExpression(condition, ctx, status))
+      : status.success && (condition === "" || truthy(evaluateExpression(condition, ctx, status)));
+    const given = results[key] ?? (step.name !== undefined ? results[step.name] : undefined) ?? {};
+    const outcome = runs ? (given.outcome ?? "success") : "skipped";
+    if (runs) ran.push(key);
+    if (outcome === "failure" && step["continue-on-error"] !== true) failed = true;
+    if (step.id !== undefined) {
+      steps[step.id] = { outcome, conclusion: outcome === "failure" && step["continue-on-error"] === true ? "success" : outcome, outputs: runs ? (given.outputs ?? {}) : {} };
+    }
+  }
+  return ran;
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A stand-in for `gcloud storage ls` (below) and `gcloud compute start-iap-tunnel <instance> <port> --local-host-port=localhost:<p> ...`:
+// A stand-in for `gcloud storage ls` and `gcloud compute instances describe` (below) and `gcloud compute start-iap-tunnel <instance> <port> --local-host-port=localhost:<p> ...`:
 // listens on the local port until killed, like the real tunnel, unless the instance is listed in
 // FAKE_GCLOUD_DEAD (comma-separated), which exits at once as an unreachable server would.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,6 +21,27 @@ if (args[0] === "storage" && args[1] === "ls") {
     process.exit(1);
   }
   for (const o of objects) console.log(`${args[2]}${o}`);
+  process.exit(0);
+}
+// `gcloud compute instances describe <instance> --zone <z> --project <p> --format=value(status)`: the
+// instance's status from FAKE_GCLOUD_STATUS ("<instance>=<STATUS>,...", default RUNNING); the status
+// DENIED answers as a caller without compute.instances.get does, MISSING as for a deleted instance.
+if (args[0] === "compute" && args[1] === "instances" && args[2] === "describe") {
+  const instance = args[3];
+  const zone = args[args.indexOf("--zone") + 1];
+  const project = args[args.indexOf("--project") + 1];
+  if (args.indexOf("--zone") < 0 || args.indexOf("--project") < 0 || !args.includes("--format=value(status)")) process.exit(2);
+  const statuses = Object.fromEntries((process.env.FAKE_GCLOUD_STATUS ?? "").split(",").filter(Boolean).map((e) => e.split("=")));
+  const status = statuses[instance] ?? "RUNNING";
+  if (status === "DENIED") {
+    console.error(`ERROR: (gcloud.compute.instances.describe) Could not fetch resource:\n - Required 'compute.instances.get' permission for 'projects/${project}/zones/${zone}/instances/${instance}'`);
+    process.exit(1);
+  }
+  if (status === "MISSING") {
+    console.error(`ERROR: (gcloud.compute.instances.describe) Could not fetch resource:\n - The resource 'projects/${project}/zones/${zone}/instances/${instance}' was not found`);
+    process.exit(1);
+  }
+  console.log(status);
   process.exit(0);
 }
 if (args[0] !== "compute" || args[1] !== "start-iap-tunnel") process.exit(2);
