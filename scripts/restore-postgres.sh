@@ -31,6 +31,8 @@ fi
 
 # The whole script is written first: psql must never run a transaction that a failing pg_restore cut
 # short (a pipe would commit the part it got). It holds the data, so it stays in a private directory.
+# A script from pg_restore is written for pg_restore's own version, not adapted to the server as a
+# direct restore is: use the clients of the database's major version.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if ! pg_restore --no-owner --no-privileges --file="$work/restore.sql" "$dump"; then
@@ -39,13 +41,14 @@ if ! pg_restore --no-owner --no-privileges --file="$work/restore.sql" "$dump"; t
 fi
 
 # No owners or grants from the dump (they name roles this cluster may not have): the migrations Job
-# grants, as on a fresh cluster.
-{
-  echo "DROP SCHEMA IF EXISTS public CASCADE;"
-  echo "CREATE SCHEMA public;"
-  cat "$work/restore.sql"
-} >"$work/full.sql"
-if ! psql --no-psqlrc --quiet --single-transaction --set=ON_ERROR_STOP=1 --output=/dev/null --file="$work/full.sql"; then
+# grants, as on a fresh cluster. The schema is re-created as PostgreSQL 15+ creates it (owned by the
+# database's owner, usable by every role), so only the grants differ from a fresh database's.
+if ! psql --no-psqlrc --quiet --single-transaction --set=ON_ERROR_STOP=1 --output=/dev/null \
+  --command="DROP SCHEMA IF EXISTS public CASCADE" \
+  --command="CREATE SCHEMA public AUTHORIZATION pg_database_owner" \
+  --command="GRANT USAGE ON SCHEMA public TO PUBLIC" \
+  --command="COMMENT ON SCHEMA public IS 'standard public schema'" \
+  --file="$work/restore.sql"; then
   echo "restore-postgres: the restore failed and was rolled back; the database is as it was" >&2
   exit 1
 fi

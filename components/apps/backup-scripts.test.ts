@@ -253,6 +253,9 @@ describe("nightly PostgreSQL backup (the CronJob's own scripts, run)", () => {
           await sql.end({ timeout: 1 });
         }
         expect(psql(owner, ownerPassword, env.PGDATABASE!, `SELECT has_table_privilege('${env.PGUSER}', 'public.users', 'SELECT')`)).toBe("t");
+        // The schema as PostgreSQL 15+ makes it, and a service's role reads through it (schema USAGE included).
+        expect(psql(owner, ownerPassword, env.PGDATABASE!, "SELECT nspowner::regrole || ' ' || has_schema_privilege('public', 'public', 'USAGE') FROM pg_namespace WHERE nspname = 'public'")).toBe("pg_database_owner true");
+        expect(psql(owner, ownerPassword, env.PGDATABASE!, "SET ROLE blog_service; SELECT count(*) FROM posts")).toBe("0");
         // And a dump of the restored database restores again (its schema `public` is now the owner's).
         const again = mkdtempSync(path.join(tmp, "restore-again-"));
         expect(dump(again).status).toBe(0);
