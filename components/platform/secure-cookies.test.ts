@@ -1,8 +1,10 @@
 /**
- * The gateway's Lua filter run in a real Lua VM (wasmoon: the reference interpreter), against a stand-in
+ * The gateway's Lua filter run in a real Lua VM (wasmoon: the reference interpreter, Lua 5.4; Envoy runs LuaJIT,
+ * Lua 5.1: secure-cookies.ts keeps to that subset), against a stand-in
  * for Envoy's header map that keeps Envoy's rules: one pair per value in `pairs()`, lower-case names, and
  * no change while it is being iterated (Envoy raises an error then).
  */
+import { spawnSync } from "node:child_process";
 import { LuaFactory, type LuaEngine } from "wasmoon";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECURE_COOKIES_LUA } from "./secure-cookies";
@@ -91,6 +93,26 @@ describe("the gateway's secure-cookies Lua filter", () => {
         ["set-cookie", "c=3"],
       ]),
     ).toEqual(["content-type: text/html", "cache-control: no-store", "set-cookie: a=1; Path=/; Secure", "set-cookie: b=2; Secure", "set-cookie: c=3; Secure"]);
+  });
+
+  it("runs the same in LuaJIT, Envoy's runtime (Lua 5.1: a 5.2+ construct would not even load)", () => {
+    // Envoy builds LuaJIT with its Lua 5.2 compatibility, under which pairs() honours __pairs; Debian's
+    // luajit is built without it, so the stand-in gives pairs() that one 5.2 behaviour.
+    const script = `
+local raw_pairs = pairs
+pairs = function(t)
+  local mt = getmetatable(t)
+  if mt and mt.__pairs then return mt.__pairs(t) end
+  return raw_pairs(t)
+end
+${SECURE_COOKIES_LUA}
+${FAKE_ENVOY}
+io.write(run({ "set-cookie", "content-type", "set-cookie" }, { "argocd.token=x; path=/argocd; httpOnly", "text/html", "b=2; Secure" }))
+`;
+    const r = spawnSync("luajit", ["-"], { input: script, encoding: "utf8" });
+    expect(r.error, "luajit (Debian package luajit, installed by .ci/run)").toBeUndefined();
+    expect(r.stderr).toBe("");
+    expect(r.stdout.split("\n")).toEqual(["content-type: text/html", "set-cookie: argocd.token=x; path=/argocd; httpOnly; Secure", "set-cookie: b=2; Secure"]);
   });
 
   it("changes nothing in a response without cookies", () => {

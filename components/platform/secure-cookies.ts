@@ -9,8 +9,9 @@
  *
  * Envoy's header map (its Lua filter documentation, "Header object API"): `pairs()` yields every header
  * (names lower case, one pair per value) and must run to its end (no `break`) before the map is modified;
- * `remove(name)` drops every value, `add(name, value)` appends one. Tested in a real Lua VM
- * (secure-cookies.test.ts), against a stand-in map that enforces those rules.
+ * `remove(name)` drops every value, `add(name, value)` appends one. secure-cookies.test.ts runs it against
+ * a stand-in map that enforces those rules, in Lua 5.4 (wasmoon) and in LuaJIT, Envoy's runtime (Lua 5.1
+ * with a few 5.2 features): keep to Lua 5.1 (no `//`, bitwise operators or `utf8`).
  */
 export const SECURE_COOKIES_LUA = `
 local function secured(cookie)

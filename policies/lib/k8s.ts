@@ -2,7 +2,7 @@
  * Kubernetes shapes as the engine sees them (inputs of `@pulumi/kubernetes` resources, camelCase),
  * shared by the pod-level policies.
  */
-import { isUnknownValueError } from "./sdk";
+import { readOr } from "./sdk";
 
 /** Type tokens of every pod-bearing kind, with the path from the object to its pod template. */
 export const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
@@ -170,15 +170,12 @@ export function namespaceOf(props: Obj, provider?: ProviderRef): string {
 
 /** `namespace/name` of an object, as far as its inputs say (an auto-named object has no name yet). */
 export function objectName(props: Obj, fallback: string): string {
-  try {
+  // Only for messages: an unknown name must not turn a finding into "unknown".
+  return readOr(() => {
     const md = metadataOf(props);
     const name = typeof md.name === "string" ? md.name : fallback;
     return typeof md.namespace === "string" ? `${md.namespace}/${name}` : name;
-  } catch (err) {
-    // Only for messages: an unknown name must not turn a finding into "unknown".
-    if (isUnknownValueError(err)) return fallback;
-    throw err;
-  }
+  }, fallback);
 }
 
 /** The chart name of a Helm resource: the last path segment of `chart` (`repo/istiod`, `oci://.../alloy`). */
