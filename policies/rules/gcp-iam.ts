@@ -31,6 +31,18 @@ const isIamMember = (type: string): boolean => type.startsWith("gcp:") && /(IAM|
 
 const BUCKET = "gcp:storage/bucket:Bucket";
 
+/** Cloud Storage ACL resources granting one `entity`, and those setting `ROLE:entity` pairs or a predefined ACL. */
+const ACL_ENTITY = new Set([
+  "gcp:storage/bucketAccessControl:BucketAccessControl",
+  "gcp:storage/objectAccessControl:ObjectAccessControl",
+  "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+]);
+const ACL_ROLE_ENTITIES = new Set(["gcp:storage/bucketACL:BucketACL", "gcp:storage/objectACL:ObjectACL", "gcp:storage/defaultObjectACL:DefaultObjectACL"]);
+/** Predefined ACLs that open a bucket or object to anyone (any Google account counts as anyone). */
+const PUBLIC_PREDEFINED_ACLS = ["publicRead", "publicReadWrite", "authenticatedRead"];
+const isPublic = (principal: unknown): principal is string => typeof principal === "string" && (PUBLIC_PRINCIPALS as readonly string[]).includes(principal);
+const ANYONE = "that is anyone on the internet; grant it to the user, group or service account that needs it";
+
 /** Basic roles: thousands of permissions each. */
 const BASIC_ROLES = ["roles/owner", "roles/editor", "roles/viewer"];
 
@@ -48,7 +60,7 @@ export const gcpIamLeastPrivilege = resourcePolicy<Config>(
   {
     name: "gcp-iam-least-privilege",
     description:
-      "No authoritative IAM resource (any `*IAMPolicy`/`*IamPolicy` or `*IAMBinding`/`*IamBinding`: it removes grants made outside the program); no grant to `allUsers` or `allAuthenticatedUsers` on anything; every Cloud Storage bucket with public access prevention enforced and uniform bucket-level access (no object ACL can make an object public); and no project, folder or organization IAMMember granting a basic role, a predefined admin role, or a role that reads every secret or acts as every service account (those are granted on the one secret or account that needs them).",
+      "No authoritative IAM resource (any `*IAMPolicy`/`*IamPolicy` or `*IAMBinding`/`*IamBinding`: it removes grants made outside the program); no grant to `allUsers` or `allAuthenticatedUsers`, as an IAM member or through a Cloud Storage ACL (nor a public predefined ACL); every Cloud Storage bucket with public access prevention enforced and uniform bucket-level access (no object ACL can make an object public); and no project, folder or organization IAMMember granting a basic role, a predefined admin role, or a role that reads every secret or acts as every service account (those are granted on the one secret or account that needs them).",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
@@ -88,13 +100,24 @@ export const gcpIamLeastPrivilege = resourcePolicy<Config>(
       });
       return;
     }
+    // A member or entity unknown in preview is another resource's output (a service account's email); the
+    // public principals are literals, known in every preview.
     if (isIamMember(args.type)) {
-      // A member unknown in preview is another resource's output (a service account's email); the public
-      // principals are literals, known in every preview.
       const member = readOr(() => props.member, undefined);
-      if (typeof member === "string" && (PUBLIC_PRINCIPALS as readonly string[]).includes(member)) {
-        report(`grants ${String(readOr(() => props.role, "a role"))} to ${member}: that is anyone on the internet; grant it to the user, group or service account that needs it`);
+      if (isPublic(member)) report(`grants ${String(readOr(() => props.role, "a role"))} to ${member}: ${ANYONE}`);
+    }
+    if (ACL_ENTITY.has(args.type)) {
+      const entity = readOr(() => props.entity, undefined);
+      if (isPublic(entity)) report(`grants ${String(readOr(() => props.role, "a role"))} to ${entity} through a storage ACL: ${ANYONE}`);
+    }
+    if (ACL_ROLE_ENTITIES.has(args.type)) {
+      const pairs = readOr(() => props.roleEntities, undefined);
+      for (const pair of Array.isArray(pairs) ? pairs : []) {
+        const [role, entity] = readOr(() => String(pair).split(":"), []);
+        if (isPublic(entity)) report(`grants ${role} to ${entity} through a storage ACL: ${ANYONE}`);
       }
+      const predefined = readOr(() => props.predefinedAcl, undefined);
+      if (typeof predefined === "string" && PUBLIC_PREDEFINED_ACLS.includes(predefined)) report(`sets the predefined ACL ${predefined}: ${ANYONE}`);
     }
     const scope = HIERARCHY_MEMBERS[args.type];
     if (scope === undefined) return;

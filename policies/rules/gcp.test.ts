@@ -261,6 +261,24 @@ describe("gcp-iam-least-privilege", () => {
       `grants ${role} to ${principal}: that is anyone on the internet; grant it to the user, group or service account that needs it`,
     ]);
   });
+  it("rejects anyone given access through a Cloud Storage ACL or a public predefined ACL; passes an ACL for a named account", async () => {
+    const acl = (type: string, inputs: Record<string, unknown>) => recorded(type, "acl", { bucket: "b", ...inputs });
+    const anyone = "that is anyone on the internet; grant it to the user, group or service account that needs it";
+    const cases: [ReturnType<typeof acl>, string][] = [
+      [acl("gcp:storage/bucketAccessControl:BucketAccessControl", { role: "READER", entity: "allUsers" }), `grants READER to allUsers through a storage ACL: ${anyone}`],
+      [acl("gcp:storage/objectAccessControl:ObjectAccessControl", { object: "o", role: "READER", entity: "allAuthenticatedUsers" }), `grants READER to allAuthenticatedUsers through a storage ACL: ${anyone}`],
+      [acl("gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl", { role: "READER", entity: "allUsers" }), `grants READER to allUsers through a storage ACL: ${anyone}`],
+      [acl("gcp:storage/bucketACL:BucketACL", { roleEntities: ["OWNER:user-a@example.com", "READER:allUsers"] }), `grants READER to allUsers through a storage ACL: ${anyone}`],
+      [acl("gcp:storage/defaultObjectACL:DefaultObjectACL", { roleEntities: ["READER:allAuthenticatedUsers"] }), `grants READER to allAuthenticatedUsers through a storage ACL: ${anyone}`],
+      [acl("gcp:storage/objectACL:ObjectACL", { object: "o", predefinedAcl: "publicRead" }), `sets the predefined ACL publicRead: ${anyone}`],
+    ];
+    for (const [resource, message] of cases) expect(messages(await check(gcpIamLeastPrivilege, resource)), resource.type).toEqual([message]);
+    const named = [
+      acl("gcp:storage/bucketAccessControl:BucketAccessControl", { role: "READER", entity: "user-backup@p.iam.gserviceaccount.com" }),
+      acl("gcp:storage/bucketACL:BucketACL", { roleEntities: ["READER:group-ops@example.com"], predefinedAcl: "private" }),
+    ];
+    expect((await check(gcpIamLeastPrivilege, named)).findings).toEqual([]);
+  });
   it("passes a grant whose member is another resource's output unknown in preview (never a public principal), even with an unknown role", async () => {
     const run = await check(gcpIamLeastPrivilege, member("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectCreator", { bucket: "b", member: unknown, role: unknown }));
     expect(run.findings).toEqual([]);
