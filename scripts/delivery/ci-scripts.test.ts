@@ -379,40 +379,46 @@ describe("resolving and setting the images a deploy uses", () => {
   });
 });
 
-describe("verify-images.sh: only images this repository's Images workflow built on main are deployed", () => {
+describe("verify-images.sh: only images this repository's Images workflow built on main, from the tag's commit, as that service, are deployed", () => {
   const registry = "ghcr.io/acme/titanium";
   const repository = "Acme/Titanium";
   const workflow = `${repository}/.github/workflows/images.yml`;
-  const ours = { repo: repository, workflow: `${workflow}@refs/heads/main`, ref: "refs/heads/main", runner: "github-hosted" };
-  const set = { registry, tag: "main-abc1234", digests: Object.fromEntries(SERVICE_NAMES.map((s, i) => [s, digest(i + 40)])) };
-  /** Runs verify-images.sh on `images` against these attestations (by digest); returns the result and the gh calls. */
-  const verify = (attestations: Record<string, object | undefined>, extra: Record<string, string> = {}, images: unknown = set) => {
+  // main's history: the set's tag names the last commit; a branch commit off the first one.
+  const { dir: checkout, shas } = repoWith([{ "a.txt": "1" }, { "a.txt": "2" }, { "a.txt": "3" }]);
+  const [older, , commit] = shas as [string, string, string];
+  const tag = `main-${commit.slice(0, 7)}`;
+  const ours = { repo: repository, workflow: `${workflow}@refs/heads/main`, ref: "refs/heads/main", commit, runner: "github-hosted" };
+  const set = { registry, tag, digests: Object.fromEntries(SERVICE_NAMES.map((s, i) => [s, digest(i + 40)])) };
+  /** Our attestation of `service`'s digest: the subject name images.yml gives (<registry>/<service>). */
+  const oursFor = (service: string) => ({ ...ours, name: `${registry}/${service}` });
+  const allOurs = Object.fromEntries(SERVICE_NAMES.map((s) => [set.digests[s]!, oursFor(s)]));
+  /** Runs verify-images.sh in `cwd` on `images` against these attestations (by digest); returns the result and the gh calls. */
+  const verify = (attestations: Record<string, object | undefined>, extra: Record<string, string> = {}, images: unknown = set, cwd = checkout, args?: string[]) => {
     const dir = mkdtempSync(path.join(tmp, "verify-"));
     writeFileSync(path.join(dir, "attestations.json"), JSON.stringify(attestations));
     writeFileSync(path.join(dir, "images.json"), JSON.stringify(images));
     const log = path.join(dir, "gh.log");
-    const r = script("verify-images.sh", [path.join(dir, "images.json")], {
-      GH: path.join(FAKES, "gh-attestation.mjs"),
-      FAKE_ATTESTATIONS: path.join(dir, "attestations.json"),
-      FAKE_LOG: log,
-      GITHUB_REPOSITORY: repository,
-      ...extra,
-    });
+    const r = script(
+      "verify-images.sh",
+      args ?? [path.join(dir, "images.json")],
+      { GH: path.join(FAKES, "gh-attestation.mjs"), FAKE_ATTESTATIONS: path.join(dir, "attestations.json"), FAKE_LOG: log, GITHUB_REPOSITORY: repository, ...extra },
+      cwd,
+    );
     const calls = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
     return { ...r, calls };
   };
-  const allOurs = Object.fromEntries(Object.values(set.digests).map((d) => [d, ours]));
 
-  it("passes when every service's digest has our build provenance, asking gh with exactly the policy: this repository, images.yml, main, hosted runners", () => {
+  it("passes when every service's digest has our build provenance, asking gh with exactly the policy: this repository, images.yml, main, the tag's commit, hosted runners", () => {
     const r = verify(allOurs);
     expect(r.status, r.stderr).toBe(0);
     expect(r.calls).toEqual(
       SERVICE_NAMES.map((s, i) => [
         "attestation", "verify", `oci://${registry}/${s}@${digest(i + 40)}`,
-        "--repo", repository, "--signer-workflow", workflow, "--source-ref", "refs/heads/main", "--deny-self-hosted-runners",
+        "--repo", repository, "--signer-workflow", workflow, "--source-ref", "refs/heads/main",
+        "--source-digest", commit, "--deny-self-hosted-runners", "--format", "json",
       ]),
     );
-    for (const s of SERVICE_NAMES) expect(r.stdout).toContain(`verify-images: ${s} ${set.digests[s]}: built and attested by ${workflow} on refs/heads/main`);
+    for (const s of SERVICE_NAMES) expect(r.stdout).toContain(`verify-images: ${s} ${set.digests[s]}: built and attested as ${registry}/${s} by ${workflow} on refs/heads/main from ${commit}`);
   });
 
   it("fails naming every service whose digest is not ours: no attestation, another workflow, another branch, a self-hosted runner", () => {
@@ -420,22 +426,74 @@ describe("verify-images.sh: only images this repository's Images workflow built 
     const attestations = {
       ...allOurs,
       [set.digests[first!]!]: undefined, // pushed under our tag by someone else: never attested
-      [set.digests[second!]!]: { ...ours, workflow: `${repository}/.github/workflows/pull-request.yml@refs/heads/main` },
-      [set.digests[third!]!]: { ...ours, workflow: `${workflow}@refs/heads/feature`, ref: "refs/heads/feature" },
-      [set.digests[fourth!]!]: { ...ours, runner: "self-hosted" },
+      [set.digests[second!]!]: { ...oursFor(second!), workflow: `${repository}/.github/workflows/pull-request.yml@refs/heads/main` },
+      [set.digests[third!]!]: { ...oursFor(third!), workflow: `${workflow}@refs/heads/feature`, ref: "refs/heads/feature" },
+      [set.digests[fourth!]!]: { ...oursFor(fourth!), runner: "self-hosted" },
     };
     const r = verify(attestations);
     expect(r.status).toBe(1);
     // Every service is still checked, so the message names all of them at once.
     expect(r.calls).toHaveLength(SERVICE_NAMES.length);
-    expect(r.stderr).toContain(`verify-images: ${first}: ${registry}/${first}@${set.digests[first!]} has no valid build provenance attestation from ${workflow} on refs/heads/main`);
+    expect(r.stderr).toContain(`verify-images: ${first}: ${registry}/${first}@${set.digests[first!]} has no valid build provenance attestation from ${workflow} on refs/heads/main for commit ${commit}`);
     expect(r.stderr).toContain(`No attestations found for subject ${set.digests[first!]}`);
-    expect(r.stderr).toContain(`verify-images: not deployed: ${first} ${second} ${third} ${fourth} of main-abc1234`);
+    expect(r.stderr).toContain("✗ Sigstore verification failed");
+    expect(r.stderr).toContain("expected SourceRepositoryRef to be refs/heads/main, got refs/heads/feature");
+    expect(r.stderr).toContain(`verify-images: not deployed: ${first} ${second} ${third} ${fourth} of ${tag}`);
     expect(r.stderr).toContain('"An image without a valid attestation"');
     // One foreign image among verified ones is enough.
-    const one = verify({ ...allOurs, [set.digests[second!]!]: { ...ours, repo: "someone/fork", workflow: "someone/fork/.github/workflows/images.yml@refs/heads/main" } });
+    const one = verify({ ...allOurs, [set.digests[second!]!]: { ...oursFor(second!), repo: "someone/fork", workflow: "someone/fork/.github/workflows/images.yml@refs/heads/main" } });
     expect(one.status).toBe(1);
-    expect(one.stderr).toContain(`verify-images: not deployed: ${second} of main-abc1234`);
+    expect(one.stderr).toContain(`verify-images: not deployed: ${second} of ${tag}`);
+  });
+
+  it("refuses an older commit's attested digest of the same service under the tag (a moved tag: an image with a known CVE)", () => {
+    const [first] = SERVICE_NAMES;
+    // Built and attested by our workflow on main, as that service, but from an older commit.
+    const r = verify({ ...allOurs, [set.digests[first!]!]: { ...oursFor(first!), commit: older } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("✗ Policy verification failed");
+    expect(r.stderr).toContain(`expected SourceRepositoryDigest to be ${commit}, got ${older}`);
+    expect(r.stderr).toContain(`verify-images: not deployed: ${first} of ${tag}`);
+  });
+
+  it("refuses another service's attested digest under this service's tag (same commit, same workflow)", () => {
+    const [first, second] = SERVICE_NAMES;
+    // The first service's tag moved to the second service's image: attested by us, for this commit, as the second.
+    const swapped = { ...set, digests: { ...set.digests, [first!]: set.digests[second!]! } };
+    const r = verify(allOurs, {}, swapped);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`verify-images: ${first}: ${registry}/${first}@${set.digests[second!]} is attested by ${workflow} on refs/heads/main from ${commit} as ${registry}/${second}, not as ${registry}/${first}`);
+    expect(r.stderr).toContain(`verify-images: not deployed: ${first} of ${tag}`);
+    expect(r.stdout).toContain(`verify-images: ${second} ${set.digests[second!]}: built and attested`);
+  });
+
+  it("takes the full SHA of the tag's commit from the checkout's first-parent history; a commit not there, or a malformed tag, is no verdict (2)", () => {
+    const olderTag = { ...set, tag: `main-${older.slice(0, 7)}` };
+    // The older commit, named by its own tag, is checked against its own full SHA.
+    const olderSet = verify(Object.fromEntries(SERVICE_NAMES.map((s) => [set.digests[s]!, { ...oursFor(s), commit: older }])), {}, olderTag);
+    expect(olderSet.status, olderSet.stderr).toBe(0);
+    expect(olderSet.calls[0]).toContain(older);
+    // images.yml's checkout: the commit it builds, alone (depth 1), and its own tag.
+    const shallow = path.join(tmp, "verify-shallow");
+    git(tmp, "clone", "-q", "--depth", "1", "--branch", "main", `file://${checkout}`, shallow);
+    const own = verify(allOurs, {}, set, shallow);
+    expect(own.status, own.stderr).toBe(0);
+    expect(own.calls[0]).toContain(commit);
+    // There, an older tag's commit is not in the history: no verdict, and gh is not asked.
+    const notThere = verify(allOurs, {}, olderTag, shallow);
+    expect(notThere.status).toBe(2);
+    expect(notThere.stderr).toContain(`0 commits on the first-parent history of HEAD (${commit.slice(0, 7)}) match main-${older.slice(0, 7)}`);
+    expect(notThere.stderr).toContain("fetch-depth: 0");
+    expect(notThere.calls).toEqual([]);
+    for (const t of ["latest", "main-ABC1234", `main-${commit}`]) {
+      const r = verify(allOurs, {}, { ...set, tag: t });
+      expect(r.status, t).toBe(2);
+      expect(r.stderr).toContain("not main-<sha7>");
+      expect(r.calls).toEqual([]);
+    }
+    const noRepo = verify(allOurs, {}, set, mkdtempSync(path.join(tmp, "not-a-repo-")));
+    expect(noRepo.status).toBe(2);
+    expect(noRepo.stderr).toContain("cannot read the checkout's git history");
   });
 
   it("fails (2, no verdict) with a clear message when gh is missing, has no credentials or may not read attestations, or the registry refuses", () => {
@@ -456,13 +514,38 @@ describe("verify-images.sh: only images this repository's Images workflow built 
     expect(registryDenied.status).toBe(2);
     expect(registryDenied.stderr).toContain(`verify-images: gh could not read ${registry}/${SERVICE_NAMES[0]}@${set.digests[SERVICE_NAMES[0]!]} from the registry`);
     expect(registryDenied.stderr).toContain("packages: read");
+  });
+
+  it("fails (2, no verdict) on any other gh failure: the API failing (5xx) or rate-limited (429), the network, the Sigstore trust root, no JSON results", () => {
+    for (const [failure, message] of [
+      ["http-502", "HTTP 502: Bad Gateway"],
+      ["http-429", "HTTP 429: API rate limit exceeded"],
+      ["network", "connect: connection timed out"],
+      ["trust-root", "error creating Sigstore verifier"],
+      ["no-json", "printed no verification results"],
+    ] as const) {
+      const r = verify(allOurs, { FAKE_GH_FAIL: failure });
+      expect(r.status, `${failure}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr, failure).not.toContain("not deployed:");
+      expect(r.stderr, failure).not.toContain("has no valid build provenance attestation");
+      if (failure !== "no-json") expect(r.stderr).toContain(`verify-images: could not check ${SERVICE_NAMES[0]} ${set.digests[SERVICE_NAMES[0]!]}`);
+      expect(r.calls, failure).toHaveLength(1);
+    }
+  });
+
+  it("exits 2 (usage) without its argument or GITHUB_REPOSITORY", () => {
+    const noArgument = verify(allOurs, {}, set, checkout, []);
+    expect(noArgument.status).toBe(2);
+    expect(noArgument.stderr).toContain("usage: verify-images.sh <images.json>");
     const noRepository = verify(allOurs, { GITHUB_REPOSITORY: "" });
-    expect(noRepository.status).not.toBe(0);
+    expect(noRepository.status).toBe(2);
     expect(noRepository.stderr).toContain("GITHUB_REPOSITORY is required");
+    expect(noRepository.calls).toEqual([]);
   });
 
   it("refuses a file that is not an image set, or a malformed entry, before asking gh", () => {
-    for (const images of [{ registry, tag: "main-abc1234", digests: {} }, { tag: "main-abc1234", digests: set.digests }, [set]]) {
+    for (const images of [{ registry, tag, digests: {} }, { tag, digests: set.digests }, [set]]) {
       const r = verify(allOurs, {}, images);
       expect(r.status, JSON.stringify(images)).toBe(2);
       expect(r.stderr).toContain("is not {registry, tag, digests} with at least one digest");

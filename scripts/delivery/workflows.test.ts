@@ -6,7 +6,7 @@
  * by commit, and every job holds only the permissions it needs.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -75,7 +75,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
  * silently ignored by the runner, and actionlint only checks actions it can fetch by tag.
  */
 const THIRD_PARTY_INPUTS: Record<string, string[]> = {
-  // v4.1.0's README lists these (create-storage-record: v3 and later).
+  // v4.1.0's README lists these (create-storage-record: v3 and later; default true with push-to-registry).
   "actions/attest-build-provenance": ["subject-path", "subject-digest", "subject-name", "subject-checksums", "push-to-registry", "create-storage-record", "show-summary", "github-token"],
   "actions/checkout": ["repository", "ref", "token", "ssh-key", "ssh-known-hosts", "ssh-strict", "ssh-user", "persist-credentials", "path", "clean", "filter", "sparse-checkout", "sparse-checkout-cone-mode", "fetch-depth", "fetch-tags", "show-progress", "lfs", "submodules", "set-safe-directory", "github-server-url"],
   "actions/download-artifact": ["name", "artifact-ids", "path", "pattern", "merge-multiple", "github-token", "repository", "run-id", "skip-decompress", "digest-mismatch"],
@@ -692,7 +692,14 @@ describe("the pipeline's shape", () => {
     expect(steps[push]!.if).toBe("steps.existing.outputs.digest == ''");
     expect(steps[attest]!.if).toBe(steps[push]!.if);
     // The image name without its tag (the digest names the image), and the digest the push reported.
-    expect(steps[attest]!.with).toEqual({ "subject-name": "${{ steps.image.outputs.name }}", "subject-digest": "${{ steps.push.outputs.digest }}", "push-to-registry": true });
+    // No artifact metadata storage record: on by default with push-to-registry, it needs artifact-metadata:
+    // write (not granted: the action would warn on every run), and nothing reads it.
+    expect(steps[attest]!.with).toEqual({
+      "subject-name": "${{ steps.image.outputs.name }}",
+      "subject-digest": "${{ steps.push.outputs.digest }}",
+      "push-to-registry": true,
+      "create-storage-record": false,
+    });
     // Before the digest is recorded: a set whose attestation failed is never recorded as built.
     expect(attest).toBeLessThan(steps.findIndex((s) => s.name === "Record the digest"));
     expect(build.permissions).toEqual({ contents: "read", packages: "write", "id-token": "write", attestations: "write" });
@@ -708,6 +715,62 @@ describe("the pipeline's shape", () => {
     expect(verified).toBeLessThan(run.indexOf('echo "digest=$digest" >>"$GITHUB_OUTPUT"'));
     expect(run).toContain("((verified == 0)) || exit 1");
     expect(run).toContain("Delete that package version and re-run");
+    // verify-images.sh finds the tag's commit in the checkout's history: here HEAD is the commit built
+    // (GITHUB_SHA, the checkout's default), the one the tag names.
+    for (const checkout of stepsUsing(workflow("images.yml").jobs.build!, "actions/checkout")) expect(checkout.with ?? {}).not.toHaveProperty("ref");
+  });
+
+  it("images: the step that reuses a tag tells a missing attestation (delete, re-run) from a check that could not be made (re-run, keep the image)", () => {
+    // The step's own script, run with stand-ins for the scripts it calls: the tag exists, and
+    // verify-images.sh answers 0, 1 or 2.
+    const run = workflow("images.yml").jobs.build!.steps!.find((s) => s.id === "existing")!.run!;
+    const dir = mkdtempSync(path.join(tmp, "keep-tags-"));
+    const scripts = path.join(dir, ".github/scripts");
+    mkdirSync(scripts, { recursive: true });
+    const stub = (name: string, body: string) => writeFileSync(path.join(scripts, name), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
+    const digest = `sha256:${"a".repeat(64)}`;
+    stub("digest-of.sh", `echo ${digest}`);
+    stub("image-registry.sh", "echo ghcr.io/acme/titanium");
+    stub("verify-images.sh", 'jq -e ".digests[\\"api-gateway\\"]" "$1" >/dev/null || exit 9; exit "$VERIFY_STATUS"');
+    const step = (status: number) => {
+      const output = path.join(dir, `output-${status}`);
+      writeFileSync(output, "");
+      const r = spawnSync("bash", ["-c", shellOf(run)], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, REF: "ghcr.io/acme/titanium/api-gateway:main-0123456", SERVICE: "api-gateway", RUNNER_TEMP: dir, GITHUB_OUTPUT: output, VERIFY_STATUS: String(status) },
+      });
+      return { status: r.status, out: r.stdout + r.stderr, output: readFileSync(output, "utf8") };
+    };
+    const attested = step(0);
+    expect(attested.status, attested.out).toBe(0);
+    expect(attested.output).toBe(`digest=${digest}\n`);
+    const notAttested = step(1);
+    expect(notAttested.status).toBe(1);
+    expect(notAttested.out).toContain("Delete that package version and re-run");
+    expect(notAttested.output).toBe("");
+    // No verdict: the image may be a good one (prod may run it), so the message never says to delete it.
+    const unchecked = step(2);
+    expect(unchecked.status).toBe(1);
+    expect(unchecked.out).toContain("its attestation could not be checked (verify-images.sh exit 2");
+    expect(unchecked.out).toContain("Re-run this job");
+    expect(unchecked.out).not.toMatch(/delete/i);
+    expect(unchecked.output).toBe("");
+  });
+
+  it("images: one build of a service per commit at a time, never cancelled, so a second run never sees a tag pushed but not yet attested", () => {
+    const images = workflow("images.yml");
+    // On the job (deploy.yml calls this workflow), per commit and service (the matrix legs run side by side).
+    expect(images.jobs.build!.concurrency).toEqual({ group: "images-${{ github.sha }}-${{ matrix.service }}", "cancel-in-progress": false });
+    expect(images.concurrency).toBeUndefined();
+    expect(images.jobs.build!.strategy!.matrix).toHaveProperty("service");
+    // Its own group: no other job waits on it or cancels it.
+    const groups = workflows().flatMap((w) => [w.concurrency, ...Object.values(w.jobs).map((j) => j.concurrency)]).filter((c) => c !== undefined);
+    const named = groups.map((c) => (typeof c === "string" ? c : (c as { group: string }).group));
+    expect(named.filter((g) => g.startsWith("images-"))).toEqual(["images-${{ github.sha }}-${{ matrix.service }}"]);
+    // deploy.yml's call of the workflow holds no group of its own that could wait on it.
+    expect(workflow("deploy.yml").jobs.images!.concurrency).toBeUndefined();
+    expect(workflow("deploy.yml").concurrency).toBeUndefined();
   });
 
   it("deploys verify every image's attestation after resolving the set and before any cloud step, with a token that may read attestations", () => {
@@ -729,6 +792,8 @@ describe("the pipeline's shape", () => {
       // gh reads the image's manifest from GHCR (logged in before) and the attestations from the API.
       expect(steps.slice(0, verify).some((s) => s.uses?.startsWith("docker/login-action@") === true), `${id}: registry login`).toBe(true);
       expect(job.permissions, id).toMatchObject({ attestations: "read", packages: "read" });
+      // verify-images.sh looks the tag's commit up in the checkout's history: all of it.
+      expect(stepsUsing(job, "actions/checkout")[0]!.with, id).toMatchObject({ "fetch-depth": 0 });
     }
     // No way around it: no input or variable switches the check off.
     expect(Object.keys((w.on.workflow_dispatch as { inputs: Record<string, unknown> }).inputs)).toEqual(["images-tag"]);
