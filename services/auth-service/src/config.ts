@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { z } from "zod";
-import { DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, baseEnv, withPostgres, serviceUrls } from "@titanium/kit";
+import { ACCESS_TOKEN_TTL_MAX_SECONDS, DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, baseEnv, withPostgres, serviceUrls } from "@titanium/kit";
 
 /** PEM from an env var: real newlines, or `\n` escapes as some secret stores deliver them. */
 const pem = (s: string) => s.replace(/\\n/g, "\n").trim();
@@ -49,7 +49,7 @@ export const envSchema = withPostgres({
   JWT_ISSUER: z.string().min(1).default(DEFAULT_JWT_ISSUER),
   JWT_AUDIENCE: z.string().min(1).default(DEFAULT_JWT_AUDIENCE),
   /** Access-token lifetime (short: they cannot be revoked). */
-  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(ACCESS_TOKEN_TTL_MAX_SECONDS).default(900),
   /** Refresh-token lifetime (each use rotates it and restarts this clock). */
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(90 * 86400).default(14 * 86400),
   /** A session's whole life from its login: refreshing never extends it past this (then log in again). */

@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { AppEnv } from "./app.js";
 import { HttpError } from "./errors.js";
-import { CachedKeySet, JwtVerifier, requireUser } from "./jwt.js";
+import { ACCESS_TOKEN_TTL_MAX_SECONDS, CachedKeySet, JWKS_MAX_AGE_MS, JWKS_MAX_STALE_MS, JwtVerifier, requireUser } from "./jwt.js";
 
 let privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 let kid: string;
@@ -85,11 +85,36 @@ describe("CachedKeySet: the auth-service's JWKS over HTTP", () => {
     const key = await signer();
     jwks.state.keys = [key.jwk];
     const clock = { ms: 1_000_000 };
-    const keys = new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000, now: () => clock.ms });
+    const keys = new CachedKeySet(jwks.url, { maxAgeMs: JWKS_MAX_AGE_MS, maxStaleMs: JWKS_MAX_STALE_MS, cooldownMs: 30_000, timeoutMs: 2_000, now: () => clock.ms });
     const v = new JwtVerifier({ keys: keys.getKey, issuer: "auth-service", audience: "titanium" });
     expect((await v.verify(await key.sign())).ok).toBe(true);
     return { key, v, clock };
   };
+
+  it("stops trusting the keys it has once every token issued before the outage has expired (a key removed meanwhile, a leaked one, verifies no longer)", async () => {
+    const jwks = await jwksServer();
+    try {
+      const { key, v, clock } = await publishedKeyVerifier(jwks);
+      jwks.state.up = false;
+      // Up to the longest token lifetime past the last refresh due: still verified from the set it has.
+      clock.ms += JWKS_MAX_AGE_MS + ACCESS_TOKEN_TTL_MAX_SECONDS * 1000 - 1_000;
+      expect((await v.verify(await key.sign())).ok).toBe(true);
+      // Beyond it (the outage outlasts every token the auth-service issued before it): unavailable.
+      clock.ms += 2_000;
+      expect(await v.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
+      clock.ms += 31_000; // within the cooldown it would not even ask
+      expect(await v.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
+      // Back, and no longer publishing that key: refused as invalid; the key it publishes verifies.
+      const next = await signer();
+      jwks.state.up = true;
+      jwks.state.keys = [next.jwk];
+      clock.ms += 31_000;
+      expect(await v.verify(await key.sign())).toEqual({ ok: false, reason: "invalid" });
+      expect((await v.verify(await next.sign())).ok).toBe(true);
+    } finally {
+      await jwks.close();
+    }
+  });
 
   it("keeps verifying with the keys it has while the auth-service is down, past their age, and says unavailable when it has none", async () => {
     const jwks = await jwksServer();
@@ -118,7 +143,7 @@ describe("CachedKeySet: the auth-service's JWKS over HTTP", () => {
       // A verifier that never had a key set, the auth-service down: unavailable.
       jwks.state.up = false;
       let coldClock = 5_000_000;
-      const cold = new JwtVerifier({ keys: new CachedKeySet(jwks.url, { maxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 2_000, now: () => coldClock }).getKey, issuer: "auth-service", audience: "titanium" });
+      const cold = new JwtVerifier({ keys: new CachedKeySet(jwks.url, { maxAgeMs: JWKS_MAX_AGE_MS, maxStaleMs: JWKS_MAX_STALE_MS, cooldownMs: 30_000, timeoutMs: 2_000, now: () => coldClock }).getKey, issuer: "auth-service", audience: "titanium" });
       const before = jwks.state.fetches;
       expect(await cold.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
       // Within the cooldown it answers from the failure it has, without asking again (no fetch per request).

@@ -25,14 +25,26 @@ export type VerifyResult =
   /** `unavailable`: the token's key could not be had (the auth-service unreachable), nothing is known about the token. */
   | { ok: false; reason: "expired" | "invalid" | "unavailable" };
 
+/** How long a verifier uses the JWKS before it asks again (the key rotation runbook's wait). */
+export const JWKS_MAX_AGE_MS = 10 * 60_000;
+/** The longest an access token may live (the auth-service's ACCESS_TOKEN_TTL_SECONDS). */
+export const ACCESS_TOKEN_TTL_MAX_SECONDS = 3600;
+/**
+ * How long it keeps using that set while the auth-service cannot be asked: until every token issued before
+ * the outage has expired, so an outage signs nobody out early; bounded, so a key removed from the JWKS (a
+ * leaked one) stops verifying within this time whatever happens.
+ */
+export const JWKS_MAX_STALE_MS = JWKS_MAX_AGE_MS + ACCESS_TOKEN_TTL_MAX_SECONDS * 1000;
+
 /** The auth-service's key set could not be fetched (no answer, an error status, not a key set). */
 export class KeysUnavailable extends Error {}
 
 /**
  * The auth-service's JWKS, fetched on first use, refreshed when older than `maxAgeMs` or when a token
- * names an unknown `kid` (at most once per `cooldownMs`), and kept when a refresh fails: a token signed
- * by a key already known stays verifiable through an auth-service outage (jose's remote set fails every
- * verification once its cache is stale and the fetch fails, signing everyone out after ten minutes).
+ * names an unknown `kid` (at most once per `cooldownMs`), and kept when a refresh fails, up to `maxStaleMs`:
+ * a token signed by a key already known stays verifiable through an auth-service outage (jose's remote set
+ * fails every verification once its cache is stale and the fetch fails, signing everyone out after ten
+ * minutes), but not beyond the longest an access token lives.
  */
 export class CachedKeySet {
   private local: JWTVerifyGetKey | undefined;
@@ -44,7 +56,7 @@ export class CachedKeySet {
 
   constructor(
     private readonly url: URL,
-    private readonly opts: { maxAgeMs: number; cooldownMs: number; timeoutMs: number; now?: () => number },
+    private readonly opts: { maxAgeMs: number; maxStaleMs: number; cooldownMs: number; timeoutMs: number; now?: () => number },
   ) {}
 
   private now(): number {
@@ -80,7 +92,12 @@ export class CachedKeySet {
       // would otherwise hold every request with a token for the fetch timeout).
       if (this.lastFailure && this.coolingDown()) throw this.lastFailure;
       await this.reload();
-    } else if (this.now() - this.fetchedAt > this.opts.maxAgeMs && !this.coolingDown()) await this.reload().catch(() => {}); // stale beats nothing
+    } else if (this.now() - this.fetchedAt > this.opts.maxAgeMs) {
+      if (!this.coolingDown()) await this.reload().catch(() => {}); // stale beats nothing...
+      // ...up to maxStaleMs: past it, a key retired since the last fetch (a leaked one, removed from the
+      // JWKS) would go on verifying for as long as the auth-service cannot be asked.
+      if (this.now() - this.fetchedAt > this.opts.maxStaleMs) throw this.lastFailure ?? new KeysUnavailable(`JWKS ${this.url.href}: older than ${this.opts.maxStaleMs} ms`);
+    }
     try {
       return await this.local!(header, token);
     } catch (err) {
@@ -110,7 +127,7 @@ export class JwtVerifier {
   constructor(private readonly opts: JwtVerifierOptions) {
     if (opts.keys) this.keys = opts.keys;
     else if (opts.jwksUrl)
-      this.keys = new CachedKeySet(new URL(opts.jwksUrl), { maxAgeMs: 10 * 60_000, cooldownMs: opts.jwksCooldownMs ?? 30_000, timeoutMs: 2_000 }).getKey;
+      this.keys = new CachedKeySet(new URL(opts.jwksUrl), { maxAgeMs: JWKS_MAX_AGE_MS, maxStaleMs: JWKS_MAX_STALE_MS, cooldownMs: opts.jwksCooldownMs ?? 30_000, timeoutMs: 2_000 }).getKey;
     else throw new Error("JwtVerifier needs jwksUrl or keys");
   }
 
