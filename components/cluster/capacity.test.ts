@@ -30,7 +30,8 @@ describe("cluster capacity", () => {
     expect(kubeletArgs("servers")).toEqual([
       `system-reserved=cpu=100m,memory=${KUBELET_RESERVATIONS.system.memoryMiB}Mi`,
       "kube-reserved=cpu=250m,memory=768Mi",
-      "eviction-hard=memory.available<100Mi,nodefs.available<10%",
+      // All four default signals named (naming one zeroes the others' defaults).
+      "eviction-hard=memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%",
       // Graceful node shutdown within a Spot VM's 30 s notice, critical pods stopped last.
       "shutdown-grace-period=25s",
       "shutdown-grace-period-critical-pods=5s",

@@ -70,7 +70,10 @@ export function kubeletArgs(pool: NodePool): string[] {
   return [
     `system-reserved=cpu=${system.cpuMilli}m,memory=${system.memoryMiB}Mi`,
     `kube-reserved=cpu=${kube[pool].cpuMilli}m,memory=${kube[pool].memoryMiB}Mi`,
-    `eviction-hard=memory.available<${evictionHardMemoryMiB}Mi,nodefs.available<10%`,
+    // Every signal the kubelet's defaults cover, named: setting any one of them drops the defaults of
+    // the others to zero (Kubernetes, "Node-pressure Eviction"), so an inode or image-store shortage would
+    // otherwise never evict. The defaults' values, but for memory (`evictionHardMemoryMiB`).
+    `eviction-hard=memory.available<${evictionHardMemoryMiB}Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%`,
     `shutdown-grace-period=${NODE_SHUTDOWN.gracePeriodSeconds}s`,
     `shutdown-grace-period-critical-pods=${NODE_SHUTDOWN.criticalPodsSeconds}s`,
   ];
