@@ -5,6 +5,7 @@ import {
   UpstreamPool,
   HttpError,
   JwtVerifier,
+  SERVICE_BODY_LIMIT_BYTES,
   Lifecycle,
   Metrics,
   accessRecorder,
@@ -13,25 +14,63 @@ import {
   nodeRequest,
   nodeResponse,
   pingRedis,
+  requestBodyLimit,
   requestHeader,
   routeMiss,
+  type AppEnv,
   type Logger,
   type Redis,
   type RequestShortcut,
 } from "@titanium/kit";
+import type { Context, MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { BlockList } from "node:net";
+import { BodyBudget } from "./body-budget.js";
 import { admissionOf, cachedReads, type Admission } from "./cached-reads.js";
 import { clientAddress, normalizeIp, rateLimitSubjectOf } from "./client-address.js";
+import { DEFAULT_BODY_BUDGET_BYTES } from "./config.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter, type RateRule } from "./rate-limit.js";
 import PUBLIC_API from "./public-openapi.json" with { type: "json" };
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
-import { GLOBAL_LIMIT, cacheKeyOf, loginAccount, matchRoute, querySuffix, requestPath, type RouteMatch, type Upstream } from "./routes.js";
+import {
+  GLOBAL_LIMIT,
+  LOGIN_BODY_MAX_BYTES,
+  accountKey,
+  cacheKeyOf,
+  carriesCurrentPassword,
+  loginAccount,
+  matchRoute,
+  querySuffix,
+  requestPath,
+  type RouteMatch,
+  type Upstream,
+} from "./routes.js";
 
 /** C0 controls and DEL, in a decoded path. */
 // eslint-disable-next-line no-control-regex -- the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** A request's hold on the body budget: set once its body's size is reserved. */
+interface HeldBody {
+  release?: () => void;
+}
+
+/**
+ * What to set aside for a request's body before reading it, at most `max`: its `Content-Length`; `max` for a
+ * body of unknown length (chunked), which the limit cuts there; nothing for no body, or for one the limit
+ * refuses unread (a `Content-Length` above `max`).
+ */
+function bodyReservation(c: Context<AppEnv>, max: number): number {
+  if (requestHeader(c, "transfer-encoding") !== undefined) return max;
+  const declared = requestHeader(c, "content-length");
+  if (declared !== undefined) {
+    const n = Number(declared);
+    return !Number.isSafeInteger(n) || n < 0 ? max : n > max ? 0 : n;
+  }
+  // Neither: no body in HTTP/1.1. A request made in process (app.request in tests) says by its own body.
+  return nodeRequest(c.env) || c.req.raw.body === null ? 0 : max;
+}
 
 export interface GatewayDeps {
   /** Each upstream's URL, or its instances' URLs (picked round-robin, see UpstreamPool). */
@@ -47,7 +86,12 @@ export interface GatewayDeps {
   lifecycle?: Lifecycle;
   allowedOrigins?: readonly string[];
   upstreamTimeoutMs?: number;
+  /** Largest request body forwarded (413 beyond it); default and most the services' own (SERVICE_BODY_LIMIT_BYTES). */
   bodyLimitBytes?: number;
+  /** Request-body bytes held at once, all requests together (503 beyond it); default DEFAULT_BODY_BUDGET_BYTES. */
+  bodyBudgetBytes?: number;
+  /** The budget itself, instead of one of `bodyBudgetBytes` (tests watch what it holds). */
+  bodyBudget?: BodyBudget;
   rateLimitScale?: number;
   /** Micro-cache of anonymous blog reads; default 1000 entries, 5 s (response-cache.ts). */
   responseCache?: { maxEntries: number; maxAgeMs: number; maxTotalBytes?: number };
@@ -81,12 +125,39 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     if (decision.store === "local") responses.drop();
     return { decision, ticket: undefined };
   };
+  const bodyLimitBytes = deps.bodyLimitBytes ?? SERVICE_BODY_LIMIT_BYTES;
+  const budget = deps.bodyBudget ?? new BodyBudget(deps.bodyBudgetBytes ?? DEFAULT_BODY_BUDGET_BYTES);
+  const limitOf = (max: number) => ({ max, check: requestBodyLimit(max) });
+  const bodyLimit = limitOf(bodyLimitBytes);
+  const loginBodyLimit = limitOf(Math.min(LOGIN_BODY_MAX_BYTES, bodyLimitBytes));
+  /**
+   * The request's body, read within `limit` (413 beyond it: a `Content-Length` above it unread, a chunked
+   * body cut there), once its size is set aside in the budget (503 when it does not fit, nothing read). The
+   * reservation is given back once, when the request ends: when the handler is done (`held.release`,
+   * whatever it answered or threw), or when the connection closes first (a client gone mid-body).
+   */
+  const readBody = async (c: Context<AppEnv>, held: HeldBody, limit: { max: number; check: MiddlewareHandler }): Promise<Uint8Array> => {
+    const bytes = bodyReservation(c, limit.max);
+    if (bytes > 0) {
+      const release = budget.reserve(bytes);
+      // The body stays unread, so the connection cannot carry another request: it closes, as after a 413.
+      if (!release) throw new HttpError(503, "server busy: too many request bodies in flight, retry shortly", {}, { "Retry-After": "1", Connection: "close" });
+      held.release = release;
+      nodeResponse(c.env)?.once("close", release);
+    }
+    let body = new Uint8Array(0);
+    await limit.check(c, async () => {
+      body = new Uint8Array(await c.req.arrayBuffer());
+    });
+    return body;
+  };
   const app = createServiceApp({
     service: "api-gateway",
     logger: deps.logger,
     metrics,
     allowedOrigins: deps.allowedOrigins ?? [],
-    bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
+    // Applied below, where a body is read: after its memory is set aside in the budget.
+    bodyLimitInRoutes: true,
     ...(deps.maxInFlight !== undefined && { maxInFlight: deps.maxInFlight }),
     lifecycle,
     // Bodies go up as they came (a missing Content-Type too): the service behind decides how to read them.
@@ -103,6 +174,18 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
   app.get("/stats", (c) => c.json({ "api-gateway": { service_status: "online", info: "Proxying API requests" } }));
 
   app.all("*", async (c) => {
+    // A read carries no body: nothing to hold or give back.
+    if (c.req.method === "GET" || c.req.method === "HEAD") return proxy(c, undefined);
+    const held: HeldBody = {};
+    try {
+      return await proxy(c, held);
+    } finally {
+      held.release?.();
+    }
+  });
+
+  /** The public routes: `held` takes the body's reservation, for a request that may carry one. */
+  const proxy = async (c: Context<AppEnv>, held: HeldBody | undefined) => {
     // Routed and forwarded by the path as the client sent it, still percent-encoded (the adapter's URL has
     // dot segments resolved): Hono's `c.req.path` is decoded, and a decoded path put back into a URL is not
     // the same path (the URL parser drops trailing spaces and controls, and tabs and newlines anywhere, so
@@ -127,10 +210,11 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const verified = token && !match.limit?.byClient ? await deps.verifier.verify(token) : undefined;
     const clientSubject = rateLimitSubjectOf(client);
     const subject = verified?.ok ? `u:${verified.user.id}` : clientSubject;
-    // Login is also limited per account, for this client and for all of them (the body is buffered anyway,
-    // within the body limit).
+    // Login is also limited per account, for this client and for all of them: its body is read before any
+    // limit is taken, so within the login's own small limit (a name and a password), not the general one.
     const limits = match.accountLimits;
-    const account = limits && c.req.method === "POST" ? loginAccount(new Uint8Array(await c.req.arrayBuffer())) : undefined;
+    let body = held && limits && c.req.method === "POST" ? await readBody(c, held, loginBodyLimit) : undefined;
+    const account = limits && body ? loginAccount(body) : undefined;
     const also =
       account && limits
         ? [
@@ -151,6 +235,23 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const hit = cacheKey && ticket ? responses.get(cacheKey, ticket) : undefined;
     if (hit) return c.body(hit.body as Uint8Array<ArrayBuffer>, 200, { ...hit.headers, "x-cache": "HIT" });
 
+    // Any other body is read once admitted.
+    if (held) body ??= await readBody(c, held, bodyLimit);
+    // Checking the current password (PATCH /users/me) is a guess as good as a login: the same account cells
+    // are charged, keyed by the token's account (the user-service checks it for that account only).
+    const checks = match.currentPasswordLimits;
+    const owner = checks && verified?.ok && body && carriesCurrentPassword(body) ? accountKey(verified.user.username) : undefined;
+    if (checks && owner) {
+      const guess = await limiter.take([], clientSubject, [
+        { rule: checks.perClient, subject: `acct:${owner}:${clientSubject}` },
+        { rule: checks.overall, subject: `acct:${owner}` },
+      ]);
+      if (!guess.allowed) {
+        const seconds = Math.max(1, Math.ceil(guess.retryAfterMs / 1000));
+        throw new HttpError(429, "Too Many Requests", {}, { "Retry-After": String(seconds) });
+      }
+    }
+
     // The chain we believe: the client, then the peer if it was a proxy of ours.
     const chain = client === peer ? client : `${client}, ${peer}`;
     try {
@@ -160,7 +261,7 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
         method: c.req.method,
         // The Node request's own headers when there is one (reading c.req.raw would build a full Request).
         headers: nodeRequest(c.env)?.headers ?? c.req.raw.headers,
-        body: c.req.method === "GET" || c.req.method === "HEAD" ? undefined : new Uint8Array(await c.req.arrayBuffer()),
+        body,
         clientChain: chain,
         proto: rawUrl.startsWith("https:") ? "https" : "http",
         host: requestHeader(c, "host"),
@@ -181,7 +282,7 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
       deps.logger.warn({ upstream: match.upstream, err: err.message, request_id: c.get("requestId") }, "upstream failed");
       throw new HttpError(err.kind === "timeout" ? 504 : 502, err.kind === "timeout" ? "Upstream timed out" : "Upstream unavailable");
     }
-  });
+  };
 
   const shortcut = cachedReads({
     responses,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadEnv } from "@titanium/kit";
+import { ConfigError, SERVICE_BODY_LIMIT_BYTES, loadEnv } from "@titanium/kit";
 import { urlList } from "@titanium/kit";
-import { envSchema } from "./config.js";
+import { DEFAULT_BODY_BUDGET_BYTES, envSchema } from "./config.js";
 
 describe("api-gateway environment", () => {
   it("parses trusted proxy CIDRs and bare addresses, and defaults the upstreams to the in-cluster names", () => {
@@ -29,5 +29,17 @@ describe("api-gateway environment", () => {
     expect(urlList(env.BLOG_SERVICE_URL)).toEqual(["http://127.0.0.1:9001", "http://127.0.0.1:9002"]);
     expect(urlList(env.USER_SERVICE_URL)).toEqual(["http://user-service:8001"]);
     expect(env.MAX_IN_FLIGHT).toBe(256);
+  });
+
+  it("limits bodies to the services' own limit by default, may lower it but not raise it, and keeps the budget at least one body", () => {
+    const env = loadEnv(envSchema, {});
+    expect(env.BODY_LIMIT_BYTES).toBe(SERVICE_BODY_LIMIT_BYTES);
+    expect(env.BODY_BUDGET_BYTES).toBe(DEFAULT_BODY_BUDGET_BYTES);
+    expect(loadEnv(envSchema, { BODY_LIMIT_BYTES: "65536" }).BODY_LIMIT_BYTES).toBe(65536);
+    // A larger body would be read and held here only for the service behind to refuse it.
+    expect(() => loadEnv(envSchema, { BODY_LIMIT_BYTES: String(SERVICE_BODY_LIMIT_BYTES + 1) })).toThrow(/BODY_LIMIT_BYTES: at most 262144/);
+    expect(() => loadEnv(envSchema, { BODY_LIMIT_BYTES: "1048576" })).toThrow(ConfigError);
+    expect(() => loadEnv(envSchema, { BODY_BUDGET_BYTES: "100000" })).toThrow(/BODY_BUDGET_BYTES: at least BODY_LIMIT_BYTES/);
+    expect(loadEnv(envSchema, { BODY_BUDGET_BYTES: "100000", BODY_LIMIT_BYTES: "65536" }).BODY_BUDGET_BYTES).toBe(100000);
   });
 });

@@ -1,6 +1,17 @@
 import { BlockList, isIP } from "node:net";
 import { z } from "zod";
-import { baseEnv, jwtVerifyEnv, redisEnv, serviceUrls } from "@titanium/kit";
+import { SERVICE_BODY_LIMIT_BYTES, baseEnv, jwtVerifyEnv, redisEnv, serviceUrls } from "@titanium/kit";
+
+/**
+ * Request-body bytes the gateway holds at once, all requests together (BODY_BUDGET_BYTES' default). The
+ * pod may use 192 MiB and the gateway sits at ~130 MiB RSS when steady (a 132 MiB baseline measured), so
+ * about 60 MiB are spare; a body held costs up to twice its size while it is read (the chunks, then the
+ * whole), and bodies get at most half the spare: 30 MiB / 2 → 16 MiB. That is 64 bodies at the services'
+ * 256 KiB limit, a quarter of MAX_IN_FLIGHT (256) at the limit, where 256 × 256 KiB (64 MiB, doubled while
+ * read) would not fit; 256 requests in flight with bodies of 64 KiB (a post is a few KiB, a login less than
+ * 4) still fit. Beyond it the gateway sheds the request with 503, as beyond MAX_IN_FLIGHT.
+ */
+export const DEFAULT_BODY_BUDGET_BYTES = 16 * 1024 * 1024;
 
 /** `10.0.0.0/8,127.0.0.1,::1/128` → a list of [address, prefix] pairs; a bare address is a /32 (/128). */
 const cidrs = z
@@ -37,8 +48,21 @@ export const envSchema = z.object({
   TRUSTED_PROXY_CIDRS: cidrs,
   /** Upstream request timeout. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
-  /** Largest request body forwarded. */
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Largest request body forwarded (413 beyond it): the services' own limit by default, and never above it
+   * (a larger body would be read and held here only for the service to refuse it).
+   */
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(SERVICE_BODY_LIMIT_BYTES, `at most ${SERVICE_BODY_LIMIT_BYTES} (the services' own body limit: they refuse anything larger)`)
+    .default(SERVICE_BODY_LIMIT_BYTES),
+  /**
+   * Request-body bytes held at once, all requests together; a request whose body does not fit is shed with
+   * 503 + Retry-After before any of it is read (see DEFAULT_BODY_BUDGET_BYTES). At least BODY_LIMIT_BYTES.
+   */
+  BODY_BUDGET_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(DEFAULT_BODY_BUDGET_BYTES),
   /** Micro-cache of anonymous blog reads (response-cache.ts): entries kept; 0 turns it off. */
   RESPONSE_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(100_000).default(1000),
   /** Micro-cache: oldest entry served even when the blog's generation did not move (bounds a lost invalidation). */
@@ -49,6 +73,10 @@ export const envSchema = z.object({
   MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(256),
   /** Multiplies every rate limit (1 = the original's limits; load tests raise it, the checks still run). */
   RATE_LIMIT_SCALE: z.coerce.number().positive().max(1_000_000).default(1),
+}).superRefine((env, ctx) => {
+  // A budget below the limit would shed every body near the limit, however idle the gateway.
+  if (env.BODY_BUDGET_BYTES < env.BODY_LIMIT_BYTES)
+    ctx.addIssue({ code: "custom", path: ["BODY_BUDGET_BYTES"], message: `at least BODY_LIMIT_BYTES (${env.BODY_LIMIT_BYTES})` });
 });
 export type GatewayEnv = z.output<typeof envSchema>;
 

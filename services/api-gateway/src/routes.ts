@@ -37,6 +37,19 @@ export const RATE_LIMITS = {
 
 const LOGIN_ACCOUNT_LIMITS = { perClient: RATE_LIMITS.loginAccountClient, overall: RATE_LIMITS.loginAccount };
 
+/** The longest username login takes (the auth-service's login schema; signup takes at most 50). */
+export const LOGIN_USERNAME_MAX = 100;
+/** The longest password anywhere: signup's and a new password's (the user-service's `Password`), login's and `current_password`'s. */
+export const PASSWORD_MAX = 200;
+/**
+ * The largest login body the gateway reads (413 beyond it; it is read before any limit is taken, to key
+ * the per-account limits). A login is `{"username":…,"password":…}`: at most 100 + 200 UTF-16 units, and
+ * JSON writes a unit in at most 6 bytes (a `\uXXXX` escape; raw UTF-8 takes at most 3), so the strings take
+ * at most 6 × 300 = 1800 bytes and the whole object 1829. Twice that, rounded up to 4 KiB, leaves room for
+ * whitespace and fields the schema ignores.
+ */
+export const LOGIN_BODY_MAX_BYTES = 4 * 1024;
+
 export interface RouteMatch {
   /** Stable route name: metrics label and log field. */
   route: string;
@@ -52,6 +65,11 @@ export interface RouteMatch {
    * per account and client, and per account.
    */
   accountLimits?: { perClient: RateRule; overall: RateRule };
+  /**
+   * Limits of the same account cells, keyed by the token's account, charged when the body carries a
+   * `current_password` (the password check of PATCH /users/me: a guess as good as a login's).
+   */
+  currentPasswordLimits?: { perClient: RateRule; overall: RateRule };
 }
 
 /** A public path (or prefix) and the upstream path (or prefix) it maps to. */
@@ -70,6 +88,7 @@ interface RouteDef {
   limit?: (method: string, upstreamPath: string) => RateRule | undefined;
   cacheable?: (method: string, upstreamPath: string) => boolean;
   accountLimits?: RouteMatch["accountLimits"];
+  currentPasswordLimits?: (method: string, upstreamPath: string) => RouteMatch["currentPasswordLimits"];
 }
 
 const exact = (pub: string, up: string): PathMap => Object.assign((p: string) => (p === pub ? up : undefined), { kind: "exact" as const, pub, up });
@@ -111,7 +130,13 @@ export const GATEWAY_ROUTES: readonly RouteDef[] = [
   { route: "/.well-known/jwks.json", upstream: "auth", map: exact("/.well-known/jwks.json", "/.well-known/jwks.json") },
   { route: "/api/register", upstream: "user", map: exact("/api/register", "/users"), limit: () => RATE_LIMITS.signup },
   { route: "/api/users/health", upstream: "user", map: exact("/api/users/health", "/health") },
-  { route: "/api/users", upstream: "user", map: prefix("/api/users", "/users"), limit: userLimit },
+  {
+    route: "/api/users",
+    upstream: "user",
+    map: prefix("/api/users", "/users"),
+    limit: userLimit,
+    currentPasswordLimits: (m, p) => (m === "PATCH" && p === "/users/me" ? LOGIN_ACCOUNT_LIMITS : undefined),
+  },
   { route: "/api/posts", upstream: "blog", map: prefix("/api/posts", "/blog/api/posts"), limit: blogLimit, cacheable: blogCacheable },
   { route: "/api/categories", upstream: "blog", map: prefix("/api/categories", "/blog/api/categories"), limit: blogLimit, cacheable: blogCacheable },
   { route: "/blog/api", upstream: "blog", map: prefix("/blog/api", "/blog/api"), limit: blogLimit, cacheable: blogCacheable },
@@ -147,14 +172,25 @@ export function publicPathsOf(upstream: Upstream, upstreamPath: string): string[
  * dropped so they do not make a fresh key), or undefined when the body has no string `username`.
  */
 export function loginAccount(body: Uint8Array): string | undefined {
+  const username = jsonField(body, "username");
+  return typeof username === "string" ? accountKey(username) : undefined;
+}
+
+/** An account's key in the per-account limits (`acct:<key>`): a login body's `username`, or a token's. */
+export function accountKey(username: string): string | undefined {
+  const key = foldUsername(username.trim());
+  return key ? key.slice(0, 200) : undefined;
+}
+
+/** Whether a JSON body carries a string `current_password` (the only kind the user-service checks). */
+export const carriesCurrentPassword = (body: Uint8Array): boolean => typeof jsonField(body, "current_password") === "string";
+
+function jsonField(body: Uint8Array, name: string): unknown {
   try {
     const parsed = JSON.parse(new TextDecoder().decode(body)) as unknown;
-    const username = (parsed as { username?: unknown } | null)?.username;
-    if (typeof username !== "string") return undefined;
-    const key = foldUsername(username.trim());
-    return key ? key.slice(0, 200) : undefined;
+    return parsed !== null && typeof parsed === "object" && Object.hasOwn(parsed, name) ? (parsed as Record<string, unknown>)[name] : undefined;
   } catch {
-    return undefined; // not JSON: the auth-service answers 422 without checking any password
+    return undefined; // not JSON: the service answers 422 without checking any password
   }
 }
 
@@ -221,6 +257,7 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     // by its GET (the services answer it with the same handler).
     const limit = def.limit?.(method === "HEAD" ? "GET" : method, decoded);
     const cacheable = def.cacheable?.(method, decoded) ?? false;
+    const currentPasswordLimits = def.currentPasswordLimits?.(method, decoded);
     return {
       route: def.route,
       upstream: def.upstream,
@@ -228,6 +265,7 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
       ...(limit && { limit }),
       ...(def.accountLimits && { accountLimits: def.accountLimits }),
       ...(cacheable && { cacheable }),
+      ...(currentPasswordLimits && { currentPasswordLimits }),
     };
   }
   return undefined;

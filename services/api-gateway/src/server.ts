@@ -18,6 +18,7 @@ const { app, shortcut } = createGateway({
   allowedOrigins: env.ALLOWED_ORIGINS,
   upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
   bodyLimitBytes: env.BODY_LIMIT_BYTES,
+  bodyBudgetBytes: env.BODY_BUDGET_BYTES,
   rateLimitScale: env.RATE_LIMIT_SCALE,
   responseCache: { maxEntries: env.RESPONSE_CACHE_MAX_ENTRIES, maxAgeMs: env.RESPONSE_CACHE_MAX_AGE_MS, maxTotalBytes: env.RESPONSE_CACHE_MAX_BYTES },
   maxInFlight: env.MAX_IN_FLIGHT,

@@ -47,8 +47,14 @@ export interface ServiceAppOptions {
   metrics: Metrics;
   /** CORS allow-list. */
   allowedOrigins: readonly string[];
-  /** Largest request body accepted (413 beyond it). */
+  /** Largest request body accepted (413 beyond it); default {@link SERVICE_BODY_LIMIT_BYTES}. */
   bodyLimitBytes?: number;
+  /**
+   * The app applies {@link requestBodyLimit} itself, where it reads a body, instead of before every route
+   * (`bodyLimitBytes` is then unused): the gateway, which sets a body's memory aside before anything reads
+   * it (the limit reads a body without `Content-Length` itself) and gives its login routes a lower limit.
+   */
+  bodyLimitInRoutes?: boolean;
   /**
    * Requests handled at once; beyond it, 503 with Retry-After (the envelope) instead of queueing until
    * memory runs out. Probes and metrics are never shed. Unbounded when absent.
@@ -109,17 +115,7 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
       }
     });
   }
-  const limitBody = bodyLimit({
-    maxSize: opts.bodyLimitBytes ?? 256 * 1024,
-    onError: (c) => {
-      // The rest of the body is never read: the connection cannot carry another request (a keep-alive
-      // client such as the gateway would otherwise reuse it and meet a reset), so say it closes.
-      c.header("Connection", "close");
-      return errorResponse(c, 413, `request body larger than ${opts.bodyLimitBytes ?? 256 * 1024} bytes`);
-    },
-  });
-  // GET and HEAD carry no body; skipping them also avoids building a full Request object per read.
-  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
+  if (!opts.bodyLimitInRoutes) app.use("*", requestBodyLimit(opts.bodyLimitBytes ?? SERVICE_BODY_LIMIT_BYTES));
   if (opts.untypedBodyAsJson ?? true) app.use("*", untypedBodyAsJson);
 
   app.onError(async (err, c) => {
@@ -204,6 +200,27 @@ export function createServiceApp(opts: ServiceAppOptions): OpenAPIHono<AppEnv> {
   if (document) app.get("/openapi.json", (c) => c.json(document));
   else app.doc("/openapi.json", { openapi: "3.0.3", info });
   return app;
+}
+
+/** The largest request body a service accepts (413 beyond it), and the gateway's default: it forwards nothing a service would refuse. */
+export const SERVICE_BODY_LIMIT_BYTES = 256 * 1024;
+
+/**
+ * The request body limit (Hono's bodyLimit): a `Content-Length` above `maxBytes` is refused before any of the
+ * body is read; a body without one (chunked) is read here, up to `maxBytes`, and refused beyond. 413 in the
+ * envelope. Every app applies it before its routes, unless it applies it itself (`bodyLimitInRoutes`).
+ */
+export function requestBodyLimit(maxBytes: number): MiddlewareHandler {
+  const limit = bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      // The rest of the body is never read: the connection cannot carry another request (a keep-alive
+      // client such as the gateway would otherwise reuse it and meet a reset), so say it closes.
+      throw new HttpError(413, `request body larger than ${maxBytes} bytes`, {}, { Connection: "close" });
+    },
+  });
+  // GET and HEAD carry no body; skipping them also avoids building a full Request object per read.
+  return (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limit(c, next));
 }
 
 /** What Hono's validator throws (as a 400) for a JSON body that does not parse. */
