@@ -165,6 +165,9 @@ export class Cluster extends pulumi.ComponentResource {
             serverTokenSecret: serverTokenName,
             agentTokenSecret: agentTokenName,
             caBundleSecret: caBundleName,
+            // The agents' group is zonal, in args.zone (below): the node cleanup asks Compute Engine there.
+            project: args.project,
+            agentZone: args.zone,
           })),
         after: [serverTokenSecret, caBundleSecret, agentTokenSecret],
         protect: args.protect,

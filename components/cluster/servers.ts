@@ -1,11 +1,11 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeTags } from "../gcp/firewall";
-import { DATA_DISK_DEVICE_NAME, renderServerScript, type ServerValues } from "./startup-script";
+import { DATA_DISK_DEVICE_NAME, type NodeCleanupValues, renderServerScript, type ServerValues } from "./startup-script";
 import { nodeMetadata, scheduling, SCOPE_JUSTIFICATION_LABELS, SERVICE_ACCOUNT_SCOPES, SHIELDED_VM } from "./vm-options";
 
 /** A server's script values that are the same for every server. */
-export type SharedServerValues = Omit<ServerValues, "serverIndex" | "nodeIp" | "serverIps" | "dataDisk">;
+export type SharedServerValues = Omit<ServerValues & NodeCleanupValues, "serverIndex" | "nodeIp" | "serverIps" | "dataDisk">;
 
 export interface K3sServersArgs {
   /** VM names are `<namePrefix>-<index>`: stable host names are stable etcd member names. */

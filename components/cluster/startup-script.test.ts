@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -98,6 +98,111 @@ function fakeNode(
 
 const sha256Of = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 const mode = (node: FakeNode, p: string) => (statSync(path.join(node.root, p)).mode & 0o777).toString(8);
+
+/** How the servers' node cleanup lists the nodes: name, pool label, Ready status and its last transition. */
+const NODE_LIST_CALL =
+  'k3s kubectl get nodes --request-timeout=20s --no-headers -o custom-columns=NAME:.metadata.name,POOL:.metadata.labels.titanium\\.io/pool,READY:.status.conditions[?(@.type=="Ready")].status,SINCE:.status.conditions[?(@.type=="Ready")].lastTransitionTime';
+const deleteCall = (name: string) => `k3s kubectl delete node ${name} --ignore-not-found --wait=false --request-timeout=20s`;
+/** A Ready condition's lastTransitionTime `seconds` ago, as the API prints it (whole seconds, UTC). */
+const agoIso = (seconds: number) => new Date(Date.now() - seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+/** What `kubectl get nodes --no-headers -o custom-columns=...` prints ("<none>": missing). */
+const nodeTable = (rows: string[][]) => rows.map(([name, pool, ready, since]) => `${name!.padEnd(36)} ${pool!.padEnd(9)} ${ready!.padEnd(9)} ${since ?? "<none>"}\n`).join("");
+/** The access token the cleanup's stub metadata server hands out: it must reach Compute Engine in a header only. */
+const CLEANUP_TOKEN = "ya29.cleanup-token-0f3c9a";
+
+/**
+ * Runs the node cleanup helper a server's script installed, against stubs: K3s' kubectl (the binary the
+ * script installed, replaced by one that serves $FAKE/nodes) and a curl that serves the metadata server's
+ * token and Compute Engine's instances.get ($FAKE/instances/<name>: an HTTP status, "404-zone" for a 404
+ * about the zone rather than the instance, "404-cut" for an answer cut short, or "timeout"), recording every argv it gets.
+ */
+function cleanupHelper(node: FakeNode) {
+  const helperFile = path.join(node.root, "usr/local/sbin/titanium-k3s-node-cleanup");
+  writeFileSync(
+    path.join(node.root, "usr/local/bin/k3s"),
+    [
+      "#!/usr/bin/env bash",
+      'echo "k3s $*" >>"$FAKE/calls.log"',
+      'case "$1 $2 $3" in',
+      '  "kubectl get nodes")',
+      '    if [[ -f $FAKE/api-down ]]; then',
+      "      echo 'E1207 10:04:40.767660 memcache.go:265] \"Unhandled Error\" err=\"couldn'\"'\"'t get current server API group list\"' >&2",
+      "      echo 'The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?' >&2",
+      "      exit 1",
+      "    fi",
+      '    cat "$FAKE/nodes" ;;',
+      '  "kubectl delete node")',
+      '    if [[ -f $FAKE/delete-forbidden ]]; then echo "Error from server (Forbidden): nodes \\"$4\\" is forbidden" >&2; exit 1; fi',
+      '    # Deleted already (by another server): --ignore-not-found says nothing.',
+      '    [[ -f $FAKE/deleted/$4 ]] && exit 0',
+      '    mkdir -p "$FAKE/deleted" && touch "$FAKE/deleted/$4" && echo "node \\"$4\\" deleted" ;;',
+      "  *) exit 2 ;;",
+      "esac",
+      "",
+    ].join("\n"),
+  );
+  const bin = path.join(node.dir, "cleanup-bin");
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(
+    path.join(bin, "curl"),
+    [
+      "#!/usr/bin/env bash",
+      "printf '%s\\n' \"$*\" >>\"$FAKE/curl-argv.log\"",
+      "url='' write='' headers=''",
+      "while (($#)); do",
+      "  case \"$1\" in",
+      "    -w) write=$2; shift ;;",
+      "    -H) if [[ $2 == @* ]]; then headers+=$(cat \"${2#@}\"); else headers+=$2; fi; headers+=$'\\n'; shift ;;",
+      "    -o | --max-time) shift ;;",
+      "    http://* | https://*) url=$1 ;;",
+      "  esac",
+      "  shift",
+      "done",
+      "echo \"curl $url\" >>\"$FAKE/calls.log\"",
+      "case \"$url\" in",
+      "  http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token)",
+      "    [[ $headers == *'Metadata-Flavor: Google'* && ! -f $FAKE/no-token ]] || exit 22",
+      `    printf '{"access_token":"${CLEANUP_TOKEN}","expires_in":3599,"token_type":"Bearer"}' ;;`,
+      "  https://compute.googleapis.com/compute/v1/projects/*/zones/*/instances/*)",
+      "    resource=${url#https://compute.googleapis.com/compute/v1/}",
+      "    answer=$(cat \"$FAKE/instances/${url##*/}\" 2>/dev/null) || { echo \"no answer planned for $url\" >&2; exit 6; }",
+      // Compute Engine answers 401 without the metadata server's token.
+      `    [[ $headers == *'Authorization: Bearer ${CLEANUP_TOKEN}'* ]] || answer=401`,
+      "    if [[ $answer == timeout ]]; then echo 'curl: (28) Operation timed out' >&2; exit 28; fi",
+      // An answer cut short after its status line: curl fails (18), though it printed the status.
+      "    if [[ $answer == 404-cut ]]; then printf '{ \"error\": { \"code\": 404, \"message\": \"The resource %s was n' \"'$resource'\"; w=${write/'%{http_code}'/404}; printf '%b' \"$w\"; exit 18; fi",
+      "    case $answer in",
+      "      200) body='{\"kind\": \"compute#instance\", \"status\": \"TERMINATED\"}' ;;",
+      "      404) body=$(printf '{ \"error\": { \"code\": 404, \"message\": \"The resource %s was not found\", \"errors\": [ { \"reason\": \"notFound\" } ] } }' \"'$resource'\") ;;",
+      "      404-zone) answer=404 body=$(printf '{ \"error\": { \"code\": 404, \"message\": \"The resource %s was not found\" } }' \"'${resource%%/instances/*}'\") ;;",
+      "      *) body=$(printf '{ \"error\": { \"code\": %s } }' \"$answer\") ;;",
+      "    esac",
+      "    printf '%s' \"$body\"",
+      "    w=${write/'%{http_code}'/$answer}; printf '%b' \"$w\" ;;",
+      "  *) echo \"unexpected URL $url\" >&2; exit 6 ;;",
+      "esac",
+      "",
+    ].join("\n"),
+  );
+  chmodSync(path.join(bin, "curl"), 0o755);
+  return () => {
+    const before = node.calls().length;
+    const result = spawnSync("bash", [helperFile], {
+      encoding: "utf8",
+      env: { PATH: `${bin}:${path.join(node.dir, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`, FAKE: node.fake },
+    });
+    const calls = node.calls().slice(before);
+    return {
+      status: result.status,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      gets: calls.filter((c) => c.startsWith("k3s kubectl get")),
+      deletes: calls.filter((c) => c.startsWith("k3s kubectl delete")),
+      compute: calls.filter((c) => c.startsWith("curl https://compute.googleapis.com/")).map((c) => c.slice("curl ".length)),
+      tokens: calls.filter((c) => c.includes("/service-accounts/default/token")).length,
+    };
+  };
+}
 
 describe("startup scripts", () => {
   it("render from the templates and pass shellcheck (every server and the agent template, both stacks)", () => {
@@ -251,10 +356,11 @@ describe("startup scripts", () => {
     expect(agent.run(agentScript(dev)).status).toBe(0);
     expect(agent.file("etc/systemd/system/k3s-agent.service")).not.toContain("titanium-metadata-rules");
 
-    // A boot whose secrets cannot be read (IAM not yet applied, Secret Manager away) stops, but not before the rules are in place.
+    // A boot whose secrets cannot be read (IAM not yet applied, Secret Manager away) waits for them (a server
+    // retries without limit; bounded here to end the test), but not before the rules are in place.
     const early = new FakeNode({ k3sVersion: VERSION, secrets: {}, dataDisk: DATA_DISK_DEVICE });
     nodes.push(early);
-    const failed = early.run(script);
+    const failed = early.run(script, { TITANIUM_SERVER_RETRY_ATTEMPTS: "3" });
     expect(failed.status).not.toBe(0);
     expect(failed.stderr).toContain("read secret titanium-prod-k3s-ca-bundle: gave up after 3 attempts");
     expect(early.ipRules()).toEqual(rules);
@@ -500,93 +606,65 @@ describe("startup scripts", () => {
     expect(second.status, second.stderr).toBe(0);
     expect(second.calls.filter((c) => /systemctl (start|restart|daemon-reload)/.test(c))).toEqual([]);
 
-    // The helper runs K3s' kubectl (the binary the script installed, here a stub that serves $FAKE/nodes).
-    writeFileSync(
-      path.join(node.root, "usr/local/bin/k3s"),
-      [
-        "#!/usr/bin/env bash",
-        'echo "k3s $*" >>"$FAKE/calls.log"',
-        'case "$1 $2 $3" in',
-        '  "kubectl get nodes")',
-        '    if [[ -f $FAKE/api-down ]]; then',
-        "      echo 'E1207 10:04:40.767660 memcache.go:265] \"Unhandled Error\" err=\"couldn'\"'\"'t get current server API group list\"' >&2",
-        "      echo 'The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?' >&2",
-        "      exit 1",
-        "    fi",
-        '    cat "$FAKE/nodes" ;;',
-        '  "kubectl delete node")',
-        '    if [[ -f $FAKE/delete-forbidden ]]; then echo "Error from server (Forbidden): nodes \\"$4\\" is forbidden" >&2; exit 1; fi',
-        '    # Deleted already (by another server): --ignore-not-found says nothing.',
-        '    [[ -f $FAKE/deleted/$4 ]] && exit 0',
-        '    mkdir -p "$FAKE/deleted" && touch "$FAKE/deleted/$4" && echo "node \\"$4\\" deleted" ;;',
-        "  *) exit 2 ;;",
-        "esac",
-        "",
-      ].join("\n"),
-    );
-    const cleanup = () => {
-      const before = node.calls().length;
-      const result = spawnSync("bash", [helperFile], {
-        encoding: "utf8",
-        env: { PATH: `${path.join(node.dir, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`, FAKE: node.fake },
-      });
-      const calls = node.calls().slice(before);
-      return { status: result.status, stdout: result.stdout, stderr: result.stderr, gets: calls.filter((c) => c.startsWith("k3s kubectl get")), deletes: calls.filter((c) => c.startsWith("k3s kubectl delete")) };
-    };
-    const deleteCall = (name: string) => `k3s kubectl delete node ${name} --ignore-not-found --wait=false --request-timeout=20s`;
-    // What `kubectl get nodes --no-headers -o custom-columns=...` prints: name, pool label and Ready status ("<none>": missing).
+    const cleanup = cleanupHelper(node);
+    // What `kubectl get nodes --no-headers -o custom-columns=...` prints: name, pool label, Ready status and its last
+    // transition ("<none>": missing). Every NotReady node here turned so a minute ago: Compute Engine is not asked yet.
+    const recent = agoIso(60);
     writeFileSync(
       path.join(node.fake, "nodes"),
-      [
-        ["titanium-prod-server-0", "servers", "True"],
+      nodeTable([
+        ["titanium-prod-server-0", "servers", "True", agoIso(3600)],
         // A NotReady server: an operator's matter (bootstrap runbook), whatever its name.
-        ["titanium-prod-server-1", "servers", "Unknown"],
-        ["titanium-prod-server-0badcafe", "servers", "False"],
+        ["titanium-prod-server-1", "servers", "Unknown", recent],
+        ["titanium-prod-server-0badcafe", "servers", "False", recent],
         // Servers are never touched, even a pair that looks like an agent and its twin.
-        ["titanium-prod-cp-11111111", "servers", "Unknown"],
-        ["titanium-prod-cp-22222222", "servers", "True"],
+        ["titanium-prod-cp-11111111", "servers", "Unknown", recent],
+        ["titanium-prod-cp-22222222", "servers", "True", agoIso(3600)],
         // Recreated by the group: the old object goes, the Ready twin stays.
-        ["titanium-prod-agent-a1b2-a3c61eb3", "agents", "False"],
-        ["titanium-prod-agent-a1b2-0f0f0f0f", "agents", "True"],
+        ["titanium-prod-agent-a1b2-a3c61eb3", "agents", "False", recent],
+        ["titanium-prod-agent-a1b2-0f0f0f0f", "agents", "True", agoIso(3600)],
         // Two stale generations of one instance (the second unknown since its VM vanished), one Ready twin.
-        ["titanium-prod-agent-c3d4-11111111", "agents", "Unknown"],
-        ["titanium-prod-agent-c3d4-22222222", "agents", "False"],
-        ["titanium-prod-agent-c3d4-33333333", "agents", "True"],
+        ["titanium-prod-agent-c3d4-11111111", "agents", "Unknown", recent],
+        ["titanium-prod-agent-c3d4-22222222", "agents", "False", recent],
+        ["titanium-prod-agent-c3d4-33333333", "agents", "True", agoIso(3600)],
         // The replacement not Ready yet (or a scale-in, a VM rebooting): no Ready twin, nothing proven.
-        ["titanium-prod-agent-e5f6-44444444", "agents", "False"],
-        ["titanium-prod-agent-e5f6-55555555", "agents", "Unknown"],
+        ["titanium-prod-agent-e5f6-44444444", "agents", "False", recent],
+        ["titanium-prod-agent-e5f6-55555555", "agents", "Unknown", recent],
         // Ready nodes stay, alone or beside a Ready node of the same instance name.
-        ["titanium-prod-agent-g7h8-66666666", "agents", "True"],
-        ["titanium-prod-agent-u3v4-12121212", "agents", "True"],
-        ["titanium-prod-agent-u3v4-34343434", "agents", "True"],
+        ["titanium-prod-agent-g7h8-66666666", "agents", "True", agoIso(3600)],
+        ["titanium-prod-agent-u3v4-12121212", "agents", "True", agoIso(3600)],
+        ["titanium-prod-agent-u3v4-34343434", "agents", "True", agoIso(3600)],
         // Not `<base>-<8 hex>` (7 digits), or another base (a prefix of it): no twin.
-        ["titanium-prod-agent-m3n4-1234567", "agents", "False"],
-        ["titanium-prod-agent-m3n4-89abcdef", "agents", "True"],
-        ["titanium-prod-agent-p5q6-aaaaaaaa", "agents", "False"],
-        ["titanium-prod-agent-p5q-bbbbbbbb", "agents", "True"],
+        ["titanium-prod-agent-m3n4-1234567", "agents", "False", recent],
+        ["titanium-prod-agent-m3n4-89abcdef", "agents", "True", agoIso(3600)],
+        ["titanium-prod-agent-p5q6-aaaaaaaa", "agents", "False", recent],
+        ["titanium-prod-agent-p5q-bbbbbbbb", "agents", "True", agoIso(3600)],
         // Without the pool label: not known as an agent.
-        ["titanium-prod-agent-w5x6-77777777", "<none>", "False"],
-        ["titanium-prod-agent-w5x6-88888888", "agents", "True"],
+        ["titanium-prod-agent-w5x6-77777777", "<none>", "False", recent],
+        ["titanium-prod-agent-w5x6-88888888", "agents", "True", agoIso(3600)],
         // No Ready condition at all is not "True" either.
         ["titanium-prod-agent-s1t2-99999999", "agents", "<none>"],
-        ["titanium-prod-agent-s1t2-aaaabbbb", "agents", "True"],
-      ]
-        .map(([name, pool, ready]) => `${name!.padEnd(36)} ${pool!.padEnd(9)} ${ready}\n`)
-        .join(""),
+        ["titanium-prod-agent-s1t2-aaaabbbb", "agents", "True", agoIso(3600)],
+      ]),
     );
     const run = cleanup();
     expect(run.status, run.stderr).toBe(0);
     // kubectl prints the columns the helper reads, in that order, with no jq.
-    expect(run.gets).toEqual([
-      'k3s kubectl get nodes --request-timeout=20s --no-headers -o custom-columns=NAME:.metadata.name,POOL:.metadata.labels.titanium\\.io/pool,READY:.status.conditions[?(@.type=="Ready")].status',
-    ]);
+    expect(run.gets).toEqual([NODE_LIST_CALL]);
     expect(run.deletes).toEqual(
       ["titanium-prod-agent-a1b2-a3c61eb3", "titanium-prod-agent-c3d4-11111111", "titanium-prod-agent-c3d4-22222222", "titanium-prod-agent-s1t2-99999999"].map(deleteCall),
     );
     // The journal names both nodes.
     expect(run.stdout).toContain("deleted node titanium-prod-agent-a1b2-a3c61eb3: not Ready, superseded by titanium-prod-agent-a1b2-0f0f0f0f (Ready)");
     expect(run.stdout).toContain("deleted node titanium-prod-agent-c3d4-22222222: not Ready, superseded by titanium-prod-agent-c3d4-33333333 (Ready)");
-    expect(run.stdout.trim().split("\n")).toHaveLength(4);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines.filter((l) => !l.startsWith("keeping "))).toHaveLength(4);
+    // NotReady for a minute without a Ready twin: kept, Compute Engine not asked (that waits five minutes).
+    expect(lines.filter((l) => l.startsWith("keeping ")).map((l) => l.split(":")[0])).toEqual(
+      ["titanium-prod-agent-e5f6-44444444", "titanium-prod-agent-e5f6-55555555", "titanium-prod-agent-p5q6-aaaaaaaa"].map((n) => `keeping node ${n}`),
+    );
+    expect(run.compute).toEqual([]);
+    expect(run.tokens).toBe(0);
 
     // Another server's run that listed the nodes before this one deleted them: nothing left to delete, no failure.
     const late = cleanup();
@@ -632,6 +710,162 @@ describe("startup scripts", () => {
     expect(agentRun.calls.filter((c) => c.includes("node-cleanup"))).toEqual([]);
     expect(agent.exists(`etc/systemd/system/${timer}`)).toBe(false);
     expect(agent.exists("usr/local/sbin/titanium-k3s-node-cleanup")).toBe(false);
+  });
+
+  it("deletes from the servers the Node object of an agent whose VM Compute Engine no longer has, after five minutes NotReady, and keeps it on any other answer", () => {
+    // The group replaces agents under new instance names (SUBSTITUTE: a new template) and deletes them at a scale-in: no twin ever.
+    const script = serverScript(prod, 0);
+    // Compute Engine is asked in the project and the zone of the agents' (zonal) group: values of the script, not secrets.
+    const group = one(prod, "gcp:compute/instanceGroupManager:InstanceGroupManager", "titanium-prod-agent-group");
+    expect(group.inputs.zone).toBe("us-central1-a");
+    expect(valueLine(script, "PROJECT")).toBe("readonly PROJECT='titanium-prod-4821'");
+    expect(valueLine(script, "AGENT_ZONE")).toBe(`readonly AGENT_ZONE='${String(group.inputs.zone)}'`);
+    for (const i of [1, 2]) expect(valueLine(serverScript(prod, i), "AGENT_ZONE")).toBe(valueLine(script, "AGENT_ZONE"));
+    expect(valueLine(serverScript(dev, 0), "PROJECT")).toBe("readonly PROJECT='titanium-dev-4821'");
+    expect(valueLine(serverScript(dev, 0), "AGENT_ZONE")).toBe(
+      `readonly AGENT_ZONE='${String(one(dev, "gcp:compute/instanceGroupManager:InstanceGroupManager", "titanium-dev-agent-group").inputs.zone)}'`,
+    );
+    expect(valueLine(agentScript(prod), "AGENT_ZONE")).toBeUndefined();
+
+    const node = fakeNode(prod, { dataDisk: true });
+    const boot = node.run(script);
+    expect(boot.status, boot.stderr).toBe(0);
+    const cleanup = cleanupHelper(node);
+    const agent = (id: string) => `titanium-prod-agent-${id}`;
+    const answers: Record<string, string> = {
+      g0n3: "404",
+      r3c3: "404",
+      st0p: "200",
+      d3ny: "403",
+      f41l: "500",
+      sl0w: "timeout",
+      z0n3: "404-zone",
+      cu7x: "404-cut",
+    };
+    mkdirSync(path.join(node.fake, "instances"), { recursive: true });
+    for (const [id, answer] of Object.entries(answers)) writeFileSync(path.join(node.fake, "instances", agent(id)), answer);
+    writeFileSync(
+      path.join(node.fake, "nodes"),
+      nodeTable([
+        // Replaced under a new name six minutes ago: Compute Engine has no such VM. Deleted.
+        [`${agent("g0n3")}-1a2b3c4d`, "agents", "Unknown", agoIso(360)],
+        // Gone too, but NotReady for four minutes only: kept, Compute Engine not even asked yet.
+        [`${agent("r3c3")}-2b3c4d5e`, "agents", "False", agoIso(240)],
+        // The VM exists (stopped, rebooting): kept however long.
+        [`${agent("st0p")}-3c4d5e6f`, "agents", "False", agoIso(7200)],
+        // Compute Engine cannot tell: kept, with the reason.
+        [`${agent("d3ny")}-4d5e6f70`, "agents", "Unknown", agoIso(900)],
+        [`${agent("f41l")}-5e6f7081`, "agents", "Unknown", agoIso(900)],
+        [`${agent("sl0w")}-6f708192`, "agents", "Unknown", agoIso(900)],
+        // A 404 that is not about the instance (a zone or project Compute Engine does not know) proves nothing.
+        [`${agent("z0n3")}-708192a3`, "agents", "Unknown", agoIso(900)],
+        // An answer cut short is no answer, whatever its status line said.
+        [`${agent("cu7x")}-c5d6e7f8`, "agents", "Unknown", agoIso(900)],
+        // No transition time to measure: kept.
+        [`${agent("n0t1")}-8192a3b4`, "agents", "<none>"],
+        // The twin rule still acts first, with no wait and no question to Compute Engine.
+        [`${agent("a1b2")}-a3c61eb3`, "agents", "False", agoIso(30)],
+        [`${agent("a1b2")}-0f0f0f0f`, "agents", "True", agoIso(3600)],
+        // Ready agents and servers, however long ago their condition changed: never asked about, never touched.
+        [`${agent("k1k1")}-92a3b4c5`, "agents", "True", agoIso(86400)],
+        ["titanium-prod-server-2", "servers", "Unknown", agoIso(86400)],
+        ["titanium-prod-cp-a3b4c5d6", "servers", "Unknown", agoIso(86400)],
+        // Not an agent by its label: not touched.
+        [`${agent("w5x6")}-b4c5d6e7`, "<none>", "Unknown", agoIso(86400)],
+      ]),
+    );
+    const run = cleanup();
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.deletes).toEqual([`${agent("g0n3")}-1a2b3c4d`, `${agent("a1b2")}-a3c61eb3`].map(deleteCall));
+    // instances.get of each candidate's instance (its node name without "-<8 hex>") in the agents' zone, one token for the run.
+    expect(run.tokens).toBe(1);
+    expect(run.compute).toEqual(
+      ["g0n3", "st0p", "d3ny", "f41l", "sl0w", "z0n3", "cu7x"].map((id) => `https://compute.googleapis.com/compute/v1/projects/titanium-prod-4821/zones/us-central1-a/instances/${agent(id)}`),
+    );
+    const said = (name: string) => run.stdout.split("\n").find((l) => l.includes(`node ${name}:`));
+    expect(said(`${agent("g0n3")}-1a2b3c4d`)).toMatch(
+      new RegExp(`^deleted node ${agent("g0n3")}-1a2b3c4d: not Ready for 3[56]\\ds, and Compute Engine has no instance ${agent("g0n3")} in us-central1-a \\(HTTP 404\\): the VM is gone$`),
+    );
+    expect(said(`${agent("r3c3")}-2b3c4d5e`)).toMatch(/^keeping node \S+: not Ready for 2[45]\ds, under 300s: asking Compute Engine whether its VM exists after that$/);
+    expect(said(`${agent("st0p")}-3c4d5e6f`)).toContain(`but Compute Engine has instance ${agent("st0p")} in us-central1-a (HTTP 200: the VM exists, stopped or rebooting)`);
+    expect(said(`${agent("d3ny")}-4d5e6f70`)).toContain(`Compute Engine refused to say whether instance ${agent("d3ny")} exists (HTTP 403: the servers' account needs compute.instances.get`);
+    expect(said(`${agent("f41l")}-5e6f7081`)).toContain(`Compute Engine answered HTTP 500 about instance ${agent("f41l")}: trying again at the next run`);
+    expect(said(`${agent("sl0w")}-6f708192`)).toContain(`Compute Engine did not answer about instance ${agent("sl0w")} (curl exit 28): trying again at the next run`);
+    expect(said(`${agent("z0n3")}-708192a3`)).toContain("Compute Engine answered HTTP 404, but not about instance");
+    expect(said(`${agent("cu7x")}-c5d6e7f8`)).toContain(`Compute Engine did not answer about instance ${agent("cu7x")} (curl exit 18): trying again at the next run`);
+    expect(said(`${agent("n0t1")}-8192a3b4`)).toContain("its Ready condition has no transition time (<none>)");
+    expect(said(`${agent("a1b2")}-a3c61eb3`)).toContain(`superseded by ${agent("a1b2")}-0f0f0f0f (Ready)`);
+    for (const untouched of [`${agent("k1k1")}-92a3b4c5`, "titanium-prod-server-2", "titanium-prod-cp-a3b4c5d6", `${agent("w5x6")}-b4c5d6e7`]) {
+      expect(run.stdout).not.toContain(untouched);
+    }
+    // The token went to Compute Engine in a header file (the stub answers 401 without it), never on a command line.
+    const argv = readFileSync(path.join(node.fake, "curl-argv.log"), "utf8");
+    expect(argv).toContain("-H @/dev/fd/");
+    expect(argv).not.toContain("cleanup-token");
+    expect(run.stdout + run.stderr).not.toContain("cleanup-token");
+    // Without the servers' permission Compute Engine would answer 403 for every instance: nothing deleted then (above).
+
+    // No token from the metadata server: nothing deleted by the second rule, nothing asked, the reason said.
+    rmSync(path.join(node.fake, "deleted"), { recursive: true });
+    writeFileSync(path.join(node.fake, "no-token"), "");
+    const tokenless = cleanup();
+    expect(tokenless.status, tokenless.stderr).toBe(0);
+    expect(tokenless.deletes).toEqual([deleteCall(`${agent("a1b2")}-a3c61eb3`)]);
+    expect(tokenless.compute).toEqual([]);
+    expect(tokenless.stdout).toContain(`keeping node ${agent("g0n3")}-1a2b3c4d: not Ready for`);
+    expect(tokenless.stdout).toContain("but no access token from the metadata server to ask Compute Engine: trying again at the next run");
+  });
+
+  it("retries a server's secret reads and K3s download until they answer (nothing replaces a server); an agent gives up (its group replaces it)", () => {
+    // An outage longer than the bounded retries (3 here, 60 on a VM): the release and the secrets come back after 35 and 70 sleeps.
+    const outage = (node: FakeNode, what: { release?: number; secrets?: number }) => {
+      const held = path.join(node.fake, "held");
+      mkdirSync(path.join(held, "secrets"), { recursive: true });
+      if (what.release) rmSync(path.join(node.fake, "release", "k3s"));
+      if (what.secrets) for (const id of readdirSync(path.join(node.fake, "secrets"))) renameSync(path.join(node.fake, "secrets", id), path.join(held, "secrets", id));
+      writeFileSync(
+        path.join(node.dir, "bin", "sleep"),
+        [
+          "#!/usr/bin/env bash",
+          'n=$(($(cat "$FAKE/sleeps" 2>/dev/null || echo 0) + 1))',
+          'echo "$n" >"$FAKE/sleeps"',
+          ...(what.release ? [`((n == ${what.release})) && cp "$FAKE/release-k3s" "$FAKE/release/k3s"`] : []),
+          ...(what.secrets ? [`((n == ${what.secrets})) && mv "$FAKE/held/secrets/"* "$FAKE/secrets/"`] : []),
+          "exit 0",
+          "",
+        ].join("\n"),
+      );
+    };
+    const server = fakeNode(prod, { dataDisk: true });
+    copyFileSync(path.join(server.fake, "release", "k3s"), path.join(server.fake, "release-k3s"));
+    outage(server, { release: 35, secrets: 70 });
+    const patient = server.run(serverScript(prod, 0));
+    expect(patient.status, patient.stderr).toBe(0);
+    expect(patient.stderr).toContain("download k3s: not yet (attempt 31), retrying every 0s until it answers");
+    expect(patient.stderr).toContain("read secret titanium-prod-k3s-ca-bundle: not yet (attempt 31), retrying every 0s until it answers");
+    expect(patient.stderr).not.toContain("gave up");
+    expect(server.file("usr/local/bin/k3s")).toContain(VERSION);
+    expect(server.file("etc/rancher/k3s/token").trim()).toBe(secretPayloads(prod)["titanium-prod-k3s-server-token"]);
+    expect(patient.calls).toContain("systemctl start --no-block k3s.service");
+    // The data disk keeps the bound: attached with the VM, one still missing will not come by waiting.
+    const diskless = fakeNode(prod);
+    const noDisk = diskless.run(serverScript(prod, 0));
+    expect(noDisk.status).not.toBe(0);
+    expect(noDisk.stderr).toContain(`data disk ${DATA_DISK_DEVICE} attached: gave up after 3 attempts`);
+    // Only the servers' script says so: the agents' (their instance template) is left as it was.
+    expect(serverScript(prod, 0)).toContain('RETRY_ATTEMPTS="${TITANIUM_SERVER_RETRY_ATTEMPTS:-0}"');
+    expect(agentScript(prod)).not.toContain("TITANIUM_SERVER_RETRY_ATTEMPTS");
+
+    // An agent keeps the bounded retry: it stops, and autohealing replaces the VM that never turned healthy.
+    for (const what of [{ release: 35 }, { secrets: 35 }]) {
+      const agentNode = fakeNode(dev);
+      copyFileSync(path.join(agentNode.fake, "release", "k3s"), path.join(agentNode.fake, "release-k3s"));
+      outage(agentNode, what);
+      const stopped = agentNode.run(agentScript(dev));
+      expect(stopped.status).not.toBe(0);
+      expect(stopped.stderr).toContain(what.release ? "download k3s: gave up after 3 attempts" : "read secret titanium-dev-k3s-agent-token: gave up after 3 attempts");
+      expect(stopped.calls.filter((c) => c.startsWith("systemctl start"))).toEqual([]);
+    }
   });
 
   it("restarts a unit systemd started at boot that is not ready yet, when the boot changed its configuration", () => {

@@ -82,6 +82,14 @@ export interface ServerValues extends CommonValues {
   caBundleSecret: string;
 }
 
+/** Where a server's node cleanup asks Compute Engine whether an agent's VM exists (scripts/k3s-server.sh). */
+export interface NodeCleanupValues {
+  /** GCP project of the agents' VMs. */
+  project: string;
+  /** Zone of the agents' (zonal) managed instance group: the only zone their VMs live in. */
+  agentZone: string;
+}
+
 export type AgentValues = CommonValues;
 
 /** The K3s configuration of a server (/etc/rancher/k3s/config.yaml). Contains no secret. */
@@ -176,7 +184,7 @@ function assemble(role: "server" | "agent", values: Record<string, Scalar>, docu
   return [header(role, values, documents), body("k3s-common.sh"), body(`k3s-${role}.sh`), 'main "$@"', ""].join("\n");
 }
 
-export function renderServerScript(v: ServerValues): string {
+export function renderServerScript(v: ServerValues & NodeCleanupValues): string {
   if (!v.serverIps.includes(v.nodeIp)) throw new Error(`server ${v.serverIndex}: nodeIp ${v.nodeIp} is not among serverIps`);
   return assemble(
     "server",
@@ -196,6 +204,9 @@ export function renderServerScript(v: ServerValues): string {
       AUTHENTICATION_CONFIG_FILE,
       // The servers' node cleanup tells the agents' Node objects by this label (scripts/k3s-server.sh).
       NODE_POOL_LABEL,
+      // Where the node cleanup looks for an agent's VM (instances.get, scripts/k3s-server.sh): names, not secrets.
+      PROJECT: v.project,
+      AGENT_ZONE: v.agentZone,
     },
     { K3S_CONFIG: serverConfig(v), AUTHENTICATION_CONFIG: authenticationConfig(v.k3sVersion) },
   );

@@ -4,6 +4,7 @@ import { ofType, one, type ProgramRun, type RecordedResource, configuredRun, run
 import { ipv4Range } from "./ipv4";
 import { HEALTH_CHECK_RANGES, IAP_TCP_FORWARDING_RANGE, NLB_HEALTH_CHECK_RANGES } from "./firewall";
 import { APP_SECRET_NAMES, PD_CSI_DRIVER_NAME } from "./names";
+import { NODE_CLEANUP_PERMISSIONS, NodeCleanupIam } from "./node-cleanup-iam";
 import { PD_CSI_DRIVER_PERMISSIONS, PdCsiDriverIam } from "./pd-csi-iam";
 
 let dev: ProgramRun;
@@ -239,16 +240,19 @@ describe("load balancers", () => {
 });
 
 describe("identities and secrets", () => {
-  it("gives servers and agents their own service accounts with only logging and monitoring roles on the project (and the agents the PD CSI driver's disk role)", () => {
+  it("gives servers and agents their own service accounts with only logging and monitoring roles on the project (and the agents the PD CSI driver's disk role, the servers the node cleanup's instances.get)", () => {
     for (const run of stacks()) {
       const accounts = ofType(run, "gcp:serviceaccount/account:Account").map((a) => a.inputs.accountId).sort();
       expect(accounts).toEqual([`titanium-${run.stack}-agent`, `titanium-${run.stack}-server`]);
       const roles = ofType(run, "gcp:projects/iAMMember:IAMMember").map((m) => `${m.inputs.member} ${m.inputs.role}`).sort();
       const member = (role: string) => `serviceAccount:titanium-${run.stack}-${role}@titanium-${run.stack}-4821.iam.gserviceaccount.com`;
-      expect(roles).toEqual([
-        `${member("agent")} projects/titanium-${run.stack}-4821/roles/titanium_${run.stack}_pd_csi_driver`,
-        ...["agent", "server"].flatMap((role) => ["roles/logging.logWriter", "roles/monitoring.metricWriter"].map((r) => `${member(role)} ${r}`)),
-      ]);
+      expect(roles).toEqual(
+        [
+          `${member("agent")} projects/titanium-${run.stack}-4821/roles/titanium_${run.stack}_pd_csi_driver`,
+          `${member("server")} projects/titanium-${run.stack}-4821/roles/titanium_${run.stack}_node_cleanup`,
+          ...["agent", "server"].flatMap((role) => ["roles/logging.logWriter", "roles/monitoring.metricWriter"].map((r) => `${member(role)} ${r}`)),
+        ].sort(),
+      );
     }
   });
 
@@ -449,6 +453,37 @@ describe.each(["dev", "prod"])("PD CSI driver IAM (%s)", (stack) => {
       expect(input(sc).parameters["replication-type"]).toBe("none");
       expect(Object.keys(input(sc).parameters).sort()).toEqual(["replication-type", "type"]);
     }
+  });
+});
+
+// ── The servers' node cleanup (ADR 0013): whether an agent's VM exists, nothing else ──
+describe.each(["dev", "prod"])("node cleanup IAM (%s)", (stack) => {
+  const run = () => (stack === "dev" ? dev : prod);
+  const project = `titanium-${stack}-4821`;
+
+  it("is a custom role with instances.get alone, granted on the project to the servers' account only", () => {
+    const role = one(run(), "gcp:projects/iAMCustomRole:IAMCustomRole", `titanium-${stack}-node-cleanup-role`);
+    expect(input(role)).toMatchObject({ project, roleId: `titanium_${stack}_node_cleanup`, stage: "GA" });
+    expect(input(role).permissions).toEqual(["compute.instances.get"]);
+    expect([...NODE_CLEANUP_PERMISSIONS]).toEqual(["compute.instances.get"]);
+    const roleName = `projects/${project}/roles/titanium_${stack}_node_cleanup`;
+    const holders = ofType(run(), "gcp:projects/iAMMember:IAMMember").filter((m) => m.inputs.role === roleName);
+    expect(holders.map((m) => ({ project: m.inputs.project, member: m.inputs.member }))).toEqual([
+      { project, member: `serviceAccount:titanium-${stack}-server@${project}.iam.gserviceaccount.com` },
+    ]);
+    // The grant waits for the role it names.
+    expect(holders[0]!.dependsOn).toContain(role.urn);
+    // Two custom roles in all: the PD CSI driver's (agents) and this one (servers).
+    expect(ofType(run(), "gcp:projects/iAMCustomRole:IAMCustomRole").map((r) => input(r).roleId).sort()).toEqual([`titanium_${stack}_node_cleanup`, `titanium_${stack}_pd_csi_driver`]);
+  });
+});
+
+describe("NodeCleanupIam", () => {
+  it("refuses a role id Google would reject, naming it", async () => {
+    await pulumi.runtime.setMocks({ newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "titanium", "dev");
+    expect(() => new NodeCleanupIam("bad", { project: "p", roleId: "titanium-dev-cleanup", account: { member: "m" } })).toThrow(
+      'NodeCleanupIam bad: roleId "titanium-dev-cleanup" must be 3-64 characters of a-z, A-Z, 0-9, "_" and "."',
+    );
   });
 });
 

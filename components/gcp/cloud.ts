@@ -5,6 +5,7 @@ import type { AppSecretName } from "./names";
 import { BackupBucket } from "./backup-bucket";
 import { Firewall, nodeTags, type NodeTags } from "./firewall";
 import { Network } from "./network";
+import { NodeCleanupIam } from "./node-cleanup-iam";
 import { NodeIdentity } from "./node-identity";
 import { PdCsiDriverIam } from "./pd-csi-iam";
 
@@ -35,7 +36,7 @@ export interface CloudArgs {
 /**
  * The cloud layer: everything the cluster stands on that does not depend on its VMs. The VPC with
  * Cloud NAT, the firewall, the nodes' service accounts (and the disk permissions of the agents' for
- * the PD CSI driver), the application secrets in Secret Manager,
+ * the PD CSI driver, the servers' instances.get for their node cleanup), the application secrets in Secret Manager,
  * the backup bucket, and the reserved addresses (the public ingress IP, the K3s API's public and
  * internal IPs) that the cluster's certificates and kubeconfig name before any VM exists.
  */
@@ -88,6 +89,12 @@ export class Cloud extends pulumi.ComponentResource {
     new PdCsiDriverIam(
       `${name}-pd-csi`,
       { project: args.project, roleId: `${args.prefix.replace(/-/g, "_")}_pd_csi_driver`, account: this.identity.agent },
+      child,
+    );
+    // The servers' node cleanup deletes a NotReady agent's Node once Compute Engine says its VM is gone (ADR 0013).
+    new NodeCleanupIam(
+      `${name}-node-cleanup`,
+      { project: args.project, roleId: `${args.prefix.replace(/-/g, "_")}_node_cleanup`, account: this.identity.server },
       child,
     );
 

@@ -4,6 +4,7 @@
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { checkRoleId, customRoleGrant } from "./custom-role";
 
 /**
  * What the controller calls for zonal disks that are retained (the only StorageClass Titanium
@@ -61,29 +62,16 @@ export class PdCsiDriverIam extends pulumi.ComponentResource {
 
   constructor(name: string, args: PdCsiDriverIamArgs, opts?: pulumi.ComponentResourceOptions) {
     super("titanium:gcp:PdCsiDriverIam", name, {}, opts);
-    if (!/^[a-zA-Z0-9_.]{3,64}$/.test(args.roleId)) {
-      throw new Error(`PdCsiDriverIam ${name}: roleId "${args.roleId}" must be 3-64 characters of a-z, A-Z, 0-9, "_" and "."`);
-    }
+    checkRoleId(`PdCsiDriverIam ${name}`, args.roleId);
     const child = { parent: this };
-    const role = new gcp.projects.IAMCustomRole(
-      `${name}-role`,
-      {
-        project: args.project,
-        roleId: args.roleId,
-        title: "Titanium GCE PD CSI driver",
-        description: "Create, resize, attach and detach the cluster's zonal Persistent Disks (never delete): ADR 0022",
-        permissions: [...PD_CSI_DRIVER_PERMISSIONS],
-        stage: "GA",
-      },
-      child,
-    );
-    // The role's name as a plain value (what the provider returns), known in a preview so that the IAM policy
-    // judges the grant then too; the grant waits for the role through dependsOn.
-    new gcp.projects.IAMMember(
-      `${name}-disks`,
-      { project: args.project, role: `projects/${args.project}/roles/${args.roleId}`, member: args.account.member },
-      { ...child, dependsOn: [role] },
-    );
+    const role = customRoleGrant(this, name, "disks", {
+      project: args.project,
+      roleId: args.roleId,
+      title: "Titanium GCE PD CSI driver",
+      description: "Create, resize, attach and detach the cluster's zonal Persistent Disks (never delete): ADR 0022",
+      permissions: PD_CSI_DRIVER_PERMISSIONS,
+      member: args.account.member,
+    });
     new gcp.serviceaccount.IAMMember(
       `${name}-act-as-self`,
       { serviceAccountId: args.account.name, role: "roles/iam.serviceAccountUser", member: args.account.member },

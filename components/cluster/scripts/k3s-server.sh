@@ -9,6 +9,16 @@ TLS_DIR="$K3S_DATA_DIR/server/tls"
 JOIN_FILE="$K3S_CONFIG_DIR/config.yaml.d/10-join.yaml"
 # How long a joining server waits for a live peer (0: until one answers; the tests bound it).
 PEER_WAIT_ATTEMPTS="${TITANIUM_PEER_WAIT_ATTEMPTS:-0}"
+# A server is no group's member: nothing replaces one whose first boot gave up (an agent that never turns
+# healthy is replaced by its group's autohealing, and keeps k3s-common.sh's bounded `retry`). So on a server,
+# `retry`, which the secret reads and the K3s download use (read_secret, install_k3s), tries until they
+# answer, as the wait for a peer does, logging every 30th attempt (0: no limit; the tests bound it): a
+# Secret Manager or GitHub outage, or IAM grants slow to apply, only delay the bootstrap. The data disk keeps
+# the bound (DATA_DISK_WAIT_ATTEMPTS): it is attached with the VM, and one missing for ten minutes will not
+# come by waiting. Set here rather than in k3s-common.sh, so the agents' script (their instance template,
+# whose every change replaces every agent) stays as it is.
+DATA_DISK_WAIT_ATTEMPTS=$RETRY_ATTEMPTS
+RETRY_ATTEMPTS="${TITANIUM_SERVER_RETRY_ATTEMPTS:-0}"
 
 mount_data_disk() {
   if [[ -z $DATA_DISK_DEVICE ]]; then
@@ -16,7 +26,7 @@ mount_data_disk() {
     return 0
   fi
   local device="$ROOT$DATA_DISK_DEVICE" uuid
-  retry "data disk $DATA_DISK_DEVICE attached" test -e "$device"
+  retry_up_to "$DATA_DISK_WAIT_ATTEMPTS" "data disk $DATA_DISK_DEVICE attached" test -e "$device"
   # Format only a disk that is provably empty: blkid's low-level probe finds no signature (exit 2,
   # which it also answers when it cannot read the device) AND its first MiB reads back as zeros (cmp
   # exits 0; a read error or a short device is 2 or 1). Anything else stops the boot: formatting on
@@ -221,16 +231,33 @@ write_authentication_config() {
 # managed instance group recreates (autohealing, a Spot preemption) keeps its instance name but gets a new
 # boot disk, so a new node id (agents run `with-node-id`): it registers as a new Node `<instance>-<8 hex>`,
 # and the old object stays NotReady for good, with a StatefulSet's pod (postgres-0) stuck on it until
-# someone deletes it. A timer on every server deletes such a Node once it is provably superseded:
-#   - it is an agent (label NODE_POOL_LABEL=agents; servers keep their names, no node id) whose Ready
-#     condition is not "True" (False, Unknown, or none), named `<base>-<8 lowercase hex>`, and
-#   - another agent `<base>-<other 8 hex>` is Ready: the same GCE instance registered again.
-# Instance names are unique in a zone (the agents' group is zonal), and the group deletes a VM before it
-# creates one of the same name: a Ready twin proves the old VM, its boot disk and so its node id are gone,
-# and the old object can never report again. So no extra wait: the kubelet's "unreachable" grace (which
-# guards against a node that is only partitioned) proves nothing more once the twin's kubelet reports.
-# Everything else stays an operator's decision: a NotReady agent without a Ready twin (a VM rebooting,
-# a scale-in, a rollout's SUBSTITUTE replacement under a new instance name), any server, any Ready node.
+# someone deletes it. The group also replaces agents under NEW instance names (SUBSTITUTE: every new
+# template, a K3s upgrade or a startup-script change) and deletes them at a scale-in: their Nodes have no
+# twin ever. A timer on every server deletes an agent's Node once it is provably gone. The Node must be an
+# agent's (label NODE_POOL_LABEL=agents; servers keep their names, no node id) whose Ready condition is not
+# "True" (False, Unknown, or none), named `<instance>-<8 lowercase hex>`; and either
+#   1. another agent `<instance>-<other 8 hex>` is Ready: the same GCE instance registered again. Instance
+#      names are unique in a zone (the agents' group is zonal), and the group deletes a VM before it creates
+#      one of the same name: a Ready twin proves the old VM, its boot disk and so its node id are gone, and
+#      the old object can never report again. So no extra wait: the kubelet's "unreachable" grace (which
+#      guards against a node that is only partitioned) proves nothing more once the twin's kubelet reports.
+#   2. or it has been NotReady for NODE_GONE_AFTER_SECONDS (its Ready condition's lastTransitionTime), and
+#      Compute Engine answers 404 for `<instance>` in the agents' zone (AGENT_ZONE, of project PROJECT),
+#      naming that instance: no such VM, so nothing can run its pods any more, partitioned or not (a VM
+#      being deleted is still found, STOPPING, until it is gone). One zonal instances.get suffices: the group
+#      is zonal, so its VMs live in AGENT_ZONE only. The servers' account holds compute.instances.get through
+#      a custom role of that one permission (components/gcp/node-cleanup-iam.ts); the token comes from the
+#      metadata server (access_token) and goes to curl in a header file, never on a command line.
+#      Any other answer keeps the Node and says why: 200 (the VM exists: stopped, rebooting, being recreated
+#      under its name, whose Node the first rule handles once it is Ready), 403 (no permission), a 5xx,
+#      no answer, no token.
+# NODE_GONE_AFTER_SECONDS is 5 minutes: a rebooting VM still exists (200), so it is a margin, not the
+# proof. It matches the 300 s for which pods tolerate a not-ready or unreachable node before they are evicted
+# (the default tolerations): the servers delete nothing Kubernetes would not already be moving pods off; it
+# leaves a VM being deleted (SUBSTITUTE, scale-in: the shutdown takes its 25 s grace, then Compute Engine
+# deletes it in a minute or two) time to be gone for good; and a node only briefly NotReady (a kubelet or
+# network blip, a reboot) costs no API call.
+# Everything else stays an operator's decision: a NotReady agent whose VM exists, any server, any Ready node.
 # Every minute, at a random second in the first half of it on each server (RandomizedDelaySec draws again
 # at every run), so the servers seldom act together; when they do, the second delete finds nothing
 # (--ignore-not-found). OnCalendar rather than OnUnitActiveSec: it needs no first trigger (OnBootSec or
@@ -239,45 +266,113 @@ write_authentication_config() {
 NODE_CLEANUP_UNIT=titanium-k3s-node-cleanup
 NODE_CLEANUP_HELPER=/usr/local/sbin/titanium-k3s-node-cleanup
 NODE_CLEANUP_K3S="$BIN_DIR/k3s"
+NODE_GONE_AFTER_SECONDS=300
+COMPUTE_URL="${TITANIUM_COMPUTE_URL:-https://compute.googleapis.com/compute/v1}"
 
-# delete_superseded_nodes UNIT: delete the agents' superseded Node objects, when K3s (UNIT) runs here.
+# delete_node NAME SHORT LONG: delete the Node NAME (SHORT, LONG: why, for the journal). Fails when the API refuses.
+delete_node() {
+  local name=$1 short=$2 long=$3 out
+  if ! out=$("$NODE_CLEANUP_K3S" kubectl delete node "$name" --ignore-not-found --wait=false --request-timeout=20s 2>&1); then
+    echo "could not delete node $name ($short): ${out##*$'\n'}"
+    return 1
+  elif [[ -n $out ]]; then
+    echo "deleted node $name: $long"
+  else
+    echo "node $name ($short) is already gone: another server deleted it"
+  fi
+}
+
+# instance_answer INSTANCE TOKEN: Compute Engine's answer to instances.get of the agent VM INSTANCE, as
+# "<HTTP status> <curl's exit status>" on the first line, then the answer's body. A transfer curl did not
+# complete (no connection, a timeout, a cut answer) is status 000, whatever it received.
+instance_answer() {
+  local out rc=0
+  out=$(curl -sS --max-time 10 -w '\n%{http_code}' -H @<(printf 'Authorization: Bearer %s\n' "$2") \
+    "$COMPUTE_URL/projects/$PROJECT/zones/$AGENT_ZONE/instances/$1" 2>/dev/null) || rc=$?
+  if ((rc != 0)); then
+    printf '000 %s\n' "$rc"
+    return 0
+  fi
+  printf '%s %s\n%s\n' "${out##*$'\n'}" "$rc" "${out%$'\n'*}"
+}
+
+# delete_superseded_nodes UNIT: delete the Node objects of agents that are gone, when K3s (UNIT) runs here.
 # A stopped or starting K3s, or an API that does not answer, is no failure: the next run tries again (the
-# API's health has alerts of its own; a unit failing every minute would add nothing). A delete that fails
-# is one: the unit ends failed and the journal says why.
+# API's health has alerts of its own; a unit failing every minute would add nothing); nor is a Compute Engine
+# that cannot tell (the Node stays, the journal says why). A delete that fails is one: the unit ends failed
+# and the journal says why.
 delete_superseded_nodes() {
-  local unit=$1 out name pool ready twin failed=0
-  local -A ready_twin=()
+  local unit=$1 out name pool ready since base twin now age code rc body token="" asked=0 failed=0
+  local -A ready_twin=() ready_since=()
   local -a stale=()
   if ! systemctl is-active --quiet "$unit"; then
     echo "$unit is not running: no node to check"
     return 0
   fi
-  # Name, pool and Ready status, one node a line; "<none>" where a node has no such label or condition.
+  # Name, pool, Ready status and its last transition, one node a line; "<none>" where a node has no such
+  # label or condition.
   if ! out=$("$NODE_CLEANUP_K3S" kubectl get nodes --request-timeout=20s --no-headers \
-    -o "custom-columns=NAME:.metadata.name,POOL:.metadata.labels.${NODE_POOL_LABEL//./\\.},READY:.status.conditions[?(@.type==\"Ready\")].status" 2>&1); then
+    -o "custom-columns=NAME:.metadata.name,POOL:.metadata.labels.${NODE_POOL_LABEL//./\\.},READY:.status.conditions[?(@.type==\"Ready\")].status,SINCE:.status.conditions[?(@.type==\"Ready\")].lastTransitionTime" 2>&1); then
     echo "the K3s API did not answer (${out##*$'\n'}): trying again at the next run"
     return 0
   fi
-  while read -r name pool ready; do
+  while read -r name pool ready since; do
     [[ $pool == agents && $name =~ ^(.+)-[0-9a-f]{8}$ ]] || continue
     if [[ $ready == True ]]; then
       ready_twin[${BASH_REMATCH[1]}]=$name
     else
       stale+=("$name")
+      ready_since[$name]=${since:-<none>}
     fi
   done <<<"$out"
+  now=$(date +%s)
   for name in "${stale[@]}"; do
-    # Its base: the name without its "-<8 hex>" (the pattern above).
-    twin=${ready_twin[${name%-*}]:-}
-    [[ -n $twin && $twin != "$name" ]] || continue
-    if ! out=$("$NODE_CLEANUP_K3S" kubectl delete node "$name" --ignore-not-found --wait=false --request-timeout=20s 2>&1); then
-      echo "could not delete node $name (superseded by $twin): ${out##*$'\n'}"
-      failed=1
-    elif [[ -n $out ]]; then
-      echo "deleted node $name: not Ready, superseded by $twin (Ready), the same instance registered again"
-    else
-      echo "node $name (superseded by $twin) is already gone: another server deleted it"
+    # Its instance: the name without its "-<8 hex>" (the pattern above).
+    base=${name%-*}
+    twin=${ready_twin[$base]:-}
+    if [[ -n $twin && $twin != "$name" ]]; then
+      delete_node "$name" "superseded by $twin" "not Ready, superseded by $twin (Ready), the same instance registered again" || failed=1
+      continue
     fi
+    # No twin: the VM may be gone for good (a new instance name, a scale-in), or rebooting, or stopped.
+    since=${ready_since[$name]}
+    if [[ ! $since =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] || ! age=$(date -u -d "$since" +%s 2>/dev/null); then
+      echo "keeping node $name: not Ready, but its Ready condition has no transition time ($since)"
+      continue
+    fi
+    age=$((now - age))
+    if ((age < NODE_GONE_AFTER_SECONDS)); then
+      echo "keeping node $name: not Ready for ${age}s, under ${NODE_GONE_AFTER_SECONDS}s: asking Compute Engine whether its VM exists after that"
+      continue
+    fi
+    if [[ ! $base =~ ^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$ ]]; then
+      echo "keeping node $name: $base is not a Compute Engine instance name"
+      continue
+    fi
+    # One token a run, fetched when first needed.
+    if ((!asked)); then
+      asked=1
+      token=$(access_token) || token=""
+    fi
+    if [[ -z $token ]]; then
+      echo "keeping node $name: not Ready for ${age}s, but no access token from the metadata server to ask Compute Engine: trying again at the next run"
+      continue
+    fi
+    { read -r code rc && body=$(cat); } < <(instance_answer "$base" "$token")
+    case $code in
+      404)
+        # The answer must be about this instance: a 404 for the project or the zone (a wrong value) proves nothing.
+        if [[ $body == *"zones/$AGENT_ZONE/instances/$base'"*"was not found"* ]]; then
+          delete_node "$name" "its VM $base is gone" "not Ready for ${age}s, and Compute Engine has no instance $base in $AGENT_ZONE (HTTP 404): the VM is gone" || failed=1
+        else
+          echo "keeping node $name: Compute Engine answered HTTP 404, but not about instance $base in $AGENT_ZONE ($(tr -s ' \n' ' ' <<<"$body" | cut -c1-200))"
+        fi
+        ;;
+      200) echo "keeping node $name: not Ready for ${age}s, but Compute Engine has instance $base in $AGENT_ZONE (HTTP 200: the VM exists, stopped or rebooting)" ;;
+      403) echo "keeping node $name: Compute Engine refused to say whether instance $base exists (HTTP 403: the servers' account needs compute.instances.get, the node-cleanup role)" ;;
+      000) echo "keeping node $name: Compute Engine did not answer about instance $base (curl exit $rc): trying again at the next run" ;;
+      *) echo "keeping node $name: Compute Engine answered HTTP $code about instance $base: trying again at the next run" ;;
+    esac
   done
   return "$failed"
 }
@@ -288,13 +383,13 @@ install_node_cleanup() {
 #!/usr/bin/env bash
 # Written by the Titanium startup script: run every minute by $NODE_CLEANUP_UNIT.timer.
 set -euo pipefail
-$(declare -p NODE_POOL_LABEL NODE_CLEANUP_K3S)
-$(declare -f delete_superseded_nodes)
+$(declare -p NODE_POOL_LABEL NODE_CLEANUP_K3S NODE_GONE_AFTER_SECONDS PROJECT AGENT_ZONE METADATA_URL COMPUTE_URL)
+$(declare -f access_token delete_node instance_answer delete_superseded_nodes)
 delete_superseded_nodes k3s.service
 HELPER
   if write_file 0644 "$ROOT/etc/systemd/system/$NODE_CLEANUP_UNIT.service" <<UNIT; then
 [Unit]
-Description=Titanium: delete the Node objects of K3s agents that registered again under a new node id
+Description=Titanium: delete the Node objects of K3s agents that registered again under a new node id, or whose VM is gone
 
 [Service]
 Type=oneshot
@@ -305,7 +400,7 @@ UNIT
   fi
   if write_file 0644 "$ROOT/etc/systemd/system/$NODE_CLEANUP_UNIT.timer" <<UNIT; then
 [Unit]
-Description=Titanium: every minute, delete superseded Node objects of recreated K3s agents
+Description=Titanium: every minute, delete the Node objects of recreated or deleted K3s agents
 
 [Timer]
 OnCalendar=minutely
