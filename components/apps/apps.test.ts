@@ -216,6 +216,10 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     const stopTimeout = Number(stop!.find((a) => a.startsWith("--timeout="))!.split("=")[1]);
     expect(stopTimeout).toBeGreaterThan(0);
     expect(stopTimeout).toBeLessThan(podSpec(sts).terminationGracePeriodSeconds);
+    // ...and, with the sidecar's drain after it, in what a node shutdown leaves ordinary pods (the kubelet
+    // caps the grace period there: Spot preemption, an agent replaced).
+    const pgProxy = JSON.parse((podMeta(sts).annotations as Record<string, string>)["proxy.istio.io/config"]!) as { terminationDrainDuration: string };
+    expect(stopTimeout + Number(pgProxy.terminationDrainDuration.replace(/s$/, ""))).toBeLessThanOrEqual(NODE_SHUTDOWN.gracePeriodSeconds - NODE_SHUTDOWN.criticalPodsSeconds);
     // The data volume: a protected claim on the GCE PD CSI driver, kept when released.
     const claim = one(run(), T.pvc, "apps-postgres-data");
     const sc = input(ofType(run(), T.storageClass).find((r) => input(r).metadata.name === input(claim).spec.storageClassName)!);

@@ -54,6 +54,25 @@ export interface PostgresBackupArgs {
 /** Where the dump goes inside the pod. */
 const DUMP = "/backup/postgres.dump";
 
+/** How long the dump waits for PostgreSQL to answer (`DB_WAIT_SECONDS`). */
+export const DB_WAIT_SECONDS = 60;
+
+/**
+ * The dump's shell script. It first waits until PostgreSQL answers: K3s' NetworkPolicy controller admits a
+ * new pod's address to the database's policy a few seconds after the pod starts (kube-router#1309), and a
+ * single connection attempt in that window failed the night's backup. Then the dump, and a read of it back.
+ */
+export const DUMP_SCRIPT = [
+  "set -eu",
+  'deadline=$(( $(date +%s) + DB_WAIT_SECONDS ))',
+  "until pg_isready -q -t 2; do",
+  '  if [ "$(date +%s)" -ge "$deadline" ]; then echo "pg-dump: PostgreSQL at ${PGHOST}:${PGPORT} did not answer within ${DB_WAIT_SECONDS} s" >&2; exit 1; fi',
+  "  sleep 2",
+  "done",
+  `pg_dump --format=custom --compress=6 --no-owner --file="${DUMP}"`,
+  `pg_restore --list "${DUMP}" > /dev/null`,
+].join("\n");
+
 /** The uploader's shell script: timestamped object name, no overwrite of an existing object. */
 export const UPLOAD_SCRIPT = [
   "set -eu",
@@ -128,8 +147,8 @@ export class PostgresBackup extends pulumi.ComponentResource {
                     name: "pg-dump",
                     image: args.postgresImage,
                     imagePullPolicy: "IfNotPresent",
-                    command: ["sh", "-c", `set -eu\npg_dump --format=custom --compress=6 --no-owner --file="${DUMP}"\npg_restore --list "${DUMP}" > /dev/null`],
-                    env: args.env,
+                    command: ["sh", "-c", DUMP_SCRIPT],
+                    env: [...args.env, { name: "DB_WAIT_SECONDS", value: String(DB_WAIT_SECONDS) }],
                     resources: resourcesOf(args.resources),
                     securityContext: containerSecurity,
                     volumeMounts: [{ name: "backup", mountPath: "/backup" }],

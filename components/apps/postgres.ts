@@ -58,6 +58,8 @@ const POSTGRES_UID = 70;
  * the parent keeps the ext4 `lost+found` out of PGDATA and allows `pg_upgrade --link` across majors.
  */
 const DATA_MOUNT = "/var/lib/postgresql";
+/** `pg_ctl stop --mode=fast --timeout` (seconds). */
+export const POSTGRES_STOP_SECONDS = 12;
 
 export class Postgres extends pulumi.ComponentResource {
   /** Host the services use (`PGHOST`). */
@@ -73,7 +75,11 @@ export class Postgres extends pulumi.ComponentResource {
     const svc = POSTGRES.name;
     const selector = selectorOf(svc);
     const labels = labelsOf(svc, "database");
-    const timing = shutdownTiming(30);
+    // The fast stop's bound: with the sidecar's drain after it, within what a node shutdown leaves ordinary
+    // pods (NODE_SHUTDOWN: 20 s; a Spot preemption, an agent replaced), where the kubelet caps the grace
+    // period. A fast stop is a rollback, a disconnect and a checkpoint of at most shared_buffers (128 MB):
+    // seconds on a Persistent Disk.
+    const timing = shutdownTiming(POSTGRES_STOP_SECONDS);
 
     const storageClassName = args.diskType === "local-path" ? undefined : args.platform.blockStorage.storageClasses[args.diskType];
     if (args.diskType !== "local-path" && storageClassName === undefined) {
