@@ -122,6 +122,7 @@ const platform = new Platform("platform", {
   publicIp: cloud.publicIp,
   adminCidrs: config.network.adminCidrs,
   argoRootApp: config.features.argoRootApp,
+  clusterNetwork: { podCidr: config.network.podCidr, dns: cluster.dns },
   storage: config.storage,
   appVolumeTypes: [config.data.postgres.diskType],
   agentNodeSelector,

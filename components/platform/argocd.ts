@@ -3,8 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
 import { offValues } from "./chart-workloads";
 import { type ChartsConfig, chartRelease } from "./helm";
-import { ADMIN_PATHS, ARGOCD, type AppSecretName, NAMESPACES } from "./names";
-import { noMetadataServer, podSecurityLabels } from "./namespaces";
+import { ADMIN_PATHS, ARGOCD, type AppSecretName, METADATA_SERVER, NAMESPACES } from "./names";
+import { podSecurityLabels } from "./namespaces";
 import { secretSync } from "./secret-sync";
 
 export interface ArgoCdArgs {
@@ -20,6 +20,8 @@ export interface ArgoCdArgs {
   appSecretIds: Record<AppSecretName, pulumi.Input<string>>;
   /** Optional root Application (GitOps for teams' extra apps). */
   rootApp?: TitaniumConfig["features"]["argoRootApp"];
+  /** The pods' address range and the cluster DNS pods, for the team namespaces' egress (teamEgressPolicy). */
+  clusterNetwork: TeamNetwork;
   /** The ClusterSecretStore (the admin password ExternalSecret needs it). */
   secretStore: pulumi.Resource;
   /** Must exist first (namespace). */
@@ -27,6 +29,12 @@ export interface ArgoCdArgs {
 }
 
 const IN_CLUSTER = "https://kubernetes.default.svc";
+
+/** What a team namespace's egress is cut from: the pods' range, and the cluster DNS pods it may still ask. */
+export interface TeamNetwork {
+  podCidr: string;
+  dns: { namespace: string; podLabels: Record<string, string> };
+}
 
 /** The team namespaces' labels (besides Pod Security). */
 const TEAM_NAMESPACE_LABELS = { "app.kubernetes.io/name": "team-namespace", "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" };
@@ -139,8 +147,9 @@ export class ArgoCd extends pulumi.ComponentResource {
 
     if (args.rootApp) {
       const root = args.rootApp;
-      // The team namespaces: restricted pods, and no way to the metadata server, whose token is the
-      // agents' identity (it reads the application secrets, ADR 0012); teams cannot add policies.
+      // The team namespaces: restricted pods, no way to the metadata server, whose token is the agents'
+      // identity (it reads the application secrets, ADR 0012), nor to the platform's pods (teamEgressPolicy);
+      // teams cannot add policies.
       // In force before the root Application syncs anything into the team namespaces.
       const teamGuards: pulumi.Resource[] = [];
       for (const team of root.teamNamespaces) {
@@ -154,7 +163,7 @@ export class ArgoCd extends pulumi.ComponentResource {
           },
           k,
         );
-        teamGuards.push(namespace, noMetadataServer(`${name}-${team}-no-metadata-server`, team, TEAM_NAMESPACE_LABELS, { ...k, dependsOn: [namespace] }));
+        teamGuards.push(namespace, teamEgressPolicy(`${name}-${team}-egress`, team, args.clusterNetwork, { ...k, dependsOn: [namespace] }));
       }
       // A Service of any namespace may claim any address as an `externalIPs` entry, and kube-proxy then takes the
       // traffic to it: the load balancer's address on the HTTPS port included, the gateway's (CVE-2020-8554). Services
@@ -228,4 +237,39 @@ export class ArgoCd extends pulumi.ComponentResource {
 
     this.registerOutputs({});
   }
+}
+
+/**
+ * A team namespace's egress: pods of the team namespaces and of the application (which denies by default),
+ * the cluster DNS, and every address outside the pods' range but the metadata server. Not the platform's
+ * pods: inside the cluster Alertmanager (silences), Prometheus (its lifecycle API, every series) and Loki
+ * (every namespace's logs; pushes) answer without authentication, only the gateway in front of them checks
+ * the admin CIDRs; nor istiod, Argo CD, External Secrets, the PD CSI driver or kube-system. Pod addresses
+ * are cut from the address rule too: a NetworkPolicy's ipBlock matches pods' addresses as well (K3s'
+ * kube-router), which would let every pod through.
+ */
+export function teamEgressPolicy(name: string, namespace: string, network: TeamNetwork, opts: pulumi.CustomResourceOptions): k8s.networking.v1.NetworkPolicy {
+  const platformNamespaces = [...Object.values(NAMESPACES).filter((n) => n !== NAMESPACES.app), ...KUBERNETES_NAMESPACES];
+  return new k8s.networking.v1.NetworkPolicy(
+    name,
+    {
+      metadata: { name: "team-egress", namespace, labels: TEAM_NAMESPACE_LABELS },
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          { to: [{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: platformNamespaces }] } }] },
+          {
+            to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": network.dns.namespace } }, podSelector: { matchLabels: { ...network.dns.podLabels } } }],
+            ports: [
+              { protocol: "UDP", port: 53 },
+              { protocol: "TCP", port: 53 },
+            ],
+          },
+          { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_SERVER, network.podCidr] } }] },
+        ],
+      },
+    },
+    opts,
+  );
 }

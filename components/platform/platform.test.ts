@@ -606,13 +606,25 @@ describe("platform layer variants", () => {
     for (const n of [...Object.values(NAMESPACES), "default", "kube-system"]) expect(destinations).toContain(`!${n}`);
     // Allowed: the configured team namespaces only (Argo CD reads a denial first, then any allowing entry).
     expect(destinations.filter((d) => !String(d).startsWith("!"))).toEqual(["team-search", "team-ads"]);
-    // Pulumi creates them, restricted, with no way to the metadata server (the agents' identity).
+    // Pulumi creates them, restricted, with no way to the metadata server (the agents' identity) nor to the
+    // platform's pods (Alertmanager, Prometheus and Loki answer anyone inside the cluster): teams' and the
+    // application's pods, the cluster DNS, and addresses outside the pods' range but the metadata server.
+    const c = loadConfig("dev", readStackConfig("dev"));
     for (const team of ["team-search", "team-ads"]) {
       const ns = one(run, "kubernetes:core/v1:Namespace", `platform-argocd-${team}`);
       expect(o(o(ns.inputs.metadata).labels)["pod-security.kubernetes.io/enforce"]).toBe("restricted");
-      const np = o(one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", `platform-argocd-${team}-no-metadata-server`).inputs.spec);
+      const np = o(one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", `platform-argocd-${team}-egress`).inputs.spec);
       expect(np.policyTypes).toEqual(["Egress"]);
-      expect(np.egress).toEqual([{ to: [{ namespaceSelector: {} }] }, { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.169.254/32"] } }] }]);
+      const [pods, dns, addresses, ...others] = np.egress as Obj[];
+      expect(others).toEqual([]);
+      const denied = (o(o((pods!.to as Obj[])[0]).namespaceSelector).matchExpressions as Obj[])[0]!;
+      expect(denied).toMatchObject({ key: "kubernetes.io/metadata.name", operator: "NotIn" });
+      expect([...(denied.values as string[])].sort()).toEqual([...Object.values(NAMESPACES).filter((n) => n !== NAMESPACES.app), "default", "kube-system", "kube-public", "kube-node-lease"].sort());
+      expect(dns).toEqual({
+        to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+        ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }],
+      });
+      expect(addresses).toEqual({ to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.169.254/32", c.network.podCidr] } }] });
     }
     expect(o(gitops.inputs.spec).clusterResourceWhitelist).toEqual([]);
     const denied = (o(gitops.inputs.spec).namespaceResourceBlacklist as Obj[]).map((k) => `${String(k.group)}/${String(k.kind)}`);
@@ -653,7 +665,7 @@ describe("platform layer variants", () => {
       matchResources: { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["team-search", "team-ads"] }] } },
     });
     // And all of it is in force before the root Application syncs a team's app.
-    const guards = [binding, vap, ...["team-search", "team-ads"].flatMap((t) => [one(run, "kubernetes:core/v1:Namespace", `platform-argocd-${t}`), one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", `platform-argocd-${t}-no-metadata-server`)])];
+    const guards = [binding, vap, ...["team-search", "team-ads"].flatMap((t) => [one(run, "kubernetes:core/v1:Namespace", `platform-argocd-${t}`), one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", `platform-argocd-${t}-egress`)])];
     for (const g of guards) expect(app.dependsOn, g.name).toContain(g.urn);
   });
 

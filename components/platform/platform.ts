@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig, VolumeType } from "../../stacks/config";
 import type { DiskType } from "../gcp/pricing";
 import { AdminIngress } from "./admin-ingress";
-import { ArgoCd } from "./argocd";
+import { ArgoCd, type TeamNetwork } from "./argocd";
 import { ExternalSecrets } from "./external-secrets";
 import type { VolumePlacement } from "./helm";
 import { Istio } from "./istio";
@@ -34,6 +34,8 @@ export interface PlatformArgs {
   adminCidrs: string[];
   /** Optional Argo CD root Application (`config.features.argoRootApp`). */
   argoRootApp?: TitaniumConfig["features"]["argoRootApp"];
+  /** The pods' address range (`config.network.podCidr`) and the cluster DNS pods: what team namespaces may reach. */
+  clusterNetwork: TeamNetwork;
   /** The GCE PD CSI driver's pinned images and container sizes (`config.storage`). */
   storage: TitaniumConfig["storage"];
   /** Where the application layer's volumes live (`data.postgres.diskType`): their StorageClasses are made here. */
@@ -195,6 +197,7 @@ export class Platform extends pulumi.ComponentResource {
         externalHost,
         appSecretIds: args.appSecretIds,
         rootApp: args.argoRootApp,
+        clusterNetwork: args.clusterNetwork,
         secretStore: secrets.store,
         dependsOn: [ns.namespaces.argocd],
       },
