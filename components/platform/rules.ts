@@ -156,7 +156,9 @@ export const ALERT_GROUPS: { name: string; interval: string; rules: AlertRule[] 
         // time between its last and next scheduled runs, read from kube-state-metrics, so any schedule works)
         // plus an hour: a failing, suspended or never-started CronJob alike. KubeJobFailed fires only while a
         // failed Job exists, and the bucket's age rule keeps deleting old dumps meanwhile.
-        `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${backup}} or kube_cronjob_created{${backup}}) > 1.5 * max by (namespace, cronjob) (kube_cronjob_next_schedule_time{${backup}} - kube_cronjob_status_last_schedule_time{${backup}}) + 3600`,
+        // The period: from the last scheduled run to the next; for a CronJob never scheduled yet (kube-state-metrics
+        // has no last schedule time then, and the comparison would have nothing to compare with), from its creation.
+        `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${backup}} or kube_cronjob_created{${backup}}) > 1.5 * max by (namespace, cronjob) ((kube_cronjob_next_schedule_time{${backup}} - kube_cronjob_status_last_schedule_time{${backup}}) or (kube_cronjob_next_schedule_time{${backup}} - kube_cronjob_created{${backup}})) + 3600`,
         "30m",
         "critical",
         "No successful PostgreSQL backup for longer than its schedule allows",
