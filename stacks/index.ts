@@ -127,6 +127,8 @@ const platform = new Platform("platform", {
   appVolumeTypes: [config.data.postgres.diskType],
   agentNodeSelector,
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
+  // Every server's address and etcd's metrics port: Prometheus scrapes the servers' embedded etcd there.
+  etcdMetrics: cluster.etcdMetrics,
 });
 
 // What the application layer takes from the layers below.

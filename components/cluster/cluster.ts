@@ -12,7 +12,7 @@ import { buildKubeconfig } from "./kubeconfig";
 import { ClusterPki } from "./pki";
 import { gateOnReadyz, gateTestSeam } from "./readiness";
 import { K3sServers, type ServerInfo } from "./servers";
-import { API_READINESS_PATH, renderAgentScript } from "./startup-script";
+import { API_READINESS_PATH, ETCD_METRICS_PORT, renderAgentScript } from "./startup-script";
 import type { DiskType } from "../gcp/pricing";
 
 export interface ClusterArgs {
@@ -104,6 +104,12 @@ export class Cluster extends pulumi.ComponentResource {
   /** `https://<apiDnsName>:6443`. */
   readonly apiEndpoint: string;
   readonly servers: pulumi.Output<ServerInfo[]>;
+  /**
+   * Where Prometheus scrapes embedded etcd: every server's internal address (in index order; one Output
+   * each, so a first preview knows how many there are and that each is one address) and the plain-HTTP
+   * metrics port the servers' `etcd-expose-metrics` opens there (startup-script.ts).
+   */
+  readonly etcdMetrics: { port: number; addresses: pulumi.Output<string>[] };
   /** Self link of the agents' instance group. */
   readonly agentInstanceGroup: pulumi.Output<string>;
   readonly pipelineAccess: pulumi.Output<PipelineAccess>;
@@ -175,6 +181,10 @@ export class Cluster extends pulumi.ComponentResource {
       child,
     );
     this.servers = serverSet.servers;
+    this.etcdMetrics = {
+      port: ETCD_METRICS_PORT,
+      addresses: Array.from({ length: args.servers.count }, (_, i) => serverSet.servers.apply((s) => s[i]!.internalIp)),
+    };
 
     const agents = new K3sAgents(
       `${name}-agent`,

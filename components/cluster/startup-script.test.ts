@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { loadConfig } from "../../stacks/config";
 import { one, ofType, type ProgramRun, configuredRun, readStackConfig, runProgram } from "../../stacks/harness";
 import { authenticationConfig, DATA_DISK_DEVICE, renderAgentScript } from "./startup-script";
 import { FakeNode } from "./testing/fake-node";
@@ -257,6 +258,13 @@ describe("startup scripts", () => {
     expect(config["node-taint"]).toEqual(["CriticalAddonsOnly=true:NoExecute"]);
     // dev's single server takes workloads too.
     expect(k3sConfigOf(serverScript(dev, 0))["node-taint"]).toBeUndefined();
+    // Embedded etcd on every server of both stacks (server 0 starts it with cluster-init), its metrics
+    // on the node address too, where Prometheus scrapes them (kubeEtcd in components/platform/monitoring.ts).
+    for (const run of [dev, prod]) {
+      const count = loadConfig(run.stack, readStackConfig(run.stack)).cluster.servers.count;
+      for (let i = 0; i < count; i++) expect(k3sConfigOf(serverScript(run, i))["etcd-expose-metrics"], `${run.stack} server ${i}`).toBe(true);
+    }
+    expect(k3sConfigOf(agentScript(prod))["etcd-expose-metrics"]).toBeUndefined();
     const agent = k3sConfigOf(agentScript(prod));
     expect(agent["with-node-id"]).toBe(true);
     expect(agent.server).toBe("https://k3s-api.prod.titanium.example.org:6443");

@@ -22,6 +22,14 @@ const AGENT_TOKEN_FILE = "/etc/rancher/k3s/agent-token";
 /** The API server's authentication configuration on a server (written by its script, named in its K3s configuration). */
 export const AUTHENTICATION_CONFIG_FILE = "/etc/rancher/k3s/authentication-config.yaml";
 
+/**
+ * Where embedded etcd serves its metrics once `etcd-expose-metrics` is on ({@link serverConfig}): plain
+ * HTTP on the server's node address as well as on 127.0.0.1 (K3s pkg/etcd `listenMetricsURLs`:
+ * `http://127.0.0.1:2381` always, plus `http://<node address>:2381` with the flag). Prometheus scrapes
+ * it on every server's internal address (components/platform/monitoring.ts, `kubeEtcd`).
+ */
+export const ETCD_METRICS_PORT = 2381;
+
 /** The API server's readiness: what the API load balancers' health check asks (ADR 0011). */
 export const API_READINESS_PATH = "/readyz";
 
@@ -113,6 +121,11 @@ export function serverConfig(v: ServerValues): Record<string, unknown> {
     "kube-apiserver-arg": [`authentication-config=${AUTHENTICATION_CONFIG_FILE}`],
     "etcd-snapshot-schedule-cron": "0 */6 * * *",
     "etcd-snapshot-retention": 20,
+    // Every stack's servers run embedded etcd, dev's single server too: server 0 starts with
+    // `cluster-init: true` when no peer answers (scripts/k3s-server.sh, write_join), never on SQLite/kine.
+    // Its metrics on the node address too, not only 127.0.0.1: Prometheus' etcd alerts read them
+    // ({@link ETCD_METRICS_PORT}; docs/runbooks/alerts.md).
+    "etcd-expose-metrics": true,
   };
 }
 

@@ -26,9 +26,25 @@ export interface MonitoringArgs {
   secretStore: pulumi.Resource;
   /** Prometheus' and Grafana's volumes: their StorageClass and the nodes their pods need. */
   volumes: VolumePlacement;
+  /** Where the servers' embedded etcd serves its metrics (the cluster layer's `etcdMetrics`). */
+  etcdMetrics: EtcdMetricsTarget;
   /** Namespaces (and anything else) that must exist first. */
   dependsOn: pulumi.Resource[];
 }
+
+/** The K3s servers' embedded etcd as a scrape target: their internal addresses and its plain-HTTP metrics port. */
+export interface EtcdMetricsTarget {
+  port: number;
+  addresses: pulumi.Input<string>[];
+}
+
+/**
+ * The metrics kept from the etcd target. K3s serves the whole process' metric registry on every metrics
+ * endpoint (docs.k3s.io/reference/metrics: the API server's, the controllers', ... alongside etcd's), so
+ * the etcd job would otherwise duplicate the `apiserver` job's series on every server. The chart's etcd
+ * rules read `etcd_*` and `grpc_server_*`; the process' own `process_*` and `go_*` (memory, goroutines) are kept too.
+ */
+export const ETCD_KEPT_METRICS = "etcd_.+|grpc_server_.+|process_.+|go_.+";
 
 /** Dashboards provisioned through Grafana's sidecar: every `*.json` beside this file in `dashboards/`. */
 export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
@@ -93,12 +109,13 @@ export const MESH_POD_MONITOR = "mesh-merged-metrics";
  */
 /**
  * kube-prometheus-stack's default rule groups (`defaultRules.rules.<group>`) turned off: K3s runs these
- * components inside its own process without a scrape target (their alerts would fire forever), no
+ * components inside its own process without a scrape target (their alerts would fire forever; etcd's
+ * stays on, its metrics exposed by the servers' `etcd-expose-metrics`), no
  * node runs Windows, and `network` (NodeNetworkInterfaceFlapping only) reads node network counters the
  * node exporter does not see ({@link CHART_ALERTS_OFF}). Every other group stays on; the alerts runbook
  * lists them all.
  */
-export const CHART_RULE_GROUPS_OFF = ["etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording", "network", "windows"] as const;
+export const CHART_RULE_GROUPS_OFF = ["kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording", "network", "windows"] as const;
 
 /**
  * Single alerts of kept groups turned off (`defaultRules.disabled`): the node exporter stays out of the
@@ -141,7 +158,28 @@ export class Monitoring extends pulumi.ComponentResource {
         kubeControllerManager: { enabled: false },
         kubeScheduler: { enabled: false },
         kubeProxy: { enabled: false },
-        kubeEtcd: { enabled: false },
+        // Embedded etcd on every server (dev's single one too), its metrics exposed by the servers'
+        // `etcd-expose-metrics` on <internal address>:2381 over plain HTTP (no client certificate, unlike
+        // 2379). The chart makes a selector-less Service and Endpoints of these addresses in kube-system
+        // and a ServiceMonitor on its `http-metrics` port (job `kube-etcd`, which its etcd rules match).
+        // The path: Prometheus' pod → a server's address leaves its node masqueraded to the node's
+        // address (flannel masquerades IPv4 by default, docs.k3s.io "Basic Network Options"; the same
+        // path as the kubelet targets on the nodes' :10250 the chart already scrapes),
+        // inside the subnet, which the GCE "internal" rule admits on every TCP port (components/gcp/
+        // firewall.ts); the monitoring namespace's only NetworkPolicy (`no-metadata-server`) allows all
+        // egress but 169.254.169.254; the K3s process on the server is under no NetworkPolicy. No bearer
+        // token: the chart's default would send Prometheus' service-account token in clear to a port that
+        // asks for none.
+        kubeEtcd: {
+          enabled: true,
+          endpoints: args.etcdMetrics.addresses,
+          service: { enabled: true, port: args.etcdMetrics.port, targetPort: args.etcdMetrics.port },
+          serviceMonitor: {
+            scheme: "http",
+            bearerTokenFile: "",
+            metricRelabelings: [{ action: "keep", sourceLabels: ["__name__"], regex: ETCD_KEPT_METRICS }],
+          },
+        },
         // The chart's own alert rules stay on (nodes, kubelet, workloads, volumes, Prometheus itself:
         // docs/runbooks/alerts.md), except the groups about what is off above or absent here, and the
         // alerts on node network counters (not collected: the node exporter below).

@@ -410,7 +410,7 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     const values = (chart: string) => o(release(run(), chart).inputs.values);
     expect(values("istiod").meshConfig).toEqual({ accessLogEncoding: "JSON", accessLogFile: "/dev/stdout", defaultConfig: { holdApplicationUntilProxyStarts: true }, enablePrometheusMerge: true });
     const kps = values("kube-prometheus-stack");
-    for (const off of ["kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd"]) expect(kps[off], off).toEqual({ enabled: false });
+    for (const off of ["kubeControllerManager", "kubeScheduler", "kubeProxy"]) expect(kps[off], off).toEqual({ enabled: false });
     const spec = o(o(kps.prometheus).prometheusSpec);
     for (const selector of ["serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig"]) expect(spec[`${selector}SelectorNilUsesHelmValues`], selector).toBe(false);
     const { prometheusRetention, prometheusStorageGi, lokiRetention, lokiStorageGi } = c.observability;
@@ -420,6 +420,32 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(loki).toMatchObject({ deploymentMode: "Monolithic", singleBinary: { replicas: 1, persistence: { enabled: true, size: `${lokiStorageGi}Gi` } }, backend: { replicas: 0 }, read: { replicas: 0 }, write: { replicas: 0 } });
     expect(o(loki.loki)).toMatchObject({ limits_config: { retention_period: lokiRetention }, compactor: { retention_enabled: true } });
     expect(values("external-secrets").installCRDs).toBe(true);
+  });
+
+  it("scrapes the servers' embedded etcd on every server's internal address, over plain HTTP on 2381, without a token", () => {
+    // The servers' addresses as their VMs carry them, in index order (every stack runs embedded etcd:
+    // server 0 starts with cluster-init, components/cluster/scripts/k3s-server.sh).
+    const servers = ofType(run(), "gcp:compute/instance:Instance")
+      .filter((vm) => new RegExp(`^titanium-${stack}-server-\\d+$`).test(String(vm.inputs.name)))
+      .sort((a, b) => String(a.inputs.name).localeCompare(String(b.inputs.name), undefined, { numeric: true }));
+    expect(servers).toHaveLength(config().cluster.servers.count);
+    const serverIps = servers.map((vm) => String(o((vm.inputs.networkInterfaces as Obj[])[0]).networkIp));
+    for (const ip of serverIps) expect(ip).toMatch(/^10\.\d+\.\d+\.\d+$/);
+    const etcd = o(o(release(run(), "kube-prometheus-stack").inputs.values).kubeEtcd);
+    expect(etcd.enabled).toBe(true);
+    expect(etcd.endpoints).toEqual(serverIps);
+    expect(etcd.service).toEqual({ enabled: true, port: 2381, targetPort: 2381 });
+    const monitor = o(etcd.serviceMonitor);
+    expect(monitor).toMatchObject({ scheme: "http", bearerTokenFile: "" });
+    // Only etcd's own series (and its process'): K3s serves its whole registry on every metrics port.
+    const [keep] = monitor.metricRelabelings as Obj[];
+    expect(keep).toMatchObject({ action: "keep", sourceLabels: ["__name__"] });
+    const kept = new RegExp(`^(?:${String(keep!.regex)})$`);
+    for (const name of ["etcd_server_has_leader", "etcd_mvcc_db_total_size_in_bytes", "etcd_server_quota_backend_bytes", "etcd_disk_wal_fsync_duration_seconds_bucket", "grpc_server_handled_total", "process_resident_memory_bytes"]) expect(name).toMatch(kept);
+    for (const name of ["apiserver_request_total", "workqueue_depth", "rest_client_requests_total"]) expect(name).not.toMatch(kept);
+    // Its rule group is on: etcd's alerts (members down, no leader, fsync latency, database quota) evaluate.
+    expect(CHART_RULE_GROUPS_OFF).not.toContain("etcd");
+    expect(o(o(o(release(run(), "kube-prometheus-stack").inputs.values).defaultRules).rules).etcd).toBeUndefined();
   });
 
   it("provisions Loki as a Grafana data source through the sidecar's label", () => {

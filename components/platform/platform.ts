@@ -8,7 +8,7 @@ import { ExternalSecrets } from "./external-secrets";
 import type { VolumePlacement } from "./helm";
 import { Istio } from "./istio";
 import { Logging } from "./logging";
-import { Monitoring } from "./monitoring";
+import { type EtcdMetricsTarget, Monitoring } from "./monitoring";
 import { type AppSecretName, appScrapeAnnotations, GATEWAY, ISTIOD, MERGED_METRICS, NAMESPACES, PROMETHEUS, TRUST_DOMAIN } from "./names";
 import { Namespaces } from "./namespaces";
 import { PdCsiDriver } from "./pd-csi-driver";
@@ -49,6 +49,8 @@ export interface PlatformArgs {
   agentNodeSelector: Record<string, string>;
   /** Labels on every namespace. */
   labels: Record<string, string>;
+  /** Where Prometheus scrapes the servers' embedded etcd (the cluster layer's `etcdMetrics`). */
+  etcdMetrics: EtcdMetricsTarget;
 }
 
 const principal = (ns: string, sa: string) => `cluster.local/ns/${ns}/sa/${sa}`;
@@ -177,6 +179,7 @@ export class Platform extends pulumi.ComponentResource {
         appSecretIds: args.appSecretIds,
         secretStore: secrets.store,
         volumes,
+        etcdMetrics: args.etcdMetrics,
         dependsOn: [ns.namespaces.monitoring],
       },
       part("monitoring"),
