@@ -4,14 +4,10 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { DiskType } from "../gcp/pricing";
+import type { PodPeer } from "../platform/namespaces";
 
-/** A set of pods another layer runs: where they are and how to select them. */
-export interface PodGroup {
-  /** Namespace of the pods. */
-  namespace: string;
-  /** Labels that select exactly these pods (NetworkPolicy `podSelector`). */
-  podLabels: Record<string, string>;
-}
+/** A set of pods another layer runs: where they are and how to select them (the platform's `PodPeer`). */
+export type PodGroup = PodPeer;
 
 /** A mesh workload outside the application namespace: its pods and its SPIFFE identity. */
 export interface MeshWorkload extends PodGroup {

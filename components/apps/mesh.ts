@@ -8,10 +8,10 @@ import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.ist
 import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule";
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
 import type { ResourceSpec } from "../../stacks/config";
+import { dnsEgress, peerSelector } from "../platform/namespaces";
 import type { AppPlatform, PodGroup } from "./inputs";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
-type NetworkPolicyPeer = k8s.types.input.networking.v1.NetworkPolicyPeer;
 type NetworkPolicyPort = k8s.types.input.networking.v1.NetworkPolicyPort;
 export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy["spec"]>;
 export type DestinationRuleSpec = NonNullable<IDestinationRule["spec"]>;
@@ -23,7 +23,6 @@ type VirtualServiceSpec = NonNullable<IVirtualService["spec"]>;
  * NetworkPolicy guards it (no AuthorizationPolicy applies).
  */
 export const ISTIO_AGENT_PORT = 15020;
-
 
 /** A peer pod group, with its mesh identity when it has one. */
 export interface Peer extends PodGroup {
@@ -49,28 +48,11 @@ export function principalOf(platform: Pick<AppPlatform, "trustDomain">, namespac
   return `${platform.trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
 
-function peerSelector(peer: PodGroup, ownNamespace: string): NetworkPolicyPeer {
-  return peer.namespace === ownNamespace
-    ? { podSelector: { matchLabels: peer.podLabels } }
-    : {
-        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peer.namespace } },
-        podSelector: { matchLabels: peer.podLabels },
-      };
-}
-
 const tcp = (ports: number[]): NetworkPolicyPort[] => ports.map((port) => ({ protocol: "TCP", port }));
 
 /** Egress every meshed pod needs: DNS over UDP and TCP 53, and istiod for configuration and certificates. */
 export function meshEgress(platform: Pick<AppPlatform, "dns" | "istiod">, ownNamespace: string, sidecar = true): k8s.types.input.networking.v1.NetworkPolicyEgressRule[] {
-  const rules: k8s.types.input.networking.v1.NetworkPolicyEgressRule[] = [
-    {
-      to: [peerSelector(platform.dns, ownNamespace)],
-      ports: [
-        { protocol: "UDP", port: 53 },
-        { protocol: "TCP", port: 53 },
-      ],
-    },
-  ];
+  const rules: k8s.types.input.networking.v1.NetworkPolicyEgressRule[] = [dnsEgress(platform.dns, ownNamespace)];
   if (sidecar) rules.push({ to: [peerSelector(platform.istiod, ownNamespace)], ports: tcp(platform.istiod.ports) });
   return rules;
 }

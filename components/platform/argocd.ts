@@ -4,7 +4,7 @@ import type { TitaniumConfig } from "../../stacks/config";
 import { offValues } from "./chart-workloads";
 import { type ChartsConfig, chartRelease } from "./helm";
 import { ADMIN_PATHS, ARGOCD, type AppSecretName, METADATA_SERVER, NAMESPACES } from "./names";
-import { podSecurityLabels } from "./namespaces";
+import { dnsEgress, type PodPeer, podSecurityLabels } from "./namespaces";
 import { secretSync } from "./secret-sync";
 
 export interface ArgoCdArgs {
@@ -33,7 +33,7 @@ const IN_CLUSTER = "https://kubernetes.default.svc";
 /** What a team namespace's egress is cut from: the pods' range, and the cluster DNS pods it may still ask. */
 export interface TeamNetwork {
   podCidr: string;
-  dns: { namespace: string; podLabels: Record<string, string> };
+  dns: PodPeer;
 }
 
 /** The team namespaces' labels (besides Pod Security). */
@@ -259,13 +259,7 @@ export function teamEgressPolicy(name: string, namespace: string, network: TeamN
         policyTypes: ["Egress"],
         egress: [
           { to: [{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: platformNamespaces }] } }] },
-          {
-            to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": network.dns.namespace } }, podSelector: { matchLabels: { ...network.dns.podLabels } } }],
-            ports: [
-              { protocol: "UDP", port: 53 },
-              { protocol: "TCP", port: 53 },
-            ],
-          },
+          dnsEgress(network.dns, namespace),
           { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [METADATA_SERVER, network.podCidr] } }] },
         ],
       },

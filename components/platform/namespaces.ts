@@ -66,6 +66,33 @@ export function noMetadataServer(
   );
 }
 
+/** Pods of one namespace: where they are and the labels that select exactly them (NetworkPolicy `podSelector`). */
+export interface PodPeer {
+  namespace: string;
+  podLabels: Record<string, string>;
+}
+
+/** A NetworkPolicy peer for `peer`'s pods, seen from a policy in `ownNamespace` (no namespace selector there). */
+export function peerSelector(peer: PodPeer, ownNamespace: string): k8s.types.input.networking.v1.NetworkPolicyPeer {
+  return peer.namespace === ownNamespace
+    ? { podSelector: { matchLabels: peer.podLabels } }
+    : {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peer.namespace } },
+        podSelector: { matchLabels: peer.podLabels },
+      };
+}
+
+/** Egress to the cluster DNS pods over UDP and TCP 53, from a policy in `ownNamespace`. */
+export function dnsEgress(dns: PodPeer, ownNamespace: string): k8s.types.input.networking.v1.NetworkPolicyEgressRule {
+  return {
+    to: [peerSelector(dns, ownNamespace)],
+    ports: [
+      { protocol: "UDP", port: 53 },
+      { protocol: "TCP", port: 53 },
+    ],
+  };
+}
+
 /** A namespace's Pod Security Admission labels: `enforce` its level, warn and audit at `restricted`. */
 export function podSecurityLabels(enforce: PsaLevel): Record<string, string> {
   return {
