@@ -59,7 +59,7 @@ const POSTGRES_UID = 70;
  */
 const DATA_MOUNT = "/var/lib/postgresql";
 /** `pg_ctl stop --mode=fast --timeout` (seconds). */
-export const POSTGRES_STOP_SECONDS = 12;
+const POSTGRES_STOP_SECONDS = 12;
 
 export class Postgres extends pulumi.ComponentResource {
   /** Host the services use (`PGHOST`). */

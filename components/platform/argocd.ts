@@ -248,7 +248,7 @@ export class ArgoCd extends pulumi.ComponentResource {
  * are cut from the address rule too: a NetworkPolicy's ipBlock matches pods' addresses as well (K3s'
  * kube-router), which would let every pod through.
  */
-export function teamEgressPolicy(name: string, namespace: string, network: TeamNetwork, opts: pulumi.CustomResourceOptions): k8s.networking.v1.NetworkPolicy {
+function teamEgressPolicy(name: string, namespace: string, network: TeamNetwork, opts: pulumi.CustomResourceOptions): k8s.networking.v1.NetworkPolicy {
   const platformNamespaces = [...Object.values(NAMESPACES).filter((n) => n !== NAMESPACES.app), ...KUBERNETES_NAMESPACES];
   return new k8s.networking.v1.NetworkPolicy(
     name,

@@ -44,7 +44,7 @@ export interface EtcdMetricsTarget {
  * the etcd job would otherwise duplicate the `apiserver` job's series on every server. The chart's etcd
  * rules read `etcd_*` and `grpc_server_*`; the process' own `process_*` and `go_*` (memory, goroutines) are kept too.
  */
-export const ETCD_KEPT_METRICS = "etcd_.+|grpc_server_.+|process_.+|go_.+";
+const ETCD_KEPT_METRICS = "etcd_.+|grpc_server_.+|process_.+|go_.+";
 
 /** Dashboards provisioned through Grafana's sidecar: every `*.json` beside this file in `dashboards/`. */
 export const DASHBOARD_DIR = path.join(__dirname, "dashboards");

@@ -24,7 +24,7 @@ export const isAuthoritativeIam = (type: string): boolean => type.startsWith("gc
  * IAM principals that mean "anyone": `allUsers` (no sign-in at all) and `allAuthenticatedUsers` (any
  * Google account, i.e. anyone too). Nothing this program creates is public; the ingress is the load balancer.
  */
-export const PUBLIC_PRINCIPALS = ["allUsers", "allAuthenticatedUsers"] as const;
+const PUBLIC_PRINCIPALS = ["allUsers", "allAuthenticatedUsers"] as const;
 
 /** A non-authoritative grant to one member on one resource or on the hierarchy (`*IAMMember`/`*IamMember`). */
 const isIamMember = (type: string): boolean => type.startsWith("gcp:") && /(IAM|Iam)Member$/.test(type.slice(type.lastIndexOf(":") + 1));

@@ -65,7 +65,7 @@ export const CACHE_PREFIX = "blog:";
 export const LIST_CACHE = { limits: [10, 20] as readonly number[], pages: 10 } as const;
 
 /** The cache key of a list page worth caching (LIST_CACHE), or undefined when it is read from PostgreSQL. */
-export function listCacheKey(f: ListFilter): string | undefined {
+function listCacheKey(f: ListFilter): string | undefined {
   if (f.q || !LIST_CACHE.limits.includes(f.limit) || f.offset % f.limit !== 0 || f.offset / f.limit >= LIST_CACHE.pages) return undefined;
   return `list:${JSON.stringify([f.offset, f.limit, f.category || null, f.author ? foldUsername(f.author) : null])}`;
 }
