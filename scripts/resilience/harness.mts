@@ -165,3 +165,22 @@ export function isEnvelope(json: unknown, status: number): boolean {
   const e = json as Record<string, unknown> | undefined;
   return !!e && typeof e.error === "string" && typeof e.message === "string" && e.status_code === status && typeof e.request_id === "string";
 }
+
+/** Probes and scrapes (pools poll /readyz, tests read /metrics): not load. */
+const PROBE_ROUTES = new Set(["/readyz", "/healthz", "/metrics"]);
+
+/**
+ * The requests a service instance has answered, by route pattern (its /metrics `http_requests_total`,
+ * summed over methods and statuses; probes and scrapes left out); undefined when unreadable.
+ */
+export async function requestsByRoute(url: string): Promise<Map<string, number> | undefined> {
+  const r = await call(url, "GET", "/metrics", { timeoutMs: 2_000 });
+  if (r.status !== 200) return undefined;
+  const counts = new Map<string, number>();
+  for (const line of r.text.split("\n")) {
+    const m = /^http_requests_total\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
+    const route = m && /route="([^"]*)"/.exec(m[1]!)?.[1];
+    if (route !== undefined && route !== null && !PROBE_ROUTES.has(route)) counts.set(route, (counts.get(route) ?? 0) + Number(m![2]));
+  }
+  return counts;
+}
