@@ -100,7 +100,7 @@ describe("a delete or move that empties a category, racing a create into it", ()
     await creating.started;
     const deleting = Promise.resolve(send("DELETE", `/blog/api/posts/${only.id}`, alice));
     // Without the fix the clean-up waits for the create and then fails; with it, it never waits.
-    const first = await Promise.race([deleting.then(() => "answered"), new Promise((r) => setTimeout(() => r("waiting"), 1500))]);
+    const first = await Promise.race([deleting.then(() => "answered"), new Promise((r) => setTimeout(() => r("waiting"), 5000))]);
     creating.commit();
     await creating.done;
     const res = await deleting;

@@ -327,7 +327,8 @@ describe("service app skeleton", () => {
         const big = await send(JSON.stringify({ name: "x".repeat(200_000), password: "p" }));
         expect(big).toEqual({ status: 413, connection: "close" });
         // The same agent, one socket: a reused dead connection would reject with ECONNRESET here.
-        expect((await send(JSON.stringify({ name: "ok", password: "p" }))).status).toBeLessThan(500);
+        // A valid request: a desynchronised connection would answer it with anything but the handler's status.
+        expect((await send(JSON.stringify({ name: "okay", password: "p" }))).status).toBe(201);
       }
     } finally {
       agent.destroy();

@@ -235,7 +235,8 @@ describe("timeouts against a dependency that hangs", () => {
       for (let i = 0; i < 3; i++) {
         const at = Date.now();
         await expect(client.get("x")).rejects.toThrow();
-        expect(Date.now() - at).toBeLessThan(100);
+        // Well under the 300 ms command timeout: not waited out (a busy machine gets the margin).
+        expect(Date.now() - at).toBeLessThan(200);
       }
       await Promise.race([reconnected, new Promise((_, reject) => setTimeout(() => reject(new Error("no reconnect within 8 s")), 8_000))]);
       expect(await client.ping()).toBe("PONG");
