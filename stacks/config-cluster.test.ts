@@ -28,6 +28,10 @@ describe("cloud and cluster config", () => {
     ["a service range overlapping the pod range", "dev", { network: { adminCidrs: ["198.51.100.0/28"], serviceCidr: "10.42.0.0/16" } }, "titanium:network.serviceCidr", "expected serviceCidr not to overlap podCidr (10.42.0.0/16)"],
     ["an admin range inside the pod range", "dev", { network: { adminCidrs: ["198.51.100.0/28", "10.42.3.0/24"] } }, "titanium:network.adminCidrs[1]", "expected an admin range outside podCidr (10.42.0.0/16)"],
     ["an admin range inside the service range", "dev", { network: { adminCidrs: ["10.43.0.0/20"] } }, "titanium:network.adminCidrs[0]", "expected an admin range outside serviceCidr (10.43.0.0/16)"],
+    // A firewall or mesh source in reserved space admits no administrator (or the metadata server's own traffic).
+    ["an admin range in loopback space", "dev", { network: { adminCidrs: ["198.51.100.0/28", "127.0.0.0/8"] } }, "titanium:network.adminCidrs[1]", "expected an admin range outside 127.0.0.0/8 (loopback)"],
+    ["the metadata server as an admin range", "dev", { network: { adminCidrs: ["169.254.169.254/32"] } }, "titanium:network.adminCidrs[0]", "expected an admin range outside 169.254.0.0/16 (link-local: the metadata server)"],
+    ["an admin range in multicast space", "dev", { network: { adminCidrs: ["224.0.0.0/24"] } }, "titanium:network.adminCidrs[0]", "expected an admin range outside 224.0.0.0/4 (multicast)"],
     ["a pod range in link-local space", "dev", { network: { adminCidrs: ["198.51.100.0/28"], podCidr: "169.254.0.0/16" } }, "titanium:network.podCidr", "expected a range outside 169.254.0.0/16 (link-local: the metadata server)"],
     ["a service range in loopback space", "dev", { network: { adminCidrs: ["198.51.100.0/28"], serviceCidr: "127.0.0.0/16" } }, "titanium:network.serviceCidr", "expected a range outside 127.0.0.0/8 (loopback)"],
     ["a subnet in multicast space", "dev", { network: { adminCidrs: ["198.51.100.0/28"], subnetCidr: "224.0.0.0/20" } }, "titanium:network.subnetCidr", "expected a range outside 224.0.0.0/4 (multicast)"],

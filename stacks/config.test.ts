@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, cpuCores, loadConfig, memoryMiB, serviceImage } from "./config";
+import type { z } from "zod";
+import { ConfigError, cpuCores, loadConfig, memoryMiB, serviceImage, TOP_LEVEL_SCHEMAS } from "./config";
 import { ProgramError, readStackConfig, runProgram } from "./harness";
 
 /** The stack file with some `titanium:*` keys replaced (objects are JSON, as Pulumi passes them). */
@@ -91,6 +92,12 @@ describe("stack config", () => {
     ["a memory request above its limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "50m", memory: "160Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.memory", "at most the memory limit (128Mi)"],
     ["an Argo CD team namespace that is not a team's", "dev", { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: ["kube-system"] } } }, "titanium:features.argoRootApp.teamNamespaces[0]", 'starting with "team-"'],
     ["an Argo CD root app without team namespaces", "dev", { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: [] } } }, "titanium:features.argoRootApp.teamNamespaces", "at least one team namespace"],
+    // The URL reaches the AppProjects and the Application in plain text, and titanium:features cannot be secret.
+    ["an Argo CD repository URL with a user and token", "dev", { features: { argoRootApp: { repoURL: "https://u:ghp_x@github.com/acme/gitops.git", path: "apps", teamNamespaces: ["team-search"] } } }, "titanium:features.argoRootApp.repoURL", "a Secret labelled argocd.argoproj.io/secret-type=repository"],
+    ["an Argo CD repository URL with a token as its user", "dev", { features: { argoRootApp: { repoURL: "https://ghp_x@github.com/acme/gitops.git", path: "apps", teamNamespaces: ["team-search"] } } }, "titanium:features.argoRootApp.repoURL", "expected a repository URL without credentials"],
+    ["an Argo CD repository URL with a token in its query", "dev", { features: { argoRootApp: { repoURL: "https://gitlab.example.com/acme/gitops.git?private_token=x", path: "apps", teamNamespaces: ["team-search"] } } }, "titanium:features.argoRootApp.repoURL", "expected a repository URL without credentials"],
+    ["an Argo CD ssh repository URL with a password", "dev", { features: { argoRootApp: { repoURL: "ssh://git:pw@github.com/acme/gitops.git", path: "apps", teamNamespaces: ["team-search"] } } }, "titanium:features.argoRootApp.repoURL", "Argo CD repository credentials"],
+    ["an Argo CD repository over plain HTTP", "dev", { features: { argoRootApp: { repoURL: "http://git.example.com/acme/gitops.git", path: "apps", teamNamespaces: ["team-search"] } } }, "titanium:features.argoRootApp.repoURL", "expected the https:// or ssh:// URL of a Git repository"],
     ["a misspelt provider key", "dev", { "gcp:regoin": "us-central1" }, "gcp:regoin", "unknown key of the gcp provider"],
     ["a misspelt project namespace", "dev", { "titanum:cluster": "{}" }, "titanum:cluster", 'unknown namespace "titanum"'],
     ["the prod stack with a dev environment", "prod", { environment: "dev" }, "titanium:environment", 'expected "prod" for stack "prod"'],
@@ -145,6 +152,53 @@ describe("stack config", () => {
     for (const schedule of ["@daily", "30 2 * * 1-5", "*/15 0-6,22,23 1,15 * 0", "0 3 * * 7"]) expect(loadConfig("dev", withData(schedule)).data.backup.schedule, schedule).toBe(schedule);
     const withHost = { ...raw, "titanium:ingress": JSON.stringify({ ...JSON.parse(raw["titanium:ingress"] ?? "{}"), hostname: "blog.titanium-example.org" }) };
     expect(loadConfig("dev", withHost).ingress.hostname).toBe("blog.titanium-example.org");
+  });
+
+  it("takes an Argo CD repository over https or ssh (its login user), and never echoes a refused URL's token", () => {
+    for (const repoURL of ["https://github.com/acme/gitops.git", "ssh://git@github.com/acme/gitops.git", "https://git.example.com:8443/acme/gitops"]) {
+      const c = loadConfig("dev", withOverrides("dev", { features: { argoRootApp: { repoURL, path: "apps", teamNamespaces: ["team-search"] } } }));
+      expect(c.features.argoRootApp?.repoURL).toBe(repoURL);
+    }
+    const err = configError("dev", { features: { argoRootApp: { repoURL: "https://u:ghp_secret@github.com/acme/gitops.git", path: "apps", teamNamespaces: ["team-search"] } } });
+    expect(err.message).not.toContain("ghp_secret");
+  });
+
+  // zod's own words ("Too small: expected number to be >0", "expected int") name neither the unit nor the bound's reason.
+  it("words every numeric key's refusal as the form expected, never zod's default", () => {
+    const numericKeys: string[][] = [];
+    const walk = (schema: z.core.$ZodType, path: string[]): void => {
+      const def = schema._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType; in?: z.core.$ZodType; out?: z.core.$ZodType; shape?: Record<string, z.core.$ZodType>; options?: z.core.$ZodType[] };
+      if (def.innerType) return walk(def.innerType, path);
+      if (def.type === "pipe") return walk(def.out!._zod.def.type === "transform" ? def.in! : def.out!, path);
+      if (def.type === "number") numericKeys.push(path);
+      for (const [key, field] of Object.entries(def.shape ?? {})) walk(field, [...path, key]);
+      for (const option of def.options ?? []) walk(option, path);
+    };
+    for (const [key, schema] of Object.entries(TOP_LEVEL_SCHEMAS)) walk(schema, [key]);
+    expect(numericKeys.length).toBeGreaterThan(30);
+    for (const path of numericKeys) {
+      const key = `titanium:${path.join(".")}`;
+      for (const value of [0, -1, 1.5, "x"]) {
+        const raw = readStackConfig("dev");
+        const top = JSON.parse(raw[`titanium:${path[0]}`] ?? "{}") as Record<string, unknown>;
+        let parent = top;
+        for (const step of path.slice(1, -1)) parent = (parent[step] ??= {}) as Record<string, unknown>;
+        parent[path.at(-1)!] = value;
+        raw[`titanium:${path[0]}`] = JSON.stringify(top);
+        let messages: string[] = [];
+        try {
+          loadConfig("dev", raw);
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          messages = err.issues.filter((i) => i.key === key).map((i) => i.message);
+        }
+        if (value === "x") expect(messages, `${key} = "x"`).not.toEqual([]);
+        for (const message of messages) {
+          expect(message, `${key} = ${JSON.stringify(value)}`).toMatch(/^expected /);
+          expect(message, `${key} = ${JSON.stringify(value)}`).not.toMatch(/^expected (int|number)$|Too (small|big)|Invalid input/);
+        }
+      }
+    }
   });
 
   it("names only the NodePorts that clash", () => {

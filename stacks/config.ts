@@ -116,6 +116,9 @@ const machineType = z
   .string()
   .regex(/^[a-z][a-z0-9]*-[a-z0-9-]+$/, { error: 'expected a GCE machine type such as "e2-medium"' });
 
+// Every number states its expected form in the schema's own error (zod applies it to the schema's checks
+// that carry none: a string, a fraction, out of range); zod's defaults ("expected int", "Too small: expected
+// number to be >=1") name neither the unit nor the bound's reason.
 const nodePort = z
   .number({ error: "expected a NodePort number" })
   .int()
@@ -147,19 +150,21 @@ const defaultSidecar: ResourceSpec = {
 /** A PostgreSQL identifier we can interpolate without quoting. */
 const pgIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lower-case PostgreSQL identifier such as titanium" });
 
+const replicaCount = z.number({ error: "expected a whole number of replicas (at least 1)" }).int().min(1, { error: "expected at least 1 replica" });
+
 const serviceSpec = (replicas: number, res: ResourceSpec) =>
   z
     .strictObject({
-      replicas: z.number().int().min(1, { error: "expected at least 1 replica" }).default(replicas),
+      replicas: replicaCount.default(replicas),
       /** HPA bounds; the HPA is created when `features.autoscaling` is on (off by default, required in prod). */
-      minReplicas: z.number().int().min(1).optional(),
-      maxReplicas: z.number().int().min(1).optional(),
+      minReplicas: replicaCount.optional(),
+      maxReplicas: replicaCount.optional(),
       /** HPA target: the service container's average CPU use as a percentage of its CPU request (the sidecar's apart). */
       targetCpuUtilization: z
-        .number()
+        .number({ error: "expected a whole-number CPU utilisation target between 10 and 95 (%)" })
         .int()
-        .min(10, { error: "expected a CPU utilisation target between 10 and 95 (%)" })
-        .max(95, { error: "expected a CPU utilisation target between 10 and 95 (%)" })
+        .min(10)
+        .max(95)
         .default(70),
       resources: resources.default(res),
       /** Its Istio sidecar (pod annotations); absent: the mesh-wide default `charts.istiod.resources.proxy`. */
@@ -204,10 +209,8 @@ const networkSchema = z
     // A malformed range is reported by its own check; it has no addresses to compare.
     const keys = (Object.keys(ranges) as (keyof typeof ranges)[]).filter((k) => isIpv4Cidr(ranges[k]));
     for (const key of keys) {
-      for (const block of NON_ROUTABLE_BLOCKS) {
-        if (cidrsOverlap([ranges[key], block.cidr])) {
-          ctx.addIssue({ code: "custom", path: [key], message: `expected a range outside ${block.cidr} (${block.what}), such as a private 10.0.0.0/8 range` });
-        }
+      for (const block of nonRoutableBlocksMet(ranges[key])) {
+        ctx.addIssue({ code: "custom", path: [key], message: `expected a range outside ${block.cidr} (${block.what}), such as a private 10.0.0.0/8 range` });
       }
       // Each key of a clashing pair is named (either may be the one to move), with the range it meets.
       for (const other of keys) {
@@ -216,11 +219,18 @@ const networkSchema = z
         }
       }
     }
-    // Pod and service addresses exist only inside the cluster: an admin range there opens the API and
-    // the admin UIs to every pod (or means a typo), never to an administrator.
     n.adminCidrs.forEach((admin, i) => {
+      // A range its own check refuses (malformed, or wider than /8 and so meeting every block) is reported there.
+      if (!adminCidr.safeParse(admin).success) return;
+      // No administrator connects from a reserved block: as a firewall or mesh source it admits no one
+      // (loopback, multicast) or the metadata server's own traffic (link-local), never an operator.
+      for (const block of nonRoutableBlocksMet(admin)) {
+        ctx.addIssue({ code: "custom", path: ["adminCidrs", i], message: `expected an admin range outside ${block.cidr} (${block.what}): no administrator connects from there` });
+      }
+      // Pod and service addresses exist only inside the cluster: an admin range there opens the API and
+      // the admin UIs to every pod (or means a typo), never to an administrator.
       for (const key of ["podCidr", "serviceCidr"] as const) {
-        if (isIpv4Cidr(admin) && keys.includes(key) && cidrsOverlap([admin, ranges[key]])) {
+        if (keys.includes(key) && cidrsOverlap([admin, ranges[key]])) {
           ctx.addIssue({ code: "custom", path: ["adminCidrs", i], message: `expected an admin range outside ${key} (${ranges[key]}): those addresses are the cluster's own` });
         }
       }
@@ -249,13 +259,18 @@ function isCronSchedule(s: string): boolean {
   });
 }
 
-/** Ranges no pod, service or subnet address may take (RFC 6890): hosts and routers treat them specially. */
+/** Ranges no pod, service, subnet or admin address may take (RFC 6890): hosts and routers treat them specially. */
 const NON_ROUTABLE_BLOCKS = [
   { cidr: "0.0.0.0/8", what: '"this network"' },
   { cidr: "127.0.0.0/8", what: "loopback" },
   { cidr: "169.254.0.0/16", what: "link-local: the metadata server" },
   { cidr: "224.0.0.0/4", what: "multicast" },
 ];
+
+/** The blocks of {@link NON_ROUTABLE_BLOCKS} this IPv4 CIDR shares an address with. */
+function nonRoutableBlocksMet(range: string): typeof NON_ROUTABLE_BLOCKS {
+  return NON_ROUTABLE_BLOCKS.filter((block) => cidrsOverlap([range, block.cidr]));
+}
 
 /** Whether any two of these IPv4 CIDRs share an address. */
 function cidrsOverlap(cidrs: string[]): boolean {
@@ -287,6 +302,8 @@ export function supportsApiAuthenticationConfig(version: string): boolean {
   if (minor === 33) return patch >= 1;
   return minor > 33;
 }
+
+const bootDiskGb = z.number({ error: "expected a whole number of GB (at least 10, the OS image size)" }).int().min(10, { error: "expected at least 10 GB (the OS image size)" });
 
 const clusterSchema = z
   .strictObject({
@@ -326,23 +343,21 @@ const clusterSchema = z
       .regex(/^$|^[a-z]([a-z0-9-]*[a-z0-9])?$/, { error: "expected the name of a Cloud DNS managed zone such as titanium-example-com" })
       .default(""),
     /** How long `pulumi up` waits for the API's /readyz before failing. */
-    apiReadyTimeoutSeconds: z.number().int().min(60, { error: "expected at least 60 seconds" }).default(900),
+    apiReadyTimeoutSeconds: z.number({ error: "expected a whole number of seconds (at least 60)" }).int().min(60, { error: "expected at least 60 seconds" }).default(900),
     /** OS image of every node (x86-64; the K3s binary is verified against the release checksums). */
     osImage: z.string().min(1).default("debian-cloud/debian-12"),
     servers: z
       .strictObject({
         count: z
-          .number()
+          .number({ error: "expected an odd number of K3s servers (1, 3, 5 or 7) so etcd keeps quorum" })
           .int()
-          .refine((n) => n % 2 === 1 && n >= 1 && n <= 7, {
-            error: "expected an odd number of K3s servers (1, 3, 5 or 7) so etcd keeps quorum",
-          })
+          .refine((n) => n % 2 === 1 && n >= 1 && n <= 7)
           .default(1),
         machineType: machineTypeName.default("e2-medium"),
         spot: z.boolean().default(false),
         /** Zones the servers are spread over, round-robin; empty: the stack's gcp:zone (prod needs min(count, 3) distinct zones). */
         zones: z.array(zoneName).default([]),
-        bootDiskGb: z.number().int().min(10, { error: "expected at least 10 GB (the OS image size)" }).default(20),
+        bootDiskGb: bootDiskGb.default(20),
         bootDiskType: diskType.default("pd-balanced"),
         /**
          * Persistent data disk mounted at /var/lib/rancher/k3s (etcd, certificates, images), kept
@@ -350,7 +365,7 @@ const clusterSchema = z
          * recovery is a rebuild, see docs/runbooks/bootstrap.md).
          */
         dataDiskGb: z
-          .number()
+          .number({ error: "expected 0 (no data disk) or a whole number of GB (at least 10)" })
           .int()
           .refine((n) => n === 0 || n >= 10, { error: "expected 0 (no data disk) or at least 10 GB" })
           .default(20),
@@ -361,11 +376,11 @@ const clusterSchema = z
       .prefault({}),
     agents: z
       .strictObject({
-        count: z.number().int().min(1, { error: "expected at least 1 agent" }).default(1),
+        count: z.number({ error: "expected a whole number of agents (at least 1)" }).int().min(1, { error: "expected at least 1 agent" }).default(1),
         machineType: machineTypeName.default("e2-standard-2"),
         spot: z.boolean().default(true),
         // The OS, every image and the default local-path observability volumes (22 GiB) within 85 %: 36 GB.
-        bootDiskGb: z.number().int().min(10, { error: "expected at least 10 GB (the OS image size)" }).default(36),
+        bootDiskGb: bootDiskGb.default(36),
         bootDiskType: diskType.default("pd-balanced"),
       })
       .prefault({}),
@@ -532,6 +547,7 @@ const storageSchema = z
 const VOLUME_TYPES = [...DISK_TYPES, "local-path"] as const;
 export type VolumeType = (typeof VOLUME_TYPES)[number];
 const quoted = VOLUME_TYPES.map((t) => `"${t}"`);
+const volumeGi = z.number({ error: "expected a whole number of GiB (at least 1)" }).int().min(1);
 const volumeType = z.enum(VOLUME_TYPES, { error: `expected ${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}` });
 
 const observabilitySchema = z
@@ -548,16 +564,16 @@ const observabilitySchema = z
       .default("7d"),
     /** Prometheus' retentionSize is floor(85 %) of it in GB: below 2 that is "0GB", which Prometheus reads as no limit. */
     prometheusStorageGi: z
-      .number()
+      .number({ error: "expected a whole number of GiB (at least 2)" })
       .int()
       .min(2, { error: "expected at least 2 GiB (Prometheus' size limit is 85 % of it in whole GB; 1 GiB would give 0GB, no limit, and fill the volume)" })
       .default(10),
-    grafanaStorageGi: z.number().int().min(1).default(2),
+    grafanaStorageGi: volumeGi.default(2),
     lokiRetention: z
       .string()
       .regex(/^\d+h$/, { error: 'expected hours such as "168h"' })
       .default("168h"),
-    lokiStorageGi: z.number().int().min(1).default(10),
+    lokiStorageGi: volumeGi.default(10),
     /** Where Alertmanager sends alerts. `none` keeps a null receiver (alerts visible in the UI only). */
     alertReceiver: z
       .discriminatedUnion("type", [
@@ -630,7 +646,7 @@ const dataSchema = z
         user: pgIdentifier.default("titanium").refine((u) => !Object.values(DATABASE_ROLES).some((r) => r.role === u), {
           error: `expected an owner role other than the services' and the backup's own (${Object.values(DATABASE_ROLES).map((r) => r.role).join(", ")})`,
         }),
-        storageGi: z.number().int().min(1).default(10),
+        storageGi: volumeGi.default(10),
         /**
          * Data volume: a GCE Persistent Disk type (zonal PD through the PD CSI driver: survives the loss
          * of any agent VM), or `local-path` (K3s' node-local class: lost with its VM; never in prod) for a
@@ -653,7 +669,7 @@ const dataSchema = z
     redis: z
       .strictObject({
         image: imageRef.default("redis:8.2-alpine"),
-        maxMemoryMb: z.number().int().min(16).default(64),
+        maxMemoryMb: z.number({ error: "expected a whole number of MB (at least 16)" }).int().min(16).default(64),
         resources: resources.default({
           requests: { cpu: "50m", memory: "64Mi" },
           limits: { cpu: "500m", memory: "128Mi" },
@@ -674,7 +690,7 @@ const dataSchema = z
           .refine(isCronSchedule, { error: 'expected a Kubernetes CronJob schedule such as "0 3 * * *" or "@daily" (five fields, each in range)' })
           .default("0 3 * * *"),
         /** Days a dump is kept; the cloud layer's bucket lifecycle rule deletes older objects. */
-        retentionDays: z.number().int().min(1).default(14),
+        retentionDays: z.number({ error: "expected a whole number of days (at least 1)" }).int().min(1).default(14),
         /** Uploads the dump with the node's service account (GCE metadata server). */
         uploaderImage: imageRef.default("gcr.io/google.com/cloudsdktool/google-cloud-cli:504.0.1-alpine"),
         /** Each of the two steps (pg_dump, upload). */
@@ -687,13 +703,39 @@ const dataSchema = z
   })
   .prefault({});
 
+/**
+ * The Git repository of the Argo CD root app. Argo CD fetches over https or ssh (plain http would hand it
+ * the repository's credentials in clear text); `git@github.com:org/repo.git` is written
+ * `ssh://git@github.com/org/repo.git`. The URL reaches the AppProjects and the Application in plain text,
+ * and `titanium:features` cannot be secret, so it carries no credential: no user (an https token is
+ * often the user), password or query. An ssh URL's user is its login (`git`), not a credential.
+ */
+const gitRepositoryUrl = z
+  .url({
+    protocol: /^(https|ssh)$/,
+    error: 'expected the https:// or ssh:// URL of a Git repository, such as "https://github.com/acme/gitops.git" or "ssh://git@github.com/acme/gitops.git"',
+  })
+  .refine(
+    (u) => {
+      // zod runs this after a failed URL check too: that value is reported by the check.
+      const url = URL.parse(u);
+      return !url || (url.password === "" && url.search === "" && (url.protocol === "ssh:" || url.username === ""));
+    },
+    {
+      error:
+        "expected a repository URL without credentials (no user, password or token; it is kept in plain text): a private " +
+        "repository takes Argo CD repository credentials instead, a Secret labelled argocd.argoproj.io/secret-type=repository " +
+        "in the argocd namespace (e.g. synced from Secret Manager by External Secrets)",
+    },
+  );
+
 const featuresSchema = z
   .strictObject({
     /** Synthetic user journeys against the public gateway, so dashboards show traffic. */
     loadGenerator: z
       .strictObject({
         enabled: z.boolean().default(false),
-        requestsPerSecond: z.number().positive().max(100).default(2),
+        requestsPerSecond: z.number({ error: "expected a number of requests per second above 0 and at most 100, such as 2 or 0.5" }).positive().max(100).default(2),
         /** Runs the journey script (plain Node.js, no dependencies), on the .nvmrc major like everything else. */
         image: imageRef.default("node:24.22.0-alpine"),
         resources: resources.default({
@@ -709,7 +751,7 @@ const featuresSchema = z
     /** Optional Argo CD root Application for teams that want GitOps for extra apps (never Pulumi's objects). */
     argoRootApp: z
       .strictObject({
-        repoURL: z.url({ error: "expected the Git repository URL" }),
+        repoURL: gitRepositoryUrl,
         path: z.string().min(1),
         targetRevision: z.string().min(1).default("main"),
         /** The only namespaces teams' apps may use; Pulumi creates them (restricted, no metadata server). */
