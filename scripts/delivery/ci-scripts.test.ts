@@ -558,6 +558,69 @@ describe("verify-images.sh: only images this repository's Images workflow built 
   });
 });
 
+describe("image-node-version.sh: the Node.js an image runs is .nvmrc's major, at .nvmrc's release or newer (Trivy cannot see it)", () => {
+  const nvmrc = readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim();
+  const [major, minor, patch] = nvmrc.replace(/^v/, "").split(".").map(Number) as [number, number, number];
+  const image = "ghcr.io/acme/titanium/user-service:main-0123456";
+  const tarball = path.join(tmp, "scan-linux-arm64.tar");
+  writeFileSync(tarball, `${image}\n`);
+  const check = (nodeVersion: string, extra: Record<string, string> = {}, nvmrcFile = path.join(REPO_ROOT, ".nvmrc")) => {
+    const log = path.join(tmp, `docker-${Math.random().toString(36).slice(2)}.log`);
+    const r = script("image-node-version.sh", [nvmrcFile, "linux/arm64", tarball], {
+      DOCKER: path.join(FAKES, "docker.mjs"),
+      FAKE_LOG: log,
+      FAKE_NODE_VERSION: nodeVersion,
+      ...extra,
+    });
+    const calls = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
+    return { ...r, calls };
+  };
+
+  it("runs the loaded image's own node, for the tarball's platform, without network", () => {
+    const r = check(`v${nvmrc.replace(/^v/, "")}\n`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`runs Node.js v${major}.${minor}.${patch}`);
+    expect(r.calls).toEqual([
+      ["load", "-i", tarball],
+      ["run", "--rm", "--network", "none", "--platform", "linux/arm64", "--entrypoint", "/nodejs/bin/node", image, "--version"],
+    ]);
+    expect(check(`v${major}.${minor}.${patch + 1}`).status).toBe(0);
+    expect(check(`v${major}.${minor + 1}.0`).status).toBe(0);
+  });
+
+  it("fails on an older release of the major (a stale base digest) and on another major", () => {
+    if (patch > 0) {
+      const older = check(`v${major}.${minor}.${patch - 1}`);
+      expect(older.status).toBe(1);
+      expect(older.stderr).toContain(`older than .nvmrc's ${nvmrc}`);
+    }
+    if (minor > 0) expect(check(`v${major}.${minor - 1}.${patch + 5}`).status).toBe(1);
+    const next = check(`v${major + 1}.0.0`);
+    expect(next.status).toBe(1);
+    expect(next.stderr).toContain("another major");
+    expect(check(`v${major - 1}.${minor + 10}.0`).status).toBe(1);
+  });
+
+  it("compares numerically and reads .nvmrc as written (a v prefix, a trailing newline)", () => {
+    const file = path.join(tmp, "nvmrc-v");
+    writeFileSync(file, "v24.9.10\n");
+    expect(check("v24.10.0", {}, file).status).toBe(0); // 10 > 9, though "1" < "9"
+    expect(check("v24.9.9", {}, file).status).toBe(1); // 9 < 10, though "9" > "1"
+    expect(check("v24.9.10", {}, file).status).toBe(0);
+  });
+
+  it("exits 2, never passing, when the check cannot be made", () => {
+    const noNode = check("", { FAKE_DOCKER_RUN_FAIL: "1" });
+    expect(noNode.status).toBe(2);
+    expect(noNode.stderr).toContain("could not run /nodejs/bin/node --version");
+    expect(check("").status).toBe(2); // printed nothing
+    expect(check("Welcome to Node.js").status).toBe(2);
+    const bad = path.join(tmp, "nvmrc-lts");
+    writeFileSync(bad, "lts/*\n");
+    expect(check("v24.22.3", {}, bad).status).toBe(2);
+  });
+});
+
 describe("reaching the cluster and the public endpoint", () => {
   function freePort(): Promise<number> {
     return new Promise((resolve) => {
@@ -971,6 +1034,30 @@ describe("the offline-plan comment", () => {
 
     const clean = path.join(tmp, "plans-clean");
     expect(script("offline-plans.sh", [REPO_ROOT, baseCheckout(), clean], { PATH: pathEnv }).stdout.trim()).toBe("blocking=false");
+  });
+
+  it("a crashed plan:diff costs only that diff: every stack is planned, the verdict stands, the comment says so", () => {
+    const out = path.join(tmp, "plans-diff-crashed");
+    const r = script("offline-plans.sh", [REPO_ROOT, baseCheckout(), out], { PATH: pathEnv, FAKE_NPM_DIFF_CRASH: "dev", FAKE_NPM_BLOCK: "prod" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("blocking=true"); // prod's violation, planned after dev's diff crashed
+    expect(r.stderr).toContain("dev plan:diff exit 1");
+    const devDiff = readFileSync(path.join(out, "diff-dev.md"), "utf8");
+    expect(devDiff).toContain("The diff against the base failed");
+    expect(devDiff).toContain("diff-dev.log");
+    expect(devDiff).not.toContain("half a"); // not a truncated diff passed off as the diff
+    expect(readFileSync(path.join(out, "diff-dev.log"), "utf8")).toContain("reading 'resources'");
+    expect(readFileSync(path.join(out, "diff-prod.md"), "utf8")).toContain("0 → 1 resources");
+    const body = script("plan-comment.sh", [out, "abcdef0", "1234567"]).stdout;
+    expect(body).toContain("### ✅ `dev`: no blocking findings");
+    expect(body).toContain("The diff against the base failed");
+    expect(body).toContain("reading 'resources'");
+    expect(body).toContain("### ❌ `prod`: blocking findings");
+    expect(body).toContain("mandatory violation in prod");
+
+    // A diff failure alone does not block: the policy verdict is the plans'.
+    const alone = path.join(tmp, "plans-diff-crashed-alone");
+    expect(script("offline-plans.sh", [REPO_ROOT, baseCheckout(), alone], { PATH: pathEnv, FAKE_NPM_DIFF_CRASH: "dev,prod" }).stdout.trim()).toBe("blocking=false");
   });
 
   describe("upsert-comment.sh", () => {

@@ -1156,6 +1156,9 @@ describe("supply chain and privileges", () => {
       expect(i, scan.name).toBeLessThan(push);
       expect(scan.if, scan.name).toBe(steps[push]!.if);
       expect(scan.with, scan.name).toMatchObject({ severity: "HIGH,CRITICAL", "ignore-unfixed": true, "exit-code": "1" });
+      // Vulnerabilities and secrets, said (Trivy's default for images, which a default can change): a
+      // secret in an image blocks too, deliberately, and ignore-unfixed has no say over it (ADR 0050).
+      expect(scan.with, scan.name).toMatchObject({ scanners: "vuln,secret" });
       // It scans a tarball an earlier build of ONE platform wrote without loading or pushing it (an
       // image name could resolve to another platform, or to the registry).
       expect(scan.with, scan.name).not.toHaveProperty("image-ref");
@@ -1173,5 +1176,28 @@ describe("supply chain and privileges", () => {
     });
     // Each platform the push publishes, exactly once.
     expect([...scanned].sort()).toEqual([...pushed].sort());
+  });
+
+  it("images: before the push, each platform's image runs its own node, which must be .nvmrc's major at .nvmrc's release or newer (Trivy cannot see it)", () => {
+    const steps = workflow("images.yml").jobs.build!.steps!;
+    const push = steps.findIndex((s) => s.id === "push");
+    const i = steps.findIndex((s) => s.run?.includes(".github/scripts/image-node-version.sh") === true);
+    expect(i, "no step runs image-node-version.sh").toBeGreaterThan(0);
+    const step = steps[i]!;
+    expect(i).toBeLessThan(push);
+    expect(step.if).toBe(steps[push]!.if);
+    // The release the tests run on, read from .nvmrc (not repeated in the workflow).
+    expect(step.run).toContain(".github/scripts/image-node-version.sh .nvmrc ");
+    expect(step.run).not.toContain(readFileSync(path.join(REPO_ROOT, ".nvmrc"), "utf8").trim());
+    // Every platform pushed, each from the tarball its scan build wrote.
+    expect(step.run).toContain('"$RUNNER_TEMP/scan-${platform//\\//-}.tar"');
+    const checked = /for platform in ([^;]+); do/.exec(step.run!)![1]!.trim().split(/\s+/);
+    expect([...checked].sort()).toEqual(String(steps[push]!.with!.platforms).split(",").sort());
+    for (const platform of checked) {
+      const build = steps
+        .slice(0, i)
+        .find((b) => b.uses?.startsWith("docker/build-push-action@") && b.with?.outputs === `type=docker,dest=\${{ runner.temp }}/scan-${platform.replace("/", "-")}.tar`);
+      expect(build?.with?.platforms, platform).toBe(platform);
+    }
   });
 });

@@ -2,6 +2,7 @@
 // A stand-in for the `npm run --silent plan` / `plan:diff` calls of offline-plans.sh. A plan writes
 // a small snapshot naming the checkout it ran in; FAKE_NPM_BLOCK (stacks) exits 1 after writing
 // it (a blocking finding), FAKE_NPM_CRASH (stacks) exits 1 without one (the program failed).
+// FAKE_NPM_DIFF_CRASH (stacks): plan:diff prints half a diff, then crashes (a snapshot format it cannot read).
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -29,6 +30,11 @@ if (args[2] === "plan") {
 }
 if (args[2] === "plan:diff") {
   const [base, head] = args.slice(4).map((f) => JSON.parse(readFileSync(f, "utf8")));
+  if (list("FAKE_NPM_DIFF_CRASH").includes(head.stack)) {
+    console.log(`### Offline plan diff: stack \`${head.stack}\`\n\nhalf a`);
+    console.error(`TypeError: Cannot read properties of undefined (reading 'resources') in ${where}`);
+    process.exit(1);
+  }
   console.log(`### Offline plan diff: stack \`${head.stack}\`\n\n${base.resources.length} → ${head.resources.length} resources`);
   process.exit(0);
 }
