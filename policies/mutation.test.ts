@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { chartName, getPath, globMatch } from "./lib/k8s";
 import { createPolicies } from "./policies";
 import { chartSwitchesOff, chartWorkloads } from "./chart-workloads";
+import { selects } from "./rules/high-availability";
 import { DEFAULT_APPLICATION_NAMESPACES } from "./rules/sidecar-injection";
 import { runPolicies, type PolicyRun } from "./testing/engine";
 import { fromRecorded } from "./testing/fixtures";
@@ -125,6 +126,39 @@ const MUTATIONS: Mutation[] = [
     stacks: STACKS,
     policies: ["istio-destination-rule-mtls"],
     apply: (rs) => put(find(rs, "a DestinationRule", (r) => /DestinationRule$/.test(r.type)), "spec.trafficPolicy", { tls: { mode: "DISABLE" } }),
+  },
+  {
+    name: "turns the gateway's secure-cookies EnvoyFilter into a patch of the inbound sidecars' transport socket",
+    stacks: STACKS,
+    policies: ["istio-envoy-filter-mtls"],
+    apply: (rs) =>
+      put(find(rs, "the secure-cookies EnvoyFilter", (r) => /EnvoyFilter$/.test(r.type)), "spec.configPatches[0]", {
+        applyTo: "TRANSPORT_SOCKET",
+        match: { context: "SIDECAR_INBOUND" },
+        patch: { operation: "MERGE", value: { name: "envoy.transport_sockets.raw_buffer" } },
+      }),
+  },
+  {
+    name: "sizes an application pod's istio-proxy by its requests alone (the injected proxy then has no limits)",
+    stacks: STACKS,
+    policies: ["k8s-resource-limits"],
+    apply: (rs) => {
+      const d = appDeployment(rs);
+      put(d, 'spec.template.metadata.annotations."sidecar.istio.io/proxyCPULimit"', undefined);
+      put(d, 'spec.template.metadata.annotations."sidecar.istio.io/proxyMemoryLimit"', undefined);
+    },
+  },
+  {
+    name: "binds a port of the node from an application container (hostPort)",
+    stacks: STACKS,
+    policies: ["k8s-no-host-namespaces"],
+    apply: (rs) => put(appDeployment(rs), `${CONTAINER}.ports[0].hostPort`, 8080),
+  },
+  {
+    name: "points a platform chart's image repository at a latest tag through its values",
+    stacks: STACKS,
+    policies: ["k8s-image-pinned"],
+    apply: (rs) => put(chartRelease(rs, "alloy"), "values.image", { repository: "grafana/alloy:latest" }),
   },
   {
     name: "removes sidecar injection from the application namespace",
@@ -424,6 +458,21 @@ const MUTATIONS: Mutation[] = [
       put(chartRelease(rs, "alloy"), "values.controller.extraContainers", [{ name: "debug", image: "busybox:1.37.0", securityContext: { allowPrivilegeEscalation: false } }]),
   },
   { name: "drops the PodDisruptionBudgets", stacks: ["prod"], policies: ["k8s-app-high-availability"], apply: (rs) => rs.filter((r) => !/PodDisruptionBudget$/.test(r.type)) },
+  {
+    name: "drops the PodDisruptionBudget of the api-gateway Deployment, placed by its Kubernetes provider's namespace (no metadata.namespace)",
+    stacks: ["prod"],
+    policies: ["k8s-app-high-availability"],
+    apply: (rs) => {
+      const d = find(rs, "the api-gateway Deployment", (r) => r.type === "kubernetes:apps/v1:Deployment" && getPath(r.inputs, "metadata.name") === "api-gateway");
+      const current = find(rs, "the Deployment's Kubernetes provider", (r) => r.urn === d.provider?.split("::").slice(0, -1).join("::"));
+      const provider = structuredClone(current);
+      Object.assign(provider, { name: `${current.name}-titanium`, urn: `${current.urn}-titanium`, inputs: { ...current.inputs, namespace: getPath(d.inputs, "metadata.namespace") } });
+      put(d, "metadata.namespace", undefined);
+      d.provider = `${provider.urn}::provider-id`;
+      const podLabels = (getPath(d.inputs, "spec.template.metadata.labels") ?? {}) as Record<string, unknown>;
+      return [...rs.filter((r) => !(/PodDisruptionBudget$/.test(r.type) && selects(getPath(r.inputs, "spec.selector"), podLabels, true))), provider];
+    },
+  },
   {
     name: "sets a PodDisruptionBudget to maxUnavailable 0 (every drain blocks)",
     stacks: ["prod"],

@@ -15,6 +15,7 @@ import { noHostNamespaces } from "./rules/host-namespaces";
 import { hostPathAllowList } from "./rules/host-path";
 import { imagePinned } from "./rules/image-pinned";
 import { mtlsDestinationRule } from "./rules/mtls-destination-rule";
+import { mtlsEnvoyFilter } from "./rules/mtls-envoy-filter";
 import { mtlsMeshWideStrict } from "./rules/mtls-mesh-wide-strict";
 import { mtlsPeerAuthentication } from "./rules/mtls-peer-authentication";
 import { namespaceDeclared } from "./rules/namespace-declared";
@@ -42,6 +43,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
     // mTLS
     mtlsPeerAuthentication,
     mtlsDestinationRule,
+    mtlsEnvoyFilter,
     mtlsMeshWideStrict,
     sidecarInjection,
     // Workloads

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { RecordedResource } from "../stacks/harness";
 import { UNKNOWN } from "../stacks/harness";
 import { createPolicies } from "./policies";
-import { deployment, destinationRule, firewall, instance, instanceTemplate, namespace, peerAuthentication, podDisruptionBudget, secret, service, workload } from "./testing/builders";
+import { deployment, destinationRule, envoyFilter, firewall, instance, instanceTemplate, namespace, peerAuthentication, podDisruptionBudget, secret, service, workload } from "./testing/builders";
 import { check } from "./testing/check";
 import { recorded } from "./testing/fixtures";
 import { put } from "./testing/mutate";
@@ -23,6 +23,7 @@ const cache = () => workload("kubernetes:apps/v1:StatefulSet", "cache", {});
 const CASES: Record<string, () => [RecordedResource[], number, string]> = {
   "istio-peer-authentication-strict": () => [[meshWide()], 0, "spec.mtls.mode"],
   "istio-destination-rule-mtls": () => [[destinationRule("user", "user-service", { tls: { mode: "ISTIO_MUTUAL" } })], 0, "spec.trafficPolicy.tls"],
+  "istio-envoy-filter-mtls": () => [[envoyFilter("titanium-secure-cookies")], 0, "spec.configPatches[0].applyTo"],
   "istio-mesh-wide-strict-mtls": () => [[meshWide(), appNs()], 0, "spec"],
   "istio-sidecar-injection": () => [[appNs(), deployment("api")], 0, "metadata.labels"],
   "k8s-resource-limits": () => [[deployment("api")], 0, "spec.template.spec.containers[0].resources.limits"],

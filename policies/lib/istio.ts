@@ -4,6 +4,7 @@ const istioType = (group: string, kind: string) => new RegExp(`^kubernetes:${gro
 
 export const isPeerAuthentication = (type: string): boolean => istioType("security.istio.io", "PeerAuthentication").test(type);
 export const isDestinationRule = (type: string): boolean => istioType("networking.istio.io", "DestinationRule").test(type);
+export const isEnvoyFilter = (type: string): boolean => istioType("networking.istio.io", "EnvoyFilter").test(type);
 
 /**
  * mTLS modes that let plaintext in (PeerAuthentication), or that send traffic out without the mesh's

@@ -59,6 +59,20 @@ describe("k8s-app-high-availability (stack)", () => {
     const otherPdb = podDisruptionBudget("x", { "app.kubernetes.io/name": "blog-service" });
     expect(messages(await check(highAvailability, [api, otherPdb]))).toEqual(["titanium/api-gateway has no PodDisruptionBudget selecting its pods"]);
   });
+  it("places a Deployment and a PodDisruptionBudget without metadata.namespace in their Kubernetes provider's namespace, as the provider does", async () => {
+    const provider = recorded("pulumi:providers:kubernetes", "apps-k8s", { kubeconfig: "{}", namespace: "titanium" }, { custom: true });
+    const viaProvider = <T extends { inputs: Record<string, unknown>; provider?: string }>(r: T): T => {
+      delete (r.inputs.metadata as Record<string, unknown>).namespace;
+      r.provider = `${provider.urn}::provider-id`;
+      return r;
+    };
+    // One replica in titanium, by the provider's namespace: not a Deployment of `default`.
+    expect(messages(await check(highAvailability, [provider, viaProvider(deployment("api-gateway", { replicas: 1 })), pdb]))).toEqual([
+      "api-gateway runs 1 replica(s); application Deployments need at least 2",
+    ]);
+    // A budget placed in titanium by the provider covers the Deployment there.
+    expect((await check(highAvailability, [provider, api, viaProvider(podDisruptionBudget("api-gateway", { "app.kubernetes.io/name": "api-gateway" }))])).findings).toEqual([]);
+  });
   const budget = (spec: Record<string, unknown>, name = "api-gateway") => {
     const r = podDisruptionBudget(name, { "app.kubernetes.io/name": "api-gateway" });
     (r.inputs as { spec: Record<string, unknown> }).spec = { selector: { matchLabels: { "app.kubernetes.io/name": "api-gateway" } }, ...spec };

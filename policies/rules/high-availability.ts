@@ -1,5 +1,5 @@
 import type { PolicyResource } from "@pulumi/policy";
-import { globMatch, matchWorkload, metadataOf, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
+import { globMatch, matchWorkload, metadataOf, namespaceOf, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
 import { stackPolicy, type BaseConfig } from "../lib/policy";
 import { applicationNamespacesSchema } from "./sidecar-injection";
 
@@ -24,10 +24,8 @@ const PDB = /^kubernetes:policy\/v1(beta1)?:PodDisruptionBudget$/;
 const PDB_V1 = "kubernetes:policy/v1:PodDisruptionBudget";
 const HPA = /^kubernetes:autoscaling\/v(1|2|2beta2):HorizontalPodAutoscaler$/;
 
-const namespaceOf = (props: Obj): string => {
-  const ns = metadataOf(props).namespace;
-  return typeof ns === "string" ? ns : "default";
-};
+/** Where an object lands: its `metadata.namespace`, else its Kubernetes provider's `namespace`, as the provider places it. */
+const placedIn = (r: PolicyResource): string => namespaceOf(r.props as Obj, r.provider);
 
 /**
  * Whether a PodDisruptionBudget's label selector selects a pod's labels, as the disruption controller
@@ -117,7 +115,7 @@ export const highAvailability = stackPolicy<Config>(
     for (const d of byType((t) => t === DEPLOYMENT)) {
       judge.check(() => {
         const props = d.props as Obj;
-        const ns = namespaceOf(props);
+        const ns = placedIn(d);
         const name = metadataOf(props).name;
         if (!isApp(ns) || matchWorkload(config.exempt, props, podTemplate(d.type, props))) return;
         const label = objectName(props, d.name);
@@ -130,7 +128,7 @@ export const highAvailability = stackPolicy<Config>(
         }
         const podLabels = podTemplate(d.type, props)!.metadata.labels as Record<string, unknown> | undefined;
         const covering = pdbs.filter(
-          (p) => namespaceOf(p.props as Obj) === ns && selects(((p.props as Obj).spec as Obj | undefined)?.selector, podLabels ?? {}, p.type === PDB_V1),
+          (p) => placedIn(p) === ns && selects(((p.props as Obj).spec as Obj | undefined)?.selector, podLabels ?? {}, p.type === PDB_V1),
         );
         if (covering.length === 0) report(`${label} has no PodDisruptionBudget selecting its pods`, d.urn);
         if (covering.length > 1) {
@@ -154,7 +152,7 @@ export const highAvailability = stackPolicy<Config>(
 /** An HPA scales a Deployment when its scaleTargetRef names it, or (auto-named Deployment) depends on it. */
 function targets(hpa: PolicyResource, deployment: PolicyResource, name: unknown, ns: string): boolean {
   const props = hpa.props as Obj;
-  if (namespaceOf(props) !== ns) return false;
+  if (placedIn(hpa) !== ns) return false;
   const ref = ((props.spec as Obj | undefined)?.scaleTargetRef ?? {}) as Obj;
   if (ref.kind !== "Deployment") return false;
   if (typeof name === "string") return ref.name === name;

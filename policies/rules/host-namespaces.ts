@@ -1,4 +1,4 @@
-import { chartName, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
+import { chartName, containersOf, describeContainer, getPath, HELM_RELEASE_TYPES, objectName, podTemplate, type Obj } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 import { chartEntries, chartTableSchema, isOn, reportOpaqueRelease, toggleSchema, type ValuesToggle, valuesPath, walkValues } from "../lib/values";
 
@@ -58,15 +58,22 @@ export const DEFAULT_CHART_HOST_NAMESPACES: Record<string, ChartHostNamespaces[]
   "external-secrets": [],
 };
 
-/** Pods never share the node's network, process or IPC namespace: neither the program's nor a chart's. */
+/**
+ * A `hostPort` that binds a port of the node (0 or unset binds none). Pod Security's baseline refuses it: the
+ * port is opened on the node's address, outside the Services, the mesh and the NetworkPolicies.
+ */
+export const bindsHostPort = (v: unknown): boolean => (typeof v === "number" ? v !== 0 : typeof v === "string" && v.trim() !== "" && Number(v) !== 0);
+
+/** Pods never share the node's network, process or IPC namespace, nor bind a port on the node: neither the program's nor a chart's. */
 export const noHostNamespaces = resourcePolicy<Config>(
   {
     name: "k8s-no-host-namespaces",
-    description: "No pod uses hostNetwork, hostPID or hostIPC; Helm releases are judged by the host namespaces their values (and their charts' defaults) give their pods.",
+    description:
+      "No pod uses hostNetwork, hostPID or hostIPC, and no container binds a hostPort; Helm releases are judged by the host namespaces their values (and their charts' defaults) give their pods, and by any hostPort in their values.",
     severity: "critical",
     enforcementLevel: "mandatory",
     remediationSteps:
-      "Remove `hostNetwork`, `hostPID` and `hostIPC` from the pod spec, or set them to false in the chart's values (the node exporter subchart defaults both hostNetwork and hostPID to true). Node-level metrics come from node exporter through hostPath mounts (allow-listed), not from host namespaces; expose ports through a Service.",
+      "Remove `hostNetwork`, `hostPID` and `hostIPC` from the pod spec, or set them to false in the chart's values (the node exporter subchart defaults both hostNetwork and hostPID to true). Remove `ports[].hostPort` from every container (and from chart values). Node-level metrics come from node exporter through hostPath mounts (allow-listed), not from host namespaces; expose ports through a Service (a NodePort for the gateway).",
     configSchema: {
       properties: {
         chartHostNamespaces: chartTableSchema(
@@ -110,6 +117,15 @@ export const noHostNamespaces = resourcePolicy<Config>(
           }
           if (value === true) report(`chart "${release}": values ${path} is true`);
         });
+        // A hostPort anywhere in the values: a port spec written out (`extraContainers[0].ports[0].hostPort`) or a chart's own switch.
+        walkValues(values, ({ path, key, value, unknown }) => {
+          if (key !== "hostPort") return;
+          if (unknown) {
+            judge.unknownValue(unknown);
+            return;
+          }
+          if (bindsHostPort(value)) report(`chart "${release}": values ${path} binds host port ${String(value)}`);
+        });
       });
       return;
     }
@@ -119,6 +135,14 @@ export const noHostNamespaces = resourcePolicy<Config>(
       for (const field of HOST_NAMESPACES) {
         judge.check(() => {
           if (tpl.spec[field] === true) report(`${objectName(props, args.name)} sets ${field}: true`);
+        });
+      }
+      for (const ref of containersOf(tpl.spec)) {
+        judge.check(() => {
+          const ports = Array.isArray(ref.container.ports) ? (ref.container.ports as Obj[]) : [];
+          for (const port of ports) {
+            if (bindsHostPort(port?.hostPort)) report(`${objectName(props, args.name)} ${describeContainer(ref)} binds host port ${String(port.hostPort)} (ports[].hostPort)`);
+          }
         });
       }
     });

@@ -3,14 +3,48 @@ import { UNKNOWN } from "../../stacks/harness";
 import { put } from "../testing/mutate";
 import { check, messages } from "../testing/check";
 import { recorded, unknown } from "../testing/fixtures";
-import { deployment, destinationRule, helmRelease, namespace, peerAuthentication } from "../testing/builders";
+import { deployment, destinationRule, envoyFilter, helmRelease, namespace, peerAuthentication } from "../testing/builders";
 import { mtlsDestinationRule } from "./mtls-destination-rule";
+import { mtlsEnvoyFilter } from "./mtls-envoy-filter";
 import { mtlsMeshWideStrict } from "./mtls-mesh-wide-strict";
 import { mtlsPeerAuthentication } from "./mtls-peer-authentication";
 import { podOptsOut, sidecarInjection } from "./sidecar-injection";
 
 const meshWide = peerAuthentication("default", "istio-system", { mtls: { mode: "STRICT" } });
 const appNamespace = namespace("titanium", { "istio-injection": "enabled" });
+
+describe("istio-envoy-filter-mtls", () => {
+  const secureCookies = envoyFilter("titanium-secure-cookies");
+  const patch = (edit: Record<string, unknown>) => ({ ...((secureCookies.inputs.spec as { configPatches: Record<string, unknown>[] }).configPatches[0]!), ...edit });
+  it("passes an HTTP filter on the gateway (the platform's secure-cookies Lua filter) and on the sidecars' outbound side", async () => {
+    expect((await check(mtlsEnvoyFilter, secureCookies)).findings).toEqual([]);
+    expect((await check(mtlsEnvoyFilter, envoyFilter("outbound", [patch({ match: { context: "SIDECAR_OUTBOUND" } })]))).findings).toEqual([]);
+  });
+  it.each(["CLUSTER", "LISTENER", "FILTER_CHAIN", "NETWORK_FILTER", "TRANSPORT_SOCKET", "LISTENER_FILTER", "BOOTSTRAP"])("rejects a patch applying to %s", async (applyTo) => {
+    expect(messages(await check(mtlsEnvoyFilter, envoyFilter("f", [patch({ applyTo })])))).toEqual([
+      `istio-system/f configPatches[0] applies to ${applyTo}, which carries the mesh's mTLS or may (only HTTP_FILTER, HTTP_ROUTE, ROUTE_CONFIGURATION, VIRTUAL_HOST, EXTENSION_CONFIG may be patched)`,
+    ]);
+  });
+  it("rejects a patch of the inbound sidecar listeners: SIDECAR_INBOUND, ANY, or no context (ANY)", async () => {
+    for (const match of [{ context: "SIDECAR_INBOUND" }, { context: "ANY" }, undefined]) {
+      expect(messages(await check(mtlsEnvoyFilter, envoyFilter("f", [patch({ match })]))), JSON.stringify(match)).toEqual([
+        `istio-system/f configPatches[0] matches context ${match?.context ?? "ANY"}, which includes the inbound sidecar listeners that enforce STRICT mTLS (match GATEWAY or SIDECAR_OUTBOUND)`,
+      ]);
+    }
+  });
+  it("rejects a patch value holding a transport socket or TLS context, whatever it applies to", async () => {
+    const value = { name: "envoy.filters.http.lua", transportSocket: { name: "envoy.transport_sockets.raw_buffer" } };
+    const run = await check(mtlsEnvoyFilter, envoyFilter("f", [patch({ patch: { operation: "MERGE", value } }), patch({ patch: { operation: "MERGE", value: { common_tls_context: {} } } })]));
+    expect(messages(run)).toEqual([
+      "istio-system/f configPatches[0] sets Envoy's TLS configuration (a transport_socket or tls_context in its patch value)",
+      "istio-system/f configPatches[1] sets Envoy's TLS configuration (a transport_socket or tls_context in its patch value)",
+    ]);
+  });
+  it("reports a patch unknown in preview instead of passing it", async () => {
+    const run = await check(mtlsEnvoyFilter, envoyFilter("f", [patch({ applyTo: unknown })]));
+    expect(run.findings).toEqual([expect.objectContaining({ kind: "unknown", level: "advisory" })]);
+  });
+});
 
 describe("istio-peer-authentication-strict", () => {
   it("passes STRICT and UNSET (inherit) modes", async () => {

@@ -65,6 +65,8 @@ const CONTAINER_CASES: ContainerCase[] = [
   { policy: runAsNonRoot, what: "root", edit: { securityContext: { runAsUser: 0 } }, message: "may run as root" },
   { policy: readOnlyRootFilesystem, what: "a writable root", edit: { securityContext: { readOnlyRootFilesystem: false } }, message: "has a writable root filesystem" },
   { policy: imagePinned, what: "a latest image", edit: { image: "ghcr.io/x/app:latest" }, message: "uses the mutable tag latest (ghcr.io/x/app:latest)" },
+  { policy: imagePinned, what: "an empty tag", edit: { image: "ghcr.io/x/app:" }, message: "has a malformed tag (ghcr.io/x/app:)" },
+  { policy: noHostNamespaces, what: "a host port", edit: { ports: [{ containerPort: 8080, hostPort: 8080 }] }, message: "binds host port 8080 (ports[].hostPort)" },
   {
     policy: resourceLimitsPolicy({}),
     what: "no memory limit",

@@ -11,18 +11,58 @@ export type ChartWorkloadTable = Readonly<Record<string, readonly string[]>>;
 
 const QUANTITIES = ["requests.cpu", "requests.memory", "limits.cpu", "limits.memory"] as const;
 
-/** A Kubernetes quantity ("500m", "1.5", "256Mi", "1e3"), not zero: a zero limit is no limit at all. */
+/** A Kubernetes quantity ("500m", "1.5", "256Mi", "1e3"): its number and suffix. */
 const QUANTITY = /^\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$/;
-export const isQuantity = (v: unknown): boolean => {
-  if (typeof v === "number") return v > 0;
-  if (typeof v !== "string") return false;
-  const m = QUANTITY.exec(v.trim());
-  return m !== null && Number(m[1]) > 0;
+const SUFFIXES: Readonly<Record<string, number>> = {
+  "": 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
 };
+/** The value of a Kubernetes quantity (cores, bytes), to compare two of them; undefined for anything else. */
+export function quantityValue(v: unknown): number | undefined {
+  if (typeof v === "number") return v;
+  if (typeof v !== "string") return undefined;
+  const m = QUANTITY.exec(v.trim());
+  if (!m) return undefined;
+  const suffix = m[2] ?? "";
+  return /^[eE]/.test(suffix) ? Number(m[1]! + suffix) : Number(m[1]) * SUFFIXES[suffix]!;
+}
+/** A real quantity, not zero: a zero limit is no limit at all. */
+export const isQuantity = (v: unknown): boolean => (quantityValue(v) ?? 0) > 0;
 
 /** Which of the four quantities a `resources` block lacks. */
 export function missingQuantities(resources: unknown): string[] {
   return QUANTITIES.filter((q) => !isQuantity(getPath(resources, q)));
+}
+
+/**
+ * The injected istio-proxy's resources, as pod annotations set them: requests, then limits. Once a pod sets
+ * any of them, Istio's injection template builds the proxy's whole `resources` block from these four alone
+ * (istio#35905): istiod's `global.proxy.resources` no longer apply, so a limit left out is no limit.
+ */
+const PROXY_RESOURCES = [
+  ["sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyCPULimit"],
+  ["sidecar.istio.io/proxyMemory", "sidecar.istio.io/proxyMemoryLimit"],
+] as const;
+const PROXY_KEYS: readonly string[] = PROXY_RESOURCES.flat();
+
+/**
+ * What is wrong with the proxy resources a map of pod annotations sets (none when it sets none: istiod's
+ * `global.proxy.resources` size the proxy, judged through the chart table): each of the four must be a
+ * non-zero quantity once any is set, and no request may exceed its limit (the API refuses the pod).
+ */
+export function proxyResourceProblems(annotations: Obj): string[] {
+  if (!PROXY_KEYS.some((k) => Object.hasOwn(annotations, k))) return [];
+  const missing = PROXY_KEYS.filter((k) => !isQuantity(annotations[k]));
+  const out: string[] = [];
+  if (missing.length > 0) {
+    out.push(`sets sidecar.istio.io/proxy* resources without ${missing.join(", ")} (a non-zero quantity): with any of them set, Istio sizes the injected istio-proxy from these annotations alone, so it runs without that request or limit`);
+  }
+  for (const [request, limit] of PROXY_RESOURCES) {
+    const r = quantityValue(annotations[request]);
+    const l = quantityValue(annotations[limit]);
+    if (r !== undefined && l !== undefined && l > 0 && r > l) out.push(`asks ${request} ${String(annotations[request])} above its ${limit} ${String(annotations[limit])}`);
+  }
+  return out;
 }
 
 /**
@@ -58,6 +98,18 @@ export function resourceLimitsPolicy(chartWorkloads: ChartWorkloadTable, chartSw
             });
           });
         });
+        // Pod annotations in the values (`podAnnotations`, a component's own): the same proxy resources as a pod's.
+        judge.check(() => {
+          const judgeMap = (map: unknown, path: string) =>
+            judge.check(() => {
+              if (!map || typeof map !== "object" || Array.isArray(map)) return;
+              for (const problem of proxyResourceProblems(map as Obj)) report(`chart "${chartName(props) ?? "(none)"}" values ${path || "(top level)"} ${problem}`);
+            });
+          judgeMap(props.values, "");
+          walkValues(props.values, ({ path, value, unknown }) => {
+            if (!unknown) judgeMap(value, path);
+          });
+        });
         judge.check(() => {
           const chart = chartName(props);
           const paths = chart === undefined ? undefined : chartWorkloads[chart];
@@ -89,6 +141,9 @@ export function resourceLimitsPolicy(chartWorkloads: ChartWorkloadTable, chartSw
         if (!tpl) return;
         const containers = containersOf(tpl.spec).filter((c) => c.list !== "ephemeralContainers");
         if (containers.length === 0) report(`${objectName(props, args.name)} has no containers`);
+        judge.check(() => {
+          for (const problem of proxyResourceProblems((tpl.metadata.annotations ?? {}) as Obj)) report(`${objectName(props, args.name)} ${problem}`);
+        });
         for (const ref of containers) {
           judge.check(() => {
             const missing = missingQuantities(ref.container.resources);

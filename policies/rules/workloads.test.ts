@@ -37,6 +37,41 @@ describe("k8s-resource-limits", () => {
     for (const q of ["500m", "1", "1.5", "0.5", ".5", "256Mi", "1Gi", "1e3", "2k", 1, 0.25]) expect(isQuantity(q), String(q)).toBe(true);
     for (const q of ["0", "0m", "0Mi", "0.0", "", " ", "lots", "-1", "1GB", 0, -1, null, true]) expect(isQuantity(q), String(q)).toBe(false);
   });
+  describe("the injected istio-proxy's resources (sidecar.istio.io/proxy* annotations replace istiod's whole resources block, istio#35905)", () => {
+    const sizedProxy = {
+      "sidecar.istio.io/proxyCPU": "20m",
+      "sidecar.istio.io/proxyMemory": "64Mi",
+      "sidecar.istio.io/proxyCPULimit": "500m",
+      "sidecar.istio.io/proxyMemoryLimit": "160Mi",
+    };
+    it("passes all four, or none (istiod's global.proxy.resources then size it)", async () => {
+      expect((await check(resourceLimits, deployment("api", { podAnnotations: sizedProxy }))).findings).toEqual([]);
+      expect((await check(resourceLimits, deployment("api", { podAnnotations: { "sidecar.istio.io/nativeSidecar": "true" } }))).findings).toEqual([]);
+    });
+    it("refuses requests without limits, and a zero limit", async () => {
+      const requestsOnly = { "sidecar.istio.io/proxyCPU": "20m", "sidecar.istio.io/proxyMemory": "64Mi" };
+      expect(messages(await check(resourceLimits, deployment("api", { podAnnotations: requestsOnly })))).toEqual([
+        "titanium/api sets sidecar.istio.io/proxy* resources without sidecar.istio.io/proxyCPULimit, sidecar.istio.io/proxyMemoryLimit (a non-zero quantity): with any of them set, Istio sizes the injected istio-proxy from these annotations alone, so it runs without that request or limit",
+      ]);
+      const zero = { ...sizedProxy, "sidecar.istio.io/proxyCPULimit": "0", "sidecar.istio.io/proxyMemoryLimit": "0Mi" };
+      expect(messages(await check(resourceLimits, workload("kubernetes:batch/v1:CronJob", "backup", { podAnnotations: zero })))).toEqual([
+        expect.stringContaining("titanium/backup sets sidecar.istio.io/proxy* resources without sidecar.istio.io/proxyCPULimit, sidecar.istio.io/proxyMemoryLimit (a non-zero quantity)"),
+      ]);
+    });
+    it("refuses a request above its limit, comparing quantities by value", async () => {
+      expect((await check(resourceLimits, deployment("api", { podAnnotations: { ...sizedProxy, "sidecar.istio.io/proxyCPU": "0.5", "sidecar.istio.io/proxyMemory": "0.15Gi" } }))).findings).toEqual([]);
+      expect(messages(await check(resourceLimits, deployment("api", { podAnnotations: { ...sizedProxy, "sidecar.istio.io/proxyMemory": "1Gi" } })))).toEqual([
+        "titanium/api asks sidecar.istio.io/proxyMemory 1Gi above its sidecar.istio.io/proxyMemoryLimit 160Mi",
+      ]);
+    });
+    it("judges the same annotations in a release's values (podAnnotations)", async () => {
+      const release = (podAnnotations: object) => helmRelease("gateway", "gateway", { resources: sized, podAnnotations });
+      expect((await check(resourceLimits, release(sizedProxy))).findings).toEqual([]);
+      expect(messages(await check(resourceLimits, release({ "sidecar.istio.io/proxyMemory": "64Mi" })))).toEqual([
+        expect.stringMatching(/^chart "gateway" values podAnnotations sets sidecar\.istio\.io\/proxy\* resources without sidecar\.istio\.io\/proxyCPU, sidecar\.istio\.io\/proxyCPULimit, sidecar\.istio\.io\/proxyMemoryLimit /),
+      ]);
+    });
+  });
   it("checks a Helm chart's workloads at the table's values paths", async () => {
     const ok = helmRelease("istiod", "istiod", { resources: sized, global: { proxy: { resources: sized } } });
     expect((await check(resourceLimits, ok)).findings).toEqual([]);
@@ -202,6 +237,22 @@ describe("k8s-no-host-namespaces", () => {
     expect((await check(noHostNamespaces, deployment("api"))).findings).toEqual([]);
     const run = await check(noHostNamespaces, workload("kubernetes:apps/v1:DaemonSet", "agent", { podSpec: { hostNetwork: true, hostPID: true, hostIPC: true } }));
     expect(messages(run)).toEqual(["titanium/agent sets hostNetwork: true", "titanium/agent sets hostPID: true", "titanium/agent sets hostIPC: true"]);
+  });
+  it("rejects a container binding a port of the node (ports[].hostPort, refused by Pod Security's baseline); 0 binds none", async () => {
+    const withPorts = (ports: object[]) => container("api", { ports });
+    expect((await check(noHostNamespaces, deployment("api", { containers: [withPorts([{ name: "http", containerPort: 3000, hostPort: 0 }])] }))).findings).toEqual([]);
+    const run = await check(
+      noHostNamespaces,
+      deployment("api", { containers: [withPorts([{ name: "http", containerPort: 3000, hostPort: 8080 }])], initContainers: [container("init", { ports: [{ containerPort: 9000, hostPort: 9000 }] })] }),
+    );
+    expect(messages(run)).toEqual(['titanium/api init container "init" binds host port 9000 (ports[].hostPort)', 'titanium/api container "api" binds host port 8080 (ports[].hostPort)']);
+  });
+  it("rejects a hostPort anywhere in a release's values (a port spec written out in them)", async () => {
+    const values = (hostPort: unknown) => ({ controller: { extraContainers: [{ name: "debug", image: "busybox:1.37.0", ports: [{ containerPort: 8080, hostPort }] }] } });
+    expect((await check(noHostNamespaces, helmRelease("alloy", "alloy", values(0), "logging"))).findings).toEqual([]);
+    expect(messages(await check(noHostNamespaces, helmRelease("alloy", "alloy", values(8080), "logging")))).toEqual([
+      'chart "alloy": values controller.extraContainers[0].ports[0].hostPort binds host port 8080',
+    ]);
   });
 
   describe("Helm releases (the host namespaces their values and their charts' defaults give their pods)", () => {
@@ -397,6 +448,10 @@ describe("k8s-image-pinned", () => {
     ["postgres:latest", "uses the mutable tag latest (postgres:latest)"],
     ["localhost:5000/redis", "is not pinned (localhost:5000/redis has no tag or digest, so it means :latest)"],
     ["redis@sha256:abc", "has a malformed digest (redis@sha256:abc)"],
+    ["nginx@sha256:", "has a malformed digest (nginx@sha256:)"],
+    ["nginx:", "has a malformed tag (nginx:)"],
+    ["localhost:5000/nginx:", "has a malformed tag (localhost:5000/nginx:)"],
+    ["nginx:-1", "has a malformed tag (nginx:-1)"],
   ])("judges %s", (image, problem) => {
     expect(imageProblem(image)).toBe(problem);
   });
@@ -424,7 +479,27 @@ describe("k8s-image-pinned", () => {
     expect(messages(await check(imagePinned, helmRelease("alloy", "alloy", values("busybox"))))).toEqual([
       'values controller.extraContainers[0] (container "debug") is not pinned (busybox has no tag or digest, so it means :latest)',
     ]);
-    expect(messages(await check(imagePinned, helmRelease("alloy", "alloy", values("busybox:latest"))))).toEqual(["values controller.extraContainers[0].image is busybox:latest"]);
+    expect(messages(await check(imagePinned, helmRelease("alloy", "alloy", values("busybox:latest"))))).toEqual([
+      "values controller.extraContainers[0].image uses the mutable tag latest (busybox:latest)",
+    ]);
+  });
+  it("judges image references in chart values that claim a tag or digest, and an image object's version, like a pod's", async () => {
+    const judged = async (values: Record<string, unknown>) => messages(await check(imagePinned, helmRelease("alloy", "alloy", values)));
+    expect(await judged({ image: { repository: "busybox:latest" } })).toEqual(["values image.repository uses the mutable tag latest (busybox:latest)"]);
+    expect(await judged({ sidecar: { image: "busybox@sha256:" } })).toEqual(["values sidecar.image has a malformed digest (busybox@sha256:)"]);
+    expect(await judged({ sidecar: { image: "busybox:" } })).toEqual(["values sidecar.image has a malformed tag (busybox:)"]);
+    expect(await judged({ image: { repository: "busybox", version: "latest" } })).toEqual(['values image.version is "latest"']);
+    // Untagged references are composed by the chart with a tag of its own (Istio's `image: pilot`), a
+    // registry port is no tag, and a `repository` outside an image object is a Git URL.
+    expect(
+      await judged({
+        pilot: { image: "pilot" },
+        global: { hub: "docker.io/istio", tag: "1.30.3" },
+        proxy: { image: { repository: "localhost:5000/proxyv2", tag: "1.30.3" } },
+        pinned: { image: { repository: `ghcr.io/x/y@sha256:${"b".repeat(64)}` } },
+        source: { repository: "git@github.com:titanium-platform/titanium.git", version: "latest" },
+      }),
+    ).toEqual([]);
   });
 });
 

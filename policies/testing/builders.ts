@@ -105,6 +105,28 @@ export function destinationRule(name: string, host: string, trafficPolicy: Obj, 
   });
 }
 
+/** An EnvoyFilter shaped like the platform's secure-cookies one: a Lua HTTP filter on the ingress gateway. */
+export function envoyFilter(name: string, configPatches?: Obj[]): RecordedResource {
+  return recorded("kubernetes:networking.istio.io/v1alpha3:EnvoyFilter", name, {
+    apiVersion: "networking.istio.io/v1alpha3",
+    kind: "EnvoyFilter",
+    metadata: { name, namespace: "istio-system", labels: appLabels(name) },
+    spec: {
+      workloadSelector: { labels: { istio: "ingressgateway" } },
+      configPatches: configPatches ?? [
+        {
+          applyTo: "HTTP_FILTER",
+          match: { context: "GATEWAY", listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager", subFilter: { name: "envoy.filters.http.router" } } } } },
+          patch: {
+            operation: "INSERT_BEFORE",
+            value: { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "function envoy_on_response(h) end" } } },
+          },
+        },
+      ],
+    },
+  });
+}
+
 export function service(name: string, spec: Obj = {}): RecordedResource {
   return recorded("kubernetes:core/v1:Service", name, {
     apiVersion: "v1",
