@@ -5,7 +5,9 @@ import {
   UpstreamPool,
   HttpError,
   JwtVerifier,
+  MAX_HEADER_BYTES,
   SERVICE_BODY_LIMIT_BYTES,
+  SERVICE_MAX_HEADER_BYTES,
   Lifecycle,
   Metrics,
   accessRecorder,
@@ -28,7 +30,8 @@ import type { BlockList } from "node:net";
 import { BodyBudget } from "./body-budget.js";
 import { admissionOf, cachedReads, type Admission } from "./cached-reads.js";
 import { clientAddress, normalizeIp, rateLimitSubjectOf } from "./client-address.js";
-import { DEFAULT_BODY_BUDGET_BYTES } from "./config.js";
+import { ClientSlots } from "./client-slots.js";
+import { DEFAULT_BODY_BUDGET_BYTES, DEFAULT_MAX_IN_FLIGHT_PER_CLIENT } from "./config.js";
 import { UpstreamError, forward } from "./proxy.js";
 import { RateLimiter, type RateRule } from "./rate-limit.js";
 import PUBLIC_API from "./public-openapi.json" with { type: "json" };
@@ -50,6 +53,15 @@ import {
 /** C0 controls and DEL, in a decoded path. */
 // eslint-disable-next-line no-control-regex -- the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+/** How much longer the forwarded request target may be than the one sent: half the services' extra header room. */
+const TARGET_GROWTH_MAX_BYTES = (SERVICE_MAX_HEADER_BYTES - MAX_HEADER_BYTES) / 2;
+/** Characters the URL parser may percent-encode in a path or query (anything else goes up as it came). */
+const ENCODED_ON_THE_WAY = /[^A-Za-z0-9\-._~!$&()*+,;=:@/?%]/;
+/** A target's length as the URL parser writes it (only for one with ENCODED_ON_THE_WAY characters: a URL object costs). */
+const forwardedLength = (target: string): number => {
+  const url = new URL(target, "http://upstream");
+  return url.pathname.length + url.search.length;
+};
 
 /** A request's hold on the body budget: set once its body's size is reserved. */
 interface HeldBody {
@@ -97,6 +109,8 @@ export interface GatewayDeps {
   responseCache?: { maxEntries: number; maxAgeMs: number; maxTotalBytes?: number };
   /** Requests handled at once before shedding with 503 (unbounded when absent). */
   maxInFlight?: number;
+  /** Requests of one client (its rate-limit address) handled at once before 429; default DEFAULT_MAX_IN_FLIGHT_PER_CLIENT. */
+  maxInFlightPerClient?: number;
   /** Tests without a socket (app.request) pass the peer address here. */
   peerAddress?: (req: Request) => string | undefined;
 }
@@ -113,6 +127,8 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     Object.entries(deps.upstreams).map(([k, v]) => [k, new UpstreamPool(typeof v === "string" ? [v] : v)]),
   ) as Record<Upstream, UpstreamPool>;
   const limiter = new RateLimiter(deps.redis, { scale: deps.rateLimitScale ?? 1, logger: deps.logger });
+  // A per-client limit too: scaled with the others (load tests send everything from one address).
+  const slots = new ClientSlots(Math.ceil((deps.maxInFlightPerClient ?? DEFAULT_MAX_IN_FLIGHT_PER_CLIENT) * (deps.rateLimitScale ?? 1)));
   const responses = new ResponseCache(deps.redis, { generationKey: BLOG_CACHE_GENERATION_KEY, ...(deps.responseCache ?? { maxEntries: 1000, maxAgeMs: 5000 }) });
   // Anonymous cacheable reads learn the blog's generation from the limiter's own Redis command.
   const admit = async (match: RouteMatch, subject: string, cacheKey: string | undefined, also: { rule: RateRule; subject: string }[] = []): Promise<Admission> => {
@@ -203,12 +219,28 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
     const peer = normalizeIp(deps.peerAddress?.(c.req.raw) ?? getConnInfo(c).remote.address ?? "0.0.0.0");
     const forwardedFor = requestHeader(c, "x-forwarded-for");
     const client = clientAddress(peer, forwardedFor, deps.trustedProxies);
+    const clientSubject = rateLimitSubjectOf(client);
+    // Before anything waits on the client (its body) or on Redis: one client's requests hold at most their
+    // share of the gateway's places. A body left unread means the connection cannot carry another request.
+    const slot = slots.take(clientSubject);
+    if (!slot) throw new HttpError(429, "too many requests in flight from this client, retry shortly", {}, { "Retry-After": "1", ...(held && { Connection: "close" }) });
+    try {
+      return await admitted(c, held, { match, rawUrl, peer, client, clientSubject });
+    } finally {
+      slot();
+    }
+  };
 
+  /** The rest of `proxy`, once the request has its client's place. */
+  const admitted = async (
+    c: Context<AppEnv>,
+    held: HeldBody | undefined,
+    { match, rawUrl, peer, client, clientSubject }: { match: RouteMatch; rawUrl: string; peer: string; client: string; clientSubject: string },
+  ) => {
     // Rate-limit subject: the authenticated user, else (and always for the routes that make sessions or
     // accounts) the client address from a trusted hop; an IPv6 client by its /64 (rateLimitSubjectOf).
     const token = bearerToken(requestHeader(c, "authorization"));
     const verified = token && !match.limit?.byClient ? await deps.verifier.verify(token) : undefined;
-    const clientSubject = rateLimitSubjectOf(client);
     const subject = verified?.ok ? `u:${verified.user.id}` : clientSubject;
     // Login is also limited per account, for this client and for all of them: its body is read before any
     // limit is taken, so within the login's own small limit (a name and a password), not the general one.
@@ -224,6 +256,13 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
         : [];
     // The query and scheme by string: a URL object per request is measurable in the gateway's CPU.
     const search = querySuffix(rawUrl);
+    // The target goes up as the URL parser writes it (proxy.ts: quotes, brackets, spaces percent-encoded, up
+    // to three times the bytes sent); the services take only SERVICE_MAX_HEADER_BYTES − MAX_HEADER_BYTES more
+    // than the gateway, for the headers added on the way, and refuse beyond with a bare 431 of their own.
+    const target = match.path + search;
+    const sent = nodeRequest(c.env)?.url ?? target;
+    if (ENCODED_ON_THE_WAY.test(target) && forwardedLength(target) - sent.length > TARGET_GROWTH_MAX_BYTES)
+      throw new HttpError(414, "URI Too Long: the request target is too long once percent-encoded");
     const cacheKey = !token && responses.enabled ? cacheKeyOf(match, search) : undefined;
     // A cached read the shortcut handed on (stale or refused) was admitted there already: not charged twice.
     const { decision, ticket } = admissionOf(nodeRequest(c.env)) ?? (await admit(match, subject, cacheKey, also));

@@ -5,6 +5,7 @@ import { Lifecycle, SERVICE_BODY_LIMIT_BYTES, startServer, type RunningServer } 
 import { memoryLogger } from "@titanium/kit/testing";
 import type { GatewayDeps } from "./app.js";
 import { BodyBudget } from "./body-budget.js";
+import { trustedProxies } from "./config.js";
 import { LOGIN_BODY_MAX_BYTES, LOGIN_USERNAME_MAX, PASSWORD_MAX, RATE_LIMITS, matchRoute } from "./routes.js";
 import { startGatewayTestBed, type GatewayTestBed } from "./test-bed.js";
 
@@ -198,6 +199,61 @@ describe("the body budget (bytes of request bodies held at once)", () => {
     expect((await over.answer).status).toBe(413);
     over.socket.destroy();
     expect(budget.heldBytes).toBe(0);
+  });
+});
+
+describe("the request target, as forwarded", () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    running = await serve({ rateLimitScale: 100 });
+  });
+  afterAll(() => running?.shutdown());
+
+  it("is refused at the gateway (414, the envelope, its request id) when percent-encoding would grow it past what a service takes", async () => {
+    // 7000 quotes go up as 21 000 bytes of %27: the service's 20 KiB header limit would answer a bare 431.
+    const quotes = rawRequest(running.port, `GET /api/posts?q=${"'".repeat(7000)} HTTP/1.1`, "");
+    const answer = await quotes.answer;
+    quotes.socket.destroy();
+    expect(answer.status).toBe(414);
+    const body = JSON.parse(answer.body) as { request_id: string; status_code: number; message: string };
+    expect(body).toMatchObject({ status_code: 414, message: "URI Too Long: the request target is too long once percent-encoded" });
+    expect(answer.head).toContain(`\r\nx-request-id: ${body.request_id}\r\n`);
+    // A long target that goes up as it came is forwarded.
+    const plain = rawRequest(running.port, `GET /api/posts?q=${"a".repeat(7000)} HTTP/1.1`, "");
+    expect((await plain.answer).status).toBe(200);
+    plain.socket.destroy();
+  });
+});
+
+describe("requests in flight per client (a request holds its place while its body uploads)", () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    running = await serve({ maxInFlight: 8, maxInFlightPerClient: 3, trustedProxies: trustedProxies([{ address: "127.0.0.1", prefix: 32, family: "ipv4" }]) });
+  });
+  afterAll(() => running?.shutdown());
+  /** A request from `client` (the trusted hop 127.0.0.1 says so). */
+  const read = (client: string) => fetch(`http://127.0.0.1:${running.port}/api/posts`, { headers: { "x-forwarded-for": client } });
+
+  it("keeps one client trickling login bodies to its share: its next requests get 429, everyone else is served", async () => {
+    // More stalled uploads than the whole gateway holds (8): unbounded, they took every place and the
+    // gateway shed everyone with 503 until its 30 s request timeout.
+    const stalled = Array.from({ length: 10 }, () =>
+      rawRequest(running.port, "POST /api/login HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-Forwarded-For: 203.0.113.7", '{"username":', 1500),
+    );
+    const answers = await Promise.all(stalled.map((s) => s.answer));
+    expect(answers.map((a) => a.status).sort()).toEqual([0, 0, 0, 429, 429, 429, 429, 429, 429, 429]);
+    const refused = answers.find((a) => a.status === 429)!;
+    expect(refused.head).toMatch(/\r\nretry-after: 1\r\n/i);
+    // Its body is left unread: the connection cannot carry another request.
+    expect(refused.head).toMatch(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: "TooManyRequests", status_code: 429, message: "too many requests in flight from this client, retry shortly" });
+
+    expect((await read("203.0.113.8")).status).toBe(200);
+    const same = await read("203.0.113.7");
+    expect(same.status).toBe(429);
+    // Its places come back when its requests end (here: the client gives up).
+    for (const s of stalled) s.socket.destroy();
+    await expect.poll(async () => (await read("203.0.113.7")).status, { timeout: 3000 }).toBe(200);
   });
 });
 

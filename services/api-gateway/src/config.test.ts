@@ -22,6 +22,7 @@ describe("api-gateway environment", () => {
     expect(() => loadEnv(envSchema, { BLOG_SERVICE_URL: "blog:8005" })).toThrow(/BLOG_SERVICE_URL/);
     expect(() => loadEnv(envSchema, { BLOG_SERVICE_URL: "http://a:1, ftp://b:2" })).toThrow(/BLOG_SERVICE_URL/);
     expect(() => loadEnv(envSchema, { MAX_IN_FLIGHT: "0" })).toThrow(/MAX_IN_FLIGHT/);
+    expect(() => loadEnv(envSchema, { MAX_IN_FLIGHT_PER_CLIENT: "0" })).toThrow(/MAX_IN_FLIGHT_PER_CLIENT/);
   });
 
   it("takes an upstream as one URL or a comma-separated list of instances", () => {
@@ -29,6 +30,7 @@ describe("api-gateway environment", () => {
     expect(urlList(env.BLOG_SERVICE_URL)).toEqual(["http://127.0.0.1:9001", "http://127.0.0.1:9002"]);
     expect(urlList(env.USER_SERVICE_URL)).toEqual(["http://user-service:8001"]);
     expect(env.MAX_IN_FLIGHT).toBe(256);
+    expect(env.MAX_IN_FLIGHT_PER_CLIENT).toBe(32);
   });
 
   it("limits bodies to the services' own limit by default, may lower it but not raise it, and keeps the budget at least one body", () => {

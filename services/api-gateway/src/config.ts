@@ -13,6 +13,14 @@ import { SERVICE_BODY_LIMIT_BYTES, baseEnv, jwtVerifyEnv, redisEnv, serviceUrls 
  */
 export const DEFAULT_BODY_BUDGET_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Requests one client (its rate-limit address: an IPv4 address, an IPv6 /64) has in flight at once
+ * (MAX_IN_FLIGHT_PER_CLIENT's default; 429 + Retry-After beyond): an eighth of MAX_IN_FLIGHT's 256, so at
+ * least eight clients are needed to fill the gateway, far more than a browser opens (six connections per
+ * host) or a household behind one address needs.
+ */
+export const DEFAULT_MAX_IN_FLIGHT_PER_CLIENT = 32;
+
 /** `10.0.0.0/8,127.0.0.1,::1/128` → a list of [address, prefix] pairs; a bare address is a /32 (/128). */
 const cidrs = z
   .string()
@@ -71,6 +79,8 @@ export const envSchema = z.object({
   RESPONSE_CACHE_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   /** Requests handled at once; beyond it the gateway sheds load with 503 + Retry-After (memory stays bounded). */
   MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** Requests of one client handled at once, the upload of their bodies included; beyond it 429 + Retry-After (scaled by RATE_LIMIT_SCALE). */
+  MAX_IN_FLIGHT_PER_CLIENT: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_MAX_IN_FLIGHT_PER_CLIENT),
   /** Multiplies every rate limit (1 = the original's limits; load tests raise it, the checks still run). */
   RATE_LIMIT_SCALE: z.coerce.number().positive().max(1_000_000).default(1),
 }).superRefine((env, ctx) => {

@@ -22,6 +22,7 @@ const { app, shortcut } = createGateway({
   rateLimitScale: env.RATE_LIMIT_SCALE,
   responseCache: { maxEntries: env.RESPONSE_CACHE_MAX_ENTRIES, maxAgeMs: env.RESPONSE_CACHE_MAX_AGE_MS, maxTotalBytes: env.RESPONSE_CACHE_MAX_BYTES },
   maxInFlight: env.MAX_IN_FLIGHT,
+  maxInFlightPerClient: env.MAX_IN_FLIGHT_PER_CLIENT,
 });
 const running = await startServer({
   fetch: app.fetch,
