@@ -125,6 +125,72 @@ describe("ApiClient: quiet token refresh", () => {
     expect(calls.map((c) => c.url)).toEqual([API.posts]);
   });
 
+  it("inside the early-refresh window, a refresh that fails leaves the request to go with the still-valid token", async () => {
+    const aging: SessionData = { token: "a1", refreshToken: "r1", expiresAt: 1_000_000 + REFRESH_MARGIN_MS - 1, username: "alice" };
+    const failures: [string, () => Response | Promise<Response>][] = [
+      ["network", () => Promise.reject(new TypeError("fetch failed"))],
+      ["429", () => json(429, { message: "Too Many Requests" }, { "Retry-After": "5" })],
+      ["503", () => json(503, { message: "Service Unavailable" })],
+    ];
+    for (const [name, fail] of failures) {
+      const { api, session, calls, expiredCount } = setup((c) => (c.url === API.refresh ? fail() : json(200, post)), { session: aging });
+      const saved = await api.updatePost(7, { title: "t" });
+      expect(saved.id, name).toBe(7);
+      expect(calls.map((c) => [c.url, c.auth]), name).toEqual([
+        [API.refresh, null],
+        [`${API.posts}/7`, "Bearer a1"],
+      ]);
+      // The refresh token is kept: the next request tries again.
+      expect(session.get(), name).toEqual(aging);
+      expect(expiredCount(), name).toBe(0);
+    }
+  });
+
+  it("inside the early-refresh window, a refused refresh keeps the session until its token expires, then ends it", async () => {
+    let now = 1_000_000;
+    const calls: string[] = [];
+    const session = new Session(new MemoryStore());
+    session.set({ token: "a1", refreshToken: "r1", expiresAt: now + REFRESH_MARGIN_MS - 1, username: "alice" });
+    let expired = 0;
+    const api = new ApiClient({
+      session,
+      now: () => now,
+      onSessionExpired: () => (expired += 1),
+      fetch: async (url, init) => {
+        const auth = new Headers(init?.headers).get("Authorization");
+        calls.push(`${url} ${auth}`);
+        if (url === API.refresh) return json(401, { message: "refresh token revoked" });
+        // The access token works until it expires.
+        return now < 1_000_000 + REFRESH_MARGIN_MS - 1 ? json(200, post) : json(401, { message: "Token has expired" });
+      },
+    });
+    expect((await api.updatePost(7, { title: "t" })).id).toBe(7);
+    expect(session.get()).toMatchObject({ token: "a1", refreshToken: null });
+    expect(expired).toBe(0);
+    // The refused refresh token is not presented again: the next write goes straight out.
+    expect((await api.updatePost(7, { title: "t" })).id).toBe(7);
+    expect(calls).toEqual([`${API.refresh} null`, `${API.posts}/7 Bearer a1`, `${API.posts}/7 Bearer a1`]);
+    // Once the token has expired, the 401 ends the session (said once).
+    now += REFRESH_MARGIN_MS;
+    const err = (await api.updatePost(7, { title: "t" }).catch((e: unknown) => e)) as ApiError;
+    expect(err.kind).toBe("session_expired");
+    expect(session.get()).toBeNull();
+    expect(expired).toBe(1);
+  });
+
+  it("a failed refresh of a token that has already expired still stops the request", async () => {
+    const past: SessionData = { token: "a1", refreshToken: "r1", expiresAt: 1_000_000 - 1, username: "alice" };
+    const down = setup((c) => (c.url === API.refresh ? Promise.reject(new TypeError("fetch failed")) : json(200, post)), { session: past });
+    expect(((await down.api.updatePost(7, { title: "t" }).catch((e: unknown) => e)) as ApiError).kind).toBe("network");
+    expect(down.calls.map((c) => c.url)).toEqual([API.refresh]);
+    expect(down.session.get()).toEqual(past);
+    const refused = setup((c) => (c.url === API.refresh ? json(401, {}) : json(200, post)), { session: past });
+    expect(((await refused.api.updatePost(7, { title: "t" }).catch((e: unknown) => e)) as ApiError).kind).toBe("session_expired");
+    expect(refused.calls.map((c) => c.url)).toEqual([API.refresh]);
+    expect(refused.session.get()).toBeNull();
+    expect(refused.expiredCount()).toBe(1);
+  });
+
   it("on a 401 refreshes once for all concurrent requests and retries each with the new token", async () => {
     const { api, calls, expiredCount } = setup(
       async (c) => {

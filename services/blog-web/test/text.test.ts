@@ -13,7 +13,15 @@ describe("plainExcerpt", () => {
 
   it("leaves ordinary punctuation and snake_case alone", () => {
     expect(plainExcerpt("a * b = c, my_var_name, 3 - 2")).toBe("a * b = c, my_var_name, 3 - 2");
-    expect(plainExcerpt("<script>alert(1)</script>")).toBe("<script>alert(1)</script>"); // text, rendered as text
+    expect(plainExcerpt("a < b and c > d, x<3, 1<2>0")).toBe("a < b and c > d, x<3, 1<2>0");
+  });
+
+  it("drops HTML tags and comments and keeps their text, but not in code spans and fences", () => {
+    expect(plainExcerpt("Press <kbd>Ctrl</kbd>+<kbd>C</kbd> to copy.")).toBe("Press Ctrl+C to copy.");
+    expect(plainExcerpt('<p align="center">Centred</p><p>Next<br/>line</p> <img src="x.png" alt="pic"> done')).toBe("Centred Next line done");
+    expect(plainExcerpt("<script>alert(1)</script> and <!-- a note --> text")).toBe("alert(1) and text"); // only ever text
+    expect(plainExcerpt("Why `<main>` matters\n\n```html\n<div>x</div>\n```")).toBe("Why <main> matters <div>x</div>");
+    expect(plainExcerpt("cut off <a href=\"https://exa")).toBe("cut off <a href=\"https://exa");
   });
 });
 

@@ -352,13 +352,36 @@ export class ApiClient {
     return new ApiError("session_expired", 401, "Session expired");
   }
 
+  /**
+   * The refresh ahead of expiry. Its failure only matters once the access token has expired: until then the
+   * request goes with the current token (a 401 for it takes the usual path below). A network error, a 429 or
+   * a 5xx is retried by the next request's early refresh; a refused refresh token is dropped, so the session
+   * lasts as long as its access token and the 401 after that ends it.
+   */
+  private async refreshAhead(s: SessionData): Promise<void> {
+    let refreshed: boolean;
+    try {
+      refreshed = await this.refresh();
+    } catch (err) {
+      if (this.stillValid(s)) return;
+      throw err;
+    }
+    if (refreshed) return;
+    const current = this.opts.session.get();
+    if (!current || !this.stillValid(s)) throw this.expire();
+    if (current.refreshToken === s.refreshToken) this.opts.session.set({ ...current, refreshToken: null });
+  }
+
+  /** Whether the access token of `s` has not expired yet. */
+  private stillValid(s: SessionData): boolean {
+    return s.expiresAt !== null && s.expiresAt > this.now();
+  }
+
   private async send(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
     if (o.auth) {
       const s = this.opts.session.get();
       if (!s) throw new ApiError("unauthorized", 401, "Not signed in");
-      if (s.expiresAt !== null && s.expiresAt - this.now() < REFRESH_MARGIN_MS && s.refreshToken) {
-        if (!(await this.refresh())) throw this.expire();
-      }
+      if (s.expiresAt !== null && s.expiresAt - this.now() < REFRESH_MARGIN_MS && s.refreshToken) await this.refreshAhead(s);
     }
     // The access token this request carries: a 401 for it says nothing about a newer one.
     const used = o.auth ? this.opts.session.get()?.token : undefined;

@@ -54,6 +54,22 @@ export function signedOut(ctx: ViewContext, err: unknown): boolean {
   return true;
 }
 
+/**
+ * Why a change to the author's own post was refused with a 403. The blog-service says "Forbidden or post not
+ * found" for both, so a post deleted meanwhile (in another tab, through the API) looked like someone else's:
+ * "You are not allowed to do that". Asked again, the post tells which: "gone" when it no longer exists,
+ * "refused" when it is still there (or the question failed); null when `err` is no 403.
+ */
+export async function refusedOwnPost(ctx: ViewContext, err: unknown, id: number): Promise<"gone" | "refused" | null> {
+  if (!(err instanceof ApiError) || err.kind !== "forbidden") return null;
+  try {
+    await ctx.api.getPost(id);
+    return "refused";
+  } catch (again) {
+    return again instanceof ApiError && again.kind === "not_found" ? "gone" : "refused";
+  }
+}
+
 /** A user-facing sentence for any error a request can throw. */
 export function describeError(err: unknown, tr: Translator): string {
   if (!(err instanceof ApiError)) return tr.t("error.server");

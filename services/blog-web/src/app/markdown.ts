@@ -128,13 +128,31 @@ export function renderMarkdown(source: string): TrustedHTML | string {
   return DOMPurify.sanitize(html, { ...PURIFY, RETURN_TRUSTED_TYPE: true });
 }
 
+/** What setMarkdown needs to say in the UI's language. */
+export interface MarkdownLabels {
+  /** The accessible name of the `n`th table's scrolling region (1-based). */
+  table(n: number): string;
+}
+
 /** Puts rendered Markdown into an element. */
-export function setMarkdown(el: Element, source: string): void {
+export function setMarkdown(el: Element, source: string, labels: MarkdownLabels): void {
   // innerHTML is typed as string, but under Trusted Types it takes the TrustedHTML DOMPurify returned.
   el.innerHTML = renderMarkdown(source) as string;
   // A code block scrolls sideways when a line is wider than the screen (a phone): as a tab stop, a keyboard
   // can scroll it too (WCAG 2.1.1; axe's scrollable-region-focusable). The post's own tabindex never gets here.
   for (const pre of el.querySelectorAll("pre")) pre.tabIndex = 0;
+  // A table wider than the screen scrolls sideways in a wrapper, which is a tab stop for the same reason. As
+  // a tab stop it is a named region, so a screen reader says what got focus (the table itself keeps its
+  // table semantics, which `display: block` on it would lose).
+  el.querySelectorAll("table").forEach((table, i) => {
+    const scroller = document.createElement("div");
+    scroller.className = "table-scroll";
+    scroller.tabIndex = 0;
+    scroller.setAttribute("role", "region");
+    scroller.setAttribute("aria-label", labels.table(i + 1));
+    table.replaceWith(scroller);
+    scroller.append(table);
+  });
   for (const img of el.querySelectorAll(`img[${OFFSITE}]`)) {
     const href = webAddress(offsite[Number(img.getAttribute(OFFSITE))] ?? "");
     // An image that is a link's content (a badge: `[![build](https://ci.example/badge.svg)](https://ci.example)`)

@@ -1,12 +1,22 @@
 // Plain-text helpers. DOM-free so they are unit-tested in Node.
 
 /**
+ * A code span or fence (kept: group 1 is its ticks), an HTML comment, or an HTML tag (group 2 is the name of
+ * one that breaks a line, which leaves a space). `a < b` and `x<3` are prose, not tags.
+ */
+const HTML_TAG_OR_CODE =
+  /(`+)[^`]*?\1|<!--[\s\S]*?(?:-->|$)|<\/?(?:(br|p|div|li|ul|ol|tr|td|th|table|thead|tbody|h[1-6]|hr|blockquote|pre|dl|dt|dd|details|summary)|[a-z][a-z0-9-]*)(?=[\s/>])(?:\s[^<>]*)?\/?>/gi;
+
+/**
  * The API's excerpt is the first 120 characters of the raw Markdown; shown in a list, the syntax is noise.
  * This strips the common marks (emphasis, code fences and ticks, headings, quotes, list bullets, link and
- * image syntax) and keeps the words. The result is only ever used as text, never as HTML.
+ * image syntax) and HTML tags (`<kbd>Ctrl</kbd>` → `Ctrl`; in code spans and fences they are the text and
+ * stay) and keeps the words. The result is only ever used as text, never as HTML.
  */
 export function plainExcerpt(markdown: string): string {
   return markdown
+    .replace(HTML_TAG_OR_CODE, (m: string, ticks: string | undefined, block: string | undefined) =>
+      ticks !== undefined ? m : block !== undefined ? " " : "")
     .replace(/```[^\n`]*/g, " ") // fence markers with their language
     .replace(/!\[([^\]]*)\]\([^)]*\)?/g, "$1") // images → alt text
     .replace(/\[([^\]]*)\]\([^)]*\)?/g, "$1") // links → their text

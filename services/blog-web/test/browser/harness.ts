@@ -56,20 +56,43 @@ export interface Watched {
   violations: string[];
   /** Requests to any origin but the page's own (the UI must work with the cluster cut off from the internet). */
   offsite: string[];
+  /**
+   * Failed loads a test causes on purpose outside the API (a chunk a deploy removed), by URL: not errors.
+   * A failed API call is never one (the app shows it to the user); any other failed load is.
+   */
+  expectedFailures: RegExp[];
 }
+
+/** The API's paths: a refused or failed call to them is the app's to handle, and the tests provoke many. */
+const API_PATH = /^\/(blog\/)?api\//;
 
 /** A new tab whose errors, dialogs and CSP violations are recorded. */
 export async function openPage(b: Browser): Promise<Watched> {
   const page = await b.context.newPage();
-  const w: Watched = { page, errors: [], dialogs: [], violations: [], offsite: [] };
+  const w: Watched = { page, errors: [], dialogs: [], violations: [], offsite: [], expectedFailures: [] };
   page.on("request", (r) => {
     const u = new URL(r.url());
     if (u.protocol !== "data:" && u.origin !== new URL(page.url() === "about:blank" ? r.url() : page.url()).origin) w.offsite.push(r.url());
   });
   page.on("pageerror", (e) => w.errors.push(e.message));
   page.on("console", (m) => {
-    // Failed requests the app shows to the user (403 when refused, 404 on a deleted post) are expected.
-    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) w.errors.push(m.text());
+    if (m.type() !== "error") return;
+    // Chromium's console line for a failed load names the resource as its location. Failed API calls the
+    // app shows to the user (403 when refused, 404 on a deleted post) are expected; a stylesheet, script or
+    // icon that fails to load is not.
+    if (/Failed to load resource/.test(m.text())) {
+      const url = m.location().url;
+      let pathname = "";
+      try {
+        pathname = new URL(url).pathname;
+      } catch {
+        // no URL: reported below
+      }
+      if (API_PATH.test(pathname) || w.expectedFailures.some((p) => p.test(url))) return;
+      w.errors.push(`${m.text()}: ${url}`);
+      return;
+    }
+    w.errors.push(m.text());
   });
   page.on("dialog", (d) => {
     w.dialogs.push(`${d.type()}: ${d.message()}`);

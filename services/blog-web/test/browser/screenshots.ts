@@ -1,12 +1,15 @@
 // `npm run screenshots -w @titanium/blog-web`: the list, a post and the editor at desktop and phone widths,
-// written to docs/screenshots/ (committed and linked from the README). Not part of `npm test`.
+// written to docs/screenshots/ (committed and linked from the README), or to SCREENSHOTS_DIR when set (to
+// measure the first load without rewriting the committed ones). Not part of `npm test`.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ApiUser, firstLoadTransfer, launchBrowser, PASSWORD, runId } from "./harness.js";
 import { startPlatform } from "./platform.js";
 
-const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../docs/screenshots");
+const out = process.env.SCREENSHOTS_DIR
+  ? path.resolve(process.env.SCREENSHOTS_DIR)
+  : path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../docs/screenshots");
 mkdirSync(out, { recursive: true });
 
 const platform = await startPlatform();

@@ -56,6 +56,9 @@ export const en = {
   "post.deleting": "Deleting…",
   "post.deleted": "Post deleted.",
   "post.actions": "Post actions",
+  "post.table": "Table {n}",
+  "post.alreadyDeleted": "This post had already been deleted.",
+  "post.cannotChange": "This post no longer exists or can no longer be changed.",
 
   "editor.newHeading": "Write a post",
   "editor.editHeading": "Edit post",

@@ -58,6 +58,9 @@ export const ko: Record<keyof typeof en, string> = {
   "post.deleting": "삭제 중…",
   "post.deleted": "글을 삭제했습니다.",
   "post.actions": "글 관리",
+  "post.table": "표 {n}",
+  "post.alreadyDeleted": "이미 삭제된 글입니다.",
+  "post.cannotChange": "이 글은 삭제되었거나 더는 수정할 수 없습니다.",
 
   "editor.newHeading": "새 글 쓰기",
   "editor.editHeading": "글 수정",

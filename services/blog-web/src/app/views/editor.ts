@@ -1,7 +1,7 @@
 // Create and edit a post: title, category (pick or type), Markdown content with a preview.
 // A draft survives an expired session: it is parked in sessionStorage while the user signs in again.
 import { ApiError, type Post, type PostInput, storedLength } from "../api.js";
-import { describeError, signedOut, type ViewContext } from "../context.js";
+import { describeError, refusedOwnPost, signedOut, type ViewContext } from "../context.js";
 import { h, replace, uid } from "../dom.js";
 import { href, type Route } from "../router.js";
 import { isPlainCategoryName, LIMITS } from "../limits.js";
@@ -144,7 +144,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     // The author may have typed on, or closed it, while the module loaded: show what is there now.
     if (preview.hidden) return;
     const src = content.control.value.trim();
-    if (src) md.setMarkdown(preview, src);
+    if (src) md.setMarkdown(preview, src, { table: (n) => t("post.table", { n }) });
     else empty();
   };
   previewBtn.addEventListener("click", () => {
@@ -261,6 +261,10 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
               ctx.navigate({ name: "login", next: href(here) });
               return;
             }
+            // The post deleted meanwhile elsewhere: the service's 403 is no refusal of this author (the draft is kept).
+            const refused = original === null ? null : await refusedOwnPost(ctx, err, original.id);
+            if (ctx.signal.aborted) return;
+            if (refused !== null) return showProblems([{ message: refused === "gone" ? t("post.notFound") : t("post.cannotChange") }]);
             const problems = fieldProblems(err, fields, ctx.tr);
             showProblems(problems.length > 0 ? problems : [{ message: describeError(err, ctx.tr) }]);
           }

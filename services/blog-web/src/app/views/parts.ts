@@ -74,13 +74,15 @@ export function confirmDialog(opts: { title: string; body: string; confirm: stri
   return new Promise((resolve) => {
     if (opts.signal.aborted) return resolve(false);
     const titleId = uid("dialog-title");
+    const bodyId = uid("dialog-body");
     const cancel = h("button", { class: "btn", attrs: { type: "button" } }, opts.cancel);
     const ok = h("button", { class: "btn danger", attrs: { type: "button" } }, opts.confirm);
     const dialog = h(
       "dialog",
-      { class: "dialog", attrs: { "aria-labelledby": titleId } },
+      // Named by its heading and described by its sentence: a screen reader says what will be deleted.
+      { class: "dialog", attrs: { "aria-labelledby": titleId, "aria-describedby": bodyId } },
       h("h2", { attrs: { id: titleId } }, opts.title),
-      h("p", null, opts.body),
+      h("p", { attrs: { id: bodyId } }, opts.body),
       h("div", { class: "actions" }, cancel, ok),
     );
     let result = false;

@@ -1,6 +1,6 @@
 // A post: Markdown rendered safely, edit and delete for its author.
 import { ApiError } from "../api.js";
-import { describeError, signedOut, type ViewContext } from "../context.js";
+import { describeError, refusedOwnPost, signedOut, type ViewContext } from "../context.js";
 import { h, replace } from "../dom.js";
 import { href } from "../router.js";
 import { busy } from "./form.js";
@@ -37,7 +37,7 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
   if (ctx.signal.aborted) return;
 
   const body = h("div", { class: "prose" });
-  md.setMarkdown(body, post.content);
+  md.setMarkdown(body, post.content, { table: (n) => t("post.table", { n }) });
 
   const isAuthor = ctx.session.get()?.username === post.author;
   const edited = post.updated_at && post.updated_at !== post.created_at;
@@ -67,15 +67,26 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                   // Disabled while the request runs: a second confirmation would delete a deleted post (an error).
                   await busy(button, t("post.deleting"), () => ctx.api.deletePost(post.id));
                   ctx.toast(t("post.deleted"), "success");
-                  // Replacing the deleted post's history entry: Back must not lead to its 404.
-                  ctx.navigate({ name: "list", params: { page: 1 } }, { replace: true });
+                  // Replacing the deleted post's history entry: Back must not lead to its 404. Opened from the
+                  // list, it goes back to the list's entry instead: replaced, the history would hold the list
+                  // twice, and Back would stay on it.
+                  ctx.navigate({ name: "list", params: { page: 1 } }, { replace: true, back: true });
                 } catch (err) {
                   if (signedOut(ctx, err)) {
                     // Sign in again and come back to this post.
                     ctx.navigate({ name: "login", next: href({ name: "post", id: post.id }) });
                     return;
                   }
-                  ctx.toast(describeError(err, ctx.tr), "error");
+                  // Deleted meanwhile elsewhere (the service answers 403 for a post it no longer has): what the
+                  // author wanted is done, so the post is left as after a delete.
+                  const refused = await refusedOwnPost(ctx, err, post.id);
+                  if (ctx.signal.aborted) return;
+                  if (refused === "gone") {
+                    ctx.toast(t("post.alreadyDeleted"), "info");
+                    ctx.navigate({ name: "list", params: { page: 1 } }, { replace: true, back: true });
+                    return;
+                  }
+                  ctx.toast(refused === "refused" ? t("post.cannotChange") : describeError(err, ctx.tr), "error");
                 }
               },
             },
