@@ -97,6 +97,28 @@ describe("signup", () => {
     }
   });
 
+  it("takes and refuses addresses as the original's email-validator did, at signup and in PATCH /users/me", async () => {
+    // RFC 5322 atext that z.email() refused; a label ending with a hyphen that it took.
+    const res = await post("/users", { username: "atext_signup", email: "a=b@example.com", password: PW });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ username: "atext_signup", email: "a=b@example.com" });
+    const bad = await post("/users", { username: "hyphen_signup", email: "a@a-.com", password: PW });
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ status_code: 422, field: "email" });
+    expect((await app.request("/users/hyphen_signup")).status).toBe(404);
+
+    const user = await signup("atext_patch");
+    const token = await tokens.sign(user);
+    const refused = await patch("/users/me", { email: "a@a-.com" }, token);
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({ status_code: 422, field: "email" });
+    const changed = await patch("/users/me", { email: "a=b@example.com" }, token);
+    expect(changed.status).toBe(200);
+    expect(await changed.json()).toMatchObject({ email: "a=b@example.com" });
+    const [row] = await pg.sql<{ email: string }[]>`select email from users where id = ${user.id}`;
+    expect(row!.email).toBe("a=b@example.com");
+  });
+
   it("refuses a duplicate username, case-insensitively, with 400 'Username already exists'", async () => {
     await signup("bob");
     const res = await post("/users", { username: "BOB", email: "b2@example.com", password: PW });

@@ -1,5 +1,5 @@
-import { domainToASCII } from "node:url";
 import { pgText, z } from "@titanium/kit";
+import { isEmailAddress } from "./email.js";
 
 /** The original's reserved names (compared case-insensitively). */
 export const RESERVED_USERNAMES = ["admin", "root", "system", "api", "auth", "user", "blog", "www", "mail", "ftp", "localhost"];
@@ -27,24 +27,12 @@ export const Password = z
   .refine((p) => SPECIALS.test(p), 'needs a special character from !@#$%^&*(),.?":{}|<>')
   .openapi({ format: "password", example: "Str0ng!pass" });
 
-const asciiEmail = z.email();
-const NON_ASCII = /[^\u0020-\u007E]/gu; // anything but printable ASCII (controls are refused by UNSAFE first)
-/** Characters no address may hold: controls, format characters (zero-width ones), spaces and separators. */
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Z}]/u;
-
 /**
- * An e-mail address as the original's pydantic `EmailStr` (email-validator) took it: an internationalised
- * local part (`ü@example.com`) and domain (`x@bücher.de`, checked in its IDNA form) are fine, as are the
- * usual ASCII ones; a domain without a dot, `localhost`, empty labels or unsafe characters are not.
+ * An e-mail address as the original's pydantic `EmailStr` took it (python email-validator's rules, see email.ts):
+ * RFC 5322 atext local parts (`a=b@example.com`), internationalised local parts and domains (`ü@example.com`,
+ * `a@пример.рф`), but no quoted local parts, `[IP]` domains, dotless or special-use domains, over-long parts or
+ * invalid IDNA. Kept as sent (the original stored email-validator's normalized form; see email.ts).
  */
-function isEmailAddress(value: string): boolean {
-  const at = value.lastIndexOf("@");
-  if (at < 1 || UNSAFE.test(value)) return false;
-  const domain = domainToASCII(value.slice(at + 1).normalize("NFC"));
-  // Non-ASCII letters of the local part stand for themselves (SMTPUTF8); the rest follows the ASCII rules.
-  return domain !== "" && asciiEmail.safeParse(`${value.slice(0, at).replace(NON_ASCII, "x")}@${domain}`).success;
-}
-
 export const Email = pgText().max(255).refine(isEmailAddress, "Invalid email address").openapi({ format: "email", example: "alice@example.com" });
 
 export const SignupBody = z.object({ username: Username, email: Email, password: Password }).openapi("Signup");
