@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Metrics, createRedis, type Redis } from "@titanium/kit";
+import { Lifecycle, Metrics, createRedis, startServer, type Redis } from "@titanium/kit";
 import { contractChecked, type ContractReport, memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
@@ -642,6 +642,55 @@ describe("operations and pages", () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/blog/api/posts", "/blog/api/posts/{id}", "/blog/api/categories"]),
     );
+  });
+});
+
+describe("the API only under its own spelling (/blog/api/)", () => {
+  /** Spellings of API paths that decode into the API: the ingress would send them here past the gateway. */
+  const MISSPELLED = ["/blog/%61pi/posts", "/blog/%61pi/posts?limit=1", "/blog/api%2Fposts", "/blog/api%2fcategories", "/blog%2Fapi/posts", "/blog/%61pi", "/blog/ap%69/posts/1", "/blog/%2561pi/../%61pi/posts"];
+
+  async function expectNotFoundEnvelope(res: Response, path: string) {
+    expect(res.status, path).toBe(404);
+    expect(res.headers.get("content-type"), path).toContain("application/json");
+    expect(res.headers.get("content-security-policy"), path).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(res.headers.get("cache-control"), path).toBe("no-store");
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body, path).toMatchObject({ error: "NotFound", status_code: 404, request_id: expect.any(String) });
+    expect(res.headers.get("x-request-id"), path).toBe(body.request_id);
+  }
+
+  it("answers a path that only decodes into the API (/blog/%61pi/posts, /blog/api%2Fposts) 404 in the envelope, with or without the built UI", async () => {
+    await create(alice, { title: "spelled" });
+    const withUi = createApp({ sql: db, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }), web: { root: WEB_DIST } });
+    for (const a of [app, withUi]) {
+      for (const path of MISSPELLED) await expectNotFoundEnvelope(await a.request(path), path);
+      // Writes too: no post is made through another spelling.
+      await expectNotFoundEnvelope(await a.request("/blog/%61pi/posts", { method: "POST", body: JSON.stringify({ title: "T", content: "C", category_name: "x" }), headers: { "content-type": "application/json", authorization: `Bearer ${alice}` } }), "POST");
+      // The API as spelled, escapes after its prefix included (the gateway forwards `/api/post%73` as `/blog/api/post%73`).
+      for (const path of ["/blog/api/posts", "/blog/api/post%73", "/blog/api/categories"]) {
+        const res = await a.request(path);
+        expect(res.status, path).toBe(200);
+        expect(Array.isArray(await res.json()), path).toBe(true);
+      }
+      // Pages, escapes included, are still pages.
+      for (const path of ["/blog/", "/blog/posts/1", "/blog/%70osts/1", "/blog/?category=%ED%95%9C", "/blog/login"]) {
+        const res = await a.request(path);
+        expect(res.status, path).toBe(200);
+        expect(res.headers.get("content-type"), path).toContain("text/html");
+      }
+    }
+    expect((await list()).items.map((p) => p.title)).toEqual(["spelled"]);
+  });
+
+  it("refuses it on a real socket too, where the path comes as sent through the Node adapter", async () => {
+    const running = await startServer({ fetch: app.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    try {
+      const base = `http://127.0.0.1:${running.port}`;
+      for (const path of ["/blog/%61pi/posts", "/blog/api%2Fposts"]) await expectNotFoundEnvelope(await fetch(`${base}${path}`), path);
+      expect((await fetch(`${base}/blog/api/posts`)).status).toBe(200);
+    } finally {
+      await running.shutdown();
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  API_SECURITY_HEADERS,
   BLOG_CACHE_GENERATION_KEY,
   HttpError,
   foldUsername,
@@ -8,6 +9,7 @@ import {
   bearer,
   createRoute,
   createServiceApp,
+  errorResponse,
   errors,
   json,
   parseOrThrow,
@@ -70,6 +72,41 @@ function listCacheKey(f: ListFilter): string | undefined {
   return `list:${JSON.stringify([f.offset, f.limit, f.category || null, f.author ? foldUsername(f.author) : null])}`;
 }
 
+/** The API's prefix: its routes answer only a request whose path, as sent, is spelled with it. */
+const API_PREFIX = "/blog/api";
+const underApi = (path: string) => path === API_PREFIX || path.startsWith(`${API_PREFIX}/`);
+
+/**
+ * The request's path as sent: percent-escapes not decoded (dot segments are resolved already, as the
+ * adapter's URL and Envoy both resolve them), where `c.req.path` is the decoded path Hono routes.
+ */
+function rawPath(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start === -1) return "/";
+  const end = url.slice(start).search(/[?#]/);
+  return end === -1 ? url.slice(start) : url.slice(start, start + end);
+}
+
+/** Every ASCII escape decoded (`%61` → `a`, `%2F` → `/`): whatever a proxy or the router may decode. */
+const decodeAscii = (path: string) => path.replace(/%([0-7][0-9a-fA-F])/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+
+/**
+ * A path that decodes into the API while not spelled as it (`/blog/%61pi/posts`, which Hono decodes to the
+ * API's `/blog/api/posts`; `/blog/api%2Fposts`, `/blog%2Fapi/posts`, which a proxy that decodes `%2F` reads so).
+ * The cluster's ingress sends page paths under `/blog/` straight here and only `/blog/api/*` through the
+ * api-gateway, and the blog's AuthorizationPolicy keeps the ingress off `/blog/api/*` by that spelling: were
+ * another spelling answered by the API, API calls would skip the gateway's rate limits whenever the proxy in
+ * front leaves the escapes as they are. So such a path is a 404 (no route and no page). The api-gateway
+ * forwards such a path as sent, limited as the API route it names (services/api-gateway/src/routes.ts): it
+ * gets this 404 too, which is fine, as every client spells the API as `/blog/api/` (or the gateway's
+ * `/api/posts`, `/api/categories`, which it forwards under `/blog/api/`).
+ */
+export function isMisspelledApiPath(url: string): boolean {
+  if (!url.includes("%")) return false; // fast path: without escapes, the path as sent is the one routed
+  const raw = rawPath(url);
+  return !underApi(raw) && underApi(decodeAscii(raw));
+}
+
 export function createApp(deps: BlogServiceDeps) {
   const metrics = deps.metrics ?? new Metrics("blog-service");
   const repo = new BlogRepo(deps.sql);
@@ -89,6 +126,12 @@ export function createApp(deps: BlogServiceDeps) {
     openapi: { title: "Titanium blog-service", version: "1.0.0", description: "Posts and categories." },
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  // The API only under its own spelling (isMisspelledApiPath): before every route and page, as an API answer.
+  app.use("*", async (c, next) => {
+    if (!isMisspelledApiPath(c.req.url)) return next();
+    for (const [k, v] of Object.entries(API_SECURITY_HEADERS)) c.header(k, v);
+    return errorResponse(c, 404, "Not Found");
+  });
 
   /**
    * Read through the cache under the current generation (one Redis round trip on a hit). Values are kept

@@ -12,6 +12,7 @@ const ERROR_TYPES: Record<number, string> = {
   409: "Conflict",
   413: "PayloadTooLarge",
   415: "UnsupportedMediaType",
+  417: "ExpectationFailed",
   422: "ValidationError",
   429: "TooManyRequests",
   431: "RequestHeaderFieldsTooLarge",

@@ -9,7 +9,7 @@ import { Lifecycle, RECEIVED_AT, createServiceApp } from "./app.js";
 import { Metrics } from "./metrics.js";
 import { memoryLogger } from "./testing/index.js";
 import { startServer } from "./server.js";
-import { SERVICE_MAX_HEADER_BYTES } from "./security.js";
+import { API_SECURITY_HEADERS, SERVICE_MAX_HEADER_BYTES } from "./security.js";
 
 const fixture = fileURLToPath(new URL("./testing/slow-server.ts", import.meta.url));
 
@@ -189,6 +189,156 @@ describe("requests Node's parser refuses", () => {
     } finally {
       await running.shutdown();
     }
+  });
+});
+
+describe("requests Node's server answers by itself (no Host, an unknown Expect, CONNECT)", () => {
+  /** Raw bytes in; the raw answer out once the server has closed the connection (or what came within 3 s). */
+  const rawExchange = (port: number, bytes: string) =>
+    new Promise<string>((resolve, reject) => {
+      const sock = connect(port, "127.0.0.1");
+      let out = "";
+      const timer = setTimeout(() => {
+        sock.destroy();
+        resolve(`${out}[connection left open]`);
+      }, 3000);
+      sock.on("data", (d) => (out += d.toString()));
+      sock.on("end", () => {
+        clearTimeout(timer);
+        resolve(out);
+      });
+      sock.on("error", reject);
+      sock.write(bytes);
+    });
+
+  /** The final answer of a raw exchange (after any `100 Continue`), its header names in lower case. */
+  function parseAnswer(raw: string) {
+    const final = raw.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, "");
+    const [head, ...rest] = final.split("\r\n\r\n");
+    const [statusLine, ...lines] = head!.split("\r\n");
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]));
+    return { statusLine, status: Number(statusLine!.split(" ")[1]), headers, body: rest.join("\r\n\r\n") };
+  }
+
+  /** The error envelope with the request id of its header, and every API security header. */
+  function expectEnvelope(answer: ReturnType<typeof parseAnswer>, status: number, error: string, message: RegExp) {
+    expect(answer.status, answer.statusLine).toBe(status);
+    const body = JSON.parse(answer.body) as Record<string, unknown>;
+    expect(body).toEqual({ error, message: expect.stringMatching(message), status_code: status, request_id: expect.any(String) });
+    expect(answer.headers["x-request-id"]).toBe(body.request_id);
+    expect(answer.headers["content-type"]).toBe("application/json");
+    for (const [name, value] of Object.entries(API_SECURITY_HEADERS)) expect(answer.headers[name], name).toBe(value);
+    expect(answer.headers.connection).toBe("close");
+  }
+
+  async function withServer(run: (port: number, seen: string[]) => Promise<void>) {
+    const seen: string[] = [];
+    const app = new Hono()
+      .get("/blog/api/posts/1", (c) => c.json({ id: 1 }))
+      .post("/echo", async (c) => c.text(await c.req.text()))
+      .all("*", (c) => c.text("app", 404));
+    const running = await startServer({
+      fetch: (req) => {
+        seen.push(`${req.method} ${req.url}`);
+        return app.fetch(req);
+      },
+      // A shortcut in front (the gateway's) must not answer a request without Host either.
+      shortcut: (req, res, next) => (req.url === "/short" ? void res.writeHead(200).end("short") : next()),
+      port: 0,
+      host: "127.0.0.1",
+      logger: memoryLogger().logger,
+      lifecycle: new Lifecycle(),
+      graceMs: 100,
+    });
+    try {
+      await run(running.port, seen);
+      // The server still serves.
+      expect((await fetch(`http://127.0.0.1:${running.port}/blog/api/posts/1`)).status).toBe(200);
+    } finally {
+      await running.shutdown();
+    }
+  }
+
+  it("refuses an HTTP/1.1 request without Host with a 400 envelope naming Host, before the shortcut and the app", async () => {
+    await withServer(async (port, seen) => {
+      for (const bytes of [
+        "GET /blog/api/posts/1 HTTP/1.1\r\n\r\n",
+        "GET /short HTTP/1.1\r\n\r\n",
+        "HEAD /blog/api/posts/1 HTTP/1.1\r\n\r\n",
+        "GET http://example.com/blog/api/posts/1 HTTP/1.1\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+      ]) {
+        const answer = parseAnswer(await rawExchange(port, bytes));
+        if (bytes.startsWith("HEAD")) {
+          expect(answer.status).toBe(400);
+          expect(answer.body).toBe("");
+          continue;
+        }
+        expectEnvelope(answer, 400, "BadRequest", /Host/);
+      }
+      expect(seen).toEqual([]);
+      // A well-formed request id of the caller's is kept, as the app keeps it.
+      const withId = parseAnswer(await rawExchange(port, "GET /blog/api/posts/1 HTTP/1.1\r\nX-Request-Id: abc-123\r\n\r\n"));
+      expect(withId.headers["x-request-id"]).toBe("abc-123");
+      expect(JSON.parse(withId.body)).toMatchObject({ request_id: "abc-123" });
+      // HTTP/1.0 needs no Host: still the app's (and the shortcut's) to answer.
+      expect(parseAnswer(await rawExchange(port, "GET /short HTTP/1.0\r\n\r\n")).body).toBe("short");
+      expect(parseAnswer(await rawExchange(port, "GET /blog/api/posts/1 HTTP/1.0\r\n\r\n")).status).toBe(200);
+    });
+  });
+
+  it("answers an Expect other than 100-continue with a 417 envelope; 100-continue still gets 100 Continue and the app", async () => {
+    await withServer(async (port, seen) => {
+      expectEnvelope(parseAnswer(await rawExchange(port, "GET /blog/api/posts/1 HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n")), 417, "ExpectationFailed", /Expect/);
+      expectEnvelope(
+        parseAnswer(await rawExchange(port, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\nhi")),
+        417,
+        "ExpectationFailed",
+        /Expect/,
+      );
+      expect(seen).toEqual([]);
+      // Without Host, the missing Host is what is refused (Node's order), an unknown Expect or not.
+      expectEnvelope(parseAnswer(await rawExchange(port, "GET /blog/api/posts/1 HTTP/1.1\r\nExpect: foo\r\n\r\n")), 400, "BadRequest", /Host/);
+      const noHostContinue = await rawExchange(port, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+      expect(noHostContinue).not.toContain("100 Continue");
+      expectEnvelope(parseAnswer(noHostContinue), 400, "BadRequest", /Host/);
+      expect(seen).toEqual([]);
+      // 100-continue: the interim answer first, then the body reaches the app.
+      const answer = await new Promise<string>((resolve, reject) => {
+        const sock = connect(port, "127.0.0.1");
+        let out = "";
+        sock.on("data", (d) => {
+          out += d.toString();
+          if (out === "HTTP/1.1 100 Continue\r\n\r\n") sock.write("hello");
+        });
+        sock.on("end", () => resolve(out));
+        sock.on("error", reject);
+        sock.write("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+      });
+      expect(answer.startsWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")).toBe(true);
+      expect(parseAnswer(answer).body).toBe("hello");
+      expect(seen).toEqual(["POST http://x/echo"]);
+    });
+  });
+
+  it("answers CONNECT with a 405 envelope and Allow, then closes the connection", async () => {
+    await withServer(async (port, seen) => {
+      for (const target of ["evil.com:443", "127.0.0.1:22"]) {
+        const raw = await rawExchange(port, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nX-Request-Id: tunnel-1\r\n\r\n`);
+        const answer = parseAnswer(raw);
+        expectEnvelope(answer, 405, "MethodNotAllowed", /CONNECT/);
+        expect(answer.headers.allow).toBe("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+        expect(answer.headers["x-request-id"]).toBe("tunnel-1");
+        // One answer, no tunnel: nothing after the envelope.
+        expect(raw.match(/HTTP\/1\.1 \d{3}/g)).toEqual(["HTTP/1.1 405"]);
+      }
+      // Bytes sent behind the CONNECT (a TLS hello) are dropped, and a reset on the socket is no crash.
+      const reset = connect(port, "127.0.0.1");
+      await new Promise<void>((resolve) => reset.once("connect", resolve));
+      reset.write("CONNECT evil.com:443 HTTP/1.1\r\nHost: evil.com:443\r\n\r\n\u0016\u0003\u0001garbage");
+      reset.resetAndDestroy();
+      expect(seen).toEqual([]);
+    });
   });
 });
 

@@ -5,7 +5,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Lifecycle } from "./app.js";
 import { errorBody } from "./errors.js";
 import type { Logger } from "./logger.js";
-import { REQUEST_ID_HEADER } from "./request-id.js";
+import { REQUEST_ID_HEADER, headerValue, requestIdFrom } from "./request-id.js";
 import { API_SECURITY_HEADERS, SERVICE_MAX_HEADER_BYTES } from "./security.js";
 
 /**
@@ -20,14 +20,21 @@ export function clientErrorResponse(code: string | undefined, maxHeaderBytes: nu
       : code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "request took too long to arrive"]
         : [400, "malformed HTTP request"];
-  const { body, headers } = envelopeParts(status, message);
-  const head = Object.entries({ ...headers, Connection: "close" }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  return rawEnvelopeResponse(status, message);
+}
+
+/** A whole HTTP/1.1 answer in the envelope that closes the connection, for a socket no `ServerResponse` writes to. */
+function rawEnvelopeResponse(status: number, message: string, extra: Record<string, string> = {}, requestId?: string): string {
+  const { body, headers } = envelopeParts(status, message, requestId);
+  const head = Object.entries({ ...headers, ...extra, Connection: "close" }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`;
 }
 
-/** The envelope and the headers every API answer carries, for answers made outside the Hono app. */
-function envelopeParts(status: number, message: string): { body: string; headers: Record<string, string> } {
-  const requestId = randomUUID();
+/**
+ * The envelope and the headers every API answer carries, for answers made outside the Hono app. A parsed
+ * request's well-formed `X-Request-Id` is kept, as the app keeps it.
+ */
+function envelopeParts(status: number, message: string, requestId: string = randomUUID()): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(errorBody(status, message, { request_id: requestId }));
   return {
     body,
@@ -51,6 +58,33 @@ export function adapterErrorResponse(err: unknown, logger: Logger): Response {
   const { body, headers } = envelopeParts(status, message);
   return new Response(body, { status, headers });
 }
+
+/** The request id an answer to a parsed request carries: its own when well-formed (as the app does), else a new one. */
+const requestIdOf = (req: IncomingMessage) => requestIdFrom(headerValue(req.headers, REQUEST_ID_HEADER));
+
+/** Answer a parsed request in the envelope on Node's own response, outside the app, and close the connection. */
+function answerOutsideApp(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
+  const { body, headers } = envelopeParts(status, message, requestIdOf(req));
+  res.writeHead(status, { ...headers, Connection: "close" }).end(body);
+}
+
+/**
+ * An HTTP/1.1 request without `Host` (RFC 9112 §3.2: a 400). Node's own check (`requireHostHeader`) answers
+ * it with a bare 400, so it is off and this one answers in the envelope; without it the adapter would build
+ * the request's URL from the listening address instead (`http://0.0.0.0/...`) and hand it to the app. An
+ * HTTP/1.0 request needs no `Host` and is left to the app, as Node leaves it.
+ */
+const lacksHost = (req: IncomingMessage) => req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1;
+
+/**
+ * What a `CONNECT` (a tunnel request, `CONNECT evil.com:443`) is told: no resource here takes it. Node only
+ * parses it and hands the socket over (without a `connect` listener it just closed the connection).
+ * `Allow` names the methods this server serves at all (OPTIONS: every path answers it, 204).
+ */
+const CONNECT_ALLOW = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/** How long a refused `CONNECT`'s client has to read the answer and close before its socket is destroyed. */
+const CONNECT_LINGER_MS = 2_000;
 
 export interface RunningServer {
   server: Server;
@@ -97,7 +131,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const maxHeaderBytes = opts.maxHeaderBytes ?? SERVICE_MAX_HEADER_BYTES;
   const app = getRequestListener(opts.fetch, { hostname, errorHandler: (err) => adapterErrorResponse(err, opts.logger) });
   const shortcut = opts.shortcut;
-  const listener = shortcut
+  const handle = shortcut
     ? (req: IncomingMessage, res: ServerResponse) => {
         let handedOn = false;
         shortcut(req, res, () => {
@@ -107,9 +141,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         });
       }
     : app;
+  // Before the shortcut too: a cached read is no answer to a request without Host.
+  const listener = (req: IncomingMessage, res: ServerResponse) =>
+    lacksHost(req) ? answerOutsideApp(req, res, 400, "missing Host header: an HTTP/1.1 request must carry one") : void handle(req, res);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(
-      { maxHeaderSize: maxHeaderBytes, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 },
+      {
+        maxHeaderSize: maxHeaderBytes,
+        headersTimeout: 10_000,
+        requestTimeout: 30_000,
+        keepAliveTimeout: 65_000,
+        // Checked by `listener`, which answers in the envelope (Node's own answer is a bare 400).
+        requireHostHeader: false,
+      },
       listener,
     );
     s.once("error", reject);
@@ -121,6 +165,30 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
     if (err.code === "ECONNRESET" || !socket.writable || answering) return void socket.destroy();
     socket.end(clientErrorResponse(err.code, maxHeaderBytes));
+  });
+  // `Expect` (HTTP/1.1 only): Node hands these requests to these events instead of the listener, and without
+  // its Host check (off, above), so a request without Host is refused here first. `100-continue`: `100 Continue`
+  // (what Node sends by itself without this handler), then the listener. Any other expectation: the 417 RFC 9110
+  // §10.1.1 allows, in the envelope (Node's own is a bare 417).
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (!lacksHost(req)) res.writeContinue();
+    listener(req, res); // refuses one without Host
+  });
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    if (lacksHost(req)) return listener(req, res); // refuses it
+    answerOutsideApp(req, res, 417, "unsupported Expect header: only 100-continue is supported");
+  });
+  // `CONNECT` (no tunnels here): a 405 in the envelope, then the connection ends. Node has detached the socket
+  // from the server (no clientError handling, no timeouts), so this one takes care of it: errors are
+  // swallowed (a reset would otherwise be an uncaught error), whatever the client sends more is read and
+  // dropped, and a client that does not close its side goes after CONNECT_LINGER_MS.
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    socket.on("error", () => socket.destroy());
+    const linger = setTimeout(() => socket.destroy(), CONNECT_LINGER_MS);
+    socket.once("close", () => clearTimeout(linger));
+    socket.resume();
+    if (!socket.writable) return void socket.destroy();
+    socket.end(rawEnvelopeResponse(405, "CONNECT is not supported", { Allow: CONNECT_ALLOW }, requestIdOf(req)));
   });
   const port = (server.address() as AddressInfo).port;
   let shuttingDown: Promise<void> | undefined;
