@@ -131,8 +131,8 @@ describe("routing (the original's public paths, defects fixed)", () => {
   });
 
   it("limits the blog's API by the path the blog routes even when another public route carries it (/blog/%61pi/posts is /blog/api/posts)", async () => {
-    // The pages route (`/blog/*`) forwards any path under /blog as sent; the blog-service decodes
-    // `/blog/%61pi/posts` to `/blog/api/posts` and creates a post there: the create limit, not the global one only.
+    // The pages route (`/blog/*`) forwards any path under /blog as sent; `/blog/%61pi/posts` decodes to
+    // `/blog/api/posts`, so it takes that route's limit (the blog-service refuses the spelling itself too).
     expect(matchRoute("POST", "/blog/%61pi/posts")?.limit).toBe(RATE_LIMITS.postCreate);
     expect(matchRoute("PATCH", "/blog/%61pi/posts/12")?.limit).toBe(RATE_LIMITS.postUpdate);
     expect(matchRoute("DELETE", "/blog/ap%69/posts/12")?.limit).toBe(RATE_LIMITS.postDelete);

@@ -140,9 +140,10 @@ export const GATEWAY_ROUTES: readonly RouteDef[] = [
   { route: "/api/posts", upstream: "blog", map: prefix("/api/posts", "/blog/api/posts"), limit: blogLimit, cacheable: blogCacheable },
   { route: "/api/categories", upstream: "blog", map: prefix("/api/categories", "/blog/api/categories"), limit: blogLimit, cacheable: blogCacheable },
   { route: "/blog/api", upstream: "blog", map: prefix("/blog/api", "/blog/api"), limit: blogLimit, cacheable: blogCacheable },
-  // The pages' prefix carries any path under /blog as sent, `/blog/%61pi/posts` included, which the blog
-  // decodes to its API (`/blog/api/posts`): limited by the path the blog routes, as every blog route is
-  // (without it, POSTs there created posts under the global limit only).
+  // The pages' prefix carries any path under /blog as sent, `/blog/%61pi/posts` included, which decodes to
+  // the blog's API (`/blog/api/posts`): limited by that path, as every blog route is. The blog-service
+  // answers such a spelling 404 itself (its API takes only a path sent as `/blog/api/…`); the limit keeps
+  // it from being a way around the API's limits should a service ever decode it again.
   { route: "/blog", upstream: "blog", map: prefix("/blog", "/blog"), limit: blogLimit },
   { route: "/", upstream: "blog", map: exact("/", "/") },
 ];
