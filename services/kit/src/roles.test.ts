@@ -175,3 +175,20 @@ describe("database roles", () => {
     expect(Object.keys(DATABASE_ROLES)).not.toContain("api-gateway"); // no database
   });
 });
+
+describe("the database runbook", () => {
+  it("names every table and column list each role is granted (docs/runbooks/database.md, Roles)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const runbook = readFileSync(new URL("../../../docs/runbooks/database.md", import.meta.url), "utf8").replace(/`/g, "");
+    const missing = Object.entries(GRANTS).flatMap(([role, grants]) => {
+      const row = runbook.split("\n").find((line) => line.startsWith(`| ${role} |`));
+      if (!row) return [`${role}: no row`];
+      return grants.flatMap((grant) => {
+        const [, columns, object] = /(\([^)]*\))? on (?:sequence )?(\S+)$/.exec(grant) ?? [];
+        const table = object?.replace(/_id_seq$/, "");
+        return [columns, table].filter((part): part is string => !!part && !row.includes(part)).map((part) => `${role}: ${grant} (${part})`);
+      });
+    });
+    expect(missing).toEqual([]);
+  });
+});
