@@ -107,7 +107,10 @@ export class Cluster extends pulumi.ComponentResource {
   /**
    * Where Prometheus scrapes embedded etcd: every server's internal address (in index order; one Output
    * each, so a first preview knows how many there are and that each is one address) and the plain-HTTP
-   * metrics port the servers' `etcd-expose-metrics` opens there (startup-script.ts).
+   * metrics port the servers' `etcd-expose-metrics` opens there (startup-script.ts). The same addresses are
+   * where the servers' controller manager and scheduler serve their metrics (bound there by their K3s
+   * configuration; ports `CONTROLLER_MANAGER_METRICS_PORT` and `SCHEDULER_METRICS_PORT`): the platform scrapes
+   * those too (components/platform/monitoring.ts).
    */
   readonly etcdMetrics: { port: number; addresses: pulumi.Output<string>[] };
   /** Self link of the agents' instance group. */

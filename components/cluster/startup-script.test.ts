@@ -270,6 +270,31 @@ describe("startup scripts", () => {
     expect(agent.server).toBe("https://k3s-api.prod.titanium.example.org:6443");
   });
 
+  it("expose the controller manager's and scheduler's metrics on each server's own internal address, and kube-proxy's on every node", () => {
+    // Where Prometheus scrapes them (kubeControllerManager, kubeScheduler and kubeProxy in components/platform/monitoring.ts);
+    // K3s binds all three to 127.0.0.1 by default.
+    for (const run of [dev, prod]) {
+      const vms = ofType(run, "gcp:compute/instance:Instance").filter((vm) => new RegExp(`^titanium-${run.stack}-server-\\d+$`).test(String(vm.inputs.name)));
+      expect(vms).toHaveLength(loadConfig(run.stack, readStackConfig(run.stack)).cluster.servers.count);
+      for (const vm of vms) {
+        const ip = String((vm.inputs.networkInterfaces as Record<string, unknown>[])[0]!.networkIp);
+        expect(ip).toMatch(/^10\.\d+\.\d+\.\d+$/);
+        const config = k3sConfigOf(serverScript(run, Number(/(\d+)$/.exec(String(vm.inputs.name))![1])));
+        expect(config["node-ip"], String(vm.inputs.name)).toBe(ip);
+        // Its own address, not 0.0.0.0: the controller manager's and the scheduler's HTTPS ports (10257, 10259).
+        expect(config["kube-controller-manager-arg"], String(vm.inputs.name)).toEqual([`bind-address=${ip}`]);
+        expect(config["kube-scheduler-arg"], String(vm.inputs.name)).toEqual([`bind-address=${ip}`]);
+        // kube-proxy's health endpoint stays where the agents' autohealing probes it; its metrics in plain HTTP on 10249.
+        expect(config["kube-proxy-arg"], String(vm.inputs.name)).toEqual(["healthz-bind-address=0.0.0.0:10256", `metrics-bind-address=${ip}:10249`]);
+      }
+      // An agent's address is not known to its (shared) instance template: every address, the firewall admits the subnet only.
+      const agent = k3sConfigOf(agentScript(run));
+      expect(agent["kube-proxy-arg"]).toEqual(["healthz-bind-address=0.0.0.0:10256", "metrics-bind-address=0.0.0.0:10249"]);
+      expect(agent["kube-controller-manager-arg"]).toBeUndefined();
+      expect(agent["kube-scheduler-arg"]).toBeUndefined();
+    }
+  });
+
   it("bootstrap a server idempotently: a second boot downloads, formats, writes and restarts nothing", () => {
     const node = fakeNode(prod, { dataDisk: true });
     const script = serverScript(prod, 0);

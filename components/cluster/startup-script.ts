@@ -30,6 +30,22 @@ export const AUTHENTICATION_CONFIG_FILE = "/etc/rancher/k3s/authentication-confi
  */
 export const ETCD_METRICS_PORT = 2381;
 
+/**
+ * Where the rest of K3s' control plane serves its metrics once bound off loopback ({@link serverConfig},
+ * {@link agentConfig}; K3s binds all three to 127.0.0.1 by default). The controller manager and the
+ * scheduler serve HTTPS on their `secure-port`s (K3s passes 10257 and 10259) and check a bearer token with
+ * the API server (K3s gives both `authentication-kubeconfig` and `authorization-kubeconfig`: TokenReview,
+ * then a SubjectAccessReview of `get` on the non-resource URL `/metrics`); kube-proxy serves plain HTTP.
+ * Prometheus scrapes them on the nodes' internal addresses (components/platform/monitoring.ts,
+ * `kubeControllerManager`, `kubeScheduler`, `kubeProxy`).
+ */
+export const CONTROLLER_MANAGER_METRICS_PORT = 10257;
+export const SCHEDULER_METRICS_PORT = 10259;
+export const KUBE_PROXY_METRICS_PORT = 10249;
+
+/** kube-proxy's health endpoint on every node: the agents' autohealing health check probes it from Google's ranges. */
+const KUBE_PROXY_HEALTHZ_ARG = "healthz-bind-address=0.0.0.0:10256";
+
 /** The API server's readiness: what the API load balancers' health check asks (ADR 0011). */
 export const API_READINESS_PATH = "/readyz";
 
@@ -116,7 +132,12 @@ export function serverConfig(v: ServerValues): Record<string, unknown> {
     "node-label": [`${NODE_POOL_LABEL}=servers`],
     ...(v.dedicated ? { "node-taint": [DEDICATED_SERVER_TAINT] } : {}),
     "kubelet-arg": kubeletArgs("servers"),
-    "kube-proxy-arg": ["healthz-bind-address=0.0.0.0:10256"],
+    // The control plane's metrics on this server's internal address only (not 0.0.0.0), where Prometheus
+    // scrapes them ({@link CONTROLLER_MANAGER_METRICS_PORT}; docs/runbooks/alerts.md). Nothing else reads
+    // them on 127.0.0.1 (only the deprecated `kubectl get componentstatuses` would, and now reports them unhealthy).
+    "kube-proxy-arg": [KUBE_PROXY_HEALTHZ_ARG, `metrics-bind-address=${v.nodeIp}:${KUBE_PROXY_METRICS_PORT}`],
+    "kube-controller-manager-arg": [`bind-address=${v.nodeIp}`],
+    "kube-scheduler-arg": [`bind-address=${v.nodeIp}`],
     // K3s then leaves out its --anonymous-auth=false (which the file's `anonymous` field excludes).
     "kube-apiserver-arg": [`authentication-config=${AUTHENTICATION_CONFIG_FILE}`],
     "etcd-snapshot-schedule-cron": "0 */6 * * *",
@@ -138,8 +159,11 @@ export function agentConfig(v: AgentValues): Record<string, unknown> {
     "with-node-id": true,
     "node-label": [`${NODE_POOL_LABEL}=agents`],
     "kubelet-arg": kubeletArgs("agents"),
-    // The autohealing health check probes kube-proxy's /healthz from Google's ranges.
-    "kube-proxy-arg": ["healthz-bind-address=0.0.0.0:10256"],
+    // The autohealing health check probes kube-proxy's /healthz from Google's ranges. Its metrics on every
+    // address: the managed instance group's template is one for all agents, so an agent's address is not
+    // known here (the `internal` firewall rule alone admits other hosts, from the subnet; agents have no
+    // external address). Prometheus finds them through the kubelet's Endpoints (monitoring.ts, `kubeProxy`).
+    "kube-proxy-arg": [KUBE_PROXY_HEALTHZ_ARG, `metrics-bind-address=0.0.0.0:${KUBE_PROXY_METRICS_PORT}`],
   };
 }
 

@@ -64,6 +64,7 @@ const FREE_FORM: Partial<Record<ChartKey, Record<string, string>>> = {
   istioGateway: { nodeSelector: "a Pod nodeSelector", affinity: "a Pod affinity", podDisruptionBudget: "a PodDisruptionBudget spec (prod)" },
   kubePrometheusStack: {
     "defaultRules.disabled": "names of the chart's alerts its rule templates leave out",
+    "kubeProxy.serviceMonitor.selector": "a label selector (the operator's kubelet Service)",
     "grafana.nodeSelector": "a Pod nodeSelector",
     "prometheus.prometheusSpec.nodeSelector": "a Pod nodeSelector",
     "prometheus.prometheusSpec.storageSpec": "the Prometheus CRD's storage: a PersistentVolumeClaim template (validated below)",
@@ -204,10 +205,12 @@ describe.each(["dev", "prod"])("chart values (%s)", (stack) => {
 const PREVIEW_UNKNOWN_LEAVES = ["argo-cd: configs.cm.url", "kube-prometheus-stack: grafana.grafana.ini.server.domain", "kube-prometheus-stack: prometheus.prometheusSpec.externalUrl"];
 
 /**
- * And one per K3s server: `kubeEtcd.endpoints` lists the servers' internal addresses (the chart writes
- * each into the etcd Endpoints object as one IP), each an Output of its own, unknown until its address exists.
+ * And one per K3s server and component it runs: `kubeEtcd`, `kubeControllerManager` and `kubeScheduler`
+ * list the servers' internal addresses as `endpoints` (the chart writes each into its Endpoints object as
+ * one IP), each an Output of its own, unknown until its address exists.
  */
-const etcdEndpointLeaves = (serverCount: number) => Array.from({ length: serverCount }, (_, i) => `kube-prometheus-stack: kubeEtcd.endpoints.${i}`);
+const serverEndpointLeaves = (serverCount: number) =>
+  ["kubeEtcd", "kubeControllerManager", "kubeScheduler"].flatMap((key) => Array.from({ length: serverCount }, (_, i) => `kube-prometheus-stack: ${key}.endpoints.${i}`));
 
 describe.each(["dev", "prod"])("chart values in a first preview (%s)", (stack) => {
   it("are known everywhere but a few documented leaf strings, so no policy misses a subtree", async () => {
@@ -219,7 +222,7 @@ describe.each(["dev", "prod"])("chart values in a first preview (%s)", (stack) =
     };
     for (const r of ofType(run, "kubernetes:helm.sh/v3:Release")) walk(r.inputs.values, String(r.inputs.chart), "");
     const servers = loadConfig(stack, readStackConfig(stack)).cluster.servers.count;
-    expect(found.sort()).toEqual([...PREVIEW_UNKNOWN_LEAVES, ...etcdEndpointLeaves(servers)].sort());
+    expect(found.sort()).toEqual([...PREVIEW_UNKNOWN_LEAVES, ...serverEndpointLeaves(servers)].sort());
   });
 });
 

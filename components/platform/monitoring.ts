@@ -3,6 +3,7 @@ import path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
+import { CONTROLLER_MANAGER_METRICS_PORT, KUBE_PROXY_METRICS_PORT, SCHEDULER_METRICS_PORT } from "../cluster/startup-script";
 import { type ChartsConfig, chartRelease, type VolumePlacement } from "./helm";
 import { ADMIN_PATHS, type AppSecretName, GRAFANA, KPS_FULLNAME, LOKI, NAMESPACES } from "./names";
 import { ALERT_GROUPS, NOT_USER_ROUTES_REGEX } from "./rules";
@@ -26,7 +27,10 @@ export interface MonitoringArgs {
   secretStore: pulumi.Resource;
   /** Prometheus' and Grafana's volumes: their StorageClass and the nodes their pods need. */
   volumes: VolumePlacement;
-  /** Where the servers' embedded etcd serves its metrics (the cluster layer's `etcdMetrics`). */
+  /**
+   * Where the servers' embedded etcd serves its metrics (the cluster layer's `etcdMetrics`). Its addresses,
+   * every server's internal one, are where the servers' controller manager and scheduler serve theirs too.
+   */
   etcdMetrics: EtcdMetricsTarget;
   /** Namespaces (and anything else) that must exist first. */
   dependsOn: pulumi.Resource[];
@@ -45,6 +49,38 @@ export interface EtcdMetricsTarget {
  * rules read `etcd_*` and `grpc_server_*`; the process' own `process_*` and `go_*` (memory, goroutines) are kept too.
  */
 const ETCD_KEPT_METRICS = "etcd_.+|grpc_server_.+|process_.+|go_.+";
+
+/**
+ * The job names of K3s' controller manager, scheduler and kube-proxy targets: the chart's defaults, which its
+ * rules (`up{job="kube-scheduler"}`, `scheduler_*{job="kube-scheduler"}`, ...) and dashboards select. Passed
+ * as the chart's `jobNameOverride` (what its rules and dashboards read) and written onto the targets by a
+ * relabeling (what they carry), so the two cannot differ, whichever Service the targets come through.
+ */
+export const CONTROL_PLANE_JOBS = { controllerManager: "kube-controller-manager", scheduler: "kube-scheduler", proxy: "kube-proxy" } as const;
+
+/**
+ * The series kept from those targets. K3s serves its whole process' registry on each of these ports too (a
+ * server's holds the API server's, etcd's, the kubelet's ...; an agent's kube-proxy port the kubelet's), so
+ * each job keeps only what the chart's rules and dashboards for it read: its component's own family
+ * (`workqueue_*` for the controller manager, `scheduler_*`, `kubeproxy_*`), the API client's request counts
+ * and latencies, leader election, and the process' `process_*` and `go_*`.
+ */
+const CLIENT_AND_PROCESS = "rest_client_requests_total|rest_client_request_duration_seconds_.+|process_.+|go_.+";
+export const CONTROL_PLANE_KEPT_METRICS = {
+  controllerManager: `workqueue_.+|leader_election_master_status|${CLIENT_AND_PROCESS}`,
+  scheduler: `scheduler_.+|leader_election_master_status|${CLIENT_AND_PROCESS}`,
+  proxy: `kubeproxy_.+|${CLIENT_AND_PROCESS}`,
+} as const;
+
+/**
+ * The Service the Prometheus operator keeps in kube-system for the kubelets (`prometheusOperator.kubeletService`,
+ * the chart's default): one endpoint per Node, at its InternalIP, updated as Nodes come and go. Its labels,
+ * as the chart's kubelet ServiceMonitor selects them.
+ */
+const KUBELET_SERVICE_LABELS = { "app.kubernetes.io/name": "kubelet", "k8s-app": "kubelet" } as const;
+
+const keepOnly = (regex: string) => [{ action: "keep", sourceLabels: ["__name__"], regex }];
+const jobLabel = (job: string) => ({ action: "replace", targetLabel: "job", replacement: job });
 
 /** Dashboards provisioned through Grafana's sidecar: every `*.json` beside this file in `dashboards/`. */
 export const DASHBOARD_DIR = path.join(__dirname, "dashboards");
@@ -108,14 +144,13 @@ export const MESH_POD_MONITOR = "mesh-merged-metrics";
  * Loki data source, the scrape of the mesh's merged metrics and the Titanium alert rules.
  */
 /**
- * kube-prometheus-stack's default rule groups (`defaultRules.rules.<group>`) turned off: K3s runs these
- * components inside its own process without a scrape target (their alerts would fire forever; etcd's
- * stays on, its metrics exposed by the servers' `etcd-expose-metrics`), no
- * node runs Windows, and `network` (NodeNetworkInterfaceFlapping only) reads node network counters the
- * node exporter does not see ({@link CHART_ALERTS_OFF}). Every other group stays on; the alerts runbook
- * lists them all.
+ * kube-prometheus-stack's default rule groups (`defaultRules.rules.<group>`) turned off: no node runs
+ * Windows, and `network` (NodeNetworkInterfaceFlapping only) reads node network counters the node exporter
+ * does not see ({@link CHART_ALERTS_OFF}). Every other group stays on, the control plane's included (etcd,
+ * the controller manager, the scheduler and kube-proxy, whose metrics K3s serves on the nodes' addresses);
+ * the alerts runbook lists them all.
  */
-export const CHART_RULE_GROUPS_OFF = ["kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording", "network", "windows"] as const;
+export const CHART_RULE_GROUPS_OFF = ["network", "windows"] as const;
 
 /**
  * Single alerts of kept groups turned off (`defaultRules.disabled`): the node exporter stays out of the
@@ -153,11 +188,58 @@ export class Monitoring extends pulumi.ComponentResource {
       {
         fullnameOverride: KPS_FULLNAME,
         crds: { enabled: true },
-        // K3s runs these inside the k3s process with metrics on 127.0.0.1 (or not at all): their
-        // targets would be down forever and their alerts fire forever.
-        kubeControllerManager: { enabled: false },
-        kubeScheduler: { enabled: false },
-        kubeProxy: { enabled: false },
+        // The servers' controller manager and scheduler, inside the K3s process, bound to the server's internal
+        // address by its K3s configuration (components/cluster/startup-script.ts): the chart makes a
+        // selector-less Service and Endpoints of the servers' addresses in kube-system for each, and a
+        // ServiceMonitor over HTTPS with Prometheus' service-account token (the chart's default for both; the
+        // components ask the API server to authenticate it and to authorize `get` on `/metrics`, which the
+        // chart's Prometheus ClusterRole grants). No certificate check: their serving certificates name only
+        // localhost and 127.0.0.1, not the address scraped. The same network path as etcd's below.
+        kubeControllerManager: {
+          enabled: true,
+          jobNameOverride: CONTROL_PLANE_JOBS.controllerManager,
+          endpoints: args.etcdMetrics.addresses,
+          service: { enabled: true, port: CONTROLLER_MANAGER_METRICS_PORT, targetPort: CONTROLLER_MANAGER_METRICS_PORT },
+          serviceMonitor: {
+            https: true,
+            insecureSkipVerify: true,
+            relabelings: [jobLabel(CONTROL_PLANE_JOBS.controllerManager)],
+            metricRelabelings: keepOnly(CONTROL_PLANE_KEPT_METRICS.controllerManager),
+          },
+        },
+        kubeScheduler: {
+          enabled: true,
+          jobNameOverride: CONTROL_PLANE_JOBS.scheduler,
+          endpoints: args.etcdMetrics.addresses,
+          service: { enabled: true, port: SCHEDULER_METRICS_PORT, targetPort: SCHEDULER_METRICS_PORT },
+          serviceMonitor: {
+            https: true,
+            insecureSkipVerify: true,
+            relabelings: [jobLabel(CONTROL_PLANE_JOBS.scheduler)],
+            metricRelabelings: keepOnly(CONTROL_PLANE_KEPT_METRICS.scheduler),
+          },
+        },
+        // kube-proxy on every node, agents included: they come and go with the managed instance group, so
+        // no address list here. The operator's kubelet Service already has one endpoint per Node (its
+        // InternalIP); this ServiceMonitor takes its `http-metrics` port's endpoints and points each at
+        // kube-proxy's plain-HTTP port on the same address, as job `kube-proxy`. No token: the port asks for none.
+        kubeProxy: {
+          enabled: true,
+          jobNameOverride: CONTROL_PLANE_JOBS.proxy,
+          endpoints: [],
+          service: { enabled: false },
+          serviceMonitor: {
+            selector: { matchLabels: { ...KUBELET_SERVICE_LABELS } },
+            port: "http-metrics",
+            https: false,
+            bearerTokenFile: "",
+            relabelings: [
+              { action: "replace", sourceLabels: ["__address__"], regex: "(.+):\\d+", replacement: `$1:${KUBE_PROXY_METRICS_PORT}`, targetLabel: "__address__" },
+              jobLabel(CONTROL_PLANE_JOBS.proxy),
+            ],
+            metricRelabelings: keepOnly(CONTROL_PLANE_KEPT_METRICS.proxy),
+          },
+        },
         // Embedded etcd on every server (dev's single one too), its metrics exposed by the servers'
         // `etcd-expose-metrics` on <internal address>:2381 over plain HTTP (no client certificate, unlike
         // 2379). The chart makes a selector-less Service and Endpoints of these addresses in kube-system
@@ -180,8 +262,8 @@ export class Monitoring extends pulumi.ComponentResource {
             metricRelabelings: [{ action: "keep", sourceLabels: ["__name__"], regex: ETCD_KEPT_METRICS }],
           },
         },
-        // The chart's own alert rules stay on (nodes, kubelet, workloads, volumes, Prometheus itself:
-        // docs/runbooks/alerts.md), except the groups about what is off above or absent here, and the
+        // The chart's own alert rules stay on (control plane, nodes, kubelet, workloads, volumes, Prometheus
+        // itself: docs/runbooks/alerts.md), except the groups about what is absent here (Windows), and the
         // alerts on node network counters (not collected: the node exporter below).
         defaultRules: {
           rules: Object.fromEntries(CHART_RULE_GROUPS_OFF.map((g) => [g, false])),

@@ -321,6 +321,59 @@ describe("the dashboards and scrapes the program provisions", () => {
   });
 });
 
+/** The quantiles and histograms the chart's `kubeSchedulerRecording` group records. */
+const SCHEDULER_RECORDED = ["scheduler_e2e_scheduling_duration_seconds_bucket", "scheduler_scheduling_algorithm_duration_seconds_bucket", "scheduler_binding_duration_seconds_bucket"];
+
+/**
+ * The chart's rule groups about K3s' controller manager, scheduler and kube-proxy (kube-prometheus-stack's
+ * rules-1.14/kubernetes-system-{controller-manager,scheduler,kube-proxy}.yaml and kube-scheduler.rules.yaml):
+ * the values key that enables each, and its queries with the job as the templates write it (`$JOB`:
+ * the component's `jobNameOverride`, else its default name).
+ */
+const CHART_CONTROL_PLANE_RULES: Record<string, { component: string; defaultJob: string; exprs: string[] }> = {
+  kubeControllerManager: { component: "kubeControllerManager", defaultJob: "kube-controller-manager", exprs: ['absent(up{job="$JOB"} == 1)'] },
+  kubeSchedulerAlerting: { component: "kubeScheduler", defaultJob: "kube-scheduler", exprs: ['absent(up{job="$JOB"} == 1)'] },
+  kubeSchedulerRecording: {
+    component: "kubeScheduler",
+    defaultJob: "kube-scheduler",
+    exprs: ["0.99", "0.9", "0.5"].flatMap((q) => SCHEDULER_RECORDED.map((m) => `histogram_quantile(${q}, sum(rate(${m}{job="$JOB"}[5m])) without(instance, pod))`)),
+  },
+  kubeProxy: { component: "kubeProxy", defaultJob: "kube-proxy", exprs: ['absent(up{job="$JOB"} == 1)'] },
+};
+
+describe.each(["dev", "prod"])("the chart's control-plane rules (%s)", (stack) => {
+  it.each(Object.keys(CHART_CONTROL_PLANE_RULES))("%s is on, and reads the job its targets carry and series they keep", async (group) => {
+    const { component, defaultJob, exprs } = CHART_CONTROL_PLANE_RULES[group]!;
+    const run = await configuredRun(stack);
+    const kps = ofType(run, "kubernetes:helm.sh/v3:Release").find((r) => r.inputs.chart === "kube-prometheus-stack")!;
+    const values = kps.inputs.values as Obj;
+    // On: not turned off by the values, on in the pinned chart's defaults, and its component enabled (the templates check both).
+    expect(CHART_RULE_GROUPS_OFF as readonly string[]).not.toContain(group);
+    expect(((values.defaultRules as Obj).rules as Obj)[group]).toBeUndefined();
+    const version = loadConfig(stack, readStackConfig(stack)).charts.kubePrometheusStack.version;
+    const chart = parse(readFileSync(path.join(import.meta.dirname, `../../../shared/charts/kube-prometheus-stack/${version}/values.yaml`), "utf8")) as { defaultRules: { rules: Record<string, boolean> } };
+    expect(chart.defaultRules.rules[group]).toBe(true);
+    const target = values[component] as Obj;
+    expect(target.enabled).toBe(true);
+    // The job the rules select, as the chart renders it, is the one the scrape writes onto every target.
+    const ruleJob = String(target.jobNameOverride || defaultJob);
+    const monitor = target.serviceMonitor as Obj;
+    const jobRelabels = ((monitor.relabelings as Obj[] | undefined) ?? []).filter((r) => r.targetLabel === "job");
+    expect(jobRelabels).toEqual([{ action: "replace", targetLabel: "job", replacement: ruleJob }]);
+    const keep = ((monitor.metricRelabelings as Obj[]) ?? []).find((r) => r.action === "keep")!;
+    const kept = new RegExp(`^(?:${String(keep.regex)})$`);
+    for (const expr of exprs.map((e) => e.replaceAll("$JOB", ruleJob))) {
+      const read = selectors(expr);
+      expect(read.length, expr).toBeGreaterThan(0);
+      for (const sel of read) {
+        expect(sel.matchers, expr).toEqual([{ label: "job", op: "=", value: ruleJob }]);
+        // `up` is Prometheus' own (no metric relabeling touches it); every other series must survive the keep.
+        if (sel.metric !== "up") expect(sel.metric, expr).toMatch(kept);
+      }
+    }
+  });
+});
+
 describe("PrometheusRules", () => {
   const rules = ALERT_GROUPS.flatMap((g) => g.rules);
 

@@ -405,12 +405,11 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(cm.url).toBe(`https://${host}/argocd`);
   });
 
-  it("passes the values the issue asks for: mesh config, K3s' missing components off, selectors, retention and storage from config, Loki monolithic, ESO's CRDs", () => {
+  it("passes the values the issue asks for: mesh config, selectors, retention and storage from config, Loki monolithic, ESO's CRDs", () => {
     const c = config();
     const values = (chart: string) => o(release(run(), chart).inputs.values);
     expect(values("istiod").meshConfig).toEqual({ accessLogEncoding: "JSON", accessLogFile: "/dev/stdout", defaultConfig: { holdApplicationUntilProxyStarts: true }, enablePrometheusMerge: true });
     const kps = values("kube-prometheus-stack");
-    for (const off of ["kubeControllerManager", "kubeScheduler", "kubeProxy"]) expect(kps[off], off).toEqual({ enabled: false });
     const spec = o(o(kps.prometheus).prometheusSpec);
     for (const selector of ["serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig"]) expect(spec[`${selector}SelectorNilUsesHelmValues`], selector).toBe(false);
     const { prometheusRetention, prometheusStorageGi, lokiRetention, lokiStorageGi } = c.observability;
@@ -448,6 +447,62 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(o(o(o(release(run(), "kube-prometheus-stack").inputs.values).defaultRules).rules).etcd).toBeUndefined();
   });
 
+  it("scrapes the servers' controller manager and scheduler on every server's internal address, over HTTPS with Prometheus' token", () => {
+    const servers = ofType(run(), "gcp:compute/instance:Instance")
+      .filter((vm) => new RegExp(`^titanium-${stack}-server-\\d+$`).test(String(vm.inputs.name)))
+      .sort((a, b) => String(a.inputs.name).localeCompare(String(b.inputs.name), undefined, { numeric: true }));
+    expect(servers).toHaveLength(config().cluster.servers.count);
+    const serverIps = servers.map((vm) => String(o((vm.inputs.networkInterfaces as Obj[])[0]).networkIp));
+    const values = o(release(run(), "kube-prometheus-stack").inputs.values);
+    for (const [key, port, job, own, foreign] of [
+      ["kubeControllerManager", 10257, "kube-controller-manager", "workqueue_depth", "scheduler_pending_pods"],
+      ["kubeScheduler", 10259, "kube-scheduler", "scheduler_scheduling_attempt_duration_seconds_bucket", "workqueue_depth"],
+    ] as const) {
+      const component = o(values[key]);
+      expect(component.enabled, key).toBe(true);
+      expect(component.endpoints, key).toEqual(serverIps);
+      expect(component.service, key).toEqual({ enabled: true, port, targetPort: port });
+      // The rules and dashboards select the job the targets carry.
+      expect(component.jobNameOverride, key).toBe(job);
+      const monitor = o(component.serviceMonitor);
+      // HTTPS, the serving certificate (localhost's) unchecked; Prometheus' service-account token is the chart's
+      // default for these two (its ClusterRole grants get on /metrics): nothing here may switch it off.
+      expect(monitor).toMatchObject({ https: true, insecureSkipVerify: true });
+      for (const k of ["bearerTokenFile", "authorization", "serverName", "port"]) expect(monitor[k], `${key}.serviceMonitor.${k}`).toBeUndefined();
+      expect(monitor.relabelings, key).toEqual([{ action: "replace", targetLabel: "job", replacement: job }]);
+      // Its own series only: K3s serves its whole registry on every metrics port.
+      const [keep] = monitor.metricRelabelings as Obj[];
+      expect(keep).toMatchObject({ action: "keep", sourceLabels: ["__name__"] });
+      const kept = new RegExp(`^(?:${String(keep!.regex)})$`);
+      for (const name of [own, "rest_client_requests_total", "rest_client_request_duration_seconds_bucket", "process_cpu_seconds_total", "go_goroutines", "leader_election_master_status"]) expect(name, key).toMatch(kept);
+      for (const name of [foreign, "apiserver_request_total", "etcd_server_has_leader", "kubelet_running_pods", "kubeproxy_sync_proxy_rules_duration_seconds_bucket"]) expect(name, key).not.toMatch(kept);
+    }
+  });
+
+  it("scrapes kube-proxy on every node, agents included, through the operator's kubelet Endpoints, over plain HTTP on 10249", () => {
+    const values = o(release(run(), "kube-prometheus-stack").inputs.values);
+    const proxy = o(values.kubeProxy);
+    // No address list (the agents come and go) and no Service of its own.
+    expect(proxy).toMatchObject({ enabled: true, endpoints: [], service: { enabled: false }, jobNameOverride: "kube-proxy" });
+    // The operator's kubelet Service (one endpoint per Node) is on, where the chart's kubelet monitor finds it.
+    expect(o(values.prometheusOperator).kubeletService).toBeUndefined();
+    const monitor = o(proxy.serviceMonitor);
+    expect(monitor).toMatchObject({ selector: { matchLabels: { "app.kubernetes.io/name": "kubelet", "k8s-app": "kubelet" } }, port: "http-metrics", https: false, bearerTokenFile: "" });
+    const [address, job, ...rest] = monitor.relabelings as Obj[];
+    expect(rest).toEqual([]);
+    expect(job).toEqual({ action: "replace", targetLabel: "job", replacement: "kube-proxy" });
+    // Each kubelet endpoint (a node's InternalIP, on the Service's http-metrics port) re-pointed to kube-proxy's port
+    // (Prometheus' `$1` in a replacement means what it means to String.replace).
+    expect(address).toMatchObject({ action: "replace", sourceLabels: ["__address__"], targetLabel: "__address__" });
+    const rewrite = (a: string) => a.replace(new RegExp(`^(?:${String(address!.regex)})$`), String(address!.replacement));
+    expect(rewrite("10.128.0.7:10255")).toBe("10.128.0.7:10249");
+    const [keep] = monitor.metricRelabelings as Obj[];
+    const kept = new RegExp(`^(?:${String(keep!.regex)})$`);
+    for (const name of ["kubeproxy_sync_proxy_rules_duration_seconds_bucket", "kubeproxy_network_programming_duration_seconds_bucket", "rest_client_requests_total", "process_resident_memory_bytes", "go_goroutines"]) expect(name).toMatch(kept);
+    // An agent's port serves the kubelet's registry too (one process), a server's the API server's.
+    for (const name of ["kubelet_running_pods", "apiserver_request_total", "workqueue_depth", "scheduler_pending_pods"]) expect(name).not.toMatch(kept);
+  });
+
   it("provisions Loki as a Grafana data source through the sidecar's label", () => {
     const ds = ofType(run(), "kubernetes:core/v1:ConfigMap").find((m) => o(m.inputs.metadata).name === "grafana-datasource-loki")!;
     expect(o(ds.inputs.metadata)).toMatchObject({ namespace: NAMESPACES.monitoring, labels: { grafana_datasource: "1" } });
@@ -455,10 +510,12 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(file.datasources).toEqual([expect.objectContaining({ type: "loki", uid: "loki", url: `http://${LOKI.service}.${NAMESPACES.logging}.svc.cluster.local:${LOKI.port}` })]);
   });
 
-  it("keeps the chart's own alert rules on, except the groups about what K3s runs without a target", () => {
+  it("keeps the chart's own alert rules on, the control plane's included, except Windows' and the node network's", () => {
     const rules = o(o(o(release(run(), "kube-prometheus-stack").inputs.values).defaultRules).rules);
     expect(Object.keys(rules).sort()).toEqual([...CHART_RULE_GROUPS_OFF].sort());
     expect(Object.values(rules).every((v) => v === false)).toBe(true);
+    // KubeControllerManagerDown, KubeSchedulerDown, KubeProxyDown and the scheduler's recording rules evaluate.
+    for (const group of ["etcd", "kubeControllerManager", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording"]) expect(rules[group], group).toBeUndefined();
   });
 
   it("turns off the chart's node network alerts while the node exporter is outside the node's network namespace", () => {

@@ -49,7 +49,10 @@ export interface PlatformArgs {
   agentNodeSelector: Record<string, string>;
   /** Labels on every namespace. */
   labels: Record<string, string>;
-  /** Where Prometheus scrapes the servers' embedded etcd (the cluster layer's `etcdMetrics`). */
+  /**
+   * Where Prometheus scrapes the servers' embedded etcd (the cluster layer's `etcdMetrics`); its addresses
+   * (every server's) are where it scrapes their controller manager and scheduler too.
+   */
   etcdMetrics: EtcdMetricsTarget;
 }
 
