@@ -128,7 +128,7 @@ const platform = new Platform("platform", {
   agentNodeSelector,
   labels: { environment: config.environment, "app.kubernetes.io/part-of": "titanium", "app.kubernetes.io/managed-by": "pulumi" },
   // Every server's address and etcd's metrics port: Prometheus scrapes the servers' embedded etcd there.
-  etcdMetrics: cluster.etcdMetrics,
+  controlPlaneMetrics: cluster.controlPlaneMetrics,
 });
 
 // What the application layer takes from the layers below.

@@ -12,7 +12,14 @@ import { buildKubeconfig } from "./kubeconfig";
 import { ClusterPki } from "./pki";
 import { gateOnReadyz, gateTestSeam } from "./readiness";
 import { K3sServers, type ServerInfo } from "./servers";
-import { API_READINESS_PATH, ETCD_METRICS_PORT, renderAgentScript } from "./startup-script";
+import {
+  API_READINESS_PATH,
+  CONTROLLER_MANAGER_METRICS_PORT,
+  ETCD_METRICS_PORT,
+  KUBE_PROXY_METRICS_PORT,
+  SCHEDULER_METRICS_PORT,
+  renderAgentScript,
+} from "./startup-script";
 import type { DiskType } from "../gcp/pricing";
 
 export interface ClusterArgs {
@@ -76,6 +83,14 @@ export interface ClusterArgs {
   protect: boolean;
 }
 
+/** Where K3s' own components serve their metrics (`Cluster.controlPlaneMetrics`): the platform's scrape targets. */
+export interface ControlPlaneMetrics {
+  /** Every server's internal address: embedded etcd, the controller manager and the scheduler. */
+  serverAddresses: pulumi.Input<string>[];
+  /** etcd plain HTTP, the controller manager and the scheduler HTTPS, kube-proxy plain HTTP on every node. */
+  ports: { etcd: number; controllerManager: number; scheduler: number; kubeProxy: number };
+}
+
 /** What the deploy pipeline needs to reach the API without opening it to the internet (see ADR 0011). */
 export interface PipelineAccess {
   method: "iap-tunnel";
@@ -105,14 +120,12 @@ export class Cluster extends pulumi.ComponentResource {
   readonly apiEndpoint: string;
   readonly servers: pulumi.Output<ServerInfo[]>;
   /**
-   * Where Prometheus scrapes embedded etcd: every server's internal address (in index order; one Output
-   * each, so a first preview knows how many there are and that each is one address) and the plain-HTTP
-   * metrics port the servers' `etcd-expose-metrics` opens there (startup-script.ts). The same addresses are
-   * where the servers' controller manager and scheduler serve their metrics (bound there by their K3s
-   * configuration; ports `CONTROLLER_MANAGER_METRICS_PORT` and `SCHEDULER_METRICS_PORT`): the platform scrapes
-   * those too (components/platform/monitoring.ts).
+   * Where Prometheus scrapes what K3s runs in its own process (startup-script.ts binds each off loopback):
+   * every server's internal address (in index order; one Output each, so a first preview knows how many
+   * there are and that each is one address), where its embedded etcd, controller manager and scheduler
+   * serve their metrics, and the ports, kube-proxy's on every node included.
    */
-  readonly etcdMetrics: { port: number; addresses: pulumi.Output<string>[] };
+  readonly controlPlaneMetrics: ControlPlaneMetrics;
   /** Self link of the agents' instance group. */
   readonly agentInstanceGroup: pulumi.Output<string>;
   readonly pipelineAccess: pulumi.Output<PipelineAccess>;
@@ -184,9 +197,9 @@ export class Cluster extends pulumi.ComponentResource {
       child,
     );
     this.servers = serverSet.servers;
-    this.etcdMetrics = {
-      port: ETCD_METRICS_PORT,
-      addresses: Array.from({ length: args.servers.count }, (_, i) => serverSet.servers.apply((s) => s[i]!.internalIp)),
+    this.controlPlaneMetrics = {
+      ports: { etcd: ETCD_METRICS_PORT, controllerManager: CONTROLLER_MANAGER_METRICS_PORT, scheduler: SCHEDULER_METRICS_PORT, kubeProxy: KUBE_PROXY_METRICS_PORT },
+      serverAddresses: Array.from({ length: args.servers.count }, (_, i) => serverSet.servers.apply((s) => s[i]!.internalIp)),
     };
 
     const agents = new K3sAgents(

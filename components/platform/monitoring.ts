@@ -3,7 +3,7 @@ import path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TitaniumConfig } from "../../stacks/config";
-import { CONTROLLER_MANAGER_METRICS_PORT, KUBE_PROXY_METRICS_PORT, SCHEDULER_METRICS_PORT } from "../cluster/startup-script";
+import type { ControlPlaneMetrics } from "../cluster/cluster";
 import { type ChartsConfig, chartRelease, type VolumePlacement } from "./helm";
 import { ADMIN_PATHS, type AppSecretName, GRAFANA, KPS_FULLNAME, LOKI, NAMESPACES } from "./names";
 import { ALERT_GROUPS, NOT_USER_ROUTES_REGEX } from "./rules";
@@ -27,19 +27,10 @@ export interface MonitoringArgs {
   secretStore: pulumi.Resource;
   /** Prometheus' and Grafana's volumes: their StorageClass and the nodes their pods need. */
   volumes: VolumePlacement;
-  /**
-   * Where the servers' embedded etcd serves its metrics (the cluster layer's `etcdMetrics`). Its addresses,
-   * every server's internal one, are where the servers' controller manager and scheduler serve theirs too.
-   */
-  etcdMetrics: EtcdMetricsTarget;
+  /** Where K3s' own components serve their metrics (the cluster layer's `controlPlaneMetrics`). */
+  controlPlaneMetrics: ControlPlaneMetrics;
   /** Namespaces (and anything else) that must exist first. */
   dependsOn: pulumi.Resource[];
-}
-
-/** The K3s servers' embedded etcd as a scrape target: their internal addresses and its plain-HTTP metrics port. */
-export interface EtcdMetricsTarget {
-  port: number;
-  addresses: pulumi.Input<string>[];
 }
 
 /**
@@ -168,6 +159,7 @@ export class Monitoring extends pulumi.ComponentResource {
     const k = { parent: this, provider: args.provider };
     const ns = NAMESPACES.monitoring;
     const o = args.observability;
+    const ports = args.controlPlaneMetrics.ports;
 
     // Grafana starts only with its real admin password in place.
     const grafanaAdmin = secretSync(
@@ -198,8 +190,8 @@ export class Monitoring extends pulumi.ComponentResource {
         kubeControllerManager: {
           enabled: true,
           jobNameOverride: CONTROL_PLANE_JOBS.controllerManager,
-          endpoints: args.etcdMetrics.addresses,
-          service: { enabled: true, port: CONTROLLER_MANAGER_METRICS_PORT, targetPort: CONTROLLER_MANAGER_METRICS_PORT },
+          endpoints: args.controlPlaneMetrics.serverAddresses,
+          service: { enabled: true, port: ports.controllerManager, targetPort: ports.controllerManager },
           serviceMonitor: {
             https: true,
             insecureSkipVerify: true,
@@ -210,8 +202,8 @@ export class Monitoring extends pulumi.ComponentResource {
         kubeScheduler: {
           enabled: true,
           jobNameOverride: CONTROL_PLANE_JOBS.scheduler,
-          endpoints: args.etcdMetrics.addresses,
-          service: { enabled: true, port: SCHEDULER_METRICS_PORT, targetPort: SCHEDULER_METRICS_PORT },
+          endpoints: args.controlPlaneMetrics.serverAddresses,
+          service: { enabled: true, port: ports.scheduler, targetPort: ports.scheduler },
           serviceMonitor: {
             https: true,
             insecureSkipVerify: true,
@@ -234,7 +226,7 @@ export class Monitoring extends pulumi.ComponentResource {
             https: false,
             bearerTokenFile: "",
             relabelings: [
-              { action: "replace", sourceLabels: ["__address__"], regex: "(.+):\\d+", replacement: `$1:${KUBE_PROXY_METRICS_PORT}`, targetLabel: "__address__" },
+              { action: "replace", sourceLabels: ["__address__"], regex: "(.+):\\d+", replacement: `$1:${ports.kubeProxy}`, targetLabel: "__address__" },
               jobLabel(CONTROL_PLANE_JOBS.proxy),
             ],
             metricRelabelings: keepOnly(CONTROL_PLANE_KEPT_METRICS.proxy),
@@ -254,8 +246,8 @@ export class Monitoring extends pulumi.ComponentResource {
         // asks for none.
         kubeEtcd: {
           enabled: true,
-          endpoints: args.etcdMetrics.addresses,
-          service: { enabled: true, port: args.etcdMetrics.port, targetPort: args.etcdMetrics.port },
+          endpoints: args.controlPlaneMetrics.serverAddresses,
+          service: { enabled: true, port: ports.etcd, targetPort: ports.etcd },
           serviceMonitor: {
             scheme: "http",
             bearerTokenFile: "",

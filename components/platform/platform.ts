@@ -8,7 +8,8 @@ import { ExternalSecrets } from "./external-secrets";
 import type { VolumePlacement } from "./helm";
 import { Istio } from "./istio";
 import { Logging } from "./logging";
-import { type EtcdMetricsTarget, Monitoring } from "./monitoring";
+import type { ControlPlaneMetrics } from "../cluster/cluster";
+import { Monitoring } from "./monitoring";
 import { type AppSecretName, appScrapeAnnotations, GATEWAY, ISTIOD, MERGED_METRICS, NAMESPACES, PROMETHEUS, TRUST_DOMAIN } from "./names";
 import { Namespaces } from "./namespaces";
 import { PdCsiDriver } from "./pd-csi-driver";
@@ -49,11 +50,8 @@ export interface PlatformArgs {
   agentNodeSelector: Record<string, string>;
   /** Labels on every namespace. */
   labels: Record<string, string>;
-  /**
-   * Where Prometheus scrapes the servers' embedded etcd (the cluster layer's `etcdMetrics`); its addresses
-   * (every server's) are where it scrapes their controller manager and scheduler too.
-   */
-  etcdMetrics: EtcdMetricsTarget;
+  /** Where Prometheus scrapes K3s' own components: embedded etcd, controller manager, scheduler, kube-proxy (the cluster layer's). */
+  controlPlaneMetrics: ControlPlaneMetrics;
 }
 
 const principal = (ns: string, sa: string) => `cluster.local/ns/${ns}/sa/${sa}`;
@@ -182,7 +180,7 @@ export class Platform extends pulumi.ComponentResource {
         appSecretIds: args.appSecretIds,
         secretStore: secrets.store,
         volumes,
-        etcdMetrics: args.etcdMetrics,
+        controlPlaneMetrics: args.controlPlaneMetrics,
         dependsOn: [ns.namespaces.monitoring],
       },
       part("monitoring"),
