@@ -45,6 +45,10 @@ const adminCidr = cidr.refine((v) => Number(v.split("/")[1]) >= 8, {
   error: "expected a narrow IPv4 CIDR (prefix /8 or longer), never the whole internet",
 });
 
+const OS_IMAGE_FORM = 'expected a Compute Engine image or family such as "debian-cloud/debian-12"';
+const HOSTNAME_FORM = 'expected a lower-case DNS host name such as "titanium.example.com" (no scheme, port or path), or ""';
+const GIT_REVISION_FORM = 'expected a branch, tag or commit such as "main"';
+
 // A zero request or limit is no sizing at all (a 0 limit is refused by Kubernetes, a 0 request hides the
 // workload from the scheduler and the capacity check).
 const cpuQuantity = z.preprocess(
@@ -57,8 +61,9 @@ const cpuQuantity = z.preprocess(
     .refine((q) => cpuCores(q) > 0, { error: 'expected more than 0 CPU, such as "10m"' }),
 );
 const memoryQuantity = z
-  .string()
-  .regex(/^\d+(Ki|Mi|Gi)$/, { error: 'expected a memory quantity such as "128Mi" or "1Gi"' })
+  .string({ error: 'expected a memory quantity such as "128Mi" or "1Gi"' })
+  // Aborts: zod runs later checks on a failed value too, and memoryMiB throws on one that is not a quantity.
+  .regex(/^\d+(Ki|Mi|Gi)$/, { error: 'expected a memory quantity such as "128Mi" or "1Gi"', abort: true })
   .refine((q) => memoryMiB(q) > 0, { error: 'expected more than 0 memory, such as "16Mi"' });
 
 const resources = z
@@ -345,7 +350,7 @@ const clusterSchema = z
     /** How long `pulumi up` waits for the API's /readyz before failing. */
     apiReadyTimeoutSeconds: z.number({ error: "expected a whole number of seconds (at least 60)" }).int().min(60, { error: "expected at least 60 seconds" }).default(900),
     /** OS image of every node (x86-64; the K3s binary is verified against the release checksums). */
-    osImage: z.string().min(1).default("debian-cloud/debian-12"),
+    osImage: z.string({ error: OS_IMAGE_FORM }).min(1, { error: OS_IMAGE_FORM }).default("debian-cloud/debian-12"),
     servers: z
       .strictObject({
         count: z
@@ -426,12 +431,15 @@ const ingressSchema = z
     healthCheckNodePort: nodePort.default(31021),
     /** Public host name; the generated TLS certificate is issued for it. Empty: the LB's IP address. */
     hostname: z
-      .union([
-        z.literal(""),
-        z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, {
-          error: 'expected a lower-case DNS host name such as "titanium.example.com" (no scheme, port or path), or ""',
-        }),
-      ])
+      .union(
+        [
+          z.literal(""),
+          z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, {
+            error: HOSTNAME_FORM,
+          }),
+        ],
+        { error: HOSTNAME_FORM },
+      )
       .default(""),
     /**
      * A real certificate for the gateway instead of the per-stack self-signed one: the ids of two
@@ -576,7 +584,9 @@ const observabilitySchema = z
     lokiStorageGi: volumeGi.default(10),
     /** Where Alertmanager sends alerts. `none` keeps a null receiver (alerts visible in the UI only). */
     alertReceiver: z
-      .discriminatedUnion("type", [
+      .discriminatedUnion(
+        "type",
+        [
         z.strictObject({ type: z.literal("none") }),
         // Alertmanager calls http(s) URLs only; any other scheme fails its configuration.
         z.strictObject({ type: z.literal("webhook"), url: z.url({ protocol: /^https?$/, error: "expected the webhook's http(s) URL" }) }),
@@ -586,7 +596,9 @@ const observabilitySchema = z
           smarthost: z.string().regex(/^[^:]+:\d+$/, { error: 'expected "host:port"' }),
           from: z.email({ error: "expected an e-mail address" }),
         }),
-      ])
+        ],
+        { error: 'expected a receiver of type "none", "webhook" (with url) or "email" (with to, smarthost, from)' },
+      )
       .default({ type: "none" }),
   })
   .prefault({})
@@ -752,8 +764,8 @@ const featuresSchema = z
     argoRootApp: z
       .strictObject({
         repoURL: gitRepositoryUrl,
-        path: z.string().min(1),
-        targetRevision: z.string().min(1).default("main"),
+        path: z.string({ error: "expected the folder of the repository holding the apps, such as \"apps\"" }).min(1, { error: "expected the folder of the repository holding the apps, such as \"apps\"" }),
+        targetRevision: z.string({ error: GIT_REVISION_FORM }).min(1, { error: GIT_REVISION_FORM }).default("main"),
         /** The only namespaces teams' apps may use; Pulumi creates them (restricted, no metadata server). */
         teamNamespaces: z
           .array(z.string().regex(/^team-[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/, { error: 'expected a namespace name starting with "team-", such as "team-search"' }))
