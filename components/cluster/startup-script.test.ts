@@ -79,6 +79,8 @@ const valueLine = (script: string, name: string) => script.split("\n").find((l) 
 const serverScript = (run: ProgramRun, i: number) => scripts(run)[`titanium-${run.stack}-server-${i}`]!;
 const agentScript = (run: ProgramRun) => scripts(run)[`titanium-${run.stack}-agent-template`]!;
 const VERSION = "v1.33.5+k3s1";
+/** K3s' registries.yaml: Docker Hub's images from Google's pull-through cache first (containerd falls back to docker.io). */
+const DOCKER_HUB_THROUGH_MIRROR = { mirrors: { "docker.io": { endpoint: ["https://mirror.gcr.io"] } } };
 
 function fakeNode(
   run: ProgramRun,
@@ -322,6 +324,7 @@ describe("startup scripts", () => {
     // systemd-networkd would delete rules it did not make when it restarts (its default).
     expect(node.file("etc/systemd/networkd.conf.d/90-titanium-keep-rules.conf")).toBe("[Network]\nManageForeignRoutingPolicyRules=no\n");
     expect(node.file("etc/rancher/k3s/config.yaml")).toContain("secrets-encryption: true");
+    expect(parse(node.file("etc/rancher/k3s/registries.yaml"))).toEqual(DOCKER_HUB_THROUGH_MIRROR);
     expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe("cluster-init: true\n");
     expect(node.file("etc/hosts")).toMatch(/^10\.128\.\d+\.\d+ k3s-api\.prod\.titanium\.example\.org # titanium: K3s API$/m);
     expect(node.file("etc/fstab")).toMatch(/^UUID=\S+ \/var\/lib\/rancher\/k3s ext4 defaults,nofail,discard 0 2$/m);
@@ -337,7 +340,7 @@ describe("startup scripts", () => {
     expect(node.file("usr/local/bin/k3s")).toContain(VERSION);
 
     const snapshot = () =>
-      ["etc/hosts", "etc/fstab", "etc/rancher/k3s/config.yaml", "etc/rancher/k3s/token", "etc/systemd/system/k3s.service"].map(
+      ["etc/hosts", "etc/fstab", "etc/rancher/k3s/config.yaml", "etc/rancher/k3s/registries.yaml", "etc/rancher/k3s/token", "etc/systemd/system/k3s.service"].map(
         (p) => [p, node.file(p), statSync(path.join(node.root, p)).mtimeMs],
       );
     const before = snapshot();
@@ -537,6 +540,9 @@ describe("startup scripts", () => {
     expect(first.calls).toContain("systemctl start --no-block k3s-agent.service");
     expect(node.file("etc/rancher/k3s/token").trim()).toBe(secretPayloads(dev)["titanium-dev-k3s-agent-token"]);
     expect(node.exists("var/lib/rancher/k3s/server/tls")).toBe(false);
+    // Every node pulls Docker Hub's images through Google's cache first (one NAT address for the whole cluster).
+    expect(parse(node.file("etc/rancher/k3s/registries.yaml"))).toEqual(DOCKER_HUB_THROUGH_MIRROR);
+    expect(mode(node, "etc/rancher/k3s/registries.yaml")).toBe("644");
     // Agents keep the metadata server: External Secrets, the PD CSI driver and the backup authenticate through it.
     expect(first.calls.filter((c) => c.startsWith("ip "))).toEqual([]);
 

@@ -74,7 +74,8 @@ export class ApiLoadBalancer extends pulumi.ComponentResource {
         ports: [String(args.port)],
         backendService: service("INTERNAL").id,
       },
-      { parent: this },
+      // Its address is taken (GCE_ENDPOINT: one rule) until the old rule goes; ports and backend change by replacement.
+      { parent: this, deleteBeforeReplace: true },
     );
     this.externalRule = new gcp.compute.ForwardingRule(
       `${name}-external`,
@@ -87,7 +88,8 @@ export class ApiLoadBalancer extends pulumi.ComponentResource {
         backendService: service("EXTERNAL").id,
         networkTier: "PREMIUM",
       },
-      { parent: this },
+      // A second rule on the same address and port is refused: the old one goes first.
+      { parent: this, deleteBeforeReplace: true },
     );
     this.registerOutputs({});
   }

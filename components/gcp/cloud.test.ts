@@ -208,6 +208,9 @@ describe("load balancers", () => {
       const external = one(run, "gcp:compute/forwardingRule:ForwardingRule", `titanium-${run.stack}-api-external`);
       expect(internal.inputs).toMatchObject({ loadBalancingScheme: "INTERNAL", ports: ["6443"] });
       expect(external.inputs).toMatchObject({ loadBalancingScheme: "EXTERNAL", ports: ["6443"], ipAddress: run.outputs.apiPublicIp });
+      // Each holds a reserved address no second rule may take (on the same ports): replaced, the old one goes first.
+      const ingress = one(run, "gcp:compute/forwardingRule:ForwardingRule", `titanium-${run.stack}-ingress-rule`);
+      for (const rule of [internal, external, ingress]) expect(rule.deleteBeforeReplace, rule.name).toBe(true);
       const groups = ofType(run, "gcp:compute/instanceGroup:InstanceGroup");
       const servers = ofType(run, "gcp:compute/instance:Instance");
       for (const scheme of ["internal", "external"]) {

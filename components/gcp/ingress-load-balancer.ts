@@ -72,7 +72,9 @@ export class IngressLoadBalancer extends pulumi.ComponentResource {
         backendService: this.backendService.id,
         networkTier: "PREMIUM",
       },
-      { parent: this },
+      // Ports change only by replacement, and a second rule on the same address and ports is refused:
+      // the old rule goes first (the ingress is away for the minute that takes).
+      { parent: this, deleteBeforeReplace: true },
     );
     this.registerOutputs({});
   }

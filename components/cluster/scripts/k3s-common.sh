@@ -240,6 +240,10 @@ write_config() {
   if write_file 0600 "$K3S_CONFIG_DIR/config.yaml" <<<"$K3S_CONFIG"; then
     CHANGED=1
   fi
+  # containerd reads the registry mirrors when K3s starts (startup-script.ts, DOCKER_HUB_MIRROR).
+  if write_file 0644 "$K3S_CONFIG_DIR/registries.yaml" <<<"$K3S_REGISTRIES"; then
+    CHANGED=1
+  fi
 }
 
 # K3s issues its leaf certificates (API server, kubelet, etcd, controllers) for a year and renews them
