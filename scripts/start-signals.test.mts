@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -49,11 +49,12 @@ const postmasterPid = (dir: string) => Number(readFileSync(join(dir, "postgres/c
 // eslint-disable-next-line no-control-regex
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 
-function run(dataDir: string, command: string, args: string[]) {
+function run(dataDir: string, command: string, args: string[], env: Record<string, string> = {}, detached = false) {
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, TITANIUM_DATA_DIR: dataDir, PORT: "0", TITANIUM_SERVICE_PORTS: "any", SHELL: "/bin/sh" },
+    env: { ...process.env, TITANIUM_DATA_DIR: dataDir, PORT: "0", TITANIUM_SERVICE_PORTS: "any", SHELL: "/bin/sh", ...env },
     stdio: ["pipe", "pipe", "pipe"],
+    detached,
   });
   running.add(child);
   let out = "";
@@ -151,6 +152,25 @@ describe("npm start: signals", () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.output()).toMatch(/^platform +\| SIGINT while stopping: killing everything now$/m);
     await expectAllGone(dataDir, ids);
+  }, 120_000);
+
+  it("a Ctrl-C during the first start's copy of the new cluster stops it like any other during start-up (exit 0), leaving no half-made cluster", async () => {
+    const dataDir = newDataDir();
+    // A cp that takes its time once done: the Ctrl-C comes while it runs.
+    const bin = mkdtempSync(join(dataDir, "bin-"));
+    writeFileSync(join(bin, "cp"), '#!/bin/sh\n/bin/cp "$@" && exec sleep 30\n', { mode: 0o755 });
+    // A process group of its own, as a terminal's foreground job: the Ctrl-C reaches the runner and cp at once.
+    const r = run(dataDir, process.execPath, ["--import", "tsx", "scripts/start.mts"], { PATH: `${bin}:${process.env.PATH}` }, true);
+    const postgresDir = join(dataDir, "postgres");
+    const copying = () => existsSync(postgresDir) && readdirSync(postgresDir).some((n) => n.startsWith("cluster.tmp-"));
+    await expect.poll(() => copying() || r.child.exitCode !== null, { timeout: 60_000, interval: 20 }).toBe(true);
+    expect(copying(), r.output().slice(-3000)).toBe(true);
+    process.kill(-r.child.pid!, "SIGINT");
+    expect(await r.exited, r.output().slice(-3000)).toBe(0);
+    expect(r.output()).toMatch(/^platform +\| SIGINT during start-up: stopping what has started$/m);
+    expect(r.output()).toMatch(/^platform +\| stopped$/m);
+    expect(readdirSync(postgresDir).filter((n) => n.startsWith("cluster"))).toEqual([]);
+    expect(existsSync(join(dataDir, "platform.lock"))).toBe(false);
   }, 120_000);
 
   it("a second Ctrl-C during start-up kills what has started: exit 1, nothing left running", async () => {

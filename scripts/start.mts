@@ -11,14 +11,18 @@
  * PostgreSQL exiting by itself once the platform is up stops the platform too: exit 1, with its last lines.
  */
 import { join, resolve } from "node:path";
-import { ROOT, DEFAULT_GATEWAY_PORT, PortInUse, formatLines, startPlatform, type Platform } from "./platform.mjs";
+import { ROOT, DEFAULT_GATEWAY_PORT, PortClash, PortInUse, formatLines, startPlatform, upMessage, type Platform } from "./platform.mjs";
 
 const tty = process.stdout.isTTY;
 // A closed terminal (EIO) or a closed pipe (EPIPE) fails every write from then on: without a listener that is
 // an uncaught error, and the runner would die halfway through its stop, leaving the rest running.
 for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+/** Resolved by the gateway's "listening" line: the platform is said to be up after it, not above it. */
+let gatewayListening = () => {};
+const listening = new Promise<void>((resolve) => (gatewayListening = resolve));
 const log = (source: string, text: string) => {
   for (const line of formatLines(source, text, tty)) console.log(line);
+  if (source === "api-gateway" && text.includes('"msg":"listening"')) gatewayListening();
 };
 
 const portSetting = process.env.PORT;
@@ -108,6 +112,7 @@ try {
         ? "Is the platform already running? PORT=<port> npm start puts the gateway elsewhere."
         : "Is the platform already running? TITANIUM_SERVICE_PORTS=any puts the services on free ports (with TITANIUM_DATA_DIR for a second platform's data).",
     );
+  if (err instanceof PortClash) log("platform", "PORT=<port> npm start puts the gateway elsewhere; TITANIUM_SERVICE_PORTS=any puts the services on free ports.");
   process.exit(1);
 }
 if (stoppingSince !== undefined) {
@@ -117,4 +122,6 @@ if (stoppingSince !== undefined) {
   log("platform", "stopped");
   process.exit(0);
 }
-log("platform", `Titanium is up: ${platform.url}  (blog: ${platform.url}/blog/, API: ${platform.url}/api/..., Ctrl-C stops)`);
+// The services flush their log lines every 250 ms: the gateway's may come a little after it is ready.
+await Promise.race([listening, new Promise((r) => setTimeout(r, 2000))]);
+if (stoppingSince === undefined) log("platform", upMessage(platform));

@@ -97,7 +97,9 @@ describe("npm start", () => {
     const base = `http://127.0.0.1:${port}`;
     const first = await npmStart(port);
     expect(first.output()).toContain(`Titanium is up: ${base}`);
-    // Every component's lines, tagged with its name (the gateway's first line may follow the "up" line).
+    // Said once the gateway says it listens (its lines come a little after it is ready), not above it.
+    expect(first.output()).toMatch(/^api-gateway +\| .*"msg":"listening"[\s\S]*Titanium is up:/m);
+    // Every component's lines, tagged with its name.
     for (const source of ["postgres", "redis", "migrate", "user-service", "auth-service", "blog-service", "api-gateway"]) {
       await expect.poll(() => first.output(), { message: source, timeout: 10_000 }).toMatch(new RegExp(`^${source} +\\| `, "m"));
     }
@@ -129,11 +131,12 @@ describe("npm start", () => {
     expect(await second.stop()).toBe(0);
   }, 180_000);
 
-  it("refuses a bad PORT or TITANIUM_SERVICE_PORTS before starting anything, naming the variable", async () => {
+  it("refuses a bad PORT or TITANIUM_SERVICE_PORTS, or a PORT a service has, before starting anything, naming the variable", async () => {
     const run = (env: Record<string, string>) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.mts"], { cwd: ROOT, env: { ...process.env, TITANIUM_DATA_DIR: dataDir, ...env } });
+        const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.mts"], { cwd: ROOT, env: { ...process.env, TITANIUM_DATA_DIR: dataDir, NO_COLOR: "1", ...env } });
         let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
         child.stderr.on("data", (d: Buffer) => (out += d.toString()));
         child.once("exit", (code) => resolve({ code, out }));
         setTimeout(() => child.kill("SIGKILL"), 20_000).unref(); // a bad value taken for a good one would start the platform
@@ -142,6 +145,12 @@ describe("npm start", () => {
     // Number() reads these as 0 (any port), 80 and 1000: not what anyone typing them meant.
     for (const bad of [" ", "0x50", "1e3", "80.0"]) expect(await run({ PORT: bad })).toMatchObject({ code: 2, out: expect.stringContaining(`PORT: expected a port number, got "${bad}"`) });
     expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "random" })).toMatchObject({ code: 2, out: expect.stringContaining('TITANIUM_SERVICE_PORTS: expected "any" or "original"') });
+    // The gateway on the user-service's original port: refused at once, not once everything else runs.
+    const clash = await run({ PORT: "8001", TITANIUM_SERVICE_PORTS: "original" });
+    expect(clash.code, clash.out).toBe(1);
+    expect(clash.out).toMatch(/^platform +\| failed to start: port 8001 is asked for twice: for user-service and for api-gateway$/m);
+    expect(clash.out).toContain("PORT=<port> npm start puts the gateway elsewhere");
+    expect(clash.out).not.toMatch(/^postgres/m);
   }, 60_000);
 
   it("refuses a second start on the same data or port with a clear message, recovers from a runner killed with SIGKILL, stops everything when a service dies later, and stops cleanly on SIGTERM during start-up", async () => {

