@@ -43,6 +43,23 @@ export class AdminIngress extends pulumi.ComponentResource {
     const k = { parent: this, provider: args.provider, dependsOn: args.dependsOn };
     const ns = NAMESPACES.istio;
 
+    // First: the routes never exist without it (created after it, deleted before it), so the UIs are never
+    // reachable from outside the admin CIDRs, not even for the seconds between the two.
+    const adminOnly = new k8s.apiextensions.CustomResource(
+      `${name}-admin-only`,
+      {
+        apiVersion: "security.istio.io/v1",
+        kind: "AuthorizationPolicy",
+        metadata: { name: "admin-uis-admin-cidrs-only", namespace: ns },
+        spec: {
+          selector: { matchLabels: { ...GATEWAY.podLabels } },
+          action: "DENY",
+          rules: [{ from: [{ source: { notRemoteIpBlocks: args.adminCidrs } }], to: [{ operation: { paths: adminPathPatterns() } }] }],
+        },
+      },
+      k,
+    );
+
     new k8s.apiextensions.CustomResource(
       `${name}-routes`,
       {
@@ -59,22 +76,7 @@ export class AdminIngress extends pulumi.ComponentResource {
           })),
         },
       },
-      k,
-    );
-
-    new k8s.apiextensions.CustomResource(
-      `${name}-admin-only`,
-      {
-        apiVersion: "security.istio.io/v1",
-        kind: "AuthorizationPolicy",
-        metadata: { name: "admin-uis-admin-cidrs-only", namespace: ns },
-        spec: {
-          selector: { matchLabels: { ...GATEWAY.podLabels } },
-          action: "DENY",
-          rules: [{ from: [{ source: { notRemoteIpBlocks: args.adminCidrs } }], to: [{ operation: { paths: adminPathPatterns() } }] }],
-        },
-      },
-      k,
+      { ...k, dependsOn: [...args.dependsOn, adminOnly] },
     );
 
     this.registerOutputs({});

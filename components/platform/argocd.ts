@@ -223,7 +223,9 @@ export class ArgoCd extends pulumi.ComponentResource {
         {
           apiVersion: "argoproj.io/v1alpha1",
           kind: "Application",
-          metadata: { name: "root", namespace: ns },
+          // Deleting it deletes what it made (children first, Argo CD still running: the app depends on the
+          // release): children left behind with this finalizer of their own would hold the namespaces forever.
+          metadata: { name: "root", namespace: ns, finalizers: [ARGO_CASCADE_FINALIZER] },
           spec: {
             project: "gitops-root",
             source: { repoURL: root.repoURL, path: root.path, targetRevision: root.targetRevision },
@@ -238,6 +240,9 @@ export class ArgoCd extends pulumi.ComponentResource {
     this.registerOutputs({});
   }
 }
+
+/** Argo CD's cascading delete: an Application carrying it is deleted only after the resources it made. */
+const ARGO_CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io";
 
 /**
  * A team namespace's egress: pods of the team namespaces and of the application (which denies by default),

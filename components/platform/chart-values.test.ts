@@ -28,7 +28,7 @@ const CHARTS_DIR = path.resolve(REPO_ROOT, "..", "shared", "charts");
  * `resources` (and `tolerations`) of subcharts whose defaults are not copied here.
  */
 const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
-  istiod: ["meshConfig", "base.validationFailurePolicy"],
+  istiod: ["meshConfig"],
   kubePrometheusStack: [
     "grafana.grafana.ini",
     "alertmanager.config",

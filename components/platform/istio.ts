@@ -88,8 +88,10 @@ export class Istio extends pulumi.ComponentResource {
         affinity: spread({ ...ISTIOD.podLabels }),
         // Sidecars rely on the CNI agent for traffic redirection (no privileged istio-init).
         cni: { enabled: true },
-        // Keeps the webhook's failure policy equal to what istiod patches in (no perpetual diff).
-        base: { validationFailurePolicy: "Fail" },
+        // The validation webhook's failure policy is left to the chart: "Ignore" at install, flipped to "Fail"
+        // by istiod once it serves the webhook, and kept on upgrades (Helm knows an upgrade). Forced to "Fail"
+        // from the start, Istio objects created as soon as istiod reports ready could be refused while istiod
+        // has not yet put its certificate on the webhook, failing a first `pulumi up`.
         global: { logAsJson: true, proxy: {} },
         meshConfig: {
           accessLogFile: "/dev/stdout",
@@ -143,7 +145,9 @@ export class Istio extends pulumi.ComponentResource {
       { ...k, dependsOn: [this.gateway] },
     );
 
-    // A per-stack certificate unless config names a real one (synced by External Secrets instead).
+    // A per-stack certificate unless config names a real one (synced by External Secrets instead, under
+    // GATEWAY.tlsSecretName).
+    let credentialName: pulumi.Input<string> = GATEWAY.tlsSecretName;
     if (!args.ingress.tls) {
       const key = new tls.PrivateKey(`${name}-gateway-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
       const host = args.ingress.hostname;
@@ -165,15 +169,19 @@ export class Istio extends pulumi.ComponentResource {
         { parent: this },
       );
       this.generatedCertificatePem = cert.certPem;
-      new k8s.core.v1.Secret(
+      // Auto-named: a renewed certificate is a new Secret (the provider replaces a Secret whose data changes),
+      // created before the Gateway moves to it and the old one is deleted; under one fixed name the old one
+      // would go first, leaving the gateway without a certificate for that while.
+      const tlsSecret = new k8s.core.v1.Secret(
         `${name}-gateway-tls`,
         {
-          metadata: { name: GATEWAY.tlsSecretName, namespace: ns },
+          metadata: { namespace: ns },
           type: "kubernetes.io/tls",
           stringData: { "tls.crt": cert.certPem, "tls.key": pulumi.secret(key.privateKeyPem) },
         },
         { ...k, dependsOn: [args.namespace] },
       );
+      credentialName = tlsSecret.metadata.name;
     }
 
     const hosts = [args.ingress.hostname || "*"];
@@ -191,7 +199,7 @@ export class Istio extends pulumi.ComponentResource {
             {
               port: { number: args.ingress.httpsPort, name: "https", protocol: "HTTPS" },
               hosts,
-              tls: { mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName, minProtocolVersion: "TLSV1_2" },
+              tls: { mode: "SIMPLE", credentialName, minProtocolVersion: "TLSV1_2" },
             },
           ],
         },

@@ -40,7 +40,7 @@ export const GATEWAY = {
   podLabels: { app: RELEASES.istioGateway, istio: RELEASES.istioGateway.replace(/^istio-/, "") },
   /** The shared Istio `Gateway` object the app layer binds its VirtualService to. */
   gatewayName: "titanium-gateway",
-  /** TLS Secret (in the gateway's namespace) the HTTPS server reads. */
+  /** TLS Secret (in the gateway's namespace) External Secrets syncs a configured certificate into (a generated one is auto-named: istio.ts). */
   tlsSecretName: "titanium-gateway-tls",
   /** Envoy's status port and readiness path: the load balancer's health check (via a NodePort). */
   statusPort: 15021,

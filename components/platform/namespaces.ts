@@ -10,6 +10,12 @@ export interface NamespacesArgs {
   provider: k8s.Provider;
   /** Labels added to every namespace (environment, managed-by). */
   labels: Record<string, string>;
+  /**
+   * Namespaces created after, and so deleted before, these resources: the namespaces of pods with Persistent
+   * Disks wait for the PD CSI driver. Deleting a namespace waits for its pods to stop, and a pod unmounts its
+   * disk through the driver's node plugin: deleted first, it leaves them Terminating and the destroy stuck.
+   */
+  after?: Partial<Record<NamespaceKey, pulumi.Input<pulumi.Resource[]>>>;
 }
 
 /**
@@ -130,7 +136,7 @@ export class Namespaces extends pulumi.ComponentResource {
             },
           },
         },
-        { parent: this, provider: args.provider },
+        { parent: this, provider: args.provider, dependsOn: args.after?.[key] ?? [] },
       );
       if (policy.metadataServer === "blocked") {
         noMetadataServer(`${name}-${NAMESPACES[key]}-no-metadata-server`, NAMESPACES[key], args.labels, {

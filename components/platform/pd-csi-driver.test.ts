@@ -151,6 +151,15 @@ describe.each(["dev", "prod"])("GCE PD CSI driver (%s)", (stack) => {
     }
   });
 
+  it("outlives the namespaces whose pods mount its disks: a destroy deletes them, and waits for their pods, before the driver", () => {
+    for (const name of ["monitoring", "logging", "titanium"]) {
+      const namespace = one(run(), T.namespace, `platform-namespaces-${name}`);
+      for (const dep of [controller(), node()]) expect(dependsOn(run(), namespace, dep), `${name} → ${dep.name}`).toBe(true);
+    }
+    // Not the driver's own namespace (that would be a cycle), nor the others.
+    expect(dependsOn(run(), one(run(), T.namespace, `platform-namespaces-${PD_CSI.namespace}`), node())).toBe(false);
+  });
+
   it("counts the driver's pods in the capacity check: the controller's replicas and a node plugin per agent", () => {
     const c = config();
     const report = capacityReport(run(), c);

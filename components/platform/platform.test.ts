@@ -244,8 +244,11 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     const gw = one(run(), "kubernetes:networking.istio.io/v1:Gateway", "platform-istio-gateway-object");
     const servers = o(gw.inputs.spec).servers as Obj[];
     expect(servers.find((s) => o(s.port).number === 80)!.tls).toEqual({ httpsRedirect: true });
-    expect(o(servers.find((s) => o(s.port).number === 443)!.tls)).toMatchObject({ mode: "SIMPLE", credentialName: GATEWAY.tlsSecretName });
     const secret = one(run(), "kubernetes:core/v1:Secret", "platform-istio-gateway-tls");
+    // Auto-named, so a renewal creates the next Secret before the Gateway leaves the old one (never a fixed
+    // name, which the provider would delete first, leaving the gateway without a certificate).
+    expect(o(secret.inputs.metadata).name).toBeUndefined();
+    expect(o(servers.find((s) => o(s.port).number === 443)!.tls)).toMatchObject({ mode: "SIMPLE", credentialName: expect.stringMatching(/^platform-istio-gateway-tls-/) });
     expect(secret.secretInputs).toContain("stringData");
     const certs = ofType(run(), "tls:index/selfSignedCert:SelfSignedCert").filter((c) => c.name.startsWith("platform-"));
     expect(certs).toHaveLength(1);
@@ -364,6 +367,8 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     const denied = (p: string) =>
       paths.some((pat) => pat === "*" || (pat.endsWith("*") ? p.startsWith(pat.slice(0, -1)) : pat.startsWith("*") ? p.endsWith(pat.slice(1)) : p === pat));
     const vs = one(run(), "kubernetes:networking.istio.io/v1:VirtualService", "platform-admin-routes");
+    // The routes come after the policy and go before it: never reachable without it.
+    expect(vs.dependsOn).toContain(policy.urn);
     const prefixes = (o(vs.inputs.spec).http as Obj[]).flatMap((route) => (route.match as Obj[]).map((m) => o(m.uri).prefix as string));
     expect(prefixes.sort()).toEqual(["/argocd", "/grafana", "/prometheus"]);
     // Every path a route sends to a UI is denied to other addresses, as the gateway sees it (Istio's default
@@ -683,6 +688,9 @@ describe("platform layer variants", () => {
     const run = await runProgram({ stack: "dev", config: { features: { argoRootApp: { repoURL: "https://github.com/acme/gitops.git", path: "apps", teamNamespaces: ["team-search", "team-ads"] } } } });
     const app = one(run, "kubernetes:argoproj.io/v1alpha1:Application", "platform-argocd-root-app");
     expect(o(app.inputs.spec).project).toBe("gitops-root");
+    // Destroyed, it takes its children along while Argo CD still runs (it depends on the release).
+    expect(o(app.inputs.metadata).finalizers).toEqual(["resources-finalizer.argocd.argoproj.io"]);
+    expect(app.dependsOn).toContain(release(run, "argo-cd").urn);
     const gitops = one(run, "kubernetes:argoproj.io/v1alpha1:AppProject", "platform-argocd-project-gitops");
     const destinations = (o(gitops.inputs.spec).destinations as Obj[]).map((d) => d.namespace);
     // Denied: every namespace Pulumi manages, Argo CD's own included (its projects are the fence), and Kubernetes'.

@@ -115,7 +115,15 @@ export class Platform extends pulumi.ComponentResource {
     const charts = args.charts;
     const hostname = args.ingress.hostname;
 
-    const ns = new Namespaces(`${name}-namespaces`, { provider, labels: args.labels }, part("namespaces"));
+    // The PD CSI driver (in the storage namespace) is made below: the namespaces whose pods mount its disks
+    // wait for it, through this promise, so a destroy deletes them, and waits for their pods, before it.
+    let driverMade!: (ready: pulumi.Resource[]) => void;
+    const driverReady = new Promise<pulumi.Resource[]>((resolve) => (driverMade = resolve));
+    const ns = new Namespaces(
+      `${name}-namespaces`,
+      { provider, labels: args.labels, after: { monitoring: driverReady, logging: driverReady, app: driverReady } },
+      part("namespaces"),
+    );
     const all = Object.values(ns.namespaces);
 
     const istio = new Istio(
@@ -159,6 +167,7 @@ export class Platform extends pulumi.ComponentResource {
       },
       part("gce-pd-csi-driver"),
     );
+    driverMade(pdCsi.ready);
 
 
     // Prometheus', Grafana's and Loki's volumes: Persistent Disks when the stack says so, so a replaced
