@@ -374,7 +374,7 @@ async function acquireLock(dataDir: string, local: typeof import("../services/ki
   for (let attempt = 0; ; attempt++) {
     // Created whole (a link to a file written first fails if the lock exists): a start racing this one never
     // reads it empty, which it would take for a lock whose writer is gone.
-    const whole = `${file}.tmp-${process.pid}`;
+    const whole = local.tempSibling(file);
     try {
       writeFileSync(whole, JSON.stringify(state));
       linkSync(whole, file);

@@ -24,6 +24,8 @@ export interface ArgoCdArgs {
   clusterNetwork: TeamNetwork;
   /** The ClusterSecretStore (the admin password ExternalSecret needs it). */
   secretStore: pulumi.Resource;
+  /** The PD CSI driver, rolled out: team namespaces (whose apps may claim Persistent Disks) are deleted before it. */
+  storageReady: pulumi.Resource[];
   /** Must exist first (namespace). */
   dependsOn: pulumi.Resource[];
 }
@@ -161,7 +163,7 @@ export class ArgoCd extends pulumi.ComponentResource {
               labels: { ...TEAM_NAMESPACE_LABELS, ...podSecurityLabels("restricted") },
             },
           },
-          k,
+          { ...k, dependsOn: args.storageReady },
         );
         teamGuards.push(namespace, teamEgressPolicy(`${name}-${team}-egress`, team, args.clusterNetwork, { ...k, dependsOn: [namespace] }));
       }

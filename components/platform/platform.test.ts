@@ -703,6 +703,8 @@ describe("platform layer variants", () => {
     const c = loadConfig("dev", readStackConfig("dev"));
     for (const team of ["team-search", "team-ads"]) {
       const ns = one(run, "kubernetes:core/v1:Namespace", `platform-argocd-${team}`);
+      // Deleted before the PD CSI driver (teams' apps may claim disks): its pods unmount them on the way out.
+      expect(ns.dependsOn).toContain(one(run, "kubernetes:apps/v1:DaemonSet", "platform-pd-csi-node").urn);
       expect(o(o(ns.inputs.metadata).labels)["pod-security.kubernetes.io/enforce"]).toBe("restricted");
       const np = o(one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", `platform-argocd-${team}-egress`).inputs.spec);
       expect(np.policyTypes).toEqual(["Egress"]);

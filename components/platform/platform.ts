@@ -212,6 +212,7 @@ export class Platform extends pulumi.ComponentResource {
         rootApp: args.argoRootApp,
         clusterNetwork: args.clusterNetwork,
         secretStore: secrets.store,
+        storageReady: pdCsi.ready,
         dependsOn: [ns.namespaces.argocd],
       },
       part("argocd"),

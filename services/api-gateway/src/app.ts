@@ -256,12 +256,14 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
         : [];
     // The query and scheme by string: a URL object per request is measurable in the gateway's CPU.
     const search = querySuffix(rawUrl);
-    // The target goes up as the URL parser writes it (proxy.ts: quotes, brackets, spaces percent-encoded, up
-    // to three times the bytes sent); the services take only SERVICE_MAX_HEADER_BYTES − MAX_HEADER_BYTES more
-    // than the gateway, for the headers added on the way, and refuse beyond with a bare 431 of their own.
+    // The target goes up percent-encoded (quotes, brackets, spaces: up to three times the bytes sent), by the
+    // adapter's URL already or by proxy.ts' URL parser; the services take only SERVICE_MAX_HEADER_BYTES −
+    // MAX_HEADER_BYTES more than the gateway, for the headers added on the way, and refuse beyond with a bare
+    // 431 of their own.
     const target = match.path + search;
     const sent = nodeRequest(c.env)?.url ?? target;
-    if (ENCODED_ON_THE_WAY.test(target) && forwardedLength(target) - sent.length > TARGET_GROWTH_MAX_BYTES)
+    const forwarded = ENCODED_ON_THE_WAY.test(target) ? forwardedLength(target) : target.length;
+    if (forwarded - sent.length > TARGET_GROWTH_MAX_BYTES)
       throw new HttpError(414, "URI Too Long: the request target is too long once percent-encoded");
     const cacheKey = !token && responses.enabled ? cacheKeyOf(match, search) : undefined;
     // A cached read the shortcut handed on (stale or refused) was admitted there already: not charged twice.

@@ -210,14 +210,17 @@ describe("the request target, as forwarded", () => {
   afterAll(() => running?.shutdown());
 
   it("is refused at the gateway (414, the envelope, its request id) when percent-encoding would grow it past what a service takes", async () => {
-    // 7000 quotes go up as 21 000 bytes of %27: the service's 20 KiB header limit would answer a bare 431.
-    const quotes = rawRequest(running.port, `GET /api/posts?q=${"'".repeat(7000)} HTTP/1.1`, "");
-    const answer = await quotes.answer;
-    quotes.socket.destroy();
-    expect(answer.status).toBe(414);
-    const body = JSON.parse(answer.body) as { request_id: string; status_code: number; message: string };
-    expect(body).toMatchObject({ status_code: 414, message: "URI Too Long: the request target is too long once percent-encoded" });
-    expect(answer.head).toContain(`\r\nx-request-id: ${body.request_id}\r\n`);
+    // 7000 quotes go up as 21 000 bytes of %27 or %22 (encoded by proxy.ts' URL parser, or by the adapter's
+    // URL already): the service's 20 KiB header limit would answer a bare 431.
+    for (const quote of ["'", '"', "<"]) {
+      const quotes = rawRequest(running.port, `GET /api/posts?q=${quote.repeat(7000)} HTTP/1.1`, "");
+      const answer = await quotes.answer;
+      quotes.socket.destroy();
+      expect(answer.status, quote).toBe(414);
+      const body = JSON.parse(answer.body) as { request_id: string; status_code: number; message: string };
+      expect(body).toMatchObject({ status_code: 414, message: "URI Too Long: the request target is too long once percent-encoded" });
+      expect(answer.head).toContain(`\r\nx-request-id: ${body.request_id}\r\n`);
+    }
     // A long target that goes up as it came is forwarded.
     const plain = rawRequest(running.port, `GET /api/posts?q=${"a".repeat(7000)} HTTP/1.1`, "");
     expect((await plain.answer).status).toBe(200);

