@@ -328,7 +328,7 @@ describe("abuse", () => {
         },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(unmet(result)).toEqual([]);
   }, 240_000);
 });

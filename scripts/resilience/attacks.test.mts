@@ -310,7 +310,7 @@ describe("token attacks", () => {
         { text: "a revoked refresh token is refused; a reused one is refused and revokes its family", met: refreshOk },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(controlFailures).toEqual([]);
     expect(failures).toEqual([]);
     expect(ghostFailures).toEqual([]);
@@ -587,7 +587,7 @@ describe("injection", () => {
         { text: "the markup check flags every XSS payload as sent (it can see each attack)", met: unseen.length === 0 },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(slow, "slow answers (a time-based injection?)").toEqual([]);
     expect(unseen, "payloads the markup check cannot see").toEqual([]);
     expect(problems).toEqual([]);

@@ -273,7 +273,7 @@ describe("fuzzing every route", () => {
         { text: "at least 4000 requests reached the platform over the two passes, and at most 2% were ones the test client could not send", met: answered.length - clientRefused >= 4000 && clientRefused <= answered.length * 0.02 },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     // What the platform logged about its failures, to read beside the failing requests.
     const logged = p.lines.filter((l) => /"level":(50|"error")|upstream failed|unhandled/.test(l)).slice(0, 10);
     if (serverErrors.length || noAnswer.length) console.log(logged.join("\n"));

@@ -333,7 +333,7 @@ describe("overload", () => {
         },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(unmet(result)).toEqual([]);
   });
 });

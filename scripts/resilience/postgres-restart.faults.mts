@@ -281,7 +281,7 @@ async function scenario(mode: Mode, usernames: string[]): Promise<void> {
         { text: "every request got an answer (none hung or lost its connection)", met: hung === 0 },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(unmet(result)).toEqual([]);
   }
 }

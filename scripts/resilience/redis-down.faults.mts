@@ -250,7 +250,7 @@ describe("Redis down during load", () => {
         { text: "after Redis returned, lists, the post, category counts and the profile are fresh", met: stale.length === 0 },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(unmet(result)).toEqual([]);
   });
 });

@@ -6,7 +6,9 @@
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ROOT } from "../platform.mjs";
 
 export interface Criterion {
@@ -36,10 +38,14 @@ const DOC = join(ROOT, "docs/reliability.md");
  */
 const WRITES_REPORT = process.env.RELIABILITY_REPORT === "1";
 
-export function recordScenario(result: ScenarioResult): void {
+/**
+ * Records a scenario's result; `scenarioFile` (the caller's `import.meta.url`) is stored with its digest, so
+ * a record of an older version of the scenario is caught (report.test.mts) instead of documenting it.
+ */
+export function recordScenario(result: ScenarioResult, scenarioFile: string): void {
   if (!WRITES_REPORT) return;
   mkdirSync(DIR, { recursive: true });
-  const stored = { ...result, ranAt: new Date().toISOString(), machine: machine() };
+  const stored: Stored = { ...result, ranAt: new Date().toISOString(), machine: machine(), scenario: scenarioSource(scenarioFile) };
   const file = join(DIR, `${result.id}.json`);
   writeFileSync(`${file}.tmp`, `${JSON.stringify(stored, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
@@ -58,7 +64,18 @@ function machine(): string {
   return `${cpus().length} vCPU ${cpus()[0]?.model.trim() ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 }
 
-export type Stored = ScenarioResult & { ranAt: string; machine: string };
+export type Stored = ScenarioResult & { ranAt: string; machine: string; scenario: ScenarioSource };
+
+/** The scenario file a record came from, relative to the repository, and the SHA-256 of its text then. */
+export interface ScenarioSource {
+  file: string;
+  sha256: string;
+}
+
+export function scenarioSource(fileOrUrl: string): ScenarioSource {
+  const path = fileOrUrl.startsWith("file:") ? fileURLToPath(fileOrUrl) : fileOrUrl;
+  return { file: relative(ROOT, path), sha256: createHash("sha256").update(readFileSync(path)).digest("hex") };
+}
 
 /** The scenarios recorded in docs/reliability/*.json. */
 export function storedScenarios(): Stored[] {

@@ -165,7 +165,7 @@ describe("rolling restart under load", () => {
         { text: "no id was acknowledged twice", met: acknowledged.length > 0 && duplicateIds === 0 },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(unmet(result)).toEqual([]);
   });
 });

@@ -174,7 +174,7 @@ describe("slow or hung upstream", () => {
         { text: "readiness, auth and JWKS answer 200 meanwhile, each round within 1 s, and /readyz after", met: others.every((s) => s === 200) && Math.max(...othersMs) < 1_000 && after.status === 200 },
       ],
     };
-    recordScenario(result);
+    recordScenario(result, import.meta.url);
     expect(unmet(result)).toEqual([]);
   });
 });
