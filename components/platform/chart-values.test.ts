@@ -1,6 +1,6 @@
 /**
  * The values the program passes to each chart, checked against the chart's real defaults
- * (`../shared/charts/<chart>/<version>/values.yaml`): a misspelled key is silently ignored by Helm,
+ * (`components/platform/chart-defaults/<chart>/<version>/values.yaml`): a misspelled key is silently ignored by Helm,
  * so here it fails the build. Where a chart ships `values.schema.json`, the merged values must
  * validate against it, as `helm install` would require.
  */
@@ -11,7 +11,8 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
-import { ofType, type ProgramRun, REPO_ROOT, readStackConfig, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
+import { ofType, type ProgramRun, readStackConfig, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
+import { chartDefaultsDir } from "./chart-defaults";
 import { CHARTS, type ChartKey, getPath } from "./chart-workloads";
 import { helmTplLiteral } from "./helm";
 import { ALLOY_CONFIG } from "./logging";
@@ -20,10 +21,9 @@ import { NAMESPACES } from "./names";
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
-const CHARTS_DIR = path.resolve(REPO_ROOT, "..", "shared", "charts");
 
 /**
- * Valid keys the defaults file does not list (documented in shared/charts/NOTES.md): free-form maps
+ * Valid keys the defaults file does not list (documented in chart-defaults/NOTES.md): free-form maps
  * (Istio MeshConfig, grafana.ini, Alertmanager's own config), commented-out keys, and the standard
  * `resources` (and `tolerations`) of subcharts whose defaults are not copied here.
  */
@@ -47,7 +47,7 @@ const PASS_THROUGH: Partial<Record<ChartKey, string[]>> = {
 };
 
 /**
- * istio `cni` 1.30.3 is not among the reference copies in shared/charts: its values are limited to
+ * istio `cni` 1.30.3 is not among the reference copies in chart-defaults: its values are limited to
  * these keys, all documented by the chart (CNI paths for K3s, JSON logs, the agent's resources).
  */
 const CNI_KEYS = ["cniConfDir", "cniBinDir", "global.logAsJson", "resources.requests.cpu", "resources.requests.memory", "resources.limits.cpu", "resources.limits.memory"];
@@ -80,7 +80,7 @@ const SCHEMA_VIOLATIONS: Partial<Record<ChartKey, Obj>> = {
 };
 
 function chartDir(chart: string, version: string): string {
-  return path.join(CHARTS_DIR, chart, version);
+  return chartDefaultsDir(chart, version);
 }
 
 function defaultsOf(key: ChartKey, version: string): Obj {
@@ -90,7 +90,7 @@ function defaultsOf(key: ChartKey, version: string): Obj {
   const defaults = isObj(raw._internal_defaults_do_not_set) ? raw._internal_defaults_do_not_set : raw;
   if (key === "kubePrometheusStack") {
     // grafana.* goes to the grafana subchart: its own defaults plus what kube-prometheus-stack overrides.
-    const grafana = parse(readFileSync(path.join(CHARTS_DIR, "grafana", "12.11.1", "values.yaml"), "utf8")) as Obj;
+    const grafana = parse(readFileSync(path.join(chartDefaultsDir("grafana", "12.11.1"), "values.yaml"), "utf8")) as Obj;
     defaults.grafana = deepMerge(grafana, defaults.grafana as Obj);
   }
   return defaults;

@@ -14,6 +14,7 @@ import { SERVICE_PATHS } from "../../services/kit/src/contract.js";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config.js";
 import { configuredRun, ofType, readStackConfig } from "../../stacks/harness.js";
+import { chartDefaultsDir } from "./chart-defaults.js";
 import { CHART_ALERTS_OFF, CHART_RULE_GROUPS_OFF, loadDashboards, NOT_USER_ROUTES_PLACEHOLDER, renderDashboard, SCRAPE_INTERVAL } from "./monitoring.js";
 import { ALERT_GROUPS, bucketLabel, LATENCY_SLO_SECONDS, NOT_USER_ROUTES } from "./rules.js";
 
@@ -351,7 +352,7 @@ describe.each(["dev", "prod"])("the chart's control-plane rules (%s)", (stack) =
     expect(CHART_RULE_GROUPS_OFF as readonly string[]).not.toContain(group);
     expect(((values.defaultRules as Obj).rules as Obj)[group]).toBeUndefined();
     const version = loadConfig(stack, readStackConfig(stack)).charts.kubePrometheusStack.version;
-    const chart = parse(readFileSync(path.join(import.meta.dirname, `../../../shared/charts/kube-prometheus-stack/${version}/values.yaml`), "utf8")) as { defaultRules: { rules: Record<string, boolean> } };
+    const chart = parse(readFileSync(path.join(chartDefaultsDir("kube-prometheus-stack", version), "values.yaml"), "utf8")) as { defaultRules: { rules: Record<string, boolean> } };
     expect(chart.defaultRules.rules[group]).toBe(true);
     const target = values[component] as Obj;
     expect(target.enabled).toBe(true);
@@ -425,7 +426,7 @@ describe("PrometheusRules", () => {
 
   it("the runbook lists every default rule group of the pinned chart, kept or not as the values say", () => {
     const version = loadConfig("prod", readStackConfig("prod")).charts.kubePrometheusStack.version;
-    const values = parse(readFileSync(path.join(import.meta.dirname, `../../../shared/charts/kube-prometheus-stack/${version}/values.yaml`), "utf8")) as { defaultRules: { rules: Record<string, boolean> } };
+    const values = parse(readFileSync(path.join(chartDefaultsDir("kube-prometheus-stack", version), "values.yaml"), "utf8")) as { defaultRules: { rules: Record<string, boolean> } };
     const runbook = readFileSync(path.join(import.meta.dirname, "../../docs/runbooks/alerts.md"), "utf8");
     const table = runbook.slice(runbook.indexOf("## The chart's own alerts"));
     const rows = [...table.matchAll(/^\| (.+) \| (yes|no)[:|]/gm)].flatMap((m) => [...m[1]!.matchAll(/`(\w+)`/g)].map((g) => [g[1]!, m[2]!] as const));

@@ -6,8 +6,9 @@ import path from "node:path";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
-import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, configuredRun, REPO_ROOT, runProgram } from "../../stacks/harness";
+import { type ProgramRun, type RecordedResource, ofType, one, readStackConfig, configuredRun, runProgram } from "../../stacks/harness";
 import { capacityReport } from "./capacity";
+import { chartDefaultsDir } from "./chart-defaults";
 import { CHARTS, chartWorkloads } from "./chart-workloads";
 import { APP_SECRET, GATEWAY, ISTIOD, NAMESPACES } from "./names";
 import { ALLOY_CONFIG, SOURCE_ADDED_LABELS } from "./logging";
@@ -61,6 +62,11 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
       expect(r.inputs.name).toBe(info.release);
       expect(r.inputs.namespace).toBe(NAMESPACES[info.namespace]);
       expect(r.inputs.createNamespace).toBe(false);
+      // Each waits until its workloads are ready (what follows it, istiod's webhook users first, needs them),
+      // within a bound, and is rolled back rather than left half-applied.
+      expect(r.inputs.skipAwait, key).toBeUndefined();
+      expect(r.inputs).toMatchObject({ atomic: true, cleanupOnFail: true, timeout: expect.any(Number) });
+      expect(r.inputs.timeout as number).toBeGreaterThanOrEqual(300);
     }
     expect(ofType(run(), RELEASE)).toHaveLength(Object.keys(CHARTS).length);
   });
@@ -219,7 +225,7 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     // The gateway's pods carry the annotations the rules read: the chart's defaults, left as they are.
     const gateway = release(run(), "gateway");
     expect(o(gateway.inputs.values).podAnnotations).toBeUndefined();
-    const defaults = parse(readFileSync(path.join(REPO_ROOT, "..", "shared", "charts", "gateway", String(gateway.inputs.version), "values.yaml"), "utf8")) as Obj;
+    const defaults = parse(readFileSync(path.join(chartDefaultsDir("gateway", String(gateway.inputs.version)), "values.yaml"), "utf8")) as Obj;
     expect(o(o(defaults._internal_defaults_do_not_set ?? defaults).podAnnotations)).toMatchObject({ "prometheus.io/scrape": "true", "prometheus.io/port": "15020" });
   });
 

@@ -59,7 +59,7 @@ export const valuesPath = (prefix: string | undefined, path: string): string => 
 
 /**
  * The subcharts each chart bundles, by the values key Helm gives their values (the subchart's name or
- * alias), from the pinned charts' values in shared/charts: a values path under one of these keys
+ * alias), from the pinned charts' values in components/platform/chart-defaults: a values path under one of these keys
  * configures that subchart's pods, never the release chart's own.
  */
 export const SUBCHARTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {

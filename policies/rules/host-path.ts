@@ -98,7 +98,7 @@ export const DEFAULT_HOST_PATH_ALLOWED: WorkloadMatcher[] = [
 
 /**
  * Per release chart, the host mounts its values switch on (checked against the pinned charts in
- * shared/charts: alloy 1.11.1 `alloy.mounts.*`; kube-prometheus-stack 88.5.3 `nodeExporter.enabled`
+ * components/platform/chart-defaults: alloy 1.11.1 `alloy.mounts.*`; kube-prometheus-stack 88.5.3 `nodeExporter.enabled`
  * and its `prometheus-node-exporter` subchart; istio `cni` 1.30's DaemonSet template). Explicit
  * `hostPath` keys anywhere in a release's values (extra volumes, `extraHostVolumeMounts[].hostPath`)
  * count too, for every chart. Every chart a release may install is listed, with no mounts when its

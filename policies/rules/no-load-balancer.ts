@@ -13,7 +13,7 @@ interface Config extends BaseConfig {
 }
 
 /**
- * Charts whose default Service type is LoadBalancer (checked in shared/charts): their values must
+ * Charts whose default Service type is LoadBalancer (checked in components/platform/chart-defaults): their values must
  * set another type explicitly wherever that Service is rendered. The Istio gateway chart defaults
  * `service.type` to LoadBalancer; kube-prometheus-stack (88.5.3) its external Thanos sidecar Service's
  * `prometheus.thanosServiceExternal.type`, rendered when `prometheus.thanosServiceExternal.enabled` is on.

@@ -27,6 +27,7 @@ interface RenovateConfig {
     groupName?: string;
   }[];
   enabledManagers?: string[];
+  lockFileMaintenance?: { enabled?: boolean };
 }
 
 /** Renovate's glob for `matchDepNames` ("**" crosses "/", "*" does not). */
@@ -134,6 +135,18 @@ describe("Renovate", () => {
     }
     expect([...names.keys()].sort()).toEqual(Object.keys(chartDefaults).sort());
     for (const [key, chart] of names) expect(chart, key).toBe(CHARTS[key as keyof typeof CHARTS].chart);
+  });
+
+  it("keeps the npm dependencies current: the npm manager on, no rule turning npm packages off, the lock file refreshed", () => {
+    expect(renovate.extends).toContain("config:recommended");
+    if (renovate.enabledManagers) expect(renovate.enabledManagers).toContain("npm");
+    // Only `node` (the runtime, moved by hand with .nvmrc) may be switched off; never npm updates as a whole.
+    const off = renovate.packageRules.filter((r) => r.enabled === false);
+    for (const rule of off) {
+      expect(rule.matchManagers ?? [], JSON.stringify(rule)).not.toContain("npm");
+      expect(rule.matchDepNames, JSON.stringify(rule)).toBeDefined();
+    }
+    expect(renovate.lockFileMaintenance?.enabled).toBe(true);
   });
 
   it("keeps actions pinned by digest and Node on the .nvmrc major", () => {

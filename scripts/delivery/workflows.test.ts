@@ -919,6 +919,19 @@ describe("the pipeline's shape", () => {
 });
 
 describe("supply chain and privileges", () => {
+  it("reaches the cluster API only through the IAP tunnel: nothing in the workflows or their scripts opens the firewall or the API to a runner", () => {
+    const sources = [
+      ...workflows().map((w) => ({ name: w.file, text: w.text })),
+      ...compositeActions().map((a) => ({ name: a.file, text: a.text })),
+      ...shellScripts().map((f) => ({ name: f, text: readFileSync(f, "utf8") })),
+    ];
+    expect(sources.length).toBeGreaterThan(10);
+    const opening = /gcloud\s+compute\s+firewall-rules\s+(create|update)|authorized-networks|--source-ranges|adminCidrs|network\.adminCidrs/;
+    expect(sources.filter((src) => opening.test(src.text)).map((src) => src.name)).toEqual([]);
+    // The deploy jobs reach it the one way the cloud layer's ADR decided (api-tunnel.sh, its own test above).
+    expect(sources.some((src) => src.text.includes("api-tunnel.sh"))).toBe(true);
+  });
+
   it("every action is pinned by a full commit SHA with its version in a comment", () => {
     const refs = usesLines();
     expect(refs.length).toBeGreaterThan(30);
