@@ -160,6 +160,19 @@ export class Monitoring extends pulumi.ComponentResource {
     const ns = NAMESPACES.monitoring;
     const o = args.observability;
     const ports = args.controlPlaneMetrics.ports;
+    /** The chart's values for a component every server runs in the K3s process, scraped over HTTPS on its addresses. */
+    const serverComponent = (component: "controllerManager" | "scheduler", port: number) => ({
+      enabled: true,
+      jobNameOverride: CONTROL_PLANE_JOBS[component],
+      endpoints: args.controlPlaneMetrics.serverAddresses,
+      service: { enabled: true, port, targetPort: port },
+      serviceMonitor: {
+        https: true,
+        insecureSkipVerify: true,
+        relabelings: [jobLabel(CONTROL_PLANE_JOBS[component])],
+        metricRelabelings: keepOnly(CONTROL_PLANE_KEPT_METRICS[component]),
+      },
+    });
 
     // Grafana starts only with its real admin password in place.
     const grafanaAdmin = secretSync(
@@ -187,30 +200,8 @@ export class Monitoring extends pulumi.ComponentResource {
         // components ask the API server to authenticate it and to authorize `get` on `/metrics`, which the
         // chart's Prometheus ClusterRole grants). No certificate check: their serving certificates name only
         // localhost and 127.0.0.1, not the address scraped. The same network path as etcd's below.
-        kubeControllerManager: {
-          enabled: true,
-          jobNameOverride: CONTROL_PLANE_JOBS.controllerManager,
-          endpoints: args.controlPlaneMetrics.serverAddresses,
-          service: { enabled: true, port: ports.controllerManager, targetPort: ports.controllerManager },
-          serviceMonitor: {
-            https: true,
-            insecureSkipVerify: true,
-            relabelings: [jobLabel(CONTROL_PLANE_JOBS.controllerManager)],
-            metricRelabelings: keepOnly(CONTROL_PLANE_KEPT_METRICS.controllerManager),
-          },
-        },
-        kubeScheduler: {
-          enabled: true,
-          jobNameOverride: CONTROL_PLANE_JOBS.scheduler,
-          endpoints: args.controlPlaneMetrics.serverAddresses,
-          service: { enabled: true, port: ports.scheduler, targetPort: ports.scheduler },
-          serviceMonitor: {
-            https: true,
-            insecureSkipVerify: true,
-            relabelings: [jobLabel(CONTROL_PLANE_JOBS.scheduler)],
-            metricRelabelings: keepOnly(CONTROL_PLANE_KEPT_METRICS.scheduler),
-          },
-        },
+        kubeControllerManager: serverComponent("controllerManager", ports.controllerManager),
+        kubeScheduler: serverComponent("scheduler", ports.scheduler),
         // kube-proxy on every node, agents included: they come and go with the managed instance group, so
         // no address list here. The operator's kubelet Service already has one endpoint per Node (its
         // InternalIP); this ServiceMonitor takes its `http-metrics` port's endpoints and points each at
