@@ -130,7 +130,7 @@ describe("deploy-order.sh: a stack never goes back to an older commit", () => {
   const log = path.join(tmp, "deploy-order.log");
   const update = (message: string) => ({ version: 1, kind: "update", startTime: "2026-12-06T10:00:00Z", message, environment: {}, config: {}, result: "succeeded" });
   const order = (commit: string, history: object[]) =>
-    script("deploy-order.sh", ["prod", commit], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_LOG: log, FAKE_OUTPUT: JSON.stringify(history) }, dir);
+    script("deploy-order.sh", ["prod", commit], { PULUMI: path.join(FAKES, "recorder.sh"), FAKE_LOG: log, FAKE_OUTPUT: JSON.stringify(history) }, dir);
 
   it("deploys a first time, the same commit again (an image rollback) and any descendant of the last deploy", () => {
     expect(order(shas[3]!, []).stdout.trim()).toBe("deploy=true");
@@ -230,7 +230,7 @@ describe("resolving and setting the images a deploy uses", () => {
     const log = path.join(tmp, "pulumi-set.log");
     const file = path.join(tmp, "images.json");
     writeFileSync(file, JSON.stringify({ registry, tag: "main-abc1234", digests: { "api-gateway": digest(1), "blog-service": digest(2) } }));
-    const r = script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_LOG: log });
+    const r = script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.sh"), FAKE_LOG: log });
     expect(r.status, r.stderr).toBe(0);
     const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
     expect(calls).toEqual([
@@ -239,13 +239,13 @@ describe("resolving and setting the images a deploy uses", () => {
       ["config", "set", "--stack", "dev", "--path", "titanium:images.digests.blog-service", digest(2)],
     ]);
     writeFileSync(file, JSON.stringify({ registry, tag: "latest", digests: { "api-gateway": digest(1) } }));
-    expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.mjs") }).stderr).toContain("not an immutable image tag");
+    expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.sh") }).stderr).toContain("not an immutable image tag");
     writeFileSync(file, JSON.stringify({ registry, tag: "main-abc1234", digests: { "api-gateway": "sha256:short" } }));
-    expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.mjs") }).stderr).toContain("bad entry");
+    expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.sh") }).stderr).toContain("bad entry");
   });
 
   describe("deployed-images.sh: previews and drift checks use the image set the stack last deployed", () => {
-    const recorder = path.join(FAKES, "recorder.mjs");
+    const recorder = path.join(FAKES, "recorder.sh");
     /** Runs deployed-images.sh on these stack outputs; returns the result and the pulumi calls it made. */
     const deployed = (outputs: unknown, raw?: string) => {
       const dir = mkdtempSync(path.join(tmp, "deployed-"));
@@ -567,7 +567,7 @@ describe("image-node-version.sh: the Node.js an image runs is .nvmrc's major, at
   const check = (nodeVersion: string, extra: Record<string, string> = {}, nvmrcFile = path.join(REPO_ROOT, ".nvmrc")) => {
     const log = path.join(tmp, `docker-${Math.random().toString(36).slice(2)}.log`);
     const r = script("image-node-version.sh", [nvmrcFile, "linux/arm64", tarball], {
-      DOCKER: path.join(FAKES, "docker.mjs"),
+      DOCKER: path.join(FAKES, "docker.sh"),
       FAKE_LOG: log,
       FAKE_NODE_VERSION: nodeVersion,
       ...extra,
@@ -668,7 +668,7 @@ describe("reaching the cluster and the public endpoint", () => {
       }),
     );
     const log = path.join(state, "gcloud.log");
-    const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), HOSTS_FILE: hosts, TUNNEL_STATE_DIR: state, FAKE_LOG: log, FAKE_GCLOUD_DEAD: "dev-k3s-server-0" };
+    const env = { GCLOUD: path.join(FAKES, "gcloud.sh"), HOSTS_FILE: hosts, TUNNEL_STATE_DIR: state, FAKE_LOG: log, FAKE_GCLOUD_DEAD: "dev-k3s-server-0" };
     const r = script("api-tunnel.sh", ["open", outputs], env);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`https://k3s-api.titanium.internal:${port} reaches dev-k3s-server-1 through IAP`);
@@ -705,7 +705,7 @@ describe("reaching the cluster and the public endpoint", () => {
     writeFileSync(file, JSON.stringify({ ...outputs, pipelineAccess: { ...outputs.pipelineAccess, port } }));
     writeFileSync(path.join(state, "hosts"), "");
     const log = path.join(state, "gcloud.log");
-    const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), HOSTS_FILE: path.join(state, "hosts"), TUNNEL_STATE_DIR: state, FAKE_LOG: log };
+    const env = { GCLOUD: path.join(FAKES, "gcloud.sh"), HOSTS_FILE: path.join(state, "hosts"), TUNNEL_STATE_DIR: state, FAKE_LOG: log };
     const r = script("api-tunnel.sh", ["open", file], env);
     expect(r.status, r.stderr).toBe(0);
     const target = outputs.pipelineAccess.tunnelTargets[0]!;
@@ -720,7 +720,7 @@ describe("reaching the cluster and the public endpoint", () => {
   it("api-tunnel.sh fails a deploy of a never-deployed stack but lets a preview continue", () => {
     const outputs = path.join(tmp, "no-outputs.json");
     writeFileSync(outputs, "{}");
-    const env = { GCLOUD: path.join(FAKES, "gcloud.mjs"), TUNNEL_STATE_DIR: tmp };
+    const env = { GCLOUD: path.join(FAKES, "gcloud.sh"), TUNNEL_STATE_DIR: tmp };
     const deploy = script("api-tunnel.sh", ["open", outputs], env);
     expect(deploy.status).toBe(1);
     expect(deploy.stderr).toContain("no pipelineAccess output for an IAP tunnel yet");
@@ -740,7 +740,7 @@ describe("reaching the cluster and the public endpoint", () => {
     const three = [0, 1, 2].map((i) => ({ instance: `titanium-prod-server-${i}`, zone: `us-central1-${"abc"[i]}` }));
     const run = (outputs: string, statuses: string) => {
       const log = path.join(tmp, `servers-gcloud-${Math.random()}.jsonl`);
-      const r = script("servers-running.sh", [outputs], { GCLOUD: path.join(FAKES, "gcloud.mjs"), FAKE_LOG: log, FAKE_GCLOUD_STATUS: statuses });
+      const r = script("servers-running.sh", [outputs], { GCLOUD: path.join(FAKES, "gcloud.sh"), FAKE_LOG: log, FAKE_GCLOUD_STATUS: statuses });
       const calls = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]) : [];
       return { ...r, calls };
     };
@@ -958,7 +958,7 @@ describe("reaching the cluster and the public endpoint", () => {
 describe("the offline-plan comment", () => {
   const bin = path.join(tmp, "bin");
   mkdirSync(bin);
-  symlinkSync(path.join(FAKES, "npm.mjs"), path.join(bin, "npm"));
+  symlinkSync(path.join(FAKES, "npm.sh"), path.join(bin, "npm"));
   const pathEnv = `${bin}:${process.env.PATH}`;
 
   /** A base checkout that only knows the dev stack (prod is new in the PR). */
@@ -1185,7 +1185,7 @@ describe("drift", () => {
     const out = path.join(tmp, "drift-results");
     const calls = path.join(tmp, "drift-calls.jsonl");
     const check = (exit: string, output: string) => {
-      const r = script("drift-check.sh", ["dev", out], { PULUMI: path.join(FAKES, "recorder.mjs"), FAKE_EXIT: exit, FAKE_OUTPUT: output, FAKE_LOG: calls });
+      const r = script("drift-check.sh", ["dev", out], { PULUMI: path.join(FAKES, "recorder.sh"), FAKE_EXIT: exit, FAKE_OUTPUT: output, FAKE_LOG: calls });
       expect(r.status, r.stderr).toBe(0);
       return JSON.parse(readFileSync(path.join(out, "drift-dev.json"), "utf8")) as { result: string; log: string };
     };
@@ -1210,9 +1210,9 @@ describe("drift", () => {
       rmSync(counter, { force: true });
       const pulumiLog = path.join(tmp, `drift-busy-${name}.jsonl`);
       const r = script("drift-check.sh", ["prod", out], {
-        PULUMI: path.join(FAKES, "recorder.mjs"),
+        PULUMI: path.join(FAKES, "recorder.sh"),
         FAKE_LOG: pulumiLog,
-        GCLOUD: path.join(FAKES, "gcloud.mjs"),
+        GCLOUD: path.join(FAKES, "gcloud.sh"),
         FAKE_GCLOUD_CALLS: counter,
         PULUMI_BACKEND_URL: "gs://titanium-state-prod/",
         ...env,
@@ -1253,8 +1253,8 @@ describe("drift", () => {
       rmSync(out, { recursive: true, force: true });
       const pulumiLog = path.join(tmp, `drift-servers-pulumi-${Math.random()}.jsonl`);
       const r = script("drift-check.sh", ["dev", out, "--servers", file], {
-        PULUMI: path.join(FAKES, "recorder.mjs"),
-        GCLOUD: path.join(FAKES, "gcloud.mjs"),
+        PULUMI: path.join(FAKES, "recorder.sh"),
+        GCLOUD: path.join(FAKES, "gcloud.sh"),
         FAKE_LOG: pulumiLog,
         FAKE_GCLOUD_STATUS: `titanium-dev-server-0=${status}`,
       });
