@@ -3,6 +3,7 @@
 # holds (its first line, written by the test); `run ...` prints FAKE_NODE_VERSION as that image's
 # `node --version`, or fails like a missing binary with FAKE_DOCKER_RUN_FAIL=1. Every call is appended
 # to FAKE_LOG as one JSON line. (bash, not node: a millisecond to start, not tens.)
+# shellcheck source=scripts/delivery/fakes/json-args.sh
 . "$(dirname "${BASH_SOURCE[0]}")/json-args.sh"
 if [[ -n "${FAKE_LOG:-}" ]]; then
   json_args "$@"

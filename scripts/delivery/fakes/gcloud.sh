@@ -3,6 +3,7 @@
 # start-iap-tunnel` (gcloud-tunnel.mjs: a real listener, so node). Every call is appended to FAKE_LOG as
 # one JSON line. bash, not node, for the frequent calls: a millisecond to start, not tens.
 here="$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=scripts/delivery/fakes/json-args.sh
 . "$here/json-args.sh"
 if [[ -n "${FAKE_LOG:-}" ]]; then
   json_args "$@"

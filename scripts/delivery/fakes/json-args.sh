@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the shell stand-ins. json_str <string> sets $str to the string as a JSON string literal,
 # json_args <args...> sets $json to the arguments as one JSON array: the line
 # JSON.stringify(process.argv.slice(2)) writes (escaped as JSON requires for what CLI arguments hold).

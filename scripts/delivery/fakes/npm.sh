@@ -4,6 +4,7 @@
 # it (a blocking finding), FAKE_NPM_CRASH (stacks) exits 1 without one (the program failed).
 # FAKE_NPM_DIFF_CRASH (stacks): plan:diff prints half a diff, then crashes (a snapshot format it cannot read).
 # bash (and one jq for a diff), not node: a millisecond to start, not tens.
+# shellcheck source=scripts/delivery/fakes/json-args.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/json-args.sh"
 listed() { # listed <env var> <item>: is the item in the comma-separated list?
   local list=",${!1:-},"
@@ -38,10 +39,12 @@ if [[ "${3:-}" == plan:diff ]]; then
   facts="$(jq -rn --slurpfile base "$5" --slurpfile head "$6" '$head[0].stack, ($base[0].resources | length), ($head[0].resources | length)')" || exit 1
   { read -r stack; read -r before; read -r after; } <<<"$facts"
   if listed FAKE_NPM_DIFF_CRASH "$stack"; then
+    # shellcheck disable=SC2016 # the backquotes are Markdown
     printf '### Offline plan diff: stack `%s`\n\nhalf a\n' "$stack"
     echo "TypeError: Cannot read properties of undefined (reading 'resources') in $where" >&2
     exit 1
   fi
+  # shellcheck disable=SC2016 # the backquotes are Markdown
   printf '### Offline plan diff: stack `%s`\n\n%s → %s resources\n' "$stack" "$before" "$after"
   exit 0
 fi
