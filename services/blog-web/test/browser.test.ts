@@ -1079,6 +1079,9 @@ describe("blog web UI in Chromium", () => {
     const writer = await new ApiUser(base, `yul_${id}`).signup();
     const { page } = await tab();
     await loginViaUi(page, writer.username); // says "Welcome" in a toast
+    // The page it leads to has finished rendering (its heading takes focus then): a render finishing later
+    // would move focus after the toast's dismissal, and this test would judge the render, not the toast.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName), UI_WAIT).toBe("H1");
     const close = page.locator(".toast .close").first();
     await close.focus();
     await page.keyboard.press("Enter");
