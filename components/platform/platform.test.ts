@@ -432,14 +432,18 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
     expect(values("external-secrets").installCRDs).toBe(true);
   });
 
-  it("scrapes the servers' embedded etcd on every server's internal address, over plain HTTP on 2381, without a token", () => {
-    // The servers' addresses as their VMs carry them, in index order (every stack runs embedded etcd:
-    // server 0 starts with cluster-init, components/cluster/scripts/k3s-server.sh).
+  /** The servers' internal addresses as their VMs carry them, in index order. */
+  const serverAddresses = () => {
     const servers = ofType(run(), "gcp:compute/instance:Instance")
       .filter((vm) => new RegExp(`^titanium-${stack}-server-\\d+$`).test(String(vm.inputs.name)))
       .sort((a, b) => String(a.inputs.name).localeCompare(String(b.inputs.name), undefined, { numeric: true }));
     expect(servers).toHaveLength(config().cluster.servers.count);
-    const serverIps = servers.map((vm) => String(o((vm.inputs.networkInterfaces as Obj[])[0]).networkIp));
+    return servers.map((vm) => String(o((vm.inputs.networkInterfaces as Obj[])[0]).networkIp));
+  };
+
+  it("scrapes the servers' embedded etcd on every server's internal address, over plain HTTP on 2381, without a token", () => {
+    // Every stack runs embedded etcd (server 0 starts with cluster-init, components/cluster/scripts/k3s-server.sh).
+    const serverIps = serverAddresses();
     for (const ip of serverIps) expect(ip).toMatch(/^10\.\d+\.\d+\.\d+$/);
     const etcd = o(o(release(run(), "kube-prometheus-stack").inputs.values).kubeEtcd);
     expect(etcd.enabled).toBe(true);
@@ -459,11 +463,7 @@ describe.each(["dev", "prod"])("platform layer (%s)", (stack) => {
   });
 
   it("scrapes the servers' controller manager and scheduler on every server's internal address, over HTTPS with Prometheus' token", () => {
-    const servers = ofType(run(), "gcp:compute/instance:Instance")
-      .filter((vm) => new RegExp(`^titanium-${stack}-server-\\d+$`).test(String(vm.inputs.name)))
-      .sort((a, b) => String(a.inputs.name).localeCompare(String(b.inputs.name), undefined, { numeric: true }));
-    expect(servers).toHaveLength(config().cluster.servers.count);
-    const serverIps = servers.map((vm) => String(o((vm.inputs.networkInterfaces as Obj[])[0]).networkIp));
+    const serverIps = serverAddresses();
     const values = o(release(run(), "kube-prometheus-stack").inputs.values);
     for (const [key, port, job, own, foreign] of [
       ["kubeControllerManager", 10257, "kube-controller-manager", "workqueue_depth", "scheduler_pending_pods"],
