@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
-import { configuredRun, holdsSecret, ofType, one, readStackConfig, runProgram, UNKNOWN } from "./harness";
+import { configuredRun, holdsSecret, ofType, one, ProgramError, readStackConfig, runProgram, UNKNOWN } from "./harness";
 
 describe("whole-program harness", () => {
   it("runs the dev stack and records the explicit GCP provider with labels", async () => {
@@ -21,6 +21,29 @@ describe("whole-program harness", () => {
     expect(run.outputs.images).toEqual(loadConfig("dev", readStackConfig("dev")).images);
     expect(run.outputs.images).toMatchObject({ registry: expect.any(String), tag: expect.any(String), digests: {} });
     expect(run.secretOutputs).not.toContain("images");
+  });
+});
+
+describe("a failed run", () => {
+  it("refuses a bad config with the ConfigError alone: no stack traces are taken while the program runs", async () => {
+    // Pulumi's SDK captures one per resource and promise: most of a run's time, which the suite's ~150 runs felt.
+    const failed = await runProgram({ stack: "dev", config: { "gcp:zone": "europe-west1-b" } }).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(ProgramError);
+    const cause = (failed as ProgramError).cause as Error;
+    expect(cause.name).toBe("ConfigError");
+    expect(cause.stack).toBe(`ConfigError: ${cause.message}`);
+  });
+
+  it("runs a program that fails for another reason again with stack traces, so its error says where it came from", async () => {
+    const limit = Error.stackTraceLimit;
+    const failed = await runProgram({ stack: "dev", entry: "./testing/failing-program.ts" }).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(ProgramError);
+    const { cause, resources } = failed as ProgramError;
+    expect(cause).toBeInstanceOf(TypeError);
+    expect((cause as Error).message).toBe("a component's defect");
+    expect((cause as Error).stack).toMatch(/\n +at componentWithADefect \(.*stacks\/testing\/failing-program\.ts(\?run=\d+)?:\d+:\d+\)/);
+    expect(resources.map((r) => r.name)).toContain("registered-before-the-defect");
+    expect(Error.stackTraceLimit, "the limit is back as it was for the code after a run").toBe(limit);
   });
 });
 

@@ -5,6 +5,7 @@
  * they ask questions of this list rather than of components' internals.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { ConfigError } from "./config";
 import { createMocks } from "./mocks";
 import { readStackFile } from "./stack-file";
 
@@ -77,6 +78,8 @@ export interface RunOptions {
    * their ids and computed outputs are unknown, as the engine reports them.
    */
   replacing?: readonly string[];
+  /** The program's entry module, relative to this folder: the real program (`./index.ts`) unless a test of the harness itself passes a fixture. */
+  entry?: string;
 }
 
 /** The program failed; `resources` holds what it had registered before failing. */
@@ -179,6 +182,20 @@ const waitForRPCs = (): Promise<void> => (pulumi.runtime as unknown as { waitFor
  * Config comes from `Pulumi.<stack>.yaml` (plus `opts.config` overrides), exactly as the CLI passes it.
  */
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
+  try {
+    return await evaluate(opts, { stackTraces: false });
+  } catch (err) {
+    // A failure other than a refused config is a defect someone will debug: the same run again, with
+    // stack traces, so the error thrown carries where it came from.
+    if (!(err instanceof ProgramError) || err.cause instanceof ConfigError) throw err;
+    throw await evaluate(opts, { stackTraces: true }).then(
+      () => err,
+      (again: unknown) => again,
+    );
+  }
+}
+
+async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolean }): Promise<ProgramRun> {
   const preview = opts.preview ?? false;
   const { config, secretKeys } = readStackFile(opts.stack, opts.root);
   const secret = new Set(secretKeys);
@@ -239,17 +256,16 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
 
   let programExports: Record<string, unknown> = {};
   let failure: unknown;
-  // Pulumi's SDK captures a stack trace for every resource and every internal promise; under Vitest each
-  // one went through the module runner's source-map rewriting, half of a whole-program run's time.
-  // Nothing here reads those traces (the mocks ignore source positions), so V8 formats them plainly.
-  const errorClass = Error as { prepareStackTrace?: ErrorConstructor["prepareStackTrace"] };
-  const prepareStackTrace = errorClass.prepareStackTrace;
-  errorClass.prepareStackTrace = undefined;
+  // Pulumi's SDK captures and formats a stack trace for every resource and every internal promise (under
+  // Vitest, through its source-map rewriting too): most of a whole-program run's time. Nothing here reads
+  // them (the mocks ignore source positions), so none are captured unless a failed run is repeated for them.
+  const stackTraceLimit = Error.stackTraceLimit;
+  if (!stackTraces) Error.stackTraceLimit = 0;
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       try {
         // A fresh module instance per run under Vitest, so several stacks can run in one test process.
-        programExports = { ...(await loadProgram(++runCounter)) };
+        programExports = { ...(await loadProgram(opts.entry ?? "./index.ts", ++runCounter)) };
         delete programExports.default;
       } catch (err) {
         // Kept aside rather than rethrown: the Stack resource would turn it into unhandled rejections.
@@ -261,7 +277,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     await waitForRPCs();
   } finally {
     monitor.registerResource = register;
-    errorClass.prepareStackTrace = prepareStackTrace;
+    Error.stackTraceLimit = stackTraceLimit;
   }
   if (failure !== undefined) throw new ProgramError(failure, records);
 
@@ -313,11 +329,12 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-async function loadProgram(run: number): Promise<Record<string, unknown>> {
+async function loadProgram(entry: string, run: number): Promise<Record<string, unknown>> {
   if (process.env.VITEST) {
     // Vite keys modules by URL: a query string gives this run its own instance of the entry module.
-    return (await import(/* @vite-ignore */ `./index.ts?run=${run}`)) as Record<string, unknown>;
+    return (await import(/* @vite-ignore */ `${entry}?run=${run}`)) as Record<string, unknown>;
   }
+  if (entry !== "./index.ts") throw new Error("runProgram: outside Vitest only the real program runs");
   // The CLI's way: CommonJS require of the entry module. Node caches it: a second run would register
   // nothing and hand back the first run's exports, so outside Vitest a process evaluates one stack.
   if (run > 1) throw new Error("runProgram: outside Vitest the program can be evaluated once per process (npm run plan runs one stack)");
