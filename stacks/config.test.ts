@@ -78,6 +78,9 @@ describe("stack config", () => {
     ["missing environment", "dev", { environment: undefined }, "titanium:environment", '"dev" or "prod"'],
     ["memory without unit", "dev", { services: { "api-gateway": { resources: { requests: { cpu: "50m", memory: "64" }, limits: { cpu: "1", memory: "128Mi" } } } } }, "titanium:services.api-gateway.resources.requests.memory", "128Mi"],
     ["missing gcp project", "dev", { "gcp:project": undefined }, "gcp:project", "GCP project id"],
+    // Pulumi.yaml sets gcp:region for every stack; a stack file may not, and gcp:zone is the stack's own.
+    ["missing gcp region", "dev", { "gcp:region": undefined }, "gcp:region", 'missing; expected the GCP region, such as "us-central1" (gcp:region)'],
+    ["missing gcp zone", "dev", { "gcp:zone": undefined }, "gcp:zone", 'missing; expected the GCP zone, such as "us-central1-a" (gcp:zone)'],
     ["zone outside region", "dev", { "gcp:zone": "europe-west1-b" }, "gcp:zone", "inside region us-east5"],
     ["observability disk below the PD minimum", "prod", { observability: { diskType: "pd-balanced", grafanaStorageGi: 5 } }, "titanium:observability.grafanaStorageGi", "at least 10 GiB"],
     ["unknown observability disk type", "dev", { observability: { diskType: "hostPath" } }, "titanium:observability.diskType", '"pd-standard", "pd-balanced", "pd-ssd" or "local-path"'],

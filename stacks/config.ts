@@ -196,8 +196,8 @@ const gcpSchema = z.strictObject({
   project: z
     .string({ error: "expected the GCP project id (gcp:project)" })
     .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, { error: "expected a GCP project id such as titanium-dev-4821" }),
-  region: z.string().regex(/^[a-z]+-[a-z]+\d$/, { error: 'expected a GCP region such as "us-central1"' }),
-  zone: z.string().regex(/^[a-z]+-[a-z]+\d-[a-z]$/, { error: 'expected a GCP zone such as "us-central1-a"' }),
+  region: z.string({ error: 'expected the GCP region, such as "us-central1" (gcp:region)' }).regex(/^[a-z]+-[a-z]+\d$/, { error: 'expected a GCP region such as "us-central1"' }),
+  zone: z.string({ error: 'expected the GCP zone, such as "us-central1-a" (gcp:zone)' }).regex(/^[a-z]+-[a-z]+\d-[a-z]$/, { error: 'expected a GCP zone such as "us-central1-a"' }),
 });
 
 const networkSchema = z
