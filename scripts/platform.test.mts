@@ -14,14 +14,14 @@ const dataDir = mkdtempSync(join(tmpdir(), "titanium-platform-"));
 chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user when the tests run as root
 const lines: string[] = [];
 let platform: Platform | undefined;
-const start = (redisCommand?: string) =>
+const start = (more: Partial<Parameters<typeof startPlatform>[0]> = {}) =>
   startPlatform({
     dataDir,
-    ...(redisCommand && { redisCommand }),
     gatewayPort: 0,
     servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
     env: testPlatformEnv(),
     log: (source, line) => lines.push(`${source} | ${line}`),
+    ...more,
   });
 
 afterAll(async () => {
@@ -111,10 +111,11 @@ describe("local platform (npm start's engine)", () => {
     }
 
     // Second start on the same data, on a machine without Redis: it still starts, says loudly what is
-    // degraded, and serves everything from PostgreSQL with in-process rate limits.
+    // degraded, and serves everything from PostgreSQL with in-process rate limits. (The services are built.)
     await platform.stop();
     lines.length = 0;
-    platform = await start(join(dataDir, "no-such-redis-server"));
+    const exits: string[] = [];
+    platform = await start({ redisCommand: join(dataDir, "no-such-redis-server"), build: false, onExit: (source, how, last) => exits.push(`${source} ${how} ${last.length}`) });
     expect(platform.redis).toBeUndefined();
     expect(lines.join("\n")).toMatch(/redis-server is not installed: starting WITHOUT Redis/);
     const again = await call("GET", "/api/posts");
@@ -123,17 +124,7 @@ describe("local platform (npm start's engine)", () => {
     expect((await call("GET", "/readyz")).status).toBe(200);
 
     // A service crashing once the platform is up is reported with its last lines (npm start then stops all).
-    const exits: string[] = [];
-    await platform.stop();
-    platform = await startPlatform({
-      dataDir,
-      redis: false,
-      gatewayPort: 0,
-      servicePorts: { "user-service": 0, "auth-service": 0, "blog-service": 0 },
-      env: testPlatformEnv(),
-      log: () => {},
-      onExit: (source, how, last) => exits.push(`${source} ${how} ${last.length}`),
-    });
+    expect(exits).toEqual([]);
     platform.services["blog-service"].process!.kill("SIGKILL");
     await expect.poll(() => exits, { timeout: 5000 }).toEqual([expect.stringMatching(/^blog-service signal SIGKILL [1-9]/)]);
     await platform.stop();

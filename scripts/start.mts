@@ -2,15 +2,17 @@
  * `npm start`: the whole platform on 127.0.0.1 (gateway on http://127.0.0.1:8080, `PORT` overrides),
  * data under .local/ (git-ignored, kept across starts; `TITANIUM_DATA_DIR` overrides), the services on the
  * original's ports (8001, 8002, 8005; `TITANIUM_SERVICE_PORTS=any` takes free ones, to run a second
- * platform beside a first). SIGTERM, SIGINT or SIGHUP (the terminal closed: its output is gone, and lost
+ * platform beside a first). `SHUTDOWN_GRACE_MS` sets the services' drain after SIGTERM (5000 here; services/README.md).
+ * SIGTERM, SIGINT or SIGHUP (the terminal closed: its output is gone, and lost
  * quietly) stops everything in order, also during start-up (npm passes a signal on to this); a terminal's
- * Ctrl-C also reaches the children. A process that outlives its grace after SIGTERM is killed and
+ * Ctrl-C also reaches the children. A process that outlives its grace after SIGTERM (a service: its drain + 6 s) is killed and
  * the ordered stop goes on. A second SIGINT or SIGTERM (a second Ctrl-C) kills everything at once (exit 1),
  * and so does a stop taking over 30 s; copies of the first signal that npm (and tsx) pass on (they arrive
  * within milliseconds) are not a second one, and a SIGHUP during a stop does not hurry it. A service, Redis or
  * PostgreSQL exiting by itself once the platform is up stops the platform too: exit 1, with its last lines.
  */
 import { join, resolve } from "node:path";
+import { SERVICE_NAMES } from "../services/kit/src/config.js";
 import { ROOT, DEFAULT_GATEWAY_PORT, PortClash, PortInUse, formatLines, startPlatform, upMessage, type Platform } from "./platform.mjs";
 
 const tty = process.stdout.isTTY;
@@ -37,6 +39,13 @@ if (servicePortsSetting !== undefined && servicePortsSetting !== "any" && servic
   console.error(`TITANIUM_SERVICE_PORTS: expected "any" or "original", got "${servicePortsSetting}"`);
   process.exit(2);
 }
+// The services' own setting, passed on to each: how long in-flight requests get after SIGTERM.
+const graceSetting = process.env.SHUTDOWN_GRACE_MS;
+if (graceSetting && !/^\d+$/.test(graceSetting)) {
+  console.error(`SHUTDOWN_GRACE_MS: expected milliseconds, got "${graceSetting}"`);
+  process.exit(2);
+}
+const env = graceSetting ? Object.fromEntries(SERVICE_NAMES.map((name) => [name, { SHUTDOWN_GRACE_MS: graceSetting }])) : undefined;
 const servicePorts = servicePortsSetting === "any" ? { "user-service": 0, "auth-service": 0, "blog-service": 0 } : undefined;
 // Relative to where `npm start` was typed (npm runs this from the project root and says where in INIT_CWD).
 const dataDir = process.env.TITANIUM_DATA_DIR ? resolve(process.env.INIT_CWD ?? process.cwd(), process.env.TITANIUM_DATA_DIR) : join(ROOT, ".local");
@@ -98,7 +107,7 @@ const onExit = (source: string, how: string, lastLines: string[]) =>
   }, 500);
 
 try {
-  platform = await startPlatform({ dataDir, gatewayPort: port, servicePorts, redis: "auto", log, onExit, signal: startup.signal, kill: killSwitch.signal });
+  platform = await startPlatform({ dataDir, gatewayPort: port, servicePorts, env, redis: "auto", log, onExit, signal: startup.signal, kill: killSwitch.signal });
 } catch (err) {
   if (startup.signal.aborted) {
     log("platform", "stopped");

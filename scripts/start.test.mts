@@ -56,9 +56,12 @@ function runner(env: Record<string, string>, dir = dataDir) {
 const lockOf = (dir: string) => JSON.parse(readFileSync(join(dir, "platform.lock"), "utf8")) as { pid: number; children: Record<string, { pid: number; start?: number }> };
 const postmasterPid = (dir: string) => Number(readFileSync(join(dir, "postgres/cluster/postmaster.pid"), "utf8").split("\n")[0]);
 
-/** `npm start` until it says it is up; its output, and a stop that sends SIGTERM and waits for the exit code. */
-async function npmStart(port: number): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
-  const child = spawn("npm", ["start", "--silent"], {
+/**
+ * `npm start` until it says it is up; its output, and a stop that sends SIGTERM and waits for the exit code.
+ * `prestart: false` skips prestart's build of the web UI (built by the first start already).
+ */
+async function npmStart(port: number, { prestart = true } = {}): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
+  const child = spawn("npm", ["start", "--silent", ...(prestart ? [] : ["--ignore-scripts"])], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), TITANIUM_DATA_DIR: dataDir, TITANIUM_SERVICE_PORTS: "any", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -120,8 +123,8 @@ describe("npm start", () => {
     expect(first.output()).toMatch(/^platform +\| stopped$/m);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
 
-    // The same data directory: the account is still there.
-    const second = await npmStart(port);
+    // The same data directory: the account is still there (the web UI is built: npm start without prestart).
+    const second = await npmStart(port, { prestart: false });
     const login = await fetch(`${base}/api/login`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -145,6 +148,7 @@ describe("npm start", () => {
     // Number() reads these as 0 (any port), 80 and 1000: not what anyone typing them meant.
     for (const bad of [" ", "0x50", "1e3", "80.0"]) expect(await run({ PORT: bad })).toMatchObject({ code: 2, out: expect.stringContaining(`PORT: expected a port number, got "${bad}"`) });
     expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "random" })).toMatchObject({ code: 2, out: expect.stringContaining('TITANIUM_SERVICE_PORTS: expected "any" or "original"') });
+    expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "any", SHUTDOWN_GRACE_MS: "5s" })).toMatchObject({ code: 2, out: expect.stringContaining('SHUTDOWN_GRACE_MS: expected milliseconds, got "5s"') });
     // The gateway on the user-service's original port: refused at once, not once everything else runs.
     const clash = await run({ PORT: "8001", TITANIUM_SERVICE_PORTS: "original" });
     expect(clash.code, clash.out).toBe(1);
@@ -160,10 +164,10 @@ describe("npm start", () => {
 
     // The same data directory while it runs: refused at once, the first one untouched.
     const same = runner({ PORT: String(await freePort()) });
-    expect(await same.exited, same.output()).toBe(1);
-    expect(same.output()).toMatch(/failed to start: another platform \(pid \d+, http:\/\/127\.0\.0\.1:\d+\) is already running on /);
     // Another data directory on the same gateway port: refused before anything starts, naming the port.
     const samePort = runner({ PORT: String(port) }, dataDir2);
+    expect(await same.exited, same.output()).toBe(1);
+    expect(same.output()).toMatch(/failed to start: another platform \(pid \d+, http:\/\/127\.0\.0\.1:\d+\) is already running on /);
     expect(await samePort.exited, samePort.output()).toBe(1);
     expect(samePort.output()).toContain(`port ${port} (api-gateway) is already in use on 127.0.0.1`);
     expect(samePort.output()).toContain("PORT=<port> npm start");
