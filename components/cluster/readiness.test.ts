@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,6 +10,14 @@ import { ApiNotReadyError, gateOnReadyz, probeReadyz, shouldWaitForApi, waitForA
 /** A CA, a server certificate for localhost and an admin client certificate, made with openssl. */
 function makePki(): { tls: ProbeTls; serverCert: string; serverKey: string; clientCa: string; otherCa: string } {
   const dir = mkdtempSync(path.join(tmpdir(), "readyz-pki-"));
+  try {
+    return makePkiIn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function makePkiIn(dir: string): ReturnType<typeof makePki> {
   const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
   const ca = (name: string) => {
     ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.crt`);

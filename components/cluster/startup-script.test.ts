@@ -3,12 +3,12 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
 import { one, ofType, type ProgramRun, configuredRun, readStackConfig, runProgram } from "../../stacks/harness";
 import { authenticationConfig, DATA_DISK_DEVICE, renderAgentScript } from "./startup-script";
-import { FakeNode } from "./testing/fake-node";
+import { FakeNode, type RunResult, withBashShebang } from "./testing/fake-node";
 
 let dev: ProgramRun;
 let prod: ProgramRun;
@@ -82,21 +82,62 @@ const VERSION = "v1.33.5+k3s1";
 /** K3s' registries.yaml: Docker Hub's images from Google's pull-through cache first (containerd falls back to docker.io). */
 const DOCKER_HUB_THROUGH_MIRROR = { mirrors: { "docker.io": { endpoint: ["https://mirror.gcr.io"] } } };
 
-function fakeNode(
-  run: ProgramRun,
-  opts: {
-    dataDisk?: boolean;
-    liveServerIps?: string[];
-    laterServerIps?: Record<string, number>;
-    peerAnswers?: Record<string, number>;
-    tamperChecksum?: boolean;
-    tamperRelease?: boolean;
-  } = {},
-): FakeNode {
+interface NodeOptions {
+  dataDisk?: boolean;
+  liveServerIps?: string[];
+  laterServerIps?: Record<string, number>;
+  peerAnswers?: Record<string, number>;
+  tamperChecksum?: boolean;
+  tamperRelease?: boolean;
+}
+
+function newFakeNode(run: ProgramRun, opts: NodeOptions = {}): FakeNode {
   const { dataDisk, ...rest } = opts;
-  const node = new FakeNode({ k3sVersion: VERSION, secrets: secretPayloads(run), dataDisk: dataDisk ? DATA_DISK_DEVICE : undefined, ...rest });
+  return new FakeNode({ k3sVersion: VERSION, secrets: secretPayloads(run), dataDisk: dataDisk ? DATA_DISK_DEVICE : undefined, ...rest });
+}
+
+/** A fresh node of the stack's secrets, removed after the test. */
+function fakeNode(run: ProgramRun, opts: NodeOptions = {}): FakeNode {
+  const node = newFakeNode(run, opts);
   nodes.push(node);
   return node;
+}
+
+/** A prod server's address, by index (SERVER_IPS: every server's, the same in each server's script). */
+const serverIp = (i: number) => /readonly SERVER_IPS=\('([\d.]+)' '([\d.]+)' '([\d.]+)'\)/.exec(serverScript(prod, 0))![i + 1]!;
+
+/**
+ * The first boots many tests start from, each on a fresh node: prod's server 0 (data disk, no live peer),
+ * prod's server 1 (data disk, server 0 live) and dev's agent template.
+ */
+const FIRST_BOOTS = {
+  "prod server 0": () => ({ node: newFakeNode(prod, { dataDisk: true }), script: serverScript(prod, 0) }),
+  "prod server 1": () => ({ node: newFakeNode(prod, { dataDisk: true, liveServerIps: [serverIp(0)] }), script: serverScript(prod, 1) }),
+  "dev agent": () => ({ node: newFakeNode(dev), script: agentScript(dev) }),
+};
+const firstBoots = new Map<keyof typeof FIRST_BOOTS, { node: FakeNode; first: RunResult }>();
+afterAll(() => {
+  for (const boot of firstBoots.values()) boot.node.remove();
+  firstBoots.clear();
+});
+
+/**
+ * A first boot as {@link fakeNode} and `node.run(script)` would give it, run once for all the tests that
+ * start from it: each test gets its own copy of the node as that boot left it ({@link FakeNode.clone}),
+ * removed after the test, and the boot's result (frozen: only read).
+ */
+function booted(which: keyof typeof FIRST_BOOTS): { node: FakeNode; first: RunResult } {
+  let boot = firstBoots.get(which);
+  if (!boot) {
+    const { node, script } = FIRST_BOOTS[which]();
+    const first = node.run(script);
+    Object.freeze(first.calls);
+    boot = { node, first: Object.freeze(first) };
+    firstBoots.set(which, boot);
+  }
+  const node = boot.node.clone();
+  nodes.push(node);
+  return { node, first: boot.first };
 }
 
 const sha256Of = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
@@ -123,7 +164,7 @@ function cleanupHelper(node: FakeNode) {
   const helperFile = path.join(node.root, "usr/local/sbin/titanium-k3s-node-cleanup");
   writeFileSync(
     path.join(node.root, "usr/local/bin/k3s"),
-    [
+    withBashShebang([
       "#!/usr/bin/env bash",
       'echo "k3s $*" >>"$FAKE/calls.log"',
       'case "$1 $2 $3" in',
@@ -142,13 +183,13 @@ function cleanupHelper(node: FakeNode) {
       "  *) exit 2 ;;",
       "esac",
       "",
-    ].join("\n"),
+    ].join("\n")),
   );
   const bin = path.join(node.dir, "cleanup-bin");
   mkdirSync(bin, { recursive: true });
   writeFileSync(
     path.join(bin, "curl"),
-    [
+    withBashShebang([
       "#!/usr/bin/env bash",
       "printf '%s\\n' \"$*\" >>\"$FAKE/curl-argv.log\"",
       "url='' write='' headers=''",
@@ -185,7 +226,7 @@ function cleanupHelper(node: FakeNode) {
       "  *) echo \"unexpected URL $url\" >&2; exit 6 ;;",
       "esac",
       "",
-    ].join("\n"),
+    ].join("\n")),
   );
   chmodSync(path.join(bin, "curl"), 0o755);
   return () => {
@@ -210,18 +251,22 @@ function cleanupHelper(node: FakeNode) {
 describe("startup scripts", () => {
   it("render from the templates and pass shellcheck (every server and the agent template, both stacks)", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "scripts-"));
-    const files = [dev, prod].flatMap((run) =>
-      Object.entries(scripts(run)).map(([name, script]) => {
-        const file = path.join(dir, `${name}.sh`);
-        writeFileSync(file, script);
-        return file;
-      }),
-    );
-    expect(files).toHaveLength(2 + 4);
-    // Any finding fails the test, with shellcheck's report as the message.
-    const check = spawnSync("shellcheck", ["--shell=bash", "--severity=style", ...files], { encoding: "utf8" });
-    expect(check.stdout + check.stderr).toBe("");
-    expect(check.status).toBe(0);
+    try {
+      const files = [dev, prod].flatMap((run) =>
+        Object.entries(scripts(run)).map(([name, script]) => {
+          const file = path.join(dir, `${name}.sh`);
+          writeFileSync(file, script);
+          return file;
+        }),
+      );
+      expect(files).toHaveLength(2 + 4);
+      // Any finding fails the test, with shellcheck's report as the message.
+      const check = spawnSync("shellcheck", ["--shell=bash", "--severity=style", ...files], { encoding: "utf8" });
+      expect(check.stdout + check.stderr).toBe("");
+      expect(check.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("contain no generated secret: only names, addresses and Secret Manager resource names", () => {
@@ -298,9 +343,8 @@ describe("startup scripts", () => {
   });
 
   it("bootstrap a server idempotently: a second boot downloads, formats, writes and restarts nothing", () => {
-    const node = fakeNode(prod, { dataDisk: true });
+    const { node, first } = booted("prod server 0");
     const script = serverScript(prod, 0);
-    const first = node.run(script);
     expect(first.status, first.stderr).toBe(0);
     expect(first.calls.filter((c) => c.startsWith("mkfs.ext4"))).toHaveLength(1);
     expect(first.calls.filter((c) => c.startsWith("mount "))).toHaveLength(1);
@@ -361,8 +405,8 @@ describe("startup scripts", () => {
 
   it("refuse pods on a rebooted server the metadata server before K3s starts them, even when the boot cannot read its secrets", () => {
     const script = serverScript(prod, 0);
-    const node = fakeNode(prod, { dataDisk: true });
-    expect(node.run(script).status).toBe(0);
+    const { node, first } = booted("prod server 0");
+    expect(first.status).toBe(0);
     const rules = node.ipRules();
     expect(rules).toHaveLength(3);
     // systemd starts the enabled k3s.service at boot, long before the startup script runs: the unit it
@@ -388,8 +432,8 @@ describe("startup scripts", () => {
     expect(again.calls.filter((c) => c.startsWith("ip rule add"))).toEqual([]);
     expect(node.ipRules()).toEqual(rules);
     // The agents keep the metadata server, and their unit requires nothing of the sort.
-    const agent = fakeNode(dev);
-    expect(agent.run(agentScript(dev)).status).toBe(0);
+    const { node: agent, first: agentFirst } = booted("dev agent");
+    expect(agentFirst.status).toBe(0);
     expect(agent.file("etc/systemd/system/k3s-agent.service")).not.toContain("titanium-metadata-rules");
 
     // A boot whose secrets cannot be read (IAM not yet applied, Secret Manager away) waits for them (a server
@@ -436,9 +480,9 @@ describe("startup scripts", () => {
   });
 
   it("keeps one /etc/fstab entry for the data disk, the current disk's, when the disk is replaced (bootstrap runbook)", () => {
-    const node = fakeNode(prod, { dataDisk: true });
+    const { node, first: boot } = booted("prod server 0");
     const script = serverScript(prod, 0);
-    expect(node.run(script).status).toBe(0);
+    expect(boot.status).toBe(0);
     const entries = () => node.file("etc/fstab").split("\n").filter((line) => line.includes(" /var/lib/rancher/k3s "));
     const [first] = entries();
     expect(entries()).toHaveLength(1);
@@ -461,9 +505,9 @@ describe("startup scripts", () => {
   });
 
   it("keeps the node password on the data disk, so a replaced server (new boot disk, same name) is let back in", () => {
-    const node = fakeNode(prod, { dataDisk: true });
+    const { node, first: boot } = booted("prod server 0");
     const script = serverScript(prod, 0);
-    expect(node.run(script).status).toBe(0);
+    expect(boot.status).toBe(0);
     // K3s writes the password it registers with through the link.
     writeFileSync(path.join(node.root, "etc/rancher/node/password"), "first-registration\n");
     expect(node.file("var/lib/rancher/k3s/node/password")).toBe("first-registration\n");
@@ -487,8 +531,7 @@ describe("startup scripts", () => {
   });
 
   it("writes secrets only into 0600 files, never into its log, its configuration or the console", () => {
-    const node = fakeNode(prod, { dataDisk: true });
-    const result = node.run(serverScript(prod, 0));
+    const { node, first: result } = booted("prod server 0");
     expect(result.status, result.stderr).toBe(0);
     const payloads = secretPayloads(prod);
     const serverToken = payloads["titanium-prod-k3s-server-token"]!;
@@ -526,16 +569,16 @@ describe("startup scripts", () => {
     expect(brief.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe(`server: https://${ips[1]}:6443\n`);
     expect(caught.calls).toContain("systemctl start --no-block k3s.service");
 
-    const node = fakeNode(prod, { dataDisk: true, liveServerIps: [ips[1]!] });
-    const joined = node.run(script);
+    // Server 0 (ips[1]) live: the boot of "prod server 1".
+    expect(ips[1]).toBe(serverIp(0));
+    const { node, first: joined } = booted("prod server 1");
     expect(joined.status, joined.stderr).toBe(0);
     expect(node.file("etc/rancher/k3s/config.yaml.d/10-join.yaml")).toBe(`server: https://${ips[1]}:6443\n`);
   });
 
   it("bootstrap an agent idempotently, and restart it only when its configuration changes", () => {
-    const node = fakeNode(dev);
+    const { node, first } = booted("dev agent");
     const script = agentScript(dev);
-    const first = node.run(script);
     expect(first.status, first.stderr).toBe(0);
     expect(first.calls).toContain("systemctl start --no-block k3s-agent.service");
     expect(node.file("etc/rancher/k3s/token").trim()).toBe(secretPayloads(dev)["titanium-dev-k3s-agent-token"]);
@@ -582,13 +625,12 @@ describe("startup scripts", () => {
       expect(result.status, result.stderr).toBe(0);
       return node.calls().slice(before).filter((c) => c.startsWith("systemctl restart"));
     };
-    const serverIp = (i: number) => /readonly SERVER_IPS=\('([\d.]+)' '([\d.]+)' '([\d.]+)'\)/.exec(serverScript(prod, 0))![i + 1]!;
-    for (const [role, node, script, unit, dir] of [
-      ["server", fakeNode(prod, { dataDisk: true }), serverScript(prod, 1), "k3s.service", "var/lib/rancher/k3s/server/tls"],
-      ["agent", fakeNode(dev), agentScript(dev), "k3s-agent.service", "var/lib/rancher/k3s/agent"],
+    for (const [role, boot, script, unit, dir] of [
+      // Server 1, server 0 live.
+      ["server", "prod server 1", serverScript(prod, 1), "k3s.service", "var/lib/rancher/k3s/server/tls"],
+      ["agent", "dev agent", agentScript(dev), "k3s-agent.service", "var/lib/rancher/k3s/agent"],
     ] as const) {
-      if (role === "server") node.markPeerLive(serverIp(0));
-      const first = node.run(script);
+      const { node, first } = booted(boot);
       expect(first.status, first.stderr).toBe(0);
       expect(first.calls).toContain("systemctl enable --now --quiet titanium-k3s-cert-renewal.timer");
       expect(first.calls.indexOf("systemctl daemon-reload")).toBeLessThan(first.calls.indexOf("systemctl enable --now --quiet titanium-k3s-cert-renewal.timer"));
@@ -610,7 +652,12 @@ describe("startup scripts", () => {
     // Each server checks at an hour of its own, so no two restart (and leave etcd) together.
     const hours = [0, 1, 2].map((i) => /OnCalendar=\*-\*-\* (\S+) UTC/.exec(
       (() => {
-        const node = fakeNode(prod, { dataDisk: true, liveServerIps: i === 0 ? [] : [serverIp(0)] });
+        if (i < 2) {
+          const { node, first } = booted(i === 0 ? "prod server 0" : "prod server 1");
+          expect(first.status).toBe(0);
+          return node.file("etc/systemd/system/titanium-k3s-cert-renewal.timer");
+        }
+        const node = fakeNode(prod, { dataDisk: true, liveServerIps: [serverIp(0)] });
         expect(node.run(serverScript(prod, i)).status).toBe(0);
         return node.file("etc/systemd/system/titanium-k3s-cert-renewal.timer");
       })(),
@@ -621,8 +668,7 @@ describe("startup scripts", () => {
   it("deletes from the servers the Node object of an agent that registered again (a recreated VM), and nothing else", () => {
     const timer = "titanium-k3s-node-cleanup.timer";
     const enable = `systemctl enable --now --quiet ${timer}`;
-    const node = fakeNode(prod, { dataDisk: true });
-    const first = node.run(serverScript(prod, 0));
+    const { node, first } = booted("prod server 0");
     expect(first.status, first.stderr).toBe(0);
     expect(first.calls).toContain(enable);
     // After systemd read the new units, and after K3s (the helper's kubectl) was started.
@@ -743,8 +789,7 @@ describe("startup scripts", () => {
     expect(devRun.status, devRun.stderr).toBe(0);
     expect(devRun.calls).toContain(enable);
     expect(devServer.exists(`etc/systemd/system/${timer}`)).toBe(true);
-    const agent = fakeNode(dev);
-    const agentRun = agent.run(agentScript(dev));
+    const { node: agent, first: agentRun } = booted("dev agent");
     expect(agentRun.status, agentRun.stderr).toBe(0);
     expect(agentRun.calls.filter((c) => c.includes("node-cleanup"))).toEqual([]);
     expect(agent.exists(`etc/systemd/system/${timer}`)).toBe(false);
@@ -766,8 +811,7 @@ describe("startup scripts", () => {
     );
     expect(valueLine(agentScript(prod), "AGENT_ZONE")).toBeUndefined();
 
-    const node = fakeNode(prod, { dataDisk: true });
-    const boot = node.run(script);
+    const { node, first: boot } = booted("prod server 0");
     expect(boot.status, boot.stderr).toBe(0);
     const cleanup = cleanupHelper(node);
     const agent = (id: string) => `titanium-prod-agent-${id}`;
@@ -864,15 +908,16 @@ describe("startup scripts", () => {
       if (what.secrets) for (const id of readdirSync(path.join(node.fake, "secrets"))) renameSync(path.join(node.fake, "secrets", id), path.join(held, "secrets", id));
       writeFileSync(
         path.join(node.dir, "bin", "sleep"),
-        [
+        withBashShebang([
           "#!/usr/bin/env bash",
-          'n=$(($(cat "$FAKE/sleeps" 2>/dev/null || echo 0) + 1))',
+          // Builtins only (this runs 70 times a boot): the count of sleeps so far, plus one.
+          'n=0; [[ -f $FAKE/sleeps ]] && read -r n <"$FAKE/sleeps"; n=$((n + 1))',
           'echo "$n" >"$FAKE/sleeps"',
           ...(what.release ? [`((n == ${what.release})) && cp "$FAKE/release-k3s" "$FAKE/release/k3s"`] : []),
           ...(what.secrets ? [`((n == ${what.secrets})) && mv "$FAKE/held/secrets/"* "$FAKE/secrets/"`] : []),
           "exit 0",
           "",
-        ].join("\n"),
+        ].join("\n")),
       );
     };
     const server = fakeNode(prod, { dataDisk: true });
@@ -910,8 +955,8 @@ describe("startup scripts", () => {
   it("restarts a unit systemd started at boot that is not ready yet, when the boot changed its configuration", () => {
     // A reboot with new metadata: systemd started the enabled unit (Type=notify) before the startup script, and
     // it is still activating (an agent waiting for the API, a server for its etcd peers) on the old configuration.
-    const node = fakeNode(dev);
-    expect(node.run(agentScript(dev)).status).toBe(0);
+    const { node, first } = booted("dev agent");
+    expect(first.status).toBe(0);
     const unit = "k3s-agent.service";
     rmSync(path.join(node.fake, "active", unit));
     mkdirSync(path.join(node.fake, "activating"), { recursive: true });
@@ -950,8 +995,7 @@ describe("startup scripts", () => {
     // K3s leaves out its --anonymous-auth=false when it sees this argument (k3s-io/k3s#12245), which the file's anonymous field requires.
     expect(k3sConfigOf(script)["kube-apiserver-arg"]).toEqual([`authentication-config=${authnFile}`]);
     expect(valueLine(script, "AUTHENTICATION_CONFIG_FILE")).toBe(`readonly AUTHENTICATION_CONFIG_FILE='${authnFile}'`);
-    const node = fakeNode(prod, { dataDisk: true });
-    const first = node.run(script);
+    const { node, first } = booted("prod server 0");
     expect(first.status, first.stderr).toBe(0);
     // Exactly the anonymous authenticator, on exactly the two health paths: no JWT issuer, nothing else anonymous.
     const written = parse(node.file(authnFile.slice(1))) as Record<string, unknown>;
@@ -983,8 +1027,8 @@ describe("startup scripts", () => {
     expect(third.calls).toContain("systemctl restart --no-block k3s.service");
 
     // Agents run no API server: no such file, no such flag.
-    const agent = fakeNode(dev);
-    expect(agent.run(agentScript(dev)).status).toBe(0);
+    const { node: agent, first: agentFirst } = booted("dev agent");
+    expect(agentFirst.status).toBe(0);
     expect(agent.exists(authnFile.slice(1))).toBe(false);
     expect(k3sConfigOf(agentScript(dev))["kube-apiserver-arg"]).toBeUndefined();
   });

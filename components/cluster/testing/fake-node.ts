@@ -7,7 +7,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, chmodSync, constants, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -16,6 +16,26 @@ const sha256 = (text: string): string => createHash("sha256").update(text).diges
 /** Stub commands, real bash files beside this one. */
 const STUBS_DIR = path.join(__dirname, "stubs");
 
+/**
+ * The bash the scripts run with (the first on PATH), by absolute path: a stub installed with it in its
+ * shebang starts without `env` looking bash up first (the scripts call the stubs hundreds of times).
+ */
+export const BASH = (() => {
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(path.delimiter)) {
+    const candidate = path.join(dir || ".", "bash");
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (!lstatSync(candidate).isDirectory()) return path.resolve(candidate);
+    } catch {
+      // not here
+    }
+  }
+  return "/bin/bash";
+})();
+
+/** A bash script's text with `#!/usr/bin/env bash` replaced by {@link BASH}'s path. */
+export const withBashShebang = (script: string): string => script.replace(/^#!\/usr\/bin\/env bash\n/, `#!${BASH}\n`);
+
 export interface RunResult {
   status: number;
   stderr: string;
@@ -23,35 +43,48 @@ export interface RunResult {
   calls: string[];
 }
 
+export interface FakeNodeOptions {
+  k3sVersion: string;
+  secrets: Record<string, string>;
+  dataDisk?: string;
+  liveServerIps?: string[];
+  /** Peers that come up later: after this many of the script's sleeps. */
+  laterServerIps?: Record<string, number>;
+  /** Peers that answer only this many /cacerts probes, then go away (a restart, a crash). */
+  peerAnswers?: Record<string, number>;
+  tamperChecksum?: boolean;
+  /** A replaced release: another binary (same version) with a checksum file that matches it. */
+  tamperRelease?: boolean;
+}
+
 export class FakeNode {
   readonly dir = mkdtempSync(path.join(tmpdir(), "titanium-node-"));
   readonly root = path.join(this.dir, "root");
   readonly fake = path.join(this.dir, "fake");
   private readonly bin = path.join(this.dir, "bin");
+  /** The scripts' TMPDIR: what a run that stops leaves of its mktemp files goes with the node. */
+  private readonly tmp = path.join(this.dir, "tmp");
   private readonly genuineK3s: string;
   private readonly tamperChecksum: boolean;
   /** The SHA-256 of the genuine release binary: what an operator reads from the release and pins. */
   readonly releaseSha256: string;
 
-  constructor(opts: {
-    k3sVersion: string;
-    secrets: Record<string, string>;
-    dataDisk?: string;
-    liveServerIps?: string[];
-    /** Peers that come up later: after this many of the script's sleeps. */
-    laterServerIps?: Record<string, number>;
-    /** Peers that answer only this many /cacerts probes, then go away (a restart, a crash). */
-    peerAnswers?: Record<string, number>;
-    tamperChecksum?: boolean;
-    /** A replaced release: another binary (same version) with a checksum file that matches it. */
-    tamperRelease?: boolean;
-  }) {
-    for (const d of [this.root, this.bin, ...["secrets", "release", "peers", "later", "answers"].map((d) => path.join(this.fake, d))]) {
+  /** Options of a new node, or `{ copyOf }`: a copy of that node's directory as it is now (see {@link clone}). */
+  constructor(opts: FakeNodeOptions | { copyOf: FakeNode }) {
+    if ("copyOf" in opts) {
+      const from = opts.copyOf;
+      this.genuineK3s = from.genuineK3s;
+      this.tamperChecksum = from.tamperChecksum;
+      this.releaseSha256 = from.releaseSha256;
+      copyTree(from.dir, this.dir);
+      return;
+    }
+    for (const d of [this.root, this.bin, this.tmp, ...["secrets", "release", "peers", "later", "answers"].map((d) => path.join(this.fake, d))]) {
       mkdirSync(d, { recursive: true });
     }
     this.freshBootDisk();
     for (const name of readdirSync(STUBS_DIR)) {
-      copyFileSync(path.join(STUBS_DIR, name), path.join(this.bin, name));
+      writeFileSync(path.join(this.bin, name), withBashShebang(readFileSync(path.join(STUBS_DIR, name), "utf8")));
       chmodSync(path.join(this.bin, name), 0o755);
     }
     for (const [id, value] of Object.entries(opts.secrets)) writeFileSync(path.join(this.fake, "secrets", id), value);
@@ -68,6 +101,16 @@ export class FakeNode {
     for (const [ip, sleeps] of Object.entries(opts.laterServerIps ?? {})) writeFileSync(path.join(this.fake, "later", ip), String(sleeps));
     for (const [ip, answers] of Object.entries(opts.peerAnswers ?? {})) writeFileSync(path.join(this.fake, "answers", ip), String(answers));
     writeFileSync(path.join(this.fake, "calls.log"), "");
+  }
+
+  /**
+   * Another node in the very state this one is in now (its root, the fake world, the stub calls so far), in
+   * a directory of its own: what a run left on this node is what it would have left on the copy. Paths of
+   * this node's directory in its files (a helper the script wrote with $ROOT in it, the calls' arguments)
+   * name the copy's.
+   */
+  clone(): FakeNode {
+    return new FakeNode({ copyOf: this });
   }
 
   /**
@@ -93,6 +136,7 @@ export class FakeNode {
         PATH: `${this.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
         FAKE: this.fake,
         TITANIUM_ROOT: this.root,
+        TMPDIR: this.tmp,
         TITANIUM_RETRY_SLEEP: "0",
         TITANIUM_RETRY_ATTEMPTS: "3",
         ...env,
@@ -151,4 +195,32 @@ export class FakeNode {
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Copies the directory `from` into `to` (which exists): modes, timestamps and symbolic links (relative, as the
+ * scripts make them) as they are; `from`'s path in a file's text or a name becomes `to`'s.
+ */
+function copyTree(from: string, to: string): void {
+  cpSync(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  const rename = (name: string) => name.replaceAll(from, to).replaceAll(from.replaceAll("/", "_"), to.replaceAll("/", "_"));
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      let file = path.join(dir, entry.name);
+      if (rename(entry.name) !== entry.name) {
+        const renamed = path.join(dir, rename(entry.name));
+        renameSync(file, renamed);
+        file = renamed;
+      }
+      if (entry.isDirectory()) walk(file);
+      else if (entry.isFile()) {
+        const content = readFileSync(file);
+        if (!content.includes(from)) continue;
+        const stat = lstatSync(file);
+        writeFileSync(file, content.toString("latin1").replaceAll(from, to), "latin1");
+        utimesSync(file, stat.atimeMs / 1000, stat.mtimeMs / 1000);
+      }
+    }
+  };
+  walk(to);
 }
