@@ -1,6 +1,6 @@
 // The blog web UI in a real browser (Debian Chromium) against the local platform started by this test:
 // the issue's whole journey, stored XSS, search, pagination, accessibility, and the Korean locale.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { ApiUser, launchBrowser, openPage, PASSWORD, runId, seriousA11yViolations, type Browser, type Watched } from "./browser/harness.js";
 import { startPlatform, type Platform } from "./browser/platform.js";
@@ -26,7 +26,23 @@ beforeAll(async () => {
   if (!process.env.BLOG_WEB_BASE_URL) await build();
   [platform, browser] = await Promise.all([startPlatform(), launchBrowser()]);
   base = platform.baseUrl;
+  // The tab Chromium opened at launch stays on the site (a JSON document: no app running in it), so its
+  // renderer lives between the tests and each test's new tabs join it (--process-per-site) instead of
+  // starting another. Tabs opened while another on the site is open share its process.
+  const first = browser.context.pages()[0] ?? (await browser.context.newPage());
+  await first.goto(`${base}/blog/api/categories`);
 }, 90_000);
+
+// A test's tabs end with it: checked once more (anything that went wrong in them up to now fails the test
+// that opened them, not a later one), then closed so that they do not weigh on the renderer later tests share.
+afterEach(async () => {
+  const done = opened.splice(0);
+  try {
+    expectCleanPages(done);
+  } finally {
+    await Promise.all(done.map((w) => w.page.close()));
+  }
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -40,8 +56,8 @@ async function tab(): Promise<Watched> {
 }
 
 /** Nothing went wrong in the app's pages: no script errors, no dialogs, no CSP or Trusted Types violations. */
-function expectCleanPages() {
-  for (const w of opened) {
+function expectCleanPages(pages: Watched[] = opened) {
+  for (const w of pages) {
     expect(w.errors, "page errors").toEqual([]);
     expect(w.dialogs, "dialogs").toEqual([]);
     expect(w.violations, "CSP violations").toEqual([]);
