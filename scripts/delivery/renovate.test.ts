@@ -25,6 +25,7 @@ interface RenovateConfig {
     enabled?: boolean;
     pinDigests?: boolean;
     groupName?: string;
+    allowedVersions?: string;
   }[];
   enabledManagers?: string[];
   lockFileMaintenance?: { enabled?: boolean };
@@ -147,6 +148,17 @@ describe("Renovate", () => {
       expect(rule.matchDepNames, JSON.stringify(rule)).toBeDefined();
     }
     expect(renovate.lockFileMaintenance?.enabled).toBe(true);
+  });
+
+  it("keeps typescript (the API the Pulumi CLI's ts-node loads) below 7, and the type checks on TypeScript 7 by its own name", () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { devDependencies: Record<string, string>; scripts: Record<string, string> };
+    expect(pkg.devDependencies.typescript).toMatch(/^[~^]?[56]\./);
+    expect(pkg.devDependencies["@typescript/native"]).toMatch(/^npm:typescript@[~^]?7\./);
+    const rule = renovate.packageRules.find((r) => r.matchDepNames?.includes("typescript"));
+    expect(rule?.allowedVersions).toBe("<7");
+    const checks = Object.entries(pkg.scripts).filter(([name]) => name.startsWith("typecheck:"));
+    expect(checks.length).toBeGreaterThan(0);
+    for (const [name, command] of checks) expect(command, name).toMatch(/^node node_modules\/@typescript\/native\/bin\/tsc /);
   });
 
   it("keeps actions pinned by digest and Node on the .nvmrc major", () => {
