@@ -184,10 +184,11 @@ describe("stack config", () => {
     for (const [key, schema] of Object.entries(TOP_LEVEL_SCHEMAS)) walk(schema, [key]);
     expect(keys.filter((k) => k.kind === "number").length).toBeGreaterThan(30);
     expect(keys.length).toBeGreaterThan(300);
+    const stackConfig = readStackConfig("dev");
     for (const { path, kind, optional } of keys) {
       const key = `titanium:${path.join(".")}`;
       for (const [n, value] of WRONG[kind]!.entries()) {
-        const raw = readStackConfig("dev");
+        const raw = { ...stackConfig };
         const top = JSON.parse(raw[`titanium:${path[0]}`] ?? "{}") as Record<string, unknown>;
         let parent = top;
         for (const step of path.slice(1, -1)) parent = (parent[step] = typeof parent[step] === "object" && parent[step] !== null ? parent[step] : {}) as Record<string, unknown>;
