@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { ipv4Contains } from "../components/gcp/ipv4";
-import { ConfigError, loadConfig } from "./config";
+import * as gcpProviderConfig from "@pulumi/gcp/config";
+import { ConfigError, FORWARDED_GCP_KEYS, loadConfig } from "./config";
 import { ofType, one, ProgramError, type ProgramRun, REPO_ROOT, readStackConfig, type RecordedResource, runProgram } from "./harness";
 import { readStackFile, SECRET_PLACEHOLDER } from "./stack-file";
 import { WEBHOOK, webhookObservability } from "./testing/fixtures";
@@ -102,6 +103,12 @@ describe("secret config (pulumi config set --secret)", () => {
 });
 
 describe("the gcp provider's own keys (gcp:*)", () => {
+  it("forwards only keys the provider has (the provider's list is read only for the others)", () => {
+    const providerKeys = Object.keys(gcpProviderConfig);
+    expect(providerKeys.length).toBeGreaterThan(20);
+    for (const key of FORWARDED_GCP_KEYS) expect(providerKeys, key).toContain(key);
+  });
+
   it("forwards the supported ones into the explicit provider, which reads no stack config itself", async () => {
     const run = await runProgram({
       stack: "dev",

@@ -7,7 +7,7 @@
  * A bad value throws a {@link ConfigError} naming each offending key and the expected form,
  * before any resource is registered.
  */
-import * as gcpProviderConfig from "@pulumi/gcp/config";
+import { createRequire } from "node:module";
 import { z } from "zod";
 import { diskGbFor, NODE_DISK_RESERVE_GI, NODE_DISK_USE_LIMIT, SERVER_STATE_GI } from "../components/cluster/capacity";
 import { ipv4Range, isIpv4Cidr } from "../components/gcp/ipv4";
@@ -1023,8 +1023,14 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
 const STACK_NAME_MAX = 30 - "titanium-".length - "-server".length;
 const STACK_NAME = new RegExp(`^[a-z](?:[a-z0-9-]{0,${STACK_NAME_MAX - 2}}[a-z0-9])?$`);
 
-/** The gcp provider's own config keys (`gcp:project`, `gcp:defaultLabels`, ...): any other `gcp:` key is a typo. */
-const GCP_PROVIDER_KEYS: ReadonlySet<string> = new Set(Object.keys(gcpProviderConfig));
+/**
+ * The gcp provider's own config keys (`gcp:project`, `gcp:defaultLabels`, ...): any other `gcp:` key is a typo.
+ * Read only for a key Titanium does not forward: the provider's config module brings the whole Pulumi SDK
+ * with it, a second and a half of start-up for what reads the config alone (release-facts.ts).
+ */
+let gcpProviderKeys: ReadonlySet<string> | undefined;
+const isGcpProviderKey = (key: string) =>
+  FORWARDED_GCP_KEYS.has(key) || (gcpProviderKeys ??= new Set(Object.keys(createRequire(__filename)("@pulumi/gcp/config") as object))).has(key);
 /** Namespaces a stack file may use: this project's, the gcp provider's, and Pulumi's own (`pulumi:tags`...). */
 const CONFIG_NAMESPACES = [PROJECT, "gcp", "pulumi"];
 /** Stacks that must run with `environment: prod` (its HA and protect rules follow the environment, not the name). */
@@ -1072,7 +1078,7 @@ const gcpProviderSchema = z.strictObject({
 });
 /** The gcp provider settings forwarded to the program's explicit provider (see {@link gcpProviderSchema}). */
 export type GcpProviderSettings = z.infer<typeof gcpProviderSchema>;
-const FORWARDED_GCP_KEYS: ReadonlySet<string> = new Set(["project", "region", "zone", ...Object.keys(gcpProviderSchema.shape)]);
+export const FORWARDED_GCP_KEYS: ReadonlySet<string> = new Set(["project", "region", "zone", ...Object.keys(gcpProviderSchema.shape)]);
 /** `gcp:` keys whose values are structured (JSON as the CLI passes them); the others are taken as written. */
 const STRUCTURED_GCP_KEYS: ReadonlySet<string> = new Set(["userProjectOverride", "defaultLabels", "impersonateServiceAccountDelegates"]);
 
@@ -1112,7 +1118,7 @@ export function loadConfig(stack: string, raw: Record<string, string>, secretKey
     }
     else if (ns === "gcp") {
       gcp[key] = value;
-      if (!GCP_PROVIDER_KEYS.has(key)) issues.push({ key: fullKey, message: "unknown key of the gcp provider; expected one such as gcp:project, gcp:region, gcp:zone" });
+      if (!isGcpProviderKey(key)) issues.push({ key: fullKey, message: "unknown key of the gcp provider; expected one such as gcp:project, gcp:region, gcp:zone" });
       else if (!FORWARDED_GCP_KEYS.has(key)) {
         issues.push({ key: fullKey, message: `not forwarded to Titanium's explicit gcp provider (an explicit provider reads no stack config, so it would be ignored); expected only ${[...FORWARDED_GCP_KEYS].map((k) => `gcp:${k}`).join(", ")}` });
       } else if (!["project", "region", "zone"].includes(key)) gcpProvider[key] = STRUCTURED_GCP_KEYS.has(key) ? decode(value) : value;
