@@ -125,8 +125,9 @@ interface AxeViolation {
 
 /** Runs axe-core in the page (WCAG 2.x A/AA rules) and returns the serious and critical violations. */
 export async function seriousA11yViolations(page: Page): Promise<string[]> {
-  // Evaluated over the DevTools protocol, so the page's CSP does not apply to the injection itself.
-  await page.evaluate(axeSource);
+  // Evaluated over the DevTools protocol, so the page's CSP does not apply to the injection itself. Once per
+  // document: after the app's own navigation the page still has it (axe.run can be called again).
+  if (await page.evaluate(() => typeof (window as unknown as { axe?: { run?: unknown } }).axe?.run !== "function")) await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
     const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ violations: AxeViolation[] }> } }).axe;
     const r = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } });
