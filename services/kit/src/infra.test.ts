@@ -206,10 +206,11 @@ describe("timeouts against a dependency that hangs", () => {
 
   it("a PostgreSQL that accepts but never answers fails the query within the connect timeout", async () => {
     const silent = await silentServer();
-    const sql = createPostgres({ url: `postgres://u:p@127.0.0.1:${silent.port}/x`, connectTimeoutSeconds: 1 });
+    // A fraction of a second is a timeout like any other (the pool takes seconds as a number): nothing to wait out in full.
+    const sql = createPostgres({ url: `postgres://u:p@127.0.0.1:${silent.port}/x`, connectTimeoutSeconds: 0.3 });
     try {
       const started = Date.now();
-      await expect(sql`select 1`).rejects.toThrow();
+      await expect(sql`select 1`).rejects.toThrow(/CONNECT_TIMEOUT/);
       expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       await sql.end({ timeout: 0 });
@@ -223,8 +224,11 @@ describe("timeouts against a dependency that hangs", () => {
     try {
       const ready = (c: typeof client) => (c.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => c.once("ready", () => resolve())));
       await Promise.all([ready(client), ready(admin)]);
-      // The server holds every client's commands for 1.5 s: connected, ready, and silent.
-      await admin.call("CLIENT", "PAUSE", "1500", "ALL");
+      // The server holds every client's commands for 1.1 s: connected, ready, and silent. Past the 300 ms timeout
+      // and the first reconnect's ready check (sent 200 ms after the drop, timed out 300 ms later), so the
+      // second reconnect (200 + 400 ms backoff after the drop, ~1.2 s) finds Redis answering: 1.5 s ran into
+      // that one's ready check and waited for a third, at ~2.3 s.
+      await admin.call("CLIENT", "PAUSE", "1100", "ALL");
       const started = Date.now();
       // The next "ready" is the reconnect's (the status can still read "ready" for a moment after the drop).
       const reconnected = new Promise<void>((resolve) => client.once("ready", () => resolve()));

@@ -62,14 +62,15 @@ const refusesConnections = (port: number) =>
 describe("graceful shutdown (real process, real SIGTERM)", () => {
   it("finishes the request in flight, turns readiness off, refuses new connections, runs closers, exits 0", async () => {
     // The drain delay keeps the listener open for a while after SIGTERM: readiness can be read while draining.
-    const f = startFixture({ SHUTDOWN_GRACE_MS: "5000", SHUTDOWN_DELAY_MS: "1500" });
+    const f = startFixture({ SHUTDOWN_GRACE_MS: "5000", SHUTDOWN_DELAY_MS: "1000" });
     const port = await f.port;
     const base = `http://127.0.0.1:${port}`;
     const before = await getOnNewConnection(port, "/readyz");
     expect(before.status).toBe(200);
     expect(before.headers.connection).toBe("keep-alive");
     let finished = false;
-    const inflight = fetch(`${base}/slow?ms=4000`).finally(() => (finished = true));
+    // In flight until the test releases it (SIGUSR2), once it has seen the listener closed.
+    const inflight = fetch(`${base}/slow`).finally(() => (finished = true));
     // SIGTERM once the request is in the handler (a fixed wait raced a busy machine: SIGTERM before the
     // request arrived closes the idle connection, and the fetch fails).
     await expect.poll(() => f.lines.some((l) => l.includes('"slowStarted":true')), { timeout: 10_000 }).toBe(true);
@@ -83,6 +84,8 @@ describe("graceful shutdown (real process, real SIGTERM)", () => {
     // …then, after the delay, the listener is closed: a new connection is refused, the request still runs.
     await expect.poll(() => refusesConnections(port), { timeout: 10_000, interval: 50 }).toBe(true);
     expect(finished).toBe(false);
+    expect(f.child.exitCode).toBeNull(); // still waiting for the request, within the grace
+    f.child.kill("SIGUSR2");
     const res = await inflight;
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ done: true });
