@@ -21,6 +21,12 @@ BIN_DIR="$ROOT/usr/local/bin"
 LOG_FILE="$ROOT/var/log/titanium-bootstrap.log"
 CHANGED=0
 
+# The run's temporary files in one folder of its own, removed however the run ends (die exits from
+# inside retries, with a download or a secret read half done).
+TMPDIR=$(mktemp -d)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+
 log() {
   local line
   line="$(date -u +%Y-%m-%dT%H:%M:%SZ) titanium-bootstrap[$ROLE]: $*"

@@ -62,7 +62,7 @@ export class FakeNode {
   readonly root = path.join(this.dir, "root");
   readonly fake = path.join(this.dir, "fake");
   private readonly bin = path.join(this.dir, "bin");
-  /** The scripts' TMPDIR: what a run that stops leaves of its mktemp files goes with the node. */
+  /** The scripts' TMPDIR: every run must leave it empty, however it ends (`run` throws otherwise). */
   private readonly tmp = path.join(this.dir, "tmp");
   private readonly genuineK3s: string;
   private readonly tamperChecksum: boolean;
@@ -142,6 +142,8 @@ export class FakeNode {
         ...env,
       },
     });
+    const left = readdirSync(this.tmp);
+    if (left.length > 0) throw new Error(`the script left temporary files behind: ${left.join(", ")} (exit ${result.status})\n${result.stderr}`);
     return { status: result.status ?? -1, stderr: result.stderr, calls: this.calls().slice(before) };
   }
 
