@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { REPO_ROOT, UNKNOWN, configuredRun, readStackConfig, runProgram, type ProgramRun } from "./harness";
 import { WEBHOOK, webhookObservability } from "./testing/fixtures";
 import { main, renderPlan, secretMask, snapshot, type PlanSnapshot } from "./plan";
@@ -42,6 +42,7 @@ async function runPlanInProcess(args: string[]): Promise<{ code: number; stdout:
 describe("offline plan", () => {
   it.each(["dev", "prod"])("prints the %s resource tree and writes identical snapshots from two runs", async (stack) => {
     const dir = mkdtempSync(path.join(tmpdir(), "plan-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     // Once through the real command line (a separate process, as CI runs it), once in this process.
     const first = runPlanCli(["--stack", stack, "--json", path.join(dir, "a.json")]);
     const second = await runPlanInProcess(["--stack", stack, "--json", path.join(dir, "b.json")]);
