@@ -2,7 +2,7 @@
  * `npm start`: the whole platform on 127.0.0.1 (gateway on http://127.0.0.1:8080, `PORT` overrides),
  * data under .local/ (git-ignored, kept across starts; `TITANIUM_DATA_DIR` overrides), the services on the
  * original's ports (8001, 8002, 8005; `TITANIUM_SERVICE_PORTS=any` takes free ones, to run a second
- * platform beside a first). `SHUTDOWN_GRACE_MS` sets the services' drain after SIGTERM (5000 here; services/README.md).
+ * platform beside a first). `SHUTDOWN_GRACE_MS` sets the services' drain after SIGTERM (5000 here, at most 10000; services/README.md).
  * SIGTERM, SIGINT or SIGHUP (the terminal closed: its output is gone, and lost
  * quietly) stops everything in order, also during start-up (npm passes a signal on to this); a terminal's
  * Ctrl-C also reaches the children. A process that outlives its grace after SIGTERM (a service: its drain + 6 s) is killed and
@@ -41,8 +41,10 @@ if (servicePortsSetting !== undefined && servicePortsSetting !== "any" && servic
 }
 // The services' own setting, passed on to each: how long in-flight requests get after SIGTERM.
 const graceSetting = process.env.SHUTDOWN_GRACE_MS;
-if (graceSetting && !/^\d+$/.test(graceSetting)) {
-  console.error(`SHUTDOWN_GRACE_MS: expected milliseconds, got "${graceSetting}"`);
+// At most 10 s: the gateway and then the services each get theirs, and a stop ends within 30 s however it goes.
+const MAX_GRACE_MS = 10_000;
+if (graceSetting && !(/^\d+$/.test(graceSetting) && Number(graceSetting) <= MAX_GRACE_MS)) {
+  console.error(`SHUTDOWN_GRACE_MS: expected milliseconds from 0 to ${MAX_GRACE_MS} (a stop ends within 30 s), got "${graceSetting}"`);
   process.exit(2);
 }
 const env = graceSetting ? Object.fromEntries(SERVICE_NAMES.map((name) => [name, { SHUTDOWN_GRACE_MS: graceSetting }])) : undefined;

@@ -148,7 +148,9 @@ describe("npm start", () => {
     // Number() reads these as 0 (any port), 80 and 1000: not what anyone typing them meant.
     for (const bad of [" ", "0x50", "1e3", "80.0"]) expect(await run({ PORT: bad })).toMatchObject({ code: 2, out: expect.stringContaining(`PORT: expected a port number, got "${bad}"`) });
     expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "random" })).toMatchObject({ code: 2, out: expect.stringContaining('TITANIUM_SERVICE_PORTS: expected "any" or "original"') });
-    expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "any", SHUTDOWN_GRACE_MS: "5s" })).toMatchObject({ code: 2, out: expect.stringContaining('SHUTDOWN_GRACE_MS: expected milliseconds, got "5s"') });
+    expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "any", SHUTDOWN_GRACE_MS: "5s" })).toMatchObject({ code: 2, out: expect.stringContaining('SHUTDOWN_GRACE_MS: expected milliseconds from 0 to 10000 (a stop ends within 30 s), got "5s"') });
+    // A longer drain would let the 30 s bound on a stop kill a platform whose drains are going as asked.
+    expect(await run({ PORT: "0", TITANIUM_SERVICE_PORTS: "any", SHUTDOWN_GRACE_MS: "10001" })).toMatchObject({ code: 2, out: expect.stringContaining('got "10001"') });
     // The gateway on the user-service's original port: refused at once, not once everything else runs.
     const clash = await run({ PORT: "8001", TITANIUM_SERVICE_PORTS: "original" });
     expect(clash.code, clash.out).toBe(1);

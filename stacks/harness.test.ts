@@ -1,7 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./config";
-import { configuredRun, holdsSecret, ofType, one, ProgramError, readStackConfig, runProgram, UNKNOWN } from "./harness";
+import { configuredRun, holdsSecret, ofType, one, ProgramError, readStackConfig, REPO_ROOT, runProgram, UNKNOWN } from "./harness";
 
 describe("whole-program harness", () => {
   it("runs the dev stack and records the explicit GCP provider with labels", async () => {
@@ -44,6 +45,16 @@ describe("a failed run", () => {
     expect((cause as Error).stack).toMatch(/\n +at componentWithADefect \(.*stacks\/testing\/failing-program\.ts(\?run=\d+)?:\d+:\d+\)/);
     expect(resources.map((r) => r.name)).toContain("registered-before-the-defect");
     expect(Error.stackTraceLimit, "the limit is back as it was for the code after a run").toBe(limit);
+  });
+
+  it("outside Vitest (npm run plan) runs once, with stack traces, and throws the program's own error", () => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const key of Object.keys(env)) if (key.startsWith("VITEST")) delete env[key];
+    const script = `require("./stacks/harness").runProgram({ stack: "dev", entry: "./testing/failing-program.ts" }).then(() => process.exit(0), (e) => { console.log(e.cause.stack); process.exit(3); })`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: REPO_ROOT, env, encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stdout).toContain("TypeError: a component's defect");
+    expect(r.stdout).toMatch(/\n +at componentWithADefect \(.*stacks\/testing\/failing-program\.ts:\d+:\d+\)/);
   });
 });
 

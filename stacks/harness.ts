@@ -182,18 +182,24 @@ const waitForRPCs = (): Promise<void> => (pulumi.runtime as unknown as { waitFor
  * Config comes from `Pulumi.<stack>.yaml` (plus `opts.config` overrides), exactly as the CLI passes it.
  */
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
+  // Outside Vitest (`npm run plan`) a process evaluates the program once: with stack traces, as the CLI does.
+  const underVitest = Boolean(process.env.VITEST);
   try {
-    return await evaluate(opts, { stackTraces: false });
+    return await evaluate(opts, { stackTraces: !underVitest });
   } catch (err) {
     // A failure other than a refused config is a defect someone will debug: the same run again, with
     // stack traces, so the error thrown carries where it came from.
-    if (!(err instanceof ProgramError) || err.cause instanceof ConfigError) throw err;
+    if (!underVitest || !(err instanceof ProgramError) || err.cause instanceof ConfigError) throw err;
     throw await evaluate(opts, { stackTraces: true }).then(
       () => err,
       (again: unknown) => again,
     );
   }
 }
+
+/** Runs in progress without stack traces, and the limit to restore when the last of them ends. */
+let tracelessRuns = 0;
+let stackTraceLimit = Error.stackTraceLimit;
 
 async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolean }): Promise<ProgramRun> {
   const preview = opts.preview ?? false;
@@ -258,9 +264,12 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
   let failure: unknown;
   // Pulumi's SDK captures and formats a stack trace for every resource and every internal promise (under
   // Vitest, through its source-map rewriting too): most of a whole-program run's time. Nothing here reads
-  // them (the mocks ignore source positions), so none are captured unless a failed run is repeated for them.
-  const stackTraceLimit = Error.stackTraceLimit;
-  if (!stackTraces) Error.stackTraceLimit = 0;
+  // them (the mocks ignore source positions), so under Vitest none are captured unless a failed run is
+  // repeated for them.
+  if (!stackTraces && tracelessRuns++ === 0) {
+    stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+  }
   try {
     await pulumi.runtime.runInPulumiStack(async () => {
       try {
@@ -277,7 +286,8 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
     await waitForRPCs();
   } finally {
     monitor.registerResource = register;
-    Error.stackTraceLimit = stackTraceLimit;
+    // The limit as it was before the first of the runs in progress (a test that timed out may leave one running).
+    if (!stackTraces && --tracelessRuns === 0) Error.stackTraceLimit = stackTraceLimit;
   }
   if (failure !== undefined) throw new ProgramError(failure, records);
 
@@ -334,12 +344,11 @@ async function loadProgram(entry: string, run: number): Promise<Record<string, u
     // Vite keys modules by URL: a query string gives this run its own instance of the entry module.
     return (await import(/* @vite-ignore */ `${entry}?run=${run}`)) as Record<string, unknown>;
   }
-  if (entry !== "./index.ts") throw new Error("runProgram: outside Vitest only the real program runs");
   // The CLI's way: CommonJS require of the entry module. Node caches it: a second run would register
   // nothing and hand back the first run's exports, so outside Vitest a process evaluates one stack.
   if (run > 1) throw new Error("runProgram: outside Vitest the program can be evaluated once per process (npm run plan runs one stack)");
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the CLI loads the entry with require()
-  return require("./index") as Record<string, unknown>;
+  return require(entry) as Record<string, unknown>;
 }
 
 /** Resources of one type (the full type token, e.g. `gcp:compute/firewall:Firewall`). */

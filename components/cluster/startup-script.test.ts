@@ -130,7 +130,13 @@ function booted(which: keyof typeof FIRST_BOOTS): { node: FakeNode; first: RunRe
   let boot = firstBoots.get(which);
   if (!boot) {
     const { node, script } = FIRST_BOOTS[which]();
-    const first = node.run(script);
+    let first: RunResult;
+    try {
+      first = node.run(script);
+    } catch (err) {
+      node.remove(); // neither shared nor a test's: nothing else would remove it
+      throw err;
+    }
     Object.freeze(first.calls);
     boot = { node, first: Object.freeze(first) };
     firstBoots.set(which, boot);

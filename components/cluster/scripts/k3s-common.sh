@@ -26,6 +26,10 @@ CHANGED=0
 TMPDIR=$(mktemp -d)
 export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
+# bash runs no EXIT trap when a signal kills it (a VM stopped mid-retry): exit, and the trap runs.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 log() {
   local line

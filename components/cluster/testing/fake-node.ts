@@ -142,6 +142,7 @@ export class FakeNode {
         ...env,
       },
     });
+    if (result.error) throw result.error; // a timeout: the script's own outcome is unknown
     const left = readdirSync(this.tmp);
     if (left.length > 0) throw new Error(`the script left temporary files behind: ${left.join(", ")} (exit ${result.status})\n${result.stderr}`);
     return { status: result.status ?? -1, stderr: result.stderr, calls: this.calls().slice(before) };

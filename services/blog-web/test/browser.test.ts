@@ -1313,7 +1313,7 @@ describe("blog web UI in Chromium", () => {
   it("on a phone the current category's tab is scrolled into the tab strip's view", async () => {
     const writer = await new ApiUser(base, `vic_${id}`).signup().then((u) => u.login());
     for (let i = 0; i < 4; i++) await writer.createPost(`Tabs ${id} #${i}`, "Text.", `Far away category ${id} ${i}`);
-    // The last tab's category (tabs follow the API's order, one per category with posts), opened by its link.
+    // The last tab's category (tabs follow the API's order, one per category with posts), opened by its address.
     const categories = (await (await fetch(`${base}/blog/api/categories`)).json()) as { slug: string; post_count: number }[];
     const last = categories.filter((c) => c.post_count > 0).at(-1)!;
     const { page } = await tab();
