@@ -224,11 +224,10 @@ describe("timeouts against a dependency that hangs", () => {
     try {
       const ready = (c: typeof client) => (c.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => c.once("ready", () => resolve())));
       await Promise.all([ready(client), ready(admin)]);
-      // The server holds every client's commands for 1.1 s: connected, ready, and silent. Past the 300 ms timeout
-      // and the first reconnect's ready check (sent 200 ms after the drop, timed out 300 ms later), so the
-      // second reconnect (200 + 400 ms backoff after the drop, ~1.2 s) finds Redis answering: 1.5 s ran into
-      // that one's ready check and waited for a third, at ~2.3 s.
-      await admin.call("CLIENT", "PAUSE", "1100", "ALL");
+      // The server holds every client's commands for 1.5 s: connected, ready, and silent (past the 300 ms
+      // timeout and the first reconnects' ready checks; 1.1 s would save a reconnect, ~1 s, but leave the
+      // commands that must fail at once well under a second on a busy machine).
+      await admin.call("CLIENT", "PAUSE", "1500", "ALL");
       const started = Date.now();
       // The next "ready" is the reconnect's (the status can still read "ready" for a moment after the drop).
       const reconnected = new Promise<void>((resolve) => client.once("ready", () => resolve()));

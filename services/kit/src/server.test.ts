@@ -62,7 +62,7 @@ const refusesConnections = (port: number) =>
 describe("graceful shutdown (real process, real SIGTERM)", () => {
   it("finishes the request in flight, turns readiness off, refuses new connections, runs closers, exits 0", async () => {
     // The drain delay keeps the listener open for a while after SIGTERM: readiness can be read while draining.
-    const f = startFixture({ SHUTDOWN_GRACE_MS: "5000", SHUTDOWN_DELAY_MS: "1000" });
+    const f = startFixture({ SHUTDOWN_GRACE_MS: "5000", SHUTDOWN_DELAY_MS: "1500" });
     const port = await f.port;
     const base = `http://127.0.0.1:${port}`;
     const before = await getOnNewConnection(port, "/readyz");
