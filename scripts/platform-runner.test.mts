@@ -70,6 +70,7 @@ async function startStoppingAtPort(dataDir: string) {
   const lines: string[] = [];
   const err = await startPlatform({
     dataDir,
+    leftoverGraceMs: 1500, // a leftover that ignores SIGTERM is killed after it (10 s by default)
     gatewayPort: 0,
     servicePorts: { "user-service": port, "auth-service": 0, "blog-service": 0 },
     redis: false,

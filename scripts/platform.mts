@@ -69,6 +69,8 @@ export interface PlatformOptions {
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   /** Build the services first (esbuild, well under a second). */
   build?: boolean;
+  /** How long a process a killed run before left running gets after SIGTERM, before SIGKILL (10 s). */
+  leftoverGraceMs?: number;
   /** One line of output from a component (`source` is the service, "postgres", "redis" or "platform"). */
   log?: (source: string, line: string) => void;
   /** Write each service's stdout/stderr to `<logDir>/<service>.log` instead of `log` (as a kubelet would). */
@@ -368,7 +370,7 @@ interface LockState {
  * is taken over, after stopping what it left running (its services and Redis keep running when it is
  * killed: nothing tells them; its PostgreSQL too, stopped by `startLocalPostgres`'s `stopLeftover`).
  */
-async function acquireLock(dataDir: string, local: typeof import("../services/kit/src/local/index.js"), log: (s: string, l: string) => void) {
+async function acquireLock(dataDir: string, local: typeof import("../services/kit/src/local/index.js"), log: (s: string, l: string) => void, leftoverGraceMs: number) {
   const file = join(dataDir, "platform.lock");
   const state: LockState = { pid: process.pid, start: local.processStartTime(process.pid), children: {} };
   for (let attempt = 0; ; attempt++) {
@@ -398,7 +400,7 @@ async function acquireLock(dataDir: string, local: typeof import("../services/ki
     if (other) {
       const left = Object.entries(other.children).filter(([, id]) => local.processAlive(id));
       if (left.length) log("platform", `the run before (pid ${other.pid}) did not stop; stopping what it left running: ${left.map(([n, id]) => `${n} (pid ${id.pid})`).join(", ")}`);
-      await Promise.all(left.map(([, id]) => local.stopProcess(id, "SIGTERM", 10_000)));
+      await Promise.all(left.map(([, id]) => local.stopProcess(id, "SIGTERM", leftoverGraceMs)));
     }
     rmSync(file, { force: true });
   }
@@ -454,7 +456,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const local = await import("../services/kit/src/local/index.js");
   for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
 
-  const lock = await acquireLock(dataDir, local, log);
+  const lock = await acquireLock(dataDir, local, log, opts.leftoverGraceMs ?? 10_000);
   /** SIGKILL to each process started so far, and the data directory released: `kill`, `opts.kill`. */
   const killers = new Set<() => void>();
   const killAll = () => {
