@@ -180,6 +180,9 @@ const waitForRPCs = (): Promise<void> => (pulumi.runtime as unknown as { waitFor
 /**
  * Evaluates the real program for one stack and returns what it registered.
  * Config comes from `Pulumi.<stack>.yaml` (plus `opts.config` overrides), exactly as the CLI passes it.
+ * An error thrown inside an Output's `apply` is not a `ProgramError`: Pulumi leaves it an unhandled rejection
+ * (the CLI fails the update on it), which Vitest reports as an error of the test while the run waits for the
+ * registration it broke, until the test's timeout.
  */
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   // Outside Vitest (`npm run plan`) a process evaluates the program once: with stack traces, as the CLI does.
