@@ -2,11 +2,11 @@
  * `npm start`: the whole platform on 127.0.0.1 (gateway on http://127.0.0.1:8080, `PORT` overrides),
  * data under .local/ (git-ignored, kept across starts; `TITANIUM_DATA_DIR` overrides), the services on the
  * original's ports (8001, 8002, 8005; `TITANIUM_SERVICE_PORTS=any` takes free ones, to run a second
- * platform beside a first). `SHUTDOWN_GRACE_MS` sets the services' drain after SIGTERM (5000 here, at most 10000; services/README.md).
- * SIGTERM, SIGINT or SIGHUP (the terminal closed: its output is gone, and lost
+ * platform beside a first); `SHUTDOWN_GRACE_MS` sets the services' drain after SIGTERM (5000 here, at most
+ * 10000; services/README.md). SIGTERM, SIGINT or SIGHUP (the terminal closed: its output is gone, and lost
  * quietly) stops everything in order, also during start-up (npm passes a signal on to this); a terminal's
- * Ctrl-C also reaches the children. A process that outlives its grace after SIGTERM (a service: its drain + 6 s) is killed and
- * the ordered stop goes on. A second SIGINT or SIGTERM (a second Ctrl-C) kills everything at once (exit 1),
+ * Ctrl-C also reaches the children. A process that outlives its grace after SIGTERM (a service: its drain
+ * + 6 s) is killed and the ordered stop goes on. A second SIGINT or SIGTERM (a second Ctrl-C) kills everything at once (exit 1),
  * and so does a stop taking over 30 s; copies of the first signal that npm (and tsx) pass on (they arrive
  * within milliseconds) are not a second one, and a SIGHUP during a stop does not hurry it. A service, Redis or
  * PostgreSQL exiting by itself once the platform is up stops the platform too: exit 1, with its last lines.

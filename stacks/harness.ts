@@ -186,13 +186,12 @@ const waitForRPCs = (): Promise<void> => (pulumi.runtime as unknown as { waitFor
  */
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   // Outside Vitest (`npm run plan`) a process evaluates the program once: with stack traces, as the CLI does.
-  const underVitest = Boolean(process.env.VITEST);
   try {
-    return await evaluate(opts, { stackTraces: !underVitest });
+    return await evaluate(opts, { stackTraces: !UNDER_VITEST });
   } catch (err) {
     // A failure other than a refused config is a defect someone will debug: the same run again, with
     // stack traces, so the error thrown carries where it came from.
-    if (!underVitest || !(err instanceof ProgramError) || err.cause instanceof ConfigError) throw err;
+    if (!UNDER_VITEST || !(err instanceof ProgramError) || err.cause instanceof ConfigError) throw err;
     throw await evaluate(opts, { stackTraces: true }).then(
       () => err,
       (again: unknown) => again,
@@ -200,6 +199,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   }
 }
 
+const UNDER_VITEST = Boolean(process.env.VITEST);
 /** Runs in progress without stack traces, and the limit to restore when the last of them ends. */
 let tracelessRuns = 0;
 let stackTraceLimit = Error.stackTraceLimit;
@@ -343,7 +343,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 async function loadProgram(entry: string, run: number): Promise<Record<string, unknown>> {
-  if (process.env.VITEST) {
+  if (UNDER_VITEST) {
     // Vite keys modules by URL: a query string gives this run its own instance of the entry module.
     return (await import(/* @vite-ignore */ `${entry}?run=${run}`)) as Record<string, unknown>;
   }

@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { loadConfig } from "../../stacks/config";
 import { one, ofType, type ProgramRun, configuredRun, readStackConfig, runProgram } from "../../stacks/harness";
 import { authenticationConfig, DATA_DISK_DEVICE, renderAgentScript } from "./startup-script";
-import { FakeNode, type RunResult, withBashShebang } from "./testing/fake-node";
+import { FakeNode, type FakeNodeOptions, type RunResult, withBashShebang } from "./testing/fake-node";
 
 let dev: ProgramRun;
 let prod: ProgramRun;
@@ -82,14 +82,8 @@ const VERSION = "v1.33.5+k3s1";
 /** K3s' registries.yaml: Docker Hub's images from Google's pull-through cache first (containerd falls back to docker.io). */
 const DOCKER_HUB_THROUGH_MIRROR = { mirrors: { "docker.io": { endpoint: ["https://mirror.gcr.io"] } } };
 
-interface NodeOptions {
-  dataDisk?: boolean;
-  liveServerIps?: string[];
-  laterServerIps?: Record<string, number>;
-  peerAnswers?: Record<string, number>;
-  tamperChecksum?: boolean;
-  tamperRelease?: boolean;
-}
+/** The fake node's options, the data disk as a switch (its device is the script's). */
+type NodeOptions = Omit<FakeNodeOptions, "k3sVersion" | "secrets" | "dataDisk"> & { dataDisk?: boolean };
 
 function newFakeNode(run: ProgramRun, opts: NodeOptions = {}): FakeNode {
   const { dataDisk, ...rest } = opts;

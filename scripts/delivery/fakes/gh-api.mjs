@@ -2,7 +2,7 @@
 // pull requests, issues, their comments and labels. Every call is appended to state.calls.
 // ghApi(args after `api`, env, cwd) answers one call as gh would: {code, stdout, stderr}. Served by
 // gh-server.mjs to the gh.sh stand-in (one node process for every call, not one per call).
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 class Exit extends Error {
@@ -39,7 +39,12 @@ export function ghApi(argv, env, cwd) {
       else if (a === "-F" || a === "-f") {
         const [k, ...rest] = args.shift().split("=");
         let v = rest.join("=");
-        if (a === "-F" && v.startsWith("@")) v = readFileSync(path.resolve(cwd, v.slice(1)), "utf8");
+        if (a === "-F" && v.startsWith("@")) {
+          // Read here, in the server: a caller's stdin or process substitution is not this process's to read.
+          const file = path.resolve(cwd, v.slice(1));
+          if (!statSync(file).isFile()) fail(`fake gh: -F ${k}=@<file> needs a regular file, not ${file}`, 2);
+          v = readFileSync(file, "utf8");
+        }
         if (k.endsWith("[]")) (fields[k.slice(0, -2)] ??= []).push(v);
         else fields[k] = v;
       } else target = a;
