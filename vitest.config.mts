@@ -9,8 +9,10 @@ export default defineConfig({
     exclude: ["**/node_modules/**", "**/dist/**", ".local/**"],
     // Vitest's default is one worker fewer than the cores: one worker on the 2-core machines here. Most
     // files wait on child processes (PostgreSQL, Redis, services, Chromium) or the Pulumi engine's
-    // callbacks, so a worker per core took the suite from 302 s to 196 s here, every test still passing.
-    maxWorkers: Math.max(2, availableParallelism()),
+    // callbacks, so a worker per core took the suite from 302 s to 196 s here, and one more than the cores
+    // fills the waits that are left: 2 workers 231-263 s (five runs, median 246 s), 3 workers 220-237 s
+    // (four runs, median 228 s), every test passing. Beyond that the suite is CPU-bound (docs/testing.md).
+    maxWorkers: availableParallelism() + 1,
     // The files of a worker share one module registry instead of importing the Pulumi SDKs, zod, Hono and
     // the rest again for each (import time 52 s → 10 s; the suite ~183 s → ~148 s here). That is safe
     // because no test mocks modules or stubs globals: each whole-program run sets the Pulumi engine's

@@ -31,11 +31,12 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Builtins only (printf's own clock, in UTC): a boot logs a few hundred lines, each once cost three processes.
 log() {
-  local line
-  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) titanium-bootstrap[$ROLE]: $*"
+  local line TZ=UTC0
+  printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T titanium-bootstrap[%s]: %s' -1 "$ROLE" "$*"
   printf '%s\n' "$line" >&2
-  mkdir -p "$(dirname "$LOG_FILE")"
+  [[ -d ${LOG_FILE%/*} ]] || mkdir -p "${LOG_FILE%/*}"
   printf '%s\n' "$line" >>"$LOG_FILE"
 }
 
@@ -46,18 +47,19 @@ die() {
 
 # write_file MODE PATH < content: replace PATH only when the content differs.
 # Returns 0 when it wrote, 1 when the file was already up to date.
+# The content waits in the run's own folder (no mktemp, no rm: a boot writes dozens of files) and is
+# emptied once used.
 write_file() {
-  local mode=$1 path=$2 tmp
-  tmp=$(mktemp)
+  local mode=$1 path=$2 tmp="$TMPDIR/write_file.$BASHPID"
   cat >"$tmp"
   if [[ -f $path ]] && cmp -s "$tmp" "$path"; then
-    rm -f "$tmp"
+    : >"$tmp"
     chmod "$mode" "$path"
     return 1
   fi
-  mkdir -p "$(dirname "$path")"
+  [[ -d ${path%/*} ]] || mkdir -p "${path%/*}"
   install -m "$mode" "$tmp" "$path"
-  rm -f "$tmp"
+  : >"$tmp"
   log "wrote ${path#"$ROOT"}"
   return 0
 }
@@ -90,7 +92,7 @@ retry_up_to() {
 # The stable API name resolves to the API's internal load balancer on every node.
 pin_api_address() {
   local hosts="$ROOT/etc/hosts" marker="# titanium: K3s API"
-  mkdir -p "$(dirname "$hosts")"
+  mkdir -p "${hosts%/*}"
   [[ -f $hosts ]] || : >"$hosts"
   { grep -v "$marker\$" "$hosts" || true; printf '%s %s %s\n' "$API_INTERNAL_IP" "$API_DNS_NAME" "$marker"; } |
     write_file 0644 "$hosts" || true

@@ -78,7 +78,7 @@ keep_node_password() {
     done
     rm -rf "$link"
   fi
-  mkdir -p "$(dirname "$link")"
+  mkdir -p "${link%/*}"
   ln -sfn ../../var/lib/rancher/k3s/node "$link"
   log "keeping the node password on the data disk (/etc/rancher/node -> /var/lib/rancher/k3s/node)"
 }
@@ -98,7 +98,7 @@ install_cluster_ca() {
       fi
       continue
     fi
-    mkdir -p "$(dirname "$target")"
+    mkdir -p "${target%/*}"
     (umask 077 && base64 -d <<<"$content" >"$target")
     log "installed ${target#"$ROOT"}"
     CHANGED=1
