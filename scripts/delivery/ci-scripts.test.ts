@@ -263,6 +263,19 @@ describe("resolving and setting the images a deploy uses", () => {
     expect(script("set-images.sh", ["dev", file], { PULUMI: path.join(FAKES, "recorder.sh") }).stderr).toContain("bad entry");
   });
 
+  it("the fake CLIs record each call's arguments as JSON.stringify would, whatever characters they hold", () => {
+    const dir = mkdtempSync(path.join(tmp, "recorder-"));
+    const log = path.join(dir, "calls.log");
+    const args = ['quote " backslash \\ slash /', "lines\nand\r\ttabs", "escape \u001b[31m bell \u0007 nul-free \u0001 del \u007f", "é 한국어 😀", ""];
+    for (const locale of ["C.UTF-8", "C"]) {
+      const r = spawnSync(path.join(FAKES, "recorder.sh"), args, { encoding: "utf8", env: { ...process.env, LC_ALL: locale, FAKE_LOG: log } });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(JSON.parse(line)).toEqual(args);
+  });
+
   describe("deployed-images.sh: previews and drift checks use the image set the stack last deployed", () => {
     const recorder = path.join(FAKES, "recorder.sh");
     /** Runs deployed-images.sh on these stack outputs; returns the result and the pulumi calls it made. */

@@ -1,14 +1,23 @@
 # shellcheck shell=bash
 # Sourced by the shell stand-ins. json_str <string> sets $str to the string as a JSON string literal,
 # json_args <args...> sets $json to the arguments as one JSON array: the line
-# JSON.stringify(process.argv.slice(2)) writes (escaped as JSON requires for what CLI arguments hold).
+# JSON.stringify(process.argv.slice(2)) writes (every control character escaped, as JSON requires).
 json_str() {
-  local a=$1
+  local a=$1 c i out=""
   a=${a//\\/\\\\}
   a=${a//\"/\\\"}
   a=${a//$'\n'/\\n}
   a=${a//$'\r'/\\r}
   a=${a//$'\t'/\\t}
+  # Any other control character (an escape sequence in a commit message, say) as \u00XX: JSON allows none raw.
+  if [[ $a == *[[:cntrl:]]* ]]; then
+    for ((i = 0; i < ${#a}; i++)); do
+      c=${a:i:1}
+      [[ $c == [[:cntrl:]] ]] && printf -v c '\\u%04x' "'$c"
+      out+=$c
+    done
+    a=$out
+  fi
   str="\"$a\""
 }
 json_args() {
