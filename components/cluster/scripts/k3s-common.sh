@@ -31,10 +31,11 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Builtins only (printf's own clock, in UTC): a boot logs a few hundred lines, each once cost three processes.
+# One process a line (date: bash's own clock follows /etc/localtime unless TZ is exported, and the log must be
+# UTC); the log's folder is made once, not for every line.
 log() {
-  local line TZ=UTC0
-  printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T titanium-bootstrap[%s]: %s' -1 "$ROLE" "$*"
+  local line
+  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) titanium-bootstrap[$ROLE]: $*"
   printf '%s\n' "$line" >&2
   [[ -d ${LOG_FILE%/*} ]] || mkdir -p "${LOG_FILE%/*}"
   printf '%s\n' "$line" >>"$LOG_FILE"
@@ -47,10 +48,11 @@ die() {
 
 # write_file MODE PATH < content: replace PATH only when the content differs.
 # Returns 0 when it wrote, 1 when the file was already up to date.
-# The content waits in the run's own folder (no mktemp, no rm: a boot writes dozens of files) and is
-# emptied once used.
+# The content waits in the run's own folder (no mktemp, no rm: a boot writes dozens of files), in a 0600
+# file like mktemp's (secrets pass through it), emptied once used.
 write_file() {
   local mode=$1 path=$2 tmp="$TMPDIR/write_file.$BASHPID"
+  [[ -e $tmp ]] || install -m 0600 /dev/null "$tmp"
   cat >"$tmp"
   if [[ -f $path ]] && cmp -s "$tmp" "$path"; then
     : >"$tmp"

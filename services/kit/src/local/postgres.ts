@@ -271,11 +271,12 @@ function embeddedPostgres(o: { clusterDir: string; password: string; log: (line:
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: process.getuid?.() === 0,
     // 1 MB WAL segments instead of 16: a new cluster is a copy of the template (tests make dozens), and
-    // initdb's first segment was 16 of its 39 MB. Nothing here writes enough WAL for the size to matter.
+    // initdb's first segment was 16 of its 39 MB. initdb counts min/max_wal_size in segments, so the server
+    // is given PostgreSQL's defaults back (checkpoints as often as with 16 MB segments).
     initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8", "--wal-segsize=1", ...(o.initdbFlags ?? [])],
     // fsync=off (fast) only for a throw-away cluster, whose data an OS crash could take with it; a persistent
     // one (`npm start`'s `.local/`) keeps PostgreSQL's durable defaults, so a crash loses no acknowledged write.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", ...(o.persistent ? [] : ["-c", "fsync=off"]), "-c", "max_connections=200"],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", ...(o.persistent ? [] : ["-c", "fsync=off"]), "-c", "max_connections=200", "-c", "min_wal_size=80MB", "-c", "max_wal_size=1GB"],
     onLog: lineBuffered(o.log),
     onError: (m) => o.log(String(m instanceof Error ? m.message : m).trimEnd()),
   });
