@@ -185,6 +185,17 @@ describe("stack files as the CLI reads them", () => {
     const dir = projectWith("twice", (c) => ({ ...c, network: c["titanium:network"] }));
     expect(() => readStackFile("twice", dir)).toThrow(/titanium:network/);
   });
+  it("reads a stack file again once it changed (the parsed files are kept by their text), and hands out no shared state", () => {
+    const dir = projectWith("edited", (c) => c);
+    const first = readStackFile("edited", dir);
+    first.config["titanium:protect"] = "mutated by a caller";
+    const file = path.join(dir, "Pulumi.edited.yaml");
+    const stack = parseYaml(readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+    writeFileSync(file, stringifyYaml({ config: { ...stack.config, "gcp:zone": "europe-west1-c" } }));
+    const second = readStackFile("edited", dir);
+    expect(second.config["gcp:zone"]).toBe("europe-west1-c");
+    expect(second.config["titanium:protect"]).not.toBe("mutated by a caller");
+  });
 });
 
 describe("values as `pulumi config set` writes them", () => {

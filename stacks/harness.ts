@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "./config";
 import { createMocks } from "./mocks";
-import { readStackFile } from "./stack-file";
+import { deepFreeze, readStackFile } from "./stack-file";
 
 // The stack files are read by a module without the Pulumi SDK, for scripts that need only the config.
 export { REPO_ROOT, readStackConfig, readStackFile } from "./stack-file";
@@ -334,13 +334,6 @@ export function configuredRun(stack: string, opts: { preview?: boolean } = {}): 
 
 const configuredRuns = new Map<string, Promise<ProgramRun>>();
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
 
 async function loadProgram(entry: string, run: number): Promise<Record<string, unknown>> {
   if (UNDER_VITEST) {

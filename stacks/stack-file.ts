@@ -23,6 +23,29 @@ export interface StackFileConfig {
   secretKeys: string[];
 }
 
+/**
+ * YAML parsed once per distinct text: the tests read the same stack files hundreds of times (a whole-program
+ * run, a config test), and parsing Pulumi.yaml was most of it. Keyed by the text itself, so an edited file
+ * is parsed again; frozen, because every caller shares the value.
+ */
+const parsedTexts = new Map<string, unknown>();
+function parsedYaml(text: string): unknown {
+  if (!parsedTexts.has(text)) {
+    if (parsedTexts.size >= 32) parsedTexts.delete(parsedTexts.keys().next().value!);
+    parsedTexts.set(text, deepFreeze(parseYaml(text)));
+  }
+  return parsedTexts.get(text);
+}
+
+/** Freezes a value and everything inside it. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
 const isSecure = (v: unknown): v is { secure: string } =>
   typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { secure?: unknown }).secure === "string";
 
@@ -45,7 +68,7 @@ function withoutCiphertext(value: unknown, found: { secret: boolean }): unknown 
  * top-level value is the empty string.
  */
 export function readStackFile(stack: string, root = REPO_ROOT): StackFileConfig {
-  const read = (file: string) => parseYaml(readFileSync(path.join(root, file), "utf8")) as { name?: string; config?: Record<string, unknown> } | null;
+  const read = (file: string) => parsedYaml(readFileSync(path.join(root, file), "utf8")) as { name?: string; config?: Record<string, unknown> } | null;
   const project = read("Pulumi.yaml");
   const projectName = project?.name ?? "titanium";
   const fullKey = (key: string) => (key.includes(":") ? key : `${projectName}:${key}`);
