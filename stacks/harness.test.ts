@@ -47,6 +47,18 @@ describe("a failed run", () => {
     expect(Error.stackTraceLimit, "the limit is back as it was for the code after a run").toBe(limit);
   });
 
+  it("fails a run whose Output's apply throws, with that error and where it came from, and leaves the process's listeners as they were", async () => {
+    const listeners = process.listeners("unhandledRejection");
+    const failed = await runProgram({ stack: "dev", entry: "./testing/apply-failing-program.ts" }).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(ProgramError);
+    const { cause, resources } = failed as ProgramError;
+    expect(cause).toBeInstanceOf(RangeError);
+    expect((cause as Error).message).toContain("an apply's defect on registered-before-the-defect");
+    expect((cause as Error).stack).toMatch(/\n +at nameFrom \(.*stacks\/testing\/apply-failing-program\.ts(\?run=\d+)?:\d+:\d+\)/);
+    expect(resources.map((r) => r.name)).toEqual(["registered-before-the-defect"]);
+    expect(process.listeners("unhandledRejection")).toEqual(listeners);
+  });
+
   it("outside Vitest (npm run plan) runs once, with stack traces, and throws the program's own error", () => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const key of Object.keys(env)) if (key.startsWith("VITEST")) delete env[key];

@@ -180,9 +180,8 @@ const waitForRPCs = (): Promise<void> => (pulumi.runtime as unknown as { waitFor
 /**
  * Evaluates the real program for one stack and returns what it registered.
  * Config comes from `Pulumi.<stack>.yaml` (plus `opts.config` overrides), exactly as the CLI passes it.
- * An error thrown inside an Output's `apply` is not a `ProgramError`: Pulumi leaves it an unhandled rejection
- * (the CLI fails the update on it), which Vitest reports as an error of the test while the run waits for the
- * registration it broke, until the test's timeout.
+ * A program that throws, or whose Output's `apply` throws (which Pulumi leaves an unhandled rejection, and
+ * the CLI fails the update on), fails the run with a `ProgramError` carrying that error.
  */
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   // Outside Vitest (`npm run plan`) a process evaluates the program once: with stack traces, as the CLI does.
@@ -200,6 +199,32 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
 }
 
 const UNDER_VITEST = Boolean(process.env.VITEST);
+
+/**
+ * Unhandled rejections while runs are in progress belong to them: Pulumi leaves an error thrown inside an
+ * Output's apply one, and it would otherwise reach the process's own listeners (Vitest's, which report it
+ * beside a test that passed on an incomplete record; Node's default, which kills `npm run plan`). Those
+ * listeners are set aside while any run is in progress and put back when the last one ends.
+ */
+const rejectionCollectors = new Set<(reason: unknown) => void>();
+let parkedRejectionListeners: NodeJS.UnhandledRejectionListener[] = [];
+const collectRejection = (reason: unknown) => rejectionCollectors.forEach((collect) => collect(reason));
+
+function watchRejections(collect: (reason: unknown) => void): () => void {
+  if (rejectionCollectors.size === 0) {
+    parkedRejectionListeners = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", collectRejection);
+  }
+  rejectionCollectors.add(collect);
+  return () => {
+    rejectionCollectors.delete(collect);
+    if (rejectionCollectors.size > 0) return;
+    process.off("unhandledRejection", collectRejection);
+    for (const listener of parkedRejectionListeners) process.on("unhandledRejection", listener);
+    parkedRejectionListeners = [];
+  };
+}
 /** Runs in progress without stack traces, and the limit to restore when the last of them ends. */
 let tracelessRuns = 0;
 let stackTraceLimit = Error.stackTraceLimit;
@@ -265,6 +290,8 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
 
   let programExports: Record<string, unknown> = {};
   let failure: unknown;
+  const rejections: unknown[] = [];
+  const unwatch = watchRejections((reason) => rejections.push(reason));
   // Pulumi's SDK captures and formats a stack trace for every resource and every internal promise (under
   // Vitest, through its source-map rewriting too): most of a whole-program run's time. Nothing here reads
   // them (the mocks ignore source positions), so under Vitest none are captured unless a failed run is
@@ -287,11 +314,15 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
     });
     // Registrations finish after the program returns; the record is complete only once they drain.
     await waitForRPCs();
+    // Node reports a promise as unhandled once the microtasks of its turn have run: let the last ones in.
+    await new Promise((resolve) => setImmediate(resolve));
   } finally {
+    unwatch();
     monitor.registerResource = register;
     // The limit as it was before the first of the runs in progress (a test that timed out may leave one running).
     if (!stackTraces && --tracelessRuns === 0) Error.stackTraceLimit = stackTraceLimit;
   }
+  if (failure === undefined && rejections.length > 0) failure = rejections[0];
   if (failure !== undefined) throw new ProgramError(failure, records);
 
   const secretOutputs: string[] = [];
