@@ -47,17 +47,20 @@ describe("a failed run", () => {
     expect(Error.stackTraceLimit, "the limit is back as it was for the code after a run").toBe(limit);
   });
 
-  it("fails a run whose Output's apply throws, with that error and where it came from, and leaves the process's listeners as they were", async () => {
-    const listeners = process.listeners("unhandledRejection");
-    const failed = await runProgram({ stack: "dev", entry: "./testing/apply-failing-program.ts" }).catch((err: unknown) => err);
+  it.each([
+    ["feeds a resource that others and an export depend on (what depends on it never registers)", {}],
+    ["is an export's (the Stack awaits its exports)", { "test:defect": "export" }],
+  ])("fails a run whose Output's apply throws, with that error and where it came from, when the apply %s", async (_case, config) => {
+    const listeners = process.rawListeners("unhandledRejection");
+    const failed = await runProgram({ stack: "dev", entry: "./testing/apply-failing-program.ts", config }).catch((err: unknown) => err);
     expect(failed).toBeInstanceOf(ProgramError);
     const { cause, resources } = failed as ProgramError;
     expect(cause).toBeInstanceOf(RangeError);
     expect((cause as Error).message).toContain("an apply's defect on registered-before-the-defect");
     expect((cause as Error).stack).toMatch(/\n +at nameFrom \(.*stacks\/testing\/apply-failing-program\.ts(\?run=\d+)?:\d+:\d+\)/);
     expect(resources.map((r) => r.name)).toEqual(["registered-before-the-defect"]);
-    expect(process.listeners("unhandledRejection")).toEqual(listeners);
-  });
+    expect(process.rawListeners("unhandledRejection"), "the process's listeners are back").toEqual(listeners);
+  }, 20_000);
 
   it("outside Vitest (npm run plan) runs once, with stack traces, and throws the program's own error", () => {
     const env: NodeJS.ProcessEnv = { ...process.env };

@@ -204,27 +204,33 @@ const UNDER_VITEST = Boolean(process.env.VITEST);
  * Unhandled rejections while runs are in progress belong to them: Pulumi leaves an error thrown inside an
  * Output's apply one, and it would otherwise reach the process's own listeners (Vitest's, which report it
  * beside a test that passed on an incomplete record; Node's default, which kills `npm run plan`). Those
- * listeners are set aside while any run is in progress and put back when the last one ends.
+ * listeners are set aside while any run is in progress and put back when the last one ends, or after
+ * {@link REJECTION_WATCH_LIMIT_MS} at the latest (a run that never ends: a test that timed out).
  */
 const rejectionCollectors = new Set<(reason: unknown) => void>();
-let parkedRejectionListeners: NodeJS.UnhandledRejectionListener[] = [];
+let parkedRejectionListeners: ((...args: unknown[]) => void)[] = [];
 const collectRejection = (reason: unknown) => rejectionCollectors.forEach((collect) => collect(reason));
+const REJECTION_WATCH_LIMIT_MS = 120_000;
 
 function watchRejections(collect: (reason: unknown) => void): () => void {
   if (rejectionCollectors.size === 0) {
-    parkedRejectionListeners = process.listeners("unhandledRejection");
+    // The raw listeners: a `once` listener stays one when it is put back.
+    parkedRejectionListeners = process.rawListeners("unhandledRejection") as typeof parkedRejectionListeners;
     process.removeAllListeners("unhandledRejection");
     process.on("unhandledRejection", collectRejection);
   }
   rejectionCollectors.add(collect);
-  return () => {
-    rejectionCollectors.delete(collect);
-    if (rejectionCollectors.size > 0) return;
+  const unwatch = () => {
+    clearTimeout(limit);
+    if (!rejectionCollectors.delete(collect) || rejectionCollectors.size > 0) return;
     process.off("unhandledRejection", collectRejection);
     for (const listener of parkedRejectionListeners) process.on("unhandledRejection", listener);
     parkedRejectionListeners = [];
   };
+  const limit = setTimeout(unwatch, REJECTION_WATCH_LIMIT_MS).unref();
+  return unwatch;
 }
+
 /** Runs in progress without stack traces, and the limit to restore when the last of them ends. */
 let tracelessRuns = 0;
 let stackTraceLimit = Error.stackTraceLimit;
@@ -291,7 +297,12 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
   let programExports: Record<string, unknown> = {};
   let failure: unknown;
   const rejections: unknown[] = [];
-  const unwatch = watchRejections((reason) => rejections.push(reason));
+  let rejected!: () => void;
+  const firstRejection = new Promise<void>((resolve) => (rejected = resolve));
+  const unwatch = watchRejections((reason) => {
+    rejections.push(reason);
+    rejected();
+  });
   // Pulumi's SDK captures and formats a stack trace for every resource and every internal promise (under
   // Vitest, through its source-map rewriting too): most of a whole-program run's time. Nothing here reads
   // them (the mocks ignore source positions), so under Vitest none are captured unless a failed run is
@@ -301,19 +312,30 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
     Error.stackTraceLimit = 0;
   }
   try {
-    await pulumi.runtime.runInPulumiStack(async () => {
+    const drained = (async () => {
       try {
-        // A fresh module instance per run under Vitest, so several stacks can run in one test process.
-        programExports = { ...(await loadProgram(opts.entry ?? "./index.ts", ++runCounter)) };
-        delete programExports.default;
+        await pulumi.runtime.runInPulumiStack(async () => {
+          try {
+            // A fresh module instance per run under Vitest, so several stacks can run in one test process.
+            programExports = { ...(await loadProgram(opts.entry ?? "./index.ts", ++runCounter)) };
+            delete programExports.default;
+          } catch (err) {
+            // Kept aside rather than rethrown: the Stack resource would turn it into unhandled rejections.
+            failure = err;
+          }
+          return programExports;
+        });
       } catch (err) {
-        // Kept aside rather than rethrown: the Stack resource would turn it into unhandled rejections.
-        failure = err;
+        // The Stack awaits every export: one whose apply threw rejects it.
+        failure ??= err;
       }
-      return programExports;
-    });
-    // Registrations finish after the program returns; the record is complete only once they drain.
-    await waitForRPCs();
+      // Registrations finish after the program returns; the record is complete only once they drain.
+      await waitForRPCs();
+    })();
+    drained.catch(() => {}); // if it loses the race below, it may still settle later: nobody waits for it then
+    // A registration whose input rejected never resolves its URN, so whatever depends on it never registers
+    // and the drain never ends: the first unhandled rejection ends the run instead.
+    await Promise.race([drained, firstRejection]);
     // Node reports a promise as unhandled once the microtasks of its turn have run: let the last ones in.
     await new Promise((resolve) => setImmediate(resolve));
   } finally {
