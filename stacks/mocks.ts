@@ -49,8 +49,8 @@ export function fakeExternalIp(name: string): string {
   return `203.0.113.${(parseInt(digest(name, 2), 16) % 250) + 2}`;
 }
 
-const computeLink = (project: string, path: string) =>
-  `https://www.googleapis.com/compute/v1/projects/${project}/${path}`;
+const COMPUTE_API = "https://www.googleapis.com/compute/v1/";
+const computeLink = (project: string, path: string) => `${COMPUTE_API}projects/${project}/${path}`;
 
 function regional(collection: string): (where: Where) => Inputs {
   return ({ name, inputs, project }) => ({
@@ -239,7 +239,10 @@ export function createMocks(project: string, preview = false, replacing?: readon
           ? {}
           : (computedOutputs[args.type]?.({ name: args.name, inputs, project, subnetRange }) ?? {});
       const { id: explicitId, ...state } = extra;
-      const id = (explicitId as string | undefined) ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
+      // A Compute Engine resource's id is its self link's path, as the provider sets it
+      // (`projects/<project>/global/networks/<name>`).
+      const computeId = typeof state.selfLink === "string" && state.selfLink.startsWith(COMPUTE_API) ? state.selfLink.slice(COMPUTE_API.length) : undefined;
+      const id = (explicitId as string | undefined) ?? computeId ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
       return { id: created && !args.type.startsWith("pulumi:providers:") ? "" : id, state: { ...inputs, ...state } };
     },
     call(args) {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
-import { ofType, one, type ProgramRun, configuredRun, runProgram, UNKNOWN } from "../../stacks/harness";
+import { ofType, one, type ProgramRun, configuredRun, readStackConfig, runProgram, UNKNOWN } from "../../stacks/harness";
 import { clusterCapacity } from "./capacity";
 import { K3S_CAS } from "./pki";
 import { apiRecordName } from "./cluster";
@@ -96,7 +96,9 @@ describe("K3s servers", () => {
       ["us-central1-c", 20, "pd-ssd", true],
     ]);
     servers(prod).forEach((s, i) => {
-      expect(s.inputs.attachedDisks).toEqual([{ source: `${disks[i]!.name}-id`, deviceName: "k3s-data", mode: "READ_WRITE" }]);
+      // The disk's id, as the provider gives it: its self link's path.
+      const disk = `projects/${readStackConfig("prod")["gcp:project"]}/zones/${disks[i]!.inputs.zone as string}/disks/${disks[i]!.name}`;
+      expect(s.inputs.attachedDisks).toEqual([{ source: disk, deviceName: "k3s-data", mode: "READ_WRITE" }]);
       expect(s.inputs.deletionProtection).toBe(true);
     });
     expect(servers(dev)[0]!.inputs.deletionProtection).toBe(false);
