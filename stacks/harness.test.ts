@@ -48,16 +48,16 @@ describe("a failed run", () => {
   });
 
   it.each([
-    ["feeds a resource that others and an export depend on (what depends on it never registers)", {}],
+    ["feeds a resource that others and an export depend on (what depends on it never registers)", { "test:defect": "apply" }],
     ["is an export's (the Stack awaits its exports)", { "test:defect": "export" }],
   ])("fails a run whose Output's apply throws, with that error and where it came from, when the apply %s", async (_case, config) => {
     const listeners = process.rawListeners("unhandledRejection");
-    const failed = await runProgram({ stack: "dev", entry: "./testing/apply-failing-program.ts", config }).catch((err: unknown) => err);
+    const failed = await runProgram({ stack: "dev", entry: "./testing/failing-program.ts", config }).catch((err: unknown) => err);
     expect(failed).toBeInstanceOf(ProgramError);
     const { cause, resources } = failed as ProgramError;
     expect(cause).toBeInstanceOf(RangeError);
     expect((cause as Error).message).toContain("an apply's defect on registered-before-the-defect");
-    expect((cause as Error).stack).toMatch(/\n +at nameFrom \(.*stacks\/testing\/apply-failing-program\.ts(\?run=\d+)?:\d+:\d+\)/);
+    expect((cause as Error).stack).toMatch(/\n +at nameFrom \(.*stacks\/testing\/failing-program\.ts(\?run=\d+)?:\d+:\d+\)/);
     expect(resources.map((r) => r.name)).toEqual(["registered-before-the-defect"]);
     expect(process.rawListeners("unhandledRejection"), "the process's listeners are back").toEqual(listeners);
   }, 20_000);

@@ -387,7 +387,6 @@ export function configuredRun(stack: string, opts: { preview?: boolean } = {}): 
 
 const configuredRuns = new Map<string, Promise<ProgramRun>>();
 
-
 async function loadProgram(entry: string, run: number): Promise<Record<string, unknown>> {
   if (UNDER_VITEST) {
     // Vite keys modules by URL: a query string gives this run its own instance of the entry module.
