@@ -41,10 +41,12 @@ if (servicePortsSetting !== undefined && servicePortsSetting !== "any" && servic
 }
 // The services' own setting, passed on to each: how long in-flight requests get after SIGTERM.
 const graceSetting = process.env.SHUTDOWN_GRACE_MS;
-// At most 10 s: the gateway and then the services each get theirs, and a stop ends within 30 s however it goes.
+/** A stop that takes longer kills everything (exit 1). */
+const STOP_TIMEOUT_MS = 30_000;
+// At most 10 s: the gateway and then the services each get theirs, and a stop ends within STOP_TIMEOUT_MS.
 const MAX_GRACE_MS = 10_000;
 if (graceSetting && !(/^\d+$/.test(graceSetting) && Number(graceSetting) <= MAX_GRACE_MS)) {
-  console.error(`SHUTDOWN_GRACE_MS: expected milliseconds from 0 to ${MAX_GRACE_MS} (a stop ends within 30 s), got "${graceSetting}"`);
+  console.error(`SHUTDOWN_GRACE_MS: expected milliseconds from 0 to ${MAX_GRACE_MS} (a stop ends within ${STOP_TIMEOUT_MS / 1000} s), got "${graceSetting}"`);
   process.exit(2);
 }
 const env = graceSetting ? Object.fromEntries(SERVICE_NAMES.map((name) => [name, { SHUTDOWN_GRACE_MS: graceSetting }])) : undefined;
@@ -52,7 +54,6 @@ const servicePorts = servicePortsSetting === "any" ? { "user-service": 0, "auth-
 // Relative to where `npm start` was typed (npm runs this from the project root and says where in INIT_CWD).
 const dataDir = process.env.TITANIUM_DATA_DIR ? resolve(process.env.INIT_CWD ?? process.cwd(), process.env.TITANIUM_DATA_DIR) : join(ROOT, ".local");
 
-const STOP_TIMEOUT_MS = 30_000;
 /**
  * One Ctrl-C in a terminal reaches this process several times: from the terminal, passed on by npm, and again by
  * tsx's command line if that runs this (it relays what its child has not reported within 30 ms). A repeat this

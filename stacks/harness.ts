@@ -201,39 +201,40 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
 const UNDER_VITEST = Boolean(process.env.VITEST);
 
 /**
- * Unhandled rejections while runs are in progress belong to them: Pulumi leaves an error thrown inside an
- * Output's apply one, and it would otherwise reach the process's own listeners (Vitest's, which report it
- * beside a test that passed on an incomplete record; Node's default, which kills `npm run plan`). Those
- * listeners are set aside while any run is in progress and put back when the last one ends, or after
- * {@link REJECTION_WATCH_LIMIT_MS} at the latest (a run that never ends: a test that timed out).
+ * What a run sets aside while it is in progress, put back when it ends:
+ * - V8's stack-trace limit: Pulumi's SDK captures and formats a stack trace for every resource and every
+ *   internal promise (under Vitest, through its source-map rewriting too), most of a whole-program run's time,
+ *   and nothing here reads them (the mocks ignore source positions), so under Vitest a run takes none unless
+ *   a failed run is repeated for them;
+ * - the process's unhandledRejection listeners: Pulumi leaves an error thrown inside an Output's apply an
+ *   unhandled rejection, which belongs to the run (Vitest's listener would report it beside a test that
+ *   passed on an incomplete record; Node's default would kill `npm run plan`).
+ * Runs do not overlap (each sets the Pulumi runtime's global config and mocks): one that never ended (its test
+ * timed out) is ended by the next run, or after {@link RUN_LIMIT_MS}.
  */
-const rejectionCollectors = new Set<(reason: unknown) => void>();
-let parkedRejectionListeners: ((...args: unknown[]) => void)[] = [];
-const collectRejection = (reason: unknown) => rejectionCollectors.forEach((collect) => collect(reason));
-const REJECTION_WATCH_LIMIT_MS = 120_000;
+let endCurrentRun: (() => void) | undefined;
+const RUN_LIMIT_MS = 120_000;
 
-function watchRejections(collect: (reason: unknown) => void): () => void {
-  if (rejectionCollectors.size === 0) {
-    // The raw listeners: a `once` listener stays one when it is put back.
-    parkedRejectionListeners = process.rawListeners("unhandledRejection") as typeof parkedRejectionListeners;
-    process.removeAllListeners("unhandledRejection");
-    process.on("unhandledRejection", collectRejection);
-  }
-  rejectionCollectors.add(collect);
-  const unwatch = () => {
-    clearTimeout(limit);
-    if (!rejectionCollectors.delete(collect) || rejectionCollectors.size > 0) return;
-    process.off("unhandledRejection", collectRejection);
-    for (const listener of parkedRejectionListeners) process.on("unhandledRejection", listener);
-    parkedRejectionListeners = [];
+function beginRun(stackTraces: boolean, onRejection: (reason: unknown) => void): () => void {
+  endCurrentRun?.();
+  const stackTraceLimit = Error.stackTraceLimit;
+  if (!stackTraces) Error.stackTraceLimit = 0;
+  // The raw listeners: a `once` listener stays one when it is put back.
+  const listeners = process.rawListeners("unhandledRejection") as ((...args: unknown[]) => void)[];
+  process.removeAllListeners("unhandledRejection");
+  process.on("unhandledRejection", onRejection);
+  const end = () => {
+    if (endCurrentRun !== end) return;
+    endCurrentRun = undefined;
+    clearTimeout(timer);
+    Error.stackTraceLimit = stackTraceLimit;
+    process.off("unhandledRejection", onRejection);
+    for (const listener of listeners) process.on("unhandledRejection", listener);
   };
-  const limit = setTimeout(unwatch, REJECTION_WATCH_LIMIT_MS).unref();
-  return unwatch;
+  const timer = setTimeout(end, RUN_LIMIT_MS).unref();
+  endCurrentRun = end;
+  return end;
 }
-
-/** Runs in progress without stack traces, and the limit to restore when the last of them ends. */
-let tracelessRuns = 0;
-let stackTraceLimit = Error.stackTraceLimit;
 
 async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolean }): Promise<ProgramRun> {
   const preview = opts.preview ?? false;
@@ -296,21 +297,14 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
 
   let programExports: Record<string, unknown> = {};
   let failure: unknown;
-  const rejections: unknown[] = [];
+  // The first unhandled rejection while the program runs, and the signal that ends the run with it.
+  let rejection: { reason: unknown } | undefined;
   let rejected!: () => void;
   const firstRejection = new Promise<void>((resolve) => (rejected = resolve));
-  const unwatch = watchRejections((reason) => {
-    rejections.push(reason);
+  const endRun = beginRun(stackTraces, (reason) => {
+    rejection ??= { reason };
     rejected();
   });
-  // Pulumi's SDK captures and formats a stack trace for every resource and every internal promise (under
-  // Vitest, through its source-map rewriting too): most of a whole-program run's time. Nothing here reads
-  // them (the mocks ignore source positions), so under Vitest none are captured unless a failed run is
-  // repeated for them.
-  if (!stackTraces && tracelessRuns++ === 0) {
-    stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-  }
   try {
     const drained = (async () => {
       try {
@@ -339,12 +333,10 @@ async function evaluate(opts: RunOptions, { stackTraces }: { stackTraces: boolea
     // Node reports a promise as unhandled once the microtasks of its turn have run: let the last ones in.
     await new Promise((resolve) => setImmediate(resolve));
   } finally {
-    unwatch();
+    endRun();
     monitor.registerResource = register;
-    // The limit as it was before the first of the runs in progress (a test that timed out may leave one running).
-    if (!stackTraces && --tracelessRuns === 0) Error.stackTraceLimit = stackTraceLimit;
   }
-  if (failure === undefined && rejections.length > 0) failure = rejections[0];
+  if (failure === undefined && rejection) failure = rejection.reason;
   if (failure !== undefined) throw new ProgramError(failure, records);
 
   const secretOutputs: string[] = [];

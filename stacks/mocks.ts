@@ -49,28 +49,24 @@ export function fakeExternalIp(name: string): string {
   return `203.0.113.${(parseInt(digest(name, 2), 16) % 250) + 2}`;
 }
 
-const COMPUTE_API = "https://www.googleapis.com/compute/v1/";
-const computeLink = (project: string, path: string) => `${COMPUTE_API}projects/${project}/${path}`;
+const computeLink = (project: string, path: string) => `https://www.googleapis.com/compute/v1/${computePath(project, path)}`;
+const computePath = (project: string, path: string) => `projects/${project}/${path}`;
+
+/** A Compute Engine resource's name, self link, and id: its self link's path, as the provider sets it. */
+function computeResource(project: string, path: string, name: unknown): Inputs {
+  return { id: computePath(project, path), name, selfLink: computeLink(project, path) };
+}
 
 function regional(collection: string): (where: Where) => Inputs {
-  return ({ name, inputs, project }) => ({
-    name: inputs.name ?? name,
-    selfLink: computeLink(project, `regions/${inputs.region ?? "region"}/${collection}/${inputs.name ?? name}`),
-  });
+  return ({ name, inputs, project }) => computeResource(project, `regions/${inputs.region ?? "region"}/${collection}/${inputs.name ?? name}`, inputs.name ?? name);
 }
 
 function global(collection: string): (where: Where) => Inputs {
-  return ({ name, inputs, project }) => ({
-    name: inputs.name ?? name,
-    selfLink: computeLink(project, `global/${collection}/${inputs.name ?? name}`),
-  });
+  return ({ name, inputs, project }) => computeResource(project, `global/${collection}/${inputs.name ?? name}`, inputs.name ?? name);
 }
 
 function zonal(collection: string): (where: Where) => Inputs {
-  return ({ name, inputs, project }) => ({
-    name: inputs.name ?? name,
-    selfLink: computeLink(project, `zones/${inputs.zone ?? "zone"}/${collection}/${inputs.name ?? name}`),
-  });
+  return ({ name, inputs, project }) => computeResource(project, `zones/${inputs.zone ?? "zone"}/${collection}/${inputs.name ?? name}`, inputs.name ?? name);
 }
 
 /** A PEM-shaped blob: enough for code that embeds or base64-encodes it; not a parseable certificate. */
@@ -116,8 +112,8 @@ export const computedOutputs: Record<string, Computed> = {
   "gcp:compute/instanceTemplate:InstanceTemplate": ({ name, inputs, project }) => {
     // Templates are auto-named from namePrefix (never a fixed name).
     const generated = `${inputs.namePrefix ?? `${name}-`}${digest(name, 8)}`;
-    const selfLink = computeLink(project, `global/instanceTemplates/${generated}`);
-    return { name: generated, selfLink, selfLinkUnique: `${selfLink}?uniqueId=${parseInt(digest(name, 12), 16)}` };
+    const template = computeResource(project, `global/instanceTemplates/${generated}`, generated);
+    return { ...template, selfLinkUnique: `${template.selfLink}?uniqueId=${parseInt(digest(name, 12), 16)}` };
   },
   "gcp:compute/instanceGroupManager:InstanceGroupManager": ({ name, inputs, project }) => ({
     ...zonal("instanceGroupManagers")({ name, inputs, project }),
@@ -239,10 +235,7 @@ export function createMocks(project: string, preview = false, replacing?: readon
           ? {}
           : (computedOutputs[args.type]?.({ name: args.name, inputs, project, subnetRange }) ?? {});
       const { id: explicitId, ...state } = extra;
-      // A Compute Engine resource's id is its self link's path, as the provider sets it
-      // (`projects/<project>/global/networks/<name>`).
-      const computeId = typeof state.selfLink === "string" && state.selfLink.startsWith(COMPUTE_API) ? state.selfLink.slice(COMPUTE_API.length) : undefined;
-      const id = (explicitId as string | undefined) ?? computeId ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
+      const id = (explicitId as string | undefined) ?? (args.type.startsWith("pulumi:providers:") ? `${args.name}-provider-id` : `${args.name}-id`);
       return { id: created && !args.type.startsWith("pulumi:providers:") ? "" : id, state: { ...inputs, ...state } };
     },
     call(args) {

@@ -37,7 +37,10 @@ function parsedYaml(text: string): unknown {
   return parsedTexts.get(text);
 }
 
-/** Freezes a value and everything inside it. */
+/**
+ * Freezes a value and everything inside it (here rather than in the harness: this module loads no SDK, and
+ * the harness imports it).
+ */
 export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
     Object.freeze(value);

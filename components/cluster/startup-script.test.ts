@@ -269,25 +269,22 @@ describe("startup scripts", () => {
     }
   });
 
-  it("log in UTC whatever time zone the node or the shell has (the log's times are compared with the cloud's)", () => {
-    const common = path.join(__dirname, "scripts/k3s-common.sh");
-    // POSIX zones (no tzdata needed): a TZ the shell has but does not export, and one in the environment.
-    for (const { shell, env } of [{ shell: "TZ=JST-9;", env: {} }, { shell: "", env: { TZ: "PST8" } }]) {
-      const root = mkdtempSync(path.join(tmpdir(), "titanium-log-"));
-      try {
-        const r = spawnSync("bash", ["-c", `${shell} ROLE=server; . "$1"; log "hello 100%"`, "bash", common], {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "pipe"], // a socket on stdin would make bash read ~/.bashrc
-          env: { PATH: process.env.PATH, TITANIUM_ROOT: root, ...env },
-        });
-        expect(r.status, r.stderr).toBe(0);
-        const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) titanium-bootstrap\[server\]: hello 100%$/.exec(r.stderr.trim());
-        expect(m, r.stderr).not.toBeNull();
-        expect(Math.abs(Date.parse(m![1]!) - Date.now()), `${shell}${JSON.stringify(env)}: ${m![1]}`).toBeLessThan(120_000);
-        expect(readFileSync(path.join(root, "var/log/titanium-bootstrap.log"), "utf8")).toBe(`${r.stderr.trim()}\n`);
-      } finally {
-        rmSync(root, { recursive: true, force: true });
-      }
+  it("log in UTC whatever time zone the node has (the log's times are compared with the cloud's)", () => {
+    const root = mkdtempSync(path.join(tmpdir(), "titanium-log-"));
+    try {
+      const r = spawnSync("bash", ["-c", `ROLE=server; . "$1"; log "hello 100%"`, "bash", path.join(__dirname, "scripts/k3s-common.sh")], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"], // a socket on stdin would make bash read ~/.bashrc
+        // A POSIX zone (no tzdata needed) 8 hours from UTC, as a node's own could be.
+        env: { PATH: process.env.PATH, TITANIUM_ROOT: root, TZ: "PST8" },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) titanium-bootstrap\[server\]: hello 100%$/.exec(r.stderr.trim());
+      expect(m, r.stderr).not.toBeNull();
+      expect(Math.abs(Date.parse(m![1]!) - Date.now()), m![1]).toBeLessThan(120_000);
+      expect(readFileSync(path.join(root, "var/log/titanium-bootstrap.log"), "utf8")).toBe(`${r.stderr.trim()}\n`);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 

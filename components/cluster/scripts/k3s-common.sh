@@ -130,18 +130,16 @@ install_k3s() {
     log "k3s $K3S_VERSION is installed but is not the pinned binary (titanium:cluster.k3sSha256 $K3S_SHA256): installing it again"
   fi
   base="$K3S_RELEASES_URL/${K3S_VERSION//+/%2B}"
-  tmp=$(mktemp -d)
+  tmp=$(mktemp -d) # in the run's TMPDIR: a die below leaves it to the EXIT trap
   log "downloading k3s $K3S_VERSION ($asset)"
   retry "download $asset" curl -fsSL --retry 3 -o "$tmp/$asset" "$base/$asset"
   retry "download sha256sum-$arch.txt" curl -fsSL --retry 3 -o "$tmp/sha256sum.txt" "$base/sha256sum-$arch.txt"
   expected=$(awk -v f="$asset" '$2 == f { print $1 }' "$tmp/sha256sum.txt")
   actual=$(sha256sum "$tmp/$asset" | awk '{ print $1 }')
   if [[ -z $expected || $expected != "$actual" ]]; then
-    rm -rf "$tmp"
     die "checksum mismatch for $asset $K3S_VERSION (expected '${expected}', got '${actual}')"
   fi
   if [[ -n $K3S_SHA256 && $actual != "$K3S_SHA256" ]]; then
-    rm -rf "$tmp"
     die "pinned checksum mismatch for $asset $K3S_VERSION: the download has sha256 $actual (as the release's sha256sum-$arch.txt says) but titanium:cluster.k3sSha256 pins $K3S_SHA256; not installing it (a replaced release, or a pin for another version: check the digest against the release and the upgrades runbook)"
   fi
   mkdir -p "$BIN_DIR"

@@ -27,8 +27,7 @@ export function ghApi(argv, env, cwd) {
     throw new Exit(`${message}\n`, code);
   };
   try {
-    const args = [...argv];
-    if (args.shift() !== "api") fail("fake gh: only `gh api` is supported");
+    const args = argv.slice(1); // after "api" (gh-server.mjs sends only those here)
     let method = "GET";
     let target;
     const fields = {};
@@ -42,7 +41,7 @@ export function ghApi(argv, env, cwd) {
         if (a === "-F" && v.startsWith("@")) {
           // Read here, in the server: a caller's stdin or process substitution is not this process's to read.
           const file = path.resolve(cwd, v.slice(1));
-          if (!statSync(file).isFile()) fail(`fake gh: -F ${k}=@<file> needs a regular file, not ${file}`, 2);
+          if (!statSync(file, { throwIfNoEntry: false })?.isFile()) fail(`fake gh: -F ${k}=@<file> needs a regular file, not ${file}`, 2);
           v = readFileSync(file, "utf8");
         }
         if (k.endsWith("[]")) (fields[k.slice(0, -2)] ??= []).push(v);

@@ -20,6 +20,7 @@ const server = createServer((socket) => {
     const request = Buffer.concat(chunks);
     const end = request.indexOf("\n");
     if (end < 0) return;
+    socket.removeAllListeners("data"); // one request a connection: what follows its line is not read
     let result;
     try {
       result = answer(JSON.parse(request.subarray(0, end).toString("utf8")));

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by the shell stand-ins. json_str <string> sets $str to the string as a JSON string literal,
 # json_args <args...> sets $json to the arguments as one JSON array: the line
-# JSON.stringify(process.argv.slice(2)) writes (every control character escaped, as JSON requires).
+# JSON.stringify(process.argv.slice(2)) writes, but with every control character escaped (DEL too, which
+# JSON.stringify leaves raw): the same values once parsed.
 json_str() {
   local a=$1 c i out=""
   a=${a//\\/\\\\}

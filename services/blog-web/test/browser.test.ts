@@ -33,8 +33,8 @@ beforeAll(async () => {
   await first.goto(`${base}/blog/api/categories`);
 }, 90_000);
 
-// A test's tabs end with it: checked once more (anything that went wrong in them up to now fails the test
-// that opened them, not a later one), then closed so that they do not weigh on the renderer later tests share.
+// A test's tabs end with it: checked (anything that went wrong in them fails the test that opened them, not a
+// later one), then closed so that they do not weigh on the renderer later tests share.
 afterEach(async () => {
   const done = opened.splice(0);
   try {
@@ -56,7 +56,7 @@ async function tab(): Promise<Watched> {
 }
 
 /** Nothing went wrong in the app's pages: no script errors, no dialogs, no CSP or Trusted Types violations. */
-function expectCleanPages(pages: Watched[] = opened) {
+function expectCleanPages(pages: Watched[]) {
   for (const w of pages) {
     expect(w.errors, "page errors").toEqual([]);
     expect(w.dialogs, "dialogs").toEqual([]);
@@ -208,7 +208,6 @@ describe("blog web UI in Chromium", () => {
     // Log out.
     await page.getByRole("button", { name: "Log out" }).click();
     await page.getByRole("link", { name: "Log in" }).waitFor();
-    expectCleanPages();
   });
 
   it("renders stored script payloads inert in the list, the post and the editor preview", async () => {
@@ -357,7 +356,6 @@ describe("blog web UI in Chromium", () => {
     await page.locator(".posts > li").first().waitFor();
     const authors = await page.locator(".posts .meta a:not(.badge)").allTextContents();
     expect(new Set(authors)).toEqual(new Set([`by ${writers[1]!.username}`]));
-    expectCleanPages();
   });
 
   it("refreshes the access token quietly, and keeps the draft when the session cannot be refreshed", async () => {
@@ -449,7 +447,6 @@ describe("blog web UI in Chromium", () => {
     await page.waitForURL(/\/blog\/new$/);
     await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Kept draft ${id}`);
     expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Written while the token aged.");
-    expectCleanPages();
   });
 
   it("a duplicated tab never spends the refresh token its original holds: the original stays signed in", async () => {
@@ -504,7 +501,6 @@ describe("blog web UI in Chromium", () => {
     const api = new ApiUser(base, writer.username);
     api.token = token;
     expect(await api.status("POST", "/blog/api/posts", { title: `By API ${id}`, content: "x", category_name: `Tabs ${id}` })).toBe(201);
-    expectCleanPages();
   });
 
   it("keeps a draft per post, and never shows one user's draft to the next user of the tab", async () => {
@@ -527,7 +523,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByLabel("Title").waitFor();
     expect(await page.getByLabel("Title").inputValue()).toBe("");
     expect(await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith("titanium.draft")))).toEqual([]);
-    expectCleanPages();
   });
 
   it("Back returns to where the reader was in the list, and a link to a fragment of a post does not reload it", async () => {
@@ -555,7 +550,6 @@ describe("blog web UI in Chromium", () => {
     expect(new URL(page.url()).hash).toBe("#main");
     expect(calls.filter((c) => c.includes("/api/"))).toEqual([]);
     expect(await page.locator(".prose").count()).toBe(1);
-    expectCleanPages();
   });
 
   it("has no serious or critical accessibility violations on the list, a post and the editor", async () => {
@@ -604,7 +598,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Preview" }).click();
     await page.locator(".preview").getByRole("region", { name: "Table 1" }).locator("table").waitFor();
     expect(await seriousA11yViolations(page), "editor preview of a wide table on a phone").toEqual([]);
-    expectCleanPages();
   });
 
   it("fits a phone screen when a title, a category and a user name are each one long word", async () => {
@@ -634,7 +627,6 @@ describe("blog web UI in Chromium", () => {
       await page.locator(ready).first().waitFor();
       expect(await overflow(), `horizontal overflow on ${what}`).toBe(0);
     }
-    expectCleanPages();
   });
 
   it("keeps what the user typed when the language changes", async () => {
@@ -670,7 +662,6 @@ describe("blog web UI in Chromium", () => {
     await page.goto(`${base}/blog/new`);
     await page.getByRole("heading", { level: 1, name: "Write a post" }).waitFor();
     expect(await page.getByLabel("Title").inputValue()).toBe("");
-    expectCleanPages();
   });
 
   it("a delete refused for an expired session says so once and leads to the login, then back to the post", async () => {
@@ -693,7 +684,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
     await page.getByRole("button", { name: "Delete" }).waitFor(); // signed in again, the post is still there
-    expectCleanPages();
   });
 
   it("a page past the end of the list offers the last page", async () => {
@@ -706,7 +696,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByText("Page 2 of 2").waitFor();
     expect(new URL(page.url()).searchParams.get("author")).toBe(writer.username);
     expect(await page.locator(".posts > li").count()).toBe(1);
-    expectCleanPages();
   });
 
   it("a link to a category that no longer has posts says so and leads to all posts", async () => {
@@ -718,7 +707,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("link", { name: "See all posts" }).click();
     await page.getByRole("heading", { level: 1, name: "Latest posts" }).waitFor();
     expect(new URL(page.url()).searchParams.get("category")).toBeNull();
-    expectCleanPages();
   });
 
   it("a category no post is in has no tab, unless it is the one the reader asked for", async () => {
@@ -734,7 +722,6 @@ describe("blog web UI in Chromium", () => {
     await page.goto(`${base}/blog/?category=troubleshooting`);
     await tabs.getByRole("link", { name: "Troubleshooting (0)", exact: true }).waitFor();
     expect(await tabs.getByRole("link", { name: "Troubleshooting (0)", exact: true }).getAttribute("aria-current")).toBe("page");
-    expectCleanPages();
   });
 
   it("says when posts are loading, when no post matches, and when the API limits the rate", async () => {
@@ -780,7 +767,6 @@ describe("blog web UI in Chromium", () => {
     await search(`limited${id}`);
     await page.getByText("Too many requests. Try again in 7 s.").waitFor();
     await page.unroute("**/blog/api/posts?*");
-    expectCleanPages();
   });
 
   it("a delete dialog left open closes when the reader goes Back, and deletes nothing", async () => {
@@ -800,7 +786,6 @@ describe("blog web UI in Chromium", () => {
     await page.waitForTimeout(200);
     expect((await fetch(`${base}/blog/api/posts/${postId}`)).status).toBe(200);
     expect(await page.getByRole("link", { name: `Kept ${id}` }).count()).toBe(1);
-    expectCleanPages();
   });
 
   it("a post's Markdown headings sit below the page's one h1, and task lists show their state", async () => {
@@ -826,7 +811,6 @@ describe("blog web UI in Chromium", () => {
     await page.locator(".preview h2").waitFor();
     await check(".preview");
     expect(await page.locator("h1").allTextContents()).toEqual(["Edit post"]);
-    expectCleanPages();
   });
 
   it("says a new version is available when a deploy removed the Markdown module this tab would load", async () => {
@@ -852,7 +836,6 @@ describe("blog web UI in Chromium", () => {
     await page.unroute(gone);
     await page.getByRole("button", { name: "Reload" }).click();
     await page.locator(".prose strong", { hasText: "Rendered" }).waitFor();
-    expectCleanPages();
   });
 
   it("a post's own HTML never takes the keyboard order or loads media, and a long code block scrolls by keyboard", async () => {
@@ -887,7 +870,6 @@ describe("blog web UI in Chromium", () => {
     await page.keyboard.press("ArrowRight");
     await expect.poll(() => pre.evaluate((e) => e.scrollLeft), UI_WAIT).toBeGreaterThan(0);
     expect(await seriousA11yViolations(page), "post with a long code block on a phone").toEqual([]);
-    expectCleanPages();
   });
 
   it("a linked image from another site (a badge) leaves one link, to where the author's link goes", async () => {
@@ -912,7 +894,6 @@ describe("blog web UI in Chromium", () => {
     ]);
     expect(await page.locator(".prose img").count()).toBe(0);
     expect(await seriousA11yViolations(page), "post with linked images").toEqual([]);
-    expectCleanPages();
   });
 
   it("a delete in flight cannot be confirmed a second time", async () => {
@@ -948,7 +929,6 @@ describe("blog web UI in Chromium", () => {
     await page.goBack();
     await page.waitForURL((url) => !url.pathname.startsWith("/blog/posts/"));
     expect(await page.getByText("This post does not exist or was deleted.").count()).toBe(0);
-    expectCleanPages();
   });
 
   it("an open preview follows what the author types instead of showing an older text", async () => {
@@ -969,7 +949,6 @@ describe("blog web UI in Chromium", () => {
     await content.fill("Back with *words*");
     await page.getByRole("button", { name: "Preview" }).click();
     await page.locator(".preview em", { hasText: "words" }).waitFor();
-    expectCleanPages();
   });
 
   it("Log in from the header comes back to the page the reader was on, also by way of sign-up", async () => {
@@ -1022,7 +1001,6 @@ describe("blog web UI in Chromium", () => {
     await page.waitForURL(new RegExp(`/blog/posts/${postId}$`));
     await page.getByText(`Signed in as ${reader}`).waitFor();
     expect(await page.getByRole("heading", { name: "Create an account" }).count()).toBe(0);
-    expectCleanPages();
   });
 
   it("switches to Korean and remembers it", async () => {
@@ -1084,7 +1062,6 @@ describe("blog web UI in Chromium", () => {
     await page.waitForURL(/\/blog\/new$/);
     await expect.poll(() => page.getByLabel("Title").inputValue(), UI_WAIT).toBe(`Storage cleared ${id}`);
     expect(await page.getByLabel("Content (Markdown)").inputValue()).toBe("Typed before the session vanished.");
-    expectCleanPages();
   });
 
   it("a link to the page on screen shows it again without a second history entry of it", async () => {
@@ -1102,7 +1079,6 @@ describe("blog web UI in Chromium", () => {
     await page.goBack();
     await page.waitForURL((url) => url.pathname === `/blog/posts/${postId}`);
     await page.getByRole("heading", { level: 1, name: `Same page ${id}` }).waitFor();
-    expectCleanPages();
   });
 
   it("dismissing a toast from the keyboard leaves focus in the page, not at the top of the document", async () => {
@@ -1120,7 +1096,6 @@ describe("blog web UI in Chromium", () => {
     // The next Tab goes on in the content, not back to the skip link.
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.closest("main") !== null)).toBe(true);
-    expectCleanPages();
   });
 
   it("logging out takes effect at once: a slow server does not pull the reader back to the list later", async () => {
@@ -1147,7 +1122,6 @@ describe("blog web UI in Chromium", () => {
     await page.waitForTimeout(300);
     expect(new URL(page.url()).pathname).toBe(`/blog/posts/${postId}`);
     expect(await page.getByRole("link", { name: "Log in" }).isVisible()).toBe(true);
-    expectCleanPages();
   });
 
   it("Forward returns to where the reader was in a post, as Back does in the list", async () => {
@@ -1176,7 +1150,6 @@ describe("blog web UI in Chromium", () => {
     await page.goForward();
     await page.locator(".prose p").nth(40).waitFor();
     await expect.poll(() => page.evaluate(() => window.scrollY), UI_WAIT).toBe(y);
-    expectCleanPages();
   });
 
   it("Back after publishing, saving or cancelling does not reopen the editor, and a deleted post's editor says it is gone", async () => {
@@ -1225,7 +1198,6 @@ describe("blog web UI in Chromium", () => {
     await page.goto(`${base}${postPath}/edit`);
     await page.getByText("This post does not exist or was deleted.").waitFor();
     expect(await page.getByRole("button", { name: "Try again" }).count()).toBe(0);
-    expectCleanPages();
   });
 
   it("an editor error that is no field's is not announced as something to fix in the form", async () => {
@@ -1246,7 +1218,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Publish" }).click();
     await summary.getByText("Title is required.").waitFor();
     expect(await summary.locator("strong").textContent()).toBe("Please fix the following:");
-    expectCleanPages();
   });
 
   it("a login refused for the rate or by the network keeps the password typed; a wrong one is cleared", async () => {
@@ -1274,7 +1245,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByText("Wrong username or password.").waitFor();
     expect(await page.getByLabel("Password").inputValue()).toBe("");
-    expectCleanPages();
   });
 
   it("says in Korean what the services refuse in English: a category with < or >, an address the user-service rejects", async () => {
@@ -1307,7 +1277,6 @@ describe("blog web UI in Chromium", () => {
     } finally {
       await page.evaluate(() => localStorage.removeItem("titanium.locale")); // the other tests read English
     }
-    expectCleanPages();
   });
 
   it("on a phone the current category's tab is scrolled into the tab strip's view", async () => {
@@ -1333,7 +1302,6 @@ describe("blog web UI in Chromium", () => {
       };
     });
     expect(strip).toEqual({ last: true, scrolls: true, currentInView: true });
-    expectCleanPages();
   });
 
   it("a keyboard user sees every category tab whole, with its whole focus ring (the scrolling strip clips what is outside it)", async () => {
@@ -1390,7 +1358,6 @@ describe("blog web UI in Chromium", () => {
     });
     await page.mouse.click(edge.x, edge.y);
     await page.waitForURL((url) => url.pathname + url.search === edge.href);
-    expectCleanPages();
   });
 
   it("a post deleted after opening it from the list leaves the list once in the history: Back leaves it", async () => {
@@ -1417,7 +1384,6 @@ describe("blog web UI in Chromium", () => {
     await page.goBack();
     await page.waitForURL((u) => u.pathname === `/blog/posts/${before}`);
     await page.getByRole("heading", { level: 1, name: `Read before ${id}` }).waitFor();
-    expectCleanPages();
   });
 
   it("a post its author deleted elsewhere is said to be gone, not forbidden, when saved or deleted here", async () => {
@@ -1441,7 +1407,6 @@ describe("blog web UI in Chromium", () => {
     await page.getByText("This post had already been deleted.").waitFor();
     await page.waitForURL((u) => u.pathname === "/blog/");
     expect(await page.getByText("You are not allowed to do that.").count()).toBe(0);
-    expectCleanPages();
   });
 
   it("the pages' watch reports a stylesheet or script that fails to load, not a refused API call", async () => {
