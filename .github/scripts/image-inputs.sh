@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Sourced by the image scripts: what the service images are built from (what the Dockerfiles copy,
-# the services and their workspace manifests, and how they are built). One list for deciding which
+# the services and their workspace manifests, how they are built, and .nvmrc: the Node.js release
+# their base must be at least, so a security release moving it builds and checks new images). One list for deciding which
 # image set matches a commit (resolve-images.sh), and so whether a push must build one (image-set-missing.sh).
 # shellcheck disable=SC2034
 set -euo pipefail
-IMAGE_INPUTS=(services/ package.json package-lock.json tsconfig.base.json scripts/build-services.mjs .dockerignore .github/workflows/images.yml)
+IMAGE_INPUTS=(services/ .nvmrc package.json package-lock.json tsconfig.base.json scripts/build-services.mjs .dockerignore .github/workflows/images.yml)
 
 # image_inputs_fingerprint COMMIT: the git object ids of every input at COMMIT, on one line (equal
 # fingerprints: the same images).

@@ -1060,6 +1060,17 @@ describe("startup scripts", () => {
     expect(() => authenticationConfig("v1.31.9+k3s1")).toThrow("titanium:cluster.k3sVersion");
   });
 
+  it("stops with a FATAL line on a machine K3s publishes no binary for, downloading nothing", () => {
+    for (const script of [agentScript(dev), serverScript(dev, 0)]) {
+      const node = fakeNode(dev, { machine: "riscv64" });
+      const r = node.run(script);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("FATAL: unsupported architecture riscv64");
+      expect(r.calls.filter((c) => c.includes("/releases/"))).toEqual([]);
+      expect(node.exists("usr/local/bin/k3s")).toBe(false);
+    }
+  });
+
   it("installs a pinned K3s binary only when it matches both the release's checksum file and the pin (cluster.k3sSha256)", async () => {
     const probe = fakeNode(dev);
     const pin = probe.releaseSha256;

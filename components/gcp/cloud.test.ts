@@ -109,7 +109,7 @@ describe("firewall", () => {
         expect(rule.targetTags.length, `${rule.name} applies to every VM`).toBeGreaterThan(0);
         if (!rule.sourceRanges.some((r) => covers(r, "0.0.0.0/0"))) continue;
         // Open to the world only for packets addressed to the ingress load balancer, never to a node's own address.
-        expect(rule.destinationRanges, `${rule.name} admits the world to every address of its VMs`).toEqual([run.outputs.publicIp]);
+        expect(rule.destinationRanges, `${rule.name} admits the world to every address of its VMs`).toEqual([`${run.outputs.publicIp}/32`]);
         for (const allow of rule.allows) {
           const ports = portsOf(allow);
           expect(ports, `${rule.name} opens all ports to the world`).not.toBe("all");

@@ -93,7 +93,8 @@ export class Firewall extends pulumi.ComponentResource {
       }),
       ingressTraffic: rule("ingress-traffic", "Clients through the passthrough ingress load balancer (client address preserved)", {
         sourceRanges: [ANYWHERE],
-        destinationRanges: [args.ingressAddress],
+        // The API documents ranges in CIDR form: the address as a /32.
+        destinationRanges: [pulumi.interpolate`${args.ingressAddress}/32`],
         targetTags: [args.tags.agent],
         allows: [{ protocol: "tcp", ports: args.ingressPorts.map(String) }],
       }),

@@ -259,6 +259,17 @@ describe("resolving and setting the images a deploy uses", () => {
     expect(JSON.parse(resolveFrom(repo.shas[4]!, both).stdout).tag).toBe(tag(repo.shas[0]!));
   });
 
+  it("takes no older set for a commit that only moves .nvmrc: a Node.js security release builds (and checks) new images", () => {
+    const repo = repoWith([{ "services/kit/src/a.ts": "1", ".nvmrc": "24.1.0\n" }, { ".nvmrc": "24.2.0\n" }]);
+    const file = path.join(tmp, "registry-nvmrc.json");
+    writeFileSync(file, JSON.stringify(Object.fromEntries(SERVICE_NAMES.map((s, i) => [`${registry}/${s}:${tag(repo.shas[0]!)}`, digest(i + 30)]))));
+    const run = (commit: string) => script("resolve-images.sh", ["--registry", registry, "--services", services, "--from", commit], { ...env, FAKE_REGISTRY: file }, repo.dir);
+    expect(run(repo.shas[0]!).status).toBe(0);
+    const moved = run(repo.shas[1]!);
+    expect(moved.status, moved.stderr).toBe(3);
+    expect(moved.stderr).toContain(`built from the image inputs of ${repo.shas[1]}`);
+  });
+
   it("set-images.sh sets the tag and one digest per service in the stack config", () => {
     const log = path.join(tmp, "pulumi-set.log");
     const file = path.join(tmp, "images.json");

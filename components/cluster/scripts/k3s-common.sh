@@ -113,8 +113,10 @@ k3s_asset() {
 # binary and checksum file were both replaced is refused. The pin is the amd64 asset's (the nodes are
 # x86-64; k3s_asset picks the asset from `uname -m`).
 install_k3s() {
-  local installed="" asset arch base tmp expected actual
-  read -r asset arch <<<"$(k3s_asset)"
+  local installed="" pair asset arch base tmp expected actual
+  # Not `read <<<"$(k3s_asset)"`: a die in the substitution would leave read an empty line and go on.
+  pair=$(k3s_asset) || exit 1
+  read -r asset arch <<<"$pair"
   if [[ -n $K3S_SHA256 && $arch != amd64 ]]; then
     die "titanium:cluster.k3sSha256 pins the amd64 k3s binary, but this node is $(uname -m) (asset $asset)"
   fi

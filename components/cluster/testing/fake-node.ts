@@ -55,6 +55,8 @@ export interface FakeNodeOptions {
   tamperChecksum?: boolean;
   /** A replaced release: another binary (same version) with a checksum file that matches it. */
   tamperRelease?: boolean;
+  /** What `uname -m` prints on the node (the host's when unset). */
+  machine?: string;
 }
 
 export class FakeNode {
@@ -86,6 +88,10 @@ export class FakeNode {
     for (const name of readdirSync(STUBS_DIR)) {
       writeFileSync(path.join(this.bin, name), withBashShebang(readFileSync(path.join(STUBS_DIR, name), "utf8")));
       chmodSync(path.join(this.bin, name), 0o755);
+    }
+    if (opts.machine !== undefined) {
+      const uname = `#!/usr/bin/env bash\nif [[ $* == -m ]]; then echo ${JSON.stringify(opts.machine)}; else exec /usr/bin/env -u PATH PATH=/usr/bin:/bin uname "$@"; fi\n`;
+      writeFileSync(path.join(this.bin, "uname"), uname, { mode: 0o755 });
     }
     for (const [id, value] of Object.entries(opts.secrets)) writeFileSync(path.join(this.fake, "secrets", id), value);
     // The "release": a k3s that reports its version, and the release's checksum file.
