@@ -457,6 +457,24 @@ const MUTATIONS: Mutation[] = [
     apply: (rs) =>
       put(chartRelease(rs, "alloy"), "values.controller.extraContainers", [{ name: "debug", image: "busybox:1.37.0", securityContext: { allowPrivilegeEscalation: false } }]),
   },
+  {
+    name: "places a PERMISSIVE PeerAuthentication in Argo CD's values (extraObjects: rendered by the chart, no resource of the stack)",
+    stacks: STACKS,
+    policies: ["k8s-no-chart-extra-objects"],
+    apply: (rs) =>
+      put(chartRelease(rs, "argo-cd"), "values.extraObjects", [
+        { apiVersion: "security.istio.io/v1", kind: "PeerAuthentication", metadata: { name: "argocd", namespace: "argocd" }, spec: { mtls: { mode: "PERMISSIVE" } } },
+      ]),
+  },
+  {
+    name: "places an allow-all NetworkPolicy, as a YAML string, in Grafana's values inside kube-prometheus-stack (grafana.extraObjects)",
+    stacks: STACKS,
+    policies: ["k8s-no-chart-extra-objects"],
+    apply: (rs) =>
+      put(chartRelease(rs, "kube-prometheus-stack"), "values.grafana.extraObjects", [
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-all\nspec:\n  podSelector: {}\n  ingress:\n  - {}\n",
+      ]),
+  },
   { name: "drops the PodDisruptionBudgets", stacks: ["prod"], policies: ["k8s-app-high-availability"], apply: (rs) => rs.filter((r) => !/PodDisruptionBudget$/.test(r.type)) },
   {
     name: "drops the PodDisruptionBudget of the api-gateway Deployment, placed by its Kubernetes provider's namespace (no metadata.namespace)",

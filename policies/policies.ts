@@ -3,6 +3,7 @@
  * `index.ts` constructs the PolicyPack (its constructor starts the SDK's gRPC server).
  */
 import { chartSwitchesOff, chartWorkloads } from "./chart-workloads";
+import { noChartExtraObjects } from "./rules/chart-extra-objects";
 import type { TitaniumPolicy } from "./lib/policy";
 import { gcpFirewallNoWorldAdmin } from "./rules/gcp-firewall";
 import { gcpIamLeastPrivilege } from "./rules/gcp-iam";
@@ -54,6 +55,7 @@ export function createPolicies(deps: PolicyDeps): TitaniumPolicy[] {
     imagePinned,
     noLoadBalancerService,
     noGuardedPatches,
+    noChartExtraObjects,
     namespacePodSecurity,
     namespaceDeclared,
     runAsNonRoot,

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { RecordedResource } from "../stacks/harness";
 import { UNKNOWN } from "../stacks/harness";
 import { createPolicies } from "./policies";
-import { deployment, destinationRule, envoyFilter, firewall, instance, instanceTemplate, namespace, peerAuthentication, podDisruptionBudget, secret, service, workload } from "./testing/builders";
+import { deployment, destinationRule, envoyFilter, firewall, helmRelease, instance, instanceTemplate, namespace, peerAuthentication, podDisruptionBudget, secret, service, workload } from "./testing/builders";
 import { check } from "./testing/check";
 import { recorded } from "./testing/fixtures";
 import { put } from "./testing/mutate";
@@ -46,6 +46,7 @@ const CASES: Record<string, () => [RecordedResource[], number, string]> = {
   "protect-stateful-resources": () => [[cache()], 0, "spec"],
   "k8s-namespace-pod-security": () => [[namespace("titanium", { "istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "restricted" })], 0, "metadata.labels"],
   "k8s-namespace-declared": () => [[appNs(), deployment("api")], 1, "metadata.namespace"],
+  "k8s-no-chart-extra-objects": () => [[helmRelease("argo-cd", "argo-cd", { extraObjects: [] }, "argocd")], 0, "values.extraObjects"],
 };
 
 /**

@@ -20,7 +20,11 @@ export interface EnvContext {
   pgPoolMax: number;
   /** Comma-separated browser origins allowed by CORS. */
   allowedOrigins: string;
-  /** Addresses of the proxies whose `X-Forwarded-For` the api-gateway trusts (the ingress gateway pods). */
+  /**
+   * Addresses of the proxies whose `X-Forwarded-For` the api-gateway trusts: loopback only (`127.0.0.0/8`),
+   * i.e. the pod's own sidecar (it connects from 127.0.0.6 and passes on unchanged the header the ingress
+   * gateway appended the client's address to); never the ingress gateway pods or the pod range (see apps.ts).
+   */
   trustedProxyCidrs: string;
   /** The services' drain time after SIGTERM. */
   shutdownGraceMs: number;

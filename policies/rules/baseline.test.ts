@@ -1,4 +1,7 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { APP_UID } from "../../components/apps/mesh";
 import { check, messages } from "../testing/check";
 import { recorded } from "../testing/fixtures";
 import { container, deployment, horizontalPodAutoscaler, instance, namespace, podDisruptionBudget, secret, workload } from "../testing/builders";
@@ -26,6 +29,19 @@ describe("k8s-run-as-non-root", () => {
     // A look-alike of the log shipper has no exemption (Alloy reads logs through the API, as non-root).
     const alloy = workload("kubernetes:apps/v1:DaemonSet", "x-alloy", { containers: [container("alloy", { securityContext: {} })] });
     expect((await check(runAsNonRoot, alloy)).findings).toHaveLength(1);
+  });
+  it("names in its remediation the UID the services' images run as: their Dockerfiles' USER, the pods' APP_UID", () => {
+    const services = path.resolve(__dirname, "../../services");
+    const dockerfiles = readdirSync(services)
+      .map((d) => path.join(services, d, "Dockerfile"))
+      .filter((f) => existsSync(f));
+    expect(dockerfiles.length).toBeGreaterThanOrEqual(4);
+    for (const f of dockerfiles) {
+      // The last USER instruction is the one the image runs as.
+      const user = [...readFileSync(f, "utf8").matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+      expect(user, f).toBe(`${APP_UID}:${APP_UID}`);
+    }
+    expect(/the services' images use (\d+)/.exec(runAsNonRoot.remediationSteps)?.[1]).toBe(String(APP_UID));
   });
   it("is advisory by default and mandatory when a stack says so", async () => {
     const root = deployment("api", { containers: [container("a", { securityContext: {} })] });

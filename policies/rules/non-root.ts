@@ -37,7 +37,7 @@ export const runAsNonRoot = resourcePolicy<Config>(
     severity: "medium",
     enforcementLevel: "advisory",
     remediationSteps:
-      "Set `securityContext.runAsNonRoot: true` and a numeric `runAsUser` (the services' images use 1000; postgres:alpine uses 70, redis:alpine 999) on the pod or the container.",
+      "Set `securityContext.runAsNonRoot: true` and a numeric `runAsUser` (the services' images use 65532, distroless `nonroot`: `APP_UID` in components/apps/mesh.ts, their Dockerfiles' `USER`; postgres:alpine uses 70, redis:alpine 999) on the pod or the container.",
     configSchema: {
       properties: {
         exempt: { ...workloadMatcherListSchema, default: DEFAULT_ROOT_EXEMPT, description: "Workloads allowed to run as root, with the reason." },

@@ -10,6 +10,7 @@ import { container, deployment, firewall, helmRelease, instance, instanceTemplat
 import { check, messages } from "../testing/check";
 import { recorded, unknown } from "../testing/fixtures";
 import { put } from "../testing/mutate";
+import { noChartExtraObjects } from "./chart-extra-objects";
 import { gcpFirewallNoWorldAdmin, opensToInternet } from "./gcp-firewall";
 import { gcpOsLogin } from "./gcp-os-login";
 import { gcpServiceAccount } from "./gcp-service-account";
@@ -60,7 +61,7 @@ describe("helm.v3.Release inputs that change what it renders beyond `values`", (
   const files = { valueYamlFiles: [{ path: "./istiod-values.yaml" }] };
   const post = { postrender: "./bin/patch-manifest" };
   const limits = resourceLimitsPolicy({ istiod: ["resources", "global.proxy.resources"] });
-  const valuePolicies: TitaniumPolicy[] = [limits, noPrivilege, noHostNamespaces, hostPathAllowList, imagePinned, noLoadBalancerService];
+  const valuePolicies: TitaniumPolicy[] = [limits, noPrivilege, noHostNamespaces, hostPathAllowList, imagePinned, noLoadBalancerService, noChartExtraObjects];
   it.each(valuePolicies.map((p) => [p.name, p] as const))("%s refuses a release it cannot read, and still passes one it can", async (_name, policy) => {
     expect((await check(policy, istiod({}))).findings).toEqual([]);
     expect((await check(policy, istiod({ valueYamlFiles: [] }))).findings).toEqual([]);

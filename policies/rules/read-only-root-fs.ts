@@ -1,4 +1,4 @@
-import { containersOf, describeContainer, matchWorkload, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
+import { containersOf, coversContainer, describeContainer, matchWorkloads, objectName, podTemplate, workloadMatcherListSchema, type Obj, type WorkloadMatcher } from "../lib/k8s";
 import { resourcePolicy, type BaseConfig } from "../lib/policy";
 
 interface Config extends BaseConfig {
@@ -16,7 +16,7 @@ export const readOnlyRootFilesystem = resourcePolicy<Config>(
       "Set `securityContext.readOnlyRootFilesystem: true` and mount an `emptyDir` where the process writes (/tmp; /var/run/postgresql and the data volume for Postgres).",
     configSchema: {
       properties: {
-        exempt: { ...workloadMatcherListSchema, default: [], description: "Workloads allowed a writable root filesystem, with the reason." },
+        exempt: { ...workloadMatcherListSchema, default: [], description: "Workloads allowed a writable root filesystem (only the containers an entry names, when it names any), with the reason." },
       },
     },
   },
@@ -24,8 +24,11 @@ export const readOnlyRootFilesystem = resourcePolicy<Config>(
     const props = args.props as Obj;
     judge.check(() => {
       const tpl = podTemplate(args.type, props);
-      if (!tpl || matchWorkload(config.exempt, props, tpl)) return;
+      if (!tpl) return;
+      // An entry covers the workload's containers it names (`containers`), or all of them when it names none.
+      const entries = matchWorkloads(config.exempt, props, tpl);
       for (const ref of containersOf(tpl.spec)) {
+        if (entries.some((e) => coversContainer(e, ref.name))) continue;
         judge.check(() => {
           const sc = (ref.container.securityContext ?? {}) as Obj;
           if (sc.readOnlyRootFilesystem !== true) report(`${objectName(props, args.name)} ${describeContainer(ref)} has a writable root filesystem`);

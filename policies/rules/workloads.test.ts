@@ -12,6 +12,7 @@ import { namespacePodSecurity } from "./namespace-pod-security";
 import { noGuardedPatches, patchedKind } from "./no-guarded-patches";
 import { noLoadBalancerService } from "./no-load-balancer";
 import { noPrivilege } from "./no-privilege";
+import { readOnlyRootFilesystem } from "./read-only-root-fs";
 import { isQuantity, resourceLimitsPolicy } from "./resource-limits";
 
 /** A fixture chart-workload table (the platform layer owns the real one). */
@@ -610,5 +611,20 @@ describe("k8s-namespace-pod-security", () => {
     const hidden = release();
     hidden.inputs.createNamespace = unknown;
     expect((await check(namespacePodSecurity, hidden)).findings).toEqual([expect.objectContaining({ kind: "unknown" })]);
+  });
+});
+
+describe("k8s-read-only-root-filesystem: exemptions", () => {
+  const writable = (name: string) => container(name, { securityContext: { ...(container(name).securityContext as object), readOnlyRootFilesystem: false } });
+  const web = () => deployment("web", { containers: [writable("a"), writable("b")] });
+  it("an entry naming containers covers only those: the workload's other containers are still judged", async () => {
+    const exempt = [{ names: ["web"], containers: ["a"], reason: "a writes its cache into the image" }];
+    expect(messages(await check(readOnlyRootFilesystem, web(), { config: { exempt } }))).toEqual(['titanium/web container "b" has a writable root filesystem']);
+  });
+  it("an entry naming no containers covers every container of the workload, and only that workload", async () => {
+    const exempt = [{ names: ["web"], reason: "legacy image" }];
+    expect((await check(readOnlyRootFilesystem, web(), { config: { exempt } })).findings).toEqual([]);
+    const other = deployment("api", { containers: [writable("a")] });
+    expect(messages(await check(readOnlyRootFilesystem, other, { config: { exempt } }))).toEqual(['titanium/api container "a" has a writable root filesystem']);
   });
 });
