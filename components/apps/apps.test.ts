@@ -352,6 +352,30 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     }
   });
 
+  it("waits longer at the ingress than the api-gateway waits for its services, and retries it only when the request never reached it", () => {
+    // The gateway's timeout as its pod gets it (stated, not the service's default), and the ingress's connect
+    // timeout to it (its DestinationRule).
+    const env = input(one(run(), T.deployment, "apps-api-gateway-deployment")).spec.template.spec.containers[0].env as Obj[];
+    const upstreamTimeoutMs = Number(env.find((e) => e.name === "UPSTREAM_TIMEOUT_MS")?.value);
+    expect(upstreamTimeoutMs).toBeGreaterThanOrEqual(1000);
+    const dr = input(one(run(), T.dr, "apps-api-gateway-destination-rule")).spec;
+    const connectMs = Number(/^(\d+)s$/.exec(dr.trafficPolicy.connectionPool.tcp.connectTimeout)![1]) * 1000;
+    const ms = (d: string) => Number(/^(\d+)s$/.exec(d)![1]) * 1000;
+    const routes = input(one(run(), T.vs, "apps-ingress-virtual-service")).spec.http as Obj[];
+    const toGateway = routes.filter((r) => (r.route[0].destination.host as string).startsWith("api-gateway."));
+    expect(toGateway.map((r) => r.name)).toEqual(["health", "api-read", "api-write"]);
+    for (const r of toGateway) {
+      // Envoy never cuts the gateway's answer (its 504 envelope, after the upstream timeout) with its own text 504.
+      expect(ms(r.timeout), r.name).toBeGreaterThan(upstreamTimeoutMs);
+      if (r.retries.attempts === 0) continue;
+      expect(ms(r.retries.perTryTimeout), r.name).toBeGreaterThan(upstreamTimeoutMs);
+      // A full try still fits after each retried connection attempt failed at the connect timeout.
+      expect(ms(r.timeout), r.name).toBeGreaterThanOrEqual(ms(r.retries.perTryTimeout) + r.retries.attempts * connectMs);
+      // Never on a 503 (the gateway sheds on purpose; a retry charges the rate limit again) or a reset/timeout.
+      expect((r.retries.retryOn as string).split(",").sort(), r.name).toEqual([...NEVER_SENT].sort());
+    }
+  });
+
   it("denies by default in the namespace, at L4 and L7", () => {
     const np = input(one(run(), T.np, "apps-mesh-security-network-policy"));
     expect(np.spec).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });

@@ -32,6 +32,14 @@ export interface EnvContext {
   jwtPublicKeys: pulumi.Input<string>;
 }
 
+/**
+ * The api-gateway's upstream timeout (`UPSTREAM_TIMEOUT_MS`): how long it waits for a service's whole answer,
+ * its own retries included, before it answers its 504 envelope. Set here, not left to the service's default,
+ * because the public routes in front of it (`ingress.ts`) derive their timeouts from it: they must wait longer
+ * than the gateway does, or Envoy cuts a slow read and the client gets Envoy's plain-text 504.
+ */
+export const GATEWAY_UPSTREAM_TIMEOUT_MS = 10_000;
+
 /** Connections kept free for migrations, backups and an operator's psql. */
 export const RESERVED_CONNECTIONS = 20;
 
@@ -120,6 +128,7 @@ export function serviceEnv(svc: ServiceName, ctx: EnvContext): EnvVar[] {
   // Whoever talks to the auth-service verifies its tokens locally with the cached JWKS.
   if (uses(svc, "auth-service")) env.push({ name: "AUTH_JWKS_URL", value: `${urlOf(ctx, "auth-service")}${JWKS_PATH}` });
   if (svc === "auth-service") env.push(secret(ctx, "JWT_PRIVATE_KEY"), { name: "JWT_PUBLIC_KEYS", value: ctx.jwtPublicKeys });
-  if (svc === "api-gateway") env.push({ name: "TRUSTED_PROXY_CIDRS", value: ctx.trustedProxyCidrs });
+  if (svc === "api-gateway")
+    env.push({ name: "TRUSTED_PROXY_CIDRS", value: ctx.trustedProxyCidrs }, { name: "UPSTREAM_TIMEOUT_MS", value: String(GATEWAY_UPSTREAM_TIMEOUT_MS) });
   return env;
 }

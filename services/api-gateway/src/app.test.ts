@@ -2,7 +2,7 @@ import { createServer as createHttpServer, request, type IncomingMessage } from 
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, MAX_HEADER_BYTES, Metrics, createRedis, createServiceApp, startServer, type Redis, type RunningServer } from "@titanium/kit";
+import { HttpError, Lifecycle, MAX_HEADER_BYTES, Metrics, createRedis, createServiceApp, startServer, type Redis, type RunningServer } from "@titanium/kit";
 import { freePort } from "@titanium/kit/local";
 import { memoryLogger } from "@titanium/kit/testing";
 import type { GatewayDeps } from "./app.js";
@@ -327,6 +327,105 @@ describe("upstream failures", () => {
     expect(await down.json()).toMatchObject({ error: "BadGateway" });
     const slow = await gateway({}, freshPeer()).request("/blog/api/posts/slow");
     expect(slow.status).toBe(504);
+  });
+});
+
+describe("an upstream's 5xx outside the services' envelope (the sidecar's own replies)", () => {
+  /** What the gateway's sidecar answers itself, as Envoy writes it: plain text, `server: envoy`. */
+  const ENVOY_REPLIES: Record<string, [number, string]> = {
+    // Every replica unready (PostgreSQL down): Kubernetes removed all the endpoints.
+    "/blog/api/posts": [503, "no healthy upstream"],
+    "/blog/api/categories": [504, "upstream request timeout"],
+    "/users": [503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"],
+    "/login": [503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination"],
+    "/users/alice": [500, "<html><body>Internal Server Error</body></html>"],
+  };
+  let envoy: ReturnType<typeof createHttpServer>;
+  let envoyUrl: string;
+  beforeAll(async () => {
+    envoy = createHttpServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const [status, text] = ENVOY_REPLIES[req.url ?? ""] ?? [503, "no healthy upstream"];
+        res.writeHead(status, { "content-type": req.url === "/users/alice" ? "text/html" : "text/plain", "content-length": Buffer.byteLength(text), server: "envoy" });
+        res.end(text);
+      });
+    });
+    await new Promise<void>((r) => envoy.listen(0, "127.0.0.1", () => r()));
+    envoyUrl = `http://127.0.0.1:${(envoy.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    envoy?.closeAllConnections();
+    envoy?.close();
+  });
+
+  it("answers its own envelope with the request id and Retry-After for Envoy's `503 no healthy upstream`, never Envoy's plain text, and logs it", async () => {
+    const log = memoryLogger("api-gateway");
+    const gw = gateway({ upstreams: { auth: envoyUrl, user: envoyUrl, blog: envoyUrl }, logger: log.logger }, freshPeer());
+    const res = await gw.request("/blog/api/posts", { headers: { "x-request-id": "req-envoy-1" } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(res.headers.get("retry-after")).toBe("1");
+    expect(res.headers.get("x-request-id")).toBe("req-envoy-1");
+    expect(res.headers.get("server")).toBeNull();
+    expect(await res.json()).toEqual({ error: "ServiceUnavailable", message: "Upstream unavailable, retry shortly", status_code: 503, request_id: "req-envoy-1" });
+    const line = log.lines().find((l) => l.msg === "upstream answered an error outside the envelope");
+    expect(line).toMatchObject({ upstream: "blog", status: 503, said: "no healthy upstream", request_id: "req-envoy-1" });
+  });
+
+  it("keeps the status class of Envoy's other replies: 504 for its timeout, 502 for anything else, Retry-After only where sending again is safe", async () => {
+    const gw = gateway({ upstreams: { auth: envoyUrl, user: envoyUrl, blog: envoyUrl } }, freshPeer());
+    const json = { "content-type": "application/json" };
+    const cases = [
+      { path: "/blog/api/categories", init: {}, status: 504, error: "GatewayTimeout", retryAfter: null },
+      { path: "/api/users/alice", init: {}, status: 502, error: "BadGateway", retryAfter: null },
+      // Envoy could not connect: the signup never reached the user-service, so it may be sent again.
+      { path: "/api/register", init: { method: "POST", body: "{}", headers: json }, status: 503, error: "ServiceUnavailable", retryAfter: "1" },
+      // Cut after it was sent: the login may have been handled, so no Retry-After, and the message says so.
+      { path: "/api/login", init: { method: "POST", body: "{}", headers: json }, status: 503, error: "ServiceUnavailable", retryAfter: null },
+      // A read is always safe to repeat, whatever Envoy says; a HEAD's answer has no body to judge.
+      { path: "/api/posts", init: { method: "HEAD" }, status: 503, error: undefined, retryAfter: "1" },
+    ];
+    for (const [i, { path, init, status, error, retryAfter }] of cases.entries()) {
+      const id = `req-envoy-case-${i}`;
+      const res = await gw.request(path, { ...init, headers: { ...(init as { headers?: Record<string, string> }).headers, "x-request-id": id } });
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get("retry-after"), path).toBe(retryAfter);
+      expect(res.headers.get("x-request-id"), path).toBe(id);
+      expect(res.headers.get("content-type"), path).toMatch(/^application\/json/);
+      if (error) expect(await res.json(), path).toMatchObject({ error, status_code: status, request_id: id });
+    }
+    const login = await gw.request("/api/login", { method: "POST", body: "{}", headers: json });
+    expect(((await login.json()) as { message: string }).message).toMatch(/may or may not have been applied/);
+  });
+
+  it("passes a service's own 5xx envelope through unchanged: its message, its Retry-After, its request id", async () => {
+    const service = stubService("user-service");
+    service.get("/users/:name", () => {
+      throw new HttpError(503, "a dependency is unavailable, retry shortly", {}, { "Retry-After": "7" });
+    });
+    service.post("/users", () => {
+      throw new HttpError(500, "internal error");
+    });
+    const running = await startServer({ fetch: service.fetch, port: 0, host: "127.0.0.1", logger: memoryLogger().logger, lifecycle: new Lifecycle(), graceMs: 100 });
+    try {
+      const url = `http://127.0.0.1:${running.port}`;
+      const log = memoryLogger("api-gateway");
+      const gw = gateway({ upstreams: { auth: url, user: url, blog: url }, logger: log.logger }, freshPeer());
+      const res = await gw.request("/api/users/alice", { headers: { "x-request-id": "req-svc-1" } });
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("7");
+      expect(await res.json()).toEqual({ error: "ServiceUnavailable", message: "a dependency is unavailable, retry shortly", status_code: 503, request_id: "req-svc-1" });
+      const head = await gw.request("/api/users/alice", { method: "HEAD" });
+      expect(head.status).toBe(503);
+      expect(head.headers.get("retry-after")).toBe("7");
+      const post = await gw.request("/api/register", { method: "POST", body: "{}", headers: { "content-type": "application/json", "x-request-id": "req-svc-2" } });
+      expect(post.status).toBe(500);
+      expect(await post.json()).toEqual({ error: "InternalServerError", message: "internal error", status_code: 500, request_id: "req-svc-2" });
+      expect(log.lines().filter((l) => l.msg === "upstream answered an error outside the envelope")).toEqual([]);
+    } finally {
+      await running.shutdown();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import {
   HttpError,
   JwtVerifier,
   MAX_HEADER_BYTES,
+  SAFE_METHODS,
   SERVICE_BODY_LIMIT_BYTES,
   SERVICE_MAX_HEADER_BYTES,
   Lifecycle,
@@ -32,7 +33,7 @@ import { admissionOf, cachedReads, type Admission } from "./cached-reads.js";
 import { clientAddress, normalizeIp, rateLimitSubjectOf } from "./client-address.js";
 import { ClientSlots } from "./client-slots.js";
 import { DEFAULT_BODY_BUDGET_BYTES, DEFAULT_MAX_IN_FLIGHT_PER_CLIENT } from "./config.js";
-import { UpstreamError, forward } from "./proxy.js";
+import { UpstreamError, forward, foreignFailure, type ForeignFailure } from "./proxy.js";
 import { RateLimiter, type RateRule } from "./rate-limit.js";
 import PUBLIC_API from "./public-openapi.json" with { type: "json" };
 import { ResponseCache, SURROGATE_CONTROL } from "./response-cache.js";
@@ -62,6 +63,19 @@ const forwardedLength = (target: string): number => {
   const url = new URL(target, "http://upstream");
   return url.pathname.length + url.search.length;
 };
+
+/**
+ * The gateway's own answer for an upstream 5xx outside the services' envelope (foreignFailure): 504 and 502
+ * as for its own upstream failures; 503 with Retry-After when sending the request again is safe (a read, or
+ * one Envoy never sent), else without it and saying so, as the services do for a write their database lost
+ * midway (the request may have reached a service that applied it before its connection was cut).
+ */
+function foreignFailureError(failure: ForeignFailure, method: string): HttpError {
+  if (failure.status === 504) return new HttpError(504, "Upstream timed out");
+  if (failure.status === 502) return new HttpError(502, "Upstream unavailable");
+  if (failure.neverSent || SAFE_METHODS.has(method)) return new HttpError(503, "Upstream unavailable, retry shortly", {}, { "Retry-After": "1" });
+  return new HttpError(503, "the upstream failed during the request; it may or may not have been applied, check before retrying");
+}
 
 /** A request's hold on the body budget: set once its body's size is reserved. */
 interface HeldBody {
@@ -310,6 +324,15 @@ export function createGateway(deps: GatewayDeps): { app: ReturnType<typeof creat
         timeoutMs: deps.upstreamTimeoutMs ?? 10_000,
         downstream: nodeResponse(c.env),
       });
+      // A 5xx a service did not write (its sidecar's own reply when every replica is unready, say): the
+      // gateway's envelope instead, so every error a client gets is one envelope with its request id.
+      const foreign = foreignFailure(res, c.req.method);
+      if (foreign) {
+        // A streamed (large) body is not read: its connection is dropped instead.
+        if (res.body instanceof ReadableStream) void res.body.cancel().catch(() => undefined);
+        deps.logger.warn({ upstream: match.upstream, status: res.status, said: foreign.said, request_id: c.get("requestId") }, "upstream answered an error outside the envelope");
+        throw foreignFailureError(foreign, c.req.method);
+      }
       // Through c.body, so the headers the gateway prepared (security, CORS, request id) are merged in.
       if (cacheKey && ticket && res.body instanceof Uint8Array) responses.set(cacheKey, ticket, res.status, { headers: res.headers, body: res.body });
       // The offer is for the gateway only; the upstream's Vary (Accept-Encoding) joins the gateway's (Origin).

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "@titanium/kit/local";
 import { UpstreamPool } from "@titanium/kit";
-import { UpstreamError, forward, type UpstreamResponse } from "./proxy.js";
+import { UpstreamError, foreignFailure, forward, type UpstreamResponse } from "./proxy.js";
 
 /** Real upstream instances on free ports; each answers with its name and counts what it received. */
 const servers: Server[] = [];
@@ -175,5 +175,43 @@ describe("upstream instances", () => {
       })(),
     ).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe("which upstream 5xx the gateway answers itself (foreignFailure)", () => {
+  const json = { "content-type": "application/json" };
+  const answer = (status: number, headers: Record<string, string>, body: Uint8Array | ReadableStream<Uint8Array> | null): UpstreamResponse => ({ status, headers, body });
+  const bytes = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
+
+  it("lets the services' own envelope and every non-5xx through; judges anything else by status, type and shape, never reading a streamed body", () => {
+    const envelope = { error: "ServiceUnavailable", message: "a dependency is unavailable, retry shortly", status_code: 503, request_id: "r" };
+    expect(foreignFailure(answer(503, { "content-type": "application/json; charset=UTF-8" }, bytes(envelope)), "GET")).toBeUndefined();
+    expect(foreignFailure(answer(503, json, null), "HEAD")).toBeUndefined();
+    expect(foreignFailure(answer(404, { "content-type": "text/plain" }, bytes("no route")), "GET")).toBeUndefined();
+    expect(foreignFailure(answer(503, { "content-type": "text/plain" }, bytes("no healthy upstream")), "GET")).toEqual({ status: 503, neverSent: true, said: "no healthy upstream" });
+    // JSON, but not the envelope (another shape, another status in it, no body, not JSON at all).
+    expect(foreignFailure(answer(503, json, bytes({ oops: true })), "GET")?.status).toBe(503);
+    expect(foreignFailure(answer(503, json, bytes({ ...envelope, status_code: 500 })), "GET")?.status).toBe(503);
+    expect(foreignFailure(answer(500, json, null), "POST")?.status).toBe(502);
+    expect(foreignFailure(answer(502, json, bytes("<html>")), "GET")?.status).toBe(502);
+    expect(foreignFailure(answer(504, { "content-type": "text/plain" }, bytes("upstream request timeout")), "GET")).toMatchObject({ status: 504, neverSent: false });
+    // A streamed (large) body is not an envelope and is not read to find out.
+    let pulled = 0;
+    const stream = new ReadableStream<Uint8Array>({ pull: () => void pulled++ }, { highWaterMark: 0 });
+    expect(foreignFailure(answer(503, json, stream), "GET")).toMatchObject({ status: 503, said: "" });
+    expect(pulled).toBe(0);
+    // An envelope-sized limit: a huge JSON body is not parsed.
+    expect(foreignFailure(answer(503, json, bytes({ ...envelope, message: "x".repeat(20_000) })), "GET")?.status).toBe(503);
+  });
+
+  it("knows Envoy's replies for a request it never sent (no endpoint, no connection, its pool full) from one cut after it was sent", () => {
+    const text = { "content-type": "text/plain" };
+    const neverSent = (said: string) => foreignFailure(answer(503, text, bytes(said)), "POST")!.neverSent;
+    expect(neverSent("no healthy upstream")).toBe(true);
+    expect(neverSent("upstream connect error or disconnect/reset before headers. reset reason: connection failure")).toBe(true);
+    expect(neverSent("upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: 111")).toBe(true);
+    expect(neverSent("upstream connect error or disconnect/reset before headers. reset reason: overflow")).toBe(true);
+    expect(neverSent("upstream connect error or disconnect/reset before headers. reset reason: connection termination")).toBe(false);
+    expect(neverSent("upstream connect error or disconnect/reset before headers. reset reason: remote reset")).toBe(false);
   });
 });

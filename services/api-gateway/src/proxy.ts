@@ -130,6 +130,61 @@ function responseHeaders(h: IncomingHttpHeaders): Record<string, string | string
   return out;
 }
 
+/**
+ * Largest 5xx body read for the services' error envelope. Theirs are a few hundred bytes (a message and a
+ * request id); a larger one, or one the proxy streams (over BUFFER_LIMIT), is not one of theirs.
+ */
+const ENVELOPE_MAX_BYTES = 16 * 1024;
+
+/** `application/json`, with or without parameters (Hono's `c.json` answers `application/json`). */
+const isJson = (type: string | string[] | undefined) => /^application\/json\s*(?:;|$)/i.test(String(type ?? ""));
+
+/** The services' error envelope (the kit's `errorBody`): `{error, message, status_code}`, the status its own. */
+function isErrorEnvelope(body: Uint8Array, status: number): boolean {
+  if (body.byteLength > ENVELOPE_MAX_BYTES) return false;
+  try {
+    const v = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")) as Record<string, unknown> | null;
+    return typeof v === "object" && v !== null && typeof v.error === "string" && typeof v.message === "string" && v.status_code === status;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Envoy's local replies for a request it never sent to a service: no endpoint at all (`no healthy upstream`,
+ * every replica unready), a connection that could not be made, or its connection pool's overflow.
+ */
+const NEVER_SENT_REPLY = /^no healthy upstream|reset reason: (?:(?:remote |local )?connection failure|overflow)/;
+
+/** A 5xx the gateway answers itself, in its own envelope (see {@link foreignFailure}). */
+export interface ForeignFailure {
+  /** What the gateway answers: 503 and 504 as they came, any other 5xx 502. */
+  status: 502 | 503 | 504;
+  /** The request cannot have reached a service (one of Envoy's replies that say so): sending it again is safe. */
+  neverSent: boolean;
+  /** The start of what the upstream said, for the log. */
+  said: string;
+}
+
+/**
+ * An upstream 5xx that is not a service's own answer: any 5xx whose body is not the services' JSON error
+ * envelope. In the cluster that is the gateway's own sidecar answering for a service it could not reach:
+ * `503 no healthy upstream` (text/plain) when every replica is unready (PostgreSQL down: readiness fails
+ * everywhere and Kubernetes removes all the endpoints), `503 upstream connect error or disconnect/reset
+ * before headers...`, `504 upstream request timeout`. Passed on, the client would get Envoy's plain text:
+ * no envelope, no request id in it, no Retry-After. Judged cheaply: the status, the content type, and only
+ * then a small buffered body's shape; a service's own envelope (its 503 + Retry-After for a database outage)
+ * is `undefined` here and goes through unchanged. A HEAD answer has no body: its content type decides.
+ */
+export function foreignFailure(res: UpstreamResponse, method: string): ForeignFailure | undefined {
+  if (res.status < 500 || res.status > 599) return undefined;
+  const json = isJson(res.headers["content-type"]);
+  if (json && res.body === null && method === "HEAD") return undefined;
+  if (json && res.body instanceof Uint8Array && isErrorEnvelope(res.body, res.status)) return undefined;
+  const said = res.body instanceof Uint8Array ? Buffer.from(res.body.buffer, res.body.byteOffset, Math.min(res.body.byteLength, 200)).toString("utf8") : "";
+  return { status: res.status === 503 || res.status === 504 ? res.status : 502, neverSent: NEVER_SENT_REPLY.test(said), said };
+}
+
 class UpstreamTimeout extends Error {
   override name = "TimeoutError";
 }

@@ -395,6 +395,29 @@ describe("refresh tokens", () => {
     expect((await post("/auth/refresh", { refresh_token: second.refresh_token })).status).toBe(401);
   });
 
+  it("the purge keeps a spent token while its family lives: replayed after the purge it is still reuse and revokes the family", async () => {
+    const hashOf = (t: string) => createHash("sha256").update(t).digest();
+    const first = await login("bob");
+    const r1 = await post("/auth/refresh", { refresh_token: first.refresh_token });
+    expect(r1.status).toBe(200);
+    const second = (await r1.json()) as Tokens;
+    // The spent token's own lifetime ended two days ago; its successor (the family's live token) lives on.
+    await pg.sql`update refresh_tokens set expires_at = now() - interval '2 days' where token_hash = ${hashOf(first.refresh_token)}`;
+    // A session that ended two days ago (every token of its family long expired) is what the purge is for.
+    const ended = await login("bob");
+    const [{ family }] = (await pg.sql`select family_id as family from refresh_tokens where token_hash = ${hashOf(ended.refresh_token)}`) as unknown as [{ family: string }];
+    await pg.sql`update refresh_tokens set expires_at = now() - interval '2 days' where family_id = ${family}`;
+    expect(await app.tokenService.purgeExpired()).toBeGreaterThanOrEqual(1);
+    const [{ left }] = (await pg.sql`select count(*)::int as left from refresh_tokens where family_id = ${family}`) as unknown as [{ left: number }];
+    expect(left).toBe(0);
+    const reuse = await post("/auth/refresh", { refresh_token: first.refresh_token });
+    expect(reuse.status).toBe(401);
+    expect(await reuse.json()).toMatchObject({ message: expect.stringMatching(/reuse/) });
+    const [{ live }] = (await pg.sql`select count(*)::int as live from refresh_tokens where token_hash = ${hashOf(second.refresh_token)} and revoked_at is null`) as unknown as [{ live: number }];
+    expect(live).toBe(0);
+    expect((await post("/auth/refresh", { refresh_token: second.refresh_token })).status).toBe(401);
+  });
+
   it("logout revokes; unknown and expired tokens are refused", async () => {
     const s = await login("bob");
     expect((await (await app.request("/stats")).json()) as object).toMatchObject({ auth: { service_status: "online", active_session_count: expect.any(Number) } });

@@ -127,9 +127,21 @@ export class TokenService {
     return row?.n ?? 0;
   }
 
-  /** Housekeeping: drop tokens expired for a day. */
+  /**
+   * Housekeeping: drop the rows of sessions that ended more than a day ago, i.e. families none of whose
+   * tokens has been usable for a day (each rotation's successor expires last, never past the session's
+   * deadline). A spent token of a family that lives on is kept, whatever its own expiry: presenting it again
+   * must still be recognised as reuse and revoke the family. Purging it by its own `expires_at` turned a
+   * replayed stolen token into a plain "invalid", and its family lived on.
+   */
   async purgeExpired(): Promise<number> {
-    const rows = await this.sql`delete from refresh_tokens where expires_at < now() - interval '1 day' returning id`;
+    const rows = await this.sql`
+      delete from refresh_tokens spent
+      where spent.expires_at < now() - interval '1 day'
+        and not exists (
+          select 1 from refresh_tokens kin
+          where kin.family_id = spent.family_id and kin.expires_at >= now() - interval '1 day')
+      returning id`;
     return rows.length;
   }
 

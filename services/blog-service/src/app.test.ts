@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lifecycle, Metrics, createRedis, startServer, type Redis } from "@titanium/kit";
+import { Lifecycle, Metrics, createPostgres, createRedis, startServer, type Redis } from "@titanium/kit";
 import { contractChecked, type ContractReport, memoryLogger, startTestPostgres, startTestRedis, testTokens, type TestPostgres, type TestRedis } from "@titanium/kit/testing";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
@@ -452,6 +452,60 @@ describe("listing, search and pagination", () => {
     const long = await app.request(`/blog/api/posts?q=${"a".repeat(201)}`);
     expect(long.status).toBe(422);
     expect(await long.json()).toMatchObject({ status_code: 422, field: "q" });
+  });
+
+  it("looks up at most 8 words (as PostgreSQL splits them) and refuses more with 422 naming q", async () => {
+    await pg.sql`delete from posts`;
+    const post = await create(alice, { title: "a b c d e f g h", content: "x", category_name: "Test" });
+    expect((await list(`?q=${encodeURIComponent("a b c d e f g h")}`)).items.map((p) => p.id)).toEqual([post.id]);
+    // 100 one-letter words (199 characters) cost about 20 list reads; a hyphenated word is itself and its parts.
+    for (const q of ["a b c d e f g h i", "a ".repeat(100), "a-b-c-d-e-f-g-h", '"a b c d e" or f g h -x']) {
+      const res = await app.request(`/blog/api/posts?q=${encodeURIComponent(q)}`);
+      expect(res.status, q).toBe(422);
+      expect(await res.json(), q).toMatchObject({
+        status_code: 422,
+        field: "q",
+        message: expect.stringMatching(/^q: at most 8 words/),
+        detail: [{ type: "value_error", loc: ["query", "q"] }],
+      });
+    }
+  });
+
+  it("matches a word as a prefix only from 3 characters (2 Korean syllables); a shorter word matches whole words", async () => {
+    await pg.sql`delete from posts`;
+    const en = await create(bob, { title: "Deploying Grafana", content: "go to the dashboards", category_name: "Test" });
+    const ko = await create(alice, { title: "장애가 났다", content: "운영하며 배운 것", category_name: "Test" });
+    const ids = async (q: string) => (await list(`?q=${encodeURIComponent(q)}`)).items.map((p) => p.id);
+    expect(await ids("dep")).toEqual([en.id]);
+    expect(await ids("Dashboard")).toEqual([en.id]);
+    expect(await ids("go")).toEqual([en.id]);
+    // A one- or two-letter prefix begins a large share of all words: whole words only (no "de" in the post).
+    expect(await ids("de")).toEqual([]);
+    expect(await ids("g")).toEqual([]);
+    expect(await ids("장애")).toEqual([ko.id]);
+    expect(await ids("운영")).toEqual([ko.id]);
+    expect(await ids("장")).toEqual([]);
+    expect(await ids("것")).toEqual([ko.id]);
+  });
+
+  it("answers a search PostgreSQL cancels at its statement timeout (57014) 503 with Retry-After, not 500", async () => {
+    // A pool with a short statement timeout, and the posts table locked meanwhile: the list's query waits
+    // for the lock until PostgreSQL cancels it (query_canceled), as a search too slow for the timeout is.
+    const slow = createPostgres({ url: pg.urlAs("blog_service"), max: 1, statementTimeoutMs: 100 });
+    const slowApp = createApp({ sql: slow, redis, verifier: tokens.verifier, logger: memoryLogger().logger, metrics: new Metrics("blog-service", { processMetrics: false }) });
+    const blocker = await pg.sql.reserve();
+    try {
+      await blocker`begin`;
+      await blocker`lock table posts in access exclusive mode`;
+      const res = await slowApp.request(`/blog/api/posts?q=grafana`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("1");
+      expect(await res.json()).toMatchObject({ error: "ServiceUnavailable", status_code: 503 });
+    } finally {
+      await blocker`rollback`;
+      blocker.release();
+      await slow.end({ timeout: 1 });
+    }
   });
 });
 

@@ -23,7 +23,7 @@ import {
   type Sql,
 } from "@titanium/kit";
 import { SLUG_MAX, hasText, sanitizeContent, sanitizeTitle } from "./content.js";
-import { BlogRepo, type CategoryOut, type ListFilter } from "./repo.js";
+import { BlogRepo, SEARCH_TERMS_MAX, type CategoryOut, type ListFilter } from "./repo.js";
 import { Category, CreatePost, ListQuery, PatchPost, Post, PostId, PostSummary } from "./schemas.js";
 import { mountWeb, type WebOptions } from "./web.js";
 
@@ -171,8 +171,14 @@ export function createApp(deps: BlogServiceDeps) {
   app.get("/blog/api/posts", async (c) => {
     // A repeated parameter counts by its last value, as the original's FastAPI read it (Hono's query() keeps the first).
     const query = parseOrThrow(ListQuery, lastValues(c.req.queries()), "query");
-    // An empty or blank q is no search (one cache key with the plain list).
-    const f: ListFilter = { ...query, q: query.q || undefined };
+    // An empty or blank q is no search (one cache key with the plain list). A search of more words than
+    // SEARCH_TERMS_MAX (as PostgreSQL splits them) is refused as any other bad query parameter.
+    const search = query.q ? await repo.parseSearch(query.q) : undefined;
+    if (search && search.terms > SEARCH_TERMS_MAX) {
+      const message = `at most ${SEARCH_TERMS_MAX} words (this search has ${search.terms})`;
+      throw new HttpError(422, `q: ${message}`, { field: "q", details: [{ field: "q", message }], detail: [{ type: "value_error", loc: ["query", "q"], msg: message }] });
+    }
+    const f: ListFilter = { ...query, q: search };
     // No stored slug is longer: nothing to look up or cache.
     if (f.category !== undefined && [...f.category].length > SLUG_MAX) return c.body("[]", 200, { ...JSON_TYPE, ...offer(CACHE_TTL.list), "X-Total-Count": "0" });
     // Cached as `total\n[items]`: the header and the body in one value; only the pages LIST_CACHE names, and

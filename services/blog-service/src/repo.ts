@@ -40,19 +40,55 @@ export interface ListFilter {
   limit: number;
   category?: string | undefined;
   author?: string | undefined;
-  q?: string | undefined;
+  /** A search, as `BlogRepo.parseSearch` reads it. */
+  q?: Search | undefined;
 }
 
 /**
- * The tsquery for a search (`q`, NFC): the web-search syntax (`"a phrase"`, `or`, `-word`) read by
- * `websearch_to_tsquery` with the `simple` configuration (any script, no stemming), then every word made a
- * prefix (`'word':*`). Korean attaches particles and endings to the word (쿠버네티스를, 장애가, 사이드카에서),
- * which the parser keeps as one lexeme, so a whole-word query never found the noun a user types; a prefix
- * also finds an English word's longer forms (deploy → deploying, deployment). The GIN index serves prefixes.
- * Lexemes print quoted, a quote inside doubled (`'it''s'`), which the pattern keeps whole.
+ * The most words a search may look up: a search box's query is a few words, and each word is one more
+ * index scan (for a prefix, over every indexed word it begins), so this bounds a search to a few list
+ * reads' cost. Without it, a `q` of 100 one-letter words (within its 200 characters) cost about 20 list
+ * reads. More is refused (422 naming `q`), not cut: a search that quietly dropped words would answer
+ * another question than the one asked.
  */
-const searchQuery = (sql: Db, q: string) =>
-  sql`(regexp_replace(websearch_to_tsquery('simple', ${q})::text, '''((?:[^'']|'''')*)''', '''\\1'':*', 'g')::tsquery)`;
+export const SEARCH_TERMS_MAX = 8;
+/** A word of this many characters or more also matches as a prefix; shorter ones match whole words only. */
+export const SEARCH_PREFIX_MIN = 3;
+/** Scripts whose one character is a syllable or a word (Korean, Chinese, Japanese kana). */
+const SYLLABIC = /[\p{Script=Hangul}\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+
+/** A search (`q`) as PostgreSQL reads it: its tsquery, and how many words (lexemes) it looks up. */
+export interface Search {
+  tsquery: string;
+  terms: number;
+}
+
+/**
+ * Whether a word of a search also matches as a prefix: from 3 characters, or from 2 syllables (장애 finds
+ * 장애가, 운영 finds 운영하며: a Hangul syllable carries what two or three letters do). A one- or two-letter
+ * prefix (`a`, `de`) begins a large share of all indexed words: scanning them all is what made a search of
+ * many short words expensive, and it found nothing a reader meant.
+ */
+export function isPrefixWord(word: string): boolean {
+  const length = [...word].length;
+  return length >= SEARCH_PREFIX_MIN || (length >= 2 && SYLLABIC.test(word));
+}
+
+/** A lexeme in a tsquery's text: quoted, a quote inside doubled (`'it''s'`); no operator holds a quote. */
+const LEXEME = /'((?:[^']|'')*)'/g;
+
+/**
+ * The tsquery of a search's parsed text (what `websearch_to_tsquery` printed, see `BlogRepo.parseSearch`),
+ * each word long enough made a prefix (`'word':*`, `isPrefixWord`), and how many words it has.
+ */
+export function prefixSearch(parsed: string): Search {
+  let terms = 0;
+  const tsquery = parsed.replace(LEXEME, (lexeme, word: string) => {
+    terms++;
+    return isPrefixWord(word.replaceAll("''", "'")) ? `${lexeme}:*` : lexeme;
+  });
+  return { tsquery, terms };
+}
 
 const toPost = (r: PostRow): PostOut => ({
   id: r.id,
@@ -82,13 +118,29 @@ const CATEGORY_NAME_LOCK = 0x626c6f67; // "blog"
 export class BlogRepo {
   constructor(private readonly sql: Sql) {}
 
+  /**
+   * A search (`q`, NFC) as PostgreSQL reads it: the web-search syntax (`"a phrase"`, `or`, `-word`) read by
+   * `websearch_to_tsquery` with the `simple` configuration (any script, no stemming), then the words long
+   * enough made prefixes (`prefixSearch`). Korean attaches particles and endings to the word (쿠버네티스를,
+   * 장애가, 사이드카에서), which the parser keeps as one lexeme, so a whole-word query never found the noun a
+   * user types; a prefix also finds an English word's longer forms (deploy → deploying, deployment). The GIN
+   * index serves prefixes. Its words are counted as PostgreSQL splits them (`a-b` is three: `a-b`, `a`, `b`).
+   */
+  async parseSearch(q: string): Promise<Search> {
+    const [row] = await this.sql<{ parsed: string }[]>`select websearch_to_tsquery('simple', ${q})::text as parsed`;
+    return prefixSearch(row?.parsed ?? "");
+  }
+
   async list(f: ListFilter): Promise<{ items: PostSummaryOut[]; total: number }> {
+    // Punctuation only: no word to look for, nothing found.
+    if (f.q?.terms === 0) return { items: [], total: 0 };
     const sql = this.sql;
+
     const where = sql`
       where true
       ${f.category ? sql`and c.slug = ${f.category}` : sql``}
       ${f.author ? sql`and lower(p.author) = ${foldUsername(f.author)}` : sql``}
-      ${f.q ? sql`and p.search @@ ${searchQuery(sql, f.q)}` : sql``}`;
+      ${f.q ? sql`and p.search @@ ${f.q.tsquery}::tsquery` : sql``}`;
     const rows = await sql<(PostRow & { total: number })[]>`
       select p.id, p.title, p.content, p.author, p.created_at, p.updated_at,
              c.id as category_id, c.name as category_name, c.slug as category_slug,

@@ -1,5 +1,6 @@
 import { pgText, z } from "@titanium/kit";
 import { normalizeCategoryName } from "./content.js";
+import { SEARCH_PREFIX_MIN, SEARCH_TERMS_MAX } from "./repo.js";
 
 /**
  * `category_name`: normalised (`normalizeCategoryName`: NFC, whitespace runs as one space, trimmed), then
@@ -91,7 +92,10 @@ export const ListQuery = z.object({
     .overwrite((q) => q.normalize("NFC").trim())
     .max(200)
     .optional()
-    .openapi({ description: 'full-text search in title and content (NFC; every word also matches as a prefix; "phrase", or, -word); empty: no search' }),
+    .openapi({
+      description:
+        `full-text search in title and content (NFC; "phrase", or, -word); a word of ${SEARCH_PREFIX_MIN} or more characters (2 Korean, Chinese or Japanese) also matches as a prefix, a shorter one whole words only; at most ${SEARCH_TERMS_MAX} words (a hyphenated word counts with its parts: a-b is 3), more is a 422; empty: no search`,
+    }),
 });
 
 /**

@@ -162,7 +162,9 @@ export function parseOrThrow<S extends ZodType>(schema: S, data: unknown, target
 /**
  * Connection-level failures of a dependency: socket errors (DNS included: a Service's name can be missing
  * while it starts), postgres.js and ioredis connection codes, PostgreSQL's shutdown SQLSTATEs 57P01-57P03,
- * and the kit's own bounded ping (`pingPostgres`).
+ * and the kit's own bounded ping (`pingPostgres`). Also a statement PostgreSQL cancelled (57014
+ * query_canceled: the statement timeout, `createPostgres`'s `statementTimeoutMs`, or an operator's
+ * `pg_cancel_backend`): a database too busy to answer in time is unavailable, not a defect (it was a 500).
  */
 const OUTAGE_CODES = new Set([
   "ECONNREFUSED",
@@ -179,5 +181,6 @@ const OUTAGE_CODES = new Set([
   "57P01",
   "57P02",
   "57P03",
+  "57014",
 ]);
 export const isDependencyOutage = (err: unknown): boolean => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));

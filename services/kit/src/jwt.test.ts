@@ -146,13 +146,49 @@ describe("CachedKeySet: the auth-service's JWKS over HTTP", () => {
       const cold = new JwtVerifier({ keys: new CachedKeySet(jwks.url, { maxAgeMs: JWKS_MAX_AGE_MS, maxStaleMs: JWKS_MAX_STALE_MS, cooldownMs: 30_000, timeoutMs: 2_000, now: () => coldClock }).getKey, issuer: "auth-service", audience: "titanium" });
       const before = jwks.state.fetches;
       expect(await cold.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
-      // Within the cooldown it answers from the failure it has, without asking again (no fetch per request).
+      // Right after, it answers from the failure it has, without asking again (no fetch per request).
       for (let i = 0; i < 5; i++) expect(await cold.verify(await key.sign())).toEqual({ ok: false, reason: "unavailable" });
       expect(jwks.state.fetches).toBe(before + 1);
       // After the cooldown, and the auth-service back, it fetches and verifies.
       jwks.state.up = true;
       coldClock += 31_000;
       expect((await cold.verify(await key.sign())).ok).toBe(true);
+    } finally {
+      await jwks.close();
+    }
+  });
+
+  it("a verifier that never had a key set retries soon (backing off), not after the whole cooldown: a pod started during a blip verifies once the auth-service is back", async () => {
+    const jwks = await jwksServer();
+    try {
+      const key = await signer();
+      jwks.state.keys = [key.jwk];
+      jwks.state.up = false;
+      // The pods' own verifier (real clock, 30 s cooldown), started while the auth-service is away.
+      const v = new JwtVerifier({ jwksUrl: jwks.url.href, issuer: "auth-service", audience: "titanium" });
+      const token = await key.sign();
+      expect(await v.verify(token)).toEqual({ ok: false, reason: "unavailable" });
+      // A burst of requests meanwhile: answered from the failure, with a few backing-off retries, not a fetch each.
+      const burstEnds = Date.now() + 400;
+      let requests = 0;
+      while (Date.now() < burstEnds) {
+        expect(await v.verify(token)).toEqual({ ok: false, reason: "unavailable" });
+        requests++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(requests).toBeGreaterThan(10);
+      expect(jwks.state.fetches).toBeGreaterThanOrEqual(2);
+      expect(jwks.state.fetches).toBeLessThanOrEqual(3);
+      // The auth-service is back: tokens verify within a couple of seconds (the cooldown is 30 s).
+      jwks.state.up = true;
+      const back = Date.now();
+      let result = await v.verify(token);
+      while (!result.ok && Date.now() - back < 5_000) {
+        await new Promise((r) => setTimeout(r, 25));
+        result = await v.verify(token);
+      }
+      expect(result.ok).toBe(true);
+      expect(Date.now() - back).toBeLessThan(2_500);
     } finally {
       await jwks.close();
     }

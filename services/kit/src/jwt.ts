@@ -36,6 +36,9 @@ export const ACCESS_TOKEN_TTL_MAX_SECONDS = 3600;
  */
 export const JWKS_MAX_STALE_MS = JWKS_MAX_AGE_MS + ACCESS_TOKEN_TTL_MAX_SECONDS * 1000;
 
+/** A verifier that never had a key set retries this soon after its first failed fetch (doubling up to the cooldown). */
+export const JWKS_COLD_RETRY_MS = 250;
+
 /** The auth-service's key set could not be fetched (no answer, an error status, not a key set). */
 export class KeysUnavailable extends Error {}
 
@@ -44,7 +47,9 @@ export class KeysUnavailable extends Error {}
  * names an unknown `kid` (at most once per `cooldownMs`), and kept when a refresh fails, up to `maxStaleMs`:
  * a token signed by a key already known stays verifiable through an auth-service outage (jose's remote set
  * fails every verification once its cache is stale and the fetch fails, signing everyone out after ten
- * minutes), but not beyond the longest an access token lives.
+ * minutes), but not beyond the longest an access token lives. Until a first fetch succeeds, a failed one is
+ * retried after `coldRetryMs`, doubling up to `cooldownMs`: a pod started while the auth-service was briefly
+ * away refused every token for the whole cooldown, long after the auth-service was back.
  */
 export class CachedKeySet {
   private local: JWTVerifyGetKey | undefined;
@@ -53,10 +58,13 @@ export class CachedKeySet {
   private inflight: Promise<void> | undefined;
   /** Why the last fetch failed, until one succeeds. */
   private lastFailure: KeysUnavailable | undefined;
+  /** Without a key set: how long after the last failed fetch ended the next one is allowed (0 before any failure). */
+  private coldWaitMs = 0;
+  private failedAt = -Infinity;
 
   constructor(
     private readonly url: URL,
-    private readonly opts: { maxAgeMs: number; maxStaleMs: number; cooldownMs: number; timeoutMs: number; now?: () => number },
+    private readonly opts: { maxAgeMs: number; maxStaleMs: number; cooldownMs: number; timeoutMs: number; coldRetryMs?: number; now?: () => number },
   ) {}
 
   private now(): number {
@@ -73,6 +81,11 @@ export class CachedKeySet {
         set = (await res.json()) as JSONWebKeySet;
         if (!Array.isArray(set?.keys)) throw new Error("not a key set");
       } catch (err) {
+        if (!this.local) {
+          const first = this.opts.coldRetryMs ?? JWKS_COLD_RETRY_MS;
+          this.coldWaitMs = Math.min(this.coldWaitMs === 0 ? first : this.coldWaitMs * 2, this.opts.cooldownMs);
+        }
+        this.failedAt = this.now();
         throw (this.lastFailure = new KeysUnavailable(`JWKS ${this.url.href}: ${(err as Error).message}`));
       }
       this.local = createLocalJWKSet(set);
@@ -88,9 +101,10 @@ export class CachedKeySet {
 
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
     if (!this.local) {
-      // Never fetched yet: a failure within the cooldown answers at once (an auth-service that hangs
-      // would otherwise hold every request with a token for the fetch timeout).
-      if (this.lastFailure && this.coolingDown()) throw this.lastFailure;
+      // Never fetched yet: a failure answers at once for a short wait after it (an auth-service that hangs
+      // would otherwise hold every request with a token for the fetch timeout), doubling with each failure,
+      // not the whole cooldown: with no keys to fall back on, every token is refused until a fetch succeeds.
+      if (this.lastFailure && this.now() - this.failedAt < this.coldWaitMs) throw this.lastFailure;
       await this.reload();
     } else if (this.now() - this.fetchedAt > this.opts.maxAgeMs) {
       if (!this.coolingDown()) await this.reload().catch(() => {}); // stale beats nothing...

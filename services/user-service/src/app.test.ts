@@ -142,6 +142,9 @@ describe("signup", () => {
     [{ password: `Aa1!${"x".repeat(197)}` }, "password"],
     // The original's reserved names, in any case.
     ...["admin", "ROOT", "System", "api", "auth", "user", "blog", "www", "mail", "ftp", "LocalHost"].map((username) => [{ username }, "username"] as [Record<string, string>, string]),
+    // `/api/users/health` is the gateway's health route: an account of that name would have no reachable profile.
+    [{ username: "health" }, "username"],
+    [{ username: "HEALTH" }, "username"],
     [{ password: "short1!" }, "password"],
     [{ password: "alllowercase1!" }, "password"],
     [{ password: "ALLUPPERCASE1!" }, "password"],

@@ -1,8 +1,12 @@
 import { pgText, z } from "@titanium/kit";
 import { isEmailAddress } from "./email.js";
 
-/** The original's reserved names (compared case-insensitively). */
-export const RESERVED_USERNAMES = ["admin", "root", "system", "api", "auth", "user", "blog", "www", "mail", "ftp", "localhost"];
+/**
+ * The original's reserved names (compared case-insensitively), plus the names a public path under
+ * `/api/users/` already means: `health` (the gateway routes `GET /api/users/health` to the health check, so
+ * such an account's profile could never be reached there).
+ */
+export const RESERVED_USERNAMES = ["admin", "root", "system", "api", "auth", "user", "blog", "www", "mail", "ftp", "localhost", "health"];
 /** The original's accepted special characters. */
 const SPECIALS = /[!@#$%^&*(),.?":{}|<>]/;
 
