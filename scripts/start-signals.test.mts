@@ -60,7 +60,7 @@ interface Lock {
 const lockOf = (dir: string) => JSON.parse(readFileSync(join(dir, "platform.lock"), "utf8")) as Lock;
 const postmasterPid = (dir: string) => Number(readFileSync(join(dir, "postgres/cluster/postmaster.pid"), "utf8").split("\n")[0]);
 /** Without a terminal's colours. */
-// eslint-disable-next-line no-control-regex
+// oxlint-disable-next-line no-control-regex
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 
 function run(dataDir: string, command: string, args: string[], env: Record<string, string> = {}, detached = false) {

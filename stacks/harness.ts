@@ -387,7 +387,7 @@ async function loadProgram(entry: string, run: number): Promise<Record<string, u
   // The CLI's way: CommonJS require of the entry module. Node caches it: a second run would register
   // nothing and hand back the first run's exports, so outside Vitest a process evaluates one stack.
   if (run > 1) throw new Error("runProgram: outside Vitest the program can be evaluated once per process (npm run plan runs one stack)");
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the CLI loads the entry with require()
+  // oxlint-disable-next-line typescript/no-require-imports -- the CLI loads the entry with require()
   return require(entry) as Record<string, unknown>;
 }
 

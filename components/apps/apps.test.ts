@@ -12,7 +12,7 @@ import { ALERT_GROUPS } from "../platform/rules";
 import { HEALTH_PATHS } from "./ingress";
 import { SERVICE_PORTS } from "./topology";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+type Obj = Record<string, any>; // oxlint-disable-line typescript/no-explicit-any -- recorded inputs are untyped JSON
 
 const T = {
   sa: "kubernetes:core/v1:ServiceAccount",

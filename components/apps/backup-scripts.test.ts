@@ -18,7 +18,7 @@ import { prepareDatabase } from "../../services/kit/src/roles";
 import { DB_WAIT_SECONDS } from "./backup";
 import { BACKUP, DATABASE_ROLES } from "./topology";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+type Obj = Record<string, any>; // oxlint-disable-line typescript/no-explicit-any -- recorded inputs are untyped JSON
 
 const NAMESPACE = "titanium";
 /** Test values for the env that comes from Secrets (`valueFrom.secretKeyRef`), by Secret key. */

@@ -17,7 +17,7 @@ import { MIGRATION_COMMAND } from "./apps.js";
 import { containerValue, type EnvVar, SECRET_VALUES } from "./testing/container-env.js";
 import { BACKUP, DATABASE_ROLES, JWKS_PATH, REDIS_USERS, SERVICE_PORTS } from "./topology.js";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+type Obj = Record<string, any>; // oxlint-disable-line typescript/no-explicit-any -- recorded inputs are untyped JSON
 
 const SCHEMAS = { "api-gateway": gatewayEnv, "auth-service": authEnv, "user-service": userEnv, "blog-service": blogEnv } as const;
 

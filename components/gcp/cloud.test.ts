@@ -411,7 +411,7 @@ describe("stateful resources and labels", () => {
 });
 
 // ── The PD CSI driver's Compute Engine permissions (ADR 0022): only the disk calls it makes, for the agents only ──
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+type Obj = Record<string, any>; // oxlint-disable-line typescript/no-explicit-any -- recorded inputs are untyped JSON
 const input = (r: RecordedResource) => r.inputs as Obj;
 
 describe.each(["dev", "prod"])("PD CSI driver IAM (%s)", (stack) => {

@@ -12,7 +12,7 @@ import { capacityReport, daemonSetNodes } from "./capacity";
 import { PD_CSI } from "./names";
 import { PD_CSI_NODE_HOST_PATHS } from "./pd-csi-driver";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+type Obj = Record<string, any>; // oxlint-disable-line typescript/no-explicit-any -- recorded inputs are untyped JSON
 const input = (r: RecordedResource) => r.inputs as Obj;
 const podSpec = (r: RecordedResource): Obj => input(r).spec.template.spec;
 const T = {

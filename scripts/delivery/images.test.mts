@@ -37,7 +37,7 @@ import { bytesUnder, contextFiles, filesUnder, linkRepositoryInstall, type Repro
 import { imageRuleProblems, isProductionInstall, workspaceClosure } from "./image-rules.js";
 import { REPO_ROOT } from "./workflows.js";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are untyped JSON
+type Obj = Record<string, any>; // oxlint-disable-line typescript/no-explicit-any -- recorded inputs are untyped JSON
 
 const APP_SECRET = "titanium-app-secrets";
 const dockerfiles = Object.fromEntries(SERVICE_NAMES.map((s) => [s, readDockerfile(s)])) as Record<ServiceName, Dockerfile>;

@@ -112,7 +112,7 @@ async function startAttackerServer(jwks: unknown): Promise<{ url: string; hits: 
 const CONTENT_TAGS = new Set(["p", "br", "strong", "em", "u", "a", "ul", "ol", "li", "h1", "h2", "h3", "code", "pre", "blockquote"]);
 const NO_TAGS = new Set<string>();
 /** Whitespace and control characters a browser skips or drops in a URL's scheme (`jav&#x09;ascript:`). */
-// eslint-disable-next-line no-control-regex -- the point
+// oxlint-disable-next-line no-control-regex -- the point
 const URL_NOISE = /[\s\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028\u2029\ufeff]/g;
 const SAFE_URL = /^(https?|mailto):/i;
 type Node = { type: string; name?: string; attribs?: Record<string, string>; children?: Node[]; data?: string };

@@ -52,7 +52,7 @@ import {
 } from "./routes.js";
 
 /** C0 controls and DEL, in a decoded path. */
-// eslint-disable-next-line no-control-regex -- the point
+// oxlint-disable-next-line no-control-regex -- the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 /** How much longer the forwarded request target may be than the one sent: half the services' extra header room. */
 const TARGET_GROWTH_MAX_BYTES = (SERVICE_MAX_HEADER_BYTES - MAX_HEADER_BYTES) / 2;

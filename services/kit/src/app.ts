@@ -291,7 +291,7 @@ export const ROUTE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
  * after `GET`). Empty when the path has no route at all, or has one for `method` (its handler then found
  * nothing itself: a 404). Middleware and catch-alls for every method (`app.use`, `app.all`) are no method's route.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any app's routes: only the router is read
+// oxlint-disable-next-line typescript/no-explicit-any -- any app's routes: only the router is read
 function allowedMethods(app: Hono<any, any, any>, method: string, path: string): string[] {
   const has = (m: string) => app.router.match(m, path)[0].some(([[, route]]) => route.method === m);
   if (has(method === "HEAD" ? "GET" : method)) return [];
@@ -299,7 +299,7 @@ function allowedMethods(app: Hono<any, any, any>, method: string, path: string):
 }
 
 /** The error for a request no route took: 405 with `Allow` when the path has routes under other methods, else 404. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as allowedMethods
+// oxlint-disable-next-line typescript/no-explicit-any -- as allowedMethods
 export function routeMiss(app: Hono<any, any, any>, method: string, path: string): HttpError {
   const allow = allowedMethods(app, method, path);
   if (allow.length === 0) return new HttpError(404, "Not Found");
