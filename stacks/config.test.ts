@@ -106,6 +106,9 @@ describe("stack config", () => {
     ["the prod stack with a dev environment", "prod", { environment: "dev" }, "titanium:environment", 'expected "prod" for stack "prod"'],
     // Prometheus' retentionSize is floor(0.85 × the volume) GB; 1 GiB would make it "0GB", which means no limit.
     ["a Prometheus volume too small for a size limit", "dev", { observability: { prometheusStorageGi: 1 } }, "titanium:observability.prometheusStorageGi", "expected at least 2 GiB"],
+    ["a Loki retention of zero (for ever)", "dev", { observability: { lokiRetention: "0h" } }, "titanium:observability.lokiRetention", 'expected at least "24h"'],
+    ["a Loki retention under Loki's 24 h minimum", "prod", { observability: { lokiRetention: "12h" } }, "titanium:observability.lokiRetention", 'expected at least "24h"'],
+    ["a Prometheus retention of zero (its default instead)", "dev", { observability: { prometheusRetention: "0d" } }, "titanium:observability.prometheusRetention", "above zero"],
     ["a zero CPU request", "dev", { services: { "blog-service": { resources: { requests: { cpu: "0m", memory: "64Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.requests.cpu", "expected more than 0"],
     ["a zero CPU request without unit", "dev", { data: { redis: { resources: { requests: { cpu: "0", memory: "64Mi" }, limits: { cpu: "500m", memory: "128Mi" } } } } }, "titanium:data.redis.resources.requests.cpu", "expected more than 0"],
     ["a zero decimal CPU limit", "dev", { services: { "blog-service": { resources: { requests: { cpu: "0.0", memory: "64Mi" }, limits: { cpu: "0.0", memory: "128Mi" } } } } }, "titanium:services.blog-service.resources.limits.cpu", "expected more than 0"],

@@ -569,6 +569,8 @@ const observabilitySchema = z
     prometheusRetention: z
       .string()
       .regex(/^\d+[dhw]$/, { error: 'expected a duration such as "15d"' })
+      // Prometheus takes a zero retention for "not set" and keeps its 15 d default: never what a 0 means.
+      .refine((d) => Number.parseInt(d, 10) > 0, { error: 'expected a duration above zero, such as "15d"' })
       .default("7d"),
     /** Prometheus' retentionSize is floor(85 %) of it in GB: below 2 that is "0GB", which Prometheus reads as no limit. */
     prometheusStorageGi: z
@@ -580,6 +582,8 @@ const observabilitySchema = z
     lokiRetention: z
       .string()
       .regex(/^\d+h$/, { error: 'expected hours such as "168h"' })
+      // Loki's compactor reads 0 as "keep for ever" (the volume fills) and documents 24 h as the shortest period.
+      .refine((d) => Number.parseInt(d, 10) >= 24, { error: 'expected at least "24h" (0 would keep logs for ever and fill the volume)' })
       .default("168h"),
     lokiStorageGi: volumeGi.default(10),
     /** Where Alertmanager sends alerts. `none` keeps a null receiver (alerts visible in the UI only). */

@@ -3,8 +3,9 @@
  * terminates TLS and redirects HTTP to HTTPS). The original's public paths: `/api/*` and `/blog/api/*`
  * to the api-gateway (it routes and rate-limits), `/blog/*` and `/` to the blog UI. No route rewrites
  * paths (the original's prefix rewrite turned `/api/users/health` into `/users/health`); exact health
- * routes come first. Only idempotent requests are retried: Istio retries every route twice unless told
- * otherwise, so writes say `attempts: 0`. What goes to the api-gateway waits longer than the gateway waits
+ * routes come first. Only idempotent requests are retried after they reached the api-gateway: Istio retries
+ * every route twice unless told otherwise, so writes are retried only when they never reached it (as
+ * between sidecars, MESH_WRITE_RETRIES). What goes to the api-gateway waits longer than the gateway waits
  * for its services, so every answer there is the gateway's own (its 504 envelope included).
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -85,8 +86,12 @@ export const ROUTE_POLICY = {
     timeout: seconds(GATEWAY_ANSWER_MS + GATEWAY_RETRY_ATTEMPTS * CONNECT_TIMEOUT_MS + 1_000),
     retries: { attempts: GATEWAY_RETRY_ATTEMPTS, perTryTimeout: seconds(GATEWAY_ANSWER_MS), retryOn: NEVER_SENT_RETRY_ON },
   },
-  // Writes are not idempotent: a retried POST could create a second post.
-  gatewayWrite: { timeout: seconds(GATEWAY_ANSWER_MS), retries: { attempts: 0 } },
+  // Writes are not idempotent (a retried POST could create a second post): tried again only when the request
+  // never reached the gateway (a gateway pod that went away between its endpoint's removal and Envoy's update).
+  gatewayWrite: {
+    timeout: seconds(GATEWAY_ANSWER_MS + GATEWAY_RETRY_ATTEMPTS * CONNECT_TIMEOUT_MS + 1_000),
+    retries: { attempts: GATEWAY_RETRY_ATTEMPTS, perTryTimeout: seconds(GATEWAY_ANSWER_MS), retryOn: NEVER_SENT_RETRY_ON },
+  },
   // Straight to the blog-service (its /health, pages and static files): reads with no rate limit to charge twice.
   siteHealth: { timeout: "3s", retries: { attempts: 2, perTryTimeout: "1s", retryOn: "connect-failure,refused-stream,unavailable,reset,503" } },
   siteRead: { timeout: "15s", retries: { attempts: 2, perTryTimeout: "5s", retryOn: "connect-failure,refused-stream,unavailable,reset,503" } },

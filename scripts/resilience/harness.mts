@@ -55,10 +55,11 @@ const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 const withoutHopByHop = (h: IncomingHttpHeaders) => Object.fromEntries(Object.entries(h).filter(([k, v]) => v !== undefined && !HOP_BY_HOP.has(k)));
 
 /**
- * A stand-in for the Istio ingress in front of several gateways, no more forgiving than Envoy with Istio's
- * defaults: it sends each request to a gateway whose `/readyz` answers 200 (Envoy learns readiness from
- * the endpoints; here the kit's UpstreamPool probes every 500 ms), and sends a request whose connection
- * was refused to another gateway (the default retry policy's `connect-failure`). Nothing else is retried:
+ * A stand-in for the Istio ingress in front of several gateways, no more forgiving than Envoy with the
+ * ingress's routes (components/apps/ingress.ts ROUTE_POLICY): it sends each request to a gateway whose
+ * `/readyz` answers 200 (Envoy learns readiness from the endpoints; here the kit's UpstreamPool probes every
+ * 500 ms), and sends a request whose connection was refused to another gateway (the routes' retries, reads
+ * and writes alike, are on `connect-failure,refused-stream` only). Nothing else is retried:
  * a reset or a broken answer reaches the client as a failure. Headers pass unchanged but hop-by-hop ones.
  */
 export async function startIngress(gateways: readonly string[]): Promise<{ url: string; stop: () => Promise<void> }> {

@@ -135,7 +135,7 @@ describe("rolling restart under load", () => {
       title: "Rolling restart of every service under load",
       suite: "npm run test:resilience",
       injected:
-        `Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists), and two gateways behind an ingress standing in for the Istio ingress (it picks gateways whose /readyz is 200 and retries only a refused connection elsewhere, as Envoy does with the endpoints and Istio's default retry policy; a reset or a broken answer reaches the client); SIGTERM to each of the eight instances in turn, each started again before the next and each after a ${SERVING_WINDOW_MS / 1000} s window in which its own /metrics request counter was read, while 12 workers sent reads, authenticated post creates, logins (gateway → auth → user), JWKS and health requests through the ingress`,
+        `Two instances each of user-, auth- and blog-service behind the gateway (comma-separated upstream lists), and two gateways behind an ingress standing in for the Istio ingress (it picks gateways whose /readyz is 200 and retries only a refused connection elsewhere, as Envoy does with the endpoints and the ingress's retry policy; a reset or a broken answer reaches the client); SIGTERM to each of the eight instances in turn, each started again before the next and each after a ${SERVING_WINDOW_MS / 1000} s window in which its own /metrics request counter was read, while 12 workers sent reads, authenticated post creates, logins (gateway → auth → user), JWKS and health requests through the ingress`,
       measured: {
         "requests sent": load.outcomes.length,
         "requests failed": failed.length,

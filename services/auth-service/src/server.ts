@@ -30,7 +30,7 @@ const app = createApp({
   lifecycle,
   allowedOrigins: env.ALLOWED_ORIGINS,
 });
-// Hourly housekeeping of long-expired refresh tokens (any replica may do it; the delete is idempotent).
+// Hourly housekeeping of the refresh tokens of sessions whose every token expired over a day ago (any replica may do it; the delete is idempotent).
 const purge = setInterval(() => {
   app.tokenService.purgeExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, "purge failed"));
 }, 3_600_000);

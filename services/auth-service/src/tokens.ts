@@ -128,9 +128,9 @@ export class TokenService {
   }
 
   /**
-   * Housekeeping: drop the rows of sessions that ended more than a day ago, i.e. families none of whose
-   * tokens has been usable for a day (each rotation's successor expires last, never past the session's
-   * deadline). A spent token of a family that lives on is kept, whatever its own expiry: presenting it again
+   * Housekeeping: drop the rows of sessions that ended more than a day ago, i.e. families whose every token
+   * expired more than a day ago (each rotation's successor expires last, never past the session's deadline;
+   * a family revoked by logout or reuse stays until then too). A spent token of a family that lives on is kept, whatever its own expiry: presenting it again
    * must still be recognised as reuse and revoke the family. Purging it by its own `expires_at` turned a
    * replayed stolen token into a plain "invalid", and its family lived on.
    */

@@ -46,7 +46,7 @@ const lastValues = (params: Record<string, string[]>): Record<string, string | u
 
 /** Cache lifetimes, as the original. */
 export const CACHE_TTL = { list: 60, post: 300, categories: 600 } as const;
-/** Every cache key embeds this generation; a write bumps it, so no stale list, post or count survives a write. */
+/** Every cache key embeds this generation; a write bumps it, so no stale list, post or count survives a write (a replica cut off from Redis alone owes the bump: ADR 0063). */
 export const CACHE_GENERATION_KEY = BLOG_CACHE_GENERATION_KEY;
 /** Where the cache files its entries (`blog:<generation>:<key>`): the blog-service's Redis user may use `blog:*` only. */
 export const CACHE_PREFIX = "blog:";
