@@ -35,6 +35,12 @@ const MULTI_INSTANCE_SHUTDOWN_DELAY_MS = "1500";
  * must not hold up the rest of an ordered stop, PostgreSQL's clean shutdown last.
  */
 const STOP_SLACK_MS = 5_000;
+/**
+ * What a stop with a deadline (`Platform.stop`) always leaves Redis and PostgreSQL, stopped together at its end:
+ * PostgreSQL's fast shutdown writes a checkpoint (a killed one recovers at its next start), Redis its
+ * append-only file.
+ */
+export const DATA_STOP_MS = 5_000;
 
 export interface PlatformOptions {
   /** Where PostgreSQL's cluster, the local JWT key and Redis's scratch dir live (kept across runs). */
@@ -118,8 +124,11 @@ export interface ServiceHandle {
   port: number;
   url: string;
   process: ChildProcess | undefined;
-  /** SIGTERM (graceful drain) and wait for exit, SIGKILL if it outlives its grace; resolves with the exit code. */
-  stop: () => Promise<number | null>;
+  /**
+   * SIGTERM (graceful drain) and wait for exit, SIGKILL if it outlives its grace or `deadline` (`Date.now()`
+   * ms), whichever comes first; resolves with the exit code.
+   */
+  stop: (deadline?: number) => Promise<number | null>;
   /** Start again on the same port and wait until ready. */
   start: () => Promise<void>;
 }
@@ -138,8 +147,11 @@ export interface Platform {
    * tests and a developer's look inside); the services log in as their own users (kit `redis-acl.ts`).
    */
   redis: { url: string; pid: () => number | undefined; stop: () => Promise<void>; start: () => Promise<void> } | undefined;
-  /** Stops everything: gateway, services, Redis, PostgreSQL (in that order). */
-  stop: () => Promise<void>;
+  /**
+   * Stops everything: the gateway, then the services, then Redis and PostgreSQL together. With a `deadline`
+   * (`Date.now()` ms) it ends by then: see {@link DATA_STOP_MS}.
+   */
+  stop: (deadline?: number) => Promise<void>;
   /** SIGKILL to every process at once, for when `stop` takes too long (PostgreSQL recovers at its next start). */
   kill: () => void;
 }
@@ -307,6 +319,10 @@ function runOnce(script: string, env: NodeJS.ProcessEnv, source: string, log: (s
     });
   });
 }
+
+/** How long to wait for a process stopping: its own `graceMs`, or less to be gone by `deadline` (at least 0). */
+const waitMs = (graceMs: number, deadline: number | undefined) => Math.max(0, Math.min(graceMs, deadline === undefined ? graceMs : deadline - Date.now()));
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
 /** SIGKILL to the PostgreSQL whose pid `<clusterDir>/postmaster.pid` names, if it is that cluster's (also while it starts). */
 function killPostmaster(clusterDir: string): void {
@@ -534,7 +550,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   cleanups.push(stopPostgres);
   log("platform", `PostgreSQL ready on 127.0.0.1:${pg.port} (data in ${join(dataDir, "postgres")})`);
 
-  let redis: Platform["redis"];
+  let redis: (NonNullable<Platform["redis"]> & { stop: (deadline?: number) => Promise<void> }) | undefined;
   const { jwtKey, rolePasswords, redisPasswords } = keys;
   if (redisPasswords) {
     await aborted();
@@ -565,11 +581,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       redis = {
         url: redisUrlOfUser(current!.url, LOCAL_REDIS_ADMIN, redisPasswords[LOCAL_REDIS_ADMIN]),
         pid: () => current?.process.pid,
-        stop: async () => {
+        stop: async (deadline?: number) => {
           redisStopping = true;
           if (!current) return;
-          const { killed } = await stopChild(current.process, STOP_SLACK_MS);
-          if (killed) log("platform", `Redis did not stop within ${STOP_SLACK_MS / 1000} s of SIGTERM: killed`);
+          const ms = waitMs(STOP_SLACK_MS, deadline);
+          const { killed } = await stopChild(current.process, ms);
+          if (killed) log("platform", `Redis did not stop within ${seconds(ms)} s of SIGTERM: killed`);
         },
         start: startRedis,
       };
@@ -646,6 +663,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     for (const name of SERVICE_NAMES)
       if (name in REDIS_ACL) serviceEnv[name].REDIS_URL = redisUrlAs(redis.url, name as RedisClientName, redisPasswords![name as RedisClientName]);
 
+  /** How long a service takes to stop after SIGTERM when all goes well: its drain, then up to 1 s of log flush. */
+  const drainMs = (name: ServiceName) => {
+    const env = { ...serviceEnv[name], ...opts.env?.[name] };
+    return Number(env.SHUTDOWN_DELAY_MS ?? 0) + Number(env.SHUTDOWN_GRACE_MS ?? common.SHUTDOWN_GRACE_MS) + 1000;
+  };
   const instances = {} as Record<ServiceName, ServiceHandle[]>;
   /** Service processes stopped through their handle (their exit is no surprise). */
   const stopped = new WeakSet<ChildProcess>();
@@ -684,14 +706,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
             throw new Error(`${logName}: ${err.message}${opts.logDir ? ` (log: ${join(opts.logDir, `${logName}.log`)})` : `:\n${tail.join("\n")}`}`);
           });
         },
-        stop: async () => {
+        stop: async (deadline?: number) => {
           const child = handle.process;
           if (!child) return null;
           stopped.add(child);
-          const env = { ...serviceEnv[name], ...opts.env?.[name] };
-          const graceMs = Number(env.SHUTDOWN_DELAY_MS ?? 0) + Number(env.SHUTDOWN_GRACE_MS ?? common.SHUTDOWN_GRACE_MS) + 1000 + STOP_SLACK_MS;
-          const { code, killed } = await stopChild(child, graceMs);
-          if (killed) log("platform", `${logName} (pid ${child.pid}) did not stop within ${graceMs / 1000} s of SIGTERM: killed`);
+          const ms = waitMs(drainMs(name) + STOP_SLACK_MS, deadline);
+          const { code, killed } = await stopChild(child, ms);
+          if (killed) log("platform", `${logName} (pid ${child.pid}) did not stop within ${seconds(ms)} s of SIGTERM: killed`);
           return code;
         },
       };
@@ -709,7 +730,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cleanups.push(() => Promise.all(gateways.map((h) => h.stop())));
     if (earlyExit) throw new Error(earlyExit);
   } catch (err) {
-    for (const h of Object.values(instances).flat()) await h.stop().catch(() => {});
+    // Together: one after the other, each hung one would hold up the next for its whole grace.
+    await Promise.all(Object.values(instances).flat().map((h) => h.stop().catch(() => {})));
     return fail(err);
   }
 
@@ -731,12 +753,16 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       },
     },
     redis,
-    stop: () =>
+    stop: (deadline?: number) =>
       (stopping ??= (async () => {
-        await Promise.all(gateways.map((h) => h.stop()));
-        await Promise.all(backendInstances.map((h) => h.stop()));
-        await redis?.stop();
-        await stopPostgres();
+        // One deadline for the whole stop, its last DATA_STOP_MS kept for Redis and PostgreSQL: a hung service is
+        // killed by then (not after its own grace), and a hung gateway early enough for the services behind it
+        // to still have their whole drain. A stop taking each process's full grace would not end in time.
+        const servicesBy = deadline === undefined ? undefined : deadline - DATA_STOP_MS;
+        const gatewaysBy = servicesBy === undefined ? undefined : servicesBy - Math.max(...BACKENDS.map(drainMs));
+        await Promise.all(gateways.map((h) => h.stop(gatewaysBy)));
+        await Promise.all(backendInstances.map((h) => h.stop(servicesBy)));
+        await Promise.all([redis?.stop(deadline), stopPostgres()]);
         opts.kill?.removeEventListener("abort", killAll);
         lock.release();
       })()),

@@ -155,6 +155,32 @@ describe("npm start: signals", () => {
     cleanPostgresStop(shared);
   }, 120_000);
 
+  it("with the longest drain, a hung gateway and a hung service are killed in time for PostgreSQL's clean shutdown within the 30 s of a stop (exit 0)", async () => {
+    // Each stuck for its whole grace, one after the other (16 s each at SHUTDOWN_GRACE_MS=10000), they would
+    // outlast the 30 s after which everything is killed, PostgreSQL mid-checkpoint. The stop's one deadline
+    // kills the gateway early enough for the services to have their whole drain (11 s) and a hung service in
+    // time to leave Redis and PostgreSQL their 5 s.
+    const r = runner(shared, { SHUTDOWN_GRACE_MS: "10000" });
+    await r.until("Titanium is up:");
+    const ids = processesOf(shared);
+    const { children } = lockOf(shared);
+    kill(children["api-gateway"]!.pid, "SIGSTOP");
+    kill(children["blog-service"]!.pid, "SIGSTOP");
+    const t0 = performance.now();
+    r.child.kill("SIGINT");
+    expect(await r.exited, r.output().slice(-3000)).toBe(0);
+    expect(performance.now() - t0, "the stop ended within its 30 s").toBeLessThan(30_000);
+    const killedAfter = (name: string) => Number(new RegExp(`^platform +\\| ${name} \\(pid \\d+\\) did not stop within ([\\d.]+) s of SIGTERM: killed$`, "m").exec(r.output())?.[1]);
+    const gateway = killedAfter("api-gateway");
+    expect(gateway, "the gateway had its whole drain").toBeGreaterThanOrEqual(11);
+    expect(gateway + killedAfter("blog-service"), "both killed with 5 s of the 30 left").toBeLessThanOrEqual(25.1);
+    expect(r.output()).toMatch(/^postgres +\| .*database system is shut down$/m);
+    expect(r.output()).toMatch(/^platform +\| stopped$/m);
+    expect(r.output()).not.toContain("killing everything");
+    await expectAllGone(shared, ids);
+    cleanPostgresStop(shared);
+  }, 120_000);
+
   it("a second Ctrl-C while stopping kills everything at once: exit 1, nothing left running", async () => {
     const dataDir = copyOfShared();
     const r = runner(dataDir);

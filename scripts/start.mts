@@ -6,14 +6,15 @@
  * 10000; services/README.md). SIGTERM, SIGINT or SIGHUP (the terminal closed: its output is gone, and lost
  * quietly) stops everything in order, also during start-up (npm passes a signal on to this); a terminal's
  * Ctrl-C also reaches the children. A process that outlives its grace after SIGTERM (a service: its drain
- * + 6 s) is killed and the ordered stop goes on. A second SIGINT or SIGTERM (a second Ctrl-C) kills everything at once (exit 1),
+ * + 6 s, less where the stop's 30 s would not leave Redis and PostgreSQL 5 s for a clean shutdown) is killed and
+ * the ordered stop goes on. A second SIGINT or SIGTERM (a second Ctrl-C) kills everything at once (exit 1),
  * and so does a stop taking over 30 s; copies of the first signal that npm (and tsx) pass on (they arrive
  * within milliseconds) are not a second one, and a SIGHUP during a stop does not hurry it. A service, Redis or
  * PostgreSQL exiting by itself once the platform is up stops the platform too: exit 1, with its last lines.
  */
 import { join, resolve } from "node:path";
 import { SERVICE_NAMES } from "../services/kit/src/config.js";
-import { ROOT, DEFAULT_GATEWAY_PORT, PortClash, PortInUse, formatLines, startPlatform, upMessage, type Platform } from "./platform.mjs";
+import { ROOT, DATA_STOP_MS, DEFAULT_GATEWAY_PORT, PortClash, PortInUse, formatLines, startPlatform, upMessage, type Platform } from "./platform.mjs";
 
 const tty = process.stdout.isTTY;
 // A closed terminal (EIO) or a closed pipe (EPIPE) fails every write from then on: without a listener that is
@@ -41,10 +42,15 @@ if (servicePortsSetting !== undefined && servicePortsSetting !== "any" && servic
 }
 // The services' own setting, passed on to each: how long in-flight requests get after SIGTERM.
 const graceSetting = process.env.SHUTDOWN_GRACE_MS;
-/** A stop that takes longer kills everything (exit 1). */
+/**
+ * A stop that takes longer kills everything (exit 1). It is also the platform's deadline for the stop
+ * (`Platform.stop`), which kills a hung process early enough to leave Redis and PostgreSQL their DATA_STOP_MS.
+ */
 const STOP_TIMEOUT_MS = 30_000;
-// At most 10 s: the gateway and then the services each get theirs, and a stop ends within STOP_TIMEOUT_MS.
+// At most 10 s: a gateway and then services that drain as asked (10 s + 1 s of log flush each) and Redis and
+// PostgreSQL's DATA_STOP_MS fit in STOP_TIMEOUT_MS, so only a hung process is cut short.
 const MAX_GRACE_MS = 10_000;
+if (2 * (MAX_GRACE_MS + 1000) + DATA_STOP_MS > STOP_TIMEOUT_MS) throw new Error("MAX_GRACE_MS: two drains and DATA_STOP_MS exceed STOP_TIMEOUT_MS");
 if (graceSetting && !(/^\d+$/.test(graceSetting) && Number(graceSetting) <= MAX_GRACE_MS)) {
   console.error(`SHUTDOWN_GRACE_MS: expected milliseconds from 0 to ${MAX_GRACE_MS} (a stop ends within ${STOP_TIMEOUT_MS / 1000} s), got "${graceSetting}"`);
   process.exit(2);
@@ -85,7 +91,7 @@ const shutdown = async (reason: string, code: number) => {
     return; // the start-up's failure path exits
   }
   log("platform", `${reason}: stopping (gateway, services, Redis, PostgreSQL)`);
-  await platform.stop();
+  await platform.stop(stoppingSince + STOP_TIMEOUT_MS);
   log("platform", "stopped");
   process.exit(code);
 };
@@ -130,7 +136,7 @@ try {
 if (stoppingSince !== undefined) {
   // A signal came while the last service was becoming ready: the start-up did not see it.
   log("platform", "stopping (gateway, services, Redis, PostgreSQL)");
-  await platform.stop();
+  await platform.stop(stoppingSince + STOP_TIMEOUT_MS);
   log("platform", "stopped");
   process.exit(0);
 }
