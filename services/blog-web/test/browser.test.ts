@@ -200,7 +200,8 @@ describe("blog web UI in Chromium", () => {
     await page.getByRole("button", { name: "Delete" }).click();
     await dialog.waitFor();
     await dialog.getByRole("button", { name: "Delete post" }).click();
-    await page.waitForURL(/\/blog\/$/);
+    // Back to the list the post was opened from: the category's.
+    await page.waitForURL(/\/blog\/\?category=journey-/);
     await page.getByText("Post deleted.").waitFor();
     expect(await page.getByRole("link", { name: `${title} (revised)` }).count()).toBe(0);
     expect((await fetch(`${base}/blog/api/posts/${postId}`)).status).toBe(404);
@@ -1189,9 +1190,7 @@ describe("blog web UI in Chromium", () => {
     await page.locator(".prose", { hasText: "edited once" }).waitFor();
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("button", { name: "Delete post" }).click();
-    await page.waitForURL(/\/blog\/$/);
-    await page.locator(".posts").waitFor();
-    await page.goBack();
+    // The list the post was opened from (the author's), in its own history entry: no copy of it, no "not found".
     await page.waitForURL(/\/blog\/\?author=/);
     await page.getByRole("heading", { level: 1, name: `Posts by ${writer.username}` }).waitFor();
     expect(await page.getByText("This post does not exist or was deleted.").count()).toBe(0);
@@ -1407,6 +1406,112 @@ describe("blog web UI in Chromium", () => {
     await page.getByText("This post had already been deleted.").waitFor();
     await page.waitForURL((u) => u.pathname === "/blog/");
     expect(await page.getByText("You are not allowed to do that.").count()).toBe(0);
+  });
+
+  it("a publish the server may have applied (503 without Retry-After) invites no resend and links to the author's posts", async () => {
+    const writer = await new ApiUser(base, `doubt_${id}`).signup();
+    const { page } = await tab();
+    await loginViaUi(page, writer.username, "/blog/new");
+    const title = `In doubt ${id}`;
+    await page.getByLabel("Title").fill(title);
+    await page.getByLabel("Category").fill(`Doubt ${id}`);
+    await page.getByLabel("Content (Markdown)").fill("Saved, but the answer was lost.");
+    // The post reaches the server and is saved; the answer the browser gets is the gateway's in-doubt 503.
+    await page.route("**/blog/api/posts", async (route) => {
+      if (route.request().method() !== "POST") return route.fallback();
+      const saved = await route.fetch();
+      expect(saved.status()).toBe(201);
+      await route.fulfill({
+        status: 503,
+        contentType: "application/json",
+        body: JSON.stringify({ error: "ServiceUnavailable", message: "the upstream failed during the request; it may or may not have been applied, check before retrying" }),
+      });
+    });
+    await page.getByRole("button", { name: "Publish" }).click();
+    const summary = page.locator(".editor .panel.error");
+    await summary.getByText("your post may have been saved").waitFor(UI_WAIT);
+    await page.unroute("**/blog/api/posts");
+    expect(await summary.textContent()).not.toMatch(/try again/i);
+    expect(await page.getByRole("button", { name: "Try again" }).count()).toBe(0);
+    // The draft stays; the link leads to the author's own posts, where the post is, once.
+    expect(await page.getByLabel("Title").inputValue()).toBe(title);
+    const mine = summary.getByRole("link", { name: "See your posts" });
+    expect(await mine.getAttribute("href")).toBe(`/blog/?author=${writer.username}`);
+    await mine.click();
+    await page.getByRole("heading", { level: 1, name: `Posts by ${writer.username}` }).waitFor();
+    await page.getByRole("link", { name: title }).waitFor();
+    const listed = (await (await fetch(`${base}/blog/api/posts?author=${writer.username}`)).json()) as { title: string }[];
+    expect(listed.map((p) => p.title)).toEqual([title]);
+  });
+
+  it("a search of more than 8 words is refused on the search field, in Korean, with nothing to retry", async () => {
+    const { page } = await tab();
+    try {
+      await page.goto(`${base}/blog/`);
+      await page.getByLabel("Language").selectOption("ko");
+      await page.getByRole("heading", { level: 1, name: "최신 글" }).waitFor();
+      const words = page.getByRole("searchbox");
+      // The hint names the limit.
+      const hintIds = (await words.getAttribute("aria-describedby")) ?? "";
+      expect(await page.locator(`[id="${hintIds}"]`).textContent()).toMatch(/최대 8단어/);
+      // Refused before anything is sent.
+      let searched = 0;
+      page.on("request", (r) => {
+        if (/\/blog\/api\/posts\?.*q=/.test(r.url())) searched++;
+      });
+      await words.fill("하나 둘 셋 넷 다섯 여섯 일곱 여덟 아홉");
+      await page.getByRole("button", { name: "검색", exact: true }).click();
+      const error = page.locator(".search .field-error");
+      await error.waitFor();
+      expect(await error.textContent()).toBe("검색어: 최대 8단어까지 쓸 수 있습니다(이 검색은 9단어입니다).");
+      expect(await words.getAttribute("aria-invalid")).toBe("true");
+      expect((await words.getAttribute("aria-describedby"))?.split(" ")).toContain(await error.getAttribute("id"));
+      expect(searched).toBe(0);
+      expect(new URL(page.url()).search).toBe("");
+      // What the server refuses (a link with more words than it looks up; here counted only by the server:
+      // `it's` is two words to it) is said the same way, in Korean, with no "try again".
+      await page.goto(`${base}/blog/?q=${encodeURIComponent("one two three four five six seven it's")}`);
+      await error.waitFor(UI_WAIT);
+      expect(await error.textContent()).toBe("검색어: 최대 8단어까지 쓸 수 있습니다(이 검색은 9단어입니다).");
+      expect(await page.getByRole("searchbox").getAttribute("aria-invalid")).toBe("true");
+      expect(await page.getByRole("button", { name: "다시 시도" }).count()).toBe(0);
+      expect(await page.locator("main").textContent()).not.toMatch(/at most|Something went wrong|문제가 생겼습니다/);
+      // A search within the limit clears it.
+      await page.getByRole("searchbox").fill("one two");
+      await page.getByRole("button", { name: "검색", exact: true }).click();
+      await page.waitForURL((u) => u.search === "?q=one+two");
+      await expect.poll(() => page.getByRole("searchbox").getAttribute("aria-invalid"), UI_WAIT).toBeNull();
+    } finally {
+      await page.evaluate(() => localStorage.removeItem("titanium.locale")); // the other tests read English
+    }
+  });
+
+  it("deleting a post, or cancelling a new one, goes back to the list page it came from (category, page 2)", async () => {
+    const writer = await new ApiUser(base, `pager_${id}`).signup().then((u) => u.login());
+    const category = `Paged ${id}`;
+    for (let i = 1; i <= PAGE_SIZE + 2; i++) await writer.createPost(`Paged ${id} #${i}`, `Post ${i}.`, category);
+    const cats = (await (await fetch(`${base}/blog/api/categories`)).json()) as { name: string; slug: string }[];
+    const slug = cats.find((c) => c.name === category)!.slug;
+    const listUrl = `/blog/?${new URLSearchParams({ category: slug, page: "2" }).toString()}`;
+    const { page } = await tab();
+    await loginViaUi(page, writer.username, listUrl);
+    const doomed = page.locator(".posts .card-title a").first();
+    const doomedTitle = (await doomed.textContent()) ?? "";
+    await doomed.click();
+    await page.waitForURL(/\/blog\/posts\/\d+$/);
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete post" }).click();
+    await page.getByText("Post deleted.").waitFor();
+    await page.waitForURL((u) => u.pathname + u.search === listUrl);
+    await page.getByRole("heading", { level: 1, name: `Posts in ${category}` }).waitFor();
+    await page.getByText("Page 2 of 2").waitFor(UI_WAIT);
+    expect(await page.getByRole("link", { name: doomedTitle, exact: true }).count()).toBe(0);
+    // A new post started from that page and cancelled goes back to it too.
+    await page.getByRole("banner").getByRole("link", { name: "Write" }).click();
+    await page.waitForURL(/\/blog\/new$/);
+    await page.getByRole("link", { name: "Cancel" }).click();
+    await page.waitForURL((u) => u.pathname + u.search === listUrl);
+    await page.getByText("Page 2 of 2").waitFor(UI_WAIT);
   });
 
   it("the pages' watch reports a stylesheet or script that fails to load, not a refused API call", async () => {

@@ -1,6 +1,6 @@
 // Routes: every route survives href → parse, bad input falls back safely, old hash links still work.
 import { describe, expect, it } from "vitest";
-import { fromLegacyHash, href, parseRoute, returnTo, safeNext, type Route } from "../src/app/router.js";
+import { fromLegacyHash, href, listFrom, parseRoute, returnTo, safeNext, type Route } from "../src/app/router.js";
 
 function parse(url: string): Route {
   const u = new URL(url, "http://x");
@@ -72,5 +72,23 @@ describe("router", () => {
     expect(fromLegacyHash("#/")).toEqual({ name: "list", params: { page: 1 } });
     expect(fromLegacyHash("#main")).toBeNull();
     expect(fromLegacyHash("#/posts/new/edit")).toBeNull();
+  });
+
+  it("cuts a category slug at 50 code points, never between the halves of an emoji, and round-trips it", () => {
+    const slug = `${"a".repeat(49)}🚀`; // 51 UTF-16 units, 50 code points: the whole slug
+    const route: Route = { name: "list", params: { page: 2, category: slug } };
+    expect(parse(href(route))).toEqual({ name: "list", params: { category: slug, q: undefined, author: undefined, page: 2 } });
+    const longer = parse(href({ name: "list", params: { page: 1, category: `${"🚀".repeat(60)}` } }));
+    expect(longer).toMatchObject({ name: "list", params: { category: "🚀".repeat(50) } });
+    // The cut category survives another round trip unchanged (no lone surrogate, no U+FFFD).
+    if (longer.name === "list") expect(parse(href(longer))).toEqual(longer);
+  });
+
+  it("knows the list a page was opened from (category, search, page), and nothing else", () => {
+    expect(listFrom("/blog/?category=k3s&page=2")).toEqual({ name: "list", params: { category: "k3s", q: undefined, author: undefined, page: 2 } });
+    expect(listFrom("/blog/")).toEqual({ name: "list", params: { category: undefined, q: undefined, author: undefined, page: 1 } });
+    for (const other of ["/blog/posts/4", "/blog/new", "https://evil.example/blog/", "//evil.example/blog/", undefined, 42]) {
+      expect(listFrom(other), String(other)).toBeNull();
+    }
   });
 });

@@ -87,6 +87,8 @@ export type ApiErrorKind =
   | "not_found"
   | "conflict"
   | "rate_limited"
+  | "unavailable" // 503 with Retry-After: refused for now (nothing done), try again in that many seconds
+  | "in_doubt" // a write answered 5xx without Retry-After: it may or may not have been applied
   | "server";
 
 export class ApiError extends Error {
@@ -96,7 +98,7 @@ export class ApiError extends Error {
     message: string,
     /** Field name → message, when the server named fields. */
     readonly fields: Record<string, string> = {},
-    /** Seconds from `Retry-After` on a 429. */
+    /** Seconds from `Retry-After` (a 429, a 503). */
     readonly retryAfter: number | null = null,
   ) {
     super(message);
@@ -125,6 +127,8 @@ interface RequestOptions {
   query?: Record<string, string | number | undefined>;
   /** Send the access token (refreshing it first when it is about to expire). */
   auth?: boolean;
+  /** A POST that changes nothing when done twice (a login): its 5xx is no write in doubt. */
+  repeatable?: boolean;
 }
 
 interface TokenResponse {
@@ -133,7 +137,17 @@ interface TokenResponse {
   expires_in?: number;
 }
 
-function kindFor(status: number): ApiErrorKind {
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * The kind of a refused request. A 5xx to a write without `Retry-After` (the gateway's and the services' 503
+ * "it may or may not have been applied, check before retrying", a 504) is in doubt: the write may have been
+ * done, so sending it again could do it twice (a second copy of a post). A 503 with `Retry-After` is a refusal
+ * before anything was done (overload): it may be sent again after that long.
+ */
+export function kindFor(status: number, method = "GET", retryAfter: number | null = null): ApiErrorKind {
+  if (status >= 500 && WRITES.has(method.toUpperCase()) && retryAfter === null) return "in_doubt";
+  if (status === 503 && retryAfter !== null) return "unavailable";
   if (status === 400 || status === 422) return "validation";
   if (status === 401) return "unauthorized";
   if (status === 403) return "forbidden";
@@ -198,12 +212,16 @@ function storedInput<T extends Partial<PostInput>>(input: T): T {
 
 /**
  * A field's length as the service counts it (its limits apply to what it stores): the title and content
- * travel escaped (storedInput), so `R&D <notes>` counts 20, not 12.
+ * travel escaped (storedInput), so `R&D <notes>` counts 20, not 12; and in code points, as its zod `.max`
+ * does, so an emoji counts 1, not the 2 UTF-16 units of `String.length`.
  */
 export function storedLength(field: keyof PostInput, value: string): number {
   const { [field]: sent } = storedInput({ [field]: value });
-  return (sent ?? value).length;
+  return codePoints(sent ?? value);
 }
+
+/** The length of `s` in code points (what the services' limits count). */
+export const codePoints = (s: string): number => [...s].length;
 
 /** Stored text as the author wrote it (see fromStored). */
 function summaryText(p: PostSummary): PostSummary {
@@ -225,7 +243,7 @@ export class ApiClient {
   // ── auth ──
 
   async login(username: string, password: string): Promise<SessionData> {
-    const res = await this.send("POST", API.login, { body: { username, password } });
+    const res = await this.send("POST", API.login, { body: { username, password }, repeatable: true });
     const tokens = (await res.json()) as TokenResponse;
     if (typeof tokens.token !== "string") throw new ApiError("server", res.status, "Malformed login response");
     const s = this.sessionFrom(tokens, username);
@@ -327,7 +345,7 @@ export class ApiClient {
       throw new ApiError("network", 0, "Network error");
     }
     if (res.status === 400 || res.status === 401 || res.status === 403) return false;
-    if (!res.ok) throw await this.errorFrom(res);
+    if (!res.ok) throw await this.errorFrom(res, "GET"); // a refresh done twice is harmless: never in doubt
     const tokens = (await res.json()) as TokenResponse;
     if (typeof tokens.token !== "string") return false;
     // Another tab or a logout may have replaced the session meanwhile: only update the one we refreshed.
@@ -397,7 +415,7 @@ export class ApiClient {
       res = await this.raw(method, path, o);
       if (res.status === 401) throw this.expire();
     }
-    if (!res.ok) throw await this.errorFrom(res);
+    if (!res.ok) throw await this.errorFrom(res, o.repeatable ? "GET" : method);
     return res;
   }
 
@@ -424,7 +442,7 @@ export class ApiClient {
     }
   }
 
-  private async errorFrom(res: Response): Promise<ApiError> {
+  private async errorFrom(res: Response, method: string): Promise<ApiError> {
     let body: unknown = null;
     try {
       body = await res.json();
@@ -434,6 +452,6 @@ export class ApiClient {
     const { message, fields } = parseErrorBody(body);
     const ra = res.headers.get("Retry-After");
     const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : null;
-    return new ApiError(kindFor(res.status), res.status, message ?? `HTTP ${res.status}`, fields, retryAfter);
+    return new ApiError(kindFor(res.status, method, retryAfter), res.status, message ?? `HTTP ${res.status}`, fields, retryAfter);
   }
 }

@@ -92,6 +92,11 @@ export function describeError(err: unknown, tr: Translator): string {
     case "unauthorized":
       // The server's own sentence names the problem (e.g. "Username already exists"), translated when known.
       return knownServerText(err, null, err.message, tr) ?? (err.message || tr.t("error.validation"));
+    case "unavailable":
+      return tr.t("error.unavailable", { seconds: err.retryAfter ?? 1 });
+    case "in_doubt":
+      // No "try again": the change may have been made, and sending it again could make it twice.
+      return tr.t("error.inDoubt");
     case "server":
       return tr.t("error.server");
   }

@@ -27,7 +27,9 @@ const postId = (digits: string): number | null => (Number(digits) <= ID_MAX ? Nu
 
 function str(params: URLSearchParams, key: string, max: number): string | undefined {
   const v = params.get(key)?.trim();
-  return v ? v.slice(0, max) : undefined;
+  // Cut at code points, as the services count: a cut between the halves of a surrogate pair left a lone
+  // half, which the URL then carried as U+FFFD (an emoji category's tab link named no category).
+  return v ? [...v].slice(0, max).join("") : undefined;
 }
 
 /** Only same-app paths may be a post-login destination (no open redirect). */
@@ -103,6 +105,18 @@ export function fromLegacyHash(hash: string): Route | null {
   const id = postId(m[1]!);
   if (id === null) return null;
   return m[2] ? { name: "edit", id } : { name: "post", id };
+}
+
+/**
+ * The list a page was opened from (`from`: the path and query a history entry records), as its route: null
+ * when it is no list (a post, the editor) or not this app's. A delete or a cancelled new post goes back to
+ * that list, with its category, search and page, rather than to the first page of all posts.
+ */
+export function listFrom(from: unknown): Extract<Route, { name: "list" }> | null {
+  if (typeof from !== "string" || !safeNext(from)) return null;
+  const u = new URL(from, "http://app.invalid");
+  const route = parseRoute(u.pathname, u.search);
+  return route.name === "list" ? route : null;
 }
 
 /**

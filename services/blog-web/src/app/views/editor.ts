@@ -5,7 +5,7 @@ import { describeError, refusedOwnPost, signedOut, type ViewContext } from "../c
 import { h, replace, uid } from "../dom.js";
 import { href, type Route } from "../router.js";
 import { isPlainCategoryName, LIMITS } from "../limits.js";
-import { errorPanel, loading, loadMarkdown, newVersionPanel } from "./parts.js";
+import { errorPanel, listCameFrom, loading, loadMarkdown, newVersionPanel } from "./parts.js";
 import { busy, errorSummary, field, fieldProblems, type Field } from "./form.js";
 
 /** One draft per post (and one for a new post), so editing one never overwrites another's. */
@@ -96,17 +96,19 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
   };
   const initial: PostInput = draft ?? saved;
 
+  // No `maxlength`: the browser counts it in UTF-16 units (an emoji is 2) where the service counts code
+  // points; the limits are checked on submit (validate) as the service counts them, and the counter shows them.
   const listId = uid("categories");
   const title = field({
     name: "title",
     label: t("editor.title"),
-    control: h("input", { attrs: { type: "text", maxlength: LIMITS.title, required: true, autocomplete: "off" } }),
+    control: h("input", { attrs: { type: "text", required: true, autocomplete: "off" } }),
   });
   const category = field({
     name: "category_name",
     label: t("editor.category"),
     hint: t("editor.categoryHint"),
-    control: h("input", { attrs: { type: "text", maxlength: LIMITS.category_name, required: true, list: listId, autocomplete: "off" } }),
+    control: h("input", { attrs: { type: "text", required: true, list: listId, autocomplete: "off" } }),
     extra: h("datalist", { attrs: { id: listId } }, categories.map((c) => h("option", { attrs: { value: c } }))),
   });
   const counter = h("small", { class: "counter", attrs: { "aria-live": "off" } });
@@ -114,7 +116,7 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
     name: "content",
     label: t("editor.content"),
     hint: t("editor.contentHint"),
-    control: h("textarea", { attrs: { rows: 16, maxlength: LIMITS.content, required: true, spellcheck: "true" } }),
+    control: h("textarea", { attrs: { rows: 16, required: true, spellcheck: "true" } }),
     extra: counter,
   });
   title.control.value = initial.title;
@@ -166,7 +168,8 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
   const fields: Field[] = [title, category, content];
   const summary = errorSummary();
   const submit = h("button", { class: "btn primary", attrs: { type: "submit" } }, id === null ? t("editor.publish") : t("editor.save"));
-  const cancelTo: Route = original ? { name: "post", id: original.id } : { name: "list", params: { page: 1 } };
+  // A new post cancelled goes back to the list it was started from (its category, search and page).
+  const cancelTo: Route = original ? { name: "post", id: original.id } : listCameFrom();
 
   const values = (): PostInput => ({
     title: title.control.value.trim(),
@@ -265,6 +268,14 @@ export async function renderEditor(ctx: ViewContext, main: HTMLElement, id: numb
             const refused = original === null ? null : await refusedOwnPost(ctx, err, original.id);
             if (ctx.signal.aborted) return;
             if (refused !== null) return showProblems([{ message: refused === "gone" ? t("post.notFound") : t("post.cannotChange") }]);
+            if (err instanceof ApiError && err.kind === "in_doubt") {
+              // The save may have been done: no "try again" (a second Publish made a second post), the draft
+              // stays, and the author's own posts are one click away to check.
+              const mine = h("p", null, h("a", { attrs: { href: href({ name: "list", params: { author: session.username, page: 1 } }) } }, t("editor.myPosts")));
+              for (const f of fields) f.setError(null);
+              summary.show(t("error.title"), [{ message: t("editor.inDoubt") }], mine);
+              return;
+            }
             const problems = fieldProblems(err, fields, ctx.tr);
             showProblems(problems.length > 0 ? problems : [{ message: describeError(err, ctx.tr) }]);
           }

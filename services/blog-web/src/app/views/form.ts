@@ -75,11 +75,16 @@ export function field(opts: {
 }
 
 /** A region that lists errors (each linking to its field) and takes focus so screen readers read it. */
-export function errorSummary(): { el: HTMLElement; show(title: string, items: { field?: Field; message: string }[]): void; clear(): void } {
+export function errorSummary(): {
+  el: HTMLElement;
+  /** `extra`: shown below the list (a link to where the user can check something). */
+  show(title: string, items: { field?: Field; message: string }[], extra?: Node): void;
+  clear(): void;
+} {
   const el = h("div", { class: "panel error", attrs: { tabindex: -1, hidden: true, role: "alert" } });
   return {
     el,
-    show(title, items) {
+    show(title, items, extra) {
       const list = h(
         "ul",
         null,
@@ -105,7 +110,7 @@ export function errorSummary(): { el: HTMLElement; show(title: string, items: { 
           ),
         ),
       );
-      replace(el, h("p", null, h("strong", null, title)), list);
+      replace(el, h("p", null, h("strong", null, title)), list, extra ?? null);
       el.hidden = false;
       el.focus();
     },

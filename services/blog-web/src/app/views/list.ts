@@ -1,9 +1,9 @@
 // The post list: category tabs with counts, search and author filter, server-side pagination.
-import type { Category, PostPage, PostSummary } from "../api.js";
-import { describeError, type ViewContext } from "../context.js";
+import { ApiError, type Category, type PostPage, type PostSummary } from "../api.js";
+import { describeError, describeFieldError, type ViewContext } from "../context.js";
 import { h, replace, uid } from "../dom.js";
 import { href, type ListParams } from "../router.js";
-import { PAGE_SIZE } from "../limits.js";
+import { PAGE_SIZE, SEARCH_WORDS_MAX, searchWords } from "../limits.js";
 import { plainExcerpt } from "../text.js";
 import { categoryBadge, colorDot, errorPanel, loading } from "./parts.js";
 
@@ -64,10 +64,30 @@ function revealTab(nav: HTMLElement, current: Element | null): void {
   if (c.left < s.left || c.right > s.right) strip.scrollLeft += c.left - s.left - (s.width - c.width) / 2;
 }
 
-function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
+/** The search form, and a way to say on its words field why a search was refused. */
+interface SearchForm {
+  el: HTMLElement;
+  /** Says `message` on the words field (aria-invalid, the message in its description); null clears it. */
+  setError(message: string | null): void;
+}
+
+/**
+ * Why a search of `q` is refused for its number of words, or null when it is within the limit. `said`: the
+ * API's message about `q` (`at most 8 words (this search has 9)`), whose count is taken when it is larger
+ * (the server may split a word this count keeps whole).
+ */
+function tooManyWords(ctx: ViewContext, q: string, said?: string): string | null {
+  const server = Number(/at most \d+ words \(this search has (\d+)\)/.exec(said ?? "")?.[1] ?? 0);
+  const count = Math.max(searchWords(q), server);
+  if (count <= SEARCH_WORDS_MAX) return null;
+  return ctx.tr.t("search.tooManyWords", { max: SEARCH_WORDS_MAX, count });
+}
+
+function searchForm(ctx: ViewContext, params: ListParams): SearchForm {
   const { t } = ctx.tr;
   const qId = uid("q");
   const qHint = uid("q-hint");
+  const qError = uid("q-error");
   const aId = uid("author");
   const q = h("input", {
     attrs: { id: qId, name: "q", type: "search", value: params.q ?? "", maxlength: 200, "aria-describedby": qHint },
@@ -76,7 +96,18 @@ function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
     attrs: { id: aId, name: "author", type: "text", value: params.author ?? "", maxlength: 100, autocomplete: "off" },
   });
   const filtered = Boolean(params.q || params.author);
-  return h(
+  const error = h("p", { class: "field-error", attrs: { id: qError, hidden: true } });
+  const qField = h("div", { class: "field" }, h("label", { attrs: { for: qId } }, t("search.query")), q,
+    h("small", { class: "hint", attrs: { id: qHint } }, t("search.queryHint", { max: SEARCH_WORDS_MAX })), error);
+  const setError = (message: string | null) => {
+    error.textContent = message ?? "";
+    error.hidden = message === null;
+    qField.classList.toggle("invalid", message !== null);
+    if (message === null) q.removeAttribute("aria-invalid");
+    else q.setAttribute("aria-invalid", "true");
+    q.setAttribute("aria-describedby", message === null ? qHint : `${qHint} ${qError}`);
+  };
+  const el = h(
     "form",
     {
       class: "search",
@@ -84,6 +115,14 @@ function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
       on: {
         submit: (ev) => {
           ev.preventDefault();
+          // More words than the API looks up: said here, in the UI's language, before any request.
+          const refused = tooManyWords(ctx, q.value.trim());
+          if (refused !== null) {
+            setError(refused);
+            q.focus();
+            return;
+          }
+          setError(null);
           ctx.navigate({
             name: "list",
             params: { category: params.category, q: q.value.trim(), author: author.value.trim(), page: 1 },
@@ -91,8 +130,7 @@ function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
         },
       },
     },
-    h("div", { class: "field" }, h("label", { attrs: { for: qId } }, t("search.query")), q,
-      h("small", { class: "hint", attrs: { id: qHint } }, t("search.queryHint"))),
+    qField,
     h("div", { class: "field" }, h("label", { attrs: { for: aId } }, t("search.author")), author),
     h(
       "div",
@@ -103,6 +141,7 @@ function searchForm(ctx: ViewContext, params: ListParams): HTMLElement {
         : null,
     ),
   );
+  return { el, setError };
 }
 
 function postItem(ctx: ViewContext, p: PostSummary, colors: Map<number, string>): HTMLElement {
@@ -194,13 +233,22 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
     replace(status);
     replace(body, ...nodes);
   };
-  replace(main, heading, tabsSlot, searchForm(ctx, params), results);
+  const search = searchForm(ctx, params);
+  replace(main, heading, tabsSlot, search.el, results);
   replace(results, resultsHeading, status, body);
   ctx.setTitle(title);
+  /** A search refused for its words (here, or by the API's 422 naming `q`): said on the field, nothing to retry. */
+  const refuseSearch = (message: string) => {
+    search.setError(message);
+    resultsHeading.textContent = t("search.notRun");
+    show();
+  };
+  // A link or an old URL with more words than the API looks up: refused before any request.
+  const refused = params.q ? tooManyWords(ctx, params.q) : null;
 
   const [cats, page] = await Promise.allSettled([
     ctx.api.categories(),
-    ctx.api.listPosts({
+    refused !== null ? Promise.reject(new ApiError("validation", 422, refused, { q: refused })) : ctx.api.listPosts({
       offset: (params.page - 1) * PAGE_SIZE,
       limit: PAGE_SIZE,
       category: params.category,
@@ -235,6 +283,11 @@ export async function renderList(ctx: ViewContext, main: HTMLElement, params: Li
         return;
       }
     }
+  }
+  if (refused !== null) return refuseSearch(refused);
+  if (page.status === "rejected" && params.q && page.reason instanceof ApiError && page.reason.kind === "validation" && page.reason.fields.q) {
+    const said = page.reason.fields.q;
+    return refuseSearch(tooManyWords(ctx, params.q, said) ?? describeFieldError(page.reason, "q", said.replace(/^q: /, ""), ctx.tr));
   }
   if (page.status === "rejected") {
     resultsHeading.textContent = t("error.title");

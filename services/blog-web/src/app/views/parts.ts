@@ -2,7 +2,7 @@
 import type { CategoryRef } from "../api.js";
 import type { ViewContext } from "../context.js";
 import { h, uid } from "../dom.js";
-import { href } from "../router.js";
+import { href, listFrom, type Route } from "../router.js";
 
 /** A decorative colour dot; the colour is set through CSSOM, which the CSP allows (no style attribute). */
 export function colorDot(color: string | undefined): HTMLElement {
@@ -105,4 +105,12 @@ export function confirmDialog(opts: { title: string; body: string; confirm: stri
     dialog.showModal();
     cancel.focus(); // the safe choice has focus
   });
+}
+
+/**
+ * The list this page was opened from (its category, search and page), from the history entry, or the first
+ * page of all posts: where a delete or a cancelled new post leads.
+ */
+export function listCameFrom(): Route {
+  return listFrom((history.state as { from?: unknown } | null)?.from) ?? { name: "list", params: { page: 1 } };
 }

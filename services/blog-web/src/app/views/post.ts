@@ -4,7 +4,7 @@ import { describeError, refusedOwnPost, signedOut, type ViewContext } from "../c
 import { h, replace } from "../dom.js";
 import { href } from "../router.js";
 import { busy } from "./form.js";
-import { categoryBadge, confirmDialog, errorPanel, loading, loadMarkdown, NewVersionError, newVersionPanel } from "./parts.js";
+import { categoryBadge, confirmDialog, errorPanel, listCameFrom, loading, loadMarkdown, NewVersionError, newVersionPanel } from "./parts.js";
 
 export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number): Promise<void> {
   const { t, date } = ctx.tr;
@@ -68,9 +68,9 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                   await busy(button, t("post.deleting"), () => ctx.api.deletePost(post.id));
                   ctx.toast(t("post.deleted"), "success");
                   // Replacing the deleted post's history entry: Back must not lead to its 404. Opened from the
-                  // list, it goes back to the list's entry instead: replaced, the history would hold the list
-                  // twice, and Back would stay on it.
-                  ctx.navigate({ name: "list", params: { page: 1 } }, { replace: true, back: true });
+                  // list, it goes back to the list's entry instead (its category, search and page): replaced,
+                  // the history would hold the list twice, and Back would stay on it.
+                  ctx.navigate(listCameFrom(), { replace: true, back: true });
                 } catch (err) {
                   if (signedOut(ctx, err)) {
                     // Sign in again and come back to this post.
@@ -83,7 +83,7 @@ export async function renderPost(ctx: ViewContext, main: HTMLElement, id: number
                   if (ctx.signal.aborted) return;
                   if (refused === "gone") {
                     ctx.toast(t("post.alreadyDeleted"), "info");
-                    ctx.navigate({ name: "list", params: { page: 1 } }, { replace: true, back: true });
+                    ctx.navigate(listCameFrom(), { replace: true, back: true });
                     return;
                   }
                   ctx.toast(refused === "refused" ? t("post.cannotChange") : describeError(err, ctx.tr), "error");
