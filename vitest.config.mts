@@ -1,5 +1,38 @@
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * The files that take longest, most of it waiting on graces, timeouts and child processes (npm start's
+ * stops, Chromium, the CI scripts' fakes, the K3s scripts' fake nodes, offline installs): started first, so
+ * their waits overlap the other files' work instead of ending the run alone. Vitest orders by the timings of
+ * the last run on the machine, but a fresh clone (CI) has none and it falls back to file size, which put
+ * npm start's signal tests (a small file, ~75 s) last. Longest first; a file not listed keeps Vitest's order.
+ */
+const STARTED_FIRST = [
+  "scripts/start-signals.test.mts",
+  "services/blog-web/test/browser.test.ts",
+  "scripts/delivery/ci-scripts.test.ts",
+  "components/cluster/startup-script.test.ts",
+  "scripts/start.test.mts",
+  "scripts/delivery/images.test.mts",
+  "stacks/plan.test.ts",
+  "scripts/resilience/fuzz.test.mts",
+];
+
+// A file renamed or removed would silently lose its place: say so instead.
+for (const p of STARTED_FIRST) if (!existsSync(new URL(p, import.meta.url))) throw new Error(`vitest.config.mts STARTED_FIRST: ${p} does not exist`);
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => {
+      const i = STARTED_FIRST.findIndex((p) => f.moduleId.endsWith(`/${p}`));
+      return i < 0 ? STARTED_FIRST.length : i;
+    };
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b)); // stable: the rest keep their order
+  }
+}
 
 // One test configuration for the whole repository: the Pulumi program, the policy pack and the services.
 export default defineConfig({
@@ -20,6 +53,7 @@ export default defineConfig({
     // config and mocks afresh (stacks/harness.ts), every file starts and stops its own servers and
     // processes, and the module-level caches the code keeps are keyed by what they depend on.
     isolate: false,
+    sequence: { sequencer: LongestFirst },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ["default"],

@@ -634,20 +634,24 @@ describe("blog web UI in Chromium", () => {
     const { page } = await tab();
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`${base}/blog/`);
-    for (const [language, button] of [["en", "Search"], ["ko", "검색"]] as const) {
-      if (language === "ko") await page.getByLabel("Language").selectOption("ko");
-      await page.getByRole("button", { name: button, exact: true }).waitFor();
-      const boxes = await page.locator("form.search").evaluate((form) => {
-        const box = (e: Element) => e.getBoundingClientRect();
-        return { form: box(form), parts: [...form.querySelectorAll("input, button, .hint")].map((e) => ({ tag: e.tagName, ...box(e).toJSON() })) };
-      });
-      for (const p of boxes.parts) {
-        expect(p.left, `${language} ${p.tag}`).toBeGreaterThanOrEqual(boxes.form.left);
-        expect(p.right, `${language} ${p.tag}`).toBeLessThanOrEqual(boxes.form.right);
+    try {
+      for (const [language, button] of [["en", "Search"], ["ko", "검색"]] as const) {
+        if (language === "ko") await page.getByLabel("Language").selectOption("ko");
+        await page.getByRole("button", { name: button, exact: true }).waitFor();
+        const boxes = await page.locator("form.search").evaluate((form) => {
+          const box = (e: Element) => e.getBoundingClientRect();
+          return { form: box(form), parts: [...form.querySelectorAll("input, button, .hint")].map((e) => ({ tag: e.tagName, ...box(e).toJSON() })) };
+        });
+        for (const p of boxes.parts) {
+          expect(p.left, `${language} ${p.tag}`).toBeGreaterThanOrEqual(boxes.form.left);
+          expect(p.right, `${language} ${p.tag}`).toBeLessThanOrEqual(boxes.form.right);
+        }
+        const inputs = boxes.parts.filter((p) => p.tag === "INPUT");
+        const buttonBox = boxes.parts.find((p) => p.tag === "BUTTON")!;
+        expect(Math.abs(buttonBox.top - inputs[0]!.top), language).toBeLessThanOrEqual(4);
       }
-      const inputs = boxes.parts.filter((p) => p.tag === "INPUT");
-      const buttonBox = boxes.parts.find((p) => p.tag === "BUTTON")!;
-      expect(Math.abs(buttonBox.top - inputs[0]!.top), language).toBeLessThanOrEqual(4);
+    } finally {
+      await page.evaluate(() => localStorage.removeItem("titanium.locale")); // the other tests read English
     }
   });
 
