@@ -45,8 +45,9 @@ export default defineConfig({
     // Pulumi engine's callbacks, so a worker per core took the suite from 302 s to 196 s here, and more
     // workers than cores fill the waits that are left: 2 workers 231-263 s (five runs, median 246 s),
     // 3 workers 220-237 s (four runs, median 228 s); on 2026-12-07 21:30, back to back on an idle machine,
-    // 3 workers 209 s, 4 workers 200 s, 5 workers 203 s, every test passing. Twice the cores, then.
-    maxWorkers: availableParallelism() * 2,
+    // 3 workers 209 s, 4 workers 200 s, 5 workers 203 s, every test passing. Twice the cores, then, up to 8:
+    // each worker starts its own PostgreSQL, Redis and services, and more was never measured.
+    maxWorkers: Math.min(availableParallelism() * 2, 8),
     // The files of a worker share one module registry instead of importing the Pulumi SDKs, zod, Hono and
     // the rest again for each (import time 52 s → 10 s; the suite ~183 s → ~148 s here). That is safe
     // because no test mocks modules or stubs globals: each whole-program run sets the Pulumi engine's

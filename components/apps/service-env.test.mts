@@ -9,6 +9,8 @@ import { envSchema as authEnv } from "../../services/auth-service/src/config.js"
 import { envSchema as blogEnv } from "../../services/blog-service/src/config.js";
 import { envSchema as userEnv } from "../../services/user-service/src/config.js";
 import { loadEnv, postgresEnv, SERVICE_PORTS as KIT_PORTS } from "../../services/kit/src/config.js";
+import { DEFAULT_STATEMENT_TIMEOUT_MS } from "../../services/kit/src/db.js";
+import { GATEWAY_UPSTREAM_TIMEOUT_MS } from "./service-env.js";
 import { ENTRYPOINTS } from "../../services/kit/src/contract.js";
 import { DATABASE_ROLES as KIT_ROLES, ROLE_PASSWORD_ENV } from "../../services/kit/src/roles.js";
 import { migrationEnvSchema } from "../../services/kit/src/runtime.js";
@@ -34,6 +36,10 @@ beforeAll(async () => {
 });
 
 describe.each(["dev", "prod"])("service environment contract (%s)", (stack) => {
+  it("lets PostgreSQL cancel a statement before the gateway stops waiting: a slow query is the service's 503, not the gateway's 504", () => {
+    expect(DEFAULT_STATEMENT_TIMEOUT_MS).toBeLessThanOrEqual(GATEWAY_UPSTREAM_TIMEOUT_MS - 1_000);
+  });
+
   it("uses the kit's ports", () => {
     expect(SERVICE_PORTS).toEqual(KIT_PORTS);
   });

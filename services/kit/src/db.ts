@@ -23,6 +23,13 @@ export interface PostgresOptions {
  */
 export const reconnectBackoff = (retries: number) => Math.min(0.025 * 2 ** retries, 0.5) * (0.5 + Math.random() / 2);
 
+/**
+ * How long PostgreSQL lets one statement run. Below the api-gateway's upstream timeout (10 s,
+ * components/apps/service-env.ts GATEWAY_UPSTREAM_TIMEOUT_MS; service-env.test.mts holds the two apart), so a
+ * statement that runs too long ends as the service's own 503 (57014) before the gateway gives up with a 504.
+ */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 8_000;
+
 /** A PostgreSQL pool with timeouts. postgres.js reconnects lazily: a lost connection is replaced on next use. */
 export function createPostgres(opts: PostgresOptions): Sql {
   return postgres(opts.url, {
@@ -31,7 +38,7 @@ export function createPostgres(opts: PostgresOptions): Sql {
     idle_timeout: 60,
     max_lifetime: 60 * 30,
     backoff: reconnectBackoff,
-    connection: { statement_timeout: opts.statementTimeoutMs ?? 10_000, application_name: "titanium" },
+    connection: { statement_timeout: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, application_name: "titanium" },
     onnotice: (n) => opts.logger?.debug({ notice: n.message }, "postgres notice"),
     transform: { undefined: null },
   });
