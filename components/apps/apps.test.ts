@@ -74,6 +74,15 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
   const run = () => runs[stack]!;
   const config = () => loadConfig(stack, readStackConfig(stack));
 
+  it("describes every service with the one TitaniumService component, each service's objects its children", () => {
+    const components = run().resources.filter((r) => r.type === "titanium:apps:TitaniumService");
+    expect(components.map((r) => r.name).sort()).toEqual(SERVICE_NAMES.map((s) => `apps-${s}`).sort());
+    for (const svc of SERVICE_NAMES) {
+      const component = components.find((r) => r.name === `apps-${svc}`)!;
+      expect(one(run(), T.deployment, `apps-${svc}-deployment`).parent, svc).toBe(component.urn);
+    }
+  });
+
   it.each(SERVICE_NAMES)("%s has its account, hardened Deployment, Service, DestinationRule and policies", (svc) => {
     const c = config();
     const port = SERVICE_PORTS[svc];
