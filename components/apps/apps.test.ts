@@ -521,14 +521,21 @@ describe("PostgreSQL's stop (the StatefulSet's preStop, run against a real Postg
     const [file, ...args] = asPostgres(cmd);
     return execFileSync(file!, args, { encoding: "utf8", env: { PATH: process.env.PATH!, ...env } });
   };
-  const dir = mkdtempSync(path.join(tmpdir(), "titanium-pg-stop-"));
-  const data = path.join(dir, "data");
-  const log = path.join(dir, "server.log");
+  // Made when the tests run, not when the file is collected: a run that filters them out (-t) leaves nothing.
+  let dir = "";
+  let data = "";
+  let log = "";
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "titanium-pg-stop-"));
+    data = path.join(dir, "data");
+    log = path.join(dir, "server.log");
+  });
   const pidOf = () => Number(readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0]);
   // The server's own account of it (a signal 0 would also find a zombie the test runner's reaper has not collected).
   const running = () => existsSync(path.join(data, "postmaster.pid"));
   let port = 0;
   afterAll(() => {
+    if (!dir) return;
     try { run([bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"]); } catch { /* already stopped */ }
     rmSync(dir, { recursive: true, force: true });
   });
