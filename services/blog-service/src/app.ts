@@ -11,6 +11,7 @@ import {
   createServiceApp,
   errorResponse,
   errors,
+  invalidField,
   json,
   parseOrThrow,
   pingPostgres,
@@ -175,8 +176,7 @@ export function createApp(deps: BlogServiceDeps) {
     // SEARCH_TERMS_MAX (as PostgreSQL splits them) is refused as any other bad query parameter.
     const search = query.q ? await repo.parseSearch(query.q) : undefined;
     if (search && search.terms > SEARCH_TERMS_MAX) {
-      const message = `at most ${SEARCH_TERMS_MAX} words (this search has ${search.terms})`;
-      throw new HttpError(422, `q: ${message}`, { field: "q", details: [{ field: "q", message }], detail: [{ type: "value_error", loc: ["query", "q"], msg: message }] });
+      throw invalidField("q", `at most ${SEARCH_TERMS_MAX} words (this search has ${search.terms})`, "query");
     }
     const f: ListFilter = { ...query, q: search };
     // No stored slug is longer: nothing to look up or cache.
@@ -232,8 +232,8 @@ export function createApp(deps: BlogServiceDeps) {
       const body = c.req.valid("json");
       const title = sanitizeTitle(body.title);
       const content = sanitizeContent(body.content);
-      if (!title) throw new HttpError(422, "title: empty once markup is removed", { field: "title" });
-      if (!hasText(content)) throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
+      if (!title) throw invalidField("title", "empty once markup is removed");
+      if (!hasText(content)) throw invalidField("content", "empty once markup is removed");
       const post = await repo.create({ title, content, author: c.get("user").username, categoryName: body.category_name });
       await invalidate();
       metrics.postsCreated.inc({ service: "blog-service" });
@@ -261,8 +261,8 @@ export function createApp(deps: BlogServiceDeps) {
         return c.json({ message: "No changes" as const }, 200);
       const title = body.title === undefined ? undefined : sanitizeTitle(body.title);
       const content = body.content === undefined ? undefined : sanitizeContent(body.content);
-      if (title === "") throw new HttpError(422, "title: empty once markup is removed", { field: "title" });
-      if (content !== undefined && !hasText(content)) throw new HttpError(422, "content: empty once markup is removed", { field: "content" });
+      if (title === "") throw invalidField("title", "empty once markup is removed");
+      if (content !== undefined && !hasText(content)) throw invalidField("content", "empty once markup is removed");
       const post = await repo.update(id, c.get("user").username, {
         ...(title !== undefined && { title }),
         ...(content !== undefined && { content }),

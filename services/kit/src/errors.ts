@@ -118,6 +118,18 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A 422 for one field a handler checks beyond its schema (what needs the database, or the value once
+ * sanitised): the envelope `parseOrThrow` gives a schema's failure, the field located where it came from.
+ */
+export function invalidField(field: string, message: string, target: "body" | "query" | "path" = "body"): HttpError {
+  return new HttpError(422, `${field}: ${message}`, {
+    field,
+    details: [{ field, message }],
+    detail: [{ type: "value_error", loc: [LOCATIONS[target]!, ...field.split(".")], msg: message }],
+  });
+}
+
 /** nginx's status for a request whose client went away before its answer: only logs and metrics see it. */
 const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
 
