@@ -328,11 +328,11 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     expect(env.find((e) => e.name === "TRUSTED_PROXY_CIDRS")).toEqual({ name: "TRUSTED_PROXY_CIDRS", value: "127.0.0.0/8" });
   });
 
-  it("routes the original's public paths through the shared Gateway, health first, retries only for reads", () => {
+  it("routes the original's public paths through the shared Gateway, health first, retrying at the gateway only what never reached it", () => {
     const vs = input(one(run(), T.vs, "apps-ingress-virtual-service")).spec;
     expect(vs.gateways).toEqual(["istio-system/titanium-gateway"]);
     const routes = vs.http as Obj[];
-    expect(routes.map((r) => r.name)).toEqual(["health", "site-health", "api-read", "api-write", "blog-ui", "root"]);
+    expect(routes.map((r) => r.name)).toEqual(["health", "site-health", "api", "blog-ui", "root"]);
     expect([...routes[1]!.match, ...routes[0]!.match].map((m: Obj) => m.uri.exact)).toEqual(HEALTH_PATHS);
     const dest = (r: Obj) => r.route[0].destination.host as string;
     const routeFor = (path: string, method: string) =>
@@ -373,7 +373,7 @@ describe.each(["dev", "prod"])("application layer (%s)", (stack) => {
     const ms = (d: string) => Number(/^(\d+)s$/.exec(d)![1]) * 1000;
     const routes = input(one(run(), T.vs, "apps-ingress-virtual-service")).spec.http as Obj[];
     const toGateway = routes.filter((r) => (r.route[0].destination.host as string).startsWith("api-gateway."));
-    expect(toGateway.map((r) => r.name)).toEqual(["health", "api-read", "api-write"]);
+    expect(toGateway.map((r) => r.name)).toEqual(["health", "api"]);
     for (const r of toGateway) {
       // Envoy never cuts the gateway's answer (its 504 envelope, after the upstream timeout) with its own text 504.
       expect(ms(r.timeout), r.name).toBeGreaterThan(upstreamTimeoutMs);

@@ -11,7 +11,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
-import { destinationRuleSpec, READ_METHODS } from "./mesh";
+import { CONNECT_TIMEOUT_MS, READ_METHODS } from "./mesh";
 import { GATEWAY_UPSTREAM_TIMEOUT_MS } from "./service-env";
 import { labelsOf, PUBLIC_PATHS } from "./topology";
 
@@ -65,16 +65,8 @@ export const NEVER_SENT_RETRY_ON = "connect-failure,refused-stream";
 /** Retries of a read through the api-gateway. */
 const GATEWAY_RETRY_ATTEMPTS = 2;
 
-/** `2s`, `500ms` → milliseconds (the forms Istio's durations take here). */
-function durationMs(d: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(d);
-  if (!m) throw new Error(`unsupported duration "${d}"`);
-  return Number(m[1]) * (m[2] === "s" ? 1000 : 1);
-}
 /** Whole seconds, rounded up (Istio's duration form, as the other routes state theirs). */
 const seconds = (ms: number) => `${Math.ceil(ms / 1000)}s`;
-/** The ingress gateway's connect timeout to a service (its DestinationRule; Istio's default is 10 s). */
-const CONNECT_TIMEOUT_MS = durationMs(destinationRuleSpec("api-gateway", "http").trafficPolicy?.connectionPool?.tcp?.connectTimeout ?? "10s");
 
 /**
  * Timeouts and retries per kind of route: one place. Through the api-gateway, each try waits for the
@@ -82,13 +74,9 @@ const CONNECT_TIMEOUT_MS = durationMs(destinationRuleSpec("api-gateway", "http")
  * connect timeout) plus a second of backoff; Envoy's timers start once the client's request is all received.
  */
 export const ROUTE_POLICY = {
-  gatewayRead: {
-    timeout: seconds(GATEWAY_ANSWER_MS + GATEWAY_RETRY_ATTEMPTS * CONNECT_TIMEOUT_MS + 1_000),
-    retries: { attempts: GATEWAY_RETRY_ATTEMPTS, perTryTimeout: seconds(GATEWAY_ANSWER_MS), retryOn: NEVER_SENT_RETRY_ON },
-  },
-  // Writes are not idempotent (a retried POST could create a second post): tried again only when the request
-  // never reached the gateway (a gateway pod that went away between its endpoint's removal and Envoy's update).
-  gatewayWrite: {
+  // Reads and writes alike: a write is not idempotent (a retried POST could create a second post), but one
+  // that never reached the gateway (a pod gone between its endpoint's removal and Envoy's update) is safe to send.
+  gateway: {
     timeout: seconds(GATEWAY_ANSWER_MS + GATEWAY_RETRY_ATTEMPTS * CONNECT_TIMEOUT_MS + 1_000),
     retries: { attempts: GATEWAY_RETRY_ATTEMPTS, perTryTimeout: seconds(GATEWAY_ANSWER_MS), retryOn: NEVER_SENT_RETRY_ON },
   },
@@ -106,10 +94,10 @@ export function virtualServiceSpec(args: Pick<AppIngressArgs, "gateway" | "hosts
   const apiPrefixes = PUBLIC_PATHS.apiPrefixes;
   const http: HttpRoute[] = [
     // The services' health through the api-gateway, any method (retried only when never sent: safe for any).
-    { name: "health", match: PUBLIC_PATHS.health.map((p) => ({ uri: { exact: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.gatewayRead },
+    { name: "health", match: PUBLIC_PATHS.health.map((p) => ({ uri: { exact: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.gateway },
     { name: "site-health", match: [{ uri: { exact: PUBLIC_PATHS.siteHealth }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.siteHealth },
-    { name: "api-read", match: apiPrefixes.map((p) => ({ uri: { prefix: p }, method: READ_METHODS })), route: to(args.apiGateway), ...ROUTE_POLICY.gatewayRead },
-    { name: "api-write", match: apiPrefixes.map((p) => ({ uri: { prefix: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.gatewayWrite },
+    // Every method: the gateway answers what it does not route (404, 405).
+    { name: "api", match: apiPrefixes.map((p) => ({ uri: { prefix: p } })), route: to(args.apiGateway), ...ROUTE_POLICY.gateway },
     // The UI serves pages and static files only; other methods, and any other path, get the gateway's 404.
     { name: "blog-ui", match: [{ uri: { prefix: PUBLIC_PATHS.uiPrefix }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.siteRead },
     { name: "root", match: [{ uri: { exact: PUBLIC_PATHS.root }, method: READ_METHODS }], route: to(args.blog), ...ROUTE_POLICY.siteRead },

@@ -127,6 +127,10 @@ export const OUTLIER_DETECTION = {
   maxEjectionPercent: 50,
 } as const;
 
+/** How long a sidecar waits for a connection to a pod (the DestinationRules'; Istio's default is 10 s). */
+export const CONNECT_TIMEOUT_MS = 2_000;
+const CONNECT_TIMEOUT = `${CONNECT_TIMEOUT_MS / 1000}s`;
+
 /** DestinationRule traffic policy: Istio mTLS always, bounded pools, and ejection of failing pods. */
 export function destinationRuleSpec(host: string, kind: "http" | "tcp"): DestinationRuleSpec {
   return {
@@ -136,11 +140,11 @@ export function destinationRuleSpec(host: string, kind: "http" | "tcp"): Destina
       connectionPool:
         kind === "http"
           ? {
-              tcp: { maxConnections: 256, connectTimeout: "2s" },
+              tcp: { maxConnections: 256, connectTimeout: CONNECT_TIMEOUT },
               http: { http1MaxPendingRequests: 256, http2MaxRequests: 512, maxRetries: 3, idleTimeout: "60s" },
             }
           : // Data stores: the services pool their own connections; this only caps runaway clients.
-            { tcp: { maxConnections: 200, connectTimeout: "2s", tcpKeepalive: { time: "60s", interval: "20s" } } },
+            { tcp: { maxConnections: 200, connectTimeout: CONNECT_TIMEOUT, tcpKeepalive: { time: "60s", interval: "20s" } } },
       ...(kind === "http" ? { outlierDetection: OUTLIER_DETECTION } : {}),
     },
   };
